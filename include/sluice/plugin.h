@@ -1,0 +1,361 @@
+/* sluice/plugin.h - the sluice plugin ABI (pure C, standard library only).
+ *
+ * A plugin is a shared object that exports ONE symbol:
+ *
+ *     const sl_plugin_t sluice_plugin = { SL_PLUGIN_ABI, "my-plugin", "1.0.0", 1000, ... };
+ *
+ * The host dlopen()s every *.so in its plugins directory (RTLD_NOW|RTLD_LOCAL),
+ * reads `sluice_plugin`, refuses it when `abi_major` differs from the host's
+ * SL_PLUGIN_ABI_MAJOR (or when the name is missing or already taken), and
+ * otherwise calls it through the callbacks below.  The plugin talks back to
+ * the host only through the `sl_api_t` function table it is handed; it never
+ * sees host structures.
+ *
+ * Names: types `sl_*_t`; callbacks the plugin implements are members of
+ * sl_plugin_t; functions the host implements are members of sl_api_t.
+ *
+ * THREADING: every callback runs on the event-loop thread of one worker
+ * process.  A request is handled by exactly one worker.  Plugins may start
+ * their own threads (init_worker) but must not call sl_api_t functions from
+ * them, except those marked "thread-safe".
+ *
+ * STRINGS cross the ABI as (ptr, len) pairs (sl_str_t); they are NOT
+ * NUL-terminated unless a comment says so.
+ *
+ * COMPATIBILITY PROMISE: within one major version, fields are only ever
+ * appended to sl_plugin_t and sl_api_t, never reordered or removed.  A plugin
+ * built against minor N runs on any host with minor >= N; a plugin that uses
+ * a function added in minor M checks `api->abi_minor >= M` first.  The host
+ * fills `api->size` with sizeof(sl_api_t) as it knows it.
+ */
+
+#ifndef SLUICE_PLUGIN_H
+#define SLUICE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SL_PLUGIN_ABI_MAJOR 1
+#define SL_PLUGIN_ABI_MINOR 0
+
+/* First fields of every descriptor: SL_PLUGIN_ABI, name, version, ... */
+#define SL_PLUGIN_ABI SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR
+
+/* The exported symbol's name. */
+#define SL_PLUGIN_SYMBOL "sluice_plugin"
+
+/* Export macro for the descriptor (visibility may be hidden by default). */
+#define SL_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+
+/* A length-delimited byte string.  OWNERSHIP: always borrowed; the comment
+ * of the function that hands it out says how long it stays valid. */
+typedef struct sl_str {
+    const char *ptr;
+    size_t      len;
+} sl_str_t;
+
+#define SL_STR(lit) ((sl_str_t){ (lit), sizeof(lit) - 1 })
+
+
+/* What a phase callback returns. */
+typedef enum sl_status {
+    /* Go on with the next plugin / phase. */
+    SL_STATUS_CONTINUE = 0,
+    /* Stop the chain: the plugin called api->respond() (access/body phases),
+     * and that response is sent.  The upstream is not contacted.  In filter
+     * phases this is the same as CONTINUE. */
+    SL_STATUS_RESPOND = 1,
+    /* Internal failure: the host logs it with the plugin name and answers
+     * 500 with a JSON body (if nothing was sent yet; otherwise it aborts the
+     * connection).  The log phase still runs. */
+    SL_STATUS_ERROR = 2
+} sl_status_t;
+
+
+/* Opaque handles.  OWNERSHIP: the host owns all of them.
+ *   sl_req_t     one request; valid from the first phase callback until the
+ *                log callback returns (also after a client abort: the
+ *                connection may be gone, the request handle is not).
+ *   sl_conf_ctx_t  passed to config_parse only, valid during that call.
+ */
+typedef struct sl_req      sl_req_t;
+typedef struct sl_conf_ctx sl_conf_ctx_t;
+typedef struct sl_timer    sl_timer_t;
+typedef struct sl_api      sl_api_t;
+
+
+/* Log levels for api->log(). */
+typedef enum sl_log_level {
+    SL_LOG_DEBUG = 0,
+    SL_LOG_INFO  = 1,
+    SL_LOG_WARN  = 2,
+    SL_LOG_ERROR = 3
+} sl_log_level_t;
+
+
+/* Timestamps of a request, for api->req_time(). Values are microseconds since
+ * the Unix epoch (wall clock at request start plus monotonic offsets), or 0
+ * when the event has not happened (yet). */
+typedef enum sl_time_point {
+    SL_TIME_START = 0,          /* first byte of the request received */
+    SL_TIME_REQUEST_END,        /* whole request (body) received */
+    SL_TIME_UPSTREAM_START,     /* upstream connection attempt began */
+    SL_TIME_UPSTREAM_CONNECTED, /* connected (TLS handshake included) */
+    SL_TIME_UPSTREAM_SENT,      /* request fully written to the upstream */
+    SL_TIME_UPSTREAM_FIRST_BYTE,/* first byte of the upstream response */
+    SL_TIME_UPSTREAM_LAST_BYTE, /* last byte of the upstream response */
+    SL_TIME_RESPONSE_END,       /* last byte written to the client */
+    SL_TIME_MAX
+} sl_time_point_t;
+
+
+/* Where the response being filtered comes from (api->resp_source()). */
+typedef enum sl_resp_source {
+    SL_SOURCE_UPSTREAM = 0,  /* the upstream answered */
+    SL_SOURCE_GATEWAY  = 1   /* a plugin or the gateway made it (Kong: "kong") */
+} sl_resp_source_t;
+
+
+/* Why a request ended abnormally (api->req_error()). */
+typedef enum sl_req_error {
+    SL_REQERR_NONE = 0,
+    SL_REQERR_CLIENT_ABORT,       /* client closed before the response ended */
+    SL_REQERR_UPSTREAM_CONNECT,   /* connect/DNS/TLS failure (502) */
+    SL_REQERR_UPSTREAM_TIMEOUT,   /* connect/read/write timeout (504) */
+    SL_REQERR_UPSTREAM_RESET,     /* upstream closed or reset mid-response */
+    SL_REQERR_UPSTREAM_PROTOCOL,  /* upstream sent invalid HTTP */
+    SL_REQERR_PLUGIN              /* a plugin returned SL_STATUS_ERROR */
+} sl_req_error_t;
+
+
+/* ------------------------------------------------------------------------
+ * The plugin descriptor.
+ * ------------------------------------------------------------------------ */
+
+typedef struct sl_plugin {
+    uint32_t    abi_major;   /* SL_PLUGIN_ABI_MAJOR the plugin was built with */
+    uint32_t    abi_minor;   /* SL_PLUGIN_ABI_MINOR the plugin was built with */
+    const char *name;        /* unique, e.g. "ai-proxy"; what configs refer to */
+    const char *version;     /* free-form, e.g. "1.0.0" */
+    int         priority;    /* higher runs first (Kong: ai-proxy 770, file-log 9) */
+
+    /* Parse and validate one plugin instance's `config` object.
+     *   json/len  the config as JSON text (an object; "{}" when absent).
+     *   *conf     out: the plugin's opaque config, handed back to every phase.
+     * Report every problem with api->conf_error(cx, "field.path", msg) and
+     * return -1; return 0 on success.  Runs in the master process (before
+     * workers fork) and in `sluice -t`; it must not start threads or open
+     * descriptors that should live in workers (do that in init_worker).
+     * REQUIRED. */
+    int  (*config_parse)(const sl_api_t *api, sl_conf_ctx_t *cx,
+                         const char *json, size_t len, void **conf);
+
+    /* Free what config_parse returned.  Called in the master when a
+     * configuration generation is retired, and never while a request still
+     * uses it.  May be NULL if config_parse allocates nothing. */
+    void (*config_free)(void *conf);
+
+    /* Worker lifecycle (optional).  `conf` is every instance's config, one
+     * call per instance, in configuration order.  init_worker returns 0, or
+     * -1 to make the worker exit (logged). */
+    int  (*init_worker)(const sl_api_t *api, void *conf);
+    void (*exit_worker)(const sl_api_t *api, void *conf);
+
+    /* Request phases (each optional; NULL = not interested).
+     *
+     * access         after routing, before the request body is read.
+     * body           the whole request body is available (api->req_body).
+     *                Only requests whose chain has a `body` callback are
+     *                buffered; others stream to the upstream.
+     * header_filter  the response status and headers are known (upstream's,
+     *                or the gateway's for made-up responses) and may be
+     *                changed; nothing has been sent to the client yet.
+     * body_filter    once per response chunk, in order.  `*chunk` is the
+     *                input; to change the output point it at other bytes
+     *                (allocated with api->palloc, or plugin memory valid
+     *                until the next body_filter call for this request);
+     *                set chunk->len = 0 to swallow it.  `eof` is 1 on the
+     *                last call (chunk may be empty).  Plugins that change
+     *                the length must remove Content-Length in header_filter.
+     * log            after the response has ended, for every request that
+     *                reached the chain: proxied, short-circuited, failed and
+     *                client-aborted ones.  The last chance to read anything.
+     */
+    sl_status_t (*access)(const sl_api_t *api, sl_req_t *r, void *conf);
+    sl_status_t (*body)(const sl_api_t *api, sl_req_t *r, void *conf);
+    sl_status_t (*header_filter)(const sl_api_t *api, sl_req_t *r, void *conf);
+    sl_status_t (*body_filter)(const sl_api_t *api, sl_req_t *r, void *conf,
+                               sl_str_t *chunk, int eof);
+    void        (*log)(const sl_api_t *api, sl_req_t *r, void *conf);
+
+    /* Reserved for later minors; leave zero. */
+    void *reserved[8];
+} sl_plugin_t;
+
+
+/* ------------------------------------------------------------------------
+ * The host function table.
+ *
+ * Return conventions: functions returning int return 0 on success and a
+ * negative value on error (-1: bad argument or wrong phase, -2: no memory),
+ * unless documented otherwise.  Functions taking `sl_req_t *r` must only be
+ * called with a request the host handed to the current callback.
+ * ------------------------------------------------------------------------ */
+
+typedef void (*sl_cleanup_fn)(void *arg);
+typedef void (*sl_timer_fn)(const sl_api_t *api, sl_req_t *r, void *arg);
+
+struct sl_api {
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    size_t   size;             /* sizeof(sl_api_t) as built into the host */
+    const char *host_version;  /* NUL-terminated, e.g. "0.1.0" */
+
+    /* --- configuration (config_parse only) --- */
+
+    /* Report one problem in the config being parsed.  `field` is the dotted
+     * path inside `config` ("model.options.temperature"), or "" for the
+     * whole object; the host prefixes it with the plugin's position and
+     * adds file and line.  NUL-terminated strings, copied. */
+    void (*conf_error)(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* --- logging (error log, stderr) --- */
+
+    /* Log a line tagged with the plugin name and, when r is not NULL, the
+     * request id.  Safe to call with r == NULL (init_worker etc.). */
+    void (*log)(sl_req_t *r, sl_log_level_t level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* 0-based index of this worker; -1 in the master. */
+    int  (*worker_id)(void);
+
+    /* --- memory and per-request context --- */
+
+    /* Allocate from the request's pool; freed after the log phase. Never
+     * returns NULL (aborts the worker on out-of-memory, like nginx's pool). */
+    void *(*palloc)(sl_req_t *r, size_t size);
+
+    /* Register a cleanup run after the log phase (in reverse order). */
+    int  (*cleanup_add)(sl_req_t *r, sl_cleanup_fn fn, void *arg);
+
+    /* Per-request, per-plugin context pointer (NULL until set).  The host
+     * knows which plugin is calling, so plugins never collide. */
+    void *(*ctx_get)(sl_req_t *r);
+    void  (*ctx_set)(sl_req_t *r, void *ctx);
+
+    /* Id of the plugin instance being run (its config `id`, a UUID string,
+     * NUL-terminated, valid for the request). */
+    sl_str_t (*plugin_id)(sl_req_t *r);
+
+    /* --- the request (as received from the client) ---
+     * Returned strings are valid until the end of the request unless the
+     * same item is changed. */
+
+    sl_str_t (*req_id)(sl_req_t *r);       /* 32 hex chars (X-Kong-Request-Id) */
+    sl_str_t (*req_method)(sl_req_t *r);   /* "POST" */
+    sl_str_t (*req_scheme)(sl_req_t *r);   /* "http" or "https" */
+    sl_str_t (*req_host)(sl_req_t *r);     /* Host header without port */
+    sl_str_t (*req_path)(sl_req_t *r);     /* raw path, no query: "/anything/v1/messages" */
+    sl_str_t (*req_query)(sl_req_t *r);    /* raw query without '?': "beta=true" (len 0 if none) */
+    sl_str_t (*client_ip)(sl_req_t *r);
+
+    /* Headers.  Names are case-insensitive.  get returns the first value
+     * (1 = found, 0 = absent).  set replaces every value (adds if absent);
+     * add appends one more; remove deletes all.  iter walks every header in
+     * order: start with *cursor = 0; returns 1 while it yields one. */
+    int  (*req_header_get)(sl_req_t *r, sl_str_t name, sl_str_t *value);
+    int  (*req_header_set)(sl_req_t *r, sl_str_t name, sl_str_t value);
+    int  (*req_header_add)(sl_req_t *r, sl_str_t name, sl_str_t value);
+    int  (*req_header_remove)(sl_req_t *r, sl_str_t name);
+    int  (*req_header_iter)(sl_req_t *r, size_t *cursor, sl_str_t *name, sl_str_t *value);
+
+    /* The request body, in the body phase and later (0-length otherwise).
+     * body_set replaces it (copied); Content-Length is fixed by the host. */
+    sl_str_t (*req_body)(sl_req_t *r);
+    int  (*req_body_set)(sl_req_t *r, const char *data, size_t len);
+
+    /* --- the upstream target ---
+     * Defaults come from the route's service.  Any field may be replaced in
+     * access or body; scheme "https" enables TLS (SNI = host, peer verified
+     * against the system CA store unless the service says tls_verify:false).
+     * path is the raw path without query; query without '?'. */
+    int  (*upstream_get)(sl_req_t *r, sl_str_t *scheme, sl_str_t *host, int *port,
+                         sl_str_t *path, sl_str_t *query);
+    int  (*upstream_set)(sl_req_t *r, sl_str_t scheme, sl_str_t host, int port,
+                         sl_str_t path, sl_str_t query);
+
+    /* --- the response ---
+     * In header_filter and later: status and headers as they will be/were
+     * sent.  In access/body, before respond(), these prepare a response. */
+    int  (*resp_status)(sl_req_t *r);
+    int  (*resp_status_set)(sl_req_t *r, int status);
+    int  (*resp_header_get)(sl_req_t *r, sl_str_t name, sl_str_t *value);
+    int  (*resp_header_set)(sl_req_t *r, sl_str_t name, sl_str_t value);
+    int  (*resp_header_add)(sl_req_t *r, sl_str_t name, sl_str_t value);
+    int  (*resp_header_remove)(sl_req_t *r, sl_str_t name);
+    int  (*resp_header_iter)(sl_req_t *r, size_t *cursor, sl_str_t *name, sl_str_t *value);
+    sl_resp_source_t (*resp_source)(sl_req_t *r);
+
+    /* Make a complete response from access or body (then return
+     * SL_STATUS_RESPOND).  content_type may be {NULL,0} for none; body is
+     * copied.  The response still goes through header_filter, body_filter
+     * and log, with resp_source() == SL_SOURCE_GATEWAY. */
+    int  (*respond)(sl_req_t *r, int status, sl_str_t content_type, sl_str_t body);
+
+    /* Send bytes to the client outside body_filter, e.g. from a timer
+     * (keep-alive events on an idle stream).  Only after the response
+     * headers were sent and before eof; they bypass the body filters of
+     * plugins that run after the caller.  Copied. */
+    int  (*resp_body_write)(sl_req_t *r, const char *data, size_t len);
+
+    /* Why the request is ending badly, if it is (see sl_req_error_t).  In
+     * body_filter with eof=1 this tells a clean end from a truncated one. */
+    sl_req_error_t (*req_error)(sl_req_t *r);
+
+    /* --- timing --- */
+    int64_t (*req_time)(sl_req_t *r, sl_time_point_t which);  /* µs epoch or 0 */
+    int64_t (*now_us)(void);                                  /* µs epoch, cached per loop turn */
+
+    /* --- the log record ---
+     * set_serialize_value: attach `json` (one valid JSON value, copied) at
+     * the dotted key ("ai.proxy.usage") of this request's log record; the
+     * same key set twice keeps the last value. Returns -1 if json is invalid.
+     * log_serialize: the Kong basic-log-serializer record of this request as
+     * one line of compact JSON (no trailing newline), with every serialize
+     * value merged in.  `redact` is a NULL-terminated list of extra request
+     * header names whose values become "REDACTED" (authorization and
+     * proxy-authorization always are).  The string lives in the request
+     * pool.  Meant for the log phase. */
+    int  (*set_serialize_value)(sl_req_t *r, const char *key, sl_str_t json);
+    int  (*log_serialize)(sl_req_t *r, const char *const *redact, sl_str_t *out);
+
+    /* --- timers ---
+     * A one-shot or repeating timer bound to a request: it never fires after
+     * the response ended (cancelled automatically before the log phase).
+     * repeat_ms = 0 for one-shot.  Returns NULL on failure. */
+    sl_timer_t *(*timer_start)(sl_req_t *r, uint64_t timeout_ms, uint64_t repeat_ms,
+                               sl_timer_fn fn, void *arg);
+    void (*timer_stop)(sl_timer_t *t);
+
+    /* Signals the worker received that plugins may care about: returns a
+     * counter bumped on every SIGUSR1 (log reopen).  Thread-safe. */
+    uint64_t (*reopen_generation)(void);
+};
+
+
+/* Convenience for plugins: compare an sl_str_t with a C literal. */
+#define SL_STR_EQ(s, lit) ((s).len == sizeof(lit) - 1 && \
+                           memcmp((s).ptr, (lit), sizeof(lit) - 1) == 0)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUICE_PLUGIN_H */
