@@ -86,11 +86,18 @@ typedef struct sl_conf {
  * there was any.  Plugin configs are parsed with their plugin's
  * config_parse; a plugin name missing from `reg` is an error naming the
  * plugin and reg->dir. */
-sl_conf_t *sl_conf_load(const char *file, const sl_plugin_registry_t *reg, sl_errors_t *errs);
+sl_conf_t *sl_conf_load(const char *file, const sl_plugin_registry_t *reg,
+                        const sl_api_t *api, sl_errors_t *errs);
 
 /* Same from a buffer (tests, fuzzing). `name` is used in messages. */
 sl_conf_t *sl_conf_load_buffer(const char *name, const char *buf, size_t len,
-                               const sl_plugin_registry_t *reg, sl_errors_t *errs);
+                               const sl_plugin_registry_t *reg, const sl_api_t *api,
+                               sl_errors_t *errs);
+
+/* The host's api->conf_error implementation (the table lives in api.c; the
+ * context type is private to config.c).  `api` is passed to config_parse. */
+void sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 void sl_conf_free(sl_conf_t *conf);
 

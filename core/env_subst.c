@@ -1,0 +1,1 @@
+/* env_subst.c - placeholder, being written */

@@ -1,0 +1,1 @@
+/* headers.c - placeholder, being written */

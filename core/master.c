@@ -1,0 +1,1 @@
+/* master.c - placeholder, being written */

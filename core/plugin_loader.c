@@ -1,0 +1,1 @@
+/* plugin_loader.c - placeholder, being written */

@@ -1,0 +1,1 @@
+/* serializer.c - placeholder, being written */

@@ -1,0 +1,1 @@
+/* yaml_json.c - placeholder, being written */
