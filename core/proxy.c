@@ -1,1 +1,563 @@
-/* proxy.c - placeholder, being written */
+/* proxy.c - the upstream HTTP/1.1 exchange of one request.
+ *
+ *   sl_proxy_start -> connect (pooled; retried on failure up to
+ *   service.retries) -> write head+body -> llhttp parses the response ->
+ *   sl_req_resp_headers / sl_req_resp_body / sl_req_resp_end.
+ *
+ * A reused keep-alive connection that fails before any response byte is
+ * retried once on a fresh connection without counting as a try: the server
+ * may have closed it while it sat idle. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <llhttp.h>
+
+#include "http_server.h"
+#include "log.h"
+#include "proxy.h"
+#include "upstream.h"
+#include "worker.h"
+
+struct sl_proxy {
+    sl_req_t         *r;
+    sl_upconn_t      *c;
+    sl_upconnect_t   *pending;
+    uv_timer_t        timer;
+    llhttp_t          parser;
+    char             *host;           /* NUL-terminated target host */
+    char             *head;
+    size_t            head_len;
+    int               tls;
+    int               tries;          /* counted tries */
+    int               got_bytes;      /* response bytes seen on this conn */
+    int               headers_done;
+    int               complete;
+    int               paused;
+    int               reading;
+    /* header accumulation */
+    char             *hbuf;  size_t hlen, hcap, name_len;
+    int               in_value;
+};
+
+static llhttp_settings_t resp_settings;
+static int               resp_settings_ready;
+
+static void try_connect(sl_proxy_t *p);
+static void proxy_fail(sl_proxy_t *p, sl_req_error_t err, int status, const char *msg);
+
+
+/* ---- teardown ------------------------------------------------------- */
+
+static void
+proxy_free_cb(uv_handle_t *h)
+{
+    sl_proxy_t *p = h->data;
+    free(p->hbuf);
+    free(p->host);
+    free(p->head);
+    free(p);
+}
+
+/* Detach from the request and release everything. */
+static void
+proxy_close(sl_proxy_t *p, int reuse)
+{
+    if (p->pending) {
+        sl_upconnect_cancel(p->pending);
+        p->pending = NULL;
+    }
+    if (p->c) {
+        sl_upconn_release(p->c, reuse);
+        p->c = NULL;
+    }
+    if (p->r) {
+        p->r->proxy = NULL;
+        p->r = NULL;
+    }
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, proxy_free_cb);
+}
+
+void
+sl_proxy_cancel(sl_proxy_t *p)
+{
+    proxy_close(p, 0);
+}
+
+void
+sl_proxy_pause(sl_proxy_t *p)
+{
+    if (p->c && p->reading) {
+        sl_upconn_read_stop(p->c);
+        p->reading = 0;
+        p->paused = 1;
+    }
+}
+
+static void on_up_read(void *arg, const char *data, ssize_t n);
+
+void
+sl_proxy_resume(sl_proxy_t *p)
+{
+    if (p->c && p->paused) {
+        p->paused = 0;
+        if (sl_upconn_read_start(p->c, on_up_read, p) == 0)
+            p->reading = 1;
+    }
+}
+
+static void
+proxy_fail(sl_proxy_t *p, sl_req_error_t err, int status, const char *msg)
+{
+    sl_req_t *r = p->r;
+
+    proxy_close(p, 0);
+    if (r == NULL)
+        return;
+    if (r->err == SL_REQERR_NONE)
+        r->err = err;
+    if (r->head_sent)
+        sl_req_resp_end(r, err);
+    else
+        sl_req_error_response(r, status, msg);
+}
+
+
+/* ---- timers --------------------------------------------------------- */
+
+static void
+on_timeout(uv_timer_t *t)
+{
+    sl_proxy_t *p = t->data;
+
+    if (p->r)
+        sl_log_warn("upstream timed out (%s:%d) while %s, request %s", p->host,
+                    p->r->up_port, p->headers_done ? "reading the response body"
+                                                   : "waiting for the response",
+                    p->r->id);
+    proxy_fail(p, SL_REQERR_UPSTREAM_TIMEOUT, 504, "The upstream server is timing out");
+}
+
+static void
+timer_arm(sl_proxy_t *p, int ms)
+{
+    if (ms > 0)
+        uv_timer_start(&p->timer, on_timeout, (uint64_t)ms, 0);
+}
+
+
+/* ---- response parsing ------------------------------------------------ */
+
+static int
+hbuf_append(sl_proxy_t *p, const char *at, size_t len)
+{
+    if (p->hlen + len > 256 * 1024)
+        return HPE_USER;               /* absurd upstream headers */
+    if (p->hlen + len > p->hcap) {
+        p->hcap = (p->hlen + len) * 2;
+        p->hbuf = sl_xrealloc(p->hbuf, p->hcap);
+    }
+    memcpy(p->hbuf + p->hlen, at, len);
+    p->hlen += len;
+    return 0;
+}
+
+static void
+header_flush(sl_proxy_t *p)
+{
+    if (!p->in_value)
+        return;
+    sl_req_t *r = p->r;
+    sl_str_t  name = { p->hbuf, p->name_len };
+    sl_str_t  value = { p->hbuf + p->name_len, p->hlen - p->name_len };
+    while (value.len && (value.ptr[value.len - 1] == ' ' || value.ptr[value.len - 1] == '\t'))
+        value.len--;
+    if (!sl_header_is_hop_by_hop(name))
+        sl_headers_add(&r->resp_headers, r->pool, name, value);
+    p->hlen = p->name_len = 0;
+    p->in_value = 0;
+}
+
+static int
+on_h_field(llhttp_t *ps, const char *at, size_t len)
+{
+    sl_proxy_t *p = ps->data;
+    if (p->in_value)
+        header_flush(p);
+    if (hbuf_append(p, at, len))
+        return HPE_USER;
+    p->name_len = p->hlen;
+    return 0;
+}
+
+static int
+on_h_value(llhttp_t *ps, const char *at, size_t len)
+{
+    sl_proxy_t *p = ps->data;
+    p->in_value = 1;
+    return hbuf_append(p, at, len);
+}
+
+static int
+on_h_complete(llhttp_t *ps)
+{
+    sl_proxy_t *p = ps->data;
+    sl_req_t   *r = p->r;
+    int         status = llhttp_get_status_code(ps);
+
+    header_flush(p);
+    if (status >= 100 && status < 200) {    /* interim: drop, keep parsing */
+        r->resp_headers.n = 0;
+        return 0;
+    }
+    r->status = status;
+    r->upstream_status = status;
+    p->headers_done = 1;
+    /* Headers named in Connection are hop-by-hop too; they were kept in
+     * resp_headers only if not in the fixed list. */
+    timer_arm(p, r->service ? r->service->read_timeout : 60000);
+    sl_req_resp_headers(r);
+    if (p->r == NULL)
+        return HPE_USER;               /* client vanished meanwhile */
+    return SL_STR_EQ(r->method, "HEAD") ? 1 : 0;
+}
+
+static int
+on_h_begin(llhttp_t *ps)
+{
+    sl_proxy_t *p = ps->data;
+    p->hlen = p->name_len = 0;
+    p->in_value = 0;
+    return 0;
+}
+
+static int
+on_r_body(llhttp_t *ps, const char *at, size_t len)
+{
+    sl_proxy_t *p = ps->data;
+    if (p->r == NULL)
+        return HPE_USER;
+    sl_req_resp_body(p->r, at, len);
+    return p->r == NULL ? HPE_USER : 0;
+}
+
+static int
+on_r_complete(llhttp_t *ps)
+{
+    sl_proxy_t *p = ps->data;
+    if (p->headers_done) {
+        p->complete = 1;
+        return HPE_PAUSED;
+    }
+    return 0;
+}
+
+static void
+response_complete(sl_proxy_t *p, int reusable)
+{
+    sl_req_t *r = p->r;
+
+    sl_req_mark(r, SL_TIME_UPSTREAM_LAST_BYTE);
+    proxy_close(p, reusable);
+    sl_req_resp_end(r, SL_REQERR_NONE);
+}
+
+static void
+on_up_read(void *arg, const char *data, ssize_t n)
+{
+    sl_proxy_t *p = arg;
+    sl_req_t   *r = p->r;
+
+    if (r == NULL)
+        return;
+    if (n < 0) {
+        p->reading = 0;
+        if (p->headers_done && n == UV_EOF) {
+            /* close-delimited body ends here */
+            llhttp_errno_t fe = llhttp_finish(&p->parser);
+            if (fe == HPE_OK || p->complete) {
+                response_complete(p, 0);
+                return;
+            }
+        }
+        if (!p->got_bytes && sl_upconn_reused(p->c)) {
+            /* stale keep-alive connection: retry transparently */
+            sl_upconn_release(p->c, 0);
+            p->c = NULL;
+            try_connect(p);
+            return;
+        }
+        sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host,
+                    r->up_port, p->headers_done ? "mid-response" : "before responding",
+                    uv_strerror((int)n), r->id);
+        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                   "An invalid response was received from the upstream server");
+        return;
+    }
+    if (!p->got_bytes) {
+        p->got_bytes = 1;
+        sl_req_mark(r, SL_TIME_UPSTREAM_FIRST_BYTE);
+    }
+    llhttp_errno_t err = llhttp_execute(&p->parser, data, (size_t)n);
+    if (p->r == NULL)
+        return;                          /* client aborted from a callback */
+    if (err == HPE_PAUSED && p->complete) {
+        const char *pos = llhttp_get_error_pos(&p->parser);
+        int reusable = llhttp_should_keep_alive(&p->parser) && pos == data + n;
+        response_complete(p, reusable);
+        return;
+    }
+    if (err != HPE_OK) {
+        sl_log_warn("invalid response from upstream %s:%d: %s, request %s", p->host, r->up_port,
+                    llhttp_get_error_reason(&p->parser) ? llhttp_get_error_reason(&p->parser)
+                                                        : llhttp_errno_name(err),
+                    r->id);
+        proxy_fail(p, SL_REQERR_UPSTREAM_PROTOCOL, 502,
+                   "An invalid response was received from the upstream server");
+        return;
+    }
+    if (p->headers_done)
+        timer_arm(p, r->service ? r->service->read_timeout : 60000);
+}
+
+
+/* ---- sending ---------------------------------------------------------- */
+
+static void
+on_written(void *arg, int status)
+{
+    sl_proxy_t *p = arg;
+    sl_req_t   *r = p->r;
+
+    if (r == NULL)
+        return;
+    if (status < 0) {
+        if (!p->got_bytes && p->c && sl_upconn_reused(p->c)) {
+            sl_upconn_release(p->c, 0);
+            p->c = NULL;
+            try_connect(p);
+            return;
+        }
+        if (p->got_bytes)
+            return;                      /* the response is already coming */
+        sl_log_warn("writing to upstream %s:%d failed: %s, request %s", p->host, r->up_port,
+                    uv_strerror(status), r->id);
+        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                   "An invalid response was received from the upstream server");
+        return;
+    }
+    sl_req_mark(r, SL_TIME_UPSTREAM_SENT);
+    if (!p->headers_done)
+        timer_arm(p, r->service ? r->service->read_timeout : 60000);
+}
+
+static void
+on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
+{
+    sl_proxy_t *p = arg;
+    sl_req_t   *r = p->r;
+    sl_try_t   *t = &r->tries[r->ntries > 0 ? r->ntries - 1 : 0];
+
+    p->pending = NULL;
+    t->latency_us = sl_now_us() - t->start_us;
+    if (status < 0) {
+        int timeout = status == UV_ETIMEDOUT;
+        t->failed = 1;
+        t->code = timeout ? 504 : 502;
+        snprintf(t->state, sizeof(t->state), "%s", "failed");
+        sl_log_warn("connecting to upstream %s:%d failed (try %d): %s, request %s", p->host,
+                    r->up_port, p->tries, errmsg ? errmsg : uv_strerror(status), r->id);
+        int retries = r->service ? r->service->retries : 5;
+        if (p->tries <= retries && status != SL_UPERR_TLS && status != UV_EAI_NONAME) {
+            try_connect(p);
+            return;
+        }
+        if (timeout)
+            proxy_fail(p, SL_REQERR_UPSTREAM_TIMEOUT, 504, "The upstream server is timing out");
+        else
+            proxy_fail(p, SL_REQERR_UPSTREAM_CONNECT, 502,
+                       "An invalid response was received from the upstream server");
+        return;
+    }
+    p->c = c;
+    p->got_bytes = 0;
+    snprintf(t->ip, sizeof(t->ip), "%s", sl_upconn_peer_ip(c));
+    t->port = sl_upconn_peer_port(c);
+    if (!r->times[SL_TIME_UPSTREAM_CONNECTED] || sl_upconn_reused(c))
+        sl_req_mark(r, SL_TIME_UPSTREAM_CONNECTED);
+    llhttp_init(&p->parser, HTTP_RESPONSE, &resp_settings);
+    p->parser.data = p;
+    p->headers_done = 0;
+    r->resp_headers.n = 0;
+
+    uv_buf_t b[2] = { uv_buf_init(p->head, (unsigned)p->head_len),
+                      uv_buf_init(r->body ? r->body : "", (unsigned)r->body_len) };
+    if (sl_upconn_write(c, b, r->body_len ? 2 : 1, on_written, p) < 0 ||
+        sl_upconn_read_start(c, on_up_read, p) < 0) {
+        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                   "An invalid response was received from the upstream server");
+        return;
+    }
+    p->reading = 1;
+    timer_arm(p, r->service ? r->service->write_timeout : 60000);
+}
+
+static void
+try_connect(sl_proxy_t *p)
+{
+    sl_req_t            *r = p->r;
+    sl_upstream_target_t t = {
+        .tls = p->tls,
+        .host = p->host,
+        .port = r->up_port,
+        .tls_verify = r->service ? r->service->tls_verify != 0 : 1,
+        .connect_timeout_ms = r->service ? r->service->connect_timeout : 60000,
+    };
+    if (r->ntries < (int)sl_nelems(r->tries)) {
+        sl_try_t *tr = &r->tries[r->ntries++];
+        memset(tr, 0, sizeof(*tr));
+        tr->start_us = sl_now_us();
+    }
+    p->tries++;
+    uv_timer_stop(&p->timer);
+    if (sl_upconnect_start(r->w->uppool, &t, on_connected, p, &p->pending) < 0) {
+        p->pending = NULL;
+        proxy_fail(p, SL_REQERR_UPSTREAM_CONNECT, 502,
+                   "An invalid response was received from the upstream server");
+    }
+}
+
+
+/* ---- the request head ---------------------------------------------- */
+
+typedef struct sbuf {
+    char  *p;
+    size_t len, cap;
+} sbuf_t;
+
+static void
+sb_add(sbuf_t *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2 + 256;
+        b->p = sl_xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+#define SB_LIT(b, lit) sb_add((b), (lit), sizeof(lit) - 1)
+#define SB_STR(b, s)   sb_add((b), (s).ptr, (s).len)
+
+static int
+default_port(const sl_proxy_t *p, int port)
+{
+    return (p->tls && port == 443) || (!p->tls && port == 80);
+}
+
+static void
+build_head(sl_proxy_t *p)
+{
+    sl_req_t          *r = p->r;
+    sl_conn_t         *c = r->conn;
+    sbuf_t             b = { 0 };
+    const sl_header_t *xff = NULL;
+    char               num[16];
+    int                n;
+
+    SB_STR(&b, r->method);
+    SB_LIT(&b, " ");
+    SB_STR(&b, r->up_path);
+    if (r->up_has_query || r->up_query.len) {
+        SB_LIT(&b, "?");
+        SB_STR(&b, r->up_query);
+    }
+    r->upstream_uri = sl_pstrndup(r->pool, b.p + r->method.len + 1, b.len - r->method.len - 1);
+    SB_LIT(&b, " HTTP/1.1\r\nHost: ");
+    const sl_header_t *host = sl_headers_get(&r->headers, SL_STR("host"));
+    if (r->route && r->route->preserve_host && host) {
+        SB_STR(&b, host->value);
+    } else {
+        SB_STR(&b, r->up_host);
+        if (!default_port(p, r->up_port)) {
+            n = snprintf(num, sizeof(num), ":%d", r->up_port);
+            sb_add(&b, num, (size_t)n);
+        }
+    }
+    SB_LIT(&b, "\r\n");
+    for (size_t i = 0; i < r->headers.n; i++) {
+        const sl_header_t *h = &r->headers.items[i];
+        if (sl_header_is_hop_by_hop(h->name) || sl_str_caseeq(h->name, SL_STR("host")) ||
+            sl_str_caseeq(h->name, SL_STR("content-length")) ||
+            sl_str_caseeq(h->name, SL_STR("expect")) ||
+            sl_headers_has_token(&r->headers, SL_STR("connection"), h->name))
+            continue;
+        if (sl_str_caseeq(h->name, SL_STR("x-forwarded-for"))) {
+            xff = h;
+            continue;
+        }
+        if (h->name.len > 12 && strncasecmp(h->name.ptr, "x-forwarded-", 12) == 0)
+            continue;                       /* replaced below (untrusted client) */
+        if (sl_str_caseeq(h->name, SL_STR("x-real-ip")))
+            continue;
+        SB_STR(&b, h->name);
+        SB_LIT(&b, ": ");
+        SB_STR(&b, h->value);
+        SB_LIT(&b, "\r\n");
+    }
+    const char *cip = c ? c->client_ip : "";
+    SB_LIT(&b, "X-Forwarded-For: ");
+    if (xff) {
+        SB_STR(&b, xff->value);
+        SB_LIT(&b, ", ");
+    }
+    sb_add(&b, cip, strlen(cip));
+    SB_LIT(&b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+    SB_STR(&b, r->host);
+    n = snprintf(num, sizeof(num), "%d", c ? c->server_port : 0);
+    SB_LIT(&b, "\r\nX-Forwarded-Port: ");
+    sb_add(&b, num, (size_t)n);
+    SB_LIT(&b, "\r\nX-Forwarded-Path: ");
+    SB_STR(&b, r->path);
+    SB_LIT(&b, "\r\nX-Real-IP: ");
+    sb_add(&b, cip, strlen(cip));
+    SB_LIT(&b, "\r\n");
+    if (r->body_len || !SL_STR_EQ(r->method, "GET")) {
+        if (r->body_len || SL_STR_EQ(r->method, "POST") || SL_STR_EQ(r->method, "PUT") ||
+            SL_STR_EQ(r->method, "PATCH")) {
+            char cl[40];
+            n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", r->body_len);
+            sb_add(&b, cl, (size_t)n);
+        }
+    }
+    SB_LIT(&b, "\r\n");
+    p->head = b.p;
+    p->head_len = b.len;
+}
+
+void
+sl_proxy_start(sl_req_t *r)
+{
+    sl_proxy_t *p = sl_xcalloc(1, sizeof(*p));
+
+    if (!resp_settings_ready) {
+        llhttp_settings_init(&resp_settings);
+        resp_settings.on_message_begin = on_h_begin;
+        resp_settings.on_header_field = on_h_field;
+        resp_settings.on_header_value = on_h_value;
+        resp_settings.on_headers_complete = on_h_complete;
+        resp_settings.on_body = on_r_body;
+        resp_settings.on_message_complete = on_r_complete;
+        resp_settings_ready = 1;
+    }
+    p->r = r;
+    r->proxy = p;
+    p->tls = SL_STR_EQ(r->up_scheme, "https");
+    p->host = sl_strndup(r->up_host.ptr, r->up_host.len);
+    uv_timer_init(r->w->loop, &p->timer);
+    p->timer.data = p;
+    build_head(p);
+    sl_req_mark(r, SL_TIME_UPSTREAM_START);
+    try_connect(p);
+}

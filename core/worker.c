@@ -1,1 +1,183 @@
-/* worker.c - placeholder, being written */
+/* worker.c - a worker process: one libuv loop accepting on the listening
+ * sockets inherited from the master, serving them with the configuration
+ * generation it was forked with.  A reload never changes a running worker:
+ * the master starts new workers and tells the old ones to drain. */
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "http_server.h"
+#include "log.h"
+#include "worker.h"
+
+sl_worker_t       *sl_worker_self;
+volatile uint64_t  sl_reopen_gen;
+
+static void
+each_plugin(sl_worker_t *w, int init)
+{
+    for (size_t i = 0; i < w->conf->nplugins; i++) {
+        sl_plugin_inst_t  *pi = w->conf->plugins[i];
+        const sl_plugin_t *d = pi->plugin->desc;
+        if (!pi->enabled)
+            continue;
+        if (init && d->init_worker) {
+            if (d->init_worker(&sl_api, pi->conf) != 0) {
+                sl_log_error("[%s] init_worker failed: worker exits", d->name);
+                exit(1);
+            }
+        } else if (!init && d->exit_worker) {
+            d->exit_worker(&sl_api, pi->conf);
+        }
+    }
+}
+
+static void
+maybe_stop(sl_worker_t *w)
+{
+    if (w->draining && w->nconns == 0)
+        uv_stop(w->loop);
+}
+
+void
+sl_worker_conn_closed(sl_worker_t *w)
+{
+    w->nconns--;
+    maybe_stop(w);
+}
+
+static void
+on_drain_deadline(uv_timer_t *t)
+{
+    sl_worker_t *w = t->data;
+
+    sl_log_warn("graceful stop deadline reached with %zu connection(s) open: closing them",
+                w->nconns);
+    for (sl_conn_t *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        sl_conn_close(c);
+    }
+    uv_stop(w->loop);
+}
+
+static void
+start_drain(sl_worker_t *w)
+{
+    if (w->draining)
+        return;
+    w->draining = 1;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        uv_close((uv_handle_t *)&w->listeners[i], NULL);
+    w->nlisteners = 0;
+    /* Idle keep-alive connections go now; busy ones after their response
+     * (sl_conn_request_done sees w->draining). */
+    for (sl_conn_t *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->req == NULL)
+            sl_conn_close(c);
+    }
+    uv_timer_start(&w->drain_timer, on_drain_deadline,
+                   (uint64_t)(w->settings->graceful_timeout_ms > 0
+                                  ? w->settings->graceful_timeout_ms : 1), 0);
+    maybe_stop(w);
+}
+
+static void
+on_signal(uv_signal_t *h, int sig)
+{
+    sl_worker_t *w = h->data;
+
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+        start_drain(w);
+        break;
+    case SIGQUIT:
+        _exit(0);
+    case SIGUSR1:
+        __atomic_add_fetch(&sl_reopen_gen, 1, __ATOMIC_RELAXED);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int
+sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, size_t nfds)
+{
+    static sl_worker_t w;
+    sl_uppool_options_t po = { .keepalive_max_idle = (unsigned)s->upstream_keepalive,
+                               .keepalive_timeout_ms = 60000, .dns_ttl_ms = 30000 };
+
+    /* Die with the master: no orphaned workers. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&w, 0, sizeof(w));
+    w.loop = uv_default_loop();
+    w.id = id;
+    w.settings = s;
+    w.conf = conf;
+    sl_worker_self = &w;
+    sl_log_set_process("worker", id);
+
+    w.uppool = sl_uppool_new(w.loop, &po);
+    if (w.uppool == NULL) {
+        sl_log_error("cannot create the upstream pool");
+        return 1;
+    }
+    uv_timer_init(w.loop, &w.drain_timer);
+    w.drain_timer.data = &w;
+
+    uv_signal_t *sigs[] = { &w.sig_term, &w.sig_int, &w.sig_quit, &w.sig_usr1, &w.sig_hup };
+    int          signums[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
+    for (size_t i = 0; i < sl_nelems(sigs); i++) {
+        uv_signal_init(w.loop, sigs[i]);
+        sigs[i]->data = &w;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+    /* The master may have sent TERM before the handlers existed. */
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+
+    each_plugin(&w, 1);
+
+    w.listeners = sl_xcalloc(nfds, sizeof(uv_tcp_t));
+    for (size_t i = 0; i < nfds; i++) {
+        int rc;
+        uv_tcp_init(w.loop, &w.listeners[i]);
+        w.listeners[i].data = &w;
+        if ((rc = uv_tcp_open(&w.listeners[i], fds[i])) < 0 ||
+            (rc = uv_listen((uv_stream_t *)&w.listeners[i], 511, sl_http_on_connection)) < 0) {
+            sl_log_error("cannot listen on inherited socket %d: %s", fds[i], uv_strerror(rc));
+            return 1;
+        }
+        w.nlisteners++;
+    }
+    sl_log_debug("worker %d started (pid %d)", id, (int)getpid());
+
+    uv_run(w.loop, UV_RUN_DEFAULT);
+
+    each_plugin(&w, 0);
+    /* Close everything and let the close callbacks run, so leak checkers
+     * see a clean exit. */
+    sl_uppool_free(w.uppool);
+    uv_walk(w.loop, close_walk, NULL);
+    uv_run(w.loop, UV_RUN_DEFAULT);
+    uv_loop_close(w.loop);
+    free(w.listeners);
+    sl_log_debug("worker %d exits after %llu request(s)", id, (unsigned long long)w.nrequests);
+    return 0;
+}

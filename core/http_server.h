@@ -1,0 +1,55 @@
+/* http_server.h - client connections: accept, llhttp parsing, keep-alive,
+ * pipelining, limits and timeouts, and the write queue. */
+
+#ifndef SL_HTTP_SERVER_H
+#define SL_HTTP_SERVER_H
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include "request.h"
+#include "worker.h"
+
+struct sl_conn {
+    uv_tcp_t       tcp;
+    sl_worker_t   *w;
+    sl_conn_t     *prev, *next;      /* worker's list */
+    llhttp_t       parser;
+    uv_timer_t     timer;            /* header / body / keep-alive timeout */
+    char           client_ip[46];
+    int            client_port;
+    int            server_port;
+
+    sl_req_t      *req;              /* request being read or served */
+    /* header accumulation across llhttp callbacks */
+    char          *hbuf;  size_t hlen, hcap;
+    size_t         name_len;         /* bytes of hbuf that are the field name */
+    int            in_value;
+    char          *url;   size_t url_len, url_cap;
+    size_t         head_bytes;
+
+    /* bytes read but not parsed yet (pipelined requests) */
+    char          *pending; size_t pending_len, pending_cap;
+    int            paused;           /* parser paused after a message */
+
+    size_t         write_bytes;      /* queued, not yet written */
+    int            closing;
+    int            in_process;
+    int            handles_closed;
+    int            write_failed;
+    int            reading;
+    int            want_close;       /* close after the current response */
+    unsigned       nreqs;
+};
+
+void sl_http_on_connection(uv_stream_t *server, int status);
+
+/* Queue bytes for the client (copied). */
+int  sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
+/* The current request ended and its log phase ran: next request or close. */
+void sl_conn_request_done(sl_conn_t *c);
+void sl_conn_close(sl_conn_t *c);
+/* Stop reading the client while the writes back up (0/1). */
+#define SL_CONN_HIGH_WATER (1024 * 1024)
+
+#endif

@@ -1,0 +1,16 @@
+/* serializer.h - Kong's basic log serializer: the JSON record file-log
+ * (and any logging plugin) writes, plus serialize values set by plugins. */
+
+#ifndef SL_SERIALIZER_H
+#define SL_SERIALIZER_H
+
+#include "request.h"
+
+/* Attach a JSON value at a dotted key.  SL_OK / SL_ERROR (invalid JSON). */
+int sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json);
+
+/* Build the record (compact JSON, pool memory).  `redact`: NULL-terminated
+ * extra request header names to write as "REDACTED". */
+int sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out);
+
+#endif
