@@ -46,6 +46,8 @@ struct sl_service {
     int          connect_timeout, read_timeout, write_timeout;  /* ms */
     int          retries;
     int          tls_verify;     /* -1 unset (= verify), 0, 1 */
+    int          tls_verify_depth;  /* -1 unset */
+    int          enabled;        /* 0: its routes are not routed (Kong) */
     json_object *entity;         /* the entity as Kong would log it */
     sl_chain_t   chain;          /* service + global plugins (no route) */
 };
@@ -71,11 +73,18 @@ struct sl_route {
     sl_chain_t       chain;     /* effective plugins for this route */
 };
 
+/* Consumers are kept for the log record; no auth plugin uses them yet. */
+typedef struct sl_consumer {
+    char         id[37];
+    json_object *entity;         /* id, username, custom_id, tags as given */
+} sl_consumer_t;
+
 typedef struct sl_conf {
     char              *file;
     sl_service_t     **services;  size_t nservices;
     sl_route_t       **routes;    size_t nroutes;   /* in match order (router sorts) */
-    sl_plugin_inst_t **plugins;   size_t nplugins;
+    sl_plugin_inst_t **plugins;   size_t nplugins;  /* configuration order */
+    sl_consumer_t    **consumers; size_t nconsumers;
     sl_chain_t         global_chain;  /* global plugins only (no route matched) */
     json_object       *root;          /* parsed document (after env substitution) */
     void              *router;        /* router's private index (router.c) */

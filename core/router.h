@@ -12,6 +12,14 @@ typedef struct sl_route_match {
                                       route path (stripped when strip_path) */
 } sl_route_match_t;
 
+/* Fill rp from a configured route path: "/prefix" or "~regex".  A regex
+ * is POSIX ERE anchored at the start; PCRE-isms Kong configs use are
+ * translated: (?<name>...) and (?P<name>...) become plain groups, (?:...)
+ * a group, \d and \D digit classes.  Returns SL_OK, or SL_ERROR with a
+ * message in err. */
+int  sl_router_compile_path(sl_route_path_t *rp, const char *src, char *err, size_t errlen);
+void sl_router_path_free(sl_route_path_t *rp);
+
 /* Build the router index for conf (called by sl_conf_load). SL_OK/SL_ERROR. */
 int  sl_router_build(sl_conf_t *conf, sl_errors_t *errs);
 void sl_router_free(sl_conf_t *conf);
