@@ -5,442 +5,18 @@
  *
  * Validation never stops at the first problem: every error is collected as
  * "file:line: key.path: what is wrong", the line coming from the YAML line
- * table (the key's own line, or its closest existing ancestor's). */
+ * table (the key's own line, or its closest existing ancestor's).  The
+ * field readers and validators are in config_check.c. */
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <openssl/evp.h>
-
-#include "config.h"
+#include "config_check.h"
 #include "router.h"
-#include "yaml_json.h"
-
-#define SL_PATH_MAX 512
-
-typedef struct sl_pending_plugin {
-    json_object  *o;
-    char         *path;
-    sl_route_t   *route;
-    sl_service_t *service;
-    int           top;
-} sl_pending_plugin_t;
-
-typedef struct sl_pending {
-    sl_pending_plugin_t *items;
-    size_t               n;
-} sl_pending_t;
-
-typedef struct sl_loader {
-    const char                 *file;
-    sl_yaml_lines_t            *lines;
-    sl_errors_t                *errs;
-    size_t                      nerr;
-    sl_conf_t                  *conf;
-    const sl_plugin_registry_t *reg;
-    const sl_api_t             *api;
-    char                      **svc_paths;     /* per service: "services[0]" */
-    char                      **route_paths;   /* per route */
-    char                      **inst_paths;    /* per plugin instance */
-    sl_pending_t               *pending;       /* plugins, loaded last */
-} sl_loader_t;
-
-/* The context handed to config_parse: where the plugin's `config` is. */
-struct sl_conf_ctx {
-    sl_loader_t *L;
-    const char  *path;          /* "services[0].plugins[1].config" */
-    int          nerr;
-};
-
-static void lerr(sl_loader_t *L, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-lerrv(sl_loader_t *L, const char *path, const char *fmt, va_list ap)
-{
-    char *msg = NULL;
-    int   line = sl_yaml_line_near(L->lines, path);
-
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort();
-    if (line > 0 && *path)
-        sl_errors_add(L->errs, "%s:%d: %s: %s", L->file, line, path, msg);
-    else if (line > 0)
-        sl_errors_add(L->errs, "%s:%d: %s", L->file, line, msg);
-    else if (*path)
-        sl_errors_add(L->errs, "%s: %s: %s", L->file, path, msg);
-    else
-        sl_errors_add(L->errs, "%s: %s", L->file, msg);
-    free(msg);
-    L->nerr++;
-}
-
-static void
-lerr(sl_loader_t *L, const char *path, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    lerrv(L, path, fmt, ap);
-    va_end(ap);
-}
-
-void
-sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
-{
-    char    full[SL_PATH_MAX];
-    va_list ap;
-
-    if (field == NULL || *field == '\0')
-        snprintf(full, sizeof(full), "%s", cx->path);
-    else
-        snprintf(full, sizeof(full), "%s%s%s", cx->path, *field == '[' ? "" : ".", field);
-    va_start(ap, fmt);
-    lerrv(cx->L, full, fmt, ap);
-    va_end(ap);
-    cx->nerr++;
-}
-
-
-/* ---- typed field access: 0 absent/null, 1 ok, -1 wrong type (reported) ---- */
-
-static json_object *
-field(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    json_object_object_get_ex(o, key, &v);
-    return v;
-}
-
-/* Paths are at most SL_PATH_MAX; deeper ones are cut (messages only). */
-static void pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-pathf(char *out, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(out, SL_PATH_MAX, fmt, ap);
-    va_end(ap);
-}
-
-static void
-kpath(char *out, const char *base, const char *key)
-{
-    snprintf(out, SL_PATH_MAX, "%s%s%s", base, *base ? "." : "", key);
-}
-
-static int
-get_str(sl_loader_t *L, json_object *o, const char *base, const char *key, const char **out)
-{
-    json_object *v = field(o, key);
-    char         p[SL_PATH_MAX];
-
-    if (v == NULL)
-        return 0;
-    if (!json_object_is_type(v, json_type_string)) {
-        kpath(p, base, key);
-        lerr(L, p, "expected a string");
-        return -1;
-    }
-    *out = json_object_get_string(v);
-    return 1;
-}
-
-static int
-get_int(sl_loader_t *L, json_object *o, const char *base, const char *key,
-        long long min, long long max, int *out)
-{
-    json_object *v = field(o, key);
-    char         p[SL_PATH_MAX];
-    long long    i;
-
-    if (v == NULL)
-        return 0;
-    kpath(p, base, key);
-    if (!json_object_is_type(v, json_type_int)) {
-        lerr(L, p, "expected an integer");
-        return -1;
-    }
-    i = json_object_get_int64(v);
-    if (i < min || i > max) {
-        lerr(L, p, "value should be between %lld and %lld", min, max);
-        return -1;
-    }
-    *out = (int) i;
-    return 1;
-}
-
-static int
-get_bool(sl_loader_t *L, json_object *o, const char *base, const char *key, int *out)
-{
-    json_object *v = field(o, key);
-    char         p[SL_PATH_MAX];
-
-    if (v == NULL)
-        return 0;
-    if (!json_object_is_type(v, json_type_boolean)) {
-        kpath(p, base, key);
-        lerr(L, p, "expected a boolean");
-        return -1;
-    }
-    *out = json_object_get_boolean(v);
-    return 1;
-}
-
-/* An array of strings (each element checked). */
-static int
-get_strs(sl_loader_t *L, json_object *o, const char *base, const char *key, json_object **out)
-{
-    json_object *v = field(o, key);
-    char         p[SL_PATH_MAX], ep[SL_PATH_MAX];
-    int          ok = 1;
-
-    if (v == NULL)
-        return 0;
-    kpath(p, base, key);
-    if (!json_object_is_type(v, json_type_array)) {
-        lerr(L, p, "expected an array");
-        return -1;
-    }
-    for (size_t i = 0; i < json_object_array_length(v); i++) {
-        if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string)) {
-            pathf(ep, "%s[%zu]", p, i);
-            lerr(L, ep, "expected a string");
-            ok = 0;
-        }
-    }
-    *out = v;
-    return ok ? 1 : -1;
-}
-
-static int
-check_record(sl_loader_t *L, json_object *o, const char *path, const char *const *allowed)
-{
-    char p[SL_PATH_MAX];
-
-    if (!json_object_is_type(o, json_type_object)) {
-        lerr(L, path, "expected a record");
-        return -1;
-    }
-    json_object_object_foreach(o, k, v) {
-        size_t i;
-        (void) v;
-        for (i = 0; allowed[i] && strcmp(allowed[i], k) != 0; i++)
-            ;
-        if (allowed[i] == NULL) {
-            kpath(p, path, k);
-            lerr(L, p, "unknown field");
-        }
-    }
-    return 0;
-}
-
-
-/* ---- ids ---- */
-
-static int
-is_uuid(const char *s)
-{
-    for (int i = 0; i < 36; i++) {
-        int hy = i == 8 || i == 13 || i == 18 || i == 23;
-        char c = s[i];
-        if (hy ? c != '-' : !((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')))
-            return 0;
-    }
-    return s[36] == '\0';
-}
-
-/* UUIDv5-style: SHA-1 over a fixed namespace, the entity kind and a key
- * (its name, or its position), so reloading the same file keeps the ids. */
-static void
-gen_id(char out[37], const char *kind, const char *key)
-{
-    static const unsigned char ns[16] = { 0x6b, 0x8f, 0x1e, 0x52, 0x3c, 0x1a, 0x4d, 0x7e,
-                                          0x9a, 0x51, 0x2e, 0x0c, 0x5b, 0x73, 0x61, 0x9d };
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int  mdlen = 0;
-    EVP_MD_CTX   *c = EVP_MD_CTX_new();
-
-    if (c == NULL || !EVP_DigestInit_ex(c, EVP_sha1(), NULL) ||
-        !EVP_DigestUpdate(c, ns, sizeof(ns)) || !EVP_DigestUpdate(c, kind, strlen(kind) + 1) ||
-        !EVP_DigestUpdate(c, key, strlen(key)) || !EVP_DigestFinal_ex(c, md, &mdlen))
-        abort();
-    EVP_MD_CTX_free(c);
-    md[6] = (unsigned char) ((md[6] & 0x0f) | 0x50);
-    md[8] = (unsigned char) ((md[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10],
-             md[11], md[12], md[13], md[14], md[15]);
-}
-
-/* Take `id` from the entity, or generate one.  Returns 0 if bad. */
-static int
-entity_id(sl_loader_t *L, json_object *o, const char *path, const char *kind, const char *key,
-          char out[37])
-{
-    const char *id;
-    char        p[SL_PATH_MAX];
-    int         r = get_str(L, o, path, "id", &id);
-
-    if (r < 0)
-        return 0;
-    if (r == 0) {
-        gen_id(out, kind, key);
-        return 1;
-    }
-    if (strlen(id) != 36 || !is_uuid(id)) {
-        kpath(p, path, "id");
-        lerr(L, p, "expected a valid UUID");
-        return 0;
-    }
-    for (int i = 0; i < 37; i++)
-        out[i] = (char) (id[i] >= 'A' && id[i] <= 'F' ? id[i] | 0x20 : id[i]);
-    return 1;
-}
-
-/* Kong's name rule: ASCII alphanumerics and . - _ ~ (UTF-8 letters ok). */
-static int
-check_name(sl_loader_t *L, json_object *o, const char *path, const char **out)
-{
-    char p[SL_PATH_MAX];
-    int  r = get_str(L, o, path, "name", out);
-
-    if (r <= 0)
-        return r;
-    kpath(p, path, "name");
-    for (const unsigned char *c = (const unsigned char *) *out; *c; c++) {
-        if (!(*c >= 0x80 || (*c >= '0' && *c <= '9') || ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z') ||
-              *c == '.' || *c == '-' || *c == '_' || *c == '~')) {
-            lerr(L, p, "invalid value '%s': the only accepted ascii characters are "
-                 "alphanumerics or ., -, _, and ~", *out);
-            return -1;
-        }
-    }
-    if (**out == '\0') {
-        lerr(L, p, "length must be at least 1");
-        return -1;
-    }
-    return 1;
-}
-
-/* RFC 3986 path characters only, starting with '/', no empty segment. */
-static int
-check_path(sl_loader_t *L, const char *p, const char *path)
-{
-    if (*path != '/') {
-        lerr(L, p, "should start with: /");
-        return 0;
-    }
-    if (strstr(path, "//")) {
-        lerr(L, p, "must not have empty segments");
-        return 0;
-    }
-    for (const char *c = path; *c; c++) {
-        if (!(((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z') || (*c >= '0' && *c <= '9') ||
-              strchr("-._~:/?#[]@!$&'()*+,;=%", *c))) {
-            lerr(L, p, "invalid path: '%s' (characters outside of the reserved list of "
-                 "RFC 3986 found)", path);
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int
-check_host(sl_loader_t *L, const char *p, const char *host)
-{
-    int colons = 0;
-
-    for (const char *c = host; *c; c++) {
-        colons += *c == ':';
-        if (!(((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z') || (*c >= '0' && *c <= '9') ||
-              *c == '.' || *c == '-' || *c == '_' || *c == ':')) {
-            lerr(L, p, "invalid hostname: %s", host);
-            return 0;
-        }
-    }
-    if (*host == '\0' || colons == 1) {
-        lerr(L, p, colons ? "must not have a port" : "invalid hostname: %s", host);
-        return 0;
-    }
-    return 1;
-}
-
 
 /* ---- services ---- */
-
-/* url shorthand -> protocol/host/port/path. */
-static void
-parse_url(sl_loader_t *L, const char *p, const char *url, sl_service_t *s)
-{
-    const char *sep = strstr(url, "://"), *a, *hend, *pend;
-    char       *host = NULL;
-    long        port = -1;
-
-    if (sep == NULL) {
-        lerr(L, p, "invalid url '%s': missing scheme (http:// or https://)", url);
-        return;
-    }
-    if (!((sep - url == 4 && !strncasecmp(url, "http", 4)) ||
-          (sep - url == 5 && !strncasecmp(url, "https", 5)))) {
-        lerr(L, p, "invalid url '%s': protocol '%.*s' is not supported (http, https)", url,
-             (int) (sep - url), url);
-        return;
-    }
-    a = sep + 3;
-    pend = a + strcspn(a, "/?#");
-    if (memchr(a, '@', (size_t) (pend - a))) {
-        lerr(L, p, "invalid url '%s': credentials in the url are not supported", url);
-        return;
-    }
-    if (*a == '[') {
-        hend = memchr(a, ']', (size_t) (pend - a));
-        if (hend == NULL) {
-            lerr(L, p, "invalid url '%s': bad IPv6 address", url);
-            return;
-        }
-        host = sl_strndup(a + 1, (size_t) (hend - a - 1));
-        hend++;
-    } else {
-        hend = memchr(a, ':', (size_t) (pend - a));
-        if (hend == NULL)
-            hend = pend;
-        host = sl_strndup(a, (size_t) (hend - a));
-    }
-    if (hend < pend) {
-        char *e;
-        if (*hend != ':' || hend + 1 == pend ||
-            (port = strtol(hend + 1, &e, 10), e != pend) || port < 0 || port > 65535) {
-            lerr(L, p, "invalid url '%s': bad port", url);
-            free(host);
-            return;
-        }
-    }
-    if (*host == '\0') {
-        lerr(L, p, "invalid url '%s': missing host", url);
-        free(host);
-        return;
-    }
-    if (*pend == '?' || *pend == '#' || strpbrk(pend, "?#")) {
-        lerr(L, p, "invalid url '%s': query strings and fragments are not allowed", url);
-        free(host);
-        return;
-    }
-    s->protocol = sl_strndup(url, (size_t) (sep - url));
-    for (char *c = s->protocol; *c; c++)
-        *c = (char) (*c | 0x20);
-    s->host = host;
-    s->port = port >= 0 ? (int) port : !strcmp(s->protocol, "https") ? 443 : 80;
-    if (*pend) {
-        if (check_path(L, p, pend))
-            s->path = sl_strndup(pend, strlen(pend));
-    }
-}
 
 static const char *const service_keys[] = {
     "name", "id", "url", "protocol", "host", "port", "path", "retries", "connect_timeout",
@@ -457,14 +33,14 @@ pending_add(sl_pending_t *pp, json_object *arr, const char *base, sl_route_t *r,
 {
     char p[SL_PATH_MAX];
 
-    kpath(p, base, "plugins");
+    sl_conf_kpath(p, base, "plugins");
     if (!json_object_is_type(arr, json_type_array)) {
-        lerr(L, p, "expected an array");
+        sl_conf_err(L, p, "expected an array");
         return;
     }
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         char ip[SL_PATH_MAX];
-        pathf(ip, "%s[%zu]", p, i);
+        sl_conf_pathf(ip, "%s[%zu]", p, i);
         pp->items = sl_xrealloc(pp->items, (pp->n + 1) * sizeof(*pp->items));
         pp->items[pp->n++] = (sl_pending_plugin_t) {
             json_object_array_get_idx(arr, i), sl_strndup(ip, strlen(ip)), r, s, top
@@ -482,7 +58,7 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
     char          p[SL_PATH_MAX];
     int           has_parts = 0;
 
-    if (check_record(L, o, path, service_keys) < 0)
+    if (sl_conf_check_record(L, o, path, service_keys) < 0)
         return;
     s = sl_xcalloc(1, sizeof(*s));
     s->port = -1;
@@ -496,88 +72,88 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
     L->svc_paths[conf->nservices] = sl_strndup(path, strlen(path));
     conf->services[conf->nservices++] = s;
 
-    if (check_name(L, o, path, &name) > 0) {
+    if (sl_conf_check_name(L, o, path, &name) > 0) {
         s->name = sl_strndup(name, strlen(name));
         for (size_t i = 0; i + 1 < conf->nservices; i++) {
             if (conf->services[i]->name && !strcmp(conf->services[i]->name, name)) {
-                kpath(p, path, "name");
-                lerr(L, p, "duplicate service name '%s' (also %s)", name, L->svc_paths[i]);
+                sl_conf_kpath(p, path, "name");
+                sl_conf_err(L, p, "duplicate service name '%s' (also %s)", name, L->svc_paths[i]);
             }
         }
     }
-    entity_id(L, o, path, "service", s->name ? s->name : path, s->id);
+    sl_conf_entity_id(L, o, path, "service", s->name ? s->name : path, s->id);
     for (size_t i = 0; i + 1 < conf->nservices; i++) {
-        if (!strcmp(conf->services[i]->id, s->id) && field(o, "id")) {
-            kpath(p, path, "id");
-            lerr(L, p, "duplicate service id '%s' (also %s)", s->id, L->svc_paths[i]);
+        if (!strcmp(conf->services[i]->id, s->id) && sl_conf_field(o, "id")) {
+            sl_conf_kpath(p, path, "id");
+            sl_conf_err(L, p, "duplicate service id '%s' (also %s)", s->id, L->svc_paths[i]);
         }
     }
 
     for (const char *const *k = (const char *const[]) { "protocol", "host", "port", "path", NULL };
          *k; k++)
-        has_parts |= field(o, *k) != NULL;
-    if (get_str(L, o, path, "url", &str) > 0) {
-        kpath(p, path, "url");
+        has_parts |= sl_conf_field(o, *k) != NULL;
+    if (sl_conf_get_str(L, o, path, "url", &str) > 0) {
+        sl_conf_kpath(p, path, "url");
         if (has_parts)
-            lerr(L, p, "url cannot be combined with protocol, host, port or path");
+            sl_conf_err(L, p, "url cannot be combined with protocol, host, port or path");
         else
-            parse_url(L, p, str, s);
+            sl_conf_parse_url(L, p, str, s);
     } else {
-        if (get_str(L, o, path, "protocol", &str) > 0) {
-            kpath(p, path, "protocol");
+        if (sl_conf_get_str(L, o, path, "protocol", &str) > 0) {
+            sl_conf_kpath(p, path, "protocol");
             if (strcmp(str, "http") && strcmp(str, "https"))
-                lerr(L, p, "protocol '%s' is not supported (http, https)", str);
+                sl_conf_err(L, p, "protocol '%s' is not supported (http, https)", str);
             else
                 s->protocol = sl_strndup(str, strlen(str));
         }
         if (s->protocol == NULL)
             s->protocol = sl_strndup("http", 4);
-        if (get_str(L, o, path, "host", &str) > 0) {
-            kpath(p, path, "host");
-            if (check_host(L, p, str))
+        if (sl_conf_get_str(L, o, path, "host", &str) > 0) {
+            sl_conf_kpath(p, path, "host");
+            if (sl_conf_check_host(L, p, str))
                 s->host = sl_strndup(str, strlen(str));
-        } else if (field(o, "host") == NULL) {
-            kpath(p, path, "host");
-            lerr(L, p, "required field missing (give url, or protocol/host/port/path)");
+        } else if (sl_conf_field(o, "host") == NULL) {
+            sl_conf_kpath(p, path, "host");
+            sl_conf_err(L, p, "required field missing (give url, or protocol/host/port/path)");
         }
-        get_int(L, o, path, "port", 0, 65535, &s->port);
-        if (get_str(L, o, path, "path", &str) > 0) {
-            kpath(p, path, "path");
-            if (check_path(L, p, str))
+        sl_conf_get_int(L, o, path, "port", 0, 65535, &s->port);
+        if (sl_conf_get_str(L, o, path, "path", &str) > 0) {
+            sl_conf_kpath(p, path, "path");
+            if (sl_conf_check_path(L, p, str))
                 s->path = sl_strndup(str, strlen(str));
         }
     }
     if (s->port < 0)
         s->port = s->protocol && !strcmp(s->protocol, "https") ? 443 : 80;
-    get_int(L, o, path, "retries", 0, 32767, &s->retries);
-    get_int(L, o, path, "connect_timeout", 1, 2147483646, &s->connect_timeout);
-    get_int(L, o, path, "read_timeout", 1, 2147483646, &s->read_timeout);
-    get_int(L, o, path, "write_timeout", 1, 2147483646, &s->write_timeout);
-    get_bool(L, o, path, "enabled", &s->enabled);
-    get_strs(L, o, path, "tags", &v);
+    sl_conf_get_int(L, o, path, "retries", 0, 32767, &s->retries);
+    sl_conf_get_int(L, o, path, "connect_timeout", 1, 2147483646, &s->connect_timeout);
+    sl_conf_get_int(L, o, path, "read_timeout", 1, 2147483646, &s->read_timeout);
+    sl_conf_get_int(L, o, path, "write_timeout", 1, 2147483646, &s->write_timeout);
+    sl_conf_get_bool(L, o, path, "enabled", &s->enabled);
+    sl_conf_get_strs(L, o, path, "tags", &v);
     for (const char *const *k = (const char *const[]) { "tls_verify", "tls_verify_depth", NULL };
          *k; k++) {
-        if (field(o, *k) && s->protocol && strcmp(s->protocol, "https") != 0) {
-            kpath(p, path, *k);
-            lerr(L, p, "can only be set when protocol is 'https'");
+        if (sl_conf_field(o, *k) && s->protocol && strcmp(s->protocol, "https") != 0) {
+            sl_conf_kpath(p, path, *k);
+            sl_conf_err(L, p, "can only be set when protocol is 'https'");
         }
     }
-    get_bool(L, o, path, "tls_verify", &s->tls_verify);
-    get_int(L, o, path, "tls_verify_depth", 0, 64, &s->tls_verify_depth);
+    sl_conf_get_bool(L, o, path, "tls_verify", &s->tls_verify);
+    sl_conf_get_int(L, o, path, "tls_verify_depth", 0, 64, &s->tls_verify_depth);
 
-    if ((v = field(o, "routes")) != NULL) {
-        kpath(p, path, "routes");
+    if ((v = sl_conf_field(o, "routes")) != NULL) {
+        sl_conf_kpath(p, path, "routes");
         if (!json_object_is_type(v, json_type_array)) {
-            lerr(L, p, "expected an array");
+            sl_conf_err(L, p, "expected an array");
         } else {
             for (size_t i = 0; i < json_object_array_length(v); i++) {
                 char rp[SL_PATH_MAX];
-                pathf(rp, "%s[%zu]", p, i);
+                sl_conf_pathf(rp, "%s[%zu]", p, i);
                 load_route(L, json_object_array_get_idx(v, i), rp, s, 0);
             }
         }
     }
-    if ((v = field(o, "plugins")) != NULL)
+    if ((v = sl_conf_field(o, "plugins")) != NULL)
         pending_add(L->pending, v, path, NULL, s, 0, L);
 }
 
@@ -603,7 +179,7 @@ service_entity(sl_service_t *s, json_object *o)
         json_object_object_add(e, "tls_verify", json_object_new_boolean(s->tls_verify));
     if (s->tls_verify_depth >= 0)
         json_object_object_add(e, "tls_verify_depth", json_object_new_int(s->tls_verify_depth));
-    if ((v = field(o, "tags")) != NULL)
+    if ((v = sl_conf_field(o, "tags")) != NULL)
         json_object_object_add(e, "tags", json_object_get(v));
     s->entity = e;
 }
@@ -616,31 +192,6 @@ static const char *const route_keys[] = {
     "strip_path", "preserve_host", "regex_priority", "path_handling",
     "https_redirect_status_code", "request_buffering", "response_buffering", "plugins", NULL
 };
-
-/* A reference {name: x} / {id: x} / "x" to a service or route. */
-static const char *
-ref_key(sl_loader_t *L, json_object *v, const char *p)
-{
-    const char *s = NULL;
-    char        kp[SL_PATH_MAX];
-
-    if (json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    if (json_object_is_type(v, json_type_object)) {
-        json_object_object_foreach(v, k, x) {
-            (void) x;
-            if (strcmp(k, "name") && strcmp(k, "id")) {
-                kpath(kp, p, k);
-                lerr(L, kp, "unknown field");
-                return NULL;
-            }
-        }
-        if (get_str(L, v, p, "id", &s) > 0 || get_str(L, v, p, "name", &s) > 0)
-            return s;
-    }
-    lerr(L, p, "expected a reference: {name: ...}, {id: ...} or a name");
-    return NULL;
-}
 
 static sl_service_t *
 find_service(sl_conf_t *conf, const char *key)
@@ -670,52 +221,52 @@ route_lists(sl_loader_t *L, json_object *o, const char *path, sl_route_t *r)
     json_object *v;
     char         p[SL_PATH_MAX], ep[SL_PATH_MAX], err[256];
 
-    if (get_strs(L, o, path, "paths", &v) > 0) {
-        kpath(p, path, "paths");
+    if (sl_conf_get_strs(L, o, path, "paths", &v) > 0) {
+        sl_conf_kpath(p, path, "paths");
         r->paths = sl_xcalloc(json_object_array_length(v), sizeof(*r->paths));
         for (size_t i = 0; i < json_object_array_length(v); i++) {
             const char *s = json_object_get_string(json_object_array_get_idx(v, i));
-            pathf(ep, "%s[%zu]", p, i);
+            sl_conf_pathf(ep, "%s[%zu]", p, i);
             if (*s != '/' && *s != '~')
-                lerr(L, ep, "should start with: / (fixed path) or ~/ (regex path)");
+                sl_conf_err(L, ep, "should start with: / (fixed path) or ~/ (regex path)");
             else if (*s == '/' && strstr(s, "//"))
-                lerr(L, ep, "must not have empty segments");
+                sl_conf_err(L, ep, "must not have empty segments");
             else if (sl_router_compile_path(&r->paths[r->npaths], s, err, sizeof(err)) != SL_OK)
-                lerr(L, ep, "%s", err);
+                sl_conf_err(L, ep, "%s", err);
             else
                 r->npaths++;
         }
     }
-    if (get_strs(L, o, path, "methods", &v) > 0) {
-        kpath(p, path, "methods");
+    if (sl_conf_get_strs(L, o, path, "methods", &v) > 0) {
+        sl_conf_kpath(p, path, "methods");
         r->methods = sl_xcalloc(json_object_array_length(v), sizeof(char *));
         for (size_t i = 0; i < json_object_array_length(v); i++) {
             const char *s = json_object_get_string(json_object_array_get_idx(v, i));
             int         ok = *s != '\0';
             for (const char *c = s; *c; c++)
                 ok &= *c >= 'A' && *c <= 'Z';
-            pathf(ep, "%s[%zu]", p, i);
+            sl_conf_pathf(ep, "%s[%zu]", p, i);
             if (!ok)
-                lerr(L, ep, "invalid value '%s': methods must be uppercase letters", s);
+                sl_conf_err(L, ep, "invalid value '%s': methods must be uppercase letters", s);
             else
                 r->methods[r->nmethods++] = sl_strndup(s, strlen(s));
         }
     }
-    if (get_strs(L, o, path, "hosts", &v) > 0) {
-        kpath(p, path, "hosts");
+    if (sl_conf_get_strs(L, o, path, "hosts", &v) > 0) {
+        sl_conf_kpath(p, path, "hosts");
         r->hosts = sl_xcalloc(json_object_array_length(v), sizeof(char *));
         for (size_t i = 0; i < json_object_array_length(v); i++) {
             const char *s = json_object_get_string(json_object_array_get_idx(v, i));
             const char *star = strchr(s, '*');
             size_t      n = strlen(s);
-            pathf(ep, "%s[%zu]", p, i);
+            sl_conf_pathf(ep, "%s[%zu]", p, i);
             if (star && strchr(star + 1, '*'))
-                lerr(L, ep, "invalid wildcard: must have at most one wildcard");
+                sl_conf_err(L, ep, "invalid wildcard: must have at most one wildcard");
             else if (star && !(star == s && s[1] == '.') && !(star == s + n - 1 && n > 2 && s[n - 2] == '.'))
-                lerr(L, ep, "invalid wildcard: must be placed at leftmost or rightmost label");
+                sl_conf_err(L, ep, "invalid wildcard: must be placed at leftmost or rightmost label");
             else if (strchr(s, ':'))
-                lerr(L, ep, "ports in route hosts are not supported");
-            else if (check_host(L, ep, star == s ? s + 2 : star ? "x" : s)) {
+                sl_conf_err(L, ep, "ports in route hosts are not supported");
+            else if (sl_conf_check_host(L, ep, star == s ? s + 2 : star ? "x" : s)) {
                 char *h = sl_strndup(s, n);
                 for (char *c = h; *c; c++)
                     *c = (char) (*c >= 'A' && *c <= 'Z' ? *c | 0x20 : *c);
@@ -735,7 +286,7 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
     char         p[SL_PATH_MAX];
     int          i;
 
-    if (check_record(L, o, path, route_keys) < 0)
+    if (sl_conf_check_record(L, o, path, route_keys) < 0)
         return;
     r = sl_xcalloc(1, sizeof(*r));
     r->strip_path = 1;
@@ -745,69 +296,69 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
     L->route_paths[conf->nroutes] = sl_strndup(path, strlen(path));
     conf->routes[conf->nroutes++] = r;
 
-    if (check_name(L, o, path, &name) > 0) {
+    if (sl_conf_check_name(L, o, path, &name) > 0) {
         r->name = sl_strndup(name, strlen(name));
         for (size_t k = 0; k + 1 < conf->nroutes; k++) {
             if (conf->routes[k]->name && !strcmp(conf->routes[k]->name, name)) {
-                kpath(p, path, "name");
-                lerr(L, p, "duplicate route name '%s' (also %s)", name, L->route_paths[k]);
+                sl_conf_kpath(p, path, "name");
+                sl_conf_err(L, p, "duplicate route name '%s' (also %s)", name, L->route_paths[k]);
             }
         }
     }
-    entity_id(L, o, path, "route", r->name ? r->name : path, r->id);
+    sl_conf_entity_id(L, o, path, "route", r->name ? r->name : path, r->id);
     for (size_t k = 0; k + 1 < conf->nroutes; k++) {
-        if (!strcmp(conf->routes[k]->id, r->id) && field(o, "id")) {
-            kpath(p, path, "id");
-            lerr(L, p, "duplicate route id '%s' (also %s)", r->id, L->route_paths[k]);
+        if (!strcmp(conf->routes[k]->id, r->id) && sl_conf_field(o, "id")) {
+            sl_conf_kpath(p, path, "id");
+            sl_conf_err(L, p, "duplicate route id '%s' (also %s)", r->id, L->route_paths[k]);
         }
     }
-    if ((v = field(o, "service")) != NULL) {
-        kpath(p, path, "service");
+    if ((v = sl_conf_field(o, "service")) != NULL) {
+        sl_conf_kpath(p, path, "service");
         if (!top) {
-            lerr(L, p, "cannot be set on a route nested under a service");
-        } else if ((str = ref_key(L, v, p)) != NULL) {
+            sl_conf_err(L, p, "cannot be set on a route nested under a service");
+        } else if ((str = sl_conf_ref_key(L, v, p)) != NULL) {
             if ((r->service = find_service(conf, str)) == NULL)
-                lerr(L, p, "service '%s' not found", str);
+                sl_conf_err(L, p, "service '%s' not found", str);
         }
     }
-    if (get_strs(L, o, path, "protocols", &v) > 0) {
-        kpath(p, path, "protocols");
+    if (sl_conf_get_strs(L, o, path, "protocols", &v) > 0) {
+        sl_conf_kpath(p, path, "protocols");
         for (size_t k = 0; k < json_object_array_length(v); k++) {
             const char *s = json_object_get_string(json_object_array_get_idx(v, k));
             char        ep[SL_PATH_MAX];
-            pathf(ep, "%s[%zu]", p, k);
+            sl_conf_pathf(ep, "%s[%zu]", p, k);
             if (strcmp(s, "http") && strcmp(s, "https"))
-                lerr(L, ep, "protocol '%s' is not supported (http, https)", s);
+                sl_conf_err(L, ep, "protocol '%s' is not supported (http, https)", s);
         }
         if (json_object_array_length(v) == 0)
-            lerr(L, p, "length must be at least 1");
+            sl_conf_err(L, p, "length must be at least 1");
     }
     for (const char *const *k = (const char *const[]) { "headers", "snis", NULL }; *k; k++) {
-        if (field(o, *k)) {
-            kpath(p, path, *k);
-            lerr(L, p, "matching on %s is not supported by sluice", *k);
+        if (sl_conf_field(o, *k)) {
+            sl_conf_kpath(p, path, *k);
+            sl_conf_err(L, p, "matching on %s is not supported by sluice", *k);
         }
     }
     route_lists(L, o, path, r);
-    if (!field(o, "paths") && !field(o, "methods") && !field(o, "hosts") && !field(o, "headers"))
-        lerr(L, path, "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' "
+    if (!sl_conf_field(o, "paths") && !sl_conf_field(o, "methods") && !sl_conf_field(o, "hosts") && !sl_conf_field(o, "headers"))
+        sl_conf_err(L, path, "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' "
              "is 'http' or 'https'");
-    get_bool(L, o, path, "strip_path", &r->strip_path);
-    get_bool(L, o, path, "preserve_host", &r->preserve_host);
-    get_int(L, o, path, "regex_priority", -2147483647LL, 2147483647LL, &r->regex_priority);
-    get_bool(L, o, path, "request_buffering", &i);
-    get_bool(L, o, path, "response_buffering", &i);
-    if (get_str(L, o, path, "path_handling", &str) > 0 && strcmp(str, "v0") && strcmp(str, "v1")) {
-        kpath(p, path, "path_handling");
-        lerr(L, p, "expected one of: v0, v1");
+    sl_conf_get_bool(L, o, path, "strip_path", &r->strip_path);
+    sl_conf_get_bool(L, o, path, "preserve_host", &r->preserve_host);
+    sl_conf_get_int(L, o, path, "regex_priority", -2147483647LL, 2147483647LL, &r->regex_priority);
+    sl_conf_get_bool(L, o, path, "request_buffering", &i);
+    sl_conf_get_bool(L, o, path, "response_buffering", &i);
+    if (sl_conf_get_str(L, o, path, "path_handling", &str) > 0 && strcmp(str, "v0") && strcmp(str, "v1")) {
+        sl_conf_kpath(p, path, "path_handling");
+        sl_conf_err(L, p, "expected one of: v0, v1");
     }
-    if (get_int(L, o, path, "https_redirect_status_code", 0, 999, &i) > 0 &&
+    if (sl_conf_get_int(L, o, path, "https_redirect_status_code", 0, 999, &i) > 0 &&
         i != 426 && i != 301 && i != 302 && i != 307 && i != 308) {
-        kpath(p, path, "https_redirect_status_code");
-        lerr(L, p, "expected one of: 426, 301, 302, 307, 308");
+        sl_conf_kpath(p, path, "https_redirect_status_code");
+        sl_conf_err(L, p, "expected one of: 426, 301, 302, 307, 308");
     }
-    get_strs(L, o, path, "tags", &v);
-    if ((v = field(o, "plugins")) != NULL)
+    sl_conf_get_strs(L, o, path, "tags", &v);
+    if ((v = sl_conf_field(o, "plugins")) != NULL)
         pending_add(L->pending, v, path, r, NULL, 0, L);
 }
 
@@ -821,7 +372,7 @@ route_entity(sl_route_t *r, json_object *o)
     json_object_object_add(e, "id", json_object_new_string(r->id));
     if (r->name)
         json_object_object_add(e, "name", json_object_new_string(r->name));
-    if ((v = field(o, "protocols")) != NULL) {
+    if ((v = sl_conf_field(o, "protocols")) != NULL) {
         json_object_object_add(e, "protocols", json_object_get(v));
     } else {
         v = json_object_new_array();
@@ -830,21 +381,21 @@ route_entity(sl_route_t *r, json_object *o)
         json_object_object_add(e, "protocols", v);
     }
     for (size_t i = 0; copy[i]; i++)
-        if ((v = field(o, copy[i])) != NULL)
+        if ((v = sl_conf_field(o, copy[i])) != NULL)
             json_object_object_add(e, copy[i], json_object_get(v));
     json_object_object_add(e, "strip_path", json_object_new_boolean(r->strip_path));
     json_object_object_add(e, "preserve_host", json_object_new_boolean(r->preserve_host));
     json_object_object_add(e, "regex_priority", json_object_new_int(r->regex_priority));
-    v = field(o, "https_redirect_status_code");
+    v = sl_conf_field(o, "https_redirect_status_code");
     json_object_object_add(e, "https_redirect_status_code",
                            json_object_new_int(v ? json_object_get_int(v) : 426));
-    v = field(o, "path_handling");
+    v = sl_conf_field(o, "path_handling");
     json_object_object_add(e, "path_handling",
                            json_object_new_string(v ? json_object_get_string(v) : "v0"));
-    v = field(o, "request_buffering");
+    v = sl_conf_field(o, "request_buffering");
     b = v ? json_object_get_boolean(v) : 1;
     json_object_object_add(e, "request_buffering", json_object_new_boolean(b));
-    v = field(o, "response_buffering");
+    v = sl_conf_field(o, "response_buffering");
     b = v ? json_object_get_boolean(v) : 1;
     json_object_object_add(e, "response_buffering", json_object_new_boolean(b));
     if (r->service) {
@@ -876,47 +427,47 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     char                      p[SL_PATH_MAX], key[256];
     int                       enabled = 1, r;
 
-    if (check_record(L, o, path, plugin_keys) < 0)
+    if (sl_conf_check_record(L, o, path, plugin_keys) < 0)
         return;
-    r = get_str(L, o, path, "name", &name);
+    r = sl_conf_get_str(L, o, path, "name", &name);
     if (r == 0) {
-        kpath(p, path, "name");
-        lerr(L, p, "required field missing");
+        sl_conf_kpath(p, path, "name");
+        sl_conf_err(L, p, "required field missing");
     }
-    get_bool(L, o, path, "enabled", &enabled);
-    get_strs(L, o, path, "tags", &v);
-    get_strs(L, o, path, "protocols", &v);
-    get_str(L, o, path, "instance_name", &str);
+    sl_conf_get_bool(L, o, path, "enabled", &enabled);
+    sl_conf_get_strs(L, o, path, "tags", &v);
+    sl_conf_get_strs(L, o, path, "protocols", &v);
+    sl_conf_get_str(L, o, path, "instance_name", &str);
     for (const char *const *k = (const char *const[]) { "route", "service", NULL }; *k; k++) {
-        if ((v = field(o, *k)) == NULL)
+        if ((v = sl_conf_field(o, *k)) == NULL)
             continue;
-        kpath(p, path, *k);
+        sl_conf_kpath(p, path, *k);
         if (!pp->top) {
-            lerr(L, p, "cannot be set on a nested plugin");
-        } else if ((str = ref_key(L, v, p)) != NULL) {
+            sl_conf_err(L, p, "cannot be set on a nested plugin");
+        } else if ((str = sl_conf_ref_key(L, v, p)) != NULL) {
             if (**k == 'r' && (route = find_route(conf, str)) == NULL)
-                lerr(L, p, "route '%s' not found", str);
+                sl_conf_err(L, p, "route '%s' not found", str);
             else if (**k == 's' && (svc = find_service(conf, str)) == NULL)
-                lerr(L, p, "service '%s' not found", str);
+                sl_conf_err(L, p, "service '%s' not found", str);
         }
     }
-    if (field(o, "consumer")) {
-        kpath(p, path, "consumer");
-        lerr(L, p, "consumer-scoped plugins are not supported by sluice yet");
+    if (sl_conf_field(o, "consumer")) {
+        sl_conf_kpath(p, path, "consumer");
+        sl_conf_err(L, p, "consumer-scoped plugins are not supported by sluice yet");
     }
     if (r <= 0)
         return;
-    kpath(p, path, "name");
+    sl_conf_kpath(p, path, "name");
     lp = L->reg ? sl_plugins_find(L->reg, name) : NULL;
     if (lp == NULL) {
-        lerr(L, p, "plugin '%s' is not installed (not found in plugins directory %s)", name,
+        sl_conf_err(L, p, "plugin '%s' is not installed (not found in plugins directory %s)", name,
              L->reg && L->reg->dir ? L->reg->dir : "(none)");
         return;
     }
     for (size_t i = 0; i < conf->nplugins; i++) {
         sl_plugin_inst_t *o2 = conf->plugins[i];
         if (o2->route == route && o2->service == svc && !strcmp(o2->plugin->desc->name, name)) {
-            lerr(L, p, "plugin '%s' is configured more than once for the same %s (also %s)",
+            sl_conf_err(L, p, "plugin '%s' is configured more than once for the same %s (also %s)",
                  name, route ? "route" : svc ? "service" : "global scope", L->inst_paths[i]);
             return;
         }
@@ -928,16 +479,16 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     inst->route = route;
     inst->service = svc;
     snprintf(key, sizeof(key), "%s|%s|%s", name, route ? route->id : "", svc ? svc->id : "");
-    entity_id(L, o, path, "plugin", key, inst->id);
+    sl_conf_entity_id(L, o, path, "plugin", key, inst->id);
     conf->plugins = sl_xrealloc(conf->plugins, (conf->nplugins + 1) * sizeof(inst));
     L->inst_paths = sl_xrealloc(L->inst_paths, (conf->nplugins + 1) * sizeof(char *));
     L->inst_paths[conf->nplugins] = sl_strndup(path, strlen(path));
     conf->plugins[conf->nplugins++] = inst;
 
-    v = field(o, "config");
-    kpath(p, path, "config");
+    v = sl_conf_field(o, "config");
+    sl_conf_kpath(p, path, "config");
     if (v != NULL && !json_object_is_type(v, json_type_object)) {
-        lerr(L, p, "expected a record");
+        sl_conf_err(L, p, "expected a record");
         return;
     }
     {
@@ -949,7 +500,7 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
         int           rc = lp->desc->config_parse(L->api, &cx, js, strlen(js), &pc);
 
         if (rc != 0 && cx.nerr == 0)
-            lerr(L, p, "invalid configuration for plugin '%s'", name);
+            sl_conf_err(L, p, "invalid configuration for plugin '%s'", name);
         if (rc != 0 || cx.nerr > 0) {
             if (pc && lp->desc->config_free)
                 lp->desc->config_free(pc);
@@ -1031,16 +582,16 @@ load_consumer(sl_loader_t *L, json_object *o, const char *path)
     const char    *u = NULL, *cid = NULL;
     json_object   *v;
 
-    if (check_record(L, o, path, keys) < 0)
+    if (sl_conf_check_record(L, o, path, keys) < 0)
         return;
-    get_str(L, o, path, "username", &u);
-    get_str(L, o, path, "custom_id", &cid);
-    get_str(L, o, path, "name", &cid);
-    get_strs(L, o, path, "tags", &v);
-    if (!field(o, "username") && !field(o, "custom_id") && !field(o, "name"))
-        lerr(L, path, "at least one of these fields must be non-empty: 'custom_id', 'username'");
+    sl_conf_get_str(L, o, path, "username", &u);
+    sl_conf_get_str(L, o, path, "custom_id", &cid);
+    sl_conf_get_str(L, o, path, "name", &cid);
+    sl_conf_get_strs(L, o, path, "tags", &v);
+    if (!sl_conf_field(o, "username") && !sl_conf_field(o, "custom_id") && !sl_conf_field(o, "name"))
+        sl_conf_err(L, path, "at least one of these fields must be non-empty: 'custom_id', 'username'");
     c = sl_xcalloc(1, sizeof(*c));
-    entity_id(L, o, path, "consumer", u ? u : cid ? cid : path, c->id);
+    sl_conf_entity_id(L, o, path, "consumer", u ? u : cid ? cid : path, c->id);
     json_object_deep_copy(o, &c->entity, NULL);
     json_object_object_add(c->entity, "id", json_object_new_string(c->id));
     conf->consumers = sl_xrealloc(conf->consumers, (conf->nconsumers + 1) * sizeof(c));
@@ -1051,17 +602,17 @@ static void
 each(sl_loader_t *L, json_object *root, const char *key,
      void (*fn)(sl_loader_t *, json_object *, const char *))
 {
-    json_object *v = field(root, key);
+    json_object *v = sl_conf_field(root, key);
     char         p[SL_PATH_MAX];
 
     if (v == NULL)
         return;
     if (!json_object_is_type(v, json_type_array)) {
-        lerr(L, key, "expected an array");
+        sl_conf_err(L, key, "expected an array");
         return;
     }
     for (size_t i = 0; i < json_object_array_length(v); i++) {
-        pathf(p, "%s[%zu]", key, i);
+        sl_conf_pathf(p, "%s[%zu]", key, i);
         fn(L, json_object_array_get_idx(v, i), p);
     }
 }
@@ -1085,23 +636,23 @@ load_document(sl_loader_t *L, json_object *root)
     json_object *v;
 
     if (root == NULL || !json_object_is_type(root, json_type_object)) {
-        lerr(L, "", root ? "expected a record at the top level" : "empty configuration");
+        sl_conf_err(L, "", root ? "expected a record at the top level" : "empty configuration");
         return;
     }
-    check_record(L, root, "", keys);
-    if (get_str(L, root, "", "_format_version", &fv) > 0) {
+    sl_conf_check_record(L, root, "", keys);
+    if (sl_conf_get_str(L, root, "", "_format_version", &fv) > 0) {
         if (strcmp(fv, "1.1") && strcmp(fv, "2.1") && strcmp(fv, "3.0"))
-            lerr(L, "_format_version", "unsupported version '%s' (expected \"1.1\", \"2.1\" or \"3.0\")", fv);
-    } else if (field(root, "_format_version") == NULL) {
-        lerr(L, "_format_version", "required field missing");
+            sl_conf_err(L, "_format_version", "unsupported version '%s' (expected \"1.1\", \"2.1\" or \"3.0\")", fv);
+    } else if (sl_conf_field(root, "_format_version") == NULL) {
+        sl_conf_err(L, "_format_version", "required field missing");
     }
-    get_bool(L, root, "", "_transform", &b);
+    sl_conf_get_bool(L, root, "", "_transform", &b);
 
     L->pending = &pending;
     each(L, root, "services", load_service);
     each(L, root, "routes", load_top_route);
     each(L, root, "consumers", load_consumer);
-    if ((v = field(root, "plugins")) != NULL)
+    if ((v = sl_conf_field(root, "plugins")) != NULL)
         pending_add(&pending, v, "", NULL, NULL, 1, L);
     L->pending = NULL;
     for (size_t i = 0; i < pending.n; i++) {
@@ -1137,11 +688,11 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len,
     load_document(&L, root);
 
     if (L.nerr == 0) {
-        json_object *svcs = field(root, "services"), *rts = field(root, "routes");
+        json_object *svcs = sl_conf_field(root, "services"), *rts = sl_conf_field(root, "routes");
         size_t       ns = 0, nr = 0;
         /* entities, in the same order services/routes were loaded */
         for (size_t i = 0; svcs && i < json_object_array_length(svcs); i++) {
-            json_object *so = json_object_array_get_idx(svcs, i), *sr = field(so, "routes");
+            json_object *so = json_object_array_get_idx(svcs, i), *sr = sl_conf_field(so, "routes");
             service_entity(conf->services[ns++], so);
             for (size_t k = 0; sr && k < json_object_array_length(sr); k++)
                 route_entity(conf->routes[nr++], json_object_array_get_idx(sr, k));
