@@ -1,0 +1,118 @@
+/* test_core.c - unit tests for the small core utilities: pool, headers,
+ * settings parsing. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "headers.h"
+#include "log.h"
+#include "pool.h"
+#include "settings.h"
+
+static int cleanup_order[4], ncleanups;
+
+static void
+record(void *arg)
+{
+    cleanup_order[ncleanups++] = (int)(intptr_t)arg;
+}
+
+static void
+test_pool(void **state)
+{
+    sl_pool_t *p = sl_pool_create(256);
+    char      *a = sl_palloc(p, 10), *b = sl_palloc(p, 10);
+    assert_true(((uintptr_t)a % 16) == 0 && ((uintptr_t)b % 16) == 0);
+    assert_ptr_not_equal(a, b);
+    char *big = sl_pcalloc(p, 100000);          /* own block */
+    for (int i = 0; i < 100000; i++)
+        assert_int_equal(big[i], 0);
+    char *s = sl_pstrndup(p, "hello world", 5);
+    assert_string_equal(s, "hello");
+    ncleanups = 0;
+    sl_pool_cleanup_add(p, record, (void *)1);
+    sl_pool_cleanup_add(p, record, (void *)2);
+    assert_true(sl_pool_used(p) >= 100000);
+    sl_pool_destroy(p);
+    assert_int_equal(ncleanups, 2);
+    assert_int_equal(cleanup_order[0], 2);      /* reverse order */
+    assert_int_equal(cleanup_order[1], 1);
+}
+
+static void
+test_headers(void **state)
+{
+    sl_pool_t   *p = sl_pool_create(1024);
+    sl_headers_t h = { 0 };
+
+    for (int i = 0; i < 40; i++)                /* forces growth */
+        sl_headers_add(&h, p, SL_STR("X-N"), SL_STR("v"));
+    assert_int_equal(h.n, 40);
+    sl_headers_add(&h, p, SL_STR("Content-Type"), SL_STR("text/plain"));
+    sl_headers_add(&h, p, SL_STR("Connection"), SL_STR("keep-alive, X-Hop"));
+    assert_int_equal(sl_headers_remove(&h, SL_STR("x-n")), 40);
+    assert_int_equal(h.n, 2);
+    const sl_header_t *f = sl_headers_get(&h, SL_STR("content-type"));
+    assert_non_null(f);
+    assert_true(SL_STR_EQ(f->value, "text/plain"));
+    sl_headers_add(&h, p, SL_STR("content-type"), SL_STR("dup"));
+    sl_headers_set(&h, p, SL_STR("CONTENT-TYPE"), SL_STR("application/json"));
+    assert_int_equal(h.n, 2);
+    f = sl_headers_get(&h, SL_STR("Content-Type"));
+    assert_true(SL_STR_EQ(f->value, "application/json"));
+    assert_true(SL_STR_EQ(h.items[0].name, "Content-Type"));   /* order kept */
+    assert_true(sl_headers_has_token(&h, SL_STR("connection"), SL_STR("x-hop")));
+    assert_true(sl_headers_has_token(&h, SL_STR("connection"), SL_STR("KEEP-ALIVE")));
+    assert_false(sl_headers_has_token(&h, SL_STR("connection"), SL_STR("keep")));
+    assert_true(sl_header_is_hop_by_hop(SL_STR("Transfer-Encoding")));
+    assert_false(sl_header_is_hop_by_hop(SL_STR("Content-Length")));
+    sl_pool_destroy(p);
+}
+
+static void
+test_settings(void **state)
+{
+    sl_settings_t s;
+    char *argv[] = { "sluice", "-d", "x.yaml", "-l", "127.0.0.1:1", "-l", "[::1]:2", "-w", "3",
+                     "--log-level", "warn", NULL };
+
+    setenv("SLUICE_MAX_BODY_SIZE", "2k", 1);
+    setenv("SLUICE_WORKERS", "7", 1);
+    sl_settings_defaults(&s);
+    assert_int_equal(sl_settings_from_args(&s, 11, argv), 0);
+    assert_string_equal(s.declarative_config, "x.yaml");
+    assert_int_equal(s.nlisten, 2);
+    assert_string_equal(s.listen[1], "[::1]:2");
+    assert_int_equal(s.workers, 3);               /* flag beats env */
+    assert_int_equal(s.max_body_size, 2048);      /* env applied */
+    assert_int_equal(s.log_level, SL_LOG_WARN);
+    sl_settings_free(&s);
+
+    char *bad[] = { "sluice", "-w", "zero", NULL };
+    sl_settings_defaults(&s);
+    assert_int_equal(sl_settings_from_args(&s, 3, bad), -1);
+    sl_settings_free(&s);
+
+    setenv("SLUICE_MAX_BODY_SIZE", "lots", 1);
+    char *none[] = { "sluice", NULL };
+    sl_settings_defaults(&s);
+    assert_int_equal(sl_settings_from_args(&s, 1, none), -1);
+    sl_settings_free(&s);
+    unsetenv("SLUICE_MAX_BODY_SIZE");
+    unsetenv("SLUICE_WORKERS");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_settings),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
