@@ -19,7 +19,7 @@
  * (to capture the CLI's retry and its non-streaming fallback); --break-kind
  * reset (default: drop the socket) | end (clean end, no message_stop) |
  * empty (200 SSE with no event) | json (200 JSON to a stream request) | idle |
- * error (message_start, then event: error, then a clean end).
+ * error (message_start, then event: error of --break-error-type, then a clean end).
  *
  * --fail-first N --fail-status S answers the first N /v1/messages calls with
  * status S and an Anthropic error body (to see how the CLI retries).
@@ -235,7 +235,7 @@ const server = http.createServer((req, res) => {
                 });
                 if (breakKind === 'end') return res.end();
                 if (breakKind === 'error') {
-                    sse(res, 'error', { error: { type: 'api_error', message: 'upstream stream broke' } });
+                    sse(res, 'error', { error: { type: args['break-error-type'] ?? 'api_error', message: 'upstream stream broke' } });
                     return res.end();
                 }
                 if (breakKind === 'idle') return; /* never finishes */

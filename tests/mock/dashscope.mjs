@@ -14,10 +14,11 @@
  * What it answers is scripted, in this order of precedence:
  *  1. a queue filled with POST /__mock/scenario (a scenario object, or an
  *     array of them; each applies to the next `count` chat requests, default 1);
- *  2. a magic word in the last message when it is a user message:
+ *  2. a magic word in a message of the current turn (after the last
+ *     assistant message):
  *     MOCK:tool_call, MOCK:parallel_tools, MOCK:thinking, MOCK:long,
  *     MOCK:length (see PRESETS);
- *  3. when the last message is a tool result: a text quoting it;
+ *  3. when the current turn has tool results: a text quoting them;
  *  4. otherwise a short text.
  * Scenario fields (all optional):
  *   type       text | tool_call | thinking | error | reset | invalid_json |
@@ -214,13 +215,19 @@ function chooseScenario(state, body) {
         if (head.remaining <= 0) state.queue.shift();
         return { ...head, source: 'queue' };
     }
-    const last = body.messages[body.messages.length - 1];
-    if (last.role === 'user') {
-        const m = /MOCK:([a-z_]+)/.exec(contentText(last.content));
-        if (m && PRESETS[m[1]]) return { ...PRESETS[m[1]], source: `magic:${m[1]}` };
+    /* Look only at the current turn: the messages after the last assistant
+     * message (Claude Code puts system messages in the middle of the list,
+     * even last, and a translator may turn them into user messages). */
+    const lastAssistant = body.messages.findLastIndex((m) => m.role === 'assistant');
+    const turn = body.messages.slice(lastAssistant + 1);
+    const tool = turn.find((m) => m.role === 'tool');
+    if (tool) {
+        const all = turn.filter((m) => m.role === 'tool').map((m) => contentText(m.content).trim()).join(' | ');
+        return { type: 'text', text: `The tool said: ${all}`, source: 'tool_result' };
     }
-    if (last.role === 'tool') {
-        return { type: 'text', text: `The tool said: ${contentText(last.content).trim()}`, source: 'tool_result' };
+    for (const m of turn) {
+        const w = /MOCK:([a-z_]+)/.exec(contentText(m.content));
+        if (w && PRESETS[w[1]]) return { ...PRESETS[w[1]], source: `magic:${w[1]}` };
     }
     return { type: 'text', text: DEFAULT_TEXT, source: 'default' };
 }
