@@ -1,0 +1,747 @@
+/* anthropic_request.c - Anthropic Messages request -> OpenAI chat request.
+ *
+ * A pure function over the client's bytes: the request is scanned once
+ * (json_scan.c) and the OpenAI body is written straight into a buffer.
+ * Strings and sub-documents are copied verbatim - they are valid JSON
+ * already - so text, schemas and tool inputs are never decoded.
+ *
+ * Mapping (Anthropic -> OpenAI / DashScope compatible mode):
+ *   system (string or text blocks)     -> first {"role":"system"} message,
+ *                                         blocks joined with "\n\n"
+ *   messages[] role "system"           -> {"role":"system"} at the same place
+ *   text blocks                        -> one string (joined with "\n\n");
+ *                                         a content array only with images
+ *   image base64 / url                 -> image_url part (data: URI / url)
+ *   tool_use (assistant)               -> tool_calls[] {id, function{name,
+ *                                         arguments: the input as a JSON string}}
+ *   tool_result (user)                 -> {"role":"tool"} messages, in order,
+ *                                         before the rest of the user turn;
+ *                                         block content joined with "\n";
+ *                                         is_error prefixes "Error: ";
+ *                                         images go to a following user message
+ *   tools[].input_schema               -> tools[].function.parameters (verbatim)
+ *   tools: []                          -> omitted (with tool_choice)
+ *   tool_choice auto/none/tool         -> "auto" / "none" / {function}
+ *   tool_choice any                    -> "required" (provider openai); for
+ *                                         dashscope, which rejects "required":
+ *                                         the only tool forced, else "auto"
+ *   disable_parallel_tool_use          -> parallel_tool_calls false (true otherwise)
+ *   stop_sequences                     -> stop
+ *   max_tokens/temperature/top_p/top_k -> same; config options win (Kong)
+ *   stream                             -> stream + stream_options.include_usage
+ *   thinking enabled{budget_tokens}    -> enable_thinking true + thinking_budget
+ *   thinking adaptive                  -> enable_thinking true
+ *   thinking disabled                  -> enable_thinking false
+ *   (dashscope only; non-streaming calls and JSON output always get
+ *    enable_thinking false, since DashScope rejects thinking there)
+ *   metadata.user_id                   -> user
+ *   output_config.format json_schema   -> response_format json_schema
+ *
+ * Dropped on purpose (no equivalent upstream, or DashScope would reject it):
+ *   cache_control (everywhere), thinking / redacted_thinking blocks in
+ *   assistant turns (the signature means nothing to another model),
+ *   citations, context_management, safeguards, output_config.effort,
+ *   service_tier, container, inference_geo, user_profile_id, top-level
+ *   cache_control, tools[].defer_loading / cache_control / type "custom",
+ *   server tools (tools whose `type` is versioned, e.g. web_search_20250305),
+ *   thinking.display, top_k for provider openai, anthropic-* headers.
+ * Refused with 400 (cannot be expressed, would be a silent loss):
+ *   document blocks, file image sources, server-tool result blocks and any
+ *   other unknown content block type.
+ */
+
+#include <stdio.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "ai_proxy.h"
+
+typedef struct sl_ap_tx {
+    const sl_ap_conf_t *conf;
+    const sl_jdoc_t    *d;
+    sl_ap_buf_t        *out;
+    sl_ap_req_info_t   *info;
+    int                 nmsg;
+} sl_ap_tx_t;
+
+#define OUT(tx, lit) SL_AP_BUF_LIT((tx)->out, lit)
+
+static int
+sl_ap_tx_fail(sl_ap_tx_t *tx, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+sl_ap_tx_fail(sl_ap_tx_t *tx, int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(tx->info->errmsg, sizeof(tx->info->errmsg), fmt, ap);
+    va_end(ap);
+    tx->info->status = status;
+    return -1;
+}
+
+static void
+sl_ap_tx_raw(sl_ap_tx_t *tx, int tok)
+{
+    sl_str_t r = sl_json_raw(tx->d, tok);
+
+    sl_ap_buf_add(tx->out, r.ptr, r.len);
+}
+
+static void
+sl_ap_tx_sv(sl_ap_tx_t *tx, int tok)
+{
+    sl_ap_buf_add(tx->out, tx->d->src + tx->d->t[tok].start, tx->d->t[tok].len);
+}
+
+static void
+sl_ap_tx_msg_begin(sl_ap_tx_t *tx, const char *role)
+{
+    if (tx->nmsg++) {
+        sl_ap_buf_addc(tx->out, ',');
+    }
+    OUT(tx, "{\"role\":\"");
+    sl_ap_buf_adds(tx->out, role);
+    OUT(tx, "\"");
+}
+
+/* Type of a content block, or NULL. */
+static int
+sl_ap_block_type(const sl_jdoc_t *d, int blk)
+{
+    return d->t[blk].type == SL_J_OBJ ? sl_json_get_t(d, blk, "type", SL_J_STR) : -1;
+}
+
+/* Write the url of an image block (quoted JSON string). */
+static int
+sl_ap_tx_image_url(sl_ap_tx_t *tx, int blk, const char *where)
+{
+    const sl_jdoc_t *d = tx->d;
+    int src = sl_json_get_t(d, blk, "source", SL_J_OBJ);
+    int st = sl_json_get_t(d, src, "type", SL_J_STR);
+
+    if (sl_json_str_eq(d, st, "base64")) {
+        int mt = sl_json_get_t(d, src, "media_type", SL_J_STR);
+        int data = sl_json_get_t(d, src, "data", SL_J_STR);
+
+        if (mt < 0 || data < 0) {
+            return sl_ap_tx_fail(tx, 400, "%s: image source needs media_type and data", where);
+        }
+        OUT(tx, "\"data:");
+        sl_ap_tx_sv(tx, mt);
+        OUT(tx, ";base64,");
+        sl_ap_tx_sv(tx, data);
+        OUT(tx, "\"");
+        return 0;
+    }
+    if (sl_json_str_eq(d, st, "url")) {
+        int url = sl_json_get_t(d, src, "url", SL_J_STR);
+
+        if (url < 0) {
+            return sl_ap_tx_fail(tx, 400, "%s: image source needs a url", where);
+        }
+        sl_ap_tx_raw(tx, url);
+        return 0;
+    }
+    return sl_ap_tx_fail(tx, 400, "%s: image source type is not supported by this gateway "
+                         "(use base64 or url)", where);
+}
+
+static int
+sl_ap_tx_image_part(sl_ap_tx_t *tx, int blk, const char *where)
+{
+    OUT(tx, "{\"type\":\"image_url\",\"image_url\":{\"url\":");
+    if (sl_ap_tx_image_url(tx, blk, where) != 0) {
+        return -1;
+    }
+    OUT(tx, "}}");
+    return 0;
+}
+
+/* Text of a `system` value or an in-list system message: a string or text
+ * blocks. */
+static int
+sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where)
+{
+    const sl_jdoc_t *d = tx->d;
+    int b, end, n = 0;
+
+    if (d->t[v].type == SL_J_STR) {
+        sl_ap_tx_msg_begin(tx, "system");
+        OUT(tx, ",\"content\":");
+        sl_ap_tx_raw(tx, v);
+        OUT(tx, "}");
+        return 0;
+    }
+    if (d->t[v].type != SL_J_ARR) {
+        return d->t[v].type == SL_J_NULL ? 0
+               : sl_ap_tx_fail(tx, 400, "%s: must be a string or an array of text blocks", where);
+    }
+    end = SL_JSON_END(d, v);
+    for (b = v + 1; b < end; b = SL_JSON_NEXT(d, b)) {
+        int t = sl_ap_block_type(d, b);
+        int text = sl_json_get_t(d, b, "text", SL_J_STR);
+
+        if (!sl_json_str_eq(d, t, "text") || text < 0) {
+            return sl_ap_tx_fail(tx, 400, "%s: only text blocks are allowed in system content", where);
+        }
+        if (n++ == 0) {
+            sl_ap_tx_msg_begin(tx, "system");
+            OUT(tx, ",\"content\":\"");
+        } else {
+            OUT(tx, "\\n\\n");
+        }
+        sl_ap_tx_sv(tx, text);
+    }
+    if (n) {
+        OUT(tx, "\"}");
+    }
+    return 0;
+}
+
+/* The content of one tool_result block as a string; images are counted in
+ * *nimg (written later by sl_ap_tx_tool_images). */
+static int
+sl_ap_tx_tool_result(sl_ap_tx_t *tx, int blk, int mi, int *nimg)
+{
+    const sl_jdoc_t *d = tx->d;
+    int  id = sl_json_get_t(d, blk, "tool_use_id", SL_J_STR);
+    int  c = sl_json_get(d, blk, "content");
+    int  is_err = sl_json_get(d, blk, "is_error");
+    int  b, end, n = 0, imgs = 0;
+    char where[64];
+
+    snprintf(where, sizeof(where), "messages.%d.content.tool_result", mi);
+    if (id < 0) {
+        return sl_ap_tx_fail(tx, 400, "%s: tool_use_id is required", where);
+    }
+    sl_ap_tx_msg_begin(tx, "tool");
+    OUT(tx, ",\"tool_call_id\":");
+    sl_ap_tx_raw(tx, id);
+    OUT(tx, ",\"content\":\"");
+    if (is_err >= 0 && d->t[is_err].type == SL_J_TRUE) {
+        OUT(tx, "Error: ");
+    }
+    if (c >= 0 && d->t[c].type == SL_J_STR) {
+        sl_ap_tx_sv(tx, c);
+    } else if (c >= 0 && d->t[c].type == SL_J_ARR) {
+        end = SL_JSON_END(d, c);
+        for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
+            int t = sl_ap_block_type(d, b);
+
+            if (sl_json_str_eq(d, t, "text")) {
+                int text = sl_json_get_t(d, b, "text", SL_J_STR);
+
+                if (text < 0) {
+                    continue;
+                }
+                if (n++) {
+                    OUT(tx, "\\n");
+                }
+                sl_ap_tx_sv(tx, text);
+            } else if (sl_json_str_eq(d, t, "image")) {
+                imgs++;
+            } else {
+                return sl_ap_tx_fail(tx, 400, "%s: content block type %.*s is not supported "
+                                     "by this gateway", where,
+                                     t >= 0 ? (int) d->t[t].len : 7,
+                                     t >= 0 ? d->src + d->t[t].start : "unknown");
+            }
+        }
+        if (n == 0 && imgs > 0) {
+            OUT(tx, "(image attached in the next message)");
+        }
+    } else if (c >= 0 && d->t[c].type != SL_J_NULL) {
+        return sl_ap_tx_fail(tx, 400, "%s: content must be a string or an array", where);
+    }
+    OUT(tx, "\"}");
+    *nimg += imgs;
+    return 0;
+}
+
+/* Image parts found in the tool_result blocks of user content `arr`. */
+static int
+sl_ap_tx_tool_images(sl_ap_tx_t *tx, int arr, int mi, int *nparts)
+{
+    const sl_jdoc_t *d = tx->d;
+    int  b, end = SL_JSON_END(d, arr);
+    char where[64];
+
+    snprintf(where, sizeof(where), "messages.%d.content.tool_result", mi);
+    for (b = arr + 1; b < end; b = SL_JSON_NEXT(d, b)) {
+        int c, i, cend;
+
+        if (!sl_json_str_eq(d, sl_ap_block_type(d, b), "tool_result")) {
+            continue;
+        }
+        c = sl_json_get_t(d, b, "content", SL_J_ARR);
+        if (c < 0) {
+            continue;
+        }
+        cend = SL_JSON_END(d, c);
+        for (i = c + 1; i < cend; i = SL_JSON_NEXT(d, i)) {
+            if (sl_json_str_eq(d, sl_ap_block_type(d, i), "image")) {
+                if ((*nparts)++) {
+                    sl_ap_buf_addc(tx->out, ',');
+                }
+                if (sl_ap_tx_image_part(tx, i, where) != 0) {
+                    return -1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+sl_ap_tx_unsupported(sl_ap_tx_t *tx, int mi, int t)
+{
+    const sl_jdoc_t *d = tx->d;
+
+    return sl_ap_tx_fail(tx, 400, "messages.%d.content: content block type '%.*s' is not "
+                         "supported by this gateway", mi,
+                         t >= 0 ? (int) d->t[t].len : 7, t >= 0 ? d->src + d->t[t].start : "unknown");
+}
+
+static int
+sl_ap_tx_user(sl_ap_tx_t *tx, int c, int mi)
+{
+    const sl_jdoc_t *d = tx->d;
+    int b, end = SL_JSON_END(d, c), nimg = 0, ntext = 0, nparts = 0, n;
+
+    /* tool results first (DashScope wants them right after the assistant
+     * turn that called the tools), counting what the user part holds */
+    for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
+        int t = sl_ap_block_type(d, b);
+
+        if (sl_json_str_eq(d, t, "tool_result")) {
+            if (sl_ap_tx_tool_result(tx, b, mi, &nimg) != 0) {
+                return -1;
+            }
+        } else if (sl_json_str_eq(d, t, "text")) {
+            if (sl_json_get_t(d, b, "text", SL_J_STR) >= 0) {
+                ntext++;
+            }
+        } else if (sl_json_str_eq(d, t, "image")) {
+            nimg++;
+        } else if (sl_json_str_eq(d, t, "thinking") || sl_json_str_eq(d, t, "redacted_thinking")) {
+            continue;
+        } else {
+            return sl_ap_tx_unsupported(tx, mi, t);
+        }
+    }
+    if (ntext == 0 && nimg == 0) {
+        return 0;
+    }
+    sl_ap_tx_msg_begin(tx, "user");
+    if (nimg == 0) {
+        /* text only: one string, which every model accepts */
+        OUT(tx, ",\"content\":\"");
+        n = 0;
+        for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
+            int text;
+
+            if (!sl_json_str_eq(d, sl_ap_block_type(d, b), "text")
+                || (text = sl_json_get_t(d, b, "text", SL_J_STR)) < 0) {
+                continue;
+            }
+            if (n++) {
+                OUT(tx, "\\n\\n");
+            }
+            sl_ap_tx_sv(tx, text);
+        }
+        OUT(tx, "\"}");
+        return 0;
+    }
+    OUT(tx, ",\"content\":[");
+    if (sl_ap_tx_tool_images(tx, c, mi, &nparts) != 0) {
+        return -1;
+    }
+    for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
+        int  t = sl_ap_block_type(d, b);
+        char where[48];
+
+        if (sl_json_str_eq(d, t, "text")) {
+            int text = sl_json_get_t(d, b, "text", SL_J_STR);
+
+            if (text < 0) {
+                continue;
+            }
+            if (nparts++) {
+                sl_ap_buf_addc(tx->out, ',');
+            }
+            OUT(tx, "{\"type\":\"text\",\"text\":");
+            sl_ap_tx_raw(tx, text);
+            OUT(tx, "}");
+        } else if (sl_json_str_eq(d, t, "image")) {
+            if (nparts++) {
+                sl_ap_buf_addc(tx->out, ',');
+            }
+            snprintf(where, sizeof(where), "messages.%d.content.image", mi);
+            if (sl_ap_tx_image_part(tx, b, where) != 0) {
+                return -1;
+            }
+        }
+    }
+    OUT(tx, "]}");
+    return 0;
+}
+
+static int
+sl_ap_tx_assistant(sl_ap_tx_t *tx, int c, int mi)
+{
+    const sl_jdoc_t *d = tx->d;
+    int b, end = SL_JSON_END(d, c), ntext = 0, ntools = 0;
+
+    sl_ap_tx_msg_begin(tx, "assistant");
+    for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
+        int t = sl_ap_block_type(d, b);
+        int text;
+
+        if (sl_json_str_eq(d, t, "text")) {
+            if ((text = sl_json_get_t(d, b, "text", SL_J_STR)) < 0) {
+                continue;
+            }
+            sl_ap_buf_adds(tx->out, ntext++ ? "\\n\\n" : ",\"content\":\"");
+            sl_ap_tx_sv(tx, text);
+        } else if (sl_json_str_eq(d, t, "tool_use")) {
+            ntools++;
+        } else if (sl_json_str_eq(d, t, "thinking") || sl_json_str_eq(d, t, "redacted_thinking")) {
+            continue;
+        } else {
+            return sl_ap_tx_unsupported(tx, mi, t);
+        }
+    }
+    if (ntext) {
+        OUT(tx, "\"");
+    } else {
+        sl_ap_buf_adds(tx->out, ntools ? ",\"content\":null" : ",\"content\":\"\"");
+    }
+    if (ntools) {
+        int n = 0;
+
+        OUT(tx, ",\"tool_calls\":[");
+        for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
+            int id, name, input;
+
+            if (!sl_json_str_eq(d, sl_ap_block_type(d, b), "tool_use")) {
+                continue;
+            }
+            id = sl_json_get_t(d, b, "id", SL_J_STR);
+            name = sl_json_get_t(d, b, "name", SL_J_STR);
+            input = sl_json_get(d, b, "input");
+            if (id < 0 || name < 0) {
+                return sl_ap_tx_fail(tx, 400, "messages.%d.content.tool_use: id and name are required", mi);
+            }
+            if (n++) {
+                sl_ap_buf_addc(tx->out, ',');
+            }
+            OUT(tx, "{\"id\":");
+            sl_ap_tx_raw(tx, id);
+            OUT(tx, ",\"type\":\"function\",\"function\":{\"name\":");
+            sl_ap_tx_raw(tx, name);
+            OUT(tx, ",\"arguments\":\"");
+            if (input >= 0 && d->t[input].type != SL_J_NULL) {
+                sl_str_t r = sl_json_raw(d, input);
+                sl_ap_buf_add_esc(tx->out, r.ptr, r.len);
+            } else {
+                OUT(tx, "{}");
+            }
+            OUT(tx, "\"}}");
+        }
+        OUT(tx, "]");
+    }
+    OUT(tx, "}");
+    return 0;
+}
+
+static int
+sl_ap_tx_messages(sl_ap_tx_t *tx, int msgs)
+{
+    const sl_jdoc_t *d = tx->d;
+    int m, end = SL_JSON_END(d, msgs), mi = 0;
+
+    for (m = msgs + 1; m < end; m = SL_JSON_NEXT(d, m), mi++) {
+        int  role = sl_json_get_t(d, m, "role", SL_J_STR);
+        int  c = sl_json_get(d, m, "content");
+        char where[48];
+
+        if (d->t[m].type != SL_J_OBJ || role < 0) {
+            return sl_ap_tx_fail(tx, 400, "messages.%d: must be an object with a role", mi);
+        }
+        if (c < 0 || (d->t[c].type != SL_J_STR && d->t[c].type != SL_J_ARR)) {
+            return sl_ap_tx_fail(tx, 400, "messages.%d.content: must be a string or an array", mi);
+        }
+        if (sl_json_str_eq(d, role, "system")) {
+            snprintf(where, sizeof(where), "messages.%d.content", mi);
+            if (sl_ap_tx_system(tx, c, where) != 0) {
+                return -1;
+            }
+            continue;
+        }
+        if (!sl_json_str_eq(d, role, "user") && !sl_json_str_eq(d, role, "assistant")) {
+            return sl_ap_tx_fail(tx, 400, "messages.%d.role: must be user or assistant", mi);
+        }
+        if (d->t[c].type == SL_J_STR) {
+            sl_ap_tx_msg_begin(tx, sl_json_str_eq(d, role, "user") ? "user" : "assistant");
+            OUT(tx, ",\"content\":");
+            sl_ap_tx_raw(tx, c);
+            OUT(tx, "}");
+            continue;
+        }
+        if ((sl_json_str_eq(d, role, "user") ? sl_ap_tx_user(tx, c, mi)
+                                             : sl_ap_tx_assistant(tx, c, mi)) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+sl_ap_tx_tools(sl_ap_tx_t *tx, int tools, int choice)
+{
+    const sl_jdoc_t *d = tx->d;
+    int t, end, n = 0, only_name = -1, ct, dp;
+
+    if (tools < 0) {
+        return 0;
+    }
+    end = SL_JSON_END(d, tools);
+    for (t = tools + 1; t < end; t = SL_JSON_NEXT(d, t)) {
+        int type = sl_json_get_t(d, t, "type", SL_J_STR);
+        int name = sl_json_get_t(d, t, "name", SL_J_STR);
+        int desc = sl_json_get_t(d, t, "description", SL_J_STR);
+        int schema = sl_json_get_t(d, t, "input_schema", SL_J_OBJ);
+
+        if (d->t[t].type != SL_J_OBJ || name < 0) {
+            return sl_ap_tx_fail(tx, 400, "tools.%d: a tool needs a name", n);
+        }
+        if (type >= 0 && !sl_json_str_eq(d, type, "custom") && !sl_json_str_eq(d, type, "function")) {
+            continue;           /* server tool: the provider cannot run it */
+        }
+        sl_ap_buf_adds(tx->out, n++ ? "," : ",\"tools\":[");
+        OUT(tx, "{\"type\":\"function\",\"function\":{\"name\":");
+        sl_ap_tx_raw(tx, name);
+        if (desc >= 0) {
+            OUT(tx, ",\"description\":");
+            sl_ap_tx_raw(tx, desc);
+        }
+        OUT(tx, ",\"parameters\":");
+        if (schema >= 0) {
+            sl_ap_tx_raw(tx, schema);
+        } else {
+            OUT(tx, "{\"type\":\"object\",\"properties\":{}}");
+        }
+        OUT(tx, "}}");
+        only_name = name;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    OUT(tx, "]");
+    if (choice < 0 || d->t[choice].type != SL_J_OBJ) {
+        OUT(tx, ",\"parallel_tool_calls\":true");
+        return 0;
+    }
+    ct = sl_json_get_t(d, choice, "type", SL_J_STR);
+    dp = sl_json_get(d, choice, "disable_parallel_tool_use");
+    if (sl_json_str_eq(d, ct, "none")) {
+        OUT(tx, ",\"tool_choice\":\"none\"");
+        return 0;
+    }
+    if (sl_json_str_eq(d, ct, "tool")) {
+        int name = sl_json_get_t(d, choice, "name", SL_J_STR);
+
+        if (name < 0) {
+            return sl_ap_tx_fail(tx, 400, "tool_choice.name: required for type tool");
+        }
+        OUT(tx, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":");
+        sl_ap_tx_raw(tx, name);
+        OUT(tx, "}}");
+    } else if (sl_json_str_eq(d, ct, "any")) {
+        if (tx->conf->provider == SL_AP_PROV_OPENAI) {
+            OUT(tx, ",\"tool_choice\":\"required\"");
+        } else if (n == 1) {
+            OUT(tx, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":");
+            sl_ap_tx_raw(tx, only_name);
+            OUT(tx, "}}");
+        } else {
+            OUT(tx, ",\"tool_choice\":\"auto\"");
+        }
+    } else if (sl_json_str_eq(d, ct, "auto")) {
+        OUT(tx, ",\"tool_choice\":\"auto\"");
+    } else {
+        return sl_ap_tx_fail(tx, 400, "tool_choice.type: must be auto, any, tool or none");
+    }
+    if (dp >= 0 && d->t[dp].type == SL_J_TRUE) {
+        OUT(tx, ",\"parallel_tool_calls\":false");
+    } else {
+        OUT(tx, ",\"parallel_tool_calls\":true");
+    }
+    return 0;
+}
+
+/* A config option (when set) or the request's number. */
+static void
+sl_ap_tx_number(sl_ap_tx_t *tx, const char *key, int have_conf, double conf_v, int req_tok)
+{
+    if (have_conf) {
+        sl_ap_buf_addf(tx->out, ",\"%s\":%.15g", key, conf_v);
+    } else if (req_tok >= 0 && tx->d->t[req_tok].type == SL_J_NUM) {
+        sl_ap_buf_addf(tx->out, ",\"%s\":", key);
+        sl_ap_tx_raw(tx, req_tok);
+    }
+}
+
+/* The body auth parameter (param_location body), honouring allow_override. */
+static void
+sl_ap_tx_auth_param(sl_ap_tx_t *tx, int root, int emitted_keys_ok)
+{
+    const sl_ap_conf_t *conf = tx->conf;
+    int own;
+
+    if (conf->param_location != SL_AP_PARAM_BODY || !conf->param_name || !emitted_keys_ok) {
+        return;
+    }
+    own = sl_json_get(tx->d, root, conf->param_name);
+    OUT(tx, ",");
+    sl_ap_buf_add_qstr(tx->out, conf->param_name, strlen(conf->param_name));
+    OUT(tx, ":");
+    if (own >= 0 && conf->allow_override) {
+        sl_ap_tx_raw(tx, own);
+    } else {
+        sl_ap_buf_add_qstr(tx->out, conf->param_value, strlen(conf->param_value));
+    }
+}
+
+int
+sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
+                        sl_ap_buf_t *out, sl_ap_req_info_t *info)
+{
+    sl_ap_tx_t tx = { conf, d, out, info, 0 };
+    int        rc, model, msgs, sys, stream, tok, th, oc, fmt = -1, json_mode = 0;
+
+    info->status = 0;
+    info->errmsg[0] = '\0';
+    rc = sl_json_parse(d, body, len);
+    if (rc == -2) {
+        return -2;
+    }
+    if (rc != 0) {
+        return sl_ap_tx_fail(&tx, 400, "invalid JSON in request body: %s at offset %zu",
+                             d->err, d->err_off);
+    }
+    if (d->t[0].type != SL_J_OBJ) {
+        return sl_ap_tx_fail(&tx, 400, "request body must be a JSON object");
+    }
+
+    model = sl_json_get(d, 0, "model");
+    if (model >= 0 && d->t[model].type == SL_J_STR && d->t[model].len > 0) {
+        if (conf->model_name && !sl_json_str_eq(d, model, conf->model_name)) {
+            return sl_ap_tx_fail(&tx, 400, "cannot use own model - must be: %s", conf->model_name);
+        }
+        info->model = sl_json_sv(d, model);
+    } else if (conf->model_name) {
+        info->model.ptr = conf->model_name;
+        info->model.len = strlen(conf->model_name);
+    } else {
+        return sl_ap_tx_fail(&tx, 400, "model parameter not found in request, nor in gateway configuration");
+    }
+    msgs = sl_json_get_t(d, 0, "messages", SL_J_ARR);
+    if (msgs < 0) {
+        return sl_ap_tx_fail(&tx, 400, "messages: field required (an array)");
+    }
+    if (SL_JSON_END(d, msgs) == msgs + 1) {
+        return sl_ap_tx_fail(&tx, 400, "messages: at least one message is required");
+    }
+    stream = sl_json_get(d, 0, "stream");
+    info->stream = stream >= 0 && d->t[stream].type == SL_J_TRUE;
+    if (info->stream && conf->response_streaming == SL_AP_STREAM_DENY) {
+        return sl_ap_tx_fail(&tx, 400, "response streaming is not enabled for this LLM");
+    }
+    if (conf->response_streaming == SL_AP_STREAM_ALWAYS) {
+        info->stream = 1;
+    }
+
+    OUT(&tx, "{\"model\":");
+    sl_ap_buf_add_qstr(out, info->model.ptr, info->model.len);
+    OUT(&tx, ",\"messages\":[");
+    sys = sl_json_get(d, 0, "system");
+    if (sys >= 0 && sl_ap_tx_system(&tx, sys, "system") != 0) {
+        return -1;
+    }
+    if (sl_ap_tx_messages(&tx, msgs) != 0) {
+        return -1;
+    }
+    OUT(&tx, "]");
+
+    sl_ap_tx_number(&tx, "max_tokens", conf->max_tokens >= 0, (double) conf->max_tokens,
+                    sl_json_get(d, 0, "max_tokens"));
+    sl_ap_tx_number(&tx, "temperature", conf->temperature >= 0, conf->temperature,
+                    sl_json_get(d, 0, "temperature"));
+    sl_ap_tx_number(&tx, "top_p", conf->top_p >= 0, conf->top_p, sl_json_get(d, 0, "top_p"));
+    if (conf->provider == SL_AP_PROV_DASHSCOPE) {
+        sl_ap_tx_number(&tx, "top_k", conf->top_k >= 0, (double) conf->top_k,
+                        sl_json_get(d, 0, "top_k"));
+    }
+    tok = sl_json_get_t(d, 0, "stop_sequences", SL_J_ARR);
+    if (tok >= 0 && SL_JSON_END(d, tok) > tok + 1) {
+        OUT(&tx, ",\"stop\":");
+        sl_ap_tx_raw(&tx, tok);
+    }
+    if (info->stream) {
+        OUT(&tx, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    } else {
+        OUT(&tx, ",\"stream\":false");
+    }
+    if (sl_ap_tx_tools(&tx, sl_json_get_t(d, 0, "tools", SL_J_ARR),
+                       sl_json_get(d, 0, "tool_choice")) != 0) {
+        return -1;
+    }
+
+    oc = sl_json_get_t(d, 0, "output_config", SL_J_OBJ);
+    fmt = sl_json_get_t(d, oc, "format", SL_J_OBJ);
+    if (fmt >= 0 && sl_json_str_eq(d, sl_json_get_t(d, fmt, "type", SL_J_STR), "json_schema")) {
+        int schema = sl_json_get_t(d, fmt, "schema", SL_J_OBJ);
+
+        if (schema < 0) {
+            return sl_ap_tx_fail(&tx, 400, "output_config.format.schema: required for json_schema");
+        }
+        OUT(&tx, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"response\",\"schema\":");
+        sl_ap_tx_raw(&tx, schema);
+        OUT(&tx, "}}");
+        json_mode = 1;
+    }
+
+    th = sl_json_get_t(d, 0, "thinking", SL_J_OBJ);
+    if (conf->provider == SL_AP_PROV_DASHSCOPE) {
+        int ty = sl_json_get_t(d, th, "type", SL_J_STR);
+
+        if (!info->stream || json_mode) {
+            OUT(&tx, ",\"enable_thinking\":false");
+        } else if (sl_json_str_eq(d, ty, "enabled")) {
+            int64_t budget;
+
+            OUT(&tx, ",\"enable_thinking\":true");
+            if (sl_json_int(d, sl_json_get(d, th, "budget_tokens"), &budget) == 0 && budget > 0) {
+                sl_ap_buf_addf(out, ",\"thinking_budget\":%lld", (long long) budget);
+            }
+        } else if (sl_json_str_eq(d, ty, "adaptive")) {
+            OUT(&tx, ",\"enable_thinking\":true");
+        } else if (sl_json_str_eq(d, ty, "disabled")) {
+            OUT(&tx, ",\"enable_thinking\":false");
+        }
+    }
+
+    tok = sl_json_get_t(d, sl_json_get_t(d, 0, "metadata", SL_J_OBJ), "user_id", SL_J_STR);
+    if (tok >= 0) {
+        OUT(&tx, ",\"user\":");
+        sl_ap_tx_raw(&tx, tok);
+    }
+    sl_ap_tx_auth_param(&tx, 0, 1);
+    OUT(&tx, "}");
+    info->input_estimate = sl_ap_estimate_tokens(d);
+    return out->oom ? -2 : 0;
+}

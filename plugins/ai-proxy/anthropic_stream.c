@@ -1,0 +1,364 @@
+/* anthropic_stream.c - OpenAI chat chunks (SSE) -> Anthropic stream events.
+ *
+ * A state machine fed the upstream body in whatever pieces the network
+ * delivers.  sse.c reassembles events (keeping at most one incomplete one);
+ * each event's JSON is scanned once with a reused token array and the
+ * needed strings are copied verbatim (they are already JSON-escaped) into
+ * the output events.
+ *
+ * The Anthropic grammar is strict and clients (the Anthropic SDK, Claude
+ * Code) rely on it:
+ *     message_start ping (content_block_start delta* content_block_stop)*
+ *     message_delta message_stop
+ * Blocks are sequential, never interleaved: a thinking block is closed (with
+ * a signature_delta) before text starts, each tool call gets its own block.
+ * A failure replaces the rest of the stream with one `error` event.
+ *
+ * Things that cannot be expressed and are dropped on purpose: tool-call
+ * fragments that arrive for a call whose block was already closed (no
+ * OpenAI-compatible provider interleaves calls), choices other than 0.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ai_proxy.h"
+
+#define EV(s, lit) SL_AP_BUF_LIT((s)->out, lit)
+
+void
+sl_ap_stream_init(sl_ap_stream_t *s, sl_str_t model, int64_t input_estimate)
+{
+    size_t n = model.len < sizeof(s->model) - 1 ? model.len : sizeof(s->model) - 1;
+
+    memset(s, 0, sizeof(*s));
+    if (n) {
+        memcpy(s->model, model.ptr, n);
+    }
+    s->model[n] = '\0';
+    strcpy(s->msg_id, "msg_sluice");
+    s->input_estimate = input_estimate;
+    s->tool_index = -1;
+}
+
+void
+sl_ap_stream_free(sl_ap_stream_t *s)
+{
+    sl_sse_free(&s->sse);
+    sl_json_free(&s->doc);
+    sl_ap_buf_free(&s->tmp);
+}
+
+static void
+sl_ap_stream_start(sl_ap_stream_t *s)
+{
+    if (s->started) {
+        return;
+    }
+    s->started = 1;
+    EV(s, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"");
+    sl_ap_buf_adds(s->out, s->msg_id);
+    EV(s, "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    sl_ap_buf_add_qstr(s->out, s->model, strlen(s->model));
+    sl_ap_buf_addf(s->out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+                   "\"usage\":{\"input_tokens\":%lld,\"cache_creation_input_tokens\":0,"
+                   "\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n",
+                   (long long) s->input_estimate);
+    EV(s, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
+}
+
+static void
+sl_ap_stream_close_block(sl_ap_stream_t *s)
+{
+    if (s->blk == SL_AP_BLK_NONE) {
+        return;
+    }
+    if (s->blk == SL_AP_BLK_THINKING) {
+        sl_ap_buf_addf(s->out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                       "\"index\":%d,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"\"}}\n\n",
+                       s->blk_index);
+    }
+    sl_ap_buf_addf(s->out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                   "\"index\":%d}\n\n", s->blk_index);
+    s->blk = SL_AP_BLK_NONE;
+}
+
+/* Open a text or thinking block (closing whatever is open). */
+static void
+sl_ap_stream_open(sl_ap_stream_t *s, int kind)
+{
+    if (s->blk == kind) {
+        return;
+    }
+    sl_ap_stream_close_block(s);
+    s->blk = kind;
+    s->blk_index = s->nblocks++;
+    sl_ap_buf_addf(s->out, "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                   "\"index\":%d,\"content_block\":", s->blk_index);
+    if (kind == SL_AP_BLK_TEXT) {
+        EV(s, "{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    } else {
+        EV(s, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n");
+    }
+}
+
+static void
+sl_ap_stream_delta(sl_ap_stream_t *s, const char *type, const char *field, sl_str_t esc)
+{
+    sl_ap_buf_addf(s->out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                   "\"index\":%d,\"delta\":{\"type\":\"%s\",\"%s\":\"", s->blk_index, type, field);
+    sl_ap_buf_add(s->out, esc.ptr, esc.len);
+    EV(s, "\"}}\n\n");
+    s->gen_tokens += sl_ap_text_tokens(esc.ptr, esc.len);
+}
+
+static void
+sl_ap_stream_tool(sl_ap_stream_t *s, const sl_jdoc_t *d, int tc)
+{
+    int      itok = sl_json_get_t(d, tc, "index", SL_J_NUM);
+    int      idtok = sl_json_get_t(d, tc, "id", SL_J_STR);
+    int      fn = sl_json_get_t(d, tc, "function", SL_J_OBJ);
+    int      name = sl_json_get_t(d, fn, "name", SL_J_STR);
+    int      args = sl_json_get_t(d, fn, "arguments", SL_J_STR);
+    int64_t  idx = 0;
+    sl_str_t id = { "", 0 };
+    int      fresh;
+
+    if (itok < 0 || sl_json_int(d, itok, &idx) != 0) {
+        idx = s->tool_index >= 0 ? s->tool_index : 0;
+    }
+    if (idtok >= 0) {
+        id = sl_json_sv(d, idtok);
+    }
+    if (s->blk == SL_AP_BLK_TOOL && idx == s->tool_index) {
+        /* the same call continues, unless a provider reuses the index with
+         * a new non-empty id */
+        fresh = id.len > 0 && s->tmp.len > 0
+                && !(id.len == s->tmp.len && memcmp(id.ptr, s->tmp.ptr, id.len) == 0);
+    } else {
+        fresh = idx > s->tool_index || s->ntools == 0 || id.len > 0;
+    }
+    if (fresh) {
+        sl_ap_stream_close_block(s);
+        s->blk = SL_AP_BLK_TOOL;
+        s->blk_index = s->nblocks++;
+        s->tool_index = idx;
+        s->ntools++;
+        s->tmp.len = 0;
+        sl_ap_buf_addf(s->out, "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                       "\"index\":%d,\"content_block\":{\"type\":\"tool_use\",\"id\":\"", s->blk_index);
+        if (id.len > 0) {
+            sl_ap_buf_add(&s->tmp, id.ptr, id.len);
+            sl_ap_buf_add(s->out, id.ptr, id.len);
+        } else {
+            /* a stable, unique id when the provider gives none */
+            sl_ap_buf_addf(&s->tmp, "toolu_%s_%d", s->msg_id + 4, s->ntools);
+            sl_ap_buf_add(s->out, s->tmp.ptr, s->tmp.len);
+        }
+        EV(s, "\",\"name\":\"");
+        if (name >= 0) {
+            sl_str_t n = sl_json_sv(d, name);
+            sl_ap_buf_add(s->out, n.ptr, n.len);
+        }
+        EV(s, "\",\"input\":{}}}\n\n");
+    } else if (s->blk != SL_AP_BLK_TOOL || idx != s->tool_index) {
+        return;                 /* fragment of an already closed call */
+    }
+    if (args >= 0 && d->t[args].len > 0) {
+        sl_ap_stream_delta(s, "input_json_delta", "partial_json", sl_json_sv(d, args));
+    }
+}
+
+void
+sl_ap_stream_keepalive(sl_ap_stream_t *s, sl_ap_buf_t *out)
+{
+    if (s->ended) {
+        return;
+    }
+    s->out = out;
+    if (!s->started) {
+        sl_ap_stream_start(s);  /* includes a ping */
+    } else {
+        EV(s, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    }
+}
+
+static void
+sl_ap_stream_error(sl_ap_stream_t *s, const char *type, sl_str_t esc_msg)
+{
+    EV(s, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"");
+    sl_ap_buf_adds(s->out, type);
+    EV(s, "\",\"message\":\"");
+    sl_ap_buf_add(s->out, esc_msg.ptr, esc_msg.len);
+    EV(s, "\"}}\n\n");
+    s->ended = 1;
+}
+
+static void
+sl_ap_stream_finish(sl_ap_stream_t *s)
+{
+    int64_t out_tokens, in_tokens;
+
+    if (s->ended) {
+        return;
+    }
+    sl_ap_stream_start(s);
+    sl_ap_stream_close_block(s);
+    if (s->usage.have) {
+        out_tokens = s->usage.completion;
+        in_tokens = s->usage.prompt - s->usage.cached;
+        if (in_tokens < 0) {
+            in_tokens = 0;
+        }
+    } else {
+        out_tokens = s->gen_tokens;
+        in_tokens = s->input_estimate;
+    }
+    s->usage.out_chars_tokens = s->gen_tokens;
+    sl_ap_buf_addf(s->out, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+                   "{\"stop_reason\":\"%s\",\"stop_sequence\":null},\"usage\":{\"input_tokens\":%lld,"
+                   "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":%lld,"
+                   "\"output_tokens\":%lld}}\n\n",
+                   s->stop_reason[0] ? s->stop_reason : "end_turn", (long long) in_tokens,
+                   (long long) (s->usage.have ? s->usage.cached : 0), (long long) out_tokens);
+    EV(s, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    s->ended = 1;
+}
+
+static void
+sl_ap_stream_set_id(sl_ap_stream_t *s, sl_str_t id)
+{
+    size_t i, o = 4;
+
+    if (id.len > 9 && memcmp(id.ptr, "chatcmpl-", 9) == 0) {
+        id.ptr += 9;
+        id.len -= 9;
+    }
+    for (i = 0; i < id.len && o < sizeof(s->msg_id) - 1; i++) {
+        char c = id.ptr[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+            || c == '-' || c == '_') {
+            s->msg_id[o++] = c;
+        }
+    }
+    if (o > 4) {
+        s->msg_id[o] = '\0';
+    }
+}
+
+static int
+sl_ap_stream_event(void *ud, const char *data, size_t len)
+{
+    sl_ap_stream_t *s = ud;
+    sl_jdoc_t      *d = &s->doc;
+    int             err, ch, c, end, tok;
+
+    if (s->ended) {
+        return 0;
+    }
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        sl_ap_stream_finish(s);
+        return 0;
+    }
+    if (sl_json_parse(d, data, len) != 0 || d->t[0].type != SL_J_OBJ) {
+        return 0;               /* not a chunk: ignored, like other clients do */
+    }
+    err = sl_json_get(d, 0, "error");
+    if (err >= 0 && d->t[err].type != SL_J_NULL) {
+        int      m = sl_json_get_t(d, err, "message", SL_J_STR);
+        int      code = sl_json_get_t(d, err, "code", SL_J_STR);
+        sl_str_t msg = m >= 0 ? sl_json_sv(d, m) : (sl_str_t) SL_STR("upstream error");
+
+        if (d->t[err].type == SL_J_STR) {
+            msg = sl_json_sv(d, err);
+        }
+        sl_ap_stream_error(s, (sl_json_str_eq(d, code, "data_inspection_failed")
+                               || sl_json_str_eq(d, code, "invalid_parameter_error"))
+                              ? "invalid_request_error" : "api_error", msg);
+        return 0;
+    }
+    if (!s->started) {
+        tok = sl_json_get_t(d, 0, "id", SL_J_STR);
+        if (tok >= 0) {
+            sl_ap_stream_set_id(s, sl_json_sv(d, tok));
+        }
+        sl_ap_stream_start(s);
+    }
+    tok = sl_json_get_t(d, 0, "model", SL_J_STR);
+    if (tok >= 0 && s->usage.response_model[0] == '\0' && d->t[tok].len < sizeof(s->usage.response_model)) {
+        memcpy(s->usage.response_model, d->src + d->t[tok].start, d->t[tok].len);
+        s->usage.response_model[d->t[tok].len] = '\0';
+    }
+    tok = sl_json_get_t(d, 0, "usage", SL_J_OBJ);
+    if (tok >= 0) {
+        sl_ap_usage_from_json(d, tok, &s->usage);
+    }
+    ch = sl_json_get_t(d, 0, "choices", SL_J_ARR);
+    if (ch < 0 || SL_JSON_END(d, ch) == ch + 1) {
+        return 0;
+    }
+    c = ch + 1;                 /* choice 0 */
+    if (d->t[c].type == SL_J_OBJ) {
+        int delta = sl_json_get_t(d, c, "delta", SL_J_OBJ);
+        int fr = sl_json_get_t(d, c, "finish_reason", SL_J_STR);
+
+        if (delta >= 0) {
+            tok = sl_json_get_t(d, delta, "reasoning_content", SL_J_STR);
+            if (tok >= 0 && d->t[tok].len > 0) {
+                sl_ap_stream_open(s, SL_AP_BLK_THINKING);
+                sl_ap_stream_delta(s, "thinking_delta", "thinking", sl_json_sv(d, tok));
+            }
+            tok = sl_json_get_t(d, delta, "content", SL_J_STR);
+            if (tok >= 0 && d->t[tok].len > 0) {
+                sl_ap_stream_open(s, SL_AP_BLK_TEXT);
+                sl_ap_stream_delta(s, "text_delta", "text", sl_json_sv(d, tok));
+            }
+            tok = sl_json_get_t(d, delta, "tool_calls", SL_J_ARR);
+            if (tok >= 0) {
+                end = SL_JSON_END(d, tok);
+                for (c = tok + 1; c < end; c = SL_JSON_NEXT(d, c)) {
+                    if (d->t[c].type == SL_J_OBJ) {
+                        sl_ap_stream_tool(s, d, c);
+                    }
+                }
+            }
+        }
+        if (fr >= 0) {
+            sl_str_t f = sl_json_sv(d, fr);
+            const char *sr = sl_ap_stop_reason(f.ptr, f.len);
+
+            snprintf(s->stop_reason, sizeof(s->stop_reason), "%s", sr);
+            s->finished = 1;
+            sl_ap_stream_close_block(s);
+        }
+    }
+    return 0;
+}
+
+int
+sl_ap_stream_feed(sl_ap_stream_t *s, const char *p, size_t n, int eof, int truncated,
+                  sl_ap_buf_t *out)
+{
+    int rc;
+
+    s->out = out;
+    rc = sl_sse_feed(&s->sse, p, n, eof, sl_ap_stream_event, s);
+    if (rc == -2) {
+        return -2;
+    }
+    if (eof && !s->ended) {
+        if (s->finished) {
+            /* content complete; only the usage chunk or [DONE] is missing */
+            sl_ap_stream_finish(s);
+        } else {
+            sl_ap_stream_close_block(s);
+            sl_ap_stream_error(s, "api_error", truncated
+                               ? (sl_str_t) SL_STR("upstream connection closed before the response was complete")
+                               : (sl_str_t) SL_STR("upstream stream ended without a finish reason"));
+        }
+    }
+    if (eof && !s->usage.have) {
+        s->usage.out_chars_tokens = s->gen_tokens;
+    }
+    return out->oom || s->tmp.oom ? -2 : 0;
+}

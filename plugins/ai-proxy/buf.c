@@ -1,0 +1,151 @@
+/* buf.c - growing output buffer with JSON string escaping.
+ *
+ * Every translator writes into one of these.  Appends never fail loudly:
+ * an allocation failure sets the sticky `oom` flag and later appends are
+ * ignored, so a translator checks once at the end instead of after every
+ * call.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ai_proxy.h"
+
+void
+sl_ap_buf_free(sl_ap_buf_t *b)
+{
+    free(b->ptr);
+    b->ptr = NULL;
+    b->len = b->cap = 0;
+    b->oom = 0;
+}
+
+int
+sl_ap_buf_reserve(sl_ap_buf_t *b, size_t extra)
+{
+    size_t  need, cap;
+    char   *p;
+
+    if (b->oom) {
+        return -2;
+    }
+    need = b->len + extra + 1;             /* room for a NUL */
+    if (need <= b->cap) {
+        return 0;
+    }
+    cap = b->cap ? b->cap : 256;
+    while (cap < need) {
+        cap *= 2;
+    }
+    p = realloc(b->ptr, cap);
+    if (p == NULL) {
+        b->oom = 1;
+        return -2;
+    }
+    b->ptr = p;
+    b->cap = cap;
+    return 0;
+}
+
+void
+sl_ap_buf_add(sl_ap_buf_t *b, const char *p, size_t n)
+{
+    if (n == 0 || sl_ap_buf_reserve(b, n) != 0) {
+        return;
+    }
+    memcpy(b->ptr + b->len, p, n);
+    b->len += n;
+    b->ptr[b->len] = '\0';
+}
+
+void
+sl_ap_buf_adds(sl_ap_buf_t *b, const char *s)
+{
+    sl_ap_buf_add(b, s, strlen(s));
+}
+
+void
+sl_ap_buf_addc(sl_ap_buf_t *b, char c)
+{
+    if (sl_ap_buf_reserve(b, 1) != 0) {
+        return;
+    }
+    b->ptr[b->len++] = c;
+    b->ptr[b->len] = '\0';
+}
+
+void
+sl_ap_buf_addf(sl_ap_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int     n;
+
+    if (sl_ap_buf_reserve(b, 64) != 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(b->ptr + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    if ((size_t) n >= b->cap - b->len) {
+        if (sl_ap_buf_reserve(b, (size_t) n) != 0) {
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->ptr + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t) n;
+}
+
+void
+sl_ap_buf_add_esc(sl_ap_buf_t *b, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, run = 0;
+
+    /* Worst case 6 bytes per input byte; reserve the common case and grow
+     * per escape only when needed. */
+    if (sl_ap_buf_reserve(b, n + 16) != 0) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) p[i];
+        const char *rep = NULL;
+        char        u[6];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+        sl_ap_buf_add(b, p + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"':  rep = "\\\""; break;
+        case '\\': rep = "\\\\"; break;
+        case '\n': rep = "\\n"; break;
+        case '\r': rep = "\\r"; break;
+        case '\t': rep = "\\t"; break;
+        case '\b': rep = "\\b"; break;
+        case '\f': rep = "\\f"; break;
+        default:
+            u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
+            u[4] = hex[c >> 4]; u[5] = hex[c & 15];
+            sl_ap_buf_add(b, u, 6);
+            continue;
+        }
+        sl_ap_buf_add(b, rep, 2);
+    }
+    sl_ap_buf_add(b, p + run, n - run);
+}
+
+void
+sl_ap_buf_add_qstr(sl_ap_buf_t *b, const char *p, size_t n)
+{
+    sl_ap_buf_addc(b, '"');
+    sl_ap_buf_add_esc(b, p, n);
+    sl_ap_buf_addc(b, '"');
+}

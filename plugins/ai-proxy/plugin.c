@@ -1,0 +1,653 @@
+/* plugin.c - the ai-proxy plugin: descriptor and phase glue.
+ *
+ * Wires the pure translators to the sluice plugin ABI (include/sluice/
+ * plugin.h, the only host interface used):
+ *   access         pick the endpoint from the path, set the upstream target
+ *                  and the provider's auth, answer unknown paths with 404
+ *   body           translate the request (or answer count_tokens locally)
+ *   header_filter  decide how the response body is treated, fix headers
+ *   body_filter    translate the response as it streams (or at eof)
+ *   log            Kong's ai.proxy.* statistics
+ * Per-request state lives in one malloc'd context freed by a cleanup.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ai_proxy.h"
+
+/* Upper bounds for bodies kept whole in memory. */
+#define SL_AP_MAX_BUFFERED   (64u * 1024 * 1024)  /* non-streaming answer */
+#define SL_AP_MAX_ERROR_BODY (256u * 1024)        /* error page */
+#define SL_AP_MAX_PAYLOAD    (1024u * 1024)       /* log_payloads copy */
+#define SL_AP_PING_MS        10000
+
+typedef enum {
+    SL_AP_EP_CHAT = 0,      /* translated (anthropic) or forwarded (openai) */
+    SL_AP_EP_COUNT,         /* count_tokens, answered in body */
+    SL_AP_EP_LOCAL          /* answered in access */
+} sl_ap_endpoint_t;
+
+typedef enum {
+    SL_AP_RESP_NONE = 0,    /* our own response: untouched */
+    SL_AP_RESP_STREAM,      /* anthropic SSE translation */
+    SL_AP_RESP_JSON,        /* anthropic non-streaming translation */
+    SL_AP_RESP_ERROR,       /* anthropic error translation */
+    SL_AP_RESP_WATCH,       /* openai stream, read for usage */
+    SL_AP_RESP_COPY         /* openai JSON, read for usage at eof */
+} sl_ap_resp_t;
+
+typedef struct sl_ap_ctx {
+    const sl_api_t     *api;
+    const sl_ap_conf_t *conf;
+    int            endpoint;
+    int            responded;       /* we called api->respond */
+    int            translated;      /* the request went upstream translated */
+    int            stream;
+    int            resp;
+    int            resp_status;
+    int            resp_gzip;
+    char           model[128];      /* request model, as sent upstream */
+    int64_t        input_estimate;
+    int64_t        t_start, t_first, t_last_out;
+    sl_ap_stream_t st;
+    sl_ap_watch_t  watch;
+    sl_ap_usage_t  usage;
+    sl_jdoc_t      doc;
+    sl_ap_buf_t    acc;             /* buffered response body */
+    sl_ap_buf_t    out;             /* body_filter output */
+    sl_ap_buf_t    req_payload;
+    sl_ap_buf_t    resp_payload;
+    int            acc_overflow;
+} sl_ap_ctx_t;
+
+static void
+sl_ap_ctx_free(void *arg)
+{
+    sl_ap_ctx_t *c = arg;
+
+    sl_ap_stream_free(&c->st);
+    sl_ap_watch_free(&c->watch);
+    sl_json_free(&c->doc);
+    sl_ap_buf_free(&c->acc);
+    sl_ap_buf_free(&c->out);
+    sl_ap_buf_free(&c->req_payload);
+    sl_ap_buf_free(&c->resp_payload);
+    free(c);
+}
+
+static int
+sl_ap_ends_with(sl_str_t s, const char *suffix)
+{
+    size_t n = strlen(suffix);
+
+    if (s.len > 1 && s.ptr[s.len - 1] == '/') {
+        s.len--;                        /* tolerate one trailing slash */
+    }
+    return s.len >= n && memcmp(s.ptr + s.len - n, suffix, n) == 0;
+}
+
+/* Answer in the client's dialect: Anthropic's error shape, or Kong's
+ * {"error":{"message"}} for llm_format openai. */
+static sl_status_t
+sl_ap_respond_error(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, int status, const char *msg)
+{
+    sl_ap_buf_t b = { 0 };
+    int         rc;
+
+    if (c->conf->llm_format == SL_AP_FMT_ANTHROPIC) {
+        sl_ap_anthropic_error_msg(&b, status, msg);
+    } else {
+        SL_AP_BUF_LIT(&b, "{\"error\":{\"message\":");
+        sl_ap_buf_add_qstr(&b, msg, strlen(msg));
+        SL_AP_BUF_LIT(&b, "}}");
+    }
+    if (b.oom) {
+        sl_ap_buf_free(&b);
+        return SL_STATUS_ERROR;
+    }
+    c->responded = 1;
+    rc = api->respond(r, status, SL_STR("application/json"), (sl_str_t) { b.ptr, b.len });
+    sl_ap_buf_free(&b);
+    return rc == 0 ? SL_STATUS_RESPOND : SL_STATUS_ERROR;
+}
+
+/* ---------------------------------------------------------------- config */
+
+typedef struct {
+    const sl_api_t *api;
+    sl_conf_ctx_t  *cx;
+} sl_ap_conf_ud_t;
+
+static void
+sl_ap_conf_err(void *ud, const char *field, const char *msg)
+{
+    sl_ap_conf_ud_t *u = ud;
+
+    u->api->conf_error(u->cx, field, "%s", msg);
+}
+
+static int
+sl_ap_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
+{
+    sl_ap_conf_ud_t ud = { api, cx };
+    sl_ap_conf_t   *c = NULL;
+    int             rc = sl_ap_conf_parse(json, len, &c, sl_ap_conf_err, &ud);
+
+    if (rc == -2) {
+        api->conf_error(cx, "", "out of memory");
+    }
+    if (rc != 0) {
+        return -1;
+    }
+    *conf = c;
+    return 0;
+}
+
+static void
+sl_ap_config_free(void *conf)
+{
+    sl_ap_conf_free(conf);
+}
+
+/* ---------------------------------------------------------------- access */
+
+static int
+sl_ap_is_unreserved(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+           || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/* Does the raw query hold `name=`? */
+static int
+sl_ap_query_has(sl_str_t q, const char *name)
+{
+    size_t n = strlen(name), i = 0;
+
+    while (i < q.len) {
+        size_t e = i;
+
+        while (e < q.len && q.ptr[e] != '&') {
+            e++;
+        }
+        if (e - i >= n && memcmp(q.ptr + i, name, n) == 0 && (e - i == n || q.ptr[i + n] == '=')) {
+            return 1;
+        }
+        i = e + 1;
+    }
+    return 0;
+}
+
+static int
+sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
+{
+    sl_str_t    cq = api->req_query(r);
+    sl_ap_buf_t q = { 0 };
+    char       *qp = NULL;
+    int         rc;
+
+    if (conf->up_query && conf->up_query[0]) {
+        sl_ap_buf_adds(&q, conf->up_query);
+    }
+    if (cq.len > 0) {
+        if (q.len) {
+            sl_ap_buf_addc(&q, '&');
+        }
+        sl_ap_buf_add(&q, cq.ptr, cq.len);
+    }
+    if (conf->param_location == SL_AP_PARAM_QUERY
+        && !(conf->allow_override && sl_ap_query_has(cq, conf->param_name))) {
+        const char *v;
+
+        if (q.len) {
+            sl_ap_buf_addc(&q, '&');
+        }
+        sl_ap_buf_adds(&q, conf->param_name);
+        sl_ap_buf_addc(&q, '=');
+        for (v = conf->param_value; *v; v++) {
+            if (sl_ap_is_unreserved((unsigned char) *v)) {
+                sl_ap_buf_addc(&q, *v);
+            } else {
+                sl_ap_buf_addf(&q, "%%%02X", (unsigned char) *v);
+            }
+        }
+    }
+    if (q.oom) {
+        sl_ap_buf_free(&q);
+        return -2;
+    }
+    if (q.len) {
+        qp = api->palloc(r, q.len);
+        memcpy(qp, q.ptr, q.len);
+    }
+    rc = api->upstream_set(r, (sl_str_t) { conf->up_scheme, strlen(conf->up_scheme) },
+                           (sl_str_t) { conf->up_host, strlen(conf->up_host) }, conf->up_port,
+                           (sl_str_t) { conf->up_path, strlen(conf->up_path) },
+                           (sl_str_t) { qp, q.len });
+    sl_ap_buf_free(&q);
+    return rc;
+}
+
+static void
+sl_ap_set_auth(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
+{
+    sl_str_t name = { conf->header_name, conf->header_name ? strlen(conf->header_name) : 0 };
+    sl_str_t v;
+    int      keep_client;
+
+    if (conf->header_name == NULL && conf->param_name == NULL) {
+        return;                 /* no gateway credentials: the client's go through */
+    }
+    keep_client = conf->allow_override && conf->header_name && api->req_header_get(r, name, &v);
+    if (!(keep_client && strcasecmp(conf->header_name, "authorization") == 0)) {
+        api->req_header_remove(r, SL_STR("authorization"));
+    }
+    if (!(keep_client && strcasecmp(conf->header_name, "x-api-key") == 0)) {
+        api->req_header_remove(r, SL_STR("x-api-key"));
+    }
+    if (conf->header_name && !keep_client) {
+        api->req_header_set(r, name, (sl_str_t) { conf->header_value, strlen(conf->header_value) });
+    }
+}
+
+static sl_status_t
+sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
+{
+    const sl_ap_conf_t *conf = conf_;
+    sl_ap_ctx_t        *c;
+    sl_str_t            path = api->req_path(r);
+    sl_str_t            method = api->req_method(r);
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || api->cleanup_add(r, sl_ap_ctx_free, c) != 0) {
+        free(c);
+        return SL_STATUS_ERROR;
+    }
+    c->api = api;
+    c->conf = conf;
+    api->ctx_set(r, c);
+
+    if (conf->llm_format == SL_AP_FMT_ANTHROPIC) {
+        if (sl_ap_ends_with(path, "/v1/messages/count_tokens")) {
+            c->endpoint = SL_AP_EP_COUNT;
+        } else if (sl_ap_ends_with(path, "/v1/messages")) {
+            c->endpoint = SL_AP_EP_CHAT;
+        } else {
+            char msg[160];
+
+            c->endpoint = SL_AP_EP_LOCAL;
+            snprintf(msg, sizeof(msg), "Not found: %.*s", (int) (path.len > 100 ? 100 : path.len), path.ptr);
+            return sl_ap_respond_error(api, r, c, 404, msg);
+        }
+    }
+    if (!(method.len == 4 && memcmp(method.ptr, "POST", 4) == 0)) {
+        c->endpoint = SL_AP_EP_LOCAL;
+        return sl_ap_respond_error(api, r, c, 405, "Method not allowed: use POST");
+    }
+    if (c->endpoint == SL_AP_EP_COUNT) {
+        return SL_STATUS_CONTINUE;
+    }
+    if (sl_ap_set_upstream(api, r, conf) != 0) {
+        return SL_STATUS_ERROR;
+    }
+    sl_ap_set_auth(api, r, conf);
+    if (conf->llm_format == SL_AP_FMT_ANTHROPIC) {
+        /* Anthropic protocol headers mean nothing to the provider */
+        api->req_header_remove(r, SL_STR("anthropic-version"));
+        api->req_header_remove(r, SL_STR("anthropic-beta"));
+        api->req_header_remove(r, SL_STR("anthropic-dangerous-direct-browser-access"));
+    }
+    return SL_STATUS_CONTINUE;
+}
+
+/* ------------------------------------------------------------------ body */
+
+static sl_status_t
+sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
+{
+    const sl_ap_conf_t *conf = conf_;
+    sl_ap_ctx_t        *c = api->ctx_get(r);
+    sl_str_t            body = api->req_body(r);
+    sl_ap_buf_t         out = { 0 };
+    sl_ap_req_info_t    info;
+    int                 rc;
+
+    if (c == NULL || c->responded || c->endpoint == SL_AP_EP_LOCAL) {
+        return SL_STATUS_CONTINUE;
+    }
+    memset(&info, 0, sizeof(info));
+    if (conf->max_request_body_size > 0 && body.len > (size_t) conf->max_request_body_size) {
+        char msg[128];
+
+        snprintf(msg, sizeof(msg), "request body too large: %zu bytes (limit %lld)",
+                 body.len, (long long) conf->max_request_body_size);
+        return sl_ap_respond_error(api, r, c, 413, msg);
+    }
+
+    if (c->endpoint == SL_AP_EP_COUNT) {
+        int64_t n = 0;
+        char    resp[64];
+
+        rc = sl_ap_count_tokens(body.ptr, body.len, &c->doc, &n, &info);
+        if (rc == -2) {
+            return SL_STATUS_ERROR;
+        }
+        if (rc != 0) {
+            return sl_ap_respond_error(api, r, c, info.status, info.errmsg);
+        }
+        snprintf(resp, sizeof(resp), "{\"input_tokens\":%lld}", (long long) n);
+        c->responded = 1;
+        return api->respond(r, 200, SL_STR("application/json"), (sl_str_t) { resp, strlen(resp) }) == 0
+               ? SL_STATUS_RESPOND : SL_STATUS_ERROR;
+    }
+
+    if (conf->llm_format == SL_AP_FMT_ANTHROPIC) {
+        rc = sl_ap_anthropic_request(conf, body.ptr, body.len, &c->doc, &out, &info);
+    } else {
+        rc = sl_ap_openai_request(conf, body.ptr, body.len, &c->doc, &out, &info);
+    }
+    if (rc == -2) {
+        sl_ap_buf_free(&out);
+        return SL_STATUS_ERROR;
+    }
+    if (rc != 0) {
+        sl_ap_buf_free(&out);
+        return sl_ap_respond_error(api, r, c, info.status ? info.status : 400, info.errmsg);
+    }
+    /* keep what we need before the original body is replaced */
+    snprintf(c->model, sizeof(c->model), "%.*s",
+             (int) (info.model.len < sizeof(c->model) ? info.model.len : sizeof(c->model) - 1),
+             info.model.ptr);
+    c->stream = info.stream;
+    c->input_estimate = info.input_estimate;
+    if (conf->log_payloads) {
+        sl_ap_buf_add(&c->req_payload, body.ptr,
+                      body.len < SL_AP_MAX_PAYLOAD ? body.len : SL_AP_MAX_PAYLOAD);
+    }
+    rc = api->req_body_set(r, out.ptr, out.len);
+    sl_ap_buf_free(&out);
+    if (rc != 0) {
+        return SL_STATUS_ERROR;
+    }
+    api->req_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
+    /* an uncompressed answer is the only one we can translate */
+    api->req_header_remove(r, SL_STR("accept-encoding"));
+    c->translated = 1;
+    c->t_start = api->now_us();
+    return SL_STATUS_CONTINUE;
+}
+
+/* --------------------------------------------------------- header_filter */
+
+static void
+sl_ap_ping(const sl_api_t *api, sl_req_t *r, void *arg)
+{
+    sl_ap_ctx_t *c = arg;
+    sl_ap_buf_t  b = { 0 };
+    int64_t      now = api->now_us();
+
+    if (c->resp != SL_AP_RESP_STREAM || c->st.ended
+        || now - c->t_last_out < (int64_t) (SL_AP_PING_MS - 500) * 1000) {
+        return;
+    }
+    /* message_start may go out before the first upstream chunk: the client
+     * sees the stream begin while a slow model is still thinking */
+    sl_ap_stream_keepalive(&c->st, &b);
+    if (!b.oom && b.len && api->resp_body_write(r, b.ptr, b.len) == 0) {
+        c->t_last_out = now;
+    }
+    sl_ap_buf_free(&b);
+}
+
+static sl_status_t
+sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
+{
+    const sl_ap_conf_t *conf = conf_;
+    sl_ap_ctx_t        *c = api->ctx_get(r);
+    int                 status = api->resp_status(r);
+    sl_str_t            v;
+
+    if (c == NULL || c->responded) {
+        return SL_STATUS_CONTINUE;
+    }
+    c->resp_status = status;
+    c->resp_gzip = api->resp_header_get(r, SL_STR("content-encoding"), &v) == 1
+                   && !(v.len == 8 && strncasecmp(v.ptr, "identity", 8) == 0);
+
+    if (conf->llm_format == SL_AP_FMT_OPENAI) {
+        /* Kong: non-200 bodies pass through; 200 gets the model header */
+        if (status == 200 && api->resp_source(r) == SL_SOURCE_UPSTREAM && c->translated) {
+            c->resp = c->stream ? SL_AP_RESP_WATCH : SL_AP_RESP_COPY;
+            if (conf->model_name_header) {
+                char hdr[200];
+                snprintf(hdr, sizeof(hdr), "%s/%s", conf->provider_name, c->model);
+                api->resp_header_set(r, SL_STR("x-kong-llm-model"), (sl_str_t) { hdr, strlen(hdr) });
+            }
+        }
+        return SL_STATUS_CONTINUE;
+    }
+
+    if (status >= 400 || api->resp_source(r) == SL_SOURCE_GATEWAY || !c->translated || c->resp_gzip) {
+        c->resp = SL_AP_RESP_ERROR;
+        if (status < 400) {
+            /* a 2xx we cannot translate (compressed, or never ours) */
+            api->resp_status_set(r, 502);
+            c->resp_status = 502;
+        }
+        api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
+        api->resp_header_remove(r, SL_STR("content-length"));
+        api->resp_header_remove(r, SL_STR("content-encoding"));
+        return SL_STATUS_CONTINUE;
+    }
+    api->resp_header_remove(r, SL_STR("content-length"));
+    if (c->stream) {
+        c->resp = SL_AP_RESP_STREAM;
+        sl_ap_stream_init(&c->st, (sl_str_t) { c->model, strlen(c->model) }, c->input_estimate);
+        {
+            sl_str_t id = api->req_id(r);
+            snprintf(c->st.msg_id, sizeof(c->st.msg_id), "msg_%.*s",
+                     (int) (id.len > 64 ? 64 : id.len), id.ptr);
+        }
+        api->resp_header_set(r, SL_STR("content-type"), SL_STR("text/event-stream; charset=utf-8"));
+        api->resp_header_set(r, SL_STR("cache-control"), SL_STR("no-cache"));
+        c->t_last_out = api->now_us();
+        api->timer_start(r, SL_AP_PING_MS, SL_AP_PING_MS, sl_ap_ping, c);
+    } else {
+        c->resp = SL_AP_RESP_JSON;
+        api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
+    }
+    if (conf->model_name_header && status == 200) {
+        char hdr[200];
+        snprintf(hdr, sizeof(hdr), "%s/%s", conf->provider_name, c->model);
+        api->resp_header_set(r, SL_STR("x-kong-llm-model"), (sl_str_t) { hdr, strlen(hdr) });
+    }
+    return SL_STATUS_CONTINUE;
+}
+
+/* ----------------------------------------------------------- body_filter */
+
+static void
+sl_ap_acc(sl_ap_ctx_t *c, sl_str_t *chunk, size_t limit)
+{
+    if (c->acc.len + chunk->len > limit) {
+        c->acc_overflow = 1;
+        return;
+    }
+    sl_ap_buf_add(&c->acc, chunk->ptr, chunk->len);
+}
+
+static sl_status_t
+sl_ap_body_filter(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk, int eof)
+{
+    const sl_ap_conf_t *conf = conf_;
+    sl_ap_ctx_t        *c = api->ctx_get(r);
+    sl_req_error_t      rerr;
+    int                 truncated;
+
+    if (c == NULL || c->resp == SL_AP_RESP_NONE) {
+        return SL_STATUS_CONTINUE;
+    }
+    if (chunk->len > 0 && c->t_first == 0) {
+        c->t_first = api->now_us();
+    }
+    rerr = eof ? api->req_error(r) : SL_REQERR_NONE;
+    truncated = rerr != SL_REQERR_NONE && rerr != SL_REQERR_CLIENT_ABORT;
+    c->out.len = 0;
+
+    switch (c->resp) {
+    case SL_AP_RESP_WATCH:
+        sl_ap_watch_feed(&c->watch, chunk->ptr, chunk->len, eof);
+        if (conf->log_payloads && c->resp_payload.len + chunk->len <= SL_AP_MAX_PAYLOAD) {
+            sl_ap_buf_add(&c->resp_payload, chunk->ptr, chunk->len);
+        }
+        return SL_STATUS_CONTINUE;
+
+    case SL_AP_RESP_COPY:
+        sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
+        if (eof && !c->acc_overflow) {
+            sl_ap_usage_from_body(c->acc.ptr, c->acc.len, &c->doc, &c->usage);
+            if (conf->log_payloads) {
+                sl_ap_buf_add(&c->resp_payload, c->acc.ptr,
+                              c->acc.len < SL_AP_MAX_PAYLOAD ? c->acc.len : SL_AP_MAX_PAYLOAD);
+            }
+        }
+        return SL_STATUS_CONTINUE;
+
+    case SL_AP_RESP_STREAM:
+        if (sl_ap_stream_feed(&c->st, chunk->ptr, chunk->len, eof, truncated, &c->out) == -2) {
+            return SL_STATUS_ERROR;
+        }
+        break;
+
+    case SL_AP_RESP_JSON:
+        sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
+        if (!eof) {
+            chunk->len = 0;
+            return SL_STATUS_CONTINUE;
+        }
+        if (truncated || c->acc_overflow) {
+            sl_ap_anthropic_error_msg(&c->out, 502, truncated
+                                      ? "upstream connection closed before the response was complete"
+                                      : "upstream response too large");
+        } else if (sl_ap_anthropic_response(c->acc.ptr, c->acc.len, (sl_str_t) { c->model, strlen(c->model) },
+                                            &c->doc, &c->out, &c->usage) != 0) {
+            c->out.len = 0;
+            sl_ap_anthropic_error_msg(&c->out, 502, "upstream returned an invalid chat completion");
+        }
+        break;
+
+    case SL_AP_RESP_ERROR:
+        sl_ap_acc(c, chunk, SL_AP_MAX_ERROR_BODY);
+        if (!eof) {
+            chunk->len = 0;
+            return SL_STATUS_CONTINUE;
+        }
+        sl_ap_anthropic_error(c->resp_status, c->resp_gzip ? "" : c->acc.ptr,
+                              c->resp_gzip ? 0 : c->acc.len, &c->doc, &c->out);
+        break;
+    }
+    if (c->out.oom) {
+        return SL_STATUS_ERROR;
+    }
+    chunk->ptr = c->out.ptr ? c->out.ptr : "";
+    chunk->len = c->out.len;
+    if (c->out.len) {
+        c->t_last_out = api->now_us();
+    }
+    if (conf->log_payloads && c->resp_payload.len + c->out.len <= SL_AP_MAX_PAYLOAD) {
+        sl_ap_buf_add(&c->resp_payload, c->out.ptr, c->out.len);
+    }
+    return SL_STATUS_CONTINUE;
+}
+
+/* ------------------------------------------------------------------- log */
+
+static void
+sl_ap_log_string(const sl_api_t *api, sl_req_t *r, const char *key, const sl_ap_buf_t *b)
+{
+    sl_ap_buf_t j = { 0 };
+
+    sl_ap_buf_add_qstr(&j, b->ptr ? b->ptr : "", b->len);
+    if (!j.oom) {
+        api->set_serialize_value(r, key, (sl_str_t) { j.ptr, j.len });
+    }
+    sl_ap_buf_free(&j);
+}
+
+static void
+sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
+{
+    const sl_ap_conf_t *conf = conf_;
+    sl_ap_ctx_t        *c = api->ctx_get(r);
+    sl_ap_stats_in_t    in;
+    sl_ap_usage_t       u;
+    sl_ap_buf_t         b = { 0 };
+    int64_t             end, first;
+
+    if (c == NULL || !c->translated || c->responded) {
+        return;
+    }
+    if (conf->log_statistics && c->resp_status < 400 && c->resp != SL_AP_RESP_ERROR) {
+        u = c->resp == SL_AP_RESP_STREAM ? c->st.usage
+            : c->resp == SL_AP_RESP_WATCH ? c->watch.usage : c->usage;
+        if (!u.have) {
+            u.prompt = c->input_estimate;
+            if (u.completion == 0) {
+                u.completion = u.out_chars_tokens;
+            }
+        }
+        end = api->req_time(r, SL_TIME_UPSTREAM_LAST_BYTE);
+        if (end == 0) {
+            end = api->now_us();
+        }
+        first = api->req_time(r, SL_TIME_UPSTREAM_FIRST_BYTE);
+        if (first == 0) {
+            first = c->t_first ? c->t_first : end;
+        }
+        memset(&in, 0, sizeof(in));
+        in.usage = &u;
+        in.input_cost = conf->input_cost;
+        in.output_cost = conf->output_cost;
+        in.llm_latency_ms = end > c->t_start ? (end - c->t_start) / 1000 : 0;
+        in.ttft_ms = first > c->t_start ? (first - c->t_start) / 1000 : 0;
+        in.stream = c->stream;
+        in.plugin_id = api->plugin_id(r);
+        in.provider_name = (sl_str_t) { conf->provider_name, strlen(conf->provider_name) };
+        in.request_model = (sl_str_t) { c->model, strlen(c->model) };
+        sl_ap_stats_usage(&in, &b);
+        if (!b.oom) {
+            api->set_serialize_value(r, "ai.proxy.usage", (sl_str_t) { b.ptr, b.len });
+        }
+        b.len = 0;
+        sl_ap_stats_meta(&in, &b);
+        if (!b.oom) {
+            api->set_serialize_value(r, "ai.proxy.meta", (sl_str_t) { b.ptr, b.len });
+        }
+        sl_ap_buf_free(&b);
+    }
+    if (conf->log_payloads) {
+        sl_ap_log_string(api, r, "ai.proxy.payload.request", &c->req_payload);
+        sl_ap_log_string(api, r, "ai.proxy.payload.response", &c->resp_payload);
+    }
+}
+
+/* ------------------------------------------------------------ descriptor */
+
+SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
+    SL_PLUGIN_ABI,
+    "ai-proxy",
+    "0.1.0",
+    770,                    /* Kong's priority */
+    sl_ap_config_parse,
+    sl_ap_config_free,
+    NULL,                   /* init_worker */
+    NULL,                   /* exit_worker */
+    sl_ap_access,
+    sl_ap_body,
+    sl_ap_header_filter,
+    sl_ap_body_filter,
+    sl_ap_log,
+    { NULL }
+};

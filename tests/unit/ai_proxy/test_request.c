@@ -1,0 +1,463 @@
+/* test_request.c - Anthropic Messages -> OpenAI chat request translation. */
+
+#include "test_util.h"
+
+static const char *howto_conf =
+    "{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+    "\"auth\":{\"header_name\":\"Authorization\",\"header_value\":\"Bearer sk-test\"},"
+    "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\","
+    "\"options\":{\"max_tokens\":8192,\"temperature\":1.0}},"
+    "\"logging\":{\"log_statistics\":true,\"log_payloads\":false}}";
+
+static void
+conf_err(void *ud, const char *field, const char *msg)
+{
+    fprintf(stderr, "conf error %s: %s\n", field, msg);
+    (void) ud;
+}
+
+static sl_ap_conf_t *
+mkconf(const char *json)
+{
+    sl_ap_conf_t *c = NULL;
+
+    assert_int_equal(sl_ap_conf_parse(json, strlen(json), &c, conf_err, NULL), 0);
+    return c;
+}
+
+typedef struct {
+    sl_ap_conf_t    *conf;
+    sl_jdoc_t        doc;
+    sl_ap_buf_t      out;
+    sl_ap_req_info_t info;
+    json_object     *j;
+} tx_t;
+
+static int
+run(tx_t *t, const char *body)
+{
+    int rc;
+
+    memset(&t->info, 0, sizeof(t->info));
+    t->out.len = 0;
+    rc = sl_ap_anthropic_request(t->conf, body, strlen(body), &t->doc, &t->out, &t->info);
+    if (t->j) {
+        json_object_put(t->j);
+        t->j = NULL;
+    }
+    if (rc == 0) {
+        t->j = tu_parse(t->out.ptr, t->out.len);
+    }
+    return rc;
+}
+
+static int
+setup(void **state)
+{
+    tx_t *t = calloc(1, sizeof(*t));
+
+    t->conf = mkconf(howto_conf);
+    *state = t;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    tx_t *t = *state;
+
+    json_object_put(t->j);
+    sl_json_free(&t->doc);
+    sl_ap_buf_free(&t->out);
+    sl_ap_conf_free(t->conf);
+    free(t);
+    return 0;
+}
+
+static void
+test_system_and_options(void **state)
+{
+    tx_t *t = *state;
+
+    assert_int_equal(run(t,
+        "{\"model\":\"qwen-plus\",\"max_tokens\":32000,\"temperature\":0.2,\"stream\":true,"
+        "\"system\":[{\"type\":\"text\",\"text\":\"You are Claude Code.\",\"cache_control\":{\"type\":\"ephemeral\"}},"
+        "{\"type\":\"text\",\"text\":\"Be \\\"brief\\\".\\n\"}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"context_management\":{\"edits\":[]},\"safeguards\":{},\"output_config\":{\"effort\":\"high\"},"
+        "\"metadata\":{\"user_id\":\"{\\\"device\\\":\\\"x\\\"}\"},\"thinking\":{\"type\":\"adaptive\",\"display\":\"summarized\"}}"), 0);
+    assert_jstr(t->j, "model", "qwen-plus");
+    assert_jstr(t->j, "messages.0.role", "system");
+    assert_jstr(t->j, "messages.0.content", "You are Claude Code.\n\nBe \"brief\".\n");
+    assert_jstr(t->j, "messages.1.role", "user");
+    assert_jstr(t->j, "messages.1.content", "hi");
+    assert_int_equal(tu_int(t->j, "max_tokens"), 8192);          /* config wins */
+    assert_true(json_object_get_double(tu_get(t->j, "temperature")) == 1.0);
+    assert_true(json_object_get_boolean(tu_get(t->j, "stream")));
+    assert_true(json_object_get_boolean(tu_get(t->j, "stream_options.include_usage")));
+    assert_true(json_object_get_boolean(tu_get(t->j, "enable_thinking")));
+    assert_absent(t->j, "thinking_budget");
+    assert_jstr(t->j, "user", "{\"device\":\"x\"}");
+    assert_absent(t->j, "context_management");
+    assert_absent(t->j, "safeguards");
+    assert_absent(t->j, "output_config");
+    assert_absent(t->j, "metadata");
+    assert_absent(t->j, "thinking");
+    assert_absent(t->j, "tools");
+    assert_true(t->info.stream);
+    assert_true(t->info.input_estimate > 0);
+}
+
+static void
+test_system_string_and_inlist_system(void **state)
+{
+    tx_t *t = *state;
+
+    assert_int_equal(run(t,
+        "{\"model\":\"qwen-plus\",\"max_tokens\":10,\"system\":\"top\","
+        "\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+        "{\"role\":\"system\",\"content\":\"mid string\"},"
+        "{\"role\":\"assistant\",\"content\":\"b\"},"
+        "{\"role\":\"system\",\"content\":[{\"type\":\"text\",\"text\":\"x\"},{\"type\":\"text\",\"text\":\"y\"}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"c1\"},{\"type\":\"text\",\"text\":\"c2\",\"cache_control\":{\"type\":\"ephemeral\"}}]}]}"), 0);
+    assert_jstr(t->j, "messages.0.content", "top");
+    assert_jstr(t->j, "messages.2.role", "system");
+    assert_jstr(t->j, "messages.2.content", "mid string");
+    assert_jstr(t->j, "messages.3.role", "assistant");
+    assert_jstr(t->j, "messages.3.content", "b");
+    assert_jstr(t->j, "messages.4.role", "system");
+    assert_jstr(t->j, "messages.4.content", "x\n\ny");
+    assert_jstr(t->j, "messages.5.content", "c1\n\nc2");
+    assert_int_equal(json_object_array_length(tu_get(t->j, "messages")), 6);
+    assert_false(json_object_get_boolean(tu_get(t->j, "stream")));
+    assert_absent(t->j, "stream_options");
+    /* non-streaming: DashScope refuses thinking there */
+    assert_false(json_object_get_boolean(tu_get(t->j, "enable_thinking")));
+}
+
+static void
+test_images(void **state)
+{
+    tx_t *t = *state;
+
+    assert_int_equal(run(t,
+        "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":["
+        "{\"type\":\"text\",\"text\":\"what is it\"},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://example.com/a.jpg\"}}]}]}"), 0);
+    assert_jstr(t->j, "messages.0.content.0.type", "text");
+    assert_jstr(t->j, "messages.0.content.0.text", "what is it");
+    assert_jstr(t->j, "messages.0.content.1.type", "image_url");
+    assert_jstr(t->j, "messages.0.content.1.image_url.url", "data:image/png;base64,iVBORw0KGgo=");
+    assert_jstr(t->j, "messages.0.content.2.image_url.url", "https://example.com/a.jpg");
+}
+
+static void
+test_tool_round_trip(void **state)
+{
+    tx_t *t = *state;
+
+    assert_int_equal(run(t,
+        "{\"model\":\"qwen-plus\",\"stream\":true,\"messages\":["
+        "{\"role\":\"user\",\"content\":\"weather?\"},"
+        "{\"role\":\"assistant\",\"content\":["
+        "  {\"type\":\"thinking\",\"thinking\":\"hmm\",\"signature\":\"sig\"},"
+        "  {\"type\":\"text\",\"text\":\"Checking.\"},"
+        "  {\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{\"city\": \"Paris\",\n \"n\":[1,2]}},"
+        "  {\"type\":\"tool_use\",\"id\":\"call_2\",\"name\":\"Read\",\"input\":{}}]},"
+        "{\"role\":\"user\",\"content\":["
+        "  {\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":\"sunny\",\"cache_control\":{\"type\":\"ephemeral\"}},"
+        "  {\"type\":\"tool_result\",\"tool_use_id\":\"call_2\",\"is_error\":true,\"content\":["
+        "     {\"type\":\"text\",\"text\":\"no such file\"},{\"type\":\"text\",\"text\":\"line2\"},"
+        "     {\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/jpeg\",\"data\":\"AAAA\"}}]},"
+        "  {\"type\":\"text\",\"text\":\"continue\"}]}],"
+        "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Get weather\",\"input_schema\":{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"pattern\":\"^[A-Z]\"}},\"required\":[\"city\"],\"additionalProperties\":false}},"
+        "{\"name\":\"Read\",\"input_schema\":{\"type\":\"object\"},\"defer_loading\":true,\"cache_control\":{\"type\":\"ephemeral\"}},"
+        "{\"type\":\"web_search_20250305\",\"name\":\"web_search\",\"max_uses\":5}],"
+        "\"tool_choice\":{\"type\":\"auto\",\"disable_parallel_tool_use\":true}}"), 0);
+    /* assistant: text + tool_calls, thinking dropped */
+    assert_jstr(t->j, "messages.1.role", "assistant");
+    assert_jstr(t->j, "messages.1.content", "Checking.");
+    assert_jstr(t->j, "messages.1.tool_calls.0.id", "toolu_1");
+    assert_jstr(t->j, "messages.1.tool_calls.0.type", "function");
+    assert_jstr(t->j, "messages.1.tool_calls.0.function.name", "get_weather");
+    {
+        const char  *args = tu_str(t->j, "messages.1.tool_calls.0.function.arguments");
+        json_object *a = tu_parse(args, strlen(args));
+        assert_jstr(a, "city", "Paris");
+        assert_int_equal(tu_int(a, "n.1"), 2);
+        json_object_put(a);
+    }
+    assert_jstr(t->j, "messages.1.tool_calls.1.function.arguments", "{}");
+    /* tool results in order, then the user message with the tool image */
+    assert_jstr(t->j, "messages.2.role", "tool");
+    assert_jstr(t->j, "messages.2.tool_call_id", "toolu_1");
+    assert_jstr(t->j, "messages.2.content", "sunny");
+    assert_jstr(t->j, "messages.3.role", "tool");
+    assert_jstr(t->j, "messages.3.tool_call_id", "call_2");
+    assert_jstr(t->j, "messages.3.content", "Error: no such file\nline2");
+    assert_jstr(t->j, "messages.4.role", "user");
+    assert_jstr(t->j, "messages.4.content.0.image_url.url", "data:image/jpeg;base64,AAAA");
+    assert_jstr(t->j, "messages.4.content.1.text", "continue");
+    assert_int_equal(json_object_array_length(tu_get(t->j, "messages")), 5);
+    /* tools: server tool dropped, schema verbatim */
+    assert_int_equal(json_object_array_length(tu_get(t->j, "tools")), 2);
+    assert_jstr(t->j, "tools.0.type", "function");
+    assert_jstr(t->j, "tools.0.function.name", "get_weather");
+    assert_jstr(t->j, "tools.0.function.description", "Get weather");
+    assert_jstr(t->j, "tools.0.function.parameters.$schema", "http://json-schema.org/draft-07/schema#");
+    assert_jstr(t->j, "tools.0.function.parameters.properties.city.pattern", "^[A-Z]");
+    assert_absent(t->j, "tools.1.defer_loading");
+    assert_absent(t->j, "tools.1.function.defer_loading");
+    assert_jstr(t->j, "tool_choice", "auto");
+    assert_false(json_object_get_boolean(tu_get(t->j, "parallel_tool_calls")));
+}
+
+static void
+test_tool_result_only_and_assistant_null_content(void **state)
+{
+    tx_t *t = *state;
+
+    assert_int_equal(run(t,
+        "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"a\",\"name\":\"f\",\"input\":{\"q\":1}}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"a\"}]}]}"), 0);
+    assert_true(json_object_is_type(tu_get(t->j, "messages.1.content"), json_type_null));
+    assert_jstr(t->j, "messages.2.role", "tool");
+    assert_jstr(t->j, "messages.2.content", "");
+    assert_int_equal(json_object_array_length(tu_get(t->j, "messages")), 3);
+}
+
+static void
+test_tool_choice_variants(void **state)
+{
+    tx_t *t = *state;
+    const char *tools1 = "\"tools\":[{\"name\":\"f\",\"input_schema\":{\"type\":\"object\"}}]";
+    const char *tools2 = "\"tools\":[{\"name\":\"f\",\"input_schema\":{}},{\"name\":\"g\",\"input_schema\":{}}]";
+    char body[512];
+
+    snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
+             "\"tool_choice\":{\"type\":\"any\"}}", tools1);
+    assert_int_equal(run(t, body), 0);
+    assert_jstr(t->j, "tool_choice.type", "function");
+    assert_jstr(t->j, "tool_choice.function.name", "f");
+    assert_true(json_object_get_boolean(tu_get(t->j, "parallel_tool_calls")));
+
+    snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
+             "\"tool_choice\":{\"type\":\"any\"}}", tools2);
+    assert_int_equal(run(t, body), 0);
+    assert_jstr(t->j, "tool_choice", "auto");       /* dashscope rejects "required" */
+
+    snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
+             "\"tool_choice\":{\"type\":\"tool\",\"name\":\"g\"}}", tools2);
+    assert_int_equal(run(t, body), 0);
+    assert_jstr(t->j, "tool_choice.function.name", "g");
+
+    snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
+             "\"tool_choice\":{\"type\":\"none\"}}", tools2);
+    assert_int_equal(run(t, body), 0);
+    assert_jstr(t->j, "tool_choice", "none");
+
+    /* empty tools: dropped with the tool_choice */
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[],"
+                         "\"tool_choice\":{\"type\":\"auto\"}}"), 0);
+    assert_absent(t->j, "tools");
+    assert_absent(t->j, "tool_choice");
+    assert_absent(t->j, "parallel_tool_calls");
+    assert_jstr(t->j, "model", "qwen-plus");        /* absent model: configured one */
+}
+
+static void
+test_openai_provider_any(void **state)
+{
+    sl_ap_conf_t *c = mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+                             "\"model\":{\"provider\":\"openai\",\"name\":\"m\",\"options\":{\"top_k\":5}}}");
+    tx_t *t = *state;
+    sl_ap_conf_t *saved = t->conf;
+
+    t->conf = c;
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
+                         "\"tools\":[{\"name\":\"f\",\"input_schema\":{}},{\"name\":\"g\",\"input_schema\":{}}],"
+                         "\"tool_choice\":{\"type\":\"any\"},\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048}}"), 0);
+    assert_jstr(t->j, "tool_choice", "required");
+    assert_absent(t->j, "top_k");
+    assert_absent(t->j, "enable_thinking");
+    t->conf = saved;
+    sl_ap_conf_free(c);
+}
+
+static void
+test_stop_and_thinking(void **state)
+{
+    tx_t *t = *state;
+
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
+                         "\"stop_sequences\":[\"END\",\"\\n\\nHuman:\"],\"top_p\":0.5,\"top_k\":40,"
+                         "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":4096}}"), 0);
+    assert_jstr(t->j, "stop.0", "END");
+    assert_jstr(t->j, "stop.1", "\n\nHuman:");
+    assert_true(json_object_get_double(tu_get(t->j, "top_p")) == 0.5);
+    assert_int_equal(tu_int(t->j, "top_k"), 40);
+    assert_true(json_object_get_boolean(tu_get(t->j, "enable_thinking")));
+    assert_int_equal(tu_int(t->j, "thinking_budget"), 4096);
+
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
+                         "\"stop_sequences\":[],\"thinking\":{\"type\":\"disabled\"}}"), 0);
+    assert_absent(t->j, "stop");
+    assert_false(json_object_get_boolean(tu_get(t->j, "enable_thinking")));
+
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true}"), 0);
+    assert_absent(t->j, "enable_thinking");
+}
+
+static void
+test_output_format(void **state)
+{
+    tx_t *t = *state;
+
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
+                         "\"thinking\":{\"type\":\"adaptive\"},"
+                         "\"output_config\":{\"effort\":\"low\",\"format\":{\"type\":\"json_schema\","
+                         "\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}}}}}"), 0);
+    assert_jstr(t->j, "response_format.type", "json_schema");
+    assert_jstr(t->j, "response_format.json_schema.schema.properties.a.type", "string");
+    assert_non_null(tu_str(t->j, "response_format.json_schema.name"));
+    /* JSON mode and thinking cannot be combined on DashScope */
+    assert_false(json_object_get_boolean(tu_get(t->j, "enable_thinking")));
+}
+
+static void
+test_errors(void **state)
+{
+    tx_t *t = *state;
+
+    assert_int_equal(run(t, "{\"model\":\"claude-sonnet-4\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), -1);
+    assert_int_equal(t->info.status, 400);
+    assert_string_equal(t->info.errmsg, "cannot use own model - must be: qwen-plus");
+
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}"), -1);
+    assert_int_equal(t->info.status, 400);
+    assert_non_null(strstr(t->info.errmsg, "invalid JSON"));
+
+    assert_int_equal(run(t, "[1]"), -1);
+    assert_int_equal(run(t, "{\"model\":\"qwen-plus\"}"), -1);
+    assert_non_null(strstr(t->info.errmsg, "messages"));
+
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\","
+                         "\"source\":{\"type\":\"base64\",\"media_type\":\"application/pdf\",\"data\":\"AA\"}}]}]}"), -1);
+    assert_int_equal(t->info.status, 400);
+    assert_non_null(strstr(t->info.errmsg, "document"));
+
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}"), -1);
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\","
+                         "\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}"), -1);
+    assert_int_equal(t->info.status, 400);
+}
+
+static void
+test_streaming_deny_always(void **state)
+{
+    tx_t *t = *state;
+    sl_ap_conf_t *saved = t->conf;
+    sl_ap_conf_t *deny = mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+                                "\"response_streaming\":\"deny\",\"model\":{\"provider\":\"dashscope\"}}");
+    sl_ap_conf_t *always = mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+                                  "\"response_streaming\":\"always\",\"model\":{\"provider\":\"dashscope\"}}");
+
+    t->conf = deny;
+    assert_int_equal(run(t, "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), -1);
+    assert_string_equal(t->info.errmsg, "response streaming is not enabled for this LLM");
+    /* no configured model: the request's one is used; none at all is an error */
+    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), -1);
+    assert_string_equal(t->info.errmsg, "model parameter not found in request, nor in gateway configuration");
+    t->conf = always;
+    assert_int_equal(run(t, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), 0);
+    assert_true(t->info.stream);
+    assert_jstr(t->j, "model", "m");
+    t->conf = saved;
+    sl_ap_conf_free(deny);
+    sl_ap_conf_free(always);
+}
+
+static void
+test_openai_format(void **state)
+{
+    sl_ap_conf_t    *c = mkconf("{\"route_type\":\"llm/v1/chat\",\"auth\":{\"param_name\":\"key\","
+                                "\"param_value\":\"s3\",\"param_location\":\"body\"},"
+                                "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\","
+                                "\"options\":{\"max_tokens\":100,\"temperature\":0.5}}}");
+    sl_jdoc_t        d = { 0 };
+    sl_ap_buf_t      out = { 0 };
+    sl_ap_req_info_t info;
+    const char      *b = "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                         "\"max_tokens\":5,\"stream\":true,\"key\":\"client\",\"seed\":3}";
+    json_object     *j;
+
+    (void) state;
+    memset(&info, 0, sizeof(info));
+    assert_int_equal(sl_ap_openai_request(c, b, strlen(b), &d, &out, &info), 0);
+    j = tu_parse(out.ptr, out.len);
+    assert_jstr(j, "model", "qwen-plus");
+    assert_int_equal(tu_int(j, "max_tokens"), 100);
+    assert_int_equal(tu_int(j, "seed"), 3);
+    assert_jstr(j, "key", "s3");
+    assert_jstr(j, "messages.0.content", "hi");
+    assert_true(info.stream);
+    json_object_put(j);
+
+    out.len = 0;
+    b = "{\"model\":\"gpt-4o\",\"messages\":[]}";
+    assert_int_equal(sl_ap_openai_request(c, b, strlen(b), &d, &out, &info), -1);
+    assert_string_equal(info.errmsg, "cannot use own model - must be: qwen-plus");
+    sl_json_free(&d);
+    sl_ap_buf_free(&out);
+    sl_ap_conf_free(c);
+}
+
+static void
+test_count_tokens(void **state)
+{
+    sl_jdoc_t        d = { 0 };
+    sl_ap_req_info_t info;
+    int64_t          n = 0, n2 = 0;
+    const char      *b1 = "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello, world\"}]}";
+    const char      *b2 = "{\"model\":\"qwen-plus\",\"system\":\"You are a helpful assistant that answers questions.\","
+                          "\"messages\":[{\"role\":\"user\",\"content\":\"Hello, world\"}],"
+                          "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Get the weather for a city\","
+                          "\"input_schema\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}]}";
+
+    (void) state;
+    memset(&info, 0, sizeof(info));
+    assert_int_equal(sl_ap_count_tokens(b1, strlen(b1), &d, &n, &info), 0);
+    assert_true(n >= 5 && n <= 20);
+    assert_int_equal(sl_ap_count_tokens(b2, strlen(b2), &d, &n2, &info), 0);
+    assert_true(n2 > n + 20);
+    assert_int_equal(sl_ap_count_tokens("{", 1, &d, &n, &info), -1);
+    assert_int_equal(info.status, 400);
+    /* CJK: about one token per character */
+    assert_int_equal(sl_ap_text_tokens("\xe4\xbd\xa0\xe5\xa5\xbd", 6), 2);
+    assert_int_equal(sl_ap_text_tokens("abcdefgh", 8), 2);
+    sl_json_free(&d);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_system_and_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_system_string_and_inlist_system, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_images, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_result_only_and_assistant_null_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_choice_variants, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_openai_provider_any, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_and_thinking, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streaming_deny_always, setup, teardown),
+        cmocka_unit_test(test_openai_format),
+        cmocka_unit_test(test_count_tokens),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
