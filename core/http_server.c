@@ -136,11 +136,28 @@ hbuf_append(sl_conn_t *c, const char *at, size_t len)
     return 0;
 }
 
+/* RFC 9110 token characters.  llhttp (built without strict mode) lets
+ * spaces and other separators through in header names; forwarding such a
+ * name would hand the upstream a request it may parse differently. */
+static int
+is_tchar(unsigned char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return 1;
+    return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
 static int
 on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     sl_conn_t *c = p->data;
 
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)at[i])) {
+            llhttp_set_error_reason(p, "invalid character in header name");
+            return HPE_USER;
+        }
+    }
     if (c->in_value)
         header_flush(c);
     if (hbuf_append(c, at, len))
