@@ -191,7 +191,12 @@ sl_req_body_done(sl_req_t *r)
     sl_req_mark(r, SL_TIME_REQUEST_END);
     switch (r->responded) {
     case 1: sl_req_send_gateway(r); return;          /* a plugin answered */
-    case 2: sl_req_error_response(r, 400, "Bad request"); return;
+    case 2:                                          /* malformed: close after */
+        r->close_after = 1;
+        if (r->conn)
+            r->conn->want_close = 1;
+        sl_req_error_response(r, 400, "Bad request");
+        return;
     case 3: sl_req_error_response(r, 404, "no Route matched with those values"); return;
     case 4: sl_req_error_response(r, 500, "An unexpected error occurred"); return;
     default: break;
