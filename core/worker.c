@@ -72,10 +72,14 @@ start_drain(sl_worker_t *w)
         uv_close((uv_handle_t *)&w->listeners[i], NULL);
     w->nlisteners = 0;
     /* Idle keep-alive connections go now; busy ones after their response
-     * (sl_conn_request_done sees w->draining). */
+     * (sl_conn_request_done sees w->draining).  A connection accepted but
+     * whose first request has not arrived yet is not idle: the client has
+     * only just connected and is about to send; closing it would drop an
+     * accepted connection.  It is served once, then closed (or the drain
+     * deadline closes it). */
     for (sl_conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
-        if (c->req == NULL)
+        if (c->req == NULL && c->nreqs > 0 && c->pending_len == 0)
             sl_conn_close(c);
     }
     uv_timer_start(&w->drain_timer, on_drain_deadline,
