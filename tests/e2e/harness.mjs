@@ -242,9 +242,9 @@ export async function startGateway({ config, workers = 2, env = {}, args = [] })
 /* Run `sluice ARGS` to completion (e.g. -t). */
 export function runSluice(args, { env = {}, timeoutMs = 15000 } = {}) {
     requireSluice();
-    const r = spawnSync(SLUICE_BIN, args, {
-        cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: timeoutMs,
-    });
+    const e = { ...process.env, ...env };
+    for (const [k, v] of Object.entries(e)) if (v === undefined || v === null) delete e[k];
+    const r = spawnSync(SLUICE_BIN, args, { cwd: ROOT, env: e, encoding: 'utf8', timeout: timeoutMs });
     return { code: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
@@ -291,6 +291,7 @@ export async function runClaude({
         if (!(k in env)) delete e[k];
     }
     const env2 = { ...process.env, ...e };
+    for (const [k, v] of Object.entries(env2)) if (v === null || v === undefined) delete env2[k];
     for (const k of ['ANTHROPIC_AUTH_TOKEN', 'CLAUDECODE', 'CLAUDE_CODE_ENTRYPOINT']) {
         if (!(k in env)) delete env2[k];
     }
@@ -333,4 +334,46 @@ export function claudeAvailable() {
 export function show(obj, max = 3000) {
     const s = typeof obj === 'string' ? obj : JSON.stringify(obj, null, 1);
     return s.length > max ? `${s.slice(0, max)}…(${s.length} chars)` : s;
+}
+
+/* ---- the how-to stack: mock DashScope + sluice with etc/kong.yaml ------- */
+
+/* Start the mock and sluice (how-to config pointed at the mock; optionally
+ * the extra OpenAI-format route). Returns {mock, gw, logPath, dir, stop()}. */
+export async function startHowtoStack({ workers = 2, openaiRoute = false } = {}) {
+    const mock = await startMock();
+    const dir = tmpDir('sluice-howto-');
+    const logPath = path.join(dir, 'claude.json');
+    let config = howtoConfig({ upstreamUrl: mock.url, logPath });
+    if (openaiRoute) config = withExtraServices(config, openaiRouteYaml(mock.url));
+    let gw;
+    try {
+        gw = await startGateway({ config, workers, env: { DECK_DASHSCOPE_API_KEY: mock.key } });
+    } catch (e) {
+        await mock.stop();
+        throw e;
+    }
+    return {
+        mock, gw, logPath, dir, config,
+        anthropicBase: `${gw.base}/anything`,
+        openaiBase: `${gw.base}/openai`,
+        async stop() {
+            const st = await gw.stop();
+            await mock.stop();
+            return st;
+        },
+    };
+}
+
+/* Count the records already in the log, to look only at a case's own. */
+export function logMark(file) {
+    return readLog(file).length;
+}
+
+/* The records a case added: waits for `n`, then a little longer to catch
+ * any unexpected extra record. */
+export async function newLogRecords(file, mark, n, settleMs = 150) {
+    await waitLog(file, mark + n);
+    await sleep(settleMs);
+    return readLog(file).slice(mark);
 }

@@ -19,7 +19,8 @@
  * (to capture the CLI's retry and its non-streaming fallback); --break-kind
  * reset (default: drop the socket) | end (clean end, no message_stop) |
  * empty (200 SSE with no event) | json (200 JSON to a stream request) | idle |
- * error (message_start, then event: error of --break-error-type, then a clean end).
+ * error (message_start, then event: error of --break-error-type, then a clean end) |
+ * error-after-text (the same after a text block).
  *
  * --fail-first N --fail-status S answers the first N /v1/messages calls with
  * status S and an Anthropic error body (to see how the CLI retries).
@@ -234,6 +235,13 @@ const server = http.createServer((req, res) => {
                     },
                 });
                 if (breakKind === 'end') return res.end();
+                if (breakKind === 'error-after-text') {
+                    sse(res, 'content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+                    sse(res, 'content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hello ' } });
+                    sse(res, 'content_block_stop', { index: 0 });
+                    sse(res, 'error', { error: { type: args['break-error-type'] ?? 'api_error', message: 'upstream stream broke' } });
+                    return res.end();
+                }
                 if (breakKind === 'error') {
                     sse(res, 'error', { error: { type: args['break-error-type'] ?? 'api_error', message: 'upstream stream broke' } });
                     return res.end();

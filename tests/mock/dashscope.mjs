@@ -414,6 +414,7 @@ async function answerChat(state, req, res, raw, rec, arrive) {
     rec.answer.text = plan.text;
     rec.answer.reasoning = plan.reasoning;
     rec.answer.tool_calls = plan.calls;
+    if (['reset', 'stream_error', 'invalid_json'].includes(sc.type)) rec.answer.broken = true;
 
     if (!stream) {
         if (sc.first_token_delay_ms) await sleep(sc.first_token_delay_ms);
@@ -441,7 +442,9 @@ async function answerChat(state, req, res, raw, rec, arrive) {
     for (let i = 0; i < events.length; i++) {
         if (res.destroyed) return undefined;
         if (i === resetAfter) {
-            res.socket.destroy();
+            /* let what was written reach the client first, then reset */
+            await sleep(30);
+            res.socket.resetAndDestroy?.() ?? res.socket.destroy();
             return undefined;
         }
         if (i === errorAfter) {
@@ -455,7 +458,9 @@ async function answerChat(state, req, res, raw, rec, arrive) {
             return undefined;
         }
         const e = events[i];
-        res.write(`data: ${typeof e === 'string' ? e : JSON.stringify(e)}\n\n`);
+        const line = `data: ${typeof e === 'string' ? e : JSON.stringify(e)}\n\n`;
+        if (resetAfter >= 0) await new Promise((r) => res.write(line, r));
+        else res.write(line);
         if (delay && i + 1 < events.length) await sleep(delay);
     }
     res.end();

@@ -1,0 +1,187 @@
+/* claude-code.test.mjs - the how-to end to end: the real Claude Code CLI
+ * (pinned in package-lock.json) through the real sluice binary (2 workers)
+ * with etc/kong.yaml pointed at the mock DashScope; after each case, what
+ * reached the provider and what file-log wrote.
+ * Errors are only ever injected for the first attempt: the CLI retries
+ * 429/5xx for minutes. */
+import { test, describe, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+    startHowtoStack, runClaude, claudeAvailable, logMark, newLogRecords, show, CLIENT_KEY,
+} from './harness.mjs';
+import { checkUpstreamRequest, checkChatLogRecord, checkNoKeys, pairRecordsWithAnswers, UPSTREAM_URI } from './checks.mjs';
+
+const skip = !claudeAvailable() && 'the Claude Code CLI is not installed (npm ci)';
+const CASE = { timeout: 120000 };
+
+describe('Claude Code CLI through sluice with the how-to config', { skip, timeout: 900000 }, () => {
+    let st;
+    let mark = 0;
+    before(async () => { st = await startHowtoStack({ workers: 2 }); });
+    after(async () => { await st?.stop(); });
+    beforeEach(async () => {
+        await st.mock.reset();
+        mark = logMark(st.logPath);
+    });
+
+    const claude = (opts) => runClaude({ baseUrl: st.anthropicBase, ...opts });
+    const why = (r) => show({ code: r.code, stdout: r.stdout, stderr: r.stderr, gateway: st.gw.stderr.slice(-3000) }, 8000);
+
+    test('a plain question, answered in streamed text', CASE, async () => {
+        const text = 'Niketas Choniates was a Byzantine Greek historian who saw the sack of Constantinople in 1204.';
+        await st.mock.scenario({ type: 'text', text, first_token_delay_ms: 300, token_delay_ms: 5 });
+        const r = await claude({ prompt: 'Tell me who Niketas Choniates was.' });
+        assert.equal(r.code, 0, why(r));
+        assert.equal(r.json.is_error, false, why(r));
+        assert.equal(r.json.result, text, why(r));
+        const up = await st.mock.chatRequests();
+        assert.equal(up.length, 1, show(up.map((q) => q.path)));
+        checkUpstreamRequest(up[0], { stream: true, toolNames: ['Bash', 'Read', 'Edit'] });
+        /* the usage the CLI shows is the provider's */
+        assert.equal(r.json.usage.input_tokens + (r.json.usage.cache_read_input_tokens ?? 0), up[0].answer.usage.prompt_tokens);
+        assert.equal(r.json.usage.output_tokens, up[0].answer.usage.completion_tokens);
+        const recs = await newLogRecords(st.logPath, mark, 1);
+        assert.equal(recs.length, 1, show(recs));
+        checkChatLogRecord(recs[0], up[0].answer, { mode: 'stream' });
+        assert.ok(recs[0].ai.proxy.usage.time_to_first_token >= 250,
+            `time_to_first_token ${recs[0].ai.proxy.usage.time_to_first_token} ms with a 300 ms first token`);
+        assert.equal(recs[0].request.headers['anthropic-version'], '2023-06-01');
+    });
+
+    test('a tool round trip: Bash tool call, the CLI runs it, tool_result, final text quotes it', CASE, async () => {
+        const r = await claude({
+            prompt: 'Run the marker command with Bash and tell me what it printed. MOCK:tool_call',
+            args: ['--allowedTools', 'Bash'],
+        });
+        assert.equal(r.code, 0, why(r));
+        assert.match(r.json.result, /sluice-e2e-marker/, why(r));
+        const up = await st.mock.chatRequests();
+        assert.equal(up.length, 2, show(up.map((q) => q.answer)));
+        for (const q of up) checkUpstreamRequest(q, { stream: true, toolNames: ['Bash'] });
+        assert.equal(up[0].answer.tool_calls[0].name, 'Bash');
+        /* second turn: assistant tool_calls with JSON-string arguments, then the tool result */
+        const msgs = up[1].body.messages;
+        const ai = msgs.findLast((m) => m.role === 'assistant');
+        assert.ok(ai?.tool_calls?.length === 1, show(msgs.slice(-3)));
+        const call = ai.tool_calls[0];
+        assert.equal(call.type, 'function');
+        assert.equal(call.function.name, 'Bash');
+        assert.equal(JSON.parse(call.function.arguments).command, 'echo sluice-e2e-marker');
+        const tool = msgs.find((m) => m.role === 'tool');
+        assert.equal(tool.tool_call_id, call.id);
+        assert.match(typeof tool.content === 'string' ? tool.content : JSON.stringify(tool.content), /sluice-e2e-marker/);
+        assert.ok(msgs.indexOf(tool) > msgs.indexOf(ai));
+        const recs = await newLogRecords(st.logPath, mark, 2);
+        assert.equal(recs.length, 2);
+        for (const [rec, ans] of pairRecordsWithAnswers(recs, up)) checkChatLogRecord(rec, ans, { mode: 'stream' });
+    });
+
+    test('a thinking answer (reasoning_content): the final text carries no reasoning', CASE, async () => {
+        const reasoning = 'The user asks about a Byzantine historian; recall Choniates.';
+        const text = 'He was a Byzantine historian.';
+        await st.mock.scenario({ type: 'thinking', reasoning, text });
+        const r = await claude({ prompt: 'Think, then answer: who was Niketas Choniates?', outputFormat: 'stream-json' });
+        assert.equal(r.code, 0, why(r));
+        const result = r.json.find((e) => e.type === 'result');
+        assert.equal(result?.is_error, false, why(r));
+        assert.equal(result.result, text, why(r));
+        const blocks = r.json.filter((e) => e.type === 'assistant').flatMap((e) => e.message.content);
+        assert.ok(!blocks.some((b) => b.type === 'text' && b.text.includes('Choniates.')), 'reasoning leaked into text');
+        const up = await st.mock.chatRequests();
+        assert.equal(up.length, 1);
+        checkUpstreamRequest(up[0], { stream: true });
+        const recs = await newLogRecords(st.logPath, mark, 1);
+        checkChatLogRecord(recs[0], up[0].answer, { mode: 'stream' });
+    });
+
+    for (const status of [429, 500]) {
+        test(`an upstream ${status} on the first attempt: the CLI retries and completes`, CASE, async () => {
+            await st.mock.scenario({ type: 'error', status, count: 1 });
+            const r = await claude({ prompt: 'Say hello.' });
+            assert.equal(r.code, 0, why(r));
+            assert.equal(r.json.result, 'Hello from mock DashScope.', why(r));
+            const up = await st.mock.chatRequests();
+            assert.equal(up.length, 2, show(up.map((q) => q.answer)));
+            assert.equal(up[0].answer.status, status);
+            for (const q of up) checkUpstreamRequest(q, { stream: true });
+            const recs = await newLogRecords(st.logPath, mark, 2);
+            assert.equal(recs.length, 2, show(recs));
+            const failed = recs.filter((x) => x.response.status === status);
+            assert.equal(failed.length, 1, show(recs.map((x) => x.response.status)));
+            assert.equal(failed[0].upstream_uri, UPSTREAM_URI);
+            assert.equal(failed[0].response.headers['x-kong-llm-model'], undefined, 'x-kong-llm-model only on 200');
+            checkNoKeys(failed[0]);
+            for (const [rec, ans] of pairRecordsWithAnswers(recs, up)) checkChatLogRecord(rec, ans, { mode: 'stream' });
+        });
+    }
+
+    test('a model other than qwen-plus: the CLI exits non-zero with Kong\'s message', CASE, async () => {
+        const r = await claude({ prompt: 'Say hello.', model: 'qwen-max' });
+        assert.notEqual(r.code, 0, why(r));
+        assert.match(r.stdout + r.stderr, /cannot use own model - must be: qwen-plus/, why(r));
+        const up = await st.mock.chatRequests();
+        assert.equal(up.length, 0, 'a refused request reached the provider');
+        const recs = await newLogRecords(st.logPath, mark, 1, 400);
+        assert.ok(recs.length >= 1);
+        for (const rec of recs) {
+            assert.equal(rec.response.status, 400, show(rec));
+            checkNoKeys(rec);
+        }
+    });
+
+    /* Measured with 2.1.332: a stream that ends in an error event before any
+     * content block makes the CLI re-send with stream:false; after some text
+     * it retries streaming instead. So the upstream breaks right after its
+     * first (role-only) chunk. */
+    test('the non-streaming fallback: after a broken stream the CLI sends stream:false', CASE, async () => {
+        await st.mock.scenario({ type: 'reset', reset_after: 1 });
+        const r = await claude({ prompt: 'Say hello.' });
+        assert.equal(r.code, 0, why(r));
+        assert.equal(r.json.result, 'Hello from mock DashScope.', why(r));
+        const up = await st.mock.chatRequests();
+        assert.ok(up.length >= 2, show(up.map((q) => q.answer)));
+        assert.equal(up[0].body.stream, true);
+        const oneshot = up.filter((q) => q.body.stream !== true);
+        assert.equal(oneshot.length, 1, `the CLI did not fall back to stream:false: ${show(up.map((q) => q.body.stream))}`);
+        checkUpstreamRequest(oneshot[0], { stream: false });
+        assert.equal(oneshot[0].answer.status, 200, show(oneshot[0].answer));
+        const recs = await newLogRecords(st.logPath, mark, up.length);
+        assert.equal(recs.length, up.length);
+        const pairs = pairRecordsWithAnswers(recs, up);
+        const one = pairs.find(([, a]) => a.stream === false);
+        checkChatLogRecord(one[0], one[1], { mode: 'oneshot' });
+    });
+
+    test('with non-essential traffic (as users run it): HEAD /api/hello is answered locally', CASE, async () => {
+        const r = await claude({ prompt: 'Say hello.', nonessential: true });
+        assert.equal(r.code, 0, why(r));
+        assert.equal(r.json.result, 'Hello from mock DashScope.', why(r));
+        const all = await st.mock.requests();
+        assert.ok(all.every((q) => q.path.startsWith('/compatible-mode/v1/chat/completions')),
+            `non-chat calls reached the provider: ${show(all.map((q) => `${q.method} ${q.path}`))}`);
+        assert.equal(all.length, 1);
+        const recs = await newLogRecords(st.logPath, mark, 2, 300);
+        const hello = recs.filter((x) => /\/api\/hello$/.test(x.request.uri));
+        assert.equal(hello.length, 1, show(recs.map((x) => `${x.request.method} ${x.request.uri} ${x.response.status}`)));
+        assert.equal(hello[0].request.method, 'HEAD');
+        assert.equal(hello[0].response.status, 404);
+        for (const [rec, ans] of pairRecordsWithAnswers(recs, all)) checkChatLogRecord(rec, ans, { mode: 'stream' });
+    });
+
+    test('with ANTHROPIC_AUTH_TOKEN (Authorization: Bearer): replaced upstream, REDACTED in the log', CASE, async () => {
+        const r = await claude({ prompt: 'Say hello.', env: { ANTHROPIC_AUTH_TOKEN: CLIENT_KEY, ANTHROPIC_API_KEY: null } });
+        assert.equal(r.code, 0, why(r));
+        const up = await st.mock.chatRequests();
+        assert.equal(up.length, 1);
+        checkUpstreamRequest(up[0], { stream: true });
+        const recs = await newLogRecords(st.logPath, mark, 1);
+        assert.equal(recs[0].request.headers.authorization, 'REDACTED');
+        checkChatLogRecord(recs[0], up[0].answer, { mode: 'stream' });
+    });
+
+    test('the gateway stops cleanly on SIGTERM (exit 0, no sanitizer report)', { timeout: 30000 }, async () => {
+        const s = await st.gw.stop();
+        assert.equal(s.code, 0, `sluice exited ${s.code ?? s.signal}\n${st.gw.stderr.slice(-4000)}`);
+        assert.ok(!/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(st.gw.stderr), st.gw.stderr.slice(-4000));
+    });
+});

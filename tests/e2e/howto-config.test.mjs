@@ -1,0 +1,43 @@
+/* howto-config.test.mjs - etc/kong.yaml (the how-to's decK file) loads
+ * unchanged with `sluice -t`, and names the missing variable without it. */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { runSluice, ROOT, PLUGINS_DIR, howtoConfig, tmpDir } from './harness.mjs';
+
+const CFG = path.join(ROOT, 'etc/kong.yaml');
+
+describe('the how-to configuration', { timeout: 60000 }, () => {
+    test('etc/kong.yaml has the how-to\'s shape', { timeout: 5000 }, () => {
+        const y = fs.readFileSync(CFG, 'utf8');
+        for (const s of ['_format_version: "3.0"', 'name: example-service', 'url: http://httpbin.konghq.com/anything',
+            'name: example-route', '"/anything"', 'name: ai-proxy', 'llm_format: anthropic', 'route_type: llm/v1/chat',
+            'log_statistics: true', 'log_payloads: false', 'header_name: Authorization',
+            'header_value: Bearer ${{ env "DECK_DASHSCOPE_API_KEY" }}', 'provider: dashscope', 'name: qwen-plus',
+            'max_tokens: 8192', 'temperature: 1.0', 'name: file-log', 'path: "/tmp/claude.json"']) {
+            assert.ok(y.includes(s), `etc/kong.yaml lacks ${s}`);
+        }
+    });
+
+    test('sluice -t accepts it unchanged', { timeout: 15000 }, () => {
+        const r = runSluice(['-t', '-d', CFG, '--plugins-dir', PLUGINS_DIR], { env: { DECK_DASHSCOPE_API_KEY: 'sk-anything' } });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.match(r.stdout + r.stderr, /configuration ok/);
+    });
+
+    test('without DECK_DASHSCOPE_API_KEY it fails naming the variable', { timeout: 15000 }, () => {
+        const r = runSluice(['-t', '-d', CFG, '--plugins-dir', PLUGINS_DIR], { env: { DECK_DASHSCOPE_API_KEY: undefined } });
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.match(r.stdout + r.stderr, /DECK_DASHSCOPE_API_KEY/);
+    });
+
+    test('the test-time copy (upstream_url + log path) is valid too', { timeout: 15000 }, () => {
+        const dir = tmpDir();
+        const f = path.join(dir, 'kong.yaml');
+        fs.writeFileSync(f, howtoConfig({ upstreamUrl: 'http://127.0.0.1:9/compatible-mode/v1/chat/completions', logPath: path.join(dir, 'l.json') }));
+        const r = runSluice(['-t', '-d', f, '--plugins-dir', PLUGINS_DIR], { env: { DECK_DASHSCOPE_API_KEY: 'sk-anything' } });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+});
