@@ -8,7 +8,9 @@
  * Mapping (Anthropic -> OpenAI / DashScope compatible mode):
  *   system (string or text blocks)     -> first {"role":"system"} message,
  *                                         blocks joined with "\n\n"
- *   messages[] role "system"           -> {"role":"system"} at the same place
+ *   messages[] role "system"           -> appended to that first system
+ *                                         message, in order (see
+ *                                         sl_ap_tx_systems for why)
  *   text blocks                        -> one string (joined with "\n\n");
  *                                         a content array only with images
  *   image base64 / url                 -> image_url part (data: URI / url)
@@ -160,19 +162,26 @@ sl_ap_tx_image_part(sl_ap_tx_t *tx, int blk, const char *where)
     return 0;
 }
 
-/* Text of a `system` value or an in-list system message: a string or text
- * blocks. */
+/* Append the text of a `system` value or an in-list system message (a
+ * string or text blocks) to the one leading system message; *n counts the
+ * parts written so far (the message is opened at the first). */
 static int
-sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where)
+sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where, int *n)
 {
     const sl_jdoc_t *d = tx->d;
-    int b, end, n = 0;
+    int b, end;
 
     if (d->t[v].type == SL_J_STR) {
-        sl_ap_tx_msg_begin(tx, "system");
-        OUT(tx, ",\"content\":");
-        sl_ap_tx_raw(tx, v);
-        OUT(tx, "}");
+        if (d->t[v].len == 0) {
+            return 0;
+        }
+        if ((*n)++ == 0) {
+            sl_ap_tx_msg_begin(tx, "system");
+            OUT(tx, ",\"content\":\"");
+        } else {
+            OUT(tx, "\\n\\n");
+        }
+        sl_ap_tx_sv(tx, v);
         return 0;
     }
     if (d->t[v].type != SL_J_ARR) {
@@ -187,13 +196,50 @@ sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where)
         if (!sl_json_str_eq(d, t, "text") || text < 0) {
             return sl_ap_tx_fail(tx, 400, "%s: only text blocks are allowed in system content", where);
         }
-        if (n++ == 0) {
+        if (d->t[text].len == 0) {
+            continue;
+        }
+        if ((*n)++ == 0) {
             sl_ap_tx_msg_begin(tx, "system");
             OUT(tx, ",\"content\":\"");
         } else {
             OUT(tx, "\\n\\n");
         }
         sl_ap_tx_sv(tx, text);
+    }
+    return 0;
+}
+
+/* The leading system message: `system`, then every role:system message of
+ * the list, in order.  Claude Code puts its environment block in such a
+ * message right after the user's prompt, so a first turn ENDS with a
+ * system message; OpenAI-compatible chat templates (Qwen's among them)
+ * expect system text first and a user/tool message last, so in-list
+ * system text is hoisted rather than left in place. */
+static int
+sl_ap_tx_systems(sl_ap_tx_t *tx, int sys, int msgs)
+{
+    const sl_jdoc_t *d = tx->d;
+    int  m, end = SL_JSON_END(d, msgs), mi = 0, n = 0;
+    char where[48];
+
+    if (sys >= 0 && sl_ap_tx_system(tx, sys, "system", &n) != 0) {
+        return -1;
+    }
+    for (m = msgs + 1; m < end; m = SL_JSON_NEXT(d, m), mi++) {
+        int c;
+
+        if (!sl_json_str_eq(d, sl_json_get_t(d, m, "role", SL_J_STR), "system")) {
+            continue;
+        }
+        c = sl_json_get(d, m, "content");
+        if (c < 0) {
+            continue;
+        }
+        snprintf(where, sizeof(where), "messages.%d.content", mi);
+        if (sl_ap_tx_system(tx, c, where, &n) != 0) {
+            return -1;
+        }
     }
     if (n) {
         OUT(tx, "\"}");
@@ -466,7 +512,6 @@ sl_ap_tx_messages(sl_ap_tx_t *tx, int msgs)
     for (m = msgs + 1; m < end; m = SL_JSON_NEXT(d, m), mi++) {
         int  role = sl_json_get_t(d, m, "role", SL_J_STR);
         int  c = sl_json_get(d, m, "content");
-        char where[48];
 
         if (d->t[m].type != SL_J_OBJ || role < 0) {
             return sl_ap_tx_fail(tx, 400, "messages.%d: must be an object with a role", mi);
@@ -475,11 +520,7 @@ sl_ap_tx_messages(sl_ap_tx_t *tx, int msgs)
             return sl_ap_tx_fail(tx, 400, "messages.%d.content: must be a string or an array", mi);
         }
         if (sl_json_str_eq(d, role, "system")) {
-            snprintf(where, sizeof(where), "messages.%d.content", mi);
-            if (sl_ap_tx_system(tx, c, where) != 0) {
-                return -1;
-            }
-            continue;
+            continue;           /* hoisted by sl_ap_tx_systems */
         }
         if (!sl_json_str_eq(d, role, "user") && !sl_json_str_eq(d, role, "assistant")) {
             return sl_ap_tx_fail(tx, 400, "messages.%d.role: must be user or assistant", mi);
@@ -669,7 +710,7 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
     sl_ap_buf_add_qstr(out, info->model.ptr, info->model.len);
     OUT(&tx, ",\"messages\":[");
     sys = sl_json_get(d, 0, "system");
-    if (sys >= 0 && sl_ap_tx_system(&tx, sys, "system") != 0) {
+    if (sl_ap_tx_systems(&tx, sys, msgs) != 0) {
         return -1;
     }
     if (sl_ap_tx_messages(&tx, msgs) != 0) {

@@ -120,15 +120,16 @@ test_system_string_and_inlist_system(void **state)
         "{\"role\":\"assistant\",\"content\":\"b\"},"
         "{\"role\":\"system\",\"content\":[{\"type\":\"text\",\"text\":\"x\"},{\"type\":\"text\",\"text\":\"y\"}]},"
         "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"c1\"},{\"type\":\"text\",\"text\":\"c2\",\"cache_control\":{\"type\":\"ephemeral\"}}]}]}"), 0);
-    assert_jstr(t->j, "messages.0.content", "top");
-    assert_jstr(t->j, "messages.2.role", "system");
-    assert_jstr(t->j, "messages.2.content", "mid string");
-    assert_jstr(t->j, "messages.3.role", "assistant");
-    assert_jstr(t->j, "messages.3.content", "b");
-    assert_jstr(t->j, "messages.4.role", "system");
-    assert_jstr(t->j, "messages.4.content", "x\n\ny");
-    assert_jstr(t->j, "messages.5.content", "c1\n\nc2");
-    assert_int_equal(json_object_array_length(tu_get(t->j, "messages")), 6);
+    /* in-list system messages are hoisted into the leading one, in order */
+    assert_jstr(t->j, "messages.0.role", "system");
+    assert_jstr(t->j, "messages.0.content", "top\n\nmid string\n\nx\n\ny");
+    assert_jstr(t->j, "messages.1.role", "user");
+    assert_jstr(t->j, "messages.1.content", "a");
+    assert_jstr(t->j, "messages.2.role", "assistant");
+    assert_jstr(t->j, "messages.2.content", "b");
+    assert_jstr(t->j, "messages.3.role", "user");
+    assert_jstr(t->j, "messages.3.content", "c1\n\nc2");
+    assert_int_equal(json_object_array_length(tu_get(t->j, "messages")), 4);
     assert_false(json_object_get_boolean(tu_get(t->j, "stream")));
     assert_absent(t->j, "stream_options");
     /* non-streaming: DashScope refuses thinking there */
@@ -440,6 +441,70 @@ test_count_tokens(void **state)
     sl_json_free(&d);
 }
 
+/* The requests the real Claude Code CLI sent (tests/fixtures/claude-code):
+ * each must translate, end with a user or tool message, and carry none of
+ * the fields DashScope does not know. */
+static void
+test_claude_code_fixtures(void **state)
+{
+    static const char *const names[] = {
+        "first-turn", "first-turn-auth-token", "first-turn-nonessential", "nonstream-fallback",
+        "tool-first-turn", "tool-result-turn", "thinking-tool-result-turn",
+        "retry-after-400-1", "retry-after-400-4", "retry-after-400-6",
+    };
+    static const char *const forbidden[] = {
+        "system", "thinking", "context_management", "output_config", "metadata", "safeguards",
+    };
+    const char *dir = getenv("SL_CLAUDE_FIXTURES");
+    tx_t       *t = *state;
+    size_t      i, k;
+
+    if (dir == NULL) {
+        skip();
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char         path[512], *body;
+        FILE        *f;
+        long         n;
+        json_object *msgs, *last, *tools;
+        const char  *role;
+
+        snprintf(path, sizeof(path), "%s/%s.body.json", dir, names[i]);
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        fseek(f, 0, SEEK_END);
+        n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        body = malloc((size_t) n + 1);
+        assert_int_equal(fread(body, 1, (size_t) n, f), (size_t) n);
+        body[n] = '\0';
+        fclose(f);
+        if (run(t, body) != 0) {
+            fail_msg("%s: %s", names[i], t->info.errmsg);
+        }
+        msgs = tu_get(t->j, "messages");
+        assert_jstr(t->j, "messages.0.role", "system");
+        last = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
+        role = tu_str(last, "role");
+        assert_true(strcmp(role, "user") == 0 || strcmp(role, "tool") == 0);
+        for (k = 0; k < sizeof(forbidden) / sizeof(forbidden[0]); k++) {
+            assert_absent(t->j, forbidden[k]);
+        }
+        assert_int_equal(tu_int(t->j, "max_tokens"), 8192);
+        tools = tu_get(t->j, "tools");
+        assert_non_null(tools);
+        for (k = 0; k < json_object_array_length(tools); k++) {
+            json_object *tool = json_object_array_get_idx(tools, k);
+            assert_jstr(tool, "type", "function");
+            assert_non_null(tu_get(tool, "function.parameters"));
+            assert_absent(tool, "defer_loading");
+            assert_absent(tool, "function.defer_loading");
+        }
+        assert_true(t->info.input_estimate > 1000);
+        free(body);
+    }
+}
+
 int
 main(void)
 {
@@ -455,6 +520,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_output_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streaming_deny_always, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claude_code_fixtures, setup, teardown),
         cmocka_unit_test(test_openai_format),
         cmocka_unit_test(test_count_tokens),
     };
