@@ -45,7 +45,10 @@ describe('Claude Code CLI through sluice with the how-to config', { skip, timeou
         checkChatLogRecord(recs[0], up[0].answer, { mode: 'stream' });
         assert.ok(recs[0].ai.proxy.usage.time_to_first_token >= 250,
             `time_to_first_token ${recs[0].ai.proxy.usage.time_to_first_token} ms with a 300 ms first token`);
-        assert.equal(recs[0].request.headers['anthropic-version'], '2023-06-01');
+        /* request.headers are the client's, as Kong logs them (the how-to's
+         * sample record shows anthropic-version), not the upstream request's */
+        assert.equal(recs[0].request.headers['anthropic-version'], '2023-06-01',
+            `file-log request.headers lack the client's anthropic-version: ${show(recs[0].request.headers)}`);
     });
 
     test('a tool round trip: Bash tool call, the CLI runs it, tool_result, final text quotes it', CASE, async () => {
