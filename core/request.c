@@ -138,6 +138,13 @@ sl_req_headers_done(sl_req_t *r)
         }
         r->host = host;
     }
+    /* Plugins may rewrite r->headers for the upstream; the log record shows
+     * what the client sent.  The strings are shared (never modified in
+     * place), only the array is copied. */
+    r->client_headers.n = r->client_headers.cap = r->headers.n;
+    r->client_headers.items = sl_palloc(r->pool, (r->headers.n + 1) * sizeof(sl_header_t));
+    if (r->headers.n)
+        memcpy(r->client_headers.items, r->headers.items, r->headers.n * sizeof(sl_header_t));
     if (sl_headers_has_token(&r->headers, SL_STR("expect"), SL_STR("100-continue")))
         r->expect_continue = 1;
 

@@ -69,6 +69,7 @@ struct sl_req {
     int               keepalive;   /* client wants keep-alive */
     int               expect_continue;
     sl_headers_t      headers;
+    sl_headers_t      client_headers; /* as received (for the log record) */
     char             *body;        /* malloc'd, freed by a pool cleanup */
     size_t            body_len, body_cap;
     int               discard_body;

@@ -214,7 +214,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     json_object_object_add(req, "url", json_object_new_string(url));
     json_object_object_add(req, "querystring", query_json(r->query));
     json_object_object_add(req, "method", jstr(r->method));
-    json_object_object_add(req, "headers", headers_json(&r->headers, redact, 1));
+    json_object_object_add(req, "headers", headers_json(&r->client_headers, redact, 1));
     json_object_object_add(req, "size", json_object_new_int64((int64_t)r->req_size));
     json_object_object_add(root, "request", req);
 
