@@ -46,7 +46,7 @@
  *   service_tier, container, inference_geo, user_profile_id, top-level
  *   cache_control, tools[].defer_loading / cache_control / type "custom",
  *   server tools (tools whose `type` is versioned, e.g. web_search_20250305),
- *   thinking.display, top_k for provider openai, anthropic-* headers.
+ *   thinking.display, top_k for provider openai.
  * Refused with 400 (cannot be expressed, would be a silent loss):
  *   document blocks, file image sources, server-tool result blocks and any
  *   other unknown content block type.

@@ -293,12 +293,8 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
         return SL_STATUS_ERROR;
     }
     sl_ap_set_auth(api, r, conf);
-    if (conf->llm_format == SL_AP_FMT_ANTHROPIC) {
-        /* Anthropic protocol headers mean nothing to the provider */
-        api->req_header_remove(r, SL_STR("anthropic-version"));
-        api->req_header_remove(r, SL_STR("anthropic-beta"));
-        api->req_header_remove(r, SL_STR("anthropic-dangerous-direct-browser-access"));
-    }
+    /* anthropic-version / anthropic-beta stay: the provider ignores them,
+     * and Kong's log shows the client's request headers with them */
     return SL_STATUS_CONTINUE;
 }
 

