@@ -1,1 +1,1012 @@
-/* upstream.c - placeholder, being written */
+/* upstream.c - connections to upstream servers: DNS (dns.c), TCP connect
+ * with a timeout that trying several addresses shares, TLS (tls.c) and the
+ * per-worker keep-alive pool.
+ *
+ * Lifetimes, because libuv frees nothing for us:
+ *  - a connection owns two handles (socket, timer) and is freed in the
+ *    close callback of the last one; `closing` is set the moment we decide
+ *    to close, and every libuv callback that still arrives (ECANCELED
+ *    writes, a late connect) checks it and stays silent;
+ *  - a connect in progress owns one timer and is freed in its close
+ *    callback, so a late DNS/connect/handshake event can never reach a
+ *    caller who cancelled or already got an answer;
+ *  - idle connections keep reading: data or EOF on an idle connection means
+ *    the peer closed it (or talks out of turn), so it is closed before
+ *    anyone can be handed a dead socket. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "dns.h"
+#include "tls.h"
+#include "upstream.h"
+
+#define SL_UP_DEFAULT_MAX_IDLE     64
+#define SL_UP_DEFAULT_KEEPALIVE_MS 60000
+#define SL_UP_DEFAULT_CONNECT_MS   60000
+#define SL_UP_READ_BUF             (64 * 1024)
+#define SL_UP_MAX_ADDRS            16
+
+enum { C_CONNECTING, C_HANDSHAKE, C_ACTIVE, C_IDLE };
+
+struct sl_upconn {
+    uv_tcp_t           tcp;
+    uv_timer_t         timer;       /* idle: keepalive expiry; active: deferred read delivery */
+    uv_connect_t       connect_req;
+    int                open_handles;
+    sl_uppool_t       *pool;        /* NULL once the pool is gone */
+    sl_upconnect_t    *uc;          /* while connecting */
+    sl_upconn_t       *next;        /* pool->idle or pool->busy */
+    sl_upconn_t      **pprev;
+
+    int                tls_on;
+    int                verify;
+    int                port;
+    char              *host;
+    sl_tls_t          *tls;
+
+    int                state;
+    unsigned           closing:1;
+    unsigned           reused:1;
+    unsigned           reading:1;    /* the user wants data */
+    unsigned           eof:1;        /* final read status known (read_err) */
+    unsigned           net_eof:1;    /* the socket ended or failed */
+    unsigned           eof_told:1;   /* ... and the user was told */
+    unsigned           broken:1;     /* a write failed */
+    int                read_err;
+    unsigned           user_writes;  /* in flight */
+    sl_upconn_read_cb  read_cb;
+    void              *read_arg;
+
+    char              *rbuf;        /* network reads */
+    char              *pbuf;        /* decrypted data (TLS) */
+    char               peer_ip[64];
+    int                peer_port;
+};
+
+struct sl_upconnect {
+    uv_timer_t               timer;  /* connect timeout, or deferred failure */
+    sl_uppool_t             *pool;
+    sl_upconnect_t          *next;
+    sl_upconnect_t         **pprev;
+    sl_upconnect_cb          cb;
+    void                    *arg;
+    char                    *host;
+    int                      port;
+    int                      tls_on;
+    int                      verify;
+    int                      timeout_ms;
+    sl_dns_req_t            *dns;
+    int                      resolving;
+    struct sockaddr_storage  addrs[SL_UP_MAX_ADDRS];
+    size_t                   naddrs;
+    size_t                   next_addr;
+    sl_upconn_t             *conn;
+    unsigned                 starting:1;
+    unsigned                 done:1;
+    int                      fail_status;
+    char                     errmsg[512];
+};
+
+struct sl_uppool {
+    uv_loop_t           *loop;
+    sl_uppool_options_t  opts;
+    sl_dns_t            *dns;
+    sl_tls_ctx_t        *tls;
+    sl_upconn_t         *idle;       /* most recently released first */
+    sl_upconn_t         *busy;
+    sl_upconnect_t      *connects;
+};
+
+typedef struct sl_upwrite {
+    uv_write_t          req;
+    sl_upconn_t        *c;
+    sl_upconn_write_cb  cb;
+    void               *arg;
+    char               *owned;       /* ciphertext we allocated (TLS) */
+    int                 user;
+} sl_upwrite_t;
+
+
+static void conn_close(sl_upconn_t *c);
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void uc_fail(sl_upconnect_t *uc, int status, const char *msg);
+static void uc_try_next(sl_upconnect_t *uc);
+
+
+/* ---- lists ---- */
+
+#define SL_LIST_INSERT(head, e) do {                                    \
+        (e)->next = (head);                                             \
+        if ((e)->next != NULL)                                          \
+            (e)->next->pprev = &(e)->next;                              \
+        (e)->pprev = &(head);                                           \
+        (head) = (e);                                                   \
+    } while (0)
+
+#define SL_LIST_REMOVE(e) do {                                          \
+        if ((e)->pprev != NULL) {                                       \
+            *(e)->pprev = (e)->next;                                    \
+            if ((e)->next != NULL)                                      \
+                (e)->next->pprev = (e)->pprev;                          \
+            (e)->next = NULL;                                           \
+            (e)->pprev = NULL;                                          \
+        }                                                               \
+    } while (0)
+
+
+/* ---- pool ---- */
+
+sl_uppool_t *
+sl_uppool_new(uv_loop_t *loop, const sl_uppool_options_t *opts)
+{
+    sl_uppool_t *pool = sl_xcalloc(1, sizeof(*pool));
+
+    pool->loop = loop;
+    if (opts != NULL)
+        pool->opts = *opts;
+    /* Zero means "default" so a zero-initialised options struct works. */
+    if (pool->opts.keepalive_max_idle == 0)
+        pool->opts.keepalive_max_idle = SL_UP_DEFAULT_MAX_IDLE;
+    if (pool->opts.keepalive_timeout_ms == 0)
+        pool->opts.keepalive_timeout_ms = SL_UP_DEFAULT_KEEPALIVE_MS;
+    pool->dns = sl_dns_new(loop, pool->opts.dns_ttl_ms, 0);
+    pool->tls = sl_tls_ctx_new();
+    return pool;
+}
+
+
+void
+sl_uppool_free(sl_uppool_t *pool)
+{
+    sl_upconn_t *c;
+
+    if (pool == NULL)
+        return;
+    while (pool->connects != NULL)
+        sl_upconnect_cancel(pool->connects);
+    while (pool->idle != NULL)
+        conn_close(pool->idle);
+    /* Connections in use stay with their users and close on release. */
+    while ((c = pool->busy) != NULL) {
+        SL_LIST_REMOVE(c);
+        c->pool = NULL;
+    }
+    sl_dns_free(pool->dns);
+    sl_tls_ctx_free(pool->tls);
+    free(pool);
+}
+
+
+/* ---- connections ---- */
+
+static void
+conn_close_cb(uv_handle_t *h)
+{
+    sl_upconn_t *c = h->data;
+
+    if (--c->open_handles > 0)
+        return;
+    sl_tls_free(c->tls);
+    free(c->rbuf);
+    free(c->pbuf);
+    free(c->host);
+    free(c);
+}
+
+
+static void
+conn_close(sl_upconn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    c->reading = 0;
+    c->read_cb = NULL;
+    SL_LIST_REMOVE(c);
+    /* Pending writes and a pending connect get ECANCELED before the close
+     * callbacks run; they see `closing` and stay silent. */
+    uv_close((uv_handle_t *) &c->tcp, conn_close_cb);
+    uv_close((uv_handle_t *) &c->timer, conn_close_cb);
+}
+
+
+static sl_upconn_t *
+conn_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
+{
+    sl_upconn_t *c = sl_xcalloc(1, sizeof(*c));
+    int          rc;
+
+    rc = uv_tcp_init(pool->loop, &c->tcp);
+    if (rc < 0) {
+        free(c);
+        return NULL;
+    }
+    c->tcp.data = c;
+    c->open_handles = 1;
+    rc = uv_timer_init(pool->loop, &c->timer);
+    if (rc < 0) {
+        c->closing = 1;
+        uv_close((uv_handle_t *) &c->tcp, conn_close_cb);
+        return NULL;
+    }
+    c->timer.data = c;
+    c->open_handles = 2;
+    c->connect_req.data = c;
+    c->pool = pool;
+    c->tls_on = uc->tls_on;
+    c->verify = uc->verify;
+    c->port = uc->port;
+    c->host = sl_strndup(uc->host, strlen(uc->host));
+    c->state = C_CONNECTING;
+    uv_tcp_nodelay(&c->tcp, 1);     /* requests are small and latency matters */
+    return c;
+}
+
+
+static void
+conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    sl_upconn_t *c = h->data;
+
+    if (c->rbuf == NULL)
+        c->rbuf = sl_xmalloc(SL_UP_READ_BUF);
+    buf->base = c->rbuf;
+    buf->len = SL_UP_READ_BUF;
+}
+
+
+static void
+conn_write_cb(uv_write_t *req, int status)
+{
+    sl_upwrite_t *w = (sl_upwrite_t *) req;
+    sl_upconn_t  *c = w->c;
+
+    free(w->owned);
+    if (w->user)
+        c->user_writes--;
+    if (status < 0)
+        c->broken = 1;
+    if (w->user && w->cb != NULL && !c->closing)
+        w->cb(w->arg, status);
+    free(w);
+}
+
+
+/* Send whatever ciphertext OpenSSL produced on its own (handshake
+ * messages, alerts, key updates).  Failure shows up as `broken`. */
+static void
+conn_flush_tls(sl_upconn_t *c)
+{
+    sl_upwrite_t *w;
+    uv_buf_t      b;
+    size_t        len;
+    char         *out;
+
+    if (c->tls == NULL || c->closing)
+        return;
+    out = sl_tls_out_take(c->tls, &len);
+    if (out == NULL)
+        return;
+    w = sl_xcalloc(1, sizeof(*w));
+    w->c = c;
+    w->owned = out;
+    b = uv_buf_init(out, (unsigned) len);
+    if (uv_write(&w->req, (uv_stream_t *) &c->tcp, &b, 1, conn_write_cb) < 0) {
+        c->broken = 1;
+        free(out);
+        free(w);
+    }
+}
+
+
+/* Is a socket we are about to reuse still good?  Checked without waiting:
+ * EOF or unexpected bytes already queued mean it is not. */
+static int
+conn_socket_fresh(sl_upconn_t *c)
+{
+    uv_os_fd_t fd;
+    char       b;
+    ssize_t    n;
+
+    if (uv_fileno((uv_handle_t *) &c->tcp, &fd) < 0)
+        return 0;
+    n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK;
+    if (n == 0)
+        return 0;
+    /* Bytes on a TLS connection may be session tickets, which are fine;
+     * on plain HTTP nothing may arrive between responses. */
+    return c->tls_on;
+}
+
+
+/* Consume TLS records that arrived while nobody was reading.  Returns 1
+ * if they were only protocol messages (session tickets) and nothing is
+ * left, 2 if a partial record is still buffered, 0 if real data, EOF or
+ * an error came - then the connection must not be reused. */
+static int
+conn_tls_quiet(sl_upconn_t *c)
+{
+    char    scratch[256];
+    ssize_t n;
+    int     res = 1;
+
+    while (sl_tls_has_input(c->tls)) {
+        n = sl_tls_read(c->tls, scratch, sizeof(scratch));
+        if (n != 0)
+            return 0;
+        if (sl_tls_has_input(c->tls)) { /* incomplete record: no progress */
+            res = 2;
+            break;
+        }
+    }
+    conn_flush_tls(c);
+    return c->broken ? 0 : res;
+}
+
+
+static void
+conn_idle_timer_cb(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+
+/* Data or EOF on an idle connection: the peer closed it or broke the
+ * protocol; either way it must not be handed out. */
+static void
+conn_idle_input(sl_upconn_t *c, ssize_t nread, const uv_buf_t *buf)
+{
+    if (nread < 0 || !c->tls_on) {
+        conn_close(c);
+        return;
+    }
+    sl_tls_feed(c->tls, buf->base, (size_t) nread);
+    if (!conn_tls_quiet(c))
+        conn_close(c);
+}
+
+
+static unsigned
+pool_idle_count(sl_uppool_t *pool, const sl_upconn_t *k)
+{
+    sl_upconn_t *c;
+    unsigned     n = 0;
+
+    for (c = pool->idle; c != NULL; c = c->next)
+        if (c->tls_on == k->tls_on && c->port == k->port
+            && (!c->tls_on || c->verify == k->verify)
+            && strcasecmp(c->host, k->host) == 0)
+            n++;
+    return n;
+}
+
+
+static int
+conn_poolable(sl_upconn_t *c)
+{
+    if (c->pool == NULL || c->closing || c->state != C_ACTIVE || c->eof
+        || c->broken || c->user_writes > 0)
+        return 0;
+    if (c->tls_on && conn_tls_quiet(c) != 1)
+        return 0;
+    if (!conn_socket_fresh(c))
+        return 0;
+    return pool_idle_count(c->pool, c) < c->pool->opts.keepalive_max_idle;
+}
+
+
+static void
+conn_to_idle(sl_upconn_t *c)
+{
+    sl_uppool_t *pool = c->pool;
+
+    SL_LIST_REMOVE(c);
+    c->state = C_IDLE;
+    if (uv_read_start((uv_stream_t *) &c->tcp, conn_alloc_cb, conn_on_read) < 0
+        || uv_timer_start(&c->timer, conn_idle_timer_cb,
+                          pool->opts.keepalive_timeout_ms, 0) < 0) {
+        conn_close(c);
+        return;
+    }
+    SL_LIST_INSERT(pool->idle, c);
+}
+
+
+/* Take a matching idle connection, dropping stale ones met on the way. */
+static sl_upconn_t *
+pool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
+{
+    sl_upconn_t *c, *next;
+
+    for (c = pool->idle; c != NULL; c = next) {
+        next = c->next;
+        if (c->tls_on != (t->tls ? 1 : 0) || c->port != t->port
+            || (c->tls_on && c->verify != (t->tls_verify ? 1 : 0))
+            || strcasecmp(c->host, t->host) != 0)
+            continue;
+        if (!conn_socket_fresh(c)) {
+            conn_close(c);
+            continue;
+        }
+        SL_LIST_REMOVE(c);
+        uv_read_stop((uv_stream_t *) &c->tcp);
+        uv_timer_stop(&c->timer);
+        c->state = C_ACTIVE;
+        c->reused = 1;
+        SL_LIST_INSERT(pool->busy, c);
+        return c;
+    }
+    return NULL;
+}
+
+
+/* ---- reading ---- */
+
+/* Hand decrypted data (TLS) and then the end of the stream to the reader,
+ * for as long as it keeps reading.  `eof` means the final status is
+ * known; with TLS the socket may have ended (`net_eof`) while records
+ * are still buffered, and those go out first. */
+static void
+conn_deliver(sl_upconn_t *c)
+{
+    ssize_t n;
+
+    while (c->reading && !c->closing && c->state == C_ACTIVE && !c->eof_told) {
+        if (c->tls != NULL && !c->eof) {
+            if (c->pbuf == NULL)
+                c->pbuf = sl_xmalloc(SL_UP_READ_BUF);
+            n = sl_tls_read(c->tls, c->pbuf, SL_UP_READ_BUF);
+            conn_flush_tls(c);
+            if (n > 0) {
+                c->read_cb(c->read_arg, c->pbuf, n);
+                continue;
+            }
+            if (n < 0) {                /* close_notify or a TLS error */
+                c->eof = 1;
+                c->read_err = (int) n;
+            } else if (c->net_eof) {
+                c->eof = 1;             /* read_err was set by the socket */
+            } else {
+                return;                 /* wait for more records */
+            }
+        }
+        if (!c->eof)
+            return;
+        c->eof_told = 1;
+        c->reading = 0;
+        uv_read_stop((uv_stream_t *) &c->tcp);
+        c->read_cb(c->read_arg, NULL, c->read_err);
+        return;
+    }
+}
+
+
+static void conn_handshake(sl_upconn_t *c);
+
+static void
+conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    sl_upconn_t *c = s->data;
+
+    if (c->closing || nread == 0)
+        return;
+
+    switch (c->state) {
+    case C_IDLE:
+        conn_idle_input(c, nread, buf);
+        return;
+
+    case C_HANDSHAKE:
+        if (nread < 0) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "TLS handshake with %s:%d failed: %s",
+                     c->host, c->port,
+                     nread == UV_EOF ? "connection closed by peer" : uv_strerror((int) nread));
+            uc_fail(c->uc, SL_UPERR_TLS, msg);
+            return;
+        }
+        sl_tls_feed(c->tls, buf->base, (size_t) nread);
+        conn_handshake(c);
+        return;
+
+    case C_ACTIVE:
+        if (nread < 0) {
+            c->net_eof = 1;
+            c->read_err = (int) nread;
+            if (c->tls == NULL)
+                c->eof = 1;
+            uv_read_stop(s);
+            conn_deliver(c);
+            return;
+        }
+        if (c->tls != NULL) {
+            sl_tls_feed(c->tls, buf->base, (size_t) nread);
+            conn_deliver(c);
+        } else if (c->reading && c->read_cb != NULL) {
+            c->read_cb(c->read_arg, buf->base, nread);
+        }
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+static void
+conn_deferred_cb(uv_timer_t *t)
+{
+    conn_deliver(t->data);
+}
+
+
+int
+sl_upconn_read_start(sl_upconn_t *c, sl_upconn_read_cb cb, void *arg)
+{
+    int rc;
+
+    if (c == NULL || cb == NULL || c->closing || c->state != C_ACTIVE)
+        return UV_EINVAL;
+    c->read_cb = cb;
+    c->read_arg = arg;
+    if (c->reading)
+        return 0;                       /* already on: just a new callback */
+    c->reading = 1;
+    if (c->eof_told)
+        return 0;                       /* the end was already reported */
+    if (!c->net_eof) {
+        rc = uv_read_start((uv_stream_t *) &c->tcp, conn_alloc_cb, conn_on_read);
+        if (rc < 0) {
+            c->reading = 0;
+            return rc;
+        }
+    }
+    /* Bytes buffered while we were not reading, or an end of stream not yet
+     * told, would otherwise wait for the next socket event - which may
+     * never come.  Deliver them from the loop, never from inside this call. */
+    if (c->eof || c->net_eof || (c->tls != NULL && sl_tls_has_input(c->tls)))
+        uv_timer_start(&c->timer, conn_deferred_cb, 0, 0);
+    return 0;
+}
+
+
+int
+sl_upconn_read_stop(sl_upconn_t *c)
+{
+    if (c == NULL || c->closing)
+        return UV_EINVAL;
+    c->reading = 0;
+    if (c->state == C_ACTIVE) {
+        uv_timer_stop(&c->timer);
+        return uv_read_stop((uv_stream_t *) &c->tcp);
+    }
+    return 0;
+}
+
+
+/* ---- writing ---- */
+
+int
+sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs,
+                sl_upconn_write_cb cb, void *arg)
+{
+    static char   empty[1];
+    sl_upwrite_t *w;
+    uv_buf_t      b;
+    size_t        len;
+    int           rc;
+
+    if (c == NULL || c->closing || c->state != C_ACTIVE || (nbufs > 0 && bufs == NULL))
+        return UV_EINVAL;
+    if (c->broken)
+        return UV_EPIPE;
+
+    w = sl_xcalloc(1, sizeof(*w));
+    w->c = c;
+    w->cb = cb;
+    w->arg = arg;
+    w->user = 1;
+
+    if (c->tls != NULL) {
+        /* Encrypt now into a buffer we own; the caller's bytes are no
+         * longer needed once this returns, but the contract stays simple. */
+        if (sl_tls_write(c->tls, bufs, nbufs) < 0) {
+            free(w);
+            c->broken = 1;
+            return SL_UPERR_TLS;
+        }
+        w->owned = sl_tls_out_take(c->tls, &len);
+        b = w->owned ? uv_buf_init(w->owned, (unsigned) len) : uv_buf_init(empty, 0);
+        rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, &b, 1, conn_write_cb);
+    } else if (nbufs == 0) {
+        b = uv_buf_init(empty, 0);
+        rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, &b, 1, conn_write_cb);
+    } else {
+        rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, bufs, nbufs, conn_write_cb);
+    }
+    if (rc < 0) {
+        free(w->owned);
+        free(w);
+        c->broken = 1;
+        return rc;
+    }
+    c->user_writes++;
+    return 0;
+}
+
+
+/* ---- release and accessors ---- */
+
+void
+sl_upconn_release(sl_upconn_t *c, int reuse)
+{
+    if (c == NULL || c->closing)
+        return;
+    c->reading = 0;
+    c->read_cb = NULL;
+    c->read_arg = NULL;
+    uv_timer_stop(&c->timer);
+    uv_read_stop((uv_stream_t *) &c->tcp);     /* the idle watcher restarts it */
+    if (reuse && !c->net_eof && conn_poolable(c))
+        conn_to_idle(c);
+    else
+        conn_close(c);
+}
+
+
+int
+sl_upconn_reused(const sl_upconn_t *c)
+{
+    return c->reused;
+}
+
+
+const char *
+sl_upconn_peer_ip(const sl_upconn_t *c)
+{
+    return c->peer_ip;
+}
+
+
+int
+sl_upconn_peer_port(const sl_upconn_t *c)
+{
+    return c->peer_port;
+}
+
+
+int
+sl_upconn_tls_resumed(const sl_upconn_t *c)
+{
+    return c->tls != NULL && sl_tls_resumed(c->tls);
+}
+
+
+/* ---- connecting ---- */
+
+static void
+uc_close_cb(uv_handle_t *h)
+{
+    sl_upconnect_t *uc = h->data;
+
+    free(uc->host);
+    free(uc);
+}
+
+
+/* The connect is over (answered or abandoned): detach everything so no
+ * later event can reach the caller, and free uc once its timer closed. */
+static void
+uc_finish(sl_upconnect_t *uc)
+{
+    uc->done = 1;
+    SL_LIST_REMOVE(uc);
+    sl_dns_cancel(uc->dns);
+    uc->dns = NULL;
+    if (uc->conn != NULL) {
+        uc->conn->uc = NULL;
+        conn_close(uc->conn);
+        uc->conn = NULL;
+    }
+    uv_close((uv_handle_t *) &uc->timer, uc_close_cb);
+}
+
+
+static void
+uc_deferred_fail_cb(uv_timer_t *t)
+{
+    sl_upconnect_t *uc = t->data;
+
+    uc_fail(uc, uc->fail_status, uc->errmsg);
+}
+
+
+static void
+uc_fail(sl_upconnect_t *uc, int status, const char *msg)
+{
+    sl_upconnect_cb cb = uc->cb;
+    void           *arg = uc->arg;
+    char            text[sizeof(uc->errmsg)];
+    const char     *src = msg ? msg : uv_strerror(status);
+    size_t          n = strlen(src);
+
+    if (n >= sizeof(text))
+        n = sizeof(text) - 1;
+    memcpy(text, src, n);
+    text[n] = '\0';
+    if (uc->done)
+        return;
+    if (uc->starting) {
+        /* Still inside sl_upconnect_start(): the caller has not even got
+         * its handle yet, so answer from the loop instead. */
+        uc->fail_status = status;
+        memcpy(uc->errmsg, text, sizeof(text));
+        if (uc->conn != NULL) {
+            uc->conn->uc = NULL;
+            conn_close(uc->conn);
+            uc->conn = NULL;
+        }
+        uv_timer_start(&uc->timer, uc_deferred_fail_cb, 0, 0);
+        return;
+    }
+    uc_finish(uc);
+    cb(arg, NULL, status, text);
+}
+
+
+static void
+uc_succeed(sl_upconnect_t *uc, sl_upconn_t *c)
+{
+    sl_upconnect_cb cb = uc->cb;
+    void           *arg = uc->arg;
+
+    uc->conn = NULL;
+    c->uc = NULL;
+    c->state = C_ACTIVE;
+    if (c->pool != NULL)
+        SL_LIST_INSERT(c->pool->busy, c);
+    uc_finish(uc);
+    cb(arg, c, 0, NULL);
+}
+
+
+/* "host:port", plus " (address)" when the name is not the address, for
+ * error messages. */
+static const char *
+uc_where(const sl_upconnect_t *uc, const sl_upconn_t *c, char *buf, size_t size)
+{
+    int v6 = strchr(uc->host, ':') != NULL && uc->host[0] != '[';
+
+    snprintf(buf, size, "%s%s%s:%d%s%s%s", v6 ? "[" : "", uc->host, v6 ? "]" : "", uc->port,
+             c && strcmp(c->peer_ip, uc->host) != 0 ? " (" : "",
+             c && strcmp(c->peer_ip, uc->host) != 0 ? c->peer_ip : "",
+             c && strcmp(c->peer_ip, uc->host) != 0 ? ")" : "");
+    return buf;
+}
+
+
+static void
+conn_handshake(sl_upconn_t *c)
+{
+    char err[256], msg[600], where[200];
+    int  rc;
+
+    rc = sl_tls_handshake(c->tls, err, sizeof(err));
+    conn_flush_tls(c);                  /* our next flight, or an alert */
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        snprintf(msg, sizeof(msg), "TLS handshake with %s failed: %s",
+                 uc_where(c->uc, c, where, sizeof(where)), err);
+        uc_fail(c->uc, SL_UPERR_TLS, msg);
+        return;
+    }
+    /* Stop reading until the user asks; records that came with the last
+     * flight stay buffered in OpenSSL and read_start delivers them. */
+    uv_read_stop((uv_stream_t *) &c->tcp);
+    uc_succeed(c->uc, c);
+}
+
+
+static void
+conn_connect_cb(uv_connect_t *req, int status)
+{
+    sl_upconn_t    *c = req->data;
+    sl_upconnect_t *uc = c->uc;
+    char            err[256], msg[600], where[200];
+
+    if (c->closing || uc == NULL)
+        return;
+    if (status < 0) {
+        uc->conn = NULL;
+        c->uc = NULL;
+        conn_close(c);
+        uc->fail_status = status;
+        snprintf(uc->errmsg, sizeof(uc->errmsg), "connect() to %s failed: %s",
+                 uc_where(uc, c, where, sizeof(where)), uv_strerror(status));
+        uc_try_next(uc);
+        return;
+    }
+    if (!c->tls_on) {
+        uc_succeed(uc, c);
+        return;
+    }
+    c->state = C_HANDSHAKE;
+    c->tls = sl_tls_new(uc->pool->tls, c->host, c->port, c->verify, err, sizeof(err));
+    if (c->tls == NULL) {
+        snprintf(msg, sizeof(msg), "TLS setup for %s failed: %s",
+                 uc_where(uc, c, where, sizeof(where)), err);
+        uc_fail(uc, SL_UPERR_TLS, msg);
+        return;
+    }
+    status = uv_read_start((uv_stream_t *) &c->tcp, conn_alloc_cb, conn_on_read);
+    if (status < 0) {
+        snprintf(msg, sizeof(msg), "reading from %s failed: %s",
+                 uc_where(uc, c, where, sizeof(where)), uv_strerror(status));
+        uc_fail(uc, status, msg);
+        return;
+    }
+    conn_handshake(c);
+}
+
+
+static void
+sockaddr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port)
+{
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) ss;
+        uv_ip6_name(a, ip, iplen);
+        *port = ntohs(a->sin6_port);
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *) ss;
+        uv_ip4_name(a, ip, iplen);
+        *port = ntohs(a->sin_port);
+    }
+}
+
+
+/* Try the next resolved address; the connect timer keeps running across
+ * attempts, so all of them share one budget. */
+static void
+uc_try_next(sl_upconnect_t *uc)
+{
+    struct sockaddr_storage *ss;
+    sl_upconn_t             *c;
+    char                     where[200];
+    int                      rc;
+
+    while (uc->next_addr < uc->naddrs) {
+        ss = &uc->addrs[uc->next_addr++];
+        if (ss->ss_family == AF_INET6)
+            ((struct sockaddr_in6 *) ss)->sin6_port = htons((uint16_t) uc->port);
+        else
+            ((struct sockaddr_in *) ss)->sin_port = htons((uint16_t) uc->port);
+
+        c = conn_new(uc->pool, uc);
+        if (c == NULL) {
+            uc->fail_status = UV_ENOMEM;
+            snprintf(uc->errmsg, sizeof(uc->errmsg), "could not create a socket");
+            break;
+        }
+        sockaddr_text(ss, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
+        rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *) ss,
+                            conn_connect_cb);
+        if (rc == 0) {
+            c->uc = uc;
+            uc->conn = c;
+            return;
+        }
+        uc->fail_status = rc;
+        snprintf(uc->errmsg, sizeof(uc->errmsg), "connect() to %s failed: %s",
+                 uc_where(uc, c, where, sizeof(where)), uv_strerror(rc));
+        conn_close(c);
+    }
+    uc_fail(uc, uc->fail_status ? uc->fail_status : UV_EAI_NODATA, uc->errmsg);
+}
+
+
+static void
+uc_dns_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
+          const char *errmsg)
+{
+    sl_upconnect_t *uc = arg;
+
+    uc->dns = NULL;
+    uc->resolving = 0;
+    if (status < 0) {
+        uc_fail(uc, status, errmsg);
+        return;
+    }
+    uc->naddrs = n < SL_UP_MAX_ADDRS ? n : SL_UP_MAX_ADDRS;
+    memcpy(uc->addrs, addrs, uc->naddrs * sizeof(*addrs));
+    uc->next_addr = 0;
+    uc_try_next(uc);
+}
+
+
+static void
+uc_timeout_cb(uv_timer_t *t)
+{
+    sl_upconnect_t *uc = t->data;
+    char            msg[600], where[200];
+
+    if (uc->resolving)
+        snprintf(msg, sizeof(msg), "timed out after %d ms resolving \"%s\"",
+                 uc->timeout_ms, uc->host);
+    else if (uc->conn != NULL && uc->conn->state == C_HANDSHAKE)
+        snprintf(msg, sizeof(msg), "TLS handshake with %s timed out after %d ms",
+                 uc_where(uc, uc->conn, where, sizeof(where)), uc->timeout_ms);
+    else
+        snprintf(msg, sizeof(msg), "connect() to %s timed out after %d ms",
+                 uc_where(uc, uc->conn, where, sizeof(where)), uc->timeout_ms);
+    uc_fail(uc, UV_ETIMEDOUT, msg);
+}
+
+
+int
+sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t,
+                   sl_upconnect_cb cb, void *arg, sl_upconnect_t **pending)
+{
+    sl_upconnect_t *uc;
+    sl_upconn_t    *c;
+    int             rc;
+
+    if (pending != NULL)
+        *pending = NULL;
+    if (pool == NULL || t == NULL || cb == NULL || t->host == NULL || t->host[0] == '\0'
+        || t->port <= 0 || t->port > 65535)
+        return UV_EINVAL;
+
+    c = pool_take_idle(pool, t);
+    if (c != NULL) {
+        cb(arg, c, 0, NULL);
+        return 0;
+    }
+
+    uc = sl_xcalloc(1, sizeof(*uc));
+    rc = uv_timer_init(pool->loop, &uc->timer);
+    if (rc < 0) {
+        free(uc);
+        return rc;
+    }
+    uc->timer.data = uc;
+    uc->pool = pool;
+    uc->cb = cb;
+    uc->arg = arg;
+    uc->host = sl_strndup(t->host, strlen(t->host));
+    uc->port = t->port;
+    uc->tls_on = t->tls ? 1 : 0;
+    uc->verify = t->tls_verify ? 1 : 0;
+    uc->timeout_ms = t->connect_timeout_ms > 0 ? t->connect_timeout_ms : SL_UP_DEFAULT_CONNECT_MS;
+    uc->starting = 1;
+    SL_LIST_INSERT(pool->connects, uc);
+    uv_timer_start(&uc->timer, uc_timeout_cb, (uint64_t) uc->timeout_ms, 0);
+
+    /* A cached or literal address answers synchronously, and the first
+     * connect() starts from here; failures are deferred (see uc_fail). */
+    uc->resolving = 1;
+    rc = sl_dns_resolve(pool->dns, uc->host, uc_dns_cb, uc, &uc->dns);
+    if (rc < 0) {
+        uc->cb = NULL;
+        uc_finish(uc);
+        return rc;
+    }
+    uc->starting = 0;
+    if (pending != NULL)
+        *pending = uc;
+    return 0;
+}
+
+
+void
+sl_upconnect_cancel(sl_upconnect_t *uc)
+{
+    if (uc == NULL || uc->done)
+        return;
+    uc_finish(uc);
+}

@@ -75,5 +75,7 @@ int  sl_upconn_reused(const sl_upconn_t *c);
 /* Peer address as text ("127.0.0.1" / "::1") and port. */
 const char *sl_upconn_peer_ip(const sl_upconn_t *c);
 int  sl_upconn_peer_port(const sl_upconn_t *c);
+/* 1 if c is TLS and its handshake resumed a cached session. */
+int  sl_upconn_tls_resumed(const sl_upconn_t *c);
 
 #endif
