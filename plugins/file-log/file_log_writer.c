@@ -1,0 +1,464 @@
+/* file_log_writer.c - per-path writer threads for file-log.
+ *
+ * Why a thread: write() to a regular file can block for milliseconds (a busy
+ * or network disk, a full journal) and the log phase runs on the worker's
+ * event loop, where every other connection waits for it.  So the loop only
+ * copies the record into a queue (a malloc, a memcpy and an uncontended
+ * mutex: about a microsecond) and one thread per path and worker writes the
+ * queue in order.
+ *
+ * Why records never interleave: every record is written with exactly one
+ * write() on a descriptor opened with O_APPEND; Linux serialises appending
+ * writes to one file, so lines from all workers (and all threads) stay
+ * whole, whatever their size.  A failed or short write is not retried:
+ * retrying the tail could land after another worker's record.
+ *
+ * Failures (missing directory, EACCES, ENOSPC...) cost the record, never the
+ * request.  The thread cannot use api->log (not thread-safe), so it writes
+ * its own error line to stderr -- which the host points at the error log --
+ * with one write(), in the host's format, at most once per path every
+ * FL_ERROR_INTERVAL_S seconds (the next line says how many were suppressed).
+ * After a failure the descriptor is closed, so the next record reopens the
+ * path: the writer recovers by itself once the path is writable again. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "file_log.h"
+
+
+typedef struct fl_record {
+    struct fl_record *next;
+    size_t            len;           /* bytes in data, '\n' included */
+    int               reopen;
+    char              data[];
+} fl_record_t;
+
+struct fl_writer {
+    fl_writer_t     *next;           /* registry list */
+    char            *path;
+    int              refs;           /* registry lock */
+    int              worker_id;
+    uint64_t       (*reopen_generation)(void);
+
+    pthread_t        thread;
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv_work;        /* records queued or stop */
+    pthread_cond_t   cv_done;        /* a batch was written (fl_writer_sync) */
+
+    /* Guarded by mu. */
+    fl_record_t     *head, *tail;
+    size_t           pending;        /* bytes queued or in the current batch */
+    size_t           limit;
+    uint64_t         pushed, handled;/* record sequence numbers */
+    uint64_t         written, failed, dropped;
+    uint64_t         dropped_unreported;
+    time_t           drop_warned_at;
+    int              waiting;        /* thread sleeps on cv_work */
+    int              stop;
+    int              reopen_req;
+
+    /* Writer thread only. */
+    int              fd;
+    uint64_t         generation;
+    int              failing;        /* the last record failed */
+    uint64_t         failed_in_burst;
+    uint64_t         suppressed;
+    time_t           error_logged_at;
+};
+
+static pthread_mutex_t  fl_registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static fl_writer_t     *fl_registry;
+static size_t           fl_queue_limit = FL_QUEUE_LIMIT;
+static int              fl_error_interval = FL_ERROR_INTERVAL_S;
+static int              fl_error_fd = STDERR_FILENO;
+
+
+void
+fl_writer_set_limits(size_t queue_limit, int error_interval_s)
+{
+    fl_queue_limit = queue_limit;
+    fl_error_interval = error_interval_s;
+}
+
+
+void
+fl_writer_set_error_fd(int fd)
+{
+    fl_error_fd = fd;
+}
+
+
+/* One error-log line, same shape as the host's:
+ *   2026/11/25 18:54:01.123 [error] worker 1: [file-log] message
+ * built in a buffer and written with one write() so it does not interleave
+ * with lines from the loop thread or other workers. */
+static void
+fl_errlog(fl_writer_t *w, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fl_errlog(fl_writer_t *w, const char *level, const char *fmt, ...)
+{
+    char           line[1024 + 4096];
+    struct timeval tv;
+    struct tm      tm;
+    va_list        ap;
+    int            n, m;
+
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    n = snprintf(line, sizeof(line),
+                 "%04d/%02d/%02d %02d:%02d:%02d.%03d [%s] worker %d: [file-log] ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), level,
+                 w->worker_id);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        n = 0;
+    va_start(ap, fmt);
+    m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
+    n += m;
+    if ((size_t)n > sizeof(line) - 2)
+        n = (int)sizeof(line) - 2;
+    line[n++] = '\n';
+    /* Nowhere left to report a failure to write the error log. */
+    if (write(fl_error_fd, line, (size_t)n) < 0)
+        return;
+}
+
+
+/* A record was lost to `what` (errno `err`, 0 for a short write): report
+ * the first failure of a burst, then at most one line per interval. */
+static void
+fl_failure(fl_writer_t *w, const char *what, int err, size_t want, ssize_t got)
+{
+    time_t now = time(NULL);
+    char   why[256];
+
+    w->failing = 1;
+    w->failed_in_burst++;
+    if (err != 0)
+        snprintf(why, sizeof(why), "%s", strerror(err));
+    else
+        snprintf(why, sizeof(why), "short write (%zd of %zu bytes)", got, want);
+
+    if (w->error_logged_at != 0 && now - w->error_logged_at < fl_error_interval) {
+        w->suppressed++;
+        return;
+    }
+    if (w->suppressed > 0)
+        fl_errlog(w, "error", "%s \"%s\": %s (%llu similar errors suppressed)",
+                  what, w->path, why, (unsigned long long)w->suppressed);
+    else
+        fl_errlog(w, "error", "%s \"%s\": %s", what, w->path, why);
+    w->suppressed = 0;
+    w->error_logged_at = now;
+}
+
+
+static void
+fl_close(fl_writer_t *w)
+{
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+}
+
+
+/* Write one record; returns 1 when it reached the file. */
+static int
+fl_write_record(fl_writer_t *w, const fl_record_t *rec, int reopen_req)
+{
+    uint64_t gen = w->reopen_generation != NULL ? w->reopen_generation() : 0;
+    ssize_t  n;
+
+    /* SIGUSR1 (generation bump), a reload, or reopen:true: drop the old
+     * descriptor so a renamed (rotated) file is left to its new name. */
+    if (gen != w->generation || reopen_req || rec->reopen)
+        fl_close(w);
+    w->generation = gen;
+
+    if (w->fd < 0) {
+        w->fd = open(w->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (w->fd < 0) {
+            fl_failure(w, "failed to open the file", errno, 0, 0);
+            return 0;
+        }
+    }
+    do
+        n = write(w->fd, rec->data, rec->len);
+    while (n < 0 && errno == EINTR);     /* nothing was written: safe to retry */
+
+    if (n < 0 || (size_t)n != rec->len) {
+        fl_failure(w, "failed to write to the file", n < 0 ? errno : 0, rec->len, n);
+        fl_close(w);                      /* the next record reopens */
+        return 0;
+    }
+    if (w->failing) {
+        fl_errlog(w, "warn", "writing to \"%s\" again after %llu lost records",
+                  w->path, (unsigned long long)w->failed_in_burst);
+        w->failing = 0;
+        w->failed_in_burst = 0;
+        w->suppressed = 0;
+        w->error_logged_at = 0;
+    }
+    if (rec->reopen)
+        fl_close(w);                      /* Kong's reopen: open per record */
+    return 1;
+}
+
+
+static void *
+fl_writer_main(void *arg)
+{
+    fl_writer_t *w = arg;
+    fl_record_t *batch, *rec;
+    size_t       bytes;
+    uint64_t     count, ok;
+    int          reopen_req;
+
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->head == NULL && !w->stop) {
+            w->waiting = 1;
+            pthread_cond_wait(&w->cv_work, &w->mu);
+            w->waiting = 0;
+        }
+        if (w->head == NULL)
+            break;                        /* stop, and everything written */
+        batch = w->head;
+        w->head = w->tail = NULL;
+        reopen_req = w->reopen_req;
+        w->reopen_req = 0;
+        pthread_mutex_unlock(&w->mu);
+
+        bytes = 0;
+        count = ok = 0;
+        while (batch != NULL) {
+            rec = batch;
+            batch = rec->next;
+            ok += (uint64_t)fl_write_record(w, rec, reopen_req);
+            reopen_req = 0;
+            bytes += rec->len;
+            count++;
+            free(rec);
+        }
+
+        pthread_mutex_lock(&w->mu);
+        w->pending -= bytes;
+        w->handled += count;
+        w->written += ok;
+        w->failed += count - ok;
+        pthread_cond_broadcast(&w->cv_done);
+    }
+    pthread_mutex_unlock(&w->mu);
+    fl_close(w);
+    return NULL;
+}
+
+
+static void
+fl_writer_destroy(fl_writer_t *w)
+{
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv_work);
+    pthread_cond_destroy(&w->cv_done);
+    free(w->path);
+    free(w);
+}
+
+
+static fl_writer_t *
+fl_writer_start(const char *path, int worker_id,
+                uint64_t (*reopen_generation)(void), int *err)
+{
+    fl_writer_t *w;
+    sigset_t     all, old;
+    int          rc;
+
+    w = calloc(1, sizeof(*w));
+    if (w == NULL || (w->path = strdup(path)) == NULL) {
+        free(w);
+        *err = ENOMEM;
+        return NULL;
+    }
+    w->refs = 1;
+    w->fd = -1;
+    w->worker_id = worker_id;
+    w->limit = fl_queue_limit;
+    w->reopen_generation = reopen_generation;
+    w->generation = reopen_generation != NULL ? reopen_generation() : 0;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv_work, NULL);
+    pthread_cond_init(&w->cv_done, NULL);
+
+    /* The thread must not take the worker's signals (SIGUSR1, SIGTERM...):
+     * they belong to the event loop.  It inherits this mask. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&w->thread, NULL, fl_writer_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        fl_writer_destroy(w);
+        *err = rc;
+        return NULL;
+    }
+    return w;
+}
+
+
+fl_writer_t *
+fl_writer_acquire(const char *path, int worker_id,
+                  uint64_t (*reopen_generation)(void), int *err)
+{
+    fl_writer_t *w;
+
+    *err = 0;
+    pthread_mutex_lock(&fl_registry_mu);
+    for (w = fl_registry; w != NULL; w = w->next) {
+        if (strcmp(w->path, path) == 0) {
+            w->refs++;
+            pthread_mutex_unlock(&fl_registry_mu);
+            /* A new instance for a path already open (another instance, or
+             * a reload inside this worker): reopen like a reload would. */
+            fl_writer_request_reopen(w);
+            return w;
+        }
+    }
+    w = fl_writer_start(path, worker_id, reopen_generation, err);
+    if (w != NULL) {
+        w->next = fl_registry;
+        fl_registry = w;
+    }
+    pthread_mutex_unlock(&fl_registry_mu);
+    return w;
+}
+
+
+void
+fl_writer_release(fl_writer_t *w)
+{
+    fl_writer_t **pp;
+
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&fl_registry_mu);
+    if (--w->refs > 0) {
+        pthread_mutex_unlock(&fl_registry_mu);
+        return;
+    }
+    for (pp = &fl_registry; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&fl_registry_mu);
+
+    /* The thread drains the queue before it sees `stop`. */
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv_work);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    fl_writer_destroy(w);
+}
+
+
+int
+fl_writer_push(fl_writer_t *w, const char *data, size_t len, int reopen,
+               uint64_t *warn_dropped, size_t *pending)
+{
+    fl_record_t *rec;
+    time_t       now;
+
+    *warn_dropped = 0;
+    rec = malloc(sizeof(*rec) + len + 1);
+    if (rec != NULL) {
+        memcpy(rec->data, data, len);
+        rec->data[len] = '\n';
+        rec->len = len + 1;
+        rec->reopen = reopen;
+        rec->next = NULL;
+    }
+
+    pthread_mutex_lock(&w->mu);
+    if (rec == NULL || w->pending + len + 1 > w->limit) {
+        w->dropped++;
+        w->dropped_unreported++;
+        now = time(NULL);
+        if (w->drop_warned_at == 0 || now - w->drop_warned_at >= fl_error_interval) {
+            *warn_dropped = w->dropped_unreported;
+            w->dropped_unreported = 0;
+            w->drop_warned_at = now;
+        }
+        *pending = w->pending;
+        pthread_mutex_unlock(&w->mu);
+        free(rec);
+        return -1;
+    }
+    if (w->tail != NULL)
+        w->tail->next = rec;
+    else
+        w->head = rec;
+    w->tail = rec;
+    w->pending += rec->len;
+    w->pushed++;
+    *pending = w->pending;
+    /* Wake the thread only when it sleeps: a busy thread picks the record
+     * up with its next batch, and the loop saves a futex call. */
+    if (w->waiting)
+        pthread_cond_signal(&w->cv_work);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+
+void
+fl_writer_request_reopen(fl_writer_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->reopen_req = 1;
+    pthread_mutex_unlock(&w->mu);
+}
+
+
+void
+fl_writer_sync(fl_writer_t *w)
+{
+    uint64_t target;
+
+    pthread_mutex_lock(&w->mu);
+    target = w->pushed;
+    while (w->handled < target)
+        pthread_cond_wait(&w->cv_done, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+
+void
+fl_writer_stats(fl_writer_t *w, fl_writer_stats_t *st)
+{
+    pthread_mutex_lock(&w->mu);
+    st->written = w->written;
+    st->failed = w->failed;
+    st->dropped = w->dropped;
+    st->pending = w->pending;
+    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_lock(&fl_registry_mu);
+    st->refs = w->refs;
+    pthread_mutex_unlock(&fl_registry_mu);
+}
