@@ -147,9 +147,10 @@ sl_uppool_new(uv_loop_t *loop, const sl_uppool_options_t *opts)
     pool->loop = loop;
     if (opts != NULL)
         pool->opts = *opts;
-    /* Zero means "default" so a zero-initialised options struct works. */
-    if (pool->opts.keepalive_max_idle == 0)
+    else
         pool->opts.keepalive_max_idle = SL_UP_DEFAULT_MAX_IDLE;
+    /* keepalive_max_idle 0 turns pooling off (as Kong's pool size 0);
+     * the other fields take their default when 0. */
     if (pool->opts.keepalive_timeout_ms == 0)
         pool->opts.keepalive_timeout_ms = SL_UP_DEFAULT_KEEPALIVE_MS;
     pool->dns = sl_dns_new(loop, pool->opts.dns_ttl_ms, 0);
@@ -407,6 +408,10 @@ conn_to_idle(sl_upconn_t *c)
 
     SL_LIST_REMOVE(c);
     c->state = C_IDLE;
+    /* Idle connections may be many; their buffers come back on demand. */
+    free(c->rbuf);
+    free(c->pbuf);
+    c->rbuf = c->pbuf = NULL;
     if (uv_read_start((uv_stream_t *) &c->tcp, conn_alloc_cb, conn_on_read) < 0
         || uv_timer_start(&c->timer, conn_idle_timer_cb,
                           pool->opts.keepalive_timeout_ms, 0) < 0) {

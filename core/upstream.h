@@ -32,7 +32,8 @@ typedef struct sl_uppool_options {
     unsigned keepalive_max_idle;     /* idle connections kept per pool key (default 64) */
     unsigned keepalive_timeout_ms;   /* idle close (default 60000) */
     unsigned dns_ttl_ms;             /* DNS cache lifetime (default 30000) */
-} sl_uppool_options_t;
+} sl_uppool_options_t;   /* opts NULL = all defaults; keepalive_max_idle 0 = no pooling;
+                           other fields 0 = their default */
 
 /* status: 0 = connected (c valid), < 0 = failed (c NULL, errmsg set).
  * `reused` is 1 when c came from the idle pool (it may turn out stale: the
@@ -40,12 +41,16 @@ typedef struct sl_uppool_options {
 typedef void (*sl_upconnect_cb)(void *arg, sl_upconn_t *c, int status, const char *errmsg);
 
 /* n > 0: data (valid during the call only); n < 0: UV_EOF on clean close,
- * another negative code on error.  After n < 0 no more reads arrive. */
+ * another negative code on error (SL_UPERR_TLS for a TLS record error).
+ * After n < 0 no more reads arrive.  Writes use write(2): the process must
+ * ignore SIGPIPE so a peer that went away gives UV_EPIPE. */
 typedef void (*sl_upconn_read_cb)(void *arg, const char *data, ssize_t n);
 typedef void (*sl_upconn_write_cb)(void *arg, int status);
 
 sl_uppool_t *sl_uppool_new(uv_loop_t *loop, const sl_uppool_options_t *opts);
-/* Close idle connections; in-use ones are closed when released. */
+/* Close idle connections; in-use ones are closed when released.  Connects
+ * still pending are abandoned (their callbacks never run).  Run the loop
+ * afterwards so the closes complete before uv_loop_close(). */
 void sl_uppool_free(sl_uppool_t *pool);
 
 /* Get a connection: an idle pooled one if any (callback may run

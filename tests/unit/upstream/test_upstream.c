@@ -19,7 +19,8 @@
 
 typedef struct fixture {
     uv_loop_t  loop;
-    test_srv_t srv;
+    test_srv_t srv;                     /* echoes */
+    test_srv_t silent;                  /* accepts, never reads or answers */
 } fixture_t;
 
 
@@ -30,6 +31,7 @@ setup(void **state)
 
     assert_int_equal(uv_loop_init(&f->loop), 0);
     assert_int_equal(test_srv_start(&f->srv, &f->loop, 0), 0);
+    assert_int_equal(test_srv_start(&f->silent, &f->loop, 1), 0);
     *state = f;
     return 0;
 }
@@ -41,6 +43,7 @@ teardown(void **state)
     fixture_t *f = *state;
 
     test_srv_stop(&f->srv);
+    test_srv_stop(&f->silent);
     assert_int_equal(test_loop_finish(&f->loop), 0);   /* nothing left open */
     free(f);
     return 0;
@@ -123,7 +126,7 @@ test_echo_and_reuse(void **state)
     assert_ptr_equal(b.c, c1);
     echo_roundtrip(f, &b, "third request");
     sl_upconn_release(b.c, 0);
-    test_run_for(&f->loop, 30);
+    assert_true(test_run_until(&f->loop, &f->srv.peer_closed, 2000));
     assert_int_equal(f->srv.peer_closed, 1);
 
     sl_uppool_free(pool);
@@ -185,7 +188,9 @@ test_unread_data_not_pooled(void **state)
     connect_ok(f, pool, &t, &a);
     assert_int_equal(sl_upconn_write(a.c, &buf, 1, test_write_cb, &a), 0);
     assert_true(test_run_until(&f->loop, &a.writes_done, 2000));
-    test_run_for(&f->loop, 30);         /* the echo is now waiting unread */
+    while (f->srv.echoed < 6)
+        test_run_for(&f->loop, 5);
+    usleep(20000);                      /* the echo is now waiting unread */
     sl_upconn_release(a.c, 1);
 
     connect_ok(f, pool, &t, &b);
@@ -201,21 +206,25 @@ static void
 test_idle_timeout_and_limit(void **state)
 {
     fixture_t            *f = *state;
-    sl_uppool_options_t   o = { .keepalive_max_idle = 1, .keepalive_timeout_ms = 60 };
+    sl_uppool_options_t   o = { .keepalive_max_idle = 1, .keepalive_timeout_ms = 300 };
     sl_uppool_t          *pool = sl_uppool_new(&f->loop, &o);
     sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
     test_client_t         a = { 0 }, b = { 0 }, c = { 0 };
+    uint64_t              t0;
 
     connect_ok(f, pool, &t, &a);
     connect_ok(f, pool, &t, &b);
     assert_int_equal(f->srv.accepted, 2);
+    t0 = uv_hrtime();
     sl_upconn_release(a.c, 1);
     sl_upconn_release(b.c, 1);          /* over the limit: closed */
-    test_run_for(&f->loop, 20);
+    assert_true(test_run_until(&f->loop, &f->srv.peer_closed, 2000));
     assert_int_equal(f->srv.peer_closed, 1);
 
-    test_run_for(&f->loop, 150);        /* past keepalive_timeout_ms */
+    while (f->srv.peer_closed < 2 && (uv_hrtime() - t0) / 1000000u < 3000)
+        test_run_for(&f->loop, 5);
     assert_int_equal(f->srv.peer_closed, 2);
+    assert_true((uv_hrtime() - t0) / 1000000u >= 250);  /* not before keepalive_timeout_ms */
     connect_ok(f, pool, &t, &c);
     assert_int_equal(sl_upconn_reused(c.c), 0);
     sl_upconn_release(c.c, 0);
@@ -224,6 +233,28 @@ test_idle_timeout_and_limit(void **state)
     test_client_reset(&a);
     test_client_reset(&b);
     test_client_reset(&c);
+}
+
+
+static void
+test_pooling_off(void **state)
+{
+    fixture_t            *f = *state;
+    sl_uppool_options_t   o = { .keepalive_max_idle = 0 };
+    sl_uppool_t          *pool = sl_uppool_new(&f->loop, &o);
+    sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
+    test_client_t         a = { 0 }, b = { 0 };
+
+    connect_ok(f, pool, &t, &a);
+    echo_roundtrip(f, &a, "once");
+    sl_upconn_release(a.c, 1);
+    connect_ok(f, pool, &t, &b);
+    assert_int_equal(sl_upconn_reused(b.c), 0);
+    assert_int_equal(f->srv.accepted, 2);
+    sl_upconn_release(b.c, 1);
+    sl_uppool_free(pool);
+    test_client_reset(&a);
+    test_client_reset(&b);
 }
 
 
@@ -281,15 +312,16 @@ test_cancel_pending(void **state)
     assert_int_equal(test_connect(pool, &tn, &b), 0);
     assert_non_null(b.pending);
     sl_upconnect_cancel(b.pending);
-    /* Left pending when the pool goes away. */
     assert_int_equal(test_connect(pool, &t, &c), 0);
-    test_run_for(&f->loop, 100);
+    assert_true(test_run_until(&f->loop, &c.connected, 3000));
+    test_run_for(&f->loop, 50);
     assert_int_equal(a.connected, 0);
     assert_int_equal(b.connected, 0);
     assert_int_equal(c.connected, 1);
     assert_int_equal(c.status, 0);
     sl_upconn_release(c.c, 1);
 
+    /* Left pending when the pool goes away. */
     test_client_reset(&c);
     assert_int_equal(test_connect(pool, &tn, &c), 0);
     sl_uppool_free(pool);
@@ -303,15 +335,13 @@ test_release_silences_callbacks(void **state)
 {
     fixture_t            *f = *state;
     sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    test_srv_t            silent;
     sl_upstream_target_t  t;
     test_client_t         a = { 0 };
     size_t                big = 8u << 20;
     char                 *data = calloc(1, big);
     uv_buf_t              b = uv_buf_init(data, (unsigned) big);
 
-    assert_int_equal(test_srv_start(&silent, &f->loop, 1), 0);
-    t = target("127.0.0.1", silent.port);
+    t = target("127.0.0.1", f->silent.port);
     connect_ok(f, pool, &t, &a);
     /* Nobody reads on the other side: the write stays pending. */
     assert_int_equal(sl_upconn_write(a.c, &b, 1, test_write_cb, &a), 0);
@@ -323,7 +353,6 @@ test_release_silences_callbacks(void **state)
     assert_int_equal(a.writes_done, 0);
     assert_int_equal(a.ended, 0);
     free(data);
-    test_srv_stop(&silent);
     test_run_for(&f->loop, 10);
     sl_uppool_free(pool);
 }
@@ -375,7 +404,7 @@ test_peer_eof_reported(void **state)
 
     connect_ok(f, pool, &t, &a);
     assert_int_equal(sl_upconn_read_start(a.c, test_read_cb, &a), 0);
-    test_run_for(&f->loop, 20);
+    assert_true(test_run_until(&f->loop, &f->srv.accepted, 2000));
     test_srv_drop_conns(&f->srv);
     assert_true(test_run_until(&f->loop, &a.ended, 2000));
     assert_int_equal(a.end_status, UV_EOF);
@@ -499,14 +528,12 @@ test_connect_timeout(void **state)
 {
     fixture_t            *f = *state;
     sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    test_srv_t            silent;
     sl_upstream_target_t  t;
     test_client_t         a = { 0 };
     uint64_t              t0, ms;
 
     /* Accepts, never speaks TLS: the handshake is what times out. */
-    assert_int_equal(test_srv_start(&silent, &f->loop, 1), 0);
-    t = target("127.0.0.1", silent.port);
+    t = target("127.0.0.1", f->silent.port);
     t.tls = 1;
     t.tls_verify = 0;
     t.connect_timeout_ms = 200;
@@ -519,7 +546,6 @@ test_connect_timeout(void **state)
     assert_null(a.c);
     assert_non_null(strstr(a.errmsg, "timed out"));
     assert_true(ms >= 150 && ms < 1500);
-    test_srv_stop(&silent);
     sl_uppool_free(pool);
 }
 
@@ -529,24 +555,23 @@ test_cancel_during_handshake(void **state)
 {
     fixture_t            *f = *state;
     sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    test_srv_t            silent;
     sl_upstream_target_t  t;
     test_client_t         a = { 0 };
 
     /* The silent server never answers the ClientHello, so the connect is
      * certainly mid-handshake when cancelled. */
-    assert_int_equal(test_srv_start(&silent, &f->loop, 1), 0);
-    t = target("127.0.0.1", silent.port);
+    t = target("127.0.0.1", f->silent.port);
     t.tls = 1;
-    t.connect_timeout_ms = 300;
+    t.tls_verify = 0;                   /* loading the CA store takes a while under ASan */
+    t.connect_timeout_ms = 1000;
     assert_int_equal(test_connect(pool, &t, &a), 0);
-    test_run_for(&f->loop, 50);
-    assert_int_equal(silent.accepted, 1);
-    assert_int_equal(a.connected, 0);
+    assert_true(test_run_until(&f->loop, &f->silent.accepted, 3000));
+    test_run_for(&f->loop, 10);
+    if (a.connected)
+        fail_msg("connect answered early: %s", a.errmsg);
     sl_upconnect_cancel(a.pending);
-    test_run_for(&f->loop, 400);        /* past the connect timeout */
+    test_run_for(&f->loop, 1100);       /* past the connect timeout */
     assert_int_equal(a.connected, 0);
-    test_srv_stop(&silent);
     sl_uppool_free(pool);
 }
 
@@ -559,6 +584,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_server_closed_idle_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unread_data_not_pooled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout_and_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pooling_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_pending, setup, teardown),

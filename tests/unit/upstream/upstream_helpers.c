@@ -27,8 +27,10 @@ struct test_srv_conn {
 };
 
 typedef struct echo_write {
-    uv_write_t req;
-    char      *data;
+    uv_write_t  req;
+    test_srv_t *srv;
+    char       *data;
+    size_t      len;
 } echo_write_t;
 
 
@@ -76,7 +78,8 @@ srv_write_cb(uv_write_t *req, int status)
 {
     echo_write_t *w = (echo_write_t *) req;
 
-    (void) status;
+    if (status == 0)
+        w->srv->echoed += (int) w->len;
     free(w->data);
     free(w);
 }
@@ -97,6 +100,8 @@ srv_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     w = calloc(1, sizeof(*w));
+    w->srv = sc->srv;
+    w->len = (size_t) nread;
     w->data = malloc((size_t) nread);
     memcpy(w->data, buf->base, (size_t) nread);
     b = uv_buf_init(w->data, (unsigned) nread);

@@ -21,6 +21,7 @@ typedef struct test_srv {
     int              silent;
     int              accepted;       /* connections accepted so far */
     int              peer_closed;    /* connections the client closed */
+    int              echoed;         /* bytes echoed back (write completed) */
     test_srv_conn_t *conns;
 } test_srv_t;
 
