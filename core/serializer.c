@@ -149,12 +149,15 @@ sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
     if (tok == NULL)
         return SL_ERROR;
     val = json_tokener_parse_ex(tok, json.ptr, (int)json.len);
-    if (val == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-        val = NULL;
-    if (json_tokener_get_error(tok) != json_tokener_success ||
-        (size_t)json_tokener_get_parse_end(tok) != json.len) {
+    size_t end = json_tokener_get_parse_end(tok);
+    if (val == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
+        /* A scalar that ends the text ("1.5", "true", "null") only
+         * completes at end of input: give json-c one. */
+        val = json_tokener_parse_ex(tok, "", 1);
+        end = json.len;
+    }
+    if (json_tokener_get_error(tok) != json_tokener_success || end != json.len) {
         /* allow trailing whitespace */
-        size_t end = json_tokener_get_parse_end(tok);
         int    ok = json_tokener_get_error(tok) == json_tokener_success;
         for (size_t i = end; ok && i < json.len; i++)
             if (!isspace((unsigned char)json.ptr[i]))
