@@ -150,8 +150,11 @@ rid_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json,
             s.p += 4;                            /* null: keep the default */
         } else if (rid_scan_string(&s, val, sizeof(val), &vlen) != 0) {
             /* Not a string we can read: name the field and stop here. */
-            api->conf_error(cx, key, "expected a string of at most %d characters",
-                            RID_NAME_MAX);
+            if (strcmp(key, "header_name") == 0)
+                api->conf_error(cx, key, "expected a string of at most %d characters",
+                                RID_NAME_MAX);
+            else
+                api->conf_error(cx, key, "unknown field");
             free(c);
             return -1;
         } else if (strcmp(key, "header_name") != 0) {
