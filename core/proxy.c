@@ -439,6 +439,8 @@ typedef struct sbuf {
 static void
 sb_add(sbuf_t *b, const char *s, size_t n)
 {
+    if (n == 0)
+        return;                     /* s may be NULL (absent Host, query) */
     if (b->len + n > b->cap) {
         b->cap = (b->len + n) * 2 + 256;
         b->p = sl_xrealloc(b->p, b->cap);
