@@ -28,7 +28,8 @@ fl_init_worker(const sl_api_t *api, void *conf)
 
     c->writer = fl_writer_acquire(c->path, api->worker_id(), api->reopen_generation, &err);
     if (c->writer == NULL) {
-        api->log(NULL, SL_LOG_ERROR, "cannot start the writer for \"%s\": %s",
+        /* r == NULL: the host cannot tag the line with our name. */
+        api->log(NULL, SL_LOG_ERROR, "file-log: cannot start the writer for \"%s\": %s",
                  c->path, strerror(err));
         return -1;
     }
