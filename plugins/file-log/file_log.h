@@ -21,6 +21,9 @@
 /* At most one error line per path and per this many seconds. */
 #define FL_ERROR_INTERVAL_S 5
 
+/* How long exit_worker waits for a writer to drain its queue. */
+#define FL_DRAIN_TIMEOUT_S  10
+
 typedef struct fl_writer fl_writer_t;
 
 /* One static custom field: dotted key and its value as compact JSON. */
@@ -63,7 +66,7 @@ fl_writer_t *fl_writer_acquire(const char *path, int worker_id,
                                uint64_t (*reopen_generation)(void), int *err);
 
 /* Drop one reference; the last one writes every queued record, stops the
- * thread and closes the file. */
+ * thread and closes the file (giving up after FL_DRAIN_TIMEOUT_S). */
 void fl_writer_release(fl_writer_t *w);
 
 /* Queue one record (copied; a '\n' is appended).  `reopen`: close and reopen
@@ -96,5 +99,6 @@ void fl_writer_stats(fl_writer_t *w, fl_writer_stats_t *st);
  * to (default stderr, which the host points at its error log). */
 void fl_writer_set_limits(size_t queue_limit, int error_interval_s);
 void fl_writer_set_error_fd(int fd);
+void fl_writer_set_drain_timeout(int seconds);
 
 #endif /* SL_FILE_LOG_H */

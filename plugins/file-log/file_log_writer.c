@@ -65,6 +65,7 @@ struct fl_writer {
     time_t           drop_warned_at;
     int              waiting;        /* thread sleeps on cv_work */
     int              stop;
+    int              exited;         /* thread done, descriptor closed */
     int              reopen_req;
 
     /* Writer thread only. */
@@ -78,9 +79,11 @@ struct fl_writer {
 
 static pthread_mutex_t  fl_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static fl_writer_t     *fl_registry;
+static fl_writer_t     *fl_abandoned;  /* given up at exit, still referenced */
 static size_t           fl_queue_limit = FL_QUEUE_LIMIT;
 static int              fl_error_interval = FL_ERROR_INTERVAL_S;
 static int              fl_error_fd = STDERR_FILENO;
+static int              fl_drain_timeout = FL_DRAIN_TIMEOUT_S;
 
 
 void
@@ -88,6 +91,13 @@ fl_writer_set_limits(size_t queue_limit, int error_interval_s)
 {
     fl_queue_limit = queue_limit;
     fl_error_interval = error_interval_s;
+}
+
+
+void
+fl_writer_set_drain_timeout(int seconds)
+{
+    fl_drain_timeout = seconds;
 }
 
 
@@ -266,6 +276,11 @@ fl_writer_main(void *arg)
     }
     pthread_mutex_unlock(&w->mu);
     fl_close(w);
+
+    pthread_mutex_lock(&w->mu);
+    w->exited = 1;
+    pthread_cond_broadcast(&w->cv_done);
+    pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
@@ -351,7 +366,10 @@ fl_writer_acquire(const char *path, int worker_id,
 void
 fl_writer_release(fl_writer_t *w)
 {
-    fl_writer_t **pp;
+    fl_writer_t   **pp;
+    struct timespec deadline;
+    size_t          pending;
+    int             rc = 0, exited;
 
     if (w == NULL)
         return;
@@ -368,11 +386,30 @@ fl_writer_release(fl_writer_t *w)
     }
     pthread_mutex_unlock(&fl_registry_mu);
 
-    /* The thread drains the queue before it sees `stop`. */
+    /* The thread drains the queue before it sees `stop`.  A disk that does
+     * not move must not keep the worker from exiting forever: after the
+     * drain timeout the thread is abandoned (detached, its writer never
+     * freed) and the process exit ends it. */
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += fl_drain_timeout;
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
     pthread_cond_signal(&w->cv_work);
+    while (!w->exited && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&w->cv_done, &w->mu, &deadline);
+    exited = w->exited;
+    pending = w->pending;
     pthread_mutex_unlock(&w->mu);
+    if (!exited) {
+        fl_errlog(w, "error", "giving up on \"%s\" at exit: %zu bytes not written after %d s",
+                  w->path, pending, fl_drain_timeout);
+        pthread_detach(w->thread);
+        pthread_mutex_lock(&fl_registry_mu);
+        w->next = fl_abandoned;
+        fl_abandoned = w;
+        pthread_mutex_unlock(&fl_registry_mu);
+        return;
+    }
     pthread_join(w->thread, NULL);
     fl_writer_destroy(w);
 }

@@ -689,6 +689,53 @@ test_stuck_disk(void **state)
 }
 
 
+/* exit_worker with a disk that does not move gives up after the drain
+ * timeout instead of keeping the worker alive forever. */
+static void
+test_stuck_disk_exit(void **state)
+{
+    char       path[300];
+    char      *err, *rec;
+    fl_conf_t *c;
+    drain_t    d = { -1, 0 };
+    int        keep;
+    double     t;
+
+    (void)state;
+    assert_int_equal(ftruncate(errfd, 0), 0);
+    fl_writer_set_drain_timeout(1);
+    snprintf(path, sizeof(path), "%s/fifo2", tmpdir);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    d.fd = open(path, O_RDONLY | O_NONBLOCK);
+    keep = open(path, O_WRONLY);
+    assert_true(d.fd >= 0 && keep >= 0);
+
+    c = make_conf("{\"path\":\"%s\"}", path);
+    assert_int_equal(sluice_plugin.init_worker(&fake_api, c), 0);
+    rec = make_record(0, 0, 10 * 1024);
+    for (int i = 0; i < 20; i++)              /* 200 KB > the 64 KB pipe */
+        log_one(c, rec, NULL);
+    free(rec);
+    t = now_s();
+    sluice_plugin.exit_worker(&fake_api, c);
+    t = now_s() - t;
+    assert_true(t >= 0.9 && t < 5);
+    err = slurp(errpath, NULL);
+    assert_non_null(strstr(err, "giving up on"));
+    assert_non_null(strstr(err, "bytes not written after 1 s"));
+    free(err);
+
+    /* Unblock the abandoned thread and wait until it closed the FIFO. */
+    close(keep);
+    assert_int_equal(fcntl(d.fd, F_SETFL, 0), 0);
+    drain_main(&d);
+    close(d.fd);
+    assert_int_equal(d.lines, 20);
+    sluice_plugin.config_free(c);
+    fl_writer_set_drain_timeout(FL_DRAIN_TIMEOUT_S);
+}
+
+
 /* What the event loop pays per record: the log phase only enqueues. */
 static void
 test_loop_cost(void **state)
@@ -738,6 +785,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_dev_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stuck_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stuck_disk_exit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loop_cost, setup, teardown),
     };
 
