@@ -193,8 +193,25 @@ on_headers_complete(llhttp_t *p)
     if (llhttp_get_method(p) == HTTP_HEAD)
         r->no_body = 1;
     conn_timer_start(c, c->w->settings->client_body_timeout_ms);
-    /* Tell llhttp a HEAD response has no body?  Not needed: this parser
-     * reads requests only. */
+    /* A declared length over the limit is refused now, not after the
+     * client has sent (or we have waited for) that much.  llhttp reports
+     * any failure here as HPE_CB_HEADERS_COMPLETE; this is the only one. */
+    if ((p->flags & F_CONTENT_LENGTH) && c->w->settings->max_body_size &&
+        p->content_length > c->w->settings->max_body_size)
+        return -1;
+    return 0;
+}
+
+/* Same for a chunk whose size alone would cross the limit: llhttp reports
+ * the failure as HPE_CB_CHUNK_HEADER. */
+static int
+on_chunk_header(llhttp_t *p)
+{
+    sl_conn_t *c = p->data;
+    size_t     max = c->w->settings->max_body_size;
+
+    if (max && c->req != NULL && (p->content_length > max || c->req->body_len + p->content_length > max))
+        return -1;
     return 0;
 }
 
@@ -299,7 +316,8 @@ conn_process(sl_conn_t *c)
         if (err != HPE_OK && err != HPE_PAUSED) {
             const char *reason = llhttp_get_error_reason(&c->parser);
             c->pending_len = 0;
-            if (err == HPE_USER && reason && strcmp(reason, "body too large") == 0)
+            if ((err == HPE_USER && reason && strcmp(reason, "body too large") == 0) ||
+                err == HPE_CB_HEADERS_COMPLETE || err == HPE_CB_CHUNK_HEADER)
                 conn_fail(c, 413, "Request body too large");
             else if (err == HPE_USER && reason && strcmp(reason, "header too large") == 0)
                 conn_fail(c, c->url_len > c->w->settings->max_header_size / 2 ? 414 : 431,
@@ -523,6 +541,7 @@ sl_http_on_connection(uv_stream_t *server, int status)
         sl_http_settings.on_header_value = on_header_value;
         sl_http_settings.on_headers_complete = on_headers_complete;
         sl_http_settings.on_body = on_body;
+        sl_http_settings.on_chunk_header = on_chunk_header;
         sl_http_settings.on_message_complete = on_message_complete;
         sl_http_settings_ready = 1;
     }
