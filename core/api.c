@@ -34,7 +34,7 @@ api_log(sl_req_t *r, sl_log_level_t level, const char *fmt, ...)
         snprintf(tag, sizeof(tag), "[%s] request %s:", pi ? pi->plugin->desc->name : "plugin",
                  r->id);
     else
-        snprintf(tag, sizeof(tag), "[plugin]");
+        snprintf(tag, sizeof(tag), "[%s]", sl_api_plugin_name ? sl_api_plugin_name : "plugin");
     va_start(ap, fmt);
     sl_logv(level, tag, fmt, ap);
     va_end(ap);
@@ -228,7 +228,6 @@ api_respond(sl_req_t *r, int status, sl_str_t ctype, sl_str_t body)
     if (r->head_sent || r->state != SL_REQ_READING || status < 100 || status > 999)
         return -1;
     r->status = status;
-    r->resp_headers.n = 0;
     if (ctype.len)
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Type"), ctype);
     r->gw_body.ptr = sl_pstrndup(r->pool, body.ptr, body.len);
@@ -322,6 +321,21 @@ api_reopen_generation(void)
     return __atomic_load_n(&sl_reopen_gen, __ATOMIC_RELAXED);
 }
 
+static void
+api_log_ts(const char *tag, sl_log_level_t level, const char *fmt, ...)
+{
+    char    t[128];
+    va_list ap;
+
+    /* sl_logv formats into a local buffer and writes once: thread-safe. */
+    snprintf(t, sizeof(t), "[%s]", tag ? tag : "plugin");
+    va_start(ap, fmt);
+    sl_logv(level, t, fmt, ap);
+    va_end(ap);
+}
+
+const char *sl_api_plugin_name;
+
 const sl_api_t sl_api = {
     .abi_major = SL_PLUGIN_ABI_MAJOR,
     .abi_minor = SL_PLUGIN_ABI_MINOR,
@@ -369,4 +383,6 @@ const sl_api_t sl_api = {
     .timer_start = api_timer_start,
     .timer_stop = api_timer_stop,
     .reopen_generation = api_reopen_generation,
+    .log_ts = api_log_ts,
+    .post = sl_worker_post,
 };

@@ -30,5 +30,8 @@ const sl_loaded_plugin_t *sl_plugins_find(const sl_plugin_registry_t *reg, const
 
 /* The host function table (defined in api.c). */
 extern const sl_api_t sl_api;
+/* Name of the plugin whose worker-level callback (init/exit_worker) runs,
+ * for api->log(NULL, ...) tags; NULL otherwise. */
+extern const char *sl_api_plugin_name;
 
 #endif

@@ -15,6 +15,52 @@
 sl_worker_t       *sl_worker_self;
 volatile uint64_t  sl_reopen_gen;
 
+typedef struct sl_post {
+    struct sl_post *next;
+    void          (*fn)(const sl_api_t *, void *);
+    void           *arg;
+} sl_post_t;
+
+int
+sl_worker_post(void (*fn)(const sl_api_t *api, void *arg), void *arg)
+{
+    sl_worker_t *w = sl_worker_self;
+    sl_post_t   *p;
+
+    if (w == NULL || fn == NULL)
+        return -1;
+    p = sl_xmalloc(sizeof(*p));
+    p->next = NULL;
+    p->fn = fn;
+    p->arg = arg;
+    uv_mutex_lock(&w->post_lock);
+    if (w->post_tail)
+        w->post_tail->next = p;
+    else
+        w->post_head = p;
+    w->post_tail = p;
+    uv_mutex_unlock(&w->post_lock);
+    uv_async_send(&w->post_async);
+    return 0;
+}
+
+static void
+on_post(uv_async_t *a)
+{
+    sl_worker_t *w = a->data;
+    sl_post_t   *p, *next;
+
+    uv_mutex_lock(&w->post_lock);
+    p = w->post_head;
+    w->post_head = w->post_tail = NULL;
+    uv_mutex_unlock(&w->post_lock);
+    for (; p; p = next) {
+        next = p->next;
+        p->fn(&sl_api, p->arg);
+        free(p);
+    }
+}
+
 static void
 each_plugin(sl_worker_t *w, int init)
 {
@@ -23,6 +69,7 @@ each_plugin(sl_worker_t *w, int init)
         const sl_plugin_t *d = pi->plugin->desc;
         if (!pi->enabled)
             continue;
+        sl_api_plugin_name = d->name;
         if (init && d->init_worker) {
             if (d->init_worker(&sl_api, pi->conf) != 0) {
                 sl_log_error("[%s] init_worker failed: worker exits", d->name);
@@ -31,6 +78,7 @@ each_plugin(sl_worker_t *w, int init)
         } else if (!init && d->exit_worker) {
             d->exit_worker(&sl_api, pi->conf);
         }
+        sl_api_plugin_name = NULL;
     }
 }
 
@@ -143,6 +191,9 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     }
     uv_timer_init(w.loop, &w.drain_timer);
     w.drain_timer.data = &w;
+    uv_mutex_init(&w.post_lock);
+    uv_async_init(w.loop, &w.post_async, on_post);
+    w.post_async.data = &w;
 
     uv_signal_t *sigs[] = { &w.sig_term, &w.sig_int, &w.sig_quit, &w.sig_usr1, &w.sig_hup };
     int          signums[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
@@ -175,6 +226,7 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     uv_run(w.loop, UV_RUN_DEFAULT);
 
     each_plugin(&w, 0);
+    on_post(&w.post_async);          /* run what exit_worker handed back */
     /* Close everything and let the close callbacks run, so leak checkers
      * see a clean exit. */
     sl_uppool_free(w.uppool);

@@ -23,6 +23,9 @@ typedef struct sl_worker {
     int                 *listen_fds;
     uv_signal_t          sig_term, sig_int, sig_quit, sig_usr1, sig_hup;
     uv_timer_t           drain_timer;
+    uv_async_t           post_async;      /* api->post wake-up */
+    uv_mutex_t           post_lock;
+    struct sl_post      *post_head, *post_tail;
     int                  draining;
     size_t               nconns;
     sl_conn_t           *conns;          /* all open client connections */
@@ -37,6 +40,9 @@ extern volatile uint64_t sl_reopen_gen;
 /* Run a worker until it is told to stop; returns the exit status. */
 int  sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf,
                    const int *listen_fds, size_t nfds);
+
+/* api->post: run fn on the worker loop soon; thread-safe. */
+int  sl_worker_post(void (*fn)(const sl_api_t *api, void *arg), void *arg);
 
 /* Called by http_server.c when a connection closes (drain bookkeeping). */
 void sl_worker_conn_closed(sl_worker_t *w);

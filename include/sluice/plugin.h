@@ -32,9 +32,10 @@
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdarg.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -146,12 +147,17 @@ typedef struct sl_plugin {
     int         priority;    /* higher runs first (Kong: ai-proxy 770, file-log 9) */
 
     /* Parse and validate one plugin instance's `config` object.
-     *   json/len  the config as JSON text (an object; "{}" when absent).
+     *   json/len  the config as JSON text (an object; "{}" when absent),
+     *             NUL-terminated (json[len] == '\0').
      *   *conf     out: the plugin's opaque config, handed back to every phase.
      * Report every problem with api->conf_error(cx, "field.path", msg) and
-     * return -1; return 0 on success.  Runs in the master process (before
-     * workers fork) and in `sluice -t`; it must not start threads or open
-     * descriptors that should live in workers (do that in init_worker).
+     * return -1; return 0 on success.  Reporting an error and returning 0
+     * still counts as a failure.  On failure the host calls
+     * config_free(*conf) if *conf was set.  Runs in the master process
+     * (before workers fork) and in `sluice -t`; it must not start threads or
+     * open descriptors that should live in workers (do that in init_worker).
+     * After fork each worker has its own copy-on-write copy of the config, so
+     * per-worker state may be written into it in init_worker.
      * REQUIRED. */
     int  (*config_parse)(const sl_api_t *api, sl_conf_ctx_t *cx,
                          const char *json, size_t len, void **conf);
@@ -163,7 +169,9 @@ typedef struct sl_plugin {
 
     /* Worker lifecycle (optional).  `conf` is every instance's config, one
      * call per instance, in configuration order.  init_worker returns 0, or
-     * -1 to make the worker exit (logged). */
+     * -1 to make the worker exit (logged).  exit_worker runs when a worker
+     * stops gracefully (SIGTERM, reload); not after SIGQUIT, a crash, or a
+     * failed init_worker. */
     int  (*init_worker)(const sl_api_t *api, void *conf);
     void (*exit_worker)(const sl_api_t *api, void *conf);
 
@@ -171,8 +179,10 @@ typedef struct sl_plugin {
      *
      * access         after routing, before the request body is read.
      * body           the whole request body is available (api->req_body).
-     *                Only requests whose chain has a `body` callback are
-     *                buffered; others stream to the upstream.
+     *                Request bodies are buffered before the upstream is
+     *                contacted (Kong's request_buffering default); a route
+     *                with `request_buffering: false` whose chain has no
+     *                `body` callback streams its body to the upstream.
      * header_filter  the response status and headers are known (upstream's,
      *                or the gateway's for made-up responses) and may be
      *                changed; nothing has been sent to the client yet.
@@ -229,7 +239,8 @@ struct sl_api {
     /* --- logging (error log, stderr) --- */
 
     /* Log a line tagged with the plugin name and, when r is not NULL, the
-     * request id.  Safe to call with r == NULL (init_worker etc.). */
+     * request id.  Safe to call with r == NULL from any callback
+     * (init_worker etc.).  Event-loop thread only: see log_ts. */
     void (*log)(sl_req_t *r, sl_log_level_t level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
@@ -277,7 +288,8 @@ struct sl_api {
     int  (*req_header_iter)(sl_req_t *r, size_t *cursor, sl_str_t *name, sl_str_t *value);
 
     /* The request body, in the body phase and later (0-length otherwise).
-     * body_set replaces it (copied); Content-Length is fixed by the host. */
+     * body_set replaces it (copied); Content-Length is fixed by the host.
+     * A body returned by req_body is invalid after req_body_set. */
     sl_str_t (*req_body)(sl_req_t *r);
     int  (*req_body_set)(sl_req_t *r, const char *data, size_t len);
 
@@ -293,7 +305,8 @@ struct sl_api {
 
     /* --- the response ---
      * In header_filter and later: status and headers as they will be/were
-     * sent.  In access/body, before respond(), these prepare a response. */
+     * sent.  In access/body they prepare the response that respond() sends
+     * (headers set before or after respond() are kept). */
     int  (*resp_status)(sl_req_t *r);
     int  (*resp_status_set)(sl_req_t *r, int status);
     int  (*resp_header_get)(sl_req_t *r, sl_str_t name, sl_str_t *value);
@@ -306,7 +319,8 @@ struct sl_api {
     /* Make a complete response from access or body (then return
      * SL_STATUS_RESPOND).  content_type may be {NULL,0} for none; body is
      * copied.  The response still goes through header_filter, body_filter
-     * and log, with resp_source() == SL_SOURCE_GATEWAY. */
+     * (the body as one chunk with eof=1) and log, with resp_source() ==
+     * SL_SOURCE_GATEWAY. */
     int  (*respond)(sl_req_t *r, int status, sl_str_t content_type, sl_str_t body);
 
     /* Send bytes to the client outside body_filter, e.g. from a timer
@@ -325,8 +339,9 @@ struct sl_api {
 
     /* --- the log record ---
      * set_serialize_value: attach `json` (one valid JSON value, copied) at
-     * the dotted key ("ai.proxy.usage") of this request's log record; the
-     * same key set twice keeps the last value. Returns -1 if json is invalid.
+     * the dotted key ("ai.proxy.usage", NUL-terminated; segments non-empty
+     * and < 256 bytes) of this request's log record; the same key set twice
+     * keeps the last value.  Returns -1 if json or the key is invalid.
      * log_serialize: the Kong basic-log-serializer record of this request as
      * one line of compact JSON (no trailing newline), with every serialize
      * value merged in.  `redact` is a NULL-terminated list of extra request
@@ -347,6 +362,17 @@ struct sl_api {
     /* Signals the worker received that plugins may care about: returns a
      * counter bumped on every SIGUSR1 (log reopen).  Thread-safe. */
     uint64_t (*reopen_generation)(void);
+
+    /* Thread-safe logging for plugin threads: one line, written with one
+     * write(), tagged with `tag` (e.g. the plugin name). */
+    void (*log_ts)(const char *tag, sl_log_level_t level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* Deferred work: run fn(api, arg) on this worker's event-loop thread
+     * soon (next loop iteration).  Thread-safe: plugin threads use it to
+     * hand results back to the loop.  Not bound to a request.  Returns 0,
+     * or -1 outside a worker. */
+    int  (*post)(void (*fn)(const sl_api_t *api, void *arg), void *arg);
 };
 
 
