@@ -160,6 +160,11 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
     }
     if (c->in_value)
         header_flush(c);
+    /* Count each header line's ": " and CRLF too, so that max_header_size
+     * bounds the bytes on the wire: thousands of tiny headers must not pass
+     * a limit meant for the head as a whole. */
+    if (c->hlen == 0 && head_grow(c, 4))
+        return HPE_USER;
     if (hbuf_append(c, at, len))
         return HPE_USER;
     c->name_len = c->hlen;
