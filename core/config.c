@@ -290,6 +290,7 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
         return;
     r = sl_xcalloc(1, sizeof(*r));
     r->strip_path = 1;
+    r->request_buffering = 1;
     r->service = svc;
     conf->routes = sl_xrealloc(conf->routes, (conf->nroutes + 1) * sizeof(r));
     L->route_paths = sl_xrealloc(L->route_paths, (conf->nroutes + 1) * sizeof(char *));
@@ -346,7 +347,7 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
     sl_conf_get_bool(L, o, path, "strip_path", &r->strip_path);
     sl_conf_get_bool(L, o, path, "preserve_host", &r->preserve_host);
     sl_conf_get_int(L, o, path, "regex_priority", -2147483647LL, 2147483647LL, &r->regex_priority);
-    sl_conf_get_bool(L, o, path, "request_buffering", &i);
+    sl_conf_get_bool(L, o, path, "request_buffering", &r->request_buffering);
     sl_conf_get_bool(L, o, path, "response_buffering", &i);
     if (sl_conf_get_str(L, o, path, "path_handling", &str) > 0 && strcmp(str, "v0") && strcmp(str, "v1")) {
         sl_conf_kpath(p, path, "path_handling");

@@ -68,6 +68,7 @@ struct sl_route {
     int              strip_path;                  /* default 1 */
     int              preserve_host;               /* default 0 */
     int              regex_priority;
+    int              request_buffering;           /* default 1 */
     sl_service_t    *service;                     /* may be NULL */
     json_object     *entity;
     sl_chain_t       chain;     /* effective plugins for this route */

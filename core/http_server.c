@@ -13,6 +13,7 @@
 
 #include "http_server.h"
 #include "log.h"
+#include "proxy.h"
 
 #define SL_READ_BUF        (64 * 1024)
 #define SL_PENDING_MAX     (64 * 1024)   /* pipelined bytes buffered per conn */
@@ -37,6 +38,21 @@ static void conn_timer_start(sl_conn_t *c, int ms);
 static void
 conn_fail(sl_conn_t *c, int status, const char *msg)
 {
+    if (c->req != NULL && c->req->stream_body && !c->req->body_complete) {
+        /* The body was going to the upstream: drop that exchange. */
+        sl_req_t *r = c->req;
+        c->want_close = 1;
+        r->close_after = 1;
+        if (r->proxy)
+            sl_proxy_cancel(r->proxy);
+        if (!r->head_sent) {
+            sl_req_error_response(r, status, msg);
+        } else {
+            sl_req_abort(r);
+            sl_conn_close(c);
+        }
+        return;
+    }
     if (c->req != NULL && c->req->state == SL_REQ_READING) {
         /* The request exists: answer through the normal path so that
          * plugins' filters and log phase see it. */
@@ -194,6 +210,8 @@ on_headers_complete(llhttp_t *p)
     r->http_minor = llhttp_get_http_minor(p);
     r->keepalive = llhttp_should_keep_alive(p);
     r->req_size = c->head_bytes;
+    r->req_chunked = (p->flags & F_CHUNKED) != 0;
+    r->req_content_length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
     sl_req_headers_done(r);
     if (llhttp_get_method(p) == HTTP_HEAD)
         r->no_body = 1;
@@ -227,12 +245,20 @@ on_body(llhttp_t *p, const char *at, size_t len)
     sl_req_t  *r = c->req;
     size_t     max = c->w->settings->max_body_size;
 
+    if (r == NULL)
+        return HPE_USER;        /* the request already ended (early answer) */
     r->req_size += len;
     if (max && r->body_len + len > max) {
         llhttp_set_error_reason(p, "body too large");
         return HPE_USER;
     }
     conn_timer_start(c, c->w->settings->client_body_timeout_ms);
+    if (r->stream_body) {
+        if (r->proxy)
+            sl_proxy_body(r->proxy, at, len);
+        r->body_len += len;     /* counted, not kept */
+        return 0;
+    }
     if (r->discard_body)
         return 0;
     if (r->body_len + len > r->body_cap) {
@@ -339,7 +365,8 @@ conn_process(sl_conn_t *c)
         c->pending_len = len - used;
         if (err == HPE_PAUSED) {
             c->nreqs++;
-            sl_req_body_done(c->req);   /* may finish synchronously */
+            if (c->req)
+                sl_req_body_done(c->req);   /* may finish synchronously */
         }
     }
     c->in_process = 0;
@@ -352,7 +379,8 @@ on_timer(uv_timer_t *t)
 {
     sl_conn_t *c = t->data;
 
-    if (c->req != NULL && c->req->state == SL_REQ_READING) {
+    if (c->req != NULL && (c->req->state == SL_REQ_READING ||
+                           (c->req->stream_body && !c->req->body_complete))) {
         c->pending_len = 0;
         conn_fail(c, 408, "Request timeout");
         return;
@@ -507,6 +535,24 @@ sl_conn_close(sl_conn_t *c)
     }
     uv_close((uv_handle_t *)&c->timer, on_close);
     uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void
+sl_conn_pause_read(sl_conn_t *c)
+{
+    if (c->reading && !c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+void
+sl_conn_resume_read(sl_conn_t *c)
+{
+    if (!c->reading && !c->closing) {
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        c->reading = 1;
+    }
 }
 
 void

@@ -49,6 +49,9 @@ int  sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 /* The current request ended and its log phase ran: next request or close. */
 void sl_conn_request_done(sl_conn_t *c);
 void sl_conn_close(sl_conn_t *c);
+/* Flow control of a streamed request body (proxy.c). */
+void sl_conn_pause_read(sl_conn_t *c);
+void sl_conn_resume_read(sl_conn_t *c);
 /* Stop reading the client while the writes back up (0/1). */
 #define SL_CONN_HIGH_WATER (1024 * 1024)
 

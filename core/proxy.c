@@ -19,6 +19,15 @@
 #include "upstream.h"
 #include "worker.h"
 
+/* A piece of a streamed request body waiting to be written upstream. */
+typedef struct sl_bodyq {
+    struct sl_bodyq *next;
+    size_t           len;
+    char             data[];
+} sl_bodyq_t;
+
+#define SL_BODYQ_HIGH (1024 * 1024)    /* pause the client above this */
+
 struct sl_proxy {
     sl_req_t         *r;
     sl_upconn_t      *c;
@@ -38,7 +47,54 @@ struct sl_proxy {
     /* header accumulation */
     char             *hbuf;  size_t hlen, hcap, name_len;
     int               in_value;
+    /* streamed request body (r->stream_body) */
+    sl_bodyq_t       *bq_head, *bq_tail;
+    size_t            bq_bytes;
+    sl_bodyq_t       *inflight;        /* being written (kept for a retry) */
+    int               head_written;
+    int               body_end;        /* client finished the body */
+    int               end_written;     /* last chunk (or last byte) sent */
+    int               body_sent;       /* bytes went out and were dropped: no retry */
+    sl_bodyq_t       *sent;            /* written, kept for a retry (bounded) */
+    size_t            sent_bytes;
+    sl_bodyq_t       *resend;          /* raw bytes to write again first */
+    int               client_paused;
 };
+
+static void stream_flush(sl_proxy_t *p);
+static void try_connect(sl_proxy_t *p);
+
+static void
+bodyq_free(sl_bodyq_t **head)
+{
+    for (sl_bodyq_t *q = *head, *n; q; q = n) {
+        n = q->next;
+        free(q);
+    }
+    *head = NULL;
+}
+
+/* A reused keep-alive connection failed before the upstream said anything:
+ * the server closed it while idle.  Start over on a fresh connection (not
+ * counted as a try).  For a streamed body, what was already written (kept
+ * in p->sent, bounded) is written again, as raw bytes, before anything new. */
+static void
+retry_fresh(sl_proxy_t *p)
+{
+    sl_upconn_release(p->c, 0);
+    p->c = NULL;
+    if (p->r->stream_body) {
+        sl_bodyq_t **tail = &p->sent;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = p->inflight;          /* sent + in flight, in order */
+        p->inflight = NULL;
+        p->resend = p->sent;
+        p->sent = NULL;
+        p->sent_bytes = 0;
+    }
+    try_connect(p);
+}
 
 static llhttp_settings_t resp_settings;
 static int               resp_settings_ready;
@@ -53,6 +109,13 @@ static void
 proxy_free_cb(uv_handle_t *h)
 {
     sl_proxy_t *p = h->data;
+    for (sl_bodyq_t *q = p->bq_head, *n; q; q = n) {
+        n = q->next;
+        free(q);
+    }
+    free(p->inflight);
+    bodyq_free(&p->sent);
+    bodyq_free(&p->resend);
     free(p->hbuf);
     free(p->host);
     free(p->head);
@@ -72,6 +135,8 @@ proxy_close(sl_proxy_t *p, int reuse)
         p->c = NULL;
     }
     if (p->r) {
+        if (p->client_paused && p->r->conn)
+            sl_conn_resume_read(p->r->conn);
         p->r->proxy = NULL;
         p->r = NULL;
     }
@@ -281,11 +346,9 @@ on_up_read(void *arg, const char *data, ssize_t n)
                 return;
             }
         }
-        if (!p->got_bytes && sl_upconn_reused(p->c)) {
+        if (!p->got_bytes && sl_upconn_reused(p->c) && !p->body_sent) {
             /* stale keep-alive connection: retry transparently */
-            sl_upconn_release(p->c, 0);
-            p->c = NULL;
-            try_connect(p);
+            retry_fresh(p);
             return;
         }
         sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host,
@@ -298,6 +361,8 @@ on_up_read(void *arg, const char *data, ssize_t n)
     if (!p->got_bytes) {
         p->got_bytes = 1;
         sl_req_mark(r, SL_TIME_UPSTREAM_FIRST_BYTE);
+        bodyq_free(&p->sent);          /* no retry once the upstream answers */
+        p->sent_bytes = 0;
     }
     llhttp_errno_t err = llhttp_execute(&p->parser, data, (size_t)n);
     if (p->r == NULL)
@@ -333,10 +398,8 @@ on_written(void *arg, int status)
     if (r == NULL)
         return;
     if (status < 0) {
-        if (!p->got_bytes && p->c && sl_upconn_reused(p->c)) {
-            sl_upconn_release(p->c, 0);
-            p->c = NULL;
-            try_connect(p);
+        if (!p->got_bytes && p->c && sl_upconn_reused(p->c) && !p->body_sent) {
+            retry_fresh(p);
             return;
         }
         if (p->got_bytes)
@@ -347,9 +410,148 @@ on_written(void *arg, int status)
                    "An invalid response was received from the upstream server");
         return;
     }
+    if (r->stream_body) {
+        if (p->inflight) {
+            /* keep it for a retry until the upstream answers, within bounds */
+            if (!p->body_sent && !p->got_bytes &&
+                p->sent_bytes + p->inflight->len <= SL_BODYQ_HIGH) {
+                sl_bodyq_t **tail = &p->sent;
+                while (*tail)
+                    tail = &(*tail)->next;
+                p->inflight->next = NULL;
+                *tail = p->inflight;
+                p->sent_bytes += p->inflight->len;
+            } else {
+                free(p->inflight);
+                bodyq_free(&p->sent);
+                p->sent_bytes = 0;
+                p->body_sent = 1;
+            }
+            p->inflight = NULL;
+        }
+        if (!p->end_written) {
+            stream_flush(p);
+            return;
+        }
+    }
     sl_req_mark(r, SL_TIME_UPSTREAM_SENT);
     if (!p->headers_done)
         timer_arm(p, r->service ? r->service->read_timeout : 60000);
+}
+
+/* Write what is queued of a streamed body: one write in flight at a time,
+ * queued pieces joined (and chunk-framed when the client sent chunked). */
+static void
+stream_flush(sl_proxy_t *p)
+{
+    sl_req_t   *r = p->r;
+    size_t      total = 0, off = 0;
+    sl_bodyq_t *w;
+
+    if (p->c == NULL || p->inflight)
+        return;
+    if (p->resend) {                      /* after a retry: old bytes first */
+        w = p->resend;
+        p->resend = w->next;
+        w->next = NULL;
+        p->inflight = w;
+        timer_arm(p, r->service ? r->service->write_timeout : 60000);
+        uv_buf_t rb = uv_buf_init(w->data, (unsigned)w->len);
+        if (sl_upconn_write(p->c, &rb, 1, on_written, p) < 0)
+            proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                       "An invalid response was received from the upstream server");
+        return;
+    }
+    if (p->end_written)
+        return;
+    int last = p->body_end;
+    total = (p->head_written ? 0 : p->head_len) + p->bq_bytes +
+            (r->req_chunked ? 24 + (last ? 5 : 0) : 0);
+    if (total == 0 && !last) {
+        /* waiting for the client: its body timeout applies, not ours */
+        if (!p->headers_done)
+            uv_timer_stop(&p->timer);
+        return;
+    }
+    timer_arm(p, r->service ? r->service->write_timeout : 60000);
+    w = sl_xmalloc(sizeof(*w) + total + 1);
+    if (!p->head_written) {
+        memcpy(w->data, p->head, p->head_len);
+        off = p->head_len;
+        p->head_written = 1;
+    }
+    if (p->bq_bytes) {
+        if (r->req_chunked)
+            off += (size_t)sprintf(w->data + off, "%zx\r\n", p->bq_bytes);
+        for (sl_bodyq_t *q = p->bq_head, *n; q; q = n) {
+            n = q->next;
+            memcpy(w->data + off, q->data, q->len);
+            off += q->len;
+            free(q);
+        }
+        if (r->req_chunked) {
+            memcpy(w->data + off, "\r\n", 2);
+            off += 2;
+        }
+        p->bq_head = p->bq_tail = NULL;
+        p->bq_bytes = 0;
+    }
+    if (last) {
+        if (r->req_chunked) {
+            memcpy(w->data + off, "0\r\n\r\n", 5);
+            off += 5;
+        }
+        p->end_written = 1;
+    }
+    if (p->client_paused && r->conn) {
+        p->client_paused = 0;
+        sl_conn_resume_read(r->conn);
+    }
+    if (off == 0) {
+        free(w);
+        if (last)
+            on_written(p, 0);
+        return;
+    }
+    w->len = off;
+    p->inflight = w;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)off);
+    if (sl_upconn_write(p->c, &b, 1, on_written, p) < 0)
+        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                   "An invalid response was received from the upstream server");
+}
+
+void
+sl_proxy_body(sl_proxy_t *p, const char *data, size_t len)
+{
+    sl_bodyq_t *q;
+
+    if (len == 0 || p->r == NULL)
+        return;
+    q = sl_xmalloc(sizeof(*q) + len);
+    q->next = NULL;
+    q->len = len;
+    memcpy(q->data, data, len);
+    if (p->bq_tail)
+        p->bq_tail->next = q;
+    else
+        p->bq_head = q;
+    p->bq_tail = q;
+    p->bq_bytes += len;
+    if (p->bq_bytes > SL_BODYQ_HIGH && !p->client_paused && p->r->conn) {
+        p->client_paused = 1;       /* the upstream is slower than the client */
+        sl_conn_pause_read(p->r->conn);
+    }
+    stream_flush(p);
+}
+
+void
+sl_proxy_body_end(sl_proxy_t *p)
+{
+    if (p->r == NULL)
+        return;
+    p->body_end = 1;
+    stream_flush(p);
 }
 
 static void
@@ -369,7 +571,8 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
         sl_log_warn("connecting to upstream %s:%d failed (try %d): %s, request %s", p->host,
                     r->up_port, p->tries, errmsg ? errmsg : uv_strerror(status), r->id);
         int retries = r->service ? r->service->retries : 5;
-        if (p->tries <= retries && status != SL_UPERR_TLS && status != UV_EAI_NONAME) {
+        if (p->tries <= retries && status != SL_UPERR_TLS && status != UV_EAI_NONAME &&
+            !p->body_sent) {
             try_connect(p);
             return;
         }
@@ -391,6 +594,17 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     p->headers_done = 0;
     r->resp_headers.n = 0;
 
+    if (r->stream_body) {
+        if (sl_upconn_read_start(c, on_up_read, p) < 0) {
+            proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                       "An invalid response was received from the upstream server");
+            return;
+        }
+        p->reading = 1;
+        timer_arm(p, r->service ? r->service->write_timeout : 60000);
+        stream_flush(p);
+        return;
+    }
     uv_buf_t b[2] = { uv_buf_init(p->head, (unsigned)p->head_len),
                       uv_buf_init(r->body ? r->body : "", (unsigned)r->body_len) };
     if (sl_upconn_write(c, b, r->body_len ? 2 : 1, on_written, p) < 0 ||
@@ -525,7 +739,16 @@ build_head(sl_proxy_t *p)
     SB_LIT(&b, "\r\nX-Real-IP: ");
     sb_add(&b, cip, strlen(cip));
     SB_LIT(&b, "\r\n");
-    if (r->body_len || !SL_STR_EQ(r->method, "GET")) {
+    if (r->stream_body) {
+        if (r->req_chunked) {
+            SB_LIT(&b, "Transfer-Encoding: chunked\r\n");
+        } else {
+            char cl[40];
+            n = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n",
+                         (unsigned long long)r->req_content_length);
+            sb_add(&b, cl, (size_t)n);
+        }
+    } else if (r->body_len || !SL_STR_EQ(r->method, "GET")) {
         if (r->body_len || SL_STR_EQ(r->method, "POST") || SL_STR_EQ(r->method, "PUT") ||
             SL_STR_EQ(r->method, "PATCH")) {
             char cl[40];

@@ -11,6 +11,10 @@
 /* Start proxying r (target in r->up_*).  Errors before any response byte
  * end as a gateway response (502/504) through request.c. */
 void sl_proxy_start(sl_req_t *r);
+/* Streamed request bodies (route request_buffering: false): a piece of
+ * the body (copied), and its end. */
+void sl_proxy_body(sl_proxy_t *p, const char *data, size_t len);
+void sl_proxy_body_end(sl_proxy_t *p);
 /* The client is gone: drop the upstream connection, no more callbacks. */
 void sl_proxy_cancel(sl_proxy_t *p);
 /* Flow control from the client side. */

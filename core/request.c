@@ -190,12 +190,26 @@ sl_req_headers_done(sl_req_t *r)
         uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
         sl_conn_write(r->conn, &b, 1);
     }
+    /* Kong's request_buffering: false — send the body as it arrives, when
+     * no plugin needs to see it whole. */
+    if (r->route && !r->route->request_buffering && !r->chain->has_body && r->up_host.len &&
+        (r->req_chunked || r->req_content_length > 0)) {
+        r->stream_body = 1;
+        r->state = SL_REQ_PROXYING;
+        sl_proxy_start(r);
+    }
 }
 
 void
 sl_req_body_done(sl_req_t *r)
 {
     sl_req_mark(r, SL_TIME_REQUEST_END);
+    r->body_complete = 1;
+    if (r->stream_body) {
+        if (r->proxy)
+            sl_proxy_body_end(r->proxy);
+        return;
+    }
     switch (r->responded) {
     case 1: sl_req_send_gateway(r); return;          /* a plugin answered */
     case 2:                                          /* malformed: close after */
@@ -413,6 +427,9 @@ static void
 finish(sl_req_t *r)
 {
     sl_conn_t *c = r->conn;
+
+    if (c && r->stream_body && !r->body_complete)
+        c->want_close = 1;      /* answered before the body ended: close */
 
     r->state = SL_REQ_DONE;
     sl_req_mark(r, SL_TIME_RESPONSE_END);

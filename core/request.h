@@ -73,6 +73,10 @@ struct sl_req {
     char             *body;        /* malloc'd, freed by a pool cleanup */
     size_t            body_len, body_cap;
     int               discard_body;
+    int               stream_body;  /* body goes to the upstream as it arrives */
+    int               body_complete;
+    int               req_chunked;  /* client sent Transfer-Encoding: chunked */
+    uint64_t          req_content_length;
     size_t            req_size;    /* bytes received (head + body) */
 
     /* routing and plugins */
