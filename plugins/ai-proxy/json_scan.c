@@ -53,6 +53,47 @@ sl_is_hex(unsigned char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0.  JSON text must be
+ * UTF-8 (RFC 8259 §8.1); passing broken bytes on would make the provider
+ * answer for our client, or choke on them. */
+static size_t
+sl_utf8_seq(const unsigned char *s, size_t i, size_t end)
+{
+    unsigned char c = s[i];
+    size_t        n, k;
+    unsigned char lo = 0x80, hi = 0xBF;
+
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) {
+            lo = 0xA0;
+        } else if (c == 0xED) {
+            hi = 0x9F;
+        }
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) {
+            lo = 0x90;
+        } else if (c == 0xF4) {
+            hi = 0x8F;
+        }
+    } else {
+        return 0;
+    }
+    if (i + n > end || s[i + 1] < lo || s[i + 1] > hi) {
+        return 0;
+    }
+    for (k = 2; k < n; k++) {
+        if ((s[i + k] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return n;
+}
+
 /* Scan a string starting after its opening quote; returns the offset of the
  * closing quote or (size_t)-1. */
 static size_t
@@ -100,6 +141,14 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
                 unsigned char x = (unsigned char) s[j];
                 if (x == '\\' || x < 0x20) {
                     break;
+                }
+                if (x >= 0x80) {
+                    size_t n = sl_utf8_seq((const unsigned char *) s, j, end);
+
+                    if (n == 0) {
+                        return (size_t) -1;
+                    }
+                    j += n - 1;
                 }
             }
             i = j;
