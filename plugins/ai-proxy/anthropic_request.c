@@ -367,9 +367,10 @@ sl_ap_tx_user(sl_ap_tx_t *tx, int c, int mi)
                 return -1;
             }
         } else if (sl_json_str_eq(d, t, "text")) {
-            if (sl_json_get_t(d, b, "text", SL_J_STR) >= 0) {
-                ntext++;
+            if (sl_json_get_t(d, b, "text", SL_J_STR) < 0) {
+                return sl_ap_tx_fail(tx, 400, "messages.%d.content: a text block needs a string text", mi);
             }
+            ntext++;
         } else if (sl_json_str_eq(d, t, "image")) {
             nimg++;
         } else if (sl_json_str_eq(d, t, "thinking") || sl_json_str_eq(d, t, "redacted_thinking")) {
@@ -448,7 +449,7 @@ sl_ap_tx_assistant(sl_ap_tx_t *tx, int c, int mi)
 
         if (sl_json_str_eq(d, t, "text")) {
             if ((text = sl_json_get_t(d, b, "text", SL_J_STR)) < 0) {
-                continue;
+                return sl_ap_tx_fail(tx, 400, "messages.%d.content: a text block needs a string text", mi);
             }
             sl_ap_buf_adds(tx->out, ntext++ ? "\\n\\n" : ",\"content\":\"");
             sl_ap_tx_sv(tx, text);
@@ -480,6 +481,9 @@ sl_ap_tx_assistant(sl_ap_tx_t *tx, int c, int mi)
             input = sl_json_get(d, b, "input");
             if (id < 0 || name < 0) {
                 return sl_ap_tx_fail(tx, 400, "messages.%d.content.tool_use: id and name are required", mi);
+            }
+            if (input >= 0 && d->t[input].type != SL_J_OBJ && d->t[input].type != SL_J_NULL) {
+                return sl_ap_tx_fail(tx, 400, "messages.%d.content.tool_use.input: must be an object", mi);
             }
             if (n++) {
                 sl_ap_buf_addc(tx->out, ',');
@@ -624,6 +628,103 @@ sl_ap_tx_tools(sl_ap_tx_t *tx, int tools, int choice)
     return 0;
 }
 
+/* The top-level fields' types, checked as Anthropic's API checks them: a
+ * wrong type is the client's bug, and dropping the field silently would
+ * answer another question than the one asked. */
+#define SL_AP_MAX_TOOLS 512   /* a bound, far above what clients send (1,000 is abuse) */
+
+enum { SL_K_STR, SL_K_NUM, SL_K_BOOL, SL_K_POSINT, SL_K_UINT, SL_K_ARR, SL_K_OBJ, SL_K_STRARR };
+
+static int
+sl_ap_tx_check_types(sl_ap_tx_t *tx)
+{
+    static const struct { const char *key; int kind; const char *what; } fields[] = {
+        { "model", SL_K_STR, "a string" },
+        { "max_tokens", SL_K_POSINT, "an integer >= 1" },
+        { "temperature", SL_K_NUM, "a number" },
+        { "top_p", SL_K_NUM, "a number" },
+        { "top_k", SL_K_UINT, "an integer >= 0" },
+        { "stream", SL_K_BOOL, "a boolean" },
+        { "stop_sequences", SL_K_STRARR, "an array of strings" },
+        { "tools", SL_K_ARR, "an array" },
+        { "tool_choice", SL_K_OBJ, "an object" },
+        { "metadata", SL_K_OBJ, "an object" },
+        { "thinking", SL_K_OBJ, "an object" },
+    };
+    const sl_jdoc_t *d = tx->d;
+    size_t i;
+    int    t, e, ok;
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        int64_t v;
+
+        t = sl_json_get(d, 0, fields[i].key);
+        if (t < 0) {
+            continue;
+        }
+        switch (fields[i].kind) {
+        case SL_K_STR: ok = d->t[t].type == SL_J_STR; break;
+        case SL_K_NUM: ok = d->t[t].type == SL_J_NUM; break;
+        case SL_K_BOOL: ok = d->t[t].type == SL_J_TRUE || d->t[t].type == SL_J_FALSE; break;
+        case SL_K_POSINT: ok = sl_json_int(d, t, &v) == 0 && v >= 1; break;
+        case SL_K_UINT: ok = sl_json_int(d, t, &v) == 0 && v >= 0; break;
+        case SL_K_ARR: ok = d->t[t].type == SL_J_ARR; break;
+        case SL_K_OBJ: ok = d->t[t].type == SL_J_OBJ; break;
+        default:
+            ok = d->t[t].type == SL_J_ARR;
+            for (e = t + 1; ok && e < SL_JSON_END(d, t); e = SL_JSON_NEXT(d, e)) {
+                ok = d->t[e].type == SL_J_STR;
+            }
+            break;
+        }
+        if (!ok) {
+            return sl_ap_tx_fail(tx, 400, "%s: must be %s", fields[i].key, fields[i].what);
+        }
+    }
+    t = sl_json_get(d, 0, "tools");
+    for (e = t + 1, i = 0; t >= 0 && e < SL_JSON_END(d, t); e = SL_JSON_NEXT(d, e), i++) {
+        int schema = d->t[e].type == SL_J_OBJ ? sl_json_get(d, e, "input_schema") : -1;
+
+        if (schema >= 0 && d->t[schema].type != SL_J_OBJ) {
+            return sl_ap_tx_fail(tx, 400, "tools.%zu.input_schema: must be an object", i);
+        }
+    }
+    if (i > SL_AP_MAX_TOOLS) {
+        return sl_ap_tx_fail(tx, 400, "tools: at most %d tools are accepted, got %zu", SL_AP_MAX_TOOLS, i);
+    }
+    t = sl_json_get(d, 0, "thinking");
+    if (t >= 0) {
+        int ty = sl_json_get_t(d, t, "type", SL_J_STR);
+        int64_t v;
+
+        if (!sl_json_str_eq(d, ty, "enabled") && !sl_json_str_eq(d, ty, "disabled")
+            && !sl_json_str_eq(d, ty, "adaptive")) {
+            return sl_ap_tx_fail(tx, 400, "thinking.type: must be enabled, disabled or adaptive");
+        }
+        e = sl_json_get(d, t, "budget_tokens");
+        if (e >= 0 && (sl_json_int(d, e, &v) != 0 || v < 0)) {
+            return sl_ap_tx_fail(tx, 400, "thinking.budget_tokens: must be an integer >= 0");
+        }
+    }
+    t = sl_json_get(d, 0, "tool_choice");
+    if (t >= 0) {
+        int ct = sl_json_get_t(d, t, "type", SL_J_STR);
+
+        if (!sl_json_str_eq(d, ct, "auto") && !sl_json_str_eq(d, ct, "any")
+            && !sl_json_str_eq(d, ct, "tool") && !sl_json_str_eq(d, ct, "none")) {
+            return sl_ap_tx_fail(tx, 400, "tool_choice.type: must be auto, any, tool or none");
+        }
+        if (sl_json_str_eq(d, ct, "tool") && sl_json_get_t(d, t, "name", SL_J_STR) < 0) {
+            return sl_ap_tx_fail(tx, 400, "tool_choice.name: required for type tool");
+        }
+    }
+    t = sl_json_get(d, sl_json_get(d, 0, "metadata"), "user_id");
+    if (t >= 0 && d->t[t].type != SL_J_STR && d->t[t].type != SL_J_NULL) {
+        return sl_ap_tx_fail(tx, 400, "metadata.user_id: must be a string");
+    }
+    return 0;
+}
+
 /* A config option (when set) or the request's number. */
 static void
 sl_ap_tx_number(sl_ap_tx_t *tx, const char *key, int have_conf, double conf_v, int req_tok)
@@ -676,6 +777,9 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
     }
     if (d->t[0].type != SL_J_OBJ) {
         return sl_ap_tx_fail(&tx, 400, "request body must be a JSON object");
+    }
+    if (sl_ap_tx_check_types(&tx) != 0) {
+        return -1;
     }
 
     model = sl_json_get(d, 0, "model");
