@@ -257,6 +257,13 @@ sl_ap_stream_event(void *ud, const char *data, size_t len)
         return 0;
     }
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        if (!s->finished) {
+            /* [DONE] with no finish_reason before it: chunks were lost (an
+             * unparsable one was skipped), so the answer is incomplete. */
+            sl_ap_stream_close_block(s);
+            sl_ap_stream_error(s, "api_error", (sl_str_t) SL_STR("upstream stream ended without a finish reason"));
+            return 0;
+        }
         sl_ap_stream_finish(s);
         return 0;
     }
