@@ -1,0 +1,255 @@
+/* upstream-faults.test.mjs - the provider misbehaves: refuses, resets
+ * mid-headers and mid-stream, stalls, sends garbage HTTP, invalid JSON or
+ * invalid SSE, answers 429/500/503, fails the TLS handshake, does not
+ * resolve.  The client always gets a well-formed Anthropic error (in-stream
+ * `event: error` once the headers are out), the file-log record says what
+ * happened, and the workers live. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+
+import {
+    startStack, postMessages, anthropicErrorProblem, readLog, waitFor, sleep,
+} from './lib.mjs';
+import { freePort } from '../e2e/harness.mjs';
+
+const READ_TIMEOUT = 1000;
+let st, raw, plain, workers0;
+let faults = 0;
+const rawState = { mode: 'reset-headers' };
+
+/* A raw TCP "provider" whose misbehaviour is chosen by rawState.mode. */
+function startRaw() {
+    const sockets = new Set();
+    const server = net.createServer((s) => {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => {});
+        let seen = '';
+        s.on('data', (d) => {
+            seen += d.toString('latin1');
+            if (!seen.includes('\r\n\r\n')) return;
+            seen = '';
+            switch (rawState.mode) {
+            case 'reset-headers':
+                s.write('HTTP/1.1 200 OK\r\nContent-Type: applic');
+                setTimeout(() => s.resetAndDestroy(), 20);
+                break;
+            case 'reset-no-answer':
+                s.resetAndDestroy();
+                break;
+            case 'garbage':
+                s.end('\x16\x03\x01 NOT HTTP AT ALL\r\n\r\n');
+                break;
+            case 'bad-status':
+                s.end('HTTP/1.1 2000000 OK\r\nContent-Length: 2\r\n\r\n{}');
+                break;
+            case 'close-mid-body':
+                s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"id":"x","choices":[');
+                setTimeout(() => s.destroy(), 20);
+                break;
+            case 'sse-reset':
+                s.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+                s.write(chunk('data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}\n\n'));
+                setTimeout(() => s.resetAndDestroy(), 50);
+                break;
+            case 'sse-garbage':
+                s.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+                s.write(chunk('data: {"id":"c1","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'));
+                s.write(chunk('data: \x00\x01{{{not json\n\ndata: [1,2\n\n'));
+                s.end(chunk('') );
+                break;
+            default:
+                s.destroy();
+            }
+        });
+    });
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+        port: server.address().port,
+        close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    })));
+}
+
+function chunk(s) {
+    const b = Buffer.from(s, 'latin1');
+    return `${b.length.toString(16)}\r\n${s}\r\n`;
+}
+
+before(async () => {
+    raw = await startRaw();
+    plain = http.createServer((q, r) => r.end('plain http'));
+    await new Promise((r) => plain.listen(0, '127.0.0.1', r));
+    const closed = await freePort();
+    st = await startStack({
+        workers: 2,
+        readTimeout: READ_TIMEOUT,
+        extraAi: [
+            { name: 'refused', path: '/refused', upstreamUrl: `http://127.0.0.1:${closed}/compatible-mode/v1/chat/completions` },
+            { name: 'raw', path: '/raw', upstreamUrl: `http://127.0.0.1:${raw.port}/compatible-mode/v1/chat/completions` },
+            { name: 'dns', path: '/dns', upstreamUrl: 'http://nonexistent.invalid/compatible-mode/v1/chat/completions' },
+            /* https:// to a plain HTTP port: the handshake fails */
+            { name: 'tls', path: '/tls', upstreamUrl: `https://127.0.0.1:${plain.address().port}/compatible-mode/v1/chat/completions` },
+        ],
+    });
+    workers0 = st.workers();
+});
+
+after(async () => {
+    await st?.stop();
+    await raw?.close();
+    plain?.closeAllConnections();
+    await new Promise((r) => (plain ? plain.close(r) : r()));
+});
+
+const body = (stream, extra = {}) => JSON.stringify({
+    model: 'qwen-plus', max_tokens: 64, stream, messages: [{ role: 'user', content: 'hello' }], ...extra,
+});
+
+/* The record file-log wrote for the request just made on `path`. */
+async function lastRecord(mark, path) {
+    const recs = await waitFor(() => {
+        const l = readLog(st.logPath).slice(mark).filter((r) => r.request.uri.startsWith(path));
+        return l.length ? l : null;
+    }, 5000);
+    assert.ok(recs, `no log record for ${path}`);
+    return recs[recs.length - 1];
+}
+
+/* A non-streaming fault: an Anthropic error with `status`, logged. */
+async function expectFault(name, path, { status, statuses, errType, logError, upstreamStatus, stream = false } = {}) {
+    faults++;
+    const mark = readLog(st.logPath).length;
+    const r = await postMessages(st.port, body(stream), { path: `${path}/v1/messages` });
+    const want = statuses ?? [status];
+    assert.ok(want.includes(r.status), `${name}: status ${r.status}, want ${want}: ${r.text.slice(0, 300)}`);
+    assert.match(r.headers['content-type'] ?? '', /application\/json/, `${name}: content-type`);
+    assert.equal(anthropicErrorProblem(r.text, errType), '', `${name}: ${r.text.slice(0, 300)}`);
+    const rec = await lastRecord(mark, path);
+    assert.equal(rec.response.status, r.status, `${name}: logged status`);
+    if (logError) assert.equal(rec.error, logError, `${name}: log error field: ${JSON.stringify(rec).slice(0, 600)}`);
+    if (upstreamStatus !== undefined) assert.equal(rec.upstream_status, upstreamStatus, `${name}: upstream_status`);
+    return { r, rec };
+}
+
+/* A streaming fault after the headers went out: 200, then event: error. */
+async function expectStreamError(name, path, { logError } = {}) {
+    faults++;
+    const mark = readLog(st.logPath).length;
+    const r = await postMessages(st.port, body(true), { path: `${path}/v1/messages` });
+    assert.equal(r.status, 200, `${name}: ${r.text.slice(0, 300)}`);
+    assert.match(r.headers['content-type'] ?? '', /text\/event-stream/);
+    const m = /event: error\ndata: (.*)\n/.exec(r.text);
+    assert.ok(m, `${name}: no event: error in ${JSON.stringify(r.text.slice(-600))}`);
+    assert.equal(anthropicErrorProblem(m[1]), '', `${name}: ${m[1]}`);
+    assert.doesNotMatch(r.text.slice(r.text.indexOf('event: error')), /event: message_stop/, `${name}: message_stop after the error`);
+    const rec = await lastRecord(mark, path);
+    if (logError) assert.equal(rec.error, logError, `${name}: log error: ${JSON.stringify(rec).slice(0, 600)}`);
+    return { r, rec };
+}
+
+test('connection refused, DNS failure, TLS handshake failure -> 502-class Anthropic errors', { timeout: 30000 }, async () => {
+    for (const stream of [false, true]) {
+        await expectFault(`refused stream=${stream}`, '/refused', { statuses: [502, 503], errType: 'api_error', logError: 'upstream_connect', stream });
+        await expectFault(`dns stream=${stream}`, '/dns', { statuses: [502, 503], errType: 'api_error', stream });
+        await expectFault(`tls stream=${stream}`, '/tls', { statuses: [502], errType: 'api_error', stream });
+    }
+});
+
+test('reset mid-headers, garbage HTTP, bad status line, close mid-body -> 502', { timeout: 30000 }, async () => {
+    for (const mode of ['reset-headers', 'garbage', 'bad-status']) {
+        rawState.mode = mode;
+        for (const stream of [false, true]) {
+            const { rec } = await expectFault(`${mode} stream=${stream}`, '/raw', { status: 502, errType: 'api_error', stream });
+            assert.ok(['upstream_reset', 'upstream_protocol', 'upstream_connect'].includes(rec.error), `${mode}: error ${rec.error}`);
+        }
+    }
+    /* mock's own garbage scenario too */
+    await st.mock.scenario({ type: 'garbage' });
+    await expectFault('mock garbage', '/ai', { status: 502, errType: 'api_error' });
+});
+
+test('reset and invalid SSE mid-stream -> event: error in the stream', { timeout: 30000 }, async () => {
+    rawState.mode = 'sse-reset';
+    await expectStreamError('raw SSE reset', '/raw', { logError: 'upstream_reset' });
+    rawState.mode = 'sse-garbage';
+    await expectStreamError('raw SSE garbage', '/raw');
+    await st.mock.scenario({ type: 'reset', reset_after: 3 });
+    await expectStreamError('mock reset after 3 chunks', '/ai', { logError: 'upstream_reset' });
+    await st.mock.scenario({ type: 'invalid_json' });
+    await expectStreamError('mock invalid SSE JSON', '/ai');
+    await st.mock.scenario({ type: 'stream_error' });
+    await expectStreamError('mock in-stream error object', '/ai');
+});
+
+test('a reset before any response byte -> 502 (a pooled connection is retried once)', { timeout: 20000 }, async () => {
+    rawState.mode = 'reset-no-answer';
+    for (const stream of [false, true]) {
+        const { rec } = await expectFault(`reset, no answer, stream=${stream}`, '/raw', { status: 502, errType: 'api_error', stream });
+        assert.equal(rec.error, 'upstream_reset');
+    }
+    /* On a reused keep-alive connection the core cannot tell a reset from a
+     * connection the provider closed while idle, and retries once on a fresh
+     * one (the mock then answers normally).  Either outcome is well formed;
+     * a retry shows up as a second request at the provider. */
+    faults++;
+    await postMessages(st.port, body(false));            /* warm the pool */
+    await st.mock.clearRequests();
+    await st.mock.scenario({ type: 'reset' });
+    const r = await postMessages(st.port, body(false));
+    const seen = (await st.mock.chatRequests()).length;
+    if (r.status === 200) {
+        assert.equal(seen, 2, 'a 200 after a reset must come from exactly one retry');
+        assert.equal(JSON.parse(r.text).type, 'message');
+    } else {
+        assert.equal(r.status, 502, r.text);
+        assert.equal(anthropicErrorProblem(r.text, 'api_error'), '');
+    }
+});
+
+/* Known gap: a non-streaming answer's head (status 200) is written when the
+ * provider's headers arrive, before ai-proxy has the body to translate; when
+ * that body turns out invalid or truncated, the client gets an Anthropic
+ * error body under status 200.  Fixing it needs the core to hold a
+ * response's head until a body filter releases it (an ABI addition). */
+test('invalid JSON body / close mid-body (non-streaming) -> 502', {
+    timeout: 20000, todo: 'needs response head buffering in the core (plugin ABI)',
+}, async () => {
+    await st.mock.scenario({ type: 'invalid_json' });
+    await expectFault('invalid JSON body', '/ai', { status: 502, errType: 'api_error', upstreamStatus: '200' });
+    rawState.mode = 'close-mid-body';
+    await expectFault('close mid-body', '/raw', { status: 502, errType: 'api_error' });
+});
+
+test('429, 500, 503 from the provider keep their status as Anthropic errors', { timeout: 20000 }, async () => {
+    for (const [status, type] of [[429, 'rate_limit_error'], [500, 'api_error'], [503, null], [400, 'invalid_request_error']]) {
+        for (const stream of [false, true]) {
+            await st.mock.scenario({ type: 'error', status, retry_after: 7 });
+            const { r } = await expectFault(`${status} stream=${stream}`, '/ai',
+                { status, errType: type ?? undefined, upstreamStatus: String(status), stream });
+            if (status === 429) assert.equal(r.headers['retry-after'], '7', 'Retry-After passed through');
+        }
+    }
+});
+
+test('a stalled provider: read_timeout gives 504 (or event: error once streaming)', { timeout: 20000 }, async () => {
+    await st.mock.scenario({ type: 'text', first_token_delay_ms: READ_TIMEOUT * 3 });
+    const t0 = Date.now();
+    await expectFault('stall before headers', '/ai', { status: 504, errType: 'api_error', logError: 'upstream_timeout' });
+    assert.ok(Date.now() - t0 < READ_TIMEOUT * 2.5, `timeout after ${Date.now() - t0} ms`);
+    await st.mock.scenario({ type: 'text', headers_first: true, first_token_delay_ms: READ_TIMEOUT * 3 });
+    await expectStreamError('stall after headers', '/ai', { logError: 'upstream_timeout' });
+    await st.mock.scenario({ type: 'text', tokens: 50, token_delay_ms: READ_TIMEOUT * 3 });
+    await expectStreamError('stall mid-stream', '/ai', { logError: 'upstream_timeout' });
+});
+
+test('after every fault the gateway still serves and no worker died', { timeout: 10000 }, async () => {
+    await sleep(100);
+    for (const stream of [false, true]) {
+        const r = await postMessages(st.port, body(stream));
+        assert.equal(r.status, 200, r.text.slice(0, 300));
+    }
+    assert.deepEqual(st.workers(), workers0, 'worker pids changed');
+    assert.doesNotMatch(st.gw.stderr, /killed by signal|exited with status/);
+    console.log(`# upstream-faults: ${faults} faults survived`);
+});
