@@ -555,6 +555,18 @@ sl_conn_resume_read(sl_conn_t *c)
     }
 }
 
+/* The worker drains: an idle keep-alive connection is not closed at once,
+ * because its client may be sending the next request right now and would
+ * see that request fail.  It gets a short grace instead: a request that
+ * arrives is served with "Connection: close" (sl_conn_request_done sees
+ * w->draining), otherwise the idle timer closes the connection. */
+void
+sl_conn_drain_idle(sl_conn_t *c, int grace_ms)
+{
+    if (c->req == NULL && !c->closing)
+        conn_timer_start(c, grace_ms);
+}
+
 void
 sl_conn_request_done(sl_conn_t *c)
 {

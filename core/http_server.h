@@ -49,6 +49,7 @@ int  sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 /* The current request ended and its log phase ran: next request or close. */
 void sl_conn_request_done(sl_conn_t *c);
 void sl_conn_close(sl_conn_t *c);
+void sl_conn_drain_idle(sl_conn_t *c, int grace_ms);
 /* Flow control of a streamed request body (proxy.c). */
 void sl_conn_pause_read(sl_conn_t *c);
 void sl_conn_resume_read(sl_conn_t *c);

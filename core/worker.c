@@ -110,6 +110,8 @@ on_drain_deadline(uv_timer_t *t)
     uv_stop(w->loop);
 }
 
+#define SL_DRAIN_IDLE_GRACE_MS 1000
+
 static void
 start_drain(sl_worker_t *w)
 {
@@ -119,8 +121,10 @@ start_drain(sl_worker_t *w)
     for (size_t i = 0; i < w->nlisteners; i++)
         uv_close((uv_handle_t *)&w->listeners[i], NULL);
     w->nlisteners = 0;
-    /* Idle keep-alive connections go now; busy ones after their response
-     * (sl_conn_request_done sees w->draining).  A connection accepted but
+    /* Idle keep-alive connections go after a short grace (a request
+     * already on its way is still served, with Connection: close); busy
+     * ones after their response (sl_conn_request_done sees w->draining).
+     * A connection accepted but
      * whose first request has not arrived yet is not idle: the client has
      * only just connected and is about to send; closing it would drop an
      * accepted connection.  It is served once, then closed (or the drain
@@ -128,7 +132,8 @@ start_drain(sl_worker_t *w)
     for (sl_conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         if (c->req == NULL && c->nreqs > 0 && c->pending_len == 0)
-            sl_conn_close(c);
+            sl_conn_drain_idle(c, SL_DRAIN_IDLE_GRACE_MS < w->settings->keepalive_timeout_ms
+                                      ? SL_DRAIN_IDLE_GRACE_MS : w->settings->keepalive_timeout_ms);
     }
     uv_timer_start(&w->drain_timer, on_drain_deadline,
                    (uint64_t)(w->settings->graceful_timeout_ms > 0
