@@ -678,7 +678,7 @@ build_head(sl_proxy_t *p)
     sl_req_t          *r = p->r;
     sl_conn_t         *c = r->conn;
     sbuf_t             b = { 0 };
-    const sl_header_t *xff = NULL;
+    const sl_header_t *xff = NULL, *via = NULL;
     char               num[16];
     int                n;
 
@@ -717,6 +717,10 @@ build_head(sl_proxy_t *p)
             continue;                       /* replaced below (untrusted client) */
         if (sl_str_caseeq(h->name, SL_STR("x-real-ip")))
             continue;
+        if (sl_str_caseeq(h->name, SL_STR("via"))) {
+            via = h;
+            continue;
+        }
         SB_STR(&b, h->name);
         SB_LIT(&b, ": ");
         SB_STR(&b, h->value);
@@ -738,7 +742,13 @@ build_head(sl_proxy_t *p)
     SB_STR(&b, r->path);
     SB_LIT(&b, "\r\nX-Real-IP: ");
     sb_add(&b, cip, strlen(cip));
-    SB_LIT(&b, "\r\n");
+    /* RFC 9110 §7.6.3: add ourselves to Via (Kong does the same) */
+    SB_LIT(&b, "\r\nVia: ");
+    if (via) {
+        SB_STR(&b, via->value);
+        SB_LIT(&b, ", ");
+    }
+    SB_LIT(&b, "1.1 sluice/" SL_VERSION "\r\n");
     if (r->stream_body) {
         if (r->req_chunked) {
             SB_LIT(&b, "Transfer-Encoding: chunked\r\n");
