@@ -187,11 +187,12 @@ plugins:
 }
 
 /* Start upstream + mock + gateway; returns a stack with stop(). */
-export async function startStack({ workers = 2, env = {}, readTimeout, extraAi, extraServices, args } = {}) {
+export async function startStack({ workers = 2, env = {}, readTimeout, extraAi, extraServices, args,
+    logPath: logOverride } = {}) {
     const up = await startUpstream();
     const mock = await startMock();
     const dir = tmpDir('sluice-hard-');
-    const logPath = path.join(dir, 'file.log');
+    const logPath = logOverride ?? path.join(dir, 'file.log');
     const config = hardeningConfig({ upPort: up.port, mockUrl: mock.url, logPath, readTimeout, extraAi,
         extraServices });
     let gw;
@@ -263,7 +264,7 @@ export function bodyOf(text) {
 /* Loops GET `path` (or POST body) over one keep-alive connection per
  * client until stop(); counts ok and failed requests (with the reasons). */
 export function loadLoop(port, { clients = 1, path: p = '/plain/loop', method = 'GET', body, headers = {},
-    expect = 200 } = {}) {
+    expect = 200, fresh = false, pauseMs = 0 } = {}) {
     const stats = { ok: 0, failed: 0, errors: [] };
     let running = true;
     const one = async (agent) => {
@@ -279,13 +280,14 @@ export function loadLoop(port, { clients = 1, path: p = '/plain/loop', method = 
                 stats.failed++;
                 stats.errors.push(String(e.message ?? e));
             }
+            if (pauseMs) await sleep(pauseMs);
         }
     };
     const agents = [];
     const loops = [];
     for (let i = 0; i < clients; i++) {
-        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-        agents.push(agent);
+        const agent = fresh ? false : new http.Agent({ keepAlive: true, maxSockets: 1 });
+        if (agent) agents.push(agent);
         loops.push(one(agent));
     }
     return {
