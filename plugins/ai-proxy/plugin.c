@@ -241,11 +241,13 @@ sl_ap_set_auth(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
         return;                 /* no gateway credentials: the client's go through */
     }
     keep_client = conf->allow_override && conf->header_name && api->req_header_get(r, name, &v);
-    if (!(keep_client && strcasecmp(conf->header_name, "authorization") == 0)) {
-        api->req_header_remove(r, SL_STR("authorization"));
-    }
-    if (!(keep_client && strcasecmp(conf->header_name, "x-api-key") == 0)) {
-        api->req_header_remove(r, SL_STR("x-api-key"));
+    /* Every credential header the client may have sent for the gateway
+     * (the ones file-log redacts): none of them is the provider's. */
+    static const char *const creds[] = { "authorization", "x-api-key", "proxy-authorization", "api-key" };
+    for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++) {
+        if (!(keep_client && strcasecmp(conf->header_name, creds[i]) == 0)) {
+            api->req_header_remove(r, (sl_str_t) { creds[i], strlen(creds[i]) });
+        }
     }
     if (conf->header_name && !keep_client) {
         api->req_header_set(r, name, (sl_str_t) { conf->header_value, strlen(conf->header_value) });
