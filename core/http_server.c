@@ -86,9 +86,7 @@ on_message_begin(llhttp_t *p)
     sl_conn_t *c = p->data;
 
     c->url_len = 0;
-    c->hlen = 0;
-    c->name_len = 0;
-    c->in_value = 0;
+    sl_hdr_accum_reset(&c->hdr);
     c->head_bytes = 0;
     c->req = sl_req_new(c);
     conn_timer_start(c, c->w->settings->client_header_timeout_ms);
@@ -125,31 +123,10 @@ on_url(llhttp_t *p, const char *at, size_t len)
 static void
 header_flush(sl_conn_t *c)
 {
-    if (!c->in_value && c->hlen == 0)
-        return;
-    sl_str_t name = { c->hbuf, c->name_len };
-    sl_str_t value = { c->hbuf + c->name_len, c->hlen - c->name_len };
-    /* Trim optional whitespace around the value (llhttp keeps trailing). */
-    while (value.len && (value.ptr[value.len - 1] == ' ' || value.ptr[value.len - 1] == '\t'))
-        value.len--;
-    sl_headers_add(&c->req->headers, c->req->pool, name, value);
-    c->hlen = 0;
-    c->name_len = 0;
-    c->in_value = 0;
-}
+    sl_str_t name, value;
 
-static int
-hbuf_append(sl_conn_t *c, const char *at, size_t len)
-{
-    if (head_grow(c, len))
-        return HPE_USER;
-    if (c->hlen + len > c->hcap) {
-        c->hcap = (c->hlen + len) * 2;
-        c->hbuf = sl_xrealloc(c->hbuf, c->hcap);
-    }
-    memcpy(c->hbuf + c->hlen, at, len);
-    c->hlen += len;
-    return 0;
+    if (sl_hdr_accum_take(&c->hdr, &name, &value))
+        sl_headers_add(&c->req->headers, c->req->pool, name, value);
 }
 
 /* RFC 9110 token characters.  llhttp (built without strict mode) lets
@@ -174,16 +151,16 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
             return HPE_USER;
         }
     }
-    if (c->in_value)
+    if (c->hdr.in_value)
         header_flush(c);
     /* Count each header line's ": " and CRLF too, so that max_header_size
      * bounds the bytes on the wire: thousands of tiny headers must not pass
      * a limit meant for the head as a whole. */
-    if (c->hlen == 0 && head_grow(c, 4))
+    if (c->hdr.len == 0 && head_grow(c, 4))
         return HPE_USER;
-    if (hbuf_append(c, at, len))
+    if (head_grow(c, len))
         return HPE_USER;
-    c->name_len = c->hlen;
+    sl_hdr_accum_field(&c->hdr, at, len);
     return 0;
 }
 
@@ -192,8 +169,10 @@ on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     sl_conn_t *c = p->data;
 
-    c->in_value = 1;
-    return hbuf_append(c, at, len);
+    if (head_grow(c, len))
+        return HPE_USER;
+    sl_hdr_accum_value(&c->hdr, at, len);
+    return 0;
 }
 
 static int
@@ -475,7 +454,7 @@ on_close(uv_handle_t *h)
     if (++c->handles_closed < 2)
         return;
     sl_worker_t *w = c->w;
-    free(c->hbuf);
+    sl_hdr_accum_free(&c->hdr);
     free(c->url);
     free(c->pending);
     free(c);

@@ -7,6 +7,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include "hdr_accum.h"
 #include "request.h"
 #include "worker.h"
 
@@ -21,10 +22,7 @@ struct sl_conn {
     int            server_port;
 
     sl_req_t      *req;              /* request being read or served */
-    /* header accumulation across llhttp callbacks */
-    char          *hbuf;  size_t hlen, hcap;
-    size_t         name_len;         /* bytes of hbuf that are the field name */
-    int            in_value;
+    sl_hdr_accum_t hdr;              /* header being parsed */
     char          *url;   size_t url_len, url_cap;
     size_t         head_bytes;
 

@@ -13,6 +13,7 @@
 
 #include <llhttp.h>
 
+#include "hdr_accum.h"
 #include "http_server.h"
 #include "log.h"
 #include "proxy.h"
@@ -44,9 +45,8 @@ struct sl_proxy {
     int               complete;
     int               paused;
     int               reading;
-    /* header accumulation */
-    char             *hbuf;  size_t hlen, hcap, name_len;
-    int               in_value;
+    sl_hdr_accum_t    hdr;             /* response header being parsed */
+    size_t            hdr_bytes;
     /* streamed request body (r->stream_body) */
     sl_bodyq_t       *bq_head, *bq_tail;
     size_t            bq_bytes;
@@ -96,6 +96,8 @@ retry_fresh(sl_proxy_t *p)
     try_connect(p);
 }
 
+#define SL_UPSTREAM_HEADERS_MAX (256 * 1024)
+
 static llhttp_settings_t resp_settings;
 static int               resp_settings_ready;
 
@@ -116,7 +118,7 @@ proxy_free_cb(uv_handle_t *h)
     free(p->inflight);
     bodyq_free(&p->sent);
     bodyq_free(&p->resend);
-    free(p->hbuf);
+    sl_hdr_accum_free(&p->hdr);
     free(p->host);
     free(p->head);
     free(p);
@@ -214,45 +216,25 @@ timer_arm(sl_proxy_t *p, int ms)
 
 /* ---- response parsing ------------------------------------------------ */
 
-static int
-hbuf_append(sl_proxy_t *p, const char *at, size_t len)
-{
-    if (p->hlen + len > 256 * 1024)
-        return HPE_USER;               /* absurd upstream headers */
-    if (p->hlen + len > p->hcap) {
-        p->hcap = (p->hlen + len) * 2;
-        p->hbuf = sl_xrealloc(p->hbuf, p->hcap);
-    }
-    memcpy(p->hbuf + p->hlen, at, len);
-    p->hlen += len;
-    return 0;
-}
-
 static void
 header_flush(sl_proxy_t *p)
 {
-    if (!p->in_value)
-        return;
     sl_req_t *r = p->r;
-    sl_str_t  name = { p->hbuf, p->name_len };
-    sl_str_t  value = { p->hbuf + p->name_len, p->hlen - p->name_len };
-    while (value.len && (value.ptr[value.len - 1] == ' ' || value.ptr[value.len - 1] == '\t'))
-        value.len--;
-    if (!sl_header_is_hop_by_hop(name))
+    sl_str_t  name, value;
+
+    if (sl_hdr_accum_take(&p->hdr, &name, &value) && !sl_header_is_hop_by_hop(name))
         sl_headers_add(&r->resp_headers, r->pool, name, value);
-    p->hlen = p->name_len = 0;
-    p->in_value = 0;
 }
 
 static int
 on_h_field(llhttp_t *ps, const char *at, size_t len)
 {
     sl_proxy_t *p = ps->data;
-    if (p->in_value)
+    if (p->hdr.in_value)
         header_flush(p);
-    if (hbuf_append(p, at, len))
-        return HPE_USER;
-    p->name_len = p->hlen;
+    if ((p->hdr_bytes += len) > SL_UPSTREAM_HEADERS_MAX)
+        return HPE_USER;               /* absurd upstream headers */
+    sl_hdr_accum_field(&p->hdr, at, len);
     return 0;
 }
 
@@ -260,8 +242,10 @@ static int
 on_h_value(llhttp_t *ps, const char *at, size_t len)
 {
     sl_proxy_t *p = ps->data;
-    p->in_value = 1;
-    return hbuf_append(p, at, len);
+    if ((p->hdr_bytes += len) > SL_UPSTREAM_HEADERS_MAX)
+        return HPE_USER;
+    sl_hdr_accum_value(&p->hdr, at, len);
+    return 0;
 }
 
 static int
@@ -292,8 +276,8 @@ static int
 on_h_begin(llhttp_t *ps)
 {
     sl_proxy_t *p = ps->data;
-    p->hlen = p->name_len = 0;
-    p->in_value = 0;
+    sl_hdr_accum_reset(&p->hdr);
+    p->hdr_bytes = 0;
     return 0;
 }
 
