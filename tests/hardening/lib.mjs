@@ -355,3 +355,27 @@ export function anthropicErrorProblem(text, type) {
     if (type && j.error.type !== type) return `error.type ${j.error.type}, want ${type}: ${text.slice(0, 200)}`;
     return '';
 }
+
+/* ---- another binary (the ASan build) ---------------------------------- */
+
+/* The sanitizer build to use: SLUICE_ASAN_BIN / SLUICE_ASAN_PLUGINS_DIR, else
+ * SLUICE_BIN when it is itself a sanitizer build, else build-asan/ or
+ * build-hard-asan/ under the repository; null when there is none. */
+export function findAsanBuild() {
+    const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+    const isAsan = (bin) => {
+        try { return fs.readFileSync(bin).includes('__asan_init'); } catch { return false; }
+    };
+    const cands = [];
+    if (process.env.SLUICE_ASAN_BIN) {
+        cands.push([process.env.SLUICE_ASAN_BIN, process.env.SLUICE_ASAN_PLUGINS_DIR
+            ?? path.join(path.dirname(path.dirname(process.env.SLUICE_ASAN_BIN)), 'plugins')]);
+    }
+    if (process.env.SLUICE_BIN) cands.push([process.env.SLUICE_BIN, process.env.SLUICE_PLUGINS_DIR ?? 'build/plugins']);
+    for (const b of ['build-asan', 'build-hard-asan']) cands.push([`${b}/core/sluice`, `${b}/plugins`]);
+    for (const [bin, plugins] of cands) {
+        const b = path.resolve(root, bin);
+        if (isAsan(b)) return { bin: b, pluginsDir: path.resolve(root, plugins) };
+    }
+    return null;
+}
