@@ -632,8 +632,12 @@ main(int argc, char **argv)
 
         g.now = now_ns();
         if (g.hold) {
-            /* ramp up in batches so the accept queues never overflow */
-            for (int k = 0; k < 200 && opened < g.conns; k++, opened++)
+            /* ramp up with a bounded number of handshakes in flight so the
+             * gateway's accept queue never overflows (SYN cookies, retries) */
+            int connecting = 0;
+            for (int k = opened - 1; k >= 0 && k >= opened - 2048; k--)
+                connecting += g.cs[k].state == C_CONNECTING;
+            for (int k = 0; k < 256 - connecting && opened < g.conns; k++, opened++)
                 if (conn_open(&g.cs[opened]) != 0)
                     g.conn_errors++;
             if (!g.ready_reported && g.ready + (int)g.conn_errors >= g.conns) {

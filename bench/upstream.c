@@ -66,6 +66,8 @@ struct up_conn {
     int          tokens_left;
     int          tokens_sent;
     int          include_usage;
+    int          dead;       /* closed; freed after the current event batch */
+    up_conn_t   *next_dead;
 };
 
 struct up_thread {
@@ -73,6 +75,7 @@ struct up_thread {
     up_conn_t  **heap;       /* min-heap on next_ns */
     int          heap_n, heap_cap;
     uint64_t     armed_ns;   /* deadline the timerfd is armed for, 0 = none */
+    up_conn_t   *dead;       /* closed connections awaiting free */
 };
 
 static struct {
@@ -487,16 +490,32 @@ static llhttp_settings_t g_settings;
 
 /* ---- connections ------------------------------------------------------------ */
 
+/* Close now, free later: the same epoll batch may still hold events for c
+ * (a timer tick can close a stream whose read event comes next). */
 static void
 conn_close(up_conn_t *c)
 {
+    if (c->dead)
+        return;
+    c->dead = 1;
     heap_remove(c->th, c);
     epoll_ctl(c->th->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
-    free(c->url);
-    free(c->body);
-    free(c->out);
-    free(c);
+    c->next_dead = c->th->dead;
+    c->th->dead = c;
+}
+
+static void
+free_dead(up_thread_t *t)
+{
+    while (t->dead != NULL) {
+        up_conn_t *c = t->dead;
+        t->dead = c->next_dead;
+        free(c->url);
+        free(c->body);
+        free(c->out);
+        free(c);
+    }
 }
 
 static void
@@ -609,16 +628,19 @@ thread_main(void *arg)
                 on_timer(t);
             } else {
                 up_conn_t *c = p;
+                if (c->dead)
+                    continue;
                 if (evs[i].events & EPOLLOUT) {
                     if (flush_out(c) != 0 || (c->closing && c->out_len == 0 && !c->streaming)) {
                         conn_close(c);
                         continue;
                     }
                 }
-                if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                if (!c->dead && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                     on_readable(c, buf);
             }
         }
+        free_dead(t);
     }
     return NULL;
 }
