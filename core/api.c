@@ -247,6 +247,15 @@ api_resp_body_write(sl_req_t *r, const char *data, size_t len)
 
 static sl_req_error_t api_req_error(sl_req_t *r) { return r->err; }
 
+static int
+api_resp_buffer(sl_req_t *r)
+{
+    if (r->head_sent)
+        return -1;
+    r->hold_head = 1;
+    return 0;
+}
+
 static int64_t
 api_req_time(sl_req_t *r, sl_time_point_t which)
 {
@@ -385,4 +394,5 @@ const sl_api_t sl_api = {
     .reopen_generation = api_reopen_generation,
     .log_ts = api_log_ts,
     .post = sl_worker_post,
+    .resp_buffer = api_resp_buffer,
 };

@@ -184,8 +184,8 @@ proxy_fail(sl_proxy_t *p, sl_req_error_t err, int status, const char *msg)
         return;
     if (r->err == SL_REQERR_NONE)
         r->err = err;
-    if (r->head_sent)
-        sl_req_resp_end(r, err);
+    if (r->head_sent || r->hold_head)
+        sl_req_resp_end(r, err);     /* the response began: filters end it */
     else
         sl_req_error_response(r, status, msg);
 }

@@ -58,6 +58,7 @@ body_cleanup(void *arg)
 {
     sl_req_t *r = arg;
     free(r->body);
+    free(r->held);
     if (r->ser)
         json_object_put(r->ser);
 }
@@ -407,6 +408,35 @@ sl_req_on_drain(sl_req_t *r)
         sl_proxy_resume(r->proxy);
 }
 
+/* The body of a held response is complete: send head and body at once. */
+static void
+release_held(sl_req_t *r)
+{
+    char buf[24];
+    int  n;
+
+    if (r->err >= SL_REQERR_UPSTREAM_CONNECT && r->err <= SL_REQERR_UPSTREAM_PROTOCOL &&
+        r->status < 400) {
+        /* truncated upstream body that no plugin turned into an error */
+        r->status = 502;
+        r->resp_headers.n = 0;
+        sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Type"),
+                       SL_STR("application/json; charset=utf-8"));
+        r->held_len = (size_t)snprintf(
+            r->held, r->held_cap, "{\n  \"message\":\"%s\",\n  \"request_id\":\"%s\"\n}",
+            "An invalid response was received from the upstream server", r->id);
+        if (r->held_len >= r->held_cap)
+            r->held_len = 0;
+    }
+    sl_headers_remove(&r->resp_headers, SL_STR("transfer-encoding"));
+    n = snprintf(buf, sizeof(buf), "%zu", r->held_len);
+    sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Length"),
+                   (sl_str_t){ buf, (size_t)n });
+    r->hold_head = 0;
+    write_head(r);
+    sl_req_write_body(r, r->held, r->held_len);
+}
+
 static void
 filter_and_write(sl_req_t *r, const char *data, size_t len, int eof)
 {
@@ -419,6 +449,20 @@ filter_and_write(sl_req_t *r, const char *data, size_t len, int eof)
                 r->conn->want_close = 1;
             out.len = 0;
         }
+    }
+    if (r->hold_head && !r->head_sent) {
+        /* room for the 502 body release_held may write instead */
+        size_t need = r->held_len + out.len + 256;
+        if (need > r->held_cap) {
+            r->held_cap = need * 2;
+            r->held = sl_xrealloc(r->held, r->held_cap);
+        }
+        if (out.len)
+            memcpy(r->held + r->held_len, out.ptr, out.len);
+        r->held_len += out.len;
+        if (eof)
+            release_held(r);
+        return;
     }
     sl_req_write_body(r, out.ptr, out.len);
 }
@@ -456,7 +500,8 @@ sl_req_send_gateway(sl_req_t *r)
     sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Length"),
                    (sl_str_t){ buf, (size_t)n });
     prepare_head(r);
-    write_head(r);
+    if (!r->hold_head)
+        write_head(r);
     filter_and_write(r, r->gw_body.ptr, r->gw_body.len, 1);
     if (r->chunked && r->conn) {
         uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
@@ -479,6 +524,8 @@ sl_req_error_response(sl_req_t *r, int status, const char *msg)
         sl_req_resp_end(r, r->err ? r->err : SL_REQERR_PLUGIN);
         return;
     }
+    r->hold_head = 0;            /* a new response: nothing held any more */
+    r->held_len = 0;
     body = sl_palloc(r->pool, strlen(msg) + 128);
     n = sprintf(body, "{\n  \"message\":\"%s\",\n  \"request_id\":\"%s\"\n}", msg, r->id);
     r->status = status;
@@ -497,7 +544,8 @@ sl_req_resp_headers(sl_req_t *r)
 {
     r->source = SL_SOURCE_UPSTREAM;
     prepare_head(r);
-    write_head(r);
+    if (!r->hold_head)
+        write_head(r);
     return SL_OK;
 }
 

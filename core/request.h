@@ -104,6 +104,9 @@ struct sl_req {
     sl_resp_source_t  source;
     sl_str_t          gw_body;     /* body of a gateway-made response */
     int               head_sent;
+    int               hold_head;   /* api->resp_buffer: head waits for eof */
+    char             *held;        /* filtered body while the head waits */
+    size_t            held_len, held_cap;
     int               chunked;     /* response framed with chunked encoding */
     int               no_body;     /* HEAD / 204 / 304 */
     int               close_after; /* Connection: close on this response */

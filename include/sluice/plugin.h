@@ -373,6 +373,17 @@ struct sl_api {
      * hand results back to the loop.  Not bound to a request.  Returns 0,
      * or -1 outside a worker. */
     int  (*post)(void (*fn)(const sl_api_t *api, void *arg), void *arg);
+
+    /* Response buffering (Kong's response_buffering), from header_filter:
+     * hold the response head back until the whole body has gone through
+     * every body_filter.  Until then status and headers may still be
+     * changed, in body_filter included (e.g. at eof, after finding the
+     * upstream's body invalid); the body is sent with a Content-Length.
+     * If the upstream breaks mid-body (req_error at eof) and the status is
+     * still below 400 when the filters are done, the host answers 502.
+     * Costs memory for the whole response: meant for bodies a plugin reads
+     * whole anyway.  Returns -1 if the head was already sent. */
+    int  (*resp_buffer)(sl_req_t *r);
 };
 
 

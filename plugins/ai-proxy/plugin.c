@@ -11,6 +11,7 @@
  * Per-request state lives in one malloc'd context freed by a cleanup.
  */
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,6 +400,18 @@ sl_ap_ping(const sl_api_t *api, sl_req_t *r, void *arg)
     sl_ap_buf_free(&b);
 }
 
+/* Hold the response head until the body is translated, so that a body we
+ * cannot translate still gets an honest status (resp_buffer, host ABI 1.0
+ * hosts built after it was appended; older ones stream the head as is). */
+static void
+sl_ap_hold_head(const sl_api_t *api, sl_req_t *r)
+{
+    if (api->size >= offsetof(sl_api_t, resp_buffer) + sizeof(api->resp_buffer) &&
+        api->resp_buffer != NULL) {
+        api->resp_buffer(r);
+    }
+}
+
 static sl_status_t
 sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
 {
@@ -437,6 +450,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
         api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
         api->resp_header_remove(r, SL_STR("content-length"));
         api->resp_header_remove(r, SL_STR("content-encoding"));
+        sl_ap_hold_head(api, r);
         return SL_STATUS_CONTINUE;
     }
     api->resp_header_remove(r, SL_STR("content-length"));
@@ -455,6 +469,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     } else {
         c->resp = SL_AP_RESP_JSON;
         api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
+        sl_ap_hold_head(api, r);
     }
     if (conf->model_name_header && status == 200) {
         char hdr[200];
@@ -474,6 +489,17 @@ sl_ap_acc(sl_ap_ctx_t *c, sl_str_t *chunk, size_t limit)
         return;
     }
     sl_ap_buf_add(&c->acc, chunk->ptr, chunk->len);
+}
+
+/* The answer turned out unusable: with the head held back (resp_buffer)
+ * the client still gets a 502, not a 200 with an error body. */
+static void
+sl_ap_fail_status(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c)
+{
+    if (api->resp_status_set(r, 502) == 0) {
+        c->resp_status = 502;
+        api->resp_header_remove(r, SL_STR("x-kong-llm-model"));
+    }
 }
 
 static sl_status_t
@@ -529,10 +555,12 @@ sl_ap_body_filter(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk
             sl_ap_anthropic_error_msg(&c->out, 502, truncated
                                       ? "upstream connection closed before the response was complete"
                                       : "upstream response too large");
+            sl_ap_fail_status(api, r, c);
         } else if (sl_ap_anthropic_response(c->acc.ptr, c->acc.len, (sl_str_t) { c->model, strlen(c->model) },
                                             &c->doc, &c->out, &c->usage) != 0) {
             c->out.len = 0;
             sl_ap_anthropic_error_msg(&c->out, 502, "upstream returned an invalid chat completion");
+            sl_ap_fail_status(api, r, c);
         }
         break;
 

@@ -207,13 +207,11 @@ test('a reset before any response byte -> 502 (a pooled connection is retried on
     }
 });
 
-/* Known gap: a non-streaming answer's head (status 200) is written when the
- * provider's headers arrive, before ai-proxy has the body to translate; when
- * that body turns out invalid or truncated, the client gets an Anthropic
- * error body under status 200.  Fixing it needs the core to hold a
- * response's head until a body filter releases it (an ABI addition). */
+/* A non-streaming answer's head is held back (api->resp_buffer) until
+ * ai-proxy has translated the body, so an invalid or truncated body still
+ * gets an honest 502. */
 test('invalid JSON body / close mid-body (non-streaming) -> 502', {
-    timeout: 20000, todo: 'needs response head buffering in the core (plugin ABI)',
+    timeout: 20000,
 }, async () => {
     await st.mock.scenario({ type: 'invalid_json' });
     await expectFault('invalid JSON body', '/ai', { status: 502, errType: 'api_error', upstreamStatus: '200' });
