@@ -142,6 +142,6 @@ test('none of it reached the upstream; every case was logged; workers alive', { 
     const ok = await postMessages(st.port, JSON.stringify(base));
     assert.equal(ok.status, 200, ok.text);
     assert.equal(JSON.parse(ok.text).type, 'message');
-    assert.deepEqual(st.workers(), workers0, 'a worker died');
+    assert.deepEqual(st.workers(), workers0, `a worker died: ${st.gw.stderr.slice(-6000)}`);
     console.log(`# bad-api: ${cases} bad inputs, all refused before the upstream`);
 });

@@ -204,6 +204,8 @@ export async function startStack({ workers = 2, env = {}, readTimeout, extraAi, 
         throw e;
     }
     const master = gw.child.proc.pid;
+    /* the first worker may accept before the others exist (slow under ASan) */
+    await waitFor(() => childPids(master).length >= workers, 15000, 20);
     return {
         up, mock, gw, dir, logPath, config, port: gw.port, master,
         workers: () => childPids(master),

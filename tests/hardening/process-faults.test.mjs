@@ -46,9 +46,13 @@ test('kill -9 of a worker with streams open: respawned within 100 ms, new reques
         }
         const r = await postMessages(st.port, JSON.stringify({ model: 'qwen-plus', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }));
         assert.equal(r.status, 200, r.text);
+        /* Streams on the killed worker are cut, the others complete (which
+         * worker accepted which is up to the kernel): none may hang. */
         const done = await Promise.all(streams);
         const whole = done.filter((d) => d.ok && d.r.text.split('data:').length - 1 === 60).length;
-        assert.ok(whole >= 1, 'streams on the surviving worker completed');
+        const cut = done.filter((d) => !d.ok || !d.r.complete || d.r.text.split('data:').length - 1 < 60).length;
+        assert.equal(whole + cut, streams.length);
+        console.log(`# kill -9 with 12 streams open: ${whole} SSE streams completed, ${cut} cut with the worker`);
         await Promise.all(ai);
         assert.ok(alive(st.master));
         assert.match(st.gw.stderr, new RegExp(`${victim}.*(signal 9|SIGKILL)`));
