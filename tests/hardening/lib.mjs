@@ -213,6 +213,9 @@ export async function startStack({ workers = 2, env = {}, readTimeout, extraAi, 
             const st = await gw.stop();
             await mock.stop();
             await up.close();
+            /* under the sanitizer build every file is an ASan/UBSan check */
+            const m = /(ERROR: (Address|Leak)Sanitizer|runtime error: )/.exec(gw.stderr);
+            if (m) throw new Error(`sanitizer report:\n${gw.stderr.slice(Math.max(0, m.index - 200), m.index + 4000)}`);
             return st;
         },
     };
