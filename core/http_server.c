@@ -397,42 +397,45 @@ on_write(uv_write_t *wr, int status)
         sl_req_on_drain(c->req);
 }
 
-int
-sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
+/* Write now: straight from the caller's buffers when the socket takes
+ * them (the common case: no copy, one writev), else copy what is left into
+ * a write request. */
+static int
+conn_write_now(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
-    size_t      total = 0;
+    size_t      total = 0, skip = 0, off = 0;
     sl_write_t *w;
 
-    if (c->closing)
-        return SL_ERROR;
     for (unsigned i = 0; i < n; i++)
         total += bufs[i].len;
     if (total == 0)
         return SL_OK;
-    w = sl_xmalloc(sizeof(*w) + total);
+    if (c->write_bytes == 0) {
+        int nw = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (nw == (int)total)
+            return SL_OK;
+        if (nw > 0)
+            skip = (size_t)nw;
+        else if (nw != UV_EAGAIN && nw != UV_ENOSYS)
+            return SL_ERROR;
+    }
+    w = sl_xmalloc(sizeof(*w) + (total - skip));
     w->c = c;
-    w->len = total;
-    total = 0;
+    w->len = total - skip;
     for (unsigned i = 0; i < n; i++) {
-        memcpy(w->data + total, bufs[i].base, bufs[i].len);
-        total += bufs[i].len;
+        size_t l = bufs[i].len;
+        const char *p = bufs[i].base;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        p += skip;
+        l -= skip;
+        skip = 0;
+        memcpy(w->data + off, p, l);
+        off += l;
     }
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)total);
-    /* Try to write synchronously first: most responses fit the socket
-     * buffer, and this saves a loop iteration. */
-    int nw = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (nw == (int)total) {
-        free(w);
-        return SL_OK;
-    }
-    if (nw > 0) {
-        b.base += nw;
-        b.len -= (unsigned)nw;
-        w->len = b.len;
-    } else if (nw != UV_EAGAIN && nw != UV_ENOSYS) {
-        free(w);
-        return SL_ERROR;
-    }
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
     c->write_bytes += w->len;
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
         c->write_bytes -= w->len;
@@ -440,6 +443,55 @@ sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
         return SL_ERROR;
     }
     return SL_OK;
+}
+
+int
+sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    if (c->closing)
+        return SL_ERROR;
+    if (c->corked) {
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+            total += bufs[i].len;
+        if (c->cork_len + total > c->cork_cap) {
+            c->cork_cap = (c->cork_len + total) * 2;
+            c->cork_buf = sl_xrealloc(c->cork_buf, c->cork_cap);
+        }
+        for (unsigned i = 0; i < n; i++) {
+            memcpy(c->cork_buf + c->cork_len, bufs[i].base, bufs[i].len);
+            c->cork_len += bufs[i].len;
+        }
+        return SL_OK;
+    }
+    return conn_write_now(c, bufs, n);
+}
+
+void
+sl_conn_cork(sl_conn_t *c)
+{
+    c->corked++;
+}
+
+static void
+cork_flush(sl_conn_t *c)
+{
+    if (c->cork_len && !c->write_failed) {
+        uv_buf_t b = uv_buf_init(c->cork_buf, (unsigned)c->cork_len);
+        c->cork_len = 0;
+        if (conn_write_now(c, &b, 1) < 0)
+            c->write_failed = 1;
+    }
+    c->cork_len = 0;
+}
+
+void
+sl_conn_uncork(sl_conn_t *c)
+{
+    if (c->corked == 0 || --c->corked > 0)
+        return;
+    if (!c->closing)
+        cork_flush(c);
 }
 
 
@@ -455,6 +507,7 @@ on_close(uv_handle_t *h)
         return;
     sl_worker_t *w = c->w;
     sl_hdr_accum_free(&c->hdr);
+    free(c->cork_buf);
     free(c->url);
     free(c->pending);
     free(c);
@@ -500,6 +553,8 @@ sl_conn_close(sl_conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
+    cork_flush(c);               /* what was corked goes before the close */
+    c->corked = 0;
     if (c->write_bytes > 0 && !c->write_failed) {
         /* Flush queued response bytes before closing: uv_close would cancel
          * them.  Bounded by a linger timeout. */

@@ -31,6 +31,8 @@ struct sl_conn {
     int            paused;           /* parser paused after a message */
 
     size_t         write_bytes;      /* queued, not yet written */
+    unsigned       corked;
+    char          *cork_buf;  size_t cork_len, cork_cap;
     int            closing;
     int            in_process;
     int            handles_closed;
@@ -42,8 +44,12 @@ struct sl_conn {
 
 void sl_http_on_connection(uv_stream_t *server, int status);
 
-/* Queue bytes for the client (copied). */
+/* Queue bytes for the client (copied, or written at once). */
 int  sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
+/* Between cork and uncork, writes are gathered and go out as one (a
+ * response head and its first body bytes in one segment).  Nests. */
+void sl_conn_cork(sl_conn_t *c);
+void sl_conn_uncork(sl_conn_t *c);
 /* The current request ended and its log phase ran: next request or close. */
 void sl_conn_request_done(sl_conn_t *c);
 void sl_conn_close(sl_conn_t *c);

@@ -348,15 +348,27 @@ on_up_read(void *arg, const char *data, ssize_t n)
         bodyq_free(&p->sent);          /* no retry once the upstream answers */
         p->sent_bytes = 0;
     }
+    /* Everything this read produces for the client (head, body, the last
+     * chunk) leaves in one write. */
+    sl_conn_t *cc = r->conn;
+    if (cc)
+        sl_conn_cork(cc);
     llhttp_errno_t err = llhttp_execute(&p->parser, data, (size_t)n);
-    if (p->r == NULL)
+    if (p->r == NULL) {
+        if (cc)
+            sl_conn_uncork(cc);
         return;                          /* client aborted from a callback */
+    }
     if (err == HPE_PAUSED && p->complete) {
         const char *pos = llhttp_get_error_pos(&p->parser);
         int reusable = llhttp_should_keep_alive(&p->parser) && pos == data + n;
         response_complete(p, reusable);
+        if (cc)
+            sl_conn_uncork(cc);
         return;
     }
+    if (cc)
+        sl_conn_uncork(cc);
     if (err != HPE_OK) {
         sl_log_warn("invalid response from upstream %s:%d: %s, request %s", p->host, r->up_port,
                     llhttp_get_error_reason(&p->parser) ? llhttp_get_error_reason(&p->parser)

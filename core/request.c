@@ -493,6 +493,10 @@ sl_req_send_gateway(sl_req_t *r)
     char buf[24];
     int  n;
 
+    sl_conn_t *c = r->conn;
+
+    if (c)
+        sl_conn_cork(c);        /* head and body in one write */
     r->source = SL_SOURCE_GATEWAY;
     if (r->status == 0)
         r->status = 200;
@@ -509,6 +513,8 @@ sl_req_send_gateway(sl_req_t *r)
         r->resp_bytes += 5;
     }
     finish(r);
+    if (c)
+        sl_conn_uncork(c);
 }
 
 void

@@ -48,7 +48,7 @@ sl_settings_defaults(sl_settings_t *s)
     s->keepalive_timeout_ms = 60000;
     s->graceful_timeout_ms = 30000;
     s->max_connections = 16384;
-    s->upstream_keepalive = 64;
+    s->upstream_keepalive = 512;         /* Kong: upstream_keepalive_pool_size */
 }
 
 void

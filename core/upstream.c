@@ -31,6 +31,22 @@
 
 enum { C_CONNECTING, C_HANDSHAKE, C_ACTIVE, C_IDLE };
 
+/* Connections to one (host, port, tls, verify): the pool's idle limit is
+ * per key, counted here so that releasing a connection is O(1). */
+typedef struct sl_upkey {
+    struct sl_upkey   *next;
+    char              *host;
+    int                port;
+    int                tls_on;
+    int                verify;
+    unsigned           nidle;
+} sl_upkey_t;
+
+/* An idle connection is probed (recv MSG_PEEK) before reuse only after
+ * this long: the idle watcher sees a peer's close when it happens, so only
+ * a close in the last instants can slip through. */
+#define SL_UP_PROBE_AFTER_MS 1000
+
 struct sl_upconn {
     uv_tcp_t           tcp;
     uv_timer_t         timer;       /* idle: keepalive expiry; active: deferred read delivery */
@@ -55,6 +71,11 @@ struct sl_upconn {
     unsigned           net_eof:1;    /* the socket ended or failed */
     unsigned           eof_told:1;   /* ... and the user was told */
     unsigned           broken:1;     /* a write failed */
+    unsigned           uv_reading:1; /* libuv read started on tcp */
+    sl_upkey_t        *key;
+    uint64_t           idle_since;   /* uv_now() when it went idle */
+    char              *stash;        /* bytes that came while not reading */
+    size_t             stash_len;
     int                read_err;
     unsigned           user_writes;  /* in flight */
     sl_upconn_read_cb  read_cb;
@@ -96,8 +117,13 @@ struct sl_uppool {
     sl_dns_t            *dns;
     sl_tls_ctx_t        *tls;
     sl_upconn_t         *idle;       /* most recently released first */
+    sl_upkey_t          *keys;
     sl_upconn_t         *busy;
     sl_upconnect_t      *connects;
+    /* writes that completed inside sl_upconn_write (uv_try_write): their
+     * callbacks run from an idle handle on the next loop turn */
+    uv_idle_t           *done_idle;
+    struct sl_upwrite   *done_head, *done_tail;
 };
 
 typedef struct sl_upwrite {
@@ -107,7 +133,58 @@ typedef struct sl_upwrite {
     void               *arg;
     char               *owned;       /* ciphertext we allocated (TLS) */
     int                 user;
+    struct sl_upwrite  *dnext;       /* pool->done list */
 } sl_upwrite_t;
+
+
+/* ---- completed writes: callbacks from the loop, never from inside
+ * sl_upconn_write (the contract), without uv_write's POLLOUT round trip,
+ * which costs an epoll_ctl per request ---- */
+
+static void
+done_run(uv_idle_t *h)
+{
+    sl_uppool_t  *pool = h->data;
+    sl_upwrite_t *w = pool->done_head, *next;
+
+    pool->done_head = pool->done_tail = NULL;
+    uv_idle_stop(h);
+    for (; w != NULL; w = next) {
+        next = w->dnext;
+        if (w->c != NULL) {
+            w->c->user_writes--;
+            if (w->cb != NULL && !w->c->closing)
+                w->cb(w->arg, 0);
+        }
+        free(w);
+    }
+}
+
+static void
+done_push(sl_uppool_t *pool, sl_upwrite_t *w)
+{
+    w->dnext = NULL;
+    if (pool->done_tail)
+        pool->done_tail->dnext = w;
+    else
+        pool->done_head = w;
+    pool->done_tail = w;
+    uv_idle_start(pool->done_idle, done_run);
+}
+
+/* c is going away or changing hands: its completed writes stay silent. */
+static void
+done_forget(sl_upconn_t *c)
+{
+    if (c->pool == NULL)
+        return;
+    for (sl_upwrite_t *w = c->pool->done_head; w != NULL; w = w->dnext) {
+        if (w->c == c) {
+            c->user_writes--;
+            w->c = NULL;
+        }
+    }
+}
 
 
 static void conn_close(sl_upconn_t *c);
@@ -155,6 +232,9 @@ sl_uppool_new(uv_loop_t *loop, const sl_uppool_options_t *opts)
         pool->opts.keepalive_timeout_ms = SL_UP_DEFAULT_KEEPALIVE_MS;
     pool->dns = sl_dns_new(loop, pool->opts.dns_ttl_ms, 0);
     pool->tls = sl_tls_ctx_new();
+    pool->done_idle = sl_xmalloc(sizeof(*pool->done_idle));
+    uv_idle_init(loop, pool->done_idle);
+    pool->done_idle->data = pool;
     return pool;
 }
 
@@ -175,6 +255,18 @@ sl_uppool_free(sl_uppool_t *pool)
         SL_LIST_REMOVE(c);
         c->pool = NULL;
     }
+    for (sl_upwrite_t *w = pool->done_head, *n; w != NULL; w = n) {
+        n = w->dnext;
+        if (w->c != NULL)
+            w->c->user_writes--;
+        free(w);
+    }
+    uv_close((uv_handle_t *) pool->done_idle, (uv_close_cb) free);
+    for (sl_upkey_t *k = pool->keys, *n; k != NULL; k = n) {
+        n = k->next;
+        free(k->host);
+        free(k);
+    }
     sl_dns_free(pool->dns);
     sl_tls_ctx_free(pool->tls);
     free(pool);
@@ -191,6 +283,7 @@ conn_close_cb(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     sl_tls_free(c->tls);
+    free(c->stash);
     free(c->rbuf);
     free(c->pbuf);
     free(c->host);
@@ -203,14 +296,60 @@ conn_close(sl_upconn_t *c)
 {
     if (c->closing)
         return;
+    done_forget(c);
     c->closing = 1;
     c->reading = 0;
     c->read_cb = NULL;
+    if (c->state == C_IDLE && c->key != NULL && c->pool != NULL)
+        c->key->nidle--;
     SL_LIST_REMOVE(c);
     /* Pending writes and a pending connect get ECANCELED before the close
      * callbacks run; they see `closing` and stay silent. */
     uv_close((uv_handle_t *) &c->tcp, conn_close_cb);
     uv_close((uv_handle_t *) &c->timer, conn_close_cb);
+}
+
+
+static sl_upkey_t *
+pool_key(sl_uppool_t *pool, const sl_upconn_t *c)
+{
+    sl_upkey_t *k;
+    int         verify = c->tls_on ? c->verify : 0;
+
+    for (k = pool->keys; k != NULL; k = k->next)
+        if (k->port == c->port && k->tls_on == c->tls_on && k->verify == verify &&
+            strcasecmp(k->host, c->host) == 0)
+            return k;
+    k = sl_xcalloc(1, sizeof(*k));
+    k->host = sl_strndup(c->host, strlen(c->host));
+    k->port = c->port;
+    k->tls_on = c->tls_on;
+    k->verify = verify;
+    k->next = pool->keys;
+    pool->keys = k;
+    return k;
+}
+
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* libuv reading on the socket, tracked so that a connection going from
+ * busy to idle to busy again keeps one registration (no epoll_ctl churn). */
+static int
+conn_uv_read(sl_upconn_t *c, int on)
+{
+    int rc = 0;
+
+    if (on && !c->uv_reading) {
+        rc = uv_read_start((uv_stream_t *) &c->tcp, conn_alloc_cb, conn_on_read);
+        if (rc == 0)
+            c->uv_reading = 1;
+    } else if (!on && c->uv_reading) {
+        rc = uv_read_stop((uv_stream_t *) &c->tcp);
+        c->uv_reading = 0;
+    }
+    return rc;
 }
 
 
@@ -241,6 +380,7 @@ conn_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
     c->verify = uc->verify;
     c->port = uc->port;
     c->host = sl_strndup(uc->host, strlen(uc->host));
+    c->key = pool_key(pool, c);
     c->state = C_CONNECTING;
     uv_tcp_nodelay(&c->tcp, 1);     /* requests are small and latency matters */
     return c;
@@ -372,32 +512,16 @@ conn_idle_input(sl_upconn_t *c, ssize_t nread, const uv_buf_t *buf)
 }
 
 
-static unsigned
-pool_idle_count(sl_uppool_t *pool, const sl_upconn_t *k)
-{
-    sl_upconn_t *c;
-    unsigned     n = 0;
-
-    for (c = pool->idle; c != NULL; c = c->next)
-        if (c->tls_on == k->tls_on && c->port == k->port
-            && (!c->tls_on || c->verify == k->verify)
-            && strcasecmp(c->host, k->host) == 0)
-            n++;
-    return n;
-}
-
-
 static int
 conn_poolable(sl_upconn_t *c)
 {
     if (c->pool == NULL || c->closing || c->state != C_ACTIVE || c->eof
         || c->broken || c->user_writes > 0)
         return 0;
-    if (c->tls_on && conn_tls_quiet(c) != 1)
+    if (c->tls_on && (conn_tls_quiet(c) != 1 || !conn_socket_fresh(c)))
         return 0;
-    if (!conn_socket_fresh(c))
-        return 0;
-    return pool_idle_count(c->pool, c) < c->pool->opts.keepalive_max_idle;
+    /* plain TCP: the idle watcher will see anything the peer does next */
+    return c->key->nidle < c->pool->opts.keepalive_max_idle;
 }
 
 
@@ -412,13 +536,15 @@ conn_to_idle(sl_upconn_t *c)
     free(c->rbuf);
     free(c->pbuf);
     c->rbuf = c->pbuf = NULL;
-    if (uv_read_start((uv_stream_t *) &c->tcp, conn_alloc_cb, conn_on_read) < 0
+    c->idle_since = uv_now(pool->loop);
+    if (conn_uv_read(c, 1) < 0
         || uv_timer_start(&c->timer, conn_idle_timer_cb,
                           pool->opts.keepalive_timeout_ms, 0) < 0) {
         conn_close(c);
         return;
     }
     SL_LIST_INSERT(pool->idle, c);
+    c->key->nidle++;
 }
 
 
@@ -427,6 +553,7 @@ static sl_upconn_t *
 pool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
 {
     sl_upconn_t *c, *next;
+    uint64_t     now = uv_now(pool->loop);
 
     for (c = pool->idle; c != NULL; c = next) {
         next = c->next;
@@ -434,12 +561,14 @@ pool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
             || (c->tls_on && c->verify != (t->tls_verify ? 1 : 0))
             || strcasecmp(c->host, t->host) != 0)
             continue;
-        if (!conn_socket_fresh(c)) {
+        if (now - c->idle_since >= SL_UP_PROBE_AFTER_MS && !conn_socket_fresh(c)) {
             conn_close(c);
             continue;
         }
         SL_LIST_REMOVE(c);
-        uv_read_stop((uv_stream_t *) &c->tcp);
+        c->key->nidle--;
+        /* libuv keeps reading: conn_on_read stashes anything that arrives
+         * before the user's read_start */
         uv_timer_stop(&c->timer);
         c->state = C_ACTIVE;
         c->reused = 1;
@@ -484,7 +613,7 @@ conn_deliver(sl_upconn_t *c)
             return;
         c->eof_told = 1;
         c->reading = 0;
-        uv_read_stop((uv_stream_t *) &c->tcp);
+        conn_uv_read(c, 0);
         c->read_cb(c->read_arg, NULL, c->read_err);
         return;
     }
@@ -525,7 +654,7 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             c->read_err = (int) nread;
             if (c->tls == NULL)
                 c->eof = 1;
-            uv_read_stop(s);
+            conn_uv_read(c, 0);
             conn_deliver(c);
             return;
         }
@@ -534,6 +663,13 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             conn_deliver(c);
         } else if (c->reading && c->read_cb != NULL) {
             c->read_cb(c->read_arg, buf->base, nread);
+        } else {
+            /* nobody reading yet (taken from the pool, read_start to come):
+             * keep the bytes and stop until the user asks */
+            c->stash = sl_xrealloc(c->stash, c->stash_len + (size_t) nread);
+            memcpy(c->stash + c->stash_len, buf->base, (size_t) nread);
+            c->stash_len += (size_t) nread;
+            conn_uv_read(c, 0);
         }
         return;
 
@@ -546,7 +682,21 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void
 conn_deferred_cb(uv_timer_t *t)
 {
-    conn_deliver(t->data);
+    sl_upconn_t *c = t->data;
+
+    if (c->stash_len && c->reading && c->read_cb != NULL && !c->closing) {
+        char  *s = c->stash;
+        size_t n = c->stash_len;
+        c->stash = NULL;
+        c->stash_len = 0;
+        c->read_cb(c->read_arg, s, (ssize_t) n);
+        free(s);
+        if (c->closing || !c->reading || c->state != C_ACTIVE)
+            return;
+        if (!c->net_eof)
+            conn_uv_read(c, 1);
+    }
+    conn_deliver(c);
 }
 
 
@@ -564,8 +714,13 @@ sl_upconn_read_start(sl_upconn_t *c, sl_upconn_read_cb cb, void *arg)
     c->reading = 1;
     if (c->eof_told)
         return 0;                       /* the end was already reported */
+    if (c->stash_len) {
+        /* stashed bytes first, from the loop; reading resumes after */
+        uv_timer_start(&c->timer, conn_deferred_cb, 0, 0);
+        return 0;
+    }
     if (!c->net_eof) {
-        rc = uv_read_start((uv_stream_t *) &c->tcp, conn_alloc_cb, conn_on_read);
+        rc = conn_uv_read(c, 1);
         if (rc < 0) {
             c->reading = 0;
             return rc;
@@ -588,7 +743,7 @@ sl_upconn_read_stop(sl_upconn_t *c)
     c->reading = 0;
     if (c->state == C_ACTIVE) {
         uv_timer_stop(&c->timer);
-        return uv_read_stop((uv_stream_t *) &c->tcp);
+        return conn_uv_read(c, 0);
     }
     return 0;
 }
@@ -631,6 +786,41 @@ sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs,
     } else if (nbufs == 0) {
         b = uv_buf_init(empty, 0);
         rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, &b, 1, conn_write_cb);
+    } else if (c->pool != NULL && uv_stream_get_write_queue_size((uv_stream_t *) &c->tcp) == 0
+               && c->user_writes == 0) {
+        /* Try to write it all now (the usual case for a request head). */
+        size_t total = 0, skip;
+        int    nw = uv_try_write((uv_stream_t *) &c->tcp, bufs, nbufs);
+
+        for (unsigned i = 0; i < nbufs; i++)
+            total += bufs[i].len;
+        if (nw == (int) total) {
+            c->user_writes++;
+            done_push(c->pool, w);
+            return 0;
+        }
+        if (nw < 0 && nw != UV_EAGAIN) {
+            free(w);
+            c->broken = 1;
+            return nw;
+        }
+        /* partial: hand uv_write what is left (descriptors are copied by
+         * libuv, the bytes stay the caller's until the callback) */
+        skip = nw > 0 ? (size_t) nw : 0;
+        uv_buf_t  rest_small[8];
+        uv_buf_t *rest = nbufs <= 8 ? rest_small : sl_xmalloc(nbufs * sizeof(uv_buf_t));
+        unsigned  nrest = 0;
+        for (unsigned i = 0; i < nbufs; i++) {
+            if (skip >= bufs[i].len) {
+                skip -= bufs[i].len;
+                continue;
+            }
+            rest[nrest++] = uv_buf_init(bufs[i].base + skip, (unsigned) (bufs[i].len - skip));
+            skip = 0;
+        }
+        rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, rest, nrest, conn_write_cb);
+        if (rest != rest_small)
+            free(rest);
     } else {
         rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, bufs, nbufs, conn_write_cb);
     }
@@ -652,12 +842,12 @@ sl_upconn_release(sl_upconn_t *c, int reuse)
 {
     if (c == NULL || c->closing)
         return;
+    done_forget(c);
     c->reading = 0;
     c->read_cb = NULL;
     c->read_arg = NULL;
     uv_timer_stop(&c->timer);
-    uv_read_stop((uv_stream_t *) &c->tcp);     /* the idle watcher restarts it */
-    if (reuse && !c->net_eof && conn_poolable(c))
+    if (reuse && !c->net_eof && c->stash_len == 0 && conn_poolable(c))
         conn_to_idle(c);
     else
         conn_close(c);
@@ -813,7 +1003,7 @@ conn_handshake(sl_upconn_t *c)
     }
     /* Stop reading until the user asks; records that came with the last
      * flight stay buffered in OpenSSL and read_start delivers them. */
-    uv_read_stop((uv_stream_t *) &c->tcp);
+    conn_uv_read(c, 0);
     uc_succeed(c->uc, c);
 }
 
@@ -849,7 +1039,7 @@ conn_connect_cb(uv_connect_t *req, int status)
         uc_fail(uc, SL_UPERR_TLS, msg);
         return;
     }
-    status = uv_read_start((uv_stream_t *) &c->tcp, conn_alloc_cb, conn_on_read);
+    status = conn_uv_read(c, 1);
     if (status < 0) {
         snprintf(msg, sizeof(msg), "reading from %s failed: %s",
                  uc_where(uc, c, where, sizeof(where)), uv_strerror(status));

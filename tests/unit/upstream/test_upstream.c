@@ -192,6 +192,10 @@ test_unread_data_not_pooled(void **state)
         test_run_for(&f->loop, 5);
     usleep(20000);                      /* the echo is now waiting unread */
     sl_upconn_release(a.c, 1);
+    /* Like nginx's keepalive cache, the pool learns about bytes or a close
+     * on an idle plain-TCP connection from its idle watcher (next loop
+     * turn), not from a probe on every release. */
+    test_run_for(&f->loop, 5);
 
     connect_ok(f, pool, &t, &b);
     assert_int_equal(sl_upconn_reused(b.c), 0);
