@@ -35,6 +35,10 @@
 
 #include "file_log.h"
 
+#define FL_NAP_MS             2          /* batch latency while records flow */
+#define FL_NAPS_BEFORE_SLEEP  500        /* ~1 s of naps, then a real sleep */
+#define FL_WAKE_BYTES         (256 * 1024)
+
 
 typedef struct fl_record {
     struct fl_record *next;
@@ -240,13 +244,33 @@ fl_writer_main(void *arg)
     uint64_t     count, ok;
     int          reopen_req;
 
+    unsigned idle_naps = 0;
+
     pthread_mutex_lock(&w->mu);
     for (;;) {
+        /* While records keep coming, nap FL_NAP_MS between batches instead
+         * of being woken per record: the event loop then pushes without a
+         * futex call or a context switch.  After a second without records
+         * sleep for real; the next push wakes us (w->waiting). */
         while (w->head == NULL && !w->stop) {
+            if (idle_naps < FL_NAPS_BEFORE_SLEEP) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += FL_NAP_MS * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&w->cv_work, &w->mu, &ts);
+                if (w->head == NULL)
+                    idle_naps++;
+                continue;
+            }
             w->waiting = 1;
             pthread_cond_wait(&w->cv_work, &w->mu);
             w->waiting = 0;
         }
+        idle_naps = 0;
         if (w->head == NULL)
             break;                        /* stop, and everything written */
         batch = w->head;
@@ -455,9 +479,9 @@ fl_writer_push(fl_writer_t *w, const char *data, size_t len, int reopen,
     w->pending += rec->len;
     w->pushed++;
     *pending = w->pending;
-    /* Wake the thread only when it sleeps: a busy thread picks the record
-     * up with its next batch, and the loop saves a futex call. */
-    if (w->waiting)
+    /* Wake the thread only when it sleeps for real (a napping thread picks
+     * the record up within FL_NAP_MS), or when much is waiting. */
+    if (w->waiting || w->pending > FL_WAKE_BYTES)
         pthread_cond_signal(&w->cv_work);
     pthread_mutex_unlock(&w->mu);
     return 0;
