@@ -17,6 +17,7 @@
 
 #define SL_READ_BUF        (64 * 1024)
 #define SL_PENDING_MAX     (64 * 1024)   /* pipelined bytes buffered per conn */
+#define SL_PENDING_KEEP    (16 * 1024)   /* input buffer kept between requests */
 
 static llhttp_settings_t sl_http_settings;
 static int               sl_http_settings_ready;
@@ -342,6 +343,13 @@ conn_process(sl_conn_t *c)
         }
         memmove(c->pending, c->pending + used, len - used);
         c->pending_len = len - used;
+        if (c->pending_len == 0 && c->pending_cap > SL_PENDING_KEEP) {
+            /* a big request passed: don't hold its buffer for the rest of
+             * a long-lived (streaming, keep-alive) connection */
+            free(c->pending);
+            c->pending = NULL;
+            c->pending_cap = 0;
+        }
         if (err == HPE_PAUSED) {
             c->nreqs++;
             if (c->req)

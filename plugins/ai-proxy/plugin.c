@@ -367,6 +367,9 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     }
     rc = api->req_body_set(r, out.ptr, out.len);
     sl_ap_buf_free(&out);
+    /* the request's token array (one token per JSON value: ~100 KiB for a
+     * Claude Code turn) is not needed while a stream may last minutes */
+    sl_json_free(&c->doc);
     if (rc != 0) {
         return SL_STATUS_ERROR;
     }
