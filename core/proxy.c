@@ -59,9 +59,25 @@ struct sl_proxy {
     size_t            sent_bytes;
     sl_bodyq_t       *resend;          /* raw bytes to write again first */
     int               client_paused;
+    int               written;         /* the request is fully written */
 };
 
 static void stream_flush(sl_proxy_t *p);
+
+/* Once the request is written and the upstream has answered, nothing will
+ * send the body again (no retry after a response byte): give its memory
+ * back instead of holding it for the whole, maybe minutes-long, answer. */
+static void
+release_body(sl_proxy_t *p)
+{
+    sl_req_t *r = p->r;
+
+    if (r && p->written && p->got_bytes && r->body) {
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+    }
+}
 static void try_connect(sl_proxy_t *p);
 
 static void
@@ -347,6 +363,7 @@ on_up_read(void *arg, const char *data, ssize_t n)
         sl_req_mark(r, SL_TIME_UPSTREAM_FIRST_BYTE);
         bodyq_free(&p->sent);          /* no retry once the upstream answers */
         p->sent_bytes = 0;
+        release_body(p);
     }
     /* Everything this read produces for the client (head, body, the last
      * chunk) leaves in one write. */
@@ -431,6 +448,8 @@ on_written(void *arg, int status)
         }
     }
     sl_req_mark(r, SL_TIME_UPSTREAM_SENT);
+    p->written = 1;
+    release_body(p);
     if (!p->headers_done)
         timer_arm(p, r->service ? r->service->read_timeout : 60000);
 }

@@ -287,9 +287,11 @@ struct sl_api {
     int  (*req_header_remove)(sl_req_t *r, sl_str_t name);
     int  (*req_header_iter)(sl_req_t *r, size_t *cursor, sl_str_t *name, sl_str_t *value);
 
-    /* The request body, in the body phase and later (0-length otherwise).
-     * body_set replaces it (copied); Content-Length is fixed by the host.
-     * A body returned by req_body is invalid after req_body_set. */
+    /* The request body, in the body phase (0-length before).  body_set
+     * replaces it (copied); Content-Length is fixed by the host.  A body
+     * returned by req_body is invalid after req_body_set, and the host
+     * releases the body once the upstream has it and has begun to answer
+     * (header_filter and later see 0 bytes): copy what you need later. */
     sl_str_t (*req_body)(sl_req_t *r);
     int  (*req_body_set)(sl_req_t *r, const char *data, size_t len);
 
