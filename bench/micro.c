@@ -129,7 +129,7 @@ synthetic_request(size_t *len)
 {
     sl_ap_buf_t b = { 0 };
 
-    SL_AP_BUF_LIT(&b, "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":32000,\"stream\":true,"
+    SL_AP_BUF_LIT(&b, "{\"model\":\"qwen-plus\",\"max_tokens\":32000,\"stream\":true,"
         "\"system\":[{\"type\":\"text\",\"text\":\"You are Claude Code, Anthropic's official CLI for Claude.\","
         "\"cache_control\":{\"type\":\"ephemeral\"}},{\"type\":\"text\",\"text\":\"");
     for (int i = 0; i < 150; i++)

@@ -23,10 +23,18 @@
 int64_t
 sl_ap_text_tokens(const char *p, size_t n)
 {
-    size_t  i, ascii = 0;
+    size_t  i = 0, ascii = 0;
     int64_t other = 0;
 
-    for (i = 0; i < n; i++) {
+    /* eight bytes at a time: ASCII bytes have the top bit clear, lead
+     * bytes of multi-byte characters have the top two bits set */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        ascii += 8 - (size_t) __builtin_popcountll(v & 0x8080808080808080ull);
+        other += __builtin_popcountll(v & (v << 1) & 0x8080808080808080ull);
+    }
+    for (; i < n; i++) {
         unsigned char c = (unsigned char) p[i];
 
         if (c < 0x80) {

@@ -11,6 +11,7 @@
  */
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <errno.h>
 
@@ -135,9 +136,20 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
             return (size_t) -1;
         }
         {
-            size_t j, end = (size_t) (q - s);
+            size_t j = i, end = (size_t) (q - s);
 
-            for (j = i; j < end; j++) {
+            /* eight bytes at a time while none is a backslash, a control
+             * character or non-ASCII (the common case in prompts) */
+            for (; j + 8 <= end; j += 8) {
+                uint64_t v, bs;
+                memcpy(&v, s + j, 8);
+                bs = v ^ 0x5C5C5C5C5C5C5C5Cull;
+                if (((v | ((v - 0x2020202020202020ull) & ~v)
+                      | ((bs - 0x0101010101010101ull) & ~bs)) & 0x8080808080808080ull) != 0) {
+                    break;
+                }
+            }
+            for (; j < end; j++) {
                 unsigned char x = (unsigned char) s[j];
                 if (x == '\\' || x < 0x20) {
                     break;
