@@ -1,6 +1,6 @@
-/* upstream.c - connections to upstream servers: DNS (dns.c), TCP connect
- * with a timeout that trying several addresses shares, TLS (tls.c) and the
- * per-worker keep-alive pool.
+/* upstream.c - connections to upstream servers and the per-worker
+ * keep-alive pool: reading, writing, releasing, idle watching.  Getting a
+ * new connection (DNS, connect, TLS handshake) is upconnect.c.
  *
  * Lifetimes, because libuv frees nothing for us:
  *  - a connection owns two handles (socket, timer) and is freed in the
@@ -14,128 +14,8 @@
  *    the peer closed it (or talks out of turn), so it is closed before
  *    anyone can be handed a dead socket. */
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/socket.h>
 
-#include "dns.h"
-#include "tls.h"
-#include "upstream.h"
-
-#define SL_UP_DEFAULT_MAX_IDLE     64
-#define SL_UP_DEFAULT_KEEPALIVE_MS 60000
-#define SL_UP_DEFAULT_CONNECT_MS   60000
-#define SL_UP_READ_BUF             (64 * 1024)
-#define SL_UP_MAX_ADDRS            16
-
-enum { C_CONNECTING, C_HANDSHAKE, C_ACTIVE, C_IDLE };
-
-/* Connections to one (host, port, tls, verify): the pool's idle limit is
- * per key, counted here so that releasing a connection is O(1). */
-typedef struct sl_upkey {
-    struct sl_upkey   *next;
-    char              *host;
-    int                port;
-    int                tls_on;
-    int                verify;
-    unsigned           nidle;
-} sl_upkey_t;
-
-/* An idle connection is probed (recv MSG_PEEK) before reuse only after
- * this long: the idle watcher sees a peer's close when it happens, so only
- * a close in the last instants can slip through. */
-#define SL_UP_PROBE_AFTER_MS 1000
-
-struct sl_upconn {
-    uv_tcp_t           tcp;
-    uv_timer_t         timer;       /* idle: keepalive expiry; active: deferred read delivery */
-    uv_connect_t       connect_req;
-    int                open_handles;
-    sl_uppool_t       *pool;        /* NULL once the pool is gone */
-    sl_upconnect_t    *uc;          /* while connecting */
-    sl_upconn_t       *next;        /* pool->idle or pool->busy */
-    sl_upconn_t      **pprev;
-
-    int                tls_on;
-    int                verify;
-    int                port;
-    char              *host;
-    sl_tls_t          *tls;
-
-    int                state;
-    unsigned           closing:1;
-    unsigned           reused:1;
-    unsigned           reading:1;    /* the user wants data */
-    unsigned           eof:1;        /* final read status known (read_err) */
-    unsigned           net_eof:1;    /* the socket ended or failed */
-    unsigned           eof_told:1;   /* ... and the user was told */
-    unsigned           broken:1;     /* a write failed */
-    unsigned           uv_reading:1; /* libuv read started on tcp */
-    sl_upkey_t        *key;
-    uint64_t           idle_since;   /* uv_now() when it went idle */
-    char              *stash;        /* bytes that came while not reading */
-    size_t             stash_len;
-    int                read_err;
-    unsigned           user_writes;  /* in flight */
-    sl_upconn_read_cb  read_cb;
-    void              *read_arg;
-
-    char              *rbuf;        /* network reads */
-    char              *pbuf;        /* decrypted data (TLS) */
-    char               peer_ip[64];
-    int                peer_port;
-};
-
-struct sl_upconnect {
-    uv_timer_t               timer;  /* connect timeout, or deferred failure */
-    sl_uppool_t             *pool;
-    sl_upconnect_t          *next;
-    sl_upconnect_t         **pprev;
-    sl_upconnect_cb          cb;
-    void                    *arg;
-    char                    *host;
-    int                      port;
-    int                      tls_on;
-    int                      verify;
-    int                      timeout_ms;
-    sl_dns_req_t            *dns;
-    int                      resolving;
-    struct sockaddr_storage  addrs[SL_UP_MAX_ADDRS];
-    size_t                   naddrs;
-    size_t                   next_addr;
-    sl_upconn_t             *conn;
-    unsigned                 starting:1;
-    unsigned                 done:1;
-    int                      fail_status;
-    char                     errmsg[512];
-};
-
-struct sl_uppool {
-    uv_loop_t           *loop;
-    sl_uppool_options_t  opts;
-    sl_dns_t            *dns;
-    sl_tls_ctx_t        *tls;
-    sl_upconn_t         *idle;       /* most recently released first */
-    sl_upkey_t          *keys;
-    sl_upconn_t         *busy;
-    sl_upconnect_t      *connects;
-    /* writes that completed inside sl_upconn_write (uv_try_write): their
-     * callbacks run from an idle handle on the next loop turn */
-    uv_idle_t           *done_idle;
-    struct sl_upwrite   *done_head, *done_tail;
-};
-
-typedef struct sl_upwrite {
-    uv_write_t          req;
-    sl_upconn_t        *c;
-    sl_upconn_write_cb  cb;
-    void               *arg;
-    char               *owned;       /* ciphertext we allocated (TLS) */
-    int                 user;
-    struct sl_upwrite  *dnext;       /* pool->done list */
-} sl_upwrite_t;
-
+#include "upstream_int.h"
 
 /* ---- completed writes: callbacks from the loop, never from inside
  * sl_upconn_write (the contract), without uv_write's POLLOUT round trip,
@@ -187,31 +67,7 @@ done_forget(sl_upconn_t *c)
 }
 
 
-static void conn_close(sl_upconn_t *c);
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void uc_fail(sl_upconnect_t *uc, int status, const char *msg);
-static void uc_try_next(sl_upconnect_t *uc);
-
-
-/* ---- lists ---- */
-
-#define SL_LIST_INSERT(head, e) do {                                    \
-        (e)->next = (head);                                             \
-        if ((e)->next != NULL)                                          \
-            (e)->next->pprev = &(e)->next;                              \
-        (e)->pprev = &(head);                                           \
-        (head) = (e);                                                   \
-    } while (0)
-
-#define SL_LIST_REMOVE(e) do {                                          \
-        if ((e)->pprev != NULL) {                                       \
-            *(e)->pprev = (e)->next;                                    \
-            if ((e)->next != NULL)                                      \
-                (e)->next->pprev = (e)->pprev;                          \
-            (e)->next = NULL;                                           \
-            (e)->pprev = NULL;                                          \
-        }                                                               \
-    } while (0)
 
 
 /* ---- pool ---- */
@@ -249,7 +105,7 @@ sl_uppool_free(sl_uppool_t *pool)
     while (pool->connects != NULL)
         sl_upconnect_cancel(pool->connects);
     while (pool->idle != NULL)
-        conn_close(pool->idle);
+        sl_upc_close(pool->idle);
     /* Connections in use stay with their users and close on release. */
     while ((c = pool->busy) != NULL) {
         SL_LIST_REMOVE(c);
@@ -291,8 +147,8 @@ conn_close_cb(uv_handle_t *h)
 }
 
 
-static void
-conn_close(sl_upconn_t *c)
+void
+sl_upc_close(sl_upconn_t *c)
 {
     if (c->closing)
         return;
@@ -336,8 +192,8 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* libuv reading on the socket, tracked so that a connection going from
  * busy to idle to busy again keeps one registration (no epoll_ctl churn). */
-static int
-conn_uv_read(sl_upconn_t *c, int on)
+int
+sl_upc_uv_read(sl_upconn_t *c, int on)
 {
     int rc = 0;
 
@@ -353,8 +209,8 @@ conn_uv_read(sl_upconn_t *c, int on)
 }
 
 
-static sl_upconn_t *
-conn_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
+sl_upconn_t *
+sl_upc_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
 {
     sl_upconn_t *c = sl_xcalloc(1, sizeof(*c));
     int          rc;
@@ -418,8 +274,8 @@ conn_write_cb(uv_write_t *req, int status)
 
 /* Send whatever ciphertext OpenSSL produced on its own (handshake
  * messages, alerts, key updates).  Failure shows up as `broken`. */
-static void
-conn_flush_tls(sl_upconn_t *c)
+void
+sl_upc_flush_tls(sl_upconn_t *c)
 {
     sl_upwrite_t *w;
     uv_buf_t      b;
@@ -485,7 +341,7 @@ conn_tls_quiet(sl_upconn_t *c)
             break;
         }
     }
-    conn_flush_tls(c);
+    sl_upc_flush_tls(c);
     return c->broken ? 0 : res;
 }
 
@@ -493,7 +349,7 @@ conn_tls_quiet(sl_upconn_t *c)
 static void
 conn_idle_timer_cb(uv_timer_t *t)
 {
-    conn_close(t->data);
+    sl_upc_close(t->data);
 }
 
 
@@ -503,12 +359,12 @@ static void
 conn_idle_input(sl_upconn_t *c, ssize_t nread, const uv_buf_t *buf)
 {
     if (nread < 0 || !c->tls_on) {
-        conn_close(c);
+        sl_upc_close(c);
         return;
     }
     sl_tls_feed(c->tls, buf->base, (size_t) nread);
     if (!conn_tls_quiet(c))
-        conn_close(c);
+        sl_upc_close(c);
 }
 
 
@@ -537,10 +393,10 @@ conn_to_idle(sl_upconn_t *c)
     free(c->pbuf);
     c->rbuf = c->pbuf = NULL;
     c->idle_since = uv_now(pool->loop);
-    if (conn_uv_read(c, 1) < 0
+    if (sl_upc_uv_read(c, 1) < 0
         || uv_timer_start(&c->timer, conn_idle_timer_cb,
                           pool->opts.keepalive_timeout_ms, 0) < 0) {
-        conn_close(c);
+        sl_upc_close(c);
         return;
     }
     SL_LIST_INSERT(pool->idle, c);
@@ -549,8 +405,8 @@ conn_to_idle(sl_upconn_t *c)
 
 
 /* Take a matching idle connection, dropping stale ones met on the way. */
-static sl_upconn_t *
-pool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
+sl_upconn_t *
+sl_uppool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
 {
     sl_upconn_t *c, *next;
     uint64_t     now = uv_now(pool->loop);
@@ -562,7 +418,7 @@ pool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
             || strcasecmp(c->host, t->host) != 0)
             continue;
         if (now - c->idle_since >= SL_UP_PROBE_AFTER_MS && !conn_socket_fresh(c)) {
-            conn_close(c);
+            sl_upc_close(c);
             continue;
         }
         SL_LIST_REMOVE(c);
@@ -595,7 +451,7 @@ conn_deliver(sl_upconn_t *c)
             if (c->pbuf == NULL)
                 c->pbuf = sl_xmalloc(SL_UP_READ_BUF);
             n = sl_tls_read(c->tls, c->pbuf, SL_UP_READ_BUF);
-            conn_flush_tls(c);
+            sl_upc_flush_tls(c);
             if (n > 0) {
                 c->read_cb(c->read_arg, c->pbuf, n);
                 continue;
@@ -613,14 +469,13 @@ conn_deliver(sl_upconn_t *c)
             return;
         c->eof_told = 1;
         c->reading = 0;
-        conn_uv_read(c, 0);
+        sl_upc_uv_read(c, 0);
         c->read_cb(c->read_arg, NULL, c->read_err);
         return;
     }
 }
 
 
-static void conn_handshake(sl_upconn_t *c);
 
 static void
 conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -641,11 +496,11 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             snprintf(msg, sizeof(msg), "TLS handshake with %s:%d failed: %s",
                      c->host, c->port,
                      nread == UV_EOF ? "connection closed by peer" : uv_strerror((int) nread));
-            uc_fail(c->uc, SL_UPERR_TLS, msg);
+            sl_upconnect_fail(c->uc, SL_UPERR_TLS, msg);
             return;
         }
         sl_tls_feed(c->tls, buf->base, (size_t) nread);
-        conn_handshake(c);
+        sl_upc_handshake(c);
         return;
 
     case C_ACTIVE:
@@ -654,7 +509,7 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             c->read_err = (int) nread;
             if (c->tls == NULL)
                 c->eof = 1;
-            conn_uv_read(c, 0);
+            sl_upc_uv_read(c, 0);
             conn_deliver(c);
             return;
         }
@@ -669,7 +524,7 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             c->stash = sl_xrealloc(c->stash, c->stash_len + (size_t) nread);
             memcpy(c->stash + c->stash_len, buf->base, (size_t) nread);
             c->stash_len += (size_t) nread;
-            conn_uv_read(c, 0);
+            sl_upc_uv_read(c, 0);
         }
         return;
 
@@ -694,7 +549,7 @@ conn_deferred_cb(uv_timer_t *t)
         if (c->closing || !c->reading || c->state != C_ACTIVE)
             return;
         if (!c->net_eof)
-            conn_uv_read(c, 1);
+            sl_upc_uv_read(c, 1);
     }
     conn_deliver(c);
 }
@@ -720,7 +575,7 @@ sl_upconn_read_start(sl_upconn_t *c, sl_upconn_read_cb cb, void *arg)
         return 0;
     }
     if (!c->net_eof) {
-        rc = conn_uv_read(c, 1);
+        rc = sl_upc_uv_read(c, 1);
         if (rc < 0) {
             c->reading = 0;
             return rc;
@@ -743,7 +598,7 @@ sl_upconn_read_stop(sl_upconn_t *c)
     c->reading = 0;
     if (c->state == C_ACTIVE) {
         uv_timer_stop(&c->timer);
-        return conn_uv_read(c, 0);
+        return sl_upc_uv_read(c, 0);
     }
     return 0;
 }
@@ -850,7 +705,7 @@ sl_upconn_release(sl_upconn_t *c, int reuse)
     if (reuse && !c->net_eof && c->stash_len == 0 && conn_poolable(c))
         conn_to_idle(c);
     else
-        conn_close(c);
+        sl_upc_close(c);
 }
 
 
@@ -879,329 +734,4 @@ int
 sl_upconn_tls_resumed(const sl_upconn_t *c)
 {
     return c->tls != NULL && sl_tls_resumed(c->tls);
-}
-
-
-/* ---- connecting ---- */
-
-static void
-uc_close_cb(uv_handle_t *h)
-{
-    sl_upconnect_t *uc = h->data;
-
-    free(uc->host);
-    free(uc);
-}
-
-
-/* The connect is over (answered or abandoned): detach everything so no
- * later event can reach the caller, and free uc once its timer closed. */
-static void
-uc_finish(sl_upconnect_t *uc)
-{
-    uc->done = 1;
-    SL_LIST_REMOVE(uc);
-    sl_dns_cancel(uc->dns);
-    uc->dns = NULL;
-    if (uc->conn != NULL) {
-        uc->conn->uc = NULL;
-        conn_close(uc->conn);
-        uc->conn = NULL;
-    }
-    uv_close((uv_handle_t *) &uc->timer, uc_close_cb);
-}
-
-
-static void
-uc_deferred_fail_cb(uv_timer_t *t)
-{
-    sl_upconnect_t *uc = t->data;
-
-    uc_fail(uc, uc->fail_status, uc->errmsg);
-}
-
-
-static void
-uc_fail(sl_upconnect_t *uc, int status, const char *msg)
-{
-    sl_upconnect_cb cb = uc->cb;
-    void           *arg = uc->arg;
-    char            text[sizeof(uc->errmsg)];
-    const char     *src = msg ? msg : uv_strerror(status);
-    size_t          n = strlen(src);
-
-    if (n >= sizeof(text))
-        n = sizeof(text) - 1;
-    memcpy(text, src, n);
-    text[n] = '\0';
-    if (uc->done)
-        return;
-    if (uc->starting) {
-        /* Still inside sl_upconnect_start(): the caller has not even got
-         * its handle yet, so answer from the loop instead. */
-        uc->fail_status = status;
-        memcpy(uc->errmsg, text, sizeof(text));
-        if (uc->conn != NULL) {
-            uc->conn->uc = NULL;
-            conn_close(uc->conn);
-            uc->conn = NULL;
-        }
-        uv_timer_start(&uc->timer, uc_deferred_fail_cb, 0, 0);
-        return;
-    }
-    uc_finish(uc);
-    cb(arg, NULL, status, text);
-}
-
-
-static void
-uc_succeed(sl_upconnect_t *uc, sl_upconn_t *c)
-{
-    sl_upconnect_cb cb = uc->cb;
-    void           *arg = uc->arg;
-
-    uc->conn = NULL;
-    c->uc = NULL;
-    c->state = C_ACTIVE;
-    if (c->pool != NULL)
-        SL_LIST_INSERT(c->pool->busy, c);
-    uc_finish(uc);
-    cb(arg, c, 0, NULL);
-}
-
-
-/* "host:port", plus " (address)" when the name is not the address, for
- * error messages. */
-static const char *
-uc_where(const sl_upconnect_t *uc, const sl_upconn_t *c, char *buf, size_t size)
-{
-    int v6 = strchr(uc->host, ':') != NULL && uc->host[0] != '[';
-
-    snprintf(buf, size, "%s%s%s:%d%s%s%s", v6 ? "[" : "", uc->host, v6 ? "]" : "", uc->port,
-             c && strcmp(c->peer_ip, uc->host) != 0 ? " (" : "",
-             c && strcmp(c->peer_ip, uc->host) != 0 ? c->peer_ip : "",
-             c && strcmp(c->peer_ip, uc->host) != 0 ? ")" : "");
-    return buf;
-}
-
-
-static void
-conn_handshake(sl_upconn_t *c)
-{
-    char err[256], msg[600], where[200];
-    int  rc;
-
-    rc = sl_tls_handshake(c->tls, err, sizeof(err));
-    conn_flush_tls(c);                  /* our next flight, or an alert */
-    if (rc == 0)
-        return;
-    if (rc < 0) {
-        snprintf(msg, sizeof(msg), "TLS handshake with %s failed: %s",
-                 uc_where(c->uc, c, where, sizeof(where)), err);
-        uc_fail(c->uc, SL_UPERR_TLS, msg);
-        return;
-    }
-    /* Stop reading until the user asks; records that came with the last
-     * flight stay buffered in OpenSSL and read_start delivers them. */
-    conn_uv_read(c, 0);
-    uc_succeed(c->uc, c);
-}
-
-
-static void
-conn_connect_cb(uv_connect_t *req, int status)
-{
-    sl_upconn_t    *c = req->data;
-    sl_upconnect_t *uc = c->uc;
-    char            err[256], msg[600], where[200];
-
-    if (c->closing || uc == NULL)
-        return;
-    if (status < 0) {
-        uc->conn = NULL;
-        c->uc = NULL;
-        conn_close(c);
-        uc->fail_status = status;
-        snprintf(uc->errmsg, sizeof(uc->errmsg), "connect() to %s failed: %s",
-                 uc_where(uc, c, where, sizeof(where)), uv_strerror(status));
-        uc_try_next(uc);
-        return;
-    }
-    if (!c->tls_on) {
-        uc_succeed(uc, c);
-        return;
-    }
-    c->state = C_HANDSHAKE;
-    c->tls = sl_tls_new(uc->pool->tls, c->host, c->port, c->verify, err, sizeof(err));
-    if (c->tls == NULL) {
-        snprintf(msg, sizeof(msg), "TLS setup for %s failed: %s",
-                 uc_where(uc, c, where, sizeof(where)), err);
-        uc_fail(uc, SL_UPERR_TLS, msg);
-        return;
-    }
-    status = conn_uv_read(c, 1);
-    if (status < 0) {
-        snprintf(msg, sizeof(msg), "reading from %s failed: %s",
-                 uc_where(uc, c, where, sizeof(where)), uv_strerror(status));
-        uc_fail(uc, status, msg);
-        return;
-    }
-    conn_handshake(c);
-}
-
-
-static void
-sockaddr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port)
-{
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) ss;
-        uv_ip6_name(a, ip, iplen);
-        *port = ntohs(a->sin6_port);
-    } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *) ss;
-        uv_ip4_name(a, ip, iplen);
-        *port = ntohs(a->sin_port);
-    }
-}
-
-
-/* Try the next resolved address; the connect timer keeps running across
- * attempts, so all of them share one budget. */
-static void
-uc_try_next(sl_upconnect_t *uc)
-{
-    struct sockaddr_storage *ss;
-    sl_upconn_t             *c;
-    char                     where[200];
-    int                      rc;
-
-    while (uc->next_addr < uc->naddrs) {
-        ss = &uc->addrs[uc->next_addr++];
-        if (ss->ss_family == AF_INET6)
-            ((struct sockaddr_in6 *) ss)->sin6_port = htons((uint16_t) uc->port);
-        else
-            ((struct sockaddr_in *) ss)->sin_port = htons((uint16_t) uc->port);
-
-        c = conn_new(uc->pool, uc);
-        if (c == NULL) {
-            uc->fail_status = UV_ENOMEM;
-            snprintf(uc->errmsg, sizeof(uc->errmsg), "could not create a socket");
-            break;
-        }
-        sockaddr_text(ss, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
-        rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *) ss,
-                            conn_connect_cb);
-        if (rc == 0) {
-            c->uc = uc;
-            uc->conn = c;
-            return;
-        }
-        uc->fail_status = rc;
-        snprintf(uc->errmsg, sizeof(uc->errmsg), "connect() to %s failed: %s",
-                 uc_where(uc, c, where, sizeof(where)), uv_strerror(rc));
-        conn_close(c);
-    }
-    uc_fail(uc, uc->fail_status ? uc->fail_status : UV_EAI_NODATA, uc->errmsg);
-}
-
-
-static void
-uc_dns_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
-          const char *errmsg)
-{
-    sl_upconnect_t *uc = arg;
-
-    uc->dns = NULL;
-    uc->resolving = 0;
-    if (status < 0) {
-        uc_fail(uc, status, errmsg);
-        return;
-    }
-    uc->naddrs = n < SL_UP_MAX_ADDRS ? n : SL_UP_MAX_ADDRS;
-    memcpy(uc->addrs, addrs, uc->naddrs * sizeof(*addrs));
-    uc->next_addr = 0;
-    uc_try_next(uc);
-}
-
-
-static void
-uc_timeout_cb(uv_timer_t *t)
-{
-    sl_upconnect_t *uc = t->data;
-    char            msg[600], where[200];
-
-    if (uc->resolving)
-        snprintf(msg, sizeof(msg), "timed out after %d ms resolving \"%s\"",
-                 uc->timeout_ms, uc->host);
-    else if (uc->conn != NULL && uc->conn->state == C_HANDSHAKE)
-        snprintf(msg, sizeof(msg), "TLS handshake with %s timed out after %d ms",
-                 uc_where(uc, uc->conn, where, sizeof(where)), uc->timeout_ms);
-    else
-        snprintf(msg, sizeof(msg), "connect() to %s timed out after %d ms",
-                 uc_where(uc, uc->conn, where, sizeof(where)), uc->timeout_ms);
-    uc_fail(uc, UV_ETIMEDOUT, msg);
-}
-
-
-int
-sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t,
-                   sl_upconnect_cb cb, void *arg, sl_upconnect_t **pending)
-{
-    sl_upconnect_t *uc;
-    sl_upconn_t    *c;
-    int             rc;
-
-    if (pending != NULL)
-        *pending = NULL;
-    if (pool == NULL || t == NULL || cb == NULL || t->host == NULL || t->host[0] == '\0'
-        || t->port <= 0 || t->port > 65535)
-        return UV_EINVAL;
-
-    c = pool_take_idle(pool, t);
-    if (c != NULL) {
-        cb(arg, c, 0, NULL);
-        return 0;
-    }
-
-    uc = sl_xcalloc(1, sizeof(*uc));
-    rc = uv_timer_init(pool->loop, &uc->timer);
-    if (rc < 0) {
-        free(uc);
-        return rc;
-    }
-    uc->timer.data = uc;
-    uc->pool = pool;
-    uc->cb = cb;
-    uc->arg = arg;
-    uc->host = sl_strndup(t->host, strlen(t->host));
-    uc->port = t->port;
-    uc->tls_on = t->tls ? 1 : 0;
-    uc->verify = t->tls_verify ? 1 : 0;
-    uc->timeout_ms = t->connect_timeout_ms > 0 ? t->connect_timeout_ms : SL_UP_DEFAULT_CONNECT_MS;
-    uc->starting = 1;
-    SL_LIST_INSERT(pool->connects, uc);
-    uv_timer_start(&uc->timer, uc_timeout_cb, (uint64_t) uc->timeout_ms, 0);
-
-    /* A cached or literal address answers synchronously, and the first
-     * connect() starts from here; failures are deferred (see uc_fail). */
-    uc->resolving = 1;
-    rc = sl_dns_resolve(pool->dns, uc->host, uc_dns_cb, uc, &uc->dns);
-    if (rc < 0) {
-        uc->cb = NULL;
-        uc_finish(uc);
-        return rc;
-    }
-    uc->starting = 0;
-    if (pending != NULL)
-        *pending = uc;
-    return 0;
-}
-
-
-void
-sl_upconnect_cancel(sl_upconnect_t *uc)
-{
-    if (uc == NULL || uc->done)
-        return;
-    uc_finish(uc);
 }
