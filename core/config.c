@@ -663,6 +663,17 @@ load_document(sl_loader_t *L, json_object *root)
     free(pending.items);
 }
 
+static char *
+entity_text(json_object *e)
+{
+    const char *t;
+
+    if (e == NULL)
+        return NULL;
+    t = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    return sl_strndup(t, strlen(t));
+}
+
 sl_conf_t *
 sl_conf_load_buffer(const char *name, const char *buf, size_t len,
                     const sl_plugin_registry_t *reg, const sl_api_t *api, sl_errors_t *errs)
@@ -706,6 +717,11 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len,
             chain_build(conf, &conf->services[i]->chain, NULL, conf->services[i]);
         chain_build(conf, &conf->global_chain, NULL, NULL);
         sl_router_build(conf, errs);
+        /* every log record carries route and service: serialize them once */
+        for (size_t i = 0; i < conf->nroutes; i++)
+            conf->routes[i]->entity_json = entity_text(conf->routes[i]->entity);
+        for (size_t i = 0; i < conf->nservices; i++)
+            conf->services[i]->entity_json = entity_text(conf->services[i]->entity);
     }
 
     sl_yaml_lines_free(lines);
@@ -772,6 +788,7 @@ route_free(sl_route_t *r)
     free(r->hosts);
     free(r->name);
     json_object_put(r->entity);
+    free(r->entity_json);
     free(r->chain.items);
     free(r);
 }
@@ -797,6 +814,7 @@ sl_conf_free(sl_conf_t *conf)
         free(s->host);
         free(s->path);
         json_object_put(s->entity);
+        free(s->entity_json);
         free(s->chain.items);
         free(s);
     }

@@ -49,6 +49,7 @@ struct sl_service {
     int          tls_verify_depth;  /* -1 unset */
     int          enabled;        /* 0: its routes are not routed (Kong) */
     json_object *entity;         /* the entity as Kong would log it */
+    char        *entity_json;    /* entity as compact JSON (log records) */
     sl_chain_t   chain;          /* service + global plugins (no route) */
 };
 
@@ -71,6 +72,7 @@ struct sl_route {
     int              request_buffering;           /* default 1 */
     sl_service_t    *service;                     /* may be NULL */
     json_object     *entity;
+    char            *entity_json;  /* entity as compact JSON (log records) */
     sl_chain_t       chain;     /* effective plugins for this route */
 };
 

@@ -678,7 +678,7 @@ sb_add(sbuf_t *b, const char *s, size_t n)
     b->len += n;
 }
 
-#define SB_LIT(b, lit) sb_add((b), (lit), sizeof(lit) - 1)
+#define SB_LIT(b, lit) sb_add((b), "" lit, sizeof(lit) - 1)   /* literals only */
 #define SB_STR(b, s)   sb_add((b), (s).ptr, (s).len)
 
 static int

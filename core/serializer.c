@@ -10,6 +10,11 @@
 #include "http_server.h"
 #include "serializer.h"
 
+/* The log record's "error" field, by sl_req_error_t. */
+static const char *const reqerr_names[] = { "", "client_abort", "upstream_connect",
+                                            "upstream_timeout", "upstream_reset",
+                                            "upstream_protocol", "plugin" };
+
 static json_object *
 jstr(sl_str_t s)
 {
@@ -197,8 +202,12 @@ sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
     }
 }
 
+/* The reference implementation with json-c objects: used when a plugin's
+ * serialize value lands on one of the record's own top-level keys (then
+ * objects must be merged), and by the unit test that checks the fast path
+ * writes the same record. */
 int
-sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
+sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out)
 {
     json_object *root = json_object_new_object();
     json_object *req = json_object_new_object();
@@ -273,11 +282,8 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
                                r->source == SL_SOURCE_UPSTREAM && r->upstream_status ? "upstream"
                                                                                      : "kong"));
     if (r->err != SL_REQERR_NONE) {
-        static const char *const names[] = { "", "client_abort", "upstream_connect",
-                                             "upstream_timeout", "upstream_reset",
-                                             "upstream_protocol", "plugin" };
-        if ((size_t)r->err < sl_nelems(names))
-            json_object_object_add(root, "error", json_object_new_string(names[r->err]));
+        if ((size_t)r->err < sl_nelems(reqerr_names))
+            json_object_object_add(root, "error", json_object_new_string(reqerr_names[r->err]));
     }
     if (r->ser)
         merge(root, r->ser);
@@ -288,5 +294,304 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     out->ptr = sl_pstrndup(r->pool, s, len);
     out->len = len;
     json_object_put(root);
+    return SL_OK;
+}
+
+
+/* ---- the fast path: the record written straight into one buffer ---- */
+
+typedef struct sb {
+    char  *p;
+    size_t len, cap;
+} sb_t;
+
+static void
+sb_need(sb_t *b, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2 + 1024;
+        b->p = sl_xrealloc(b->p, b->cap);
+    }
+}
+
+static void
+sb_raw(sb_t *b, const char *s, size_t n)
+{
+    sb_need(b, n);
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+#define SB_LIT(b, lit) sb_raw((b), "" lit, sizeof(lit) - 1)   /* literals only */
+
+/* A JSON string, escaped as json-c does (no escaping of '/'). */
+static void
+sb_str(sb_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    sb_need(b, n * 6 + 2);
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':  *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u'; *o++ = '0'; *o++ = '0';
+            *o++ = hex[c >> 4]; *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+static void
+sb_cstr(sb_t *b, const char *s)
+{
+    sb_str(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void
+sb_int(sb_t *b, int64_t v)
+{
+    char     t[24];
+    size_t   n = 0;
+    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+
+    do {
+        t[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[n++] = '-';
+    sb_need(b, n);
+    while (n)
+        b->p[b->len++] = t[--n];
+}
+
+/* Does a header name, lower-cased and cut at 255 bytes as in headers_json,
+ * equal name[0..n)? */
+static int
+same_name(sl_str_t hn, const char *name, size_t n)
+{
+    size_t l = hn.len < 255 ? hn.len : 255;
+    return l == n && strncasecmp(hn.ptr, name, n) == 0;
+}
+
+/* "name": value-or-array for a header list (names lower-cased, repeated
+ * names as arrays in order, redaction as headers_json). */
+static void
+sb_headers(sb_t *b, const sl_headers_t *h, const char *const *redact, int always_redact)
+{
+    char  small[64], name[256];
+    char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
+
+    memset(done, 0, h->n <= sizeof(small) ? sizeof(small) : 0);
+    SB_LIT(b, "{");
+    int first = 1;
+    for (size_t i = 0; i < h->n; i++) {
+        if (done[i])
+            continue;
+        size_t n = h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len
+                                                           : sizeof(name) - 1;
+        for (size_t k = 0; k < n; k++)
+            name[k] = (char)tolower((unsigned char)h->items[i].name.ptr[k]);
+        name[n] = '\0';
+        int red = always_redact && (strcmp(name, "authorization") == 0 ||
+                                    strcmp(name, "proxy-authorization") == 0);
+        for (const char *const *rp = redact; !red && rp && *rp; rp++)
+            if (strcasecmp(name, *rp) == 0)
+                red = 1;
+        size_t count = 0;
+        for (size_t j = i; j < h->n; j++)
+            if (same_name(h->items[j].name, name, n))
+                count++;
+        if (!first)
+            SB_LIT(b, ",");
+        first = 0;
+        sb_str(b, name, n);
+        SB_LIT(b, ":");
+        if (count > 1)
+            SB_LIT(b, "[");
+        size_t k = 0;
+        for (size_t j = i; j < h->n; j++) {
+            if (!same_name(h->items[j].name, name, n))
+                continue;
+            done[j] = 1;
+            if (k++)
+                SB_LIT(b, ",");
+            if (red)
+                SB_LIT(b, "\"REDACTED\"");
+            else
+                sb_str(b, h->items[j].value.ptr, h->items[j].value.len);
+        }
+        if (count > 1)
+            SB_LIT(b, "]");
+    }
+    SB_LIT(b, "}");
+    if (done != small)
+        free(done);
+}
+
+static void
+sb_query(sb_t *b, sl_str_t q)
+{
+    /* rare enough and small: reuse the json-c builder for repeated keys */
+    json_object *o = query_json(q);
+    size_t       n;
+    const char  *t = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    sb_raw(b, t, n);
+    json_object_put(o);
+}
+
+static const char *const record_keys[] = {
+    "request", "upstream_uri", "upstream_status", "response", "latencies", "tries",
+    "route", "service", "client_ip", "started_at", "source", "error", NULL,
+};
+
+int
+sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
+{
+    sb_t    b = { 0 };
+    int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
+    char    port[16];
+
+    if (r->ser) {
+        json_object_object_foreach(r->ser, k, v) {
+            (void)v;
+            for (const char *const *rk = record_keys; *rk; rk++)
+                if (strcmp(k, *rk) == 0)
+                    return sl_serialize_jsonc(r, redact, out);   /* must merge */
+        }
+    }
+    sb_need(&b, 2048);
+    SB_LIT(&b, "{\"request\":{\"id\":");
+    sb_str(&b, r->id, 32);
+    SB_LIT(&b, ",\"uri\":");
+    sb_str(&b, r->uri.ptr, r->uri.len);
+    /* url: http://host:port/uri, built as the reference does */
+    {
+        sb_t u = { 0 };
+        int  pn = snprintf(port, sizeof(port), ":%d", r->server_port);
+        SB_LIT(&u, "http://");
+        sb_raw(&u, r->host.ptr, r->host.len);
+        sb_raw(&u, port, (size_t)pn);
+        sb_raw(&u, r->uri.ptr, r->uri.len);
+        SB_LIT(&b, ",\"url\":");
+        sb_str(&b, u.p, u.len > 2047 ? 2047 : u.len);
+        free(u.p);
+    }
+    SB_LIT(&b, ",\"querystring\":");
+    if (r->query.len)
+        sb_query(&b, r->query);
+    else
+        SB_LIT(&b, "{}");
+    SB_LIT(&b, ",\"method\":");
+    sb_str(&b, r->method.ptr, r->method.len);
+    SB_LIT(&b, ",\"headers\":");
+    sb_headers(&b, &r->client_headers, redact, 1);
+    SB_LIT(&b, ",\"size\":");
+    sb_int(&b, (int64_t)r->req_size);
+    SB_LIT(&b, "}");
+
+    if (r->upstream_uri) {
+        SB_LIT(&b, ",\"upstream_uri\":");
+        sb_cstr(&b, r->upstream_uri);
+    }
+    SB_LIT(&b, ",\"upstream_status\":\"");
+    if (r->upstream_status)
+        sb_int(&b, r->upstream_status);
+    SB_LIT(&b, "\",\"response\":{\"status\":");
+    sb_int(&b, r->status);
+    SB_LIT(&b, ",\"headers\":");
+    sb_headers(&b, &r->resp_headers, NULL, 0);
+    SB_LIT(&b, ",\"size\":");
+    sb_int(&b, (int64_t)r->resp_bytes);
+
+    int64_t total = ms(end - r->times[SL_TIME_START]);
+    int64_t proxy = -1, receive = 0;
+    if (r->times[SL_TIME_UPSTREAM_FIRST_BYTE] && r->times[SL_TIME_UPSTREAM_START])
+        proxy = ms(r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_START]);
+    if (r->times[SL_TIME_UPSTREAM_LAST_BYTE] && r->times[SL_TIME_UPSTREAM_FIRST_BYTE])
+        receive = ms(r->times[SL_TIME_UPSTREAM_LAST_BYTE] - r->times[SL_TIME_UPSTREAM_FIRST_BYTE]);
+    int64_t kong = total - (proxy > 0 ? proxy : 0) - receive;
+    SB_LIT(&b, "},\"latencies\":{\"kong\":");
+    sb_int(&b, kong > 0 ? kong : 0);
+    SB_LIT(&b, ",\"proxy\":");
+    sb_int(&b, proxy);
+    SB_LIT(&b, ",\"request\":");
+    sb_int(&b, total);
+    SB_LIT(&b, ",\"receive\":");
+    sb_int(&b, receive);
+    SB_LIT(&b, "},\"tries\":[");
+    for (int i = 0; i < r->ntries; i++) {
+        if (i)
+            SB_LIT(&b, ",");
+        SB_LIT(&b, "{\"balancer_start\":");
+        sb_int(&b, ms(r->tries[i].start_us));
+        SB_LIT(&b, ",\"ip\":");
+        sb_cstr(&b, r->tries[i].ip);
+        SB_LIT(&b, ",\"port\":");
+        sb_int(&b, r->tries[i].port);
+        SB_LIT(&b, ",\"balancer_latency\":");
+        sb_int(&b, ms(r->tries[i].latency_us));
+        if (r->tries[i].failed) {
+            SB_LIT(&b, ",\"state\":");
+            sb_cstr(&b, r->tries[i].state);
+            SB_LIT(&b, ",\"code\":");
+            sb_int(&b, r->tries[i].code);
+        }
+        SB_LIT(&b, "}");
+    }
+    SB_LIT(&b, "]");
+    if (r->route && r->route->entity_json) {
+        SB_LIT(&b, ",\"route\":");
+        sb_raw(&b, r->route->entity_json, strlen(r->route->entity_json));
+    }
+    if (r->service && r->service->entity_json) {
+        SB_LIT(&b, ",\"service\":");
+        sb_raw(&b, r->service->entity_json, strlen(r->service->entity_json));
+    }
+    SB_LIT(&b, ",\"client_ip\":");
+    sb_cstr(&b, r->client_ip);
+    SB_LIT(&b, ",\"started_at\":");
+    sb_int(&b, ms(r->times[SL_TIME_START]));
+    if (r->source == SL_SOURCE_UPSTREAM && r->upstream_status)
+        SB_LIT(&b, ",\"source\":\"upstream\"");
+    else
+        SB_LIT(&b, ",\"source\":\"kong\"");
+    if (r->err != SL_REQERR_NONE && (size_t)r->err < sl_nelems(reqerr_names)) {
+        SB_LIT(&b, ",\"error\":");
+        sb_cstr(&b, reqerr_names[r->err]);
+    }
+    if (r->ser) {
+        json_object_object_foreach(r->ser, k, v) {
+            size_t      n;
+            const char *t = json_object_to_json_string_length(
+                v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+            SB_LIT(&b, ",");
+            sb_cstr(&b, k);
+            SB_LIT(&b, ":");
+            sb_raw(&b, t, n);
+        }
+    }
+    SB_LIT(&b, "}");
+    out->ptr = sl_pstrndup(r->pool, b.p, b.len);
+    out->len = b.len;
+    free(b.p);
     return SL_OK;
 }
