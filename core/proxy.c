@@ -17,6 +17,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "proxy.h"
+#include "strbuf.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -660,27 +661,6 @@ try_connect(sl_proxy_t *p)
 
 /* ---- the request head ---------------------------------------------- */
 
-typedef struct sbuf {
-    char  *p;
-    size_t len, cap;
-} sbuf_t;
-
-static void
-sb_add(sbuf_t *b, const char *s, size_t n)
-{
-    if (n == 0)
-        return;                     /* s may be NULL (absent Host, query) */
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 256;
-        b->p = sl_xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-#define SB_LIT(b, lit) sb_add((b), "" lit, sizeof(lit) - 1)   /* literals only */
-#define SB_STR(b, s)   sb_add((b), (s).ptr, (s).len)
-
 static int
 default_port(const sl_proxy_t *p, int port)
 {
@@ -692,31 +672,31 @@ build_head(sl_proxy_t *p)
 {
     sl_req_t          *r = p->r;
     sl_conn_t         *c = r->conn;
-    sbuf_t             b = { 0 };
+    sl_strbuf_t        b = { 0 };
     const sl_header_t *xff = NULL, *via = NULL;
     char               num[16];
     int                n;
 
-    SB_STR(&b, r->method);
-    SB_LIT(&b, " ");
-    SB_STR(&b, r->up_path);
+    SL_STRBUF_STR(&b, r->method);
+    SL_STRBUF_LIT(&b, " ");
+    SL_STRBUF_STR(&b, r->up_path);
     if (r->up_has_query || r->up_query.len) {
-        SB_LIT(&b, "?");
-        SB_STR(&b, r->up_query);
+        SL_STRBUF_LIT(&b, "?");
+        SL_STRBUF_STR(&b, r->up_query);
     }
     r->upstream_uri = sl_pstrndup(r->pool, b.p + r->method.len + 1, b.len - r->method.len - 1);
-    SB_LIT(&b, " HTTP/1.1\r\nHost: ");
+    SL_STRBUF_LIT(&b, " HTTP/1.1\r\nHost: ");
     const sl_header_t *host = sl_headers_get(&r->headers, SL_STR("host"));
     if (r->route && r->route->preserve_host && host) {
-        SB_STR(&b, host->value);
+        SL_STRBUF_STR(&b, host->value);
     } else {
-        SB_STR(&b, r->up_host);
+        SL_STRBUF_STR(&b, r->up_host);
         if (!default_port(p, r->up_port)) {
             n = snprintf(num, sizeof(num), ":%d", r->up_port);
-            sb_add(&b, num, (size_t)n);
+            sl_strbuf_add(&b, num, (size_t)n);
         }
     }
-    SB_LIT(&b, "\r\n");
+    SL_STRBUF_LIT(&b, "\r\n");
     for (size_t i = 0; i < r->headers.n; i++) {
         const sl_header_t *h = &r->headers.items[i];
         if (sl_header_is_hop_by_hop(h->name) || sl_str_caseeq(h->name, SL_STR("host")) ||
@@ -736,52 +716,52 @@ build_head(sl_proxy_t *p)
             via = h;
             continue;
         }
-        SB_STR(&b, h->name);
-        SB_LIT(&b, ": ");
-        SB_STR(&b, h->value);
-        SB_LIT(&b, "\r\n");
+        SL_STRBUF_STR(&b, h->name);
+        SL_STRBUF_LIT(&b, ": ");
+        SL_STRBUF_STR(&b, h->value);
+        SL_STRBUF_LIT(&b, "\r\n");
     }
     const char *cip = c ? c->client_ip : "";
-    SB_LIT(&b, "X-Forwarded-For: ");
+    SL_STRBUF_LIT(&b, "X-Forwarded-For: ");
     if (xff) {
-        SB_STR(&b, xff->value);
-        SB_LIT(&b, ", ");
+        SL_STRBUF_STR(&b, xff->value);
+        SL_STRBUF_LIT(&b, ", ");
     }
-    sb_add(&b, cip, strlen(cip));
-    SB_LIT(&b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
-    SB_STR(&b, r->host);
+    sl_strbuf_add(&b, cip, strlen(cip));
+    SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+    SL_STRBUF_STR(&b, r->host);
     n = snprintf(num, sizeof(num), "%d", c ? c->server_port : 0);
-    SB_LIT(&b, "\r\nX-Forwarded-Port: ");
-    sb_add(&b, num, (size_t)n);
-    SB_LIT(&b, "\r\nX-Forwarded-Path: ");
-    SB_STR(&b, r->path);
-    SB_LIT(&b, "\r\nX-Real-IP: ");
-    sb_add(&b, cip, strlen(cip));
+    SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Port: ");
+    sl_strbuf_add(&b, num, (size_t)n);
+    SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Path: ");
+    SL_STRBUF_STR(&b, r->path);
+    SL_STRBUF_LIT(&b, "\r\nX-Real-IP: ");
+    sl_strbuf_add(&b, cip, strlen(cip));
     /* RFC 9110 §7.6.3: add ourselves to Via (Kong does the same) */
-    SB_LIT(&b, "\r\nVia: ");
+    SL_STRBUF_LIT(&b, "\r\nVia: ");
     if (via) {
-        SB_STR(&b, via->value);
-        SB_LIT(&b, ", ");
+        SL_STRBUF_STR(&b, via->value);
+        SL_STRBUF_LIT(&b, ", ");
     }
-    SB_LIT(&b, "1.1 sluice/" SL_VERSION "\r\n");
+    SL_STRBUF_LIT(&b, "1.1 sluice/" SL_VERSION "\r\n");
     if (r->stream_body) {
         if (r->req_chunked) {
-            SB_LIT(&b, "Transfer-Encoding: chunked\r\n");
+            SL_STRBUF_LIT(&b, "Transfer-Encoding: chunked\r\n");
         } else {
             char cl[40];
             n = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n",
                          (unsigned long long)r->req_content_length);
-            sb_add(&b, cl, (size_t)n);
+            sl_strbuf_add(&b, cl, (size_t)n);
         }
     } else if (r->body_len || !SL_STR_EQ(r->method, "GET")) {
         if (r->body_len || SL_STR_EQ(r->method, "POST") || SL_STR_EQ(r->method, "PUT") ||
             SL_STR_EQ(r->method, "PATCH")) {
             char cl[40];
             n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", r->body_len);
-            sb_add(&b, cl, (size_t)n);
+            sl_strbuf_add(&b, cl, (size_t)n);
         }
     }
-    SB_LIT(&b, "\r\n");
+    SL_STRBUF_LIT(&b, "\r\n");
     p->head = b.p;
     p->head_len = b.len;
 }

@@ -9,6 +9,7 @@
 
 #include "http_server.h"
 #include "serializer.h"
+#include "strbuf.h"
 
 /* The log record's "error" field, by sl_req_error_t. */
 static const char *const reqerr_names[] = { "", "client_abort", "upstream_connect",
@@ -300,38 +301,13 @@ sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out)
 
 /* ---- the fast path: the record written straight into one buffer ---- */
 
-typedef struct sb {
-    char  *p;
-    size_t len, cap;
-} sb_t;
-
-static void
-sb_need(sb_t *b, size_t n)
-{
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 1024;
-        b->p = sl_xrealloc(b->p, b->cap);
-    }
-}
-
-static void
-sb_raw(sb_t *b, const char *s, size_t n)
-{
-    sb_need(b, n);
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-#define SB_LIT(b, lit) sb_raw((b), "" lit, sizeof(lit) - 1)   /* literals only */
-
 /* A JSON string, escaped as json-c does (no escaping of '/'). */
 static void
-sb_str(sb_t *b, const char *s, size_t n)
+sb_str(sl_strbuf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
 
-    sb_need(b, n * 6 + 2);
+    sl_strbuf_need(b, n * 6 + 2);
     char *o = b->p + b->len;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
@@ -359,13 +335,13 @@ sb_str(sb_t *b, const char *s, size_t n)
 }
 
 static void
-sb_cstr(sb_t *b, const char *s)
+sb_cstr(sl_strbuf_t *b, const char *s)
 {
     sb_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
 static void
-sb_int(sb_t *b, int64_t v)
+sb_int(sl_strbuf_t *b, int64_t v)
 {
     char     t[24];
     size_t   n = 0;
@@ -377,7 +353,7 @@ sb_int(sb_t *b, int64_t v)
     } while (u);
     if (v < 0)
         t[n++] = '-';
-    sb_need(b, n);
+    sl_strbuf_need(b, n);
     while (n)
         b->p[b->len++] = t[--n];
 }
@@ -394,13 +370,13 @@ same_name(sl_str_t hn, const char *name, size_t n)
 /* "name": value-or-array for a header list (names lower-cased, repeated
  * names as arrays in order, redaction as headers_json). */
 static void
-sb_headers(sb_t *b, const sl_headers_t *h, const char *const *redact, int always_redact)
+sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int always_redact)
 {
     char  small[64], name[256];
     char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
 
     memset(done, 0, h->n <= sizeof(small) ? sizeof(small) : 0);
-    SB_LIT(b, "{");
+    SL_STRBUF_LIT(b, "{");
     int first = 1;
     for (size_t i = 0; i < h->n; i++) {
         if (done[i])
@@ -420,41 +396,41 @@ sb_headers(sb_t *b, const sl_headers_t *h, const char *const *redact, int always
             if (same_name(h->items[j].name, name, n))
                 count++;
         if (!first)
-            SB_LIT(b, ",");
+            SL_STRBUF_LIT(b, ",");
         first = 0;
         sb_str(b, name, n);
-        SB_LIT(b, ":");
+        SL_STRBUF_LIT(b, ":");
         if (count > 1)
-            SB_LIT(b, "[");
+            SL_STRBUF_LIT(b, "[");
         size_t k = 0;
         for (size_t j = i; j < h->n; j++) {
             if (!same_name(h->items[j].name, name, n))
                 continue;
             done[j] = 1;
             if (k++)
-                SB_LIT(b, ",");
+                SL_STRBUF_LIT(b, ",");
             if (red)
-                SB_LIT(b, "\"REDACTED\"");
+                SL_STRBUF_LIT(b, "\"REDACTED\"");
             else
                 sb_str(b, h->items[j].value.ptr, h->items[j].value.len);
         }
         if (count > 1)
-            SB_LIT(b, "]");
+            SL_STRBUF_LIT(b, "]");
     }
-    SB_LIT(b, "}");
+    SL_STRBUF_LIT(b, "}");
     if (done != small)
         free(done);
 }
 
 static void
-sb_query(sb_t *b, sl_str_t q)
+sb_query(sl_strbuf_t *b, sl_str_t q)
 {
     /* rare enough and small: reuse the json-c builder for repeated keys */
     json_object *o = query_json(q);
     size_t       n;
     const char  *t = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    sb_raw(b, t, n);
+    sl_strbuf_add(b, t, n);
     json_object_put(o);
 }
 
@@ -466,7 +442,7 @@ static const char *const record_keys[] = {
 int
 sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
 {
-    sb_t    b = { 0 };
+    sl_strbuf_t    b = { 0 };
     int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
     char    port[16];
 
@@ -478,48 +454,48 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
                     return sl_serialize_jsonc(r, redact, out);   /* must merge */
         }
     }
-    sb_need(&b, 2048);
-    SB_LIT(&b, "{\"request\":{\"id\":");
+    sl_strbuf_need(&b, 2048);
+    SL_STRBUF_LIT(&b, "{\"request\":{\"id\":");
     sb_str(&b, r->id, 32);
-    SB_LIT(&b, ",\"uri\":");
+    SL_STRBUF_LIT(&b, ",\"uri\":");
     sb_str(&b, r->uri.ptr, r->uri.len);
     /* url: http://host:port/uri, built as the reference does */
     {
-        sb_t u = { 0 };
+        sl_strbuf_t u = { 0 };
         int  pn = snprintf(port, sizeof(port), ":%d", r->server_port);
-        SB_LIT(&u, "http://");
-        sb_raw(&u, r->host.ptr, r->host.len);
-        sb_raw(&u, port, (size_t)pn);
-        sb_raw(&u, r->uri.ptr, r->uri.len);
-        SB_LIT(&b, ",\"url\":");
+        SL_STRBUF_LIT(&u, "http://");
+        sl_strbuf_add(&u, r->host.ptr, r->host.len);
+        sl_strbuf_add(&u, port, (size_t)pn);
+        sl_strbuf_add(&u, r->uri.ptr, r->uri.len);
+        SL_STRBUF_LIT(&b, ",\"url\":");
         sb_str(&b, u.p, u.len > 2047 ? 2047 : u.len);
         free(u.p);
     }
-    SB_LIT(&b, ",\"querystring\":");
+    SL_STRBUF_LIT(&b, ",\"querystring\":");
     if (r->query.len)
         sb_query(&b, r->query);
     else
-        SB_LIT(&b, "{}");
-    SB_LIT(&b, ",\"method\":");
+        SL_STRBUF_LIT(&b, "{}");
+    SL_STRBUF_LIT(&b, ",\"method\":");
     sb_str(&b, r->method.ptr, r->method.len);
-    SB_LIT(&b, ",\"headers\":");
+    SL_STRBUF_LIT(&b, ",\"headers\":");
     sb_headers(&b, &r->client_headers, redact, 1);
-    SB_LIT(&b, ",\"size\":");
+    SL_STRBUF_LIT(&b, ",\"size\":");
     sb_int(&b, (int64_t)r->req_size);
-    SB_LIT(&b, "}");
+    SL_STRBUF_LIT(&b, "}");
 
     if (r->upstream_uri) {
-        SB_LIT(&b, ",\"upstream_uri\":");
+        SL_STRBUF_LIT(&b, ",\"upstream_uri\":");
         sb_cstr(&b, r->upstream_uri);
     }
-    SB_LIT(&b, ",\"upstream_status\":\"");
+    SL_STRBUF_LIT(&b, ",\"upstream_status\":\"");
     if (r->upstream_status)
         sb_int(&b, r->upstream_status);
-    SB_LIT(&b, "\",\"response\":{\"status\":");
+    SL_STRBUF_LIT(&b, "\",\"response\":{\"status\":");
     sb_int(&b, r->status);
-    SB_LIT(&b, ",\"headers\":");
+    SL_STRBUF_LIT(&b, ",\"headers\":");
     sb_headers(&b, &r->resp_headers, NULL, 0);
-    SB_LIT(&b, ",\"size\":");
+    SL_STRBUF_LIT(&b, ",\"size\":");
     sb_int(&b, (int64_t)r->resp_bytes);
 
     int64_t total = ms(end - r->times[SL_TIME_START]);
@@ -529,53 +505,53 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     if (r->times[SL_TIME_UPSTREAM_LAST_BYTE] && r->times[SL_TIME_UPSTREAM_FIRST_BYTE])
         receive = ms(r->times[SL_TIME_UPSTREAM_LAST_BYTE] - r->times[SL_TIME_UPSTREAM_FIRST_BYTE]);
     int64_t kong = total - (proxy > 0 ? proxy : 0) - receive;
-    SB_LIT(&b, "},\"latencies\":{\"kong\":");
+    SL_STRBUF_LIT(&b, "},\"latencies\":{\"kong\":");
     sb_int(&b, kong > 0 ? kong : 0);
-    SB_LIT(&b, ",\"proxy\":");
+    SL_STRBUF_LIT(&b, ",\"proxy\":");
     sb_int(&b, proxy);
-    SB_LIT(&b, ",\"request\":");
+    SL_STRBUF_LIT(&b, ",\"request\":");
     sb_int(&b, total);
-    SB_LIT(&b, ",\"receive\":");
+    SL_STRBUF_LIT(&b, ",\"receive\":");
     sb_int(&b, receive);
-    SB_LIT(&b, "},\"tries\":[");
+    SL_STRBUF_LIT(&b, "},\"tries\":[");
     for (int i = 0; i < r->ntries; i++) {
         if (i)
-            SB_LIT(&b, ",");
-        SB_LIT(&b, "{\"balancer_start\":");
+            SL_STRBUF_LIT(&b, ",");
+        SL_STRBUF_LIT(&b, "{\"balancer_start\":");
         sb_int(&b, ms(r->tries[i].start_us));
-        SB_LIT(&b, ",\"ip\":");
+        SL_STRBUF_LIT(&b, ",\"ip\":");
         sb_cstr(&b, r->tries[i].ip);
-        SB_LIT(&b, ",\"port\":");
+        SL_STRBUF_LIT(&b, ",\"port\":");
         sb_int(&b, r->tries[i].port);
-        SB_LIT(&b, ",\"balancer_latency\":");
+        SL_STRBUF_LIT(&b, ",\"balancer_latency\":");
         sb_int(&b, ms(r->tries[i].latency_us));
         if (r->tries[i].failed) {
-            SB_LIT(&b, ",\"state\":");
+            SL_STRBUF_LIT(&b, ",\"state\":");
             sb_cstr(&b, r->tries[i].state);
-            SB_LIT(&b, ",\"code\":");
+            SL_STRBUF_LIT(&b, ",\"code\":");
             sb_int(&b, r->tries[i].code);
         }
-        SB_LIT(&b, "}");
+        SL_STRBUF_LIT(&b, "}");
     }
-    SB_LIT(&b, "]");
+    SL_STRBUF_LIT(&b, "]");
     if (r->route && r->route->entity_json) {
-        SB_LIT(&b, ",\"route\":");
-        sb_raw(&b, r->route->entity_json, strlen(r->route->entity_json));
+        SL_STRBUF_LIT(&b, ",\"route\":");
+        sl_strbuf_add(&b, r->route->entity_json, strlen(r->route->entity_json));
     }
     if (r->service && r->service->entity_json) {
-        SB_LIT(&b, ",\"service\":");
-        sb_raw(&b, r->service->entity_json, strlen(r->service->entity_json));
+        SL_STRBUF_LIT(&b, ",\"service\":");
+        sl_strbuf_add(&b, r->service->entity_json, strlen(r->service->entity_json));
     }
-    SB_LIT(&b, ",\"client_ip\":");
+    SL_STRBUF_LIT(&b, ",\"client_ip\":");
     sb_cstr(&b, r->client_ip);
-    SB_LIT(&b, ",\"started_at\":");
+    SL_STRBUF_LIT(&b, ",\"started_at\":");
     sb_int(&b, ms(r->times[SL_TIME_START]));
     if (r->source == SL_SOURCE_UPSTREAM && r->upstream_status)
-        SB_LIT(&b, ",\"source\":\"upstream\"");
+        SL_STRBUF_LIT(&b, ",\"source\":\"upstream\"");
     else
-        SB_LIT(&b, ",\"source\":\"kong\"");
+        SL_STRBUF_LIT(&b, ",\"source\":\"kong\"");
     if (r->err != SL_REQERR_NONE && (size_t)r->err < sl_nelems(reqerr_names)) {
-        SB_LIT(&b, ",\"error\":");
+        SL_STRBUF_LIT(&b, ",\"error\":");
         sb_cstr(&b, reqerr_names[r->err]);
     }
     if (r->ser) {
@@ -583,13 +559,13 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
             size_t      n;
             const char *t = json_object_to_json_string_length(
                 v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-            SB_LIT(&b, ",");
+            SL_STRBUF_LIT(&b, ",");
             sb_cstr(&b, k);
-            SB_LIT(&b, ":");
-            sb_raw(&b, t, n);
+            SL_STRBUF_LIT(&b, ":");
+            sl_strbuf_add(&b, t, n);
         }
     }
-    SB_LIT(&b, "}");
+    SL_STRBUF_LIT(&b, "}");
     out->ptr = sl_pstrndup(r->pool, b.p, b.len);
     out->len = b.len;
     free(b.p);
