@@ -481,14 +481,14 @@ stream_flush(sl_proxy_t *p)
     if (p->end_written)
         return;
     int last = p->body_end;
-    total = (p->head_written ? 0 : p->head_len) + p->bq_bytes +
-            (r->req_chunked ? 24 + (last ? 5 : 0) : 0);
-    if (total == 0 && !last) {
+    if (p->head_written && p->bq_bytes == 0 && !last) {
         /* waiting for the client: its body timeout applies, not ours */
         if (!p->headers_done)
             uv_timer_stop(&p->timer);
         return;
     }
+    total = (p->head_written ? 0 : p->head_len) + p->bq_bytes +
+            (r->req_chunked ? 24 + (last ? 5 : 0) : 0);
     timer_arm(p, r->service ? r->service->write_timeout : 60000);
     w = sl_xmalloc(sizeof(*w) + total + 1);
     if (!p->head_written) {

@@ -51,6 +51,13 @@ services:
     request_buffering: false
   - name: buffered
     paths: [/b]
+- name: quick-writes
+  url: http://127.0.0.1:${upPort}/base
+  write_timeout: 300
+  routes:
+  - name: streamed-slow-client
+    paths: [/w]
+    request_buffering: false
 `;
 }
 
@@ -91,6 +98,14 @@ test('request bodies: streamed with request_buffering false, buffered by default
         const rec = up.seen.at(-1);
         assert.ok(rec.firstByteAt !== null && rec.firstByteAt < res.secondAt - 200,
                   'first body bytes arrived upstream while the client was still sending');
+    });
+
+    await t.test('a client slower than write_timeout: only the client body timeout applies', async () => {
+        /* the upstream has everything it was sent; waiting for the client's
+         * next chunk is not an upstream write taking too long */
+        const res = await twoPartUpload(g.port, '/w/slow', 'a'.repeat(100), 'b'.repeat(100), 900);
+        assert.equal(res.status, 200);
+        assert.equal(JSON.parse(res.body).bytes, 200);
     });
 
     await t.test('a buffered body reaches the upstream only when complete', async () => {
