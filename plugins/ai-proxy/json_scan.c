@@ -169,6 +169,27 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
     return (size_t) -1;
 }
 
+/* A string (key or value) starting at the quote s[*i]: its token, with *i
+ * moved past the closing quote; < 0 on error (as sl_json_fail / push). */
+static int
+sl_json_string(sl_jdoc_t *d, const char *s, size_t len, size_t *i)
+{
+    int    esc = 0, tok;
+    size_t end = sl_json_scan_str(s, len, *i + 1, &esc);
+
+    if (end == (size_t) -1) {
+        return sl_json_fail(d, *i, "invalid string");
+    }
+    tok = sl_json_push(d, SL_J_STR, *i + 1);
+    if (tok < 0) {
+        return tok;
+    }
+    d->t[tok].len = (uint32_t) (end - *i - 1);
+    d->t[tok].esc = (uint8_t) esc;
+    *i = end + 1;
+    return tok;
+}
+
 static size_t
 sl_json_scan_num(const char *s, size_t len, size_t i)
 {
@@ -273,26 +294,16 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
             return sl_json_fail(d, i, "expected ',' or a closing bracket");
         }
         if (want == 1 || want == 4) {
-            size_t end;
-            int    esc = 0;
-
             if (c == '}' && want == 1) {
                 goto close;
             }
             if (c != '"') {
                 return sl_json_fail(d, i, "expected a string key");
             }
-            end = sl_json_scan_str(s, len, i + 1, &esc);
-            if (end == (size_t) -1) {
-                return sl_json_fail(d, i, "invalid string");
-            }
-            tok = sl_json_push(d, SL_J_STR, i + 1);
+            tok = sl_json_string(d, s, len, &i);
             if (tok < 0) {
                 return tok;
             }
-            d->t[tok].len = (uint32_t) (end - i - 1);
-            d->t[tok].esc = (uint8_t) esc;
-            i = end + 1;
             want = 2;
             continue;
         }
@@ -315,22 +326,12 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
             i++;
             want = c == '{' ? 1 : 5;
             continue;
-        case '"': {
-            int    esc = 0;
-            size_t end = sl_json_scan_str(s, len, i + 1, &esc);
-
-            if (end == (size_t) -1) {
-                return sl_json_fail(d, i, "invalid string");
-            }
-            tok = sl_json_push(d, SL_J_STR, i + 1);
+        case '"':
+            tok = sl_json_string(d, s, len, &i);
             if (tok < 0) {
                 return tok;
             }
-            d->t[tok].len = (uint32_t) (end - i - 1);
-            d->t[tok].esc = (uint8_t) esc;
-            i = end + 1;
             break;
-        }
         case 't':
         case 'f':
         case 'n': {
