@@ -23,9 +23,9 @@
 #include <unistd.h>
 
 #include "ai_proxy.h"
-#include "config.h"
-#include "errors.h"
-#include "router.h"
+#include "conf/config.h"
+#include "base/errors.h"
+#include "conf/router.h"
 
 
 #define MB_BATCHES 7

@@ -3,8 +3,9 @@
 
 #include <stdlib.h>
 
-#include "config.h"
-#include "log.h"
+#include "conf/config.h"
+#include "plugin/host.h"
+#include "base/log.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -11,11 +11,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http_server.h"
-#include "log.h"
-#include "worker.h"
+#include "http/http_server.h"
+#include "base/log.h"
+#include "http/server.h"
+#include "plugin/host.h"
+#include "plugin/phase.h"
 
-static sl_worker_t          w;
+static sl_server_t          w;
 static sl_settings_t        settings;
 static sl_plugin_registry_t reg;
 static uv_tcp_t             listener;
@@ -55,7 +57,7 @@ setup(void)
     }
     sl_uppool_options_t po = { 8, 1000, 1000 };
     w.uppool = sl_uppool_new(w.loop, &po);
-    sl_worker_self = &w;
+    w.phases = &sl_plugin_phases;
     uv_tcp_init(w.loop, &listener);
     listener.data = &w;
     uv_ip4_addr("127.0.0.1", 0, &addr);

@@ -5,7 +5,7 @@
 #ifndef SL_TEST_FAKE_PLUGINS_H
 #define SL_TEST_FAKE_PLUGINS_H
 
-#include "config.h"
+#include "conf/config.h"
 
 extern sl_plugin_registry_t sl_fake_registry;
 extern const sl_api_t       sl_fake_api;

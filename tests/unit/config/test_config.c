@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "config.h"
-#include "router.h"
+#include "conf/config.h"
+#include "conf/router.h"
 #include "fake_plugins.h"
 
 static char *

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "config.h"
-#include "yaml_json.h"
+#include "conf/config.h"
+#include "conf/yaml_json.h"
 
 static char *
 subst(const char *in, sl_errors_t *errs)

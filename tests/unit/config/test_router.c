@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "router.h"
+#include "conf/router.h"
 #include "fake_plugins.h"
 
 /* One row: service path (NULL = none), route path, strip_path, request,

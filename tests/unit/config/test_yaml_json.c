@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "yaml_json.h"
+#include "conf/yaml_json.h"
 
 static const char doc[] =
     "_format_version: \"3.0\"\n"          /* 1 */

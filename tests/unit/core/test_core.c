@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "headers.h"
-#include "log.h"
-#include "pool.h"
-#include "settings.h"
+#include "http/headers.h"
+#include "base/log.h"
+#include "base/pool.h"
+#include "conf/settings.h"
 
 static int cleanup_order[4], ncleanups;
 

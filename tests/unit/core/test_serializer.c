@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "serializer.h"
+#include "plugin/serializer.h"
 
 static sl_req_t *
 make_request(sl_pool_t *pool)

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "dns.h"
+#include "upstream/dns.h"
 #include "upstream_helpers.h"
 
 typedef struct fixture {

@@ -8,7 +8,7 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
-#include "upstream.h"
+#include "upstream/upstream.h"
 
 /* A libuv TCP server on the test's loop: echoes what it reads, or stays
  * silent (accepts, never reads or answers) when `silent` is set. */

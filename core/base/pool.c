@@ -1,0 +1,133 @@
+/* pool.c - per-request memory pool.  Small allocations are carved from
+ * blocks; big ones get their own block.  Nothing is freed individually. */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "base/pool.h"
+
+#define SL_POOL_ALIGN 16
+
+typedef struct sl_pool_block {
+    struct sl_pool_block *next;
+    size_t                size, used;
+    /* data follows, aligned */
+} sl_pool_block_t;
+
+typedef struct sl_pool_cleanup {
+    struct sl_pool_cleanup *next;
+    sl_pool_cleanup_fn      fn;
+    void                   *arg;
+} sl_pool_cleanup_t;
+
+struct sl_pool {
+    sl_pool_block_t   *blocks;
+    sl_pool_cleanup_t *cleanups;
+    size_t             block_size;
+    size_t             total;
+};
+
+#define BLOCK_HDR ((sizeof(sl_pool_block_t) + SL_POOL_ALIGN - 1) & ~(size_t)(SL_POOL_ALIGN - 1))
+
+static sl_pool_block_t *
+block_new(size_t size)
+{
+    sl_pool_block_t *b = sl_xmalloc(BLOCK_HDR + size);
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    return b;
+}
+
+sl_pool_t *
+sl_pool_create(size_t block_size)
+{
+    sl_pool_t *p = sl_xcalloc(1, sizeof(*p));
+    p->block_size = block_size ? block_size : 4096;
+    p->blocks = block_new(p->block_size);
+    return p;
+}
+
+void
+sl_pool_destroy(sl_pool_t *p)
+{
+    sl_pool_cleanup_t *c, *cn;
+    sl_pool_block_t   *b, *bn;
+
+    if (p == NULL)
+        return;
+    for (c = p->cleanups; c; c = cn) {   /* reverse order of registration */
+        cn = c->next;
+        c->fn(c->arg);
+    }
+    for (b = p->blocks; b; b = bn) {
+        bn = b->next;
+        free(b);
+    }
+    free(p);
+}
+
+void *
+sl_palloc(sl_pool_t *p, size_t n)
+{
+    sl_pool_block_t *b = p->blocks;
+    size_t           need = (n + SL_POOL_ALIGN - 1) & ~(size_t)(SL_POOL_ALIGN - 1);
+
+    if (need == 0)
+        need = SL_POOL_ALIGN;
+    p->total += need;
+    if (need > p->block_size / 4) {
+        /* Large: own block, linked after the current one so the current
+         * block keeps serving small allocations. */
+        sl_pool_block_t *big = block_new(need);
+        big->used = need;
+        big->next = b->next;
+        b->next = big;
+        return (char *)big + BLOCK_HDR;
+    }
+    if (b->size - b->used < need) {
+        b = block_new(p->block_size);
+        b->next = p->blocks;
+        p->blocks = b;
+    }
+    void *r = (char *)b + BLOCK_HDR + b->used;
+    b->used += need;
+    return r;
+}
+
+void *
+sl_pcalloc(sl_pool_t *p, size_t n)
+{
+    void *r = sl_palloc(p, n);
+    memset(r, 0, n);
+    return r;
+}
+
+char *
+sl_pstrndup(sl_pool_t *p, const char *s, size_t n)
+{
+    char *r = sl_palloc(p, n + 1);
+    if (n)
+        memcpy(r, s, n);
+    r[n] = '\0';
+    return r;
+}
+
+int
+sl_pool_cleanup_add(sl_pool_t *p, sl_pool_cleanup_fn fn, void *arg)
+{
+    sl_pool_cleanup_t *c = sl_palloc(p, sizeof(*c));
+    c->fn = fn;
+    c->arg = arg;
+    c->next = p->cleanups;
+    p->cleanups = c;
+    return SL_OK;
+}
+
+size_t
+sl_pool_used(const sl_pool_t *p)
+{
+    return p->total;
+}

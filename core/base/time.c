@@ -1,0 +1,14 @@
+/* time.c - clocks. */
+
+#include <stddef.h>
+#include <sys/time.h>
+
+#include "base/time.h"
+
+int64_t
+sl_now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}

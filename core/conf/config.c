@@ -1,0 +1,833 @@
+/* config.c - load and validate a Kong/decK declarative configuration:
+ * services, routes, plugins, consumers; stable ids; plugin configs through
+ * each plugin's config_parse; per-route plugin chains (Kong precedence and
+ * ordering).
+ *
+ * Validation never stops at the first problem: every error is collected as
+ * "file:line: key.path: what is wrong", the line coming from the YAML line
+ * table (the key's own line, or its closest existing ancestor's).  The
+ * field readers and validators are in config_check.c. */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "conf/config_check.h"
+#include "conf/router.h"
+
+/* ---- services ---- */
+
+static const char *const service_keys[] = {
+    "name", "id", "url", "protocol", "host", "port", "path", "retries", "connect_timeout",
+    "read_timeout", "write_timeout", "tls_verify", "tls_verify_depth", "tags", "enabled",
+    "routes", "plugins", NULL
+};
+
+static void load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc,
+                       int top);
+
+static void
+pending_add(sl_pending_t *pp, json_object *arr, const char *base, sl_route_t *r,
+            sl_service_t *s, int top, sl_loader_t *L)
+{
+    char p[SL_PATH_MAX];
+
+    sl_conf_kpath(p, base, "plugins");
+    if (!json_object_is_type(arr, json_type_array)) {
+        sl_conf_err(L, p, "expected an array");
+        return;
+    }
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        char ip[SL_PATH_MAX];
+        sl_conf_pathf(ip, "%s[%zu]", p, i);
+        pp->items = sl_xrealloc(pp->items, (pp->n + 1) * sizeof(*pp->items));
+        pp->items[pp->n++] = (sl_pending_plugin_t) {
+            json_object_array_get_idx(arr, i), sl_strndup(ip, strlen(ip)), r, s, top
+        };
+    }
+}
+
+static void
+load_service(sl_loader_t *L, json_object *o, const char *path)
+{
+    sl_conf_t    *conf = L->conf;
+    sl_service_t *s;
+    const char   *name = NULL, *str;
+    json_object  *v;
+    char          p[SL_PATH_MAX];
+    int           has_parts = 0;
+
+    if (sl_conf_check_record(L, o, path, service_keys) < 0)
+        return;
+    s = sl_xcalloc(1, sizeof(*s));
+    s->port = -1;
+    s->retries = 5;
+    s->connect_timeout = s->read_timeout = s->write_timeout = 60000;
+    s->tls_verify = -1;
+    s->tls_verify_depth = -1;
+    s->enabled = 1;
+    conf->services = sl_xrealloc(conf->services, (conf->nservices + 1) * sizeof(s));
+    L->svc_paths = sl_xrealloc(L->svc_paths, (conf->nservices + 1) * sizeof(char *));
+    L->svc_paths[conf->nservices] = sl_strndup(path, strlen(path));
+    conf->services[conf->nservices++] = s;
+
+    if (sl_conf_check_name(L, o, path, &name) > 0) {
+        s->name = sl_strndup(name, strlen(name));
+        for (size_t i = 0; i + 1 < conf->nservices; i++) {
+            if (conf->services[i]->name && !strcmp(conf->services[i]->name, name)) {
+                sl_conf_kpath(p, path, "name");
+                sl_conf_err(L, p, "duplicate service name '%s' (also %s)", name, L->svc_paths[i]);
+            }
+        }
+    }
+    sl_conf_entity_id(L, o, path, "service", s->name ? s->name : path, s->id);
+    for (size_t i = 0; i + 1 < conf->nservices; i++) {
+        if (!strcmp(conf->services[i]->id, s->id) && sl_conf_field(o, "id")) {
+            sl_conf_kpath(p, path, "id");
+            sl_conf_err(L, p, "duplicate service id '%s' (also %s)", s->id, L->svc_paths[i]);
+        }
+    }
+
+    for (const char *const *k = (const char *const[]) { "protocol", "host", "port", "path", NULL };
+         *k; k++)
+        has_parts |= sl_conf_field(o, *k) != NULL;
+    if (sl_conf_get_str(L, o, path, "url", &str) > 0) {
+        sl_conf_kpath(p, path, "url");
+        if (has_parts)
+            sl_conf_err(L, p, "url cannot be combined with protocol, host, port or path");
+        else
+            sl_conf_parse_url(L, p, str, s);
+    } else {
+        if (sl_conf_get_str(L, o, path, "protocol", &str) > 0) {
+            sl_conf_kpath(p, path, "protocol");
+            if (strcmp(str, "http") && strcmp(str, "https"))
+                sl_conf_err(L, p, "protocol '%s' is not supported (http, https)", str);
+            else
+                s->protocol = sl_strndup(str, strlen(str));
+        }
+        if (s->protocol == NULL)
+            s->protocol = sl_strndup("http", 4);
+        if (sl_conf_get_str(L, o, path, "host", &str) > 0) {
+            sl_conf_kpath(p, path, "host");
+            if (sl_conf_check_host(L, p, str))
+                s->host = sl_strndup(str, strlen(str));
+        } else if (sl_conf_field(o, "host") == NULL) {
+            sl_conf_kpath(p, path, "host");
+            sl_conf_err(L, p, "required field missing (give url, or protocol/host/port/path)");
+        }
+        sl_conf_get_int(L, o, path, "port", 0, 65535, &s->port);
+        if (sl_conf_get_str(L, o, path, "path", &str) > 0) {
+            sl_conf_kpath(p, path, "path");
+            if (sl_conf_check_path(L, p, str))
+                s->path = sl_strndup(str, strlen(str));
+        }
+    }
+    if (s->port < 0)
+        s->port = s->protocol && !strcmp(s->protocol, "https") ? 443 : 80;
+    sl_conf_get_int(L, o, path, "retries", 0, 32767, &s->retries);
+    sl_conf_get_int(L, o, path, "connect_timeout", 1, 2147483646, &s->connect_timeout);
+    sl_conf_get_int(L, o, path, "read_timeout", 1, 2147483646, &s->read_timeout);
+    sl_conf_get_int(L, o, path, "write_timeout", 1, 2147483646, &s->write_timeout);
+    sl_conf_get_bool(L, o, path, "enabled", &s->enabled);
+    sl_conf_get_strs(L, o, path, "tags", &v);
+    for (const char *const *k = (const char *const[]) { "tls_verify", "tls_verify_depth", NULL };
+         *k; k++) {
+        if (sl_conf_field(o, *k) && s->protocol && strcmp(s->protocol, "https") != 0) {
+            sl_conf_kpath(p, path, *k);
+            sl_conf_err(L, p, "can only be set when protocol is 'https'");
+        }
+    }
+    sl_conf_get_bool(L, o, path, "tls_verify", &s->tls_verify);
+    sl_conf_get_int(L, o, path, "tls_verify_depth", 0, 64, &s->tls_verify_depth);
+
+    if ((v = sl_conf_field(o, "routes")) != NULL) {
+        sl_conf_kpath(p, path, "routes");
+        if (!json_object_is_type(v, json_type_array)) {
+            sl_conf_err(L, p, "expected an array");
+        } else {
+            for (size_t i = 0; i < json_object_array_length(v); i++) {
+                char rp[SL_PATH_MAX];
+                sl_conf_pathf(rp, "%s[%zu]", p, i);
+                load_route(L, json_object_array_get_idx(v, i), rp, s, 0);
+            }
+        }
+    }
+    if ((v = sl_conf_field(o, "plugins")) != NULL)
+        pending_add(L->pending, v, path, NULL, s, 0, L);
+}
+
+static void
+service_entity(sl_service_t *s, json_object *o)
+{
+    json_object *e = json_object_new_object(), *v;
+
+    json_object_object_add(e, "id", json_object_new_string(s->id));
+    if (s->name)
+        json_object_object_add(e, "name", json_object_new_string(s->name));
+    json_object_object_add(e, "protocol", json_object_new_string(s->protocol ? s->protocol : "http"));
+    json_object_object_add(e, "host", json_object_new_string(s->host ? s->host : ""));
+    json_object_object_add(e, "port", json_object_new_int(s->port));
+    if (s->path)
+        json_object_object_add(e, "path", json_object_new_string(s->path));
+    json_object_object_add(e, "retries", json_object_new_int(s->retries));
+    json_object_object_add(e, "connect_timeout", json_object_new_int(s->connect_timeout));
+    json_object_object_add(e, "read_timeout", json_object_new_int(s->read_timeout));
+    json_object_object_add(e, "write_timeout", json_object_new_int(s->write_timeout));
+    json_object_object_add(e, "enabled", json_object_new_boolean(s->enabled));
+    if (s->tls_verify >= 0)
+        json_object_object_add(e, "tls_verify", json_object_new_boolean(s->tls_verify));
+    if (s->tls_verify_depth >= 0)
+        json_object_object_add(e, "tls_verify_depth", json_object_new_int(s->tls_verify_depth));
+    if ((v = sl_conf_field(o, "tags")) != NULL)
+        json_object_object_add(e, "tags", json_object_get(v));
+    s->entity = e;
+}
+
+
+/* ---- routes ---- */
+
+static const char *const route_keys[] = {
+    "name", "id", "tags", "service", "protocols", "methods", "hosts", "paths", "headers", "snis",
+    "strip_path", "preserve_host", "regex_priority", "path_handling",
+    "https_redirect_status_code", "request_buffering", "response_buffering", "plugins", NULL
+};
+
+static sl_service_t *
+find_service(sl_conf_t *conf, const char *key)
+{
+    for (size_t i = 0; i < conf->nservices; i++) {
+        sl_service_t *s = conf->services[i];
+        if (!strcmp(s->id, key) || (s->name && !strcmp(s->name, key)))
+            return s;
+    }
+    return NULL;
+}
+
+static sl_route_t *
+find_route(sl_conf_t *conf, const char *key)
+{
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        sl_route_t *r = conf->routes[i];
+        if (!strcmp(r->id, key) || (r->name && !strcmp(r->name, key)))
+            return r;
+    }
+    return NULL;
+}
+
+static void
+route_lists(sl_loader_t *L, json_object *o, const char *path, sl_route_t *r)
+{
+    json_object *v;
+    char         p[SL_PATH_MAX], ep[SL_PATH_MAX], err[256];
+
+    if (sl_conf_get_strs(L, o, path, "paths", &v) > 0) {
+        sl_conf_kpath(p, path, "paths");
+        r->paths = sl_xcalloc(json_object_array_length(v), sizeof(*r->paths));
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            const char *s = json_object_get_string(json_object_array_get_idx(v, i));
+            sl_conf_pathf(ep, "%s[%zu]", p, i);
+            if (*s != '/' && *s != '~')
+                sl_conf_err(L, ep, "should start with: / (fixed path) or ~/ (regex path)");
+            else if (*s == '/' && strstr(s, "//"))
+                sl_conf_err(L, ep, "must not have empty segments");
+            else if (sl_router_compile_path(&r->paths[r->npaths], s, err, sizeof(err)) != SL_OK)
+                sl_conf_err(L, ep, "%s", err);
+            else
+                r->npaths++;
+        }
+    }
+    if (sl_conf_get_strs(L, o, path, "methods", &v) > 0) {
+        sl_conf_kpath(p, path, "methods");
+        r->methods = sl_xcalloc(json_object_array_length(v), sizeof(char *));
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            const char *s = json_object_get_string(json_object_array_get_idx(v, i));
+            int         ok = *s != '\0';
+            for (const char *c = s; *c; c++)
+                ok &= *c >= 'A' && *c <= 'Z';
+            sl_conf_pathf(ep, "%s[%zu]", p, i);
+            if (!ok)
+                sl_conf_err(L, ep, "invalid value '%s': methods must be uppercase letters", s);
+            else
+                r->methods[r->nmethods++] = sl_strndup(s, strlen(s));
+        }
+    }
+    if (sl_conf_get_strs(L, o, path, "hosts", &v) > 0) {
+        sl_conf_kpath(p, path, "hosts");
+        r->hosts = sl_xcalloc(json_object_array_length(v), sizeof(char *));
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            const char *s = json_object_get_string(json_object_array_get_idx(v, i));
+            const char *star = strchr(s, '*');
+            size_t      n = strlen(s);
+            sl_conf_pathf(ep, "%s[%zu]", p, i);
+            if (star && strchr(star + 1, '*'))
+                sl_conf_err(L, ep, "invalid wildcard: must have at most one wildcard");
+            else if (star && !(star == s && s[1] == '.') && !(star == s + n - 1 && n > 2 && s[n - 2] == '.'))
+                sl_conf_err(L, ep, "invalid wildcard: must be placed at leftmost or rightmost label");
+            else if (strchr(s, ':'))
+                sl_conf_err(L, ep, "ports in route hosts are not supported");
+            else if (sl_conf_check_host(L, ep, star == s ? s + 2 : star ? "x" : s)) {
+                char *h = sl_strndup(s, n);
+                for (char *c = h; *c; c++)
+                    *c = (char) (*c >= 'A' && *c <= 'Z' ? *c | 0x20 : *c);
+                r->hosts[r->nhosts++] = h;
+            }
+        }
+    }
+}
+
+static void
+load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, int top)
+{
+    sl_conf_t   *conf = L->conf;
+    sl_route_t  *r;
+    const char  *name = NULL, *str;
+    json_object *v;
+    char         p[SL_PATH_MAX];
+    int          i;
+
+    if (sl_conf_check_record(L, o, path, route_keys) < 0)
+        return;
+    r = sl_xcalloc(1, sizeof(*r));
+    r->strip_path = 1;
+    r->request_buffering = 1;
+    r->service = svc;
+    conf->routes = sl_xrealloc(conf->routes, (conf->nroutes + 1) * sizeof(r));
+    L->route_paths = sl_xrealloc(L->route_paths, (conf->nroutes + 1) * sizeof(char *));
+    L->route_paths[conf->nroutes] = sl_strndup(path, strlen(path));
+    conf->routes[conf->nroutes++] = r;
+
+    if (sl_conf_check_name(L, o, path, &name) > 0) {
+        r->name = sl_strndup(name, strlen(name));
+        for (size_t k = 0; k + 1 < conf->nroutes; k++) {
+            if (conf->routes[k]->name && !strcmp(conf->routes[k]->name, name)) {
+                sl_conf_kpath(p, path, "name");
+                sl_conf_err(L, p, "duplicate route name '%s' (also %s)", name, L->route_paths[k]);
+            }
+        }
+    }
+    sl_conf_entity_id(L, o, path, "route", r->name ? r->name : path, r->id);
+    for (size_t k = 0; k + 1 < conf->nroutes; k++) {
+        if (!strcmp(conf->routes[k]->id, r->id) && sl_conf_field(o, "id")) {
+            sl_conf_kpath(p, path, "id");
+            sl_conf_err(L, p, "duplicate route id '%s' (also %s)", r->id, L->route_paths[k]);
+        }
+    }
+    if ((v = sl_conf_field(o, "service")) != NULL) {
+        sl_conf_kpath(p, path, "service");
+        if (!top) {
+            sl_conf_err(L, p, "cannot be set on a route nested under a service");
+        } else if ((str = sl_conf_ref_key(L, v, p)) != NULL) {
+            if ((r->service = find_service(conf, str)) == NULL)
+                sl_conf_err(L, p, "service '%s' not found", str);
+        }
+    }
+    if (sl_conf_get_strs(L, o, path, "protocols", &v) > 0) {
+        sl_conf_kpath(p, path, "protocols");
+        for (size_t k = 0; k < json_object_array_length(v); k++) {
+            const char *s = json_object_get_string(json_object_array_get_idx(v, k));
+            char        ep[SL_PATH_MAX];
+            sl_conf_pathf(ep, "%s[%zu]", p, k);
+            if (strcmp(s, "http") && strcmp(s, "https"))
+                sl_conf_err(L, ep, "protocol '%s' is not supported (http, https)", s);
+        }
+        if (json_object_array_length(v) == 0)
+            sl_conf_err(L, p, "length must be at least 1");
+    }
+    for (const char *const *k = (const char *const[]) { "headers", "snis", NULL }; *k; k++) {
+        if (sl_conf_field(o, *k)) {
+            sl_conf_kpath(p, path, *k);
+            sl_conf_err(L, p, "matching on %s is not supported by sluice", *k);
+        }
+    }
+    route_lists(L, o, path, r);
+    if (!sl_conf_field(o, "paths") && !sl_conf_field(o, "methods") && !sl_conf_field(o, "hosts") && !sl_conf_field(o, "headers"))
+        sl_conf_err(L, path, "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' "
+             "is 'http' or 'https'");
+    sl_conf_get_bool(L, o, path, "strip_path", &r->strip_path);
+    sl_conf_get_bool(L, o, path, "preserve_host", &r->preserve_host);
+    sl_conf_get_int(L, o, path, "regex_priority", -2147483647LL, 2147483647LL, &r->regex_priority);
+    sl_conf_get_bool(L, o, path, "request_buffering", &r->request_buffering);
+    sl_conf_get_bool(L, o, path, "response_buffering", &i);
+    if (sl_conf_get_str(L, o, path, "path_handling", &str) > 0 && strcmp(str, "v0") && strcmp(str, "v1")) {
+        sl_conf_kpath(p, path, "path_handling");
+        sl_conf_err(L, p, "expected one of: v0, v1");
+    }
+    if (sl_conf_get_int(L, o, path, "https_redirect_status_code", 0, 999, &i) > 0 &&
+        i != 426 && i != 301 && i != 302 && i != 307 && i != 308) {
+        sl_conf_kpath(p, path, "https_redirect_status_code");
+        sl_conf_err(L, p, "expected one of: 426, 301, 302, 307, 308");
+    }
+    sl_conf_get_strs(L, o, path, "tags", &v);
+    if ((v = sl_conf_field(o, "plugins")) != NULL)
+        pending_add(L->pending, v, path, r, NULL, 0, L);
+}
+
+static void
+route_entity(sl_route_t *r, json_object *o)
+{
+    static const char *const copy[] = { "paths", "methods", "hosts", "tags", NULL };
+    json_object *e = json_object_new_object(), *v;
+    int          b;
+
+    json_object_object_add(e, "id", json_object_new_string(r->id));
+    if (r->name)
+        json_object_object_add(e, "name", json_object_new_string(r->name));
+    if ((v = sl_conf_field(o, "protocols")) != NULL) {
+        json_object_object_add(e, "protocols", json_object_get(v));
+    } else {
+        v = json_object_new_array();
+        json_object_array_add(v, json_object_new_string("http"));
+        json_object_array_add(v, json_object_new_string("https"));
+        json_object_object_add(e, "protocols", v);
+    }
+    for (size_t i = 0; copy[i]; i++)
+        if ((v = sl_conf_field(o, copy[i])) != NULL)
+            json_object_object_add(e, copy[i], json_object_get(v));
+    json_object_object_add(e, "strip_path", json_object_new_boolean(r->strip_path));
+    json_object_object_add(e, "preserve_host", json_object_new_boolean(r->preserve_host));
+    json_object_object_add(e, "regex_priority", json_object_new_int(r->regex_priority));
+    v = sl_conf_field(o, "https_redirect_status_code");
+    json_object_object_add(e, "https_redirect_status_code",
+                           json_object_new_int(v ? json_object_get_int(v) : 426));
+    v = sl_conf_field(o, "path_handling");
+    json_object_object_add(e, "path_handling",
+                           json_object_new_string(v ? json_object_get_string(v) : "v0"));
+    v = sl_conf_field(o, "request_buffering");
+    b = v ? json_object_get_boolean(v) : 1;
+    json_object_object_add(e, "request_buffering", json_object_new_boolean(b));
+    v = sl_conf_field(o, "response_buffering");
+    b = v ? json_object_get_boolean(v) : 1;
+    json_object_object_add(e, "response_buffering", json_object_new_boolean(b));
+    if (r->service) {
+        v = json_object_new_object();
+        json_object_object_add(v, "id", json_object_new_string(r->service->id));
+        json_object_object_add(e, "service", v);
+    }
+    r->entity = e;
+}
+
+
+/* ---- plugins ---- */
+
+static const char *const plugin_keys[] = {
+    "name", "config", "enabled", "id", "instance_name", "route", "service", "consumer",
+    "protocols", "tags", NULL
+};
+
+static void
+load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
+{
+    sl_conf_t                *conf = L->conf;
+    json_object              *o = pp->o, *v;
+    const char               *path = pp->path, *name, *str;
+    const sl_loaded_plugin_t *lp;
+    sl_route_t               *route = pp->route;
+    sl_service_t             *svc = pp->service;
+    sl_plugin_inst_t         *inst;
+    char                      p[SL_PATH_MAX], key[256];
+    int                       enabled = 1, r;
+
+    if (sl_conf_check_record(L, o, path, plugin_keys) < 0)
+        return;
+    r = sl_conf_get_str(L, o, path, "name", &name);
+    if (r == 0) {
+        sl_conf_kpath(p, path, "name");
+        sl_conf_err(L, p, "required field missing");
+    }
+    sl_conf_get_bool(L, o, path, "enabled", &enabled);
+    sl_conf_get_strs(L, o, path, "tags", &v);
+    sl_conf_get_strs(L, o, path, "protocols", &v);
+    sl_conf_get_str(L, o, path, "instance_name", &str);
+    for (const char *const *k = (const char *const[]) { "route", "service", NULL }; *k; k++) {
+        if ((v = sl_conf_field(o, *k)) == NULL)
+            continue;
+        sl_conf_kpath(p, path, *k);
+        if (!pp->top) {
+            sl_conf_err(L, p, "cannot be set on a nested plugin");
+        } else if ((str = sl_conf_ref_key(L, v, p)) != NULL) {
+            if (**k == 'r' && (route = find_route(conf, str)) == NULL)
+                sl_conf_err(L, p, "route '%s' not found", str);
+            else if (**k == 's' && (svc = find_service(conf, str)) == NULL)
+                sl_conf_err(L, p, "service '%s' not found", str);
+        }
+    }
+    if (sl_conf_field(o, "consumer")) {
+        sl_conf_kpath(p, path, "consumer");
+        sl_conf_err(L, p, "consumer-scoped plugins are not supported by sluice yet");
+    }
+    if (r <= 0)
+        return;
+    sl_conf_kpath(p, path, "name");
+    lp = L->reg ? sl_plugins_find(L->reg, name) : NULL;
+    if (lp == NULL) {
+        sl_conf_err(L, p, "plugin '%s' is not installed (not found in plugins directory %s)", name,
+             L->reg && L->reg->dir ? L->reg->dir : "(none)");
+        return;
+    }
+    for (size_t i = 0; i < conf->nplugins; i++) {
+        sl_plugin_inst_t *o2 = conf->plugins[i];
+        if (o2->route == route && o2->service == svc && !strcmp(o2->plugin->desc->name, name)) {
+            sl_conf_err(L, p, "plugin '%s' is configured more than once for the same %s (also %s)",
+                 name, route ? "route" : svc ? "service" : "global scope", L->inst_paths[i]);
+            return;
+        }
+    }
+
+    inst = sl_xcalloc(1, sizeof(*inst));
+    inst->plugin = lp;
+    inst->enabled = enabled;
+    inst->route = route;
+    inst->service = svc;
+    snprintf(key, sizeof(key), "%s|%s|%s", name, route ? route->id : "", svc ? svc->id : "");
+    sl_conf_entity_id(L, o, path, "plugin", key, inst->id);
+    conf->plugins = sl_xrealloc(conf->plugins, (conf->nplugins + 1) * sizeof(inst));
+    L->inst_paths = sl_xrealloc(L->inst_paths, (conf->nplugins + 1) * sizeof(char *));
+    L->inst_paths[conf->nplugins] = sl_strndup(path, strlen(path));
+    conf->plugins[conf->nplugins++] = inst;
+
+    v = sl_conf_field(o, "config");
+    sl_conf_kpath(p, path, "config");
+    if (v != NULL && !json_object_is_type(v, json_type_object)) {
+        sl_conf_err(L, p, "expected a record");
+        return;
+    }
+    {
+        const char   *js = v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE)
+                             : "{}";
+        sl_conf_ctx_t cx = { L, p, 0 };
+        void         *pc = NULL;
+        int           rc = lp->desc->config_parse(L->api, &cx, js, strlen(js), &pc);
+
+        if (rc != 0 && cx.nerr == 0)
+            sl_conf_err(L, p, "invalid configuration for plugin '%s'", name);
+        if (rc != 0 || cx.nerr > 0) {
+            if (pc && lp->desc->config_free)
+                lp->desc->config_free(pc);
+            pc = NULL;
+        }
+        inst->conf = pc;
+    }
+}
+
+
+/* ---- chains: Kong precedence (route+service > route > service > global),
+ * then priority desc, ties reverse alphabetical ---- */
+
+static int
+chain_cmp(const void *a, const void *b)
+{
+    const sl_plugin_t *x = (*(sl_plugin_inst_t *const *) a)->plugin->desc;
+    const sl_plugin_t *y = (*(sl_plugin_inst_t *const *) b)->plugin->desc;
+
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    return -strcmp(x->name, y->name);
+}
+
+static void
+chain_build(sl_conf_t *conf, sl_chain_t *ch, const sl_route_t *r, const sl_service_t *s)
+{
+    int *score = sl_xcalloc(conf->nplugins, sizeof(int));
+
+    ch->items = sl_xcalloc(conf->nplugins, sizeof(*ch->items));
+    ch->n = 0;
+    for (size_t i = 0; i < conf->nplugins; i++) {
+        sl_plugin_inst_t *in = conf->plugins[i];
+        int               sc;
+        size_t            k;
+
+        if (!in->enabled)
+            continue;
+        if (in->route && in->service)
+            sc = r && in->route == r && in->service == s ? 3 : -1;
+        else if (in->route)
+            sc = r && in->route == r ? 2 : -1;
+        else if (in->service)
+            sc = s && in->service == s ? 1 : -1;
+        else
+            sc = 0;
+        if (sc < 0)
+            continue;
+        for (k = 0; k < ch->n; k++)
+            if (!strcmp(ch->items[k]->plugin->desc->name, in->plugin->desc->name))
+                break;
+        if (k == ch->n) {
+            ch->items[ch->n] = in;
+            score[ch->n++] = sc;
+        } else if (sc > score[k]) {
+            ch->items[k] = in;
+            score[k] = sc;
+        }
+    }
+    free(score);
+    if (ch->n > 0)
+        qsort(ch->items, ch->n, sizeof(*ch->items), chain_cmp);
+    ch->has_body = ch->has_body_filter = 0;
+    for (size_t i = 0; i < ch->n; i++) {
+        ch->has_body |= ch->items[i]->plugin->desc->body != NULL;
+        ch->has_body_filter |= ch->items[i]->plugin->desc->body_filter != NULL;
+    }
+}
+
+
+/* ---- consumers and the document ---- */
+
+static void
+load_consumer(sl_loader_t *L, json_object *o, const char *path)
+{
+    static const char *const keys[] = { "id", "username", "custom_id", "name", "tags", NULL };
+    sl_conf_t     *conf = L->conf;
+    sl_consumer_t *c;
+    const char    *u = NULL, *cid = NULL;
+    json_object   *v;
+
+    if (sl_conf_check_record(L, o, path, keys) < 0)
+        return;
+    sl_conf_get_str(L, o, path, "username", &u);
+    sl_conf_get_str(L, o, path, "custom_id", &cid);
+    sl_conf_get_str(L, o, path, "name", &cid);
+    sl_conf_get_strs(L, o, path, "tags", &v);
+    if (!sl_conf_field(o, "username") && !sl_conf_field(o, "custom_id") && !sl_conf_field(o, "name"))
+        sl_conf_err(L, path, "at least one of these fields must be non-empty: 'custom_id', 'username'");
+    c = sl_xcalloc(1, sizeof(*c));
+    sl_conf_entity_id(L, o, path, "consumer", u ? u : cid ? cid : path, c->id);
+    json_object_deep_copy(o, &c->entity, NULL);
+    json_object_object_add(c->entity, "id", json_object_new_string(c->id));
+    conf->consumers = sl_xrealloc(conf->consumers, (conf->nconsumers + 1) * sizeof(c));
+    conf->consumers[conf->nconsumers++] = c;
+}
+
+static void
+each(sl_loader_t *L, json_object *root, const char *key,
+     void (*fn)(sl_loader_t *, json_object *, const char *))
+{
+    json_object *v = sl_conf_field(root, key);
+    char         p[SL_PATH_MAX];
+
+    if (v == NULL)
+        return;
+    if (!json_object_is_type(v, json_type_array)) {
+        sl_conf_err(L, key, "expected an array");
+        return;
+    }
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+        sl_conf_pathf(p, "%s[%zu]", key, i);
+        fn(L, json_object_array_get_idx(v, i), p);
+    }
+}
+
+static void
+load_top_route(sl_loader_t *L, json_object *o, const char *path)
+{
+    load_route(L, o, path, NULL, 1);
+}
+
+static void
+load_document(sl_loader_t *L, json_object *root)
+{
+    static const char *const keys[] = {
+        "_format_version", "_transform", "_comment", "_info", "_ignore",
+        "services", "routes", "plugins", "consumers", NULL
+    };
+    sl_pending_t pending = { 0 };
+    const char  *fv;
+    int          b;
+    json_object *v;
+
+    if (root == NULL || !json_object_is_type(root, json_type_object)) {
+        sl_conf_err(L, "", root ? "expected a record at the top level" : "empty configuration");
+        return;
+    }
+    sl_conf_check_record(L, root, "", keys);
+    if (sl_conf_get_str(L, root, "", "_format_version", &fv) > 0) {
+        if (strcmp(fv, "1.1") && strcmp(fv, "2.1") && strcmp(fv, "3.0"))
+            sl_conf_err(L, "_format_version", "unsupported version '%s' (expected \"1.1\", \"2.1\" or \"3.0\")", fv);
+    } else if (sl_conf_field(root, "_format_version") == NULL) {
+        sl_conf_err(L, "_format_version", "required field missing");
+    }
+    sl_conf_get_bool(L, root, "", "_transform", &b);
+
+    L->pending = &pending;
+    each(L, root, "services", load_service);
+    each(L, root, "routes", load_top_route);
+    each(L, root, "consumers", load_consumer);
+    if ((v = sl_conf_field(root, "plugins")) != NULL)
+        pending_add(&pending, v, "", NULL, NULL, 1, L);
+    L->pending = NULL;
+    for (size_t i = 0; i < pending.n; i++) {
+        load_plugin(L, &pending.items[i]);
+        free(pending.items[i].path);
+    }
+    free(pending.items);
+}
+
+static char *
+entity_text(json_object *e)
+{
+    const char *t;
+
+    if (e == NULL)
+        return NULL;
+    t = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    return sl_strndup(t, strlen(t));
+}
+
+sl_conf_t *
+sl_conf_load_buffer(const char *name, const char *buf, size_t len,
+                    const sl_plugin_registry_t *reg, const sl_api_t *api, sl_errors_t *errs)
+{
+    size_t           n0 = errs->n;
+    char            *text;
+    json_object     *root;
+    sl_yaml_lines_t *lines;
+    sl_conf_t       *conf;
+    sl_loader_t      L = { .file = name, .errs = errs, .reg = reg, .api = api };
+
+    if ((text = sl_conf_env_substitute(name, buf, len, errs)) == NULL)
+        return NULL;
+    if (sl_yaml_parse(name, text, strlen(text), &root, &lines, errs) != SL_OK) {
+        free(text);
+        return NULL;
+    }
+    free(text);
+    conf = sl_xcalloc(1, sizeof(*conf));
+    conf->file = sl_strndup(name, strlen(name));
+    conf->root = root;
+    L.conf = conf;
+    L.lines = lines;
+    load_document(&L, root);
+
+    if (L.nerr == 0) {
+        json_object *svcs = sl_conf_field(root, "services"), *rts = sl_conf_field(root, "routes");
+        size_t       ns = 0, nr = 0;
+        /* entities, in the same order services/routes were loaded */
+        for (size_t i = 0; svcs && i < json_object_array_length(svcs); i++) {
+            json_object *so = json_object_array_get_idx(svcs, i), *sr = sl_conf_field(so, "routes");
+            service_entity(conf->services[ns++], so);
+            for (size_t k = 0; sr && k < json_object_array_length(sr); k++)
+                route_entity(conf->routes[nr++], json_object_array_get_idx(sr, k));
+        }
+        for (size_t i = 0; rts && i < json_object_array_length(rts); i++)
+            route_entity(conf->routes[nr++], json_object_array_get_idx(rts, i));
+        for (size_t i = 0; i < conf->nroutes; i++)
+            chain_build(conf, &conf->routes[i]->chain, conf->routes[i], conf->routes[i]->service);
+        for (size_t i = 0; i < conf->nservices; i++)
+            chain_build(conf, &conf->services[i]->chain, NULL, conf->services[i]);
+        chain_build(conf, &conf->global_chain, NULL, NULL);
+        sl_router_build(conf, errs);
+        /* every log record carries route and service: serialize them once */
+        for (size_t i = 0; i < conf->nroutes; i++)
+            conf->routes[i]->entity_json = entity_text(conf->routes[i]->entity);
+        for (size_t i = 0; i < conf->nservices; i++)
+            conf->services[i]->entity_json = entity_text(conf->services[i]->entity);
+    }
+
+    sl_yaml_lines_free(lines);
+    for (size_t i = 0; i < conf->nservices; i++)
+        free(L.svc_paths[i]);
+    for (size_t i = 0; i < conf->nroutes; i++)
+        free(L.route_paths[i]);
+    for (size_t i = 0; i < conf->nplugins; i++)
+        free(L.inst_paths[i]);
+    free(L.svc_paths);
+    free(L.route_paths);
+    free(L.inst_paths);
+    if (errs->n > n0) {
+        sl_conf_free(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+sl_conf_t *
+sl_conf_load(const char *file, const sl_plugin_registry_t *reg, const sl_api_t *api,
+             sl_errors_t *errs)
+{
+    FILE      *f = fopen(file, "rb");
+    char      *buf = NULL;
+    size_t     len = 0, cap = 0, n;
+    sl_conf_t *conf;
+
+    if (f == NULL) {
+        sl_errors_add(errs, "%s: cannot open: %s", file, strerror(errno));
+        return NULL;
+    }
+    do {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 16384;
+            buf = sl_xrealloc(buf, cap);
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+    } while (n > 0);
+    if (ferror(f)) {
+        sl_errors_add(errs, "%s: cannot read: %s", file, strerror(errno));
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fclose(f);
+    conf = sl_conf_load_buffer(file, buf, len, reg, api, errs);
+    free(buf);
+    return conf;
+}
+
+static void
+route_free(sl_route_t *r)
+{
+    for (size_t i = 0; i < r->npaths; i++)
+        sl_router_path_free(&r->paths[i]);
+    for (size_t i = 0; i < r->nmethods; i++)
+        free(r->methods[i]);
+    for (size_t i = 0; i < r->nhosts; i++)
+        free(r->hosts[i]);
+    free(r->paths);
+    free(r->methods);
+    free(r->hosts);
+    free(r->name);
+    json_object_put(r->entity);
+    free(r->entity_json);
+    free(r->chain.items);
+    free(r);
+}
+
+void
+sl_conf_free(sl_conf_t *conf)
+{
+    if (conf == NULL)
+        return;
+    sl_router_free(conf);
+    for (size_t i = 0; i < conf->nplugins; i++) {
+        sl_plugin_inst_t *in = conf->plugins[i];
+        if (in->conf && in->plugin->desc->config_free)
+            in->plugin->desc->config_free(in->conf);
+        free(in);
+    }
+    for (size_t i = 0; i < conf->nroutes; i++)
+        route_free(conf->routes[i]);
+    for (size_t i = 0; i < conf->nservices; i++) {
+        sl_service_t *s = conf->services[i];
+        free(s->name);
+        free(s->protocol);
+        free(s->host);
+        free(s->path);
+        json_object_put(s->entity);
+        free(s->entity_json);
+        free(s->chain.items);
+        free(s);
+    }
+    for (size_t i = 0; i < conf->nconsumers; i++) {
+        json_object_put(conf->consumers[i]->entity);
+        free(conf->consumers[i]);
+    }
+    free(conf->plugins);
+    free(conf->routes);
+    free(conf->services);
+    free(conf->consumers);
+    free(conf->global_chain.items);
+    json_object_put(conf->root);
+    free(conf->file);
+    free(conf);
+}

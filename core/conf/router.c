@@ -1,0 +1,372 @@
+/* router.c - Kong "traditional_compatible" route matching and Kong's
+ * get_upstream_uri_v0 path joining.
+ *
+ * sl_router_build() turns every route into one entry per path (a route
+ * without paths gives one entry) and sorts the entries once, the way Kong
+ * computes route priorities: more matching fields first (methods, hosts,
+ * paths), then plain-host-only routes ahead of wildcard ones, then regex
+ * paths (by regex_priority) ahead of prefix paths, then longer prefixes;
+ * configuration order breaks ties.  Matching walks the sorted array and
+ * takes the first entry whose fields all match; it allocates nothing. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "conf/router.h"
+
+typedef struct sl_rt_entry {
+    const sl_route_t      *route;
+    const sl_route_path_t *path;       /* NULL: the route has no paths */
+    unsigned               weight;     /* how many of methods/hosts/paths are set */
+    unsigned               plain_hosts;/* hosts set and none is a wildcard */
+    int                    regex_priority;
+    size_t                 plen;       /* prefix length (0 for regex) */
+    size_t                 order;      /* configuration order */
+} sl_rt_entry_t;
+
+typedef struct sl_router {
+    sl_rt_entry_t *entries;
+    size_t         n;
+} sl_router_t;
+
+
+/* ---- regex translation (PCRE-isms Kong configs use -> POSIX ERE) ---- */
+
+static int
+translate_regex(const char *src, char *out, size_t outlen, char *err, size_t errlen)
+{
+    size_t o = 0;
+    int    in_br = 0;
+
+#define EMIT(s) do { size_t l_ = strlen(s); if (o + l_ + 2 >= outlen) goto toolong; \
+                     memcpy(out + o, (s), l_); o += l_; } while (0)
+    EMIT("^(");
+    for (const char *c = src; *c; c++) {
+        char one[2] = { *c, 0 };
+        if (*c == '\\' && c[1]) {
+            char n = *++c;
+            if (in_br) {
+                if (n == 'd') EMIT("0-9");
+                else if (n == 'w') EMIT("A-Za-z0-9_");
+                else if (n == 's') EMIT(" \t\r\n\f\v");
+                else { one[0] = n; EMIT(one); }
+            } else if (n == 'd') {
+                EMIT("[0-9]");
+            } else if (n == 'D') {
+                EMIT("[^0-9]");
+            } else {
+                char two[3] = { '\\', n, 0 };
+                EMIT(two);
+            }
+            continue;
+        }
+        if (in_br) {
+            if (*c == ']')
+                in_br = 0;
+            EMIT(one);
+            continue;
+        }
+        if (*c == '[') {
+            in_br = 1;
+            EMIT("[");
+            if (c[1] == '^') { EMIT("^"); c++; }
+            if (c[1] == ']') { EMIT("]"); c++; }
+            continue;
+        }
+        if (c[0] == '(' && c[1] == '?') {
+            const char *q = c + 2;
+            if (*q == 'P')
+                q++;
+            if (*q == '<' && q[1] != '=' && q[1] != '!') {
+                const char *gt = strchr(q, '>');
+                if (gt == NULL) {
+                    snprintf(err, errlen, "invalid regex: '~%s' (unterminated group name)", src);
+                    return SL_ERROR;
+                }
+                c = gt;            /* named group -> plain group */
+            } else if (*q == ':' && q == c + 2) {
+                c = q;
+            } else {
+                snprintf(err, errlen, "invalid regex: '~%s' (unsupported construct '(?%c')",
+                         src, *q ? *q : ' ');
+                return SL_ERROR;
+            }
+            EMIT("(");
+            continue;
+        }
+        EMIT(one);
+    }
+    EMIT(")");
+    out[o] = '\0';
+    return SL_OK;
+#undef EMIT
+toolong:
+    snprintf(err, errlen, "invalid regex: '~%s' (too long)", src);
+    return SL_ERROR;
+}
+
+int
+sl_router_compile_path(sl_route_path_t *rp, const char *src, char *err, size_t errlen)
+{
+    char ere[4096];
+    int  rc;
+
+    memset(rp, 0, sizeof(*rp));
+    if (*src != '~') {
+        rp->path = sl_strndup(src, strlen(src));
+        rp->len = strlen(src);
+        return SL_OK;
+    }
+    if (translate_regex(src + 1, ere, sizeof(ere), err, errlen) != SL_OK)
+        return SL_ERROR;
+    if ((rc = regcomp(&rp->re, ere, REG_EXTENDED)) != 0) {
+        char msg[200];
+        regerror(rc, &rp->re, msg, sizeof(msg));
+        snprintf(err, errlen, "invalid regex: '%s' (%s)", src, msg);
+        return SL_ERROR;
+    }
+    rp->is_regex = 1;
+    rp->path = sl_strndup(src + 1, strlen(src + 1));
+    rp->len = strlen(rp->path);
+    return SL_OK;
+}
+
+void
+sl_router_path_free(sl_route_path_t *rp)
+{
+    if (rp->is_regex)
+        regfree(&rp->re);
+    free(rp->path);
+    rp->path = NULL;
+    rp->is_regex = 0;
+}
+
+
+/* ---- building ---- */
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+    const sl_rt_entry_t *x = a, *y = b;
+    int                  xr = x->path && x->path->is_regex, yr = y->path && y->path->is_regex;
+
+    if (x->weight != y->weight)
+        return x->weight > y->weight ? -1 : 1;
+    if (x->plain_hosts != y->plain_hosts)
+        return x->plain_hosts ? -1 : 1;
+    if (xr != yr)
+        return xr ? -1 : 1;
+    if (xr && x->regex_priority != y->regex_priority)
+        return x->regex_priority > y->regex_priority ? -1 : 1;
+    if (x->plen != y->plen)
+        return x->plen > y->plen ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+int
+sl_router_build(sl_conf_t *conf, sl_errors_t *errs)
+{
+    sl_router_t  *rt;
+    size_t        n = 0, k = 0;
+    sl_route_t  **sorted;
+    unsigned char *seen;
+
+    (void) errs;
+    sl_router_free(conf);
+    for (size_t i = 0; i < conf->nroutes; i++)
+        n += conf->routes[i]->npaths ? conf->routes[i]->npaths : 1;
+    rt = sl_xcalloc(1, sizeof(*rt));
+    rt->entries = sl_xcalloc(n, sizeof(*rt->entries));
+    for (size_t i = 0; i < conf->nroutes; i++) {
+        const sl_route_t *r = conf->routes[i];
+        unsigned          plain = r->nhosts > 0;
+        unsigned          w = (r->nmethods > 0) + (r->nhosts > 0) + (r->npaths > 0);
+
+        if (r->service && !r->service->enabled)
+            continue;                   /* Kong: a disabled service is not routed */
+        for (size_t h = 0; h < r->nhosts; h++)
+            plain &= strchr(r->hosts[h], '*') == NULL;
+        for (size_t p = 0; p < (r->npaths ? r->npaths : 1); p++) {
+            sl_rt_entry_t *e = &rt->entries[rt->n++];
+            e->route = r;
+            e->path = r->npaths ? &r->paths[p] : NULL;
+            e->weight = w;
+            e->plain_hosts = plain;
+            e->regex_priority = r->regex_priority;
+            e->plen = e->path && !e->path->is_regex ? e->path->len : 0;
+            e->order = rt->n;
+        }
+    }
+    if (rt->n > 0)
+        qsort(rt->entries, rt->n, sizeof(*rt->entries), entry_cmp);
+
+    /* conf->routes in match order (first entry of each route), for people
+     * reading the config; routes that are never routed go last. */
+    sorted = sl_xcalloc(conf->nroutes, sizeof(*sorted));
+    seen = sl_xcalloc(conf->nroutes, 1);
+    for (size_t i = 0; i < rt->n; i++) {
+        for (size_t j = 0; j < conf->nroutes; j++) {
+            if (conf->routes[j] == rt->entries[i].route && !seen[j]) {
+                seen[j] = 1;
+                sorted[k++] = conf->routes[j];
+            }
+        }
+    }
+    for (size_t j = 0; j < conf->nroutes; j++)
+        if (!seen[j])
+            sorted[k++] = conf->routes[j];
+    if (conf->nroutes > 0)
+        memcpy(conf->routes, sorted, conf->nroutes * sizeof(*sorted));
+    free(sorted);
+    free(seen);
+    conf->router = rt;
+    return SL_OK;
+}
+
+void
+sl_router_free(sl_conf_t *conf)
+{
+    sl_router_t *rt = conf->router;
+
+    if (rt == NULL)
+        return;
+    free(rt->entries);
+    free(rt);
+    conf->router = NULL;
+}
+
+
+/* ---- matching ---- */
+
+static int
+host_match(const sl_route_t *r, sl_str_t host)
+{
+    for (size_t i = 0; i < r->nhosts; i++) {
+        const char *h = r->hosts[i];
+        size_t      n = strlen(h);
+
+        if (h[0] == '*') {                          /* "*.example.com" */
+            if (host.len > n - 1 &&
+                !strncasecmp(host.ptr + host.len - (n - 1), h + 1, n - 1))
+                return 1;
+        } else if (n && h[n - 1] == '*') {          /* "example.*" */
+            if (host.len > n - 1 && !strncasecmp(host.ptr, h, n - 1))
+                return 1;
+        } else if (host.len == n && !strncasecmp(host.ptr, h, n)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+method_match(const sl_route_t *r, sl_str_t method)
+{
+    for (size_t i = 0; i < r->nmethods; i++)
+        if (strlen(r->methods[i]) == method.len && !memcmp(r->methods[i], method.ptr, method.len))
+            return 1;
+    return 0;
+}
+
+int
+sl_router_match(const sl_conf_t *conf, sl_str_t method, sl_str_t host, sl_str_t path,
+                sl_route_match_t *m)
+{
+    const sl_router_t *rt = conf->router;
+
+    if (rt == NULL)
+        return SL_DECLINED;
+    if (path.ptr == NULL)
+        path.ptr = "";
+    for (size_t i = 0; i < rt->n; i++) {
+        const sl_rt_entry_t *e = &rt->entries[i];
+        const sl_route_t    *r = e->route;
+        size_t               plen = 0;
+
+        if (r->nmethods && !method_match(r, method))
+            continue;
+        if (r->nhosts && !host_match(r, host))
+            continue;
+        if (e->path && e->path->is_regex) {
+            regmatch_t pm[1];
+            pm[0].rm_so = 0;
+            pm[0].rm_eo = (regoff_t) path.len;
+            if (regexec(&e->path->re, path.ptr, 1, pm, REG_STARTEND) != 0)
+                continue;
+            plen = (size_t) pm[0].rm_eo;
+        } else if (e->path) {
+            if (path.len < e->path->len || memcmp(path.ptr, e->path->path, e->path->len) != 0)
+                continue;
+            plen = e->path->len;
+        }
+        m->route = r;
+        m->prefix_len = plen;
+        return SL_OK;
+    }
+    return SL_DECLINED;
+}
+
+
+/* ---- Kong's get_upstream_uri_v0 ---- */
+
+static char *
+cat3(const char *a, size_t al, const char *b, size_t bl, const char *c, size_t cl)
+{
+    char *p = sl_xmalloc(al + bl + cl + 1);
+
+    memcpy(p, a, al);
+    memcpy(p + al, b, bl);
+    memcpy(p + al + bl, c, cl);
+    p[al + bl + cl] = '\0';
+    return p;
+}
+
+char *
+sl_router_upstream_path(const sl_route_match_t *m, sl_str_t req)
+{
+    const sl_service_t *s = m->route->service;
+    const char         *base = s && s->path ? s->path : "/";
+    size_t              bl = strlen(base);
+    const char         *post = "";
+    size_t              pl = 0;
+    int                 req_slash;
+
+    if (req.ptr == NULL || req.len == 0)
+        req = (sl_str_t) { "/", 1 };
+    req_slash = req.ptr[req.len - 1] == '/';
+
+    if (m->route->strip_path) {
+        size_t off = m->prefix_len <= req.len ? m->prefix_len : req.len;
+        post = req.ptr + off;
+        pl = req.len - off;
+        /* sanitize_uri_postfix */
+        if ((pl == 1 && post[0] == '.') || (pl == 2 && post[0] == '.' && post[1] == '.'))
+            pl = 0;
+        else if (pl >= 2 && post[0] == '.' && post[1] == '/')
+            post += 2, pl -= 2;
+        else if (pl >= 3 && post[0] == '.' && post[1] == '.' && post[2] == '/')
+            post += 3, pl -= 3;
+
+        if (base[bl - 1] == '/') {
+            if (pl == 0) {
+                if (bl == 1)
+                    return cat3("/", 1, "", 0, "", 0);
+                return cat3(base, req_slash ? bl : bl - 1, "", 0, "", 0);
+            }
+            if (post[0] == '/')
+                return cat3(base, bl - 1, post, pl, "", 0);
+            return cat3(base, bl, post, pl, "", 0);
+        }
+        if (pl == 0)
+            return cat3(base, bl, "/", req.len > 1 && req_slash ? 1 : 0, "", 0);
+        if (post[0] == '/')
+            return cat3(base, bl, post, pl, "", 0);
+        return cat3(base, bl, "/", 1, post, pl);
+    }
+    if (base[bl - 1] == '/')
+        return req.ptr[0] == '/' ? cat3(base, bl, req.ptr + 1, req.len - 1, "", 0)
+                                 : cat3(base, bl, req.ptr, req.len, "", 0);
+    if (req.len == 1 && req.ptr[0] == '/')
+        return cat3(base, bl, "", 0, "", 0);
+    return cat3(base, bl, req.ptr, req.len, "", 0);
+}

@@ -1,0 +1,104 @@
+/* headers.c - ordered header list (see headers.h). */
+
+#include <ctype.h>
+
+#include "http/headers.h"
+
+void
+sl_headers_add(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
+{
+    if (h->n == h->cap) {
+        size_t       cap = h->cap ? h->cap * 2 : 16;
+        sl_header_t *n = sl_palloc(p, cap * sizeof(*n));
+        if (h->n)
+            memcpy(n, h->items, h->n * sizeof(*n));
+        h->items = n;       /* old array stays in the pool: freed with it */
+        h->cap = cap;
+    }
+    h->items[h->n].name.ptr = sl_pstrndup(p, name.ptr, name.len);
+    h->items[h->n].name.len = name.len;
+    h->items[h->n].value.ptr = sl_pstrndup(p, value.ptr, value.len);
+    h->items[h->n].value.len = value.len;
+    h->n++;
+}
+
+int
+sl_headers_remove(sl_headers_t *h, sl_str_t name)
+{
+    size_t i, j = 0;
+    int    removed = 0;
+
+    for (i = 0; i < h->n; i++) {
+        if (sl_str_caseeq(h->items[i].name, name)) {
+            removed++;
+            continue;
+        }
+        h->items[j++] = h->items[i];
+    }
+    h->n = j;
+    return removed;
+}
+
+void
+sl_headers_set(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (sl_str_caseeq(h->items[i].name, name)) {
+            /* Replace the first in place (keeps order), drop the others. */
+            size_t j = i + 1;
+            h->items[i].value.ptr = sl_pstrndup(p, value.ptr, value.len);
+            h->items[i].value.len = value.len;
+            for (size_t k = i + 1; k < h->n; k++)
+                if (!sl_str_caseeq(h->items[k].name, name))
+                    h->items[j++] = h->items[k];
+            h->n = j;
+            return;
+        }
+    }
+    sl_headers_add(h, p, name, value);
+}
+
+const sl_header_t *
+sl_headers_get(const sl_headers_t *h, sl_str_t name)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (sl_str_caseeq(h->items[i].name, name))
+            return &h->items[i];
+    return NULL;
+}
+
+int
+sl_headers_has_token(const sl_headers_t *h, sl_str_t name, sl_str_t token)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (!sl_str_caseeq(h->items[i].name, name))
+            continue;
+        const char *s = h->items[i].value.ptr, *e = s + h->items[i].value.len;
+        while (s < e) {
+            while (s < e && (*s == ' ' || *s == '\t' || *s == ','))
+                s++;
+            const char *t = s;
+            while (t < e && *t != ',')
+                t++;
+            const char *te = t;
+            while (te > s && (te[-1] == ' ' || te[-1] == '\t'))
+                te--;
+            if ((size_t)(te - s) == token.len && strncasecmp(s, token.ptr, token.len) == 0)
+                return 1;
+            s = t;
+        }
+    }
+    return 0;
+}
+
+int
+sl_header_is_hop_by_hop(sl_str_t name)
+{
+    static const char *const hop[] = { "connection", "keep-alive", "proxy-connection",
+                                       "te", "trailer", "transfer-encoding", "upgrade",
+                                       "proxy-authenticate" };
+    for (size_t i = 0; i < sl_nelems(hop); i++)
+        if (sl_str_caseeq(name, sl_str_c(hop[i])))
+            return 1;
+    return 0;
+}

@@ -1,0 +1,717 @@
+/* http_server.c - client connections.
+ *
+ * Every byte read goes through conn_process(), which runs llhttp over the
+ * connection's pending buffer.  The parser pauses at the end of each
+ * message; the request is then handed to request.c and parsing resumes only
+ * when that request has been answered and logged (sl_conn_request_done), so
+ * pipelined requests are served strictly in order.  Callbacks from llhttp
+ * never write to the socket themselves: what they decide is acted upon after
+ * llhttp_execute() returns, which keeps the code free of re-entrancy. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_server.h"
+#include "base/log.h"
+#include "http/proxy.h"
+
+#define SL_READ_BUF        (64 * 1024)
+#define SL_PENDING_MAX     (64 * 1024)   /* pipelined bytes buffered per conn */
+#define SL_PENDING_KEEP    (16 * 1024)   /* input buffer kept between requests */
+
+static llhttp_settings_t sl_http_settings;
+static int               sl_http_settings_ready;
+static char              sl_read_buf[SL_READ_BUF];   /* one loop per process */
+
+typedef struct sl_write {
+    uv_write_t req;
+    sl_conn_t *c;
+    size_t     len;
+    char       data[];
+} sl_write_t;
+
+static void conn_process(sl_conn_t *c);
+static void conn_timer_start(sl_conn_t *c, int ms);
+
+
+/* ---- protocol errors before/while a request is read ------------------- */
+
+static void
+conn_fail(sl_conn_t *c, int status, const char *msg)
+{
+    if (c->req != NULL && c->req->stream_body && !c->req->body_complete) {
+        /* The body was going to the upstream: drop that exchange. */
+        sl_req_t *r = c->req;
+        c->want_close = 1;
+        r->close_after = 1;
+        if (r->proxy)
+            sl_proxy_cancel(r->proxy);
+        if (!r->head_sent) {
+            sl_req_error_response(r, status, msg);
+        } else {
+            sl_req_abort(r);
+            sl_conn_close(c);
+        }
+        return;
+    }
+    if (c->req != NULL && c->req->state == SL_REQ_READING) {
+        /* The request exists: answer through the normal path so that
+         * plugins' filters and log phase see it. */
+        c->want_close = 1;
+        c->req->close_after = 1;
+        sl_req_error_response(c->req, status, msg);
+        return;
+    }
+    if (c->req != NULL) {        /* garbage while another request is served */
+        c->want_close = 1;
+        return;
+    }
+    char     body[256], head[256];
+    int      bl = snprintf(body, sizeof(body), "{\n  \"message\":\"%s\"\n}", msg);
+    int      hl = snprintf(head, sizeof(head),
+                           "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                           "Content-Length: %d\r\nConnection: close\r\nServer: sluice/" SL_VERSION
+                           "\r\n\r\n", status, msg, bl);
+    uv_buf_t b[2] = { uv_buf_init(head, (unsigned)hl), uv_buf_init(body, (unsigned)bl) };
+    sl_conn_write(c, b, 2);
+    c->want_close = 1;
+    sl_conn_close(c);
+}
+
+
+/* ---- llhttp callbacks ----------------------------------------------- */
+
+static int
+on_message_begin(llhttp_t *p)
+{
+    sl_conn_t *c = p->data;
+
+    c->url_len = 0;
+    sl_hdr_accum_reset(&c->hdr);
+    c->head_bytes = 0;
+    c->req = sl_req_new(c);
+    conn_timer_start(c, c->w->settings->client_header_timeout_ms);
+    return 0;
+}
+
+static int
+head_grow(sl_conn_t *c, size_t add)
+{
+    c->head_bytes += add;
+    if (c->head_bytes > c->w->settings->max_header_size) {
+        llhttp_set_error_reason(&c->parser, "header too large");
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int
+on_url(llhttp_t *p, const char *at, size_t len)
+{
+    sl_conn_t *c = p->data;
+
+    if (head_grow(c, len))
+        return HPE_USER;
+    if (c->url_len + len > c->url_cap) {
+        c->url_cap = (c->url_len + len) * 2;
+        c->url = sl_xrealloc(c->url, c->url_cap);
+    }
+    memcpy(c->url + c->url_len, at, len);
+    c->url_len += len;
+    return 0;
+}
+
+static void
+header_flush(sl_conn_t *c)
+{
+    sl_str_t name, value;
+
+    if (sl_hdr_accum_take(&c->hdr, &name, &value))
+        sl_headers_add(&c->req->headers, c->req->pool, name, value);
+}
+
+/* RFC 9110 token characters.  llhttp (built without strict mode) lets
+ * spaces and other separators through in header names; forwarding such a
+ * name would hand the upstream a request it may parse differently. */
+static int
+is_tchar(unsigned char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return 1;
+    return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static int
+on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    sl_conn_t *c = p->data;
+
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)at[i])) {
+            llhttp_set_error_reason(p, "invalid character in header name");
+            return HPE_USER;
+        }
+    }
+    if (c->hdr.in_value)
+        header_flush(c);
+    /* Count each header line's ": " and CRLF too, so that max_header_size
+     * bounds the bytes on the wire: thousands of tiny headers must not pass
+     * a limit meant for the head as a whole. */
+    if (c->hdr.len == 0 && head_grow(c, 4))
+        return HPE_USER;
+    if (head_grow(c, len))
+        return HPE_USER;
+    sl_hdr_accum_field(&c->hdr, at, len);
+    return 0;
+}
+
+static int
+on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    sl_conn_t *c = p->data;
+
+    if (head_grow(c, len))
+        return HPE_USER;
+    sl_hdr_accum_value(&c->hdr, at, len);
+    return 0;
+}
+
+static int
+on_headers_complete(llhttp_t *p)
+{
+    sl_conn_t *c = p->data;
+    sl_req_t  *r = c->req;
+
+    header_flush(c);
+    r->uri.ptr = sl_pstrndup(r->pool, c->url, c->url_len);
+    r->uri.len = c->url_len;
+    r->method = sl_str_c(llhttp_method_name(llhttp_get_method(p)));
+    r->http_major = llhttp_get_http_major(p);
+    r->http_minor = llhttp_get_http_minor(p);
+    r->keepalive = llhttp_should_keep_alive(p);
+    r->req_size = c->head_bytes;
+    r->req_chunked = (p->flags & F_CHUNKED) != 0;
+    r->req_content_length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
+    sl_req_headers_done(r);
+    if (llhttp_get_method(p) == HTTP_HEAD)
+        r->no_body = 1;
+    conn_timer_start(c, c->w->settings->client_body_timeout_ms);
+    /* A declared length over the limit is refused now, not after the
+     * client has sent (or we have waited for) that much.  llhttp reports
+     * any failure here as HPE_CB_HEADERS_COMPLETE; this is the only one. */
+    if ((p->flags & F_CONTENT_LENGTH) && c->w->settings->max_body_size &&
+        p->content_length > c->w->settings->max_body_size)
+        return -1;
+    return 0;
+}
+
+/* Same for a chunk whose size alone would cross the limit: llhttp reports
+ * the failure as HPE_CB_CHUNK_HEADER. */
+static int
+on_chunk_header(llhttp_t *p)
+{
+    sl_conn_t *c = p->data;
+    size_t     max = c->w->settings->max_body_size;
+
+    if (max && c->req != NULL && (p->content_length > max || c->req->body_len + p->content_length > max))
+        return -1;
+    return 0;
+}
+
+static int
+on_body(llhttp_t *p, const char *at, size_t len)
+{
+    sl_conn_t *c = p->data;
+    sl_req_t  *r = c->req;
+    size_t     max = c->w->settings->max_body_size;
+
+    if (r == NULL)
+        return HPE_USER;        /* the request already ended (early answer) */
+    r->req_size += len;
+    if (max && r->body_len + len > max) {
+        llhttp_set_error_reason(p, "body too large");
+        return HPE_USER;
+    }
+    conn_timer_start(c, c->w->settings->client_body_timeout_ms);
+    if (r->stream_body) {
+        if (r->proxy)
+            sl_proxy_body(r->proxy, at, len);
+        r->body_len += len;     /* counted, not kept */
+        return 0;
+    }
+    if (r->discard_body)
+        return 0;
+    if (r->body_len + len > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 16384;
+        while (cap < r->body_len + len)
+            cap *= 2;
+        r->body = sl_xrealloc(r->body, cap);
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, at, len);
+    r->body_len += len;
+    return 0;
+}
+
+static int
+on_message_complete(llhttp_t *p)
+{
+    sl_conn_t *c = p->data;
+
+    uv_timer_stop(&c->timer);
+    c->paused = 1;
+    return HPE_PAUSED;
+}
+
+
+/* ---- reading ------------------------------------------------------- */
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    buf->base = sl_read_buf;
+    buf->len = sizeof(sl_read_buf);
+}
+
+static void
+pending_append(sl_conn_t *c, const char *data, size_t len)
+{
+    if (c->pending_len + len > c->pending_cap) {
+        c->pending_cap = (c->pending_len + len) * 2;
+        c->pending = sl_xrealloc(c->pending, c->pending_cap);
+    }
+    memmove(c->pending + c->pending_len, data, len);
+    c->pending_len += len;
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    sl_conn_t *c = (sl_conn_t *)s;
+
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (c->req != NULL)
+            sl_req_abort(c->req);
+        sl_conn_close(c);
+        return;
+    }
+    pending_append(c, buf->base, (size_t)nread);
+    if (c->paused && c->pending_len > SL_PENDING_MAX && c->reading) {
+        uv_read_stop(s);          /* back-pressure on a pipelining client */
+        c->reading = 0;
+    }
+    conn_process(c);
+}
+
+/* sl_req_body_done() can answer synchronously, and sl_conn_request_done()
+ * then asks to process the next pipelined request: the loop below picks it
+ * up instead of recursing (c->in_process). */
+static void
+conn_process(sl_conn_t *c)
+{
+    if (c->in_process)
+        return;
+    c->in_process = 1;
+    while (!c->closing && !c->paused && c->pending_len > 0) {
+        char        *data = c->pending;
+        size_t       len = c->pending_len;
+        llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+        size_t       used = len;
+
+        if (err == HPE_PAUSED) {
+            used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+            llhttp_resume(&c->parser);
+        }
+        if (err != HPE_OK && err != HPE_PAUSED) {
+            const char *reason = llhttp_get_error_reason(&c->parser);
+            c->pending_len = 0;
+            if ((err == HPE_USER && reason && strcmp(reason, "body too large") == 0) ||
+                err == HPE_CB_HEADERS_COMPLETE || err == HPE_CB_CHUNK_HEADER)
+                conn_fail(c, 413, "Request body too large");
+            else if (err == HPE_USER && reason && strcmp(reason, "header too large") == 0)
+                conn_fail(c, c->url_len > c->w->settings->max_header_size / 2 ? 414 : 431,
+                          c->url_len > c->w->settings->max_header_size / 2
+                              ? "URI too long" : "Request header fields too large");
+            else {
+                sl_log_debug("bad request from %s: %s", c->client_ip,
+                             reason ? reason : llhttp_errno_name(err));
+                conn_fail(c, 400, "Bad request");
+            }
+            break;
+        }
+        memmove(c->pending, c->pending + used, len - used);
+        c->pending_len = len - used;
+        if (c->pending_len == 0 && c->pending_cap > SL_PENDING_KEEP) {
+            /* a big request passed: don't hold its buffer for the rest of
+             * a long-lived (streaming, keep-alive) connection */
+            free(c->pending);
+            c->pending = NULL;
+            c->pending_cap = 0;
+        }
+        if (err == HPE_PAUSED) {
+            c->nreqs++;
+            if (c->req)
+                sl_req_body_done(c->req);   /* may finish synchronously */
+        }
+    }
+    c->in_process = 0;
+}
+
+/* ---- timers -------------------------------------------------------- */
+
+static void
+on_timer(uv_timer_t *t)
+{
+    sl_conn_t *c = t->data;
+
+    if (c->req != NULL && (c->req->state == SL_REQ_READING ||
+                           (c->req->stream_body && !c->req->body_complete))) {
+        c->pending_len = 0;
+        conn_fail(c, 408, "Request timeout");
+        return;
+    }
+    if (c->req == NULL)
+        sl_conn_close(c);      /* idle keep-alive connection */
+}
+
+static void
+conn_timer_start(sl_conn_t *c, int ms)
+{
+    if (ms > 0)
+        uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
+}
+
+
+/* ---- writing ------------------------------------------------------- */
+
+static void
+on_write(uv_write_t *wr, int status)
+{
+    sl_write_t *w = (sl_write_t *)wr;
+    sl_conn_t  *c = w->c;
+
+    c->write_bytes -= w->len;
+    free(w);
+    if (status < 0) {
+        c->write_failed = 1;
+        if (c->req != NULL)
+            sl_req_abort(c->req);
+        sl_conn_close(c);
+        return;
+    }
+    if (c->req != NULL && c->write_bytes < SL_CONN_HIGH_WATER / 2)
+        sl_req_on_drain(c->req);
+}
+
+/* Write now: straight from the caller's buffers when the socket takes
+ * them (the common case: no copy, one writev), else copy what is left into
+ * a write request. */
+static int
+conn_write_now(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    size_t      total = 0, skip = 0, off = 0;
+    sl_write_t *w;
+
+    for (unsigned i = 0; i < n; i++)
+        total += bufs[i].len;
+    if (total == 0)
+        return SL_OK;
+    if (c->write_bytes == 0) {
+        int nw = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (nw == (int)total)
+            return SL_OK;
+        if (nw > 0)
+            skip = (size_t)nw;
+        else if (nw != UV_EAGAIN && nw != UV_ENOSYS)
+            return SL_ERROR;
+    }
+    w = sl_xmalloc(sizeof(*w) + (total - skip));
+    w->c = c;
+    w->len = total - skip;
+    for (unsigned i = 0; i < n; i++) {
+        size_t l = bufs[i].len;
+        const char *p = bufs[i].base;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        p += skip;
+        l -= skip;
+        skip = 0;
+        memcpy(w->data + off, p, l);
+        off += l;
+    }
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    c->write_bytes += w->len;
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        c->write_bytes -= w->len;
+        free(w);
+        return SL_ERROR;
+    }
+    return SL_OK;
+}
+
+int
+sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    if (c->closing)
+        return SL_ERROR;
+    if (c->corked) {
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+            total += bufs[i].len;
+        if (c->cork_len + total > c->cork_cap) {
+            c->cork_cap = (c->cork_len + total) * 2;
+            c->cork_buf = sl_xrealloc(c->cork_buf, c->cork_cap);
+        }
+        for (unsigned i = 0; i < n; i++) {
+            memcpy(c->cork_buf + c->cork_len, bufs[i].base, bufs[i].len);
+            c->cork_len += bufs[i].len;
+        }
+        return SL_OK;
+    }
+    return conn_write_now(c, bufs, n);
+}
+
+void
+sl_conn_cork(sl_conn_t *c)
+{
+    c->corked++;
+}
+
+static void
+cork_flush(sl_conn_t *c)
+{
+    if (c->cork_len && !c->write_failed) {
+        uv_buf_t b = uv_buf_init(c->cork_buf, (unsigned)c->cork_len);
+        c->cork_len = 0;
+        if (conn_write_now(c, &b, 1) < 0)
+            c->write_failed = 1;
+    }
+    c->cork_len = 0;
+}
+
+void
+sl_conn_uncork(sl_conn_t *c)
+{
+    if (c->corked == 0 || --c->corked > 0)
+        return;
+    if (!c->closing)
+        cork_flush(c);
+}
+
+
+/* ---- lifecycle ----------------------------------------------------- */
+
+static void
+on_close(uv_handle_t *h)
+{
+    sl_conn_t *c = h->data;
+
+    /* Two handles (tcp, timer) close; libuv gives no order guarantee. */
+    if (++c->handles_closed < 2)
+        return;
+    sl_server_t *w = c->w;
+    sl_hdr_accum_free(&c->hdr);
+    free(c->cork_buf);
+    free(c->url);
+    free(c->pending);
+    free(c);
+    w->nconns--;
+    if (w->conn_closed)
+        w->conn_closed(w);
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+    sl_conn_t *c = req->data;
+
+    free(req);
+    if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
+        uv_close((uv_handle_t *)&c->timer, on_close);
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+    }
+}
+
+static void
+on_linger_timeout(uv_timer_t *t)
+{
+    sl_conn_t *c = t->data;
+
+    /* The client does not read what is left: give up on it. */
+    if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
+        uv_close((uv_handle_t *)&c->timer, on_close);
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+    }
+}
+
+void
+sl_conn_close(sl_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    if (c->req != NULL && c->req->state != SL_REQ_DONE)
+        sl_req_abort(c->req);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    cork_flush(c);               /* what was corked goes before the close */
+    c->corked = 0;
+    if (c->write_bytes > 0 && !c->write_failed) {
+        /* Flush queued response bytes before closing: uv_close would cancel
+         * them.  Bounded by a linger timeout. */
+        uv_shutdown_t *sd = sl_xmalloc(sizeof(*sd));
+        sd->data = c;
+        if (uv_shutdown(sd, (uv_stream_t *)&c->tcp, on_shutdown) == 0) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            uv_timer_start(&c->timer, on_linger_timeout, 5000, 0);
+            return;
+        }
+        free(sd);
+    }
+    uv_close((uv_handle_t *)&c->timer, on_close);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void
+sl_conn_pause_read(sl_conn_t *c)
+{
+    if (c->reading && !c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+void
+sl_conn_resume_read(sl_conn_t *c)
+{
+    if (!c->reading && !c->closing) {
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        c->reading = 1;
+    }
+}
+
+/* The worker drains: an idle keep-alive connection is not closed at once,
+ * because its client may be sending the next request right now and would
+ * see that request fail.  It gets a short grace instead: a request that
+ * arrives is served with "Connection: close" (sl_conn_request_done sees
+ * w->draining), otherwise the idle timer closes the connection. */
+void
+sl_conn_drain_idle(sl_conn_t *c, int grace_ms)
+{
+    if (c->req == NULL && !c->closing)
+        conn_timer_start(c, grace_ms);
+}
+
+void
+sl_conn_request_done(sl_conn_t *c)
+{
+    c->req = NULL;
+    if (c->closing)
+        return;
+    if (c->want_close || c->w->draining) {
+        sl_conn_close(c);     /* pending writes still complete: uv_close
+                                 cancels them, so flush first */
+        return;
+    }
+    c->paused = 0;
+    conn_timer_start(c, c->w->settings->keepalive_timeout_ms);
+    if (!c->reading) {
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        c->reading = 1;
+    }
+    if (c->pending_len)
+        conn_process(c);
+}
+
+void
+sl_http_on_connection(uv_stream_t *server, int status)
+{
+    sl_server_t *w = server->data;
+    sl_conn_t   *c;
+
+    if (status < 0)
+        return;
+    if (!sl_http_settings_ready) {
+        llhttp_settings_init(&sl_http_settings);
+        sl_http_settings.on_message_begin = on_message_begin;
+        sl_http_settings.on_url = on_url;
+        sl_http_settings.on_header_field = on_header_field;
+        sl_http_settings.on_header_value = on_header_value;
+        sl_http_settings.on_headers_complete = on_headers_complete;
+        sl_http_settings.on_body = on_body;
+        sl_http_settings.on_chunk_header = on_chunk_header;
+        sl_http_settings.on_message_complete = on_message_complete;
+        sl_http_settings_ready = 1;
+    }
+    c = sl_xcalloc(1, sizeof(*c));
+    c->w = w;
+    uv_tcp_init(w->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    uv_timer_init(w->loop, &c->timer);
+    c->timer.data = c;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    uv_tcp_nodelay(&c->tcp, 1);
+
+    struct sockaddr_storage ss;
+    int                     sl = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->client_ip, sizeof(c->client_ip));
+            c->client_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, c->client_ip, sizeof(c->client_ip));
+            c->client_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    sl = sizeof(ss);
+    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
+        c->server_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                        : ((struct sockaddr_in *)&ss)->sin_port);
+
+    llhttp_init(&c->parser, HTTP_REQUEST, &sl_http_settings);
+    /* Strict parsing: reject what smuggling relies on. */
+    c->parser.data = c;
+
+    if (w->settings->max_connections > 0 && w->nconns > (size_t)w->settings->max_connections) {
+        static const char resp[] =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+            "Retry-After: 1\r\nContent-Length: 54\r\nConnection: close\r\n\r\n"
+            "{\n  \"message\":\"Too many connections, try again later\"}";
+        uv_buf_t b = uv_buf_init((char *)resp, sizeof(resp) - 1);
+        sl_conn_write(c, &b, 1);
+        sl_conn_close(c);
+        return;
+    }
+    conn_timer_start(c, w->settings->client_header_timeout_ms);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    c->reading = 1;
+}
+
+const char *
+sl_conn_client_ip(const sl_conn_t *c)
+{
+    return c ? c->client_ip : "";
+}
+
+int
+sl_conn_server_port(const sl_conn_t *c)
+{
+    return c ? c->server_port : 0;
+}

@@ -1,0 +1,793 @@
+/* proxy.c - the upstream HTTP/1.1 exchange of one request.
+ *
+ *   sl_proxy_start -> connect (pooled; retried on failure up to
+ *   service.retries) -> write head+body -> llhttp parses the response ->
+ *   sl_req_resp_headers / sl_req_resp_body / sl_req_resp_end.
+ *
+ * A reused keep-alive connection that fails before any response byte is
+ * retried once on a fresh connection without counting as a try: the server
+ * may have closed it while it sat idle. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <llhttp.h>
+
+#include "http/hdr_accum.h"
+#include "http/downstream.h"
+#include "base/log.h"
+#include "http/proxy.h"
+#include "base/strbuf.h"
+#include "upstream/upstream.h"
+#include "http/server.h"
+
+/* A piece of a streamed request body waiting to be written upstream. */
+typedef struct sl_bodyq {
+    struct sl_bodyq *next;
+    size_t           len;
+    char             data[];
+} sl_bodyq_t;
+
+#define SL_BODYQ_HIGH (1024 * 1024)    /* pause the client above this */
+
+struct sl_proxy {
+    sl_req_t         *r;
+    sl_upconn_t      *c;
+    sl_upconnect_t   *pending;
+    uv_timer_t        timer;
+    llhttp_t          parser;
+    char             *host;           /* NUL-terminated target host */
+    char             *head;
+    size_t            head_len;
+    int               tls;
+    int               tries;          /* counted tries */
+    int               got_bytes;      /* response bytes seen on this conn */
+    int               headers_done;
+    int               complete;
+    int               paused;
+    int               reading;
+    sl_hdr_accum_t    hdr;             /* response header being parsed */
+    size_t            hdr_bytes;
+    /* streamed request body (r->stream_body) */
+    sl_bodyq_t       *bq_head, *bq_tail;
+    size_t            bq_bytes;
+    sl_bodyq_t       *inflight;        /* being written (kept for a retry) */
+    int               head_written;
+    int               body_end;        /* client finished the body */
+    int               end_written;     /* last chunk (or last byte) sent */
+    int               body_sent;       /* bytes went out and were dropped: no retry */
+    sl_bodyq_t       *sent;            /* written, kept for a retry (bounded) */
+    size_t            sent_bytes;
+    sl_bodyq_t       *resend;          /* raw bytes to write again first */
+    int               client_paused;
+    int               written;         /* the request is fully written */
+};
+
+static void stream_flush(sl_proxy_t *p);
+
+/* Once the request is written and the upstream has answered, nothing will
+ * send the body again (no retry after a response byte): give its memory
+ * back instead of holding it for the whole, maybe minutes-long, answer. */
+static void
+release_body(sl_proxy_t *p)
+{
+    sl_req_t *r = p->r;
+
+    if (r && p->written && p->got_bytes && r->body) {
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+    }
+}
+static void try_connect(sl_proxy_t *p);
+
+static void
+bodyq_free(sl_bodyq_t **head)
+{
+    for (sl_bodyq_t *q = *head, *n; q; q = n) {
+        n = q->next;
+        free(q);
+    }
+    *head = NULL;
+}
+
+/* A reused keep-alive connection failed before the upstream said anything:
+ * the server closed it while idle.  Start over on a fresh connection (not
+ * counted as a try).  For a streamed body, what was already written (kept
+ * in p->sent, bounded) is written again, as raw bytes, before anything new. */
+static void
+retry_fresh(sl_proxy_t *p)
+{
+    sl_upconn_release(p->c, 0);
+    p->c = NULL;
+    if (p->r->stream_body) {
+        sl_bodyq_t **tail = &p->sent;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = p->inflight;          /* sent + in flight, in order */
+        p->inflight = NULL;
+        p->resend = p->sent;
+        p->sent = NULL;
+        p->sent_bytes = 0;
+    }
+    try_connect(p);
+}
+
+#define SL_UPSTREAM_HEADERS_MAX (256 * 1024)
+
+static llhttp_settings_t resp_settings;
+static int               resp_settings_ready;
+
+static void try_connect(sl_proxy_t *p);
+static void proxy_fail(sl_proxy_t *p, sl_req_error_t err, int status, const char *msg);
+
+
+/* ---- teardown ------------------------------------------------------- */
+
+static void
+proxy_free_cb(uv_handle_t *h)
+{
+    sl_proxy_t *p = h->data;
+    for (sl_bodyq_t *q = p->bq_head, *n; q; q = n) {
+        n = q->next;
+        free(q);
+    }
+    free(p->inflight);
+    bodyq_free(&p->sent);
+    bodyq_free(&p->resend);
+    sl_hdr_accum_free(&p->hdr);
+    free(p->host);
+    free(p->head);
+    free(p);
+}
+
+/* Detach from the request and release everything. */
+static void
+proxy_close(sl_proxy_t *p, int reuse)
+{
+    if (p->pending) {
+        sl_upconnect_cancel(p->pending);
+        p->pending = NULL;
+    }
+    if (p->c) {
+        sl_upconn_release(p->c, reuse);
+        p->c = NULL;
+    }
+    if (p->r) {
+        if (p->client_paused && p->r->conn)
+            sl_conn_resume_read(p->r->conn);
+        p->r->proxy = NULL;
+        p->r = NULL;
+    }
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, proxy_free_cb);
+}
+
+void
+sl_proxy_cancel(sl_proxy_t *p)
+{
+    proxy_close(p, 0);
+}
+
+void
+sl_proxy_pause(sl_proxy_t *p)
+{
+    if (p->c && p->reading) {
+        sl_upconn_read_stop(p->c);
+        p->reading = 0;
+        p->paused = 1;
+    }
+}
+
+static void on_up_read(void *arg, const char *data, ssize_t n);
+
+void
+sl_proxy_resume(sl_proxy_t *p)
+{
+    if (p->c && p->paused) {
+        p->paused = 0;
+        if (sl_upconn_read_start(p->c, on_up_read, p) == 0)
+            p->reading = 1;
+    }
+}
+
+static void
+proxy_fail(sl_proxy_t *p, sl_req_error_t err, int status, const char *msg)
+{
+    sl_req_t *r = p->r;
+
+    proxy_close(p, 0);
+    if (r == NULL)
+        return;
+    if (r->err == SL_REQERR_NONE)
+        r->err = err;
+    if (r->head_sent || r->hold_head)
+        sl_req_resp_end(r, err);     /* the response began: filters end it */
+    else
+        sl_req_error_response(r, status, msg);
+}
+
+
+/* ---- timers --------------------------------------------------------- */
+
+static void
+on_timeout(uv_timer_t *t)
+{
+    sl_proxy_t *p = t->data;
+
+    if (p->r)
+        sl_log_warn("upstream timed out (%s:%d) while %s, request %s", p->host,
+                    p->r->up_port, p->headers_done ? "reading the response body"
+                                                   : "waiting for the response",
+                    p->r->id);
+    proxy_fail(p, SL_REQERR_UPSTREAM_TIMEOUT, 504, "The upstream server is timing out");
+}
+
+static void
+timer_arm(sl_proxy_t *p, int ms)
+{
+    if (ms > 0)
+        uv_timer_start(&p->timer, on_timeout, (uint64_t)ms, 0);
+}
+
+
+/* ---- response parsing ------------------------------------------------ */
+
+static void
+header_flush(sl_proxy_t *p)
+{
+    sl_req_t *r = p->r;
+    sl_str_t  name, value;
+
+    if (sl_hdr_accum_take(&p->hdr, &name, &value) && !sl_header_is_hop_by_hop(name))
+        sl_headers_add(&r->resp_headers, r->pool, name, value);
+}
+
+static int
+on_h_field(llhttp_t *ps, const char *at, size_t len)
+{
+    sl_proxy_t *p = ps->data;
+    if (p->hdr.in_value)
+        header_flush(p);
+    if ((p->hdr_bytes += len) > SL_UPSTREAM_HEADERS_MAX)
+        return HPE_USER;               /* absurd upstream headers */
+    sl_hdr_accum_field(&p->hdr, at, len);
+    return 0;
+}
+
+static int
+on_h_value(llhttp_t *ps, const char *at, size_t len)
+{
+    sl_proxy_t *p = ps->data;
+    if ((p->hdr_bytes += len) > SL_UPSTREAM_HEADERS_MAX)
+        return HPE_USER;
+    sl_hdr_accum_value(&p->hdr, at, len);
+    return 0;
+}
+
+static int
+on_h_complete(llhttp_t *ps)
+{
+    sl_proxy_t *p = ps->data;
+    sl_req_t   *r = p->r;
+    int         status = llhttp_get_status_code(ps);
+
+    header_flush(p);
+    if (status >= 100 && status < 200) {    /* interim: drop, keep parsing */
+        r->resp_headers.n = 0;
+        return 0;
+    }
+    r->status = status;
+    r->upstream_status = status;
+    p->headers_done = 1;
+    /* Headers named in Connection are hop-by-hop too; they were kept in
+     * resp_headers only if not in the fixed list. */
+    timer_arm(p, r->service ? r->service->read_timeout : 60000);
+    sl_req_resp_headers(r);
+    if (p->r == NULL)
+        return HPE_USER;               /* client vanished meanwhile */
+    return SL_STR_EQ(r->method, "HEAD") ? 1 : 0;
+}
+
+static int
+on_h_begin(llhttp_t *ps)
+{
+    sl_proxy_t *p = ps->data;
+    sl_hdr_accum_reset(&p->hdr);
+    p->hdr_bytes = 0;
+    return 0;
+}
+
+static int
+on_r_body(llhttp_t *ps, const char *at, size_t len)
+{
+    sl_proxy_t *p = ps->data;
+    if (p->r == NULL)
+        return HPE_USER;
+    sl_req_resp_body(p->r, at, len);
+    return p->r == NULL ? HPE_USER : 0;
+}
+
+static int
+on_r_complete(llhttp_t *ps)
+{
+    sl_proxy_t *p = ps->data;
+    if (p->headers_done) {
+        p->complete = 1;
+        return HPE_PAUSED;
+    }
+    return 0;
+}
+
+static void
+response_complete(sl_proxy_t *p, int reusable)
+{
+    sl_req_t *r = p->r;
+
+    sl_req_mark(r, SL_TIME_UPSTREAM_LAST_BYTE);
+    proxy_close(p, reusable);
+    sl_req_resp_end(r, SL_REQERR_NONE);
+}
+
+static void
+on_up_read(void *arg, const char *data, ssize_t n)
+{
+    sl_proxy_t *p = arg;
+    sl_req_t   *r = p->r;
+
+    if (r == NULL)
+        return;
+    if (n < 0) {
+        p->reading = 0;
+        if (p->headers_done && n == UV_EOF) {
+            /* close-delimited body ends here */
+            llhttp_errno_t fe = llhttp_finish(&p->parser);
+            if (fe == HPE_OK || p->complete) {
+                response_complete(p, 0);
+                return;
+            }
+        }
+        if (!p->got_bytes && sl_upconn_reused(p->c) && !p->body_sent) {
+            /* stale keep-alive connection: retry transparently */
+            retry_fresh(p);
+            return;
+        }
+        sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host,
+                    r->up_port, p->headers_done ? "mid-response" : "before responding",
+                    uv_strerror((int)n), r->id);
+        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                   "An invalid response was received from the upstream server");
+        return;
+    }
+    if (!p->got_bytes) {
+        p->got_bytes = 1;
+        sl_req_mark(r, SL_TIME_UPSTREAM_FIRST_BYTE);
+        bodyq_free(&p->sent);          /* no retry once the upstream answers */
+        p->sent_bytes = 0;
+        release_body(p);
+    }
+    /* Everything this read produces for the client (head, body, the last
+     * chunk) leaves in one write. */
+    sl_conn_t *cc = r->conn;
+    if (cc)
+        sl_conn_cork(cc);
+    llhttp_errno_t err = llhttp_execute(&p->parser, data, (size_t)n);
+    if (p->r == NULL) {
+        if (cc)
+            sl_conn_uncork(cc);
+        return;                          /* client aborted from a callback */
+    }
+    if (err == HPE_PAUSED && p->complete) {
+        const char *pos = llhttp_get_error_pos(&p->parser);
+        int reusable = llhttp_should_keep_alive(&p->parser) && pos == data + n;
+        response_complete(p, reusable);
+        if (cc)
+            sl_conn_uncork(cc);
+        return;
+    }
+    if (cc)
+        sl_conn_uncork(cc);
+    if (err != HPE_OK) {
+        sl_log_warn("invalid response from upstream %s:%d: %s, request %s", p->host, r->up_port,
+                    llhttp_get_error_reason(&p->parser) ? llhttp_get_error_reason(&p->parser)
+                                                        : llhttp_errno_name(err),
+                    r->id);
+        proxy_fail(p, SL_REQERR_UPSTREAM_PROTOCOL, 502,
+                   "An invalid response was received from the upstream server");
+        return;
+    }
+    if (p->headers_done)
+        timer_arm(p, r->service ? r->service->read_timeout : 60000);
+}
+
+
+/* ---- sending ---------------------------------------------------------- */
+
+static void
+on_written(void *arg, int status)
+{
+    sl_proxy_t *p = arg;
+    sl_req_t   *r = p->r;
+
+    if (r == NULL)
+        return;
+    if (status < 0) {
+        if (!p->got_bytes && p->c && sl_upconn_reused(p->c) && !p->body_sent) {
+            retry_fresh(p);
+            return;
+        }
+        if (p->got_bytes)
+            return;                      /* the response is already coming */
+        sl_log_warn("writing to upstream %s:%d failed: %s, request %s", p->host, r->up_port,
+                    uv_strerror(status), r->id);
+        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                   "An invalid response was received from the upstream server");
+        return;
+    }
+    if (r->stream_body) {
+        if (p->inflight) {
+            /* keep it for a retry until the upstream answers, within bounds */
+            if (!p->body_sent && !p->got_bytes &&
+                p->sent_bytes + p->inflight->len <= SL_BODYQ_HIGH) {
+                sl_bodyq_t **tail = &p->sent;
+                while (*tail)
+                    tail = &(*tail)->next;
+                p->inflight->next = NULL;
+                *tail = p->inflight;
+                p->sent_bytes += p->inflight->len;
+            } else {
+                free(p->inflight);
+                bodyq_free(&p->sent);
+                p->sent_bytes = 0;
+                p->body_sent = 1;
+            }
+            p->inflight = NULL;
+        }
+        if (!p->end_written) {
+            stream_flush(p);
+            return;
+        }
+    }
+    sl_req_mark(r, SL_TIME_UPSTREAM_SENT);
+    p->written = 1;
+    release_body(p);
+    if (!p->headers_done)
+        timer_arm(p, r->service ? r->service->read_timeout : 60000);
+}
+
+/* Write what is queued of a streamed body: one write in flight at a time,
+ * queued pieces joined (and chunk-framed when the client sent chunked). */
+static void
+stream_flush(sl_proxy_t *p)
+{
+    sl_req_t   *r = p->r;
+    size_t      total = 0, off = 0;
+    sl_bodyq_t *w;
+
+    if (p->c == NULL || p->inflight)
+        return;
+    if (p->resend) {                      /* after a retry: old bytes first */
+        w = p->resend;
+        p->resend = w->next;
+        w->next = NULL;
+        p->inflight = w;
+        timer_arm(p, r->service ? r->service->write_timeout : 60000);
+        uv_buf_t rb = uv_buf_init(w->data, (unsigned)w->len);
+        if (sl_upconn_write(p->c, &rb, 1, on_written, p) < 0)
+            proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                       "An invalid response was received from the upstream server");
+        return;
+    }
+    if (p->end_written)
+        return;
+    int last = p->body_end;
+    if (p->head_written && p->bq_bytes == 0 && !last) {
+        /* waiting for the client: its body timeout applies, not ours */
+        if (!p->headers_done)
+            uv_timer_stop(&p->timer);
+        return;
+    }
+    total = (p->head_written ? 0 : p->head_len) + p->bq_bytes +
+            (r->req_chunked ? 24 + (last ? 5 : 0) : 0);
+    timer_arm(p, r->service ? r->service->write_timeout : 60000);
+    w = sl_xmalloc(sizeof(*w) + total + 1);
+    if (!p->head_written) {
+        memcpy(w->data, p->head, p->head_len);
+        off = p->head_len;
+        p->head_written = 1;
+    }
+    if (p->bq_bytes) {
+        if (r->req_chunked)
+            off += (size_t)sprintf(w->data + off, "%zx\r\n", p->bq_bytes);
+        for (sl_bodyq_t *q = p->bq_head, *n; q; q = n) {
+            n = q->next;
+            memcpy(w->data + off, q->data, q->len);
+            off += q->len;
+            free(q);
+        }
+        if (r->req_chunked) {
+            memcpy(w->data + off, "\r\n", 2);
+            off += 2;
+        }
+        p->bq_head = p->bq_tail = NULL;
+        p->bq_bytes = 0;
+    }
+    if (last) {
+        if (r->req_chunked) {
+            memcpy(w->data + off, "0\r\n\r\n", 5);
+            off += 5;
+        }
+        p->end_written = 1;
+    }
+    if (p->client_paused && r->conn) {
+        p->client_paused = 0;
+        sl_conn_resume_read(r->conn);
+    }
+    if (off == 0) {
+        free(w);
+        if (last)
+            on_written(p, 0);
+        return;
+    }
+    w->len = off;
+    p->inflight = w;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)off);
+    if (sl_upconn_write(p->c, &b, 1, on_written, p) < 0)
+        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                   "An invalid response was received from the upstream server");
+}
+
+void
+sl_proxy_body(sl_proxy_t *p, const char *data, size_t len)
+{
+    sl_bodyq_t *q;
+
+    if (len == 0 || p->r == NULL)
+        return;
+    q = sl_xmalloc(sizeof(*q) + len);
+    q->next = NULL;
+    q->len = len;
+    memcpy(q->data, data, len);
+    if (p->bq_tail)
+        p->bq_tail->next = q;
+    else
+        p->bq_head = q;
+    p->bq_tail = q;
+    p->bq_bytes += len;
+    if (p->bq_bytes > SL_BODYQ_HIGH && !p->client_paused && p->r->conn) {
+        p->client_paused = 1;       /* the upstream is slower than the client */
+        sl_conn_pause_read(p->r->conn);
+    }
+    stream_flush(p);
+}
+
+void
+sl_proxy_body_end(sl_proxy_t *p)
+{
+    if (p->r == NULL)
+        return;
+    p->body_end = 1;
+    stream_flush(p);
+}
+
+static void
+on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
+{
+    sl_proxy_t *p = arg;
+    sl_req_t   *r = p->r;
+    sl_try_t   *t = &r->tries[r->ntries > 0 ? r->ntries - 1 : 0];
+
+    p->pending = NULL;
+    t->latency_us = sl_now_us() - t->start_us;
+    if (status < 0) {
+        int timeout = status == UV_ETIMEDOUT;
+        t->failed = 1;
+        t->code = timeout ? 504 : 502;
+        snprintf(t->state, sizeof(t->state), "%s", "failed");
+        sl_log_warn("connecting to upstream %s:%d failed (try %d): %s, request %s", p->host,
+                    r->up_port, p->tries, errmsg ? errmsg : uv_strerror(status), r->id);
+        int retries = r->service ? r->service->retries : 5;
+        if (p->tries <= retries && status != SL_UPERR_TLS && status != UV_EAI_NONAME &&
+            !p->body_sent) {
+            try_connect(p);
+            return;
+        }
+        if (timeout)
+            proxy_fail(p, SL_REQERR_UPSTREAM_TIMEOUT, 504, "The upstream server is timing out");
+        else
+            proxy_fail(p, SL_REQERR_UPSTREAM_CONNECT, 502,
+                       "An invalid response was received from the upstream server");
+        return;
+    }
+    p->c = c;
+    p->got_bytes = 0;
+    snprintf(t->ip, sizeof(t->ip), "%s", sl_upconn_peer_ip(c));
+    t->port = sl_upconn_peer_port(c);
+    if (!r->times[SL_TIME_UPSTREAM_CONNECTED] || sl_upconn_reused(c))
+        sl_req_mark(r, SL_TIME_UPSTREAM_CONNECTED);
+    llhttp_init(&p->parser, HTTP_RESPONSE, &resp_settings);
+    p->parser.data = p;
+    p->headers_done = 0;
+    r->resp_headers.n = 0;
+
+    if (r->stream_body) {
+        if (sl_upconn_read_start(c, on_up_read, p) < 0) {
+            proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                       "An invalid response was received from the upstream server");
+            return;
+        }
+        p->reading = 1;
+        timer_arm(p, r->service ? r->service->write_timeout : 60000);
+        stream_flush(p);
+        return;
+    }
+    uv_buf_t b[2] = { uv_buf_init(p->head, (unsigned)p->head_len),
+                      uv_buf_init(r->body ? r->body : "", (unsigned)r->body_len) };
+    if (sl_upconn_write(c, b, r->body_len ? 2 : 1, on_written, p) < 0 ||
+        sl_upconn_read_start(c, on_up_read, p) < 0) {
+        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                   "An invalid response was received from the upstream server");
+        return;
+    }
+    p->reading = 1;
+    timer_arm(p, r->service ? r->service->write_timeout : 60000);
+}
+
+static void
+try_connect(sl_proxy_t *p)
+{
+    sl_req_t            *r = p->r;
+    sl_upstream_target_t t = {
+        .tls = p->tls,
+        .host = p->host,
+        .port = r->up_port,
+        .tls_verify = r->service ? r->service->tls_verify != 0 : 1,
+        .connect_timeout_ms = r->service ? r->service->connect_timeout : 60000,
+    };
+    if (r->ntries < (int)sl_nelems(r->tries)) {
+        sl_try_t *tr = &r->tries[r->ntries++];
+        memset(tr, 0, sizeof(*tr));
+        tr->start_us = sl_now_us();
+    }
+    p->tries++;
+    uv_timer_stop(&p->timer);
+    if (sl_upconnect_start(r->w->uppool, &t, on_connected, p, &p->pending) < 0) {
+        p->pending = NULL;
+        proxy_fail(p, SL_REQERR_UPSTREAM_CONNECT, 502,
+                   "An invalid response was received from the upstream server");
+    }
+}
+
+
+/* ---- the request head ---------------------------------------------- */
+
+static int
+default_port(const sl_proxy_t *p, int port)
+{
+    return (p->tls && port == 443) || (!p->tls && port == 80);
+}
+
+static void
+build_head(sl_proxy_t *p)
+{
+    sl_req_t          *r = p->r;
+    sl_conn_t         *c = r->conn;
+    sl_strbuf_t        b = { 0 };
+    const sl_header_t *xff = NULL, *via = NULL;
+    char               num[16];
+    int                n;
+
+    SL_STRBUF_STR(&b, r->method);
+    SL_STRBUF_LIT(&b, " ");
+    SL_STRBUF_STR(&b, r->up_path);
+    if (r->up_has_query || r->up_query.len) {
+        SL_STRBUF_LIT(&b, "?");
+        SL_STRBUF_STR(&b, r->up_query);
+    }
+    r->upstream_uri = sl_pstrndup(r->pool, b.p + r->method.len + 1, b.len - r->method.len - 1);
+    SL_STRBUF_LIT(&b, " HTTP/1.1\r\nHost: ");
+    const sl_header_t *host = sl_headers_get(&r->headers, SL_STR("host"));
+    if (r->route && r->route->preserve_host && host) {
+        SL_STRBUF_STR(&b, host->value);
+    } else {
+        SL_STRBUF_STR(&b, r->up_host);
+        if (!default_port(p, r->up_port)) {
+            n = snprintf(num, sizeof(num), ":%d", r->up_port);
+            sl_strbuf_add(&b, num, (size_t)n);
+        }
+    }
+    SL_STRBUF_LIT(&b, "\r\n");
+    for (size_t i = 0; i < r->headers.n; i++) {
+        const sl_header_t *h = &r->headers.items[i];
+        if (sl_header_is_hop_by_hop(h->name) || sl_str_caseeq(h->name, SL_STR("host")) ||
+            sl_str_caseeq(h->name, SL_STR("content-length")) ||
+            sl_str_caseeq(h->name, SL_STR("expect")) ||
+            sl_headers_has_token(&r->headers, SL_STR("connection"), h->name))
+            continue;
+        if (sl_str_caseeq(h->name, SL_STR("x-forwarded-for"))) {
+            xff = h;
+            continue;
+        }
+        if (h->name.len > 12 && strncasecmp(h->name.ptr, "x-forwarded-", 12) == 0)
+            continue;                       /* replaced below (untrusted client) */
+        if (sl_str_caseeq(h->name, SL_STR("x-real-ip")))
+            continue;
+        if (sl_str_caseeq(h->name, SL_STR("via"))) {
+            via = h;
+            continue;
+        }
+        SL_STRBUF_STR(&b, h->name);
+        SL_STRBUF_LIT(&b, ": ");
+        SL_STRBUF_STR(&b, h->value);
+        SL_STRBUF_LIT(&b, "\r\n");
+    }
+    const char *cip = sl_conn_client_ip(c);
+    SL_STRBUF_LIT(&b, "X-Forwarded-For: ");
+    if (xff) {
+        SL_STRBUF_STR(&b, xff->value);
+        SL_STRBUF_LIT(&b, ", ");
+    }
+    sl_strbuf_add(&b, cip, strlen(cip));
+    SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+    SL_STRBUF_STR(&b, r->host);
+    n = snprintf(num, sizeof(num), "%d", sl_conn_server_port(c));
+    SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Port: ");
+    sl_strbuf_add(&b, num, (size_t)n);
+    SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Path: ");
+    SL_STRBUF_STR(&b, r->path);
+    SL_STRBUF_LIT(&b, "\r\nX-Real-IP: ");
+    sl_strbuf_add(&b, cip, strlen(cip));
+    /* RFC 9110 §7.6.3: add ourselves to Via (Kong does the same) */
+    SL_STRBUF_LIT(&b, "\r\nVia: ");
+    if (via) {
+        SL_STRBUF_STR(&b, via->value);
+        SL_STRBUF_LIT(&b, ", ");
+    }
+    SL_STRBUF_LIT(&b, "1.1 sluice/" SL_VERSION "\r\n");
+    if (r->stream_body) {
+        if (r->req_chunked) {
+            SL_STRBUF_LIT(&b, "Transfer-Encoding: chunked\r\n");
+        } else {
+            char cl[40];
+            n = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n",
+                         (unsigned long long)r->req_content_length);
+            sl_strbuf_add(&b, cl, (size_t)n);
+        }
+    } else if (r->body_len || !SL_STR_EQ(r->method, "GET")) {
+        if (r->body_len || SL_STR_EQ(r->method, "POST") || SL_STR_EQ(r->method, "PUT") ||
+            SL_STR_EQ(r->method, "PATCH")) {
+            char cl[40];
+            n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", r->body_len);
+            sl_strbuf_add(&b, cl, (size_t)n);
+        }
+    }
+    SL_STRBUF_LIT(&b, "\r\n");
+    p->head = b.p;
+    p->head_len = b.len;
+}
+
+void
+sl_proxy_start(sl_req_t *r)
+{
+    sl_proxy_t *p = sl_xcalloc(1, sizeof(*p));
+
+    if (!resp_settings_ready) {
+        llhttp_settings_init(&resp_settings);
+        resp_settings.on_message_begin = on_h_begin;
+        resp_settings.on_header_field = on_h_field;
+        resp_settings.on_header_value = on_h_value;
+        resp_settings.on_headers_complete = on_h_complete;
+        resp_settings.on_body = on_r_body;
+        resp_settings.on_message_complete = on_r_complete;
+        resp_settings_ready = 1;
+    }
+    p->r = r;
+    r->proxy = p;
+    p->tls = SL_STR_EQ(r->up_scheme, "https");
+    p->host = sl_strndup(r->up_host.ptr, r->up_host.len);
+    uv_timer_init(r->w->loop, &p->timer);
+    p->timer.data = p;
+    build_head(p);
+    sl_req_mark(r, SL_TIME_UPSTREAM_START);
+    try_connect(p);
+}

@@ -1,0 +1,606 @@
+/* request.c - one request's life: routing, the plugin phases, gateway-made
+ * responses, response framing towards the client, and the end (log phase,
+ * free).  See request.h for the order of events. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/time.h>
+
+#include "http/http_server.h"
+#include "base/log.h"
+#include "http/proxy.h"
+#include "http/request.h"
+#include "http/server.h"
+
+static uint64_t rng_s[2];
+
+static uint64_t
+rng_next(void)
+{
+    /* xorshift128+: request ids need to be unique, not secret */
+    uint64_t s1 = rng_s[0];
+    const uint64_t s0 = rng_s[1];
+    if (s1 == 0 && s0 == 0) {
+        if (getrandom(rng_s, sizeof(rng_s), 0) != sizeof(rng_s)) {
+            struct timeval tv;
+            gettimeofday(&tv, NULL);
+            rng_s[0] = (uint64_t)tv.tv_usec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+            rng_s[1] = (uint64_t)tv.tv_sec | 1;
+        }
+        return rng_next();
+    }
+    rng_s[0] = s0;
+    s1 ^= s1 << 23;
+    rng_s[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return rng_s[1] + s0;
+}
+
+void
+sl_req_mark(sl_req_t *r, sl_time_point_t t)
+{
+    /* Wall clock at start plus monotonic elapsed: immune to clock steps. */
+    r->times[t] = r->times[SL_TIME_START] +
+                  (int64_t)((uv_hrtime() - r->start_mono_ns) / 1000);
+}
+
+static void
+body_cleanup(void *arg)
+{
+    sl_req_t *r = arg;
+    free(r->body);
+    free(r->held);
+    if (r->ser)
+        json_object_put(r->ser);
+}
+
+sl_req_t *
+sl_req_new(sl_conn_t *c)
+{
+    sl_pool_t *pool = sl_pool_create(8192);
+    sl_req_t  *r = sl_pcalloc(pool, sizeof(*r));
+    uint64_t   a = rng_next(), b = rng_next();
+
+    r->pool = pool;
+    r->conn = c;
+    r->w = c->w;
+    r->cur = -1;
+    memcpy(r->client_ip, c->client_ip, sizeof(r->client_ip));
+    r->server_port = c->server_port;
+    snprintf(r->id, sizeof(r->id), "%016llx%016llx", (unsigned long long)a,
+             (unsigned long long)b);
+    r->times[SL_TIME_START] = sl_now_us();
+    r->start_mono_ns = uv_hrtime();
+    r->status = 0;
+    sl_pool_cleanup_add(pool, body_cleanup, r);
+    r->w->nrequests++;
+    return r;
+}
+
+void
+sl_req_free(sl_req_t *r)
+{
+    sl_pool_destroy(r->pool);   /* r lives in its own pool */
+}
+
+
+/* ---- routing and the request-side phases ------------------------------ */
+
+static void
+set_default_upstream(sl_req_t *r)
+{
+    const sl_service_t *s = r->service;
+    char               *up = sl_router_upstream_path(&r->match, r->path);
+
+    r->up_scheme = sl_str_c(s->protocol);
+    r->up_host = sl_str_c(s->host);
+    r->up_port = s->port;
+    r->up_path.ptr = sl_pstrndup(r->pool, up, strlen(up));
+    r->up_path.len = strlen(up);
+    free(up);
+    r->up_query = r->query;
+    r->up_has_query = r->has_query;
+}
+
+void
+sl_req_headers_done(sl_req_t *r)
+{
+    const sl_header_t *h;
+    const char        *q;
+
+    /* split the request target */
+    q = memchr(r->uri.ptr, '?', r->uri.len);
+    r->path.ptr = r->uri.ptr;
+    r->path.len = q ? (size_t)(q - r->uri.ptr) : r->uri.len;
+    if (q) {
+        r->has_query = 1;
+        r->query.ptr = q + 1;
+        r->query.len = r->uri.len - r->path.len - 1;
+    }
+    h = sl_headers_get(&r->headers, SL_STR("host"));
+    if (h) {
+        sl_str_t host = h->value;
+        const char *colon = NULL;
+        if (host.len && host.ptr[0] == '[') {           /* [v6]:port */
+            const char *rb = memchr(host.ptr, ']', host.len);
+            if (rb)
+                host.len = (size_t)(rb - host.ptr) + 1;
+        } else if ((colon = memchr(host.ptr, ':', host.len)) != NULL) {
+            host.len = (size_t)(colon - host.ptr);
+        }
+        r->host = host;
+    }
+    /* Plugins may rewrite r->headers for the upstream; the log record shows
+     * what the client sent.  The strings are shared (never modified in
+     * place), only the array is copied. */
+    r->client_headers.n = r->client_headers.cap = r->headers.n;
+    r->client_headers.items = sl_palloc(r->pool, (r->headers.n + 1) * sizeof(sl_header_t));
+    if (r->headers.n)
+        memcpy(r->client_headers.items, r->headers.items, r->headers.n * sizeof(sl_header_t));
+    if (sl_headers_has_token(&r->headers, SL_STR("expect"), SL_STR("100-continue")))
+        r->expect_continue = 1;
+
+    if (r->path.len == 0 || r->path.ptr[0] != '/') {
+        /* absolute-form or asterisk-form targets are not proxied */
+        r->status = 400;
+        r->discard_body = 1;
+        r->responded = 2;
+        return;
+    }
+    if (h == NULL && r->http_major == 1 && r->http_minor >= 1) {
+        r->status = 400;   /* RFC 9112 §3.2: Host is mandatory in 1.1 */
+        r->discard_body = 1;
+        r->responded = 2;
+        return;
+    }
+
+    if (sl_router_match(r->w->conf, r->method, r->host, r->path, &r->match) != SL_OK) {
+        r->chain = &r->w->conf->global_chain;
+        r->discard_body = 1;
+        r->responded = 3;    /* answer 404 once the body is read */
+    } else {
+        r->route = r->match.route;
+        r->service = r->route->service;
+        r->chain = &r->route->chain;
+        if (r->service)
+            set_default_upstream(r);
+    }
+    if (r->chain->n)
+        r->plugin_ctx = sl_pcalloc(r->pool, r->chain->n * sizeof(void *));
+    if (r->responded)
+        return;
+
+    sl_status_t st = r->w->phases->run(r, SL_PHASE_ACCESS);
+    if (st != SL_STATUS_CONTINUE) {
+        r->discard_body = 1;
+        if (st == SL_STATUS_ERROR)
+            r->responded = 4;
+        return;
+    }
+    if (r->expect_continue && r->conn) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
+        sl_conn_write(r->conn, &b, 1);
+    }
+    /* Kong's request_buffering: false — send the body as it arrives, when
+     * no plugin needs to see it whole. */
+    if (r->route && !r->route->request_buffering && !r->chain->has_body && r->up_host.len &&
+        (r->req_chunked || r->req_content_length > 0)) {
+        r->stream_body = 1;
+        r->state = SL_REQ_PROXYING;
+        sl_proxy_start(r);
+    }
+}
+
+void
+sl_req_body_done(sl_req_t *r)
+{
+    sl_req_mark(r, SL_TIME_REQUEST_END);
+    r->body_complete = 1;
+    if (r->stream_body) {
+        if (r->proxy)
+            sl_proxy_body_end(r->proxy);
+        return;
+    }
+    switch (r->responded) {
+    case 1: sl_req_send_gateway(r); return;          /* a plugin answered */
+    case 2:                                          /* malformed: close after */
+        r->close_after = 1;
+        if (r->conn)
+            r->conn->want_close = 1;
+        sl_req_error_response(r, 400, "Bad request");
+        return;
+    case 3: sl_req_error_response(r, 404, "no Route matched with those values"); return;
+    case 4: sl_req_error_response(r, 500, "An unexpected error occurred"); return;
+    default: break;
+    }
+    if (r->chain->has_body) {
+        sl_status_t st = r->w->phases->run(r, SL_PHASE_BODY);
+        if (st == SL_STATUS_RESPOND) {
+            sl_req_send_gateway(r);
+            return;
+        }
+        if (st == SL_STATUS_ERROR) {
+            sl_req_error_response(r, 500, "An unexpected error occurred");
+            return;
+        }
+    }
+    if (r->up_host.len == 0) {
+        sl_req_error_response(r, 503, "no Service found with those values");
+        return;
+    }
+    r->state = SL_REQ_PROXYING;
+    sl_proxy_start(r);
+}
+
+
+/* ---- the response towards the client ---------------------------------- */
+
+static const char *
+status_text(int s)
+{
+    switch (s) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Site Overloaded";
+    default:  return "Unknown";
+    }
+}
+
+/* Decide framing, add the gateway's own headers, run header_filter. */
+static void
+prepare_head(sl_req_t *r)
+{
+    char buf[32];
+    int  n;
+
+    sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Request-Id"),
+                   (sl_str_t){ r->id, 32 });
+    if (r->source == SL_SOURCE_UPSTREAM) {
+        sl_headers_add(&r->resp_headers, r->pool, SL_STR("Via"),
+                       SL_STR("1.1 sluice/" SL_VERSION));
+        int64_t up = r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_SENT];
+        int64_t px = r->times[SL_TIME_UPSTREAM_START] - r->times[SL_TIME_START];
+        n = snprintf(buf, sizeof(buf), "%lld", (long long)(up > 0 ? up / 1000 : 0));
+        sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Upstream-Latency"),
+                       (sl_str_t){ buf, (size_t)n });
+        n = snprintf(buf, sizeof(buf), "%lld", (long long)(px > 0 ? px / 1000 : 0));
+        sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Proxy-Latency"),
+                       (sl_str_t){ buf, (size_t)n });
+    } else {
+        if (!sl_headers_get(&r->resp_headers, SL_STR("server")))
+            sl_headers_add(&r->resp_headers, r->pool, SL_STR("Server"),
+                           SL_STR("sluice/" SL_VERSION));
+        int64_t lat = (int64_t)((uv_hrtime() - r->start_mono_ns) / 1000000);
+        n = snprintf(buf, sizeof(buf), "%lld", (long long)lat);
+        sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Response-Latency"),
+                       (sl_str_t){ buf, (size_t)n });
+    }
+    if (r->chain && r->chain->n) {
+        if (r->w->phases->run(r, SL_PHASE_HEADER_FILTER) == SL_STATUS_ERROR && !r->err)
+            r->err = SL_REQERR_PLUGIN;
+    }
+}
+
+static void
+write_head(sl_req_t *r)
+{
+    sl_conn_t  *c = r->conn;
+    size_t      cap = 256, len = 0;
+    char       *buf;
+    int         n;
+
+    if (r->status == 204 || r->status == 304 || r->status < 200 ||
+        SL_STR_EQ(r->method, "HEAD"))
+        r->no_body = 1;
+    sl_headers_remove(&r->resp_headers, SL_STR("connection"));
+    sl_headers_remove(&r->resp_headers, SL_STR("transfer-encoding"));
+    r->chunked = 0;
+    if (!r->no_body && !sl_headers_get(&r->resp_headers, SL_STR("content-length"))) {
+        if (r->http_major == 1 && r->http_minor >= 1)
+            r->chunked = 1;
+        else
+            r->close_after = 1;   /* HTTP/1.0: body ends with the connection */
+    }
+    if (!r->keepalive || (c && (c->want_close || c->w->draining)))
+        r->close_after = 1;
+    if (c && r->close_after)
+        c->want_close = 1;
+
+    for (size_t i = 0; i < r->resp_headers.n; i++)
+        cap += r->resp_headers.items[i].name.len + r->resp_headers.items[i].value.len + 4;
+    buf = sl_palloc(r->pool, cap);
+    n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", r->status, status_text(r->status));
+    len = (size_t)n;
+    for (size_t i = 0; i < r->resp_headers.n; i++) {
+        const sl_header_t *h = &r->resp_headers.items[i];
+        memcpy(buf + len, h->name.ptr, h->name.len);
+        len += h->name.len;
+        buf[len++] = ':';
+        buf[len++] = ' ';
+        memcpy(buf + len, h->value.ptr, h->value.len);
+        len += h->value.len;
+        buf[len++] = '\r';
+        buf[len++] = '\n';
+    }
+    r->head_sent = 1;
+    r->state = SL_REQ_RESPONDING;
+    if (c == NULL)
+        return;
+    static const char te[] = "Transfer-Encoding: chunked\r\n";
+    static const char cl[] = "Connection: close\r\n";
+    static const char ka[] = "Connection: keep-alive\r\n";
+    uv_buf_t b[4];
+    unsigned nb = 0;
+    b[nb++] = uv_buf_init(buf, (unsigned)len);
+    if (r->chunked)
+        b[nb++] = uv_buf_init((char *)te, sizeof(te) - 1);
+    if (r->close_after)
+        b[nb++] = uv_buf_init((char *)cl, sizeof(cl) - 1);
+    else if (r->http_minor == 0)
+        b[nb++] = uv_buf_init((char *)ka, sizeof(ka) - 1);
+    b[nb++] = uv_buf_init("\r\n", 2);
+    for (unsigned i = 0; i < nb; i++)
+        r->resp_bytes += b[i].len;
+    sl_conn_write(c, b, nb);
+}
+
+void
+sl_req_write_body(sl_req_t *r, const char *data, size_t len)
+{
+    sl_conn_t *c = r->conn;
+
+    if (len == 0 || r->no_body || c == NULL)
+        return;
+    if (r->chunked) {
+        char     hdr[24];
+        int      n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+        uv_buf_t b[3] = { uv_buf_init(hdr, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
+                          uv_buf_init("\r\n", 2) };
+        sl_conn_write(c, b, 3);
+        r->resp_bytes += (size_t)n + len + 2;
+    } else {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        sl_conn_write(c, &b, 1);
+        r->resp_bytes += len;
+    }
+    if (c->write_bytes > SL_CONN_HIGH_WATER && r->proxy)
+        sl_proxy_pause(r->proxy);
+}
+
+void
+sl_req_on_drain(sl_req_t *r)
+{
+    if (r->proxy)
+        sl_proxy_resume(r->proxy);
+}
+
+/* The body of a held response is complete: send head and body at once. */
+static void
+release_held(sl_req_t *r)
+{
+    char buf[24];
+    int  n;
+
+    if (r->err >= SL_REQERR_UPSTREAM_CONNECT && r->err <= SL_REQERR_UPSTREAM_PROTOCOL &&
+        r->status < 400) {
+        /* truncated upstream body that no plugin turned into an error */
+        r->status = 502;
+        r->resp_headers.n = 0;
+        sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Type"),
+                       SL_STR("application/json; charset=utf-8"));
+        r->held_len = (size_t)snprintf(
+            r->held, r->held_cap, "{\n  \"message\":\"%s\",\n  \"request_id\":\"%s\"\n}",
+            "An invalid response was received from the upstream server", r->id);
+        if (r->held_len >= r->held_cap)
+            r->held_len = 0;
+    }
+    sl_headers_remove(&r->resp_headers, SL_STR("transfer-encoding"));
+    n = snprintf(buf, sizeof(buf), "%zu", r->held_len);
+    sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Length"),
+                   (sl_str_t){ buf, (size_t)n });
+    r->hold_head = 0;
+    write_head(r);
+    sl_req_write_body(r, r->held, r->held_len);
+}
+
+static void
+filter_and_write(sl_req_t *r, const char *data, size_t len, int eof)
+{
+    sl_str_t out = { data, len };
+
+    if (r->chain && r->chain->has_body_filter) {
+        if (r->w->phases->body_filter(r, out, eof, &out) == SL_STATUS_ERROR) {
+            r->err = SL_REQERR_PLUGIN;
+            if (r->conn)
+                r->conn->want_close = 1;
+            out.len = 0;
+        }
+    }
+    if (r->hold_head && !r->head_sent) {
+        /* room for the 502 body release_held may write instead */
+        size_t need = r->held_len + out.len + 256;
+        if (need > r->held_cap) {
+            r->held_cap = need * 2;
+            r->held = sl_xrealloc(r->held, r->held_cap);
+        }
+        if (out.len)
+            memcpy(r->held + r->held_len, out.ptr, out.len);
+        r->held_len += out.len;
+        if (eof)
+            release_held(r);
+        return;
+    }
+    sl_req_write_body(r, out.ptr, out.len);
+}
+
+static void
+finish(sl_req_t *r)
+{
+    sl_conn_t *c = r->conn;
+
+    if (c && r->stream_body && !r->body_complete)
+        c->want_close = 1;      /* answered before the body ended: close */
+
+    r->state = SL_REQ_DONE;
+    sl_req_mark(r, SL_TIME_RESPONSE_END);
+    r->w->phases->log(r);
+    if (c) {
+        c->req = NULL;
+        r->conn = NULL;
+    }
+    sl_req_free(r);
+    if (c)
+        sl_conn_request_done(c);
+}
+
+void
+sl_req_send_gateway(sl_req_t *r)
+{
+    char buf[24];
+    int  n;
+
+    sl_conn_t *c = r->conn;
+
+    if (c)
+        sl_conn_cork(c);        /* head and body in one write */
+    r->source = SL_SOURCE_GATEWAY;
+    if (r->status == 0)
+        r->status = 200;
+    n = snprintf(buf, sizeof(buf), "%zu", r->gw_body.len);
+    sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Length"),
+                   (sl_str_t){ buf, (size_t)n });
+    prepare_head(r);
+    if (!r->hold_head)
+        write_head(r);
+    filter_and_write(r, r->gw_body.ptr, r->gw_body.len, 1);
+    if (r->chunked && r->conn) {
+        uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+        sl_conn_write(r->conn, &b, 1);
+        r->resp_bytes += 5;
+    }
+    finish(r);
+    if (c)
+        sl_conn_uncork(c);
+}
+
+void
+sl_req_error_response(sl_req_t *r, int status, const char *msg)
+{
+    char *body;
+    int   n;
+
+    if (r->head_sent) {
+        /* Too late for a status: end the stream as broken. */
+        if (r->conn)
+            r->conn->want_close = 1;
+        sl_req_resp_end(r, r->err ? r->err : SL_REQERR_PLUGIN);
+        return;
+    }
+    r->hold_head = 0;            /* a new response: nothing held any more */
+    r->held_len = 0;
+    body = sl_palloc(r->pool, strlen(msg) + 128);
+    n = sprintf(body, "{\n  \"message\":\"%s\",\n  \"request_id\":\"%s\"\n}", msg, r->id);
+    r->status = status;
+    r->resp_headers.n = 0;
+    sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Type"),
+                   SL_STR("application/json; charset=utf-8"));
+    if (status == 503 || status == 429)
+        sl_headers_set(&r->resp_headers, r->pool, SL_STR("Retry-After"), SL_STR("1"));
+    r->gw_body.ptr = body;
+    r->gw_body.len = (size_t)n;
+    sl_req_send_gateway(r);
+}
+
+int
+sl_req_resp_headers(sl_req_t *r)
+{
+    r->source = SL_SOURCE_UPSTREAM;
+    prepare_head(r);
+    if (!r->hold_head)
+        write_head(r);
+    return SL_OK;
+}
+
+void
+sl_req_resp_body(sl_req_t *r, const char *data, size_t len)
+{
+    filter_and_write(r, data, len, 0);
+}
+
+void
+sl_req_resp_end(sl_req_t *r, sl_req_error_t err)
+{
+    if (err != SL_REQERR_NONE && r->err == SL_REQERR_NONE)
+        r->err = err;
+    r->proxy = NULL;
+    filter_and_write(r, NULL, 0, 1);
+    if (r->conn) {
+        if (r->err != SL_REQERR_NONE && !(r->chain && r->chain->has_body_filter)) {
+            /* Upstream broke mid-body and no plugin turned that into a clean
+             * ending: close without the terminating chunk so the client
+             * can tell the body is incomplete. */
+            r->conn->want_close = 1;
+        } else if (r->chunked) {
+            uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+            sl_conn_write(r->conn, &b, 1);
+            r->resp_bytes += 5;
+        }
+        if (r->err != SL_REQERR_NONE)
+            r->conn->want_close = 1;
+    }
+    finish(r);
+}
+
+void
+sl_req_abort(sl_req_t *r)
+{
+    sl_conn_t *c = r->conn;
+
+    if (r->state == SL_REQ_DONE)
+        return;
+    if (c) {
+        c->req = NULL;
+        r->conn = NULL;
+    }
+    if (r->err == SL_REQERR_NONE)
+        r->err = SL_REQERR_CLIENT_ABORT;
+    if (r->proxy) {
+        sl_proxy_cancel(r->proxy);
+        r->proxy = NULL;
+    }
+    if (r->status == 0)
+        r->status = 499;      /* nginx's "client closed request" */
+    if (r->head_sent && r->chain && r->chain->has_body_filter) {
+        sl_str_t out;          /* let filters see the end (stats); output dropped */
+        r->w->phases->body_filter(r, (sl_str_t){ NULL, 0 }, 1, &out);
+    }
+    r->state = SL_REQ_DONE;
+    sl_req_mark(r, SL_TIME_RESPONSE_END);
+    r->w->phases->log(r);
+    sl_req_free(r);
+}

@@ -1,0 +1,398 @@
+/* api.c - the host function table handed to plugins (sl_api_t).  Every
+ * function here is a thin, checked accessor over sl_req_t: plugins never
+ * see core structures, so the core may change them freely. */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "http/http_server.h"
+#include "base/log.h"
+#include "plugin/host.h"
+#include "plugin/phase.h"
+#include "conf/plugin_loader.h"
+#include "plugin/serializer.h"
+
+static const sl_plugin_inst_t *
+cur_inst(sl_req_t *r)
+{
+    if (r == NULL || r->chain == NULL || r->cur < 0 || (size_t)r->cur >= r->chain->n)
+        return NULL;
+    return r->chain->items[r->cur];
+}
+
+static void
+api_log(sl_req_t *r, sl_log_level_t level, const char *fmt, ...)
+{
+    const sl_plugin_inst_t *pi = cur_inst(r);
+    char                    tag[128];
+    va_list                 ap;
+
+    if ((int)level < sl_log_level)
+        return;
+    if (r)
+        snprintf(tag, sizeof(tag), "[%s] request %s:", pi ? pi->plugin->desc->name : "plugin",
+                 r->id);
+    else
+        snprintf(tag, sizeof(tag), "[%s]", sl_api_plugin_name ? sl_api_plugin_name : "plugin");
+    va_start(ap, fmt);
+    sl_logv(level, tag, fmt, ap);
+    va_end(ap);
+}
+
+static int
+api_worker_id(void)
+{
+    return sl_host_worker_id();
+}
+
+static void *
+api_palloc(sl_req_t *r, size_t n)
+{
+    return sl_palloc(r->pool, n);
+}
+
+static int
+api_cleanup_add(sl_req_t *r, sl_cleanup_fn fn, void *arg)
+{
+    return sl_pool_cleanup_add(r->pool, fn, arg);
+}
+
+static void *
+api_ctx_get(sl_req_t *r)
+{
+    if (r->plugin_ctx == NULL || r->cur < 0)
+        return NULL;
+    return r->plugin_ctx[r->cur];
+}
+
+static void
+api_ctx_set(sl_req_t *r, void *ctx)
+{
+    if (r->plugin_ctx != NULL && r->cur >= 0)
+        r->plugin_ctx[r->cur] = ctx;
+}
+
+static sl_str_t
+api_plugin_id(sl_req_t *r)
+{
+    const sl_plugin_inst_t *pi = cur_inst(r);
+    return pi ? sl_str_c(pi->id) : (sl_str_t){ "", 0 };
+}
+
+static sl_str_t api_req_id(sl_req_t *r)     { return (sl_str_t){ r->id, 32 }; }
+static sl_str_t api_req_method(sl_req_t *r) { return r->method; }
+static sl_str_t api_req_scheme(sl_req_t *r) { return SL_STR("http"); }
+static sl_str_t api_req_host(sl_req_t *r)   { return r->host; }
+static sl_str_t api_req_path(sl_req_t *r)   { return r->path; }
+static sl_str_t api_req_query(sl_req_t *r)  { return r->query; }
+
+static sl_str_t
+api_client_ip(sl_req_t *r)
+{
+    return sl_str_c(r->client_ip);
+}
+
+static int
+hget(const sl_headers_t *h, sl_str_t name, sl_str_t *value)
+{
+    const sl_header_t *f = sl_headers_get(h, name);
+    if (f == NULL)
+        return 0;
+    if (value)
+        *value = f->value;
+    return 1;
+}
+
+static int
+hiter(const sl_headers_t *h, size_t *cursor, sl_str_t *name, sl_str_t *value)
+{
+    if (*cursor >= h->n)
+        return 0;
+    *name = h->items[*cursor].name;
+    *value = h->items[*cursor].value;
+    (*cursor)++;
+    return 1;
+}
+
+static int api_req_header_get(sl_req_t *r, sl_str_t n, sl_str_t *v) { return hget(&r->headers, n, v); }
+static int api_req_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
+{
+    sl_headers_set(&r->headers, r->pool, n, v);
+    return 0;
+}
+static int api_req_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
+{
+    sl_headers_add(&r->headers, r->pool, n, v);
+    return 0;
+}
+static int api_req_header_remove(sl_req_t *r, sl_str_t n)
+{
+    sl_headers_remove(&r->headers, n);
+    return 0;
+}
+static int api_req_header_iter(sl_req_t *r, size_t *c, sl_str_t *n, sl_str_t *v)
+{
+    return hiter(&r->headers, c, n, v);
+}
+
+static sl_str_t
+api_req_body(sl_req_t *r)
+{
+    return (sl_str_t){ r->body, r->body_len };
+}
+
+static int
+api_req_body_set(sl_req_t *r, const char *data, size_t len)
+{
+    char *nb = sl_xmalloc(len ? len : 1);
+    if (len)
+        memcpy(nb, data, len);
+    free(r->body);
+    r->body = nb;
+    r->body_len = r->body_cap = len;
+    return 0;
+}
+
+static int
+api_upstream_get(sl_req_t *r, sl_str_t *scheme, sl_str_t *host, int *port, sl_str_t *path,
+                 sl_str_t *query)
+{
+    if (scheme) *scheme = r->up_scheme;
+    if (host)   *host = r->up_host;
+    if (port)   *port = r->up_port;
+    if (path)   *path = r->up_path;
+    if (query)  *query = r->up_query;
+    return 0;
+}
+
+static int
+api_upstream_set(sl_req_t *r, sl_str_t scheme, sl_str_t host, int port, sl_str_t path,
+                 sl_str_t query)
+{
+    if (!SL_STR_EQ(scheme, "http") && !SL_STR_EQ(scheme, "https"))
+        return -1;
+    if (host.len == 0 || port <= 0 || port > 65535 || path.len == 0 || path.ptr[0] != '/')
+        return -1;
+    if (r->state != SL_REQ_READING)
+        return -1;
+    r->up_scheme = SL_STR_EQ(scheme, "https") ? SL_STR("https") : SL_STR("http");
+    r->up_host = (sl_str_t){ sl_pstrndup(r->pool, host.ptr, host.len), host.len };
+    r->up_port = port;
+    r->up_path = (sl_str_t){ sl_pstrndup(r->pool, path.ptr, path.len), path.len };
+    r->up_query = (sl_str_t){ sl_pstrndup(r->pool, query.ptr, query.len), query.len };
+    r->up_has_query = query.len > 0;
+    return 0;
+}
+
+static int api_resp_status(sl_req_t *r) { return r->status; }
+static int
+api_resp_status_set(sl_req_t *r, int status)
+{
+    if (status < 100 || status > 999 || r->head_sent)
+        return -1;
+    r->status = status;
+    return 0;
+}
+static int api_resp_header_get(sl_req_t *r, sl_str_t n, sl_str_t *v) { return hget(&r->resp_headers, n, v); }
+static int api_resp_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
+{
+    if (r->head_sent)
+        return -1;
+    sl_headers_set(&r->resp_headers, r->pool, n, v);
+    return 0;
+}
+static int api_resp_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
+{
+    if (r->head_sent)
+        return -1;
+    sl_headers_add(&r->resp_headers, r->pool, n, v);
+    return 0;
+}
+static int api_resp_header_remove(sl_req_t *r, sl_str_t n)
+{
+    if (r->head_sent)
+        return -1;
+    sl_headers_remove(&r->resp_headers, n);
+    return 0;
+}
+static int api_resp_header_iter(sl_req_t *r, size_t *c, sl_str_t *n, sl_str_t *v)
+{
+    return hiter(&r->resp_headers, c, n, v);
+}
+static sl_resp_source_t api_resp_source(sl_req_t *r) { return r->source; }
+
+static int
+api_respond(sl_req_t *r, int status, sl_str_t ctype, sl_str_t body)
+{
+    if (r->head_sent || r->state != SL_REQ_READING || status < 100 || status > 999)
+        return -1;
+    r->status = status;
+    if (ctype.len)
+        sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Type"), ctype);
+    r->gw_body.ptr = sl_pstrndup(r->pool, body.ptr, body.len);
+    r->gw_body.len = body.len;
+    r->responded = 1;
+    return 0;
+}
+
+static int
+api_resp_body_write(sl_req_t *r, const char *data, size_t len)
+{
+    if (!r->head_sent || r->state != SL_REQ_RESPONDING || r->conn == NULL)
+        return -1;
+    sl_req_write_body(r, data, len);
+    return 0;
+}
+
+static sl_req_error_t api_req_error(sl_req_t *r) { return r->err; }
+
+static int
+api_resp_buffer(sl_req_t *r)
+{
+    if (r->head_sent)
+        return -1;
+    r->hold_head = 1;
+    return 0;
+}
+
+static int64_t
+api_req_time(sl_req_t *r, sl_time_point_t which)
+{
+    if ((int)which < 0 || which >= SL_TIME_MAX)
+        return 0;
+    return r->times[which];
+}
+
+static int64_t api_now_us(void) { return sl_now_us(); }
+
+static int
+api_set_serialize_value(sl_req_t *r, const char *key, sl_str_t json)
+{
+    return sl_serialize_set(r, key, json);
+}
+
+static int
+api_log_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
+{
+    return sl_serialize(r, redact, out);
+}
+
+static void
+timer_cb(uv_timer_t *h)
+{
+    sl_timer_t *t = h->data;
+
+    if (!t->active || t->r == NULL)
+        return;
+    if (!uv_timer_get_repeat(h))
+        t->active = 0;
+    sl_req_t *r = t->r;
+    int       saved = r->cur;
+    r->cur = t->plugin;
+    t->fn(&sl_api, r, t->arg);
+    r->cur = saved;
+}
+
+static sl_timer_t *
+api_timer_start(sl_req_t *r, uint64_t timeout_ms, uint64_t repeat_ms, sl_timer_fn fn, void *arg)
+{
+    sl_timer_t *t;
+
+    if (fn == NULL || r->state == SL_REQ_DONE)
+        return NULL;
+    t = sl_xcalloc(1, sizeof(*t));
+    t->r = r;
+    t->fn = fn;
+    t->arg = arg;
+    t->plugin = r->cur;
+    t->active = 1;
+    uv_timer_init(r->w->loop, &t->h);
+    t->h.data = t;
+    uv_timer_start(&t->h, timer_cb, timeout_ms, repeat_ms);
+    t->next = r->timers;
+    r->timers = t;
+    return t;
+}
+
+static void
+api_timer_stop(sl_timer_t *t)
+{
+    if (t == NULL)
+        return;
+    t->active = 0;
+    uv_timer_stop(&t->h);
+}
+
+static uint64_t
+api_reopen_generation(void)
+{
+    return sl_host_reopen_gen();
+}
+
+static void
+api_log_ts(const char *tag, sl_log_level_t level, const char *fmt, ...)
+{
+    char    t[128];
+    va_list ap;
+
+    /* sl_logv formats into a local buffer and writes once: thread-safe. */
+    snprintf(t, sizeof(t), "[%s]", tag ? tag : "plugin");
+    va_start(ap, fmt);
+    sl_logv(level, t, fmt, ap);
+    va_end(ap);
+}
+
+const char *sl_api_plugin_name;
+
+const sl_api_t sl_api = {
+    .abi_major = SL_PLUGIN_ABI_MAJOR,
+    .abi_minor = SL_PLUGIN_ABI_MINOR,
+    .size = sizeof(sl_api_t),
+    .host_version = SL_VERSION,
+    .conf_error = sl_conf_ctx_error,
+    .log = api_log,
+    .worker_id = api_worker_id,
+    .palloc = api_palloc,
+    .cleanup_add = api_cleanup_add,
+    .ctx_get = api_ctx_get,
+    .ctx_set = api_ctx_set,
+    .plugin_id = api_plugin_id,
+    .req_id = api_req_id,
+    .req_method = api_req_method,
+    .req_scheme = api_req_scheme,
+    .req_host = api_req_host,
+    .req_path = api_req_path,
+    .req_query = api_req_query,
+    .client_ip = api_client_ip,
+    .req_header_get = api_req_header_get,
+    .req_header_set = api_req_header_set,
+    .req_header_add = api_req_header_add,
+    .req_header_remove = api_req_header_remove,
+    .req_header_iter = api_req_header_iter,
+    .req_body = api_req_body,
+    .req_body_set = api_req_body_set,
+    .upstream_get = api_upstream_get,
+    .upstream_set = api_upstream_set,
+    .resp_status = api_resp_status,
+    .resp_status_set = api_resp_status_set,
+    .resp_header_get = api_resp_header_get,
+    .resp_header_set = api_resp_header_set,
+    .resp_header_add = api_resp_header_add,
+    .resp_header_remove = api_resp_header_remove,
+    .resp_header_iter = api_resp_header_iter,
+    .resp_source = api_resp_source,
+    .respond = api_respond,
+    .resp_body_write = api_resp_body_write,
+    .req_error = api_req_error,
+    .req_time = api_req_time,
+    .now_us = api_now_us,
+    .set_serialize_value = api_set_serialize_value,
+    .log_serialize = api_log_serialize,
+    .timer_start = api_timer_start,
+    .timer_stop = api_timer_stop,
+    .reopen_generation = api_reopen_generation,
+    .log_ts = api_log_ts,
+    .post = sl_host_post,
+    .resp_buffer = api_resp_buffer,
+};

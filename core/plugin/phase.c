@@ -1,0 +1,115 @@
+/* phase.c - run a phase over a request's plugin chain.  The chain is
+ * computed once per configuration generation (config.c); here we only walk
+ * it, setting r->cur so host API calls know which plugin is calling. */
+
+#include "base/log.h"
+#include "plugin/phase.h"
+#include "plugin/host.h"
+
+static const char *const phase_names[] = { "access", "body", "header_filter", "body_filter",
+                                           "log" };
+
+static void
+timers_stop(sl_req_t *r);
+
+sl_status_t
+sl_phase_run(sl_req_t *r, sl_phase_t phase)
+{
+    const sl_chain_t *ch = r->chain;
+
+    for (size_t i = 0; ch && i < ch->n; i++) {
+        const sl_plugin_inst_t *pi = ch->items[i];
+        const sl_plugin_t      *d = pi->plugin->desc;
+        sl_status_t (*fn)(const sl_api_t *, sl_req_t *, void *) = NULL;
+
+        switch (phase) {
+        case SL_PHASE_ACCESS:        fn = d->access; break;
+        case SL_PHASE_BODY:          fn = d->body; break;
+        case SL_PHASE_HEADER_FILTER: fn = d->header_filter; break;
+        default:                     return SL_STATUS_ERROR;
+        }
+        if (fn == NULL)
+            continue;
+        r->cur = (int)i;
+        sl_status_t st = fn(&sl_api, r, pi->conf);
+        r->cur = -1;
+        if (st == SL_STATUS_CONTINUE)
+            continue;
+        if (st == SL_STATUS_RESPOND && phase != SL_PHASE_HEADER_FILTER) {
+            r->responded = 1;
+            return st;
+        }
+        if (st == SL_STATUS_ERROR) {
+            sl_log_error("[%s] %s phase failed, request %s", d->name, phase_names[phase], r->id);
+            r->err = SL_REQERR_PLUGIN;
+            return st;
+        }
+    }
+    return SL_STATUS_CONTINUE;
+}
+
+sl_status_t
+sl_phase_body_filter(sl_req_t *r, sl_str_t in, int eof, sl_str_t *out)
+{
+    const sl_chain_t *ch = r->chain;
+    sl_str_t          chunk = in;
+
+    for (size_t i = 0; ch && i < ch->n; i++) {
+        const sl_plugin_inst_t *pi = ch->items[i];
+        if (pi->plugin->desc->body_filter == NULL)
+            continue;
+        r->cur = (int)i;
+        sl_status_t st = pi->plugin->desc->body_filter(&sl_api, r, pi->conf, &chunk, eof);
+        r->cur = -1;
+        if (st == SL_STATUS_ERROR) {
+            sl_log_error("[%s] body_filter phase failed, request %s", pi->plugin->desc->name,
+                         r->id);
+            *out = (sl_str_t){ NULL, 0 };
+            return st;
+        }
+    }
+    *out = chunk;
+    return SL_STATUS_CONTINUE;
+}
+
+static void
+timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void
+timers_stop(sl_req_t *r)
+{
+    sl_timer_t *t, *next;
+
+    for (t = r->timers; t; t = next) {
+        next = t->next;
+        t->active = 0;
+        t->h.data = t;
+        uv_close((uv_handle_t *)&t->h, timer_closed);
+    }
+    r->timers = NULL;
+}
+
+void
+sl_phase_log(sl_req_t *r)
+{
+    const sl_chain_t *ch = r->chain;
+
+    timers_stop(r);
+    for (size_t i = 0; ch && i < ch->n; i++) {
+        const sl_plugin_inst_t *pi = ch->items[i];
+        if (pi->plugin->desc->log == NULL)
+            continue;
+        r->cur = (int)i;
+        pi->plugin->desc->log(&sl_api, r, pi->conf);
+        r->cur = -1;
+    }
+}
+
+const sl_phase_ops_t sl_plugin_phases = {
+    .run = sl_phase_run,
+    .body_filter = sl_phase_body_filter,
+    .log = sl_phase_log,
+};

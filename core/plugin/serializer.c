@@ -1,0 +1,573 @@
+/* serializer.c - the log record, field for field as Kong's
+ * kong.log.serialize() (pdk/log.lua): request, upstream_uri, response,
+ * latencies, tries, route, service, client_ip, started_at, source, and every
+ * value plugins set with set_serialize_value merged in at its dotted key. */
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "http/http_server.h"
+#include "plugin/serializer.h"
+#include "base/strbuf.h"
+
+/* The log record's "error" field, by sl_req_error_t. */
+static const char *const reqerr_names[] = { "", "client_abort", "upstream_connect",
+                                            "upstream_timeout", "upstream_reset",
+                                            "upstream_protocol", "plugin" };
+
+static json_object *
+jstr(sl_str_t s)
+{
+    return json_object_new_string_len(s.ptr ? s.ptr : "", (int)s.len);
+}
+
+/* Set obj[key] = val, turning repeated keys into arrays (Kong's headers
+ * and querystring behaviour). */
+static void
+add_multi(json_object *obj, const char *key, json_object *val)
+{
+    json_object *old;
+
+    if (!json_object_object_get_ex(obj, key, &old)) {
+        json_object_object_add(obj, key, val);
+        return;
+    }
+    if (json_object_is_type(old, json_type_array)) {
+        json_object_array_add(old, val);
+        return;
+    }
+    json_object *arr = json_object_new_array();
+    json_object_array_add(arr, json_object_get(old));
+    json_object_array_add(arr, val);
+    json_object_object_add(obj, key, arr);
+}
+
+static json_object *
+headers_json(const sl_headers_t *h, const char *const *redact, int always_redact)
+{
+    json_object *o = json_object_new_object();
+    char         name[256];
+
+    for (size_t i = 0; i < h->n; i++) {
+        size_t n = h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len
+                                                           : sizeof(name) - 1;
+        for (size_t k = 0; k < n; k++)
+            name[k] = (char)tolower((unsigned char)h->items[i].name.ptr[k]);
+        name[n] = '\0';
+        int red = 0;
+        if (always_redact &&
+            (strcmp(name, "authorization") == 0 || strcmp(name, "proxy-authorization") == 0))
+            red = 1;
+        for (const char *const *rp = redact; !red && rp && *rp; rp++)
+            if (strcasecmp(name, *rp) == 0)
+                red = 1;
+        add_multi(o, name, red ? json_object_new_string("REDACTED") : jstr(h->items[i].value));
+    }
+    return o;
+}
+
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static char *
+url_decode(const char *s, size_t n, size_t *outlen)
+{
+    char  *o = sl_xmalloc(n + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+')
+            o[j++] = ' ';
+        else if (s[i] == '%' && i + 2 < n &&
+                 hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else
+            o[j++] = s[i];
+    }
+    o[j] = '\0';
+    *outlen = j;
+    return o;
+}
+
+static json_object *
+query_json(sl_str_t q)
+{
+    json_object *o = json_object_new_object();
+    const char  *p = q.ptr, *e = q.ptr + q.len;
+
+    while (p && p < e) {
+        const char *amp = memchr(p, '&', (size_t)(e - p));
+        const char *end = amp ? amp : e;
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (end > p) {
+            size_t kl, vl;
+            char  *k = url_decode(p, (size_t)((eq ? eq : end) - p), &kl);
+            json_object *v;
+            if (eq) {
+                char *vs = url_decode(eq + 1, (size_t)(end - eq - 1), &vl);
+                v = json_object_new_string_len(vs, (int)vl);
+                free(vs);
+            } else {
+                v = json_object_new_boolean(1);
+            }
+            add_multi(o, k, v);
+            free(k);
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return o;
+}
+
+static int64_t
+ms(int64_t us)
+{
+    return us > 0 ? us / 1000 : 0;
+}
+
+/* Merge src into dst (objects recursively, anything else replaced). */
+static void
+merge(json_object *dst, json_object *src)
+{
+    json_object_object_foreach(src, k, v) {
+        json_object *d;
+        if (json_object_is_type(v, json_type_object) &&
+            json_object_object_get_ex(dst, k, &d) && json_object_is_type(d, json_type_object))
+            merge(d, v);
+        else
+            json_object_object_add(dst, k, json_object_get(v));
+    }
+}
+
+int
+sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
+{
+    json_tokener *tok = json_tokener_new_ex(64);
+    json_object  *val;
+    char          part[256];
+
+    if (tok == NULL)
+        return SL_ERROR;
+    val = json_tokener_parse_ex(tok, json.ptr, (int)json.len);
+    size_t end = json_tokener_get_parse_end(tok);
+    if (val == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
+        /* A scalar that ends the text ("1.5", "true", "null") only
+         * completes at end of input: give json-c one. */
+        val = json_tokener_parse_ex(tok, "", 1);
+        end = json.len;
+    }
+    if (json_tokener_get_error(tok) != json_tokener_success || end != json.len) {
+        /* allow trailing whitespace */
+        int    ok = json_tokener_get_error(tok) == json_tokener_success;
+        for (size_t i = end; ok && i < json.len; i++)
+            if (!isspace((unsigned char)json.ptr[i]))
+                ok = 0;
+        if (!ok) {
+            json_object_put(val);
+            json_tokener_free(tok);
+            return SL_ERROR;
+        }
+    }
+    json_tokener_free(tok);
+    if (r->ser == NULL)
+        r->ser = json_object_new_object();
+    json_object *node = r->ser;
+    const char  *p = key;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t      n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n == 0 || n >= sizeof(part)) {
+            json_object_put(val);
+            return SL_ERROR;
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        if (dot == NULL) {
+            json_object_object_add(node, part, val);
+            return SL_OK;
+        }
+        json_object *child;
+        if (!json_object_object_get_ex(node, part, &child) ||
+            !json_object_is_type(child, json_type_object)) {
+            child = json_object_new_object();
+            json_object_object_add(node, part, child);
+        }
+        node = child;
+        p = dot + 1;
+    }
+}
+
+/* The reference implementation with json-c objects: used when a plugin's
+ * serialize value lands on one of the record's own top-level keys (then
+ * objects must be merged), and by the unit test that checks the fast path
+ * writes the same record. */
+int
+sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out)
+{
+    json_object *root = json_object_new_object();
+    json_object *req = json_object_new_object();
+    json_object *resp = json_object_new_object();
+    json_object *lat = json_object_new_object();
+    json_object *tries = json_object_new_array();
+    char         url[2048];
+    int64_t      end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END]
+                                                      : sl_now_us();
+
+    json_object_object_add(req, "id", json_object_new_string_len(r->id, 32));
+    json_object_object_add(req, "uri", jstr(r->uri));
+    snprintf(url, sizeof(url), "http://%.*s:%d%.*s", (int)r->host.len,
+             r->host.ptr ? r->host.ptr : "", r->server_port, (int)r->uri.len,
+             r->uri.ptr ? r->uri.ptr : "");
+    json_object_object_add(req, "url", json_object_new_string(url));
+    json_object_object_add(req, "querystring", query_json(r->query));
+    json_object_object_add(req, "method", jstr(r->method));
+    json_object_object_add(req, "headers", headers_json(&r->client_headers, redact, 1));
+    json_object_object_add(req, "size", json_object_new_int64((int64_t)r->req_size));
+    json_object_object_add(root, "request", req);
+
+    if (r->upstream_uri)
+        json_object_object_add(root, "upstream_uri", json_object_new_string(r->upstream_uri));
+    char us[16];
+    if (r->upstream_status)
+        snprintf(us, sizeof(us), "%d", r->upstream_status);
+    else
+        us[0] = '\0';
+    json_object_object_add(root, "upstream_status", json_object_new_string(us));
+
+    json_object_object_add(resp, "status", json_object_new_int(r->status));
+    json_object_object_add(resp, "headers", headers_json(&r->resp_headers, NULL, 0));
+    json_object_object_add(resp, "size", json_object_new_int64((int64_t)r->resp_bytes));
+    json_object_object_add(root, "response", resp);
+
+    int64_t total = ms(end - r->times[SL_TIME_START]);
+    int64_t proxy = -1, receive = 0;
+    if (r->times[SL_TIME_UPSTREAM_FIRST_BYTE] && r->times[SL_TIME_UPSTREAM_START])
+        proxy = ms(r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_START]);
+    if (r->times[SL_TIME_UPSTREAM_LAST_BYTE] && r->times[SL_TIME_UPSTREAM_FIRST_BYTE])
+        receive = ms(r->times[SL_TIME_UPSTREAM_LAST_BYTE] - r->times[SL_TIME_UPSTREAM_FIRST_BYTE]);
+    int64_t kong = total - (proxy > 0 ? proxy : 0) - receive;
+    json_object_object_add(lat, "kong", json_object_new_int64(kong > 0 ? kong : 0));
+    json_object_object_add(lat, "proxy", json_object_new_int64(proxy));
+    json_object_object_add(lat, "request", json_object_new_int64(total));
+    json_object_object_add(lat, "receive", json_object_new_int64(receive));
+    json_object_object_add(root, "latencies", lat);
+
+    for (int i = 0; i < r->ntries; i++) {
+        json_object *t = json_object_new_object();
+        json_object_object_add(t, "balancer_start", json_object_new_int64(ms(r->tries[i].start_us)));
+        json_object_object_add(t, "ip", json_object_new_string(r->tries[i].ip));
+        json_object_object_add(t, "port", json_object_new_int(r->tries[i].port));
+        json_object_object_add(t, "balancer_latency",
+                               json_object_new_int64(ms(r->tries[i].latency_us)));
+        if (r->tries[i].failed) {
+            json_object_object_add(t, "state", json_object_new_string(r->tries[i].state));
+            json_object_object_add(t, "code", json_object_new_int(r->tries[i].code));
+        }
+        json_object_array_add(tries, t);
+    }
+    json_object_object_add(root, "tries", tries);
+    if (r->route && r->route->entity)
+        json_object_object_add(root, "route", json_object_get(r->route->entity));
+    if (r->service && r->service->entity)
+        json_object_object_add(root, "service", json_object_get(r->service->entity));
+    json_object_object_add(root, "client_ip",
+                           json_object_new_string(r->client_ip));
+    json_object_object_add(root, "started_at", json_object_new_int64(ms(r->times[SL_TIME_START])));
+    json_object_object_add(root, "source", json_object_new_string(
+                               r->source == SL_SOURCE_UPSTREAM && r->upstream_status ? "upstream"
+                                                                                     : "kong"));
+    if (r->err != SL_REQERR_NONE) {
+        if ((size_t)r->err < sl_nelems(reqerr_names))
+            json_object_object_add(root, "error", json_object_new_string(reqerr_names[r->err]));
+    }
+    if (r->ser)
+        merge(root, r->ser);
+
+    size_t      len;
+    const char *s = json_object_to_json_string_length(
+        root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    out->ptr = sl_pstrndup(r->pool, s, len);
+    out->len = len;
+    json_object_put(root);
+    return SL_OK;
+}
+
+
+/* ---- the fast path: the record written straight into one buffer ---- */
+
+/* A JSON string, escaped as json-c does (no escaping of '/'). */
+static void
+sb_str(sl_strbuf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    sl_strbuf_need(b, n * 6 + 2);
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':  *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u'; *o++ = '0'; *o++ = '0';
+            *o++ = hex[c >> 4]; *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+static void
+sb_cstr(sl_strbuf_t *b, const char *s)
+{
+    sb_str(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void
+sb_int(sl_strbuf_t *b, int64_t v)
+{
+    char     t[24];
+    size_t   n = 0;
+    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+
+    do {
+        t[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[n++] = '-';
+    sl_strbuf_need(b, n);
+    while (n)
+        b->p[b->len++] = t[--n];
+}
+
+/* Does a header name, lower-cased and cut at 255 bytes as in headers_json,
+ * equal name[0..n)? */
+static int
+same_name(sl_str_t hn, const char *name, size_t n)
+{
+    size_t l = hn.len < 255 ? hn.len : 255;
+    return l == n && strncasecmp(hn.ptr, name, n) == 0;
+}
+
+/* "name": value-or-array for a header list (names lower-cased, repeated
+ * names as arrays in order, redaction as headers_json). */
+static void
+sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int always_redact)
+{
+    char  small[64], name[256];
+    char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
+
+    memset(done, 0, h->n <= sizeof(small) ? sizeof(small) : 0);
+    SL_STRBUF_LIT(b, "{");
+    int first = 1;
+    for (size_t i = 0; i < h->n; i++) {
+        if (done[i])
+            continue;
+        size_t n = h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len
+                                                           : sizeof(name) - 1;
+        for (size_t k = 0; k < n; k++)
+            name[k] = (char)tolower((unsigned char)h->items[i].name.ptr[k]);
+        name[n] = '\0';
+        int red = always_redact && (strcmp(name, "authorization") == 0 ||
+                                    strcmp(name, "proxy-authorization") == 0);
+        for (const char *const *rp = redact; !red && rp && *rp; rp++)
+            if (strcasecmp(name, *rp) == 0)
+                red = 1;
+        size_t count = 0;
+        for (size_t j = i; j < h->n; j++)
+            if (same_name(h->items[j].name, name, n))
+                count++;
+        if (!first)
+            SL_STRBUF_LIT(b, ",");
+        first = 0;
+        sb_str(b, name, n);
+        SL_STRBUF_LIT(b, ":");
+        if (count > 1)
+            SL_STRBUF_LIT(b, "[");
+        size_t k = 0;
+        for (size_t j = i; j < h->n; j++) {
+            if (!same_name(h->items[j].name, name, n))
+                continue;
+            done[j] = 1;
+            if (k++)
+                SL_STRBUF_LIT(b, ",");
+            if (red)
+                SL_STRBUF_LIT(b, "\"REDACTED\"");
+            else
+                sb_str(b, h->items[j].value.ptr, h->items[j].value.len);
+        }
+        if (count > 1)
+            SL_STRBUF_LIT(b, "]");
+    }
+    SL_STRBUF_LIT(b, "}");
+    if (done != small)
+        free(done);
+}
+
+static void
+sb_query(sl_strbuf_t *b, sl_str_t q)
+{
+    /* rare enough and small: reuse the json-c builder for repeated keys */
+    json_object *o = query_json(q);
+    size_t       n;
+    const char  *t = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    sl_strbuf_add(b, t, n);
+    json_object_put(o);
+}
+
+static const char *const record_keys[] = {
+    "request", "upstream_uri", "upstream_status", "response", "latencies", "tries",
+    "route", "service", "client_ip", "started_at", "source", "error", NULL,
+};
+
+int
+sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
+{
+    sl_strbuf_t    b = { 0 };
+    int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
+    char    port[16];
+
+    if (r->ser) {
+        json_object_object_foreach(r->ser, k, v) {
+            (void)v;
+            for (const char *const *rk = record_keys; *rk; rk++)
+                if (strcmp(k, *rk) == 0)
+                    return sl_serialize_jsonc(r, redact, out);   /* must merge */
+        }
+    }
+    sl_strbuf_need(&b, 2048);
+    SL_STRBUF_LIT(&b, "{\"request\":{\"id\":");
+    sb_str(&b, r->id, 32);
+    SL_STRBUF_LIT(&b, ",\"uri\":");
+    sb_str(&b, r->uri.ptr, r->uri.len);
+    /* url: http://host:port/uri, built as the reference does */
+    {
+        sl_strbuf_t u = { 0 };
+        int  pn = snprintf(port, sizeof(port), ":%d", r->server_port);
+        SL_STRBUF_LIT(&u, "http://");
+        sl_strbuf_add(&u, r->host.ptr, r->host.len);
+        sl_strbuf_add(&u, port, (size_t)pn);
+        sl_strbuf_add(&u, r->uri.ptr, r->uri.len);
+        SL_STRBUF_LIT(&b, ",\"url\":");
+        sb_str(&b, u.p, u.len > 2047 ? 2047 : u.len);
+        free(u.p);
+    }
+    SL_STRBUF_LIT(&b, ",\"querystring\":");
+    if (r->query.len)
+        sb_query(&b, r->query);
+    else
+        SL_STRBUF_LIT(&b, "{}");
+    SL_STRBUF_LIT(&b, ",\"method\":");
+    sb_str(&b, r->method.ptr, r->method.len);
+    SL_STRBUF_LIT(&b, ",\"headers\":");
+    sb_headers(&b, &r->client_headers, redact, 1);
+    SL_STRBUF_LIT(&b, ",\"size\":");
+    sb_int(&b, (int64_t)r->req_size);
+    SL_STRBUF_LIT(&b, "}");
+
+    if (r->upstream_uri) {
+        SL_STRBUF_LIT(&b, ",\"upstream_uri\":");
+        sb_cstr(&b, r->upstream_uri);
+    }
+    SL_STRBUF_LIT(&b, ",\"upstream_status\":\"");
+    if (r->upstream_status)
+        sb_int(&b, r->upstream_status);
+    SL_STRBUF_LIT(&b, "\",\"response\":{\"status\":");
+    sb_int(&b, r->status);
+    SL_STRBUF_LIT(&b, ",\"headers\":");
+    sb_headers(&b, &r->resp_headers, NULL, 0);
+    SL_STRBUF_LIT(&b, ",\"size\":");
+    sb_int(&b, (int64_t)r->resp_bytes);
+
+    int64_t total = ms(end - r->times[SL_TIME_START]);
+    int64_t proxy = -1, receive = 0;
+    if (r->times[SL_TIME_UPSTREAM_FIRST_BYTE] && r->times[SL_TIME_UPSTREAM_START])
+        proxy = ms(r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_START]);
+    if (r->times[SL_TIME_UPSTREAM_LAST_BYTE] && r->times[SL_TIME_UPSTREAM_FIRST_BYTE])
+        receive = ms(r->times[SL_TIME_UPSTREAM_LAST_BYTE] - r->times[SL_TIME_UPSTREAM_FIRST_BYTE]);
+    int64_t kong = total - (proxy > 0 ? proxy : 0) - receive;
+    SL_STRBUF_LIT(&b, "},\"latencies\":{\"kong\":");
+    sb_int(&b, kong > 0 ? kong : 0);
+    SL_STRBUF_LIT(&b, ",\"proxy\":");
+    sb_int(&b, proxy);
+    SL_STRBUF_LIT(&b, ",\"request\":");
+    sb_int(&b, total);
+    SL_STRBUF_LIT(&b, ",\"receive\":");
+    sb_int(&b, receive);
+    SL_STRBUF_LIT(&b, "},\"tries\":[");
+    for (int i = 0; i < r->ntries; i++) {
+        if (i)
+            SL_STRBUF_LIT(&b, ",");
+        SL_STRBUF_LIT(&b, "{\"balancer_start\":");
+        sb_int(&b, ms(r->tries[i].start_us));
+        SL_STRBUF_LIT(&b, ",\"ip\":");
+        sb_cstr(&b, r->tries[i].ip);
+        SL_STRBUF_LIT(&b, ",\"port\":");
+        sb_int(&b, r->tries[i].port);
+        SL_STRBUF_LIT(&b, ",\"balancer_latency\":");
+        sb_int(&b, ms(r->tries[i].latency_us));
+        if (r->tries[i].failed) {
+            SL_STRBUF_LIT(&b, ",\"state\":");
+            sb_cstr(&b, r->tries[i].state);
+            SL_STRBUF_LIT(&b, ",\"code\":");
+            sb_int(&b, r->tries[i].code);
+        }
+        SL_STRBUF_LIT(&b, "}");
+    }
+    SL_STRBUF_LIT(&b, "]");
+    if (r->route && r->route->entity_json) {
+        SL_STRBUF_LIT(&b, ",\"route\":");
+        sl_strbuf_add(&b, r->route->entity_json, strlen(r->route->entity_json));
+    }
+    if (r->service && r->service->entity_json) {
+        SL_STRBUF_LIT(&b, ",\"service\":");
+        sl_strbuf_add(&b, r->service->entity_json, strlen(r->service->entity_json));
+    }
+    SL_STRBUF_LIT(&b, ",\"client_ip\":");
+    sb_cstr(&b, r->client_ip);
+    SL_STRBUF_LIT(&b, ",\"started_at\":");
+    sb_int(&b, ms(r->times[SL_TIME_START]));
+    if (r->source == SL_SOURCE_UPSTREAM && r->upstream_status)
+        SL_STRBUF_LIT(&b, ",\"source\":\"upstream\"");
+    else
+        SL_STRBUF_LIT(&b, ",\"source\":\"kong\"");
+    if (r->err != SL_REQERR_NONE && (size_t)r->err < sl_nelems(reqerr_names)) {
+        SL_STRBUF_LIT(&b, ",\"error\":");
+        sb_cstr(&b, reqerr_names[r->err]);
+    }
+    if (r->ser) {
+        json_object_object_foreach(r->ser, k, v) {
+            size_t      n;
+            const char *t = json_object_to_json_string_length(
+                v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+            SL_STRBUF_LIT(&b, ",");
+            sb_cstr(&b, k);
+            SL_STRBUF_LIT(&b, ":");
+            sl_strbuf_add(&b, t, n);
+        }
+    }
+    SL_STRBUF_LIT(&b, "}");
+    out->ptr = sl_pstrndup(r->pool, b.p, b.len);
+    out->len = b.len;
+    free(b.p);
+    return SL_OK;
+}

@@ -1,0 +1,19 @@
+/* serializer.h - Kong's basic log serializer: the JSON record file-log
+ * (and any logging plugin) writes, plus serialize values set by plugins. */
+
+#ifndef SL_SERIALIZER_H
+#define SL_SERIALIZER_H
+
+#include "http/request.h"
+
+/* Attach a JSON value at a dotted key.  SL_OK / SL_ERROR (invalid JSON). */
+int sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json);
+
+/* Build the record (compact JSON, pool memory).  `redact`: NULL-terminated
+ * extra request header names to write as "REDACTED". */
+int sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out);
+/* The same record built with json-c objects (reference; used when plugins'
+ * serialize values must be merged into the record's own keys). */
+int sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out);
+
+#endif

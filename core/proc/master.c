@@ -1,0 +1,422 @@
+/* master.c - the master process: owns the configuration and the listening
+ * sockets, forks workers and supervises them.  It never serves a request.
+ *
+ * Signals are blocked and taken synchronously with sigtimedwait(), so the
+ * supervision loop is plain sequential code:
+ *   CHLD  reap; respawn workers of the current generation (with back-off
+ *         when they crash-loop)
+ *   HUP   reload: new plugins + config; if valid, fork a new generation and
+ *         send TERM (drain) to the old one; if not, log every error and keep
+ *   TERM/INT  graceful stop: TERM to workers, wait (deadline), exit 0
+ *   QUIT  immediate stop
+ *   USR1  forwarded to workers (log files reopen) */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "plugin/host.h"
+#include "proc/master.h"
+#include "proc/worker.h"
+
+typedef struct sl_proc {
+    pid_t     pid;
+    int       slot;          /* worker id */
+    unsigned  gen;
+    uint64_t  started_ms;
+} sl_proc_t;
+
+typedef struct sl_generation {
+    unsigned              gen;
+    sl_conf_t            *conf;
+    sl_plugin_registry_t  reg;
+    int                   live;     /* workers still running */
+} sl_generation_t;
+
+typedef struct sl_master {
+    sl_settings_t   *s;
+    int             *fds;
+    size_t           nfds;
+    sl_proc_t       *procs;          /* live workers, any generation */
+    size_t           nprocs, capprocs;
+    sl_generation_t  gens[16];       /* current is gens[cur] */
+    size_t           ngens;
+    unsigned         cur_gen;
+    int              stopping;
+    uint64_t        *respawn_at;     /* per slot: 0 = running or none pending */
+    unsigned        *crashes;        /* per slot: consecutive fast crashes */
+} sl_master_t;
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+int
+sl_master_load(const sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t **conf,
+               sl_errors_t *errs)
+{
+    static const char empty[] = "_format_version: \"3.0\"\n";
+
+    memset(reg, 0, sizeof(*reg));
+    *conf = NULL;
+    sl_plugins_load_dir(reg, s->plugins_dir, errs);
+    if (s->declarative_config)
+        *conf = sl_conf_load(s->declarative_config, reg, &sl_api, errs);
+    else
+        *conf = sl_conf_load_buffer("(no declarative config)", empty, sizeof(empty) - 1, reg,
+                                    &sl_api, errs);
+    if (errs->n) {
+        if (*conf)
+            sl_conf_free(*conf);
+        *conf = NULL;
+        return SL_ERROR;
+    }
+    return *conf ? SL_OK : SL_ERROR;
+}
+
+/* ---- listeners ---------------------------------------------------------- */
+
+static int
+bind_one(const char *spec)
+{
+    char                    host[256];
+    const char             *colon;
+    int                     port, fd, one = 1;
+    struct sockaddr_storage ss;
+    socklen_t               sl;
+
+    memset(&ss, 0, sizeof(ss));
+    if (spec[0] == '[') {
+        const char *rb = strchr(spec, ']');
+        if (!rb || rb[1] != ':' || (size_t)(rb - spec - 1) >= sizeof(host))
+            goto bad;
+        memcpy(host, spec + 1, (size_t)(rb - spec - 1));
+        host[rb - spec - 1] = '\0';
+        colon = rb + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL) {
+            snprintf(host, sizeof(host), "0.0.0.0");
+            colon = spec - 1;    /* bare port */
+        } else {
+            if ((size_t)(colon - spec) >= sizeof(host))
+                goto bad;
+            memcpy(host, spec, (size_t)(colon - spec));
+            host[colon - spec] = '\0';
+        }
+    }
+    port = atoi(colon + 1);
+    if (port < 0 || port > 65535 || colon[1] == '\0')
+        goto bad;
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (strchr(host, ':')) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+            goto bad;
+        sl = sizeof(*a6);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &a4->sin_addr) != 1)
+            goto bad;
+        sl = sizeof(*a4);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        sl_log_error("listen %s: socket: %s", spec, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
+        sl_log_error("listen %s: %s", spec, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+bad:
+    sl_log_error("listen %s: expected ADDR:PORT, [IPV6]:PORT or PORT", spec);
+    return -1;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+static sl_generation_t *
+gen_find(sl_master_t *m, unsigned gen)
+{
+    for (size_t i = 0; i < m->ngens; i++)
+        if (m->gens[i].gen == gen)
+            return &m->gens[i];
+    return NULL;
+}
+
+static void
+spawn(sl_master_t *m, int slot)
+{
+    sl_generation_t *g = gen_find(m, m->cur_gen);
+    pid_t            pid = fork();
+
+    if (pid < 0) {
+        sl_log_error("fork: %s", strerror(errno));
+        m->respawn_at[slot] = now_ms() + 1000;
+        return;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        /* The worker installs its own handlers (libuv) then unblocks. */
+        signal(SIGHUP, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        _exit(sl_worker_run(slot, m->s, g->conf, m->fds, m->nfds) == 0 ? 0 : 1);
+    }
+    if (m->nprocs == m->capprocs) {
+        m->capprocs = m->capprocs ? m->capprocs * 2 : 16;
+        m->procs = sl_xrealloc(m->procs, m->capprocs * sizeof(*m->procs));
+    }
+    m->procs[m->nprocs++] = (sl_proc_t){ pid, slot, m->cur_gen, now_ms() };
+    g->live++;
+    m->respawn_at[slot] = 0;
+}
+
+static void
+signal_gen(sl_master_t *m, int sig, int only_old)
+{
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (!only_old || m->procs[i].gen != m->cur_gen)
+            kill(m->procs[i].pid, sig);
+}
+
+static void
+gen_retire_if_done(sl_master_t *m, sl_generation_t *g)
+{
+    if (g->live > 0 || g->gen == m->cur_gen)
+        return;
+    sl_log_info("configuration generation %u retired", g->gen);
+    sl_conf_free(g->conf);
+    sl_plugins_free(&g->reg);
+    *g = m->gens[--m->ngens];
+}
+
+static void
+reap(sl_master_t *m)
+{
+    int   status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        size_t i;
+        for (i = 0; i < m->nprocs; i++)
+            if (m->procs[i].pid == pid)
+                break;
+        if (i == m->nprocs)
+            continue;
+        sl_proc_t p = m->procs[i];
+        m->procs[i] = m->procs[--m->nprocs];
+        sl_generation_t *g = gen_find(m, p.gen);
+        if (g)
+            g->live--;
+
+        int crashed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (WIFSIGNALED(status))
+            sl_log(p.gen == m->cur_gen && !m->stopping ? SL_LOG_ERROR : SL_LOG_INFO,
+                   "worker %d (pid %d) killed by signal %d (%s)", p.slot, (int)pid,
+                   WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            sl_log(crashed ? SL_LOG_ERROR : SL_LOG_INFO, "worker %d (pid %d) exited with status %d",
+                   p.slot, (int)pid, WEXITSTATUS(status));
+
+        if (p.gen == m->cur_gen && !m->stopping) {
+            /* Respawn at once; back off only if it keeps dying young. */
+            uint64_t lived = now_ms() - p.started_ms;
+            if (lived < 2000)
+                m->crashes[p.slot]++;
+            else
+                m->crashes[p.slot] = 0;
+            unsigned k = m->crashes[p.slot];
+            uint64_t delay = k <= 1 ? 0 : (100u << (k - 2 < 6 ? k - 2 : 6));
+            if (delay > 5000)
+                delay = 5000;
+            if (delay)
+                sl_log_warn("worker %d crash-looping (%u fast exits): respawn in %llu ms", p.slot,
+                            k, (unsigned long long)delay);
+            m->respawn_at[p.slot] = now_ms() + delay;
+            if (delay == 0)
+                spawn(m, p.slot);
+        } else if (g) {
+            gen_retire_if_done(m, g);
+        }
+    }
+}
+
+static void
+reload(sl_master_t *m)
+{
+    sl_errors_t          errs = { 0 };
+    sl_plugin_registry_t reg;
+    sl_conf_t           *conf;
+
+    sl_log_info("reloading configuration");
+    if (m->ngens == sl_nelems(m->gens)) {
+        sl_log_error("reload refused: too many configuration generations still draining");
+        return;
+    }
+    if (sl_master_load(m->s, &reg, &conf, &errs) != SL_OK) {
+        for (size_t i = 0; i < errs.n; i++)
+            sl_log_error("reload: %s", errs.msgs[i]);
+        sl_log_error("reload failed: %zu error(s); still serving the previous configuration",
+                     errs.n);
+        sl_errors_free(&errs);
+        sl_plugins_free(&reg);
+        return;
+    }
+    sl_errors_free(&errs);
+    m->cur_gen++;
+    m->gens[m->ngens++] = (sl_generation_t){ .gen = m->cur_gen, .conf = conf, .reg = reg };
+    for (int i = 0; i < m->s->workers; i++)
+        spawn(m, i);
+    signal_gen(m, SIGTERM, 1);
+    sl_log_info("configuration generation %u started; previous workers draining", m->cur_gen);
+    for (size_t i = 0; i < m->ngens; i++)
+        if (m->gens[i].gen != m->cur_gen)
+            gen_retire_if_done(m, &m->gens[i]);
+}
+
+static void
+write_pid(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        sl_log_error("pid file %s: %s", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+}
+
+int
+sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
+{
+    sl_master_t m;
+    sigset_t    set;
+    int         exit_code = 0;
+
+    memset(&m, 0, sizeof(m));
+    m.s = s;
+    m.nfds = s->nlisten;
+    m.fds = sl_xcalloc(s->nlisten, sizeof(int));
+    for (size_t i = 0; i < s->nlisten; i++) {
+        if ((m.fds[i] = bind_one(s->listen[i])) < 0)
+            return 1;
+    }
+    m.gens[0] = (sl_generation_t){ .gen = 0, .conf = conf, .reg = *reg };
+    m.ngens = 1;
+    m.respawn_at = sl_xcalloc((size_t)s->workers, sizeof(uint64_t));
+    m.crashes = sl_xcalloc((size_t)s->workers, sizeof(unsigned));
+
+    sigemptyset(&set);
+    int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2 };
+    for (size_t i = 0; i < sl_nelems(sigs); i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (s->pid_file)
+        write_pid(s->pid_file);
+    for (size_t i = 0; i < s->nlisten; i++)
+        sl_log_info("listening on %s", s->listen[i]);
+    sl_log_info("sluice %s starting %d worker(s)", SL_VERSION, s->workers);
+    for (int i = 0; i < s->workers; i++)
+        spawn(&m, i);
+
+    uint64_t deadline = 0;
+    for (;;) {
+        siginfo_t       si;
+        struct timespec ts = { 0, 200 * 1000000 };
+        uint64_t        now = now_ms(), next = now + 1000;
+
+        for (int i = 0; i < s->workers && !m.stopping; i++)
+            if (m.respawn_at[i] && m.respawn_at[i] < next)
+                next = m.respawn_at[i];
+        if (next > now) {
+            ts.tv_sec = (time_t)((next - now) / 1000);
+            ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
+        } else {
+            ts.tv_sec = 0;
+            ts.tv_nsec = 0;
+        }
+        int sig = sigtimedwait(&set, &si, &ts);
+        switch (sig) {
+        case SIGCHLD: break;      /* reaped below */
+        case SIGHUP:
+            if (!m.stopping)
+                reload(&m);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            if (!m.stopping) {
+                sl_log_info("graceful stop: draining workers");
+                m.stopping = 1;
+                deadline = now_ms() + (uint64_t)s->graceful_timeout_ms + 2000;
+                signal_gen(&m, SIGTERM, 0);
+            }
+            break;
+        case SIGQUIT:
+            sl_log_info("immediate stop");
+            signal_gen(&m, SIGKILL, 0);
+            m.stopping = 1;
+            deadline = now_ms();
+            break;
+        case SIGUSR1:
+            signal_gen(&m, SIGUSR1, 0);
+            break;
+        default:
+            break;
+        }
+        reap(&m);
+        now = now_ms();
+        for (int i = 0; i < s->workers && !m.stopping; i++)
+            if (m.respawn_at[i] && m.respawn_at[i] <= now)
+                spawn(&m, i);
+        if (m.stopping && m.nprocs == 0)
+            break;
+        if (m.stopping && deadline && now >= deadline) {
+            sl_log_warn("workers did not stop in time: killing them");
+            signal_gen(&m, SIGKILL, 0);
+            deadline = 0;
+        }
+    }
+    if (s->pid_file)
+        unlink(s->pid_file);
+    for (size_t i = 0; i < m.ngens; i++) {
+        sl_conf_free(m.gens[i].conf);
+        sl_plugins_free(&m.gens[i].reg);
+    }
+    for (size_t i = 0; i < m.nfds; i++)
+        close(m.fds[i]);
+    free(m.fds);
+    free(m.procs);
+    free(m.respawn_at);
+    free(m.crashes);
+    sl_log_info("stopped");
+    return exit_code;
+}

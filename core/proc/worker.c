@@ -1,0 +1,209 @@
+/* worker.c - a worker process: one libuv loop accepting on the listening
+ * sockets inherited from the master, serving them with the configuration
+ * generation it was forked with.  A reload never changes a running worker:
+ * the master starts new workers and tells the old ones to drain. */
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "http/http_server.h"
+#include "plugin/host.h"
+#include "plugin/phase.h"
+#include "proc/worker.h"
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
+
+static void
+each_plugin(sl_worker_t *w, int init)
+{
+    for (size_t i = 0; i < w->srv.conf->nplugins; i++) {
+        sl_plugin_inst_t  *pi = w->srv.conf->plugins[i];
+        const sl_plugin_t *d = pi->plugin->desc;
+        if (!pi->enabled)
+            continue;
+        sl_api_plugin_name = d->name;
+        if (init && d->init_worker) {
+            if (d->init_worker(&sl_api, pi->conf) != 0) {
+                sl_log_error("[%s] init_worker failed: worker exits", d->name);
+                exit(1);
+            }
+        } else if (!init && d->exit_worker) {
+            d->exit_worker(&sl_api, pi->conf);
+        }
+        sl_api_plugin_name = NULL;
+    }
+}
+
+static void
+maybe_stop(sl_worker_t *w)
+{
+    if (w->srv.draining && w->srv.nconns == 0)
+        uv_stop(w->srv.loop);
+}
+
+/* srv.conn_closed: the HTTP layer counts the connection out before. */
+static void
+on_conn_closed(sl_server_t *srv)
+{
+    maybe_stop((sl_worker_t *)srv);
+}
+
+static void
+on_drain_deadline(uv_timer_t *t)
+{
+    sl_worker_t *w = t->data;
+
+    sl_log_warn("graceful stop deadline reached with %zu connection(s) open: closing them",
+                w->srv.nconns);
+    for (sl_conn_t *c = w->srv.conns, *next; c; c = next) {
+        next = c->next;
+        sl_conn_close(c);
+    }
+    uv_stop(w->srv.loop);
+}
+
+#define SL_DRAIN_IDLE_GRACE_MS 1000
+
+static void
+start_drain(sl_worker_t *w)
+{
+    if (w->srv.draining)
+        return;
+    w->srv.draining = 1;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        uv_close((uv_handle_t *)&w->listeners[i], NULL);
+    w->nlisteners = 0;
+    /* Idle keep-alive connections go after a short grace (a request
+     * already on its way is still served, with Connection: close); busy
+     * ones after their response (sl_conn_request_done sees w->srv.draining).
+     * A connection accepted but
+     * whose first request has not arrived yet is not idle: the client has
+     * only just connected and is about to send; closing it would drop an
+     * accepted connection.  It is served once, then closed (or the drain
+     * deadline closes it). */
+    for (sl_conn_t *c = w->srv.conns, *next; c; c = next) {
+        next = c->next;
+        if (c->req == NULL && c->nreqs > 0 && c->pending_len == 0)
+            sl_conn_drain_idle(c, SL_DRAIN_IDLE_GRACE_MS < w->srv.settings->keepalive_timeout_ms
+                                      ? SL_DRAIN_IDLE_GRACE_MS : w->srv.settings->keepalive_timeout_ms);
+    }
+    uv_timer_start(&w->drain_timer, on_drain_deadline,
+                   (uint64_t)(w->srv.settings->graceful_timeout_ms > 0
+                                  ? w->srv.settings->graceful_timeout_ms : 1), 0);
+    maybe_stop(w);
+}
+
+static void
+on_signal(uv_signal_t *h, int sig)
+{
+    sl_worker_t *w = h->data;
+
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+        start_drain(w);
+        break;
+    case SIGQUIT:
+        _exit(0);
+    case SIGUSR1:
+        sl_host_reopen_logs();
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int
+sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, size_t nfds)
+{
+    static sl_worker_t w;
+    sl_uppool_options_t po = { .keepalive_max_idle = (unsigned)s->upstream_keepalive,
+                               .keepalive_timeout_ms = 60000, .dns_ttl_ms = 30000 };
+
+    /* Die with the master: no orphaned workers. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&w, 0, sizeof(w));
+    w.srv.loop = uv_default_loop();
+    w.srv.id = id;
+    w.srv.settings = s;
+    w.srv.conf = conf;
+    w.srv.phases = &sl_plugin_phases;
+    w.srv.conn_closed = on_conn_closed;
+    sl_log_set_process("worker", id);
+
+    w.srv.uppool = sl_uppool_new(w.srv.loop, &po);
+    if (w.srv.uppool == NULL) {
+        sl_log_error("cannot create the upstream pool");
+        return 1;
+    }
+    uv_timer_init(w.srv.loop, &w.drain_timer);
+    w.drain_timer.data = &w;
+    if (sl_host_init(w.srv.loop, id) != 0) {
+        sl_log_error("cannot set up the plugin host");
+        return 1;
+    }
+
+    uv_signal_t *sigs[] = { &w.sig_term, &w.sig_int, &w.sig_quit, &w.sig_usr1, &w.sig_hup };
+    int          signums[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
+    for (size_t i = 0; i < sl_nelems(sigs); i++) {
+        uv_signal_init(w.srv.loop, sigs[i]);
+        sigs[i]->data = &w;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+    /* The master may have sent TERM before the handlers existed. */
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+
+    each_plugin(&w, 1);
+
+    w.listeners = sl_xcalloc(nfds, sizeof(uv_tcp_t));
+    for (size_t i = 0; i < nfds; i++) {
+        int rc;
+        uv_tcp_init(w.srv.loop, &w.listeners[i]);
+        w.listeners[i].data = &w.srv;
+        if ((rc = uv_tcp_open(&w.listeners[i], fds[i])) < 0 ||
+            (rc = uv_listen((uv_stream_t *)&w.listeners[i], 511, sl_http_on_connection)) < 0) {
+            sl_log_error("cannot listen on inherited socket %d: %s", fds[i], uv_strerror(rc));
+            return 1;
+        }
+        w.nlisteners++;
+    }
+    sl_log_debug("worker %d started (pid %d)", id, (int)getpid());
+
+    uv_run(w.srv.loop, UV_RUN_DEFAULT);
+
+    each_plugin(&w, 0);
+    sl_host_shutdown();              /* run what exit_worker handed back */
+    /* Close everything and let the close callbacks run, so leak checkers
+     * see a clean exit. */
+    sl_uppool_free(w.srv.uppool);
+    uv_walk(w.srv.loop, close_walk, NULL);
+    uv_run(w.srv.loop, UV_RUN_DEFAULT);
+    uv_loop_close(w.srv.loop);
+    free(w.listeners);
+    sl_log_debug("worker %d exits after %llu request(s)", id, (unsigned long long)w.srv.nrequests);
+#if defined(__SANITIZE_ADDRESS__)
+    /* A worker leaves through _exit() (a forked child must not run the
+     * master's atexit handlers), which skips LeakSanitizer's exit-time
+     * check: run it here, so leaks per request are seen in workers too. */
+    __lsan_do_leak_check();
+#endif
+    return 0;
+}
