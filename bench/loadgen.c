@@ -40,7 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 /* ---- histogram ----------------------------------------------------------- */
 
 #define H_BUCKETS 4096
@@ -66,14 +65,14 @@ h_index(uint64_t v)
 static uint64_t
 h_value(int i)
 {
-    int      shift;
+    int shift;
     uint64_t mant;
 
     if (i < 128)
         return (uint64_t)i;
     shift = (i - 128) / 64 + 1;
     mant = (uint64_t)((i - 128) % 64 + 64);
-    return (mant << shift) + ((1ull << shift) >> 1);   /* bucket midpoint */
+    return (mant << shift) + ((1ull << shift) >> 1); /* bucket midpoint */
 }
 
 static void
@@ -113,59 +112,56 @@ h_json(const char *name, const hist_t *h, int last)
 {
     printf("\"%s\":{\"count\":%llu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
            "\"max\":%.1f,\"mean\":%.1f}%s",
-           name, (unsigned long long)h->count,
-           h_pct(h, 0.50) / 1e3, h_pct(h, 0.90) / 1e3, h_pct(h, 0.99) / 1e3,
-           h_pct(h, 0.999) / 1e3, h->max / 1e3,
+           name, (unsigned long long)h->count, h_pct(h, 0.50) / 1e3, h_pct(h, 0.90) / 1e3,
+           h_pct(h, 0.99) / 1e3, h_pct(h, 0.999) / 1e3, h->max / 1e3,
            h->count ? (double)h->sum / (double)h->count / 1e3 : 0.0, last ? "" : ",");
 }
-
 
 /* ---- state ----------------------------------------------------------------- */
 
 enum { C_CONNECTING = 1, C_IDLE, C_BUSY, C_DEAD };
 
 typedef struct conn {
-    int       fd;
-    int       state;
-    llhttp_t  parser;
-    size_t    woff;           /* bytes of the request written */
-    uint64_t  intended_ns;    /* latency origin of the request in flight */
-    uint64_t  sent_ns;
-    int       want_out;
-    int       status;
+    int fd;
+    int state;
+    llhttp_t parser;
+    size_t woff;          /* bytes of the request written */
+    uint64_t intended_ns; /* latency origin of the request in flight */
+    uint64_t sent_ns;
+    int want_out;
+    int status;
     /* stream scanning */
-    int       in_tok;         /* after '@', reading digits */
-    uint64_t  tok_val;
-    int       tokens;         /* tokens seen in the current response */
-    uint64_t  last_tok_ns;
-    int       counted_ready;
+    int in_tok; /* after '@', reading digits */
+    uint64_t tok_val;
+    int tokens; /* tokens seen in the current response */
+    uint64_t last_tok_ns;
+    int counted_ready;
     struct conn *next_idle;
 } conn_t;
 
 static struct {
     struct sockaddr_in addr;
-    char    *req;             /* complete request bytes */
-    size_t   req_len;
-    int      conns;
-    double   duration, warmup, rate;
-    int      stream, hold;
-    int      ep, tfd;
+    char *req; /* complete request bytes */
+    size_t req_len;
+    int conns;
+    double duration, warmup, rate;
+    int stream, hold;
+    int ep, tfd;
     uint64_t t0, t_measure, t_end;
-    uint64_t now;             /* time of the current batch of events */
-    conn_t  *cs;
-    conn_t  *idle;
+    uint64_t now; /* time of the current batch of events */
+    conn_t *cs;
+    conn_t *idle;
     /* open-loop queue of intended send times */
     uint64_t *q;
-    size_t   q_head, q_len, q_cap;
+    size_t q_head, q_len, q_cap;
     uint64_t issued;
     /* results */
-    hist_t   lat, ttft, toklat, gap;
+    hist_t lat, ttft, toklat, gap;
     uint64_t done, done_measured, errors, non2xx, conn_errors, dropped;
-    int      ready, ready_reported;
+    int ready, ready_reported;
 } g;
 
 static llhttp_settings_t g_settings;
-
 
 static uint64_t
 now_ns(void)
@@ -176,7 +172,6 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-
 /* ---- connections -------------------------------------------------------------- */
 
 static void conn_send(conn_t *c, uint64_t intended);
@@ -184,7 +179,7 @@ static void conn_send(conn_t *c, uint64_t intended);
 static void
 set_out(conn_t *c, int on)
 {
-    struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
 
     if (c->want_out == on)
         return;
@@ -261,7 +256,7 @@ next_work(conn_t *c)
         else
             make_idle(c);
     } else if (g.hold) {
-        make_idle(c);          /* a held stream ended: do not reopen */
+        make_idle(c); /* a held stream ended: do not reopen */
     } else {
         conn_send(c, g.now);
     }
@@ -314,7 +309,6 @@ conn_send(conn_t *c, uint64_t intended)
     c->in_tok = 0;
     conn_write(c);
 }
-
 
 /* ---- response parsing ------------------------------------------------------------ */
 
@@ -390,7 +384,7 @@ on_message_complete(llhttp_t *p)
         h_add(&g.lat, g.now - c->intended_ns);
     }
     c->state = C_IDLE;
-    return HPE_PAUSED;          /* let the caller start the next request */
+    return HPE_PAUSED; /* let the caller start the next request */
 }
 
 static void
@@ -400,7 +394,7 @@ conn_read(conn_t *c)
 
     for (;;) {
         ssize_t n = read(c->fd, buf, sizeof(buf));
-        size_t  off = 0;
+        size_t off = 0;
 
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             conn_fail(c);
@@ -434,7 +428,6 @@ conn_read(conn_t *c)
     }
 }
 
-
 /* ---- schedule ---------------------------------------------------------------------- */
 
 static uint64_t
@@ -458,7 +451,7 @@ static void
 on_tick(void)
 {
     uint64_t x;
-    conn_t  *c;
+    conn_t *c;
 
     if (read(g.tfd, &x, sizeof(x)) < 0) {
         /* spurious: the clock decides */
@@ -466,7 +459,7 @@ on_tick(void)
     g.now = now_ns();
     while (due_at(g.issued) <= g.now && due_at(g.issued) < g.t_end) {
         if (g.q_len == g.q_cap) {
-            g.dropped++;                  /* hopelessly behind: count, not queue */
+            g.dropped++; /* hopelessly behind: count, not queue */
         } else {
             g.q[(g.q_head + g.q_len) % g.q_cap] = due_at(g.issued);
             g.q_len++;
@@ -479,18 +472,16 @@ on_tick(void)
         arm(due_at(g.issued));
 }
 
-
 /* ---- setup --------------------------------------------------------------------------- */
 
 static int
-build_request(const char *url, const char *method, const char *body_file,
-              char **hdrs, int nhdrs)
+build_request(const char *url, const char *method, const char *body_file, char **hdrs, int nhdrs)
 {
-    char        host[256], path[2048];
+    char host[256], path[2048];
     const char *p = url, *slash;
-    char       *body = NULL;
-    size_t      blen = 0, cap;
-    int         port = 80, n;
+    char *body = NULL;
+    size_t blen = 0, cap;
+    int port = 80, n;
 
     if (strncmp(p, "http://", 7) != 0)
         return -1;
@@ -514,7 +505,7 @@ build_request(const char *url, const char *method, const char *body_file,
     if (inet_pton(AF_INET, host, &g.addr.sin_addr) != 1)
         return -1;
     if (body_file != NULL) {
-        FILE       *f = fopen(body_file, "rb");
+        FILE *f = fopen(body_file, "rb");
         struct stat st;
         if (f == NULL || fstat(fileno(f), &st) != 0)
             return -1;
@@ -551,38 +542,60 @@ static void
 usage(void)
 {
     fprintf(stderr,
-        "usage: sl-bench-loadgen [-R RATE] [-c CONNS] [-d SECONDS] [-w WARMUP] [-S] [-k]\n"
-        "                        [-m METHOD] [-b BODYFILE] [-H 'Name: value']... URL\n"
-        "  -R RATE  open-loop requests/s (0: closed loop, each connection back to back)\n"
-        "  -S       streaming: report ttft / token latency / gaps from @<ns> tokens\n"
-        "  -k       hold -c streams open; print 'ready N' on stderr when all started\n");
+            "usage: sl-bench-loadgen [-R RATE] [-c CONNS] [-d SECONDS] [-w WARMUP] [-S] [-k]\n"
+            "                        [-m METHOD] [-b BODYFILE] [-H 'Name: value']... URL\n"
+            "  -R RATE  open-loop requests/s (0: closed loop, each connection back to back)\n"
+            "  -S       streaming: report ttft / token latency / gaps from @<ns> tokens\n"
+            "  -k       hold -c streams open; print 'ready N' on stderr when all started\n");
 }
 
 int
 main(int argc, char **argv)
 {
     const char *method = "GET", *body_file = NULL;
-    char       *hdrs[32];
-    int         nhdrs = 0, opt;
+    char *hdrs[32];
+    int nhdrs = 0, opt;
     struct epoll_event evs[512], ev;
-    uint64_t    t_ready = 0, t_stop;
-    int         opened = 0;
+    uint64_t t_ready = 0, t_stop;
+    int opened = 0;
 
     g.conns = 10;
     g.duration = 5;
     g.warmup = 0.5;
     while ((opt = getopt(argc, argv, "R:c:d:w:Skm:b:H:h")) != -1) {
         switch (opt) {
-        case 'R': g.rate = atof(optarg); break;
-        case 'c': g.conns = atoi(optarg); break;
-        case 'd': g.duration = atof(optarg); break;
-        case 'w': g.warmup = atof(optarg); break;
-        case 'S': g.stream = 1; break;
-        case 'k': g.hold = 1; g.stream = 1; break;
-        case 'm': method = optarg; break;
-        case 'b': body_file = optarg; break;
-        case 'H': if (nhdrs < 32) hdrs[nhdrs++] = optarg; break;
-        default:  usage(); return opt == 'h' ? 0 : 2;
+        case 'R':
+            g.rate = atof(optarg);
+            break;
+        case 'c':
+            g.conns = atoi(optarg);
+            break;
+        case 'd':
+            g.duration = atof(optarg);
+            break;
+        case 'w':
+            g.warmup = atof(optarg);
+            break;
+        case 'S':
+            g.stream = 1;
+            break;
+        case 'k':
+            g.hold = 1;
+            g.stream = 1;
+            break;
+        case 'm':
+            method = optarg;
+            break;
+        case 'b':
+            body_file = optarg;
+            break;
+        case 'H':
+            if (nhdrs < 32)
+                hdrs[nhdrs++] = optarg;
+            break;
+        default:
+            usage();
+            return opt == 'h' ? 0 : 2;
         }
     }
     if (optind != argc - 1 || g.conns < 1) {
@@ -611,7 +624,7 @@ main(int argc, char **argv)
     epoll_ctl(g.ep, EPOLL_CTL_ADD, g.tfd, &ev);
 
     g.now = now_ns();
-    g.t0 = g.now + 50000000u;            /* connections settle first */
+    g.t0 = g.now + 50000000u; /* connections settle first */
     g.t_measure = g.t0 + (uint64_t)(g.warmup * 1e9);
     g.t_end = g.t0 + (uint64_t)((g.warmup + g.duration) * 1e9);
     if (g.hold) {
@@ -648,7 +661,7 @@ main(int argc, char **argv)
             if (g.ready_reported && g.now >= t_ready + (uint64_t)(g.duration * 1e9))
                 break;
         } else {
-            t_stop = g.t_end + 2000000000u;       /* grace for requests in flight */
+            t_stop = g.t_end + 2000000000u; /* grace for requests in flight */
             if (g.now >= g.t_end) {
                 int busy = 0;
                 for (int i = 0; i < g.conns; i++)
@@ -705,9 +718,11 @@ main(int argc, char **argv)
         printf("{\"mode\":\"%s\",\"rate\":%.1f,\"conns\":%d,\"duration_s\":%.3f,"
                "\"requests\":%llu,\"measured\":%llu,\"rps\":%.1f,\"errors\":%llu,"
                "\"conn_errors\":%llu,\"non2xx\":%llu,\"unfinished\":%llu,\"dropped\":%llu,",
-               g.hold ? "hold" : g.rate > 0 ? "rate" : "closed", g.rate, g.conns, secs,
-               (unsigned long long)g.done, (unsigned long long)g.done_measured,
-               secs > 0 ? (double)g.done_measured / secs : 0.0,
+               g.hold       ? "hold"
+               : g.rate > 0 ? "rate"
+                            : "closed",
+               g.rate, g.conns, secs, (unsigned long long)g.done,
+               (unsigned long long)g.done_measured, secs > 0 ? (double)g.done_measured / secs : 0.0,
                (unsigned long long)g.errors, (unsigned long long)g.conn_errors,
                (unsigned long long)g.non2xx, (unsigned long long)unfinished,
                (unsigned long long)g.dropped);

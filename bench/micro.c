@@ -23,16 +23,14 @@
 #include <unistd.h>
 
 #include "ai_proxy.h"
-#include "conf/config.h"
 #include "base/errors.h"
+#include "conf/config.h"
 #include "conf/router.h"
-
 
 #define MB_BATCHES 7
 
 static double g_case_seconds = 0.3;
-static int    g_first = 1;
-
+static int g_first = 1;
 
 static uint64_t
 now_ns(void)
@@ -58,7 +56,7 @@ typedef int (*mb_fn)(void *ud);
 static int
 mb_case(const char *name, mb_fn fn, void *ud, size_t bytes)
 {
-    double   per[MB_BATCHES];
+    double per[MB_BATCHES];
     uint64_t iters = 1, t0, dt;
     uint64_t budget = (uint64_t)(g_case_seconds * 1e9 / MB_BATCHES);
 
@@ -96,15 +94,14 @@ fail:
     return -1;
 }
 
-
 /* ---- inputs -------------------------------------------------------------- */
 
 static char *
 read_file(const char *path, size_t *len)
 {
-    FILE       *f = fopen(path, "rb");
+    FILE *f = fopen(path, "rb");
     struct stat st;
-    char       *p;
+    char *p;
 
     if (f == NULL || fstat(fileno(f), &st) != 0) {
         if (f)
@@ -127,27 +124,35 @@ read_file(const char *path, size_t *len)
 static char *
 synthetic_request(size_t *len)
 {
-    sl_ap_buf_t b = { 0 };
+    sl_ap_buf_t b = {0};
 
     SL_AP_BUF_LIT(&b, "{\"model\":\"qwen-plus\",\"max_tokens\":32000,\"stream\":true,"
-        "\"system\":[{\"type\":\"text\",\"text\":\"You are Claude Code, Anthropic's official CLI for Claude.\","
-        "\"cache_control\":{\"type\":\"ephemeral\"}},{\"type\":\"text\",\"text\":\"");
+                      "\"system\":[{\"type\":\"text\",\"text\":\"You are Claude Code, Anthropic's "
+                      "official CLI for Claude.\","
+                      "\"cache_control\":{\"type\":\"ephemeral\"}},{\"type\":\"text\",\"text\":\"");
     for (int i = 0; i < 150; i++)
-        SL_AP_BUF_LIT(&b, "You are an interactive CLI tool that helps users with \\\"software engineering\\\" tasks.\\n");
+        SL_AP_BUF_LIT(&b, "You are an interactive CLI tool that helps users with \\\"software "
+                          "engineering\\\" tasks.\\n");
     SL_AP_BUF_LIT(&b, "\",\"cache_control\":{\"type\":\"ephemeral\"}}],\"tools\":[");
     for (int t = 0; t < 12; t++) {
         sl_ap_buf_addf(&b, "%s{\"name\":\"Tool%d\",\"description\":\"", t ? "," : "", t);
         for (int i = 0; i < 25; i++)
             SL_AP_BUF_LIT(&b, "Use this tool to read, search or edit files in the workspace. ");
-        SL_AP_BUF_LIT(&b, "\",\"input_schema\":{\"$schema\":\"http://json-schema.org/draft-07/schema#\","
+        SL_AP_BUF_LIT(
+            &b,
+            "\",\"input_schema\":{\"$schema\":\"http://json-schema.org/draft-07/schema#\","
             "\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"file_path\"],"
-            "\"properties\":{\"file_path\":{\"type\":\"string\",\"description\":\"The absolute path\"},"
+            "\"properties\":{\"file_path\":{\"type\":\"string\",\"description\":\"The absolute "
+            "path\"},"
             "\"offset\":{\"type\":\"number\",\"minimum\":0},\"limit\":{\"type\":\"number\"}}}}");
     }
-    SL_AP_BUF_LIT(&b, "],\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Read main.c\"}]},"
-        "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"Tool0\","
-        "\"input\":{\"file_path\":\"/src/main.c\"}}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
-        "\"tool_use_id\":\"toolu_1\",\"content\":\"");
+    SL_AP_BUF_LIT(&b, "],\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+                      "\"Read main.c\"}]},"
+                      "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_"
+                      "1\",\"name\":\"Tool0\","
+                      "\"input\":{\"file_path\":\"/src/"
+                      "main.c\"}}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+                      "\"tool_use_id\":\"toolu_1\",\"content\":\"");
     for (int i = 0; i < 100; i++)
         SL_AP_BUF_LIT(&b, "     1\\tint main(void) { return 0; }\\n");
     SL_AP_BUF_LIT(&b, "\"}]}],\"metadata\":{\"user_id\":\"user_abc\"}}");
@@ -161,59 +166,64 @@ static const char CHAT_RESPONSE[] =
     "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hello! I am a benchmark "
     "answer from the local upstream.\"},\"finish_reason\":\"stop\",\"index\":0,\"logprobs\":null}],"
     "\"object\":\"chat.completion\",\"usage\":{\"prompt_tokens\":12034,\"completion_tokens\":31,"
-    "\"total_tokens\":12065,\"prompt_tokens_details\":{\"cached_tokens\":0}},\"created\":1735320910,"
-    "\"system_fingerprint\":null,\"model\":\"qwen-plus\",\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-a6be2d823ee5\"}";
+    "\"total_tokens\":12065,\"prompt_tokens_details\":{\"cached_tokens\":0}},\"created\":"
+    "1735320910,"
+    "\"system_fingerprint\":null,\"model\":\"qwen-plus\",\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-"
+    "a6be2d823ee5\"}";
 
 static const char STREAM_CHUNK[] =
     "data: {\"choices\":[{\"delta\":{\"content\":\" token\"},\"finish_reason\":null,\"index\":0,"
-    "\"logprobs\":null}],\"object\":\"chat.completion.chunk\",\"usage\":null,\"created\":1735320910,"
-    "\"system_fingerprint\":null,\"model\":\"qwen-plus\",\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-a6be2d823ee5\"}\n\n";
+    "\"logprobs\":null}],\"object\":\"chat.completion.chunk\",\"usage\":null,\"created\":"
+    "1735320910,"
+    "\"system_fingerprint\":null,\"model\":\"qwen-plus\",\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-"
+    "a6be2d823ee5\"}\n\n";
 
 static const char AI_PROXY_CONF[] =
     "{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
     "\"auth\":{\"header_name\":\"Authorization\",\"header_value\":\"Bearer sk-test\"},"
     "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\",\"options\":{\"max_tokens\":8192,"
-    "\"temperature\":1.0,\"upstream_url\":\"http://127.0.0.1:8900/compatible-mode/v1/chat/completions\"}},"
+    "\"temperature\":1.0,\"upstream_url\":\"http://127.0.0.1:8900/compatible-mode/v1/chat/"
+    "completions\"}},"
     "\"logging\":{\"log_statistics\":true}}";
 
-static const char ROUTES_YAML[] =
-    "_format_version: \"3.0\"\n"
-    "services:\n"
-    "- name: dashscope\n"
-    "  url: http://127.0.0.1:8900/anything\n"
-    "  routes:\n"
-    "  - {name: claude, paths: [/anything]}\n"
-    "  - {name: r1, paths: [/v1/chat]}\n"
-    "  - {name: r2, paths: [/v1/embeddings], methods: [POST]}\n"
-    "  - {name: r3, paths: [\"~/users/\\\\d+$\"]}\n"
-    "  - {name: r4, hosts: [\"*.example.com\"]}\n";
-
+static const char ROUTES_YAML[] = "_format_version: \"3.0\"\n"
+                                  "services:\n"
+                                  "- name: dashscope\n"
+                                  "  url: http://127.0.0.1:8900/anything\n"
+                                  "  routes:\n"
+                                  "  - {name: claude, paths: [/anything]}\n"
+                                  "  - {name: r1, paths: [/v1/chat]}\n"
+                                  "  - {name: r2, paths: [/v1/embeddings], methods: [POST]}\n"
+                                  "  - {name: r3, paths: [\"~/users/\\\\d+$\"]}\n"
+                                  "  - {name: r4, hosts: [\"*.example.com\"]}\n";
 
 /* ---- cases ------------------------------------------------------------- */
 
 typedef struct mb_ctx {
-    const char      *req;       /* Anthropic request body */
-    size_t           req_len;
-    char            *http;      /* full HTTP request: head + body */
-    size_t           http_len;
-    size_t           head_len;
-    sl_ap_conf_t    *conf;
-    sl_jdoc_t        doc;
-    sl_ap_buf_t      out;
+    const char *req; /* Anthropic request body */
+    size_t req_len;
+    char *http; /* full HTTP request: head + body */
+    size_t http_len;
+    size_t head_len;
+    sl_ap_conf_t *conf;
+    sl_jdoc_t doc;
+    sl_ap_buf_t out;
     sl_ap_req_info_t info;
-    sl_ap_usage_t    usage;
-    sl_ap_stream_t   stream;
-    int              stream_chunks;
-    sl_sse_t         sse;
-    llhttp_t         parser;
+    sl_ap_usage_t usage;
+    sl_ap_stream_t stream;
+    int stream_chunks;
+    sl_sse_t sse;
+    llhttp_t parser;
     llhttp_settings_t settings;
-    sl_conf_t       *routes;
+    sl_conf_t *routes;
 } mb_ctx_t;
 
 static int
 noop_data(llhttp_t *p, const char *at, size_t n)
 {
-    (void)p; (void)at; (void)n;
+    (void)p;
+    (void)at;
+    (void)n;
     return 0;
 }
 
@@ -238,11 +248,13 @@ case_http_full(void *ud)
 static int
 case_route(void *ud)
 {
-    mb_ctx_t         *c = ud;
-    sl_route_match_t  m;
+    mb_ctx_t *c = ud;
+    sl_route_match_t m;
 
     return sl_router_match(c->routes, SL_STR("POST"), SL_STR("127.0.0.1"),
-                           SL_STR("/anything/v1/messages"), &m) == SL_OK ? 0 : -1;
+                           SL_STR("/anything/v1/messages"), &m) == SL_OK
+               ? 0
+               : -1;
 }
 
 static int
@@ -276,7 +288,9 @@ case_anthropic_response(void *ud)
 static int
 sse_count(void *ud, const char *data, size_t len)
 {
-    (void)ud; (void)data; (void)len;
+    (void)ud;
+    (void)data;
+    (void)len;
     return 0;
 }
 
@@ -312,20 +326,25 @@ conf_err(void *ud, const char *field, const char *msg)
 int
 main(int argc, char **argv)
 {
-    mb_ctx_t    c;
+    mb_ctx_t c;
     const char *req_file = NULL;
-    char       *req;
-    size_t      req_len = 0;
-    sl_errors_t errs = { 0 };
-    int         opt, rc = 0;
-    size_t      translated = 0;
+    char *req;
+    size_t req_len = 0;
+    sl_errors_t errs = {0};
+    int opt, rc = 0;
+    size_t translated = 0;
 
     while ((opt = getopt(argc, argv, "r:t:h")) != -1) {
         switch (opt) {
-        case 'r': req_file = optarg; break;
-        case 't': g_case_seconds = atof(optarg); break;
+        case 'r':
+            req_file = optarg;
+            break;
+        case 't':
+            g_case_seconds = atof(optarg);
+            break;
         default:
-            fprintf(stderr, "usage: sl-bench-micro [-r ANTHROPIC_REQUEST.json] [-t SECONDS_PER_CASE]\n");
+            fprintf(stderr,
+                    "usage: sl-bench-micro [-r ANTHROPIC_REQUEST.json] [-t SECONDS_PER_CASE]\n");
             return opt == 'h' ? 0 : 2;
         }
     }
@@ -342,7 +361,8 @@ main(int argc, char **argv)
     c.http = malloc(req_len + 2048);
     if (c.http == NULL)
         return 1;
-    c.head_len = (size_t)snprintf(c.http, 2048,
+    c.head_len = (size_t)snprintf(
+        c.http, 2048,
         "POST /anything/v1/messages?beta=true HTTP/1.1\r\n"
         "accept: application/json\r\ncontent-type: application/json\r\n"
         "user-agent: claude-cli/2.1.332 (external, sdk-cli)\r\n"
@@ -355,7 +375,8 @@ main(int argc, char **argv)
         "anthropic-dangerous-direct-browser-access: true\r\nanthropic-version: 2023-06-01\r\n"
         "x-api-key: sk-ant-PLACEHOLDER\r\nx-app: cli\r\nconnection: keep-alive\r\n"
         "host: 127.0.0.1:8000\r\naccept-encoding: gzip, deflate, br, zstd\r\n"
-        "content-length: %zu\r\n\r\n", req_len);
+        "content-length: %zu\r\n\r\n",
+        req_len);
     memcpy(c.http + c.head_len, req, req_len);
     c.http_len = c.head_len + req_len;
     llhttp_settings_init(&c.settings);
@@ -368,8 +389,8 @@ main(int argc, char **argv)
         fprintf(stderr, "sl-bench-micro: ai-proxy config rejected\n");
         return 1;
     }
-    c.routes = sl_conf_load_buffer("micro.yaml", ROUTES_YAML, sizeof(ROUTES_YAML) - 1,
-                                   NULL, NULL, &errs);
+    c.routes =
+        sl_conf_load_buffer("micro.yaml", ROUTES_YAML, sizeof(ROUTES_YAML) - 1, NULL, NULL, &errs);
     for (size_t i = 0; i < errs.n; i++)
         fprintf(stderr, "sl-bench-micro: %s\n", errs.msgs[i]);
     sl_errors_free(&errs);

@@ -19,12 +19,12 @@
  * override the defaults per request.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -37,59 +37,58 @@
 #include <time.h>
 #include <unistd.h>
 
+#define UP_READ_SIZE 65536
+#define UP_MAX_BODY (8u << 20) /* body kept for "stream" detection */
+#define UP_MAX_EVENTS 512
 
-#define UP_READ_SIZE   65536
-#define UP_MAX_BODY    (8u << 20)    /* body kept for "stream" detection */
-#define UP_MAX_EVENTS  512
-
-typedef struct up_conn   up_conn_t;
+typedef struct up_conn up_conn_t;
 typedef struct up_thread up_thread_t;
 
 struct up_conn {
-    int          fd;
+    int fd;
     up_thread_t *th;
-    llhttp_t     parser;
-    char        *url;        /* current request URL (NUL-terminated) */
-    size_t       url_len, url_cap;
-    char        *body;       /* current request body, for chat paths */
-    size_t       body_len, body_cap;
-    char        *out;        /* unsent output */
-    size_t       out_len, out_off, out_cap;
-    int          want_out;   /* EPOLLOUT registered */
-    int          keep_alive;
-    int          closing;    /* close once output drains */
+    llhttp_t parser;
+    char *url; /* current request URL (NUL-terminated) */
+    size_t url_len, url_cap;
+    char *body; /* current request body, for chat paths */
+    size_t body_len, body_cap;
+    char *out; /* unsent output */
+    size_t out_len, out_off, out_cap;
+    int want_out; /* EPOLLOUT registered */
+    int keep_alive;
+    int closing; /* close once output drains */
     /* streaming state */
-    int          streaming;
-    int          heap_idx;   /* -1 when not scheduled */
-    uint64_t     next_ns;    /* absolute deadline of the next token */
-    uint64_t     interval_ns;
-    int          tokens_left;
-    int          tokens_sent;
-    int          include_usage;
-    int          dead;       /* closed; freed after the current event batch */
-    up_conn_t   *next_dead;
+    int streaming;
+    int heap_idx;     /* -1 when not scheduled */
+    uint64_t next_ns; /* absolute deadline of the next token */
+    uint64_t interval_ns;
+    int tokens_left;
+    int tokens_sent;
+    int include_usage;
+    int dead; /* closed; freed after the current event batch */
+    up_conn_t *next_dead;
 };
 
 struct up_thread {
-    int          ep, lfd, tfd;
-    up_conn_t  **heap;       /* min-heap on next_ns */
-    int          heap_n, heap_cap;
-    uint64_t     armed_ns;   /* deadline the timerfd is armed for, 0 = none */
-    up_conn_t   *dead;       /* closed connections awaiting free */
+    int ep, lfd, tfd;
+    up_conn_t **heap; /* min-heap on next_ns */
+    int heap_n, heap_cap;
+    uint64_t armed_ns; /* deadline the timerfd is armed for, 0 = none */
+    up_conn_t *dead;   /* closed connections awaiting free */
 };
 
 static struct {
     struct sockaddr_in addr;
-    int      threads;
-    int      tokens;
+    int threads;
+    int tokens;
     uint64_t interval_ns;
     const char *small_body;
-    size_t   small_len;
+    size_t small_len;
 } g;
 
-static char   g_small_resp[512];
+static char g_small_resp[512];
 static size_t g_small_resp_len;
-static char   g_chat_resp[2048];
+static char g_chat_resp[2048];
 static size_t g_chat_resp_len;
 
 static const char CHAT_BODY[] =
@@ -103,19 +102,18 @@ static const char CHAT_BODY[] =
     "\"system_fingerprint\":null,\"model\":\"qwen-plus\","
     "\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-a6be2d823ee5\"}";
 
-static const char SSE_HEAD[] =
-    "HTTP/1.1 200 OK\r\n"
-    "Content-Type: text/event-stream;charset=UTF-8\r\n"
-    "Cache-Control: no-cache\r\n"
-    "x-request-id: db13c38b-4291-9f90-9117-a6be2d823ee5\r\n"
-    "Transfer-Encoding: chunked\r\n\r\n";
+static const char SSE_HEAD[] = "HTTP/1.1 200 OK\r\n"
+                               "Content-Type: text/event-stream;charset=UTF-8\r\n"
+                               "Cache-Control: no-cache\r\n"
+                               "x-request-id: db13c38b-4291-9f90-9117-a6be2d823ee5\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n";
 
-#define SSE_CHUNK_PRE  "data: {\"choices\":[{\"delta\":{\"content\":\""
-#define SSE_CHUNK_POST "\"},\"finish_reason\":null,\"index\":0,\"logprobs\":null}]," \
-    "\"object\":\"chat.completion.chunk\",\"usage\":null,\"created\":1735320910," \
-    "\"system_fingerprint\":null,\"model\":\"qwen-plus\"," \
+#define SSE_CHUNK_PRE "data: {\"choices\":[{\"delta\":{\"content\":\""
+#define SSE_CHUNK_POST                                                                             \
+    "\"},\"finish_reason\":null,\"index\":0,\"logprobs\":null}],"                                  \
+    "\"object\":\"chat.completion.chunk\",\"usage\":null,\"created\":1735320910,"                  \
+    "\"system_fingerprint\":null,\"model\":\"qwen-plus\","                                         \
     "\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-a6be2d823ee5\"}\n\n"
-
 
 static uint64_t
 now_ns(void)
@@ -126,12 +124,11 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-
 static int
 grow(char **p, size_t *cap, size_t need)
 {
     size_t nc = *cap ? *cap : 256;
-    char  *np;
+    char *np;
 
     if (need <= *cap)
         return 0;
@@ -145,7 +142,6 @@ grow(char **p, size_t *cap, size_t need)
     return 0;
 }
 
-
 /* ---- output ------------------------------------------------------------ */
 
 static void conn_close(up_conn_t *c);
@@ -153,7 +149,7 @@ static void conn_close(up_conn_t *c);
 static void
 set_out_interest(up_conn_t *c, int on)
 {
-    struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
 
     if (c->want_out == on)
         return;
@@ -193,7 +189,6 @@ queue_out(up_conn_t *c, const char *p, size_t n)
     c->out_len += n;
     return 0;
 }
-
 
 /* ---- stream scheduling ---------------------------------------------------- */
 
@@ -274,7 +269,7 @@ static void
 arm_timer(up_thread_t *t)
 {
     struct itimerspec its;
-    uint64_t          when;
+    uint64_t when;
 
     if (t->heap_n == 0 || t->armed_ns == t->heap[0]->next_ns)
         return;
@@ -293,7 +288,7 @@ static int
 queue_chunk(up_conn_t *c, const char *data, size_t n)
 {
     char hdr[32];
-    int  h = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+    int h = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
 
     if (queue_out(c, hdr, (size_t)h) != 0 || queue_out(c, data, n) != 0)
         return -1;
@@ -305,7 +300,7 @@ static int
 stream_step(up_conn_t *c)
 {
     char ev[640];
-    int  n;
+    int n;
 
     if (c->tokens_left > 0) {
         n = snprintf(ev, sizeof(ev), SSE_CHUNK_PRE "@%llu " SSE_CHUNK_POST,
@@ -317,19 +312,21 @@ stream_step(up_conn_t *c)
     }
     if (c->tokens_left == 0) {
         n = snprintf(ev, sizeof(ev),
-            "data: {\"choices\":[{\"finish_reason\":\"stop\",\"delta\":{\"content\":\"\"},"
-            "\"index\":0,\"logprobs\":null}],\"object\":\"chat.completion.chunk\","
-            "\"usage\":null,\"created\":1735320910,\"system_fingerprint\":null,"
-            "\"model\":\"qwen-plus\",\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-a6be2d823ee5\"}\n\n");
+                     "data: {\"choices\":[{\"finish_reason\":\"stop\",\"delta\":{\"content\":\"\"},"
+                     "\"index\":0,\"logprobs\":null}],\"object\":\"chat.completion.chunk\","
+                     "\"usage\":null,\"created\":1735320910,\"system_fingerprint\":null,"
+                     "\"model\":\"qwen-plus\",\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-"
+                     "a6be2d823ee5\"}\n\n");
         if (queue_chunk(c, ev, (size_t)n) != 0)
             return -1;
         if (c->include_usage) {
             n = snprintf(ev, sizeof(ev),
-                "data: {\"choices\":[],\"object\":\"chat.completion.chunk\","
-                "\"usage\":{\"prompt_tokens\":12034,\"completion_tokens\":%d,"
-                "\"total_tokens\":%d},\"created\":1735320910,\"system_fingerprint\":null,"
-                "\"model\":\"qwen-plus\",\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-a6be2d823ee5\"}\n\n",
-                c->tokens_sent, 12034 + c->tokens_sent);
+                         "data: {\"choices\":[],\"object\":\"chat.completion.chunk\","
+                         "\"usage\":{\"prompt_tokens\":12034,\"completion_tokens\":%d,"
+                         "\"total_tokens\":%d},\"created\":1735320910,\"system_fingerprint\":null,"
+                         "\"model\":\"qwen-plus\",\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-"
+                         "a6be2d823ee5\"}\n\n",
+                         c->tokens_sent, 12034 + c->tokens_sent);
             if (queue_chunk(c, ev, (size_t)n) != 0)
                 return -1;
         }
@@ -359,19 +356,18 @@ on_timer(up_thread_t *t)
             continue;
         }
         if (c->streaming) {
-            c->next_ns += c->interval_ns;      /* fixed schedule, no drift */
+            c->next_ns += c->interval_ns; /* fixed schedule, no drift */
             heap_push(t, c);
         } else {
             if (c->closing && c->out_len == 0) {
                 conn_close(c);
                 continue;
             }
-            llhttp_resume(&c->parser);           /* pipelined requests wait */
+            llhttp_resume(&c->parser); /* pipelined requests wait */
         }
     }
     arm_timer(t);
 }
-
 
 /* ---- request handling ------------------------------------------------------ */
 
@@ -379,7 +375,7 @@ static long
 query_num(const char *url, const char *key, long dflt)
 {
     const char *q = strchr(url, '?');
-    size_t      kl = strlen(key);
+    size_t kl = strlen(key);
 
     while (q != NULL) {
         q++;
@@ -469,7 +465,7 @@ on_message_complete(llhttp_t *p)
             if (heap_push(c->th, c) != 0)
                 return -1;
             arm_timer(c->th);
-            return HPE_PAUSED;           /* hold pipelined requests */
+            return HPE_PAUSED; /* hold pipelined requests */
         }
         return 0;
     }
@@ -486,7 +482,6 @@ on_message_complete(llhttp_t *p)
 }
 
 static llhttp_settings_t g_settings;
-
 
 /* ---- connections ------------------------------------------------------------ */
 
@@ -522,13 +517,13 @@ static void
 on_accept(up_thread_t *t)
 {
     for (;;) {
-        int        fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        int        one = 1;
+        int fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int one = 1;
         up_conn_t *c;
         struct epoll_event ev;
 
         if (fd < 0)
-            return;                       /* EAGAIN, or out of fds: retry later */
+            return; /* EAGAIN, or out of fds: retry later */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c = calloc(1, sizeof(*c));
         if (c == NULL) {
@@ -553,7 +548,7 @@ static void
 on_readable(up_conn_t *c, char *buf)
 {
     for (;;) {
-        ssize_t      n;
+        ssize_t n;
         llhttp_errno_t err;
 
         n = read(c->fd, buf, UP_READ_SIZE);
@@ -569,8 +564,8 @@ on_readable(up_conn_t *c, char *buf)
             return;
         }
         if (c->streaming)
-            continue;                     /* benchmark clients never pipeline
-                                           * behind a stream: drop, keep EOF */
+            continue; /* benchmark clients never pipeline
+                       * behind a stream: drop, keep EOF */
         err = llhttp_execute(&c->parser, buf, (size_t)n);
         if (err == HPE_PAUSED) {
             /* a stream started mid-buffer: anything after it is dropped;
@@ -610,9 +605,9 @@ listen_socket(void)
 static void *
 thread_main(void *arg)
 {
-    up_thread_t       *t = arg;
+    up_thread_t *t = arg;
     struct epoll_event evs[UP_MAX_EVENTS];
-    char              *buf = malloc(UP_READ_SIZE);
+    char *buf = malloc(UP_READ_SIZE);
 
     if (buf == NULL)
         return NULL;
@@ -667,34 +662,44 @@ static void
 usage(void)
 {
     fprintf(stderr,
-        "usage: sl-bench-upstream -l 127.0.0.1:PORT [-t THREADS] [-n TOKENS] [-i INTERVAL_US]\n"
-        "  any path: small JSON; POST */chat/completions: chat completion,\n"
-        "  or an SSE stream of TOKENS tokens every INTERVAL_US when \"stream\":true\n");
+            "usage: sl-bench-upstream -l 127.0.0.1:PORT [-t THREADS] [-n TOKENS] [-i INTERVAL_US]\n"
+            "  any path: small JSON; POST */chat/completions: chat completion,\n"
+            "  or an SSE stream of TOKENS tokens every INTERVAL_US when \"stream\":true\n");
 }
 
 int
 main(int argc, char **argv)
 {
-    const char  *listen_at = "127.0.0.1:18081";
+    const char *listen_at = "127.0.0.1:18081";
     up_thread_t *th;
-    int          opt;
+    int opt;
 
     g.threads = 1;
     g.tokens = 200;
     g.interval_ns = 5000000u;
     while ((opt = getopt(argc, argv, "l:t:n:i:h")) != -1) {
         switch (opt) {
-        case 'l': listen_at = optarg; break;
-        case 't': g.threads = atoi(optarg); break;
-        case 'n': g.tokens = atoi(optarg); break;
-        case 'i': g.interval_ns = (uint64_t)strtoull(optarg, NULL, 10) * 1000u; break;
-        default:  usage(); return opt == 'h' ? 0 : 2;
+        case 'l':
+            listen_at = optarg;
+            break;
+        case 't':
+            g.threads = atoi(optarg);
+            break;
+        case 'n':
+            g.tokens = atoi(optarg);
+            break;
+        case 'i':
+            g.interval_ns = (uint64_t)strtoull(optarg, NULL, 10) * 1000u;
+            break;
+        default:
+            usage();
+            return opt == 'h' ? 0 : 2;
         }
     }
     {
-        char        host[64];
+        char host[64];
         const char *colon = strrchr(listen_at, ':');
-        size_t      hl;
+        size_t hl;
 
         if (colon == NULL || (hl = (size_t)(colon - listen_at)) >= sizeof(host)) {
             usage();
@@ -714,10 +719,12 @@ main(int argc, char **argv)
 
     g.small_body = "{\"ok\":true,\"bench\":\"sluice\"}";
     g.small_len = strlen(g.small_body);
-    g_small_resp_len = (size_t)snprintf(g_small_resp, sizeof(g_small_resp),
+    g_small_resp_len = (size_t)snprintf(
+        g_small_resp, sizeof(g_small_resp),
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
         g.small_len, g.small_body);
-    g_chat_resp_len = (size_t)snprintf(g_chat_resp, sizeof(g_chat_resp),
+    g_chat_resp_len = (size_t)snprintf(
+        g_chat_resp, sizeof(g_chat_resp),
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
         "x-request-id: db13c38b-4291-9f90-9117-a6be2d823ee5\r\nContent-Length: %zu\r\n\r\n%s",
         sizeof(CHAT_BODY) - 1, CHAT_BODY);
@@ -734,7 +741,8 @@ main(int argc, char **argv)
         return 1;
     for (int i = 0; i < g.threads; i++) {
         if (thread_init(&th[i]) != 0) {
-            fprintf(stderr, "sl-bench-upstream: cannot listen on %s: %s\n", listen_at, strerror(errno));
+            fprintf(stderr, "sl-bench-upstream: cannot listen on %s: %s\n", listen_at,
+                    strerror(errno));
             return 1;
         }
     }

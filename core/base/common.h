@@ -10,25 +10,31 @@
 
 #include "sluice/plugin.h"
 
-#define SL_OK        0
-#define SL_ERROR    -1
-#define SL_AGAIN    -2
+#define SL_OK 0
+#define SL_ERROR -1
+#define SL_AGAIN -2
 #define SL_DECLINED -5
 
 #define SL_VERSION "0.1.0"
 
 #define sl_nelems(a) (sizeof(a) / sizeof((a)[0]))
 
-static inline sl_str_t sl_str_c(const char *s) {
-    sl_str_t r = { s, s ? strlen(s) : 0 };
+static inline sl_str_t
+sl_str_c(const char *s)
+{
+    sl_str_t r = {s, s ? strlen(s) : 0};
     return r;
 }
 
-static inline int sl_str_eq(sl_str_t a, sl_str_t b) {
+static inline int
+sl_str_eq(sl_str_t a, sl_str_t b)
+{
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
-static inline int sl_str_caseeq(sl_str_t a, sl_str_t b) {
+static inline int
+sl_str_caseeq(sl_str_t a, sl_str_t b)
+{
     return a.len == b.len && (a.len == 0 || strncasecmp(a.ptr, b.ptr, a.len) == 0);
 }
 

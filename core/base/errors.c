@@ -11,7 +11,7 @@ void
 sl_errors_add(sl_errors_t *e, const char *fmt, ...)
 {
     va_list ap;
-    char   *msg = NULL;
+    char *msg = NULL;
 
     va_start(ap, fmt);
     if (vasprintf(&msg, fmt, ap) < 0)

@@ -8,8 +8,8 @@
 #include <stddef.h>
 
 typedef struct sl_errors {
-    char  **msgs;
-    size_t  n;
+    char **msgs;
+    size_t n;
 } sl_errors_t;
 
 void sl_errors_add(sl_errors_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

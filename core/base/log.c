@@ -16,7 +16,7 @@ int sl_log_level = SL_LOG_INFO;
 
 static char sl_log_role[32] = "master";
 
-static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void
 sl_log_set_process(const char *role, int worker_id)
@@ -41,18 +41,18 @@ sl_log_parse_level(const char *s)
 void
 sl_logv(sl_log_level_t level, const char *tag, const char *fmt, va_list ap)
 {
-    char           line[4096];
+    char line[4096];
     struct timeval tv;
-    struct tm      tm;
-    int            n, m;
+    struct tm tm;
+    int n, m;
 
     if ((int)level < sl_log_level)
         return;
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
     n = snprintf(line, sizeof(line), "%04d/%02d/%02d %02d:%02d:%02d.%03d [%s] %s: %s%s",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, (int)(tv.tv_usec / 1000),
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(tv.tv_usec / 1000),
                  level_names[level <= SL_LOG_ERROR ? level : SL_LOG_ERROR], sl_log_role,
                  tag ? tag : "", tag ? " " : "");
     if (n < 0 || (size_t)n >= sizeof(line))

@@ -12,21 +12,21 @@
 
 typedef struct sl_pool_block {
     struct sl_pool_block *next;
-    size_t                size, used;
+    size_t size, used;
     /* data follows, aligned */
 } sl_pool_block_t;
 
 typedef struct sl_pool_cleanup {
     struct sl_pool_cleanup *next;
-    sl_pool_cleanup_fn      fn;
-    void                   *arg;
+    sl_pool_cleanup_fn fn;
+    void *arg;
 } sl_pool_cleanup_t;
 
 struct sl_pool {
-    sl_pool_block_t   *blocks;
+    sl_pool_block_t *blocks;
     sl_pool_cleanup_t *cleanups;
-    size_t             block_size;
-    size_t             total;
+    size_t block_size;
+    size_t total;
 };
 
 #define BLOCK_HDR ((sizeof(sl_pool_block_t) + SL_POOL_ALIGN - 1) & ~(size_t)(SL_POOL_ALIGN - 1))
@@ -54,11 +54,11 @@ void
 sl_pool_destroy(sl_pool_t *p)
 {
     sl_pool_cleanup_t *c, *cn;
-    sl_pool_block_t   *b, *bn;
+    sl_pool_block_t *b, *bn;
 
     if (p == NULL)
         return;
-    for (c = p->cleanups; c; c = cn) {   /* reverse order of registration */
+    for (c = p->cleanups; c; c = cn) { /* reverse order of registration */
         cn = c->next;
         c->fn(c->arg);
     }
@@ -73,7 +73,7 @@ void *
 sl_palloc(sl_pool_t *p, size_t n)
 {
     sl_pool_block_t *b = p->blocks;
-    size_t           need = (n + SL_POOL_ALIGN - 1) & ~(size_t)(SL_POOL_ALIGN - 1);
+    size_t need = (n + SL_POOL_ALIGN - 1) & ~(size_t)(SL_POOL_ALIGN - 1);
 
     if (need == 0)
         need = SL_POOL_ALIGN;

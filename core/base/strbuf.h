@@ -8,7 +8,7 @@
 #include "base/common.h"
 
 typedef struct sl_strbuf {
-    char  *p;
+    char *p;
     size_t len, cap;
 } sl_strbuf_t;
 
@@ -33,7 +33,7 @@ sl_strbuf_add(sl_strbuf_t *b, const char *s, size_t n)
     b->len += n;
 }
 
-#define SL_STRBUF_LIT(b, lit) sl_strbuf_add((b), "" lit, sizeof(lit) - 1)  /* literals only */
-#define SL_STRBUF_STR(b, s)   sl_strbuf_add((b), (s).ptr, (s).len)
+#define SL_STRBUF_LIT(b, lit) sl_strbuf_add((b), "" lit, sizeof(lit) - 1) /* literals only */
+#define SL_STRBUF_STR(b, s) sl_strbuf_add((b), (s).ptr, (s).len)
 
 #endif

@@ -18,18 +18,31 @@
 
 /* ---- services ---- */
 
-static const char *const service_keys[] = {
-    "name", "id", "url", "protocol", "host", "port", "path", "retries", "connect_timeout",
-    "read_timeout", "write_timeout", "tls_verify", "tls_verify_depth", "tags", "enabled",
-    "routes", "plugins", NULL
-};
+static const char *const service_keys[] = {"name",
+                                           "id",
+                                           "url",
+                                           "protocol",
+                                           "host",
+                                           "port",
+                                           "path",
+                                           "retries",
+                                           "connect_timeout",
+                                           "read_timeout",
+                                           "write_timeout",
+                                           "tls_verify",
+                                           "tls_verify_depth",
+                                           "tags",
+                                           "enabled",
+                                           "routes",
+                                           "plugins",
+                                           NULL};
 
 static void load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc,
                        int top);
 
 static void
-pending_add(sl_pending_t *pp, json_object *arr, const char *base, sl_route_t *r,
-            sl_service_t *s, int top, sl_loader_t *L)
+pending_add(sl_pending_t *pp, json_object *arr, const char *base, sl_route_t *r, sl_service_t *s,
+            int top, sl_loader_t *L)
 {
     char p[SL_PATH_MAX];
 
@@ -42,21 +55,20 @@ pending_add(sl_pending_t *pp, json_object *arr, const char *base, sl_route_t *r,
         char ip[SL_PATH_MAX];
         sl_conf_pathf(ip, "%s[%zu]", p, i);
         pp->items = sl_xrealloc(pp->items, (pp->n + 1) * sizeof(*pp->items));
-        pp->items[pp->n++] = (sl_pending_plugin_t) {
-            json_object_array_get_idx(arr, i), sl_strndup(ip, strlen(ip)), r, s, top
-        };
+        pp->items[pp->n++] = (sl_pending_plugin_t){json_object_array_get_idx(arr, i),
+                                                   sl_strndup(ip, strlen(ip)), r, s, top};
     }
 }
 
 static void
 load_service(sl_loader_t *L, json_object *o, const char *path)
 {
-    sl_conf_t    *conf = L->conf;
+    sl_conf_t *conf = L->conf;
     sl_service_t *s;
-    const char   *name = NULL, *str;
-    json_object  *v;
-    char          p[SL_PATH_MAX];
-    int           has_parts = 0;
+    const char *name = NULL, *str;
+    json_object *v;
+    char p[SL_PATH_MAX];
+    int has_parts = 0;
 
     if (sl_conf_check_record(L, o, path, service_keys) < 0)
         return;
@@ -89,8 +101,8 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
         }
     }
 
-    for (const char *const *k = (const char *const[]) { "protocol", "host", "port", "path", NULL };
-         *k; k++)
+    for (const char *const *k = (const char *const[]){"protocol", "host", "port", "path", NULL}; *k;
+         k++)
         has_parts |= sl_conf_field(o, *k) != NULL;
     if (sl_conf_get_str(L, o, path, "url", &str) > 0) {
         sl_conf_kpath(p, path, "url");
@@ -131,8 +143,8 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
     sl_conf_get_int(L, o, path, "write_timeout", 1, 2147483646, &s->write_timeout);
     sl_conf_get_bool(L, o, path, "enabled", &s->enabled);
     sl_conf_get_strs(L, o, path, "tags", &v);
-    for (const char *const *k = (const char *const[]) { "tls_verify", "tls_verify_depth", NULL };
-         *k; k++) {
+    for (const char *const *k = (const char *const[]){"tls_verify", "tls_verify_depth", NULL}; *k;
+         k++) {
         if (sl_conf_field(o, *k) && s->protocol && strcmp(s->protocol, "https") != 0) {
             sl_conf_kpath(p, path, *k);
             sl_conf_err(L, p, "can only be set when protocol is 'https'");
@@ -165,7 +177,8 @@ service_entity(sl_service_t *s, json_object *o)
     json_object_object_add(e, "id", json_object_new_string(s->id));
     if (s->name)
         json_object_object_add(e, "name", json_object_new_string(s->name));
-    json_object_object_add(e, "protocol", json_object_new_string(s->protocol ? s->protocol : "http"));
+    json_object_object_add(e, "protocol",
+                           json_object_new_string(s->protocol ? s->protocol : "http"));
     json_object_object_add(e, "host", json_object_new_string(s->host ? s->host : ""));
     json_object_object_add(e, "port", json_object_new_int(s->port));
     if (s->path)
@@ -184,14 +197,27 @@ service_entity(sl_service_t *s, json_object *o)
     s->entity = e;
 }
 
-
 /* ---- routes ---- */
 
-static const char *const route_keys[] = {
-    "name", "id", "tags", "service", "protocols", "methods", "hosts", "paths", "headers", "snis",
-    "strip_path", "preserve_host", "regex_priority", "path_handling",
-    "https_redirect_status_code", "request_buffering", "response_buffering", "plugins", NULL
-};
+static const char *const route_keys[] = {"name",
+                                         "id",
+                                         "tags",
+                                         "service",
+                                         "protocols",
+                                         "methods",
+                                         "hosts",
+                                         "paths",
+                                         "headers",
+                                         "snis",
+                                         "strip_path",
+                                         "preserve_host",
+                                         "regex_priority",
+                                         "path_handling",
+                                         "https_redirect_status_code",
+                                         "request_buffering",
+                                         "response_buffering",
+                                         "plugins",
+                                         NULL};
 
 static sl_service_t *
 find_service(sl_conf_t *conf, const char *key)
@@ -219,7 +245,7 @@ static void
 route_lists(sl_loader_t *L, json_object *o, const char *path, sl_route_t *r)
 {
     json_object *v;
-    char         p[SL_PATH_MAX], ep[SL_PATH_MAX], err[256];
+    char p[SL_PATH_MAX], ep[SL_PATH_MAX], err[256];
 
     if (sl_conf_get_strs(L, o, path, "paths", &v) > 0) {
         sl_conf_kpath(p, path, "paths");
@@ -242,7 +268,7 @@ route_lists(sl_loader_t *L, json_object *o, const char *path, sl_route_t *r)
         r->methods = sl_xcalloc(json_object_array_length(v), sizeof(char *));
         for (size_t i = 0; i < json_object_array_length(v); i++) {
             const char *s = json_object_get_string(json_object_array_get_idx(v, i));
-            int         ok = *s != '\0';
+            int ok = *s != '\0';
             for (const char *c = s; *c; c++)
                 ok &= *c >= 'A' && *c <= 'Z';
             sl_conf_pathf(ep, "%s[%zu]", p, i);
@@ -258,18 +284,20 @@ route_lists(sl_loader_t *L, json_object *o, const char *path, sl_route_t *r)
         for (size_t i = 0; i < json_object_array_length(v); i++) {
             const char *s = json_object_get_string(json_object_array_get_idx(v, i));
             const char *star = strchr(s, '*');
-            size_t      n = strlen(s);
+            size_t n = strlen(s);
             sl_conf_pathf(ep, "%s[%zu]", p, i);
             if (star && strchr(star + 1, '*'))
                 sl_conf_err(L, ep, "invalid wildcard: must have at most one wildcard");
-            else if (star && !(star == s && s[1] == '.') && !(star == s + n - 1 && n > 2 && s[n - 2] == '.'))
-                sl_conf_err(L, ep, "invalid wildcard: must be placed at leftmost or rightmost label");
+            else if (star && !(star == s && s[1] == '.') &&
+                     !(star == s + n - 1 && n > 2 && s[n - 2] == '.'))
+                sl_conf_err(L, ep,
+                            "invalid wildcard: must be placed at leftmost or rightmost label");
             else if (strchr(s, ':'))
                 sl_conf_err(L, ep, "ports in route hosts are not supported");
             else if (sl_conf_check_host(L, ep, star == s ? s + 2 : star ? "x" : s)) {
                 char *h = sl_strndup(s, n);
                 for (char *c = h; *c; c++)
-                    *c = (char) (*c >= 'A' && *c <= 'Z' ? *c | 0x20 : *c);
+                    *c = (char)(*c >= 'A' && *c <= 'Z' ? *c | 0x20 : *c);
                 r->hosts[r->nhosts++] = h;
             }
         }
@@ -279,12 +307,12 @@ route_lists(sl_loader_t *L, json_object *o, const char *path, sl_route_t *r)
 static void
 load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, int top)
 {
-    sl_conf_t   *conf = L->conf;
-    sl_route_t  *r;
-    const char  *name = NULL, *str;
+    sl_conf_t *conf = L->conf;
+    sl_route_t *r;
+    const char *name = NULL, *str;
     json_object *v;
-    char         p[SL_PATH_MAX];
-    int          i;
+    char p[SL_PATH_MAX];
+    int i;
 
     if (sl_conf_check_record(L, o, path, route_keys) < 0)
         return;
@@ -326,7 +354,7 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
         sl_conf_kpath(p, path, "protocols");
         for (size_t k = 0; k < json_object_array_length(v); k++) {
             const char *s = json_object_get_string(json_object_array_get_idx(v, k));
-            char        ep[SL_PATH_MAX];
+            char ep[SL_PATH_MAX];
             sl_conf_pathf(ep, "%s[%zu]", p, k);
             if (strcmp(s, "http") && strcmp(s, "https"))
                 sl_conf_err(L, ep, "protocol '%s' is not supported (http, https)", s);
@@ -334,27 +362,30 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
         if (json_object_array_length(v) == 0)
             sl_conf_err(L, p, "length must be at least 1");
     }
-    for (const char *const *k = (const char *const[]) { "headers", "snis", NULL }; *k; k++) {
+    for (const char *const *k = (const char *const[]){"headers", "snis", NULL}; *k; k++) {
         if (sl_conf_field(o, *k)) {
             sl_conf_kpath(p, path, *k);
             sl_conf_err(L, p, "matching on %s is not supported by sluice", *k);
         }
     }
     route_lists(L, o, path, r);
-    if (!sl_conf_field(o, "paths") && !sl_conf_field(o, "methods") && !sl_conf_field(o, "hosts") && !sl_conf_field(o, "headers"))
-        sl_conf_err(L, path, "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' "
-             "is 'http' or 'https'");
+    if (!sl_conf_field(o, "paths") && !sl_conf_field(o, "methods") && !sl_conf_field(o, "hosts") &&
+        !sl_conf_field(o, "headers"))
+        sl_conf_err(L, path,
+                    "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' "
+                    "is 'http' or 'https'");
     sl_conf_get_bool(L, o, path, "strip_path", &r->strip_path);
     sl_conf_get_bool(L, o, path, "preserve_host", &r->preserve_host);
     sl_conf_get_int(L, o, path, "regex_priority", -2147483647LL, 2147483647LL, &r->regex_priority);
     sl_conf_get_bool(L, o, path, "request_buffering", &r->request_buffering);
     sl_conf_get_bool(L, o, path, "response_buffering", &i);
-    if (sl_conf_get_str(L, o, path, "path_handling", &str) > 0 && strcmp(str, "v0") && strcmp(str, "v1")) {
+    if (sl_conf_get_str(L, o, path, "path_handling", &str) > 0 && strcmp(str, "v0") &&
+        strcmp(str, "v1")) {
         sl_conf_kpath(p, path, "path_handling");
         sl_conf_err(L, p, "expected one of: v0, v1");
     }
-    if (sl_conf_get_int(L, o, path, "https_redirect_status_code", 0, 999, &i) > 0 &&
-        i != 426 && i != 301 && i != 302 && i != 307 && i != 308) {
+    if (sl_conf_get_int(L, o, path, "https_redirect_status_code", 0, 999, &i) > 0 && i != 426 &&
+        i != 301 && i != 302 && i != 307 && i != 308) {
         sl_conf_kpath(p, path, "https_redirect_status_code");
         sl_conf_err(L, p, "expected one of: 426, 301, 302, 307, 308");
     }
@@ -366,9 +397,9 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
 static void
 route_entity(sl_route_t *r, json_object *o)
 {
-    static const char *const copy[] = { "paths", "methods", "hosts", "tags", NULL };
+    static const char *const copy[] = {"paths", "methods", "hosts", "tags", NULL};
     json_object *e = json_object_new_object(), *v;
-    int          b;
+    int b;
 
     json_object_object_add(e, "id", json_object_new_string(r->id));
     if (r->name)
@@ -407,26 +438,24 @@ route_entity(sl_route_t *r, json_object *o)
     r->entity = e;
 }
 
-
 /* ---- plugins ---- */
 
-static const char *const plugin_keys[] = {
-    "name", "config", "enabled", "id", "instance_name", "route", "service", "consumer",
-    "protocols", "tags", NULL
-};
+static const char *const plugin_keys[] = {"name",          "config", "enabled", "id",
+                                          "instance_name", "route",  "service", "consumer",
+                                          "protocols",     "tags",   NULL};
 
 static void
 load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
 {
-    sl_conf_t                *conf = L->conf;
-    json_object              *o = pp->o, *v;
-    const char               *path = pp->path, *name, *str;
+    sl_conf_t *conf = L->conf;
+    json_object *o = pp->o, *v;
+    const char *path = pp->path, *name, *str;
     const sl_loaded_plugin_t *lp;
-    sl_route_t               *route = pp->route;
-    sl_service_t             *svc = pp->service;
-    sl_plugin_inst_t         *inst;
-    char                      p[SL_PATH_MAX], key[256];
-    int                       enabled = 1, r;
+    sl_route_t *route = pp->route;
+    sl_service_t *svc = pp->service;
+    sl_plugin_inst_t *inst;
+    char p[SL_PATH_MAX], key[256];
+    int enabled = 1, r;
 
     if (sl_conf_check_record(L, o, path, plugin_keys) < 0)
         return;
@@ -439,7 +468,7 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     sl_conf_get_strs(L, o, path, "tags", &v);
     sl_conf_get_strs(L, o, path, "protocols", &v);
     sl_conf_get_str(L, o, path, "instance_name", &str);
-    for (const char *const *k = (const char *const[]) { "route", "service", NULL }; *k; k++) {
+    for (const char *const *k = (const char *const[]){"route", "service", NULL}; *k; k++) {
         if ((v = sl_conf_field(o, *k)) == NULL)
             continue;
         sl_conf_kpath(p, path, *k);
@@ -462,14 +491,18 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     lp = L->reg ? sl_plugins_find(L->reg, name) : NULL;
     if (lp == NULL) {
         sl_conf_err(L, p, "plugin '%s' is not installed (not found in plugins directory %s)", name,
-             L->reg && L->reg->dir ? L->reg->dir : "(none)");
+                    L->reg && L->reg->dir ? L->reg->dir : "(none)");
         return;
     }
     for (size_t i = 0; i < conf->nplugins; i++) {
         sl_plugin_inst_t *o2 = conf->plugins[i];
         if (o2->route == route && o2->service == svc && !strcmp(o2->plugin->desc->name, name)) {
             sl_conf_err(L, p, "plugin '%s' is configured more than once for the same %s (also %s)",
-                 name, route ? "route" : svc ? "service" : "global scope", L->inst_paths[i]);
+                        name,
+                        route ? "route"
+                        : svc ? "service"
+                              : "global scope",
+                        L->inst_paths[i]);
             return;
         }
     }
@@ -493,12 +526,12 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
         return;
     }
     {
-        const char   *js = v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE)
-                             : "{}";
-        sl_conf_ctx_t cx = { L, p, 0 };
-        void         *pc = NULL;
-        int           rc = lp->desc->config_parse(L->api, &cx, js, strlen(js), &pc);
+        const char *js = v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE)
+                           : "{}";
+        sl_conf_ctx_t cx = {L, p, 0};
+        void *pc = NULL;
+        int rc = lp->desc->config_parse(L->api, &cx, js, strlen(js), &pc);
 
         if (rc != 0 && cx.nerr == 0)
             sl_conf_err(L, p, "invalid configuration for plugin '%s'", name);
@@ -511,15 +544,14 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     }
 }
 
-
 /* ---- chains: Kong precedence (route+service > route > service > global),
  * then priority desc, ties reverse alphabetical ---- */
 
 static int
 chain_cmp(const void *a, const void *b)
 {
-    const sl_plugin_t *x = (*(sl_plugin_inst_t *const *) a)->plugin->desc;
-    const sl_plugin_t *y = (*(sl_plugin_inst_t *const *) b)->plugin->desc;
+    const sl_plugin_t *x = (*(sl_plugin_inst_t *const *)a)->plugin->desc;
+    const sl_plugin_t *y = (*(sl_plugin_inst_t *const *)b)->plugin->desc;
 
     if (x->priority != y->priority)
         return x->priority > y->priority ? -1 : 1;
@@ -535,8 +567,8 @@ chain_build(sl_conf_t *conf, sl_chain_t *ch, const sl_route_t *r, const sl_servi
     ch->n = 0;
     for (size_t i = 0; i < conf->nplugins; i++) {
         sl_plugin_inst_t *in = conf->plugins[i];
-        int               sc;
-        size_t            k;
+        int sc;
+        size_t k;
 
         if (!in->enabled)
             continue;
@@ -571,17 +603,16 @@ chain_build(sl_conf_t *conf, sl_chain_t *ch, const sl_route_t *r, const sl_servi
     }
 }
 
-
 /* ---- consumers and the document ---- */
 
 static void
 load_consumer(sl_loader_t *L, json_object *o, const char *path)
 {
-    static const char *const keys[] = { "id", "username", "custom_id", "name", "tags", NULL };
-    sl_conf_t     *conf = L->conf;
+    static const char *const keys[] = {"id", "username", "custom_id", "name", "tags", NULL};
+    sl_conf_t *conf = L->conf;
     sl_consumer_t *c;
-    const char    *u = NULL, *cid = NULL;
-    json_object   *v;
+    const char *u = NULL, *cid = NULL;
+    json_object *v;
 
     if (sl_conf_check_record(L, o, path, keys) < 0)
         return;
@@ -589,8 +620,10 @@ load_consumer(sl_loader_t *L, json_object *o, const char *path)
     sl_conf_get_str(L, o, path, "custom_id", &cid);
     sl_conf_get_str(L, o, path, "name", &cid);
     sl_conf_get_strs(L, o, path, "tags", &v);
-    if (!sl_conf_field(o, "username") && !sl_conf_field(o, "custom_id") && !sl_conf_field(o, "name"))
-        sl_conf_err(L, path, "at least one of these fields must be non-empty: 'custom_id', 'username'");
+    if (!sl_conf_field(o, "username") && !sl_conf_field(o, "custom_id") &&
+        !sl_conf_field(o, "name"))
+        sl_conf_err(L, path,
+                    "at least one of these fields must be non-empty: 'custom_id', 'username'");
     c = sl_xcalloc(1, sizeof(*c));
     sl_conf_entity_id(L, o, path, "consumer", u ? u : cid ? cid : path, c->id);
     json_object_deep_copy(o, &c->entity, NULL);
@@ -604,7 +637,7 @@ each(sl_loader_t *L, json_object *root, const char *key,
      void (*fn)(sl_loader_t *, json_object *, const char *))
 {
     json_object *v = sl_conf_field(root, key);
-    char         p[SL_PATH_MAX];
+    char p[SL_PATH_MAX];
 
     if (v == NULL)
         return;
@@ -627,13 +660,12 @@ load_top_route(sl_loader_t *L, json_object *o, const char *path)
 static void
 load_document(sl_loader_t *L, json_object *root)
 {
-    static const char *const keys[] = {
-        "_format_version", "_transform", "_comment", "_info", "_ignore",
-        "services", "routes", "plugins", "consumers", NULL
-    };
-    sl_pending_t pending = { 0 };
-    const char  *fv;
-    int          b;
+    static const char *const keys[] = {"_format_version", "_transform", "_comment", "_info",
+                                       "_ignore",         "services",   "routes",   "plugins",
+                                       "consumers",       NULL};
+    sl_pending_t pending = {0};
+    const char *fv;
+    int b;
     json_object *v;
 
     if (root == NULL || !json_object_is_type(root, json_type_object)) {
@@ -643,7 +675,8 @@ load_document(sl_loader_t *L, json_object *root)
     sl_conf_check_record(L, root, "", keys);
     if (sl_conf_get_str(L, root, "", "_format_version", &fv) > 0) {
         if (strcmp(fv, "1.1") && strcmp(fv, "2.1") && strcmp(fv, "3.0"))
-            sl_conf_err(L, "_format_version", "unsupported version '%s' (expected \"1.1\", \"2.1\" or \"3.0\")", fv);
+            sl_conf_err(L, "_format_version",
+                        "unsupported version '%s' (expected \"1.1\", \"2.1\" or \"3.0\")", fv);
     } else if (sl_conf_field(root, "_format_version") == NULL) {
         sl_conf_err(L, "_format_version", "required field missing");
     }
@@ -675,15 +708,15 @@ entity_text(json_object *e)
 }
 
 sl_conf_t *
-sl_conf_load_buffer(const char *name, const char *buf, size_t len,
-                    const sl_plugin_registry_t *reg, const sl_api_t *api, sl_errors_t *errs)
+sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plugin_registry_t *reg,
+                    const sl_api_t *api, sl_errors_t *errs)
 {
-    size_t           n0 = errs->n;
-    char            *text;
-    json_object     *root;
+    size_t n0 = errs->n;
+    char *text;
+    json_object *root;
     sl_yaml_lines_t *lines;
-    sl_conf_t       *conf;
-    sl_loader_t      L = { .file = name, .errs = errs, .reg = reg, .api = api };
+    sl_conf_t *conf;
+    sl_loader_t L = {.file = name, .errs = errs, .reg = reg, .api = api};
 
     if ((text = sl_conf_env_substitute(name, buf, len, errs)) == NULL)
         return NULL;
@@ -701,7 +734,7 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len,
 
     if (L.nerr == 0) {
         json_object *svcs = sl_conf_field(root, "services"), *rts = sl_conf_field(root, "routes");
-        size_t       ns = 0, nr = 0;
+        size_t ns = 0, nr = 0;
         /* entities, in the same order services/routes were loaded */
         for (size_t i = 0; svcs && i < json_object_array_length(svcs); i++) {
             json_object *so = json_object_array_get_idx(svcs, i), *sr = sl_conf_field(so, "routes");
@@ -745,9 +778,9 @@ sl_conf_t *
 sl_conf_load(const char *file, const sl_plugin_registry_t *reg, const sl_api_t *api,
              sl_errors_t *errs)
 {
-    FILE      *f = fopen(file, "rb");
-    char      *buf = NULL;
-    size_t     len = 0, cap = 0, n;
+    FILE *f = fopen(file, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
     sl_conf_t *conf;
 
     if (f == NULL) {

@@ -15,7 +15,7 @@ void
 sl_conf_errv(sl_loader_t *L, const char *path, const char *fmt, va_list ap)
 {
     char *msg = NULL;
-    int   line = sl_yaml_line_near(L->lines, path);
+    int line = sl_yaml_line_near(L->lines, path);
 
     if (vasprintf(&msg, fmt, ap) < 0)
         abort();
@@ -44,7 +44,7 @@ sl_conf_err(sl_loader_t *L, const char *path, const char *fmt, ...)
 void
 sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
 {
-    char    full[SL_PATH_MAX];
+    char full[SL_PATH_MAX];
     va_list ap;
 
     if (field == NULL || *field == '\0')
@@ -56,7 +56,6 @@ sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
     va_end(ap);
     cx->nerr++;
 }
-
 
 /* ---- typed field access: 0 absent/null, 1 ok, -1 wrong type (reported) ---- */
 
@@ -89,7 +88,7 @@ int
 sl_conf_get_str(sl_loader_t *L, json_object *o, const char *base, const char *key, const char **out)
 {
     json_object *v = sl_conf_field(o, key);
-    char         p[SL_PATH_MAX];
+    char p[SL_PATH_MAX];
 
     if (v == NULL)
         return 0;
@@ -103,12 +102,12 @@ sl_conf_get_str(sl_loader_t *L, json_object *o, const char *base, const char *ke
 }
 
 int
-sl_conf_get_int(sl_loader_t *L, json_object *o, const char *base, const char *key,
-        long long min, long long max, int *out)
+sl_conf_get_int(sl_loader_t *L, json_object *o, const char *base, const char *key, long long min,
+                long long max, int *out)
 {
     json_object *v = sl_conf_field(o, key);
-    char         p[SL_PATH_MAX];
-    long long    i;
+    char p[SL_PATH_MAX];
+    long long i;
 
     if (v == NULL)
         return 0;
@@ -122,7 +121,7 @@ sl_conf_get_int(sl_loader_t *L, json_object *o, const char *base, const char *ke
         sl_conf_err(L, p, "value should be between %lld and %lld", min, max);
         return -1;
     }
-    *out = (int) i;
+    *out = (int)i;
     return 1;
 }
 
@@ -130,7 +129,7 @@ int
 sl_conf_get_bool(sl_loader_t *L, json_object *o, const char *base, const char *key, int *out)
 {
     json_object *v = sl_conf_field(o, key);
-    char         p[SL_PATH_MAX];
+    char p[SL_PATH_MAX];
 
     if (v == NULL)
         return 0;
@@ -145,11 +144,12 @@ sl_conf_get_bool(sl_loader_t *L, json_object *o, const char *base, const char *k
 
 /* An array of strings (each element checked). */
 int
-sl_conf_get_strs(sl_loader_t *L, json_object *o, const char *base, const char *key, json_object **out)
+sl_conf_get_strs(sl_loader_t *L, json_object *o, const char *base, const char *key,
+                 json_object **out)
 {
     json_object *v = sl_conf_field(o, key);
-    char         p[SL_PATH_MAX], ep[SL_PATH_MAX];
-    int          ok = 1;
+    char p[SL_PATH_MAX], ep[SL_PATH_MAX];
+    int ok = 1;
 
     if (v == NULL)
         return 0;
@@ -178,9 +178,10 @@ sl_conf_check_record(sl_loader_t *L, json_object *o, const char *path, const cha
         sl_conf_err(L, path, "expected a record");
         return -1;
     }
-    json_object_object_foreach(o, k, v) {
+    json_object_object_foreach(o, k, v)
+    {
         size_t i;
-        (void) v;
+        (void)v;
         for (i = 0; allowed[i] && strcmp(allowed[i], k) != 0; i++)
             ;
         if (allowed[i] == NULL) {
@@ -190,7 +191,6 @@ sl_conf_check_record(sl_loader_t *L, json_object *o, const char *path, const cha
     }
     return 0;
 }
-
 
 /* ---- ids ---- */
 
@@ -211,32 +211,32 @@ is_uuid(const char *s)
 static void
 gen_id(char out[37], const char *kind, const char *key)
 {
-    static const unsigned char ns[16] = { 0x6b, 0x8f, 0x1e, 0x52, 0x3c, 0x1a, 0x4d, 0x7e,
-                                          0x9a, 0x51, 0x2e, 0x0c, 0x5b, 0x73, 0x61, 0x9d };
+    static const unsigned char ns[16] = {0x6b, 0x8f, 0x1e, 0x52, 0x3c, 0x1a, 0x4d, 0x7e,
+                                         0x9a, 0x51, 0x2e, 0x0c, 0x5b, 0x73, 0x61, 0x9d};
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int  mdlen = 0;
-    EVP_MD_CTX   *c = EVP_MD_CTX_new();
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
 
     if (c == NULL || !EVP_DigestInit_ex(c, EVP_sha1(), NULL) ||
         !EVP_DigestUpdate(c, ns, sizeof(ns)) || !EVP_DigestUpdate(c, kind, strlen(kind) + 1) ||
         !EVP_DigestUpdate(c, key, strlen(key)) || !EVP_DigestFinal_ex(c, md, &mdlen))
         abort();
     EVP_MD_CTX_free(c);
-    md[6] = (unsigned char) ((md[6] & 0x0f) | 0x50);
-    md[8] = (unsigned char) ((md[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10],
-             md[11], md[12], md[13], md[14], md[15]);
+    md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
+    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
+             md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
+             md[13], md[14], md[15]);
 }
 
 /* Take `id` from the entity, or generate one.  Returns 0 if bad. */
 int
-sl_conf_entity_id(sl_loader_t *L, json_object *o, const char *path, const char *kind, const char *key,
-          char out[37])
+sl_conf_entity_id(sl_loader_t *L, json_object *o, const char *path, const char *kind,
+                  const char *key, char out[37])
 {
     const char *id;
-    char        p[SL_PATH_MAX];
-    int         r = sl_conf_get_str(L, o, path, "id", &id);
+    char p[SL_PATH_MAX];
+    int r = sl_conf_get_str(L, o, path, "id", &id);
 
     if (r < 0)
         return 0;
@@ -250,7 +250,7 @@ sl_conf_entity_id(sl_loader_t *L, json_object *o, const char *path, const char *
         return 0;
     }
     for (int i = 0; i < 37; i++)
-        out[i] = (char) (id[i] >= 'A' && id[i] <= 'F' ? id[i] | 0x20 : id[i]);
+        out[i] = (char)(id[i] >= 'A' && id[i] <= 'F' ? id[i] | 0x20 : id[i]);
     return 1;
 }
 
@@ -259,16 +259,19 @@ int
 sl_conf_check_name(sl_loader_t *L, json_object *o, const char *path, const char **out)
 {
     char p[SL_PATH_MAX];
-    int  r = sl_conf_get_str(L, o, path, "name", out);
+    int r = sl_conf_get_str(L, o, path, "name", out);
 
     if (r <= 0)
         return r;
     sl_conf_kpath(p, path, "name");
-    for (const unsigned char *c = (const unsigned char *) *out; *c; c++) {
-        if (!(*c >= 0x80 || (*c >= '0' && *c <= '9') || ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z') ||
-              *c == '.' || *c == '-' || *c == '_' || *c == '~')) {
-            sl_conf_err(L, p, "invalid value '%s': the only accepted ascii characters are "
-                 "alphanumerics or ., -, _, and ~", *out);
+    for (const unsigned char *c = (const unsigned char *)*out; *c; c++) {
+        if (!(*c >= 0x80 || (*c >= '0' && *c <= '9') ||
+              ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z') || *c == '.' || *c == '-' || *c == '_' ||
+              *c == '~')) {
+            sl_conf_err(L, p,
+                        "invalid value '%s': the only accepted ascii characters are "
+                        "alphanumerics or ., -, _, and ~",
+                        *out);
             return -1;
         }
     }
@@ -294,8 +297,10 @@ sl_conf_check_path(sl_loader_t *L, const char *p, const char *path)
     for (const char *c = path; *c; c++) {
         if (!(((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z') || (*c >= '0' && *c <= '9') ||
               strchr("-._~:/?#[]@!$&'()*+,;=%", *c))) {
-            sl_conf_err(L, p, "invalid path: '%s' (characters outside of the reserved list of "
-                 "RFC 3986 found)", path);
+            sl_conf_err(L, p,
+                        "invalid path: '%s' (characters outside of the reserved list of "
+                        "RFC 3986 found)",
+                        path);
             return 0;
         }
     }
@@ -309,8 +314,8 @@ sl_conf_check_host(sl_loader_t *L, const char *p, const char *host)
 
     for (const char *c = host; *c; c++) {
         colons += *c == ':';
-        if (!(((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z') || (*c >= '0' && *c <= '9') ||
-              *c == '.' || *c == '-' || *c == '_' || *c == ':')) {
+        if (!(((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' ||
+              *c == '-' || *c == '_' || *c == ':')) {
             sl_conf_err(L, p, "invalid hostname: %s", host);
             return 0;
         }
@@ -322,7 +327,6 @@ sl_conf_check_host(sl_loader_t *L, const char *p, const char *host)
     return 1;
 }
 
-
 /* ---- services: the url shorthand ---- */
 
 /* url shorthand -> protocol/host/port/path. */
@@ -330,8 +334,8 @@ void
 sl_conf_parse_url(sl_loader_t *L, const char *p, const char *url, sl_service_t *s)
 {
     const char *sep = strstr(url, "://"), *a, *hend, *pend;
-    char       *host = NULL;
-    long        port = -1;
+    char *host = NULL;
+    long port = -1;
 
     if (sep == NULL) {
         sl_conf_err(L, p, "invalid url '%s': missing scheme (http:// or https://)", url);
@@ -340,33 +344,33 @@ sl_conf_parse_url(sl_loader_t *L, const char *p, const char *url, sl_service_t *
     if (!((sep - url == 4 && !strncasecmp(url, "http", 4)) ||
           (sep - url == 5 && !strncasecmp(url, "https", 5)))) {
         sl_conf_err(L, p, "invalid url '%s': protocol '%.*s' is not supported (http, https)", url,
-             (int) (sep - url), url);
+                    (int)(sep - url), url);
         return;
     }
     a = sep + 3;
     pend = a + strcspn(a, "/?#");
-    if (memchr(a, '@', (size_t) (pend - a))) {
+    if (memchr(a, '@', (size_t)(pend - a))) {
         sl_conf_err(L, p, "invalid url '%s': credentials in the url are not supported", url);
         return;
     }
     if (*a == '[') {
-        hend = memchr(a, ']', (size_t) (pend - a));
+        hend = memchr(a, ']', (size_t)(pend - a));
         if (hend == NULL) {
             sl_conf_err(L, p, "invalid url '%s': bad IPv6 address", url);
             return;
         }
-        host = sl_strndup(a + 1, (size_t) (hend - a - 1));
+        host = sl_strndup(a + 1, (size_t)(hend - a - 1));
         hend++;
     } else {
-        hend = memchr(a, ':', (size_t) (pend - a));
+        hend = memchr(a, ':', (size_t)(pend - a));
         if (hend == NULL)
             hend = pend;
-        host = sl_strndup(a, (size_t) (hend - a));
+        host = sl_strndup(a, (size_t)(hend - a));
     }
     if (hend < pend) {
         char *e;
-        if (*hend != ':' || hend + 1 == pend ||
-            (port = strtol(hend + 1, &e, 10), e != pend) || port < 0 || port > 65535) {
+        if (*hend != ':' || hend + 1 == pend || (port = strtol(hend + 1, &e, 10), e != pend) ||
+            port < 0 || port > 65535) {
             sl_conf_err(L, p, "invalid url '%s': bad port", url);
             free(host);
             return;
@@ -382,30 +386,30 @@ sl_conf_parse_url(sl_loader_t *L, const char *p, const char *url, sl_service_t *
         free(host);
         return;
     }
-    s->protocol = sl_strndup(url, (size_t) (sep - url));
+    s->protocol = sl_strndup(url, (size_t)(sep - url));
     for (char *c = s->protocol; *c; c++)
-        *c = (char) (*c | 0x20);
+        *c = (char)(*c | 0x20);
     s->host = host;
-    s->port = port >= 0 ? (int) port : !strcmp(s->protocol, "https") ? 443 : 80;
+    s->port = port >= 0 ? (int)port : !strcmp(s->protocol, "https") ? 443 : 80;
     if (*pend) {
         if (sl_conf_check_path(L, p, pend))
             s->path = sl_strndup(pend, strlen(pend));
     }
 }
 
-
 /* A reference {name: x} / {id: x} / "x" to a service or route. */
 const char *
 sl_conf_ref_key(sl_loader_t *L, json_object *v, const char *p)
 {
     const char *s = NULL;
-    char        kp[SL_PATH_MAX];
+    char kp[SL_PATH_MAX];
 
     if (json_object_is_type(v, json_type_string))
         return json_object_get_string(v);
     if (json_object_is_type(v, json_type_object)) {
-        json_object_object_foreach(v, k, x) {
-            (void) x;
+        json_object_object_foreach(v, k, x)
+        {
+            (void)x;
             if (strcmp(k, "name") && strcmp(k, "id")) {
                 sl_conf_kpath(kp, p, k);
                 sl_conf_err(L, kp, "unknown field");

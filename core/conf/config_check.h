@@ -16,39 +16,38 @@
 #define SL_PATH_MAX 512
 
 typedef struct sl_pending_plugin {
-    json_object  *o;
-    char         *path;
-    sl_route_t   *route;
+    json_object *o;
+    char *path;
+    sl_route_t *route;
     sl_service_t *service;
-    int           top;
+    int top;
 } sl_pending_plugin_t;
 
 typedef struct sl_pending {
     sl_pending_plugin_t *items;
-    size_t               n;
+    size_t n;
 } sl_pending_t;
 
 typedef struct sl_loader {
-    const char                 *file;
-    sl_yaml_lines_t            *lines;
-    sl_errors_t                *errs;
-    size_t                      nerr;
-    sl_conf_t                  *conf;
+    const char *file;
+    sl_yaml_lines_t *lines;
+    sl_errors_t *errs;
+    size_t nerr;
+    sl_conf_t *conf;
     const sl_plugin_registry_t *reg;
-    const sl_api_t             *api;
-    char                      **svc_paths;     /* per service: "services[0]" */
-    char                      **route_paths;   /* per route */
-    char                      **inst_paths;    /* per plugin instance */
-    sl_pending_t               *pending;       /* plugins, loaded last */
+    const sl_api_t *api;
+    char **svc_paths;      /* per service: "services[0]" */
+    char **route_paths;    /* per route */
+    char **inst_paths;     /* per plugin instance */
+    sl_pending_t *pending; /* plugins, loaded last */
 } sl_loader_t;
 
 /* The context handed to config_parse: where the plugin's `config` is. */
 struct sl_conf_ctx {
     sl_loader_t *L;
-    const char  *path;          /* "services[0].plugins[1].config" */
-    int          nerr;
+    const char *path; /* "services[0].plugins[1].config" */
+    int nerr;
 };
-
 
 void sl_conf_err(sl_loader_t *L, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -56,30 +55,30 @@ void sl_conf_errv(sl_loader_t *L, const char *path, const char *fmt, va_list ap)
 
 /* Key paths: at most SL_PATH_MAX bytes; deeper ones are cut (messages only). */
 void sl_conf_pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sl_conf_kpath(char *out, const char *base, const char *key);   /* base.key */
+void sl_conf_kpath(char *out, const char *base, const char *key); /* base.key */
 
-json_object *sl_conf_field(json_object *o, const char *key);       /* NULL if absent/null */
-int  sl_conf_get_str(sl_loader_t *L, json_object *o, const char *base, const char *key,
-                     const char **out);
-int  sl_conf_get_int(sl_loader_t *L, json_object *o, const char *base, const char *key,
-                     long long min, long long max, int *out);
-int  sl_conf_get_bool(sl_loader_t *L, json_object *o, const char *base, const char *key, int *out);
-int  sl_conf_get_strs(sl_loader_t *L, json_object *o, const char *base, const char *key,
-                      json_object **out);   /* array of strings */
+json_object *sl_conf_field(json_object *o, const char *key); /* NULL if absent/null */
+int sl_conf_get_str(sl_loader_t *L, json_object *o, const char *base, const char *key,
+                    const char **out);
+int sl_conf_get_int(sl_loader_t *L, json_object *o, const char *base, const char *key,
+                    long long min, long long max, int *out);
+int sl_conf_get_bool(sl_loader_t *L, json_object *o, const char *base, const char *key, int *out);
+int sl_conf_get_strs(sl_loader_t *L, json_object *o, const char *base, const char *key,
+                     json_object **out); /* array of strings */
 
 /* `o` must be an object whose keys are all in the NULL-terminated `allowed`
  * (each other key: "unknown field").  -1 if `o` is not an object. */
-int  sl_conf_check_record(sl_loader_t *L, json_object *o, const char *path,
-                          const char *const *allowed);
+int sl_conf_check_record(sl_loader_t *L, json_object *o, const char *path,
+                         const char *const *allowed);
 
 /* The entity's `id` (validated, lowercased) or a stable generated one:
  * UUIDv5-style from SHA-1 of kind and key.  0 if the given id is bad. */
-int  sl_conf_entity_id(sl_loader_t *L, json_object *o, const char *path, const char *kind,
-                       const char *key, char out[37]);
+int sl_conf_entity_id(sl_loader_t *L, json_object *o, const char *path, const char *kind,
+                      const char *key, char out[37]);
 
-int  sl_conf_check_name(sl_loader_t *L, json_object *o, const char *path, const char **out);
-int  sl_conf_check_path(sl_loader_t *L, const char *p, const char *path);   /* 1 = ok */
-int  sl_conf_check_host(sl_loader_t *L, const char *p, const char *host);   /* 1 = ok */
+int sl_conf_check_name(sl_loader_t *L, json_object *o, const char *path, const char **out);
+int sl_conf_check_path(sl_loader_t *L, const char *p, const char *path); /* 1 = ok */
+int sl_conf_check_host(sl_loader_t *L, const char *p, const char *host); /* 1 = ok */
 
 /* url shorthand -> s->protocol/host/port/path (errors reported at p). */
 void sl_conf_parse_url(sl_loader_t *L, const char *p, const char *url, sl_service_t *s);

@@ -16,7 +16,7 @@
 #include "conf/config.h"
 
 typedef struct sl_sbuf {
-    char  *p;
+    char *p;
     size_t n, cap;
 } sl_sbuf_t;
 
@@ -36,9 +36,9 @@ sb_add(sl_sbuf_t *b, const char *s, size_t n)
 typedef enum { SL_TV_STR, SL_TV_INT, SL_TV_FLOAT, SL_TV_BOOL } sl_tv_type_t;
 
 typedef struct sl_tmpl {
-    const char  *name;          /* file name for messages */
-    const char  *p, *end;       /* cursor inside the action */
-    int          line;          /* line of the action's "${{" */
+    const char *name;    /* file name for messages */
+    const char *p, *end; /* cursor inside the action */
+    int line;            /* line of the action's "${{" */
     sl_errors_t *errs;
 } sl_tmpl_t;
 
@@ -63,7 +63,7 @@ lex_ident(sl_tmpl_t *t, const char **start)
     while (t->p < t->end && (((*t->p | 0x20) >= 'a' && (*t->p | 0x20) <= 'z') ||
                              (*t->p >= '0' && *t->p <= '9') || *t->p == '_'))
         t->p++;
-    return (size_t) (t->p - *start);
+    return (size_t)(t->p - *start);
 }
 
 /* A Go string literal: "..." with backslash escapes, or `raw`. Returns a
@@ -71,8 +71,8 @@ lex_ident(sl_tmpl_t *t, const char **start)
 static char *
 lex_string(sl_tmpl_t *t)
 {
-    sl_sbuf_t b = { 0 };
-    char      q;
+    sl_sbuf_t b = {0};
+    char q;
 
     if (t->p >= t->end || (*t->p != '"' && *t->p != '`')) {
         sl_errors_add(t->errs, "%s:%d: expected a quoted string after env", t->name, t->line);
@@ -115,7 +115,7 @@ fmt_float(double d)
             break;
     }
     if (strpbrk(buf, ".e") == NULL)
-        strcat(buf, ".0");           /* keep it a YAML float, not an int */
+        strcat(buf, ".0"); /* keep it a YAML float, not an int */
     return sl_strndup(buf, strlen(buf));
 }
 
@@ -130,8 +130,8 @@ apply_func(sl_tmpl_t *t, const char *fn, size_t fnlen, char **val, sl_tv_type_t 
         errno = 0;
         i = strtoll(v, &end, 10);
         if (*v == '\0' || *end != '\0' || errno != 0 || *v == ' ') {
-            sl_errors_add(t->errs, "%s:%d: strconv.Atoi: parsing \"%s\": %s", t->name, t->line,
-                          v, errno == ERANGE ? "value out of range" : "invalid syntax");
+            sl_errors_add(t->errs, "%s:%d: strconv.Atoi: parsing \"%s\": %s", t->name, t->line, v,
+                          errno == ERANGE ? "value out of range" : "invalid syntax");
             return SL_ERROR;
         }
         if (asprintf(&out, "%lld", i) < 0)
@@ -149,8 +149,8 @@ apply_func(sl_tmpl_t *t, const char *fn, size_t fnlen, char **val, sl_tv_type_t 
         out = fmt_float(d);
         *type = SL_TV_FLOAT;
     } else if (fnlen == 6 && !memcmp(fn, "toBool", 6)) {
-        static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
-        static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+        static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+        static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
         for (size_t i = 0; i < sl_nelems(yes) && out == NULL; i++) {
             if (!strcmp(v, yes[i]))
                 out = sl_strndup("true", 4);
@@ -165,9 +165,9 @@ apply_func(sl_tmpl_t *t, const char *fn, size_t fnlen, char **val, sl_tv_type_t 
         *type = SL_TV_BOOL;
     } else if (fnlen == 6 && !memcmp(fn, "indent", 6)) {
         const char *ns;
-        size_t      nl;
-        long        n;
-        sl_sbuf_t   b = { 0 };
+        size_t nl;
+        long n;
+        sl_sbuf_t b = {0};
         skip_ws(t);
         nl = lex_ident(t, &ns);
         n = nl ? strtol(ns, &end, 10) : -1;
@@ -183,8 +183,8 @@ apply_func(sl_tmpl_t *t, const char *fn, size_t fnlen, char **val, sl_tv_type_t 
         }
         out = b.p;
     } else {
-        sl_errors_add(t->errs, "%s:%d: function \"%.*s\" not defined", t->name, t->line,
-                      (int) fnlen, fn);
+        sl_errors_add(t->errs, "%s:%d: function \"%.*s\" not defined", t->name, t->line, (int)fnlen,
+                      fn);
         return SL_ERROR;
     }
     free(*val);
@@ -197,29 +197,32 @@ apply_func(sl_tmpl_t *t, const char *fn, size_t fnlen, char **val, sl_tv_type_t 
 static int
 eval_action(sl_tmpl_t *t, sl_sbuf_t *out)
 {
-    const char  *fn;
-    size_t       fnlen;
-    char        *var, *val;
-    const char  *env;
+    const char *fn;
+    size_t fnlen;
+    char *var, *val;
+    const char *env;
     sl_tv_type_t type = SL_TV_STR;
 
     skip_ws(t);
     fnlen = lex_ident(t, &fn);
     if (fnlen != 3 || memcmp(fn, "env", 3) != 0) {
         if (fnlen == 0)
-            sl_errors_add(t->errs, "%s:%d: unsupported template expression (expected env \"DECK_NAME\")",
+            sl_errors_add(t->errs,
+                          "%s:%d: unsupported template expression (expected env \"DECK_NAME\")",
                           t->name, t->line);
         else
             sl_errors_add(t->errs, "%s:%d: function \"%.*s\" not defined", t->name, t->line,
-                          (int) fnlen, fn);
+                          (int)fnlen, fn);
         return SL_ERROR;
     }
     skip_ws(t);
     if ((var = lex_string(t)) == NULL)
         return SL_ERROR;
     if (strncmp(var, "DECK_", 5) != 0) {
-        sl_errors_add(t->errs, "%s:%d: environment variables in the state file must be "
-                      "prefixed with 'DECK_', found: '%s'", t->name, t->line, var);
+        sl_errors_add(t->errs,
+                      "%s:%d: environment variables in the state file must be "
+                      "prefixed with 'DECK_', found: '%s'",
+                      t->name, t->line, var);
         free(var);
         return SL_ERROR;
     }
@@ -252,26 +255,26 @@ eval_action(sl_tmpl_t *t, sl_sbuf_t *out)
     t->p += 2;
     sb_add(out, val, strlen(val));
     free(val);
-    (void) type;
+    (void)type;
     return SL_OK;
 }
 
 char *
 sl_conf_env_substitute(const char *name, const char *buf, size_t len, sl_errors_t *errs)
 {
-    sl_sbuf_t   out = { 0 };
+    sl_sbuf_t out = {0};
     const char *p = buf, *end = buf + len;
-    int         line = 1, failed = 0, line_start = 1;
+    int line = 1, failed = 0, line_start = 1;
 
     sb_add(&out, "", 0);
     while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t) (end - p));
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *q = p, *lend = eol ? eol + 1 : end;
 
         while (q < lend && (*q == ' ' || *q == '\t'))
             q++;
         if (line_start && q < lend && *q == '#') {
-            sb_add(&out, p, (size_t) (lend - p));
+            sb_add(&out, p, (size_t)(lend - p));
             p = lend;
             line++;
             continue;
@@ -282,14 +285,14 @@ sl_conf_env_substitute(const char *name, const char *buf, size_t len, sl_errors_
         while (a + 2 < lend && !(a[0] == '$' && a[1] == '{' && a[2] == '{'))
             a++;
         if (a + 2 >= lend) {
-            sb_add(&out, p, (size_t) (lend - p));
+            sb_add(&out, p, (size_t)(lend - p));
             p = lend;
             line++;
             line_start = 1;
             continue;
         }
-        sb_add(&out, p, (size_t) (a - p));
-        sl_tmpl_t t = { .name = name, .p = a + 3, .end = end, .line = line, .errs = errs };
+        sb_add(&out, p, (size_t)(a - p));
+        sl_tmpl_t t = {.name = name, .p = a + 3, .end = end, .line = line, .errs = errs};
         const char *close = a + 3;
         while (close + 1 < end && !(close[0] == '}' && close[1] == '}'))
             close++;
@@ -300,7 +303,7 @@ sl_conf_env_substitute(const char *name, const char *buf, size_t len, sl_errors_
         }
         if (eval_action(&t, &out) != SL_OK) {
             failed = 1;
-            t.p = close + 2;           /* skip it, keep checking the rest */
+            t.p = close + 2; /* skip it, keep checking the rest */
         }
         for (const char *c = a; c < t.p; c++)
             line += *c == '\n';

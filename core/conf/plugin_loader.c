@@ -3,8 +3,8 @@
  * A refused plugin never gets a single callback. */
 
 #include <dirent.h>
-#include <errno.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -21,7 +21,7 @@ cmp_names(const void *a, const void *b)
 static void
 load_one(sl_plugin_registry_t *reg, const char *path, sl_errors_t *errs, int *failed)
 {
-    void              *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     const sl_plugin_t *d;
 
     if (dl == NULL) {
@@ -36,16 +36,18 @@ load_one(sl_plugin_registry_t *reg, const char *path, sl_errors_t *errs, int *fa
         goto refuse;
     }
     if (d->abi_major != SL_PLUGIN_ABI_MAJOR) {
-        sl_errors_add(errs, "plugin %s: built for plugin ABI %u.%u, this sluice has ABI %u.%u "
+        sl_errors_add(errs,
+                      "plugin %s: built for plugin ABI %u.%u, this sluice has ABI %u.%u "
                       "(major versions must match): rebuild it against this sluice's "
-                      "<sluice/plugin.h>", path, d->abi_major, d->abi_minor,
-                      SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR);
+                      "<sluice/plugin.h>",
+                      path, d->abi_major, d->abi_minor, SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR);
         goto refuse;
     }
     if (d->abi_minor > SL_PLUGIN_ABI_MINOR) {
-        sl_errors_add(errs, "plugin %s: built for plugin ABI %u.%u, newer than this sluice's "
-                      "%u.%u: upgrade sluice", path, d->abi_major, d->abi_minor,
-                      SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR);
+        sl_errors_add(errs,
+                      "plugin %s: built for plugin ABI %u.%u, newer than this sluice's "
+                      "%u.%u: upgrade sluice",
+                      path, d->abi_major, d->abi_minor, SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR);
         goto refuse;
     }
     if (d->name == NULL || d->name[0] == '\0') {
@@ -79,10 +81,10 @@ refuse:
 static void
 load_dir(sl_plugin_registry_t *reg, const char *dir, sl_errors_t *errs, int *failed)
 {
-    DIR           *d = opendir(dir);
+    DIR *d = opendir(dir);
     struct dirent *de;
-    char         **names = NULL;
-    size_t         n = 0;
+    char **names = NULL;
+    size_t n = 0;
 
     if (d == NULL) {
         sl_errors_add(errs, "plugins directory %s: %s", dir, strerror(errno));
@@ -97,7 +99,7 @@ load_dir(sl_plugin_registry_t *reg, const char *dir, sl_errors_t *errs, int *fai
         }
     }
     closedir(d);
-    qsort(names, n, sizeof(char *), cmp_names);    /* deterministic order */
+    qsort(names, n, sizeof(char *), cmp_names); /* deterministic order */
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
@@ -110,7 +112,7 @@ load_dir(sl_plugin_registry_t *reg, const char *dir, sl_errors_t *errs, int *fai
 int
 sl_plugins_load_dir(sl_plugin_registry_t *reg, const char *dirs, sl_errors_t *errs)
 {
-    int   failed = 0;
+    int failed = 0;
     char *copy = sl_strndup(dirs, strlen(dirs)), *save = NULL;
 
     reg->dir = sl_strndup(dirs, strlen(dirs));

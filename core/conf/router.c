@@ -15,20 +15,19 @@
 #include "conf/router.h"
 
 typedef struct sl_rt_entry {
-    const sl_route_t      *route;
-    const sl_route_path_t *path;       /* NULL: the route has no paths */
-    unsigned               weight;     /* how many of methods/hosts/paths are set */
-    unsigned               plain_hosts;/* hosts set and none is a wildcard */
-    int                    regex_priority;
-    size_t                 plen;       /* prefix length (0 for regex) */
-    size_t                 order;      /* configuration order */
+    const sl_route_t *route;
+    const sl_route_path_t *path; /* NULL: the route has no paths */
+    unsigned weight;             /* how many of methods/hosts/paths are set */
+    unsigned plain_hosts;        /* hosts set and none is a wildcard */
+    int regex_priority;
+    size_t plen;  /* prefix length (0 for regex) */
+    size_t order; /* configuration order */
 } sl_rt_entry_t;
 
 typedef struct sl_router {
     sl_rt_entry_t *entries;
-    size_t         n;
+    size_t n;
 } sl_router_t;
-
 
 /* ---- regex translation (PCRE-isms Kong configs use -> POSIX ERE) ---- */
 
@@ -36,26 +35,38 @@ static int
 translate_regex(const char *src, char *out, size_t outlen, char *err, size_t errlen)
 {
     size_t o = 0;
-    int    in_br = 0;
+    int in_br = 0;
 
-#define EMIT(s) do { size_t l_ = strlen(s); if (o + l_ + 2 >= outlen) goto toolong; \
-                     memcpy(out + o, (s), l_); o += l_; } while (0)
+#define EMIT(s)                                                                                    \
+    do {                                                                                           \
+        size_t l_ = strlen(s);                                                                     \
+        if (o + l_ + 2 >= outlen)                                                                  \
+            goto toolong;                                                                          \
+        memcpy(out + o, (s), l_);                                                                  \
+        o += l_;                                                                                   \
+    } while (0)
     EMIT("^(");
     for (const char *c = src; *c; c++) {
-        char one[2] = { *c, 0 };
+        char one[2] = {*c, 0};
         if (*c == '\\' && c[1]) {
             char n = *++c;
             if (in_br) {
-                if (n == 'd') EMIT("0-9");
-                else if (n == 'w') EMIT("A-Za-z0-9_");
-                else if (n == 's') EMIT(" \t\r\n\f\v");
-                else { one[0] = n; EMIT(one); }
+                if (n == 'd')
+                    EMIT("0-9");
+                else if (n == 'w')
+                    EMIT("A-Za-z0-9_");
+                else if (n == 's')
+                    EMIT(" \t\r\n\f\v");
+                else {
+                    one[0] = n;
+                    EMIT(one);
+                }
             } else if (n == 'd') {
                 EMIT("[0-9]");
             } else if (n == 'D') {
                 EMIT("[^0-9]");
             } else {
-                char two[3] = { '\\', n, 0 };
+                char two[3] = {'\\', n, 0};
                 EMIT(two);
             }
             continue;
@@ -69,8 +80,14 @@ translate_regex(const char *src, char *out, size_t outlen, char *err, size_t err
         if (*c == '[') {
             in_br = 1;
             EMIT("[");
-            if (c[1] == '^') { EMIT("^"); c++; }
-            if (c[1] == ']') { EMIT("]"); c++; }
+            if (c[1] == '^') {
+                EMIT("^");
+                c++;
+            }
+            if (c[1] == ']') {
+                EMIT("]");
+                c++;
+            }
             continue;
         }
         if (c[0] == '(' && c[1] == '?') {
@@ -83,12 +100,12 @@ translate_regex(const char *src, char *out, size_t outlen, char *err, size_t err
                     snprintf(err, errlen, "invalid regex: '~%s' (unterminated group name)", src);
                     return SL_ERROR;
                 }
-                c = gt;            /* named group -> plain group */
+                c = gt; /* named group -> plain group */
             } else if (*q == ':' && q == c + 2) {
                 c = q;
             } else {
-                snprintf(err, errlen, "invalid regex: '~%s' (unsupported construct '(?%c')",
-                         src, *q ? *q : ' ');
+                snprintf(err, errlen, "invalid regex: '~%s' (unsupported construct '(?%c')", src,
+                         *q ? *q : ' ');
                 return SL_ERROR;
             }
             EMIT("(");
@@ -109,7 +126,7 @@ int
 sl_router_compile_path(sl_route_path_t *rp, const char *src, char *err, size_t errlen)
 {
     char ere[4096];
-    int  rc;
+    int rc;
 
     memset(rp, 0, sizeof(*rp));
     if (*src != '~') {
@@ -141,14 +158,13 @@ sl_router_path_free(sl_route_path_t *rp)
     rp->is_regex = 0;
 }
 
-
 /* ---- building ---- */
 
 static int
 entry_cmp(const void *a, const void *b)
 {
     const sl_rt_entry_t *x = a, *y = b;
-    int                  xr = x->path && x->path->is_regex, yr = y->path && y->path->is_regex;
+    int xr = x->path && x->path->is_regex, yr = y->path && y->path->is_regex;
 
     if (x->weight != y->weight)
         return x->weight > y->weight ? -1 : 1;
@@ -166,12 +182,12 @@ entry_cmp(const void *a, const void *b)
 int
 sl_router_build(sl_conf_t *conf, sl_errors_t *errs)
 {
-    sl_router_t  *rt;
-    size_t        n = 0, k = 0;
-    sl_route_t  **sorted;
+    sl_router_t *rt;
+    size_t n = 0, k = 0;
+    sl_route_t **sorted;
     unsigned char *seen;
 
-    (void) errs;
+    (void)errs;
     sl_router_free(conf);
     for (size_t i = 0; i < conf->nroutes; i++)
         n += conf->routes[i]->npaths ? conf->routes[i]->npaths : 1;
@@ -179,11 +195,11 @@ sl_router_build(sl_conf_t *conf, sl_errors_t *errs)
     rt->entries = sl_xcalloc(n, sizeof(*rt->entries));
     for (size_t i = 0; i < conf->nroutes; i++) {
         const sl_route_t *r = conf->routes[i];
-        unsigned          plain = r->nhosts > 0;
-        unsigned          w = (r->nmethods > 0) + (r->nhosts > 0) + (r->npaths > 0);
+        unsigned plain = r->nhosts > 0;
+        unsigned w = (r->nmethods > 0) + (r->nhosts > 0) + (r->npaths > 0);
 
         if (r->service && !r->service->enabled)
-            continue;                   /* Kong: a disabled service is not routed */
+            continue; /* Kong: a disabled service is not routed */
         for (size_t h = 0; h < r->nhosts; h++)
             plain &= strchr(r->hosts[h], '*') == NULL;
         for (size_t p = 0; p < (r->npaths ? r->npaths : 1); p++) {
@@ -235,7 +251,6 @@ sl_router_free(sl_conf_t *conf)
     conf->router = NULL;
 }
 
-
 /* ---- matching ---- */
 
 static int
@@ -243,13 +258,12 @@ host_match(const sl_route_t *r, sl_str_t host)
 {
     for (size_t i = 0; i < r->nhosts; i++) {
         const char *h = r->hosts[i];
-        size_t      n = strlen(h);
+        size_t n = strlen(h);
 
-        if (h[0] == '*') {                          /* "*.example.com" */
-            if (host.len > n - 1 &&
-                !strncasecmp(host.ptr + host.len - (n - 1), h + 1, n - 1))
+        if (h[0] == '*') { /* "*.example.com" */
+            if (host.len > n - 1 && !strncasecmp(host.ptr + host.len - (n - 1), h + 1, n - 1))
                 return 1;
-        } else if (n && h[n - 1] == '*') {          /* "example.*" */
+        } else if (n && h[n - 1] == '*') { /* "example.*" */
             if (host.len > n - 1 && !strncasecmp(host.ptr, h, n - 1))
                 return 1;
         } else if (host.len == n && !strncasecmp(host.ptr, h, n)) {
@@ -280,8 +294,8 @@ sl_router_match(const sl_conf_t *conf, sl_str_t method, sl_str_t host, sl_str_t 
         path.ptr = "";
     for (size_t i = 0; i < rt->n; i++) {
         const sl_rt_entry_t *e = &rt->entries[i];
-        const sl_route_t    *r = e->route;
-        size_t               plen = 0;
+        const sl_route_t *r = e->route;
+        size_t plen = 0;
 
         if (r->nmethods && !method_match(r, method))
             continue;
@@ -290,10 +304,10 @@ sl_router_match(const sl_conf_t *conf, sl_str_t method, sl_str_t host, sl_str_t 
         if (e->path && e->path->is_regex) {
             regmatch_t pm[1];
             pm[0].rm_so = 0;
-            pm[0].rm_eo = (regoff_t) path.len;
+            pm[0].rm_eo = (regoff_t)path.len;
             if (regexec(&e->path->re, path.ptr, 1, pm, REG_STARTEND) != 0)
                 continue;
-            plen = (size_t) pm[0].rm_eo;
+            plen = (size_t)pm[0].rm_eo;
         } else if (e->path) {
             if (path.len < e->path->len || memcmp(path.ptr, e->path->path, e->path->len) != 0)
                 continue;
@@ -305,7 +319,6 @@ sl_router_match(const sl_conf_t *conf, sl_str_t method, sl_str_t host, sl_str_t 
     }
     return SL_DECLINED;
 }
-
 
 /* ---- Kong's get_upstream_uri_v0 ---- */
 
@@ -325,14 +338,14 @@ char *
 sl_router_upstream_path(const sl_route_match_t *m, sl_str_t req)
 {
     const sl_service_t *s = m->route->service;
-    const char         *base = s && s->path ? s->path : "/";
-    size_t              bl = strlen(base);
-    const char         *post = "";
-    size_t              pl = 0;
-    int                 req_slash;
+    const char *base = s && s->path ? s->path : "/";
+    size_t bl = strlen(base);
+    const char *post = "";
+    size_t pl = 0;
+    int req_slash;
 
     if (req.ptr == NULL || req.len == 0)
-        req = (sl_str_t) { "/", 1 };
+        req = (sl_str_t){"/", 1};
     req_slash = req.ptr[req.len - 1] == '/';
 
     if (m->route->strip_path) {

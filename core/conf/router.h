@@ -8,8 +8,8 @@
 
 typedef struct sl_route_match {
     const sl_route_t *route;
-    size_t            prefix_len;  /* bytes of the request path matched by the
-                                      route path (stripped when strip_path) */
+    size_t prefix_len; /* bytes of the request path matched by the
+                          route path (stripped when strip_path) */
 } sl_route_match_t;
 
 /* Fill rp from a configured route path: "/prefix" or "~regex".  A regex
@@ -17,17 +17,17 @@ typedef struct sl_route_match {
  * translated: (?<name>...) and (?P<name>...) become plain groups, (?:...)
  * a group, \d and \D digit classes.  Returns SL_OK, or SL_ERROR with a
  * message in err. */
-int  sl_router_compile_path(sl_route_path_t *rp, const char *src, char *err, size_t errlen);
+int sl_router_compile_path(sl_route_path_t *rp, const char *src, char *err, size_t errlen);
 void sl_router_path_free(sl_route_path_t *rp);
 
 /* Build the router index for conf (called by sl_conf_load). SL_OK/SL_ERROR. */
-int  sl_router_build(sl_conf_t *conf, sl_errors_t *errs);
+int sl_router_build(sl_conf_t *conf, sl_errors_t *errs);
 void sl_router_free(sl_conf_t *conf);
 
 /* Match.  host without port, path without query.  SL_OK with *m filled,
  * or SL_DECLINED when no route matches. */
-int  sl_router_match(const sl_conf_t *conf, sl_str_t method, sl_str_t host,
-                     sl_str_t path, sl_route_match_t *m);
+int sl_router_match(const sl_conf_t *conf, sl_str_t method, sl_str_t host, sl_str_t path,
+                    sl_route_match_t *m);
 
 /* The upstream path for a matched request, following Kong's
  * get_upstream_uri_v0 (see docs): service path joined with what is left of

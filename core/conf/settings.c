@@ -48,7 +48,7 @@ sl_settings_defaults(sl_settings_t *s)
     s->keepalive_timeout_ms = 60000;
     s->graceful_timeout_ms = 30000;
     s->max_connections = 16384;
-    s->upstream_keepalive = 512;         /* Kong: upstream_keepalive_pool_size */
+    s->upstream_keepalive = 512; /* Kong: upstream_keepalive_pool_size */
 }
 
 void
@@ -65,7 +65,7 @@ sl_settings_free(sl_settings_t *s)
 static int
 parse_size(const char *v, size_t *out)
 {
-    char              *end;
+    char *end;
     unsigned long long n;
 
     errno = 0;
@@ -73,10 +73,23 @@ parse_size(const char *v, size_t *out)
     if (errno || end == v)
         return -1;
     switch (*end) {
-    case 'k': case 'K': n *= 1024; end++; break;
-    case 'm': case 'M': n *= 1024 * 1024; end++; break;
-    case 'g': case 'G': n *= 1024ull * 1024 * 1024; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        n *= 1024;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        n *= 1024 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        n *= 1024ull * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end)
         return -1;
@@ -88,7 +101,7 @@ static int
 parse_int(const char *v, int min, int max, int *out)
 {
     char *end;
-    long  n;
+    long n;
 
     errno = 0;
     n = strtol(v, &end, 10);
@@ -104,9 +117,10 @@ static int
 apply(sl_settings_t *s, const char *key, const char *v)
 {
     size_t sz;
-    int    n;
+    int n;
 
-    if (strcmp(key, "declarative_config") == 0) set_str(&s->declarative_config, v);
+    if (strcmp(key, "declarative_config") == 0)
+        set_str(&s->declarative_config, v);
     else if (strcmp(key, "listen") == 0) {
         /* comma-separated list replaces the default */
         char *copy = sl_strndup(v, strlen(v)), *save = NULL;
@@ -115,49 +129,74 @@ apply(sl_settings_t *s, const char *key, const char *v)
             listen_add(s, t);
         free(copy);
     } else if (strcmp(key, "workers") == 0) {
-        if (strcmp(v, "auto") == 0) s->workers = 0;
-        else if (parse_int(v, 1, 1024, &n)) return -1;
-        else s->workers = n;
-    } else if (strcmp(key, "plugins_dir") == 0) set_str(&s->plugins_dir, v);
-    else if (strcmp(key, "pid") == 0) set_str(&s->pid_file, v);
+        if (strcmp(v, "auto") == 0)
+            s->workers = 0;
+        else if (parse_int(v, 1, 1024, &n))
+            return -1;
+        else
+            s->workers = n;
+    } else if (strcmp(key, "plugins_dir") == 0)
+        set_str(&s->plugins_dir, v);
+    else if (strcmp(key, "pid") == 0)
+        set_str(&s->pid_file, v);
     else if (strcmp(key, "log_level") == 0) {
-        if ((n = sl_log_parse_level(v)) < 0) return -1;
+        if ((n = sl_log_parse_level(v)) < 0)
+            return -1;
         s->log_level = n;
     } else if (strcmp(key, "max_header_size") == 0) {
-        if (parse_size(v, &sz) || sz < 1024) return -1;
+        if (parse_size(v, &sz) || sz < 1024)
+            return -1;
         s->max_header_size = sz;
     } else if (strcmp(key, "max_body_size") == 0) {
-        if (parse_size(v, &sz)) return -1;
+        if (parse_size(v, &sz))
+            return -1;
         s->max_body_size = sz;
     } else if (strcmp(key, "client_header_timeout") == 0) {
-        if (parse_int(v, 1, 86400000, &s->client_header_timeout_ms)) return -1;
+        if (parse_int(v, 1, 86400000, &s->client_header_timeout_ms))
+            return -1;
     } else if (strcmp(key, "client_body_timeout") == 0) {
-        if (parse_int(v, 1, 86400000, &s->client_body_timeout_ms)) return -1;
+        if (parse_int(v, 1, 86400000, &s->client_body_timeout_ms))
+            return -1;
     } else if (strcmp(key, "keepalive_timeout") == 0) {
-        if (parse_int(v, 1, 86400000, &s->keepalive_timeout_ms)) return -1;
+        if (parse_int(v, 1, 86400000, &s->keepalive_timeout_ms))
+            return -1;
     } else if (strcmp(key, "graceful_timeout") == 0) {
-        if (parse_int(v, 0, 86400000, &s->graceful_timeout_ms)) return -1;
+        if (parse_int(v, 0, 86400000, &s->graceful_timeout_ms))
+            return -1;
     } else if (strcmp(key, "max_connections") == 0) {
-        if (parse_int(v, 1, 10000000, &s->max_connections)) return -1;
+        if (parse_int(v, 1, 10000000, &s->max_connections))
+            return -1;
     } else if (strcmp(key, "upstream_keepalive") == 0) {
-        if (parse_int(v, 0, 100000, &s->upstream_keepalive)) return -1;
+        if (parse_int(v, 0, 100000, &s->upstream_keepalive))
+            return -1;
     } else
         return -2;
     return 0;
 }
 
 static const char *const known_keys[] = {
-    "declarative_config", "listen", "workers", "plugins_dir", "pid", "log_level",
-    "max_header_size", "max_body_size", "client_header_timeout", "client_body_timeout",
-    "keepalive_timeout", "graceful_timeout", "max_connections", "upstream_keepalive",
+    "declarative_config",
+    "listen",
+    "workers",
+    "plugins_dir",
+    "pid",
+    "log_level",
+    "max_header_size",
+    "max_body_size",
+    "client_header_timeout",
+    "client_body_timeout",
+    "keepalive_timeout",
+    "graceful_timeout",
+    "max_connections",
+    "upstream_keepalive",
 };
 
 static int
 load_file(sl_settings_t *s, const char *path)
 {
-    FILE  *f = fopen(path, "r");
-    char   line[4096];
-    int    lineno = 0, bad = 0;
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int lineno = 0, bad = 0;
 
     if (f == NULL) {
         fprintf(stderr, "sluice: settings file %s: %s\n", path, strerror(errno));
@@ -205,13 +244,14 @@ static int
 load_env(sl_settings_t *s)
 {
     char name[64];
-    int  bad = 0;
+    int bad = 0;
 
     for (size_t i = 0; i < sl_nelems(known_keys); i++) {
         snprintf(name, sizeof(name), "SLUICE_");
         for (size_t k = 0; known_keys[i][k] && k < 50; k++)
-            name[7 + k] = (char)(known_keys[i][k] >= 'a' && known_keys[i][k] <= 'z'
-                                     ? known_keys[i][k] - 32 : known_keys[i][k]);
+            name[7 + k] =
+                (char)(known_keys[i][k] >= 'a' && known_keys[i][k] <= 'z' ? known_keys[i][k] - 32
+                                                                          : known_keys[i][k]);
         name[7 + strlen(known_keys[i])] = '\0';
         const char *v = getenv(name);
         if (v && *v && apply(s, known_keys[i], v) != 0) {
@@ -226,32 +266,32 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-"Usage: sluice [options]\n"
-"\n"
-"sluice - an AI gateway (Kong-compatible declarative config, C plugins)\n"
-"\n"
-"  -d, --declarative-config FILE  Kong/decK declarative config (YAML or JSON)\n"
-"  -l, --listen ADDR:PORT         listen address, repeatable (default 0.0.0.0:8000;\n"
-"                                 IPv6 as [::]:8000)\n"
-"  -w, --workers N                worker processes (default: number of cores)\n"
-"      --plugins-dir DIR[:DIR]    where plugins (*.so) are found\n"
-"                                 (default " SL_DEFAULT_PLUGINS_DIR ")\n"
-"      --pid FILE                 write the master's pid to FILE\n"
-"      --log-level LEVEL          debug, info, warn, error (default info)\n"
-"  -c, --settings FILE            settings file ('key = value' lines)\n"
-"  -t, --test                     check the configuration and exit\n"
-"  -V, --version                  print the version and exit\n"
-"  -h, --help                     this help\n"
-"\n"
-"Every setting can also come from the environment (flags win):\n"
-"  SLUICE_DECLARATIVE_CONFIG, SLUICE_LISTEN (comma-separated), SLUICE_WORKERS,\n"
-"  SLUICE_PLUGINS_DIR, SLUICE_PID, SLUICE_LOG_LEVEL, SLUICE_MAX_HEADER_SIZE,\n"
-"  SLUICE_MAX_BODY_SIZE, SLUICE_CLIENT_HEADER_TIMEOUT, SLUICE_CLIENT_BODY_TIMEOUT,\n"
-"  SLUICE_KEEPALIVE_TIMEOUT, SLUICE_GRACEFUL_TIMEOUT, SLUICE_MAX_CONNECTIONS,\n"
-"  SLUICE_UPSTREAM_KEEPALIVE (timeouts in ms, sizes with k/m/g suffixes).\n"
-"\n"
-"Signals to the master: HUP reload, TERM/INT graceful stop, QUIT immediate stop,\n"
-"USR1 reopen log files.\n");
+            "Usage: sluice [options]\n"
+            "\n"
+            "sluice - an AI gateway (Kong-compatible declarative config, C plugins)\n"
+            "\n"
+            "  -d, --declarative-config FILE  Kong/decK declarative config (YAML or JSON)\n"
+            "  -l, --listen ADDR:PORT         listen address, repeatable (default 0.0.0.0:8000;\n"
+            "                                 IPv6 as [::]:8000)\n"
+            "  -w, --workers N                worker processes (default: number of cores)\n"
+            "      --plugins-dir DIR[:DIR]    where plugins (*.so) are found\n"
+            "                                 (default " SL_DEFAULT_PLUGINS_DIR ")\n"
+            "      --pid FILE                 write the master's pid to FILE\n"
+            "      --log-level LEVEL          debug, info, warn, error (default info)\n"
+            "  -c, --settings FILE            settings file ('key = value' lines)\n"
+            "  -t, --test                     check the configuration and exit\n"
+            "  -V, --version                  print the version and exit\n"
+            "  -h, --help                     this help\n"
+            "\n"
+            "Every setting can also come from the environment (flags win):\n"
+            "  SLUICE_DECLARATIVE_CONFIG, SLUICE_LISTEN (comma-separated), SLUICE_WORKERS,\n"
+            "  SLUICE_PLUGINS_DIR, SLUICE_PID, SLUICE_LOG_LEVEL, SLUICE_MAX_HEADER_SIZE,\n"
+            "  SLUICE_MAX_BODY_SIZE, SLUICE_CLIENT_HEADER_TIMEOUT, SLUICE_CLIENT_BODY_TIMEOUT,\n"
+            "  SLUICE_KEEPALIVE_TIMEOUT, SLUICE_GRACEFUL_TIMEOUT, SLUICE_MAX_CONNECTIONS,\n"
+            "  SLUICE_UPSTREAM_KEEPALIVE (timeouts in ms, sizes with k/m/g suffixes).\n"
+            "\n"
+            "Signals to the master: HUP reload, TERM/INT graceful stop, QUIT immediate stop,\n"
+            "USR1 reopen log files.\n");
 }
 
 int
@@ -259,19 +299,19 @@ sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
 {
     enum { OPT_PLUGINS = 1000, OPT_PID, OPT_LOGLEVEL };
     static const struct option opts[] = {
-        { "declarative-config", required_argument, NULL, 'd' },
-        { "listen", required_argument, NULL, 'l' },
-        { "workers", required_argument, NULL, 'w' },
-        { "plugins-dir", required_argument, NULL, OPT_PLUGINS },
-        { "pid", required_argument, NULL, OPT_PID },
-        { "log-level", required_argument, NULL, OPT_LOGLEVEL },
-        { "settings", required_argument, NULL, 'c' },
-        { "test", no_argument, NULL, 't' },
-        { "version", no_argument, NULL, 'V' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"declarative-config", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"workers", required_argument, NULL, 'w'},
+        {"plugins-dir", required_argument, NULL, OPT_PLUGINS},
+        {"pid", required_argument, NULL, OPT_PID},
+        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"settings", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    int    c, cli_listen = 0, n;
+    int c, cli_listen = 0, n;
     const char *settings_file = getenv("SLUICE_SETTINGS");
 
     /* First pass: find -c so the file is applied before env and flags. */
@@ -286,7 +326,9 @@ sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:l:w:c:tVh", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': set_str(&s->declarative_config, optarg); break;
+        case 'd':
+            set_str(&s->declarative_config, optarg);
+            break;
         case 'l':
             if (!cli_listen) {
                 listen_clear(s);
@@ -301,8 +343,12 @@ sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
             }
             s->workers = n;
             break;
-        case OPT_PLUGINS: set_str(&s->plugins_dir, optarg); break;
-        case OPT_PID: set_str(&s->pid_file, optarg); break;
+        case OPT_PLUGINS:
+            set_str(&s->plugins_dir, optarg);
+            break;
+        case OPT_PID:
+            set_str(&s->pid_file, optarg);
+            break;
         case OPT_LOGLEVEL:
             if ((n = sl_log_parse_level(optarg)) < 0) {
                 fprintf(stderr, "sluice: --log-level: expected debug, info, warn or error\n");
@@ -310,13 +356,21 @@ sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
             }
             s->log_level = n;
             break;
-        case 'c': break;   /* handled above */
-        case 't': s->test_only = 1; break;
-        case 'V': printf("sluice %s (plugin ABI %d.%d)\n", SL_VERSION_STRING,
-                         SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR);
-                  return 1;
-        case 'h': usage(stdout); return 1;
-        default: usage(stderr); return -1;
+        case 'c':
+            break; /* handled above */
+        case 't':
+            s->test_only = 1;
+            break;
+        case 'V':
+            printf("sluice %s (plugin ABI %d.%d)\n", SL_VERSION_STRING, SL_PLUGIN_ABI_MAJOR,
+                   SL_PLUGIN_ABI_MINOR);
+            return 1;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {

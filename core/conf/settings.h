@@ -9,29 +9,30 @@
 #include <stddef.h>
 
 typedef struct sl_settings {
-    char   *declarative_config;
-    char  **listen;   size_t nlisten;      /* "ADDR:PORT", "[::1]:PORT" */
-    int     workers;                       /* 0 = number of cores */
-    char   *plugins_dir;                   /* ':'-separated list */
-    char   *pid_file;
-    char   *settings_file;
-    int     log_level;
-    int     test_only;                     /* -t */
+    char *declarative_config;
+    char **listen;
+    size_t nlisten;    /* "ADDR:PORT", "[::1]:PORT" */
+    int workers;       /* 0 = number of cores */
+    char *plugins_dir; /* ':'-separated list */
+    char *pid_file;
+    char *settings_file;
+    int log_level;
+    int test_only; /* -t */
 
-    size_t  max_header_size;               /* request line + headers (431) */
-    size_t  max_body_size;                 /* request body (413); 0 = unlimited */
-    int     client_header_timeout_ms;      /* 408 */
-    int     client_body_timeout_ms;        /* 408 */
-    int     keepalive_timeout_ms;          /* idle keep-alive connection */
-    int     graceful_timeout_ms;           /* SIGTERM / reload drain deadline */
-    int     max_connections;               /* per worker; 503 beyond */
-    int     upstream_keepalive;            /* idle upstream connections per host */
+    size_t max_header_size;       /* request line + headers (431) */
+    size_t max_body_size;         /* request body (413); 0 = unlimited */
+    int client_header_timeout_ms; /* 408 */
+    int client_body_timeout_ms;   /* 408 */
+    int keepalive_timeout_ms;     /* idle keep-alive connection */
+    int graceful_timeout_ms;      /* SIGTERM / reload drain deadline */
+    int max_connections;          /* per worker; 503 beyond */
+    int upstream_keepalive;       /* idle upstream connections per host */
 } sl_settings_t;
 
 void sl_settings_defaults(sl_settings_t *s);
 /* Parse argv (after env and file).  Returns 0 to run, 1 to exit 0 (help,
  * version printed), -1 on a usage error (message printed). */
-int  sl_settings_from_args(sl_settings_t *s, int argc, char **argv);
+int sl_settings_from_args(sl_settings_t *s, int argc, char **argv);
 void sl_settings_free(sl_settings_t *s);
 
 #endif

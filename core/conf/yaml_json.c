@@ -16,41 +16,40 @@
 
 typedef struct sl_yaml_line_ent {
     char *path;
-    int   line;
+    int line;
 } sl_yaml_line_ent_t;
 
 struct sl_yaml_lines {
     sl_yaml_line_ent_t *items;
-    size_t              n, cap;
+    size_t n, cap;
 };
 
 typedef struct sl_yaml_frame {
     json_object *obj;
-    int          is_map;
-    char        *path;
-    size_t       idx;        /* next sequence index */
-    char        *key;        /* map: pending key, NULL when expecting a key */
-    int          key_line;
+    int is_map;
+    char *path;
+    size_t idx; /* next sequence index */
+    char *key;  /* map: pending key, NULL when expecting a key */
+    int key_line;
 } sl_yaml_frame_t;
 
 typedef struct sl_yaml_anchor {
-    char        *name;
-    json_object *obj;        /* borrowed: lives in the tree */
+    char *name;
+    json_object *obj; /* borrowed: lives in the tree */
 } sl_yaml_anchor_t;
 
 typedef struct sl_yaml_builder {
-    const char        *name;
-    sl_errors_t       *errs;
-    sl_yaml_lines_t   *lines;
-    sl_yaml_frame_t   *stack;
-    size_t             depth, cap;
-    sl_yaml_anchor_t  *anchors;
-    size_t             nanchors;
-    json_object       *root;
-    int                have_root;
-    int                failed;
+    const char *name;
+    sl_errors_t *errs;
+    sl_yaml_lines_t *lines;
+    sl_yaml_frame_t *stack;
+    size_t depth, cap;
+    sl_yaml_anchor_t *anchors;
+    size_t nanchors;
+    json_object *root;
+    int have_root;
+    int failed;
 } sl_yaml_builder_t;
-
 
 static void
 lines_add(sl_yaml_lines_t *l, const char *path, int line)
@@ -67,8 +66,7 @@ lines_add(sl_yaml_lines_t *l, const char *path, int line)
 static int
 ent_cmp(const void *a, const void *b)
 {
-    return strcmp(((const sl_yaml_line_ent_t *) a)->path,
-                  ((const sl_yaml_line_ent_t *) b)->path);
+    return strcmp(((const sl_yaml_line_ent_t *)a)->path, ((const sl_yaml_line_ent_t *)b)->path);
 }
 
 int
@@ -78,7 +76,7 @@ sl_yaml_line(const sl_yaml_lines_t *lines, const char *path)
 
     if (lines == NULL || lines->n == 0)
         return 0;
-    key.path = (char *) path;
+    key.path = (char *)path;
     e = bsearch(&key, lines->items, lines->n, sizeof(key), ent_cmp);
     return e ? e->line : 0;
 }
@@ -86,8 +84,8 @@ sl_yaml_line(const sl_yaml_lines_t *lines, const char *path)
 int
 sl_yaml_line_near(const sl_yaml_lines_t *lines, const char *path)
 {
-    char  *p = sl_strndup(path, strlen(path));
-    int    line = 0;
+    char *p = sl_strndup(path, strlen(path));
+    int line = 0;
     size_t n = strlen(p);
 
     for (;;) {
@@ -116,15 +114,14 @@ sl_yaml_lines_free(sl_yaml_lines_t *lines)
     free(lines);
 }
 
-
 /* ---- scalar typing (YAML 1.2 core schema, plus True/TRUE etc.) ---- */
 
 static int
 is_int(const char *s, long long *out)
 {
     const char *p = s;
-    char       *end;
-    int         base = 10;
+    char *end;
+    int base = 10;
 
     if (*p == '+' || *p == '-')
         p++;
@@ -149,7 +146,7 @@ static int
 is_float(const char *s, double *out)
 {
     const char *p = s;
-    int         digits = 0;
+    int digits = 0;
 
     if (*p == '+' || *p == '-')
         p++;
@@ -161,10 +158,16 @@ is_float(const char *s, double *out)
         *out = NAN;
         return 1;
     }
-    while (*p >= '0' && *p <= '9') { p++; digits++; }
+    while (*p >= '0' && *p <= '9') {
+        p++;
+        digits++;
+    }
     if (*p == '.') {
         p++;
-        while (*p >= '0' && *p <= '9') { p++; digits++; }
+        while (*p >= '0' && *p <= '9') {
+            p++;
+            digits++;
+        }
     }
     if (digits == 0)
         return 0;
@@ -186,14 +189,14 @@ is_float(const char *s, double *out)
 static json_object *
 scalar_to_json(const yaml_event_t *ev)
 {
-    const char *v = (const char *) ev->data.scalar.value;
-    const char *tag = (const char *) ev->data.scalar.tag;
-    long long   i;
-    double      d;
+    const char *v = (const char *)ev->data.scalar.value;
+    const char *tag = (const char *)ev->data.scalar.tag;
+    long long i;
+    double d;
 
     if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
         (tag && (!strcmp(tag, YAML_STR_TAG) || !strcmp(tag, "!"))))
-        return json_object_new_string_len(v, (int) ev->data.scalar.length);
+        return json_object_new_string_len(v, (int)ev->data.scalar.length);
     if (*v == '\0' || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
         !strcmp(v, "NULL"))
         return NULL;
@@ -205,17 +208,16 @@ scalar_to_json(const yaml_event_t *ev)
         return json_object_new_int64(i);
     if (is_float(v, &d))
         return json_object_new_double(d);
-    return json_object_new_string_len(v, (int) ev->data.scalar.length);
+    return json_object_new_string_len(v, (int)ev->data.scalar.length);
 }
-
 
 /* ---- the builder ---- */
 
 static void
 berr(sl_yaml_builder_t *b, const yaml_mark_t *m, const char *what, const char *detail)
 {
-    sl_errors_add(b->errs, "%s:%zu:%zu: %s%s%s", b->name, m->line + 1, m->column + 1,
-                  what, detail ? ": " : "", detail ? detail : "");
+    sl_errors_add(b->errs, "%s:%zu:%zu: %s%s%s", b->name, m->line + 1, m->column + 1, what,
+                  detail ? ": " : "", detail ? detail : "");
     b->failed = 1;
 }
 
@@ -224,8 +226,8 @@ static char *
 child_path(sl_yaml_builder_t *b, int *line, int mark_line)
 {
     sl_yaml_frame_t *f;
-    char            *p = NULL;
-    int              r;
+    char *p = NULL;
+    int r;
 
     if (b->depth == 0) {
         *line = mark_line;
@@ -272,8 +274,7 @@ remember_anchor(sl_yaml_builder_t *b, const yaml_char_t *anchor, json_object *v)
     if (anchor == NULL)
         return;
     b->anchors = sl_xrealloc(b->anchors, (b->nanchors + 1) * sizeof(*b->anchors));
-    b->anchors[b->nanchors].name = sl_strndup((const char *) anchor,
-                                              strlen((const char *) anchor));
+    b->anchors[b->nanchors].name = sl_strndup((const char *)anchor, strlen((const char *)anchor));
     b->anchors[b->nanchors].obj = v;
     b->nanchors++;
 }
@@ -289,8 +290,8 @@ static void
 on_value(sl_yaml_builder_t *b, const yaml_event_t *ev, json_object *v, int collection,
          const yaml_char_t *anchor)
 {
-    int   line;
-    char *path = child_path(b, &line, (int) ev->start_mark.line + 1);
+    int line;
+    char *path = child_path(b, &line, (int)ev->start_mark.line + 1);
 
     lines_add(b->lines, path, line);
     attach(b, v);
@@ -300,8 +301,10 @@ on_value(sl_yaml_builder_t *b, const yaml_event_t *ev, json_object *v, int colle
             b->cap = b->cap ? b->cap * 2 : 16;
             b->stack = sl_xrealloc(b->stack, b->cap * sizeof(*b->stack));
         }
-        b->stack[b->depth++] = (sl_yaml_frame_t) {
-            .obj = v, .is_map = json_object_is_type(v, json_type_object), .path = path,
+        b->stack[b->depth++] = (sl_yaml_frame_t){
+            .obj = v,
+            .is_map = json_object_is_type(v, json_type_object),
+            .path = path,
         };
     } else {
         free(path);
@@ -312,20 +315,20 @@ static void
 on_key(sl_yaml_builder_t *b, const yaml_event_t *ev)
 {
     sl_yaml_frame_t *f = &b->stack[b->depth - 1];
-    const char      *k = (const char *) ev->data.scalar.value;
+    const char *k = (const char *)ev->data.scalar.value;
 
     if (json_object_object_get_ex(f->obj, k, NULL)) {
         berr(b, &ev->start_mark, "duplicate key", k);
         return;
     }
     f->key = sl_strndup(k, ev->data.scalar.length);
-    f->key_line = (int) ev->start_mark.line + 1;
+    f->key_line = (int)ev->start_mark.line + 1;
 }
 
 static void
 on_alias(sl_yaml_builder_t *b, const yaml_event_t *ev)
 {
-    const char  *name = (const char *) ev->data.alias.anchor;
+    const char *name = (const char *)ev->data.alias.anchor;
     json_object *copy = NULL;
 
     for (size_t i = b->nanchors; i-- > 0;) {
@@ -373,9 +376,9 @@ handle_event(sl_yaml_builder_t *b, const yaml_event_t *ev)
         }
         v = ev->type == YAML_MAPPING_START_EVENT ? json_object_new_object()
                                                  : json_object_new_array();
-        on_value(b, ev, v, 1, ev->type == YAML_MAPPING_START_EVENT
-                                  ? ev->data.mapping_start.anchor
-                                  : ev->data.sequence_start.anchor);
+        on_value(b, ev, v, 1,
+                 ev->type == YAML_MAPPING_START_EVENT ? ev->data.mapping_start.anchor
+                                                      : ev->data.sequence_start.anchor);
         break;
     case YAML_MAPPING_END_EVENT:
     case YAML_SEQUENCE_END_EVENT:
@@ -413,15 +416,15 @@ static int
 json_fallback(const char *buf, size_t len, json_object **root)
 {
     struct json_tokener *tok;
-    json_object         *obj;
-    size_t               i = 0;
+    json_object *obj;
+    size_t i = 0;
 
     while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
         i++;
     if (i == len || (buf[i] != '{' && buf[i] != '['))
         return SL_ERROR;
     tok = json_tokener_new();
-    obj = json_tokener_parse_ex(tok, buf, (int) len);
+    obj = json_tokener_parse_ex(tok, buf, (int)len);
     if (json_tokener_get_error(tok) != json_tokener_success) {
         json_object_put(obj);
         json_tokener_free(tok);
@@ -433,14 +436,14 @@ json_fallback(const char *buf, size_t len, json_object **root)
 }
 
 int
-sl_yaml_parse(const char *name, const char *buf, size_t len,
-              json_object **root, sl_yaml_lines_t **lines, sl_errors_t *errs)
+sl_yaml_parse(const char *name, const char *buf, size_t len, json_object **root,
+              sl_yaml_lines_t **lines, sl_errors_t *errs)
 {
-    yaml_parser_t     parser;
-    yaml_event_t      ev;
-    sl_yaml_builder_t b = { .name = name };
-    sl_errors_t       yerrs = { 0 };
-    int               done = 0;
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    sl_yaml_builder_t b = {.name = name};
+    sl_errors_t yerrs = {0};
+    int done = 0;
 
     *root = NULL;
     *lines = NULL;
@@ -448,12 +451,12 @@ sl_yaml_parse(const char *name, const char *buf, size_t len,
     b.lines = sl_xcalloc(1, sizeof(*b.lines));
     if (!yaml_parser_initialize(&parser))
         abort();
-    yaml_parser_set_input_string(&parser, (const unsigned char *) buf, len);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 
     while (!done && !b.failed) {
         if (!yaml_parser_parse(&parser, &ev)) {
-            sl_errors_add(&yerrs, "%s:%zu:%zu: %s%s%s", name,
-                          parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+            sl_errors_add(&yerrs, "%s:%zu:%zu: %s%s%s", name, parser.problem_mark.line + 1,
+                          parser.problem_mark.column + 1,
                           parser.problem ? parser.problem : "invalid YAML",
                           parser.context ? " " : "", parser.context ? parser.context : "");
             b.failed = 1;

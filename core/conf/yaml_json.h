@@ -27,16 +27,16 @@ typedef struct sl_yaml_lines sl_yaml_lines_t;
  * non-scalar keys and multiple documents are errors.  On error, messages
  * "name:line:column: ..." are added to errs and SL_ERROR is returned with
  * *root = NULL, *lines = NULL.  An empty document gives *root = NULL. */
-int  sl_yaml_parse(const char *name, const char *buf, size_t len,
-                   json_object **root, sl_yaml_lines_t **lines, sl_errors_t *errs);
+int sl_yaml_parse(const char *name, const char *buf, size_t len, json_object **root,
+                  sl_yaml_lines_t **lines, sl_errors_t *errs);
 
 /* Line (1-based) of the node at `path`, or 0 if there is no such node. */
-int  sl_yaml_line(const sl_yaml_lines_t *lines, const char *path);
+int sl_yaml_line(const sl_yaml_lines_t *lines, const char *path);
 
 /* Like sl_yaml_line, but when `path` does not exist, the line of its
  * closest existing ancestor ("a.b[2].c" -> "a.b[2]" -> "a.b" -> "a");
  * 0 if none has a line. */
-int  sl_yaml_line_near(const sl_yaml_lines_t *lines, const char *path);
+int sl_yaml_line_near(const sl_yaml_lines_t *lines, const char *path);
 
 void sl_yaml_lines_free(sl_yaml_lines_t *lines);
 

@@ -9,14 +9,14 @@ typedef struct sl_conn sl_conn_t;
 
 /* Between cork and uncork, writes are gathered and go out as one (a
  * response head and its first body bytes in one segment).  Nests. */
-void        sl_conn_cork(sl_conn_t *c);
-void        sl_conn_uncork(sl_conn_t *c);
+void sl_conn_cork(sl_conn_t *c);
+void sl_conn_uncork(sl_conn_t *c);
 /* Flow control of a streamed request body. */
-void        sl_conn_pause_read(sl_conn_t *c);
-void        sl_conn_resume_read(sl_conn_t *c);
+void sl_conn_pause_read(sl_conn_t *c);
+void sl_conn_resume_read(sl_conn_t *c);
 /* The client's address as text ("" when unknown) and the local port it
  * connected to. */
 const char *sl_conn_client_ip(const sl_conn_t *c);
-int         sl_conn_server_port(const sl_conn_t *c);
+int sl_conn_server_port(const sl_conn_t *c);
 
 #endif

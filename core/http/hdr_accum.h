@@ -8,10 +8,10 @@
 #include "base/common.h"
 
 typedef struct sl_hdr_accum {
-    char   *buf;
-    size_t  len, cap;
-    size_t  name_len;     /* bytes of buf that are the field name */
-    int     in_value;
+    char *buf;
+    size_t len, cap;
+    size_t name_len; /* bytes of buf that are the field name */
+    int in_value;
 } sl_hdr_accum_t;
 
 /* Append a piece of the name / the value.  A name piece after a value
@@ -23,7 +23,7 @@ void sl_hdr_accum_value(sl_hdr_accum_t *a, const char *at, size_t len);
 
 /* If a complete header is pending, hand it out (valid until the next
  * append) with trailing whitespace trimmed from the value, reset, return 1. */
-int  sl_hdr_accum_take(sl_hdr_accum_t *a, sl_str_t *name, sl_str_t *value);
+int sl_hdr_accum_take(sl_hdr_accum_t *a, sl_str_t *name, sl_str_t *value);
 
 void sl_hdr_accum_reset(sl_hdr_accum_t *a);
 void sl_hdr_accum_free(sl_hdr_accum_t *a);

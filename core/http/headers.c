@@ -8,11 +8,11 @@ void
 sl_headers_add(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
 {
     if (h->n == h->cap) {
-        size_t       cap = h->cap ? h->cap * 2 : 16;
+        size_t cap = h->cap ? h->cap * 2 : 16;
         sl_header_t *n = sl_palloc(p, cap * sizeof(*n));
         if (h->n)
             memcpy(n, h->items, h->n * sizeof(*n));
-        h->items = n;       /* old array stays in the pool: freed with it */
+        h->items = n; /* old array stays in the pool: freed with it */
         h->cap = cap;
     }
     h->items[h->n].name.ptr = sl_pstrndup(p, name.ptr, name.len);
@@ -26,7 +26,7 @@ int
 sl_headers_remove(sl_headers_t *h, sl_str_t name)
 {
     size_t i, j = 0;
-    int    removed = 0;
+    int removed = 0;
 
     for (i = 0; i < h->n; i++) {
         if (sl_str_caseeq(h->items[i].name, name)) {
@@ -94,9 +94,9 @@ sl_headers_has_token(const sl_headers_t *h, sl_str_t name, sl_str_t token)
 int
 sl_header_is_hop_by_hop(sl_str_t name)
 {
-    static const char *const hop[] = { "connection", "keep-alive", "proxy-connection",
-                                       "te", "trailer", "transfer-encoding", "upgrade",
-                                       "proxy-authenticate" };
+    static const char *const hop[] = {"connection", "keep-alive",        "proxy-connection",
+                                      "te",         "trailer",           "transfer-encoding",
+                                      "upgrade",    "proxy-authenticate"};
     for (size_t i = 0; i < sl_nelems(hop); i++)
         if (sl_str_caseeq(name, sl_str_c(hop[i])))
             return 1;

@@ -14,19 +14,19 @@ typedef struct sl_header {
 
 typedef struct sl_headers {
     sl_header_t *items;
-    size_t       n, cap;
+    size_t n, cap;
 } sl_headers_t;
 
 /* All copy name and value into pool p. */
 void sl_headers_add(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value);
 void sl_headers_set(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value);
-int  sl_headers_remove(sl_headers_t *h, sl_str_t name);     /* count removed */
+int sl_headers_remove(sl_headers_t *h, sl_str_t name); /* count removed */
 /* First value; NULL if absent. */
 const sl_header_t *sl_headers_get(const sl_headers_t *h, sl_str_t name);
 /* Does a comma-separated header contain token (case-insensitive)? */
-int  sl_headers_has_token(const sl_headers_t *h, sl_str_t name, sl_str_t token);
+int sl_headers_has_token(const sl_headers_t *h, sl_str_t name, sl_str_t token);
 
 /* Hop-by-hop per RFC 9110 §7.6.1, plus names listed in `connection`. */
-int  sl_header_is_hop_by_hop(sl_str_t name);
+int sl_header_is_hop_by_hop(sl_str_t name);
 
 #endif

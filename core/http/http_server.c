@@ -11,28 +11,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http_server.h"
 #include "base/log.h"
+#include "http/http_server.h"
 #include "http/proxy.h"
 
-#define SL_READ_BUF        (64 * 1024)
-#define SL_PENDING_MAX     (64 * 1024)   /* pipelined bytes buffered per conn */
-#define SL_PENDING_KEEP    (16 * 1024)   /* input buffer kept between requests */
+#define SL_READ_BUF (64 * 1024)
+#define SL_PENDING_MAX (64 * 1024)  /* pipelined bytes buffered per conn */
+#define SL_PENDING_KEEP (16 * 1024) /* input buffer kept between requests */
 
 static llhttp_settings_t sl_http_settings;
-static int               sl_http_settings_ready;
-static char              sl_read_buf[SL_READ_BUF];   /* one loop per process */
+static int sl_http_settings_ready;
+static char sl_read_buf[SL_READ_BUF]; /* one loop per process */
 
 typedef struct sl_write {
     uv_write_t req;
     sl_conn_t *c;
-    size_t     len;
-    char       data[];
+    size_t len;
+    char data[];
 } sl_write_t;
 
 static void conn_process(sl_conn_t *c);
 static void conn_timer_start(sl_conn_t *c, int ms);
-
 
 /* ---- protocol errors before/while a request is read ------------------- */
 
@@ -62,22 +61,22 @@ conn_fail(sl_conn_t *c, int status, const char *msg)
         sl_req_error_response(c->req, status, msg);
         return;
     }
-    if (c->req != NULL) {        /* garbage while another request is served */
+    if (c->req != NULL) { /* garbage while another request is served */
         c->want_close = 1;
         return;
     }
-    char     body[256], head[256];
-    int      bl = snprintf(body, sizeof(body), "{\n  \"message\":\"%s\"\n}", msg);
-    int      hl = snprintf(head, sizeof(head),
-                           "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-                           "Content-Length: %d\r\nConnection: close\r\nServer: sluice/" SL_VERSION
-                           "\r\n\r\n", status, msg, bl);
-    uv_buf_t b[2] = { uv_buf_init(head, (unsigned)hl), uv_buf_init(body, (unsigned)bl) };
+    char body[256], head[256];
+    int bl = snprintf(body, sizeof(body), "{\n  \"message\":\"%s\"\n}", msg);
+    int hl =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                 "Content-Length: %d\r\nConnection: close\r\nServer: sluice/" SL_VERSION "\r\n\r\n",
+                 status, msg, bl);
+    uv_buf_t b[2] = {uv_buf_init(head, (unsigned)hl), uv_buf_init(body, (unsigned)bl)};
     sl_conn_write(c, b, 2);
     c->want_close = 1;
     sl_conn_close(c);
 }
-
 
 /* ---- llhttp callbacks ----------------------------------------------- */
 
@@ -180,7 +179,7 @@ static int
 on_headers_complete(llhttp_t *p)
 {
     sl_conn_t *c = p->data;
-    sl_req_t  *r = c->req;
+    sl_req_t *r = c->req;
 
     header_flush(c);
     r->uri.ptr = sl_pstrndup(r->pool, c->url, c->url_len);
@@ -211,9 +210,10 @@ static int
 on_chunk_header(llhttp_t *p)
 {
     sl_conn_t *c = p->data;
-    size_t     max = c->w->settings->max_body_size;
+    size_t max = c->w->settings->max_body_size;
 
-    if (max && c->req != NULL && (p->content_length > max || c->req->body_len + p->content_length > max))
+    if (max && c->req != NULL &&
+        (p->content_length > max || c->req->body_len + p->content_length > max))
         return -1;
     return 0;
 }
@@ -222,11 +222,11 @@ static int
 on_body(llhttp_t *p, const char *at, size_t len)
 {
     sl_conn_t *c = p->data;
-    sl_req_t  *r = c->req;
-    size_t     max = c->w->settings->max_body_size;
+    sl_req_t *r = c->req;
+    size_t max = c->w->settings->max_body_size;
 
     if (r == NULL)
-        return HPE_USER;        /* the request already ended (early answer) */
+        return HPE_USER; /* the request already ended (early answer) */
     r->req_size += len;
     if (max && r->body_len + len > max) {
         llhttp_set_error_reason(p, "body too large");
@@ -236,7 +236,7 @@ on_body(llhttp_t *p, const char *at, size_t len)
     if (r->stream_body) {
         if (r->proxy)
             sl_proxy_body(r->proxy, at, len);
-        r->body_len += len;     /* counted, not kept */
+        r->body_len += len; /* counted, not kept */
         return 0;
     }
     if (r->discard_body)
@@ -262,7 +262,6 @@ on_message_complete(llhttp_t *p)
     c->paused = 1;
     return HPE_PAUSED;
 }
-
 
 /* ---- reading ------------------------------------------------------- */
 
@@ -299,7 +298,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     pending_append(c, buf->base, (size_t)nread);
     if (c->paused && c->pending_len > SL_PENDING_MAX && c->reading) {
-        uv_read_stop(s);          /* back-pressure on a pipelining client */
+        uv_read_stop(s); /* back-pressure on a pipelining client */
         c->reading = 0;
     }
     conn_process(c);
@@ -315,10 +314,10 @@ conn_process(sl_conn_t *c)
         return;
     c->in_process = 1;
     while (!c->closing && !c->paused && c->pending_len > 0) {
-        char        *data = c->pending;
-        size_t       len = c->pending_len;
+        char *data = c->pending;
+        size_t len = c->pending_len;
         llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
-        size_t       used = len;
+        size_t used = len;
 
         if (err == HPE_PAUSED) {
             used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
@@ -333,7 +332,8 @@ conn_process(sl_conn_t *c)
             else if (err == HPE_USER && reason && strcmp(reason, "header too large") == 0)
                 conn_fail(c, c->url_len > c->w->settings->max_header_size / 2 ? 414 : 431,
                           c->url_len > c->w->settings->max_header_size / 2
-                              ? "URI too long" : "Request header fields too large");
+                              ? "URI too long"
+                              : "Request header fields too large");
             else {
                 sl_log_debug("bad request from %s: %s", c->client_ip,
                              reason ? reason : llhttp_errno_name(err));
@@ -353,7 +353,7 @@ conn_process(sl_conn_t *c)
         if (err == HPE_PAUSED) {
             c->nreqs++;
             if (c->req)
-                sl_req_body_done(c->req);   /* may finish synchronously */
+                sl_req_body_done(c->req); /* may finish synchronously */
         }
     }
     c->in_process = 0;
@@ -366,14 +366,14 @@ on_timer(uv_timer_t *t)
 {
     sl_conn_t *c = t->data;
 
-    if (c->req != NULL && (c->req->state == SL_REQ_READING ||
-                           (c->req->stream_body && !c->req->body_complete))) {
+    if (c->req != NULL &&
+        (c->req->state == SL_REQ_READING || (c->req->stream_body && !c->req->body_complete))) {
         c->pending_len = 0;
         conn_fail(c, 408, "Request timeout");
         return;
     }
     if (c->req == NULL)
-        sl_conn_close(c);      /* idle keep-alive connection */
+        sl_conn_close(c); /* idle keep-alive connection */
 }
 
 static void
@@ -383,14 +383,13 @@ conn_timer_start(sl_conn_t *c, int ms)
         uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
 }
 
-
 /* ---- writing ------------------------------------------------------- */
 
 static void
 on_write(uv_write_t *wr, int status)
 {
     sl_write_t *w = (sl_write_t *)wr;
-    sl_conn_t  *c = w->c;
+    sl_conn_t *c = w->c;
 
     c->write_bytes -= w->len;
     free(w);
@@ -411,7 +410,7 @@ on_write(uv_write_t *wr, int status)
 static int
 conn_write_now(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
-    size_t      total = 0, skip = 0, off = 0;
+    size_t total = 0, skip = 0, off = 0;
     sl_write_t *w;
 
     for (unsigned i = 0; i < n; i++)
@@ -502,7 +501,6 @@ sl_conn_uncork(sl_conn_t *c)
         cork_flush(c);
 }
 
-
 /* ---- lifecycle ----------------------------------------------------- */
 
 static void
@@ -563,7 +561,7 @@ sl_conn_close(sl_conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
-    cork_flush(c);               /* what was corked goes before the close */
+    cork_flush(c); /* what was corked goes before the close */
     c->corked = 0;
     if (c->write_bytes > 0 && !c->write_failed) {
         /* Flush queued response bytes before closing: uv_close would cancel
@@ -618,8 +616,8 @@ sl_conn_request_done(sl_conn_t *c)
     if (c->closing)
         return;
     if (c->want_close || c->w->draining) {
-        sl_conn_close(c);     /* pending writes still complete: uv_close
-                                 cancels them, so flush first */
+        sl_conn_close(c); /* pending writes still complete: uv_close
+                             cancels them, so flush first */
         return;
     }
     c->paused = 0;
@@ -636,7 +634,7 @@ void
 sl_http_on_connection(uv_stream_t *server, int status)
 {
     sl_server_t *w = server->data;
-    sl_conn_t   *c;
+    sl_conn_t *c;
 
     if (status < 0)
         return;
@@ -670,7 +668,7 @@ sl_http_on_connection(uv_stream_t *server, int status)
     uv_tcp_nodelay(&c->tcp, 1);
 
     struct sockaddr_storage ss;
-    int                     sl = sizeof(ss);
+    int sl = sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6) {
             uv_ip6_name((struct sockaddr_in6 *)&ss, c->client_ip, sizeof(c->client_ip));

@@ -13,40 +13,43 @@
 #include "http/server.h"
 
 struct sl_conn {
-    uv_tcp_t       tcp;
-    sl_server_t   *w;
-    sl_conn_t     *prev, *next;      /* worker's list */
-    llhttp_t       parser;
-    uv_timer_t     timer;            /* header / body / keep-alive timeout */
-    char           client_ip[46];
-    int            client_port;
-    int            server_port;
+    uv_tcp_t tcp;
+    sl_server_t *w;
+    sl_conn_t *prev, *next; /* worker's list */
+    llhttp_t parser;
+    uv_timer_t timer; /* header / body / keep-alive timeout */
+    char client_ip[46];
+    int client_port;
+    int server_port;
 
-    sl_req_t      *req;              /* request being read or served */
-    sl_hdr_accum_t hdr;              /* header being parsed */
-    char          *url;   size_t url_len, url_cap;
-    size_t         head_bytes;
+    sl_req_t *req;      /* request being read or served */
+    sl_hdr_accum_t hdr; /* header being parsed */
+    char *url;
+    size_t url_len, url_cap;
+    size_t head_bytes;
 
     /* bytes read but not parsed yet (pipelined requests) */
-    char          *pending; size_t pending_len, pending_cap;
-    int            paused;           /* parser paused after a message */
+    char *pending;
+    size_t pending_len, pending_cap;
+    int paused; /* parser paused after a message */
 
-    size_t         write_bytes;      /* queued, not yet written */
-    unsigned       corked;
-    char          *cork_buf;  size_t cork_len, cork_cap;
-    int            closing;
-    int            in_process;
-    int            handles_closed;
-    int            write_failed;
-    int            reading;
-    int            want_close;       /* close after the current response */
-    unsigned       nreqs;
+    size_t write_bytes; /* queued, not yet written */
+    unsigned corked;
+    char *cork_buf;
+    size_t cork_len, cork_cap;
+    int closing;
+    int in_process;
+    int handles_closed;
+    int write_failed;
+    int reading;
+    int want_close; /* close after the current response */
+    unsigned nreqs;
 };
 
 void sl_http_on_connection(uv_stream_t *server, int status);
 
 /* Queue bytes for the client (copied, or written at once). */
-int  sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
+int sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 /* The current request ended and its log phase ran: next request or close. */
 void sl_conn_request_done(sl_conn_t *c);
 void sl_conn_close(sl_conn_t *c);

@@ -25,7 +25,7 @@ typedef struct sl_phase_ops {
     /* The chunk passes through every filter in order; *out is the result
      * (pool or plugin memory, valid until the next call). */
     sl_status_t (*body_filter)(sl_req_t *r, sl_str_t in, int eof, sl_str_t *out);
-    void        (*log)(sl_req_t *r);
+    void (*log)(sl_req_t *r);
 } sl_phase_ops_t;
 
 #endif

@@ -13,54 +13,54 @@
 
 #include <llhttp.h>
 
-#include "http/hdr_accum.h"
-#include "http/downstream.h"
 #include "base/log.h"
-#include "http/proxy.h"
 #include "base/strbuf.h"
-#include "upstream/upstream.h"
+#include "http/downstream.h"
+#include "http/hdr_accum.h"
+#include "http/proxy.h"
 #include "http/server.h"
+#include "upstream/upstream.h"
 
 /* A piece of a streamed request body waiting to be written upstream. */
 typedef struct sl_bodyq {
     struct sl_bodyq *next;
-    size_t           len;
-    char             data[];
+    size_t len;
+    char data[];
 } sl_bodyq_t;
 
-#define SL_BODYQ_HIGH (1024 * 1024)    /* pause the client above this */
+#define SL_BODYQ_HIGH (1024 * 1024) /* pause the client above this */
 
 struct sl_proxy {
-    sl_req_t         *r;
-    sl_upconn_t      *c;
-    sl_upconnect_t   *pending;
-    uv_timer_t        timer;
-    llhttp_t          parser;
-    char             *host;           /* NUL-terminated target host */
-    char             *head;
-    size_t            head_len;
-    int               tls;
-    int               tries;          /* counted tries */
-    int               got_bytes;      /* response bytes seen on this conn */
-    int               headers_done;
-    int               complete;
-    int               paused;
-    int               reading;
-    sl_hdr_accum_t    hdr;             /* response header being parsed */
-    size_t            hdr_bytes;
+    sl_req_t *r;
+    sl_upconn_t *c;
+    sl_upconnect_t *pending;
+    uv_timer_t timer;
+    llhttp_t parser;
+    char *host; /* NUL-terminated target host */
+    char *head;
+    size_t head_len;
+    int tls;
+    int tries;     /* counted tries */
+    int got_bytes; /* response bytes seen on this conn */
+    int headers_done;
+    int complete;
+    int paused;
+    int reading;
+    sl_hdr_accum_t hdr; /* response header being parsed */
+    size_t hdr_bytes;
     /* streamed request body (r->stream_body) */
-    sl_bodyq_t       *bq_head, *bq_tail;
-    size_t            bq_bytes;
-    sl_bodyq_t       *inflight;        /* being written (kept for a retry) */
-    int               head_written;
-    int               body_end;        /* client finished the body */
-    int               end_written;     /* last chunk (or last byte) sent */
-    int               body_sent;       /* bytes went out and were dropped: no retry */
-    sl_bodyq_t       *sent;            /* written, kept for a retry (bounded) */
-    size_t            sent_bytes;
-    sl_bodyq_t       *resend;          /* raw bytes to write again first */
-    int               client_paused;
-    int               written;         /* the request is fully written */
+    sl_bodyq_t *bq_head, *bq_tail;
+    size_t bq_bytes;
+    sl_bodyq_t *inflight; /* being written (kept for a retry) */
+    int head_written;
+    int body_end;     /* client finished the body */
+    int end_written;  /* last chunk (or last byte) sent */
+    int body_sent;    /* bytes went out and were dropped: no retry */
+    sl_bodyq_t *sent; /* written, kept for a retry (bounded) */
+    size_t sent_bytes;
+    sl_bodyq_t *resend; /* raw bytes to write again first */
+    int client_paused;
+    int written; /* the request is fully written */
 };
 
 static void stream_flush(sl_proxy_t *p);
@@ -104,7 +104,7 @@ retry_fresh(sl_proxy_t *p)
         sl_bodyq_t **tail = &p->sent;
         while (*tail)
             tail = &(*tail)->next;
-        *tail = p->inflight;          /* sent + in flight, in order */
+        *tail = p->inflight; /* sent + in flight, in order */
         p->inflight = NULL;
         p->resend = p->sent;
         p->sent = NULL;
@@ -116,11 +116,10 @@ retry_fresh(sl_proxy_t *p)
 #define SL_UPSTREAM_HEADERS_MAX (256 * 1024)
 
 static llhttp_settings_t resp_settings;
-static int               resp_settings_ready;
+static int resp_settings_ready;
 
 static void try_connect(sl_proxy_t *p);
 static void proxy_fail(sl_proxy_t *p, sl_req_error_t err, int status, const char *msg);
-
 
 /* ---- teardown ------------------------------------------------------- */
 
@@ -202,11 +201,10 @@ proxy_fail(sl_proxy_t *p, sl_req_error_t err, int status, const char *msg)
     if (r->err == SL_REQERR_NONE)
         r->err = err;
     if (r->head_sent || r->hold_head)
-        sl_req_resp_end(r, err);     /* the response began: filters end it */
+        sl_req_resp_end(r, err); /* the response began: filters end it */
     else
         sl_req_error_response(r, status, msg);
 }
-
 
 /* ---- timers --------------------------------------------------------- */
 
@@ -216,9 +214,8 @@ on_timeout(uv_timer_t *t)
     sl_proxy_t *p = t->data;
 
     if (p->r)
-        sl_log_warn("upstream timed out (%s:%d) while %s, request %s", p->host,
-                    p->r->up_port, p->headers_done ? "reading the response body"
-                                                   : "waiting for the response",
+        sl_log_warn("upstream timed out (%s:%d) while %s, request %s", p->host, p->r->up_port,
+                    p->headers_done ? "reading the response body" : "waiting for the response",
                     p->r->id);
     proxy_fail(p, SL_REQERR_UPSTREAM_TIMEOUT, 504, "The upstream server is timing out");
 }
@@ -230,14 +227,13 @@ timer_arm(sl_proxy_t *p, int ms)
         uv_timer_start(&p->timer, on_timeout, (uint64_t)ms, 0);
 }
 
-
 /* ---- response parsing ------------------------------------------------ */
 
 static void
 header_flush(sl_proxy_t *p)
 {
     sl_req_t *r = p->r;
-    sl_str_t  name, value;
+    sl_str_t name, value;
 
     if (sl_hdr_accum_take(&p->hdr, &name, &value) && !sl_header_is_hop_by_hop(name))
         sl_headers_add(&r->resp_headers, r->pool, name, value);
@@ -250,7 +246,7 @@ on_h_field(llhttp_t *ps, const char *at, size_t len)
     if (p->hdr.in_value)
         header_flush(p);
     if ((p->hdr_bytes += len) > SL_UPSTREAM_HEADERS_MAX)
-        return HPE_USER;               /* absurd upstream headers */
+        return HPE_USER; /* absurd upstream headers */
     sl_hdr_accum_field(&p->hdr, at, len);
     return 0;
 }
@@ -269,11 +265,11 @@ static int
 on_h_complete(llhttp_t *ps)
 {
     sl_proxy_t *p = ps->data;
-    sl_req_t   *r = p->r;
-    int         status = llhttp_get_status_code(ps);
+    sl_req_t *r = p->r;
+    int status = llhttp_get_status_code(ps);
 
     header_flush(p);
-    if (status >= 100 && status < 200) {    /* interim: drop, keep parsing */
+    if (status >= 100 && status < 200) { /* interim: drop, keep parsing */
         r->resp_headers.n = 0;
         return 0;
     }
@@ -285,7 +281,7 @@ on_h_complete(llhttp_t *ps)
     timer_arm(p, r->service ? r->service->read_timeout : 60000);
     sl_req_resp_headers(r);
     if (p->r == NULL)
-        return HPE_USER;               /* client vanished meanwhile */
+        return HPE_USER; /* client vanished meanwhile */
     return SL_STR_EQ(r->method, "HEAD") ? 1 : 0;
 }
 
@@ -333,7 +329,7 @@ static void
 on_up_read(void *arg, const char *data, ssize_t n)
 {
     sl_proxy_t *p = arg;
-    sl_req_t   *r = p->r;
+    sl_req_t *r = p->r;
 
     if (r == NULL)
         return;
@@ -352,9 +348,9 @@ on_up_read(void *arg, const char *data, ssize_t n)
             retry_fresh(p);
             return;
         }
-        sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host,
-                    r->up_port, p->headers_done ? "mid-response" : "before responding",
-                    uv_strerror((int)n), r->id);
+        sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host, r->up_port,
+                    p->headers_done ? "mid-response" : "before responding", uv_strerror((int)n),
+                    r->id);
         proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
                    "An invalid response was received from the upstream server");
         return;
@@ -362,7 +358,7 @@ on_up_read(void *arg, const char *data, ssize_t n)
     if (!p->got_bytes) {
         p->got_bytes = 1;
         sl_req_mark(r, SL_TIME_UPSTREAM_FIRST_BYTE);
-        bodyq_free(&p->sent);          /* no retry once the upstream answers */
+        bodyq_free(&p->sent); /* no retry once the upstream answers */
         p->sent_bytes = 0;
         release_body(p);
     }
@@ -375,7 +371,7 @@ on_up_read(void *arg, const char *data, ssize_t n)
     if (p->r == NULL) {
         if (cc)
             sl_conn_uncork(cc);
-        return;                          /* client aborted from a callback */
+        return; /* client aborted from a callback */
     }
     if (err == HPE_PAUSED && p->complete) {
         const char *pos = llhttp_get_error_pos(&p->parser);
@@ -400,14 +396,13 @@ on_up_read(void *arg, const char *data, ssize_t n)
         timer_arm(p, r->service ? r->service->read_timeout : 60000);
 }
 
-
 /* ---- sending ---------------------------------------------------------- */
 
 static void
 on_written(void *arg, int status)
 {
     sl_proxy_t *p = arg;
-    sl_req_t   *r = p->r;
+    sl_req_t *r = p->r;
 
     if (r == NULL)
         return;
@@ -417,7 +412,7 @@ on_written(void *arg, int status)
             return;
         }
         if (p->got_bytes)
-            return;                      /* the response is already coming */
+            return; /* the response is already coming */
         sl_log_warn("writing to upstream %s:%d failed: %s, request %s", p->host, r->up_port,
                     uv_strerror(status), r->id);
         proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
@@ -460,13 +455,13 @@ on_written(void *arg, int status)
 static void
 stream_flush(sl_proxy_t *p)
 {
-    sl_req_t   *r = p->r;
-    size_t      total = 0, off = 0;
+    sl_req_t *r = p->r;
+    size_t total = 0, off = 0;
     sl_bodyq_t *w;
 
     if (p->c == NULL || p->inflight)
         return;
-    if (p->resend) {                      /* after a retry: old bytes first */
+    if (p->resend) { /* after a retry: old bytes first */
         w = p->resend;
         p->resend = w->next;
         w->next = NULL;
@@ -555,7 +550,7 @@ sl_proxy_body(sl_proxy_t *p, const char *data, size_t len)
     p->bq_tail = q;
     p->bq_bytes += len;
     if (p->bq_bytes > SL_BODYQ_HIGH && !p->client_paused && p->r->conn) {
-        p->client_paused = 1;       /* the upstream is slower than the client */
+        p->client_paused = 1; /* the upstream is slower than the client */
         sl_conn_pause_read(p->r->conn);
     }
     stream_flush(p);
@@ -574,8 +569,8 @@ static void
 on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
 {
     sl_proxy_t *p = arg;
-    sl_req_t   *r = p->r;
-    sl_try_t   *t = &r->tries[r->ntries > 0 ? r->ntries - 1 : 0];
+    sl_req_t *r = p->r;
+    sl_try_t *t = &r->tries[r->ntries > 0 ? r->ntries - 1 : 0];
 
     p->pending = NULL;
     t->latency_us = sl_now_us() - t->start_us;
@@ -621,8 +616,8 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
         stream_flush(p);
         return;
     }
-    uv_buf_t b[2] = { uv_buf_init(p->head, (unsigned)p->head_len),
-                      uv_buf_init(r->body ? r->body : "", (unsigned)r->body_len) };
+    uv_buf_t b[2] = {uv_buf_init(p->head, (unsigned)p->head_len),
+                     uv_buf_init(r->body ? r->body : "", (unsigned)r->body_len)};
     if (sl_upconn_write(c, b, r->body_len ? 2 : 1, on_written, p) < 0 ||
         sl_upconn_read_start(c, on_up_read, p) < 0) {
         proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
@@ -636,7 +631,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
 static void
 try_connect(sl_proxy_t *p)
 {
-    sl_req_t            *r = p->r;
+    sl_req_t *r = p->r;
     sl_upstream_target_t t = {
         .tls = p->tls,
         .host = p->host,
@@ -658,7 +653,6 @@ try_connect(sl_proxy_t *p)
     }
 }
 
-
 /* ---- the request head ---------------------------------------------- */
 
 static int
@@ -670,12 +664,12 @@ default_port(const sl_proxy_t *p, int port)
 static void
 build_head(sl_proxy_t *p)
 {
-    sl_req_t          *r = p->r;
-    sl_conn_t         *c = r->conn;
-    sl_strbuf_t        b = { 0 };
+    sl_req_t *r = p->r;
+    sl_conn_t *c = r->conn;
+    sl_strbuf_t b = {0};
     const sl_header_t *xff = NULL, *via = NULL;
-    char               num[16];
-    int                n;
+    char num[16];
+    int n;
 
     SL_STRBUF_STR(&b, r->method);
     SL_STRBUF_LIT(&b, " ");
@@ -709,7 +703,7 @@ build_head(sl_proxy_t *p)
             continue;
         }
         if (h->name.len > 12 && strncasecmp(h->name.ptr, "x-forwarded-", 12) == 0)
-            continue;                       /* replaced below (untrusted client) */
+            continue; /* replaced below (untrusted client) */
         if (sl_str_caseeq(h->name, SL_STR("x-real-ip")))
             continue;
         if (sl_str_caseeq(h->name, SL_STR("via"))) {

@@ -7,8 +7,8 @@
 #include <sys/random.h>
 #include <sys/time.h>
 
-#include "http/http_server.h"
 #include "base/log.h"
+#include "http/http_server.h"
 #include "http/proxy.h"
 #include "http/request.h"
 #include "http/server.h"
@@ -40,8 +40,7 @@ void
 sl_req_mark(sl_req_t *r, sl_time_point_t t)
 {
     /* Wall clock at start plus monotonic elapsed: immune to clock steps. */
-    r->times[t] = r->times[SL_TIME_START] +
-                  (int64_t)((uv_hrtime() - r->start_mono_ns) / 1000);
+    r->times[t] = r->times[SL_TIME_START] + (int64_t)((uv_hrtime() - r->start_mono_ns) / 1000);
 }
 
 static void
@@ -58,8 +57,8 @@ sl_req_t *
 sl_req_new(sl_conn_t *c)
 {
     sl_pool_t *pool = sl_pool_create(8192);
-    sl_req_t  *r = sl_pcalloc(pool, sizeof(*r));
-    uint64_t   a = rng_next(), b = rng_next();
+    sl_req_t *r = sl_pcalloc(pool, sizeof(*r));
+    uint64_t a = rng_next(), b = rng_next();
 
     r->pool = pool;
     r->conn = c;
@@ -67,8 +66,7 @@ sl_req_new(sl_conn_t *c)
     r->cur = -1;
     memcpy(r->client_ip, c->client_ip, sizeof(r->client_ip));
     r->server_port = c->server_port;
-    snprintf(r->id, sizeof(r->id), "%016llx%016llx", (unsigned long long)a,
-             (unsigned long long)b);
+    snprintf(r->id, sizeof(r->id), "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
     r->times[SL_TIME_START] = sl_now_us();
     r->start_mono_ns = uv_hrtime();
     r->status = 0;
@@ -80,9 +78,8 @@ sl_req_new(sl_conn_t *c)
 void
 sl_req_free(sl_req_t *r)
 {
-    sl_pool_destroy(r->pool);   /* r lives in its own pool */
+    sl_pool_destroy(r->pool); /* r lives in its own pool */
 }
-
 
 /* ---- routing and the request-side phases ------------------------------ */
 
@@ -90,7 +87,7 @@ static void
 set_default_upstream(sl_req_t *r)
 {
     const sl_service_t *s = r->service;
-    char               *up = sl_router_upstream_path(&r->match, r->path);
+    char *up = sl_router_upstream_path(&r->match, r->path);
 
     r->up_scheme = sl_str_c(s->protocol);
     r->up_host = sl_str_c(s->host);
@@ -106,7 +103,7 @@ void
 sl_req_headers_done(sl_req_t *r)
 {
     const sl_header_t *h;
-    const char        *q;
+    const char *q;
 
     /* split the request target */
     q = memchr(r->uri.ptr, '?', r->uri.len);
@@ -121,7 +118,7 @@ sl_req_headers_done(sl_req_t *r)
     if (h) {
         sl_str_t host = h->value;
         const char *colon = NULL;
-        if (host.len && host.ptr[0] == '[') {           /* [v6]:port */
+        if (host.len && host.ptr[0] == '[') { /* [v6]:port */
             const char *rb = memchr(host.ptr, ']', host.len);
             if (rb)
                 host.len = (size_t)(rb - host.ptr) + 1;
@@ -148,7 +145,7 @@ sl_req_headers_done(sl_req_t *r)
         return;
     }
     if (h == NULL && r->http_major == 1 && r->http_minor >= 1) {
-        r->status = 400;   /* RFC 9112 §3.2: Host is mandatory in 1.1 */
+        r->status = 400; /* RFC 9112 §3.2: Host is mandatory in 1.1 */
         r->discard_body = 1;
         r->responded = 2;
         return;
@@ -157,7 +154,7 @@ sl_req_headers_done(sl_req_t *r)
     if (sl_router_match(r->w->conf, r->method, r->host, r->path, &r->match) != SL_OK) {
         r->chain = &r->w->conf->global_chain;
         r->discard_body = 1;
-        r->responded = 3;    /* answer 404 once the body is read */
+        r->responded = 3; /* answer 404 once the body is read */
     } else {
         r->route = r->match.route;
         r->service = r->route->service;
@@ -203,16 +200,23 @@ sl_req_body_done(sl_req_t *r)
         return;
     }
     switch (r->responded) {
-    case 1: sl_req_send_gateway(r); return;          /* a plugin answered */
-    case 2:                                          /* malformed: close after */
+    case 1:
+        sl_req_send_gateway(r);
+        return; /* a plugin answered */
+    case 2:     /* malformed: close after */
         r->close_after = 1;
         if (r->conn)
             r->conn->want_close = 1;
         sl_req_error_response(r, 400, "Bad request");
         return;
-    case 3: sl_req_error_response(r, 404, "no Route matched with those values"); return;
-    case 4: sl_req_error_response(r, 500, "An unexpected error occurred"); return;
-    default: break;
+    case 3:
+        sl_req_error_response(r, 404, "no Route matched with those values");
+        return;
+    case 4:
+        sl_req_error_response(r, 500, "An unexpected error occurred");
+        return;
+    default:
+        break;
     }
     if (r->chain->has_body) {
         sl_status_t st = r->w->phases->run(r, SL_PHASE_BODY);
@@ -233,41 +237,68 @@ sl_req_body_done(sl_req_t *r)
     sl_proxy_start(r);
 }
 
-
 /* ---- the response towards the client ---------------------------------- */
 
 static const char *
 status_text(int s)
 {
     switch (s) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Site Overloaded";
-    default:  return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 529:
+        return "Site Overloaded";
+    default:
+        return "Unknown";
     }
 }
 
@@ -276,21 +307,19 @@ static void
 prepare_head(sl_req_t *r)
 {
     char buf[32];
-    int  n;
+    int n;
 
-    sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Request-Id"),
-                   (sl_str_t){ r->id, 32 });
+    sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Request-Id"), (sl_str_t){r->id, 32});
     if (r->source == SL_SOURCE_UPSTREAM) {
-        sl_headers_add(&r->resp_headers, r->pool, SL_STR("Via"),
-                       SL_STR("1.1 sluice/" SL_VERSION));
+        sl_headers_add(&r->resp_headers, r->pool, SL_STR("Via"), SL_STR("1.1 sluice/" SL_VERSION));
         int64_t up = r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_SENT];
         int64_t px = r->times[SL_TIME_UPSTREAM_START] - r->times[SL_TIME_START];
         n = snprintf(buf, sizeof(buf), "%lld", (long long)(up > 0 ? up / 1000 : 0));
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Upstream-Latency"),
-                       (sl_str_t){ buf, (size_t)n });
+                       (sl_str_t){buf, (size_t)n});
         n = snprintf(buf, sizeof(buf), "%lld", (long long)(px > 0 ? px / 1000 : 0));
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Proxy-Latency"),
-                       (sl_str_t){ buf, (size_t)n });
+                       (sl_str_t){buf, (size_t)n});
     } else {
         if (!sl_headers_get(&r->resp_headers, SL_STR("server")))
             sl_headers_add(&r->resp_headers, r->pool, SL_STR("Server"),
@@ -298,7 +327,7 @@ prepare_head(sl_req_t *r)
         int64_t lat = (int64_t)((uv_hrtime() - r->start_mono_ns) / 1000000);
         n = snprintf(buf, sizeof(buf), "%lld", (long long)lat);
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Response-Latency"),
-                       (sl_str_t){ buf, (size_t)n });
+                       (sl_str_t){buf, (size_t)n});
     }
     if (r->chain && r->chain->n) {
         if (r->w->phases->run(r, SL_PHASE_HEADER_FILTER) == SL_STATUS_ERROR && !r->err)
@@ -309,13 +338,12 @@ prepare_head(sl_req_t *r)
 static void
 write_head(sl_req_t *r)
 {
-    sl_conn_t  *c = r->conn;
-    size_t      cap = 256, len = 0;
-    char       *buf;
-    int         n;
+    sl_conn_t *c = r->conn;
+    size_t cap = 256, len = 0;
+    char *buf;
+    int n;
 
-    if (r->status == 204 || r->status == 304 || r->status < 200 ||
-        SL_STR_EQ(r->method, "HEAD"))
+    if (r->status == 204 || r->status == 304 || r->status < 200 || SL_STR_EQ(r->method, "HEAD"))
         r->no_body = 1;
     sl_headers_remove(&r->resp_headers, SL_STR("connection"));
     sl_headers_remove(&r->resp_headers, SL_STR("transfer-encoding"));
@@ -324,7 +352,7 @@ write_head(sl_req_t *r)
         if (r->http_major == 1 && r->http_minor >= 1)
             r->chunked = 1;
         else
-            r->close_after = 1;   /* HTTP/1.0: body ends with the connection */
+            r->close_after = 1; /* HTTP/1.0: body ends with the connection */
     }
     if (!r->keepalive || (c && (c->want_close || c->w->draining)))
         r->close_after = 1;
@@ -377,10 +405,10 @@ sl_req_write_body(sl_req_t *r, const char *data, size_t len)
     if (len == 0 || r->no_body || c == NULL)
         return;
     if (r->chunked) {
-        char     hdr[24];
-        int      n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
-        uv_buf_t b[3] = { uv_buf_init(hdr, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
-                          uv_buf_init("\r\n", 2) };
+        char hdr[24];
+        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+        uv_buf_t b[3] = {uv_buf_init(hdr, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
+                         uv_buf_init("\r\n", 2)};
         sl_conn_write(c, b, 3);
         r->resp_bytes += (size_t)n + len + 2;
     } else {
@@ -404,7 +432,7 @@ static void
 release_held(sl_req_t *r)
 {
     char buf[24];
-    int  n;
+    int n;
 
     if (r->err >= SL_REQERR_UPSTREAM_CONNECT && r->err <= SL_REQERR_UPSTREAM_PROTOCOL &&
         r->status < 400) {
@@ -421,8 +449,7 @@ release_held(sl_req_t *r)
     }
     sl_headers_remove(&r->resp_headers, SL_STR("transfer-encoding"));
     n = snprintf(buf, sizeof(buf), "%zu", r->held_len);
-    sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Length"),
-                   (sl_str_t){ buf, (size_t)n });
+    sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Length"), (sl_str_t){buf, (size_t)n});
     r->hold_head = 0;
     write_head(r);
     sl_req_write_body(r, r->held, r->held_len);
@@ -431,7 +458,7 @@ release_held(sl_req_t *r)
 static void
 filter_and_write(sl_req_t *r, const char *data, size_t len, int eof)
 {
-    sl_str_t out = { data, len };
+    sl_str_t out = {data, len};
 
     if (r->chain && r->chain->has_body_filter) {
         if (r->w->phases->body_filter(r, out, eof, &out) == SL_STATUS_ERROR) {
@@ -464,7 +491,7 @@ finish(sl_req_t *r)
     sl_conn_t *c = r->conn;
 
     if (c && r->stream_body && !r->body_complete)
-        c->want_close = 1;      /* answered before the body ended: close */
+        c->want_close = 1; /* answered before the body ended: close */
 
     r->state = SL_REQ_DONE;
     sl_req_mark(r, SL_TIME_RESPONSE_END);
@@ -482,18 +509,17 @@ void
 sl_req_send_gateway(sl_req_t *r)
 {
     char buf[24];
-    int  n;
+    int n;
 
     sl_conn_t *c = r->conn;
 
     if (c)
-        sl_conn_cork(c);        /* head and body in one write */
+        sl_conn_cork(c); /* head and body in one write */
     r->source = SL_SOURCE_GATEWAY;
     if (r->status == 0)
         r->status = 200;
     n = snprintf(buf, sizeof(buf), "%zu", r->gw_body.len);
-    sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Length"),
-                   (sl_str_t){ buf, (size_t)n });
+    sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Length"), (sl_str_t){buf, (size_t)n});
     prepare_head(r);
     if (!r->hold_head)
         write_head(r);
@@ -512,7 +538,7 @@ void
 sl_req_error_response(sl_req_t *r, int status, const char *msg)
 {
     char *body;
-    int   n;
+    int n;
 
     if (r->head_sent) {
         /* Too late for a status: end the stream as broken. */
@@ -521,7 +547,7 @@ sl_req_error_response(sl_req_t *r, int status, const char *msg)
         sl_req_resp_end(r, r->err ? r->err : SL_REQERR_PLUGIN);
         return;
     }
-    r->hold_head = 0;            /* a new response: nothing held any more */
+    r->hold_head = 0; /* a new response: nothing held any more */
     r->held_len = 0;
     body = sl_palloc(r->pool, strlen(msg) + 128);
     n = sprintf(body, "{\n  \"message\":\"%s\",\n  \"request_id\":\"%s\"\n}", msg, r->id);
@@ -594,10 +620,10 @@ sl_req_abort(sl_req_t *r)
         r->proxy = NULL;
     }
     if (r->status == 0)
-        r->status = 499;      /* nginx's "client closed request" */
+        r->status = 499; /* nginx's "client closed request" */
     if (r->head_sent && r->chain && r->chain->has_body_filter) {
-        sl_str_t out;          /* let filters see the end (stats); output dropped */
-        r->w->phases->body_filter(r, (sl_str_t){ NULL, 0 }, 1, &out);
+        sl_str_t out; /* let filters see the end (stats); output dropped */
+        r->w->phases->body_filter(r, (sl_str_t){NULL, 0}, 1, &out);
     }
     r->state = SL_REQ_DONE;
     sl_req_mark(r, SL_TIME_RESPONSE_END);

@@ -17,110 +17,110 @@
 #include <uv.h>
 
 #include "base/common.h"
+#include "base/pool.h"
 #include "base/time.h"
 #include "conf/config.h"
-#include "http/headers.h"
-#include "base/pool.h"
 #include "conf/router.h"
+#include "http/headers.h"
 
-typedef struct sl_conn   sl_conn_t;
+typedef struct sl_conn sl_conn_t;
 typedef struct sl_server sl_server_t;
-typedef struct sl_proxy  sl_proxy_t;
+typedef struct sl_proxy sl_proxy_t;
 
 typedef enum sl_req_state {
-    SL_REQ_READING = 0,    /* headers/body arriving */
-    SL_REQ_PROXYING,       /* waiting on the upstream */
-    SL_REQ_RESPONDING,     /* response head sent, body flowing */
-    SL_REQ_DONE            /* response complete, log pending */
+    SL_REQ_READING = 0, /* headers/body arriving */
+    SL_REQ_PROXYING,    /* waiting on the upstream */
+    SL_REQ_RESPONDING,  /* response head sent, body flowing */
+    SL_REQ_DONE         /* response complete, log pending */
 } sl_req_state_t;
 
 typedef struct sl_try {
-    char    ip[46];
-    int     port;
+    char ip[46];
+    int port;
     int64_t start_us;
     int64_t latency_us;
-    int     failed;
-    int     code;          /* HTTP-ish code for a failed try: 502/504 */
-    char    state[16];     /* "failed" / "next" */
+    int failed;
+    int code;       /* HTTP-ish code for a failed try: 502/504 */
+    char state[16]; /* "failed" / "next" */
 } sl_try_t;
 
 struct sl_timer {
     struct sl_timer *next;
-    sl_req_t        *r;
-    uv_timer_t       h;
-    sl_timer_fn      fn;
-    void            *arg;
-    int              plugin;   /* chain index of the owner */
-    int              active;
+    sl_req_t *r;
+    uv_timer_t h;
+    sl_timer_fn fn;
+    void *arg;
+    int plugin; /* chain index of the owner */
+    int active;
 };
 
 struct sl_req {
-    sl_pool_t        *pool;
-    sl_conn_t        *conn;        /* NULL once the client is gone */
-    sl_server_t      *w;
-    char              id[33];
-    char              client_ip[46];
-    int               server_port;
-    sl_req_state_t    state;
+    sl_pool_t *pool;
+    sl_conn_t *conn; /* NULL once the client is gone */
+    sl_server_t *w;
+    char id[33];
+    char client_ip[46];
+    int server_port;
+    sl_req_state_t state;
 
     /* request as received */
-    sl_str_t          method, uri, path, query, host;
-    int               has_query;
-    int               http_major, http_minor;
-    int               keepalive;   /* client wants keep-alive */
-    int               expect_continue;
-    sl_headers_t      headers;
-    sl_headers_t      client_headers; /* as received (for the log record) */
-    char             *body;        /* malloc'd, freed by a pool cleanup */
-    size_t            body_len, body_cap;
-    int               discard_body;
-    int               stream_body;  /* body goes to the upstream as it arrives */
-    int               body_complete;
-    int               req_chunked;  /* client sent Transfer-Encoding: chunked */
-    uint64_t          req_content_length;
-    size_t            req_size;    /* bytes received (head + body) */
+    sl_str_t method, uri, path, query, host;
+    int has_query;
+    int http_major, http_minor;
+    int keepalive; /* client wants keep-alive */
+    int expect_continue;
+    sl_headers_t headers;
+    sl_headers_t client_headers; /* as received (for the log record) */
+    char *body;                  /* malloc'd, freed by a pool cleanup */
+    size_t body_len, body_cap;
+    int discard_body;
+    int stream_body; /* body goes to the upstream as it arrives */
+    int body_complete;
+    int req_chunked; /* client sent Transfer-Encoding: chunked */
+    uint64_t req_content_length;
+    size_t req_size; /* bytes received (head + body) */
 
     /* routing and plugins */
-    sl_route_match_t  match;
-    const sl_route_t   *route;
+    sl_route_match_t match;
+    const sl_route_t *route;
     const sl_service_t *service;
-    const sl_chain_t   *chain;
-    void            **plugin_ctx;  /* one per chain item */
-    int               cur;         /* chain index being run, -1 none */
-    int               responded;   /* a plugin called respond() */
-    sl_timer_t       *timers;
+    const sl_chain_t *chain;
+    void **plugin_ctx; /* one per chain item */
+    int cur;           /* chain index being run, -1 none */
+    int responded;     /* a plugin called respond() */
+    sl_timer_t *timers;
 
     /* upstream target (pool strings) */
-    sl_str_t          up_scheme, up_host, up_path, up_query;
-    int               up_port, up_has_query;
-    char             *upstream_uri;
-    int               upstream_status;
-    sl_proxy_t       *proxy;
-    sl_try_t          tries[8];
-    int               ntries;
+    sl_str_t up_scheme, up_host, up_path, up_query;
+    int up_port, up_has_query;
+    char *upstream_uri;
+    int upstream_status;
+    sl_proxy_t *proxy;
+    sl_try_t tries[8];
+    int ntries;
 
     /* response */
-    int               status;
-    sl_headers_t      resp_headers;
-    sl_resp_source_t  source;
-    sl_str_t          gw_body;     /* body of a gateway-made response */
-    int               head_sent;
-    int               hold_head;   /* api->resp_buffer: head waits for eof */
-    char             *held;        /* filtered body while the head waits */
-    size_t            held_len, held_cap;
-    int               chunked;     /* response framed with chunked encoding */
-    int               no_body;     /* HEAD / 204 / 304 */
-    int               close_after; /* Connection: close on this response */
-    size_t            resp_bytes;  /* bytes sent to the client */
+    int status;
+    sl_headers_t resp_headers;
+    sl_resp_source_t source;
+    sl_str_t gw_body; /* body of a gateway-made response */
+    int head_sent;
+    int hold_head; /* api->resp_buffer: head waits for eof */
+    char *held;    /* filtered body while the head waits */
+    size_t held_len, held_cap;
+    int chunked;       /* response framed with chunked encoding */
+    int no_body;       /* HEAD / 204 / 304 */
+    int close_after;   /* Connection: close on this response */
+    size_t resp_bytes; /* bytes sent to the client */
 
-    int64_t           times[SL_TIME_MAX];
-    uint64_t          start_mono_ns;
-    sl_req_error_t    err;
-    json_object      *ser;         /* serialize values tree */
+    int64_t times[SL_TIME_MAX];
+    uint64_t start_mono_ns;
+    sl_req_error_t err;
+    json_object *ser; /* serialize values tree */
 };
 
 sl_req_t *sl_req_new(sl_conn_t *c);
-void      sl_req_free(sl_req_t *r);
+void sl_req_free(sl_req_t *r);
 
 /* Parsing milestones (http_server.c). */
 void sl_req_headers_done(sl_req_t *r);
@@ -132,7 +132,7 @@ void sl_req_error_response(sl_req_t *r, int status, const char *msg);
 void sl_req_send_gateway(sl_req_t *r);
 
 /* Upstream response milestones (proxy.c). */
-int  sl_req_resp_headers(sl_req_t *r);                     /* SL_OK / SL_ERROR */
+int sl_req_resp_headers(sl_req_t *r); /* SL_OK / SL_ERROR */
 void sl_req_resp_body(sl_req_t *r, const char *data, size_t len);
 void sl_req_resp_end(sl_req_t *r, sl_req_error_t err);
 
@@ -144,6 +144,6 @@ void sl_req_on_drain(sl_req_t *r);
 void sl_req_abort(sl_req_t *r);
 
 /* Time helpers */
-void    sl_req_mark(sl_req_t *r, sl_time_point_t t);
+void sl_req_mark(sl_req_t *r, sl_time_point_t t);
 
 #endif

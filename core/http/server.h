@@ -17,18 +17,18 @@
 typedef struct sl_conn sl_conn_t;
 
 typedef struct sl_server {
-    uv_loop_t            *loop;
-    int                   id;           /* worker number */
-    const sl_settings_t  *settings;
-    sl_conf_t            *conf;
-    sl_uppool_t          *uppool;
-    const sl_phase_ops_t *phases;       /* plugin chain runner (plugin/phase.c) */
-    int                   draining;     /* no new requests on kept-alive connections */
-    size_t                nconns;
-    sl_conn_t            *conns;        /* all open client connections */
-    uint64_t              nrequests;
+    uv_loop_t *loop;
+    int id; /* worker number */
+    const sl_settings_t *settings;
+    sl_conf_t *conf;
+    sl_uppool_t *uppool;
+    const sl_phase_ops_t *phases; /* plugin chain runner (plugin/phase.c) */
+    int draining;                 /* no new requests on kept-alive connections */
+    size_t nconns;
+    sl_conn_t *conns; /* all open client connections */
+    uint64_t nrequests;
     /* Called when a connection closes (the owner's drain bookkeeping). */
-    void                (*conn_closed)(struct sl_server *s);
+    void (*conn_closed)(struct sl_server *s);
 } sl_server_t;
 
 #endif

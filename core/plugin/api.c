@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "http/http_server.h"
 #include "base/log.h"
+#include "conf/plugin_loader.h"
+#include "http/http_server.h"
 #include "plugin/host.h"
 #include "plugin/phase.h"
-#include "conf/plugin_loader.h"
 #include "plugin/serializer.h"
 
 static const sl_plugin_inst_t *
@@ -25,8 +25,8 @@ static void
 api_log(sl_req_t *r, sl_log_level_t level, const char *fmt, ...)
 {
     const sl_plugin_inst_t *pi = cur_inst(r);
-    char                    tag[128];
-    va_list                 ap;
+    char tag[128];
+    va_list ap;
 
     if ((int)level < sl_log_level)
         return;
@@ -77,15 +77,39 @@ static sl_str_t
 api_plugin_id(sl_req_t *r)
 {
     const sl_plugin_inst_t *pi = cur_inst(r);
-    return pi ? sl_str_c(pi->id) : (sl_str_t){ "", 0 };
+    return pi ? sl_str_c(pi->id) : (sl_str_t){"", 0};
 }
 
-static sl_str_t api_req_id(sl_req_t *r)     { return (sl_str_t){ r->id, 32 }; }
-static sl_str_t api_req_method(sl_req_t *r) { return r->method; }
-static sl_str_t api_req_scheme(sl_req_t *r) { return SL_STR("http"); }
-static sl_str_t api_req_host(sl_req_t *r)   { return r->host; }
-static sl_str_t api_req_path(sl_req_t *r)   { return r->path; }
-static sl_str_t api_req_query(sl_req_t *r)  { return r->query; }
+static sl_str_t
+api_req_id(sl_req_t *r)
+{
+    return (sl_str_t){r->id, 32};
+}
+static sl_str_t
+api_req_method(sl_req_t *r)
+{
+    return r->method;
+}
+static sl_str_t
+api_req_scheme(sl_req_t *r)
+{
+    return SL_STR("http");
+}
+static sl_str_t
+api_req_host(sl_req_t *r)
+{
+    return r->host;
+}
+static sl_str_t
+api_req_path(sl_req_t *r)
+{
+    return r->path;
+}
+static sl_str_t
+api_req_query(sl_req_t *r)
+{
+    return r->query;
+}
 
 static sl_str_t
 api_client_ip(sl_req_t *r)
@@ -115,23 +139,31 @@ hiter(const sl_headers_t *h, size_t *cursor, sl_str_t *name, sl_str_t *value)
     return 1;
 }
 
-static int api_req_header_get(sl_req_t *r, sl_str_t n, sl_str_t *v) { return hget(&r->headers, n, v); }
-static int api_req_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
+static int
+api_req_header_get(sl_req_t *r, sl_str_t n, sl_str_t *v)
+{
+    return hget(&r->headers, n, v);
+}
+static int
+api_req_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
 {
     sl_headers_set(&r->headers, r->pool, n, v);
     return 0;
 }
-static int api_req_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
+static int
+api_req_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
 {
     sl_headers_add(&r->headers, r->pool, n, v);
     return 0;
 }
-static int api_req_header_remove(sl_req_t *r, sl_str_t n)
+static int
+api_req_header_remove(sl_req_t *r, sl_str_t n)
 {
     sl_headers_remove(&r->headers, n);
     return 0;
 }
-static int api_req_header_iter(sl_req_t *r, size_t *c, sl_str_t *n, sl_str_t *v)
+static int
+api_req_header_iter(sl_req_t *r, size_t *c, sl_str_t *n, sl_str_t *v)
 {
     return hiter(&r->headers, c, n, v);
 }
@@ -139,7 +171,7 @@ static int api_req_header_iter(sl_req_t *r, size_t *c, sl_str_t *n, sl_str_t *v)
 static sl_str_t
 api_req_body(sl_req_t *r)
 {
-    return (sl_str_t){ r->body, r->body_len };
+    return (sl_str_t){r->body, r->body_len};
 }
 
 static int
@@ -158,11 +190,16 @@ static int
 api_upstream_get(sl_req_t *r, sl_str_t *scheme, sl_str_t *host, int *port, sl_str_t *path,
                  sl_str_t *query)
 {
-    if (scheme) *scheme = r->up_scheme;
-    if (host)   *host = r->up_host;
-    if (port)   *port = r->up_port;
-    if (path)   *path = r->up_path;
-    if (query)  *query = r->up_query;
+    if (scheme)
+        *scheme = r->up_scheme;
+    if (host)
+        *host = r->up_host;
+    if (port)
+        *port = r->up_port;
+    if (path)
+        *path = r->up_path;
+    if (query)
+        *query = r->up_query;
     return 0;
 }
 
@@ -177,15 +214,19 @@ api_upstream_set(sl_req_t *r, sl_str_t scheme, sl_str_t host, int port, sl_str_t
     if (r->state != SL_REQ_READING)
         return -1;
     r->up_scheme = SL_STR_EQ(scheme, "https") ? SL_STR("https") : SL_STR("http");
-    r->up_host = (sl_str_t){ sl_pstrndup(r->pool, host.ptr, host.len), host.len };
+    r->up_host = (sl_str_t){sl_pstrndup(r->pool, host.ptr, host.len), host.len};
     r->up_port = port;
-    r->up_path = (sl_str_t){ sl_pstrndup(r->pool, path.ptr, path.len), path.len };
-    r->up_query = (sl_str_t){ sl_pstrndup(r->pool, query.ptr, query.len), query.len };
+    r->up_path = (sl_str_t){sl_pstrndup(r->pool, path.ptr, path.len), path.len};
+    r->up_query = (sl_str_t){sl_pstrndup(r->pool, query.ptr, query.len), query.len};
     r->up_has_query = query.len > 0;
     return 0;
 }
 
-static int api_resp_status(sl_req_t *r) { return r->status; }
+static int
+api_resp_status(sl_req_t *r)
+{
+    return r->status;
+}
 static int
 api_resp_status_set(sl_req_t *r, int status)
 {
@@ -194,33 +235,45 @@ api_resp_status_set(sl_req_t *r, int status)
     r->status = status;
     return 0;
 }
-static int api_resp_header_get(sl_req_t *r, sl_str_t n, sl_str_t *v) { return hget(&r->resp_headers, n, v); }
-static int api_resp_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
+static int
+api_resp_header_get(sl_req_t *r, sl_str_t n, sl_str_t *v)
+{
+    return hget(&r->resp_headers, n, v);
+}
+static int
+api_resp_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
 {
     if (r->head_sent)
         return -1;
     sl_headers_set(&r->resp_headers, r->pool, n, v);
     return 0;
 }
-static int api_resp_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
+static int
+api_resp_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
 {
     if (r->head_sent)
         return -1;
     sl_headers_add(&r->resp_headers, r->pool, n, v);
     return 0;
 }
-static int api_resp_header_remove(sl_req_t *r, sl_str_t n)
+static int
+api_resp_header_remove(sl_req_t *r, sl_str_t n)
 {
     if (r->head_sent)
         return -1;
     sl_headers_remove(&r->resp_headers, n);
     return 0;
 }
-static int api_resp_header_iter(sl_req_t *r, size_t *c, sl_str_t *n, sl_str_t *v)
+static int
+api_resp_header_iter(sl_req_t *r, size_t *c, sl_str_t *n, sl_str_t *v)
 {
     return hiter(&r->resp_headers, c, n, v);
 }
-static sl_resp_source_t api_resp_source(sl_req_t *r) { return r->source; }
+static sl_resp_source_t
+api_resp_source(sl_req_t *r)
+{
+    return r->source;
+}
 
 static int
 api_respond(sl_req_t *r, int status, sl_str_t ctype, sl_str_t body)
@@ -245,7 +298,11 @@ api_resp_body_write(sl_req_t *r, const char *data, size_t len)
     return 0;
 }
 
-static sl_req_error_t api_req_error(sl_req_t *r) { return r->err; }
+static sl_req_error_t
+api_req_error(sl_req_t *r)
+{
+    return r->err;
+}
 
 static int
 api_resp_buffer(sl_req_t *r)
@@ -264,7 +321,11 @@ api_req_time(sl_req_t *r, sl_time_point_t which)
     return r->times[which];
 }
 
-static int64_t api_now_us(void) { return sl_now_us(); }
+static int64_t
+api_now_us(void)
+{
+    return sl_now_us();
+}
 
 static int
 api_set_serialize_value(sl_req_t *r, const char *key, sl_str_t json)
@@ -288,7 +349,7 @@ timer_cb(uv_timer_t *h)
     if (!uv_timer_get_repeat(h))
         t->active = 0;
     sl_req_t *r = t->r;
-    int       saved = r->cur;
+    int saved = r->cur;
     r->cur = t->plugin;
     t->fn(&sl_api, r, t->arg);
     r->cur = saved;
@@ -333,7 +394,7 @@ api_reopen_generation(void)
 static void
 api_log_ts(const char *tag, sl_log_level_t level, const char *fmt, ...)
 {
-    char    t[128];
+    char t[128];
     va_list ap;
 
     /* sl_logv formats into a local buffer and writes once: thread-safe. */

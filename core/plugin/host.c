@@ -7,19 +7,19 @@
 
 typedef struct sl_post {
     struct sl_post *next;
-    void          (*fn)(const sl_api_t *, void *);
-    void           *arg;
+    void (*fn)(const sl_api_t *, void *);
+    void *arg;
 } sl_post_t;
 
 static volatile uint64_t reopen_gen;
 
 static struct {
-    int         ready;
-    int         worker_id;
-    uv_async_t  async;
-    uv_mutex_t  lock;
-    sl_post_t  *head, *tail;
-} host = { .worker_id = -1 };
+    int ready;
+    int worker_id;
+    uv_async_t async;
+    uv_mutex_t lock;
+    sl_post_t *head, *tail;
+} host = {.worker_id = -1};
 
 static void
 run_posts(uv_async_t *a)

@@ -16,17 +16,17 @@ extern const char *sl_api_plugin_name;
 
 /* Once per worker, after fork: remember the worker id and the loop, and set
  * up api->post's wake-up on that loop.  Returns 0 or -1. */
-int  sl_host_init(uv_loop_t *loop, int worker_id);
+int sl_host_init(uv_loop_t *loop, int worker_id);
 /* Run what is queued (used after exit_worker) and close the wake-up. */
 void sl_host_shutdown(void);
 /* -1 in the master. */
-int  sl_host_worker_id(void);
+int sl_host_worker_id(void);
 /* api->post: run fn on the worker loop soon; thread-safe. */
-int  sl_host_post(void (*fn)(const sl_api_t *api, void *arg), void *arg);
+int sl_host_post(void (*fn)(const sl_api_t *api, void *arg), void *arg);
 
 /* USR1: log files are to be reopened.  The generation counter (read by
  * api->log_reopen_gen, from any thread) moves on. */
-void     sl_host_reopen_logs(void);
+void sl_host_reopen_logs(void);
 uint64_t sl_host_reopen_gen(void);
 
 #endif

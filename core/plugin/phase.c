@@ -2,15 +2,13 @@
  * computed once per configuration generation (config.c); here we only walk
  * it, setting r->cur so host API calls know which plugin is calling. */
 
-#include "base/log.h"
 #include "plugin/phase.h"
+#include "base/log.h"
 #include "plugin/host.h"
 
-static const char *const phase_names[] = { "access", "body", "header_filter", "body_filter",
-                                           "log" };
+static const char *const phase_names[] = {"access", "body", "header_filter", "body_filter", "log"};
 
-static void
-timers_stop(sl_req_t *r);
+static void timers_stop(sl_req_t *r);
 
 sl_status_t
 sl_phase_run(sl_req_t *r, sl_phase_t phase)
@@ -19,14 +17,21 @@ sl_phase_run(sl_req_t *r, sl_phase_t phase)
 
     for (size_t i = 0; ch && i < ch->n; i++) {
         const sl_plugin_inst_t *pi = ch->items[i];
-        const sl_plugin_t      *d = pi->plugin->desc;
+        const sl_plugin_t *d = pi->plugin->desc;
         sl_status_t (*fn)(const sl_api_t *, sl_req_t *, void *) = NULL;
 
         switch (phase) {
-        case SL_PHASE_ACCESS:        fn = d->access; break;
-        case SL_PHASE_BODY:          fn = d->body; break;
-        case SL_PHASE_HEADER_FILTER: fn = d->header_filter; break;
-        default:                     return SL_STATUS_ERROR;
+        case SL_PHASE_ACCESS:
+            fn = d->access;
+            break;
+        case SL_PHASE_BODY:
+            fn = d->body;
+            break;
+        case SL_PHASE_HEADER_FILTER:
+            fn = d->header_filter;
+            break;
+        default:
+            return SL_STATUS_ERROR;
         }
         if (fn == NULL)
             continue;
@@ -52,7 +57,7 @@ sl_status_t
 sl_phase_body_filter(sl_req_t *r, sl_str_t in, int eof, sl_str_t *out)
 {
     const sl_chain_t *ch = r->chain;
-    sl_str_t          chunk = in;
+    sl_str_t chunk = in;
 
     for (size_t i = 0; ch && i < ch->n; i++) {
         const sl_plugin_inst_t *pi = ch->items[i];
@@ -64,7 +69,7 @@ sl_phase_body_filter(sl_req_t *r, sl_str_t in, int eof, sl_str_t *out)
         if (st == SL_STATUS_ERROR) {
             sl_log_error("[%s] body_filter phase failed, request %s", pi->plugin->desc->name,
                          r->id);
-            *out = (sl_str_t){ NULL, 0 };
+            *out = (sl_str_t){NULL, 0};
             return st;
         }
     }

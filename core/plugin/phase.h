@@ -12,6 +12,6 @@ extern const sl_phase_ops_t sl_plugin_phases;
 
 sl_status_t sl_phase_run(sl_req_t *r, sl_phase_t phase);
 sl_status_t sl_phase_body_filter(sl_req_t *r, sl_str_t in, int eof, sl_str_t *out);
-void        sl_phase_log(sl_req_t *r);
+void sl_phase_log(sl_req_t *r);
 
 #endif

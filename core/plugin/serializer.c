@@ -7,14 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/strbuf.h"
 #include "http/http_server.h"
 #include "plugin/serializer.h"
-#include "base/strbuf.h"
 
 /* The log record's "error" field, by sl_req_error_t. */
-static const char *const reqerr_names[] = { "", "client_abort", "upstream_connect",
-                                            "upstream_timeout", "upstream_reset",
-                                            "upstream_protocol", "plugin" };
+static const char *const reqerr_names[] = {"",
+                                           "client_abort",
+                                           "upstream_connect",
+                                           "upstream_timeout",
+                                           "upstream_reset",
+                                           "upstream_protocol",
+                                           "plugin"};
 
 static json_object *
 jstr(sl_str_t s)
@@ -47,11 +51,11 @@ static json_object *
 headers_json(const sl_headers_t *h, const char *const *redact, int always_redact)
 {
     json_object *o = json_object_new_object();
-    char         name[256];
+    char name[256];
 
     for (size_t i = 0; i < h->n; i++) {
-        size_t n = h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len
-                                                           : sizeof(name) - 1;
+        size_t n =
+            h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len : sizeof(name) - 1;
         for (size_t k = 0; k < n; k++)
             name[k] = (char)tolower((unsigned char)h->items[i].name.ptr[k]);
         name[n] = '\0';
@@ -70,22 +74,24 @@ headers_json(const sl_headers_t *h, const char *const *redact, int always_redact
 static int
 hexval(int c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
 static char *
 url_decode(const char *s, size_t n, size_t *outlen)
 {
-    char  *o = sl_xmalloc(n + 1);
+    char *o = sl_xmalloc(n + 1);
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+')
             o[j++] = ' ';
-        else if (s[i] == '%' && i + 2 < n &&
-                 hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+        else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         } else
@@ -100,7 +106,7 @@ static json_object *
 query_json(sl_str_t q)
 {
     json_object *o = json_object_new_object();
-    const char  *p = q.ptr, *e = q.ptr + q.len;
+    const char *p = q.ptr, *e = q.ptr + q.len;
 
     while (p && p < e) {
         const char *amp = memchr(p, '&', (size_t)(e - p));
@@ -108,7 +114,7 @@ query_json(sl_str_t q)
         const char *eq = memchr(p, '=', (size_t)(end - p));
         if (end > p) {
             size_t kl, vl;
-            char  *k = url_decode(p, (size_t)((eq ? eq : end) - p), &kl);
+            char *k = url_decode(p, (size_t)((eq ? eq : end) - p), &kl);
             json_object *v;
             if (eq) {
                 char *vs = url_decode(eq + 1, (size_t)(end - eq - 1), &vl);
@@ -135,10 +141,11 @@ ms(int64_t us)
 static void
 merge(json_object *dst, json_object *src)
 {
-    json_object_object_foreach(src, k, v) {
+    json_object_object_foreach(src, k, v)
+    {
         json_object *d;
-        if (json_object_is_type(v, json_type_object) &&
-            json_object_object_get_ex(dst, k, &d) && json_object_is_type(d, json_type_object))
+        if (json_object_is_type(v, json_type_object) && json_object_object_get_ex(dst, k, &d) &&
+            json_object_is_type(d, json_type_object))
             merge(d, v);
         else
             json_object_object_add(dst, k, json_object_get(v));
@@ -149,8 +156,8 @@ int
 sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
 {
     json_tokener *tok = json_tokener_new_ex(64);
-    json_object  *val;
-    char          part[256];
+    json_object *val;
+    char part[256];
 
     if (tok == NULL)
         return SL_ERROR;
@@ -164,7 +171,7 @@ sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
     }
     if (json_tokener_get_error(tok) != json_tokener_success || end != json.len) {
         /* allow trailing whitespace */
-        int    ok = json_tokener_get_error(tok) == json_tokener_success;
+        int ok = json_tokener_get_error(tok) == json_tokener_success;
         for (size_t i = end; ok && i < json.len; i++)
             if (!isspace((unsigned char)json.ptr[i]))
                 ok = 0;
@@ -178,10 +185,10 @@ sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
     if (r->ser == NULL)
         r->ser = json_object_new_object();
     json_object *node = r->ser;
-    const char  *p = key;
+    const char *p = key;
     for (;;) {
         const char *dot = strchr(p, '.');
-        size_t      n = dot ? (size_t)(dot - p) : strlen(p);
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
         if (n == 0 || n >= sizeof(part)) {
             json_object_put(val);
             return SL_ERROR;
@@ -215,9 +222,8 @@ sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out)
     json_object *resp = json_object_new_object();
     json_object *lat = json_object_new_object();
     json_object *tries = json_object_new_array();
-    char         url[2048];
-    int64_t      end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END]
-                                                      : sl_now_us();
+    char url[2048];
+    int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
 
     json_object_object_add(req, "id", json_object_new_string_len(r->id, 32));
     json_object_object_add(req, "uri", jstr(r->uri));
@@ -260,7 +266,8 @@ sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out)
 
     for (int i = 0; i < r->ntries; i++) {
         json_object *t = json_object_new_object();
-        json_object_object_add(t, "balancer_start", json_object_new_int64(ms(r->tries[i].start_us)));
+        json_object_object_add(t, "balancer_start",
+                               json_object_new_int64(ms(r->tries[i].start_us)));
         json_object_object_add(t, "ip", json_object_new_string(r->tries[i].ip));
         json_object_object_add(t, "port", json_object_new_int(r->tries[i].port));
         json_object_object_add(t, "balancer_latency",
@@ -276,11 +283,11 @@ sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out)
         json_object_object_add(root, "route", json_object_get(r->route->entity));
     if (r->service && r->service->entity)
         json_object_object_add(root, "service", json_object_get(r->service->entity));
-    json_object_object_add(root, "client_ip",
-                           json_object_new_string(r->client_ip));
+    json_object_object_add(root, "client_ip", json_object_new_string(r->client_ip));
     json_object_object_add(root, "started_at", json_object_new_int64(ms(r->times[SL_TIME_START])));
-    json_object_object_add(root, "source", json_object_new_string(
-                               r->source == SL_SOURCE_UPSTREAM && r->upstream_status ? "upstream"
+    json_object_object_add(
+        root, "source",
+        json_object_new_string(r->source == SL_SOURCE_UPSTREAM && r->upstream_status ? "upstream"
                                                                                      : "kong"));
     if (r->err != SL_REQERR_NONE) {
         if ((size_t)r->err < sl_nelems(reqerr_names))
@@ -289,7 +296,7 @@ sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out)
     if (r->ser)
         merge(root, r->ser);
 
-    size_t      len;
+    size_t len;
     const char *s = json_object_to_json_string_length(
         root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     out->ptr = sl_pstrndup(r->pool, s, len);
@@ -297,7 +304,6 @@ sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out)
     json_object_put(root);
     return SL_OK;
 }
-
 
 /* ---- the fast path: the record written straight into one buffer ---- */
 
@@ -318,16 +324,33 @@ sb_str(sl_strbuf_t *b, const char *s, size_t n)
         }
         *o++ = '\\';
         switch (c) {
-        case '"':  *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
         default:
-            *o++ = 'u'; *o++ = '0'; *o++ = '0';
-            *o++ = hex[c >> 4]; *o++ = hex[c & 15];
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
         }
     }
     *o++ = '"';
@@ -343,8 +366,8 @@ sb_cstr(sl_strbuf_t *b, const char *s)
 static void
 sb_int(sl_strbuf_t *b, int64_t v)
 {
-    char     t[24];
-    size_t   n = 0;
+    char t[24];
+    size_t n = 0;
     uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
 
     do {
@@ -372,7 +395,7 @@ same_name(sl_str_t hn, const char *name, size_t n)
 static void
 sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int always_redact)
 {
-    char  small[64], name[256];
+    char small[64], name[256];
     char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
 
     memset(done, 0, h->n <= sizeof(small) ? sizeof(small) : 0);
@@ -381,13 +404,13 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
     for (size_t i = 0; i < h->n; i++) {
         if (done[i])
             continue;
-        size_t n = h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len
-                                                           : sizeof(name) - 1;
+        size_t n =
+            h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len : sizeof(name) - 1;
         for (size_t k = 0; k < n; k++)
             name[k] = (char)tolower((unsigned char)h->items[i].name.ptr[k]);
         name[n] = '\0';
-        int red = always_redact && (strcmp(name, "authorization") == 0 ||
-                                    strcmp(name, "proxy-authorization") == 0);
+        int red = always_redact &&
+                  (strcmp(name, "authorization") == 0 || strcmp(name, "proxy-authorization") == 0);
         for (const char *const *rp = redact; !red && rp && *rp; rp++)
             if (strcasecmp(name, *rp) == 0)
                 red = 1;
@@ -427,31 +450,32 @@ sb_query(sl_strbuf_t *b, sl_str_t q)
 {
     /* rare enough and small: reuse the json-c builder for repeated keys */
     json_object *o = query_json(q);
-    size_t       n;
-    const char  *t = json_object_to_json_string_length(
+    size_t n;
+    const char *t = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     sl_strbuf_add(b, t, n);
     json_object_put(o);
 }
 
 static const char *const record_keys[] = {
-    "request", "upstream_uri", "upstream_status", "response", "latencies", "tries",
-    "route", "service", "client_ip", "started_at", "source", "error", NULL,
+    "request", "upstream_uri", "upstream_status", "response", "latencies", "tries", "route",
+    "service", "client_ip",    "started_at",      "source",   "error",     NULL,
 };
 
 int
 sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
 {
-    sl_strbuf_t    b = { 0 };
+    sl_strbuf_t b = {0};
     int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
-    char    port[16];
+    char port[16];
 
     if (r->ser) {
-        json_object_object_foreach(r->ser, k, v) {
+        json_object_object_foreach(r->ser, k, v)
+        {
             (void)v;
             for (const char *const *rk = record_keys; *rk; rk++)
                 if (strcmp(k, *rk) == 0)
-                    return sl_serialize_jsonc(r, redact, out);   /* must merge */
+                    return sl_serialize_jsonc(r, redact, out); /* must merge */
         }
     }
     sl_strbuf_need(&b, 2048);
@@ -461,8 +485,8 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     sb_str(&b, r->uri.ptr, r->uri.len);
     /* url: http://host:port/uri, built as the reference does */
     {
-        sl_strbuf_t u = { 0 };
-        int  pn = snprintf(port, sizeof(port), ":%d", r->server_port);
+        sl_strbuf_t u = {0};
+        int pn = snprintf(port, sizeof(port), ":%d", r->server_port);
         SL_STRBUF_LIT(&u, "http://");
         sl_strbuf_add(&u, r->host.ptr, r->host.len);
         sl_strbuf_add(&u, port, (size_t)pn);
@@ -555,8 +579,9 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
         sb_cstr(&b, reqerr_names[r->err]);
     }
     if (r->ser) {
-        json_object_object_foreach(r->ser, k, v) {
-            size_t      n;
+        json_object_object_foreach(r->ser, k, v)
+        {
+            size_t n;
             const char *t = json_object_to_json_string_length(
                 v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
             SL_STRBUF_LIT(&b, ",");

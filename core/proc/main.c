@@ -9,11 +9,11 @@
 int
 main(int argc, char **argv)
 {
-    sl_settings_t        s;
+    sl_settings_t s;
     sl_plugin_registry_t reg;
-    sl_conf_t           *conf = NULL;
-    sl_errors_t          errs = { 0 };
-    int                  rc;
+    sl_conf_t *conf = NULL;
+    sl_errors_t errs = {0};
+    int rc;
 
     sl_settings_defaults(&s);
     rc = sl_settings_from_args(&s, argc, argv);

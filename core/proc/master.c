@@ -29,31 +29,31 @@
 #include "proc/worker.h"
 
 typedef struct sl_proc {
-    pid_t     pid;
-    int       slot;          /* worker id */
-    unsigned  gen;
-    uint64_t  started_ms;
+    pid_t pid;
+    int slot; /* worker id */
+    unsigned gen;
+    uint64_t started_ms;
 } sl_proc_t;
 
 typedef struct sl_generation {
-    unsigned              gen;
-    sl_conf_t            *conf;
-    sl_plugin_registry_t  reg;
-    int                   live;     /* workers still running */
+    unsigned gen;
+    sl_conf_t *conf;
+    sl_plugin_registry_t reg;
+    int live; /* workers still running */
 } sl_generation_t;
 
 typedef struct sl_master {
-    sl_settings_t   *s;
-    int             *fds;
-    size_t           nfds;
-    sl_proc_t       *procs;          /* live workers, any generation */
-    size_t           nprocs, capprocs;
-    sl_generation_t  gens[16];       /* current is gens[cur] */
-    size_t           ngens;
-    unsigned         cur_gen;
-    int              stopping;
-    uint64_t        *respawn_at;     /* per slot: 0 = running or none pending */
-    unsigned        *crashes;        /* per slot: consecutive fast crashes */
+    sl_settings_t *s;
+    int *fds;
+    size_t nfds;
+    sl_proc_t *procs; /* live workers, any generation */
+    size_t nprocs, capprocs;
+    sl_generation_t gens[16]; /* current is gens[cur] */
+    size_t ngens;
+    unsigned cur_gen;
+    int stopping;
+    uint64_t *respawn_at; /* per slot: 0 = running or none pending */
+    unsigned *crashes;    /* per slot: consecutive fast crashes */
 } sl_master_t;
 
 static uint64_t
@@ -94,11 +94,11 @@ sl_master_load(const sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t **co
 static int
 bind_one(const char *spec)
 {
-    char                    host[256];
-    const char             *colon;
-    int                     port, fd, one = 1;
+    char host[256];
+    const char *colon;
+    int port, fd, one = 1;
     struct sockaddr_storage ss;
-    socklen_t               sl;
+    socklen_t sl;
 
     memset(&ss, 0, sizeof(ss));
     if (spec[0] == '[') {
@@ -112,7 +112,7 @@ bind_one(const char *spec)
         colon = strrchr(spec, ':');
         if (colon == NULL) {
             snprintf(host, sizeof(host), "0.0.0.0");
-            colon = spec - 1;    /* bare port */
+            colon = spec - 1; /* bare port */
         } else {
             if ((size_t)(colon - spec) >= sizeof(host))
                 goto bad;
@@ -174,7 +174,7 @@ static void
 spawn(sl_master_t *m, int slot)
 {
     sl_generation_t *g = gen_find(m, m->cur_gen);
-    pid_t            pid = fork();
+    pid_t pid = fork();
 
     if (pid < 0) {
         sl_log_error("fork: %s", strerror(errno));
@@ -193,7 +193,7 @@ spawn(sl_master_t *m, int slot)
         m->capprocs = m->capprocs ? m->capprocs * 2 : 16;
         m->procs = sl_xrealloc(m->procs, m->capprocs * sizeof(*m->procs));
     }
-    m->procs[m->nprocs++] = (sl_proc_t){ pid, slot, m->cur_gen, now_ms() };
+    m->procs[m->nprocs++] = (sl_proc_t){pid, slot, m->cur_gen, now_ms()};
     g->live++;
     m->respawn_at[slot] = 0;
 }
@@ -220,7 +220,7 @@ gen_retire_if_done(sl_master_t *m, sl_generation_t *g)
 static void
 reap(sl_master_t *m)
 {
-    int   status;
+    int status;
     pid_t pid;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -271,9 +271,9 @@ reap(sl_master_t *m)
 static void
 reload(sl_master_t *m)
 {
-    sl_errors_t          errs = { 0 };
+    sl_errors_t errs = {0};
     sl_plugin_registry_t reg;
-    sl_conf_t           *conf;
+    sl_conf_t *conf;
 
     sl_log_info("reloading configuration");
     if (m->ngens == sl_nelems(m->gens)) {
@@ -291,7 +291,7 @@ reload(sl_master_t *m)
     }
     sl_errors_free(&errs);
     m->cur_gen++;
-    m->gens[m->ngens++] = (sl_generation_t){ .gen = m->cur_gen, .conf = conf, .reg = reg };
+    m->gens[m->ngens++] = (sl_generation_t){.gen = m->cur_gen, .conf = conf, .reg = reg};
     for (int i = 0; i < m->s->workers; i++)
         spawn(m, i);
     signal_gen(m, SIGTERM, 1);
@@ -317,8 +317,8 @@ int
 sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
 {
     sl_master_t m;
-    sigset_t    set;
-    int         exit_code = 0;
+    sigset_t set;
+    int exit_code = 0;
 
     memset(&m, 0, sizeof(m));
     m.s = s;
@@ -328,13 +328,13 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
         if ((m.fds[i] = bind_one(s->listen[i])) < 0)
             return 1;
     }
-    m.gens[0] = (sl_generation_t){ .gen = 0, .conf = conf, .reg = *reg };
+    m.gens[0] = (sl_generation_t){.gen = 0, .conf = conf, .reg = *reg};
     m.ngens = 1;
     m.respawn_at = sl_xcalloc((size_t)s->workers, sizeof(uint64_t));
     m.crashes = sl_xcalloc((size_t)s->workers, sizeof(unsigned));
 
     sigemptyset(&set);
-    int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2 };
+    int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < sl_nelems(sigs); i++)
         sigaddset(&set, sigs[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
@@ -350,9 +350,9 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
 
     uint64_t deadline = 0;
     for (;;) {
-        siginfo_t       si;
-        struct timespec ts = { 0, 200 * 1000000 };
-        uint64_t        now = now_ms(), next = now + 1000;
+        siginfo_t si;
+        struct timespec ts = {0, 200 * 1000000};
+        uint64_t now = now_ms(), next = now + 1000;
 
         for (int i = 0; i < s->workers && !m.stopping; i++)
             if (m.respawn_at[i] && m.respawn_at[i] < next)
@@ -366,7 +366,8 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
         }
         int sig = sigtimedwait(&set, &si, &ts);
         switch (sig) {
-        case SIGCHLD: break;      /* reaped below */
+        case SIGCHLD:
+            break; /* reaped below */
         case SIGHUP:
             if (!m.stopping)
                 reload(&m);

@@ -17,12 +17,11 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-
 static void
 each_plugin(sl_worker_t *w, int init)
 {
     for (size_t i = 0; i < w->srv.conf->nplugins; i++) {
-        sl_plugin_inst_t  *pi = w->srv.conf->plugins[i];
+        sl_plugin_inst_t *pi = w->srv.conf->plugins[i];
         const sl_plugin_t *d = pi->plugin->desc;
         if (!pi->enabled)
             continue;
@@ -90,11 +89,14 @@ start_drain(sl_worker_t *w)
         next = c->next;
         if (c->req == NULL && c->nreqs > 0 && c->pending_len == 0)
             sl_conn_drain_idle(c, SL_DRAIN_IDLE_GRACE_MS < w->srv.settings->keepalive_timeout_ms
-                                      ? SL_DRAIN_IDLE_GRACE_MS : w->srv.settings->keepalive_timeout_ms);
+                                      ? SL_DRAIN_IDLE_GRACE_MS
+                                      : w->srv.settings->keepalive_timeout_ms);
     }
     uv_timer_start(&w->drain_timer, on_drain_deadline,
                    (uint64_t)(w->srv.settings->graceful_timeout_ms > 0
-                                  ? w->srv.settings->graceful_timeout_ms : 1), 0);
+                                  ? w->srv.settings->graceful_timeout_ms
+                                  : 1),
+                   0);
     maybe_stop(w);
 }
 
@@ -129,8 +131,9 @@ int
 sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, size_t nfds)
 {
     static sl_worker_t w;
-    sl_uppool_options_t po = { .keepalive_max_idle = (unsigned)s->upstream_keepalive,
-                               .keepalive_timeout_ms = 60000, .dns_ttl_ms = 30000 };
+    sl_uppool_options_t po = {.keepalive_max_idle = (unsigned)s->upstream_keepalive,
+                              .keepalive_timeout_ms = 60000,
+                              .dns_ttl_ms = 30000};
 
     /* Die with the master: no orphaned workers. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -159,8 +162,8 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
         return 1;
     }
 
-    uv_signal_t *sigs[] = { &w.sig_term, &w.sig_int, &w.sig_quit, &w.sig_usr1, &w.sig_hup };
-    int          signums[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP };
+    uv_signal_t *sigs[] = {&w.sig_term, &w.sig_int, &w.sig_quit, &w.sig_usr1, &w.sig_hup};
+    int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP};
     for (size_t i = 0; i < sl_nelems(sigs); i++) {
         uv_signal_init(w.srv.loop, sigs[i]);
         sigs[i]->data = &w;
@@ -190,7 +193,7 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     uv_run(w.srv.loop, UV_RUN_DEFAULT);
 
     each_plugin(&w, 0);
-    sl_host_shutdown();              /* run what exit_worker handed back */
+    sl_host_shutdown(); /* run what exit_worker handed back */
     /* Close everything and let the close callbacks run, so leak checkers
      * see a clean exit. */
     sl_uppool_free(w.srv.uppool);

@@ -11,17 +11,16 @@
 #include "http/server.h"
 
 typedef struct sl_worker {
-    sl_server_t          srv;             /* what the HTTP layer serves with */
-    uv_tcp_t            *listeners;
-    size_t               nlisteners;
-    int                 *listen_fds;
-    uv_signal_t          sig_term, sig_int, sig_quit, sig_usr1, sig_hup;
-    uv_timer_t           drain_timer;
+    sl_server_t srv; /* what the HTTP layer serves with */
+    uv_tcp_t *listeners;
+    size_t nlisteners;
+    int *listen_fds;
+    uv_signal_t sig_term, sig_int, sig_quit, sig_usr1, sig_hup;
+    uv_timer_t drain_timer;
 } sl_worker_t;
 
-
 /* Run a worker until it is told to stop; returns the exit status. */
-int  sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf,
-                   const int *listen_fds, size_t nfds);
+int sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *listen_fds,
+                  size_t nfds);
 
 #endif

@@ -14,55 +14,53 @@
 
 #include "upstream/dns.h"
 
-#define SL_DNS_DEFAULT_TTL_MS     30000
+#define SL_DNS_DEFAULT_TTL_MS 30000
 #define SL_DNS_DEFAULT_NEG_TTL_MS 1000
-#define SL_DNS_MAX_ENTRIES        512
-#define SL_DNS_MAX_ADDRS          16
+#define SL_DNS_MAX_ENTRIES 512
+#define SL_DNS_MAX_ADDRS 16
 
 typedef struct sl_dns_entry sl_dns_entry_t;
 typedef struct sl_dns_lookup sl_dns_lookup_t;
 
 /* One cached answer, positive or negative. */
 struct sl_dns_entry {
-    sl_dns_entry_t          *next;
-    char                    *host;
-    uint64_t                 expires;     /* uv_now() ms */
-    int                      status;      /* 0 or UV_EAI_* */
-    size_t                   naddrs;
-    struct sockaddr_storage  addrs[SL_DNS_MAX_ADDRS];
+    sl_dns_entry_t *next;
+    char *host;
+    uint64_t expires; /* uv_now() ms */
+    int status;       /* 0 or UV_EAI_* */
+    size_t naddrs;
+    struct sockaddr_storage addrs[SL_DNS_MAX_ADDRS];
 };
 
 /* One getaddrinfo call in flight and everyone waiting for it. */
 struct sl_dns_lookup {
-    uv_getaddrinfo_t  gai;
-    sl_dns_t         *dns;        /* NULL once the resolver is gone */
-    sl_dns_lookup_t  *next;
+    uv_getaddrinfo_t gai;
+    sl_dns_t *dns; /* NULL once the resolver is gone */
+    sl_dns_lookup_t *next;
     sl_dns_lookup_t **pprev;
-    char             *host;
-    sl_dns_req_t     *waiters;
+    char *host;
+    sl_dns_req_t *waiters;
 };
 
 struct sl_dns_req {
-    sl_dns_req_t     *next;
-    sl_dns_req_t    **pprev;
-    sl_dns_lookup_t  *lookup;
-    sl_dns_cb         cb;
-    void             *arg;
+    sl_dns_req_t *next;
+    sl_dns_req_t **pprev;
+    sl_dns_lookup_t *lookup;
+    sl_dns_cb cb;
+    void *arg;
 };
 
 struct sl_dns {
-    uv_loop_t        *loop;
-    unsigned          ttl_ms;
-    unsigned          neg_ttl_ms;
-    sl_dns_entry_t   *cache;          /* newest first */
-    size_t            ncache;
-    sl_dns_lookup_t  *lookups;
-    sl_dns_lookup_t  *delivering;     /* lookup whose waiters are being called */
+    uv_loop_t *loop;
+    unsigned ttl_ms;
+    unsigned neg_ttl_ms;
+    sl_dns_entry_t *cache; /* newest first */
+    size_t ncache;
+    sl_dns_lookup_t *lookups;
+    sl_dns_lookup_t *delivering; /* lookup whose waiters are being called */
 };
 
-
 static void dns_gai_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *res);
-
 
 sl_dns_t *
 sl_dns_new(uv_loop_t *loop, unsigned ttl_ms, unsigned neg_ttl_ms)
@@ -74,7 +72,6 @@ sl_dns_new(uv_loop_t *loop, unsigned ttl_ms, unsigned neg_ttl_ms)
     d->neg_ttl_ms = neg_ttl_ms ? neg_ttl_ms : SL_DNS_DEFAULT_NEG_TTL_MS;
     return d;
 }
-
 
 static void
 dns_free_waiters(sl_dns_lookup_t *lk)
@@ -88,11 +85,10 @@ dns_free_waiters(sl_dns_lookup_t *lk)
     lk->waiters = NULL;
 }
 
-
 void
 sl_dns_free(sl_dns_t *d)
 {
-    sl_dns_entry_t  *e, *enext;
+    sl_dns_entry_t *e, *enext;
     sl_dns_lookup_t *lk, *lnext;
 
     if (d == NULL)
@@ -110,7 +106,7 @@ sl_dns_free(sl_dns_t *d)
         lk->next = NULL;
         lk->pprev = NULL;
         dns_free_waiters(lk);
-        uv_cancel((uv_req_t *) &lk->gai);
+        uv_cancel((uv_req_t *)&lk->gai);
     }
     if (d->delivering != NULL) {
         d->delivering->dns = NULL;
@@ -119,17 +115,16 @@ sl_dns_free(sl_dns_t *d)
     free(d);
 }
 
-
 int
 sl_dns_parse_ip(const char *host, struct sockaddr_storage *ss)
 {
-    char   buf[64];
+    char buf[64];
     size_t len;
 
     memset(ss, 0, sizeof(*ss));
     if (host == NULL)
         return 0;
-    if (uv_ip4_addr(host, 0, (struct sockaddr_in *) ss) == 0)
+    if (uv_ip4_addr(host, 0, (struct sockaddr_in *)ss) == 0)
         return 1;
     len = strlen(host);
     if (len >= 2 && host[0] == '[' && host[len - 1] == ']' && len - 2 < sizeof(buf)) {
@@ -137,13 +132,11 @@ sl_dns_parse_ip(const char *host, struct sockaddr_storage *ss)
         buf[len - 2] = '\0';
         host = buf;
     }
-    if (strchr(host, ':') != NULL
-        && uv_ip6_addr(host, 0, (struct sockaddr_in6 *) ss) == 0)
+    if (strchr(host, ':') != NULL && uv_ip6_addr(host, 0, (struct sockaddr_in6 *)ss) == 0)
         return 1;
     memset(ss, 0, sizeof(*ss));
     return 0;
 }
-
 
 /* RFC 6761 6.4: resolvers should answer names under "invalid." negatively
  * without asking anyone. */
@@ -159,23 +152,20 @@ dns_is_invalid_tld(const char *host)
     return len > 8 && strncasecmp(host + len - 8, ".invalid", 8) == 0;
 }
 
-
 static void
 dns_errmsg(char *buf, size_t size, const char *host, int status)
 {
-    snprintf(buf, size, "could not resolve host \"%s\": %s", host,
-             uv_strerror(status));
+    snprintf(buf, size, "could not resolve host \"%s\": %s", host, uv_strerror(status));
 }
-
 
 static sl_dns_entry_t *
 dns_cache_find(sl_dns_t *d, const char *host)
 {
     sl_dns_entry_t **pp, *e;
-    uint64_t         now = uv_now(d->loop);
+    uint64_t now = uv_now(d->loop);
 
-    for (pp = &d->cache; (e = *pp) != NULL; ) {
-        if (e->expires <= now) {            /* drop stale entries on the way */
+    for (pp = &d->cache; (e = *pp) != NULL;) {
+        if (e->expires <= now) { /* drop stale entries on the way */
             *pp = e->next;
             d->ncache--;
             free(e->host);
@@ -189,18 +179,17 @@ dns_cache_find(sl_dns_t *d, const char *host)
     return NULL;
 }
 
-
 static sl_dns_entry_t *
 dns_cache_store(sl_dns_t *d, const char *host, int status, const struct addrinfo *res)
 {
-    sl_dns_entry_t         **pp, *e;
-    const struct addrinfo   *ai;
+    sl_dns_entry_t **pp, *e;
+    const struct addrinfo *ai;
 
     /* Replace an older answer for the same name; evict the oldest entry
      * when full (the list is newest first, so that is the tail). */
-    for (pp = &d->cache; (e = *pp) != NULL; ) {
-        if (strcasecmp(e->host, host) == 0
-            || (d->ncache >= SL_DNS_MAX_ENTRIES && e->next == NULL)) {
+    for (pp = &d->cache; (e = *pp) != NULL;) {
+        if (strcasecmp(e->host, host) == 0 ||
+            (d->ncache >= SL_DNS_MAX_ENTRIES && e->next == NULL)) {
             *pp = e->next;
             d->ncache--;
             free(e->host);
@@ -214,11 +203,11 @@ dns_cache_store(sl_dns_t *d, const char *host, int status, const struct addrinfo
     e->host = sl_strndup(host, strlen(host));
     e->status = status;
     for (ai = res; status == 0 && ai != NULL && e->naddrs < SL_DNS_MAX_ADDRS; ai = ai->ai_next) {
-        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-            || ai->ai_addrlen > sizeof(struct sockaddr_storage))
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(struct sockaddr_storage))
             continue;
         memcpy(&e->addrs[e->naddrs], ai->ai_addr, ai->ai_addrlen);
-        ((struct sockaddr_in *) &e->addrs[e->naddrs])->sin_port = 0;
+        ((struct sockaddr_in *)&e->addrs[e->naddrs])->sin_port = 0;
         e->naddrs++;
     }
     if (e->status == 0 && e->naddrs == 0)
@@ -229,7 +218,6 @@ dns_cache_store(sl_dns_t *d, const char *host, int status, const struct addrinfo
     d->ncache++;
     return e;
 }
-
 
 static void
 dns_deliver_entry(const sl_dns_entry_t *e, const char *host, sl_dns_cb cb, void *arg)
@@ -244,18 +232,16 @@ dns_deliver_entry(const sl_dns_entry_t *e, const char *host, sl_dns_cb cb, void 
     }
 }
 
-
 int
-sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg,
-               sl_dns_req_t **req)
+sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_req_t **req)
 {
-    struct sockaddr_storage  ss;
-    struct addrinfo          hints;
-    sl_dns_entry_t          *e;
-    sl_dns_lookup_t         *lk;
-    sl_dns_req_t            *w;
-    char                     msg[320];
-    int                      rc;
+    struct sockaddr_storage ss;
+    struct addrinfo hints;
+    sl_dns_entry_t *e;
+    sl_dns_lookup_t *lk;
+    sl_dns_req_t *w;
+    char msg[320];
+    int rc;
 
     *req = NULL;
     if (host == NULL || host[0] == '\0')
@@ -314,7 +300,6 @@ sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg,
     return 0;
 }
 
-
 void
 sl_dns_cancel(sl_dns_req_t *w)
 {
@@ -328,16 +313,15 @@ sl_dns_cancel(sl_dns_req_t *w)
      * cache, which the next request for this name will want. */
 }
 
-
 static void
 dns_gai_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
 {
-    sl_dns_lookup_t *lk = (sl_dns_lookup_t *) gai;   /* gai is the first member */
-    sl_dns_t        *d = lk->dns;
-    sl_dns_entry_t  *e;
-    sl_dns_req_t    *w;
+    sl_dns_lookup_t *lk = (sl_dns_lookup_t *)gai; /* gai is the first member */
+    sl_dns_t *d = lk->dns;
+    sl_dns_entry_t *e;
+    sl_dns_req_t *w;
 
-    if (d == NULL) {                    /* resolver freed meanwhile */
+    if (d == NULL) { /* resolver freed meanwhile */
         uv_freeaddrinfo(res);
         free(lk->host);
         free(lk);

@@ -15,13 +15,12 @@
 #include "base/common.h"
 
 typedef struct sl_dns sl_dns_t;
-typedef struct sl_dns_req sl_dns_req_t;     /* a lookup in progress */
+typedef struct sl_dns_req sl_dns_req_t; /* a lookup in progress */
 
 /* status 0: `addrs` holds n >= 1 addresses (port 0) in getaddrinfo's order;
  * status < 0 (UV_EAI_*): `errmsg` says why, addrs is NULL.
  * OWNERSHIP: addrs and errmsg are borrowed, valid during the call only. */
-typedef void (*sl_dns_cb)(void *arg, int status,
-                          const struct sockaddr_storage *addrs, size_t n,
+typedef void (*sl_dns_cb)(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
                           const char *errmsg);
 
 /* ttl_ms / neg_ttl_ms of 0 mean the defaults (30 s / 1 s).  Free with
@@ -37,8 +36,7 @@ void sl_dns_free(sl_dns_t *d);
  * cache entry, ".invalid"), *req is set to NULL and cb runs before this
  * returns; otherwise *req is a handle for sl_dns_cancel() valid until cb
  * runs.  Returns 0, or < 0 when the lookup could not start (cb not called). */
-int sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg,
-                   sl_dns_req_t **req);
+int sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_req_t **req);
 
 /* Abandon a lookup: its callback will not run.  NULL is allowed. */
 void sl_dns_cancel(sl_dns_req_t *req);

@@ -21,40 +21,39 @@
 
 typedef struct sl_tls_session {
     struct sl_tls_session *next;
-    char                  *key;           /* "verify|host|port" */
-    SSL_SESSION           *sess;
+    char *key; /* "verify|host|port" */
+    SSL_SESSION *sess;
 } sl_tls_session_t;
 
 struct sl_tls_ctx {
-    unsigned          refs;
-    SSL_CTX          *ssl_ctx[2];        /* [verify] */
-    sl_tls_session_t *sessions;          /* newest first */
-    unsigned          nsessions;
+    unsigned refs;
+    SSL_CTX *ssl_ctx[2];        /* [verify] */
+    sl_tls_session_t *sessions; /* newest first */
+    unsigned nsessions;
 };
 
 struct sl_tls {
     sl_tls_ctx_t *ctx;
-    SSL          *ssl;
-    BIO          *rbio;                  /* peer -> OpenSSL */
-    BIO          *wbio;                  /* OpenSSL -> peer */
-    char         *key;                   /* session cache key */
+    SSL *ssl;
+    BIO *rbio; /* peer -> OpenSSL */
+    BIO *wbio; /* OpenSSL -> peer */
+    char *key; /* session cache key */
 };
-
 
 static int
 tls_new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
-    sl_tls_t          *t = SSL_get_app_data(ssl);
-    sl_tls_ctx_t      *ctx;
+    sl_tls_t *t = SSL_get_app_data(ssl);
+    sl_tls_ctx_t *ctx;
     sl_tls_session_t **pp, *s;
 
     if (t == NULL || t->key == NULL || !SSL_SESSION_is_resumable(sess))
         return 0;
     ctx = t->ctx;
     /* Keep only the newest session per key; evict the oldest overall. */
-    for (pp = &ctx->sessions; (s = *pp) != NULL; ) {
-        if (strcmp(s->key, t->key) == 0
-            || (ctx->nsessions >= SL_TLS_MAX_SESSIONS && s->next == NULL)) {
+    for (pp = &ctx->sessions; (s = *pp) != NULL;) {
+        if (strcmp(s->key, t->key) == 0 ||
+            (ctx->nsessions >= SL_TLS_MAX_SESSIONS && s->next == NULL)) {
             *pp = s->next;
             ctx->nsessions--;
             SSL_SESSION_free(s->sess);
@@ -70,9 +69,8 @@ tls_new_session_cb(SSL *ssl, SSL_SESSION *sess)
     s->next = ctx->sessions;
     ctx->sessions = s;
     ctx->nsessions++;
-    return 1;                           /* we keep the reference */
+    return 1; /* we keep the reference */
 }
-
 
 sl_tls_ctx_t *
 sl_tls_ctx_new(void)
@@ -82,7 +80,6 @@ sl_tls_ctx_new(void)
     ctx->refs = 1;
     return ctx;
 }
-
 
 static void
 tls_ctx_unref(sl_tls_ctx_t *ctx)
@@ -102,7 +99,6 @@ tls_ctx_unref(sl_tls_ctx_t *ctx)
     free(ctx);
 }
 
-
 void
 sl_tls_ctx_free(sl_tls_ctx_t *ctx)
 {
@@ -110,18 +106,16 @@ sl_tls_ctx_free(sl_tls_ctx_t *ctx)
         tls_ctx_unref(ctx);
 }
 
-
 /* The reason of the oldest queued OpenSSL error, or a fallback. */
 static void
 tls_errtext(char *err, size_t errlen, const char *what, const char *fallback)
 {
     unsigned long e = ERR_get_error();
-    const char   *reason = e ? ERR_reason_error_string(e) : NULL;
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
 
     snprintf(err, errlen, "%s: %s", what, reason ? reason : fallback);
     ERR_clear_error();
 }
-
 
 static SSL_CTX *
 tls_ssl_ctx(sl_tls_ctx_t *ctx, int verify, char *err, size_t errlen)
@@ -138,8 +132,8 @@ tls_ssl_ctx(sl_tls_ctx_t *ctx, int verify, char *err, size_t errlen)
         tls_errtext(err, errlen, "SSL_CTX_new failed", "unknown error");
         return NULL;
     }
-    if (!SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION)
-        || SSL_CTX_set_alpn_protos(c, alpn, sizeof(alpn) - 1) != 0) {
+    if (!SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) ||
+        SSL_CTX_set_alpn_protos(c, alpn, sizeof(alpn) - 1) != 0) {
         tls_errtext(err, errlen, "TLS context setup failed", "unknown error");
         SSL_CTX_free(c);
         return NULL;
@@ -165,20 +159,18 @@ tls_ssl_ctx(sl_tls_ctx_t *ctx, int verify, char *err, size_t errlen)
     return c;
 }
 
-
 sl_tls_t *
-sl_tls_new(sl_tls_ctx_t *ctx, const char *host, int port, int verify,
-           char *err, size_t errlen)
+sl_tls_new(sl_tls_ctx_t *ctx, const char *host, int port, int verify, char *err, size_t errlen)
 {
-    struct sockaddr_storage  ss;
-    sl_tls_session_t        *s;
-    SSL_CTX                 *c;
-    sl_tls_t                *t;
-    char                     key[600];
-    char                     ipbuf[64];
-    const char              *name = host;
-    size_t                   len;
-    int                      is_ip;
+    struct sockaddr_storage ss;
+    sl_tls_session_t *s;
+    SSL_CTX *c;
+    sl_tls_t *t;
+    char key[600];
+    char ipbuf[64];
+    const char *name = host;
+    size_t len;
+    int is_ip;
 
     verify = verify ? 1 : 0;
     c = tls_ssl_ctx(ctx, verify, err, errlen);
@@ -233,31 +225,29 @@ sl_tls_new(sl_tls_ctx_t *ctx, const char *host, int port, int verify,
     t->key = sl_strndup(key, strlen(key));
     for (s = ctx->sessions; s != NULL; s = s->next) {
         if (strcmp(s->key, t->key) == 0) {
-            SSL_set_session(t->ssl, s->sess);   /* failure only costs a full handshake */
+            SSL_set_session(t->ssl, s->sess); /* failure only costs a full handshake */
             break;
         }
     }
     return t;
 }
 
-
 void
 sl_tls_free(sl_tls_t *t)
 {
     if (t == NULL)
         return;
-    SSL_free(t->ssl);                   /* frees both BIOs too */
+    SSL_free(t->ssl); /* frees both BIOs too */
     free(t->key);
     tls_ctx_unref(t->ctx);
     free(t);
 }
 
-
 int
 sl_tls_handshake(sl_tls_t *t, char *err, size_t errlen)
 {
-    long        vr;
-    int         rc, e;
+    long vr;
+    int rc, e;
     unsigned long code;
     const char *reason;
 
@@ -281,15 +271,13 @@ sl_tls_handshake(sl_tls_t *t, char *err, size_t errlen)
     return SL_UPERR_TLS;
 }
 
-
 void
 sl_tls_feed(sl_tls_t *t, const char *data, size_t n)
 {
     /* A memory BIO only fails to grow when malloc fails. */
-    if (n > 0 && BIO_write(t->rbio, data, (int) n) != (int) n)
+    if (n > 0 && BIO_write(t->rbio, data, (int)n) != (int)n)
         abort();
 }
-
 
 ssize_t
 sl_tls_read(sl_tls_t *t, char *buf, size_t size)
@@ -297,7 +285,7 @@ sl_tls_read(sl_tls_t *t, char *buf, size_t size)
     int rc, e;
 
     ERR_clear_error();
-    rc = SSL_read(t->ssl, buf, size > INT32_MAX ? INT32_MAX : (int) size);
+    rc = SSL_read(t->ssl, buf, size > INT32_MAX ? INT32_MAX : (int)size);
     if (rc > 0)
         return rc;
     e = SSL_get_error(t->ssl, rc);
@@ -309,17 +297,16 @@ sl_tls_read(sl_tls_t *t, char *buf, size_t size)
     return SL_UPERR_TLS;
 }
 
-
 int
 sl_tls_write(sl_tls_t *t, const uv_buf_t *bufs, unsigned nbufs)
 {
     unsigned i;
-    size_t   off;
-    int      rc, chunk;
+    size_t off;
+    int rc, chunk;
 
     for (i = 0; i < nbufs; i++) {
-        for (off = 0; off < bufs[i].len; off += (size_t) rc) {
-            chunk = bufs[i].len - off > 1 << 20 ? 1 << 20 : (int) (bufs[i].len - off);
+        for (off = 0; off < bufs[i].len; off += (size_t)rc) {
+            chunk = bufs[i].len - off > 1 << 20 ? 1 << 20 : (int)(bufs[i].len - off);
             ERR_clear_error();
             rc = SSL_write(t->ssl, bufs[i].base + off, chunk);
             if (rc <= 0) {
@@ -331,30 +318,27 @@ sl_tls_write(sl_tls_t *t, const uv_buf_t *bufs, unsigned nbufs)
     return 0;
 }
 
-
 char *
 sl_tls_out_take(sl_tls_t *t, size_t *len)
 {
     size_t n = BIO_ctrl_pending(t->wbio);
-    char  *buf;
+    char *buf;
 
     *len = 0;
     if (n == 0)
         return NULL;
     buf = sl_xmalloc(n);
-    if (BIO_read(t->wbio, buf, (int) n) != (int) n)
-        abort();                        /* cannot happen with a memory BIO */
+    if (BIO_read(t->wbio, buf, (int)n) != (int)n)
+        abort(); /* cannot happen with a memory BIO */
     *len = n;
     return buf;
 }
-
 
 int
 sl_tls_has_input(const sl_tls_t *t)
 {
     return SSL_has_pending(t->ssl) || BIO_ctrl_pending(t->rbio) > 0;
 }
-
 
 int
 sl_tls_resumed(const sl_tls_t *t)

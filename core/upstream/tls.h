@@ -30,8 +30,8 @@ void sl_tls_ctx_free(sl_tls_ctx_t *ctx);
  * verify against the CA store and match host (name or IP literal).  SNI is
  * sent for names only.  Returns NULL with a message in err on failure.
  * Free with sl_tls_free(). */
-sl_tls_t *sl_tls_new(sl_tls_ctx_t *ctx, const char *host, int port, int verify,
-                     char *err, size_t errlen);
+sl_tls_t *sl_tls_new(sl_tls_ctx_t *ctx, const char *host, int port, int verify, char *err,
+                     size_t errlen);
 void sl_tls_free(sl_tls_t *t);
 
 /* Drive the handshake.  Returns 1 when done, 0 when it needs more input

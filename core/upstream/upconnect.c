@@ -16,7 +16,6 @@ uc_close_cb(uv_handle_t *h)
     free(uc);
 }
 
-
 /* The connect is over (answered or abandoned): detach everything so no
  * later event can reach the caller, and free uc once its timer closed. */
 static void
@@ -31,9 +30,8 @@ uc_finish(sl_upconnect_t *uc)
         sl_upc_close(uc->conn);
         uc->conn = NULL;
     }
-    uv_close((uv_handle_t *) &uc->timer, uc_close_cb);
+    uv_close((uv_handle_t *)&uc->timer, uc_close_cb);
 }
-
 
 static void
 uc_deferred_fail_cb(uv_timer_t *t)
@@ -43,15 +41,14 @@ uc_deferred_fail_cb(uv_timer_t *t)
     sl_upconnect_fail(uc, uc->fail_status, uc->errmsg);
 }
 
-
 void
 sl_upconnect_fail(sl_upconnect_t *uc, int status, const char *msg)
 {
     sl_upconnect_cb cb = uc->cb;
-    void           *arg = uc->arg;
-    char            text[sizeof(uc->errmsg)];
-    const char     *src = msg ? msg : uv_strerror(status);
-    size_t          n = strlen(src);
+    void *arg = uc->arg;
+    char text[sizeof(uc->errmsg)];
+    const char *src = msg ? msg : uv_strerror(status);
+    size_t n = strlen(src);
 
     if (n >= sizeof(text))
         n = sizeof(text) - 1;
@@ -76,12 +73,11 @@ sl_upconnect_fail(sl_upconnect_t *uc, int status, const char *msg)
     cb(arg, NULL, status, text);
 }
 
-
 static void
 uc_succeed(sl_upconnect_t *uc, sl_upconn_t *c)
 {
     sl_upconnect_cb cb = uc->cb;
-    void           *arg = uc->arg;
+    void *arg = uc->arg;
 
     uc->conn = NULL;
     c->uc = NULL;
@@ -91,7 +87,6 @@ uc_succeed(sl_upconnect_t *uc, sl_upconn_t *c)
     uc_finish(uc);
     cb(arg, c, 0, NULL);
 }
-
 
 /* "host:port", plus " (address)" when the name is not the address, for
  * error messages. */
@@ -107,15 +102,14 @@ uc_where(const sl_upconnect_t *uc, const sl_upconn_t *c, char *buf, size_t size)
     return buf;
 }
 
-
 void
 sl_upc_handshake(sl_upconn_t *c)
 {
     char err[256], msg[600], where[200];
-    int  rc;
+    int rc;
 
     rc = sl_tls_handshake(c->tls, err, sizeof(err));
-    sl_upc_flush_tls(c);                  /* our next flight, or an alert */
+    sl_upc_flush_tls(c); /* our next flight, or an alert */
     if (rc == 0)
         return;
     if (rc < 0) {
@@ -130,13 +124,12 @@ sl_upc_handshake(sl_upconn_t *c)
     uc_succeed(c->uc, c);
 }
 
-
 static void
 conn_connect_cb(uv_connect_t *req, int status)
 {
-    sl_upconn_t    *c = req->data;
+    sl_upconn_t *c = req->data;
     sl_upconnect_t *uc = c->uc;
-    char            err[256], msg[600], where[200];
+    char err[256], msg[600], where[200];
 
     if (c->closing || uc == NULL)
         return;
@@ -172,21 +165,19 @@ conn_connect_cb(uv_connect_t *req, int status)
     sl_upc_handshake(c);
 }
 
-
 static void
 sockaddr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port)
 {
     if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) ss;
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
         uv_ip6_name(a, ip, iplen);
         *port = ntohs(a->sin6_port);
     } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *) ss;
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
         uv_ip4_name(a, ip, iplen);
         *port = ntohs(a->sin_port);
     }
 }
-
 
 /* Try the next resolved address; the connect timer keeps running across
  * attempts, so all of them share one budget. */
@@ -194,16 +185,16 @@ void
 sl_upconnect_try_next(sl_upconnect_t *uc)
 {
     struct sockaddr_storage *ss;
-    sl_upconn_t             *c;
-    char                     where[200];
-    int                      rc;
+    sl_upconn_t *c;
+    char where[200];
+    int rc;
 
     while (uc->next_addr < uc->naddrs) {
         ss = &uc->addrs[uc->next_addr++];
         if (ss->ss_family == AF_INET6)
-            ((struct sockaddr_in6 *) ss)->sin6_port = htons((uint16_t) uc->port);
+            ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)uc->port);
         else
-            ((struct sockaddr_in *) ss)->sin_port = htons((uint16_t) uc->port);
+            ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)uc->port);
 
         c = sl_upc_new(uc->pool, uc);
         if (c == NULL) {
@@ -212,8 +203,7 @@ sl_upconnect_try_next(sl_upconnect_t *uc)
             break;
         }
         sockaddr_text(ss, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
-        rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *) ss,
-                            conn_connect_cb);
+        rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)ss, conn_connect_cb);
         if (rc == 0) {
             c->uc = uc;
             uc->conn = c;
@@ -227,10 +217,8 @@ sl_upconnect_try_next(sl_upconnect_t *uc)
     sl_upconnect_fail(uc, uc->fail_status ? uc->fail_status : UV_EAI_NODATA, uc->errmsg);
 }
 
-
 static void
-uc_dns_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
-          const char *errmsg)
+uc_dns_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n, const char *errmsg)
 {
     sl_upconnect_t *uc = arg;
 
@@ -246,16 +234,15 @@ uc_dns_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
     sl_upconnect_try_next(uc);
 }
 
-
 static void
 uc_timeout_cb(uv_timer_t *t)
 {
     sl_upconnect_t *uc = t->data;
-    char            msg[600], where[200];
+    char msg[600], where[200];
 
     if (uc->resolving)
-        snprintf(msg, sizeof(msg), "timed out after %d ms resolving \"%s\"",
-                 uc->timeout_ms, uc->host);
+        snprintf(msg, sizeof(msg), "timed out after %d ms resolving \"%s\"", uc->timeout_ms,
+                 uc->host);
     else if (uc->conn != NULL && uc->conn->state == C_HANDSHAKE)
         snprintf(msg, sizeof(msg), "TLS handshake with %s timed out after %d ms",
                  uc_where(uc, uc->conn, where, sizeof(where)), uc->timeout_ms);
@@ -265,19 +252,18 @@ uc_timeout_cb(uv_timer_t *t)
     sl_upconnect_fail(uc, UV_ETIMEDOUT, msg);
 }
 
-
 int
-sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t,
-                   sl_upconnect_cb cb, void *arg, sl_upconnect_t **pending)
+sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t, sl_upconnect_cb cb, void *arg,
+                   sl_upconnect_t **pending)
 {
     sl_upconnect_t *uc;
-    sl_upconn_t    *c;
-    int             rc;
+    sl_upconn_t *c;
+    int rc;
 
     if (pending != NULL)
         *pending = NULL;
-    if (pool == NULL || t == NULL || cb == NULL || t->host == NULL || t->host[0] == '\0'
-        || t->port <= 0 || t->port > 65535)
+    if (pool == NULL || t == NULL || cb == NULL || t->host == NULL || t->host[0] == '\0' ||
+        t->port <= 0 || t->port > 65535)
         return UV_EINVAL;
 
     c = sl_uppool_take_idle(pool, t);
@@ -303,7 +289,7 @@ sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t,
     uc->timeout_ms = t->connect_timeout_ms > 0 ? t->connect_timeout_ms : SL_UP_DEFAULT_CONNECT_MS;
     uc->starting = 1;
     SL_LIST_INSERT(pool->connects, uc);
-    uv_timer_start(&uc->timer, uc_timeout_cb, (uint64_t) uc->timeout_ms, 0);
+    uv_timer_start(&uc->timer, uc_timeout_cb, (uint64_t)uc->timeout_ms, 0);
 
     /* A cached or literal address answers synchronously, and the first
      * connect() starts from here; failures are deferred (see sl_upconnect_fail). */
@@ -319,7 +305,6 @@ sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t,
         *pending = uc;
     return 0;
 }
-
 
 void
 sl_upconnect_cancel(sl_upconnect_t *uc)

@@ -14,7 +14,6 @@
  *    the peer closed it (or talks out of turn), so it is closed before
  *    anyone can be handed a dead socket. */
 
-
 #include "upstream/upstream_int.h"
 
 /* ---- completed writes: callbacks from the loop, never from inside
@@ -24,7 +23,7 @@
 static void
 done_run(uv_idle_t *h)
 {
-    sl_uppool_t  *pool = h->data;
+    sl_uppool_t *pool = h->data;
     sl_upwrite_t *w = pool->done_head, *next;
 
     pool->done_head = pool->done_tail = NULL;
@@ -66,9 +65,7 @@ done_forget(sl_upconn_t *c)
     }
 }
 
-
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-
 
 /* ---- pool ---- */
 
@@ -94,7 +91,6 @@ sl_uppool_new(uv_loop_t *loop, const sl_uppool_options_t *opts)
     return pool;
 }
 
-
 void
 sl_uppool_free(sl_uppool_t *pool)
 {
@@ -117,7 +113,7 @@ sl_uppool_free(sl_uppool_t *pool)
             w->c->user_writes--;
         free(w);
     }
-    uv_close((uv_handle_t *) pool->done_idle, (uv_close_cb) free);
+    uv_close((uv_handle_t *)pool->done_idle, (uv_close_cb)free);
     for (sl_upkey_t *k = pool->keys, *n; k != NULL; k = n) {
         n = k->next;
         free(k->host);
@@ -127,7 +123,6 @@ sl_uppool_free(sl_uppool_t *pool)
     sl_tls_ctx_free(pool->tls);
     free(pool);
 }
-
 
 /* ---- connections ---- */
 
@@ -146,7 +141,6 @@ conn_close_cb(uv_handle_t *h)
     free(c);
 }
 
-
 void
 sl_upc_close(sl_upconn_t *c)
 {
@@ -161,16 +155,15 @@ sl_upc_close(sl_upconn_t *c)
     SL_LIST_REMOVE(c);
     /* Pending writes and a pending connect get ECANCELED before the close
      * callbacks run; they see `closing` and stay silent. */
-    uv_close((uv_handle_t *) &c->tcp, conn_close_cb);
-    uv_close((uv_handle_t *) &c->timer, conn_close_cb);
+    uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+    uv_close((uv_handle_t *)&c->timer, conn_close_cb);
 }
-
 
 static sl_upkey_t *
 pool_key(sl_uppool_t *pool, const sl_upconn_t *c)
 {
     sl_upkey_t *k;
-    int         verify = c->tls_on ? c->verify : 0;
+    int verify = c->tls_on ? c->verify : 0;
 
     for (k = pool->keys; k != NULL; k = k->next)
         if (k->port == c->port && k->tls_on == c->tls_on && k->verify == verify &&
@@ -186,7 +179,6 @@ pool_key(sl_uppool_t *pool, const sl_upconn_t *c)
     return k;
 }
 
-
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -198,22 +190,21 @@ sl_upc_uv_read(sl_upconn_t *c, int on)
     int rc = 0;
 
     if (on && !c->uv_reading) {
-        rc = uv_read_start((uv_stream_t *) &c->tcp, conn_alloc_cb, conn_on_read);
+        rc = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_on_read);
         if (rc == 0)
             c->uv_reading = 1;
     } else if (!on && c->uv_reading) {
-        rc = uv_read_stop((uv_stream_t *) &c->tcp);
+        rc = uv_read_stop((uv_stream_t *)&c->tcp);
         c->uv_reading = 0;
     }
     return rc;
 }
 
-
 sl_upconn_t *
 sl_upc_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
 {
     sl_upconn_t *c = sl_xcalloc(1, sizeof(*c));
-    int          rc;
+    int rc;
 
     rc = uv_tcp_init(pool->loop, &c->tcp);
     if (rc < 0) {
@@ -225,7 +216,7 @@ sl_upc_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
     rc = uv_timer_init(pool->loop, &c->timer);
     if (rc < 0) {
         c->closing = 1;
-        uv_close((uv_handle_t *) &c->tcp, conn_close_cb);
+        uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
         return NULL;
     }
     c->timer.data = c;
@@ -238,10 +229,9 @@ sl_upc_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
     c->host = sl_strndup(uc->host, strlen(uc->host));
     c->key = pool_key(pool, c);
     c->state = C_CONNECTING;
-    uv_tcp_nodelay(&c->tcp, 1);     /* requests are small and latency matters */
+    uv_tcp_nodelay(&c->tcp, 1); /* requests are small and latency matters */
     return c;
 }
-
 
 static void
 conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -254,12 +244,11 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = SL_UP_READ_BUF;
 }
 
-
 static void
 conn_write_cb(uv_write_t *req, int status)
 {
-    sl_upwrite_t *w = (sl_upwrite_t *) req;
-    sl_upconn_t  *c = w->c;
+    sl_upwrite_t *w = (sl_upwrite_t *)req;
+    sl_upconn_t *c = w->c;
 
     free(w->owned);
     if (w->user)
@@ -271,16 +260,15 @@ conn_write_cb(uv_write_t *req, int status)
     free(w);
 }
 
-
 /* Send whatever ciphertext OpenSSL produced on its own (handshake
  * messages, alerts, key updates).  Failure shows up as `broken`. */
 void
 sl_upc_flush_tls(sl_upconn_t *c)
 {
     sl_upwrite_t *w;
-    uv_buf_t      b;
-    size_t        len;
-    char         *out;
+    uv_buf_t b;
+    size_t len;
+    char *out;
 
     if (c->tls == NULL || c->closing)
         return;
@@ -290,14 +278,13 @@ sl_upc_flush_tls(sl_upconn_t *c)
     w = sl_xcalloc(1, sizeof(*w));
     w->c = c;
     w->owned = out;
-    b = uv_buf_init(out, (unsigned) len);
-    if (uv_write(&w->req, (uv_stream_t *) &c->tcp, &b, 1, conn_write_cb) < 0) {
+    b = uv_buf_init(out, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) < 0) {
         c->broken = 1;
         free(out);
         free(w);
     }
 }
-
 
 /* Is a socket we are about to reuse still good?  Checked without waiting:
  * EOF or unexpected bytes already queued mean it is not. */
@@ -305,10 +292,10 @@ static int
 conn_socket_fresh(sl_upconn_t *c)
 {
     uv_os_fd_t fd;
-    char       b;
-    ssize_t    n;
+    char b;
+    ssize_t n;
 
-    if (uv_fileno((uv_handle_t *) &c->tcp, &fd) < 0)
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0)
         return 0;
     n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0)
@@ -320,7 +307,6 @@ conn_socket_fresh(sl_upconn_t *c)
     return c->tls_on;
 }
 
-
 /* Consume TLS records that arrived while nobody was reading.  Returns 1
  * if they were only protocol messages (session tickets) and nothing is
  * left, 2 if a partial record is still buffered, 0 if real data, EOF or
@@ -328,9 +314,9 @@ conn_socket_fresh(sl_upconn_t *c)
 static int
 conn_tls_quiet(sl_upconn_t *c)
 {
-    char    scratch[256];
+    char scratch[256];
     ssize_t n;
-    int     res = 1;
+    int res = 1;
 
     while (sl_tls_has_input(c->tls)) {
         n = sl_tls_read(c->tls, scratch, sizeof(scratch));
@@ -345,13 +331,11 @@ conn_tls_quiet(sl_upconn_t *c)
     return c->broken ? 0 : res;
 }
 
-
 static void
 conn_idle_timer_cb(uv_timer_t *t)
 {
     sl_upc_close(t->data);
 }
-
 
 /* Data or EOF on an idle connection: the peer closed it or broke the
  * protocol; either way it must not be handed out. */
@@ -362,24 +346,22 @@ conn_idle_input(sl_upconn_t *c, ssize_t nread, const uv_buf_t *buf)
         sl_upc_close(c);
         return;
     }
-    sl_tls_feed(c->tls, buf->base, (size_t) nread);
+    sl_tls_feed(c->tls, buf->base, (size_t)nread);
     if (!conn_tls_quiet(c))
         sl_upc_close(c);
 }
 
-
 static int
 conn_poolable(sl_upconn_t *c)
 {
-    if (c->pool == NULL || c->closing || c->state != C_ACTIVE || c->eof
-        || c->broken || c->user_writes > 0)
+    if (c->pool == NULL || c->closing || c->state != C_ACTIVE || c->eof || c->broken ||
+        c->user_writes > 0)
         return 0;
     if (c->tls_on && (conn_tls_quiet(c) != 1 || !conn_socket_fresh(c)))
         return 0;
     /* plain TCP: the idle watcher will see anything the peer does next */
     return c->key->nidle < c->pool->opts.keepalive_max_idle;
 }
-
 
 static void
 conn_to_idle(sl_upconn_t *c)
@@ -393,9 +375,8 @@ conn_to_idle(sl_upconn_t *c)
     free(c->pbuf);
     c->rbuf = c->pbuf = NULL;
     c->idle_since = uv_now(pool->loop);
-    if (sl_upc_uv_read(c, 1) < 0
-        || uv_timer_start(&c->timer, conn_idle_timer_cb,
-                          pool->opts.keepalive_timeout_ms, 0) < 0) {
+    if (sl_upc_uv_read(c, 1) < 0 ||
+        uv_timer_start(&c->timer, conn_idle_timer_cb, pool->opts.keepalive_timeout_ms, 0) < 0) {
         sl_upc_close(c);
         return;
     }
@@ -403,19 +384,18 @@ conn_to_idle(sl_upconn_t *c)
     c->key->nidle++;
 }
 
-
 /* Take a matching idle connection, dropping stale ones met on the way. */
 sl_upconn_t *
 sl_uppool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
 {
     sl_upconn_t *c, *next;
-    uint64_t     now = uv_now(pool->loop);
+    uint64_t now = uv_now(pool->loop);
 
     for (c = pool->idle; c != NULL; c = next) {
         next = c->next;
-        if (c->tls_on != (t->tls ? 1 : 0) || c->port != t->port
-            || (c->tls_on && c->verify != (t->tls_verify ? 1 : 0))
-            || strcasecmp(c->host, t->host) != 0)
+        if (c->tls_on != (t->tls ? 1 : 0) || c->port != t->port ||
+            (c->tls_on && c->verify != (t->tls_verify ? 1 : 0)) ||
+            strcasecmp(c->host, t->host) != 0)
             continue;
         if (now - c->idle_since >= SL_UP_PROBE_AFTER_MS && !conn_socket_fresh(c)) {
             sl_upc_close(c);
@@ -433,7 +413,6 @@ sl_uppool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
     }
     return NULL;
 }
-
 
 /* ---- reading ---- */
 
@@ -456,13 +435,13 @@ conn_deliver(sl_upconn_t *c)
                 c->read_cb(c->read_arg, c->pbuf, n);
                 continue;
             }
-            if (n < 0) {                /* close_notify or a TLS error */
+            if (n < 0) { /* close_notify or a TLS error */
                 c->eof = 1;
-                c->read_err = (int) n;
+                c->read_err = (int)n;
             } else if (c->net_eof) {
-                c->eof = 1;             /* read_err was set by the socket */
+                c->eof = 1; /* read_err was set by the socket */
             } else {
-                return;                 /* wait for more records */
+                return; /* wait for more records */
             }
         }
         if (!c->eof)
@@ -474,8 +453,6 @@ conn_deliver(sl_upconn_t *c)
         return;
     }
 }
-
-
 
 static void
 conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -493,20 +470,19 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     case C_HANDSHAKE:
         if (nread < 0) {
             char msg[300];
-            snprintf(msg, sizeof(msg), "TLS handshake with %s:%d failed: %s",
-                     c->host, c->port,
-                     nread == UV_EOF ? "connection closed by peer" : uv_strerror((int) nread));
+            snprintf(msg, sizeof(msg), "TLS handshake with %s:%d failed: %s", c->host, c->port,
+                     nread == UV_EOF ? "connection closed by peer" : uv_strerror((int)nread));
             sl_upconnect_fail(c->uc, SL_UPERR_TLS, msg);
             return;
         }
-        sl_tls_feed(c->tls, buf->base, (size_t) nread);
+        sl_tls_feed(c->tls, buf->base, (size_t)nread);
         sl_upc_handshake(c);
         return;
 
     case C_ACTIVE:
         if (nread < 0) {
             c->net_eof = 1;
-            c->read_err = (int) nread;
+            c->read_err = (int)nread;
             if (c->tls == NULL)
                 c->eof = 1;
             sl_upc_uv_read(c, 0);
@@ -514,16 +490,16 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         if (c->tls != NULL) {
-            sl_tls_feed(c->tls, buf->base, (size_t) nread);
+            sl_tls_feed(c->tls, buf->base, (size_t)nread);
             conn_deliver(c);
         } else if (c->reading && c->read_cb != NULL) {
             c->read_cb(c->read_arg, buf->base, nread);
         } else {
             /* nobody reading yet (taken from the pool, read_start to come):
              * keep the bytes and stop until the user asks */
-            c->stash = sl_xrealloc(c->stash, c->stash_len + (size_t) nread);
-            memcpy(c->stash + c->stash_len, buf->base, (size_t) nread);
-            c->stash_len += (size_t) nread;
+            c->stash = sl_xrealloc(c->stash, c->stash_len + (size_t)nread);
+            memcpy(c->stash + c->stash_len, buf->base, (size_t)nread);
+            c->stash_len += (size_t)nread;
             sl_upc_uv_read(c, 0);
         }
         return;
@@ -533,18 +509,17 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-
 static void
 conn_deferred_cb(uv_timer_t *t)
 {
     sl_upconn_t *c = t->data;
 
     if (c->stash_len && c->reading && c->read_cb != NULL && !c->closing) {
-        char  *s = c->stash;
+        char *s = c->stash;
         size_t n = c->stash_len;
         c->stash = NULL;
         c->stash_len = 0;
-        c->read_cb(c->read_arg, s, (ssize_t) n);
+        c->read_cb(c->read_arg, s, (ssize_t)n);
         free(s);
         if (c->closing || !c->reading || c->state != C_ACTIVE)
             return;
@@ -553,7 +528,6 @@ conn_deferred_cb(uv_timer_t *t)
     }
     conn_deliver(c);
 }
-
 
 int
 sl_upconn_read_start(sl_upconn_t *c, sl_upconn_read_cb cb, void *arg)
@@ -565,10 +539,10 @@ sl_upconn_read_start(sl_upconn_t *c, sl_upconn_read_cb cb, void *arg)
     c->read_cb = cb;
     c->read_arg = arg;
     if (c->reading)
-        return 0;                       /* already on: just a new callback */
+        return 0; /* already on: just a new callback */
     c->reading = 1;
     if (c->eof_told)
-        return 0;                       /* the end was already reported */
+        return 0; /* the end was already reported */
     if (c->stash_len) {
         /* stashed bytes first, from the loop; reading resumes after */
         uv_timer_start(&c->timer, conn_deferred_cb, 0, 0);
@@ -589,7 +563,6 @@ sl_upconn_read_start(sl_upconn_t *c, sl_upconn_read_cb cb, void *arg)
     return 0;
 }
 
-
 int
 sl_upconn_read_stop(sl_upconn_t *c)
 {
@@ -603,18 +576,17 @@ sl_upconn_read_stop(sl_upconn_t *c)
     return 0;
 }
 
-
 /* ---- writing ---- */
 
 int
-sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs,
-                sl_upconn_write_cb cb, void *arg)
+sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs, sl_upconn_write_cb cb,
+                void *arg)
 {
-    static char   empty[1];
+    static char empty[1];
     sl_upwrite_t *w;
-    uv_buf_t      b;
-    size_t        len;
-    int           rc;
+    uv_buf_t b;
+    size_t len;
+    int rc;
 
     if (c == NULL || c->closing || c->state != C_ACTIVE || (nbufs > 0 && bufs == NULL))
         return UV_EINVAL;
@@ -636,20 +608,20 @@ sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs,
             return SL_UPERR_TLS;
         }
         w->owned = sl_tls_out_take(c->tls, &len);
-        b = w->owned ? uv_buf_init(w->owned, (unsigned) len) : uv_buf_init(empty, 0);
-        rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, &b, 1, conn_write_cb);
+        b = w->owned ? uv_buf_init(w->owned, (unsigned)len) : uv_buf_init(empty, 0);
+        rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
     } else if (nbufs == 0) {
         b = uv_buf_init(empty, 0);
-        rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, &b, 1, conn_write_cb);
-    } else if (c->pool != NULL && uv_stream_get_write_queue_size((uv_stream_t *) &c->tcp) == 0
-               && c->user_writes == 0) {
+        rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
+    } else if (c->pool != NULL && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0 &&
+               c->user_writes == 0) {
         /* Try to write it all now (the usual case for a request head). */
         size_t total = 0, skip;
-        int    nw = uv_try_write((uv_stream_t *) &c->tcp, bufs, nbufs);
+        int nw = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
 
         for (unsigned i = 0; i < nbufs; i++)
             total += bufs[i].len;
-        if (nw == (int) total) {
+        if (nw == (int)total) {
             c->user_writes++;
             done_push(c->pool, w);
             return 0;
@@ -661,23 +633,23 @@ sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs,
         }
         /* partial: hand uv_write what is left (descriptors are copied by
          * libuv, the bytes stay the caller's until the callback) */
-        skip = nw > 0 ? (size_t) nw : 0;
-        uv_buf_t  rest_small[8];
+        skip = nw > 0 ? (size_t)nw : 0;
+        uv_buf_t rest_small[8];
         uv_buf_t *rest = nbufs <= 8 ? rest_small : sl_xmalloc(nbufs * sizeof(uv_buf_t));
-        unsigned  nrest = 0;
+        unsigned nrest = 0;
         for (unsigned i = 0; i < nbufs; i++) {
             if (skip >= bufs[i].len) {
                 skip -= bufs[i].len;
                 continue;
             }
-            rest[nrest++] = uv_buf_init(bufs[i].base + skip, (unsigned) (bufs[i].len - skip));
+            rest[nrest++] = uv_buf_init(bufs[i].base + skip, (unsigned)(bufs[i].len - skip));
             skip = 0;
         }
-        rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, rest, nrest, conn_write_cb);
+        rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, rest, nrest, conn_write_cb);
         if (rest != rest_small)
             free(rest);
     } else {
-        rc = uv_write(&w->req, (uv_stream_t *) &c->tcp, bufs, nbufs, conn_write_cb);
+        rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, nbufs, conn_write_cb);
     }
     if (rc < 0) {
         free(w->owned);
@@ -688,7 +660,6 @@ sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs,
     c->user_writes++;
     return 0;
 }
-
 
 /* ---- release and accessors ---- */
 
@@ -708,13 +679,11 @@ sl_upconn_release(sl_upconn_t *c, int reuse)
         sl_upc_close(c);
 }
 
-
 int
 sl_upconn_reused(const sl_upconn_t *c)
 {
     return c->reused;
 }
-
 
 const char *
 sl_upconn_peer_ip(const sl_upconn_t *c)
@@ -722,13 +691,11 @@ sl_upconn_peer_ip(const sl_upconn_t *c)
     return c->peer_ip;
 }
 
-
 int
 sl_upconn_peer_port(const sl_upconn_t *c)
 {
     return c->peer_port;
 }
-
 
 int
 sl_upconn_tls_resumed(const sl_upconn_t *c)

@@ -11,29 +11,29 @@
 #ifndef SL_UPSTREAM_H
 #define SL_UPSTREAM_H
 
-#include <uv.h>
 #include "base/common.h"
+#include <uv.h>
 
-#define SL_UPERR_TLS  (-20001)     /* TLS handshake / verification failed */
+#define SL_UPERR_TLS (-20001) /* TLS handshake / verification failed */
 
 typedef struct sl_uppool sl_uppool_t;
 typedef struct sl_upconn sl_upconn_t;
-typedef struct sl_upconnect sl_upconnect_t;  /* a connect in progress */
+typedef struct sl_upconnect sl_upconnect_t; /* a connect in progress */
 
 typedef struct sl_upstream_target {
-    int         tls;                 /* 1 = https */
-    const char *host;                /* NUL-terminated name or IP literal */
-    int         port;
-    int         tls_verify;          /* 1 = verify peer (default), 0 = don't */
-    int         connect_timeout_ms;
+    int tls;          /* 1 = https */
+    const char *host; /* NUL-terminated name or IP literal */
+    int port;
+    int tls_verify; /* 1 = verify peer (default), 0 = don't */
+    int connect_timeout_ms;
 } sl_upstream_target_t;
 
 typedef struct sl_uppool_options {
-    unsigned keepalive_max_idle;     /* idle connections kept per pool key (default 64) */
-    unsigned keepalive_timeout_ms;   /* idle close (default 60000) */
-    unsigned dns_ttl_ms;             /* DNS cache lifetime (default 30000) */
-} sl_uppool_options_t;   /* opts NULL = all defaults; keepalive_max_idle 0 = no pooling;
-                           other fields 0 = their default */
+    unsigned keepalive_max_idle;   /* idle connections kept per pool key (default 64) */
+    unsigned keepalive_timeout_ms; /* idle close (default 60000) */
+    unsigned dns_ttl_ms;           /* DNS cache lifetime (default 30000) */
+} sl_uppool_options_t;             /* opts NULL = all defaults; keepalive_max_idle 0 = no pooling;
+                                     other fields 0 = their default */
 
 /* status: 0 = connected (c valid), < 0 = failed (c NULL, errmsg set).
  * `reused` is 1 when c came from the idle pool (it may turn out stale: the
@@ -58,29 +58,29 @@ void sl_uppool_free(sl_uppool_t *pool);
  * *pending receives a handle usable with sl_upconnect_cancel() until the
  * callback runs.  Returns 0, or < 0 if it could not even start (then the
  * callback is never called). */
-int  sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t,
-                        sl_upconnect_cb cb, void *arg, sl_upconnect_t **pending);
+int sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t, sl_upconnect_cb cb,
+                       void *arg, sl_upconnect_t **pending);
 /* Abandon a pending connect; the callback will not be called. */
 void sl_upconnect_cancel(sl_upconnect_t *pending);
 
 /* Write bufs in order.  The buffers' memory must stay valid until cb runs.
  * cb is never called synchronously.  Returns 0 or < 0 (cb not called). */
-int  sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs,
-                     sl_upconn_write_cb cb, void *arg);
+int sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs, sl_upconn_write_cb cb,
+                    void *arg);
 
-int  sl_upconn_read_start(sl_upconn_t *c, sl_upconn_read_cb cb, void *arg);
-int  sl_upconn_read_stop(sl_upconn_t *c);
+int sl_upconn_read_start(sl_upconn_t *c, sl_upconn_read_cb cb, void *arg);
+int sl_upconn_read_stop(sl_upconn_t *c);
 
 /* Done with c: reuse = 1 puts it back in the idle pool (only if nothing
  * unread is pending and the peer has not closed), 0 closes it.  No callback
  * of c runs after this. */
 void sl_upconn_release(sl_upconn_t *c, int reuse);
 
-int  sl_upconn_reused(const sl_upconn_t *c);
+int sl_upconn_reused(const sl_upconn_t *c);
 /* Peer address as text ("127.0.0.1" / "::1") and port. */
 const char *sl_upconn_peer_ip(const sl_upconn_t *c);
-int  sl_upconn_peer_port(const sl_upconn_t *c);
+int sl_upconn_peer_port(const sl_upconn_t *c);
 /* 1 if c is TLS and its handshake resumed a cached session. */
-int  sl_upconn_tls_resumed(const sl_upconn_t *c);
+int sl_upconn_tls_resumed(const sl_upconn_t *c);
 
 #endif

@@ -27,20 +27,18 @@
 
 #include <sluice/plugin.h>
 
-
 #define RID_NAME_MAX 64
 
 typedef struct rid_conf {
-    char   name[RID_NAME_MAX + 1];
+    char name[RID_NAME_MAX + 1];
     size_t name_len;
 } rid_conf_t;
 
 /* Per request: the id and where it came from (request pool memory). */
 typedef struct rid_ctx {
     sl_str_t value;
-    int      from_client;
+    int from_client;
 } rid_ctx_t;
-
 
 /* ---- configuration --------------------------------------------------- */
 
@@ -75,10 +73,19 @@ rid_scan_string(rid_scan_t *s, char *out, size_t size, size_t *len)
             if (++s->p >= s->end)
                 return -1;
             switch (*s->p) {
-            case '"': case '\\': case '/': c = *s->p; break;
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            default:  return -1;
+            case '"':
+            case '\\':
+            case '/':
+                c = *s->p;
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            default:
+                return -1;
             }
         }
         if (n + 1 >= size)
@@ -87,7 +94,7 @@ rid_scan_string(rid_scan_t *s, char *out, size_t size, size_t *len)
     }
     if (s->p >= s->end)
         return -1;
-    s->p++;                                      /* closing quote */
+    s->p++; /* closing quote */
     out[n] = '\0';
     *len = n;
     return 0;
@@ -104,22 +111,21 @@ rid_valid_header_name(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
 
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c != '\0' && strchr(extra, c) != NULL)))
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c != '\0' && strchr(extra, c) != NULL)))
             return 0;
     }
     return 1;
 }
 
 static int
-rid_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json,
-                 size_t len, void **conf)
+rid_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
 {
-    rid_scan_t  s = { json, json + len };
+    rid_scan_t s = {json, json + len};
     rid_conf_t *c;
-    char        key[64], val[RID_NAME_MAX + 2];
-    size_t      klen, vlen;
-    int         rc = 0;
+    char key[64], val[RID_NAME_MAX + 2];
+    size_t klen, vlen;
+    int rc = 0;
 
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -147,7 +153,7 @@ rid_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json,
         rid_skip_ws(&s);
 
         if (s.end - s.p >= 4 && memcmp(s.p, "null", 4) == 0) {
-            s.p += 4;                            /* null: keep the default */
+            s.p += 4; /* null: keep the default */
         } else if (rid_scan_string(&s, val, sizeof(val), &vlen) != 0) {
             /* Not a string we can read: name the field and stop here. */
             if (strcmp(key, "header_name") == 0)
@@ -203,15 +209,14 @@ rid_config_free(void *conf)
     free(conf);
 }
 
-
 /* ---- phases ------------------------------------------------------------ */
 
 static sl_status_t
 rid_access(const sl_api_t *api, sl_req_t *r, void *conf)
 {
     rid_conf_t *c = conf;
-    sl_str_t    name = { c->name, c->name_len };
-    rid_ctx_t  *ctx = api->palloc(r, sizeof(*ctx));   /* freed with the request */
+    sl_str_t name = {c->name, c->name_len};
+    rid_ctx_t *ctx = api->palloc(r, sizeof(*ctx)); /* freed with the request */
 
     if (api->req_header_get(r, name, &ctx->value) == 1 && ctx->value.len > 0) {
         ctx->from_client = 1;
@@ -220,7 +225,7 @@ rid_access(const sl_api_t *api, sl_req_t *r, void *conf)
         ctx->value = api->req_id(r);
         ctx->from_client = 0;
         if (api->req_header_set(r, name, ctx->value) != 0)
-            return SL_STATUS_ERROR;              /* the host answers 500 */
+            return SL_STATUS_ERROR; /* the host answers 500 */
     }
     api->ctx_set(r, ctx);
     return SL_STATUS_CONTINUE;
@@ -246,7 +251,7 @@ static sl_status_t
 rid_header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
 {
     rid_conf_t *c = conf;
-    sl_str_t    name = { c->name, c->name_len };
+    sl_str_t name = {c->name, c->name_len};
 
     if (api->resp_header_set(r, name, rid_ctx(api, r)->value) != 0)
         api->log(r, SL_LOG_WARN, "cannot set the %s response header", c->name);
@@ -257,8 +262,8 @@ static void
 rid_log(const sl_api_t *api, sl_req_t *r, void *conf)
 {
     rid_ctx_t *ctx = rid_ctx(api, r);
-    char      *json, *p;
-    sl_str_t   v;
+    char *json, *p;
+    sl_str_t v;
 
     (void)conf;
     /* {"value":"<escaped id>","source":"gateway"}: at most 6 bytes per
@@ -283,22 +288,21 @@ rid_log(const sl_api_t *api, sl_req_t *r, void *conf)
         api->log(r, SL_LOG_WARN, "the host refused the serialize value");
 }
 
-
 /* ---- the descriptor: the one symbol the host looks for ------------------ */
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     SL_PLUGIN_ABI,
-    "request-id-header",   /* name used in the config */
-    "1.0.0",               /* version */
-    100000,                /* priority: early, like Kong's correlation-id */
-    rid_config_parse,      /* config_parse */
-    rid_config_free,       /* config_free */
-    NULL,                  /* init_worker */
-    NULL,                  /* exit_worker */
-    rid_access,            /* access */
-    NULL,                  /* body */
-    rid_header_filter,     /* header_filter */
-    NULL,                  /* body_filter */
-    rid_log,               /* log */
-    { NULL }               /* reserved */
+    "request-id-header", /* name used in the config */
+    "1.0.0",             /* version */
+    100000,              /* priority: early, like Kong's correlation-id */
+    rid_config_parse,    /* config_parse */
+    rid_config_free,     /* config_free */
+    NULL,                /* init_worker */
+    NULL,                /* exit_worker */
+    rid_access,          /* access */
+    NULL,                /* body */
+    rid_header_filter,   /* header_filter */
+    NULL,                /* body_filter */
+    rid_log,             /* log */
+    {NULL}               /* reserved */
 };

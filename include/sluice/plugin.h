@@ -53,16 +53,14 @@ extern "C" {
 /* Export macro for the descriptor (visibility may be hidden by default). */
 #define SL_PLUGIN_EXPORT __attribute__((visibility("default")))
 
-
 /* A length-delimited byte string.  OWNERSHIP: always borrowed; the comment
  * of the function that hands it out says how long it stays valid. */
 typedef struct sl_str {
     const char *ptr;
-    size_t      len;
+    size_t len;
 } sl_str_t;
 
-#define SL_STR(lit) ((sl_str_t){ (lit), sizeof(lit) - 1 })
-
+#define SL_STR(lit) ((sl_str_t){(lit), sizeof(lit) - 1})
 
 /* What a phase callback returns. */
 typedef enum sl_status {
@@ -78,73 +76,67 @@ typedef enum sl_status {
     SL_STATUS_ERROR = 2
 } sl_status_t;
 
-
 /* Opaque handles.  OWNERSHIP: the host owns all of them.
  *   sl_req_t     one request; valid from the first phase callback until the
  *                log callback returns (also after a client abort: the
  *                connection may be gone, the request handle is not).
  *   sl_conf_ctx_t  passed to config_parse only, valid during that call.
  */
-typedef struct sl_req      sl_req_t;
+typedef struct sl_req sl_req_t;
 typedef struct sl_conf_ctx sl_conf_ctx_t;
-typedef struct sl_timer    sl_timer_t;
-typedef struct sl_api      sl_api_t;
-
+typedef struct sl_timer sl_timer_t;
+typedef struct sl_api sl_api_t;
 
 /* Log levels for api->log(). */
 typedef enum sl_log_level {
     SL_LOG_DEBUG = 0,
-    SL_LOG_INFO  = 1,
-    SL_LOG_WARN  = 2,
+    SL_LOG_INFO = 1,
+    SL_LOG_WARN = 2,
     SL_LOG_ERROR = 3
 } sl_log_level_t;
-
 
 /* Timestamps of a request, for api->req_time(). Values are microseconds since
  * the Unix epoch (wall clock at request start plus monotonic offsets), or 0
  * when the event has not happened (yet). */
 typedef enum sl_time_point {
-    SL_TIME_START = 0,          /* first byte of the request received */
-    SL_TIME_REQUEST_END,        /* whole request (body) received */
-    SL_TIME_UPSTREAM_START,     /* upstream connection attempt began */
-    SL_TIME_UPSTREAM_CONNECTED, /* connected (TLS handshake included) */
-    SL_TIME_UPSTREAM_SENT,      /* request fully written to the upstream */
-    SL_TIME_UPSTREAM_FIRST_BYTE,/* first byte of the upstream response */
-    SL_TIME_UPSTREAM_LAST_BYTE, /* last byte of the upstream response */
-    SL_TIME_RESPONSE_END,       /* last byte written to the client */
+    SL_TIME_START = 0,           /* first byte of the request received */
+    SL_TIME_REQUEST_END,         /* whole request (body) received */
+    SL_TIME_UPSTREAM_START,      /* upstream connection attempt began */
+    SL_TIME_UPSTREAM_CONNECTED,  /* connected (TLS handshake included) */
+    SL_TIME_UPSTREAM_SENT,       /* request fully written to the upstream */
+    SL_TIME_UPSTREAM_FIRST_BYTE, /* first byte of the upstream response */
+    SL_TIME_UPSTREAM_LAST_BYTE,  /* last byte of the upstream response */
+    SL_TIME_RESPONSE_END,        /* last byte written to the client */
     SL_TIME_MAX
 } sl_time_point_t;
 
-
 /* Where the response being filtered comes from (api->resp_source()). */
 typedef enum sl_resp_source {
-    SL_SOURCE_UPSTREAM = 0,  /* the upstream answered */
-    SL_SOURCE_GATEWAY  = 1   /* a plugin or the gateway made it (Kong: "kong") */
+    SL_SOURCE_UPSTREAM = 0, /* the upstream answered */
+    SL_SOURCE_GATEWAY = 1   /* a plugin or the gateway made it (Kong: "kong") */
 } sl_resp_source_t;
-
 
 /* Why a request ended abnormally (api->req_error()). */
 typedef enum sl_req_error {
     SL_REQERR_NONE = 0,
-    SL_REQERR_CLIENT_ABORT,       /* client closed before the response ended */
-    SL_REQERR_UPSTREAM_CONNECT,   /* connect/DNS/TLS failure (502) */
-    SL_REQERR_UPSTREAM_TIMEOUT,   /* connect/read/write timeout (504) */
-    SL_REQERR_UPSTREAM_RESET,     /* upstream closed or reset mid-response */
-    SL_REQERR_UPSTREAM_PROTOCOL,  /* upstream sent invalid HTTP */
-    SL_REQERR_PLUGIN              /* a plugin returned SL_STATUS_ERROR */
+    SL_REQERR_CLIENT_ABORT,      /* client closed before the response ended */
+    SL_REQERR_UPSTREAM_CONNECT,  /* connect/DNS/TLS failure (502) */
+    SL_REQERR_UPSTREAM_TIMEOUT,  /* connect/read/write timeout (504) */
+    SL_REQERR_UPSTREAM_RESET,    /* upstream closed or reset mid-response */
+    SL_REQERR_UPSTREAM_PROTOCOL, /* upstream sent invalid HTTP */
+    SL_REQERR_PLUGIN             /* a plugin returned SL_STATUS_ERROR */
 } sl_req_error_t;
-
 
 /* ------------------------------------------------------------------------
  * The plugin descriptor.
  * ------------------------------------------------------------------------ */
 
 typedef struct sl_plugin {
-    uint32_t    abi_major;   /* SL_PLUGIN_ABI_MAJOR the plugin was built with */
-    uint32_t    abi_minor;   /* SL_PLUGIN_ABI_MINOR the plugin was built with */
-    const char *name;        /* unique, e.g. "ai-proxy"; what configs refer to */
-    const char *version;     /* free-form, e.g. "1.0.0" */
-    int         priority;    /* higher runs first (Kong: ai-proxy 770, file-log 9) */
+    uint32_t abi_major;  /* SL_PLUGIN_ABI_MAJOR the plugin was built with */
+    uint32_t abi_minor;  /* SL_PLUGIN_ABI_MINOR the plugin was built with */
+    const char *name;    /* unique, e.g. "ai-proxy"; what configs refer to */
+    const char *version; /* free-form, e.g. "1.0.0" */
+    int priority;        /* higher runs first (Kong: ai-proxy 770, file-log 9) */
 
     /* Parse and validate one plugin instance's `config` object.
      *   json/len  the config as JSON text (an object; "{}" when absent),
@@ -159,8 +151,8 @@ typedef struct sl_plugin {
      * After fork each worker has its own copy-on-write copy of the config, so
      * per-worker state may be written into it in init_worker.
      * REQUIRED. */
-    int  (*config_parse)(const sl_api_t *api, sl_conf_ctx_t *cx,
-                         const char *json, size_t len, void **conf);
+    int (*config_parse)(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len,
+                        void **conf);
 
     /* Free what config_parse returned.  Called in the master when a
      * configuration generation is retired, and never while a request still
@@ -172,7 +164,7 @@ typedef struct sl_plugin {
      * -1 to make the worker exit (logged).  exit_worker runs when a worker
      * stops gracefully (SIGTERM, reload); not after SIGQUIT, a crash, or a
      * failed init_worker. */
-    int  (*init_worker)(const sl_api_t *api, void *conf);
+    int (*init_worker)(const sl_api_t *api, void *conf);
     void (*exit_worker)(const sl_api_t *api, void *conf);
 
     /* Request phases (each optional; NULL = not interested).
@@ -200,14 +192,13 @@ typedef struct sl_plugin {
     sl_status_t (*access)(const sl_api_t *api, sl_req_t *r, void *conf);
     sl_status_t (*body)(const sl_api_t *api, sl_req_t *r, void *conf);
     sl_status_t (*header_filter)(const sl_api_t *api, sl_req_t *r, void *conf);
-    sl_status_t (*body_filter)(const sl_api_t *api, sl_req_t *r, void *conf,
-                               sl_str_t *chunk, int eof);
-    void        (*log)(const sl_api_t *api, sl_req_t *r, void *conf);
+    sl_status_t (*body_filter)(const sl_api_t *api, sl_req_t *r, void *conf, sl_str_t *chunk,
+                               int eof);
+    void (*log)(const sl_api_t *api, sl_req_t *r, void *conf);
 
     /* Reserved for later minors; leave zero. */
     void *reserved[8];
 } sl_plugin_t;
-
 
 /* ------------------------------------------------------------------------
  * The host function table.
@@ -224,8 +215,8 @@ typedef void (*sl_timer_fn)(const sl_api_t *api, sl_req_t *r, void *arg);
 struct sl_api {
     uint32_t abi_major;
     uint32_t abi_minor;
-    size_t   size;             /* sizeof(sl_api_t) as built into the host */
-    const char *host_version;  /* NUL-terminated, e.g. "0.1.0" */
+    size_t size;              /* sizeof(sl_api_t) as built into the host */
+    const char *host_version; /* NUL-terminated, e.g. "0.1.0" */
 
     /* --- configuration (config_parse only) --- */
 
@@ -245,7 +236,7 @@ struct sl_api {
         __attribute__((format(printf, 3, 4)));
 
     /* 0-based index of this worker; -1 in the master. */
-    int  (*worker_id)(void);
+    int (*worker_id)(void);
 
     /* --- memory and per-request context --- */
 
@@ -254,12 +245,12 @@ struct sl_api {
     void *(*palloc)(sl_req_t *r, size_t size);
 
     /* Register a cleanup run after the log phase (in reverse order). */
-    int  (*cleanup_add)(sl_req_t *r, sl_cleanup_fn fn, void *arg);
+    int (*cleanup_add)(sl_req_t *r, sl_cleanup_fn fn, void *arg);
 
     /* Per-request, per-plugin context pointer (NULL until set).  The host
      * knows which plugin is calling, so plugins never collide. */
     void *(*ctx_get)(sl_req_t *r);
-    void  (*ctx_set)(sl_req_t *r, void *ctx);
+    void (*ctx_set)(sl_req_t *r, void *ctx);
 
     /* Id of the plugin instance being run (its config `id`, a UUID string,
      * NUL-terminated, valid for the request). */
@@ -269,23 +260,23 @@ struct sl_api {
      * Returned strings are valid until the end of the request unless the
      * same item is changed. */
 
-    sl_str_t (*req_id)(sl_req_t *r);       /* 32 hex chars (X-Kong-Request-Id) */
-    sl_str_t (*req_method)(sl_req_t *r);   /* "POST" */
-    sl_str_t (*req_scheme)(sl_req_t *r);   /* "http" or "https" */
-    sl_str_t (*req_host)(sl_req_t *r);     /* Host header without port */
-    sl_str_t (*req_path)(sl_req_t *r);     /* raw path, no query: "/anything/v1/messages" */
-    sl_str_t (*req_query)(sl_req_t *r);    /* raw query without '?': "beta=true" (len 0 if none) */
+    sl_str_t (*req_id)(sl_req_t *r);     /* 32 hex chars (X-Kong-Request-Id) */
+    sl_str_t (*req_method)(sl_req_t *r); /* "POST" */
+    sl_str_t (*req_scheme)(sl_req_t *r); /* "http" or "https" */
+    sl_str_t (*req_host)(sl_req_t *r);   /* Host header without port */
+    sl_str_t (*req_path)(sl_req_t *r);   /* raw path, no query: "/anything/v1/messages" */
+    sl_str_t (*req_query)(sl_req_t *r);  /* raw query without '?': "beta=true" (len 0 if none) */
     sl_str_t (*client_ip)(sl_req_t *r);
 
     /* Headers.  Names are case-insensitive.  get returns the first value
      * (1 = found, 0 = absent).  set replaces every value (adds if absent);
      * add appends one more; remove deletes all.  iter walks every header in
      * order: start with *cursor = 0; returns 1 while it yields one. */
-    int  (*req_header_get)(sl_req_t *r, sl_str_t name, sl_str_t *value);
-    int  (*req_header_set)(sl_req_t *r, sl_str_t name, sl_str_t value);
-    int  (*req_header_add)(sl_req_t *r, sl_str_t name, sl_str_t value);
-    int  (*req_header_remove)(sl_req_t *r, sl_str_t name);
-    int  (*req_header_iter)(sl_req_t *r, size_t *cursor, sl_str_t *name, sl_str_t *value);
+    int (*req_header_get)(sl_req_t *r, sl_str_t name, sl_str_t *value);
+    int (*req_header_set)(sl_req_t *r, sl_str_t name, sl_str_t value);
+    int (*req_header_add)(sl_req_t *r, sl_str_t name, sl_str_t value);
+    int (*req_header_remove)(sl_req_t *r, sl_str_t name);
+    int (*req_header_iter)(sl_req_t *r, size_t *cursor, sl_str_t *name, sl_str_t *value);
 
     /* The request body, in the body phase (0-length before).  body_set
      * replaces it (copied); Content-Length is fixed by the host.  A body
@@ -293,29 +284,29 @@ struct sl_api {
      * releases the body once the upstream has it and has begun to answer
      * (header_filter and later see 0 bytes): copy what you need later. */
     sl_str_t (*req_body)(sl_req_t *r);
-    int  (*req_body_set)(sl_req_t *r, const char *data, size_t len);
+    int (*req_body_set)(sl_req_t *r, const char *data, size_t len);
 
     /* --- the upstream target ---
      * Defaults come from the route's service.  Any field may be replaced in
      * access or body; scheme "https" enables TLS (SNI = host, peer verified
      * against the system CA store unless the service says tls_verify:false).
      * path is the raw path without query; query without '?'. */
-    int  (*upstream_get)(sl_req_t *r, sl_str_t *scheme, sl_str_t *host, int *port,
-                         sl_str_t *path, sl_str_t *query);
-    int  (*upstream_set)(sl_req_t *r, sl_str_t scheme, sl_str_t host, int port,
-                         sl_str_t path, sl_str_t query);
+    int (*upstream_get)(sl_req_t *r, sl_str_t *scheme, sl_str_t *host, int *port, sl_str_t *path,
+                        sl_str_t *query);
+    int (*upstream_set)(sl_req_t *r, sl_str_t scheme, sl_str_t host, int port, sl_str_t path,
+                        sl_str_t query);
 
     /* --- the response ---
      * In header_filter and later: status and headers as they will be/were
      * sent.  In access/body they prepare the response that respond() sends
      * (headers set before or after respond() are kept). */
-    int  (*resp_status)(sl_req_t *r);
-    int  (*resp_status_set)(sl_req_t *r, int status);
-    int  (*resp_header_get)(sl_req_t *r, sl_str_t name, sl_str_t *value);
-    int  (*resp_header_set)(sl_req_t *r, sl_str_t name, sl_str_t value);
-    int  (*resp_header_add)(sl_req_t *r, sl_str_t name, sl_str_t value);
-    int  (*resp_header_remove)(sl_req_t *r, sl_str_t name);
-    int  (*resp_header_iter)(sl_req_t *r, size_t *cursor, sl_str_t *name, sl_str_t *value);
+    int (*resp_status)(sl_req_t *r);
+    int (*resp_status_set)(sl_req_t *r, int status);
+    int (*resp_header_get)(sl_req_t *r, sl_str_t name, sl_str_t *value);
+    int (*resp_header_set)(sl_req_t *r, sl_str_t name, sl_str_t value);
+    int (*resp_header_add)(sl_req_t *r, sl_str_t name, sl_str_t value);
+    int (*resp_header_remove)(sl_req_t *r, sl_str_t name);
+    int (*resp_header_iter)(sl_req_t *r, size_t *cursor, sl_str_t *name, sl_str_t *value);
     sl_resp_source_t (*resp_source)(sl_req_t *r);
 
     /* Make a complete response from access or body (then return
@@ -323,21 +314,21 @@ struct sl_api {
      * copied.  The response still goes through header_filter, body_filter
      * (the body as one chunk with eof=1) and log, with resp_source() ==
      * SL_SOURCE_GATEWAY. */
-    int  (*respond)(sl_req_t *r, int status, sl_str_t content_type, sl_str_t body);
+    int (*respond)(sl_req_t *r, int status, sl_str_t content_type, sl_str_t body);
 
     /* Send bytes to the client outside body_filter, e.g. from a timer
      * (keep-alive events on an idle stream).  Only after the response
      * headers were sent and before eof; they bypass the body filters of
      * plugins that run after the caller.  Copied. */
-    int  (*resp_body_write)(sl_req_t *r, const char *data, size_t len);
+    int (*resp_body_write)(sl_req_t *r, const char *data, size_t len);
 
     /* Why the request is ending badly, if it is (see sl_req_error_t).  In
      * body_filter with eof=1 this tells a clean end from a truncated one. */
     sl_req_error_t (*req_error)(sl_req_t *r);
 
     /* --- timing --- */
-    int64_t (*req_time)(sl_req_t *r, sl_time_point_t which);  /* µs epoch or 0 */
-    int64_t (*now_us)(void);                                  /* µs epoch, cached per loop turn */
+    int64_t (*req_time)(sl_req_t *r, sl_time_point_t which); /* µs epoch or 0 */
+    int64_t (*now_us)(void);                                 /* µs epoch, cached per loop turn */
 
     /* --- the log record ---
      * set_serialize_value: attach `json` (one valid JSON value, copied) at
@@ -350,15 +341,15 @@ struct sl_api {
      * header names whose values become "REDACTED" (authorization and
      * proxy-authorization always are).  The string lives in the request
      * pool.  Meant for the log phase. */
-    int  (*set_serialize_value)(sl_req_t *r, const char *key, sl_str_t json);
-    int  (*log_serialize)(sl_req_t *r, const char *const *redact, sl_str_t *out);
+    int (*set_serialize_value)(sl_req_t *r, const char *key, sl_str_t json);
+    int (*log_serialize)(sl_req_t *r, const char *const *redact, sl_str_t *out);
 
     /* --- timers ---
      * A one-shot or repeating timer bound to a request: it never fires after
      * the response ended (cancelled automatically before the log phase).
      * repeat_ms = 0 for one-shot.  Returns NULL on failure. */
-    sl_timer_t *(*timer_start)(sl_req_t *r, uint64_t timeout_ms, uint64_t repeat_ms,
-                               sl_timer_fn fn, void *arg);
+    sl_timer_t *(*timer_start)(sl_req_t *r, uint64_t timeout_ms, uint64_t repeat_ms, sl_timer_fn fn,
+                               void *arg);
     void (*timer_stop)(sl_timer_t *t);
 
     /* Signals the worker received that plugins may care about: returns a
@@ -374,7 +365,7 @@ struct sl_api {
      * soon (next loop iteration).  Thread-safe: plugin threads use it to
      * hand results back to the loop.  Not bound to a request.  Returns 0,
      * or -1 outside a worker. */
-    int  (*post)(void (*fn)(const sl_api_t *api, void *arg), void *arg);
+    int (*post)(void (*fn)(const sl_api_t *api, void *arg), void *arg);
 
     /* Response buffering (Kong's response_buffering), from header_filter:
      * hold the response head back until the whole body has gone through
@@ -385,13 +376,12 @@ struct sl_api {
      * still below 400 when the filters are done, the host answers 502.
      * Costs memory for the whole response: meant for bodies a plugin reads
      * whole anyway.  Returns -1 if the head was already sent. */
-    int  (*resp_buffer)(sl_req_t *r);
+    int (*resp_buffer)(sl_req_t *r);
 };
 
-
 /* Convenience for plugins: compare an sl_str_t with a C literal. */
-#define SL_STR_EQ(s, lit) ((s).len == sizeof(lit) - 1 && \
-                           memcmp((s).ptr, (lit), sizeof(lit) - 1) == 0)
+#define SL_STR_EQ(s, lit)                                                                          \
+    ((s).len == sizeof(lit) - 1 && memcmp((s).ptr, (lit), sizeof(lit) - 1) == 0)
 
 #ifdef __cplusplus
 }

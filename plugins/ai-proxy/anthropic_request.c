@@ -52,24 +52,23 @@
  *   other unknown content block type.
  */
 
-#include <stdio.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ai_proxy.h"
 
 typedef struct sl_ap_tx {
     const sl_ap_conf_t *conf;
-    const sl_jdoc_t    *d;
-    sl_ap_buf_t        *out;
-    sl_ap_req_info_t   *info;
-    int                 nmsg;
+    const sl_jdoc_t *d;
+    sl_ap_buf_t *out;
+    sl_ap_req_info_t *info;
+    int nmsg;
 } sl_ap_tx_t;
 
 #define OUT(tx, lit) SL_AP_BUF_LIT((tx)->out, lit)
 
-static int
-sl_ap_tx_fail(sl_ap_tx_t *tx, int status, const char *fmt, ...)
+static int sl_ap_tx_fail(sl_ap_tx_t *tx, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -147,8 +146,10 @@ sl_ap_tx_image_url(sl_ap_tx_t *tx, int blk, const char *where)
         sl_ap_tx_raw(tx, url);
         return 0;
     }
-    return sl_ap_tx_fail(tx, 400, "%s: image source type is not supported by this gateway "
-                         "(use base64 or url)", where);
+    return sl_ap_tx_fail(tx, 400,
+                         "%s: image source type is not supported by this gateway "
+                         "(use base64 or url)",
+                         where);
 }
 
 static int
@@ -185,8 +186,10 @@ sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where, int *n)
         return 0;
     }
     if (d->t[v].type != SL_J_ARR) {
-        return d->t[v].type == SL_J_NULL ? 0
-               : sl_ap_tx_fail(tx, 400, "%s: must be a string or an array of text blocks", where);
+        return d->t[v].type == SL_J_NULL
+                   ? 0
+                   : sl_ap_tx_fail(tx, 400, "%s: must be a string or an array of text blocks",
+                                   where);
     }
     end = SL_JSON_END(d, v);
     for (b = v + 1; b < end; b = SL_JSON_NEXT(d, b)) {
@@ -194,7 +197,8 @@ sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where, int *n)
         int text = sl_json_get_t(d, b, "text", SL_J_STR);
 
         if (!sl_json_str_eq(d, t, "text") || text < 0) {
-            return sl_ap_tx_fail(tx, 400, "%s: only text blocks are allowed in system content", where);
+            return sl_ap_tx_fail(tx, 400, "%s: only text blocks are allowed in system content",
+                                 where);
         }
         if (d->t[text].len == 0) {
             continue;
@@ -220,7 +224,7 @@ static int
 sl_ap_tx_systems(sl_ap_tx_t *tx, int sys, int msgs)
 {
     const sl_jdoc_t *d = tx->d;
-    int  m, end = SL_JSON_END(d, msgs), mi = 0, n = 0;
+    int m, end = SL_JSON_END(d, msgs), mi = 0, n = 0;
     char where[48];
 
     if (sys >= 0 && sl_ap_tx_system(tx, sys, "system", &n) != 0) {
@@ -253,10 +257,10 @@ static int
 sl_ap_tx_tool_result(sl_ap_tx_t *tx, int blk, int mi, int *nimg)
 {
     const sl_jdoc_t *d = tx->d;
-    int  id = sl_json_get_t(d, blk, "tool_use_id", SL_J_STR);
-    int  c = sl_json_get(d, blk, "content");
-    int  is_err = sl_json_get(d, blk, "is_error");
-    int  b, end, n = 0, imgs = 0;
+    int id = sl_json_get_t(d, blk, "tool_use_id", SL_J_STR);
+    int c = sl_json_get(d, blk, "content");
+    int is_err = sl_json_get(d, blk, "is_error");
+    int b, end, n = 0, imgs = 0;
     char where[64];
 
     snprintf(where, sizeof(where), "messages.%d.content.tool_result", mi);
@@ -290,9 +294,10 @@ sl_ap_tx_tool_result(sl_ap_tx_t *tx, int blk, int mi, int *nimg)
             } else if (sl_json_str_eq(d, t, "image")) {
                 imgs++;
             } else {
-                return sl_ap_tx_fail(tx, 400, "%s: content block type %.*s is not supported "
-                                     "by this gateway", where,
-                                     t >= 0 ? (int) d->t[t].len : 7,
+                return sl_ap_tx_fail(tx, 400,
+                                     "%s: content block type %.*s is not supported "
+                                     "by this gateway",
+                                     where, t >= 0 ? (int)d->t[t].len : 7,
                                      t >= 0 ? d->src + d->t[t].start : "unknown");
             }
         }
@@ -312,7 +317,7 @@ static int
 sl_ap_tx_tool_images(sl_ap_tx_t *tx, int arr, int mi, int *nparts)
 {
     const sl_jdoc_t *d = tx->d;
-    int  b, end = SL_JSON_END(d, arr);
+    int b, end = SL_JSON_END(d, arr);
     char where[64];
 
     snprintf(where, sizeof(where), "messages.%d.content.tool_result", mi);
@@ -346,9 +351,11 @@ sl_ap_tx_unsupported(sl_ap_tx_t *tx, int mi, int t)
 {
     const sl_jdoc_t *d = tx->d;
 
-    return sl_ap_tx_fail(tx, 400, "messages.%d.content: content block type '%.*s' is not "
-                         "supported by this gateway", mi,
-                         t >= 0 ? (int) d->t[t].len : 7, t >= 0 ? d->src + d->t[t].start : "unknown");
+    return sl_ap_tx_fail(tx, 400,
+                         "messages.%d.content: content block type '%.*s' is not "
+                         "supported by this gateway",
+                         mi, t >= 0 ? (int)d->t[t].len : 7,
+                         t >= 0 ? d->src + d->t[t].start : "unknown");
 }
 
 static int
@@ -368,7 +375,8 @@ sl_ap_tx_user(sl_ap_tx_t *tx, int c, int mi)
             }
         } else if (sl_json_str_eq(d, t, "text")) {
             if (sl_json_get_t(d, b, "text", SL_J_STR) < 0) {
-                return sl_ap_tx_fail(tx, 400, "messages.%d.content: a text block needs a string text", mi);
+                return sl_ap_tx_fail(tx, 400,
+                                     "messages.%d.content: a text block needs a string text", mi);
             }
             ntext++;
         } else if (sl_json_str_eq(d, t, "image")) {
@@ -390,8 +398,8 @@ sl_ap_tx_user(sl_ap_tx_t *tx, int c, int mi)
         for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
             int text;
 
-            if (!sl_json_str_eq(d, sl_ap_block_type(d, b), "text")
-                || (text = sl_json_get_t(d, b, "text", SL_J_STR)) < 0) {
+            if (!sl_json_str_eq(d, sl_ap_block_type(d, b), "text") ||
+                (text = sl_json_get_t(d, b, "text", SL_J_STR)) < 0) {
                 continue;
             }
             if (n++) {
@@ -407,7 +415,7 @@ sl_ap_tx_user(sl_ap_tx_t *tx, int c, int mi)
         return -1;
     }
     for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
-        int  t = sl_ap_block_type(d, b);
+        int t = sl_ap_block_type(d, b);
         char where[48];
 
         if (sl_json_str_eq(d, t, "text")) {
@@ -449,7 +457,8 @@ sl_ap_tx_assistant(sl_ap_tx_t *tx, int c, int mi)
 
         if (sl_json_str_eq(d, t, "text")) {
             if ((text = sl_json_get_t(d, b, "text", SL_J_STR)) < 0) {
-                return sl_ap_tx_fail(tx, 400, "messages.%d.content: a text block needs a string text", mi);
+                return sl_ap_tx_fail(tx, 400,
+                                     "messages.%d.content: a text block needs a string text", mi);
             }
             sl_ap_buf_adds(tx->out, ntext++ ? "\\n\\n" : ",\"content\":\"");
             sl_ap_tx_sv(tx, text);
@@ -480,10 +489,12 @@ sl_ap_tx_assistant(sl_ap_tx_t *tx, int c, int mi)
             name = sl_json_get_t(d, b, "name", SL_J_STR);
             input = sl_json_get(d, b, "input");
             if (id < 0 || name < 0) {
-                return sl_ap_tx_fail(tx, 400, "messages.%d.content.tool_use: id and name are required", mi);
+                return sl_ap_tx_fail(tx, 400,
+                                     "messages.%d.content.tool_use: id and name are required", mi);
             }
             if (input >= 0 && d->t[input].type != SL_J_OBJ && d->t[input].type != SL_J_NULL) {
-                return sl_ap_tx_fail(tx, 400, "messages.%d.content.tool_use.input: must be an object", mi);
+                return sl_ap_tx_fail(tx, 400,
+                                     "messages.%d.content.tool_use.input: must be an object", mi);
             }
             if (n++) {
                 sl_ap_buf_addc(tx->out, ',');
@@ -514,8 +525,8 @@ sl_ap_tx_messages(sl_ap_tx_t *tx, int msgs)
     int m, end = SL_JSON_END(d, msgs), mi = 0;
 
     for (m = msgs + 1; m < end; m = SL_JSON_NEXT(d, m), mi++) {
-        int  role = sl_json_get_t(d, m, "role", SL_J_STR);
-        int  c = sl_json_get(d, m, "content");
+        int role = sl_json_get_t(d, m, "role", SL_J_STR);
+        int c = sl_json_get(d, m, "content");
 
         if (d->t[m].type != SL_J_OBJ || role < 0) {
             return sl_ap_tx_fail(tx, 400, "messages.%d: must be an object with a role", mi);
@@ -524,7 +535,7 @@ sl_ap_tx_messages(sl_ap_tx_t *tx, int msgs)
             return sl_ap_tx_fail(tx, 400, "messages.%d.content: must be a string or an array", mi);
         }
         if (sl_json_str_eq(d, role, "system")) {
-            continue;           /* hoisted by sl_ap_tx_systems */
+            continue; /* hoisted by sl_ap_tx_systems */
         }
         if (!sl_json_str_eq(d, role, "user") && !sl_json_str_eq(d, role, "assistant")) {
             return sl_ap_tx_fail(tx, 400, "messages.%d.role: must be user or assistant", mi);
@@ -563,8 +574,9 @@ sl_ap_tx_tools(sl_ap_tx_t *tx, int tools, int choice)
         if (d->t[t].type != SL_J_OBJ || name < 0) {
             return sl_ap_tx_fail(tx, 400, "tools.%d: a tool needs a name", n);
         }
-        if (type >= 0 && !sl_json_str_eq(d, type, "custom") && !sl_json_str_eq(d, type, "function")) {
-            continue;           /* server tool: the provider cannot run it */
+        if (type >= 0 && !sl_json_str_eq(d, type, "custom") &&
+            !sl_json_str_eq(d, type, "function")) {
+            continue; /* server tool: the provider cannot run it */
         }
         sl_ap_buf_adds(tx->out, n++ ? "," : ",\"tools\":[");
         OUT(tx, "{\"type\":\"function\",\"function\":{\"name\":");
@@ -631,29 +643,33 @@ sl_ap_tx_tools(sl_ap_tx_t *tx, int tools, int choice)
 /* The top-level fields' types, checked as Anthropic's API checks them: a
  * wrong type is the client's bug, and dropping the field silently would
  * answer another question than the one asked. */
-#define SL_AP_MAX_TOOLS 512   /* a bound, far above what clients send (1,000 is abuse) */
+#define SL_AP_MAX_TOOLS 512 /* a bound, far above what clients send (1,000 is abuse) */
 
 enum { SL_K_STR, SL_K_NUM, SL_K_BOOL, SL_K_POSINT, SL_K_UINT, SL_K_ARR, SL_K_OBJ, SL_K_STRARR };
 
 static int
 sl_ap_tx_check_types(sl_ap_tx_t *tx)
 {
-    static const struct { const char *key; int kind; const char *what; } fields[] = {
-        { "model", SL_K_STR, "a string" },
-        { "max_tokens", SL_K_POSINT, "an integer >= 1" },
-        { "temperature", SL_K_NUM, "a number" },
-        { "top_p", SL_K_NUM, "a number" },
-        { "top_k", SL_K_UINT, "an integer >= 0" },
-        { "stream", SL_K_BOOL, "a boolean" },
-        { "stop_sequences", SL_K_STRARR, "an array of strings" },
-        { "tools", SL_K_ARR, "an array" },
-        { "tool_choice", SL_K_OBJ, "an object" },
-        { "metadata", SL_K_OBJ, "an object" },
-        { "thinking", SL_K_OBJ, "an object" },
+    static const struct {
+        const char *key;
+        int kind;
+        const char *what;
+    } fields[] = {
+        {"model", SL_K_STR, "a string"},
+        {"max_tokens", SL_K_POSINT, "an integer >= 1"},
+        {"temperature", SL_K_NUM, "a number"},
+        {"top_p", SL_K_NUM, "a number"},
+        {"top_k", SL_K_UINT, "an integer >= 0"},
+        {"stream", SL_K_BOOL, "a boolean"},
+        {"stop_sequences", SL_K_STRARR, "an array of strings"},
+        {"tools", SL_K_ARR, "an array"},
+        {"tool_choice", SL_K_OBJ, "an object"},
+        {"metadata", SL_K_OBJ, "an object"},
+        {"thinking", SL_K_OBJ, "an object"},
     };
     const sl_jdoc_t *d = tx->d;
     size_t i;
-    int    t, e, ok;
+    int t, e, ok;
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         int64_t v;
@@ -663,13 +679,27 @@ sl_ap_tx_check_types(sl_ap_tx_t *tx)
             continue;
         }
         switch (fields[i].kind) {
-        case SL_K_STR: ok = d->t[t].type == SL_J_STR; break;
-        case SL_K_NUM: ok = d->t[t].type == SL_J_NUM; break;
-        case SL_K_BOOL: ok = d->t[t].type == SL_J_TRUE || d->t[t].type == SL_J_FALSE; break;
-        case SL_K_POSINT: ok = sl_json_int(d, t, &v) == 0 && v >= 1; break;
-        case SL_K_UINT: ok = sl_json_int(d, t, &v) == 0 && v >= 0; break;
-        case SL_K_ARR: ok = d->t[t].type == SL_J_ARR; break;
-        case SL_K_OBJ: ok = d->t[t].type == SL_J_OBJ; break;
+        case SL_K_STR:
+            ok = d->t[t].type == SL_J_STR;
+            break;
+        case SL_K_NUM:
+            ok = d->t[t].type == SL_J_NUM;
+            break;
+        case SL_K_BOOL:
+            ok = d->t[t].type == SL_J_TRUE || d->t[t].type == SL_J_FALSE;
+            break;
+        case SL_K_POSINT:
+            ok = sl_json_int(d, t, &v) == 0 && v >= 1;
+            break;
+        case SL_K_UINT:
+            ok = sl_json_int(d, t, &v) == 0 && v >= 0;
+            break;
+        case SL_K_ARR:
+            ok = d->t[t].type == SL_J_ARR;
+            break;
+        case SL_K_OBJ:
+            ok = d->t[t].type == SL_J_OBJ;
+            break;
         default:
             ok = d->t[t].type == SL_J_ARR;
             for (e = t + 1; ok && e < SL_JSON_END(d, t); e = SL_JSON_NEXT(d, e)) {
@@ -690,15 +720,16 @@ sl_ap_tx_check_types(sl_ap_tx_t *tx)
         }
     }
     if (i > SL_AP_MAX_TOOLS) {
-        return sl_ap_tx_fail(tx, 400, "tools: at most %d tools are accepted, got %zu", SL_AP_MAX_TOOLS, i);
+        return sl_ap_tx_fail(tx, 400, "tools: at most %d tools are accepted, got %zu",
+                             SL_AP_MAX_TOOLS, i);
     }
     t = sl_json_get(d, 0, "thinking");
     if (t >= 0) {
         int ty = sl_json_get_t(d, t, "type", SL_J_STR);
         int64_t v;
 
-        if (!sl_json_str_eq(d, ty, "enabled") && !sl_json_str_eq(d, ty, "disabled")
-            && !sl_json_str_eq(d, ty, "adaptive")) {
+        if (!sl_json_str_eq(d, ty, "enabled") && !sl_json_str_eq(d, ty, "disabled") &&
+            !sl_json_str_eq(d, ty, "adaptive")) {
             return sl_ap_tx_fail(tx, 400, "thinking.type: must be enabled, disabled or adaptive");
         }
         e = sl_json_get(d, t, "budget_tokens");
@@ -710,8 +741,8 @@ sl_ap_tx_check_types(sl_ap_tx_t *tx)
     if (t >= 0) {
         int ct = sl_json_get_t(d, t, "type", SL_J_STR);
 
-        if (!sl_json_str_eq(d, ct, "auto") && !sl_json_str_eq(d, ct, "any")
-            && !sl_json_str_eq(d, ct, "tool") && !sl_json_str_eq(d, ct, "none")) {
+        if (!sl_json_str_eq(d, ct, "auto") && !sl_json_str_eq(d, ct, "any") &&
+            !sl_json_str_eq(d, ct, "tool") && !sl_json_str_eq(d, ct, "none")) {
             return sl_ap_tx_fail(tx, 400, "tool_choice.type: must be auto, any, tool or none");
         }
         if (sl_json_str_eq(d, ct, "tool") && sl_json_get_t(d, t, "name", SL_J_STR) < 0) {
@@ -762,8 +793,8 @@ int
 sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
                         sl_ap_buf_t *out, sl_ap_req_info_t *info)
 {
-    sl_ap_tx_t tx = { conf, d, out, info, 0 };
-    int        rc, model, msgs, sys, stream, tok, th, oc, fmt = -1, json_mode = 0;
+    sl_ap_tx_t tx = {conf, d, out, info, 0};
+    int rc, model, msgs, sys, stream, tok, th, oc, fmt = -1, json_mode = 0;
 
     info->status = 0;
     info->errmsg[0] = '\0';
@@ -772,8 +803,8 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         return -2;
     }
     if (rc != 0) {
-        return sl_ap_tx_fail(&tx, 400, "invalid JSON in request body: %s at offset %zu",
-                             d->err, d->err_off);
+        return sl_ap_tx_fail(&tx, 400, "invalid JSON in request body: %s at offset %zu", d->err,
+                             d->err_off);
     }
     if (d->t[0].type != SL_J_OBJ) {
         return sl_ap_tx_fail(&tx, 400, "request body must be a JSON object");
@@ -792,7 +823,8 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         info->model.ptr = conf->model_name;
         info->model.len = strlen(conf->model_name);
     } else {
-        return sl_ap_tx_fail(&tx, 400, "model parameter not found in request, nor in gateway configuration");
+        return sl_ap_tx_fail(&tx, 400,
+                             "model parameter not found in request, nor in gateway configuration");
     }
     msgs = sl_json_get_t(d, 0, "messages", SL_J_ARR);
     if (msgs < 0) {
@@ -822,13 +854,13 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
     }
     OUT(&tx, "]");
 
-    sl_ap_tx_number(&tx, "max_tokens", conf->max_tokens >= 0, (double) conf->max_tokens,
+    sl_ap_tx_number(&tx, "max_tokens", conf->max_tokens >= 0, (double)conf->max_tokens,
                     sl_json_get(d, 0, "max_tokens"));
     sl_ap_tx_number(&tx, "temperature", conf->temperature >= 0, conf->temperature,
                     sl_json_get(d, 0, "temperature"));
     sl_ap_tx_number(&tx, "top_p", conf->top_p >= 0, conf->top_p, sl_json_get(d, 0, "top_p"));
     if (conf->provider == SL_AP_PROV_DASHSCOPE) {
-        sl_ap_tx_number(&tx, "top_k", conf->top_k >= 0, (double) conf->top_k,
+        sl_ap_tx_number(&tx, "top_k", conf->top_k >= 0, (double)conf->top_k,
                         sl_json_get(d, 0, "top_k"));
     }
     tok = sl_json_get_t(d, 0, "stop_sequences", SL_J_ARR);
@@ -854,7 +886,8 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         if (schema < 0) {
             return sl_ap_tx_fail(&tx, 400, "output_config.format.schema: required for json_schema");
         }
-        OUT(&tx, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"response\",\"schema\":");
+        OUT(&tx, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
+                 "\"response\",\"schema\":");
         sl_ap_tx_raw(&tx, schema);
         OUT(&tx, "}}");
         json_mode = 1;
@@ -871,7 +904,7 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
 
             OUT(&tx, ",\"enable_thinking\":true");
             if (sl_json_int(d, sl_json_get(d, th, "budget_tokens"), &budget) == 0 && budget > 0) {
-                sl_ap_buf_addf(out, ",\"thinking_budget\":%lld", (long long) budget);
+                sl_ap_buf_addf(out, ",\"thinking_budget\":%lld", (long long)budget);
             }
         } else if (sl_json_str_eq(d, ty, "adaptive")) {
             OUT(&tx, ",\"enable_thinking\":true");

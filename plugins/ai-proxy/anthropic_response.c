@@ -37,7 +37,7 @@ sl_ap_stop_reason(const char *fr, size_t n)
 void
 sl_ap_usage_from_json(const sl_jdoc_t *d, int u, sl_ap_usage_t *out)
 {
-    int     t;
+    int t;
     int64_t v;
 
     if (u < 0 || d->t[u].type != SL_J_OBJ) {
@@ -70,11 +70,11 @@ sl_ap_usage_from_json(const sl_jdoc_t *d, int u, sl_ap_usage_t *out)
 static void
 sl_ap_tool_input(sl_ap_buf_t *out, sl_str_t esc_args)
 {
-    sl_ap_buf_t raw = { 0 };
-    sl_jdoc_t   d = { 0 };
+    sl_ap_buf_t raw = {0};
+    sl_jdoc_t d = {0};
 
-    if (sl_json_unescape(esc_args.ptr, esc_args.len, &raw) == 0 && raw.len > 0
-        && sl_json_parse(&d, raw.ptr, raw.len) == 0 && d.t[0].type == SL_J_OBJ) {
+    if (sl_json_unescape(esc_args.ptr, esc_args.len, &raw) == 0 && raw.len > 0 &&
+        sl_json_parse(&d, raw.ptr, raw.len) == 0 && d.t[0].type == SL_J_OBJ) {
         sl_ap_buf_add(out, raw.ptr + d.t[0].start, d.t[0].len);
     } else {
         SL_AP_BUF_LIT(out, "{}");
@@ -87,8 +87,8 @@ int
 sl_ap_anthropic_response(const char *body, size_t len, sl_str_t model, sl_jdoc_t *d,
                          sl_ap_buf_t *out, sl_ap_usage_t *u)
 {
-    int      ch, c, msg = -1, tok, fr = -1, end, nblk = 0;
-    int64_t  in_tokens;
+    int ch, c, msg = -1, tok, fr = -1, end, nblk = 0;
+    int64_t in_tokens;
     sl_str_t id = SL_STR("sluice"), sr = SL_STR("end_turn");
 
     if (sl_json_parse(d, body, len) != 0 || d->t[0].type != SL_J_OBJ) {
@@ -173,11 +173,11 @@ sl_ap_anthropic_response(const char *body, size_t len, sl_str_t model, sl_jdoc_t
                 sl_ap_buf_add(out, d->src + d->t[name].start, d->t[name].len);
             }
             SL_AP_BUF_LIT(out, "\",\"input\":");
-            sl_ap_tool_input(out, args >= 0 ? sl_json_sv(d, args) : (sl_str_t) SL_STR(""));
+            sl_ap_tool_input(out, args >= 0 ? sl_json_sv(d, args) : (sl_str_t)SL_STR(""));
             sl_ap_buf_addc(out, '}');
         }
         if (n > 0 && fr < 0) {
-            sr = (sl_str_t) SL_STR("tool_use");
+            sr = (sl_str_t)SL_STR("tool_use");
         }
     }
     if (nblk == 0) {
@@ -192,10 +192,11 @@ sl_ap_anthropic_response(const char *body, size_t len, sl_str_t model, sl_jdoc_t
     }
     SL_AP_BUF_LIT(out, "],\"stop_reason\":\"");
     sl_ap_buf_add(out, sr.ptr, sr.len);
-    sl_ap_buf_addf(out, "\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":%lld,"
+    sl_ap_buf_addf(out,
+                   "\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":%lld,"
                    "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":%lld,"
                    "\"output_tokens\":%lld}}",
-                   (long long) in_tokens, (long long) u->cached, (long long) u->completion);
+                   (long long)in_tokens, (long long)u->cached, (long long)u->completion);
     return out->oom ? -2 : 0;
 }
 
@@ -203,15 +204,23 @@ const char *
 sl_ap_anthropic_error_type(int status)
 {
     switch (status) {
-    case 400: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 402: return "billing_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
+    case 400:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 402:
+        return "billing_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
     case 503:
-    case 529: return "overloaded_error";
+    case 529:
+        return "overloaded_error";
     default:
         return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
     }
@@ -221,17 +230,28 @@ static const char *
 sl_ap_default_message(int status)
 {
     switch (status) {
-    case 400: return "Bad request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not found";
-    case 413: return "Request too large";
-    case 429: return "Too many requests";
-    case 500: return "The upstream server failed";
-    case 502: return "An invalid response was received from the upstream server";
-    case 503: return "The upstream server is currently unavailable";
-    case 504: return "The upstream server is timing out";
-    default:  return NULL;
+    case 400:
+        return "Bad request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not found";
+    case 413:
+        return "Request too large";
+    case 429:
+        return "Too many requests";
+    case 500:
+        return "The upstream server failed";
+    case 502:
+        return "An invalid response was received from the upstream server";
+    case 503:
+        return "The upstream server is currently unavailable";
+    case 504:
+        return "The upstream server is timing out";
+    default:
+        return NULL;
     }
 }
 
@@ -248,9 +268,9 @@ sl_ap_anthropic_error_msg(sl_ap_buf_t *out, int status, const char *msg)
 void
 sl_ap_anthropic_error(int status, const char *body, size_t len, sl_jdoc_t *d, sl_ap_buf_t *out)
 {
-    int         m = -1, e;
+    int m = -1, e;
     const char *def;
-    char        tmp[96];
+    char tmp[96];
 
     if (len > 0 && sl_json_parse(d, body, len) == 0 && d->t[0].type == SL_J_OBJ) {
         e = sl_json_get(d, 0, "error");

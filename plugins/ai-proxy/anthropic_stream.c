@@ -60,10 +60,11 @@ sl_ap_stream_start(sl_ap_stream_t *s)
     sl_ap_buf_adds(s->out, s->msg_id);
     EV(s, "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
     sl_ap_buf_add_qstr(s->out, s->model, strlen(s->model));
-    sl_ap_buf_addf(s->out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+    sl_ap_buf_addf(s->out,
+                   ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
                    "\"usage\":{\"input_tokens\":%lld,\"cache_creation_input_tokens\":0,"
                    "\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n",
-                   (long long) s->input_estimate);
+                   (long long)s->input_estimate);
     EV(s, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
 }
 
@@ -74,12 +75,16 @@ sl_ap_stream_close_block(sl_ap_stream_t *s)
         return;
     }
     if (s->blk == SL_AP_BLK_THINKING) {
-        sl_ap_buf_addf(s->out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-                       "\"index\":%d,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"\"}}\n\n",
-                       s->blk_index);
+        sl_ap_buf_addf(
+            s->out,
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+            "\"index\":%d,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"\"}}\n\n",
+            s->blk_index);
     }
-    sl_ap_buf_addf(s->out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
-                   "\"index\":%d}\n\n", s->blk_index);
+    sl_ap_buf_addf(s->out,
+                   "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                   "\"index\":%d}\n\n",
+                   s->blk_index);
     s->blk = SL_AP_BLK_NONE;
 }
 
@@ -93,8 +98,10 @@ sl_ap_stream_open(sl_ap_stream_t *s, int kind)
     sl_ap_stream_close_block(s);
     s->blk = kind;
     s->blk_index = s->nblocks++;
-    sl_ap_buf_addf(s->out, "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-                   "\"index\":%d,\"content_block\":", s->blk_index);
+    sl_ap_buf_addf(s->out,
+                   "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                   "\"index\":%d,\"content_block\":",
+                   s->blk_index);
     if (kind == SL_AP_BLK_TEXT) {
         EV(s, "{\"type\":\"text\",\"text\":\"\"}}\n\n");
     } else {
@@ -105,8 +112,10 @@ sl_ap_stream_open(sl_ap_stream_t *s, int kind)
 static void
 sl_ap_stream_delta(sl_ap_stream_t *s, const char *type, const char *field, sl_str_t esc)
 {
-    sl_ap_buf_addf(s->out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-                   "\"index\":%d,\"delta\":{\"type\":\"%s\",\"%s\":\"", s->blk_index, type, field);
+    sl_ap_buf_addf(s->out,
+                   "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                   "\"index\":%d,\"delta\":{\"type\":\"%s\",\"%s\":\"",
+                   s->blk_index, type, field);
     sl_ap_buf_add(s->out, esc.ptr, esc.len);
     EV(s, "\"}}\n\n");
     s->gen_tokens += sl_ap_text_tokens(esc.ptr, esc.len);
@@ -115,14 +124,14 @@ sl_ap_stream_delta(sl_ap_stream_t *s, const char *type, const char *field, sl_st
 static void
 sl_ap_stream_tool(sl_ap_stream_t *s, const sl_jdoc_t *d, int tc)
 {
-    int      itok = sl_json_get_t(d, tc, "index", SL_J_NUM);
-    int      idtok = sl_json_get_t(d, tc, "id", SL_J_STR);
-    int      fn = sl_json_get_t(d, tc, "function", SL_J_OBJ);
-    int      name = sl_json_get_t(d, fn, "name", SL_J_STR);
-    int      args = sl_json_get_t(d, fn, "arguments", SL_J_STR);
-    int64_t  idx = 0;
-    sl_str_t id = { "", 0 };
-    int      fresh;
+    int itok = sl_json_get_t(d, tc, "index", SL_J_NUM);
+    int idtok = sl_json_get_t(d, tc, "id", SL_J_STR);
+    int fn = sl_json_get_t(d, tc, "function", SL_J_OBJ);
+    int name = sl_json_get_t(d, fn, "name", SL_J_STR);
+    int args = sl_json_get_t(d, fn, "arguments", SL_J_STR);
+    int64_t idx = 0;
+    sl_str_t id = {"", 0};
+    int fresh;
 
     if (itok < 0 || sl_json_int(d, itok, &idx) != 0) {
         idx = s->tool_index >= 0 ? s->tool_index : 0;
@@ -133,8 +142,8 @@ sl_ap_stream_tool(sl_ap_stream_t *s, const sl_jdoc_t *d, int tc)
     if (s->blk == SL_AP_BLK_TOOL && idx == s->tool_index) {
         /* the same call continues, unless a provider reuses the index with
          * a new non-empty id */
-        fresh = id.len > 0 && s->tmp.len > 0
-                && !(id.len == s->tmp.len && memcmp(id.ptr, s->tmp.ptr, id.len) == 0);
+        fresh = id.len > 0 && s->tmp.len > 0 &&
+                !(id.len == s->tmp.len && memcmp(id.ptr, s->tmp.ptr, id.len) == 0);
     } else {
         fresh = idx > s->tool_index || s->ntools == 0 || id.len > 0;
     }
@@ -145,8 +154,10 @@ sl_ap_stream_tool(sl_ap_stream_t *s, const sl_jdoc_t *d, int tc)
         s->tool_index = idx;
         s->ntools++;
         s->tmp.len = 0;
-        sl_ap_buf_addf(s->out, "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-                       "\"index\":%d,\"content_block\":{\"type\":\"tool_use\",\"id\":\"", s->blk_index);
+        sl_ap_buf_addf(s->out,
+                       "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                       "\"index\":%d,\"content_block\":{\"type\":\"tool_use\",\"id\":\"",
+                       s->blk_index);
         if (id.len > 0) {
             sl_ap_buf_add(&s->tmp, id.ptr, id.len);
             sl_ap_buf_add(s->out, id.ptr, id.len);
@@ -162,7 +173,7 @@ sl_ap_stream_tool(sl_ap_stream_t *s, const sl_jdoc_t *d, int tc)
         }
         EV(s, "\",\"input\":{}}}\n\n");
     } else if (s->blk != SL_AP_BLK_TOOL || idx != s->tool_index) {
-        return;                 /* fragment of an already closed call */
+        return; /* fragment of an already closed call */
     }
     if (args >= 0 && d->t[args].len > 0) {
         sl_ap_stream_delta(s, "input_json_delta", "partial_json", sl_json_sv(d, args));
@@ -177,7 +188,7 @@ sl_ap_stream_keepalive(sl_ap_stream_t *s, sl_ap_buf_t *out)
     }
     s->out = out;
     if (!s->started) {
-        sl_ap_stream_start(s);  /* includes a ping */
+        sl_ap_stream_start(s); /* includes a ping */
     } else {
         EV(s, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
     }
@@ -215,12 +226,14 @@ sl_ap_stream_finish(sl_ap_stream_t *s)
         in_tokens = s->input_estimate;
     }
     s->usage.out_chars_tokens = s->gen_tokens;
-    sl_ap_buf_addf(s->out, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
-                   "{\"stop_reason\":\"%s\",\"stop_sequence\":null},\"usage\":{\"input_tokens\":%lld,"
-                   "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":%lld,"
-                   "\"output_tokens\":%lld}}\n\n",
-                   s->stop_reason[0] ? s->stop_reason : "end_turn", (long long) in_tokens,
-                   (long long) (s->usage.have ? s->usage.cached : 0), (long long) out_tokens);
+    sl_ap_buf_addf(
+        s->out,
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+        "{\"stop_reason\":\"%s\",\"stop_sequence\":null},\"usage\":{\"input_tokens\":%lld,"
+        "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":%lld,"
+        "\"output_tokens\":%lld}}\n\n",
+        s->stop_reason[0] ? s->stop_reason : "end_turn", (long long)in_tokens,
+        (long long)(s->usage.have ? s->usage.cached : 0), (long long)out_tokens);
     EV(s, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     s->ended = 1;
 }
@@ -236,8 +249,8 @@ sl_ap_stream_set_id(sl_ap_stream_t *s, sl_str_t id)
     }
     for (i = 0; i < id.len && o < sizeof(s->msg_id) - 1; i++) {
         char c = id.ptr[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-            || c == '-' || c == '_') {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_') {
             s->msg_id[o++] = c;
         }
     }
@@ -250,8 +263,8 @@ static int
 sl_ap_stream_event(void *ud, const char *data, size_t len)
 {
     sl_ap_stream_t *s = ud;
-    sl_jdoc_t      *d = &s->doc;
-    int             err, ch, c, end, tok;
+    sl_jdoc_t *d = &s->doc;
+    int err, ch, c, end, tok;
 
     if (s->ended) {
         return 0;
@@ -261,27 +274,31 @@ sl_ap_stream_event(void *ud, const char *data, size_t len)
             /* [DONE] with no finish_reason before it: chunks were lost (an
              * unparsable one was skipped), so the answer is incomplete. */
             sl_ap_stream_close_block(s);
-            sl_ap_stream_error(s, "api_error", (sl_str_t) SL_STR("upstream stream ended without a finish reason"));
+            sl_ap_stream_error(s, "api_error",
+                               (sl_str_t)SL_STR("upstream stream ended without a finish reason"));
             return 0;
         }
         sl_ap_stream_finish(s);
         return 0;
     }
     if (sl_json_parse(d, data, len) != 0 || d->t[0].type != SL_J_OBJ) {
-        return 0;               /* not a chunk: ignored, like other clients do */
+        return 0; /* not a chunk: ignored, like other clients do */
     }
     err = sl_json_get(d, 0, "error");
     if (err >= 0 && d->t[err].type != SL_J_NULL) {
-        int      m = sl_json_get_t(d, err, "message", SL_J_STR);
-        int      code = sl_json_get_t(d, err, "code", SL_J_STR);
-        sl_str_t msg = m >= 0 ? sl_json_sv(d, m) : (sl_str_t) SL_STR("upstream error");
+        int m = sl_json_get_t(d, err, "message", SL_J_STR);
+        int code = sl_json_get_t(d, err, "code", SL_J_STR);
+        sl_str_t msg = m >= 0 ? sl_json_sv(d, m) : (sl_str_t)SL_STR("upstream error");
 
         if (d->t[err].type == SL_J_STR) {
             msg = sl_json_sv(d, err);
         }
-        sl_ap_stream_error(s, (sl_json_str_eq(d, code, "data_inspection_failed")
-                               || sl_json_str_eq(d, code, "invalid_parameter_error"))
-                              ? "invalid_request_error" : "api_error", msg);
+        sl_ap_stream_error(s,
+                           (sl_json_str_eq(d, code, "data_inspection_failed") ||
+                            sl_json_str_eq(d, code, "invalid_parameter_error"))
+                               ? "invalid_request_error"
+                               : "api_error",
+                           msg);
         return 0;
     }
     if (!s->started) {
@@ -292,7 +309,8 @@ sl_ap_stream_event(void *ud, const char *data, size_t len)
         sl_ap_stream_start(s);
     }
     tok = sl_json_get_t(d, 0, "model", SL_J_STR);
-    if (tok >= 0 && s->usage.response_model[0] == '\0' && d->t[tok].len < sizeof(s->usage.response_model)) {
+    if (tok >= 0 && s->usage.response_model[0] == '\0' &&
+        d->t[tok].len < sizeof(s->usage.response_model)) {
         memcpy(s->usage.response_model, d->src + d->t[tok].start, d->t[tok].len);
         s->usage.response_model[d->t[tok].len] = '\0';
     }
@@ -304,7 +322,7 @@ sl_ap_stream_event(void *ud, const char *data, size_t len)
     if (ch < 0 || SL_JSON_END(d, ch) == ch + 1) {
         return 0;
     }
-    c = ch + 1;                 /* choice 0 */
+    c = ch + 1; /* choice 0 */
     if (d->t[c].type == SL_J_OBJ) {
         int delta = sl_json_get_t(d, c, "delta", SL_J_OBJ);
         int fr = sl_json_get_t(d, c, "finish_reason", SL_J_STR);
@@ -359,9 +377,11 @@ sl_ap_stream_feed(sl_ap_stream_t *s, const char *p, size_t n, int eof, int trunc
             sl_ap_stream_finish(s);
         } else {
             sl_ap_stream_close_block(s);
-            sl_ap_stream_error(s, "api_error", truncated
-                               ? (sl_str_t) SL_STR("upstream connection closed before the response was complete")
-                               : (sl_str_t) SL_STR("upstream stream ended without a finish reason"));
+            sl_ap_stream_error(
+                s, "api_error",
+                truncated ? (sl_str_t)SL_STR(
+                                "upstream connection closed before the response was complete")
+                          : (sl_str_t)SL_STR("upstream stream ended without a finish reason"));
         }
     }
     if (eof && !s->usage.have) {

@@ -25,13 +25,13 @@ sl_ap_buf_free(sl_ap_buf_t *b)
 int
 sl_ap_buf_reserve(sl_ap_buf_t *b, size_t extra)
 {
-    size_t  need, cap;
-    char   *p;
+    size_t need, cap;
+    char *p;
 
     if (b->oom) {
         return -2;
     }
-    need = b->len + extra + 1;             /* room for a NUL */
+    need = b->len + extra + 1; /* room for a NUL */
     if (need <= b->cap) {
         return 0;
     }
@@ -80,7 +80,7 @@ void
 sl_ap_buf_addf(sl_ap_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
-    int     n;
+    int n;
 
     if (sl_ap_buf_reserve(b, 64) != 0) {
         return;
@@ -91,15 +91,15 @@ sl_ap_buf_addf(sl_ap_buf_t *b, const char *fmt, ...)
     if (n < 0) {
         return;
     }
-    if ((size_t) n >= b->cap - b->len) {
-        if (sl_ap_buf_reserve(b, (size_t) n) != 0) {
+    if ((size_t)n >= b->cap - b->len) {
+        if (sl_ap_buf_reserve(b, (size_t)n) != 0) {
             return;
         }
         va_start(ap, fmt);
         vsnprintf(b->ptr + b->len, b->cap - b->len, fmt, ap);
         va_end(ap);
     }
-    b->len += (size_t) n;
+    b->len += (size_t)n;
 }
 
 void
@@ -114,9 +114,9 @@ sl_ap_buf_add_esc(sl_ap_buf_t *b, const char *p, size_t n)
         return;
     }
     for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) p[i];
+        unsigned char c = (unsigned char)p[i];
         const char *rep = NULL;
-        char        u[6];
+        char u[6];
 
         if (c >= 0x20 && c != '"' && c != '\\') {
             continue;
@@ -124,16 +124,34 @@ sl_ap_buf_add_esc(sl_ap_buf_t *b, const char *p, size_t n)
         sl_ap_buf_add(b, p + run, i - run);
         run = i + 1;
         switch (c) {
-        case '"':  rep = "\\\""; break;
-        case '\\': rep = "\\\\"; break;
-        case '\n': rep = "\\n"; break;
-        case '\r': rep = "\\r"; break;
-        case '\t': rep = "\\t"; break;
-        case '\b': rep = "\\b"; break;
-        case '\f': rep = "\\f"; break;
+        case '"':
+            rep = "\\\"";
+            break;
+        case '\\':
+            rep = "\\\\";
+            break;
+        case '\n':
+            rep = "\\n";
+            break;
+        case '\r':
+            rep = "\\r";
+            break;
+        case '\t':
+            rep = "\\t";
+            break;
+        case '\b':
+            rep = "\\b";
+            break;
+        case '\f':
+            rep = "\\f";
+            break;
         default:
-            u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-            u[4] = hex[c >> 4]; u[5] = hex[c & 15];
+            u[0] = '\\';
+            u[1] = 'u';
+            u[2] = '0';
+            u[3] = '0';
+            u[4] = hex[c >> 4];
+            u[5] = hex[c & 15];
             sl_ap_buf_add(b, u, 6);
             continue;
         }

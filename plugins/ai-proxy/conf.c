@@ -21,18 +21,17 @@
 
 typedef struct sl_ap_cp {
     sl_ap_conf_err_fn err;
-    void             *ud;
-    int               nerr;
+    void *ud;
+    int nerr;
 } sl_ap_cp_t;
 
-static void
-sl_ap_cp_err(sl_ap_cp_t *cp, const char *field, const char *fmt, ...)
+static void sl_ap_cp_err(sl_ap_cp_t *cp, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
 sl_ap_cp_err(sl_ap_cp_t *cp, const char *field, const char *fmt, ...)
 {
-    char    msg[256];
+    char msg[256];
     va_list ap;
 
     va_start(ap, fmt);
@@ -59,28 +58,30 @@ sl_ap_in(const char *key, const char *const *list)
 /* Check an object's keys: known ones, and Kong's unsupported ones (must be
  * null/false/empty). */
 static void
-sl_ap_check_keys(sl_ap_cp_t *cp, const char *path, json_object *o,
-                 const char *const *known, const char *const *ignored)
+sl_ap_check_keys(sl_ap_cp_t *cp, const char *path, json_object *o, const char *const *known,
+                 const char *const *ignored)
 {
     char field[160];
 
-    json_object_object_foreach(o, key, val) {
+    json_object_object_foreach(o, key, val)
+    {
         snprintf(field, sizeof(field), "%s%s%s", path, *path ? "." : "", key);
         if (sl_ap_in(key, known)) {
             continue;
         }
         if (ignored && sl_ap_in(key, ignored)) {
-            if (UNSET(val) || (json_object_get_type(val) == json_type_boolean
-                               && !json_object_get_boolean(val))
-                || (json_object_get_type(val) == json_type_object
-                    && json_object_object_length(val) == 0)) {
+            if (UNSET(val) ||
+                (json_object_get_type(val) == json_type_boolean && !json_object_get_boolean(val)) ||
+                (json_object_get_type(val) == json_type_object &&
+                 json_object_object_length(val) == 0)) {
                 continue;
             }
             if (json_object_get_type(val) == json_type_object) {
                 /* e.g. options.bedrock {aws_region: null}: all null is fine */
                 int all_null = 1;
-                json_object_object_foreach(val, k2, v2) {
-                    (void) k2;
+                json_object_object_foreach(val, k2, v2)
+                {
+                    (void)k2;
                     if (!UNSET(v2)) {
                         all_null = 0;
                     }
@@ -148,11 +149,11 @@ sl_ap_bool(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field, i
 
 /* Number field in [lo, hi]; `def` when unset.  integer: must be whole. */
 static double
-sl_ap_num(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field,
-          double def, double lo, double hi, int integer)
+sl_ap_num(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field, double def, double lo,
+          double hi, int integer)
 {
     json_object *v = NULL;
-    double       d;
+    double d;
 
     if (o == NULL || !json_object_object_get_ex(o, key, &v) || UNSET(v)) {
         return def;
@@ -162,7 +163,7 @@ sl_ap_num(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field,
         return def;
     }
     d = json_object_get_double(v);
-    if (integer && d != (double) (int64_t) d) {
+    if (integer && d != (double)(int64_t)d) {
         sl_ap_cp_err(cp, field, "expected an integer");
         return def;
     }
@@ -215,7 +216,7 @@ sl_ap_parse_url(sl_ap_conf_t *c, const char *url)
         if (he == NULL || he > path) {
             return -1;
         }
-        c->up_host = sl_ap_dup(h + 1, (size_t) (he - h - 1));
+        c->up_host = sl_ap_dup(h + 1, (size_t)(he - h - 1));
         he++;
         if (*he == ':') {
             port = he + 1;
@@ -223,29 +224,29 @@ sl_ap_parse_url(sl_ap_conf_t *c, const char *url)
             return -1;
         }
     } else {
-        he = memchr(h, ':', (size_t) (path - h));
+        he = memchr(h, ':', (size_t)(path - h));
         if (he) {
             port = he + 1;
         } else {
             he = path;
         }
-        c->up_host = sl_ap_dup(h, (size_t) (he - h));
+        c->up_host = sl_ap_dup(h, (size_t)(he - h));
     }
     if (c->up_host == NULL || c->up_host[0] == '\0') {
         return -1;
     }
     if (port) {
         char *end;
-        long  v = strtol(port, &end, 10);
+        long v = strtol(port, &end, 10);
 
         if (end != path || v < 1 || v > 65535) {
             return -1;
         }
-        c->up_port = (int) v;
+        c->up_port = (int)v;
     }
     q = strchr(path, '?');
     if (*path == '/') {
-        size_t n = q ? (size_t) (q - path) : strcspn(path, "#");
+        size_t n = q ? (size_t)(q - path) : strcspn(path, "#");
         c->up_path = sl_ap_dup(path, n);
     }
     if (q) {
@@ -254,58 +255,80 @@ sl_ap_parse_url(sl_ap_conf_t *c, const char *url)
     return 0;
 }
 
-static const char *const sl_ap_top_keys[] = {
-    "route_type", "llm_format", "auth", "model", "logging", "response_streaming",
-    "max_request_body_size", "model_name_header", "genai_category", NULL
-};
-static const char *const sl_ap_auth_keys[] = {
-    "header_name", "header_value", "param_name", "param_value", "param_location",
-    "allow_override", NULL
-};
+static const char *const sl_ap_top_keys[] = {"route_type",
+                                             "llm_format",
+                                             "auth",
+                                             "model",
+                                             "logging",
+                                             "response_streaming",
+                                             "max_request_body_size",
+                                             "model_name_header",
+                                             "genai_category",
+                                             NULL};
+static const char *const sl_ap_auth_keys[] = {"header_name", "header_value",   "param_name",
+                                              "param_value", "param_location", "allow_override",
+                                              NULL};
 static const char *const sl_ap_auth_ignored[] = {
-    "azure_use_managed_identity", "azure_client_id", "azure_client_secret", "azure_tenant_id",
-    "gcp_use_service_account", "gcp_service_account_json", "aws_access_key_id",
-    "aws_secret_access_key", "aws_assume_role_arn", "aws_role_session_name", "aws_sts_endpoint_url",
-    NULL
-};
-static const char *const sl_ap_model_keys[] = { "provider", "name", "options", NULL };
+    "azure_use_managed_identity", "azure_client_id",
+    "azure_client_secret",        "azure_tenant_id",
+    "gcp_use_service_account",    "gcp_service_account_json",
+    "aws_access_key_id",          "aws_secret_access_key",
+    "aws_assume_role_arn",        "aws_role_session_name",
+    "aws_sts_endpoint_url",       NULL};
+static const char *const sl_ap_model_keys[] = {"provider", "name", "options", NULL};
 static const char *const sl_ap_options_keys[] = {
-    "max_tokens", "temperature", "top_p", "top_k", "input_cost", "output_cost",
-    "upstream_url", "upstream_path", "dashscope", NULL
-};
-static const char *const sl_ap_options_ignored[] = {
-    "anthropic_version", "azure_instance", "azure_api_version", "azure_deployment_id",
-    "llama2_format", "mistral_format", "bedrock", "gemini", "huggingface", "cohere",
-    "embeddings_dimensions", "databricks", "vertex", NULL
-};
-static const char *const sl_ap_logging_keys[] = { "log_statistics", "log_payloads", NULL };
-static const char *const sl_ap_dashscope_keys[] = { "international", NULL };
-static const char *const sl_ap_route_types_later[] = {
-    "llm/v1/completions", "llm/v1/embeddings", "llm/v1/responses", "llm/v1/assistants",
-    "llm/v1/files", "llm/v1/batches", "preserve", "image/v1/images/generations",
-    "image/v1/images/edits", "audio/v1/audio/speech", "audio/v1/audio/transcriptions",
-    "audio/v1/audio/translations", "realtime/v1/realtime", "video/v1/videos/generations", NULL
-};
+    "max_tokens",  "temperature",  "top_p",         "top_k",     "input_cost",
+    "output_cost", "upstream_url", "upstream_path", "dashscope", NULL};
+static const char *const sl_ap_options_ignored[] = {"anthropic_version",
+                                                    "azure_instance",
+                                                    "azure_api_version",
+                                                    "azure_deployment_id",
+                                                    "llama2_format",
+                                                    "mistral_format",
+                                                    "bedrock",
+                                                    "gemini",
+                                                    "huggingface",
+                                                    "cohere",
+                                                    "embeddings_dimensions",
+                                                    "databricks",
+                                                    "vertex",
+                                                    NULL};
+static const char *const sl_ap_logging_keys[] = {"log_statistics", "log_payloads", NULL};
+static const char *const sl_ap_dashscope_keys[] = {"international", NULL};
+static const char *const sl_ap_route_types_later[] = {"llm/v1/completions",
+                                                      "llm/v1/embeddings",
+                                                      "llm/v1/responses",
+                                                      "llm/v1/assistants",
+                                                      "llm/v1/files",
+                                                      "llm/v1/batches",
+                                                      "preserve",
+                                                      "image/v1/images/generations",
+                                                      "image/v1/images/edits",
+                                                      "audio/v1/audio/speech",
+                                                      "audio/v1/audio/transcriptions",
+                                                      "audio/v1/audio/translations",
+                                                      "realtime/v1/realtime",
+                                                      "video/v1/videos/generations",
+                                                      NULL};
 static const char *const sl_ap_providers_later[] = {
-    "azure", "anthropic", "cohere", "mistral", "llama2", "gemini", "bedrock", "huggingface",
-    "databricks", "xai", "cerebras", NULL
-};
+    "azure",   "anthropic",   "cohere",     "mistral", "llama2",   "gemini",
+    "bedrock", "huggingface", "databricks", "xai",     "cerebras", NULL};
 
 int
 sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_err_fn err, void *ud)
 {
-    sl_ap_cp_t    cp = { err, ud, 0 };
+    sl_ap_cp_t cp = {err, ud, 0};
     json_tokener *tok;
-    json_object  *root, *auth, *model, *opts, *logging, *ds;
+    json_object *root, *auth, *model, *opts, *logging, *ds;
     sl_ap_conf_t *c;
-    const char   *s, *hn, *hv, *pn, *pv, *pl, *url, *upath;
+    const char *s, *hn, *hv, *pn, *pv, *pl, *url, *upath;
 
     *out = NULL;
     tok = json_tokener_new();
     if (tok == NULL) {
         return -2;
     }
-    root = json_tokener_parse_ex(tok, json, (int) len);
+    root = json_tokener_parse_ex(tok, json, (int)len);
     json_tokener_free(tok);
     if (root == NULL || json_object_get_type(root) != json_type_object) {
         sl_ap_cp_err(&cp, "", "config must be a JSON object");
@@ -333,8 +356,10 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         if (sl_ap_in(s, sl_ap_route_types_later)) {
             sl_ap_cp_err(&cp, "route_type", "'%s' is not supported yet (only llm/v1/chat)", s);
         } else {
-            sl_ap_cp_err(&cp, "route_type", "expected one of: llm/v1/chat, llm/v1/completions, "
-                         "llm/v1/embeddings, preserve, ... (got '%s')", s);
+            sl_ap_cp_err(&cp, "route_type",
+                         "expected one of: llm/v1/chat, llm/v1/completions, "
+                         "llm/v1/embeddings, preserve, ... (got '%s')",
+                         s);
         }
     }
 
@@ -343,8 +368,8 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         c->llm_format = SL_AP_FMT_OPENAI;
     } else if (strcmp(s, "anthropic") == 0) {
         c->llm_format = SL_AP_FMT_ANTHROPIC;
-    } else if (strcmp(s, "bedrock") == 0 || strcmp(s, "gemini") == 0 || strcmp(s, "cohere") == 0
-               || strcmp(s, "huggingface") == 0) {
+    } else if (strcmp(s, "bedrock") == 0 || strcmp(s, "gemini") == 0 || strcmp(s, "cohere") == 0 ||
+               strcmp(s, "huggingface") == 0) {
         sl_ap_cp_err(&cp, "llm_format", "'%s' is not supported yet (openai, anthropic)", s);
     } else {
         sl_ap_cp_err(&cp, "llm_format", "expected one of: openai, anthropic, bedrock, gemini");
@@ -360,8 +385,8 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
     } else {
         sl_ap_cp_err(&cp, "response_streaming", "expected one of: allow, deny, always");
     }
-    c->max_request_body_size = (int64_t) sl_ap_num(&cp, root, "max_request_body_size",
-                                                   "max_request_body_size", 1048576, 0, 2147483647.0, 1);
+    c->max_request_body_size = (int64_t)sl_ap_num(
+        &cp, root, "max_request_body_size", "max_request_body_size", 1048576, 0, 2147483647.0, 1);
     c->model_name_header = sl_ap_bool(&cp, root, "model_name_header", "model_name_header", 1);
     s = sl_ap_str(&cp, root, "genai_category", "genai_category");
     if (s && strcmp(s, "text/generation") != 0) {
@@ -380,11 +405,12 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
     pl = sl_ap_str(&cp, auth, "param_location", "auth.param_location");
     c->allow_override = sl_ap_bool(&cp, auth, "allow_override", "auth.allow_override", 0);
     if ((hn == NULL) != (hv == NULL)) {
-        sl_ap_cp_err(&cp, "auth", "all or none of these fields must be set: 'header_name', 'header_value'");
+        sl_ap_cp_err(&cp, "auth",
+                     "all or none of these fields must be set: 'header_name', 'header_value'");
     } else if (hn) {
         const char *q;
         for (q = hn; *q; q++) {
-            if (!isalnum((unsigned char) *q) && !strchr("!#$%&'*+-.^_`|~", *q)) {
+            if (!isalnum((unsigned char)*q) && !strchr("!#$%&'*+-.^_`|~", *q)) {
                 sl_ap_cp_err(&cp, "auth.header_name", "invalid header name");
                 break;
             }
@@ -399,7 +425,8 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         sl_ap_cp_err(&cp, "auth.param_location", "expected one of: query, body");
     }
     if ((pn == NULL) != (pv == NULL) || (pn == NULL) != (pl == NULL)) {
-        sl_ap_cp_err(&cp, "auth", "all or none of these fields must be set: 'param_name', "
+        sl_ap_cp_err(&cp, "auth",
+                     "all or none of these fields must be set: 'param_name', "
                      "'param_value', 'param_location'");
     } else if (pn) {
         c->param_name = strdup(pn);
@@ -423,7 +450,8 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         } else if (sl_ap_in(s, sl_ap_providers_later)) {
             sl_ap_cp_err(&cp, "model.provider", "'%s' is not supported yet (dashscope, openai)", s);
         } else {
-            sl_ap_cp_err(&cp, "model.provider", "expected one of: openai, azure, anthropic, cohere, "
+            sl_ap_cp_err(&cp, "model.provider",
+                         "expected one of: openai, azure, anthropic, cohere, "
                          "mistral, llama2, gemini, bedrock, huggingface, dashscope, ...");
         }
         c->provider_name = strdup(c->provider == SL_AP_PROV_OPENAI ? "openai" : "dashscope");
@@ -436,17 +464,20 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
     if (opts) {
         sl_ap_check_keys(&cp, "model.options", opts, sl_ap_options_keys, sl_ap_options_ignored);
     }
-    c->max_tokens = (int64_t) sl_ap_num(&cp, opts, "max_tokens", "model.options.max_tokens", -1, 1, 2147483647.0, 1);
+    c->max_tokens = (int64_t)sl_ap_num(&cp, opts, "max_tokens", "model.options.max_tokens", -1, 1,
+                                       2147483647.0, 1);
     c->temperature = sl_ap_num(&cp, opts, "temperature", "model.options.temperature", -1, 0, 5, 0);
     c->top_p = sl_ap_num(&cp, opts, "top_p", "model.options.top_p", -1, 0, 1, 0);
-    c->top_k = (int64_t) sl_ap_num(&cp, opts, "top_k", "model.options.top_k", -1, 0, 500, 1);
+    c->top_k = (int64_t)sl_ap_num(&cp, opts, "top_k", "model.options.top_k", -1, 0, 500, 1);
     c->input_cost = sl_ap_num(&cp, opts, "input_cost", "model.options.input_cost", -1, 0, 1e308, 0);
-    c->output_cost = sl_ap_num(&cp, opts, "output_cost", "model.options.output_cost", -1, 0, 1e308, 0);
+    c->output_cost =
+        sl_ap_num(&cp, opts, "output_cost", "model.options.output_cost", -1, 0, 1e308, 0);
     ds = opts ? sl_ap_record(&cp, opts, "dashscope", "model.options.dashscope") : NULL;
     if (ds) {
         sl_ap_check_keys(&cp, "model.options.dashscope", ds, sl_ap_dashscope_keys, NULL);
     }
-    c->international = sl_ap_bool(&cp, ds, "international", "model.options.dashscope.international", 1);
+    c->international =
+        sl_ap_bool(&cp, ds, "international", "model.options.dashscope.international", 1);
     url = sl_ap_str(&cp, opts, "upstream_url", "model.options.upstream_url");
     upath = sl_ap_str(&cp, opts, "upstream_path", "model.options.upstream_path");
     if (upath && upath[0] != '/') {
@@ -455,7 +486,8 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
     }
     if (url) {
         if (sl_ap_parse_url(c, url) != 0) {
-            sl_ap_cp_err(&cp, "model.options.upstream_url", "invalid URL (expected http(s)://host[:port][/path])");
+            sl_ap_cp_err(&cp, "model.options.upstream_url",
+                         "invalid URL (expected http(s)://host[:port][/path])");
         }
     } else {
         c->up_scheme = strdup("https");
@@ -463,7 +495,8 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         if (c->provider == SL_AP_PROV_OPENAI) {
             c->up_host = strdup("api.openai.com");
         } else {
-            c->up_host = strdup(c->international ? "dashscope-intl.aliyuncs.com" : "dashscope.aliyuncs.com");
+            c->up_host =
+                strdup(c->international ? "dashscope-intl.aliyuncs.com" : "dashscope.aliyuncs.com");
         }
     }
     if (upath) {
@@ -471,8 +504,9 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         c->up_path = strdup(upath);
     }
     if (c->up_path == NULL) {
-        c->up_path = strdup(c->provider == SL_AP_PROV_OPENAI ? "/v1/chat/completions"
-                                                             : "/compatible-mode/v1/chat/completions");
+        c->up_path =
+            strdup(c->provider == SL_AP_PROV_OPENAI ? "/v1/chat/completions"
+                                                    : "/compatible-mode/v1/chat/completions");
     }
     if (c->model_name && c->provider_name) {
         size_t n = strlen(c->provider_name) + strlen(c->model_name) + 2;
@@ -495,8 +529,8 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         sl_ap_conf_free(c);
         return -1;
     }
-    if (c->up_scheme == NULL || c->up_host == NULL || c->up_path == NULL
-        || (c->model_name && c->model_header == NULL) || c->provider_name == NULL) {
+    if (c->up_scheme == NULL || c->up_host == NULL || c->up_path == NULL ||
+        (c->model_name && c->model_header == NULL) || c->provider_name == NULL) {
         sl_ap_conf_free(c);
         return -2;
     }

@@ -23,7 +23,7 @@
 int64_t
 sl_ap_text_tokens(const char *p, size_t n)
 {
-    size_t  i = 0, ascii = 0;
+    size_t i = 0, ascii = 0;
     int64_t other = 0;
 
     /* eight bytes at a time: ASCII bytes have the top bit clear, lead
@@ -31,26 +31,26 @@ sl_ap_text_tokens(const char *p, size_t n)
     for (; i + 8 <= n; i += 8) {
         uint64_t v;
         memcpy(&v, p + i, 8);
-        ascii += 8 - (size_t) __builtin_popcountll(v & 0x8080808080808080ull);
+        ascii += 8 - (size_t)__builtin_popcountll(v & 0x8080808080808080ull);
         other += __builtin_popcountll(v & (v << 1) & 0x8080808080808080ull);
     }
     for (; i < n; i++) {
-        unsigned char c = (unsigned char) p[i];
+        unsigned char c = (unsigned char)p[i];
 
         if (c < 0x80) {
             ascii++;
         } else if (c >= 0xC0) {
-            other++;            /* a multi-byte character's lead byte */
+            other++; /* a multi-byte character's lead byte */
         }
     }
-    return (int64_t) ((ascii + 3) / 4) + other;
+    return (int64_t)((ascii + 3) / 4) + other;
 }
 
 static int64_t
 sl_ap_count(const sl_jdoc_t *d, int tok, int depth)
 {
     int64_t sum = 0;
-    int     i, end;
+    int i, end;
 
     if (depth > 64) {
         return 0;
@@ -93,10 +93,10 @@ sl_ap_count(const sl_jdoc_t *d, int tok, int depth)
 int64_t
 sl_ap_estimate_tokens(const sl_jdoc_t *d)
 {
-    static const char *const parts[] = { "system", "messages", "tools" };
+    static const char *const parts[] = {"system", "messages", "tools"};
     int64_t sum = 0;
-    size_t  k;
-    int     msgs;
+    size_t k;
+    int msgs;
 
     for (k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
         int v = sl_json_get(d, 0, parts[k]);
@@ -128,8 +128,8 @@ sl_ap_count_tokens(const char *body, size_t len, sl_jdoc_t *d, int64_t *tokens,
     }
     info->status = 400;
     if (rc != 0) {
-        snprintf(info->errmsg, sizeof(info->errmsg), "invalid JSON in request body: %s at offset %zu",
-                 d->err, d->err_off);
+        snprintf(info->errmsg, sizeof(info->errmsg),
+                 "invalid JSON in request body: %s at offset %zu", d->err, d->err_off);
         return -1;
     }
     if (d->t[0].type != SL_J_OBJ || sl_json_get_t(d, 0, "messages", SL_J_ARR) < 0) {

@@ -10,10 +10,10 @@
  * ends, so lookups and iteration are plain index walks.
  */
 
-#include <stdlib.h>
-#include <stdint.h>
-#include <string.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ai_proxy.h"
 
@@ -23,8 +23,8 @@ static int
 sl_json_push(sl_jdoc_t *d, sl_jtype_t type, size_t start)
 {
     if (d->n == d->cap) {
-        uint32_t   cap = d->cap ? d->cap * 2 : 256;
-        sl_jtok_t *t = realloc(d->t, (size_t) cap * sizeof(*t));
+        uint32_t cap = d->cap ? d->cap * 2 : 256;
+        sl_jtok_t *t = realloc(d->t, (size_t)cap * sizeof(*t));
 
         if (t == NULL) {
             return -2;
@@ -32,12 +32,12 @@ sl_json_push(sl_jdoc_t *d, sl_jtype_t type, size_t start)
         d->t = t;
         d->cap = cap;
     }
-    d->t[d->n].type = (uint8_t) type;
+    d->t[d->n].type = (uint8_t)type;
     d->t[d->n].esc = 0;
-    d->t[d->n].start = (uint32_t) start;
+    d->t[d->n].start = (uint32_t)start;
     d->t[d->n].len = 0;
     d->t[d->n].next = d->n + 1;
-    return (int) d->n++;
+    return (int)d->n++;
 }
 
 static int
@@ -62,7 +62,7 @@ static size_t
 sl_utf8_seq(const unsigned char *s, size_t i, size_t end)
 {
     unsigned char c = s[i];
-    size_t        n, k;
+    size_t n, k;
     unsigned char lo = 0x80, hi = 0xBF;
 
     if (c >= 0xC2 && c <= 0xDF) {
@@ -101,8 +101,8 @@ static size_t
 sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
 {
     while (i < len) {
-        unsigned char c = (unsigned char) s[i];
-        const char   *q;
+        unsigned char c = (unsigned char)s[i];
+        const char *q;
 
         if (c == '"') {
             return i;
@@ -110,33 +110,33 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
         if (c == '\\') {
             *esc = 1;
             if (i + 1 >= len) {
-                return (size_t) -1;
+                return (size_t)-1;
             }
-            c = (unsigned char) s[i + 1];
+            c = (unsigned char)s[i + 1];
             if (c == 'u') {
-                if (i + 5 >= len || !sl_is_hex(s[i + 2]) || !sl_is_hex(s[i + 3])
-                    || !sl_is_hex(s[i + 4]) || !sl_is_hex(s[i + 5])) {
-                    return (size_t) -1;
+                if (i + 5 >= len || !sl_is_hex(s[i + 2]) || !sl_is_hex(s[i + 3]) ||
+                    !sl_is_hex(s[i + 4]) || !sl_is_hex(s[i + 5])) {
+                    return (size_t)-1;
                 }
                 i += 6;
                 continue;
             }
             if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
-                return (size_t) -1;
+                return (size_t)-1;
             }
             i += 2;
             continue;
         }
         if (c < 0x20) {
-            return (size_t) -1;
+            return (size_t)-1;
         }
         /* fast skip of plain bytes */
         q = memchr(s + i, '"', len - i);
         if (q == NULL) {
-            return (size_t) -1;
+            return (size_t)-1;
         }
         {
-            size_t j = i, end = (size_t) (q - s);
+            size_t j = i, end = (size_t)(q - s);
 
             /* eight bytes at a time while none is a backslash, a control
              * character or non-ASCII (the common case in prompts) */
@@ -144,21 +144,22 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
                 uint64_t v, bs;
                 memcpy(&v, s + j, 8);
                 bs = v ^ 0x5C5C5C5C5C5C5C5Cull;
-                if (((v | ((v - 0x2020202020202020ull) & ~v)
-                      | ((bs - 0x0101010101010101ull) & ~bs)) & 0x8080808080808080ull) != 0) {
+                if (((v | ((v - 0x2020202020202020ull) & ~v) |
+                      ((bs - 0x0101010101010101ull) & ~bs)) &
+                     0x8080808080808080ull) != 0) {
                     break;
                 }
             }
             for (; j < end; j++) {
-                unsigned char x = (unsigned char) s[j];
+                unsigned char x = (unsigned char)s[j];
                 if (x == '\\' || x < 0x20) {
                     break;
                 }
                 if (x >= 0x80) {
-                    size_t n = sl_utf8_seq((const unsigned char *) s, j, end);
+                    size_t n = sl_utf8_seq((const unsigned char *)s, j, end);
 
                     if (n == 0) {
-                        return (size_t) -1;
+                        return (size_t)-1;
                     }
                     j += n - 1;
                 }
@@ -166,7 +167,7 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
             i = j;
         }
     }
-    return (size_t) -1;
+    return (size_t)-1;
 }
 
 /* A string (key or value) starting at the quote s[*i]: its token, with *i
@@ -174,18 +175,18 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
 static int
 sl_json_string(sl_jdoc_t *d, const char *s, size_t len, size_t *i)
 {
-    int    esc = 0, tok;
+    int esc = 0, tok;
     size_t end = sl_json_scan_str(s, len, *i + 1, &esc);
 
-    if (end == (size_t) -1) {
+    if (end == (size_t)-1) {
         return sl_json_fail(d, *i, "invalid string");
     }
     tok = sl_json_push(d, SL_J_STR, *i + 1);
     if (tok < 0) {
         return tok;
     }
-    d->t[tok].len = (uint32_t) (end - *i - 1);
-    d->t[tok].esc = (uint8_t) esc;
+    d->t[tok].len = (uint32_t)(end - *i - 1);
+    d->t[tok].esc = (uint8_t)esc;
     *i = end + 1;
     return tok;
 }
@@ -199,7 +200,7 @@ sl_json_scan_num(const char *s, size_t len, size_t i)
         i++;
     }
     if (i >= len) {
-        return (size_t) -1;
+        return (size_t)-1;
     }
     if (s[i] == '0') {
         i++;
@@ -208,7 +209,7 @@ sl_json_scan_num(const char *s, size_t len, size_t i)
             i++;
         }
     } else {
-        return (size_t) -1;
+        return (size_t)-1;
     }
     if (i < len && s[i] == '.') {
         st = ++i;
@@ -216,7 +217,7 @@ sl_json_scan_num(const char *s, size_t len, size_t i)
             i++;
         }
         if (i == st) {
-            return (size_t) -1;
+            return (size_t)-1;
         }
     }
     if (i < len && (s[i] == 'e' || s[i] == 'E')) {
@@ -229,7 +230,7 @@ sl_json_scan_num(const char *s, size_t len, size_t i)
             i++;
         }
         if (i == st) {
-            return (size_t) -1;
+            return (size_t)-1;
         }
     }
     return i;
@@ -239,12 +240,12 @@ int
 sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
 {
     uint32_t stack[SL_JSON_MAX_DEPTH];
-    int      depth = 0;
-    size_t   i = 0;
+    int depth = 0;
+    size_t i = 0;
     /* what may come next: 0 value, 1 key or '}', 2 ':' , 3 ',' or close,
      * 4 key (after ','), 5 value or ']' */
-    int      want = 0;
-    int      tok;
+    int want = 0;
+    int tok;
 
     d->src = s;
     d->n = 0;
@@ -266,7 +267,7 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
             }
             return sl_json_fail(d, i, "unexpected end of JSON input");
         }
-        c = (unsigned char) s[i];
+        c = (unsigned char)s[i];
 
         if (depth == 0 && d->n > 0) {
             return sl_json_fail(d, i, "unexpected data after the JSON value");
@@ -322,7 +323,7 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
             if (tok < 0) {
                 return tok;
             }
-            stack[depth++] = (uint32_t) tok;
+            stack[depth++] = (uint32_t)tok;
             i++;
             want = c == '{' ? 1 : 5;
             continue;
@@ -336,7 +337,7 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
         case 'f':
         case 'n': {
             const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-            size_t      ln = strlen(lit);
+            size_t ln = strlen(lit);
 
             if (len - i < ln || memcmp(s + i, lit, ln) != 0) {
                 return sl_json_fail(d, i, "invalid literal");
@@ -345,21 +346,21 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
             if (tok < 0) {
                 return tok;
             }
-            d->t[tok].len = (uint32_t) ln;
+            d->t[tok].len = (uint32_t)ln;
             i += ln;
             break;
         }
         default: {
             size_t end = sl_json_scan_num(s, len, i);
 
-            if (end == (size_t) -1) {
+            if (end == (size_t)-1) {
                 return sl_json_fail(d, i, "unexpected character");
             }
             tok = sl_json_push(d, SL_J_NUM, i);
             if (tok < 0) {
                 return tok;
             }
-            d->t[tok].len = (uint32_t) (end - i);
+            d->t[tok].len = (uint32_t)(end - i);
             i = end;
             break;
         }
@@ -377,24 +378,23 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
         }
         continue;
 
-    close:
-        {
-            sl_jtok_t *top = &d->t[stack[--depth]];
+    close : {
+        sl_jtok_t *top = &d->t[stack[--depth]];
 
-            top->len = (uint32_t) (i + 1 - top->start);
-            top->next = d->n;
-            i++;
-            want = 3;
-            if (depth == 0) {
-                while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
-                    i++;
-                }
-                if (i != len) {
-                    return sl_json_fail(d, i, "unexpected data after the JSON value");
-                }
-                return 0;
+        top->len = (uint32_t)(i + 1 - top->start);
+        top->next = d->n;
+        i++;
+        want = 3;
+        if (depth == 0) {
+            while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
+                i++;
             }
+            if (i != len) {
+                return sl_json_fail(d, i, "unexpected data after the JSON value");
+            }
+            return 0;
         }
+    }
     }
 }
 
@@ -410,7 +410,7 @@ int
 sl_json_get(const sl_jdoc_t *d, int obj, const char *key)
 {
     size_t kl;
-    int    k, end;
+    int k, end;
 
     if (obj < 0 || d->t[obj].type != SL_J_OBJ) {
         return -1;
@@ -438,8 +438,8 @@ sl_json_str_eq(const sl_jdoc_t *d, int tok, const char *lit)
 {
     size_t n = strlen(lit);
 
-    return tok >= 0 && d->t[tok].type == SL_J_STR && d->t[tok].len == n
-           && memcmp(d->src + d->t[tok].start, lit, n) == 0;
+    return tok >= 0 && d->t[tok].type == SL_J_STR && d->t[tok].len == n &&
+           memcmp(d->src + d->t[tok].start, lit, n) == 0;
 }
 
 sl_str_t
@@ -460,7 +460,7 @@ sl_json_raw(const sl_jdoc_t *d, int tok)
 sl_str_t
 sl_json_sv(const sl_jdoc_t *d, int tok)
 {
-    sl_str_t r = { d->src + d->t[tok].start, d->t[tok].len };
+    sl_str_t r = {d->src + d->t[tok].start, d->t[tok].len};
 
     return r;
 }
@@ -468,7 +468,7 @@ sl_json_sv(const sl_jdoc_t *d, int tok)
 int
 sl_json_num(const sl_jdoc_t *d, int tok, double *out)
 {
-    char  tmp[64];
+    char tmp[64];
     char *end;
 
     if (tok < 0 || d->t[tok].type != SL_J_NUM || d->t[tok].len >= sizeof(tmp)) {
@@ -485,11 +485,11 @@ sl_json_int(const sl_jdoc_t *d, int tok, int64_t *out)
 {
     double v;
 
-    if (sl_json_num(d, tok, &v) != 0 || v != v || v > 9.2e18 || v < -9.2e18
-        || v != (double) (int64_t) v) {
+    if (sl_json_num(d, tok, &v) != 0 || v != v || v > 9.2e18 || v < -9.2e18 ||
+        v != (double)(int64_t)v) {
         return -1;
     }
-    *out = (int64_t) v;
+    *out = (int64_t)v;
     return 0;
 }
 
@@ -497,11 +497,11 @@ static unsigned
 sl_hex4(const char *p)
 {
     unsigned v = 0;
-    int      i;
+    int i;
 
     for (i = 0; i < 4; i++) {
         char c = p[i];
-        v = v * 16 + (unsigned) (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
     }
     return v;
 }
@@ -513,8 +513,8 @@ sl_json_unescape(const char *p, size_t n, sl_ap_buf_t *b)
 
     while (i < n) {
         unsigned cp;
-        char     u[4];
-        size_t   ul;
+        char u[4];
+        size_t ul;
 
         if (p[i] != '\\') {
             i++;
@@ -525,11 +525,26 @@ sl_json_unescape(const char *p, size_t n, sl_ap_buf_t *b)
             return -1;
         }
         switch (p[i + 1]) {
-        case 'n': sl_ap_buf_addc(b, '\n'); i += 2; break;
-        case 't': sl_ap_buf_addc(b, '\t'); i += 2; break;
-        case 'r': sl_ap_buf_addc(b, '\r'); i += 2; break;
-        case 'b': sl_ap_buf_addc(b, '\b'); i += 2; break;
-        case 'f': sl_ap_buf_addc(b, '\f'); i += 2; break;
+        case 'n':
+            sl_ap_buf_addc(b, '\n');
+            i += 2;
+            break;
+        case 't':
+            sl_ap_buf_addc(b, '\t');
+            i += 2;
+            break;
+        case 'r':
+            sl_ap_buf_addc(b, '\r');
+            i += 2;
+            break;
+        case 'b':
+            sl_ap_buf_addc(b, '\b');
+            i += 2;
+            break;
+        case 'f':
+            sl_ap_buf_addc(b, '\f');
+            i += 2;
+            break;
         case 'u':
             if (i + 6 > n) {
                 return -1;
@@ -544,15 +559,23 @@ sl_json_unescape(const char *p, size_t n, sl_ap_buf_t *b)
                 }
             }
             if (cp < 0x80) {
-                u[0] = (char) cp; ul = 1;
+                u[0] = (char)cp;
+                ul = 1;
             } else if (cp < 0x800) {
-                u[0] = (char) (0xC0 | (cp >> 6)); u[1] = (char) (0x80 | (cp & 0x3F)); ul = 2;
+                u[0] = (char)(0xC0 | (cp >> 6));
+                u[1] = (char)(0x80 | (cp & 0x3F));
+                ul = 2;
             } else if (cp < 0x10000) {
-                u[0] = (char) (0xE0 | (cp >> 12)); u[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-                u[2] = (char) (0x80 | (cp & 0x3F)); ul = 3;
+                u[0] = (char)(0xE0 | (cp >> 12));
+                u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                u[2] = (char)(0x80 | (cp & 0x3F));
+                ul = 3;
             } else {
-                u[0] = (char) (0xF0 | (cp >> 18)); u[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-                u[2] = (char) (0x80 | ((cp >> 6) & 0x3F)); u[3] = (char) (0x80 | (cp & 0x3F)); ul = 4;
+                u[0] = (char)(0xF0 | (cp >> 18));
+                u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                u[3] = (char)(0x80 | (cp & 0x3F));
+                ul = 4;
             }
             sl_ap_buf_add(b, u, ul);
             break;

@@ -57,7 +57,8 @@ sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_
     stream = sl_json_get(d, 0, "stream");
     info->stream = stream >= 0 && d->t[stream].type == SL_J_TRUE;
     if (info->stream && conf->response_streaming == SL_AP_STREAM_DENY) {
-        snprintf(info->errmsg, sizeof(info->errmsg), "response streaming is not enabled for this LLM");
+        snprintf(info->errmsg, sizeof(info->errmsg),
+                 "response streaming is not enabled for this LLM");
         return -1;
     }
     if (conf->response_streaming == SL_AP_STREAM_ALWAYS) {
@@ -70,13 +71,13 @@ sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_
     for (k = 1; k < end; k = SL_JSON_NEXT_MEMBER(d, k)) {
         sl_str_t kr, vr;
 
-        if (sl_json_str_eq(d, k, "model")
-            || (conf->max_tokens >= 0 && sl_json_str_eq(d, k, "max_tokens"))
-            || (conf->temperature >= 0 && sl_json_str_eq(d, k, "temperature"))
-            || (conf->top_p >= 0 && sl_json_str_eq(d, k, "top_p"))
-            || (conf->top_k >= 0 && sl_json_str_eq(d, k, "top_k"))
-            || (conf->response_streaming == SL_AP_STREAM_ALWAYS && sl_json_str_eq(d, k, "stream"))
-            || (conf->param_location == SL_AP_PARAM_BODY && sl_ap_key_is(d, k, conf->param_name))) {
+        if (sl_json_str_eq(d, k, "model") ||
+            (conf->max_tokens >= 0 && sl_json_str_eq(d, k, "max_tokens")) ||
+            (conf->temperature >= 0 && sl_json_str_eq(d, k, "temperature")) ||
+            (conf->top_p >= 0 && sl_json_str_eq(d, k, "top_p")) ||
+            (conf->top_k >= 0 && sl_json_str_eq(d, k, "top_k")) ||
+            (conf->response_streaming == SL_AP_STREAM_ALWAYS && sl_json_str_eq(d, k, "stream")) ||
+            (conf->param_location == SL_AP_PARAM_BODY && sl_ap_key_is(d, k, conf->param_name))) {
             continue;
         }
         if (n++) {
@@ -94,7 +95,7 @@ sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_
     SL_AP_BUF_LIT(out, "\"model\":");
     sl_ap_buf_add_qstr(out, info->model.ptr, info->model.len);
     if (conf->max_tokens >= 0) {
-        sl_ap_buf_addf(out, ",\"max_tokens\":%lld", (long long) conf->max_tokens);
+        sl_ap_buf_addf(out, ",\"max_tokens\":%lld", (long long)conf->max_tokens);
     }
     if (conf->temperature >= 0) {
         sl_ap_buf_addf(out, ",\"temperature\":%.15g", conf->temperature);
@@ -103,7 +104,7 @@ sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_
         sl_ap_buf_addf(out, ",\"top_p\":%.15g", conf->top_p);
     }
     if (conf->top_k >= 0 && conf->provider == SL_AP_PROV_DASHSCOPE) {
-        sl_ap_buf_addf(out, ",\"top_k\":%lld", (long long) conf->top_k);
+        sl_ap_buf_addf(out, ",\"top_k\":%lld", (long long)conf->top_k);
     }
     if (conf->response_streaming == SL_AP_STREAM_ALWAYS) {
         SL_AP_BUF_LIT(out, ",\"stream\":true");

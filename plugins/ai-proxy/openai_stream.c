@@ -23,11 +23,11 @@ static int
 sl_ap_watch_event(void *ud, const char *data, size_t len)
 {
     sl_ap_watch_t *w = ud;
-    sl_jdoc_t     *d = &w->doc;
-    int            ch, delta, tok, end, i;
+    sl_jdoc_t *d = &w->doc;
+    int ch, delta, tok, end, i;
 
     if (sl_json_parse(d, data, len) != 0 || d->t[0].type != SL_J_OBJ) {
-        return 0;               /* [DONE] and anything else */
+        return 0; /* [DONE] and anything else */
     }
     sl_ap_copy_model(d, &w->usage);
     tok = sl_json_get_t(d, 0, "usage", SL_J_OBJ);
@@ -51,7 +51,8 @@ sl_ap_watch_event(void *ud, const char *data, size_t len)
     if (tok >= 0) {
         end = SL_JSON_END(d, tok);
         for (i = tok + 1; i < end; i = SL_JSON_NEXT(d, i)) {
-            int a = sl_json_get_t(d, sl_json_get_t(d, i, "function", SL_J_OBJ), "arguments", SL_J_STR);
+            int a =
+                sl_json_get_t(d, sl_json_get_t(d, i, "function", SL_J_OBJ), "arguments", SL_J_STR);
             if (a >= 0) {
                 w->gen_tokens += sl_ap_text_tokens(d->src + d->t[a].start, d->t[a].len);
             }

@@ -19,48 +19,48 @@
 #include "ai_proxy.h"
 
 /* Upper bounds for bodies kept whole in memory. */
-#define SL_AP_MAX_BUFFERED   (64u * 1024 * 1024)  /* non-streaming answer */
-#define SL_AP_MAX_ERROR_BODY (256u * 1024)        /* error page */
-#define SL_AP_MAX_PAYLOAD    (1024u * 1024)       /* log_payloads copy */
-#define SL_AP_PING_MS        10000
+#define SL_AP_MAX_BUFFERED (64u * 1024 * 1024) /* non-streaming answer */
+#define SL_AP_MAX_ERROR_BODY (256u * 1024)     /* error page */
+#define SL_AP_MAX_PAYLOAD (1024u * 1024)       /* log_payloads copy */
+#define SL_AP_PING_MS 10000
 
 typedef enum {
-    SL_AP_EP_CHAT = 0,      /* translated (anthropic) or forwarded (openai) */
-    SL_AP_EP_COUNT,         /* count_tokens, answered in body */
-    SL_AP_EP_LOCAL          /* answered in access */
+    SL_AP_EP_CHAT = 0, /* translated (anthropic) or forwarded (openai) */
+    SL_AP_EP_COUNT,    /* count_tokens, answered in body */
+    SL_AP_EP_LOCAL     /* answered in access */
 } sl_ap_endpoint_t;
 
 typedef enum {
-    SL_AP_RESP_NONE = 0,    /* our own response: untouched */
-    SL_AP_RESP_STREAM,      /* anthropic SSE translation */
-    SL_AP_RESP_JSON,        /* anthropic non-streaming translation */
-    SL_AP_RESP_ERROR,       /* anthropic error translation */
-    SL_AP_RESP_WATCH,       /* openai stream, read for usage */
-    SL_AP_RESP_COPY         /* openai JSON, read for usage at eof */
+    SL_AP_RESP_NONE = 0, /* our own response: untouched */
+    SL_AP_RESP_STREAM,   /* anthropic SSE translation */
+    SL_AP_RESP_JSON,     /* anthropic non-streaming translation */
+    SL_AP_RESP_ERROR,    /* anthropic error translation */
+    SL_AP_RESP_WATCH,    /* openai stream, read for usage */
+    SL_AP_RESP_COPY      /* openai JSON, read for usage at eof */
 } sl_ap_resp_t;
 
 typedef struct sl_ap_ctx {
-    const sl_api_t     *api;
+    const sl_api_t *api;
     const sl_ap_conf_t *conf;
-    int            endpoint;
-    int            responded;       /* we called api->respond */
-    int            translated;      /* the request went upstream translated */
-    int            stream;
-    int            resp;
-    int            resp_status;
-    int            resp_gzip;
-    char           model[128];      /* request model, as sent upstream */
-    int64_t        input_estimate;
-    int64_t        t_start, t_first, t_last_out;
+    int endpoint;
+    int responded;  /* we called api->respond */
+    int translated; /* the request went upstream translated */
+    int stream;
+    int resp;
+    int resp_status;
+    int resp_gzip;
+    char model[128]; /* request model, as sent upstream */
+    int64_t input_estimate;
+    int64_t t_start, t_first, t_last_out;
     sl_ap_stream_t st;
-    sl_ap_watch_t  watch;
-    sl_ap_usage_t  usage;
-    sl_jdoc_t      doc;
-    sl_ap_buf_t    acc;             /* buffered response body */
-    sl_ap_buf_t    out;             /* body_filter output */
-    sl_ap_buf_t    req_payload;
-    sl_ap_buf_t    resp_payload;
-    int            acc_overflow;
+    sl_ap_watch_t watch;
+    sl_ap_usage_t usage;
+    sl_jdoc_t doc;
+    sl_ap_buf_t acc; /* buffered response body */
+    sl_ap_buf_t out; /* body_filter output */
+    sl_ap_buf_t req_payload;
+    sl_ap_buf_t resp_payload;
+    int acc_overflow;
 } sl_ap_ctx_t;
 
 static void
@@ -84,7 +84,7 @@ sl_ap_ends_with(sl_str_t s, const char *suffix)
     size_t n = strlen(suffix);
 
     if (s.len > 1 && s.ptr[s.len - 1] == '/') {
-        s.len--;                        /* tolerate one trailing slash */
+        s.len--; /* tolerate one trailing slash */
     }
     return s.len >= n && memcmp(s.ptr + s.len - n, suffix, n) == 0;
 }
@@ -94,8 +94,8 @@ sl_ap_ends_with(sl_str_t s, const char *suffix)
 static sl_status_t
 sl_ap_respond_error(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, int status, const char *msg)
 {
-    sl_ap_buf_t b = { 0 };
-    int         rc;
+    sl_ap_buf_t b = {0};
+    int rc;
 
     if (c->conf->llm_format == SL_AP_FMT_ANTHROPIC) {
         sl_ap_anthropic_error_msg(&b, status, msg);
@@ -109,7 +109,7 @@ sl_ap_respond_error(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, int status
         return SL_STATUS_ERROR;
     }
     c->responded = 1;
-    rc = api->respond(r, status, SL_STR("application/json"), (sl_str_t) { b.ptr, b.len });
+    rc = api->respond(r, status, SL_STR("application/json"), (sl_str_t){b.ptr, b.len});
     sl_ap_buf_free(&b);
     return rc == 0 ? SL_STATUS_RESPOND : SL_STATUS_ERROR;
 }
@@ -118,7 +118,7 @@ sl_ap_respond_error(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, int status
 
 typedef struct {
     const sl_api_t *api;
-    sl_conf_ctx_t  *cx;
+    sl_conf_ctx_t *cx;
 } sl_ap_conf_ud_t;
 
 static void
@@ -130,11 +130,12 @@ sl_ap_conf_err(void *ud, const char *field, const char *msg)
 }
 
 static int
-sl_ap_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
+sl_ap_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len,
+                   void **conf)
 {
-    sl_ap_conf_ud_t ud = { api, cx };
-    sl_ap_conf_t   *c = NULL;
-    int             rc = sl_ap_conf_parse(json, len, &c, sl_ap_conf_err, &ud);
+    sl_ap_conf_ud_t ud = {api, cx};
+    sl_ap_conf_t *c = NULL;
+    int rc = sl_ap_conf_parse(json, len, &c, sl_ap_conf_err, &ud);
 
     if (rc == -2) {
         api->conf_error(cx, "", "out of memory");
@@ -157,8 +158,8 @@ sl_ap_config_free(void *conf)
 static int
 sl_ap_is_unreserved(unsigned char ch)
 {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-           || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
 }
 
 /* Does the raw query hold `name=`? */
@@ -184,10 +185,10 @@ sl_ap_query_has(sl_str_t q, const char *name)
 static int
 sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
 {
-    sl_str_t    cq = api->req_query(r);
-    sl_ap_buf_t q = { 0 };
-    char       *qp = NULL;
-    int         rc;
+    sl_str_t cq = api->req_query(r);
+    sl_ap_buf_t q = {0};
+    char *qp = NULL;
+    int rc;
 
     if (conf->up_query && conf->up_query[0]) {
         sl_ap_buf_adds(&q, conf->up_query);
@@ -198,8 +199,8 @@ sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
         }
         sl_ap_buf_add(&q, cq.ptr, cq.len);
     }
-    if (conf->param_location == SL_AP_PARAM_QUERY
-        && !(conf->allow_override && sl_ap_query_has(cq, conf->param_name))) {
+    if (conf->param_location == SL_AP_PARAM_QUERY &&
+        !(conf->allow_override && sl_ap_query_has(cq, conf->param_name))) {
         const char *v;
 
         if (q.len) {
@@ -208,10 +209,10 @@ sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
         sl_ap_buf_adds(&q, conf->param_name);
         sl_ap_buf_addc(&q, '=');
         for (v = conf->param_value; *v; v++) {
-            if (sl_ap_is_unreserved((unsigned char) *v)) {
+            if (sl_ap_is_unreserved((unsigned char)*v)) {
                 sl_ap_buf_addc(&q, *v);
             } else {
-                sl_ap_buf_addf(&q, "%%%02X", (unsigned char) *v);
+                sl_ap_buf_addf(&q, "%%%02X", (unsigned char)*v);
             }
         }
     }
@@ -223,10 +224,9 @@ sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
         qp = api->palloc(r, q.len);
         memcpy(qp, q.ptr, q.len);
     }
-    rc = api->upstream_set(r, (sl_str_t) { conf->up_scheme, strlen(conf->up_scheme) },
-                           (sl_str_t) { conf->up_host, strlen(conf->up_host) }, conf->up_port,
-                           (sl_str_t) { conf->up_path, strlen(conf->up_path) },
-                           (sl_str_t) { qp, q.len });
+    rc = api->upstream_set(r, (sl_str_t){conf->up_scheme, strlen(conf->up_scheme)},
+                           (sl_str_t){conf->up_host, strlen(conf->up_host)}, conf->up_port,
+                           (sl_str_t){conf->up_path, strlen(conf->up_path)}, (sl_str_t){qp, q.len});
     sl_ap_buf_free(&q);
     return rc;
 }
@@ -234,24 +234,25 @@ sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
 static void
 sl_ap_set_auth(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
 {
-    sl_str_t name = { conf->header_name, conf->header_name ? strlen(conf->header_name) : 0 };
+    sl_str_t name = {conf->header_name, conf->header_name ? strlen(conf->header_name) : 0};
     sl_str_t v;
-    int      keep_client;
+    int keep_client;
 
     if (conf->header_name == NULL && conf->param_name == NULL) {
-        return;                 /* no gateway credentials: the client's go through */
+        return; /* no gateway credentials: the client's go through */
     }
     keep_client = conf->allow_override && conf->header_name && api->req_header_get(r, name, &v);
     /* Every credential header the client may have sent for the gateway
      * (the ones file-log redacts): none of them is the provider's. */
-    static const char *const creds[] = { "authorization", "x-api-key", "proxy-authorization", "api-key" };
+    static const char *const creds[] = {"authorization", "x-api-key", "proxy-authorization",
+                                        "api-key"};
     for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++) {
         if (!(keep_client && strcasecmp(conf->header_name, creds[i]) == 0)) {
-            api->req_header_remove(r, (sl_str_t) { creds[i], strlen(creds[i]) });
+            api->req_header_remove(r, (sl_str_t){creds[i], strlen(creds[i])});
         }
     }
     if (conf->header_name && !keep_client) {
-        api->req_header_set(r, name, (sl_str_t) { conf->header_value, strlen(conf->header_value) });
+        api->req_header_set(r, name, (sl_str_t){conf->header_value, strlen(conf->header_value)});
     }
 }
 
@@ -259,9 +260,9 @@ static sl_status_t
 sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
 {
     const sl_ap_conf_t *conf = conf_;
-    sl_ap_ctx_t        *c;
-    sl_str_t            path = api->req_path(r);
-    sl_str_t            method = api->req_method(r);
+    sl_ap_ctx_t *c;
+    sl_str_t path = api->req_path(r);
+    sl_str_t method = api->req_method(r);
 
     c = calloc(1, sizeof(*c));
     if (c == NULL || api->cleanup_add(r, sl_ap_ctx_free, c) != 0) {
@@ -281,7 +282,8 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
             char msg[160];
 
             c->endpoint = SL_AP_EP_LOCAL;
-            snprintf(msg, sizeof(msg), "Not found: %.*s", (int) (path.len > 100 ? 100 : path.len), path.ptr);
+            snprintf(msg, sizeof(msg), "Not found: %.*s", (int)(path.len > 100 ? 100 : path.len),
+                     path.ptr);
             return sl_ap_respond_error(api, r, c, 404, msg);
         }
     }
@@ -307,27 +309,27 @@ static sl_status_t
 sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
 {
     const sl_ap_conf_t *conf = conf_;
-    sl_ap_ctx_t        *c = api->ctx_get(r);
-    sl_str_t            body = api->req_body(r);
-    sl_ap_buf_t         out = { 0 };
-    sl_ap_req_info_t    info;
-    int                 rc;
+    sl_ap_ctx_t *c = api->ctx_get(r);
+    sl_str_t body = api->req_body(r);
+    sl_ap_buf_t out = {0};
+    sl_ap_req_info_t info;
+    int rc;
 
     if (c == NULL || c->responded || c->endpoint == SL_AP_EP_LOCAL) {
         return SL_STATUS_CONTINUE;
     }
     memset(&info, 0, sizeof(info));
-    if (conf->max_request_body_size > 0 && body.len > (size_t) conf->max_request_body_size) {
+    if (conf->max_request_body_size > 0 && body.len > (size_t)conf->max_request_body_size) {
         char msg[128];
 
-        snprintf(msg, sizeof(msg), "request body too large: %zu bytes (limit %lld)",
-                 body.len, (long long) conf->max_request_body_size);
+        snprintf(msg, sizeof(msg), "request body too large: %zu bytes (limit %lld)", body.len,
+                 (long long)conf->max_request_body_size);
         return sl_ap_respond_error(api, r, c, 413, msg);
     }
 
     if (c->endpoint == SL_AP_EP_COUNT) {
         int64_t n = 0;
-        char    resp[64];
+        char resp[64];
 
         rc = sl_ap_count_tokens(body.ptr, body.len, &c->doc, &n, &info);
         if (rc == -2) {
@@ -336,10 +338,11 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
         if (rc != 0) {
             return sl_ap_respond_error(api, r, c, info.status, info.errmsg);
         }
-        snprintf(resp, sizeof(resp), "{\"input_tokens\":%lld}", (long long) n);
+        snprintf(resp, sizeof(resp), "{\"input_tokens\":%lld}", (long long)n);
         c->responded = 1;
-        return api->respond(r, 200, SL_STR("application/json"), (sl_str_t) { resp, strlen(resp) }) == 0
-               ? SL_STATUS_RESPOND : SL_STATUS_ERROR;
+        return api->respond(r, 200, SL_STR("application/json"), (sl_str_t){resp, strlen(resp)}) == 0
+                   ? SL_STATUS_RESPOND
+                   : SL_STATUS_ERROR;
     }
 
     if (conf->llm_format == SL_AP_FMT_ANTHROPIC) {
@@ -357,7 +360,7 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     }
     /* keep what we need before the original body is replaced */
     snprintf(c->model, sizeof(c->model), "%.*s",
-             (int) (info.model.len < sizeof(c->model) ? info.model.len : sizeof(c->model) - 1),
+             (int)(info.model.len < sizeof(c->model) ? info.model.len : sizeof(c->model) - 1),
              info.model.ptr);
     c->stream = info.stream;
     c->input_estimate = info.input_estimate;
@@ -387,11 +390,11 @@ static void
 sl_ap_ping(const sl_api_t *api, sl_req_t *r, void *arg)
 {
     sl_ap_ctx_t *c = arg;
-    sl_ap_buf_t  b = { 0 };
-    int64_t      now = api->now_us();
+    sl_ap_buf_t b = {0};
+    int64_t now = api->now_us();
 
-    if (c->resp != SL_AP_RESP_STREAM || c->st.ended
-        || now - c->t_last_out < (int64_t) (SL_AP_PING_MS - 500) * 1000) {
+    if (c->resp != SL_AP_RESP_STREAM || c->st.ended ||
+        now - c->t_last_out < (int64_t)(SL_AP_PING_MS - 500) * 1000) {
         return;
     }
     /* message_start may go out before the first upstream chunk: the client
@@ -419,16 +422,16 @@ static sl_status_t
 sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
 {
     const sl_ap_conf_t *conf = conf_;
-    sl_ap_ctx_t        *c = api->ctx_get(r);
-    int                 status = api->resp_status(r);
-    sl_str_t            v;
+    sl_ap_ctx_t *c = api->ctx_get(r);
+    int status = api->resp_status(r);
+    sl_str_t v;
 
     if (c == NULL || c->responded) {
         return SL_STATUS_CONTINUE;
     }
     c->resp_status = status;
-    c->resp_gzip = api->resp_header_get(r, SL_STR("content-encoding"), &v) == 1
-                   && !(v.len == 8 && strncasecmp(v.ptr, "identity", 8) == 0);
+    c->resp_gzip = api->resp_header_get(r, SL_STR("content-encoding"), &v) == 1 &&
+                   !(v.len == 8 && strncasecmp(v.ptr, "identity", 8) == 0);
 
     if (conf->llm_format == SL_AP_FMT_OPENAI) {
         /* Kong: non-200 bodies pass through; 200 gets the model header */
@@ -437,13 +440,14 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
             if (conf->model_name_header) {
                 char hdr[200];
                 snprintf(hdr, sizeof(hdr), "%s/%s", conf->provider_name, c->model);
-                api->resp_header_set(r, SL_STR("x-kong-llm-model"), (sl_str_t) { hdr, strlen(hdr) });
+                api->resp_header_set(r, SL_STR("x-kong-llm-model"), (sl_str_t){hdr, strlen(hdr)});
             }
         }
         return SL_STATUS_CONTINUE;
     }
 
-    if (status >= 400 || api->resp_source(r) == SL_SOURCE_GATEWAY || !c->translated || c->resp_gzip) {
+    if (status >= 400 || api->resp_source(r) == SL_SOURCE_GATEWAY || !c->translated ||
+        c->resp_gzip) {
         c->resp = SL_AP_RESP_ERROR;
         if (status < 400) {
             /* a 2xx we cannot translate (compressed, or never ours) */
@@ -459,11 +463,11 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     api->resp_header_remove(r, SL_STR("content-length"));
     if (c->stream) {
         c->resp = SL_AP_RESP_STREAM;
-        sl_ap_stream_init(&c->st, (sl_str_t) { c->model, strlen(c->model) }, c->input_estimate);
+        sl_ap_stream_init(&c->st, (sl_str_t){c->model, strlen(c->model)}, c->input_estimate);
         {
             sl_str_t id = api->req_id(r);
             snprintf(c->st.msg_id, sizeof(c->st.msg_id), "msg_%.*s",
-                     (int) (id.len > 64 ? 64 : id.len), id.ptr);
+                     (int)(id.len > 64 ? 64 : id.len), id.ptr);
         }
         api->resp_header_set(r, SL_STR("content-type"), SL_STR("text/event-stream; charset=utf-8"));
         api->resp_header_set(r, SL_STR("cache-control"), SL_STR("no-cache"));
@@ -477,7 +481,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     if (conf->model_name_header && status == 200) {
         char hdr[200];
         snprintf(hdr, sizeof(hdr), "%s/%s", conf->provider_name, c->model);
-        api->resp_header_set(r, SL_STR("x-kong-llm-model"), (sl_str_t) { hdr, strlen(hdr) });
+        api->resp_header_set(r, SL_STR("x-kong-llm-model"), (sl_str_t){hdr, strlen(hdr)});
     }
     return SL_STATUS_CONTINUE;
 }
@@ -509,9 +513,9 @@ static sl_status_t
 sl_ap_body_filter(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk, int eof)
 {
     const sl_ap_conf_t *conf = conf_;
-    sl_ap_ctx_t        *c = api->ctx_get(r);
-    sl_req_error_t      rerr;
-    int                 truncated;
+    sl_ap_ctx_t *c = api->ctx_get(r);
+    sl_req_error_t rerr;
+    int truncated;
 
     if (c == NULL || c->resp == SL_AP_RESP_NONE) {
         return SL_STATUS_CONTINUE;
@@ -555,12 +559,14 @@ sl_ap_body_filter(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk
             return SL_STATUS_CONTINUE;
         }
         if (truncated || c->acc_overflow) {
-            sl_ap_anthropic_error_msg(&c->out, 502, truncated
-                                      ? "upstream connection closed before the response was complete"
-                                      : "upstream response too large");
+            sl_ap_anthropic_error_msg(
+                &c->out, 502,
+                truncated ? "upstream connection closed before the response was complete"
+                          : "upstream response too large");
             sl_ap_fail_status(api, r, c);
-        } else if (sl_ap_anthropic_response(c->acc.ptr, c->acc.len, (sl_str_t) { c->model, strlen(c->model) },
-                                            &c->doc, &c->out, &c->usage) != 0) {
+        } else if (sl_ap_anthropic_response(c->acc.ptr, c->acc.len,
+                                            (sl_str_t){c->model, strlen(c->model)}, &c->doc,
+                                            &c->out, &c->usage) != 0) {
             c->out.len = 0;
             sl_ap_anthropic_error_msg(&c->out, 502, "upstream returned an invalid chat completion");
             sl_ap_fail_status(api, r, c);
@@ -596,11 +602,11 @@ sl_ap_body_filter(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk
 static void
 sl_ap_log_string(const sl_api_t *api, sl_req_t *r, const char *key, const sl_ap_buf_t *b)
 {
-    sl_ap_buf_t j = { 0 };
+    sl_ap_buf_t j = {0};
 
     sl_ap_buf_add_qstr(&j, b->ptr ? b->ptr : "", b->len);
     if (!j.oom) {
-        api->set_serialize_value(r, key, (sl_str_t) { j.ptr, j.len });
+        api->set_serialize_value(r, key, (sl_str_t){j.ptr, j.len});
     }
     sl_ap_buf_free(&j);
 }
@@ -609,18 +615,19 @@ static void
 sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
 {
     const sl_ap_conf_t *conf = conf_;
-    sl_ap_ctx_t        *c = api->ctx_get(r);
-    sl_ap_stats_in_t    in;
-    sl_ap_usage_t       u;
-    sl_ap_buf_t         b = { 0 };
-    int64_t             end, first;
+    sl_ap_ctx_t *c = api->ctx_get(r);
+    sl_ap_stats_in_t in;
+    sl_ap_usage_t u;
+    sl_ap_buf_t b = {0};
+    int64_t end, first;
 
     if (c == NULL || !c->translated || c->responded) {
         return;
     }
     if (conf->log_statistics && c->resp_status < 400 && c->resp != SL_AP_RESP_ERROR) {
-        u = c->resp == SL_AP_RESP_STREAM ? c->st.usage
-            : c->resp == SL_AP_RESP_WATCH ? c->watch.usage : c->usage;
+        u = c->resp == SL_AP_RESP_STREAM  ? c->st.usage
+            : c->resp == SL_AP_RESP_WATCH ? c->watch.usage
+                                          : c->usage;
         if (!u.have) {
             u.prompt = c->input_estimate;
             if (u.completion == 0) {
@@ -643,16 +650,16 @@ sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
         in.ttft_ms = first > c->t_start ? (first - c->t_start) / 1000 : 0;
         in.stream = c->stream;
         in.plugin_id = api->plugin_id(r);
-        in.provider_name = (sl_str_t) { conf->provider_name, strlen(conf->provider_name) };
-        in.request_model = (sl_str_t) { c->model, strlen(c->model) };
+        in.provider_name = (sl_str_t){conf->provider_name, strlen(conf->provider_name)};
+        in.request_model = (sl_str_t){c->model, strlen(c->model)};
         sl_ap_stats_usage(&in, &b);
         if (!b.oom) {
-            api->set_serialize_value(r, "ai.proxy.usage", (sl_str_t) { b.ptr, b.len });
+            api->set_serialize_value(r, "ai.proxy.usage", (sl_str_t){b.ptr, b.len});
         }
         b.len = 0;
         sl_ap_stats_meta(&in, &b);
         if (!b.oom) {
-            api->set_serialize_value(r, "ai.proxy.meta", (sl_str_t) { b.ptr, b.len });
+            api->set_serialize_value(r, "ai.proxy.meta", (sl_str_t){b.ptr, b.len});
         }
         sl_ap_buf_free(&b);
     }
@@ -664,19 +671,17 @@ sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
 
 /* ------------------------------------------------------------ descriptor */
 
-SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI,
-    "ai-proxy",
-    "0.1.0",
-    770,                    /* Kong's priority */
-    sl_ap_config_parse,
-    sl_ap_config_free,
-    NULL,                   /* init_worker */
-    NULL,                   /* exit_worker */
-    sl_ap_access,
-    sl_ap_body,
-    sl_ap_header_filter,
-    sl_ap_body_filter,
-    sl_ap_log,
-    { NULL }
-};
+SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {SL_PLUGIN_ABI,
+                                                    "ai-proxy",
+                                                    "0.1.0",
+                                                    770, /* Kong's priority */
+                                                    sl_ap_config_parse,
+                                                    sl_ap_config_free,
+                                                    NULL, /* init_worker */
+                                                    NULL, /* exit_worker */
+                                                    sl_ap_access,
+                                                    sl_ap_body,
+                                                    sl_ap_header_filter,
+                                                    sl_ap_body_filter,
+                                                    sl_ap_log,
+                                                    {NULL}};

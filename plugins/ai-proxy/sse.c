@@ -47,7 +47,7 @@ int
 sl_sse_feed(sl_sse_t *s, const char *p, size_t n, int eof, sl_sse_event_fn fn, void *ud)
 {
     size_t i = 0;
-    int    rc;
+    int rc;
 
     if (s->skip_lf && n > 0 && p[0] == '\n') {
         i = 1;
@@ -57,7 +57,7 @@ sl_sse_feed(sl_sse_t *s, const char *p, size_t n, int eof, sl_sse_event_fn fn, v
     }
     while (i < n) {
         const char *nl = NULL;
-        size_t      j;
+        size_t j;
 
         for (j = i; j < n; j++) {
             if (p[j] == '\n' || p[j] == '\r') {

@@ -15,23 +15,25 @@ sl_ap_stats_usage(const sl_ap_stats_in_t *in, sl_ap_buf_t *out)
 {
     const sl_ap_usage_t *u = in->usage;
     int64_t prompt = u->prompt, completion = u->completion, total;
-    double  cost = 0, tpt = 0;
+    double cost = 0, tpt = 0;
 
     if (!u->have && completion == 0) {
-        completion = u->out_chars_tokens;       /* OSS Kong's estimate */
+        completion = u->out_chars_tokens; /* OSS Kong's estimate */
     }
     total = u->have && u->total ? u->total : prompt + completion;
     if (in->input_cost >= 0 && in->output_cost >= 0) {
-        cost = ((double) prompt * in->input_cost + (double) completion * in->output_cost) / 1e6;
+        cost = ((double)prompt * in->input_cost + (double)completion * in->output_cost) / 1e6;
     }
     if (completion > 0) {
-        tpt = (double) in->llm_latency_ms / (double) completion;
+        tpt = (double)in->llm_latency_ms / (double)completion;
     }
-    sl_ap_buf_addf(out, "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
-                   "\"cost\":%.14g,\"time_per_token\":%.14g,\"time_to_first_token\":%lld,"
-                   "\"prompt_tokens_details\":{\"cached_tokens\":%lld},\"completion_tokens_details\":",
-                   (long long) prompt, (long long) completion, (long long) total, cost, tpt,
-                   (long long) in->ttft_ms, (long long) u->cached);
+    sl_ap_buf_addf(
+        out,
+        "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
+        "\"cost\":%.14g,\"time_per_token\":%.14g,\"time_to_first_token\":%lld,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":%lld},\"completion_tokens_details\":",
+        (long long)prompt, (long long)completion, (long long)total, cost, tpt,
+        (long long)in->ttft_ms, (long long)u->cached);
     sl_ap_buf_adds(out, u->completion_details[0] ? u->completion_details : "{}");
     sl_ap_buf_addc(out, '}');
 }
@@ -57,5 +59,5 @@ sl_ap_stats_meta(const sl_ap_stats_in_t *in, sl_ap_buf_t *out)
         sl_ap_buf_add_qstr(out, in->request_model.ptr, in->request_model.len);
     }
     sl_ap_buf_addf(out, ",\"request_mode\":\"%s\",\"llm_latency\":%lld}",
-                   in->stream ? "stream" : "oneshot", (long long) in->llm_latency_ms);
+                   in->stream ? "stream" : "oneshot", (long long)in->llm_latency_ms);
 }

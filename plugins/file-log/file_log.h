@@ -16,40 +16,40 @@
 /* Records waiting in one writer's queue may not exceed this many bytes;
  * beyond it new records are dropped (and counted) rather than letting a
  * stuck disk eat the worker's memory. */
-#define FL_QUEUE_LIMIT      (64u * 1024 * 1024)
+#define FL_QUEUE_LIMIT (64u * 1024 * 1024)
 
 /* At most one error line per path and per this many seconds. */
 #define FL_ERROR_INTERVAL_S 5
 
 /* How long exit_worker waits for a writer to drain its queue. */
-#define FL_DRAIN_TIMEOUT_S  10
+#define FL_DRAIN_TIMEOUT_S 10
 
 typedef struct fl_writer fl_writer_t;
 
 /* One static custom field: dotted key and its value as compact JSON. */
 typedef struct fl_field {
-    char   *key;
-    char   *json;
-    size_t  json_len;
+    char *key;
+    char *json;
+    size_t json_len;
 } fl_field_t;
 
 /* One plugin instance's configuration.  Built in the master by
  * config_parse; `writer` is filled per worker by init_worker (each worker
  * has its own copy-on-write image of this struct after fork). */
 typedef struct fl_conf {
-    char         *path;
-    int           reopen;            /* reopen the file for every record */
-    int           redact_api_keys;   /* also redact x-api-key and api-key */
-    fl_field_t   *fields;
-    size_t        nfields;
-    fl_writer_t  *writer;            /* per worker; NULL before init_worker */
+    char *path;
+    int reopen;          /* reopen the file for every record */
+    int redact_api_keys; /* also redact x-api-key and api-key */
+    fl_field_t *fields;
+    size_t nfields;
+    fl_writer_t *writer; /* per worker; NULL before init_worker */
 } fl_conf_t;
 
 /* file_log_conf.c */
-int  fl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json,
-                   size_t len, void **conf);
+int fl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len,
+                  void **conf);
 void fl_conf_free(void *conf);
-int  fl_valid_filename(const char *s, size_t len);
+int fl_valid_filename(const char *s, size_t len);
 
 /* file_log_writer.c
  *
@@ -62,8 +62,8 @@ int  fl_valid_filename(const char *s, size_t len);
  * must be thread-safe: the writer thread calls it before every record and
  * reopens the file when the value changed.  Returns NULL on failure (no
  * memory, thread creation failed); `err` then holds an errno value. */
-fl_writer_t *fl_writer_acquire(const char *path, int worker_id,
-                               uint64_t (*reopen_generation)(void), int *err);
+fl_writer_t *fl_writer_acquire(const char *path, int worker_id, uint64_t (*reopen_generation)(void),
+                               int *err);
 
 /* Drop one reference; the last one writes every queued record, stops the
  * thread and closes the file (giving up after FL_DRAIN_TIMEOUT_S). */
@@ -74,8 +74,8 @@ void fl_writer_release(fl_writer_t *w);
  * because the queue is full or memory ran out; then `*warn_dropped` is the
  * number of records dropped since the last warning when it is time to warn
  * again (0 otherwise), and `*pending` the bytes waiting. */
-int  fl_writer_push(fl_writer_t *w, const char *data, size_t len, int reopen,
-                    uint64_t *warn_dropped, size_t *pending);
+int fl_writer_push(fl_writer_t *w, const char *data, size_t len, int reopen, uint64_t *warn_dropped,
+                   size_t *pending);
 
 /* Ask for the file to be reopened before the next record. */
 void fl_writer_request_reopen(fl_writer_t *w);
@@ -85,11 +85,11 @@ void fl_writer_request_reopen(fl_writer_t *w);
 void fl_writer_sync(fl_writer_t *w);
 
 typedef struct fl_writer_stats {
-    uint64_t written;      /* records fully written */
-    uint64_t failed;       /* records lost to open/write errors */
-    uint64_t dropped;      /* records dropped because the queue was full */
-    size_t   pending;      /* bytes queued, not yet written */
-    int      refs;
+    uint64_t written; /* records fully written */
+    uint64_t failed;  /* records lost to open/write errors */
+    uint64_t dropped; /* records dropped because the queue was full */
+    size_t pending;   /* bytes queued, not yet written */
+    int refs;
 } fl_writer_stats_t;
 
 void fl_writer_stats(fl_writer_t *w, fl_writer_stats_t *st);

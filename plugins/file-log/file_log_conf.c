@@ -18,7 +18,6 @@
 
 #include "file_log.h"
 
-
 /* Kong: path must match ^[^%s*&%%`][^*&%%`]*[^%s*&%%`]$ (Lua pattern):
  * at least two characters, no '*', '&', '%' or '`' anywhere, and no
  * whitespace at either end.  We also refuse embedded NULs. */
@@ -39,7 +38,6 @@ fl_valid_filename(const char *s, size_t len)
     return 1;
 }
 
-
 /* A dotted key: non-empty segments separated by single dots. */
 static int
 fl_valid_field_key(const char *k)
@@ -51,13 +49,11 @@ fl_valid_field_key(const char *k)
     return 1;
 }
 
-
 static int
-fl_parse_bool(const sl_api_t *api, sl_conf_ctx_t *cx, const char *field,
-              json_object *v, int *out)
+fl_parse_bool(const sl_api_t *api, sl_conf_ctx_t *cx, const char *field, json_object *v, int *out)
 {
     if (v == NULL)
-        return 0;                      /* null: keep the default */
+        return 0; /* null: keep the default */
     if (!json_object_is_type(v, json_type_boolean)) {
         api->conf_error(cx, field, "expected a boolean");
         return -1;
@@ -66,16 +62,14 @@ fl_parse_bool(const sl_api_t *api, sl_conf_ctx_t *cx, const char *field,
     return 0;
 }
 
-
 static int
-fl_parse_path(const sl_api_t *api, sl_conf_ctx_t *cx, json_object *v,
-              fl_conf_t *c)
+fl_parse_path(const sl_api_t *api, sl_conf_ctx_t *cx, json_object *v, fl_conf_t *c)
 {
     const char *s;
-    int         n;
+    int n;
 
     if (v == NULL)
-        return 0;                      /* reported as missing by the caller */
+        return 0; /* reported as missing by the caller */
     if (!json_object_is_type(v, json_type_string)) {
         api->conf_error(cx, "path", "expected a string");
         return -1;
@@ -94,13 +88,11 @@ fl_parse_path(const sl_api_t *api, sl_conf_ctx_t *cx, json_object *v,
     return 0;
 }
 
-
 static int
-fl_parse_custom_fields(const sl_api_t *api, sl_conf_ctx_t *cx,
-                       json_object *v, fl_conf_t *c)
+fl_parse_custom_fields(const sl_api_t *api, sl_conf_ctx_t *cx, json_object *v, fl_conf_t *c)
 {
     size_t n, i = 0;
-    int    rc = 0;
+    int rc = 0;
 
     if (v == NULL)
         return 0;
@@ -116,19 +108,19 @@ fl_parse_custom_fields(const sl_api_t *api, sl_conf_ctx_t *cx,
         api->conf_error(cx, "custom_fields", "out of memory");
         return -1;
     }
-    json_object_object_foreach(v, key, val) {
+    json_object_object_foreach(v, key, val)
+    {
         const char *js;
-        size_t      jl;
+        size_t jl;
 
         if (!fl_valid_field_key(key)) {
             api->conf_error(cx, "custom_fields",
-                            "invalid key \"%s\": expected dot-separated, non-empty names",
-                            key);
+                            "invalid key \"%s\": expected dot-separated, non-empty names", key);
             rc = -1;
             continue;
         }
-        js = json_object_to_json_string_length(val,
-                 JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &jl);
+        js = json_object_to_json_string_length(
+            val, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &jl);
         c->fields[i].key = strdup(key);
         c->fields[i].json = js != NULL ? strdup(js) : NULL;
         c->fields[i].json_len = jl;
@@ -143,29 +135,26 @@ fl_parse_custom_fields(const sl_api_t *api, sl_conf_ctx_t *cx,
     return rc;
 }
 
-
 /* Kong's Lua hook cannot run here; accept it only when it is empty, so a
  * decK dump that lists it as null or {} still loads. */
 static int
 fl_parse_lua_fields(const sl_api_t *api, sl_conf_ctx_t *cx, json_object *v)
 {
-    if (v == NULL || (json_object_is_type(v, json_type_object)
-                      && json_object_object_length(v) == 0))
+    if (v == NULL ||
+        (json_object_is_type(v, json_type_object) && json_object_object_length(v) == 0))
         return 0;
     api->conf_error(cx, "custom_fields_by_lua",
                     "Lua is not supported; use custom_fields (key -> JSON value)");
     return -1;
 }
 
-
 int
-fl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json,
-              size_t len, void **conf)
+fl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
 {
     json_tokener *tok;
-    json_object  *root;
-    fl_conf_t    *c;
-    int           rc = 0, have_path = 0;
+    json_object *root;
+    fl_conf_t *c;
+    int rc = 0, have_path = 0;
 
     *conf = NULL;
     tok = json_tokener_new();
@@ -209,7 +198,8 @@ fl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json,
     }
     c->redact_api_keys = 1;
 
-    json_object_object_foreach(root, key, val) {
+    json_object_object_foreach(root, key, val)
+    {
         if (strcmp(key, "path") == 0) {
             have_path = val != NULL;
             rc |= fl_parse_path(api, cx, val, c);
@@ -239,7 +229,6 @@ fl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json,
     *conf = c;
     return 0;
 }
-
 
 void
 fl_conf_free(void *conf)

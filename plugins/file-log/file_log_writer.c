@@ -35,60 +35,58 @@
 
 #include "file_log.h"
 
-#define FL_NAP_MS             2          /* batch latency while records flow */
-#define FL_NAPS_BEFORE_SLEEP  500        /* ~1 s of naps, then a real sleep */
-#define FL_WAKE_BYTES         (256 * 1024)
-
+#define FL_NAP_MS 2              /* batch latency while records flow */
+#define FL_NAPS_BEFORE_SLEEP 500 /* ~1 s of naps, then a real sleep */
+#define FL_WAKE_BYTES (256 * 1024)
 
 typedef struct fl_record {
     struct fl_record *next;
-    size_t            len;           /* bytes in data, '\n' included */
-    int               reopen;
-    char              data[];
+    size_t len; /* bytes in data, '\n' included */
+    int reopen;
+    char data[];
 } fl_record_t;
 
 struct fl_writer {
-    fl_writer_t     *next;           /* registry list */
-    char            *path;
-    int              refs;           /* registry lock */
-    int              worker_id;
-    uint64_t       (*reopen_generation)(void);
+    fl_writer_t *next; /* registry list */
+    char *path;
+    int refs; /* registry lock */
+    int worker_id;
+    uint64_t (*reopen_generation)(void);
 
-    pthread_t        thread;
-    pthread_mutex_t  mu;
-    pthread_cond_t   cv_work;        /* records queued or stop */
-    pthread_cond_t   cv_done;        /* a batch was written (fl_writer_sync) */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work; /* records queued or stop */
+    pthread_cond_t cv_done; /* a batch was written (fl_writer_sync) */
 
     /* Guarded by mu. */
-    fl_record_t     *head, *tail;
-    size_t           pending;        /* bytes queued or in the current batch */
-    size_t           limit;
-    uint64_t         pushed, handled;/* record sequence numbers */
-    uint64_t         written, failed, dropped;
-    uint64_t         dropped_unreported;
-    time_t           drop_warned_at;
-    int              waiting;        /* thread sleeps on cv_work */
-    int              stop;
-    int              exited;         /* thread done, descriptor closed */
-    int              reopen_req;
+    fl_record_t *head, *tail;
+    size_t pending; /* bytes queued or in the current batch */
+    size_t limit;
+    uint64_t pushed, handled; /* record sequence numbers */
+    uint64_t written, failed, dropped;
+    uint64_t dropped_unreported;
+    time_t drop_warned_at;
+    int waiting; /* thread sleeps on cv_work */
+    int stop;
+    int exited; /* thread done, descriptor closed */
+    int reopen_req;
 
     /* Writer thread only. */
-    int              fd;
-    uint64_t         generation;
-    int              failing;        /* the last record failed */
-    uint64_t         failed_in_burst;
-    uint64_t         suppressed;
-    time_t           error_logged_at;
+    int fd;
+    uint64_t generation;
+    int failing; /* the last record failed */
+    uint64_t failed_in_burst;
+    uint64_t suppressed;
+    time_t error_logged_at;
 };
 
-static pthread_mutex_t  fl_registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static fl_writer_t     *fl_registry;
-static fl_writer_t     *fl_abandoned;  /* given up at exit, still referenced */
-static size_t           fl_queue_limit = FL_QUEUE_LIMIT;
-static int              fl_error_interval = FL_ERROR_INTERVAL_S;
-static int              fl_error_fd = STDERR_FILENO;
-static int              fl_drain_timeout = FL_DRAIN_TIMEOUT_S;
-
+static pthread_mutex_t fl_registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static fl_writer_t *fl_registry;
+static fl_writer_t *fl_abandoned; /* given up at exit, still referenced */
+static size_t fl_queue_limit = FL_QUEUE_LIMIT;
+static int fl_error_interval = FL_ERROR_INTERVAL_S;
+static int fl_error_fd = STDERR_FILENO;
+static int fl_drain_timeout = FL_DRAIN_TIMEOUT_S;
 
 void
 fl_writer_set_limits(size_t queue_limit, int error_interval_s)
@@ -97,13 +95,11 @@ fl_writer_set_limits(size_t queue_limit, int error_interval_s)
     fl_error_interval = error_interval_s;
 }
 
-
 void
 fl_writer_set_drain_timeout(int seconds)
 {
     fl_drain_timeout = seconds;
 }
-
 
 void
 fl_writer_set_error_fd(int fd)
@@ -111,31 +107,28 @@ fl_writer_set_error_fd(int fd)
     fl_error_fd = fd;
 }
 
-
 /* One error-log line, same shape as the host's:
  *   2026/11/25 18:54:01.123 [error] worker 1: [file-log] message
  * built in a buffer and written with one write() so it does not interleave
  * with lines from the loop thread or other workers. */
-static void
-fl_errlog(fl_writer_t *w, const char *level, const char *fmt, ...)
+static void fl_errlog(fl_writer_t *w, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
 fl_errlog(fl_writer_t *w, const char *level, const char *fmt, ...)
 {
-    char           line[1024 + 4096];
+    char line[1024 + 4096];
     struct timeval tv;
-    struct tm      tm;
-    va_list        ap;
-    int            n, m;
+    struct tm tm;
+    va_list ap;
+    int n, m;
 
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
     n = snprintf(line, sizeof(line),
                  "%04d/%02d/%02d %02d:%02d:%02d.%03d [%s] worker %d: [file-log] ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), level,
-                 w->worker_id);
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(tv.tv_usec / 1000), level, w->worker_id);
     if (n < 0 || (size_t)n >= sizeof(line))
         n = 0;
     va_start(ap, fmt);
@@ -152,14 +145,13 @@ fl_errlog(fl_writer_t *w, const char *level, const char *fmt, ...)
         return;
 }
 
-
 /* A record was lost to `what` (errno `err`, 0 for a short write): report
  * the first failure of a burst, then at most one line per interval. */
 static void
 fl_failure(fl_writer_t *w, const char *what, int err, size_t want, ssize_t got)
 {
     time_t now = time(NULL);
-    char   why[256];
+    char why[256];
 
     w->failing = 1;
     w->failed_in_burst++;
@@ -173,14 +165,13 @@ fl_failure(fl_writer_t *w, const char *what, int err, size_t want, ssize_t got)
         return;
     }
     if (w->suppressed > 0)
-        fl_errlog(w, "error", "%s \"%s\": %s (%llu similar errors suppressed)",
-                  what, w->path, why, (unsigned long long)w->suppressed);
+        fl_errlog(w, "error", "%s \"%s\": %s (%llu similar errors suppressed)", what, w->path, why,
+                  (unsigned long long)w->suppressed);
     else
         fl_errlog(w, "error", "%s \"%s\": %s", what, w->path, why);
     w->suppressed = 0;
     w->error_logged_at = now;
 }
-
 
 static void
 fl_close(fl_writer_t *w)
@@ -191,13 +182,12 @@ fl_close(fl_writer_t *w)
     }
 }
 
-
 /* Write one record; returns 1 when it reached the file. */
 static int
 fl_write_record(fl_writer_t *w, const fl_record_t *rec, int reopen_req)
 {
     uint64_t gen = w->reopen_generation != NULL ? w->reopen_generation() : 0;
-    ssize_t  n;
+    ssize_t n;
 
     /* SIGUSR1 (generation bump), a reload, or reopen:true: drop the old
      * descriptor so a renamed (rotated) file is left to its new name. */
@@ -214,35 +204,34 @@ fl_write_record(fl_writer_t *w, const fl_record_t *rec, int reopen_req)
     }
     do
         n = write(w->fd, rec->data, rec->len);
-    while (n < 0 && errno == EINTR);     /* nothing was written: safe to retry */
+    while (n < 0 && errno == EINTR); /* nothing was written: safe to retry */
 
     if (n < 0 || (size_t)n != rec->len) {
         fl_failure(w, "failed to write to the file", n < 0 ? errno : 0, rec->len, n);
-        fl_close(w);                      /* the next record reopens */
+        fl_close(w); /* the next record reopens */
         return 0;
     }
     if (w->failing) {
-        fl_errlog(w, "warn", "writing to \"%s\" again after %llu lost records",
-                  w->path, (unsigned long long)w->failed_in_burst);
+        fl_errlog(w, "warn", "writing to \"%s\" again after %llu lost records", w->path,
+                  (unsigned long long)w->failed_in_burst);
         w->failing = 0;
         w->failed_in_burst = 0;
         w->suppressed = 0;
         w->error_logged_at = 0;
     }
     if (rec->reopen)
-        fl_close(w);                      /* Kong's reopen: open per record */
+        fl_close(w); /* Kong's reopen: open per record */
     return 1;
 }
-
 
 static void *
 fl_writer_main(void *arg)
 {
     fl_writer_t *w = arg;
     fl_record_t *batch, *rec;
-    size_t       bytes;
-    uint64_t     count, ok;
-    int          reopen_req;
+    size_t bytes;
+    uint64_t count, ok;
+    int reopen_req;
 
     unsigned idle_naps = 0;
 
@@ -272,7 +261,7 @@ fl_writer_main(void *arg)
         }
         idle_naps = 0;
         if (w->head == NULL)
-            break;                        /* stop, and everything written */
+            break; /* stop, and everything written */
         batch = w->head;
         w->head = w->tail = NULL;
         reopen_req = w->reopen_req;
@@ -308,7 +297,6 @@ fl_writer_main(void *arg)
     return NULL;
 }
 
-
 static void
 fl_writer_destroy(fl_writer_t *w)
 {
@@ -319,14 +307,12 @@ fl_writer_destroy(fl_writer_t *w)
     free(w);
 }
 
-
 static fl_writer_t *
-fl_writer_start(const char *path, int worker_id,
-                uint64_t (*reopen_generation)(void), int *err)
+fl_writer_start(const char *path, int worker_id, uint64_t (*reopen_generation)(void), int *err)
 {
     fl_writer_t *w;
-    sigset_t     all, old;
-    int          rc;
+    sigset_t all, old;
+    int rc;
 
     w = calloc(1, sizeof(*w));
     if (w == NULL || (w->path = strdup(path)) == NULL) {
@@ -358,10 +344,8 @@ fl_writer_start(const char *path, int worker_id,
     return w;
 }
 
-
 fl_writer_t *
-fl_writer_acquire(const char *path, int worker_id,
-                  uint64_t (*reopen_generation)(void), int *err)
+fl_writer_acquire(const char *path, int worker_id, uint64_t (*reopen_generation)(void), int *err)
 {
     fl_writer_t *w;
 
@@ -386,14 +370,13 @@ fl_writer_acquire(const char *path, int worker_id,
     return w;
 }
 
-
 void
 fl_writer_release(fl_writer_t *w)
 {
-    fl_writer_t   **pp;
+    fl_writer_t **pp;
     struct timespec deadline;
-    size_t          pending;
-    int             rc = 0, exited;
+    size_t pending;
+    int rc = 0, exited;
 
     if (w == NULL)
         return;
@@ -438,13 +421,12 @@ fl_writer_release(fl_writer_t *w)
     fl_writer_destroy(w);
 }
 
-
 int
-fl_writer_push(fl_writer_t *w, const char *data, size_t len, int reopen,
-               uint64_t *warn_dropped, size_t *pending)
+fl_writer_push(fl_writer_t *w, const char *data, size_t len, int reopen, uint64_t *warn_dropped,
+               size_t *pending)
 {
     fl_record_t *rec;
-    time_t       now;
+    time_t now;
 
     *warn_dropped = 0;
     rec = malloc(sizeof(*rec) + len + 1);
@@ -487,7 +469,6 @@ fl_writer_push(fl_writer_t *w, const char *data, size_t len, int reopen,
     return 0;
 }
 
-
 void
 fl_writer_request_reopen(fl_writer_t *w)
 {
@@ -495,7 +476,6 @@ fl_writer_request_reopen(fl_writer_t *w)
     w->reopen_req = 1;
     pthread_mutex_unlock(&w->mu);
 }
-
 
 void
 fl_writer_sync(fl_writer_t *w)
@@ -508,7 +488,6 @@ fl_writer_sync(fl_writer_t *w)
         pthread_cond_wait(&w->cv_done, &w->mu);
     pthread_mutex_unlock(&w->mu);
 }
-
 
 void
 fl_writer_stats(fl_writer_t *w, fl_writer_stats_t *st)

@@ -11,21 +11,20 @@
 static void
 conf_err(void *ud, const char *field, const char *msg)
 {
-    abort();   /* the fixed config below must parse */
+    abort(); /* the fixed config below must parse */
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static sl_ap_conf_t *conf;
-    static const char    cj[] =
-        "{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
-        "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\","
-        "\"options\":{\"max_tokens\":8192,\"temperature\":1.0}}}";
-    sl_jdoc_t        doc;
-    sl_ap_buf_t      out;
+    static const char cj[] = "{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+                             "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\","
+                             "\"options\":{\"max_tokens\":8192,\"temperature\":1.0}}}";
+    sl_jdoc_t doc;
+    sl_ap_buf_t out;
     sl_ap_req_info_t info;
-    int64_t          tokens;
+    int64_t tokens;
 
     if (conf == NULL && sl_ap_conf_parse(cj, sizeof(cj) - 1, &conf, conf_err, NULL) != 0)
         abort();
@@ -41,8 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     out.len = 0;
     sl_ap_usage_t u;
     memset(&u, 0, sizeof(u));
-    sl_ap_anthropic_response((const char *)data, size, (sl_str_t){ "qwen-plus", 9 }, &doc, &out,
-                             &u);
+    sl_ap_anthropic_response((const char *)data, size, (sl_str_t){"qwen-plus", 9}, &doc, &out, &u);
     out.len = 0;
     sl_ap_anthropic_error(size ? 400 + data[0] % 200 : 500, (const char *)data, size, &doc, &out);
     sl_ap_buf_free(&out);

@@ -3,15 +3,15 @@
 
 #include <stdlib.h>
 
+#include "base/log.h"
 #include "conf/config.h"
 #include "plugin/host.h"
-#include "base/log.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static sl_plugin_registry_t reg;
-    sl_errors_t errs = { 0 };
+    sl_errors_t errs = {0};
 
     sl_log_level = SL_LOG_ERROR + 1;
     setenv("DECK_FUZZ", "value", 0);

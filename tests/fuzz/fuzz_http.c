@@ -11,36 +11,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http/http_server.h"
 #include "base/log.h"
+#include "http/http_server.h"
 #include "http/server.h"
 #include "plugin/host.h"
 #include "plugin/phase.h"
 
-static sl_server_t          w;
-static sl_settings_t        settings;
+static sl_server_t w;
+static sl_settings_t settings;
 static sl_plugin_registry_t reg;
-static uv_tcp_t             listener;
-static struct sockaddr_in   addr;
+static uv_tcp_t listener;
+static struct sockaddr_in addr;
 
-static const char conf_yaml[] =
-    "_format_version: \"3.0\"\n"
-    "services:\n"
-    "- name: s\n"
-    "  url: http://127.0.0.1:9/base\n"
-    "  retries: 0\n"
-    "  connect_timeout: 200\n"
-    "  routes:\n"
-    "  - name: r\n"
-    "    paths: [/p, \"~/re/[0-9]+\"]\n";
+static const char conf_yaml[] = "_format_version: \"3.0\"\n"
+                                "services:\n"
+                                "- name: s\n"
+                                "  url: http://127.0.0.1:9/base\n"
+                                "  retries: 0\n"
+                                "  connect_timeout: 200\n"
+                                "  routes:\n"
+                                "  - name: r\n"
+                                "    paths: [/p, \"~/re/[0-9]+\"]\n";
 
 static void
 setup(void)
 {
-    sl_errors_t errs = { 0 };
-    int         alen = sizeof(addr);
+    sl_errors_t errs = {0};
+    int alen = sizeof(addr);
 
-    sl_log_level = SL_LOG_ERROR + 1;       /* quiet */
+    sl_log_level = SL_LOG_ERROR + 1; /* quiet */
     sl_settings_defaults(&settings);
     settings.max_body_size = 64 * 1024;
     settings.max_header_size = 8 * 1024;
@@ -55,7 +54,7 @@ setup(void)
             fprintf(stderr, "%s\n", errs.msgs[i]);
         abort();
     }
-    sl_uppool_options_t po = { 8, 1000, 1000 };
+    sl_uppool_options_t po = {8, 1000, 1000};
     w.uppool = sl_uppool_new(w.loop, &po);
     w.phases = &sl_plugin_phases;
     uv_tcp_init(w.loop, &listener);
@@ -71,8 +70,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int ready;
-    char       buf[65536];
-    int        fd;
+    char buf[65536];
+    int fd;
 
     if (!ready) {
         setup();
@@ -82,7 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS)
         abort();
     size_t off = 0;
-    int    eof = 0, shut = 0;
+    int eof = 0, shut = 0;
     uint64_t start = uv_hrtime();
     while (!eof && uv_hrtime() - start < 2000000000ull) {
         if (off < size) {

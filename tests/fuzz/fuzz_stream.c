@@ -13,9 +13,9 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sl_ap_stream_t s;
-    sl_ap_watch_t  w;
-    sl_ap_buf_t    out;
-    size_t         step;
+    sl_ap_watch_t w;
+    sl_ap_buf_t out;
+    size_t step;
 
     if (size == 0)
         return 0;
@@ -23,7 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     memset(&out, 0, sizeof(out));
-    sl_ap_stream_init(&s, (sl_str_t){ "qwen-plus", 9 }, 100);
+    sl_ap_stream_init(&s, (sl_str_t){"qwen-plus", 9}, 100);
     memset(&w, 0, sizeof(w));
     for (size_t off = 0; off < size; off += step) {
         size_t n = size - off < step ? size - off : step;

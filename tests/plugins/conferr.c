@@ -11,12 +11,13 @@ static int
 config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **out)
 {
     json_object *o = tp_parse(api, cx, json, len), *x, *v;
-    int          bad = 0;
+    int bad = 0;
 
     *out = NULL;
     if (o == NULL)
         return -1;
-    json_object_object_foreach(o, key, val) {
+    json_object_object_foreach(o, key, val)
+    {
         (void)val;
         if (strcmp(key, "x") != 0) {
             api->conf_error(cx, key, "unknown field");
@@ -40,6 +41,5 @@ config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t le
 }
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, "t-conferr", "0.0.1", 10,
-    .config_parse = config_parse,
+    SL_PLUGIN_ABI, "t-conferr", "0.0.1", 10, .config_parse = config_parse,
 };

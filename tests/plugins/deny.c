@@ -30,7 +30,10 @@ header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
 }
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, "t-deny", "0.0.1", 1500,
+    SL_PLUGIN_ABI,
+    "t-deny",
+    "0.0.1",
+    1500,
     .config_parse = config_parse,
     .access = access_phase,
     .header_filter = header_filter,

@@ -18,7 +18,5 @@ access_phase(const sl_api_t *api, sl_req_t *r, void *conf)
 }
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, "t-error", "0.0.1", 1400,
-    .config_parse = config_parse,
-    .access = access_phase,
+    SL_PLUGIN_ABI, "t-error", "0.0.1", 1400, .config_parse = config_parse, .access = access_phase,
 };

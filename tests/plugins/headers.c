@@ -13,7 +13,7 @@ static int
 config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **out)
 {
     json_object *o = tp_parse(api, cx, json, len), *v;
-    conf_t      *c;
+    conf_t *c;
 
     if (o == NULL)
         return -1;
@@ -39,7 +39,7 @@ config_free(void *p)
 static sl_status_t
 header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
 {
-    conf_t      *c = conf;
+    conf_t *c = conf;
     json_object *v, *rep;
 
     api->resp_header_set(r, SL_STR("X-Edited"), SL_STR("yes"));
@@ -63,7 +63,10 @@ header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
 }
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, "t-headers", "0.0.1", 800,
+    SL_PLUGIN_ABI,
+    "t-headers",
+    "0.0.1",
+    800,
     .config_parse = config_parse,
     .config_free = config_free,
     .header_filter = header_filter,

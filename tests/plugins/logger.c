@@ -16,7 +16,7 @@ static int
 config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **out)
 {
     json_object *o = tp_parse(api, cx, json, len);
-    conf_t      *c;
+    conf_t *c;
 
     if (o == NULL)
         return -1;
@@ -43,12 +43,12 @@ config_free(void *p)
 static void
 log_phase(const sl_api_t *api, sl_req_t *r, void *conf)
 {
-    conf_t     *c = conf;
-    sl_str_t    id = api->req_id(r), path = api->req_path(r), rec = { "null", 4 };
-    static const char *const redact[] = { "x-secret", NULL };
+    conf_t *c = conf;
+    sl_str_t id = api->req_id(r), path = api->req_path(r), rec = {"null", 4};
+    static const char *const redact[] = {"x-secret", NULL};
 
     if (api->log_serialize(r, redact, &rec) != 0)
-        rec = (sl_str_t){ "null", 4 };
+        rec = (sl_str_t){"null", 4};
     tp_append(c->path,
               "{\"id\":\"%.*s\",\"path\":\"%.*s\",\"status\":%d,\"err\":%d,\"source\":%d,"
               "\"worker\":%d,\"times\":{\"start\":%lld,\"upstream_first_byte\":%lld,"
@@ -61,7 +61,10 @@ log_phase(const sl_api_t *api, sl_req_t *r, void *conf)
 }
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, "t-logger", "0.0.1", 9,
+    SL_PLUGIN_ABI,
+    "t-logger",
+    "0.0.1",
+    9,
     .config_parse = config_parse,
     .config_free = config_free,
     .log = log_phase,

@@ -4,8 +4,7 @@
 #include <sluice/plugin.h>
 
 static int
-noop_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len,
-                  void **conf)
+noop_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
 {
     *conf = NULL;
     return 0;
@@ -30,17 +29,17 @@ noop_log(const sl_api_t *api, sl_req_t *r, void *conf)
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     SL_PLUGIN_ABI,
-    "t-noop",                 /* name */
-    "1.0.0",                  /* version */
-    1000,                     /* priority */
-    noop_config_parse,        /* config_parse */
-    NULL,                     /* config_free */
-    NULL,                     /* init_worker */
-    NULL,                     /* exit_worker */
-    noop_phase,               /* access */
-    noop_phase,               /* body */
-    noop_phase,               /* header_filter */
-    noop_body_filter,         /* body_filter */
-    noop_log,                 /* log */
-    { NULL },                 /* reserved */
+    "t-noop",          /* name */
+    "1.0.0",           /* version */
+    1000,              /* priority */
+    noop_config_parse, /* config_parse */
+    NULL,              /* config_free */
+    NULL,              /* init_worker */
+    NULL,              /* exit_worker */
+    noop_phase,        /* access */
+    noop_phase,        /* body */
+    noop_phase,        /* header_filter */
+    noop_body_filter,  /* body_filter */
+    noop_log,          /* log */
+    {NULL},            /* reserved */
 };

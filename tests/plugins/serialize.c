@@ -33,7 +33,7 @@ static sl_status_t
 header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
 {
     ctx_t *x = api->ctx_get(r);
-    char   v[64];
+    char v[64];
 
     if (x == NULL)
         return SL_STATUS_CONTINUE;
@@ -43,7 +43,10 @@ header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
 }
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, "t-serialize", "0.0.1", 600,
+    SL_PLUGIN_ABI,
+    "t-serialize",
+    "0.0.1",
+    600,
     .config_parse = config_parse,
     .access = access_phase,
     .header_filter = header_filter,

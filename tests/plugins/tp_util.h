@@ -23,9 +23,9 @@ static void tp_append(const char *path, const char *fmt, ...)
 static void
 tp_append(const char *path, const char *fmt, ...)
 {
-    char    buf[65536];
+    char buf[65536];
     va_list ap;
-    int     n, fd;
+    int n, fd;
 
     if (path == NULL || *path == '\0')
         return;
@@ -47,14 +47,14 @@ tp_append(const char *path, const char *fmt, ...)
 }
 
 /* Parse the config JSON; reports a syntax error through conf_error. */
-static json_object *tp_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json,
-                             size_t len) __attribute__((unused));
+static json_object *tp_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len)
+    __attribute__((unused));
 
 static json_object *
 tp_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len)
 {
     json_tokener *tok = json_tokener_new();
-    json_object  *o = json_tokener_parse_ex(tok, json, (int)len);
+    json_object *o = json_tokener_parse_ex(tok, json, (int)len);
 
     json_tokener_free(tok);
     if (o == NULL || !json_object_is_type(o, json_type_object)) {
@@ -79,6 +79,6 @@ tp_str(json_object *o, const char *key)
     return strdup(json_object_get_string(v));
 }
 
-#define TP_S(p) ((sl_str_t){ (p), strlen(p) })
+#define TP_S(p) ((sl_str_t){(p), strlen(p)})
 
 #endif

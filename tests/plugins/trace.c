@@ -29,16 +29,16 @@ typedef struct conf {
 } conf_t;
 
 typedef struct ctx {
-    char   seen[256];
+    char seen[256];
     size_t len;
-    int    chunks;
+    int chunks;
 } ctx_t;
 
 static int
 config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **out)
 {
     json_object *o = tp_parse(api, cx, json, len);
-    conf_t      *c;
+    conf_t *c;
 
     if (o == NULL)
         return -1;
@@ -76,13 +76,12 @@ ctx(const sl_api_t *api, sl_req_t *r)
 static void
 mark(const sl_api_t *api, sl_req_t *r, conf_t *c, const char *phase)
 {
-    ctx_t   *x = ctx(api, r);
+    ctx_t *x = ctx(api, r);
     sl_str_t id = api->req_id(r);
-    int      n;
+    int n;
 
     if (x->len + strlen(phase) + 2 < sizeof(x->seen)) {
-        n = snprintf(x->seen + x->len, sizeof(x->seen) - x->len, "%s%s", x->len ? "," : "",
-                     phase);
+        n = snprintf(x->seen + x->len, sizeof(x->seen) - x->len, "%s%s", x->len ? "," : "", phase);
         x->len += (size_t)n;
     }
     tp_append(c->file, "%.*s %s/%s %s", (int)id.len, id.ptr, TP_NAME, c->tag, phase);
@@ -125,15 +124,15 @@ static sl_status_t
 header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
 {
     conf_t *c = conf;
-    ctx_t  *x;
-    char    v[256], name[128];
+    ctx_t *x;
+    char v[256], name[128];
 
     mark(api, r, c, "header_filter");
     x = ctx(api, r);
     snprintf(v, sizeof(v), "%s/%s:header_filter", TP_NAME, c->tag);
     api->resp_header_add(r, SL_STR("X-Trace"), TP_S(v));
     snprintf(name, sizeof(name), "X-Trace-Seen-%s", TP_NAME);
-    api->resp_header_set(r, TP_S(name), (sl_str_t){ x->seen, x->len });
+    api->resp_header_set(r, TP_S(name), (sl_str_t){x->seen, x->len});
     serialize_seen(api, r, c, x);
     return SL_STATUS_CONTINUE;
 }
@@ -152,19 +151,21 @@ body_filter(const sl_api_t *api, sl_req_t *r, void *conf, sl_str_t *chunk, int e
 static void
 log_phase(const sl_api_t *api, sl_req_t *r, void *conf)
 {
-    conf_t  *c = conf;
-    ctx_t   *x = ctx(api, r);
+    conf_t *c = conf;
+    ctx_t *x = ctx(api, r);
     sl_str_t id = api->req_id(r);
 
     mark(api, r, c, "log");
     serialize_seen(api, r, c, x);
-    tp_append(c->file, "%.*s %s/%s summary status=%d err=%d chunks=%d seen=%s", (int)id.len,
-              id.ptr, TP_NAME, c->tag, api->resp_status(r), (int)api->req_error(r), x->chunks,
-              x->seen);
+    tp_append(c->file, "%.*s %s/%s summary status=%d err=%d chunks=%d seen=%s", (int)id.len, id.ptr,
+              TP_NAME, c->tag, api->resp_status(r), (int)api->req_error(r), x->chunks, x->seen);
 }
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, TP_NAME, "0.0.1", TP_PRIORITY,
+    SL_PLUGIN_ABI,
+    TP_NAME,
+    "0.0.1",
+    TP_PRIORITY,
     .config_parse = config_parse,
     .config_free = config_free,
     .access = access_phase,

@@ -36,7 +36,10 @@ body_filter(const sl_api_t *api, sl_req_t *r, void *conf, sl_str_t *chunk, int e
 }
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, "t-upper", "0.0.1", 700,
+    SL_PLUGIN_ABI,
+    "t-upper",
+    "0.0.1",
+    700,
     .config_parse = config_parse,
     .header_filter = header_filter,
     .body_filter = body_filter,

@@ -16,7 +16,7 @@ now_us(void)
     struct timespec t;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double) t.tv_sec * 1e6 + (double) t.tv_nsec / 1e3;
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
 }
 
 static void
@@ -25,53 +25,65 @@ build_request(sl_ap_buf_t *b)
     int i, t;
 
     SL_AP_BUF_LIT(b, "{\"model\":\"qwen-plus\",\"max_tokens\":32000,\"stream\":true,"
-                  "\"system\":[{\"type\":\"text\",\"text\":\"You are Claude Code, Anthropic's official CLI for Claude.\","
-                  "\"cache_control\":{\"type\":\"ephemeral\"}},{\"type\":\"text\",\"text\":\"");
+                     "\"system\":[{\"type\":\"text\",\"text\":\"You are Claude Code, Anthropic's "
+                     "official CLI for Claude.\","
+                     "\"cache_control\":{\"type\":\"ephemeral\"}},{\"type\":\"text\",\"text\":\"");
     for (i = 0; i < 300; i++) {
-        SL_AP_BUF_LIT(b, "You are an interactive CLI tool that helps users with \\\"software engineering\\\" tasks.\\n");
+        SL_AP_BUF_LIT(b, "You are an interactive CLI tool that helps users with \\\"software "
+                         "engineering\\\" tasks.\\n");
     }
     SL_AP_BUF_LIT(b, "\",\"cache_control\":{\"type\":\"ephemeral\"}}],\"tools\":[");
     for (t = 0; t < 12; t++) {
         sl_ap_buf_addf(b, "%s{\"name\":\"Tool%d\",\"description\":\"", t ? "," : "", t);
         for (i = 0; i < 14; i++) {
-            SL_AP_BUF_LIT(b, "Use this tool when you need to read, search or edit files in the workspace. ");
+            SL_AP_BUF_LIT(
+                b, "Use this tool when you need to read, search or edit files in the workspace. ");
         }
-        SL_AP_BUF_LIT(b, "\",\"input_schema\":{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"type\":\"object\","
-                      "\"additionalProperties\":false,\"required\":[\"file_path\"],\"properties\":{"
-                      "\"file_path\":{\"type\":\"string\",\"description\":\"The absolute path to the file\"},"
-                      "\"offset\":{\"type\":\"number\",\"minimum\":0,\"description\":\"Line to start at\"},"
-                      "\"limit\":{\"type\":\"number\",\"exclusiveMinimum\":0,\"maximum\":2000},"
-                      "\"mode\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"c\"],\"default\":\"a\"},"
-                      "\"pattern\":{\"type\":\"string\",\"pattern\":\"^[a-z]+$\"}}}");
+        SL_AP_BUF_LIT(
+            b,
+            "\",\"input_schema\":{\"$schema\":\"http://json-schema.org/draft-07/"
+            "schema#\",\"type\":\"object\","
+            "\"additionalProperties\":false,\"required\":[\"file_path\"],\"properties\":{"
+            "\"file_path\":{\"type\":\"string\",\"description\":\"The absolute path to the file\"},"
+            "\"offset\":{\"type\":\"number\",\"minimum\":0,\"description\":\"Line to start at\"},"
+            "\"limit\":{\"type\":\"number\",\"exclusiveMinimum\":0,\"maximum\":2000},"
+            "\"mode\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"c\"],\"default\":\"a\"},"
+            "\"pattern\":{\"type\":\"string\",\"pattern\":\"^[a-z]+$\"}}}");
         if (t == 11) {
             SL_AP_BUF_LIT(b, ",\"defer_loading\":true");
         }
         SL_AP_BUF_LIT(b, "}");
     }
-    SL_AP_BUF_LIT(b, "],\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"<system-reminder>ctx</system-reminder>\"},"
-                  "{\"type\":\"text\",\"text\":\"Read main.c and fix the bug\",\"cache_control\":{\"type\":\"ephemeral\"}}]},"
+    SL_AP_BUF_LIT(b,
+                  "],\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"<"
+                  "system-reminder>ctx</system-reminder>\"},"
+                  "{\"type\":\"text\",\"text\":\"Read main.c and fix the "
+                  "bug\",\"cache_control\":{\"type\":\"ephemeral\"}}]},"
                   "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"Reading.\"},"
-                  "{\"type\":\"tool_use\",\"id\":\"call_1\",\"name\":\"Tool0\",\"input\":{\"file_path\":\"/src/main.c\"}}]},"
-                  "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"call_1\",\"content\":\"");
+                  "{\"type\":\"tool_use\",\"id\":\"call_1\",\"name\":\"Tool0\",\"input\":{\"file_"
+                  "path\":\"/src/main.c\"}}]},"
+                  "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
+                  "\"call_1\",\"content\":\"");
     for (i = 0; i < 60; i++) {
         SL_AP_BUF_LIT(b, "     1\\tint main(void) { return 0; }\\n");
     }
-    SL_AP_BUF_LIT(b, "\"}]}],\"thinking\":{\"type\":\"adaptive\"},\"metadata\":{\"user_id\":\"user_abc\"}}");
+    SL_AP_BUF_LIT(
+        b, "\"}]}],\"thinking\":{\"type\":\"adaptive\"},\"metadata\":{\"user_id\":\"user_abc\"}}");
 }
 
 int
 main(void)
 {
-    sl_ap_buf_t      req = { 0 }, out = { 0 }, stream = { 0 };
-    sl_jdoc_t        d = { 0 };
+    sl_ap_buf_t req = {0}, out = {0}, stream = {0};
+    sl_jdoc_t d = {0};
     sl_ap_req_info_t info;
-    sl_ap_conf_t     conf;
-    int              i, n = 2000;
-    double           t0 = 0, per;
+    sl_ap_conf_t conf;
+    int i, n = 2000;
+    double t0 = 0, per;
 
     memset(&conf, 0, sizeof(conf));
     conf.llm_format = SL_AP_FMT_ANTHROPIC;
-    conf.model_name = (char *) "qwen-plus";
+    conf.model_name = (char *)"qwen-plus";
     conf.max_tokens = 8192;
     conf.temperature = 1.0;
     conf.top_p = -1;
@@ -88,23 +100,30 @@ main(void)
         }
     }
     per = (now_us() - t0) / n;
-    printf("anthropic_request: %zu bytes in, %zu bytes out: %.1f us/request (%.0f MB/s)\n",
-           req.len, out.len, per, (double) req.len / per);
+    printf("anthropic_request: %zu bytes in, %zu bytes out: %.1f us/request (%.0f MB/s)\n", req.len,
+           out.len, per, (double)req.len / per);
 
     /* a 2000-chunk streamed answer */
     for (i = 0; i < 2000; i++) {
-        sl_ap_buf_addf(&stream, "data: {\"choices\":[{\"delta\":{\"content\":\"token%d \"},\"finish_reason\":null,"
-                       "\"index\":0,\"logprobs\":null}],\"object\":\"chat.completion.chunk\",\"usage\":null,"
-                       "\"created\":1,\"system_fingerprint\":null,\"model\":\"qwen-plus\",\"id\":\"chatcmpl-1\"}\n\n", i);
+        sl_ap_buf_addf(
+            &stream,
+            "data: {\"choices\":[{\"delta\":{\"content\":\"token%d \"},\"finish_reason\":null,"
+            "\"index\":0,\"logprobs\":null}],\"object\":\"chat.completion.chunk\",\"usage\":null,"
+            "\"created\":1,\"system_fingerprint\":null,\"model\":\"qwen-plus\",\"id\":\"chatcmpl-"
+            "1\"}\n\n",
+            i);
     }
-    SL_AP_BUF_LIT(&stream, "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\",\"index\":0}]}\n\ndata: [DONE]\n\n");
+    SL_AP_BUF_LIT(
+        &stream,
+        "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\",\"index\":0}]}\n\ndata: "
+        "[DONE]\n\n");
     t0 = now_us();
     for (i = 0; i < 50; i++) {
         sl_ap_stream_t s;
-        size_t         off;
+        size_t off;
 
-        sl_ap_stream_init(&s, (sl_str_t) SL_STR("qwen-plus"), 0);
-        for (off = 0; off < stream.len; off += 1400) {   /* network-sized pieces */
+        sl_ap_stream_init(&s, (sl_str_t)SL_STR("qwen-plus"), 0);
+        for (off = 0; off < stream.len; off += 1400) { /* network-sized pieces */
             size_t len = stream.len - off < 1400 ? stream.len - off : 1400;
             out.len = 0;
             sl_ap_stream_feed(&s, stream.ptr + off, len, off + len == stream.len, 0, &out);
@@ -112,7 +131,7 @@ main(void)
         sl_ap_stream_free(&s);
     }
     per = (now_us() - t0) / 50 / 2001;
-    printf("anthropic_stream: %.2f us/chunk (%.0f MB/s)\n", per, (double) stream.len / (per * 2001));
+    printf("anthropic_stream: %.2f us/chunk (%.0f MB/s)\n", per, (double)stream.len / (per * 2001));
     sl_json_free(&d);
     sl_ap_buf_free(&req);
     sl_ap_buf_free(&out);

@@ -5,14 +5,14 @@
 
 typedef struct {
     char text[2048];
-    int  n;
+    int n;
 } errs_t;
 
 static void
 collect(void *ud, const char *field, const char *msg)
 {
     errs_t *e = ud;
-    size_t  l = strlen(e->text);
+    size_t l = strlen(e->text);
 
     snprintf(e->text + l, sizeof(e->text) - l, "%s: %s\n", field, msg);
     e->n++;
@@ -25,20 +25,24 @@ parse(const char *json, sl_ap_conf_t **c, errs_t *e)
     return sl_ap_conf_parse(json, strlen(json), c, collect, e);
 }
 
-#define BASE "\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\"}"
+#define BASE                                                                                       \
+    "\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\"}"
 
 static void
 test_howto(void **state)
 {
-    errs_t        e;
+    errs_t e;
     sl_ap_conf_t *c = NULL;
 
-    (void) state;
+    (void)state;
     assert_int_equal(parse("{\"llm_format\":\"anthropic\",\"route_type\":\"llm/v1/chat\","
                            "\"logging\":{\"log_statistics\":true,\"log_payloads\":false},"
-                           "\"auth\":{\"header_name\":\"Authorization\",\"header_value\":\"Bearer sk-1\",\"allow_override\":false},"
+                           "\"auth\":{\"header_name\":\"Authorization\",\"header_value\":\"Bearer "
+                           "sk-1\",\"allow_override\":false},"
                            "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\","
-                           "\"options\":{\"max_tokens\":8192,\"temperature\":1.0}}}", &c, &e), 0);
+                           "\"options\":{\"max_tokens\":8192,\"temperature\":1.0}}}",
+                           &c, &e),
+                     0);
     assert_int_equal(c->llm_format, SL_AP_FMT_ANTHROPIC);
     assert_string_equal(c->up_scheme, "https");
     assert_string_equal(c->up_host, "dashscope-intl.aliyuncs.com");
@@ -61,23 +65,28 @@ test_howto(void **state)
 static void
 test_defaults_and_urls(void **state)
 {
-    errs_t        e;
+    errs_t e;
     sl_ap_conf_t *c = NULL;
 
-    (void) state;
+    (void)state;
     assert_int_equal(parse("{" BASE "}", &c, &e), 0);
     assert_int_equal(c->llm_format, SL_AP_FMT_OPENAI);
     sl_ap_conf_free(c);
 
     assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
-                           "\"options\":{\"dashscope\":{\"international\":false}}},\"auth\":null}", &c, &e), 0);
+                           "\"options\":{\"dashscope\":{\"international\":false}}},\"auth\":null}",
+                           &c, &e),
+                     0);
     assert_string_equal(c->up_host, "dashscope.aliyuncs.com");
     assert_null(c->model_name);
     sl_ap_conf_free(c);
 
-    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\","
-                           "\"options\":{\"upstream_url\":\"http://127.0.0.1:32000/compatible-mode/v1/chat/completions?x=1\"}}}",
-                           &c, &e), 0);
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/"
+                           "chat\",\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\","
+                           "\"options\":{\"upstream_url\":\"http://127.0.0.1:32000/compatible-mode/"
+                           "v1/chat/completions?x=1\"}}}",
+                           &c, &e),
+                     0);
     assert_string_equal(c->up_scheme, "http");
     assert_string_equal(c->up_host, "127.0.0.1");
     assert_int_equal(c->up_port, 32000);
@@ -86,15 +95,20 @@ test_defaults_and_urls(void **state)
     sl_ap_conf_free(c);
 
     assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"openai\","
-                           "\"options\":{\"upstream_url\":\"https://[::1]\"}}}", &c, &e), 0);
+                           "\"options\":{\"upstream_url\":\"https://[::1]\"}}}",
+                           &c, &e),
+                     0);
     assert_string_equal(c->up_host, "::1");
     assert_int_equal(c->up_port, 443);
     assert_string_equal(c->up_path, "/v1/chat/completions");
     sl_ap_conf_free(c);
 
     /* Kong fields sluice ignores, as decK dumps them (null / false) */
-    assert_int_equal(parse("{" BASE ",\"genai_category\":\"text/generation\",\"auth\":{\"azure_use_managed_identity\":false,"
-                           "\"gcp_service_account_json\":null},\"max_request_body_size\":0}", &c, &e), 0);
+    assert_int_equal(parse("{" BASE ",\"genai_category\":\"text/"
+                           "generation\",\"auth\":{\"azure_use_managed_identity\":false,"
+                           "\"gcp_service_account_json\":null},\"max_request_body_size\":0}",
+                           &c, &e),
+                     0);
     assert_int_equal(c->max_request_body_size, 0);
     sl_ap_conf_free(c);
 }
@@ -102,7 +116,7 @@ test_defaults_and_urls(void **state)
 static void
 expect_error(const char *json, const char *want)
 {
-    errs_t        e;
+    errs_t e;
     sl_ap_conf_t *c = NULL;
 
     assert_int_equal(parse(json, &c, &e), -1);
@@ -115,36 +129,52 @@ expect_error(const char *json, const char *want)
 static void
 test_errors(void **state)
 {
-    (void) state;
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"temperature\":7}}}",
+    (void)state;
+    expect_error("{\"route_type\":\"llm/v1/"
+                 "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"temperature\":7}}}",
                  "model.options.temperature: value should be between 0 and 5");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"top_p\":1.5}}}",
+    expect_error("{\"route_type\":\"llm/v1/"
+                 "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"top_p\":1.5}}}",
                  "model.options.top_p: value should be between 0 and 1");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"top_k\":501}}}",
+    expect_error("{\"route_type\":\"llm/v1/"
+                 "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"top_k\":501}}}",
                  "model.options.top_k");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"max_tokens\":\"8k\"}}}",
-                 "model.options.max_tokens: expected an integer");
+    expect_error(
+        "{\"route_type\":\"llm/v1/"
+        "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"max_tokens\":\"8k\"}}}",
+        "model.options.max_tokens: expected an integer");
     expect_error("{" BASE ",\"bogus\":1}", "bogus: unknown field");
     expect_error("{" BASE ",\"logging\":{\"log_stats\":true}}", "logging.log_stats: unknown field");
     expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"dashscope\"}}",
                  "route_type: 'llm/v1/embeddings' is not supported yet");
-    expect_error("{\"route_type\":\"llm/v9\",\"model\":{\"provider\":\"dashscope\"}}", "route_type: expected one of");
+    expect_error("{\"route_type\":\"llm/v9\",\"model\":{\"provider\":\"dashscope\"}}",
+                 "route_type: expected one of");
     expect_error("{\"model\":{\"provider\":\"dashscope\"}}", "route_type: required field missing");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"bedrock\"}}",
                  "model.provider: 'bedrock' is not supported yet");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"acme\"}}", "model.provider: expected one of");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"acme\"}}",
+                 "model.provider: expected one of");
     expect_error("{\"route_type\":\"llm/v1/chat\"}", "model: required field missing");
-    expect_error("{" BASE ",\"auth\":{\"header_name\":\"Authorization\"}}", "auth: all or none of these fields must be set");
-    expect_error("{" BASE ",\"auth\":{\"param_name\":\"k\",\"param_value\":\"v\"}}", "auth: all or none");
-    expect_error("{" BASE ",\"auth\":{\"param_name\":\"k\",\"param_value\":\"v\",\"param_location\":\"cookie\"}}",
-                 "auth.param_location: expected one of: query, body");
+    expect_error("{" BASE ",\"auth\":{\"header_name\":\"Authorization\"}}",
+                 "auth: all or none of these fields must be set");
+    expect_error("{" BASE ",\"auth\":{\"param_name\":\"k\",\"param_value\":\"v\"}}",
+                 "auth: all or none");
+    expect_error(
+        "{" BASE
+        ",\"auth\":{\"param_name\":\"k\",\"param_value\":\"v\",\"param_location\":\"cookie\"}}",
+        "auth.param_location: expected one of: query, body");
     expect_error("{" BASE ",\"llm_format\":\"xml\"}", "llm_format: expected one of");
-    expect_error("{" BASE ",\"response_streaming\":\"sometimes\"}", "response_streaming: expected one of");
+    expect_error("{" BASE ",\"response_streaming\":\"sometimes\"}",
+                 "response_streaming: expected one of");
     expect_error("{" BASE ",\"max_request_body_size\":-1}", "max_request_body_size");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"upstream_url\":\"ftp://x\"}}}",
-                 "model.options.upstream_url: invalid URL");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"azure_instance\":\"x\"}}}",
-                 "model.options.azure_instance: not supported yet");
+    expect_error(
+        "{\"route_type\":\"llm/v1/"
+        "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"upstream_url\":\"ftp://x\"}}}",
+        "model.options.upstream_url: invalid URL");
+    expect_error(
+        "{\"route_type\":\"llm/v1/"
+        "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"azure_instance\":\"x\"}}}",
+        "model.options.azure_instance: not supported yet");
     expect_error("[]", "config must be a JSON object");
 }
 

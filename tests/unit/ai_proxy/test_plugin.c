@@ -10,27 +10,38 @@ extern const sl_plugin_t sluice_plugin;
 
 #define MAXH 32
 
-typedef struct { char name[64]; char value[256]; } hdr_t;
+typedef struct {
+    char name[64];
+    char value[256];
+} hdr_t;
 
 static struct fake {
     const char *method, *path, *query;
-    hdr_t       req_h[MAXH]; int nreq_h;
-    hdr_t       resp_h[MAXH]; int nresp_h;
+    hdr_t req_h[MAXH];
+    int nreq_h;
+    hdr_t resp_h[MAXH];
+    int nresp_h;
     sl_ap_buf_t body;
-    char        up_scheme[16], up_host[128], up_path[256], up_query[256];
-    int         up_port;
-    int         status;
-    int         source;
-    int         responded;
-    sl_ap_buf_t written;           /* resp_body_write */
+    char up_scheme[16], up_host[128], up_path[256], up_query[256];
+    int up_port;
+    int status;
+    int source;
+    int responded;
+    sl_ap_buf_t written; /* resp_body_write */
     sl_req_error_t rerr;
-    void       *ctx;
-    sl_cleanup_fn cleanups[8]; void *cleanup_args[8]; int ncleanups;
-    void       *allocs[64]; int nallocs;
-    char        ser_key[4][64]; sl_ap_buf_t ser_val[4]; int nser;
-    sl_timer_fn timer_fn; void *timer_arg;
-    int64_t     now;
-    char        conf_errors[1024];
+    void *ctx;
+    sl_cleanup_fn cleanups[8];
+    void *cleanup_args[8];
+    int ncleanups;
+    void *allocs[64];
+    int nallocs;
+    char ser_key[4][64];
+    sl_ap_buf_t ser_val[4];
+    int nser;
+    sl_timer_fn timer_fn;
+    void *timer_arg;
+    int64_t now;
+    char conf_errors[1024];
 } F;
 
 static hdr_t *
@@ -54,9 +65,9 @@ hset(hdr_t *h, int *n, sl_str_t name, sl_str_t value)
     if (x == NULL) {
         assert_true(*n < MAXH);
         x = &h[(*n)++];
-        snprintf(x->name, sizeof(x->name), "%.*s", (int) name.len, name.ptr);
+        snprintf(x->name, sizeof(x->name), "%.*s", (int)name.len, name.ptr);
     }
-    snprintf(x->value, sizeof(x->value), "%.*s", (int) value.len, value.ptr);
+    snprintf(x->value, sizeof(x->value), "%.*s", (int)value.len, value.ptr);
     return 0;
 }
 
@@ -87,64 +98,183 @@ hget(hdr_t *h, int n, sl_str_t name, sl_str_t *v)
 static const char *
 req_hdr(const char *name)
 {
-    hdr_t *x = hfind(F.req_h, F.nreq_h, (sl_str_t) { name, strlen(name) });
+    hdr_t *x = hfind(F.req_h, F.nreq_h, (sl_str_t){name, strlen(name)});
     return x ? x->value : NULL;
 }
 
 static const char *
 resp_hdr(const char *name)
 {
-    hdr_t *x = hfind(F.resp_h, F.nresp_h, (sl_str_t) { name, strlen(name) });
+    hdr_t *x = hfind(F.resp_h, F.nresp_h, (sl_str_t){name, strlen(name)});
     return x ? x->value : NULL;
 }
 
-static sl_str_t cs(const char *s) { return (sl_str_t) { s, s ? strlen(s) : 0 }; }
+static sl_str_t
+cs(const char *s)
+{
+    return (sl_str_t){s, s ? strlen(s) : 0};
+}
 
-static void f_conf_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
+static void
+f_conf_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
 {
     va_list ap;
-    size_t  l = strlen(F.conf_errors);
+    size_t l = strlen(F.conf_errors);
 
-    (void) cx;
-    l += (size_t) snprintf(F.conf_errors + l, sizeof(F.conf_errors) - l, "%s: ", field);
+    (void)cx;
+    l += (size_t)snprintf(F.conf_errors + l, sizeof(F.conf_errors) - l, "%s: ", field);
     va_start(ap, fmt);
     vsnprintf(F.conf_errors + l, sizeof(F.conf_errors) - l, fmt, ap);
     va_end(ap);
 }
-static void f_log(sl_req_t *r, sl_log_level_t l, const char *fmt, ...) { (void) r; (void) l; (void) fmt; }
-static void *f_palloc(sl_req_t *r, size_t n) { (void) r; assert_true(F.nallocs < 64); return F.allocs[F.nallocs++] = calloc(1, n + 1); }
-static int f_cleanup_add(sl_req_t *r, sl_cleanup_fn fn, void *arg) { (void) r; F.cleanup_args[F.ncleanups] = arg; F.cleanups[F.ncleanups++] = fn; return 0; }
-static void *f_ctx_get(sl_req_t *r) { (void) r; return F.ctx; }
-static void f_ctx_set(sl_req_t *r, void *c) { (void) r; F.ctx = c; }
-static sl_str_t f_plugin_id(sl_req_t *r) { (void) r; return cs("11111111-2222-3333-4444-555555555555"); }
-static sl_str_t f_req_id(sl_req_t *r) { (void) r; return cs("0123456789abcdef0123456789abcdef"); }
-static sl_str_t f_req_method(sl_req_t *r) { (void) r; return cs(F.method); }
-static sl_str_t f_req_path(sl_req_t *r) { (void) r; return cs(F.path); }
-static sl_str_t f_req_query(sl_req_t *r) { (void) r; return cs(F.query); }
-static int f_rqh_get(sl_req_t *r, sl_str_t n, sl_str_t *v) { (void) r; return hget(F.req_h, F.nreq_h, n, v); }
-static int f_rqh_set(sl_req_t *r, sl_str_t n, sl_str_t v) { (void) r; return hset(F.req_h, &F.nreq_h, n, v); }
-static int f_rqh_remove(sl_req_t *r, sl_str_t n) { (void) r; return hremove(F.req_h, &F.nreq_h, n); }
-static sl_str_t f_req_body(sl_req_t *r) { (void) r; return (sl_str_t) { F.body.ptr ? F.body.ptr : "", F.body.len }; }
-static int f_req_body_set(sl_req_t *r, const char *p, size_t n) { (void) r; F.body.len = 0; sl_ap_buf_add(&F.body, p, n); return 0; }
-static int f_upstream_set(sl_req_t *r, sl_str_t s, sl_str_t h, int port, sl_str_t path, sl_str_t q)
+static void
+f_log(sl_req_t *r, sl_log_level_t l, const char *fmt, ...)
 {
-    (void) r;
-    snprintf(F.up_scheme, sizeof(F.up_scheme), "%.*s", (int) s.len, s.ptr);
-    snprintf(F.up_host, sizeof(F.up_host), "%.*s", (int) h.len, h.ptr);
-    snprintf(F.up_path, sizeof(F.up_path), "%.*s", (int) path.len, path.ptr);
-    snprintf(F.up_query, sizeof(F.up_query), "%.*s", (int) q.len, q.ptr ? q.ptr : "");
+    (void)r;
+    (void)l;
+    (void)fmt;
+}
+static void *
+f_palloc(sl_req_t *r, size_t n)
+{
+    (void)r;
+    assert_true(F.nallocs < 64);
+    return F.allocs[F.nallocs++] = calloc(1, n + 1);
+}
+static int
+f_cleanup_add(sl_req_t *r, sl_cleanup_fn fn, void *arg)
+{
+    (void)r;
+    F.cleanup_args[F.ncleanups] = arg;
+    F.cleanups[F.ncleanups++] = fn;
+    return 0;
+}
+static void *
+f_ctx_get(sl_req_t *r)
+{
+    (void)r;
+    return F.ctx;
+}
+static void
+f_ctx_set(sl_req_t *r, void *c)
+{
+    (void)r;
+    F.ctx = c;
+}
+static sl_str_t
+f_plugin_id(sl_req_t *r)
+{
+    (void)r;
+    return cs("11111111-2222-3333-4444-555555555555");
+}
+static sl_str_t
+f_req_id(sl_req_t *r)
+{
+    (void)r;
+    return cs("0123456789abcdef0123456789abcdef");
+}
+static sl_str_t
+f_req_method(sl_req_t *r)
+{
+    (void)r;
+    return cs(F.method);
+}
+static sl_str_t
+f_req_path(sl_req_t *r)
+{
+    (void)r;
+    return cs(F.path);
+}
+static sl_str_t
+f_req_query(sl_req_t *r)
+{
+    (void)r;
+    return cs(F.query);
+}
+static int
+f_rqh_get(sl_req_t *r, sl_str_t n, sl_str_t *v)
+{
+    (void)r;
+    return hget(F.req_h, F.nreq_h, n, v);
+}
+static int
+f_rqh_set(sl_req_t *r, sl_str_t n, sl_str_t v)
+{
+    (void)r;
+    return hset(F.req_h, &F.nreq_h, n, v);
+}
+static int
+f_rqh_remove(sl_req_t *r, sl_str_t n)
+{
+    (void)r;
+    return hremove(F.req_h, &F.nreq_h, n);
+}
+static sl_str_t
+f_req_body(sl_req_t *r)
+{
+    (void)r;
+    return (sl_str_t){F.body.ptr ? F.body.ptr : "", F.body.len};
+}
+static int
+f_req_body_set(sl_req_t *r, const char *p, size_t n)
+{
+    (void)r;
+    F.body.len = 0;
+    sl_ap_buf_add(&F.body, p, n);
+    return 0;
+}
+static int
+f_upstream_set(sl_req_t *r, sl_str_t s, sl_str_t h, int port, sl_str_t path, sl_str_t q)
+{
+    (void)r;
+    snprintf(F.up_scheme, sizeof(F.up_scheme), "%.*s", (int)s.len, s.ptr);
+    snprintf(F.up_host, sizeof(F.up_host), "%.*s", (int)h.len, h.ptr);
+    snprintf(F.up_path, sizeof(F.up_path), "%.*s", (int)path.len, path.ptr);
+    snprintf(F.up_query, sizeof(F.up_query), "%.*s", (int)q.len, q.ptr ? q.ptr : "");
     F.up_port = port;
     return 0;
 }
-static int f_resp_status(sl_req_t *r) { (void) r; return F.status; }
-static int f_resp_status_set(sl_req_t *r, int s) { (void) r; F.status = s; return 0; }
-static int f_rsh_get(sl_req_t *r, sl_str_t n, sl_str_t *v) { (void) r; return hget(F.resp_h, F.nresp_h, n, v); }
-static int f_rsh_set(sl_req_t *r, sl_str_t n, sl_str_t v) { (void) r; return hset(F.resp_h, &F.nresp_h, n, v); }
-static int f_rsh_remove(sl_req_t *r, sl_str_t n) { (void) r; return hremove(F.resp_h, &F.nresp_h, n); }
-static sl_resp_source_t f_resp_source(sl_req_t *r) { (void) r; return (sl_resp_source_t) F.source; }
-static int f_respond(sl_req_t *r, int status, sl_str_t ct, sl_str_t body)
+static int
+f_resp_status(sl_req_t *r)
 {
-    (void) r;
+    (void)r;
+    return F.status;
+}
+static int
+f_resp_status_set(sl_req_t *r, int s)
+{
+    (void)r;
+    F.status = s;
+    return 0;
+}
+static int
+f_rsh_get(sl_req_t *r, sl_str_t n, sl_str_t *v)
+{
+    (void)r;
+    return hget(F.resp_h, F.nresp_h, n, v);
+}
+static int
+f_rsh_set(sl_req_t *r, sl_str_t n, sl_str_t v)
+{
+    (void)r;
+    return hset(F.resp_h, &F.nresp_h, n, v);
+}
+static int
+f_rsh_remove(sl_req_t *r, sl_str_t n)
+{
+    (void)r;
+    return hremove(F.resp_h, &F.nresp_h, n);
+}
+static sl_resp_source_t
+f_resp_source(sl_req_t *r)
+{
+    (void)r;
+    return (sl_resp_source_t)F.source;
+}
+static int
+f_respond(sl_req_t *r, int status, sl_str_t ct, sl_str_t body)
+{
+    (void)r;
     F.responded = 1;
     F.status = status;
     F.source = SL_SOURCE_GATEWAY;
@@ -153,16 +283,38 @@ static int f_respond(sl_req_t *r, int status, sl_str_t ct, sl_str_t body)
     sl_ap_buf_add(&F.written, body.ptr, body.len);
     return 0;
 }
-static int f_resp_body_write(sl_req_t *r, const char *p, size_t n) { (void) r; sl_ap_buf_add(&F.written, p, n); return 0; }
-static sl_req_error_t f_req_error(sl_req_t *r) { (void) r; return F.rerr; }
-static int64_t f_req_time(sl_req_t *r, sl_time_point_t w) { (void) r; (void) w; return 0; }
-static int64_t f_now_us(void) { return F.now; }
-static int f_set_ser(sl_req_t *r, const char *key, sl_str_t json)
+static int
+f_resp_body_write(sl_req_t *r, const char *p, size_t n)
+{
+    (void)r;
+    sl_ap_buf_add(&F.written, p, n);
+    return 0;
+}
+static sl_req_error_t
+f_req_error(sl_req_t *r)
+{
+    (void)r;
+    return F.rerr;
+}
+static int64_t
+f_req_time(sl_req_t *r, sl_time_point_t w)
+{
+    (void)r;
+    (void)w;
+    return 0;
+}
+static int64_t
+f_now_us(void)
+{
+    return F.now;
+}
+static int
+f_set_ser(sl_req_t *r, const char *key, sl_str_t json)
 {
     json_object *j;
 
-    (void) r;
-    j = tu_parse(json.ptr, json.len);       /* must be valid JSON */
+    (void)r;
+    j = tu_parse(json.ptr, json.len); /* must be valid JSON */
     json_object_put(j);
     snprintf(F.ser_key[F.nser], 64, "%s", key);
     F.ser_val[F.nser].len = 0;
@@ -170,12 +322,15 @@ static int f_set_ser(sl_req_t *r, const char *key, sl_str_t json)
     F.nser++;
     return 0;
 }
-static sl_timer_t *f_timer_start(sl_req_t *r, uint64_t t, uint64_t rep, sl_timer_fn fn, void *arg)
+static sl_timer_t *
+f_timer_start(sl_req_t *r, uint64_t t, uint64_t rep, sl_timer_fn fn, void *arg)
 {
-    (void) r; (void) t; (void) rep;
+    (void)r;
+    (void)t;
+    (void)rep;
     F.timer_fn = fn;
     F.timer_arg = arg;
-    return (sl_timer_t *) &F;
+    return (sl_timer_t *)&F;
 }
 
 static sl_api_t api;
@@ -257,9 +412,11 @@ conf_for(const char *json)
     return c;
 }
 
-#define HOWTO "{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\"," \
-    "\"auth\":{\"header_name\":\"Authorization\",\"header_value\":\"Bearer sk-gw\"}," \
-    "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\",\"options\":{\"max_tokens\":8192,\"temperature\":1.0}}," \
+#define HOWTO                                                                                      \
+    "{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","                                \
+    "\"auth\":{\"header_name\":\"Authorization\",\"header_value\":\"Bearer sk-gw\"},"              \
+    "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\",\"options\":{\"max_tokens\":"    \
+    "8192,\"temperature\":1.0}},"                                                                  \
     "\"logging\":{\"log_statistics\":true,\"log_payloads\":true}}"
 
 /* run body_filter over pieces, collecting the output */
@@ -269,10 +426,11 @@ filter(void *conf, const char *const *pieces, size_t n, sl_ap_buf_t *out)
     size_t i;
 
     for (i = 0; i <= n; i++) {
-        sl_str_t chunk = i < n ? cs(pieces[i]) : (sl_str_t) { "", 0 };
+        sl_str_t chunk = i < n ? cs(pieces[i]) : (sl_str_t){"", 0};
 
         F.now += 1000;
-        assert_int_equal(sluice_plugin.body_filter(&api, NULL, conf, &chunk, i == n), SL_STATUS_CONTINUE);
+        assert_int_equal(sluice_plugin.body_filter(&api, NULL, conf, &chunk, i == n),
+                         SL_STATUS_CONTINUE);
         sl_ap_buf_add(out, chunk.ptr, chunk.len);
     }
 }
@@ -280,35 +438,47 @@ filter(void *conf, const char *const *pieces, size_t n, sl_ap_buf_t *out)
 static void
 test_descriptor(void **state)
 {
-    (void) state;
+    (void)state;
     assert_int_equal(sluice_plugin.abi_major, SL_PLUGIN_ABI_MAJOR);
     assert_string_equal(sluice_plugin.name, "ai-proxy");
     assert_int_equal(sluice_plugin.priority, 770);
     F.conf_errors[0] = '\0';
     {
         void *c = NULL;
-        const char *bad = "{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"temperature\":9}}}";
+        const char *bad =
+            "{\"route_type\":\"llm/v1/"
+            "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"temperature\":9}}}";
         assert_int_equal(sluice_plugin.config_parse(&api, NULL, bad, strlen(bad), &c), -1);
-        assert_non_null(strstr(F.conf_errors, "model.options.temperature: value should be between 0 and 5"));
+        assert_non_null(
+            strstr(F.conf_errors, "model.options.temperature: value should be between 0 and 5"));
     }
 }
 
 static void
 test_stream_flow(void **state)
 {
-    void        *conf = conf_for(HOWTO);
-    sl_ap_buf_t  out = { 0 };
+    void *conf = conf_for(HOWTO);
+    sl_ap_buf_t out = {0};
     json_object *j;
     static const char *const pieces[] = {
-        "data: {\"choices\":[{\"delta\":{\"content\":\"\",\"role\":\"assistant\"},\"finish_reason\":null,\"index\":0}],\"model\":\"qwen-plus\",\"id\":\"chatcmpl-77\"}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"Hel",
-        "lo\"},\"finish_reason\":null,\"index\":0}],\"model\":\"qwen-plus\",\"id\":\"chatcmpl-77\"}\n\n",
-        "data: {\"choices\":[{\"delta\":{\"content\":\"\"},\"finish_reason\":\"stop\",\"index\":0}],\"id\":\"chatcmpl-77\"}\n\n"
-        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":10,\"total_tokens\":30},\"id\":\"chatcmpl-77\"}\n\ndata: [DONE]\n\n",
+        "data: "
+        "{\"choices\":[{\"delta\":{\"content\":\"\",\"role\":\"assistant\"},\"finish_reason\":null,"
+        "\"index\":0}],\"model\":\"qwen-plus\",\"id\":\"chatcmpl-77\"}\n\ndata: "
+        "{\"choices\":[{\"delta\":{\"content\":\"Hel",
+        "lo\"},\"finish_reason\":null,\"index\":0}],\"model\":\"qwen-plus\",\"id\":\"chatcmpl-77\"}"
+        "\n\n",
+        "data: "
+        "{\"choices\":[{\"delta\":{\"content\":\"\"},\"finish_reason\":\"stop\",\"index\":0}],"
+        "\"id\":\"chatcmpl-77\"}\n\n"
+        "data: "
+        "{\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":10,\"total_tokens\":"
+        "30},\"id\":\"chatcmpl-77\"}\n\ndata: [DONE]\n\n",
     };
 
-    (void) state;
+    (void)state;
     req_reset("POST", "/anything/v1/messages", "beta=true",
-              "{\"model\":\"qwen-plus\",\"max_tokens\":32000,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+              "{\"model\":\"qwen-plus\",\"max_tokens\":32000,\"stream\":true,\"messages\":[{"
+              "\"role\":\"user\",\"content\":\"hi\"}]}");
     hset(F.req_h, &F.nreq_h, cs("x-api-key"), cs("sk-ant-client"));
     hset(F.req_h, &F.nreq_h, cs("Authorization"), cs("Bearer client"));
     hset(F.req_h, &F.nreq_h, cs("anthropic-beta"), cs("a,b"));
@@ -324,7 +494,8 @@ test_stream_flow(void **state)
     assert_string_equal(F.up_query, "beta=true");
     assert_string_equal(req_hdr("authorization"), "Bearer sk-gw");
     assert_null(req_hdr("x-api-key"));
-    assert_string_equal(req_hdr("anthropic-version"), "2023-06-01");   /* harmless, logged like Kong */
+    assert_string_equal(req_hdr("anthropic-version"),
+                        "2023-06-01"); /* harmless, logged like Kong */
     assert_string_equal(req_hdr("x-app"), "cli");
 
     assert_int_equal(sluice_plugin.body(&api, NULL, conf), SL_STATUS_CONTINUE);
@@ -355,7 +526,7 @@ test_stream_flow(void **state)
     assert_non_null(strstr(F.written.ptr, "msg_0123456789abcdef"));
 
     filter(conf, pieces, 3, &out);
-    assert_null(strstr(out.ptr, "message_start"));     /* sent once, by the timer */
+    assert_null(strstr(out.ptr, "message_start")); /* sent once, by the timer */
     /* the event split across two chunks is reassembled into one delta */
     assert_non_null(strstr(out.ptr, "\"text\":\"Hello\""));
     assert_non_null(strstr(out.ptr, "\"output_tokens\":10"));
@@ -368,8 +539,8 @@ test_stream_flow(void **state)
     assert_int_equal(tu_int(j, "prompt_tokens"), 20);
     assert_int_equal(tu_int(j, "completion_tokens"), 10);
     assert_int_equal(tu_int(j, "total_tokens"), 30);
-    assert_true(json_object_is_type(tu_get(j, "time_per_token"), json_type_double)
-                || json_object_is_type(tu_get(j, "time_per_token"), json_type_int));
+    assert_true(json_object_is_type(tu_get(j, "time_per_token"), json_type_double) ||
+                json_object_is_type(tu_get(j, "time_per_token"), json_type_int));
     json_object_put(j);
     assert_string_equal(F.ser_key[1], "ai.proxy.meta");
     j = tu_parse(F.ser_val[1].ptr, F.ser_val[1].len);
@@ -389,10 +560,10 @@ test_stream_flow(void **state)
 static void
 test_local_answers(void **state)
 {
-    void        *conf = conf_for(HOWTO);
+    void *conf = conf_for(HOWTO);
     json_object *j;
 
-    (void) state;
+    (void)state;
     /* HEAD /api/hello: 404, never upstream */
     req_reset("HEAD", "/anything/api/hello", "", NULL);
     assert_int_equal(sluice_plugin.access(&api, NULL, conf), SL_STATUS_RESPOND);
@@ -409,7 +580,8 @@ test_local_answers(void **state)
 
     /* count_tokens */
     req_reset("POST", "/anything/v1/messages/count_tokens", "beta=true",
-              "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello there, how are you today?\"}]}");
+              "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello "
+              "there, how are you today?\"}]}");
     assert_int_equal(sluice_plugin.access(&api, NULL, conf), SL_STATUS_CONTINUE);
     assert_int_equal(sluice_plugin.body(&api, NULL, conf), SL_STATUS_RESPOND);
     assert_int_equal(F.status, 200);
@@ -418,8 +590,9 @@ test_local_answers(void **state)
     json_object_put(j);
 
     /* own model */
-    req_reset("POST", "/anything/v1/messages", "",
-              "{\"model\":\"claude-haiku-4-5\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    req_reset(
+        "POST", "/anything/v1/messages", "",
+        "{\"model\":\"claude-haiku-4-5\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_int_equal(sluice_plugin.access(&api, NULL, conf), SL_STATUS_CONTINUE);
     assert_int_equal(sluice_plugin.body(&api, NULL, conf), SL_STATUS_RESPOND);
     assert_int_equal(F.status, 400);
@@ -439,21 +612,26 @@ test_local_answers(void **state)
 static void
 test_errors_and_oneshot(void **state)
 {
-    void        *conf = conf_for(HOWTO);
-    sl_ap_buf_t  out = { 0 };
+    void *conf = conf_for(HOWTO);
+    sl_ap_buf_t out = {0};
     json_object *j;
     static const char *const err401[] = {
-        "{\"error\":{\"message\":\"Incorrect API key provided.\",\"type\":\"invalid_request_error\",",
+        "{\"error\":{\"message\":\"Incorrect API key "
+        "provided.\",\"type\":\"invalid_request_error\",",
         "\"param\":null,\"code\":\"invalid_api_key\"},\"request_id\":\"cf63\"}",
     };
-    static const char *const kong502[] = { "{\n  \"message\":\"An invalid response was received from the upstream server\",\n  \"request_id\":\"x\"\n}" };
+    static const char *const kong502[] = {"{\n  \"message\":\"An invalid response was received "
+                                          "from the upstream server\",\n  \"request_id\":\"x\"\n}"};
     static const char *const oneshot[] = {
-        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi!\"},\"finish_reason\":\"stop\",\"index\":0}],",
-        "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":12,\"total_tokens\":42},\"model\":\"qwen-plus\",\"id\":\"chatcmpl-9\"}",
+        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi!\"},\"finish_reason\":"
+        "\"stop\",\"index\":0}],",
+        "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":12,\"total_tokens\":42},\"model\":"
+        "\"qwen-plus\",\"id\":\"chatcmpl-9\"}",
     };
-    const char *body = "{\"model\":\"qwen-plus\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    const char *body = "{\"model\":\"qwen-plus\",\"max_tokens\":100,\"messages\":[{\"role\":"
+                       "\"user\",\"content\":\"x\"}]}";
 
-    (void) state;
+    (void)state;
     req_reset("POST", "/anything/v1/messages", "", body);
     assert_int_equal(sluice_plugin.access(&api, NULL, conf), SL_STATUS_CONTINUE);
     assert_int_equal(sluice_plugin.body(&api, NULL, conf), SL_STATUS_CONTINUE);
@@ -510,20 +688,25 @@ test_errors_and_oneshot(void **state)
 static void
 test_openai_format_flow(void **state)
 {
-    void        *conf = conf_for("{\"route_type\":\"llm/v1/chat\",\"auth\":{\"param_name\":\"key\",\"param_value\":\"a b\","
-                                 "\"param_location\":\"query\"},\"model\":{\"provider\":\"openai\",\"name\":\"gpt-x\","
-                                 "\"options\":{\"upstream_url\":\"http://127.0.0.1:9/v1/chat/completions?api-version=1\"}},"
-                                 "\"logging\":{\"log_statistics\":true}}");
-    sl_ap_buf_t  out = { 0 };
+    void *conf = conf_for(
+        "{\"route_type\":\"llm/v1/chat\",\"auth\":{\"param_name\":\"key\",\"param_value\":\"a b\","
+        "\"param_location\":\"query\"},\"model\":{\"provider\":\"openai\",\"name\":\"gpt-x\","
+        "\"options\":{\"upstream_url\":\"http://127.0.0.1:9/v1/chat/completions?api-version=1\"}},"
+        "\"logging\":{\"log_statistics\":true}}");
+    sl_ap_buf_t out = {0};
     json_object *j;
     static const char *const pieces[] = {
-        "data: {\"choices\":[{\"delta\":{\"content\":\"abcd\"},\"index\":0}],\"model\":\"gpt-x-1\"}\n\n",
-        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\ndata: [DONE]\n\n",
+        "data: "
+        "{\"choices\":[{\"delta\":{\"content\":\"abcd\"},\"index\":0}],\"model\":\"gpt-x-1\"}\n\n",
+        "data: "
+        "{\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}"
+        "}\n\ndata: [DONE]\n\n",
     };
 
-    (void) state;
+    (void)state;
     req_reset("POST", "/v1/chat/completions", "x=1",
-              "{\"model\":\"gpt-x\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+              "{\"model\":\"gpt-x\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+              "\"hi\"}]}");
     hset(F.req_h, &F.nreq_h, cs("Authorization"), cs("Bearer client"));
     assert_int_equal(sluice_plugin.access(&api, NULL, conf), SL_STATUS_CONTINUE);
     assert_string_equal(F.up_scheme, "http");
@@ -536,7 +719,7 @@ test_openai_format_flow(void **state)
     sluice_plugin.header_filter(&api, NULL, conf);
     assert_string_equal(resp_hdr("x-kong-llm-model"), "openai/gpt-x");
     filter(conf, pieces, 2, &out);
-    assert_int_equal(out.len, strlen(pieces[0]) + strlen(pieces[1]));    /* untouched */
+    assert_int_equal(out.len, strlen(pieces[0]) + strlen(pieces[1])); /* untouched */
     sluice_plugin.log(&api, NULL, conf);
     j = tu_parse(F.ser_val[0].ptr, F.ser_val[0].len);
     assert_int_equal(tu_int(j, "total_tokens"), 4);
@@ -552,22 +735,26 @@ test_openai_format_flow(void **state)
 static void
 test_truncated_stream(void **state)
 {
-    void        *conf = conf_for(HOWTO);
-    sl_ap_buf_t  out = { 0 };
+    void *conf = conf_for(HOWTO);
+    sl_ap_buf_t out = {0};
     static const char *const pieces[] = {
-        "data: {\"choices\":[{\"delta\":{\"content\":\"partial\"},\"finish_reason\":null,\"index\":0}]}\n\n",
+        "data: "
+        "{\"choices\":[{\"delta\":{\"content\":\"partial\"},\"finish_reason\":null,\"index\":0}]}"
+        "\n\n",
     };
 
-    (void) state;
+    (void)state;
     req_reset("POST", "/anything/v1/messages", "",
-              "{\"model\":\"qwen-plus\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+              "{\"model\":\"qwen-plus\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+              "\"content\":\"x\"}]}");
     sluice_plugin.access(&api, NULL, conf);
     sluice_plugin.body(&api, NULL, conf);
     F.status = 200;
     sluice_plugin.header_filter(&api, NULL, conf);
     F.rerr = SL_REQERR_UPSTREAM_RESET;
     filter(conf, pieces, 1, &out);
-    assert_non_null(strstr(out.ptr, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\""));
+    assert_non_null(strstr(
+        out.ptr, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\""));
     assert_null(strstr(out.ptr, "message_stop"));
     sl_ap_buf_free(&out);
     req_reset(NULL, NULL, NULL, NULL);
@@ -578,12 +765,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_descriptor),
-        cmocka_unit_test(test_stream_flow),
-        cmocka_unit_test(test_local_answers),
-        cmocka_unit_test(test_errors_and_oneshot),
-        cmocka_unit_test(test_openai_format_flow),
-        cmocka_unit_test(test_truncated_stream),
+        cmocka_unit_test(test_descriptor),         cmocka_unit_test(test_stream_flow),
+        cmocka_unit_test(test_local_answers),      cmocka_unit_test(test_errors_and_oneshot),
+        cmocka_unit_test(test_openai_format_flow), cmocka_unit_test(test_truncated_stream),
     };
 
     api_init();

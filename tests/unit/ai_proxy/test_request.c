@@ -13,7 +13,7 @@ static void
 conf_err(void *ud, const char *field, const char *msg)
 {
     fprintf(stderr, "conf error %s: %s\n", field, msg);
-    (void) ud;
+    (void)ud;
 }
 
 static sl_ap_conf_t *
@@ -26,11 +26,11 @@ mkconf(const char *json)
 }
 
 typedef struct {
-    sl_ap_conf_t    *conf;
-    sl_jdoc_t        doc;
-    sl_ap_buf_t      out;
+    sl_ap_conf_t *conf;
+    sl_jdoc_t doc;
+    sl_ap_buf_t out;
     sl_ap_req_info_t info;
-    json_object     *j;
+    json_object *j;
 } tx_t;
 
 static int
@@ -79,19 +79,23 @@ test_system_and_options(void **state)
 {
     tx_t *t = *state;
 
-    assert_int_equal(run(t,
-        "{\"model\":\"qwen-plus\",\"max_tokens\":32000,\"temperature\":0.2,\"stream\":true,"
-        "\"system\":[{\"type\":\"text\",\"text\":\"You are Claude Code.\",\"cache_control\":{\"type\":\"ephemeral\"}},"
-        "{\"type\":\"text\",\"text\":\"Be \\\"brief\\\".\\n\"}],"
-        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-        "\"context_management\":{\"edits\":[]},\"safeguards\":{},\"output_config\":{\"effort\":\"high\"},"
-        "\"metadata\":{\"user_id\":\"{\\\"device\\\":\\\"x\\\"}\"},\"thinking\":{\"type\":\"adaptive\",\"display\":\"summarized\"}}"), 0);
+    assert_int_equal(
+        run(t, "{\"model\":\"qwen-plus\",\"max_tokens\":32000,\"temperature\":0.2,\"stream\":true,"
+               "\"system\":[{\"type\":\"text\",\"text\":\"You are Claude "
+               "Code.\",\"cache_control\":{\"type\":\"ephemeral\"}},"
+               "{\"type\":\"text\",\"text\":\"Be \\\"brief\\\".\\n\"}],"
+               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+               "\"context_management\":{\"edits\":[]},\"safeguards\":{},\"output_config\":{"
+               "\"effort\":\"high\"},"
+               "\"metadata\":{\"user_id\":\"{\\\"device\\\":\\\"x\\\"}\"},\"thinking\":{\"type\":"
+               "\"adaptive\",\"display\":\"summarized\"}}"),
+        0);
     assert_jstr(t->j, "model", "qwen-plus");
     assert_jstr(t->j, "messages.0.role", "system");
     assert_jstr(t->j, "messages.0.content", "You are Claude Code.\n\nBe \"brief\".\n");
     assert_jstr(t->j, "messages.1.role", "user");
     assert_jstr(t->j, "messages.1.content", "hi");
-    assert_int_equal(tu_int(t->j, "max_tokens"), 8192);          /* config wins */
+    assert_int_equal(tu_int(t->j, "max_tokens"), 8192); /* config wins */
     assert_true(json_object_get_double(tu_get(t->j, "temperature")) == 1.0);
     assert_true(json_object_get_boolean(tu_get(t->j, "stream")));
     assert_true(json_object_get_boolean(tu_get(t->j, "stream_options.include_usage")));
@@ -113,13 +117,16 @@ test_system_string_and_inlist_system(void **state)
 {
     tx_t *t = *state;
 
-    assert_int_equal(run(t,
-        "{\"model\":\"qwen-plus\",\"max_tokens\":10,\"system\":\"top\","
-        "\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
-        "{\"role\":\"system\",\"content\":\"mid string\"},"
-        "{\"role\":\"assistant\",\"content\":\"b\"},"
-        "{\"role\":\"system\",\"content\":[{\"type\":\"text\",\"text\":\"x\"},{\"type\":\"text\",\"text\":\"y\"}]},"
-        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"c1\"},{\"type\":\"text\",\"text\":\"c2\",\"cache_control\":{\"type\":\"ephemeral\"}}]}]}"), 0);
+    assert_int_equal(
+        run(t, "{\"model\":\"qwen-plus\",\"max_tokens\":10,\"system\":\"top\","
+               "\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+               "{\"role\":\"system\",\"content\":\"mid string\"},"
+               "{\"role\":\"assistant\",\"content\":\"b\"},"
+               "{\"role\":\"system\",\"content\":[{\"type\":\"text\",\"text\":\"x\"},{\"type\":"
+               "\"text\",\"text\":\"y\"}]},"
+               "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"c1\"},{\"type\":"
+               "\"text\",\"text\":\"c2\",\"cache_control\":{\"type\":\"ephemeral\"}}]}]}"),
+        0);
     /* in-list system messages are hoisted into the leading one, in order */
     assert_jstr(t->j, "messages.0.role", "system");
     assert_jstr(t->j, "messages.0.content", "top\n\nmid string\n\nx\n\ny");
@@ -142,10 +149,13 @@ test_images(void **state)
     tx_t *t = *state;
 
     assert_int_equal(run(t,
-        "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":["
-        "{\"type\":\"text\",\"text\":\"what is it\"},"
-        "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},"
-        "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://example.com/a.jpg\"}}]}]}"), 0);
+                         "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":["
+                         "{\"type\":\"text\",\"text\":\"what is it\"},"
+                         "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":"
+                         "\"image/png\",\"data\":\"iVBORw0KGgo=\"}},"
+                         "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://"
+                         "example.com/a.jpg\"}}]}]}"),
+                     0);
     assert_jstr(t->j, "messages.0.content.0.type", "text");
     assert_jstr(t->j, "messages.0.content.0.text", "what is it");
     assert_jstr(t->j, "messages.0.content.1.type", "image_url");
@@ -158,24 +168,37 @@ test_tool_round_trip(void **state)
 {
     tx_t *t = *state;
 
-    assert_int_equal(run(t,
-        "{\"model\":\"qwen-plus\",\"stream\":true,\"messages\":["
-        "{\"role\":\"user\",\"content\":\"weather?\"},"
-        "{\"role\":\"assistant\",\"content\":["
-        "  {\"type\":\"thinking\",\"thinking\":\"hmm\",\"signature\":\"sig\"},"
-        "  {\"type\":\"text\",\"text\":\"Checking.\"},"
-        "  {\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{\"city\": \"Paris\",\n \"n\":[1,2]}},"
-        "  {\"type\":\"tool_use\",\"id\":\"call_2\",\"name\":\"Read\",\"input\":{}}]},"
-        "{\"role\":\"user\",\"content\":["
-        "  {\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":\"sunny\",\"cache_control\":{\"type\":\"ephemeral\"}},"
-        "  {\"type\":\"tool_result\",\"tool_use_id\":\"call_2\",\"is_error\":true,\"content\":["
-        "     {\"type\":\"text\",\"text\":\"no such file\"},{\"type\":\"text\",\"text\":\"line2\"},"
-        "     {\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/jpeg\",\"data\":\"AAAA\"}}]},"
-        "  {\"type\":\"text\",\"text\":\"continue\"}]}],"
-        "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Get weather\",\"input_schema\":{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"pattern\":\"^[A-Z]\"}},\"required\":[\"city\"],\"additionalProperties\":false}},"
-        "{\"name\":\"Read\",\"input_schema\":{\"type\":\"object\"},\"defer_loading\":true,\"cache_control\":{\"type\":\"ephemeral\"}},"
-        "{\"type\":\"web_search_20250305\",\"name\":\"web_search\",\"max_uses\":5}],"
-        "\"tool_choice\":{\"type\":\"auto\",\"disable_parallel_tool_use\":true}}"), 0);
+    assert_int_equal(
+        run(t,
+            "{\"model\":\"qwen-plus\",\"stream\":true,\"messages\":["
+            "{\"role\":\"user\",\"content\":\"weather?\"},"
+            "{\"role\":\"assistant\",\"content\":["
+            "  {\"type\":\"thinking\",\"thinking\":\"hmm\",\"signature\":\"sig\"},"
+            "  {\"type\":\"text\",\"text\":\"Checking.\"},"
+            "  "
+            "{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{"
+            "\"city\": \"Paris\",\n \"n\":[1,2]}},"
+            "  {\"type\":\"tool_use\",\"id\":\"call_2\",\"name\":\"Read\",\"input\":{}}]},"
+            "{\"role\":\"user\",\"content\":["
+            "  "
+            "{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":\"sunny\",\"cache_"
+            "control\":{\"type\":\"ephemeral\"}},"
+            "  {\"type\":\"tool_result\",\"tool_use_id\":\"call_2\",\"is_error\":true,\"content\":["
+            "     {\"type\":\"text\",\"text\":\"no such "
+            "file\"},{\"type\":\"text\",\"text\":\"line2\"},"
+            "     "
+            "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/"
+            "jpeg\",\"data\":\"AAAA\"}}]},"
+            "  {\"type\":\"text\",\"text\":\"continue\"}]}],"
+            "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Get "
+            "weather\",\"input_schema\":{\"$schema\":\"http://json-schema.org/draft-07/"
+            "schema#\",\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\","
+            "\"pattern\":\"^[A-Z]\"}},\"required\":[\"city\"],\"additionalProperties\":false}},"
+            "{\"name\":\"Read\",\"input_schema\":{\"type\":\"object\"},\"defer_loading\":true,"
+            "\"cache_control\":{\"type\":\"ephemeral\"}},"
+            "{\"type\":\"web_search_20250305\",\"name\":\"web_search\",\"max_uses\":5}],"
+            "\"tool_choice\":{\"type\":\"auto\",\"disable_parallel_tool_use\":true}}"),
+        0);
     /* assistant: text + tool_calls, thinking dropped */
     assert_jstr(t->j, "messages.1.role", "assistant");
     assert_jstr(t->j, "messages.1.content", "Checking.");
@@ -183,7 +206,7 @@ test_tool_round_trip(void **state)
     assert_jstr(t->j, "messages.1.tool_calls.0.type", "function");
     assert_jstr(t->j, "messages.1.tool_calls.0.function.name", "get_weather");
     {
-        const char  *args = tu_str(t->j, "messages.1.tool_calls.0.function.arguments");
+        const char *args = tu_str(t->j, "messages.1.tool_calls.0.function.arguments");
         json_object *a = tu_parse(args, strlen(args));
         assert_jstr(a, "city", "Paris");
         assert_int_equal(tu_int(a, "n.1"), 2);
@@ -206,7 +229,8 @@ test_tool_round_trip(void **state)
     assert_jstr(t->j, "tools.0.type", "function");
     assert_jstr(t->j, "tools.0.function.name", "get_weather");
     assert_jstr(t->j, "tools.0.function.description", "Get weather");
-    assert_jstr(t->j, "tools.0.function.parameters.$schema", "http://json-schema.org/draft-07/schema#");
+    assert_jstr(t->j, "tools.0.function.parameters.$schema",
+                "http://json-schema.org/draft-07/schema#");
     assert_jstr(t->j, "tools.0.function.parameters.properties.city.pattern", "^[A-Z]");
     assert_absent(t->j, "tools.1.defer_loading");
     assert_absent(t->j, "tools.1.function.defer_loading");
@@ -219,10 +243,13 @@ test_tool_result_only_and_assistant_null_content(void **state)
 {
     tx_t *t = *state;
 
-    assert_int_equal(run(t,
-        "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
-        "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"a\",\"name\":\"f\",\"input\":{\"q\":1}}]},"
-        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"a\"}]}]}"), 0);
+    assert_int_equal(
+        run(t,
+            "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+            "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"a\",\"name\":"
+            "\"f\",\"input\":{\"q\":1}}]},"
+            "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"a\"}]}]}"),
+        0);
     assert_true(json_object_is_type(tu_get(t->j, "messages.1.content"), json_type_null));
     assert_jstr(t->j, "messages.2.role", "tool");
     assert_jstr(t->j, "messages.2.content", "");
@@ -234,52 +261,67 @@ test_tool_choice_variants(void **state)
 {
     tx_t *t = *state;
     const char *tools1 = "\"tools\":[{\"name\":\"f\",\"input_schema\":{\"type\":\"object\"}}]";
-    const char *tools2 = "\"tools\":[{\"name\":\"f\",\"input_schema\":{}},{\"name\":\"g\",\"input_schema\":{}}]";
+    const char *tools2 =
+        "\"tools\":[{\"name\":\"f\",\"input_schema\":{}},{\"name\":\"g\",\"input_schema\":{}}]";
     char body[512];
 
-    snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
-             "\"tool_choice\":{\"type\":\"any\"}}", tools1);
+    snprintf(body, sizeof(body),
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
+             "\"tool_choice\":{\"type\":\"any\"}}",
+             tools1);
     assert_int_equal(run(t, body), 0);
     assert_jstr(t->j, "tool_choice.type", "function");
     assert_jstr(t->j, "tool_choice.function.name", "f");
     assert_true(json_object_get_boolean(tu_get(t->j, "parallel_tool_calls")));
 
-    snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
-             "\"tool_choice\":{\"type\":\"any\"}}", tools2);
+    snprintf(body, sizeof(body),
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
+             "\"tool_choice\":{\"type\":\"any\"}}",
+             tools2);
     assert_int_equal(run(t, body), 0);
-    assert_jstr(t->j, "tool_choice", "auto");       /* dashscope rejects "required" */
+    assert_jstr(t->j, "tool_choice", "auto"); /* dashscope rejects "required" */
 
-    snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
-             "\"tool_choice\":{\"type\":\"tool\",\"name\":\"g\"}}", tools2);
+    snprintf(body, sizeof(body),
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
+             "\"tool_choice\":{\"type\":\"tool\",\"name\":\"g\"}}",
+             tools2);
     assert_int_equal(run(t, body), 0);
     assert_jstr(t->j, "tool_choice.function.name", "g");
 
-    snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
-             "\"tool_choice\":{\"type\":\"none\"}}", tools2);
+    snprintf(body, sizeof(body),
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],%s,"
+             "\"tool_choice\":{\"type\":\"none\"}}",
+             tools2);
     assert_int_equal(run(t, body), 0);
     assert_jstr(t->j, "tool_choice", "none");
 
     /* empty tools: dropped with the tool_choice */
     assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[],"
-                         "\"tool_choice\":{\"type\":\"auto\"}}"), 0);
+                            "\"tool_choice\":{\"type\":\"auto\"}}"),
+                     0);
     assert_absent(t->j, "tools");
     assert_absent(t->j, "tool_choice");
     assert_absent(t->j, "parallel_tool_calls");
-    assert_jstr(t->j, "model", "qwen-plus");        /* absent model: configured one */
+    assert_jstr(t->j, "model", "qwen-plus"); /* absent model: configured one */
 }
 
 static void
 test_openai_provider_any(void **state)
 {
-    sl_ap_conf_t *c = mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
-                             "\"model\":{\"provider\":\"openai\",\"name\":\"m\",\"options\":{\"top_k\":5}}}");
+    sl_ap_conf_t *c =
+        mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+               "\"model\":{\"provider\":\"openai\",\"name\":\"m\",\"options\":{\"top_k\":5}}}");
     tx_t *t = *state;
     sl_ap_conf_t *saved = t->conf;
 
     t->conf = c;
-    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
-                         "\"tools\":[{\"name\":\"f\",\"input_schema\":{}},{\"name\":\"g\",\"input_schema\":{}}],"
-                         "\"tool_choice\":{\"type\":\"any\"},\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048}}"), 0);
+    assert_int_equal(
+        run(t,
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
+            "\"tools\":[{\"name\":\"f\",\"input_schema\":{}},{\"name\":\"g\",\"input_schema\":{}}],"
+            "\"tool_choice\":{\"type\":\"any\"},\"thinking\":{\"type\":\"enabled\",\"budget_"
+            "tokens\":2048}}"),
+        0);
     assert_jstr(t->j, "tool_choice", "required");
     assert_absent(t->j, "top_k");
     assert_absent(t->j, "enable_thinking");
@@ -292,9 +334,11 @@ test_stop_and_thinking(void **state)
 {
     tx_t *t = *state;
 
-    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
+    assert_int_equal(run(t,
+                         "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
                          "\"stop_sequences\":[\"END\",\"\\n\\nHuman:\"],\"top_p\":0.5,\"top_k\":40,"
-                         "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":4096}}"), 0);
+                         "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":4096}}"),
+                     0);
     assert_jstr(t->j, "stop.0", "END");
     assert_jstr(t->j, "stop.1", "\n\nHuman:");
     assert_true(json_object_get_double(tu_get(t->j, "top_p")) == 0.5);
@@ -303,11 +347,13 @@ test_stop_and_thinking(void **state)
     assert_int_equal(tu_int(t->j, "thinking_budget"), 4096);
 
     assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
-                         "\"stop_sequences\":[],\"thinking\":{\"type\":\"disabled\"}}"), 0);
+                            "\"stop_sequences\":[],\"thinking\":{\"type\":\"disabled\"}}"),
+                     0);
     assert_absent(t->j, "stop");
     assert_false(json_object_get_boolean(tu_get(t->j, "enable_thinking")));
 
-    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true}"), 0);
+    assert_int_equal(
+        run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true}"), 0);
     assert_absent(t->j, "enable_thinking");
 }
 
@@ -316,10 +362,12 @@ test_output_format(void **state)
 {
     tx_t *t = *state;
 
-    assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
-                         "\"thinking\":{\"type\":\"adaptive\"},"
-                         "\"output_config\":{\"effort\":\"low\",\"format\":{\"type\":\"json_schema\","
-                         "\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}}}}}"), 0);
+    assert_int_equal(
+        run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true,"
+               "\"thinking\":{\"type\":\"adaptive\"},"
+               "\"output_config\":{\"effort\":\"low\",\"format\":{\"type\":\"json_schema\","
+               "\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}}}}}"),
+        0);
     assert_jstr(t->j, "response_format.type", "json_schema");
     assert_jstr(t->j, "response_format.json_schema.schema.properties.a.type", "string");
     assert_non_null(tu_str(t->j, "response_format.json_schema.name"));
@@ -332,7 +380,10 @@ test_errors(void **state)
 {
     tx_t *t = *state;
 
-    assert_int_equal(run(t, "{\"model\":\"claude-sonnet-4\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), -1);
+    assert_int_equal(
+        run(t,
+            "{\"model\":\"claude-sonnet-4\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"),
+        -1);
     assert_int_equal(t->info.status, 400);
     assert_string_equal(t->info.errmsg, "cannot use own model - must be: qwen-plus");
 
@@ -345,13 +396,16 @@ test_errors(void **state)
     assert_non_null(strstr(t->info.errmsg, "messages"));
 
     assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\","
-                         "\"source\":{\"type\":\"base64\",\"media_type\":\"application/pdf\",\"data\":\"AA\"}}]}]}"), -1);
+                            "\"source\":{\"type\":\"base64\",\"media_type\":\"application/"
+                            "pdf\",\"data\":\"AA\"}}]}]}"),
+                     -1);
     assert_int_equal(t->info.status, 400);
     assert_non_null(strstr(t->info.errmsg, "document"));
 
     assert_int_equal(run(t, "{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}"), -1);
     assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\","
-                         "\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}"), -1);
+                            "\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}"),
+                     -1);
     assert_int_equal(t->info.status, 400);
 }
 
@@ -360,19 +414,25 @@ test_streaming_deny_always(void **state)
 {
     tx_t *t = *state;
     sl_ap_conf_t *saved = t->conf;
-    sl_ap_conf_t *deny = mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
-                                "\"response_streaming\":\"deny\",\"model\":{\"provider\":\"dashscope\"}}");
-    sl_ap_conf_t *always = mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
-                                  "\"response_streaming\":\"always\",\"model\":{\"provider\":\"dashscope\"}}");
+    sl_ap_conf_t *deny =
+        mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+               "\"response_streaming\":\"deny\",\"model\":{\"provider\":\"dashscope\"}}");
+    sl_ap_conf_t *always =
+        mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+               "\"response_streaming\":\"always\",\"model\":{\"provider\":\"dashscope\"}}");
 
     t->conf = deny;
-    assert_int_equal(run(t, "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), -1);
+    assert_int_equal(run(t, "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                            "\"content\":\"x\"}]}"),
+                     -1);
     assert_string_equal(t->info.errmsg, "response streaming is not enabled for this LLM");
     /* no configured model: the request's one is used; none at all is an error */
     assert_int_equal(run(t, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), -1);
-    assert_string_equal(t->info.errmsg, "model parameter not found in request, nor in gateway configuration");
+    assert_string_equal(t->info.errmsg,
+                        "model parameter not found in request, nor in gateway configuration");
     t->conf = always;
-    assert_int_equal(run(t, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), 0);
+    assert_int_equal(
+        run(t, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), 0);
     assert_true(t->info.stream);
     assert_jstr(t->j, "model", "m");
     t->conf = saved;
@@ -383,18 +443,19 @@ test_streaming_deny_always(void **state)
 static void
 test_openai_format(void **state)
 {
-    sl_ap_conf_t    *c = mkconf("{\"route_type\":\"llm/v1/chat\",\"auth\":{\"param_name\":\"key\","
-                                "\"param_value\":\"s3\",\"param_location\":\"body\"},"
-                                "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\","
-                                "\"options\":{\"max_tokens\":100,\"temperature\":0.5}}}");
-    sl_jdoc_t        d = { 0 };
-    sl_ap_buf_t      out = { 0 };
+    sl_ap_conf_t *c = mkconf("{\"route_type\":\"llm/v1/chat\",\"auth\":{\"param_name\":\"key\","
+                             "\"param_value\":\"s3\",\"param_location\":\"body\"},"
+                             "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\","
+                             "\"options\":{\"max_tokens\":100,\"temperature\":0.5}}}");
+    sl_jdoc_t d = {0};
+    sl_ap_buf_t out = {0};
     sl_ap_req_info_t info;
-    const char      *b = "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-                         "\"max_tokens\":5,\"stream\":true,\"key\":\"client\",\"seed\":3}";
-    json_object     *j;
+    const char *b =
+        "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"max_tokens\":5,\"stream\":true,\"key\":\"client\",\"seed\":3}";
+    json_object *j;
 
-    (void) state;
+    (void)state;
     memset(&info, 0, sizeof(info));
     assert_int_equal(sl_ap_openai_request(c, b, strlen(b), &d, &out, &info), 0);
     j = tu_parse(out.ptr, out.len);
@@ -418,16 +479,19 @@ test_openai_format(void **state)
 static void
 test_count_tokens(void **state)
 {
-    sl_jdoc_t        d = { 0 };
+    sl_jdoc_t d = {0};
     sl_ap_req_info_t info;
-    int64_t          n = 0, n2 = 0;
-    const char      *b1 = "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello, world\"}]}";
-    const char      *b2 = "{\"model\":\"qwen-plus\",\"system\":\"You are a helpful assistant that answers questions.\","
-                          "\"messages\":[{\"role\":\"user\",\"content\":\"Hello, world\"}],"
-                          "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Get the weather for a city\","
-                          "\"input_schema\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}]}";
+    int64_t n = 0, n2 = 0;
+    const char *b1 =
+        "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello, world\"}]}";
+    const char *b2 =
+        "{\"model\":\"qwen-plus\",\"system\":\"You are a helpful assistant that answers "
+        "questions.\","
+        "\"messages\":[{\"role\":\"user\",\"content\":\"Hello, world\"}],"
+        "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Get the weather for a city\","
+        "\"input_schema\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}]}";
 
-    (void) state;
+    (void)state;
     memset(&info, 0, sizeof(info));
     assert_int_equal(sl_ap_count_tokens(b1, strlen(b1), &d, &n, &info), 0);
     assert_true(n >= 5 && n <= 20);
@@ -448,26 +512,33 @@ static void
 test_claude_code_fixtures(void **state)
 {
     static const char *const names[] = {
-        "first-turn", "first-turn-auth-token", "first-turn-nonessential", "nonstream-fallback",
-        "tool-first-turn", "tool-result-turn", "thinking-tool-result-turn",
-        "retry-after-400-1", "retry-after-400-4", "retry-after-400-6",
+        "first-turn",
+        "first-turn-auth-token",
+        "first-turn-nonessential",
+        "nonstream-fallback",
+        "tool-first-turn",
+        "tool-result-turn",
+        "thinking-tool-result-turn",
+        "retry-after-400-1",
+        "retry-after-400-4",
+        "retry-after-400-6",
     };
     static const char *const forbidden[] = {
         "system", "thinking", "context_management", "output_config", "metadata", "safeguards",
     };
     const char *dir = getenv("SL_CLAUDE_FIXTURES");
-    tx_t       *t = *state;
-    size_t      i, k;
+    tx_t *t = *state;
+    size_t i, k;
 
     if (dir == NULL) {
         skip();
     }
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        char         path[512], *body;
-        FILE        *f;
-        long         n;
+        char path[512], *body;
+        FILE *f;
+        long n;
         json_object *msgs, *last, *tools;
-        const char  *role;
+        const char *role;
 
         snprintf(path, sizeof(path), "%s/%s.body.json", dir, names[i]);
         f = fopen(path, "rb");
@@ -475,8 +546,8 @@ test_claude_code_fixtures(void **state)
         fseek(f, 0, SEEK_END);
         n = ftell(f);
         fseek(f, 0, SEEK_SET);
-        body = malloc((size_t) n + 1);
-        assert_int_equal(fread(body, 1, (size_t) n, f), (size_t) n);
+        body = malloc((size_t)n + 1);
+        assert_int_equal(fread(body, 1, (size_t)n, f), (size_t)n);
         body[n] = '\0';
         fclose(f);
         if (run(t, body) != 0) {
@@ -513,7 +584,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_system_string_and_inlist_system, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tool_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tool_result_only_and_assistant_null_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_result_only_and_assistant_null_content, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_tool_choice_variants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openai_provider_any, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_and_thinking, setup, teardown),

@@ -6,13 +6,14 @@
 static json_object *
 translate(const char *body, sl_ap_usage_t *u)
 {
-    sl_jdoc_t   d = { 0 };
-    sl_ap_buf_t out = { 0 };
+    sl_jdoc_t d = {0};
+    sl_ap_buf_t out = {0};
     json_object *j;
 
     memset(u, 0, sizeof(*u));
-    assert_int_equal(sl_ap_anthropic_response(body, strlen(body), (sl_str_t) SL_STR("qwen-plus"),
-                                              &d, &out, u), 0);
+    assert_int_equal(
+        sl_ap_anthropic_response(body, strlen(body), (sl_str_t)SL_STR("qwen-plus"), &d, &out, u),
+        0);
     j = tu_parse(out.ptr, out.len);
     sl_json_free(&d);
     sl_ap_buf_free(&out);
@@ -23,17 +24,24 @@ static void
 test_full_message(void **state)
 {
     sl_ap_usage_t u;
-    json_object  *j = translate(
-        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi!\",\"reasoning_content\":\"thought\","
-        "\"tool_calls\":[{\"index\":0,\"id\":\"call_0bdc\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
-        "\"arguments\":\"{\\\"location\\\":\\\"Hangzhou\\\"}\"}},"
-        "{\"index\":1,\"id\":\"\",\"type\":\"function\",\"function\":{\"name\":\"broken\",\"arguments\":\"{\\\"a\\\":\"}}]},"
-        "\"finish_reason\":\"tool_calls\",\"index\":0,\"logprobs\":null}],\"object\":\"chat.completion\","
-        "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":12,\"total_tokens\":42,"
-        "\"prompt_tokens_details\":{\"cached_tokens\":10},\"completion_tokens_details\":{\"reasoning_tokens\":5}},"
-        "\"created\":1735320910,\"system_fingerprint\":null,\"model\":\"qwen-plus-2025\",\"id\":\"chatcmpl-db13\"}", &u);
+    json_object *j =
+        translate("{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi!\","
+                  "\"reasoning_content\":\"thought\","
+                  "\"tool_calls\":[{\"index\":0,\"id\":\"call_0bdc\",\"type\":\"function\","
+                  "\"function\":{\"name\":\"get_weather\","
+                  "\"arguments\":\"{\\\"location\\\":\\\"Hangzhou\\\"}\"}},"
+                  "{\"index\":1,\"id\":\"\",\"type\":\"function\",\"function\":{\"name\":"
+                  "\"broken\",\"arguments\":\"{\\\"a\\\":\"}}]},"
+                  "\"finish_reason\":\"tool_calls\",\"index\":0,\"logprobs\":null}],\"object\":"
+                  "\"chat.completion\","
+                  "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":12,\"total_tokens\":42,"
+                  "\"prompt_tokens_details\":{\"cached_tokens\":10},\"completion_tokens_details\":{"
+                  "\"reasoning_tokens\":5}},"
+                  "\"created\":1735320910,\"system_fingerprint\":null,\"model\":\"qwen-plus-2025\","
+                  "\"id\":\"chatcmpl-db13\"}",
+                  &u);
 
-    (void) state;
+    (void)state;
     assert_jstr(j, "id", "msg_db13");
     assert_jstr(j, "type", "message");
     assert_jstr(j, "role", "assistant");
@@ -48,8 +56,9 @@ test_full_message(void **state)
     assert_jstr(j, "content.2.name", "get_weather");
     assert_jstr(j, "content.2.input.location", "Hangzhou");
     assert_jstr(j, "content.3.type", "tool_use");
-    assert_jstr(j, "content.3.id", "toolu_db13_2");                 /* generated, unique */
-    assert_true(json_object_is_type(tu_get(j, "content.3.input"), json_type_object));  /* malformed -> {} */
+    assert_jstr(j, "content.3.id", "toolu_db13_2"); /* generated, unique */
+    assert_true(
+        json_object_is_type(tu_get(j, "content.3.input"), json_type_object)); /* malformed -> {} */
     assert_jstr(j, "stop_reason", "tool_use");
     assert_true(json_object_is_type(tu_get(j, "stop_sequence"), json_type_null));
     assert_int_equal(tu_int(j, "usage.input_tokens"), 20);
@@ -66,19 +75,21 @@ static void
 test_finish_reasons(void **state)
 {
     static const char *const map[][2] = {
-        { "stop", "end_turn" }, { "length", "max_tokens" }, { "tool_calls", "tool_use" },
-        { "content_filter", "refusal" }, { "whatever", "end_turn" },
+        {"stop", "end_turn"},          {"length", "max_tokens"}, {"tool_calls", "tool_use"},
+        {"content_filter", "refusal"}, {"whatever", "end_turn"},
     };
     size_t i;
 
-    (void) state;
+    (void)state;
     for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        char          body[256];
+        char body[256];
         sl_ap_usage_t u;
-        json_object  *j;
+        json_object *j;
 
-        snprintf(body, sizeof(body), "{\"choices\":[{\"message\":{\"content\":\"x\"},\"finish_reason\":\"%s\"}],"
-                 "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}", map[i][0]);
+        snprintf(body, sizeof(body),
+                 "{\"choices\":[{\"message\":{\"content\":\"x\"},\"finish_reason\":\"%s\"}],"
+                 "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
+                 map[i][0]);
         j = translate(body, &u);
         assert_jstr(j, "stop_reason", map[i][1]);
         assert_int_equal(u.total, 3);
@@ -90,17 +101,20 @@ static void
 test_empty_and_invalid(void **state)
 {
     sl_ap_usage_t u;
-    json_object  *j = translate("{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"stop\"}]}", &u);
-    sl_jdoc_t     d = { 0 };
-    sl_ap_buf_t   out = { 0 };
+    json_object *j = translate(
+        "{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"stop\"}]}", &u);
+    sl_jdoc_t d = {0};
+    sl_ap_buf_t out = {0};
 
-    (void) state;
+    (void)state;
     assert_jstr(j, "content.0.type", "text");
     assert_jstr(j, "content.0.text", "");
     assert_int_equal(tu_int(j, "usage.output_tokens"), 0);
     json_object_put(j);
-    assert_int_equal(sl_ap_anthropic_response("<html>", 6, (sl_str_t) SL_STR("m"), &d, &out, &u), -1);
-    assert_int_equal(sl_ap_anthropic_response("{\"choices\":[]}", 14, (sl_str_t) SL_STR("m"), &d, &out, &u), -1);
+    assert_int_equal(sl_ap_anthropic_response("<html>", 6, (sl_str_t)SL_STR("m"), &d, &out, &u),
+                     -1);
+    assert_int_equal(
+        sl_ap_anthropic_response("{\"choices\":[]}", 14, (sl_str_t)SL_STR("m"), &d, &out, &u), -1);
     sl_json_free(&d);
     sl_ap_buf_free(&out);
 }
@@ -108,8 +122,8 @@ test_empty_and_invalid(void **state)
 static json_object *
 err(int status, const char *body)
 {
-    sl_jdoc_t    d = { 0 };
-    sl_ap_buf_t  out = { 0 };
+    sl_jdoc_t d = {0};
+    sl_ap_buf_t out = {0};
     json_object *j;
 
     sl_ap_anthropic_error(status, body, strlen(body), &d, &out);
@@ -125,23 +139,30 @@ test_errors(void **state)
 {
     json_object *j;
 
-    (void) state;
-    j = err(401, "{\"error\":{\"message\":\"Incorrect API key provided. For details, see: https://x\","
-                 "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"},\"request_id\":\"cf63\"}");
+    (void)state;
+    j = err(401,
+            "{\"error\":{\"message\":\"Incorrect API key provided. For details, see: https://x\","
+            "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"},"
+            "\"request_id\":\"cf63\"}");
     assert_jstr(j, "error.type", "authentication_error");
     assert_jstr(j, "error.message", "Incorrect API key provided. For details, see: https://x");
     json_object_put(j);
 
-    j = err(429, "{\"error\":{\"code\":\"limit_requests\",\"message\":\"Requests rate limit exceeded, try again later.\"}}");
+    j = err(429, "{\"error\":{\"code\":\"limit_requests\",\"message\":\"Requests rate limit "
+                 "exceeded, try again later.\"}}");
     assert_jstr(j, "error.type", "rate_limit_error");
     json_object_put(j);
 
-    j = err(500, "{\"error\":{\"code\":\"internal_error\",\"message\":\"An internal error has occured\"}}");
+    j = err(
+        500,
+        "{\"error\":{\"code\":\"internal_error\",\"message\":\"An internal error has occured\"}}");
     assert_jstr(j, "error.type", "api_error");
     assert_jstr(j, "error.message", "An internal error has occured");
     json_object_put(j);
 
-    j = err(400, "{\"error\":{\"code\":\"invalid_parameter_error\",\"message\":\"<400> InternalError.Algo.InvalidParameter: Range of max_tokens should be [1, 8192]\"}}");
+    j = err(400,
+            "{\"error\":{\"code\":\"invalid_parameter_error\",\"message\":\"<400> "
+            "InternalError.Algo.InvalidParameter: Range of max_tokens should be [1, 8192]\"}}");
     assert_jstr(j, "error.type", "invalid_request_error");
     json_object_put(j);
 
@@ -160,7 +181,8 @@ test_errors(void **state)
     json_object_put(j);
 
     /* the gateway's own (Kong-style) error body */
-    j = err(504, "{\n  \"message\":\"The upstream server is timing out\",\n  \"request_id\":\"ab\"\n}");
+    j = err(504,
+            "{\n  \"message\":\"The upstream server is timing out\",\n  \"request_id\":\"ab\"\n}");
     assert_jstr(j, "error.type", "api_error");
     assert_jstr(j, "error.message", "The upstream server is timing out");
     json_object_put(j);
@@ -184,12 +206,12 @@ test_errors(void **state)
 static void
 test_stats(void **state)
 {
-    sl_ap_usage_t    u;
+    sl_ap_usage_t u;
     sl_ap_stats_in_t in;
-    sl_ap_buf_t      b = { 0 };
-    json_object     *j;
+    sl_ap_buf_t b = {0};
+    json_object *j;
 
-    (void) state;
+    (void)state;
     memset(&u, 0, sizeof(u));
     memset(&in, 0, sizeof(in));
     u.have = 1;
@@ -200,18 +222,19 @@ test_stats(void **state)
     in.input_cost = in.output_cost = -1;
     in.llm_latency_ms = 17028;
     in.ttft_ms = 17027;
-    in.plugin_id = (sl_str_t) SL_STR("63199335-aaaa");
-    in.provider_name = (sl_str_t) SL_STR("dashscope");
-    in.request_model = (sl_str_t) SL_STR("qwen-plus");
+    in.plugin_id = (sl_str_t)SL_STR("63199335-aaaa");
+    in.provider_name = (sl_str_t)SL_STR("dashscope");
+    in.request_model = (sl_str_t)SL_STR("qwen-plus");
     sl_ap_stats_usage(&in, &b);
-    assert_string_equal(b.ptr, "{\"prompt_tokens\":13486,\"completion_tokens\":493,\"total_tokens\":13979,"
-                        "\"cost\":0,\"time_per_token\":34.539553752535,\"time_to_first_token\":17027,"
-                        "\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{}}");
+    assert_string_equal(
+        b.ptr, "{\"prompt_tokens\":13486,\"completion_tokens\":493,\"total_tokens\":13979,"
+               "\"cost\":0,\"time_per_token\":34.539553752535,\"time_to_first_token\":17027,"
+               "\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{}}");
     b.len = 0;
     sl_ap_stats_meta(&in, &b);
     assert_string_equal(b.ptr, "{\"plugin_id\":\"63199335-aaaa\",\"provider_name\":\"dashscope\","
-                        "\"request_model\":\"qwen-plus\",\"response_model\":\"qwen-plus\","
-                        "\"request_mode\":\"oneshot\",\"llm_latency\":17028}");
+                               "\"request_model\":\"qwen-plus\",\"response_model\":\"qwen-plus\","
+                               "\"request_mode\":\"oneshot\",\"llm_latency\":17028}");
     /* cost with both prices; stream mode; response model from upstream */
     in.input_cost = 0.4;
     in.output_cost = 1.2;
@@ -239,15 +262,16 @@ test_json_scan(void **state)
         "{}", "[]", " {\"a\":[1,-2.5e3,true,false,null,\"x\\u00e9\\n\"]} ", "\"s\"", "0", "[[[]]]",
     };
     static const char *const bad[] = {
-        "", "{", "{\"a\"}", "{\"a\":}", "[1,]", "{\"a\":1,}", "[01]", "\"\\x\"", "\"a\nb\"",
-        "tru", "{} {}", "[1 2]", "{1:2}", "\"\\u12\"", "-", "1.", "1e",
+        "",      "{",         "{\"a\"}",  "{\"a\":}", "[1,]",  "{\"a\":1,}",
+        "[01]",  "\"\\x\"",   "\"a\nb\"", "tru",      "{} {}", "[1 2]",
+        "{1:2}", "\"\\u12\"", "-",        "1.",       "1e",
     };
-    sl_jdoc_t   d = { 0 };
-    sl_ap_buf_t b = { 0 };
-    size_t      i;
-    int         v;
+    sl_jdoc_t d = {0};
+    sl_ap_buf_t b = {0};
+    size_t i;
+    int v;
 
-    (void) state;
+    (void)state;
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         if (sl_json_parse(&d, good[i], strlen(good[i])) != 0) {
             fail_msg("rejected %s", good[i]);

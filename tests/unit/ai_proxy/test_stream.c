@@ -7,61 +7,76 @@
 
 #include "test_util.h"
 
-#define CH(delta_and_finish) \
-    "data: {\"choices\":[{" delta_and_finish ",\"index\":0,\"logprobs\":null}],\"object\":\"chat.completion.chunk\"," \
-    "\"usage\":null,\"created\":1735320910,\"system_fingerprint\":null,\"model\":\"qwen-plus\",\"id\":\"chatcmpl-0bdc-9f90\"}\n\n"
-#define USAGE(p, c, cached) \
-    "data: {\"choices\":[],\"object\":\"chat.completion.chunk\",\"usage\":{\"prompt_tokens\":" #p ",\"completion_tokens\":" #c \
-    ",\"total_tokens\":99,\"prompt_tokens_details\":{\"cached_tokens\":" #cached "}},\"created\":1,\"system_fingerprint\":null," \
+#define CH(delta_and_finish)                                                                       \
+    "data: {\"choices\":[{" delta_and_finish                                                       \
+    ",\"index\":0,\"logprobs\":null}],\"object\":\"chat.completion.chunk\","                       \
+    "\"usage\":null,\"created\":1735320910,\"system_fingerprint\":null,\"model\":\"qwen-plus\","   \
+    "\"id\":\"chatcmpl-0bdc-9f90\"}\n\n"
+#define USAGE(p, c, cached)                                                                        \
+    "data: {\"choices\":[],\"object\":\"chat.completion.chunk\",\"usage\":{\"prompt_tokens\":" #p  \
+    ",\"completion_tokens\":" #c                                                                   \
+    ",\"total_tokens\":99,\"prompt_tokens_details\":{\"cached_tokens\":" #cached                   \
+    "}},\"created\":1,\"system_fingerprint\":null,"                                                \
     "\"model\":\"qwen-plus\",\"id\":\"chatcmpl-0bdc-9f90\"}\n\n"
 #define DONE "data: [DONE]\n\n"
 
 static const char fx_text[] =
     CH("\"delta\":{\"content\":\"\",\"role\":\"assistant\"},\"finish_reason\":null")
-    CH("\"finish_reason\":null,\"delta\":{\"content\":\"Hel\"}")
-    CH("\"finish_reason\":null,\"delta\":{\"content\":\"lo \\\"w\\\"\\n\\u00e9\"}")
-    CH("\"finish_reason\":\"stop\",\"delta\":{\"content\":\"\"}")
-    USAGE(22, 17, 4)
-    DONE;
+        CH("\"finish_reason\":null,\"delta\":{\"content\":\"Hel\"}")
+            CH("\"finish_reason\":null,\"delta\":{\"content\":\"lo \\\"w\\\"\\n\\u00e9\"}")
+                CH("\"finish_reason\":\"stop\",\"delta\":{\"content\":\"\"}") USAGE(22, 17, 4) DONE;
 
-static const char fx_thinking[] =
-    CH("\"delta\":{\"content\":\"\",\"reasoning_content\":\"\",\"role\":\"assistant\"},\"finish_reason\":null")
-    CH("\"delta\":{\"content\":null,\"reasoning_content\":\"Let me \"},\"finish_reason\":null")
-    CH("\"delta\":{\"content\":null,\"reasoning_content\":\"think.\"},\"finish_reason\":null")
-    CH("\"delta\":{\"content\":\"Answer\",\"reasoning_content\":null},\"finish_reason\":null")
-    CH("\"delta\":{\"content\":\": 42\",\"reasoning_content\":null},\"finish_reason\":null")
-    CH("\"delta\":{\"content\":\"\",\"reasoning_content\":null},\"finish_reason\":\"stop\"")
-    USAGE(10, 30, 0)
-    DONE;
+static const char fx_thinking[] = CH("\"delta\":{\"content\":\"\",\"reasoning_content\":\"\","
+                                     "\"role\":\"assistant\"},\"finish_reason\":null")
+    CH("\"delta\":{\"content\":null,\"reasoning_content\":\"Let me \"},\"finish_reason\":null") CH(
+        "\"delta\":{\"content\":null,\"reasoning_content\":\"think.\"},\"finish_reason\":null")
+        CH("\"delta\":{\"content\":\"Answer\",\"reasoning_content\":null},\"finish_reason\":null")
+            CH("\"delta\":{\"content\":\": 42\",\"reasoning_content\":null},\"finish_reason\":null")
+                CH("\"delta\":{\"content\":\"\",\"reasoning_content\":null},\"finish_reason\":"
+                   "\"stop\"") USAGE(10, 30, 0) DONE;
 
-static const char fx_tools[] =
-    CH("\"delta\":{\"content\":\"Let me check.\",\"role\":\"assistant\"},\"finish_reason\":null")
-    CH("\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\"}}]},\"finish_reason\":null")
-    CH("\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"\",\"type\":\"function\",\"function\":{\"arguments\":\" \\\"Par\"}}]},\"finish_reason\":null")
-    CH("\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"\",\"type\":\"function\",\"function\":{\"arguments\":\"is\\\"}\"}}]},\"finish_reason\":null")
-    CH("\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"\"}}]},\"finish_reason\":null")
-    CH("\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"\",\"type\":\"function\",\"function\":{}}]},\"finish_reason\":null")
-    CH("\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"\",\"type\":\"function\",\"function\":{\"arguments\":\"{\\\"tz\\\":\\\"CET\\\"}\"}}]},\"finish_reason\":null")
-    CH("\"delta\":{},\"finish_reason\":\"tool_calls\"")
-    USAGE(100, 40, 0)
-    DONE;
+static const char fx_tools[] = CH(
+    "\"delta\":{\"content\":\"Let me "
+    "check.\",\"role\":\"assistant\"},\"finish_reason\":null") CH("\"delta\":{\"tool_calls\":[{"
+                                                                  "\"index\":0,\"id\":\"call_a\","
+                                                                  "\"type\":\"function\","
+                                                                  "\"function\":{"
+                                                                  "\"name\":\"get_weather\","
+                                                                  "\"arguments\":\"{\\\"city\\\":"
+                                                                  "\"}}]},\"finish_reason\":null")
+    CH("\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"\",\"type\":\"function\",\"function\":{"
+       "\"arguments\":\" \\\"Par\"}}]},\"finish_reason\":null")
+        CH("\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"\",\"type\":\"function\",\"function\":"
+           "{\"arguments\":\"is\\\"}\"}}]},\"finish_reason\":null")
+            CH("\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\","
+               "\"function\":{\"name\":\"get_time\",\"arguments\":\"\"}}]},\"finish_reason\":null")
+                CH("\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"\",\"type\":\"function\","
+                   "\"function\":{}}]},\"finish_reason\":null")
+                    CH("\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"\",\"type\":\"function\","
+                       "\"function\":{\"arguments\":\"{\\\"tz\\\":\\\"CET\\\"}\"}}]},\"finish_"
+                       "reason\":null") CH("\"delta\":{},\"finish_reason\":\"tool_calls\"")
+                        USAGE(100, 40, 0) DONE;
 
 /* finish_reason on the last text chunk, no usage, no [DONE] */
 static const char fx_finish_on_text[] =
     CH("\"delta\":{\"content\":\"Hi\",\"role\":\"assistant\"},\"finish_reason\":null")
-    CH("\"delta\":{\"content\":\" there, friend\"},\"finish_reason\":\"length\"");
+        CH("\"delta\":{\"content\":\" there, friend\"},\"finish_reason\":\"length\"");
 
 static const char fx_error[] =
-    CH("\"delta\":{\"content\":\"Some\",\"role\":\"assistant\"},\"finish_reason\":null")
-    "data: {\"error\":{\"message\":\"Output data may contain inappropriate content.\",\"type\":\"data_inspection_failed\","
-    "\"param\":null,\"code\":\"data_inspection_failed\"}}\n\n"
-    CH("\"delta\":{\"content\":\"ignored\"},\"finish_reason\":null");
+    CH("\"delta\":{\"content\":\"Some\",\"role\":\"assistant\"},\"finish_reason\":"
+       "null") "data: {\"error\":{\"message\":\"Output data may contain inappropriate "
+               "content.\",\"type\":\"data_inspection_failed\","
+               "\"param\":null,\"code\":\"data_inspection_failed\"}}\n\n" CH(
+                   "\"delta\":{\"content\":\"ignored\"},\"finish_reason\":null");
 
-static const char fx_crlf[] =
-    "data: {\"choices\":[{\"delta\":{\"content\":\"A\"},\"finish_reason\":null,\"index\":0}],\"id\":\"chatcmpl-x\"}\r\n\r\n"
-    ": keep-alive comment\r\n\r\n"
-    "data: {\"choices\":[{\"delta\":{\"content\":\"B\"},\"finish_reason\":\"stop\",\"index\":0}],\"id\":\"chatcmpl-x\"}\r\n\r\n"
-    "data: [DONE]\r\n\r\n";
+static const char fx_crlf[] = "data: "
+                              "{\"choices\":[{\"delta\":{\"content\":\"A\"},\"finish_reason\":null,"
+                              "\"index\":0}],\"id\":\"chatcmpl-x\"}\r\n\r\n"
+                              ": keep-alive comment\r\n\r\n"
+                              "data: "
+                              "{\"choices\":[{\"delta\":{\"content\":\"B\"},\"finish_reason\":"
+                              "\"stop\",\"index\":0}],\"id\":\"chatcmpl-x\"}\r\n\r\n"
+                              "data: [DONE]\r\n\r\n";
 
 /* ---- feeding ---- */
 
@@ -70,15 +85,16 @@ feed_split(const char *in, size_t n, const size_t *cuts, size_t ncuts, int trunc
            sl_ap_buf_t *all, sl_ap_usage_t *u)
 {
     sl_ap_stream_t s;
-    sl_ap_buf_t    out = { 0 };
-    size_t         i, prev = 0;
+    sl_ap_buf_t out = {0};
+    size_t i, prev = 0;
 
-    sl_ap_stream_init(&s, (sl_str_t) SL_STR("qwen-plus"), 7);
+    sl_ap_stream_init(&s, (sl_str_t)SL_STR("qwen-plus"), 7);
     for (i = 0; i <= ncuts; i++) {
         size_t end = i < ncuts ? cuts[i] : n;
 
         out.len = 0;
-        assert_int_equal(sl_ap_stream_feed(&s, in + prev, end - prev, i == ncuts, truncated, &out), 0);
+        assert_int_equal(sl_ap_stream_feed(&s, in + prev, end - prev, i == ncuts, truncated, &out),
+                         0);
         sl_ap_buf_add(all, out.ptr, out.len);
         prev = end;
     }
@@ -93,16 +109,16 @@ feed_split(const char *in, size_t n, const size_t *cuts, size_t ncuts, int trunc
 static void
 feed_all_ways(const char *in, size_t n, int truncated, sl_ap_buf_t *whole, sl_ap_usage_t *u)
 {
-    size_t      k, cuts[4096];
-    sl_ap_buf_t other = { 0 };
+    size_t k, cuts[4096];
+    sl_ap_buf_t other = {0};
 
     feed_split(in, n, NULL, 0, truncated, whole, u);
     for (k = 0; k <= n; k++) {
         other.len = 0;
         feed_split(in, n, &k, 1, truncated, &other, NULL);
         if (other.len != whole->len || memcmp(other.ptr, whole->ptr, whole->len) != 0) {
-            fprintf(stderr, "split at %zu differs:\n%.*s\n---\n%.*s\n", k, (int) other.len, other.ptr,
-                    (int) whole->len, whole->ptr);
+            fprintf(stderr, "split at %zu differs:\n%.*s\n---\n%.*s\n", k, (int)other.len,
+                    other.ptr, (int)whole->len, whole->ptr);
             fail();
         }
     }
@@ -142,7 +158,7 @@ typedef struct {
     char content[8][256];
     char id[8][64];
     char name[8][64];
-    int  nblocks;
+    int nblocks;
     json_object *last_delta;
     json_object *start;
 } grammar_t;
@@ -151,29 +167,29 @@ static void
 check_grammar(const char *p, size_t n, grammar_t *g)
 {
     const char *end = p + n;
-    int         open = -1, started = 0, stopped = 0, errored = 0, deltas = 0;
+    int open = -1, started = 0, stopped = 0, errored = 0, deltas = 0;
 
     memset(g, 0, sizeof(*g));
     while (p < end) {
-        const char  *nl1 = memchr(p, '\n', (size_t) (end - p));
-        const char  *nl2, *dat;
-        char         ev[64];
+        const char *nl1 = memchr(p, '\n', (size_t)(end - p));
+        const char *nl2, *dat;
+        char ev[64];
         json_object *j;
-        const char  *type;
+        const char *type;
 
         assert_non_null(nl1);
         assert_true(strncmp(p, "event: ", 7) == 0);
-        snprintf(ev, sizeof(ev), "%.*s", (int) (nl1 - p - 7), p + 7);
+        snprintf(ev, sizeof(ev), "%.*s", (int)(nl1 - p - 7), p + 7);
         dat = nl1 + 1;
         assert_true(strncmp(dat, "data: ", 6) == 0);
-        nl2 = memchr(dat, '\n', (size_t) (end - dat));
+        nl2 = memchr(dat, '\n', (size_t)(end - dat));
         assert_non_null(nl2);
         assert_true(nl2 + 1 < end && nl2[1] == '\n');
-        j = tu_parse(dat + 6, (size_t) (nl2 - dat - 6));
+        j = tu_parse(dat + 6, (size_t)(nl2 - dat - 6));
         type = tu_str(j, "type");
         assert_non_null(type);
-        assert_string_equal(type, ev);               /* event name == data.type */
-        assert_false(stopped || errored);            /* nothing after the end */
+        assert_string_equal(type, ev);    /* event name == data.type */
+        assert_false(stopped || errored); /* nothing after the end */
         if (strcmp(ev, "message_start") == 0) {
             assert_false(started);
             started = 1;
@@ -228,7 +244,8 @@ check_grammar(const char *p, size_t n, grammar_t *g)
             assert_non_null(tu_get(j, "usage.output_tokens"));
             assert_null(json_object_get_string(tu_get(j, "delta.stop_sequence")));
             snprintf(tmp, sizeof(tmp), " delta:%s:%lld/%lld", nz(tu_str(j, "delta.stop_reason")),
-                     (long long) tu_int(j, "usage.input_tokens"), (long long) tu_int(j, "usage.output_tokens"));
+                     (long long)tu_int(j, "usage.input_tokens"),
+                     (long long)tu_int(j, "usage.output_tokens"));
             cat(g->summary, sizeof(g->summary), tmp);
             if (g->last_delta) {
                 json_object_put(g->last_delta);
@@ -265,11 +282,11 @@ grammar_free(grammar_t *g)
 static void
 test_text(void **state)
 {
-    sl_ap_buf_t   out = { 0 };
+    sl_ap_buf_t out = {0};
     sl_ap_usage_t u;
-    grammar_t     g;
+    grammar_t g;
 
-    (void) state;
+    (void)state;
     feed_all_ways(fx_text, sizeof(fx_text) - 1, 0, &out, &u);
     check_grammar(out.ptr, out.len, &g);
     assert_string_equal(g.summary, "start ping [text + + ] delta:end_turn:18/17 stop");
@@ -277,7 +294,7 @@ test_text(void **state)
     assert_jstr(g.start, "message.id", "msg_0bdc-9f90");
     assert_jstr(g.start, "message.model", "qwen-plus");
     assert_jstr(g.start, "message.role", "assistant");
-    assert_int_equal(tu_int(g.start, "message.usage.input_tokens"), 7);   /* the estimate */
+    assert_int_equal(tu_int(g.start, "message.usage.input_tokens"), 7); /* the estimate */
     assert_int_equal(tu_int(g.start, "message.usage.output_tokens"), 1);
     assert_int_equal(tu_int(g.last_delta, "usage.cache_read_input_tokens"), 4);
     assert_true(u.have);
@@ -292,13 +309,14 @@ test_text(void **state)
 static void
 test_thinking(void **state)
 {
-    sl_ap_buf_t out = { 0 };
-    grammar_t   g;
+    sl_ap_buf_t out = {0};
+    grammar_t g;
 
-    (void) state;
+    (void)state;
     feed_all_ways(fx_thinking, sizeof(fx_thinking) - 1, 0, &out, NULL);
     check_grammar(out.ptr, out.len, &g);
-    assert_string_equal(g.summary, "start ping [thinking + + sig ] [text + + ] delta:end_turn:10/30 stop");
+    assert_string_equal(g.summary,
+                        "start ping [thinking + + sig ] [text + + ] delta:end_turn:10/30 stop");
     assert_string_equal(g.content[0], "Let me think.");
     assert_string_equal(g.content[1], "Answer: 42");
     grammar_free(&g);
@@ -308,15 +326,16 @@ test_thinking(void **state)
 static void
 test_parallel_tools(void **state)
 {
-    sl_ap_buf_t  out = { 0 };
-    grammar_t    g;
+    sl_ap_buf_t out = {0};
+    grammar_t g;
     json_object *a;
 
-    (void) state;
+    (void)state;
     feed_all_ways(fx_tools, sizeof(fx_tools) - 1, 0, &out, NULL);
     check_grammar(out.ptr, out.len, &g);
-    assert_string_equal(g.summary,
-                        "start ping [text + ] [tool_use + + + ] [tool_use + ] delta:tool_use:100/40 stop");
+    assert_string_equal(
+        g.summary,
+        "start ping [text + ] [tool_use + + + ] [tool_use + ] delta:tool_use:100/40 stop");
     assert_string_equal(g.id[1], "call_a");
     assert_string_equal(g.name[1], "get_weather");
     assert_string_equal(g.id[2], "call_b");
@@ -334,11 +353,11 @@ test_parallel_tools(void **state)
 static void
 test_finish_on_text_no_usage_no_done(void **state)
 {
-    sl_ap_buf_t   out = { 0 };
+    sl_ap_buf_t out = {0};
     sl_ap_usage_t u;
-    grammar_t     g;
+    grammar_t g;
 
-    (void) state;
+    (void)state;
     feed_all_ways(fx_finish_on_text, sizeof(fx_finish_on_text) - 1, 0, &out, &u);
     check_grammar(out.ptr, out.len, &g);
     /* output tokens estimated per delta: "Hi" 1 + " there, friend" 4 */
@@ -353,10 +372,10 @@ test_finish_on_text_no_usage_no_done(void **state)
 static void
 test_in_stream_error(void **state)
 {
-    sl_ap_buf_t out = { 0 };
-    grammar_t   g;
+    sl_ap_buf_t out = {0};
+    grammar_t g;
 
-    (void) state;
+    (void)state;
     feed_all_ways(fx_error, sizeof(fx_error) - 1, 0, &out, NULL);
     check_grammar(out.ptr, out.len, &g);
     assert_string_equal(g.summary, "start ping [text + error:invalid_request_error");
@@ -368,15 +387,15 @@ test_in_stream_error(void **state)
 static void
 test_truncated(void **state)
 {
-    sl_ap_buf_t out = { 0 };
-    grammar_t   g;
+    sl_ap_buf_t out = {0};
+    grammar_t g;
     /* the first two chunks of the text fixture, then a reset */
     const char *cut = strstr(fx_text, "lo \\\"w");
-    size_t      n;
+    size_t n;
 
-    (void) state;
+    (void)state;
     cut = strstr(cut, "\n\n") + 2;
-    n = (size_t) (cut - fx_text);
+    n = (size_t)(cut - fx_text);
     feed_all_ways(fx_text, n, 1, &out, NULL);
     check_grammar(out.ptr, out.len, &g);
     assert_string_equal(g.summary, "start ping [text + + ] error:api_error");
@@ -396,10 +415,10 @@ test_truncated(void **state)
 static void
 test_crlf_and_comments(void **state)
 {
-    sl_ap_buf_t out = { 0 };
-    grammar_t   g;
+    sl_ap_buf_t out = {0};
+    grammar_t g;
 
-    (void) state;
+    (void)state;
     feed_all_ways(fx_crlf, sizeof(fx_crlf) - 1, 0, &out, NULL);
     check_grammar(out.ptr, out.len, &g);
     assert_string_equal(g.summary, "start ping [text + + ] delta:end_turn:7/2 stop");
@@ -412,12 +431,12 @@ static void
 test_keepalive_before_first_chunk(void **state)
 {
     sl_ap_stream_t s;
-    sl_ap_buf_t    out = { 0 }, all = { 0 };
-    grammar_t      g;
+    sl_ap_buf_t out = {0}, all = {0};
+    grammar_t g;
 
-    (void) state;
-    sl_ap_stream_init(&s, (sl_str_t) SL_STR("qwen-plus"), 3);
-    sl_ap_stream_keepalive(&s, &all);           /* slow first token */
+    (void)state;
+    sl_ap_stream_init(&s, (sl_str_t)SL_STR("qwen-plus"), 3);
+    sl_ap_stream_keepalive(&s, &all); /* slow first token */
     sl_ap_stream_keepalive(&s, &all);
     assert_int_equal(sl_ap_stream_feed(&s, fx_text, sizeof(fx_text) - 1, 1, 0, &out), 0);
     sl_ap_buf_add(&all, out.ptr, out.len);
@@ -442,13 +461,14 @@ sse_collect(void *ud, const char *data, size_t len)
 static void
 test_sse_parser(void **state)
 {
-    static const char in[] = "data: a\ndata:b\n\nevent: x\nid: 1\n\r\ndata: c\r\n\r\n: c\n\ndata: tail";
+    static const char in[] =
+        "data: a\ndata:b\n\nevent: x\nid: 1\n\r\ndata: c\r\n\r\n: c\n\ndata: tail";
     size_t k;
 
-    (void) state;
+    (void)state;
     for (k = 0; k <= sizeof(in) - 1; k++) {
-        sl_sse_t    s = { 0 };
-        sl_ap_buf_t b = { 0 };
+        sl_sse_t s = {0};
+        sl_ap_buf_t b = {0};
 
         assert_int_equal(sl_sse_feed(&s, in, k, 0, sse_collect, &b), 0);
         assert_int_equal(sl_sse_feed(&s, in + k, sizeof(in) - 1 - k, 1, sse_collect, &b), 0);

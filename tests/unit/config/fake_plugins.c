@@ -37,7 +37,7 @@ static int
 ai_proxy_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
 {
     json_object *o = json_tokener_parse(json), *m, *opt, *t;
-    int          bad = 0;
+    int bad = 0;
 
     if (o == NULL) {
         api->conf_error(cx, "", "invalid JSON");
@@ -54,8 +54,9 @@ ai_proxy_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t 
     }
     opt = m ? get(m, "options") : NULL;
     t = opt ? get(opt, "temperature") : NULL;
-    if (t && (!(json_object_is_type(t, json_type_double) || json_object_is_type(t, json_type_int)) ||
-              json_object_get_double(t) < 0 || json_object_get_double(t) > 5)) {
+    if (t &&
+        (!(json_object_is_type(t, json_type_double) || json_object_is_type(t, json_type_int)) ||
+         json_object_get_double(t) < 0 || json_object_get_double(t) > 5)) {
         api->conf_error(cx, "model.options.temperature", "value should be between 0 and 5");
         bad = 1;
     }
@@ -67,7 +68,7 @@ static int
 file_log_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
 {
     json_object *o = json_tokener_parse(json);
-    int          bad = !json_object_is_type(get(o, "path"), json_type_string);
+    int bad = !json_object_is_type(get(o, "path"), json_type_string);
 
     if (bad)
         api->conf_error(cx, "path", "required field missing");
@@ -78,8 +79,8 @@ file_log_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t 
 static int
 any_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
 {
-    (void) api;
-    (void) cx;
+    (void)api;
+    (void)cx;
     return keep(json, len, conf);
 }
 
@@ -87,47 +88,87 @@ any_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, 
 static int
 silent_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
 {
-    (void) api; (void) cx; (void) json; (void) len; (void) conf;
+    (void)api;
+    (void)cx;
+    (void)json;
+    (void)len;
+    (void)conf;
     return -1;
 }
 
 static sl_status_t
 body_cb(const sl_api_t *api, sl_req_t *r, void *conf)
 {
-    (void) api; (void) r; (void) conf;
+    (void)api;
+    (void)r;
+    (void)conf;
     return SL_STATUS_CONTINUE;
 }
 
 static sl_status_t
 body_filter_cb(const sl_api_t *api, sl_req_t *r, void *conf, sl_str_t *chunk, int eof)
 {
-    (void) api; (void) r; (void) conf; (void) chunk; (void) eof;
+    (void)api;
+    (void)r;
+    (void)conf;
+    (void)chunk;
+    (void)eof;
     return SL_STATUS_CONTINUE;
 }
 
 static const sl_plugin_t fake_descs[] = {
-    { .abi_major = SL_PLUGIN_ABI_MAJOR, .abi_minor = SL_PLUGIN_ABI_MINOR, .name = "ai-proxy", .version = "1.0",
-      .priority = 770, .config_parse = ai_proxy_parse, .config_free = conf_free, .body = body_cb,
-      .body_filter = body_filter_cb },
-    { .abi_major = SL_PLUGIN_ABI_MAJOR, .abi_minor = SL_PLUGIN_ABI_MINOR, .name = "file-log", .version = "1.0",
-      .priority = 9, .config_parse = file_log_parse, .config_free = conf_free },
-    { .abi_major = SL_PLUGIN_ABI_MAJOR, .abi_minor = SL_PLUGIN_ABI_MINOR, .name = "alpha", .version = "1.0",
-      .priority = 100, .config_parse = any_parse, .config_free = conf_free },
-    { .abi_major = SL_PLUGIN_ABI_MAJOR, .abi_minor = SL_PLUGIN_ABI_MINOR, .name = "beta", .version = "1.0",
-      .priority = 100, .config_parse = any_parse, .config_free = conf_free },
-    { .abi_major = SL_PLUGIN_ABI_MAJOR, .abi_minor = SL_PLUGIN_ABI_MINOR, .name = "gamma", .version = "1.0",
-      .priority = 1000, .config_parse = any_parse, .config_free = conf_free },
-    { .abi_major = SL_PLUGIN_ABI_MAJOR, .abi_minor = SL_PLUGIN_ABI_MINOR, .name = "silent", .version = "1.0",
-      .priority = 1, .config_parse = silent_parse, .config_free = NULL },
+    {.abi_major = SL_PLUGIN_ABI_MAJOR,
+     .abi_minor = SL_PLUGIN_ABI_MINOR,
+     .name = "ai-proxy",
+     .version = "1.0",
+     .priority = 770,
+     .config_parse = ai_proxy_parse,
+     .config_free = conf_free,
+     .body = body_cb,
+     .body_filter = body_filter_cb},
+    {.abi_major = SL_PLUGIN_ABI_MAJOR,
+     .abi_minor = SL_PLUGIN_ABI_MINOR,
+     .name = "file-log",
+     .version = "1.0",
+     .priority = 9,
+     .config_parse = file_log_parse,
+     .config_free = conf_free},
+    {.abi_major = SL_PLUGIN_ABI_MAJOR,
+     .abi_minor = SL_PLUGIN_ABI_MINOR,
+     .name = "alpha",
+     .version = "1.0",
+     .priority = 100,
+     .config_parse = any_parse,
+     .config_free = conf_free},
+    {.abi_major = SL_PLUGIN_ABI_MAJOR,
+     .abi_minor = SL_PLUGIN_ABI_MINOR,
+     .name = "beta",
+     .version = "1.0",
+     .priority = 100,
+     .config_parse = any_parse,
+     .config_free = conf_free},
+    {.abi_major = SL_PLUGIN_ABI_MAJOR,
+     .abi_minor = SL_PLUGIN_ABI_MINOR,
+     .name = "gamma",
+     .version = "1.0",
+     .priority = 1000,
+     .config_parse = any_parse,
+     .config_free = conf_free},
+    {.abi_major = SL_PLUGIN_ABI_MAJOR,
+     .abi_minor = SL_PLUGIN_ABI_MINOR,
+     .name = "silent",
+     .version = "1.0",
+     .priority = 1,
+     .config_parse = silent_parse,
+     .config_free = NULL},
 };
 
 static sl_loaded_plugin_t fake_items[sl_nelems(fake_descs)] = {
-    { &fake_descs[0], NULL, NULL }, { &fake_descs[1], NULL, NULL },
-    { &fake_descs[2], NULL, NULL }, { &fake_descs[3], NULL, NULL },
-    { &fake_descs[4], NULL, NULL }, { &fake_descs[5], NULL, NULL },
+    {&fake_descs[0], NULL, NULL}, {&fake_descs[1], NULL, NULL}, {&fake_descs[2], NULL, NULL},
+    {&fake_descs[3], NULL, NULL}, {&fake_descs[4], NULL, NULL}, {&fake_descs[5], NULL, NULL},
 };
 
-sl_plugin_registry_t sl_fake_registry = { fake_items, sl_nelems(fake_items), "/fake/plugins" };
+sl_plugin_registry_t sl_fake_registry = {fake_items, sl_nelems(fake_items), "/fake/plugins"};
 
 const sl_api_t sl_fake_api = {
     .abi_major = SL_PLUGIN_ABI_MAJOR,
@@ -150,8 +191,8 @@ sl_plugins_find(const sl_plugin_registry_t *reg, const char *name)
 sl_conf_t *
 sl_fake_load(const char *yaml, sl_errors_t *errs)
 {
-    return sl_conf_load_buffer("kong.yaml", yaml, strlen(yaml), &sl_fake_registry,
-                               &sl_fake_api, errs);
+    return sl_conf_load_buffer("kong.yaml", yaml, strlen(yaml), &sl_fake_registry, &sl_fake_api,
+                               errs);
 }
 
 int

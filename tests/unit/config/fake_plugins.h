@@ -8,8 +8,8 @@
 #include "conf/config.h"
 
 extern sl_plugin_registry_t sl_fake_registry;
-extern const sl_api_t       sl_fake_api;
-extern int                  sl_fake_live_confs;   /* parsed - freed */
+extern const sl_api_t sl_fake_api;
+extern int sl_fake_live_confs; /* parsed - freed */
 
 /* Load a YAML/JSON buffer with the fake registry. */
 sl_conf_t *sl_fake_load(const char *yaml, sl_errors_t *errs);

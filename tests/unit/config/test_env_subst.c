@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+
 #include <cmocka.h>
 
 #include "conf/config.h"
@@ -19,10 +20,10 @@ subst(const char *in, sl_errors_t *errs)
 static void
 test_plain_string(void **state)
 {
-    sl_errors_t errs = { 0 };
-    char       *out;
+    sl_errors_t errs = {0};
+    char *out;
 
-    (void) state;
+    (void)state;
     setenv("DECK_KEY", "sk-123", 1);
     out = subst("a: 1\nh: 'Bearer ${{ env \"DECK_KEY\" }}'\n", &errs);
     assert_non_null(out);
@@ -39,12 +40,12 @@ test_plain_string(void **state)
 static void
 test_typed_pipes(void **state)
 {
-    sl_errors_t      errs = { 0 };
-    char            *out;
-    json_object     *root, *v;
+    sl_errors_t errs = {0};
+    char *out;
+    json_object *root, *v;
     sl_yaml_lines_t *lines;
 
-    (void) state;
+    (void)state;
     setenv("DECK_N", "8192", 1);
     setenv("DECK_F", "1", 1);
     setenv("DECK_B", "T", 1);
@@ -52,16 +53,20 @@ test_typed_pipes(void **state)
     out = subst("n: ${{ env \"DECK_N\" | toInt }}\n"
                 "f: ${{ env \"DECK_F\" | toFloat }}\n"
                 "b: ${{ env \"DECK_B\" | toBool }}\n"
-                "s: \"${{ env \"DECK_S\" }}\"\n", &errs);
+                "s: \"${{ env \"DECK_S\" }}\"\n",
+                &errs);
     assert_non_null(out);
     assert_string_equal(out, "n: 8192\nf: 1.0\nb: true\ns: \"8192\"\n");
     assert_int_equal(sl_yaml_parse("t", out, strlen(out), &root, &lines, &errs), SL_OK);
     assert_true(json_object_object_get_ex(root, "n", &v) && json_object_is_type(v, json_type_int));
     assert_int_equal(json_object_get_int(v), 8192);
-    assert_true(json_object_object_get_ex(root, "f", &v) && json_object_is_type(v, json_type_double));
-    assert_true(json_object_object_get_ex(root, "b", &v) && json_object_is_type(v, json_type_boolean));
+    assert_true(json_object_object_get_ex(root, "f", &v) &&
+                json_object_is_type(v, json_type_double));
+    assert_true(json_object_object_get_ex(root, "b", &v) &&
+                json_object_is_type(v, json_type_boolean));
     assert_true(json_object_get_boolean(v));
-    assert_true(json_object_object_get_ex(root, "s", &v) && json_object_is_type(v, json_type_string));
+    assert_true(json_object_object_get_ex(root, "s", &v) &&
+                json_object_is_type(v, json_type_string));
     json_object_put(root);
     sl_yaml_lines_free(lines);
     free(out);
@@ -81,18 +86,21 @@ test_typed_pipes(void **state)
 static void
 test_bad_conversions(void **state)
 {
-    sl_errors_t errs = { 0 };
+    sl_errors_t errs = {0};
 
-    (void) state;
+    (void)state;
     setenv("DECK_X", "abc", 1);
     assert_null(subst("a: 1\nn: ${{ env \"DECK_X\" | toInt }}\n"
                       "b: ${{ env \"DECK_X\" | toBool }}\n"
                       "c: ${{ env \"DECK_X\" | toFloat }}\n"
-                      "d: ${{ env \"DECK_X\" | upper }}\n", &errs));
+                      "d: ${{ env \"DECK_X\" | upper }}\n",
+                      &errs));
     assert_int_equal(errs.n, 4);
     assert_string_equal(errs.msgs[0], "kong.yaml:2: strconv.Atoi: parsing \"abc\": invalid syntax");
-    assert_string_equal(errs.msgs[1], "kong.yaml:3: strconv.ParseBool: parsing \"abc\": invalid syntax");
-    assert_string_equal(errs.msgs[2], "kong.yaml:4: strconv.ParseFloat: parsing \"abc\": invalid syntax");
+    assert_string_equal(errs.msgs[1],
+                        "kong.yaml:3: strconv.ParseBool: parsing \"abc\": invalid syntax");
+    assert_string_equal(errs.msgs[2],
+                        "kong.yaml:4: strconv.ParseFloat: parsing \"abc\": invalid syntax");
     assert_string_equal(errs.msgs[3], "kong.yaml:5: function \"upper\" not defined");
     sl_errors_free(&errs);
 }
@@ -101,16 +109,18 @@ test_bad_conversions(void **state)
 static void
 test_missing_and_unprefixed(void **state)
 {
-    sl_errors_t errs = { 0 };
+    sl_errors_t errs = {0};
 
-    (void) state;
+    (void)state;
     unsetenv("DECK_NOPE");
     setenv("HOME_X", "1", 1);
     assert_null(subst("a:\n  b: ${{ env \"DECK_NOPE\" }}\n  c: ${{ env \"HOME_X\" }}\n", &errs));
     assert_int_equal(errs.n, 2);
-    assert_string_equal(errs.msgs[0],
+    assert_string_equal(
+        errs.msgs[0],
         "kong.yaml:2: environment variable 'DECK_NOPE' present in state file but not set");
-    assert_string_equal(errs.msgs[1],
+    assert_string_equal(
+        errs.msgs[1],
         "kong.yaml:3: environment variables in the state file must be prefixed with 'DECK_', "
         "found: 'HOME_X'");
     sl_errors_free(&errs);
@@ -124,11 +134,11 @@ test_missing_and_unprefixed(void **state)
 static void
 test_comment_lines_untouched(void **state)
 {
-    sl_errors_t errs = { 0 };
-    char       *out;
+    sl_errors_t errs = {0};
+    char *out;
     const char *in = "# key: ${{ env \"DECK_NOPE\" }}\n   # ${{ env \"NOT_DECK\" }}\nx: 1\n";
 
-    (void) state;
+    (void)state;
     unsetenv("DECK_NOPE");
     out = subst(in, &errs);
     assert_non_null(out);

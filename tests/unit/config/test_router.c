@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
 #include <cmocka.h>
 
 #include "conf/router.h"
@@ -17,51 +18,51 @@
  * the how-to; the rest cover the other branches of get_upstream_uri_v0. */
 static const struct {
     const char *svc_path, *route_path;
-    int         strip;
+    int strip;
     const char *req, *want;
 } rows[] = {
-    { NULL,        "/anything", 1, "/anything/v1/messages", "/v1/messages" },
-    { NULL,        "/anything", 1, "/anything",             "/" },
-    { "/api",      "/anything", 1, "/anything/",            "/api/" },
-    { "/api/",     "/anything", 1, "/anything",             "/api" },
-    { "/api/",     "/anything", 1, "/anythingfoo",          "/api/foo" },
-    { "/api",      "/anything", 0, "/anything/v1",          "/api/anything/v1" },
-    { "/anything", "/anything", 1, "/anything/v1/messages", "/anything/v1/messages" },
+    {NULL, "/anything", 1, "/anything/v1/messages", "/v1/messages"},
+    {NULL, "/anything", 1, "/anything", "/"},
+    {"/api", "/anything", 1, "/anything/", "/api/"},
+    {"/api/", "/anything", 1, "/anything", "/api"},
+    {"/api/", "/anything", 1, "/anythingfoo", "/api/foo"},
+    {"/api", "/anything", 0, "/anything/v1", "/api/anything/v1"},
+    {"/anything", "/anything", 1, "/anything/v1/messages", "/anything/v1/messages"},
     /* base ends with "/", strip on */
-    { "/api/",     "/anything", 1, "/anything/",            "/api/" },
-    { "/api/",     "/anything", 1, "/anything/x/y",         "/api/x/y" },
-    { NULL,        "/anything", 1, "/anything/",            "/" },
-    { NULL,        "/anything", 1, "/anythingfoo",          "/foo" },
+    {"/api/", "/anything", 1, "/anything/", "/api/"},
+    {"/api/", "/anything", 1, "/anything/x/y", "/api/x/y"},
+    {NULL, "/anything", 1, "/anything/", "/"},
+    {NULL, "/anything", 1, "/anythingfoo", "/foo"},
     /* base without trailing "/", strip on */
-    { "/api",      "/anything", 1, "/anything",             "/api" },
-    { "/api",      "/anything", 1, "/anythingfoo",          "/api/foo" },
-    { "/api",      "/anything", 1, "/anything/x",           "/api/x" },
-    { "/api",      "/",         1, "/",                     "/api" },
+    {"/api", "/anything", 1, "/anything", "/api"},
+    {"/api", "/anything", 1, "/anythingfoo", "/api/foo"},
+    {"/api", "/anything", 1, "/anything/x", "/api/x"},
+    {"/api", "/", 1, "/", "/api"},
     /* sanitize_uri_postfix: "./" "../" "." ".." */
-    { "/api",      "/anything", 1, "/anything./x",          "/api/x" },
-    { "/api",      "/anything", 1, "/anything../x",         "/api/x" },
-    { "/api",      "/anything", 1, "/anything..",           "/api" },
-    { "/api/",     "/anything", 1, "/anything.",            "/api" },
+    {"/api", "/anything", 1, "/anything./x", "/api/x"},
+    {"/api", "/anything", 1, "/anything../x", "/api/x"},
+    {"/api", "/anything", 1, "/anything..", "/api"},
+    {"/api/", "/anything", 1, "/anything.", "/api"},
     /* strip off */
-    { "/api/",     "/anything", 0, "/anything/v1",          "/api/anything/v1" },
-    { NULL,        "/anything", 0, "/anything/v1",          "/anything/v1" },
-    { "/api",      "/",         0, "/",                     "/api" },
-    { "/api/",     "/",         0, "/",                     "/api/" },
+    {"/api/", "/anything", 0, "/anything/v1", "/api/anything/v1"},
+    {NULL, "/anything", 0, "/anything/v1", "/anything/v1"},
+    {"/api", "/", 0, "/", "/api"},
+    {"/api/", "/", 0, "/", "/api/"},
 };
 
 static void
 test_upstream_path_table(void **state)
 {
-    (void) state;
+    (void)state;
     for (size_t i = 0; i < sl_nelems(rows); i++) {
-        sl_service_t     svc = { .path = (char *) rows[i].svc_path };
-        sl_route_t       rt = { .strip_path = rows[i].strip, .service = &svc };
-        sl_route_match_t m = { &rt, strlen(rows[i].route_path) };
-        char            *got = sl_router_upstream_path(&m, sl_str_c(rows[i].req));
+        sl_service_t svc = {.path = (char *)rows[i].svc_path};
+        sl_route_t rt = {.strip_path = rows[i].strip, .service = &svc};
+        sl_route_match_t m = {&rt, strlen(rows[i].route_path)};
+        char *got = sl_router_upstream_path(&m, sl_str_c(rows[i].req));
 
         if (strcmp(got, rows[i].want) != 0)
-            fprintf(stderr, "row %zu: service %s route %s strip %d request %s: got %s want %s\n",
-                    i, rows[i].svc_path ? rows[i].svc_path : "(none)", rows[i].route_path,
+            fprintf(stderr, "row %zu: service %s route %s strip %d request %s: got %s want %s\n", i,
+                    rows[i].svc_path ? rows[i].svc_path : "(none)", rows[i].route_path,
                     rows[i].strip, rows[i].req, got, rows[i].want);
         assert_string_equal(got, rows[i].want);
         free(got);
@@ -93,10 +94,9 @@ static const char routes_yaml[] =
     "  - {name: disabled, paths: [/off]}\n";
 
 static const char *
-match(const sl_conf_t *conf, const char *method, const char *host, const char *path,
-      size_t *plen)
+match(const sl_conf_t *conf, const char *method, const char *host, const char *path, size_t *plen)
 {
-    sl_route_match_t m = { 0 };
+    sl_route_match_t m = {0};
 
     if (sl_router_match(conf, sl_str_c(method), sl_str_c(host), sl_str_c(path), &m) != SL_OK)
         return NULL;
@@ -108,11 +108,11 @@ match(const sl_conf_t *conf, const char *method, const char *host, const char *p
 static void
 test_matching_order(void **state)
 {
-    sl_errors_t errs = { 0 };
-    sl_conf_t  *conf;
-    size_t      plen = 99;
+    sl_errors_t errs = {0};
+    sl_conf_t *conf;
+    size_t plen = 99;
 
-    (void) state;
+    (void)state;
     conf = sl_fake_load(routes_yaml, &errs);
     sl_fake_dump_errors(&errs);
     assert_non_null(conf);
@@ -156,10 +156,9 @@ test_matching_order(void **state)
     /* conf->routes is in match order (a route at its best path's place);
      * routes that are never routed go last */
     {
-        static const char *const order[] = {
-            "getonly", "suffix", "plain", "num-hi", "num-lo", "digits", "users", "multi",
-            "mlong", "long", "short", "wild", "disabled"
-        };
+        static const char *const order[] = {"getonly", "suffix", "plain",   "num-hi", "num-lo",
+                                            "digits",  "users",  "multi",   "mlong",  "long",
+                                            "short",   "wild",   "disabled"};
         assert_int_equal(conf->nroutes, sl_nelems(order));
         for (size_t i = 0; i < sl_nelems(order); i++)
             assert_string_equal(conf->routes[i]->name, order[i]);
@@ -171,14 +170,15 @@ test_matching_order(void **state)
 static void
 test_match_then_join(void **state)
 {
-    sl_errors_t      errs = { 0 };
-    sl_conf_t       *conf = sl_fake_load(routes_yaml, &errs);
+    sl_errors_t errs = {0};
+    sl_conf_t *conf = sl_fake_load(routes_yaml, &errs);
     sl_route_match_t m;
-    char            *up;
+    char *up;
 
-    (void) state;
+    (void)state;
     assert_non_null(conf);
-    assert_int_equal(sl_router_match(conf, SL_STR("GET"), SL_STR("h"), SL_STR("/a/12/z"), &m), SL_OK);
+    assert_int_equal(sl_router_match(conf, SL_STR("GET"), SL_STR("h"), SL_STR("/a/12/z"), &m),
+                     SL_OK);
     up = sl_router_upstream_path(&m, SL_STR("/a/12/z"));
     assert_string_equal(up, "/base/z");
     free(up);

@@ -5,31 +5,31 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+
 #include <cmocka.h>
 
 #include "conf/yaml_json.h"
 
-static const char doc[] =
-    "_format_version: \"3.0\"\n"          /* 1 */
-    "services:\n"                         /* 2 */
-    "- name: a\n"                         /* 3 */
-    "  routes:\n"                         /* 4 */
-    "  - name: r0\n"                      /* 5 */
-    "    paths: [/x]\n"                   /* 6 */
-    "  - name: r1\n"                      /* 7 */
-    "    paths:\n"                        /* 8 */
-    "    - /y\n"                          /* 9 */
-    "    - /z\n"                          /* 10 */
-    "    methods: [GET]\n";               /* 11 */
+static const char doc[] = "_format_version: \"3.0\"\n" /* 1 */
+                          "services:\n"                /* 2 */
+                          "- name: a\n"                /* 3 */
+                          "  routes:\n"                /* 4 */
+                          "  - name: r0\n"             /* 5 */
+                          "    paths: [/x]\n"          /* 6 */
+                          "  - name: r1\n"             /* 7 */
+                          "    paths:\n"               /* 8 */
+                          "    - /y\n"                 /* 9 */
+                          "    - /z\n"                 /* 10 */
+                          "    methods: [GET]\n";      /* 11 */
 
 static void
 test_lines_by_path(void **state)
 {
-    sl_errors_t      errs = { 0 };
-    json_object     *root;
+    sl_errors_t errs = {0};
+    json_object *root;
     sl_yaml_lines_t *lines;
 
-    (void) state;
+    (void)state;
     assert_int_equal(sl_yaml_parse("t.yaml", doc, strlen(doc), &root, &lines, &errs), SL_OK);
     assert_int_equal(sl_yaml_line(lines, "_format_version"), 1);
     assert_int_equal(sl_yaml_line(lines, "services"), 2);
@@ -55,14 +55,17 @@ test_scalar_typing(void **state)
         "s1: 'true'\ns2: \"12\"\nn1: null\nn2: ~\nn3:\nb1: True\nb2: FALSE\n"
         "i1: -42\ni2: 0x1f\nf1: 1.0\nf2: 2e3\nf3: .inf\nstr: hello world\nlit: |\n  a\n"
         "ver: 3.0\nyes: yes\ntagged: !!str 5\n";
-    sl_errors_t      errs = { 0 };
-    json_object     *root, *v;
+    sl_errors_t errs = {0};
+    json_object *root, *v;
     sl_yaml_lines_t *lines;
 
-    (void) state;
+    (void)state;
     assert_int_equal(sl_yaml_parse("t", y, strlen(y), &root, &lines, &errs), SL_OK);
-#define TYPE(k, t) do { assert_true(json_object_object_get_ex(root, k, &v)); \
-                        assert_true(json_object_is_type(v, t)); } while (0)
+#define TYPE(k, t)                                                                                 \
+    do {                                                                                           \
+        assert_true(json_object_object_get_ex(root, k, &v));                                       \
+        assert_true(json_object_is_type(v, t));                                                    \
+    } while (0)
     TYPE("s1", json_type_string);
     TYPE("s2", json_type_string);
     TYPE("n1", json_type_null);
@@ -103,11 +106,11 @@ test_json_input(void **state)
         "     \"url\": \"http://x/y\", \"retries\": 3, \"tls\": false, \"n\": null}\n"
         "  ]\n"
         "}\n";
-    sl_errors_t      errs = { 0 };
-    json_object     *root, *v;
+    sl_errors_t errs = {0};
+    json_object *root, *v;
     sl_yaml_lines_t *lines;
 
-    (void) state;
+    (void)state;
     assert_int_equal(sl_yaml_parse("t.json", j, strlen(j), &root, &lines, &errs), SL_OK);
     assert_int_equal(sl_yaml_line(lines, "services[0].url"), 5);
     assert_int_equal(sl_yaml_line(lines, "services[0].name"), 4);
@@ -126,11 +129,11 @@ test_anchors_and_errors(void **state)
     static const char dup[] = "a: 1\nb: 2\na: 3\n";
     static const char two[] = "a: 1\n---\nb: 2\n";
     static const char alias[] = "a: *nope\n";
-    sl_errors_t      errs = { 0 };
-    json_object     *root, *v;
+    sl_errors_t errs = {0};
+    json_object *root, *v;
     sl_yaml_lines_t *lines;
 
-    (void) state;
+    (void)state;
     assert_int_equal(sl_yaml_parse("t", a, strlen(a), &root, &lines, &errs), SL_OK);
     assert_true(json_object_object_get_ex(root, "copy", &v));
     assert_string_equal(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),

@@ -6,12 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+
 #include <cmocka.h>
 
-#include "http/headers.h"
 #include "base/log.h"
 #include "base/pool.h"
 #include "conf/settings.h"
+#include "http/headers.h"
 
 static int cleanup_order[4], ncleanups;
 
@@ -25,10 +26,10 @@ static void
 test_pool(void **state)
 {
     sl_pool_t *p = sl_pool_create(256);
-    char      *a = sl_palloc(p, 10), *b = sl_palloc(p, 10);
+    char *a = sl_palloc(p, 10), *b = sl_palloc(p, 10);
     assert_true(((uintptr_t)a % 16) == 0 && ((uintptr_t)b % 16) == 0);
     assert_ptr_not_equal(a, b);
-    char *big = sl_pcalloc(p, 100000);          /* own block */
+    char *big = sl_pcalloc(p, 100000); /* own block */
     for (int i = 0; i < 100000; i++)
         assert_int_equal(big[i], 0);
     char *s = sl_pstrndup(p, "hello world", 5);
@@ -39,17 +40,17 @@ test_pool(void **state)
     assert_true(sl_pool_used(p) >= 100000);
     sl_pool_destroy(p);
     assert_int_equal(ncleanups, 2);
-    assert_int_equal(cleanup_order[0], 2);      /* reverse order */
+    assert_int_equal(cleanup_order[0], 2); /* reverse order */
     assert_int_equal(cleanup_order[1], 1);
 }
 
 static void
 test_headers(void **state)
 {
-    sl_pool_t   *p = sl_pool_create(1024);
-    sl_headers_t h = { 0 };
+    sl_pool_t *p = sl_pool_create(1024);
+    sl_headers_t h = {0};
 
-    for (int i = 0; i < 40; i++)                /* forces growth */
+    for (int i = 0; i < 40; i++) /* forces growth */
         sl_headers_add(&h, p, SL_STR("X-N"), SL_STR("v"));
     assert_int_equal(h.n, 40);
     sl_headers_add(&h, p, SL_STR("Content-Type"), SL_STR("text/plain"));
@@ -64,7 +65,7 @@ test_headers(void **state)
     assert_int_equal(h.n, 2);
     f = sl_headers_get(&h, SL_STR("Content-Type"));
     assert_true(SL_STR_EQ(f->value, "application/json"));
-    assert_true(SL_STR_EQ(h.items[0].name, "Content-Type"));   /* order kept */
+    assert_true(SL_STR_EQ(h.items[0].name, "Content-Type")); /* order kept */
     assert_true(sl_headers_has_token(&h, SL_STR("connection"), SL_STR("x-hop")));
     assert_true(sl_headers_has_token(&h, SL_STR("connection"), SL_STR("KEEP-ALIVE")));
     assert_false(sl_headers_has_token(&h, SL_STR("connection"), SL_STR("keep")));
@@ -77,8 +78,8 @@ static void
 test_settings(void **state)
 {
     sl_settings_t s;
-    char *argv[] = { "sluice", "-d", "x.yaml", "-l", "127.0.0.1:1", "-l", "[::1]:2", "-w", "3",
-                     "--log-level", "warn", NULL };
+    char *argv[] = {"sluice",  "-d", "x.yaml", "-l",          "127.0.0.1:1", "-l",
+                    "[::1]:2", "-w", "3",      "--log-level", "warn",        NULL};
 
     setenv("SLUICE_MAX_BODY_SIZE", "2k", 1);
     setenv("SLUICE_WORKERS", "7", 1);
@@ -87,18 +88,18 @@ test_settings(void **state)
     assert_string_equal(s.declarative_config, "x.yaml");
     assert_int_equal(s.nlisten, 2);
     assert_string_equal(s.listen[1], "[::1]:2");
-    assert_int_equal(s.workers, 3);               /* flag beats env */
-    assert_int_equal(s.max_body_size, 2048);      /* env applied */
+    assert_int_equal(s.workers, 3);          /* flag beats env */
+    assert_int_equal(s.max_body_size, 2048); /* env applied */
     assert_int_equal(s.log_level, SL_LOG_WARN);
     sl_settings_free(&s);
 
-    char *bad[] = { "sluice", "-w", "zero", NULL };
+    char *bad[] = {"sluice", "-w", "zero", NULL};
     sl_settings_defaults(&s);
     assert_int_equal(sl_settings_from_args(&s, 3, bad), -1);
     sl_settings_free(&s);
 
     setenv("SLUICE_MAX_BODY_SIZE", "lots", 1);
-    char *none[] = { "sluice", NULL };
+    char *none[] = {"sluice", NULL};
     sl_settings_defaults(&s);
     assert_int_equal(sl_settings_from_args(&s, 1, none), -1);
     sl_settings_free(&s);

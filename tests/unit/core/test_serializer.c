@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+
 #include <cmocka.h>
 
 #include "plugin/serializer.h"
@@ -30,8 +31,10 @@ make_request(sl_pool_t *pool)
     sl_headers_add(&r->client_headers, pool, SL_STR("Authorization"), SL_STR("Bearer sk-secret"));
     sl_headers_add(&r->client_headers, pool, SL_STR("X-Api-Key"), SL_STR("sk-ant-secret"));
     sl_headers_add(&r->client_headers, pool, SL_STR("X-Multi"), SL_STR("one"));
-    sl_headers_add(&r->client_headers, pool, SL_STR("x-multi"), SL_STR("two \"quoted\" \\ \x01\t/"));
-    sl_headers_add(&r->client_headers, pool, SL_STR("User-Agent"), SL_STR("claude-cli/2.1.332 (é)"));
+    sl_headers_add(&r->client_headers, pool, SL_STR("x-multi"),
+                   SL_STR("two \"quoted\" \\ \x01\t/"));
+    sl_headers_add(&r->client_headers, pool, SL_STR("User-Agent"),
+                   SL_STR("claude-cli/2.1.332 (é)"));
     sl_headers_add(&r->resp_headers, pool, SL_STR("Content-Type"), SL_STR("text/event-stream"));
     sl_headers_add(&r->resp_headers, pool, SL_STR("Set-Cookie"), SL_STR("a=1"));
     sl_headers_add(&r->resp_headers, pool, SL_STR("set-cookie"), SL_STR("b=2"));
@@ -81,16 +84,17 @@ assert_same(sl_req_t *r, const char *const *redact)
 static void
 test_same_record(void **state)
 {
-    sl_pool_t  *pool = sl_pool_create(4096);
-    sl_req_t   *r = make_request(pool);
-    const char *redact[] = { "x-api-key", "api-key", NULL };
+    sl_pool_t *pool = sl_pool_create(4096);
+    sl_req_t *r = make_request(pool);
+    const char *redact[] = {"x-api-key", "api-key", NULL};
 
     assert_same(r, NULL);
     assert_same(r, redact);
 
     /* serialize values: nested, scalars, a later value replacing one */
     assert_int_equal(sl_serialize_set(r, "ai.proxy.usage", SL_STR("{\"prompt_tokens\":3}")), SL_OK);
-    assert_int_equal(sl_serialize_set(r, "ai.proxy.meta", SL_STR("{\"request_mode\":\"stream\"}")), SL_OK);
+    assert_int_equal(sl_serialize_set(r, "ai.proxy.meta", SL_STR("{\"request_mode\":\"stream\"}")),
+                     SL_OK);
     assert_int_equal(sl_serialize_set(r, "custom", SL_STR("1.5")), SL_OK);
     assert_int_equal(sl_serialize_set(r, "custom", SL_STR("true")), SL_OK);
     assert_int_equal(sl_serialize_set(r, "bad", SL_STR("{nope")), SL_ERROR);
@@ -103,12 +107,12 @@ test_same_record(void **state)
     json_object *o = json_tokener_parse(out.ptr), *req, *v;
     assert_true(json_object_object_get_ex(o, "request", &req));
     assert_true(json_object_object_get_ex(req, "extra", &v));
-    assert_true(json_object_object_get_ex(req, "method", &v));   /* merged, not replaced */
+    assert_true(json_object_object_get_ex(req, "method", &v)); /* merged, not replaced */
     json_object_put(o);
 
     /* gateway-made answer, no upstream, no query */
     sl_req_t *g = make_request(pool);
-    g->query = (sl_str_t){ NULL, 0 };
+    g->query = (sl_str_t){NULL, 0};
     g->upstream_uri = NULL;
     g->upstream_status = 0;
     g->ntries = 0;

@@ -18,11 +18,10 @@ extern const sl_plugin_t sluice_plugin;
 
 char fake_conf_errors[8192];
 char fake_log_lines[8192];
-int  fake_log_count;
+int fake_log_count;
 
-static pthread_mutex_t   fake_mu = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic uint64_t  fake_generation;
-
+static pthread_mutex_t fake_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t fake_generation;
 
 static void
 fake_append(char *buf, size_t size, const char *fmt, va_list ap)
@@ -33,7 +32,6 @@ fake_append(char *buf, size_t size, const char *fmt, va_list ap)
         vsnprintf(buf + n, size - n, fmt, ap);
 }
 
-
 static void
 fake_appendf(char *buf, size_t size, const char *fmt, ...)
 {
@@ -43,7 +41,6 @@ fake_appendf(char *buf, size_t size, const char *fmt, ...)
     fake_append(buf, size, fmt, ap);
     va_end(ap);
 }
-
 
 static void
 fake_conf_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
@@ -57,7 +54,6 @@ fake_conf_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
     va_end(ap);
     fake_appendf(fake_conf_errors, sizeof(fake_conf_errors), "\n");
 }
-
 
 static void
 fake_log(sl_req_t *r, sl_log_level_t level, const char *fmt, ...)
@@ -75,13 +71,11 @@ fake_log(sl_req_t *r, sl_log_level_t level, const char *fmt, ...)
     pthread_mutex_unlock(&fake_mu);
 }
 
-
 static int
 fake_worker_id(void)
 {
     return 0;
 }
-
 
 static uint64_t
 fake_reopen_generation(void)
@@ -89,21 +83,20 @@ fake_reopen_generation(void)
     return atomic_load(&fake_generation);
 }
 
-
 /* Put `val` at the dotted `key` of `obj`, creating objects on the way. */
 static void
 fake_set_dotted(json_object *obj, const char *key, json_object *val)
 {
-    char        buf[256];
-    char       *seg, *dot;
+    char buf[256];
+    char *seg, *dot;
     json_object *child;
 
     snprintf(buf, sizeof(buf), "%s", key);
     seg = buf;
     while ((dot = strchr(seg, '.')) != NULL) {
         *dot = '\0';
-        if (!json_object_object_get_ex(obj, seg, &child)
-            || !json_object_is_type(child, json_type_object)) {
+        if (!json_object_object_get_ex(obj, seg, &child) ||
+            !json_object_is_type(child, json_type_object)) {
             child = json_object_new_object();
             json_object_object_add(obj, seg, child);
         }
@@ -113,16 +106,15 @@ fake_set_dotted(json_object *obj, const char *key, json_object *val)
     json_object_object_add(obj, seg, val);
 }
 
-
 static int
 fake_set_serialize_value(sl_req_t *r, const char *key, sl_str_t json)
 {
     json_tokener *tok = json_tokener_new();
-    json_object  *v = json_tokener_parse_ex(tok, json.ptr, (int)json.len);
-    int           ok;
+    json_object *v = json_tokener_parse_ex(tok, json.ptr, (int)json.len);
+    int ok;
 
     if (v == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-        v = json_tokener_parse_ex(tok, "", 1);      /* "1.5": end of input */
+        v = json_tokener_parse_ex(tok, "", 1); /* "1.5": end of input */
     ok = json_tokener_get_error(tok) == json_tokener_success;
 
     json_tokener_free(tok);
@@ -133,7 +125,6 @@ fake_set_serialize_value(sl_req_t *r, const char *key, sl_str_t json)
     json_object_object_add(r->values, key, v);
     return 0;
 }
-
 
 static int
 fake_log_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
@@ -162,7 +153,6 @@ fake_log_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     return 0;
 }
 
-
 const sl_api_t fake_api = {
     .abi_major = SL_PLUGIN_ABI_MAJOR,
     .abi_minor = SL_PLUGIN_ABI_MINOR,
@@ -176,7 +166,6 @@ const sl_api_t fake_api = {
     .reopen_generation = fake_reopen_generation,
 };
 
-
 void
 fake_reset(void)
 {
@@ -187,13 +176,11 @@ fake_reset(void)
     pthread_mutex_unlock(&fake_mu);
 }
 
-
 void
 fake_bump_reopen_generation(void)
 {
     atomic_fetch_add(&fake_generation, 1);
 }
-
 
 void
 fake_req_init(sl_req_t *r, const char *record, size_t len)
@@ -203,7 +190,6 @@ fake_req_init(sl_req_t *r, const char *record, size_t len)
     r->record_len = len;
 }
 
-
 void
 fake_req_done(sl_req_t *r)
 {
@@ -212,7 +198,6 @@ fake_req_done(sl_req_t *r)
     r->values = NULL;
     r->out = NULL;
 }
-
 
 int
 fake_parse(const char *json, void **conf)

@@ -13,7 +13,6 @@
 
 extern const sl_plugin_t sluice_plugin;
 
-
 static void
 test_descriptor(void **state)
 {
@@ -24,7 +23,6 @@ test_descriptor(void **state)
     assert_non_null(sluice_plugin.log);
     assert_null(sluice_plugin.access);
 }
-
 
 static void
 test_defaults(void **state)
@@ -43,11 +41,10 @@ test_defaults(void **state)
     assert_string_equal(fake_conf_errors, "");
 }
 
-
 static void
 test_all_fields(void **state)
 {
-    fl_conf_t  *c;
+    fl_conf_t *c;
     const char *json =
         "{ \"path\": \"/var/log/x y.log\", \"reopen\": true, \"redact_api_keys\": false,\n"
         "  \"custom_fields\": {\"team\": \"ai\", \"route.cost\": 1.5, \"a.b.c\": [1,\"/x\"],"
@@ -73,7 +70,6 @@ test_all_fields(void **state)
     sluice_plugin.config_free(c);
 }
 
-
 /* Parse `json`, expect failure and exactly `errors` from conf_error. */
 static void
 expect_errors(const char *json, const char *errors)
@@ -85,7 +81,6 @@ expect_errors(const char *json, const char *errors)
     assert_null(c);
     assert_string_equal(fake_conf_errors, errors);
 }
-
 
 static void
 test_errors(void **state)
@@ -108,8 +103,9 @@ test_errors(void **state)
     expect_errors("{\"path\":\"/tmp/x\",\"custom_fields\":{\"a..b\":1,\"ok\":2,\".c\":3}}",
                   "custom_fields: invalid key \"a..b\": expected dot-separated, non-empty names\n"
                   "custom_fields: invalid key \".c\": expected dot-separated, non-empty names\n");
-    expect_errors("{\"path\":\"/tmp/x\",\"custom_fields_by_lua\":{\"a\":\"return 1\"}}",
-                  "custom_fields_by_lua: Lua is not supported; use custom_fields (key -> JSON value)\n");
+    expect_errors(
+        "{\"path\":\"/tmp/x\",\"custom_fields_by_lua\":{\"a\":\"return 1\"}}",
+        "custom_fields_by_lua: Lua is not supported; use custom_fields (key -> JSON value)\n");
     expect_errors("{\"path\":\"/tmp/x\",\"pathh\":\"/tmp/y\",\"color\":1}",
                   "pathh: unknown field\ncolor: unknown field\n");
     /* Every problem is reported, not only the first. */
@@ -122,7 +118,6 @@ test_errors(void **state)
     expect_errors("", ": invalid JSON: unexpected end of data\n");
     expect_errors("{\"path\":\"/tmp/x\"} x", ": invalid JSON: trailing characters\n");
 }
-
 
 static void
 test_filename_rule(void **state)
@@ -138,15 +133,12 @@ test_filename_rule(void **state)
     assert_false(fl_valid_filename("a`b", 3));
 }
 
-
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_descriptor),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_all_fields),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_descriptor),    cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_all_fields),    cmocka_unit_test(test_errors),
         cmocka_unit_test(test_filename_rule),
     };
 

@@ -17,8 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
 #include <json-c/json.h>
+
+#include <cmocka.h>
 
 #include "fake_api.h"
 #include "file_log.h"
@@ -27,8 +28,7 @@ extern const sl_plugin_t sluice_plugin;
 
 static char tmpdir[256];
 static char errpath[300];
-static int  errfd = -1;
-
+static int errfd = -1;
 
 static int
 setup(void **state)
@@ -46,7 +46,6 @@ setup(void **state)
     return 0;
 }
 
-
 static int
 teardown(void **state)
 {
@@ -60,14 +59,13 @@ teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-
 /* The whole content of a file, NUL-terminated (NULL if it cannot be read). */
 static char *
 slurp(const char *path, size_t *len)
 {
-    FILE  *f = fopen(path, "rb");
-    char  *buf;
-    long   n;
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
 
     if (f == NULL)
         return NULL;
@@ -88,12 +86,11 @@ slurp(const char *path, size_t *len)
     return buf;
 }
 
-
 static size_t
 count_lines(const char *path)
 {
-    char   *s = slurp(path, NULL);
-    size_t  n = 0;
+    char *s = slurp(path, NULL);
+    size_t n = 0;
 
     if (s == NULL)
         return 0;
@@ -102,7 +99,6 @@ count_lines(const char *path)
     free(s);
     return n;
 }
-
 
 static size_t
 count_substr(const char *s, const char *needle)
@@ -114,13 +110,12 @@ count_substr(const char *s, const char *needle)
     return n;
 }
 
-
 static fl_conf_t *
 make_conf(const char *fmt, ...)
 {
-    char    json[1024];
+    char json[1024];
     va_list ap;
-    void   *c = NULL;
+    void *c = NULL;
 
     va_start(ap, fmt);
     vsnprintf(json, sizeof(json), fmt, ap);
@@ -128,7 +123,6 @@ make_conf(const char *fmt, ...)
     assert_int_equal(fake_parse(json, &c), 0);
     return c;
 }
-
 
 /* Run the log phase once with a record made of `json`. */
 static void
@@ -143,34 +137,32 @@ log_one(fl_conf_t *c, const char *json, sl_req_t *out_req)
     fake_req_done(&r);
 }
 
-
 /* A record {"w":w,"i":i,"pad":"xxx..."} of about `size` bytes. */
 static char *
 make_record(int w, int i, size_t size)
 {
     char *s = malloc(size + 64);
-    int   n = sprintf(s, "{\"w\":%d,\"i\":%d,\"pad\":\"", w, i);
+    int n = sprintf(s, "{\"w\":%d,\"i\":%d,\"pad\":\"", w, i);
 
     memset(s + n, 'a' + (i % 26), size);
     strcpy(s + n + size, "\"}");
     return s;
 }
 
-
 /* Check that every line of `path` is a whole record from make_record and
  * that each writer's records are in order; returns the number of lines. */
 static size_t
 check_records(const char *path, int writers, int per_writer)
 {
-    char   *s = slurp(path, NULL), *line, *save = NULL;
-    int    *next = calloc((size_t)writers, sizeof(int));
-    size_t  n = 0;
+    char *s = slurp(path, NULL), *line, *save = NULL;
+    int *next = calloc((size_t)writers, sizeof(int));
+    size_t n = 0;
 
     assert_non_null(s);
     for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_object *o = json_tokener_parse(line), *v;
-        int          w, i;
-        const char  *pad;
+        int w, i;
+        const char *pad;
 
         assert_non_null(o);
         assert_true(json_object_object_get_ex(o, "w", &v));
@@ -178,7 +170,7 @@ check_records(const char *path, int writers, int per_writer)
         assert_true(json_object_object_get_ex(o, "i", &v));
         i = json_object_get_int(v);
         assert_in_range(w, 0, writers - 1);
-        assert_int_equal(i, next[w]);          /* per-writer order kept */
+        assert_int_equal(i, next[w]); /* per-writer order kept */
         next[w]++;
         assert_true(json_object_object_get_ex(o, "pad", &v));
         pad = json_object_get_string(v);
@@ -194,7 +186,6 @@ check_records(const char *path, int writers, int per_writer)
     return n;
 }
 
-
 static size_t
 record_size(int i)
 {
@@ -202,24 +193,24 @@ record_size(int i)
     return i % 7 == 0 ? 100 * 1024 : (size_t)(200 + (i * 37) % 4000);
 }
 
-
 static void
 test_log_phase(void **state)
 {
-    char       path[300];
+    char path[300];
     fl_conf_t *c;
-    sl_req_t   r;
-    char      *s;
+    sl_req_t r;
+    char *s;
     json_object *o, *v;
 
     (void)state;
     snprintf(path, sizeof(path), "%s/claude.json", tmpdir);
     c = make_conf("{\"path\":\"%s\",\"custom_fields\":{\"team\":\"ai\","
-                  "\"route.cost\":1.5,\"a.b\":{\"c\":[1]}}}", path);
+                  "\"route.cost\":1.5,\"a.b\":{\"c\":[1]}}}",
+                  path);
     assert_int_equal(sluice_plugin.init_worker(&fake_api, c), 0);
     log_one(c, "{\"request\":{\"method\":\"POST\"}}", &r);
     assert_string_equal(r.redacted, "x-api-key,api-key,");
-    sluice_plugin.exit_worker(&fake_api, c);       /* drains */
+    sluice_plugin.exit_worker(&fake_api, c); /* drains */
     assert_null(c->writer);
 
     s = slurp(path, NULL);
@@ -241,7 +232,7 @@ test_log_phase(void **state)
     free(s);
     sluice_plugin.config_free(c);
 
-    {   /* 0644 (under the test's umask) */
+    { /* 0644 (under the test's umask) */
         struct stat st;
 
         assert_int_equal(stat(path, &st), 0);
@@ -259,12 +250,11 @@ test_log_phase(void **state)
     assert_int_equal(count_lines(path), 2);
 }
 
-
 static void
 test_shared_path(void **state)
 {
-    char              path[300];
-    fl_conf_t        *a, *b;
+    char path[300];
+    fl_conf_t *a, *b;
     fl_writer_stats_t st;
 
     (void)state;
@@ -280,7 +270,7 @@ test_shared_path(void **state)
     log_one(a, "{\"w\":0}", NULL);
     log_one(b, "{\"w\":1}", NULL);
     sluice_plugin.exit_worker(&fake_api, a);
-    log_one(b, "{\"w\":1}", NULL);              /* still served */
+    log_one(b, "{\"w\":1}", NULL); /* still served */
     fl_writer_sync(b->writer);
     fl_writer_stats(b->writer, &st);
     assert_int_equal(st.refs, 1);
@@ -291,19 +281,18 @@ test_shared_path(void **state)
     sluice_plugin.config_free(b);
 }
 
-
 /* Several worker processes append to one file through the plugin. */
 static void
 test_processes(void **state)
 {
     enum { NPROC = 4, NREC = 150 };
-    char       path[300];
+    char path[300];
     fl_conf_t *c;
-    pid_t      pids[NPROC];
+    pid_t pids[NPROC];
 
     (void)state;
     snprintf(path, sizeof(path), "%s/procs.json", tmpdir);
-    c = make_conf("{\"path\":\"%s\"}", path);     /* parsed in the "master" */
+    c = make_conf("{\"path\":\"%s\"}", path); /* parsed in the "master" */
     for (int w = 0; w < NPROC; w++) {
         pids[w] = fork();
         assert_true(pids[w] >= 0);
@@ -331,12 +320,11 @@ test_processes(void **state)
     sluice_plugin.config_free(c);
 }
 
-
 /* Several threads (each standing for a worker's loop with its own writer
  * reference) push into one writer concurrently. */
 typedef struct thread_arg {
     fl_conf_t *conf;
-    int        w, n;
+    int w, n;
 } thread_arg_t;
 
 static void *
@@ -345,7 +333,7 @@ thread_main(void *p)
     thread_arg_t *a = p;
 
     for (int i = 0; i < a->n; i++) {
-        char    *rec = make_record(a->w, i, record_size(i));
+        char *rec = make_record(a->w, i, record_size(i));
         sl_req_t r;
 
         fake_req_init(&r, rec, strlen(rec));
@@ -356,14 +344,13 @@ thread_main(void *p)
     return NULL;
 }
 
-
 static void
 test_threads(void **state)
 {
     enum { NTHR = 4, NREC = 150 };
-    char         path[300];
-    fl_conf_t   *c[NTHR];
-    pthread_t    th[NTHR];
+    char path[300];
+    fl_conf_t *c[NTHR];
+    pthread_t th[NTHR];
     thread_arg_t args[NTHR];
 
     (void)state;
@@ -371,7 +358,7 @@ test_threads(void **state)
     for (int w = 0; w < NTHR; w++) {
         c[w] = make_conf("{\"path\":\"%s\"}", path);
         assert_int_equal(sluice_plugin.init_worker(&fake_api, c[w]), 0);
-        args[w] = (thread_arg_t){ c[w], w, NREC };
+        args[w] = (thread_arg_t){c[w], w, NREC};
     }
     for (int w = 0; w < NTHR; w++)
         assert_int_equal(pthread_create(&th[w], NULL, thread_main, &args[w]), 0);
@@ -384,12 +371,11 @@ test_threads(void **state)
     assert_int_equal(check_records(path, NTHR, NREC), NTHR * NREC);
 }
 
-
 /* logrotate: rename the file, then SIGUSR1 (a reopen generation bump). */
 static void
 test_rotation(void **state)
 {
-    char       path[300], old[310];
+    char path[300], old[310];
     fl_conf_t *c;
 
     (void)state;
@@ -418,12 +404,11 @@ test_rotation(void **state)
     sluice_plugin.config_free(c);
 }
 
-
 /* reopen:true opens the path for every record. */
 static void
 test_reopen_true(void **state)
 {
-    char       path[300], old[310];
+    char path[300], old[310];
     fl_conf_t *c;
 
     (void)state;
@@ -443,14 +428,13 @@ test_reopen_true(void **state)
     sluice_plugin.config_free(c);
 }
 
-
 /* A missing directory: one error line per burst, then recovery. */
 static void
 test_missing_dir(void **state)
 {
-    char              dir[300], path[320];
-    char             *err;
-    fl_conf_t        *c;
+    char dir[300], path[320];
+    char *err;
+    fl_conf_t *c;
     fl_writer_stats_t st;
 
     (void)state;
@@ -488,13 +472,12 @@ test_missing_dir(void **state)
     sluice_plugin.config_free(c);
 }
 
-
 /* The error line repeats after the interval, with the suppressed count. */
 static void
 test_error_rate_limit(void **state)
 {
-    char       path[300];
-    char      *err;
+    char path[300];
+    char *err;
     fl_conf_t *c;
 
     (void)state;
@@ -518,13 +501,12 @@ test_error_rate_limit(void **state)
     fl_writer_set_limits(FL_QUEUE_LIMIT, FL_ERROR_INTERVAL_S);
 }
 
-
 /* Disk full. */
 static void
 test_dev_full(void **state)
 {
-    char             *err;
-    fl_conf_t        *c;
+    char *err;
+    fl_conf_t *c;
     fl_writer_stats_t st;
 
     (void)state;
@@ -547,15 +529,14 @@ test_dev_full(void **state)
     sluice_plugin.config_free(c);
 }
 
-
 /* A path that cannot be opened for writing: a directory in its place
  * (EISDIR, works as root too), and a read-only directory (EACCES, only
  * meaningful when not root); both recover when the cause goes away. */
 static void
 test_unwritable(void **state)
 {
-    char       dir[300], path[320];
-    char      *err;
+    char dir[300], path[320];
+    char *err;
     fl_conf_t *c;
 
     (void)state;
@@ -577,7 +558,7 @@ test_unwritable(void **state)
     sluice_plugin.config_free(c);
 
     if (geteuid() == 0)
-        return;                 /* root may write anywhere */
+        return; /* root may write anywhere */
     assert_int_equal(ftruncate(errfd, 0), 0);
     snprintf(dir, sizeof(dir), "%s/ro", tmpdir);
     snprintf(path, sizeof(path), "%s/x.json", dir);
@@ -597,7 +578,6 @@ test_unwritable(void **state)
     sluice_plugin.config_free(c);
 }
 
-
 static double
 now_s(void)
 {
@@ -607,9 +587,8 @@ now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-
 typedef struct drain {
-    int    fd;
+    int fd;
     size_t lines;
 } drain_t;
 
@@ -617,8 +596,8 @@ static void *
 drain_main(void *p)
 {
     drain_t *d = p;
-    char     buf[65536];
-    ssize_t  n;
+    char buf[65536];
+    ssize_t n;
 
     while ((n = read(d->fd, buf, sizeof(buf))) > 0)
         for (ssize_t i = 0; i < n; i++)
@@ -626,27 +605,26 @@ drain_main(void *p)
     return NULL;
 }
 
-
 /* A disk that does not move (a FIFO nobody reads): the log phase stays
  * fast, the queue stops at its limit and drops with a counted warning, and
  * everything queued is written once the disk moves again. */
 static void
 test_stuck_disk(void **state)
 {
-    char              path[300];
-    fl_conf_t        *c;
+    char path[300];
+    fl_conf_t *c;
     fl_writer_stats_t st;
-    drain_t           d = { -1, 0 };
-    pthread_t         th;
-    char             *rec;
-    double            t, worst = 0;
-    int               pushed = 200, keep;
+    drain_t d = {-1, 0};
+    pthread_t th;
+    char *rec;
+    double t, worst = 0;
+    int pushed = 200, keep;
 
     (void)state;
     fl_writer_set_limits(256 * 1024, FL_ERROR_INTERVAL_S);
     snprintf(path, sizeof(path), "%s/fifo", tmpdir);
     assert_int_equal(mkfifo(path, 0644), 0);
-    d.fd = open(path, O_RDONLY | O_NONBLOCK);      /* lets the writer open it */
+    d.fd = open(path, O_RDONLY | O_NONBLOCK); /* lets the writer open it */
     assert_true(d.fd >= 0);
     /* A second writer end, so the reader never sees EOF before the plugin's
      * thread has opened the FIFO (it opens lazily). */
@@ -670,8 +648,8 @@ test_stuck_disk(void **state)
                   worst * 1e6, (unsigned long long)st.dropped, st.pending);
     assert_true(st.dropped > 0);
     assert_true(st.pending <= 256 * 1024);
-    assert_true(worst < 0.05);                     /* never waits for the disk */
-    assert_int_equal(fake_log_count, 1);           /* one warning per burst */
+    assert_true(worst < 0.05);           /* never waits for the disk */
+    assert_int_equal(fake_log_count, 1); /* one warning per burst */
     assert_non_null(strstr(fake_log_lines, "is full"));
     assert_non_null(strstr(fake_log_lines, "dropped 1 records"));
 
@@ -688,18 +666,17 @@ test_stuck_disk(void **state)
     fl_writer_set_limits(FL_QUEUE_LIMIT, FL_ERROR_INTERVAL_S);
 }
 
-
 /* exit_worker with a disk that does not move gives up after the drain
  * timeout instead of keeping the worker alive forever. */
 static void
 test_stuck_disk_exit(void **state)
 {
-    char       path[300];
-    char      *err, *rec;
+    char path[300];
+    char *err, *rec;
     fl_conf_t *c;
-    drain_t    d = { -1, 0 };
-    int        keep;
-    double     t;
+    drain_t d = {-1, 0};
+    int keep;
+    double t;
 
     (void)state;
     assert_int_equal(ftruncate(errfd, 0), 0);
@@ -713,7 +690,7 @@ test_stuck_disk_exit(void **state)
     c = make_conf("{\"path\":\"%s\"}", path);
     assert_int_equal(sluice_plugin.init_worker(&fake_api, c), 0);
     rec = make_record(0, 0, 10 * 1024);
-    for (int i = 0; i < 20; i++)              /* 200 KB > the 64 KB pipe */
+    for (int i = 0; i < 20; i++) /* 200 KB > the 64 KB pipe */
         log_one(c, rec, NULL);
     free(rec);
     t = now_s();
@@ -735,16 +712,15 @@ test_stuck_disk_exit(void **state)
     fl_writer_set_drain_timeout(FL_DRAIN_TIMEOUT_S);
 }
 
-
 /* What the event loop pays per record: the log phase only enqueues. */
 static void
 test_loop_cost(void **state)
 {
     enum { N = 20000 };
-    char       path[300];
+    char path[300];
     fl_conf_t *c;
-    char      *rec;
-    double     t;
+    char *rec;
+    double t;
 
     (void)state;
     snprintf(path, sizeof(path), "%s/bench.json", tmpdir);
@@ -762,13 +738,12 @@ test_loop_cost(void **state)
     t = now_s() - t;
     fl_writer_sync(c->writer);
     print_message("loop cost: %.2f us per 1.5 KB record (%d records)\n", t * 1e6 / N, N);
-    assert_true(t * 1e6 / N < 100.0);      /* generous for sanitizer builds */
+    assert_true(t * 1e6 / N < 100.0); /* generous for sanitizer builds */
     free(rec);
     sluice_plugin.exit_worker(&fake_api, c);
     sluice_plugin.config_free(c);
     assert_int_equal(count_lines(path), N);
 }
-
 
 int
 main(void)

@@ -6,23 +6,23 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <unistd.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "upstream/dns.h"
 #include "upstream_helpers.h"
 
 typedef struct fixture {
-    uv_loop_t  loop;
-    test_srv_t srv;                     /* echoes */
-    test_srv_t silent;                  /* accepts, never reads or answers */
+    uv_loop_t loop;
+    test_srv_t srv;    /* echoes */
+    test_srv_t silent; /* accepts, never reads or answers */
 } fixture_t;
-
 
 static int
 setup(void **state)
@@ -36,7 +36,6 @@ setup(void **state)
     return 0;
 }
 
-
 static int
 teardown(void **state)
 {
@@ -44,19 +43,17 @@ teardown(void **state)
 
     test_srv_stop(&f->srv);
     test_srv_stop(&f->silent);
-    assert_int_equal(test_loop_finish(&f->loop), 0);   /* nothing left open */
+    assert_int_equal(test_loop_finish(&f->loop), 0); /* nothing left open */
     free(f);
     return 0;
 }
 
-
 static sl_upstream_target_t
 target(const char *host, int port)
 {
-    sl_upstream_target_t t = { 0, host, port, 1, 2000 };
+    sl_upstream_target_t t = {0, host, port, 1, 2000};
     return t;
 }
-
 
 /* Connect, wait for the answer, check it succeeded. */
 static sl_upconn_t *
@@ -71,16 +68,15 @@ connect_ok(fixture_t *f, sl_uppool_t *pool, const sl_upstream_target_t *t, test_
     return cl->c;
 }
 
-
 /* Write msg, read it back from the echo server. */
 static void
 echo_roundtrip(fixture_t *f, test_client_t *cl, const char *msg)
 {
-    uv_buf_t b = uv_buf_init((char *) msg, (unsigned) strlen(msg));
-    size_t   before = cl->len;
+    uv_buf_t b = uv_buf_init((char *)msg, (unsigned)strlen(msg));
+    size_t before = cl->len;
 
     assert_int_equal(sl_upconn_write(cl->c, &b, 1, test_write_cb, cl), 0);
-    assert_int_equal(cl->writes_done, 0);          /* never synchronous */
+    assert_int_equal(cl->writes_done, 0); /* never synchronous */
     assert_int_equal(sl_upconn_read_start(cl->c, test_read_cb, cl), 0);
     assert_true(test_run_until_len(&f->loop, cl, before + strlen(msg), 3000));
     assert_memory_equal(cl->data + before, msg, strlen(msg));
@@ -89,15 +85,14 @@ echo_roundtrip(fixture_t *f, test_client_t *cl, const char *msg)
     assert_int_equal(sl_upconn_read_stop(cl->c), 0);
 }
 
-
 static void
 test_echo_and_reuse(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
-    test_client_t         a = { 0 }, b = { 0 };
-    sl_upconn_t          *c1;
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = target("127.0.0.1", f->srv.port);
+    test_client_t a = {0}, b = {0};
+    sl_upconn_t *c1;
 
     c1 = connect_ok(f, pool, &t, &a);
     assert_false(a.sync);
@@ -134,14 +129,13 @@ test_echo_and_reuse(void **state)
     test_client_reset(&b);
 }
 
-
 static void
 test_server_closed_idle_not_reused(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
-    test_client_t         a = { 0 }, b = { 0 }, c = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = target("127.0.0.1", f->srv.port);
+    test_client_t a = {0}, b = {0}, c = {0};
 
     connect_ok(f, pool, &t, &a);
     echo_roundtrip(f, &a, "x");
@@ -163,7 +157,7 @@ test_server_closed_idle_not_reused(void **state)
     test_srv_drop_conns(&f->srv);
     while (test_srv_open_conns(&f->srv) > 0 || f->srv.conns != NULL)
         uv_run(&f->loop, UV_RUN_NOWAIT);
-    usleep(20000);                      /* let the FIN arrive */
+    usleep(20000); /* let the FIN arrive */
     connect_ok(f, pool, &t, &c);
     assert_int_equal(sl_upconn_reused(c.c), 0);
     echo_roundtrip(f, &c, "fresh again");
@@ -175,22 +169,21 @@ test_server_closed_idle_not_reused(void **state)
     test_client_reset(&c);
 }
 
-
 static void
 test_unread_data_not_pooled(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
-    test_client_t         a = { 0 }, b = { 0 };
-    uv_buf_t              buf = uv_buf_init("unread", 6);
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = target("127.0.0.1", f->srv.port);
+    test_client_t a = {0}, b = {0};
+    uv_buf_t buf = uv_buf_init("unread", 6);
 
     connect_ok(f, pool, &t, &a);
     assert_int_equal(sl_upconn_write(a.c, &buf, 1, test_write_cb, &a), 0);
     assert_true(test_run_until(&f->loop, &a.writes_done, 2000));
     while (f->srv.echoed < 6)
         test_run_for(&f->loop, 5);
-    usleep(20000);                      /* the echo is now waiting unread */
+    usleep(20000); /* the echo is now waiting unread */
     sl_upconn_release(a.c, 1);
     /* Like nginx's keepalive cache, the pool learns about bytes or a close
      * on an idle plain-TCP connection from its idle watcher (next loop
@@ -205,30 +198,29 @@ test_unread_data_not_pooled(void **state)
     test_client_reset(&b);
 }
 
-
 static void
 test_idle_timeout_and_limit(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_options_t   o = { .keepalive_max_idle = 1, .keepalive_timeout_ms = 300 };
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, &o);
-    sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
-    test_client_t         a = { 0 }, b = { 0 }, c = { 0 };
-    uint64_t              t0;
+    fixture_t *f = *state;
+    sl_uppool_options_t o = {.keepalive_max_idle = 1, .keepalive_timeout_ms = 300};
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, &o);
+    sl_upstream_target_t t = target("127.0.0.1", f->srv.port);
+    test_client_t a = {0}, b = {0}, c = {0};
+    uint64_t t0;
 
     connect_ok(f, pool, &t, &a);
     connect_ok(f, pool, &t, &b);
     assert_int_equal(f->srv.accepted, 2);
     t0 = uv_hrtime();
     sl_upconn_release(a.c, 1);
-    sl_upconn_release(b.c, 1);          /* over the limit: closed */
+    sl_upconn_release(b.c, 1); /* over the limit: closed */
     assert_true(test_run_until(&f->loop, &f->srv.peer_closed, 2000));
     assert_int_equal(f->srv.peer_closed, 1);
 
     while (f->srv.peer_closed < 2 && (uv_hrtime() - t0) / 1000000u < 3000)
         test_run_for(&f->loop, 5);
     assert_int_equal(f->srv.peer_closed, 2);
-    assert_true((uv_hrtime() - t0) / 1000000u >= 250);  /* not before keepalive_timeout_ms */
+    assert_true((uv_hrtime() - t0) / 1000000u >= 250); /* not before keepalive_timeout_ms */
     connect_ok(f, pool, &t, &c);
     assert_int_equal(sl_upconn_reused(c.c), 0);
     sl_upconn_release(c.c, 0);
@@ -239,15 +231,14 @@ test_idle_timeout_and_limit(void **state)
     test_client_reset(&c);
 }
 
-
 static void
 test_pooling_off(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_options_t   o = { .keepalive_max_idle = 0 };
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, &o);
-    sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
-    test_client_t         a = { 0 }, b = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_options_t o = {.keepalive_max_idle = 0};
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, &o);
+    sl_upstream_target_t t = target("127.0.0.1", f->srv.port);
+    test_client_t a = {0}, b = {0};
 
     connect_ok(f, pool, &t, &a);
     echo_roundtrip(f, &a, "once");
@@ -261,15 +252,14 @@ test_pooling_off(void **state)
     test_client_reset(&b);
 }
 
-
 static void
 test_refused(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    int                   port = test_dead_port();
-    sl_upstream_target_t  t = target("127.0.0.1", port);
-    test_client_t         a = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    int port = test_dead_port();
+    sl_upstream_target_t t = target("127.0.0.1", port);
+    test_client_t a = {0};
 
     assert_true(port > 0);
     assert_int_equal(test_connect(pool, &t, &a), 0);
@@ -281,14 +271,13 @@ test_refused(void **state)
     sl_uppool_free(pool);
 }
 
-
 static void
 test_bad_arguments(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = target("", 80);
-    test_client_t         a = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = target("", 80);
+    test_client_t a = {0};
 
     assert_true(test_connect(pool, &t, &a) < 0);
     t = target("127.0.0.1", 0);
@@ -298,15 +287,14 @@ test_bad_arguments(void **state)
     sl_uppool_free(pool);
 }
 
-
 static void
 test_cancel_pending(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
-    sl_upstream_target_t  tn = target("localhost", f->srv.port);
-    test_client_t         a = { 0 }, b = { 0 }, c = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = target("127.0.0.1", f->srv.port);
+    sl_upstream_target_t tn = target("localhost", f->srv.port);
+    test_client_t a = {0}, b = {0}, c = {0};
 
     /* Cancelled while the TCP connect is in flight. */
     assert_int_equal(test_connect(pool, &t, &a), 0);
@@ -333,17 +321,16 @@ test_cancel_pending(void **state)
     assert_int_equal(c.connected, 0);
 }
 
-
 static void
 test_release_silences_callbacks(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t;
-    test_client_t         a = { 0 };
-    size_t                big = 8u << 20;
-    char                 *data = calloc(1, big);
-    uv_buf_t              b = uv_buf_init(data, (unsigned) big);
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t;
+    test_client_t a = {0};
+    size_t big = 8u << 20;
+    char *data = calloc(1, big);
+    uv_buf_t b = uv_buf_init(data, (unsigned)big);
 
     t = target("127.0.0.1", f->silent.port);
     connect_ok(f, pool, &t, &a);
@@ -352,7 +339,7 @@ test_release_silences_callbacks(void **state)
     assert_int_equal(sl_upconn_read_start(a.c, test_read_cb, &a), 0);
     test_run_for(&f->loop, 30);
     assert_int_equal(a.writes_done, 0);
-    sl_upconn_release(a.c, 1);          /* not clean: closed, not pooled */
+    sl_upconn_release(a.c, 1); /* not clean: closed, not pooled */
     test_run_for(&f->loop, 50);
     assert_int_equal(a.writes_done, 0);
     assert_int_equal(a.ended, 0);
@@ -361,29 +348,28 @@ test_release_silences_callbacks(void **state)
     sl_uppool_free(pool);
 }
 
-
 static void
 test_read_stop_backpressure(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
-    test_client_t         a = { 0 };
-    size_t                big = 2u << 20, i;
-    char                 *data = malloc(big);
-    uv_buf_t              b = uv_buf_init(data, (unsigned) big);
-    size_t                seen;
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = target("127.0.0.1", f->srv.port);
+    test_client_t a = {0};
+    size_t big = 2u << 20, i;
+    char *data = malloc(big);
+    uv_buf_t b = uv_buf_init(data, (unsigned)big);
+    size_t seen;
 
     for (i = 0; i < big; i++)
-        data[i] = (char) ('a' + i % 26);
+        data[i] = (char)('a' + i % 26);
     connect_ok(f, pool, &t, &a);
-    a.stop_after = 1;                   /* stop after the first chunk */
+    a.stop_after = 1; /* stop after the first chunk */
     assert_int_equal(sl_upconn_write(a.c, &b, 1, test_write_cb, &a), 0);
     assert_int_equal(sl_upconn_read_start(a.c, test_read_cb, &a), 0);
     assert_true(test_run_until_len(&f->loop, &a, 1, 3000));
     seen = a.len;
     test_run_for(&f->loop, 100);
-    assert_int_equal(a.len, seen);      /* nothing while stopped */
+    assert_int_equal(a.len, seen); /* nothing while stopped */
     assert_int_equal(a.reads, 1);
 
     assert_int_equal(sl_upconn_read_start(a.c, test_read_cb, &a), 0);
@@ -397,14 +383,13 @@ test_read_stop_backpressure(void **state)
     test_client_reset(&a);
 }
 
-
 static void
 test_peer_eof_reported(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = target("127.0.0.1", f->srv.port);
-    test_client_t         a = { 0 }, b = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = target("127.0.0.1", f->srv.port);
+    test_client_t a = {0}, b = {0};
 
     connect_ok(f, pool, &t, &a);
     assert_int_equal(sl_upconn_read_start(a.c, test_read_cb, &a), 0);
@@ -413,7 +398,7 @@ test_peer_eof_reported(void **state)
     assert_true(test_run_until(&f->loop, &a.ended, 2000));
     assert_int_equal(a.end_status, UV_EOF);
     assert_int_equal(a.ended, 1);
-    sl_upconn_release(a.c, 1);          /* EOF seen: closed, not pooled */
+    sl_upconn_release(a.c, 1); /* EOF seen: closed, not pooled */
     connect_ok(f, pool, &t, &b);
     assert_int_equal(sl_upconn_reused(b.c), 0);
     sl_upconn_release(b.c, 0);
@@ -422,41 +407,39 @@ test_peer_eof_reported(void **state)
     test_client_reset(&b);
 }
 
-
 /* ---- DNS ---- */
 
 typedef struct dns_result {
-    int    called;
-    int    status;
+    int called;
+    int status;
     size_t n;
-    int    has_v4_loopback;
-    char   errmsg[400];
+    int has_v4_loopback;
+    char errmsg[400];
 } dns_result_t;
 
 static void
 dns_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n, const char *errmsg)
 {
     dns_result_t *r = arg;
-    size_t        i;
+    size_t i;
 
     r->called++;
     r->status = status;
     r->n = n;
     for (i = 0; i < n; i++)
-        if (addrs[i].ss_family == AF_INET
-            && ((const struct sockaddr_in *) &addrs[i])->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+        if (addrs[i].ss_family == AF_INET &&
+            ((const struct sockaddr_in *)&addrs[i])->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
             r->has_v4_loopback = 1;
     snprintf(r->errmsg, sizeof(r->errmsg), "%s", errmsg ? errmsg : "");
 }
 
-
 static void
 test_dns_cache_and_literals(void **state)
 {
-    fixture_t    *f = *state;
-    sl_dns_t     *d = sl_dns_new(&f->loop, 0, 0);
+    fixture_t *f = *state;
+    sl_dns_t *d = sl_dns_new(&f->loop, 0, 0);
     sl_dns_req_t *req;
-    dns_result_t  r1 = { 0 }, r2 = { 0 }, r3 = { 0 }, r4 = { 0 };
+    dns_result_t r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0};
     struct sockaddr_storage ss;
 
     /* First lookup goes to getaddrinfo (asynchronous)... */
@@ -487,17 +470,16 @@ test_dns_cache_and_literals(void **state)
     sl_dns_free(d);
 }
 
-
 static void
 test_dns_invalid_fails(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = target("nonexistent.invalid", 80);
-    test_client_t         a = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = target("nonexistent.invalid", 80);
+    test_client_t a = {0};
 
     assert_int_equal(test_connect(pool, &t, &a), 0);
-    assert_false(a.connected);          /* failures are never synchronous */
+    assert_false(a.connected); /* failures are never synchronous */
     assert_true(test_run_until(&f->loop, &a.connected, 3000));
     print_message("dns: %s\n", a.errmsg);
     assert_int_equal(a.status, UV_EAI_NONAME);
@@ -507,14 +489,13 @@ test_dns_invalid_fails(void **state)
     sl_uppool_free(pool);
 }
 
-
 static void
 test_connect_by_name(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = target("localhost", f->srv.port);
-    test_client_t         a = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = target("localhost", f->srv.port);
+    test_client_t a = {0};
 
     /* "localhost" may resolve to ::1 first, where nobody listens: the
      * next address must be tried within the same timeout. */
@@ -526,15 +507,14 @@ test_connect_by_name(void **state)
     test_client_reset(&a);
 }
 
-
 static void
 test_connect_timeout(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t;
-    test_client_t         a = { 0 };
-    uint64_t              t0, ms;
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t;
+    test_client_t a = {0};
+    uint64_t t0, ms;
 
     /* Accepts, never speaks TLS: the handshake is what times out. */
     t = target("127.0.0.1", f->silent.port);
@@ -545,7 +525,7 @@ test_connect_timeout(void **state)
     assert_int_equal(test_connect(pool, &t, &a), 0);
     assert_true(test_run_until(&f->loop, &a.connected, 3000));
     ms = (uv_hrtime() - t0) / 1000000u;
-    print_message("timeout: %s (%llu ms)\n", a.errmsg, (unsigned long long) ms);
+    print_message("timeout: %s (%llu ms)\n", a.errmsg, (unsigned long long)ms);
     assert_int_equal(a.status, UV_ETIMEDOUT);
     assert_null(a.c);
     assert_non_null(strstr(a.errmsg, "timed out"));
@@ -553,20 +533,19 @@ test_connect_timeout(void **state)
     sl_uppool_free(pool);
 }
 
-
 static void
 test_cancel_during_handshake(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t;
-    test_client_t         a = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t;
+    test_client_t a = {0};
 
     /* The silent server never answers the ClientHello, so the connect is
      * certainly mid-handshake when cancelled. */
     t = target("127.0.0.1", f->silent.port);
     t.tls = 1;
-    t.tls_verify = 0;                   /* loading the CA store takes a while under ASan */
+    t.tls_verify = 0; /* loading the CA store takes a while under ASan */
     t.connect_timeout_ms = 1000;
     assert_int_equal(test_connect(pool, &t, &a), 0);
     assert_true(test_run_until(&f->loop, &f->silent.accepted, 3000));
@@ -574,11 +553,10 @@ test_cancel_during_handshake(void **state)
     if (a.connected)
         fail_msg("connect answered early: %s", a.errmsg);
     sl_upconnect_cancel(a.pending);
-    test_run_for(&f->loop, 1100);       /* past the connect timeout */
+    test_run_for(&f->loop, 1100); /* past the connect timeout */
     assert_int_equal(a.connected, 0);
     sl_uppool_free(pool);
 }
-
 
 int
 main(void)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include <cmocka.h>
 
 #include "upstream_helpers.h"
@@ -16,27 +17,24 @@
 static test_cert_t cert;
 
 typedef struct fixture {
-    uv_loop_t      loop;
+    uv_loop_t loop;
     test_tls_srv_t srv;
 } fixture_t;
-
 
 static int
 group_setup(void **state)
 {
-    (void) state;
+    (void)state;
     return test_cert_make(&cert);
 }
-
 
 static int
 group_teardown(void **state)
 {
-    (void) state;
+    (void)state;
     test_cert_free(&cert);
     return 0;
 }
-
 
 static int
 setup(void **state)
@@ -52,7 +50,6 @@ setup(void **state)
     return 0;
 }
 
-
 static int
 teardown(void **state)
 {
@@ -65,14 +62,12 @@ teardown(void **state)
     return 0;
 }
 
-
 static sl_upstream_target_t
 tls_target(const char *host, int port, int verify)
 {
-    sl_upstream_target_t t = { 1, host, port, verify, 3000 };
+    sl_upstream_target_t t = {1, host, port, verify, 3000};
     return t;
 }
-
 
 static int
 connect_wait(fixture_t *f, sl_uppool_t *pool, const sl_upstream_target_t *t, test_client_t *cl)
@@ -82,12 +77,11 @@ connect_wait(fixture_t *f, sl_uppool_t *pool, const sl_upstream_target_t *t, tes
     return cl->status;
 }
 
-
 static void
 echo_roundtrip(fixture_t *f, test_client_t *cl, const char *msg)
 {
-    uv_buf_t b = uv_buf_init((char *) msg, (unsigned) strlen(msg));
-    size_t   before = cl->len;
+    uv_buf_t b = uv_buf_init((char *)msg, (unsigned)strlen(msg));
+    size_t before = cl->len;
 
     assert_int_equal(sl_upconn_write(cl->c, &b, 1, test_write_cb, cl), 0);
     assert_int_equal(sl_upconn_read_start(cl->c, test_read_cb, cl), 0);
@@ -98,14 +92,13 @@ echo_roundtrip(fixture_t *f, test_client_t *cl, const char *msg)
     assert_int_equal(sl_upconn_read_stop(cl->c), 0);
 }
 
-
 static void
 test_tls_noverify_and_reuse(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = tls_target("127.0.0.1", f->srv.port, 0);
-    test_client_t         a = { 0 }, b = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = tls_target("127.0.0.1", f->srv.port, 0);
+    test_client_t a = {0}, b = {0};
 
     if (connect_wait(f, pool, &t, &a) != 0)
         fail_msg("TLS connect failed: %s", a.errmsg);
@@ -138,14 +131,13 @@ test_tls_noverify_and_reuse(void **state)
     test_client_reset(&b);
 }
 
-
 static void
 test_tls_verify_untrusted(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = tls_target("localhost", f->srv.port, 1);
-    test_client_t         a = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = tls_target("localhost", f->srv.port, 1);
+    test_client_t a = {0};
 
     assert_int_equal(connect_wait(f, pool, &t, &a), SL_UPERR_TLS);
     assert_null(a.c);
@@ -154,14 +146,13 @@ test_tls_verify_untrusted(void **state)
     sl_uppool_free(pool);
 }
 
-
 static void
 test_tls_verify_trusted(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool;
-    sl_upstream_target_t  t = tls_target("localhost", f->srv.port, 1);
-    test_client_t         a = { 0 }, b = { 0 }, c = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool;
+    sl_upstream_target_t t = tls_target("localhost", f->srv.port, 1);
+    test_client_t a = {0}, b = {0}, c = {0};
 
     /* The CA store is read when the pool's first verifying TLS context is
      * made, so the variable must be set before that. */
@@ -194,17 +185,16 @@ test_tls_verify_trusted(void **state)
     test_client_reset(&c);
 }
 
-
 static void
 test_tls_cancel_during_handshake(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = tls_target("127.0.0.1", f->srv.port, 0);
-    test_client_t         a = { 0 };
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = tls_target("127.0.0.1", f->srv.port, 0);
+    test_client_t a = {0};
 
     assert_int_equal(test_connect(pool, &t, &a), 0);
-    test_run_for(&f->loop, 2);          /* TCP up, handshake under way */
+    test_run_for(&f->loop, 2); /* TCP up, handshake under way */
     if (a.connected == 0)
         sl_upconnect_cancel(a.pending);
     else
@@ -215,20 +205,19 @@ test_tls_cancel_during_handshake(void **state)
     sl_uppool_free(pool);
 }
 
-
 static void
 test_tls_read_stop_backpressure(void **state)
 {
-    fixture_t            *f = *state;
-    sl_uppool_t          *pool = sl_uppool_new(&f->loop, NULL);
-    sl_upstream_target_t  t = tls_target("127.0.0.1", f->srv.port, 0);
-    test_client_t         a = { 0 };
-    size_t                big = 1u << 20, i, seen;
-    char                 *data = malloc(big);
-    uv_buf_t              b = uv_buf_init(data, (unsigned) big);
+    fixture_t *f = *state;
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, NULL);
+    sl_upstream_target_t t = tls_target("127.0.0.1", f->srv.port, 0);
+    test_client_t a = {0};
+    size_t big = 1u << 20, i, seen;
+    char *data = malloc(big);
+    uv_buf_t b = uv_buf_init(data, (unsigned)big);
 
     for (i = 0; i < big; i++)
-        data[i] = (char) ('A' + i % 23);
+        data[i] = (char)('A' + i % 23);
     if (connect_wait(f, pool, &t, &a) != 0)
         fail_msg("TLS connect failed: %s", a.errmsg);
     a.stop_after = 1;
@@ -237,7 +226,7 @@ test_tls_read_stop_backpressure(void **state)
     assert_true(test_run_until_len(&f->loop, &a, 1, 5000));
     seen = a.len;
     test_run_for(&f->loop, 100);
-    assert_int_equal(a.len, seen);      /* nothing while stopped */
+    assert_int_equal(a.len, seen); /* nothing while stopped */
 
     assert_int_equal(sl_upconn_read_start(a.c, test_read_cb, &a), 0);
     assert_true(test_run_until_len(&f->loop, &a, big, 10000));
@@ -248,7 +237,6 @@ test_tls_read_stop_backpressure(void **state)
     free(data);
     test_client_reset(&a);
 }
-
 
 int
 main(void)

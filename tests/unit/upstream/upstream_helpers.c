@@ -19,27 +19,26 @@
 #include "upstream_helpers.h"
 
 struct test_srv_conn {
-    uv_tcp_t          tcp;
-    test_srv_t       *srv;
-    test_srv_conn_t  *next;
-    int               closing;
-    char              buf[65536];
+    uv_tcp_t tcp;
+    test_srv_t *srv;
+    test_srv_conn_t *next;
+    int closing;
+    char buf[65536];
 };
 
 typedef struct echo_write {
-    uv_write_t  req;
+    uv_write_t req;
     test_srv_t *srv;
-    char       *data;
-    size_t      len;
+    char *data;
+    size_t len;
 } echo_write_t;
-
 
 /* ---- libuv echo / silent server ---- */
 
 static void
 srv_conn_close_cb(uv_handle_t *h)
 {
-    test_srv_conn_t  *sc = h->data;
+    test_srv_conn_t *sc = h->data;
     test_srv_conn_t **pp;
 
     for (pp = &sc->srv->conns; *pp != NULL; pp = &(*pp)->next) {
@@ -51,46 +50,42 @@ srv_conn_close_cb(uv_handle_t *h)
     free(sc);
 }
 
-
 static void
 srv_conn_close(test_srv_conn_t *sc)
 {
     if (sc->closing)
         return;
     sc->closing = 1;
-    uv_close((uv_handle_t *) &sc->tcp, srv_conn_close_cb);
+    uv_close((uv_handle_t *)&sc->tcp, srv_conn_close_cb);
 }
-
 
 static void
 srv_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     test_srv_conn_t *sc = h->data;
 
-    (void) suggested;
+    (void)suggested;
     buf->base = sc->buf;
     buf->len = sizeof(sc->buf);
 }
 
-
 static void
 srv_write_cb(uv_write_t *req, int status)
 {
-    echo_write_t *w = (echo_write_t *) req;
+    echo_write_t *w = (echo_write_t *)req;
 
     if (status == 0)
-        w->srv->echoed += (int) w->len;
+        w->srv->echoed += (int)w->len;
     free(w->data);
     free(w);
 }
-
 
 static void
 srv_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     test_srv_conn_t *sc = st->data;
-    echo_write_t    *w;
-    uv_buf_t         b;
+    echo_write_t *w;
+    uv_buf_t b;
 
     if (nread < 0) {
         sc->srv->peer_closed++;
@@ -101,21 +96,20 @@ srv_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     w = calloc(1, sizeof(*w));
     w->srv = sc->srv;
-    w->len = (size_t) nread;
-    w->data = malloc((size_t) nread);
-    memcpy(w->data, buf->base, (size_t) nread);
-    b = uv_buf_init(w->data, (unsigned) nread);
+    w->len = (size_t)nread;
+    w->data = malloc((size_t)nread);
+    memcpy(w->data, buf->base, (size_t)nread);
+    b = uv_buf_init(w->data, (unsigned)nread);
     if (uv_write(&w->req, st, &b, 1, srv_write_cb) < 0) {
         free(w->data);
         free(w);
     }
 }
 
-
 static void
 srv_connection_cb(uv_stream_t *listener, int status)
 {
-    test_srv_t      *s = listener->data;
+    test_srv_t *s = listener->data;
     test_srv_conn_t *sc;
 
     if (status < 0)
@@ -124,26 +118,25 @@ srv_connection_cb(uv_stream_t *listener, int status)
     sc->srv = s;
     uv_tcp_init(s->loop, &sc->tcp);
     sc->tcp.data = sc;
-    if (uv_accept(listener, (uv_stream_t *) &sc->tcp) < 0) {
+    if (uv_accept(listener, (uv_stream_t *)&sc->tcp) < 0) {
         sc->closing = 1;
-        uv_close((uv_handle_t *) &sc->tcp, (uv_close_cb) free);
+        uv_close((uv_handle_t *)&sc->tcp, (uv_close_cb)free);
         return;
     }
     sc->next = s->conns;
     s->conns = sc;
     s->accepted++;
-    if (!s->silent)                     /* silent: not even reading */
-        uv_read_start((uv_stream_t *) &sc->tcp, srv_alloc_cb, srv_read_cb);
+    if (!s->silent) /* silent: not even reading */
+        uv_read_start((uv_stream_t *)&sc->tcp, srv_alloc_cb, srv_read_cb);
 }
-
 
 int
 test_srv_start(test_srv_t *s, uv_loop_t *loop, int silent)
 {
-    struct sockaddr_in  addr;
+    struct sockaddr_in addr;
     struct sockaddr_storage name;
-    int                 namelen = sizeof(name);
-    int                 rc;
+    int namelen = sizeof(name);
+    int rc;
 
     memset(s, 0, sizeof(*s));
     s->loop = loop;
@@ -151,17 +144,16 @@ test_srv_start(test_srv_t *s, uv_loop_t *loop, int silent)
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     uv_ip4_addr("127.0.0.1", 0, &addr);
-    rc = uv_tcp_bind(&s->listener, (const struct sockaddr *) &addr, 0);
+    rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *) &s->listener, 128, srv_connection_cb);
+        rc = uv_listen((uv_stream_t *)&s->listener, 128, srv_connection_cb);
     if (rc == 0)
-        rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *) &name, &namelen);
+        rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&name, &namelen);
     if (rc < 0)
         return rc;
-    s->port = ntohs(((struct sockaddr_in *) &name)->sin_port);
+    s->port = ntohs(((struct sockaddr_in *)&name)->sin_port);
     return 0;
 }
-
 
 void
 test_srv_drop_conns(test_srv_t *s)
@@ -172,37 +164,33 @@ test_srv_drop_conns(test_srv_t *s)
         srv_conn_close(sc);
 }
 
-
 static void
 srv_listener_close_cb(uv_handle_t *h)
 {
-    ((test_srv_t *) h->data)->listener.data = NULL;
+    ((test_srv_t *)h->data)->listener.data = NULL;
 }
-
 
 /* Returns once everything is closed, so s may live on the stack. */
 void
 test_srv_stop(test_srv_t *s)
 {
     test_srv_drop_conns(s);
-    uv_close((uv_handle_t *) &s->listener, srv_listener_close_cb);
+    uv_close((uv_handle_t *)&s->listener, srv_listener_close_cb);
     while (s->listener.data != NULL || s->conns != NULL)
         uv_run(s->loop, UV_RUN_NOWAIT);
 }
-
 
 int
 test_srv_open_conns(const test_srv_t *s)
 {
     const test_srv_conn_t *sc;
-    int                    n = 0;
+    int n = 0;
 
     for (sc = s->conns; sc != NULL; sc = sc->next)
         if (!sc->closing)
             n++;
     return n;
 }
-
 
 /* ---- client bookkeeping ---- */
 
@@ -212,7 +200,6 @@ test_client_reset(test_client_t *cl)
     free(cl->data);
     memset(cl, 0, sizeof(*cl));
 }
-
 
 void
 test_connect_cb(void *arg, sl_upconn_t *c, int status, const char *errmsg)
@@ -227,7 +214,6 @@ test_connect_cb(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     snprintf(cl->errmsg, sizeof(cl->errmsg), "%s", errmsg ? errmsg : "");
 }
 
-
 int
 test_connect(sl_uppool_t *pool, const sl_upstream_target_t *t, test_client_t *cl)
 {
@@ -239,7 +225,6 @@ test_connect(sl_uppool_t *pool, const sl_upstream_target_t *t, test_client_t *cl
     return rc;
 }
 
-
 void
 test_read_cb(void *arg, const char *data, ssize_t n)
 {
@@ -250,19 +235,18 @@ test_read_cb(void *arg, const char *data, ssize_t n)
         cl->end_status = n;
         return;
     }
-    if (cl->len + (size_t) n > cl->cap) {
-        cl->cap = (cl->len + (size_t) n) * 2;
+    if (cl->len + (size_t)n > cl->cap) {
+        cl->cap = (cl->len + (size_t)n) * 2;
         cl->data = realloc(cl->data, cl->cap);
     }
-    memcpy(cl->data + cl->len, data, (size_t) n);
-    cl->len += (size_t) n;
+    memcpy(cl->data + cl->len, data, (size_t)n);
+    cl->len += (size_t)n;
     cl->reads++;
     if (cl->stop_after && cl->len >= cl->stop_after) {
         cl->stop_after = 0;
         sl_upconn_read_stop(cl->c);
     }
 }
-
 
 void
 test_write_cb(void *arg, int status)
@@ -273,42 +257,38 @@ test_write_cb(void *arg, int status)
     cl->write_status = status;
 }
 
-
 /* ---- loop driving ---- */
 
 static void
 tick_cb(uv_timer_t *t)
 {
-    (void) t;                           /* only wakes uv_run up */
+    (void)t; /* only wakes uv_run up */
 }
-
 
 int
 test_run_until(uv_loop_t *loop, volatile int *flag, int timeout_ms)
 {
     uv_timer_t tick;
-    uint64_t   deadline = uv_hrtime() + (uint64_t) timeout_ms * 1000000u;
+    uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
 
     uv_timer_init(loop, &tick);
     uv_timer_start(&tick, tick_cb, 5, 5);
     while ((flag == NULL || !*flag) && uv_hrtime() < deadline)
         uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *) &tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);        /* completes the close */
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT); /* completes the close */
     return flag != NULL && *flag;
 }
-
 
 int
 test_run_until_len(uv_loop_t *loop, test_client_t *cl, size_t len, int timeout_ms)
 {
-    uint64_t deadline = uv_hrtime() + (uint64_t) timeout_ms * 1000000u;
+    uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
 
     while (cl->len < len && !cl->ended && uv_hrtime() < deadline)
         test_run_for(loop, 5);
     return cl->len >= len;
 }
-
 
 void
 test_run_for(uv_loop_t *loop, int ms)
@@ -316,23 +296,21 @@ test_run_for(uv_loop_t *loop, int ms)
     test_run_until(loop, NULL, ms);
 }
 
-
 static void
 close_walk_cb(uv_handle_t *h, void *arg)
 {
-    (void) arg;
+    (void)arg;
     if (!uv_is_closing(h)) {
         fprintf(stderr, "test: handle of type %s left open\n", uv_handle_type_name(h->type));
         uv_close(h, NULL);
     }
 }
 
-
 int
 test_loop_finish(uv_loop_t *loop)
 {
     uint64_t deadline = uv_hrtime() + 3000000000u;
-    int      rc;
+    int rc;
 
     /* Bounded: after a failed assertion things may be left open, and the
      * report matters more than waiting forever. */
@@ -347,20 +325,19 @@ test_loop_finish(uv_loop_t *loop)
     return rc;
 }
 
-
 int
 test_dead_port(void)
 {
     struct sockaddr_in addr;
-    socklen_t          len = sizeof(addr);
-    int                fd, port;
+    socklen_t len = sizeof(addr);
+    int fd, port;
 
     fd = socket(AF_INET, SOCK_STREAM, 0);
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0
-        || getsockname(fd, (struct sockaddr *) &addr, &len) < 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) < 0) {
         if (fd >= 0)
             close(fd);
         return -1;
@@ -370,15 +347,14 @@ test_dead_port(void)
     return port;
 }
 
-
 /* ---- certificate ---- */
 
 static int
 add_ext(X509 *x, int nid, const char *value)
 {
-    X509V3_CTX      ctx;
+    X509V3_CTX ctx;
     X509_EXTENSION *ext;
-    int             ok;
+    int ok;
 
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
@@ -390,13 +366,12 @@ add_ext(X509 *x, int nid, const char *value)
     return ok;
 }
 
-
 int
 test_cert_make(test_cert_t *tc)
 {
     X509_NAME *name;
-    FILE      *f;
-    int        fd;
+    FILE *f;
+    int fd;
 
     memset(tc, 0, sizeof(*tc));
     tc->key = EVP_EC_gen("P-256");
@@ -404,16 +379,17 @@ test_cert_make(test_cert_t *tc)
     if (tc->key == NULL || tc->cert == NULL)
         return -1;
     X509_set_version(tc->cert, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(tc->cert), (long) (uv_hrtime() & 0x7fffffff));
+    ASN1_INTEGER_set(X509_get_serialNumber(tc->cert), (long)(uv_hrtime() & 0x7fffffff));
     X509_gmtime_adj(X509_getm_notBefore(tc->cert), -3600);
     X509_gmtime_adj(X509_getm_notAfter(tc->cert), 86400);
     X509_set_pubkey(tc->cert, tc->key);
     name = X509_get_subject_name(tc->cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) "localhost", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                               0);
     X509_set_issuer_name(tc->cert, name);
-    if (!add_ext(tc->cert, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1")
-        || !add_ext(tc->cert, NID_basic_constraints, "critical,CA:TRUE")
-        || !X509_sign(tc->cert, tc->key, EVP_sha256()))
+    if (!add_ext(tc->cert, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") ||
+        !add_ext(tc->cert, NID_basic_constraints, "critical,CA:TRUE") ||
+        !X509_sign(tc->cert, tc->key, EVP_sha256()))
         return -1;
 
     snprintf(tc->pem_path, sizeof(tc->pem_path), "/tmp/sl-upstream-test-XXXXXX");
@@ -430,7 +406,6 @@ test_cert_make(test_cert_t *tc)
     return 0;
 }
 
-
 void
 test_cert_free(test_cert_t *tc)
 {
@@ -441,14 +416,13 @@ test_cert_free(test_cert_t *tc)
     memset(tc, 0, sizeof(*tc));
 }
 
-
 /* ---- blocking OpenSSL echo server thread ---- */
 
 static int
 wait_readable(int fd, volatile int *stop)
 {
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    int           rc;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int rc;
 
     while (!*stop) {
         rc = poll(&p, 1, 20);
@@ -460,12 +434,10 @@ wait_readable(int fd, volatile int *stop)
     return 0;
 }
 
-
 typedef struct tls_conn_arg {
     test_tls_srv_t *srv;
-    int             fd;
+    int fd;
 } tls_conn_arg_t;
-
 
 /* One connection: handshake, then echo until the client goes away. */
 static void *
@@ -473,11 +445,11 @@ tls_srv_conn_main(void *arg)
 {
     tls_conn_arg_t *ca = arg;
     test_tls_srv_t *s = ca->srv;
-    int             fd = ca->fd;
-    struct timeval  tv = { .tv_sec = 5, .tv_usec = 0 };
-    char            buf[16384];
-    SSL            *ssl;
-    int             n, off, w;
+    int fd = ca->fd;
+    struct timeval tv = {.tv_sec = 5, .tv_usec = 0};
+    char buf[16384];
+    SSL *ssl;
+    int n, off, w;
 
     free(ca);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -510,13 +482,12 @@ done:
     return NULL;
 }
 
-
 static void *
 tls_srv_main(void *arg)
 {
     test_tls_srv_t *s = arg;
     tls_conn_arg_t *ca;
-    int             fd, i;
+    int fd, i;
 
     while (!s->stop) {
         if (!wait_readable(s->fd, &s->stop))
@@ -546,32 +517,30 @@ tls_srv_main(void *arg)
     return NULL;
 }
 
-
 int
 test_tls_srv_start(test_tls_srv_t *s, const test_cert_t *tc)
 {
     struct sockaddr_in addr;
-    socklen_t          len = sizeof(addr);
-    int                one = 1;
+    socklen_t len = sizeof(addr);
+    int one = 1;
 
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
     s->ctx = SSL_CTX_new(TLS_server_method());
-    if (s->ctx == NULL || SSL_CTX_use_certificate(s->ctx, tc->cert) != 1
-        || SSL_CTX_use_PrivateKey(s->ctx, tc->key) != 1)
+    if (s->ctx == NULL || SSL_CTX_use_certificate(s->ctx, tc->cert) != 1 ||
+        SSL_CTX_use_PrivateKey(s->ctx, tc->key) != 1)
         return -1;
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s->fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(s->fd, 16) < 0
-        || getsockname(s->fd, (struct sockaddr *) &addr, &len) < 0)
+    if (bind(s->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(s->fd, 16) < 0 ||
+        getsockname(s->fd, (struct sockaddr *)&addr, &len) < 0)
         return -1;
     s->port = ntohs(addr.sin_port);
     return pthread_create(&s->thread, NULL, tls_srv_main, s) == 0 ? 0 : -1;
 }
-
 
 void
 test_tls_srv_stop(test_tls_srv_t *s)
