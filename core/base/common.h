@@ -15,7 +15,8 @@
 #define SL_AGAIN -2
 #define SL_DECLINED -5
 
-#define SL_VERSION "0.1.0"
+/* The version: meson.build's project version, through sl_build_config.h. */
+#include "sl_build_config.h"
 
 #define sl_nelems(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,5 +1,9 @@
 /* settings.c - gateway settings from defaults, a settings file, SLUICE_*
- * environment variables and the command line (later sources win). */
+ * environment variables and the command line (later sources win).  One
+ * table (directives[]) says, for every setting, its name, where it may come
+ * from, how its value is parsed and checked, its default and its help text;
+ * the flags, the environment, the file, --help and --help-man are all read
+ * from it. */
 
 #include <errno.h>
 #include <getopt.h>
@@ -12,18 +16,117 @@
 #include "conf/settings.h"
 #include "sl_build_config.h"
 
-static void
-set_str(char **dst, const char *v)
+/* Where a directive may be given. */
+#define SL_IN_FLAG 0x1 /* --name-with-dashes (and its short letter) */
+#define SL_IN_ENV 0x2  /* SLUICE_NAME */
+#define SL_IN_FILE 0x4 /* "name = value" in the settings file */
+#define SL_IN_ALL (SL_IN_FLAG | SL_IN_ENV | SL_IN_FILE)
+
+/* What a flag does besides setting a value. */
+typedef enum {
+    SL_ACT_SET = 0, /* a setting */
+    SL_ACT_SETTINGS_FILE,
+    SL_ACT_TEST,
+    SL_ACT_VERSION,
+    SL_ACT_HELP,
+    SL_ACT_HELP_MAN,
+} sl_dir_action_t;
+
+typedef struct sl_directive sl_directive_t;
+
+/* A setter parses v into the field at s + d->offset; NULL or a message
+ * saying what was expected.  `append` is set for the second and later
+ * occurrences of a repeatable flag within one source. */
+typedef const char *(*sl_dir_set_pt)(sl_settings_t *s, const sl_directive_t *d, const char *v,
+                                     int append);
+
+struct sl_directive {
+    const char *name; /* file key; SLUICE_<NAME>; --name (with '-' for '_') */
+    char short_opt;   /* 0 = none */
+    unsigned where;   /* SL_IN_* */
+    sl_dir_action_t action;
+    sl_dir_set_pt set; /* NULL for actions without a value */
+    size_t offset;     /* into sl_settings_t */
+    long long min, max;
+    const char *def; /* default, as text (parsed by set); NULL = unset */
+    const char *arg; /* the value's name in --help; NULL = no value */
+    const char *help;
+};
+
+#define SL_SIZE_UNLIMITED 0
+#define SL_MS_DAY 86400000LL
+
+static const char *set_str(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
+static const char *set_listen(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
+static const char *set_int(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
+static const char *set_workers(sl_settings_t *s, const sl_directive_t *d, const char *v,
+                               int append);
+static const char *set_size(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
+static const char *set_level(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
+
+#define OFF(f) offsetof(sl_settings_t, f)
+
+/* Every option and setting of sluice, in --help order. */
+static const sl_directive_t directives[] = {
+    {"declarative_config", 'd', SL_IN_ALL, SL_ACT_SET, set_str, OFF(declarative_config), 0, 0, NULL,
+     "FILE", "Kong/decK declarative config (YAML or JSON)"},
+    {"listen", 'l', SL_IN_ALL, SL_ACT_SET, set_listen, OFF(listen), 0, 0, "0.0.0.0:8000",
+     "ADDR:PORT",
+     "listen address; the flag is repeatable, the variable and the file take a "
+     "comma-separated list (IPv6 as [::]:8000; port 0 picks a free port, logged)"},
+    {"workers", 'w', SL_IN_ALL, SL_ACT_SET, set_workers, OFF(workers), 1, 1024, "auto", "N",
+     "worker processes, or 'auto' for one per core"},
+    {"plugins_dir", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(plugins_dir), 0, 0,
+     SL_DEFAULT_PLUGINS_DIR, "DIR[:DIR]",
+     "where plugins (*.so) are found; a binary run from its build tree uses the "
+     "plugins built beside it"},
+    {"pid", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(pid_file), 0, 0, NULL, "FILE",
+     "write the master's pid to FILE"},
+    {"log_level", 0, SL_IN_ALL, SL_ACT_SET, set_level, OFF(log_level), 0, 0, "info", "LEVEL",
+     "debug, info, warn or error"},
+    {"max_header_size", 0, SL_IN_ALL, SL_ACT_SET, set_size, OFF(max_header_size), 1024, 0, "32k",
+     "SIZE", "request line and headers, larger is refused with 431"},
+    {"max_body_size", 0, SL_IN_ALL, SL_ACT_SET, set_size, OFF(max_body_size), 0, 0, "64m", "SIZE",
+     "request body, larger is refused with 413 (0: unlimited)"},
+    {"client_header_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(client_header_timeout_ms), 1,
+     SL_MS_DAY, "60000", "MS", "time to receive the request head (408)"},
+    {"client_body_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(client_body_timeout_ms), 1,
+     SL_MS_DAY, "60000", "MS", "time between two reads of the request body (408)"},
+    {"keepalive_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(keepalive_timeout_ms), 1,
+     SL_MS_DAY, "60000", "MS", "idle keep-alive client connections are closed after this"},
+    {"graceful_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(graceful_timeout_ms), 0, SL_MS_DAY,
+     "30000", "MS", "how long a stop or reload waits for requests in flight"},
+    {"max_connections", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(max_connections), 1, 10000000,
+     "16384", "N", "client connections per worker, 503 beyond"},
+    {"upstream_keepalive", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(upstream_keepalive), 0, 100000,
+     "512", "N", "idle upstream connections kept per host (Kong's upstream_keepalive_pool_size)"},
+    {"settings", 'c', SL_IN_FLAG | SL_IN_ENV, SL_ACT_SETTINGS_FILE, set_str, OFF(settings_file), 0,
+     0, NULL, "FILE", "settings file: 'key = value' lines, '#' comments"},
+    {"test", 't', SL_IN_FLAG, SL_ACT_TEST, NULL, 0, 0, 0, NULL, NULL,
+     "check the configuration and exit"},
+    {"version", 'V', SL_IN_FLAG, SL_ACT_VERSION, NULL, 0, 0, 0, NULL, NULL,
+     "print the version and exit"},
+    {"help", 'h', SL_IN_FLAG, SL_ACT_HELP, NULL, 0, 0, 0, NULL, NULL, "this help"},
+    /* not in --help: the sluice(8) manual page, generated from this table */
+    {"help_man", 0, SL_IN_FLAG, SL_ACT_HELP_MAN, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+#define SL_NDIRECTIVES sl_nelems(directives)
+
+static void *
+field(sl_settings_t *s, const sl_directive_t *d)
 {
-    free(*dst);
-    *dst = sl_strndup(v, strlen(v));
+    return (char *)s + d->offset;
 }
 
-static void
-listen_add(sl_settings_t *s, const char *v)
+static const char *
+set_str(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
 {
-    s->listen = sl_xrealloc(s->listen, (s->nlisten + 1) * sizeof(char *));
-    s->listen[s->nlisten++] = sl_strndup(v, strlen(v));
+    char **dst = field(s, d);
+
+    free(*dst);
+    *dst = sl_strndup(v, strlen(v));
+    return NULL;
 }
 
 static void
@@ -34,21 +137,139 @@ listen_clear(sl_settings_t *s)
     s->nlisten = 0;
 }
 
+/* A list replaces the one of a weaker source; a repeated flag adds to it. */
+static const char *
+set_listen(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    char *copy = sl_strndup(v, strlen(v)), *save = NULL;
+    size_t before = s->nlisten;
+
+    if (!append)
+        listen_clear(s);
+    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        s->listen = sl_xrealloc(s->listen, (s->nlisten + 1) * sizeof(char *));
+        s->listen[s->nlisten++] = sl_strndup(t, strlen(t));
+    }
+    free(copy);
+    return s->nlisten > (append ? before : 0) ? NULL : "at least one ADDR:PORT";
+}
+
+static int
+parse_ll(const char *v, long long min, long long max, long long *out)
+{
+    char *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static const char *
+range_text(const sl_directive_t *d)
+{
+    static char buf[64];
+
+    snprintf(buf, sizeof(buf), "a number %lld-%lld", d->min, d->max);
+    return buf;
+}
+
+static const char *
+set_int(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    long long n;
+
+    if (parse_ll(v, d->min, d->max, &n))
+        return range_text(d);
+    *(int *)field(s, d) = (int)n;
+    return NULL;
+}
+
+static const char *
+set_workers(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    long long n;
+
+    if (strcmp(v, "auto") == 0) {
+        *(int *)field(s, d) = 0;
+        return NULL;
+    }
+    if (parse_ll(v, d->min, d->max, &n))
+        return "'auto' or a number 1-1024";
+    *(int *)field(s, d) = (int)n;
+    return NULL;
+}
+
+/* A byte count with an optional k, m or g suffix (powers of 1024). */
+static const char *
+set_size(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    static const struct {
+        char c;
+        unsigned long long mul;
+    } units[] = {{'k', 1ull << 10}, {'m', 1ull << 20}, {'g', 1ull << 30}};
+    unsigned long long n;
+    char *end;
+
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (errno || end == v || *v == '-')
+        goto bad;
+    for (size_t i = 0; i < sl_nelems(units); i++)
+        if ((*end | 0x20) == units[i].c) {
+            if (n > SIZE_MAX / units[i].mul)
+                goto bad;
+            n *= units[i].mul;
+            end++;
+            break;
+        }
+    if (*end || n < (unsigned long long)d->min || n > SIZE_MAX)
+        goto bad;
+    *(size_t *)field(s, d) = (size_t)n;
+    return NULL;
+bad:
+    return d->min ? "a size of at least 1k (bytes, or with a k, m or g suffix)"
+                  : "a size (bytes, or with a k, m or g suffix)";
+}
+
+static const char *
+set_level(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    int n = sl_log_parse_level(v);
+
+    if (n < 0)
+        return "debug, info, warn or error";
+    *(int *)field(s, d) = n;
+    return NULL;
+}
+
+static const sl_directive_t *
+find(const char *name, unsigned where)
+{
+    for (size_t i = 0; i < SL_NDIRECTIVES; i++)
+        if ((directives[i].where & where) && strcmp(directives[i].name, name) == 0)
+            return &directives[i];
+    return NULL;
+}
+
 void
 sl_settings_defaults(sl_settings_t *s)
 {
     memset(s, 0, sizeof(*s));
-    s->workers = 0;
-    s->plugins_dir = sl_strndup(SL_DEFAULT_PLUGINS_DIR, strlen(SL_DEFAULT_PLUGINS_DIR));
-    s->log_level = SL_LOG_INFO;
-    s->max_header_size = 32 * 1024;
-    s->max_body_size = 64 * 1024 * 1024;
-    s->client_header_timeout_ms = 60000;
-    s->client_body_timeout_ms = 60000;
-    s->keepalive_timeout_ms = 60000;
-    s->graceful_timeout_ms = 30000;
-    s->max_connections = 16384;
-    s->upstream_keepalive = 512; /* Kong: upstream_keepalive_pool_size */
+    for (size_t i = 0; i < SL_NDIRECTIVES; i++) {
+        const sl_directive_t *d = &directives[i];
+        const char *err;
+        if (d->set == NULL || d->def == NULL)
+            continue;
+        err = d->set(s, d, d->def, 0);
+        if (err) { /* the table's own default does not parse: a bug here */
+            fprintf(stderr, "sluice: default of %s ('%s'): expected %s\n", d->name, d->def, err);
+            abort();
+        }
+    }
 }
 
 void
@@ -56,140 +277,10 @@ sl_settings_free(sl_settings_t *s)
 {
     listen_clear(s);
     free(s->listen);
-    free(s->declarative_config);
-    free(s->plugins_dir);
-    free(s->pid_file);
-    free(s->settings_file);
+    for (size_t i = 0; i < SL_NDIRECTIVES; i++)
+        if (directives[i].set == set_str)
+            free(*(char **)field(s, &directives[i]));
 }
-
-static int
-parse_size(const char *v, size_t *out)
-{
-    char *end;
-    unsigned long long n;
-
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    if (errno || end == v)
-        return -1;
-    switch (*end) {
-    case 'k':
-    case 'K':
-        n *= 1024;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        n *= 1024 * 1024;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        n *= 1024ull * 1024 * 1024;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (*end)
-        return -1;
-    *out = (size_t)n;
-    return 0;
-}
-
-static int
-parse_int(const char *v, int min, int max, int *out)
-{
-    char *end;
-    long n;
-
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < min || n > max)
-        return -1;
-    *out = (int)n;
-    return 0;
-}
-
-/* One setting by name (file keys, env SLUICE_<NAME>).  0 ok, -1 bad value,
- * -2 unknown name. */
-static int
-apply(sl_settings_t *s, const char *key, const char *v)
-{
-    size_t sz;
-    int n;
-
-    if (strcmp(key, "declarative_config") == 0)
-        set_str(&s->declarative_config, v);
-    else if (strcmp(key, "listen") == 0) {
-        /* comma-separated list replaces the default */
-        char *copy = sl_strndup(v, strlen(v)), *save = NULL;
-        listen_clear(s);
-        for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-            listen_add(s, t);
-        free(copy);
-    } else if (strcmp(key, "workers") == 0) {
-        if (strcmp(v, "auto") == 0)
-            s->workers = 0;
-        else if (parse_int(v, 1, 1024, &n))
-            return -1;
-        else
-            s->workers = n;
-    } else if (strcmp(key, "plugins_dir") == 0)
-        set_str(&s->plugins_dir, v);
-    else if (strcmp(key, "pid") == 0)
-        set_str(&s->pid_file, v);
-    else if (strcmp(key, "log_level") == 0) {
-        if ((n = sl_log_parse_level(v)) < 0)
-            return -1;
-        s->log_level = n;
-    } else if (strcmp(key, "max_header_size") == 0) {
-        if (parse_size(v, &sz) || sz < 1024)
-            return -1;
-        s->max_header_size = sz;
-    } else if (strcmp(key, "max_body_size") == 0) {
-        if (parse_size(v, &sz))
-            return -1;
-        s->max_body_size = sz;
-    } else if (strcmp(key, "client_header_timeout") == 0) {
-        if (parse_int(v, 1, 86400000, &s->client_header_timeout_ms))
-            return -1;
-    } else if (strcmp(key, "client_body_timeout") == 0) {
-        if (parse_int(v, 1, 86400000, &s->client_body_timeout_ms))
-            return -1;
-    } else if (strcmp(key, "keepalive_timeout") == 0) {
-        if (parse_int(v, 1, 86400000, &s->keepalive_timeout_ms))
-            return -1;
-    } else if (strcmp(key, "graceful_timeout") == 0) {
-        if (parse_int(v, 0, 86400000, &s->graceful_timeout_ms))
-            return -1;
-    } else if (strcmp(key, "max_connections") == 0) {
-        if (parse_int(v, 1, 10000000, &s->max_connections))
-            return -1;
-    } else if (strcmp(key, "upstream_keepalive") == 0) {
-        if (parse_int(v, 0, 100000, &s->upstream_keepalive))
-            return -1;
-    } else
-        return -2;
-    return 0;
-}
-
-static const char *const known_keys[] = {
-    "declarative_config",
-    "listen",
-    "workers",
-    "plugins_dir",
-    "pid",
-    "log_level",
-    "max_header_size",
-    "max_body_size",
-    "client_header_timeout",
-    "client_body_timeout",
-    "keepalive_timeout",
-    "graceful_timeout",
-    "max_connections",
-    "upstream_keepalive",
-};
 
 static int
 load_file(sl_settings_t *s, const char *path)
@@ -204,10 +295,13 @@ load_file(sl_settings_t *s, const char *path)
     }
     while (fgets(line, sizeof(line), f)) {
         char *p = line, *eq, *k, *v, *e;
+        const sl_directive_t *d;
+        const char *err;
+
         lineno++;
         while (*p == ' ' || *p == '\t')
             p++;
-        if (*p == '#' || *p == '\n' || *p == '\0')
+        if (*p == '#' || *p == '\n' || *p == '\r' || *p == '\0')
             continue;
         eq = strchr(p, '=');
         if (eq == NULL) {
@@ -227,17 +321,39 @@ load_file(sl_settings_t *s, const char *path)
         while (e > v && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
             e--;
         *e = '\0';
-        int rc = apply(s, k, v);
-        if (rc == -2) {
+        if ((d = find(k, SL_IN_FILE)) == NULL) {
             fprintf(stderr, "sluice: %s:%d: %s: unknown setting\n", path, lineno, k);
             bad = 1;
-        } else if (rc == -1) {
-            fprintf(stderr, "sluice: %s:%d: %s: invalid value '%s'\n", path, lineno, k, v);
+        } else if ((err = d->set(s, d, v, 0)) != NULL) {
+            fprintf(stderr, "sluice: %s:%d: %s: invalid value '%s' (expected %s)\n", path, lineno,
+                    k, v, err);
             bad = 1;
         }
     }
     fclose(f);
     return bad ? -1 : 0;
+}
+
+/* SLUICE_ followed by the name in capitals. */
+static void
+env_name(const sl_directive_t *d, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "SLUICE_%s", d->name);
+
+    for (size_t i = sizeof("SLUICE_") - 1; i < n && i < size; i++)
+        if (buf[i] >= 'a' && buf[i] <= 'z')
+            buf[i] = (char)(buf[i] - 'a' + 'A');
+}
+
+/* --name, with '-' for '_'. */
+static void
+flag_name(const sl_directive_t *d, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "%s", d->name);
+
+    for (size_t i = 0; i < n && i < size; i++)
+        if (buf[i] == '_')
+            buf[i] = '-';
 }
 
 static int
@@ -246,142 +362,320 @@ load_env(sl_settings_t *s)
     char name[64];
     int bad = 0;
 
-    for (size_t i = 0; i < sl_nelems(known_keys); i++) {
-        snprintf(name, sizeof(name), "SLUICE_");
-        for (size_t k = 0; known_keys[i][k] && k < 50; k++)
-            name[7 + k] =
-                (char)(known_keys[i][k] >= 'a' && known_keys[i][k] <= 'z' ? known_keys[i][k] - 32
-                                                                          : known_keys[i][k]);
-        name[7 + strlen(known_keys[i])] = '\0';
-        const char *v = getenv(name);
-        if (v && *v && apply(s, known_keys[i], v) != 0) {
-            fprintf(stderr, "sluice: environment %s: invalid value '%s'\n", name, v);
+    for (size_t i = 0; i < SL_NDIRECTIVES; i++) {
+        const sl_directive_t *d = &directives[i];
+        const char *v, *err;
+
+        if (!(d->where & SL_IN_ENV) || d->action != SL_ACT_SET)
+            continue;
+        env_name(d, name, sizeof(name));
+        v = getenv(name);
+        if (v && *v && (err = d->set(s, d, v, 0)) != NULL) {
+            fprintf(stderr, "sluice: environment %s: invalid value '%s' (expected %s)\n", name, v,
+                    err);
             bad = 1;
         }
     }
     return bad ? -1 : 0;
 }
 
+#define SL_HELP_INDENT 39
+#define SL_HELP_WIDTH 79
+
+/* Words of t from column col, wrapped at SL_HELP_WIDTH under SL_HELP_INDENT. */
+static int
+wrap(FILE *out, int col, const char *t)
+{
+    while (*t) {
+        size_t w = strcspn(t, " ");
+        if (col > SL_HELP_INDENT && col + 1 + (int)w > SL_HELP_WIDTH) {
+            fprintf(out, "\n%*s", SL_HELP_INDENT, "");
+            col = SL_HELP_INDENT;
+        } else if (col > SL_HELP_INDENT) {
+            fputc(' ', out);
+            col++;
+        }
+        fwrite(t, 1, w, out);
+        col += (int)w;
+        t += w;
+        while (*t == ' ')
+            t++;
+    }
+    return col;
+}
+
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: sluice [options]\n"
-            "\n"
-            "sluice - an AI gateway (Kong-compatible declarative config, C plugins)\n"
-            "\n"
-            "  -d, --declarative-config FILE  Kong/decK declarative config (YAML or JSON)\n"
-            "  -l, --listen ADDR:PORT         listen address, repeatable (default 0.0.0.0:8000;\n"
-            "                                 IPv6 as [::]:8000)\n"
-            "  -w, --workers N                worker processes (default: number of cores)\n"
-            "      --plugins-dir DIR[:DIR]    where plugins (*.so) are found\n"
-            "                                 (default " SL_DEFAULT_PLUGINS_DIR ")\n"
-            "      --pid FILE                 write the master's pid to FILE\n"
-            "      --log-level LEVEL          debug, info, warn, error (default info)\n"
-            "  -c, --settings FILE            settings file ('key = value' lines)\n"
-            "  -t, --test                     check the configuration and exit\n"
-            "  -V, --version                  print the version and exit\n"
-            "  -h, --help                     this help\n"
-            "\n"
-            "Every setting can also come from the environment (flags win):\n"
-            "  SLUICE_DECLARATIVE_CONFIG, SLUICE_LISTEN (comma-separated), SLUICE_WORKERS,\n"
-            "  SLUICE_PLUGINS_DIR, SLUICE_PID, SLUICE_LOG_LEVEL, SLUICE_MAX_HEADER_SIZE,\n"
-            "  SLUICE_MAX_BODY_SIZE, SLUICE_CLIENT_HEADER_TIMEOUT, SLUICE_CLIENT_BODY_TIMEOUT,\n"
-            "  SLUICE_KEEPALIVE_TIMEOUT, SLUICE_GRACEFUL_TIMEOUT, SLUICE_MAX_CONNECTIONS,\n"
-            "  SLUICE_UPSTREAM_KEEPALIVE (timeouts in ms, sizes with k/m/g suffixes).\n"
-            "\n"
-            "Signals to the master: HUP reload, TERM/INT graceful stop, QUIT immediate stop,\n"
-            "USR1 reopen log files.\n");
+    char flag[64], env[64], left[96], more[160];
+
+    fprintf(out, "Usage: sluice [-t] [-V] [-h] [-c FILE] [-d FILE] [-l ADDR:PORT]... [-w N]\n"
+                 "              [--SETTING VALUE]...\n"
+                 "\n"
+                 "sluice - an AI gateway (Kong-compatible declarative config, C plugins)\n"
+                 "\n"
+                 "Every setting also comes from its SLUICE_* variable and from the settings\n"
+                 "file (its name as key); flags win over the environment, which wins over\n"
+                 "the file.\n"
+                 "\n");
+    for (size_t i = 0; i < SL_NDIRECTIVES; i++) {
+        const sl_directive_t *d = &directives[i];
+        int col;
+        if (d->help == NULL)
+            continue;
+        flag_name(d, flag, sizeof(flag));
+        snprintf(left, sizeof(left), "%c%c%c --%s%s%s", d->short_opt ? '-' : ' ',
+                 d->short_opt ? d->short_opt : ' ', d->short_opt ? ',' : ' ', flag,
+                 d->arg ? " " : "", d->arg ? d->arg : "");
+        col = fprintf(out, "  %-*s", SL_HELP_INDENT - 3, left);
+        if (col > SL_HELP_INDENT - 1) {
+            fprintf(out, "\n%*s", SL_HELP_INDENT - 1, "");
+            col = SL_HELP_INDENT - 1;
+        }
+        fputc(' ', out);
+        col = wrap(out, col + 1, d->help);
+        if (d->def) {
+            snprintf(more, sizeof(more), "(default %s)", d->def);
+            col = wrap(out, col, more);
+        }
+        if ((d->where & SL_IN_ENV)) {
+            env_name(d, env, sizeof(env));
+            snprintf(more, sizeof(more), "[%s]", env);
+            wrap(out, col, more);
+        }
+        fputc('\n', out);
+    }
+    fprintf(out, "\n"
+                 "Timeouts (MS) are in milliseconds; sizes take k, m or g suffixes.\n"
+                 "Signals to the master: HUP reload, TERM/INT graceful stop, QUIT immediate stop,\n"
+                 "USR1 reopen log files.\n");
 }
+
+/* troff escapes: a leading '.' or '\'', and backslashes. */
+static void
+man_text(FILE *out, const char *t)
+{
+    if (*t == '.' || *t == '\'')
+        fputs("\\&", out);
+    for (; *t; t++) {
+        if (*t == '\\')
+            fputs("\\e", out);
+        else if (*t == '-')
+            fputs("\\-", out);
+        else
+            fputc(*t, out);
+    }
+}
+
+/* The sluice(8) manual page, from the same table as --help. */
+static void
+usage_man(FILE *out)
+{
+    char flag[64], env[64];
+
+    fprintf(out,
+            ".TH SLUICE 8 \"\" \"sluice %s\" \"System Administration\"\n"
+            ".SH NAME\nsluice \\- an AI gateway with Kong-compatible declarative "
+            "configuration and C plugins\n"
+            ".SH SYNOPSIS\n.B sluice\n[\\fIOPTION\\fR]...\n"
+            ".SH DESCRIPTION\n"
+            "A master process loads the plugins and the declarative configuration, binds "
+            "the listeners and forks the workers, which serve HTTP/1.1 and proxy to the "
+            "configured upstreams.\n"
+            ".SH OPTIONS\n",
+            SL_VERSION);
+    for (size_t i = 0; i < SL_NDIRECTIVES; i++) {
+        const sl_directive_t *d = &directives[i];
+        if (d->help == NULL)
+            continue;
+        flag_name(d, flag, sizeof(flag));
+        fputs(".TP\n", out);
+        if (d->short_opt)
+            fprintf(out, "\\fB\\-%c\\fR, ", d->short_opt);
+        fputs("\\fB\\-\\-", out);
+        man_text(out, flag);
+        fputs("\\fR", out);
+        if (d->arg) {
+            fputs(" \\fI", out);
+            man_text(out, d->arg);
+            fputs("\\fR", out);
+        }
+        fputc('\n', out);
+        man_text(out, d->help);
+        if (d->def) {
+            fputs(" (default ", out);
+            man_text(out, d->def);
+            fputc(')', out);
+        }
+        fputs(".\n", out);
+    }
+    fputs(".SH ENVIRONMENT\nA variable is used when it is set and not empty; flags win.\n", out);
+    for (size_t i = 0; i < SL_NDIRECTIVES; i++) {
+        const sl_directive_t *d = &directives[i];
+        if (!(d->where & SL_IN_ENV))
+            continue;
+        flag_name(d, flag, sizeof(flag));
+        env_name(d, env, sizeof(env));
+        fputs(".TP\n.B ", out);
+        man_text(out, env);
+        fputs("\nas \\fB\\-\\-", out);
+        man_text(out, flag);
+        fputs("\\fR.\n", out);
+    }
+    fputs(".SH FILES\nThe settings file (\\fB\\-c\\fR) has one \\fIkey\\fR = \\fIvalue\\fR per "
+          "line; '#' starts a comment line. Keys:\n",
+          out);
+    for (size_t i = 0; i < SL_NDIRECTIVES; i++)
+        if (directives[i].where & SL_IN_FILE) {
+            fputs(".B ", out);
+            man_text(out, directives[i].name);
+            fputc('\n', out);
+        }
+    fputs(".SH SIGNALS\n"
+          ".TP\n.B HUP\nreload: a new generation of workers starts, the old ones finish their "
+          "requests; a bad configuration is refused and the old one keeps serving.\n"
+          ".TP\n.B TERM, INT\ngraceful stop.\n"
+          ".TP\n.B QUIT\nimmediate stop.\n"
+          ".TP\n.B USR1\nreopen log files.\n",
+          out);
+}
+
+/* Was plugins_dir set by a source, not left at the table's default? */
+static int
+plugins_dir_given(const sl_settings_t *s)
+{
+    return strcmp(s->plugins_dir, SL_DEFAULT_PLUGINS_DIR) != 0;
+}
+
+/* The binary built in a build tree, run from there: its plugins are the ones
+ * built beside it, not the (maybe absent or older) installed ones. */
+static void
+build_tree_plugins_dir(sl_settings_t *s)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    if (strcmp(exe, SL_BUILD_TREE_EXE) == 0)
+        set_str(s, find("plugins_dir", SL_IN_FILE), SL_BUILD_TREE_PLUGINS_DIR, 0);
+}
+
+/* One flag from the command line, applied after the file and environment. */
+typedef struct {
+    const sl_directive_t *d;
+    const char *value;
+} sl_flag_t;
 
 int
 sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
 {
-    enum { OPT_PLUGINS = 1000, OPT_PID, OPT_LOGLEVEL };
-    static const struct option opts[] = {
-        {"declarative-config", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},
-        {"workers", required_argument, NULL, 'w'},
-        {"plugins-dir", required_argument, NULL, OPT_PLUGINS},
-        {"pid", required_argument, NULL, OPT_PID},
-        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
-        {"settings", required_argument, NULL, 'c'},
-        {"test", no_argument, NULL, 't'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c, cli_listen = 0, n;
+    struct option opts[SL_NDIRECTIVES + 1];
+    char names[SL_NDIRECTIVES][64], shorts[3 * SL_NDIRECTIVES + 1];
+    sl_flag_t *flags = sl_xcalloc((size_t)argc + 1, sizeof(*flags));
+    size_t nflags = 0, ns = 0;
     const char *settings_file = getenv("SLUICE_SETTINGS");
+    unsigned char seen[SL_NDIRECTIVES] = {0};
+    int c, idx, rc = 0;
 
-    /* First pass: find -c so the file is applied before env and flags. */
-    for (int i = 1; i < argc - 1; i++)
-        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--settings") == 0)
-            settings_file = argv[i + 1];
-    if (settings_file && load_file(s, settings_file) < 0)
-        return -1;
-    if (load_env(s) < 0)
-        return -1;
+    /* getopt's tables, from the directives: val is the directive's index
+     * (offset past the short letters' range) */
+    memset(opts, 0, sizeof(opts));
+    for (size_t i = 0; i < SL_NDIRECTIVES; i++) {
+        const sl_directive_t *d = &directives[i];
+        flag_name(d, names[i], sizeof(names[i]));
+        opts[i].name = names[i];
+        opts[i].has_arg = d->arg ? required_argument : no_argument;
+        opts[i].val = 256 + (int)i;
+        if (d->short_opt) {
+            shorts[ns++] = d->short_opt;
+            if (d->arg)
+                shorts[ns++] = ':';
+        }
+    }
+    shorts[ns] = '\0';
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:l:w:c:tVh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            set_str(&s->declarative_config, optarg);
-            break;
-        case 'l':
-            if (!cli_listen) {
-                listen_clear(s);
-                cli_listen = 1;
-            }
-            listen_add(s, optarg);
-            break;
-        case 'w':
-            if (parse_int(optarg, 1, 1024, &n)) {
-                fprintf(stderr, "sluice: --workers: expected a number 1-1024, got '%s'\n", optarg);
-                return -1;
-            }
-            s->workers = n;
-            break;
-        case OPT_PLUGINS:
-            set_str(&s->plugins_dir, optarg);
-            break;
-        case OPT_PID:
-            set_str(&s->pid_file, optarg);
-            break;
-        case OPT_LOGLEVEL:
-            if ((n = sl_log_parse_level(optarg)) < 0) {
-                fprintf(stderr, "sluice: --log-level: expected debug, info, warn or error\n");
-                return -1;
-            }
-            s->log_level = n;
-            break;
-        case 'c':
-            break; /* handled above */
-        case 't':
+    while ((c = getopt_long(argc, argv, shorts, opts, &idx)) != -1) {
+        const sl_directive_t *d = NULL;
+        if (c >= 256)
+            d = &directives[c - 256];
+        else
+            for (size_t i = 0; i < SL_NDIRECTIVES; i++)
+                if (c != '?' && directives[i].short_opt == c)
+                    d = &directives[i];
+        if (d == NULL) {
+            fprintf(stderr, "sluice: see --help\n");
+            rc = -1;
+            goto done;
+        }
+        switch (d->action) {
+        case SL_ACT_VERSION:
+            printf("sluice %s (plugin ABI %d.%d)\n", SL_VERSION, SL_PLUGIN_ABI_MAJOR,
+                   SL_PLUGIN_ABI_MINOR);
+            rc = 1;
+            goto done;
+        case SL_ACT_HELP:
+            usage(stdout);
+            rc = 1;
+            goto done;
+        case SL_ACT_HELP_MAN:
+            usage_man(stdout);
+            rc = 1;
+            goto done;
+        case SL_ACT_TEST:
             s->test_only = 1;
             break;
-        case 'V':
-            printf("sluice %s (plugin ABI %d.%d)\n", SL_VERSION_STRING, SL_PLUGIN_ABI_MAJOR,
-                   SL_PLUGIN_ABI_MINOR);
-            return 1;
-        case 'h':
-            usage(stdout);
-            return 1;
-        default:
-            usage(stderr);
-            return -1;
+        case SL_ACT_SETTINGS_FILE:
+            settings_file = optarg;
+            break;
+        case SL_ACT_SET:
+            flags[nflags].d = d;
+            flags[nflags].value = optarg;
+            nflags++;
+            break;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "sluice: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return -1;
+        rc = -1;
+        goto done;
     }
-    if (s->nlisten == 0)
-        listen_add(s, "0.0.0.0:8000");
+
+    /* weakest first: the file, the environment, then the flags */
+    if (settings_file) {
+        set_str(s, find("settings", SL_IN_FLAG), settings_file, 0);
+        if (load_file(s, settings_file) < 0) {
+            rc = -1;
+            goto done;
+        }
+    }
+    if (load_env(s) < 0) {
+        rc = -1;
+        goto done;
+    }
+    for (size_t i = 0; i < nflags; i++) {
+        const sl_directive_t *d = flags[i].d;
+        size_t k = (size_t)(d - directives);
+        const char *err = d->set(s, d, flags[i].value, seen[k]);
+        char flag[64];
+        seen[k] = 1;
+        if (err) {
+            flag_name(d, flag, sizeof(flag));
+            fprintf(stderr, "sluice: --%s: invalid value '%s' (expected %s)\n", flag,
+                    flags[i].value, err);
+            rc = -1;
+            goto done;
+        }
+    }
+    if (!plugins_dir_given(s))
+        build_tree_plugins_dir(s);
     if (s->workers == 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         s->workers = nc > 0 ? (int)nc : 1;
     }
-    return 0;
+done:
+    free(flags);
+    return rc;
 }

@@ -301,6 +301,28 @@ reload(sl_master_t *m)
             gen_retire_if_done(m, &m->gens[i]);
 }
 
+/* The address a listener is bound to, port 0 resolved ("[::1]:8000"). */
+static const char *
+bound_name(int fd, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return "?";
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
+        snprintf(buf, size, "[%s]:%u", host, ntohs(a6->sin6_port));
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
+        snprintf(buf, size, "%s:%u", host, ntohs(a4->sin_port));
+    }
+    return buf;
+}
+
 static void
 write_pid(const char *path)
 {
@@ -342,8 +364,10 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
 
     if (s->pid_file)
         write_pid(s->pid_file);
-    for (size_t i = 0; i < s->nlisten; i++)
-        sl_log_info("listening on %s", s->listen[i]);
+    for (size_t i = 0; i < s->nlisten; i++) {
+        char bound[INET6_ADDRSTRLEN + 8];
+        sl_log_info("listening on %s", bound_name(m.fds[i], bound, sizeof(bound)));
+    }
     sl_log_info("sluice %s starting %d worker(s)", SL_VERSION, s->workers);
     for (int i = 0; i < s->workers; i++)
         spawn(&m, i);

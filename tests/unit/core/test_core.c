@@ -1,11 +1,14 @@
 /* test_core.c - unit tests for the small core utilities: pool, headers,
  * settings parsing. */
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -107,6 +110,66 @@ test_settings(void **state)
     unsetenv("SLUICE_WORKERS");
 }
 
+/* The settings file, in each spelling of the flag, below env and flags. */
+static void
+test_settings_file(void **state)
+{
+    char path[] = "/tmp/sl-settings-XXXXXX";
+    int fd = mkstemp(path);
+    const char good[] = "# comment\nmax_header_size = 2k\nworkers = 2\nlisten = 127.0.0.1:1, "
+                        "127.0.0.1:2\nkeepalive_timeout = 5\n";
+    char eq[64], glued[64];
+    sl_settings_t s;
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, good, sizeof(good) - 1), (ssize_t)(sizeof(good) - 1));
+    close(fd);
+    snprintf(eq, sizeof(eq), "--settings=%s", path);
+    snprintf(glued, sizeof(glued), "-c%s", path);
+    char *spellings[][4] = {{"sluice", "-c", path, NULL},
+                            {"sluice", "--settings", path, NULL},
+                            {"sluice", eq, NULL, NULL},
+                            {"sluice", glued, NULL, NULL}};
+    for (size_t i = 0; i < sl_nelems(spellings); i++) {
+        int argc = spellings[i][2] ? 3 : 2;
+        sl_settings_defaults(&s);
+        assert_int_equal(sl_settings_from_args(&s, argc, spellings[i]), 0);
+        assert_int_equal(s.max_header_size, 2048);
+        assert_int_equal(s.workers, 2);
+        assert_int_equal(s.nlisten, 2);
+        assert_string_equal(s.listen[1], "127.0.0.1:2");
+        assert_int_equal(s.keepalive_timeout_ms, 5);
+        sl_settings_free(&s);
+    }
+
+    /* env beats the file, a flag beats both */
+    setenv("SLUICE_WORKERS", "4", 1);
+    char *over[] = {"sluice", eq, "--keepalive-timeout", "9", NULL};
+    sl_settings_defaults(&s);
+    assert_int_equal(sl_settings_from_args(&s, 4, over), 0);
+    assert_int_equal(s.workers, 4);
+    assert_int_equal(s.keepalive_timeout_ms, 9);
+    sl_settings_free(&s);
+    unsetenv("SLUICE_WORKERS");
+
+    /* a bad file fails however it is named */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "nonsense\n", 9), 9);
+    close(fd);
+    for (size_t i = 0; i < sl_nelems(spellings); i++) {
+        int argc = spellings[i][2] ? 3 : 2;
+        sl_settings_defaults(&s);
+        assert_int_equal(sl_settings_from_args(&s, argc, spellings[i]), -1);
+        sl_settings_free(&s);
+    }
+    unlink(path);
+    char *missing[] = {"sluice", "--settings=/nonexistent/sluice.conf", NULL};
+    sl_settings_defaults(&s);
+    assert_int_equal(sl_settings_from_args(&s, 2, missing), -1);
+    sl_settings_free(&s);
+}
+
 int
 main(void)
 {
@@ -114,6 +177,7 @@ main(void)
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_settings_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
