@@ -855,6 +855,9 @@ sl_conf_free(sl_conf_t *conf)
         json_object_put(conf->consumers[i]->entity);
         free(conf->consumers[i]);
     }
+    for (size_t i = 0; i < conf->nzones; i++)
+        sl_shm_zone_release(conf->zones[i]);
+    free(conf->zones);
     free(conf->plugins);
     free(conf->routes);
     free(conf->services);

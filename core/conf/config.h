@@ -13,6 +13,7 @@
 
 #include "base/common.h"
 #include "base/errors.h"
+#include "base/shm.h"
 #include "conf/plugin_loader.h"
 
 typedef struct sl_service sl_service_t;
@@ -98,6 +99,8 @@ typedef struct sl_conf {
     sl_chain_t global_chain; /* global plugins only (no route matched) */
     json_object *root;       /* parsed document (after env substitution) */
     void *router;            /* router's private index (router.c) */
+    sl_shm_zone_t **zones;   /* references taken by plugins' shm_zone */
+    size_t nzones;
 } sl_conf_t;
 
 /* Load and validate `file` (YAML or JSON; chosen by content). Every problem
@@ -117,6 +120,10 @@ sl_conf_t *sl_conf_load_buffer(const char *name, const char *buf, size_t len,
  * context type is private to config.c).  `api` is passed to config_parse. */
 void sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The host's api->shm_zone: a shared-memory zone for the configuration
+ * being loaded (a reference the configuration keeps until sl_conf_free). */
+sl_shm_t *sl_conf_ctx_shm_zone(sl_conf_ctx_t *cx, const char *name, size_t size, size_t value_max);
 
 void sl_conf_free(sl_conf_t *conf);
 

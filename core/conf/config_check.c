@@ -57,6 +57,35 @@ sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
     cx->nerr++;
 }
 
+sl_shm_t *
+sl_conf_ctx_shm_zone(sl_conf_ctx_t *cx, const char *name, size_t size, size_t value_max)
+{
+    sl_conf_t *conf = cx->L->conf;
+    sl_shm_zone_t *z;
+    sl_shm_info_t in;
+    char err[256];
+
+    /* One name, one shape per configuration. */
+    for (size_t i = 0; name && i < conf->nzones; i++) {
+        sl_shm_zone_info(conf->zones[i], &in);
+        if (strcmp(in.name, name) == 0 && (in.size != size || in.value_max != value_max)) {
+            sl_conf_ctx_error(cx, "",
+                              "shared memory zone '%s' already declared with size %zu and "
+                              "value_max %zu (here %zu, %zu)",
+                              name, in.size, in.value_max, size, value_max);
+            return NULL;
+        }
+    }
+    z = sl_shm_zone_get(name, size, value_max, err, sizeof(err));
+    if (z == NULL) {
+        sl_conf_ctx_error(cx, "", "shared memory: %s", err);
+        return NULL;
+    }
+    conf->zones = sl_xrealloc(conf->zones, (conf->nzones + 1) * sizeof(*conf->zones));
+    conf->zones[conf->nzones++] = z;
+    return z;
+}
+
 /* ---- typed field access: 0 absent/null, 1 ok, -1 wrong type (reported) ---- */
 
 json_object *

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/shm.h"
+#include "conf/config.h"
 #include "conf/plugin_loader.h"
 #include "http/http_server.h"
 #include "plugin/host.h"
@@ -404,6 +406,15 @@ api_log_ts(const char *tag, sl_log_level_t level, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- since 1.1: shared memory (base/shm.c; zones declared through
+ * conf/config_check.c while a configuration loads) ---- */
+
+static int
+api_shm_info(sl_shm_t *z, size_t index, sl_shm_info_t *out)
+{
+    return z ? sl_shm_zone_info(z, out) : sl_shm_zone_at(index, out);
+}
+
 const char *sl_api_plugin_name;
 
 const sl_api_t sl_api = {
@@ -456,4 +467,11 @@ const sl_api_t sl_api = {
     .log_ts = api_log_ts,
     .post = sl_host_post,
     .resp_buffer = api_resp_buffer,
+    .shm_zone = sl_conf_ctx_shm_zone,
+    .shm_get = sl_shm_get,
+    .shm_set = sl_shm_set,
+    .shm_incr = sl_shm_incr,
+    .shm_delete = sl_shm_delete,
+    .shm_iter = sl_shm_iter,
+    .shm_info = api_shm_info,
 };

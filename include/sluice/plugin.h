@@ -86,6 +86,7 @@ typedef struct sl_req sl_req_t;
 typedef struct sl_conf_ctx sl_conf_ctx_t;
 typedef struct sl_timer sl_timer_t;
 typedef struct sl_api sl_api_t;
+typedef struct sl_shm sl_shm_t;
 
 /* Log levels for api->log(). */
 typedef enum sl_log_level {
@@ -126,6 +127,49 @@ typedef enum sl_req_error {
     SL_REQERR_UPSTREAM_PROTOCOL, /* upstream sent invalid HTTP */
     SL_REQERR_PLUGIN             /* a plugin returned SL_STATUS_ERROR */
 } sl_req_error_t;
+
+/* ------------------------------------------------------------------------
+ * Shared memory across workers (since 1.1): types for the shm_* members.
+ * ------------------------------------------------------------------------ */
+
+/* Bounds: keys are 1..SL_SHM_KEY_MAX bytes (any bytes); string values are
+ * 0..value_max bytes, value_max chosen when the zone is declared (at most
+ * 65536).  Every entry takes one fixed-size slot of about
+ * 48 + SL_SHM_KEY_MAX + value_max bytes, so a zone of `size` bytes holds
+ * roughly size / (52 + SL_SHM_KEY_MAX + value_max) entries. */
+#define SL_SHM_KEY_MAX 255
+
+/* Results of shm_* beyond the usual 0 / -1 (bad argument). */
+#define SL_SHM_NOT_FOUND 0 /* shm_get, shm_delete: no such (live) entry */
+#define SL_SHM_STRING 1    /* shm_get: a string entry (copied to buf) */
+#define SL_SHM_NUMBER 2    /* shm_get: a number entry (in *num) */
+#define SL_SHM_ENOSPC (-3) /* no free slot, even after reclaiming expired entries */
+#define SL_SHM_ETYPE (-4)  /* shm_incr on a string entry */
+#define SL_SHM_ETRUNC (-5) /* shm_get: buf too small (*len says how much is needed) */
+
+/* One entry as handed to a shm_iter callback.  OWNERSHIP: borrowed, valid
+ * during the callback only (copied out of the zone, no lock held). */
+typedef struct sl_shm_entry {
+    sl_str_t key;
+    sl_str_t value; /* SL_SHM_STRING entries; len 0 for numbers */
+    double num;     /* SL_SHM_NUMBER entries */
+    int type;       /* SL_SHM_STRING or SL_SHM_NUMBER */
+    int64_t ttl_ms; /* milliseconds left, 0 = never expires */
+} sl_shm_entry_t;
+
+/* Return 0 to go on, anything else to stop the iteration. */
+typedef int (*sl_shm_iter_fn)(void *arg, const sl_shm_entry_t *e);
+
+/* A zone as shm_info describes it. name is NUL-terminated, valid as long as
+ * the zone. */
+typedef struct sl_shm_info {
+    const char *name;
+    size_t size;       /* bytes mapped (as declared) */
+    size_t value_max;  /* as declared */
+    size_t capacity;   /* entries it can hold */
+    size_t used;       /* live entries (expired ones not yet reclaimed count) */
+    size_t used_bytes; /* header + used slots, in bytes */
+} sl_shm_info_t;
 
 /* ------------------------------------------------------------------------
  * The plugin descriptor.
@@ -377,6 +421,72 @@ struct sl_api {
      * Costs memory for the whole response: meant for bodies a plugin reads
      * whole anyway.  Returns -1 if the head was already sent. */
     int (*resp_buffer)(sl_req_t *r);
+
+    /* since 1.1: shared memory
+     *
+     * Named zones shared by every worker (and surviving worker restarts and
+     * reloads).  A plugin declares a zone in config_parse with shm_zone;
+     * the master creates it before the workers fork.  Declaring the same
+     * name, size and value_max again (another instance, or the next
+     * configuration after a reload) returns the same zone, contents
+     * included; a different size or value_max makes a new, empty zone
+     * (the old one lives on until the configurations using it are retired).
+     * Two declarations of one name with different sizes in the same
+     * configuration are an error.
+     *
+     * OWNERSHIP: the host owns zones; the sl_shm_t handle is valid as long
+     * as the configuration whose config_parse declared it (store it in the
+     * plugin's conf).  THREADS: shm_get/set/incr/delete/iter/info are
+     * thread-safe and process-safe; they take the zone's lock (a robust
+     * process-shared mutex: a process killed while holding it does not
+     * wedge the others, the next caller repairs the index and drops an entry
+     * the dead process was half-way through writing).  The lock is held for
+     * one hash lookup and a copy; never for a callback.
+     * EXPIRY: ttl_ms = 0 never expires; otherwise the entry is invisible
+     * once ttl_ms milliseconds have passed (monotonic clock) and its slot is
+     * reclaimed by the next writer that needs space, or by shm_iter.
+     * FULL: a write that needs a new slot when none is free (after
+     * reclaiming expired ones) returns SL_SHM_ENOSPC and changes nothing.
+     * Existing entries are never evicted to make room. */
+
+    /* config_parse only.  name: NUL-terminated, 1..64 bytes of
+     * [A-Za-z0-9_.-]; size: bytes, 16 KiB..1 GiB; value_max: the largest
+     * string value (0 for a zone of numbers only), at most 65536.  Returns
+     * NULL after reporting a config error (bad arguments, mmap failure). */
+    sl_shm_t *(*shm_zone)(sl_conf_ctx_t *cx, const char *name, size_t size, size_t value_max);
+
+    /* Look key up.  A string is copied into buf (up to cap bytes) and its
+     * length stored in *len; returns SL_SHM_STRING, or SL_SHM_ETRUNC when
+     * cap is too small (nothing copied, *len = needed).  A number is stored
+     * in *num; returns SL_SHM_NUMBER.  SL_SHM_NOT_FOUND if absent or
+     * expired.  len/num may be NULL when not wanted. */
+    int (*shm_get)(sl_shm_t *z, sl_str_t key, char *buf, size_t cap, size_t *len, double *num);
+
+    /* Store a string value (copied), replacing any entry of that key (its
+     * expiry too).  0, -1 (key or value too long), SL_SHM_ENOSPC. */
+    int (*shm_set)(sl_shm_t *z, sl_str_t key, sl_str_t value, uint64_t ttl_ms);
+
+    /* Atomically add delta to the number at key and store the result in
+     * *out (may be NULL).  An absent or expired key starts at 0 with expiry
+     * ttl_ms (0 = none); an existing number keeps its expiry (fixed windows:
+     * incr("rl:<window start>", 1, window_ms)).  Exact across processes for
+     * integers up to 2^53.  0, -1, SL_SHM_ENOSPC, SL_SHM_ETYPE. */
+    int (*shm_incr)(sl_shm_t *z, sl_str_t key, double delta, uint64_t ttl_ms, double *out);
+
+    /* Remove key: 1 removed, SL_SHM_NOT_FOUND, -1. */
+    int (*shm_delete)(sl_shm_t *z, sl_str_t key);
+
+    /* Call fn for every live entry, for exporters.  Entries are copied out
+     * in batches under the lock and fn runs without it, so fn may call any
+     * shm_* function.  Each entry present for the whole iteration is seen
+     * exactly once; entries added or removed meanwhile may or may not be.
+     * Costs O(capacity).  Returns 0, 1 if fn stopped it, -2 no memory. */
+    int (*shm_iter)(sl_shm_t *z, sl_shm_iter_fn fn, void *arg);
+
+    /* Describe zone z, or, with z == NULL, the index-th zone of the
+     * process (0, 1, ... until -1): the shared-memory gauges of an
+     * exporter.  0 or -1. */
+    int (*shm_info)(sl_shm_t *z, size_t index, sl_shm_info_t *out);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */
