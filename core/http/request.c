@@ -64,6 +64,7 @@ sl_req_new(sl_conn_t *c)
     r->conn = c;
     r->w = c->w;
     r->cur = -1;
+    r->phase = SL_PHASE_MAX;
     memcpy(r->client_ip, c->client_ip, sizeof(r->client_ip));
     r->server_port = c->server_port;
     snprintf(r->id, sizeof(r->id), "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);

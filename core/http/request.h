@@ -22,6 +22,7 @@
 #include "conf/config.h"
 #include "conf/router.h"
 #include "http/headers.h"
+#include "http/phase.h"
 
 typedef struct sl_conn sl_conn_t;
 typedef struct sl_server sl_server_t;
@@ -87,6 +88,7 @@ struct sl_req {
     const sl_chain_t *chain;
     void **plugin_ctx; /* one per chain item */
     int cur;           /* chain index being run, -1 none */
+    sl_phase_t phase;  /* phase being run, SL_PHASE_MAX none */
     int responded;     /* a plugin called respond() */
     sl_timer_t *timers;
 

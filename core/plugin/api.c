@@ -13,6 +13,7 @@
 #include "http/http_server.h"
 #include "plugin/host.h"
 #include "plugin/phase.h"
+#include "plugin/platform.h"
 #include "plugin/serializer.h"
 
 static const sl_plugin_inst_t *
@@ -467,6 +468,7 @@ const sl_api_t sl_api = {
     .log_ts = api_log_ts,
     .post = sl_host_post,
     .resp_buffer = api_resp_buffer,
+    /* since 1.1: shared memory */
     .shm_zone = sl_conf_ctx_shm_zone,
     .shm_get = sl_shm_get,
     .shm_set = sl_shm_set,
@@ -474,4 +476,13 @@ const sl_api_t sl_api = {
     .shm_delete = sl_shm_delete,
     .shm_iter = sl_shm_iter,
     .shm_info = api_shm_info,
+    /* since 1.1: platform */
+    .pend = sl_api_pend,
+    .resume = sl_api_resume,
+    .worker_loop = sl_api_worker_loop,
+    .worker_timer_start = sl_api_worker_timer_start,
+    .worker_timer_stop = sl_api_worker_timer_stop,
+    .callout = sl_api_callout,
+    .callout_cancel = sl_api_callout_cancel,
+    .callout_strerror = sl_api_callout_strerror,
 };

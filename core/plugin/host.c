@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "plugin/host.h"
+#include "plugin/platform.h"
 
 typedef struct sl_post {
     struct sl_post *next;
@@ -16,6 +17,7 @@ static volatile uint64_t reopen_gen;
 static struct {
     int ready;
     int worker_id;
+    uv_loop_t *loop;
     uv_async_t async;
     uv_mutex_t lock;
     sl_post_t *head, *tail;
@@ -48,6 +50,7 @@ sl_host_init(uv_loop_t *loop, int worker_id)
         return -1;
     }
     host.worker_id = worker_id;
+    host.loop = loop;
     host.ready = 1;
     return 0;
 }
@@ -58,6 +61,8 @@ sl_host_shutdown(void)
     if (!host.ready)
         return;
     run_posts(&host.async);
+    sl_wtimers_shutdown();
+    sl_callouts_cancel_all(NULL);
     uv_close((uv_handle_t *)&host.async, NULL);
 }
 
@@ -65,6 +70,12 @@ int
 sl_host_worker_id(void)
 {
     return host.worker_id;
+}
+
+uv_loop_t *
+sl_host_loop(void)
+{
+    return host.ready ? host.loop : NULL;
 }
 
 int

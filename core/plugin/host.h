@@ -21,6 +21,8 @@ int sl_host_init(uv_loop_t *loop, int worker_id);
 void sl_host_shutdown(void);
 /* -1 in the master. */
 int sl_host_worker_id(void);
+/* The worker's loop; NULL in the master. */
+uv_loop_t *sl_host_loop(void);
 /* api->post: run fn on the worker loop soon; thread-safe. */
 int sl_host_post(void (*fn)(const sl_api_t *api, void *arg), void *arg);
 

@@ -5,6 +5,7 @@
 #include "plugin/phase.h"
 #include "base/log.h"
 #include "plugin/host.h"
+#include "plugin/platform.h"
 
 static const char *const phase_names[] = {"access", "body", "header_filter", "body_filter", "log"};
 
@@ -13,9 +14,15 @@ static void timers_stop(sl_req_t *r);
 sl_status_t
 sl_phase_run(sl_req_t *r, sl_phase_t phase)
 {
+    return sl_phase_run_from(r, phase, 0);
+}
+
+sl_status_t
+sl_phase_run_from(sl_req_t *r, sl_phase_t phase, size_t from)
+{
     const sl_chain_t *ch = r->chain;
 
-    for (size_t i = 0; ch && i < ch->n; i++) {
+    for (size_t i = from; ch && i < ch->n; i++) {
         const sl_plugin_inst_t *pi = ch->items[i];
         const sl_plugin_t *d = pi->plugin->desc;
         sl_status_t (*fn)(const sl_api_t *, sl_req_t *, void *) = NULL;
@@ -36,8 +43,16 @@ sl_phase_run(sl_req_t *r, sl_phase_t phase)
         if (fn == NULL)
             continue;
         r->cur = (int)i;
+        r->phase = phase;
         sl_status_t st = fn(&sl_api, r, pi->conf);
+        if (st == SL_STATUS_PENDING && phase != SL_PHASE_HEADER_FILTER)
+            st = sl_pending_arm(r, phase, i); /* or how the handler resumed */
+        else if (st == SL_STATUS_PENDING)
+            st = SL_STATUS_ERROR;
         r->cur = -1;
+        r->phase = SL_PHASE_MAX;
+        if (st == SL_STATUS_PENDING)
+            return st;
         if (st == SL_STATUS_CONTINUE)
             continue;
         if (st == SL_STATUS_RESPOND && phase != SL_PHASE_HEADER_FILTER) {
@@ -102,6 +117,7 @@ sl_phase_log(sl_req_t *r)
 {
     const sl_chain_t *ch = r->chain;
 
+    sl_pending_request_end(r); /* a pause or callouts still going */
     timers_stop(r);
     for (size_t i = 0; ch && i < ch->n; i++) {
         const sl_plugin_inst_t *pi = ch->items[i];

@@ -11,6 +11,8 @@
 extern const sl_phase_ops_t sl_plugin_phases;
 
 sl_status_t sl_phase_run(sl_req_t *r, sl_phase_t phase);
+/* The same from chain index `from` on (resuming after a pending plugin). */
+sl_status_t sl_phase_run_from(sl_req_t *r, sl_phase_t phase, size_t from);
 sl_status_t sl_phase_body_filter(sl_req_t *r, sl_str_t in, int eof, sl_str_t *out);
 void sl_phase_log(sl_req_t *r);
 

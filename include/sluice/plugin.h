@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define SL_PLUGIN_ABI_MAJOR 1
-#define SL_PLUGIN_ABI_MINOR 0
+#define SL_PLUGIN_ABI_MINOR 1
 
 /* First fields of every descriptor: SL_PLUGIN_ABI, name, version, ... */
 #define SL_PLUGIN_ABI SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR
@@ -50,8 +50,19 @@ extern "C" {
 /* The exported symbol's name. */
 #define SL_PLUGIN_SYMBOL "sluice_plugin"
 
-/* Export macro for the descriptor (visibility may be hidden by default). */
-#define SL_PLUGIN_EXPORT __attribute__((visibility("default")))
+/* Compiler attributes, only where the compiler knows them (GCC, Clang). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SL_ATTR_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define SL_ATTR_VISIBLE __attribute__((visibility("default")))
+#else
+#define SL_ATTR_PRINTF(fmt, args)
+#define SL_ATTR_VISIBLE
+#endif
+
+/* Export macro for the descriptor (visibility may be hidden by default).
+ * C++ plugins also need C linkage and external linkage for a const object:
+ *     extern "C" SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {...}; */
+#define SL_PLUGIN_EXPORT SL_ATTR_VISIBLE
 
 /* A length-delimited byte string.  OWNERSHIP: always borrowed; the comment
  * of the function that hands it out says how long it stays valid. */
@@ -60,7 +71,11 @@ typedef struct sl_str {
     size_t len;
 } sl_str_t;
 
+#ifdef __cplusplus
+#define SL_STR(lit) (sl_str_t{(lit), sizeof(lit) - 1})
+#else
 #define SL_STR(lit) ((sl_str_t){(lit), sizeof(lit) - 1})
+#endif
 
 /* What a phase callback returns. */
 typedef enum sl_status {
@@ -73,7 +88,14 @@ typedef enum sl_status {
     /* Internal failure: the host logs it with the plugin name and answers
      * 500 with a JSON body (if nothing was sent yet; otherwise it aborts the
      * connection).  The log phase still runs. */
-    SL_STATUS_ERROR = 2
+    SL_STATUS_ERROR = 2,
+    /* since 1.1: the phase waits (access and body phases only).  The
+     * handler calls api->pend() (optional: defaults apply without it) and
+     * returns this; the request then sits until the plugin calls
+     * api->resume() from a later callback on the same worker.  The plugins
+     * after this one have not run yet; they run on resume.  Returned from
+     * another phase it counts as SL_STATUS_ERROR. */
+    SL_STATUS_PENDING = 3
 } sl_status_t;
 
 /* Opaque handles.  OWNERSHIP: the host owns all of them.
@@ -87,6 +109,9 @@ typedef struct sl_conf_ctx sl_conf_ctx_t;
 typedef struct sl_timer sl_timer_t;
 typedef struct sl_api sl_api_t;
 typedef struct sl_shm sl_shm_t;
+/* since 1.1 */
+typedef struct sl_worker_timer sl_worker_timer_t;
+typedef struct sl_callout sl_callout_t;
 
 /* Log levels for api->log(). */
 typedef enum sl_log_level {
@@ -125,7 +150,8 @@ typedef enum sl_req_error {
     SL_REQERR_UPSTREAM_TIMEOUT,  /* connect/read/write timeout (504) */
     SL_REQERR_UPSTREAM_RESET,    /* upstream closed or reset mid-response */
     SL_REQERR_UPSTREAM_PROTOCOL, /* upstream sent invalid HTTP */
-    SL_REQERR_PLUGIN             /* a plugin returned SL_STATUS_ERROR */
+    SL_REQERR_PLUGIN,            /* a plugin returned SL_STATUS_ERROR */
+    SL_REQERR_PENDING_TIMEOUT    /* since 1.1: a pending phase timed out (504) */
 } sl_req_error_t;
 
 /* ------------------------------------------------------------------------
@@ -175,6 +201,7 @@ typedef struct sl_shm_info {
  * The plugin descriptor.
  * ------------------------------------------------------------------------ */
 
+/* Members without a "since" note are since 1.0. */
 typedef struct sl_plugin {
     uint32_t abi_major;  /* SL_PLUGIN_ABI_MAJOR the plugin was built with */
     uint32_t abi_minor;  /* SL_PLUGIN_ABI_MINOR the plugin was built with */
@@ -256,6 +283,62 @@ typedef struct sl_plugin {
 typedef void (*sl_cleanup_fn)(void *arg);
 typedef void (*sl_timer_fn)(const sl_api_t *api, sl_req_t *r, void *arg);
 
+/* since 1.1: why a pending phase was cancelled (api->pend): `why` is
+ * SL_REQERR_CLIENT_ABORT (the client went away) or
+ * SL_REQERR_PENDING_TIMEOUT.  The request is still valid during the call
+ * (the log phase follows); after it the plugin must forget `r`, stop what
+ * it started for it (callouts bound to r are cancelled by the host), and
+ * never call api->resume() for it. */
+typedef void (*sl_cancel_fn)(const sl_api_t *api, sl_req_t *r, sl_req_error_t why, void *arg);
+
+/* since 1.1: a worker-level timer's callback (api->worker_timer_start). */
+typedef void (*sl_worker_timer_fn)(const sl_api_t *api, sl_worker_timer_t *t, void *arg);
+
+/* since 1.1: an HTTP request sent by the host for a plugin (api->callout).
+ * Everything is borrowed for the duration of the api->callout() call only
+ * (the host copies it).  This struct never grows: a later minor that needs
+ * more adds a new function. */
+typedef struct sl_callout_req {
+    sl_str_t method;         /* "GET" when empty; a token */
+    sl_str_t url;            /* "http://host[:port]/path?query" or "https://..." */
+    const sl_str_t *headers; /* nheaders (name, value) pairs: headers[2i], headers[2i+1] */
+    size_t nheaders;         /* Host, Content-Length and Connection are the host's */
+    sl_str_t body;           /* sent with a Content-Length (none when empty and GET/HEAD) */
+    uint64_t timeout_ms;     /* whole exchange, connect included; 0 = 10000 */
+    size_t max_body;         /* bigger responses fail with SL_CALLOUT_ETOOBIG; 0 = 1 MiB */
+    int tls_verify;          /* https: 0 verifies the peer (default), -1 does not */
+} sl_callout_req_t;
+
+/* since 1.1: the answer handed to a callout's callback.  Everything in it
+ * (header and body bytes) is valid during the callback only. */
+typedef struct sl_callout_resp {
+    int status;              /* e.g. 200 */
+    const sl_str_t *headers; /* nheaders (name, value) pairs, as received */
+    size_t nheaders;
+    sl_str_t body; /* de-chunked */
+} sl_callout_resp_t;
+
+/* since 1.1: callout failures (the callback's `err`, < 0). */
+typedef enum sl_callout_err {
+    SL_CALLOUT_OK = 0,
+    SL_CALLOUT_EINVAL = -1,    /* bad URL, method or header (also api->callout's NULL) */
+    SL_CALLOUT_ENOMEM = -2,    /* out of memory */
+    SL_CALLOUT_EDNS = -3,      /* the name did not resolve */
+    SL_CALLOUT_ECONNECT = -4,  /* refused, unreachable, reset before an answer */
+    SL_CALLOUT_ETLS = -5,      /* handshake or certificate verification failed */
+    SL_CALLOUT_ETIMEOUT = -6,  /* timeout_ms passed */
+    SL_CALLOUT_EPROTOCOL = -7, /* invalid HTTP, or the peer closed mid-answer */
+    SL_CALLOUT_ETOOBIG = -8    /* response body over max_body */
+} sl_callout_err_t;
+
+/* since 1.1: a callout's completion.  err is SL_CALLOUT_OK and resp set, or
+ * err < 0 and resp NULL.  `r` is the request the callout was bound to, or
+ * NULL.  Called exactly once, on the worker loop, never from inside
+ * api->callout() itself, and never after api->callout_cancel(). */
+typedef void (*sl_callout_fn)(const sl_api_t *api, sl_req_t *r, int err,
+                              const sl_callout_resp_t *resp, void *arg);
+
+/* Members without a "since" note are since 1.0. */
 struct sl_api {
     uint32_t abi_major;
     uint32_t abi_minor;
@@ -269,15 +352,14 @@ struct sl_api {
      * whole object; the host prefixes it with the plugin's position and
      * adds file and line.  NUL-terminated strings, copied. */
     void (*conf_error)(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+        SL_ATTR_PRINTF(3, 4);
 
     /* --- logging (error log, stderr) --- */
 
     /* Log a line tagged with the plugin name and, when r is not NULL, the
      * request id.  Safe to call with r == NULL from any callback
      * (init_worker etc.).  Event-loop thread only: see log_ts. */
-    void (*log)(sl_req_t *r, sl_log_level_t level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    void (*log)(sl_req_t *r, sl_log_level_t level, const char *fmt, ...) SL_ATTR_PRINTF(3, 4);
 
     /* 0-based index of this worker; -1 in the master. */
     int (*worker_id)(void);
@@ -315,7 +397,11 @@ struct sl_api {
     /* Headers.  Names are case-insensitive.  get returns the first value
      * (1 = found, 0 = absent).  set replaces every value (adds if absent);
      * add appends one more; remove deletes all.  iter walks every header in
-     * order: start with *cursor = 0; returns 1 while it yields one. */
+     * order: start with *cursor = 0; returns 1 while it yields one.
+     * set/add/remove return -1 for a name that is not an RFC 9110 token or
+     * a value with CR, LF or NUL, and once the request went upstream
+     * (header_filter and later): the host never forwards what it did not
+     * check.  The resp_header_* setters check the same way. */
     int (*req_header_get)(sl_req_t *r, sl_str_t name, sl_str_t *value);
     int (*req_header_set)(sl_req_t *r, sl_str_t name, sl_str_t value);
     int (*req_header_add)(sl_req_t *r, sl_str_t name, sl_str_t value);
@@ -326,7 +412,9 @@ struct sl_api {
      * replaces it (copied); Content-Length is fixed by the host.  A body
      * returned by req_body is invalid after req_body_set, and the host
      * releases the body once the upstream has it and has begun to answer
-     * (header_filter and later see 0 bytes): copy what you need later. */
+     * (header_filter and later see 0 bytes): copy what you need later.
+     * req_body_set returns -1 outside the body phase (the body is not
+     * complete before it, and on its way upstream after it). */
     sl_str_t (*req_body)(sl_req_t *r);
     int (*req_body_set)(sl_req_t *r, const char *data, size_t len);
 
@@ -334,7 +422,9 @@ struct sl_api {
      * Defaults come from the route's service.  Any field may be replaced in
      * access or body; scheme "https" enables TLS (SNI = host, peer verified
      * against the system CA store unless the service says tls_verify:false).
-     * path is the raw path without query; query without '?'. */
+     * path is the raw path without query; query without '?'.  upstream_set
+     * returns -1 outside access/body, and for a host, path or query with
+     * CR, LF, NUL, space or other control characters. */
     int (*upstream_get)(sl_req_t *r, sl_str_t *scheme, sl_str_t *host, int *port, sl_str_t *path,
                         sl_str_t *query);
     int (*upstream_set)(sl_req_t *r, sl_str_t scheme, sl_str_t host, int port, sl_str_t path,
@@ -403,7 +493,7 @@ struct sl_api {
     /* Thread-safe logging for plugin threads: one line, written with one
      * write(), tagged with `tag` (e.g. the plugin name). */
     void (*log_ts)(const char *tag, sl_log_level_t level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+        SL_ATTR_PRINTF(3, 4);
 
     /* Deferred work: run fn(api, arg) on this worker's event-loop thread
      * soon (next loop iteration).  Thread-safe: plugin threads use it to
@@ -487,6 +577,71 @@ struct sl_api {
      * process (0, 1, ... until -1): the shared-memory gauges of an
      * exporter.  0 or -1. */
     int (*shm_info)(sl_shm_t *z, size_t index, sl_shm_info_t *out);
+
+    /* since 1.1: platform (pausing a phase, the worker loop, timers, callouts) */
+
+    /* Pause the running access or body phase (since 1.1).  Call from the
+     * handler, then return SL_STATUS_PENDING.  timeout_ms bounds the wait
+     * (0 = the host's default, 60000 ms); when it passes, the host calls
+     * on_cancel (if not NULL) with SL_REQERR_PENDING_TIMEOUT, logs which
+     * plugin and phase timed out, and answers 504.  If the client goes away
+     * meanwhile, on_cancel runs with SL_REQERR_CLIENT_ABORT, then the log
+     * phase.  Returns -1 outside access/body, or when called twice for one
+     * pause.  Returning SL_STATUS_PENDING without pend() pauses with the
+     * defaults and no on_cancel.  While an access phase waits, the request
+     * body is buffered (never streamed), like Kong's request_buffering.
+     * Event-loop thread only. */
+    int (*pend)(sl_req_t *r, uint64_t timeout_ms, sl_cancel_fn on_cancel, void *arg);
+
+    /* End the pause (since 1.1): status SL_STATUS_CONTINUE runs the next
+     * plugins and the rest of the request; SL_STATUS_RESPOND sends the
+     * response prepared with api->respond() (call it first); SL_STATUS_ERROR
+     * answers 500.  Call once, from any later callback on this worker
+     * (a callout's, a timer's, an api->post function), or from the handler
+     * itself before it returns SL_STATUS_PENDING.  It returns at once: the
+     * request goes on at the next loop turn, so `r` stays valid until the
+     * current callback returns.  Returns -1 if r is not paused (already
+     * resumed, or cancelled: after on_cancel never call it). */
+    int (*resume)(sl_req_t *r, sl_status_t status);
+
+    /* The worker's libuv loop (since 1.1), as a `uv_loop_t *`, for
+     * libuv-based libraries (hiredis's adapter, c-ares, own sockets); NULL in
+     * the master (config_parse).  Handles a plugin opens on it are its own:
+     * close them in exit_worker.  Never block the loop (no sleeping, no
+     * synchronous network or disk waits: every request of the worker
+     * stalls), never fork, never call libuv from another thread (use
+     * api->post from threads).  The libuv the host links is the system's
+     * libuv1; a plugin using it links the same. */
+    void *(*worker_loop)(void);
+
+    /* Worker-level timers (since 1.1), not bound to any request: fn runs
+     * after timeout_ms, then every repeat_ms (0 = once).  The plugin owns
+     * the handle and stops it with worker_timer_stop (which frees it; fn is
+     * never called after, and stopping from inside fn is allowed).  A one-
+     * shot timer that fired stays allocated until stopped.  Timers still
+     * running when the worker exits are freed after exit_worker, without
+     * being called.  NULL in the master or on bad arguments.  Event-loop
+     * thread only. */
+    sl_worker_timer_t *(*worker_timer_start)(uint64_t timeout_ms, uint64_t repeat_ms,
+                                             sl_worker_timer_fn fn, void *arg);
+    void (*worker_timer_stop)(sl_worker_timer_t *t);
+
+    /* HTTP callout (since 1.1): the host sends `req` (copied) over its own
+     * upstream machinery (connection pool, DNS cache, TLS with SNI and peer
+     * verification against the system CA store) and calls fn once with the
+     * answer or an error code.  `r` binds the callout to a request (usually
+     * the one whose phase is pending): it is cancelled when the request
+     * ends, before the log phase.  r == NULL makes a worker-level callout
+     * (from init_worker on, timers, api->post functions), cancelled when the
+     * worker exits.  Returns a handle, valid until fn is called or the
+     * callout is cancelled, or NULL when the request is invalid (bad URL,
+     * header names or values with CR/LF/NUL, outside a worker; nothing is
+     * called then).  Redirects are not followed.  Event-loop thread only. */
+    sl_callout_t *(*callout)(sl_req_t *r, const sl_callout_req_t *req, sl_callout_fn fn, void *arg);
+    /* Abandon a callout (since 1.1); fn will not be called.  NULL is ignored. */
+    void (*callout_cancel)(sl_callout_t *c);
+    /* A short English text for an sl_callout_err_t (since 1.1), static. */
+    const char *(*callout_strerror)(int err);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -340,7 +340,7 @@ plugins:
     assert.match(ok.stdout, /configuration ok/);
 });
 
-test('plugins with a wrong ABI major or no name are refused with clear errors', { timeout: 10000 }, async () => {
+test('plugins with a wrong ABI major, a newer minor or no name are refused with clear errors', { timeout: 10000 }, async () => {
     const refused = path.join(TEST_PLUGINS_DIR, 'refused');
     const d = tmpDir();
     const cfg = path.join(d, 'empty.yaml');
@@ -350,6 +350,10 @@ test('plugins with a wrong ABI major or no name are refused with clear errors', 
     const out = r.stdout + r.stderr;
     assert.match(out, /t-bad-abi\.so: built for plugin ABI 2\.0, this sluice has ABI 1\.\d+/);
     assert.match(out, /t-no-name\.so: .*no name/);
+    // built against 1.(N+1) on a 1.N host: both versions named
+    const m = out.match(/t-newer-minor\.so: built for plugin ABI 1\.(\d+), newer than this sluice's 1\.(\d+)/);
+    assert.ok(m, out);
+    assert.equal(Number(m[1]), Number(m[2]) + 1);
     // refused at startup too, before binding anything
     const port = await freePort();
     const s = await runSluice(['-d', cfg, '--plugins-dir', refused, '-l', `127.0.0.1:${port}`, '-w', '1']);

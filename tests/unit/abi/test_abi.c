@@ -1,0 +1,154 @@
+/* test_abi.c - pins the plugin ABI's layout: every sl_api_t and sl_plugin_t
+ * member at the slot it was published in, so that a reorder, an insertion
+ * in the middle or a removal fails here instead of in a plugin built
+ * against an older header.  New members are appended to the lists below
+ * (with the minor that introduced them).  Built as C11 with -pedantic: the
+ * public header must stay clean for that too. */
+
+#include <stdio.h>
+
+#include <sluice/plugin.h>
+
+typedef struct member {
+    const char *name;
+    size_t offset;
+    int since; /* minor */
+} member_t;
+
+#define API(m, since)                                                                              \
+    {                                                                                              \
+#m, offsetof(sl_api_t, m), since                                                           \
+    }
+#define DESC(m, since)                                                                             \
+    {                                                                                              \
+#m, offsetof(sl_plugin_t, m), since                                                        \
+    }
+
+/* Every member after host_version is one function pointer. */
+static const member_t api_members[] = {
+    API(conf_error, 0),
+    API(log, 0),
+    API(worker_id, 0),
+    API(palloc, 0),
+    API(cleanup_add, 0),
+    API(ctx_get, 0),
+    API(ctx_set, 0),
+    API(plugin_id, 0),
+    API(req_id, 0),
+    API(req_method, 0),
+    API(req_scheme, 0),
+    API(req_host, 0),
+    API(req_path, 0),
+    API(req_query, 0),
+    API(client_ip, 0),
+    API(req_header_get, 0),
+    API(req_header_set, 0),
+    API(req_header_add, 0),
+    API(req_header_remove, 0),
+    API(req_header_iter, 0),
+    API(req_body, 0),
+    API(req_body_set, 0),
+    API(upstream_get, 0),
+    API(upstream_set, 0),
+    API(resp_status, 0),
+    API(resp_status_set, 0),
+    API(resp_header_get, 0),
+    API(resp_header_set, 0),
+    API(resp_header_add, 0),
+    API(resp_header_remove, 0),
+    API(resp_header_iter, 0),
+    API(resp_source, 0),
+    API(respond, 0),
+    API(resp_body_write, 0),
+    API(req_error, 0),
+    API(req_time, 0),
+    API(now_us, 0),
+    API(set_serialize_value, 0),
+    API(log_serialize, 0),
+    API(timer_start, 0),
+    API(timer_stop, 0),
+    API(reopen_generation, 0),
+    API(log_ts, 0),
+    API(post, 0),
+    API(resp_buffer, 0),
+    /* since 1.1: platform */
+    API(pend, 1),
+    API(resume, 1),
+    API(worker_loop, 1),
+    API(worker_timer_start, 1),
+    API(worker_timer_stop, 1),
+    API(callout, 1),
+    API(callout_cancel, 1),
+    API(callout_strerror, 1),
+};
+
+static const member_t desc_members[] = {
+    DESC(config_parse, 0), DESC(config_free, 0), DESC(init_worker, 0),   DESC(exit_worker, 0),
+    DESC(access, 0),       DESC(body, 0),        DESC(header_filter, 0), DESC(body_filter, 0),
+    DESC(log, 0),          DESC(reserved, 0),
+};
+
+static int
+check(const char *what, const member_t *m, size_t n, size_t first, size_t *end)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t want = first + i * sizeof(void (*)(void));
+        if (m[i].offset != want) {
+            fprintf(stderr, "%s.%s (since 1.%d) at offset %zu, published at %zu\n", what, m[i].name,
+                    m[i].since, m[i].offset, want);
+            bad = 1;
+        }
+        if (m[i].since > SL_PLUGIN_ABI_MINOR) {
+            fprintf(stderr, "%s.%s says since 1.%d, the header is 1.%d\n", what, m[i].name,
+                    m[i].since, SL_PLUGIN_ABI_MINOR);
+            bad = 1;
+        }
+    }
+    *end = first + n * sizeof(void (*)(void));
+    return bad;
+}
+
+int
+main(void)
+{
+    int bad = 0;
+    size_t end;
+    /* the fixed head of each struct */
+    size_t api_first = offsetof(sl_api_t, host_version) + sizeof(const char *);
+    size_t desc_first = offsetof(sl_plugin_t, priority) + sizeof(void *);
+
+    bad |= offsetof(sl_api_t, abi_major) != 0 || offsetof(sl_api_t, abi_minor) != 4 ||
+           offsetof(sl_api_t, size) != 8 || offsetof(sl_api_t, host_version) != 8 + sizeof(size_t);
+    bad |= offsetof(sl_plugin_t, abi_major) != 0 || offsetof(sl_plugin_t, abi_minor) != 4 ||
+           offsetof(sl_plugin_t, name) != 8 ||
+           offsetof(sl_plugin_t, version) != 8 + sizeof(void *) ||
+           offsetof(sl_plugin_t, priority) != 8 + 2 * sizeof(void *);
+    if (bad)
+        fprintf(stderr, "the head of sl_api_t or sl_plugin_t moved\n");
+
+    bad |= check("sl_api_t", api_members, sizeof(api_members) / sizeof(api_members[0]), api_first,
+                 &end);
+    if (end != sizeof(sl_api_t)) {
+        fprintf(stderr,
+                "sl_api_t has %zu bytes, the list above covers %zu: a member is not "
+                "pinned here\n",
+                sizeof(sl_api_t), end);
+        bad = 1;
+    }
+    bad |= check("sl_plugin_t", desc_members, sizeof(desc_members) / sizeof(desc_members[0]),
+                 desc_first, &end);
+    if (offsetof(sl_plugin_t, reserved) + sizeof(((sl_plugin_t *)0)->reserved) !=
+        sizeof(sl_plugin_t)) {
+        fprintf(stderr, "sl_plugin_t: reserved[] is no longer last\n");
+        bad = 1;
+    }
+    /* values plugins compiled in */
+    bad |= SL_STATUS_CONTINUE != 0 || SL_STATUS_RESPOND != 1 || SL_STATUS_ERROR != 2 ||
+           SL_STATUS_PENDING != 3;
+    bad |= SL_REQERR_PLUGIN != 6 || SL_REQERR_PENDING_TIMEOUT != 7 || SL_TIME_MAX != 8;
+    if (!bad)
+        printf("ABI %d.%d layout as published\n", SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR);
+    return bad ? 1 : 0;
+}
