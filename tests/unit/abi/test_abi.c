@@ -71,6 +71,14 @@ static const member_t api_members[] = {
     API(log_ts, 0),
     API(post, 0),
     API(resp_buffer, 0),
+    /* since 1.1: shared memory */
+    API(shm_zone, 1),
+    API(shm_get, 1),
+    API(shm_set, 1),
+    API(shm_incr, 1),
+    API(shm_delete, 1),
+    API(shm_iter, 1),
+    API(shm_info, 1),
     /* since 1.1: platform */
     API(pend, 1),
     API(resume, 1),
