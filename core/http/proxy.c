@@ -728,7 +728,7 @@ build_head(sl_proxy_t *p)
     SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Port: ");
     sl_strbuf_add(&b, num, (size_t)n);
     SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Path: ");
-    SL_STRBUF_STR(&b, r->path);
+    SL_STRBUF_STR(&b, r->raw_path);
     SL_STRBUF_LIT(&b, "\r\nX-Real-IP: ");
     sl_strbuf_add(&b, cip, strlen(cip));
     /* RFC 9110 §7.6.3: add ourselves to Via (Kong does the same) */

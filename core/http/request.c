@@ -2,12 +2,14 @@
  * responses, response framing towards the client, and the end (log phase,
  * free).  See request.h for the order of events. */
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/time.h>
 
 #include "base/log.h"
+#include "base/uri.h"
 #include "http/http_server.h"
 #include "http/proxy.h"
 #include "http/request.h"
@@ -84,17 +86,95 @@ sl_req_free(sl_req_t *r)
 
 /* ---- routing and the request-side phases ------------------------------ */
 
+/* Refuse the request as malformed: 400 once the body is read, then close. */
+static void
+req_malformed(sl_req_t *r)
+{
+    r->status = 400;
+    r->discard_body = 1;
+    r->responded = 2;
+}
+
+/* RFC 9112 3.2 / RFC 3986 3.2.2: one Host, uri-host [":" port] with a
+ * port in 0-65535; IP literals in brackets.  No path, userinfo or spaces. */
+static int
+host_valid(const sl_req_t *r, sl_str_t v)
+{
+    size_t i = 0, nhost = 0;
+    unsigned long port = 0;
+
+    for (size_t k = 0; k < r->headers.n; k++)
+        if (sl_str_caseeq(r->headers.items[k].name, SL_STR("host")) && ++nhost > 1)
+            return 0;
+    if (v.len && v.ptr[0] == '[') {
+        while (i < v.len && v.ptr[i] != ']') {
+            unsigned char ch = (unsigned char)v.ptr[i++];
+            if (i > 1 && !isxdigit(ch) && ch != ':' && ch != '.')
+                return 0;
+        }
+        if (i++ == v.len)
+            return 0; /* no ']' */
+    } else {
+        for (; i < v.len && v.ptr[i] != ':'; i++) {
+            unsigned char ch = (unsigned char)v.ptr[i];
+            if (!isalnum(ch) && !strchr("-._~%!$&'()*+,;=", ch))
+                return 0;
+        }
+    }
+    if (i == v.len)
+        return 1;
+    if (v.ptr[i++] != ':')
+        return 0;
+    if (i == v.len)
+        return 1; /* "host:" : empty port, allowed by the grammar */
+    for (; i < v.len; i++) {
+        if (!isdigit((unsigned char)v.ptr[i]) ||
+            (port = port * 10 + (unsigned)(v.ptr[i] - '0')) > 65535)
+            return 0;
+    }
+    return 1;
+}
+
+/* Kong matches and forwards the normalised path (kong/router/utils.lua
+ * strip_uri_args -> normalize(uri, true)).  r->path becomes a pool copy;
+ * the raw one stays for X-Forwarded-Path and the log.  SL_ERROR: bad
+ * percent-encoding. */
+static int
+normalise_path(sl_req_t *r)
+{
+    char *p;
+    ssize_t n;
+
+    r->raw_path = r->path;
+    if (memchr(r->path.ptr, '%', r->path.len) == NULL &&
+        memchr(r->path.ptr, '.', r->path.len) == NULL && !memmem(r->path.ptr, r->path.len, "//", 2))
+        return SL_OK; /* nothing to do: the common case allocates nothing */
+    p = sl_pstrndup(r->pool, r->path.ptr, r->path.len);
+    if ((n = sl_uri_normalize(p, r->path.len)) < 0)
+        return SL_ERROR;
+    p[n] = '\0';
+    r->path.ptr = p;
+    r->path.len = (size_t)n;
+    return SL_OK;
+}
+
 static void
 set_default_upstream(sl_req_t *r)
 {
     const sl_service_t *s = r->service;
     char *up = sl_router_upstream_path(&r->match, r->path);
+    size_t ul = strlen(up), el = sl_uri_escaped_len(up, ul);
+    char *esc = sl_palloc(r->pool, el + 1);
 
+    /* Kong forwards escape(upstream_uri): what normalisation decoded
+     * beyond the unreserved characters is encoded again. */
+    sl_uri_escape(esc, up, ul);
+    esc[el] = '\0';
     r->up_scheme = sl_str_c(s->protocol);
     r->up_host = sl_str_c(s->host);
     r->up_port = s->port;
-    r->up_path.ptr = sl_pstrndup(r->pool, up, strlen(up));
-    r->up_path.len = strlen(up);
+    r->up_path.ptr = esc;
+    r->up_path.len = el;
     free(up);
     r->up_query = r->query;
     r->up_has_query = r->has_query;
@@ -116,6 +196,10 @@ sl_req_headers_done(sl_req_t *r)
         r->query.len = r->uri.len - r->path.len - 1;
     }
     h = sl_headers_get(&r->headers, SL_STR("host"));
+    if (h && !host_valid(r, h->value)) {
+        req_malformed(r); /* RFC 9112 3.2: two Hosts or an invalid one */
+        return;
+    }
     if (h) {
         sl_str_t host = h->value;
         const char *colon = NULL;
@@ -138,11 +222,17 @@ sl_req_headers_done(sl_req_t *r)
     if (sl_headers_has_token(&r->headers, SL_STR("expect"), SL_STR("100-continue")))
         r->expect_continue = 1;
 
+    if (r->http_major != 1 || r->http_minor > 1) {
+        req_malformed(r); /* HTTP/2.0 and others are not HTTP/1.x requests */
+        return;
+    }
     if (r->path.len == 0 || r->path.ptr[0] != '/') {
         /* absolute-form or asterisk-form targets are not proxied */
-        r->status = 400;
-        r->discard_body = 1;
-        r->responded = 2;
+        req_malformed(r);
+        return;
+    }
+    if (normalise_path(r) != SL_OK) {
+        req_malformed(r); /* "%zz", "%0", "%00": nginx says 400 too */
         return;
     }
     if (h == NULL && r->http_major == 1 && r->http_minor >= 1) {

@@ -64,8 +64,9 @@ struct sl_req {
     int server_port;
     sl_req_state_t state;
 
-    /* request as received */
-    sl_str_t method, uri, path, query, host;
+    /* request as received; path is normalised (base/uri.h) for routing,
+     * plugins and the upstream, raw_path is the client's */
+    sl_str_t method, uri, path, raw_path, query, host;
     int has_query;
     int http_major, http_minor;
     int keepalive; /* client wants keep-alive */

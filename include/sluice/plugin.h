@@ -390,7 +390,7 @@ struct sl_api {
     sl_str_t (*req_method)(sl_req_t *r); /* "POST" */
     sl_str_t (*req_scheme)(sl_req_t *r); /* "http" or "https" */
     sl_str_t (*req_host)(sl_req_t *r);   /* Host header without port */
-    sl_str_t (*req_path)(sl_req_t *r);   /* raw path, no query: "/anything/v1/messages" */
+    sl_str_t (*req_path)(sl_req_t *r);   /* path, no query, normalised as Kong does */
     sl_str_t (*req_query)(sl_req_t *r);  /* raw query without '?': "beta=true" (len 0 if none) */
     sl_str_t (*client_ip)(sl_req_t *r);
 

@@ -176,7 +176,8 @@ ${aiProxyYaml(mockUrl, '          ')}`;
         plugins:
 ${aiProxyYaml(e.upstreamUrl, '          ', e.aiExtra ?? '')}`;
     }
-    y += extraServices;
+    /* a function gets the ports: ({upPort, mockUrl}) => yaml */
+    y += typeof extraServices === 'function' ? extraServices({ upPort, mockUrl }) : extraServices;
     y += `
 plugins:
   - name: file-log
