@@ -1,7 +1,7 @@
 /* config.c - load and validate a Kong/decK declarative configuration:
- * services, routes, plugins, consumers; stable ids; plugin configs through
- * each plugin's config_parse; per-route plugin chains (Kong precedence and
- * ordering).
+ * services, routes and plugins (consumers and credentials: consumers.c);
+ * stable ids; plugin configs through each plugin's config_parse; then the
+ * chains (chain.c) and the router.
  *
  * Validation never stops at the first problem: every error is collected as
  * "file:line: key.path: what is wrong", the line coming from the YAML line
@@ -40,10 +40,11 @@ static const char *const service_keys[] = {"name",
 static void load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc,
                        int top);
 
-static void
-pending_add(sl_pending_t *pp, json_object *arr, const char *base, sl_route_t *r, sl_service_t *s,
-            int top, sl_loader_t *L)
+void
+sl_conf_pending_add(sl_loader_t *L, json_object *arr, const char *base, sl_route_t *r,
+                    sl_service_t *s, sl_consumer_t *c, int top)
 {
+    sl_pending_t *pp = L->pending;
     char p[SL_PATH_MAX];
 
     sl_conf_kpath(p, base, "plugins");
@@ -55,8 +56,8 @@ pending_add(sl_pending_t *pp, json_object *arr, const char *base, sl_route_t *r,
         char ip[SL_PATH_MAX];
         sl_conf_pathf(ip, "%s[%zu]", p, i);
         pp->items = sl_xrealloc(pp->items, (pp->n + 1) * sizeof(*pp->items));
-        pp->items[pp->n++] = (sl_pending_plugin_t){json_object_array_get_idx(arr, i),
-                                                   sl_strndup(ip, strlen(ip)), r, s, top};
+        pp->items[pp->n++] = (sl_pending_plugin_t){
+            json_object_array_get_idx(arr, i), sl_strndup(ip, strlen(ip)), r, s, c, top};
     }
 }
 
@@ -166,7 +167,7 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
         }
     }
     if ((v = sl_conf_field(o, "plugins")) != NULL)
-        pending_add(L->pending, v, path, NULL, s, 0, L);
+        sl_conf_pending_add(L, v, path, NULL, s, NULL, 0);
 }
 
 static void
@@ -391,7 +392,7 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
     }
     sl_conf_get_strs(L, o, path, "tags", &v);
     if ((v = sl_conf_field(o, "plugins")) != NULL)
-        pending_add(L->pending, v, path, r, NULL, 0, L);
+        sl_conf_pending_add(L, v, path, r, NULL, NULL, 0);
 }
 
 static void
@@ -453,6 +454,7 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     const sl_loaded_plugin_t *lp;
     sl_route_t *route = pp->route;
     sl_service_t *svc = pp->service;
+    sl_consumer_t *consumer = pp->consumer;
     sl_plugin_inst_t *inst;
     char p[SL_PATH_MAX], key[256];
     int enabled = 1, r;
@@ -481,9 +483,12 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
                 sl_conf_err(L, p, "service '%s' not found", str);
         }
     }
-    if (sl_conf_field(o, "consumer")) {
+    if ((v = sl_conf_field(o, "consumer")) != NULL) {
         sl_conf_kpath(p, path, "consumer");
-        sl_conf_err(L, p, "consumer-scoped plugins are not supported by sluice yet");
+        if (pp->consumer)
+            sl_conf_err(L, p, "cannot be set on a plugin nested under a consumer");
+        else if ((consumer = sl_conf_consumer_ref(L, v, p)) == NULL)
+            return;
     }
     if (r <= 0)
         return;
@@ -496,12 +501,14 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     }
     for (size_t i = 0; i < conf->nplugins; i++) {
         sl_plugin_inst_t *o2 = conf->plugins[i];
-        if (o2->route == route && o2->service == svc && !strcmp(o2->plugin->desc->name, name)) {
+        if (o2->route == route && o2->service == svc && o2->consumer == consumer &&
+            !strcmp(o2->plugin->desc->name, name)) {
             sl_conf_err(L, p, "plugin '%s' is configured more than once for the same %s (also %s)",
                         name,
-                        route ? "route"
-                        : svc ? "service"
-                              : "global scope",
+                        route      ? "route"
+                        : svc      ? "service"
+                        : consumer ? "consumer"
+                                   : "global scope",
                         L->inst_paths[i]);
             return;
         }
@@ -512,7 +519,15 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     inst->enabled = enabled;
     inst->route = route;
     inst->service = svc;
-    snprintf(key, sizeof(key), "%s|%s|%s", name, route ? route->id : "", svc ? svc->id : "");
+    inst->consumer = consumer;
+    if (consumer) {
+        consumer->nplugins++;
+        conf->nconsumer_plugins++;
+        snprintf(key, sizeof(key), "%s|%s|%s|%s", name, route ? route->id : "", svc ? svc->id : "",
+                 consumer->id);
+    } else {
+        snprintf(key, sizeof(key), "%s|%s|%s", name, route ? route->id : "", svc ? svc->id : "");
+    }
     sl_conf_entity_id(L, o, path, "plugin", key, inst->id);
     conf->plugins = sl_xrealloc(conf->plugins, (conf->nplugins + 1) * sizeof(inst));
     L->inst_paths = sl_xrealloc(L->inst_paths, (conf->nplugins + 1) * sizeof(char *));
@@ -544,93 +559,7 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     }
 }
 
-/* ---- chains: Kong precedence (route+service > route > service > global),
- * then priority desc, ties reverse alphabetical ---- */
-
-static int
-chain_cmp(const void *a, const void *b)
-{
-    const sl_plugin_t *x = (*(sl_plugin_inst_t *const *)a)->plugin->desc;
-    const sl_plugin_t *y = (*(sl_plugin_inst_t *const *)b)->plugin->desc;
-
-    if (x->priority != y->priority)
-        return x->priority > y->priority ? -1 : 1;
-    return -strcmp(x->name, y->name);
-}
-
-static void
-chain_build(sl_conf_t *conf, sl_chain_t *ch, const sl_route_t *r, const sl_service_t *s)
-{
-    int *score = sl_xcalloc(conf->nplugins, sizeof(int));
-
-    ch->items = sl_xcalloc(conf->nplugins, sizeof(*ch->items));
-    ch->n = 0;
-    for (size_t i = 0; i < conf->nplugins; i++) {
-        sl_plugin_inst_t *in = conf->plugins[i];
-        int sc;
-        size_t k;
-
-        if (!in->enabled)
-            continue;
-        if (in->route && in->service)
-            sc = r && in->route == r && in->service == s ? 3 : -1;
-        else if (in->route)
-            sc = r && in->route == r ? 2 : -1;
-        else if (in->service)
-            sc = s && in->service == s ? 1 : -1;
-        else
-            sc = 0;
-        if (sc < 0)
-            continue;
-        for (k = 0; k < ch->n; k++)
-            if (!strcmp(ch->items[k]->plugin->desc->name, in->plugin->desc->name))
-                break;
-        if (k == ch->n) {
-            ch->items[ch->n] = in;
-            score[ch->n++] = sc;
-        } else if (sc > score[k]) {
-            ch->items[k] = in;
-            score[k] = sc;
-        }
-    }
-    free(score);
-    if (ch->n > 0)
-        qsort(ch->items, ch->n, sizeof(*ch->items), chain_cmp);
-    ch->has_body = ch->has_body_filter = 0;
-    for (size_t i = 0; i < ch->n; i++) {
-        ch->has_body |= ch->items[i]->plugin->desc->body != NULL;
-        ch->has_body_filter |= ch->items[i]->plugin->desc->body_filter != NULL;
-    }
-}
-
-/* ---- consumers and the document ---- */
-
-static void
-load_consumer(sl_loader_t *L, json_object *o, const char *path)
-{
-    static const char *const keys[] = {"id", "username", "custom_id", "name", "tags", NULL};
-    sl_conf_t *conf = L->conf;
-    sl_consumer_t *c;
-    const char *u = NULL, *cid = NULL;
-    json_object *v;
-
-    if (sl_conf_check_record(L, o, path, keys) < 0)
-        return;
-    sl_conf_get_str(L, o, path, "username", &u);
-    sl_conf_get_str(L, o, path, "custom_id", &cid);
-    sl_conf_get_str(L, o, path, "name", &cid);
-    sl_conf_get_strs(L, o, path, "tags", &v);
-    if (!sl_conf_field(o, "username") && !sl_conf_field(o, "custom_id") &&
-        !sl_conf_field(o, "name"))
-        sl_conf_err(L, path,
-                    "at least one of these fields must be non-empty: 'custom_id', 'username'");
-    c = sl_xcalloc(1, sizeof(*c));
-    sl_conf_entity_id(L, o, path, "consumer", u ? u : cid ? cid : path, c->id);
-    json_object_deep_copy(o, &c->entity, NULL);
-    json_object_object_add(c->entity, "id", json_object_new_string(c->id));
-    conf->consumers = sl_xrealloc(conf->consumers, (conf->nconsumers + 1) * sizeof(c));
-    conf->consumers[conf->nconsumers++] = c;
-}
+/* ---- the document ---- */
 
 static void
 each(sl_loader_t *L, json_object *root, const char *key,
@@ -660,9 +589,17 @@ load_top_route(sl_loader_t *L, json_object *o, const char *path)
 static void
 load_document(sl_loader_t *L, json_object *root)
 {
-    static const char *const keys[] = {"_format_version", "_transform", "_comment", "_info",
-                                       "_ignore",         "services",   "routes",   "plugins",
-                                       "consumers",       NULL};
+    static const char *const keys[] = {"_format_version",
+                                       "_transform",
+                                       "_comment",
+                                       "_info",
+                                       "_ignore",
+                                       "services",
+                                       "routes",
+                                       "plugins",
+                                       "consumers",
+                                       "keyauth_credentials",
+                                       NULL};
     sl_pending_t pending = {0};
     const char *fv;
     int b;
@@ -685,9 +622,10 @@ load_document(sl_loader_t *L, json_object *root)
     L->pending = &pending;
     each(L, root, "services", load_service);
     each(L, root, "routes", load_top_route);
-    each(L, root, "consumers", load_consumer);
+    each(L, root, "consumers", sl_conf_load_consumer);
+    each(L, root, "keyauth_credentials", sl_conf_load_keyauth);
     if ((v = sl_conf_field(root, "plugins")) != NULL)
-        pending_add(&pending, v, "", NULL, NULL, 1, L);
+        sl_conf_pending_add(L, v, "", NULL, NULL, NULL, 1);
     L->pending = NULL;
     for (size_t i = 0; i < pending.n; i++) {
         load_plugin(L, &pending.items[i]);
@@ -744,12 +682,9 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plug
         }
         for (size_t i = 0; rts && i < json_object_array_length(rts); i++)
             route_entity(conf->routes[nr++], json_object_array_get_idx(rts, i));
-        for (size_t i = 0; i < conf->nroutes; i++)
-            chain_build(conf, &conf->routes[i]->chain, conf->routes[i], conf->routes[i]->service);
-        for (size_t i = 0; i < conf->nservices; i++)
-            chain_build(conf, &conf->services[i]->chain, NULL, conf->services[i]);
-        chain_build(conf, &conf->global_chain, NULL, NULL);
         sl_router_build(conf, errs);
+        sl_conf_chains_build(conf); /* after the router ordered the routes */
+        sl_conf_keyauth_index(conf);
         /* every log record carries route and service: serialize them once */
         for (size_t i = 0; i < conf->nroutes; i++)
             conf->routes[i]->entity_json = entity_text(conf->routes[i]->entity);
@@ -764,6 +699,12 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plug
         free(L.route_paths[i]);
     for (size_t i = 0; i < conf->nplugins; i++)
         free(L.inst_paths[i]);
+    for (size_t i = 0; i < conf->nconsumers; i++)
+        free(L.consumer_paths[i]);
+    for (size_t i = 0; i < conf->nkeyauth; i++)
+        free(L.cred_paths[i]);
+    free(L.consumer_paths);
+    free(L.cred_paths);
     free(L.svc_paths);
     free(L.route_paths);
     free(L.inst_paths);
@@ -851,17 +792,13 @@ sl_conf_free(sl_conf_t *conf)
         free(s->chain.items);
         free(s);
     }
-    for (size_t i = 0; i < conf->nconsumers; i++) {
-        json_object_put(conf->consumers[i]->entity);
-        free(conf->consumers[i]);
-    }
     for (size_t i = 0; i < conf->nzones; i++)
         sl_shm_zone_release(conf->zones[i]);
     free(conf->zones);
+    sl_conf_consumers_free(conf);
     free(conf->plugins);
     free(conf->routes);
     free(conf->services);
-    free(conf->consumers);
     free(conf->global_chain.items);
     json_object_put(conf->root);
     free(conf->file);

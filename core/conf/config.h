@@ -18,14 +18,17 @@
 
 typedef struct sl_service sl_service_t;
 typedef struct sl_route sl_route_t;
+/* sl_consumer_t and sl_credential_t are the ABI's opaque handles
+ * (sluice/plugin.h); the core defines the structs below. */
 
 typedef struct sl_plugin_inst {
     char id[37];                      /* UUID (from config or generated) */
     const sl_loaded_plugin_t *plugin; /* registry entry */
     void *conf;                       /* from plugin->desc->config_parse */
     int enabled;
-    sl_route_t *route; /* scope: NULL/NULL = global */
+    sl_route_t *route; /* scope: NULL/NULL/NULL = global */
     sl_service_t *service;
+    sl_consumer_t *consumer;
 } sl_plugin_inst_t;
 
 /* A chain: instances ordered by priority (desc), ties by name (reverse
@@ -78,13 +81,30 @@ struct sl_route {
     json_object *entity;
     char *entity_json; /* entity as compact JSON (log records) */
     sl_chain_t chain;  /* effective plugins for this route */
+    size_t idx;        /* position in conf->routes (after the router sorted) */
 };
 
-/* Consumers are kept for the log record; no auth plugin uses them yet. */
-typedef struct sl_consumer {
+/* A consumer (Kong's entity): who a request is, once an auth plugin said so
+ * (api->consumer_set).  Plugins may be scoped to it. */
+struct sl_consumer {
     char id[37];
-    json_object *entity; /* id, username, custom_id, tags as given */
-} sl_consumer_t;
+    char *username;      /* NULL if not set */
+    char *custom_id;     /* NULL if not set */
+    json_object *entity; /* id, username, custom_id, tags (log records) */
+    char *entity_json;
+    size_t nplugins;    /* plugin instances scoped to this consumer */
+    sl_chain_t *chains; /* nplugins > 0: per route (route->idx), the chain
+                           with this consumer's plugins; NULL otherwise */
+};
+
+/* A key-auth credential (keyauth_credentials).  The key is kept only as its
+ * SHA-256: look-ups hash the presented key and compare digests in constant
+ * time (conf/consumers.c). */
+struct sl_credential {
+    char id[37];
+    sl_consumer_t *consumer;
+    unsigned char digest[32];
+};
 
 typedef struct sl_conf {
     char *file;
@@ -96,11 +116,16 @@ typedef struct sl_conf {
     size_t nplugins; /* configuration order */
     sl_consumer_t **consumers;
     size_t nconsumers;
-    sl_chain_t global_chain; /* global plugins only (no route matched) */
-    json_object *root;       /* parsed document (after env substitution) */
-    void *router;            /* router's private index (router.c) */
-    sl_shm_zone_t **zones;   /* references taken by plugins' shm_zone */
+    sl_shm_zone_t **zones; /* references taken by plugins' shm_zone */
     size_t nzones;
+    sl_credential_t **keyauth; /* keyauth_credentials */
+    size_t nkeyauth;
+    sl_credential_t **keyauth_index; /* open addressing by digest; size keyauth_mask + 1 */
+    size_t keyauth_mask;
+    size_t nconsumer_plugins; /* plugin instances scoped to a consumer */
+    sl_chain_t global_chain;  /* global plugins only (no route matched) */
+    json_object *root;        /* parsed document (after env substitution) */
+    void *router;             /* router's private index (router.c) */
 } sl_conf_t;
 
 /* Load and validate `file` (YAML or JSON; chosen by content). Every problem
@@ -126,6 +151,20 @@ void sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ..
 sl_shm_t *sl_conf_ctx_shm_zone(sl_conf_ctx_t *cx, const char *name, size_t size, size_t value_max);
 
 void sl_conf_free(sl_conf_t *conf);
+
+/* ---- identity look-ups (conf/consumers.c), for the plugin API ---- */
+
+/* A consumer by id or username; NULL if none. */
+const sl_consumer_t *sl_conf_consumer_find(const sl_conf_t *conf, sl_str_t id_or_username);
+/* The keyauth credential whose key is `key` (hash, then constant-time
+ * digest comparison); NULL if none. */
+const sl_credential_t *sl_conf_keyauth_find(const sl_conf_t *conf, sl_str_t key);
+/* The chain for route `r` once `c` is known: c's own chain when plugins are
+ * scoped to it, else NULL (the route's chain stands). */
+const sl_chain_t *sl_conf_consumer_chain(const sl_consumer_t *c, const sl_route_t *r);
+/* Chain order: <0 when a runs before b (priority desc, then name reverse
+ * alphabetical), 0 for the same plugin. */
+int sl_conf_chain_order(const sl_plugin_inst_t *a, const sl_plugin_inst_t *b);
 
 /* decK template substitution of ${{ env "DECK_X" }} (and `| toInt` etc.).
  * Returns a malloc'd string, or NULL with errors added (with line numbers). */

@@ -20,6 +20,7 @@ typedef struct sl_pending_plugin {
     char *path;
     sl_route_t *route;
     sl_service_t *service;
+    sl_consumer_t *consumer; /* nested under a consumer */
     int top;
 } sl_pending_plugin_t;
 
@@ -39,6 +40,8 @@ typedef struct sl_loader {
     char **svc_paths;      /* per service: "services[0]" */
     char **route_paths;    /* per route */
     char **inst_paths;     /* per plugin instance */
+    char **consumer_paths; /* per consumer */
+    char **cred_paths;     /* per keyauth credential */
     sl_pending_t *pending; /* plugins, loaded last */
 } sl_loader_t;
 
@@ -85,5 +88,25 @@ void sl_conf_parse_url(sl_loader_t *L, const char *p, const char *url, sl_servic
 
 /* A foreign reference: {name: x}, {id: x} or "x".  NULL if malformed. */
 const char *sl_conf_ref_key(sl_loader_t *L, json_object *v, const char *p);
+
+/* conf/consumers.c: consumers (with nested keyauth_credentials and
+ * plugins) and top-level keyauth_credentials; then the key index. */
+void sl_conf_load_consumer(sl_loader_t *L, json_object *o, const char *path);
+void sl_conf_load_keyauth(sl_loader_t *L, json_object *o, const char *path);
+void sl_conf_keyauth_index(sl_conf_t *conf);
+/* A consumer reference: "name-or-id", {id: x} or {username: x}; NULL if
+ * malformed (reported) or not found (reported). */
+sl_consumer_t *sl_conf_consumer_ref(sl_loader_t *L, json_object *v, const char *p);
+void sl_conf_consumers_free(sl_conf_t *conf);
+
+/* conf/chain.c: per-route/service/global chains, and per consumer with
+ * scoped plugins one chain per route (after the router sorted routes). */
+void sl_conf_chain_build(sl_conf_t *conf, sl_chain_t *ch, const sl_route_t *r,
+                         const sl_service_t *s, const sl_consumer_t *c);
+void sl_conf_chains_build(sl_conf_t *conf);
+
+/* Append a `plugins` array's items to the pending list (loaded last). */
+void sl_conf_pending_add(sl_loader_t *L, json_object *arr, const char *base, sl_route_t *r,
+                         sl_service_t *s, sl_consumer_t *c, int top);
 
 #endif

@@ -93,6 +93,10 @@ struct sl_req {
     int responded;     /* a plugin called respond() */
     sl_timer_t *timers;
 
+    /* identity (api->consumer_set): handles into the config generation */
+    const sl_consumer_t *consumer;
+    const sl_credential_t *credential;
+
     /* upstream target (pool strings) */
     sl_str_t up_scheme, up_host, up_path, up_query;
     int up_port, up_has_query;

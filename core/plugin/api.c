@@ -10,6 +10,7 @@
 #include "base/shm.h"
 #include "conf/config.h"
 #include "conf/plugin_loader.h"
+#include "conf/schema.h"
 #include "http/http_server.h"
 #include "plugin/host.h"
 #include "plugin/phase.h"
@@ -416,6 +417,162 @@ api_shm_info(sl_shm_t *z, size_t index, sl_shm_info_t *out)
     return z ? sl_shm_zone_info(z, out) : sl_shm_zone_at(index, out);
 }
 
+/* ---- identity (since 1.1) ---- */
+
+static int
+entity_info(const char *id, const char *name, sl_str_t *oid, sl_str_t *oname)
+{
+    if (oid)
+        *oid = sl_str_c(id);
+    if (oname)
+        *oname = name ? sl_str_c(name) : (sl_str_t){NULL, 0};
+    return 1;
+}
+
+static int
+api_route_info(sl_req_t *r, sl_str_t *id, sl_str_t *name)
+{
+    if (r->route == NULL)
+        return 0;
+    return entity_info(r->route->id, r->route->name, id, name);
+}
+
+static int
+api_service_info(sl_req_t *r, sl_str_t *id, sl_str_t *name)
+{
+    if (r->service == NULL)
+        return 0;
+    return entity_info(r->service->id, r->service->name, id, name);
+}
+
+static const sl_consumer_t *
+api_consumer_get(sl_req_t *r)
+{
+    return r->consumer;
+}
+
+static const sl_credential_t *
+api_credential_get(sl_req_t *r)
+{
+    return r->credential;
+}
+
+static sl_str_t
+opt_str(const char *s)
+{
+    return s ? sl_str_c(s) : (sl_str_t){NULL, 0};
+}
+
+static int
+api_consumer_info(const sl_consumer_t *c, sl_str_t *id, sl_str_t *username, sl_str_t *custom_id)
+{
+    if (c == NULL)
+        return -1;
+    if (id)
+        *id = sl_str_c(c->id);
+    if (username)
+        *username = opt_str(c->username);
+    if (custom_id)
+        *custom_id = opt_str(c->custom_id);
+    return 0;
+}
+
+static int
+api_credential_info(const sl_credential_t *cred, sl_str_t *id, const sl_consumer_t **owner)
+{
+    if (cred == NULL)
+        return -1;
+    if (id)
+        *id = sl_str_c(cred->id);
+    if (owner)
+        *owner = cred->consumer;
+    return 0;
+}
+
+static const sl_consumer_t *
+api_consumer_find(sl_req_t *r, sl_str_t key)
+{
+    return sl_conf_consumer_find(r->w->conf, key);
+}
+
+static const sl_credential_t *
+api_credential_find(sl_req_t *r, sl_str_t kind, sl_str_t secret)
+{
+    if (!SL_STR_EQ(kind, "keyauth"))
+        return NULL;
+    return sl_conf_keyauth_find(r->w->conf, secret);
+}
+
+/* Switch the request to `target` for every plugin after the caller: the
+ * items up to r->cur (already run) stay, the rest comes from target. */
+static void
+chain_switch(sl_req_t *r, const sl_chain_t *target)
+{
+    const sl_chain_t *old = r->chain;
+    const sl_plugin_inst_t *me = old->items[r->cur];
+    size_t keep = (size_t)r->cur + 1, n = keep;
+    sl_chain_t *ch;
+    void **ctx;
+
+    for (size_t i = 0; i < target->n; i++)
+        n += sl_conf_chain_order(target->items[i], me) > 0;
+    ch = sl_pcalloc(r->pool, sizeof(*ch));
+    ch->items = sl_pcalloc(r->pool, n * sizeof(*ch->items));
+    memcpy(ch->items, old->items, keep * sizeof(*ch->items));
+    ch->n = keep;
+    for (size_t i = 0; i < target->n; i++)
+        if (sl_conf_chain_order(target->items[i], me) > 0)
+            ch->items[ch->n++] = target->items[i];
+    for (size_t i = 0; i < ch->n; i++) {
+        ch->has_body |= ch->items[i]->plugin->desc->body != NULL;
+        ch->has_body_filter |= ch->items[i]->plugin->desc->body_filter != NULL;
+    }
+    /* contexts: the kept plugins keep theirs; later ones have not run yet */
+    ctx = sl_pcalloc(r->pool, (ch->n ? ch->n : 1) * sizeof(void *));
+    if (r->plugin_ctx)
+        memcpy(ctx, r->plugin_ctx, keep * sizeof(void *));
+    r->plugin_ctx = ctx;
+    r->chain = ch;
+}
+
+static int
+api_consumer_set(sl_req_t *r, const sl_consumer_t *c, const sl_credential_t *cred)
+{
+    const sl_conf_t *conf = r->w->conf;
+    const sl_chain_t *target;
+
+    if (c == NULL || (cred && cred->consumer != c) || r->cur < 0 ||
+        (r->phase != SL_PHASE_ACCESS && r->phase != SL_PHASE_BODY) || r->state != SL_REQ_READING)
+        return -1;
+    r->consumer = c;
+    r->credential = cred;
+    if (conf->nconsumer_plugins == 0 || r->route == NULL)
+        return 0;
+    target = sl_conf_consumer_chain(c, r->route);
+    if (target == NULL)
+        target = &r->route->chain;
+    if (target != r->chain)
+        chain_switch(r, target);
+    return 0;
+}
+
+/* ---- config schemas (since 1.1) ---- */
+
+static void
+schema_err(void *ud, const char *path, const char *msg)
+{
+    sl_conf_ctx_error(ud, path, "%s", msg);
+}
+
+static int
+api_conf_schema_parse(sl_conf_ctx_t *cx, const sl_schema_t *schema, const char *json, size_t len,
+                      void **block)
+{
+    if (block == NULL)
+        return -1;
+    return sl_schema_parse(schema, json, len, schema_err, cx, &sl_api, cx, block);
+}
+
 const char *sl_api_plugin_name;
 
 const sl_api_t sl_api = {
@@ -485,4 +642,15 @@ const sl_api_t sl_api = {
     .callout = sl_api_callout,
     .callout_cancel = sl_api_callout_cancel,
     .callout_strerror = sl_api_callout_strerror,
+    .route_info = api_route_info,
+    .service_info = api_service_info,
+    .consumer_get = api_consumer_get,
+    .credential_get = api_credential_get,
+    .consumer_info = api_consumer_info,
+    .credential_info = api_credential_info,
+    .consumer_find = api_consumer_find,
+    .credential_find = api_credential_find,
+    .consumer_set = api_consumer_set,
+    .conf_schema_parse = api_conf_schema_parse,
+    .conf_schema_free = sl_schema_free,
 };

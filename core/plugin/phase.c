@@ -20,10 +20,10 @@ sl_phase_run(sl_req_t *r, sl_phase_t phase)
 sl_status_t
 sl_phase_run_from(sl_req_t *r, sl_phase_t phase, size_t from)
 {
-    const sl_chain_t *ch = r->chain;
-
-    for (size_t i = from; ch && i < ch->n; i++) {
-        const sl_plugin_inst_t *pi = ch->items[i];
+    /* r->chain is read on every step: api->consumer_set may switch the
+     * request to its consumer's chain (same items up to the caller). */
+    for (size_t i = from; r->chain && i < r->chain->n; i++) {
+        const sl_plugin_inst_t *pi = r->chain->items[i];
         const sl_plugin_t *d = pi->plugin->desc;
         sl_status_t (*fn)(const sl_api_t *, sl_req_t *, void *) = NULL;
 

@@ -113,6 +113,15 @@ typedef struct sl_shm sl_shm_t;
 typedef struct sl_worker_timer sl_worker_timer_t;
 typedef struct sl_callout sl_callout_t;
 
+/* Identity handles (since 1.1).  OWNERSHIP: the host owns them; they belong
+ * to the configuration generation the request runs under and stay valid
+ * until that request's log callback returns.
+ *   sl_consumer_t    a configured consumer (Kong's consumers entity)
+ *   sl_credential_t  one of a consumer's credentials (keyauth_credentials)
+ */
+typedef struct sl_consumer sl_consumer_t;
+typedef struct sl_credential sl_credential_t;
+
 /* Log levels for api->log(). */
 typedef enum sl_log_level {
     SL_LOG_DEBUG = 0,
@@ -196,6 +205,90 @@ typedef struct sl_shm_info {
     size_t used;       /* live entries (expired ones not yet reclaimed count) */
     size_t used_bytes; /* header + used slots, in bytes */
 } sl_shm_info_t;
+
+/* ------------------------------------------------------------------------
+ * Config schemas (since 1.1).
+ *
+ * A plugin describes its `config` as a table of fields; the host checks the
+ * JSON against it (api->conf_schema_parse), reports every problem with a
+ * Kong-style path ("plugins[2].config.limits[0].window: value should be
+ * between 1 and 86400"), applies defaults, and fills a plugin struct:
+ * each field's value is written at `offset` in a block of `size` bytes.
+ * A JSON null is "not set" (decK dumps unset fields as null).  Keys not in
+ * the table are errors ("unknown field").
+ *
+ * C storage per type (at `offset`):
+ *   SL_FIELD_BOOLEAN  int (0/1)
+ *   SL_FIELD_INTEGER  int64_t
+ *   SL_FIELD_NUMBER   double
+ *   SL_FIELD_STRING   char * (malloc'd, NUL-terminated; NULL when unset
+ *                     without default; embedded NULs are refused)
+ *   SL_FIELD_JSON     char * (any JSON value as compact text; NULL unset)
+ *   SL_FIELD_RECORD   the nested struct itself, inline (`record->size`
+ *                     bytes); its fields get their defaults when absent
+ *   SL_FIELD_ARRAY    sl_conf_array_t; items are `elements` values stored
+ *                     back to back (element size as above: int, int64_t,
+ *                     double, char *, record->size, sl_conf_array_t)
+ *   SL_FIELD_MAP      sl_conf_array_t of sl_conf_pair_t: a JSON object's
+ *                     keys (each checked by `check`) with their values as
+ *                     compact JSON text
+ * OWNERSHIP: the filled block belongs to the plugin and is released with
+ * api->conf_schema_free(schema, block) (also from config_free, which may
+ * keep the api pointer handed to config_parse for it).
+ * ------------------------------------------------------------------------ */
+
+typedef enum sl_field_type {
+    SL_FIELD_END = 0, /* terminates a field table */
+    SL_FIELD_BOOLEAN,
+    SL_FIELD_INTEGER,
+    SL_FIELD_NUMBER,
+    SL_FIELD_STRING,
+    SL_FIELD_JSON,
+    SL_FIELD_RECORD,
+    SL_FIELD_ARRAY,
+    SL_FIELD_MAP
+} sl_field_type_t;
+
+/* Field flags. */
+#define SL_FIELD_REQUIRED 0x1u /* absent/null without default: "required field missing" */
+#define SL_FIELD_RANGE 0x2u    /* INTEGER/NUMBER: min <= v <= max; STRING/ARRAY/MAP: length */
+
+typedef struct sl_conf_array {
+    void *items; /* n elements back to back (malloc'd; NULL when n == 0) */
+    size_t n;
+} sl_conf_array_t;
+
+typedef struct sl_conf_pair {
+    char *key;  /* NUL-terminated */
+    char *json; /* the value as compact JSON text */
+} sl_conf_pair_t;
+
+typedef struct sl_schema sl_schema_t;
+typedef struct sl_field sl_field_t;
+
+struct sl_field {
+    const char *name; /* JSON key; ignored for array elements */
+    sl_field_type_t type;
+    unsigned flags;             /* SL_FIELD_REQUIRED | SL_FIELD_RANGE */
+    size_t offset;              /* where the value goes in the enclosing block */
+    const char *def;            /* default as JSON text ("true", "[\"apikey\"]"), or NULL */
+    double min, max;            /* with SL_FIELD_RANGE */
+    const char *const *one_of;  /* STRING: allowed values, NULL-terminated */
+    const sl_schema_t *record;  /* RECORD, or ARRAY of records */
+    const sl_field_t *elements; /* ARRAY: the element's description */
+    /* Extra check of a STRING value (array elements and map keys included):
+     * NULL if fine, else a static message ("invalid value: ..."). */
+    const char *(*check)(const char *value, size_t len);
+    void *reserved[2];
+};
+
+struct sl_schema {
+    size_t size;              /* bytes of the block to fill */
+    const sl_field_t *fields; /* terminated by a SL_FIELD_END entry */
+    /* Cross-field check after every field passed, e.g. "one of a or b":
+     * report with api->conf_error and return -1.  May be NULL. */
+    int (*check)(const sl_api_t *api, sl_conf_ctx_t *cx, void *block);
+};
 
 /* ------------------------------------------------------------------------
  * The plugin descriptor.
@@ -642,6 +735,57 @@ struct sl_api {
     void (*callout_cancel)(sl_callout_t *c);
     /* A short English text for an sl_callout_err_t (since 1.1), static. */
     const char *(*callout_strerror)(int err);
+
+    /* ---- since 1.1: identity ----
+     * Kong's consumers and credentials.  Strings returned here live as long
+     * as the handle they come from (see sl_consumer_t).  Event-loop thread
+     * only. */
+
+    /* The matched route and its service: 1 and the id (UUID) and name
+     * ({NULL,0} if the entity has none), or 0 when there is none (no route
+     * matched; a route without a service).  Any pointer may be NULL. */
+    int (*route_info)(sl_req_t *r, sl_str_t *id, sl_str_t *name);
+    int (*service_info)(sl_req_t *r, sl_str_t *id, sl_str_t *name);
+
+    /* The consumer and credential the request is authenticated as (NULL
+     * until an auth plugin called consumer_set; the credential is NULL for an
+     * anonymous consumer). */
+    const sl_consumer_t *(*consumer_get)(sl_req_t *r);
+    const sl_credential_t *(*credential_get)(sl_req_t *r);
+
+    /* A consumer's id, username and custom_id ({NULL,0} when not set); a
+     * credential's id and owner.  Return -1 for a NULL handle.  Pointers may
+     * be NULL. */
+    int (*consumer_info)(const sl_consumer_t *c, sl_str_t *id, sl_str_t *username,
+                         sl_str_t *custom_id);
+    int (*credential_info)(const sl_credential_t *cred, sl_str_t *id, const sl_consumer_t **owner);
+
+    /* Look up a consumer by id or username (Kong's `anonymous` setting), or
+     * a credential by its secret: kind "keyauth" looks in keyauth_credentials
+     * by key.  Secrets are found by hash and compared in constant time.
+     * NULL when not found. */
+    const sl_consumer_t *(*consumer_find)(sl_req_t *r, sl_str_t id_or_username);
+    const sl_credential_t *(*credential_find)(sl_req_t *r, sl_str_t kind, sl_str_t secret);
+
+    /* Kong's kong.client.authenticate: the request is now `c` (with `cred`,
+     * or NULL for anonymous).  In access (or body).  Plugins that run after
+     * the caller are re-resolved for this consumer with Kong's precedence, so
+     * a plugin scoped to the consumer replaces the route/service/global one
+     * for every later phase; plugins that already ran keep their instance.
+     * Returns -1 for a NULL consumer, a credential of another consumer, or a
+     * wrong phase.  Headers (X-Consumer-ID...) are the plugin's business. */
+    int (*consumer_set)(sl_req_t *r, const sl_consumer_t *c, const sl_credential_t *cred);
+
+    /* ---- since 1.1: config schemas ----
+     * Check `json` (config_parse's text) against `schema`, reporting every
+     * problem through cx with its path; on success *block is a new block of
+     * schema->size bytes filled as described above and 0 is returned.  On
+     * failure -1 and *block = NULL (nothing to free).  config_parse only. */
+    int (*conf_schema_parse)(sl_conf_ctx_t *cx, const sl_schema_t *schema, const char *json,
+                             size_t len, void **block);
+    /* Free a block from conf_schema_parse (strings, arrays, the block).  NULL
+     * is fine.  Any thread. */
+    void (*conf_schema_free)(const sl_schema_t *schema, void *block);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

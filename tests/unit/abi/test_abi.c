@@ -88,6 +88,19 @@ static const member_t api_members[] = {
     API(callout, 1),
     API(callout_cancel, 1),
     API(callout_strerror, 1),
+    /* since 1.1: identity */
+    API(route_info, 1),
+    API(service_info, 1),
+    API(consumer_get, 1),
+    API(credential_get, 1),
+    API(consumer_info, 1),
+    API(credential_info, 1),
+    API(consumer_find, 1),
+    API(credential_find, 1),
+    API(consumer_set, 1),
+    /* since 1.1: config schemas */
+    API(conf_schema_parse, 1),
+    API(conf_schema_free, 1),
 };
 
 static const member_t desc_members[] = {
@@ -156,6 +169,18 @@ main(void)
     bad |= SL_STATUS_CONTINUE != 0 || SL_STATUS_RESPOND != 1 || SL_STATUS_ERROR != 2 ||
            SL_STATUS_PENDING != 3;
     bad |= SL_REQERR_PLUGIN != 6 || SL_REQERR_PENDING_TIMEOUT != 7 || SL_TIME_MAX != 8;
+    /* config schemas (since 1.1): the field table plugins compile in */
+    bad |= SL_FIELD_END != 0 || SL_FIELD_BOOLEAN != 1 || SL_FIELD_STRING != 4 ||
+           SL_FIELD_MAP != 8 || SL_FIELD_REQUIRED != 1 || SL_FIELD_RANGE != 2;
+    bad |= offsetof(sl_field_t, name) != 0 || offsetof(sl_field_t, type) != sizeof(void *) ||
+           offsetof(sl_field_t, offset) != 2 * sizeof(void *) ||
+           offsetof(sl_field_t, def) != 3 * sizeof(void *) ||
+           offsetof(sl_field_t, min) != 4 * sizeof(void *) ||
+           offsetof(sl_field_t, one_of) != 4 * sizeof(void *) + 2 * sizeof(double) ||
+           offsetof(sl_field_t, check) != 7 * sizeof(void *) + 2 * sizeof(double) ||
+           sizeof(sl_field_t) != 10 * sizeof(void *) + 2 * sizeof(double);
+    bad |= offsetof(sl_schema_t, fields) != sizeof(size_t) ||
+           offsetof(sl_schema_t, check) != sizeof(size_t) + sizeof(void *);
     if (!bad)
         printf("ABI %d.%d layout as published\n", SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR);
     return bad ? 1 : 0;

@@ -409,8 +409,7 @@ test_plugin_errors(void **state)
             "kong.yaml:16: plugins[1].route: route 'nowhere' not found",
             "kong.yaml:15: plugins[1].config: expected a record",
             "kong.yaml:17: plugins[2].name: required field missing",
-            "kong.yaml:19: plugins[3].consumer: consumer-scoped plugins are not supported by "
-            "sluice yet",
+            "kong.yaml:19: plugins[3].consumer: consumer 'u' not found",
             "kong.yaml:20: plugins[3].enabled: expected a boolean",
             "kong.yaml:23: plugins[5].name: plugin 'gamma' is configured more than once for the "
             "same route (also plugins[4])",
