@@ -84,6 +84,20 @@ api_plugin_id(sl_req_t *r)
     return pi ? sl_str_c(pi->id) : (sl_str_t){"", 0};
 }
 
+static int
+api_plugin_scope(sl_req_t *r, sl_str_t *route_id, sl_str_t *service_id)
+{
+    const sl_plugin_inst_t *pi = cur_inst(r);
+
+    if (pi == NULL)
+        return -1;
+    if (route_id)
+        *route_id = pi->route ? sl_str_c(pi->route->id) : (sl_str_t){NULL, 0};
+    if (service_id)
+        *service_id = pi->service ? sl_str_c(pi->service->id) : (sl_str_t){NULL, 0};
+    return 0;
+}
+
 static sl_str_t
 api_req_id(sl_req_t *r)
 {
@@ -335,6 +349,12 @@ static int
 api_set_serialize_value(sl_req_t *r, const char *key, sl_str_t json)
 {
     return sl_serialize_set(r, key, json);
+}
+
+static int
+api_serialize_value_get(sl_req_t *r, const char *key, sl_str_t *json)
+{
+    return sl_serialize_get(r, key, json);
 }
 
 static int
@@ -653,4 +673,7 @@ const sl_api_t sl_api = {
     .consumer_set = api_consumer_set,
     .conf_schema_parse = api_conf_schema_parse,
     .conf_schema_free = sl_schema_free,
+    /* since 1.1: introspection */
+    .plugin_scope = api_plugin_scope,
+    .serialize_value_get = api_serialize_value_get,
 };

@@ -210,6 +210,34 @@ sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
     }
 }
 
+int
+sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json)
+{
+    json_object *node = r->ser;
+    char part[256];
+
+    for (const char *p = key; node != NULL;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n == 0 || n >= sizeof(part) || !json_object_is_type(node, json_type_object))
+            return 0;
+        memcpy(part, p, n);
+        part[n] = '\0';
+        if (!json_object_object_get_ex(node, part, &node))
+            return 0;
+        if (dot == NULL) {
+            size_t len;
+            const char *txt = json_object_to_json_string_length(node, JSON_C_TO_STRING_PLAIN, &len);
+            char *copy = sl_palloc(r->pool, len + 1);
+            memcpy(copy, txt, len + 1);
+            *json = (sl_str_t){copy, len};
+            return 1;
+        }
+        p = dot + 1;
+    }
+    return 0;
+}
+
 /* The reference implementation with json-c objects: used when a plugin's
  * serialize value lands on one of the record's own top-level keys (then
  * objects must be merged), and by the unit test that checks the fast path

@@ -8,6 +8,8 @@
 
 /* Attach a JSON value at a dotted key.  SL_OK / SL_ERROR (invalid JSON). */
 int sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json);
+/* The value at a dotted key as compact JSON (request pool): 1 found, 0 not. */
+int sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json);
 
 /* Build the record (compact JSON, pool memory).  `redact`: NULL-terminated
  * extra request header names to write as "REDACTED". */

@@ -786,6 +786,23 @@ struct sl_api {
     /* Free a block from conf_schema_parse (strings, arrays, the block).  NULL
      * is fine.  Any thread. */
     void (*conf_schema_free)(const sl_schema_t *schema, void *block);
+    /* since 1.1: introspection */
+
+    /* The entities the running plugin instance is attached to (since 1.1):
+     * its route's and service's ids ({NULL,0} when the instance is not
+     * scoped to one; both empty for a global plugin).  Counters that must
+     * be shared the way Kong shares them (rate-limiting's keys) are named
+     * after these, not after the matched route.  Any pointer may be NULL;
+     * returns -1 outside a plugin callback. */
+    int (*plugin_scope)(sl_req_t *r, sl_str_t *route_id, sl_str_t *service_id);
+
+    /* Read back a value of this request's log record (since 1.1), set by
+     * any plugin with set_serialize_value: `key` is dotted ("ai.proxy.usage"
+     * or a part of it, "ai.proxy.usage.total_tokens").  1 and *json = the
+     * value as compact JSON text (in the request pool, valid for the
+     * request), or 0 when absent.  Meant for plugins that act on another's
+     * results after it ran (a quota charging ai-proxy's token counts). */
+    int (*serialize_value_get)(sl_req_t *r, const char *key, sl_str_t *json);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -101,6 +101,9 @@ static const member_t api_members[] = {
     /* since 1.1: config schemas */
     API(conf_schema_parse, 1),
     API(conf_schema_free, 1),
+    /* since 1.1: introspection */
+    API(plugin_scope, 1),
+    API(serialize_value_get, 1),
 };
 
 static const member_t desc_members[] = {
