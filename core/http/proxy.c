@@ -5,8 +5,10 @@
  *   sl_req_resp_headers / sl_req_resp_body / sl_req_resp_end.
  *
  * A reused keep-alive connection that fails before any response byte is
- * retried once on a fresh connection without counting as a try: the server
- * may have closed it while it sat idle. */
+ * retried on another connection, without counting as a try, only as
+ * retry.h's rule allows (Go net/http's): nothing of the request was written,
+ * or it is replayable (idempotent method or an idempotency key).  A POST
+ * that may have reached the provider is never sent twice. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "http/downstream.h"
 #include "http/hdr_accum.h"
 #include "http/proxy.h"
+#include "http/retry.h"
 #include "http/server.h"
 #include "upstream/upstream.h"
 
@@ -42,6 +45,7 @@ struct sl_proxy {
     int tls;
     int tries;     /* counted tries */
     int got_bytes; /* response bytes seen on this conn */
+    int wrote;     /* bytes of the request may have gone out on this conn */
     int headers_done;
     int complete;
     int paused;
@@ -91,13 +95,35 @@ bodyq_free(sl_bodyq_t **head)
     *head = NULL;
 }
 
-/* A reused keep-alive connection failed before the upstream said anything:
- * the server closed it while idle.  Start over on a fresh connection (not
- * counted as a try).  For a streamed body, what was already written (kept
- * in p->sent, bounded) is written again, as raw bytes, before anything new. */
-static void
+/* The connection failed before the upstream said anything.  If it was a
+ * reused keep-alive connection (the server may have closed it while idle)
+ * and retry.h's rule allows it, start over on another connection (not
+ * counted as a try) and return 1; else log why not and return 0.  For a
+ * streamed body, what was already written (kept in p->sent, bounded) is
+ * written again, as raw bytes, before anything new. */
+static int
 retry_fresh(sl_proxy_t *p)
 {
+    sl_req_t *r = p->r;
+    const char *why;
+    sl_retry_facts_t f = {
+        .reused = p->c != NULL && sl_upconn_reused(p->c),
+        .got_bytes = p->got_bytes,
+        .written = p->wrote,
+        .cannot_replay = p->body_sent,
+    };
+
+    if (!sl_retry_allowed(r->method, &r->headers, &f, &why)) {
+        if (f.reused && !f.got_bytes)
+            sl_log_warn("upstream %s:%d: reused connection failed before responding, not retried "
+                        "(%s), request %s",
+                        p->host, r->up_port, why, r->id);
+        return 0;
+    }
+    sl_log_debug("upstream %s:%d: reused connection failed before responding, retrying on "
+                 "another (%s), request %s",
+                 p->host, r->up_port, f.written ? "replayable request" : "nothing was written",
+                 r->id);
     sl_upconn_release(p->c, 0);
     p->c = NULL;
     if (p->r->stream_body) {
@@ -111,6 +137,7 @@ retry_fresh(sl_proxy_t *p)
         p->sent_bytes = 0;
     }
     try_connect(p);
+    return 1;
 }
 
 #define SL_UPSTREAM_HEADERS_MAX (256 * 1024)
@@ -343,11 +370,8 @@ on_up_read(void *arg, const char *data, ssize_t n)
                 return;
             }
         }
-        if (!p->got_bytes && sl_upconn_reused(p->c) && !p->body_sent) {
-            /* stale keep-alive connection: retry transparently */
-            retry_fresh(p);
-            return;
-        }
+        if (retry_fresh(p))
+            return; /* stale keep-alive connection, and the rule allows it */
         sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host, r->up_port,
                     p->headers_done ? "mid-response" : "before responding", uv_strerror((int)n),
                     r->id);
@@ -407,10 +431,8 @@ on_written(void *arg, int status)
     if (r == NULL)
         return;
     if (status < 0) {
-        if (!p->got_bytes && p->c && sl_upconn_reused(p->c) && !p->body_sent) {
-            retry_fresh(p);
+        if (p->c && retry_fresh(p))
             return;
-        }
         if (p->got_bytes)
             return; /* the response is already coming */
         sl_log_warn("writing to upstream %s:%d failed: %s, request %s", p->host, r->up_port,
@@ -450,6 +472,22 @@ on_written(void *arg, int status)
         timer_arm(p, r->service ? r->service->read_timeout : 60000);
 }
 
+/* Write to the upstream connection.  A write refused on the spot sent
+ * nothing: the request may go again on another connection (retry_fresh),
+ * else it fails.  Returns 0 when the write is under way. */
+static int
+upstream_write(sl_proxy_t *p, const uv_buf_t *bufs, unsigned nbufs)
+{
+    if (sl_upconn_write(p->c, bufs, nbufs, on_written, p) == 0) {
+        p->wrote = 1;
+        return 0;
+    }
+    if (!retry_fresh(p))
+        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
+                   "An invalid response was received from the upstream server");
+    return -1;
+}
+
 /* Write what is queued of a streamed body: one write in flight at a time,
  * queued pieces joined (and chunk-framed when the client sent chunked). */
 static void
@@ -468,9 +506,7 @@ stream_flush(sl_proxy_t *p)
         p->inflight = w;
         timer_arm(p, r->service ? r->service->write_timeout : 60000);
         uv_buf_t rb = uv_buf_init(w->data, (unsigned)w->len);
-        if (sl_upconn_write(p->c, &rb, 1, on_written, p) < 0)
-            proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
-                       "An invalid response was received from the upstream server");
+        upstream_write(p, &rb, 1);
         return;
     }
     if (p->end_written)
@@ -527,9 +563,7 @@ stream_flush(sl_proxy_t *p)
     w->len = off;
     p->inflight = w;
     uv_buf_t b = uv_buf_init(w->data, (unsigned)off);
-    if (sl_upconn_write(p->c, &b, 1, on_written, p) < 0)
-        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
-                   "An invalid response was received from the upstream server");
+    upstream_write(p, &b, 1);
 }
 
 void
@@ -596,6 +630,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     }
     p->c = c;
     p->got_bytes = 0;
+    p->wrote = 0;
     snprintf(t->ip, sizeof(t->ip), "%s", sl_upconn_peer_ip(c));
     t->port = sl_upconn_peer_port(c);
     if (!r->times[SL_TIME_UPSTREAM_CONNECTED] || sl_upconn_reused(c))
@@ -618,8 +653,9 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     }
     uv_buf_t b[2] = {uv_buf_init(p->head, (unsigned)p->head_len),
                      uv_buf_init(r->body ? r->body : "", (unsigned)r->body_len)};
-    if (sl_upconn_write(c, b, r->body_len ? 2 : 1, on_written, p) < 0 ||
-        sl_upconn_read_start(c, on_up_read, p) < 0) {
+    if (upstream_write(p, b, r->body_len ? 2 : 1) < 0)
+        return;
+    if (sl_upconn_read_start(c, on_up_read, p) < 0) {
         proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
                    "An invalid response was received from the upstream server");
         return;
