@@ -100,6 +100,10 @@ static const sl_directive_t directives[] = {
      "16384", "N", "client connections per worker, 503 beyond"},
     {"upstream_keepalive", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(upstream_keepalive), 0, 100000,
      "512", "N", "idle upstream connections kept per host (Kong's upstream_keepalive_pool_size)"},
+    {"upstream_keepalive_idle_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int,
+     OFF(upstream_keepalive_idle_timeout), 0, 86400, "60", "SECONDS",
+     "idle upstream connections are closed after this (Kong's setting; 0: never): keep it "
+     "below the provider's own idle timeout so the gateway closes first"},
     {"settings", 'c', SL_IN_FLAG | SL_IN_ENV, SL_ACT_SETTINGS_FILE, set_str, OFF(settings_file), 0,
      0, NULL, "FILE", "settings file: 'key = value' lines, '#' comments"},
     {"test", 't', SL_IN_FLAG, SL_ACT_TEST, NULL, 0, 0, 0, NULL, NULL,

@@ -19,14 +19,15 @@ typedef struct sl_settings {
     int log_level;
     int test_only; /* -t */
 
-    size_t max_header_size;       /* request line + headers (431) */
-    size_t max_body_size;         /* request body (413); 0 = unlimited */
-    int client_header_timeout_ms; /* 408 */
-    int client_body_timeout_ms;   /* 408 */
-    int keepalive_timeout_ms;     /* idle keep-alive connection */
-    int graceful_timeout_ms;      /* SIGTERM / reload drain deadline */
-    int max_connections;          /* per worker; 503 beyond */
-    int upstream_keepalive;       /* idle upstream connections per host */
+    size_t max_header_size;              /* request line + headers (431) */
+    size_t max_body_size;                /* request body (413); 0 = unlimited */
+    int client_header_timeout_ms;        /* 408 */
+    int client_body_timeout_ms;          /* 408 */
+    int keepalive_timeout_ms;            /* idle keep-alive connection */
+    int graceful_timeout_ms;             /* SIGTERM / reload drain deadline */
+    int max_connections;                 /* per worker; 503 beyond */
+    int upstream_keepalive;              /* idle upstream connections per host */
+    int upstream_keepalive_idle_timeout; /* seconds (Kong's unit); 0 = never closed */
 } sl_settings_t;
 
 void sl_settings_defaults(sl_settings_t *s);

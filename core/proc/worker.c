@@ -132,7 +132,10 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
 {
     static sl_worker_t w;
     sl_uppool_options_t po = {.keepalive_max_idle = (unsigned)s->upstream_keepalive,
-                              .keepalive_timeout_ms = 60000,
+                              .keepalive_timeout_ms =
+                                  s->upstream_keepalive_idle_timeout > 0
+                                      ? (unsigned)s->upstream_keepalive_idle_timeout * 1000u
+                                      : SL_UP_KEEPALIVE_FOREVER,
                               .dns_ttl_ms = 30000};
 
     /* Die with the master: no orphaned workers. */

@@ -376,7 +376,8 @@ conn_to_idle(sl_upconn_t *c)
     c->rbuf = c->pbuf = NULL;
     c->idle_since = uv_now(pool->loop);
     if (sl_upc_uv_read(c, 1) < 0 ||
-        uv_timer_start(&c->timer, conn_idle_timer_cb, pool->opts.keepalive_timeout_ms, 0) < 0) {
+        (pool->opts.keepalive_timeout_ms != SL_UP_KEEPALIVE_FOREVER &&
+         uv_timer_start(&c->timer, conn_idle_timer_cb, pool->opts.keepalive_timeout_ms, 0) < 0)) {
         sl_upc_close(c);
         return;
     }

@@ -15,6 +15,8 @@
 #include <uv.h>
 
 #define SL_UPERR_TLS (-20001) /* TLS handshake / verification failed */
+/* keepalive_timeout_ms: idle connections never expire */
+#define SL_UP_KEEPALIVE_FOREVER UINT32_MAX
 
 typedef struct sl_uppool sl_uppool_t;
 typedef struct sl_upconn sl_upconn_t;
@@ -30,7 +32,7 @@ typedef struct sl_upstream_target {
 
 typedef struct sl_uppool_options {
     unsigned keepalive_max_idle;   /* idle connections kept per pool key (default 64) */
-    unsigned keepalive_timeout_ms; /* idle close (default 60000) */
+    unsigned keepalive_timeout_ms; /* idle close (default 60000; SL_UP_KEEPALIVE_FOREVER) */
     unsigned dns_ttl_ms;           /* DNS cache lifetime (default 30000) */
 } sl_uppool_options_t;             /* opts NULL = all defaults; keepalive_max_idle 0 = no pooling;
                                      other fields 0 = their default */

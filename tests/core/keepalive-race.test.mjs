@@ -174,3 +174,32 @@ test('nothing written (the pooled connection was reset before the write): POST r
     assert.equal(up.count(id), 1, 'duplicates seen by the upstream');
     assert.match(gw.stderr, new RegExp(`retrying on another \\(nothing was written\\), request`));
 });
+
+test('upstream_keepalive_idle_timeout: the gateway closes idle pooled connections before the provider does', { timeout: 15000 }, async () => {
+    // The provider would close idle connections after 3 s; the gateway is
+    // told 1 s, so it is always the one to close and the race cannot happen.
+    const up2 = await startRawUpstream();
+    const gw2 = await startSluice(`_format_version: "3.0"
+services:
+- name: svc
+  url: http://127.0.0.1:${up2.port}/
+  routes:
+  - name: r
+    paths: [/r]
+`, { workers: 1, args: ['--upstream-keepalive-idle-timeout', '1'] });
+    try {
+        const t0 = Date.now();
+        let r = await request(gw2.port, { path: '/r/a', headers: { 'x-test-id': 'a' } });
+        assert.equal(r.status, 200);
+        assert.ok(await waitFor(() => up2.closedByPeer === 1, 3000), 'the gateway closed the idle connection');
+        const idle = Date.now() - t0;
+        assert.ok(idle >= 900 && idle < 3000, `closed after ${idle} ms`);
+        r = await request(gw2.port, { method: 'POST', path: '/r/b', body: '{}', headers: { 'x-test-id': 'b' } });
+        assert.equal(r.status, 200);
+        assert.equal(r.json().nth, 1, 'a new connection');
+        assert.equal(up2.count('b'), 1);
+    } finally {
+        await gw2.stop();
+        await up2.close();
+    }
+});
