@@ -180,6 +180,8 @@ set_default_upstream(sl_req_t *r)
     r->up_has_query = r->has_query;
 }
 
+static void access_done(sl_req_t *r, sl_status_t st);
+
 void
 sl_req_headers_done(sl_req_t *r)
 {
@@ -259,10 +261,22 @@ sl_req_headers_done(sl_req_t *r)
         return;
 
     sl_status_t st = r->w->phases->run(r, SL_PHASE_ACCESS);
+    if (st == SL_STATUS_PENDING) {
+        r->paused = 1; /* the body is buffered meanwhile */
+        r->access_paused = 1;
+        return;
+    }
+    access_done(r, st);
+}
+
+/* The access phase ended with st (at once or after a pause). */
+static void
+access_done(sl_req_t *r, sl_status_t st)
+{
     if (st != SL_STATUS_CONTINUE) {
         r->discard_body = 1;
         if (st == SL_STATUS_ERROR)
-            r->responded = 4;
+            r->responded = r->err == SL_REQERR_PENDING_TIMEOUT ? 5 : 4;
         return;
     }
     if (r->expect_continue && r->conn) {
@@ -273,23 +287,19 @@ sl_req_headers_done(sl_req_t *r)
     /* Kong's request_buffering: false — send the body as it arrives, when
      * no plugin needs to see it whole. */
     if (r->route && !r->route->request_buffering && !r->chain->has_body && r->up_host.len &&
-        (r->req_chunked || r->req_content_length > 0)) {
+        !r->access_paused && (r->req_chunked || r->req_content_length > 0)) {
         r->stream_body = 1;
         r->state = SL_REQ_PROXYING;
         sl_proxy_start(r);
     }
 }
 
-void
-sl_req_body_done(sl_req_t *r)
+static void body_phase_done(sl_req_t *r, sl_status_t st);
+
+/* The whole body is here and the access phase is over. */
+static void
+body_continue(sl_req_t *r)
 {
-    sl_req_mark(r, SL_TIME_REQUEST_END);
-    r->body_complete = 1;
-    if (r->stream_body) {
-        if (r->proxy)
-            sl_proxy_body_end(r->proxy);
-        return;
-    }
     switch (r->responded) {
     case 1:
         sl_req_send_gateway(r);
@@ -306,19 +316,66 @@ sl_req_body_done(sl_req_t *r)
     case 4:
         sl_req_error_response(r, 500, "An unexpected error occurred");
         return;
+    case 5:
+        sl_req_error_response(r, 504, "A plugin did not finish in time");
+        return;
     default:
         break;
     }
     if (r->chain->has_body) {
         sl_status_t st = r->w->phases->run(r, SL_PHASE_BODY);
-        if (st == SL_STATUS_RESPOND) {
-            sl_req_send_gateway(r);
+        if (st == SL_STATUS_PENDING) {
+            r->paused = 1;
             return;
         }
-        if (st == SL_STATUS_ERROR) {
+        body_phase_done(r, st);
+        return;
+    }
+    body_phase_done(r, SL_STATUS_CONTINUE);
+}
+
+void
+sl_req_body_done(sl_req_t *r)
+{
+    sl_req_mark(r, SL_TIME_REQUEST_END);
+    r->body_complete = 1;
+    if (r->stream_body) {
+        if (r->proxy)
+            sl_proxy_body_end(r->proxy);
+        return;
+    }
+    if (r->paused)
+        return; /* the access phase waits: it goes on from sl_req_phase_done */
+    body_continue(r);
+}
+
+void
+sl_req_phase_done(sl_req_t *r, sl_phase_t phase, sl_status_t st)
+{
+    r->paused = 0;
+    if (phase == SL_PHASE_ACCESS) {
+        access_done(r, st);
+        if (r->body_complete && !r->stream_body)
+            body_continue(r);
+        return;
+    }
+    body_phase_done(r, st);
+}
+
+/* The body phase ended with st: answer, or go upstream. */
+static void
+body_phase_done(sl_req_t *r, sl_status_t st)
+{
+    if (st == SL_STATUS_RESPOND) {
+        sl_req_send_gateway(r);
+        return;
+    }
+    if (st == SL_STATUS_ERROR) {
+        if (r->err == SL_REQERR_PENDING_TIMEOUT)
+            sl_req_error_response(r, 504, "A plugin did not finish in time");
+        else
             sl_req_error_response(r, 500, "An unexpected error occurred");
-            return;
-        }
+        return;
     }
     if (r->up_host.len == 0) {
         sl_req_error_response(r, 503, "no Service found with those values");

@@ -87,10 +87,14 @@ struct sl_req {
     const sl_route_t *route;
     const sl_service_t *service;
     const sl_chain_t *chain;
-    void **plugin_ctx; /* one per chain item */
-    int cur;           /* chain index being run, -1 none */
-    sl_phase_t phase;  /* phase being run, SL_PHASE_MAX none */
-    int responded;     /* a plugin called respond() */
+    void **plugin_ctx;           /* one per chain item */
+    int cur;                     /* chain index being run, -1 none */
+    sl_phase_t phase;            /* phase being run, SL_PHASE_MAX none */
+    int paused;                  /* a phase is pending (SL_STATUS_PENDING) */
+    int access_paused;           /* the access phase paused once: body is buffered */
+    struct sl_pend *pend;        /* plugin/pending.c's state, NULL if never */
+    struct sl_callout *callouts; /* plugin/callout.c: bound to this request */
+    int responded;               /* a plugin called respond() */
     sl_timer_t *timers;
 
     /* identity (api->consumer_set): handles into the config generation */
@@ -132,6 +136,12 @@ void sl_req_free(sl_req_t *r);
 /* Parsing milestones (http_server.c). */
 void sl_req_headers_done(sl_req_t *r);
 void sl_req_body_done(sl_req_t *r);
+
+/* A phase that returned SL_STATUS_PENDING is over (plugin/pending.c): st
+ * is how its chain ended (CONTINUE, RESPOND or ERROR; with r->err ==
+ * SL_REQERR_PENDING_TIMEOUT an ERROR answers 504).  The request goes on as
+ * if the phase had returned st at once. */
+void sl_req_phase_done(sl_req_t *r, sl_phase_t phase, sl_status_t st);
 
 /* A gateway-made response: Kong's JSON error template for `msg`. */
 void sl_req_error_response(sl_req_t *r, int status, const char *msg);

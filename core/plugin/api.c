@@ -157,6 +157,55 @@ hiter(const sl_headers_t *h, size_t *cursor, sl_str_t *name, sl_str_t *value)
     return 1;
 }
 
+/* RFC 9110 token characters, for header names a plugin hands in. */
+static const unsigned char tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
+
+static int
+valid_name(sl_str_t n)
+{
+    if (n.len == 0 || n.ptr == NULL)
+        return 0;
+    for (size_t i = 0; i < n.len; i++)
+        if (!tchar[(unsigned char)n.ptr[i]])
+            return 0;
+    return 1;
+}
+
+/* No CR, LF or NUL: what would split a header line or the request. */
+static int
+valid_value(sl_str_t v)
+{
+    if (v.len && v.ptr == NULL)
+        return 0;
+    for (size_t i = 0; i < v.len; i++)
+        if (v.ptr[i] == '\r' || v.ptr[i] == '\n' || v.ptr[i] == '\0')
+            return 0;
+    return 1;
+}
+
+/* Host, path, query: no control characters or spaces either. */
+static int
+valid_target_part(sl_str_t v)
+{
+    if (v.len && v.ptr == NULL)
+        return 0;
+    for (size_t i = 0; i < v.len; i++)
+        if ((unsigned char)v.ptr[i] <= ' ' || v.ptr[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Request headers change until the request goes upstream. */
+static int
+req_writable(sl_req_t *r)
+{
+    return r->state == SL_REQ_READING && !r->stream_body;
+}
+
 static int
 api_req_header_get(sl_req_t *r, sl_str_t n, sl_str_t *v)
 {
@@ -165,18 +214,24 @@ api_req_header_get(sl_req_t *r, sl_str_t n, sl_str_t *v)
 static int
 api_req_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
 {
+    if (!valid_name(n) || !valid_value(v) || !req_writable(r))
+        return -1;
     sl_headers_set(&r->headers, r->pool, n, v);
     return 0;
 }
 static int
 api_req_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
 {
+    if (!valid_name(n) || !valid_value(v) || !req_writable(r))
+        return -1;
     sl_headers_add(&r->headers, r->pool, n, v);
     return 0;
 }
 static int
 api_req_header_remove(sl_req_t *r, sl_str_t n)
 {
+    if (!valid_name(n) || !req_writable(r))
+        return -1;
     sl_headers_remove(&r->headers, n);
     return 0;
 }
@@ -195,6 +250,10 @@ api_req_body(sl_req_t *r)
 static int
 api_req_body_set(sl_req_t *r, const char *data, size_t len)
 {
+    /* Only in the body phase: before it the body is still arriving (into
+     * r->body), after it the bytes may be in a write libuv has queued. */
+    if (r->phase != SL_PHASE_BODY || !req_writable(r) || (len && data == NULL))
+        return -1;
     char *nb = sl_xmalloc(len ? len : 1);
     if (len)
         memcpy(nb, data, len);
@@ -229,7 +288,9 @@ api_upstream_set(sl_req_t *r, sl_str_t scheme, sl_str_t host, int port, sl_str_t
         return -1;
     if (host.len == 0 || port <= 0 || port > 65535 || path.len == 0 || path.ptr[0] != '/')
         return -1;
-    if (r->state != SL_REQ_READING)
+    if (!valid_target_part(host) || !valid_target_part(path) || !valid_target_part(query))
+        return -1;
+    if (!req_writable(r))
         return -1;
     r->up_scheme = SL_STR_EQ(scheme, "https") ? SL_STR("https") : SL_STR("http");
     r->up_host = (sl_str_t){sl_pstrndup(r->pool, host.ptr, host.len), host.len};
@@ -261,7 +322,7 @@ api_resp_header_get(sl_req_t *r, sl_str_t n, sl_str_t *v)
 static int
 api_resp_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
 {
-    if (r->head_sent)
+    if (r->head_sent || !valid_name(n) || !valid_value(v))
         return -1;
     sl_headers_set(&r->resp_headers, r->pool, n, v);
     return 0;
@@ -269,7 +330,7 @@ api_resp_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
 static int
 api_resp_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
 {
-    if (r->head_sent)
+    if (r->head_sent || !valid_name(n) || !valid_value(v))
         return -1;
     sl_headers_add(&r->resp_headers, r->pool, n, v);
     return 0;
@@ -277,7 +338,7 @@ api_resp_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
 static int
 api_resp_header_remove(sl_req_t *r, sl_str_t n)
 {
-    if (r->head_sent)
+    if (r->head_sent || !valid_name(n))
         return -1;
     sl_headers_remove(&r->resp_headers, n);
     return 0;
@@ -299,6 +360,8 @@ api_respond(sl_req_t *r, int status, sl_str_t ctype, sl_str_t body)
     if (r->head_sent || r->state != SL_REQ_READING || status < 100 || status > 999)
         return -1;
     r->status = status;
+    if (!valid_value(ctype) || (body.len && body.ptr == NULL))
+        return -1;
     if (ctype.len)
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Type"), ctype);
     r->gw_body.ptr = sl_pstrndup(r->pool, body.ptr, body.len);

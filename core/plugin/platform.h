@@ -18,6 +18,7 @@ sl_status_t sl_pending_arm(sl_req_t *r, sl_phase_t phase, size_t idx);
 /* The request ends (log phase or abort): cancel a pause, telling the
  * plugin; stop the callouts bound to r. */
 void sl_pending_request_end(sl_req_t *r);
+typedef struct sl_pend sl_pend_t;
 
 /* wtimer.c */
 void *sl_api_worker_loop(void);
