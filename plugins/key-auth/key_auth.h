@@ -1,0 +1,34 @@
+/* key_auth.h - internals shared by the key-auth plugin's files (not
+ * installed).
+ *
+ * key_auth.c       the descriptor and the access/body phases (Kong's
+ *                  handler.lua: find the key, authenticate, set headers)
+ * key_auth_conf.c  the config schema (Kong's schema.lua) and its checks
+ */
+
+#ifndef SL_KEY_AUTH_H
+#define SL_KEY_AUTH_H
+
+#include <sluice/plugin.h>
+
+/* One instance's configuration, filled by api->conf_schema_parse. */
+typedef struct ka_conf {
+    sl_conf_array_t key_names; /* char *, header-name charset */
+    int hide_credentials;
+    char *anonymous; /* consumer id or username, NULL if not set */
+    int key_in_header;
+    int key_in_query;
+    int key_in_body;
+    int run_on_preflight;
+    char *realm;    /* NULL if not set */
+    char *www_auth; /* derived: Key realm="<realm>" or Key */
+    size_t www_auth_len;
+} ka_conf_t;
+
+extern const sl_schema_t ka_schema;
+
+int ka_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len,
+                  void **conf);
+void ka_conf_free(void *conf);
+
+#endif
