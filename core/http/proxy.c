@@ -51,7 +51,9 @@ struct sl_proxy {
     int paused;
     int reading;
     sl_hdr_accum_t hdr; /* response header being parsed */
-    size_t hdr_bytes;
+    size_t hdr_bytes;   /* of this response head (interim ones apart) */
+    size_t hdr_lines;
+    int ninterim; /* 1xx responses seen */
     /* streamed request body (r->stream_body) */
     sl_bodyq_t *bq_head, *bq_tail;
     size_t bq_bytes;
@@ -140,7 +142,13 @@ retry_fresh(sl_proxy_t *p)
     return 1;
 }
 
-#define SL_UPSTREAM_HEADERS_MAX (256 * 1024)
+/* The upstream's response head is bounded as a client's is (counted the
+ * same way: names, values and 4 bytes of separators per line), with room
+ * for big Set-Cookie and CSP headers; a run of interim (1xx) responses is
+ * bounded too. */
+#define SL_UPSTREAM_HEAD_MAX (64 * 1024)
+#define SL_UPSTREAM_HEADER_LINES_MAX 1000
+#define SL_UPSTREAM_INTERIM_MAX 16
 
 static llhttp_settings_t resp_settings;
 static int resp_settings_ready;
@@ -267,13 +275,31 @@ header_flush(sl_proxy_t *p)
 }
 
 static int
+head_grow(sl_proxy_t *p, size_t add)
+{
+    if ((p->hdr_bytes += add) > SL_UPSTREAM_HEAD_MAX) {
+        llhttp_set_error_reason(&p->parser, "response head too large");
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int
 on_h_field(llhttp_t *ps, const char *at, size_t len)
 {
     sl_proxy_t *p = ps->data;
     if (p->hdr.in_value)
         header_flush(p);
-    if ((p->hdr_bytes += len) > SL_UPSTREAM_HEADERS_MAX)
-        return HPE_USER; /* absurd upstream headers */
+    if (p->hdr.len == 0) { /* a new line */
+        if (++p->hdr_lines > SL_UPSTREAM_HEADER_LINES_MAX) {
+            llhttp_set_error_reason(ps, "too many response headers");
+            return HPE_USER;
+        }
+        if (head_grow(p, 4))
+            return HPE_USER;
+    }
+    if (head_grow(p, len))
+        return HPE_USER;
     sl_hdr_accum_field(&p->hdr, at, len);
     return 0;
 }
@@ -282,7 +308,7 @@ static int
 on_h_value(llhttp_t *ps, const char *at, size_t len)
 {
     sl_proxy_t *p = ps->data;
-    if ((p->hdr_bytes += len) > SL_UPSTREAM_HEADERS_MAX)
+    if (head_grow(p, len))
         return HPE_USER;
     sl_hdr_accum_value(&p->hdr, at, len);
     return 0;
@@ -296,7 +322,22 @@ on_h_complete(llhttp_t *ps)
     int status = llhttp_get_status_code(ps);
 
     header_flush(p);
-    if (status >= 100 && status < 200) { /* interim: drop, keep parsing */
+    if (status < 100 || status > 599) {
+        /* llhttp takes any three digits ("099", "600"): forwarding one
+         * would leave the client unable to frame the response */
+        llhttp_set_error_reason(ps, "response status outside 100-599");
+        return -1;
+    }
+    if (status == 101) {
+        llhttp_set_error_reason(ps, "101 Switching Protocols without an upgrade asked for");
+        return -1;
+    }
+    if (status < 200) { /* interim: pass on, keep parsing for the final one */
+        if (++p->ninterim > SL_UPSTREAM_INTERIM_MAX) {
+            llhttp_set_error_reason(ps, "too many interim responses");
+            return -1;
+        }
+        sl_req_resp_interim(r, status);
         r->resp_headers.n = 0;
         return 0;
     }
@@ -318,6 +359,7 @@ on_h_begin(llhttp_t *ps)
     sl_proxy_t *p = ps->data;
     sl_hdr_accum_reset(&p->hdr);
     p->hdr_bytes = 0;
+    p->hdr_lines = 0;
     return 0;
 }
 

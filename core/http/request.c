@@ -9,6 +9,7 @@
 #include <sys/time.h>
 
 #include "base/log.h"
+#include "base/strbuf.h"
 #include "base/uri.h"
 #include "http/http_server.h"
 #include "http/proxy.h"
@@ -393,6 +394,10 @@ status_text(int s)
     switch (s) {
     case 100:
         return "Continue";
+    case 102:
+        return "Processing";
+    case 103:
+        return "Early Hints";
     case 200:
         return "OK";
     case 201:
@@ -718,6 +723,30 @@ sl_req_resp_headers(sl_req_t *r)
     if (!r->hold_head)
         write_head(r);
     return SL_OK;
+}
+
+void
+sl_req_resp_interim(sl_req_t *r, int status)
+{
+    sl_strbuf_t b = {0};
+    char line[32];
+    int n;
+
+    if (status == 100 || r->conn == NULL || r->http_minor == 0 || r->hold_head || r->head_sent)
+        return;
+    n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    sl_strbuf_add(&b, line, (size_t)n);
+    for (size_t i = 0; i < r->resp_headers.n; i++) {
+        SL_STRBUF_STR(&b, r->resp_headers.items[i].name);
+        SL_STRBUF_LIT(&b, ": ");
+        SL_STRBUF_STR(&b, r->resp_headers.items[i].value);
+        SL_STRBUF_LIT(&b, "\r\n");
+    }
+    SL_STRBUF_LIT(&b, "\r\n");
+    uv_buf_t ub = uv_buf_init(b.p, (unsigned)b.len);
+    sl_conn_write(r->conn, &ub, 1);
+    r->resp_bytes += b.len;
+    free(b.p);
 }
 
 void

@@ -150,6 +150,10 @@ void sl_req_send_gateway(sl_req_t *r);
 
 /* Upstream response milestones (proxy.c). */
 int sl_req_resp_headers(sl_req_t *r); /* SL_OK / SL_ERROR */
+/* An interim (1xx) upstream response with r->resp_headers: passed on to an
+ * HTTP/1.1 client (RFC 9110 15.2) while nothing else was sent; not 100
+ * (sluice answers Expect itself) and not to HTTP/1.0 clients. */
+void sl_req_resp_interim(sl_req_t *r, int status);
 void sl_req_resp_body(sl_req_t *r, const char *data, size_t len);
 void sl_req_resp_end(sl_req_t *r, sl_req_error_t err);
 
