@@ -18,6 +18,7 @@ static struct {
     int ready;
     int worker_id;
     uv_loop_t *loop;
+    sl_uppool_t *uppool;
     uv_async_t async;
     uv_mutex_t lock;
     sl_post_t *head, *tail;
@@ -76,6 +77,18 @@ uv_loop_t *
 sl_host_loop(void)
 {
     return host.ready ? host.loop : NULL;
+}
+
+void
+sl_host_set_uppool(sl_uppool_t *pool)
+{
+    host.uppool = pool;
+}
+
+sl_uppool_t *
+sl_host_uppool(void)
+{
+    return host.ready ? host.uppool : NULL;
 }
 
 int

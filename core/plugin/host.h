@@ -23,6 +23,11 @@ void sl_host_shutdown(void);
 int sl_host_worker_id(void);
 /* The worker's loop; NULL in the master. */
 uv_loop_t *sl_host_loop(void);
+/* The worker's upstream connection pool, for callouts (set by the worker
+ * after sl_host_init); NULL in the master. */
+typedef struct sl_uppool sl_uppool_t;
+void sl_host_set_uppool(sl_uppool_t *pool);
+sl_uppool_t *sl_host_uppool(void);
 /* api->post: run fn on the worker loop soon; thread-safe. */
 int sl_host_post(void (*fn)(const sl_api_t *api, void *arg), void *arg);
 

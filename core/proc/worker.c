@@ -164,6 +164,7 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
         sl_log_error("cannot set up the plugin host");
         return 1;
     }
+    sl_host_set_uppool(w.srv.uppool); /* api->callout */
 
     uv_signal_t *sigs[] = {&w.sig_term, &w.sig_int, &w.sig_quit, &w.sig_usr1, &w.sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP};
