@@ -362,6 +362,10 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
         }
         if (json_object_array_length(v) == 0)
             sl_conf_err(L, p, "length must be at least 1");
+        r->https_only = 1;
+        for (size_t k = 0; k < json_object_array_length(v); k++)
+            if (!strcmp(json_object_get_string(json_object_array_get_idx(v, k)), "http"))
+                r->https_only = 0;
     }
     for (const char *const *k = (const char *const[]){"headers", "snis", NULL}; *k; k++) {
         if (sl_conf_field(o, *k)) {
@@ -385,10 +389,14 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
         sl_conf_kpath(p, path, "path_handling");
         sl_conf_err(L, p, "expected one of: v0, v1");
     }
-    if (sl_conf_get_int(L, o, path, "https_redirect_status_code", 0, 999, &i) > 0 && i != 426 &&
-        i != 301 && i != 302 && i != 307 && i != 308) {
-        sl_conf_kpath(p, path, "https_redirect_status_code");
-        sl_conf_err(L, p, "expected one of: 426, 301, 302, 307, 308");
+    r->https_redirect = 426;
+    if (sl_conf_get_int(L, o, path, "https_redirect_status_code", 0, 999, &i) > 0) {
+        if (i != 426 && i != 301 && i != 302 && i != 307 && i != 308) {
+            sl_conf_kpath(p, path, "https_redirect_status_code");
+            sl_conf_err(L, p, "expected one of: 426, 301, 302, 307, 308");
+        } else {
+            r->https_redirect = (int)i;
+        }
     }
     sl_conf_get_strs(L, o, path, "tags", &v);
     if ((v = sl_conf_field(o, "plugins")) != NULL)

@@ -77,6 +77,8 @@ struct sl_route {
     int preserve_host; /* default 0 */
     int regex_priority;
     int request_buffering; /* default 1 */
+    int https_only;        /* protocols lists https but not http */
+    int https_redirect;    /* https_redirect_status_code (default 426) */
     sl_service_t *service; /* may be NULL */
     json_object *entity;
     char *entity_json; /* entity as compact JSON (log records) */

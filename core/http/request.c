@@ -255,6 +255,12 @@ sl_req_headers_done(sl_req_t *r)
         r->chain = &r->route->chain;
         if (r->service)
             set_default_upstream(r);
+        /* every listener is plain HTTP (no client TLS yet): a route that
+         * only takes https is answered as Kong does, 426 or a redirect */
+        if (r->route->https_only) {
+            r->discard_body = 1;
+            r->responded = 6;
+        }
     }
     if (r->chain->n)
         r->plugin_ctx = sl_pcalloc(r->pool, r->chain->n * sizeof(void *));
@@ -295,6 +301,27 @@ access_done(sl_req_t *r, sl_status_t st)
     }
 }
 
+/* A plain-HTTP request on a route whose protocols are [https]: Kong's
+ * answer, 426 "Please use HTTPS protocol" with an Upgrade header, or the
+ * route's https_redirect_status_code with a Location on https. */
+static void
+sl_req_https_required(sl_req_t *r)
+{
+    int code = r->route->https_redirect;
+    char *loc;
+    int n;
+
+    if (code == 426) {
+        sl_req_error_response_hdr(r, 426, "Please use HTTPS protocol", SL_STR("Upgrade"),
+                                  SL_STR("TLS/1.2, HTTP/1.1"));
+        return;
+    }
+    loc = sl_palloc(r->pool, r->host.len + r->uri.len + 16);
+    n = sprintf(loc, "https://%.*s%.*s", (int)r->host.len, r->host.ptr, (int)r->uri.len,
+                r->uri.ptr);
+    sl_req_error_response_hdr(r, code, "Moved", SL_STR("Location"), (sl_str_t){loc, (size_t)n});
+}
+
 static void body_phase_done(sl_req_t *r, sl_status_t st);
 
 /* The whole body is here and the access phase is over. */
@@ -319,6 +346,9 @@ body_continue(sl_req_t *r)
         return;
     case 5:
         sl_req_error_response(r, 504, "A plugin did not finish in time");
+        return;
+    case 6:
+        sl_req_https_required(r);
         return;
     default:
         break;
@@ -690,6 +720,12 @@ sl_req_send_gateway(sl_req_t *r)
 void
 sl_req_error_response(sl_req_t *r, int status, const char *msg)
 {
+    sl_req_error_response_hdr(r, status, msg, (sl_str_t){NULL, 0}, (sl_str_t){NULL, 0});
+}
+
+void
+sl_req_error_response_hdr(sl_req_t *r, int status, const char *msg, sl_str_t hname, sl_str_t hvalue)
+{
     char *body;
     int n;
 
@@ -710,6 +746,8 @@ sl_req_error_response(sl_req_t *r, int status, const char *msg)
                    SL_STR("application/json; charset=utf-8"));
     if (status == 503 || status == 429)
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("Retry-After"), SL_STR("1"));
+    if (hname.len)
+        sl_headers_set(&r->resp_headers, r->pool, hname, hvalue);
     r->gw_body.ptr = body;
     r->gw_body.len = (size_t)n;
     sl_req_send_gateway(r);

@@ -145,6 +145,9 @@ void sl_req_phase_done(sl_req_t *r, sl_phase_t phase, sl_status_t st);
 
 /* A gateway-made response: Kong's JSON error template for `msg`. */
 void sl_req_error_response(sl_req_t *r, int status, const char *msg);
+/* The same with one extra response header (hname.len == 0: none). */
+void sl_req_error_response_hdr(sl_req_t *r, int status, const char *msg, sl_str_t hname,
+                               sl_str_t hvalue);
 /* Send r->status/resp_headers/gw_body as a gateway response. */
 void sl_req_send_gateway(sl_req_t *r);
 

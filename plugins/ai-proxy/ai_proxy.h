@@ -81,10 +81,15 @@ typedef struct sl_jdoc {
  * Reuses d's token array.  0, -1 (d->err, d->err_off), -2. */
 int sl_json_parse(sl_jdoc_t *d, const char *src, size_t len);
 void sl_json_free(sl_jdoc_t *d);
-/* Member of object token `obj` named `key` (raw, unescaped compare); -1. */
+/* Member of object token `obj` named `key` (compared after unescaping; the
+ * first of duplicates); -1. */
 int sl_json_get(const sl_jdoc_t *d, int obj, const char *key);
+/* The first of `keys` (NULL-terminated) that object `obj` holds twice or
+ * more (after unescaping), or NULL. */
+const char *sl_json_dup_key(const sl_jdoc_t *d, int obj, const char *const *keys);
 /* Typed variant: -1 unless the member exists with that type. */
 int sl_json_get_t(const sl_jdoc_t *d, int obj, const char *key, sl_jtype_t type);
+/* String token equal to lit after unescaping. */
 int sl_json_str_eq(const sl_jdoc_t *d, int tok, const char *lit);
 /* Whole-value span of any token (a STR includes its quotes). */
 sl_str_t sl_json_raw(const sl_jdoc_t *d, int tok);
@@ -109,6 +114,39 @@ typedef enum { SL_AP_FMT_OPENAI = 0, SL_AP_FMT_ANTHROPIC } sl_ap_format_t;
 typedef enum { SL_AP_PROV_DASHSCOPE = 0, SL_AP_PROV_OPENAI } sl_ap_provider_t;
 typedef enum { SL_AP_STREAM_ALLOW = 0, SL_AP_STREAM_DENY, SL_AP_STREAM_ALWAYS } sl_ap_streaming_t;
 typedef enum { SL_AP_PARAM_NONE = 0, SL_AP_PARAM_QUERY, SL_AP_PARAM_BODY } sl_ap_param_loc_t;
+/* model.options.dashscope.api (sluice extension): which DashScope API the
+ * provider speaks - OpenAI-compatible chat (Kong's) or the Anthropic-
+ * compatible Messages endpoint (pass-through for llm_format anthropic). */
+typedef enum { SL_AP_API_OPENAI = 0, SL_AP_API_ANTHROPIC } sl_ap_api_t;
+
+/* ------------------------------------------------------------------------
+ * models.c - what a DashScope model can do (built-in table + config)
+ * ------------------------------------------------------------------------ */
+
+typedef enum {
+    SL_AP_THINK_NO = 0, /* no thinking: enable_thinking is not sent as true */
+    SL_AP_THINK_STREAM, /* hybrid, thinking only on streamed calls */
+    SL_AP_THINK_YES     /* hybrid, thinking streamed or not */
+} sl_ap_think_t;
+
+typedef struct sl_ap_model {
+    char name[64];       /* exact name; snapshots (-latest, -YYYY-MM-DD) match too */
+    int64_t max_output;  /* upper bound of max_tokens; 0 = unknown (no clamp) */
+    uint8_t thinking;    /* sl_ap_think_t */
+    uint8_t json_schema; /* response_format json_schema honoured */
+    uint8_t cache;       /* explicit cache_control markers accepted */
+    uint8_t search;      /* enable_search accepted */
+    uint8_t known;       /* found in the table or the config */
+} sl_ap_model_t;
+
+struct sl_ap_conf;
+/* Facts for `name` (config overrides first, then the built-in table; an
+ * unknown model gets conservative facts: no clamp, thinking on streamed
+ * calls, json_schema passed through, no markers, search refused). */
+void sl_ap_model_facts(const struct sl_ap_conf *conf, const char *name, size_t len,
+                       sl_ap_model_t *out);
+/* The built-in entry for `name`, or NULL. */
+const sl_ap_model_t *sl_ap_model_builtin(const char *name, size_t len);
 
 typedef struct sl_ap_conf {
     sl_ap_format_t llm_format;
@@ -123,11 +161,20 @@ typedef struct sl_ap_conf {
     sl_ap_param_loc_t param_location;
     int allow_override;
 
-    int64_t max_tokens;             /* -1 when unset */
-    double temperature, top_p;      /* < 0 when unset */
-    int64_t top_k;                  /* -1 when unset */
-    double input_cost, output_cost; /* < 0 when unset */
+    int64_t max_tokens;                       /* -1 when unset */
+    double temperature, top_p;                /* < 0 when unset */
+    int64_t top_k;                            /* -1 when unset */
+    double input_cost, output_cost;           /* < 0 when unset */
+    double cache_read_cost, cache_write_cost; /* < 0 when unset (Kong 3.14) */
     int international;
+    char *model_alias; /* a request model also accepted for model_name */
+
+    /* model.options.dashscope sluice extensions */
+    sl_ap_api_t api;
+    int web_search;        /* Anthropic web_search server tool -> enable_search */
+    char *search_options;  /* raw JSON object sent as search_options, or NULL */
+    sl_ap_model_t *models; /* per-model overrides (dashscope.models) */
+    size_t nmodels;
 
     /* upstream target: scheme, host, port, path (from upstream_url or the
      * provider's default). */
@@ -163,6 +210,12 @@ typedef struct sl_ap_req_info {
 /* Anthropic Messages request -> OpenAI chat request.  `out` is appended. */
 int sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *doc,
                             sl_ap_buf_t *out, sl_ap_req_info_t *info);
+
+/* 400 (info) when the request's top-level object holds a key the gateway
+ * applies policy to (model, stream, max_tokens, temperature, top_p, top_k,
+ * the body auth parameter) more than once, compared after unescaping:
+ * the gateway reads the first, a provider may read the last. */
+int sl_ap_policy_dups(const sl_ap_conf_t *conf, const sl_jdoc_t *d, sl_ap_req_info_t *info);
 
 /* OpenAI chat request -> same, with model/options/auth-param applied. */
 int sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *doc,

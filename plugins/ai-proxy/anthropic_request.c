@@ -809,16 +809,18 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
     if (d->t[0].type != SL_J_OBJ) {
         return sl_ap_tx_fail(&tx, 400, "request body must be a JSON object");
     }
-    if (sl_ap_tx_check_types(&tx) != 0) {
+    if (sl_ap_policy_dups(conf, d, info) != 0 || sl_ap_tx_check_types(&tx) != 0) {
         return -1;
     }
 
     model = sl_json_get(d, 0, "model");
     if (model >= 0 && d->t[model].type == SL_J_STR && d->t[model].len > 0) {
-        if (conf->model_name && !sl_json_str_eq(d, model, conf->model_name)) {
+        if (conf->model_name && !sl_json_str_eq(d, model, conf->model_name) &&
+            !(conf->model_alias && sl_json_str_eq(d, model, conf->model_alias))) {
             return sl_ap_tx_fail(&tx, 400, "cannot use own model - must be: %s", conf->model_name);
         }
-        info->model = sl_json_sv(d, model);
+        info->model = conf->model_name ? (sl_str_t){conf->model_name, strlen(conf->model_name)}
+                                       : sl_json_sv(d, model);
     } else if (conf->model_name) {
         info->model.ptr = conf->model_name;
         info->model.len = strlen(conf->model_name);

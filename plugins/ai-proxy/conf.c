@@ -1,11 +1,14 @@
 /* conf.c - Kong's ai-proxy configuration schema.
  *
- * Field names, defaults and ranges follow Kong 3.13 so that a decK file
- * written for Kong loads unchanged.  Keys Kong knows but sluice does not
- * implement (other providers' options, cloud auth) are accepted and
- * ignored when null/false, and refused with "not supported yet" otherwise;
- * keys Kong does not know are refused, naming the field path.  JSON null
- * means "not set" (decK dumps every field).  Not a hot path: json-c.
+ * Field names, defaults and ranges follow Kong 3.14 so that a decK file
+ * written for Kong, or dumped by its Admin API with every default filled
+ * in, loads unchanged.  The schema is a table (sl_ap_f_top below): keys
+ * Kong knows but sluice does not implement (other providers' options,
+ * cloud auth) are accepted at their default and refused with "not
+ * supported yet" otherwise; keys Kong does not know are refused, naming the
+ * field path.  JSON null means "not set".  Vault references ({vault://env/
+ * NAME}) are resolved in Kong's referenceable fields.  Not a hot path:
+ * json-c.
  */
 
 #include <ctype.h>
@@ -23,6 +26,8 @@ typedef struct sl_ap_cp {
     sl_ap_conf_err_fn err;
     void *ud;
     int nerr;
+    char *keep[8]; /* resolved vault values, freed when parsing ends */
+    int nkeep;
 } sl_ap_cp_t;
 
 static void sl_ap_cp_err(sl_ap_cp_t *cp, const char *field, const char *fmt, ...)
@@ -57,46 +62,6 @@ sl_ap_in(const char *key, const char *const *list)
 
 /* Check an object's keys: known ones, and Kong's unsupported ones (must be
  * null/false/empty). */
-static void
-sl_ap_check_keys(sl_ap_cp_t *cp, const char *path, json_object *o, const char *const *known,
-                 const char *const *ignored)
-{
-    char field[160];
-
-    json_object_object_foreach(o, key, val)
-    {
-        snprintf(field, sizeof(field), "%s%s%s", path, *path ? "." : "", key);
-        if (sl_ap_in(key, known)) {
-            continue;
-        }
-        if (ignored && sl_ap_in(key, ignored)) {
-            if (UNSET(val) ||
-                (json_object_get_type(val) == json_type_boolean && !json_object_get_boolean(val)) ||
-                (json_object_get_type(val) == json_type_object &&
-                 json_object_object_length(val) == 0)) {
-                continue;
-            }
-            if (json_object_get_type(val) == json_type_object) {
-                /* e.g. options.bedrock {aws_region: null}: all null is fine */
-                int all_null = 1;
-                json_object_object_foreach(val, k2, v2)
-                {
-                    (void)k2;
-                    if (!UNSET(v2)) {
-                        all_null = 0;
-                    }
-                }
-                if (all_null) {
-                    continue;
-                }
-            }
-            sl_ap_cp_err(cp, field, "not supported yet by sluice");
-            continue;
-        }
-        sl_ap_cp_err(cp, field, "unknown field");
-    }
-}
-
 static json_object *
 sl_ap_record(sl_ap_cp_t *cp, json_object *parent, const char *key, const char *field)
 {
@@ -112,11 +77,86 @@ sl_ap_record(sl_ap_cp_t *cp, json_object *parent, const char *key, const char *f
     return v;
 }
 
-/* String field: NULL when unset; error when not a string. */
+/* A Kong vault reference, {vault://env/NAME} or {vault://env/NAME/KEY}
+ * (the variable holds a JSON object), resolved as Kong's env vault does:
+ * NAME upper-cased, '-' -> '_'.  Other vaults are refused: the reference
+ * must never travel upstream as literal text.  NULL after an error. */
 static const char *
-sl_ap_str(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field)
+sl_ap_vault(sl_ap_cp_t *cp, const char *field, const char *ref)
+{
+    char name[128], key[128] = "";
+    const char *p = ref + 9, *e, *val;
+    size_t n, i;
+
+    e = strchr(p, '/');
+    if (e == NULL || (size_t)(e - p) != 3 || memcmp(p, "env", 3) != 0) {
+        sl_ap_cp_err(cp, field,
+                     "vault reference %.60s: only the env vault ({vault://env/NAME}) is "
+                     "supported by sluice",
+                     ref);
+        return NULL;
+    }
+    p = e + 1;
+    n = strcspn(p, "/}?");
+    if (n == 0 || n >= sizeof(name) || p[strlen(p) - 1] != '}') {
+        sl_ap_cp_err(cp, field, "invalid vault reference (expected {vault://env/NAME})");
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        name[i] = p[i] == '-' ? '_' : (char)toupper((unsigned char)p[i]);
+    }
+    name[n] = '\0';
+    if (p[n] == '/') {
+        size_t kn = strcspn(p + n + 1, "}?");
+
+        if (kn == 0 || kn >= sizeof(key)) {
+            sl_ap_cp_err(cp, field, "invalid vault reference key");
+            return NULL;
+        }
+        memcpy(key, p + n + 1, kn);
+        key[kn] = '\0';
+    } else if (p[n] == '?') {
+        sl_ap_cp_err(cp, field, "vault reference options (?...) are not supported by sluice");
+        return NULL;
+    }
+    val = getenv(name);
+    if (val == NULL) {
+        sl_ap_cp_err(cp, field, "vault reference: environment variable %s is not set", name);
+        return NULL;
+    }
+    if (key[0]) {
+        json_object *j = json_tokener_parse(val), *kv = NULL;
+        char *copy = NULL;
+
+        if (j && json_object_object_get_ex(j, key, &kv) &&
+            json_object_get_type(kv) == json_type_string &&
+            cp->nkeep < (int)(sizeof(cp->keep) / sizeof(cp->keep[0]))) {
+            copy = strdup(json_object_get_string(kv));
+        }
+        json_object_put(j);
+        if (copy == NULL) {
+            sl_ap_cp_err(cp, field, "vault reference: %s is not a JSON object with a string '%s'",
+                         name, key);
+            return NULL;
+        }
+        cp->keep[cp->nkeep++] = copy;
+        val = copy;
+    }
+    if (val[0] == '\0') {
+        sl_ap_cp_err(cp, field, "vault reference: environment variable %s is empty", name);
+        return NULL;
+    }
+    return val;
+}
+
+/* String field: NULL when unset; error when not a string.  `ref`: Kong
+ * marks the field referenceable (a vault reference is resolved); in any
+ * other field a reference is refused rather than used as text. */
+static const char *
+sl_ap_str_ref(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field, int ref)
 {
     json_object *v = NULL;
+    const char *s;
 
     if (o == NULL || !json_object_object_get_ex(o, key, &v) || UNSET(v)) {
         return NULL;
@@ -129,8 +169,21 @@ sl_ap_str(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field)
         sl_ap_cp_err(cp, field, "length must be at least 1");
         return NULL;
     }
-    return json_object_get_string(v);
+    s = json_object_get_string(v);
+    if (strncmp(s, "{vault://", 9) == 0) {
+        if (!ref) {
+            sl_ap_cp_err(cp, field,
+                         "vault references are resolved only in auth.header_name, "
+                         "header_value, param_name and param_value (Kong's referenceable "
+                         "fields)");
+            return NULL;
+        }
+        return sl_ap_vault(cp, field, s);
+    }
+    return s;
 }
+
+#define sl_ap_str(cp, o, key, field) sl_ap_str_ref(cp, o, key, field, 0)
 
 static int
 sl_ap_bool(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field, int def)
@@ -255,46 +308,275 @@ sl_ap_parse_url(sl_ap_conf_t *c, const char *url)
     return 0;
 }
 
-static const char *const sl_ap_top_keys[] = {"route_type",
-                                             "llm_format",
-                                             "auth",
-                                             "model",
-                                             "logging",
-                                             "response_streaming",
-                                             "max_request_body_size",
-                                             "model_name_header",
-                                             "genai_category",
-                                             NULL};
-static const char *const sl_ap_auth_keys[] = {"header_name", "header_value",   "param_name",
-                                              "param_value", "param_location", "allow_override",
-                                              NULL};
-static const char *const sl_ap_auth_ignored[] = {
-    "azure_use_managed_identity", "azure_client_id",
-    "azure_client_secret",        "azure_tenant_id",
-    "gcp_use_service_account",    "gcp_service_account_json",
-    "aws_access_key_id",          "aws_secret_access_key",
-    "aws_assume_role_arn",        "aws_role_session_name",
-    "aws_sts_endpoint_url",       NULL};
-static const char *const sl_ap_model_keys[] = {"provider", "name", "options", NULL};
-static const char *const sl_ap_options_keys[] = {
-    "max_tokens",  "temperature",  "top_p",         "top_k",     "input_cost",
-    "output_cost", "upstream_url", "upstream_path", "dashscope", NULL};
-static const char *const sl_ap_options_ignored[] = {"anthropic_version",
-                                                    "azure_instance",
-                                                    "azure_api_version",
-                                                    "azure_deployment_id",
-                                                    "llama2_format",
-                                                    "mistral_format",
-                                                    "bedrock",
-                                                    "gemini",
-                                                    "huggingface",
-                                                    "cohere",
-                                                    "embeddings_dimensions",
-                                                    "databricks",
-                                                    "vertex",
-                                                    NULL};
-static const char *const sl_ap_logging_keys[] = {"log_statistics", "log_payloads", NULL};
-static const char *const sl_ap_dashscope_keys[] = {"international", NULL};
+/* ------------------------------------------------------------- the schema
+ *
+ * Every field of Kong 3.14's ai-proxy config (its published plugin schema;
+ * the open-source 3.9 schema.lua / llm/schemas/init.lua for what it has),
+ * so that a config dumped by Kong's Admin API or decK, which fills in every
+ * default, loads unchanged.  Each field is one of:
+ *   USED     implemented: type and range checked where it is read below
+ *   DEFAULT  not used by sluice (it configures a provider, a cloud identity
+ *            or a route type sluice does not have): accepted when null or
+ *            equal to Kong's default, refused with a message otherwise
+ *   ANY      not used and harmless whatever its value (its only effect is
+ *            behind another field that must stay at its default)
+ * Keys not in the table are refused, naming the field path. */
+
+typedef enum {
+    SL_AP_T_STR,
+    SL_AP_T_BOOL,
+    SL_AP_T_INT,
+    SL_AP_T_NUM,
+    SL_AP_T_REC,
+    SL_AP_T_ARR,
+    SL_AP_T_OBJ
+} sl_ap_ftype_t;
+typedef enum { SL_AP_U_USED, SL_AP_U_DEFAULT, SL_AP_U_ANY } sl_ap_fuse_t;
+
+typedef struct sl_ap_field {
+    const char *name;
+    uint8_t type;                  /* sl_ap_ftype_t */
+    uint8_t use;                   /* sl_ap_fuse_t */
+    const char *def;               /* DEFAULT: Kong's default as JSON text, NULL = none */
+    const char *why;               /* DEFAULT: what it is for (the refusal says so) */
+    const struct sl_ap_field *sub; /* REC: its fields, NULL-name terminated */
+} sl_ap_field_t;
+
+#define USED(n, t)                                                                                 \
+    {                                                                                              \
+        n, SL_AP_T_##t, SL_AP_U_USED, NULL, NULL, NULL                                             \
+    }
+#define REC(n, sub)                                                                                \
+    {                                                                                              \
+        n, SL_AP_T_REC, SL_AP_U_USED, NULL, NULL, sub                                              \
+    }
+#define INERT(n, t, def, why)                                                                      \
+    {                                                                                              \
+        n, SL_AP_T_##t, SL_AP_U_DEFAULT, def, why, NULL                                            \
+    }
+#define INERT_REC(n, sub, why)                                                                     \
+    {                                                                                              \
+        n, SL_AP_T_REC, SL_AP_U_DEFAULT, NULL, why, sub                                            \
+    }
+#define ANY(n, t)                                                                                  \
+    {                                                                                              \
+        n, SL_AP_T_##t, SL_AP_U_ANY, NULL, NULL, NULL                                              \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, 0, 0, NULL, NULL, NULL                                                               \
+    }
+
+static const sl_ap_field_t sl_ap_f_auth[] = {
+    USED("header_name", STR),
+    USED("header_value", STR),
+    USED("param_name", STR),
+    USED("param_value", STR),
+    USED("param_location", STR),
+    USED("allow_override", BOOL),
+    INERT("azure_use_managed_identity", BOOL, "false", "Azure managed identity"),
+    ANY("azure_client_id", STR),
+    ANY("azure_client_secret", STR),
+    ANY("azure_tenant_id", STR),
+    INERT("gcp_use_service_account", BOOL, "false", "GCP service-account auth"),
+    ANY("gcp_service_account_json", STR),
+    ANY("gcp_metadata_url", STR),
+    ANY("gcp_oauth_token_url", STR),
+    INERT("aws_access_key_id", STR, NULL, "the bedrock provider"),
+    INERT("aws_secret_access_key", STR, NULL, "the bedrock provider"),
+    END,
+};
+
+static const sl_ap_field_t sl_ap_f_bedrock[] = {
+    ANY("aws_region", STR),
+    ANY("aws_assume_role_arn", STR),
+    ANY("aws_role_session_name", STR),
+    ANY("aws_sts_endpoint_url", STR),
+    ANY("batch_bucket_prefix", STR),
+    ANY("batch_role_arn", STR),
+    INERT("embeddings_normalize", BOOL, "false", "bedrock embeddings"),
+    ANY("performance_config_latency", STR),
+    ANY("video_output_s3_uri", STR),
+    END,
+};
+static const sl_ap_field_t sl_ap_f_gemini[] = {
+    ANY("api_endpoint", STR),
+    ANY("project_id", STR),
+    ANY("location_id", STR),
+    ANY("endpoint_id", STR),
+    END,
+};
+static const sl_ap_field_t sl_ap_f_huggingface[] = {
+    ANY("use_cache", BOOL),
+    ANY("wait_for_model", BOOL),
+    END,
+};
+static const sl_ap_field_t sl_ap_f_cohere[] = {
+    INERT("embedding_input_type", STR, "\"classification\"", "cohere embeddings"),
+    ANY("wait_for_model", BOOL),
+    END,
+};
+static const sl_ap_field_t sl_ap_f_databricks[] = {
+    ANY("workspace_instance_id", STR),
+    END,
+};
+/* dashscope: Kong's `international` plus sluice extensions (docs/ai-proxy.md) */
+static const sl_ap_field_t sl_ap_f_dashscope[] = {
+    USED("international", BOOL), USED("api", STR),    USED("web_search", BOOL),
+    USED("search_options", OBJ), USED("models", OBJ), END,
+};
+
+static const sl_ap_field_t sl_ap_f_options[] = {
+    USED("max_tokens", INT),
+    USED("temperature", NUM),
+    USED("top_p", NUM),
+    USED("top_k", INT),
+    USED("input_cost", NUM),
+    USED("output_cost", NUM),
+    USED("cache_read_cost", NUM),
+    USED("cache_write_cost", NUM),
+    INERT("cache_write_cost_list", ARR, "[]", "per-TTL cache pricing (1h TTL)"),
+    INERT("context_window_factor", ARR, "[]", "context-window pricing tiers"),
+    INERT("service_tier_factor", ARR, "[]", "service-tier pricing"),
+    USED("upstream_url", STR),
+    USED("upstream_path", STR),
+    REC("dashscope", sl_ap_f_dashscope),
+    INERT("anthropic_version", STR, NULL, "the anthropic provider"),
+    INERT("azure_instance", STR, NULL, "the azure provider"),
+    INERT("azure_api_version", STR, "\"2023-05-15\"", "the azure provider"),
+    INERT("azure_deployment_id", STR, NULL, "the azure provider"),
+    INERT("llama2_format", STR, NULL, "the llama2 provider"),
+    INERT("mistral_format", STR, NULL, "the mistral provider"),
+    INERT("embeddings_dimensions", INT, NULL, "llm/v1/embeddings"),
+    INERT_REC("bedrock", sl_ap_f_bedrock, "the bedrock provider"),
+    INERT_REC("gemini", sl_ap_f_gemini, "the gemini provider"),
+    INERT_REC("huggingface", sl_ap_f_huggingface, "the huggingface provider"),
+    INERT_REC("cohere", sl_ap_f_cohere, "the cohere provider"),
+    INERT_REC("databricks", sl_ap_f_databricks, "the databricks provider"),
+    END,
+};
+
+static const sl_ap_field_t sl_ap_f_model[] = {
+    USED("provider", STR),
+    USED("name", STR),
+    USED("model_alias", STR),
+    REC("options", sl_ap_f_options),
+    END,
+};
+static const sl_ap_field_t sl_ap_f_logging[] = {
+    USED("log_statistics", BOOL),
+    USED("log_payloads", BOOL),
+    END,
+};
+static const sl_ap_field_t sl_ap_f_top[] = {
+    USED("route_type", STR),
+    USED("llm_format", STR),
+    REC("auth", sl_ap_f_auth),
+    REC("model", sl_ap_f_model),
+    REC("logging", sl_ap_f_logging),
+    USED("response_streaming", STR),
+    USED("max_request_body_size", INT),
+    USED("model_name_header", BOOL),
+    USED("genai_category", STR),
+    END,
+};
+
+/* Does `v` have the JSON type of `t` (null always does: "not set")? */
+static int
+sl_ap_type_ok(json_object *v, int t)
+{
+    enum json_type jt = json_object_get_type(v);
+
+    switch (t) {
+    case SL_AP_T_STR:
+        return jt == json_type_string;
+    case SL_AP_T_BOOL:
+        return jt == json_type_boolean;
+    case SL_AP_T_INT:
+        return jt == json_type_int;
+    case SL_AP_T_NUM:
+        return jt == json_type_int || jt == json_type_double;
+    case SL_AP_T_ARR:
+        return jt == json_type_array;
+    default:
+        return jt == json_type_object;
+    }
+}
+
+/* Is `v` null or Kong's default `def` (JSON text)? */
+static int
+sl_ap_is_default(json_object *v, const char *def)
+{
+    json_object *d;
+    int eq;
+
+    if (UNSET(v)) {
+        return 1;
+    }
+    if (def == NULL) {
+        return 0;
+    }
+    d = json_tokener_parse(def);
+    eq = d != NULL && json_object_equal(v, d);
+    json_object_put(d);
+    return eq;
+}
+
+static void sl_ap_schema_check(sl_ap_cp_t *cp, const char *path, json_object *o,
+                               const sl_ap_field_t *fields, const char *inert_why);
+
+/* One field's value against its table row. */
+static void
+sl_ap_field_check(sl_ap_cp_t *cp, const char *field, json_object *v, const sl_ap_field_t *f,
+                  const char *inert_why)
+{
+    static const char *const tname[] = {"a string", "a boolean", "an integer", "a number",
+                                        "a record", "an array",  "an object"};
+    int use = inert_why && f->use == SL_AP_U_USED ? SL_AP_U_DEFAULT : f->use;
+    const char *why = f->why ? f->why : inert_why;
+
+    if (UNSET(v)) {
+        return;
+    }
+    if (!sl_ap_type_ok(v, f->type)) {
+        if (f->use != SL_AP_U_USED) { /* USED fields are reported where read */
+            sl_ap_cp_err(cp, field, "expected %s", tname[f->type]);
+        }
+        return;
+    }
+    if (f->type == SL_AP_T_REC) {
+        sl_ap_schema_check(cp, field, v, f->sub, use == SL_AP_U_DEFAULT ? why : NULL);
+        return;
+    }
+    if (use == SL_AP_U_DEFAULT && !sl_ap_is_default(v, f->def)) {
+        sl_ap_cp_err(cp, field, "not supported yet by sluice (used by %s); leave it unset%s%s", why,
+                     f->def ? " or at Kong's default " : "", f->def ? f->def : "");
+    }
+}
+
+/* Check an object's members against a field table: unknown keys, the types
+ * of unused fields, unused fields set away from their default. */
+static void
+sl_ap_schema_check(sl_ap_cp_t *cp, const char *path, json_object *o, const sl_ap_field_t *fields,
+                   const char *inert_why)
+{
+    char field[160];
+    const sl_ap_field_t *f;
+
+    json_object_object_foreach(o, key, val)
+    {
+        snprintf(field, sizeof(field), "%s%s%s", path, *path ? "." : "", key);
+        for (f = fields; f->name && strcmp(f->name, key) != 0; f++) {
+        }
+        if (f->name == NULL) {
+            sl_ap_cp_err(cp, field, "unknown field");
+            continue;
+        }
+        sl_ap_field_check(cp, field, val, f, inert_why);
+    }
+}
+
+/* Kong's one_of lists, for "not supported yet" vs "expected one of". */
 static const char *const sl_ap_route_types_later[] = {"llm/v1/completions",
                                                       "llm/v1/embeddings",
                                                       "llm/v1/responses",
@@ -311,13 +593,125 @@ static const char *const sl_ap_route_types_later[] = {"llm/v1/completions",
                                                       "video/v1/videos/generations",
                                                       NULL};
 static const char *const sl_ap_providers_later[] = {
-    "azure",   "anthropic",   "cohere",     "mistral", "llama2",   "gemini",
-    "bedrock", "huggingface", "databricks", "xai",     "cerebras", NULL};
+    "azure",      "anthropic", "cohere",   "mistral",  "llama2", "gemini", "bedrock", "huggingface",
+    "databricks", "xai",       "cerebras", "deepseek", "ollama", "vllm",   NULL};
+static const char *const sl_ap_genai_later[] = {"text/embeddings",  "image/generation",
+                                                "audio/speech",     "audio/transcription",
+                                                "video/generation", NULL};
+/* A per-1M-token price: Kong's schema says gt = 0, so 0 is an error. */
+static double
+sl_ap_cost(sl_ap_cp_t *cp, json_object *opts, const char *key)
+{
+    char field[64];
+    json_object *v = NULL;
+
+    snprintf(field, sizeof(field), "model.options.%s", key);
+    if (opts && json_object_object_get_ex(opts, key, &v) && !UNSET(v) &&
+        (json_object_get_type(v) == json_type_int || json_object_get_type(v) == json_type_double) &&
+        json_object_get_double(v) <= 0) {
+        sl_ap_cp_err(cp, field, "value must be greater than 0");
+        return -1;
+    }
+    return sl_ap_num(cp, opts, key, field, -1, 0, 1e308, 0);
+}
+
+/* model.options.dashscope.models.<name>: {max_output_tokens, thinking
+ * (no|stream|yes), json_schema, cache, search}, each overriding the
+ * built-in row (or the defaults of an unknown model). */
+static void
+sl_ap_model_override(sl_ap_cp_t *cp, const char *name, json_object *o, sl_ap_model_t *m)
+{
+    static const char *const keys[] = {
+        "max_output_tokens", "thinking", "json_schema", "cache", "search", NULL};
+    char field[160], base[128];
+    const char *s;
+
+    sl_ap_model_facts(NULL, name, strlen(name), m);
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    m->known = 1;
+    snprintf(base, sizeof(base), "model.options.dashscope.models.%.60s", name);
+    if (strlen(name) >= sizeof(m->name)) {
+        sl_ap_cp_err(cp, base, "model name too long");
+        return;
+    }
+    if (json_object_get_type(o) != json_type_object) {
+        sl_ap_cp_err(cp, base, "expected a record");
+        return;
+    }
+    json_object_object_foreach(o, k, v)
+    {
+        (void)v;
+        if (!sl_ap_in(k, keys)) {
+            snprintf(field, sizeof(field), "%s.%s", base, k);
+            sl_ap_cp_err(cp, field, "unknown field");
+        }
+    }
+#define F(k) (snprintf(field, sizeof(field), "%s.%s", base, k), field)
+    m->max_output = (int64_t)sl_ap_num(cp, o, "max_output_tokens", F("max_output_tokens"),
+                                       (double)m->max_output, 0, 2147483647.0, 1);
+    s = sl_ap_str(cp, o, "thinking", F("thinking"));
+    if (s) {
+        if (strcmp(s, "no") == 0) {
+            m->thinking = SL_AP_THINK_NO;
+        } else if (strcmp(s, "stream") == 0) {
+            m->thinking = SL_AP_THINK_STREAM;
+        } else if (strcmp(s, "yes") == 0) {
+            m->thinking = SL_AP_THINK_YES;
+        } else {
+            sl_ap_cp_err(cp, field, "expected one of: no, stream, yes");
+        }
+    }
+    m->json_schema = (uint8_t)sl_ap_bool(cp, o, "json_schema", F("json_schema"), m->json_schema);
+    m->cache = (uint8_t)sl_ap_bool(cp, o, "cache", F("cache"), m->cache);
+    m->search = (uint8_t)sl_ap_bool(cp, o, "search", F("search"), m->search);
+#undef F
+}
+
+/* The sluice extensions under model.options.dashscope. */
+static void
+sl_ap_dashscope_ext(sl_ap_cp_t *cp, sl_ap_conf_t *c, json_object *ds)
+{
+    json_object *so = NULL, *models = NULL;
+    const char *s = sl_ap_str(cp, ds, "api", "model.options.dashscope.api");
+    size_t n;
+
+    if (s == NULL || strcmp(s, "openai") == 0) {
+        c->api = SL_AP_API_OPENAI;
+    } else if (strcmp(s, "anthropic") == 0) {
+        c->api = SL_AP_API_ANTHROPIC;
+    } else {
+        sl_ap_cp_err(cp, "model.options.dashscope.api", "expected one of: openai, anthropic");
+    }
+    c->web_search = sl_ap_bool(cp, ds, "web_search", "model.options.dashscope.web_search", 0);
+    if (ds && json_object_object_get_ex(ds, "search_options", &so) && !UNSET(so)) {
+        if (json_object_get_type(so) != json_type_object) {
+            sl_ap_cp_err(cp, "model.options.dashscope.search_options", "expected a record");
+        } else {
+            c->search_options = strdup(json_object_to_json_string_ext(so, JSON_C_TO_STRING_PLAIN));
+        }
+    }
+    if (ds && json_object_object_get_ex(ds, "models", &models) && !UNSET(models)) {
+        if (json_object_get_type(models) != json_type_object) {
+            sl_ap_cp_err(cp, "model.options.dashscope.models", "expected a record");
+            return;
+        }
+        n = (size_t)json_object_object_length(models);
+        c->models = calloc(n ? n : 1, sizeof(*c->models));
+        if (c->models == NULL) {
+            sl_ap_cp_err(cp, "model.options.dashscope.models", "out of memory");
+            return;
+        }
+        json_object_object_foreach(models, name, o)
+        {
+            sl_ap_model_override(cp, name, o, &c->models[c->nmodels++]);
+        }
+    }
+}
 
 int
 sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_err_fn err, void *ud)
 {
-    sl_ap_cp_t cp = {err, ud, 0};
+    sl_ap_cp_t cp = {err, ud, 0, {NULL}, 0};
     json_tokener *tok;
     json_object *root, *auth, *model, *opts, *logging, *ds;
     sl_ap_conf_t *c;
@@ -345,7 +739,7 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
     c->top_k = -1;
     c->input_cost = c->output_cost = -1;
 
-    sl_ap_check_keys(&cp, "", root, sl_ap_top_keys, NULL);
+    sl_ap_schema_check(&cp, "", root, sl_ap_f_top, NULL);
 
     s = sl_ap_str(&cp, root, "route_type", "route_type");
     if (s == NULL) {
@@ -372,7 +766,8 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
                strcmp(s, "huggingface") == 0) {
         sl_ap_cp_err(&cp, "llm_format", "'%s' is not supported yet (openai, anthropic)", s);
     } else {
-        sl_ap_cp_err(&cp, "llm_format", "expected one of: openai, anthropic, bedrock, gemini");
+        sl_ap_cp_err(&cp, "llm_format",
+                     "expected one of: openai, anthropic, bedrock, gemini, cohere, huggingface");
     }
 
     s = sl_ap_str(&cp, root, "response_streaming", "response_streaming");
@@ -390,18 +785,21 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
     c->model_name_header = sl_ap_bool(&cp, root, "model_name_header", "model_name_header", 1);
     s = sl_ap_str(&cp, root, "genai_category", "genai_category");
     if (s && strcmp(s, "text/generation") != 0) {
-        sl_ap_cp_err(&cp, "genai_category", "'%s' is not supported yet (text/generation)", s);
+        if (sl_ap_in(s, sl_ap_genai_later)) {
+            sl_ap_cp_err(&cp, "genai_category", "'%s' is not supported yet (text/generation)", s);
+        } else {
+            sl_ap_cp_err(&cp, "genai_category",
+                         "expected one of: text/generation, text/embeddings, image/generation, "
+                         "audio/speech, audio/transcription, video/generation");
+        }
     }
 
     /* auth */
     auth = sl_ap_record(&cp, root, "auth", "auth");
-    if (auth) {
-        sl_ap_check_keys(&cp, "auth", auth, sl_ap_auth_keys, sl_ap_auth_ignored);
-    }
-    hn = sl_ap_str(&cp, auth, "header_name", "auth.header_name");
-    hv = sl_ap_str(&cp, auth, "header_value", "auth.header_value");
-    pn = sl_ap_str(&cp, auth, "param_name", "auth.param_name");
-    pv = sl_ap_str(&cp, auth, "param_value", "auth.param_value");
+    hn = sl_ap_str_ref(&cp, auth, "header_name", "auth.header_name", 1);
+    hv = sl_ap_str_ref(&cp, auth, "header_value", "auth.header_value", 1);
+    pn = sl_ap_str_ref(&cp, auth, "param_name", "auth.param_name", 1);
+    pv = sl_ap_str_ref(&cp, auth, "param_value", "auth.param_value", 1);
     pl = sl_ap_str(&cp, auth, "param_location", "auth.param_location");
     c->allow_override = sl_ap_bool(&cp, auth, "allow_override", "auth.allow_override", 0);
     if ((hn == NULL) != (hv == NULL)) {
@@ -439,7 +837,6 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
     if (model == NULL) {
         sl_ap_cp_err(&cp, "model", "required field missing");
     } else {
-        sl_ap_check_keys(&cp, "model", model, sl_ap_model_keys, NULL);
         s = sl_ap_str(&cp, model, "provider", "model.provider");
         if (s == NULL) {
             sl_ap_cp_err(&cp, "model.provider", "required field missing");
@@ -451,33 +848,35 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
             sl_ap_cp_err(&cp, "model.provider", "'%s' is not supported yet (dashscope, openai)", s);
         } else {
             sl_ap_cp_err(&cp, "model.provider",
-                         "expected one of: openai, azure, anthropic, cohere, "
-                         "mistral, llama2, gemini, bedrock, huggingface, dashscope, ...");
+                         "expected one of: openai, azure, anthropic, cohere, mistral, llama2, "
+                         "gemini, bedrock, huggingface, dashscope, databricks, xai, cerebras, "
+                         "deepseek, ollama, vllm");
         }
         c->provider_name = strdup(c->provider == SL_AP_PROV_OPENAI ? "openai" : "dashscope");
         s = sl_ap_str(&cp, model, "name", "model.name");
         if (s) {
             c->model_name = strdup(s);
         }
+        s = sl_ap_str(&cp, model, "model_alias", "model.model_alias");
+        if (s) {
+            c->model_alias = strdup(s);
+        }
     }
     opts = model ? sl_ap_record(&cp, model, "options", "model.options") : NULL;
-    if (opts) {
-        sl_ap_check_keys(&cp, "model.options", opts, sl_ap_options_keys, sl_ap_options_ignored);
-    }
     c->max_tokens = (int64_t)sl_ap_num(&cp, opts, "max_tokens", "model.options.max_tokens", -1, 1,
                                        2147483647.0, 1);
     c->temperature = sl_ap_num(&cp, opts, "temperature", "model.options.temperature", -1, 0, 5, 0);
     c->top_p = sl_ap_num(&cp, opts, "top_p", "model.options.top_p", -1, 0, 1, 0);
     c->top_k = (int64_t)sl_ap_num(&cp, opts, "top_k", "model.options.top_k", -1, 0, 500, 1);
-    c->input_cost = sl_ap_num(&cp, opts, "input_cost", "model.options.input_cost", -1, 0, 1e308, 0);
-    c->output_cost =
-        sl_ap_num(&cp, opts, "output_cost", "model.options.output_cost", -1, 0, 1e308, 0);
+    /* Kong: gt = 0 for every cost (0 is refused, not "free") */
+    c->input_cost = sl_ap_cost(&cp, opts, "input_cost");
+    c->output_cost = sl_ap_cost(&cp, opts, "output_cost");
+    c->cache_read_cost = sl_ap_cost(&cp, opts, "cache_read_cost");
+    c->cache_write_cost = sl_ap_cost(&cp, opts, "cache_write_cost");
     ds = opts ? sl_ap_record(&cp, opts, "dashscope", "model.options.dashscope") : NULL;
-    if (ds) {
-        sl_ap_check_keys(&cp, "model.options.dashscope", ds, sl_ap_dashscope_keys, NULL);
-    }
     c->international =
         sl_ap_bool(&cp, ds, "international", "model.options.dashscope.international", 1);
+    sl_ap_dashscope_ext(&cp, c, ds);
     url = sl_ap_str(&cp, opts, "upstream_url", "model.options.upstream_url");
     upath = sl_ap_str(&cp, opts, "upstream_path", "model.options.upstream_path");
     if (upath && upath[0] != '/') {
@@ -506,6 +905,7 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
     if (c->up_path == NULL) {
         c->up_path =
             strdup(c->provider == SL_AP_PROV_OPENAI ? "/v1/chat/completions"
+                   : c->api == SL_AP_API_ANTHROPIC  ? "/apps/anthropic/v1/messages"
                                                     : "/compatible-mode/v1/chat/completions");
     }
     if (c->model_name && c->provider_name) {
@@ -518,13 +918,13 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
 
     /* logging */
     logging = sl_ap_record(&cp, root, "logging", "logging");
-    if (logging) {
-        sl_ap_check_keys(&cp, "logging", logging, sl_ap_logging_keys, NULL);
-    }
     c->log_statistics = sl_ap_bool(&cp, logging, "log_statistics", "logging.log_statistics", 0);
     c->log_payloads = sl_ap_bool(&cp, logging, "log_payloads", "logging.log_payloads", 0);
 
     json_object_put(root);
+    while (cp.nkeep > 0) {
+        free(cp.keep[--cp.nkeep]);
+    }
     if (cp.nerr > 0) {
         sl_ap_conf_free(c);
         return -1;
@@ -555,5 +955,8 @@ sl_ap_conf_free(sl_ap_conf_t *c)
     free(c->up_host);
     free(c->up_path);
     free(c->up_query);
+    free(c->model_alias);
+    free(c->search_options);
+    free(c->models);
     free(c);
 }

@@ -406,6 +406,29 @@ sl_json_free(sl_jdoc_t *d)
     d->n = d->cap = 0;
 }
 
+/* Does string token `tok` (escaped form) decode to lit[0..n)?  Escapes are
+ * rare in keys and policy values, so only they pay for decoding: without
+ * this, {"str\u0065am": true} would be a different key from "stream" to
+ * the gateway and the same key to the provider. */
+static int
+sl_json_tok_eq(const sl_jdoc_t *d, int tok, const char *lit, size_t n)
+{
+    const sl_jtok_t *t = &d->t[tok];
+    sl_ap_buf_t b = {0};
+    int eq;
+
+    if (!t->esc) {
+        return t->len == n && memcmp(d->src + t->start, lit, n) == 0;
+    }
+    if (t->len < n) {
+        return 0; /* an escape never makes a string longer */
+    }
+    eq = sl_json_unescape(d->src + t->start, t->len, &b) == 0 && !b.oom && b.len == n &&
+         memcmp(b.ptr, lit, n) == 0;
+    sl_ap_buf_free(&b);
+    return eq;
+}
+
 int
 sl_json_get(const sl_jdoc_t *d, int obj, const char *key)
 {
@@ -418,11 +441,33 @@ sl_json_get(const sl_jdoc_t *d, int obj, const char *key)
     kl = strlen(key);
     end = SL_JSON_END(d, obj);
     for (k = obj + 1; k < end; k = SL_JSON_NEXT_MEMBER(d, k)) {
-        if (d->t[k].len == kl && memcmp(d->src + d->t[k].start, key, kl) == 0) {
+        if (sl_json_tok_eq(d, k, key, kl)) {
             return k + 1;
         }
     }
     return -1;
+}
+
+const char *
+sl_json_dup_key(const sl_jdoc_t *d, int obj, const char *const *keys)
+{
+    int k, end, seen;
+
+    if (obj < 0 || d->t[obj].type != SL_J_OBJ) {
+        return NULL;
+    }
+    end = SL_JSON_END(d, obj);
+    for (; *keys; keys++) {
+        size_t kl = strlen(*keys);
+
+        seen = 0;
+        for (k = obj + 1; k < end; k = SL_JSON_NEXT_MEMBER(d, k)) {
+            if (sl_json_tok_eq(d, k, *keys, kl) && seen++) {
+                return *keys;
+            }
+        }
+    }
+    return NULL;
 }
 
 int
@@ -436,10 +481,7 @@ sl_json_get_t(const sl_jdoc_t *d, int obj, const char *key, sl_jtype_t type)
 int
 sl_json_str_eq(const sl_jdoc_t *d, int tok, const char *lit)
 {
-    size_t n = strlen(lit);
-
-    return tok >= 0 && d->t[tok].type == SL_J_STR && d->t[tok].len == n &&
-           memcmp(d->src + d->t[tok].start, lit, n) == 0;
+    return tok >= 0 && d->t[tok].type == SL_J_STR && sl_json_tok_eq(d, tok, lit, strlen(lit));
 }
 
 sl_str_t

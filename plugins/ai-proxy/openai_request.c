@@ -10,6 +10,29 @@
 
 #include "ai_proxy.h"
 
+int
+sl_ap_policy_dups(const sl_ap_conf_t *conf, const sl_jdoc_t *d, sl_ap_req_info_t *info)
+{
+    const char *keys[] = {"model",
+                          "stream",
+                          "max_tokens",
+                          "temperature",
+                          "top_p",
+                          "top_k",
+                          conf->param_location == SL_AP_PARAM_BODY ? conf->param_name : NULL,
+                          NULL};
+    const char *dup = sl_json_dup_key(d, 0, keys);
+
+    if (dup == NULL) {
+        return 0;
+    }
+    info->status = 400;
+    snprintf(info->errmsg, sizeof(info->errmsg),
+             "request body has the key '%s' more than once (the gateway applies policy to it)",
+             dup);
+    return -1;
+}
+
 static int
 sl_ap_key_is(const sl_jdoc_t *d, int k, const char *name)
 {
@@ -33,6 +56,9 @@ sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_
                  "content-type header does not match request body, or bad JSON formatting");
         return -1;
     }
+    if (sl_ap_policy_dups(conf, d, info) != 0) {
+        return -1;
+    }
     msgs = sl_json_get_t(d, 0, "messages", SL_J_ARR);
     if (msgs < 0) {
         snprintf(info->errmsg, sizeof(info->errmsg), "request body doesn't contain valid prompts");
@@ -40,12 +66,14 @@ sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_
     }
     model = sl_json_get(d, 0, "model");
     if (model >= 0 && d->t[model].type == SL_J_STR && d->t[model].len > 0) {
-        if (conf->model_name && !sl_json_str_eq(d, model, conf->model_name)) {
+        if (conf->model_name && !sl_json_str_eq(d, model, conf->model_name) &&
+            !(conf->model_alias && sl_json_str_eq(d, model, conf->model_alias))) {
             snprintf(info->errmsg, sizeof(info->errmsg), "cannot use own model - must be: %s",
                      conf->model_name);
             return -1;
         }
-        info->model = sl_json_sv(d, model);
+        info->model = conf->model_name ? (sl_str_t){conf->model_name, strlen(conf->model_name)}
+                                       : sl_json_sv(d, model);
     } else if (conf->model_name) {
         info->model.ptr = conf->model_name;
         info->model.len = strlen(conf->model_name);

@@ -33,6 +33,13 @@ services:
   - name: posts
     paths: [/only-post]
     methods: [POST]
+  - name: tls-only
+    paths: [/secure]
+    protocols: [https]
+  - name: tls-redirect
+    paths: [/moved]
+    protocols: [https]
+    https_redirect_status_code: 301
 - name: dead
   url: http://127.0.0.1:${deadPort}/
   retries: 1
@@ -109,6 +116,16 @@ test('404 when no route matches, with a JSON body', { timeout: 5000 }, async () 
     assert.equal(r.status, 404);
     assert.match(r.headers['content-type'], /application\/json/);
     assert.equal(r.json().message, 'no Route matched with those values');
+});
+
+test('a route with protocols [https] on a plain listener: Kong\'s 426, or its redirect', { timeout: 5000 }, async () => {
+    let r = await request(gw.port, { path: '/secure/x?a=1', headers: { Host: 'api.example' } });
+    assert.equal(r.status, 426);
+    assert.equal(r.json().message, 'Please use HTTPS protocol');
+    assert.equal(r.headers.upgrade, 'TLS/1.2, HTTP/1.1');
+    r = await request(gw.port, { path: '/moved/x?a=1', headers: { Host: 'api.example' } });
+    assert.equal(r.status, 301);
+    assert.equal(r.headers.location, 'https://api.example/moved/x?a=1');
 });
 
 test('keep-alive: several requests on one connection', { timeout: 10000 }, async () => {

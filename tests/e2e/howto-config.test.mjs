@@ -32,6 +32,31 @@ describe('the how-to configuration', { timeout: 60000 }, () => {
         assert.match(r.stdout + r.stderr, /DECK_DASHSCOPE_API_KEY/);
     });
 
+    /* the how-to's ai-proxy as Kong 3.14's Admin API / decK dump it: every
+     * field, defaults filled in, the key as an env vault reference */
+    test('a Kong 3.14 dump with every default filled in loads', { timeout: 15000 }, () => {
+        const dir = tmpDir();
+        const f = path.join(dir, 'kong.yaml');
+        const conf = fs.readFileSync(path.join(ROOT, 'tests/fixtures/kong/ai-proxy-3.14-defaults.json'), 'utf8');
+        fs.writeFileSync(f, `_format_version: "3.0"
+services:
+- name: example-service
+  url: http://httpbin.konghq.com/anything
+  routes:
+  - name: example-route
+    paths: ["/anything"]
+    plugins:
+    - name: ai-proxy
+      config: ${conf.replace(/\n\s*/g, ' ')}
+`);
+        let r = runSluice(['-t', '-d', f, '--plugins-dir', PLUGINS_DIR], { env: { DASHSCOPE_API_KEY: 'Bearer sk-x' } });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        r = runSluice(['-t', '-d', f, '--plugins-dir', PLUGINS_DIR], { env: { DASHSCOPE_API_KEY: undefined } });
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.match(r.stdout + r.stderr, /auth\.header_value: vault reference: environment variable DASHSCOPE_API_KEY is not set/);
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
     test('the test-time copy (upstream_url + log path) is valid too', { timeout: 15000 }, () => {
         const dir = tmpDir();
         const f = path.join(dir, 'kong.yaml');

@@ -178,13 +178,146 @@ test_errors(void **state)
     expect_error("[]", "config must be a JSON object");
 }
 
+/* The how-to's plugin as Kong 3.14's Admin API dumps it: every field, with
+ * Kong's defaults filled in, and the key as a vault reference. */
+static char *
+read_fixture(const char *name)
+{
+    const char *dir = getenv("SL_CLAUDE_FIXTURES");
+    char path[512];
+    FILE *f;
+    long n;
+    char *buf;
+
+    snprintf(path, sizeof(path), "%s/../kong/%s", dir ? dir : "tests/fixtures/claude-code", name);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void
+test_kong_defaults(void **state)
+{
+    errs_t e;
+    sl_ap_conf_t *c = NULL;
+    char *json = read_fixture("ai-proxy-3.14-defaults.json");
+
+    (void)state;
+    setenv("DASHSCOPE_API_KEY", "Bearer sk-from-env", 1);
+    if (parse(json, &c, &e) != 0) {
+        fail_msg("the Kong 3.14 defaults dump did not load:\n%s", e.text);
+    }
+    assert_string_equal(c->header_value, "Bearer sk-from-env"); /* resolved, never literal */
+    assert_string_equal(c->model_name, "qwen-plus");
+    assert_int_equal(c->max_tokens, 8192);
+    sl_ap_conf_free(c);
+
+    unsetenv("DASHSCOPE_API_KEY");
+    assert_int_equal(parse(json, &c, &e), -1);
+    assert_non_null(strstr(e.text, "auth.header_value: vault reference: environment variable "
+                                   "DASHSCOPE_API_KEY is not set"));
+    free(json);
+}
+
+static void
+test_fidelity_errors(void **state)
+{
+    errs_t e;
+    sl_ap_conf_t *c = NULL;
+
+    (void)state;
+    /* Kong's gt = 0 on every cost */
+    expect_error("{" BASE ",\"model\":{\"provider\":\"dashscope\",\"options\":{\"input_cost\":0}}}",
+                 "model.options.input_cost: value must be greater than 0");
+    expect_error("{" BASE
+                 ",\"model\":{\"provider\":\"dashscope\",\"options\":{\"output_cost\":0}}}",
+                 "model.options.output_cost: value must be greater than 0");
+    /* unused Kong fields: default or null only, refused otherwise */
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"options\":{\"azure_api_version\":\"2024-10-21\"}}}",
+                 "model.options.azure_api_version: not supported yet by sluice (used by the "
+                 "azure provider)");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"options\":{\"bedrock\":{\"embeddings_normalize\":true}}}}",
+                 "model.options.bedrock.embeddings_normalize: not supported yet");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"options\":{\"cohere\":{\"embedding_input_type\":\"search_query\"}}}}",
+                 "model.options.cohere.embedding_input_type: not supported yet");
+    expect_error("{" BASE ",\"auth\":{\"gcp_use_service_account\":true}}",
+                 "auth.gcp_use_service_account: not supported yet");
+    expect_error("{" BASE ",\"auth\":{\"gcp_metadata_url\":5}}",
+                 "auth.gcp_metadata_url: expected a string");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"options\":{\"vertex\":{}}}}",
+                 "model.options.vertex: unknown field");
+    /* vault references: env only, and only in referenceable fields */
+    expect_error("{" BASE ",\"auth\":{\"header_name\":\"Authorization\","
+                 "\"header_value\":\"{vault://hcv/dashscope/key}\"}}",
+                 "auth.header_value: vault reference {vault://hcv/dashscope/key}: only the env "
+                 "vault");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"name\":\"{vault://env/model}\"}}",
+                 "model.name: vault references are resolved only in");
+    setenv("SL_TEST_VAULT_JSON", "{\"key\":\"k-123\"}", 1);
+    assert_int_equal(parse("{" BASE ",\"auth\":{\"param_name\":\"{vault://env/sl-test-vault-json/"
+                           "key}\",\"param_value\":\"v\",\"param_location\":\"query\"}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->param_name, "k-123");
+    sl_ap_conf_free(c);
+
+    /* Kong 3.14 fields sluice implements */
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                           "\"name\":\"qwen-plus\",\"model_alias\":\"claude-sonnet-4-5\","
+                           "\"options\":{\"input_cost\":0.4,\"output_cost\":1.2,"
+                           "\"cache_read_cost\":0.04,\"cache_write_cost\":0.5,"
+                           "\"cache_write_cost_list\":[],\"dashscope\":{\"api\":\"anthropic\","
+                           "\"web_search\":true,\"search_options\":{\"forced_search\":true},"
+                           "\"models\":{\"qwen-plus\":{\"cache\":false,\"max_output_tokens\":"
+                           "16384},\"my-qwen\":{\"thinking\":\"no\"}}}}}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->model_alias, "claude-sonnet-4-5");
+    assert_true(c->cache_read_cost == 0.04 && c->cache_write_cost == 0.5);
+    assert_int_equal(c->api, SL_AP_API_ANTHROPIC);
+    assert_string_equal(c->up_path, "/apps/anthropic/v1/messages");
+    assert_true(c->web_search);
+    assert_string_equal(c->search_options, "{\"forced_search\":true}");
+    {
+        sl_ap_model_t m;
+
+        sl_ap_model_facts(c, "qwen-plus", 9, &m);
+        assert_int_equal(m.cache, 0);
+        assert_int_equal(m.max_output, 16384);
+        assert_int_equal(m.json_schema, 1); /* the rest from the built-in row */
+        sl_ap_model_facts(c, "my-qwen", 7, &m);
+        assert_int_equal(m.thinking, SL_AP_THINK_NO);
+        sl_ap_model_facts(c, "qwen-max-2025-01-25", 19, &m);
+        assert_int_equal(m.max_output, 8192);
+        sl_ap_model_facts(c, "qwen3-coder-plus", 16, &m);
+        assert_int_equal(m.thinking, SL_AP_THINK_NO);
+        assert_int_equal(m.cache, 1);
+    }
+    sl_ap_conf_free(c);
+    expect_error("{" BASE ",\"model\":{\"provider\":\"dashscope\",\"options\":{\"dashscope\":"
+                 "{\"models\":{\"x\":{\"thinking\":\"maybe\"}}}}}}",
+                 "model.options.dashscope.models.x.thinking: expected one of: no, stream, yes");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_howto),
-        cmocka_unit_test(test_defaults_and_urls),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_howto),           cmocka_unit_test(test_defaults_and_urls),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_kong_defaults),
+        cmocka_unit_test(test_fidelity_errors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

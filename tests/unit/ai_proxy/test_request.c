@@ -440,6 +440,62 @@ test_streaming_deny_always(void **state)
     sl_ap_conf_free(always);
 }
 
+/* Keys are compared after unescaping, and a policy key given twice is
+ * refused: the gateway and the provider must read the same request. */
+static void
+test_escaped_and_duplicate_keys(void **state)
+{
+    tx_t *t = *state;
+    sl_ap_conf_t *saved = t->conf;
+    sl_ap_conf_t *deny =
+        mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+               "\"response_streaming\":\"deny\",\"model\":{\"provider\":\"dashscope\","
+               "\"name\":\"qwen-plus\",\"model_alias\":\"claude-x\"}}");
+    sl_ap_conf_t *oa = mkconf("{\"route_type\":\"llm/v1/chat\",\"response_streaming\":\"deny\","
+                              "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\"}}");
+    sl_jdoc_t d = {0};
+    sl_ap_buf_t out = {0};
+    sl_ap_req_info_t info;
+    const char *b;
+
+    t->conf = deny;
+    assert_int_equal(run(t, "{\"str\\u0065am\":true,\"messages\":[{\"role\":\"user\","
+                            "\"content\":\"x\"}]}"),
+                     -1);
+    assert_string_equal(t->info.errmsg, "response streaming is not enabled for this LLM");
+    assert_int_equal(run(t, "{\"stream\":false,\"stream\":true,\"messages\":[{\"role\":\"user\","
+                            "\"content\":\"x\"}]}"),
+                     -1);
+    assert_int_equal(t->info.status, 400);
+    assert_non_null(strstr(t->info.errmsg, "'stream' more than once"));
+    assert_int_equal(run(t, "{\"max_tokens\":5,\"max_tok\\u0065ns\":9,\"messages\":[{\"role\":"
+                            "\"user\",\"content\":\"x\"}]}"),
+                     -1);
+    assert_non_null(strstr(t->info.errmsg, "'max_tokens' more than once"));
+    assert_int_equal(run(t, "{\"model\":\"qwen-max\",\"messages\":[{\"role\":\"user\","
+                            "\"content\":\"x\"}]}"),
+                     -1);
+    assert_string_equal(t->info.errmsg, "cannot use own model - must be: qwen-plus");
+    /* model_alias: the client's name for the configured model */
+    assert_int_equal(run(t, "{\"model\":\"claude-x\",\"messages\":[{\"role\":\"user\","
+                            "\"content\":\"x\"}]}"),
+                     0);
+    assert_jstr(t->j, "model", "qwen-plus");
+    t->conf = saved;
+
+    b = "{\"model\":\"qwen-plus\",\"mod\\u0065l\":\"qwen-max\",\"messages\":[]}";
+    memset(&info, 0, sizeof(info));
+    assert_int_equal(sl_ap_openai_request(oa, b, strlen(b), &d, &out, &info), -1);
+    assert_non_null(strstr(info.errmsg, "'model' more than once"));
+    b = "{\"model\":\"qwen-plus\",\"\\u0073tream\":true,\"messages\":[]}";
+    assert_int_equal(sl_ap_openai_request(oa, b, strlen(b), &d, &out, &info), -1);
+    assert_string_equal(info.errmsg, "response streaming is not enabled for this LLM");
+    sl_json_free(&d);
+    sl_ap_buf_free(&out);
+    sl_ap_conf_free(deny);
+    sl_ap_conf_free(oa);
+}
+
 static void
 test_openai_format(void **state)
 {
@@ -592,6 +648,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_output_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streaming_deny_always, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escaped_and_duplicate_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claude_code_fixtures, setup, teardown),
         cmocka_unit_test(test_openai_format),
         cmocka_unit_test(test_count_tokens),
