@@ -93,7 +93,7 @@ req_malformed(sl_req_t *r)
 {
     r->status = 400;
     r->discard_body = 1;
-    r->responded = 2;
+    r->responded = SL_ANSWER_BAD_REQUEST;
 }
 
 /* RFC 9112 3.2 / RFC 3986 3.2.2: one Host, uri-host [":" port] with a
@@ -241,14 +241,14 @@ sl_req_headers_done(sl_req_t *r)
     if (h == NULL && r->http_major == 1 && r->http_minor >= 1) {
         r->status = 400; /* RFC 9112 §3.2: Host is mandatory in 1.1 */
         r->discard_body = 1;
-        r->responded = 2;
+        r->responded = SL_ANSWER_BAD_REQUEST;
         return;
     }
 
     if (sl_router_match(r->w->conf, r->method, r->host, r->path, &r->match) != SL_OK) {
         r->chain = &r->w->conf->global_chain;
         r->discard_body = 1;
-        r->responded = 3; /* answer 404 once the body is read */
+        r->responded = SL_ANSWER_NO_ROUTE;
     } else {
         r->route = r->match.route;
         r->service = r->route->service;
@@ -259,12 +259,12 @@ sl_req_headers_done(sl_req_t *r)
          * only takes https is answered as Kong does, 426 or a redirect */
         if (r->route->https_only) {
             r->discard_body = 1;
-            r->responded = 6;
+            r->responded = SL_ANSWER_HTTPS_REQUIRED;
         }
     }
     if (r->chain->n)
         r->plugin_ctx = sl_pcalloc(r->pool, r->chain->n * sizeof(void *));
-    if (r->responded)
+    if (r->responded != SL_ANSWER_NONE)
         return;
 
     sl_status_t st = r->w->phases->run(r, SL_PHASE_ACCESS);
@@ -283,7 +283,8 @@ access_done(sl_req_t *r, sl_status_t st)
     if (st != SL_STATUS_CONTINUE) {
         r->discard_body = 1;
         if (st == SL_STATUS_ERROR)
-            r->responded = r->err == SL_REQERR_PENDING_TIMEOUT ? 5 : 4;
+            r->responded = r->err == SL_REQERR_PENDING_TIMEOUT ? SL_ANSWER_PLUGIN_TIMEOUT
+                                                               : SL_ANSWER_PLUGIN_ERROR;
         return;
     }
     if (r->expect_continue && r->conn) {
@@ -329,28 +330,28 @@ static void
 body_continue(sl_req_t *r)
 {
     switch (r->responded) {
-    case 1:
+    case SL_ANSWER_PLUGIN:
         sl_req_send_gateway(r);
-        return; /* a plugin answered */
-    case 2:     /* malformed: close after */
+        return;
+    case SL_ANSWER_BAD_REQUEST:
         r->close_after = 1;
         if (r->conn)
             r->conn->want_close = 1;
         sl_req_error_response(r, 400, "Bad request");
         return;
-    case 3:
+    case SL_ANSWER_NO_ROUTE:
         sl_req_error_response(r, 404, "no Route matched with those values");
         return;
-    case 4:
+    case SL_ANSWER_PLUGIN_ERROR:
         sl_req_error_response(r, 500, "An unexpected error occurred");
         return;
-    case 5:
+    case SL_ANSWER_PLUGIN_TIMEOUT:
         sl_req_error_response(r, 504, "A plugin did not finish in time");
         return;
-    case 6:
+    case SL_ANSWER_HTTPS_REQUIRED:
         sl_req_https_required(r);
         return;
-    default:
+    case SL_ANSWER_NONE:
         break;
     }
     if (r->chain->has_body) {

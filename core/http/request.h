@@ -35,6 +35,18 @@ typedef enum sl_req_state {
     SL_REQ_DONE         /* response complete, log pending */
 } sl_req_state_t;
 
+/* Whether the gateway answers a request itself instead of proxying it.
+ * Decided while the head is read (or by a plugin's access/body phase); the
+ * answer goes out once the request body has been read. */
+typedef enum sl_answer {
+    SL_ANSWER_NONE = 0,       /* proxy to the upstream */
+    SL_ANSWER_PLUGIN,         /* a plugin called respond() or returned RESPOND */
+    SL_ANSWER_BAD_REQUEST,    /* malformed target or missing Host: 400, then close */
+    SL_ANSWER_NO_ROUTE,       /* 404 */
+    SL_ANSWER_PLUGIN_ERROR,   /* the access phase failed: 500 */
+    SL_ANSWER_PLUGIN_TIMEOUT, /* a paused access phase did not resume in time: 504 */
+} sl_answer_t;
+
 typedef struct sl_try {
     char ip[46];
     int port;
@@ -94,7 +106,7 @@ struct sl_req {
     int access_paused;           /* the access phase paused once: body is buffered */
     struct sl_pend *pend;        /* plugin/pending.c's state, NULL if never */
     struct sl_callout *callouts; /* plugin/callout.c: bound to this request */
-    int responded;               /* a plugin called respond() */
+    sl_answer_t responded;       /* the gateway answers itself (decided before the body) */
     sl_timer_t *timers;
 
     /* identity (api->consumer_set): handles into the config generation */

@@ -366,7 +366,7 @@ api_respond(sl_req_t *r, int status, sl_str_t ctype, sl_str_t body)
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Type"), ctype);
     r->gw_body.ptr = sl_pstrndup(r->pool, body.ptr, body.len);
     r->gw_body.len = body.len;
-    r->responded = 1;
+    r->responded = SL_ANSWER_PLUGIN;
     return 0;
 }
 

@@ -56,7 +56,7 @@ sl_phase_run_from(sl_req_t *r, sl_phase_t phase, size_t from)
         if (st == SL_STATUS_CONTINUE)
             continue;
         if (st == SL_STATUS_RESPOND && phase != SL_PHASE_HEADER_FILTER) {
-            r->responded = 1;
+            r->responded = SL_ANSWER_PLUGIN;
             return st;
         }
         if (st == SL_STATUS_ERROR) {
