@@ -20,12 +20,6 @@ static const char *const reqerr_names[] = {"",
                                            "upstream_protocol",
                                            "plugin"};
 
-static json_object *
-jstr(sl_str_t s)
-{
-    return json_object_new_string_len(s.ptr ? s.ptr : "", (int)s.len);
-}
-
 /* Set obj[key] = val, turning repeated keys into arrays (Kong's headers
  * and querystring behaviour). */
 static void
@@ -45,30 +39,6 @@ add_multi(json_object *obj, const char *key, json_object *val)
     json_object_array_add(arr, json_object_get(old));
     json_object_array_add(arr, val);
     json_object_object_add(obj, key, arr);
-}
-
-static json_object *
-headers_json(const sl_headers_t *h, const char *const *redact, int always_redact)
-{
-    json_object *o = json_object_new_object();
-    char name[256];
-
-    for (size_t i = 0; i < h->n; i++) {
-        size_t n =
-            h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len : sizeof(name) - 1;
-        for (size_t k = 0; k < n; k++)
-            name[k] = (char)tolower((unsigned char)h->items[i].name.ptr[k]);
-        name[n] = '\0';
-        int red = 0;
-        if (always_redact &&
-            (strcmp(name, "authorization") == 0 || strcmp(name, "proxy-authorization") == 0))
-            red = 1;
-        for (const char *const *rp = redact; !red && rp && *rp; rp++)
-            if (strcasecmp(name, *rp) == 0)
-                red = 1;
-        add_multi(o, name, red ? json_object_new_string("REDACTED") : jstr(h->items[i].value));
-    }
-    return o;
 }
 
 static int
@@ -135,6 +105,28 @@ static int64_t
 ms(int64_t us)
 {
     return us > 0 ? us / 1000 : 0;
+}
+
+/* The record's "latencies" (ms), as Kong computes them: proxy is -1 when
+ * the upstream never answered, kong is what remains of the total. */
+typedef struct {
+    int64_t kong, proxy, request, receive;
+} sl_latencies_t;
+
+static sl_latencies_t
+latencies(const sl_req_t *r, int64_t end)
+{
+    const int64_t *t = r->times;
+    sl_latencies_t l = {0, -1, ms(end - t[SL_TIME_START]), 0};
+
+    if (t[SL_TIME_UPSTREAM_FIRST_BYTE] && t[SL_TIME_UPSTREAM_START])
+        l.proxy = ms(t[SL_TIME_UPSTREAM_FIRST_BYTE] - t[SL_TIME_UPSTREAM_START]);
+    if (t[SL_TIME_UPSTREAM_LAST_BYTE] && t[SL_TIME_UPSTREAM_FIRST_BYTE])
+        l.receive = ms(t[SL_TIME_UPSTREAM_LAST_BYTE] - t[SL_TIME_UPSTREAM_FIRST_BYTE]);
+    l.kong = l.request - (l.proxy > 0 ? l.proxy : 0) - l.receive;
+    if (l.kong < 0)
+        l.kong = 0;
+    return l;
 }
 
 /* Merge src into dst (objects recursively, anything else replaced). */
@@ -238,102 +230,7 @@ sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json)
     return 0;
 }
 
-/* The reference implementation with json-c objects: used when a plugin's
- * serialize value lands on one of the record's own top-level keys (then
- * objects must be merged), and by the unit test that checks the fast path
- * writes the same record. */
-int
-sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out)
-{
-    json_object *root = json_object_new_object();
-    json_object *req = json_object_new_object();
-    json_object *resp = json_object_new_object();
-    json_object *lat = json_object_new_object();
-    json_object *tries = json_object_new_array();
-    char url[2048];
-    int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
-
-    json_object_object_add(req, "id", json_object_new_string_len(r->id, 32));
-    json_object_object_add(req, "uri", jstr(r->uri));
-    snprintf(url, sizeof(url), "http://%.*s:%d%.*s", (int)r->host.len,
-             r->host.ptr ? r->host.ptr : "", r->server_port, (int)r->uri.len,
-             r->uri.ptr ? r->uri.ptr : "");
-    json_object_object_add(req, "url", json_object_new_string(url));
-    json_object_object_add(req, "querystring", query_json(r->query));
-    json_object_object_add(req, "method", jstr(r->method));
-    json_object_object_add(req, "headers", headers_json(&r->client_headers, redact, 1));
-    json_object_object_add(req, "size", json_object_new_int64((int64_t)r->req_size));
-    json_object_object_add(root, "request", req);
-
-    if (r->upstream_uri)
-        json_object_object_add(root, "upstream_uri", json_object_new_string(r->upstream_uri));
-    char us[16];
-    if (r->upstream_status)
-        snprintf(us, sizeof(us), "%d", r->upstream_status);
-    else
-        us[0] = '\0';
-    json_object_object_add(root, "upstream_status", json_object_new_string(us));
-
-    json_object_object_add(resp, "status", json_object_new_int(r->status));
-    json_object_object_add(resp, "headers", headers_json(&r->resp_headers, NULL, 0));
-    json_object_object_add(resp, "size", json_object_new_int64((int64_t)r->resp_bytes));
-    json_object_object_add(root, "response", resp);
-
-    int64_t total = ms(end - r->times[SL_TIME_START]);
-    int64_t proxy = -1, receive = 0;
-    if (r->times[SL_TIME_UPSTREAM_FIRST_BYTE] && r->times[SL_TIME_UPSTREAM_START])
-        proxy = ms(r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_START]);
-    if (r->times[SL_TIME_UPSTREAM_LAST_BYTE] && r->times[SL_TIME_UPSTREAM_FIRST_BYTE])
-        receive = ms(r->times[SL_TIME_UPSTREAM_LAST_BYTE] - r->times[SL_TIME_UPSTREAM_FIRST_BYTE]);
-    int64_t kong = total - (proxy > 0 ? proxy : 0) - receive;
-    json_object_object_add(lat, "kong", json_object_new_int64(kong > 0 ? kong : 0));
-    json_object_object_add(lat, "proxy", json_object_new_int64(proxy));
-    json_object_object_add(lat, "request", json_object_new_int64(total));
-    json_object_object_add(lat, "receive", json_object_new_int64(receive));
-    json_object_object_add(root, "latencies", lat);
-
-    for (int i = 0; i < r->ntries; i++) {
-        json_object *t = json_object_new_object();
-        json_object_object_add(t, "balancer_start",
-                               json_object_new_int64(ms(r->tries[i].start_us)));
-        json_object_object_add(t, "ip", json_object_new_string(r->tries[i].ip));
-        json_object_object_add(t, "port", json_object_new_int(r->tries[i].port));
-        json_object_object_add(t, "balancer_latency",
-                               json_object_new_int64(ms(r->tries[i].latency_us)));
-        if (r->tries[i].failed) {
-            json_object_object_add(t, "state", json_object_new_string(r->tries[i].state));
-            json_object_object_add(t, "code", json_object_new_int(r->tries[i].code));
-        }
-        json_object_array_add(tries, t);
-    }
-    json_object_object_add(root, "tries", tries);
-    if (r->route && r->route->entity)
-        json_object_object_add(root, "route", json_object_get(r->route->entity));
-    if (r->service && r->service->entity)
-        json_object_object_add(root, "service", json_object_get(r->service->entity));
-    json_object_object_add(root, "client_ip", json_object_new_string(r->client_ip));
-    json_object_object_add(root, "started_at", json_object_new_int64(ms(r->times[SL_TIME_START])));
-    json_object_object_add(
-        root, "source",
-        json_object_new_string(r->source == SL_SOURCE_UPSTREAM && r->upstream_status ? "upstream"
-                                                                                     : "kong"));
-    if (r->err != SL_REQERR_NONE) {
-        if ((size_t)r->err < sl_nelems(reqerr_names))
-            json_object_object_add(root, "error", json_object_new_string(reqerr_names[r->err]));
-    }
-    if (r->ser)
-        merge(root, r->ser);
-
-    size_t len;
-    const char *s = json_object_to_json_string_length(
-        root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    out->ptr = sl_pstrndup(r->pool, s, len);
-    out->len = len;
-    json_object_put(root);
-    return SL_OK;
-}
-
-/* ---- the fast path: the record written straight into one buffer ---- */
+/* ---- the record, written straight into one buffer ---- */
 
 /* A JSON string, escaped as json-c does (no escaping of '/'). */
 static void
@@ -409,21 +306,27 @@ sb_int(sl_strbuf_t *b, int64_t v)
         b->p[b->len++] = t[--n];
 }
 
-/* Does a header name, lower-cased and cut at 255 bytes as in headers_json,
+/* Header names in the record are lower-cased and cut at this many bytes. */
+#define SL_RECORD_HEADER_NAME_MAX 255
+/* request.url ("http://host:port/uri") is cut at this many bytes. */
+#define SL_RECORD_URL_MAX 2047
+
+/* Does a header name, lower-cased and cut at SL_RECORD_HEADER_NAME_MAX bytes,
  * equal name[0..n)? */
 static int
 same_name(sl_str_t hn, const char *name, size_t n)
 {
-    size_t l = hn.len < 255 ? hn.len : 255;
+    size_t l = hn.len < SL_RECORD_HEADER_NAME_MAX ? hn.len : SL_RECORD_HEADER_NAME_MAX;
     return l == n && strncasecmp(hn.ptr, name, n) == 0;
 }
 
 /* "name": value-or-array for a header list (names lower-cased, repeated
- * names as arrays in order, redaction as headers_json). */
+ * names as arrays in order; authorization and proxy-authorization, when
+ * always_redact, and the names in redact written as "REDACTED"). */
 static void
 sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int always_redact)
 {
-    char small[64], name[256];
+    char small[64], name[SL_RECORD_HEADER_NAME_MAX + 1];
     char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
 
     memset(done, 0, h->n <= sizeof(small) ? sizeof(small) : 0);
@@ -490,6 +393,28 @@ static const char *const record_keys[] = {
     "service", "client_ip",    "started_at",      "source",   "error",     NULL,
 };
 
+/* A plugin set a value inside one of the record's own objects
+ * ("request.x"): objects merge, so read the record back and merge (rare,
+ * and off the common path).  Takes b's memory. */
+static int
+merge_into_record(sl_req_t *r, sl_strbuf_t *b, sl_str_t *out)
+{
+    json_object *root = json_tokener_parse(b->p);
+    size_t len;
+    const char *s;
+
+    free(b->p);
+    if (root == NULL)
+        return SL_ERROR;
+    merge(root, r->ser);
+    s = json_object_to_json_string_length(
+        root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    out->ptr = sl_pstrndup(r->pool, s, len);
+    out->len = len;
+    json_object_put(root);
+    return SL_OK;
+}
+
 int
 sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
 {
@@ -497,13 +422,15 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
     char port[16];
 
+    int merge_values = 0;
+
     if (r->ser) {
         json_object_object_foreach(r->ser, k, v)
         {
             (void)v;
             for (const char *const *rk = record_keys; *rk; rk++)
                 if (strcmp(k, *rk) == 0)
-                    return sl_serialize_jsonc(r, redact, out); /* must merge */
+                    merge_values = 1;
         }
     }
     sl_strbuf_need(&b, 2048);
@@ -520,7 +447,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
         sl_strbuf_add(&u, port, (size_t)pn);
         sl_strbuf_add(&u, r->uri.ptr, r->uri.len);
         SL_STRBUF_LIT(&b, ",\"url\":");
-        sb_str(&b, u.p, u.len > 2047 ? 2047 : u.len);
+        sb_str(&b, u.p, u.len > SL_RECORD_URL_MAX ? SL_RECORD_URL_MAX : u.len);
         free(u.p);
     }
     SL_STRBUF_LIT(&b, ",\"querystring\":");
@@ -550,21 +477,15 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     SL_STRBUF_LIT(&b, ",\"size\":");
     sb_int(&b, (int64_t)r->resp_bytes);
 
-    int64_t total = ms(end - r->times[SL_TIME_START]);
-    int64_t proxy = -1, receive = 0;
-    if (r->times[SL_TIME_UPSTREAM_FIRST_BYTE] && r->times[SL_TIME_UPSTREAM_START])
-        proxy = ms(r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_START]);
-    if (r->times[SL_TIME_UPSTREAM_LAST_BYTE] && r->times[SL_TIME_UPSTREAM_FIRST_BYTE])
-        receive = ms(r->times[SL_TIME_UPSTREAM_LAST_BYTE] - r->times[SL_TIME_UPSTREAM_FIRST_BYTE]);
-    int64_t kong = total - (proxy > 0 ? proxy : 0) - receive;
+    sl_latencies_t lat = latencies(r, end);
     SL_STRBUF_LIT(&b, "},\"latencies\":{\"kong\":");
-    sb_int(&b, kong > 0 ? kong : 0);
+    sb_int(&b, lat.kong);
     SL_STRBUF_LIT(&b, ",\"proxy\":");
-    sb_int(&b, proxy);
+    sb_int(&b, lat.proxy);
     SL_STRBUF_LIT(&b, ",\"request\":");
-    sb_int(&b, total);
+    sb_int(&b, lat.request);
     SL_STRBUF_LIT(&b, ",\"receive\":");
-    sb_int(&b, receive);
+    sb_int(&b, lat.receive);
     SL_STRBUF_LIT(&b, "},\"tries\":[");
     for (int i = 0; i < r->ntries; i++) {
         if (i)
@@ -606,7 +527,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
         SL_STRBUF_LIT(&b, ",\"error\":");
         sb_cstr(&b, reqerr_names[r->err]);
     }
-    if (r->ser) {
+    if (r->ser && !merge_values) {
         json_object_object_foreach(r->ser, k, v)
         {
             size_t n;
@@ -619,6 +540,8 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
         }
     }
     SL_STRBUF_LIT(&b, "}");
+    if (merge_values)
+        return merge_into_record(r, &b, out);
     out->ptr = sl_pstrndup(r->pool, b.p, b.len);
     out->len = b.len;
     free(b.p);

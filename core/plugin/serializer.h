@@ -12,10 +12,9 @@ int sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json);
 int sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json);
 
 /* Build the record (compact JSON, pool memory).  `redact`: NULL-terminated
- * extra request header names to write as "REDACTED". */
+ * extra request header names to write as "REDACTED".  The one writer of the
+ * record; tests/unit/core/test_serializer.c holds it equal to an
+ * independent json-c oracle. */
 int sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out);
-/* The same record built with json-c objects (reference; used when plugins'
- * serialize values must be merged into the record's own keys). */
-int sl_serialize_jsonc(sl_req_t *r, const char *const *redact, sl_str_t *out);
 
 #endif

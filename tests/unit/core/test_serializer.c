@@ -1,17 +1,228 @@
-/* test_serializer.c - the log record: the fast writer must produce the same
- * record as the json-c reference, for awkward input too (repeated and
+/* test_serializer.c - the log record: sluice's writer must produce the same
+ * record as an independent json-c oracle (below), for awkward input too (repeated and
  * redacted headers, control characters, repeated query keys, tries,
  * serialize values, a value merged into the record's own keys). */
 
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <cmocka.h>
 
 #include "plugin/serializer.h"
+
+/* ---- the oracle: the same record built with json-c objects, written
+ * independently of the core's writer (the core has one writer only) ---- */
+
+static const char *const reqerr_names[] = {"",
+                                           "client_abort",
+                                           "upstream_connect",
+                                           "upstream_timeout",
+                                           "upstream_reset",
+                                           "upstream_protocol",
+                                           "plugin"};
+
+static json_object *
+jstr(sl_str_t s)
+{
+    return json_object_new_string_len(s.ptr ? s.ptr : "", (int)s.len);
+}
+
+static void
+add_multi(json_object *obj, const char *key, json_object *val)
+{
+    json_object *old;
+
+    if (!json_object_object_get_ex(obj, key, &old)) {
+        json_object_object_add(obj, key, val);
+        return;
+    }
+    if (json_object_is_type(old, json_type_array)) {
+        json_object_array_add(old, val);
+        return;
+    }
+    json_object *arr = json_object_new_array();
+    json_object_array_add(arr, json_object_get(old));
+    json_object_array_add(arr, val);
+    json_object_object_add(obj, key, arr);
+}
+
+static json_object *
+headers_json(const sl_headers_t *h, const char *const *redact, int always_redact)
+{
+    json_object *o = json_object_new_object();
+    char name[256];
+
+    for (size_t i = 0; i < h->n; i++) {
+        size_t n =
+            h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len : sizeof(name) - 1;
+        for (size_t k = 0; k < n; k++)
+            name[k] = (char)tolower((unsigned char)h->items[i].name.ptr[k]);
+        name[n] = '\0';
+        int red = always_redact &&
+                  (strcmp(name, "authorization") == 0 || strcmp(name, "proxy-authorization") == 0);
+        for (const char *const *rp = redact; !red && rp && *rp; rp++)
+            if (strcasecmp(name, *rp) == 0)
+                red = 1;
+        add_multi(o, name, red ? json_object_new_string("REDACTED") : jstr(h->items[i].value));
+    }
+    return o;
+}
+
+static char *
+url_decode(const char *s, size_t n)
+{
+    char *o = malloc(n + 1), hex[3] = {0};
+    size_t j = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+')
+            o[j++] = ' ';
+        else if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+                 isxdigit((unsigned char)s[i + 2])) {
+            hex[0] = s[i + 1];
+            hex[1] = s[i + 2];
+            o[j++] = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else
+            o[j++] = s[i];
+    }
+    o[j] = '\0';
+    return o;
+}
+
+static json_object *
+query_json(sl_str_t q)
+{
+    json_object *o = json_object_new_object();
+    const char *p = q.ptr, *e = q.ptr + q.len;
+
+    while (p && p < e) {
+        const char *amp = memchr(p, '&', (size_t)(e - p));
+        const char *end = amp ? amp : e;
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (end > p) {
+            char *k = url_decode(p, (size_t)((eq ? eq : end) - p));
+            json_object *v = json_object_new_boolean(1);
+            if (eq) {
+                char *vs = url_decode(eq + 1, (size_t)(end - eq - 1));
+                json_object_put(v);
+                v = json_object_new_string(vs);
+                free(vs);
+            }
+            add_multi(o, k, v);
+            free(k);
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return o;
+}
+
+static int64_t
+ms(int64_t us)
+{
+    return us > 0 ? us / 1000 : 0;
+}
+
+static void
+merge(json_object *dst, json_object *src)
+{
+    json_object_object_foreach(src, k, v)
+    {
+        json_object *d;
+        if (json_object_is_type(v, json_type_object) && json_object_object_get_ex(dst, k, &d) &&
+            json_object_is_type(d, json_type_object))
+            merge(d, v);
+        else
+            json_object_object_add(dst, k, json_object_get(v));
+    }
+}
+
+/* Kong's kong.log.serialize(), field for field, with json-c. */
+static json_object *
+oracle_record(sl_req_t *r, const char *const *redact)
+{
+    json_object *root = json_object_new_object();
+    json_object *req = json_object_new_object();
+    json_object *resp = json_object_new_object();
+    json_object *lat = json_object_new_object();
+    json_object *tries = json_object_new_array();
+    char url[2048], us[16];
+    int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
+
+    json_object_object_add(req, "id", json_object_new_string_len(r->id, 32));
+    json_object_object_add(req, "uri", jstr(r->uri));
+    snprintf(url, sizeof(url), "http://%.*s:%d%.*s", (int)r->host.len,
+             r->host.ptr ? r->host.ptr : "", r->server_port, (int)r->uri.len,
+             r->uri.ptr ? r->uri.ptr : "");
+    json_object_object_add(req, "url", json_object_new_string(url));
+    json_object_object_add(req, "querystring", query_json(r->query));
+    json_object_object_add(req, "method", jstr(r->method));
+    json_object_object_add(req, "headers", headers_json(&r->client_headers, redact, 1));
+    json_object_object_add(req, "size", json_object_new_int64((int64_t)r->req_size));
+    json_object_object_add(root, "request", req);
+
+    if (r->upstream_uri)
+        json_object_object_add(root, "upstream_uri", json_object_new_string(r->upstream_uri));
+    if (r->upstream_status)
+        snprintf(us, sizeof(us), "%d", r->upstream_status);
+    else
+        us[0] = '\0';
+    json_object_object_add(root, "upstream_status", json_object_new_string(us));
+
+    json_object_object_add(resp, "status", json_object_new_int(r->status));
+    json_object_object_add(resp, "headers", headers_json(&r->resp_headers, NULL, 0));
+    json_object_object_add(resp, "size", json_object_new_int64((int64_t)r->resp_bytes));
+    json_object_object_add(root, "response", resp);
+
+    int64_t total = ms(end - r->times[SL_TIME_START]);
+    int64_t proxy = -1, receive = 0;
+    if (r->times[SL_TIME_UPSTREAM_FIRST_BYTE] && r->times[SL_TIME_UPSTREAM_START])
+        proxy = ms(r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_START]);
+    if (r->times[SL_TIME_UPSTREAM_LAST_BYTE] && r->times[SL_TIME_UPSTREAM_FIRST_BYTE])
+        receive = ms(r->times[SL_TIME_UPSTREAM_LAST_BYTE] - r->times[SL_TIME_UPSTREAM_FIRST_BYTE]);
+    int64_t kong = total - (proxy > 0 ? proxy : 0) - receive;
+    json_object_object_add(lat, "kong", json_object_new_int64(kong > 0 ? kong : 0));
+    json_object_object_add(lat, "proxy", json_object_new_int64(proxy));
+    json_object_object_add(lat, "request", json_object_new_int64(total));
+    json_object_object_add(lat, "receive", json_object_new_int64(receive));
+    json_object_object_add(root, "latencies", lat);
+
+    for (int i = 0; i < r->ntries; i++) {
+        json_object *t = json_object_new_object();
+        json_object_object_add(t, "balancer_start",
+                               json_object_new_int64(ms(r->tries[i].start_us)));
+        json_object_object_add(t, "ip", json_object_new_string(r->tries[i].ip));
+        json_object_object_add(t, "port", json_object_new_int(r->tries[i].port));
+        json_object_object_add(t, "balancer_latency",
+                               json_object_new_int64(ms(r->tries[i].latency_us)));
+        if (r->tries[i].failed) {
+            json_object_object_add(t, "state", json_object_new_string(r->tries[i].state));
+            json_object_object_add(t, "code", json_object_new_int(r->tries[i].code));
+        }
+        json_object_array_add(tries, t);
+    }
+    json_object_object_add(root, "tries", tries);
+    if (r->route && r->route->entity)
+        json_object_object_add(root, "route", json_object_get(r->route->entity));
+    if (r->service && r->service->entity)
+        json_object_object_add(root, "service", json_object_get(r->service->entity));
+    json_object_object_add(root, "client_ip", json_object_new_string(r->client_ip));
+    json_object_object_add(root, "started_at", json_object_new_int64(ms(r->times[SL_TIME_START])));
+    json_object_object_add(
+        root, "source",
+        json_object_new_string(r->source == SL_SOURCE_UPSTREAM && r->upstream_status ? "upstream"
+                                                                                     : "kong"));
+    if (r->err != SL_REQERR_NONE && (size_t)r->err < sl_nelems(reqerr_names))
+        json_object_object_add(root, "error", json_object_new_string(reqerr_names[r->err]));
+    if (r->ser)
+        merge(root, r->ser);
+    return root;
+}
 
 static sl_req_t *
 make_request(sl_pool_t *pool)
@@ -66,17 +277,16 @@ make_request(sl_pool_t *pool)
 static void
 assert_same(sl_req_t *r, const char *const *redact)
 {
-    sl_str_t fast, ref;
+    sl_str_t fast;
 
     assert_int_equal(sl_serialize(r, redact, &fast), SL_OK);
-    assert_int_equal(sl_serialize_jsonc(r, redact, &ref), SL_OK);
     json_object *a = json_tokener_parse(fast.ptr);
-    json_object *b = json_tokener_parse(ref.ptr);
+    json_object *b = oracle_record(r, redact);
     if (a == NULL)
-        fail_msg("fast record is not JSON: %s", fast.ptr);
-    assert_non_null(b);
+        fail_msg("record is not JSON: %s", fast.ptr);
     if (!json_object_equal(a, b))
-        fail_msg("records differ:\nfast %s\nref  %s", fast.ptr, ref.ptr);
+        fail_msg("records differ:\nsluice %s\noracle %s", fast.ptr,
+                 json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
     json_object_put(a);
     json_object_put(b);
 }
@@ -100,8 +310,9 @@ test_same_record(void **state)
     assert_int_equal(sl_serialize_set(r, "bad", SL_STR("{nope")), SL_ERROR);
     assert_same(r, redact);
 
-    /* a value inside one of the record's own objects: merged (reference path) */
+    /* a value inside one of the record's own objects: merged into it */
     assert_int_equal(sl_serialize_set(r, "request.extra", SL_STR("\"x\"")), SL_OK);
+    assert_same(r, redact);
     sl_str_t out;
     assert_int_equal(sl_serialize(r, redact, &out), SL_OK);
     json_object *o = json_tokener_parse(out.ptr), *req, *v;
@@ -118,6 +329,14 @@ test_same_record(void **state)
     g->ntries = 0;
     g->err = SL_REQERR_NONE;
     g->source = SL_SOURCE_GATEWAY;
+    assert_same(g, NULL);
+
+    /* a URL longer than the record keeps: cut the same way */
+    char *long_uri = sl_palloc(pool, 3001);
+    long_uri[0] = '/';
+    memset(long_uri + 1, 'a', 2999);
+    long_uri[3000] = '\0';
+    g->uri = (sl_str_t){long_uri, 3000};
     assert_same(g, NULL);
 
     if (r->ser)
