@@ -75,8 +75,8 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
         return;
     s = sl_xcalloc(1, sizeof(*s));
     s->port = -1;
-    s->retries = 5;
-    s->connect_timeout = s->read_timeout = s->write_timeout = 60000;
+    s->retries = SL_SERVICE_DEFAULT_RETRIES;
+    s->connect_timeout = s->read_timeout = s->write_timeout = SL_SERVICE_DEFAULT_TIMEOUT_MS;
     s->tls_verify = -1;
     s->tls_verify_depth = -1;
     s->enabled = 1;
@@ -138,7 +138,7 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
     }
     if (s->port < 0)
         s->port = s->protocol && !strcmp(s->protocol, "https") ? 443 : 80;
-    sl_conf_get_int(L, o, path, "retries", 0, 32767, &s->retries);
+    sl_conf_get_int(L, o, path, "retries", 0, SL_SERVICE_MAX_RETRIES, &s->retries);
     sl_conf_get_int(L, o, path, "connect_timeout", 1, 2147483646, &s->connect_timeout);
     sl_conf_get_int(L, o, path, "read_timeout", 1, 2147483646, &s->read_timeout);
     sl_conf_get_int(L, o, path, "write_timeout", 1, 2147483646, &s->write_timeout);

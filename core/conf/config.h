@@ -40,6 +40,11 @@ typedef struct sl_chain {
     unsigned has_body_filter;
 } sl_chain_t;
 
+/* A service's defaults, as Kong's. */
+#define SL_SERVICE_DEFAULT_TIMEOUT_MS 60000 /* connect, read and write */
+#define SL_SERVICE_DEFAULT_RETRIES 5
+#define SL_SERVICE_MAX_RETRIES 32767
+
 struct sl_service {
     char id[37];
     char *name;     /* may be NULL */

@@ -69,6 +69,27 @@ struct sl_proxy {
     int written; /* the request is fully written */
 };
 
+/* The service's timeout of one kind, Kong's default without a service. */
+typedef enum { SL_TIMEOUT_CONNECT, SL_TIMEOUT_READ, SL_TIMEOUT_WRITE } sl_timeout_kind_t;
+
+static int
+svc_timeout(const sl_req_t *r, sl_timeout_kind_t kind)
+{
+    const sl_service_t *s = r->service;
+
+    if (s == NULL)
+        return SL_SERVICE_DEFAULT_TIMEOUT_MS;
+    switch (kind) {
+    case SL_TIMEOUT_CONNECT:
+        return s->connect_timeout;
+    case SL_TIMEOUT_READ:
+        return s->read_timeout;
+    case SL_TIMEOUT_WRITE:
+        break;
+    }
+    return s->write_timeout;
+}
+
 static void stream_flush(sl_proxy_t *p);
 
 /* Once the request is written and the upstream has answered, nothing will
@@ -346,7 +367,7 @@ on_h_complete(llhttp_t *ps)
     p->headers_done = 1;
     /* Headers named in Connection are hop-by-hop too; they were kept in
      * resp_headers only if not in the fixed list. */
-    timer_arm(p, r->service ? r->service->read_timeout : 60000);
+    timer_arm(p, svc_timeout(r, SL_TIMEOUT_READ));
     sl_req_resp_headers(r);
     if (p->r == NULL)
         return HPE_USER; /* client vanished meanwhile */
@@ -459,7 +480,7 @@ on_up_read(void *arg, const char *data, ssize_t n)
         return;
     }
     if (p->headers_done)
-        timer_arm(p, r->service ? r->service->read_timeout : 60000);
+        timer_arm(p, svc_timeout(r, SL_TIMEOUT_READ));
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -511,7 +532,7 @@ on_written(void *arg, int status)
     p->written = 1;
     release_body(p);
     if (!p->headers_done)
-        timer_arm(p, r->service ? r->service->read_timeout : 60000);
+        timer_arm(p, svc_timeout(r, SL_TIMEOUT_READ));
 }
 
 /* Write to the upstream connection.  A write refused on the spot sent
@@ -546,7 +567,7 @@ stream_flush(sl_proxy_t *p)
         p->resend = w->next;
         w->next = NULL;
         p->inflight = w;
-        timer_arm(p, r->service ? r->service->write_timeout : 60000);
+        timer_arm(p, svc_timeout(r, SL_TIMEOUT_WRITE));
         uv_buf_t rb = uv_buf_init(w->data, (unsigned)w->len);
         upstream_write(p, &rb, 1);
         return;
@@ -562,7 +583,7 @@ stream_flush(sl_proxy_t *p)
     }
     total = (p->head_written ? 0 : p->head_len) + p->bq_bytes +
             (r->req_chunked ? 24 + (last ? 5 : 0) : 0);
-    timer_arm(p, r->service ? r->service->write_timeout : 60000);
+    timer_arm(p, svc_timeout(r, SL_TIMEOUT_WRITE));
     w = sl_xmalloc(sizeof(*w) + total + 1);
     if (!p->head_written) {
         memcpy(w->data, p->head, p->head_len);
@@ -646,7 +667,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
 {
     sl_proxy_t *p = arg;
     sl_req_t *r = p->r;
-    sl_try_t *t = &r->tries[r->ntries > 0 ? r->ntries - 1 : 0];
+    sl_try_t *t = &r->tries[r->ntries - 1]; /* try_connect added it */
 
     p->pending = NULL;
     t->latency_us = sl_now_us() - t->start_us;
@@ -657,7 +678,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
         snprintf(t->state, sizeof(t->state), "%s", "failed");
         sl_log_warn("connecting to upstream %s:%d failed (try %d): %s, request %s", p->host,
                     r->up_port, p->tries, errmsg ? errmsg : uv_strerror(status), r->id);
-        int retries = r->service ? r->service->retries : 5;
+        int retries = r->service ? r->service->retries : SL_SERVICE_DEFAULT_RETRIES;
         if (p->tries <= retries && status != SL_UPERR_TLS && status != UV_EAI_NONAME &&
             !p->body_sent) {
             try_connect(p);
@@ -689,7 +710,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
             return;
         }
         p->reading = 1;
-        timer_arm(p, r->service ? r->service->write_timeout : 60000);
+        timer_arm(p, svc_timeout(r, SL_TIMEOUT_WRITE));
         stream_flush(p);
         return;
     }
@@ -703,7 +724,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
         return;
     }
     p->reading = 1;
-    timer_arm(p, r->service ? r->service->write_timeout : 60000);
+    timer_arm(p, svc_timeout(r, SL_TIMEOUT_WRITE));
 }
 
 static void
@@ -715,13 +736,9 @@ try_connect(sl_proxy_t *p)
         .host = p->host,
         .port = r->up_port,
         .tls_verify = r->service ? r->service->tls_verify != 0 : 1,
-        .connect_timeout_ms = r->service ? r->service->connect_timeout : 60000,
+        .connect_timeout_ms = svc_timeout(r, SL_TIMEOUT_CONNECT),
     };
-    if (r->ntries < (int)sl_nelems(r->tries)) {
-        sl_try_t *tr = &r->tries[r->ntries++];
-        memset(tr, 0, sizeof(*tr));
-        tr->start_us = sl_now_us();
-    }
+    sl_req_add_try(r)->start_us = sl_now_us();
     p->tries++;
     uv_timer_stop(&p->timer);
     if (sl_upconnect_start(r->w->uppool, &t, on_connected, p, &p->pending) < 0) {

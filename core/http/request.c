@@ -46,6 +46,21 @@ sl_req_mark(sl_req_t *r, sl_time_point_t t)
     r->times[t] = r->times[SL_TIME_START] + (int64_t)((uv_hrtime() - r->start_mono_ns) / 1000);
 }
 
+sl_try_t *
+sl_req_add_try(sl_req_t *r)
+{
+    if (r->ntries == r->tries_cap) {
+        int cap = r->tries_cap ? r->tries_cap * 2 : 4;
+        sl_try_t *t = sl_palloc(r->pool, (size_t)cap * sizeof(*t));
+        if (r->ntries)
+            memcpy(t, r->tries, (size_t)r->ntries * sizeof(*t));
+        r->tries = t;
+        r->tries_cap = cap;
+    }
+    memset(&r->tries[r->ntries], 0, sizeof(r->tries[0]));
+    return &r->tries[r->ntries++];
+}
+
 static void
 body_cleanup(void *arg)
 {

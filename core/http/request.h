@@ -119,8 +119,8 @@ struct sl_req {
     char *upstream_uri;
     int upstream_status;
     sl_proxy_t *proxy;
-    sl_try_t tries[8];
-    int ntries;
+    sl_try_t *tries; /* one per connection attempt (pool; sl_req_add_try) */
+    int ntries, tries_cap;
 
     /* response */
     int status;
@@ -181,5 +181,8 @@ void sl_req_abort(sl_req_t *r);
 
 /* Time helpers */
 void sl_req_mark(sl_req_t *r, sl_time_point_t t);
+/* A new, zeroed entry at the end of r->tries (the list grows in the pool:
+ * every try is logged, however many retries the service allows). */
+sl_try_t *sl_req_add_try(sl_req_t *r);
 
 #endif

@@ -93,6 +93,14 @@ ${logger()}${trace('t-trace-lo', 'log')}
     paths: [/dead]
     plugins:
 ${logger()}
+- name: dead-many
+  url: http://127.0.0.1:${deadPort}/
+  retries: 20
+  routes:
+  - name: dead-many
+    paths: [/dead-many]
+    plugins:
+${logger()}
 plugins:
 - name: t-trace-hi
   config: {tag: global, file: ${JSON.stringify(traceFile)}}
@@ -381,4 +389,15 @@ test('bundled plugins load next to the test plugins', { timeout: 10000 }, async 
     fs.writeFileSync(cfg, '_format_version: "3.0"\n');
     const r = await runSluice(['-t', '-d', cfg, '--plugins-dir', `${PLUGINS_DIR}:${TEST_PLUGINS_DIR}`]);
     assert.equal(r.code, 0, r.stderr);
+});
+
+test('every try is in the log record, however many retries', { timeout: 10000 }, async () => {
+    const r = await request(gw.port, { path: '/dead-many/x' });
+    assert.equal(r.status, 502);
+    const lr = await loggerFor(r.headers['x-kong-request-id']);
+    assert.equal(lr.record.tries.length, 21, JSON.stringify(lr.record.tries));
+    for (const t of lr.record.tries) {
+        assert.equal(t.state, 'failed');
+        assert.equal(t.code, 502);
+    }
 });

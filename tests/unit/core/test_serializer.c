@@ -260,7 +260,8 @@ make_request(sl_pool_t *pool)
     r->times[SL_TIME_UPSTREAM_FIRST_BYTE] = r->times[SL_TIME_START] + 12000;
     r->times[SL_TIME_UPSTREAM_LAST_BYTE] = r->times[SL_TIME_START] + 15000;
     r->times[SL_TIME_RESPONSE_END] = r->times[SL_TIME_START] + 15500;
-    r->ntries = 2;
+    sl_req_add_try(r);
+    sl_req_add_try(r);
     memcpy(r->tries[0].ip, "127.0.0.1", 10);
     r->tries[0].port = 9;
     r->tries[0].failed = 1;
