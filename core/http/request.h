@@ -45,6 +45,7 @@ typedef enum sl_answer {
     SL_ANSWER_NO_ROUTE,       /* 404 */
     SL_ANSWER_PLUGIN_ERROR,   /* the access phase failed: 500 */
     SL_ANSWER_PLUGIN_TIMEOUT, /* a paused access phase did not resume in time: 504 */
+    SL_ANSWER_HTTPS_REQUIRED, /* plain HTTP on an https-only route: 426 or redirect */
 } sl_answer_t;
 
 typedef struct sl_try {
