@@ -616,8 +616,7 @@ sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
         }
         switch (d->action) {
         case SL_ACT_VERSION:
-            printf("sluice %s (plugin ABI %d.%d)\n", SL_VERSION, SL_PLUGIN_ABI_MAJOR,
-                   SL_PLUGIN_ABI_MINOR);
+            s->show_version = 1; /* printed by the caller (proc/version.h) */
             rc = 1;
             goto done;
         case SL_ACT_HELP:

@@ -17,7 +17,8 @@ typedef struct sl_settings {
     char *pid_file;
     char *settings_file;
     int log_level;
-    int test_only; /* -t */
+    int test_only;    /* -t */
+    int show_version; /* -V: the caller prints the version (proc/version.h) */
 
     size_t max_header_size;              /* request line + headers (431) */
     size_t max_body_size;                /* request body (413); 0 = unlimited */

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "proc/master.h"
+#include "proc/version.h"
 
 int
 main(int argc, char **argv)
@@ -18,6 +19,8 @@ main(int argc, char **argv)
     sl_settings_defaults(&s);
     rc = sl_settings_from_args(&s, argc, argv);
     if (rc != 0) {
+        if (rc > 0 && s.show_version)
+            sl_version_print(stdout);
         sl_settings_free(&s);
         return rc > 0 ? 0 : 1;
     }

@@ -9,7 +9,10 @@
  *         send TERM (drain) to the old one; if not, log every error and keep
  *   TERM/INT  graceful stop: TERM to workers, wait (deadline), exit 0
  *   QUIT  immediate stop
- *   USR1  forwarded to workers (log files reopen) */
+ *   USR1  forwarded to workers (log files reopen)
+ * Under systemd (Type=notify) the master reports READY=1 once its sockets
+ * listen and the first workers are forked, RELOADING=1 ... READY=1 around
+ * each reload, and STOPPING=1 when a stop begins (notify.h). */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +29,7 @@
 #include "base/log.h"
 #include "plugin/host.h"
 #include "proc/master.h"
+#include "proc/notify.h"
 #include "proc/worker.h"
 
 typedef struct sl_proc {
@@ -371,6 +375,7 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
     sl_log_info("sluice %s starting %d worker(s)", SL_VERSION, s->workers);
     for (int i = 0; i < s->workers; i++)
         spawn(&m, i);
+    sl_notify(SL_NOTIFY_READY); /* the sockets already queue connections */
 
     uint64_t deadline = 0;
     for (;;) {
@@ -393,13 +398,17 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
         case SIGCHLD:
             break; /* reaped below */
         case SIGHUP:
-            if (!m.stopping)
-                reload(&m);
+            if (!m.stopping) {
+                sl_notify(SL_NOTIFY_RELOADING);
+                reload(&m); /* a refused configuration keeps the old one serving */
+                sl_notify(SL_NOTIFY_READY);
+            }
             break;
         case SIGTERM:
         case SIGINT:
             if (!m.stopping) {
                 sl_log_info("graceful stop: draining workers");
+                sl_notify(SL_NOTIFY_STOPPING);
                 m.stopping = 1;
                 deadline = now_ms() + (uint64_t)s->graceful_timeout_ms + 2000;
                 signal_gen(&m, SIGTERM, 0);
@@ -407,6 +416,7 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
             break;
         case SIGQUIT:
             sl_log_info("immediate stop");
+            sl_notify(SL_NOTIFY_STOPPING);
             signal_gen(&m, SIGKILL, 0);
             m.stopping = 1;
             deadline = now_ms();
