@@ -184,6 +184,8 @@ typedef struct sl_ap_conf {
     int log_statistics, log_payloads;
     int model_name_header;
     int64_t max_request_body_size; /* 0 = unlimited */
+    int64_t max_stream_event_size; /* one upstream SSE event (or a non-SSE
+                                      body answering a stream); 0 = unlimited */
 } sl_ap_conf_t;
 
 /* Error reporter: conf.c knows nothing about the host; plugin.c passes a
@@ -273,15 +275,20 @@ typedef struct sl_sse {
     sl_ap_buf_t line; /* an incomplete line carried over */
     sl_ap_buf_t data; /* data of the event being assembled */
     int have_data;
-    int skip_lf; /* last byte was CR */
+    int skip_lf;  /* last byte was CR */
+    size_t max;   /* largest line or event kept (bytes); 0 = no bound */
+    int overflow; /* sticky: an event passed max, nothing more is parsed */
 } sl_sse_t;
+
+#define SL_SSE_TOO_BIG -3
 
 /* Called once per complete event with its data (lines joined by \n). */
 typedef int (*sl_sse_event_fn)(void *ud, const char *data, size_t len);
 
 /* Feed bytes; events are dispatched as they complete.  eof flushes a last
  * event without its blank line.  Returns the callback's first non-zero
- * result, -2 on OOM, 0 otherwise. */
+ * result, -2 on OOM, SL_SSE_TOO_BIG once a line or an event's data would
+ * pass s->max (and from then on, keeping nothing), 0 otherwise. */
 int sl_sse_feed(sl_sse_t *s, const char *p, size_t n, int eof, sl_sse_event_fn fn, void *ud);
 void sl_sse_free(sl_sse_t *s);
 
@@ -309,6 +316,7 @@ typedef struct sl_ap_stream {
     char stop_reason[32];
     int finished;    /* finish_reason seen */
     int got_content; /* a content delta was emitted */
+    int bad_chunk;   /* an event was not a JSON object: ended with an error */
     sl_ap_usage_t usage;
     int64_t gen_tokens; /* estimate of generated tokens */
 } sl_ap_stream_t;

@@ -281,8 +281,17 @@ sl_ap_stream_event(void *ud, const char *data, size_t len)
         sl_ap_stream_finish(s);
         return 0;
     }
+    if (len == 0) {
+        return 0; /* "data:" alone: nothing to translate */
+    }
     if (sl_json_parse(d, data, len) != 0 || d->t[0].type != SL_J_OBJ) {
-        return 0; /* not a chunk: ignored, like other clients do */
+        /* A chunk lost in the middle would make the answer look complete
+         * but not be: Claude Code must see the stream fail. */
+        s->bad_chunk = 1;
+        sl_ap_stream_close_block(s);
+        sl_ap_stream_error(s, "api_error",
+                           (sl_str_t)SL_STR("upstream sent an invalid stream chunk"));
+        return 0;
     }
     err = sl_json_get(d, 0, "error");
     if (err >= 0 && d->t[err].type != SL_J_NULL) {
@@ -367,9 +376,15 @@ sl_ap_stream_feed(sl_ap_stream_t *s, const char *p, size_t n, int eof, int trunc
     int rc;
 
     s->out = out;
-    rc = sl_sse_feed(&s->sse, p, n, eof, sl_ap_stream_event, s);
+    rc = s->ended && s->sse.overflow ? 0 : sl_sse_feed(&s->sse, p, n, eof, sl_ap_stream_event, s);
     if (rc == -2) {
         return -2;
+    }
+    if (rc == SL_SSE_TOO_BIG && !s->ended) {
+        sl_ap_stream_close_block(s);
+        sl_ap_stream_error(
+            s, "api_error",
+            (sl_str_t)SL_STR("upstream stream event larger than max_stream_event_size"));
     }
     if (eof && !s->ended) {
         if (s->finished) {

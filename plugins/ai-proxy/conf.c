@@ -476,6 +476,7 @@ static const sl_ap_field_t sl_ap_f_top[] = {
     REC("logging", sl_ap_f_logging),
     USED("response_streaming", STR),
     USED("max_request_body_size", INT),
+    USED("max_stream_event_size", INT), /* sluice's own */
     USED("model_name_header", BOOL),
     USED("genai_category", STR),
     END,
@@ -782,6 +783,9 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
     }
     c->max_request_body_size = (int64_t)sl_ap_num(
         &cp, root, "max_request_body_size", "max_request_body_size", 1048576, 0, 2147483647.0, 1);
+    /* sluice's own: bounds what one upstream SSE event may hold in memory */
+    c->max_stream_event_size = (int64_t)sl_ap_num(
+        &cp, root, "max_stream_event_size", "max_stream_event_size", 1048576, 0, 2147483647.0, 1);
     c->model_name_header = sl_ap_bool(&cp, root, "model_name_header", "model_name_header", 1);
     s = sl_ap_str(&cp, root, "genai_category", "genai_category");
     if (s && strcmp(s, "text/generation") != 0) {

@@ -61,6 +61,7 @@ typedef struct sl_ap_ctx {
     sl_ap_buf_t req_payload;
     sl_ap_buf_t resp_payload;
     int acc_overflow;
+    int overflow_told; /* the stream's event bound was hit and logged */
 } sl_ap_ctx_t;
 
 static void
@@ -437,6 +438,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
         /* Kong: non-200 bodies pass through; 200 gets the model header */
         if (status == 200 && api->resp_source(r) == SL_SOURCE_UPSTREAM && c->translated) {
             c->resp = c->stream ? SL_AP_RESP_WATCH : SL_AP_RESP_COPY;
+            c->watch.sse.max = (size_t)conf->max_stream_event_size;
             if (conf->model_name_header) {
                 char hdr[200];
                 snprintf(hdr, sizeof(hdr), "%s/%s", conf->provider_name, c->model);
@@ -464,6 +466,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     if (c->stream) {
         c->resp = SL_AP_RESP_STREAM;
         sl_ap_stream_init(&c->st, (sl_str_t){c->model, strlen(c->model)}, c->input_estimate);
+        c->st.sse.max = (size_t)conf->max_stream_event_size;
         {
             sl_str_t id = api->req_id(r);
             snprintf(c->st.msg_id, sizeof(c->st.msg_id), "msg_%.*s",
@@ -549,6 +552,13 @@ sl_ap_body_filter(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk
     case SL_AP_RESP_STREAM:
         if (sl_ap_stream_feed(&c->st, chunk->ptr, chunk->len, eof, truncated, &c->out) == -2) {
             return SL_STATUS_ERROR;
+        }
+        if (c->st.sse.overflow && !c->overflow_told) {
+            c->overflow_told = 1;
+            api->log(r, SL_LOG_WARN,
+                     "ai-proxy: upstream stream event over max_stream_event_size (%lld bytes): "
+                     "stream ended with an error",
+                     (long long)conf->max_stream_event_size);
         }
         break;
 
@@ -662,6 +672,12 @@ sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
             api->set_serialize_value(r, "ai.proxy.meta", (sl_str_t){b.ptr, b.len});
         }
         sl_ap_buf_free(&b);
+    }
+    if (c->resp == SL_AP_RESP_STREAM && (c->st.sse.overflow || c->st.bad_chunk)) {
+        /* counted per request in the log record */
+        api->set_serialize_value(r, "ai.proxy.stream_error",
+                                 c->st.sse.overflow ? (sl_str_t)SL_STR("\"event_too_large\"")
+                                                    : (sl_str_t)SL_STR("\"invalid_chunk\""));
     }
     if (conf->log_payloads) {
         sl_ap_log_string(api, r, "ai.proxy.payload.request", &c->req_payload);

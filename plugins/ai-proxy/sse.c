@@ -2,7 +2,9 @@
  *
  * Fed arbitrary byte splits of an upstream body.  Only an incomplete line is
  * carried between calls (and the data of the one event being assembled), so
- * memory stays bounded by the largest single event.  Lines end in LF, CRLF
+ * memory stays bounded by the largest single event, and s->max bounds that:
+ * one 100 MB "data:" line (or a non-SSE body without newlines) is refused
+ * with SL_SSE_TOO_BIG once max bytes are held, not buffered.  Lines end in LF, CRLF
  * or CR; "data:" lines are joined with LF; a blank line dispatches the
  * event; comments (":") and other fields (event, id, retry) are ignored -
  * OpenAI-compatible providers put everything in data.
@@ -33,6 +35,10 @@ sl_sse_line(sl_sse_t *s, const char *p, size_t n, sl_sse_event_fn fn, void *ud)
             p++;
             n--;
         }
+        if (s->max && s->data.len + n + 1 > s->max) {
+            s->overflow = 1;
+            return SL_SSE_TOO_BIG;
+        }
         if (s->have_data) {
             sl_ap_buf_addc(&s->data, '\n');
         }
@@ -49,6 +55,9 @@ sl_sse_feed(sl_sse_t *s, const char *p, size_t n, int eof, sl_sse_event_fn fn, v
     size_t i = 0;
     int rc;
 
+    if (s->overflow) {
+        return SL_SSE_TOO_BIG;
+    }
     if (s->skip_lf && n > 0 && p[0] == '\n') {
         i = 1;
     }
@@ -64,6 +73,12 @@ sl_sse_feed(sl_sse_t *s, const char *p, size_t n, int eof, sl_sse_event_fn fn, v
                 nl = p + j;
                 break;
             }
+        }
+        if (s->max && s->line.len + (j - i) > s->max) {
+            s->overflow = 1;
+            sl_ap_buf_free(&s->line);
+            sl_ap_buf_free(&s->data);
+            return SL_SSE_TOO_BIG;
         }
         if (nl == NULL) {
             sl_ap_buf_add(&s->line, p + i, n - i);
