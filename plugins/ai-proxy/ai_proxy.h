@@ -207,7 +207,25 @@ typedef struct sl_ap_req_info {
     char errmsg[256];       /* on -1: message */
     sl_str_t model;         /* model sent upstream (points into conf or the input) */
     int64_t input_estimate; /* token estimate of the prompt */
+    int cache_marks;        /* cache_control markers sent upstream */
+    int upstream_stream;    /* the upstream is asked to stream (thinking
+                               on a non-streaming client: aggregated) */
 } sl_ap_req_info_t;
+
+/* cache_marks.c: the cache_control markers carried to DashScope. */
+#define SL_AP_MAX_MARKS 4
+typedef struct sl_ap_marks {
+    int n;                      /* kept markers */
+    int blk[SL_AP_MAX_MARKS];   /* token of each kept marked block */
+    int owner[SL_AP_MAX_MARKS]; /* -1: the system message; else messages index */
+    int total;                  /* markers in the request */
+} sl_ap_marks_t;
+
+/* Plan which markers of the request (system `sys`, messages `msgs`, tools
+ * `tools`; -1 when absent) go upstream: see cache_marks.c for the rules. */
+void sl_ap_cache_plan(const sl_jdoc_t *d, int sys, int msgs, int tools, sl_ap_marks_t *m);
+int sl_ap_marks_has(const sl_ap_marks_t *m, int blk);
+int sl_ap_marks_owner(const sl_ap_marks_t *m, int owner);
 
 /* Anthropic Messages request -> OpenAI chat request.  `out` is appended. */
 int sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *doc,
@@ -239,12 +257,16 @@ int64_t sl_ap_text_tokens(const char *p, size_t n);
 typedef struct sl_ap_usage {
     int have; /* the upstream reported usage */
     int64_t prompt, completion, total, cached;
+    int64_t created;              /* cache_creation_input_tokens (DashScope explicit cache) */
     char completion_details[256]; /* raw JSON object, "" = none */
     char response_model[128];
     int64_t out_chars_tokens; /* estimate from the generated text */
 } sl_ap_usage_t;
 
 void sl_ap_usage_from_json(const sl_jdoc_t *d, int usage_tok, sl_ap_usage_t *u);
+/* Anthropic's input_tokens: the prompt less cache reads and cache writes
+ * (Anthropic counts the three apart; total input = the sum). */
+int64_t sl_ap_uncached_input(const sl_ap_usage_t *u);
 
 /* ------------------------------------------------------------------------
  * anthropic_response.c - non-streaming response and error bodies
@@ -353,7 +375,8 @@ void sl_ap_usage_from_body(const char *body, size_t len, sl_jdoc_t *doc, sl_ap_u
 
 typedef struct sl_ap_stats_in {
     const sl_ap_usage_t *usage;
-    double input_cost, output_cost; /* < 0 unset */
+    double input_cost, output_cost;           /* < 0 unset */
+    double cache_read_cost, cache_write_cost; /* < 0 unset: input_cost */
     int64_t llm_latency_ms;
     int64_t ttft_ms;
     int stream;

@@ -64,7 +64,19 @@ typedef struct sl_ap_tx {
     sl_ap_buf_t *out;
     sl_ap_req_info_t *info;
     int nmsg;
+    sl_ap_model_t facts; /* dashscope: the model's row (models.c) */
+    sl_ap_marks_t marks; /* cache_control markers carried upstream */
 } sl_ap_tx_t;
+
+/* A message's text written as one string, or - when it holds a kept
+ * cache_control marker - as text parts split right after each marked block
+ * (the separator moves to the start of the next part, so the parts joined
+ * are the same text). */
+typedef struct sl_ap_run {
+    int n;    /* blocks written */
+    int arr;  /* content is an array of parts */
+    int open; /* a text part is open */
+} sl_ap_run_t;
 
 #define OUT(tx, lit) SL_AP_BUF_LIT((tx)->out, lit)
 
@@ -106,6 +118,48 @@ sl_ap_tx_msg_begin(sl_ap_tx_t *tx, const char *role)
     OUT(tx, "{\"role\":\"");
     sl_ap_buf_adds(tx->out, role);
     OUT(tx, "\"");
+}
+
+static const char sl_ap_ephemeral[] = "\",\"cache_control\":{\"type\":\"ephemeral\"}}";
+
+/* Start the next block of a run (the message must be open). */
+static void
+sl_ap_run_next(sl_ap_tx_t *tx, sl_ap_run_t *r, const char *sep)
+{
+    if (r->n++ == 0) {
+        sl_ap_buf_adds(tx->out,
+                       r->arr ? ",\"content\":[{\"type\":\"text\",\"text\":\"" : ",\"content\":\"");
+        r->open = 1;
+        return;
+    }
+    if (r->arr && !r->open) {
+        OUT(tx, ",{\"type\":\"text\",\"text\":\"");
+        r->open = 1;
+    }
+    sl_ap_buf_adds(tx->out, sep);
+}
+
+/* After a block's text: close the part if the block is a kept marker. */
+static void
+sl_ap_run_mark(sl_ap_tx_t *tx, sl_ap_run_t *r, int blk)
+{
+    if (r->arr && r->open && sl_ap_marks_has(&tx->marks, blk)) {
+        sl_ap_buf_add(tx->out, sl_ap_ephemeral, sizeof(sl_ap_ephemeral) - 1);
+        r->open = 0;
+    }
+}
+
+static void
+sl_ap_run_end(sl_ap_tx_t *tx, sl_ap_run_t *r)
+{
+    if (!r->arr) {
+        OUT(tx, "\"");
+        return;
+    }
+    if (r->open) {
+        OUT(tx, "\"}");
+    }
+    OUT(tx, "]");
 }
 
 /* Type of a content block, or NULL. */
@@ -167,7 +221,7 @@ sl_ap_tx_image_part(sl_ap_tx_t *tx, int blk, const char *where)
  * string or text blocks) to the one leading system message; *n counts the
  * parts written so far (the message is opened at the first). */
 static int
-sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where, int *n)
+sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where, sl_ap_run_t *run)
 {
     const sl_jdoc_t *d = tx->d;
     int b, end;
@@ -176,12 +230,10 @@ sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where, int *n)
         if (d->t[v].len == 0) {
             return 0;
         }
-        if ((*n)++ == 0) {
+        if (run->n == 0) {
             sl_ap_tx_msg_begin(tx, "system");
-            OUT(tx, ",\"content\":\"");
-        } else {
-            OUT(tx, "\\n\\n");
         }
+        sl_ap_run_next(tx, run, "\\n\\n");
         sl_ap_tx_sv(tx, v);
         return 0;
     }
@@ -203,13 +255,12 @@ sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where, int *n)
         if (d->t[text].len == 0) {
             continue;
         }
-        if ((*n)++ == 0) {
+        if (run->n == 0) {
             sl_ap_tx_msg_begin(tx, "system");
-            OUT(tx, ",\"content\":\"");
-        } else {
-            OUT(tx, "\\n\\n");
         }
+        sl_ap_run_next(tx, run, "\\n\\n");
         sl_ap_tx_sv(tx, text);
+        sl_ap_run_mark(tx, run, b);
     }
     return 0;
 }
@@ -224,10 +275,11 @@ static int
 sl_ap_tx_systems(sl_ap_tx_t *tx, int sys, int msgs)
 {
     const sl_jdoc_t *d = tx->d;
-    int m, end = SL_JSON_END(d, msgs), mi = 0, n = 0;
+    int m, end = SL_JSON_END(d, msgs), mi = 0;
+    sl_ap_run_t run = {0, sl_ap_marks_owner(&tx->marks, -1), 0};
     char where[48];
 
-    if (sys >= 0 && sl_ap_tx_system(tx, sys, "system", &n) != 0) {
+    if (sys >= 0 && sl_ap_tx_system(tx, sys, "system", &run) != 0) {
         return -1;
     }
     for (m = msgs + 1; m < end; m = SL_JSON_NEXT(d, m), mi++) {
@@ -241,12 +293,13 @@ sl_ap_tx_systems(sl_ap_tx_t *tx, int sys, int msgs)
             continue;
         }
         snprintf(where, sizeof(where), "messages.%d.content", mi);
-        if (sl_ap_tx_system(tx, c, where, &n) != 0) {
+        if (sl_ap_tx_system(tx, c, where, &run) != 0) {
             return -1;
         }
     }
-    if (n) {
-        OUT(tx, "\"}");
+    if (run.n) {
+        sl_ap_run_end(tx, &run);
+        OUT(tx, "}");
     }
     return 0;
 }
@@ -260,7 +313,7 @@ sl_ap_tx_tool_result(sl_ap_tx_t *tx, int blk, int mi, int *nimg)
     int id = sl_json_get_t(d, blk, "tool_use_id", SL_J_STR);
     int c = sl_json_get(d, blk, "content");
     int is_err = sl_json_get(d, blk, "is_error");
-    int b, end, n = 0, imgs = 0;
+    int b, end, n = 0, imgs = 0, marked;
     char where[64];
 
     snprintf(where, sizeof(where), "messages.%d.content.tool_result", mi);
@@ -270,7 +323,9 @@ sl_ap_tx_tool_result(sl_ap_tx_t *tx, int blk, int mi, int *nimg)
     sl_ap_tx_msg_begin(tx, "tool");
     OUT(tx, ",\"tool_call_id\":");
     sl_ap_tx_raw(tx, id);
-    OUT(tx, ",\"content\":\"");
+    marked = sl_ap_marks_has(&tx->marks, blk);
+    sl_ap_buf_adds(tx->out,
+                   marked ? ",\"content\":[{\"type\":\"text\",\"text\":\"" : ",\"content\":\"");
     if (is_err >= 0 && d->t[is_err].type == SL_J_TRUE) {
         OUT(tx, "Error: ");
     }
@@ -307,7 +362,12 @@ sl_ap_tx_tool_result(sl_ap_tx_t *tx, int blk, int mi, int *nimg)
     } else if (c >= 0 && d->t[c].type != SL_J_NULL) {
         return sl_ap_tx_fail(tx, 400, "%s: content must be a string or an array", where);
     }
-    OUT(tx, "\"}");
+    if (marked) {
+        sl_ap_buf_add(tx->out, sl_ap_ephemeral, sizeof(sl_ap_ephemeral) - 1);
+        OUT(tx, "]}");
+    } else {
+        OUT(tx, "\"}");
+    }
     *nimg += imgs;
     return 0;
 }
@@ -362,7 +422,7 @@ static int
 sl_ap_tx_user(sl_ap_tx_t *tx, int c, int mi)
 {
     const sl_jdoc_t *d = tx->d;
-    int b, end = SL_JSON_END(d, c), nimg = 0, ntext = 0, nparts = 0, n;
+    int b, end = SL_JSON_END(d, c), nimg = 0, ntext = 0, nparts = 0;
 
     /* tool results first (DashScope wants them right after the assistant
      * turn that called the tools), counting what the user part holds */
@@ -392,9 +452,10 @@ sl_ap_tx_user(sl_ap_tx_t *tx, int c, int mi)
     }
     sl_ap_tx_msg_begin(tx, "user");
     if (nimg == 0) {
-        /* text only: one string, which every model accepts */
-        OUT(tx, ",\"content\":\"");
-        n = 0;
+        /* text only: one string, which every model accepts (parts only to
+         * carry a cache marker) */
+        sl_ap_run_t run = {0, sl_ap_marks_owner(&tx->marks, mi), 0};
+
         for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
             int text;
 
@@ -402,12 +463,12 @@ sl_ap_tx_user(sl_ap_tx_t *tx, int c, int mi)
                 (text = sl_json_get_t(d, b, "text", SL_J_STR)) < 0) {
                 continue;
             }
-            if (n++) {
-                OUT(tx, "\\n\\n");
-            }
+            sl_ap_run_next(tx, &run, "\\n\\n");
             sl_ap_tx_sv(tx, text);
+            sl_ap_run_mark(tx, &run, b);
         }
-        OUT(tx, "\"}");
+        sl_ap_run_end(tx, &run);
+        OUT(tx, "}");
         return 0;
     }
     OUT(tx, ",\"content\":[");
@@ -429,6 +490,9 @@ sl_ap_tx_user(sl_ap_tx_t *tx, int c, int mi)
             }
             OUT(tx, "{\"type\":\"text\",\"text\":");
             sl_ap_tx_raw(tx, text);
+            if (sl_ap_marks_has(&tx->marks, b)) {
+                OUT(tx, ",\"cache_control\":{\"type\":\"ephemeral\"}");
+            }
             OUT(tx, "}");
         } else if (sl_json_str_eq(d, t, "image")) {
             if (nparts++) {
@@ -448,7 +512,8 @@ static int
 sl_ap_tx_assistant(sl_ap_tx_t *tx, int c, int mi)
 {
     const sl_jdoc_t *d = tx->d;
-    int b, end = SL_JSON_END(d, c), ntext = 0, ntools = 0;
+    int b, end = SL_JSON_END(d, c), ntools = 0;
+    sl_ap_run_t run = {0, sl_ap_marks_owner(&tx->marks, mi), 0};
 
     sl_ap_tx_msg_begin(tx, "assistant");
     for (b = c + 1; b < end; b = SL_JSON_NEXT(d, b)) {
@@ -460,8 +525,9 @@ sl_ap_tx_assistant(sl_ap_tx_t *tx, int c, int mi)
                 return sl_ap_tx_fail(tx, 400,
                                      "messages.%d.content: a text block needs a string text", mi);
             }
-            sl_ap_buf_adds(tx->out, ntext++ ? "\\n\\n" : ",\"content\":\"");
+            sl_ap_run_next(tx, &run, "\\n\\n");
             sl_ap_tx_sv(tx, text);
+            sl_ap_run_mark(tx, &run, b);
         } else if (sl_json_str_eq(d, t, "tool_use")) {
             ntools++;
         } else if (sl_json_str_eq(d, t, "thinking") || sl_json_str_eq(d, t, "redacted_thinking")) {
@@ -470,8 +536,8 @@ sl_ap_tx_assistant(sl_ap_tx_t *tx, int c, int mi)
             return sl_ap_tx_unsupported(tx, mi, t);
         }
     }
-    if (ntext) {
-        OUT(tx, "\"");
+    if (run.n) {
+        sl_ap_run_end(tx, &run);
     } else {
         sl_ap_buf_adds(tx->out, ntools ? ",\"content\":null" : ",\"content\":\"\"");
     }
@@ -793,8 +859,9 @@ int
 sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
                         sl_ap_buf_t *out, sl_ap_req_info_t *info)
 {
-    sl_ap_tx_t tx = {conf, d, out, info, 0};
+    sl_ap_tx_t tx = {conf, d, out, info, 0, {{0}, 0, 0, 0, 0, 0, 0}, {0, {0}, {0}, 0}};
     int rc, model, msgs, sys, stream, tok, th, oc, fmt = -1, json_mode = 0;
+    int64_t v;
 
     info->status = 0;
     info->errmsg[0] = '\0';
@@ -844,10 +911,18 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         info->stream = 1;
     }
 
+    sys = sl_json_get(d, 0, "system");
+    if (conf->provider == SL_AP_PROV_DASHSCOPE) {
+        sl_ap_model_facts(conf, info->model.ptr, info->model.len, &tx.facts);
+        if (tx.facts.cache) {
+            sl_ap_cache_plan(d, sys, msgs, sl_json_get_t(d, 0, "tools", SL_J_ARR), &tx.marks);
+            info->cache_marks = tx.marks.n;
+        }
+    }
+
     OUT(&tx, "{\"model\":");
     sl_ap_buf_add_qstr(out, info->model.ptr, info->model.len);
     OUT(&tx, ",\"messages\":[");
-    sys = sl_json_get(d, 0, "system");
     if (sl_ap_tx_systems(&tx, sys, msgs) != 0) {
         return -1;
     }
@@ -856,8 +931,15 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
     }
     OUT(&tx, "]");
 
-    sl_ap_tx_number(&tx, "max_tokens", conf->max_tokens >= 0, (double)conf->max_tokens,
-                    sl_json_get(d, 0, "max_tokens"));
+    tok = sl_json_get(d, 0, "max_tokens");
+    if (conf->max_tokens < 0 && tx.facts.max_output > 0 && sl_json_int(d, tok, &v) == 0 &&
+        v > tx.facts.max_output) {
+        /* Claude Code asks 32000/64000; over the model's bound DashScope
+         * answers 400 (and the CLI retries it six times) */
+        sl_ap_buf_addf(out, ",\"max_tokens\":%lld", (long long)tx.facts.max_output);
+    } else {
+        sl_ap_tx_number(&tx, "max_tokens", conf->max_tokens >= 0, (double)conf->max_tokens, tok);
+    }
     sl_ap_tx_number(&tx, "temperature", conf->temperature >= 0, conf->temperature,
                     sl_json_get(d, 0, "temperature"));
     sl_ap_tx_number(&tx, "top_p", conf->top_p >= 0, conf->top_p, sl_json_get(d, 0, "top_p"));

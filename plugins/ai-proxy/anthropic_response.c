@@ -59,11 +59,25 @@ sl_ap_usage_from_json(const sl_jdoc_t *d, int u, sl_ap_usage_t *out)
     if (sl_json_int(d, sl_json_get(d, t, "cached_tokens"), &v) == 0) {
         out->cached = v;
     }
+    /* DashScope's explicit cache: tokens written now, inside
+     * prompt_tokens_details (some responses also carry it beside) */
+    if (sl_json_int(d, sl_json_get(d, t, "cache_creation_input_tokens"), &v) == 0 ||
+        sl_json_int(d, sl_json_get(d, u, "cache_creation_input_tokens"), &v) == 0) {
+        out->created = v;
+    }
     t = sl_json_get_t(d, u, "completion_tokens_details", SL_J_OBJ);
     if (t >= 0 && d->t[t].len < sizeof(out->completion_details)) {
         memcpy(out->completion_details, d->src + d->t[t].start, d->t[t].len);
         out->completion_details[d->t[t].len] = '\0';
     }
+}
+
+int64_t
+sl_ap_uncached_input(const sl_ap_usage_t *u)
+{
+    int64_t n = u->prompt - u->cached - u->created;
+
+    return n < 0 ? 0 : n;
 }
 
 /* Append the argument string (escaped JSON text) as a JSON object value. */
@@ -183,10 +197,7 @@ sl_ap_anthropic_response(const char *body, size_t len, sl_str_t model, sl_jdoc_t
     if (nblk == 0) {
         SL_AP_BUF_LIT(out, "{\"type\":\"text\",\"text\":\"\"}");
     }
-    in_tokens = u->prompt - u->cached;
-    if (in_tokens < 0) {
-        in_tokens = 0;
-    }
+    in_tokens = sl_ap_uncached_input(u);
     if (!u->have) {
         u->completion = u->out_chars_tokens;
     }
@@ -194,9 +205,10 @@ sl_ap_anthropic_response(const char *body, size_t len, sl_str_t model, sl_jdoc_t
     sl_ap_buf_add(out, sr.ptr, sr.len);
     sl_ap_buf_addf(out,
                    "\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":%lld,"
-                   "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":%lld,"
+                   "\"cache_creation_input_tokens\":%lld,\"cache_read_input_tokens\":%lld,"
                    "\"output_tokens\":%lld}}",
-                   (long long)in_tokens, (long long)u->cached, (long long)u->completion);
+                   (long long)in_tokens, (long long)u->created, (long long)u->cached,
+                   (long long)u->completion);
     return out->oom ? -2 : 0;
 }
 

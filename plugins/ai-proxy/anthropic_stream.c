@@ -217,10 +217,7 @@ sl_ap_stream_finish(sl_ap_stream_t *s)
     sl_ap_stream_close_block(s);
     if (s->usage.have) {
         out_tokens = s->usage.completion;
-        in_tokens = s->usage.prompt - s->usage.cached;
-        if (in_tokens < 0) {
-            in_tokens = 0;
-        }
+        in_tokens = sl_ap_uncached_input(&s->usage);
     } else {
         out_tokens = s->gen_tokens;
         in_tokens = s->input_estimate;
@@ -230,9 +227,10 @@ sl_ap_stream_finish(sl_ap_stream_t *s)
         s->out,
         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
         "{\"stop_reason\":\"%s\",\"stop_sequence\":null},\"usage\":{\"input_tokens\":%lld,"
-        "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":%lld,"
+        "\"cache_creation_input_tokens\":%lld,\"cache_read_input_tokens\":%lld,"
         "\"output_tokens\":%lld}}\n\n",
         s->stop_reason[0] ? s->stop_reason : "end_turn", (long long)in_tokens,
+        (long long)(s->usage.have ? s->usage.created : 0),
         (long long)(s->usage.have ? s->usage.cached : 0), (long long)out_tokens);
     EV(s, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     s->ended = 1;

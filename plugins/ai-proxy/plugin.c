@@ -656,6 +656,8 @@ sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
         in.usage = &u;
         in.input_cost = conf->input_cost;
         in.output_cost = conf->output_cost;
+        in.cache_read_cost = conf->cache_read_cost;
+        in.cache_write_cost = conf->cache_write_cost;
         in.llm_latency_ms = end > c->t_start ? (end - c->t_start) / 1000 : 0;
         in.ttft_ms = first > c->t_start ? (first - c->t_start) / 1000 : 0;
         in.stream = c->stream;

@@ -1,6 +1,6 @@
 /* stats.c - the ai.proxy.usage and ai.proxy.meta log values.
  *
- * Field names, order and types follow Kong 3.13's ai-proxy so existing log
+ * Field names, order and types follow Kong 3.14's ai-proxy so existing log
  * pipelines keep working: integers for token counts and millisecond
  * latencies, a float for time_per_token, `{}` for absent
  * completion_tokens_details.
@@ -22,7 +22,18 @@ sl_ap_stats_usage(const sl_ap_stats_in_t *in, sl_ap_buf_t *out)
     }
     total = u->have && u->total ? u->total : prompt + completion;
     if (in->input_cost >= 0 && in->output_cost >= 0) {
-        cost = ((double)prompt * in->input_cost + (double)completion * in->output_cost) / 1e6;
+        /* Kong 3.14: cached reads at cache_read_cost and cache writes at
+         * cache_write_cost when set; everything else at input_cost */
+        double read = in->cache_read_cost >= 0 ? in->cache_read_cost : in->input_cost;
+        double write = in->cache_write_cost >= 0 ? in->cache_write_cost : in->input_cost;
+        int64_t plain = prompt - u->cached - u->created;
+
+        if (plain < 0) {
+            plain = 0;
+        }
+        cost = ((double)plain * in->input_cost + (double)u->cached * read +
+                (double)u->created * write + (double)completion * in->output_cost) /
+               1e6;
     }
     if (completion > 0) {
         tpt = (double)in->llm_latency_ms / (double)completion;

@@ -496,6 +496,129 @@ test_escaped_and_duplicate_keys(void **state)
     sl_ap_conf_free(oa);
 }
 
+static char *
+big_text(size_t n)
+{
+    char *p = malloc(n + 1);
+
+    memset(p, 'a', n);
+    p[n] = '\0';
+    return p;
+}
+
+/* Count "cache_control" markers in the translated request. */
+static int
+count_marks(json_object *j)
+{
+    json_object *msgs = tu_get(j, "messages");
+    size_t i, k;
+    int n = 0;
+
+    for (i = 0; i < json_object_array_length(msgs); i++) {
+        json_object *c = tu_get(json_object_array_get_idx(msgs, i), "content");
+
+        if (c == NULL || !json_object_is_type(c, json_type_array)) {
+            continue;
+        }
+        for (k = 0; k < json_object_array_length(c); k++) {
+            n += tu_get(json_object_array_get_idx(c, k), "cache_control") != NULL;
+        }
+    }
+    return n;
+}
+
+/* cache_control markers reach DashScope on the equivalent parts: system
+ * (split right after the marked block, the text unchanged when the parts are
+ * joined), user text, tool results; the last 4 above the minimum size. */
+static void
+test_cache_markers(void **state)
+{
+    tx_t *t = *state;
+    char *a = big_text(6000), *body;
+    size_t cap = 40000;
+    int rc;
+
+    body = malloc(cap);
+    snprintf(
+        body, cap,
+        "{\"model\":\"qwen-plus\",\"max_tokens\":32000,\"system\":["
+        "{\"type\":\"text\",\"text\":\"tiny\",\"cache_control\":{\"type\":\"ephemeral\"}},"
+        "{\"type\":\"text\",\"text\":\"%s\",\"cache_control\":{\"type\":\"ephemeral\"}},"
+        "{\"type\":\"text\",\"text\":\"tail\"}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q1\"},"
+        "{\"type\":\"text\",\"text\":\"q2\",\"cache_control\":{\"type\":\"ephemeral\"}}]},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":"
+        "\"Bash\",\"input\":{}}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\","
+        "\"content\":\"%s\",\"cache_control\":{\"type\":\"ephemeral\"}},"
+        "{\"type\":\"text\",\"text\":\"go on\",\"cache_control\":{\"type\":\"ephemeral\"}}]}]}",
+        a, a);
+    rc = run(t, body);
+    assert_int_equal(rc, 0);
+    /* "tiny" is under 1024 tokens of prefix: dropped; 4 kept of 5 */
+    assert_int_equal(t->info.cache_marks, 4);
+    assert_int_equal(count_marks(t->j), 4);
+    /* the parts joined are the old one string: "tiny\n\n<a>" + "\n\ntail" */
+    assert_int_equal(strncmp(tu_str(t->j, "messages.0.content.0.text"), "tiny\n\naaa", 9), 0);
+    assert_int_equal(strlen(tu_str(t->j, "messages.0.content.0.text")), 6 + 6000);
+    assert_jstr(t->j, "messages.0.content.0.cache_control.type", "ephemeral");
+    assert_jstr(t->j, "messages.0.content.1.text", "\n\ntail");
+    assert_absent(t->j, "messages.0.content.1.cache_control");
+    assert_jstr(t->j, "messages.1.content.0.text", "q1\n\nq2");
+    assert_jstr(t->j, "messages.1.content.0.cache_control.type", "ephemeral");
+    assert_jstr(t->j, "messages.3.role", "tool");
+    assert_jstr(t->j, "messages.3.content.0.cache_control.type", "ephemeral");
+    assert_jstr(t->j, "messages.4.content.0.text", "go on");
+    assert_jstr(t->j, "messages.4.content.0.cache_control.type", "ephemeral");
+    /* the model's bound: qwen-plus takes at most 32768 ... but the config fixes 8192 */
+    assert_int_equal(tu_int(t->j, "max_tokens"), 8192);
+    free(body);
+    free(a);
+}
+
+static void
+test_cache_markers_off_and_clamp(void **state)
+{
+    tx_t *t = *state;
+    sl_ap_conf_t *saved = t->conf;
+    sl_ap_conf_t *off = mkconf(
+        "{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\",\"model\":{\"provider\":"
+        "\"dashscope\",\"options\":{\"dashscope\":{\"models\":{\"qwen-plus\":{\"cache\":false}}}}}"
+        "}");
+    char *a = big_text(8000), body[9000];
+
+    snprintf(body, sizeof(body),
+             "{\"model\":\"%%s\",\"max_tokens\":64000,\"system\":[{\"type\":\"text\",\"text\":"
+             "\"%s\",\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":[{\"role\":"
+             "\"user\",\"content\":\"hi\"}]}",
+             a);
+    {
+        char b2[9100];
+
+        t->conf = off;
+        snprintf(b2, sizeof(b2), body, "qwen-plus");
+        assert_int_equal(run(t, b2), 0);
+        assert_int_equal(t->info.cache_marks, 0);
+        assert_true(json_object_is_type(tu_get(t->j, "messages.0.content"), json_type_string));
+        assert_int_equal(tu_int(t->j, "max_tokens"), 32768); /* clamped to the model's bound */
+        snprintf(b2, sizeof(b2), body, "qwen3-coder-plus");
+        assert_int_equal(run(t, b2), 0);
+        assert_int_equal(t->info.cache_marks, 1);
+        assert_int_equal(tu_int(t->j, "max_tokens"), 64000);
+        snprintf(b2, sizeof(b2), body, "qwen-max");
+        assert_int_equal(run(t, b2), 0);
+        assert_int_equal(t->info.cache_marks, 0); /* not an explicit-cache model */
+        assert_int_equal(tu_int(t->j, "max_tokens"), 8192);
+        snprintf(b2, sizeof(b2), body, "someone-elses-model");
+        assert_int_equal(run(t, b2), 0);
+        assert_int_equal(t->info.cache_marks, 0);
+        assert_int_equal(tu_int(t->j, "max_tokens"), 64000);
+    }
+    t->conf = saved;
+    sl_ap_conf_free(off);
+    free(a);
+}
+
 static void
 test_openai_format(void **state)
 {
@@ -649,6 +772,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streaming_deny_always, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaped_and_duplicate_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_markers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_markers_off_and_clamp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claude_code_fixtures, setup, teardown),
         cmocka_unit_test(test_openai_format),
         cmocka_unit_test(test_count_tokens),

@@ -1,6 +1,8 @@
 /* test_response.c - OpenAI chat completion -> Anthropic message; error
  * bodies -> Anthropic error shape; statistics values. */
 
+#include <math.h>
+
 #include "test_util.h"
 
 static json_object *
@@ -255,6 +257,54 @@ test_stats(void **state)
     sl_ap_buf_free(&b);
 }
 
+/* DashScope's explicit cache usage -> Anthropic's three input counts, and
+ * Kong's cost with cache_read_cost / cache_write_cost. */
+static void
+test_cache_usage(void **state)
+{
+    sl_ap_usage_t u;
+    sl_ap_stats_in_t in;
+    sl_ap_buf_t b = {0};
+    json_object *j;
+
+    (void)state;
+    memset(&u, 0, sizeof(u));
+    j = translate("{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},"
+                  "\"finish_reason\":\"stop\",\"index\":0}],\"object\":\"chat.completion\","
+                  "\"usage\":{\"prompt_tokens\":12000,\"completion_tokens\":10,\"total_tokens\":"
+                  "12010,\"prompt_tokens_details\":{\"cached_tokens\":9000,"
+                  "\"cache_creation_input_tokens\":2500,\"cache_type\":\"ephemeral\","
+                  "\"cache_creation\":{\"ephemeral_5m_input_tokens\":2500}}},"
+                  "\"model\":\"qwen-plus\",\"id\":\"chatcmpl-1\"}",
+                  &u);
+    assert_int_equal(tu_int(j, "usage.input_tokens"), 500);
+    assert_int_equal(tu_int(j, "usage.cache_read_input_tokens"), 9000);
+    assert_int_equal(tu_int(j, "usage.cache_creation_input_tokens"), 2500);
+    assert_int_equal(tu_int(j, "usage.output_tokens"), 10);
+    json_object_put(j);
+
+    memset(&in, 0, sizeof(in));
+    in.usage = &u;
+    in.input_cost = 1.0;
+    in.output_cost = 2.0;
+    in.cache_read_cost = 0.1;
+    in.cache_write_cost = 1.25;
+    in.plugin_id = in.provider_name = in.request_model = (sl_str_t)SL_STR("x");
+    sl_ap_stats_usage(&in, &b);
+    j = tu_parse(b.ptr, b.len);
+    /* (500 * 1 + 9000 * 0.1 + 2500 * 1.25 + 10 * 2) / 1e6 */
+    assert_true(fabs(json_object_get_double(tu_get(j, "cost")) - 0.004545) < 1e-12);
+    assert_int_equal(tu_int(j, "prompt_tokens_details.cached_tokens"), 9000);
+    json_object_put(j);
+    in.cache_read_cost = in.cache_write_cost = -1; /* unset: input_cost for all */
+    b.len = 0;
+    sl_ap_stats_usage(&in, &b);
+    j = tu_parse(b.ptr, b.len);
+    assert_true(fabs(json_object_get_double(tu_get(j, "cost")) - 0.01202) < 1e-12);
+    json_object_put(j);
+    sl_ap_buf_free(&b);
+}
+
 static void
 test_json_scan(void **state)
 {
@@ -297,11 +347,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_message),
-        cmocka_unit_test(test_finish_reasons),
-        cmocka_unit_test(test_empty_and_invalid),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_full_message),      cmocka_unit_test(test_finish_reasons),
+        cmocka_unit_test(test_empty_and_invalid), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cache_usage),       cmocka_unit_test(test_stats),
         cmocka_unit_test(test_json_scan),
     };
 
