@@ -1,6 +1,7 @@
 /* serializer.c - the log record, field for field as Kong's
  * kong.log.serialize() (pdk/log.lua): request, upstream_uri, response,
- * latencies, tries, route, service, client_ip, started_at, source, and every
+ * latencies, tries, route, service, authenticated_entity and consumer (when
+ * authenticated), client_ip, started_at, source, and every
  * value plugins set with set_serialize_value merged in at its dotted key. */
 
 #include <ctype.h>
@@ -389,8 +390,21 @@ sb_query(sl_strbuf_t *b, sl_str_t q)
 }
 
 static const char *const record_keys[] = {
-    "request", "upstream_uri", "upstream_status", "response", "latencies", "tries", "route",
-    "service", "client_ip",    "started_at",      "source",   "error",     NULL,
+    "request",
+    "upstream_uri",
+    "upstream_status",
+    "response",
+    "latencies",
+    "tries",
+    "route",
+    "service",
+    "client_ip",
+    "started_at",
+    "source",
+    "error",
+    "consumer",
+    "authenticated_entity",
+    NULL,
 };
 
 /* A plugin set a value inside one of the record's own objects
@@ -514,6 +528,18 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     if (r->service && r->service->entity_json) {
         SL_STRBUF_LIT(&b, ",\"service\":");
         sl_strbuf_add(&b, r->service->entity_json, strlen(r->service->entity_json));
+    }
+    /* Kong: the credential used and the consumer, in authenticated requests */
+    if (r->credential) {
+        SL_STRBUF_LIT(&b, ",\"authenticated_entity\":{\"id\":");
+        sb_cstr(&b, r->credential->id);
+        SL_STRBUF_LIT(&b, ",\"consumer_id\":");
+        sb_cstr(&b, r->credential->consumer->id);
+        SL_STRBUF_LIT(&b, "}");
+    }
+    if (r->consumer && r->consumer->entity_json) {
+        SL_STRBUF_LIT(&b, ",\"consumer\":");
+        sl_strbuf_add(&b, r->consumer->entity_json, strlen(r->consumer->entity_json));
     }
     SL_STRBUF_LIT(&b, ",\"client_ip\":");
     sb_cstr(&b, r->client_ip);

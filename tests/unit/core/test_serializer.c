@@ -211,6 +211,15 @@ oracle_record(sl_req_t *r, const char *const *redact)
         json_object_object_add(root, "route", json_object_get(r->route->entity));
     if (r->service && r->service->entity)
         json_object_object_add(root, "service", json_object_get(r->service->entity));
+    if (r->credential) {
+        json_object *ae = json_object_new_object();
+        json_object_object_add(ae, "id", json_object_new_string(r->credential->id));
+        json_object_object_add(ae, "consumer_id",
+                               json_object_new_string(r->credential->consumer->id));
+        json_object_object_add(root, "authenticated_entity", ae);
+    }
+    if (r->consumer && r->consumer->entity)
+        json_object_object_add(root, "consumer", json_object_get(r->consumer->entity));
     json_object_object_add(root, "client_ip", json_object_new_string(r->client_ip));
     json_object_object_add(root, "started_at", json_object_new_int64(ms(r->times[SL_TIME_START])));
     json_object_object_add(
@@ -339,6 +348,32 @@ test_same_record(void **state)
     long_uri[3000] = '\0';
     g->uri = (sl_str_t){long_uri, 3000};
     assert_same(g, NULL);
+
+    /* authenticated: authenticated_entity and consumer, as Kong logs them */
+    {
+        sl_consumer_t c = {.id = "11111111-1111-4111-8111-111111111111"};
+        sl_credential_t cred = {.id = "22222222-2222-4222-8222-222222222222", .consumer = &c};
+        sl_str_t out;
+        c.entity = json_tokener_parse(
+            "{\"id\":\"11111111-1111-4111-8111-111111111111\",\"username\":\"alice\"}");
+        c.entity_json = (char *)json_object_to_json_string_ext(c.entity, JSON_C_TO_STRING_PLAIN);
+        g->consumer = &c;
+        g->credential = &cred;
+        assert_same(g, NULL);
+        assert_int_equal(sl_serialize(g, NULL, &out), SL_OK);
+        assert_non_null(strstr(out.ptr,
+                               ",\"authenticated_entity\":{\"id\":\"22222222-2222-4222-8222-"
+                               "222222222222\",\"consumer_id\":\"11111111-1111-4111-8111-"
+                               "111111111111\"}"));
+        assert_non_null(strstr(out.ptr, "\"consumer\":{\"id\":\"11111111-1111-4111-8111-"
+                                        "111111111111\",\"username\":\"alice\"}"));
+        g->credential = NULL; /* anonymous: the consumer only */
+        assert_same(g, NULL);
+        assert_int_equal(sl_serialize(g, NULL, &out), SL_OK);
+        assert_null(strstr(out.ptr, "authenticated_entity"));
+        g->consumer = NULL;
+        json_object_put(c.entity);
+    }
 
     if (r->ser)
         json_object_put(r->ser);
