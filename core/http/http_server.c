@@ -19,8 +19,6 @@
 #define SL_PENDING_MAX (64 * 1024)  /* pipelined bytes buffered per conn */
 #define SL_PENDING_KEEP (16 * 1024) /* input buffer kept between requests */
 
-static llhttp_settings_t sl_http_settings;
-static int sl_http_settings_ready;
 static char sl_read_buf[SL_READ_BUF]; /* one loop per process */
 
 typedef struct sl_write {
@@ -630,6 +628,18 @@ sl_conn_request_done(sl_conn_t *c)
         conn_process(c);
 }
 
+/* llhttp's callbacks for a client request. */
+static const llhttp_settings_t sl_http_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_message_complete = on_message_complete,
+};
+
 void
 sl_http_on_connection(uv_stream_t *server, int status)
 {
@@ -638,18 +648,6 @@ sl_http_on_connection(uv_stream_t *server, int status)
 
     if (status < 0)
         return;
-    if (!sl_http_settings_ready) {
-        llhttp_settings_init(&sl_http_settings);
-        sl_http_settings.on_message_begin = on_message_begin;
-        sl_http_settings.on_url = on_url;
-        sl_http_settings.on_header_field = on_header_field;
-        sl_http_settings.on_header_value = on_header_value;
-        sl_http_settings.on_headers_complete = on_headers_complete;
-        sl_http_settings.on_body = on_body;
-        sl_http_settings.on_chunk_header = on_chunk_header;
-        sl_http_settings.on_message_complete = on_message_complete;
-        sl_http_settings_ready = 1;
-    }
     c = sl_xcalloc(1, sizeof(*c));
     c->w = w;
     uv_tcp_init(w->loop, &c->tcp);

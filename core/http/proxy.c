@@ -171,9 +171,6 @@ retry_fresh(sl_proxy_t *p)
 #define SL_UPSTREAM_HEADER_LINES_MAX 1000
 #define SL_UPSTREAM_INTERIM_MAX 16
 
-static llhttp_settings_t resp_settings;
-static int resp_settings_ready;
-
 static void try_connect(sl_proxy_t *p);
 static void proxy_fail(sl_proxy_t *p, sl_req_error_t err, int status, const char *msg);
 
@@ -662,6 +659,16 @@ sl_proxy_body_end(sl_proxy_t *p)
     stream_flush(p);
 }
 
+/* llhttp's callbacks for an upstream response. */
+static const llhttp_settings_t resp_settings = {
+    .on_message_begin = on_h_begin,
+    .on_header_field = on_h_field,
+    .on_header_value = on_h_value,
+    .on_headers_complete = on_h_complete,
+    .on_body = on_r_body,
+    .on_message_complete = on_r_complete,
+};
+
 static void
 on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
 {
@@ -860,16 +867,6 @@ sl_proxy_start(sl_req_t *r)
 {
     sl_proxy_t *p = sl_xcalloc(1, sizeof(*p));
 
-    if (!resp_settings_ready) {
-        llhttp_settings_init(&resp_settings);
-        resp_settings.on_message_begin = on_h_begin;
-        resp_settings.on_header_field = on_h_field;
-        resp_settings.on_header_value = on_h_value;
-        resp_settings.on_headers_complete = on_h_complete;
-        resp_settings.on_body = on_r_body;
-        resp_settings.on_message_complete = on_r_complete;
-        resp_settings_ready = 1;
-    }
     p->r = r;
     r->proxy = p;
     p->tls = SL_STR_EQ(r->up_scheme, "https");

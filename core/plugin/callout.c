@@ -240,8 +240,14 @@ on_complete(llhttp_t *p)
     return HPE_PAUSED;
 }
 
-static llhttp_settings_t resp_settings;
-static int resp_settings_ready;
+/* llhttp's callbacks for a callout's response. */
+static const llhttp_settings_t resp_settings = {
+    .on_header_field = on_h_field,
+    .on_header_value = on_h_value,
+    .on_headers_complete = on_h_complete,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
+};
 
 static void
 on_read(void *arg, const char *data, ssize_t n)
@@ -466,15 +472,6 @@ sl_api_callout(sl_req_t *r, const sl_callout_req_t *q, sl_callout_fn fn, void *a
     method = q->method.len ? q->method : SL_STR("GET");
     if (!token(method))
         return NULL;
-    if (!resp_settings_ready) {
-        llhttp_settings_init(&resp_settings);
-        resp_settings.on_header_field = on_h_field;
-        resp_settings.on_header_value = on_h_value;
-        resp_settings.on_headers_complete = on_h_complete;
-        resp_settings.on_body = on_body;
-        resp_settings.on_message_complete = on_complete;
-        resp_settings_ready = 1;
-    }
     co = calloc(1, sizeof(*co));
     if (co == NULL)
         return NULL;
