@@ -113,6 +113,7 @@ on_signal(uv_signal_t *h, int sig)
     case SIGQUIT:
         _exit(0);
     case SIGUSR1:
+        sl_log_info("log files reopen (USR1)");
         sl_host_reopen_logs();
         break;
     default:

@@ -10,7 +10,7 @@ import http from 'node:http';
 
 import { startUpstream } from './upstream.mjs';
 import {
-    startSluice, runSluice, request, RawClient, get, sleep, waitFor, alive, tmpDir,
+    startSluice, runSluice, request, RawClient, get, waitFor, alive, tmpDir,
     simpleConfig, PLUGINS_DIR, TEST_PLUGINS_DIR,
 } from './helpers.mjs';
 
@@ -81,12 +81,13 @@ test('SIGHUP reload under traffic: change applies, zero failed requests', { time
         };
         const stream = request(g.port, { path: '/p/_/sse?n=15&interval=100', timeoutMs: 10000 });
         const loops = [loop(), loop(), loop(), loop()];
-        await sleep(300);
+        assert.ok(await waitFor(() => ok >= 10, 5000, 10), 'traffic flows before the reload');
         await g.reload(cfgB);
         const applied = await waitFor(async () =>
             (await request(g.port, { path: '/q/x' })).status === 200, 5000, 50);
         assert.ok(applied, 'new route served after SIGHUP');
-        await sleep(300);
+        const okAtReload = ok;
+        assert.ok(await waitFor(() => ok >= okAtReload + 10, 5000, 10), 'traffic flows after it');
         stop = true;
         await Promise.all(loops);
         const s = await stream;
@@ -119,12 +120,13 @@ test('SIGTERM drains: in-flight request completes, exit 0, pid file removed', { 
     const g = await startSluice(simpleConfig(up.port), { workers: 2 });
     assert.ok(fs.existsSync(g.pidFile));
     assert.equal(Number(fs.readFileSync(g.pidFile, 'utf8').trim()), g.pid);
-    const slow = request(g.port, { path: '/p/_/stall?ms=1000', timeoutMs: 8000 });
+    const slow = request(g.port, { path: '/p/_/stall?ms=1000&t=drain', timeoutMs: 8000 });
     // an idle keep-alive connection must not hold the drain up
     const idle = await RawClient.open(g.port);
     idle.write(get(g.port, '/p/idle'));
     assert.equal((await idle.next()).status, 200);
-    await sleep(200);
+    // the slow request is in flight once the upstream holds it
+    assert.ok(await waitFor(() => up.requests.some((q) => q.url.endsWith('t=drain')), 5000, 10));
     const t0 = Date.now();
     g.proc.kill('SIGTERM');
     const r = await slow;
@@ -169,10 +171,12 @@ test('SIGUSR1 kills nothing', { timeout: 10000 }, async () => {
     const g = await startSluice(simpleConfig(up.port), { workers: 2 });
     try {
         const before = g.workers();
+        // each worker logs the reopen: wait for both, twice
+        const reopened = () => (g.stderr.match(/worker \d+: log files reopen/g) ?? []).length;
         g.proc.kill('SIGUSR1');
-        await sleep(300);
+        assert.ok(await waitFor(() => reopened() === 2, 5000, 10), g.stderr);
         g.proc.kill('SIGUSR1');
-        await sleep(300);
+        assert.ok(await waitFor(() => reopened() === 4, 5000, 10), g.stderr);
         assert.ok(alive(g.pid));
         assert.deepEqual(g.workers(), before);
         assert.equal((await request(g.port, { path: '/p/usr1' })).status, 200);
@@ -189,8 +193,8 @@ test('an in-flight keep-alive client survives a reload without errors', { timeou
     const g = await startSluice(simpleConfig(up.port), { workers: 1 });
     try {
         const c = await RawClient.open(g.port);
-        c.write(get(g.port, '/p/_/stall?ms=600'));
-        await sleep(150);
+        c.write(get(g.port, '/p/_/stall?ms=600&t=reload-ka'));
+        assert.ok(await waitFor(() => up.requests.some((q) => q.url.endsWith('t=reload-ka')), 5000, 10));
         await g.reload();
         const r = await c.next({ timeoutMs: 5000 });
         assert.equal(r.status, 200);
