@@ -399,6 +399,10 @@ sl_req_body_done(sl_req_t *r)
 void
 sl_req_phase_done(sl_req_t *r, sl_phase_t phase, sl_status_t st)
 {
+    if (r->w->phase_done) {
+        r->w->phase_done(r, phase, st);
+        return;
+    }
     r->paused = 0;
     if (phase == SL_PHASE_ACCESS) {
         access_done(r, st);

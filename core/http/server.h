@@ -15,6 +15,7 @@
 #include "upstream/upstream.h"
 
 typedef struct sl_conn sl_conn_t;
+typedef struct sl_req sl_req_t;
 
 typedef struct sl_server {
     uv_loop_t *loop;
@@ -29,6 +30,9 @@ typedef struct sl_server {
     uint64_t nrequests;
     /* Called when a connection closes (the owner's drain bookkeeping). */
     void (*conn_closed)(struct sl_server *s);
+    /* When set, a phase that paused and is over is reported here instead of
+     * the request going on (the plugin test host drives phases itself). */
+    void (*phase_done)(sl_req_t *r, sl_phase_t phase, sl_status_t st);
 } sl_server_t;
 
 #endif

@@ -65,6 +65,11 @@ sl_host_shutdown(void)
     sl_wtimers_shutdown();
     sl_callouts_cancel_all(NULL);
     uv_close((uv_handle_t *)&host.async, NULL);
+    uv_mutex_destroy(&host.lock);
+    host.ready = 0; /* a test host may set up another */
+    host.worker_id = -1;
+    host.loop = NULL;
+    host.uppool = NULL;
 }
 
 int

@@ -1,0 +1,125 @@
+/* test_testhost.c - libsluice-testhost drives the test plugins' phases
+ * without a server: pauses resumed through the loop, a pause timing out,
+ * a short-circuit, the boundary checks, filters and the log record. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <sluice/testhost.h>
+
+static const char config[] =
+    "_format_version: \"3.0\"\n"
+    "services:\n"
+    "- name: svc\n"
+    "  url: https://api.example.com:8443/base\n"
+    "  routes:\n"
+    "  - {name: pa, paths: [/pa], plugins: [{name: t-pause, config: {delay_ms: 5}}]}\n"
+    "  - {name: pr, paths: [/pr], plugins: [{name: t-pause, config: {action: respond}}]}\n"
+    "  - {name: pn, paths: [/pn], plugins: [{name: t-pause, config: {action: never, "
+    "timeout_ms: 50}}]}\n"
+    "  - {name: pb, paths: [/pb], plugins: [{name: t-pause, config: {phase: body}}]}\n"
+    "  - {name: guard, paths: [/guard], plugins: [{name: t-guard}]}\n";
+
+static slt_host_t *
+host(void)
+{
+    char *err = NULL;
+    slt_host_t *h = slt_host_new(getenv("SLUICE_TEST_PLUGINS_DIR"), config, &err);
+    if (h == NULL)
+        fail_msg("%s", err ? err : "no host");
+    return h;
+}
+
+static void
+test_pause(void **state)
+{
+    slt_host_t *h = host();
+    slt_req_t *t = slt_req_new(h, "GET", "/pa/x?q=1");
+
+    assert_int_equal(slt_access(t), SL_STATUS_CONTINUE);
+    assert_string_equal(slt_req_header_get(t, "x-paused"), "access");
+    assert_string_equal(slt_upstream_url(t), "https://api.example.com:8443/base/x?q=1");
+    slt_req_free(t);
+
+    t = slt_req_new(h, "GET", "/pr");
+    assert_int_equal(slt_access(t), SL_STATUS_RESPOND);
+    assert_int_equal(slt_status(t), 202);
+    assert_string_equal(slt_resp_body(t, NULL), "access");
+    slt_req_free(t);
+
+    t = slt_req_new(h, "POST", "/pb");
+    slt_req_body(t, "hello", 5);
+    assert_int_equal(slt_access(t), SL_STATUS_CONTINUE);
+    assert_int_equal(slt_body(t), SL_STATUS_CONTINUE);
+    assert_string_equal(slt_req_header_get(t, "x-paused"), "body");
+    slt_req_free(t);
+
+    t = slt_req_new(h, "GET", "/pn");
+    assert_int_equal(slt_access(t), SL_STATUS_ERROR);
+    assert_int_equal(slt_req_error(t), SL_REQERR_PENDING_TIMEOUT);
+    slt_req_free(t);
+
+    t = slt_req_new(h, "GET", "/nowhere");
+    assert_int_equal(slt_access(t), -1);
+    slt_req_free(t);
+    slt_host_free(h);
+}
+
+static void
+test_guard_filters_log(void **state)
+{
+    slt_host_t *h = host();
+    slt_req_t *t = slt_req_new(h, "POST", "/guard");
+    const char *out;
+    size_t len;
+
+    slt_req_header(t, "Host", "gw.example");
+    slt_req_body(t, "original", 8);
+    assert_int_equal(slt_access(t), SL_STATUS_CONTINUE);
+    assert_int_equal(slt_body(t), SL_STATUS_CONTINUE);
+    assert_string_equal(slt_req_body_get(t, &len), "replaced");
+    assert_string_equal(slt_req_header_get(t, "x-ok"), "fine");
+    const char *hdrs[] = {"Content-Type", "text/plain", NULL};
+    assert_int_equal(slt_upstream_response(t, 200, hdrs), 0);
+    assert_int_equal(slt_header_filter(t), SL_STATUS_CONTINUE);
+    assert_string_equal(slt_resp_header(t, "x-guard-late"), "------+");
+    assert_string_equal(slt_resp_header(t, "x-guard-access"), "+--------------");
+    assert_int_equal(slt_body_filter(t, "abc", 3, 1, &out, &len), SL_STATUS_CONTINUE);
+    assert_int_equal(len, 3);
+    slt_log(t);
+    const char *rec = slt_log_record(t);
+    assert_non_null(rec);
+    assert_non_null(strstr(rec, "\"status\":200"));
+    slt_req_free(t);
+    slt_host_free(h);
+}
+
+static void
+test_bad_config(void **state)
+{
+    char *err = NULL;
+    slt_host_t *h = slt_host_new(getenv("SLUICE_TEST_PLUGINS_DIR"),
+                                 "_format_version: \"3.0\"\nplugins:\n- name: t-absent\n", &err);
+    assert_null(h);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "t-absent"));
+    free(err);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pause),
+        cmocka_unit_test(test_guard_filters_log),
+        cmocka_unit_test(test_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
