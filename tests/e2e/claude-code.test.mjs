@@ -6,8 +6,9 @@
  * 429/5xx for minutes. */
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import {
-    startHowtoStack, runClaude, claudeAvailable, logMark, newLogRecords, show, CLIENT_KEY,
+    startHowtoStack, runClaude, claudeAvailable, logMark, newLogRecords, show, tmpDir, CLIENT_KEY,
 } from './harness.mjs';
 import { checkUpstreamRequest, checkChatLogRecord, checkNoKeys, pairRecordsWithAnswers, UPSTREAM_URI } from './checks.mjs';
 
@@ -38,7 +39,8 @@ describe('Claude Code CLI through sluice with the how-to config', { skip, timeou
         assert.equal(up.length, 1, show(up.map((q) => q.path)));
         checkUpstreamRequest(up[0], { stream: true, toolNames: ['Bash', 'Read', 'Edit'] });
         /* the usage the CLI shows is the provider's */
-        assert.equal(r.json.usage.input_tokens + (r.json.usage.cache_read_input_tokens ?? 0), up[0].answer.usage.prompt_tokens);
+        assert.equal(r.json.usage.input_tokens + (r.json.usage.cache_read_input_tokens ?? 0) +
+            (r.json.usage.cache_creation_input_tokens ?? 0), up[0].answer.usage.prompt_tokens);
         assert.equal(r.json.usage.output_tokens, up[0].answer.usage.completion_tokens);
         const recs = await newLogRecords(st.logPath, mark, 1);
         assert.equal(recs.length, 1, show(recs));
@@ -49,6 +51,51 @@ describe('Claude Code CLI through sluice with the how-to config', { skip, timeou
          * sample record shows anthropic-version), not the upstream request's */
         assert.equal(recs[0].request.headers['anthropic-version'], '2023-06-01',
             `file-log request.headers lack the client's anthropic-version: ${show(recs[0].request.headers)}`);
+    });
+
+    /* DashScope International prices for qwen-plus (per 1M input tokens,
+     * USD): input 0.4; explicit cache hit 10 %, cache creation 125 %. */
+    const PRICE = { input: 0.4, read: 0.04, write: 0.5 };
+
+    test('prompt caching: three turns of one session, cache reads reach the CLI\'s usage', CASE, async () => {
+        const home = tmpDir('claude-home-');
+        const work = tmpDir('claude-work-');
+        const turns = [];
+        try {
+            for (const [i, prompt] of ['Say hello.', 'Say hello again.', 'And once more.'].entries()) {
+                const r = await claude({ prompt, home, work, args: i ? ['--continue'] : [] });
+                assert.equal(r.code, 0, why(r));
+                assert.equal(r.json.is_error, false, why(r));
+                turns.push(r);
+            }
+        } finally {
+            fs.rmSync(home, { recursive: true, force: true });
+            fs.rmSync(work, { recursive: true, force: true });
+        }
+        const up = (await st.mock.chatRequests()).filter((q) => q.answer?.status === 200);
+        assert.equal(up.length, 3, show(up.map((q) => q.answer)));
+        let withCache = 0;
+        let without = 0;
+        for (const [i, q] of up.entries()) {
+            checkUpstreamRequest(q, { stream: true });
+            const c = q.answer.cache;
+            assert.ok(c && c.markers >= 1 && c.markers <= 4, `turn ${i + 1}: markers ${show(c)}`);
+            const u = turns[i].json.usage;
+            /* what the CLI shows is DashScope's, split the Anthropic way */
+            assert.equal(u.cache_read_input_tokens, c.cached, `turn ${i + 1}: ${show(u)}`);
+            assert.equal(u.cache_creation_input_tokens, c.created, `turn ${i + 1}: ${show(u)}`);
+            assert.equal(u.input_tokens + c.cached + c.created, q.answer.usage.prompt_tokens);
+            if (i > 0) assert.ok(u.cache_read_input_tokens > 0, `turn ${i + 1} read nothing from the cache: ${show(u)}`);
+            withCache += u.input_tokens * PRICE.input + c.cached * PRICE.read + c.created * PRICE.write;
+            without += q.answer.usage.prompt_tokens * PRICE.input;
+        }
+        const recs = await newLogRecords(st.logPath, mark, 3);
+        assert.equal(recs.length, 3);
+        for (const [rec, ans] of pairRecordsWithAnswers(recs, up)) {
+            assert.equal(rec.ai.proxy.usage.prompt_tokens_details.cached_tokens, ans.cache.cached);
+        }
+        console.log(`# three-turn input cost (qwen-plus prices): ${(without / 1e6).toFixed(6)} USD without cache ` +
+            `pass-through, ${(withCache / 1e6).toFixed(6)} USD with (${(100 * (1 - withCache / without)).toFixed(1)} % saved)`);
     });
 
     test('a tool round trip: Bash tool call, the CLI runs it, tool_result, final text quotes it', CASE, async () => {

@@ -272,10 +272,11 @@ export async function waitLog(file, n, timeoutMs = 5000) {
  * directory. Resolves to {code, stdout, stderr, json, ms}. */
 export async function runClaude({
     baseUrl, prompt, model = 'qwen-plus', args = [], env = {}, nonessential = false,
-    outputFormat = 'json', timeoutMs = 90000,
+    outputFormat = 'json', timeoutMs = 90000, home: keepHome, work: keepWork,
 }) {
-    const home = tmpDir('claude-home-');
-    const work = tmpDir('claude-work-');
+    /* home/work given: a session that a later run continues (kept) */
+    const home = keepHome ?? tmpDir('claude-home-');
+    const work = keepWork ?? tmpDir('claude-work-');
     const e = {
         HOME: home,
         ANTHROPIC_BASE_URL: baseUrl,
@@ -321,8 +322,8 @@ export async function runClaude({
     } else if (outputFormat === 'stream-json') {
         json = stdout.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l));
     }
-    fs.rmSync(home, { recursive: true, force: true });
-    fs.rmSync(work, { recursive: true, force: true });
+    if (!keepHome) fs.rmSync(home, { recursive: true, force: true });
+    if (!keepWork) fs.rmSync(work, { recursive: true, force: true });
     return { code, stdout, stderr, json, ms: Date.now() - t0 };
 }
 

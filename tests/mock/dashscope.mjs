@@ -33,8 +33,16 @@
  * [{seq, method, path, headers, body, bodyBytes, unknownFields, answer}],
  * DELETE /__mock/requests clears them, POST /__mock/reset clears everything.
  *
+ * Explicit context cache: cache_control markers on content parts are
+ * honoured as DashScope documents them (applyCache): a repeat within 5
+ * minutes reports prompt_tokens_details.cached_tokens, new prefixes
+ * cache_creation_input_tokens; the request record's answer.cache shows
+ * {markers, counted, cached, created}.  enable_search (recorded in
+ * answer.search; 400 for models without it), response_format json_schema
+ * (400 for models without it) and json_object (400 without the word json).
+ *
  * Usage: node dashscope.mjs --port 0 --key sk-test [--max-tokens-cap 8192]
- *        [--host 127.0.0.1] [--no-record]
+ *        [--per-model-caps] [--host 127.0.0.1] [--no-record]
  * Prints "listening <port>" on stdout. Also importable: startMock(options).
  */
 import http from 'node:http';
@@ -76,6 +84,62 @@ export const PRESETS = {
 };
 
 const DEFAULT_TEXT = 'Hello from mock DashScope.';
+
+/* max_tokens bounds per model (with --per-model-caps; dashscope-extra.md) */
+export const MODEL_CAPS = {
+    'qwen3-max': 65536, 'qwen-max': 8192, 'qwen-plus': 32768, 'qwen3.5-plus': 65536,
+    'qwen-flash': 32768, 'qwen-turbo': 16384, 'qwen3-coder-plus': 65536,
+};
+/* models with enable_search (International, 2026) and json_schema */
+const SEARCH_MODELS = new Set(['qwen3-max', 'qwen-plus', 'qwen-flash', 'qwen3.5-plus']);
+const SCHEMA_MODELS = new Set(['qwen3-max', 'qwen-plus', 'qwen-flash']);
+const CACHE_TTL_MS = 5 * 60 * 1000;
+const CACHE_MIN_TOKENS = 1024;
+
+/* Explicit context cache, as DashScope documents it: a marker caches the
+ * prompt from its start (tools, then messages) up to the marked part; only
+ * the last 4 markers count; a prefix under 1024 tokens is not cached; an
+ * entry lives 5 minutes, renewed by each hit.  A request's cached_tokens is
+ * its longest prefix found; cache_creation_input_tokens what its last
+ * marker adds beyond that.  Tokens here are bytes / 4 of the JSON. */
+function cachePrefixes(body) {
+    const out = [];
+    let acc = JSON.stringify(body.tools ?? []);
+    for (const m of body.messages) {
+        acc += `|${m.role}|`;
+        if (Array.isArray(m.content)) {
+            for (const p of m.content) {
+                acc += JSON.stringify(p.text ?? p.image_url ?? '');
+                if (p.cache_control) out.push({ key: `${body.model}\u0000${acc}`, tokens: Math.ceil(acc.length / 4) });
+            }
+        } else {
+            acc += JSON.stringify(m.content ?? '');
+        }
+        if (m.tool_calls) acc += JSON.stringify(m.tool_calls);
+    }
+    return out;
+}
+
+function applyCache(state, body) {
+    const marks = cachePrefixes(body);
+    if (!marks.length) return null;
+    const now = Date.now();
+    const used = marks.slice(-4).filter((x) => x.tokens >= CACHE_MIN_TOKENS);
+    let cached = 0;
+    for (const x of used) {
+        const e = state.cache.get(x.key);
+        if (e && e.expires > now) {
+            cached = Math.max(cached, x.tokens);
+            e.expires = now + CACHE_TTL_MS;
+        }
+    }
+    const last = used.length ? used[used.length - 1].tokens : 0;
+    const created = Math.max(0, last - cached);
+    for (const x of used) {
+        if (!state.cache.has(x.key)) state.cache.set(x.key, { expires: now + CACHE_TTL_MS });
+    }
+    return { markers: marks.length, counted: used.length, cached, created };
+}
 
 function uuid() {
     return crypto.randomUUID();
@@ -149,8 +213,19 @@ function validate(body, opts) {
         return [400, '<400> InternalError.Algo.InvalidParameter: [] is too short - \'messages\''];
     }
     const mt = body.max_tokens;
-    if (mt !== undefined && mt !== null && (!Number.isInteger(mt) || mt < 1 || mt > opts.maxTokensCap)) {
-        return [400, `<400> InternalError.Algo.InvalidParameter: Range of max_tokens should be [1, ${opts.maxTokensCap}]`];
+    const cap = (opts.perModelCaps && MODEL_CAPS[body.model]) || opts.maxTokensCap;
+    if (mt !== undefined && mt !== null && (!Number.isInteger(mt) || mt < 1 || mt > cap)) {
+        return [400, `<400> InternalError.Algo.InvalidParameter: Range of max_tokens should be [1, ${cap}]`];
+    }
+    if (body.enable_search === true && !SEARCH_MODELS.has(body.model)) {
+        return [400, '<400> InternalError.Algo.InvalidParameter: This model does not support enable_search.'];
+    }
+    const rf = body.response_format;
+    if (rf && rf.type === 'json_schema' && !SCHEMA_MODELS.has(body.model)) {
+        return [400, '<400> InternalError.Algo.InvalidParameter: json_schema is not supported by this model'];
+    }
+    if (rf && rf.type === 'json_object' && !JSON.stringify(body.messages).toLowerCase().includes('json')) {
+        return [400, '<400> InternalError.Algo.InvalidParameter: \'messages\' must contain the word \'json\' in some form, to use \'response_format\' of type \'json_object\'.'];
     }
     const t = body.temperature;
     if (t !== undefined && t !== null && (typeof t !== 'number' || t < 0 || t >= 2)) {
@@ -269,6 +344,17 @@ function planAnswer(sc, body, requestId, bodyBytes) {
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     usage.prompt_tokens_details = { cached_tokens: u.cached_tokens ?? 0 };
+    if (sc.cache) {
+        /* explicit cache: DashScope's shape */
+        usage.prompt_tokens_details = {
+            cached_tokens: sc.cache.cached,
+            cache_creation_input_tokens: sc.cache.created,
+            cache_type: 'ephemeral',
+            cache_creation: { ephemeral_5m_input_tokens: sc.cache.created },
+        };
+        usage.prompt_tokens = Math.max(usage.prompt_tokens, sc.cache.cached + sc.cache.created + 5);
+        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    }
     if (thinking || u.reasoning_tokens !== undefined) {
         usage.completion_tokens_details = { reasoning_tokens: u.reasoning_tokens ?? reasoningTokens.length };
     }
@@ -386,10 +472,15 @@ async function answerChat(state, req, res, raw, rec, arrive) {
         rec.answer = { status: bad[0], reason: bad[1] };
         return sendJson(res, bad[0], baseHeaders(requestId, arrive, false), errorBodyFor(bad[0], requestId, bad[1]));
     }
-    const sc = chooseScenario(state, body);
+    const sc = { ...chooseScenario(state, body) };
+    const cache = applyCache(state, body);
+    if (cache) sc.cache = cache;
+    if (body.enable_search === true && sc.type === undefined) sc.type = 'text';
     const stream = body.stream === true;
     const includeUsage = stream && body.stream_options?.include_usage === true;
     rec.answer = { scenario: sc.type ?? 'text', source: sc.source, stream };
+    if (cache) rec.answer.cache = cache;
+    if (body.enable_search === true) rec.answer.search = { search_options: body.search_options ?? null };
 
     if (sc.type === 'error') {
         const status = sc.status ?? 500;
@@ -515,6 +606,7 @@ async function control(state, req, res, raw) {
     if (p === '/__mock/reset' && req.method === 'POST') {
         state.requests = [];
         state.queue = [];
+        state.cache = new Map();
         return ok({ reset: true });
     }
     if (p === '/__mock/scenario' && req.method === 'POST') {
@@ -542,10 +634,11 @@ export function startMock(options = {}) {
         port: options.port ?? 0,
         key: options.key ?? 'sk-test',
         maxTokensCap: options.maxTokensCap ?? 8192,
+        perModelCaps: options.perModelCaps ?? false,
         record: options.record ?? true,
         maxRecords: options.maxRecords ?? 1000,
     };
-    const state = { opts, queue: [], requests: [], seq: 0 };
+    const state = { opts, queue: [], requests: [], seq: 0, cache: new Map() };
     const server = http.createServer(async (req, res) => {
         const arrive = Date.now();
         try {
@@ -603,6 +696,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
         port: Number(a.port ?? 0),
         key: a.key ?? process.env.MOCK_DASHSCOPE_KEY ?? 'sk-test',
         maxTokensCap: Number(a['max-tokens-cap'] ?? 8192),
+        perModelCaps: !!a['per-model-caps'],
         record: !a['no-record'],
     });
     process.stdout.write(`listening ${m.port}\n`);
