@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import http from 'node:http';
 
 import { startUpstream } from './upstream.mjs';
 import { startSluice, runSluice, request, tmpDir, SLUICE_BIN, REPO } from './helpers.mjs';
@@ -198,5 +199,67 @@ services:
         assert.equal(c.json().headers['x-request-id'], 'client-id-1');
     } finally {
         await g.stop();
+    }
+});
+
+const EXT_AUTHZ = path.join(REPO, 'examples', 'ext-authz');
+
+test('examples/ext-authz builds out of tree, passes its test-host unit test, and authorizes through a real gateway', {
+    timeout: 90000,
+}, async () => {
+    const work = path.join(root, 'ext-authz');
+    fs.cpSync(EXT_AUTHZ, work, { recursive: true });
+    const env = {
+        ...process.env,
+        PKG_CONFIG_PATH: pcDir,
+        PKG_CONFIG_SYSROOT_DIR: path.join(root, 'dest'),
+        LD_LIBRARY_PATH: libdir,
+    };
+    const cflags = 'CFLAGS=-O2 -g -Wall -Wextra -Werror -Wno-unused-parameter';
+    sh('make', [cflags, 'ext-authz.so'], { cwd: work, env });
+    const unit = sh('make', [cflags, 'test'], { cwd: work, env });
+    assert.match(unit, /ext-authz: all checks passed/);
+
+    // the authorization service: "Bearer good" passes as alice
+    const seen = [];
+    const authz = http.createServer((req, res) => {
+        seen.push({ url: req.url, method: req.headers['x-original-method'], uri: req.headers['x-original-uri'] });
+        if (req.headers.authorization === 'Bearer good') {
+            res.writeHead(200, { 'X-Auth-User': 'alice' });
+            res.end();
+        } else {
+            res.writeHead(403, { 'Content-Type': 'application/json' });
+            res.end('{"message":"not you"}');
+        }
+    });
+    await new Promise((r) => authz.listen(0, '127.0.0.1', r));
+    const plugins = path.join(root, 'authz-plugins');
+    fs.mkdirSync(plugins, { recursive: true });
+    fs.copyFileSync(path.join(work, 'ext-authz.so'), path.join(plugins, 'ext-authz.so'));
+    const g = await startSluice(`_format_version: "3.0"
+services:
+- name: svc
+  url: http://127.0.0.1:${up.port}/base
+  routes:
+  - name: guarded
+    paths: [/api]
+    plugins:
+    - name: ext-authz
+      config: {url: "http://127.0.0.1:${authz.address().port}/check", timeout_ms: 2000}
+`, { workers: 1, pluginsDirs: [plugins], bin });
+    try {
+        const ok = await request(g.port, { path: '/api/orders?id=1', headers: { Authorization: 'Bearer good' } });
+        assert.equal(ok.status, 200);
+        assert.equal(ok.json().headers['x-auth-user'], 'alice');
+        assert.deepEqual(seen.at(-1), { url: '/check/api/orders', method: 'GET', uri: '/api/orders?id=1' });
+        const no = await request(g.port, { path: '/api/orders', headers: { Authorization: 'Bearer bad' } });
+        assert.equal(no.status, 403);
+        assert.equal(no.text, '{"message":"not you"}');
+        // many in a row over kept-alive callout connections
+        for (let i = 0; i < 10; i++)
+            assert.equal((await request(g.port, { path: `/api/${i}`, headers: { Authorization: 'Bearer good' } })).status, 200);
+    } finally {
+        await g.stop();
+        await new Promise((r) => authz.close(r));
     }
 });
