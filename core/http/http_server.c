@@ -18,6 +18,7 @@
 #define SL_READ_BUF (64 * 1024)
 #define SL_PENDING_MAX (64 * 1024)  /* pipelined bytes buffered per conn */
 #define SL_PENDING_KEEP (16 * 1024) /* input buffer kept between requests */
+#define SL_LINGER_MS 5000           /* flushing and lingering before a close */
 
 static char sl_read_buf[SL_READ_BUF]; /* one loop per process */
 
@@ -173,6 +174,20 @@ on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* The body limit of the request being read: the node's max_body_size, or
+ * less when a plugin of its route declared less (api->req_body_limit: an
+ * ai-proxy route takes 1 MiB).  0 = none. */
+static size_t
+body_max(const sl_conn_t *c)
+{
+    size_t max = c->w->settings->max_body_size;
+    uint64_t lim = c->req ? c->req->body_limit : 0;
+
+    if (lim && (max == 0 || lim < max))
+        max = (size_t)lim;
+    return max;
+}
+
 static int
 on_headers_complete(llhttp_t *p)
 {
@@ -196,8 +211,7 @@ on_headers_complete(llhttp_t *p)
     /* A declared length over the limit is refused now, not after the
      * client has sent (or we have waited for) that much.  llhttp reports
      * any failure here as HPE_CB_HEADERS_COMPLETE; this is the only one. */
-    if ((p->flags & F_CONTENT_LENGTH) && c->w->settings->max_body_size &&
-        p->content_length > c->w->settings->max_body_size)
+    if ((p->flags & F_CONTENT_LENGTH) && body_max(c) && p->content_length > body_max(c))
         return -1;
     return 0;
 }
@@ -208,7 +222,7 @@ static int
 on_chunk_header(llhttp_t *p)
 {
     sl_conn_t *c = p->data;
-    size_t max = c->w->settings->max_body_size;
+    size_t max = body_max(c);
 
     if (max && c->req != NULL &&
         (p->content_length > max || c->req->body_len + p->content_length > max))
@@ -221,7 +235,7 @@ on_body(llhttp_t *p, const char *at, size_t len)
 {
     sl_conn_t *c = p->data;
     sl_req_t *r = c->req;
-    size_t max = c->w->settings->max_body_size;
+    size_t max = body_max(c);
 
     if (r == NULL)
         return HPE_USER; /* the request already ended (early answer) */
@@ -289,6 +303,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
+        c->peer_closed = 1;
         if (c->req != NULL)
             sl_req_abort(c->req);
         sl_conn_close(c);
@@ -521,15 +536,34 @@ on_close(uv_handle_t *h)
 }
 
 static void
+close_handles(sl_conn_t *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
+        uv_close((uv_handle_t *)&c->timer, on_close);
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+    }
+}
+
+static void
 on_shutdown(uv_shutdown_t *req, int status)
 {
     sl_conn_t *c = req->data;
 
     free(req);
-    if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
-        uv_close((uv_handle_t *)&c->timer, on_close);
-        uv_close((uv_handle_t *)&c->tcp, on_close);
-    }
+    if (!c->lingering || status < 0)
+        close_handles(c); /* else the peer's EOF or the linger timer */
+}
+
+/* Lingering close (nginx's lingering_close): after an early answer (413
+ * while the client still sends a 65 MB body) closing with unread input
+ * would send a reset, and the client could lose the answer it has not read
+ * yet.  The output is shut down and the input read and dropped until the
+ * client closes or the linger timer ends it. */
+static void
+on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    if (nread < 0)
+        close_handles((sl_conn_t *)s);
 }
 
 static void
@@ -561,14 +595,19 @@ sl_conn_close(sl_conn_t *c)
     c->prev = c->next = NULL;
     cork_flush(c); /* what was corked goes before the close */
     c->corked = 0;
-    if (c->write_bytes > 0 && !c->write_failed) {
-        /* Flush queued response bytes before closing: uv_close would cancel
-         * them.  Bounded by a linger timeout. */
+    if (!c->write_failed && (c->write_bytes > 0 || !c->peer_closed)) {
+        /* Flush queued response bytes before closing (uv_close would cancel
+         * them), then linger while the client may still be sending.
+         * Bounded by the linger timeout. */
         uv_shutdown_t *sd = sl_xmalloc(sizeof(*sd));
         sd->data = c;
         if (uv_shutdown(sd, (uv_stream_t *)&c->tcp, on_shutdown) == 0) {
             uv_read_stop((uv_stream_t *)&c->tcp);
-            uv_timer_start(&c->timer, on_linger_timeout, 5000, 0);
+            c->reading = 0;
+            if (!c->peer_closed &&
+                uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) == 0)
+                c->lingering = 1;
+            uv_timer_start(&c->timer, on_linger_timeout, SL_LINGER_MS, 0);
             return;
         }
         free(sd);

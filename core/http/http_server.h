@@ -41,6 +41,8 @@ struct sl_conn {
     int in_process;
     int handles_closed;
     int write_failed;
+    int peer_closed; /* read EOF or an error: nothing left to drain */
+    int lingering;   /* closing: output shut down, input read and dropped */
     int reading;
     int want_close; /* close after the current response */
     unsigned nreqs;

@@ -93,7 +93,8 @@ struct sl_req {
     int body_complete;
     int req_chunked; /* client sent Transfer-Encoding: chunked */
     uint64_t req_content_length;
-    size_t req_size; /* bytes received (head + body) */
+    uint64_t body_limit; /* declared by plugins (api->req_body_limit); 0 none */
+    size_t req_size;     /* bytes received (head + body) */
 
     /* routing and plugins */
     sl_route_match_t match;

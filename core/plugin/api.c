@@ -264,6 +264,16 @@ api_req_body_set(sl_req_t *r, const char *data, size_t len)
 }
 
 static int
+api_req_body_limit(sl_req_t *r, uint64_t max)
+{
+    if (r->body_complete || r->stream_body)
+        return -1;
+    if (max && (r->body_limit == 0 || max < r->body_limit))
+        r->body_limit = max;
+    return 0;
+}
+
+static int
 api_upstream_get(sl_req_t *r, sl_str_t *scheme, sl_str_t *host, int *port, sl_str_t *path,
                  sl_str_t *query)
 {
@@ -739,4 +749,5 @@ const sl_api_t sl_api = {
     /* since 1.1: introspection */
     .plugin_scope = api_plugin_scope,
     .serialize_value_get = api_serialize_value_get,
+    .req_body_limit = api_req_body_limit,
 };

@@ -803,6 +803,14 @@ struct sl_api {
      * request), or 0 when absent.  Meant for plugins that act on another's
      * results after it ran (a quota charging ai-proxy's token counts). */
     int (*serialize_value_get)(sl_req_t *r, const char *key, sl_str_t *json);
+
+    /* The largest request body this request may have (since 1.1), declared
+     * in the access phase, before the body is read: a declared
+     * Content-Length above it is answered 413 before any body byte is
+     * read, a chunked body is refused (413) as soon as it passes it.  The
+     * smallest of the host's max_body_size and every declaration applies;
+     * 0 declares nothing.  Returns 0, or -1 once the body has been read. */
+    int (*req_body_limit)(sl_req_t *r, uint64_t max);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -273,6 +273,12 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
     c->api = api;
     c->conf = conf;
     api->ctx_set(r, c);
+    /* the core refuses a bigger declared body before reading it */
+    if (conf->max_request_body_size > 0 &&
+        api->size >= offsetof(sl_api_t, req_body_limit) + sizeof(api->req_body_limit) &&
+        api->req_body_limit != NULL) {
+        api->req_body_limit(r, (uint64_t)conf->max_request_body_size);
+    }
 
     if (conf->llm_format == SL_AP_FMT_ANTHROPIC) {
         if (sl_ap_ends_with(path, "/v1/messages/count_tokens")) {

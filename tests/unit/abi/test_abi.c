@@ -104,6 +104,7 @@ static const member_t api_members[] = {
     /* since 1.1: introspection */
     API(plugin_scope, 1),
     API(serialize_value_get, 1),
+    API(req_body_limit, 1),
 };
 
 static const member_t desc_members[] = {
