@@ -61,7 +61,8 @@ typedef struct sl_ap_ctx {
     sl_ap_buf_t req_payload;
     sl_ap_buf_t resp_payload;
     int acc_overflow;
-    int overflow_told; /* the stream's event bound was hit and logged */
+    int overflow_told;   /* the stream's event bound was hit and logged */
+    int stats_published; /* ai.proxy.usage/meta set (at eof, or in log) */
 } sl_ap_ctx_t;
 
 static void
@@ -519,7 +520,7 @@ sl_ap_fail_status(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c)
 }
 
 static sl_status_t
-sl_ap_body_filter(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk, int eof)
+sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk, int eof)
 {
     const sl_ap_conf_t *conf = conf_;
     sl_ap_ctx_t *c = api->ctx_get(r);
@@ -627,19 +628,24 @@ sl_ap_log_string(const sl_api_t *api, sl_req_t *r, const char *key, const sl_ap_
     sl_ap_buf_free(&j);
 }
 
+/* Kong's ai.proxy.usage / ai.proxy.meta, published once the response is
+ * complete (body_filter at eof), so that plugins running after ai-proxy's
+ * body filter but before its log phase (a token quota charging usage in its
+ * own log phase, a metrics exporter) can read them with
+ * api->serialize_value_get; the log phase publishes them for a request whose
+ * body filters never saw eof. */
 static void
-sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
+sl_ap_publish_stats(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, sl_ap_ctx_t *c)
 {
-    const sl_ap_conf_t *conf = conf_;
-    sl_ap_ctx_t *c = api->ctx_get(r);
     sl_ap_stats_in_t in;
     sl_ap_usage_t u;
     sl_ap_buf_t b = {0};
     int64_t end, first;
 
-    if (c == NULL || !c->translated || c->responded) {
+    if (c->stats_published) {
         return;
     }
+    c->stats_published = 1;
     if (conf->log_statistics && c->resp_status < 400 && c->resp != SL_AP_RESP_ERROR) {
         u = c->resp == SL_AP_RESP_STREAM  ? c->st.usage
             : c->resp == SL_AP_RESP_WATCH ? c->watch.usage
@@ -681,6 +687,30 @@ sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
         }
         sl_ap_buf_free(&b);
     }
+}
+
+static sl_status_t
+sl_ap_body_filter(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk, int eof)
+{
+    sl_status_t st = sl_ap_body_filter_chunk(api, r, conf_, chunk, eof);
+    sl_ap_ctx_t *c;
+
+    if (eof && (c = api->ctx_get(r)) != NULL && c->translated && !c->responded) {
+        sl_ap_publish_stats(api, r, conf_, c);
+    }
+    return st;
+}
+
+static void
+sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
+{
+    const sl_ap_conf_t *conf = conf_;
+    sl_ap_ctx_t *c = api->ctx_get(r);
+
+    if (c == NULL || !c->translated || c->responded) {
+        return;
+    }
+    sl_ap_publish_stats(api, r, conf, c);
     if (c->resp == SL_AP_RESP_STREAM && (c->st.sse.overflow || c->st.bad_chunk)) {
         /* counted per request in the log record */
         api->set_serialize_value(r, "ai.proxy.stream_error",
