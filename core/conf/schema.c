@@ -354,15 +354,18 @@ parse_text(walk_t *w, const char *json, size_t len)
         fail(w, "", "out of memory");
         return NULL;
     }
+    int whole = 0;
+
     root = json_tokener_parse_ex(tok, json, (int)len);
     e = json_tokener_get_error(tok);
     if (root == NULL && e == json_tokener_continue) {
         root = json_tokener_parse_ex(tok, "", 1); /* "1.5" could go on: end of input */
         e = json_tokener_get_error(tok);
+        whole = 1; /* everything was consumed */
     }
     if (root == NULL && e != json_tokener_success) {
         fail(w, "", "invalid JSON: %s", json_tokener_error_desc(e));
-    } else if (root != NULL) {
+    } else if (root != NULL && !whole) {
         for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
             if (json[i] != ' ' && json[i] != '\t' && json[i] != '\r' && json[i] != '\n') {
                 fail(w, "", "invalid JSON: trailing characters");

@@ -55,11 +55,12 @@ fl_log(const sl_api_t *api, sl_req_t *r, void *conf)
         api->log(r, SL_LOG_ERROR, "no writer for \"%s\" (init_worker not run)", c->path);
         return;
     }
-    for (size_t i = 0; i < c->nfields; i++) {
-        sl_str_t v = {c->fields[i].json, c->fields[i].json_len};
+    for (size_t i = 0; i < c->custom_fields.n; i++) {
+        const sl_conf_pair_t *f = (const sl_conf_pair_t *)c->custom_fields.items + i;
+        sl_str_t v = {f->json, strlen(f->json)};
 
-        if (api->set_serialize_value(r, c->fields[i].key, v) != 0)
-            api->log(r, SL_LOG_WARN, "custom field \"%s\" was not accepted", c->fields[i].key);
+        if (api->set_serialize_value(r, f->key, v) != 0)
+            api->log(r, SL_LOG_WARN, "custom field \"%s\" was not accepted", f->key);
     }
     if (api->log_serialize(r, c->redact_api_keys ? fl_redact_api_keys : fl_redact_none, &out) !=
         0) {

@@ -26,24 +26,19 @@
 
 typedef struct fl_writer fl_writer_t;
 
-/* One static custom field: dotted key and its value as compact JSON. */
-typedef struct fl_field {
-    char *key;
-    char *json;
-    size_t json_len;
-} fl_field_t;
-
-/* One plugin instance's configuration.  Built in the master by
- * config_parse; `writer` is filled per worker by init_worker (each worker
- * has its own copy-on-write image of this struct after fork). */
+/* One plugin instance's configuration, filled by the host from fl_schema
+ * (file_log_conf.c) in the master; `writer` is filled per worker by
+ * init_worker (each worker has its own copy-on-write image after fork). */
 typedef struct fl_conf {
     char *path;
-    int reopen;          /* reopen the file for every record */
-    int redact_api_keys; /* also redact x-api-key and api-key */
-    fl_field_t *fields;
-    size_t nfields;
-    fl_writer_t *writer; /* per worker; NULL before init_worker */
+    int reopen;                    /* reopen the file for every record */
+    int redact_api_keys;           /* also redact x-api-key and api-key */
+    sl_conf_array_t custom_fields; /* sl_conf_pair_t: dotted key -> JSON */
+    char *lua_fields;              /* custom_fields_by_lua: must be empty */
+    fl_writer_t *writer;           /* per worker; NULL before init_worker */
 } fl_conf_t;
+
+extern const sl_schema_t fl_schema;
 
 /* file_log_conf.c */
 int fl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len,

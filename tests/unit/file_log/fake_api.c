@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "conf/schema.h"
 #include "fake_api.h"
 
 extern const sl_plugin_t sluice_plugin;
@@ -153,6 +154,21 @@ fake_log_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     return 0;
 }
 
+/* The host's schema checker itself (core/conf/schema.c), wired to
+ * fake_conf_error as plugin/api.c wires it to the loader. */
+static void
+fake_schema_err(void *ud, const char *path, const char *msg)
+{
+    fake_conf_error(ud, path, "%s", msg);
+}
+
+static int
+fake_conf_schema_parse(sl_conf_ctx_t *cx, const sl_schema_t *schema, const char *json, size_t len,
+                       void **block)
+{
+    return sl_schema_parse(schema, json, len, fake_schema_err, cx, &fake_api, cx, block);
+}
+
 const sl_api_t fake_api = {
     .abi_major = SL_PLUGIN_ABI_MAJOR,
     .abi_minor = SL_PLUGIN_ABI_MINOR,
@@ -164,6 +180,8 @@ const sl_api_t fake_api = {
     .set_serialize_value = fake_set_serialize_value,
     .log_serialize = fake_log_serialize,
     .reopen_generation = fake_reopen_generation,
+    .conf_schema_parse = fake_conf_schema_parse,
+    .conf_schema_free = sl_schema_free,
 };
 
 void

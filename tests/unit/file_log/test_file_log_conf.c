@@ -1,4 +1,5 @@
-/* test_file_log_conf.c - file-log's config_parse: defaults, fields, errors. */
+/* test_file_log_conf.c - file-log's config_parse (its field table through the
+ * host's schema checker): defaults, fields, errors. */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,7 +36,7 @@ test_defaults(void **state)
     assert_string_equal(c->path, "/tmp/claude.json");
     assert_int_equal(c->reopen, 0);
     assert_int_equal(c->redact_api_keys, 1);
-    assert_int_equal(c->nfields, 0);
+    assert_int_equal(c->custom_fields.n, 0);
     assert_null(c->writer);
     sluice_plugin.config_free(c);
     assert_string_equal(fake_conf_errors, "");
@@ -58,15 +59,15 @@ test_all_fields(void **state)
     assert_string_equal(c->path, "/var/log/x y.log");
     assert_int_equal(c->reopen, 1);
     assert_int_equal(c->redact_api_keys, 0);
-    assert_int_equal(c->nfields, 5);
-    assert_string_equal(c->fields[0].key, "team");
-    assert_string_equal(c->fields[0].json, "\"ai\"");
-    assert_string_equal(c->fields[1].key, "route.cost");
-    assert_string_equal(c->fields[1].json, "1.5");
-    assert_string_equal(c->fields[2].json, "[1,\"/x\"]");
-    assert_string_equal(c->fields[3].json, "null");
-    assert_string_equal(c->fields[4].json, "{\"k\":true}");
-    assert_int_equal(c->fields[4].json_len, strlen(c->fields[4].json));
+    assert_int_equal(c->custom_fields.n, 5);
+    const sl_conf_pair_t *f = c->custom_fields.items;
+    assert_string_equal(f[0].key, "team");
+    assert_string_equal(f[0].json, "\"ai\"");
+    assert_string_equal(f[1].key, "route.cost");
+    assert_string_equal(f[1].json, "1.5");
+    assert_string_equal(f[2].json, "[1,\"/x\"]");
+    assert_string_equal(f[3].json, "null");
+    assert_string_equal(f[4].json, "{\"k\":true}");
     sluice_plugin.config_free(c);
 }
 
@@ -94,15 +95,15 @@ test_errors(void **state)
     expect_errors("{\"path\":\"/tmp/a*b\"}", "path: not a valid filename\n");
     expect_errors("{\"path\":\"/tmp/100%\"}", "path: not a valid filename\n");
     expect_errors("{\"path\":\"x\"}", "path: not a valid filename\n");
-    expect_errors("{\"path\":\"/tmp/a\\u0000b\"}", "path: not a valid filename\n");
+    expect_errors("{\"path\":\"/tmp/a\\u0000b\"}",
+                  "path: invalid value: contains a NUL character\n");
     expect_errors("{\"path\":\"/tmp/x\",\"reopen\":\"yes\"}", "reopen: expected a boolean\n");
     expect_errors("{\"path\":\"/tmp/x\",\"redact_api_keys\":1}",
                   "redact_api_keys: expected a boolean\n");
-    expect_errors("{\"path\":\"/tmp/x\",\"custom_fields\":[1]}",
-                  "custom_fields: expected an object\n");
+    expect_errors("{\"path\":\"/tmp/x\",\"custom_fields\":[1]}", "custom_fields: expected a map\n");
     expect_errors("{\"path\":\"/tmp/x\",\"custom_fields\":{\"a..b\":1,\"ok\":2,\".c\":3}}",
-                  "custom_fields: invalid key \"a..b\": expected dot-separated, non-empty names\n"
-                  "custom_fields: invalid key \".c\": expected dot-separated, non-empty names\n");
+                  "custom_fields.a..b: invalid key: expected dot-separated, non-empty names\n"
+                  "custom_fields..c: invalid key: expected dot-separated, non-empty names\n");
     expect_errors(
         "{\"path\":\"/tmp/x\",\"custom_fields_by_lua\":{\"a\":\"return 1\"}}",
         "custom_fields_by_lua: Lua is not supported; use custom_fields (key -> JSON value)\n");
@@ -110,11 +111,11 @@ test_errors(void **state)
                   "pathh: unknown field\ncolor: unknown field\n");
     /* Every problem is reported, not only the first. */
     expect_errors("{\"reopen\":1,\"x\":2}",
-                  "reopen: expected a boolean\nx: unknown field\npath: required field missing\n");
-    expect_errors("[]", ": expected an object\n");
+                  "x: unknown field\npath: required field missing\nreopen: expected a boolean\n");
+    expect_errors("[]", ": expected a record\n");
     expect_errors("{\"path\":", ": invalid JSON: unexpected end of data\n");
-    expect_errors("null", ": expected an object\n");
-    expect_errors("1.5", ": expected an object\n");
+    expect_errors("null", ": expected a record\n");
+    expect_errors("1.5", ": expected a record\n");
     expect_errors("", ": invalid JSON: unexpected end of data\n");
     expect_errors("{\"path\":\"/tmp/x\"} x", ": invalid JSON: trailing characters\n");
 }
