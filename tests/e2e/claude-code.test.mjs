@@ -8,17 +8,20 @@ import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import {
-    startHowtoStack, runClaude, claudeAvailable, logMark, newLogRecords, show, tmpDir, CLIENT_KEY,
+    startHowtoStack, runClaude, claudeSkip, claudeRequired, logMark, newLogRecords, show, tmpDir, CLIENT_KEY,
 } from './harness.mjs';
 import { checkUpstreamRequest, checkChatLogRecord, checkNoKeys, pairRecordsWithAnswers, UPSTREAM_URI } from './checks.mjs';
 
-const skip = !claudeAvailable() && 'the Claude Code CLI is not installed (npm ci)';
+const skip = claudeSkip();
 const CASE = { timeout: 120000 };
 
 describe('Claude Code CLI through sluice with the how-to config', { skip, timeout: 900000 }, () => {
     let st;
     let mark = 0;
-    before(async () => { st = await startHowtoStack({ workers: 2 }); });
+    before(async () => {
+        claudeRequired();
+        st = await startHowtoStack({ workers: 2 });
+    });
     after(async () => { await st?.stop(); });
     beforeEach(async () => {
         await st.mock.reset();

@@ -331,6 +331,20 @@ export function claudeAvailable() {
     return fs.existsSync(CLAUDE_BIN);
 }
 
+/* The skip reason for tests that need the Claude Code CLI: a missing CLI
+ * skips them on a developer's machine, but under CI (CI=true) nothing is
+ * skipped and the tests fail loudly (claudeRequired says why). */
+export function claudeSkip() {
+    if (claudeAvailable() || process.env.CI === 'true') return false;
+    return 'the Claude Code CLI is not installed (npm ci)';
+}
+
+export function claudeRequired() {
+    if (!claudeAvailable())
+        throw new Error(`CI=true and the Claude Code CLI is missing (${CLAUDE_BIN}): ` +
+                        'npm ci failed or package-lock.json lost it');
+}
+
 /* A readable summary for assertion messages. */
 export function show(obj, max = 3000) {
     const s = typeof obj === 'string' ? obj : JSON.stringify(obj, null, 1);

@@ -10,7 +10,7 @@ import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import {
-    startMock, startGateway, howtoConfig, tmpDir, runClaude, claudeAvailable, logMark,
+    startMock, startGateway, howtoConfig, tmpDir, runClaude, claudeSkip, logMark,
     newLogRecords, show, MOCK_KEY,
 } from './harness.mjs';
 import { checkUpstreamRequest, checkNoKeys } from './checks.mjs';
@@ -131,7 +131,7 @@ describe('key-auth with consumers in front of the how-to', { timeout: 600000 }, 
         await assert.rejects(ask(ALICE_KEY, 'qwen-max'), /must be: qwen-plus/);
     });
 
-    const skip = !claudeAvailable() && 'the Claude Code CLI is not installed (npm ci)';
+    const skip = claudeSkip();
     test('Claude Code: alice\'s ANTHROPIC_API_KEY works', { ...CASE, skip }, async () => {
         const text = 'Keys checked, welcome alice.';
         await mock.scenario({ type: 'text', text });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import path from 'node:path';
 import {
-    startMock, startProcess, runClaude, claudeAvailable, show, ROOT, MOCK_KEY, CLIENT_KEY,
+    startMock, startProcess, runClaude, claudeSkip, show, ROOT, MOCK_KEY, CLIENT_KEY,
 } from './harness.mjs';
 
 describe('mock DashScope self-test', { timeout: 60000 }, () => {
@@ -217,7 +217,7 @@ describe('Claude Code CLI against the Anthropic recorder (no gateway)', { timeou
     after(async () => { await rec?.stop(); });
 
     test('the pinned CLI runs offline, sends what the fixtures describe and completes a tool round trip',
-        { skip: !claudeAvailable() && 'npm ci has not been run', timeout: 60000 }, async () => {
+        { skip: claudeSkip(), timeout: 60000 }, async () => {
             const r = await runClaude({
                 baseUrl: `http://127.0.0.1:${port}/anything`, prompt: 'TOOLTEST run the marker', args: ['--allowedTools', 'Bash'],
             });
