@@ -401,3 +401,24 @@ test('every try is in the log record, however many retries', { timeout: 10000 },
         assert.equal(t.code, 502);
     }
 });
+
+test('every loader refusal: no descriptor symbol, no config_parse, not a loadable object', { timeout: 10000 }, async () => {
+    // (wrong major, newer minor, no name and duplicates: the tests above)
+    const refused = path.join(TEST_PLUGINS_DIR, 'refused');
+    const d = tmpDir();
+    const cfg = path.join(d, 'empty.yaml');
+    fs.writeFileSync(cfg, '_format_version: "3.0"\n');
+    const junk = path.join(d, 'junk');
+    fs.mkdirSync(junk);
+    fs.writeFileSync(path.join(junk, 't-junk.so'), 'not an ELF object\n');
+    const r = await runSluice(['-t', '-d', cfg, '--plugins-dir', `${refused}:${junk}`]);
+    assert.equal(r.code, 1);
+    const out = r.stdout + r.stderr;
+    assert.match(out, /t-no-symbol\.so: no 'sluice_plugin' symbol: not a sluice plugin/);
+    assert.match(out, /t-no-config-parse\.so \(t-no-config-parse\): descriptor has no config_parse/);
+    assert.match(out, /t-junk\.so: cannot load: /);
+    assert.doesNotMatch(out, /configuration ok/);
+    // the good plugins beside them still load: only the refusals are errors
+    const ok = await runSluice(['-t', '-d', cfg, '--plugins-dir', TEST_PLUGINS_DIR]);
+    assert.equal(ok.code, 0, ok.stderr);
+});
