@@ -242,6 +242,71 @@ find_route(sl_conf_t *conf, const char *key)
     return NULL;
 }
 
+static char *
+lowerdup(const char *s)
+{
+    char *d = sl_strndup(s, strlen(s));
+    for (char *c = d; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return d;
+}
+
+/* Kong's `snis` (https routes: the server name the client asked for) and
+ * `headers` ({name: [values]}) of a route. */
+static void
+route_match_extra(sl_loader_t *L, json_object *o, const char *path, sl_route_t *r)
+{
+    char p[SL_PATH_MAX], ep[SL_PATH_MAX];
+    json_object *v;
+
+    if (sl_conf_get_strs(L, o, path, "snis", &v) > 0 && json_object_array_length(v) > 0) {
+        sl_conf_kpath(p, path, "snis");
+        if (!(r->protocols & SL_ROUTE_HTTPS))
+            sl_conf_err(L, p, "'snis' can only be set when 'protocols' is 'https'");
+        r->nsnis = json_object_array_length(v);
+        r->snis = sl_xcalloc(r->nsnis, sizeof(char *));
+        for (size_t k = 0; k < r->nsnis; k++)
+            r->snis[k] = lowerdup(json_object_get_string(json_object_array_get_idx(v, k)));
+    }
+    if ((v = sl_conf_field(o, "headers")) == NULL)
+        return;
+    sl_conf_kpath(p, path, "headers");
+    if (!json_object_is_type(v, json_type_object)) {
+        sl_conf_err(L, p, "expected a map");
+        return;
+    }
+    r->headers = sl_xcalloc((size_t)json_object_object_length(v) + 1, sizeof(*r->headers));
+    json_object_object_foreach(v, name, vals)
+    {
+        sl_route_header_t *h;
+        sl_conf_kpath(ep, p, name);
+        if (strcasecmp(name, "host") == 0) {
+            sl_conf_err(L, ep,
+                        "cannot contain 'host' header, which must be specified in the "
+                        "'hosts' attribute");
+            continue;
+        }
+        if (vals == NULL || !json_object_is_type(vals, json_type_array) ||
+            json_object_array_length(vals) == 0) {
+            sl_conf_err(L, ep, "expected a non-empty array of strings");
+            continue;
+        }
+        h = &r->headers[r->nheaders++];
+        h->name = lowerdup(name);
+        h->values = sl_xcalloc(json_object_array_length(vals), sizeof(char *));
+        for (size_t k = 0; k < json_object_array_length(vals); k++) {
+            json_object *s = json_object_array_get_idx(vals, k);
+            if (!json_object_is_type(s, json_type_string)) {
+                sl_conf_err(L, ep, "expected a non-empty array of strings");
+                continue;
+            }
+            h->values[h->nvalues++] =
+                sl_strndup(json_object_get_string(s), strlen(json_object_get_string(s)));
+        }
+    }
+}
+
 static void
 route_lists(sl_loader_t *L, json_object *o, const char *path, sl_route_t *r)
 {
@@ -351,6 +416,7 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
                 sl_conf_err(L, p, "service '%s' not found", str);
         }
     }
+    r->protocols = SL_ROUTE_HTTP | SL_ROUTE_HTTPS;
     if (sl_conf_get_strs(L, o, path, "protocols", &v) > 0) {
         sl_conf_kpath(p, path, "protocols");
         for (size_t k = 0; k < json_object_array_length(v); k++) {
@@ -363,16 +429,18 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
         if (json_object_array_length(v) == 0)
             sl_conf_err(L, p, "length must be at least 1");
         r->https_only = 1;
-        for (size_t k = 0; k < json_object_array_length(v); k++)
-            if (!strcmp(json_object_get_string(json_object_array_get_idx(v, k)), "http"))
+        r->protocols = 0;
+        for (size_t k = 0; k < json_object_array_length(v); k++) {
+            const char *s = json_object_get_string(json_object_array_get_idx(v, k));
+            if (!strcmp(s, "http")) {
                 r->https_only = 0;
-    }
-    for (const char *const *k = (const char *const[]){"headers", "snis", NULL}; *k; k++) {
-        if (sl_conf_field(o, *k)) {
-            sl_conf_kpath(p, path, *k);
-            sl_conf_err(L, p, "matching on %s is not supported by sluice", *k);
+                r->protocols |= SL_ROUTE_HTTP;
+            } else if (!strcmp(s, "https")) {
+                r->protocols |= SL_ROUTE_HTTPS;
+            }
         }
     }
+    route_match_extra(L, o, path, r);
     route_lists(L, o, path, r);
     if (!sl_conf_field(o, "paths") && !sl_conf_field(o, "methods") && !sl_conf_field(o, "hosts") &&
         !sl_conf_field(o, "headers"))
@@ -406,7 +474,8 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
 static void
 route_entity(sl_route_t *r, json_object *o)
 {
-    static const char *const copy[] = {"paths", "methods", "hosts", "tags", NULL};
+    static const char *const copy[] = {"paths", "methods", "hosts", "headers",
+                                       "snis",  "tags",    NULL};
     json_object *e = json_object_new_object(), *v;
     int b;
 
@@ -597,17 +666,10 @@ load_top_route(sl_loader_t *L, json_object *o, const char *path)
 static void
 load_document(sl_loader_t *L, json_object *root)
 {
-    static const char *const keys[] = {"_format_version",
-                                       "_transform",
-                                       "_comment",
-                                       "_info",
-                                       "_ignore",
-                                       "services",
-                                       "routes",
-                                       "plugins",
-                                       "consumers",
-                                       "keyauth_credentials",
-                                       NULL};
+    static const char *const keys[] = {
+        "_format_version", "_transform", "_comment", "_info",     "_ignore",
+        "services",        "routes",     "plugins",  "consumers", "keyauth_credentials",
+        "certificates",    "snis",       NULL};
     sl_pending_t pending = {0};
     const char *fv;
     int b;
@@ -632,6 +694,8 @@ load_document(sl_loader_t *L, json_object *root)
     each(L, root, "routes", load_top_route);
     each(L, root, "consumers", sl_conf_load_consumer);
     each(L, root, "keyauth_credentials", sl_conf_load_keyauth);
+    each(L, root, "certificates", sl_conf_load_certificate);
+    each(L, root, "snis", sl_conf_load_sni);
     if ((v = sl_conf_field(root, "plugins")) != NULL)
         sl_conf_pending_add(L, v, "", NULL, NULL, NULL, 1);
     L->pending = NULL;
@@ -768,6 +832,16 @@ route_free(sl_route_t *r)
     free(r->paths);
     free(r->methods);
     free(r->hosts);
+    for (size_t i = 0; i < r->nsnis; i++)
+        free(r->snis[i]);
+    free(r->snis);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        for (size_t k = 0; k < r->headers[i].nvalues; k++)
+            free(r->headers[i].values[k]);
+        free(r->headers[i].values);
+        free(r->headers[i].name);
+    }
+    free(r->headers);
     free(r->name);
     json_object_put(r->entity);
     free(r->entity_json);
@@ -804,6 +878,7 @@ sl_conf_free(sl_conf_t *conf)
         sl_shm_zone_release(conf->zones[i]);
     free(conf->zones);
     sl_conf_consumers_free(conf);
+    sl_conf_certs_free(conf);
     free(conf->plugins);
     free(conf->routes);
     free(conf->services);

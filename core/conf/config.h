@@ -69,6 +69,17 @@ typedef struct sl_route_path {
     regex_t re; /* compiled, anchored at start, if is_regex */
 } sl_route_path_t;
 
+/* A route's `headers` entry: the request must carry `name` with one of
+ * `values` (case-insensitive), as Kong matches them. */
+typedef struct sl_route_header {
+    char *name; /* lowercase */
+    char **values;
+    size_t nvalues;
+} sl_route_header_t;
+
+#define SL_ROUTE_HTTP 0x1
+#define SL_ROUTE_HTTPS 0x2
+
 struct sl_route {
     char id[37];
     char *name; /* may be NULL */
@@ -82,6 +93,11 @@ struct sl_route {
     int preserve_host; /* default 0 */
     int regex_priority;
     int request_buffering; /* default 1 */
+    unsigned protocols;    /* SL_ROUTE_HTTP | SL_ROUTE_HTTPS (default both) */
+    char **snis;           /* lowercase; "*.x" / "x.*" wildcards */
+    size_t nsnis;
+    sl_route_header_t *headers;
+    size_t nheaders;
     int https_only;        /* protocols lists https but not http */
     int https_redirect;    /* https_redirect_status_code (default 426) */
     sl_service_t *service; /* may be NULL */
@@ -113,6 +129,20 @@ struct sl_credential {
     unsigned char digest[32];
 };
 
+/* A TLS certificate (Kong's `certificates`): PEM text, checked at load. */
+typedef struct sl_certificate {
+    char id[37];
+    char *cert, *key;         /* PEM */
+    char *cert_alt, *key_alt; /* a second key type (RSA + ECDSA); NULL if none */
+} sl_certificate_t;
+
+/* A server name (Kong's `snis`, top-level or nested in a certificate):
+ * lowercase; "*.example.com" / "example.*" wildcards. */
+typedef struct sl_sni {
+    char *name;
+    sl_certificate_t *cert;
+} sl_sni_t;
+
 typedef struct sl_conf {
     char *file;
     sl_service_t **services;
@@ -133,6 +163,14 @@ typedef struct sl_conf {
     sl_chain_t global_chain;  /* global plugins only (no route matched) */
     json_object *root;        /* parsed document (after env substitution) */
     void *router;             /* router's private index (router.c) */
+    sl_certificate_t **certs; /* certificates, configuration order */
+    size_t ncerts;
+    sl_sni_t *snis;
+    size_t nsnis;
+    /* TLS contexts built from certs and the settings for this generation
+     * (http/tls_server.c, set by the master); freed with the conf */
+    void *tls_server;
+    void (*tls_server_free)(void *);
 } sl_conf_t;
 
 /* Load and validate `file` (YAML or JSON; chosen by content). Every problem

@@ -99,6 +99,11 @@ void sl_conf_keyauth_index(sl_conf_t *conf);
 sl_consumer_t *sl_conf_consumer_ref(sl_loader_t *L, json_object *v, const char *p);
 void sl_conf_consumers_free(sl_conf_t *conf);
 
+/* conf/certs.c: certificates (with nested snis) and top-level snis. */
+void sl_conf_load_certificate(sl_loader_t *L, json_object *o, const char *path);
+void sl_conf_load_sni(sl_loader_t *L, json_object *o, const char *path);
+void sl_conf_certs_free(sl_conf_t *conf);
+
 /* conf/chain.c: per-route/service/global chains, and per consumer with
  * scoped plugins one chain per route (after the router sorted routes). */
 void sl_conf_chain_build(sl_conf_t *conf, sl_chain_t *ch, const sl_route_t *r,

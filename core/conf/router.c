@@ -196,7 +196,8 @@ sl_router_build(sl_conf_t *conf, sl_errors_t *errs)
     for (size_t i = 0; i < conf->nroutes; i++) {
         const sl_route_t *r = conf->routes[i];
         unsigned plain = r->nhosts > 0;
-        unsigned w = (r->nmethods > 0) + (r->nhosts > 0) + (r->npaths > 0);
+        unsigned w = (r->nmethods > 0) + (r->nhosts > 0) + (r->npaths > 0) + (r->nheaders > 0) +
+                     (r->nsnis > 0);
 
         if (r->service && !r->service->enabled)
             continue; /* Kong: a disabled service is not routed */
@@ -282,11 +283,62 @@ method_match(const sl_route_t *r, sl_str_t method)
     return 0;
 }
 
+static int
+sni_match(const sl_route_t *r, const char *sni)
+{
+    sl_str_t s = sl_str_c(sni);
+
+    if (sni == NULL)
+        return 0;
+    for (size_t i = 0; i < r->nsnis; i++) {
+        const char *h = r->snis[i];
+        size_t n = strlen(h);
+        if (h[0] == '*') {
+            if (s.len > n - 1 && !strncasecmp(s.ptr + s.len - (n - 1), h + 1, n - 1))
+                return 1;
+        } else if (n && h[n - 1] == '*') {
+            if (s.len > n - 1 && !strncasecmp(s.ptr, h, n - 1))
+                return 1;
+        } else if (s.len == n && !strncasecmp(s.ptr, h, n)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Every configured header has a request value equal (case-insensitive)
+ * to one of its values. */
+static int
+headers_match(const sl_route_t *r, const sl_router_req_t *q)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const sl_route_header_t *h = &r->headers[i];
+        sl_str_t v;
+        int ok = 0;
+
+        for (size_t k = 0; !ok && q->header && q->header(q->arg, h->name, k, &v); k++)
+            for (size_t j = 0; !ok && j < h->nvalues; j++)
+                ok = strlen(h->values[j]) == v.len && !strncasecmp(h->values[j], v.ptr, v.len);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 int
 sl_router_match(const sl_conf_t *conf, sl_str_t method, sl_str_t host, sl_str_t path,
                 sl_route_match_t *m)
 {
+    sl_router_req_t q = {.method = method, .host = host, .path = path};
+
+    return sl_router_match_req(conf, &q, m);
+}
+
+int
+sl_router_match_req(const sl_conf_t *conf, const sl_router_req_t *q, sl_route_match_t *m)
+{
     const sl_router_t *rt = conf->router;
+    sl_str_t method = q->method, host = q->host, path = q->path;
 
     if (rt == NULL)
         return SL_DECLINED;
@@ -300,6 +352,12 @@ sl_router_match(const sl_conf_t *conf, sl_str_t method, sl_str_t host, sl_str_t 
         if (r->nmethods && !method_match(r, method))
             continue;
         if (r->nhosts && !host_match(r, host))
+            continue;
+        if (q->tls && !(r->protocols & SL_ROUTE_HTTPS))
+            continue;
+        if (r->nsnis && (!q->tls || !sni_match(r, q->sni)))
+            continue;
+        if (r->nheaders && !headers_match(r, q))
             continue;
         if (e->path && e->path->is_regex) {
             regmatch_t pm[1];

@@ -29,6 +29,19 @@ void sl_router_free(sl_conf_t *conf);
 int sl_router_match(const sl_conf_t *conf, sl_str_t method, sl_str_t host, sl_str_t path,
                     sl_route_match_t *m);
 
+/* What else a route may match on (Kong): the connection's TLS and SNI,
+ * and request headers through `header` (the idx-th value of a header,
+ * name lowercase; 0 when there is none). */
+typedef struct sl_router_req {
+    sl_str_t method, host, path;
+    int tls;         /* an http-only route does not match a TLS request */
+    const char *sni; /* NULL if none */
+    int (*header)(void *arg, const char *name, size_t idx, sl_str_t *value);
+    void *arg;
+} sl_router_req_t;
+
+int sl_router_match_req(const sl_conf_t *conf, const sl_router_req_t *q, sl_route_match_t *m);
+
 /* The upstream path for a matched request, following Kong's
  * get_upstream_uri_v0 (see docs): service path joined with what is left of
  * the request path.  Returns a malloc'd NUL-terminated path WITHOUT query. */

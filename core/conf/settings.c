@@ -104,6 +104,20 @@ static const sl_directive_t directives[] = {
      OFF(upstream_keepalive_idle_timeout), 0, 86400, "60", "SECONDS",
      "idle upstream connections are closed after this (Kong's setting; 0: never): keep it "
      "below the provider's own idle timeout so the gateway closes first"},
+    {"ssl_cert", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_cert), 0, 0, NULL, "FILE[,FILE]",
+     "PEM certificate(s) of listeners with 'ssl' when no SNI picks one from the declarative "
+     "config's certificates (several: one per key type, e.g. RSA and ECDSA)"},
+    {"ssl_cert_key", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_cert_key), 0, 0, NULL,
+     "FILE[,FILE]", "their private keys, in the same order"},
+    {"ssl_protocols", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_protocols), 0, 0,
+     "TLSv1.2 TLSv1.3", "LIST", "TLS versions accepted from clients (TLSv1.2, TLSv1.3)"},
+    {"ssl_ciphers", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_ciphers), 0, 0,
+     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+     "LIST", "TLS 1.2 ciphers (OpenSSL syntax; TLS 1.3 suites are OpenSSL's defaults)"},
+    {"ssl_session_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(ssl_session_timeout), 60,
+     86400 * 7, "86400", "SECONDS",
+     "session ticket lifetime; the ticket keys, shared by all workers, rotate this often"},
     {"settings", 'c', SL_IN_FLAG | SL_IN_ENV, SL_ACT_SETTINGS_FILE, set_str, OFF(settings_file), 0,
      0, NULL, "FILE", "settings file: 'key = value' lines, '#' comments"},
     {"test", 't', SL_IN_FLAG, SL_ACT_TEST, NULL, 0, 0, 0, NULL, NULL,
@@ -150,9 +164,18 @@ set_listen(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
 
     if (!append)
         listen_clear(s);
-    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+    /* entries are comma-separated; an entry is "ADDR:PORT [flag...]" */
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        size_t n;
+        while (*t == ' ' || *t == '\t')
+            t++;
+        n = strlen(t);
+        while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+            n--;
+        if (n == 0)
+            continue;
         s->listen = sl_xrealloc(s->listen, (s->nlisten + 1) * sizeof(char *));
-        s->listen[s->nlisten++] = sl_strndup(t, strlen(t));
+        s->listen[s->nlisten++] = sl_strndup(t, n);
     }
     free(copy);
     return s->nlisten > (append ? before : 0) ? NULL : "at least one ADDR:PORT";
@@ -681,4 +704,35 @@ sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
 done:
     free(flags);
     return rc;
+}
+
+int
+sl_listen_spec(const char *spec, char *addr, size_t addrlen, unsigned *flags, char *err,
+               size_t errlen)
+{
+    size_t n = strcspn(spec, " \t");
+    const char *f = spec + n;
+
+    *flags = 0;
+    if (n == 0 || n >= addrlen) {
+        snprintf(err, errlen, "expected ADDR:PORT, [IPV6]:PORT or PORT");
+        return -1;
+    }
+    memcpy(addr, spec, n);
+    addr[n] = '\0';
+    while (*f) {
+        size_t k;
+        f += strspn(f, " \t");
+        k = strcspn(f, " \t");
+        if (k == 0)
+            break;
+        if (k == 3 && strncmp(f, "ssl", 3) == 0) {
+            *flags |= SL_LISTEN_SSL;
+        } else {
+            snprintf(err, errlen, "unknown listen flag '%.*s' (sluice knows: ssl)", (int)k, f);
+            return -1;
+        }
+        f += k;
+    }
+    return 0;
 }

@@ -11,7 +11,7 @@
 typedef struct sl_settings {
     char *declarative_config;
     char **listen;
-    size_t nlisten;    /* "ADDR:PORT", "[::1]:PORT" */
+    size_t nlisten;    /* "ADDR:PORT", "[::1]:PORT", then flags: "0.0.0.0:8443 ssl" */
     int workers;       /* 0 = number of cores */
     char *plugins_dir; /* ':'-separated list */
     char *pid_file;
@@ -29,7 +29,21 @@ typedef struct sl_settings {
     int max_connections;                 /* per worker; 503 beyond */
     int upstream_keepalive;              /* idle upstream connections per host */
     int upstream_keepalive_idle_timeout; /* seconds (Kong's unit); 0 = never closed */
+
+    /* client-side TLS (listeners with "ssl"); lists are comma-separated */
+    char *ssl_cert;          /* PEM files: the default certificate(s), e.g. RSA,ECDSA */
+    char *ssl_cert_key;      /* their keys, same order */
+    char *ssl_protocols;     /* "TLSv1.2 TLSv1.3" */
+    char *ssl_ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
+    int ssl_session_timeout; /* seconds; session tickets' keys rotate this often */
 } sl_settings_t;
+
+#define SL_LISTEN_SSL 0x1
+/* Split a listen entry "ADDR:PORT [ssl]" into the address (copied into
+ * addr) and flags (SL_LISTEN_*).  -1 with a message in err on an unknown
+ * flag or an address too long. */
+int sl_listen_spec(const char *spec, char *addr, size_t addrlen, unsigned *flags, char *err,
+                   size_t errlen);
 
 void sl_settings_defaults(sl_settings_t *s);
 /* Parse argv (after env and file).  Returns 0 to run, 1 to exit 0 (help,

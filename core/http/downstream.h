@@ -18,5 +18,8 @@ void sl_conn_resume_read(sl_conn_t *c);
  * connected to. */
 const char *sl_conn_client_ip(const sl_conn_t *c);
 int sl_conn_server_port(const sl_conn_t *c);
+/* 1 if the client came over TLS; the server name it asked for (or NULL). */
+int sl_conn_is_tls(const sl_conn_t *c);
+const char *sl_conn_sni(const sl_conn_t *c);
 
 #endif

@@ -295,6 +295,51 @@ pending_append(sl_conn_t *c, const char *data, size_t len)
     c->pending_len += len;
 }
 
+static int raw_write_now(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
+
+/* Send the ciphertext OpenSSL has produced (handshake, tickets, records). */
+static int
+tls_flush(sl_conn_t *c)
+{
+    const char *p;
+    size_t len = sl_stls_conn_out(c->tls, &p);
+    int rc = SL_OK;
+
+    if (len > 0) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+        rc = raw_write_now(c, &b, 1); /* copies what the socket does not take */
+    }
+    sl_stls_conn_out_done(c->tls);
+    return rc;
+}
+
+/* Ciphertext from a TLS client: handshake, then plaintext straight into
+ * c->pending.  -1: bad handshake, protocol error or close_notify. */
+static int
+tls_input(sl_conn_t *c, const char *data, size_t len)
+{
+    ssize_t n;
+
+    if (sl_stls_conn_feed(c->tls, data, len) < 0)
+        return -1;
+    for (;;) {
+        if (c->pending_cap - c->pending_len < 16384) {
+            c->pending_cap = c->pending_len + 16384 * 2;
+            c->pending = sl_xrealloc(c->pending, c->pending_cap);
+        }
+        n = sl_stls_conn_read(c->tls, c->pending + c->pending_len, c->pending_cap - c->pending_len);
+        if (n <= 0)
+            break;
+        c->pending_len += (size_t)n;
+    }
+    if (tls_flush(c) < 0 || n < 0) {
+        if (n < 0 && n != UV_EOF && !sl_stls_conn_established(c->tls))
+            sl_log_debug("TLS handshake from %s failed", c->client_ip);
+        return -1;
+    }
+    return 0;
+}
+
 static void
 on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
@@ -309,7 +354,16 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         sl_conn_close(c);
         return;
     }
-    pending_append(c, buf->base, (size_t)nread);
+    if (c->tls != NULL) {
+        if (tls_input(c, buf->base, (size_t)nread) < 0) {
+            if (c->req != NULL)
+                sl_req_abort(c->req);
+            sl_conn_close(c);
+            return;
+        }
+    } else {
+        pending_append(c, buf->base, (size_t)nread);
+    }
     if (c->paused && c->pending_len > SL_PENDING_MAX && c->reading) {
         uv_read_stop(s); /* back-pressure on a pipelining client */
         c->reading = 0;
@@ -421,7 +475,7 @@ on_write(uv_write_t *wr, int status)
  * them (the common case: no copy, one writev), else copy what is left into
  * a write request. */
 static int
-conn_write_now(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
+raw_write_now(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
     size_t total = 0, skip = 0, off = 0;
     sl_write_t *w;
@@ -463,6 +517,17 @@ conn_write_now(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
         return SL_ERROR;
     }
     return SL_OK;
+}
+
+/* TLS: encrypt, then write the records. */
+static int
+conn_write_now(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    if (c->tls == NULL)
+        return raw_write_now(c, bufs, n);
+    if (!sl_stls_conn_established(c->tls) || sl_stls_conn_write(c->tls, bufs, n) < 0)
+        return SL_ERROR;
+    return tls_flush(c);
 }
 
 int
@@ -529,6 +594,7 @@ on_close(uv_handle_t *h)
     free(c->cork_buf);
     free(c->url);
     free(c->pending);
+    sl_stls_conn_free(c->tls);
     free(c);
     w->nconns--;
     if (w->conn_closed)
@@ -595,6 +661,10 @@ sl_conn_close(sl_conn_t *c)
     c->prev = c->next = NULL;
     cork_flush(c); /* what was corked goes before the close */
     c->corked = 0;
+    if (c->tls != NULL && !c->write_failed && sl_stls_conn_established(c->tls)) {
+        sl_stls_conn_shutdown(c->tls); /* close_notify */
+        tls_flush(c);
+    }
     if (!c->write_failed && (c->write_bytes > 0 || !c->peer_closed)) {
         /* Flush queued response bytes before closing (uv_close would cancel
          * them), then linger while the client may still be sending.
@@ -720,6 +790,14 @@ sl_http_on_connection(uv_stream_t *server, int status)
         c->server_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                         : ((struct sockaddr_in *)&ss)->sin_port);
 
+    size_t li = w->listeners != NULL ? (size_t)((uv_tcp_t *)server - w->listeners) : SIZE_MAX;
+    if (li < w->nlisteners && w->listener_tls != NULL && w->listener_tls[li]) {
+        if ((c->tls = sl_stls_conn_new(w->conf->tls_server)) == NULL) {
+            sl_conn_close(c);
+            return;
+        }
+    }
+
     llhttp_init(&c->parser, HTTP_REQUEST, &sl_http_settings);
     /* Strict parsing: reject what smuggling relies on. */
     c->parser.data = c;
@@ -749,4 +827,16 @@ int
 sl_conn_server_port(const sl_conn_t *c)
 {
     return c ? c->server_port : 0;
+}
+
+int
+sl_conn_is_tls(const sl_conn_t *c)
+{
+    return c != NULL && c->tls != NULL;
+}
+
+const char *
+sl_conn_sni(const sl_conn_t *c)
+{
+    return c != NULL ? sl_stls_conn_sni(c->tls) : NULL;
 }

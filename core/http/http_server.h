@@ -11,6 +11,7 @@
 #include "http/hdr_accum.h"
 #include "http/request.h"
 #include "http/server.h"
+#include "http/tls_server.h"
 
 struct sl_conn {
     uv_tcp_t tcp;
@@ -46,6 +47,7 @@ struct sl_conn {
     int reading;
     int want_close; /* close after the current response */
     unsigned nreqs;
+    sl_stls_conn_t *tls; /* listener with "ssl": http/tls_server.c */
 };
 
 void sl_http_on_connection(uv_stream_t *server, int status);

@@ -824,7 +824,10 @@ build_head(sl_proxy_t *p)
         SL_STRBUF_LIT(&b, ", ");
     }
     sl_strbuf_add(&b, cip, strlen(cip));
-    SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+    if (sl_conn_is_tls(c))
+        SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
+    else
+        SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
     SL_STRBUF_STR(&b, r->host);
     n = snprintf(num, sizeof(num), "%d", sl_conn_server_port(c));
     SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Port: ");

@@ -198,6 +198,22 @@ set_default_upstream(sl_req_t *r)
 
 static void access_done(sl_req_t *r, sl_status_t st);
 
+/* sl_router_req_t.header: the idx-th request header called name. */
+static int
+route_header(void *arg, const char *name, size_t idx, sl_str_t *value)
+{
+    const sl_req_t *r = arg;
+    sl_str_t n = sl_str_c(name);
+
+    for (size_t i = 0; i < r->headers.n; i++) {
+        if (sl_str_caseeq(r->headers.items[i].name, n) && idx-- == 0) {
+            *value = r->headers.items[i].value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void
 sl_req_headers_done(sl_req_t *r)
 {
@@ -260,7 +276,14 @@ sl_req_headers_done(sl_req_t *r)
         return;
     }
 
-    if (sl_router_match(r->w->conf, r->method, r->host, r->path, &r->match) != SL_OK) {
+    sl_router_req_t rq = {.method = r->method,
+                          .host = r->host,
+                          .path = r->path,
+                          .tls = sl_conn_is_tls(r->conn),
+                          .sni = sl_conn_sni(r->conn),
+                          .header = route_header,
+                          .arg = r};
+    if (sl_router_match_req(r->w->conf, &rq, &r->match) != SL_OK) {
         r->chain = &r->w->conf->global_chain;
         r->discard_body = 1;
         r->responded = SL_ANSWER_NO_ROUTE;
@@ -270,9 +293,9 @@ sl_req_headers_done(sl_req_t *r)
         r->chain = &r->route->chain;
         if (r->service)
             set_default_upstream(r);
-        /* every listener is plain HTTP (no client TLS yet): a route that
-         * only takes https is answered as Kong does, 426 or a redirect */
-        if (r->route->https_only) {
+        /* a route that only takes https, reached over plain HTTP, is
+         * answered as Kong does: 426 or a redirect */
+        if (r->route->https_only && !rq.tls) {
             r->discard_body = 1;
             r->responded = SL_ANSWER_HTTPS_REQUIRED;
         }

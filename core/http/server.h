@@ -28,6 +28,9 @@ typedef struct sl_server {
     size_t nconns;
     sl_conn_t *conns; /* all open client connections */
     uint64_t nrequests;
+    uv_tcp_t *listeners; /* the worker's; listener_tls[i] = 1 for "ssl" */
+    const unsigned char *listener_tls;
+    size_t nlisteners;
     /* Called when a connection closes (the owner's drain bookkeeping). */
     void (*conn_closed)(struct sl_server *s);
     /* When set, a phase that paused and is over is reported here instead of

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "http/tls_server.h"
 #include "plugin/host.h"
 #include "proc/master.h"
 #include "proc/notify.h"
@@ -84,6 +85,8 @@ sl_master_load(const sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t **co
     else
         *conf = sl_conf_load_buffer("(no declarative config)", empty, sizeof(empty) - 1, reg,
                                     &sl_api, errs);
+    if (*conf && errs->n == 0)
+        sl_stls_build(s, *conf, errs); /* this generation's certificates */
     if (errs->n) {
         if (*conf)
             sl_conf_free(*conf);
@@ -96,14 +99,20 @@ sl_master_load(const sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t **co
 /* ---- listeners ---------------------------------------------------------- */
 
 static int
-bind_one(const char *spec)
+bind_one(const char *entry)
 {
+    char spec[300], err[160];
+    unsigned flags;
     char host[256];
     const char *colon;
     int port, fd, one = 1;
     struct sockaddr_storage ss;
     socklen_t sl;
 
+    if (sl_listen_spec(entry, spec, sizeof(spec), &flags, err, sizeof(err)) < 0) {
+        sl_log_error("listen %s: %s", entry, err);
+        return -1;
+    }
     memset(&ss, 0, sizeof(ss));
     if (spec[0] == '[') {
         const char *rb = strchr(spec, ']');
@@ -354,6 +363,10 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
         if ((m.fds[i] = bind_one(s->listen[i])) < 0)
             return 1;
     }
+    if (conf->tls_server != NULL && sl_stls_keys_init() < 0) {
+        sl_log_error("cannot create the shared TLS session ticket keys");
+        return 1;
+    }
     m.gens[0] = (sl_generation_t){.gen = 0, .conf = conf, .reg = *reg};
     m.ngens = 1;
     m.respawn_at = sl_xcalloc((size_t)s->workers, sizeof(uint64_t));
@@ -394,6 +407,7 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
             ts.tv_nsec = 0;
         }
         int sig = sigtimedwait(&set, &si, &ts);
+        sl_stls_keys_tick((unsigned)s->ssl_session_timeout);
         switch (sig) {
         case SIGCHLD:
             break; /* reaped below */

@@ -182,6 +182,16 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     each_plugin(&w, 1);
 
     w.listeners = sl_xcalloc(nfds, sizeof(uv_tcp_t));
+    unsigned char *tls_flags = sl_xcalloc(nfds ? nfds : 1, 1);
+    for (size_t i = 0; i < nfds && i < s->nlisten; i++) {
+        char addr[300], err[160];
+        unsigned flags = 0;
+        if (sl_listen_spec(s->listen[i], addr, sizeof(addr), &flags, err, sizeof(err)) == 0)
+            tls_flags[i] = (flags & SL_LISTEN_SSL) != 0;
+    }
+    w.srv.listeners = w.listeners;
+    w.srv.listener_tls = tls_flags;
+    w.srv.nlisteners = nfds;
     for (size_t i = 0; i < nfds; i++) {
         int rc;
         uv_tcp_init(w.srv.loop, &w.listeners[i]);
@@ -206,6 +216,7 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     uv_run(w.srv.loop, UV_RUN_DEFAULT);
     uv_loop_close(w.srv.loop);
     free(w.listeners);
+    free(tls_flags);
     sl_log_debug("worker %d exits after %llu request(s)", id, (unsigned long long)w.srv.nrequests);
 #if defined(__SANITIZE_ADDRESS__)
     /* A worker leaves through _exit() (a forked child must not run the

@@ -343,8 +343,8 @@ test_route_errors(void **state)
         "- name: t\n"           /* 14 */
         "  protocols: [grpc]\n" /* 15 */
         "  paths: [/t]\n"
-        "  service: {title: s}\n" /* 17 */
-        "  headers: {x: [y]}\n",  /* 18 */
+        "  service: {title: s}\n"   /* 17 */
+        "  headers: {Host: [y]}\n", /* 18 */
         (const char *const[]){
             "kong.yaml:7: services[0].routes[0].paths[0]: must not have empty segments",
             "kong.yaml:7: services[0].routes[0].paths[1]: should start with: / (fixed path) or ~/ "
@@ -367,7 +367,8 @@ test_route_errors(void **state)
             "kong.yaml:12: services[0].routes[1].strip_path: expected a boolean",
             "kong.yaml:15: routes[0].protocols[0]: protocol 'grpc' is not supported (http, https)",
             "kong.yaml:17: routes[0].service.title: unknown field",
-            "kong.yaml:18: routes[0].headers: matching on headers is not supported by sluice",
+            "kong.yaml:18: routes[0].headers.Host: cannot contain 'host' header, which must be "
+            "specified in the 'hosts' attribute",
             NULL});
 }
 

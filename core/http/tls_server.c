@@ -1,0 +1,549 @@
+/* tls_server.c - TLS towards clients over memory BIOs (tls_server.h). */
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "base/log.h"
+#include "http/tls_server.h"
+
+/* ---- session ticket keys, shared by every worker ------------------------ */
+
+#define SL_TICKET_SLOTS 3
+
+typedef struct sl_ticket_key {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+} sl_ticket_key_t;
+
+/* In a MAP_SHARED mapping: the master writes, workers read.  The master
+ * only ever rewrites the slot that is neither current nor previous, then
+ * moves `current`: readers never see the key they use change. */
+typedef struct sl_ticket_keys {
+    _Atomic unsigned current; /* slot index */
+    uint64_t rotated_at;      /* CLOCK_MONOTONIC seconds (master only) */
+    sl_ticket_key_t slot[SL_TICKET_SLOTS];
+} sl_ticket_keys_t;
+
+static sl_ticket_keys_t *ticket_keys;
+
+static uint64_t
+mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
+static int
+key_fill(sl_ticket_key_t *k)
+{
+    return RAND_bytes((unsigned char *)k, sizeof(*k)) == 1 ? 0 : -1;
+}
+
+int
+sl_stls_keys_init(void)
+{
+    if (ticket_keys != NULL)
+        return 0;
+    void *m = mmap(NULL, sizeof(sl_ticket_keys_t), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    ticket_keys = m;
+    for (unsigned i = 0; i < SL_TICKET_SLOTS; i++)
+        if (key_fill(&ticket_keys->slot[i]) < 0)
+            return -1;
+    atomic_store(&ticket_keys->current, 0);
+    ticket_keys->rotated_at = mono_s();
+    return 0;
+}
+
+void
+sl_stls_keys_tick(unsigned period_s)
+{
+    if (ticket_keys == NULL || period_s == 0 || mono_s() - ticket_keys->rotated_at < period_s)
+        return;
+    unsigned cur = atomic_load(&ticket_keys->current);
+    unsigned next = (cur + 1) % SL_TICKET_SLOTS; /* the oldest: neither current nor previous */
+    if (key_fill(&ticket_keys->slot[next]) < 0)
+        return;
+    atomic_store(&ticket_keys->current, next);
+    ticket_keys->rotated_at = mono_s();
+    sl_log_info("TLS session ticket keys rotated");
+}
+
+/* OpenSSL's ticket callback: enc = 1 picks the current key, enc = 0 finds
+ * the key named in the ticket among current and previous (2 = renew the
+ * ticket under the current key). */
+static int
+ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx,
+          int enc)
+{
+    OSSL_PARAM params[2];
+    const sl_ticket_key_t *k = NULL;
+    unsigned cur;
+    int renew = 0;
+
+    (void)ssl;
+    if (ticket_keys == NULL)
+        return -1;
+    cur = atomic_load(&ticket_keys->current);
+    if (enc) {
+        k = &ticket_keys->slot[cur];
+        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+            return -1;
+        memcpy(name, k->name, 16);
+        if (EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
+            return -1;
+    } else {
+        unsigned prev = (cur + SL_TICKET_SLOTS - 1) % SL_TICKET_SLOTS;
+        if (memcmp(name, ticket_keys->slot[cur].name, 16) == 0) {
+            k = &ticket_keys->slot[cur];
+        } else if (memcmp(name, ticket_keys->slot[prev].name, 16) == 0) {
+            k = &ticket_keys->slot[prev];
+            renew = 1;
+        } else {
+            return 0; /* unknown key: full handshake */
+        }
+        if (EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
+            return -1;
+    }
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), params) != 1)
+        return -1;
+    return enc ? 1 : (renew ? 2 : 1);
+}
+
+/* ---- contexts ------------------------------------------------------------ */
+
+typedef struct sl_stls_name {
+    char *name; /* lowercase; may start with "*." or end with ".*" */
+    SSL_CTX *ctx;
+} sl_stls_name_t;
+
+struct sl_stls {
+    SSL_CTX *def; /* default certificate(s); also the handshake's first ctx */
+    SSL_CTX **ctxs;
+    size_t nctxs; /* one per config certificate */
+    sl_stls_name_t *names;
+    size_t nnames;
+};
+
+struct sl_stls_conn {
+    sl_stls_t *t;
+    SSL *ssl;
+    BIO *rbio, *wbio;
+    int established;
+};
+
+static int
+alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+        unsigned inlen, void *arg)
+{
+    static const unsigned char h1[] = "\x08http/1.1";
+
+    (void)ssl;
+    (void)arg;
+    if (SSL_select_next_proto((unsigned char **)out, outlen, h1, sizeof(h1) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL; /* no http/1.1 offered: RFC 7301 says refuse */
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* "*.example.com" matches one more label on the left; "example.*" any
+ * last label. */
+static int
+name_match(const char *pat, const char *host)
+{
+    size_t pl = strlen(pat), hl = strlen(host);
+
+    if (pat[0] == '*' && pat[1] == '.') {
+        const char *dot = strchr(host, '.');
+        return dot != NULL && dot != host && strcasecmp(dot, pat + 1) == 0;
+    }
+    if (pl >= 2 && pat[pl - 1] == '*' && pat[pl - 2] == '.') {
+        return hl > pl - 1 && strncasecmp(host, pat, pl - 1) == 0 &&
+               strchr(host + pl - 1, '.') == NULL;
+    }
+    return strcasecmp(pat, host) == 0;
+}
+
+static SSL_CTX *
+pick(const sl_stls_t *t, const char *host)
+{
+    /* exact, then leading wildcard, then trailing wildcard (Kong's order) */
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < t->nnames; i++) {
+            const char *n = t->names[i].name;
+            int kind = n[0] == '*' ? 1 : (n[strlen(n) - 1] == '*' ? 2 : 0);
+            if (kind == pass && name_match(n, host))
+                return t->names[i].ctx;
+        }
+    }
+    return NULL;
+}
+
+static int
+sni_cb(SSL *ssl, int *alert, void *arg)
+{
+    sl_stls_t *t = arg;
+    const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    SSL_CTX *ctx;
+
+    (void)alert;
+    if (host == NULL || (ctx = pick(t, host)) == NULL || ctx == t->def)
+        return SSL_TLSEXT_ERR_OK;
+    SSL_set_SSL_CTX(ssl, ctx);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int
+proto_version(const char *name)
+{
+    if (strcmp(name, "TLSv1.2") == 0)
+        return TLS1_2_VERSION;
+    if (strcmp(name, "TLSv1.3") == 0)
+        return TLS1_3_VERSION;
+    return 0;
+}
+
+static SSL_CTX *
+ctx_new(const sl_settings_t *s, sl_stls_t *t, sl_errors_t *errs)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    int lo = 0, hi = 0;
+    char *list, *save = NULL;
+
+    if (ctx == NULL)
+        return NULL;
+    list = sl_strndup(s->ssl_protocols ? s->ssl_protocols : "TLSv1.2 TLSv1.3",
+                      strlen(s->ssl_protocols ? s->ssl_protocols : "TLSv1.2 TLSv1.3"));
+    for (char *p = strtok_r(list, ", ", &save); p; p = strtok_r(NULL, ", ", &save)) {
+        int v = proto_version(p);
+        if (v == 0) {
+            sl_errors_add(errs, "ssl_protocols: unknown or refused version '%s' (TLSv1.2, TLSv1.3)",
+                          p);
+            continue;
+        }
+        lo = lo == 0 || v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    free(list);
+    SSL_CTX_set_min_proto_version(ctx, lo ? lo : TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, hi ? hi : TLS1_3_VERSION);
+    if (s->ssl_ciphers && SSL_CTX_set_cipher_list(ctx, s->ssl_ciphers) != 1)
+        sl_errors_add(errs, "ssl_ciphers: no usable cipher in '%s'", s->ssl_ciphers);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* stateless resumption only: tickets work across workers, a session
+     * cache would not */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_timeout(ctx, s->ssl_session_timeout > 0 ? s->ssl_session_timeout : 86400);
+    SSL_CTX_set_num_tickets(ctx, 1);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+    SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
+    SSL_CTX_set_tlsext_servername_arg(ctx, t);
+    return ctx;
+}
+
+static void
+openssl_err(sl_errors_t *errs, const char *what, const char *name)
+{
+    unsigned long e = ERR_get_error();
+    sl_errors_add(errs, "%s %s: %s", what, name, e ? ERR_reason_error_string(e) : "cannot be used");
+    ERR_clear_error();
+}
+
+/* PEM text -> certificate (+ chain) and key in ctx. */
+static int
+use_pem(SSL_CTX *ctx, const char *cert, const char *key, const char *what, sl_errors_t *errs)
+{
+    BIO *b = BIO_new_mem_buf(cert, -1);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = NULL;
+    int rc = -1;
+
+    if (x == NULL || SSL_CTX_use_certificate(ctx, x) != 1) {
+        openssl_err(errs, "certificate", what);
+        goto out;
+    }
+    X509 *ca;
+    while ((ca = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+        if (SSL_CTX_add0_chain_cert(ctx, ca) != 1)
+            X509_free(ca);
+    ERR_clear_error(); /* the end of the PEM text */
+    BIO_free(b);
+    b = BIO_new_mem_buf(key, -1);
+    k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    if (k == NULL || SSL_CTX_use_PrivateKey(ctx, k) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        openssl_err(errs, "key of certificate", what);
+        goto out;
+    }
+    rc = 0;
+out:
+    BIO_free(b);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+static char *
+read_file(const char *path, sl_errors_t *errs)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+
+    if (f == NULL) {
+        sl_errors_add(errs, "ssl_cert/ssl_cert_key: cannot open %s", path);
+        return NULL;
+    }
+    do {
+        if (len + 4096 + 1 > cap) {
+            cap = (len + 4096 + 1) * 2;
+            buf = sl_xrealloc(buf, cap);
+        }
+        n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+    } while (n > 0);
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+static void
+stls_free(void *p)
+{
+    sl_stls_t *t = p;
+
+    if (t == NULL)
+        return;
+    SSL_CTX_free(t->def);
+    for (size_t i = 0; i < t->nctxs; i++)
+        SSL_CTX_free(t->ctxs[i]);
+    free(t->ctxs);
+    for (size_t i = 0; i < t->nnames; i++)
+        free(t->names[i].name);
+    free(t->names);
+    free(t);
+}
+
+int
+sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
+{
+    size_t n0 = errs->n;
+    int any_ssl = 0, have_default = 0;
+    sl_stls_t *t;
+
+    for (size_t i = 0; i < s->nlisten; i++) {
+        char addr[300], err[160];
+        unsigned flags;
+        if (sl_listen_spec(s->listen[i], addr, sizeof(addr), &flags, err, sizeof(err)) == 0 &&
+            (flags & SL_LISTEN_SSL))
+            any_ssl = 1;
+    }
+    if (!any_ssl)
+        return SL_OK;
+
+    t = sl_xcalloc(1, sizeof(*t));
+    t->def = ctx_new(s, t, errs);
+    if (t->def == NULL) {
+        sl_errors_add(errs, "cannot create a TLS context");
+        stls_free(t);
+        return SL_ERROR;
+    }
+    /* settings' certificates: "a.pem,b.pem" with "a.key,b.key" */
+    if (s->ssl_cert || s->ssl_cert_key) {
+        char *certs =
+            sl_strndup(s->ssl_cert ? s->ssl_cert : "", strlen(s->ssl_cert ? s->ssl_cert : ""));
+        char *keys = sl_strndup(s->ssl_cert_key ? s->ssl_cert_key : "",
+                                strlen(s->ssl_cert_key ? s->ssl_cert_key : ""));
+        char *sc = NULL, *sk = NULL;
+        char *c = strtok_r(certs, ", ", &sc), *k = strtok_r(keys, ", ", &sk);
+        for (; c || k; c = strtok_r(NULL, ", ", &sc), k = strtok_r(NULL, ", ", &sk)) {
+            if (!c || !k) {
+                sl_errors_add(errs, "ssl_cert and ssl_cert_key must list as many files");
+                break;
+            }
+            char *cp = read_file(c, errs), *kp = read_file(k, errs);
+            if (cp && kp && use_pem(t->def, cp, kp, c, errs) == 0)
+                have_default = 1;
+            free(cp);
+            free(kp);
+        }
+        free(certs);
+        free(keys);
+    }
+    t->ctxs = sl_xcalloc(conf->ncerts ? conf->ncerts : 1, sizeof(SSL_CTX *));
+    for (size_t i = 0; i < conf->ncerts; i++) {
+        sl_certificate_t *ce = conf->certs[i];
+        SSL_CTX *ctx = ctx_new(s, t, errs);
+        if (ctx == NULL)
+            break;
+        t->ctxs[t->nctxs++] = ctx;
+        use_pem(ctx, ce->cert, ce->key, ce->id, errs);
+        if (ce->cert_alt)
+            use_pem(ctx, ce->cert_alt, ce->key_alt, ce->id, errs);
+        if (!have_default) { /* no settings certificate: the first one is the default */
+            use_pem(t->def, ce->cert, ce->key, ce->id, errs);
+            if (ce->cert_alt)
+                use_pem(t->def, ce->cert_alt, ce->key_alt, ce->id, errs);
+            have_default = 1;
+        }
+    }
+    t->names = sl_xcalloc(conf->nsnis ? conf->nsnis : 1, sizeof(*t->names));
+    for (size_t i = 0; i < conf->nsnis; i++) {
+        for (size_t k = 0; k < conf->ncerts && k < t->nctxs; k++) {
+            if (conf->certs[k] == conf->snis[i].cert) {
+                t->names[t->nnames].name =
+                    sl_strndup(conf->snis[i].name, strlen(conf->snis[i].name));
+                t->names[t->nnames++].ctx = t->ctxs[k];
+            }
+        }
+    }
+    if (!have_default && errs->n == n0)
+        sl_errors_add(errs, "a listener has 'ssl' but there is no certificate: set ssl_cert and "
+                            "ssl_cert_key, or add certificates to the declarative config");
+    if (errs->n > n0) {
+        stls_free(t);
+        return SL_ERROR;
+    }
+    conf->tls_server = t;
+    conf->tls_server_free = stls_free;
+    return SL_OK;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+sl_stls_conn_t *
+sl_stls_conn_new(sl_stls_t *t)
+{
+    sl_stls_conn_t *tc;
+
+    if (t == NULL)
+        return NULL;
+    tc = sl_xcalloc(1, sizeof(*tc));
+    tc->t = t;
+    tc->ssl = SSL_new(t->def);
+    tc->rbio = BIO_new(BIO_s_mem());
+    tc->wbio = BIO_new(BIO_s_mem());
+    if (tc->ssl == NULL || tc->rbio == NULL || tc->wbio == NULL) {
+        BIO_free(tc->rbio);
+        BIO_free(tc->wbio);
+        SSL_free(tc->ssl);
+        free(tc);
+        return NULL;
+    }
+    BIO_set_mem_eof_return(tc->rbio, -1); /* empty = "retry", not EOF */
+    SSL_set_bio(tc->ssl, tc->rbio, tc->wbio);
+    SSL_set_accept_state(tc->ssl);
+    return tc;
+}
+
+void
+sl_stls_conn_free(sl_stls_conn_t *tc)
+{
+    if (tc == NULL)
+        return;
+    SSL_free(tc->ssl); /* frees the BIOs */
+    free(tc);
+}
+
+int
+sl_stls_conn_feed(sl_stls_conn_t *tc, const char *data, size_t len)
+{
+    return BIO_write(tc->rbio, data, (int)len) == (int)len ? 0 : -1;
+}
+
+ssize_t
+sl_stls_conn_read(sl_stls_conn_t *tc, char *buf, size_t cap)
+{
+    int n, e;
+
+    if (!tc->established) {
+        n = SSL_do_handshake(tc->ssl);
+        if (n != 1) {
+            e = SSL_get_error(tc->ssl, n);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                return 0;
+            ERR_clear_error();
+            return -1;
+        }
+        tc->established = 1;
+    }
+    n = SSL_read(tc->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
+    if (n > 0)
+        return n;
+    e = SSL_get_error(tc->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return 0;
+    ERR_clear_error();
+    return e == SSL_ERROR_ZERO_RETURN ? UV_EOF : -1;
+}
+
+int
+sl_stls_conn_write(sl_stls_conn_t *tc, const uv_buf_t *bufs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        size_t off = 0;
+        while (off < bufs[i].len) {
+            size_t w = 0;
+            if (SSL_write_ex(tc->ssl, bufs[i].base + off, bufs[i].len - off, &w) != 1) {
+                ERR_clear_error();
+                return -1;
+            }
+            off += w;
+        }
+    }
+    return 0;
+}
+
+size_t
+sl_stls_conn_out(sl_stls_conn_t *tc, const char **p)
+{
+    char *data = NULL;
+    long len = BIO_get_mem_data(tc->wbio, &data);
+
+    *p = data;
+    return len > 0 ? (size_t)len : 0;
+}
+
+void
+sl_stls_conn_out_done(sl_stls_conn_t *tc)
+{
+    (void)BIO_reset(tc->wbio);
+}
+
+void
+sl_stls_conn_shutdown(sl_stls_conn_t *tc)
+{
+    if (tc->established) {
+        SSL_shutdown(tc->ssl);
+        ERR_clear_error();
+    }
+}
+
+int
+sl_stls_conn_established(const sl_stls_conn_t *tc)
+{
+    return tc != NULL && tc->established;
+}
+
+const char *
+sl_stls_conn_sni(const sl_stls_conn_t *tc)
+{
+    return tc ? SSL_get_servername(tc->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+}
