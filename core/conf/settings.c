@@ -111,10 +111,9 @@ static const sl_directive_t directives[] = {
      "FILE[,FILE]", "their private keys, in the same order"},
     {"ssl_protocols", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_protocols), 0, 0,
      "TLSv1.2 TLSv1.3", "LIST", "TLS versions accepted from clients (TLSv1.2, TLSv1.3)"},
-    {"ssl_ciphers", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_ciphers), 0, 0,
-     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
-     "LIST", "TLS 1.2 ciphers (OpenSSL syntax; TLS 1.3 suites are OpenSSL's defaults)"},
+    {"ssl_ciphers", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_ciphers), 0, 0, NULL, "LIST",
+     "TLS 1.2 ciphers, OpenSSL syntax (default: Mozilla's intermediate list, ECDHE with AES-GCM "
+     "or ChaCha20-Poly1305; TLS 1.3 suites are OpenSSL's)"},
     {"ssl_session_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(ssl_session_timeout), 60,
      86400 * 7, "86400", "SECONDS",
      "session ticket lifetime; the ticket keys, shared by all workers, rotate this often"},

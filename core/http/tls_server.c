@@ -18,6 +18,11 @@
 
 /* ---- session ticket keys, shared by every worker ------------------------ */
 
+/* Mozilla's "intermediate" TLS 1.2 list (forward secrecy, AEAD only). */
+#define SL_TLS12_CIPHERS                                                                           \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
 #define SL_TICKET_SLOTS 3
 
 typedef struct sl_ticket_key {
@@ -243,8 +248,9 @@ ctx_new(const sl_settings_t *s, sl_stls_t *t, sl_errors_t *errs)
     free(list);
     SSL_CTX_set_min_proto_version(ctx, lo ? lo : TLS1_2_VERSION);
     SSL_CTX_set_max_proto_version(ctx, hi ? hi : TLS1_3_VERSION);
-    if (s->ssl_ciphers && SSL_CTX_set_cipher_list(ctx, s->ssl_ciphers) != 1)
-        sl_errors_add(errs, "ssl_ciphers: no usable cipher in '%s'", s->ssl_ciphers);
+    if (SSL_CTX_set_cipher_list(ctx, s->ssl_ciphers ? s->ssl_ciphers : SL_TLS12_CIPHERS) != 1)
+        sl_errors_add(errs, "ssl_ciphers: no usable cipher in '%s'",
+                      s->ssl_ciphers ? s->ssl_ciphers : SL_TLS12_CIPHERS);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     /* stateless resumption only: tickets work across workers, a session
