@@ -210,6 +210,8 @@ typedef struct sl_ap_req_info {
     int cache_marks;        /* cache_control markers sent upstream */
     int upstream_stream;    /* the upstream is asked to stream (thinking
                                on a non-streaming client: aggregated) */
+    int web_search;         /* web_search server tool -> enable_search */
+    char search_query[512]; /* its query (escaped JSON string content) */
 } sl_ap_req_info_t;
 
 /* cache_marks.c: the cache_control markers carried to DashScope. */
@@ -278,6 +280,14 @@ int64_t sl_ap_uncached_input(const sl_ap_usage_t *u);
 int sl_ap_anthropic_response(const char *body, size_t len, sl_str_t model, sl_jdoc_t *doc,
                              sl_ap_buf_t *out, sl_ap_usage_t *u);
 
+/* The same, answering a web_search server tool: a server_tool_use block
+ * (input {query}) and an empty web_search_tool_result come first. */
+int sl_ap_anthropic_response_search(const char *body, size_t len, sl_str_t model,
+                                    const char *search_query, sl_jdoc_t *doc, sl_ap_buf_t *out,
+                                    sl_ap_usage_t *u);
+/* Those two blocks (id: the message id's tail; query: escaped text). */
+void sl_ap_search_blocks(sl_ap_buf_t *out, sl_str_t id, const char *query);
+
 /* Anthropic error type name for an HTTP status. */
 const char *sl_ap_anthropic_error_type(int status);
 /* Any error body (OpenAI/DashScope JSON, Kong JSON, HTML, empty) -> an
@@ -340,7 +350,8 @@ typedef struct sl_ap_stream {
     int got_content; /* a content delta was emitted */
     int bad_chunk;   /* an event was not a JSON object: ended with an error */
     sl_ap_usage_t usage;
-    int64_t gen_tokens; /* estimate of generated tokens */
+    int64_t gen_tokens;       /* estimate of generated tokens */
+    const char *search_query; /* web_search answered: its query (set after init) */
 } sl_ap_stream_t;
 
 /* Timer tick on a silent upstream: message_start (if not sent yet) or a

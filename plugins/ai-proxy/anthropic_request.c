@@ -45,7 +45,8 @@
  *   citations, context_management, safeguards, output_config.effort,
  *   service_tier, container, inference_geo, user_profile_id, top-level
  *   cache_control, tools[].defer_loading / cache_control / type "custom",
- *   server tools (tools whose `type` is versioned, e.g. web_search_20250305),
+ *   server tools other than web_search (a versioned `type`, e.g. bash_20250124;
+ *   web_search_* maps to enable_search on a route that opts in, else 400),
  *   thinking.display, top_k for provider openai.
  * Refused with 400 (cannot be expressed, would be a silent loss):
  *   document blocks, file image sources, server-tool result blocks and any
@@ -65,6 +66,7 @@ typedef struct sl_ap_tx {
     sl_ap_req_info_t *info;
     int nmsg;
     sl_ap_model_t facts; /* dashscope: the model's row (models.c) */
+    int web_search;      /* the request offers Anthropic's web_search tool */
     sl_ap_marks_t marks; /* cache_control markers carried upstream */
 } sl_ap_tx_t;
 
@@ -272,7 +274,7 @@ sl_ap_tx_system(sl_ap_tx_t *tx, int v, const char *where, sl_ap_run_t *run)
  * expect system text first and a user/tool message last, so in-list
  * system text is hoisted rather than left in place. */
 static int
-sl_ap_tx_systems(sl_ap_tx_t *tx, int sys, int msgs)
+sl_ap_tx_systems(sl_ap_tx_t *tx, int sys, int msgs, int schema)
 {
     const sl_jdoc_t *d = tx->d;
     int m, end = SL_JSON_END(d, msgs), mi = 0;
@@ -296,6 +298,19 @@ sl_ap_tx_systems(sl_ap_tx_t *tx, int sys, int msgs)
         if (sl_ap_tx_system(tx, c, where, &run) != 0) {
             return -1;
         }
+    }
+    if (schema >= 0) {
+        /* json_object mode (the model has no json_schema): the schema goes
+         * into the prompt, with the word "json" DashScope requires */
+        sl_str_t r = sl_json_raw(tx->d, schema);
+
+        if (run.n == 0) {
+            sl_ap_tx_msg_begin(tx, "system");
+        }
+        sl_ap_run_next(tx, &run, "\\n\\n");
+        OUT(tx, "Respond with one json object only, no other text. It must conform to this "
+                "JSON Schema:\\n");
+        sl_ap_buf_add_esc(tx->out, r.ptr, r.len);
     }
     if (run.n) {
         sl_ap_run_end(tx, &run);
@@ -642,7 +657,10 @@ sl_ap_tx_tools(sl_ap_tx_t *tx, int tools, int choice)
         }
         if (type >= 0 && !sl_json_str_eq(d, type, "custom") &&
             !sl_json_str_eq(d, type, "function")) {
-            continue; /* server tool: the provider cannot run it */
+            if (d->t[type].len > 11 && memcmp(d->src + d->t[type].start, "web_search_", 11) == 0) {
+                tx->web_search = 1; /* handled by sl_ap_tx_web_search */
+            }
+            continue; /* other server tools: the provider cannot run them */
         }
         sl_ap_buf_adds(tx->out, n++ ? "," : ",\"tools\":[");
         OUT(tx, "{\"type\":\"function\",\"function\":{\"name\":");
@@ -703,6 +721,86 @@ sl_ap_tx_tools(sl_ap_tx_t *tx, int tools, int choice)
     } else {
         OUT(tx, ",\"parallel_tool_calls\":true");
     }
+    return 0;
+}
+
+/* Copy the text of the last user message (escaped form, cut at a
+ * character boundary) as the query shown in the server_tool_use block. */
+static void
+sl_ap_tx_search_query(sl_ap_tx_t *tx, int msgs)
+{
+    const sl_jdoc_t *d = tx->d;
+    int m, end = SL_JSON_END(d, msgs), text = -1, c, b;
+    size_t n, i = 0, cap = sizeof(tx->info->search_query) - 1;
+    const char *p;
+
+    for (m = msgs + 1; m < end; m = SL_JSON_NEXT(d, m)) {
+        if (!sl_json_str_eq(d, sl_json_get_t(d, m, "role", SL_J_STR), "user")) {
+            continue;
+        }
+        c = sl_json_get(d, m, "content");
+        if (c >= 0 && d->t[c].type == SL_J_STR) {
+            text = c;
+        } else if (c >= 0 && d->t[c].type == SL_J_ARR) {
+            for (b = c + 1; b < SL_JSON_END(d, c); b = SL_JSON_NEXT(d, b)) {
+                int t = sl_json_get_t(d, b, "text", SL_J_STR);
+                if (t >= 0 && sl_json_str_eq(d, sl_ap_block_type(d, b), "text")) {
+                    text = t;
+                }
+            }
+        }
+    }
+    if (text < 0) {
+        return;
+    }
+    p = d->src + d->t[text].start;
+    n = d->t[text].len;
+    while (i < n) {
+        size_t step = p[i] == '\\' ? (p[i + 1] == 'u' ? 6 : 2) : 1;
+
+        if (step == 1 && ((unsigned char)p[i] & 0xC0) == 0xC0) {
+            while (i + step < n && ((unsigned char)p[i + step] & 0xC0) == 0x80) {
+                step++;
+            }
+        }
+        if (i + step > cap) {
+            break;
+        }
+        i += step;
+    }
+    memcpy(tx->info->search_query, p, i);
+    tx->info->search_query[i] = '\0';
+}
+
+/* Anthropic's web_search server tool (Claude Code's WebSearch) ->
+ * DashScope's enable_search, on a route that opted in. */
+static int
+sl_ap_tx_web_search(sl_ap_tx_t *tx, int msgs)
+{
+    const sl_ap_conf_t *conf = tx->conf;
+
+    if (!tx->web_search) {
+        return 0;
+    }
+    if (conf->provider != SL_AP_PROV_DASHSCOPE || !conf->web_search) {
+        return sl_ap_tx_fail(tx, 400,
+                             "tools: the web_search server tool is not enabled on this route "
+                             "(set model.options.dashscope.web_search: true to map it to "
+                             "DashScope's enable_search)");
+    }
+    if (tx->facts.known && !tx->facts.search) {
+        return sl_ap_tx_fail(tx, 400,
+                             "tools: web search is not available with model %.*s on DashScope "
+                             "(see docs/ai-proxy.md, per-model facts)",
+                             (int)tx->info->model.len, tx->info->model.ptr);
+    }
+    OUT(tx, ",\"enable_search\":true");
+    if (conf->search_options) {
+        OUT(tx, ",\"search_options\":");
+        sl_ap_buf_adds(tx->out, conf->search_options);
+    }
+    tx->info->web_search = 1;
+    sl_ap_tx_search_query(tx, msgs);
     return 0;
 }
 
@@ -859,8 +957,8 @@ int
 sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
                         sl_ap_buf_t *out, sl_ap_req_info_t *info)
 {
-    sl_ap_tx_t tx = {conf, d, out, info, 0, {{0}, 0, 0, 0, 0, 0, 0}, {0, {0}, {0}, 0}};
-    int rc, model, msgs, sys, stream, tok, th, oc, fmt = -1, json_mode = 0;
+    sl_ap_tx_t tx = {conf, d, out, info, 0, {{0}, 0, 0, 0, 0, 0, 0}, 0, {0, {0}, {0}, 0}};
+    int rc, model, msgs, sys, stream, tok, th, oc, fmt = -1, json_mode = 0, schema = -1;
     int64_t v;
 
     info->status = 0;
@@ -923,7 +1021,20 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
     OUT(&tx, "{\"model\":");
     sl_ap_buf_add_qstr(out, info->model.ptr, info->model.len);
     OUT(&tx, ",\"messages\":[");
-    if (sl_ap_tx_systems(&tx, sys, msgs) != 0) {
+    oc = sl_json_get_t(d, 0, "output_config", SL_J_OBJ);
+    fmt = sl_json_get_t(d, oc, "format", SL_J_OBJ);
+    if (fmt >= 0) {
+        if (!sl_json_str_eq(d, sl_json_get_t(d, fmt, "type", SL_J_STR), "json_schema")) {
+            return sl_ap_tx_fail(&tx, 400,
+                                 "output_config.format.type: only json_schema is supported");
+        }
+        schema = sl_json_get_t(d, fmt, "schema", SL_J_OBJ);
+        if (schema < 0) {
+            return sl_ap_tx_fail(&tx, 400, "output_config.format.schema: required for json_schema");
+        }
+        json_mode = conf->provider == SL_AP_PROV_DASHSCOPE && !tx.facts.json_schema ? 2 : 1;
+    }
+    if (sl_ap_tx_systems(&tx, sys, msgs, json_mode == 2 ? schema : -1) != 0) {
         return -1;
     }
     if (sl_ap_tx_messages(&tx, msgs) != 0) {
@@ -962,19 +1073,13 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         return -1;
     }
 
-    oc = sl_json_get_t(d, 0, "output_config", SL_J_OBJ);
-    fmt = sl_json_get_t(d, oc, "format", SL_J_OBJ);
-    if (fmt >= 0 && sl_json_str_eq(d, sl_json_get_t(d, fmt, "type", SL_J_STR), "json_schema")) {
-        int schema = sl_json_get_t(d, fmt, "schema", SL_J_OBJ);
-
-        if (schema < 0) {
-            return sl_ap_tx_fail(&tx, 400, "output_config.format.schema: required for json_schema");
-        }
+    if (json_mode == 1) {
         OUT(&tx, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
                  "\"response\",\"schema\":");
         sl_ap_tx_raw(&tx, schema);
         OUT(&tx, "}}");
-        json_mode = 1;
+    } else if (json_mode == 2) {
+        OUT(&tx, ",\"response_format\":{\"type\":\"json_object\"}");
     }
 
     th = sl_json_get_t(d, 0, "thinking", SL_J_OBJ);
@@ -997,6 +1102,9 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         }
     }
 
+    if (sl_ap_tx_web_search(&tx, msgs) != 0) {
+        return -1;
+    }
     tok = sl_json_get_t(d, sl_json_get_t(d, 0, "metadata", SL_J_OBJ), "user_id", SL_J_STR);
     if (tok >= 0) {
         OUT(&tx, ",\"user\":");

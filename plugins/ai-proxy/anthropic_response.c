@@ -97,9 +97,31 @@ sl_ap_tool_input(sl_ap_buf_t *out, sl_str_t esc_args)
     sl_ap_buf_free(&raw);
 }
 
+void
+sl_ap_search_blocks(sl_ap_buf_t *out, sl_str_t id, const char *query)
+{
+    SL_AP_BUF_LIT(out, "{\"type\":\"server_tool_use\",\"id\":\"srvtoolu_");
+    sl_ap_buf_add(out, id.ptr, id.len);
+    SL_AP_BUF_LIT(out, "\",\"name\":\"web_search\",\"input\":{\"query\":\"");
+    sl_ap_buf_adds(out, query);
+    SL_AP_BUF_LIT(out, "\"}},{\"type\":\"web_search_tool_result\",\"tool_use_id\":\"srvtoolu_");
+    sl_ap_buf_add(out, id.ptr, id.len);
+    /* DashScope's compatible mode returns no sources: an empty result list,
+     * never invented links; the answer text follows */
+    SL_AP_BUF_LIT(out, "\",\"content\":[]}");
+}
+
 int
 sl_ap_anthropic_response(const char *body, size_t len, sl_str_t model, sl_jdoc_t *d,
                          sl_ap_buf_t *out, sl_ap_usage_t *u)
+{
+    return sl_ap_anthropic_response_search(body, len, model, NULL, d, out, u);
+}
+
+int
+sl_ap_anthropic_response_search(const char *body, size_t len, sl_str_t model,
+                                const char *search_query, sl_jdoc_t *d, sl_ap_buf_t *out,
+                                sl_ap_usage_t *u)
 {
     int ch, c, msg = -1, tok, fr = -1, end, nblk = 0;
     int64_t in_tokens;
@@ -140,9 +162,16 @@ sl_ap_anthropic_response(const char *body, size_t len, sl_str_t model, sl_jdoc_t
     SL_AP_BUF_LIT(out, "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
     sl_ap_buf_add_qstr(out, model.ptr, model.len);
     SL_AP_BUF_LIT(out, ",\"content\":[");
+    if (search_query) {
+        sl_ap_search_blocks(out, id, search_query);
+        nblk++;
+    }
 
     tok = sl_json_get_t(d, msg, "reasoning_content", SL_J_STR);
     if (tok >= 0 && d->t[tok].len > 0) {
+        if (nblk) {
+            sl_ap_buf_addc(out, ',');
+        }
         SL_AP_BUF_LIT(out, "{\"type\":\"thinking\",\"thinking\":");
         sl_ap_buf_add(out, sl_json_raw(d, tok).ptr, sl_json_raw(d, tok).len);
         SL_AP_BUF_LIT(out, ",\"signature\":\"\"}");

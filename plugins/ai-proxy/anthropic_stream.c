@@ -66,6 +66,33 @@ sl_ap_stream_start(sl_ap_stream_t *s)
                    "\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n",
                    (long long)s->input_estimate);
     EV(s, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    if (s->search_query) {
+        /* the web_search server tool ran upstream (enable_search): its two
+         * blocks, whole, before the answer */
+        sl_ap_buf_t b = {0};
+        sl_str_t id = {s->msg_id + 4, strlen(s->msg_id + 4)};
+
+        sl_ap_search_blocks(&b, id, s->search_query);
+        if (b.oom) {
+            s->out->oom = 1;
+        } else {
+            char *sep = memmem(b.ptr, b.len, "},{\"type\":\"web_search_tool_result\"", 34);
+            size_t n1 = sep ? (size_t)(sep - b.ptr) + 1 : b.len;
+
+            EV(s, "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                  "\"index\":0,\"content_block\":");
+            sl_ap_buf_add(s->out, b.ptr, n1);
+            EV(s, "}\n\nevent: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                  "\"index\":0}\n\n"
+                  "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                  "\"index\":1,\"content_block\":");
+            sl_ap_buf_add(s->out, b.ptr + n1 + 1, b.len - n1 - 1);
+            EV(s, "}\n\nevent: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                  "\"index\":1}\n\n");
+            s->nblocks = 2;
+        }
+        sl_ap_buf_free(&b);
+    }
 }
 
 static void

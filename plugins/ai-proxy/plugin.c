@@ -50,6 +50,8 @@ typedef struct sl_ap_ctx {
     int resp_status;
     int resp_gzip;
     char model[128]; /* request model, as sent upstream */
+    int web_search;  /* answer with the web_search server-tool blocks */
+    char search_query[512];
     int64_t input_estimate;
     int64_t t_start, t_first, t_last_out;
     sl_ap_stream_t st;
@@ -372,6 +374,8 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
              info.model.ptr);
     c->stream = info.stream;
     c->input_estimate = info.input_estimate;
+    c->web_search = info.web_search;
+    memcpy(c->search_query, info.search_query, sizeof(c->search_query));
     if (conf->log_payloads) {
         sl_ap_buf_add(&c->req_payload, body.ptr,
                       body.len < SL_AP_MAX_PAYLOAD ? body.len : SL_AP_MAX_PAYLOAD);
@@ -473,6 +477,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     if (c->stream) {
         c->resp = SL_AP_RESP_STREAM;
         sl_ap_stream_init(&c->st, (sl_str_t){c->model, strlen(c->model)}, c->input_estimate);
+        c->st.search_query = c->web_search ? c->search_query : NULL;
         c->st.sse.max = (size_t)conf->max_stream_event_size;
         {
             sl_str_t id = api->req_id(r);
@@ -581,9 +586,9 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
                 truncated ? "upstream connection closed before the response was complete"
                           : "upstream response too large");
             sl_ap_fail_status(api, r, c);
-        } else if (sl_ap_anthropic_response(c->acc.ptr, c->acc.len,
-                                            (sl_str_t){c->model, strlen(c->model)}, &c->doc,
-                                            &c->out, &c->usage) != 0) {
+        } else if (sl_ap_anthropic_response_search(
+                       c->acc.ptr, c->acc.len, (sl_str_t){c->model, strlen(c->model)},
+                       c->web_search ? c->search_query : NULL, &c->doc, &c->out, &c->usage) != 0) {
             c->out.len = 0;
             sl_ap_anthropic_error_msg(&c->out, 502, "upstream returned an invalid chat completion");
             sl_ap_fail_status(api, r, c);

@@ -196,7 +196,7 @@ test_tool_round_trip(void **state)
             "\"pattern\":\"^[A-Z]\"}},\"required\":[\"city\"],\"additionalProperties\":false}},"
             "{\"name\":\"Read\",\"input_schema\":{\"type\":\"object\"},\"defer_loading\":true,"
             "\"cache_control\":{\"type\":\"ephemeral\"}},"
-            "{\"type\":\"web_search_20250305\",\"name\":\"web_search\",\"max_uses\":5}],"
+            "{\"type\":\"bash_20250124\",\"name\":\"bash\"}],"
             "\"tool_choice\":{\"type\":\"auto\",\"disable_parallel_tool_use\":true}}"),
         0);
     /* assistant: text + tool_calls, thinking dropped */
@@ -373,6 +373,35 @@ test_output_format(void **state)
     assert_non_null(tu_str(t->j, "response_format.json_schema.name"));
     /* JSON mode and thinking cannot be combined on DashScope */
     assert_false(json_object_get_boolean(tu_get(t->j, "enable_thinking")));
+
+    /* a model without json_schema (qwen3.5-plus): json_object, the schema in
+     * the system prompt - never a silent drop */
+    {
+        sl_ap_conf_t *saved = t->conf;
+        sl_ap_conf_t *any = mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+                                   "\"model\":{\"provider\":\"dashscope\"}}");
+        const char *sys;
+
+        t->conf = any;
+        assert_int_equal(
+            run(t, "{\"model\":\"qwen3.5-plus\",\"system\":\"Be brief.\",\"messages\":[{\"role\":"
+                   "\"user\",\"content\":\"x\"}],\"output_config\":{\"format\":{\"type\":"
+                   "\"json_schema\",\"schema\":{\"type\":\"object\",\"required\":[\"title\"]}}}}"),
+            0);
+        assert_jstr(t->j, "response_format.type", "json_object");
+        sys = tu_str(t->j, "messages.0.content");
+        assert_non_null(sys);
+        assert_non_null(strstr(sys, "Be brief.\n\nRespond with one json object only"));
+        assert_non_null(strstr(sys, "{\"type\":\"object\",\"required\":[\"title\"]}"));
+        assert_int_equal(run(t, "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\","
+                                "\"content\":\"x\"}],\"output_config\":{\"format\":{\"type\":"
+                                "\"xml\"}}}"),
+                         -1);
+        assert_string_equal(t->info.errmsg,
+                            "output_config.format.type: only json_schema is supported");
+        t->conf = saved;
+        sl_ap_conf_free(any);
+    }
 }
 
 static void
@@ -619,6 +648,42 @@ test_cache_markers_off_and_clamp(void **state)
     free(a);
 }
 
+/* Claude Code's WebSearch (Anthropic's web_search server tool): refused
+ * without the route's opt-in, DashScope's enable_search with it. */
+static void
+test_web_search(void **state)
+{
+    tx_t *t = *state;
+    sl_ap_conf_t *saved = t->conf;
+    sl_ap_conf_t *on = mkconf("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+                              "\"model\":{\"provider\":\"dashscope\",\"options\":{\"dashscope\":{"
+                              "\"web_search\":true,\"search_options\":{\"search_strategy\":"
+                              "\"max\"}}}}}");
+    const char *b =
+        "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"Perform a web search for the query: sluice \\\"gateway\\\"\"}]}],"
+        "\"tools\":[{\"type\":\"web_search_20250305\",\"name\":\"web_search\",\"max_uses\":8}]}";
+    char body[512];
+
+    snprintf(body, sizeof(body), b, "qwen-plus");
+    assert_int_equal(run(t, body), -1);
+    assert_int_equal(t->info.status, 400);
+    assert_non_null(strstr(t->info.errmsg, "model.options.dashscope.web_search: true"));
+    t->conf = on;
+    assert_int_equal(run(t, body), 0);
+    assert_true(json_object_get_boolean(tu_get(t->j, "enable_search")));
+    assert_jstr(t->j, "search_options.search_strategy", "max");
+    assert_absent(t->j, "tools");
+    assert_true(t->info.web_search);
+    assert_string_equal(t->info.search_query,
+                        "Perform a web search for the query: sluice \\\"gateway\\\"");
+    snprintf(body, sizeof(body), b, "qwen-max");
+    assert_int_equal(run(t, body), -1);
+    assert_non_null(strstr(t->info.errmsg, "web search is not available with model qwen-max"));
+    t->conf = saved;
+    sl_ap_conf_free(on);
+}
+
 static void
 test_openai_format(void **state)
 {
@@ -773,6 +838,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_streaming_deny_always, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escaped_and_duplicate_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_markers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_web_search, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_markers_off_and_clamp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claude_code_fixtures, setup, teardown),
         cmocka_unit_test(test_openai_format),

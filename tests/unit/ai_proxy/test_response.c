@@ -306,6 +306,35 @@ test_cache_usage(void **state)
 }
 
 static void
+test_web_search_blocks(void **state)
+{
+    sl_ap_usage_t u;
+    sl_jdoc_t d = {0};
+    sl_ap_buf_t out = {0};
+    json_object *j;
+    const char *body = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"It is "
+                       "a gateway.\"},\"finish_reason\":\"stop\",\"index\":0}],\"usage\":{"
+                       "\"prompt_tokens\":9,\"completion_tokens\":3},\"id\":\"chatcmpl-ab\"}";
+
+    (void)state;
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(sl_ap_anthropic_response_search(body, strlen(body), (sl_str_t)SL_STR("m"),
+                                                     "sluice \\\"gw\\\"", &d, &out, &u),
+                     0);
+    j = tu_parse(out.ptr, out.len);
+    assert_jstr(j, "content.0.type", "server_tool_use");
+    assert_jstr(j, "content.0.name", "web_search");
+    assert_jstr(j, "content.0.input.query", "sluice \"gw\"");
+    assert_jstr(j, "content.1.type", "web_search_tool_result");
+    assert_string_equal(tu_str(j, "content.1.tool_use_id"), tu_str(j, "content.0.id"));
+    assert_int_equal(json_object_array_length(tu_get(j, "content.1.content")), 0); /* no links */
+    assert_jstr(j, "content.2.text", "It is a gateway.");
+    json_object_put(j);
+    sl_json_free(&d);
+    sl_ap_buf_free(&out);
+}
+
+static void
 test_json_scan(void **state)
 {
     static const char *const good[] = {
@@ -347,9 +376,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_message),      cmocka_unit_test(test_finish_reasons),
-        cmocka_unit_test(test_empty_and_invalid), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_cache_usage),       cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_full_message),
+        cmocka_unit_test(test_finish_reasons),
+        cmocka_unit_test(test_empty_and_invalid),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cache_usage),
+        cmocka_unit_test(test_web_search_blocks),
+        cmocka_unit_test(test_stats),
         cmocka_unit_test(test_json_scan),
     };
 

@@ -479,11 +479,42 @@ test_sse_parser(void **state)
     }
 }
 
+/* A web_search answer: server_tool_use and web_search_tool_result blocks,
+ * whole, at index 0 and 1, then the text at 2. */
+static void
+test_web_search_stream(void **state)
+{
+    sl_ap_stream_t s;
+    sl_ap_buf_t out = {0};
+    char *p;
+    int n = 0;
+
+    (void)state;
+    sl_ap_stream_init(&s, (sl_str_t)SL_STR("qwen-plus"), 7);
+    s.search_query = "who";
+    assert_int_equal(sl_ap_stream_feed(&s, fx_text, sizeof(fx_text) - 1, 1, 0, &out), 0);
+    sl_ap_buf_addc(&out, '\0');
+    assert_non_null(
+        strstr(out.ptr, "\"index\":0,\"content_block\":{\"type\":\"server_tool_use\","));
+    assert_non_null(strstr(out.ptr, "\"index\":1,\"content_block\":{\"type\":\"web_search_tool_"
+                                    "result\""));
+    assert_non_null(strstr(out.ptr, "\"index\":2,\"content_block\":{\"type\":\"text\""));
+    for (p = strstr(out.ptr, "data: "); p; p = strstr(p + 1, "data: ")) {
+        char *e = strchr(p, '\n');
+        json_object_put(tu_parse(p + 6, (size_t)(e - p - 6)));
+        n++;
+    }
+    assert_true(n > 6);
+    sl_ap_stream_free(&s);
+    sl_ap_buf_free(&out);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_web_search_stream),
         cmocka_unit_test(test_thinking),
         cmocka_unit_test(test_parallel_tools),
         cmocka_unit_test(test_finish_on_text_no_usage_no_done),
