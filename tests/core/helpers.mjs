@@ -89,9 +89,9 @@ export function assertNoSanitizerReport(stderr) {
 }
 
 // Run `sluice args...` to completion (for -t, -V): { code, stdout, stderr }.
-export function runSluice(args, { env = {}, timeoutMs = 10000 } = {}) {
+export function runSluice(args, { env = {}, timeoutMs = 10000, cwd } = {}) {
     return new Promise((resolve, reject) => {
-        const p = spawn(SLUICE_BIN, args, { env: { ...process.env, ...env } });
+        const p = spawn(SLUICE_BIN, args, { env: { ...process.env, ...env }, cwd });
         let stdout = '', stderr = '';
         p.stdout.on('data', (d) => { stdout += d; });
         p.stderr.on('data', (d) => { stderr += d; });
