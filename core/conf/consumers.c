@@ -10,6 +10,7 @@
  * only their SHA-256 is kept. */
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +266,27 @@ sl_conf_keyauth_index(sl_conf_t *conf)
     }
 }
 
+/* SHA-256 on the request path: OpenSSL 3's one-shot SHA256() fetches the
+ * algorithm (locks, allocations) on every call; a fetched EVP_MD and one
+ * context per process (look-ups run on the worker's loop thread) leave the
+ * hashing itself.  Falls back to SHA256() if either cannot be had. */
+static int
+digest(const char *p, size_t n, unsigned char out[32])
+{
+    static EVP_MD *md;
+    static EVP_MD_CTX *ctx;
+    unsigned int len = 0;
+
+    if (md == NULL)
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (ctx == NULL)
+        ctx = EVP_MD_CTX_new();
+    if (md == NULL || ctx == NULL || EVP_DigestInit_ex2(ctx, md, NULL) != 1 ||
+        EVP_DigestUpdate(ctx, p, n) != 1 || EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != 32)
+        return SHA256((const unsigned char *)p, n, out) != NULL ? 0 : -1;
+    return 0;
+}
+
 const sl_credential_t *
 sl_conf_keyauth_find(const sl_conf_t *conf, sl_str_t key)
 {
@@ -273,7 +295,8 @@ sl_conf_keyauth_find(const sl_conf_t *conf, sl_str_t key)
 
     if (conf == NULL || conf->keyauth_index == NULL || key.len == 0)
         return NULL;
-    SHA256((const unsigned char *)key.ptr, key.len, d);
+    if (digest(key.ptr, key.len, d) != 0)
+        return NULL;
     for (s = slot_of(d, conf->keyauth_mask); conf->keyauth_index[s];
          s = (s + 1) & conf->keyauth_mask) {
         if (CRYPTO_memcmp(conf->keyauth_index[s]->digest, d, sizeof(d)) == 0)
