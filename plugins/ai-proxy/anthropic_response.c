@@ -44,6 +44,23 @@ sl_ap_usage_from_json(const sl_jdoc_t *d, int u, sl_ap_usage_t *out)
         return;
     }
     out->have = 1;
+    if (sl_json_get(d, u, "prompt_tokens") < 0 && sl_json_get(d, u, "output_tokens") >= 0) {
+        /* an Anthropic usage object (DashScope's Anthropic endpoint,
+         * message_delta or a whole message): the three input counts are
+         * apart there */
+        int64_t in = 0, rd = 0, wr = 0, o = 0;
+
+        sl_json_int(d, sl_json_get(d, u, "input_tokens"), &in);
+        sl_json_int(d, sl_json_get(d, u, "cache_read_input_tokens"), &rd);
+        sl_json_int(d, sl_json_get(d, u, "cache_creation_input_tokens"), &wr);
+        sl_json_int(d, sl_json_get(d, u, "output_tokens"), &o);
+        out->prompt = in + rd + wr;
+        out->cached = rd;
+        out->created = wr;
+        out->completion = o;
+        out->total = out->prompt + out->completion;
+        return;
+    }
     if (sl_json_int(d, sl_json_get(d, u, "prompt_tokens"), &v) == 0) {
         out->prompt = v;
     }

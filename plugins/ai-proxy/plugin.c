@@ -355,9 +355,12 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
                    : SL_STATUS_ERROR;
     }
 
-    if (conf->llm_format == SL_AP_FMT_ANTHROPIC) {
+    if (conf->llm_format == SL_AP_FMT_ANTHROPIC && conf->api != SL_AP_API_ANTHROPIC) {
         rc = sl_ap_anthropic_request(conf, body.ptr, body.len, &c->doc, &out, &info);
     } else {
+        /* OpenAI chat to an OpenAI-compatible API, or Anthropic Messages to
+         * DashScope's Anthropic endpoint: the same member-wise copy with
+         * the gateway's model, options and body credential */
         rc = sl_ap_openai_request(conf, body.ptr, body.len, &c->doc, &out, &info);
     }
     if (rc == -2) {
@@ -445,8 +448,10 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     c->resp_gzip = api->resp_header_get(r, SL_STR("content-encoding"), &v) == 1 &&
                    !(v.len == 8 && strncasecmp(v.ptr, "identity", 8) == 0);
 
-    if (conf->llm_format == SL_AP_FMT_OPENAI) {
-        /* Kong: non-200 bodies pass through; 200 gets the model header */
+    if (conf->llm_format == SL_AP_FMT_OPENAI || conf->api == SL_AP_API_ANTHROPIC) {
+        /* Kong: non-200 bodies pass through; 200 gets the model header.
+         * DashScope's Anthropic endpoint answers in the client's dialect:
+         * the same pass-through, usage read from message_delta */
         if (status == 200 && api->resp_source(r) == SL_SOURCE_UPSTREAM && c->translated) {
             c->resp = c->stream ? SL_AP_RESP_WATCH : SL_AP_RESP_COPY;
             c->watch.sse.max = (size_t)conf->max_stream_event_size;

@@ -41,6 +41,9 @@
  * answer.search; 400 for models without it), response_format json_schema
  * (400 for models without it) and json_object (400 without the word json).
  *
+ * Also DashScope's Anthropic-compatible endpoint, POST /apps/anthropic/v1/
+ * messages (answerAnthropic; explicit cache too).
+ *
  * Usage: node dashscope.mjs --port 0 --key sk-test [--max-tokens-cap 8192]
  *        [--per-model-caps] [--host 127.0.0.1] [--no-record]
  * Prints "listening <port>" on stdout. Also importable: startMock(options).
@@ -451,6 +454,65 @@ function sendJson(res, status, headers, obj) {
     res.end(b);
 }
 
+/* DashScope's Anthropic-compatible Messages API (POST /apps/anthropic/v1/
+ * messages): the key as x-api-key or Bearer; the answer in Anthropic's
+ * shape with DashScope's usage quirk when streaming - message_start carries
+ * the FULL prompt as input_tokens, message_delta the split counts. */
+export const ANTHROPIC_PATH = '/apps/anthropic/v1/messages';
+
+async function answerAnthropic(state, req, res, raw, rec, arrive) {
+    const requestId = uuid();
+    const key = req.headers['x-api-key'] ?? (req.headers.authorization ?? '').replace(/^Bearer /, '');
+    const aerr = (status, type, message) => sendJson(res, status, baseHeaders(requestId, arrive, false),
+        { type: 'error', error: { type, message }, request_id: requestId });
+    if (key !== state.opts.key) {
+        rec.answer = { status: 401 };
+        return aerr(401, 'authentication_error', 'invalid x-api-key');
+    }
+    let body;
+    try { body = JSON.parse(raw.toString('utf8')); } catch {
+        rec.answer = { status: 400 };
+        return aerr(400, 'invalid_request_error', 'invalid JSON');
+    }
+    if (!body.model || !Array.isArray(body.messages) || !body.messages.length || !Number.isInteger(body.max_tokens)) {
+        rec.answer = { status: 400 };
+        return aerr(400, 'invalid_request_error', 'model, messages and max_tokens are required');
+    }
+    const sys = typeof body.system === 'string' ? [{ type: 'text', text: body.system }] : (body.system ?? []);
+    const cache = applyCache(state, { model: body.model, tools: body.tools,
+        messages: [{ role: 'system', content: sys }, ...body.messages.map((m) => ({ role: m.role,
+            content: typeof m.content === 'string' ? m.content : m.content })) ] });
+    const text = DEFAULT_TEXT;
+    const prompt = Math.max(1, Math.ceil(raw.length / 4), cache ? cache.cached + cache.created + 5 : 0);
+    const usage = {
+        input_tokens: prompt - (cache?.cached ?? 0) - (cache?.created ?? 0),
+        output_tokens: tokenize(text).length,
+        cache_creation_input_tokens: cache?.created ?? 0,
+        cache_read_input_tokens: cache?.cached ?? 0,
+    };
+    rec.answer = { status: 200, anthropic: true, stream: body.stream === true, usage, prompt_tokens: prompt, text };
+    if (cache) rec.answer.cache = cache;
+    const id = `msg_${requestId.replace(/-/g, '')}`;
+    if (body.stream !== true) {
+        return sendJson(res, 200, baseHeaders(requestId, arrive, false), {
+            id, type: 'message', role: 'assistant', model: body.model, content: [{ type: 'text', text }],
+            stop_reason: 'end_turn', stop_sequence: null, usage,
+        });
+    }
+    res.writeHead(200, baseHeaders(requestId, arrive, true));
+    const ev = (type, data) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+    ev('message_start', { message: { id, type: 'message', role: 'assistant', model: body.model, content: [],
+        stop_reason: null, stop_sequence: null, usage: { input_tokens: prompt, output_tokens: 0 } } });
+    ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+    for (const t of tokenize(text)) ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: t } });
+    ev('content_block_stop', { index: 0 });
+    ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null },
+        usage: { ...usage, cache_creation: { ephemeral_5m_input_tokens: usage.cache_creation_input_tokens } } });
+    ev('message_stop', {});
+    res.end();
+    return undefined;
+}
+
 async function answerChat(state, req, res, raw, rec, arrive) {
     const requestId = uuid();
     const opts = state.opts;
@@ -647,6 +709,7 @@ export function startMock(options = {}) {
             const rec = record(state, req, raw);
             const p = req.url.split('?')[0];
             if (p === CHAT_PATH && req.method === 'POST') return await answerChat(state, req, res, raw, rec, arrive);
+            if (p === ANTHROPIC_PATH && req.method === 'POST') return await answerAnthropic(state, req, res, raw, rec, arrive);
             const requestId = uuid();
             rec.answer = { status: 404 };
             return sendJson(res, 404, baseHeaders(requestId, arrive, false),
