@@ -519,12 +519,13 @@ sl_ap_acc(sl_ap_ctx_t *c, sl_str_t *chunk, size_t limit)
 }
 
 /* The answer turned out unusable: with the head held back (resp_buffer)
- * the client still gets a 502, not a 200 with an error body. */
+ * the client still gets a 502 (504 when the upstream timed out), not a
+ * 200 with an error body. */
 static void
-sl_ap_fail_status(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c)
+sl_ap_fail_status(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, int status)
 {
-    if (api->resp_status_set(r, 502) == 0) {
-        c->resp_status = 502;
+    if (api->resp_status_set(r, status) == 0) {
+        c->resp_status = status;
         api->resp_header_remove(r, SL_STR("x-kong-llm-model"));
     }
 }
@@ -586,17 +587,21 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
             return SL_STATUS_CONTINUE;
         }
         if (truncated || c->acc_overflow) {
+            int st = rerr == SL_REQERR_UPSTREAM_TIMEOUT ? 504 : 502;
+
             sl_ap_anthropic_error_msg(
-                &c->out, 502,
-                truncated ? "upstream connection closed before the response was complete"
-                          : "upstream response too large");
-            sl_ap_fail_status(api, r, c);
+                &c->out, st,
+                rerr == SL_REQERR_UPSTREAM_TIMEOUT
+                    ? "upstream timed out before the response was complete"
+                : truncated ? "upstream connection closed before the response was complete"
+                            : "upstream response too large");
+            sl_ap_fail_status(api, r, c, st);
         } else if (sl_ap_anthropic_response_search(
                        c->acc.ptr, c->acc.len, (sl_str_t){c->model, strlen(c->model)},
                        c->web_search ? c->search_query : NULL, &c->doc, &c->out, &c->usage) != 0) {
             c->out.len = 0;
             sl_ap_anthropic_error_msg(&c->out, 502, "upstream returned an invalid chat completion");
-            sl_ap_fail_status(api, r, c);
+            sl_ap_fail_status(api, r, c, 502);
         }
         break;
 

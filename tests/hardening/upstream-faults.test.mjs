@@ -45,6 +45,9 @@ function startRaw() {
             case 'bad-status':
                 s.end('HTTP/1.1 2000000 OK\r\nContent-Length: 2\r\n\r\n{}');
                 break;
+            case 'stall-after-head':
+                s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+                break;
             case 'close-mid-body':
                 s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"id":"x","choices":[');
                 setTimeout(() => s.destroy(), 20);
@@ -233,6 +236,10 @@ test('a stalled provider: read_timeout gives 504 (or event: error once streaming
     assert.ok(Date.now() - t0 < READ_TIMEOUT * 2.5, `timeout after ${Date.now() - t0} ms`);
     await st.mock.scenario({ type: 'text', headers_first: true, first_token_delay_ms: READ_TIMEOUT * 3 });
     await expectStreamError('stall after headers', '/ai', { logError: 'upstream_timeout' });
+    /* not streaming: the head is held, so the client still gets a status,
+     * and it is the timeout's 504, not a 502 "connection closed" */
+    rawState.mode = 'stall-after-head';
+    await expectFault('stall after headers, not streaming', '/raw', { status: 504, logError: 'upstream_timeout' });
     await st.mock.scenario({ type: 'text', tokens: 50, token_delay_ms: READ_TIMEOUT * 3 });
     await expectStreamError('stall mid-stream', '/ai', { logError: 'upstream_timeout' });
 });
