@@ -242,14 +242,23 @@ sl_ap_set_auth(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
     sl_str_t v;
     int keep_client;
 
+    /* a browser's cookies are no provider's business */
+    api->req_header_remove(r, SL_STR("cookie"));
     if (conf->header_name == NULL && conf->param_name == NULL) {
         return; /* no gateway credentials: the client's go through */
     }
     keep_client = conf->allow_override && conf->header_name && api->req_header_get(r, name, &v);
     /* Every credential header the client may have sent for the gateway
      * (the ones file-log redacts): none of them is the provider's. */
-    static const char *const creds[] = {"authorization", "x-api-key", "proxy-authorization",
-                                        "api-key"};
+    static const char *const creds[] = {
+        "authorization",        /* OpenAI-compatible, DashScope, Mistral, Cohere */
+        "x-api-key",            /* Anthropic */
+        "anthropic-api-key",    /* Anthropic SDKs' alternative */
+        "api-key",              /* Azure OpenAI */
+        "x-goog-api-key",       /* Gemini */
+        "x-amz-security-token", /* Bedrock (SigV4 session token) */
+        "proxy-authorization",
+    };
     for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++) {
         if (!(keep_client && strcasecmp(conf->header_name, creds[i]) == 0)) {
             api->req_header_remove(r, (sl_str_t){creds[i], strlen(creds[i])});

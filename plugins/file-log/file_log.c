@@ -15,7 +15,9 @@
 
 /* Extra request headers whose values are written as "REDACTED";
  * authorization and proxy-authorization always are (the host does it). */
-static const char *const fl_redact_api_keys[] = {"x-api-key", "api-key", NULL};
+static const char *const fl_redact_api_keys[] = {
+    "x-api-key", "api-key", "anthropic-api-key", "x-goog-api-key", "x-amz-security-token",
+    "cookie",    NULL};
 static const char *const fl_redact_none[] = {NULL};
 
 static int

@@ -5,8 +5,9 @@
  *   reopen           boolean, default false
  *   custom_fields    object: dotted key -> any JSON value, merged into every
  *                    record (our stand-in for custom_fields_by_lua)
- *   redact_api_keys  boolean, default true: the x-api-key and api-key
- *                    request headers are written as "REDACTED" too
+ *   redact_api_keys  boolean, default true: the x-api-key, api-key,
+ *                    anthropic-api-key, x-goog-api-key, x-amz-security-token
+ *                    and cookie request headers are written as "REDACTED" too
  * A JSON null means "not set" (decK dumps list unset fields as null).
  * Every problem is reported with its field path; unknown keys are errors. */
 

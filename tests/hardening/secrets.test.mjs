@@ -1,6 +1,7 @@
 /* secrets.test.mjs - no key leaks.  After a run of mixed requests carrying
  * client keys (x-api-key, Authorization: Bearer, Proxy-Authorization,
- * api-key) through ai-proxy, plain and unmatched routes, successes and
+ * api-key, x-goog-api-key, anthropic-api-key, Cookie, x-amz-security-token)
+ * through ai-proxy, plain and unmatched routes, successes and
  * errors, with the gateway logging at debug level: neither a client key nor
  * the configured provider key appears in the gateway's stderr or the
  * file-log output; the provider key reaches only the configured provider,
@@ -18,6 +19,10 @@ const CLIENT = {
     bearer: 'sk-ant-oat01-CLIENTTOKEN-bearer-2222bbbb',
     proxy: 'proxy-secret-CLIENT-3333cccc',
     apiKey: 'azure-api-key-CLIENT-4444dddd',
+    goog: 'AIzaSy-CLIENT-goog-5555eeee',
+    anthropicApiKey: 'sk-ant-api03-CLIENT-anthropic-api-key-6666ffff',
+    cookie: 'session=CLIENT-cookie-7777gggg',
+    amz: 'IQoJb3JpZ2luX2VjEJr-CLIENT-amz-8888hhhh',
 };
 
 test('no client or provider key in stderr or file-log; the provider key goes only to the provider', { timeout: 60000 }, async () => {
@@ -40,6 +45,10 @@ test('no client or provider key in stderr or file-log; the provider key goes onl
             authorization: `Bearer ${CLIENT.bearer}`,
             'proxy-authorization': `Basic ${CLIENT.proxy}`,
             'api-key': CLIENT.apiKey,
+            'x-goog-api-key': CLIENT.goog,
+            'anthropic-api-key': CLIENT.anthropicApiKey,
+            cookie: CLIENT.cookie,
+            'x-amz-security-token': CLIENT.amz,
         };
         const variants = [
             { 'x-api-key': CLIENT.xApiKey },
