@@ -209,7 +209,9 @@ test_log_phase(void **state)
                   path);
     assert_int_equal(sluice_plugin.init_worker(&fake_api, c), 0);
     log_one(c, "{\"request\":{\"method\":\"POST\"}}", &r);
-    assert_string_equal(r.redacted, "x-api-key,api-key,");
+    assert_string_equal(
+        r.redacted,
+        "x-api-key,api-key,anthropic-api-key,x-goog-api-key,x-amz-security-token,cookie,");
     sluice_plugin.exit_worker(&fake_api, c); /* drains */
     assert_null(c->writer);
 
