@@ -28,6 +28,17 @@ export function tmpDir(prefix = 'sluice-e2e-') {
     return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+// The test suites' one port helper (tests/e2e and tests/hardening import it).
+// A sluice started by a test listens on port 0 and the test reads the port
+// the master bound from its log ("listening on 127.0.0.1:PORT"): no window
+// in which another process can take the port.  freePort() remains for a
+// port nothing should listen on (a dead upstream) and for servers that
+// cannot report theirs.
+export function boundPort(log, host = '127.0.0.1') {
+    const m = new RegExp(`listening on ${host.replaceAll('.', '\\.')}:(\\d+)`).exec(log);
+    return m ? Number(m[1]) : null;
+}
+
 export function freePort() {
     return new Promise((resolve, reject) => {
         const s = net.createServer();
@@ -118,7 +129,7 @@ export async function startSluice(config, opts = {}) {
     const cfg = path.join(dir, 'kong.yaml');
     const pidFile = path.join(dir, 'sluice.pid');
     fs.writeFileSync(cfg, config);
-    const port = opts.port ?? await freePort();
+    const port = opts.port ?? 0;
     const dirs = opts.pluginsDirs ?? [PLUGINS_DIR, TEST_PLUGINS_DIR];
     const args = ['-d', cfg, '-l', `127.0.0.1:${port}`, '-w', String(opts.workers ?? 2),
                   '--plugins-dir', dirs.join(':'), '--pid', pidFile, ...(opts.args ?? [])];
@@ -153,10 +164,15 @@ export async function startSluice(config, opts = {}) {
         assertNoSanitizerReport(g.stderr);
         return g.exit;
     };
+    if (port === 0) {
+        g.port = await waitFor(() => g.exit ? -1 : boundPort(g.stderr), 8000, 10);
+        if (!g.port || g.port < 0)
+            throw new Error(`sluice did not report its port (exit ${JSON.stringify(g.exit)}):\n${g.stderr}`);
+    }
     const ok = await waitFor(async () => {
         if (g.exit) return true;
         try {
-            await request(port, { path: '/__sluice_ready__', timeoutMs: 500 });
+            await request(g.port, { path: '/__sluice_ready__', timeoutMs: 500 });
             return true;
         } catch { return false; }
     }, 8000, 30);

@@ -44,16 +44,9 @@ export function tmpDir(prefix = 'sluice-e2e-') {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /* A loopback port nobody listens on right now. */
-export function freePort() {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-            const { port } = s.address();
-            s.close(() => resolve(port));
-        });
-    });
-}
+// One port helper for every suite (tests/core/helpers.mjs).
+export { freePort, boundPort } from '../core/helpers.mjs';
+import { boundPort } from '../core/helpers.mjs';
 
 function canConnect(port, host = '127.0.0.1') {
     return new Promise((resolve) => {
@@ -224,12 +217,14 @@ export async function startGateway({ config, workers = 2, env = {}, args = [] })
     const dir = tmpDir('sluice-gw-');
     const cfgPath = path.join(dir, 'kong.yaml');
     fs.writeFileSync(cfgPath, config);
-    const port = await freePort();
     const pidFile = path.join(dir, 'sluice.pid');
+    // port 0: the master binds a free port and logs it (no reserve-then-release race)
     const child = startProcess(SLUICE_BIN, [
-        '-d', cfgPath, '-l', `127.0.0.1:${port}`, '-w', String(workers),
+        '-d', cfgPath, '-l', '127.0.0.1:0', '-w', String(workers),
         '--plugins-dir', PLUGINS_DIR, '--pid', pidFile, ...args,
     ], { env });
+    let port = null;
+    await waitFor(() => (port = boundPort(child.stderr)) !== null, 'sluice reports its port', 15000, child);
     await waitFor(() => canConnect(port), `sluice on port ${port}`, 15000, child);
     return {
         port, dir, cfgPath, pidFile, child,
