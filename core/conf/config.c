@@ -734,8 +734,9 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plug
         free(text);
         return NULL;
     }
-    free(text);
     conf = sl_xcalloc(1, sizeof(*conf));
+    sl_conf_hash(text, strlen(text), conf->hash);
+    free(text);
     conf->file = sl_strndup(name, strlen(name));
     conf->root = root;
     L.conf = conf;
@@ -879,6 +880,7 @@ sl_conf_free(sl_conf_t *conf)
     free(conf->zones);
     sl_conf_consumers_free(conf);
     sl_conf_certs_free(conf);
+    free(conf->metrics);
     free(conf->plugins);
     free(conf->routes);
     free(conf->services);

@@ -143,6 +143,11 @@ typedef struct sl_sni {
     sl_certificate_t *cert;
 } sl_sni_t;
 
+typedef struct sl_conf_metrics {
+    sl_metrics_fn fn;
+    void *arg;
+} sl_conf_metrics_t;
+
 typedef struct sl_conf {
     char *file;
     sl_service_t **services;
@@ -171,6 +176,9 @@ typedef struct sl_conf {
      * (http/tls_server.c, set by the master); freed with the conf */
     void *tls_server;
     void (*tls_server_free)(void *);
+    sl_conf_metrics_t *metrics; /* exporters for GET /metrics (metrics_register) */
+    size_t nmetrics;
+    char hash[33]; /* MD5 of the config text (Kong's configuration_hash) */
 } sl_conf_t;
 
 /* Load and validate `file` (YAML or JSON; chosen by content). Every problem
@@ -194,6 +202,12 @@ void sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ..
 /* The host's api->shm_zone: a shared-memory zone for the configuration
  * being loaded (a reference the configuration keeps until sl_conf_free). */
 sl_shm_t *sl_conf_ctx_shm_zone(sl_conf_ctx_t *cx, const char *name, size_t size, size_t value_max);
+
+/* The host's api->metrics_register. */
+int sl_conf_ctx_metrics_register(sl_conf_ctx_t *cx, sl_metrics_fn fn, void *arg);
+
+/* MD5 of text as 32 lowercase hex characters and a NUL. */
+void sl_conf_hash(const char *text, size_t len, char out[33]);
 
 void sl_conf_free(sl_conf_t *conf);
 

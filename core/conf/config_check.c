@@ -86,6 +86,34 @@ sl_conf_ctx_shm_zone(sl_conf_ctx_t *cx, const char *name, size_t size, size_t va
     return z;
 }
 
+int
+sl_conf_ctx_metrics_register(sl_conf_ctx_t *cx, sl_metrics_fn fn, void *arg)
+{
+    sl_conf_t *conf = cx->L->conf;
+
+    if (fn == NULL)
+        return -1;
+    for (size_t i = 0; i < conf->nmetrics; i++)
+        if (conf->metrics[i].fn == fn)
+            return 1;
+    conf->metrics = sl_xrealloc(conf->metrics, (conf->nmetrics + 1) * sizeof(*conf->metrics));
+    conf->metrics[conf->nmetrics++] = (sl_conf_metrics_t){fn, arg};
+    return 0;
+}
+
+void
+sl_conf_hash(const char *text, size_t len, char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    out[0] = '\0';
+    if (!EVP_Digest(text, len, md, &mdlen, EVP_md5(), NULL) || mdlen != 16)
+        return;
+    for (unsigned i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 /* ---- typed field access: 0 absent/null, 1 ok, -1 wrong type (reported) ---- */
 
 json_object *

@@ -63,6 +63,8 @@ static const char *set_workers(sl_settings_t *s, const sl_directive_t *d, const 
                                int append);
 static const char *set_size(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
 static const char *set_level(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
+static const char *set_status_listen(sl_settings_t *s, const sl_directive_t *d, const char *v,
+                                     int append);
 
 #define OFF(f) offsetof(sl_settings_t, f)
 
@@ -117,6 +119,11 @@ static const sl_directive_t directives[] = {
     {"ssl_session_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(ssl_session_timeout), 60,
      86400 * 7, "86400", "SECONDS",
      "session ticket lifetime; the ticket keys, shared by all workers, rotate this often"},
+    {"status_listen", 0, SL_IN_ALL, SL_ACT_SET, set_status_listen, OFF(status_listen), 0, 0, NULL,
+     "ADDR:PORT",
+     "status listener (Kong's status_listen): GET /status, /status/ready and /metrics, "
+     "served by the workers, never proxied; a bare PORT means 127.0.0.1:PORT; 'off' (the "
+     "default) disables it"},
     {"settings", 'c', SL_IN_FLAG | SL_IN_ENV, SL_ACT_SETTINGS_FILE, set_str, OFF(settings_file), 0,
      0, NULL, "FILE", "settings file: 'key = value' lines, '#' comments"},
     {"test", 't', SL_IN_FLAG, SL_ACT_TEST, NULL, 0, 0, 0, NULL, NULL,
@@ -143,6 +150,29 @@ set_str(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
 
     free(*dst);
     *dst = sl_strndup(v, strlen(v));
+    return NULL;
+}
+
+static const char *
+set_status_listen(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    char **dst = field(s, d);
+    size_t n = strlen(v), digits = strspn(v, "0123456789");
+
+    free(*dst);
+    *dst = NULL;
+    if (n == 0 || strcmp(v, "off") == 0)
+        return NULL;
+    if (digits == n) { /* only a port: localhost */
+        if (n > 5 || atoi(v) > 65535)
+            return "ADDR:PORT, PORT or off";
+        *dst = sl_xmalloc(n + 11);
+        snprintf(*dst, n + 11, "127.0.0.1:%s", v);
+        return NULL;
+    }
+    if (strrchr(v, ':') == NULL || v[n - 1] == ':')
+        return "ADDR:PORT, PORT or off";
+    *dst = sl_strndup(v, n);
     return NULL;
 }
 
@@ -304,7 +334,7 @@ sl_settings_free(sl_settings_t *s)
     listen_clear(s);
     free(s->listen);
     for (size_t i = 0; i < SL_NDIRECTIVES; i++)
-        if (directives[i].set == set_str)
+        if (directives[i].set == set_str || directives[i].set == set_status_listen)
             free(*(char **)field(s, &directives[i]));
 }
 

@@ -36,6 +36,7 @@ typedef struct sl_settings {
     char *ssl_protocols;     /* "TLSv1.2 TLSv1.3" */
     char *ssl_ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
     int ssl_session_timeout; /* seconds; session tickets' keys rotate this often */
+    char *status_listen;     /* "ADDR:PORT" of the status listener; NULL = off */
 } sl_settings_t;
 
 #define SL_LISTEN_SSL 0x1

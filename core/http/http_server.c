@@ -597,6 +597,8 @@ on_close(uv_handle_t *h)
     sl_stls_conn_free(c->tls);
     free(c);
     w->nconns--;
+    if (w->counters)
+        sl_counter_sub(w->counters->active, 1);
     if (w->conn_closed)
         w->conn_closed(w);
 }
@@ -772,6 +774,12 @@ sl_http_on_connection(uv_stream_t *server, int status)
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
+    c->is_status = w->status_listener && server == (uv_stream_t *)w->status_listener;
+    if (w->counters) {
+        sl_counter_add(w->counters->accepted, 1);
+        sl_counter_add(w->counters->handled, 1);
+        sl_counter_add(w->counters->active, 1);
+    }
     uv_tcp_nodelay(&c->tcp, 1);
 
     struct sockaddr_storage ss;

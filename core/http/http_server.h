@@ -48,6 +48,7 @@ struct sl_conn {
     int want_close; /* close after the current response */
     unsigned nreqs;
     sl_stls_conn_t *tls; /* listener with "ssl": http/tls_server.c */
+    int is_status;       /* accepted on the status listener */
 };
 
 void sl_http_on_connection(uv_stream_t *server, int status);

@@ -91,12 +91,18 @@ sl_req_new(sl_conn_t *c)
     r->status = 0;
     sl_pool_cleanup_add(pool, body_cleanup, r);
     r->w->nrequests++;
+    if (r->w->counters) {
+        sl_counter_add(r->w->counters->requests, 1);
+        sl_counter_add(r->w->counters->inflight, 1);
+    }
     return r;
 }
 
 void
 sl_req_free(sl_req_t *r)
 {
+    if (r->w->counters)
+        sl_counter_sub(r->w->counters->inflight, 1);
     sl_pool_destroy(r->pool); /* r lives in its own pool */
 }
 
@@ -276,6 +282,15 @@ sl_req_headers_done(sl_req_t *r)
         return;
     }
 
+    if (r->conn && r->conn->is_status) {
+        /* The status listener: answered by the worker, never proxied, no
+         * plugin chain (its requests are not the gateway's traffic). */
+        static const sl_chain_t none;
+        r->chain = &none;
+        r->discard_body = 1;
+        r->w->status(r); /* sets the response, responded = 1 */
+        return;
+    }
     sl_router_req_t rq = {.method = r->method,
                           .host = r->host,
                           .path = r->path,

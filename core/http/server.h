@@ -17,6 +17,17 @@
 typedef struct sl_conn sl_conn_t;
 typedef struct sl_req sl_req_t;
 
+/* One process's connection counters, in memory shared with the master
+ * (proc/master.c gives each worker a slot): only the owner writes its slot,
+ * with relaxed atomics; readers sum the slots (GET /status, node_status). */
+typedef struct sl_conn_counters {
+    uint64_t accepted, handled, requests; /* monotonic */
+    uint64_t active, inflight;            /* gauges: open connections, requests in progress */
+} sl_conn_counters_t;
+
+#define sl_counter_add(f, n) __atomic_fetch_add(&(f), (n), __ATOMIC_RELAXED)
+#define sl_counter_sub(f, n) __atomic_fetch_sub(&(f), (n), __ATOMIC_RELAXED)
+
 typedef struct sl_server {
     uv_loop_t *loop;
     int id; /* worker number */
@@ -36,6 +47,15 @@ typedef struct sl_server {
     /* When set, a phase that paused and is over is reported here instead of
      * the request going on (the plugin test host drives phases itself). */
     void (*phase_done)(sl_req_t *r, sl_phase_t phase, sl_status_t st);
+
+    /* Status listener (status_listen): connections accepted on it are
+     * answered by `status` (plugin/status.c) and never routed or proxied. */
+    uv_tcp_t *status_listener;
+    void (*status)(sl_req_t *r);
+    sl_conn_counters_t *counters;           /* this process's slot */
+    const sl_conn_counters_t *all_counters; /* every slot (node totals) */
+    size_t ncounters;
+    const char *node_id;
 } sl_server_t;
 
 #endif

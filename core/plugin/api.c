@@ -16,6 +16,7 @@
 #include "plugin/phase.h"
 #include "plugin/platform.h"
 #include "plugin/serializer.h"
+#include "plugin/status.h"
 
 static const sl_plugin_inst_t *
 cur_inst(sl_req_t *r)
@@ -750,4 +751,7 @@ const sl_api_t sl_api = {
     .plugin_scope = api_plugin_scope,
     .serialize_value_get = api_serialize_value_get,
     .req_body_limit = api_req_body_limit,
+    .metrics_register = sl_conf_ctx_metrics_register,
+    .node_status = sl_status_node,
+    .req_stats = sl_serialize_stats,
 };

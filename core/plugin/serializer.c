@@ -146,6 +146,37 @@ merge(json_object *dst, json_object *src)
 }
 
 int
+sl_serialize_stats(sl_req_t *r, sl_req_stats_t *out)
+{
+    int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
+    int64_t total = ms(end - r->times[SL_TIME_START]);
+    int64_t proxy = -1, receive = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (r->times[SL_TIME_UPSTREAM_FIRST_BYTE] && r->times[SL_TIME_UPSTREAM_START])
+        proxy = ms(r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_START]);
+    if (r->times[SL_TIME_UPSTREAM_LAST_BYTE] && r->times[SL_TIME_UPSTREAM_FIRST_BYTE])
+        receive = ms(r->times[SL_TIME_UPSTREAM_LAST_BYTE] - r->times[SL_TIME_UPSTREAM_FIRST_BYTE]);
+    int64_t kong = total - (proxy > 0 ? proxy : 0) - receive;
+    out->request_size = r->req_size;
+    out->response_size = r->resp_bytes;
+    out->latency_request_ms = total;
+    out->latency_proxy_ms = proxy;
+    out->latency_kong_ms = kong > 0 ? kong : 0;
+    out->status = r->status;
+    if (r->route) {
+        out->route_id = sl_str_c(r->route->id);
+        out->route_name = sl_str_c(r->route->name);
+    }
+    if (r->service) {
+        out->service_id = sl_str_c(r->service->id);
+        out->service_name = sl_str_c(r->service->name);
+        out->service_host = sl_str_c(r->service->host);
+    }
+    return 0;
+}
+
+int
 sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
 {
     json_tokener *tok = json_tokener_new_ex(64);

@@ -17,4 +17,7 @@ int sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json);
  * independent json-c oracle. */
 int sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out);
 
+/* api->req_stats: the record's sizes, latencies and names. */
+int sl_serialize_stats(sl_req_t *r, sl_req_stats_t *out);
+
 #endif

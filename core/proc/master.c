@@ -21,6 +21,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,9 +35,12 @@
 #include "proc/notify.h"
 #include "proc/worker.h"
 
+#define SL_COUNTER_SLOTS 1024
+
 typedef struct sl_proc {
     pid_t pid;
-    int slot; /* worker id */
+    int slot;     /* worker id */
+    size_t cslot; /* connection counters slot, 0 = none */
     unsigned gen;
     uint64_t started_ms;
 } sl_proc_t;
@@ -59,6 +64,12 @@ typedef struct sl_master {
     int stopping;
     uint64_t *respawn_at; /* per slot: 0 = running or none pending */
     unsigned *crashes;    /* per slot: consecutive fast crashes */
+    int status_fd;        /* status listener, -1 = none */
+    /* Connection counters shared with the workers: slot 0 holds what
+     * exited workers counted, slots 1.. one live worker each. */
+    sl_conn_counters_t *counters;
+    unsigned char cslot_used[SL_COUNTER_SLOTS];
+    char node_id[37];
 } sl_master_t;
 
 static uint64_t
@@ -187,6 +198,12 @@ static void
 spawn(sl_master_t *m, int slot)
 {
     sl_generation_t *g = gen_find(m, m->cur_gen);
+    size_t cslot = 0;
+    for (size_t i = 1; m->counters && i < SL_COUNTER_SLOTS && cslot == 0; i++)
+        if (!m->cslot_used[i])
+            cslot = i;
+    if (cslot)
+        memset(&m->counters[cslot], 0, sizeof(m->counters[cslot]));
     pid_t pid = fork();
 
     if (pid < 0) {
@@ -196,17 +213,25 @@ spawn(sl_master_t *m, int slot)
     }
     if (pid == 0) {
         sigset_t none;
+        sl_worker_shared_t sh = {
+            .status_fd = m->status_fd,
+            .counters = cslot ? m->counters : NULL,
+            .ncounters = SL_COUNTER_SLOTS,
+            .slot = cslot,
+            .node_id = m->node_id,
+        };
         sigemptyset(&none);
         /* The worker installs its own handlers (libuv) then unblocks. */
         signal(SIGHUP, SIG_DFL);
         signal(SIGCHLD, SIG_DFL);
-        _exit(sl_worker_run(slot, m->s, g->conf, m->fds, m->nfds) == 0 ? 0 : 1);
+        _exit(sl_worker_run(slot, m->s, g->conf, m->fds, m->nfds, &sh) == 0 ? 0 : 1);
     }
+    m->cslot_used[cslot] = cslot != 0;
     if (m->nprocs == m->capprocs) {
         m->capprocs = m->capprocs ? m->capprocs * 2 : 16;
         m->procs = sl_xrealloc(m->procs, m->capprocs * sizeof(*m->procs));
     }
-    m->procs[m->nprocs++] = (sl_proc_t){pid, slot, m->cur_gen, now_ms()};
+    m->procs[m->nprocs++] = (sl_proc_t){pid, slot, cslot, m->cur_gen, now_ms()};
     g->live++;
     m->respawn_at[slot] = 0;
 }
@@ -230,6 +255,35 @@ gen_retire_if_done(sl_master_t *m, sl_generation_t *g)
     *g = m->gens[--m->ngens];
 }
 
+/* A worker exited: keep what it counted in slot 0, drop its gauges (a
+ * killed worker never closed its connections), free its slot. */
+static void
+counters_retire(sl_master_t *m, size_t cslot)
+{
+    if (cslot == 0 || m->counters == NULL)
+        return;
+    sl_conn_counters_t *c = &m->counters[cslot], *r = &m->counters[0];
+    sl_counter_add(r->accepted, __atomic_load_n(&c->accepted, __ATOMIC_RELAXED));
+    sl_counter_add(r->handled, __atomic_load_n(&c->handled, __ATOMIC_RELAXED));
+    sl_counter_add(r->requests, __atomic_load_n(&c->requests, __ATOMIC_RELAXED));
+    memset(c, 0, sizeof(*c));
+    m->cslot_used[cslot] = 0;
+}
+
+static void
+node_id_new(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof(b), 0) != sizeof(b))
+        for (size_t i = 0; i < sizeof(b); i++)
+            b[i] = (unsigned char)(rand() ^ getpid());
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
 static void
 reap(sl_master_t *m)
 {
@@ -245,6 +299,7 @@ reap(sl_master_t *m)
             continue;
         sl_proc_t p = m->procs[i];
         m->procs[i] = m->procs[--m->nprocs];
+        counters_retire(m, p.cslot);
         sl_generation_t *g = gen_find(m, p.gen);
         if (g)
             g->live--;
@@ -367,6 +422,16 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
         sl_log_error("cannot create the shared TLS session ticket keys");
         return 1;
     }
+    m.status_fd = -1;
+    if (s->status_listen && (m.status_fd = bind_one(s->status_listen)) < 0)
+        return 1;
+    m.counters = mmap(NULL, SL_COUNTER_SLOTS * sizeof(sl_conn_counters_t), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m.counters == MAP_FAILED) {
+        sl_log_warn("connection counters: mmap: %s (status counters off)", strerror(errno));
+        m.counters = NULL;
+    }
+    node_id_new(m.node_id);
     m.gens[0] = (sl_generation_t){.gen = 0, .conf = conf, .reg = *reg};
     m.ngens = 1;
     m.respawn_at = sl_xcalloc((size_t)s->workers, sizeof(uint64_t));
@@ -384,6 +449,10 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
     for (size_t i = 0; i < s->nlisten; i++) {
         char bound[INET6_ADDRSTRLEN + 8];
         sl_log_info("listening on %s", bound_name(m.fds[i], bound, sizeof(bound)));
+    }
+    if (m.status_fd >= 0) {
+        char bound[INET6_ADDRSTRLEN + 8];
+        sl_log_info("status listener on %s", bound_name(m.status_fd, bound, sizeof(bound)));
     }
     sl_log_info("sluice %s starting %d worker(s)", SL_VERSION, s->workers);
     for (int i = 0; i < s->workers; i++)
@@ -462,6 +531,10 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
     }
     for (size_t i = 0; i < m.nfds; i++)
         close(m.fds[i]);
+    if (m.status_fd >= 0)
+        close(m.status_fd);
+    if (m.counters)
+        munmap(m.counters, SL_COUNTER_SLOTS * sizeof(sl_conn_counters_t));
     free(m.fds);
     free(m.procs);
     free(m.respawn_at);

@@ -12,6 +12,7 @@
 #include "http/http_server.h"
 #include "plugin/host.h"
 #include "plugin/phase.h"
+#include "plugin/status.h"
 #include "proc/worker.h"
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -129,7 +130,8 @@ close_walk(uv_handle_t *h, void *arg)
 }
 
 int
-sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, size_t nfds)
+sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, size_t nfds,
+              const sl_worker_shared_t *sh)
 {
     static sl_worker_t w;
     sl_uppool_options_t po = {.keepalive_max_idle = (unsigned)s->upstream_keepalive,
@@ -152,6 +154,14 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     w.srv.conf = conf;
     w.srv.phases = &sl_plugin_phases;
     w.srv.conn_closed = on_conn_closed;
+    if (sh && sh->counters) {
+        w.srv.counters = &sh->counters[sh->slot];
+        w.srv.all_counters = sh->counters;
+        w.srv.ncounters = sh->ncounters;
+    }
+    w.srv.node_id = sh ? sh->node_id : "";
+    w.srv.status = sl_status_handle;
+    sl_status_init(&w.srv);
     sl_log_set_process("worker", id);
 
     w.srv.uppool = sl_uppool_new(w.srv.loop, &po);
@@ -181,8 +191,11 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
 
     each_plugin(&w, 1);
 
-    w.listeners = sl_xcalloc(nfds, sizeof(uv_tcp_t));
-    unsigned char *tls_flags = sl_xcalloc(nfds ? nfds : 1, 1);
+    /* The proxy listeners, then the status listener (last, so a drain
+     * closes it with the others; never TLS). */
+    int status_fd = sh ? sh->status_fd : -1;
+    w.listeners = sl_xcalloc(nfds + 1, sizeof(uv_tcp_t));
+    unsigned char *tls_flags = sl_xcalloc(nfds + 1, 1);
     for (size_t i = 0; i < nfds && i < s->nlisten; i++) {
         char addr[300], err[160];
         unsigned flags = 0;
@@ -192,13 +205,15 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     w.srv.listeners = w.listeners;
     w.srv.listener_tls = tls_flags;
     w.srv.nlisteners = nfds;
-    for (size_t i = 0; i < nfds; i++) {
-        int rc;
+    for (size_t i = 0; i < nfds + (status_fd >= 0); i++) {
+        int rc, fd = i < nfds ? fds[i] : status_fd;
         uv_tcp_init(w.srv.loop, &w.listeners[i]);
         w.listeners[i].data = &w.srv;
-        if ((rc = uv_tcp_open(&w.listeners[i], fds[i])) < 0 ||
+        if (i == nfds)
+            w.srv.status_listener = &w.listeners[i];
+        if ((rc = uv_tcp_open(&w.listeners[i], fd)) < 0 ||
             (rc = uv_listen((uv_stream_t *)&w.listeners[i], 511, sl_http_on_connection)) < 0) {
-            sl_log_error("cannot listen on inherited socket %d: %s", fds[i], uv_strerror(rc));
+            sl_log_error("cannot listen on inherited socket %d: %s", fd, uv_strerror(rc));
             return 1;
         }
         w.nlisteners++;

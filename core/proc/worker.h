@@ -19,8 +19,17 @@ typedef struct sl_worker {
     uv_timer_t drain_timer;
 } sl_worker_t;
 
+/* What the master shares with every worker besides the configuration. */
+typedef struct sl_worker_shared {
+    int status_fd;                /* status listener, -1 = none */
+    sl_conn_counters_t *counters; /* MAP_SHARED, one slot per live worker */
+    size_t ncounters;
+    size_t slot; /* this worker's slot */
+    const char *node_id;
+} sl_worker_shared_t;
+
 /* Run a worker until it is told to stop; returns the exit status. */
 int sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *listen_fds,
-                  size_t nfds);
+                  size_t nfds, const sl_worker_shared_t *sh);
 
 #endif

@@ -291,6 +291,53 @@ struct sl_schema {
 };
 
 /* ------------------------------------------------------------------------
+ * Metrics and node status (since 1.1): types for metrics_register and
+ * node_status.
+ * ------------------------------------------------------------------------ */
+
+/* Append len bytes to the response being built; 0, or -2 (no memory: stop
+ * writing). */
+typedef int (*sl_write_fn)(void *w, const char *data, size_t len);
+
+/* A plugin's contribution to GET /metrics on the status listener: write
+ * Prometheus text exposition lines (complete families: # HELP, # TYPE and
+ * samples, each line ending in '\n') with write(w, ...).  Runs on a
+ * worker's loop thread; `arg` is what was registered. */
+typedef void (*sl_metrics_fn)(const sl_api_t *api, void *arg, sl_write_fn write, void *w);
+
+/* The gateway node as a whole (every worker, every generation), like
+ * nginx's stub_status and Kong's /status. */
+typedef struct sl_node_status {
+    const char *node_id;            /* UUID, fixed for the master's life, NUL-terminated */
+    const char *version;            /* sluice's version */
+    const char *configuration_hash; /* 32 hex chars (MD5 of the declarative config) */
+    uint64_t connections_accepted;  /* since the master started */
+    uint64_t connections_handled;
+    uint64_t total_requests;
+    uint64_t connections_active; /* open client connections now */
+    uint64_t connections_reading;
+    uint64_t connections_writing; /* with a request in progress */
+    uint64_t connections_waiting; /* idle keep-alive */
+    int workers;                  /* configured worker processes */
+} sl_node_status_t;
+
+/* The numbers and names of a request's log record (Kong's request.size,
+ * response.size, latencies.*, route and service), without building the
+ * record: what a metrics plugin needs in the log phase (api->req_stats).
+ * Strings are borrowed, valid until the end of the request; len 0 when
+ * absent (no route matched, no service, no name). */
+typedef struct sl_req_stats {
+    uint64_t request_size;      /* bytes received from the client */
+    uint64_t response_size;     /* bytes sent to the client */
+    int64_t latency_request_ms; /* latencies.request: first byte in to last byte out */
+    int64_t latency_proxy_ms;   /* latencies.proxy: upstream start to first byte, -1 none */
+    int64_t latency_kong_ms;    /* latencies.kong: time spent in the gateway */
+    int status;                 /* response status */
+    sl_str_t route_id, route_name;
+    sl_str_t service_id, service_name, service_host;
+} sl_req_stats_t;
+
+/* ------------------------------------------------------------------------
  * The plugin descriptor.
  * ------------------------------------------------------------------------ */
 
@@ -811,6 +858,24 @@ struct sl_api {
      * smallest of the host's max_body_size and every declaration applies;
      * 0 declares nothing.  Returns 0, or -1 once the body has been read. */
     int (*req_body_limit)(sl_req_t *r, uint64_t max);
+
+    /* since 1.1: metrics and node status */
+
+    /* config_parse only: add fn(api, arg, ...) to GET /metrics of the
+     * status listener (status_listen) while this configuration is served.
+     * One exporter per function per configuration: registering the same fn
+     * again (a second instance of the plugin) is ignored and returns 1, so
+     * an exporter writes its families once.  `arg` is the plugin's (e.g.
+     * its conf; it must live as long as the configuration).  0, 1 or -1. */
+    int (*metrics_register)(sl_conf_ctx_t *cx, sl_metrics_fn fn, void *arg);
+
+    /* Fill *out with the node's counters, summed over every worker (see
+     * sl_node_status_t).  Worker processes only; thread-safe.  0 or -1. */
+    int (*node_status)(sl_node_status_t *out);
+
+    /* The request's sizes, latencies, route and service (sl_req_stats_t),
+     * as the log record has them.  Meant for the log phase.  0 or -1. */
+    int (*req_stats)(sl_req_t *r, sl_req_stats_t *out);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

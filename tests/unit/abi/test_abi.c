@@ -105,6 +105,10 @@ static const member_t api_members[] = {
     API(plugin_scope, 1),
     API(serialize_value_get, 1),
     API(req_body_limit, 1),
+    /* since 1.1: metrics and node status */
+    API(metrics_register, 1),
+    API(node_status, 1),
+    API(req_stats, 1),
 };
 
 static const member_t desc_members[] = {

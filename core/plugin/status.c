@@ -1,0 +1,168 @@
+/* status.c - the status listener's answers: Kong's GET /status (server
+ * counters, configuration_hash, memory), GET /status/ready (200 while this
+ * worker serves the current configuration, 503 once it drains) and GET
+ * /metrics (the Prometheus text every registered exporter writes).  Nothing
+ * here is routed, proxied or seen by a plugin chain. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "base/pool.h"
+#include "base/shm.h"
+#include "base/strbuf.h"
+#include "http/headers.h"
+#include "plugin/host.h"
+#include "plugin/status.h"
+
+static sl_server_t *srv;
+
+void
+sl_status_init(sl_server_t *s)
+{
+    srv = s;
+}
+
+int
+sl_status_node(sl_node_status_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (srv == NULL)
+        return -1;
+    out->node_id = srv->node_id ? srv->node_id : "";
+    out->version = SL_VERSION;
+    out->configuration_hash = srv->conf->hash;
+    out->workers = srv->settings->workers;
+    for (size_t i = 0; srv->all_counters && i < srv->ncounters; i++) {
+        const sl_conn_counters_t *c = &srv->all_counters[i];
+        out->connections_accepted += __atomic_load_n(&c->accepted, __ATOMIC_RELAXED);
+        out->connections_handled += __atomic_load_n(&c->handled, __ATOMIC_RELAXED);
+        out->total_requests += __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
+        out->connections_active += __atomic_load_n(&c->active, __ATOMIC_RELAXED);
+        out->connections_writing += __atomic_load_n(&c->inflight, __ATOMIC_RELAXED);
+    }
+    if (out->connections_writing > out->connections_active)
+        out->connections_writing = out->connections_active;
+    out->connections_waiting = out->connections_active - out->connections_writing;
+    return 0;
+}
+
+static void
+respond(sl_req_t *r, int status, const char *ctype, sl_strbuf_t *b)
+{
+    r->status = status;
+    sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Type"), sl_str_c(ctype));
+    r->gw_body.ptr = b->len ? sl_pstrndup(r->pool, b->p, b->len) : "";
+    r->gw_body.len = b->len;
+    r->source = SL_SOURCE_GATEWAY;
+    r->responded = 1;
+    free(b->p);
+}
+
+static void
+message(sl_req_t *r, int status, const char *msg)
+{
+    sl_strbuf_t b = {0};
+    char line[128];
+    int n = snprintf(line, sizeof(line), "{\"message\":\"%s\"}\n", msg);
+    sl_strbuf_add(&b, line, (size_t)n);
+    respond(r, status, "application/json; charset=utf-8", &b);
+}
+
+static void addf(sl_strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+addf(sl_strbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    char tmp[512];
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sl_strbuf_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void
+mib(char *out, size_t n, size_t bytes)
+{
+    snprintf(out, n, "%.2f MiB", (double)bytes / (1024.0 * 1024.0));
+}
+
+/* Kong's /status: {"server": {...}, "configuration_hash": "...",
+ * "memory": {"lua_shared_dicts": {...}, "workers": [...]}} (sluice's zones
+ * under Kong's key; the answering worker's resident size). */
+static void
+status_json(sl_req_t *r)
+{
+    sl_node_status_t ns;
+    sl_strbuf_t b = {0};
+    sl_shm_info_t in;
+    char a[32], c[32];
+    long rss_pages = 0;
+    FILE *f;
+
+    sl_status_node(&ns);
+    addf(&b,
+         "{\"server\":{\"connections_accepted\":%llu,\"connections_handled\":%llu,"
+         "\"total_requests\":%llu,\"connections_active\":%llu,\"connections_reading\":%llu,"
+         "\"connections_writing\":%llu,\"connections_waiting\":%llu},",
+         (unsigned long long)ns.connections_accepted, (unsigned long long)ns.connections_handled,
+         (unsigned long long)ns.total_requests, (unsigned long long)ns.connections_active,
+         (unsigned long long)ns.connections_reading, (unsigned long long)ns.connections_writing,
+         (unsigned long long)ns.connections_waiting);
+    addf(&b, "\"configuration_hash\":\"%s\",\"node_id\":\"%s\",\"version\":\"%s\",",
+         ns.configuration_hash, ns.node_id, ns.version);
+    SL_STRBUF_LIT(&b, "\"memory\":{\"lua_shared_dicts\":{");
+    for (size_t i = 0; sl_shm_zone_at(i, &in) == 0; i++) {
+        mib(a, sizeof(a), in.used_bytes);
+        mib(c, sizeof(c), in.size);
+        addf(&b, "%s\"%s\":{\"allocated_slabs\":\"%s\",\"capacity\":\"%s\"}", i ? "," : "", in.name,
+             a, c);
+    }
+    if ((f = fopen("/proc/self/statm", "r")) != NULL) {
+        long size;
+        if (fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
+            rss_pages = 0;
+        fclose(f);
+    }
+    mib(a, sizeof(a), (size_t)rss_pages * (size_t)sysconf(_SC_PAGESIZE));
+    addf(&b, "},\"workers\":[{\"pid\":%d,\"rss\":\"%s\"}]}}\n", (int)getpid(), a);
+    respond(r, 200, "application/json; charset=utf-8", &b);
+}
+
+static int
+buf_write(void *w, const char *data, size_t len)
+{
+    sl_strbuf_add(w, data, len);
+    return 0;
+}
+
+static void
+metrics(sl_req_t *r)
+{
+    sl_strbuf_t b = {0};
+    const sl_conf_t *conf = srv->conf;
+
+    for (size_t i = 0; i < conf->nmetrics; i++)
+        conf->metrics[i].fn(&sl_api, conf->metrics[i].arg, buf_write, &b);
+    respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+}
+
+void
+sl_status_handle(sl_req_t *r)
+{
+    int get = SL_STR_EQ(r->method, "GET") || SL_STR_EQ(r->method, "HEAD");
+
+    if (SL_STR_EQ(r->path, "/metrics") && get)
+        metrics(r);
+    else if (SL_STR_EQ(r->path, "/status") && get)
+        status_json(r);
+    else if (SL_STR_EQ(r->path, "/status/ready") && get)
+        message(r, srv->draining ? 503 : 200, srv->draining ? "draining" : "ready");
+    else if (SL_STR_EQ(r->path, "/metrics") || SL_STR_EQ(r->path, "/status") ||
+             SL_STR_EQ(r->path, "/status/ready"))
+        message(r, 405, "Method not allowed");
+    else
+        message(r, 404, "Not found");
+}
