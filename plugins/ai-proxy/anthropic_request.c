@@ -1086,7 +1086,9 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
     if (conf->provider == SL_AP_PROV_DASHSCOPE) {
         int ty = sl_json_get_t(d, th, "type", SL_J_STR);
 
-        if (!info->stream || json_mode) {
+        if (!info->stream || json_mode || (tx.facts.known && tx.facts.thinking == SL_AP_THINK_NO)) {
+            /* a model without thinking (qwen-max, Qwen-Coder) answers 400
+             * to enable_thinking: true; Claude Code asks on every turn */
             OUT(&tx, ",\"enable_thinking\":false");
         } else if (sl_json_str_eq(d, ty, "enabled")) {
             int64_t budget;

@@ -617,7 +617,8 @@ test_cache_markers_off_and_clamp(void **state)
     char *a = big_text(8000), body[9000];
 
     snprintf(body, sizeof(body),
-             "{\"model\":\"%%s\",\"max_tokens\":64000,\"system\":[{\"type\":\"text\",\"text\":"
+             "{\"model\":\"%%s\",\"max_tokens\":64000,\"stream\":true,\"thinking\":{\"type\":"
+             "\"adaptive\"},\"system\":[{\"type\":\"text\",\"text\":"
              "\"%s\",\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":[{\"role\":"
              "\"user\",\"content\":\"hi\"}]}",
              a);
@@ -630,8 +631,10 @@ test_cache_markers_off_and_clamp(void **state)
         assert_int_equal(t->info.cache_marks, 0);
         assert_true(json_object_is_type(tu_get(t->j, "messages.0.content"), json_type_string));
         assert_int_equal(tu_int(t->j, "max_tokens"), 32768); /* clamped to the model's bound */
+        assert_true(json_object_get_boolean(tu_get(t->j, "enable_thinking")));
         snprintf(b2, sizeof(b2), body, "qwen3-coder-plus");
         assert_int_equal(run(t, b2), 0);
+        assert_false(json_object_get_boolean(tu_get(t->j, "enable_thinking")));
         assert_int_equal(t->info.cache_marks, 1);
         assert_int_equal(tu_int(t->j, "max_tokens"), 64000);
         snprintf(b2, sizeof(b2), body, "qwen-max");
