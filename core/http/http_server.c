@@ -323,8 +323,11 @@ tls_input(sl_conn_t *c, const char *data, size_t len)
     if (sl_stls_conn_feed(c->tls, data, len) < 0)
         return -1;
     for (;;) {
-        if (c->pending_cap - c->pending_len < 16384) {
-            c->pending_cap = c->pending_len + 16384 * 2;
+        /* room for a record (16 KiB); a buffer of SL_PENDING_KEEP stays
+         * between requests, so a kept-alive connection does not reallocate */
+        if (c->pending_cap - c->pending_len < 4096) {
+            c->pending_cap =
+                c->pending_len < SL_PENDING_KEEP / 2 ? SL_PENDING_KEEP : c->pending_len + 16384;
             c->pending = sl_xrealloc(c->pending, c->pending_cap);
         }
         n = sl_stls_conn_read(c->tls, c->pending + c->pending_len, c->pending_cap - c->pending_len);

@@ -58,12 +58,13 @@ function captureClientHello() {
 
 /* Write chunks (with a pause between), then resolve what came back and
  * whether the gateway closed within timeoutMs. */
-function raw(chunks, { gapMs = 0, timeoutMs = 5000 } = {}) {
+function raw(chunks, { gapMs = 0, timeoutMs = 5000, untilData = false } = {}) {
     return new Promise((resolve) => {
         const s = net.connect(port, '127.0.0.1');
         let got = Buffer.alloc(0), done = false;
         const finish = (closed) => { if (!done) { done = true; s.destroy(); resolve({ got, closed }); } };
-        s.on('data', (d) => { got = Buffer.concat([got, d]); });
+        s.setNoDelay(true);
+        s.on('data', (d) => { got = Buffer.concat([got, d]); if (untilData) finish(false); });
         s.on('close', () => finish(true));
         s.on('error', () => finish(true));
         setTimeout(() => finish(false), timeoutMs);
@@ -115,7 +116,7 @@ test('truncated ClientHellos are closed (or time out), never answered with data'
 
 test('a ClientHello dribbled one byte at a time still gets a ServerHello', { timeout: 20000 }, async () => {
     const chunks = [...hello].map((b) => Buffer.from([b]));
-    const r = await raw(chunks, { gapMs: 2, timeoutMs: 3000 });
+    const r = await raw(chunks, { gapMs: 1, timeoutMs: 15000, untilData: true });
     assert.equal(r.got[0], 0x16, 'a handshake record came back');
 });
 
