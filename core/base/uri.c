@@ -3,6 +3,7 @@
  * docs/hardening.md for the rules and the table of cases. */
 
 #include "base/uri.h"
+#include "base/chars.h"
 
 /* RFC 3986 reserved characters (and '%'): kept percent-encoded. */
 static const char sl_uri_reserved[] = "!*'();:@&=+$,/?%#[]";
@@ -14,18 +15,6 @@ is_safe(unsigned char ch)
     if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
         return 1;
     return ch != '\0' && strchr("!#$&'()*+,/:;=?@[]-_.~%", ch) != NULL;
-}
-
-static int
-hexval(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
 }
 
 static const char sl_hex[] = "0123456789ABCDEF";
@@ -47,8 +36,8 @@ decode(char *s, size_t len)
         }
         if (i + 2 >= len)
             return (size_t)-1;
-        hi = hexval((unsigned char)s[i + 1]);
-        lo = hexval((unsigned char)s[i + 2]);
+        hi = sl_hexval((unsigned char)s[i + 1]);
+        lo = sl_hexval((unsigned char)s[i + 2]);
         if (hi < 0 || lo < 0)
             return (size_t)-1;
         ch = hi * 16 + lo;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/chars.h"
 #include "base/log.h"
 #include "http/http_server.h"
 #include "http/proxy.h"
@@ -128,24 +129,16 @@ header_flush(sl_conn_t *c)
         sl_headers_add(&c->req->headers, c->req->pool, name, value);
 }
 
-/* RFC 9110 token characters.  llhttp (built without strict mode) lets
- * spaces and other separators through in header names; forwarding such a
- * name would hand the upstream a request it may parse differently. */
-static int
-is_tchar(unsigned char ch)
-{
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
-        return 1;
-    return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
 static int
 on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     sl_conn_t *c = p->data;
 
+    /* llhttp (built without strict mode) lets spaces and other separators
+     * through in header names; forwarding such a name would hand the
+     * upstream a request it may parse differently. */
     for (size_t i = 0; i < len; i++) {
-        if (!is_tchar((unsigned char)at[i])) {
+        if (!sl_is_tchar((unsigned char)at[i])) {
             llhttp_set_error_reason(p, "invalid character in header name");
             return HPE_USER;
         }

@@ -13,6 +13,7 @@
 
 #include <llhttp.h>
 
+#include "base/chars.h"
 #include "base/log.h"
 #include "base/pool.h"
 #include "base/strbuf.h"
@@ -318,19 +319,12 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
 /* ---- the request ------------------------------------------------------ */
 
 static int
-is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-static int
 token(sl_str_t s)
 {
     if (s.len == 0 || s.ptr == NULL)
         return 0;
     for (size_t i = 0; i < s.len; i++)
-        if (!is_tchar((unsigned char)s.ptr[i]))
+        if (!sl_is_tchar((unsigned char)s.ptr[i]))
             return 0;
     return 1;
 }

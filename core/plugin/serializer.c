@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/chars.h"
 #include "base/strbuf.h"
 #include "http/http_server.h"
 #include "plugin/serializer.h"
@@ -42,18 +43,6 @@ add_multi(json_object *obj, const char *key, json_object *val)
     json_object_object_add(obj, key, arr);
 }
 
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *
 url_decode(const char *s, size_t n, size_t *outlen)
 {
@@ -62,8 +51,10 @@ url_decode(const char *s, size_t n, size_t *outlen)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+')
             o[j++] = ' ';
-        else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        else if (s[i] == '%' && i + 2 < n && sl_hexval((unsigned char)s[i + 1]) >= 0 &&
+                 sl_hexval((unsigned char)s[i + 2]) >= 0) {
+            o[j++] = (char)(sl_hexval((unsigned char)s[i + 1]) * 16 +
+                            sl_hexval((unsigned char)s[i + 2]));
             i += 2;
         } else
             o[j++] = s[i];
