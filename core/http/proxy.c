@@ -174,6 +174,19 @@ retry_fresh(sl_proxy_t *p)
 static void try_connect(sl_proxy_t *p);
 static void proxy_fail(sl_proxy_t *p, sl_req_error_t err, int status, const char *msg);
 
+/* Kong's answers when the upstream fails before a response byte. */
+static void
+bad_gateway(sl_proxy_t *p, sl_req_error_t err)
+{
+    proxy_fail(p, err, 502, "An invalid response was received from the upstream server");
+}
+
+static void
+gateway_timeout(sl_proxy_t *p, sl_req_error_t err)
+{
+    proxy_fail(p, err, 504, "The upstream server is timing out");
+}
+
 /* ---- teardown ------------------------------------------------------- */
 
 static void
@@ -270,7 +283,7 @@ on_timeout(uv_timer_t *t)
         sl_log_warn("upstream timed out (%s:%d) while %s, request %s", p->host, p->r->up_port,
                     p->headers_done ? "reading the response body" : "waiting for the response",
                     p->r->id);
-    proxy_fail(p, SL_REQERR_UPSTREAM_TIMEOUT, 504, "The upstream server is timing out");
+    gateway_timeout(p, SL_REQERR_UPSTREAM_TIMEOUT);
 }
 
 static void
@@ -435,8 +448,7 @@ on_up_read(void *arg, const char *data, ssize_t n)
         sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host, r->up_port,
                     p->headers_done ? "mid-response" : "before responding", uv_strerror((int)n),
                     r->id);
-        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
-                   "An invalid response was received from the upstream server");
+        bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
         return;
     }
     if (!p->got_bytes) {
@@ -472,8 +484,7 @@ on_up_read(void *arg, const char *data, ssize_t n)
                     llhttp_get_error_reason(&p->parser) ? llhttp_get_error_reason(&p->parser)
                                                         : llhttp_errno_name(err),
                     r->id);
-        proxy_fail(p, SL_REQERR_UPSTREAM_PROTOCOL, 502,
-                   "An invalid response was received from the upstream server");
+        bad_gateway(p, SL_REQERR_UPSTREAM_PROTOCOL);
         return;
     }
     if (p->headers_done)
@@ -497,8 +508,7 @@ on_written(void *arg, int status)
             return; /* the response is already coming */
         sl_log_warn("writing to upstream %s:%d failed: %s, request %s", p->host, r->up_port,
                     uv_strerror(status), r->id);
-        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
-                   "An invalid response was received from the upstream server");
+        bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
         return;
     }
     if (r->stream_body) {
@@ -543,8 +553,7 @@ upstream_write(sl_proxy_t *p, const uv_buf_t *bufs, unsigned nbufs)
         return 0;
     }
     if (!retry_fresh(p))
-        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
-                   "An invalid response was received from the upstream server");
+        bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
     return -1;
 }
 
@@ -692,10 +701,9 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
             return;
         }
         if (timeout)
-            proxy_fail(p, SL_REQERR_UPSTREAM_TIMEOUT, 504, "The upstream server is timing out");
+            gateway_timeout(p, SL_REQERR_UPSTREAM_TIMEOUT);
         else
-            proxy_fail(p, SL_REQERR_UPSTREAM_CONNECT, 502,
-                       "An invalid response was received from the upstream server");
+            bad_gateway(p, SL_REQERR_UPSTREAM_CONNECT);
         return;
     }
     p->c = c;
@@ -712,8 +720,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
 
     if (r->stream_body) {
         if (sl_upconn_read_start(c, on_up_read, p) < 0) {
-            proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
-                       "An invalid response was received from the upstream server");
+            bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
             return;
         }
         p->reading = 1;
@@ -726,8 +733,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     if (upstream_write(p, b, r->body_len ? 2 : 1) < 0)
         return;
     if (sl_upconn_read_start(c, on_up_read, p) < 0) {
-        proxy_fail(p, SL_REQERR_UPSTREAM_RESET, 502,
-                   "An invalid response was received from the upstream server");
+        bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
         return;
     }
     p->reading = 1;
@@ -750,8 +756,7 @@ try_connect(sl_proxy_t *p)
     uv_timer_stop(&p->timer);
     if (sl_upconnect_start(r->w->uppool, &t, on_connected, p, &p->pending) < 0) {
         p->pending = NULL;
-        proxy_fail(p, SL_REQERR_UPSTREAM_CONNECT, 502,
-                   "An invalid response was received from the upstream server");
+        bad_gateway(p, SL_REQERR_UPSTREAM_CONNECT);
     }
 }
 
