@@ -288,6 +288,11 @@ int sl_ap_anthropic_response_search(const char *body, size_t len, sl_str_t model
 /* Those two blocks (id: the message id's tail; query: escaped text). */
 void sl_ap_search_blocks(sl_ap_buf_t *out, sl_str_t id, const char *query);
 
+/* openai_aggregate.c: a whole OpenAI chat stream (SSE body) -> one chat
+ * completion JSON appended to out; -1 when the stream failed (an error
+ * event, or no finish_reason), -2 on OOM. */
+int sl_ap_aggregate_stream(const char *body, size_t len, sl_ap_buf_t *out);
+
 /* Anthropic error type name for an HTTP status. */
 const char *sl_ap_anthropic_error_type(int status);
 /* Any error body (OpenAI/DashScope JSON, Kong JSON, HTML, empty) -> an

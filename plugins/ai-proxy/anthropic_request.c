@@ -1063,7 +1063,16 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         OUT(&tx, ",\"stop\":");
         sl_ap_tx_raw(&tx, tok);
     }
-    if (info->stream) {
+    th = sl_json_get_t(d, 0, "thinking", SL_J_OBJ);
+    if (!info->stream && conf->provider == SL_AP_PROV_DASHSCOPE && fmt < 0 && tx.facts.known &&
+        tx.facts.thinking == SL_AP_THINK_STREAM &&
+        (sl_json_str_eq(d, sl_json_get_t(d, th, "type", SL_J_STR), "enabled") ||
+         sl_json_str_eq(d, sl_json_get_t(d, th, "type", SL_J_STR), "adaptive"))) {
+        /* DashScope thinks only when streaming: stream upstream, and fold
+         * the stream into one message for this non-streaming client */
+        info->upstream_stream = 1;
+    }
+    if (info->stream || info->upstream_stream) {
         OUT(&tx, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
     } else {
         OUT(&tx, ",\"stream\":false");
@@ -1082,11 +1091,11 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         OUT(&tx, ",\"response_format\":{\"type\":\"json_object\"}");
     }
 
-    th = sl_json_get_t(d, 0, "thinking", SL_J_OBJ);
     if (conf->provider == SL_AP_PROV_DASHSCOPE) {
         int ty = sl_json_get_t(d, th, "type", SL_J_STR);
 
-        if (!info->stream || json_mode || (tx.facts.known && tx.facts.thinking == SL_AP_THINK_NO)) {
+        if (!(info->stream || info->upstream_stream) || json_mode ||
+            (tx.facts.known && tx.facts.thinking == SL_AP_THINK_NO)) {
             /* a model without thinking (qwen-max, Qwen-Coder) answers 400
              * to enable_thinking: true; Claude Code asks on every turn */
             OUT(&tx, ",\"enable_thinking\":false");

@@ -49,8 +49,9 @@ typedef struct sl_ap_ctx {
     int resp;
     int resp_status;
     int resp_gzip;
-    char model[128]; /* request model, as sent upstream */
-    int web_search;  /* answer with the web_search server-tool blocks */
+    char model[128];     /* request model, as sent upstream */
+    int web_search;      /* answer with the web_search server-tool blocks */
+    int upstream_stream; /* a non-streaming client, a streamed upstream */
     char search_query[512];
     int64_t input_estimate;
     int64_t t_start, t_first, t_last_out;
@@ -387,6 +388,7 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     c->stream = info.stream;
     c->input_estimate = info.input_estimate;
     c->web_search = info.web_search;
+    c->upstream_stream = info.upstream_stream;
     memcpy(c->search_query, info.search_query, sizeof(c->search_query));
     if (conf->log_payloads) {
         sl_ap_buf_add(&c->req_payload, body.ptr,
@@ -605,12 +607,32 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
                 : truncated ? "upstream connection closed before the response was complete"
                             : "upstream response too large");
             sl_ap_fail_status(api, r, c, st);
-        } else if (sl_ap_anthropic_response_search(
-                       c->acc.ptr, c->acc.len, (sl_str_t){c->model, strlen(c->model)},
-                       c->web_search ? c->search_query : NULL, &c->doc, &c->out, &c->usage) != 0) {
-            c->out.len = 0;
-            sl_ap_anthropic_error_msg(&c->out, 502, "upstream returned an invalid chat completion");
-            sl_ap_fail_status(api, r, c, 502);
+        } else {
+            sl_ap_buf_t agg = {0};
+            const char *p = c->acc.ptr;
+            size_t n = c->acc.len;
+            int rc = 0;
+
+            if (c->upstream_stream) {
+                /* thinking streamed upstream: one completion from the stream */
+                rc = sl_ap_aggregate_stream(c->acc.ptr, c->acc.len, &agg);
+                p = agg.ptr;
+                n = agg.len;
+            }
+            if (rc == -2) {
+                sl_ap_buf_free(&agg);
+                return SL_STATUS_ERROR;
+            }
+            if (rc != 0 ||
+                sl_ap_anthropic_response_search(p, n, (sl_str_t){c->model, strlen(c->model)},
+                                                c->web_search ? c->search_query : NULL, &c->doc,
+                                                &c->out, &c->usage) != 0) {
+                c->out.len = 0;
+                sl_ap_anthropic_error_msg(&c->out, 502,
+                                          "upstream returned an invalid chat completion");
+                sl_ap_fail_status(api, r, c, 502);
+            }
+            sl_ap_buf_free(&agg);
         }
         break;
 

@@ -172,4 +172,19 @@ describe('Anthropic SDK through sluice', { timeout: 300000 }, () => {
         const stream = client.messages.stream({ model: 'qwen-plus', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] });
         await assert.rejects(stream.finalMessage(), (e) => e instanceof Anthropic.APIError);
     });
+    /* DashScope thinks only when streaming: a non-streaming request that asks
+     * for thinking streams upstream and is answered as one message */
+    test('thinking without streaming: streamed upstream, one message back', CASE, async () => {
+        const msg = await client.messages.create({
+            model: 'qwen-plus', max_tokens: 1000, thinking: { type: 'adaptive' },
+            messages: [{ role: 'user', content: 'Think first. MOCK:thinking' }],
+        });
+        const [up] = await st.mock.chatRequests();
+        assert.equal(up.body.stream, true);
+        assert.equal(up.body.enable_thinking, true);
+        assert.equal(msg.content[0].type, 'thinking');
+        assert.equal(msg.content[0].thinking, up.answer.reasoning);
+        assert.equal(msg.content[1].text, up.answer.text);
+        assert.equal(msg.usage.output_tokens, up.answer.usage.completion_tokens);
+    });
 });
