@@ -131,6 +131,8 @@ for (const mode of ['bigline', 'bigjson']) {
         const before = hwmKb(w);
         const path = `/raw/v1/messages?${mode}`;
         const r = await postMessages(st.port, streamBody(mode), { path, timeoutMs: 30000 });
+        const grew = hwmKb(w) - before;
+        console.log(`# ${mode}: worker peak RSS ${before} -> ${before + grew} kB`);
         assert.equal(r.status, 200);
         const evs = events(r.text);
         const last = evs[evs.length - 1];
@@ -139,7 +141,6 @@ for (const mode of ['bigline', 'bigjson']) {
         assert.equal(j.type, 'error');
         assert.match(j.error.message, /max_stream_event_size/);
         assert.ok(!evs.some((e) => e.event === 'message_stop'), 'stream must not end as complete');
-        const grew = hwmKb(w) - before;
         assert.ok(grew < 8 * 1024, `worker peak RSS grew by ${grew} kB for a ${BIG >> 20} MB event`);
         const rec = await recordFor(path);
         assert.equal(rec.ai?.proxy?.stream_error ?? rec['ai.proxy.stream_error'] ?? rec.ai?.['proxy']?.['stream_error'],

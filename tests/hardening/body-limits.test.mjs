@@ -68,8 +68,9 @@ test('eight held uploads declaring 60 MB cost the worker nothing', async () => {
     const t0 = Date.now();
     while (statuses.length < 8 && Date.now() - t0 < 8000) await new Promise((r) => setTimeout(r, 50));
     for (const s of socks) s.destroy();
-    assert.deepEqual(statuses, Array(8).fill(413));
     const grew = hwmKb(w) - before;
+    console.log(`# 8 held uploads: worker peak RSS ${before} -> ${before + grew} kB`);
+    assert.deepEqual(statuses, Array(8).fill(413));
     assert.ok(grew < 8 * 1024, `worker peak RSS grew by ${grew} kB`);
 });
 
