@@ -21,7 +21,7 @@ static const char sl_hex[] = "0123456789ABCDEF";
 
 /* Step 1: percent-decode every triplet except reserved characters, which
  * stay encoded with upper-case hex.  Never grows.  Returns the new length,
- * or (size_t)-1 for a '%' without two hex digits or an encoded NUL. */
+ * or (size_t)-1 for a '%' without two hex digits or a NUL (raw or %00). */
 static size_t
 decode(char *s, size_t len)
 {
@@ -30,6 +30,8 @@ decode(char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         int hi, lo, ch;
 
+        if (s[i] == '\0')
+            return (size_t)-1; /* llhttp refuses it first; kept consistent */
         if (s[i] != '%') {
             s[o++] = s[i];
             continue;

@@ -16,7 +16,7 @@
  *   2. dot segments are removed (RFC 3986 5.2.4, Kong's loop);
  *   3. runs of '/' become one.
  * Returns the new length, or -1 for a path sluice refuses (400): a '%'
- * not followed by two hex digits, or an encoded NUL (%00).  The result
+ * not followed by two hex digits, or a NUL (raw or %00).  The result
  * never contains "/./", "/../" or "//", and normalising it again gives
  * it back unchanged. */
 ssize_t sl_uri_normalize(char *s, size_t len);
