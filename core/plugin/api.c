@@ -634,9 +634,14 @@ api_consumer_set(sl_req_t *r, const sl_consumer_t *c, const sl_credential_t *cre
 {
     const sl_conf_t *conf = r->w->conf;
     const sl_chain_t *target;
+    sl_phase_t phase = r->phase;
 
+    /* from a timer or callout callback while the caller's phase is paused
+     * (an identity service's answer): that phase */
+    if (r->cur >= 0 && phase == SL_PHASE_MAX)
+        sl_pending_paused_phase(r, (size_t)r->cur, &phase);
     if (c == NULL || (cred && cred->consumer != c) || r->cur < 0 ||
-        (r->phase != SL_PHASE_ACCESS && r->phase != SL_PHASE_BODY) || r->state != SL_REQ_READING)
+        (phase != SL_PHASE_ACCESS && phase != SL_PHASE_BODY) || r->state != SL_REQ_READING)
         return -1;
     r->consumer = c;
     r->credential = cred;

@@ -112,6 +112,17 @@ sl_api_resume(sl_req_t *r, sl_status_t status)
     return 0;
 }
 
+int
+sl_pending_paused_phase(const sl_req_t *r, size_t idx, sl_phase_t *phase)
+{
+    const sl_pend_t *p = r->pend;
+
+    if (p == NULL || p->state != PEND_WAITING || p->idx != idx)
+        return 0;
+    *phase = p->phase;
+    return 1;
+}
+
 sl_status_t
 sl_pending_arm(sl_req_t *r, sl_phase_t phase, size_t idx)
 {

@@ -20,6 +20,11 @@ sl_status_t sl_pending_arm(sl_req_t *r, sl_phase_t phase, size_t idx);
 void sl_pending_request_end(sl_req_t *r);
 typedef struct sl_pend sl_pend_t;
 
+/* pending.c: the phase chain item `idx` paused, while it waits to be
+ * resumed: 1 and *phase, else 0 (api calls made from a timer or callout
+ * callback during the pause, e.g. consumer_set). */
+int sl_pending_paused_phase(const sl_req_t *r, size_t idx, sl_phase_t *phase);
+
 /* wtimer.c */
 void *sl_api_worker_loop(void);
 sl_worker_timer_t *sl_api_worker_timer_start(uint64_t timeout_ms, uint64_t repeat_ms,

@@ -815,7 +815,9 @@ struct sl_api {
     const sl_credential_t *(*credential_find)(sl_req_t *r, sl_str_t kind, sl_str_t secret);
 
     /* Kong's kong.client.authenticate: the request is now `c` (with `cred`,
-     * or NULL for anonymous).  In access (or body).  Plugins that run after
+     * or NULL for anonymous).  In access or body, or from a timer or callout
+     * callback while the caller's access/body phase is paused (an identity
+     * service's answer, before resume).  Plugins that run after
      * the caller are re-resolved for this consumer with Kong's precedence, so
      * a plugin scoped to the consumer replaces the route/service/global one
      * for every later phase; plugins that already ran keep their instance.

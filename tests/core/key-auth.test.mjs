@@ -55,6 +55,11 @@ services:
       config: {key_in_body: true, key_in_header: false, key_in_query: false, hide_credentials: true}
   - name: open
     paths: [/open]
+  - name: paused
+    paths: [/paused]
+    plugins:
+    - name: t-pause
+      config: {action: continue, delay_ms: 5, consumer: alice}
 consumers:
 - username: alice
   id: ${ALICE}
@@ -169,6 +174,13 @@ test('consumer-scoped plugins: only for that consumer, and only those after key-
     assert.equal((await get('/plain', { apikey: 'bob-key' })).headers['x-who'], 'global');
     /* no consumer: global */
     assert.equal((await get('/open')).headers['x-who'], 'global');
+});
+
+test('consumer_set from a paused access phase (a timer callback, as after an identity service)', async () => {
+    const res = await get('/paused');
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json().headers['x-paused-as'], '0');
+    assert.equal(res.headers['x-who'], 'alice'); /* her t-headers, re-resolved after the pause */
 });
 
 test('anonymous: failures pass as the anonymous consumer; a missing one is a 500', async () => {

@@ -6,7 +6,9 @@
  *   delay_ms, timeout_ms        early: resume from the handler itself
  *   file: lines "cancel ID WHY" and "log ID ERR" appended here
  * "continue" adds X-Paused: PHASE to the upstream request; "respond"
- * answers 202 with the phase name.  Also the bench lane's plugin: an empty
+ * answers 202 with the phase name; with consumer: NAME it first
+ * authenticates the request as that consumer from the timer (X-Paused-As:
+ * 0 or -1, what consumer_set returned).  Also the bench lane's plugin: an empty
  * pause resumed at the next loop turn (delay_ms 0, action continue). */
 
 #include "tp_util.h"
@@ -17,6 +19,7 @@ typedef struct conf {
     int early;
     uint64_t delay_ms, timeout_ms;
     char *file;
+    char *consumer; /* consumer_set from the timer, before resuming */
 } conf_t;
 
 enum { A_CONTINUE, A_RESPOND, A_ERROR, A_NEVER };
@@ -47,6 +50,7 @@ config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t le
     if (json_object_object_get_ex(o, "early", &v))
         c->early = json_object_get_boolean(v);
     c->file = tp_str(o, "file");
+    c->consumer = tp_str(o, "consumer");
     json_object_put(o);
     *out = c;
     return 0;
@@ -57,6 +61,7 @@ config_free(void *conf)
 {
     conf_t *c = conf;
     free(c->file);
+    free(c->consumer);
     free(c);
 }
 
@@ -67,6 +72,11 @@ go_on(const sl_api_t *api, sl_req_t *r, const conf_t *c)
 
     switch (c->action) {
     case A_CONTINUE:
+        if (c->consumer) {
+            const sl_consumer_t *who = api->consumer_find(r, TP_S(c->consumer));
+            int rc = api->consumer_set(r, who, NULL);
+            api->req_header_set(r, SL_STR("X-Paused-As"), rc == 0 ? SL_STR("0") : SL_STR("-1"));
+        }
         api->req_header_set(r, SL_STR("X-Paused"), (sl_str_t){ph, strlen(ph)});
         api->resume(r, SL_STATUS_CONTINUE);
         break;
