@@ -276,8 +276,9 @@ slt_access(slt_req_t *t)
     last_run = SL_STATUS_CONTINUE;
     r->discard_body = 0;
     sl_req_headers_done(r); /* routes, runs access */
-    if (r->responded == 2 || r->responded == 3)
-        return -1;
+    if (r->responded == SL_ANSWER_BAD_REQUEST || r->responded == SL_ANSWER_NO_ROUTE ||
+        r->responded == SL_ANSWER_HTTPS_REQUIRED)
+        return -1; /* the gateway answers by itself (400, 404, 426) */
     return wait_pause(t, last_run);
 }
 
