@@ -194,15 +194,18 @@ describe('Claude Code CLI through sluice with the how-to config', { skip, timeou
         const up = await st.mock.chatRequests();
         assert.ok(up.length >= 2, show(up.map((q) => q.answer)));
         assert.equal(up[0].body.stream, true);
-        const oneshot = up.filter((q) => q.body.stream !== true);
-        assert.equal(oneshot.length, 1, `the CLI did not fall back to stream:false: ${show(up.map((q) => q.body.stream))}`);
-        checkUpstreamRequest(oneshot[0], { stream: false });
-        assert.equal(oneshot[0].answer.status, 200, show(oneshot[0].answer));
+        /* the CLI's stream:false request asks for thinking, which DashScope
+         * does only when streaming: sluice streams it upstream and answers
+         * the CLI with one message (request_mode oneshot in the log) */
         const recs = await newLogRecords(st.logPath, mark, up.length);
         assert.equal(recs.length, up.length);
-        const pairs = pairRecordsWithAnswers(recs, up);
-        const one = pairs.find(([, a]) => a.stream === false);
-        checkChatLogRecord(one[0], one[1], { mode: 'oneshot' });
+        const oneshot = recs.filter((x) => x.ai?.proxy?.meta?.request_mode === 'oneshot');
+        assert.equal(oneshot.length, 1, `the CLI did not fall back to stream:false: ${show(recs.map((x) => x.ai?.proxy?.meta))}`);
+        const last = up[up.length - 1];
+        checkUpstreamRequest(last, { stream: true });
+        assert.equal(last.body.enable_thinking, true);
+        assert.equal(last.answer.status, 200, show(last.answer));
+        assert.equal(oneshot[0].ai.proxy.usage.completion_tokens, last.answer.usage.completion_tokens);
     });
 
     test('with non-essential traffic (as users run it): HEAD /api/hello is answered locally', CASE, async () => {
