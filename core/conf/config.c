@@ -633,6 +633,7 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
             pc = NULL;
         }
         inst->conf = pc;
+        inst->conf_json = sl_strndup(js, strlen(js));
     }
 }
 
@@ -860,6 +861,7 @@ sl_conf_free(sl_conf_t *conf)
         sl_plugin_inst_t *in = conf->plugins[i];
         if (in->conf && in->plugin->desc->config_free)
             in->plugin->desc->config_free(in->conf);
+        free(in->conf_json);
         free(in);
     }
     for (size_t i = 0; i < conf->nroutes; i++)

@@ -25,6 +25,7 @@ typedef struct sl_plugin_inst {
     char id[37];                      /* UUID (from config or generated) */
     const sl_loaded_plugin_t *plugin; /* registry entry */
     void *conf;                       /* from plugin->desc->config_parse */
+    char *conf_json;                  /* the `config` object as parsed (compact JSON) */
     int enabled;
     sl_route_t *route; /* scope: NULL/NULL/NULL = global */
     sl_service_t *service;

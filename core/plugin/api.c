@@ -432,6 +432,23 @@ api_serialize_value_get(sl_req_t *r, const char *key, sl_str_t *json)
 }
 
 static int
+api_chain_plugin_config(sl_req_t *r, const char *name, sl_str_t *json)
+{
+    const sl_chain_t *ch = r ? r->chain : NULL;
+
+    if (ch == NULL || name == NULL)
+        return 0;
+    for (size_t i = 0; i < ch->n; i++) {
+        const sl_plugin_inst_t *pi = ch->items[i];
+        if (strcmp(pi->plugin->desc->name, name) == 0 && pi->conf_json != NULL) {
+            *json = sl_str_c(pi->conf_json);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
 api_log_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
 {
     return sl_serialize(r, redact, out);
@@ -755,6 +772,7 @@ const sl_api_t sl_api = {
     /* since 1.1: introspection */
     .plugin_scope = api_plugin_scope,
     .serialize_value_get = api_serialize_value_get,
+    .chain_plugin_config = api_chain_plugin_config,
     .req_body_limit = api_req_body_limit,
     .metrics_register = sl_conf_ctx_metrics_register,
     .node_status = sl_status_node,

@@ -853,6 +853,16 @@ struct sl_api {
      * results after it ran (a quota charging ai-proxy's token counts). */
     int (*serialize_value_get)(sl_req_t *r, const char *key, sl_str_t *json);
 
+    /* The `config` of the instance of plugin `name` in this request's chain
+     * (since 1.1), as the compact JSON text it was parsed from (after
+     * environment substitution): 1 and *json (valid as long as the
+     * configuration generation, i.e. for the request), or 0 when no
+     * instance of that plugin runs for this request.  For plugins that
+     * work with another, e.g. a token quota that needs ai-proxy's provider
+     * and client format before ai-proxy has run.  Pointers into *json are
+     * stable, so a plugin may cache what it derives, keyed by json.ptr. */
+    int (*chain_plugin_config)(sl_req_t *r, const char *name, sl_str_t *json);
+
     /* The largest request body this request may have (since 1.1), declared
      * in the access phase, before the body is read: a declared
      * Content-Length above it is answered 413 before any body byte is

@@ -341,7 +341,7 @@ rl_init_worker(const sl_api_t *api, void *conf)
     rl_conf_t *c = conf;
 
     if (c->policy == RL_POLICY_REDIS) {
-        c->redis = rl_redis_new(api, c);
+        c->redis = rl_redis_new(api, &c->s->redis, c->zone, c->s->sync_rate);
         if (c->redis == NULL)
             api->log(NULL, SL_LOG_ERROR, "cannot set up Redis: counting locally");
     }

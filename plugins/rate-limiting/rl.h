@@ -116,7 +116,10 @@ rl_str(const char *s)
  * counts after it (or err < 0 when Redis failed). */
 typedef void (*rl_redis_done_fn)(void *arg, int err, const int64_t *counts);
 
-rl_redis_t *rl_redis_new(const sl_api_t *api, const rl_conf_t *c);
+/* One connection per plugin instance per worker (init_worker); rc and zone
+ * must outlive it.  NULL outside a worker. */
+rl_redis_t *rl_redis_new(const sl_api_t *api, const rl_redis_conf_t *rc, sl_shm_t *zone,
+                         double sync_rate);
 void rl_redis_free(rl_redis_t *rd);
 /* INCR each key (EXPIRE with its ttl when new) in one pipeline; done() is
  * called exactly once, on the worker loop, unless the call returns -1

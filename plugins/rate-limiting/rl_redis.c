@@ -54,7 +54,9 @@ typedef struct rl_owed {
 
 struct rl_redis {
     const sl_api_t *api;
-    const rl_conf_t *conf;
+    const rl_redis_conf_t *rc; /* the plugin's config.redis */
+    sl_shm_t *zone;            /* the node's counts */
+    double sync_rate;          /* seconds between flushes (batched counting) */
     uv_loop_t *loop;
     redisAsyncContext *ac;
     int connected;
@@ -87,8 +89,7 @@ warn(rl_redis_t *rd, const char *what, const char *detail)
     rd->api->log(NULL, SL_LOG_WARN,
                  "Redis %s:%lld %s: %s (%lu failure(s) in the last interval); counting "
                  "locally meanwhile",
-                 rd->conf->s->redis.host, (long long)rd->conf->s->redis.port, what,
-                 detail ? detail : "", rd->failures);
+                 rd->rc->host, (long long)rd->rc->port, what, detail ? detail : "", rd->failures);
     rd->last_warn_ms = t;
     rd->failures = 0;
 }
@@ -200,7 +201,7 @@ on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
 static int
 ensure_connected(rl_redis_t *rd)
 {
-    const rl_redis_conf_t *rc = &rd->conf->s->redis;
+    const rl_redis_conf_t *rc = rd->rc;
     redisAsyncContext *ac;
 
     if (rd->ac != NULL)
@@ -245,7 +246,7 @@ static void
 arm_timer(rl_redis_t *rd)
 {
     if (!rd->timer_on) {
-        uv_timer_start(&rd->timer, on_timer, (uint64_t)rd->conf->s->redis.timeout, 0);
+        uv_timer_start(&rd->timer, on_timer, (uint64_t)rd->rc->timeout, 0);
         rd->timer_on = 1;
     }
 }
@@ -284,7 +285,7 @@ rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int
     op->done = done;
     op->arg = arg;
     op->n = n;
-    op->deadline_ms = now_ms(rd) + rd->conf->s->redis.timeout;
+    op->deadline_ms = now_ms(rd) + rd->rc->timeout;
     op->prev = rd->ops_tail;
     if (rd->ops_tail)
         rd->ops_tail->next = op;
@@ -347,9 +348,9 @@ zone_set_total(rl_redis_t *rd, const char *key, int64_t total, int64_t ttl_s)
         return;
     /* Numbers can only be added to: move the stored total to the new one
      * (two workers' answers may interleave; either is a recent total). */
-    if (rd->api->shm_get(rd->conf->zone, k, NULL, 0, NULL, &cur) != SL_SHM_NUMBER)
+    if (rd->api->shm_get(rd->zone, k, NULL, 0, NULL, &cur) != SL_SHM_NUMBER)
         cur = 0;
-    rd->api->shm_incr(rd->conf->zone, k, (double)total - cur, (uint64_t)ttl_s * 1000, NULL);
+    rd->api->shm_incr(rd->zone, k, (double)total - cur, (uint64_t)ttl_s * 1000, NULL);
 }
 
 static void
@@ -359,7 +360,7 @@ zone_add_pending(rl_redis_t *rd, const char *key, int64_t delta, int64_t ttl_s)
     int n = snprintf(pk, sizeof(pk), "p:%s", key);
 
     if (n > 0 && (size_t)n < sizeof(pk))
-        rd->api->shm_incr(rd->conf->zone, (sl_str_t){pk, (size_t)n}, (double)delta,
+        rd->api->shm_incr(rd->zone, (sl_str_t){pk, (size_t)n}, (double)delta,
                           (uint64_t)ttl_s * 1000, NULL);
 }
 
@@ -442,7 +443,7 @@ flush(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
         if (op != NULL) {
             op->rd = rd;
             op->n = 1;
-            op->deadline_ms = now_ms(rd) + rd->conf->s->redis.timeout;
+            op->deadline_ms = now_ms(rd) + rd->rc->timeout;
             op->prev = rd->ops_tail;
             if (rd->ops_tail)
                 rd->ops_tail->next = op;
@@ -486,7 +487,7 @@ rl_redis_add(rl_redis_t *rd, const char *key, int64_t ttl_s, int64_t delta)
     }
     o->delta += delta;
     if (rd->flush_timer == NULL) {
-        uint64_t ms = (uint64_t)(rd->conf->s->sync_rate * 1000);
+        uint64_t ms = (uint64_t)(rd->sync_rate * 1000);
         rd->flush_timer = rd->api->worker_timer_start(ms, ms, flush, rd);
     }
     return 0;
@@ -495,7 +496,7 @@ rl_redis_add(rl_redis_t *rd, const char *key, int64_t ttl_s, int64_t delta)
 /* --- lifecycle --- */
 
 rl_redis_t *
-rl_redis_new(const sl_api_t *api, const rl_conf_t *c)
+rl_redis_new(const sl_api_t *api, const rl_redis_conf_t *rc, sl_shm_t *zone, double sync_rate)
 {
     rl_redis_t *rd;
     uv_loop_t *loop = api->worker_loop();
@@ -506,7 +507,9 @@ rl_redis_new(const sl_api_t *api, const rl_conf_t *c)
     if (rd == NULL)
         return NULL;
     rd->api = api;
-    rd->conf = c;
+    rd->rc = rc;
+    rd->zone = zone;
+    rd->sync_rate = sync_rate;
     rd->loop = loop;
     uv_timer_init(loop, &rd->timer);
     rd->timer.data = rd;

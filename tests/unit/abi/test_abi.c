@@ -104,6 +104,7 @@ static const member_t api_members[] = {
     /* since 1.1: introspection */
     API(plugin_scope, 1),
     API(serialize_value_get, 1),
+    API(chain_plugin_config, 1),
     API(req_body_limit, 1),
     /* since 1.1: metrics and node status */
     API(metrics_register, 1),

@@ -1,0 +1,88 @@
+/* airl.h - ai-rate-limiting-advanced (Kong Enterprise's schema): token and
+ * cost quotas per LLM provider, charged with ai-proxy's usage when a
+ * response completes and enforced on the next request. */
+
+#ifndef AIRL_H
+#define AIRL_H
+
+#include <stdint.h>
+
+#include "rl.h" /* the Redis store and its config record, shared with rate-limiting */
+
+typedef struct airl_provider {
+    char *name;
+    sl_conf_array_t limit;       /* double */
+    sl_conf_array_t window_size; /* double, seconds */
+} airl_provider_t;
+
+/* config.redis: the fields sluice uses, then Kong EE's others (JSON text,
+ * NULL when unset), each checked to be unset. */
+#define AIRL_REDIS_EXTRA 14
+typedef struct airl_redis {
+    rl_redis_conf_t base;
+    char *extra[AIRL_REDIS_EXTRA];
+} airl_redis_t;
+
+typedef struct airl_block {
+    sl_conf_array_t llm_providers; /* airl_provider_t */
+    char *policies;                /* JSON: accepted only when empty */
+    char *strategy;
+    double sync_rate;
+    int sync_rate_set;
+    char *window_type;
+    char *tokens_count_strategy;
+    char *identifier;
+    char *header_name;
+    char *path;
+    double error_code;
+    char *error_message;
+    int error_hide_providers;
+    int hide_client_headers;
+    double retry_after_jitter_max;
+    int disable_penalty;
+    char *dictionary_name;
+    char *namespace_;
+    int decrease_by_fractions_in_redis;
+    char *request_prompt_count_function;
+    char *custom_cost_count_function;
+    char *llm_format;
+    airl_redis_t redis;
+    char *sync_rate_json; /* the JSON number, NULL when unset */
+} airl_block_t;
+
+/* What a request's ai-proxy instance says, cached per worker by its
+ * config text's address (stable for the configuration generation). */
+typedef struct airl_route_info {
+    const char *json; /* chain_plugin_config()'s pointer */
+    char provider[32];
+    int anthropic; /* llm_format: anthropic -> Anthropic-shaped refusals */
+} airl_route_info_t;
+
+#define AIRL_ROUTE_CACHE 16
+
+typedef struct airl_conf {
+    airl_block_t *s;
+    const sl_api_t *api;
+    int error_code;
+    int sliding;
+    int strategy_redis; /* else local */
+    enum { AIRL_TOTAL, AIRL_PROMPT, AIRL_COMPLETION, AIRL_COST } count;
+    enum {
+        AIRL_BY_CONSUMER,
+        AIRL_BY_CREDENTIAL,
+        AIRL_BY_IP,
+        AIRL_BY_SERVICE,
+        AIRL_BY_HEADER,
+        AIRL_BY_PATH
+    } identifier;
+    sl_shm_t *zone;
+    rl_redis_t *redis;                          /* per worker */
+    airl_route_info_t routes[AIRL_ROUTE_CACHE]; /* per worker */
+    unsigned nroutes;
+} airl_conf_t;
+
+int airl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len,
+                    void **out);
+void airl_conf_free(void *conf);
+
+#endif

@@ -1,0 +1,324 @@
+/* airl_conf.c - ai-rate-limiting-advanced's config: Kong 3.14's public
+ * schema (AiRateLimitingAdvanced.json) as a field table; what sluice cannot
+ * honour (the cluster strategy, Lua count functions, Redis Sentinel/Cluster,
+ * policies) is refused with a message, never silently ignored. */
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airl.h"
+
+#define B(f) offsetof(airl_block_t, f)
+#define P(f) offsetof(airl_provider_t, f)
+#define R(f) offsetof(airl_redis_t, base.f)
+#define X(i) offsetof(airl_redis_t, extra) + (i) * sizeof(char *)
+
+/* Kong's enum plus every provider ai-proxy speaks (dashscope first: the
+ * how-to's users need it and Kong's enum lacks it). */
+static const char *const providers[] = {
+    "dashscope", "anthropic", "azure",         "bedrock",    "cohere", "gemini",   "huggingface",
+    "llama2",    "mistral",   "openai",        "deepseek",   "xai",    "cerebras", "databricks",
+    "ollama",    "vllm",      "requestPrompt", "customCost", NULL};
+static const char *const strategies[] = {"local", "cluster", "redis", NULL};
+static const char *const window_types[] = {"sliding", "fixed", NULL};
+static const char *const count_strategies[] = {"total_tokens", "prompt_tokens", "completion_tokens",
+                                               "cost", NULL};
+static const char *const identifiers[] = {"consumer", "credential",     "ip", "service", "header",
+                                          "path",     "consumer-group", NULL};
+static const char *const formats[] = {"openai", "anthropic",   "bedrock", "cohere",
+                                      "gemini", "huggingface", NULL};
+
+static const sl_field_t number = {.type = SL_FIELD_NUMBER};
+
+static const sl_field_t provider_fields[] = {
+    {.name = "name",
+     .type = SL_FIELD_STRING,
+     .flags = SL_FIELD_REQUIRED,
+     .offset = P(name),
+     .one_of = providers},
+    {.name = "limit",
+     .type = SL_FIELD_ARRAY,
+     .flags = SL_FIELD_REQUIRED,
+     .offset = P(limit),
+     .elements = &number},
+    {.name = "window_size",
+     .type = SL_FIELD_ARRAY,
+     .flags = SL_FIELD_REQUIRED,
+     .offset = P(window_size),
+     .elements = &number},
+    {.type = SL_FIELD_END},
+};
+static const sl_schema_t provider_schema = {.size = sizeof(airl_provider_t),
+                                            .fields = provider_fields};
+static const sl_field_t provider_elem = {.type = SL_FIELD_RECORD, .record = &provider_schema};
+
+/* config.redis: Kong EE's shared Redis record.  The Sentinel, Cluster and
+ * cloud-auth members are accepted when unset (decK dumps list them as null
+ * or []) and refused when set. */
+static const sl_field_t redis_fields[] = {
+    {.name = "host", .type = SL_FIELD_STRING, .offset = R(host)},
+    {.name = "port",
+     .type = SL_FIELD_INTEGER,
+     .flags = SL_FIELD_RANGE,
+     .offset = R(port),
+     .def = "6379",
+     .min = 0,
+     .max = 65535},
+    {.name = "timeout",
+     .type = SL_FIELD_INTEGER,
+     .flags = SL_FIELD_RANGE,
+     .offset = R(timeout),
+     .def = "2000",
+     .min = 0,
+     .max = 2147483646},
+    {.name = "connect_timeout", .type = SL_FIELD_JSON, .offset = X(0)},
+    {.name = "read_timeout", .type = SL_FIELD_JSON, .offset = X(1)},
+    {.name = "send_timeout", .type = SL_FIELD_JSON, .offset = X(2)},
+    {.name = "username", .type = SL_FIELD_STRING, .offset = R(username)},
+    {.name = "password", .type = SL_FIELD_STRING, .offset = R(password)},
+    {.name = "database", .type = SL_FIELD_INTEGER, .offset = R(database), .def = "0"},
+    {.name = "ssl", .type = SL_FIELD_BOOLEAN, .offset = R(ssl), .def = "false"},
+    {.name = "ssl_verify", .type = SL_FIELD_BOOLEAN, .offset = R(ssl_verify), .def = "true"},
+    {.name = "server_name", .type = SL_FIELD_STRING, .offset = R(server_name)},
+    {.name = "keepalive_pool_size", .type = SL_FIELD_JSON, .offset = X(3)},
+    {.name = "keepalive_backlog", .type = SL_FIELD_JSON, .offset = X(4)},
+    {.name = "connection_is_proxied", .type = SL_FIELD_JSON, .offset = X(5)},
+    {.name = "sentinel_master", .type = SL_FIELD_JSON, .offset = X(6)},
+    {.name = "sentinel_role", .type = SL_FIELD_JSON, .offset = X(7)},
+    {.name = "sentinel_nodes", .type = SL_FIELD_JSON, .offset = X(8)},
+    {.name = "sentinel_username", .type = SL_FIELD_JSON, .offset = X(9)},
+    {.name = "sentinel_password", .type = SL_FIELD_JSON, .offset = X(10)},
+    {.name = "cluster_nodes", .type = SL_FIELD_JSON, .offset = X(11)},
+    {.name = "cluster_max_redirections", .type = SL_FIELD_JSON, .offset = X(12)},
+    {.name = "cloud_authentication", .type = SL_FIELD_JSON, .offset = X(13)},
+    {.type = SL_FIELD_END},
+};
+static const char *const redis_extra_names[AIRL_REDIS_EXTRA] = {
+    "connect_timeout",          "read_timeout",          "send_timeout",      "keepalive_pool_size",
+    "keepalive_backlog",        "connection_is_proxied", "sentinel_master",   "sentinel_role",
+    "sentinel_nodes",           "sentinel_username",     "sentinel_password", "cluster_nodes",
+    "cluster_max_redirections", "cloud_authentication"};
+/* The first six are tuning sluice takes from redis.timeout and its own pool;
+ * the rest select a topology sluice does not speak. */
+#define AIRL_REDIS_TUNING 6
+
+static const sl_schema_t redis_schema = {.size = sizeof(airl_redis_t), .fields = redis_fields};
+
+static const sl_field_t fields[] = {
+    {.name = "llm_providers",
+     .type = SL_FIELD_ARRAY,
+     .offset = B(llm_providers),
+     .elements = &provider_elem},
+    {.name = "policies", .type = SL_FIELD_JSON, .offset = B(policies)},
+    {.name = "strategy",
+     .type = SL_FIELD_STRING,
+     .offset = B(strategy),
+     .def = "\"local\"",
+     .one_of = strategies},
+    {.name = "sync_rate", .type = SL_FIELD_JSON, .offset = B(sync_rate_json)},
+    {.name = "window_type",
+     .type = SL_FIELD_STRING,
+     .offset = B(window_type),
+     .def = "\"sliding\"",
+     .one_of = window_types},
+    {.name = "tokens_count_strategy",
+     .type = SL_FIELD_STRING,
+     .offset = B(tokens_count_strategy),
+     .def = "\"total_tokens\"",
+     .one_of = count_strategies},
+    {.name = "identifier",
+     .type = SL_FIELD_STRING,
+     .offset = B(identifier),
+     .def = "\"consumer\"",
+     .one_of = identifiers},
+    {.name = "header_name", .type = SL_FIELD_STRING, .offset = B(header_name)},
+    {.name = "path", .type = SL_FIELD_STRING, .offset = B(path)},
+    {.name = "error_code",
+     .type = SL_FIELD_NUMBER,
+     .flags = SL_FIELD_RANGE,
+     .offset = B(error_code),
+     .def = "429",
+     .min = 1,
+     .max = 999},
+    {.name = "error_message",
+     .type = SL_FIELD_STRING,
+     .offset = B(error_message),
+     .def = "\"AI token rate limit exceeded for provider(s): \""},
+    {.name = "error_hide_providers",
+     .type = SL_FIELD_BOOLEAN,
+     .offset = B(error_hide_providers),
+     .def = "false"},
+    {.name = "hide_client_headers",
+     .type = SL_FIELD_BOOLEAN,
+     .offset = B(hide_client_headers),
+     .def = "false"},
+    {.name = "retry_after_jitter_max",
+     .type = SL_FIELD_NUMBER,
+     .flags = SL_FIELD_RANGE,
+     .offset = B(retry_after_jitter_max),
+     .def = "0",
+     .min = 0,
+     .max = 86400},
+    {.name = "disable_penalty",
+     .type = SL_FIELD_BOOLEAN,
+     .offset = B(disable_penalty),
+     .def = "false"},
+    {.name = "dictionary_name",
+     .type = SL_FIELD_STRING,
+     .offset = B(dictionary_name),
+     .def = "\"kong_rate_limiting_counters\""},
+    {.name = "namespace", .type = SL_FIELD_STRING, .offset = B(namespace_)},
+    {.name = "decrease_by_fractions_in_redis",
+     .type = SL_FIELD_BOOLEAN,
+     .offset = B(decrease_by_fractions_in_redis),
+     .def = "false"},
+    {.name = "request_prompt_count_function",
+     .type = SL_FIELD_STRING,
+     .offset = B(request_prompt_count_function)},
+    {.name = "custom_cost_count_function",
+     .type = SL_FIELD_STRING,
+     .offset = B(custom_cost_count_function)},
+    {.name = "llm_format", .type = SL_FIELD_STRING, .offset = B(llm_format), .one_of = formats},
+    {.name = "redis", .type = SL_FIELD_RECORD, .offset = B(redis), .record = &redis_schema},
+    {.type = SL_FIELD_END},
+};
+
+static int
+check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
+{
+    airl_block_t *s = block;
+    int bad = 0;
+    char path[64];
+
+    s->sync_rate_set = s->sync_rate_json != NULL && strcmp(s->sync_rate_json, "null") != 0;
+    if (s->sync_rate_set) {
+        char *end;
+        s->sync_rate = strtod(s->sync_rate_json, &end);
+        if (*end != '\0' || (s->sync_rate != -1 && s->sync_rate < 0)) {
+            api->conf_error(cx, "sync_rate", "expected a number: -1, 0, or seconds >= 0.02");
+            bad = 1;
+        } else if (s->sync_rate > 0 && s->sync_rate < 0.02) {
+            api->conf_error(cx, "sync_rate", "value must be at least 0.02");
+            bad = 1;
+        }
+    }
+    if (s->policies != NULL && strcmp(s->policies, "null") != 0 && strcmp(s->policies, "[]") != 0) {
+        api->conf_error(cx, "policies",
+                        "policies (Kong 3.14) are not supported yet: use llm_providers");
+        bad = 1;
+    }
+    if (s->llm_providers.n == 0 && !bad) {
+        api->conf_error(cx, "llm_providers", "required field missing");
+        bad = 1;
+    }
+    for (size_t i = 0; i < s->llm_providers.n; i++) {
+        const airl_provider_t *p = (const airl_provider_t *)s->llm_providers.items + i;
+        snprintf(path, sizeof(path), "llm_providers[%zu]", i);
+        if (p->limit.n == 0 || p->limit.n != p->window_size.n) {
+            api->conf_error(cx, path,
+                            "limit and window_size must be non-empty and of equal length");
+            bad = 1;
+        }
+        for (size_t j = 0; j < p->window_size.n; j++) {
+            double w = ((const double *)p->window_size.items)[j];
+            double l = j < p->limit.n ? ((const double *)p->limit.items)[j] : 1;
+            if (w < 1 || w != (double)(int64_t)w || l <= 0) {
+                api->conf_error(cx, path, "limits must be > 0 and window sizes whole seconds >= 1");
+                bad = 1;
+            }
+        }
+        if (strcmp(p->name, "requestPrompt") == 0 || strcmp(p->name, "customCost") == 0) {
+            api->conf_error(cx, path, "'%s' needs a Lua function, which sluice cannot run",
+                            p->name);
+            bad = 1;
+        }
+    }
+    if (strcmp(s->strategy, "cluster") == 0) {
+        api->conf_error(cx, "strategy",
+                        "'cluster' counts in Kong's database, and sluice has none: use 'local' "
+                        "(one node) or 'redis' (several nodes)");
+        bad = 1;
+    }
+    if (strcmp(s->identifier, "consumer-group") == 0) {
+        api->conf_error(cx, "identifier", "consumer groups are not supported");
+        bad = 1;
+    }
+    if (strcmp(s->identifier, "header") == 0 && s->header_name == NULL) {
+        api->conf_error(cx, "header_name", "required field missing");
+        bad = 1;
+    }
+    if (strcmp(s->identifier, "path") == 0 && s->path == NULL) {
+        api->conf_error(cx, "path", "required field missing");
+        bad = 1;
+    }
+    if (s->request_prompt_count_function || s->custom_cost_count_function) {
+        api->conf_error(cx, "", "Lua count functions are not supported");
+        bad = 1;
+    }
+    for (int i = AIRL_REDIS_TUNING; i < AIRL_REDIS_EXTRA; i++) {
+        const char *v = s->redis.extra[i];
+        if (v != NULL && strcmp(v, "null") != 0 && strcmp(v, "[]") != 0 && strcmp(v, "{}") != 0) {
+            snprintf(path, sizeof(path), "redis.%s", redis_extra_names[i]);
+            api->conf_error(cx, path,
+                            "Redis Sentinel, Cluster and cloud authentication are not "
+                            "supported: use a single Redis (host, port)");
+            bad = 1;
+        }
+    }
+    if (strcmp(s->strategy, "redis") == 0 && s->redis.base.host == NULL) {
+        api->conf_error(cx, "redis.host", "required field missing");
+        bad = 1;
+    }
+    if (s->redis.base.ssl) {
+        api->conf_error(cx, "redis.ssl", "TLS to Redis is not supported yet");
+        bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
+static const sl_schema_t schema = {.size = sizeof(airl_block_t), .fields = fields, .check = check};
+
+int
+airl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **out)
+{
+    void *block = NULL;
+    airl_conf_t *c;
+
+    if (api->conf_schema_parse(cx, &schema, json, len, &block) != 0)
+        return -1;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        api->conf_schema_free(&schema, block);
+        api->conf_error(cx, "", "out of memory");
+        return -1;
+    }
+    c->s = block;
+    c->api = api;
+    *out = c;
+    c->error_code = (int)c->s->error_code;
+    c->sliding = strcmp(c->s->window_type, "sliding") == 0;
+    c->strategy_redis =
+        strcmp(c->s->strategy, "redis") == 0 && !(c->s->sync_rate_set && c->s->sync_rate == -1);
+    c->count = strcmp(c->s->tokens_count_strategy, "prompt_tokens") == 0       ? AIRL_PROMPT
+               : strcmp(c->s->tokens_count_strategy, "completion_tokens") == 0 ? AIRL_COMPLETION
+               : strcmp(c->s->tokens_count_strategy, "cost") == 0              ? AIRL_COST
+                                                                               : AIRL_TOTAL;
+    for (int i = 0; identifiers[i]; i++)
+        if (strcmp(c->s->identifier, identifiers[i]) == 0)
+            c->identifier = i;
+    c->zone = api->shm_zone(cx, "ai-rate-limiting-advanced", 12u * 1024 * 1024, 0);
+    return c->zone ? 0 : -1;
+}
+
+void
+airl_conf_free(void *conf)
+{
+    airl_conf_t *c = conf;
+
+    if (c == NULL)
+        return;
+    c->api->conf_schema_free(&schema, c->s);
+    free(c);
+}
