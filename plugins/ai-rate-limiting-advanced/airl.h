@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "rl.h" /* the Redis store and its config record, shared with rate-limiting */
+#include "../shared/redis_store.h" /* shared with rate-limiting */
 
 typedef struct airl_provider {
     char *name;

@@ -9,6 +9,8 @@
 
 #include "sluice/plugin.h"
 
+#include "../shared/redis_store.h"
+
 /* Kong's periods, shortest first (the order its checks and headers use). */
 typedef enum rl_period {
     RL_SECOND = 0,
@@ -20,6 +22,8 @@ typedef enum rl_period {
     RL_NPERIODS
 } rl_period_t;
 
+_Static_assert(RL_NPERIODS <= RL_REDIS_MAX_KEYS, "one Redis round trip per request");
+
 typedef enum rl_limit_by {
     RL_BY_CONSUMER = 0,
     RL_BY_CREDENTIAL,
@@ -30,19 +34,6 @@ typedef enum rl_limit_by {
 } rl_limit_by_t;
 
 typedef enum rl_policy { RL_POLICY_LOCAL = 0, RL_POLICY_REDIS } rl_policy_t;
-
-/* config.redis (Kong's shared Redis schema). */
-typedef struct rl_redis_conf {
-    char *host;
-    int64_t port;
-    int64_t timeout; /* ms: connect, send and read */
-    char *username;
-    char *password;
-    int64_t database;
-    int ssl;
-    int ssl_verify;
-    char *server_name;
-} rl_redis_conf_t;
 
 /* The block the schema fills (rl_conf.c), then what parse derives. */
 typedef struct rl_schema_block {
@@ -68,8 +59,6 @@ typedef struct rl_schema_block {
     int redis_ssl_verify;
     char *redis_server_name;
 } rl_schema_block_t;
-
-typedef struct rl_redis rl_redis_t;
 
 typedef struct rl_conf {
     rl_schema_block_t *s; /* as parsed (conf_schema_parse's block) */
@@ -109,28 +98,5 @@ rl_str(const char *s)
 }
 
 #define RL_EMPTY_UUID "00000000-0000-0000-0000-000000000000"
-
-/* --- Redis (rl_redis.c) --- */
-
-/* One increment of every limited period for one request, answered with the
- * counts after it (or err < 0 when Redis failed). */
-typedef void (*rl_redis_done_fn)(void *arg, int err, const int64_t *counts);
-
-/* One connection per plugin instance per worker (init_worker); rc and zone
- * must outlive it.  NULL outside a worker. */
-rl_redis_t *rl_redis_new(const sl_api_t *api, const rl_redis_conf_t *rc, sl_shm_t *zone,
-                         double sync_rate);
-void rl_redis_free(rl_redis_t *rd);
-/* INCR each key (EXPIRE with its ttl when new) in one pipeline; done() is
- * called exactly once, on the worker loop, unless the call returns -1
- * (Redis unusable now: fall back at once). n <= RL_NPERIODS. */
-int rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int n,
-                  rl_redis_done_fn done, void *arg);
-/* Forget a pending increment's callback (the request went away). */
-void rl_redis_forget(rl_redis_t *rd, void *arg);
-/* sync_rate > 0: add delta to key in Redis in the background (batched and
- * flushed every sync_rate seconds), and read the shared total back into
- * the zone under "r:" + key. */
-int rl_redis_add(rl_redis_t *rd, const char *key, int64_t ttl_s, int64_t delta);
 
 #endif

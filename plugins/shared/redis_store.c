@@ -1,8 +1,8 @@
-/* rl_redis.c - rate-limiting's Redis store: one hiredis async connection per
- * instance per worker, driven by the worker's libuv loop (hiredis's libuv
- * adapter), commands pipelined, a timeout of our own (hiredis 0.14's async
- * API has none), and a back-off while Redis is unreachable so that requests
- * fall back to local counts at once instead of waiting on it.
+/* redis_store.c - the Redis counter store of the rate-limiting plugins: one hiredis async
+ * connection per instance per worker, driven by the worker's libuv loop (hiredis's libuv adapter),
+ * commands pipelined, a timeout of our own (hiredis 0.14's async API has none), and a back-off
+ * while Redis is unreachable so that requests fall back to local counts at once instead of waiting
+ * on it.
  *
  * Synchronous counting (sync_rate -1): one EVAL per limited period, all in
  * one pipeline, per request: INCR, and EXPIRE when the key is new (Kong's
@@ -20,7 +20,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "rl.h"
+#include "redis_store.h"
 
 #define RL_REDIS_BACKOFF_MS 1000 /* after a failure, Redis is not tried for this long */
 #define RL_REDIS_WARN_MS 10000   /* one warning per interval while it fails */
@@ -41,7 +41,7 @@ typedef struct rl_op {
     rl_redis_done_fn done; /* NULL once forgotten */
     void *arg;
     int n, replies, failed;
-    int64_t counts[RL_NPERIODS];
+    int64_t counts[RL_REDIS_MAX_KEYS];
     int64_t deadline_ms;
 } rl_op_t;
 
@@ -263,7 +263,7 @@ on_incr_reply(redisAsyncContext *ac, void *reply, void *privdata)
         if (!op->failed && rp != NULL && rp->type == REDIS_REPLY_ERROR)
             warn(op->rd, "answered an error", rp->str);
         op->failed = 1;
-    } else if (i < RL_NPERIODS) {
+    } else if (i < RL_REDIS_MAX_KEYS) {
         op->counts[i] = rp->integer;
     }
     if (op->replies == op->n)
@@ -276,7 +276,7 @@ rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int
 {
     rl_op_t *op;
 
-    if (n <= 0 || n > RL_NPERIODS || ensure_connected(rd) != 0)
+    if (n <= 0 || n > RL_REDIS_MAX_KEYS || ensure_connected(rd) != 0)
         return -1;
     op = calloc(1, sizeof(*op));
     if (op == NULL)

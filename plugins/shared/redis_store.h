@@ -1,0 +1,54 @@
+/* redis_store.h - a Redis counter store for bundled plugins (rate-limiting,
+ * ai-rate-limiting-advanced), written against the public ABI only: one
+ * hiredis async connection per plugin instance per worker on the worker's
+ * libuv loop, pipelined increments with a timeout and a back-off, and
+ * batched increments flushed every sync_rate seconds whose cluster totals
+ * are read back into a shared-memory zone ("t:" + key; the node's pending
+ * share under "p:" + key). */
+
+#ifndef SL_REDIS_STORE_H
+#define SL_REDIS_STORE_H
+
+#include <stdint.h>
+
+#include "sluice/plugin.h"
+
+#define RL_REDIS_MAX_KEYS 6 /* increments in one round trip */
+
+/* config.redis (Kong's shared Redis schema). */
+typedef struct rl_redis_conf {
+    char *host;
+    int64_t port;
+    int64_t timeout; /* ms: connect, send and read */
+    char *username;
+    char *password;
+    int64_t database;
+    int ssl;
+    int ssl_verify;
+    char *server_name;
+} rl_redis_conf_t;
+
+typedef struct rl_redis rl_redis_t;
+
+/* One increment of every limited period for one request, answered with the
+ * counts after it (or err < 0 when Redis failed). */
+typedef void (*rl_redis_done_fn)(void *arg, int err, const int64_t *counts);
+
+/* One connection per plugin instance per worker (init_worker); rc and zone
+ * must outlive it.  NULL outside a worker. */
+rl_redis_t *rl_redis_new(const sl_api_t *api, const rl_redis_conf_t *rc, sl_shm_t *zone,
+                         double sync_rate);
+void rl_redis_free(rl_redis_t *rd);
+/* INCR each key (EXPIRE with its ttl when new) in one pipeline; done() is
+ * called exactly once, on the worker loop, unless the call returns -1
+ * (Redis unusable now: fall back at once). n <= RL_REDIS_MAX_KEYS. */
+int rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int n,
+                  rl_redis_done_fn done, void *arg);
+/* Forget a pending increment's callback (the request went away). */
+void rl_redis_forget(rl_redis_t *rd, void *arg);
+/* sync_rate > 0: add delta to key in Redis in the background (batched and
+ * flushed every sync_rate seconds), and read the shared total back into
+ * the zone under "r:" + key. */
+int rl_redis_add(rl_redis_t *rd, const char *key, int64_t ttl_s, int64_t delta);
+
+#endif
