@@ -627,6 +627,9 @@ sl_ap_model_override(sl_ap_cp_t *cp, const char *name, json_object *o, sl_ap_mod
     char field[160], base[128];
     const char *s;
 
+    if (name == NULL) {
+        return;
+    }
     sl_ap_model_facts(NULL, name, strlen(name), m);
     snprintf(m->name, sizeof(m->name), "%s", name);
     m->known = 1;
