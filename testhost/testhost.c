@@ -160,6 +160,7 @@ slt_host_free(slt_host_t *h)
     uv_loop_close(&h->loop);
     sl_conf_free(h->conf);
     sl_plugins_free(&h->reg);
+    sl_settings_free(&h->settings);
     free(h);
 }
 
