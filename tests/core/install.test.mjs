@@ -8,6 +8,7 @@
 // lives in (default build/).  examples/request-id-header is built too when
 // it exists.
 
+import { spawnSync } from 'node:child_process';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -217,7 +218,11 @@ test('examples/ext-authz builds out of tree, passes its test-host unit test, and
     };
     const cflags = 'CFLAGS=-O2 -g -Wall -Wextra -Werror -Wno-unused-parameter';
     sh('make', [cflags, 'ext-authz.so'], { cwd: work, env });
-    const unit = sh('make', [cflags, 'test'], { cwd: work, env });
+    // A sanitizer build installs a sanitized test host: its runtime must come
+    // first in the test program too.
+    const ldd = spawnSync('ldd', [path.join(libdir, 'libsluice-testhost.so')], { encoding: 'utf8' }).stdout ?? '';
+    const san = /libasan/.test(ldd) ? ' -fsanitize=address,undefined' : '';
+    const unit = sh('make', [cflags + san, 'test'], { cwd: work, env });
     assert.match(unit, /ext-authz: all checks passed/);
 
     // the authorization service: "Bearer good" passes as alice
