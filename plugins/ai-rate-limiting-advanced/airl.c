@@ -21,6 +21,7 @@
 
 #include <json-c/json.h>
 
+#include "../shared/identifier.h"
 #include "airl.h"
 
 #define AIRL_PRIORITY 905 /* Kong EE's */
@@ -79,43 +80,6 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
         ri->anthropic = strcmp(c->s->llm_format, "anthropic") == 0;
     json_object_put(root);
     return ri;
-}
-
-static sl_str_t
-identifier(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c)
-{
-    sl_str_t id = {NULL, 0};
-    const sl_consumer_t *cons;
-    const sl_credential_t *cred;
-
-    switch (c->identifier) {
-    case AIRL_BY_CONSUMER:
-        if ((cons = api->consumer_get(r)) != NULL)
-            api->consumer_info(cons, &id, NULL, NULL);
-        if (id.len == 0 && (cred = api->credential_get(r)) != NULL)
-            api->credential_info(cred, &id, NULL);
-        break;
-    case AIRL_BY_CREDENTIAL:
-        if ((cred = api->credential_get(r)) != NULL)
-            api->credential_info(cred, &id, NULL);
-        break;
-    case AIRL_BY_SERVICE:
-        api->service_info(r, &id, NULL);
-        break;
-    case AIRL_BY_HEADER:
-        if (!api->req_header_get(r, str_of(c->s->header_name), &id))
-            id.len = 0;
-        break;
-    case AIRL_BY_PATH: {
-        sl_str_t p = api->req_path(r);
-        if (p.len == strlen(c->s->path) && memcmp(p.ptr, c->s->path, p.len) == 0)
-            id = p;
-        break;
-    }
-    case AIRL_BY_IP:
-        break;
-    }
-    return id.len ? id : api->client_ip(r);
 }
 
 static int
@@ -257,7 +221,7 @@ airl_access(const sl_api_t *api, sl_req_t *r, void *conf)
     x = api->palloc(r, sizeof(*x));
     memset(x, 0, sizeof(*x));
     x->route = ri;
-    x->identifier = identifier(api, r, c);
+    x->identifier = sl_quota_identifier(api, r, c->identifier, c->s->header_name, c->s->path);
     ns = c->s->namespace_ ? str_of(c->s->namespace_) : api->plugin_id(r);
     for (size_t i = 0; i < c->s->llm_providers.n; i++) {
         const airl_provider_t *p = (const airl_provider_t *)c->s->llm_providers.items + i;

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "../shared/identifier.h"
 #include "../shared/redis_store.h" /* shared with rate-limiting */
 
 typedef struct airl_provider {
@@ -67,14 +68,7 @@ typedef struct airl_conf {
     int sliding;
     int strategy_redis; /* else local */
     enum { AIRL_TOTAL, AIRL_PROMPT, AIRL_COMPLETION, AIRL_COST } count;
-    enum {
-        AIRL_BY_CONSUMER,
-        AIRL_BY_CREDENTIAL,
-        AIRL_BY_IP,
-        AIRL_BY_SERVICE,
-        AIRL_BY_HEADER,
-        AIRL_BY_PATH
-    } identifier;
+    sl_quota_by_t identifier; /* consumer-group is refused when parsing */
     sl_shm_t *zone;
     rl_redis_t *redis;                          /* per worker */
     airl_route_info_t routes[AIRL_ROUTE_CACHE]; /* per worker */

@@ -307,7 +307,7 @@ airl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t
                                                                                : AIRL_TOTAL;
     for (int i = 0; identifiers[i]; i++)
         if (strcmp(c->s->identifier, identifiers[i]) == 0)
-            c->identifier = i;
+            c->identifier = (sl_quota_by_t)i;
     c->zone = api->shm_zone(cx, "ai-rate-limiting-advanced", 12u * 1024 * 1024, 0);
     return c->zone ? 0 : -1;
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../shared/identifier.h"
 #include "rl.h"
 
 #define RL_PRIORITY 910
@@ -36,44 +37,6 @@ typedef struct rl_ctx {
     sl_req_t *r;
     const sl_api_t *api;
 } rl_ctx_t;
-
-static sl_str_t
-identifier(const sl_api_t *api, sl_req_t *r, const rl_conf_t *c)
-{
-    sl_str_t id = {NULL, 0};
-    const sl_consumer_t *cons;
-    const sl_credential_t *cred;
-
-    switch (c->limit_by) {
-    case RL_BY_CONSUMER:
-        cons = api->consumer_get(r);
-        if (cons != NULL)
-            api->consumer_info(cons, &id, NULL, NULL);
-        if (id.len == 0 && (cred = api->credential_get(r)) != NULL)
-            api->credential_info(cred, &id, NULL);
-        break;
-    case RL_BY_CREDENTIAL:
-        if ((cred = api->credential_get(r)) != NULL)
-            api->credential_info(cred, &id, NULL);
-        break;
-    case RL_BY_SERVICE:
-        api->service_info(r, &id, NULL);
-        break;
-    case RL_BY_HEADER:
-        if (!api->req_header_get(r, rl_str(c->s->header_name), &id))
-            id.len = 0;
-        break;
-    case RL_BY_PATH: {
-        sl_str_t p = api->req_path(r);
-        if (p.len == strlen(c->s->path) && memcmp(p.ptr, c->s->path, p.len) == 0)
-            id = p;
-        break;
-    }
-    case RL_BY_IP:
-        break;
-    }
-    return id.len ? id : api->client_ip(r);
-}
 
 /* Usage known (counts after this request's increment): decide, and work
  * out Kong's headers.  Returns 1 when the request is refused. */
@@ -275,7 +238,7 @@ rl_access(const sl_api_t *api, sl_req_t *r, void *conf)
     rl_conf_t *c = conf;
     rl_ctx_t *x = api->palloc(r, sizeof(*x));
     sl_str_t route_id = {NULL, 0}, service_id = {NULL, 0};
-    sl_str_t id = identifier(api, r, c);
+    sl_str_t id = sl_quota_identifier(api, r, c->limit_by, c->s->header_name, c->s->path);
 
     memset(x, 0, sizeof(*x));
     x->conf = c;

@@ -9,6 +9,7 @@
 
 #include "sluice/plugin.h"
 
+#include "../shared/identifier.h"
 #include "../shared/redis_store.h"
 
 /* Kong's periods, shortest first (the order its checks and headers use). */
@@ -23,15 +24,6 @@ typedef enum rl_period {
 } rl_period_t;
 
 _Static_assert(RL_NPERIODS <= RL_REDIS_MAX_KEYS, "one Redis round trip per request");
-
-typedef enum rl_limit_by {
-    RL_BY_CONSUMER = 0,
-    RL_BY_CREDENTIAL,
-    RL_BY_IP,
-    RL_BY_SERVICE,
-    RL_BY_HEADER,
-    RL_BY_PATH
-} rl_limit_by_t;
 
 typedef enum rl_policy { RL_POLICY_LOCAL = 0, RL_POLICY_REDIS } rl_policy_t;
 
@@ -63,7 +55,7 @@ typedef struct rl_schema_block {
 typedef struct rl_conf {
     rl_schema_block_t *s; /* as parsed (conf_schema_parse's block) */
     const sl_api_t *api;  /* for conf_schema_free */
-    rl_limit_by_t limit_by;
+    sl_quota_by_t limit_by;
     rl_policy_t policy;
     int error_code;
     sl_shm_t *zone;      /* counters: local policy, and Redis's local share */

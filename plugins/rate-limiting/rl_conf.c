@@ -212,7 +212,7 @@ rl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t l
     *out = c;
     for (int i = 0; limit_by_values[i]; i++)
         if (strcmp(c->s->limit_by, limit_by_values[i]) == 0)
-            c->limit_by = (rl_limit_by_t)i;
+            c->limit_by = (sl_quota_by_t)i;
     c->policy = strcmp(c->s->policy, "redis") == 0 ? RL_POLICY_REDIS : RL_POLICY_LOCAL;
     c->error_code = (int)c->s->error_code;
     snprintf(c->redis_key, sizeof(c->redis_key), "%s:%lld;%lld",
