@@ -115,8 +115,9 @@ after(async () => {
 const traceLines = (id) => (fs.existsSync(traceFile) ? fs.readFileSync(traceFile, 'utf8') : '')
     .split('\n').filter((l) => l.startsWith(id + ' ')).map((l) => l.slice(id.length + 1));
 
+/* Only lines ended by '\n': a worker may be mid-write. */
 const loggerRecords = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '')
-    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    .split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l));
 
 const loggerFor = (id) => waitFor(() => loggerRecords().find((r) => r.id === id), 3000);
 

@@ -247,7 +247,9 @@ export function runSluice(args, { env = {}, timeoutMs = 15000 } = {}) {
 
 export function readLog(file) {
     if (!fs.existsSync(file)) return [];
-    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    /* A worker may be mid-write: only lines ended by '\n' are records yet. */
+    const text = fs.readFileSync(file, 'utf8');
+    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 
 /* file-log writes in the log phase, after the response: wait for n records. */
