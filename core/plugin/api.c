@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/chars.h"
 #include "base/log.h"
 #include "base/shm.h"
 #include "conf/config.h"
@@ -158,20 +159,13 @@ hiter(const sl_headers_t *h, size_t *cursor, sl_str_t *name, sl_str_t *value)
     return 1;
 }
 
-/* RFC 9110 token characters, for header names a plugin hands in. */
-static const unsigned char tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
-    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
-    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
-};
-
 static int
 valid_name(sl_str_t n)
 {
     if (n.len == 0 || n.ptr == NULL)
         return 0;
     for (size_t i = 0; i < n.len; i++)
-        if (!tchar[(unsigned char)n.ptr[i]])
+        if (!sl_is_tchar((unsigned char)n.ptr[i]))
             return 0;
     return 1;
 }

@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "../shared/identifier.h"
+#include "../shared/json_escape.h"
 #include "airl.h"
 
 #define AIRL_PRIORITY 905 /* Kong EE's */
@@ -157,20 +158,6 @@ apply_headers(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl
     }
 }
 
-static void
-json_escape_into(char *out, size_t cap, size_t *n, const char *s)
-{
-    for (; *s && *n + 8 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            *n += (size_t)snprintf(out + *n, cap - *n, "\\%c", ch);
-        else if (ch < 0x20)
-            *n += (size_t)snprintf(out + *n, cap - *n, "\\u%04x", ch);
-        else
-            out[(*n)++] = (char)ch;
-    }
-}
-
 static sl_status_t
 refuse(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl_ctx_t *x)
 {
@@ -195,11 +182,11 @@ refuse(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl_ctx_t 
         n += (size_t)snprintf(body, cap,
                               "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\","
                               "\"message\":\"");
-        json_escape_into(body, cap, &n, msg);
+        sl_json_escape(body, cap, &n, msg);
         n += (size_t)snprintf(body + n, cap - n, "\"}}");
     } else {
         n += (size_t)snprintf(body, cap, "{\"message\":\"");
-        json_escape_into(body, cap, &n, msg);
+        sl_json_escape(body, cap, &n, msg);
         n += (size_t)snprintf(body + n, cap - n, "\"}");
     }
     apply_headers(api, r, c, x);
@@ -312,8 +299,6 @@ airl_init_worker(const sl_api_t *api, void *conf)
         double every =
             c->s->sync_rate_set && c->s->sync_rate > 0 ? c->s->sync_rate : AIRL_MIN_FLUSH;
         c->redis = rl_redis_new(api, &c->s->redis.base, c->zone, every);
-        if (c->redis == NULL)
-            api->log(NULL, SL_LOG_ERROR, "cannot set up Redis: counting locally");
     }
     return 0;
 }

@@ -12,7 +12,6 @@
 
 #define B(f) offsetof(airl_block_t, f)
 #define P(f) offsetof(airl_provider_t, f)
-#define R(f) offsetof(airl_redis_t, base.f)
 #define X(i) offsetof(airl_redis_t, extra) + (i) * sizeof(char *)
 
 /* Kong's enum plus every provider ai-proxy speaks (dashscope first: the
@@ -58,30 +57,10 @@ static const sl_field_t provider_elem = {.type = SL_FIELD_RECORD, .record = &pro
  * cloud-auth members are accepted when unset (decK dumps list them as null
  * or []) and refused when set. */
 static const sl_field_t redis_fields[] = {
-    {.name = "host", .type = SL_FIELD_STRING, .offset = R(host)},
-    {.name = "port",
-     .type = SL_FIELD_INTEGER,
-     .flags = SL_FIELD_RANGE,
-     .offset = R(port),
-     .def = "6379",
-     .min = 0,
-     .max = 65535},
-    {.name = "timeout",
-     .type = SL_FIELD_INTEGER,
-     .flags = SL_FIELD_RANGE,
-     .offset = R(timeout),
-     .def = "2000",
-     .min = 0,
-     .max = 2147483646},
+    RL_REDIS_FIELDS(offsetof(airl_redis_t, base), "true"),
     {.name = "connect_timeout", .type = SL_FIELD_JSON, .offset = X(0)},
     {.name = "read_timeout", .type = SL_FIELD_JSON, .offset = X(1)},
     {.name = "send_timeout", .type = SL_FIELD_JSON, .offset = X(2)},
-    {.name = "username", .type = SL_FIELD_STRING, .offset = R(username)},
-    {.name = "password", .type = SL_FIELD_STRING, .offset = R(password)},
-    {.name = "database", .type = SL_FIELD_INTEGER, .offset = R(database), .def = "0"},
-    {.name = "ssl", .type = SL_FIELD_BOOLEAN, .offset = R(ssl), .def = "false"},
-    {.name = "ssl_verify", .type = SL_FIELD_BOOLEAN, .offset = R(ssl_verify), .def = "true"},
-    {.name = "server_name", .type = SL_FIELD_STRING, .offset = R(server_name)},
     {.name = "keepalive_pool_size", .type = SL_FIELD_JSON, .offset = X(3)},
     {.name = "keepalive_backlog", .type = SL_FIELD_JSON, .offset = X(4)},
     {.name = "connection_is_proxied", .type = SL_FIELD_JSON, .offset = X(5)},

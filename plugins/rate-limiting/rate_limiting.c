@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../shared/identifier.h"
+#include "../shared/json_escape.h"
 #include "rl.h"
 
 #define RL_PRIORITY 910
@@ -115,15 +116,7 @@ refuse(const sl_api_t *api, sl_req_t *r, const rl_ctx_t *x)
     size_t n = 0;
 
     n += (size_t)snprintf(body, cap, "{\"message\":\"");
-    for (const char *p = c->s->error_message; *p && n + 8 < cap; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"' || ch == '\\')
-            n += (size_t)snprintf(body + n, cap - n, "\\%c", ch);
-        else if (ch < 0x20)
-            n += (size_t)snprintf(body + n, cap - n, "\\u%04x", ch);
-        else
-            body[n++] = (char)ch;
-    }
+    sl_json_escape(body, cap, &n, c->s->error_message);
     n += (size_t)snprintf(body + n, cap - n, "\",\"request_id\":\"%.*s\"}", (int)rid.len, rid.ptr);
     apply_headers(api, r, x);
     api->respond(r, c->error_code, rl_str("application/json; charset=utf-8"), (sl_str_t){body, n});
@@ -303,11 +296,8 @@ rl_init_worker(const sl_api_t *api, void *conf)
 {
     rl_conf_t *c = conf;
 
-    if (c->policy == RL_POLICY_REDIS) {
+    if (c->policy == RL_POLICY_REDIS)
         c->redis = rl_redis_new(api, &c->s->redis, c->zone, c->s->sync_rate);
-        if (c->redis == NULL)
-            api->log(NULL, SL_LOG_ERROR, "cannot set up Redis: counting locally");
-    }
     return 0;
 }
 

@@ -10,7 +10,6 @@
 #include "rl.h"
 
 #define B(f) offsetof(rl_schema_block_t, f)
-#define R(f) offsetof(rl_redis_conf_t, f)
 
 static const char *const limit_by_values[] = {"consumer", "credential", "ip", "service",
                                               "header",   "path",       NULL};
@@ -18,27 +17,7 @@ static const char *const limit_by_values[] = {"consumer", "credential", "ip", "s
 static const char *const policy_values[] = {"local", "cluster", "redis", NULL};
 
 static const sl_field_t redis_fields[] = {
-    {.name = "host", .type = SL_FIELD_STRING, .offset = R(host)},
-    {.name = "port",
-     .type = SL_FIELD_INTEGER,
-     .flags = SL_FIELD_RANGE,
-     .offset = R(port),
-     .def = "6379",
-     .min = 0,
-     .max = 65535},
-    {.name = "timeout",
-     .type = SL_FIELD_INTEGER,
-     .flags = SL_FIELD_RANGE,
-     .offset = R(timeout),
-     .def = "2000",
-     .min = 0,
-     .max = 2147483646},
-    {.name = "username", .type = SL_FIELD_STRING, .offset = R(username)},
-    {.name = "password", .type = SL_FIELD_STRING, .offset = R(password)},
-    {.name = "database", .type = SL_FIELD_INTEGER, .offset = R(database), .def = "0"},
-    {.name = "ssl", .type = SL_FIELD_BOOLEAN, .offset = R(ssl), .def = "false"},
-    {.name = "ssl_verify", .type = SL_FIELD_BOOLEAN, .offset = R(ssl_verify), .def = "false"},
-    {.name = "server_name", .type = SL_FIELD_STRING, .offset = R(server_name)},
+    RL_REDIS_FIELDS(0, "false"),
     {.type = SL_FIELD_END},
 };
 

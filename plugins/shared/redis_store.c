@@ -504,8 +504,10 @@ rl_redis_new(const sl_api_t *api, const rl_redis_conf_t *rc, sl_shm_t *zone, dou
     if (loop == NULL)
         return NULL;
     rd = calloc(1, sizeof(*rd));
-    if (rd == NULL)
+    if (rd == NULL) {
+        api->log(NULL, SL_LOG_ERROR, "cannot set up Redis: counting locally");
         return NULL;
+    }
     rd->api = api;
     rd->rc = rc;
     rd->zone = zone;

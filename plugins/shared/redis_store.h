@@ -9,6 +9,7 @@
 #ifndef SL_REDIS_STORE_H
 #define SL_REDIS_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sluice/plugin.h"
@@ -28,6 +29,50 @@ typedef struct rl_redis_conf {
     char *server_name;
 } rl_redis_conf_t;
 
+/* The schema fields of rl_redis_conf_t (Kong's shared Redis record), for a
+ * plugin's field table: `base` is where the rl_redis_conf_t sits in the
+ * block the table fills, `ssl_verify_def` the plugin's default ("false" in
+ * rate-limiting, "true" in Kong EE's plugins).  One list for every plugin
+ * that counts in Redis. */
+#define RL_REDIS_FIELDS(base, ssl_verify_def)                                                      \
+    {.name = "host", .type = SL_FIELD_STRING, .offset = (base) + offsetof(rl_redis_conf_t, host)}, \
+        {.name = "port",                                                                           \
+         .type = SL_FIELD_INTEGER,                                                                 \
+         .flags = SL_FIELD_RANGE,                                                                  \
+         .offset = (base) + offsetof(rl_redis_conf_t, port),                                       \
+         .def = "6379",                                                                            \
+         .min = 0,                                                                                 \
+         .max = 65535},                                                                            \
+        {.name = "timeout",                                                                        \
+         .type = SL_FIELD_INTEGER,                                                                 \
+         .flags = SL_FIELD_RANGE,                                                                  \
+         .offset = (base) + offsetof(rl_redis_conf_t, timeout),                                    \
+         .def = "2000",                                                                            \
+         .min = 0,                                                                                 \
+         .max = 2147483646},                                                                       \
+        {.name = "username",                                                                       \
+         .type = SL_FIELD_STRING,                                                                  \
+         .offset = (base) + offsetof(rl_redis_conf_t, username)},                                  \
+        {.name = "password",                                                                       \
+         .type = SL_FIELD_STRING,                                                                  \
+         .offset = (base) + offsetof(rl_redis_conf_t, password)},                                  \
+        {.name = "database",                                                                       \
+         .type = SL_FIELD_INTEGER,                                                                 \
+         .offset = (base) + offsetof(rl_redis_conf_t, database),                                   \
+         .def = "0"},                                                                              \
+        {.name = "ssl",                                                                            \
+         .type = SL_FIELD_BOOLEAN,                                                                 \
+         .offset = (base) + offsetof(rl_redis_conf_t, ssl),                                        \
+         .def = "false"},                                                                          \
+        {.name = "ssl_verify",                                                                     \
+         .type = SL_FIELD_BOOLEAN,                                                                 \
+         .offset = (base) + offsetof(rl_redis_conf_t, ssl_verify),                                 \
+         .def = (ssl_verify_def)},                                                                 \
+    {                                                                                              \
+        .name = "server_name", .type = SL_FIELD_STRING,                                            \
+        .offset = (base) + offsetof(rl_redis_conf_t, server_name)                                  \
+    }
+
 typedef struct rl_redis rl_redis_t;
 
 /* One increment of every limited period for one request, answered with the
@@ -35,7 +80,8 @@ typedef struct rl_redis rl_redis_t;
 typedef void (*rl_redis_done_fn)(void *arg, int err, const int64_t *counts);
 
 /* One connection per plugin instance per worker (init_worker); rc and zone
- * must outlive it.  NULL outside a worker. */
+ * must outlive it.  NULL outside a worker, or (logged) when out of memory:
+ * the plugin then counts locally. */
 rl_redis_t *rl_redis_new(const sl_api_t *api, const rl_redis_conf_t *rc, sl_shm_t *zone,
                          double sync_rate);
 void rl_redis_free(rl_redis_t *rd);
