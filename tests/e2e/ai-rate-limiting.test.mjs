@@ -3,11 +3,13 @@
  * the limit completes, the next request gets Anthropic's rate_limit_error
  * (RateLimitError in the SDK) with Kong's X-AI-RateLimit-* headers; counts
  * are exact across two workers; streams are charged too; per-consumer
- * quotas with key-auth; config errors. */
+ * quotas with key-auth; two gateways sharing one quota through a real
+ * redis-server (the overshoot measured); config errors. */
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMock, startGateway, howtoConfig, runSluice, tmpDir, CLIENT_KEY } from './harness.mjs';
+import { startMock, startGateway, howtoConfig, runSluice, tmpDir, sleep, CLIENT_KEY } from './harness.mjs';
+import { startRedis } from './redis.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -131,4 +133,84 @@ describe('ai-rate-limiting-advanced', { timeout: 120000 }, () => {
         await check('strategy: redis\nredis: {host: 127.0.0.1, sentinel_master: m}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.sentinel_master.*not supported/);
         await check('policies: [{match: [{type: provider, values: [dashscope]}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies.*not supported yet/);
     });
+});
+
+/* One Anthropic Messages call over plain fetch (fast enough to pace). */
+async function post(gw) {
+    const r = await fetch(`${gw.base}/anything/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': CLIENT_KEY },
+        body: JSON.stringify({ model: 'qwen-plus', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await r.arrayBuffer();
+    return r.status;
+}
+
+describe('ai-rate-limiting-advanced, strategy redis (real redis-server)', { timeout: 120000 }, () => {
+    let mock, redis;
+    before(async () => { mock = await startMock(); redis = await startRedis(); });
+    after(async () => { await mock?.stop(); await redis?.stop(); });
+
+    const redisAirl = (limit, syncRate) => airl(`identifier: ip
+window_type: fixed
+strategy: redis
+sync_rate: ${syncRate}
+redis: {host: 127.0.0.1, port: ${redis.port}, timeout: 500}
+llm_providers:
+- {name: dashscope, limit: [${limit}], window_size: [3600]}`);
+
+    /* Each node sends one request at a time, every `gapMs`, until it has
+     * been refused `stopAfter` times in a row; every answer costs 10 tokens. */
+    async function drain(gw, gapMs, stopAfter = 3, max = 400) {
+        let passed = 0, refused = 0, last = Date.now();
+        for (let i = 0; i < max && refused < stopAfter; i++) {
+            const st = await post(gw);
+            if (st === 200) { passed++; refused = 0; last = Date.now(); } else { assert.equal(st, 429); refused++; }
+            await sleep(gapMs);
+        }
+        return { passed, last };
+    }
+
+    for (const syncRate of [0.1, 0.5]) {
+        test(`two gateways share one token quota (sync_rate ${syncRate}); overshoot measured`, async (t) => {
+            const limit = 1000;
+            const cfg = config(mock, redisAirl(limit, syncRate));
+            const a = await startGateway({ config: cfg, workers: 2, env: { DECK_DASHSCOPE_API_KEY: mock.key } });
+            const b = await startGateway({ config: cfg, workers: 2, env: { DECK_DASHSCOPE_API_KEY: mock.key } });
+            try {
+                for (let attempt = 0; ; attempt++) {
+                    const hour = Math.floor(Date.now() / 3600000);
+                    redis.cli('FLUSHALL');
+                    await mock.reset();
+                    await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 2 }, count: 1000 });
+                    const t0 = Date.now();
+                    const [da, db] = await Promise.all([drain(a, 10), drain(b, 10)]);
+                    const pa = da.passed, pb = db.passed;
+                    const secs = (Math.max(da.last, db.last) - t0) / 1000;
+                    if (Math.floor(Date.now() / 3600000) !== hour && attempt < 2) continue; // crossed a window
+                    const tokens = (pa + pb) * 10;
+                    await sleep(syncRate * 1000 + 300); // the last charges flushed
+                    const keys = redis.cli('KEYS', 'ai-ratelimit:*').split('\n').filter(Boolean);
+                    assert.equal(keys.length, 1, `one shared counter: ${keys}`);
+                    assert.match(keys[0], /^ai-ratelimit:[0-9a-f-]{36}:127\.0\.0\.1:dashscope:3600:\d+$/);
+                    assert.equal(Number(redis.cli('GET', keys[0])), tokens, 'Redis holds every charged token');
+                    const rate = tokens / secs;
+                    t.diagnostic(`limit ${limit} tokens, 10 per answer, two gateways x 2 workers, one request at a time per gateway every ~10 ms ` +
+                        `(${rate.toFixed(0)} tokens/s together), sync_rate ${syncRate}: ${pa}+${pb} answers = ${tokens} tokens, ` +
+                        `overshoot ${tokens - limit} tokens (${((tokens - limit) / limit * 100).toFixed(0)} %)`);
+                    // each gateway lets through what the other charged during
+                    // one flush interval (plus timer slack), and the request
+                    // that crosses; without sharing it would be 2 x limit.
+                    assert.ok(tokens >= limit, `at least the limit: ${tokens}`);
+                    assert.ok(tokens <= limit + rate * (syncRate + 0.1) + 40, `overshoot bounded: ${tokens}`);
+                    assert.ok(tokens < 2 * limit, `the gateways share the quota: ${tokens}`);
+                    assert.ok(pa > 0 && pb > 0, 'both gateways served');
+                    break;
+                }
+                // the quota is now shared: both nodes refuse
+                assert.equal(await post(a), 429);
+                assert.equal(await post(b), 429);
+            } finally { await a.stop(); await b.stop(); }
+        });
+    }
 });

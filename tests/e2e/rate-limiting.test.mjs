@@ -4,11 +4,11 @@
 // Redis killed and restarted mid-run, config errors.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 
-import { freePort, request, runSluice, simpleConfig, startSluice, tmpDir, waitFor } from '../core/helpers.mjs';
+import { request, runSluice, simpleConfig, startSluice, tmpDir, waitFor } from '../core/helpers.mjs';
 import { startUpstream } from '../core/upstream.mjs';
+import { startRedis } from './redis.mjs';
 
 let up;
 before(async () => { up = await startUpstream(); });
@@ -33,23 +33,6 @@ async function inOneWindow(seconds, fn) {
         if (Math.floor(Date.now() / 1000 / seconds) === w0) return r;
     }
     throw new Error('could not stay in one window');
-}
-
-async function startRedis(port) {
-    port = port ?? await freePort();
-    const dir = tmpDir('sluice-redis-');
-    const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-                                     '--appendonly', 'no', '--dir', dir],
-                    { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    const ok = await waitFor(() => /Ready to accept connections/.test(out), 5000);
-    assert.ok(ok, `redis-server did not start: ${out}`);
-    return {
-        port, proc: p,
-        cli: (...args) => spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout.trim(),
-        stop: () => new Promise((res) => { p.once('exit', res); p.kill('SIGKILL'); }),
-    };
 }
 
 describe('rate-limiting, local policy', () => {
