@@ -8,6 +8,11 @@
  * same route (api->chain_plugin_config), so a refusal on an Anthropic route
  * is an Anthropic rate_limit_error that Claude Code shows and backs off on.
  *
+ * Two forms: llm_providers[] (limits per provider, counted per identifier,
+ * checked in access) and Kong 3.14's policies[] (limits per policy whose
+ * match[] entries all hold, counted per partition_by value, checked in the
+ * body phase, where the requested model is known).
+ *
  * Counts: strategy local = a shared-memory zone (exact across the workers
  * of a node); strategy redis = the node counts in shared memory and owes its
  * charges to Redis, flushed every sync_rate seconds (0 or unset: every
@@ -30,7 +35,8 @@
 #define AIRL_MIN_FLUSH 0.02
 
 typedef struct airl_limit {
-    const char *provider;
+    char label[24]; /* the provider, or "policy-<n>" */
+    airl_count_t count;
     int64_t window_s;
     double limit;
     double usage;
@@ -40,7 +46,6 @@ typedef struct airl_limit {
 
 typedef struct airl_ctx {
     const airl_route_info_t *route;
-    sl_str_t identifier;
     int n;
     airl_limit_t lim[AIRL_MAX_LIMITS];
     int denied;
@@ -59,7 +64,7 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
 {
     sl_str_t js;
     airl_route_info_t *ri;
-    json_object *root, *model, *v;
+    json_object *root, *model = NULL, *v;
 
     if (!api->chain_plugin_config(r, "ai-proxy", &js))
         return NULL;
@@ -74,6 +79,8 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
     if (json_object_object_get_ex(root, "model", &model) &&
         json_object_object_get_ex(model, "provider", &v))
         snprintf(ri->provider, sizeof(ri->provider), "%s", json_object_get_string(v));
+    if (json_object_object_get_ex(model, "name", &v) && json_object_is_type(v, json_type_string))
+        snprintf(ri->model, sizeof(ri->model), "%s", json_object_get_string(v));
     if (json_object_object_get_ex(root, "llm_format", &v))
         ri->anthropic = strcmp(json_object_get_string(v), "anthropic") == 0;
     /* the plugin's own llm_format, when set, names the client format */
@@ -83,12 +90,25 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
     return ri;
 }
 
+/* ai-ratelimit:<namespace>:<identifier>:<provider or policy>:<window>:<start>;
+ * an identifier over 128 bytes (a long header value) is replaced by its
+ * 64-bit FNV-1a hash so that every key fits. */
 static int
-make_key(char *buf, size_t cap, sl_str_t ns, sl_str_t id, const char *provider, int64_t window_s,
+make_key(char *buf, size_t cap, sl_str_t ns, sl_str_t id, const char *label, int64_t window_s,
          int64_t start_s)
 {
-    int n = snprintf(buf, cap, "ai-ratelimit:%.*s:%.*s:%s:%lld:%lld", (int)ns.len, ns.ptr,
-                     (int)id.len, id.ptr, provider, (long long)window_s, (long long)start_s);
+    char hashed[24];
+    int n;
+
+    if (id.len > 128) {
+        uint64_t h = 1469598103934665603ull;
+        for (size_t i = 0; i < id.len; i++)
+            h = (h ^ (unsigned char)id.ptr[i]) * 1099511628211ull;
+        n = snprintf(hashed, sizeof(hashed), "#%016llx", (unsigned long long)h);
+        id = (sl_str_t){hashed, (size_t)n};
+    }
+    n = snprintf(buf, cap, "ai-ratelimit:%.*s:%.*s:%s:%lld:%lld", (int)ns.len, ns.ptr, (int)id.len,
+                 id.ptr, label, (long long)window_s, (long long)start_s);
     return n > 0 && (size_t)n < cap ? n : -1;
 }
 
@@ -132,17 +152,17 @@ apply_headers(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl
     for (int i = 0; i < x->n; i++) {
         const airl_limit_t *l = &x->lim[i];
         snprintf(name, sizeof(name), "X-AI-RateLimit-Limit-%lld-%s", (long long)l->window_s,
-                 l->provider);
+                 l->label);
         set_num(api, r, name, l->limit);
         snprintf(name, sizeof(name), "X-AI-RateLimit-Remaining-%lld-%s", (long long)l->window_s,
-                 l->provider);
+                 l->label);
         set_num(api, r, name, l->limit - l->usage);
         if (x->denied && l->usage >= l->limit) {
             snprintf(name, sizeof(name), "X-AI-RateLimit-Reset-%lld-%s", (long long)l->window_s,
-                     l->provider);
+                     l->label);
             set_num(api, r, name, (double)l->reset_s);
             snprintf(name, sizeof(name), "X-AI-RateLimit-Retry-After-%lld-%s",
-                     (long long)l->window_s, l->provider);
+                     (long long)l->window_s, l->label);
             set_num(api, r, name, (double)l->reset_s);
             if (l->reset_s > reset)
                 reset = l->reset_s;
@@ -171,9 +191,9 @@ refuse(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl_ctx_t 
     if (!c->s->error_hide_providers) {
         for (int i = 0, first = 1; i < x->n && m < sizeof(msg); i++) {
             const airl_limit_t *l = &x->lim[i];
-            if (l->usage < l->limit || (i > 0 && strcmp(x->lim[i - 1].provider, l->provider) == 0))
+            if (l->usage < l->limit || (i > 0 && strcmp(x->lim[i - 1].label, l->label) == 0))
                 continue;
-            m += (size_t)snprintf(msg + m, sizeof(msg) - m, "%s%s", first ? "" : ", ", l->provider);
+            m += (size_t)snprintf(msg + m, sizeof(msg) - m, "%s%s", first ? "" : ", ", l->label);
             first = 0;
         }
     }
@@ -194,47 +214,227 @@ refuse(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl_ctx_t 
     return SL_STATUS_RESPOND;
 }
 
+/* One limit of this request: its key in the current window and its usage
+ * (sliding: the previous window weighs in by what is left of it, as Kong). */
+static void
+add_limit(const airl_conf_t *c, airl_ctx_t *x, sl_str_t ns, sl_str_t id, const char *label,
+          int64_t w, double limit, int sliding, airl_count_t count, int64_t now_s)
+{
+    airl_limit_t *l;
+    int64_t start = now_s - now_s % w, elapsed = now_s - start;
+    char prev[300];
+
+    if (x->n >= AIRL_MAX_LIMITS)
+        return;
+    l = &x->lim[x->n];
+    snprintf(l->label, sizeof(l->label), "%s", label);
+    l->count = count;
+    l->window_s = w;
+    l->limit = limit;
+    if (make_key(l->key, sizeof(l->key), ns, id, label, w, start) < 0 ||
+        make_key(prev, sizeof(prev), ns, id, label, w, start - w) < 0)
+        return;
+    l->usage = count_of(c, l->key);
+    if (sliding)
+        l->usage += count_of(c, prev) * (double)(w - elapsed) / (double)w;
+    l->reset_s = w - elapsed;
+    if (l->usage >= l->limit)
+        x->denied = 1;
+    x->n++;
+}
+
+static sl_str_t
+namespace_of(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c)
+{
+    return c->s->namespace_ ? str_of(c->s->namespace_) : api->plugin_id(r);
+}
+
+static airl_ctx_t *
+new_ctx(const sl_api_t *api, sl_req_t *r, const airl_route_info_t *ri)
+{
+    airl_ctx_t *x = api->palloc(r, sizeof(*x));
+
+    memset(x, 0, sizeof(*x));
+    x->route = ri;
+    api->ctx_set(r, x);
+    return x;
+}
+
+/* llm_providers[]: the route's provider's limits, per identifier. */
 static sl_status_t
 airl_access(const sl_api_t *api, sl_req_t *r, void *conf)
 {
     airl_conf_t *c = conf;
-    const airl_route_info_t *ri = route_info(api, r, c);
+    const airl_route_info_t *ri;
     airl_ctx_t *x;
-    sl_str_t ns;
+    sl_str_t ns, id;
     int64_t now_s = api->now_us() / 1000000;
 
+    if (c->policies)
+        return SL_STATUS_CONTINUE; /* the body phase decides */
+    ri = route_info(api, r, c);
     if (ri == NULL || ri->provider[0] == '\0')
         return SL_STATUS_CONTINUE; /* no LLM traffic on this route */
-    x = api->palloc(r, sizeof(*x));
-    memset(x, 0, sizeof(*x));
-    x->route = ri;
-    x->identifier = sl_quota_identifier(api, r, c->identifier, c->s->header_name, c->s->path);
-    ns = c->s->namespace_ ? str_of(c->s->namespace_) : api->plugin_id(r);
+    x = new_ctx(api, r, ri);
+    id = sl_quota_identifier(api, r, c->identifier, c->s->header_name, c->s->path);
+    ns = namespace_of(api, r, c);
     for (size_t i = 0; i < c->s->llm_providers.n; i++) {
         const airl_provider_t *p = (const airl_provider_t *)c->s->llm_providers.items + i;
         if (strcmp(p->name, ri->provider) != 0)
             continue;
-        for (size_t j = 0; j < p->limit.n && x->n < AIRL_MAX_LIMITS; j++) {
-            airl_limit_t *l = &x->lim[x->n];
-            int64_t w = (int64_t)((const double *)p->window_size.items)[j];
-            int64_t start = now_s - now_s % w, elapsed = now_s - start;
-            char prev[300];
-            l->provider = p->name;
-            l->window_s = w;
-            l->limit = ((const double *)p->limit.items)[j];
-            if (make_key(l->key, sizeof(l->key), ns, x->identifier, p->name, w, start) < 0 ||
-                make_key(prev, sizeof(prev), ns, x->identifier, p->name, w, start - w) < 0)
-                continue;
-            l->usage = count_of(c, l->key);
-            if (c->sliding) /* Kong: the previous window weighs in by what is left of it */
-                l->usage += count_of(c, prev) * (double)(w - elapsed) / (double)w;
-            l->reset_s = w - elapsed;
-            if (l->usage >= l->limit)
-                x->denied = 1;
-            x->n++;
+        for (size_t j = 0; j < p->limit.n; j++)
+            add_limit(c, x, ns, id, p->name, (int64_t)((const double *)p->window_size.items)[j],
+                      ((const double *)p->limit.items)[j], c->sliding, c->count, now_s);
+    }
+    return x->denied ? refuse(api, r, c, x) : SL_STATUS_CONTINUE;
+}
+
+/* The model the request asks for: the route's ai-proxy model.name, else
+ * the body's "model" (Kong: limits apply to the requested model). */
+static sl_str_t
+requested_model(const sl_api_t *api, sl_req_t *r, const airl_route_info_t *ri)
+{
+    sl_str_t body, out = {NULL, 0};
+    json_tokener *tok;
+    json_object *root, *v;
+
+    if (ri->model[0])
+        return str_of(ri->model);
+    body = api->req_body(r);
+    if (body.len == 0 || (tok = json_tokener_new()) == NULL)
+        return out;
+    root = json_tokener_parse_ex(tok, body.ptr, (int)body.len);
+    if (json_object_object_get_ex(root, "model", &v) && json_object_is_type(v, json_type_string)) {
+        size_t n = (size_t)json_object_get_string_len(v);
+        char *m = api->palloc(r, n + 1);
+        memcpy(m, json_object_get_string(v), n + 1);
+        out = (sl_str_t){m, n};
+    }
+    json_object_put(root);
+    json_tokener_free(tok);
+    return out;
+}
+
+/* The request's value for one match entry; 0 when the entry does not hold. */
+static int
+match_one(const sl_api_t *api, sl_req_t *r, const airl_route_info_t *ri, sl_str_t model,
+          const airl_match_t *m, sl_str_t *val)
+{
+    sl_str_t v = {NULL, 0};
+    const sl_consumer_t *cons;
+
+    switch (m->kind) {
+    case AIRL_MATCH_CONSUMER:
+        if ((cons = api->consumer_get(r)) == NULL)
+            return 0;
+        if (m->key == NULL || strcmp(m->key, "id") == 0)
+            api->consumer_info(cons, &v, NULL, NULL);
+        else if (strcmp(m->key, "username") == 0)
+            api->consumer_info(cons, NULL, &v, NULL);
+        else
+            api->consumer_info(cons, NULL, NULL, &v);
+        break;
+    case AIRL_MATCH_HEADER:
+        if (!api->req_header_get(r, str_of(m->key), &v))
+            return 0;
+        break;
+    case AIRL_MATCH_IP:
+        v = api->client_ip(r);
+        break;
+    case AIRL_MATCH_MODEL:
+        v = model;
+        break;
+    case AIRL_MATCH_PATH:
+        v = api->req_path(r);
+        break;
+    case AIRL_MATCH_PROVIDER:
+        v = str_of(ri->provider);
+        break;
+    case AIRL_MATCH_CONSUMER_GROUP:
+        return 0; /* refused when parsing */
+    }
+    if (v.len == 0)
+        return 0;
+    *val = v;
+    if (m->values.n == 0)
+        return 1;
+    for (size_t i = 0; i < m->values.n; i++) {
+        const char *want = ((char *const *)m->values.items)[i];
+        if (strlen(want) == v.len && memcmp(want, v.ptr, v.len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Does policy p apply?  Its partition (the partition_by values, joined by
+ * '|') goes to part. */
+static int
+policy_applies(const sl_api_t *api, sl_req_t *r, const airl_route_info_t *ri, sl_str_t model,
+               const airl_policy_t *p, char *part, size_t cap)
+{
+    size_t n = 0;
+
+    part[0] = '\0';
+    for (size_t j = 0; j < p->match.n; j++) {
+        const airl_match_t *m = (const airl_match_t *)p->match.items + j;
+        sl_str_t v;
+        if (!match_one(api, r, ri, model, m, &v))
+            return 0;
+        if (m->partition_by && n < cap) {
+            int k = snprintf(part + n, cap - n, "%s%.*s", n ? "|" : "", (int)v.len, v.ptr);
+            n = k > 0 ? n + (size_t)k : n;
         }
     }
-    api->ctx_set(r, x);
+    return 1;
+}
+
+static void
+add_policy(const airl_conf_t *c, airl_ctx_t *x, sl_str_t ns, size_t i, const char *part,
+           int64_t now_s)
+{
+    const airl_policy_t *p = (const airl_policy_t *)c->s->policies.items + i;
+    char label[24];
+
+    snprintf(label, sizeof(label), "policy-%zu", i + 1);
+    for (size_t j = 0; j < p->limits.n; j++) {
+        const airl_policy_limit_t *l = (const airl_policy_limit_t *)p->limits.items + j;
+        add_limit(c, x, ns, str_of(part[0] ? part : "*"), label, l->window_size, l->limit,
+                  p->sliding, l->count, now_s);
+    }
+}
+
+/* policies[]: every policy whose match[] all hold applies; a policy
+ * without match[] applies when no other policy does. */
+static sl_status_t
+airl_body(const sl_api_t *api, sl_req_t *r, void *conf)
+{
+    airl_conf_t *c = conf;
+    const airl_route_info_t *ri;
+    airl_ctx_t *x;
+    sl_str_t ns, model = {NULL, 0};
+    int64_t now_s = api->now_us() / 1000000;
+    int matched = 0;
+    char part[1024];
+
+    if (!c->policies)
+        return SL_STATUS_CONTINUE;
+    ri = route_info(api, r, c);
+    if (ri == NULL || ri->provider[0] == '\0')
+        return SL_STATUS_CONTINUE;
+    x = new_ctx(api, r, ri);
+    ns = namespace_of(api, r, c);
+    if (c->need_model)
+        model = requested_model(api, r, ri);
+    for (size_t i = 0; i < c->s->policies.n; i++) {
+        const airl_policy_t *p = (const airl_policy_t *)c->s->policies.items + i;
+        if (p->match.n > 0 && policy_applies(api, r, ri, model, p, part, sizeof(part))) {
+            add_policy(c, x, ns, i, part, now_s);
+            matched = 1;
+        }
+    }
+    for (size_t i = 0; !matched && i < c->s->policies.n; i++)
+        if (((const airl_policy_t *)c->s->policies.items)[i].match.n == 0)
+            add_policy(c, x, ns, i, "", now_s);
     return x->denied ? refuse(api, r, c, x) : SL_STATUS_CONTINUE;
 }
 
@@ -248,24 +448,30 @@ airl_header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
     return SL_STATUS_CONTINUE;
 }
 
-/* What this response costs under tokens_count_strategy, from ai-proxy's
- * ai.proxy.usage (Kong's field names). */
-static double
-charge(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c)
+/* What this response costs under each tokens_count_strategy, from
+ * ai-proxy's ai.proxy.usage (Kong's field names). */
+static int
+charges(const sl_api_t *api, sl_req_t *r, double amount[4])
 {
     sl_str_t js;
     json_object *u, *v;
-    double amount = 0;
+    int any = 0;
     static const char *const field[] = {"total_tokens", "prompt_tokens", "completion_tokens",
                                         "cost"};
 
     if (!api->serialize_value_get(r, "ai.proxy.usage", &js))
         return 0;
     u = json_tokener_parse(js.ptr);
-    if (json_object_object_get_ex(u, field[c->count], &v))
-        amount = json_object_get_double(v);
+    for (int i = 0; i < 4; i++) {
+        amount[i] = 0;
+        if (json_object_object_get_ex(u, field[i], &v))
+            amount[i] = json_object_get_double(v);
+        if (amount[i] < 0)
+            amount[i] = 0;
+        any |= amount[i] > 0;
+    }
     json_object_put(u);
-    return amount > 0 ? amount : 0;
+    return any;
 }
 
 static void
@@ -273,19 +479,21 @@ airl_log(const sl_api_t *api, sl_req_t *r, void *conf)
 {
     airl_conf_t *c = conf;
     airl_ctx_t *x = api->ctx_get(r);
-    double amount;
+    double amount[4];
 
-    if (x == NULL || x->denied || x->n == 0 || (amount = charge(api, r, c)) == 0)
+    if (x == NULL || x->denied || x->n == 0 || !charges(api, r, amount))
         return;
     for (int i = 0; i < x->n; i++) {
         const airl_limit_t *l = &x->lim[i];
+        double a = amount[l->count];
         /* the previous window is read by sliding windows: keep two */
         uint64_t ttl_ms = (uint64_t)l->window_s * 2000;
+        if (a == 0)
+            continue;
         if (c->strategy_redis && c->redis != NULL) {
-            rl_redis_add(c->redis, l->key, l->window_s * 2, (int64_t)ceil(amount));
-        } else if (api->shm_incr(c->zone, str_of(l->key), amount, ttl_ms, NULL) != 0) {
-            api->log(r, SL_LOG_ERROR, "could not count %.0f tokens: shared memory zone full",
-                     amount);
+            rl_redis_add(c->redis, l->key, l->window_s * 2, (int64_t)ceil(a));
+        } else if (api->shm_incr(c->zone, str_of(l->key), a, ttl_ms, NULL) != 0) {
+            api->log(r, SL_LOG_ERROR, "could not count %.0f tokens: shared memory zone full", a);
         }
     }
 }
@@ -324,6 +532,7 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     .init_worker = airl_init_worker,
     .exit_worker = airl_exit_worker,
     .access = airl_access,
+    .body = airl_body,
     .header_filter = airl_header_filter,
     .log = airl_log,
 };

@@ -10,6 +10,46 @@
 #include "../shared/identifier.h"
 #include "../shared/redis_store.h" /* shared with rate-limiting */
 
+/* What a limit counts (tokens_count_strategy), in ai.proxy.usage's names. */
+typedef enum airl_count { AIRL_TOTAL = 0, AIRL_PROMPT, AIRL_COMPLETION, AIRL_COST } airl_count_t;
+
+/* Kong 3.14's policies[].match[].type (consumer_group is refused). */
+typedef enum airl_match_type {
+    AIRL_MATCH_CONSUMER = 0,
+    AIRL_MATCH_CONSUMER_GROUP,
+    AIRL_MATCH_HEADER,
+    AIRL_MATCH_IP,
+    AIRL_MATCH_MODEL,
+    AIRL_MATCH_PATH,
+    AIRL_MATCH_PROVIDER
+} airl_match_type_t;
+
+/* policies[].match[]: every entry of a policy must hold (AND). */
+typedef struct airl_match {
+    char *type;
+    char *key;              /* consumer: id | username | custom_id; header: its name */
+    sl_conf_array_t values; /* char *; none: any value */
+    int partition_by;       /* one counter per value seen */
+    /* derived when parsing */
+    airl_match_type_t kind;
+} airl_match_t;
+
+/* policies[].limits[] */
+typedef struct airl_policy_limit {
+    double limit;
+    int64_t window_size;
+    char *tokens_count_strategy;
+    airl_count_t count; /* derived */
+} airl_policy_limit_t;
+
+typedef struct airl_policy {
+    char *id;               /* a stored ai_rate_limiting_policies entity: refused */
+    sl_conf_array_t match;  /* airl_match_t */
+    sl_conf_array_t limits; /* airl_policy_limit_t */
+    char *window_type;      /* NULL: config.window_type */
+    int sliding;            /* derived */
+} airl_policy_t;
+
 typedef struct airl_provider {
     char *name;
     sl_conf_array_t limit;       /* double */
@@ -26,7 +66,7 @@ typedef struct airl_redis {
 
 typedef struct airl_block {
     sl_conf_array_t llm_providers; /* airl_provider_t */
-    char *policies;                /* JSON: accepted only when empty */
+    sl_conf_array_t policies;      /* airl_policy_t (Kong 3.14) */
     char *strategy;
     double sync_rate;
     int sync_rate_set;
@@ -56,7 +96,8 @@ typedef struct airl_block {
 typedef struct airl_route_info {
     const char *json; /* chain_plugin_config()'s pointer */
     char provider[32];
-    int anthropic; /* llm_format: anthropic -> Anthropic-shaped refusals */
+    char model[128]; /* model.name, "" when the request names it */
+    int anthropic;   /* llm_format: anthropic -> Anthropic-shaped refusals */
 } airl_route_info_t;
 
 #define AIRL_ROUTE_CACHE 16
@@ -67,7 +108,9 @@ typedef struct airl_conf {
     int error_code;
     int sliding;
     int strategy_redis; /* else local */
-    enum { AIRL_TOTAL, AIRL_PROMPT, AIRL_COMPLETION, AIRL_COST } count;
+    airl_count_t count;
+    int policies;             /* the policies[] form (else llm_providers[]) */
+    int need_model;           /* a policy matches on the model */
     sl_quota_by_t identifier; /* consumer-group is refused when parsing */
     sl_shm_t *zone;
     rl_redis_t *redis;                          /* per worker */

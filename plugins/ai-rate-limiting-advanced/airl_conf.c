@@ -1,7 +1,9 @@
 /* airl_conf.c - ai-rate-limiting-advanced's config: Kong 3.14's public
- * schema (AiRateLimitingAdvanced.json) as a field table; what sluice cannot
- * honour (the cluster strategy, Lua count functions, Redis Sentinel/Cluster,
- * policies) is refused with a message, never silently ignored. */
+ * schema (AiRateLimitingAdvanced.json) as a field table, with both the
+ * llm_providers[] form and 3.14's policies[] form; what sluice cannot honour
+ * (the cluster strategy, Lua count functions, Redis Sentinel/Cluster,
+ * consumer groups, stored policy entities) is refused with a message, never
+ * silently ignored. */
 
 #include <stddef.h>
 #include <stdio.h>
@@ -29,7 +31,68 @@ static const char *const identifiers[] = {"consumer", "credential",     "ip", "s
 static const char *const formats[] = {"openai", "anthropic",   "bedrock", "cohere",
                                       "gemini", "huggingface", NULL};
 
+static const char *const match_types[] = {"consumer", "consumer_group", "header",   "ip",
+                                          "model",    "path",           "provider", NULL};
+static const char *const consumer_keys[] = {"id", "username", "custom_id", NULL};
+
 static const sl_field_t number = {.type = SL_FIELD_NUMBER};
+static const sl_field_t string = {.type = SL_FIELD_STRING};
+
+#define M(f) offsetof(airl_match_t, f)
+#define L(f) offsetof(airl_policy_limit_t, f)
+#define Q(f) offsetof(airl_policy_t, f)
+
+static const sl_field_t match_fields[] = {
+    {.name = "type",
+     .type = SL_FIELD_STRING,
+     .flags = SL_FIELD_REQUIRED,
+     .offset = M(type),
+     .one_of = match_types},
+    {.name = "key", .type = SL_FIELD_STRING, .offset = M(key)},
+    {.name = "values", .type = SL_FIELD_ARRAY, .offset = M(values), .elements = &string},
+    {.name = "partition_by", .type = SL_FIELD_BOOLEAN, .offset = M(partition_by), .def = "false"},
+    {.type = SL_FIELD_END},
+};
+static const sl_schema_t match_schema = {.size = sizeof(airl_match_t), .fields = match_fields};
+static const sl_field_t match_elem = {.type = SL_FIELD_RECORD, .record = &match_schema};
+
+static const sl_field_t policy_limit_fields[] = {
+    {.name = "limit",
+     .type = SL_FIELD_NUMBER,
+     .flags = SL_FIELD_REQUIRED | SL_FIELD_RANGE,
+     .offset = L(limit),
+     .min = 0,
+     .max = 1e18},
+    {.name = "window_size",
+     .type = SL_FIELD_INTEGER,
+     .flags = SL_FIELD_REQUIRED | SL_FIELD_RANGE,
+     .offset = L(window_size),
+     .min = 1,
+     .max = 31536000},
+    {.name = "tokens_count_strategy",
+     .type = SL_FIELD_STRING,
+     .offset = L(tokens_count_strategy),
+     .def = "\"total_tokens\"",
+     .one_of = count_strategies},
+    {.type = SL_FIELD_END},
+};
+static const sl_schema_t policy_limit_schema = {.size = sizeof(airl_policy_limit_t),
+                                                .fields = policy_limit_fields};
+static const sl_field_t policy_limit_elem = {.type = SL_FIELD_RECORD,
+                                             .record = &policy_limit_schema};
+
+static const sl_field_t policy_fields[] = {
+    {.name = "id", .type = SL_FIELD_STRING, .offset = Q(id)},
+    {.name = "match", .type = SL_FIELD_ARRAY, .offset = Q(match), .elements = &match_elem},
+    {.name = "limits", .type = SL_FIELD_ARRAY, .offset = Q(limits), .elements = &policy_limit_elem},
+    {.name = "window_type",
+     .type = SL_FIELD_STRING,
+     .offset = Q(window_type),
+     .one_of = window_types},
+    {.type = SL_FIELD_END},
+};
+static const sl_schema_t policy_schema = {.size = sizeof(airl_policy_t), .fields = policy_fields};
+static const sl_field_t policy_elem = {.type = SL_FIELD_RECORD, .record = &policy_schema};
 
 static const sl_field_t provider_fields[] = {
     {.name = "name",
@@ -90,7 +153,7 @@ static const sl_field_t fields[] = {
      .type = SL_FIELD_ARRAY,
      .offset = B(llm_providers),
      .elements = &provider_elem},
-    {.name = "policies", .type = SL_FIELD_JSON, .offset = B(policies)},
+    {.name = "policies", .type = SL_FIELD_ARRAY, .offset = B(policies), .elements = &policy_elem},
     {.name = "strategy",
      .type = SL_FIELD_STRING,
      .offset = B(strategy),
@@ -165,6 +228,77 @@ static const sl_field_t fields[] = {
 };
 
 static int
+index_of(const char *const *list, const char *v)
+{
+    for (int i = 0; list[i]; i++)
+        if (strcmp(list[i], v) == 0)
+            return i;
+    return 0;
+}
+
+/* policies[]: what Kong's schema cannot say, and what sluice cannot do. */
+static int
+check_policies(const sl_api_t *api, sl_conf_ctx_t *cx, airl_block_t *s)
+{
+    char path[96];
+    int bad = 0;
+
+    for (size_t i = 0; i < s->policies.n; i++) {
+        airl_policy_t *p = (airl_policy_t *)s->policies.items + i;
+        if (p->id != NULL) {
+            snprintf(path, sizeof(path), "policies[%zu].id", i);
+            api->conf_error(cx, path,
+                            "stored ai_rate_limiting_policies entities are not supported: "
+                            "write the policy's match and limits inline");
+            bad = 1;
+        }
+        if (p->limits.n == 0) {
+            snprintf(path, sizeof(path), "policies[%zu].limits", i);
+            api->conf_error(cx, path, "required field missing");
+            bad = 1;
+        }
+        p->sliding = strcmp(p->window_type ? p->window_type : s->window_type, "sliding") == 0;
+        for (size_t j = 0; j < p->limits.n; j++) {
+            airl_policy_limit_t *l = (airl_policy_limit_t *)p->limits.items + j;
+            if (l->limit <= 0) {
+                snprintf(path, sizeof(path), "policies[%zu].limits[%zu].limit", i, j);
+                api->conf_error(cx, path, "value must be greater than 0");
+                bad = 1;
+            }
+            l->count = (airl_count_t)index_of(count_strategies, l->tokens_count_strategy);
+        }
+        for (size_t j = 0; j < p->match.n; j++) {
+            airl_match_t *m = (airl_match_t *)p->match.items + j;
+            m->kind = (airl_match_type_t)index_of(match_types, m->type);
+            snprintf(path, sizeof(path), "policies[%zu].match[%zu]", i, j);
+            if (m->kind == AIRL_MATCH_CONSUMER_GROUP) {
+                api->conf_error(cx, path, "consumer groups are not supported");
+                bad = 1;
+            } else if (m->kind == AIRL_MATCH_HEADER && m->key == NULL) {
+                snprintf(path, sizeof(path), "policies[%zu].match[%zu].key", i, j);
+                api->conf_error(cx, path, "required field missing: the header's name");
+                bad = 1;
+            } else if (m->kind == AIRL_MATCH_CONSUMER && m->key != NULL) {
+                int ok = 0;
+                for (int k = 0; consumer_keys[k]; k++)
+                    ok |= strcmp(m->key, consumer_keys[k]) == 0;
+                if (!ok) {
+                    snprintf(path, sizeof(path), "policies[%zu].match[%zu].key", i, j);
+                    api->conf_error(cx, path, "expected one of: id, username, custom_id");
+                    bad = 1;
+                }
+            } else if (m->kind != AIRL_MATCH_CONSUMER && m->kind != AIRL_MATCH_HEADER &&
+                       m->key != NULL) {
+                snprintf(path, sizeof(path), "policies[%zu].match[%zu].key", i, j);
+                api->conf_error(cx, path, "only consumer and header matches take a key");
+                bad = 1;
+            }
+        }
+    }
+    return bad;
+}
+
+static int
 check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
 {
     airl_block_t *s = block;
@@ -183,15 +317,14 @@ check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
             bad = 1;
         }
     }
-    if (s->policies != NULL && strcmp(s->policies, "null") != 0 && strcmp(s->policies, "[]") != 0) {
-        api->conf_error(cx, "policies",
-                        "policies (Kong 3.14) are not supported yet: use llm_providers");
+    if (s->policies.n > 0 && s->llm_providers.n > 0) {
+        api->conf_error(cx, "", "llm_providers and policies are mutually exclusive: use one");
+        bad = 1;
+    } else if (s->policies.n == 0 && s->llm_providers.n == 0) {
+        api->conf_error(cx, "llm_providers", "required field missing (or use policies)");
         bad = 1;
     }
-    if (s->llm_providers.n == 0 && !bad) {
-        api->conf_error(cx, "llm_providers", "required field missing");
-        bad = 1;
-    }
+    bad |= check_policies(api, cx, s);
     for (size_t i = 0; i < s->llm_providers.n; i++) {
         const airl_provider_t *p = (const airl_provider_t *)s->llm_providers.items + i;
         snprintf(path, sizeof(path), "llm_providers[%zu]", i);
@@ -280,13 +413,14 @@ airl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t
     c->sliding = strcmp(c->s->window_type, "sliding") == 0;
     c->strategy_redis =
         strcmp(c->s->strategy, "redis") == 0 && !(c->s->sync_rate_set && c->s->sync_rate == -1);
-    c->count = strcmp(c->s->tokens_count_strategy, "prompt_tokens") == 0       ? AIRL_PROMPT
-               : strcmp(c->s->tokens_count_strategy, "completion_tokens") == 0 ? AIRL_COMPLETION
-               : strcmp(c->s->tokens_count_strategy, "cost") == 0              ? AIRL_COST
-                                                                               : AIRL_TOTAL;
-    for (int i = 0; identifiers[i]; i++)
-        if (strcmp(c->s->identifier, identifiers[i]) == 0)
-            c->identifier = (sl_quota_by_t)i;
+    c->count = (airl_count_t)index_of(count_strategies, c->s->tokens_count_strategy);
+    c->identifier = (sl_quota_by_t)index_of(identifiers, c->s->identifier);
+    c->policies = c->s->policies.n > 0;
+    for (size_t i = 0; i < c->s->policies.n; i++) {
+        const airl_policy_t *p = (const airl_policy_t *)c->s->policies.items + i;
+        for (size_t j = 0; j < p->match.n; j++)
+            c->need_model |= ((const airl_match_t *)p->match.items)[j].kind == AIRL_MATCH_MODEL;
+    }
     c->zone = api->shm_zone(cx, "ai-rate-limiting-advanced", 12u * 1024 * 1024, 0);
     return c->zone ? 0 : -1;
 }

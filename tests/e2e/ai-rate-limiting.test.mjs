@@ -117,6 +117,62 @@ describe('ai-rate-limiting-advanced', { timeout: 120000 }, () => {
         } finally { await gw.stop(); }
     });
 
+    test('policies (Kong 3.14): match all of, partition_by, a fallback policy; headers name the policy', async () => {
+        const tail = `consumers:
+- username: alice
+  keyauth_credentials: [{key: sk-alice}]
+- username: bob
+  keyauth_credentials: [{key: sk-bob}]
+`;
+        const policies = `identifier: ip
+policies:
+- match: [{type: consumer, key: username, values: [alice]}]
+  limits: [{limit: 10, window_size: 3600}]
+- match: [{type: provider, values: [dashscope], partition_by: true}, {type: header, key: x-team, partition_by: true}]
+  limits: [{limit: 15, window_size: 3600, tokens_count_strategy: prompt_tokens}]
+- match: [{type: model, values: [qwen-max]}]
+  limits: [{limit: 1, window_size: 60}]
+- limits: [{limit: 1000, window_size: 60}]
+  window_type: fixed`;
+        const gw = await startGateway({
+            config: config(mock, `
+  - name: key-auth
+    config: {key_names: [x-api-key]}
+` + airl(policies), tail),
+            workers: 2, env: { DECK_DASHSCOPE_API_KEY: mock.key },
+        });
+        try {
+            const as = (key, headers = {}) => new Anthropic({ apiKey: key, defaultHeaders: { 'x-api-key': key, ...headers }, baseURL: `${gw.base}/anything`, maxRetries: 0 });
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 4 }, count: 100 });
+            // alice: policy 1 (12 tokens > 10 after one answer)
+            const a1 = await ask(as('sk-alice')).withResponse();
+            assert.equal(a1.response.headers.get('x-ai-ratelimit-limit-3600-policy-1'), '10');
+            assert.equal(a1.response.headers.get('x-ai-ratelimit-limit-60-policy-4'), null, 'the fallback only when nothing matched');
+            let err;
+            try { await ask(as('sk-alice')); } catch (e) { err = e; }
+            assert.ok(err instanceof Anthropic.RateLimitError, `expected RateLimitError, got ${err}`);
+            assert.match(err.error.error.message, /AI token rate limit exceeded for provider\(s\): policy-1$/);
+            assert.equal(err.headers.get('x-ai-ratelimit-remaining-3600-policy-1'), '0');
+            assert.ok(Number(err.headers.get('retry-after')) >= 1);
+            // bob without x-team: no named policy holds (the model is qwen-plus) -> the fallback
+            const b1 = await ask(as('sk-bob')).withResponse();
+            assert.equal(b1.response.headers.get('x-ai-ratelimit-limit-60-policy-4'), '1000');
+            assert.equal(b1.response.headers.get('x-ai-ratelimit-limit-60-policy-3'), null);
+            assert.equal(b1.response.headers.get('x-ai-ratelimit-limit-3600-policy-1'), null);
+            // bob with x-team: policy 2, one counter per team, prompt tokens only (8 per answer)
+            const red = as('sk-bob', { 'x-team': 'red' });
+            const r1 = await ask(red).withResponse();
+            assert.equal(r1.response.headers.get('x-ai-ratelimit-limit-3600-policy-2'), '15');
+            assert.equal(r1.response.headers.get('x-ai-ratelimit-remaining-3600-policy-2'), '15');
+            const r2 = await ask(red).withResponse();
+            assert.equal(r2.response.headers.get('x-ai-ratelimit-remaining-3600-policy-2'), '7');
+            await assert.rejects(ask(red), Anthropic.RateLimitError);
+            const blue = await ask(as('sk-bob', { 'x-team': 'blue' })).withResponse();
+            assert.equal(blue.response.headers.get('x-ai-ratelimit-remaining-3600-policy-2'), '15');
+        } finally { await gw.stop(); }
+    });
+
     test('config errors name the field', async () => {
         const check = async (conf, re) => {
             const d = tmpDir();
@@ -131,7 +187,12 @@ describe('ai-rate-limiting-advanced', { timeout: 120000 }, () => {
         await check('llm_providers: [{name: nosuch, limit: [1], window_size: [60]}]', /llm_providers\[0\]\.name/);
         await check('strategy: redis\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.host.*required/);
         await check('strategy: redis\nredis: {host: 127.0.0.1, sentinel_master: m}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.sentinel_master.*not supported/);
-        await check('policies: [{match: [{type: provider, values: [dashscope]}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies.*not supported yet/);
+        await check('policies: [{match: [{type: consumer_group, key: name, values: [g]}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\].*consumer groups are not supported/);
+        await check('policies: [{id: 3c1d7a56-6b7b-4a36-8d4d-2b4c3a1e9f00}]', /config\.policies\[0\]\.id.*inline/);
+        await check('policies: [{match: [{type: header}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\]\.key.*required/);
+        await check('policies: [{match: [{type: consumer, key: email}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\]\.key.*id, username, custom_id/);
+        await check('policies: [{limits: [{limit: 1, window_size: 60, tokens_count_strategy: words}]}]', /config\.policies\[0\]\.limits\[0\]\.tokens_count_strategy/);
+        await check('policies: [{limits: [{limit: 1, window_size: 60}]}]\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /mutually exclusive/);
     });
 });
 
