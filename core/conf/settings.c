@@ -90,6 +90,10 @@ static const sl_directive_t directives[] = {
      "SIZE", "request line and headers, larger is refused with 431"},
     {"max_body_size", 0, SL_IN_ALL, SL_ACT_SET, set_size, OFF(max_body_size), 0, 0, "64m", "SIZE",
      "request body, larger is refused with 413 (0: unlimited)"},
+    {"max_body_memory", 0, SL_IN_ALL, SL_ACT_SET, set_size, OFF(max_body_memory), 0, 0, "256m",
+     "SIZE",
+     "request bodies buffered in memory by all workers together; a body that would cross it is "
+     "refused with 503 and Retry-After (0: no bound)"},
     {"client_header_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(client_header_timeout_ms), 1,
      SL_MS_DAY, "60000", "MS", "time to receive the request head (408)"},
     {"client_body_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(client_body_timeout_ms), 1,

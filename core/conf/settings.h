@@ -22,6 +22,7 @@ typedef struct sl_settings {
 
     size_t max_header_size;              /* request line + headers (431) */
     size_t max_body_size;                /* request body (413); 0 = unlimited */
+    size_t max_body_memory;              /* buffered bodies, node-wide (503) */
     int client_header_timeout_ms;        /* 408 */
     int client_body_timeout_ms;          /* 408 */
     int keepalive_timeout_ms;            /* idle keep-alive connection */

@@ -35,8 +35,10 @@ static void conn_timer_start(sl_conn_t *c, int ms);
 
 /* ---- protocol errors before/while a request is read ------------------- */
 
+/* An error answer to the request being read, with one extra response
+ * header (hname.len == 0: none; a connection without a request gets none). */
 static void
-conn_fail(sl_conn_t *c, int status, const char *msg)
+conn_fail_hdr(sl_conn_t *c, int status, const char *msg, sl_str_t hname, sl_str_t hvalue)
 {
     if (c->req != NULL && c->req->stream_body && !c->req->body_complete) {
         /* The body was going to the upstream: drop that exchange. */
@@ -46,7 +48,7 @@ conn_fail(sl_conn_t *c, int status, const char *msg)
         if (r->proxy)
             sl_proxy_cancel(r->proxy);
         if (!r->head_sent) {
-            sl_req_error_response(r, status, msg);
+            sl_req_error_response_hdr(r, status, msg, hname, hvalue);
         } else {
             sl_req_abort(r);
             sl_conn_close(c);
@@ -58,7 +60,7 @@ conn_fail(sl_conn_t *c, int status, const char *msg)
          * plugins' filters and log phase see it. */
         c->want_close = 1;
         c->req->close_after = 1;
-        sl_req_error_response(c->req, status, msg);
+        sl_req_error_response_hdr(c->req, status, msg, hname, hvalue);
         return;
     }
     if (c->req != NULL) { /* garbage while another request is served */
@@ -76,6 +78,12 @@ conn_fail(sl_conn_t *c, int status, const char *msg)
     sl_conn_write(c, b, 2);
     c->want_close = 1;
     sl_conn_close(c);
+}
+
+static void
+conn_fail(sl_conn_t *c, int status, const char *msg)
+{
+    conn_fail_hdr(c, status, msg, (sl_str_t){NULL, 0}, (sl_str_t){NULL, 0});
 }
 
 /* ---- llhttp callbacks ----------------------------------------------- */
@@ -181,6 +189,20 @@ body_max(const sl_conn_t *c)
     return max;
 }
 
+/* Whether `len` more body bytes would not fit in max_body_memory now. */
+static int
+body_no_room(const sl_conn_t *c, uint64_t len)
+{
+    const sl_server_t *w = c->w;
+    uint64_t max = w->settings->max_body_memory;
+    const int64_t *node = w->body_bytes_node ? w->body_bytes_node : &w->body_bytes_own;
+    int64_t used = __atomic_load_n(node, __ATOMIC_RELAXED);
+
+    if (max == 0 || c->req == NULL || c->req->stream_body || c->req->discard_body)
+        return 0;
+    return used < 0 ? len > max : len > max - (uint64_t)used || (uint64_t)used > max;
+}
+
 static int
 on_headers_complete(llhttp_t *p)
 {
@@ -206,6 +228,13 @@ on_headers_complete(llhttp_t *p)
      * any failure here as HPE_CB_HEADERS_COMPLETE; this is the only one. */
     if ((p->flags & F_CONTENT_LENGTH) && body_max(c) && p->content_length > body_max(c))
         return -1;
+    /* A declared body that the node's max_body_memory has no room for now
+     * is a 503 before any body byte (only a hint: bytes are counted as they
+     * arrive, in on_body). */
+    if ((p->flags & F_CONTENT_LENGTH) && body_no_room(c, p->content_length)) {
+        r->body_refused = 503;
+        return -1;
+    }
     return 0;
 }
 
@@ -250,6 +279,15 @@ on_body(llhttp_t *p, const char *at, size_t len)
         size_t cap = r->body_cap ? r->body_cap : 16384;
         while (cap < r->body_len + len)
             cap *= 2;
+        /* no more than a declared length: a 3 MB body takes 3 MB, not 4 */
+        if (r->req_content_length && cap > r->req_content_length &&
+            r->req_content_length >= r->body_len + len)
+            cap = (size_t)r->req_content_length;
+        if (sl_req_body_count(r, cap, 0) < 0) {
+            r->body_refused = 503;
+            llhttp_set_error_reason(p, "no memory for the body");
+            return HPE_USER;
+        }
         r->body = sl_xrealloc(r->body, cap);
         r->body_cap = cap;
     }
@@ -389,8 +427,10 @@ conn_process(sl_conn_t *c)
         if (err != HPE_OK && err != HPE_PAUSED) {
             const char *reason = llhttp_get_error_reason(&c->parser);
             c->pending_len = 0;
-            if ((err == HPE_USER && reason && strcmp(reason, "body too large") == 0) ||
-                err == HPE_CB_HEADERS_COMPLETE || err == HPE_CB_CHUNK_HEADER)
+            if (c->req && c->req->body_refused == 503)
+                conn_fail_hdr(c, 503, "Service unavailable", SL_STR("Retry-After"), SL_STR("1"));
+            else if ((err == HPE_USER && reason && strcmp(reason, "body too large") == 0) ||
+                     err == HPE_CB_HEADERS_COMPLETE || err == HPE_CB_CHUNK_HEADER)
                 conn_fail(c, 413, "Request body too large");
             else if (err == HPE_USER && reason && strcmp(reason, "header too large") == 0)
                 conn_fail(c, c->url_len > c->w->settings->max_header_size / 2 ? 414 : 431,

@@ -101,6 +101,7 @@ release_body(sl_proxy_t *p)
     sl_req_t *r = p->r;
 
     if (r && p->written && p->got_bytes && r->body) {
+        sl_req_body_count(r, 0, 1);
         free(r->body);
         r->body = NULL;
         r->body_len = r->body_cap = 0;

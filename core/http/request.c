@@ -61,10 +61,36 @@ sl_req_add_try(sl_req_t *r)
     return &r->tries[r->ntries++];
 }
 
+int
+sl_req_body_count(sl_req_t *r, size_t bytes, int force)
+{
+    sl_server_t *w = r->w;
+    int64_t d = (int64_t)bytes - (int64_t)r->body_counted;
+    int64_t *node = w->body_bytes_node ? w->body_bytes_node : &w->body_bytes_own;
+    uint64_t max = w->settings->max_body_memory;
+
+    if (d == 0)
+        return 0;
+    /* Own slot first, then the node's total: a worker killed between the
+     * two leaves the total short of one step, never above the truth. */
+    if (w->counters)
+        sl_counter_add(w->counters->body_bytes, d);
+    int64_t total = __atomic_add_fetch(node, d, __ATOMIC_RELAXED);
+    if (d > 0 && !force && max && total > (int64_t)max) {
+        __atomic_sub_fetch(node, d, __ATOMIC_RELAXED);
+        if (w->counters)
+            sl_counter_sub(w->counters->body_bytes, d);
+        return -1;
+    }
+    r->body_counted = bytes;
+    return 0;
+}
+
 static void
 body_cleanup(void *arg)
 {
     sl_req_t *r = arg;
+    sl_req_body_count(r, 0, 1);
     free(r->body);
     free(r->held);
     if (r->ser)

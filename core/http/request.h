@@ -88,6 +88,8 @@ struct sl_req {
     sl_headers_t client_headers; /* as received (for the log record) */
     char *body;                  /* malloc'd, freed by a pool cleanup */
     size_t body_len, body_cap;
+    size_t body_counted; /* bytes of body counted in max_body_memory */
+    int body_refused;    /* 503: no room in max_body_memory (http_server.c) */
     int discard_body;
     int stream_body; /* body goes to the upstream as it arrives */
     int body_complete;
@@ -146,6 +148,12 @@ struct sl_req {
 
 sl_req_t *sl_req_new(sl_conn_t *c);
 void sl_req_free(sl_req_t *r);
+
+/* The request now holds `bytes` of body in memory (r->body's capacity):
+ * the node-wide max_body_memory count moves by the difference.  Growth that
+ * would cross max_body_memory is refused (-1, nothing counted) unless
+ * `force` (a plugin's replacement body); shrinking always succeeds. */
+int sl_req_body_count(sl_req_t *r, size_t bytes, int force);
 
 /* Parsing milestones (http_server.c). */
 void sl_req_headers_done(sl_req_t *r);

@@ -23,6 +23,11 @@ typedef struct sl_req sl_req_t;
 typedef struct sl_conn_counters {
     uint64_t accepted, handled, requests; /* monotonic */
     uint64_t active, inflight;            /* gauges: open connections, requests in progress */
+    /* Request body bytes this process holds in memory (max_body_memory).
+     * In slot 0 (no process's) it is the node's total, which every worker
+     * moves with its own slot, so the master takes a dead worker's share
+     * back from the total (proc/master.c counters_retire). */
+    int64_t body_bytes;
 } sl_conn_counters_t;
 
 #define sl_counter_add(f, n) __atomic_fetch_add(&(f), (n), __ATOMIC_RELAXED)
@@ -55,6 +60,9 @@ typedef struct sl_server {
     sl_conn_counters_t *counters;           /* this process's slot */
     const sl_conn_counters_t *all_counters; /* every slot (node totals) */
     size_t ncounters;
+    int64_t *body_bytes_node; /* node total of buffered request bodies (slot 0), NULL = this
+                                 process's body_bytes_own only */
+    int64_t body_bytes_own;   /* without counters (test host, no shared memory) */
     const char *node_id;
 } sl_server_t;
 

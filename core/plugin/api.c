@@ -255,6 +255,7 @@ api_req_body_set(sl_req_t *r, const char *data, size_t len)
     free(r->body);
     r->body = nb;
     r->body_len = r->body_cap = len;
+    sl_req_body_count(r, len, 1); /* counted, never refused: the old one is gone */
     return 0;
 }
 

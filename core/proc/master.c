@@ -266,6 +266,8 @@ counters_retire(sl_master_t *m, size_t cslot)
     sl_counter_add(r->accepted, __atomic_load_n(&c->accepted, __ATOMIC_RELAXED));
     sl_counter_add(r->handled, __atomic_load_n(&c->handled, __ATOMIC_RELAXED));
     sl_counter_add(r->requests, __atomic_load_n(&c->requests, __ATOMIC_RELAXED));
+    /* the request bodies it held are gone with it */
+    sl_counter_sub(r->body_bytes, __atomic_load_n(&c->body_bytes, __ATOMIC_RELAXED));
     memset(c, 0, sizeof(*c));
     m->cslot_used[cslot] = 0;
 }

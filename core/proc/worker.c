@@ -158,6 +158,7 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
         w.srv.counters = &sh->counters[sh->slot];
         w.srv.all_counters = sh->counters;
         w.srv.ncounters = sh->ncounters;
+        w.srv.body_bytes_node = &sh->counters[0].body_bytes;
     }
     w.srv.node_id = sh ? sh->node_id : "";
     w.srv.status = sl_status_handle;
