@@ -7,8 +7,10 @@
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import {
     startHowtoStack, runClaude, claudeSkip, claudeRequired, logMark, newLogRecords, show, tmpDir, CLIENT_KEY,
+    startMock, startGateway, howtoConfig, readLog, sleep,
 } from './harness.mjs';
 import { checkUpstreamRequest, checkChatLogRecord, checkNoKeys, pairRecordsWithAnswers, UPSTREAM_URI } from './checks.mjs';
 
@@ -239,5 +241,86 @@ describe('Claude Code CLI through sluice with the how-to config', { skip, timeou
         const s = await st.gw.stop();
         assert.equal(s.code, 0, `sluice exited ${s.code ?? s.signal}\n${st.gw.stderr.slice(-4000)}`);
         assert.ok(!/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(st.gw.stderr), st.gw.stderr.slice(-4000));
+    });
+});
+
+/* A token quota (ai-rate-limiting-advanced) refusing the CLI: what it shows
+ * and how it backs off. Measured with 2.1.332: a 429 whose Retry-After is
+ * short (17-21 s seen) is waited out and retried once; a long one (127 s
+ * and more) is not retried: the CLI exits at once with the message. */
+describe('Claude Code CLI refused by a token quota', { skip, timeout: 300000 }, () => {
+    let mock;
+    before(async () => { claudeRequired(); mock = await startMock(); });
+    after(async () => { await mock?.stop(); });
+
+    async function quotaGateway(window) {
+        const dir = tmpDir('sluice-quota-cli-');
+        const logPath = path.join(dir, 'log.json');
+        let cfg = howtoConfig({ upstreamUrl: mock.url, logPath });
+        const i = cfg.indexOf('\nplugins:\n') + '\nplugins:\n'.length;
+        cfg = `${cfg.slice(0, i)}  - name: ai-rate-limiting-advanced
+    config:
+      identifier: ip
+      window_type: fixed
+      llm_providers:
+      - {name: dashscope, limit: [10], window_size: [${window}]}
+${cfg.slice(i)}`;
+        const gw = await startGateway({ config: cfg, workers: 2, env: { DECK_DASHSCOPE_API_KEY: mock.key } });
+        return { gw, logPath, base: `${gw.base}/anything` };
+    }
+
+    /* Use up the quota with one answer of 25 tokens (limit 10). */
+    async function spend(base) {
+        const r = await fetch(`${base}/v1/messages`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': CLIENT_KEY },
+            body: JSON.stringify({ model: 'qwen-plus', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        const text = await r.text();
+        assert.equal(r.status, 200, text);
+    }
+
+    test('a long Retry-After: the CLI shows the rate_limit_error at once and does not retry', CASE, async () => {
+        const { gw, logPath, base } = await quotaGateway(3600);
+        try {
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 20, completion_tokens: 5 }, count: 10 });
+            await spend(base);
+            const r = await runClaude({ baseUrl: base, prompt: 'Say hello.', timeoutMs: 60000 });
+            const why = show({ code: r.code, stdout: r.stdout, stderr: r.stderr }, 6000);
+            assert.notEqual(r.code, 0, why);
+            assert.equal(r.json?.is_error, true, why);
+            /* what the user reads */
+            assert.match(r.json.result, /429.*AI token rate limit exceeded for provider\(s\): dashscope/, why);
+            await sleep(300);
+            const refused = readLog(logPath).filter((x) => x.response.status === 429);
+            assert.equal(refused.length, 1, 'one attempt, no hammering');
+            assert.ok(Number(refused[0].response.headers['retry-after']) > 60);
+            assert.equal((await mock.chatRequests()).length, 1, 'the refused request never reached the provider');
+        } finally { await gw.stop(); }
+    });
+
+    test('a short Retry-After: the CLI waits it out, retries once and gets its answer', CASE, async () => {
+        const window = 20;
+        const { gw, logPath, base } = await quotaGateway(window);
+        try {
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 20, completion_tokens: 5 }, count: 10 });
+            /* spend early in a window, so that the CLI (a few seconds to
+             * start) is refused in the same window */
+            while (Math.floor(Date.now() / 1000) % window > 4) await sleep(100);
+            await spend(base);
+            const r = await runClaude({ baseUrl: base, prompt: 'Say hello.', timeoutMs: 90000 });
+            const why = show({ code: r.code, stdout: r.stdout, stderr: r.stderr, log: readLog(logPath) }, 6000);
+            assert.equal(r.code, 0, why);
+            assert.equal(r.json.result, 'Hello from mock DashScope.', why);
+            await sleep(300);
+            const recs = readLog(logPath).slice(1).sort((a, b) => a.started_at - b.started_at);
+            assert.deepEqual(recs.map((x) => x.response.status), [429, 200], why);
+            const ra = Number(recs[0].response.headers['retry-after']);
+            assert.ok(ra >= 1 && ra <= window, why);
+            const waited = recs[1].started_at - recs[0].started_at;
+            assert.ok(waited >= (ra - 1) * 1000, `the CLI retried after ${waited} ms, Retry-After ${ra} s`);
+        } finally { await gw.stop(); }
     });
 });
