@@ -324,3 +324,82 @@ ${cfg.slice(i)}`;
         } finally { await gw.stop(); }
     });
 });
+
+/* ai-proxy-advanced (docs/ai-proxy-advanced.md): Claude Code's own model
+ * names map to three Qwen models through glob aliases, so the CLI runs with
+ * ANTHROPIC_MODEL unset; every request it makes must succeed, and the log
+ * shows which target served which. */
+describe('Claude Code CLI through ai-proxy-advanced, ANTHROPIC_MODEL unset', { skip, timeout: 600000 }, () => {
+    let mock, gw, logPath;
+    const TARGETS = { sonnet: 'qwen3-coder-plus', opus: 'qwen3-max', haiku: 'qwen-flash' };
+    before(async () => {
+        claudeRequired();
+        mock = await startMock({ maxTokensCap: 65536 }); /* the models' own bounds (ai-proxy clamps to them) */
+        const dir = tmpDir('sluice-cc-aa-');
+        logPath = `${dir}/claude.json`;
+        const t = (name, alias, weight = 100) => `
+        - route_type: llm/v1/chat
+          weight: ${weight}
+          auth: {header_name: Authorization, header_value: "Bearer ${mock.key}"}
+          logging: {log_statistics: true}
+          model: {provider: dashscope, name: ${name}, model_alias: "${alias}", options: {upstream_url: "${mock.url}"}}`;
+        gw = await startGateway({
+            config: `_format_version: "3.0"
+services:
+- name: llm
+  url: http://127.0.0.1:9/unused
+  routes:
+  - name: claude
+    paths: ["/anything"]
+    plugins:
+    - name: ai-proxy-advanced
+      config:
+        llm_format: anthropic
+        balancer: {algorithm: priority, retries: 2, failover_criteria: [error, timeout, http_429, http_500, non_idempotent]}
+        targets:${t(TARGETS.sonnet, 'claude-sonnet-*')}${t(TARGETS.opus, 'claude-opus-*')}${t(TARGETS.haiku, 'claude-haiku-*')}${t('qwen-plus', 'claude-sonnet-*', 10)}
+    - name: file-log
+      config: {path: "${logPath}"}
+`,
+        });
+    });
+    after(async () => { await gw?.stop(); await mock?.stop(); });
+
+    const why = (r) => show({ code: r.code, stdout: r.stdout, stderr: r.stderr, gateway: gw.stderr.slice(-3000) }, 8000);
+    const claude = (opts) => runClaude({ baseUrl: `${gw.base}/anything`, nonessential: true, ...opts,
+        env: { ANTHROPIC_MODEL: null, ...(opts.env ?? {}) } });
+
+    test('the default model, non-essential traffic on: every request succeeds through the aliases', CASE, async () => {
+        await mock.reset();
+        const mark = logMark(logPath);
+        const r = await claude({ prompt: 'Say hello.' });
+        assert.equal(r.code, 0, why(r));
+        assert.equal(r.json.is_error, false, why(r));
+        const up = await mock.chatRequests();
+        assert.ok(up.length >= 1);
+        assert.ok(up.every((q) => Object.values(TARGETS).includes(q.body.model)), show(up.map((q) => q.body.model)));
+        /* the CLI's default main model is a Sonnet or Opus name, depending on the release */
+        assert.ok(up.some((q) => [TARGETS.sonnet, TARGETS.opus].includes(q.body.model)), show(up.map((q) => q.body.model)));
+        const recs = (await newLogRecords(logPath, mark, up.length)).filter((x) => /\/v1\/messages/.test(x.request.uri));
+        for (const rec of recs) {
+            assert.ok(rec.response.status < 400, show(rec));
+            if (!/count_tokens/.test(rec.request.uri)) {
+                assert.equal(rec.response.headers['x-kong-llm-model'], `dashscope/${rec.ai.proxy.meta.request_model}`);
+            }
+        }
+    });
+
+    test('--model haiku with ANTHROPIC_DEFAULT_HAIKU_MODEL, --model opus: each alias reaches its target', CASE, async () => {
+        await mock.reset();
+        let r = await claude({ prompt: 'Say hello.', args: ['--model', 'haiku'],
+            env: { ANTHROPIC_DEFAULT_HAIKU_MODEL: 'claude-haiku-4-5-20251001' } });
+        assert.equal(r.code, 0, why(r));
+        let up = await mock.chatRequests();
+        assert.ok(up.length >= 1 && up.every((q) => q.body.model === TARGETS.haiku), show(up.map((q) => q.body.model)));
+        await mock.reset();
+        r = await claude({ prompt: 'Say hello.', args: ['--model', 'opus'] });
+        assert.equal(r.code, 0, why(r));
+        up = await mock.chatRequests();
+        assert.ok(up.some((q) => q.body.model === TARGETS.opus), show(up.map((q) => q.body.model)));
+        assert.ok(up.every((q) => Object.values(TARGETS).includes(q.body.model)), show(up.map((q) => q.body.model)));
+    });
+});
