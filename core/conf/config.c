@@ -668,9 +668,9 @@ static void
 load_document(sl_loader_t *L, json_object *root)
 {
     static const char *const keys[] = {
-        "_format_version", "_transform", "_comment", "_info",     "_ignore",
-        "services",        "routes",     "plugins",  "consumers", "keyauth_credentials",
-        "certificates",    "snis",       NULL};
+        "_format_version", "_transform", "_comment",  "_info",     "_ignore",
+        "services",        "routes",     "plugins",   "consumers", "keyauth_credentials",
+        "certificates",    "snis",       "upstreams", "targets",   NULL};
     sl_pending_t pending = {0};
     const char *fv;
     int b;
@@ -697,6 +697,9 @@ load_document(sl_loader_t *L, json_object *root)
     each(L, root, "keyauth_credentials", sl_conf_load_keyauth);
     each(L, root, "certificates", sl_conf_load_certificate);
     each(L, root, "snis", sl_conf_load_sni);
+    each(L, root, "upstreams", sl_conf_load_upstream);
+    each(L, root, "targets", sl_conf_load_target);
+    sl_conf_upstreams_finish(L);
     if ((v = sl_conf_field(root, "plugins")) != NULL)
         sl_conf_pending_add(L, v, "", NULL, NULL, NULL, 1);
     L->pending = NULL;
@@ -777,6 +780,9 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plug
         free(L.consumer_paths[i]);
     for (size_t i = 0; i < conf->nkeyauth; i++)
         free(L.cred_paths[i]);
+    for (size_t i = 0; i < conf->nupstreams; i++)
+        free(L.upstream_paths[i]);
+    free(L.upstream_paths);
     free(L.consumer_paths);
     free(L.cred_paths);
     free(L.svc_paths);
@@ -882,6 +888,7 @@ sl_conf_free(sl_conf_t *conf)
     free(conf->zones);
     sl_conf_consumers_free(conf);
     sl_conf_certs_free(conf);
+    sl_conf_upstreams_free(conf);
     free(conf->metrics);
     free(conf->plugins);
     free(conf->routes);

@@ -10,6 +10,8 @@
 
 #include <json-c/json.h>
 #include <regex.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 #include "base/common.h"
 #include "base/errors.h"
@@ -144,6 +146,109 @@ typedef struct sl_sni {
     sl_certificate_t *cert;
 } sl_sni_t;
 
+/* ---- upstreams and targets (Kong's entities; conf/upstreams.c) ---- */
+
+typedef enum {
+    SL_LB_ROUND_ROBIN = 0,
+    SL_LB_CONSISTENT_HASHING,
+    SL_LB_LEAST_CONNECTIONS,
+    SL_LB_LATENCY,
+} sl_lb_algorithm_t;
+
+typedef enum {
+    SL_HASH_NONE = 0,
+    SL_HASH_CONSUMER,
+    SL_HASH_IP,
+    SL_HASH_HEADER,
+    SL_HASH_COOKIE,
+    SL_HASH_PATH,
+    SL_HASH_QUERY_ARG,
+    SL_HASH_URI_CAPTURE,
+} sl_hash_on_t;
+
+/* A set of HTTP statuses 100..999 (health check lists). */
+typedef struct sl_status_set {
+    unsigned char bits[(1000 + 7) / 8];
+} sl_status_set_t;
+
+static inline int
+sl_status_set_has(const sl_status_set_t *s, int status)
+{
+    return status >= 0 && status < 1000 && (s->bits[status / 8] >> (status % 8)) & 1;
+}
+
+typedef enum { SL_HC_HTTP = 0, SL_HC_HTTPS, SL_HC_TCP } sl_hc_type_t;
+
+typedef struct sl_hc_active {
+    sl_hc_type_t type;
+    double timeout; /* seconds */
+    int concurrency;
+    char *http_path;
+    char *https_sni; /* NULL: the target's host */
+    int https_verify_certificate;
+    char *headers; /* extra probe header lines ("Name: value\r\n"...), NULL if none */
+    double healthy_interval;
+    int healthy_successes;
+    sl_status_set_t healthy_statuses;
+    double unhealthy_interval;
+    int unhealthy_http_failures, unhealthy_tcp_failures, unhealthy_timeouts;
+    sl_status_set_t unhealthy_statuses;
+} sl_hc_active_t;
+
+typedef struct sl_hc_passive {
+    sl_hc_type_t type;
+    int healthy_successes;
+    sl_status_set_t healthy_statuses;
+    int unhealthy_http_failures, unhealthy_tcp_failures, unhealthy_timeouts;
+    sl_status_set_t unhealthy_statuses;
+} sl_hc_passive_t;
+
+typedef struct sl_target_conf {
+    char id[37];
+    char *host; /* name or IP literal (no brackets) */
+    int port;
+    int weight;   /* 0 = disabled */
+    char *target; /* "host:port" ("[v6]:port"), as Kong logs it */
+    size_t slot;  /* index in the shared health table (conf->health) */
+} sl_target_conf_t;
+
+typedef struct sl_upstream_conf {
+    char id[37];
+    char *name; /* a host name; a service whose host is this name is balanced */
+    sl_lb_algorithm_t algorithm;
+    sl_hash_on_t hash_on, hash_fallback;
+    char *hash_on_header, *hash_fallback_header; /* lowercase */
+    char *hash_on_cookie, *hash_on_cookie_path;
+    char *hash_on_query_arg, *hash_fallback_query_arg;
+    char *hash_on_uri_capture, *hash_fallback_uri_capture;
+    int slots;
+    sl_hc_active_t active;
+    sl_hc_passive_t passive;
+    double threshold;  /* healthchecks.threshold: % of weight that must be healthy */
+    char *host_header; /* NULL: the target's host */
+    int active_on;     /* an active interval is set */
+    int passive_on;    /* a passive threshold is set */
+    sl_target_conf_t *targets;
+    size_t ntargets;
+    size_t idx; /* position in conf->upstreams */
+} sl_upstream_conf_t;
+
+/* A target's health, in memory shared by the master and every worker of
+ * the node (conf->health, one slot per target of every upstream).  `state`
+ * packs the health (SL_HEALTH_UNHEALTHY) and the running counters (one byte
+ * each) so that a report is one compare-and-swap. */
+#define SL_HEALTH_UNHEALTHY ((uint64_t)1 << 32)
+#define SL_HEALTH_CTR_SUCCESS 0
+#define SL_HEALTH_CTR_HTTP 8
+#define SL_HEALTH_CTR_TCP 16
+#define SL_HEALTH_CTR_TIMEOUT 24
+typedef struct sl_target_health {
+    _Atomic uint64_t state;
+    _Atomic int64_t next_check_ms; /* active checks: when this target is due (ms, monotonic) */
+    _Atomic uint64_t probes;       /* active probes sent (all workers) */
+    char key[120];                 /* "upstream-name|host:port": carried over on reload */
+} sl_target_health_t;
+
 typedef struct sl_conf_metrics {
     sl_metrics_fn fn;
     void *arg;
@@ -179,7 +284,12 @@ typedef struct sl_conf {
     void (*tls_server_free)(void *);
     sl_conf_metrics_t *metrics; /* exporters for GET /metrics (metrics_register) */
     size_t nmetrics;
-    char hash[33]; /* MD5 of the config text (Kong's configuration_hash) */
+    char hash[33];                  /* MD5 of the config text (Kong's configuration_hash) */
+    sl_upstream_conf_t **upstreams; /* configuration order */
+    size_t nupstreams;
+    sl_target_health_t *health; /* MAP_SHARED: one slot per target, all upstreams */
+    size_t nhealth;
+    void *health_map; /* the mapping's reference (conf/upstreams.c) */
 } sl_conf_t;
 
 /* Load and validate `file` (YAML or JSON; chosen by content). Every problem
@@ -211,6 +321,9 @@ int sl_conf_ctx_metrics_register(sl_conf_ctx_t *cx, sl_metrics_fn fn, void *arg)
 void sl_conf_hash(const char *text, size_t len, char out[33]);
 
 void sl_conf_free(sl_conf_t *conf);
+
+/* The upstream named `host` (case-insensitive), or NULL. */
+const sl_upstream_conf_t *sl_conf_upstream_find(const sl_conf_t *conf, sl_str_t host);
 
 /* ---- identity look-ups (conf/consumers.c), for the plugin API ---- */
 

@@ -42,6 +42,7 @@ typedef struct sl_loader {
     char **inst_paths;     /* per plugin instance */
     char **consumer_paths; /* per consumer */
     char **cred_paths;     /* per keyauth credential */
+    char **upstream_paths; /* per upstream */
     sl_pending_t *pending; /* plugins, loaded last */
 } sl_loader_t;
 
@@ -103,6 +104,13 @@ void sl_conf_consumers_free(sl_conf_t *conf);
 void sl_conf_load_certificate(sl_loader_t *L, json_object *o, const char *path);
 void sl_conf_load_sni(sl_loader_t *L, json_object *o, const char *path);
 void sl_conf_certs_free(sl_conf_t *conf);
+
+/* conf/upstreams.c: upstreams (with nested targets) and top-level targets;
+ * then the shared health table (after every target is known). */
+void sl_conf_load_upstream(sl_loader_t *L, json_object *o, const char *path);
+void sl_conf_load_target(sl_loader_t *L, json_object *o, const char *path);
+void sl_conf_upstreams_finish(sl_loader_t *L);
+void sl_conf_upstreams_free(sl_conf_t *conf);
 
 /* conf/chain.c: per-route/service/global chains, and per consumer with
  * scoped plugins one chain per route (after the router sorted routes). */

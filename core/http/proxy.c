@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <arpa/inet.h>
 #include <llhttp.h>
 
 #include "base/log.h"
 #include "base/strbuf.h"
+#include "http/balance.h"
 #include "http/downstream.h"
 #include "http/hdr_accum.h"
 #include "http/proxy.h"
@@ -40,6 +42,14 @@ struct sl_proxy {
     uv_timer_t timer;
     llhttp_t parser;
     char *host; /* NUL-terminated target host */
+    int port;
+    /* Kong's upstreams: the service's host names one, each try gets a
+     * target (upstream/balancer.h) */
+    const sl_upstream_conf_t *ups;
+    sl_bal_pick_t pick;
+    const char *set_cookie; /* hash_on cookie: Set-Cookie for the response */
+    int keep_target;        /* the next connection goes to the same target */
+    int head_target;        /* the target the head was built for (-1 none) */
     char *head;
     size_t head_len;
     int tls;
@@ -141,13 +151,12 @@ retry_fresh(sl_proxy_t *p)
         if (f.reused && !f.got_bytes)
             sl_log_warn("upstream %s:%d: reused connection failed before responding, not retried "
                         "(%s), request %s",
-                        p->host, r->up_port, why, r->id);
+                        p->host, p->port, why, r->id);
         return 0;
     }
     sl_log_debug("upstream %s:%d: reused connection failed before responding, retrying on "
                  "another (%s), request %s",
-                 p->host, r->up_port, f.written ? "replayable request" : "nothing was written",
-                 r->id);
+                 p->host, p->port, f.written ? "replayable request" : "nothing was written", r->id);
     sl_upconn_release(p->c, 0);
     p->c = NULL;
     if (p->r->stream_body) {
@@ -160,6 +169,7 @@ retry_fresh(sl_proxy_t *p)
         p->sent = NULL;
         p->sent_bytes = 0;
     }
+    p->keep_target = 1; /* the keep-alive race is no try: same target */
     try_connect(p);
     return 1;
 }
@@ -211,6 +221,12 @@ proxy_free_cb(uv_handle_t *h)
 static void
 proxy_close(sl_proxy_t *p, int reuse)
 {
+    if (p->pick.b) { /* the request's last try is over */
+        sl_req_t *r = p->r;
+        int64_t rtt =
+            r && r->ntries && p->complete ? sl_now_us() - r->tries[r->ntries - 1].start_us : -1;
+        sl_balancer_done(&p->pick, rtt);
+    }
     if (p->pending) {
         sl_upconnect_cancel(p->pending);
         p->pending = NULL;
@@ -281,9 +297,11 @@ on_timeout(uv_timer_t *t)
     sl_proxy_t *p = t->data;
 
     if (p->r)
-        sl_log_warn("upstream timed out (%s:%d) while %s, request %s", p->host, p->r->up_port,
+        sl_log_warn("upstream timed out (%s:%d) while %s, request %s", p->host, p->port,
                     p->headers_done ? "reading the response body" : "waiting for the response",
                     p->r->id);
+    if (!p->headers_done)
+        sl_balancer_report(&p->pick, SL_BAL_TIMEOUT, 0);
     gateway_timeout(p, SL_REQERR_UPSTREAM_TIMEOUT);
 }
 
@@ -376,6 +394,9 @@ on_h_complete(llhttp_t *ps)
     r->status = status;
     r->upstream_status = status;
     p->headers_done = 1;
+    sl_balancer_report(&p->pick, SL_BAL_HTTP, status);
+    if (p->set_cookie)
+        sl_headers_add(&r->resp_headers, r->pool, SL_STR("Set-Cookie"), sl_str_c(p->set_cookie));
     /* Headers named in Connection are hop-by-hop too; they were kept in
      * resp_headers only if not in the fixed list. */
     timer_arm(p, svc_timeout(r, SL_TIMEOUT_READ));
@@ -446,7 +467,9 @@ on_up_read(void *arg, const char *data, ssize_t n)
         }
         if (retry_fresh(p))
             return; /* stale keep-alive connection, and the rule allows it */
-        sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host, r->up_port,
+        if (!p->headers_done)
+            sl_balancer_report(&p->pick, SL_BAL_TCP, 0);
+        sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host, p->port,
                     p->headers_done ? "mid-response" : "before responding", uv_strerror((int)n),
                     r->id);
         bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
@@ -481,7 +504,7 @@ on_up_read(void *arg, const char *data, ssize_t n)
     if (cc)
         sl_conn_uncork(cc);
     if (err != HPE_OK) {
-        sl_log_warn("invalid response from upstream %s:%d: %s, request %s", p->host, r->up_port,
+        sl_log_warn("invalid response from upstream %s:%d: %s, request %s", p->host, p->port,
                     llhttp_get_error_reason(&p->parser) ? llhttp_get_error_reason(&p->parser)
                                                         : llhttp_errno_name(err),
                     r->id);
@@ -507,7 +530,7 @@ on_written(void *arg, int status)
             return;
         if (p->got_bytes)
             return; /* the response is already coming */
-        sl_log_warn("writing to upstream %s:%d failed: %s, request %s", p->host, r->up_port,
+        sl_log_warn("writing to upstream %s:%d failed: %s, request %s", p->host, p->port,
                     uv_strerror(status), r->id);
         bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
         return;
@@ -693,8 +716,9 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
         t->failed = 1;
         t->code = timeout ? 504 : 502;
         snprintf(t->state, sizeof(t->state), "%s", "failed");
+        sl_balancer_report(&p->pick, timeout ? SL_BAL_TIMEOUT : SL_BAL_TCP, 0);
         sl_log_warn("connecting to upstream %s:%d failed (try %d): %s, request %s", p->host,
-                    r->up_port, p->tries, errmsg ? errmsg : uv_strerror(status), r->id);
+                    p->port, p->tries, errmsg ? errmsg : uv_strerror(status), r->id);
         int retries = r->service ? r->service->retries : SL_SERVICE_DEFAULT_RETRIES;
         if (p->tries <= retries && status != SL_UPERR_TLS && status != UV_EAI_NONAME &&
             !p->body_sent) {
@@ -741,18 +765,60 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     timer_arm(p, svc_timeout(r, SL_TIMEOUT_WRITE));
 }
 
+static void build_head(sl_proxy_t *p);
+
+/* Kong's balancer for a service whose host names an upstream: the target
+ * of this try (another one than the tries before, while there is one, as
+ * the algorithm allows).  0, or -1 when no target is available (answered
+ * 503 as Kong). */
+static int
+pick_target(sl_proxy_t *p)
+{
+    int t = sl_balancer_next(&p->pick);
+    const sl_target_conf_t *tc;
+
+    if (t < 0) {
+        sl_log_warn("upstream %s: no target available (all unhealthy or weight 0), request %s",
+                    p->ups->name, p->r->id);
+        proxy_fail(p, SL_REQERR_UPSTREAM_CONNECT, 503,
+                   p->tries ? "The upstream server is currently unavailable"
+                            : "failure to get a peer from the ring-balancer");
+        return -1;
+    }
+    tc = &p->ups->targets[t];
+    free(p->host);
+    p->host = sl_strndup(tc->host, strlen(tc->host));
+    p->port = tc->port;
+    if (t != p->head_target && !p->head_written) { /* the Host header names the target */
+        free(p->head);
+        build_head(p);
+        p->head_target = t;
+    }
+    return 0;
+}
+
 static void
 try_connect(sl_proxy_t *p)
 {
     sl_req_t *r = p->r;
+    if (p->ups && !p->keep_target && pick_target(p) < 0)
+        return;
+    p->keep_target = 0;
     sl_upstream_target_t t = {
         .tls = p->tls,
         .host = p->host,
-        .port = r->up_port,
+        .port = p->port,
         .tls_verify = r->service ? r->service->tls_verify != 0 : 1,
         .connect_timeout_ms = svc_timeout(r, SL_TIMEOUT_CONNECT),
     };
-    sl_req_add_try(r)->start_us = sl_now_us();
+    sl_try_t *try = sl_req_add_try(r);
+    try->start_us = sl_now_us();
+    if (p->ups) { /* a failed try names its target too (Kong's tries) */
+        unsigned char addr[16];
+        if (inet_pton(strchr(p->host, ':') ? AF_INET6 : AF_INET, p->host, addr) == 1)
+            snprintf(try->ip, sizeof(try->ip), "%s", p->host);
+        try->port = p->port;
+    }
     p->tries++;
     uv_timer_stop(&p->timer);
     if (sl_upconnect_start(r->w->uppool, &t, on_connected, p, &p->pending) < 0) {
@@ -792,9 +858,18 @@ build_head(sl_proxy_t *p)
     if (r->route && r->route->preserve_host && host) {
         SL_STRBUF_STR(&b, host->value);
     } else {
-        SL_STRBUF_STR(&b, r->up_host);
-        if (!default_port(p, r->up_port)) {
-            n = snprintf(num, sizeof(num), ":%d", r->up_port);
+        if (p->ups && p->ups->host_header)
+            sl_strbuf_add(&b, p->ups->host_header, strlen(p->ups->host_header));
+        else if (p->ups && strchr(p->host, ':')) { /* an IPv6 target */
+            SL_STRBUF_LIT(&b, "[");
+            sl_strbuf_add(&b, p->host, strlen(p->host));
+            SL_STRBUF_LIT(&b, "]");
+        } else if (p->ups)
+            sl_strbuf_add(&b, p->host, strlen(p->host));
+        else
+            SL_STRBUF_STR(&b, r->up_host);
+        if (!default_port(p, p->port)) {
+            n = snprintf(num, sizeof(num), ":%d", p->port);
             sl_strbuf_add(&b, num, (size_t)n);
         }
     }
@@ -880,9 +955,20 @@ sl_proxy_start(sl_req_t *r)
     r->proxy = p;
     p->tls = SL_STR_EQ(r->up_scheme, "https");
     p->host = sl_strndup(r->up_host.ptr, r->up_host.len);
+    p->port = r->up_port;
+    p->head_target = -1;
     uv_timer_init(r->w->loop, &p->timer);
     p->timer.data = p;
-    build_head(p);
+    p->ups = sl_conf_upstream_find(r->w->conf, r->up_host);
+    if (p->ups) {
+        sl_str_t v = {NULL, 0};
+        if (p->ups->algorithm == SL_LB_CONSISTENT_HASHING)
+            v = sl_balance_hash_value(r, p->ups, &p->set_cookie);
+        if (sl_balancer_begin(r->w->balancers, p->ups, &p->pick, v.ptr, v.len) < 0)
+            p->ups = NULL; /* no balancer in this process (the plugin test host) */
+    }
+    if (p->ups == NULL)
+        build_head(p);
     sl_req_mark(r, SL_TIME_UPSTREAM_START);
     try_connect(p);
 }

@@ -12,6 +12,7 @@
 #include "conf/config.h"
 #include "conf/settings.h"
 #include "http/phase.h"
+#include "upstream/balancer.h"
 #include "upstream/upstream.h"
 
 typedef struct sl_conn sl_conn_t;
@@ -39,6 +40,7 @@ typedef struct sl_server {
     const sl_settings_t *settings;
     sl_conf_t *conf;
     sl_uppool_t *uppool;
+    sl_balancers_t *balancers;    /* Kong's upstreams: this worker's balancers (NULL: none) */
     const sl_phase_ops_t *phases; /* plugin chain runner (plugin/phase.c) */
     int draining;                 /* no new requests on kept-alive connections */
     size_t nconns;

@@ -75,6 +75,7 @@ start_drain(sl_worker_t *w)
     if (w->srv.draining)
         return;
     w->srv.draining = 1;
+    sl_balancers_stop(w->srv.balancers); /* the next generation checks now */
     for (size_t i = 0; i < w->nlisteners; i++)
         uv_close((uv_handle_t *)&w->listeners[i], NULL);
     w->nlisteners = 0;
@@ -176,7 +177,8 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
         sl_log_error("cannot set up the plugin host");
         return 1;
     }
-    sl_host_set_uppool(w.srv.uppool); /* api->callout */
+    sl_host_set_uppool(w.srv.uppool);                     /* api->callout */
+    w.srv.balancers = sl_balancers_new(w.srv.loop, conf); /* Kong's upstreams, active checks */
 
     uv_signal_t *sigs[] = {&w.sig_term, &w.sig_int, &w.sig_quit, &w.sig_usr1, &w.sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP};
@@ -227,10 +229,12 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     sl_host_shutdown(); /* run what exit_worker handed back */
     /* Close everything and let the close callbacks run, so leak checkers
      * see a clean exit. */
+    sl_balancers_stop(w.srv.balancers);
     sl_uppool_free(w.srv.uppool);
     uv_walk(w.srv.loop, close_walk, NULL);
     uv_run(w.srv.loop, UV_RUN_DEFAULT);
     uv_loop_close(w.srv.loop);
+    sl_balancers_free(w.srv.balancers);
     free(w.listeners);
     free(tls_flags);
     sl_log_debug("worker %d exits after %llu request(s)", id, (unsigned long long)w.srv.nrequests);

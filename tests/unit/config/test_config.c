@@ -268,10 +268,10 @@ test_document_errors(void **state)
                   (const char *const[]){"kong.yaml:1: _format_version: unsupported version '4.0' "
                                         "(expected \"1.1\", \"2.1\" or \"3.0\")",
                                         NULL});
-    expect_errors("_format_version: 3.0\n_transform: yes\nupstreams: []\n",
+    expect_errors("_format_version: 3.0\n_transform: yes\nvaults: []\n",
                   (const char *const[]){"kong.yaml:1: _format_version: expected a string",
                                         "kong.yaml:2: _transform: expected a boolean",
-                                        "kong.yaml:3: upstreams: unknown field", NULL});
+                                        "kong.yaml:3: vaults: unknown field", NULL});
     expect_errors("- a\n",
                   (const char *const[]){"kong.yaml:1: expected a record at the top level", NULL});
     expect_errors("", (const char *const[]){"kong.yaml: empty configuration", NULL});

@@ -1,0 +1,132 @@
+/* test_balancer.c - Kong's balancer (upstream/balancer.c) on a loaded
+ * configuration: xxHash32 vectors, weighted round-robin proportions, a
+ * retry avoiding the target just tried, consistent hashing stickiness,
+ * passive health flipping a target and the all-down answer. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "upstream/balancer.h"
+
+static sl_conf_t *
+load(const char *yaml)
+{
+    static const sl_plugin_registry_t reg = {0};
+    sl_errors_t errs = {0};
+    sl_conf_t *c = sl_conf_load_buffer("t.yaml", yaml, strlen(yaml), &reg, NULL, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.msgs[i]);
+    assert_non_null(c);
+    sl_errors_free(&errs);
+    return c;
+}
+
+static void
+test_xxh32(void **state)
+{
+    (void)state;
+    assert_int_equal(sl_xxh32("", 0), 0x02CC5D05u);
+    assert_int_equal(sl_xxh32("a", 1), 0x550D7456u);
+    assert_int_equal(sl_xxh32("abc", 3), 0x32D153FFu);
+    assert_int_equal(sl_xxh32("Nobody inspects the spammish repetition", 39), 0xE2293B2Fu);
+}
+
+static void
+test_round_robin(void **state)
+{
+    sl_conf_t *c = load("_format_version: '3.0'\n"
+                        "upstreams:\n"
+                        "- name: u\n"
+                        "  healthchecks: {passive: {unhealthy: {tcp_failures: 2}}}\n"
+                        "  targets:\n"
+                        "  - {target: 10.0.0.1:80, weight: 300}\n"
+                        "  - {target: 10.0.0.2:80, weight: 100}\n"
+                        "  - {target: 10.0.0.3:80, weight: 0}\n");
+    sl_balancers_t *bs = sl_balancers_new(uv_default_loop(), c);
+    const sl_upstream_conf_t *u = sl_conf_upstream_find(c, SL_STR("U"));
+    sl_bal_pick_t pk;
+    int n[3] = {0};
+
+    (void)state;
+    assert_non_null(u);
+    for (int i = 0; i < 400; i++) {
+        assert_int_equal(sl_balancer_begin(bs, u, &pk, NULL, 0), 0);
+        n[sl_balancer_next(&pk)]++;
+        sl_balancer_done(&pk, -1);
+    }
+    assert_int_equal(n[0], 300);
+    assert_int_equal(n[1], 100);
+    assert_int_equal(n[2], 0);
+    /* a retry goes to the other target */
+    sl_balancer_begin(bs, u, &pk, NULL, 0);
+    int first = sl_balancer_next(&pk);
+    assert_int_not_equal(sl_balancer_next(&pk), first);
+    /* two tcp failures take 10.0.0.1 out; then 10.0.0.2 only */
+    sl_balancer_begin(bs, u, &pk, NULL, 0);
+    while (sl_balancer_next(&pk) != 0)
+        ;
+    sl_balancer_report(&pk, SL_BAL_TCP, 0);
+    assert_int_equal(sl_balancer_target_health(c, u, 0), 1);
+    sl_balancer_report(&pk, SL_BAL_TCP, 0);
+    assert_int_equal(sl_balancer_target_health(c, u, 0), 0);
+    for (int i = 0; i < 10; i++) {
+        sl_balancer_begin(bs, u, &pk, NULL, 0);
+        assert_int_equal(sl_balancer_next(&pk), 1);
+    }
+    sl_balancer_report(&pk, SL_BAL_TCP, 0);
+    sl_balancer_report(&pk, SL_BAL_TCP, 0);
+    sl_balancer_begin(bs, u, &pk, NULL, 0);
+    assert_int_equal(sl_balancer_next(&pk), -1); /* nothing left: 503 */
+    sl_balancers_free(bs);
+    sl_conf_free(c);
+}
+
+static void
+test_consistent_hashing(void **state)
+{
+    sl_conf_t *c =
+        load("_format_version: '3.0'\n"
+             "upstreams:\n"
+             "- name: u\n"
+             "  hash_on: ip\n"
+             "  targets: [{target: 10.0.0.1}, {target: 10.0.0.2}, {target: 10.0.0.3}]\n");
+    sl_balancers_t *bs = sl_balancers_new(uv_default_loop(), c);
+    const sl_upstream_conf_t *u = c->upstreams[0];
+    sl_bal_pick_t pk;
+    int seen[3] = {0};
+
+    (void)state;
+    assert_int_equal(u->algorithm, SL_LB_CONSISTENT_HASHING);
+    assert_int_equal(u->targets[0].port, 8000); /* Kong's default target port */
+    for (int k = 0; k < 50; k++) {
+        char key[32];
+        int len = snprintf(key, sizeof(key), "192.0.2.%d", k), t;
+        sl_balancer_begin(bs, u, &pk, key, (size_t)len);
+        t = sl_balancer_next(&pk);
+        seen[t]++;
+        for (int again = 0; again < 3; again++) {
+            sl_balancer_begin(bs, u, &pk, key, (size_t)len);
+            assert_int_equal(sl_balancer_next(&pk), t);
+        }
+    }
+    assert_true(seen[0] > 5 && seen[1] > 5 && seen[2] > 5);
+    sl_balancers_free(bs);
+    sl_conf_free(c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_xxh32),
+        cmocka_unit_test(test_round_robin),
+        cmocka_unit_test(test_consistent_hashing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
