@@ -7,6 +7,9 @@
  *   - any path: a small fixed JSON response (lane 1, plain proxy);
  *   - POST .../chat/completions without "stream":true: a fixed
  *     DashScope-shaped chat completion (lane 2, ai-proxy non-streaming);
+ *   - POST .../v1/messages: a fixed Anthropic Messages answer with the same
+ *     text and usage (DashScope's Anthropic-compatible endpoint,
+ *     /apps/anthropic/v1/messages; non-streaming only);
  *   - the same with "stream":true: an SSE stream of N tokens, one chunk
  *     every I microseconds on a fixed schedule (lane 3).  Every token's text
  *     is "@<CLOCK_MONOTONIC ns> ", the time the upstream wrote it, so the
@@ -90,6 +93,8 @@ static char g_small_resp[512];
 static size_t g_small_resp_len;
 static char g_chat_resp[2048];
 static size_t g_chat_resp_len;
+static char g_msg_resp[2048];
+static size_t g_msg_resp_len;
 
 static const char CHAT_BODY[] =
     "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":"
@@ -101,6 +106,14 @@ static const char CHAT_BODY[] =
     "\"prompt_tokens_details\":{\"cached_tokens\":0}},\"created\":1735320910,"
     "\"system_fingerprint\":null,\"model\":\"qwen-plus\","
     "\"id\":\"chatcmpl-db13c38b-4291-9f90-9117-a6be2d823ee5\"}";
+
+static const char MSG_BODY[] =
+    "{\"id\":\"msg_db13c38b42919f909117a6be\",\"type\":\"message\",\"role\":\"assistant\","
+    "\"model\":\"qwen-plus\",\"content\":[{\"type\":\"text\",\"text\":"
+    "\"Hello! I am a benchmark answer from the local upstream. The quick brown fox "
+    "jumps over the lazy dog; nothing here is real model output.\"}],"
+    "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":12034,"
+    "\"output_tokens\":31,\"cache_read_input_tokens\":0,\"cache_creation_input_tokens\":0}}";
 
 static const char SSE_HEAD[] = "HTTP/1.1 200 OK\r\n"
                                "Content-Type: text/event-stream;charset=UTF-8\r\n"
@@ -410,6 +423,12 @@ on_url(llhttp_t *p, const char *at, size_t n)
 }
 
 static int
+is_messages(const up_conn_t *c)
+{
+    return c->url != NULL && c->url_len > 0 && strstr(c->url, "/v1/messages") != NULL;
+}
+
+static int
 is_chat(const up_conn_t *c)
 {
     return c->url != NULL && c->url_len > 0 && strstr(c->url, "/chat/completions") != NULL;
@@ -471,6 +490,9 @@ on_message_complete(llhttp_t *p)
     }
     if (is_chat(c)) {
         if (queue_out(c, g_chat_resp, g_chat_resp_len) != 0)
+            return -1;
+    } else if (is_messages(c)) {
+        if (queue_out(c, g_msg_resp, g_msg_resp_len) != 0)
             return -1;
     } else {
         if (queue_out(c, g_small_resp, g_small_resp_len) != 0)
@@ -663,7 +685,8 @@ usage(void)
 {
     fprintf(stderr,
             "usage: sl-bench-upstream -l 127.0.0.1:PORT [-t THREADS] [-n TOKENS] [-i INTERVAL_US]\n"
-            "  any path: small JSON; POST */chat/completions: chat completion,\n"
+            "  any path: small JSON; POST */v1/messages: Anthropic message;\n"
+            "  POST */chat/completions: chat completion,\n"
             "  or an SSE stream of TOKENS tokens every INTERVAL_US when \"stream\":true\n");
 }
 
@@ -728,6 +751,11 @@ main(int argc, char **argv)
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
         "x-request-id: db13c38b-4291-9f90-9117-a6be2d823ee5\r\nContent-Length: %zu\r\n\r\n%s",
         sizeof(CHAT_BODY) - 1, CHAT_BODY);
+    g_msg_resp_len = (size_t)snprintf(
+        g_msg_resp, sizeof(g_msg_resp),
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "request-id: db13c38b-4291-9f90-9117-a6be2d823ee5\r\nContent-Length: %zu\r\n\r\n%s",
+        sizeof(MSG_BODY) - 1, MSG_BODY);
 
     llhttp_settings_init(&g_settings);
     g_settings.on_message_begin = on_message_begin;
