@@ -1,0 +1,180 @@
+/* otel.c - Kong's opentelemetry plugin (kong/plugins/opentelemetry/
+ * handler.lua and traces.lua) on the public ABI: traces only.
+ *
+ * access         extract the client's trace context (propagation.extract,
+ *                first match wins), decide sampling, clear the headers
+ *                listed in propagation.clear, inject the context for the
+ *                upstream (our kong.balancer span as its parent), and set
+ *                Kong's `trace_id` log value
+ * header_filter  http_response_header_for_traceid
+ * body_filter    on ai-proxy routes, the finish reasons of the answer
+ * log            the spans (spans.c), queued for export (exporter.c)
+ *
+ * Priority 14, as Kong's. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otel.h"
+
+/* The request's context, made by the first phase that needs it (access
+ * may not run: a plugin before this one answered). */
+static otel_req_t *
+req_ctx(const sl_api_t *api, sl_req_t *r, const otel_conf_t *c, int *created)
+{
+    otel_req_t *q = api->ctx_get(r);
+    otel_tctx_t t;
+    sl_str_t js;
+
+    *created = 0;
+    if (q != NULL)
+        return q;
+    q = api->palloc(r, sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    if (otel_extract(api, r, c->extract, c->n_extract, &t)) {
+        memcpy(q->trace_id, t.trace_id, 16);
+        memcpy(q->parent_id, t.span_id, 8);
+        q->have_parent = t.have_span;
+        if (t.fmt == OTEL_FMT_W3C)
+            api->req_header_get(r, SL_STR("tracestate"), &q->tracestate);
+    } else {
+        otel_random_bytes(q->trace_id, 16);
+        t.sampled = -1;
+        t.fmt = OTEL_FMT_NONE;
+    }
+    otel_random_bytes(q->root_id, 8);
+    otel_random_bytes(q->balancer_id, 8);
+    /* Kong's tracer:get_sampling_decision: a parent that says "not
+     * sampled" wins; a plugin sampling_rate decides otherwise; without one
+     * the parent's decision is kept, else the (node) rate decides */
+    if (t.sampled == 0)
+        q->sampled = 0;
+    else if (c->have_rate || t.sampled < 0)
+        q->sampled = otel_sample(q->trace_id, c->sampling_rate);
+    else
+        q->sampled = 1;
+    q->ai = api->chain_plugin_config(r, "ai-proxy", &js) == 1;
+    q->from = t.fmt; /* for `preserve` */
+    api->ctx_set(r, q);
+    *created = 1;
+    return q;
+}
+
+static sl_status_t
+otel_access(const sl_api_t *api, sl_req_t *r, void *conf)
+{
+    otel_conf_t *c = conf;
+    int created;
+    otel_req_t *q = req_ctx(api, r, c, &created);
+    char json[256];
+    size_t jn = 0;
+    unsigned seen = 0;
+    char hex[32];
+
+    (void)created;
+    for (size_t i = 0; i < c->s->propagation.clear.n; i++) {
+        const char *h = ((char **)c->s->propagation.clear.items)[i];
+        api->req_header_remove(r, (sl_str_t){h, strlen(h)});
+    }
+    otel_hex(q->trace_id, 16, hex);
+    for (size_t i = 0; i < c->n_inject; i++) {
+        otel_fmt_t f = c->inject[i];
+        if (f == OTEL_FMT_PRESERVE)
+            f = q->from != OTEL_FMT_NONE ? q->from : c->default_format;
+        if (otel_inject(api, r, f, q->trace_id, q->balancer_id, q->root_id, q->sampled, 0) != 0)
+            continue;
+        /* Kong's log value: {"w3c":"<trace id>", "b3": ...} */
+        if (f == OTEL_FMT_B3_SINGLE)
+            f = OTEL_FMT_B3;
+        if (seen & (1u << f))
+            continue;
+        seen |= 1u << f;
+        const char *name = otel_fmt_name(f);
+        int n =
+            snprintf(json + jn, sizeof(json) - jn, "%s\"%s\":\"%.32s\"", jn ? "," : "{", name, hex);
+        if (n > 0 && (size_t)n < sizeof(json) - jn)
+            jn += (size_t)n;
+    }
+    if (jn > 0 && jn + 1 < sizeof(json)) {
+        json[jn++] = '}';
+        api->set_serialize_value(r, "trace_id", (sl_str_t){json, jn});
+    }
+    return SL_STATUS_CONTINUE;
+}
+
+static sl_status_t
+otel_header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
+{
+    otel_conf_t *c = conf;
+    const char *h = c->s->http_response_header_for_traceid;
+    int created;
+    otel_req_t *q;
+    char hex[32];
+
+    if (h == NULL && api->ctx_get(r) != NULL)
+        return SL_STATUS_CONTINUE;
+    q = req_ctx(api, r, c, &created);
+    if (h != NULL) {
+        otel_hex(q->trace_id, 16, hex);
+        api->resp_header_add(r, (sl_str_t){h, strlen(h)}, (sl_str_t){hex, 32});
+    }
+    return SL_STATUS_CONTINUE;
+}
+
+static sl_status_t
+otel_body_filter(const sl_api_t *api, sl_req_t *r, void *conf, sl_str_t *chunk, int eof)
+{
+    otel_req_t *q = api->ctx_get(r);
+
+    (void)conf;
+    (void)eof;
+    if (q != NULL && q->ai && q->sampled && chunk->len > 0)
+        otel_scan_finish(q, chunk->ptr, chunk->len);
+    return SL_STATUS_CONTINUE;
+}
+
+static void
+otel_log(const sl_api_t *api, sl_req_t *r, void *conf)
+{
+    otel_conf_t *c = conf;
+    int created;
+    otel_req_t *q = req_ctx(api, r, c, &created);
+
+    if (q->sampled)
+        otel_spans_record(api, r, c, q);
+}
+
+static int
+otel_init_worker(const sl_api_t *api, void *conf)
+{
+    otel_random_seed();
+    if (otel_exporter_start(api, conf) != 0) {
+        api->log(NULL, SL_LOG_ERROR, "out of memory starting the span exporter");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+otel_exit_worker(const sl_api_t *api, void *conf)
+{
+    otel_exporter_stop(api, conf);
+}
+
+SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
+    SL_PLUGIN_ABI,
+    "opentelemetry",
+    "0.1.0",
+    14, /* Kong's priority */
+    otel_conf_parse,
+    otel_conf_free,
+    otel_init_worker,
+    otel_exit_worker,
+    otel_access,
+    NULL, /* body */
+    otel_header_filter,
+    otel_body_filter,
+    otel_log,
+    {NULL},
+};
