@@ -271,7 +271,7 @@ case_anthropic_request(void *ud)
     mb_ctx_t *c = ud;
 
     c->out.len = 0;
-    return sl_ap_anthropic_request(c->conf, c->req, c->req_len, &c->doc, &c->out, &c->info);
+    return sl_ap_anthropic_request(&c->conf->t, c->req, c->req_len, &c->doc, &c->out, &c->info);
 }
 
 static int

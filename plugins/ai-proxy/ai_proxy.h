@@ -111,7 +111,6 @@ int sl_json_unescape(const char *p, size_t n, sl_ap_buf_t *b);
  * ------------------------------------------------------------------------ */
 
 typedef enum { SL_AP_FMT_OPENAI = 0, SL_AP_FMT_ANTHROPIC } sl_ap_format_t;
-typedef enum { SL_AP_PROV_DASHSCOPE = 0, SL_AP_PROV_OPENAI } sl_ap_provider_t;
 typedef enum { SL_AP_STREAM_ALLOW = 0, SL_AP_STREAM_DENY, SL_AP_STREAM_ALWAYS } sl_ap_streaming_t;
 typedef enum { SL_AP_PARAM_NONE = 0, SL_AP_PARAM_QUERY, SL_AP_PARAM_BODY } sl_ap_param_loc_t;
 /* model.options.dashscope.api (sluice extension): which DashScope API the
@@ -139,35 +138,61 @@ typedef struct sl_ap_model {
     uint8_t known;       /* found in the table or the config */
 } sl_ap_model_t;
 
-struct sl_ap_conf;
+struct sl_ap_target;
 /* Facts for `name` (config overrides first, then the built-in table; an
  * unknown model gets conservative facts: no clamp, thinking on streamed
  * calls, json_schema passed through, no markers, search refused). */
-void sl_ap_model_facts(const struct sl_ap_conf *conf, const char *name, size_t len,
+void sl_ap_model_facts(const struct sl_ap_target *conf, const char *name, size_t len,
                        sl_ap_model_t *out);
 /* The built-in entry for `name`, or NULL. */
 const sl_ap_model_t *sl_ap_model_builtin(const char *name, size_t len);
 
-typedef struct sl_ap_conf {
+/* Kong's route types (route_type). */
+typedef enum {
+    SL_AP_ROUTE_CHAT = 0,    /* llm/v1/chat */
+    SL_AP_ROUTE_COMPLETIONS, /* llm/v1/completions */
+    SL_AP_ROUTE_EMBEDDINGS,  /* llm/v1/embeddings */
+    SL_AP_ROUTE_PRESERVE,    /* preserve: body and path untouched, auth applied */
+    SL_AP_ROUTE_N
+} sl_ap_route_t;
+
+struct sl_ap_provider; /* providers.c: one row per provider */
+
+/* One upstream target: everything a single call to one provider needs -
+ * the provider's table row, the model, the credential, the options and the
+ * URL.  ai-proxy has exactly one (sl_ap_conf_t.t); ai-proxy-advanced keeps
+ * one per configured target, each parsed by sl_ap_target_parse().  The
+ * translators and the provider codecs read only this struct.  Strings are
+ * owned (sl_ap_target_free). */
+typedef struct sl_ap_target {
+    const struct sl_ap_provider *prov; /* never NULL after a successful parse */
+    int provider;                      /* prov->id (sl_ap_provider_id_t) */
+    sl_ap_route_t route_type;
+    /* the client side, copied from the plugin config so that the
+     * translators need nothing else */
     sl_ap_format_t llm_format;
-    sl_ap_provider_t provider;
     sl_ap_streaming_t response_streaming;
-    char *provider_name; /* "dashscope" / "openai" */
+
+    char *provider_name; /* Kong's name: "dashscope", "openai", ... */
     char *model_name;    /* NULL: the request's model is used */
     char *model_header;  /* "dashscope/qwen-plus" (NULL without name) */
+    char *model_alias;   /* a request model also accepted for model_name */
 
+    /* auth */
     char *header_name, *header_value;
     char *param_name, *param_value;
     sl_ap_param_loc_t param_location;
     int allow_override;
 
+    /* model.options */
     int64_t max_tokens;                       /* -1 when unset */
     double temperature, top_p;                /* < 0 when unset */
     int64_t top_k;                            /* -1 when unset */
     double input_cost, output_cost;           /* < 0 when unset */
     double cache_read_cost, cache_write_cost; /* < 0 when unset (Kong 3.14) */
-    int international;
-    char *model_alias; /* a request model also accepted for model_name */
+    int international;                        /* dashscope.international */
+    char *anthropic_version;                  /* anthropic: the anthropic-version header */
+    char *azure_api_version;                  /* azure: the api-version query parameter */
 
     /* model.options.dashscope sluice extensions */
     sl_ap_api_t api;
@@ -176,12 +201,19 @@ typedef struct sl_ap_conf {
     sl_ap_model_t *models; /* per-model overrides (dashscope.models) */
     size_t nmodels;
 
-    /* upstream target: scheme, host, port, path (from upstream_url or the
-     * provider's default). */
+    /* upstream target: scheme, host, port, path (from upstream_url, or the
+     * provider row's template for the route type) */
     char *up_scheme, *up_host, *up_path, *up_query;
     int up_port;
+    int up_path_fixed; /* the path came from upstream_url / upstream_path */
 
+    /* logging */
     int log_statistics, log_payloads;
+} sl_ap_target_t;
+
+/* The plugin's config: the settings of the route, then its one target. */
+typedef struct sl_ap_conf {
+    sl_ap_target_t t;
     int model_name_header;
     int64_t max_request_body_size; /* 0 = unlimited */
     int64_t max_stream_event_size; /* one upstream SSE event (or a non-SSE
@@ -195,6 +227,18 @@ typedef void (*sl_ap_conf_err_fn)(void *ud, const char *field, const char *msg);
 int sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_err_fn err,
                      void *ud);
 void sl_ap_conf_free(sl_ap_conf_t *c);
+
+/* One target from a JSON object holding Kong's `route_type`, `model`,
+ * `auth` and `logging` members (ai-proxy's config itself, or one of
+ * ai-proxy-advanced's targets[]).  `prefix` is put before every field path
+ * in errors ("targets[2]" gives "targets[2].model.provider: ...", "" for
+ * none); the object's other members are not looked at.  `llm_format` and
+ * `response_streaming` are the plugin's.  0, -1 (errors reported) or -2
+ * (out of memory).  On failure `t` holds nothing to free. */
+int sl_ap_target_parse(const char *json, size_t len, const char *prefix, sl_ap_format_t llm_format,
+                       sl_ap_streaming_t response_streaming, sl_ap_target_t *t,
+                       sl_ap_conf_err_fn err, void *ud);
+void sl_ap_target_free(sl_ap_target_t *t);
 
 /* ------------------------------------------------------------------------
  * Request translation (anthropic_request.c, openai_request.c)
@@ -230,17 +274,17 @@ int sl_ap_marks_has(const sl_ap_marks_t *m, int blk);
 int sl_ap_marks_owner(const sl_ap_marks_t *m, int owner);
 
 /* Anthropic Messages request -> OpenAI chat request.  `out` is appended. */
-int sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *doc,
-                            sl_ap_buf_t *out, sl_ap_req_info_t *info);
+int sl_ap_anthropic_request(const sl_ap_target_t *conf, const char *body, size_t len,
+                            sl_jdoc_t *doc, sl_ap_buf_t *out, sl_ap_req_info_t *info);
 
 /* 400 (info) when the request's top-level object holds a key the gateway
  * applies policy to (model, stream, max_tokens, temperature, top_p, top_k,
  * the body auth parameter) more than once, compared after unescaping:
  * the gateway reads the first, a provider may read the last. */
-int sl_ap_policy_dups(const sl_ap_conf_t *conf, const sl_jdoc_t *d, sl_ap_req_info_t *info);
+int sl_ap_policy_dups(const sl_ap_target_t *conf, const sl_jdoc_t *d, sl_ap_req_info_t *info);
 
 /* OpenAI chat request -> same, with model/options/auth-param applied. */
-int sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *doc,
+int sl_ap_openai_request(const sl_ap_target_t *conf, const char *body, size_t len, sl_jdoc_t *doc,
                          sl_ap_buf_t *out, sl_ap_req_info_t *info);
 
 /* count_tokens.c: local estimate for /v1/messages/count_tokens (body is an
@@ -299,6 +343,11 @@ const char *sl_ap_anthropic_error_type(int status);
  * Anthropic error body for `status`. */
 void sl_ap_anthropic_error(int status, const char *body, size_t len, sl_jdoc_t *doc,
                            sl_ap_buf_t *out);
+/* The same error body in OpenAI's shape, {"error":{"message","type",
+ * "param":null,"code":null}} (the provider's error.type when it names
+ * one, else one for the status), for an OpenAI client of a provider with
+ * another dialect. */
+void sl_ap_openai_error(int status, const char *body, size_t len, sl_jdoc_t *doc, sl_ap_buf_t *out);
 /* {"type":"error","error":{"type":T,"message":M}} for a C message. */
 void sl_ap_anthropic_error_msg(sl_ap_buf_t *out, int status, const char *msg);
 /* finish_reason -> stop_reason ("end_turn" for unknown). */
@@ -401,5 +450,164 @@ typedef struct sl_ap_stats_in {
 
 void sl_ap_stats_usage(const sl_ap_stats_in_t *in, sl_ap_buf_t *out);
 void sl_ap_stats_meta(const sl_ap_stats_in_t *in, sl_ap_buf_t *out);
+
+/* ------------------------------------------------------------------------
+ * providers.c - the provider table and the codec seam (docs/providers.md)
+ *
+ * One row per provider Kong knows: its name, the dialect it speaks (wire),
+ * the default URL per route type, the credential it expects, how it frames
+ * a stream, what it can do, and its codec.  The pivot between client
+ * formats and providers is the OpenAI chat format (request, completion,
+ * chunk stream): the Anthropic client side is translated to and from it by
+ * the existing translators (anthropic_request.c, anthropic_response.c,
+ * anthropic_stream.c), and a provider whose wire is not OpenAI chat brings
+ * a codec that encodes the pivot (or, for speed, the Anthropic request
+ * directly) into its own request and decodes its answers back into the
+ * pivot.  A client whose format equals the provider's wire is passed
+ * through member by member (sl_ap_openai_request: model, options, body
+ * credential), its answer untouched.
+ * ------------------------------------------------------------------------ */
+
+/* Kong's provider names, in Kong's one_of order. */
+typedef enum {
+    SL_AP_PROV_OPENAI = 0,
+    SL_AP_PROV_AZURE,
+    SL_AP_PROV_ANTHROPIC,
+    SL_AP_PROV_COHERE,
+    SL_AP_PROV_MISTRAL,
+    SL_AP_PROV_LLAMA2,
+    SL_AP_PROV_GEMINI,
+    SL_AP_PROV_BEDROCK,
+    SL_AP_PROV_HUGGINGFACE,
+    SL_AP_PROV_DASHSCOPE,
+    SL_AP_PROV_DATABRICKS,
+    SL_AP_PROV_XAI,
+    SL_AP_PROV_CEREBRAS,
+    SL_AP_PROV_DEEPSEEK,
+    SL_AP_PROV_OLLAMA,
+    SL_AP_PROV_VLLM,
+    SL_AP_PROV_N
+} sl_ap_provider_id_t;
+
+/* The request/response dialect a provider speaks upstream. */
+typedef enum {
+    SL_AP_WIRE_OPENAI = 0, /* OpenAI chat completions (and compatible) */
+    SL_AP_WIRE_ANTHROPIC,  /* Anthropic Messages */
+    SL_AP_WIRE_GEMINI,     /* generateContent */
+    SL_AP_WIRE_BEDROCK,    /* Converse */
+    SL_AP_WIRE_OTHER       /* a native format no codec speaks yet */
+} sl_ap_wire_t;
+
+/* How a streamed answer is framed. */
+typedef enum {
+    SL_AP_FRAME_SSE = 0,     /* text/event-stream */
+    SL_AP_FRAME_NDJSON,      /* one JSON object per line (Ollama native) */
+    SL_AP_FRAME_EVENTSTREAM, /* application/vnd.amazon.eventstream (Bedrock) */
+    SL_AP_FRAME_JSON_ARRAY   /* a JSON array streamed element by element */
+} sl_ap_frame_t;
+
+/* The credential the provider expects (Kong always sends the configured
+ * auth.header_* / param_* verbatim; this says what that should be, for the
+ * docs, the mocks and the redaction list). */
+typedef enum {
+    SL_AP_AUTH_BEARER = 0, /* Authorization: Bearer <key> */
+    SL_AP_AUTH_API_KEY,    /* api-key: <key> (Azure) */
+    SL_AP_AUTH_X_API_KEY,  /* x-api-key: <key> (Anthropic) */
+    SL_AP_AUTH_GOOG,       /* x-goog-api-key / ?key= (Gemini), or an OAuth token */
+    SL_AP_AUTH_SIGV4,      /* AWS SigV4 signature (Bedrock) */
+    SL_AP_AUTH_OPTIONAL    /* self-hosted: whatever the deployment wants, or none */
+} sl_ap_auth_t;
+
+/* Capabilities (sl_ap_provider_t.caps). */
+#define SL_AP_CAP_TOP_K 0x0001u         /* top_k is sent (else dropped) */
+#define SL_AP_CAP_TOOL_REQUIRED 0x0002u /* tool_choice "required" accepted */
+#define SL_AP_CAP_STREAM_USAGE 0x0004u  /* stream_options.include_usage accepted */
+/* DashScope's extensions: per-model facts, enable_thinking, cache markers,
+ * search */
+#define SL_AP_CAP_QWEN 0x0008u
+#define SL_AP_CAP_TOOLS 0x0010u        /* function tools */
+#define SL_AP_CAP_NEEDS_URL 0x0020u    /* self-hosted: upstream_url is required */
+#define SL_AP_CAP_COUNT_TOKENS 0x0040u /* has Anthropic's count_tokens endpoint */
+
+struct sl_ap_req_info;
+struct sl_ap_usage;
+
+/* A provider's encoder/decoder pair against the pivot (OpenAI chat).
+ * Every member may be NULL (not needed, or not written yet: then the
+ * combination is refused at config time with "not supported yet"). */
+typedef struct sl_ap_codec {
+    /* Request encoders, client body -> provider body appended to `out`
+     * (same contract as sl_ap_anthropic_request).  from_anthropic is an
+     * optional fast path; without it an Anthropic request goes through
+     * sl_ap_anthropic_request (to the pivot) and then from_openai. */
+    int (*from_openai)(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc_t *doc,
+                       sl_ap_buf_t *out, struct sl_ap_req_info *info);
+    int (*from_anthropic)(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc_t *doc,
+                          sl_ap_buf_t *out, struct sl_ap_req_info *info);
+    /* After encoding, in the body phase: what the request needs beyond the
+     * URL and auth of the target (a path naming the model, the streaming
+     * twin of an operation, a signature over the final body).  `body` is
+     * the encoded body as it will be sent. */
+    int (*prepare)(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
+                   const struct sl_ap_req_info *info, sl_str_t body);
+    /* A whole non-streamed answer -> one OpenAI chat completion appended to
+     * out; usage and model into u.  -1: not an answer of this provider. */
+    int (*decode_json)(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc_t *doc,
+                       sl_ap_buf_t *out, struct sl_ap_usage *u);
+    /* A streamed answer -> OpenAI chunk SSE ("data: {...}\n\n", a final
+     * "data: [DONE]\n\n"), piece by piece; state of stream_size bytes,
+     * zeroed, then stream_init.  feed returns -2 on OOM, -1 on a broken
+     * stream (it has then appended a data: {"error":...} chunk). */
+    size_t stream_size;
+    void (*stream_init)(void *st, const sl_ap_target_t *t, size_t max_event);
+    int (*stream_feed)(void *st, const char *p, size_t n, int eof, sl_ap_buf_t *out);
+    void (*stream_free)(void *st);
+} sl_ap_codec_t;
+
+typedef struct sl_ap_provider {
+    const char *name; /* Kong's name */
+    uint8_t id;       /* sl_ap_provider_id_t */
+    uint8_t wire;     /* sl_ap_wire_t */
+    uint8_t frame;    /* sl_ap_frame_t */
+    uint8_t auth;     /* sl_ap_auth_t */
+    /* default URL: "https://host:port" with {azure_instance},
+     * {dashscope_host} placeholders filled from the options at load time;
+     * NULL for self-hosted providers (upstream_url required) */
+    const char *base_url;
+    /* path per route type, appended to base_url ({azure_deployment_id}
+     * filled at load time, {model} at request time by the codec); NULL:
+     * the provider has no such operation (or sluice does not do it yet) */
+    const char *path[SL_AP_ROUTE_N];
+    unsigned caps;              /* SL_AP_CAP_* */
+    const sl_ap_codec_t *codec; /* NULL for wire OPENAI: the pivot itself */
+    const char *not_yet;        /* non-NULL: refused at load time with this reason */
+} sl_ap_provider_t;
+
+/* The row for Kong's name `name` (NULL: not a provider Kong knows). */
+const sl_ap_provider_t *sl_ap_provider_find(const char *name);
+const sl_ap_provider_t *sl_ap_provider_get(sl_ap_provider_id_t id);
+/* Kong's route_type text for a route type. */
+const char *sl_ap_route_name(sl_ap_route_t rt);
+/* Can a client in `fmt` use provider `p` on route type `rt`?  NULL when
+ * yes, else the config field that cannot be honoured ("route_type",
+ * "llm_format", "model.provider"). */
+const char *sl_ap_provider_refusal(const sl_ap_provider_t *p, sl_ap_format_t fmt, sl_ap_route_t rt);
+
+/* The dialect a target speaks upstream (DashScope's Anthropic endpoint is
+ * Anthropic), whether the client's format is that dialect (then the body
+ * is passed member by member and the answer untouched), and the codec to
+ * use (NULL: none needed - passthrough, or an OpenAI-wire provider). */
+sl_ap_wire_t sl_ap_target_wire(const sl_ap_target_t *t);
+int sl_ap_target_passthrough(const sl_ap_target_t *t);
+const sl_ap_codec_t *sl_ap_target_codec(const sl_ap_target_t *t);
+/* The client's request -> the provider's (passthrough copy, Anthropic ->
+ * OpenAI, or the codec's encoder, through the pivot when needed).  The
+ * contract of sl_ap_anthropic_request. */
+int sl_ap_encode_request(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc_t *doc,
+                         sl_ap_buf_t *out, sl_ap_req_info_t *info);
+
+/* Codecs of providers whose wire is not OpenAI chat (each in its own
+ * file; a row points at its codec). */
+extern const sl_ap_codec_t sl_ap_codec_anthropic;
 
 #endif

@@ -60,7 +60,7 @@
 #include "ai_proxy.h"
 
 typedef struct sl_ap_tx {
-    const sl_ap_conf_t *conf;
+    const sl_ap_target_t *conf;
     const sl_jdoc_t *d;
     sl_ap_buf_t *out;
     sl_ap_req_info_t *info;
@@ -702,7 +702,7 @@ sl_ap_tx_tools(sl_ap_tx_t *tx, int tools, int choice)
         sl_ap_tx_raw(tx, name);
         OUT(tx, "}}");
     } else if (sl_json_str_eq(d, ct, "any")) {
-        if (tx->conf->provider == SL_AP_PROV_OPENAI) {
+        if (tx->conf->prov->caps & SL_AP_CAP_TOOL_REQUIRED) {
             OUT(tx, ",\"tool_choice\":\"required\"");
         } else if (n == 1) {
             OUT(tx, ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":");
@@ -777,12 +777,12 @@ sl_ap_tx_search_query(sl_ap_tx_t *tx, int msgs)
 static int
 sl_ap_tx_web_search(sl_ap_tx_t *tx, int msgs)
 {
-    const sl_ap_conf_t *conf = tx->conf;
+    const sl_ap_target_t *conf = tx->conf;
 
     if (!tx->web_search) {
         return 0;
     }
-    if (conf->provider != SL_AP_PROV_DASHSCOPE || !conf->web_search) {
+    if (!(conf->prov->caps & SL_AP_CAP_QWEN) || !conf->web_search) {
         return sl_ap_tx_fail(tx, 400,
                              "tools: the web_search server tool is not enabled on this route "
                              "(set model.options.dashscope.web_search: true to map it to "
@@ -936,7 +936,7 @@ sl_ap_tx_number(sl_ap_tx_t *tx, const char *key, int have_conf, double conf_v, i
 static void
 sl_ap_tx_auth_param(sl_ap_tx_t *tx, int root, int emitted_keys_ok)
 {
-    const sl_ap_conf_t *conf = tx->conf;
+    const sl_ap_target_t *conf = tx->conf;
     int own;
 
     if (conf->param_location != SL_AP_PARAM_BODY || !conf->param_name || !emitted_keys_ok) {
@@ -954,7 +954,7 @@ sl_ap_tx_auth_param(sl_ap_tx_t *tx, int root, int emitted_keys_ok)
 }
 
 int
-sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
+sl_ap_anthropic_request(const sl_ap_target_t *conf, const char *body, size_t len, sl_jdoc_t *d,
                         sl_ap_buf_t *out, sl_ap_req_info_t *info)
 {
     sl_ap_tx_t tx = {conf, d, out, info, 0, {{0}, 0, 0, 0, 0, 0, 0}, 0, {0, {0}, {0}, 0}};
@@ -1010,7 +1010,7 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
     }
 
     sys = sl_json_get(d, 0, "system");
-    if (conf->provider == SL_AP_PROV_DASHSCOPE) {
+    if ((conf->prov->caps & SL_AP_CAP_QWEN)) {
         sl_ap_model_facts(conf, info->model.ptr, info->model.len, &tx.facts);
         if (tx.facts.cache) {
             sl_ap_cache_plan(d, sys, msgs, sl_json_get_t(d, 0, "tools", SL_J_ARR), &tx.marks);
@@ -1032,7 +1032,7 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         if (schema < 0) {
             return sl_ap_tx_fail(&tx, 400, "output_config.format.schema: required for json_schema");
         }
-        json_mode = conf->provider == SL_AP_PROV_DASHSCOPE && !tx.facts.json_schema ? 2 : 1;
+        json_mode = (conf->prov->caps & SL_AP_CAP_QWEN) && !tx.facts.json_schema ? 2 : 1;
     }
     if (sl_ap_tx_systems(&tx, sys, msgs, json_mode == 2 ? schema : -1) != 0) {
         return -1;
@@ -1054,7 +1054,7 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
     sl_ap_tx_number(&tx, "temperature", conf->temperature >= 0, conf->temperature,
                     sl_json_get(d, 0, "temperature"));
     sl_ap_tx_number(&tx, "top_p", conf->top_p >= 0, conf->top_p, sl_json_get(d, 0, "top_p"));
-    if (conf->provider == SL_AP_PROV_DASHSCOPE) {
+    if ((conf->prov->caps & SL_AP_CAP_TOP_K)) {
         sl_ap_tx_number(&tx, "top_k", conf->top_k >= 0, (double)conf->top_k,
                         sl_json_get(d, 0, "top_k"));
     }
@@ -1064,7 +1064,7 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         sl_ap_tx_raw(&tx, tok);
     }
     th = sl_json_get_t(d, 0, "thinking", SL_J_OBJ);
-    if (!info->stream && conf->provider == SL_AP_PROV_DASHSCOPE && fmt < 0 && tx.facts.known &&
+    if (!info->stream && (conf->prov->caps & SL_AP_CAP_QWEN) && fmt < 0 && tx.facts.known &&
         tx.facts.thinking == SL_AP_THINK_STREAM &&
         (sl_json_str_eq(d, sl_json_get_t(d, th, "type", SL_J_STR), "enabled") ||
          sl_json_str_eq(d, sl_json_get_t(d, th, "type", SL_J_STR), "adaptive"))) {
@@ -1072,8 +1072,10 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
          * the stream into one message for this non-streaming client */
         info->upstream_stream = 1;
     }
-    if (info->stream || info->upstream_stream) {
+    if ((info->stream || info->upstream_stream) && (conf->prov->caps & SL_AP_CAP_STREAM_USAGE)) {
         OUT(&tx, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    } else if (info->stream || info->upstream_stream) {
+        OUT(&tx, ",\"stream\":true"); /* the provider sends usage on its own (Mistral) */
     } else {
         OUT(&tx, ",\"stream\":false");
     }
@@ -1091,7 +1093,7 @@ sl_ap_anthropic_request(const sl_ap_conf_t *conf, const char *body, size_t len, 
         OUT(&tx, ",\"response_format\":{\"type\":\"json_object\"}");
     }
 
-    if (conf->provider == SL_AP_PROV_DASHSCOPE) {
+    if ((conf->prov->caps & SL_AP_CAP_QWEN)) {
         int ty = sl_json_get_t(d, th, "type", SL_J_STR);
 
         if (!(info->stream || info->upstream_stream) || json_mode ||

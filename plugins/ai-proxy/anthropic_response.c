@@ -356,3 +356,46 @@ sl_ap_anthropic_error(int status, const char *body, size_t len, sl_jdoc_t *d, sl
     }
     sl_ap_anthropic_error_msg(out, status, def);
 }
+
+void
+sl_ap_openai_error(int status, const char *body, size_t len, sl_jdoc_t *d, sl_ap_buf_t *out)
+{
+    int m = -1, e = -1, ty = -1;
+    const char *def;
+    char tmp[96];
+
+    if (len > 0 && sl_json_parse(d, body, len) == 0 && d->t[0].type == SL_J_OBJ) {
+        e = sl_json_get(d, 0, "error");
+        if (e >= 0 && d->t[e].type == SL_J_OBJ) {
+            m = sl_json_get_t(d, e, "message", SL_J_STR);
+            ty = sl_json_get_t(d, e, "type", SL_J_STR);
+        } else if (e >= 0 && d->t[e].type == SL_J_STR) {
+            m = e;
+        }
+        if (m < 0) {
+            m = sl_json_get_t(d, 0, "message", SL_J_STR);
+        }
+    }
+    SL_AP_BUF_LIT(out, "{\"error\":{\"message\":");
+    if (m >= 0 && d->t[m].len > 0) {
+        sl_ap_buf_add(out, sl_json_raw(d, m).ptr, sl_json_raw(d, m).len);
+    } else {
+        def = sl_ap_default_message(status);
+        if (def == NULL) {
+            snprintf(tmp, sizeof(tmp), "The upstream server responded with %d", status);
+            def = tmp;
+        }
+        sl_ap_buf_add_qstr(out, def, strlen(def));
+    }
+    SL_AP_BUF_LIT(out, ",\"type\":");
+    if (ty >= 0 && d->t[ty].len > 0) {
+        sl_ap_buf_add(out, sl_json_raw(d, ty).ptr, sl_json_raw(d, ty).len);
+    } else {
+        sl_ap_buf_addc(out, '"');
+        sl_ap_buf_adds(out, status == 429   ? "rate_limit_error"
+                            : status >= 500 ? "api_error"
+                                            : sl_ap_anthropic_error_type(status));
+        sl_ap_buf_addc(out, '"');
+    }
+    SL_AP_BUF_LIT(out, ",\"param\":null,\"code\":null}}");
+}

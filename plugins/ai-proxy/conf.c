@@ -26,7 +26,8 @@ typedef struct sl_ap_cp {
     sl_ap_conf_err_fn err;
     void *ud;
     int nerr;
-    char *keep[8]; /* resolved vault values, freed when parsing ends */
+    const char *prefix; /* put before every field path ("targets[0]"), "" for none */
+    char *keep[8];      /* resolved vault values, freed when parsing ends */
     int nkeep;
 } sl_ap_cp_t;
 
@@ -42,7 +43,14 @@ sl_ap_cp_err(sl_ap_cp_t *cp, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    cp->err(cp->ud, field, msg);
+    if (cp->prefix && cp->prefix[0]) {
+        char full[256];
+
+        snprintf(full, sizeof(full), "%s%s%s", cp->prefix, field[0] ? "." : "", field);
+        cp->err(cp->ud, full, msg);
+    } else {
+        cp->err(cp->ud, field, msg);
+    }
     cp->nerr++;
 }
 
@@ -245,7 +253,7 @@ sl_ap_dup(const char *s, size_t n)
 
 /* scheme://host[:port][/path][?query] */
 static int
-sl_ap_parse_url(sl_ap_conf_t *c, const char *url)
+sl_ap_parse_url(sl_ap_target_t *c, const char *url)
 {
     const char *p, *h, *he, *port = NULL, *path, *q;
 
@@ -441,12 +449,12 @@ static const sl_ap_field_t sl_ap_f_options[] = {
     USED("upstream_url", STR),
     USED("upstream_path", STR),
     REC("dashscope", sl_ap_f_dashscope),
-    INERT("anthropic_version", STR, NULL, "the anthropic provider"),
-    INERT("azure_instance", STR, NULL, "the azure provider"),
-    INERT("azure_api_version", STR, "\"2023-05-15\"", "the azure provider"),
-    INERT("azure_deployment_id", STR, NULL, "the azure provider"),
-    INERT("llama2_format", STR, NULL, "the llama2 provider"),
-    INERT("mistral_format", STR, NULL, "the mistral provider"),
+    USED("anthropic_version", STR),
+    USED("azure_instance", STR),
+    USED("azure_api_version", STR),
+    USED("azure_deployment_id", STR),
+    USED("llama2_format", STR),
+    USED("mistral_format", STR),
     INERT("embeddings_dimensions", INT, NULL, "llm/v1/embeddings"),
     INERT_REC("bedrock", sl_ap_f_bedrock, "the bedrock provider"),
     INERT_REC("gemini", sl_ap_f_gemini, "the gemini provider"),
@@ -468,12 +476,21 @@ static const sl_ap_field_t sl_ap_f_logging[] = {
     USED("log_payloads", BOOL),
     END,
 };
-static const sl_ap_field_t sl_ap_f_top[] = {
+/* The members a target is made of (sl_ap_target_parse checks them). */
+static const sl_ap_field_t sl_ap_f_target[] = {
     USED("route_type", STR),
-    USED("llm_format", STR),
     REC("auth", sl_ap_f_auth),
     REC("model", sl_ap_f_model),
     REC("logging", sl_ap_f_logging),
+    END,
+};
+static const sl_ap_field_t sl_ap_f_top[] = {
+    /* the target's members: checked and read by sl_ap_target_parse */
+    USED("route_type", STR),
+    USED("auth", OBJ),
+    USED("model", OBJ),
+    USED("logging", OBJ),
+    USED("llm_format", STR),
     USED("response_streaming", STR),
     USED("max_request_body_size", INT),
     USED("max_stream_event_size", INT), /* sluice's own */
@@ -593,9 +610,6 @@ static const char *const sl_ap_route_types_later[] = {"llm/v1/completions",
                                                       "realtime/v1/realtime",
                                                       "video/v1/videos/generations",
                                                       NULL};
-static const char *const sl_ap_providers_later[] = {
-    "azure",      "anthropic", "cohere",   "mistral",  "llama2", "gemini", "bedrock", "huggingface",
-    "databricks", "xai",       "cerebras", "deepseek", "ollama", "vllm",   NULL};
 static const char *const sl_ap_genai_later[] = {"text/embeddings",  "image/generation",
                                                 "audio/speech",     "audio/transcription",
                                                 "video/generation", NULL};
@@ -673,7 +687,7 @@ sl_ap_model_override(sl_ap_cp_t *cp, const char *name, json_object *o, sl_ap_mod
 
 /* The sluice extensions under model.options.dashscope. */
 static void
-sl_ap_dashscope_ext(sl_ap_cp_t *cp, sl_ap_conf_t *c, json_object *ds)
+sl_ap_dashscope_ext(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *ds)
 {
     json_object *so = NULL, *models = NULL;
     const char *s = sl_ap_str(cp, ds, "api", "model.options.dashscope.api");
@@ -712,25 +726,382 @@ sl_ap_dashscope_ext(sl_ap_cp_t *cp, sl_ap_conf_t *c, json_object *ds)
     }
 }
 
-int
-sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_err_fn err, void *ud)
+/* Fill a provider URL template: {azure_instance}, {azure_deployment_id},
+ * {dashscope_host} from the options; other placeholders ({model}, ...) are
+ * the codec's, at request time, and stay.  NULL on OOM or a missing
+ * value (reported). */
+static char *
+sl_ap_expand(sl_ap_cp_t *cp, const char *tpl, const char *azure_instance, const char *azure_dep,
+             int international)
 {
-    sl_ap_cp_t cp = {err, ud, 0, {NULL}, 0};
-    json_tokener *tok;
-    json_object *root, *auth, *model, *opts, *logging, *ds;
-    sl_ap_conf_t *c;
-    const char *s, *hn, *hv, *pn, *pv, *pl, *url, *upath;
+    sl_ap_buf_t b = {0};
+    const char *p = tpl;
 
-    *out = NULL;
-    tok = json_tokener_new();
+    while (*p) {
+        const char *v = NULL, *name = NULL;
+        size_t n = 0;
+
+        if (*p == '{') {
+            n = strcspn(p, "}");
+            if (n == 15 && memcmp(p, "{azure_instance", 15) == 0) {
+                v = azure_instance;
+                name = "model.options.azure_instance";
+            } else if (n == 20 && memcmp(p, "{azure_deployment_id", 20) == 0) {
+                v = azure_dep;
+                name = "model.options.azure_deployment_id";
+            } else if (n == 15 && memcmp(p, "{dashscope_host", 15) == 0) {
+                v = international ? "dashscope-intl.aliyuncs.com" : "dashscope.aliyuncs.com";
+            }
+        }
+        if (v == NULL && name == NULL) {
+            sl_ap_buf_addc(&b, *p++);
+            continue;
+        }
+        if (v == NULL) {
+            sl_ap_cp_err(cp, name, "required field missing");
+            sl_ap_buf_free(&b);
+            return NULL;
+        }
+        sl_ap_buf_adds(&b, v);
+        p += n + (p[n] == '}');
+    }
+    sl_ap_buf_addc(&b, '\0');
+    if (b.oom) {
+        sl_ap_buf_free(&b);
+        return NULL;
+    }
+    return b.ptr;
+}
+
+/* An option that must be one of a list; NULL when unset. */
+static const char *
+sl_ap_enum(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field,
+           const char *const *allowed, const char *expected)
+{
+    const char *s = sl_ap_str(cp, o, key, field);
+
+    if (s && !sl_ap_in(s, allowed)) {
+        sl_ap_cp_err(cp, field, "expected one of: %s", expected);
+        return NULL;
+    }
+    return s;
+}
+
+/* One target from `root` (route_type, auth, model, logging). */
+static void
+sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
+{
+    json_object *auth, *model, *opts, *logging, *ds;
+    const char *s, *hn, *hv, *pn, *pv, *pl, *url, *upath, *ai = NULL, *ad = NULL;
+    const sl_ap_provider_t *prov = NULL;
+    const char *why;
+
+    c->max_tokens = -1;
+    c->temperature = c->top_p = -1;
+    c->top_k = -1;
+    c->input_cost = c->output_cost = -1;
+    for (const sl_ap_field_t *f = sl_ap_f_target; f->name; f++) {
+        json_object *v = NULL;
+
+        if (json_object_object_get_ex(root, f->name, &v) && f->type == SL_AP_T_REC) {
+            sl_ap_field_check(cp, f->name, v, f, NULL);
+        }
+    }
+
+    s = sl_ap_str(cp, root, "route_type", "route_type");
+    if (s == NULL) {
+        if (cp->nerr == 0) {
+            sl_ap_cp_err(cp, "route_type", "required field missing");
+        }
+    } else if (strcmp(s, "llm/v1/chat") == 0) {
+        c->route_type = SL_AP_ROUTE_CHAT;
+    } else if (strcmp(s, "llm/v1/completions") == 0) {
+        c->route_type = SL_AP_ROUTE_COMPLETIONS;
+    } else if (strcmp(s, "llm/v1/embeddings") == 0) {
+        c->route_type = SL_AP_ROUTE_EMBEDDINGS;
+    } else if (strcmp(s, "preserve") == 0) {
+        c->route_type = SL_AP_ROUTE_PRESERVE;
+    } else if (sl_ap_in(s, sl_ap_route_types_later)) {
+        sl_ap_cp_err(cp, "route_type", "'%s' is not supported yet (llm/v1/chat)", s);
+    } else {
+        sl_ap_cp_err(cp, "route_type",
+                     "expected one of: llm/v1/chat, llm/v1/completions, "
+                     "llm/v1/embeddings, preserve, ... (got '%s')",
+                     s);
+    }
+
+    /* auth */
+    auth = sl_ap_record(cp, root, "auth", "auth");
+    hn = sl_ap_str_ref(cp, auth, "header_name", "auth.header_name", 1);
+    hv = sl_ap_str_ref(cp, auth, "header_value", "auth.header_value", 1);
+    pn = sl_ap_str_ref(cp, auth, "param_name", "auth.param_name", 1);
+    pv = sl_ap_str_ref(cp, auth, "param_value", "auth.param_value", 1);
+    pl = sl_ap_str(cp, auth, "param_location", "auth.param_location");
+    c->allow_override = sl_ap_bool(cp, auth, "allow_override", "auth.allow_override", 0);
+    if ((hn == NULL) != (hv == NULL)) {
+        sl_ap_cp_err(cp, "auth",
+                     "all or none of these fields must be set: 'header_name', 'header_value'");
+    } else if (hn) {
+        const char *q;
+        for (q = hn; *q; q++) {
+            if (!isalnum((unsigned char)*q) && !strchr("!#$%&'*+-.^_`|~", *q)) {
+                sl_ap_cp_err(cp, "auth.header_name", "invalid header name");
+                break;
+            }
+        }
+        if (strpbrk(hv, "\r\n")) {
+            sl_ap_cp_err(cp, "auth.header_value", "must not contain line breaks");
+        }
+        c->header_name = strdup(hn);
+        c->header_value = strdup(hv);
+    }
+    if (pl && strcmp(pl, "query") != 0 && strcmp(pl, "body") != 0) {
+        sl_ap_cp_err(cp, "auth.param_location", "expected one of: query, body");
+    }
+    if ((pn == NULL) != (pv == NULL) || (pn == NULL) != (pl == NULL)) {
+        sl_ap_cp_err(cp, "auth",
+                     "all or none of these fields must be set: 'param_name', "
+                     "'param_value', 'param_location'");
+    } else if (pn) {
+        c->param_name = strdup(pn);
+        c->param_value = strdup(pv);
+        c->param_location = strcmp(pl, "body") == 0 ? SL_AP_PARAM_BODY : SL_AP_PARAM_QUERY;
+    }
+
+    /* model */
+    model = sl_ap_record(cp, root, "model", "model");
+    if (model == NULL) {
+        sl_ap_cp_err(cp, "model", "required field missing");
+    } else {
+        s = sl_ap_str(cp, model, "provider", "model.provider");
+        if (s == NULL) {
+            sl_ap_cp_err(cp, "model.provider", "required field missing");
+        } else if ((prov = sl_ap_provider_find(s)) == NULL) {
+            sl_ap_cp_err(cp, "model.provider",
+                         "expected one of: openai, azure, anthropic, cohere, mistral, llama2, "
+                         "gemini, bedrock, huggingface, dashscope, databricks, xai, cerebras, "
+                         "deepseek, ollama, vllm");
+        } else if (prov->not_yet) {
+            sl_ap_cp_err(cp, "model.provider", "'%s' is not supported yet by sluice", s);
+            prov = NULL;
+        }
+        s = sl_ap_str(cp, model, "name", "model.name");
+        if (s) {
+            c->model_name = strdup(s);
+        }
+        s = sl_ap_str(cp, model, "model_alias", "model.model_alias");
+        if (s) {
+            c->model_alias = strdup(s);
+        }
+    }
+    c->prov = prov ? prov : sl_ap_provider_get(SL_AP_PROV_OPENAI);
+    c->provider = c->prov->id;
+    c->provider_name = strdup(c->prov->name);
+
+    opts = model ? sl_ap_record(cp, model, "options", "model.options") : NULL;
+    c->max_tokens = (int64_t)sl_ap_num(cp, opts, "max_tokens", "model.options.max_tokens", -1, 1,
+                                       2147483647.0, 1);
+    c->temperature = sl_ap_num(cp, opts, "temperature", "model.options.temperature", -1, 0, 5, 0);
+    c->top_p = sl_ap_num(cp, opts, "top_p", "model.options.top_p", -1, 0, 1, 0);
+    c->top_k = (int64_t)sl_ap_num(cp, opts, "top_k", "model.options.top_k", -1, 0, 500, 1);
+    /* Kong: gt = 0 for every cost (0 is refused, not "free") */
+    c->input_cost = sl_ap_cost(cp, opts, "input_cost");
+    c->output_cost = sl_ap_cost(cp, opts, "output_cost");
+    c->cache_read_cost = sl_ap_cost(cp, opts, "cache_read_cost");
+    c->cache_write_cost = sl_ap_cost(cp, opts, "cache_write_cost");
+    ds = opts ? sl_ap_record(cp, opts, "dashscope", "model.options.dashscope") : NULL;
+    c->international =
+        sl_ap_bool(cp, ds, "international", "model.options.dashscope.international", 1);
+    sl_ap_dashscope_ext(cp, c, ds);
+
+    /* the provider's own options, and Kong's entity checks on them */
+    s = sl_ap_str(cp, opts, "anthropic_version", "model.options.anthropic_version");
+    if (s) {
+        if (strpbrk(s, "\r\n")) {
+            sl_ap_cp_err(cp, "model.options.anthropic_version", "must not contain line breaks");
+        } else {
+            c->anthropic_version = strdup(s);
+        }
+    }
+    ai = sl_ap_str(cp, opts, "azure_instance", "model.options.azure_instance");
+    ad = sl_ap_str(cp, opts, "azure_deployment_id", "model.options.azure_deployment_id");
+    s = sl_ap_str(cp, opts, "azure_api_version", "model.options.azure_api_version");
+    c->azure_api_version = strdup(s ? s : "2023-05-15");
+    {
+        static const char *const mf[] = {"openai", "ollama", NULL};
+        static const char *const lf[] = {"raw", "openai", "ollama", NULL};
+        const char *m = sl_ap_enum(cp, opts, "mistral_format", "model.options.mistral_format", mf,
+                                   "openai, ollama");
+        const char *l = sl_ap_enum(cp, opts, "llama2_format", "model.options.llama2_format", lf,
+                                   "raw, openai, ollama");
+
+        if (prov && prov->id == SL_AP_PROV_MISTRAL) {
+            if (m == NULL) {
+                sl_ap_cp_err(cp, "model.options.mistral_format", "must set %s for mistral provider",
+                             "model.options.mistral_format");
+            } else if (strcmp(m, "openai") != 0) {
+                sl_ap_cp_err(cp, "model.options.mistral_format",
+                             "'%s' is not supported yet by sluice (openai)", m);
+            }
+        }
+        if (prov && prov->id == SL_AP_PROV_LLAMA2) {
+            if (l == NULL) {
+                sl_ap_cp_err(cp, "model.options.llama2_format", "must set %s for llama2 provider",
+                             "model.options.llama2_format");
+            } else if (strcmp(l, "openai") != 0) {
+                sl_ap_cp_err(cp, "model.options.llama2_format",
+                             "'%s' is not supported yet by sluice (openai)", l);
+            }
+        }
+    }
+    if (prov && prov->id == SL_AP_PROV_ANTHROPIC && c->anthropic_version == NULL) {
+        sl_ap_cp_err(cp, "model.options.anthropic_version", "must set %s for anthropic provider",
+                     "model.options.anthropic_version");
+    }
+    if (prov && prov->id == SL_AP_PROV_AZURE) {
+        if (ai == NULL) {
+            sl_ap_cp_err(cp, "model.options.azure_instance", "must set %s for azure provider",
+                         "model.options.azure_instance");
+        }
+        if (ad == NULL) {
+            sl_ap_cp_err(cp, "model.options.azure_deployment_id", "must set %s for azure provider",
+                         "model.options.azure_deployment_id");
+        }
+    }
+    if (prov && (why = sl_ap_provider_refusal(prov, c->llm_format, c->route_type)) != NULL) {
+        if (strcmp(why, "llm_format") == 0) {
+            sl_ap_cp_err(cp, why, "'%s' is not supported yet by sluice with provider %s",
+                         c->llm_format == SL_AP_FMT_ANTHROPIC ? "anthropic" : "openai", prov->name);
+        } else {
+            sl_ap_cp_err(cp, "route_type", "'%s' is not supported yet by sluice with provider %s",
+                         sl_ap_route_name(c->route_type), prov->name);
+        }
+    }
+
+    /* URL: upstream_url, else the row's template for the route type */
+    url = sl_ap_str(cp, opts, "upstream_url", "model.options.upstream_url");
+    upath = sl_ap_str(cp, opts, "upstream_path", "model.options.upstream_path");
+    if (upath && upath[0] != '/') {
+        sl_ap_cp_err(cp, "model.options.upstream_path", "should start with: /");
+        upath = NULL;
+    }
+    if (url) {
+        if (sl_ap_parse_url(c, url) != 0) {
+            sl_ap_cp_err(cp, "model.options.upstream_url",
+                         "invalid URL (expected http(s)://host[:port][/path])");
+        }
+        c->up_path_fixed = c->up_path != NULL;
+    } else if (prov && prov->base_url == NULL) {
+        sl_ap_cp_err(cp, "model.options.upstream_url",
+                     "must set %s for self-hosted providers/models", "model.options.upstream_url");
+    } else if (prov) {
+        char *base = sl_ap_expand(cp, prov->base_url, ai, ad, c->international);
+
+        if (base && sl_ap_parse_url(c, base) != 0) {
+            sl_ap_cp_err(cp, "model.options", "invalid provider URL %s", base);
+        }
+        free(base);
+    }
+    if (upath) {
+        free(c->up_path);
+        c->up_path = strdup(upath);
+        c->up_path_fixed = 1;
+    }
+    if (c->up_path == NULL && prov && prov->path[c->route_type]) {
+        const char *tpl = prov->path[c->route_type];
+
+        if (prov->id == SL_AP_PROV_DASHSCOPE && c->api == SL_AP_API_ANTHROPIC &&
+            c->route_type == SL_AP_ROUTE_CHAT) {
+            tpl = "/apps/anthropic/v1/messages";
+        }
+        c->up_path = sl_ap_expand(cp, tpl, ai, ad, c->international);
+    }
+    if (c->up_path == NULL) {
+        c->up_path = strdup("/");
+    }
+    if (c->model_name && c->provider_name) {
+        size_t n = strlen(c->provider_name) + strlen(c->model_name) + 2;
+        c->model_header = malloc(n);
+        if (c->model_header) {
+            snprintf(c->model_header, n, "%s/%s", c->provider_name, c->model_name);
+        }
+    }
+
+    /* logging */
+    logging = sl_ap_record(cp, root, "logging", "logging");
+    c->log_statistics = sl_ap_bool(cp, logging, "log_statistics", "logging.log_statistics", 0);
+    c->log_payloads = sl_ap_bool(cp, logging, "log_payloads", "logging.log_payloads", 0);
+}
+
+/* OOM check after a successful read. */
+static int
+sl_ap_target_ok(const sl_ap_target_t *c)
+{
+    return c->up_scheme && c->up_host && c->up_path && c->provider_name && c->azure_api_version &&
+           (c->model_name == NULL || c->model_header);
+}
+
+static json_object *
+sl_ap_parse_json(sl_ap_cp_t *cp, const char *json, size_t len)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *root;
+
     if (tok == NULL) {
-        return -2;
+        return NULL;
     }
     root = json_tokener_parse_ex(tok, json, (int)len);
     json_tokener_free(tok);
     if (root == NULL || json_object_get_type(root) != json_type_object) {
-        sl_ap_cp_err(&cp, "", "config must be a JSON object");
+        sl_ap_cp_err(cp, "", "config must be a JSON object");
         json_object_put(root);
+        return NULL;
+    }
+    return root;
+}
+
+int
+sl_ap_target_parse(const char *json, size_t len, const char *prefix, sl_ap_format_t llm_format,
+                   sl_ap_streaming_t response_streaming, sl_ap_target_t *t, sl_ap_conf_err_fn err,
+                   void *ud)
+{
+    sl_ap_cp_t cp = {err, ud, 0, prefix, {NULL}, 0};
+    json_object *root = sl_ap_parse_json(&cp, json, len);
+    int rc = 0;
+
+    memset(t, 0, sizeof(*t));
+    if (root == NULL) {
+        return -1;
+    }
+    t->llm_format = llm_format;
+    t->response_streaming = response_streaming;
+    sl_ap_target_read(&cp, root, t);
+    json_object_put(root);
+    while (cp.nkeep > 0) {
+        free(cp.keep[--cp.nkeep]);
+    }
+    if (cp.nerr > 0) {
+        rc = -1;
+    } else if (!sl_ap_target_ok(t)) {
+        rc = -2;
+    }
+    if (rc != 0) {
+        sl_ap_target_free(t);
+    }
+    return rc;
+}
+
+int
+sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_err_fn err, void *ud)
+{
+    sl_ap_cp_t cp = {err, ud, 0, "", {NULL}, 0};
+    json_object *root;
+    sl_ap_conf_t *c;
+    const char *s;
+
+    *out = NULL;
+    root = sl_ap_parse_json(&cp, json, len);
+    if (root == NULL) {
         return -1;
     }
     c = calloc(1, sizeof(*c));
@@ -738,34 +1109,14 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         json_object_put(root);
         return -2;
     }
-    c->max_tokens = -1;
-    c->temperature = c->top_p = -1;
-    c->top_k = -1;
-    c->input_cost = c->output_cost = -1;
 
     sl_ap_schema_check(&cp, "", root, sl_ap_f_top, NULL);
 
-    s = sl_ap_str(&cp, root, "route_type", "route_type");
-    if (s == NULL) {
-        if (cp.nerr == 0) {
-            sl_ap_cp_err(&cp, "route_type", "required field missing");
-        }
-    } else if (strcmp(s, "llm/v1/chat") != 0) {
-        if (sl_ap_in(s, sl_ap_route_types_later)) {
-            sl_ap_cp_err(&cp, "route_type", "'%s' is not supported yet (only llm/v1/chat)", s);
-        } else {
-            sl_ap_cp_err(&cp, "route_type",
-                         "expected one of: llm/v1/chat, llm/v1/completions, "
-                         "llm/v1/embeddings, preserve, ... (got '%s')",
-                         s);
-        }
-    }
-
     s = sl_ap_str(&cp, root, "llm_format", "llm_format");
     if (s == NULL || strcmp(s, "openai") == 0) {
-        c->llm_format = SL_AP_FMT_OPENAI;
+        c->t.llm_format = SL_AP_FMT_OPENAI;
     } else if (strcmp(s, "anthropic") == 0) {
-        c->llm_format = SL_AP_FMT_ANTHROPIC;
+        c->t.llm_format = SL_AP_FMT_ANTHROPIC;
     } else if (strcmp(s, "bedrock") == 0 || strcmp(s, "gemini") == 0 || strcmp(s, "cohere") == 0 ||
                strcmp(s, "huggingface") == 0) {
         sl_ap_cp_err(&cp, "llm_format", "'%s' is not supported yet (openai, anthropic)", s);
@@ -776,11 +1127,11 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
 
     s = sl_ap_str(&cp, root, "response_streaming", "response_streaming");
     if (s == NULL || strcmp(s, "allow") == 0) {
-        c->response_streaming = SL_AP_STREAM_ALLOW;
+        c->t.response_streaming = SL_AP_STREAM_ALLOW;
     } else if (strcmp(s, "deny") == 0) {
-        c->response_streaming = SL_AP_STREAM_DENY;
+        c->t.response_streaming = SL_AP_STREAM_DENY;
     } else if (strcmp(s, "always") == 0) {
-        c->response_streaming = SL_AP_STREAM_ALWAYS;
+        c->t.response_streaming = SL_AP_STREAM_ALWAYS;
     } else {
         sl_ap_cp_err(&cp, "response_streaming", "expected one of: allow, deny, always");
     }
@@ -801,132 +1152,7 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         }
     }
 
-    /* auth */
-    auth = sl_ap_record(&cp, root, "auth", "auth");
-    hn = sl_ap_str_ref(&cp, auth, "header_name", "auth.header_name", 1);
-    hv = sl_ap_str_ref(&cp, auth, "header_value", "auth.header_value", 1);
-    pn = sl_ap_str_ref(&cp, auth, "param_name", "auth.param_name", 1);
-    pv = sl_ap_str_ref(&cp, auth, "param_value", "auth.param_value", 1);
-    pl = sl_ap_str(&cp, auth, "param_location", "auth.param_location");
-    c->allow_override = sl_ap_bool(&cp, auth, "allow_override", "auth.allow_override", 0);
-    if ((hn == NULL) != (hv == NULL)) {
-        sl_ap_cp_err(&cp, "auth",
-                     "all or none of these fields must be set: 'header_name', 'header_value'");
-    } else if (hn) {
-        const char *q;
-        for (q = hn; *q; q++) {
-            if (!isalnum((unsigned char)*q) && !strchr("!#$%&'*+-.^_`|~", *q)) {
-                sl_ap_cp_err(&cp, "auth.header_name", "invalid header name");
-                break;
-            }
-        }
-        if (strpbrk(hv, "\r\n")) {
-            sl_ap_cp_err(&cp, "auth.header_value", "must not contain line breaks");
-        }
-        c->header_name = strdup(hn);
-        c->header_value = strdup(hv);
-    }
-    if (pl && strcmp(pl, "query") != 0 && strcmp(pl, "body") != 0) {
-        sl_ap_cp_err(&cp, "auth.param_location", "expected one of: query, body");
-    }
-    if ((pn == NULL) != (pv == NULL) || (pn == NULL) != (pl == NULL)) {
-        sl_ap_cp_err(&cp, "auth",
-                     "all or none of these fields must be set: 'param_name', "
-                     "'param_value', 'param_location'");
-    } else if (pn) {
-        c->param_name = strdup(pn);
-        c->param_value = strdup(pv);
-        c->param_location = strcmp(pl, "body") == 0 ? SL_AP_PARAM_BODY : SL_AP_PARAM_QUERY;
-    }
-
-    /* model */
-    model = sl_ap_record(&cp, root, "model", "model");
-    if (model == NULL) {
-        sl_ap_cp_err(&cp, "model", "required field missing");
-    } else {
-        s = sl_ap_str(&cp, model, "provider", "model.provider");
-        if (s == NULL) {
-            sl_ap_cp_err(&cp, "model.provider", "required field missing");
-        } else if (strcmp(s, "dashscope") == 0) {
-            c->provider = SL_AP_PROV_DASHSCOPE;
-        } else if (strcmp(s, "openai") == 0) {
-            c->provider = SL_AP_PROV_OPENAI;
-        } else if (sl_ap_in(s, sl_ap_providers_later)) {
-            sl_ap_cp_err(&cp, "model.provider", "'%s' is not supported yet (dashscope, openai)", s);
-        } else {
-            sl_ap_cp_err(&cp, "model.provider",
-                         "expected one of: openai, azure, anthropic, cohere, mistral, llama2, "
-                         "gemini, bedrock, huggingface, dashscope, databricks, xai, cerebras, "
-                         "deepseek, ollama, vllm");
-        }
-        c->provider_name = strdup(c->provider == SL_AP_PROV_OPENAI ? "openai" : "dashscope");
-        s = sl_ap_str(&cp, model, "name", "model.name");
-        if (s) {
-            c->model_name = strdup(s);
-        }
-        s = sl_ap_str(&cp, model, "model_alias", "model.model_alias");
-        if (s) {
-            c->model_alias = strdup(s);
-        }
-    }
-    opts = model ? sl_ap_record(&cp, model, "options", "model.options") : NULL;
-    c->max_tokens = (int64_t)sl_ap_num(&cp, opts, "max_tokens", "model.options.max_tokens", -1, 1,
-                                       2147483647.0, 1);
-    c->temperature = sl_ap_num(&cp, opts, "temperature", "model.options.temperature", -1, 0, 5, 0);
-    c->top_p = sl_ap_num(&cp, opts, "top_p", "model.options.top_p", -1, 0, 1, 0);
-    c->top_k = (int64_t)sl_ap_num(&cp, opts, "top_k", "model.options.top_k", -1, 0, 500, 1);
-    /* Kong: gt = 0 for every cost (0 is refused, not "free") */
-    c->input_cost = sl_ap_cost(&cp, opts, "input_cost");
-    c->output_cost = sl_ap_cost(&cp, opts, "output_cost");
-    c->cache_read_cost = sl_ap_cost(&cp, opts, "cache_read_cost");
-    c->cache_write_cost = sl_ap_cost(&cp, opts, "cache_write_cost");
-    ds = opts ? sl_ap_record(&cp, opts, "dashscope", "model.options.dashscope") : NULL;
-    c->international =
-        sl_ap_bool(&cp, ds, "international", "model.options.dashscope.international", 1);
-    sl_ap_dashscope_ext(&cp, c, ds);
-    url = sl_ap_str(&cp, opts, "upstream_url", "model.options.upstream_url");
-    upath = sl_ap_str(&cp, opts, "upstream_path", "model.options.upstream_path");
-    if (upath && upath[0] != '/') {
-        sl_ap_cp_err(&cp, "model.options.upstream_path", "should start with: /");
-        upath = NULL;
-    }
-    if (url) {
-        if (sl_ap_parse_url(c, url) != 0) {
-            sl_ap_cp_err(&cp, "model.options.upstream_url",
-                         "invalid URL (expected http(s)://host[:port][/path])");
-        }
-    } else {
-        c->up_scheme = strdup("https");
-        c->up_port = 443;
-        if (c->provider == SL_AP_PROV_OPENAI) {
-            c->up_host = strdup("api.openai.com");
-        } else {
-            c->up_host =
-                strdup(c->international ? "dashscope-intl.aliyuncs.com" : "dashscope.aliyuncs.com");
-        }
-    }
-    if (upath) {
-        free(c->up_path);
-        c->up_path = strdup(upath);
-    }
-    if (c->up_path == NULL) {
-        c->up_path =
-            strdup(c->provider == SL_AP_PROV_OPENAI ? "/v1/chat/completions"
-                   : c->api == SL_AP_API_ANTHROPIC  ? "/apps/anthropic/v1/messages"
-                                                    : "/compatible-mode/v1/chat/completions");
-    }
-    if (c->model_name && c->provider_name) {
-        size_t n = strlen(c->provider_name) + strlen(c->model_name) + 2;
-        c->model_header = malloc(n);
-        if (c->model_header) {
-            snprintf(c->model_header, n, "%s/%s", c->provider_name, c->model_name);
-        }
-    }
-
-    /* logging */
-    logging = sl_ap_record(&cp, root, "logging", "logging");
-    c->log_statistics = sl_ap_bool(&cp, logging, "log_statistics", "logging.log_statistics", 0);
-    c->log_payloads = sl_ap_bool(&cp, logging, "log_payloads", "logging.log_payloads", 0);
+    sl_ap_target_read(&cp, root, &c->t);
 
     json_object_put(root);
     while (cp.nkeep > 0) {
@@ -936,8 +1162,7 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
         sl_ap_conf_free(c);
         return -1;
     }
-    if (c->up_scheme == NULL || c->up_host == NULL || c->up_path == NULL ||
-        (c->model_name && c->model_header == NULL) || c->provider_name == NULL) {
+    if (!sl_ap_target_ok(&c->t)) {
         sl_ap_conf_free(c);
         return -2;
     }
@@ -946,11 +1171,8 @@ sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_er
 }
 
 void
-sl_ap_conf_free(sl_ap_conf_t *c)
+sl_ap_target_free(sl_ap_target_t *c)
 {
-    if (c == NULL) {
-        return;
-    }
     free(c->provider_name);
     free(c->model_name);
     free(c->model_header);
@@ -965,5 +1187,17 @@ sl_ap_conf_free(sl_ap_conf_t *c)
     free(c->model_alias);
     free(c->search_options);
     free(c->models);
+    free(c->anthropic_version);
+    free(c->azure_api_version);
+    memset(c, 0, sizeof(*c));
+}
+
+void
+sl_ap_conf_free(sl_ap_conf_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    sl_ap_target_free(&c->t);
     free(c);
 }

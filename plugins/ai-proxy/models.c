@@ -76,7 +76,7 @@ sl_ap_model_builtin(const char *name, size_t len)
 }
 
 void
-sl_ap_model_facts(const sl_ap_conf_t *conf, const char *name, size_t len, sl_ap_model_t *out)
+sl_ap_model_facts(const sl_ap_target_t *conf, const char *name, size_t len, sl_ap_model_t *out)
 {
     const sl_ap_model_t *b = NULL;
     size_t i;

@@ -11,7 +11,7 @@
 #include "ai_proxy.h"
 
 int
-sl_ap_policy_dups(const sl_ap_conf_t *conf, const sl_jdoc_t *d, sl_ap_req_info_t *info)
+sl_ap_policy_dups(const sl_ap_target_t *conf, const sl_jdoc_t *d, sl_ap_req_info_t *info)
 {
     const char *keys[] = {"model",
                           "stream",
@@ -40,7 +40,7 @@ sl_ap_key_is(const sl_jdoc_t *d, int k, const char *name)
 }
 
 int
-sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
+sl_ap_openai_request(const sl_ap_target_t *conf, const char *body, size_t len, sl_jdoc_t *d,
                      sl_ap_buf_t *out, sl_ap_req_info_t *info)
 {
     int rc, model, stream, k, end, n = 0, msgs;
@@ -131,7 +131,7 @@ sl_ap_openai_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_
     if (conf->top_p >= 0) {
         sl_ap_buf_addf(out, ",\"top_p\":%.15g", conf->top_p);
     }
-    if (conf->top_k >= 0 && conf->provider == SL_AP_PROV_DASHSCOPE) {
+    if (conf->top_k >= 0 && (conf->prov->caps & SL_AP_CAP_TOP_K)) {
         sl_ap_buf_addf(out, ",\"top_k\":%lld", (long long)conf->top_k);
     }
     if (conf->response_streaming == SL_AP_STREAM_ALWAYS) {

@@ -36,12 +36,18 @@ typedef enum {
     SL_AP_RESP_JSON,     /* anthropic non-streaming translation */
     SL_AP_RESP_ERROR,    /* anthropic error translation */
     SL_AP_RESP_WATCH,    /* openai stream, read for usage */
-    SL_AP_RESP_COPY      /* openai JSON, read for usage at eof */
+    SL_AP_RESP_COPY,     /* openai JSON, read for usage at eof */
+    SL_AP_RESP_DJSON,    /* openai client: the codec's answer decoded at eof */
+    SL_AP_RESP_OAI_ERROR /* openai client: a provider error in OpenAI's shape */
 } sl_ap_resp_t;
 
 typedef struct sl_ap_ctx {
     const sl_api_t *api;
     const sl_ap_conf_t *conf;
+    const sl_ap_target_t *t;    /* the target this request goes to */
+    const sl_ap_codec_t *codec; /* its codec when its dialect is not the client's */
+    void *dec;                  /* codec stream decoder state */
+    sl_ap_buf_t pivot;          /* decoded stream piece (OpenAI chunks) */
     int endpoint;
     int responded;  /* we called api->respond */
     int translated; /* the request went upstream translated */
@@ -73,6 +79,13 @@ sl_ap_ctx_free(void *arg)
 {
     sl_ap_ctx_t *c = arg;
 
+    if (c->dec) {
+        if (c->codec && c->codec->stream_free) {
+            c->codec->stream_free(c->dec);
+        }
+        free(c->dec);
+    }
+    sl_ap_buf_free(&c->pivot);
     sl_ap_stream_free(&c->st);
     sl_ap_watch_free(&c->watch);
     sl_json_free(&c->doc);
@@ -102,7 +115,7 @@ sl_ap_respond_error(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, int status
     sl_ap_buf_t b = {0};
     int rc;
 
-    if (c->conf->llm_format == SL_AP_FMT_ANTHROPIC) {
+    if (c->t->llm_format == SL_AP_FMT_ANTHROPIC) {
         sl_ap_anthropic_error_msg(&b, status, msg);
     } else {
         SL_AP_BUF_LIT(&b, "{\"error\":{\"message\":");
@@ -187,16 +200,44 @@ sl_ap_query_has(sl_str_t q, const char *name)
     return 0;
 }
 
+/* Append name=value to a query, the value percent-encoded. */
+static void
+sl_ap_query_add(sl_ap_buf_t *q, const char *name, const char *value)
+{
+    const char *v;
+
+    if (q->len) {
+        sl_ap_buf_addc(q, '&');
+    }
+    sl_ap_buf_adds(q, name);
+    sl_ap_buf_addc(q, '=');
+    for (v = value; *v; v++) {
+        if (sl_ap_is_unreserved((unsigned char)*v)) {
+            sl_ap_buf_addc(q, *v);
+        } else {
+            sl_ap_buf_addf(q, "%%%02X", (unsigned char)*v);
+        }
+    }
+}
+
+/* The target's URL: scheme, host, port and path from the config (the
+ * client's own path on a preserve route, as Kong), the query of the
+ * configured URL, then the client's, then Azure's api-version (unless the
+ * client sent one, as Kong) and the query credential. */
 static int
-sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
+sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
 {
     sl_str_t cq = api->req_query(r);
+    sl_str_t path = {t->up_path, strlen(t->up_path)};
     sl_ap_buf_t q = {0};
     char *qp = NULL;
     int rc;
 
-    if (conf->up_query && conf->up_query[0]) {
-        sl_ap_buf_adds(&q, conf->up_query);
+    if (t->route_type == SL_AP_ROUTE_PRESERVE && !t->up_path_fixed) {
+        path = api->req_path(r);
+    }
+    if (t->up_query && t->up_query[0]) {
+        sl_ap_buf_adds(&q, t->up_query);
     }
     if (cq.len > 0) {
         if (q.len) {
@@ -204,22 +245,14 @@ sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
         }
         sl_ap_buf_add(&q, cq.ptr, cq.len);
     }
-    if (conf->param_location == SL_AP_PARAM_QUERY &&
-        !(conf->allow_override && sl_ap_query_has(cq, conf->param_name))) {
-        const char *v;
-
-        if (q.len) {
-            sl_ap_buf_addc(&q, '&');
-        }
-        sl_ap_buf_adds(&q, conf->param_name);
-        sl_ap_buf_addc(&q, '=');
-        for (v = conf->param_value; *v; v++) {
-            if (sl_ap_is_unreserved((unsigned char)*v)) {
-                sl_ap_buf_addc(&q, *v);
-            } else {
-                sl_ap_buf_addf(&q, "%%%02X", (unsigned char)*v);
-            }
-        }
+    if (t->provider == SL_AP_PROV_AZURE && !sl_ap_query_has(cq, "api-version") &&
+        !(t->up_query &&
+          sl_ap_query_has((sl_str_t){t->up_query, strlen(t->up_query)}, "api-version"))) {
+        sl_ap_query_add(&q, "api-version", t->azure_api_version);
+    }
+    if (t->param_location == SL_AP_PARAM_QUERY &&
+        !(t->allow_override && sl_ap_query_has(cq, t->param_name))) {
+        sl_ap_query_add(&q, t->param_name, t->param_value);
     }
     if (q.oom) {
         sl_ap_buf_free(&q);
@@ -229,26 +262,31 @@ sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
         qp = api->palloc(r, q.len);
         memcpy(qp, q.ptr, q.len);
     }
-    rc = api->upstream_set(r, (sl_str_t){conf->up_scheme, strlen(conf->up_scheme)},
-                           (sl_str_t){conf->up_host, strlen(conf->up_host)}, conf->up_port,
-                           (sl_str_t){conf->up_path, strlen(conf->up_path)}, (sl_str_t){qp, q.len});
+    rc = api->upstream_set(r, (sl_str_t){t->up_scheme, strlen(t->up_scheme)},
+                           (sl_str_t){t->up_host, strlen(t->up_host)}, t->up_port, path,
+                           (sl_str_t){qp, q.len});
     sl_ap_buf_free(&q);
     return rc;
 }
 
 static void
-sl_ap_set_auth(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
+sl_ap_set_auth(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
 {
-    sl_str_t name = {conf->header_name, conf->header_name ? strlen(conf->header_name) : 0};
+    sl_str_t name = {t->header_name, t->header_name ? strlen(t->header_name) : 0};
     sl_str_t v;
     int keep_client;
 
     /* a browser's cookies are no provider's business */
     api->req_header_remove(r, SL_STR("cookie"));
-    if (conf->header_name == NULL && conf->param_name == NULL) {
+    if (t->provider == SL_AP_PROV_ANTHROPIC && t->anthropic_version) {
+        /* Kong's anthropic driver: the configured version, always */
+        api->req_header_set(r, SL_STR("anthropic-version"),
+                            (sl_str_t){t->anthropic_version, strlen(t->anthropic_version)});
+    }
+    if (t->header_name == NULL && t->param_name == NULL) {
         return; /* no gateway credentials: the client's go through */
     }
-    keep_client = conf->allow_override && conf->header_name && api->req_header_get(r, name, &v);
+    keep_client = t->allow_override && t->header_name && api->req_header_get(r, name, &v);
     /* Every credential header the client may have sent for the gateway
      * (the ones file-log redacts): none of them is the provider's. */
     static const char *const creds[] = {
@@ -261,12 +299,12 @@ sl_ap_set_auth(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf)
         "proxy-authorization",
     };
     for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++) {
-        if (!(keep_client && strcasecmp(conf->header_name, creds[i]) == 0)) {
+        if (!(keep_client && strcasecmp(t->header_name, creds[i]) == 0)) {
             api->req_header_remove(r, (sl_str_t){creds[i], strlen(creds[i])});
         }
     }
-    if (conf->header_name && !keep_client) {
-        api->req_header_set(r, name, (sl_str_t){conf->header_value, strlen(conf->header_value)});
+    if (t->header_name && !keep_client) {
+        api->req_header_set(r, name, (sl_str_t){t->header_value, strlen(t->header_value)});
     }
 }
 
@@ -285,6 +323,7 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
     }
     c->api = api;
     c->conf = conf;
+    c->t = &conf->t;
     api->ctx_set(r, c);
     /* the core refuses a bigger declared body before reading it */
     if (conf->max_request_body_size > 0 &&
@@ -293,7 +332,7 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
         api->req_body_limit(r, (uint64_t)conf->max_request_body_size);
     }
 
-    if (conf->llm_format == SL_AP_FMT_ANTHROPIC) {
+    if (c->t->llm_format == SL_AP_FMT_ANTHROPIC) {
         if (sl_ap_ends_with(path, "/v1/messages/count_tokens")) {
             c->endpoint = SL_AP_EP_COUNT;
         } else if (sl_ap_ends_with(path, "/v1/messages")) {
@@ -314,10 +353,10 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
     if (c->endpoint == SL_AP_EP_COUNT) {
         return SL_STATUS_CONTINUE;
     }
-    if (sl_ap_set_upstream(api, r, conf) != 0) {
+    if (sl_ap_set_upstream(api, r, c->t) != 0) {
         return SL_STATUS_ERROR;
     }
-    sl_ap_set_auth(api, r, conf);
+    sl_ap_set_auth(api, r, c->t);
     /* anthropic-version / anthropic-beta stay: the provider ignores them,
      * and Kong's log shows the client's request headers with them */
     return SL_STATUS_CONTINUE;
@@ -365,14 +404,7 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
                    : SL_STATUS_ERROR;
     }
 
-    if (conf->llm_format == SL_AP_FMT_ANTHROPIC && conf->api != SL_AP_API_ANTHROPIC) {
-        rc = sl_ap_anthropic_request(conf, body.ptr, body.len, &c->doc, &out, &info);
-    } else {
-        /* OpenAI chat to an OpenAI-compatible API, or Anthropic Messages to
-         * DashScope's Anthropic endpoint: the same member-wise copy with
-         * the gateway's model, options and body credential */
-        rc = sl_ap_openai_request(conf, body.ptr, body.len, &c->doc, &out, &info);
-    }
+    rc = sl_ap_encode_request(c->t, body.ptr, body.len, &c->doc, &out, &info);
     if (rc == -2) {
         sl_ap_buf_free(&out);
         return SL_STATUS_ERROR;
@@ -390,11 +422,14 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     c->web_search = info.web_search;
     c->upstream_stream = info.upstream_stream;
     memcpy(c->search_query, info.search_query, sizeof(c->search_query));
-    if (conf->log_payloads) {
+    if (c->t->log_payloads) {
         sl_ap_buf_add(&c->req_payload, body.ptr,
                       body.len < SL_AP_MAX_PAYLOAD ? body.len : SL_AP_MAX_PAYLOAD);
     }
     rc = api->req_body_set(r, out.ptr, out.len);
+    if (rc == 0 && c->t->prov->codec && c->t->prov->codec->prepare) {
+        rc = c->t->prov->codec->prepare(c->t, api, r, &info, (sl_str_t){out.ptr, out.len});
+    }
     sl_ap_buf_free(&out);
     /* the request's token array (one token per JSON value: ~100 KiB for a
      * Claude Code turn) is not needed while a stream may last minutes */
@@ -444,6 +479,37 @@ sl_ap_hold_head(const sl_api_t *api, sl_req_t *r)
     }
 }
 
+/* x-kong-llm-model: provider/model on a 200 (model_name_header). */
+static void
+sl_ap_model_header(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, sl_ap_ctx_t *c)
+{
+    char hdr[200];
+
+    if (!conf->model_name_header) {
+        return;
+    }
+    snprintf(hdr, sizeof(hdr), "%s/%s", c->t->provider_name, c->model);
+    api->resp_header_set(r, SL_STR("x-kong-llm-model"), (sl_str_t){hdr, strlen(hdr)});
+}
+
+/* The codec's stream decoder for this response (provider stream -> OpenAI
+ * chunks, then translated or passed on as the client needs). */
+static int
+sl_ap_decoder_start(sl_ap_ctx_t *c, const sl_ap_conf_t *conf)
+{
+    if (c->codec->stream_feed == NULL) {
+        return -1;
+    }
+    c->dec = calloc(1, c->codec->stream_size ? c->codec->stream_size : 1);
+    if (c->dec == NULL) {
+        return -1;
+    }
+    if (c->codec->stream_init) {
+        c->codec->stream_init(c->dec, c->t, (size_t)conf->max_stream_event_size);
+    }
+    return 0;
+}
+
 static sl_status_t
 sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
 {
@@ -459,18 +525,56 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     c->resp_gzip = api->resp_header_get(r, SL_STR("content-encoding"), &v) == 1 &&
                    !(v.len == 8 && strncasecmp(v.ptr, "identity", 8) == 0);
 
-    if (conf->llm_format == SL_AP_FMT_OPENAI || conf->api == SL_AP_API_ANTHROPIC) {
+    if (sl_ap_target_passthrough(c->t) || c->t->route_type == SL_AP_ROUTE_PRESERVE) {
         /* Kong: non-200 bodies pass through; 200 gets the model header.
-         * DashScope's Anthropic endpoint answers in the client's dialect:
-         * the same pass-through, usage read from message_delta */
+         * A provider answering in the client's dialect (OpenAI-compatible
+         * for an OpenAI client, Anthropic or DashScope's Anthropic endpoint
+         * for an Anthropic client): the same pass-through, usage read on
+         * the way (usage chunk, or message_start / message_delta) */
         if (status == 200 && api->resp_source(r) == SL_SOURCE_UPSTREAM && c->translated) {
             c->resp = c->stream ? SL_AP_RESP_WATCH : SL_AP_RESP_COPY;
             c->watch.sse.max = (size_t)conf->max_stream_event_size;
-            if (conf->model_name_header) {
-                char hdr[200];
-                snprintf(hdr, sizeof(hdr), "%s/%s", conf->provider_name, c->model);
-                api->resp_header_set(r, SL_STR("x-kong-llm-model"), (sl_str_t){hdr, strlen(hdr)});
+            sl_ap_model_header(api, r, conf, c);
+        }
+        return SL_STATUS_CONTINUE;
+    }
+    c->codec = sl_ap_target_codec(c->t);
+
+    if (c->t->llm_format == SL_AP_FMT_OPENAI) {
+        /* an OpenAI client, a provider of another dialect: its answers
+         * decoded into OpenAI's (the pivot), its errors in OpenAI's shape;
+         * gateway-made answers pass as Kong's */
+        if (api->resp_source(r) == SL_SOURCE_GATEWAY || !c->translated || c->codec == NULL) {
+            return SL_STATUS_CONTINUE;
+        }
+        api->resp_header_remove(r, SL_STR("content-length"));
+        if (status >= 400 || c->resp_gzip) {
+            c->resp = SL_AP_RESP_OAI_ERROR;
+            if (status < 400) {
+                api->resp_status_set(r, 502);
+                c->resp_status = 502;
             }
+            api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
+            api->resp_header_remove(r, SL_STR("content-encoding"));
+            sl_ap_hold_head(api, r);
+            return SL_STATUS_CONTINUE;
+        }
+        if (c->stream) {
+            if (sl_ap_decoder_start(c, conf) != 0) {
+                return SL_STATUS_ERROR;
+            }
+            c->resp = SL_AP_RESP_WATCH;
+            c->watch.sse.max = (size_t)conf->max_stream_event_size;
+            api->resp_header_set(r, SL_STR("content-type"),
+                                 SL_STR("text/event-stream; charset=utf-8"));
+            api->resp_header_set(r, SL_STR("cache-control"), SL_STR("no-cache"));
+        } else {
+            c->resp = SL_AP_RESP_DJSON;
+            api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
+            sl_ap_hold_head(api, r);
+        }
+        if (status == 200) {
+            sl_ap_model_header(api, r, conf, c);
         }
         return SL_STATUS_CONTINUE;
     }
@@ -491,6 +595,9 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     }
     api->resp_header_remove(r, SL_STR("content-length"));
     if (c->stream) {
+        if (c->codec && sl_ap_decoder_start(c, conf) != 0) {
+            return SL_STATUS_ERROR;
+        }
         c->resp = SL_AP_RESP_STREAM;
         sl_ap_stream_init(&c->st, (sl_str_t){c->model, strlen(c->model)}, c->input_estimate);
         c->st.search_query = c->web_search ? c->search_query : NULL;
@@ -509,10 +616,8 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
         api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
         sl_ap_hold_head(api, r);
     }
-    if (conf->model_name_header && status == 200) {
-        char hdr[200];
-        snprintf(hdr, sizeof(hdr), "%s/%s", conf->provider_name, c->model);
-        api->resp_header_set(r, SL_STR("x-kong-llm-model"), (sl_str_t){hdr, strlen(hdr)});
+    if (status == 200) {
+        sl_ap_model_header(api, r, conf, c);
     }
     return SL_STATUS_CONTINUE;
 }
@@ -559,10 +664,21 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
     truncated = rerr != SL_REQERR_NONE && rerr != SL_REQERR_CLIENT_ABORT;
     c->out.len = 0;
 
+    if (c->dec != NULL) {
+        /* the provider's stream -> OpenAI chunks, then as below */
+        c->pivot.len = 0;
+        if (c->codec->stream_feed(c->dec, chunk->ptr, chunk->len, eof, &c->pivot) == -2 ||
+            c->pivot.oom) {
+            return SL_STATUS_ERROR;
+        }
+        chunk->ptr = c->pivot.ptr ? c->pivot.ptr : "";
+        chunk->len = c->pivot.len;
+    }
+
     switch (c->resp) {
     case SL_AP_RESP_WATCH:
         sl_ap_watch_feed(&c->watch, chunk->ptr, chunk->len, eof);
-        if (conf->log_payloads && c->resp_payload.len + chunk->len <= SL_AP_MAX_PAYLOAD) {
+        if (c->t->log_payloads && c->resp_payload.len + chunk->len <= SL_AP_MAX_PAYLOAD) {
             sl_ap_buf_add(&c->resp_payload, chunk->ptr, chunk->len);
         }
         return SL_STATUS_CONTINUE;
@@ -571,7 +687,7 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
         sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
         if (eof && !c->acc_overflow) {
             sl_ap_usage_from_body(c->acc.ptr, c->acc.len, &c->doc, &c->usage);
-            if (conf->log_payloads) {
+            if (c->t->log_payloads) {
                 sl_ap_buf_add(&c->resp_payload, c->acc.ptr,
                               c->acc.len < SL_AP_MAX_PAYLOAD ? c->acc.len : SL_AP_MAX_PAYLOAD);
             }
@@ -613,7 +729,15 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
             size_t n = c->acc.len;
             int rc = 0;
 
-            if (c->upstream_stream) {
+            if (c->codec && c->codec->decode_json) {
+                /* the provider's answer -> one OpenAI completion (the pivot) */
+                rc = c->codec->decode_json(c->t, c->acc.ptr, c->acc.len, &c->doc, &agg,
+                                           &c->usage) == 0
+                         ? (agg.oom ? -2 : 0)
+                         : -1;
+                p = agg.ptr;
+                n = agg.len;
+            } else if (c->upstream_stream) {
                 /* thinking streamed upstream: one completion from the stream */
                 rc = sl_ap_aggregate_stream(c->acc.ptr, c->acc.len, &agg);
                 p = agg.ptr;
@@ -636,6 +760,43 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
         }
         break;
 
+    case SL_AP_RESP_DJSON:
+        sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
+        if (!eof) {
+            chunk->len = 0;
+            return SL_STATUS_CONTINUE;
+        }
+        if (truncated || c->acc_overflow) {
+            int st = rerr == SL_REQERR_UPSTREAM_TIMEOUT ? 504 : 502;
+
+            sl_ap_openai_error(st, "", 0, &c->doc, &c->out);
+            sl_ap_fail_status(api, r, c, st);
+        } else {
+            int rc =
+                c->codec->decode_json(c->t, c->acc.ptr, c->acc.len, &c->doc, &c->out, &c->usage);
+            if (c->out.oom) {
+                return SL_STATUS_ERROR;
+            }
+            if (rc != 0) {
+                c->out.len = 0;
+                SL_AP_BUF_LIT(&c->out, "{\"error\":{\"message\":\"upstream returned an "
+                                       "invalid answer\",\"type\":\"api_error\",\"param\":"
+                                       "null,\"code\":null}}");
+                sl_ap_fail_status(api, r, c, 502);
+            }
+        }
+        break;
+
+    case SL_AP_RESP_OAI_ERROR:
+        sl_ap_acc(c, chunk, SL_AP_MAX_ERROR_BODY);
+        if (!eof) {
+            chunk->len = 0;
+            return SL_STATUS_CONTINUE;
+        }
+        sl_ap_openai_error(c->resp_status, c->resp_gzip ? "" : c->acc.ptr,
+                           c->resp_gzip ? 0 : c->acc.len, &c->doc, &c->out);
+        break;
+
     case SL_AP_RESP_ERROR:
         sl_ap_acc(c, chunk, SL_AP_MAX_ERROR_BODY);
         if (!eof) {
@@ -654,7 +815,7 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
     if (c->out.len) {
         c->t_last_out = api->now_us();
     }
-    if (conf->log_payloads && c->resp_payload.len + c->out.len <= SL_AP_MAX_PAYLOAD) {
+    if (c->t->log_payloads && c->resp_payload.len + c->out.len <= SL_AP_MAX_PAYLOAD) {
         sl_ap_buf_add(&c->resp_payload, c->out.ptr, c->out.len);
     }
     return SL_STATUS_CONTINUE;
@@ -692,7 +853,8 @@ sl_ap_publish_stats(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, 
         return;
     }
     c->stats_published = 1;
-    if (conf->log_statistics && c->resp_status < 400 && c->resp != SL_AP_RESP_ERROR) {
+    if (c->t->log_statistics && c->resp_status < 400 && c->resp != SL_AP_RESP_ERROR &&
+        c->resp != SL_AP_RESP_OAI_ERROR) {
         u = c->resp == SL_AP_RESP_STREAM  ? c->st.usage
             : c->resp == SL_AP_RESP_WATCH ? c->watch.usage
                                           : c->usage;
@@ -712,15 +874,15 @@ sl_ap_publish_stats(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, 
         }
         memset(&in, 0, sizeof(in));
         in.usage = &u;
-        in.input_cost = conf->input_cost;
-        in.output_cost = conf->output_cost;
-        in.cache_read_cost = conf->cache_read_cost;
-        in.cache_write_cost = conf->cache_write_cost;
+        in.input_cost = c->t->input_cost;
+        in.output_cost = c->t->output_cost;
+        in.cache_read_cost = c->t->cache_read_cost;
+        in.cache_write_cost = c->t->cache_write_cost;
         in.llm_latency_ms = end > c->t_start ? (end - c->t_start) / 1000 : 0;
         in.ttft_ms = first > c->t_start ? (first - c->t_start) / 1000 : 0;
         in.stream = c->stream;
         in.plugin_id = api->plugin_id(r);
-        in.provider_name = (sl_str_t){conf->provider_name, strlen(conf->provider_name)};
+        in.provider_name = (sl_str_t){c->t->provider_name, strlen(c->t->provider_name)};
         in.request_model = (sl_str_t){c->model, strlen(c->model)};
         sl_ap_stats_usage(&in, &b);
         if (!b.oom) {
@@ -763,7 +925,7 @@ sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
                                  c->st.sse.overflow ? (sl_str_t)SL_STR("\"event_too_large\"")
                                                     : (sl_str_t)SL_STR("\"invalid_chunk\""));
     }
-    if (conf->log_payloads) {
+    if (c->t->log_payloads) {
         sl_ap_log_string(api, r, "ai.proxy.payload.request", &c->req_payload);
         sl_ap_log_string(api, r, "ai.proxy.payload.response", &c->resp_payload);
     }

@@ -57,11 +57,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&doc, 0, sizeof(doc));
     memset(&out, 0, sizeof(out));
     memset(&info, 0, sizeof(info));
-    if (sl_ap_anthropic_request(conf, (const char *)data, size, &doc, &out, &info) == 0)
+    if (sl_ap_anthropic_request(&conf->t, (const char *)data, size, &doc, &out, &info) == 0)
         check_chat_request(&out);
     out.len = 0;
     memset(&info, 0, sizeof(info));
-    sl_ap_openai_request(conf, (const char *)data, size, &doc, &out, &info);
+    sl_ap_openai_request(&conf->t, (const char *)data, size, &doc, &out, &info);
     memset(&info, 0, sizeof(info));
     sl_ap_count_tokens((const char *)data, size, &doc, &tokens, &info);
     out.len = 0;

@@ -77,12 +77,14 @@ main(void)
     sl_ap_buf_t req = {0}, out = {0}, stream = {0};
     sl_jdoc_t d = {0};
     sl_ap_req_info_t info;
-    sl_ap_conf_t conf;
+    sl_ap_target_t conf;
     int i, n = 2000;
     double t0 = 0, per;
 
     memset(&conf, 0, sizeof(conf));
     conf.llm_format = SL_AP_FMT_ANTHROPIC;
+    conf.prov = sl_ap_provider_get(SL_AP_PROV_DASHSCOPE);
+    conf.provider = SL_AP_PROV_DASHSCOPE;
     conf.model_name = (char *)"qwen-plus";
     conf.max_tokens = 8192;
     conf.temperature = 1.0;

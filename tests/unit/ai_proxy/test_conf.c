@@ -43,22 +43,22 @@ test_howto(void **state)
                            "\"options\":{\"max_tokens\":8192,\"temperature\":1.0}}}",
                            &c, &e),
                      0);
-    assert_int_equal(c->llm_format, SL_AP_FMT_ANTHROPIC);
-    assert_string_equal(c->up_scheme, "https");
-    assert_string_equal(c->up_host, "dashscope-intl.aliyuncs.com");
-    assert_int_equal(c->up_port, 443);
-    assert_string_equal(c->up_path, "/compatible-mode/v1/chat/completions");
-    assert_string_equal(c->header_name, "Authorization");
-    assert_string_equal(c->model_header, "dashscope/qwen-plus");
-    assert_int_equal(c->max_tokens, 8192);
-    assert_true(c->temperature == 1.0);
-    assert_true(c->top_p < 0);
-    assert_int_equal(c->top_k, -1);
-    assert_true(c->log_statistics);
-    assert_false(c->log_payloads);
+    assert_int_equal(c->t.llm_format, SL_AP_FMT_ANTHROPIC);
+    assert_string_equal(c->t.up_scheme, "https");
+    assert_string_equal(c->t.up_host, "dashscope-intl.aliyuncs.com");
+    assert_int_equal(c->t.up_port, 443);
+    assert_string_equal(c->t.up_path, "/compatible-mode/v1/chat/completions");
+    assert_string_equal(c->t.header_name, "Authorization");
+    assert_string_equal(c->t.model_header, "dashscope/qwen-plus");
+    assert_int_equal(c->t.max_tokens, 8192);
+    assert_true(c->t.temperature == 1.0);
+    assert_true(c->t.top_p < 0);
+    assert_int_equal(c->t.top_k, -1);
+    assert_true(c->t.log_statistics);
+    assert_false(c->t.log_payloads);
     assert_true(c->model_name_header);
     assert_int_equal(c->max_request_body_size, 1048576);
-    assert_int_equal(c->response_streaming, SL_AP_STREAM_ALLOW);
+    assert_int_equal(c->t.response_streaming, SL_AP_STREAM_ALLOW);
     sl_ap_conf_free(c);
 }
 
@@ -70,15 +70,15 @@ test_defaults_and_urls(void **state)
 
     (void)state;
     assert_int_equal(parse("{" BASE "}", &c, &e), 0);
-    assert_int_equal(c->llm_format, SL_AP_FMT_OPENAI);
+    assert_int_equal(c->t.llm_format, SL_AP_FMT_OPENAI);
     sl_ap_conf_free(c);
 
     assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
                            "\"options\":{\"dashscope\":{\"international\":false}}},\"auth\":null}",
                            &c, &e),
                      0);
-    assert_string_equal(c->up_host, "dashscope.aliyuncs.com");
-    assert_null(c->model_name);
+    assert_string_equal(c->t.up_host, "dashscope.aliyuncs.com");
+    assert_null(c->t.model_name);
     sl_ap_conf_free(c);
 
     assert_int_equal(parse("{\"route_type\":\"llm/v1/"
@@ -87,20 +87,20 @@ test_defaults_and_urls(void **state)
                            "v1/chat/completions?x=1\"}}}",
                            &c, &e),
                      0);
-    assert_string_equal(c->up_scheme, "http");
-    assert_string_equal(c->up_host, "127.0.0.1");
-    assert_int_equal(c->up_port, 32000);
-    assert_string_equal(c->up_path, "/compatible-mode/v1/chat/completions");
-    assert_string_equal(c->up_query, "x=1");
+    assert_string_equal(c->t.up_scheme, "http");
+    assert_string_equal(c->t.up_host, "127.0.0.1");
+    assert_int_equal(c->t.up_port, 32000);
+    assert_string_equal(c->t.up_path, "/compatible-mode/v1/chat/completions");
+    assert_string_equal(c->t.up_query, "x=1");
     sl_ap_conf_free(c);
 
     assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"openai\","
                            "\"options\":{\"upstream_url\":\"https://[::1]\"}}}",
                            &c, &e),
                      0);
-    assert_string_equal(c->up_host, "::1");
-    assert_int_equal(c->up_port, 443);
-    assert_string_equal(c->up_path, "/v1/chat/completions");
+    assert_string_equal(c->t.up_host, "::1");
+    assert_int_equal(c->t.up_port, 443);
+    assert_string_equal(c->t.up_path, "/v1/chat/completions");
     sl_ap_conf_free(c);
 
     /* Kong fields sluice ignores, as decK dumps them (null / false) */
@@ -171,10 +171,8 @@ test_errors(void **state)
         "{\"route_type\":\"llm/v1/"
         "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"upstream_url\":\"ftp://x\"}}}",
         "model.options.upstream_url: invalid URL");
-    expect_error(
-        "{\"route_type\":\"llm/v1/"
-        "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"azure_instance\":\"x\"}}}",
-        "model.options.azure_instance: not supported yet");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"mistral\"}}",
+                 "model.provider: 'mistral' is not supported yet");
     expect_error("[]", "config must be a JSON object");
 }
 
@@ -214,9 +212,9 @@ test_kong_defaults(void **state)
     if (parse(json, &c, &e) != 0) {
         fail_msg("the Kong 3.14 defaults dump did not load:\n%s", e.text);
     }
-    assert_string_equal(c->header_value, "Bearer sk-from-env"); /* resolved, never literal */
-    assert_string_equal(c->model_name, "qwen-plus");
-    assert_int_equal(c->max_tokens, 8192);
+    assert_string_equal(c->t.header_value, "Bearer sk-from-env"); /* resolved, never literal */
+    assert_string_equal(c->t.model_name, "qwen-plus");
+    assert_int_equal(c->t.max_tokens, 8192);
     sl_ap_conf_free(c);
 
     unsetenv("DASHSCOPE_API_KEY");
@@ -241,9 +239,8 @@ test_fidelity_errors(void **state)
                  "model.options.output_cost: value must be greater than 0");
     /* unused Kong fields: default or null only, refused otherwise */
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
-                 "\"options\":{\"azure_api_version\":\"2024-10-21\"}}}",
-                 "model.options.azure_api_version: not supported yet by sluice (used by the "
-                 "azure provider)");
+                 "\"options\":{\"azure_api_version\":5}}}",
+                 "model.options.azure_api_version: expected a string");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
                  "\"options\":{\"bedrock\":{\"embeddings_normalize\":true}}}}",
                  "model.options.bedrock.embeddings_normalize: not supported yet");
@@ -270,7 +267,7 @@ test_fidelity_errors(void **state)
                            "key}\",\"param_value\":\"v\",\"param_location\":\"query\"}}",
                            &c, &e),
                      0);
-    assert_string_equal(c->param_name, "k-123");
+    assert_string_equal(c->t.param_name, "k-123");
     sl_ap_conf_free(c);
 
     /* Kong 3.14 fields sluice implements */
@@ -284,24 +281,24 @@ test_fidelity_errors(void **state)
                            "16384},\"my-qwen\":{\"thinking\":\"no\"}}}}}}",
                            &c, &e),
                      0);
-    assert_string_equal(c->model_alias, "claude-sonnet-4-5");
-    assert_true(c->cache_read_cost == 0.04 && c->cache_write_cost == 0.5);
-    assert_int_equal(c->api, SL_AP_API_ANTHROPIC);
-    assert_string_equal(c->up_path, "/apps/anthropic/v1/messages");
-    assert_true(c->web_search);
-    assert_string_equal(c->search_options, "{\"forced_search\":true}");
+    assert_string_equal(c->t.model_alias, "claude-sonnet-4-5");
+    assert_true(c->t.cache_read_cost == 0.04 && c->t.cache_write_cost == 0.5);
+    assert_int_equal(c->t.api, SL_AP_API_ANTHROPIC);
+    assert_string_equal(c->t.up_path, "/apps/anthropic/v1/messages");
+    assert_true(c->t.web_search);
+    assert_string_equal(c->t.search_options, "{\"forced_search\":true}");
     {
         sl_ap_model_t m;
 
-        sl_ap_model_facts(c, "qwen-plus", 9, &m);
+        sl_ap_model_facts(&c->t, "qwen-plus", 9, &m);
         assert_int_equal(m.cache, 0);
         assert_int_equal(m.max_output, 16384);
         assert_int_equal(m.json_schema, 1); /* the rest from the built-in row */
-        sl_ap_model_facts(c, "my-qwen", 7, &m);
+        sl_ap_model_facts(&c->t, "my-qwen", 7, &m);
         assert_int_equal(m.thinking, SL_AP_THINK_NO);
-        sl_ap_model_facts(c, "qwen-max-2025-01-25", 19, &m);
+        sl_ap_model_facts(&c->t, "qwen-max-2025-01-25", 19, &m);
         assert_int_equal(m.max_output, 8192);
-        sl_ap_model_facts(c, "qwen3-coder-plus", 16, &m);
+        sl_ap_model_facts(&c->t, "qwen3-coder-plus", 16, &m);
         assert_int_equal(m.thinking, SL_AP_THINK_NO);
         assert_int_equal(m.cache, 1);
     }
@@ -311,13 +308,56 @@ test_fidelity_errors(void **state)
                  "model.options.dashscope.models.x.thinking: expected one of: no, stream, yes");
 }
 
+/* ai-proxy-advanced's targets: one target per object, errors under the
+ * target's path, several instances side by side. */
+static void
+test_target_parse(void **state)
+{
+    errs_t e;
+    sl_ap_target_t a, b;
+
+    (void)state;
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(
+        sl_ap_target_parse("{\"route_type\":\"llm/v1/chat\",\"weight\":3,"
+                           "\"model\":{\"provider\":\"dashscope\",\"name\":\"qwen-plus\"}}",
+                           strlen("{\"route_type\":\"llm/v1/chat\",\"weight\":3,"
+                                  "\"model\":{\"provider\":\"dashscope\",\"name\":"
+                                  "\"qwen-plus\"}}"),
+                           "targets[0]", SL_AP_FMT_ANTHROPIC, SL_AP_STREAM_ALLOW, &a, collect, &e),
+        0);
+    assert_int_equal(a.provider, SL_AP_PROV_DASHSCOPE);
+    assert_string_equal(a.prov->name, "dashscope");
+    assert_int_equal(a.llm_format, SL_AP_FMT_ANTHROPIC);
+    assert_string_equal(a.up_path, "/compatible-mode/v1/chat/completions");
+    {
+        const char *j = "{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"openai\","
+                        "\"name\":\"gpt-4o\",\"options\":{\"temprature\":1}}}";
+        assert_int_equal(sl_ap_target_parse(j, strlen(j), "targets[1]", SL_AP_FMT_OPENAI,
+                                            SL_AP_STREAM_ALLOW, &b, collect, &e),
+                         -1);
+        assert_non_null(strstr(e.text, "targets[1].model.options.temprature: unknown field"));
+        j = "{\"route_type\":\"llm/v1/"
+            "chat\",\"model\":{\"provider\":\"openai\",\"name\":\"gpt-4o\"}}";
+        assert_int_equal(sl_ap_target_parse(j, strlen(j), "targets[1]", SL_AP_FMT_OPENAI,
+                                            SL_AP_STREAM_ALLOW, &b, collect, &e),
+                         0);
+    }
+    assert_string_equal(b.up_host, "api.openai.com");
+    assert_string_equal(b.up_path, "/v1/chat/completions");
+    assert_string_equal(a.model_header, "dashscope/qwen-plus");
+    assert_string_equal(b.model_header, "openai/gpt-4o");
+    sl_ap_target_free(&a);
+    sl_ap_target_free(&b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_howto),           cmocka_unit_test(test_defaults_and_urls),
         cmocka_unit_test(test_errors),          cmocka_unit_test(test_kong_defaults),
-        cmocka_unit_test(test_fidelity_errors),
+        cmocka_unit_test(test_fidelity_errors), cmocka_unit_test(test_target_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,7 +40,7 @@ run(tx_t *t, const char *body)
 
     memset(&t->info, 0, sizeof(t->info));
     t->out.len = 0;
-    rc = sl_ap_anthropic_request(t->conf, body, strlen(body), &t->doc, &t->out, &t->info);
+    rc = sl_ap_anthropic_request(&t->conf->t, body, strlen(body), &t->doc, &t->out, &t->info);
     if (t->j) {
         json_object_put(t->j);
         t->j = NULL;
@@ -514,10 +514,10 @@ test_escaped_and_duplicate_keys(void **state)
 
     b = "{\"model\":\"qwen-plus\",\"mod\\u0065l\":\"qwen-max\",\"messages\":[]}";
     memset(&info, 0, sizeof(info));
-    assert_int_equal(sl_ap_openai_request(oa, b, strlen(b), &d, &out, &info), -1);
+    assert_int_equal(sl_ap_openai_request(&oa->t, b, strlen(b), &d, &out, &info), -1);
     assert_non_null(strstr(info.errmsg, "'model' more than once"));
     b = "{\"model\":\"qwen-plus\",\"\\u0073tream\":true,\"messages\":[]}";
-    assert_int_equal(sl_ap_openai_request(oa, b, strlen(b), &d, &out, &info), -1);
+    assert_int_equal(sl_ap_openai_request(&oa->t, b, strlen(b), &d, &out, &info), -1);
     assert_string_equal(info.errmsg, "response streaming is not enabled for this LLM");
     sl_json_free(&d);
     sl_ap_buf_free(&out);
@@ -704,7 +704,7 @@ test_openai_format(void **state)
 
     (void)state;
     memset(&info, 0, sizeof(info));
-    assert_int_equal(sl_ap_openai_request(c, b, strlen(b), &d, &out, &info), 0);
+    assert_int_equal(sl_ap_openai_request(&c->t, b, strlen(b), &d, &out, &info), 0);
     j = tu_parse(out.ptr, out.len);
     assert_jstr(j, "model", "qwen-plus");
     assert_int_equal(tu_int(j, "max_tokens"), 100);
@@ -716,7 +716,7 @@ test_openai_format(void **state)
 
     out.len = 0;
     b = "{\"model\":\"gpt-4o\",\"messages\":[]}";
-    assert_int_equal(sl_ap_openai_request(c, b, strlen(b), &d, &out, &info), -1);
+    assert_int_equal(sl_ap_openai_request(&c->t, b, strlen(b), &d, &out, &info), -1);
     assert_string_equal(info.errmsg, "cannot use own model - must be: qwen-plus");
     sl_json_free(&d);
     sl_ap_buf_free(&out);
