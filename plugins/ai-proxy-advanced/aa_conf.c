@@ -411,8 +411,8 @@ sl_aa_parse_target(sl_aa_cp_t *cp, json_object *root, json_object *t, int i, sl_
     if (rc != 0) {
         return rc;
     }
-    snprintf(out->label, sizeof(out->label), "%s/%s", out->ap->provider_name,
-             out->ap->model_name ? out->ap->model_name : "(request model)");
+    snprintf(out->label, sizeof(out->label), "%s/%s", out->ap->t.provider_name,
+             out->ap->t.model_name ? out->ap->t.model_name : "(request model)");
     return 0;
 }
 
@@ -576,11 +576,11 @@ sl_aa_build_groups(sl_aa_cp_t *cp, sl_aa_conf_t *c)
                                   t->alias, (uint16_t)i)) != 0) {
             return rc;
         }
-        if (t->ap->model_name) {
-            if ((rc = sl_aa_group_add(c, SL_AA_GK_NAME, t->ap->model_name, (uint16_t)i)) != 0) {
+        if (t->ap->t.model_name) {
+            if ((rc = sl_aa_group_add(c, SL_AA_GK_NAME, t->ap->t.model_name, (uint16_t)i)) != 0) {
                 return rc;
             }
-            snprintf(key, sizeof(key), "%s,%s", t->ap->provider_name, t->ap->model_name);
+            snprintf(key, sizeof(key), "%s,%s", t->ap->t.provider_name, t->ap->t.model_name);
             if ((rc = sl_aa_group_add(c, SL_AA_GK_EXPLICIT, key, (uint16_t)i)) != 0) {
                 return rc;
             }
@@ -760,7 +760,7 @@ sl_aa_conf_parse(const char *json, size_t len, sl_aa_conf_t **out, sl_aa_err_fn 
         }
     }
     if (rc == 0 && cp.nerr == 0 && c->nt > 0) {
-        c->llm_format = c->t[0].ap->llm_format;
+        c->llm_format = c->t[0].ap->t.llm_format;
         rc = sl_aa_build_groups(&cp, c);
         if (rc == 0) {
             sl_aa_parse_scenarios(&cp, c, sl_aa_get(root, "scenarios"));

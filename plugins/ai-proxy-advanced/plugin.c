@@ -328,10 +328,10 @@ sl_aa_use_target(const sl_api_t *api, sl_req_t *r, const sl_aa_conf_t *c, sl_aa_
 
     tc = api->palloc(r, sizeof(*tc));
     *tc = *c->t[t].ap;
-    tc->model_alias = m->model.len ? (char *)m->model.ptr : NULL; /* the request's name passes */
-    if (prev && prev->header_name && tc->header_name &&
-        strcasecmp(prev->header_name, tc->header_name) != 0) {
-        api->req_header_remove(r, (sl_str_t){prev->header_name, strlen(prev->header_name)});
+    tc->t.model_alias = m->model.len ? (char *)m->model.ptr : NULL; /* the request's name passes */
+    if (prev && prev->t.header_name && tc->t.header_name &&
+        strcasecmp(prev->t.header_name, tc->t.header_name) != 0) {
+        api->req_header_remove(r, (sl_str_t){prev->t.header_name, strlen(prev->t.header_name)});
     }
     m->tconf = tc;
     m->target = t;
@@ -344,12 +344,13 @@ sl_aa_use_target(const sl_api_t *api, sl_req_t *r, const sl_aa_conf_t *c, sl_aa_
     }
     if (m->inner) {
         m->inner->conf = tc;
+        m->inner->t = &tc->t;
         m->inner->translated = 0;
     }
-    if (sl_ap_set_upstream(api, r, tc) != 0) {
+    if (sl_ap_set_upstream(api, r, &tc->t) != 0) {
         return SL_STATUS_ERROR;
     }
-    sl_ap_set_auth(api, r, tc);
+    sl_ap_set_auth(api, r, &tc->t);
     return sl_aa_inner.body(sh, r, tc);
 }
 
@@ -671,11 +672,11 @@ sl_aa_learn(const sl_api_t *api, sl_req_t *r, const sl_aa_conf_t *c, sl_aa_ctx_t
             add = (double)u.completion;
             break;
         case SL_AA_TOK_COST:
-            add =
-                tc->input_cost > 0 && tc->output_cost > 0
-                    ? ((double)u.prompt * tc->input_cost + (double)u.completion * tc->output_cost) /
-                          1e6
-                    : 0;
+            add = tc->t.input_cost > 0 && tc->t.output_cost > 0
+                      ? ((double)u.prompt * tc->t.input_cost +
+                         (double)u.completion * tc->t.output_cost) /
+                            1e6
+                      : 0;
             break;
         default:
             add = (double)(u.total ? u.total : u.prompt + u.completion);

@@ -377,6 +377,9 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     if (c == NULL || c->responded || c->endpoint == SL_AP_EP_LOCAL) {
         return SL_STATUS_CONTINUE;
     }
+    /* ai-proxy-advanced calls each phase with the chosen target's config */
+    c->conf = conf;
+    c->t = &conf->t;
     memset(&info, 0, sizeof(info));
     if (conf->max_request_body_size > 0 && body.len > (size_t)conf->max_request_body_size) {
         char msg[128];
@@ -521,6 +524,8 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     if (c == NULL || c->responded) {
         return SL_STATUS_CONTINUE;
     }
+    c->conf = conf;
+    c->t = &conf->t;
     c->resp_status = status;
     c->resp_gzip = api->resp_header_get(r, SL_STR("content-encoding"), &v) == 1 &&
                    !(v.len == 8 && strncasecmp(v.ptr, "identity", 8) == 0);

@@ -95,9 +95,9 @@ test_conf_kong_example(void **state)
     assert_string_equal(c->t[0].alias, "powerful");
     assert_int_equal(c->t[0].weight, 100);
     assert_string_equal(c->t[1].label, "dashscope/qwen-flash");
-    assert_string_equal(c->t[1].ap->model_name, "qwen-flash");
-    assert_null(c->t[1].ap->model_alias); /* ours, not ai-proxy's */
-    assert_int_equal(c->t[1].ap->llm_format, SL_AP_FMT_ANTHROPIC);
+    assert_string_equal(c->t[1].ap->t.model_name, "qwen-flash");
+    assert_null(c->t[1].ap->t.model_alias); /* ours, not ai-proxy's */
+    assert_int_equal(c->t[1].ap->t.llm_format, SL_AP_FMT_ANTHROPIC);
     assert_string_equal(c->accepted, "powerful, fast, qwen-max, qwen-flash");
     assert_true(sl_aa_group_find(c, "fast", 4, 1u << SL_AA_GK_ALIAS) >= 0);
     assert_true(sl_aa_group_find(c, "DashScope,qwen-max", 18, 1u << SL_AA_GK_EXPLICIT) >= 0);
