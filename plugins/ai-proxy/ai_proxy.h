@@ -288,9 +288,10 @@ int sl_ap_openai_request(const sl_ap_target_t *conf, const char *body, size_t le
                          sl_ap_buf_t *out, sl_ap_req_info_t *info);
 
 /* count_tokens.c: local estimate for /v1/messages/count_tokens (body is an
- * Anthropic count_tokens request); -1 on invalid JSON (info->errmsg). */
-int sl_ap_count_tokens(const char *body, size_t len, sl_jdoc_t *doc, int64_t *tokens,
-                       sl_ap_req_info_t *info);
+ * Anthropic count_tokens request).  -1 (info->status, info->errmsg) for what
+ * /v1/messages on the same route would refuse, -2 out of memory. */
+int sl_ap_count_tokens(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *doc,
+                       int64_t *tokens, sl_ap_req_info_t *info);
 /* Estimate tokens of the request parsed in doc (root 0). */
 int64_t sl_ap_estimate_tokens(const sl_jdoc_t *doc);
 /* Token estimate for text: ASCII bytes / 4 + one per non-ASCII character. */

@@ -118,23 +118,27 @@ sl_ap_estimate_tokens(const sl_jdoc_t *d)
 }
 
 int
-sl_ap_count_tokens(const char *body, size_t len, sl_jdoc_t *d, int64_t *tokens,
-                   sl_ap_req_info_t *info)
+sl_ap_count_tokens(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
+                   int64_t *tokens, sl_ap_req_info_t *info)
 {
-    int rc = sl_json_parse(d, body, len);
+    sl_ap_buf_t out = {0};
+    int rc;
 
-    if (rc == -2) {
-        return -2;
+    /* What /v1/messages on this route would refuse is refused here too,
+     * with the same 400 (wrong types, another model, 513 tools, broken
+     * blocks, invalid UTF-8): the request is translated as the body phase
+     * would, and the translation thrown away. */
+    if (conf->api == SL_AP_API_ANTHROPIC) {
+        rc = sl_ap_openai_request(conf, body, len, d, &out, info);
+    } else {
+        rc = sl_ap_anthropic_request(conf, body, len, d, &out, info);
     }
-    info->status = 400;
+    sl_ap_buf_free(&out);
     if (rc != 0) {
-        snprintf(info->errmsg, sizeof(info->errmsg),
-                 "invalid JSON in request body: %s at offset %zu", d->err, d->err_off);
-        return -1;
-    }
-    if (d->t[0].type != SL_J_OBJ || sl_json_get_t(d, 0, "messages", SL_J_ARR) < 0) {
-        snprintf(info->errmsg, sizeof(info->errmsg), "messages: field required (an array)");
-        return -1;
+        if (rc == -1 && info->status == 0) {
+            info->status = 400;
+        }
+        return rc;
     }
     info->status = 0;
     *tokens = sl_ap_estimate_tokens(d);

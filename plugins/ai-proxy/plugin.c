@@ -393,7 +393,7 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
         int64_t n = 0;
         char resp[64];
 
-        rc = sl_ap_count_tokens(body.ptr, body.len, &c->doc, &n, &info);
+        rc = sl_ap_count_tokens(conf, body.ptr, body.len, &c->doc, &n, &info);
         if (rc == -2) {
             return SL_STATUS_ERROR;
         }

@@ -63,7 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&info, 0, sizeof(info));
     sl_ap_openai_request(&conf->t, (const char *)data, size, &doc, &out, &info);
     memset(&info, 0, sizeof(info));
-    sl_ap_count_tokens((const char *)data, size, &doc, &tokens, &info);
+    sl_ap_count_tokens(conf, (const char *)data, size, &doc, &tokens, &info);
     out.len = 0;
     sl_ap_usage_t u;
     memset(&u, 0, sizeof(u));

@@ -22,14 +22,14 @@ after(async () => { await st?.stop(); });
 const base = { model: 'qwen-plus', max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] };
 const withField = (k, v) => JSON.stringify({ ...base, [k]: v });
 
-async function expectError(name, body, { status = 400, type = 'invalid_request_error', stream } = {}) {
+async function expectError(name, body, { status = 400, type = 'invalid_request_error', stream, path } = {}) {
     cases++;
     if (stream !== undefined && typeof body === 'string' && body.startsWith('{')) {
         try {
             body = JSON.stringify({ ...JSON.parse(body), stream });
         } catch { /* keep: the JSON is broken on purpose */ }
     }
-    const r = await postMessages(st.port, body);
+    const r = await postMessages(st.port, body, path ? { path } : {});
     assert.equal(r.status, status, `${name}: status ${r.status}: ${r.text.slice(0, 300)}`);
     assert.match(r.headers['content-type'] ?? '', /application\/json/, `${name}: content-type`);
     const problem = anthropicErrorProblem(r.text, type);
@@ -68,8 +68,7 @@ test('depth bombs and huge input', { timeout: 30000 }, async () => {
     await expectError('5 MB of whitespace', `${' '.repeat(5 * 1024 * 1024)}{}`, { status: 413, type: 'request_too_large' });
 });
 
-test('wrong types for every top-level field', { timeout: 60000 }, async () => {
-    const wrong = {
+const WRONG = {
         model: [42, null, ['m'], { a: 1 }, true],
         messages: ['hi', 42, { role: 'user', content: 'hi' }, null, true],
         max_tokens: ['64', -1, 0, 1.5, null, [64], { n: 1 }, 1e300],
@@ -84,14 +83,9 @@ test('wrong types for every top-level field', { timeout: 60000 }, async () => {
         tool_choice: [42, 'auto', ['auto'], { type: 42 }, { type: 'bogus' }, { type: 'tool' }, { type: 'tool', name: 42 }],
         metadata: ['m', 42, [1], { user_id: 42 }],
         thinking: ['on', 42, [1], { type: 'enabled', budget_tokens: 'many' }, { type: 42 }],
-    };
-    const failures = [];
-    const check = (name, body) => expectError(name, body).catch((e) => failures.push(e.message.split('\n')[0]));
-    for (const [field, values] of Object.entries(wrong)) {
-        for (const v of values) await check(`${field}=${JSON.stringify(v).slice(0, 40)}`, withField(field, v));
-    }
-    /* inside messages */
-    const msgs = [
+};
+/* inside messages */
+const BAD_MESSAGES = [
         [42], ['hi'], [null], [{ role: 'user' }], [{ content: 'hi' }], [{ role: 42, content: 'hi' }],
         [{ role: 'robot', content: 'hi' }], [{ role: 'user', content: 42 }], [{ role: 'user', content: { text: 'hi' } }],
         [{ role: 'user', content: null }], [{ role: 'user', content: [42] }], [{ role: 'user', content: ['hi'] }],
@@ -103,8 +97,45 @@ test('wrong types for every top-level field', { timeout: 60000 }, async () => {
         [{ role: 'assistant', content: [{ type: 'tool_use', id: 'a', name: 42, input: {} }] }],
         [{ role: 'assistant', content: [{ type: 'tool_use', id: 'a', name: 't', input: 'not an object' }] }],
         [{ role: 'user', content: [{ type: 'image', source: 42 }] }],
-    ];
-    for (const m of msgs) await check(`messages=${JSON.stringify(m).slice(0, 60)}`, withField('messages', m));
+];
+
+test('wrong types for every top-level field', { timeout: 60000 }, async () => {
+    const failures = [];
+    const check = (name, body) => expectError(name, body).catch((e) => failures.push(e.message.split('\n')[0]));
+    for (const [field, values] of Object.entries(WRONG)) {
+        for (const v of values) await check(`${field}=${JSON.stringify(v).slice(0, 40)}`, withField(field, v));
+    }
+    for (const m of BAD_MESSAGES) await check(`messages=${JSON.stringify(m).slice(0, 60)}`, withField('messages', m));
+    assert.deepEqual(failures, []);
+});
+
+test('count_tokens refuses what /v1/messages refuses, with the same Anthropic 400s', { timeout: 60000 }, async () => {
+    const path = '/ai/v1/messages/count_tokens';
+    const cbase = { model: 'qwen-plus', messages: [{ role: 'user', content: 'hello' }] };
+    const cfield = (k, v) => JSON.stringify({ ...cbase, [k]: v });
+    const failures = [];
+    const check = (name, body, opts = {}) => expectError(`count_tokens ${name}`, body, { path, ...opts })
+        .catch((e) => failures.push(e.message.split('\n')[0]));
+    for (const b of ['', '{', '[]', '"x"', 'null', '42', `${JSON.stringify(cbase)} x`, '{"messages":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[',
+        `{"messages":${'['.repeat(100000)}${']'.repeat(100000)}}`]) {
+        await check(`body ${JSON.stringify(b.slice(0, 30))}`, b);
+    }
+    await check('no messages', JSON.stringify({ model: 'qwen-plus' }));
+    await check('empty messages', cfield('messages', []));
+    await check('a foreign model', cfield('model', 'claude-opus-4-1'));
+    await check('text: 5', cfield('messages', [{ role: 'user', content: [{ type: 'text', text: 5 }] }]));
+    const tools = [];
+    for (let k = 0; k < 2000; k++) tools.push({ name: `tool_${k}`, input_schema: { type: 'object' } });
+    await check('2,000 tools', cfield('tools', tools));
+    const good = Buffer.from(JSON.stringify(cbase));
+    const i = good.indexOf('hello');
+    await check('invalid UTF-8', Buffer.concat([good.subarray(0, i), Buffer.from([0xff, 0xfe]), good.subarray(i)]));
+    for (const [field, values] of Object.entries(WRONG)) {
+        for (const v of values) await check(`${field}=${JSON.stringify(v).slice(0, 40)}`, cfield(field, v));
+    }
+    for (const m of BAD_MESSAGES) await check(`messages=${JSON.stringify(m).slice(0, 60)}`, cfield('messages', m));
+    await check('5 MB string', cfield('messages', [{ role: 'user', content: 'x'.repeat(5 * 1024 * 1024) }]),
+        { status: 413, type: 'request_too_large' });
     assert.deepEqual(failures, []);
 });
 

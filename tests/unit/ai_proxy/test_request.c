@@ -738,18 +738,35 @@ test_count_tokens(void **state)
         "\"tools\":[{\"name\":\"get_weather\",\"description\":\"Get the weather for a city\","
         "\"input_schema\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}]}";
 
+    sl_ap_conf_t *c = mkconf(howto_conf);
+
     (void)state;
     memset(&info, 0, sizeof(info));
-    assert_int_equal(sl_ap_count_tokens(b1, strlen(b1), &d, &n, &info), 0);
+    assert_int_equal(sl_ap_count_tokens(c, b1, strlen(b1), &d, &n, &info), 0);
     assert_true(n >= 5 && n <= 20);
-    assert_int_equal(sl_ap_count_tokens(b2, strlen(b2), &d, &n2, &info), 0);
+    assert_int_equal(sl_ap_count_tokens(c, b2, strlen(b2), &d, &n2, &info), 0);
     assert_true(n2 > n + 20);
-    assert_int_equal(sl_ap_count_tokens("{", 1, &d, &n, &info), -1);
+    assert_int_equal(sl_ap_count_tokens(c, "{", 1, &d, &n, &info), -1);
     assert_int_equal(info.status, 400);
+    /* refused as /v1/messages refuses it */
+    const char *bad[] = {
+        "{\"model\":\"qwen-plus\",\"messages\":[]}",
+        "{\"model\":\"claude-opus-4-1\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+        "\"text\",\"text\":5}]}]}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&info, 0, sizeof(info));
+        assert_int_equal(sl_ap_count_tokens(c, bad[i], strlen(bad[i]), &d, &n, &info), -1);
+        assert_int_equal(info.status, 400);
+        assert_true(info.errmsg[0] != '\0');
+    }
     /* CJK: about one token per character */
     assert_int_equal(sl_ap_text_tokens("\xe4\xbd\xa0\xe5\xa5\xbd", 6), 2);
     assert_int_equal(sl_ap_text_tokens("abcdefgh", 8), 2);
     sl_json_free(&d);
+    sl_ap_conf_free(c);
 }
 
 /* The requests the real Claude Code CLI sent (tests/fixtures/claude-code):
