@@ -49,7 +49,6 @@ struct sl_proxy {
     sl_bal_pick_t pick;
     const char *set_cookie; /* hash_on cookie: Set-Cookie for the response */
     int keep_target;        /* the next connection goes to the same target */
-    int head_target;        /* the target the head was built for (-1 none) */
     char *head;
     size_t head_len;
     int tls;
@@ -789,10 +788,9 @@ pick_target(sl_proxy_t *p)
     free(p->host);
     p->host = sl_strndup(tc->host, strlen(tc->host));
     p->port = tc->port;
-    if (t != p->head_target && !p->head_written) { /* the Host header names the target */
+    if (!p->head_written) { /* the Host header names the target */
         free(p->head);
         build_head(p);
-        p->head_target = t;
     }
     return 0;
 }
@@ -801,8 +799,14 @@ static void
 try_connect(sl_proxy_t *p)
 {
     sl_req_t *r = p->r;
-    if (p->ups && !p->keep_target && pick_target(p) < 0)
-        return;
+    /* core target selection first; a plugin that pointed the request
+     * elsewhere (another host than the upstream's name) wins */
+    if (p->ups && !p->keep_target && sl_str_caseeq(r->up_host, sl_str_c(p->ups->name))) {
+        if (pick_target(p) < 0)
+            return;
+    } else if (p->head == NULL) {
+        build_head(p);
+    }
     p->keep_target = 0;
     sl_upstream_target_t t = {
         .tls = p->tls,
@@ -956,7 +960,6 @@ sl_proxy_start(sl_req_t *r)
     p->tls = SL_STR_EQ(r->up_scheme, "https");
     p->host = sl_strndup(r->up_host.ptr, r->up_host.len);
     p->port = r->up_port;
-    p->head_target = -1;
     uv_timer_init(r->w->loop, &p->timer);
     p->timer.data = p;
     p->ups = sl_conf_upstream_find(r->w->conf, r->up_host);
