@@ -84,6 +84,10 @@ services:
     routes:
       - name: plain
         paths: ["/plain"]
+      - name: locked
+        paths: ["/locked"]
+        plugins:
+          - name: key-auth
       - name: b3
         paths: ["/b3"]
         plugins:
@@ -237,6 +241,20 @@ test('an unsampled parent is followed: nothing exported, the flag propagated', a
     assert.match(up.seen[0].headers.traceparent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
     await sleep(600);
     assert.equal(col.spans().filter(byTrace(traceId)).length, 0);
+});
+
+test('a request refused by an earlier plugin (key-auth 401) still has its kong span, without an upstream one', async () => {
+    up.seen.length = 0;
+    const traceId = '11112222333344445555666677778888';
+    const res = await req(gw.port, { path: '/locked/x', headers: { traceparent: `00-${traceId}-0123456789abcdef-01` } });
+    assert.equal(res.status, 401);
+    assert.equal(res.headers['x-trace-id'], traceId);
+    assert.equal(up.seen.length, 0);
+    const root = (await waitSpans((s) => s.traceId === traceId && s.name === 'kong', '401 root'))[0];
+    assert.equal(root.attributes['http.status_code'], 401);
+    assert.equal(root.parentSpanId, '0123456789abcdef');
+    await sleep(300);
+    assert.deepEqual(col.spans().filter(byTrace(traceId)).map((s) => s.name), ['kong']);
 });
 
 test('b3 on a route-scoped instance: extracted from X-B3-*, injected as b3 and w3c', async () => {
