@@ -120,13 +120,26 @@ sl_req_new(sl_conn_t *c)
     if (r->w->counters) {
         sl_counter_add(r->w->counters->requests, 1);
         sl_counter_add(r->w->counters->inflight, 1);
+        sl_counter_add(r->w->counters->reading, 1);
+        r->reading_head = 1;
     }
     return r;
+}
+
+/* The head is read: the request counts as "writing" from now on. */
+static void
+head_read(sl_req_t *r)
+{
+    if (r->reading_head) {
+        r->reading_head = 0;
+        sl_counter_sub(r->w->counters->reading, 1);
+    }
 }
 
 void
 sl_req_free(sl_req_t *r)
 {
+    head_read(r);
     if (r->w->counters)
         sl_counter_sub(r->w->counters->inflight, 1);
     sl_pool_destroy(r->pool); /* r lives in its own pool */
@@ -252,6 +265,7 @@ sl_req_headers_done(sl_req_t *r)
     const sl_header_t *h;
     const char *q;
 
+    head_read(r);
     /* split the request target */
     q = memchr(r->uri.ptr, '?', r->uri.len);
     r->path.ptr = r->uri.ptr;

@@ -81,6 +81,7 @@ struct sl_req {
      * plugins and the upstream, raw_path is the client's */
     sl_str_t method, uri, path, raw_path, query, host;
     int has_query;
+    int reading_head; /* counted in counters->reading until the head is parsed */
     int http_major, http_minor;
     int keepalive; /* client wants keep-alive */
     int expect_continue;

@@ -29,6 +29,9 @@ typedef struct sl_conn_counters {
      * moves with its own slot, so the master takes a dead worker's share
      * back from the total (proc/master.c counters_retire). */
     int64_t body_bytes;
+    /* gauge: requests whose head is still being read (nginx's "reading");
+     * the rest of `inflight` is "writing" */
+    uint64_t reading;
 } sl_conn_counters_t;
 
 #define sl_counter_add(f, n) __atomic_fetch_add(&(f), (n), __ATOMIC_RELAXED)

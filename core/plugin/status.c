@@ -40,10 +40,20 @@ sl_status_node(sl_node_status_t *out)
         out->total_requests += __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
         out->connections_active += __atomic_load_n(&c->active, __ATOMIC_RELAXED);
         out->connections_writing += __atomic_load_n(&c->inflight, __ATOMIC_RELAXED);
+        out->connections_reading += __atomic_load_n(&c->reading, __ATOMIC_RELAXED);
     }
-    if (out->connections_writing > out->connections_active)
-        out->connections_writing = out->connections_active;
-    out->connections_waiting = out->connections_active - out->connections_writing;
+    /* nginx's states: reading a request head, writing (the head is read,
+     * the response not finished), waiting (idle keep-alive); the slots
+     * are read one by one, so keep the sum within connections_active */
+    if (out->connections_reading > out->connections_writing)
+        out->connections_reading = out->connections_writing;
+    out->connections_writing -= out->connections_reading;
+    if (out->connections_reading > out->connections_active)
+        out->connections_reading = out->connections_active;
+    if (out->connections_writing > out->connections_active - out->connections_reading)
+        out->connections_writing = out->connections_active - out->connections_reading;
+    out->connections_waiting =
+        out->connections_active - out->connections_reading - out->connections_writing;
     return 0;
 }
 

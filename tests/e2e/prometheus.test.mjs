@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 
 import {
@@ -202,4 +203,36 @@ test('a known mix of requests over two workers: exact values; promtool; a real P
         await prom.stop();
         fs.rmSync(pdir, { recursive: true, force: true });
     }
+});
+
+test('connections_reading: a request whose head is still arriving, as nginx counts it', async () => {
+    const status = async () => JSON.parse((await req(statusPort, { path: '/status' })).text).server;
+    const gauge = async (state) => {
+        const t = (await req(statusPort, { path: '/metrics' })).text;
+        const m = new RegExp(`^kong_nginx_connections_total\\{[^}]*state="${state}"[^}]*\\} (\\d+)$`, 'm').exec(t);
+        return m ? Number(m[1]) : null;
+    };
+    const before = await status();
+    assert.equal(before.connections_reading, 0);
+    const sock = net.connect({ port: gw.port, host: '127.0.0.1' });
+    await new Promise((r) => sock.once('connect', r));
+    let answer = '';
+    sock.on('data', (d) => { answer += d; });
+    sock.write('GET /anything/slow-head HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Part: 1\r\n');
+    let s;
+    for (let i = 0; i < 100; i++) {
+        s = await status();
+        if (s.connections_reading >= 1) break;
+        await sleep(20);
+    }
+    assert.equal(s.connections_reading, 1, JSON.stringify(s));
+    assert.equal(await gauge('reading'), 1);
+    assert.equal(s.connections_active, s.connections_reading + s.connections_writing + s.connections_waiting);
+    sock.write('\r\n');
+    for (let i = 0; i < 100 && !/\r\n\r\n/.test(answer); i++) await sleep(20);
+    assert.match(answer, /^HTTP\/1\.1 \d{3}/);
+    s = await status();
+    assert.equal(s.connections_reading, 0, JSON.stringify(s));
+    assert.ok(s.connections_waiting >= 1, 'the answered keep-alive connection is waiting');
+    sock.destroy();
 });
