@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aa.h"
 #include "ai_proxy.h"
 #include "base/errors.h"
 #include "conf/config.h"
@@ -216,6 +217,10 @@ typedef struct mb_ctx {
     llhttp_t parser;
     llhttp_settings_t settings;
     sl_conf_t *routes;
+    sl_aa_conf_t *aa;   /* ai-proxy-advanced, four targets */
+    sl_aa_conf_t *aa_h; /* the same with consistent hashing */
+    sl_aa_view_t view[4];
+    uint64_t seq;
 } mb_ctx_t;
 
 static int
@@ -316,6 +321,49 @@ case_stream_chunk(void *ud)
     return sl_ap_stream_feed(&c->stream, STREAM_CHUNK, sizeof(STREAM_CHUNK) - 1, 0, 0, &c->out);
 }
 
+/* ai-proxy-advanced: four targets, Claude Code's names as glob aliases
+ * (three groups of one plus a shared fallback). */
+#define AA_T(name, alias, w)                                                                       \
+    "{\"route_type\":\"llm/v1/chat\",\"weight\":" #w ",\"auth\":{\"header_name\":"                 \
+    "\"Authorization\",\"header_value\":\"Bearer sk-test\"},\"model\":{\"provider\":"              \
+    "\"dashscope\",\"name\":\"" name "\",\"model_alias\":\"" alias "\"}}"
+#define AA_CONF(alg)                                                                               \
+    "{\"llm_format\":\"anthropic\",\"balancer\":{\"algorithm\":\"" alg "\",\"max_fails\":3},"      \
+    "\"targets\":[" AA_T("qwen3-coder-plus", "claude-sonnet-*", 100) "," AA_T(                     \
+        "qwen-plus", "claude-sonnet-*",                                                            \
+        100) "," AA_T("qwen3-max", "claude-opus-*", 100) "," AA_T("qwen-flash", "claude-haiku-*",  \
+                                                                  100) "]}"
+
+/* the routing decision as a request makes it: parse, group, pick */
+static int
+case_aa_route(void *ud)
+{
+    mb_ctx_t *c = ud;
+    sl_aa_sel_t sel;
+
+    if (sl_aa_select_body(c->aa, c->req, c->req_len, &sel) != 0)
+        return -1;
+    return sl_aa_pick(c->aa, &c->aa->g[sel.group], c->view, ++c->seq, 0, 0) >= 0 ? 0 : -1;
+}
+
+static int
+case_aa_pick_rr(void *ud)
+{
+    mb_ctx_t *c = ud;
+
+    return sl_aa_pick(c->aa, &c->aa->g[c->aa->all_group], c->view, ++c->seq, 0, 0) >= 0 ? 0 : -1;
+}
+
+static int
+case_aa_pick_hash(void *ud)
+{
+    mb_ctx_t *c = ud;
+    uint32_t h = sl_aa_hash("d1c06623-ffe8-4e37-a6bf-8614dbf93829", 36) + (uint32_t)++c->seq;
+
+    return sl_aa_pick(c->aa_h, &c->aa_h->g[c->aa_h->all_group], c->view, c->seq, h, 0) >= 0 ? 0
+                                                                                            : -1;
+}
+
 static void
 conf_err(void *ud, const char *field, const char *msg)
 {
@@ -389,6 +437,15 @@ main(int argc, char **argv)
         fprintf(stderr, "sl-bench-micro: ai-proxy config rejected\n");
         return 1;
     }
+    if (sl_aa_conf_parse(AA_CONF("round-robin"), sizeof(AA_CONF("round-robin")) - 1, &c.aa,
+                         conf_err, NULL) != 0 ||
+        sl_aa_conf_parse(AA_CONF("consistent-hashing"), sizeof(AA_CONF("consistent-hashing")) - 1,
+                         &c.aa_h, conf_err, NULL) != 0) {
+        fprintf(stderr, "sl-bench-micro: ai-proxy-advanced config rejected\n");
+        return 1;
+    }
+    for (int i = 0; i < 4; i++)
+        c.view[i].up = 1;
     c.routes =
         sl_conf_load_buffer("micro.yaml", ROUTES_YAML, sizeof(ROUTES_YAML) - 1, NULL, NULL, &errs);
     for (size_t i = 0; i < errs.n; i++)
@@ -403,6 +460,9 @@ main(int argc, char **argv)
     rc |= mb_case("json_scan_50k", case_json_scan, &c, req_len);
     rc |= mb_case("anthropic_request_50k", case_anthropic_request, &c, req_len);
     translated = c.out.len;
+    rc |= mb_case("ai_proxy_advanced_route_50k", case_aa_route, &c, req_len);
+    rc |= mb_case("ai_proxy_advanced_pick_round_robin", case_aa_pick_rr, &c, 0);
+    rc |= mb_case("ai_proxy_advanced_pick_consistent_hashing", case_aa_pick_hash, &c, 0);
     rc |= mb_case("anthropic_response", case_anthropic_response, &c, sizeof(CHAT_RESPONSE) - 1);
     rc |= mb_case("sse_parse_chunk", case_sse_chunk, &c, sizeof(STREAM_CHUNK) - 1);
     rc |= mb_case("anthropic_stream_chunk", case_stream_chunk, &c, sizeof(STREAM_CHUNK) - 1);
@@ -413,6 +473,8 @@ main(int argc, char **argv)
     sl_json_free(&c.doc);
     sl_ap_buf_free(&c.out);
     sl_ap_conf_free(c.conf);
+    sl_aa_conf_free(c.aa);
+    sl_aa_conf_free(c.aa_h);
     if (c.routes != NULL)
         sl_conf_free(c.routes);
     free(c.http);

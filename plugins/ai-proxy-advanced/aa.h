@@ -206,6 +206,12 @@ typedef struct sl_aa_sel {
  * OpenAI chat body, root object at token 0).  0, or -1 with status/errmsg
  * (Kong's 400 naming the accepted models). */
 int sl_aa_select(const sl_aa_conf_t *c, const sl_jdoc_t *doc, sl_aa_sel_t *sel);
+/* The same from the raw body without parsing it, when no scenario is
+ * configured: only the first top-level "model" is read (Claude Code and the
+ * SDKs send it first, so a 50 KB request costs a few bytes of scanning).
+ * 0, -1 as sl_aa_select, or 1: cannot tell cheaply (scenarios configured,
+ * escaped keys, malformed JSON): parse and call sl_aa_select. */
+int sl_aa_select_body(const sl_aa_conf_t *c, const char *body, size_t len, sl_aa_sel_t *sel);
 
 /* Glob match: '*' any run of bytes, '?' one byte, ASCII case-insensitive. */
 int sl_aa_glob(const char *pat, const char *s, size_t n);

@@ -152,43 +152,202 @@ sl_aa_scenario(const sl_aa_conf_t *c, const sl_jdoc_t *d, const char *model, int
     }
 }
 
-int
-sl_aa_select(const sl_aa_conf_t *c, const sl_jdoc_t *d, sl_aa_sel_t *sel)
+static void
+sl_aa_sel_init(sl_aa_sel_t *sel)
 {
-    int model, gi;
-    size_t len = 0;
-
     sel->group = -1;
     sel->scenario = -1;
     sel->status = 0;
     sel->errmsg[0] = '\0';
     sel->model[0] = '\0';
+}
 
+/* sel->model from a JSON string's content (escaped form when esc). */
+static int
+sl_aa_set_model(sl_aa_sel_t *sel, const char *p, size_t n, int esc)
+{
+    size_t len;
+
+    if (esc) {
+        sl_ap_buf_t b = {0};
+
+        if (sl_json_unescape(p, n, &b) != 0 || b.oom) {
+            sl_ap_buf_free(&b);
+            sel->status = 400;
+            snprintf(sel->errmsg, sizeof(sel->errmsg), "model: invalid string");
+            return -1;
+        }
+        len = b.len < sizeof(sel->model) - 1 ? b.len : sizeof(sel->model) - 1;
+        memcpy(sel->model, b.ptr, len);
+        sl_ap_buf_free(&b);
+    } else {
+        len = n < sizeof(sel->model) - 1 ? n : sizeof(sel->model) - 1;
+        memcpy(sel->model, p, len);
+    }
+    sel->model[len] = '\0';
+    return 0;
+}
+
+static int sl_aa_route(const sl_aa_conf_t *c, const sl_jdoc_t *d, sl_aa_sel_t *sel);
+
+int
+sl_aa_select(const sl_aa_conf_t *c, const sl_jdoc_t *d, sl_aa_sel_t *sel)
+{
+    int model;
+
+    sl_aa_sel_init(sel);
     model = d->t[0].type == SL_J_OBJ ? sl_json_get(d, 0, "model") : -1;
     if (model >= 0 && d->t[model].type == SL_J_STR) {
         sl_str_t v = sl_json_sv(d, model);
 
-        if (d->t[model].esc) {
-            sl_ap_buf_t b = {0};
-
-            if (sl_json_unescape(v.ptr, v.len, &b) != 0 || b.oom) {
-                sl_ap_buf_free(&b);
-                sel->status = 400;
-                snprintf(sel->errmsg, sizeof(sel->errmsg), "model: invalid string");
-                return -1;
-            }
-            len = b.len < sizeof(sel->model) - 1 ? b.len : sizeof(sel->model) - 1;
-            memcpy(sel->model, b.ptr, len);
-            sl_ap_buf_free(&b);
-        } else {
-            len = v.len < sizeof(sel->model) - 1 ? v.len : sizeof(sel->model) - 1;
-            memcpy(sel->model, v.ptr, len);
-        }
-        sel->model[len] = '\0';
-        if (memchr(sel->model, '\0', len) != NULL) {
-            len = strlen(sel->model);
+        if (sl_aa_set_model(sel, v.ptr, v.len, d->t[model].esc) != 0) {
+            return -1;
         }
     }
+    return sl_aa_route(c, d, sel);
+}
+
+/* ---- the top-level "model" without parsing the whole body ---- */
+
+static size_t
+sl_aa_ws(const char *p, size_t i, size_t n)
+{
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) {
+        i++;
+    }
+    return i;
+}
+
+/* p[i] is a string's opening quote: the index after its closing one, 0 if
+ * the string does not end */
+static size_t
+sl_aa_str_end(const char *p, size_t i, size_t n)
+{
+    i++;
+    for (;;) {
+        const char *q = i < n ? memchr(p + i, '"', n - i) : NULL;
+        size_t j, k;
+
+        if (q == NULL) {
+            return 0;
+        }
+        j = (size_t)(q - p);
+        for (k = j; k > i && p[k - 1] == '\\'; k--) {
+        }
+        if (((j - k) & 1) == 0) {
+            return j + 1;
+        }
+        i = j + 1;
+    }
+}
+
+/* the index after the value starting at p[i], 0 if malformed */
+static size_t
+sl_aa_skip(const char *p, size_t i, size_t n)
+{
+    size_t depth = 0;
+
+    if (i >= n) {
+        return 0;
+    }
+    if (p[i] == '"') {
+        return sl_aa_str_end(p, i, n);
+    }
+    if (p[i] != '{' && p[i] != '[') {
+        while (i < n && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ' ' && p[i] != '\n' &&
+               p[i] != '\r' && p[i] != '\t') {
+            i++;
+        }
+        return i;
+    }
+    for (; i < n; i++) {
+        char ch = p[i];
+
+        if (ch == '"') {
+            i = sl_aa_str_end(p, i, n);
+            if (i == 0) {
+                return 0;
+            }
+            i--;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if ((ch == '}' || ch == ']') && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* 1: the first top-level "model" is a string (copied to sel), 0: no such
+ * key, -1: cannot tell cheaply (escaped keys, a non-string model, malformed
+ * JSON): parse the body */
+static int
+sl_aa_top_model(const char *p, size_t n, sl_aa_sel_t *sel)
+{
+    size_t i = sl_aa_ws(p, 0, n);
+
+    if (i >= n || p[i] != '{') {
+        return -1;
+    }
+    i = sl_aa_ws(p, i + 1, n);
+    if (i < n && p[i] == '}') {
+        return 0;
+    }
+    while (i < n && p[i] == '"') {
+        size_t ks = i + 1, ke = sl_aa_str_end(p, i, n), ve;
+
+        if (ke == 0 || memchr(p + ks, '\\', ke - 1 - ks) != NULL) {
+            return -1;
+        }
+        i = sl_aa_ws(p, ke, n);
+        if (i >= n || p[i] != ':') {
+            return -1;
+        }
+        i = sl_aa_ws(p, i + 1, n);
+        if (ke - 1 - ks == 5 && memcmp(p + ks, "model", 5) == 0) {
+            if (i >= n || p[i] != '"' || (ve = sl_aa_str_end(p, i, n)) == 0) {
+                return -1;
+            }
+            return sl_aa_set_model(sel, p + i + 1, ve - i - 2,
+                                   memchr(p + i + 1, '\\', ve - i - 2) != NULL) == 0
+                       ? 1
+                       : -1;
+        }
+        i = sl_aa_skip(p, i, n);
+        if (i == 0) {
+            return -1;
+        }
+        i = sl_aa_ws(p, i, n);
+        if (i < n && p[i] == '}') {
+            return 0;
+        }
+        if (i >= n || p[i] != ',') {
+            return -1;
+        }
+        i = sl_aa_ws(p, i + 1, n);
+    }
+    return -1;
+}
+
+int
+sl_aa_select_body(const sl_aa_conf_t *c, const char *body, size_t len, sl_aa_sel_t *sel)
+{
+    if (c->any_scenario) {
+        return 1;
+    }
+    sl_aa_sel_init(sel);
+    if (sl_aa_top_model(body, len, sel) < 0) {
+        sel->model[0] = '\0';
+        return 1;
+    }
+    return sl_aa_route(c, NULL, sel);
+}
+
+static int
+sl_aa_route(const sl_aa_conf_t *c, const sl_jdoc_t *d, sl_aa_sel_t *sel)
+{
+    size_t len = strlen(sel->model);
+    int gi;
 
     if (len > 0 && memchr(sel->model, ',', len) != NULL) {
         gi = sl_aa_group_find(c, sel->model, len, 1u << SL_AA_GK_EXPLICIT);
@@ -202,7 +361,7 @@ sl_aa_select(const sl_aa_conf_t *c, const sl_jdoc_t *d, sl_aa_sel_t *sel)
         sel->group = gi;
         return 0;
     }
-    if (c->any_scenario && d->t[0].type == SL_J_OBJ) {
+    if (c->any_scenario && d != NULL && d->t[0].type == SL_J_OBJ) {
         for (int s = 0; s < SL_AA_SCEN_MAX; s++) {
             if (c->scen[s] >= 0 && sl_aa_scenario(c, d, sel->model, s)) {
                 sel->group = c->scen[s];

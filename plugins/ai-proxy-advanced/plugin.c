@@ -447,17 +447,20 @@ sl_aa_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     if (c->max_request_body_size > 0 && body.len > (size_t)c->max_request_body_size) {
         return sl_aa_inner.body(sh, r, c->t[0].ap); /* its 413 */
     }
-    rc = sl_json_parse(&doc, body.ptr, body.len);
-    if (rc == -2) {
+    rc = sl_aa_select_body(c, body.ptr, body.len, &sel);
+    if (rc == 1) {
+        rc = sl_json_parse(&doc, body.ptr, body.len);
+        if (rc == -2) {
+            sl_json_free(&doc);
+            return SL_STATUS_ERROR;
+        }
+        if (rc != 0) {
+            sl_json_free(&doc);
+            return sl_aa_inner.body(sh, r, c->t[0].ap); /* its 400 naming the offset */
+        }
+        rc = sl_aa_select(c, &doc, &sel);
         sl_json_free(&doc);
-        return SL_STATUS_ERROR;
     }
-    if (rc != 0) {
-        sl_json_free(&doc);
-        return sl_aa_inner.body(sh, r, c->t[0].ap); /* its 400 naming the offset */
-    }
-    rc = sl_aa_select(c, &doc, &sel);
-    sl_json_free(&doc);
     if (rc != 0) {
         return sl_ap_respond_error(api, r, m->inner, sel.status, sel.errmsg);
     }

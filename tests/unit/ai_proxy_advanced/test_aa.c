@@ -464,20 +464,19 @@ static void
 test_select(void **state)
 {
     (void)state;
-    sl_aa_conf_t
-        *c =
-            must("{\"llm_format\":\"anthropic\",\"targets\":[" T("\"name\":\"qwen3-coder-plus\","
-                                                                 "\"model_alias\":\"claude-sonnet-*"
-                                                                 "\"") "," T("\"name\":\"qwen3-"
-                                                                             "max\",\"model_"
-                                                                             "alias\":\"claude-"
-                                                                             "opus-*\"") "," T(
-                "\"name\":\"qwen-flash\",\"model_alias\":\"claude-haiku-*\"") "," T("\"name\":"
-                                                                                    "\"qwen-plus\","
-                                                                                    "\"model_"
-                                                                                    "alias\":"
-                                                                                    "\"smart\"") "]"
-                                                                                                 "}");
+    sl_aa_conf_t *c = must("{\"llm_format\":\"anthropic\",\"targets\":[" T(
+        "\"name\":\"qwen3-coder-plus\","
+        "\"model_alias\":\"claude-sonnet-*"
+        "\"") "," T("\"name\":\"qwen3-"
+                    "max\",\"model_"
+                    "alias\":\"claude-"
+                    "opus-*\"") "," T("\"name\":\"qwen-flash\",\"model_alias\":\"claude-haiku-*"
+                                      "\"") "," T("\"name\":"
+                                                  "\"qwen-plus\","
+                                                  "\"model_"
+                                                  "alias\":"
+                                                  "\"smart\"") "]"
+                                                               "}");
     sl_aa_sel_t s;
 
     assert_string_equal(sel_key(c, "{\"model\":\"claude-sonnet-4-5-20250929\"}"),
@@ -505,6 +504,59 @@ test_select(void **state)
     assert_true(sl_aa_glob("*", "", 0));
 }
 
+/* the raw-body fast path agrees with the parsed one */
+static void
+test_select_body(void **state)
+{
+    (void)state;
+    sl_aa_conf_t *c =
+        must("{\"targets\":[" T("\"name\":\"qwen-plus\",\"model_alias\":\"claude-*\"") "," T(
+            "\"name\":\"qwen-max\",\"model_alias\":\"big\"") "]}");
+    static const char *const bodies[] = {
+        "{\"model\":\"claude-sonnet-4-5\",\"messages\":[]}",
+        " {\n \"stream\" : true , \"messages\":[{\"content\":\"a \\\"model\\\": \\\\\"}],"
+        "\"x\":{\"model\":\"big\"},\"model\" : \"big\"}",
+        "{\"metadata\":{\"a\":[1,2,{\"b\":\"]}\"}]},\"model\":\"b\\u0069g\"}",
+        "{\"mod\\u0065l\":\"big\"}",
+        "{\"messages\":[]}",
+        "{}",
+        "{\"model\":\"gpt-4o\"}",
+        "{\"model\":\"dashscope,qwen-max\"}",
+        "{\"model\":42}",
+        "{\"model\":\"big\"",
+        "[1]",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        sl_aa_sel_t fast, full;
+        sl_jdoc_t d = {0};
+        int rf = sl_aa_select_body(c, bodies[i], strlen(bodies[i]), &fast);
+
+        if (sl_json_parse(&d, bodies[i], strlen(bodies[i])) != 0) {
+            /* malformed: whatever was selected, ai-proxy's translation
+             * parses the whole body and answers its 400 */
+            sl_json_free(&d);
+            continue;
+        }
+        int rp = sl_aa_select(c, &d, &full);
+        sl_json_free(&d);
+        if (rf == 1) {
+            continue; /* the caller parses: same answer by construction */
+        }
+        if (rf != rp || (rf == 0 && fast.group != full.group)) {
+            fprintf(stderr, "body %zu: fast %d/%d, parsed %d/%d\n", i, rf, fast.group, rp,
+                    full.group);
+            fail();
+        }
+    }
+    sl_aa_sel_t s;
+    assert_int_equal(sl_aa_select_body(c, bodies[1], strlen(bodies[1]), &s), 0);
+    assert_string_equal(c->g[s.group].key, "big");
+    assert_int_equal(sl_aa_select_body(c, bodies[2], strlen(bodies[2]), &s), 0);
+    assert_string_equal(s.model, "big");
+    assert_int_equal(sl_aa_select_body(c, bodies[3], strlen(bodies[3]), &s), 1);
+    sl_aa_conf_free(c);
+}
+
 static void
 test_scenarios(void **state)
 {
@@ -512,16 +564,27 @@ test_scenarios(void **state)
     sl_aa_conf_t *c = must(
         "{\"llm_format\":\"anthropic\",\"scenarios\":{\"background\":\"bg\",\"think\":\"think\","
         "\"long_context\":\"long\",\"long_context_threshold\":3000,\"web_search\":\"web\","
-        "\"image\":\"vision\"},\"targets\":[" T("\"name\":\"qwen3-coder-plus\",\"model_alias\":\"*"
-                                                "\"") "," T("\"name\":\"qwen-flash\",\"model_"
-                                                            "alias\":\"bg\"") "," T("\"name\":"
-                                                                                    "\"qwen3-max\","
-                                                                                    "\"model_"
-                                                                                    "alias\":"
-                                                                                    "\"think\"") "," T("\"name\":\"qwen-plus\",\"model_alias\":\"long\"") "," T(
-            "\"name\":\"qwen-max\",\"model_alias\":\"web\"") "," T("\"name\":\"qwen-vl-max\","
-                                                                   "\"model_alias\":\"vision\"") "]"
-                                                                                                 "}");
+        "\"image\":\"vision\"},\"targets\":[" T(
+            "\"name\":\"qwen3-coder-plus\",\"model_alias\":\"*"
+            "\"") "," T("\"name\":\"qwen-flash\",\"model_"
+                        "alias\":\"bg\"") "," T("\"name\":"
+                                                "\"qwen3-max\","
+                                                "\"model_"
+                                                "alias\":"
+                                                "\"think\"") "," T("\"name\":\"qwen-plus\",\"model_"
+                                                                   "alias\":\"long\"") "," T("\"nam"
+                                                                                             "e\":"
+                                                                                             "\"qwe"
+                                                                                             "n-"
+                                                                                             "max\""
+                                                                                             ",\"mo"
+                                                                                             "del_"
+                                                                                             "alias"
+                                                                                             "\":"
+                                                                                             "\"web"
+                                                                                             "\"") "," T("\"name\":\"qwen-vl-max\","
+                                                                                                         "\"model_alias\":\"vision\"") "]"
+                                                                                                                                       "}");
     char big[20000];
     sl_aa_sel_t s;
 
@@ -576,6 +639,7 @@ main(void)
         cmocka_unit_test(test_consistent_hashing),
         cmocka_unit_test(test_breaker),
         cmocka_unit_test(test_select),
+        cmocka_unit_test(test_select_body),
         cmocka_unit_test(test_scenarios),
     };
 
