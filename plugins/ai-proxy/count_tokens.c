@@ -128,11 +128,7 @@ sl_ap_count_tokens(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jd
      * with the same 400 (wrong types, another model, 513 tools, broken
      * blocks, invalid UTF-8): the request is translated as the body phase
      * would, and the translation thrown away. */
-    if (conf->api == SL_AP_API_ANTHROPIC) {
-        rc = sl_ap_openai_request(conf, body, len, d, &out, info);
-    } else {
-        rc = sl_ap_anthropic_request(conf, body, len, d, &out, info);
-    }
+    rc = sl_ap_encode_request(&conf->t, body, len, d, &out, info);
     sl_ap_buf_free(&out);
     if (rc != 0) {
         if (rc == -1 && info->status == 0) {
