@@ -318,6 +318,23 @@ sl_aa_choose(const sl_api_t *api, sl_req_t *r, const sl_aa_conf_t *c, sl_aa_ctx_
     return t;
 }
 
+/* Target t's ai-proxy config for this request (pool): the request's model
+ * is accepted as an alias (the group was chosen by it), and ai-proxy's
+ * context follows it. */
+static sl_ap_conf_t *
+sl_aa_tconf(const sl_api_t *api, sl_req_t *r, const sl_aa_conf_t *c, sl_aa_ctx_t *m, int t)
+{
+    sl_ap_conf_t *tc = api->palloc(r, sizeof(*tc));
+
+    *tc = *c->t[t].ap;
+    tc->t.model_alias = m->model.len ? (char *)m->model.ptr : NULL;
+    if (m->inner) {
+        m->inner->conf = tc;
+        m->inner->t = &tc->t;
+    }
+    return tc;
+}
+
 /* Point the request at target t: upstream, credentials, translation. */
 static sl_status_t
 sl_aa_use_target(const sl_api_t *api, sl_req_t *r, const sl_aa_conf_t *c, sl_aa_ctx_t *m, int t)
@@ -326,9 +343,7 @@ sl_aa_use_target(const sl_api_t *api, sl_req_t *r, const sl_aa_conf_t *c, sl_aa_
     const sl_ap_conf_t *prev = m->tconf;
     sl_ap_conf_t *tc;
 
-    tc = api->palloc(r, sizeof(*tc));
-    *tc = *c->t[t].ap;
-    tc->t.model_alias = m->model.len ? (char *)m->model.ptr : NULL; /* the request's name passes */
+    tc = sl_aa_tconf(api, r, c, m, t);
     if (prev && prev->t.header_name && tc->t.header_name &&
         strcasecmp(prev->t.header_name, tc->t.header_name) != 0) {
         api->req_header_remove(r, (sl_str_t){prev->t.header_name, strlen(prev->t.header_name)});
@@ -343,8 +358,6 @@ sl_aa_use_target(const sl_api_t *api, sl_req_t *r, const sl_aa_conf_t *c, sl_aa_
         m->inflight = 1;
     }
     if (m->inner) {
-        m->inner->conf = tc;
-        m->inner->t = &tc->t;
         m->inner->translated = 0;
     }
     if (sl_ap_set_upstream(api, r, &tc->t) != 0) {
@@ -441,7 +454,7 @@ sl_aa_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     int rc, t;
 
     if (m == NULL || m->inner == NULL || m->inner->responded ||
-        m->inner->endpoint != SL_AP_EP_CHAT) {
+        (m->inner->endpoint != SL_AP_EP_CHAT && m->inner->endpoint != SL_AP_EP_COUNT)) {
         return sl_aa_inner.body(sh, r, c->t[0].ap);
     }
     if (c->max_request_body_size > 0 && body.len > (size_t)c->max_request_body_size) {
@@ -471,6 +484,12 @@ sl_aa_body(const sl_api_t *api, sl_req_t *r, void *conf_)
 
         memcpy(p, sel.model, n + 1);
         m->model = (sl_str_t){p, n};
+    }
+    if (m->inner->endpoint == SL_AP_EP_COUNT) {
+        /* count_tokens refuses what the group's first target would refuse */
+        sl_ap_conf_t *tc = sl_aa_tconf(api, r, c, m, c->g[m->group].idx[0]);
+
+        return sl_aa_inner.body(sh, r, tc);
     }
     t = sl_aa_choose(api, r, c, m);
     if (t < 0) {

@@ -125,6 +125,13 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
                 type: 'invalid_request_error',
                 message: 'cannot use own model - must be one of: opus, claude-sonnet-*, claude-haiku-*, qwen3-coder-plus, qwen-flash, qwen3-max',
             });
+            /* count_tokens is answered locally for an alias too */
+            const ct = await fetch(`${gw.base}/anything/v1/messages/count_tokens`, {
+                method: 'POST', headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'Hello there' }] }),
+            });
+            assert.equal(ct.status, 200);
+            assert.ok((await ct.json()).input_tokens > 0);
             /* malformed JSON: ai-proxy's own 400, whatever the model scan saw */
             const bad = await fetch(`${gw.base}/anything/v1/messages`, {
                 method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"opus","messages":[',
@@ -135,7 +142,7 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
             assert.equal(await count(B), 2);
             assert.equal(await count(C), 2);
             /* file-log: ai.proxy.meta names the target that answered */
-            const recs = await waitLog(gw.logPath, 8);
+            const recs = await waitLog(gw.logPath, 9);
             const meta = recs.filter((x) => x.ai).map((x) => `${x.ai.proxy.meta.provider_name}/${x.ai.proxy.meta.request_model}`);
             assert.deepEqual(meta, ['dashscope/qwen3-coder-plus', 'openai/qwen-flash', 'dashscope/qwen3-max',
                 'openai/qwen-flash', 'dashscope/qwen3-max']);
