@@ -972,6 +972,11 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
         if (strcmp(why, "llm_format") == 0) {
             sl_ap_cp_err(cp, why, "'%s' is not supported yet by sluice with provider %s",
                          c->llm_format == SL_AP_FMT_ANTHROPIC ? "anthropic" : "openai", prov->name);
+        } else if (c->route_type == SL_AP_ROUTE_EMBEDDINGS && prov->path[c->route_type] &&
+                   prov->wire == SL_AP_WIRE_OPENAI) {
+            sl_ap_cp_err(cp, "llm_format",
+                         "'anthropic' has no embeddings API: llm/v1/embeddings needs llm_format "
+                         "openai");
         } else {
             sl_ap_cp_err(cp, "route_type", "'%s' is not supported yet by sluice with provider %s",
                          sl_ap_route_name(c->route_type), prov->name);

@@ -59,7 +59,8 @@ sl_ap_openai_request(const sl_ap_target_t *conf, const char *body, size_t len, s
     if (sl_ap_policy_dups(conf, d, info) != 0) {
         return -1;
     }
-    msgs = sl_json_get_t(d, 0, "messages", SL_J_ARR);
+    msgs = conf->route_type == SL_AP_ROUTE_EMBEDDINGS ? sl_json_get(d, 0, "input")
+                                                      : sl_json_get_t(d, 0, "messages", SL_J_ARR);
     if (msgs < 0) {
         snprintf(info->errmsg, sizeof(info->errmsg), "request body doesn't contain valid prompts");
         return -1;

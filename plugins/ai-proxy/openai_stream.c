@@ -19,6 +19,56 @@ sl_ap_copy_model(const sl_jdoc_t *d, sl_ap_usage_t *u)
     }
 }
 
+/* An Anthropic stream (the anthropic provider, DashScope's Anthropic
+ * endpoint): usage from message_start's message, then message_delta's
+ * cumulative counts, which may leave out the input counts (Anthropic's
+ * own API sends only output_tokens there): those are kept. */
+static int
+sl_ap_watch_anthropic(sl_ap_watch_t *w, const sl_jdoc_t *d, int type)
+{
+    int tok, u;
+
+    if (sl_json_str_eq(d, type, "message_start")) {
+        int msg = sl_json_get_t(d, 0, "message", SL_J_OBJ);
+
+        tok = sl_json_get_t(d, msg, "model", SL_J_STR);
+        if (tok >= 0 && w->usage.response_model[0] == '\0' &&
+            d->t[tok].len < sizeof(w->usage.response_model)) {
+            memcpy(w->usage.response_model, d->src + d->t[tok].start, d->t[tok].len);
+            w->usage.response_model[d->t[tok].len] = '\0';
+        }
+        sl_ap_usage_from_json(d, sl_json_get_t(d, msg, "usage", SL_J_OBJ), &w->usage);
+    } else if (sl_json_str_eq(d, type, "message_delta")) {
+        sl_ap_usage_t prev = w->usage;
+
+        u = sl_json_get_t(d, 0, "usage", SL_J_OBJ);
+        if (u < 0) {
+            return 0;
+        }
+        sl_ap_usage_from_json(d, u, &w->usage);
+        if (sl_json_get(d, u, "input_tokens") < 0) {
+            w->usage.prompt = prev.prompt;
+            w->usage.cached = prev.cached;
+            w->usage.created = prev.created;
+            w->usage.total = w->usage.prompt + w->usage.completion;
+        }
+    } else if (sl_json_str_eq(d, type, "content_block_delta")) {
+        int delta = sl_json_get_t(d, 0, "delta", SL_J_OBJ);
+
+        tok = sl_json_get_t(d, delta, "text", SL_J_STR);
+        if (tok < 0) {
+            tok = sl_json_get_t(d, delta, "partial_json", SL_J_STR);
+        }
+        if (tok < 0) {
+            tok = sl_json_get_t(d, delta, "thinking", SL_J_STR);
+        }
+        if (tok >= 0) {
+            w->gen_tokens += sl_ap_text_tokens(d->src + d->t[tok].start, d->t[tok].len);
+        }
+    }
+    return 0;
+}
+
 static int
 sl_ap_watch_event(void *ud, const char *data, size_t len)
 {
@@ -28,6 +78,10 @@ sl_ap_watch_event(void *ud, const char *data, size_t len)
 
     if (sl_json_parse(d, data, len) != 0 || d->t[0].type != SL_J_OBJ) {
         return 0; /* [DONE] and anything else */
+    }
+    tok = sl_json_get_t(d, 0, "type", SL_J_STR);
+    if (tok >= 0) {
+        return sl_ap_watch_anthropic(w, d, tok);
     }
     sl_ap_copy_model(d, &w->usage);
     tok = sl_json_get_t(d, 0, "usage", SL_J_OBJ);

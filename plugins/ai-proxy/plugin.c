@@ -25,9 +25,10 @@
 #define SL_AP_PING_MS 10000
 
 typedef enum {
-    SL_AP_EP_CHAT = 0, /* translated (anthropic) or forwarded (openai) */
-    SL_AP_EP_COUNT,    /* count_tokens, answered in body */
-    SL_AP_EP_LOCAL     /* answered in access */
+    SL_AP_EP_CHAT = 0,  /* translated (anthropic) or forwarded (openai) */
+    SL_AP_EP_COUNT,     /* count_tokens, answered in body */
+    SL_AP_EP_COUNT_FWD, /* count_tokens, forwarded to the provider's */
+    SL_AP_EP_LOCAL      /* answered in access */
 } sl_ap_endpoint_t;
 
 typedef enum {
@@ -225,7 +226,7 @@ sl_ap_query_add(sl_ap_buf_t *q, const char *name, const char *value)
  * configured URL, then the client's, then Azure's api-version (unless the
  * client sent one, as Kong) and the query credential. */
 static int
-sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
+sl_ap_set_upstream_at(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t, const char *suffix)
 {
     sl_str_t cq = api->req_query(r);
     sl_str_t path = {t->up_path, strlen(t->up_path)};
@@ -235,6 +236,17 @@ sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
 
     if (t->route_type == SL_AP_ROUTE_PRESERVE && !t->up_path_fixed) {
         path = api->req_path(r);
+    }
+    if (suffix) {
+        size_t n = strlen(suffix);
+        char *pp = api->palloc(r, path.len + n);
+
+        if (pp == NULL) {
+            return -2;
+        }
+        memcpy(pp, path.ptr, path.len);
+        memcpy(pp + path.len, suffix, n);
+        path = (sl_str_t){pp, path.len + n};
     }
     if (t->up_query && t->up_query[0]) {
         sl_ap_buf_adds(&q, t->up_query);
@@ -267,6 +279,12 @@ sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
                            (sl_str_t){qp, q.len});
     sl_ap_buf_free(&q);
     return rc;
+}
+
+static int
+sl_ap_set_upstream(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
+{
+    return sl_ap_set_upstream_at(api, r, t, NULL);
 }
 
 static void
@@ -332,6 +350,15 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
         api->req_body_limit(r, (uint64_t)conf->max_request_body_size);
     }
 
+    if (c->t->route_type == SL_AP_ROUTE_PRESERVE) {
+        /* Kong's preserve: the client's method, path and body, with the
+         * gateway's credentials */
+        if (sl_ap_set_upstream(api, r, c->t) != 0) {
+            return SL_STATUS_ERROR;
+        }
+        sl_ap_set_auth(api, r, c->t);
+        return SL_STATUS_CONTINUE;
+    }
     if (c->t->llm_format == SL_AP_FMT_ANTHROPIC) {
         if (sl_ap_ends_with(path, "/v1/messages/count_tokens")) {
             c->endpoint = SL_AP_EP_COUNT;
@@ -351,6 +378,16 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
         return sl_ap_respond_error(api, r, c, 405, "Method not allowed: use POST");
     }
     if (c->endpoint == SL_AP_EP_COUNT) {
+        if (!(c->t->prov->caps & SL_AP_CAP_COUNT_TOKENS) || !sl_ap_target_passthrough(c->t)) {
+            return SL_STATUS_CONTINUE; /* answered locally in body */
+        }
+        /* the Anthropic provider counts: forwarded to its count_tokens,
+         * next to the messages path, with the provider's credential */
+        c->endpoint = SL_AP_EP_COUNT_FWD;
+        if (sl_ap_set_upstream_at(api, r, c->t, "/count_tokens") != 0) {
+            return SL_STATUS_ERROR;
+        }
+        sl_ap_set_auth(api, r, c->t);
         return SL_STATUS_CONTINUE;
     }
     if (sl_ap_set_upstream(api, r, c->t) != 0) {
@@ -363,6 +400,40 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
 }
 
 /* ------------------------------------------------------------------ body */
+
+/* preserve: the body goes untouched; its model and stream flag (when it is
+ * JSON that has them) are read for the statistics and the model header. */
+static sl_status_t
+sl_ap_body_preserve(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, sl_str_t body)
+{
+    int tok;
+
+    if (body.len > 0 && sl_json_parse(&c->doc, body.ptr, body.len) == 0 &&
+        c->doc.t[0].type == SL_J_OBJ) {
+        tok = sl_json_get_t(&c->doc, 0, "model", SL_J_STR);
+        if (tok >= 0) {
+            sl_str_t m = sl_json_sv(&c->doc, tok);
+
+            snprintf(c->model, sizeof(c->model), "%.*s",
+                     (int)(m.len < sizeof(c->model) ? m.len : sizeof(c->model) - 1), m.ptr);
+        }
+        tok = sl_json_get(&c->doc, 0, "stream");
+        c->stream = tok >= 0 && c->doc.t[tok].type == SL_J_TRUE;
+        c->input_estimate = sl_ap_estimate_tokens(&c->doc);
+    }
+    if (c->model[0] == '\0' && c->t->model_name) {
+        snprintf(c->model, sizeof(c->model), "%s", c->t->model_name);
+    }
+    sl_json_free(&c->doc);
+    if (c->t->log_payloads) {
+        sl_ap_buf_add(&c->req_payload, body.ptr,
+                      body.len < SL_AP_MAX_PAYLOAD ? body.len : SL_AP_MAX_PAYLOAD);
+    }
+    api->req_header_remove(r, SL_STR("accept-encoding"));
+    c->translated = 1;
+    c->t_start = api->now_us();
+    return SL_STATUS_CONTINUE;
+}
 
 static sl_status_t
 sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
@@ -407,7 +478,25 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
                    : SL_STATUS_ERROR;
     }
 
-    rc = sl_ap_encode_request(c->t, body.ptr, body.len, &c->doc, &out, &info);
+    if (c->t->route_type == SL_AP_ROUTE_PRESERVE) {
+        return sl_ap_body_preserve(api, r, c, body);
+    }
+    if (c->endpoint == SL_AP_EP_COUNT_FWD || c->t->route_type == SL_AP_ROUTE_EMBEDDINGS) {
+        /* only the model (and a body credential for embeddings) is the
+         * gateway's: count_tokens and embeddings take no sampling options
+         * and no stream */
+        sl_ap_target_t tt = *c->t;
+
+        tt.max_tokens = tt.top_k = -1;
+        tt.temperature = tt.top_p = -1;
+        tt.response_streaming = SL_AP_STREAM_ALLOW;
+        if (c->endpoint == SL_AP_EP_COUNT_FWD) {
+            tt.param_location = SL_AP_PARAM_NONE;
+        }
+        rc = sl_ap_openai_request(&tt, body.ptr, body.len, &c->doc, &out, &info);
+    } else {
+        rc = sl_ap_encode_request(c->t, body.ptr, body.len, &c->doc, &out, &info);
+    }
     if (rc == -2) {
         sl_ap_buf_free(&out);
         return SL_STATUS_ERROR;
@@ -443,6 +532,9 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     api->req_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
     /* an uncompressed answer is the only one we can translate */
     api->req_header_remove(r, SL_STR("accept-encoding"));
+    if (c->endpoint == SL_AP_EP_COUNT_FWD) {
+        return SL_STATUS_CONTINUE; /* the answer passes as it is, no statistics */
+    }
     c->translated = 1;
     c->t_start = api->now_us();
     return SL_STATUS_CONTINUE;

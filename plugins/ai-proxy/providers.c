@@ -27,12 +27,12 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
          "/openai/deployments/{azure_deployment_id}/completions",
          "/openai/deployments/{azure_deployment_id}/embeddings",
          "/openai/deployments/{azure_deployment_id}/"},
-        ALL_OPENAI_CAPS, NULL, "the azure provider"},
+        ALL_OPENAI_CAPS, NULL, NULL},
     [SL_AP_PROV_ANTHROPIC] = {
         "anthropic", SL_AP_PROV_ANTHROPIC, SL_AP_WIRE_ANTHROPIC, SL_AP_FRAME_SSE,
         SL_AP_AUTH_X_API_KEY, "https://api.anthropic.com:443",
         {"/v1/messages", NULL, NULL, "/"},
-        SL_AP_CAP_TOP_K | SL_AP_CAP_TOOLS | SL_AP_CAP_COUNT_TOKENS, NULL, "the anthropic provider"},
+        SL_AP_CAP_TOP_K | SL_AP_CAP_TOOLS | SL_AP_CAP_COUNT_TOKENS, NULL, NULL},
     [SL_AP_PROV_COHERE] = {
         "cohere", SL_AP_PROV_COHERE, SL_AP_WIRE_OTHER, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
         "https://api.cohere.com:443", {"/v1/chat", "/v1/generate", "/v1/embed", "/"},
@@ -41,11 +41,11 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
         "mistral", SL_AP_PROV_MISTRAL, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
         "https://api.mistral.ai:443",
         {"/v1/chat/completions", NULL, "/v1/embeddings", "/"},
-        SL_AP_CAP_TOOL_REQUIRED | SL_AP_CAP_TOOLS, NULL, "the mistral provider"},
+        SL_AP_CAP_TOOL_REQUIRED | SL_AP_CAP_TOOLS, NULL, NULL},
     [SL_AP_PROV_LLAMA2] = {
         "llama2", SL_AP_PROV_LLAMA2, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_OPTIONAL,
         NULL, {"/v1/chat/completions", NULL, NULL, "/"},
-        ALL_OPENAI_CAPS | SL_AP_CAP_NEEDS_URL, NULL, "the llama2 provider"},
+        ALL_OPENAI_CAPS | SL_AP_CAP_NEEDS_URL, NULL, NULL},
     [SL_AP_PROV_GEMINI] = {
         "gemini", SL_AP_PROV_GEMINI, SL_AP_WIRE_GEMINI, SL_AP_FRAME_SSE, SL_AP_AUTH_GOOG,
         "https://generativelanguage.googleapis.com:443",
@@ -74,23 +74,23 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
     [SL_AP_PROV_XAI] = {
         "xai", SL_AP_PROV_XAI, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
         "https://api.x.ai:443", {"/v1/chat/completions", NULL, NULL, "/"},
-        ALL_OPENAI_CAPS, NULL, "the xai provider"},
+        ALL_OPENAI_CAPS, NULL, NULL},
     [SL_AP_PROV_CEREBRAS] = {
         "cerebras", SL_AP_PROV_CEREBRAS, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
         "https://api.cerebras.ai:443", {"/v1/chat/completions", NULL, NULL, "/"},
-        ALL_OPENAI_CAPS, NULL, "the cerebras provider"},
+        ALL_OPENAI_CAPS, NULL, NULL},
     [SL_AP_PROV_DEEPSEEK] = {
         "deepseek", SL_AP_PROV_DEEPSEEK, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
         "https://api.deepseek.com:443", {"/v1/chat/completions", NULL, NULL, "/"},
-        ALL_OPENAI_CAPS, NULL, "the deepseek provider"},
+        ALL_OPENAI_CAPS, NULL, NULL},
     [SL_AP_PROV_OLLAMA] = {
         "ollama", SL_AP_PROV_OLLAMA, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_OPTIONAL,
         NULL, {"/v1/chat/completions", NULL, "/v1/embeddings", "/"},
-        ALL_OPENAI_CAPS | SL_AP_CAP_NEEDS_URL, NULL, "the ollama provider"},
+        ALL_OPENAI_CAPS | SL_AP_CAP_NEEDS_URL, NULL, NULL},
     [SL_AP_PROV_VLLM] = {
         "vllm", SL_AP_PROV_VLLM, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_OPTIONAL,
         NULL, {"/v1/chat/completions", NULL, NULL, "/"},
-        ALL_OPENAI_CAPS | SL_AP_CAP_NEEDS_URL, NULL, "the vllm provider"},
+        ALL_OPENAI_CAPS | SL_AP_CAP_NEEDS_URL, NULL, NULL},
 };
 /* clang-format on */
 
@@ -126,9 +126,19 @@ sl_ap_provider_refusal(const sl_ap_provider_t *p, sl_ap_format_t fmt, sl_ap_rout
     if (p->not_yet) {
         return "model.provider";
     }
-    if (p->path[rt] == NULL || rt == SL_AP_ROUTE_COMPLETIONS || rt == SL_AP_ROUTE_EMBEDDINGS ||
-        rt == SL_AP_ROUTE_PRESERVE) {
+    if (rt == SL_AP_ROUTE_PRESERVE) {
+        /* the client's body as it is, with the configured credential; a
+         * provider that signs the body (SigV4) needs its codec's prepare */
+        return p->auth == SL_AP_AUTH_SIGV4 && (p->codec == NULL || p->codec->prepare == NULL)
+                   ? "route_type"
+                   : NULL;
+    }
+    if (p->path[rt] == NULL || rt == SL_AP_ROUTE_COMPLETIONS) {
         return "route_type";
+    }
+    if (rt == SL_AP_ROUTE_EMBEDDINGS) {
+        /* OpenAI's embeddings body, to an OpenAI-compatible provider */
+        return fmt == SL_AP_FMT_OPENAI && p->wire == SL_AP_WIRE_OPENAI ? NULL : "route_type";
     }
     if (p->wire == SL_AP_WIRE_OPENAI) {
         return NULL; /* the pivot: both client formats */

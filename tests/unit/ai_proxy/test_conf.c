@@ -145,8 +145,8 @@ test_errors(void **state)
         "model.options.max_tokens: expected an integer");
     expect_error("{" BASE ",\"bogus\":1}", "bogus: unknown field");
     expect_error("{" BASE ",\"logging\":{\"log_stats\":true}}", "logging.log_stats: unknown field");
-    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"dashscope\"}}",
-                 "route_type: 'llm/v1/embeddings' is not supported yet");
+    expect_error("{\"route_type\":\"llm/v1/responses\",\"model\":{\"provider\":\"dashscope\"}}",
+                 "route_type: 'llm/v1/responses' is not supported yet");
     expect_error("{\"route_type\":\"llm/v9\",\"model\":{\"provider\":\"dashscope\"}}",
                  "route_type: expected one of");
     expect_error("{\"model\":{\"provider\":\"dashscope\"}}", "route_type: required field missing");
@@ -171,8 +171,8 @@ test_errors(void **state)
         "{\"route_type\":\"llm/v1/"
         "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"upstream_url\":\"ftp://x\"}}}",
         "model.options.upstream_url: invalid URL");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"mistral\"}}",
-                 "model.provider: 'mistral' is not supported yet");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"huggingface\"}}",
+                 "model.provider: 'huggingface' is not supported yet");
     expect_error("[]", "config must be a JSON object");
 }
 
@@ -351,6 +351,92 @@ test_target_parse(void **state)
     sl_ap_target_free(&b);
 }
 
+/* Kong's default URL per provider (kong/llm/drivers/shared.lua and Kong's
+ * provider pages), and Kong's per-provider required options. */
+static void
+test_provider_urls(void **state)
+{
+    static const struct {
+        const char *provider, *options, *host, *path;
+    } rows[] = {
+        {"openai", "{}", "api.openai.com", "/v1/chat/completions"},
+        {"azure", "{\"azure_instance\":\"inst\",\"azure_deployment_id\":\"dep\"}",
+         "inst.openai.azure.com", "/openai/deployments/dep/chat/completions"},
+        {"anthropic", "{\"anthropic_version\":\"2023-06-01\"}", "api.anthropic.com",
+         "/v1/messages"},
+        {"mistral", "{\"mistral_format\":\"openai\"}", "api.mistral.ai", "/v1/chat/completions"},
+        {"deepseek", "{}", "api.deepseek.com", "/v1/chat/completions"},
+        {"xai", "{}", "api.x.ai", "/v1/chat/completions"},
+        {"cerebras", "{}", "api.cerebras.ai", "/v1/chat/completions"},
+        {"dashscope", "{}", "dashscope-intl.aliyuncs.com", "/compatible-mode/v1/chat/completions"},
+    };
+    char json[512];
+    errs_t e;
+    sl_ap_conf_t *c = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        snprintf(json, sizeof(json),
+                 "{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\",\"model\":"
+                 "{\"provider\":\"%s\",\"name\":\"m\",\"options\":%s}}",
+                 rows[i].provider, rows[i].options);
+        if (parse(json, &c, &e) != 0) {
+            fail_msg("%s: %s", rows[i].provider, e.text);
+        }
+        assert_string_equal(c->t.up_scheme, "https");
+        assert_string_equal(c->t.up_host, rows[i].host);
+        assert_int_equal(c->t.up_port, 443);
+        assert_string_equal(c->t.up_path, rows[i].path);
+        assert_string_equal(c->t.prov->name, rows[i].provider);
+        sl_ap_conf_free(c);
+    }
+    /* self-hosted: the URL is the user's; its path wins, else the row's */
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"vllm\","
+                           "\"options\":{\"upstream_url\":\"http://gpu:8000\"}}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.up_path, "/v1/chat/completions");
+    sl_ap_conf_free(c);
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":"
+                           "\"azure\",\"options\":{\"azure_instance\":\"i\",\"azure_"
+                           "deployment_id\":\"e\"}}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.up_path, "/openai/deployments/e/embeddings");
+    assert_string_equal(c->t.azure_api_version, "2023-05-15");
+    sl_ap_conf_free(c);
+
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"anthropic\"}}",
+                 "model.options.anthropic_version: must set model.options.anthropic_version for "
+                 "anthropic provider");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"azure\"}}",
+                 "model.options.azure_instance: must set");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"azure\","
+                 "\"options\":{\"azure_instance\":\"i\"}}}",
+                 "model.options.azure_deployment_id: must set");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"mistral\"}}",
+                 "model.options.mistral_format: must set");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"mistral\","
+                 "\"options\":{\"mistral_format\":\"ollama\"}}}",
+                 "model.options.mistral_format: 'ollama' is not supported yet");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"llama2\","
+                 "\"options\":{\"llama2_format\":\"openai\"}}}",
+                 "model.options.upstream_url: must set model.options.upstream_url for self-hosted");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"ollama\"}}",
+                 "model.options.upstream_url: must set");
+    expect_error(
+        "{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"xai\"}}",
+        "route_type: 'llm/v1/embeddings' is not supported yet by sluice with provider xai");
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"llm_format\":\"anthropic\","
+                 "\"model\":{\"provider\":\"openai\"}}",
+                 "llm_format: 'anthropic' has no embeddings API");
+    expect_error("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":\"openai\"}}",
+                 "route_type: 'llm/v1/completions' is not supported yet by sluice with provider "
+                 "openai");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"cohere\"}}",
+                 "model.provider: 'cohere' is not supported yet by sluice");
+}
+
 int
 main(void)
 {
@@ -358,6 +444,7 @@ main(void)
         cmocka_unit_test(test_howto),           cmocka_unit_test(test_defaults_and_urls),
         cmocka_unit_test(test_errors),          cmocka_unit_test(test_kong_defaults),
         cmocka_unit_test(test_fidelity_errors), cmocka_unit_test(test_target_parse),
+        cmocka_unit_test(test_provider_urls),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

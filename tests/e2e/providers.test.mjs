@@ -1,0 +1,267 @@
+/* providers.test.mjs - every provider sluice serves, through the real
+ * binary, against mocks speaking each provider's wire format
+ * (tests/mock/providers.mjs), with the official OpenAI and Anthropic SDKs:
+ * the provider's default path (upstream_url gives only scheme://host:port),
+ * its credential (a wrong one gets the provider's own 401, mapped into the
+ * client's error shape), Azure's api-version and api-key, Anthropic's
+ * anthropic-version and count_tokens, streaming in the client's grammar,
+ * a tool round trip, usage in the log, and the client's key never reaching
+ * a provider. docs/providers.md names the cases. */
+import { test, describe, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY } from './harness.mjs';
+import { startProviders, KEYS } from '../mock/providers.mjs';
+
+const CASE = { timeout: 30000 };
+
+/* provider -> [its default chat path, extra model.options] */
+const OPENAI_FAMILY = {
+    openai: ['/v1/chat/completions', {}],
+    azure: ['/openai/deployments/gpt4o-dep/chat/completions',
+        { azure_instance: 'myinst', azure_deployment_id: 'gpt4o-dep', azure_api_version: '2024-10-21' }],
+    mistral: ['/v1/chat/completions', { mistral_format: 'openai' }],
+    deepseek: ['/v1/chat/completions', {}],
+    xai: ['/v1/chat/completions', {}],
+    cerebras: ['/v1/chat/completions', {}],
+    ollama: ['/v1/chat/completions', {}],
+    vllm: ['/v1/chat/completions', {}],
+    llama2: ['/v1/chat/completions', { llama2_format: 'openai' }],
+};
+const AUTH = {
+    azure: { header_name: 'api-key', header_value: KEYS.azure },
+    anthropic: { header_name: 'x-api-key', header_value: KEYS.anthropic },
+};
+const auth = (p) => AUTH[p] ?? { header_name: 'Authorization', header_value: `Bearer ${KEYS[p]}` };
+
+function route(name, p, { provider, fmt, model = `${provider}-model`, alias, options = {}, authv = auth(provider), routeType = 'llm/v1/chat' }) {
+    return {
+        name, paths: [p],
+        plugins: [{
+            name: 'ai-proxy',
+            config: {
+                route_type: routeType, llm_format: fmt,
+                logging: { log_statistics: true },
+                auth: authv,
+                model: { provider, name: model, ...(alias ? { model_alias: alias } : {}), options: { upstream_url: `MOCK`, ...options } },
+            },
+        }],
+    };
+}
+
+describe('providers through sluice', { timeout: 300000 }, () => {
+    let mock;
+    let gw;
+    let logPath;
+    before(async () => {
+        mock = await startProviders();
+        logPath = path.join(tmpDir(), 'log.json');
+        const routes = [];
+        for (const [p, [, opts]] of Object.entries(OPENAI_FAMILY)) {
+            routes.push(route(`oa-${p}`, `/oa/${p}`, { provider: p, fmt: 'openai', options: opts }));
+            routes.push(route(`an-${p}`, `/an/${p}`, { provider: p, fmt: 'anthropic', options: opts }));
+        }
+        routes.push(route('an-anthropic', '/an/anthropic', {
+            provider: 'anthropic', fmt: 'anthropic', model: 'claude-sonnet-4-5', alias: 'claude-team',
+            options: { anthropic_version: '2023-06-01', max_tokens: 1024 },
+        }));
+        routes.push(route('bad-key', '/bad/openai', {
+            provider: 'openai', fmt: 'anthropic', authv: { header_name: 'Authorization', header_value: 'Bearer sk-wrong' },
+        }));
+        routes.push(route('bad-azure', '/bad/azure', {
+            provider: 'azure', fmt: 'openai', options: OPENAI_FAMILY.azure[1], authv: { header_name: 'api-key', header_value: 'nope' },
+        }));
+        routes.push(route('pres', '/pres', { provider: 'openai', fmt: 'openai', routeType: 'preserve' }));
+        routes.push(route('emb', '/emb/openai', { provider: 'openai', fmt: 'openai', model: 'text-embedding-3-small', routeType: 'llm/v1/embeddings' }));
+        routes.push(route('emb-az', '/emb/azure', {
+            provider: 'azure', fmt: 'openai', model: 'text-embedding-3-small', routeType: 'llm/v1/embeddings',
+            options: { azure_instance: 'myinst', azure_deployment_id: 'emb-dep' },
+        }));
+        const config = JSON.stringify({
+            _format_version: '3.0',
+            services: [{ name: 'llm', url: 'http://127.0.0.1:9/', routes }],
+            plugins: [{ name: 'file-log', config: { path: logPath } }],
+        }).replaceAll('"MOCK"', JSON.stringify(mock.base));
+        gw = await startGateway({ workers: 1, config });
+    });
+    after(async () => {
+        await gw?.stop();
+        await mock?.stop();
+    });
+    beforeEach(() => mock.reset());
+
+    const lastLog = async () => {
+        await sleep(150);
+        const recs = readLog(logPath);
+        return recs[recs.length - 1];
+    };
+    const noClientKey = (rec) => {
+        const h = JSON.stringify(rec.headers);
+        assert.ok(!h.includes(CLIENT_KEY), 'the client key reached the provider');
+    };
+    const oa = (p) => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/oa/${p}/v1`, maxRetries: 0 });
+    const an = (p, prefix = '/an') => new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${prefix}/${p}`, maxRetries: 0 });
+
+    for (const [p, [chatPath]] of Object.entries(OPENAI_FAMILY)) {
+        test(`${p}: OpenAI SDK, non-streamed and streamed with include_usage`, CASE, async () => {
+            const client = oa(p);
+            const { data, response } = await client.chat.completions.create({
+                model: `${p}-model`, messages: [{ role: 'user', content: 'Hello' }],
+            }).withResponse();
+            assert.equal(data.choices[0].message.content, mock.TEXT);
+            assert.equal(response.headers.get('x-kong-llm-model'), `${p}/${p}-model`);
+            const up = mock.requests[0];
+            assert.equal(up.path, chatPath);
+            assert.equal(up.provider, p);
+            noClientKey(up);
+            if (p === 'azure') assert.match(up.query, /api-version=2024-10-21/);
+            let rec = await lastLog();
+            assert.equal(rec.ai.proxy.meta.provider_name, p);
+            assert.equal(rec.ai.proxy.usage.prompt_tokens, 21);
+
+            const stream = await client.chat.completions.create({
+                model: `${p}-model`, stream: true, stream_options: { include_usage: true },
+                messages: [{ role: 'user', content: 'Hello' }],
+            });
+            let text = '';
+            let usage = null;
+            for await (const c of stream) {
+                text += c.choices[0]?.delta?.content ?? '';
+                if (c.usage) usage = c.usage;
+            }
+            assert.equal(text, mock.TEXT);
+            assert.equal(usage?.prompt_tokens, 21);
+            rec = await lastLog();
+            assert.equal(rec.ai.proxy.meta.request_mode, 'stream');
+            assert.equal(rec.ai.proxy.usage.completion_tokens, usage.completion_tokens);
+        });
+
+        test(`${p}: Anthropic SDK, streamed text and a tool call`, CASE, async () => {
+            const client = an(p);
+            const msg = await client.messages.stream({
+                model: `${p}-model`, max_tokens: 256, messages: [{ role: 'user', content: 'Hello' }],
+            }).finalMessage();
+            assert.equal(msg.content[0].text, mock.TEXT);
+            assert.equal(msg.usage.output_tokens, mock.requests[0].usage.output);
+            const up = mock.requests[0];
+            assert.equal(up.path, chatPath);
+            assert.equal(up.body.stream, true);
+            if (p === 'mistral') {
+                assert.equal(up.body.stream_options, undefined, 'Mistral refuses stream_options');
+            } else {
+                assert.deepEqual(up.body.stream_options, { include_usage: true });
+            }
+            noClientKey(up);
+            const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
+            const t = await client.messages.create({
+                model: `${p}-model`, max_tokens: 256, tools, tool_choice: { type: 'any' },
+                messages: [{ role: 'user', content: 'MOCK:tool_call weather?' }],
+            });
+            assert.equal(t.stop_reason, 'tool_use');
+            const tu = t.content.find((b) => b.type === 'tool_use');
+            assert.deepEqual(tu.input, mock.TOOL.arguments);
+            assert.equal(mock.requests[1].body.tool_choice, 'required');
+            // the round trip: the tool result goes back as a tool message
+            await client.messages.create({
+                model: `${p}-model`, max_tokens: 256, tools,
+                messages: [{ role: 'user', content: 'weather?' }, { role: 'assistant', content: t.content },
+                    { role: 'user', content: [{ type: 'tool_result', tool_use_id: tu.id, content: '21C' }] }],
+            });
+            const back = mock.requests[2].body.messages;
+            assert.ok(back.some((m) => m.role === 'tool' && m.tool_call_id === tu.id && m.content === '21C'));
+        });
+    }
+
+    test('a wrong provider key: the provider\'s 401 becomes the client\'s error shape', CASE, async () => {
+        await assert.rejects(an('openai', '/bad').messages.create({
+            model: 'openai-model', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e.status === 401 && e.error?.type === 'error' && e.error.error.type === 'authentication_error' &&
+            /Incorrect API key/.test(e.error.error.message));
+        // Azure's own error body reaches an OpenAI client as Azure sent it (Kong)
+        const r = await fetch(`${gw.base}/bad/azure/chat/completions`, {
+            method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
+            body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        assert.equal(r.status, 401);
+        assert.match((await r.json()).error.message, /Access denied/);
+        assert.equal(mock.requests.at(-1).headers['api-key'], 'nope');
+        assert.equal(mock.requests.at(-1).headers.authorization, undefined);
+    });
+
+    test('anthropic native: auth, model and version rewritten, the stream untouched', CASE, async () => {
+        const client = an('anthropic');
+        const s = client.messages.stream({
+            model: 'claude-team', max_tokens: 99999, messages: [{ role: 'user', content: 'Hello' }],
+            system: [{ type: 'text', text: 'be brief', cache_control: { type: 'ephemeral' } }],
+        }, { headers: { 'anthropic-version': '2020-01-01', 'anthropic-beta': 'interleaved-thinking-2025-05-14' } });
+        const msg = await s.finalMessage();
+        assert.equal(msg.content[0].text, mock.TEXT);
+        const up = mock.requests[0];
+        assert.equal(up.path, '/v1/messages');
+        assert.equal(up.headers['x-api-key'], KEYS.anthropic);
+        assert.equal(up.headers['anthropic-version'], '2023-06-01');
+        assert.equal(up.headers['anthropic-beta'], 'interleaved-thinking-2025-05-14');
+        assert.equal(up.body.model, 'claude-sonnet-4-5');
+        assert.equal(up.body.max_tokens, 1024);
+        assert.deepEqual(up.body.system, [{ type: 'text', text: 'be brief', cache_control: { type: 'ephemeral' } }]);
+        noClientKey(up);
+        const rec = await lastLog();
+        assert.equal(rec.ai.proxy.meta.provider_name, 'anthropic');
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 21, 'message_start input kept after message_delta');
+        assert.equal(rec.ai.proxy.usage.completion_tokens, mock.requests[0].usage.output);
+        assert.equal(rec.response.headers['x-kong-llm-model'], 'anthropic/claude-sonnet-4-5');
+
+        const t = await client.messages.create({
+            model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'MOCK:tool_call' }],
+            tools: [{ name: 'get_weather', input_schema: { type: 'object' } }],
+        });
+        assert.equal(t.stop_reason, 'tool_use');
+        assert.deepEqual(t.content[1].input, mock.TOOL.arguments);
+    });
+
+    test('anthropic native: count_tokens forwarded with the provider key, errors as Anthropic sent them', CASE, async () => {
+        const client = an('anthropic');
+        const n = await client.messages.countTokens({ model: 'claude-team', messages: [{ role: 'user', content: 'count me' }] });
+        assert.equal(typeof n.input_tokens, 'number');
+        const up = mock.requests[0];
+        assert.equal(up.path, '/v1/messages/count_tokens');
+        assert.equal(up.headers['x-api-key'], KEYS.anthropic);
+        assert.equal(up.body.model, 'claude-sonnet-4-5');
+        assert.equal(up.body.max_tokens, undefined, 'no sampling options on count_tokens');
+        mock.next({ type: 'error429' });
+        await assert.rejects(client.messages.create({
+            model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e.status === 429 && e.error.error.type === 'rate_limit_error');
+    });
+
+    test('preserve: the client\'s path and body pass untouched with the gateway key', CASE, async () => {
+        const body = JSON.stringify({ model: 'whatever-model', messages: [{ role: 'user', content: 'hi' }], extra_field: 1 });
+        const r = await fetch(`${gw.base}/pres/v1/chat/completions?x=1`, {
+            method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` }, body,
+        });
+        assert.equal(r.status, 200);
+        const up = mock.requests[0];
+        assert.equal(up.path, '/pres/v1/chat/completions', "Kong's preserve: the client's path");
+        assert.equal(up.raw, body);
+        assert.equal(up.headers.authorization, `Bearer ${KEYS.openai}`);
+        const rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 21);
+        assert.equal(rec.ai.proxy.meta.request_model, 'whatever-model');
+    });
+
+    test('embeddings: OpenAI and Azure', CASE, async () => {
+        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/openai/v1`, maxRetries: 0 });
+        const e = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] });
+        assert.equal(e.data.length, 2);
+        assert.equal(mock.requests[0].path, '/v1/embeddings');
+        assert.equal(mock.requests[0].body.model, 'text-embedding-3-small');
+        const az = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/azure`, maxRetries: 0 });
+        await az.embeddings.create({ model: 'text-embedding-3-small', input: 'a' });
+        assert.equal(mock.requests[1].path, '/openai/deployments/emb-dep/embeddings');
+        assert.match(mock.requests[1].query, /api-version=2023-05-15/);
+        const rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 4);
+    });
+});

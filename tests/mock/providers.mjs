@@ -1,0 +1,241 @@
+/* providers.mjs - in-process mock LLM providers speaking their real wire
+ * formats, for the provider e2e suite (tests/e2e/providers.test.mjs).
+ *
+ * One HTTP server, routed by path as the providers are:
+ *   POST /v1/chat/completions, /chat/completions   OpenAI chat and the
+ *        OpenAI-compatible family (openai, mistral, deepseek, xai, cerebras,
+ *        ollama's /v1, vllm, llama2): `Authorization: Bearer <key>`
+ *   POST /openai/deployments/<dep>/chat/completions?api-version=...  Azure
+ *        OpenAI: `api-key: <key>`, api-version required
+ *   POST /v1/embeddings, /openai/deployments/<dep>/embeddings
+ *   POST /v1/messages, /v1/messages/count_tokens   Anthropic Messages:
+ *        `x-api-key`, `anthropic-version` required
+ * A key names its provider (sk-<provider>-...): a wrong or missing key gets
+ * that provider's own 401 body. Streams follow each provider's grammar
+ * (OpenAI chunks with the usage chunk only for include_usage, Mistral's
+ * usage in the last chunk, Anthropic's event/data pairs).
+ *
+ * What it answers: the next scripted answer (mock.next({...})), else a
+ * magic word in the last user text (MOCK:tool_call, MOCK:error429), else
+ * a text. Every request is recorded (mock.requests).
+ */
+import http from 'node:http';
+
+export const KEYS = {
+    openai: 'sk-openai-0123456789', azure: 'azure-key-0123456789', anthropic: 'sk-ant-api-0123456789',
+    mistral: 'sk-mistral-0123456789', deepseek: 'sk-deepseek-0123456789', xai: 'xai-key-0123456789',
+    cerebras: 'csk-cerebras-0123456789', ollama: 'sk-ollama-0123456789', vllm: 'sk-vllm-0123456789',
+    llama2: 'sk-llama2-0123456789', dashscope: 'sk-dashscope-0123456789',
+};
+const KEY_OWNER = Object.fromEntries(Object.entries(KEYS).map(([p, k]) => [k, p]));
+
+const TEXT = 'Hello from the mock provider.';
+const TOOL = { id: 'call_mock_1', name: 'get_weather', arguments: { city: 'Paris', unit: 'celsius' } };
+
+function words(text) {
+    return text.match(/\S+\s*/g) ?? [text];
+}
+
+function lastUserText(body) {
+    const msgs = body?.messages ?? [];
+    for (let i = msgs.length - 1; i >= 0; i--) {
+        if (msgs[i].role !== 'user') continue;
+        const c = msgs[i].content;
+        if (typeof c === 'string') return c;
+        if (Array.isArray(c)) return c.filter((b) => b.type === 'text').map((b) => b.text).join(' ');
+    }
+    return '';
+}
+
+/* The error body each provider sends for a bad key. */
+function authError(provider) {
+    switch (provider) {
+    case 'azure':
+        return [401, { error: { code: '401', message: 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.' } }];
+    case 'anthropic':
+        return [401, { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' }, request_id: 'req_mock401' }];
+    case 'mistral':
+        return [401, { message: 'Unauthorized', request_id: 'mock401' }];
+    default:
+        return [401, { error: { message: 'Incorrect API key provided: sk-****. You can find your API key at https://platform.openai.com/account/api-keys.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }];
+    }
+}
+
+function rateError(provider) {
+    if (provider === 'anthropic') {
+        return [429, { type: 'error', error: { type: 'rate_limit_error', message: 'Number of request tokens has exceeded your per-minute rate limit' } }];
+    }
+    if (provider === 'mistral') return [429, { object: 'error', message: 'Requests rate limit exceeded', type: 'rate_limited', param: null, code: '1300' }];
+    return [429, { error: { message: 'Rate limit reached for requests', type: 'requests', param: null, code: 'rate_limit_exceeded' } }];
+}
+
+export async function startProviders() {
+    const requests = [];
+    const queue = [];
+    const server = http.createServer((req, res) => {
+        const chunks = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', () => {
+            const raw = Buffer.concat(chunks).toString('utf8');
+            let body = null;
+            try { body = raw ? JSON.parse(raw) : null; } catch { body = null; }
+            const url = new URL(req.url, 'http://mock');
+            const rec = { method: req.method, path: url.pathname, query: url.search, headers: req.headers, raw, body };
+            requests.push(rec);
+            handle(req, res, url, body, rec).catch((e) => {
+                res.writeHead(500, { 'content-type': 'application/json' });
+                res.end(JSON.stringify({ error: { message: String(e) } }));
+            });
+        });
+    });
+    const send = (res, status, obj, headers = {}) => {
+        const s = JSON.stringify(obj);
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s), ...headers });
+        res.end(s);
+    };
+
+    async function handle(req, res, url, body, rec) {
+        const p = url.pathname;
+        const azure = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(p);
+        const anthropic = p === '/v1/messages' || p === '/v1/messages/count_tokens';
+        let provider;
+        if (azure) {
+            provider = KEY_OWNER[req.headers['api-key']] === 'azure' ? 'azure' : null;
+            rec.provider = provider;
+            if (!provider) return send(res, ...authError('azure'));
+            if (!url.searchParams.get('api-version')) {
+                return send(res, 404, { error: { code: '404', message: 'Resource not found' } });
+            }
+        } else if (anthropic) {
+            provider = KEY_OWNER[req.headers['x-api-key']] === 'anthropic' ? 'anthropic' : null;
+            rec.provider = provider;
+            if (!provider) return send(res, ...authError('anthropic'));
+            if (!req.headers['anthropic-version']) {
+                return send(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'anthropic-version: header is required' } });
+            }
+        } else if (/\/(chat\/completions|embeddings)$/.test(p)) {
+            const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+            provider = m ? KEY_OWNER[m[1]] : null;
+            rec.provider = provider;
+            if (!provider || provider === 'azure' || provider === 'anthropic') {
+                return send(res, ...authError(m ? (KEY_OWNER[m[1]] ?? 'openai') : 'openai'));
+            }
+        } else {
+            return send(res, 404, { error: { message: `mock: no route ${p}` } });
+        }
+        if (req.method !== 'POST' || body === null) {
+            return send(res, 400, { error: { message: 'mock: POST a JSON body' } });
+        }
+        const sc = queue.shift() ?? {};
+        const word = /MOCK:(\w+)/.exec(anthropic ? lastUserText(body) : lastUserText(body))?.[1];
+        const type = sc.type ?? (word === 'tool_call' ? 'tool_call' : word === 'error429' ? 'error429' : 'text');
+        rec.answerType = type;
+        if (type === 'error429') return send(res, ...rateError(provider));
+        if (type === 'error') return send(res, sc.status ?? 400, sc.body ?? { error: { message: 'bad' } });
+        if (p.endsWith('/embeddings')) return embeddings(res, body, provider);
+        if (p === '/v1/messages/count_tokens') {
+            return send(res, 200, { input_tokens: 7 + JSON.stringify(body.messages ?? []).length % 50 });
+        }
+        const usage = { input: 21, output: words(TEXT).length, cacheRead: sc.cacheRead ?? 0 };
+        rec.usage = usage;
+        if (anthropic) return answerAnthropic(res, body, type, usage, sc);
+        return answerOpenAI(res, body, type, usage, provider, sc);
+    }
+
+    function embeddings(res, body, provider) {
+        const inputs = Array.isArray(body.input) ? body.input : [body.input];
+        send(res, 200, {
+            object: 'list',
+            data: inputs.map((_, i) => ({ object: 'embedding', index: i, embedding: [0.1 * (i + 1), -0.2, 0.3] })),
+            model: body.model ?? provider, usage: { prompt_tokens: 4 * inputs.length, total_tokens: 4 * inputs.length },
+        });
+    }
+
+    async function answerOpenAI(res, body, type, usage, provider, sc) {
+        const model = body.model ?? 'unknown';
+        const ousage = {
+            prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output,
+            ...(usage.cacheRead ? { prompt_tokens_details: { cached_tokens: usage.cacheRead } } : {}),
+        };
+        const tool = type === 'tool_call';
+        if (!body.stream) {
+            const message = tool
+                ? { role: 'assistant', content: null, tool_calls: [{ id: TOOL.id, type: 'function', function: { name: TOOL.name, arguments: JSON.stringify(TOOL.arguments) } }] }
+                : { role: 'assistant', content: sc.text ?? TEXT };
+            return send(res, 200, {
+                id: 'chatcmpl-mock1', object: 'chat.completion', created: 1700000000, model,
+                choices: [{ index: 0, message, finish_reason: tool ? 'tool_calls' : 'stop' }], usage: ousage,
+            });
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        const base = { id: 'chatcmpl-mock1', object: 'chat.completion.chunk', created: 1700000000, model };
+        const out = (o) => res.write(`data: ${JSON.stringify({ ...base, ...o })}\n\n`);
+        const mistral = provider === 'mistral';
+        out({ choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+        if (tool) {
+            const args = JSON.stringify(TOOL.arguments);
+            out({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: TOOL.id, type: 'function', function: { name: TOOL.name, arguments: '' } }] }, finish_reason: null }] });
+            for (let i = 0; i < args.length; i += 7) {
+                out({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(i, i + 7) } }] }, finish_reason: null }] });
+            }
+        } else {
+            for (const w of words(sc.text ?? TEXT)) {
+                out({ choices: [{ index: 0, delta: { content: w }, finish_reason: null }] });
+            }
+        }
+        const fin = { choices: [{ index: 0, delta: {}, finish_reason: tool ? 'tool_calls' : 'stop' }] };
+        if (mistral) {
+            out({ ...fin, usage: ousage }); // Mistral: usage in the last chunk, always
+        } else {
+            out(fin);
+            if (body.stream_options?.include_usage) out({ choices: [], usage: ousage });
+        }
+        res.end('data: [DONE]\n\n');
+    }
+
+    async function answerAnthropic(res, body, type, usage, sc) {
+        const model = body.model ?? 'claude-mock';
+        const tool = type === 'tool_call';
+        const content = tool
+            ? [{ type: 'text', text: 'Checking.' }, { type: 'tool_use', id: 'toolu_mock1', name: TOOL.name, input: TOOL.arguments }]
+            : [{ type: 'text', text: sc.text ?? TEXT }];
+        const au = { input_tokens: usage.input, output_tokens: usage.output, cache_creation_input_tokens: 0, cache_read_input_tokens: usage.cacheRead };
+        if (!body.stream) {
+            return send(res, 200, {
+                id: 'msg_mock1', type: 'message', role: 'assistant', model, content,
+                stop_reason: tool ? 'tool_use' : 'end_turn', stop_sequence: null, usage: au,
+            }, { 'request-id': 'req_mock1' });
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'request-id': 'req_mock1' });
+        const ev = (name, o) => res.write(`event: ${name}\ndata: ${JSON.stringify({ type: name, ...o })}\n\n`);
+        ev('message_start', { message: { id: 'msg_mock1', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...au, output_tokens: 1 } } });
+        ev('ping', {});
+        content.forEach((b, i) => {
+            if (b.type === 'text') {
+                ev('content_block_start', { index: i, content_block: { type: 'text', text: '' } });
+                for (const w of words(b.text)) ev('content_block_delta', { index: i, delta: { type: 'text_delta', text: w } });
+            } else {
+                ev('content_block_start', { index: i, content_block: { type: 'tool_use', id: b.id, name: b.name, input: {} } });
+                const args = JSON.stringify(b.input);
+                ev('content_block_delta', { index: i, delta: { type: 'input_json_delta', partial_json: '' } });
+                for (let k = 0; k < args.length; k += 5) ev('content_block_delta', { index: i, delta: { type: 'input_json_delta', partial_json: args.slice(k, k + 5) } });
+            }
+            ev('content_block_stop', { index: i });
+        });
+        ev('message_delta', { delta: { stop_reason: tool ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: usage.output } });
+        ev('message_stop', {});
+        res.end();
+    }
+
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const port = server.address().port;
+    return {
+        port,
+        base: `http://127.0.0.1:${port}`,
+        requests,
+        next: (sc) => queue.push(sc),
+        reset: () => { requests.length = 0; queue.length = 0; },
+        stop: () => new Promise((r) => server.close(r)),
+        TEXT, TOOL,
+    };
+}
