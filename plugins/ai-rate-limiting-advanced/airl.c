@@ -58,16 +58,48 @@ str_of(const char *s)
     return r;
 }
 
-/* The route's ai-proxy: provider name and client format, cached per worker. */
+/* ai-proxy-advanced's targets: their provider when they all share one
+ * (DashScope behind several Qwen models, the usual case), else "" (the
+ * balancer picks the target after this plugin has run). */
+static void
+targets_provider(json_object *root, char *out, size_t cap)
+{
+    json_object *targets, *model, *v;
+    const char *first = NULL;
+
+    out[0] = '\0';
+    if (!json_object_object_get_ex(root, "targets", &targets) ||
+        !json_object_is_type(targets, json_type_array))
+        return;
+    for (size_t i = 0; i < json_object_array_length(targets); i++) {
+        const char *p;
+        if (!json_object_object_get_ex(json_object_array_get_idx(targets, i), "model", &model) ||
+            !json_object_object_get_ex(model, "provider", &v))
+            return;
+        p = json_object_get_string(v);
+        if (first != NULL && strcmp(first, p) != 0)
+            return;
+        first = p;
+    }
+    if (first != NULL)
+        snprintf(out, cap, "%s", first);
+}
+
+/* The route's ai-proxy (or ai-proxy-advanced): provider name, model and
+ * client format, cached per worker. */
 static const airl_route_info_t *
 route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
 {
     sl_str_t js;
     airl_route_info_t *ri;
     json_object *root, *model = NULL, *v;
+    int advanced = 0;
 
-    if (!api->chain_plugin_config(r, "ai-proxy", &js))
-        return NULL;
+    if (!api->chain_plugin_config(r, "ai-proxy", &js)) {
+        if (!api->chain_plugin_config(r, "ai-proxy-advanced", &js))
+            return NULL;
+        advanced = 1;
+    }
     for (unsigned i = 0; i < c->nroutes; i++)
         if (c->routes[i].json == js.ptr)
             return &c->routes[i];
@@ -76,9 +108,13 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
     memset(ri, 0, sizeof(*ri));
     ri->json = js.ptr;
     root = json_tokener_parse(js.ptr);
-    if (json_object_object_get_ex(root, "model", &model) &&
-        json_object_object_get_ex(model, "provider", &v))
+    if (advanced) {
+        targets_provider(root, ri->provider, sizeof(ri->provider));
+        ri->mixed = ri->provider[0] == '\0';
+    } else if (json_object_object_get_ex(root, "model", &model) &&
+               json_object_object_get_ex(model, "provider", &v)) {
         snprintf(ri->provider, sizeof(ri->provider), "%s", json_object_get_string(v));
+    }
     if (json_object_object_get_ex(model, "name", &v) && json_object_is_type(v, json_type_string))
         snprintf(ri->model, sizeof(ri->model), "%s", json_object_get_string(v));
     if (json_object_object_get_ex(root, "llm_format", &v))
@@ -87,6 +123,10 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
     if (c->s->llm_format != NULL)
         ri->anthropic = strcmp(c->s->llm_format, "anthropic") == 0;
     json_object_put(root);
+    if (ri->mixed && !c->policies)
+        api->log(r, SL_LOG_WARN,
+                 "ai-proxy-advanced's targets on this route use several providers: "
+                 "llm_providers limits are not applied here (use policies)");
     return ri;
 }
 
@@ -419,8 +459,8 @@ airl_body(const sl_api_t *api, sl_req_t *r, void *conf)
     if (!c->policies)
         return SL_STATUS_CONTINUE;
     ri = route_info(api, r, c);
-    if (ri == NULL || ri->provider[0] == '\0')
-        return SL_STATUS_CONTINUE;
+    if (ri == NULL)
+        return SL_STATUS_CONTINUE; /* no LLM traffic on this route */
     x = new_ctx(api, r, ri);
     ns = namespace_of(api, r, c);
     if (c->need_model)

@@ -91,12 +91,14 @@ typedef struct airl_block {
     char *sync_rate_json; /* the JSON number, NULL when unset */
 } airl_block_t;
 
-/* What a request's ai-proxy instance says, cached per worker by its
- * config text's address (stable for the configuration generation). */
+/* What a request's ai-proxy (or ai-proxy-advanced) instance says, cached
+ * per worker by its config text's address (stable for the configuration
+ * generation). */
 typedef struct airl_route_info {
     const char *json; /* chain_plugin_config()'s pointer */
     char provider[32];
     char model[128]; /* model.name, "" when the request names it */
+    int mixed;       /* ai-proxy-advanced targets of several providers */
     int anthropic;   /* llm_format: anthropic -> Anthropic-shaped refusals */
 } airl_route_info_t;
 

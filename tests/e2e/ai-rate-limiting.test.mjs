@@ -173,6 +173,46 @@ policies:
         } finally { await gw.stop(); }
     });
 
+    test('on an ai-proxy-advanced route: the targets\' provider, the requested model from the body', async () => {
+        const target = (name, alias) => `
+        - route_type: llm/v1/chat
+          auth: {header_name: Authorization, header_value: "Bearer ${mock.key}"}
+          logging: {log_statistics: true}
+          model: {provider: dashscope, name: ${name}, model_alias: "${alias}", options: {upstream_url: "${mock.url}"}}`;
+        const cfg = `_format_version: "3.0"
+services:
+- name: llm
+  url: http://127.0.0.1:9/unused
+  routes:
+  - name: claude
+    paths: ["/anything"]
+    plugins:
+    - name: ai-proxy-advanced
+      config:
+        llm_format: anthropic
+        targets:${target('qwen-plus', 'claude-sonnet-*')}${target('qwen-flash', 'claude-haiku-*')}
+    - name: ai-rate-limiting-advanced
+      config:
+        policies:
+        - match: [{type: provider, values: [dashscope]}, {type: model, partition_by: true}]
+          limits: [{limit: 20, window_size: 3600}]
+`;
+        const gw = await startGateway({ config: cfg, workers: 2 });
+        try {
+            const client = new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/anything`, maxRetries: 0 });
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 20, completion_tokens: 5 }, count: 10 });
+            const first = await ask(client, 'hi', { model: 'claude-sonnet-4-5' }).withResponse();
+            assert.equal(first.response.headers.get('x-ai-ratelimit-limit-3600-policy-1'), '20');
+            let err;
+            try { await ask(client, 'hi', { model: 'claude-sonnet-4-5' }); } catch (e) { err = e; }
+            assert.ok(err instanceof Anthropic.RateLimitError, `expected RateLimitError, got ${err}`);
+            // another requested model has its own counter
+            const haiku = await ask(client, 'hi', { model: 'claude-haiku-4-5' }).withResponse();
+            assert.equal(haiku.response.headers.get('x-ai-ratelimit-remaining-3600-policy-1'), '20');
+        } finally { await gw.stop(); }
+    });
+
     test('config errors name the field', async () => {
         const check = async (conf, re) => {
             const d = tmpDir();
