@@ -1,11 +1,13 @@
 /* status.c - the status listener's answers: Kong's GET /status (server
  * counters, configuration_hash, memory), GET /status/ready (200 while this
  * worker serves the current configuration, 503 once it drains) and GET
- * /metrics (the Prometheus text every registered exporter writes).  Nothing
+ * /metrics (the Prometheus text every registered exporter writes), and
+ * Kong's GET /upstreams/{name}/health (target health as the node sees it).  Nothing
  * here is routed, proxied or seen by a plugin chain. */
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "base/pool.h"
@@ -141,6 +143,42 @@ status_json(sl_req_t *r)
     respond(r, 200, "application/json; charset=utf-8", &b);
 }
 
+/* Kong's Admin API GET /upstreams/{name or id}/health (read-only, served
+ * here): every target with its health as the node sees it. */
+static void
+upstream_health(sl_req_t *r, sl_str_t key)
+{
+    const sl_conf_t *conf = srv->conf;
+    const sl_upstream_conf_t *u = NULL;
+    sl_strbuf_t b = {0};
+    static const char *const names[] = {"HEALTHCHECKS_OFF", "UNHEALTHY", "HEALTHY"};
+
+    for (size_t i = 0; i < conf->nupstreams && u == NULL; i++) {
+        const sl_upstream_conf_t *x = conf->upstreams[i];
+        if ((strlen(x->name) == key.len && !strncasecmp(x->name, key.ptr, key.len)) ||
+            (strlen(x->id) == key.len && !strncmp(x->id, key.ptr, key.len)))
+            u = x;
+    }
+    if (u == NULL) {
+        message(r, 404, "Not found");
+        return;
+    }
+    addf(&b, "{\"node_id\":\"%s\",\"total\":%zu,\"next\":null,\"data\":[",
+         srv->node_id ? srv->node_id : "", u->ntargets);
+    for (size_t t = 0; t < u->ntargets; t++) {
+        const sl_target_conf_t *tc = &u->targets[t];
+        const char *h = names[sl_balancer_target_health(conf, u, t) + 1];
+        addf(&b,
+             "%s{\"id\":\"%s\",\"target\":\"%s\",\"weight\":%d,\"upstream\":{\"id\":\"%s\"},"
+             "\"health\":\"%s\",\"data\":{\"addresses\":[{\"ip\":\"%s\",\"port\":%d,"
+             "\"weight\":%d,\"health\":\"%s\"}]}}",
+             t ? "," : "", tc->id, tc->target, tc->weight, u->id, h, tc->host, tc->port, tc->weight,
+             h);
+    }
+    SL_STRBUF_LIT(&b, "]}\n");
+    respond(r, 200, "application/json; charset=utf-8", &b);
+}
+
 static int
 buf_write(void *w, const char *data, size_t len)
 {
@@ -168,6 +206,9 @@ sl_status_handle(sl_req_t *r)
         metrics(r);
     else if (SL_STR_EQ(r->path, "/status") && get)
         status_json(r);
+    else if (get && r->path.len > 18 && !memcmp(r->path.ptr, "/upstreams/", 11) &&
+             !memcmp(r->path.ptr + r->path.len - 7, "/health", 7))
+        upstream_health(r, (sl_str_t){r->path.ptr + 11, r->path.len - 18});
     else if (SL_STR_EQ(r->path, "/status/ready") && get)
         message(r, srv->draining ? 503 : 200, srv->draining ? "draining" : "ready");
     else if (SL_STR_EQ(r->path, "/metrics") || SL_STR_EQ(r->path, "/status") ||

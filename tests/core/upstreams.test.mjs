@@ -260,9 +260,11 @@ ${ts.map((t) => `- {target: 127.0.0.1:${t.port}}`).join('\n')}
     } finally { await g.stop(); }
 });
 
-test('all targets unhealthy (or weight 0): 503 failure to get a peer', async () => {
+test('all targets unhealthy: 503 failure to get a peer; health on the status listener', async () => {
     const ts = await Promise.all([target('a'), target('b')]);
     for (const t of ts) t.healthStatus = 500;
+    const statusPort = await freePort();
+    const health = async () => (await request(statusPort, { path: '/upstreams/pool.internal/health' })).json();
     const g = await startSluice(config(`
 healthchecks:
   active:
@@ -271,9 +273,15 @@ healthchecks:
     unhealthy: {interval: 0.2, http_failures: 1}
 targets:
 ${ts.map((t) => `- {target: 127.0.0.1:${t.port}}`).join('\n')}
-`), { workers: 2 });
+`), { workers: 2, env: { SLUICE_STATUS_LISTEN: String(statusPort) } });
     try {
+        const h0 = await health();
+        assert.equal(h0.total, 2);
+        assert.deepEqual(h0.data.map((d) => [d.target, d.weight, d.health]),
+                         ts.map((t) => [`127.0.0.1:${t.port}`, 100, 'HEALTHY']));
         await waitFor(async () => (await request(g.port, { path: '/x' })).status === 503, 4000);
+        assert.deepEqual((await health()).data.map((d) => d.health), ['UNHEALTHY', 'UNHEALTHY']);
+        assert.equal((await request(statusPort, { path: '/upstreams/nope/health' })).status, 404);
         const r = await request(g.port, { path: '/x' });
         assert.equal(r.status, 503);
         assert.equal(r.json().message, 'failure to get a peer from the ring-balancer');
@@ -283,16 +291,20 @@ ${ts.map((t) => `- {target: 127.0.0.1:${t.port}}`).join('\n')}
         // back to healthy
         for (const t of ts) t.healthStatus = 200;
         await waitFor(async () => (await request(g.port, { path: '/x' })).status === 200, 4000);
+        await waitFor(async () => (await health()).data.every((d) => d.health === 'HEALTHY'), 4000);
     } finally { await g.stop(); }
 });
 
 test('weight 0 everywhere: 503 without trying', async () => {
     const a = await target('a');
+    const statusPort = await freePort();
     const g = await startSluice(config(`
 targets:
 - {target: 127.0.0.1:${a.port}, weight: 0}
-`), { workers: 1 });
+`), { workers: 1, env: { SLUICE_STATUS_LISTEN: String(statusPort) } });
     try {
+        const h = (await request(statusPort, { path: '/upstreams/pool.internal/health' })).json();
+        assert.equal(h.data[0].health, 'HEALTHCHECKS_OFF');
         const r = await request(g.port, { path: '/x' });
         assert.equal(r.status, 503);
         assert.equal(r.json().message, 'failure to get a peer from the ring-balancer');
