@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "base/shm.h"
+#include "base/time.h"
 
 #define SHM_MAGIC 0x736c73686d7a6e31ull /* "slshmzn1" */
 #define SHM_NAME_MAX 64
@@ -54,14 +55,6 @@ struct sl_shm {
 };
 
 static sl_shm_zone_t *zones; /* creation order */
-
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint32_t
 hash_key(sl_str_t k)
@@ -245,7 +238,7 @@ sl_shm_get(sl_shm_zone_t *z, sl_str_t key, char *buf, size_t cap, size_t *len, d
     uint32_t hash = hash_key(key);
     if (zone_lock(h) != 0)
         return -1;
-    uint32_t i = lookup(h, key, hash, mono_ms());
+    uint32_t i = lookup(h, key, hash, sl_mono_ms());
     if (i != SHM_NIL) {
         shm_slot_t *s = slot_at(h, i);
         if (s->type == SL_SHM_NUMBER) {
@@ -277,7 +270,7 @@ sl_shm_set(sl_shm_zone_t *z, sl_str_t key, sl_str_t value, uint64_t ttl_ms)
     uint32_t hash = hash_key(key);
     if (zone_lock(h) != 0)
         return -1;
-    int64_t now = mono_ms();
+    int64_t now = sl_mono_ms();
     uint32_t i = lookup(h, key, hash, now);
     if (i == SHM_NIL)
         i = insert(h, key, hash, now);
@@ -307,7 +300,7 @@ sl_shm_incr(sl_shm_zone_t *z, sl_str_t key, double delta, uint64_t ttl_ms, doubl
     uint32_t hash = hash_key(key);
     if (zone_lock(h) != 0)
         return -1;
-    int64_t now = mono_ms();
+    int64_t now = sl_mono_ms();
     uint32_t i = lookup(h, key, hash, now);
     shm_slot_t *s;
     if (i == SHM_NIL) {
@@ -346,7 +339,7 @@ sl_shm_delete(sl_shm_zone_t *z, sl_str_t key)
     int rc = SL_SHM_NOT_FOUND;
     if (zone_lock(h) != 0)
         return -1;
-    int64_t now = mono_ms();
+    int64_t now = sl_mono_ms();
     uint32_t *link = &h->buckets[hash % h->nbuckets];
     while (*link != SHM_NIL) {
         uint32_t i = *link;
@@ -383,7 +376,7 @@ sl_shm_iter(sl_shm_zone_t *z, sl_shm_iter_fn fn, void *arg)
             free(copy);
             return -1;
         }
-        int64_t now = mono_ms();
+        int64_t now = sl_mono_ms();
         /* Walk slots in index order: an entry never moves, so one present
          * throughout is copied exactly once. */
         for (; next <= h->nslots && n < batch; next++) {
@@ -593,7 +586,7 @@ sl_shm_test_die_locked(sl_shm_zone_t *z, sl_str_t key)
     zone_lock(h);
     /* Half-way through an insert: slot taken off the free list, linked,
      * but still WRITING, and the count not yet consistent. */
-    uint32_t i = insert(h, key, hash_key(key), mono_ms());
+    uint32_t i = insert(h, key, hash_key(key), sl_mono_ms());
     if (i != SHM_NIL)
         slot_at(h, i)->type = 0;
     h->used += 7;

@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "base/log.h"
+#include "base/time.h"
 #include "http/tls_server.h"
 
 /* ---- session ticket keys, shared by every worker ------------------------ */
@@ -42,14 +43,6 @@ typedef struct sl_ticket_keys {
 
 static sl_ticket_keys_t *ticket_keys;
 
-static uint64_t
-mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec;
-}
-
 static int
 key_fill(sl_ticket_key_t *k)
 {
@@ -70,21 +63,22 @@ sl_stls_keys_init(void)
         if (key_fill(&ticket_keys->slot[i]) < 0)
             return -1;
     atomic_store(&ticket_keys->current, 0);
-    ticket_keys->rotated_at = mono_s();
+    ticket_keys->rotated_at = (uint64_t)(sl_mono_ms() / 1000);
     return 0;
 }
 
 void
 sl_stls_keys_tick(unsigned period_s)
 {
-    if (ticket_keys == NULL || period_s == 0 || mono_s() - ticket_keys->rotated_at < period_s)
+    if (ticket_keys == NULL || period_s == 0 ||
+        (uint64_t)(sl_mono_ms() / 1000) - ticket_keys->rotated_at < period_s)
         return;
     unsigned cur = atomic_load(&ticket_keys->current);
     unsigned next = (cur + 1) % SL_TICKET_SLOTS; /* the oldest: neither current nor previous */
     if (key_fill(&ticket_keys->slot[next]) < 0)
         return;
     atomic_store(&ticket_keys->current, next);
-    ticket_keys->rotated_at = mono_s();
+    ticket_keys->rotated_at = (uint64_t)(sl_mono_ms() / 1000);
     sl_log_info("TLS session ticket keys rotated");
 }
 

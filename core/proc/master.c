@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/time.h"
 #include "http/tls_server.h"
 #include "plugin/host.h"
 #include "proc/master.h"
@@ -71,14 +72,6 @@ typedef struct sl_master {
     unsigned char cslot_used[SL_COUNTER_SLOTS];
     char node_id[37];
 } sl_master_t;
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -208,7 +201,7 @@ spawn(sl_master_t *m, int slot)
 
     if (pid < 0) {
         sl_log_error("fork: %s", strerror(errno));
-        m->respawn_at[slot] = now_ms() + 1000;
+        m->respawn_at[slot] = (uint64_t)sl_mono_ms() + 1000;
         return;
     }
     if (pid == 0) {
@@ -231,7 +224,7 @@ spawn(sl_master_t *m, int slot)
         m->capprocs = m->capprocs ? m->capprocs * 2 : 16;
         m->procs = sl_xrealloc(m->procs, m->capprocs * sizeof(*m->procs));
     }
-    m->procs[m->nprocs++] = (sl_proc_t){pid, slot, cslot, m->cur_gen, now_ms()};
+    m->procs[m->nprocs++] = (sl_proc_t){pid, slot, cslot, m->cur_gen, (uint64_t)sl_mono_ms()};
     g->live++;
     m->respawn_at[slot] = 0;
 }
@@ -317,7 +310,7 @@ reap(sl_master_t *m)
 
         if (p.gen == m->cur_gen && !m->stopping) {
             /* Respawn at once; back off only if it keeps dying young. */
-            uint64_t lived = now_ms() - p.started_ms;
+            uint64_t lived = (uint64_t)sl_mono_ms() - p.started_ms;
             if (lived < 2000)
                 m->crashes[p.slot]++;
             else
@@ -329,7 +322,7 @@ reap(sl_master_t *m)
             if (delay)
                 sl_log_warn("worker %d crash-looping (%u fast exits): respawn in %llu ms", p.slot,
                             k, (unsigned long long)delay);
-            m->respawn_at[p.slot] = now_ms() + delay;
+            m->respawn_at[p.slot] = (uint64_t)sl_mono_ms() + delay;
             if (delay == 0)
                 spawn(m, p.slot);
         } else if (g) {
@@ -465,7 +458,7 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
     for (;;) {
         siginfo_t si;
         struct timespec ts = {0, 200 * 1000000};
-        uint64_t now = now_ms(), next = now + 1000;
+        uint64_t now = (uint64_t)sl_mono_ms(), next = now + 1000;
 
         for (int i = 0; i < s->workers && !m.stopping; i++)
             if (m.respawn_at[i] && m.respawn_at[i] < next)
@@ -495,7 +488,7 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
                 sl_log_info("graceful stop: draining workers");
                 sl_notify(SL_NOTIFY_STOPPING);
                 m.stopping = 1;
-                deadline = now_ms() + (uint64_t)s->graceful_timeout_ms + 2000;
+                deadline = (uint64_t)sl_mono_ms() + (uint64_t)s->graceful_timeout_ms + 2000;
                 signal_gen(&m, SIGTERM, 0);
             }
             break;
@@ -504,7 +497,7 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
             sl_notify(SL_NOTIFY_STOPPING);
             signal_gen(&m, SIGKILL, 0);
             m.stopping = 1;
-            deadline = now_ms();
+            deadline = (uint64_t)sl_mono_ms();
             break;
         case SIGUSR1:
             signal_gen(&m, SIGUSR1, 0);
@@ -513,7 +506,7 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
             break;
         }
         reap(&m);
-        now = now_ms();
+        now = (uint64_t)sl_mono_ms();
         for (int i = 0; i < s->workers && !m.stopping; i++)
             if (m.respawn_at[i] && m.respawn_at[i] <= now)
                 spawn(&m, i);
