@@ -16,6 +16,7 @@ typedef enum sl_phase {
     SL_PHASE_HEADER_FILTER,
     SL_PHASE_BODY_FILTER,
     SL_PHASE_LOG,
+    SL_PHASE_BALANCER, /* before every upstream try (ABI 1.2) */
     SL_PHASE_MAX
 } sl_phase_t;
 
@@ -26,6 +27,10 @@ typedef struct sl_phase_ops {
      * (pool or plugin memory, valid until the next call). */
     sl_status_t (*body_filter)(sl_req_t *r, sl_str_t in, int eof, sl_str_t *out);
     void (*log)(sl_req_t *r);
+    /* Before each upstream try: every chain plugin's balancer callback in
+     * order, until one does not return CONTINUE.  *ran is set to the number
+     * of callbacks called (0: no plugin of the chain has one). */
+    sl_status_t (*balancer)(sl_req_t *r, const sl_try_info_t *t, int *ran);
 } sl_phase_ops_t;
 
 #endif

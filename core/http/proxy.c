@@ -1,14 +1,24 @@
 /* proxy.c - the upstream HTTP/1.1 exchange of one request.
  *
- *   sl_proxy_start -> connect (pooled; retried on failure up to
- *   service.retries) -> write head+body -> llhttp parses the response ->
- *   sl_req_resp_headers / sl_req_resp_body / sl_req_resp_end.
+ *   sl_proxy_start -> next_try: balancer phase (plugins may pick the
+ *   target), head built -> connect (pooled) -> write head+body -> llhttp
+ *   parses the response -> sl_req_resp_headers / sl_req_resp_body /
+ *   sl_req_resp_end.
  *
- * A reused keep-alive connection that fails before any response byte is
- * retried on another connection, without counting as a try, only as
- * retry.h's rule allows (Go net/http's): nothing of the request was written,
- * or it is replayable (idempotent method or an idempotency key).  A POST
- * that may have reached the provider is never sent twice. */
+ * When a try fails before anything reached the client, two rules decide
+ * whether the request goes again (docs/upstream.md, "The combined rule"):
+ *   - retry_fresh: a reused keep-alive connection that fails before any
+ *     response byte is retried on another connection to the same target,
+ *     not charged to the budget, only as retry.h's rule allows (Go
+ *     net/http's).  A POST that may have reached the provider is never
+ *     sent twice this way.
+ *   - try_failed: otherwise a failed try is followed by a next one while
+ *     the budget (r->retries) lasts: without a balancer callback in the
+ *     chain only for connection failures (Kong's default), with one for
+ *     any failure before the response head, and for a response a
+ *     header_filter rejected (api->upstream_retry); the balancer callback
+ *     is told whether the request may have reached the upstream and
+ *     decides. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +86,12 @@ struct sl_proxy {
     sl_bodyq_t *resend; /* raw bytes to write again first */
     int client_paused;
     int written; /* the request is fully written */
+    /* tries (next_try / try_failed) */
+    int retries_used; /* retries charged to r->retries */
+    int balanced;     /* the chain has a balancer callback */
+    int discard;      /* the response was rejected (api->upstream_retry) */
+    int up_err;       /* libuv / SL_UPERR code of a failed connect */
+    int reused;       /* this try's connection came from the keep-alive pool */
 };
 
 /* The service's timeout of one kind, Kong's default without a service. */
@@ -109,7 +125,9 @@ release_body(sl_proxy_t *p)
 {
     sl_req_t *r = p->r;
 
-    if (r && p->written && p->got_bytes && r->body) {
+    /* not before header_filter accepted the response: a plugin may still
+     * reject it and fail over (api->upstream_retry) */
+    if (r && p->written && p->headers_done && !p->discard && r->body) {
         sl_req_body_count(r, 0, 1);
         free(r->body);
         r->body = NULL;
@@ -195,6 +213,121 @@ static void
 gateway_timeout(sl_proxy_t *p, sl_req_error_t err)
 {
     proxy_fail(p, err, 504, "The upstream server is timing out");
+}
+
+/* ---- tries ------------------------------------------------------------ */
+
+static void next_try(sl_proxy_t *p, sl_try_failure_t f, int status, int may_have_reached,
+                     int reused);
+
+/* Kong's try states in the log record: "failed" for a connection-level
+ * failure (code 502, 504 after a timeout), "next" for a response a plugin
+ * rejected (code: its status). */
+static void
+try_mark(sl_req_t *r, sl_try_failure_t f, int status)
+{
+    sl_try_t *t = &r->tries[r->ntries - 1];
+
+    if (t->failed)
+        return; /* on_connected marked it */
+    t->failed = 1;
+    if (f == SL_TRY_STATUS) {
+        t->code = status;
+        snprintf(t->state, sizeof(t->state), "%s", "next");
+    } else {
+        t->code = f == SL_TRY_CONNECT_TIMEOUT || f == SL_TRY_TIMEOUT ? 504 : 502;
+        snprintf(t->state, sizeof(t->state), "%s", "failed");
+    }
+}
+
+/* The client's answer when the tries end with failure f. */
+static void
+fail_with(sl_proxy_t *p, sl_try_failure_t f)
+{
+    switch (f) {
+    case SL_TRY_CONNECT_TIMEOUT:
+    case SL_TRY_TIMEOUT:
+        gateway_timeout(p, SL_REQERR_UPSTREAM_TIMEOUT);
+        return;
+    case SL_TRY_CONNECT_FAILED:
+        bad_gateway(p, SL_REQERR_UPSTREAM_CONNECT);
+        return;
+    case SL_TRY_INVALID_RESPONSE:
+        bad_gateway(p, SL_REQERR_UPSTREAM_PROTOCOL);
+        return;
+    case SL_TRY_STATUS: /* the plugin discarded the answer, then gave up */
+        bad_gateway(p, SL_REQERR_PLUGIN);
+        return;
+    default:
+        bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
+        return;
+    }
+}
+
+/* May a try that failed with f be followed by another?  Only while nothing
+ * reached the client, the budget lasts and the request can be sent again
+ * whole (a streamed body only before its head went out).  Without a
+ * balancer callback the target cannot change, so only connection failures
+ * that another attempt may fix go again (Kong's default: error and
+ * timeout while connecting; not TLS, not an unknown name). */
+static int
+may_try_again(const sl_proxy_t *p, sl_try_failure_t f)
+{
+    const sl_req_t *r = p->r;
+
+    if (r->head_sent || r->resp_bytes || p->body_sent || p->retries_used >= r->retries)
+        return 0;
+    if (r->stream_body && p->head_written)
+        return 0;
+    if (!p->balanced && f != SL_TRY_STATUS) /* STATUS: a plugin asked for it */
+        return (f == SL_TRY_CONNECT_FAILED || f == SL_TRY_CONNECT_TIMEOUT) &&
+               p->up_err != SL_UPERR_TLS && p->up_err != UV_EAI_NONAME;
+    return 1;
+}
+
+/* The per-try state back to "nothing happened yet". */
+static void
+try_reset(sl_proxy_t *p)
+{
+    sl_req_t *r = p->r;
+
+    uv_timer_stop(&p->timer);
+    p->got_bytes = p->wrote = p->written = 0;
+    p->headers_done = p->complete = p->paused = p->reading = 0;
+    p->discard = p->ninterim = p->up_err = 0;
+    sl_hdr_accum_reset(&p->hdr);
+    r->retry_asked = 0;
+    r->hold_head = 0; /* the next response's header_filter decides again */
+    r->held_len = 0;
+}
+
+/* The current try failed (f; status for SL_TRY_STATUS) before anything
+ * reached the client: record it and, if may_try_again, release its
+ * connection and start the next try (balancer phase first).  1 = the
+ * request goes on (or was answered by the balancer phase), 0 = the caller
+ * fails the request as it would without retries. */
+static int
+try_failed(sl_proxy_t *p, sl_try_failure_t f, int status)
+{
+    sl_req_t *r = p->r;
+    int may_have_reached = f == SL_TRY_STATUS || p->wrote;
+    int reused = p->reused;
+
+    try_mark(r, f, status);
+    if (!may_try_again(p, f))
+        return 0;
+    if (p->c) {
+        sl_upconn_release(p->c, 0);
+        p->c = NULL;
+    }
+    try_reset(p);
+    p->retries_used++;
+    sl_log_info("upstream %s:%d: try %d failed (%s), trying again (%d of %d retries), request %s",
+                p->host, p->port, p->retries_used,
+                f == SL_TRY_STATUS ? "response rejected by a plugin" : "no response",
+                p->retries_used, r->retries, r->id);
+    next_try(p, f, status, may_have_reached, reused);
+    return 1;
 }
 
 /* ---- teardown ------------------------------------------------------- */
@@ -301,6 +434,8 @@ on_timeout(uv_timer_t *t)
                     p->r->id);
     if (!p->headers_done)
         sl_balancer_report(&p->pick, SL_BAL_TIMEOUT, 0);
+    if (p->r && !p->headers_done && try_failed(p, SL_TRY_TIMEOUT, 0))
+        return;
     gateway_timeout(p, SL_REQERR_UPSTREAM_TIMEOUT);
 }
 
@@ -399,9 +534,13 @@ on_h_complete(llhttp_t *ps)
     /* Headers named in Connection are hop-by-hop too; they were kept in
      * resp_headers only if not in the fixed list. */
     timer_arm(p, svc_timeout(r, SL_TIMEOUT_READ));
-    sl_req_resp_headers(r);
+    int rc = sl_req_resp_headers(r);
     if (p->r == NULL)
         return HPE_USER; /* client vanished meanwhile */
+    if (rc == SL_AGAIN)
+        p->discard = 1; /* parsed on (to drain it) but never forwarded */
+    else
+        release_body(p);
     return SL_STR_EQ(r->method, "HEAD") ? 1 : 0;
 }
 
@@ -421,6 +560,8 @@ on_r_body(llhttp_t *ps, const char *at, size_t len)
     sl_proxy_t *p = ps->data;
     if (p->r == NULL)
         return HPE_USER;
+    if (p->discard)
+        return 0;
     sl_req_resp_body(p->r, at, len);
     return p->r == NULL ? HPE_USER : 0;
 }
@@ -471,15 +612,16 @@ on_up_read(void *arg, const char *data, ssize_t n)
         sl_log_warn("upstream %s:%d closed the connection %s: %s, request %s", p->host, p->port,
                     p->headers_done ? "mid-response" : "before responding", uv_strerror((int)n),
                     r->id);
+        if (!p->headers_done && try_failed(p, SL_TRY_RESET, 0))
+            return;
         bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
         return;
     }
     if (!p->got_bytes) {
         p->got_bytes = 1;
         sl_req_mark(r, SL_TIME_UPSTREAM_FIRST_BYTE);
-        bodyq_free(&p->sent); /* no retry once the upstream answers */
+        bodyq_free(&p->sent); /* no keep-alive-race resend once the upstream answers */
         p->sent_bytes = 0;
-        release_body(p);
     }
     /* Everything this read produces for the client (head, body, the last
      * chunk) leaves in one write. */
@@ -491,6 +633,20 @@ on_up_read(void *arg, const char *data, ssize_t n)
         if (cc)
             sl_conn_uncork(cc);
         return; /* client aborted from a callback */
+    }
+    if (p->discard) {
+        /* a header_filter rejected this response (api->upstream_retry):
+         * keep the connection only if the whole response was in what we
+         * read, else close it; then the next try */
+        if (cc)
+            sl_conn_uncork(cc);
+        int reusable = err == HPE_PAUSED && p->complete && llhttp_should_keep_alive(&p->parser) &&
+                       llhttp_get_error_pos(&p->parser) == data + n;
+        sl_upconn_release(p->c, reusable);
+        p->c = NULL;
+        if (!try_failed(p, SL_TRY_STATUS, r->upstream_status))
+            bad_gateway(p, SL_REQERR_PLUGIN); /* api->upstream_retry checked: not reached */
+        return;
     }
     if (err == HPE_PAUSED && p->complete) {
         const char *pos = llhttp_get_error_pos(&p->parser);
@@ -507,6 +663,8 @@ on_up_read(void *arg, const char *data, ssize_t n)
                     llhttp_get_error_reason(&p->parser) ? llhttp_get_error_reason(&p->parser)
                                                         : llhttp_errno_name(err),
                     r->id);
+        if (!p->headers_done && try_failed(p, SL_TRY_INVALID_RESPONSE, 0))
+            return;
         bad_gateway(p, SL_REQERR_UPSTREAM_PROTOCOL);
         return;
     }
@@ -531,6 +689,8 @@ on_written(void *arg, int status)
             return; /* the response is already coming */
         sl_log_warn("writing to upstream %s:%d failed: %s, request %s", p->host, p->port,
                     uv_strerror(status), r->id);
+        if (try_failed(p, SL_TRY_WRITE_FAILED, 0))
+            return;
         bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
         return;
     }
@@ -575,7 +735,7 @@ upstream_write(sl_proxy_t *p, const uv_buf_t *bufs, unsigned nbufs)
         p->wrote = 1;
         return 0;
     }
-    if (!retry_fresh(p))
+    if (!retry_fresh(p) && !try_failed(p, SL_TRY_WRITE_FAILED, 0))
         bad_gateway(p, SL_REQERR_UPSTREAM_RESET);
     return -1;
 }
@@ -718,12 +878,9 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
         sl_balancer_report(&p->pick, timeout ? SL_BAL_TIMEOUT : SL_BAL_TCP, 0);
         sl_log_warn("connecting to upstream %s:%d failed (try %d): %s, request %s", p->host,
                     p->port, p->tries, errmsg ? errmsg : uv_strerror(status), r->id);
-        int retries = r->service ? r->service->retries : SL_SERVICE_DEFAULT_RETRIES;
-        if (p->tries <= retries && status != SL_UPERR_TLS && status != UV_EAI_NONAME &&
-            !p->body_sent) {
-            try_connect(p);
+        p->up_err = status;
+        if (try_failed(p, timeout ? SL_TRY_CONNECT_TIMEOUT : SL_TRY_CONNECT_FAILED, 0))
             return;
-        }
         if (timeout)
             gateway_timeout(p, SL_REQERR_UPSTREAM_TIMEOUT);
         else
@@ -733,6 +890,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     p->c = c;
     p->got_bytes = 0;
     p->wrote = 0;
+    p->reused = sl_upconn_reused(c);
     snprintf(t->ip, sizeof(t->ip), "%s", sl_upconn_peer_ip(c));
     t->port = sl_upconn_peer_port(c);
     if (!r->times[SL_TIME_UPSTREAM_CONNECTED] || sl_upconn_reused(c))
@@ -817,7 +975,8 @@ try_connect(sl_proxy_t *p)
     };
     sl_try_t *try = sl_req_add_try(r);
     try->start_us = sl_now_us();
-    if (p->ups) { /* a failed try names its target too (Kong's tries) */
+    { /* a failed try names its target too (Kong's tries); the peer's
+       * address replaces these once connected */
         unsigned char addr[16];
         if (inet_pton(strchr(p->host, ':') ? AF_INET6 : AF_INET, p->host, addr) == 1)
             snprintf(try->ip, sizeof(try->ip), "%s", p->host);
@@ -950,6 +1109,86 @@ build_head(sl_proxy_t *p)
     p->head_len = b.len;
 }
 
+/* Kong's upstreams: does the host of this try name one?  A new one (the
+ * first try, or a plugin chose another host) starts a new walk over its
+ * targets; the same one goes on with its walk (the next target). */
+static void
+upstream_resolve(sl_proxy_t *p)
+{
+    sl_req_t *r = p->r;
+    const sl_upstream_conf_t *u = sl_conf_upstream_find(r->w->conf, r->up_host);
+
+    if (u != NULL && u == p->pick.u && p->ups == u)
+        return;
+    if (p->pick.b) {
+        sl_balancer_done(&p->pick, -1);
+        memset(&p->pick, 0, sizeof(p->pick));
+    }
+    p->ups = u;
+    p->set_cookie = NULL;
+    if (u) {
+        sl_str_t v = {NULL, 0};
+        if (u->algorithm == SL_LB_CONSISTENT_HASHING)
+            v = sl_balance_hash_value(r, u, &p->set_cookie);
+        if (sl_balancer_begin(r->w->balancers, u, &p->pick, v.ptr, v.len) < 0)
+            p->ups = NULL; /* no balancer in this process (the plugin test host) */
+    }
+}
+
+/* One try: the balancer phase (plugins may change target, headers and
+ * body, or give up), then the head for what it chose, then connect.
+ * f/status/may_have_reached/reused describe the previous try. */
+static void
+next_try(sl_proxy_t *p, sl_try_failure_t f, int status, int may_have_reached, int reused)
+{
+    sl_req_t *r = p->r;
+    sl_try_info_t ti = {
+        .try_number = p->retries_used + 1,
+        .retries_left = r->retries - p->retries_used,
+        .failure = f,
+        .status = f == SL_TRY_STATUS ? status : 0,
+        .may_have_reached = may_have_reached,
+        .reused = reused,
+    };
+    sl_status_t st = SL_STATUS_CONTINUE;
+    int ran = 0;
+
+    if (f != SL_TRY_FIRST && r->ntries > 0) {
+        const sl_try_t *prev = &r->tries[r->ntries - 1];
+        if (prev->ip[0])
+            ti.ip = sl_str_c(prev->ip);
+        ti.port = prev->port;
+    }
+    if (r->w->phases->balancer)
+        st = r->w->phases->balancer(r, &ti, &ran);
+    if (f == SL_TRY_FIRST)
+        p->balanced = ran > 0;
+    if (st == SL_STATUS_RESPOND) {
+        proxy_close(p, 0);
+        sl_req_send_gateway(r);
+        return;
+    }
+    if (st != SL_STATUS_CONTINUE) {
+        if (f == SL_TRY_FIRST)
+            proxy_fail(p, SL_REQERR_PLUGIN, 500, "An unexpected error occurred");
+        else
+            fail_with(p, f);
+        return;
+    }
+    /* what is left of a rejected response was for the balancer phase */
+    r->status = 0;
+    r->resp_headers.n = 0;
+    /* the target as the balancer phase left it */
+    p->tls = SL_STR_EQ(r->up_scheme, "https");
+    free(p->host);
+    p->host = sl_strndup(r->up_host.ptr, r->up_host.len);
+    p->port = r->up_port;
+    free(p->head);
+    p->head = NULL; /* try_connect builds it, for the target it picks */
+    upstream_resolve(p);
+    try_connect(p);
+}
+
 void
 sl_proxy_start(sl_req_t *r)
 {
@@ -962,16 +1201,20 @@ sl_proxy_start(sl_req_t *r)
     p->port = r->up_port;
     uv_timer_init(r->w->loop, &p->timer);
     p->timer.data = p;
-    p->ups = sl_conf_upstream_find(r->w->conf, r->up_host);
-    if (p->ups) {
-        sl_str_t v = {NULL, 0};
-        if (p->ups->algorithm == SL_LB_CONSISTENT_HASHING)
-            v = sl_balance_hash_value(r, p->ups, &p->set_cookie);
-        if (sl_balancer_begin(r->w->balancers, p->ups, &p->pick, v.ptr, v.len) < 0)
-            p->ups = NULL; /* no balancer in this process (the plugin test host) */
-    }
-    if (p->ups == NULL)
-        build_head(p);
     sl_req_mark(r, SL_TIME_UPSTREAM_START);
-    try_connect(p);
+    next_try(p, SL_TRY_FIRST, 0, 0, 0);
+}
+
+int
+sl_proxy_can_retry(const sl_proxy_t *p)
+{
+    const sl_req_t *r = p->r;
+
+    return r && !p->discard && may_try_again(p, SL_TRY_STATUS);
+}
+
+int
+sl_proxy_head_written(const sl_proxy_t *p)
+{
+    return p->head_written;
 }

@@ -17,6 +17,12 @@ void sl_proxy_body(sl_proxy_t *p, const char *data, size_t len);
 void sl_proxy_body_end(sl_proxy_t *p);
 /* The client is gone: drop the upstream connection, no more callbacks. */
 void sl_proxy_cancel(sl_proxy_t *p);
+/* May the response being filtered be rejected for another try
+ * (api->upstream_retry)?  Nothing went to the client, budget left, the
+ * request can be sent again whole. */
+int sl_proxy_can_retry(const sl_proxy_t *p);
+/* A streamed request body's head went out (setters refused after). */
+int sl_proxy_head_written(const sl_proxy_t *p);
 /* Flow control from the client side. */
 void sl_proxy_pause(sl_proxy_t *p);
 void sl_proxy_resume(sl_proxy_t *p);

@@ -115,6 +115,7 @@ sl_req_new(sl_conn_t *c)
     r->times[SL_TIME_START] = sl_now_us();
     r->start_mono_ns = uv_hrtime();
     r->status = 0;
+    r->retries = SL_SERVICE_DEFAULT_RETRIES;
     sl_pool_cleanup_add(pool, body_cleanup, r);
     r->w->nrequests++;
     if (r->w->counters) {
@@ -239,6 +240,7 @@ set_default_upstream(sl_req_t *r)
     free(up);
     r->up_query = r->query;
     r->up_has_query = r->has_query;
+    r->retries = s->retries;
 }
 
 static void access_done(sl_req_t *r, sl_status_t st);
@@ -856,6 +858,8 @@ sl_req_resp_headers(sl_req_t *r)
 {
     r->source = SL_SOURCE_UPSTREAM;
     prepare_head(r);
+    if (r->retry_asked)
+        return SL_AGAIN; /* rejected: nothing sent, the proxy tries again */
     if (!r->hold_head)
         write_head(r);
     return SL_OK;

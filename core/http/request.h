@@ -126,6 +126,8 @@ struct sl_req {
     sl_proxy_t *proxy;
     sl_try_t *tries; /* one per connection attempt (pool; sl_req_add_try) */
     int ntries, tries_cap;
+    int retries;     /* retry budget: service.retries, api->upstream_retries_set */
+    int retry_asked; /* a header_filter called api->upstream_retry (this try) */
 
     /* response */
     int status;
@@ -174,8 +176,11 @@ void sl_req_error_response_hdr(sl_req_t *r, int status, const char *msg, sl_str_
 /* Send r->status/resp_headers/gw_body as a gateway response. */
 void sl_req_send_gateway(sl_req_t *r);
 
-/* Upstream response milestones (proxy.c). */
-int sl_req_resp_headers(sl_req_t *r); /* SL_OK / SL_ERROR */
+/* Upstream response milestones (proxy.c).  sl_req_resp_headers runs
+ * header_filter and sends (or holds) the head: SL_OK, or SL_AGAIN when a
+ * plugin rejected the response (api->upstream_retry): nothing was sent and
+ * the proxy discards it and tries again. */
+int sl_req_resp_headers(sl_req_t *r);
 /* An interim (1xx) upstream response with r->resp_headers: passed on to an
  * HTTP/1.1 client (RFC 9110 15.2) while nothing else was sent; not 100
  * (sluice answers Expect itself) and not to HTTP/1.0 clients. */

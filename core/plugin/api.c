@@ -13,6 +13,7 @@
 #include "conf/plugin_loader.h"
 #include "conf/schema.h"
 #include "http/http_server.h"
+#include "http/proxy.h"
 #include "plugin/host.h"
 #include "plugin/phase.h"
 #include "plugin/platform.h"
@@ -194,10 +195,14 @@ valid_target_part(sl_str_t v)
     return 1;
 }
 
-/* Request headers change until the request goes upstream. */
+/* Request headers change until the request goes upstream, and in the
+ * balancer phase before each try (a streamed body's head only until it
+ * went out). */
 static int
 req_writable(sl_req_t *r)
 {
+    if (r->phase == SL_PHASE_BALANCER)
+        return r->proxy != NULL && !sl_proxy_head_written(r->proxy);
     return r->state == SL_REQ_READING && !r->stream_body;
 }
 
@@ -247,7 +252,8 @@ api_req_body_set(sl_req_t *r, const char *data, size_t len)
 {
     /* Only in the body phase: before it the body is still arriving (into
      * r->body), after it the bytes may be in a write libuv has queued. */
-    if (r->phase != SL_PHASE_BODY || !req_writable(r) || (len && data == NULL))
+    if ((r->phase != SL_PHASE_BODY && r->phase != SL_PHASE_BALANCER) || r->stream_body ||
+        !req_writable(r) || (len && data == NULL))
         return -1;
     char *nb = sl_xmalloc(len ? len : 1);
     if (len)
@@ -363,11 +369,14 @@ api_resp_source(sl_req_t *r)
 static int
 api_respond(sl_req_t *r, int status, sl_str_t ctype, sl_str_t body)
 {
-    if (r->head_sent || r->state != SL_REQ_READING || status < 100 || status > 999)
+    if (r->head_sent || (r->state != SL_REQ_READING && r->phase != SL_PHASE_BALANCER) ||
+        status < 100 || status > 999)
         return -1;
-    r->status = status;
     if (!valid_value(ctype) || (body.len && body.ptr == NULL))
         return -1;
+    if (r->phase == SL_PHASE_BALANCER && r->responded != SL_ANSWER_PLUGIN)
+        r->resp_headers.n = 0; /* a rejected try's headers are not this answer's */
+    r->status = status;
     if (ctype.len)
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("Content-Type"), ctype);
     r->gw_body.ptr = sl_pstrndup(r->pool, body.ptr, body.len);
@@ -389,6 +398,28 @@ static sl_req_error_t
 api_req_error(sl_req_t *r)
 {
     return r->err;
+}
+
+/* ---- since 1.2: upstream selection and failover ---- */
+
+static int
+api_upstream_retries_set(sl_req_t *r, int retries)
+{
+    if (retries < 0 || retries > SL_SERVICE_MAX_RETRIES ||
+        (r->phase != SL_PHASE_ACCESS && r->phase != SL_PHASE_BODY && r->phase != SL_PHASE_BALANCER))
+        return -1;
+    r->retries = retries;
+    return 0;
+}
+
+static int
+api_upstream_retry(sl_req_t *r)
+{
+    if (r->phase != SL_PHASE_HEADER_FILTER || r->source != SL_SOURCE_UPSTREAM || r->head_sent ||
+        r->proxy == NULL || !sl_proxy_can_retry(r->proxy))
+        return -1;
+    r->retry_asked = 1;
+    return 0;
 }
 
 static int
@@ -772,4 +803,7 @@ const sl_api_t sl_api = {
     .metrics_register = sl_conf_ctx_metrics_register,
     .node_status = sl_status_node,
     .req_stats = sl_serialize_stats,
+    /* since 1.2: upstream selection and failover */
+    .upstream_retries_set = api_upstream_retries_set,
+    .upstream_retry = api_upstream_retry,
 };

@@ -7,7 +7,8 @@
 #include "plugin/host.h"
 #include "plugin/platform.h"
 
-static const char *const phase_names[] = {"access", "body", "header_filter", "body_filter", "log"};
+static const char *const phase_names[] = {"access",      "body", "header_filter",
+                                          "body_filter", "log",  "balancer"};
 
 static void timers_stop(sl_req_t *r);
 
@@ -45,6 +46,13 @@ sl_phase_run_from(sl_req_t *r, sl_phase_t phase, size_t from)
         r->cur = (int)i;
         r->phase = phase;
         sl_status_t st = fn(&sl_api, r, pi->conf);
+        if (phase == SL_PHASE_HEADER_FILTER && r->retry_asked) {
+            /* api->upstream_retry: this response is discarded, the
+             * plugins after the caller never see it */
+            r->cur = -1;
+            r->phase = SL_PHASE_MAX;
+            return SL_STATUS_CONTINUE;
+        }
         if (st == SL_STATUS_PENDING && phase != SL_PHASE_HEADER_FILTER)
             st = sl_pending_arm(r, phase, i); /* or how the handler resumed */
         else if (st == SL_STATUS_PENDING)
@@ -92,6 +100,40 @@ sl_phase_body_filter(sl_req_t *r, sl_str_t in, int eof, sl_str_t *out)
     return SL_STATUS_CONTINUE;
 }
 
+/* The balancer phase (ABI 1.2): synchronous, no pausing. */
+static sl_status_t
+sl_phase_balancer(sl_req_t *r, const sl_try_info_t *t, int *ran)
+{
+    *ran = 0;
+    for (size_t i = 0; r->chain && i < r->chain->n; i++) {
+        const sl_plugin_inst_t *pi = r->chain->items[i];
+        const sl_plugin_t *d = pi->plugin->desc;
+
+        if (d->abi_minor < 2 || d->balancer == NULL)
+            continue;
+        (*ran)++;
+        r->cur = (int)i;
+        r->phase = SL_PHASE_BALANCER;
+        sl_status_t st = d->balancer(&sl_api, r, pi->conf, t);
+        r->cur = -1;
+        r->phase = SL_PHASE_MAX;
+        if (st == SL_STATUS_CONTINUE)
+            continue;
+        if (st == SL_STATUS_RESPOND && r->responded == SL_ANSWER_PLUGIN)
+            return st;
+        if (st == SL_STATUS_RESPOND)
+            sl_log_error("[%s] balancer returned RESPOND without api->respond(), request %s",
+                         d->name, r->id);
+        else if (st != SL_STATUS_ERROR)
+            sl_log_error("[%s] balancer returned %d (not allowed there), request %s", d->name,
+                         (int)st, r->id);
+        else
+            sl_log_warn("[%s] balancer phase gave up, request %s", d->name, r->id);
+        return SL_STATUS_ERROR;
+    }
+    return SL_STATUS_CONTINUE;
+}
+
 static void
 timer_closed(uv_handle_t *h)
 {
@@ -133,4 +175,5 @@ const sl_phase_ops_t sl_plugin_phases = {
     .run = sl_phase_run,
     .body_filter = sl_phase_body_filter,
     .log = sl_phase_log,
+    .balancer = sl_phase_balancer,
 };

@@ -231,5 +231,6 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     NULL,                             /* header_filter */
     NULL,                             /* body_filter */
     NULL,                             /* log */
+    NULL,                             /* balancer */
     {NULL},                           /* reserved */
 };

@@ -304,5 +304,6 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     rid_header_filter,   /* header_filter */
     NULL,                /* body_filter */
     rid_log,             /* log */
+    NULL,                /* balancer */
     {NULL}               /* reserved */
 };

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define SL_PLUGIN_ABI_MAJOR 1
-#define SL_PLUGIN_ABI_MINOR 1
+#define SL_PLUGIN_ABI_MINOR 2
 
 /* First fields of every descriptor: SL_PLUGIN_ABI, name, version, ... */
 #define SL_PLUGIN_ABI SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR
@@ -338,6 +338,50 @@ typedef struct sl_req_stats {
 } sl_req_stats_t;
 
 /* ------------------------------------------------------------------------
+ * Upstream selection and failover (since 1.2): the balancer phase.
+ *
+ * Before every try of the upstream exchange, the first included, the host
+ * calls each chain plugin's `balancer` callback (priority order) with an
+ * sl_try_info_t describing the try and, from the second try on, how the
+ * previous one failed.  See sl_plugin_t.balancer and docs/plugins.md
+ * ("Balancer phase and failover") for the whole rule.
+ * ------------------------------------------------------------------------ */
+
+/* How the previous try ended (sl_try_info_t.failure).  Kong's
+ * failover_criteria map onto these: error = CONNECT_FAILED, WRITE_FAILED,
+ * RESET; timeout = CONNECT_TIMEOUT, TIMEOUT; invalid_header =
+ * INVALID_RESPONSE; http_NNN = STATUS. */
+typedef enum sl_try_failure {
+    SL_TRY_FIRST = 0,            /* no previous try: this is the first */
+    SL_TRY_CONNECT_FAILED = 1,   /* refused, unreachable, DNS or TLS handshake; nothing sent */
+    SL_TRY_CONNECT_TIMEOUT = 2,  /* connect_timeout passed; nothing sent */
+    SL_TRY_WRITE_FAILED = 3,     /* the connection failed while the request was being sent */
+    SL_TRY_TIMEOUT = 4,          /* write or read timeout before the response head */
+    SL_TRY_RESET = 5,            /* closed or reset before the response head */
+    SL_TRY_INVALID_RESPONSE = 6, /* the response head was not valid HTTP */
+    SL_TRY_STATUS = 7            /* the upstream answered `status` and a plugin's
+                                  * header_filter rejected it (api->upstream_retry) */
+} sl_try_failure_t;
+
+/* What the balancer callback is told.  OWNERSHIP: the host's, valid during
+ * the callback.  Later minors may append members (the host allocates it);
+ * read only what your header declares. */
+typedef struct sl_try_info {
+    int try_number;           /* 1 for the first try, 2 for the first retry ... */
+    int retries_left;         /* retries the budget allows after this try */
+    sl_try_failure_t failure; /* how the previous try ended (SL_TRY_FIRST on the first) */
+    int status;               /* SL_TRY_STATUS: the upstream's status; else 0.  Its
+                               * headers are readable with resp_header_get/iter during
+                               * the callback (as header_filter left them) */
+    int may_have_reached;     /* 1 if bytes of the request were written on the previous
+                               * try: a provider may have received (and billed) it.
+                               * Always 1 with SL_TRY_STATUS.  Kong's non_idempotent */
+    int reused;               /* the previous try used a pooled keep-alive connection */
+    sl_str_t ip;              /* previous try's peer (or the host tried), {NULL,0} first */
+    int port;
+} sl_try_info_t;
+
+/* ------------------------------------------------------------------------
  * The plugin descriptor.
  * ------------------------------------------------------------------------ */
 
@@ -407,8 +451,33 @@ typedef struct sl_plugin {
                                int eof);
     void (*log)(const sl_api_t *api, sl_req_t *r, void *conf);
 
+    /* since 1.2: the balancer phase (Kong's `balancer`), optional.  Called
+     * before every try of the upstream exchange, the first included: after
+     * access/body (and after a failed try, before the next one), never for
+     * requests a plugin or the gateway answers.  `t` says which try this is
+     * and how the previous one failed.  In it the plugin may call
+     * upstream_set, upstream_retries_set, req_header_set/add/remove,
+     * req_body_set (buffered bodies only) and respond(), with the same
+     * checks as in access/body; what it sets is what this try sends
+     * (changes persist into later tries unless set again).
+     * Return SL_STATUS_CONTINUE to send the try; SL_STATUS_RESPOND (after
+     * api->respond) or SL_STATUS_ERROR to give up: on the first try ERROR
+     * answers 500; after a failed try it answers that failure's 502/504
+     * (or, after SL_TRY_STATUS, 502).  SL_STATUS_PENDING is not allowed
+     * here (counts as ERROR).  A host older than 1.2 never calls it (read
+     * only when the plugin's abi_minor >= 2).
+     *
+     * It took the first of the 1.0 descriptor's eight reserved slots: size
+     * and layout are unchanged, so plugins built for 1.0/1.1 (zeros there)
+     * load as before.  Source note: a descriptor written positionally for
+     * 1.0/1.1, ending in `{NULL}` for reserved, now puts that NULL into
+     * balancer (GCC warns: braces around scalar initializer, missing
+     * initializer for reserved); write `NULL, {NULL}` instead, or use
+     * designated initializers. */
+    sl_status_t (*balancer)(const sl_api_t *api, sl_req_t *r, void *conf, const sl_try_info_t *t);
+
     /* Reserved for later minors; leave zero. */
-    void *reserved[8];
+    void *reserved[7];
 } sl_plugin_t;
 
 /* ------------------------------------------------------------------------
@@ -541,7 +610,9 @@ struct sl_api {
      * set/add/remove return -1 for a name that is not an RFC 9110 token or
      * a value with CR, LF or NUL, and once the request went upstream
      * (header_filter and later): the host never forwards what it did not
-     * check.  The resp_header_* setters check the same way. */
+     * check.  In the balancer phase (since 1.2) set/add/remove work again:
+     * they change what the next try sends.  The resp_header_* setters check
+     * the same way. */
     int (*req_header_get)(sl_req_t *r, sl_str_t name, sl_str_t *value);
     int (*req_header_set)(sl_req_t *r, sl_str_t name, sl_str_t value);
     int (*req_header_add)(sl_req_t *r, sl_str_t name, sl_str_t value);
@@ -554,7 +625,9 @@ struct sl_api {
      * releases the body once the upstream has it and has begun to answer
      * (header_filter and later see 0 bytes): copy what you need later.
      * req_body_set returns -1 outside the body phase (the body is not
-     * complete before it, and on its way upstream after it). */
+     * complete before it, and on its way upstream after it), except in the
+     * balancer phase (since 1.2) for a buffered body: it is what the next
+     * try sends. */
     sl_str_t (*req_body)(sl_req_t *r);
     int (*req_body_set)(sl_req_t *r, const char *data, size_t len);
 
@@ -563,8 +636,9 @@ struct sl_api {
      * access or body; scheme "https" enables TLS (SNI = host, peer verified
      * against the system CA store unless the service says tls_verify:false).
      * path is the raw path without query; query without '?'.  upstream_set
-     * returns -1 outside access/body, and for a host, path or query with
-     * CR, LF, NUL, space or other control characters. */
+     * returns -1 outside access/body/balancer (balancer: since 1.2), and
+     * for a host, path or query with CR, LF, NUL, space or other control
+     * characters. */
     int (*upstream_get)(sl_req_t *r, sl_str_t *scheme, sl_str_t *host, int *port, sl_str_t *path,
                         sl_str_t *query);
     int (*upstream_set)(sl_req_t *r, sl_str_t scheme, sl_str_t host, int port, sl_str_t path,
@@ -583,8 +657,9 @@ struct sl_api {
     int (*resp_header_iter)(sl_req_t *r, size_t *cursor, sl_str_t *name, sl_str_t *value);
     sl_resp_source_t (*resp_source)(sl_req_t *r);
 
-    /* Make a complete response from access or body (then return
-     * SL_STATUS_RESPOND).  content_type may be {NULL,0} for none; body is
+    /* Make a complete response from access, body or (since 1.2) balancer
+     * (then return SL_STATUS_RESPOND; in balancer the response headers
+     * start empty, a rejected try's are dropped).  content_type may be {NULL,0} for none; body is
      * copied.  The response still goes through header_filter, body_filter
      * (the body as one chunk with eof=1) and log, with resp_source() ==
      * SL_SOURCE_GATEWAY. */
@@ -888,6 +963,30 @@ struct sl_api {
     /* The request's sizes, latencies, route and service (sl_req_stats_t),
      * as the log record has them.  Meant for the log phase.  0 or -1. */
     int (*req_stats)(sl_req_t *r, sl_req_stats_t *out);
+
+    /* ---- since 1.2: upstream selection and failover ----
+     * The retry budget: a request makes at most 1 + retries tries (not
+     * counting the keep-alive race's silent resend, docs/upstream.md).  It
+     * starts at the service's `retries` (Kong's default 5). */
+
+    /* Kong's kong.service.set_retries: set this request's budget, 0..32767,
+     * in access, body or balancer.  -1 otherwise. */
+    int (*upstream_retries_set)(sl_req_t *r, int retries);
+
+    /* Reject the upstream response being filtered and fail over (since
+     * 1.2): from header_filter of an upstream response (resp_source ==
+     * SL_SOURCE_UPSTREAM), while no byte went to the client and the budget
+     * has a retry left.  Returns 0: the host stops the header_filter chain
+     * after the caller (return SL_STATUS_CONTINUE), discards the response
+     * (drains it if it is already complete in what was read, else closes
+     * the connection), never runs body_filter for it, and runs the
+     * balancer phase again with failure SL_TRY_STATUS.  Returns -1 when
+     * that is not possible (wrong phase, a byte already sent, budget used
+     * up, a streamed request body that can no longer be replayed): the
+     * response goes on normally, so the caller handles it as it would
+     * without failover (e.g. translates the provider's 429).  Call it only
+     * when you will pick a next target: the discarded response is gone. */
+    int (*upstream_retry)(sl_req_t *r);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -1043,4 +1043,5 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {SL_PLUGIN_ABI,
                                                     sl_ap_header_filter,
                                                     sl_ap_body_filter,
                                                     sl_ap_log,
+                                                    NULL, /* balancer */
                                                     {NULL}};

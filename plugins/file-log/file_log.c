@@ -87,5 +87,6 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     NULL,                                   /* header_filter */
     NULL,                                   /* body_filter */
     fl_log,                                 /* log */
+    NULL,                                   /* balancer */
     {NULL}                                  /* reserved */
 };

@@ -410,5 +410,6 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     ka_access,     ka_body,      NULL,          /* header_filter */
     NULL,                                       /* body_filter */
     NULL,                                       /* log */
+    NULL,                                       /* balancer */
     {NULL},
 };

@@ -176,5 +176,6 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     otel_header_filter,
     otel_body_filter,
     otel_log,
+    NULL, /* balancer */
     {NULL},
 };

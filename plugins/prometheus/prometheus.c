@@ -366,5 +366,6 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     NULL,              /* header_filter */
     NULL,              /* body_filter */
     prom_log,          /* log */
+    NULL,              /* balancer */
     {NULL},            /* reserved */
 };

@@ -41,5 +41,6 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     noop_phase,        /* header_filter */
     noop_body_filter,  /* body_filter */
     noop_log,          /* log */
+    NULL,              /* balancer */
     {NULL},            /* reserved */
 };

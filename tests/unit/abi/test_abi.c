@@ -110,12 +110,15 @@ static const member_t api_members[] = {
     API(metrics_register, 1),
     API(node_status, 1),
     API(req_stats, 1),
+    /* since 1.2: upstream selection and failover */
+    API(upstream_retries_set, 2),
+    API(upstream_retry, 2),
 };
 
 static const member_t desc_members[] = {
     DESC(config_parse, 0), DESC(config_free, 0), DESC(init_worker, 0),   DESC(exit_worker, 0),
     DESC(access, 0),       DESC(body, 0),        DESC(header_filter, 0), DESC(body_filter, 0),
-    DESC(log, 0),          DESC(reserved, 0),
+    DESC(log, 0),          DESC(balancer, 2),    DESC(reserved, 0),
 };
 
 static int
@@ -178,6 +181,18 @@ main(void)
     bad |= SL_STATUS_CONTINUE != 0 || SL_STATUS_RESPOND != 1 || SL_STATUS_ERROR != 2 ||
            SL_STATUS_PENDING != 3;
     bad |= SL_REQERR_PLUGIN != 6 || SL_REQERR_PENDING_TIMEOUT != 7 || SL_TIME_MAX != 8;
+    /* since 1.2: balancer took the first reserved slot, the descriptor
+     * keeps its 1.0 size; the try description plugins read */
+    bad |= sizeof(sl_plugin_t) !=
+           offsetof(sl_plugin_t, priority) + sizeof(void *) + 17 * sizeof(void *);
+    bad |= SL_TRY_FIRST != 0 || SL_TRY_CONNECT_FAILED != 1 || SL_TRY_CONNECT_TIMEOUT != 2 ||
+           SL_TRY_WRITE_FAILED != 3 || SL_TRY_TIMEOUT != 4 || SL_TRY_RESET != 5 ||
+           SL_TRY_INVALID_RESPONSE != 6 || SL_TRY_STATUS != 7;
+    bad |= offsetof(sl_try_info_t, try_number) != 0 || offsetof(sl_try_info_t, retries_left) != 4 ||
+           offsetof(sl_try_info_t, failure) != 8 || offsetof(sl_try_info_t, status) != 12 ||
+           offsetof(sl_try_info_t, may_have_reached) != 16 ||
+           offsetof(sl_try_info_t, reused) != 20 || offsetof(sl_try_info_t, ip) != 24 ||
+           offsetof(sl_try_info_t, port) != 24 + sizeof(sl_str_t);
     /* config schemas (since 1.1): the field table plugins compile in */
     bad |= SL_FIELD_END != 0 || SL_FIELD_BOOLEAN != 1 || SL_FIELD_STRING != 4 ||
            SL_FIELD_MAP != 8 || SL_FIELD_REQUIRED != 1 || SL_FIELD_RANGE != 2;

@@ -18,8 +18,8 @@ cxx_access(const sl_api_t *api, sl_req_t *r, void *)
 }
 
 extern "C" SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, "t-cxx",    "1.0.0", 100,     cxx_config_parse, nullptr, nullptr,
-    nullptr,       cxx_access, nullptr, nullptr, nullptr,          nullptr, {nullptr},
+    SL_PLUGIN_ABI, "t-cxx", "1.0.0", 100,     cxx_config_parse, nullptr, nullptr,   nullptr,
+    cxx_access,    nullptr, nullptr, nullptr, nullptr,          nullptr, {nullptr},
 };
 
 int
