@@ -88,6 +88,14 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
         await Promise.all([A.reset(), B.reset(), C.reset()]);
         const gw = await startGateway({ config: config({ ...opts, logPath }), workers });
         gw.logPath = logPath;
+        const stop = gw.stop;
+        /* a clean exit, and no sanitizer report in a sanitizer build */
+        gw.stop = async () => {
+            const st = await stop();
+            assert.equal(st.code, 0, gw.stderr.slice(-3000));
+            assert.ok(!/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(gw.stderr), gw.stderr.slice(-4000));
+            return st;
+        };
         return gw;
     }
 
