@@ -44,11 +44,12 @@ function target(mock, { name, alias, provider = 'dashscope', weight, url, extra 
             options: {upstream_url: "${u}"${extra}}`;
 }
 
-function config({ targets, balancer = '{}', extra = '', logPath }) {
+function config({ targets, balancer = '{}', extra = '', logPath, service = '' }) {
     return `_format_version: "3.0"
 services:
 - name: llm
   url: http://127.0.0.1:9/unused
+  ${service}
   routes:
   - name: claude
     paths: ["/anything"]
@@ -318,6 +319,77 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
                 const recs = await waitLog(gw.logPath, 2);
                 assert.deepEqual(recs[0].tries.map((t) => t.port), [dead, A.port, B.port]);
                 assert.equal(recs[0].ai.proxy.meta.request_model, 'qwen-flash');
+            } finally { await gw.stop(); }
+        });
+
+        test('across formats: a DashScope target falls back to an Anthropic-native one', CASE, async () => {
+            const gw = await gateway({
+                balancer: '{algorithm: priority, retries: 2, failover_criteria: [error, timeout, http_503, non_idempotent]}',
+                targets: [
+                    target(A, { name: 'qwen-max', alias: 'm', weight: 100 }),
+                    `
+        - route_type: llm/v1/chat
+          weight: 10
+          auth: {header_name: x-api-key, header_value: "${B.key}"}
+          logging: {log_statistics: true}
+          model:
+            provider: anthropic
+            name: qwen-plus
+            model_alias: m
+            options: {anthropic_version: "2023-06-01", upstream_url: "${B.base}/apps/anthropic/v1/messages"}`,
+                ],
+            });
+            try {
+                for (const stream of [false, true]) {
+                    await A.scenario({ type: 'error', status: 503, count: 1 });
+                    const r = await ask(gw, { model: 'm', stream });
+                    assert.equal(r.status, 200, r.text);
+                    assert.equal(r.model, 'anthropic/qwen-plus');
+                    if (stream) assert.match(r.text, /event: message_stop/);
+                    else assert.equal(JSON.parse(r.text).type, 'message');
+                }
+                const up = (await B.requests()).filter((q) => q.path.startsWith('/apps/anthropic/v1/messages'));
+                assert.equal(up.length, 2);
+                assert.equal(up[0].body.model, 'qwen-plus');
+                assert.ok(up[0].body.messages, 'the Anthropic target got an Anthropic body');
+                assert.equal(up[0].headers['x-api-key'], B.key);
+                assert.equal(up[0].headers.authorization, undefined, "the first target's credential header is gone");
+            } finally { await gw.stop(); }
+        });
+
+        test('a slow first byte: the read timeout fails over; one refused try adds little', CASE, async (t) => {
+            const dead = await deadPort();
+            const gw = await gateway({
+                service: 'read_timeout: 400',
+                balancer: '{algorithm: priority, retries: 2, failover_criteria: [error, timeout, non_idempotent]}',
+                targets: [
+                    target(A, { name: 'qwen-max', alias: 'slow', weight: 100 }),
+                    target(B, { name: 'qwen-plus', alias: 'slow', weight: 10 }),
+                    target(null, { name: 'qwen-max', alias: 'dead', weight: 100, url: `http://127.0.0.1:${dead}/compatible-mode/v1/chat/completions` }),
+                    target(B, { name: 'qwen-flash', alias: 'dead', weight: 10 }),
+                    target(B, { name: 'qwen-turbo', alias: 'direct' }),
+                ],
+            }, 1);
+            try {
+                await A.scenario({ type: 'text', first_token_delay_ms: 1500, count: 1 });
+                const t0 = Date.now();
+                const r = await ask(gw, { model: 'slow', stream: true });
+                assert.equal(r.status, 200, r.text);
+                assert.equal(r.model, 'dashscope/qwen-plus');
+                assert.ok(Date.now() - t0 < 1400, `answered after ${Date.now() - t0} ms`);
+                /* the delay one refused connection adds: interleaved, medians of 21 each */
+                const times = { direct: [], dead: [] };
+                for (let i = 0; i < 23; i++) {
+                    for (const model of ['direct', 'dead']) {
+                        const s0 = process.hrtime.bigint();
+                        assert.equal((await ask(gw, { model })).status, 200);
+                        if (i >= 2) times[model].push(Number(process.hrtime.bigint() - s0) / 1e6);
+                    }
+                }
+                const med = (a) => a.sort((x, y) => x - y)[a.length >> 1];
+                const direct = med(times.direct), failover = med(times.dead);
+                t.diagnostic(`one refused try adds ${(failover - direct).toFixed(2)} ms (median ${failover.toFixed(2)} vs ${direct.toFixed(2)} ms)`);
+                assert.ok(failover - direct < 50, `failover over a refused connection added ${failover - direct} ms`);
             } finally { await gw.stop(); }
         });
 
