@@ -6,9 +6,13 @@
  *     it and says so in the error log at most once per 10 s: requests never
  *     wait for the collector and memory stays bounded;
  *   - a batch (up to queue.max_batch_size spans) leaves when that many
- *     wait, or queue.max_coalescing_delay after the first one queued, as
- *     one ExportTraceServiceRequest (binary protobuf) POSTed with a
- *     worker-level callout;
+ *     wait (at the next loop turn, api->post), or once the oldest has
+ *     waited queue.max_coalescing_delay, as one ExportTraceServiceRequest
+ *     (binary protobuf) POSTed with a worker-level callout;
+ *   - one repeating timer per exporter (the tick, half the coalescing
+ *     delay, 10 ms to 500 ms) sends what waited long enough, starts due
+ *     retries and writes the pending error-log summary: no timer is
+ *     created or stopped per batch;
  *   - a failed batch (connection error, timeout, 408, 429, 5xx) is sent
  *     again after queue.initial_retry_delay, doubling up to
  *     queue.max_retry_delay (Retry-After honoured within it), until
@@ -49,7 +53,7 @@ typedef struct otel_batch {
     int64_t first_us; /* first attempt */
     double delay_s;   /* next retry's wait */
     sl_callout_t *co;
-    sl_worker_timer_t *retry;
+    int64_t retry_at_us; /* waiting to be sent again at (0: not waiting) */
     int busy;
 } otel_batch_t;
 
@@ -58,8 +62,10 @@ struct otel_exporter {
     otel_conf_t *c;
     otel_item_t *ring;
     size_t cap, head, n, bytes;
-    sl_worker_timer_t *flush;
-    int flush_now; /* the armed flush timer is the immediate one */
+    int64_t oldest_us; /* when the oldest queued span was queued */
+    sl_worker_timer_t *tick;
+    int posted; /* a flush is posted (api->post) */
+    int dying;  /* stopped while a post was pending: the post frees it */
     otel_batch_t b[OTEL_MAX_INFLIGHT];
     int max_inflight;
     /* the envelope's constant parts */
@@ -71,7 +77,6 @@ struct otel_exporter {
     /* error log, see trouble() */
     uint64_t unlogged[3];
     int64_t logged_at[3];
-    sl_worker_timer_t *log_timer;
     char last_err[160];
 };
 
@@ -110,26 +115,24 @@ report_now(otel_exporter_t *ex)
 }
 
 static void
-report_fire(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
-{
-    otel_exporter_t *ex = arg;
-
-    api->worker_timer_stop(t);
-    ex->log_timer = NULL;
-    report_now(ex);
-}
-
-static void
 trouble(otel_exporter_t *ex, int kind, uint64_t n)
 {
     int64_t now = ex->api->now_us();
 
     ex->unlogged[kind] += n;
     if (ex->logged_at[kind] == 0 || now - ex->logged_at[kind] >= OTEL_LOG_INTERVAL_US)
-        report_now(ex);
-    else if (ex->log_timer == NULL)
-        ex->log_timer =
-            ex->api->worker_timer_start(OTEL_LOG_INTERVAL_US / 1000, 0, report_fire, ex);
+        report_now(ex); /* else the tick writes it when the interval is over */
+}
+
+/* The tick: the summary when the interval is over. */
+static void
+report_due(otel_exporter_t *ex, int64_t now)
+{
+    for (int k = 0; k < 3; k++)
+        if (ex->unlogged[k] > 0 && now - ex->logged_at[k] >= OTEL_LOG_INTERVAL_US) {
+            report_now(ex);
+            return;
+        }
 }
 
 /* ---- sending ---- */
@@ -143,16 +146,6 @@ batch_free(otel_batch_t *b)
     free(b->body);
     b->body = NULL;
     b->busy = 0;
-}
-
-static void
-retry_fire(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
-{
-    otel_batch_t *b = arg;
-
-    api->worker_timer_stop(t);
-    b->retry = NULL;
-    attempt(b);
 }
 
 static int
@@ -214,11 +207,11 @@ done(const sl_api_t *api, sl_req_t *r, int err, const sl_callout_resp_t *resp, v
     }
     if (retryable(err, status) && q->max_retry_time >= 0 && elapsed + wait <= q->max_retry_time) {
         b->delay_s = b->delay_s * 2 < q->max_retry_delay ? b->delay_s * 2 : q->max_retry_delay;
-        b->retry = api->worker_timer_start((uint64_t)(wait * 1000), 0, retry_fire, b);
-        if (b->retry != NULL) {
-            trouble(ex, OTEL_TROUBLE_ATTEMPT, 1);
-            return;
-        }
+        b->retry_at_us = api->now_us() + (int64_t)(wait * 1e6);
+        if (b->retry_at_us == 0)
+            b->retry_at_us = 1;
+        trouble(ex, OTEL_TROUBLE_ATTEMPT, 1);
+        return;
     }
     count(ex, OTEL_K_DROPPED_FAILED, (double)b->nspans);
     ex->unlogged[OTEL_TROUBLE_ATTEMPT]++;
@@ -318,21 +311,47 @@ send_batches(otel_exporter_t *ex)
         b->busy = 1;
         b->first_us = ex->api->now_us();
         b->delay_s = ex->c->s->queue.initial_retry_delay;
+        b->retry_at_us = 0;
+        if (ex->n > 0) /* what is left waits from now */
+            ex->oldest_us = b->first_us;
         attempt(b);
     }
 }
 
+static void exporter_free(otel_exporter_t *ex);
+
 static void
-flush_fire(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
+tick_fire(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
+{
+    otel_exporter_t *ex = arg;
+    int64_t now = api->now_us();
+
+    (void)t;
+    for (int i = 0; i < ex->max_inflight; i++) {
+        otel_batch_t *b = &ex->b[i];
+        if (b->busy && b->co == NULL && b->retry_at_us != 0 && now >= b->retry_at_us) {
+            b->retry_at_us = 0;
+            attempt(b);
+        }
+    }
+    if (ex->n > 0 && ((size_t)ex->n >= (size_t)ex->c->s->queue.max_batch_size ||
+                      now - ex->oldest_us >= (int64_t)(ex->c->s->queue.max_coalescing_delay * 1e6)))
+        send_batches(ex);
+    report_due(ex, now);
+}
+
+static void
+flush_post(const sl_api_t *api, void *arg)
 {
     otel_exporter_t *ex = arg;
 
-    api->worker_timer_stop(t);
-    ex->flush = NULL;
-    ex->flush_now = 0;
-    send_batches(ex);
-    if (ex->n > 0 && ex->flush == NULL) /* every slot busy: sent on completion */
+    (void)api;
+    ex->posted = 0;
+    if (ex->dying) {
+        exporter_free(ex);
         return;
+    }
+    send_batches(ex);
 }
 
 static int
@@ -361,25 +380,16 @@ otel_exporter_push(otel_conf_t *c, uint8_t *span, size_t len)
         trouble(ex, OTEL_TROUBLE_FULL, 1);
         return;
     }
+    if (ex->n == 0)
+        ex->oldest_us = ex->api->now_us();
     ex->ring[(ex->head + ex->n) % ex->cap] = (otel_item_t){span, len};
     ex->n++;
     ex->bytes += len;
-    if (!slot_free(ex))
-        return; /* sent when a batch completes */
-    if (ex->n >= (size_t)q->max_batch_size) {
-        if (ex->flush != NULL && !ex->flush_now) {
-            ex->api->worker_timer_stop(ex->flush);
-            ex->flush = NULL;
-        }
-        if (ex->flush == NULL) {
-            ex->flush = ex->api->worker_timer_start(0, 0, flush_fire, ex);
-            ex->flush_now = 1;
-        }
-    } else if (ex->flush == NULL) {
-        ex->flush = ex->api->worker_timer_start((uint64_t)(q->max_coalescing_delay * 1000), 0,
-                                                flush_fire, ex);
-        ex->flush_now = 0;
-    }
+    /* a full batch (or no coalescing at all) leaves at the next loop turn;
+     * the rest waits for the tick */
+    if ((ex->n >= (size_t)q->max_batch_size || q->max_coalescing_delay <= 0) && !ex->posted &&
+        slot_free(ex) && ex->api->post(flush_post, ex) == 0)
+        ex->posted = 1;
 }
 
 /* ---- lifecycle ---- */
@@ -429,8 +439,31 @@ otel_exporter_start(const sl_api_t *api, otel_conf_t *c)
     opentelemetry__proto__trace__v1__instrumentation_scope__init(&ex->scope);
     ex->scope.name = (char *)"kong-internal";
     ex->scope.version = (char *)api->host_version;
+    {
+        double half = c->s->queue.max_coalescing_delay * 500; /* ms */
+        uint64_t iv = half < 10    ? (c->s->queue.max_coalescing_delay > 0 ? 10 : 100)
+                      : half > 500 ? 500
+                                   : (uint64_t)half;
+        ex->tick = api->worker_timer_start(iv, iv, tick_fire, ex);
+    }
+    if (ex->tick == NULL) {
+        exporter_free(ex);
+        return -1;
+    }
     c->ex = ex;
     return 0;
+}
+
+static void
+exporter_free(otel_exporter_t *ex)
+{
+    for (size_t i = 0; i < ex->n; i++)
+        free(ex->ring[(ex->head + i) % ex->cap].p);
+    free(ex->ring);
+    free(ex->res_kv);
+    free(ex->res_av);
+    free(ex->res_p);
+    free(ex);
 }
 
 void
@@ -440,27 +473,21 @@ otel_exporter_stop(const sl_api_t *api, otel_conf_t *c)
 
     if (ex == NULL)
         return;
-    if (ex->flush != NULL)
-        api->worker_timer_stop(ex->flush);
-    if (ex->log_timer != NULL)
-        api->worker_timer_stop(ex->log_timer);
+    c->ex = NULL;
+    if (ex->tick != NULL)
+        api->worker_timer_stop(ex->tick);
     for (int i = 0; i < OTEL_MAX_INFLIGHT; i++) {
         otel_batch_t *b = &ex->b[i];
         if (b->co != NULL)
             api->callout_cancel(b->co);
-        if (b->retry != NULL)
-            api->worker_timer_stop(b->retry);
+        b->co = NULL;
         if (b->busy)
             batch_free(b);
     }
-    for (size_t i = 0; i < ex->n; i++)
-        free(ex->ring[(ex->head + i) % ex->cap].p);
-    free(ex->ring);
-    free(ex->res_kv);
-    free(ex->res_av);
-    free(ex->res_p);
-    free(ex);
-    c->ex = NULL;
+    if (ex->posted)
+        ex->dying = 1; /* flush_post frees it */
+    else
+        exporter_free(ex);
 }
 
 /* ---- GET /metrics ---- */

@@ -392,7 +392,11 @@ otel_scan_finish(otel_req_t *q, const char *p, size_t n)
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
         if (q->capture) {
-            if (c == '"' || c == '\\' || q->cap_len >= sizeof(q->finish[0]) - 1) {
+            /* a reason is a short token (end_turn, tool_use, stop,
+             * length, ...): anything else ends it */
+            int token = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+            if (!token || q->cap_len >= sizeof(q->finish[0]) - 1) {
                 char *f = q->finish[q->n_finish];
                 f[q->cap_len] = '\0';
                 q->capture = 0;

@@ -59,16 +59,63 @@ attr(attrs_t *a, const char *key)
     return v;
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    unsigned min;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    unsigned v = c & (0x3f >> (len - 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (p[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* A protobuf string: NUL-terminated, valid UTF-8 (a collector refuses the
+ * whole batch otherwise: invalid bytes become '?'), at most MAX_STR bytes
+ * (cut on a character boundary). */
 static char *
 cstr(attrs_t *a, const char *p, size_t n)
 {
-    char *s;
+    const unsigned char *u = (const unsigned char *)p;
+    size_t o = 0, cap = n > MAX_STR ? MAX_STR : n;
+    char *s = a->api->palloc(a->r, cap + 1);
 
-    if (n > MAX_STR)
-        n = MAX_STR;
-    s = a->api->palloc(a->r, n + 1);
-    memcpy(s, p, n);
-    s[n] = '\0';
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(u + i, n - i);
+        if (k == 0) {
+            if (o + 1 > cap)
+                break;
+            s[o++] = '?';
+            i++;
+            continue;
+        }
+        if (o + k > cap)
+            break;
+        memcpy(s + o, p + i, k);
+        o += k;
+        i += k;
+    }
+    s[o] = '\0';
     return s;
 }
 
