@@ -6,6 +6,9 @@
  *                listed in propagation.clear, inject the context for the
  *                upstream (our kong.balancer span as its parent), and set
  *                Kong's `trace_id` log value
+ * balancer       (ABI 1.2) every try of the upstream exchange: a new
+ *                kong.balancer span from the second try on, injected as the
+ *                upstream's parent; how the previous try failed
  * header_filter  http_response_header_for_traceid
  * body_filter    on ai-proxy routes, the finish reasons of the answer
  * log            the spans (spans.c), queued for export (exporter.c)
@@ -61,28 +64,23 @@ req_ctx(const sl_api_t *api, sl_req_t *r, const otel_conf_t *c, int *created)
     return q;
 }
 
-static sl_status_t
-otel_access(const sl_api_t *api, sl_req_t *r, void *conf)
+/* Inject the context with `span` as the upstream's parent, in every
+ * format of `inject`; log_value: also Kong's `trace_id` log value. */
+static void
+inject_all(const sl_api_t *api, sl_req_t *r, const otel_conf_t *c, otel_req_t *q,
+           const uint8_t span[8], int log_value)
 {
-    otel_conf_t *c = conf;
-    int created;
-    otel_req_t *q = req_ctx(api, r, c, &created);
     char json[256];
     size_t jn = 0;
     unsigned seen = 0;
     char hex[32];
 
-    (void)created;
-    for (size_t i = 0; i < c->s->propagation.clear.n; i++) {
-        const char *h = ((char **)c->s->propagation.clear.items)[i];
-        api->req_header_remove(r, (sl_str_t){h, strlen(h)});
-    }
     otel_hex(q->trace_id, 16, hex);
     for (size_t i = 0; i < c->n_inject; i++) {
         otel_fmt_t f = c->inject[i];
         if (f == OTEL_FMT_PRESERVE)
             f = q->from != OTEL_FMT_NONE ? q->from : c->default_format;
-        if (otel_inject(api, r, f, q->trace_id, q->balancer_id, q->root_id, q->sampled, 0) != 0)
+        if (otel_inject(api, r, f, q->trace_id, span, q->root_id, q->sampled, 0) != 0)
             continue;
         /* Kong's log value: {"w3c":"<trace id>", "b3": ...} */
         if (f == OTEL_FMT_B3_SINGLE)
@@ -96,9 +94,59 @@ otel_access(const sl_api_t *api, sl_req_t *r, void *conf)
         if (n > 0 && (size_t)n < sizeof(json) - jn)
             jn += (size_t)n;
     }
-    if (jn > 0 && jn + 1 < sizeof(json)) {
+    if (log_value && jn > 0 && jn + 1 < sizeof(json)) {
         json[jn++] = '}';
         api->set_serialize_value(r, "trace_id", (sl_str_t){json, jn});
+    }
+}
+
+static sl_status_t
+otel_access(const sl_api_t *api, sl_req_t *r, void *conf)
+{
+    otel_conf_t *c = conf;
+    int created;
+    otel_req_t *q = req_ctx(api, r, c, &created);
+
+    (void)created;
+    for (size_t i = 0; i < c->s->propagation.clear.n; i++) {
+        const char *h = ((char **)c->s->propagation.clear.items)[i];
+        api->req_header_remove(r, (sl_str_t){h, strlen(h)});
+    }
+    inject_all(api, r, c, q, q->balancer_id, 1);
+    return SL_STATUS_CONTINUE;
+}
+
+/* Before every try (ABI 1.2): the previous try ended now, as `t` says; this
+ * one gets its own span, which the upstream sees as its parent.  Past
+ * OTEL_MAX_TRIES the last slot is reused (the middle tries lose their
+ * span). */
+static sl_status_t
+otel_balancer(const sl_api_t *api, sl_req_t *r, void *conf, const sl_try_info_t *t)
+{
+    otel_conf_t *c = conf;
+    int created;
+    otel_req_t *q = req_ctx(api, r, c, &created);
+    int64_t now = api->now_us();
+    otel_try_t *y;
+
+    if (q->ntries > 0 && t->try_number > 1) {
+        y = &q->tries[q->ntries - 1];
+        y->end_us = now;
+        y->failure = t->failure ? (int)t->failure : -1;
+        y->status = t->status;
+        snprintf(y->ip, sizeof(y->ip), "%.*s", (int)(t->ip.len < 47 ? t->ip.len : 47),
+                 t->ip.ptr ? t->ip.ptr : "");
+    }
+    if (q->ntries < OTEL_MAX_TRIES)
+        q->ntries++;
+    y = &q->tries[q->ntries - 1];
+    memset(y, 0, sizeof(*y));
+    y->start_us = now;
+    if (q->ntries == 1) {
+        memcpy(y->span_id, q->balancer_id, 8); /* injected in access */
+    } else {
+        otel_random_bytes(y->span_id, 8);
+        inject_all(api, r, c, q, y->span_id, 0);
     }
     return SL_STATUS_CONTINUE;
 }
@@ -176,6 +224,6 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
     otel_header_filter,
     otel_body_filter,
     otel_log,
-    NULL, /* balancer */
+    otel_balancer,
     {NULL},
 };

@@ -142,6 +142,17 @@ const char *otel_fmt_name(otel_fmt_t f);
 /* ---- the request ---- */
 
 #define OTEL_MAX_FINISH 4
+#define OTEL_MAX_TRIES 8
+
+/* One try of the upstream exchange (the balancer phase, ABI 1.2): one
+ * kong.balancer span each. */
+typedef struct otel_try {
+    uint8_t span_id[8];
+    int64_t start_us, end_us; /* end 0: the last try, ends with the exchange */
+    int failure;              /* sl_try_failure_t of this try, 0: did not fail */
+    int status;               /* SL_TRY_STATUS: the status that was refused */
+    char ip[48];              /* its peer, when the host said */
+} otel_try_t;
 
 typedef struct otel_req {
     uint8_t trace_id[16];
@@ -152,7 +163,9 @@ typedef struct otel_req {
     int sampled;
     sl_str_t tracestate;
     otel_fmt_t from; /* the format the context came in, or NONE */
-    int ai;          /* ai-proxy runs for this request */
+    otel_try_t tries[OTEL_MAX_TRIES];
+    int ntries; /* 0: no balancer phase (one span from the request's times) */
+    int ai;     /* ai-proxy runs for this request */
     /* finish reasons seen in the client-format answer */
     char finish[OTEL_MAX_FINISH][32];
     int n_finish;

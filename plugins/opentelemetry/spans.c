@@ -413,6 +413,29 @@ gen_ai_span(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q, int
     json_object_put(usage);
 }
 
+static const char *
+try_failure_name(int f)
+{
+    switch (f) {
+    case SL_TRY_CONNECT_FAILED:
+        return "connect failed";
+    case SL_TRY_CONNECT_TIMEOUT:
+        return "connect timeout";
+    case SL_TRY_WRITE_FAILED:
+        return "write failed";
+    case SL_TRY_TIMEOUT:
+        return "timeout";
+    case SL_TRY_RESET:
+        return "reset";
+    case SL_TRY_INVALID_RESPONSE:
+        return "invalid response";
+    case SL_TRY_STATUS:
+        return "status refused";
+    default:
+        return "failed";
+    }
+}
+
 void
 otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q)
 {
@@ -475,29 +498,50 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
     if (u_end == 0 || u_end < u_start)
         u_end = t_end > u_start ? t_end : now;
 
-    /* kong.balancer: the upstream exchange */
-    pb_span_t b = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
-    pb_status_t bst = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
-    attrs_init(&a, api, r);
-    attr_int(&a, "try_count", 1);
-    if (api->upstream_get(r, &up_scheme, &up_host, &up_port, &up_path, &up_query) == 0) {
-        attr_str(&a, "net.peer.name", up_host);
-        attr_int(&a, "net.peer.port", up_port);
+    /* kong.balancer: one per try (balancer phase), else the whole exchange */
+    int n = q->ntries > 0 ? q->ntries : 1;
+    for (int i = 0; i < n; i++) {
+        const otel_try_t *y = q->ntries > 0 ? &q->tries[i] : NULL;
+        pb_span_t b = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+        pb_status_t bst = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
+        int last = i == n - 1;
+        int64_t b_start = y && i > 0 ? y->start_us : u_start;
+        int64_t b_end = y && !last && y->end_us ? y->end_us : u_end;
+        int failed = y && !last && y->failure != 0;
+
+        if (b_end < b_start)
+            b_end = b_start;
+        attrs_init(&a, api, r);
+        attr_int(&a, "try_count", i + 1);
+        if (y && y->ip[0])
+            attr_cstr(&a, "net.peer.ip", y->ip);
+        if (last &&
+            api->upstream_get(r, &up_scheme, &up_host, &up_port, &up_path, &up_query) == 0) {
+            attr_str(&a, "net.peer.name", up_host);
+            attr_int(&a, "net.peer.port", up_port);
+        }
+        if (failed) {
+            if (y->failure == SL_TRY_STATUS && y->status > 0)
+                attr_int(&a, "http.status_code", y->status);
+            bst.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+            bst.message = (char *)try_failure_name(y->failure);
+            b.status = &bst;
+        } else if (last &&
+                   (err == SL_REQERR_UPSTREAM_CONNECT || err == SL_REQERR_UPSTREAM_TIMEOUT ||
+                    err == SL_REQERR_UPSTREAM_RESET || err == SL_REQERR_UPSTREAM_PROTOCOL)) {
+            attr_int(&a, "http.status_code", status);
+            bst.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+            b.status = &bst;
+        }
+        b.span_id = (ProtobufCBinaryData){8, (uint8_t *)(y ? y->span_id : q->balancer_id)};
+        b.parent_span_id = (ProtobufCBinaryData){8, q->root_id};
+        b.flags = 0x100 | (q->sampled ? 1u : 0u);
+        b.name = (char *)"kong.balancer";
+        b.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
+        b.start_time_unix_nano = ns(b_start);
+        b.end_time_unix_nano = ns(b_end);
+        emit(c, &b, &a, q);
     }
-    if (err == SL_REQERR_UPSTREAM_CONNECT || err == SL_REQERR_UPSTREAM_TIMEOUT ||
-        err == SL_REQERR_UPSTREAM_RESET || err == SL_REQERR_UPSTREAM_PROTOCOL) {
-        attr_int(&a, "http.status_code", status);
-        bst.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-        b.status = &bst;
-    }
-    b.span_id = (ProtobufCBinaryData){8, q->balancer_id};
-    b.parent_span_id = (ProtobufCBinaryData){8, q->root_id};
-    b.flags = 0x100 | (q->sampled ? 1u : 0u);
-    b.name = (char *)"kong.balancer";
-    b.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
-    b.start_time_unix_nano = ns(u_start);
-    b.end_time_unix_nano = ns(u_end);
-    emit(c, &b, &a, q);
 
     if (q->ai)
         gen_ai_span(api, r, c, q, u_start, u_end, status);

@@ -53,9 +53,21 @@ function otelConf(url, indent = 6) {
         max_coalescing_delay: 0.2`.replace(/\n {6}/g, `\n${pad}`);
 }
 
-function config({ mockUrl, echoPort, colUrl, logFile }) {
+function config({ mockUrl, echoPort, colUrl, logFile, deadPort }) {
     return `_format_version: "3.0"
+upstreams:
+  - name: flaky.internal
+    targets:
+      - target: 127.0.0.1:${deadPort}
+      - target: 127.0.0.1:${echoPort}
 services:
+  - name: flaky
+    host: flaky.internal
+    path: /echo
+    retries: 3
+    routes:
+      - name: flaky
+        paths: ["/flaky"]
   - name: llm
     url: http://127.0.0.1:9/unused
     routes:
@@ -113,7 +125,7 @@ before(async () => {
     logPath = path.join(dir, 'log.json');
     statusPort = await freePort();
     gw = await startGateway({
-        config: config({ mockUrl: mock.url, echoPort: up.port, colUrl: col.url, logFile: logPath }),
+        config: config({ mockUrl: mock.url, echoPort: up.port, colUrl: col.url, logFile: logPath, deadPort: await freePort() }),
         workers: 1,
         env: { DECK_DASHSCOPE_API_KEY: mock.key, SLUICE_STATUS_LISTEN: String(statusPort) },
     });
@@ -265,6 +277,40 @@ test('attribute strings are valid UTF-8 whatever the request path holds', async 
     const url = root.attributes['http.url'];
     assert.ok(!url.includes('\uFFFD'), `a valid UTF-8 string was sent: ${JSON.stringify(url)}`);
     assert.match(url, /^http:\/\/127\.0\.0\.1\/plain\/caf/);
+});
+
+test('a failed try and its retry: one kong.balancer span each, the upstream sees the last one as parent', async () => {
+    // round-robin over a dead target and the echo: some request's first try fails
+    const ids = [];
+    up.seen.length = 0;
+    for (let i = 0; i < 4; i++) {
+        const tid = `c0ffee${String(i).padStart(2, '0')}` + '0'.repeat(23) + '1';
+        ids.push(tid);
+        const res = await req(gw.port, { path: `/flaky/t${i}`, headers: { traceparent: `00-${tid}-0102030405060708-01` } });
+        assert.equal(res.status, 200);
+    }
+    await sleep(600);
+    let found = 0;
+    for (const tid of ids) {
+        const bal = col.spans().filter((s) => s.traceId === tid && s.name === 'kong.balancer')
+            .sort((x, y) => (x.attributes.try_count - y.attributes.try_count));
+        const root = col.spans().find((s) => s.traceId === tid && s.name === 'kong');
+        assert.ok(root && bal.length >= 1, `spans of ${tid}`);
+        const seen = up.seen.find((x) => x.headers.traceparent?.startsWith(`00-${tid}-`));
+        assert.equal(seen.headers.traceparent.split('-')[2], bal[bal.length - 1].spanId, 'the upstream\'s parent is the last try');
+        for (const b of bal) assert.equal(b.parentSpanId, root.spanId);
+        if (bal.length === 2) {
+            found++;
+            assert.equal(bal[0].status.code, 2, 'the failed try is an error');
+            assert.equal(bal[0].status.message, 'connect failed');
+            assert.match(bal[0].attributes['net.peer.ip'] ?? '', /^127\.0\.0\.1/);
+            assert.equal(bal[1].status.code, 0);
+            assert.equal(bal[1].attributes.try_count, 2);
+            assert.ok(bal[0].end <= bal[1].start, 'tries in order');
+            assert.notEqual(bal[0].spanId, bal[1].spanId);
+        }
+    }
+    assert.ok(found >= 1, 'a request was retried');
 });
 
 test('b3 on a route-scoped instance: extracted from X-B3-*, injected as b3 and w3c', async () => {
