@@ -120,6 +120,63 @@ test_consistent_hashing(void **state)
     sl_conf_free(c);
 }
 
+static void
+test_least_connections_latency_threshold(void **state)
+{
+    sl_conf_t *c = load("_format_version: '3.0'\n"
+                        "upstreams:\n"
+                        "- name: lc\n"
+                        "  algorithm: least-connections\n"
+                        "  targets: [{target: 10.0.0.1, weight: 200}, {target: 10.0.0.2}]\n"
+                        "- name: lat\n"
+                        "  algorithm: latency\n"
+                        "  targets: [{target: 10.0.0.1}, {target: 10.0.0.2}]\n"
+                        "- name: half\n"
+                        "  healthchecks: {threshold: 50, passive: {unhealthy: {timeouts: 1}}}\n"
+                        "  targets: [{target: 10.0.0.1}, {target: 10.0.0.2}]\n");
+    sl_balancers_t *bs = sl_balancers_new(uv_default_loop(), c);
+    sl_bal_pick_t pk[6];
+    int n[2] = {0};
+
+    (void)state;
+    /* least-connections: (open + 1) / weight; weight 200 holds twice the
+     * open tries of weight 100 */
+    for (int i = 0; i < 6; i++) {
+        sl_balancer_begin(bs, c->upstreams[0], &pk[i], NULL, 0);
+        n[sl_balancer_next(&pk[i])]++;
+    }
+    assert_int_equal(n[0], 4);
+    assert_int_equal(n[1], 2);
+    for (int i = 0; i < 6; i++)
+        sl_balancer_done(&pk[i], -1);
+    /* latency: once 10.0.0.2 is known to be slow, 10.0.0.1 is chosen */
+    const sl_upstream_conf_t *lat = c->upstreams[1];
+    for (int t = 0; t < 2; t++) {
+        sl_bal_pick_t p;
+        sl_balancer_begin(bs, lat, &p, NULL, 0);
+        while (sl_balancer_next(&p) != t)
+            ;
+        sl_balancer_done(&p, t == 0 ? 5000 : 900000);
+    }
+    for (int i = 0; i < 10; i++) {
+        sl_bal_pick_t p;
+        sl_balancer_begin(bs, lat, &p, NULL, 0);
+        assert_int_equal(sl_balancer_next(&p), 0);
+        sl_balancer_done(&p, 5000);
+    }
+    /* threshold 50: one of two equal targets down is not more than 50 % */
+    const sl_upstream_conf_t *half = c->upstreams[2];
+    sl_bal_pick_t p;
+    sl_balancer_begin(bs, half, &p, NULL, 0);
+    assert_true(sl_balancer_next(&p) >= 0);
+    sl_balancer_report(&p, SL_BAL_TIMEOUT, 0);
+    assert_int_equal(sl_balancer_target_health(c, half, (size_t)p.target), 0);
+    sl_balancer_begin(bs, half, &p, NULL, 0);
+    assert_int_equal(sl_balancer_next(&p), -1);
+    sl_balancers_free(bs);
+    sl_conf_free(c);
+}
+
 int
 main(void)
 {
@@ -127,6 +184,7 @@ main(void)
         cmocka_unit_test(test_xxh32),
         cmocka_unit_test(test_round_robin),
         cmocka_unit_test(test_consistent_hashing),
+        cmocka_unit_test(test_least_connections_latency_threshold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
