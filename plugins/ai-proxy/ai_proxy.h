@@ -287,6 +287,16 @@ int sl_ap_policy_dups(const sl_ap_target_t *conf, const sl_jdoc_t *d, sl_ap_req_
 int sl_ap_openai_request(const sl_ap_target_t *conf, const char *body, size_t len, sl_jdoc_t *doc,
                          sl_ap_buf_t *out, sl_ap_req_info_t *info);
 
+/* scrub.c: the target's credential (auth.header_value without its scheme
+ * word, auth.param_value; 8 bytes or more) replaced by "[REDACTED]". */
+#define SL_AP_MAX_SECRETS 2
+size_t sl_ap_secrets(const sl_ap_target_t *t, sl_str_t out[SL_AP_MAX_SECRETS]);
+int sl_ap_has_secret(const sl_ap_target_t *t, const char *p, size_t n);
+/* p[0..n) with every secret replaced, appended to out. */
+void sl_ap_scrub_into(const sl_ap_target_t *t, const char *p, size_t n, sl_ap_buf_t *out);
+/* The same in place; -2 out of memory (b unchanged). */
+int sl_ap_scrub_buf(const sl_ap_target_t *t, sl_ap_buf_t *b);
+
 /* count_tokens.c: local estimate for /v1/messages/count_tokens (body is an
  * Anthropic count_tokens request).  -1 (info->status, info->errmsg) for what
  * /v1/messages on the same route would refuse, -2 out of memory. */

@@ -32,14 +32,15 @@ typedef enum {
 } sl_ap_endpoint_t;
 
 typedef enum {
-    SL_AP_RESP_NONE = 0, /* our own response: untouched */
-    SL_AP_RESP_STREAM,   /* anthropic SSE translation */
-    SL_AP_RESP_JSON,     /* anthropic non-streaming translation */
-    SL_AP_RESP_ERROR,    /* anthropic error translation */
-    SL_AP_RESP_WATCH,    /* openai stream, read for usage */
-    SL_AP_RESP_COPY,     /* openai JSON, read for usage at eof */
-    SL_AP_RESP_DJSON,    /* openai client: the codec's answer decoded at eof */
-    SL_AP_RESP_OAI_ERROR /* openai client: a provider error in OpenAI's shape */
+    SL_AP_RESP_NONE = 0,  /* our own response: untouched */
+    SL_AP_RESP_STREAM,    /* anthropic SSE translation */
+    SL_AP_RESP_JSON,      /* anthropic non-streaming translation */
+    SL_AP_RESP_ERROR,     /* anthropic error translation */
+    SL_AP_RESP_WATCH,     /* openai stream, read for usage */
+    SL_AP_RESP_COPY,      /* openai JSON, read for usage at eof */
+    SL_AP_RESP_DJSON,     /* openai client: the codec's answer decoded at eof */
+    SL_AP_RESP_OAI_ERROR, /* openai client: a provider error in OpenAI's shape */
+    SL_AP_RESP_SCRUB      /* a passed-through error body, held to scrub the key */
 } sl_ap_resp_t;
 
 typedef struct sl_ap_ctx {
@@ -605,6 +606,79 @@ sl_ap_decoder_start(sl_ap_ctx_t *c, const sl_ap_conf_t *conf)
     return 0;
 }
 
+/* The upstream's headers with the provider credential scrubbed (scrub.c):
+ * every value of a name where one holds it is replaced, up to 64 names per
+ * pass (an upstream head has at most 1,000 lines); values past the 64th of
+ * one name are dropped.  -2 out of memory. */
+static int
+sl_ap_scrub_headers(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
+{
+    sl_ap_buf_t names = {0}, vals = {0};
+    size_t cur, i, k, nn, off[64], nv, voff[64], vlen[64];
+    sl_str_t n, v;
+    int rc = 0;
+
+    do {
+        names.len = 0;
+        nn = 0;
+        for (cur = 0; nn < 64 && api->resp_header_iter(r, &cur, &n, &v) == 1;) {
+            if (!sl_ap_has_secret(t, v.ptr, v.len)) {
+                continue;
+            }
+            for (i = 0; i < nn; i++) { /* each name once, NUL-separated */
+                if (strlen(names.ptr + off[i]) == n.len &&
+                    strncasecmp(names.ptr + off[i], n.ptr, n.len) == 0) {
+                    break;
+                }
+            }
+            if (i == nn) {
+                off[nn++] = names.len;
+                sl_ap_buf_add(&names, n.ptr, n.len);
+                sl_ap_buf_add(&names, "", 1);
+            }
+        }
+        for (i = 0; i < nn && !names.oom && !vals.oom; i++) {
+            sl_str_t name = {names.ptr + off[i], strlen(names.ptr + off[i])};
+
+            /* the values of that name, scrubbed, put back in order */
+            vals.len = 0;
+            nv = 0;
+            for (cur = 0; api->resp_header_iter(r, &cur, &n, &v) == 1;) {
+                if (n.len == name.len && strncasecmp(n.ptr, name.ptr, n.len) == 0 && nv < 64) {
+                    voff[nv] = vals.len;
+                    sl_ap_scrub_into(t, v.ptr, v.len, &vals);
+                    vlen[nv] = vals.len - voff[nv];
+                    nv++;
+                }
+            }
+            if (!vals.oom) {
+                api->resp_header_remove(r, name);
+                for (k = 0; k < nv; k++) {
+                    api->resp_header_add(r, name, (sl_str_t){vals.ptr + voff[k], vlen[k]});
+                }
+            }
+        }
+    } while (nn == 64 && !names.oom && !vals.oom);
+    if (names.oom || vals.oom) {
+        rc = -2;
+    }
+    sl_ap_buf_free(&names);
+    sl_ap_buf_free(&vals);
+    return rc;
+}
+
+/* A provider's error body passed through to the client: held until its
+ * end (at most SL_AP_MAX_ERROR_BODY) so that the credential it may echo is
+ * scrubbed. */
+static void
+sl_ap_scrub_error(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, int status)
+{
+    if (status >= 400 && api->resp_source(r) == SL_SOURCE_UPSTREAM && !c->resp_gzip) {
+        c->resp = SL_AP_RESP_SCRUB;
+        api->resp_header_remove(r, SL_STR("content-length"));
+    }
+}
+
 static sl_status_t
 sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
 {
@@ -621,6 +695,9 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     c->resp_status = status;
     c->resp_gzip = api->resp_header_get(r, SL_STR("content-encoding"), &v) == 1 &&
                    !(v.len == 8 && strncasecmp(v.ptr, "identity", 8) == 0);
+    if (api->resp_source(r) == SL_SOURCE_UPSTREAM && sl_ap_scrub_headers(api, r, c->t) != 0) {
+        return SL_STATUS_ERROR;
+    }
 
     if (sl_ap_target_passthrough(c->t) || c->t->route_type == SL_AP_ROUTE_PRESERVE) {
         /* Kong: non-200 bodies pass through; 200 gets the model header.
@@ -633,6 +710,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
             c->watch.sse.max = (size_t)conf->max_stream_event_size;
             sl_ap_model_header(api, r, conf, c);
         }
+        sl_ap_scrub_error(api, r, c, status);
         return SL_STATUS_CONTINUE;
     }
     c->codec = sl_ap_target_codec(c->t);
@@ -642,6 +720,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
          * decoded into OpenAI's (the pivot), its errors in OpenAI's shape;
          * gateway-made answers pass as Kong's */
         if (api->resp_source(r) == SL_SOURCE_GATEWAY || !c->translated || c->codec == NULL) {
+            sl_ap_scrub_error(api, r, c, status);
             return SL_STATUS_CONTINUE;
         }
         api->resp_header_remove(r, SL_STR("content-length"));
@@ -724,7 +803,9 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
 static void
 sl_ap_acc(sl_ap_ctx_t *c, sl_str_t *chunk, size_t limit)
 {
-    if (c->acc.len + chunk->len > limit) {
+    /* past the bound nothing more is kept (a later, smaller piece appended
+     * after a dropped one would splice unrelated bytes together) */
+    if (c->acc_overflow || c->acc.len + chunk->len > limit) {
         c->acc_overflow = 1;
         return;
     }
@@ -894,6 +975,15 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
                            c->resp_gzip ? 0 : c->acc.len, &c->doc, &c->out);
         break;
 
+    case SL_AP_RESP_SCRUB:
+        sl_ap_acc(c, chunk, SL_AP_MAX_ERROR_BODY);
+        if (!eof) {
+            chunk->len = 0;
+            return SL_STATUS_CONTINUE;
+        }
+        sl_ap_buf_add(&c->out, c->acc.ptr, c->acc.len); /* cut at the bound */
+        break;
+
     case SL_AP_RESP_ERROR:
         sl_ap_acc(c, chunk, SL_AP_MAX_ERROR_BODY);
         if (!eof) {
@@ -904,7 +994,8 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
                               c->resp_gzip ? 0 : c->acc.len, &c->doc, &c->out);
         break;
     }
-    if (c->out.oom) {
+    /* whatever the provider sent, its key does not go on (scrub.c) */
+    if (c->out.oom || sl_ap_scrub_buf(c->t, &c->out) != 0) {
         return SL_STATUS_ERROR;
     }
     chunk->ptr = c->out.ptr ? c->out.ptr : "";
@@ -1006,6 +1097,29 @@ sl_ap_body_filter(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t *chunk
     return st;
 }
 
+/* A credential sent as a query parameter (auth.param_location: query) is
+ * in the record's upstream_uri: replaced there by the scrubbed URI. */
+static void
+sl_ap_scrub_upstream_uri(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
+{
+    sl_str_t path, query;
+    sl_ap_buf_t u = {0}, j = {0};
+
+    if (t->param_value == NULL || api->upstream_get(r, NULL, NULL, NULL, &path, &query) != 0 ||
+        !sl_ap_has_secret(t, query.ptr, query.len)) {
+        return;
+    }
+    sl_ap_buf_add(&u, path.ptr, path.len);
+    SL_AP_BUF_LIT(&u, "?");
+    sl_ap_scrub_into(t, query.ptr, query.len, &u);
+    sl_ap_buf_add_qstr(&j, u.ptr ? u.ptr : "", u.len);
+    if (!u.oom && !j.oom) {
+        api->set_serialize_value(r, "upstream_uri", (sl_str_t){j.ptr, j.len});
+    }
+    sl_ap_buf_free(&u);
+    sl_ap_buf_free(&j);
+}
+
 static void
 sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
 {
@@ -1016,6 +1130,7 @@ sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
         return;
     }
     sl_ap_publish_stats(api, r, conf, c);
+    sl_ap_scrub_upstream_uri(api, r, c->t);
     if (c->resp == SL_AP_RESP_STREAM && (c->st.sse.overflow || c->st.bad_chunk)) {
         /* counted per request in the log record */
         api->set_serialize_value(r, "ai.proxy.stream_error",

@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 
 import { startStack, httpRequest, rawExchange, readLog, waitFor } from './lib.mjs';
 import { startMock } from '../e2e/harness.mjs';
@@ -126,4 +127,134 @@ test('no client or provider key in stderr or file-log; the provider key goes onl
     assert.ok(upSeen.length >= 3);
     for (const q of upSeen) assert.ok(!JSON.stringify(q).includes(providerKey), 'provider key sent to the plain upstream');
     console.log(`# secrets: ${n} requests, ${Object.keys(secrets).length} secrets, none in ${stderr.length} B of stderr or ${logText.length} B of file-log`);
+});
+
+/* A provider that echoes the credential it was sent: in WWW-Authenticate
+ * and X-Echo-* headers (on errors and on 200s) and inside its error bodies
+ * (as a buggy or malicious upstream would).  Whatever ai-proxy does with
+ * the answer (translate it, pass it through), the configured key must not
+ * reach the client nor the log. */
+function startEchoProvider() {
+    const server = http.createServer((req, res) => {
+        const parts = [];
+        req.on('data', (d) => parts.push(d));
+        req.on('end', () => {
+            const qkey = new URL(req.url, 'http://x').searchParams.get('key');
+            const auth = req.headers.authorization ?? (qkey ? `Bearer ${qkey}` : '');
+            const key = auth.replace(/^Bearer /, '');
+            let stream = false;
+            try { stream = JSON.parse(Buffer.concat(parts).toString()).stream === true; } catch { /* */ }
+            const echo = { 'www-authenticate': `Bearer realm="provider", error="invalid_token", token="${key}"`,
+                'x-echo-authorization': auth, 'x-echo-key': `key=${key};` };
+            /* more names than one pass of the scrubber takes, and one name
+             * many times */
+            for (let i = 0; i < 100; i++) echo[`x-echo-${i}`] = `${i}:${key}`;
+            echo['x-echo-many'] = Array.from({ length: 80 }, (_, i) => `${i} ${key}`);
+            if (!req.url.includes('/ok')) {
+                const body = JSON.stringify({ error: { message: `Incorrect API key provided: ${key} (sent as "${auth}")`,
+                    type: 'invalid_request_error', code: 'invalid_api_key', param: key } });
+                res.writeHead(401, { 'content-type': 'application/json', ...echo });
+                res.end(body);
+                return;
+            }
+            const msg = { id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: 'qwen-plus',
+                choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+                usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } };
+            if (stream) {
+                res.writeHead(200, { 'content-type': 'text/event-stream', ...echo });
+                res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', model: 'qwen-plus',
+                    choices: [{ index: 0, delta: { role: 'assistant', content: 'hi' }, finish_reason: null }] })}\n\n`);
+                res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', model: 'qwen-plus',
+                    choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: msg.usage })}\n\n`);
+                res.end('data: [DONE]\n\n');
+                return;
+            }
+            res.writeHead(200, { 'content-type': 'application/json', ...echo });
+            res.end(JSON.stringify(msg));
+        });
+    });
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+        port: server.address().port, close: () => new Promise((r) => server.close(r)) })));
+}
+
+test('a provider echoing its key in headers and error bodies: scrubbed before the client and the log', { timeout: 60000 }, async () => {
+    const echo = await startEchoProvider();
+    const modes = {
+        translate: 'llm_format: anthropic',
+        passthrough: 'llm_format: anthropic',
+        openai: 'llm_format: openai',
+        query: 'llm_format: anthropic',
+    };
+    let services = '';
+    for (const [mode, fmt] of Object.entries(modes)) {
+        for (const kind of ['ok', 'err']) {
+            services += `
+  - name: leak-${mode}-${kind}
+    url: http://127.0.0.1:9/unused
+    routes:
+      - name: leak-${mode}-${kind}-route
+        paths: ["/leak-${mode}-${kind}"]
+        plugins:
+          - name: ai-proxy
+            config:
+              route_type: llm/v1/chat
+              ${fmt}
+              auth:${mode === 'query' ? `
+                param_name: key
+                param_location: query
+                param_value: \${{ env "DECK_DASHSCOPE_API_KEY" }}` : `
+                header_name: Authorization
+                header_value: Bearer \${{ env "DECK_DASHSCOPE_API_KEY" }}`}
+              model:
+                provider: dashscope
+                name: qwen-plus
+                options:
+                  upstream_url: "http://127.0.0.1:${echo.port}/${kind}"${mode === 'passthrough' ? `
+                  dashscope: {api: anthropic}` : ''}`;
+        }
+    }
+    const st = await startStack({ workers: 1, args: ['--log-level', 'debug'], extraServices: services });
+    const key = st.mock.key;
+    const leaks = [];
+    let n = 0;
+    try {
+        for (const mode of Object.keys(modes)) {
+            for (const kind of ['ok', 'err']) {
+                for (const stream of [false, true]) {
+                    const body = mode === 'openai'
+                        ? JSON.stringify({ model: 'qwen-plus', stream, messages: [{ role: 'user', content: 'hi' }] })
+                        : JSON.stringify({ model: 'qwen-plus', max_tokens: 16, stream, messages: [{ role: 'user', content: 'hi' }] });
+                    const path = mode === 'openai' ? `/leak-${mode}-${kind}/v1/chat/completions` : `/leak-${mode}-${kind}/v1/messages`;
+                    const r = await rawExchange(st.port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+                        `anthropic-version: 2023-06-01\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+                    { timeoutMs: 5000 });
+                    n++;
+                    const expect = kind === 'ok' ? 200 : 401;
+                    if (r.status !== expect) leaks.push(`${mode} ${kind} stream=${stream}: status ${r.status}: ${r.text.slice(0, 300)}`);
+                    if (r.text.includes(key) || r.text.includes(key.slice(-12))) {
+                        leaks.push(`${mode} ${kind} stream=${stream}: key in the answer: ${r.text.slice(0, 1200)}`);
+                    }
+                }
+            }
+        }
+        await waitFor(() => readLog(st.logPath).length >= n, 5000);
+    } finally {
+        await st.gw.stop();
+        await st.mock.stop();
+        await st.up.close();
+        await echo.close();
+    }
+    const logText = fs.readFileSync(st.logPath, 'utf8');
+    if (logText.includes(key) || logText.includes(key.slice(-12))) {
+        const i = logText.indexOf(key.slice(-12));
+        leaks.push(`key in file-log: ${logText.slice(Math.max(0, i - 300), i + 100)}`);
+    }
+    if (st.gw.stderr.includes(key.slice(-12))) {
+        const i = st.gw.stderr.indexOf(key.slice(-12));
+        leaks.push(`key in stderr: ${st.gw.stderr.slice(Math.max(0, i - 300), i + 100)}`);
+    }
+    for (const l of leaks) console.log(`# leak: ${l.slice(0, 160).replace(/\r?\n/g, ' ')}`);
+    assert.deepEqual(leaks, []);
+    assert.ok(readLog(st.logPath).length >= n, 'every answer was logged');
+    assert.match(logText, /\[REDACTED\]/, 'the scrubbed values are still there, redacted');
 });

@@ -265,6 +265,51 @@ f_rsh_remove(sl_req_t *r, sl_str_t n)
     (void)r;
     return hremove(F.resp_h, &F.nresp_h, n);
 }
+static int
+f_rsh_add(sl_req_t *r, sl_str_t n, sl_str_t v)
+{
+    hdr_t *x;
+
+    (void)r;
+    assert_true(F.nresp_h < MAXH);
+    x = &F.resp_h[F.nresp_h++];
+    snprintf(x->name, sizeof(x->name), "%.*s", (int)n.len, n.ptr);
+    snprintf(x->value, sizeof(x->value), "%.*s", (int)v.len, v.ptr);
+    return 0;
+}
+static int
+f_rsh_iter(sl_req_t *r, size_t *cur, sl_str_t *n, sl_str_t *v)
+{
+    (void)r;
+    if (*cur >= (size_t)F.nresp_h) {
+        return 0;
+    }
+    *n = (sl_str_t){F.resp_h[*cur].name, strlen(F.resp_h[*cur].name)};
+    *v = (sl_str_t){F.resp_h[*cur].value, strlen(F.resp_h[*cur].value)};
+    (*cur)++;
+    return 1;
+}
+static int
+f_upstream_get(sl_req_t *r, sl_str_t *s, sl_str_t *h, int *port, sl_str_t *path, sl_str_t *q)
+{
+    (void)r;
+    if (s) {
+        *s = (sl_str_t){F.up_scheme, strlen(F.up_scheme)};
+    }
+    if (h) {
+        *h = (sl_str_t){F.up_host, strlen(F.up_host)};
+    }
+    if (port) {
+        *port = F.up_port;
+    }
+    if (path) {
+        *path = (sl_str_t){F.up_path, strlen(F.up_path)};
+    }
+    if (q) {
+        *q = (sl_str_t){F.up_query, strlen(F.up_query)};
+    }
+    return 0;
+}
 static sl_resp_source_t
 f_resp_source(sl_req_t *r)
 {
@@ -364,6 +409,9 @@ api_init(void)
     api.resp_header_get = f_rsh_get;
     api.resp_header_set = f_rsh_set;
     api.resp_header_remove = f_rsh_remove;
+    api.resp_header_add = f_rsh_add;
+    api.resp_header_iter = f_rsh_iter;
+    api.upstream_get = f_upstream_get;
     api.resp_source = f_resp_source;
     api.respond = f_respond;
     api.resp_body_write = f_resp_body_write;

@@ -769,6 +769,42 @@ test_count_tokens(void **state)
     sl_ap_conf_free(c);
 }
 
+/* scrub.c: the credential (without its scheme word) is replaced wherever
+ * it appears; values under 8 bytes are not secrets to scrub. */
+static void
+test_scrub(void **state)
+{
+    sl_ap_target_t t = {0};
+    sl_ap_buf_t b = {0};
+    sl_str_t s[SL_AP_MAX_SECRETS];
+
+    (void)state;
+    t.header_value = "Bearer sk-0123456789";
+    t.param_value = "AIzaSyKEY42";
+    assert_int_equal(sl_ap_secrets(&t, s), 2);
+    assert_int_equal(s[0].len, 13);
+    assert_memory_equal(s[0].ptr, "sk-0123456789", 13);
+    sl_ap_scrub_into(&t, "token=\"sk-0123456789\" key=AIzaSyKEY42&x=sk-0123456789", 55, &b);
+    assert_string_equal(b.ptr, "token=\"[REDACTED]\" key=[REDACTED]&x=[REDACTED]");
+    sl_ap_buf_free(&b);
+    SL_AP_BUF_LIT(&b, "no secret here");
+    assert_int_equal(sl_ap_scrub_buf(&t, &b), 0);
+    assert_string_equal(b.ptr, "no secret here");
+    b.len = 0;
+    SL_AP_BUF_LIT(&b, "Bearer sk-0123456789");
+    assert_int_equal(sl_ap_scrub_buf(&t, &b), 0);
+    assert_string_equal(b.ptr, "Bearer [REDACTED]");
+    sl_ap_buf_free(&b);
+    /* no scheme word: the whole value; short values: nothing */
+    t.header_value = "sk-ant-api03-xyz";
+    t.param_value = "short";
+    assert_int_equal(sl_ap_secrets(&t, s), 1);
+    assert_int_equal(s[0].len, 16);
+    t.header_value = "Bearer abc";
+    assert_int_equal(sl_ap_secrets(&t, s), 0);
+    assert_false(sl_ap_has_secret(&t, "Bearer abc short", 16));
+}
+
 /* The requests the real Claude Code CLI sent (tests/fixtures/claude-code):
  * each must translate, end with a user or tool message, and carry none of
  * the fields DashScope does not know. */
@@ -863,6 +899,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_claude_code_fixtures, setup, teardown),
         cmocka_unit_test(test_openai_format),
         cmocka_unit_test(test_count_tokens),
+        cmocka_unit_test(test_scrub),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
