@@ -429,13 +429,87 @@ static const char *const record_keys[] = {
     NULL,
 };
 
+/* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len, i;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* The record is JSON in valid UTF-8 whatever bytes the client sent (header
+ * values, path, query, a URL or header name cut inside a character): each
+ * byte of an invalid sequence is written as \ufffd, as Go's encoding/json
+ * does (Kong's cjson copies the bytes, and its line is not valid UTF-8).
+ * Bytes >= 0x80 only occur inside the record's strings, so the escape is
+ * always in a string.  Valid records (nearly all) are not copied. */
+static void
+utf8_fix(sl_strbuf_t *b)
+{
+    const unsigned char *p = (const unsigned char *)b->p;
+    size_t i = 0, n = b->len, bad = 0, l;
+
+    while (i < n) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        l = utf8_len(p + i, n - i);
+        if (l == 0) {
+            bad++;
+            l = 1;
+        }
+        i += l;
+    }
+    if (bad == 0)
+        return;
+    sl_strbuf_t o = {0};
+    sl_strbuf_need(&o, n + bad * 5 + 1);
+    for (i = 0; i < n; i += l) {
+        l = p[i] < 0x80 ? 1 : utf8_len(p + i, n - i);
+        if (l == 0) {
+            SL_STRBUF_LIT(&o, "\\ufffd");
+            l = 1;
+        } else {
+            sl_strbuf_add(&o, (const char *)p + i, l);
+        }
+    }
+    free(b->p);
+    *b = o;
+}
+
 /* A plugin set a value inside one of the record's own objects
  * ("request.x"): objects merge, so read the record back and merge (rare,
  * and off the common path).  Takes b's memory. */
 static int
 merge_into_record(sl_req_t *r, sl_strbuf_t *b, sl_str_t *out)
 {
-    json_object *root = json_tokener_parse(b->p);
+    json_object *root;
+
+    sl_strbuf_need(b, 1);
+    b->p[b->len] = '\0'; /* json-c reads a C string */
+    root = json_tokener_parse(b->p);
     size_t len;
     const char *s;
 
@@ -588,6 +662,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
         }
     }
     SL_STRBUF_LIT(&b, "}");
+    utf8_fix(&b);
     if (merge_values)
         return merge_into_record(r, &b, out);
     out->ptr = sl_pstrndup(r->pool, b.p, b.len);
