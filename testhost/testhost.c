@@ -305,6 +305,7 @@ slt_upstream_response(slt_req_t *t, int status, const char *const *headers)
     if (status < 100 || status > 999)
         return -1;
     r->state = SL_REQ_PROXYING;
+    r->retry_asked = 0;
     r->status = r->upstream_status = status;
     r->source = SL_SOURCE_UPSTREAM;
     r->resp_headers.n = 0;
@@ -316,6 +317,26 @@ slt_upstream_response(slt_req_t *t, int status, const char *const *headers)
                        strlen(headers[i + 1])});
     t->upstream = 1;
     return 0;
+}
+
+SLT_API int
+slt_balancer(slt_req_t *t, const sl_try_info_t *ti)
+{
+    sl_req_t *r = t->r;
+    sl_try_info_t first = {.try_number = 1, .retries_left = r->retries};
+    int ran = 0;
+
+    if (!t->routed || r->responded || t->h->ops.balancer == NULL)
+        return -1;
+    r->state = SL_REQ_PROXYING;
+    r->retry_asked = 0;
+    return last_run = t->h->ops.balancer(r, ti ? ti : &first, &ran);
+}
+
+SLT_API int
+slt_retry_asked(slt_req_t *t)
+{
+    return t->r->retry_asked;
 }
 
 SLT_API int

@@ -201,8 +201,8 @@ valid_target_part(sl_str_t v)
 static int
 req_writable(sl_req_t *r)
 {
-    if (r->phase == SL_PHASE_BALANCER)
-        return r->proxy != NULL && !sl_proxy_head_written(r->proxy);
+    if (r->phase == SL_PHASE_BALANCER) /* (no proxy: the plugin test host) */
+        return r->proxy == NULL || !sl_proxy_head_written(r->proxy);
     return r->state == SL_REQ_READING && !r->stream_body;
 }
 
@@ -415,8 +415,12 @@ api_upstream_retries_set(sl_req_t *r, int retries)
 static int
 api_upstream_retry(sl_req_t *r)
 {
+    /* without an exchange (the plugin test host, which drives the tries
+     * itself: r->w->phase_done) only the phase and the response count */
+    int can = r->proxy ? sl_proxy_can_retry(r->proxy) : r->w->phase_done != NULL;
+
     if (r->phase != SL_PHASE_HEADER_FILTER || r->source != SL_SOURCE_UPSTREAM || r->head_sent ||
-        r->proxy == NULL || !sl_proxy_can_retry(r->proxy))
+        r->resp_bytes || !can)
         return -1;
     r->retry_asked = 1;
     return 0;

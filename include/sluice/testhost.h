@@ -73,6 +73,14 @@ int slt_body(slt_req_t *t);
  * value pairs.  Then header_filter / body_filter see it. */
 int slt_upstream_response(slt_req_t *t, int status, const char *const *headers);
 int slt_header_filter(slt_req_t *t);
+/* since 1.2: run the balancer phase for a try (ti NULL: the first try,
+ * with the service's retries).  Returns CONTINUE, RESPOND or ERROR (-1: no
+ * route).  The test plays the tries: after an slt_upstream_response and an
+ * slt_header_filter in which the plugin called api->upstream_retry
+ * (slt_retry_asked: 1; in the test host it succeeds whenever the phase and
+ * the response allow), call slt_balancer again with SL_TRY_STATUS. */
+int slt_balancer(slt_req_t *t, const sl_try_info_t *ti);
+int slt_retry_asked(slt_req_t *t);
 /* One body chunk through every body_filter; *out and *out_len get the result
  * (valid until the next call). */
 int slt_body_filter(slt_req_t *t, const char *chunk, size_t len, int eof, const char **out,

@@ -25,7 +25,10 @@ static const char config[] =
     "  - {name: pn, paths: [/pn], plugins: [{name: t-pause, config: {action: never, "
     "timeout_ms: 50}}]}\n"
     "  - {name: pb, paths: [/pb], plugins: [{name: t-pause, config: {phase: body}}]}\n"
-    "  - {name: guard, paths: [/guard], plugins: [{name: t-guard}]}\n";
+    "  - {name: guard, paths: [/guard], plugins: [{name: t-guard}]}\n"
+    "  - {name: bal, paths: [/bal], plugins: [{name: t-balancer, config: {retry_on: [429], "
+    "non_idempotent: true, targets: [{name: A, port: 1001, path: /a}, "
+    "{name: B, port: 1002, path: /b, body: two}]}}]}\n";
 
 static slt_host_t *
 host(void)
@@ -101,6 +104,45 @@ test_guard_filters_log(void **state)
     slt_host_free(h);
 }
 
+/* ABI 1.2: the balancer phase and upstream_retry, tries played by the test */
+static void
+test_balancer(void **state)
+{
+    slt_host_t *h = host();
+    slt_req_t *t = slt_req_new(h, "POST", "/bal/x");
+    size_t len;
+
+    slt_req_body(t, "one", 3);
+    assert_int_equal(slt_access(t), 0);
+    assert_int_equal(slt_body(t), 0);
+    assert_int_equal(slt_balancer(t, NULL), 0); /* first try: target A */
+    assert_string_equal(slt_upstream_url(t), "http://127.0.0.1:1001/a");
+    assert_string_equal(slt_req_header_get(t, "x-target"), "A");
+    slt_upstream_response(t, 429, (const char *[]){"retry-after", "3", NULL});
+    assert_int_equal(slt_header_filter(t), 0);
+    assert_int_equal(slt_retry_asked(t), 1); /* rejected: the next try */
+    sl_try_info_t ti = {.try_number = 2,
+                        .retries_left = 4,
+                        .failure = SL_TRY_STATUS,
+                        .status = 429,
+                        .may_have_reached = 1};
+    assert_int_equal(slt_balancer(t, &ti), 0);
+    assert_string_equal(slt_upstream_url(t), "http://127.0.0.1:1002/b");
+    assert_string_equal(slt_req_header_get(t, "x-try"), "2");
+    const char *body = slt_req_body_get(t, &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(body, "two", 3); /* the body the balancer set */
+    slt_upstream_response(t, 200, NULL);
+    assert_int_equal(slt_header_filter(t), 0);
+    assert_int_equal(slt_retry_asked(t), 0);
+    assert_string_equal(slt_resp_header(t, "x-served-by"), "B");
+    ti.try_number = 3; /* out of targets: the plugin answers itself */
+    assert_int_equal(slt_balancer(t, &ti), 1);
+    slt_log(t);
+    slt_req_free(t);
+    slt_host_free(h);
+}
+
 static void
 test_bad_config(void **state)
 {
@@ -119,6 +161,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pause),
         cmocka_unit_test(test_guard_filters_log),
+        cmocka_unit_test(test_balancer),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
