@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../shared/kong_typedefs.h"
 #include "airl.h"
 
 #define B(f) offsetof(airl_block_t, f)
@@ -48,7 +49,7 @@ static const sl_field_t match_fields[] = {
      .flags = SL_FIELD_REQUIRED,
      .offset = M(type),
      .one_of = match_types},
-    {.name = "key", .type = SL_FIELD_STRING, .offset = M(key)},
+    {.name = "key", .type = SL_FIELD_STRING, .offset = M(key), .check = sl_kong_header_name},
     {.name = "values", .type = SL_FIELD_ARRAY, .offset = M(values), .elements = &string},
     {.name = "partition_by", .type = SL_FIELD_BOOLEAN, .offset = M(partition_by), .def = "false"},
     {.type = SL_FIELD_END},
@@ -175,7 +176,10 @@ static const sl_field_t fields[] = {
      .offset = B(identifier),
      .def = "\"consumer\"",
      .one_of = identifiers},
-    {.name = "header_name", .type = SL_FIELD_STRING, .offset = B(header_name)},
+    {.name = "header_name",
+     .type = SL_FIELD_STRING,
+     .offset = B(header_name),
+     .check = sl_kong_header_name},
     {.name = "path", .type = SL_FIELD_STRING, .offset = B(path)},
     {.name = "error_code",
      .type = SL_FIELD_NUMBER,

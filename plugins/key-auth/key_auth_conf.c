@@ -7,22 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../shared/kong_typedefs.h"
 #include "key_auth.h"
-
-/* Kong's typedefs.header_name: [a-zA-Z0-9_-], at least one character. */
-static const char *
-header_name(const char *s, size_t n)
-{
-    if (n == 0)
-        return "length must be at least 1";
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return "bad header name, allowed characters are A-Z, a-z, 0-9, '_', and '-'";
-    }
-    return NULL;
-}
 
 /* A realm goes inside a quoted string: no quotes, backslashes or controls. */
 static const char *
@@ -34,7 +20,7 @@ realm_text(const char *s, size_t n)
     return NULL;
 }
 
-static const sl_field_t key_name = {.type = SL_FIELD_STRING, .check = header_name};
+static const sl_field_t key_name = {.type = SL_FIELD_STRING, .check = sl_kong_header_name};
 
 #define F(n) offsetof(ka_conf_t, n)
 static const sl_field_t fields[] = {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../shared/kong_typedefs.h"
 #include "rl.h"
 
 #define B(f) offsetof(rl_schema_block_t, f)
@@ -40,7 +41,10 @@ static const sl_field_t rl_fields[] = {
      .offset = B(limit_by),
      .def = "\"consumer\"",
      .one_of = limit_by_values},
-    {.name = "header_name", .type = SL_FIELD_STRING, .offset = B(header_name)},
+    {.name = "header_name",
+     .type = SL_FIELD_STRING,
+     .offset = B(header_name),
+     .check = sl_kong_header_name},
     {.name = "path", .type = SL_FIELD_STRING, .offset = B(path)},
     {.name = "policy",
      .type = SL_FIELD_STRING,

@@ -230,6 +230,7 @@ services:
         await check('policies: [{match: [{type: consumer_group, key: name, values: [g]}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\].*consumer groups are not supported/);
         await check('policies: [{id: 3c1d7a56-6b7b-4a36-8d4d-2b4c3a1e9f00}]', /config\.policies\[0\]\.id.*inline/);
         await check('policies: [{match: [{type: header}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\]\.key.*required/);
+        await check('policies: [{match: [{type: header, key: "x team"}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\]\.key.*bad header name/);
         await check('policies: [{match: [{type: consumer, key: email}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\]\.key.*id, username, custom_id/);
         await check('policies: [{limits: [{limit: 1, window_size: 60, tokens_count_strategy: words}]}]', /config\.policies\[0\]\.limits\[0\]\.tokens_count_strategy/);
         await check('policies: [{limits: [{limit: 1, window_size: 60}]}]\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /mutually exclusive/);

@@ -158,6 +158,7 @@ describe('rate-limiting, config errors', () => {
         await check('minute: 1\nsync_rate: 1', /sync_rate can only be used with the redis policy/);
         await check('minute: 10\nhour: 5', /The limit for hour\(5\.0\) cannot be lower than the limit for minute\(10\.0\)/);
         await check('limit_by: header\nminute: 1', /config\.header_name.*required/);
+        await check('limit_by: header\nheader_name: "x:team"\nminute: 1', /config\.header_name.*bad header name/);
         await check('policy: redis\nminute: 1', /config\.redis\.host.*required/);
         await check('limit_by: nobody\nminute: 1', /config\.limit_by/);
         await check('limit_by: ip', /at least one of/);
