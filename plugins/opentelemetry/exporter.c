@@ -100,7 +100,7 @@ report_now(otel_exporter_t *ex)
     if (ex->unlogged[0] == 0 && ex->unlogged[1] == 0 && ex->unlogged[2] == 0)
         return;
     ex->api->log(NULL, SL_LOG_ERROR,
-                 "opentelemetry: exporting to %s: %llu failed attempt(s), %llu span(s) dropped "
+                 "exporting to %s: %llu failed attempt(s), %llu span(s) dropped "
                  "after retries, %llu span(s) dropped with the queue full (max_entries %lld)%s%s",
                  ex->c->endpoint, (unsigned long long)ex->unlogged[OTEL_TROUBLE_ATTEMPT],
                  (unsigned long long)ex->unlogged[OTEL_TROUBLE_GIVEN_UP],
