@@ -12,22 +12,8 @@
 
 #include <json-c/json.h>
 
+#include "../shared/kong_typedefs.h"
 #include "otel.h"
-
-/* Kong's typedefs.header_name: [a-zA-Z0-9_-], at least one character. */
-static const char *
-header_name(const char *s, size_t n)
-{
-    if (n == 0)
-        return "length must be at least 1";
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return "bad header name, allowed characters are A-Z, a-z, 0-9, '_', and '-'";
-    }
-    return NULL;
-}
 
 static const char *
 url(const char *s, size_t n)
@@ -57,7 +43,7 @@ static const char *const header_types[] = {"preserve", "ignore",  "b3",      "b3
 
 static const sl_field_t extract_elem = {.type = SL_FIELD_STRING, .one_of = extractors};
 static const sl_field_t inject_elem = {.type = SL_FIELD_STRING, .one_of = injectors_preserve};
-static const sl_field_t clear_elem = {.type = SL_FIELD_STRING, .check = header_name};
+static const sl_field_t clear_elem = {.type = SL_FIELD_STRING, .check = sl_kong_header_name};
 
 #define P(n) offsetof(otel_prop_conf_t, n)
 static const sl_field_t prop_fields[] = {
@@ -143,7 +129,7 @@ static const sl_field_t fields[] = {
      .check = url},
     {.name = "endpoint", .type = SL_FIELD_STRING, .offset = B(endpoint), .check = url},
     {.name = "logs_endpoint", .type = SL_FIELD_STRING, .offset = B(logs_endpoint), .check = url},
-    {.name = "headers", .type = SL_FIELD_MAP, .offset = B(headers), .check = header_name},
+    {.name = "headers", .type = SL_FIELD_MAP, .offset = B(headers), .check = sl_kong_header_name},
     {.name = "resource_attributes",
      .type = SL_FIELD_MAP,
      .offset = B(resource_attributes),
@@ -180,7 +166,7 @@ static const sl_field_t fields[] = {
     {.name = "http_response_header_for_traceid",
      .type = SL_FIELD_STRING,
      .offset = B(http_response_header_for_traceid),
-     .check = header_name},
+     .check = sl_kong_header_name},
     {.name = "header_type",
      .type = SL_FIELD_STRING,
      .offset = B(header_type),

@@ -17,7 +17,7 @@ import http from 'node:http';
 import path from 'node:path';
 
 import {
-    ROOT, startMock, startGateway, tmpDir, freePort, waitLog, readLog, sleep,
+    ROOT, PLUGINS_DIR, startMock, startGateway, runSluice, tmpDir, freePort, waitLog, readLog, sleep,
 } from './harness.mjs';
 import { startCollector } from './otlp.mjs';
 
@@ -164,6 +164,51 @@ async function waitSpans(pred, what, timeoutMs = 5000) {
 }
 
 const byTrace = (t) => (s) => s.traceId === t;
+
+test('config: Kong\'s schema, and what sluice does not do refused with a clear error', () => {
+    const dir = tmpDir('sluice-otel-conf-');
+    const f = path.join(dir, 'kong.yaml');
+    fs.writeFileSync(f, `_format_version: "3.0"
+plugins:
+  - name: opentelemetry
+    config:
+      traces_endpoint: http://127.0.0.1:4318/v1/traces
+      logs_endpoint: http://127.0.0.1:4318/v1/logs
+      sampling_rate: 1.5
+      batch_span_count: 50
+      headers:
+        "bad header": x
+      propagation:
+        extract: [w3c, datadog]
+        inject: [preserve, instana]
+      queue:
+        concurrency_limit: 0
+`);
+    const r = runSluice(['-t', '-d', f, '--plugins-dir', PLUGINS_DIR]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /kong\.yaml:10: plugins\[0\]\.config\.headers\.bad header: bad header name/);
+    fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(/\n {6}headers:\n.*\n/, '\n'));
+    const r2 = runSluice(['-t', '-d', f, '--plugins-dir', PLUGINS_DIR]);
+    assert.notEqual(r2.code, 0);
+    assert.match(r2.stderr, /config\.logs_endpoint: not supported by sluice/);
+    assert.match(r2.stderr, /config\.sampling_rate: value should be between 0 and 1/);
+    assert.match(r2.stderr, /config\.propagation\.extract: propagation format 'datadog' is not supported by sluice/);
+    assert.match(r2.stderr, /config\.propagation\.inject: propagation format 'instana' is not supported by sluice/);
+    assert.match(r2.stderr, /config\.queue\.concurrency_limit: expected one of: -1, 1/);
+    fs.writeFileSync(f, `_format_version: "3.0"
+plugins:
+  - name: opentelemetry
+    config:
+      endpoint: http://127.0.0.1:4318/v1/traces
+      batch_span_count: 50
+      batch_flush_delay: 2
+      header_type: b3
+      resource_attributes: {service.name: gw}
+      queue: {max_entries: 100, max_bytes: 100000}
+`);
+    const ok = runSluice(['-t', '-d', f, '--plugins-dir', PLUGINS_DIR]);
+    assert.equal(ok.code, 0, ok.stderr);
+});
 
 test('a client traceparent: the trace continues upstream under sluice\'s client span, exported as protobuf', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736', parent = '00f067aa0ba902b7';
