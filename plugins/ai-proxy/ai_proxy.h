@@ -256,6 +256,7 @@ typedef struct sl_ap_req_info {
                                on a non-streaming client: aggregated) */
     int web_search;         /* web_search server tool -> enable_search */
     char search_query[512]; /* its query (escaped JSON string content) */
+    int include_usage;      /* an OpenAI client asked stream_options.include_usage */
 } sl_ap_req_info_t;
 
 /* cache_marks.c: the cache_control markers carried to DashScope. */
@@ -567,11 +568,15 @@ typedef struct sl_ap_codec {
                        sl_ap_buf_t *out, struct sl_ap_usage *u);
     /* A streamed answer -> OpenAI chunk SSE ("data: {...}\n\n", a final
      * "data: [DONE]\n\n"), piece by piece; state of stream_size bytes,
-     * zeroed, then stream_init.  feed returns -2 on OOM, -1 on a broken
+     * zeroed, then stream_init with the encoder's info for this request
+     * (model, include_usage: the usage chunk only when the client asked).
+     * feed fills *u as usage arrives and returns -2 on OOM, -1 on a broken
      * stream (it has then appended a data: {"error":...} chunk). */
     size_t stream_size;
-    void (*stream_init)(void *st, const sl_ap_target_t *t, size_t max_event);
-    int (*stream_feed)(void *st, const char *p, size_t n, int eof, sl_ap_buf_t *out);
+    void (*stream_init)(void *st, const sl_ap_target_t *t, const sl_ap_req_info_t *info,
+                        size_t max_event);
+    int (*stream_feed)(void *st, const char *p, size_t n, int eof, sl_ap_buf_t *out,
+                       sl_ap_usage_t *u);
     void (*stream_free)(void *st);
 } sl_ap_codec_t;
 

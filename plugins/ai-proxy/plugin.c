@@ -49,6 +49,8 @@ typedef struct sl_ap_ctx {
     const sl_ap_target_t *t;    /* the target this request goes to */
     const sl_ap_codec_t *codec; /* its codec when its dialect is not the client's */
     void *dec;                  /* codec stream decoder state */
+    sl_ap_usage_t dusage;       /* usage the decoder saw */
+    sl_ap_req_info_t info;      /* what the encoder said about the request */
     sl_ap_buf_t pivot;          /* decoded stream piece (OpenAI chunks) */
     int endpoint;
     int responded;  /* we called api->respond */
@@ -515,6 +517,8 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     c->web_search = info.web_search;
     c->upstream_stream = info.upstream_stream;
     memcpy(c->search_query, info.search_query, sizeof(c->search_query));
+    c->info = info;
+    c->info.model = (sl_str_t){c->model, strlen(c->model)}; /* the body goes away */
     if (c->t->log_payloads) {
         sl_ap_buf_add(&c->req_payload, body.ptr,
                       body.len < SL_AP_MAX_PAYLOAD ? body.len : SL_AP_MAX_PAYLOAD);
@@ -601,7 +605,7 @@ sl_ap_decoder_start(sl_ap_ctx_t *c, const sl_ap_conf_t *conf)
         return -1;
     }
     if (c->codec->stream_init) {
-        c->codec->stream_init(c->dec, c->t, (size_t)conf->max_stream_event_size);
+        c->codec->stream_init(c->dec, c->t, &c->info, (size_t)conf->max_stream_event_size);
     }
     return 0;
 }
@@ -845,7 +849,8 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
     if (c->dec != NULL) {
         /* the provider's stream -> OpenAI chunks, then as below */
         c->pivot.len = 0;
-        if (c->codec->stream_feed(c->dec, chunk->ptr, chunk->len, eof, &c->pivot) == -2 ||
+        if (c->codec->stream_feed(c->dec, chunk->ptr, chunk->len, eof, &c->pivot, &c->dusage) ==
+                -2 ||
             c->pivot.oom) {
             return SL_STATUS_ERROR;
         }
@@ -1046,6 +1051,14 @@ sl_ap_publish_stats(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, 
         u = c->resp == SL_AP_RESP_STREAM  ? c->st.usage
             : c->resp == SL_AP_RESP_WATCH ? c->watch.usage
                                           : c->usage;
+        if (c->dec && c->resp == SL_AP_RESP_WATCH && c->dusage.have) {
+            /* the provider's own counts (the pivot carries a usage chunk
+             * only when the client asked for one) */
+            int64_t est = u.out_chars_tokens;
+
+            u = c->dusage;
+            u.out_chars_tokens = est;
+        }
         if (!u.have) {
             u.prompt = c->input_estimate;
             if (u.completion == 0) {

@@ -32,7 +32,7 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
         "anthropic", SL_AP_PROV_ANTHROPIC, SL_AP_WIRE_ANTHROPIC, SL_AP_FRAME_SSE,
         SL_AP_AUTH_X_API_KEY, "https://api.anthropic.com:443",
         {"/v1/messages", NULL, NULL, "/"},
-        SL_AP_CAP_TOP_K | SL_AP_CAP_TOOLS | SL_AP_CAP_COUNT_TOKENS, NULL, NULL},
+        SL_AP_CAP_TOP_K | SL_AP_CAP_TOOLS | SL_AP_CAP_COUNT_TOKENS, &sl_ap_codec_anthropic, NULL},
     [SL_AP_PROV_COHERE] = {
         "cohere", SL_AP_PROV_COHERE, SL_AP_WIRE_OTHER, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
         "https://api.cohere.com:443", {"/v1/chat", "/v1/generate", "/v1/embed", "/"},

@@ -67,6 +67,14 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             provider: 'anthropic', fmt: 'anthropic', model: 'claude-sonnet-4-5', alias: 'claude-team',
             options: { anthropic_version: '2023-06-01', max_tokens: 1024 },
         }));
+        routes.push(route('oa-anthropic', '/oa/anthropic', {
+            provider: 'anthropic', fmt: 'openai', model: 'claude-sonnet-4-5',
+            options: { anthropic_version: '2023-06-01' },
+        }));
+        routes.push(route('bad-oa-anthropic', '/bad/anthropic', {
+            provider: 'anthropic', fmt: 'openai', model: 'claude-sonnet-4-5',
+            options: { anthropic_version: '2023-06-01' }, authv: { header_name: 'x-api-key', header_value: 'wrong' },
+        }));
         routes.push(route('bad-key', '/bad/openai', {
             provider: 'openai', fmt: 'anthropic', authv: { header_name: 'Authorization', header_value: 'Bearer sk-wrong' },
         }));
@@ -263,5 +271,133 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         assert.match(mock.requests[1].query, /api-version=2023-05-15/);
         const rec = await lastLog();
         assert.equal(rec.ai.proxy.usage.prompt_tokens, 4);
+    });
+
+    test('OpenAI SDK -> anthropic: the request as Anthropic Messages, the answer as a chat completion', CASE, async () => {
+        const client = oa('anthropic');
+        const { data, response } = await client.chat.completions.create({
+            model: 'claude-sonnet-4-5', temperature: 0.5, stop: 'END', user: 'u-1',
+            messages: [{ role: 'system', content: 'be brief' }, { role: 'developer', content: 'no lists' },
+                { role: 'user', content: 'Hello' }],
+        }).withResponse();
+        assert.equal(data.object, 'chat.completion');
+        assert.equal(data.choices[0].message.content, mock.TEXT);
+        assert.equal(data.choices[0].finish_reason, 'stop');
+        assert.deepEqual(data.usage, { prompt_tokens: 21, completion_tokens: 5, total_tokens: 26, prompt_tokens_details: { cached_tokens: 0 } });
+        assert.equal(response.headers.get('x-kong-llm-model'), 'anthropic/claude-sonnet-4-5');
+        const up = mock.requests[0];
+        assert.equal(up.path, '/v1/messages');
+        assert.equal(up.headers['x-api-key'], KEYS.anthropic);
+        assert.equal(up.headers['anthropic-version'], '2023-06-01');
+        noClientKey(up);
+        assert.deepEqual(up.body, {
+            model: 'claude-sonnet-4-5', system: [{ type: 'text', text: 'be brief' }, { type: 'text', text: 'no lists' }],
+            messages: [{ role: 'user', content: 'Hello' }], max_tokens: 4096, temperature: 0.5,
+            stop_sequences: ['END'], metadata: { user_id: 'u-1' },
+        });
+        const rec = await lastLog();
+        assert.equal(rec.ai.proxy.meta.provider_name, 'anthropic');
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 21);
+        assert.equal(rec.ai.proxy.usage.completion_tokens, 5);
+    });
+
+    test('OpenAI SDK -> anthropic: streamed, OpenAI chunk grammar, usage chunk only with include_usage', CASE, async () => {
+        const client = oa('anthropic');
+        for (const include of [true, false]) {
+            mock.reset();
+            const stream = await client.chat.completions.create({
+                model: 'claude-sonnet-4-5', stream: true, max_tokens: 300,
+                ...(include ? { stream_options: { include_usage: true } } : {}),
+                messages: [{ role: 'user', content: 'Hello' }],
+            });
+            const chunks = [];
+            for await (const c of stream) chunks.push(c);
+            assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+            assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), mock.TEXT);
+            const fin = chunks.filter((c) => c.choices[0]?.finish_reason);
+            assert.equal(fin.length, 1);
+            assert.equal(fin[0].choices[0].finish_reason, 'stop');
+            const withUsage = chunks.filter((c) => c.usage);
+            if (include) {
+                assert.equal(withUsage.length, 1);
+                assert.deepEqual(withUsage[0].choices, []);
+                assert.equal(withUsage[0].usage.prompt_tokens, 21);
+                assert.equal(withUsage[0].usage.completion_tokens, 5);
+                assert.equal(chunks.at(-1), withUsage[0]);
+            } else {
+                assert.equal(withUsage.length, 0);
+            }
+            assert.ok(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0].id));
+            assert.equal(mock.requests[0].body.max_tokens, 300);
+            assert.equal(mock.requests[0].body.stream, true);
+            const rec = await lastLog();
+            assert.equal(rec.ai.proxy.meta.request_mode, 'stream');
+            assert.equal(rec.ai.proxy.usage.prompt_tokens, 21, 'usage logged with or without include_usage');
+            assert.equal(rec.ai.proxy.usage.completion_tokens, 5);
+        }
+    });
+
+    test('OpenAI SDK -> anthropic: tool calls streamed and not, and the round trip', CASE, async () => {
+        const client = oa('anthropic');
+        const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+        const r = await client.chat.completions.create({
+            model: 'claude-sonnet-4-5', tools, tool_choice: 'required', parallel_tool_calls: false,
+            messages: [{ role: 'user', content: 'MOCK:tool_call weather?' }],
+        });
+        const call = r.choices[0].message.tool_calls[0];
+        assert.equal(r.choices[0].finish_reason, 'tool_calls');
+        assert.equal(r.choices[0].message.content, 'Checking.');
+        assert.equal(call.function.name, 'get_weather');
+        assert.deepEqual(JSON.parse(call.function.arguments), mock.TOOL.arguments);
+        assert.deepEqual(mock.requests[0].body.tools, [{ name: 'get_weather', description: 'Weather', input_schema: tools[0].function.parameters }]);
+        assert.deepEqual(mock.requests[0].body.tool_choice, { type: 'any', disable_parallel_tool_use: true });
+
+        const stream = await client.chat.completions.create({
+            model: 'claude-sonnet-4-5', tools, stream: true, messages: [{ role: 'user', content: 'MOCK:tool_call' }],
+        });
+        let args = '';
+        let name = null;
+        let id = null;
+        let finish = null;
+        for await (const c of stream) {
+            const tc = c.choices[0]?.delta?.tool_calls?.[0];
+            if (tc?.id) id = tc.id;
+            if (tc?.function?.name) name = tc.function.name;
+            args += tc?.function?.arguments ?? '';
+            finish = c.choices[0]?.finish_reason ?? finish;
+        }
+        assert.equal(name, 'get_weather');
+        assert.equal(id, 'toolu_mock1');
+        assert.equal(finish, 'tool_calls');
+        assert.deepEqual(JSON.parse(args), mock.TOOL.arguments);
+
+        await client.chat.completions.create({
+            model: 'claude-sonnet-4-5', tools,
+            messages: [{ role: 'user', content: 'weather?' }, r.choices[0].message,
+                { role: 'tool', tool_call_id: call.id, content: '21C' }, { role: 'user', content: 'thanks' }],
+        });
+        const sent = mock.requests[2].body.messages;
+        assert.deepEqual(sent[1], { role: 'assistant', content: [{ type: 'text', text: 'Checking.' },
+            { type: 'tool_use', id: call.id, name: 'get_weather', input: mock.TOOL.arguments }] });
+        assert.deepEqual(sent[2], { role: 'user', content: [{ type: 'tool_result', tool_use_id: call.id, content: [{ type: 'text', text: '21C' }] }] });
+        assert.deepEqual(sent[3], { role: 'user', content: 'thanks' });
+    });
+
+    test('OpenAI SDK -> anthropic: Anthropic errors in OpenAI\'s shape and status', CASE, async () => {
+        mock.next({ type: 'error429' });
+        await assert.rejects(oa('anthropic').chat.completions.create({
+            model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e instanceof OpenAI.RateLimitError && e.error?.type === 'rate_limit_error' &&
+            /per-minute rate limit/.test(e.message));
+        const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/bad/anthropic`, maxRetries: 0 });
+        await assert.rejects(bad.chat.completions.create({
+            model: 'claude-sonnet-4-5', stream: true, messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e instanceof OpenAI.AuthenticationError && /invalid x-api-key/.test(e.message));
+        const r = await fetch(`${gw.base}/oa/anthropic/chat/completions`, {
+            method: 'POST', headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'claude-sonnet-4-5', n: 2, messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        assert.equal(r.status, 400);
+        assert.match((await r.json()).error.message, /n: only one choice/);
     });
 });
