@@ -578,8 +578,25 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
         sb_cstr(&b, r->upstream_uri);
     }
     SL_STRBUF_LIT(&b, ",\"upstream_status\":\"");
-    if (r->upstream_status)
+    if (r->ntries > 1) {
+        /* nginx's $upstream_status, which Kong logs: with several tries,
+         * each failed try's code (502/504, or the status a plugin
+         * rejected), then the answer's: "429, 200" */
+        const char *sep = "";
+        for (int i = 0; i < r->ntries; i++) {
+            if (!r->tries[i].failed)
+                continue;
+            sl_strbuf_add(&b, sep, strlen(sep));
+            sb_int(&b, r->tries[i].code);
+            sep = ", ";
+        }
+        if (r->upstream_status && !r->tries[r->ntries - 1].failed) {
+            sl_strbuf_add(&b, sep, strlen(sep));
+            sb_int(&b, r->upstream_status);
+        }
+    } else if (r->upstream_status) {
         sb_int(&b, r->upstream_status);
+    }
     SL_STRBUF_LIT(&b, "\",\"response\":{\"status\":");
     sb_int(&b, r->status);
     SL_STRBUF_LIT(&b, ",\"headers\":");

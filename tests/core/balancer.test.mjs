@@ -174,7 +174,7 @@ test('a refused connection fails over to the next target; both tries are in the 
     assert.equal(rec.tries[1].port, B.port);
     assert.equal(rec.tries[1].state, undefined);
     assert.ok(rec.tries.every((x) => typeof x.balancer_latency === 'number'));
-    assert.equal(rec.upstream_status, '200');
+    assert.equal(rec.upstream_status, '502, 200', "nginx's $upstream_status, as Kong logs it");
 });
 
 test('a 429 is rejected before anything reaches the client; the next target gets the body the balancer set', { timeout: 10000 }, async () => {
@@ -199,6 +199,7 @@ test('a 429 is rejected before anything reaches the client; the next target gets
     assert.deepEqual([rec.tries[0].port, rec.tries[0].state, rec.tries[0].code], [A.port, 'next', 429]);
     assert.equal(rec.tries[1].port, B.port);
     assert.equal(rec.response.status, 200);
+    assert.equal(rec.upstream_status, '429, 200');
 });
 
 test('a rejected answer that was read whole keeps its keep-alive connection', { timeout: 10000 }, async () => {
@@ -301,6 +302,7 @@ test('the balancer gives up with its own answer when no target is left', { timeo
     const rec = await record(r.id);
     assert.equal(rec.tries.length, 2);
     assert.ok(rec.tries.every((x) => x.state === 'failed' && x.code === 502));
+    assert.equal(rec.upstream_status, '502, 502');
     assert.equal(rec.source, 'kong');
 });
 

@@ -151,7 +151,7 @@ oracle_record(sl_req_t *r, const char *const *redact)
     json_object *resp = json_object_new_object();
     json_object *lat = json_object_new_object();
     json_object *tries = json_object_new_array();
-    char url[2048], us[16];
+    char url[2048], us[256];
     int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
 
     json_object_object_add(req, "id", json_object_new_string_len(r->id, 32));
@@ -168,10 +168,20 @@ oracle_record(sl_req_t *r, const char *const *redact)
 
     if (r->upstream_uri)
         json_object_object_add(root, "upstream_uri", json_object_new_string(r->upstream_uri));
-    if (r->upstream_status)
+    /* nginx's $upstream_status: several tries list every failed try's code,
+     * then the answer's status */
+    us[0] = '\0';
+    if (r->ntries > 1) {
+        size_t n = 0;
+        for (int i = 0; i < r->ntries; i++)
+            if (r->tries[i].failed && n < sizeof(us) - 16)
+                n += (size_t)snprintf(us + n, sizeof(us) - n, "%s%d", n ? ", " : "",
+                                      r->tries[i].code);
+        if (r->upstream_status && !r->tries[r->ntries - 1].failed)
+            snprintf(us + n, sizeof(us) - n, "%s%d", n ? ", " : "", r->upstream_status);
+    } else if (r->upstream_status) {
         snprintf(us, sizeof(us), "%d", r->upstream_status);
-    else
-        us[0] = '\0';
+    }
     json_object_object_add(root, "upstream_status", json_object_new_string(us));
 
     json_object_object_add(resp, "status", json_object_new_int(r->status));
