@@ -117,6 +117,12 @@ ${route('timeout', { targets: [t('A', A.port), t('B', B.port)] })}
 ${route('budget', { targets: [t('A', A.port), t('B', B.port), t('C', C.port)], retry_on: [429],
                     retries: 1, non_idempotent: true })}
 ${route('giveup', { targets: [t('dead', dead1), t('dead2', dead2)] })}
+${route('pool', { targets: [t('P1', 80, { host: 'pool.internal' }), t('P2', 80, { host: 'pool.internal' })] })}
+upstreams:
+- name: pool.internal
+  targets:
+  - {target: "127.0.0.1:${dead2}"}
+  - {target: "127.0.0.1:${B.port}"}
 `;
     gw = await startSluice(cfg, { workers: 1 });
 });
@@ -324,4 +330,21 @@ test('a client that goes away during the second try frees it; the gateway goes o
     B.mode = 'ok';
     const r = await send('refused');
     assert.equal(r.status, 200);
+});
+
+test("a plugin that points a try at a Kong upstream's name: the core picks the target, the next try the next one", { timeout: 10000 }, async () => {
+    B.mode = 'ok';
+    const rs = [await send('pool'), await send('pool')];   // round-robin: one of them starts on the dead target
+    for (const r of rs) {
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.headers['x-mock'], 'B');
+    }
+    const recs = await Promise.all(rs.map((r) => record(r.id)));
+    const failedOver = recs.filter((x) => x.tries.length === 2);
+    assert.equal(failedOver.length, 1, JSON.stringify(recs.map((x) => x.tries)));
+    assert.deepEqual(failedOver[0].tries.map((x) => x.port), [dead2, B.port]);
+    assert.equal(failedOver[0].tries[0].state, 'failed');
+    const r2 = rs[recs.indexOf(failedOver[0])];
+    assert.equal(B.of(r2.id)[0].headers['x-try'], '2');
+    assert.equal(B.of(r2.id)[0].headers.host, `127.0.0.1:${B.port}`, 'the Host names the picked target');
 });
