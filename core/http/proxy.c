@@ -294,7 +294,7 @@ try_reset(sl_proxy_t *p)
     uv_timer_stop(&p->timer);
     p->got_bytes = p->wrote = p->written = 0;
     p->headers_done = p->complete = p->paused = p->reading = 0;
-    p->discard = p->ninterim = p->up_err = 0;
+    p->discard = p->ninterim = p->up_err = p->reused = 0;
     sl_hdr_accum_reset(&p->hdr);
     r->retry_asked = 0;
     r->hold_head = 0; /* the next response's header_filter decides again */
@@ -311,7 +311,7 @@ try_failed(sl_proxy_t *p, sl_try_failure_t f, int status)
 {
     sl_req_t *r = p->r;
     int may_have_reached = f == SL_TRY_STATUS || p->wrote;
-    int reused = p->reused;
+    int reused = p->reused; /* 0 after a failed connect (try_reset) */
 
     try_mark(r, f, status);
     if (!may_try_again(p, f))
