@@ -209,6 +209,11 @@ typedef struct sl_ap_target {
 
     /* logging */
     int log_statistics, log_payloads;
+
+    /* bedrock: SigV4 credentials and region (auth.aws_*, options.bedrock.
+     * aws_region, else AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+     * AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION at load time) */
+    char *aws_access_key_id, *aws_secret_access_key, *aws_session_token, *aws_region;
 } sl_ap_target_t;
 
 /* The plugin's config: the settings of the route, then its one target. */
@@ -578,6 +583,25 @@ typedef struct sl_ap_codec {
     int (*stream_feed)(void *st, const char *p, size_t n, int eof, sl_ap_buf_t *out,
                        sl_ap_usage_t *u);
     void (*stream_free)(void *st);
+    /* Optional fast paths for an Anthropic client: the provider's answers
+     * straight into Anthropic's, without the pivot (which has no room for
+     * thinking signatures, redacted thinking, cache reads).  A whole answer
+     * (msg_id: the id to report when the answer has none; -1: not an answer
+     * of this provider), and a stream: state of astream_size bytes, zeroed,
+     * then astream_init; feed appends Anthropic events (ending with
+     * message_stop or one error event); keepalive a ping (or message_start);
+     * state reports the usage so far, whether the last event went out and
+     * why the stream broke (NULL: it did not). */
+    int (*anthropic_json)(const sl_ap_target_t *t, const char *body, size_t len, sl_str_t model,
+                          sl_str_t msg_id, sl_jdoc_t *doc, sl_ap_buf_t *out, struct sl_ap_usage *u);
+    size_t astream_size;
+    void (*astream_init)(void *st, const sl_ap_target_t *t, sl_str_t model, sl_str_t msg_id,
+                         int64_t input_estimate, size_t max_event);
+    int (*astream_feed)(void *st, const char *p, size_t n, int eof, int truncated,
+                        sl_ap_buf_t *out);
+    void (*astream_keepalive)(void *st, sl_ap_buf_t *out);
+    void (*astream_state)(void *st, struct sl_ap_usage *u, int *ended, const char **broke);
+    void (*astream_free)(void *st);
 } sl_ap_codec_t;
 
 typedef struct sl_ap_provider {
@@ -625,5 +649,7 @@ int sl_ap_encode_request(const sl_ap_target_t *t, const char *body, size_t len, 
 /* Codecs of providers whose wire is not OpenAI chat (each in its own
  * file; a row points at its codec). */
 extern const sl_ap_codec_t sl_ap_codec_anthropic;
+extern const sl_ap_codec_t sl_ap_codec_gemini;  /* native_codec.c */
+extern const sl_ap_codec_t sl_ap_codec_bedrock; /* native_codec.c */
 
 #endif

@@ -454,7 +454,7 @@ sl_ap_b_contains(sl_str_t s, const char *lit)
 }
 
 int
-sl_ap_bedrock_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
+sl_ap_bedrock_request(const sl_ap_target_t *conf, const char *body, size_t len, sl_jdoc_t *d,
                       sl_ap_buf_t *out, sl_ap_req_info_t *info)
 {
     sl_ap_br_t b;

@@ -390,8 +390,8 @@ static const sl_ap_field_t sl_ap_f_auth[] = {
     ANY("gcp_service_account_json", STR),
     ANY("gcp_metadata_url", STR),
     ANY("gcp_oauth_token_url", STR),
-    INERT("aws_access_key_id", STR, NULL, "the bedrock provider"),
-    INERT("aws_secret_access_key", STR, NULL, "the bedrock provider"),
+    USED("aws_access_key_id", STR),
+    USED("aws_secret_access_key", STR),
     END,
 };
 
@@ -456,8 +456,8 @@ static const sl_ap_field_t sl_ap_f_options[] = {
     USED("llama2_format", STR),
     USED("mistral_format", STR),
     INERT("embeddings_dimensions", INT, NULL, "llm/v1/embeddings"),
-    INERT_REC("bedrock", sl_ap_f_bedrock, "the bedrock provider"),
-    INERT_REC("gemini", sl_ap_f_gemini, "the gemini provider"),
+    REC("bedrock", sl_ap_f_bedrock),
+    REC("gemini", sl_ap_f_gemini),
     INERT_REC("huggingface", sl_ap_f_huggingface, "the huggingface provider"),
     INERT_REC("cohere", sl_ap_f_cohere, "the cohere provider"),
     INERT_REC("databricks", sl_ap_f_databricks, "the databricks provider"),
@@ -732,7 +732,7 @@ sl_ap_dashscope_ext(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *ds)
  * value (reported). */
 static char *
 sl_ap_expand(sl_ap_cp_t *cp, const char *tpl, const char *azure_instance, const char *azure_dep,
-             int international)
+             int international, const char *aws_region)
 {
     sl_ap_buf_t b = {0};
     const char *p = tpl;
@@ -749,6 +749,9 @@ sl_ap_expand(sl_ap_cp_t *cp, const char *tpl, const char *azure_instance, const 
             } else if (n == 20 && memcmp(p, "{azure_deployment_id", 20) == 0) {
                 v = azure_dep;
                 name = "model.options.azure_deployment_id";
+            } else if (n == 11 && memcmp(p, "{aws_region", 11) == 0) {
+                v = aws_region;
+                name = "model.options.bedrock.aws_region";
             } else if (n == 15 && memcmp(p, "{dashscope_host", 15) == 0) {
                 v = international ? "dashscope-intl.aliyuncs.com" : "dashscope.aliyuncs.com";
             }
@@ -785,6 +788,52 @@ sl_ap_enum(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field,
         return NULL;
     }
     return s;
+}
+
+/* Bedrock's SigV4 credentials and region: Kong's auth.aws_access_key_id /
+ * aws_secret_access_key and options.bedrock.aws_region, else the AWS_*
+ * variables of the environment (as Kong's AWS SDK reads them). */
+static void
+sl_ap_bedrock_creds(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *auth, json_object *opts)
+{
+    json_object *b = opts ? sl_ap_record(cp, opts, "bedrock", "model.options.bedrock") : NULL;
+    const char *ak = sl_ap_str_ref(cp, auth, "aws_access_key_id", "auth.aws_access_key_id", 1);
+    const char *sk =
+        sl_ap_str_ref(cp, auth, "aws_secret_access_key", "auth.aws_secret_access_key", 1);
+    const char *rg = sl_ap_str(cp, b, "aws_region", "model.options.bedrock.aws_region");
+    const char *tk = NULL;
+
+    if (sl_ap_str(cp, b, "aws_assume_role_arn", "model.options.bedrock.aws_assume_role_arn")) {
+        sl_ap_cp_err(cp, "model.options.bedrock.aws_assume_role_arn",
+                     "assuming a role is not supported yet by sluice");
+    }
+    if (ak == NULL && sk == NULL) {
+        ak = getenv("AWS_ACCESS_KEY_ID");
+        sk = getenv("AWS_SECRET_ACCESS_KEY");
+        tk = getenv("AWS_SESSION_TOKEN");
+    }
+    if (rg == NULL) {
+        rg = getenv("AWS_REGION");
+    }
+    if (rg == NULL) {
+        rg = getenv("AWS_DEFAULT_REGION");
+    }
+    if (ak == NULL || sk == NULL || ak[0] == '\0' || sk[0] == '\0') {
+        sl_ap_cp_err(cp, "auth",
+                     "the bedrock provider needs aws_access_key_id and aws_secret_access_key "
+                     "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment)");
+        return;
+    }
+    if (rg == NULL || rg[0] == '\0' ||
+        strspn(rg, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(rg)) {
+        sl_ap_cp_err(cp, "model.options.bedrock.aws_region",
+                     "the bedrock provider needs a region (a-z, 0-9, -), here or in AWS_REGION");
+        return;
+    }
+    c->aws_access_key_id = strdup(ak);
+    c->aws_secret_access_key = strdup(sk);
+    c->aws_session_token = tk && tk[0] ? strdup(tk) : NULL;
+    c->aws_region = strdup(rg);
 }
 
 /* One target from `root` (route_type, auth, model, logging). */
@@ -968,6 +1017,21 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
                          "model.options.azure_deployment_id");
         }
     }
+    if (prov && prov->id == SL_AP_PROV_BEDROCK) {
+        sl_ap_bedrock_creds(cp, c, auth, opts);
+    }
+    if (prov && prov->id == SL_AP_PROV_GEMINI) {
+        json_object *g = opts ? sl_ap_record(cp, opts, "gemini", "model.options.gemini") : NULL;
+
+        if (sl_ap_str(cp, g, "api_endpoint", "model.options.gemini.api_endpoint") &&
+            sl_ap_str(cp, g, "project_id", "model.options.gemini.project_id") &&
+            sl_ap_str(cp, g, "location_id", "model.options.gemini.location_id")) {
+            /* Kong's Vertex AI mode: it needs a service account's OAuth token */
+            sl_ap_cp_err(cp, "model.options.gemini",
+                         "Vertex AI (api_endpoint, project_id, location_id) is not supported yet "
+                         "by sluice: use the Gemini API with a key");
+        }
+    }
     if (prov && (why = sl_ap_provider_refusal(prov, c->llm_format, c->route_type)) != NULL) {
         if (strcmp(why, "llm_format") == 0) {
             sl_ap_cp_err(cp, why, "'%s' is not supported yet by sluice with provider %s",
@@ -1000,7 +1064,7 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
         sl_ap_cp_err(cp, "model.options.upstream_url",
                      "must set %s for self-hosted providers/models", "model.options.upstream_url");
     } else if (prov) {
-        char *base = sl_ap_expand(cp, prov->base_url, ai, ad, c->international);
+        char *base = sl_ap_expand(cp, prov->base_url, ai, ad, c->international, c->aws_region);
 
         if (base && sl_ap_parse_url(c, base) != 0) {
             sl_ap_cp_err(cp, "model.options", "invalid provider URL %s", base);
@@ -1019,7 +1083,7 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
             c->route_type == SL_AP_ROUTE_CHAT) {
             tpl = "/apps/anthropic/v1/messages";
         }
-        c->up_path = sl_ap_expand(cp, tpl, ai, ad, c->international);
+        c->up_path = sl_ap_expand(cp, tpl, ai, ad, c->international, c->aws_region);
     }
     if (c->up_path == NULL) {
         c->up_path = strdup("/");
@@ -1194,6 +1258,13 @@ sl_ap_target_free(sl_ap_target_t *c)
     free(c->models);
     free(c->anthropic_version);
     free(c->azure_api_version);
+    free(c->aws_access_key_id);
+    if (c->aws_secret_access_key) {
+        memset(c->aws_secret_access_key, 0, strlen(c->aws_secret_access_key));
+    }
+    free(c->aws_secret_access_key);
+    free(c->aws_session_token);
+    free(c->aws_region);
     memset(c, 0, sizeof(*c));
 }
 

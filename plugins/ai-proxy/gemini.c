@@ -506,7 +506,7 @@ sl_ap_g_tools(sl_ap_nat_t *n)
 static int
 sl_ap_g_generation(sl_ap_nat_t *n)
 {
-    const sl_ap_conf_t *conf = n->conf;
+    const sl_ap_target_t *conf = n->conf;
     const sl_jdoc_t *d = n->d;
     int first = 1, tok, th, oc, fmt;
 
@@ -562,7 +562,7 @@ sl_ap_g_generation(sl_ap_nat_t *n)
 }
 
 int
-sl_ap_gemini_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
+sl_ap_gemini_request(const sl_ap_target_t *conf, const char *body, size_t len, sl_jdoc_t *d,
                      sl_ap_buf_t *out, sl_ap_req_info_t *info)
 {
     sl_ap_nat_t n;

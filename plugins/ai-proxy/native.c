@@ -183,7 +183,7 @@ sl_ap_nat_types(sl_ap_nat_t *n)
 }
 
 int
-sl_ap_nat_begin(sl_ap_nat_t *n, const sl_ap_conf_t *conf, const char *body, size_t len,
+sl_ap_nat_begin(sl_ap_nat_t *n, const sl_ap_target_t *conf, const char *body, size_t len,
                 sl_jdoc_t *d, sl_ap_buf_t *out, sl_ap_req_info_t *info)
 {
     int rc, model, stream, m, end, mi = 0;

@@ -22,7 +22,7 @@
 /* ------------------------------------------------------------ native.c */
 
 typedef struct sl_ap_nat {
-    const sl_ap_conf_t *conf;
+    const sl_ap_target_t *conf;
     const sl_jdoc_t *d;
     sl_ap_buf_t *out;
     sl_ap_req_info_t *info;
@@ -35,7 +35,7 @@ int sl_ap_nat_fail(sl_ap_nat_t *n, int status, const char *fmt, ...)
 /* Parse and check an Anthropic Messages request: JSON object, duplicate
  * policy keys, field types, the model (config wins; a different request
  * model is refused as Kong does), messages present, stream flag. */
-int sl_ap_nat_begin(sl_ap_nat_t *n, const sl_ap_conf_t *conf, const char *body, size_t len,
+int sl_ap_nat_begin(sl_ap_nat_t *n, const sl_ap_target_t *conf, const char *body, size_t len,
                     sl_jdoc_t *d, sl_ap_buf_t *out, sl_ap_req_info_t *info);
 /* The name of the tool_use block with id `id_tok`'s value in messages
  * before index `before`, or -1. */
@@ -53,7 +53,7 @@ void sl_ap_uri_encode(sl_ap_buf_t *out, const char *p, size_t len);
 /* ------------------------------------------------------------ gemini.c */
 
 /* Anthropic Messages -> Gemini GenerateContentRequest. */
-int sl_ap_gemini_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
+int sl_ap_gemini_request(const sl_ap_target_t *conf, const char *body, size_t len, sl_jdoc_t *d,
                          sl_ap_buf_t *out, sl_ap_req_info_t *info);
 /* GenerateContentResponse -> Anthropic message.  msg_id: used when the
  * answer has no responseId.  -1 when the body is not a response. */
@@ -98,7 +98,7 @@ void sl_ap_gstream_keepalive(sl_ap_gstream_t *s, sl_ap_buf_t *out);
 /* ----------------------------------------------------------- bedrock.c */
 
 /* Anthropic Messages -> Bedrock Converse request. */
-int sl_ap_bedrock_request(const sl_ap_conf_t *conf, const char *body, size_t len, sl_jdoc_t *d,
+int sl_ap_bedrock_request(const sl_ap_target_t *conf, const char *body, size_t len, sl_jdoc_t *d,
                           sl_ap_buf_t *out, sl_ap_req_info_t *info);
 /* Converse response -> Anthropic message (msg_id: Converse has none). */
 int sl_ap_bedrock_response(const char *body, size_t len, sl_str_t model, sl_str_t msg_id,

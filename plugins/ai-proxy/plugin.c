@@ -40,7 +40,9 @@ typedef enum {
     SL_AP_RESP_COPY,      /* openai JSON, read for usage at eof */
     SL_AP_RESP_DJSON,     /* openai client: the codec's answer decoded at eof */
     SL_AP_RESP_OAI_ERROR, /* openai client: a provider error in OpenAI's shape */
-    SL_AP_RESP_SCRUB      /* a passed-through error body, held to scrub the key */
+    SL_AP_RESP_SCRUB,     /* a passed-through error body, held to scrub the key */
+    SL_AP_RESP_ASTREAM,   /* anthropic client: the codec's stream straight to Anthropic */
+    SL_AP_RESP_AJSON      /* anthropic client: the codec's answer straight to Anthropic */
 } sl_ap_resp_t;
 
 typedef struct sl_ap_ctx {
@@ -52,6 +54,7 @@ typedef struct sl_ap_ctx {
     sl_ap_usage_t dusage;       /* usage the decoder saw */
     sl_ap_req_info_t info;      /* what the encoder said about the request */
     sl_ap_buf_t pivot;          /* decoded stream piece (OpenAI chunks) */
+    void *adec;                 /* codec stream state straight to Anthropic (astream_*) */
     int endpoint;
     int responded;  /* we called api->respond */
     int translated; /* the request went upstream translated */
@@ -88,6 +91,12 @@ sl_ap_ctx_free(void *arg)
             c->codec->stream_free(c->dec);
         }
         free(c->dec);
+    }
+    if (c->adec) {
+        if (c->codec && c->codec->astream_free) {
+            c->codec->astream_free(c->adec);
+        }
+        free(c->adec);
     }
     sl_ap_buf_free(&c->pivot);
     sl_ap_stream_free(&c->st);
@@ -554,6 +563,15 @@ sl_ap_ping(const sl_api_t *api, sl_req_t *r, void *arg)
     sl_ap_buf_t b = {0};
     int64_t now = api->now_us();
 
+    if (c->resp == SL_AP_RESP_ASTREAM && c->adec &&
+        now - c->t_last_out >= (int64_t)(SL_AP_PING_MS - 500) * 1000) {
+        c->codec->astream_keepalive(c->adec, &b);
+        if (!b.oom && b.len && api->resp_body_write(r, b.ptr, b.len) == 0) {
+            c->t_last_out = now;
+        }
+        sl_ap_buf_free(&b);
+        return;
+    }
     if (c->resp != SL_AP_RESP_STREAM || c->st.ended ||
         now - c->t_last_out < (int64_t)(SL_AP_PING_MS - 500) * 1000) {
         return;
@@ -774,6 +792,33 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
         return SL_STATUS_CONTINUE;
     }
     api->resp_header_remove(r, SL_STR("content-length"));
+    if (c->codec && c->codec->astream_feed && c->codec->anthropic_json) {
+        /* gemini, bedrock: their answers straight to Anthropic's */
+        if (c->stream) {
+            sl_str_t id = api->req_id(r);
+
+            c->adec = calloc(1, c->codec->astream_size);
+            if (c->adec == NULL) {
+                return SL_STATUS_ERROR;
+            }
+            c->codec->astream_init(c->adec, c->t, (sl_str_t){c->model, strlen(c->model)}, id,
+                                   c->input_estimate, (size_t)conf->max_stream_event_size);
+            c->resp = SL_AP_RESP_ASTREAM;
+            api->resp_header_set(r, SL_STR("content-type"),
+                                 SL_STR("text/event-stream; charset=utf-8"));
+            api->resp_header_set(r, SL_STR("cache-control"), SL_STR("no-cache"));
+            c->t_last_out = api->now_us();
+            api->timer_start(r, SL_AP_PING_MS, SL_AP_PING_MS, sl_ap_ping, c);
+        } else {
+            c->resp = SL_AP_RESP_AJSON;
+            api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
+            sl_ap_hold_head(api, r);
+        }
+        if (status == 200) {
+            sl_ap_model_header(api, r, conf, c);
+        }
+        return SL_STATUS_CONTINUE;
+    }
     if (c->stream) {
         if (c->codec && sl_ap_decoder_start(c, conf) != 0) {
             return SL_STATUS_ERROR;
@@ -943,6 +988,45 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
         }
         break;
 
+    case SL_AP_RESP_ASTREAM:
+        if (c->codec->astream_feed(c->adec, chunk->ptr, chunk->len, eof, truncated, &c->out) ==
+            -2) {
+            return SL_STATUS_ERROR;
+        }
+        break;
+
+    case SL_AP_RESP_AJSON:
+        sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
+        if (!eof) {
+            chunk->len = 0;
+            return SL_STATUS_CONTINUE;
+        }
+        if (truncated || c->acc_overflow) {
+            int st = rerr == SL_REQERR_UPSTREAM_TIMEOUT ? 504 : 502;
+
+            sl_ap_anthropic_error_msg(&c->out, st,
+                                      truncated
+                                          ? "upstream connection closed before the response was "
+                                            "complete"
+                                          : "upstream response too large");
+            sl_ap_fail_status(api, r, c, st);
+        } else {
+            sl_str_t id = api->req_id(r);
+            int rc = c->codec->anthropic_json(c->t, c->acc.ptr, c->acc.len,
+                                              (sl_str_t){c->model, strlen(c->model)}, id, &c->doc,
+                                              &c->out, &c->usage);
+
+            if (c->out.oom) {
+                return SL_STATUS_ERROR;
+            }
+            if (rc != 0) {
+                c->out.len = 0;
+                sl_ap_anthropic_error_msg(&c->out, 502, "upstream returned an invalid answer");
+                sl_ap_fail_status(api, r, c, 502);
+            }
+        }
+        break;
+
     case SL_AP_RESP_DJSON:
         sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
         if (!eof) {
@@ -1059,6 +1143,12 @@ sl_ap_publish_stats(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, 
             u = c->dusage;
             u.out_chars_tokens = est;
         }
+        if (c->resp == SL_AP_RESP_ASTREAM && c->adec) {
+            int ended;
+            const char *broke;
+
+            c->codec->astream_state(c->adec, &u, &ended, &broke);
+        }
         if (!u.have) {
             u.prompt = c->input_estimate;
             if (u.completion == 0) {
@@ -1149,6 +1239,18 @@ sl_ap_log(const sl_api_t *api, sl_req_t *r, void *conf_)
         api->set_serialize_value(r, "ai.proxy.stream_error",
                                  c->st.sse.overflow ? (sl_str_t)SL_STR("\"event_too_large\"")
                                                     : (sl_str_t)SL_STR("\"invalid_chunk\""));
+    }
+    if (c->resp == SL_AP_RESP_ASTREAM && c->adec) {
+        sl_ap_usage_t u;
+        int ended;
+        const char *broke = NULL;
+        char v[48];
+
+        c->codec->astream_state(c->adec, &u, &ended, &broke);
+        if (broke) {
+            snprintf(v, sizeof(v), "\"%s\"", broke);
+            api->set_serialize_value(r, "ai.proxy.stream_error", (sl_str_t){v, strlen(v)});
+        }
     }
     if (c->t->log_payloads) {
         sl_ap_log_string(api, r, "ai.proxy.payload.request", &c->req_payload);

@@ -51,12 +51,12 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
         "https://generativelanguage.googleapis.com:443",
         {"/v1beta/models/{model}:generateContent", NULL,
          "/v1beta/models/{model}:batchEmbedContents", "/"},
-        SL_AP_CAP_TOP_K | SL_AP_CAP_TOOLS, NULL, "the gemini provider"},
+        SL_AP_CAP_TOP_K | SL_AP_CAP_TOOLS, &sl_ap_codec_gemini, NULL},
     [SL_AP_PROV_BEDROCK] = {
         "bedrock", SL_AP_PROV_BEDROCK, SL_AP_WIRE_BEDROCK, SL_AP_FRAME_EVENTSTREAM,
         SL_AP_AUTH_SIGV4, "https://bedrock-runtime.{aws_region}.amazonaws.com:443",
         {"/model/{model}/converse", NULL, "/model/{model}/invoke", "/"},
-        SL_AP_CAP_TOOLS, NULL, "the bedrock provider"},
+        SL_AP_CAP_TOOLS, &sl_ap_codec_bedrock, NULL},
     [SL_AP_PROV_HUGGINGFACE] = {
         "huggingface", SL_AP_PROV_HUGGINGFACE, SL_AP_WIRE_OTHER, SL_AP_FRAME_SSE,
         SL_AP_AUTH_BEARER, "https://api-inference.huggingface.co:443",
@@ -145,6 +145,10 @@ sl_ap_provider_refusal(const sl_ap_provider_t *p, sl_ap_format_t fmt, sl_ap_rout
     }
     if (fmt == SL_AP_FMT_ANTHROPIC && p->wire == SL_AP_WIRE_ANTHROPIC) {
         return NULL; /* same dialect: passed through */
+    }
+    if (fmt == SL_AP_FMT_ANTHROPIC && p->codec && p->codec->from_anthropic &&
+        p->codec->anthropic_json && p->codec->astream_feed) {
+        return NULL; /* straight to and from Anthropic (gemini, bedrock) */
     }
     if (p->codec == NULL || p->codec->from_openai == NULL || p->codec->decode_json == NULL ||
         p->codec->stream_feed == NULL) {

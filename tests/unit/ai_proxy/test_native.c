@@ -6,10 +6,10 @@
 #include "grammar.h"
 #include "native.h"
 
-static sl_ap_conf_t
+static sl_ap_target_t
 conf_default(void)
 {
-    sl_ap_conf_t c;
+    sl_ap_target_t c;
 
     memset(&c, 0, sizeof(c));
     c.llm_format = SL_AP_FMT_ANTHROPIC;
@@ -22,11 +22,11 @@ conf_default(void)
     return c;
 }
 
-typedef int (*req_fn)(const sl_ap_conf_t *, const char *, size_t, sl_jdoc_t *, sl_ap_buf_t *,
+typedef int (*req_fn)(const sl_ap_target_t *, const char *, size_t, sl_jdoc_t *, sl_ap_buf_t *,
                       sl_ap_req_info_t *);
 
 static json_object *
-translate(req_fn fn, const sl_ap_conf_t *conf, const char *body, sl_ap_req_info_t *info)
+translate(req_fn fn, const sl_ap_target_t *conf, const char *body, sl_ap_req_info_t *info)
 {
     sl_jdoc_t d = {0};
     sl_ap_buf_t out = {0};
@@ -46,7 +46,7 @@ translate(req_fn fn, const sl_ap_conf_t *conf, const char *body, sl_ap_req_info_
 }
 
 static int
-refused(req_fn fn, const sl_ap_conf_t *conf, const char *body, sl_ap_req_info_t *info)
+refused(req_fn fn, const sl_ap_target_t *conf, const char *body, sl_ap_req_info_t *info)
 {
     sl_jdoc_t d = {0};
     sl_ap_buf_t out = {0};
@@ -86,7 +86,7 @@ static const char req_tools[] =
 static void
 test_gemini_request(void **state)
 {
-    sl_ap_conf_t conf = conf_default();
+    sl_ap_target_t conf = conf_default();
     sl_ap_req_info_t info;
     json_object *o;
 
@@ -128,7 +128,7 @@ test_gemini_request(void **state)
 static void
 test_gemini_request_refusals(void **state)
 {
-    sl_ap_conf_t conf = conf_default();
+    sl_ap_target_t conf = conf_default();
     sl_ap_req_info_t info;
 
     (void)state;
@@ -177,7 +177,7 @@ test_gemini_response(void **state)
     sl_jdoc_t d = {0};
     sl_ap_buf_t out = {0};
     sl_ap_usage_t u;
-    sl_ap_conf_t conf = conf_default();
+    sl_ap_target_t conf = conf_default();
     sl_ap_req_info_t info;
     json_object *o, *back;
     char req[512];
@@ -422,7 +422,7 @@ test_gemini_paths(void **state)
 static void
 test_bedrock_request(void **state)
 {
-    sl_ap_conf_t conf = conf_default();
+    sl_ap_target_t conf = conf_default();
     sl_ap_req_info_t info;
     json_object *o;
     const char *r;
