@@ -926,4 +926,12 @@ const sl_ap_codec_t sl_ap_codec_anthropic = {
     sl_ac_stream_init,
     sl_ac_stream_feed,
     sl_ac_stream_free,
+    /* no fast path straight to Anthropic: an Anthropic client is passed through */
+    NULL,
+    0,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
