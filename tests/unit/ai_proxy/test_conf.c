@@ -512,8 +512,7 @@ main(void)
         cmocka_unit_test(test_howto),           cmocka_unit_test(test_defaults_and_urls),
         cmocka_unit_test(test_errors),          cmocka_unit_test(test_kong_defaults),
         cmocka_unit_test(test_fidelity_errors), cmocka_unit_test(test_target_parse),
-        cmocka_unit_test(test_provider_urls),
-        cmocka_unit_test(test_native_providers),
+        cmocka_unit_test(test_provider_urls),   cmocka_unit_test(test_native_providers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,210 @@
+/* native-providers.test.mjs - the gemini and bedrock providers through the
+ * real binary, with the Anthropic SDK, against mocks speaking each one's
+ * wire format (tests/mock/native.mjs): Gemini's generateContent and
+ * streamGenerateContent?alt=sse with its key in a header or the query (a
+ * wrong key gets Google's 400), Bedrock's Converse and ConverseStream
+ * (event-stream frames with real CRCs) signed with SigV4 that the mock
+ * recomputes (a wrong secret gets AWS's 403); text, streamed text, a
+ * streamed tool round trip (Gemini's thought signature carried back),
+ * errors, usage in the log, the client's key never upstream. */
+import { test, describe, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY } from './harness.mjs';
+import { startNativeMock, GEMINI_KEY, AWS, TEXT } from '../mock/native.mjs';
+
+const CASE = { timeout: 30000 };
+const BEDROCK_MODEL = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
+
+function route(name, p, provider, model, { auth = {}, options = {} } = {}) {
+    return {
+        name, paths: [p],
+        plugins: [{
+            name: 'ai-proxy',
+            config: {
+                route_type: 'llm/v1/chat', llm_format: 'anthropic',
+                logging: { log_statistics: true }, auth,
+                model: { provider, name: model, options: { upstream_url: 'MOCK', ...options } },
+            },
+        }],
+    };
+}
+
+const TOOLS = [{
+    name: 'get_weather', description: 'Weather of a city',
+    input_schema: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string' } }, required: ['city'], additionalProperties: false, $schema: 'http://json-schema.org/draft-07/schema#' },
+}];
+
+describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
+    let mock;
+    let gw;
+    let logPath;
+    before(async () => {
+        mock = await startNativeMock();
+        logPath = path.join(tmpDir(), 'log.json');
+        const awsAuth = { aws_access_key_id: AWS.accessKeyId, aws_secret_access_key: AWS.secretAccessKey };
+        const routes = [
+            route('gem', '/gem', 'gemini', 'gemini-2.5-flash', { auth: { header_name: 'x-goog-api-key', header_value: GEMINI_KEY } }),
+            route('gemq', '/gemq', 'gemini', 'gemini-2.5-flash', { auth: { param_name: 'key', param_value: GEMINI_KEY, param_location: 'query' } }),
+            route('gembad', '/gembad', 'gemini', 'gemini-2.5-flash', { auth: { header_name: 'x-goog-api-key', header_value: 'AIza-wrong' } }),
+            route('br', '/br', 'bedrock', BEDROCK_MODEL, { auth: awsAuth, options: { bedrock: { aws_region: AWS.region } } }),
+            route('brbad', '/brbad', 'bedrock', BEDROCK_MODEL, { auth: { ...awsAuth, aws_secret_access_key: 'not-the-secret' }, options: { bedrock: { aws_region: AWS.region } } }),
+        ];
+        const config = JSON.stringify({
+            _format_version: '3.0',
+            services: [{ name: 'llm', url: 'http://127.0.0.1:9/', routes }],
+            plugins: [{ name: 'file-log', config: { path: logPath } }],
+        }).replaceAll('"MOCK"', JSON.stringify(mock.base));
+        gw = await startGateway({ workers: 1, config });
+    });
+    after(async () => {
+        await gw?.stop();
+        await mock?.stop();
+    });
+    beforeEach(() => mock.reset());
+
+    const an = (p) => new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${p}`, maxRetries: 0 });
+    const lastLog = async () => {
+        await sleep(150);
+        const recs = readLog(logPath);
+        return recs[recs.length - 1];
+    };
+    const noClientKey = (up) => assert.ok(!JSON.stringify(up.headers).includes(CLIENT_KEY), 'the client key reached the provider');
+
+    for (const [p, label] of [['/gem', 'key header'], ['/gemq', 'key query parameter']]) {
+        test(`gemini (${label}): a message, then streamed`, CASE, async () => {
+            const client = an(p);
+            const { data, response } = await client.messages.create({
+                model: 'gemini-2.5-flash', max_tokens: 100, system: 'Be terse.',
+                messages: [{ role: 'user', content: 'Hello' }],
+            }).withResponse();
+            assert.equal(data.content[0].text, TEXT);
+            assert.equal(data.stop_reason, 'end_turn');
+            assert.equal(data.usage.cache_read_input_tokens, 100);
+            assert.equal(response.headers.get('x-kong-llm-model'), 'gemini/gemini-2.5-flash');
+            const up = mock.requests[0];
+            assert.equal(up.path, '/v1beta/models/gemini-2.5-flash:generateContent');
+            assert.equal(up.body.systemInstruction.parts[0].text, 'Be terse.');
+            assert.equal(up.body.generationConfig.maxOutputTokens, 100);
+            noClientKey(up);
+            const rec = await lastLog();
+            assert.equal(rec.ai.proxy.usage.completion_tokens, 10);
+            assert.equal(rec.ai.proxy.usage.prompt_tokens_details.cached_tokens, 100);
+            assert.equal(rec.ai.proxy.meta.provider_name, 'gemini');
+
+            const stream = client.messages.stream({
+                model: 'gemini-2.5-flash', max_tokens: 100, messages: [{ role: 'user', content: 'Hello again' }],
+            });
+            let text = '';
+            stream.on('text', (t) => { text += t; });
+            const final = await stream.finalMessage();
+            assert.equal(text, TEXT);
+            assert.equal(final.usage.output_tokens, 10);
+            assert.equal(mock.requests[1].path, '/v1beta/models/gemini-2.5-flash:streamGenerateContent');
+            assert.match(mock.requests[1].query, /alt=sse/);
+        });
+    }
+
+    test('gemini: streamed tool round trip with thinking, the thought signature carried back', CASE, async () => {
+        const client = an('/gem');
+        const messages = [{ role: 'user', content: 'Weather in Paris? MOCK:tool_call' }];
+        const first = await client.messages.stream({
+            model: 'gemini-2.5-flash', max_tokens: 2048, tools: TOOLS,
+            thinking: { type: 'enabled', budget_tokens: 1024 }, messages,
+        }).finalMessage();
+        assert.equal(first.stop_reason, 'tool_use');
+        assert.equal(first.content[0].type, 'thinking');
+        const call = first.content.find((b) => b.type === 'tool_use');
+        assert.deepEqual(call.input, { city: 'Paris', unit: 'celsius' });
+        assert.ok(mock.requests[0].body.tools[0].functionDeclarations[0].parametersJsonSchema.$schema);
+        messages.push({ role: 'assistant', content: first.content });
+        messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: call.id, content: '18C, sunny' }] });
+        const second = await client.messages.stream({
+            model: 'gemini-2.5-flash', max_tokens: 2048, tools: TOOLS, messages,
+        }).finalMessage();
+        assert.match(second.content.find((b) => b.type === 'text').text, /18C, sunny/);
+        const parts = mock.requests[1].body.contents;
+        assert.equal(parts[2].parts[0].functionResponse.name, 'get_weather');
+    });
+
+    test('gemini: a wrong key is Google\'s 400, an overload mid-stream an error event, a 429 a RateLimitError', CASE, async () => {
+        await assert.rejects(an('/gembad').messages.create({
+            model: 'gemini-2.5-flash', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e.status === 400 && /API key not valid/.test(e.message));
+        await assert.rejects(an('/gem').messages.create({
+            model: 'gemini-2.5-flash', max_tokens: 10, messages: [{ role: 'user', content: 'MOCK:error429' }],
+        }), (e) => e instanceof Anthropic.RateLimitError);
+        await assert.rejects(an('/gem').messages.stream({
+            model: 'gemini-2.5-flash', max_tokens: 10, messages: [{ role: 'user', content: 'MOCK:stream_error' }],
+        }).finalMessage(), /overloaded/);
+    });
+
+    test('bedrock: Converse and ConverseStream, signed (the mock recomputes SigV4), usage', CASE, async () => {
+        const client = an('/br');
+        const { data } = await client.messages.create({
+            model: BEDROCK_MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'Hello' }],
+        }).withResponse();
+        assert.equal(data.content[0].text, TEXT);
+        assert.equal(data.usage.input_tokens, 20);
+        assert.equal(data.usage.cache_read_input_tokens, 100);
+        const up = mock.requests[0];
+        assert.equal(up.sigError, undefined);
+        assert.equal(up.path, '/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse');
+        assert.equal(up.query, '', 'the client query is dropped');
+        assert.equal(up.model, BEDROCK_MODEL);
+        noClientKey(up);
+        const rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 120);
+        assert.equal(rec.ai.proxy.usage.completion_tokens, 9);
+
+        const stream = client.messages.stream({
+            model: BEDROCK_MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'Hello again' }],
+        });
+        let text = '';
+        stream.on('text', (t) => { text += t; });
+        const final = await stream.finalMessage();
+        assert.equal(text, TEXT);
+        assert.equal(final.usage.output_tokens, 9);
+        assert.equal(mock.requests[1].path, '/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream');
+        assert.equal(mock.requests[1].sigError, undefined);
+    });
+
+    test('bedrock: streamed tool round trip with thinking (signatures kept)', CASE, async () => {
+        const client = an('/br');
+        const messages = [{ role: 'user', content: 'Weather in Paris? MOCK:tool_call' }];
+        const first = await client.messages.stream({
+            model: BEDROCK_MODEL, max_tokens: 2048, tools: TOOLS,
+            thinking: { type: 'enabled', budget_tokens: 1024 }, messages,
+        }).finalMessage();
+        assert.equal(first.stop_reason, 'tool_use');
+        assert.equal(first.content[0].type, 'thinking');
+        assert.equal(first.content[0].signature, 'EqQBCkYIBxgCKkD-mock-signature');
+        const call = first.content.find((b) => b.type === 'tool_use');
+        assert.equal(call.id, 'tooluse_mock01');
+        assert.deepEqual(call.input, { city: 'Paris', unit: 'celsius' });
+        messages.push({ role: 'assistant', content: first.content });
+        messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: call.id, content: '18C, sunny' }] });
+        const second = await client.messages.stream({
+            model: BEDROCK_MODEL, max_tokens: 2048, tools: TOOLS,
+            thinking: { type: 'enabled', budget_tokens: 1024 }, messages,
+        }).finalMessage();
+        assert.match(second.content.find((b) => b.type === 'text').text, /18C, sunny/);
+        const hist = mock.requests[1].body.messages;
+        assert.equal(hist[1].content[0].reasoningContent.reasoningText.signature, 'EqQBCkYIBxgCKkD-mock-signature');
+        assert.equal(hist[2].content[0].toolResult.toolUseId, 'tooluse_mock01');
+    });
+
+    test('bedrock: a wrong secret is AWS\'s 403, throttling a RateLimitError, a stream exception an error event', CASE, async () => {
+        await assert.rejects(an('/brbad').messages.create({
+            model: BEDROCK_MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e.status === 403 && e instanceof Anthropic.PermissionDeniedError && /signature we calculated does not match/.test(e.message));
+        assert.equal(mock.requests[0].sigError, 'InvalidSignatureException');
+        await assert.rejects(an('/br').messages.create({
+            model: BEDROCK_MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'MOCK:error429' }],
+        }), (e) => e instanceof Anthropic.RateLimitError);
+        await assert.rejects(an('/br').messages.stream({
+            model: BEDROCK_MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'MOCK:stream_error' }],
+        }).finalMessage(), /Model stream error/);
+    });
+});
