@@ -7,6 +7,8 @@
 static void
 append(sl_hdr_accum_t *a, const char *at, size_t len)
 {
+    if (len == 0)
+        return; /* llhttp may report an empty piece: no buffer yet is fine */
     if (a->len + len > a->cap) {
         a->cap = (a->len + len) * 2;
         a->buf = sl_xrealloc(a->buf, a->cap);
