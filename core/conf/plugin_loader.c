@@ -99,7 +99,8 @@ load_dir(sl_plugin_registry_t *reg, const char *dir, sl_errors_t *errs, int *fai
         }
     }
     closedir(d);
-    qsort(names, n, sizeof(char *), cmp_names); /* deterministic order */
+    if (n > 1) /* qsort's base must not be NULL, even for 0 items */
+        qsort(names, n, sizeof(char *), cmp_names); /* deterministic order */
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);

@@ -101,3 +101,19 @@ test('no LeakSanitizer / AddressSanitizer / UBSan report after e2e flows and a g
         assert.ok(readLog(logPath).length > 20);
         console.log(`# lsan: clean (${asan.bin})`);
     });
+
+test('an empty plugins directory: no UBSan report (a NULL list reached qsort)',
+    { timeout: 30000, skip: asan ? false : 'no sanitizer build found (set SLUICE_ASAN_BIN)' }, async () => {
+        const { spawnSync } = await import('node:child_process');
+        const dir = tmpDir('sluice-noplugins-');
+        const empty = path.join(dir, 'plugins');
+        fs.mkdirSync(empty);
+        const cfg = path.join(dir, 'kong.yaml');
+        fs.writeFileSync(cfg, '_format_version: "3.0"\nservices:\n  - name: s\n    url: http://127.0.0.1:9/\n    routes:\n      - name: r\n        paths: ["/"]\n');
+        const r = spawnSync(asan.bin, ['-t', '-d', cfg, '--plugins-dir', empty], {
+            encoding: 'utf8', timeout: 20000,
+            env: { ...process.env, UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=0', ASAN_OPTIONS: 'detect_leaks=1' },
+        });
+        assert.equal(r.status, 0, r.stderr);
+        assert.doesNotMatch(r.stderr, /runtime error|Sanitizer/, r.stderr);
+    });
