@@ -101,7 +101,12 @@ static int
 svc_timeout(const sl_req_t *r, sl_timeout_kind_t kind)
 {
     const sl_service_t *s = r->service;
+    int own = kind == SL_TIMEOUT_CONNECT ? r->timeout_connect
+              : kind == SL_TIMEOUT_READ  ? r->timeout_read
+                                         : r->timeout_write;
 
+    if (own > 0)
+        return own; /* api->upstream_timeouts_set */
     if (s == NULL)
         return SL_SERVICE_DEFAULT_TIMEOUT_MS;
     switch (kind) {

@@ -128,6 +128,8 @@ struct sl_req {
     int ntries, tries_cap;
     int retries;     /* retry budget: service.retries, api->upstream_retries_set */
     int retry_asked; /* a header_filter called api->upstream_retry (this try) */
+    int timeout_connect, timeout_write, timeout_read; /* ms, 0: the service's
+                                                         (api->upstream_timeouts_set) */
 
     /* response */
     int status;

@@ -413,6 +413,24 @@ api_upstream_retries_set(sl_req_t *r, int retries)
 }
 
 static int
+api_upstream_timeouts_set(sl_req_t *r, int connect_ms, int write_ms, int read_ms)
+{
+    const int max = 2147483646;
+
+    if (connect_ms < 0 || write_ms < 0 || read_ms < 0 || connect_ms > max || write_ms > max ||
+        read_ms > max ||
+        (r->phase != SL_PHASE_ACCESS && r->phase != SL_PHASE_BODY && r->phase != SL_PHASE_BALANCER))
+        return -1;
+    if (connect_ms > 0)
+        r->timeout_connect = connect_ms;
+    if (write_ms > 0)
+        r->timeout_write = write_ms;
+    if (read_ms > 0)
+        r->timeout_read = read_ms;
+    return 0;
+}
+
+static int
 api_upstream_retry(sl_req_t *r)
 {
     /* without an exchange (the plugin test host, which drives the tries
@@ -810,4 +828,5 @@ const sl_api_t sl_api = {
     /* since 1.2: upstream selection and failover */
     .upstream_retries_set = api_upstream_retries_set,
     .upstream_retry = api_upstream_retry,
+    .upstream_timeouts_set = api_upstream_timeouts_set,
 };

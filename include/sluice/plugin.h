@@ -987,6 +987,12 @@ struct sl_api {
      * without failover (e.g. translates the provider's 429).  Call it only
      * when you will pick a next target: the discarded response is gone. */
     int (*upstream_retry)(sl_req_t *r);
+
+    /* Kong's kong.service.set_timeouts (since 1.2): this request's upstream
+     * connect, write and read timeouts in ms (1..2147483646; 0 keeps the
+     * current one), instead of the service's, from the next try on: in
+     * access, body or balancer (a per-target timeout).  -1 otherwise. */
+    int (*upstream_timeouts_set)(sl_req_t *r, int connect_ms, int write_ms, int read_ms);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -360,6 +360,16 @@ sl_aa_use_target(const sl_api_t *api, sl_req_t *r, const sl_aa_conf_t *c, sl_aa_
     if (m->inner) {
         m->inner->translated = 0;
     }
+#if SL_PLUGIN_ABI_MINOR >= 2
+    /* balancer.*_timeout for this try (Kong's, instead of the service's) */
+    if (api->abi_minor >= 2 &&
+        api->size >=
+            offsetof(sl_api_t, upstream_timeouts_set) + sizeof(api->upstream_timeouts_set) &&
+        api->upstream_timeouts_set != NULL) {
+        api->upstream_timeouts_set(r, (int)c->bal.connect_timeout, (int)c->bal.write_timeout,
+                                   (int)c->bal.read_timeout);
+    }
+#endif
     if (sl_ap_set_upstream(api, r, &tc->t) != 0) {
         return SL_STATUS_ERROR;
     }

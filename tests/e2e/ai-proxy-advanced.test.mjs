@@ -360,8 +360,9 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
         test('a slow first byte: the read timeout fails over; one refused try adds little', CASE, async (t) => {
             const dead = await deadPort();
             const gw = await gateway({
-                service: 'read_timeout: 400',
-                balancer: '{algorithm: priority, retries: 2, failover_criteria: [error, timeout, non_idempotent]}',
+                /* the balancer's timeouts, not the service's, apply to each try */
+                service: 'read_timeout: 60000',
+                balancer: '{algorithm: priority, retries: 2, read_timeout: 400, failover_criteria: [error, timeout, non_idempotent]}',
                 targets: [
                     target(A, { name: 'qwen-max', alias: 'slow', weight: 100 }),
                     target(B, { name: 'qwen-plus', alias: 'slow', weight: 10 }),

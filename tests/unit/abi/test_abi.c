@@ -113,6 +113,7 @@ static const member_t api_members[] = {
     /* since 1.2: upstream selection and failover */
     API(upstream_retries_set, 2),
     API(upstream_retry, 2),
+    API(upstream_timeouts_set, 2),
 };
 
 static const member_t desc_members[] = {
