@@ -11,7 +11,7 @@ import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY } from './harness.mjs';
+import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY, runClaude, claudeSkip, show } from './harness.mjs';
 import { startNativeMock, GEMINI_KEY, AWS, TEXT } from '../mock/native.mjs';
 
 const CASE = { timeout: 30000 };
@@ -207,4 +207,19 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
             model: BEDROCK_MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'MOCK:stream_error' }],
         }).finalMessage(), /Model stream error/);
     });
+
+    for (const [p, model, provider] of [['/gem', 'gemini-2.5-flash', 'gemini'], ['/br', BEDROCK_MODEL, 'bedrock']]) {
+        test(`the Claude Code CLI against ${provider}`, { timeout: 120000, skip: claudeSkip() }, async () => {
+            const r = await runClaude({ baseUrl: `${gw.base}${p}`, model, prompt: 'Say hello.', timeoutMs: 90000 });
+            assert.equal(r.code, 0, show(r));
+            assert.equal(r.json?.is_error, false, show(r));
+            assert.equal(r.json?.result, TEXT, show(r));
+            const ups = mock.requests.filter((q) => q.provider === provider);
+            assert.ok(ups.length >= 1);
+            for (const up of ups) {
+                noClientKey(up);
+                assert.equal(up.sigError, undefined);
+            }
+        });
+    }
 });
