@@ -20,6 +20,11 @@ import { SLUICE_BIN } from '../e2e/harness.mjs';
 
 const SOAK_S = Number(process.env.SLUICE_SOAK_SECONDS ?? 30);
 const MAX_DRIFT_KB = Number(process.env.SLUICE_SOAK_MAX_DRIFT_KB ?? 2048);
+/* tests/soak: SIGHUP the master every HUP_S seconds and SIGKILL a worker
+ * every KILL_S seconds during the soak (0 = never, the CI default) */
+const HUP_S = Number(process.env.SLUICE_SOAK_HUP_SECONDS ?? 0);
+const KILL_S = Number(process.env.SLUICE_SOAK_KILL_SECONDS ?? 0);
+const CHAOS = HUP_S > 0 || KILL_S > 0;
 const SANITIZED = (() => {
     try { return fs.readFileSync(SLUICE_BIN).includes('__asan_init'); } catch { return false; }
 })();
@@ -95,7 +100,7 @@ test(`soak: ${SOAK_S} s of mixed load, worker RSS flat`, { timeout: (SOAK_S + 60
     ];
     const workers = st.workers();
     const samples = new Map(workers.map((w) => [w, []]));
-    let badHttp = 0;
+    let badHttp = 0, hups = 0, kills = 0;
     try {
         const t0 = Date.now();
         for (let sec = 1; sec <= SOAK_S; sec++) {
@@ -105,9 +110,17 @@ test(`soak: ${SOAK_S} s of mixed load, worker RSS flat`, { timeout: (SOAK_S + 60
                 rawExchange(st.port, `POST /plain/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n`, { timeoutMs: 1000 });
             }
             rawExchange(st.port, ['GET /plain/abort HTTP/1.1\r\nHo'], { timeoutMs: 50 });
+            if (HUP_S > 0 && sec % HUP_S === 0) { process.kill(st.master, 'SIGHUP'); hups++; }
+            if (KILL_S > 0 && sec % KILL_S === 0) {
+                const live = st.workers();
+                if (live.length) { process.kill(live[sec % live.length], 'SIGKILL'); kills++; }
+            }
             const wait = t0 + sec * 1000 - Date.now();
             if (wait > 0) await sleep(wait);
-            for (const w of workers) samples.get(w).push(rssKb(w));
+            for (const w of CHAOS ? st.workers() : workers) {
+                if (!samples.has(w)) samples.set(w, []);
+                samples.get(w).push(rssKb(w));
+            }
         }
     } finally {
         var stats = await Promise.all(loops.map((l) => l.stop()));   // eslint-disable-line no-var
@@ -121,6 +134,20 @@ test(`soak: ${SOAK_S} s of mixed load, worker RSS flat`, { timeout: (SOAK_S + 60
         report.push({ worker: w, start: s[0], at10s: at10, end, max: Math.max(...s), driftKb: end - at10 });
     }
     console.log(`# soak ${SOAK_S} s: ${total} requests (${(total / SOAK_S).toFixed(0)}/s), ${failed} failed, ${badHttp} hostile; RSS kB ${JSON.stringify(report)}`);
+    if (CHAOS) {
+        /* workers change with every reload and kill: no worker may die of
+         * anything but our SIGKILL; requests cut by a kill are counted, not
+         * failed; RSS is reported per worker, the drift bound not applied */
+        const deaths = [...st.gw.stderr.matchAll(/worker \d+ \(pid \d+\) killed by signal (\d+)/g)].map((m) => Number(m[1]));
+        const crashes = deaths.filter((sig) => sig !== 9);
+        console.log(`# soak chaos: ${hups} SIGHUP, ${kills} SIGKILL, ${deaths.length} workers killed, ` +
+            `${crashes.length} other deaths, ${failed} requests cut, max worker RSS ${Math.max(...report.map((r) => r.max))} kB`);
+        assert.deepEqual(crashes, [], st.gw.stderr.slice(-6000));
+        assert.ok(st.workers().length === 2, 'the master keeps two workers');
+        assert.ok(total > SOAK_S * 50, `only ${total} requests`);
+        await st.stop();
+        return;
+    }
     assert.deepEqual(st.workers(), workers, `a worker died during the soak: ${st.gw.stderr.slice(-6000)}`);
     assert.equal(failed, 0, `failures: ${stats.flatMap((s) => s.errors).slice(0, 5)}`);
     if (SANITIZED) {
