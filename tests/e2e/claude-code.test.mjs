@@ -356,7 +356,7 @@ services:
       config:
         llm_format: anthropic
         balancer: {algorithm: priority, retries: 2, failover_criteria: [error, timeout, http_429, http_500, non_idempotent]}
-        targets:${t(TARGETS.sonnet, 'claude-sonnet-*')}${t(TARGETS.opus, 'claude-opus-*')}${t(TARGETS.haiku, 'claude-haiku-*')}${t('qwen-plus', 'claude-sonnet-*', 10)}
+        targets:${t(TARGETS.sonnet, 'claude-sonnet-*')}${t(TARGETS.opus, 'claude-opus-*')}${t(TARGETS.haiku, 'claude-haiku-*')}${t('qwen-plus', 'claude-sonnet-*', 10)}${t('qwen-plus', 'claude-opus-*', 10)}
     - name: file-log
       config: {path: "${logPath}"}
 `,
@@ -386,6 +386,25 @@ services:
                 assert.equal(rec.response.headers['x-kong-llm-model'], `dashscope/${rec.ai.proxy.meta.request_model}`);
             }
         }
+    });
+
+    test('a 429 from the first choice: the fallback answers, the CLI never sees it', CASE, async () => {
+        await mock.reset();
+        const mark = logMark(logPath);
+        await mock.scenario({ type: 'error', status: 429, count: 1 });
+        const r = await claude({ prompt: 'Say hello.' });
+        assert.equal(r.code, 0, why(r));
+        assert.equal(r.json.is_error, false, why(r));
+        const up = await mock.chatRequests();
+        assert.equal(up[0].answer.status, 429, show(up.map((q) => q.answer)));
+        assert.equal(up[1].body.model, 'qwen-plus', show(up.map((q) => q.body.model)));
+        const recs = (await newLogRecords(logPath, mark, up.length - 1))
+            .filter((x) => /\/v1\/messages\?/.test(x.request.uri));
+        const failed = recs.find((x) => x.tries.length === 2);
+        assert.ok(failed, show(recs.map((x) => x.tries)));
+        assert.equal(failed.response.status, 200);
+        assert.equal(failed.response.headers['x-kong-llm-model'], 'dashscope/qwen-plus');
+        assert.equal(failed.ai.proxy.meta.request_model, 'qwen-plus');
     });
 
     test('--model haiku with ANTHROPIC_DEFAULT_HAIKU_MODEL, --model opus: each alias reaches its target', CASE, async () => {
