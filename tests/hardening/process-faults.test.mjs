@@ -4,6 +4,7 @@
  * finish, exit 0), kill -9 of the master (no orphaned workers). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 
 import {
     startStack, loadLoop, httpRequest, postMessages, childPids, alive, waitFor, sleep,
@@ -28,6 +29,11 @@ test('kill -9 of a worker with streams open: respawned within 100 ms, new reques
         await sleep(300);
         const victim = before[0];
         const t0 = process.hrtime.bigint();
+        /* the respawn time is the new worker's fork time as the kernel
+         * recorded it (/proc/PID/stat starttime, in clock ticks since boot)
+         * minus the kill's: the test's own polling, slow on a loaded
+         * machine, is not part of it */
+        const killedAt = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
         process.kill(victim, 'SIGKILL');
         let respawned = null;
         while (process.hrtime.bigint() - t0 < 3_000_000_000n) {
@@ -35,9 +41,13 @@ test('kill -9 of a worker with streams open: respawned within 100 ms, new reques
             if (w.length === 2 && !w.includes(victim)) { respawned = w; break; }
             await new Promise((r) => setImmediate(r));
         }
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         assert.ok(respawned, `no new worker: ${childPids(st.master)}`);
-        console.log(`# respawn after kill -9: ${ms.toFixed(1)} ms`);
+        const fresh = respawned.find((p) => !before.includes(p));
+        const stat = fs.readFileSync(`/proc/${fresh}/stat`, 'utf8');
+        const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+        const ms = Math.max(0, startTicks / 100 - killedAt) * 1000; /* USER_HZ 100: 10 ms steps */
+        console.log(`# respawn after kill -9: ${ms.toFixed(0)} ms (kernel fork time; seen by the test after ` +
+            `${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms)`);
         assert.ok(ms < 100, `respawn took ${ms.toFixed(1)} ms`);
         assert.ok(respawned.includes(before[1]), 'the other worker untouched');
         for (let i = 0; i < 20; i++) {
