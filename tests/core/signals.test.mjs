@@ -54,7 +54,7 @@ plugins:
     assert.match(out, /plugins\[0\]\.name: .*no-such-plugin/);
 });
 
-test('SIGHUP reload under traffic: change applies, zero failed requests', { timeout: 30000 }, async () => {
+test('SIGHUP reload under traffic: change applies, zero failed requests', { timeout: 60000 }, async () => {
     const cfgA = simpleConfig(up.port);
     const cfgB = simpleConfig(up.port, {
         routes: '  - name: r1\n    paths: [/p]\n  - name: r2\n    paths: [/q]\n',
@@ -81,20 +81,22 @@ test('SIGHUP reload under traffic: change applies, zero failed requests', { time
         };
         const stream = request(g.port, { path: '/p/_/sse?n=15&interval=100', timeoutMs: 10000 });
         const loops = [loop(), loop(), loop(), loop()];
-        assert.ok(await waitFor(() => ok >= 10, 5000, 10), 'traffic flows before the reload');
+        assert.ok(await waitFor(() => ok >= 10, 15000, 10), 'traffic flows before the reload');
         await g.reload(cfgB);
         const applied = await waitFor(async () =>
-            (await request(g.port, { path: '/q/x' })).status === 200, 5000, 50);
+            (await request(g.port, { path: '/q/x' })).status === 200, 15000, 50);
         assert.ok(applied, 'new route served after SIGHUP');
         const okAtReload = ok;
-        assert.ok(await waitFor(() => ok >= okAtReload + 10, 5000, 10), 'traffic flows after it');
+        assert.ok(await waitFor(() => ok >= okAtReload + 10, 15000, 10), 'traffic flows after it');
         stop = true;
         await Promise.all(loops);
         const s = await stream;
         assert.equal(s.status, 200);
         assert.equal((s.text.match(/^data: /gm) ?? []).length, 15, 'in-flight stream completed');
         assert.deepEqual(failures, [], `failed requests during reload (${ok} ok)`);
-        assert.ok(ok > 20, `enough traffic: ${ok}`);
+        /* 10 before the reload and 10 after it were waited for above (the
+         * bound was 'ok > 20', which exactly 20 failed on a slow machine) */
+        assert.ok(ok >= 20, `enough traffic: ${ok}`);
 
         // old workers are gone, new ones serve
         await waitFor(() => oldWorkers.every((p) => !alive(p)), 5000);
