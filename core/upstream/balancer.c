@@ -4,9 +4,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "base/log.h"
+#include "base/time.h"
 #include "upstream/balancer.h"
 
 #define SL_CH_SERVER_POINTS 160 /* Kong: points per target when weights are equal */
@@ -107,14 +107,6 @@ sl_xxh32(const void *data, size_t len)
 }
 
 /* ---- shared health ---- */
-
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 available(const sl_balancer_t *b, size_t t)
@@ -320,7 +312,7 @@ static int
 pick_latency(sl_bal_pick_t *pk, int skip_tried)
 {
     sl_balancer_t *b = pk->b;
-    double now = (double)mono_ms() / 1000.0, bs = 0;
+    double now = (double)sl_mono_ms() / 1000.0, bs = 0;
     size_t n = b->u->ntargets;
     int best = -1;
 
@@ -434,7 +426,7 @@ sl_balancer_done(sl_bal_pick_t *pk, int64_t rtt_us)
         pk->counted = 0;
     }
     if (b->u->algorithm == SL_LB_LATENCY && rtt_us >= 0) {
-        double now = (double)mono_ms() / 1000.0, td = now - b->ewma_at[pk->target];
+        double now = (double)sl_mono_ms() / 1000.0, td = now - b->ewma_at[pk->target];
         double w = exp(-(td > 0 ? td : 0) / SL_EWMA_DECAY_S);
         b->ewma[pk->target] = b->ewma[pk->target] * w + (double)rtt_us / 1e6 * (1.0 - w);
         b->ewma_at[pk->target] = now;
@@ -616,7 +608,7 @@ on_tick(uv_timer_t *tm)
 {
     sl_balancer_t *b = tm->data;
     const sl_upstream_conf_t *u = b->u;
-    int64_t now = mono_ms();
+    int64_t now = sl_mono_ms();
 
     for (size_t t = 0; t < u->ntargets && !b->bs->stopped; t++) {
         sl_target_health_t *h = &b->health[t];
