@@ -829,4 +829,5 @@ const sl_api_t sl_api = {
     .upstream_retries_set = api_upstream_retries_set,
     .upstream_retry = api_upstream_retry,
     .upstream_timeouts_set = api_upstream_timeouts_set,
+    .upstream_health = sl_status_upstream_health,
 };

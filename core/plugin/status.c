@@ -59,6 +59,25 @@ sl_status_node(sl_node_status_t *out)
     return 0;
 }
 
+int
+sl_status_upstream_health(sl_upstream_health_fn fn, void *arg)
+{
+    const sl_conf_t *conf;
+    int n = 0;
+
+    if (srv == NULL || fn == NULL)
+        return -1;
+    conf = srv->conf;
+    for (size_t i = 0; i < conf->nupstreams; i++) {
+        const sl_upstream_conf_t *u = conf->upstreams[i];
+        for (size_t t = 0; t < u->ntargets; t++, n++) {
+            sl_str_t name = sl_str_c(u->name), target = sl_str_c(u->targets[t].target);
+            fn(arg, name, target, target, (sl_target_state_t)sl_balancer_target_health(conf, u, t));
+        }
+    }
+    return n;
+}
+
 static void
 respond(sl_req_t *r, int status, const char *ctype, sl_strbuf_t *b)
 {

@@ -15,5 +15,7 @@ void sl_status_init(sl_server_t *srv);
 void sl_status_handle(sl_req_t *r);
 /* api->node_status. */
 int sl_status_node(sl_node_status_t *out);
+/* api->upstream_health: every target of the served configuration. */
+int sl_status_upstream_health(sl_upstream_health_fn fn, void *arg);
 
 #endif

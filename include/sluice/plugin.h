@@ -337,6 +337,19 @@ typedef struct sl_req_stats {
     sl_str_t service_id, service_name, service_host;
 } sl_req_stats_t;
 
+/* since 1.2: a target's health (api->upstream_health), Kong's
+ * kong_upstream_target_health states. */
+typedef enum sl_target_state {
+    SL_TARGET_HEALTHCHECKS_OFF = -1, /* its upstream has no health checks */
+    SL_TARGET_UNHEALTHY = 0,
+    SL_TARGET_HEALTHY = 1,
+} sl_target_state_t;
+
+/* since 1.2: one target of one upstream: names as configured ("host:port"
+ * for target and address), valid during the call. */
+typedef void (*sl_upstream_health_fn)(void *arg, sl_str_t upstream, sl_str_t target,
+                                      sl_str_t address, sl_target_state_t state);
+
 /* ------------------------------------------------------------------------
  * Upstream selection and failover (since 1.2): the balancer phase.
  *
@@ -993,6 +1006,13 @@ struct sl_api {
      * current one), instead of the service's, from the next try on: in
      * access, body or balancer (a per-target timeout).  -1 otherwise. */
     int (*upstream_timeouts_set)(sl_req_t *r, int connect_ms, int write_ms, int read_ms);
+
+    /* ---- since 1.2: Kong's upstreams ----
+     * Call fn for every target of every upstream of the configuration this
+     * worker serves, in configuration order, with its health as the node's
+     * workers share it (what Kong's kong_upstream_target_health shows).
+     * Worker processes only (-1 elsewhere); returns the number of targets. */
+    int (*upstream_health)(sl_upstream_health_fn fn, void *arg);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -242,6 +242,29 @@ put_histogram(out_t *o, const prom_family_t *fam, const series_t *s, size_t from
     put_series(o, fam, "_sum", s[from].key, plen, NULL, sum);
 }
 
+/* Kong's four series per target, in its (sorted) order: dns_error with an
+ * empty address, then healthchecks_off, healthy, unhealthy; the current
+ * state is 1. */
+static void
+target_health(void *arg, sl_str_t upstream, sl_str_t target, sl_str_t address,
+              sl_target_state_t state)
+{
+    out_t *o = arg;
+    static const char *const states[] = {"dns_error", "healthchecks_off", "healthy", "unhealthy"};
+    int cur = state == SL_TARGET_HEALTHCHECKS_OFF ? 1 : state == SL_TARGET_HEALTHY ? 2 : 3;
+
+    for (int i = 0; i < 4; i++) {
+        PUT_LIT(o, "kong_upstream_target_health{upstream=\"");
+        put_label_value(o, upstream.ptr, upstream.len);
+        PUT_LIT(o, "\",target=\"");
+        put_label_value(o, target.ptr, target.len);
+        PUT_LIT(o, "\",address=\"");
+        if (i > 0)
+            put_label_value(o, address.ptr, address.len);
+        putf(o, "\",state=\"%s\",subsystem=\"http\"} %d\n", states[i], i == cur);
+    }
+}
+
 void
 prom_export(const sl_api_t *api, void *arg, sl_write_fn write, void *w)
 {
@@ -282,6 +305,15 @@ prom_export(const sl_api_t *api, void *arg, sl_write_fn write, void *w)
             j++;
         put_histogram(&o, fam, c.s, i, j);
         i = j;
+    }
+    if (conf->upstream_health_any && api->abi_minor >= 2 &&
+        api->size >= offsetof(sl_api_t, upstream_health) + sizeof(void *)) {
+        put_header(&o, "upstream_target_health",
+                   "Health status of targets of upstream. States = "
+                   "healthchecks_off|healthy|unhealthy|dns_error, value is 1 when state is "
+                   "populated.",
+                   "gauge");
+        api->upstream_health(target_health, &o);
     }
     put_header(&o, "nginx_metric_errors_total", "Number of nginx-lua-prometheus errors", "counter");
     PUT_LIT(&o, "kong_nginx_metric_errors_total ");

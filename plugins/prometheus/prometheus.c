@@ -154,8 +154,17 @@ prom_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size
         api->conf_error(cx, "", "shared memory zone '%s' is full", PROM_ZONE);
         return -1;
     }
-    if (api->metrics_register(cx, prom_export, c) < 0)
+    /* upstream_health_metrics is global in Kong: on if any instance sets
+     * it.  The first instance of a configuration is the exporter's arg;
+     * the later ones (register answers 1) tell it. */
+    static prom_conf_t *exporter;
+    int rc = api->metrics_register(cx, prom_export, c);
+    if (rc < 0)
         return -1;
+    if (rc == 0)
+        exporter = c;
+    if (exporter && c->upstream_health_metrics)
+        exporter->upstream_health_any = 1;
     return 0;
 }
 

@@ -65,6 +65,7 @@ typedef struct prom_conf {
     int latency_metrics;
     int bandwidth_metrics;
     int upstream_health_metrics;
+    int upstream_health_any; /* the exporter's conf: some instance sets upstream_health_metrics */
     int ai_metrics;
     int wasm_metrics;
     size_t shm_size;

@@ -46,7 +46,10 @@ function target(name, port = 0) {
     }));
 }
 
-function config(upstream, { retries = 5, log } = {}) {
+function config(upstream, { retries = 5, log, prometheus } = {}) {
+    const plugins = [];
+    if (log) plugins.push(`- name: file-log\n  config: {path: ${log}}`);
+    if (prometheus) plugins.push('- name: prometheus\n  config: {upstream_health_metrics: true}');
     return `_format_version: "3.0"
 services:
 - name: svc
@@ -57,7 +60,7 @@ services:
 upstreams:
 - name: pool.internal
 ${upstream.trim().split('\n').map((l) => '  ' + l).join('\n')}
-${log ? `plugins:\n- name: file-log\n  config: {path: ${log}}\n` : ''}`;
+${plugins.length ? `plugins:\n${plugins.join('\n')}\n` : ''}`;
 }
 
 async function many(port, n, headers = {}) {
@@ -273,14 +276,26 @@ healthchecks:
     unhealthy: {interval: 0.2, http_failures: 1}
 targets:
 ${ts.map((t) => `- {target: 127.0.0.1:${t.port}}`).join('\n')}
-`), { workers: 2, env: { SLUICE_STATUS_LISTEN: String(statusPort) } });
+`, { prometheus: true }), { workers: 2, env: { SLUICE_STATUS_LISTEN: String(statusPort) } });
+    // Kong's kong_upstream_target_health: four series per target, the current state 1
+    const gauge = async () => {
+        const text = (await request(statusPort, { path: '/metrics' })).text;
+        const m = {};
+        for (const [, target, address, state, v] of text.matchAll(
+            /^kong_upstream_target_health\{upstream="pool\.internal",target="([^"]+)",address="([^"]*)",state="(\w+)",subsystem="http"\} (\d)$/gm))
+            if (v === '1') m[target] = `${state}@${address}`;
+        return m;
+    };
     try {
+        assert.match((await request(statusPort, { path: '/metrics' })).text,
+                     /^# TYPE kong_upstream_target_health gauge$/m);
         const h0 = await health();
         assert.equal(h0.total, 2);
         assert.deepEqual(h0.data.map((d) => [d.target, d.weight, d.health]),
                          ts.map((t) => [`127.0.0.1:${t.port}`, 100, 'HEALTHY']));
         await waitFor(async () => (await request(g.port, { path: '/x' })).status === 503, 4000);
         assert.deepEqual((await health()).data.map((d) => d.health), ['UNHEALTHY', 'UNHEALTHY']);
+        assert.deepEqual(await gauge(), Object.fromEntries(ts.map((t) => [`127.0.0.1:${t.port}`, `unhealthy@127.0.0.1:${t.port}`])));
         assert.equal((await request(statusPort, { path: '/upstreams/nope/health' })).status, 404);
         const r = await request(g.port, { path: '/x' });
         assert.equal(r.status, 503);
@@ -292,6 +307,7 @@ ${ts.map((t) => `- {target: 127.0.0.1:${t.port}}`).join('\n')}
         for (const t of ts) t.healthStatus = 200;
         await waitFor(async () => (await request(g.port, { path: '/x' })).status === 200, 4000);
         await waitFor(async () => (await health()).data.every((d) => d.health === 'HEALTHY'), 4000);
+        assert.deepEqual(Object.values(await gauge()), ['healthy@127.0.0.1:' + ts[0].port, 'healthy@127.0.0.1:' + ts[1].port]);
     } finally { await g.stop(); }
 });
 

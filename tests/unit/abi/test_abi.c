@@ -114,6 +114,8 @@ static const member_t api_members[] = {
     API(upstream_retries_set, 2),
     API(upstream_retry, 2),
     API(upstream_timeouts_set, 2),
+    /* since 1.2: Kong's upstreams */
+    API(upstream_health, 2),
 };
 
 static const member_t desc_members[] = {
