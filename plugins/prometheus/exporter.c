@@ -281,7 +281,8 @@ prom_export(const sl_api_t *api, void *arg, sl_write_fn write, void *w)
     }
     for (size_t i = 0; i < c.n; i++)
         c.s[i].key = c.arena + (uintptr_t)c.s[i].key;
-    qsort(c.s, c.n, sizeof(*c.s), series_cmp);
+    if (c.n > 1) /* qsort must not get NULL, even for 0 items (UBSan) */
+        qsort(c.s, c.n, sizeof(*c.s), series_cmp);
 
     unsigned char fam_id = 0;
     for (size_t i = 0; i < c.n;) {
