@@ -597,6 +597,39 @@ sl_ap_hold_head(const sl_api_t *api, sl_req_t *r)
     }
 }
 
+/* A JSON answer's head: held until the body is translated. */
+static void
+sl_ap_json_head(const sl_api_t *api, sl_req_t *r)
+{
+    api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
+    sl_ap_hold_head(api, r);
+}
+
+/* An error answer's head: a 2xx we cannot translate (compressed, or never
+ * ours) becomes a 502; the body is rewritten, so no content-encoding. */
+static void
+sl_ap_error_head(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, int status)
+{
+    if (status < 400) {
+        api->resp_status_set(r, 502);
+        c->resp_status = 502;
+    }
+    api->resp_header_remove(r, SL_STR("content-encoding"));
+    sl_ap_json_head(api, r);
+}
+
+/* An event stream's head; `ping` starts the keep-alive ping timer. */
+static void
+sl_ap_sse_head(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, int ping)
+{
+    api->resp_header_set(r, SL_STR("content-type"), SL_STR("text/event-stream; charset=utf-8"));
+    api->resp_header_set(r, SL_STR("cache-control"), SL_STR("no-cache"));
+    if (ping) {
+        c->t_last_out = api->now_us();
+        api->timer_start(r, SL_AP_PING_MS, SL_AP_PING_MS, sl_ap_ping, c);
+    }
+}
+
 /* x-kong-llm-model: provider/model on a 200 (model_name_header). */
 static void
 sl_ap_model_header(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, sl_ap_ctx_t *c)
@@ -748,13 +781,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
         api->resp_header_remove(r, SL_STR("content-length"));
         if (status >= 400 || c->resp_gzip) {
             c->resp = SL_AP_RESP_OAI_ERROR;
-            if (status < 400) {
-                api->resp_status_set(r, 502);
-                c->resp_status = 502;
-            }
-            api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
-            api->resp_header_remove(r, SL_STR("content-encoding"));
-            sl_ap_hold_head(api, r);
+            sl_ap_error_head(api, r, c, status);
             return SL_STATUS_CONTINUE;
         }
         if (c->stream) {
@@ -763,13 +790,10 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
             }
             c->resp = SL_AP_RESP_WATCH;
             c->watch.sse.max = (size_t)conf->max_stream_event_size;
-            api->resp_header_set(r, SL_STR("content-type"),
-                                 SL_STR("text/event-stream; charset=utf-8"));
-            api->resp_header_set(r, SL_STR("cache-control"), SL_STR("no-cache"));
+            sl_ap_sse_head(api, r, c, 0);
         } else {
             c->resp = SL_AP_RESP_DJSON;
-            api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
-            sl_ap_hold_head(api, r);
+            sl_ap_json_head(api, r);
         }
         if (status == 200) {
             sl_ap_model_header(api, r, conf, c);
@@ -780,15 +804,8 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     if (status >= 400 || api->resp_source(r) == SL_SOURCE_GATEWAY || !c->translated ||
         c->resp_gzip) {
         c->resp = SL_AP_RESP_ERROR;
-        if (status < 400) {
-            /* a 2xx we cannot translate (compressed, or never ours) */
-            api->resp_status_set(r, 502);
-            c->resp_status = 502;
-        }
-        api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
         api->resp_header_remove(r, SL_STR("content-length"));
-        api->resp_header_remove(r, SL_STR("content-encoding"));
-        sl_ap_hold_head(api, r);
+        sl_ap_error_head(api, r, c, status);
         return SL_STATUS_CONTINUE;
     }
     api->resp_header_remove(r, SL_STR("content-length"));
@@ -804,15 +821,10 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
             c->codec->astream_init(c->adec, c->t, (sl_str_t){c->model, strlen(c->model)}, id,
                                    c->input_estimate, (size_t)conf->max_stream_event_size);
             c->resp = SL_AP_RESP_ASTREAM;
-            api->resp_header_set(r, SL_STR("content-type"),
-                                 SL_STR("text/event-stream; charset=utf-8"));
-            api->resp_header_set(r, SL_STR("cache-control"), SL_STR("no-cache"));
-            c->t_last_out = api->now_us();
-            api->timer_start(r, SL_AP_PING_MS, SL_AP_PING_MS, sl_ap_ping, c);
+            sl_ap_sse_head(api, r, c, 1);
         } else {
             c->resp = SL_AP_RESP_AJSON;
-            api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
-            sl_ap_hold_head(api, r);
+            sl_ap_json_head(api, r);
         }
         if (status == 200) {
             sl_ap_model_header(api, r, conf, c);
@@ -832,14 +844,10 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
             snprintf(c->st.msg_id, sizeof(c->st.msg_id), "msg_%.*s",
                      (int)(id.len > 64 ? 64 : id.len), id.ptr);
         }
-        api->resp_header_set(r, SL_STR("content-type"), SL_STR("text/event-stream; charset=utf-8"));
-        api->resp_header_set(r, SL_STR("cache-control"), SL_STR("no-cache"));
-        c->t_last_out = api->now_us();
-        api->timer_start(r, SL_AP_PING_MS, SL_AP_PING_MS, sl_ap_ping, c);
+        sl_ap_sse_head(api, r, c, 1);
     } else {
         c->resp = SL_AP_RESP_JSON;
-        api->resp_header_set(r, SL_STR("content-type"), SL_STR("application/json"));
-        sl_ap_hold_head(api, r);
+        sl_ap_json_head(api, r);
     }
     if (status == 200) {
         sl_ap_model_header(api, r, conf, c);
