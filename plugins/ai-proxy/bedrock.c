@@ -324,8 +324,9 @@ sl_ap_b_message(sl_ap_br_t *b, int m, int mi, int role)
 }
 
 static int
-sl_ap_b_system_value(sl_ap_br_t *b, int v, const char *where, int *k)
+sl_ap_b_system_value(void *arg, int v, const char *where, int *k)
 {
+    sl_ap_br_t *b = arg;
     sl_ap_nat_t *n = &b->n;
     const sl_jdoc_t *d = n->d;
     int blk, end;
@@ -366,21 +367,10 @@ static int
 sl_ap_b_system(sl_ap_br_t *b)
 {
     sl_ap_nat_t *n = &b->n;
-    const sl_jdoc_t *d = n->d;
-    int m, end = SL_JSON_END(d, n->msgs), mi = 0, k = 0;
-    char where[48];
+    int k = 0;
 
-    if (n->system >= 0 && sl_ap_b_system_value(b, n->system, "system", &k) != 0) {
+    if (sl_ap_nat_each_system(n, sl_ap_b_system_value, b, &k) != 0) {
         return -1;
-    }
-    for (m = n->msgs + 1; m < end; m = SL_JSON_NEXT(d, m), mi++) {
-        if (!sl_json_str_eq(d, sl_json_get_t(d, m, "role", SL_J_STR), "system")) {
-            continue;
-        }
-        snprintf(where, sizeof(where), "messages.%d.content", mi);
-        if (sl_ap_b_system_value(b, sl_json_get(d, m, "content"), where, &k) != 0) {
-            return -1;
-        }
     }
     if (k) {
         OUT(n, "]");

@@ -127,8 +127,9 @@ sl_ap_g_media(sl_ap_nat_t *n, int blk, const char *where, int *np)
 
 /* systemInstruction: `system`, then every role:system message's text. */
 static int
-sl_ap_g_system_value(sl_ap_nat_t *n, int v, const char *where, int *np)
+sl_ap_g_system_value(void *arg, int v, const char *where, int *np)
 {
+    sl_ap_nat_t *n = arg;
     const sl_jdoc_t *d = n->d;
     int b, end;
 
@@ -172,21 +173,10 @@ sl_ap_g_system_value(sl_ap_nat_t *n, int v, const char *where, int *np)
 static int
 sl_ap_g_system(sl_ap_nat_t *n)
 {
-    const sl_jdoc_t *d = n->d;
-    int m, end = SL_JSON_END(d, n->msgs), mi = 0, np = 0;
-    char where[48];
+    int np = 0;
 
-    if (n->system >= 0 && sl_ap_g_system_value(n, n->system, "system", &np) != 0) {
+    if (sl_ap_nat_each_system(n, sl_ap_g_system_value, n, &np) != 0) {
         return -1;
-    }
-    for (m = n->msgs + 1; m < end; m = SL_JSON_NEXT(d, m), mi++) {
-        if (!sl_json_str_eq(d, sl_json_get_t(d, m, "role", SL_J_STR), "system")) {
-            continue;
-        }
-        snprintf(where, sizeof(where), "messages.%d.content", mi);
-        if (sl_ap_g_system_value(n, sl_json_get(d, m, "content"), where, &np) != 0) {
-            return -1;
-        }
     }
     if (np) {
         OUT(n, "]}");

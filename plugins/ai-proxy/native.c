@@ -69,6 +69,28 @@ sl_ap_uri_encode(sl_ap_buf_t *out, const char *p, size_t len)
 }
 
 int
+sl_ap_nat_each_system(sl_ap_nat_t *n, sl_ap_nat_system_fn fn, void *arg, int *count)
+{
+    const sl_jdoc_t *d = n->d;
+    int m, end = SL_JSON_END(d, n->msgs), mi = 0;
+    char where[48];
+
+    if (n->system >= 0 && fn(arg, n->system, "system", count) != 0) {
+        return -1;
+    }
+    for (m = n->msgs + 1; m < end; m = SL_JSON_NEXT(d, m), mi++) {
+        if (!sl_json_str_eq(d, sl_json_get_t(d, m, "role", SL_J_STR), "system")) {
+            continue;
+        }
+        snprintf(where, sizeof(where), "messages.%d.content", mi);
+        if (fn(arg, sl_json_get(d, m, "content"), where, count) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
 sl_ap_nat_tool_name(const sl_ap_nat_t *n, int before, int id_tok)
 {
     const sl_jdoc_t *d = n->d;
