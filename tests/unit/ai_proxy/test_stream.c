@@ -3,7 +3,7 @@
  * Every fixture is fed whole, split in two at every byte offset, and one
  * byte at a time; the output must be byte-identical in all cases, and it
  * must follow Anthropic's event grammar exactly (checked by a small
- * independent parser below). */
+ * independent parser, grammar.h). */
 
 #include "grammar.h" /* the independent Anthropic grammar checker */
 #include "test_util.h"
