@@ -43,6 +43,11 @@ struct slt_req {
     sl_str_t out; /* last body_filter output */
 };
 
+/* slt_setting's list, applied by every slt_host_new */
+#define SLT_MAX_SETTINGS 32
+static char *set_names[SLT_MAX_SETTINGS], *set_values[SLT_MAX_SETTINGS];
+static size_t nset;
+
 static sl_status_t last_run; /* status of the last chain run */
 static slt_req_t *waiting;   /* the request whose pause the loop waits for */
 
@@ -109,6 +114,13 @@ slt_host_new(const char *plugins_dir, const char *config, char **errors)
         free(h);
         return NULL;
     }
+    /* the node's settings first: config_parse may read them */
+    sl_settings_defaults(&h->settings);
+    for (size_t i = 0; i < nset; i++) {
+        const char *err;
+        sl_settings_set(&h->settings, set_names[i], set_values[i], &err);
+    }
+    sl_settings_publish(&h->settings);
     sl_plugins_load_dir(&h->reg, plugins_dir, &errs);
     if (errs.n == 0)
         h->conf =
@@ -120,12 +132,12 @@ slt_host_new(const char *plugins_dir, const char *config, char **errors)
         if (h->conf)
             sl_conf_free(h->conf);
         sl_plugins_free(&h->reg);
+        sl_settings_free(&h->settings);
         free(h);
         return NULL;
     }
     sl_errors_free(&errs);
     uv_loop_init(&h->loop);
-    sl_settings_defaults(&h->settings);
     h->ops = sl_plugin_phases;
     h->ops.run = wrap_run;
     h->srv.loop = &h->loop;
@@ -168,6 +180,39 @@ SLT_API const sl_api_t *
 slt_api(void)
 {
     return &sl_api;
+}
+
+SLT_API int
+slt_setting(const char *name, const char *value)
+{
+    sl_settings_t probe;
+    const char *err;
+    int rc;
+
+    if (name == NULL) {
+        for (size_t i = 0; i < nset; i++) {
+            free(set_names[i]);
+            free(set_values[i]);
+        }
+        nset = 0;
+        return 0;
+    }
+    if (value == NULL || nset == SLT_MAX_SETTINGS)
+        return -1;
+    sl_settings_defaults(&probe); /* checked now, applied by slt_host_new */
+    rc = sl_settings_set(&probe, name, value, &err);
+    sl_settings_free(&probe);
+    if (rc != 0)
+        return -1;
+    set_names[nset] = strdup(name);
+    set_values[nset] = strdup(value);
+    if (set_names[nset] == NULL || set_values[nset] == NULL) {
+        free(set_names[nset]);
+        free(set_values[nset]);
+        return -1;
+    }
+    nset++;
+    return 0;
 }
 
 SLT_API void

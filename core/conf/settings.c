@@ -65,6 +65,9 @@ static const char *set_size(sl_settings_t *s, const sl_directive_t *d, const cha
 static const char *set_level(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
 static const char *set_status_listen(sl_settings_t *s, const sl_directive_t *d, const char *v,
                                      int append);
+static const char *set_instrumentations(sl_settings_t *s, const sl_directive_t *d, const char *v,
+                                        int append);
+static const char *set_rate(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
 
 #define OFF(f) offsetof(sl_settings_t, f)
 
@@ -128,6 +131,17 @@ static const sl_directive_t directives[] = {
      "status listener (Kong's status_listen): GET /status, /status/ready and /metrics, "
      "served by the workers, never proxied; a bare PORT means 127.0.0.1:PORT; 'off' (the "
      "default) disables it"},
+    {"tracing_instrumentations", 0, SL_IN_ALL, SL_ACT_SET, set_instrumentations,
+     OFF(tracing_instrumentations), 0, 0, "all", "LIST",
+     "Kong's tracing instrumentations, comma-separated, read by the opentelemetry plugin: 'off' "
+     "(propagate trace context only, record no span), 'all', or names: 'request' (the kong "
+     "span), 'balancer' (kong.balancer spans); Kong's db_query, dns_query, router, http_client, "
+     "plugin_rewrite, plugin_access and plugin_header_filter are accepted and record nothing. "
+     "Kong's default is off"},
+    {"tracing_sampling_rate", 0, SL_IN_ALL, SL_ACT_SET, set_rate, OFF(tracing_sampling_rate), 0, 0,
+     "1.0", "RATE",
+     "Kong's node sampling rate, 0-1, for opentelemetry instances without their own "
+     "sampling_rate (Kong's default is 0.01)"},
     {"settings", 'c', SL_IN_FLAG | SL_IN_ENV, SL_ACT_SETTINGS_FILE, set_str, OFF(settings_file), 0,
      0, NULL, "FILE", "settings file: 'key = value' lines, '#' comments"},
     {"test", 't', SL_IN_FLAG, SL_ACT_TEST, NULL, 0, 0, 0, NULL, NULL,
@@ -140,6 +154,9 @@ static const sl_directive_t directives[] = {
 };
 
 #define SL_NDIRECTIVES sl_nelems(directives)
+
+/* The settings plugins read (sl_setting_text). */
+static const sl_settings_t *published;
 
 static void *
 field(sl_settings_t *s, const sl_directive_t *d)
@@ -177,6 +194,64 @@ set_status_listen(sl_settings_t *s, const sl_directive_t *d, const char *v, int 
     if (strrchr(v, ':') == NULL || v[n - 1] == ':')
         return "ADDR:PORT, PORT or off";
     *dst = sl_strndup(v, n);
+    return NULL;
+}
+
+/* Kong's conf_loader checks: known names; "off" alone. */
+static const char *
+set_instrumentations(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    static const char *const known[] = {"off",
+                                        "all",
+                                        "request",
+                                        "db_query",
+                                        "dns_query",
+                                        "router",
+                                        "http_client",
+                                        "balancer",
+                                        "plugin_rewrite",
+                                        "plugin_access",
+                                        "plugin_header_filter"};
+    char **dst = field(s, d);
+    size_t n = 0, off = 0;
+    const char *p = v;
+
+    while (*p) {
+        size_t k, i;
+        p += strspn(p, " \t,");
+        k = strcspn(p, " \t,");
+        if (k == 0)
+            break;
+        for (i = 0; i < sl_nelems(known); i++)
+            if (strlen(known[i]) == k && strncmp(p, known[i], k) == 0)
+                break;
+        if (i == sl_nelems(known))
+            return "off, all, or a list of request, balancer, db_query, dns_query, router, "
+                   "http_client, plugin_rewrite, plugin_access, plugin_header_filter";
+        off |= i == 0;
+        n++;
+        p += k;
+    }
+    if (n == 0)
+        return "off, all, or a list of instrumentation names";
+    if (off && n > 1)
+        return "off alone (off and other types are mutually exclusive)";
+    free(*dst);
+    *dst = sl_strndup(v, strlen(v));
+    return NULL;
+}
+
+static const char *
+set_rate(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    char *end;
+    double x;
+
+    errno = 0;
+    x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= 0 && x <= 1))
+        return "a number between 0 and 1";
+    *(double *)field(s, d) = x;
     return NULL;
 }
 
@@ -306,6 +381,38 @@ set_level(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
     return NULL;
 }
 
+/* The value a setting got, as text, for plugins (sl_setting_text); a
+ * repeated flag's values are joined with ','. */
+static void
+text_set(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    size_t k = (size_t)(d - directives), n = strlen(v);
+    char *old = s->text[k], *t;
+
+    if (append && old) {
+        size_t o = strlen(old);
+        t = sl_xmalloc(o + 1 + n + 1);
+        memcpy(t, old, o);
+        t[o] = ',';
+        memcpy(t + o + 1, v, n + 1);
+    } else {
+        t = sl_strndup(v, n);
+    }
+    free(old);
+    s->text[k] = t;
+}
+
+/* Every source sets through here: the setter, then the text. */
+static const char *
+apply(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    const char *err = d->set(s, d, v, append);
+
+    if (err == NULL)
+        text_set(s, d, v, append);
+    return err;
+}
+
 static const sl_directive_t *
 find(const char *name, unsigned where)
 {
@@ -319,12 +426,13 @@ void
 sl_settings_defaults(sl_settings_t *s)
 {
     memset(s, 0, sizeof(*s));
+    s->text = sl_xcalloc(SL_NDIRECTIVES, sizeof(char *));
     for (size_t i = 0; i < SL_NDIRECTIVES; i++) {
         const sl_directive_t *d = &directives[i];
         const char *err;
         if (d->set == NULL || d->def == NULL)
             continue;
-        err = d->set(s, d, d->def, 0);
+        err = apply(s, d, d->def, 0);
         if (err) { /* the table's own default does not parse: a bug here */
             fprintf(stderr, "sluice: default of %s ('%s'): expected %s\n", d->name, d->def, err);
             abort();
@@ -338,8 +446,46 @@ sl_settings_free(sl_settings_t *s)
     listen_clear(s);
     free(s->listen);
     for (size_t i = 0; i < SL_NDIRECTIVES; i++)
-        if (directives[i].set == set_str || directives[i].set == set_status_listen)
+        if (directives[i].set == set_str || directives[i].set == set_status_listen ||
+            directives[i].set == set_instrumentations)
             free(*(char **)field(s, &directives[i]));
+    if (s->text) {
+        if (published == s)
+            published = NULL;
+        for (size_t i = 0; i < SL_NDIRECTIVES; i++)
+            free(s->text[i]);
+        free(s->text);
+        s->text = NULL;
+    }
+}
+
+void
+sl_settings_publish(const sl_settings_t *s)
+{
+    published = s;
+}
+
+const char *
+sl_setting_text(const char *name)
+{
+    const sl_directive_t *d;
+
+    if (published == NULL || name == NULL || (d = find(name, SL_IN_FILE)) == NULL ||
+        d->action != SL_ACT_SET)
+        return NULL;
+    return published->text[d - directives];
+}
+
+int
+sl_settings_set(sl_settings_t *s, const char *name, const char *value, const char **err)
+{
+    const sl_directive_t *d = find(name, SL_IN_FILE);
+
+    *err = "unknown setting";
+    if (d == NULL || d->action != SL_ACT_SET)
+        return -1;
+    *err = apply(s, d, value, 0);
+    return *err ? -1 : 0;
 }
 
 static int
@@ -384,7 +530,7 @@ load_file(sl_settings_t *s, const char *path)
         if ((d = find(k, SL_IN_FILE)) == NULL) {
             fprintf(stderr, "sluice: %s:%d: %s: unknown setting\n", path, lineno, k);
             bad = 1;
-        } else if ((err = d->set(s, d, v, 0)) != NULL) {
+        } else if ((err = apply(s, d, v, 0)) != NULL) {
             fprintf(stderr, "sluice: %s:%d: %s: invalid value '%s' (expected %s)\n", path, lineno,
                     k, v, err);
             bad = 1;
@@ -430,7 +576,7 @@ load_env(sl_settings_t *s)
             continue;
         env_name(d, name, sizeof(name));
         v = getenv(name);
-        if (v && *v && (err = d->set(s, d, v, 0)) != NULL) {
+        if (v && *v && (err = apply(s, d, v, 0)) != NULL) {
             fprintf(stderr, "sluice: environment %s: invalid value '%s' (expected %s)\n", name, v,
                     err);
             bad = 1;
@@ -619,7 +765,7 @@ build_tree_plugins_dir(sl_settings_t *s)
         return;
     exe[n] = '\0';
     if (strcmp(exe, SL_BUILD_TREE_EXE) == 0)
-        set_str(s, find("plugins_dir", SL_IN_FILE), SL_BUILD_TREE_PLUGINS_DIR, 0);
+        apply(s, find("plugins_dir", SL_IN_FILE), SL_BUILD_TREE_PLUGINS_DIR, 0);
 }
 
 /* One flag from the command line, applied after the file and environment. */
@@ -704,7 +850,7 @@ sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
 
     /* weakest first: the file, the environment, then the flags */
     if (settings_file) {
-        set_str(s, find("settings", SL_IN_FLAG), settings_file, 0);
+        apply(s, find("settings", SL_IN_FLAG), settings_file, 0);
         if (load_file(s, settings_file) < 0) {
             rc = -1;
             goto done;
@@ -717,7 +863,7 @@ sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
     for (size_t i = 0; i < nflags; i++) {
         const sl_directive_t *d = flags[i].d;
         size_t k = (size_t)(d - directives);
-        const char *err = d->set(s, d, flags[i].value, seen[k]);
+        const char *err = apply(s, d, flags[i].value, seen[k]);
         char flag[64];
         seen[k] = 1;
         if (err) {
@@ -732,7 +878,10 @@ sl_settings_from_args(sl_settings_t *s, int argc, char **argv)
         build_tree_plugins_dir(s);
     if (s->workers == 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        char n[16];
         s->workers = nc > 0 ? (int)nc : 1;
+        snprintf(n, sizeof(n), "%d", s->workers);
+        text_set(s, find("workers", SL_IN_FILE), n, 0);
     }
 done:
     free(flags);

@@ -38,6 +38,12 @@ typedef struct sl_settings {
     char *ssl_ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
     int ssl_session_timeout; /* seconds; session tickets' keys rotate this often */
     char *status_listen;     /* "ADDR:PORT" of the status listener; NULL = off */
+
+    /* Kong's node tracing settings, for the opentelemetry plugin */
+    char *tracing_instrumentations; /* "off", "all" or a comma-separated list */
+    double tracing_sampling_rate;   /* 0..1 */
+
+    char **text; /* per directive: its value as text (see sl_setting_text) */
 } sl_settings_t;
 
 #define SL_LISTEN_SSL 0x1
@@ -52,5 +58,19 @@ void sl_settings_defaults(sl_settings_t *s);
  * version printed), -1 on a usage error (message printed). */
 int sl_settings_from_args(sl_settings_t *s, int argc, char **argv);
 void sl_settings_free(sl_settings_t *s);
+
+/* Set one setting by its file name, as a settings-file line would.  0, or
+ * -1 with *err saying what was expected ("unknown setting"). */
+int sl_settings_set(sl_settings_t *s, const char *name, const char *value, const char **err);
+
+/* Make s the settings plugins read with sl_setting_text (api->setting_get);
+ * s must outlive every reader (main's settings live as long as the
+ * process; sl_settings_free of the published one unpublishes it). */
+void sl_settings_publish(const sl_settings_t *s);
+/* The published value of the setting `name` (its settings-file key) as
+ * text: what the strongest source gave (a repeated flag's values joined
+ * with ','), else the default; NULL for an unknown name or a setting that
+ * is unset and has no default.  workers is the resolved number. */
+const char *sl_setting_text(const char *name);
 
 #endif

@@ -12,6 +12,7 @@
 #include "conf/config.h"
 #include "conf/plugin_loader.h"
 #include "conf/schema.h"
+#include "conf/settings.h"
 #include "http/http_server.h"
 #include "http/proxy.h"
 #include "plugin/host.h"
@@ -737,6 +738,16 @@ api_conf_schema_parse(sl_conf_ctx_t *cx, const sl_schema_t *schema, const char *
     return sl_schema_parse(schema, json, len, schema_err, cx, &sl_api, cx, block);
 }
 
+/* ---- since 1.3 ---- */
+
+static sl_str_t
+api_req_http_version(sl_req_t *r)
+{
+    if (r == NULL)
+        return (sl_str_t){NULL, 0};
+    return r->http_minor == 0 ? SL_STR("1.0") : SL_STR("1.1");
+}
+
 const char *sl_api_plugin_name;
 
 const sl_api_t sl_api = {
@@ -830,4 +841,7 @@ const sl_api_t sl_api = {
     .upstream_retry = api_upstream_retry,
     .upstream_timeouts_set = api_upstream_timeouts_set,
     .upstream_health = sl_status_upstream_health,
+    /* since 1.3: node settings and the request's protocol */
+    .setting_get = sl_setting_text,
+    .req_http_version = api_req_http_version,
 };

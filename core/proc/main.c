@@ -25,6 +25,7 @@ main(int argc, char **argv)
         return rc > 0 ? 0 : 1;
     }
     sl_log_level = s.log_level;
+    sl_settings_publish(&s); /* api->setting_get, in the master and the workers */
 
     if (sl_master_load(&s, &reg, &conf, &errs) != SL_OK) {
         for (size_t i = 0; i < errs.n; i++)

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define SL_PLUGIN_ABI_MAJOR 1
-#define SL_PLUGIN_ABI_MINOR 2
+#define SL_PLUGIN_ABI_MINOR 3
 
 /* First fields of every descriptor: SL_PLUGIN_ABI, name, version, ... */
 #define SL_PLUGIN_ABI SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR
@@ -1013,6 +1013,25 @@ struct sl_api {
      * workers share it (what Kong's kong_upstream_target_health shows).
      * Worker processes only (-1 elsewhere); returns the number of targets. */
     int (*upstream_health)(sl_upstream_health_fn fn, void *arg);
+
+    /* ---- since 1.3: node settings and the request's protocol ---- */
+
+    /* The node setting `name` (its settings-file key, e.g.
+     * "tracing_sampling_rate"; sluice --help lists them) as the node runs
+     * with it: the text the strongest source gave (flag > SLUICE_*
+     * variable > settings file; a repeated flag's values joined with ','),
+     * else the default.  NULL for an unknown name or a setting that is
+     * unset and has no default (pid).  OWNERSHIP: the host's,
+     * NUL-terminated; never free or change it.  It stays valid and the
+     * same for the life of the process: settings are read once at start
+     * (a reload keeps them), so read them in config_parse or init_worker
+     * and keep what you derive.  Works in the master (config_parse) and
+     * the workers.  THREADS: thread-safe (read-only after start). */
+    const char *(*setting_get)(const char *name);
+
+    /* The HTTP version of the client's request line (since 1.3): "1.0" or
+     * "1.1" (static text).  Kong's ngx.req.http_version(). */
+    sl_str_t (*req_http_version)(sl_req_t *r);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -46,6 +46,12 @@ slt_host_t *slt_host_new(const char *plugins_dir, const char *config, char **err
 void slt_host_free(slt_host_t *h);
 /* The function table the plugins are called with. */
 const sl_api_t *slt_api(void);
+/* since 1.3: set a node setting (api->setting_get) for the hosts created
+ * after this call, as a settings-file line `name = value` would: 0, or -1
+ * for an unknown name or a value the setting refuses.  Settings stay set
+ * for the process; slt_setting(NULL, NULL) forgets them all (defaults
+ * again). */
+int slt_setting(const char *name, const char *value);
 
 /* A request as the client sent it (HTTP/1.1 from 127.0.0.1); routed by
  * method, Host and path when slt_access runs ("Host: localhost" unless a

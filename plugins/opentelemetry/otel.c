@@ -48,15 +48,14 @@ req_ctx(const sl_api_t *api, sl_req_t *r, const otel_conf_t *c, int *created)
     }
     otel_random_bytes(q->root_id, 8);
     otel_random_bytes(q->balancer_id, 8);
-    /* Kong's tracer:get_sampling_decision: a parent that says "not
-     * sampled" wins; a plugin sampling_rate decides otherwise; without one
-     * the parent's decision is kept, else the (node) rate decides */
-    if (t.sampled == 0)
+    /* Kong's tracer:get_sampling_decision: no root span (instrumentations
+     * off: propagation only) samples nothing; a parent that says "not
+     * sampled" wins; otherwise the plugin's sampling_rate, else the node's
+     * tracing_sampling_rate, decides from the trace id */
+    if (!otel_node.spans || t.sampled == 0)
         q->sampled = 0;
-    else if (c->have_rate || t.sampled < 0)
-        q->sampled = otel_sample(q->trace_id, c->sampling_rate);
     else
-        q->sampled = 1;
+        q->sampled = otel_sample(q->trace_id, c->have_rate ? c->sampling_rate : otel_node.rate);
     q->ai = api->chain_plugin_config(r, "ai-proxy", &js) == 1;
     q->from = t.fmt; /* for `preserve` */
     api->ctx_set(r, q);
@@ -112,7 +111,9 @@ otel_access(const sl_api_t *api, sl_req_t *r, void *conf)
         const char *h = ((char **)c->s->propagation.clear.items)[i];
         api->req_header_remove(r, (sl_str_t){h, strlen(h)});
     }
-    inject_all(api, r, c, q, q->balancer_id, 1);
+    /* without balancer instrumentation the upstream's parent is the root
+     * span (Kong: no pre-created balancer span) */
+    inject_all(api, r, c, q, otel_node.balancer ? q->balancer_id : q->root_id, 1);
     return SL_STATUS_CONTINUE;
 }
 
@@ -129,6 +130,8 @@ otel_balancer(const sl_api_t *api, sl_req_t *r, void *conf, const sl_try_info_t 
     int64_t now = api->now_us();
     otel_try_t *y;
 
+    if (!otel_node.balancer)
+        return SL_STATUS_CONTINUE; /* no kong.balancer spans: nothing per try */
     if (q->ntries > 0 && t->try_number > 1) {
         y = &q->tries[q->ntries - 1];
         y->end_us = now;
@@ -197,6 +200,7 @@ static int
 otel_init_worker(const sl_api_t *api, void *conf)
 {
     otel_random_seed();
+    otel_node_load(api);
     if (otel_exporter_start(api, conf) != 0) {
         api->log(NULL, SL_LOG_ERROR, "out of memory starting the span exporter");
         return -1;

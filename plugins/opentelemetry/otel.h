@@ -98,6 +98,19 @@ typedef struct otel_conf {
     struct otel_exporter *ex; /* per worker, from init_worker */
 } otel_conf_t;
 
+/* Kong's node tracing settings (kong.conf's tracing_instrumentations and
+ * tracing_sampling_rate, read with api->setting_get, ABI 1.3), per
+ * process: kong/observability/tracing/instrumentation.lua's init. */
+typedef struct otel_node {
+    int spans;    /* 0: "off", propagation only (nothing sampled or recorded) */
+    int balancer; /* "all" or "balancer": kong.balancer spans */
+    double rate;  /* tracing_sampling_rate: instances without sampling_rate */
+} otel_node_t;
+
+extern otel_node_t otel_node;
+/* Read the settings into otel_node (config_parse, init_worker). */
+void otel_node_load(const sl_api_t *api);
+
 extern const sl_schema_t otel_schema;
 
 int otel_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len,

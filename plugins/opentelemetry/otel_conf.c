@@ -473,6 +473,7 @@ otel_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t
         api->conf_error(cx, "queue.concurrency_limit", "expected one of: -1, 1");
         bad = 1;
     }
+    otel_node_load(api);
     c->sampling_rate = 1.0;
     if (s->sampling_rate != NULL) {
         if (json_number(s->sampling_rate, &v) != 0 || v < 0 || v > 1) {
@@ -535,4 +536,42 @@ otel_conf_free(void *conf)
     free(c->res_values);
     conf_api->conf_schema_free(&otel_schema, c->s);
     free(c);
+}
+
+/* ---- node settings ---- */
+
+otel_node_t otel_node = {1, 1, 1.0};
+
+void
+otel_node_load(const sl_api_t *api)
+{
+    const char *v, *p;
+    int all = 0, bal = 0, off = 0;
+
+    if (api->abi_minor < 3)
+        return; /* an older host: sluice's defaults (all, 1.0) */
+    if ((v = api->setting_get("tracing_sampling_rate")) != NULL) {
+        double x = strtod(v, NULL);
+        if (x >= 0 && x <= 1) /* the host checked it */
+            otel_node.rate = x;
+    }
+    if ((v = api->setting_get("tracing_instrumentations")) == NULL)
+        return;
+    for (p = v; *p;) {
+        size_t k;
+        p += strspn(p, " \t,");
+        k = strcspn(p, " \t,");
+        if (k == 3 && strncmp(p, "off", 3) == 0)
+            off = 1;
+        else if (k == 3 && strncmp(p, "all", 3) == 0)
+            all = 1;
+        else if (k == 8 && strncmp(p, "balancer", 8) == 0)
+            bal = 1;
+        p += k;
+    }
+    /* off: no root span (Kong's request instrumentation is a no-op) and the
+     * plugin only propagates; otherwise the root span always, the others
+     * when listed or with all */
+    otel_node.spans = !off;
+    otel_node.balancer = !off && (all || bal);
 }

@@ -470,7 +470,7 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
     attr_str(&a, "http.url", (sl_str_t){u, ulen});
     attr_str(&a, "http.host", host);
     attr_str(&a, "http.scheme", scheme);
-    attr_cstr(&a, "http.flavor", "1.1");
+    attr_str(&a, "http.flavor", api->req_http_version(r));
     attr_str(&a, "http.client_ip", api->client_ip(r));
     attr_str(&a, "net.peer.ip", api->client_ip(r));
     attr_str(&a, "kong.request.id", api->req_id(r));
@@ -498,8 +498,9 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
     if (u_end == 0 || u_end < u_start)
         u_end = t_end > u_start ? t_end : now;
 
-    /* kong.balancer: one per try (balancer phase), else the whole exchange */
-    int n = q->ntries > 0 ? q->ntries : 1;
+    /* kong.balancer: one per try (balancer phase), else the whole exchange;
+     * none without the balancer instrumentation */
+    int n = !otel_node.balancer ? 0 : q->ntries > 0 ? q->ntries : 1;
     for (int i = 0; i < n; i++) {
         const otel_try_t *y = q->ntries > 0 ? &q->tries[i] : NULL;
         pb_span_t b = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;

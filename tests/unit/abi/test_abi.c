@@ -116,6 +116,9 @@ static const member_t api_members[] = {
     API(upstream_timeouts_set, 2),
     /* since 1.2: Kong's upstreams */
     API(upstream_health, 2),
+    /* since 1.3: node settings and the request's protocol */
+    API(setting_get, 3),
+    API(req_http_version, 3),
 };
 
 static const member_t desc_members[] = {

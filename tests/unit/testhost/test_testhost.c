@@ -155,14 +155,49 @@ test_bad_config(void **state)
     free(err);
 }
 
+/* ABI 1.3: node settings (api->setting_get) as slt_setting gave them,
+ * defaults otherwise, NULL for unknown names; the request's HTTP version. */
+static void
+test_settings(void **state)
+{
+    const sl_api_t *api = slt_api();
+    slt_host_t *h;
+    slt_req_t *t;
+    sl_str_t v;
+
+    assert_int_equal(slt_setting("tracing_sampling_rate", "0.25"), 0);
+    assert_int_equal(slt_setting("tracing_sampling_rate", "1.5"), -1);
+    assert_int_equal(slt_setting("tracing_instrumentations", "off,balancer"), -1);
+    assert_int_equal(slt_setting("tracing_instrumentations", "request,bogus"), -1);
+    assert_int_equal(slt_setting("no_such_setting", "1"), -1);
+    assert_int_equal(slt_setting("max_body_size", "16m"), 0);
+    h = host();
+    assert_string_equal(api->setting_get("tracing_sampling_rate"), "0.25");
+    assert_string_equal(api->setting_get("max_body_size"), "16m");
+    assert_string_equal(api->setting_get("tracing_instrumentations"), "all"); /* default */
+    assert_null(api->setting_get("no_such_setting"));
+    assert_null(api->setting_get("pid")); /* unset, no default */
+    assert_null(api->setting_get("help"));
+    t = slt_req_new(h, "GET", "/guard");
+    v = api->req_http_version(slt_req_handle(t));
+    assert_int_equal(v.len, 3);
+    assert_memory_equal(v.ptr, "1.1", 3);
+    slt_req_free(t);
+    slt_host_free(h);
+    assert_null(api->setting_get("tracing_sampling_rate")); /* unpublished with its host */
+    assert_int_equal(slt_setting(NULL, NULL), 0);
+    h = host();
+    assert_string_equal(api->setting_get("tracing_sampling_rate"), "1.0");
+    slt_host_free(h);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pause),
-        cmocka_unit_test(test_guard_filters_log),
-        cmocka_unit_test(test_balancer),
-        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_pause),    cmocka_unit_test(test_guard_filters_log),
+        cmocka_unit_test(test_balancer), cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
