@@ -11,7 +11,10 @@
  * Two forms: llm_providers[] (limits per provider, counted per identifier,
  * checked in access) and Kong 3.14's policies[] (limits per policy whose
  * match[] entries all hold, counted per partition_by value, checked in the
- * body phase, where the requested model is known).
+ * body phase, where the requested model is known).  Policies also reject
+ * early, as Kong 3.14 does: a request whose estimated prompt tokens alone
+ * exceed what a prompt_tokens, total_tokens or cost limit has left is
+ * refused without reaching the provider (estimate_prompt).
  *
  * Counts: strategy local = a shared-memory zone (exact across the workers
  * of a node); strategy redis = the node counts in shared memory and owes its
@@ -40,6 +43,7 @@ typedef struct airl_limit {
     int64_t window_s;
     double limit;
     double usage;
+    int over; /* exhausted, or (early rejection) this request's estimate exceeds what is left */
     int64_t reset_s;
     char key[300]; /* current window */
 } airl_limit_t;
@@ -92,7 +96,7 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
 {
     sl_str_t js;
     airl_route_info_t *ri;
-    json_object *root, *model = NULL, *v;
+    json_object *root, *model = NULL, *v, *opts, *out;
     int advanced = 0;
 
     if (!api->chain_plugin_config(r, "ai-proxy", &js)) {
@@ -117,6 +121,12 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
     }
     if (json_object_object_get_ex(model, "name", &v) && json_object_is_type(v, json_type_string))
         snprintf(ri->model, sizeof(ri->model), "%s", json_object_get_string(v));
+    ri->input_cost = -1;
+    if (json_object_object_get_ex(model, "options", &opts) &&
+        json_object_object_get_ex(opts, "input_cost", &v) &&
+        json_object_object_get_ex(opts, "output_cost", &out) &&
+        !json_object_is_type(v, json_type_null) && !json_object_is_type(out, json_type_null))
+        ri->input_cost = json_object_get_double(v);
     if (json_object_object_get_ex(root, "llm_format", &v))
         ri->anthropic = strcmp(json_object_get_string(v), "anthropic") == 0;
     /* the plugin's own llm_format, when set, names the client format */
@@ -197,7 +207,7 @@ apply_headers(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl
         snprintf(name, sizeof(name), "X-AI-RateLimit-Remaining-%lld-%s", (long long)l->window_s,
                  l->label);
         set_num(api, r, name, l->limit - l->usage);
-        if (x->denied && l->usage >= l->limit) {
+        if (x->denied && l->over) {
             snprintf(name, sizeof(name), "X-AI-RateLimit-Reset-%lld-%s", (long long)l->window_s,
                      l->label);
             set_num(api, r, name, (double)l->reset_s);
@@ -231,7 +241,7 @@ refuse(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl_ctx_t 
     if (!c->s->error_hide_providers) {
         for (int i = 0, first = 1; i < x->n && m < sizeof(msg); i++) {
             const airl_limit_t *l = &x->lim[i];
-            if (l->usage < l->limit || (i > 0 && strcmp(x->lim[i - 1].label, l->label) == 0))
+            if (!l->over || (i > 0 && strcmp(x->lim[i - 1].label, l->label) == 0))
                 continue;
             m += (size_t)snprintf(msg + m, sizeof(msg) - m, "%s%s", first ? "" : ", ", l->label);
             first = 0;
@@ -279,7 +289,7 @@ add_limit(const airl_conf_t *c, airl_ctx_t *x, sl_str_t ns, sl_str_t id, const c
         l->usage += count_of(c, prev) * (double)(w - elapsed) / (double)w;
     l->reset_s = w - elapsed;
     if (l->usage >= l->limit)
-        x->denied = 1;
+        x->denied = l->over = 1;
     x->n++;
 }
 
@@ -329,30 +339,139 @@ airl_access(const sl_api_t *api, sl_req_t *r, void *conf)
     return x->denied ? refuse(api, r, c, x) : SL_STATUS_CONTINUE;
 }
 
+/* The request body as JSON, parsed once for the body phase (NULL when it
+ * is not JSON); the caller puts it. */
+static json_object *
+parse_body(const sl_api_t *api, sl_req_t *r)
+{
+    sl_str_t body = api->req_body(r);
+    json_tokener *tok;
+    json_object *root;
+
+    if (body.len == 0 || body.len > INT32_MAX || (tok = json_tokener_new()) == NULL)
+        return NULL;
+    root = json_tokener_parse_ex(tok, body.ptr, (int)body.len);
+    json_tokener_free(tok);
+    return root;
+}
+
 /* The model the request asks for: the route's ai-proxy model.name, else
  * the body's "model" (Kong: limits apply to the requested model). */
 static sl_str_t
-requested_model(const sl_api_t *api, sl_req_t *r, const airl_route_info_t *ri)
+requested_model(const sl_api_t *api, sl_req_t *r, const airl_route_info_t *ri, json_object *root)
 {
-    sl_str_t body, out = {NULL, 0};
-    json_tokener *tok;
-    json_object *root, *v;
+    sl_str_t out = {NULL, 0};
+    json_object *v;
 
     if (ri->model[0])
         return str_of(ri->model);
-    body = api->req_body(r);
-    if (body.len == 0 || (tok = json_tokener_new()) == NULL)
-        return out;
-    root = json_tokener_parse_ex(tok, body.ptr, (int)body.len);
     if (json_object_object_get_ex(root, "model", &v) && json_object_is_type(v, json_type_string)) {
         size_t n = (size_t)json_object_get_string_len(v);
         char *m = api->palloc(r, n + 1);
         memcpy(m, json_object_get_string(v), n + 1);
         out = (sl_str_t){m, n};
     }
-    json_object_put(root);
-    json_tokener_free(tok);
     return out;
+}
+
+/* Kong's count_words (kong/llm/drivers/shared.lua): runs of non-space
+ * characters in a string, or in the text parts of a content array. */
+static double
+count_words(json_object *v)
+{
+    double n = 0;
+
+    if (json_object_is_type(v, json_type_string)) {
+        const char *p = json_object_get_string(v);
+        int in = 0;
+        for (; *p; p++) {
+            int sp = *p == ' ' || (*p >= '\t' && *p <= '\r');
+            n += !sp && !in;
+            in = !sp;
+        }
+    } else if (json_object_is_type(v, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            json_object *part = json_object_array_get_idx(v, i), *t, *text;
+            if (json_object_object_get_ex(part, "type", &t) &&
+                json_object_is_type(t, json_type_string) &&
+                strcmp(json_object_get_string(t), "text") == 0 &&
+                json_object_object_get_ex(part, "text", &text))
+                n += count_words(text);
+        }
+    }
+    return n;
+}
+
+/* The prompt tokens of this request, estimated as Kong does before the
+ * provider answers (ai_shared.calculate_cost, called by the normalize-
+ * request filter: words of every message's content, or of the prompt,
+ * times 1.8 for a streamed request, rounded).  An Anthropic request's
+ * top-level `system` counts too: Kong counts it as the system message of
+ * the request it converted. */
+static double
+estimate_prompt(json_object *root)
+{
+    json_object *msgs, *v, *content;
+    double words = 0;
+
+    if (json_object_object_get_ex(root, "messages", &msgs) &&
+        json_object_is_type(msgs, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(msgs); i++)
+            if (json_object_object_get_ex(json_object_array_get_idx(msgs, i), "content", &content))
+                words += count_words(content);
+        if (json_object_object_get_ex(root, "system", &v))
+            words += count_words(v);
+    } else if (json_object_object_get_ex(root, "prompt", &v)) {
+        if (json_object_is_type(v, json_type_array))
+            for (size_t i = 0; i < json_object_array_length(v); i++) {
+                json_object *item = json_object_array_get_idx(v, i);
+                words += json_object_is_type(item, json_type_string) ? count_words(item) : 1;
+            }
+        else
+            words += count_words(v);
+    }
+    if (json_object_object_get_ex(root, "stream", &v) && json_object_get_boolean(v))
+        words *= 1.8;
+    return floor(words + 0.5);
+}
+
+/* Kong 3.14's early rejection: a limit counting prompt_tokens,
+ * total_tokens or cost that this request's estimated prompt alone would
+ * exceed (estimate > what is left) refuses it now.  The estimate is not
+ * charged: the answer's real usage is, as for every request. */
+static void
+early_reject(const sl_api_t *api, sl_req_t *r, airl_ctx_t *x, const airl_route_info_t *ri,
+             json_object **root)
+{
+    size_t body_len = api->req_body(r).len;
+    double least = INFINITY, est, bound;
+
+    for (int i = 0; i < x->n; i++) {
+        const airl_limit_t *l = &x->lim[i];
+        double left = l->limit - l->usage;
+        if (l->count == AIRL_COMPLETION || (l->count == AIRL_COST && ri->input_cost <= 0))
+            continue;
+        if (l->count == AIRL_COST)
+            left = left * 1e6 / ri->input_cost; /* in prompt tokens */
+        if (left < least)
+            least = left;
+    }
+    /* a body of n bytes holds at most n/2 + 1 words: most requests are far
+     * below what is left and are not read at all */
+    bound = floor(((double)body_len / 2 + 1) * 1.8 + 0.5);
+    if (least == INFINITY || bound <= least)
+        return;
+    if (*root == NULL && (*root = parse_body(api, r)) == NULL)
+        return;
+    est = estimate_prompt(*root);
+    for (int i = 0; i < x->n; i++) {
+        airl_limit_t *l = &x->lim[i];
+        double need = l->count == AIRL_COST ? est * ri->input_cost / 1e6 : est;
+        if (l->count == AIRL_COMPLETION || (l->count == AIRL_COST && ri->input_cost <= 0))
+            continue;
+        if (need > l->limit - l->usage)
+            x->denied = l->over = 1;
+    }
 }
 
 /* The request's value for one match entry; 0 when the entry does not hold. */
@@ -455,6 +574,7 @@ airl_body(const sl_api_t *api, sl_req_t *r, void *conf)
     int64_t now_s = api->now_us() / 1000000;
     int matched = 0;
     char part[1024];
+    json_object *root = NULL;
 
     if (!c->policies)
         return SL_STATUS_CONTINUE;
@@ -463,8 +583,10 @@ airl_body(const sl_api_t *api, sl_req_t *r, void *conf)
         return SL_STATUS_CONTINUE; /* no LLM traffic on this route */
     x = new_ctx(api, r, ri);
     ns = namespace_of(api, r, c);
+    if (c->need_model && !ri->model[0])
+        root = parse_body(api, r);
     if (c->need_model)
-        model = requested_model(api, r, ri);
+        model = requested_model(api, r, ri, root);
     for (size_t i = 0; i < c->s->policies.n; i++) {
         const airl_policy_t *p = (const airl_policy_t *)c->s->policies.items + i;
         if (p->match.n > 0 && policy_applies(api, r, ri, model, p, part, sizeof(part))) {
@@ -475,6 +597,9 @@ airl_body(const sl_api_t *api, sl_req_t *r, void *conf)
     for (size_t i = 0; !matched && i < c->s->policies.n; i++)
         if (((const airl_policy_t *)c->s->policies.items)[i].match.n == 0)
             add_policy(c, x, ns, i, "", now_s);
+    if (!x->denied)
+        early_reject(api, r, x, ri, &root);
+    json_object_put(root);
     return x->denied ? refuse(api, r, c, x) : SL_STATUS_CONTINUE;
 }
 

@@ -97,9 +97,11 @@ typedef struct airl_block {
 typedef struct airl_route_info {
     const char *json; /* chain_plugin_config()'s pointer */
     char provider[32];
-    char model[128]; /* model.name, "" when the request names it */
-    int mixed;       /* ai-proxy-advanced targets of several providers */
-    int anthropic;   /* llm_format: anthropic -> Anthropic-shaped refusals */
+    char model[128];   /* model.name, "" when the request names it */
+    int mixed;         /* ai-proxy-advanced targets of several providers */
+    int anthropic;     /* llm_format: anthropic -> Anthropic-shaped refusals */
+    double input_cost; /* ai-proxy's model.options.input_cost when it prices the
+                        * answer (output_cost set too), else -1 */
 } airl_route_info_t;
 
 #define AIRL_ROUTE_CACHE 16

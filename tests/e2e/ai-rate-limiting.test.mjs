@@ -213,6 +213,64 @@ services:
         } finally { await gw.stop(); }
     });
 
+    test('policies reject early (Kong 3.14): a prompt estimated over what a limit has left never reaches the provider', async () => {
+        const policies = `window_type: fixed
+policies:
+- match: [{type: header, key: x-completion}]
+  limits: [{limit: 5, window_size: 3600, tokens_count_strategy: completion_tokens}]
+- match: [{type: header, key: x-cost}]
+  limits: [{limit: 0.0005, window_size: 3600, tokens_count_strategy: cost}]
+- limits: [{limit: 50, window_size: 3600}]`;
+        // ai-proxy prices the answer: 10 per million prompt tokens, 20 per million completion ones
+        const cfg = config(mock, airl(policies)).replace(/\n( *)temperature: 1\.0\n/, '\n$1temperature: 1.0\n$1input_cost: 10\n$1output_cost: 20\n');
+        assert.match(cfg, /input_cost: 10/);
+        const gw = await startGateway({ config: cfg, workers: 2, env: { DECK_DASHSCOPE_API_KEY: mock.key } });
+        try {
+            const as = (headers = {}) => new Anthropic({ apiKey: CLIENT_KEY, defaultHeaders: headers, baseURL: `${gw.base}/anything`, maxRetries: 0 });
+            const words = (n) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+            const calls = async () => (await mock.chatRequests()).length;
+            const refused = async (p, label) => {
+                const n0 = await calls();
+                let err;
+                try { await p; } catch (e) { err = e; }
+                assert.ok(err instanceof Anthropic.RateLimitError, `expected RateLimitError, got ${err}`);
+                assert.match(err.error.error.message, new RegExp(`exceeded for provider\\(s\\): ${label}$`));
+                assert.ok(Number(err.headers.get('retry-after')) >= 1);
+                assert.equal(await calls(), n0, 'the provider was not called');
+                return err;
+            };
+            const passed = async (p) => {
+                const n0 = await calls();
+                const r = await p.withResponse();
+                assert.equal(await calls(), n0 + 1, 'the provider was called');
+                return r;
+            };
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 4 }, count: 100 });
+            const client = as();
+            // nothing used yet, 50 left: 51 words alone are too many, refused before the provider
+            const e1 = await refused(ask(client, words(51)), 'policy-3');
+            assert.equal(e1.headers.get('x-ai-ratelimit-remaining-3600-policy-3'), '50');
+            assert.ok(e1.headers.get('x-ai-ratelimit-retry-after-3600-policy-3'));
+            // the system prompt counts too (Kong counts the converted system message)
+            await refused(ask(client, words(30), { system: words(21) }), 'policy-3');
+            // 50 words fit exactly; the answer is charged 12 tokens (not the estimate)
+            const ok = await passed(ask(client, words(50)));
+            assert.equal(ok.response.headers.get('x-ai-ratelimit-remaining-3600-policy-3'), '50');
+            // 38 left: 22 words pass, but streamed Kong counts them x1.8 (40)
+            await refused(ask(client, words(22), { stream: true }), 'policy-3');
+            await passed(ask(client, words(22)));
+            // 26 left
+            await refused(ask(client, words(27)), 'policy-3');
+            await passed(ask(client, words(26)));
+            // completion_tokens limits are not estimated: a long prompt goes through
+            await passed(ask(as({ 'x-completion': '1' }), words(300)));
+            // cost: 0.0005 at 10 per million prompt tokens = 50 tokens' worth
+            await refused(ask(as({ 'x-cost': '1' }), words(51)), 'policy-2');
+            await passed(ask(as({ 'x-cost': '1' }), words(49)));
+        } finally { await gw.stop(); }
+    });
+
     test('config errors name the field', async () => {
         const check = async (conf, re) => {
             const d = tmpDir();
