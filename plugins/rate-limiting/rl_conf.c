@@ -163,7 +163,7 @@ rl_check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
         bad = 1;
     }
     if (s->redis.ssl) {
-        api->conf_error(cx, "redis.ssl", "TLS to Redis is not supported yet");
+        api->conf_error(cx, "redis.ssl", RL_REDIS_NO_TLS);
         bad = 1;
     }
     return bad ? -1 : 0;

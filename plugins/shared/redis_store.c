@@ -9,7 +9,16 @@
  * script).  Batched counting (sync_rate > 0): requests only touch shared
  * memory; each worker keeps the increments it owes Redis in a small table
  * and flushes them every sync_rate seconds with INCRBY, reading back the
- * cluster's total into the zone ("t:" + key) for every worker of the node. */
+ * cluster's total into the zone ("t:" + key) for every worker of the node.
+ *
+ * Redis Sentinel (redis.sentinel_master): before connecting, a sentinel of
+ * sentinel_nodes (in turn, one per attempt) is asked for the master's
+ * address with SENTINEL get-master-addr-by-name over a short-lived
+ * connection on the same loop; the address is forgotten, and asked again,
+ * when the connection to the master fails, times out or is answered with an
+ * error (a demoted master answers writes with READONLY), so counting moves
+ * to the new master after a failover.  Meanwhile requests count locally,
+ * as when Redis is down. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +79,89 @@ struct rl_redis {
     sl_worker_timer_t *flush_timer;
     rl_owed_t *owed[RL_FLUSH_BUCKETS];
     size_t nowed;
+    /* Sentinel */
+    redisAsyncContext *sc; /* a question to a sentinel, in flight */
+    int64_t sc_deadline_ms;
+    size_t next_node;     /* the sentinel to ask next */
+    char master_host[64]; /* the master's address, "" until known */
+    int master_port;
 };
+
+const char *const rl_sentinel_roles[] = {"any", "master", "slave", NULL};
+
+static const sl_field_t sentinel_node_fields[] = {
+    {.name = "host",
+     .type = SL_FIELD_STRING,
+     .offset = offsetof(rl_sentinel_node_t, host),
+     .def = "127.0.0.1"},
+    {.name = "port",
+     .type = SL_FIELD_INTEGER,
+     .flags = SL_FIELD_RANGE,
+     .offset = offsetof(rl_sentinel_node_t, port),
+     .def = "6379",
+     .min = 0,
+     .max = 65535},
+    {.type = SL_FIELD_END},
+};
+static const sl_schema_t sentinel_node_schema = {.size = sizeof(rl_sentinel_node_t),
+                                                 .fields = sentinel_node_fields};
+const sl_field_t rl_sentinel_node_elem = {.type = SL_FIELD_RECORD, .record = &sentinel_node_schema};
+
+int
+rl_redis_check_sentinel(const sl_api_t *api, sl_conf_ctx_t *cx, const rl_redis_conf_t *rc,
+                        const char *prefix)
+{
+    char path[64];
+    int any = rc->sentinel_master || rc->sentinel_role || rc->sentinel_nodes.n > 0, bad = 0;
+
+    if (!any)
+        return 0;
+    /* Kong: the three go together */
+    if (rc->sentinel_master == NULL || rc->sentinel_master[0] == '\0') {
+        snprintf(path, sizeof(path), "%s.sentinel_master", prefix);
+        api->conf_error(cx, path,
+                        "required with sentinel_role and sentinel_nodes (the master's name)");
+        bad = 1;
+    }
+    if (rc->sentinel_role == NULL) {
+        snprintf(path, sizeof(path), "%s.sentinel_role", prefix);
+        api->conf_error(cx, path, "required with sentinel_master (master or any)");
+        bad = 1;
+    } else if (strcmp(rc->sentinel_role, "slave") == 0) {
+        snprintf(path, sizeof(path), "%s.sentinel_role", prefix);
+        api->conf_error(cx, path,
+                        "'slave' is not supported: sluice counts with writes (INCRBY), which a "
+                        "replica refuses; use master or any");
+        bad = 1;
+    }
+    if (rc->sentinel_nodes.n == 0) {
+        snprintf(path, sizeof(path), "%s.sentinel_nodes", prefix);
+        api->conf_error(cx, path, "required with sentinel_master: at least one {host, port}");
+        bad = 1;
+    }
+    for (size_t i = 0; i < rc->sentinel_nodes.n; i++) {
+        const rl_sentinel_node_t *n = (const rl_sentinel_node_t *)rc->sentinel_nodes.items + i;
+        if (n->host == NULL || n->host[0] == '\0' || n->port == 0) {
+            snprintf(path, sizeof(path), "%s.sentinel_nodes[%zu]", prefix, i);
+            api->conf_error(cx, path, "expected a host and a port (1-65535)");
+            bad = 1;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+/* Where the counts go: host:port, or the master the sentinels named. */
+static const char *
+target_host(const rl_redis_t *rd)
+{
+    return rd->rc->sentinel_master ? rd->master_host : rd->rc->host;
+}
+
+static long long
+target_port(const rl_redis_t *rd)
+{
+    return rd->rc->sentinel_master ? rd->master_port : (long long)rd->rc->port;
+}
 
 static int64_t
 now_ms(rl_redis_t *rd)
@@ -86,10 +177,17 @@ warn(rl_redis_t *rd, const char *what, const char *detail)
     rd->failures++;
     if (t - rd->last_warn_ms < RL_REDIS_WARN_MS)
         return;
-    rd->api->log(NULL, SL_LOG_WARN,
-                 "Redis %s:%lld %s: %s (%lu failure(s) in the last interval); counting "
-                 "locally meanwhile",
-                 rd->rc->host, (long long)rd->rc->port, what, detail ? detail : "", rd->failures);
+    if (rd->rc->sentinel_master && (what[0] == '[' || rd->master_host[0] == '\0'))
+        rd->api->log(NULL, SL_LOG_WARN,
+                     "Redis Sentinel master '%s' %s: %s (%lu failure(s) in the last interval); "
+                     "counting locally meanwhile",
+                     rd->rc->sentinel_master, what[0] == '[' ? what + 1 : what,
+                     detail ? detail : "", rd->failures);
+    else
+        rd->api->log(NULL, SL_LOG_WARN,
+                     "Redis %s:%lld %s: %s (%lu failure(s) in the last interval); counting "
+                     "locally meanwhile",
+                     target_host(rd), target_port(rd), what, detail ? detail : "", rd->failures);
     rd->last_warn_ms = t;
     rd->failures = 0;
 }
@@ -128,6 +226,7 @@ drop(rl_redis_t *rd, const char *why, const char *detail)
 
     warn(rd, why, detail);
     rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
+    rd->master_host[0] = '\0'; /* Sentinel: ask again, there may have been a failover */
     if (ac == NULL)
         return;
     rd->ac = NULL;
@@ -136,16 +235,25 @@ drop(rl_redis_t *rd, const char *why, const char *detail)
     redisAsyncFree(ac);
 }
 
+static void sentinel_fail(rl_redis_t *rd, const char *what, const char *detail);
+
 static void
 on_timer(uv_timer_t *t)
 {
     rl_redis_t *rd = t->data;
+    int64_t next = INT64_MAX;
 
     rd->timer_on = 0;
     if (rd->ops && rd->ops->deadline_ms <= now_ms(rd))
         drop(rd, "timed out", "no answer within redis.timeout");
-    if (rd->ops) {
-        int64_t wait = rd->ops->deadline_ms - now_ms(rd);
+    if (rd->sc && rd->sc_deadline_ms <= now_ms(rd))
+        sentinel_fail(rd, "[sentinel timed out", "no answer within redis.timeout");
+    if (rd->ops)
+        next = rd->ops->deadline_ms;
+    if (rd->sc && rd->sc_deadline_ms < next)
+        next = rd->sc_deadline_ms;
+    if (next != INT64_MAX) {
+        int64_t wait = next - now_ms(rd);
         uv_timer_start(&rd->timer, on_timer, wait > 0 ? (uint64_t)wait : 1, 0);
         rd->timer_on = 1;
     }
@@ -164,6 +272,7 @@ on_connect(const redisAsyncContext *ac, int status)
         rd->connected = 0;
         warn(rd, "connection failed", ac->errstr);
         rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
+        rd->master_host[0] = '\0';
         return;
     }
     rd->connected = 1;
@@ -182,6 +291,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
         warn(rd, "connection lost", ac->errstr);
         rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
     }
+    rd->master_host[0] = '\0';
 }
 
 /* AUTH / SELECT answers: an error means every later command is wrong. */
@@ -198,6 +308,162 @@ on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
 }
 
+/* ---- Sentinel: the master's address ---- */
+
+static void
+sentinel_close(rl_redis_t *rd)
+{
+    redisAsyncContext *sc = rd->sc;
+
+    if (sc == NULL)
+        return;
+    rd->sc = NULL;
+    sc->data = NULL;
+    redisAsyncFree(sc);
+}
+
+/* This sentinel could not say: the next one is asked after the back-off. */
+static void
+sentinel_fail(rl_redis_t *rd, const char *what, const char *detail)
+{
+    const rl_sentinel_node_t *n = (const rl_sentinel_node_t *)rd->rc->sentinel_nodes.items +
+                                  (rd->next_node % rd->rc->sentinel_nodes.n);
+    char d[256];
+
+    snprintf(d, sizeof(d), "%s:%lld: %s", n->host, (long long)n->port, detail ? detail : "");
+    rd->next_node++;
+    rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
+    warn(rd, what, d);
+    if (rd->sc != NULL) {
+        /* not from inside its own callbacks: they clear rd->sc first */
+        sentinel_close(rd);
+    }
+}
+
+static int ensure_connected(rl_redis_t *rd);
+
+static void
+on_sentinel_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    rl_redis_t *rd = ac->data;
+    redisReply *rp = reply;
+
+    (void)privdata;
+    if (rd == NULL || rd->sc != ac)
+        return;
+    if (rp != NULL && rp->type == REDIS_REPLY_ARRAY && rp->elements == 2 &&
+        rp->element[0]->type == REDIS_REPLY_STRING && rp->element[1]->type == REDIS_REPLY_STRING &&
+        rp->element[0]->len < sizeof(rd->master_host)) {
+        int port = atoi(rp->element[1]->str);
+        rd->sc = NULL; /* this connection's job is done */
+        ac->data = NULL;
+        redisAsyncDisconnect(ac);
+        if (port <= 0 || port > 65535) {
+            sentinel_fail(rd, "[sentinel answered", "a bad port");
+            return;
+        }
+        if (strcmp(rd->master_host, rp->element[0]->str) != 0 || rd->master_port != port)
+            rd->api->log(NULL, SL_LOG_INFO, "Redis Sentinel: master '%s' is at %s:%d",
+                         rd->rc->sentinel_master, rp->element[0]->str, port);
+        snprintf(rd->master_host, sizeof(rd->master_host), "%s", rp->element[0]->str);
+        rd->master_port = port;
+        ensure_connected(rd);
+        return;
+    }
+    rd->sc = NULL;
+    ac->data = NULL;
+    redisAsyncDisconnect(ac);
+    sentinel_fail(rd, "[sentinel could not name the master",
+                  rp == NULL                      ? "no answer"
+                  : rp->type == REDIS_REPLY_ERROR ? rp->str
+                  : rp->type == REDIS_REPLY_NIL   ? "unknown master name"
+                                                  : "unexpected answer");
+}
+
+static void
+on_sentinel_connect(const redisAsyncContext *ac, int status)
+{
+    rl_redis_t *rd = ac->data;
+
+    if (rd == NULL || rd->sc != ac || status == REDIS_OK)
+        return;
+    rd->sc = NULL; /* hiredis frees the context after this callback */
+    sentinel_fail(rd, "[sentinel unreachable", ac->errstr);
+}
+
+static void
+on_sentinel_disconnect(const redisAsyncContext *ac, int status)
+{
+    rl_redis_t *rd = ac->data;
+
+    (void)status;
+    if (rd != NULL && rd->sc == ac)
+        rd->sc = NULL; /* its reply callback already saw the failure */
+}
+
+static void
+on_sentinel_auth(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    redisReply *rp = reply;
+    rl_redis_t *rd = ac->data;
+
+    (void)privdata;
+    if (rd != NULL && rd->sc == ac && rp != NULL && rp->type == REDIS_REPLY_ERROR) {
+        rd->sc = NULL;
+        ac->data = NULL;
+        redisAsyncDisconnect(ac);
+        sentinel_fail(rd, "[sentinel AUTH failed", rp->str);
+    }
+}
+
+/* Ask the next sentinel where the master is (answered on the loop). */
+static void
+sentinel_ask(rl_redis_t *rd)
+{
+    const rl_redis_conf_t *rc = rd->rc;
+    const rl_sentinel_node_t *n;
+    redisAsyncContext *sc;
+
+    if (rd->sc != NULL || rc->sentinel_nodes.n == 0)
+        return;
+    n = (const rl_sentinel_node_t *)rc->sentinel_nodes.items +
+        (rd->next_node % rc->sentinel_nodes.n);
+    sc = redisAsyncConnect(n->host, (int)n->port);
+    if (sc == NULL)
+        return;
+    if (sc->err) {
+        char d[256];
+        snprintf(d, sizeof(d), "%s:%lld: %s", n->host, (long long)n->port, sc->errstr);
+        redisAsyncFree(sc);
+        rd->next_node++;
+        rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
+        warn(rd, "[sentinel unreachable", d);
+        return;
+    }
+    sc->data = rd;
+    if (redisLibuvAttach(sc, rd->loop) != REDIS_OK) {
+        redisAsyncFree(sc);
+        return;
+    }
+    redisAsyncSetConnectCallback(sc, on_sentinel_connect);
+    redisAsyncSetDisconnectCallback(sc, on_sentinel_disconnect);
+    rd->sc = sc;
+    rd->sc_deadline_ms = now_ms(rd) + rc->timeout;
+    if (rc->sentinel_password != NULL && rc->sentinel_password[0] != '\0') {
+        if (rc->sentinel_username != NULL)
+            redisAsyncCommand(sc, on_sentinel_auth, NULL, "AUTH %s %s", rc->sentinel_username,
+                              rc->sentinel_password);
+        else
+            redisAsyncCommand(sc, on_sentinel_auth, NULL, "AUTH %s", rc->sentinel_password);
+    }
+    redisAsyncCommand(sc, on_sentinel_reply, NULL, "SENTINEL get-master-addr-by-name %s",
+                      rc->sentinel_master);
+    if (!rd->timer_on) {
+        uv_timer_start(&rd->timer, on_timer, (uint64_t)rc->timeout, 0);
+        rd->timer_on = 1;
+    }
+}
+
 static int
 ensure_connected(rl_redis_t *rd)
 {
@@ -210,13 +476,18 @@ ensure_connected(rl_redis_t *rd)
         rd->failures++;
         return -1;
     }
-    ac = redisAsyncConnect(rc->host, (int)rc->port);
+    if (rc->sentinel_master && rd->master_host[0] == '\0') {
+        sentinel_ask(rd); /* connects when the answer comes */
+        return -1;
+    }
+    ac = redisAsyncConnect(target_host(rd), (int)target_port(rd));
     if (ac == NULL)
         return -1;
     if (ac->err) {
         warn(rd, "connection failed", ac->errstr);
         redisAsyncFree(ac);
         rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
+        rd->master_host[0] = '\0';
         return -1;
     }
     ac->data = rd;
@@ -242,6 +513,19 @@ ensure_connected(rl_redis_t *rd)
     return 0;
 }
 
+/* An error answer.  Behind Sentinel it may be a demoted master (READONLY):
+ * the connection is dropped and the sentinels asked again. */
+static void
+error_reply(rl_redis_t *rd, const char *err)
+{
+    if (rd->rc->sentinel_master && rd->ac != NULL) {
+        /* hiredis defers the free while its callback runs */
+        drop(rd, "answered an error", err);
+        return;
+    }
+    warn(rd, "answered an error", err);
+}
+
 static void
 arm_timer(rl_redis_t *rd)
 {
@@ -261,7 +545,7 @@ on_incr_reply(redisAsyncContext *ac, void *reply, void *privdata)
     (void)ac;
     if (rp == NULL || rp->type != REDIS_REPLY_INTEGER) {
         if (!op->failed && rp != NULL && rp->type == REDIS_REPLY_ERROR)
-            warn(op->rd, "answered an error", rp->str);
+            error_reply(op->rd, rp->str);
         op->failed = 1;
     } else if (i < RL_REDIS_MAX_KEYS) {
         op->counts[i] = rp->integer;
@@ -397,7 +681,7 @@ on_flush_reply(redisAsyncContext *ac, void *reply, void *privdata)
         if (o->delta == 0)
             owed_remove(rd, o);
     } else if (rp != NULL && rp->type == REDIS_REPLY_ERROR) {
-        warn(rd, "answered an error", rp->str);
+        error_reply(rd, rp->str);
     }
     free(f);
 }
@@ -531,6 +815,7 @@ rl_redis_free(rl_redis_t *rd)
         return;
     if (rd->flush_timer)
         rd->api->worker_timer_stop(rd->flush_timer);
+    sentinel_close(rd);
     if (rd->ac) {
         redisAsyncContext *ac = rd->ac;
         rd->ac = NULL;

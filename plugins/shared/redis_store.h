@@ -27,7 +27,60 @@ typedef struct rl_redis_conf {
     int ssl;
     int ssl_verify;
     char *server_name;
+    /* Redis Sentinel (Kong EE's redis record, RL_REDIS_SENTINEL_FIELDS;
+     * rate-limiting's open-source schema has none): the master's address
+     * is asked of the sentinels (SENTINEL get-master-addr-by-name) instead
+     * of host and port, and asked again when the connection to it fails. */
+    char *sentinel_master;          /* NULL: host and port are the Redis */
+    char *sentinel_role;            /* master or any (both: the master) */
+    sl_conf_array_t sentinel_nodes; /* rl_sentinel_node_t */
+    char *sentinel_username;
+    char *sentinel_password;
 } rl_redis_conf_t;
+
+typedef struct rl_sentinel_node {
+    char *host;
+    int64_t port;
+} rl_sentinel_node_t;
+
+/* sentinel_nodes' element (a record of host, port). */
+extern const sl_field_t rl_sentinel_node_elem;
+
+/* The Sentinel fields of rl_redis_conf_t for a plugin's redis record, as
+ * RL_REDIS_FIELDS.  sentinel_master, sentinel_role and sentinel_nodes go
+ * together (rl_redis_check_sentinel). */
+#define RL_REDIS_SENTINEL_FIELDS(base)                                                             \
+    {.name = "sentinel_master",                                                                    \
+     .type = SL_FIELD_STRING,                                                                      \
+     .offset = (base) + offsetof(rl_redis_conf_t, sentinel_master)},                               \
+        {.name = "sentinel_role",                                                                  \
+         .type = SL_FIELD_STRING,                                                                  \
+         .offset = (base) + offsetof(rl_redis_conf_t, sentinel_role),                              \
+         .one_of = rl_sentinel_roles},                                                             \
+        {.name = "sentinel_nodes",                                                                 \
+         .type = SL_FIELD_ARRAY,                                                                   \
+         .offset = (base) + offsetof(rl_redis_conf_t, sentinel_nodes),                             \
+         .elements = &rl_sentinel_node_elem},                                                      \
+        {.name = "sentinel_username",                                                              \
+         .type = SL_FIELD_STRING,                                                                  \
+         .offset = (base) + offsetof(rl_redis_conf_t, sentinel_username)},                         \
+    {                                                                                              \
+        .name = "sentinel_password", .type = SL_FIELD_STRING,                                      \
+        .offset = (base) + offsetof(rl_redis_conf_t, sentinel_password)                            \
+    }
+
+extern const char *const rl_sentinel_roles[];
+
+/* config_parse: the Sentinel fields' rules (the three go together; a
+ * replica cannot count); errors reported under `prefix` ("redis").  0 or
+ * -1. */
+int rl_redis_check_sentinel(const sl_api_t *api, sl_conf_ctx_t *cx, const rl_redis_conf_t *rc,
+                            const char *prefix);
+
+/* The refusal of redis.ssl, one text for every plugin. */
+#define RL_REDIS_NO_TLS                                                                            \
+    "TLS to Redis is not supported: the hiredis this sluice is built with (Debian's 0.14) has "    \
+    "no TLS; reach Redis over a private network or a local TLS tunnel (e.g. stunnel) instead"
 
 /* The schema fields of rl_redis_conf_t (Kong's shared Redis record), for a
  * plugin's field table: `base` is where the rl_redis_conf_t sits in the

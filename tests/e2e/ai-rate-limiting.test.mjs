@@ -9,7 +9,7 @@ import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMock, startGateway, howtoConfig, runSluice, tmpDir, sleep, CLIENT_KEY } from './harness.mjs';
-import { startRedis } from './redis.mjs';
+import { startRedis, startSentinel } from './redis.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -284,7 +284,11 @@ policies:
         await check('llm_providers: [{name: dashscope, limit: [1, 2], window_size: [60]}]', /llm_providers\[0\].*equal length/);
         await check('llm_providers: [{name: nosuch, limit: [1], window_size: [60]}]', /llm_providers\[0\]\.name/);
         await check('strategy: redis\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.host.*required/);
-        await check('strategy: redis\nredis: {host: 127.0.0.1, sentinel_master: m}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.sentinel_master.*not supported/);
+        await check('strategy: redis\nredis: {host: 127.0.0.1, sentinel_master: m}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.sentinel_role: required with sentinel_master/);
+        await check('strategy: redis\nredis: {sentinel_master: m, sentinel_role: master}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.sentinel_nodes: required with sentinel_master/);
+        await check('strategy: redis\nredis: {sentinel_master: m, sentinel_role: slave, sentinel_nodes: [{host: 127.0.0.1, port: 26379}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.sentinel_role: 'slave' is not supported: sluice counts with writes/);
+        await check('strategy: redis\nredis: {host: 127.0.0.1, cluster_nodes: [{ip: 127.0.0.1, port: 7000}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cluster_nodes: Redis Cluster .* not supported/);
+        await check('strategy: redis\nredis: {host: 127.0.0.1, ssl: true}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.ssl: TLS to Redis is not supported: the hiredis this sluice is built with \(Debian's 0\.14\) has no TLS/);
         await check('policies: [{match: [{type: consumer_group, key: name, values: [g]}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\].*consumer groups are not supported/);
         await check('policies: [{id: 3c1d7a56-6b7b-4a36-8d4d-2b4c3a1e9f00}]', /config\.policies\[0\]\.id.*inline/);
         await check('policies: [{match: [{type: header}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\]\.key.*required/);
@@ -294,6 +298,14 @@ policies:
         await check('policies: [{limits: [{limit: 1, window_size: 60}]}]\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /mutually exclusive/);
     });
 });
+
+async function waitUntil(pred, what, timeoutMs) {
+    const end = Date.now() + timeoutMs;
+    while (!(await pred())) {
+        if (Date.now() > end) throw new Error(`timed out waiting: ${what}`);
+        await sleep(50);
+    }
+}
 
 /* One Anthropic Messages call over plain fetch (fast enough to pace). */
 async function post(gw) {
@@ -330,6 +342,52 @@ llm_providers:
         }
         return { passed, last };
     }
+
+    test('Redis Sentinel: the master is asked of a sentinel, and counting follows a failover', async () => {
+        const master = await startRedis();
+        const replica = await startRedis(undefined, ['--replicaof', '127.0.0.1', String(master.port)]);
+        const sentinel = await startSentinel(master.port);
+        let gw;
+        try {
+            // the sentinel must know the replica before it can promote it
+            await waitUntil(() => sentinel.cli('SENTINEL', 'replicas', 'mymaster').includes(String(replica.port)), 'sentinel sees the replica', 20000);
+            gw = await startGateway({
+                config: config(mock, airl(`identifier: ip
+window_type: fixed
+strategy: redis
+sync_rate: 0.1
+redis:
+  sentinel_master: mymaster
+  sentinel_role: master
+  sentinel_nodes: [{host: 127.0.0.1, port: ${sentinel.port}}]
+  timeout: 500
+llm_providers:
+- {name: dashscope, limit: [1000000], window_size: [3600]}`)),
+                workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key },
+            });
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 2 }, count: 1000 });
+            const count = (r) => {
+                const keys = r.cli('KEYS', 'ai-ratelimit:*').split('\n').filter(Boolean);
+                return keys.length ? Number(r.cli('GET', keys[0])) : 0;
+            };
+            // the counts reach the master the sentinel names
+            await waitUntil(async () => { assert.equal(await post(gw), 200); return count(master) > 0; }, 'counts on the master', 20000);
+            await waitUntil(() => gw.stderr.includes(`Redis Sentinel: master 'mymaster' is at 127.0.0.1:${master.port}`), 'the address logged', 5000);
+            // fail over: the replica becomes the master, the old one a replica
+            assert.equal(sentinel.cli('SENTINEL', 'FAILOVER', 'mymaster'), 'OK');
+            await waitUntil(() => sentinel.masterPort() === replica.port, 'the sentinel names the new master', 20000);
+            await waitUntil(() => /role:master/.test(replica.cli('INFO', 'replication')), 'the replica is promoted', 20000);
+            const before = count(replica);
+            await waitUntil(async () => { assert.equal(await post(gw), 200); return count(replica) > before; }, 'counts on the new master', 30000);
+            await waitUntil(() => gw.stderr.includes(`Redis Sentinel: master 'mymaster' is at 127.0.0.1:${replica.port}`), 'the new address logged', 5000);
+        } finally {
+            await gw?.stop();
+            await sentinel.stop();
+            await replica.stop();
+            await master.stop();
+        }
+    });
 
     for (const syncRate of [0.1, 0.5]) {
         test(`two gateways share one token quota (sync_rate ${syncRate}); overshoot measured`, async (t) => {
