@@ -263,6 +263,17 @@ export async function waitLog(file, n, timeoutMs = 5000) {
     return recs;
 }
 
+/* The first record that satisfies pred, waiting for it to be written
+ * (other requests' records may already be in the file). */
+export async function waitRecord(file, pred, timeoutMs = 5000) {
+    const t0 = Date.now();
+    for (;;) {
+        const rec = readLog(file).find(pred);
+        if (rec || Date.now() - t0 >= timeoutMs) return rec;
+        await sleep(25);
+    }
+}
+
 /* ---- Claude Code CLI ---------------------------------------------------- */
 
 /* Run `claude -p PROMPT` as a user would, with a scratch HOME and working

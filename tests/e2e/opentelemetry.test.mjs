@@ -17,7 +17,7 @@ import http from 'node:http';
 import path from 'node:path';
 
 import {
-    ROOT, PLUGINS_DIR, startMock, startGateway, runSluice, tmpDir, freePort, waitLog, readLog, sleep,
+    ROOT, PLUGINS_DIR, startMock, startGateway, runSluice, tmpDir, freePort, waitRecord, readLog, sleep,
 } from './harness.mjs';
 import { startCollector } from './otlp.mjs';
 
@@ -286,8 +286,7 @@ test('without trace context a new trace starts, sampled, and is injected as w3c'
     const root = (await waitSpans((s) => s.traceId === tid && s.name === 'kong', 'root'))[0];
     assert.equal(root.parentSpanId, '', 'a root without parent');
     // the log record carries Kong's trace_id value
-    await waitLog(logPath, 1);
-    const rec = readLog(logPath).find((x) => x.trace_id?.w3c === tid);
+    const rec = await waitRecord(logPath, (x) => x.trace_id?.w3c === tid);
     assert.ok(rec, 'file-log record with trace_id.w3c');
 });
 
@@ -399,8 +398,7 @@ test('a Claude Code request through ai-proxy: the kong.gen_ai span carries the G
     assert.equal(gen.kind, 3);
     assert.equal(gen.parentSpanId, root.spanId);
 
-    await waitLog(logPath, mark + 1);
-    const rec = readLog(logPath).slice(mark).find((x) => x.request.uri === fx.path);
+    const rec = await waitRecord(logPath, (x, i) => i >= mark && x.request.uri === fx.path);
     const usage = rec.ai.proxy.usage, meta = rec.ai.proxy.meta;
     const a = gen.attributes;
     assert.equal(a['gen_ai.operation.name'], 'chat');
