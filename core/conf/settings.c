@@ -98,7 +98,9 @@ static const sl_directive_t directives[] = {
      "request bodies buffered in memory by all workers together; a body that would cross it is "
      "refused with 503 and Retry-After (0: no bound)"},
     {"client_header_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(client_header_timeout_ms), 1,
-     SL_MS_DAY, "60000", "MS", "time to receive the request head (408)"},
+     SL_MS_DAY, "60000", "MS",
+     "time to receive a request head, as a whole (408); a connection's first "
+     "request counts from the accept"},
     {"client_body_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(client_body_timeout_ms), 1,
      SL_MS_DAY, "60000", "MS", "time between two reads of the request body (408)"},
     {"keepalive_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(keepalive_timeout_ms), 1,

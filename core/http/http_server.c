@@ -97,7 +97,12 @@ on_message_begin(llhttp_t *p)
     sl_hdr_accum_reset(&c->hdr);
     c->head_bytes = 0;
     c->req = sl_req_new(c);
-    conn_timer_start(c, c->w->settings->client_header_timeout_ms);
+    /* client_header_timeout bounds a head as a whole, however it drips in.
+     * The first request's clock runs from the accept (TLS handshake and
+     * idle start included), as nginx's; a later one's from its first byte,
+     * the keep-alive timeout having run before. */
+    if (c->nreqs > 0)
+        conn_timer_start(c, c->w->settings->client_header_timeout_ms);
     return 0;
 }
 

@@ -92,6 +92,9 @@ struct sl_proxy {
     int discard;      /* the response was rejected (api->upstream_retry) */
     int up_err;       /* libuv / SL_UPERR code of a failed connect */
     int reused;       /* this try's connection came from the keep-alive pool */
+
+    /* loop time the response head must be in by (0: not running) */
+    uint64_t head_deadline;
 };
 
 /* The service's timeout of one kind, Kong's default without a service. */
@@ -300,6 +303,7 @@ try_reset(sl_proxy_t *p)
     p->got_bytes = p->wrote = p->written = 0;
     p->headers_done = p->complete = p->paused = p->reading = 0;
     p->discard = p->ninterim = p->up_err = p->reused = 0;
+    p->head_deadline = 0;
     sl_hdr_accum_reset(&p->hdr);
     r->retry_asked = 0;
     r->hold_head = 0; /* the next response's header_filter decides again */
@@ -451,6 +455,55 @@ timer_arm(sl_proxy_t *p, int ms)
         uv_timer_start(&p->timer, on_timeout, (uint64_t)ms, 0);
 }
 
+/* The response head is bounded as a whole by read_timeout (nginx and Kong
+ * bound each read; a head dripping in would never hit that): the clock
+ * starts when the request is written or when the first byte of the head
+ * arrives, whichever comes first, and no later read, write or wait for
+ * a streaming client moves it.  Each interim (1xx) head starts it again.
+ * Starts the clock if needed; the ms left (at least 1), 0 without a
+ * read timeout. */
+static int
+head_left(sl_proxy_t *p)
+{
+    int ms = svc_timeout(p->r, SL_TIMEOUT_READ);
+    uint64_t now = uv_now(p->timer.loop);
+
+    if (ms <= 0)
+        return 0;
+    if (p->head_deadline == 0)
+        p->head_deadline = now + (uint64_t)ms;
+    return p->head_deadline > now ? (int)(p->head_deadline - now) : 1;
+}
+
+/* A write in flight on this try (its write_timeout timer is running). */
+static int
+writing(const sl_proxy_t *p)
+{
+    return p->r->stream_body ? p->inflight != NULL || p->resend != NULL : !p->written;
+}
+
+/* Waiting for the head with nothing being written: the head's clock. */
+static void
+head_wait(sl_proxy_t *p)
+{
+    if (!p->headers_done && !writing(p))
+        timer_arm(p, head_left(p));
+}
+
+/* write_timeout, but no later than the head's deadline once it runs. */
+static int
+write_ms(sl_proxy_t *p)
+{
+    int ms = svc_timeout(p->r, SL_TIMEOUT_WRITE);
+
+    if (p->head_deadline && !p->headers_done) {
+        int left = head_left(p);
+        if (left > 0 && (ms <= 0 || left < ms))
+            ms = left;
+    }
+    return ms;
+}
+
 /* ---- response parsing ------------------------------------------------ */
 
 static void
@@ -528,6 +581,8 @@ on_h_complete(llhttp_t *ps)
         }
         sl_req_resp_interim(r, status);
         r->resp_headers.n = 0;
+        p->head_deadline = 0; /* the final head gets its own read_timeout */
+        head_wait(p);
         return 0;
     }
     r->status = status;
@@ -624,6 +679,8 @@ on_up_read(void *arg, const char *data, ssize_t n)
     }
     if (!p->got_bytes) {
         p->got_bytes = 1;
+        if (!p->headers_done)
+            head_left(p); /* the head's clock runs from its first byte */
         sl_req_mark(r, SL_TIME_UPSTREAM_FIRST_BYTE);
         bodyq_free(&p->sent); /* no keep-alive-race resend once the upstream answers */
         p->sent_bytes = 0;
@@ -675,6 +732,8 @@ on_up_read(void *arg, const char *data, ssize_t n)
     }
     if (p->headers_done)
         timer_arm(p, svc_timeout(r, SL_TIMEOUT_READ));
+    else
+        head_wait(p);
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -726,8 +785,7 @@ on_written(void *arg, int status)
     sl_req_mark(r, SL_TIME_UPSTREAM_SENT);
     p->written = 1;
     release_body(p);
-    if (!p->headers_done)
-        timer_arm(p, svc_timeout(r, SL_TIMEOUT_READ));
+    head_wait(p);
 }
 
 /* Write to the upstream connection.  A write refused on the spot sent
@@ -761,7 +819,7 @@ stream_flush(sl_proxy_t *p)
         p->resend = w->next;
         w->next = NULL;
         p->inflight = w;
-        timer_arm(p, svc_timeout(r, SL_TIMEOUT_WRITE));
+        timer_arm(p, write_ms(p));
         uv_buf_t rb = uv_buf_init(w->data, (unsigned)w->len);
         upstream_write(p, &rb, 1);
         return;
@@ -770,14 +828,19 @@ stream_flush(sl_proxy_t *p)
         return;
     int last = p->body_end;
     if (p->head_written && p->bq_bytes == 0 && !last) {
-        /* waiting for the client: its body timeout applies, not ours */
-        if (!p->headers_done)
-            uv_timer_stop(&p->timer);
+        /* waiting for the client: its body timeout applies, and the
+         * head's clock if the upstream has begun to answer */
+        if (!p->headers_done) {
+            if (p->head_deadline)
+                timer_arm(p, head_left(p));
+            else
+                uv_timer_stop(&p->timer);
+        }
         return;
     }
     total = (p->head_written ? 0 : p->head_len) + p->bq_bytes +
             (r->req_chunked ? 24 + (last ? 5 : 0) : 0);
-    timer_arm(p, svc_timeout(r, SL_TIMEOUT_WRITE));
+    timer_arm(p, write_ms(p));
     w = sl_xmalloc(sizeof(*w) + total + 1);
     if (!p->head_written) {
         memcpy(w->data, p->head, p->head_len);
@@ -903,6 +966,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     llhttp_init(&p->parser, HTTP_RESPONSE, &resp_settings);
     p->parser.data = p;
     p->headers_done = 0;
+    p->head_deadline = 0;
     r->resp_headers.n = 0;
 
     if (r->stream_body) {
@@ -911,7 +975,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
             return;
         }
         p->reading = 1;
-        timer_arm(p, svc_timeout(r, SL_TIMEOUT_WRITE));
+        timer_arm(p, write_ms(p));
         stream_flush(p);
         return;
     }
@@ -924,7 +988,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
         return;
     }
     p->reading = 1;
-    timer_arm(p, svc_timeout(r, SL_TIMEOUT_WRITE));
+    timer_arm(p, write_ms(p));
 }
 
 static void build_head(sl_proxy_t *p);

@@ -161,6 +161,30 @@ test('slowloris: one header byte per 100 ms gets 408 within the header timeout',
     assert.equal(st.up.requests.filter((q) => q.url.includes('/slow')).length, 0);
 });
 
+test('slowloris after an idle start: the first head is bounded from the accept, as nginx does', { timeout: 15000 }, async () => {
+    /* nothing for 0.9 of the header timeout, then a byte every 100 ms: the
+     * head's clock started at the accept, so the 408 comes at one header
+     * timeout, not at the first byte plus another one */
+    tried.cases++;
+    const req = `GET /plain/slow HTTP/1.1\r\n${H}X-Slow: ${'s'.repeat(200)}\r\n\r\n`;
+    const chunks = [{ delay: HEADER_TIMEOUT * 0.9 }];
+    for (const ch of req) chunks.push(ch, { delay: 100 });
+    const r = await rawExchange(st.port, chunks, { timeoutMs: 5000 });
+    assert.equal(r.status, 408, JSON.stringify(r.text.slice(0, 200)));
+    assert.ok(r.ms < HEADER_TIMEOUT + 600, `408 after ${r.ms} ms`);
+    assert.ok(r.closed);
+    /* a later request on a kept-alive connection: its head's clock starts
+     * with its first byte (the keep-alive timeout ran before) */
+    tried.cases++;
+    const ka = [`GET /plain/first HTTP/1.1\r\n${H}\r\n`, { delay: HEADER_TIMEOUT * 0.9 }];
+    for (const ch of req) ka.push(ch, { delay: 100 });
+    const r2 = await rawExchange(st.port, ka, { timeoutMs: 6000 });
+    assert.deepEqual(r2.statuses, [200, 408], JSON.stringify(r2.text.slice(0, 300)));
+    assert.ok(r2.ms >= HEADER_TIMEOUT * 0.9 + HEADER_TIMEOUT - 100, `408 after ${r2.ms} ms`);
+    assert.ok(r2.closed);
+    assert.equal(st.up.requests.filter((q) => q.url.includes('/slow')).length, 0);
+});
+
 test('slow body: a trickle that stops gets 408 one body timeout later', { timeout: 10000 }, async () => {
     tried.cases++;
     const chunks = [`POST /plain/slowbody HTTP/1.1\r\n${H}Content-Length: 100\r\n\r\n`];

@@ -3,7 +3,8 @@
  * accepts "099" and "600") is a 502, never forwarded; 101 without an
  * upgrade asked for is a 502; other 1xx are interim (RFC 9110 15.2) and the
  * final answer follows on the same connection; a head of 20,000 headers is
- * a 502; a head that drips in never outlives read_timeout.  Each case
+ * a 502; a head that drips in never outlives read_timeout, also while the
+ * client is still streaming its body.  Each case
  * checks that the client's keep-alive connection still reads the next
  * response correctly (a forwarded "99" with a Content-Length and no body
  * desynchronised it). */
@@ -46,7 +47,10 @@ function startRaw() {
             seen = '';
             const what = m ? m[1] : '';
             if (what === 'drip') {
-                /* one byte of the head every 100 ms, forever */
+                /* one byte of the head every 100 ms, forever; what the
+                 * client streams meanwhile is ignored */
+                s.removeAllListeners('data');
+                s.on('data', () => {});
                 const head = `HTTP/1.1 200 OK\r\n${'X-Slow: y\r\n'.repeat(1000)}\r\n`;
                 for (let i = 0; i < head.length && !s.destroyed; i++) {
                     s.write(head[i]);
@@ -74,7 +78,10 @@ before(async () => {
     retries: 0
     routes:
       - name: raw-route
-        paths: ["/r"]`,
+        paths: ["/r"]
+      - name: raw-stream-route
+        paths: ["/rs"]
+        request_buffering: false`,
     });
     workers0 = st.workers();
 });
@@ -137,4 +144,39 @@ test('a head dripping one byte at a time ends with 504 within read_timeout', asy
     const ms = Date.now() - t0;
     assert.equal(r.status, 504, r.text.slice(0, 200));
     assert.ok(ms < READ_TIMEOUT * 2 + 500, `took ${ms} ms`);
+});
+
+test('a head dripping while the client still streams its body ends with 504, not when the body ends', async () => {
+    /* request_buffering: false: the upstream gets the head at once and
+     * starts dripping its answer; the client sends a body byte every 200 ms
+     * for up to 20 s.  Waiting for the client used to stop the upstream's
+     * timer, so the head was bounded only once the body was complete. */
+    const TOTAL = 100;
+    const r = await new Promise((resolve) => {
+        const s = net.connect(st.port, '127.0.0.1');
+        let got = '', sent = 0, done = false;
+        const finish = () => {
+            if (done) return;
+            done = true;
+            s.destroy();
+            resolve({ status: Number((/^HTTP\/1\.1 (\d{3})/.exec(got) ?? [0, 0])[1]), sent, text: got });
+        };
+        s.on('data', (d) => {
+            got += d.toString('latin1');
+            if (got.includes('\r\n\r\n')) finish();
+        });
+        s.on('close', finish);
+        s.on('error', finish);
+        s.on('connect', async () => {
+            s.write('POST /rs/drip HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+            for (; sent < TOTAL && !done; sent++) {
+                s.write('1\r\nx\r\n');
+                await new Promise((res) => setTimeout(res, 200));
+            }
+            if (!done) s.write('0\r\n\r\n');
+            setTimeout(finish, 8000);
+        });
+    });
+    assert.equal(r.status, 504, r.text.slice(0, 200));
+    assert.ok(r.sent < TOTAL, `the 504 came only after the whole body (${r.sent} pieces sent)`);
 });
