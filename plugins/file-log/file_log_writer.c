@@ -7,10 +7,19 @@
  * mutex: about a microsecond) and one thread per path and worker writes the
  * queue in order.
  *
- * Why records never interleave: every record is written with exactly one
- * write() on a descriptor opened with O_APPEND; Linux serialises appending
- * writes to one file, so lines from all workers (and all threads) stay
- * whole, whatever their size.  A failed or short write is not retried:
+ * Why batches: records are appended to the tail of a list of chunks
+ * (FL_CHUNK_SIZE bytes, reused), and the thread writes a chunk -- every
+ * record that came since its last pass, up to 64 KiB -- with one write():
+ * one system call for many records rather than one each, which is most of
+ * what a log line costs on a busy worker.  The thread naps FL_NAP_MS between
+ * passes while records flow, so a record reaches the file within a few ms;
+ * exit_worker writes what is queued.
+ *
+ * Why records never interleave: a chunk holds whole records only and is
+ * written with exactly one write() on a descriptor opened with O_APPEND;
+ * Linux serialises appending writes to one file, so lines from all workers
+ * (and all threads) stay whole, whatever their size (a record larger than a
+ * chunk gets a chunk of its own).  A failed or short write is not retried:
  * retrying the tail could land after another worker's record.
  *
  * Failures (missing directory, EACCES, ENOSPC...) cost the record, never the
@@ -38,13 +47,17 @@
 #define FL_NAP_MS 2              /* batch latency while records flow */
 #define FL_NAPS_BEFORE_SLEEP 500 /* ~1 s of naps, then a real sleep */
 #define FL_WAKE_BYTES (256 * 1024)
+#define FL_CHUNK_SIZE (64 * 1024) /* bytes per write() at most, but for one big record */
+#define FL_SPARE_CHUNKS 4         /* written chunks kept for reuse */
 
-typedef struct fl_record {
-    struct fl_record *next;
-    size_t len; /* bytes in data, '\n' included */
-    int reopen;
+/* Whole records, '\n'-terminated, written with one write(). */
+typedef struct fl_chunk {
+    struct fl_chunk *next;
+    size_t len, cap;
+    uint64_t records;
+    int reopen; /* reopen:true: this chunk holds one record, written on its own */
     char data[];
-} fl_record_t;
+} fl_chunk_t;
 
 struct fl_writer {
     fl_writer_t *next; /* registry list */
@@ -59,7 +72,9 @@ struct fl_writer {
     pthread_cond_t cv_done; /* a batch was written (fl_writer_sync) */
 
     /* Guarded by mu. */
-    fl_record_t *head, *tail;
+    fl_chunk_t *head, *tail;
+    fl_chunk_t *spare; /* written chunks, FL_CHUNK_SIZE each */
+    int nspare;
     size_t pending; /* bytes queued or in the current batch */
     size_t limit;
     uint64_t pushed, handled; /* record sequence numbers */
@@ -145,23 +160,24 @@ fl_errlog(fl_writer_t *w, const char *level, const char *fmt, ...)
         return;
 }
 
-/* A record was lost to `what` (errno `err`, 0 for a short write): report
- * the first failure of a burst, then at most one line per interval. */
+/* `lost` records were lost to `what` (errno `err`, 0 for a short write):
+ * report the first failure of a burst, then at most one line per interval
+ * (each lost record counts as one error, as when records went one by one). */
 static void
-fl_failure(fl_writer_t *w, const char *what, int err, size_t want, ssize_t got)
+fl_failure(fl_writer_t *w, const char *what, int err, size_t want, ssize_t got, uint64_t lost)
 {
     time_t now = time(NULL);
     char why[256];
 
     w->failing = 1;
-    w->failed_in_burst++;
+    w->failed_in_burst += lost;
     if (err != 0)
         snprintf(why, sizeof(why), "%s", strerror(err));
     else
         snprintf(why, sizeof(why), "short write (%zd of %zu bytes)", got, want);
 
     if (w->error_logged_at != 0 && now - w->error_logged_at < fl_error_interval) {
-        w->suppressed++;
+        w->suppressed += lost;
         return;
     }
     if (w->suppressed > 0)
@@ -169,7 +185,7 @@ fl_failure(fl_writer_t *w, const char *what, int err, size_t want, ssize_t got)
                   (unsigned long long)w->suppressed);
     else
         fl_errlog(w, "error", "%s \"%s\": %s", what, w->path, why);
-    w->suppressed = 0;
+    w->suppressed = lost - 1;
     w->error_logged_at = now;
 }
 
@@ -182,34 +198,47 @@ fl_close(fl_writer_t *w)
     }
 }
 
-/* Write one record; returns 1 when it reached the file. */
-static int
-fl_write_record(fl_writer_t *w, const fl_record_t *rec, int reopen_req)
+/* Records whose last byte is among the first n bytes of a chunk. */
+static uint64_t
+fl_whole_records(const fl_chunk_t *ch, size_t n)
+{
+    uint64_t k = 0;
+
+    for (const char *p = ch->data, *e = ch->data + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+        k++;
+    return k;
+}
+
+/* Write one chunk; returns how many of its records reached the file. */
+static uint64_t
+fl_write_chunk(fl_writer_t *w, const fl_chunk_t *ch, int reopen_req)
 {
     uint64_t gen = w->reopen_generation != NULL ? w->reopen_generation() : 0;
     ssize_t n;
 
     /* SIGUSR1 (generation bump), a reload, or reopen:true: drop the old
      * descriptor so a renamed (rotated) file is left to its new name. */
-    if (gen != w->generation || reopen_req || rec->reopen)
+    if (gen != w->generation || reopen_req || ch->reopen)
         fl_close(w);
     w->generation = gen;
 
     if (w->fd < 0) {
         w->fd = open(w->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (w->fd < 0) {
-            fl_failure(w, "failed to open the file", errno, 0, 0);
+            fl_failure(w, "failed to open the file", errno, 0, 0, ch->records);
             return 0;
         }
     }
     do
-        n = write(w->fd, rec->data, rec->len);
+        n = write(w->fd, ch->data, ch->len);
     while (n < 0 && errno == EINTR); /* nothing was written: safe to retry */
 
-    if (n < 0 || (size_t)n != rec->len) {
-        fl_failure(w, "failed to write to the file", n < 0 ? errno : 0, rec->len, n);
-        fl_close(w); /* the next record reopens */
-        return 0;
+    if (n < 0 || (size_t)n != ch->len) {
+        uint64_t ok = n > 0 ? fl_whole_records(ch, (size_t)n) : 0;
+        fl_failure(w, "failed to write to the file", n < 0 ? errno : 0, ch->len, n,
+                   ch->records - ok);
+        fl_close(w); /* the next chunk reopens */
+        return ok;
     }
     if (w->failing) {
         fl_errlog(w, "warn", "writing to \"%s\" again after %llu lost records", w->path,
@@ -219,16 +248,16 @@ fl_write_record(fl_writer_t *w, const fl_record_t *rec, int reopen_req)
         w->suppressed = 0;
         w->error_logged_at = 0;
     }
-    if (rec->reopen)
+    if (ch->reopen)
         fl_close(w); /* Kong's reopen: open per record */
-    return 1;
+    return ch->records;
 }
 
 static void *
 fl_writer_main(void *arg)
 {
     fl_writer_t *w = arg;
-    fl_record_t *batch, *rec;
+    fl_chunk_t *batch, *ch, *done_head;
     size_t bytes;
     uint64_t count, ok;
     int reopen_req;
@@ -270,17 +299,34 @@ fl_writer_main(void *arg)
 
         bytes = 0;
         count = ok = 0;
+        done_head = NULL;
         while (batch != NULL) {
-            rec = batch;
-            batch = rec->next;
-            ok += (uint64_t)fl_write_record(w, rec, reopen_req);
+            ch = batch;
+            batch = ch->next;
+            ok += fl_write_chunk(w, ch, reopen_req);
             reopen_req = 0;
-            bytes += rec->len;
-            count++;
-            free(rec);
+            bytes += ch->len;
+            count += ch->records;
+            if (ch->cap == FL_CHUNK_SIZE) { /* keep for reuse */
+                ch->next = done_head;
+                done_head = ch;
+            } else {
+                free(ch);
+            }
         }
 
         pthread_mutex_lock(&w->mu);
+        while (done_head != NULL) {
+            ch = done_head;
+            done_head = ch->next;
+            if (w->nspare < FL_SPARE_CHUNKS) {
+                ch->next = w->spare;
+                w->spare = ch;
+                w->nspare++;
+            } else {
+                free(ch);
+            }
+        }
         w->pending -= bytes;
         w->handled += count;
         w->written += ok;
@@ -300,6 +346,11 @@ fl_writer_main(void *arg)
 static void
 fl_writer_destroy(fl_writer_t *w)
 {
+    while (w->spare != NULL) {
+        fl_chunk_t *ch = w->spare;
+        w->spare = ch->next;
+        free(ch);
+    }
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv_work);
     pthread_cond_destroy(&w->cv_done);
@@ -421,25 +472,49 @@ fl_writer_release(fl_writer_t *w)
     fl_writer_destroy(w);
 }
 
+/* The chunk a record of `need` bytes goes into: the tail when it has room,
+ * else a spare or new one appended to the queue.  Lock held; NULL when
+ * memory ran out. */
+static fl_chunk_t *
+fl_chunk_for(fl_writer_t *w, size_t need, int reopen)
+{
+    fl_chunk_t *ch = w->tail;
+
+    if (ch != NULL && !reopen && !ch->reopen && ch->cap - ch->len >= need)
+        return ch;
+    if (need <= FL_CHUNK_SIZE && w->spare != NULL) {
+        ch = w->spare;
+        w->spare = ch->next;
+        w->nspare--;
+    } else {
+        size_t cap = need > FL_CHUNK_SIZE ? need : FL_CHUNK_SIZE;
+        ch = malloc(sizeof(*ch) + cap);
+        if (ch == NULL)
+            return NULL;
+        ch->cap = cap;
+    }
+    ch->next = NULL;
+    ch->len = 0;
+    ch->records = 0;
+    ch->reopen = reopen;
+    if (w->tail != NULL)
+        w->tail->next = ch;
+    else
+        w->head = ch;
+    w->tail = ch;
+    return ch;
+}
+
 int
 fl_writer_push(fl_writer_t *w, const char *data, size_t len, int reopen, uint64_t *warn_dropped,
                size_t *pending)
 {
-    fl_record_t *rec;
+    fl_chunk_t *ch = NULL;
     time_t now;
 
     *warn_dropped = 0;
-    rec = malloc(sizeof(*rec) + len + 1);
-    if (rec != NULL) {
-        memcpy(rec->data, data, len);
-        rec->data[len] = '\n';
-        rec->len = len + 1;
-        rec->reopen = reopen;
-        rec->next = NULL;
-    }
-
     pthread_mutex_lock(&w->mu);
-    if (rec == NULL || w->pending + len + 1 > w->limit) {
+    if (w->pending + len + 1 > w->limit || (ch = fl_chunk_for(w, len + 1, reopen)) == NULL) {
         w->dropped++;
         w->dropped_unreported++;
         now = time(NULL);
@@ -450,15 +525,15 @@ fl_writer_push(fl_writer_t *w, const char *data, size_t len, int reopen, uint64_
         }
         *pending = w->pending;
         pthread_mutex_unlock(&w->mu);
-        free(rec);
         return -1;
     }
-    if (w->tail != NULL)
-        w->tail->next = rec;
-    else
-        w->head = rec;
-    w->tail = rec;
-    w->pending += rec->len;
+    /* Copied under the lock: the thread holds it only to take the whole
+     * queue, never while writing. */
+    memcpy(ch->data + ch->len, data, len);
+    ch->data[ch->len + len] = '\n';
+    ch->len += len + 1;
+    ch->records++;
+    w->pending += len + 1;
     w->pushed++;
     *pending = w->pending;
     /* Wake the thread only when it sleeps for real (a napping thread picks
