@@ -255,6 +255,43 @@ sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json)
 
 /* ---- the record, written straight into one buffer ---- */
 
+/* Eight bytes at a time: does w hold a byte a JSON string must escape
+ * (below 0x20, '"', '\\')?  Exact as a yes/no (the classic zero-byte
+ * tests), whatever the other bytes are. */
+#define SB_ONES 0x0101010101010101ull
+#define SB_HIGHS 0x8080808080808080ull
+
+static inline int
+sb_word_special(uint64_t w)
+{
+    uint64_t q = w ^ (SB_ONES * '"'), bs = w ^ (SB_ONES * '\\');
+    uint64_t lt = (w - SB_ONES * 0x20) & ~w;
+    uint64_t zq = (q - SB_ONES) & ~q, zb = (bs - SB_ONES) & ~bs;
+    return ((lt | zq | zb) & SB_HIGHS) != 0;
+}
+
+/* Bytes at the start of s[0..n) that need no escaping. */
+static size_t
+sb_clean_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (sb_word_special(w))
+            break;
+        i += 8;
+    }
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            break;
+        i++;
+    }
+    return i;
+}
+
 /* A JSON string, escaped as json-c does (no escaping of '/'). */
 static void
 sb_str(sl_strbuf_t *b, const char *s, size_t n)
@@ -264,12 +301,14 @@ sb_str(sl_strbuf_t *b, const char *s, size_t n)
     sl_strbuf_need(b, n * 6 + 2);
     char *o = b->p + b->len;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
+    for (size_t i = 0; i < n;) {
+        size_t k = sb_clean_prefix(s + i, n - i);
+        memcpy(o, s + i, k);
+        o += k;
+        i += k;
+        if (i == n)
+            break;
+        unsigned char c = (unsigned char)s[i++];
         *o++ = '\\';
         switch (c) {
         case '"':
@@ -360,13 +399,15 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
             continue;
         size_t n =
             h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len : sizeof(name) - 1;
-        for (size_t k = 0; k < n; k++)
-            name[k] = (char)tolower((unsigned char)h->items[i].name.ptr[k]);
+        for (size_t k = 0; k < n; k++) {
+            char c = h->items[i].name.ptr[k];
+            name[k] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c; /* as tolower() in C */
+        }
         name[n] = '\0';
-        int red = always_redact &&
-                  (strcmp(name, "authorization") == 0 || strcmp(name, "proxy-authorization") == 0);
+        int red = always_redact && ((n == 13 && memcmp(name, "authorization", 13) == 0) ||
+                                    (n == 19 && memcmp(name, "proxy-authorization", 19) == 0));
         for (const char *const *rp = redact; !red && rp && *rp; rp++)
-            if (strcasecmp(name, *rp) == 0)
+            if (strlen(*rp) == n && strcasecmp(name, *rp) == 0)
                 red = 1;
         size_t count = 0;
         for (size_t j = i; j < h->n; j++)
@@ -471,6 +512,14 @@ utf8_fix(sl_strbuf_t *b)
     size_t i = 0, n = b->len, bad = 0, l;
 
     while (i < n) {
+        if (i + 8 <= n) { /* ASCII eight bytes at a time */
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if ((w & SB_HIGHS) == 0) {
+                i += 8;
+                continue;
+            }
+        }
         if (p[i] < 0x80) {
             i++;
             continue;
@@ -496,12 +545,12 @@ utf8_fix(sl_strbuf_t *b)
         }
     }
     free(b->p);
-    *b = o;
+    *b = o; /* the bigger buffer is the one reused */
 }
 
 /* A plugin set a value inside one of the record's own objects
  * ("request.x"): objects merge, so read the record back and merge (rare,
- * and off the common path).  Takes b's memory. */
+ * and off the common path). */
 static int
 merge_into_record(sl_req_t *r, sl_strbuf_t *b, sl_str_t *out)
 {
@@ -513,7 +562,6 @@ merge_into_record(sl_req_t *r, sl_strbuf_t *b, sl_str_t *out)
     size_t len;
     const char *s;
 
-    free(b->p);
     if (root == NULL)
         return SL_ERROR;
     merge(root, r->ser);
@@ -525,10 +573,15 @@ merge_into_record(sl_req_t *r, sl_strbuf_t *b, sl_str_t *out)
     return SL_OK;
 }
 
+/* The record is written into one buffer kept from request to request (the
+ * log phase runs on the worker's loop thread only), then copied into the
+ * request's pool. */
+static sl_strbuf_t record_buf;
+
 int
 sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
 {
-    sl_strbuf_t b = {0};
+    sl_strbuf_t b = record_buf;
     int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
     char port[16];
 
@@ -543,22 +596,26 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
                     merge_values = 1;
         }
     }
+    b.len = 0;
     sl_strbuf_need(&b, 2048);
     SL_STRBUF_LIT(&b, "{\"request\":{\"id\":");
     sb_str(&b, r->id, 32);
     SL_STRBUF_LIT(&b, ",\"uri\":");
     sb_str(&b, r->uri.ptr, r->uri.len);
-    /* url: http://host:port/uri, built as the reference does */
+    /* url: http://host:port/uri, built as the reference does (and cut) */
     {
-        sl_strbuf_t u = {0};
+        char u[SL_RECORD_URL_MAX];
+        size_t un = 0;
         int pn = snprintf(port, sizeof(port), ":%d", r->server_port);
-        SL_STRBUF_LIT(&u, "http://");
-        sl_strbuf_add(&u, r->host.ptr, r->host.len);
-        sl_strbuf_add(&u, port, (size_t)pn);
-        sl_strbuf_add(&u, r->uri.ptr, r->uri.len);
+        const sl_str_t parts[] = {{"http://", 7}, r->host, {port, (size_t)pn}, r->uri};
+        for (size_t i = 0; i < sl_nelems(parts) && un < sizeof(u); i++) {
+            size_t k = parts[i].len < sizeof(u) - un ? parts[i].len : sizeof(u) - un;
+            if (k)
+                memcpy(u + un, parts[i].ptr, k);
+            un += k;
+        }
         SL_STRBUF_LIT(&b, ",\"url\":");
-        sb_str(&b, u.p, u.len > SL_RECORD_URL_MAX ? SL_RECORD_URL_MAX : u.len);
-        free(u.p);
+        sb_str(&b, u, un);
     }
     SL_STRBUF_LIT(&b, ",\"querystring\":");
     if (r->query.len)
@@ -680,10 +737,17 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     }
     SL_STRBUF_LIT(&b, "}");
     utf8_fix(&b);
-    if (merge_values)
-        return merge_into_record(r, &b, out);
-    out->ptr = sl_pstrndup(r->pool, b.p, b.len);
-    out->len = b.len;
-    free(b.p);
-    return SL_OK;
+    int rc = SL_OK;
+    if (merge_values) {
+        rc = merge_into_record(r, &b, out);
+    } else {
+        out->ptr = sl_pstrndup(r->pool, b.p, b.len);
+        out->len = b.len;
+    }
+    if (b.cap > 256 * 1024) { /* a huge record (big headers): do not keep its buffer */
+        free(b.p);
+        b = (sl_strbuf_t){0};
+    }
+    record_buf = b;
+    return rc;
 }

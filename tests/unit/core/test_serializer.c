@@ -390,11 +390,168 @@ test_same_record(void **state)
     sl_pool_destroy(pool);
 }
 
+/* ---- byte for byte: records as the writer made them before it was made
+ * faster (string escaping and the UTF-8 check eight bytes at a time, a
+ * reused buffer): the new writer must give exactly these bytes. ---- */
+
+#define GOLDEN_PLAIN                                                                               \
+    "{\"request\":{\"id\":\"fedcba9876543210fedcba9876543210\",\"uri\":\"/anything/ping\","        \
+    "\"url\":\"http://127.0.0.1:41234/anything/ping\",\"querystring\":{},\"method\":\"GET"         \
+    "\",\"headers\":{\"host\":\"127.0.0.1:41234\",\"connection\":\"keep-alive\"},\"size\":"        \
+    "78},\"upstream_uri\":\"/anything/ping\",\"upstream_status\":\"200\",\"response\":{\"s"        \
+    "tatus\":200,\"headers\":{\"content-type\":\"application/json\",\"content-length\":\"2"        \
+    "8\",\"x-kong-upstream-latency\":\"0\",\"x-kong-proxy-latency\":\"1\",\"via\":\"1.1 sl"        \
+    "uice/0.1.0\",\"x-kong-request-id\":\"fedcba9876543210fedcba9876543210\"},\"size\":260"        \
+    "},\"latencies\":{\"kong\":0,\"proxy\":1,\"request\":1,\"receive\":0},\"tries\":[{\"ba"        \
+    "lancer_start\":1795637010482,\"ip\":\"127.0.0.1\",\"port\":8010,\"balancer_latency\":"        \
+    "0}],\"client_ip\":\"127.0.0.1\",\"started_at\":1795637010482,\"source\":\"upstream\"}"
+#define GOLDEN_REQUEST                                                                             \
+    "{\"request\":{\"id\":\"0123456789abcdef0123456789abcdef\",\"uri\":\"/anything/v1/mess"        \
+    "ages?beta=true&x=1&x=2&flag&e=%41%2Fb+c\",\"url\":\"http://localhost:8000/anything/v1"        \
+    "/messages?beta=true&x=1&x=2&flag&e=%41%2Fb+c\",\"querystring\":{\"beta\":\"true\",\"x"        \
+    "\":[\"1\",\"2\"],\"flag\":true,\"e\":\"A/b c\"},\"method\":\"POST\",\"headers\":{\"ho"        \
+    "st\":\"localhost:8000\",\"authorization\":\"REDACTED\",\"x-api-key\":\"REDACTED\",\"x"        \
+    "-multi\":[\"one\",\"two \\\"quoted\\\" \\\\ \\u0001\\t/\"],\"user-agent\":\"claude-cl"        \
+    "i/2.1.332 (\xc3\xa9)\"},\"size\":1234},\"upstream_uri\":\"/compatible-mode/v1/chat/co"        \
+    "mpletions?beta=true\",\"upstream_status\":\"502, 200\",\"response\":{\"status\":200,"         \
+    "\"headers\":{\"content-type\":\"text/event-stream\",\"set-cookie\":[\"a=1\",\"b=2\"]}"        \
+    ",\"size\":5678},\"latencies\":{\"kong\":1,\"proxy\":11,\"request\":15,\"receive\":3},"        \
+    "\"tries\":[{\"balancer_start\":0,\"ip\":\"127.0.0.1\",\"port\":9,\"balancer_latency\""        \
+    ":0,\"state\":\"failed\",\"code\":502},{\"balancer_start\":1795637010482,\"ip\":\"::1"         \
+    "\",\"port\":8010,\"balancer_latency\":2}],\"client_ip\":\"127.0.0.1\",\"started_at\":"        \
+    "1795637010482,\"source\":\"upstream\",\"error\":\"upstream_reset\"}"
+#define GOLDEN_AWKWARD                                                                             \
+    "{\"request\":{\"id\":\"0123456789abcdef0123456789abcdef\",\"uri\":\"/p\xe2\x82\xac/\\"        \
+    "ufffd?q=%22x%22&q=\xf0\x9f\x98\x80&empty=\",\"url\":\"http://h\xc3\xa9st:8000/p\xe2"          \
+    "\x82\xac/\\ufffd?q=%22x%22&q=\xf0\x9f\x98\x80&empty=\",\"querystring\":{\"q\":[\"\\\""        \
+    "x\\\"\",\"\xf0\x9f\x98\x80\"],\"empty\":\"\"},\"method\":\"POST\",\"headers\":{\"host"        \
+    "\":\"localhost:8000\",\"authorization\":\"REDACTED\",\"x-api-key\":\"REDACTED\",\"x-m"        \
+    "ulti\":[\"one\",\"two \\\"quoted\\\" \\\\ \\u0001\\t/\"],\"user-agent\":\"claude-cli/"        \
+    "2.1.332 (\xc3\xa9)\",\"x-bytes\":\"ab\\\"cd\\\\ef\\u001f\x7f\\ufffd\xc3\xa9\xe2\x82"          \
+    "\xac\xf0\x9f\x98\x80\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\"        \
+    "ufffd\\ufffd tail\",\"x-eight\":\"0123456\\\"89abcdef\\n12345678\\u0001abcdefgh\\\\bc"        \
+    "defghij\\ufffd\",\"x-off-0\":\"\xc3\xa9\\\"\",\"x-off-1\":\"1\xc3\xa9\\\"\\ufffd\",\""        \
+    "x-off-2\":\"12\xc3\xa9\\\"\",\"x-off-3\":\"123\xc3\xa9\\\"\\ufffd\",\"x-off-4\":\"123"        \
+    "4\xc3\xa9\\\"\",\"x-off-5\":\"12345\xc3\xa9\\\"\\ufffd\",\"x-off-6\":\"123456\xc3\xa9"        \
+    "\\\"\",\"x-off-7\":\"1234567\xc3\xa9\\\"\\ufffd\",\"x-off-8\":\"12345678\xc3\xa9\\\""         \
+    "\",\"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"        \
+    "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"        \
+    "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"        \
+    "nnnnn\":\"long\",\"cookie\":\"REDACTED\",\"api-key\":\"REDACTED\"},\"size\":1234},\"u"        \
+    "pstream_uri\":\"/compatible-mode/v1/chat/completions?beta=true\",\"upstream_status\":"        \
+    "\"502, 200\",\"response\":{\"status\":502,\"headers\":{\"content-type\":\"text/event-"        \
+    "stream\",\"set-cookie\":[\"a=1\",\"b=2\"]},\"size\":0},\"latencies\":{\"kong\":1,\"pr"        \
+    "oxy\":11,\"request\":15,\"receive\":3},\"tries\":[{\"balancer_start\":0,\"ip\":\"127."        \
+    "0.0.1\",\"port\":9,\"balancer_latency\":0,\"state\":\"failed\",\"code\":502},{\"balan"        \
+    "cer_start\":1795637010482,\"ip\":\"::1\",\"port\":8010,\"balancer_latency\":2}],\"cli"        \
+    "ent_ip\":\"127.0.0.1\",\"started_at\":1795637010482,\"source\":\"upstream\",\"error\""        \
+    ":\"upstream_reset\"}"
+
+/* The plain route's request of bench/run lane 1. */
+static sl_req_t *
+make_plain_request(sl_pool_t *pool)
+{
+    sl_req_t *r = sl_pcalloc(pool, sizeof(*r));
+
+    r->pool = pool;
+    memcpy(r->id, "fedcba9876543210fedcba9876543210", 33);
+    r->uri = SL_STR("/anything/ping");
+    r->path = SL_STR("/anything/ping");
+    r->host = SL_STR("127.0.0.1");
+    r->method = SL_STR("GET");
+    r->server_port = 41234;
+    memcpy(r->client_ip, "127.0.0.1", 10);
+    sl_headers_add(&r->client_headers, pool, SL_STR("Host"), SL_STR("127.0.0.1:41234"));
+    sl_headers_add(&r->client_headers, pool, SL_STR("Connection"), SL_STR("keep-alive"));
+    sl_headers_add(&r->resp_headers, pool, SL_STR("Content-Type"), SL_STR("application/json"));
+    sl_headers_add(&r->resp_headers, pool, SL_STR("Content-Length"), SL_STR("28"));
+    sl_headers_add(&r->resp_headers, pool, SL_STR("X-Kong-Upstream-Latency"), SL_STR("0"));
+    sl_headers_add(&r->resp_headers, pool, SL_STR("X-Kong-Proxy-Latency"), SL_STR("1"));
+    sl_headers_add(&r->resp_headers, pool, SL_STR("Via"), SL_STR("1.1 sluice/0.1.0"));
+    sl_headers_add(&r->resp_headers, pool, SL_STR("X-Kong-Request-Id"),
+                   SL_STR("fedcba9876543210fedcba9876543210"));
+    r->req_size = 78;
+    r->resp_bytes = 260;
+    r->status = 200;
+    r->upstream_status = 200;
+    r->upstream_uri = "/anything/ping";
+    r->source = SL_SOURCE_UPSTREAM;
+    r->times[SL_TIME_START] = 1795637010482000;
+    r->times[SL_TIME_UPSTREAM_START] = r->times[SL_TIME_START] + 100;
+    r->times[SL_TIME_UPSTREAM_FIRST_BYTE] = r->times[SL_TIME_START] + 1100;
+    r->times[SL_TIME_UPSTREAM_LAST_BYTE] = r->times[SL_TIME_START] + 1100;
+    r->times[SL_TIME_RESPONSE_END] = r->times[SL_TIME_START] + 1200;
+    sl_req_add_try(r);
+    memcpy(r->tries[0].ip, "127.0.0.1", 10);
+    r->tries[0].port = 8010;
+    r->tries[0].start_us = r->times[SL_TIME_START] + 50;
+    return r;
+}
+
+/* Bytes of every kind in strings: controls, quotes, backslashes, valid
+ * UTF-8 of each length, invalid and cut sequences, at every offset from
+ * an eight-byte boundary. */
+static sl_req_t *
+make_awkward_request(sl_pool_t *pool)
+{
+    sl_req_t *r = make_request(pool);
+    static const char v1[] = "ab\"cd\\ef\x1f\x7f\x80\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+                             "\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80\xe2\x82 tail";
+    static const char v2[] = "0123456\"89abcdef\n12345678\x01"
+                             "abcdefgh\\bcdefghij\xff";
+    char name[300];
+
+    sl_headers_add(&r->client_headers, pool, SL_STR("X-Bytes"), SL_STR(v1));
+    sl_headers_add(&r->client_headers, pool, SL_STR("X-Eight"), SL_STR(v2));
+    for (int k = 0; k < 9; k++) {
+        char *v = sl_palloc(pool, 32);
+        int n = snprintf(v, 32, "%.*s\xc3\xa9\"%s", k, "12345678", k % 2 ? "\x80" : "");
+        char *nm = sl_palloc(pool, 16);
+        snprintf(nm, 16, "X-Off-%d", k);
+        sl_headers_add(&r->client_headers, pool, (sl_str_t){nm, strlen(nm)},
+                       (sl_str_t){v, (size_t)n});
+    }
+    memset(name, 'n', sizeof(name)); /* a name longer than the record keeps */
+    sl_headers_add(&r->client_headers, pool, (sl_str_t){name, sizeof(name)}, SL_STR("long"));
+    sl_headers_add(&r->client_headers, pool, SL_STR("Cookie"), SL_STR("s=1"));
+    sl_headers_add(&r->client_headers, pool, SL_STR("api-key"), SL_STR("k"));
+    r->host = SL_STR("h\xc3\xa9st");
+    r->uri = SL_STR("/p\xe2\x82\xac/\xc3?q=%22x%22&q=\xf0\x9f\x98\x80&empty=");
+    r->query = SL_STR("q=%22x%22&q=\xf0\x9f\x98\x80&empty=");
+    r->status = 502;
+    r->resp_bytes = 0;
+    return r;
+}
+
+static void
+assert_bytes(sl_req_t *r, const char *const *redact, const char *want)
+{
+    sl_str_t got;
+
+    assert_int_equal(sl_serialize(r, redact, &got), SL_OK);
+    if (got.len != strlen(want) || memcmp(got.ptr, want, got.len) != 0)
+        fail_msg("record changed:\nnow  %.*s\nwas  %s", (int)got.len, got.ptr, want);
+}
+
+static void
+test_same_bytes(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(4096);
+    const char *redact[] = {"x-api-key", "api-key", "cookie", NULL};
+
+    (void)state;
+    assert_bytes(make_plain_request(pool), NULL, GOLDEN_PLAIN);
+    assert_bytes(make_request(pool), redact, GOLDEN_REQUEST);
+    assert_bytes(make_awkward_request(pool), redact, GOLDEN_AWKWARD);
+    sl_pool_destroy(pool);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_record),
+        cmocka_unit_test(test_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
