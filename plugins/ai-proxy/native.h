@@ -170,6 +170,30 @@ int sl_ap_bstream_feed(sl_ap_bstream_t *s, const char *p, size_t n, int eof, int
                        sl_ap_buf_t *out);
 void sl_ap_bstream_keepalive(sl_ap_bstream_t *s, sl_ap_buf_t *out);
 
+/* ------------------------------------------------------ native_openai.c */
+
+/* An OpenAI chat client of a codec with an Anthropic client side
+ * (from_anthropic, anthropic_json, astream_*): OpenAI -> Anthropic (the
+ * anthropic provider's codec) -> the provider, and back the same way. */
+int sl_ap_via_request(const sl_ap_codec_t *k, const sl_ap_target_t *t, const char *body, size_t len,
+                      sl_jdoc_t *doc, sl_ap_buf_t *out, sl_ap_req_info_t *info);
+int sl_ap_via_decode_json(const sl_ap_codec_t *k, const sl_ap_target_t *t, const char *body,
+                          size_t len, sl_jdoc_t *doc, sl_ap_buf_t *out, sl_ap_usage_t *u);
+
+typedef struct sl_ap_via_stream {
+    const sl_ap_codec_t *k;
+    void *nat;       /* the codec's astream state */
+    void *ac;        /* anthropic_codec.c's stream state */
+    sl_ap_buf_t mid; /* Anthropic events of one feed */
+    int oom;
+} sl_ap_via_stream_t;
+
+void sl_ap_via_stream_init(const sl_ap_codec_t *k, sl_ap_via_stream_t *s, const sl_ap_target_t *t,
+                           const sl_ap_req_info_t *info, size_t max_event);
+int sl_ap_via_stream_feed(sl_ap_via_stream_t *s, const char *p, size_t n, int eof, sl_ap_buf_t *out,
+                          sl_ap_usage_t *u);
+void sl_ap_via_stream_free(sl_ap_via_stream_t *s);
+
 /* ------------------------------------------------------------- sigv4.c */
 
 typedef struct sl_ap_sigv4 {

@@ -257,7 +257,44 @@ sl_ap_b_free(void *st)
     sl_ap_bstream_free(st);
 }
 
+/* ------------------------------------ OpenAI clients (native_openai.c) */
+
+#define SL_AP_VIA(name, codec)                                                                     \
+    static int name##_from_openai(const sl_ap_target_t *t, const char *body, size_t len,           \
+                                  sl_jdoc_t *doc, sl_ap_buf_t *out, sl_ap_req_info_t *info)        \
+    {                                                                                              \
+        return sl_ap_via_request(&codec, t, body, len, doc, out, info);                            \
+    }                                                                                              \
+    static int name##_decode_json(const sl_ap_target_t *t, const char *body, size_t len,           \
+                                  sl_jdoc_t *doc, sl_ap_buf_t *out, sl_ap_usage_t *u)              \
+    {                                                                                              \
+        return sl_ap_via_decode_json(&codec, t, body, len, doc, out, u);                           \
+    }                                                                                              \
+    static void name##_stream_init(void *st, const sl_ap_target_t *t,                              \
+                                   const sl_ap_req_info_t *info, size_t max_event)                 \
+    {                                                                                              \
+        sl_ap_via_stream_init(&codec, st, t, info, max_event);                                     \
+    }                                                                                              \
+    static int name##_stream_feed(void *st, const char *p, size_t n, int eof, sl_ap_buf_t *out,    \
+                                  sl_ap_usage_t *u)                                                \
+    {                                                                                              \
+        return sl_ap_via_stream_feed(st, p, n, eof, out, u);                                       \
+    }                                                                                              \
+    static void name##_stream_free(void *st)                                                       \
+    {                                                                                              \
+        sl_ap_via_stream_free(st);                                                                 \
+    }
+
+SL_AP_VIA(sl_ap_gvia, sl_ap_codec_gemini)
+SL_AP_VIA(sl_ap_bvia, sl_ap_codec_bedrock)
+
 const sl_ap_codec_t sl_ap_codec_gemini = {
+    .from_openai = sl_ap_gvia_from_openai,
+    .decode_json = sl_ap_gvia_decode_json,
+    .stream_size = sizeof(sl_ap_via_stream_t),
+    .stream_init = sl_ap_gvia_stream_init,
+    .stream_feed = sl_ap_gvia_stream_feed,
+    .stream_free = sl_ap_gvia_stream_free,
     .from_anthropic = sl_ap_gemini_request,
     .prepare = sl_ap_gemini_prepare,
     .anthropic_json = sl_ap_gemini_ajson,
@@ -270,6 +307,12 @@ const sl_ap_codec_t sl_ap_codec_gemini = {
 };
 
 const sl_ap_codec_t sl_ap_codec_bedrock = {
+    .from_openai = sl_ap_bvia_from_openai,
+    .decode_json = sl_ap_bvia_decode_json,
+    .stream_size = sizeof(sl_ap_via_stream_t),
+    .stream_init = sl_ap_bvia_stream_init,
+    .stream_feed = sl_ap_bvia_stream_feed,
+    .stream_free = sl_ap_bvia_stream_free,
     .from_anthropic = sl_ap_bedrock_request,
     .prepare = sl_ap_bedrock_prepare,
     .anthropic_json = sl_ap_bedrock_ajson,

@@ -11,19 +11,20 @@ import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
 import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY, runClaude, claudeSkip, show } from './harness.mjs';
 import { startNativeMock, GEMINI_KEY, AWS, TEXT } from '../mock/native.mjs';
 
 const CASE = { timeout: 30000 };
 const BEDROCK_MODEL = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
 
-function route(name, p, provider, model, { auth = {}, options = {} } = {}) {
+function route(name, p, provider, model, { auth = {}, options = {}, format = 'anthropic' } = {}) {
     return {
         name, paths: [p],
         plugins: [{
             name: 'ai-proxy',
             config: {
-                route_type: 'llm/v1/chat', llm_format: 'anthropic',
+                route_type: 'llm/v1/chat', llm_format: format,
                 logging: { log_statistics: true }, auth,
                 model: { provider, name: model, options: { upstream_url: 'MOCK', ...options } },
             },
@@ -50,6 +51,11 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
             route('gembad', '/gembad', 'gemini', 'gemini-2.5-flash', { auth: { header_name: 'x-goog-api-key', header_value: 'AIza-wrong' } }),
             route('br', '/br', 'bedrock', BEDROCK_MODEL, { auth: awsAuth, options: { bedrock: { aws_region: AWS.region } } }),
             route('brbad', '/brbad', 'bedrock', BEDROCK_MODEL, { auth: { ...awsAuth, aws_secret_access_key: 'not-the-secret' }, options: { bedrock: { aws_region: AWS.region } } }),
+            /* OpenAI clients of the same providers */
+            route('ogem', '/ogem', 'gemini', 'gemini-2.5-flash', { format: 'openai', auth: { header_name: 'x-goog-api-key', header_value: GEMINI_KEY } }),
+            route('ogembad', '/ogembad', 'gemini', 'gemini-2.5-flash', { format: 'openai', auth: { header_name: 'x-goog-api-key', header_value: 'AIza-wrong' } }),
+            route('obr', '/obr', 'bedrock', BEDROCK_MODEL, { format: 'openai', auth: awsAuth, options: { bedrock: { aws_region: AWS.region } } }),
+            route('obrbad', '/obrbad', 'bedrock', BEDROCK_MODEL, { format: 'openai', auth: { ...awsAuth, aws_secret_access_key: 'not-the-secret' }, options: { bedrock: { aws_region: AWS.region } } }),
         ];
         const config = JSON.stringify({
             _format_version: '3.0',
@@ -65,6 +71,8 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
     beforeEach(() => mock.reset());
 
     const an = (p) => new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${p}`, maxRetries: 0 });
+    const oa = (p) => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${p}`, maxRetries: 0 });
+    const OTOOLS = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: TOOLS[0].input_schema } }];
     const lastLog = async () => {
         await sleep(150);
         const recs = readLog(logPath);
@@ -206,6 +214,132 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
         await assert.rejects(an('/br').messages.stream({
             model: BEDROCK_MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'MOCK:stream_error' }],
         }).finalMessage(), /Model stream error/);
+    });
+
+    for (const [p, model, provider] of [['/ogem', 'gemini-2.5-flash', 'gemini'], ['/obr', BEDROCK_MODEL, 'bedrock']]) {
+        test(`${provider}: OpenAI SDK, a chat completion, then streamed with and without include_usage`, CASE, async () => {
+            const client = oa(p);
+            const { data, response } = await client.chat.completions.create({
+                model, max_tokens: 100, messages: [{ role: 'system', content: 'Be terse.' }, { role: 'user', content: 'Hello' }],
+            }).withResponse();
+            assert.equal(data.object, 'chat.completion');
+            assert.equal(data.choices[0].message.content, TEXT);
+            assert.equal(data.choices[0].finish_reason, 'stop');
+            assert.equal(data.usage.prompt_tokens_details.cached_tokens, 100);
+            assert.equal(response.headers.get('x-kong-llm-model'), `${provider}/${model}`);
+            const up = mock.requests[0];
+            noClientKey(up);
+            if (provider === 'gemini') {
+                assert.equal(up.path, '/v1beta/models/gemini-2.5-flash:generateContent');
+                assert.equal(up.body.systemInstruction.parts[0].text, 'Be terse.');
+                assert.equal(up.body.generationConfig.maxOutputTokens, 100);
+                assert.equal(data.usage.completion_tokens, 10);
+            } else {
+                assert.equal(up.sigError, undefined);
+                assert.equal(up.path, '/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse');
+                assert.equal(up.body.system[0].text, 'Be terse.');
+                assert.equal(up.body.inferenceConfig.maxTokens, 100);
+                assert.deepEqual(data.usage, { prompt_tokens: 120, completion_tokens: 9, total_tokens: 129, prompt_tokens_details: { cached_tokens: 100 } });
+            }
+            let rec = await lastLog();
+            assert.equal(rec.ai.proxy.meta.provider_name, provider);
+            assert.equal(rec.ai.proxy.usage.prompt_tokens_details.cached_tokens, 100);
+            assert.equal(rec.ai.proxy.usage.completion_tokens, provider === 'gemini' ? 10 : 9);
+
+            for (const include of [true, false]) {
+                mock.reset();
+                const stream = await client.chat.completions.create({
+                    model, stream: true, max_tokens: 50,
+                    ...(include ? { stream_options: { include_usage: true } } : {}),
+                    messages: [{ role: 'user', content: 'Hello again' }],
+                });
+                const chunks = [];
+                for await (const c of stream) chunks.push(c);
+                assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+                assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), TEXT);
+                const fin = chunks.filter((c) => c.choices[0]?.finish_reason);
+                assert.equal(fin.length, 1);
+                assert.equal(fin[0].choices[0].finish_reason, 'stop');
+                const withUsage = chunks.filter((c) => c.usage);
+                assert.equal(withUsage.length, include ? 1 : 0);
+                if (include) {
+                    assert.deepEqual(withUsage[0].choices, []);
+                    assert.equal(withUsage[0].usage.prompt_tokens_details.cached_tokens, 100);
+                    assert.equal(chunks.at(-1), withUsage[0]);
+                }
+                assert.ok(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0].id));
+                assert.match(mock.requests[0].path, provider === 'gemini' ? /:streamGenerateContent$/ : /\/converse-stream$/);
+                if (provider === 'bedrock') assert.equal(mock.requests[0].sigError, undefined);
+                rec = await lastLog();
+                assert.equal(rec.ai.proxy.meta.request_mode, 'stream');
+                assert.equal(rec.ai.proxy.usage.prompt_tokens_details.cached_tokens, 100, 'usage logged with or without include_usage');
+            }
+        });
+
+        test(`${provider}: OpenAI SDK, a streamed tool call and the tool result going back`, CASE, async () => {
+            const client = oa(p);
+            const messages = [{ role: 'user', content: 'Weather in Paris? MOCK:tool_call' }];
+            const stream = await client.chat.completions.create({ model, tools: OTOOLS, stream: true, messages });
+            let args = '';
+            let name = null;
+            let id = null;
+            let finish = null;
+            let content = '';
+            for await (const c of stream) {
+                const tc = c.choices[0]?.delta?.tool_calls?.[0];
+                if (tc?.id) id = tc.id;
+                if (tc?.function?.name) name = tc.function.name;
+                args += tc?.function?.arguments ?? '';
+                content += c.choices[0]?.delta?.content ?? '';
+                finish = c.choices[0]?.finish_reason ?? finish;
+            }
+            assert.equal(name, 'get_weather');
+            assert.equal(finish, 'tool_calls');
+            assert.equal(content, 'Let me check.');
+            assert.deepEqual(JSON.parse(args), { city: 'Paris', unit: 'celsius' });
+            messages.push({ role: 'assistant', content, tool_calls: [{ id, type: 'function', function: { name, arguments: args } }] });
+            messages.push({ role: 'tool', tool_call_id: id, content: '18C, sunny' });
+            const second = await client.chat.completions.create({ model, tools: OTOOLS, messages });
+            assert.match(second.choices[0].message.content, /18C, sunny/);
+            assert.equal(second.choices[0].finish_reason, 'stop');
+            const up = mock.requests[1];
+            if (provider === 'gemini') {
+                /* the thought signature came back inside the call id */
+                assert.equal(up.body.contents[1].parts[1].functionCall.name, 'get_weather');
+                assert.equal(up.body.contents[2].parts[0].functionResponse.name, 'get_weather');
+            } else {
+                assert.equal(up.sigError, undefined);
+                assert.equal(up.body.messages[1].content[1].toolUse.toolUseId, 'tooluse_mock01');
+                assert.equal(up.body.messages[2].content[0].toolResult.toolUseId, 'tooluse_mock01');
+            }
+        });
+    }
+
+    test('OpenAI SDK: the providers\' errors in OpenAI\'s shape and status', CASE, async () => {
+        await assert.rejects(oa('/ogembad').chat.completions.create({
+            model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e instanceof OpenAI.BadRequestError && /API key not valid/.test(e.message));
+        await assert.rejects(oa('/ogem').chat.completions.create({
+            model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'MOCK:error429' }],
+        }), (e) => e instanceof OpenAI.RateLimitError);
+        await assert.rejects(async () => {
+            const s = await oa('/ogem').chat.completions.create({
+                model: 'gemini-2.5-flash', stream: true, messages: [{ role: 'user', content: 'MOCK:stream_error' }],
+            });
+            for await (const c of s) void c;
+        }, /overloaded/);
+        await assert.rejects(oa('/obrbad').chat.completions.create({
+            model: BEDROCK_MODEL, messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e instanceof OpenAI.PermissionDeniedError && /signature we calculated does not match/.test(e.message));
+        await assert.rejects(oa('/obr').chat.completions.create({
+            model: BEDROCK_MODEL, messages: [{ role: 'user', content: 'MOCK:error429' }],
+        }), (e) => e instanceof OpenAI.RateLimitError);
+        await assert.rejects(async () => {
+            const s = await oa('/obr').chat.completions.create({
+                model: BEDROCK_MODEL, stream: true, messages: [{ role: 'user', content: 'MOCK:stream_error' }],
+            });
+            for await (const c of s) void c;
+        }, /Model stream error/);
     });
 
     for (const [p, model, provider] of [['/gem', 'gemini-2.5-flash', 'gemini'], ['/br', BEDROCK_MODEL, 'bedrock']]) {

@@ -161,10 +161,21 @@ test_native_providers(void **state)
                  "\"aws_access_key_id\":\"AK\",\"aws_secret_access_key\":\"SK\"},\"model\":{"
                  "\"provider\":\"bedrock\"}}",
                  "needs a region");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"auth\":{\"aws_access_key_id\":\"AK\","
-                 "\"aws_secret_access_key\":\"SK\"},\"model\":{\"provider\":\"bedrock\","
-                 "\"options\":{\"bedrock\":{\"aws_region\":\"us-east-1\"}}}}",
-                 "llm_format: 'openai' is not supported yet by sluice with provider bedrock");
+    /* an OpenAI client of bedrock (and gemini): served since the codecs
+     * have their OpenAI side (native_openai.c) */
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"auth\":{\"aws_access_key_id\":"
+                           "\"AK\",\"aws_secret_access_key\":\"SK\"},\"model\":{\"provider\":"
+                           "\"bedrock\",\"options\":{\"bedrock\":{\"aws_region\":\"us-east-1\"}}}}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c->t.llm_format, SL_AP_FMT_OPENAI);
+    sl_ap_conf_free(c);
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"auth\":{\"header_name\":"
+                           "\"x-goog-api-key\",\"header_value\":\"k\"},\"model\":{\"provider\":"
+                           "\"gemini\",\"name\":\"gemini-2.5-flash\"}}",
+                           &c, &e),
+                     0);
+    sl_ap_conf_free(c);
     assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
                            "\"auth\":{\"aws_access_key_id\":\"AK\",\"aws_secret_access_key\":"
                            "\"SK\"},\"model\":{\"provider\":\"bedrock\",\"options\":{\"bedrock\":"

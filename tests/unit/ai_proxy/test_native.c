@@ -676,6 +676,346 @@ test_bedrock_stream(void **state)
     sl_ap_buf_free(&out);
 }
 
+/* ------------------------------------ OpenAI clients (native_openai.c) */
+
+/* What an OpenAI chunk stream said, for assertions. */
+typedef struct oai_sum {
+    char text[256], reasoning[256], args[256], tool_id[128], tool_name[64], finish[32];
+    char error_type[64];
+    int ntools, done, usage_chunk, prompt, completion, cached, nchunks;
+} oai_sum_t;
+
+static void
+oai_walk(const char *p0, size_t n, oai_sum_t *s)
+{
+    sl_ap_buf_t b = {0};
+    char *p, *e;
+
+    memset(s, 0, sizeof(*s));
+    sl_ap_buf_add(&b, p0, n);
+    sl_ap_buf_addc(&b, '\0');
+    for (p = b.ptr; (e = strstr(p, "\n\n")) != NULL; p = e + 2) {
+        json_object *o, *v;
+
+        assert_memory_equal(p, "data: ", 6);
+        if (strncmp(p + 6, "[DONE]", 6) == 0) {
+            s->done = 1;
+            assert_string_equal(e + 2, "");
+            break;
+        }
+        o = tu_parse(p + 6, (size_t)(e - p - 6));
+        if ((v = tu_get(o, "error.type")) != NULL) {
+            snprintf(s->error_type, sizeof(s->error_type), "%s", json_object_get_string(v));
+            json_object_put(o);
+            continue;
+        }
+        s->nchunks++;
+        assert_string_equal(json_object_get_string(tu_get(o, "object")), "chat.completion.chunk");
+        if (tu_get(o, "usage")) {
+            s->usage_chunk = 1;
+            s->prompt = tu_int(o, "usage.prompt_tokens");
+            s->completion = tu_int(o, "usage.completion_tokens");
+            s->cached = tu_int(o, "usage.prompt_tokens_details.cached_tokens");
+        }
+        if ((v = tu_get(o, "choices.0.delta.content")) != NULL) {
+            strncat(s->text, json_object_get_string(v), sizeof(s->text) - strlen(s->text) - 1);
+        }
+        if ((v = tu_get(o, "choices.0.delta.reasoning_content")) != NULL) {
+            strncat(s->reasoning, json_object_get_string(v),
+                    sizeof(s->reasoning) - strlen(s->reasoning) - 1);
+        }
+        if ((v = tu_get(o, "choices.0.delta.tool_calls.0.id")) != NULL) {
+            s->ntools++;
+            if (s->ntools == 1) {
+                snprintf(s->tool_id, sizeof(s->tool_id), "%s", json_object_get_string(v));
+                snprintf(s->tool_name, sizeof(s->tool_name), "%s",
+                         tu_str(o, "choices.0.delta.tool_calls.0.function.name"));
+            }
+        }
+        if ((v = tu_get(o, "choices.0.delta.tool_calls.0.function.arguments")) != NULL &&
+            s->ntools == 1) {
+            strncat(s->args, json_object_get_string(v), sizeof(s->args) - strlen(s->args) - 1);
+        }
+        if ((v = tu_get(o, "choices.0.finish_reason")) != NULL &&
+            json_object_get_type(v) == json_type_string) {
+            snprintf(s->finish, sizeof(s->finish), "%s", json_object_get_string(v));
+        }
+        json_object_put(o);
+    }
+    sl_ap_buf_free(&b);
+}
+
+/* A provider stream through a codec's OpenAI side, fed in pieces of `step`
+ * bytes (0: whole). */
+static void
+oai_stream(const sl_ap_codec_t *k, const char *in, size_t n, size_t step, int include_usage,
+           sl_ap_buf_t *out, sl_ap_usage_t *u)
+{
+    sl_ap_req_info_t info;
+    void *st = calloc(1, k->stream_size);
+
+    memset(&info, 0, sizeof(info));
+    info.model = (sl_str_t)SL_STR("m1");
+    info.include_usage = include_usage;
+    k->stream_init(st, NULL, &info, 1 << 20);
+    if (step == 0) {
+        step = n ? n : 1;
+    }
+    for (size_t off = 0; off < n; off += step) {
+        assert_true(k->stream_feed(st, in + off, n - off < step ? n - off : step, 0, out, u) != -2);
+    }
+    assert_true(k->stream_feed(st, NULL, 0, 1, out, u) != -2);
+    k->stream_free(st);
+    free(st);
+}
+
+/* The same chunks whatever the split (created is per stream: lengths and
+ * the walk compared). */
+static void
+oai_stream_all_ways(const sl_ap_codec_t *k, const char *in, size_t n, int include_usage,
+                    oai_sum_t *sum, sl_ap_usage_t *u)
+{
+    sl_ap_buf_t whole = {0};
+
+    oai_stream(k, in, n, 0, include_usage, &whole, u);
+    oai_walk(whole.ptr, whole.len, sum);
+    for (size_t step = 1; step < n; step += step < 16 ? 1 : 37) {
+        sl_ap_buf_t part = {0};
+        sl_ap_usage_t u2;
+        oai_sum_t s2;
+
+        memset(&u2, 0, sizeof(u2));
+        oai_stream(k, in, n, step, include_usage, &part, &u2);
+        assert_int_equal(part.len, whole.len);
+        oai_walk(part.ptr, part.len, &s2);
+        assert_memory_equal(&s2, sum, sizeof(s2));
+        assert_int_equal(u2.prompt, u->prompt);
+        sl_ap_buf_free(&part);
+    }
+    sl_ap_buf_free(&whole);
+}
+
+static const char oai_req[] =
+    "{\"model\":\"m1\",\"max_tokens\":300,\"stream\":true,\"stream_options\":{\"include_usage\":"
+    "true},\"temperature\":0.25,\"stop\":\"END\","
+    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":"
+    "\"Weather\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+    "\"string\"}}}}}],\"tool_choice\":\"required\","
+    "\"messages\":[{\"role\":\"system\",\"content\":\"Be terse.\"},"
+    "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"toolu_x_1_gsig_QUJD\","
+    "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":"
+    "\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+    "{\"role\":\"tool\",\"tool_call_id\":\"toolu_x_1_gsig_QUJD\",\"content\":\"18C\"}]}";
+
+static void
+test_openai_client_requests(void **state)
+{
+    const sl_ap_codec_t *gk = sl_ap_provider_find("gemini")->codec;
+    const sl_ap_codec_t *bk = sl_ap_provider_find("bedrock")->codec;
+    sl_ap_target_t conf = conf_default();
+    sl_ap_req_info_t info;
+    json_object *o;
+
+    (void)state;
+    conf.llm_format = SL_AP_FMT_OPENAI;
+    o = translate(gk->from_openai, &conf, oai_req, &info);
+    assert_true(info.stream);
+    assert_true(info.include_usage);
+    assert_int_equal(info.model.len, 2);
+    assert_memory_equal(info.model.ptr, "m1", 2); /* into the client's body */
+    assert_true(info.model.ptr > oai_req && info.model.ptr < oai_req + sizeof(oai_req));
+    assert_jstr(o, "systemInstruction.parts.0.text", "Be terse.");
+    assert_jstr(o, "contents.0.role", "user");
+    assert_jstr(o, "contents.0.parts.0.text", "Weather in Paris?");
+    assert_jstr(o, "contents.1.role", "model");
+    assert_jstr(o, "contents.1.parts.0.functionCall.name", "get_weather");
+    assert_jstr(o, "contents.1.parts.0.functionCall.args.city", "Paris");
+    assert_jstr(o, "contents.1.parts.0.thoughtSignature", "QUJD"); /* carried in the id */
+    assert_jstr(o, "contents.2.parts.0.functionResponse.name", "get_weather");
+    assert_jstr(o, "contents.2.parts.0.functionResponse.response.result", "18C");
+    assert_int_equal(tu_int(o, "generationConfig.maxOutputTokens"), 300);
+    assert_true(json_object_get_double(tu_get(o, "generationConfig.temperature")) == 0.25);
+    assert_jstr(o, "generationConfig.stopSequences.0", "END");
+    assert_jstr(o, "tools.0.functionDeclarations.0.name", "get_weather");
+    assert_jstr(o, "toolConfig.functionCallingConfig.mode", "ANY");
+    json_object_put(o);
+
+    o = translate(bk->from_openai, &conf, oai_req, &info);
+    assert_true(info.stream);
+    assert_jstr(o, "system.0.text", "Be terse.");
+    assert_jstr(o, "messages.0.role", "user");
+    assert_jstr(o, "messages.1.content.0.toolUse.toolUseId", "toolu_x_1_gsig_QUJD");
+    assert_jstr(o, "messages.1.content.0.toolUse.input.city", "Paris");
+    assert_jstr(o, "messages.2.content.0.toolResult.toolUseId", "toolu_x_1_gsig_QUJD");
+    assert_int_equal(tu_int(o, "inferenceConfig.maxTokens"), 300);
+    assert_jstr(o, "toolConfig.tools.0.toolSpec.name", "get_weather");
+    assert_non_null(tu_get(o, "toolConfig.toolChoice.any"));
+    json_object_put(o);
+
+    /* the first translator's refusals reach the client */
+    assert_int_equal(refused(gk->from_openai, &conf,
+                             "{\"model\":\"m1\",\"n\":2,\"messages\":[{\"role\":\"user\","
+                             "\"content\":\"x\"}]}",
+                             &info),
+                     400);
+    /* and the second's: a tool result naming no call */
+    assert_int_equal(refused(gk->from_openai, &conf,
+                             "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":"
+                             "\"x\"},{\"role\":\"tool\",\"tool_call_id\":\"nope\",\"content\":"
+                             "\"y\"}]}",
+                             &info),
+                     400);
+    conf.model_name = "other";
+    assert_int_equal(refused(bk->from_openai, &conf, oai_req, &info), 400);
+    assert_non_null(strstr(info.errmsg, "cannot use own model"));
+}
+
+static void
+test_openai_client_answers(void **state)
+{
+    const sl_ap_codec_t *gk = sl_ap_provider_find("gemini")->codec;
+    const sl_ap_codec_t *bk = sl_ap_provider_find("bedrock")->codec;
+    static const char br_resp[] =
+        "{\"metrics\":{\"latencyMs\":3},\"output\":{\"message\":{\"role\":\"assistant\","
+        "\"content\":[{\"text\":\"Hi \\\"there\\\"\"},{\"toolUse\":{\"toolUseId\":\"tooluse_1\","
+        "\"name\":\"f\",\"input\":{\"a\":1}}}]}},\"stopReason\":\"tool_use\",\"usage\":{"
+        "\"inputTokens\":5,\"outputTokens\":6,\"totalTokens\":11,\"cacheReadInputTokens\":2}}";
+    sl_ap_target_t conf = conf_default();
+    sl_jdoc_t d = {0};
+    sl_ap_buf_t out = {0};
+    sl_ap_usage_t u;
+    json_object *o;
+
+    (void)state;
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(gk->decode_json(&conf, gem_resp, sizeof(gem_resp) - 1, &d, &out, &u), 0);
+    o = tu_parse(out.ptr, out.len);
+    assert_jstr(o, "object", "chat.completion");
+    assert_jstr(o, "id", "chatcmpl-msg_abc-123");
+    assert_jstr(o, "model", "gemini-2.5-flash");
+    assert_jstr(o, "choices.0.message.content", "Let me check \xc3\xa9.");
+    assert_jstr(o, "choices.0.message.reasoning_content", "Thinking about it");
+    assert_jstr(o, "choices.0.message.tool_calls.0.id", "toolu_abc-123_1_gsig_CiQB-_xy");
+    assert_jstr(o, "choices.0.message.tool_calls.0.function.arguments", "{\"city\":\"Paris\"}");
+    assert_jstr(o, "choices.0.finish_reason", "tool_calls");
+    assert_int_equal(tu_int(o, "usage.prompt_tokens"), 120);
+    assert_int_equal(tu_int(o, "usage.prompt_tokens_details.cached_tokens"), 100);
+    assert_int_equal(tu_int(o, "usage.completion_tokens"), 40);
+    /* the log gets the provider's counts, reasoning included */
+    assert_int_equal(u.prompt, 120);
+    assert_string_equal(u.completion_details, "{\"reasoning_tokens\":10}");
+    json_object_put(o);
+
+    out.len = 0;
+    memset(&u, 0, sizeof(u));
+    conf.model_name = "anthropic.claude-x";
+    assert_int_equal(bk->decode_json(&conf, br_resp, sizeof(br_resp) - 1, &d, &out, &u), 0);
+    o = tu_parse(out.ptr, out.len);
+    assert_jstr(o, "model", "anthropic.claude-x");
+    assert_jstr(o, "choices.0.message.content", "Hi \"there\"");
+    assert_jstr(o, "choices.0.message.tool_calls.0.id", "tooluse_1");
+    assert_jstr(o, "choices.0.message.tool_calls.0.function.arguments", "{\"a\":1}");
+    assert_jstr(o, "choices.0.finish_reason", "tool_calls");
+    assert_int_equal(tu_int(o, "usage.prompt_tokens"), 7);
+    assert_int_equal(u.prompt, 7);
+    assert_int_equal(u.completion, 6);
+    json_object_put(o);
+    out.len = 0;
+    assert_int_equal(bk->decode_json(&conf, "{\"message\":\"x\"}", 15, &d, &out, &u), -1);
+    assert_int_equal(gk->decode_json(&conf, "[1]", 3, &d, &out, &u), -1);
+    sl_ap_buf_free(&out);
+    sl_json_free(&d);
+}
+
+static void
+test_openai_client_streams(void **state)
+{
+    const sl_ap_codec_t *gk = sl_ap_provider_find("gemini")->codec;
+    const sl_ap_codec_t *bk = sl_ap_provider_find("bedrock")->codec;
+    sl_ap_buf_t in = {0};
+    sl_ap_usage_t u;
+    oai_sum_t s;
+
+    (void)state;
+    memset(&u, 0, sizeof(u));
+    oai_stream_all_ways(gk, gfx_text, sizeof(gfx_text) - 1, 1, &s, &u);
+    assert_string_equal(s.text, "Hello \"w\"\n");
+    assert_string_equal(s.reasoning, "Plan: ");
+    assert_string_equal(s.finish, "stop");
+    assert_true(s.done);
+    assert_true(s.usage_chunk);
+    assert_int_equal(s.prompt, 50);
+    assert_int_equal(s.cached, 20);
+    assert_int_equal(u.prompt, 50);
+
+    oai_stream_all_ways(gk, gfx_tools, sizeof(gfx_tools) - 1, 0, &s, &u);
+    assert_string_equal(s.text, "Checking.");
+    assert_int_equal(s.ntools, 2);
+    assert_string_equal(s.tool_id, "toolu_r-9_1_gsig_AAAA");
+    assert_string_equal(s.tool_name, "get_weather");
+    assert_string_equal(s.args, "{\"city\":\"Paris\"}");
+    assert_string_equal(s.finish, "tool_calls");
+    assert_false(s.usage_chunk); /* not asked */
+    assert_true(s.done);
+
+    /* cut before the finishReason: an error chunk, no [DONE] */
+    oai_stream_all_ways(gk, gfx_text, 300, 0, &s, &u);
+    assert_false(s.done);
+    assert_string_equal(s.error_type, "api_error");
+    /* Google's error in the stream */
+    {
+        static const char fx[] =
+            GCH("{\"text\":\"Hi\"}",
+                "") "data: {\"error\":{\"code\":429,\"message\":\"Resource has been exhausted\","
+                    "\"status\":\"RESOURCE_EXHAUSTED\"}}\n\n";
+        oai_stream_all_ways(gk, fx, sizeof(fx) - 1, 0, &s, &u);
+        assert_string_equal(s.text, "Hi");
+        assert_string_equal(s.error_type, "rate_limit_error");
+        assert_false(s.done);
+    }
+
+    ev(&in, "messageStart", "{\"p\":\"abc\",\"role\":\"assistant\"}");
+    ev(&in, "contentBlockDelta",
+       "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"text\":\"Hmm\"}},\"p\":\"a\"}");
+    ev(&in, "contentBlockDelta",
+       "{\"contentBlockIndex\":0,\"delta\":{\"reasoningContent\":{\"signature\":\"SIG\"}}}");
+    ev(&in, "contentBlockStop", "{\"contentBlockIndex\":0}");
+    ev(&in, "contentBlockDelta", "{\"contentBlockIndex\":1,\"delta\":{\"text\":\"Hel\"}}");
+    ev(&in, "contentBlockDelta", "{\"contentBlockIndex\":1,\"delta\":{\"text\":\"lo\"}}");
+    ev(&in, "contentBlockStop", "{\"contentBlockIndex\":1}");
+    ev(&in, "contentBlockStart",
+       "{\"contentBlockIndex\":2,\"start\":{\"toolUse\":{\"toolUseId\":\"tooluse_q\","
+       "\"name\":\"get_weather\"}}}");
+    ev(&in, "contentBlockDelta",
+       "{\"contentBlockIndex\":2,\"delta\":{\"toolUse\":{\"input\":\"{\\\"city\\\":\"}}}");
+    ev(&in, "contentBlockDelta",
+       "{\"contentBlockIndex\":2,\"delta\":{\"toolUse\":{\"input\":\"\\\"Paris\\\"}\"}}}");
+    ev(&in, "contentBlockStop", "{\"contentBlockIndex\":2}");
+    ev(&in, "messageStop", "{\"stopReason\":\"tool_use\"}");
+    ev(&in, "metadata",
+       "{\"usage\":{\"inputTokens\":10,\"outputTokens\":20,\"totalTokens\":80,"
+       "\"cacheReadInputTokens\":50},\"metrics\":{\"latencyMs\":100}}");
+    memset(&u, 0, sizeof(u));
+    oai_stream_all_ways(bk, in.ptr, in.len, 1, &s, &u);
+    assert_string_equal(s.reasoning, "Hmm");
+    assert_string_equal(s.text, "Hello");
+    assert_string_equal(s.tool_id, "tooluse_q");
+    assert_string_equal(s.args, "{\"city\":\"Paris\"}");
+    assert_string_equal(s.finish, "tool_calls");
+    assert_true(s.done);
+    assert_int_equal(s.prompt, 60);
+    assert_int_equal(s.completion, 20);
+    assert_int_equal(u.prompt, 60);
+    assert_int_equal(u.completion, 20);
+    /* a corrupted frame: an error chunk */
+    in.ptr[in.len - 1] ^= 0x55;
+    oai_stream_all_ways(bk, in.ptr, in.len, 1, &s, &u);
+    assert_string_equal(s.error_type, "api_error");
+    assert_false(s.done);
+    sl_ap_buf_free(&in);
+}
+
 /* -------------------------------------------------------------- sigv4 */
 
 static void
@@ -728,11 +1068,19 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gemini_request),   cmocka_unit_test(test_gemini_request_refusals),
-        cmocka_unit_test(test_gemini_response),  cmocka_unit_test(test_gemini_stream),
-        cmocka_unit_test(test_gemini_paths),     cmocka_unit_test(test_bedrock_request),
-        cmocka_unit_test(test_bedrock_response), cmocka_unit_test(test_eventstream_frames),
-        cmocka_unit_test(test_bedrock_stream),   cmocka_unit_test(test_sigv4),
+        cmocka_unit_test(test_gemini_request),
+        cmocka_unit_test(test_gemini_request_refusals),
+        cmocka_unit_test(test_gemini_response),
+        cmocka_unit_test(test_gemini_stream),
+        cmocka_unit_test(test_gemini_paths),
+        cmocka_unit_test(test_bedrock_request),
+        cmocka_unit_test(test_bedrock_response),
+        cmocka_unit_test(test_eventstream_frames),
+        cmocka_unit_test(test_bedrock_stream),
+        cmocka_unit_test(test_sigv4),
+        cmocka_unit_test(test_openai_client_requests),
+        cmocka_unit_test(test_openai_client_answers),
+        cmocka_unit_test(test_openai_client_streams),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
