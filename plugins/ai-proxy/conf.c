@@ -458,9 +458,9 @@ static const sl_ap_field_t sl_ap_f_options[] = {
     INERT("embeddings_dimensions", INT, NULL, "llm/v1/embeddings"),
     REC("bedrock", sl_ap_f_bedrock),
     REC("gemini", sl_ap_f_gemini),
-    INERT_REC("huggingface", sl_ap_f_huggingface, "the huggingface provider"),
+    REC("huggingface", sl_ap_f_huggingface),
     INERT_REC("cohere", sl_ap_f_cohere, "the cohere provider"),
-    INERT_REC("databricks", sl_ap_f_databricks, "the databricks provider"),
+    REC("databricks", sl_ap_f_databricks),
     END,
 };
 
@@ -726,13 +726,53 @@ sl_ap_dashscope_ext(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *ds)
     }
 }
 
+/* Hugging Face, as Kong's driver: chat goes to <base>/v1/chat/completions
+ * (the OpenAI-compatible messages API of TGI and of the router), where
+ * <base> is upstream_url as given (its path included) or the default
+ * api-inference.huggingface.co/models/<model.name>; completions to <base>
+ * itself.  `from_url`: the base is upstream_url. */
+static void
+sl_ap_hf_path(sl_ap_target_t *c, int from_url)
+{
+    sl_ap_buf_t b = {0};
+    const char *p;
+
+    if (from_url) {
+        if (c->route_type != SL_AP_ROUTE_CHAT) {
+            return; /* upstream_url's path (or the row's when it has none) */
+        }
+        if (c->up_path_fixed && c->up_path) {
+            sl_ap_buf_add(&b, c->up_path,
+                          strlen(c->up_path) -
+                              (c->up_path[0] && c->up_path[strlen(c->up_path) - 1] == '/'));
+        }
+        sl_ap_buf_adds(&b, "/v1/chat/completions");
+    } else {
+        if (c->up_path == NULL || (p = strstr(c->up_path, "{model}")) == NULL ||
+            c->model_name == NULL) {
+            return;
+        }
+        sl_ap_buf_add(&b, c->up_path, (size_t)(p - c->up_path));
+        sl_ap_buf_adds(&b, c->model_name);
+        sl_ap_buf_adds(&b, p + 7);
+    }
+    sl_ap_buf_addc(&b, '\0');
+    if (!b.oom) {
+        free(c->up_path);
+        c->up_path = b.ptr; /* NULL on OOM is caught by sl_ap_target_ok */
+        c->up_path_fixed = 1;
+    } else {
+        sl_ap_buf_free(&b);
+    }
+}
+
 /* Fill a provider URL template: {azure_instance}, {azure_deployment_id},
- * {dashscope_host} from the options; other placeholders ({model}, ...) are
- * the codec's, at request time, and stay.  NULL on OOM or a missing
- * value (reported). */
+ * {aws_region}, {databricks_workspace}, {dashscope_host} from the options; other placeholders
+ * ({model}, ...) are the codec's, at request time, and stay.  NULL on OOM or a missing value
+ * (reported). */
 static char *
 sl_ap_expand(sl_ap_cp_t *cp, const char *tpl, const char *azure_instance, const char *azure_dep,
-             int international, const char *aws_region)
+             int international, const char *aws_region, const char *databricks)
 {
     sl_ap_buf_t b = {0};
     const char *p = tpl;
@@ -752,6 +792,9 @@ sl_ap_expand(sl_ap_cp_t *cp, const char *tpl, const char *azure_instance, const 
             } else if (n == 11 && memcmp(p, "{aws_region", 11) == 0) {
                 v = aws_region;
                 name = "model.options.bedrock.aws_region";
+            } else if (n == 21 && memcmp(p, "{databricks_workspace", 21) == 0) {
+                v = databricks;
+                name = "model.options.databricks.workspace_instance_id";
             } else if (n == 15 && memcmp(p, "{dashscope_host", 15) == 0) {
                 v = international ? "dashscope-intl.aliyuncs.com" : "dashscope.aliyuncs.com";
             }
@@ -841,7 +884,7 @@ static void
 sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
 {
     json_object *auth, *model, *opts, *logging, *ds;
-    const char *s, *hn, *hv, *pn, *pv, *pl, *url, *upath, *ai = NULL, *ad = NULL;
+    const char *s, *hn, *hv, *pn, *pv, *pl, *url, *upath, *ai = NULL, *ad = NULL, *dbw = NULL;
     const sl_ap_provider_t *prov = NULL;
     const char *why;
 
@@ -1020,6 +1063,30 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
     if (prov && prov->id == SL_AP_PROV_BEDROCK) {
         sl_ap_bedrock_creds(cp, c, auth, opts);
     }
+    if (prov && prov->id == SL_AP_PROV_DATABRICKS) {
+        json_object *db =
+            opts ? sl_ap_record(cp, opts, "databricks", "model.options.databricks") : NULL;
+
+        dbw = sl_ap_str(cp, db, "workspace_instance_id",
+                        "model.options.databricks.workspace_instance_id");
+        if (dbw == NULL &&
+            sl_ap_str(cp, opts, "upstream_url", "model.options.upstream_url") == NULL) {
+            sl_ap_cp_err(cp, "model.options.databricks.workspace_instance_id",
+                         "must set %s (or model.options.upstream_url) for databricks provider",
+                         "model.options.databricks.workspace_instance_id");
+        } else if (dbw && strpbrk(dbw, "/:?#@ \r\n")) {
+            sl_ap_cp_err(cp, "model.options.databricks.workspace_instance_id",
+                         "expected a host name label, got '%s'", dbw);
+            dbw = NULL;
+        }
+    }
+    if (prov && prov->id == SL_AP_PROV_HUGGINGFACE && c->model_name == NULL &&
+        sl_ap_str(cp, opts, "upstream_url", "model.options.upstream_url") == NULL) {
+        /* Kong puts the model in the URL (api-inference.huggingface.co/models/<name>) */
+        sl_ap_cp_err(cp, "model.name",
+                     "must set model.name (or model.options.upstream_url) for huggingface "
+                     "provider");
+    }
     if (prov && prov->id == SL_AP_PROV_GEMINI) {
         json_object *g = opts ? sl_ap_record(cp, opts, "gemini", "model.options.gemini") : NULL;
 
@@ -1064,7 +1131,7 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
         sl_ap_cp_err(cp, "model.options.upstream_url",
                      "must set %s for self-hosted providers/models", "model.options.upstream_url");
     } else if (prov) {
-        char *base = sl_ap_expand(cp, prov->base_url, ai, ad, c->international, c->aws_region);
+        char *base = sl_ap_expand(cp, prov->base_url, ai, ad, c->international, c->aws_region, dbw);
 
         if (base && sl_ap_parse_url(c, base) != 0) {
             sl_ap_cp_err(cp, "model.options", "invalid provider URL %s", base);
@@ -1083,7 +1150,10 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
             c->route_type == SL_AP_ROUTE_CHAT) {
             tpl = "/apps/anthropic/v1/messages";
         }
-        c->up_path = sl_ap_expand(cp, tpl, ai, ad, c->international, c->aws_region);
+        c->up_path = sl_ap_expand(cp, tpl, ai, ad, c->international, c->aws_region, dbw);
+    }
+    if (prov && prov->id == SL_AP_PROV_HUGGINGFACE) {
+        sl_ap_hf_path(c, url != NULL && upath == NULL);
     }
     if (c->up_path == NULL) {
         c->up_path = strdup("/");

@@ -58,19 +58,24 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
         {"/model/{model}/converse", NULL, "/model/{model}/invoke", "/"},
         SL_AP_CAP_TOOLS, &sl_ap_codec_bedrock, NULL},
     [SL_AP_PROV_HUGGINGFACE] = {
-        "huggingface", SL_AP_PROV_HUGGINGFACE, SL_AP_WIRE_OTHER, SL_AP_FRAME_SSE,
+        /* Kong's driver: the OpenAI-compatible messages API under the
+         * model's URL ({model} filled at load time, conf.c) */
+        "huggingface", SL_AP_PROV_HUGGINGFACE, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE,
         SL_AP_AUTH_BEARER, "https://api-inference.huggingface.co:443",
-        {"/models/{model}", "/models/{model}", NULL, "/"}, 0, NULL, "the huggingface provider"},
+        {"/models/{model}/v1/chat/completions", "/models/{model}", NULL, "/"},
+        ALL_OPENAI_CAPS, NULL, NULL},
     [SL_AP_PROV_DASHSCOPE] = {
         "dashscope", SL_AP_PROV_DASHSCOPE, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
         "https://{dashscope_host}:443",
         {"/compatible-mode/v1/chat/completions", NULL, "/compatible-mode/v1/embeddings", "/"},
         SL_AP_CAP_TOP_K | SL_AP_CAP_STREAM_USAGE | SL_AP_CAP_QWEN | SL_AP_CAP_TOOLS, NULL, NULL},
     [SL_AP_PROV_DATABRICKS] = {
+        /* Model Serving's OpenAI-compatible endpoint: the model is the
+         * serving endpoint's name, in the body */
         "databricks", SL_AP_PROV_DATABRICKS, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE,
         SL_AP_AUTH_BEARER, "https://{databricks_workspace}.cloud.databricks.com:443",
-        {"/serving-endpoints/chat/completions", NULL, NULL, "/"},
-        ALL_OPENAI_CAPS, NULL, "the databricks provider"},
+        {"/serving-endpoints/chat/completions", NULL, "/serving-endpoints/embeddings", "/"},
+        ALL_OPENAI_CAPS, NULL, NULL},
     [SL_AP_PROV_XAI] = {
         "xai", SL_AP_PROV_XAI, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
         "https://api.x.ai:443", {"/v1/chat/completions", NULL, NULL, "/"},

@@ -29,6 +29,9 @@ const OPENAI_FAMILY = {
     ollama: ['/v1/chat/completions', {}],
     vllm: ['/v1/chat/completions', {}],
     llama2: ['/v1/chat/completions', { llama2_format: 'openai' }],
+    /* Kong's rule: upstream_url + /v1/chat/completions (the HF router's path) */
+    huggingface: ['/v1/chat/completions', {}],
+    databricks: ['/serving-endpoints/chat/completions', {}],
 };
 const AUTH = {
     azure: { header_name: 'api-key', header_value: KEYS.azure },
@@ -77,6 +80,12 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         }));
         routes.push(route('bad-key', '/bad/openai', {
             provider: 'openai', fmt: 'anthropic', authv: { header_name: 'Authorization', header_value: 'Bearer sk-wrong' },
+        }));
+        routes.push(route('bad-hf', '/bad/huggingface', {
+            provider: 'huggingface', fmt: 'anthropic', authv: { header_name: 'Authorization', header_value: 'Bearer hf_wrong' },
+        }));
+        routes.push(route('bad-db', '/bad/databricks', {
+            provider: 'databricks', fmt: 'anthropic', authv: { header_name: 'Authorization', header_value: 'Bearer dapi-wrong' },
         }));
         routes.push(route('bad-azure', '/bad/azure', {
             provider: 'azure', fmt: 'openai', options: OPENAI_FAMILY.azure[1], authv: { header_name: 'api-key', header_value: 'nope' },
@@ -181,6 +190,20 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             assert.ok(back.some((m) => m.role === 'tool' && m.tool_call_id === tu.id && m.content === '21C'));
         });
     }
+
+    test('huggingface, databricks: a wrong key is the provider\'s own 401 in Anthropic\'s shape', CASE, async () => {
+        await assert.rejects(an('huggingface', '/bad').messages.create({
+            model: 'huggingface-model', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e.status === 401 && e.error?.error?.type === 'authentication_error' &&
+            /Invalid credentials in Authorization header/.test(e.error.error.message));
+        assert.equal(mock.requests.at(-1).path, '/v1/chat/completions');
+        await assert.rejects(an('databricks', '/bad').messages.create({
+            model: 'databricks-model', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e.status === 401 && e.error?.error?.type === 'authentication_error' &&
+            /Credential was not sent/.test(e.error.error.message));
+        assert.equal(mock.requests.at(-1).path, '/serving-endpoints/chat/completions');
+        assert.equal(mock.requests.at(-1).headers.authorization, 'Bearer dapi-wrong');
+    });
 
     test('a wrong provider key: the provider\'s 401 becomes the client\'s error shape', CASE, async () => {
         await assert.rejects(an('openai', '/bad').messages.create({

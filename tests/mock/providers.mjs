@@ -4,7 +4,9 @@
  * One HTTP server, routed by path as the providers are:
  *   POST /v1/chat/completions, /chat/completions   OpenAI chat and the
  *        OpenAI-compatible family (openai, mistral, deepseek, xai, cerebras,
- *        ollama's /v1, vllm, llama2): `Authorization: Bearer <key>`
+ *        ollama's /v1, vllm, llama2; huggingface's messages API under
+ *        <model URL>/v1/chat/completions; databricks'
+ *        /serving-endpoints/chat/completions): `Authorization: Bearer <key>`
  *   POST /openai/deployments/<dep>/chat/completions?api-version=...  Azure
  *        OpenAI: `api-key: <key>`, api-version required
  *   POST /v1/embeddings, /openai/deployments/<dep>/embeddings
@@ -26,6 +28,7 @@ export const KEYS = {
     mistral: 'sk-mistral-0123456789', deepseek: 'sk-deepseek-0123456789', xai: 'xai-key-0123456789',
     cerebras: 'csk-cerebras-0123456789', ollama: 'sk-ollama-0123456789', vllm: 'sk-vllm-0123456789',
     llama2: 'sk-llama2-0123456789', dashscope: 'sk-dashscope-0123456789',
+    huggingface: 'hf_mockHuggingFace0123456789', databricks: 'dapi-mock-databricks-0123456789',
 };
 const KEY_OWNER = Object.fromEntries(Object.entries(KEYS).map(([p, k]) => [k, p]));
 
@@ -56,6 +59,10 @@ function authError(provider) {
         return [401, { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' }, request_id: 'req_mock401' }];
     case 'mistral':
         return [401, { message: 'Unauthorized', request_id: 'mock401' }];
+    case 'huggingface': // the router and the Inference API: a bare error string
+        return [401, { error: 'Invalid credentials in Authorization header' }];
+    case 'databricks': // Databricks REST errors: error_code and message
+        return [401, { error_code: '401', message: 'Credential was not sent or was of an unsupported type for this API. [ReqId: mock401]' }];
     default:
         return [401, { error: { message: 'Incorrect API key provided: sk-****. You can find your API key at https://platform.openai.com/account/api-keys.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }];
     }
@@ -117,8 +124,12 @@ export async function startProviders() {
             const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
             provider = m ? KEY_OWNER[m[1]] : null;
             rec.provider = provider;
-            if (!provider || provider === 'azure' || provider === 'anthropic') {
-                return send(res, ...authError(m ? (KEY_OWNER[m[1]] ?? 'openai') : 'openai'));
+            /* whose API this is: by its path, else by the key's shape
+             * (Hugging Face tokens start hf_, Databricks ones dapi) */
+            const owner = p.startsWith('/serving-endpoints/') || /^dapi/.test(m?.[1] ?? '') ? 'databricks'
+                : p.startsWith('/models/') || /^hf_/.test(m?.[1] ?? '') ? 'huggingface' : null;
+            if (!provider || provider === 'azure' || provider === 'anthropic' || (owner && provider !== owner)) {
+                return send(res, ...authError(owner ?? (m ? (KEY_OWNER[m[1]] ?? 'openai') : 'openai')));
             }
         } else {
             return send(res, 404, { error: { message: `mock: no route ${p}` } });

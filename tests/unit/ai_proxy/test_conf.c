@@ -230,7 +230,8 @@ test_errors(void **state)
                  "route_type: expected one of");
     expect_error("{\"model\":{\"provider\":\"dashscope\"}}", "route_type: required field missing");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"huggingface\"}}",
-                 "model.provider: 'huggingface' is not supported yet");
+                 "model.name: must set model.name (or model.options.upstream_url) for "
+                 "huggingface provider");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"acme\"}}",
                  "model.provider: expected one of");
     expect_error("{\"route_type\":\"llm/v1/chat\"}", "model: required field missing");
@@ -250,8 +251,11 @@ test_errors(void **state)
         "{\"route_type\":\"llm/v1/"
         "chat\",\"model\":{\"provider\":\"dashscope\",\"options\":{\"upstream_url\":\"ftp://x\"}}}",
         "model.options.upstream_url: invalid URL");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"huggingface\"}}",
-                 "model.provider: 'huggingface' is not supported yet");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"databricks\"}}",
+                 "model.options.databricks.workspace_instance_id: must set");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"databricks\","
+                 "\"options\":{\"databricks\":{\"workspace_instance_id\":\"a/b\"}}}}",
+                 "expected a host name label");
     expect_error("[]", "config must be a JSON object");
 }
 
@@ -448,6 +452,10 @@ test_provider_urls(void **state)
         {"xai", "{}", "api.x.ai", "/v1/chat/completions"},
         {"cerebras", "{}", "api.cerebras.ai", "/v1/chat/completions"},
         {"dashscope", "{}", "dashscope-intl.aliyuncs.com", "/compatible-mode/v1/chat/completions"},
+        /* Kong's api-inference URL with the model, then the messages API */
+        {"huggingface", "{}", "api-inference.huggingface.co", "/models/m/v1/chat/completions"},
+        {"databricks", "{\"databricks\":{\"workspace_instance_id\":\"dbc-1a2b3c4d-5e6f\"}}",
+         "dbc-1a2b3c4d-5e6f.cloud.databricks.com", "/serving-endpoints/chat/completions"},
     };
     char json[512];
     errs_t e;
@@ -469,6 +477,31 @@ test_provider_urls(void **state)
         assert_string_equal(c->t.prov->name, rows[i].provider);
         sl_ap_conf_free(c);
     }
+    /* huggingface with upstream_url: Kong appends /v1/chat/completions to it
+     * (the router's OpenAI path, or a TGI endpoint's) */
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":"
+                           "\"huggingface\",\"options\":{\"upstream_url\":"
+                           "\"https://router.huggingface.co\"}}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.up_host, "router.huggingface.co");
+    assert_string_equal(c->t.up_path, "/v1/chat/completions");
+    sl_ap_conf_free(c);
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":"
+                           "\"huggingface\",\"name\":\"meta-llama/Llama-3.1-8B-Instruct\","
+                           "\"options\":{\"upstream_url\":\"https://x.endpoints.huggingface."
+                           "cloud/tgi/\"}}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.up_path, "/tgi/v1/chat/completions");
+    sl_ap_conf_free(c);
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":"
+                           "\"huggingface\",\"name\":\"meta-llama/Llama-3.1-8B-Instruct\"}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.up_path,
+                        "/models/meta-llama/Llama-3.1-8B-Instruct/v1/chat/completions");
+    sl_ap_conf_free(c);
     /* self-hosted: the URL is the user's; its path wins, else the row's */
     assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"vllm\","
                            "\"options\":{\"upstream_url\":\"http://gpu:8000\"}}}",
