@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY } from './harness.mjs';
+import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY, runClaude, claudeSkip, show } from './harness.mjs';
 import { startProviders, KEYS } from '../mock/providers.mjs';
 
 const CASE = { timeout: 30000 };
@@ -203,6 +203,30 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             /Credential was not sent/.test(e.error.error.message));
         assert.equal(mock.requests.at(-1).path, '/serving-endpoints/chat/completions');
         assert.equal(mock.requests.at(-1).headers.authorization, 'Bearer dapi-wrong');
+    });
+
+    test('the Claude Code CLI against anthropic (native: its requests pass with the gateway\'s key, model and anthropic-version)', { timeout: 120000, skip: claudeSkip() }, async () => {
+        const r = await runClaude({ baseUrl: `${gw.base}/an/anthropic`, model: 'claude-sonnet-4-5', prompt: 'Say hello.', timeoutMs: 90000 });
+        assert.equal(r.code, 0, show(r));
+        assert.equal(r.json?.is_error, false, show(r));
+        assert.equal(r.json?.result, mock.TEXT, show(r));
+        const ups = mock.requests.filter((q) => q.path === '/v1/messages');
+        assert.ok(ups.length >= 1, show(mock.requests.map((q) => q.path)));
+        const turn = ups.find((q) => Array.isArray(q.body?.tools) && q.body.tools.length > 0);
+        assert.ok(turn, 'the CLI\'s turn with its tools reached the provider');
+        assert.equal(turn.body.stream, true);
+        assert.equal(turn.body.model, 'claude-sonnet-4-5');
+        assert.ok(turn.body.max_tokens <= 1024, 'the configured max_tokens caps the CLI\'s');
+        for (const up of mock.requests) {
+            assert.equal(up.provider, 'anthropic');
+            assert.equal(up.headers['x-api-key'], KEYS.anthropic);
+            assert.equal(up.headers['anthropic-version'], '2023-06-01');
+            noClientKey(up);
+        }
+        const recs = readLog(logPath).filter((x) => x.route?.name === 'an-anthropic' && x.ai?.proxy);
+        assert.ok(recs.length >= 1);
+        assert.equal(recs.at(-1).ai.proxy.meta.provider_name, 'anthropic');
+        assert.equal(recs.at(-1).ai.proxy.usage.prompt_tokens, 21);
     });
 
     test('a wrong provider key: the provider\'s 401 becomes the client\'s error shape', CASE, async () => {
