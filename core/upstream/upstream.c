@@ -121,6 +121,22 @@ sl_uppool_free(sl_uppool_t *pool)
     }
     sl_dns_free(pool->dns);
     sl_tls_ctx_free(pool->tls);
+    /* a buffer lent out right now (the pool freed from inside a read
+     * callback) becomes its borrower's own */
+    if (pool->rbuf_user != NULL) {
+        free(pool->rbuf_user->rbuf);
+        pool->rbuf_user->rbuf = pool->rbuf;
+        pool->rbuf_user->lent_r = NULL;
+        pool->rbuf = NULL;
+    }
+    if (pool->pbuf_user != NULL) {
+        free(pool->pbuf_user->pbuf);
+        pool->pbuf_user->pbuf = pool->pbuf;
+        pool->pbuf_user->lent_p = NULL;
+        pool->pbuf = NULL;
+    }
+    free(pool->rbuf);
+    free(pool->pbuf);
     free(pool);
 }
 
@@ -233,14 +249,57 @@ sl_upc_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
     return c;
 }
 
+/* The read buffer for one read: the pool's when it is free (a held
+ * stream then owns no buffer between reads), else the connection's own. */
+static char *
+buf_borrow(sl_upconn_t *c, int decrypted)
+{
+    sl_uppool_t *pool = c->pool;
+    char **mine = decrypted ? &c->pbuf : &c->rbuf;
+    char **shared = pool ? (decrypted ? &pool->pbuf : &pool->rbuf) : NULL;
+    sl_upconn_t **user = pool ? (decrypted ? &pool->pbuf_user : &pool->rbuf_user) : NULL;
+
+    if (pool != NULL && *user == NULL) {
+        if (*shared == NULL)
+            *shared = sl_xmalloc(SL_UP_READ_BUF);
+        *user = c;
+        if (decrypted)
+            c->lent_p = pool;
+        else
+            c->lent_r = pool;
+        return *shared;
+    }
+    if (*mine == NULL)
+        *mine = sl_xmalloc(SL_UP_READ_BUF);
+    return *mine;
+}
+
+/* The read is over: the data has been handed on (or copied). */
+static void
+buf_return(sl_upconn_t *c, int decrypted)
+{
+    sl_uppool_t *pool = decrypted ? c->lent_p : c->lent_r;
+
+    if (pool == NULL)
+        return;
+    if (decrypted) {
+        if (pool->pbuf_user == c)
+            pool->pbuf_user = NULL;
+        c->lent_p = NULL;
+    } else {
+        if (pool->rbuf_user == c)
+            pool->rbuf_user = NULL;
+        c->lent_r = NULL;
+    }
+}
+
 static void
 conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     sl_upconn_t *c = h->data;
 
-    if (c->rbuf == NULL)
-        c->rbuf = sl_xmalloc(SL_UP_READ_BUF);
-    buf->base = c->rbuf;
+    (void)suggested;
+    buf->base = buf_borrow(c, 0);
     buf->len = SL_UP_READ_BUF;
 }
 
@@ -428,14 +487,16 @@ conn_deliver(sl_upconn_t *c)
 
     while (c->reading && !c->closing && c->state == C_ACTIVE && !c->eof_told) {
         if (c->tls != NULL && !c->eof) {
-            if (c->pbuf == NULL)
-                c->pbuf = sl_xmalloc(SL_UP_READ_BUF);
-            n = sl_tls_read(c->tls, c->pbuf, SL_UP_READ_BUF);
+            char *pb = buf_borrow(c, 1);
+
+            n = sl_tls_read(c->tls, pb, SL_UP_READ_BUF);
             sl_upc_flush_tls(c);
             if (n > 0) {
-                c->read_cb(c->read_arg, c->pbuf, n);
+                c->read_cb(c->read_arg, pb, n);
+                buf_return(c, 1);
                 continue;
             }
+            buf_return(c, 1);
             if (n < 0) { /* close_notify or a TLS error */
                 c->eof = 1;
                 c->read_err = (int)n;
@@ -455,11 +516,21 @@ conn_deliver(sl_upconn_t *c)
     }
 }
 
+static void conn_on_read_data(sl_upconn_t *c, ssize_t nread, const uv_buf_t *buf);
+
 static void
 conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sl_upconn_t *c = s->data;
 
+    /* c stays allocated until its close callbacks, after this returns */
+    conn_on_read_data(c, nread, buf);
+    buf_return(c, 0);
+}
+
+static void
+conn_on_read_data(sl_upconn_t *c, ssize_t nread, const uv_buf_t *buf)
+{
     if (c->closing || nread == 0)
         return;
 

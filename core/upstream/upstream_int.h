@@ -72,8 +72,13 @@ struct sl_upconn {
     sl_upconn_read_cb read_cb;
     void *read_arg;
 
-    char *rbuf; /* network reads */
-    char *pbuf; /* decrypted data (TLS) */
+    /* network reads and decrypted data (TLS) go into the pool's buffers,
+     * borrowed for one read (reads are never nested, so one of each per
+     * pool serves every connection); rbuf/pbuf are the connection's own,
+     * made only when the pool's is lent out or gone */
+    char *rbuf;
+    char *pbuf;
+    sl_uppool_t *lent_r, *lent_p; /* the pool whose buffer this read borrowed */
     char peer_ip[64];
     int peer_port;
 };
@@ -115,6 +120,9 @@ struct sl_uppool {
      * callbacks run from an idle handle on the next loop turn */
     uv_idle_t *done_idle;
     struct sl_upwrite *done_head, *done_tail;
+    /* read buffers lent to one connection at a time (see sl_upconn_t) */
+    char *rbuf, *pbuf;
+    sl_upconn_t *rbuf_user, *pbuf_user;
 };
 
 typedef struct sl_upwrite {
