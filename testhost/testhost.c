@@ -63,6 +63,11 @@ phase_done(sl_req_t *r, sl_phase_t phase, sl_status_t st)
     if (waiting && waiting->r == r) {
         waiting->resolved = 1;
         waiting->last = st;
+        /* The pause may end in the timers uv_run(UV_RUN_ONCE) runs before
+         * it polls (a timer already due when the wait began); with no timer
+         * left the poll would then block for good on the api->post async
+         * handle.  A stopped loop polls without blocking. */
+        uv_stop(r->w->loop);
     }
 }
 

@@ -169,6 +169,9 @@ now_ms(rl_redis_t *rd)
     return rd->api->now_us() / 1000;
 }
 
+/* One warning per interval.  `what` starting with '[' is about a
+ * sentinel (the '[' is not printed): such lines, and any while the master's
+ * address is unknown, name the Sentinel master instead of an address. */
 static void
 warn(rl_redis_t *rd, const char *what, const char *detail)
 {
