@@ -34,11 +34,14 @@ sl_hdr_accum_value(sl_hdr_accum_t *a, const char *at, size_t len)
 int
 sl_hdr_accum_take(sl_hdr_accum_t *a, sl_str_t *name, sl_str_t *value)
 {
+    /* an empty piece may have marked a value with no buffer yet */
+    const char *base = a->buf ? a->buf : "";
+
     if (!a->in_value && a->len == 0)
         return 0;
-    name->ptr = a->buf;
+    name->ptr = base;
     name->len = a->name_len;
-    value->ptr = a->buf + a->name_len;
+    value->ptr = base + a->name_len;
     value->len = a->len - a->name_len;
     /* llhttp strips leading whitespace of a value, not trailing */
     while (value->len && (value->ptr[value->len - 1] == ' ' || value->ptr[value->len - 1] == '\t'))
