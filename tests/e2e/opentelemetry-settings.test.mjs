@@ -67,7 +67,7 @@ function get10(port, p, headers = {}) {
     });
 }
 
-async function waitSpans(col, pred, what, timeoutMs = 5000) {
+async function waitSpans(col, pred, what, timeoutMs = 15000) {
     const end = Date.now() + timeoutMs;
     for (;;) {
         const s = col.spans().filter(pred);
