@@ -1,7 +1,10 @@
 /* bench_translate.c - micro-benchmark of the ai-proxy translators: a
  * Claude Code-sized request (~50 KB: system blocks with cache_control, 12
  * tools with rich JSON Schemas, a tool round trip) and a streamed answer.
- * Run: meson test --benchmark --suite ai_proxy -v  (or run the binary). */
+ * Run: meson test --benchmark --suite ai_proxy -v  (or run the binary).
+ * `bench_ai_proxy FILE [N]` translates the request in FILE (a captured
+ * Claude Code body, tests/fixtures/claude-code/) N times instead, for a
+ * profile of one request (valgrind --tool=callgrind, perf). */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +74,26 @@ build_request(sl_ap_buf_t *b)
         b, "\"}]}],\"thinking\":{\"type\":\"adaptive\"},\"metadata\":{\"user_id\":\"user_abc\"}}");
 }
 
+static int
+read_file(const char *path, sl_ap_buf_t *b)
+{
+    char chunk[65536];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        sl_ap_buf_add(b, chunk, n);
+    }
+    fclose(f);
+    return b->oom ? -1 : 0;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
     sl_ap_buf_t req = {0}, out = {0}, stream = {0};
     sl_jdoc_t d = {0};
@@ -90,6 +111,28 @@ main(void)
     conf.temperature = 1.0;
     conf.top_p = -1;
     conf.top_k = -1;
+    if (argc > 1) {
+        int warm = 0;
+
+        if (read_file(argv[1], &req) != 0) {
+            return 1;
+        }
+        n = argc > 2 ? atoi(argv[2]) : 1000;
+        for (i = 0; i < n; i++) {
+            out.len = 0;
+            if (sl_ap_anthropic_request(&conf, req.ptr, req.len, &d, &out, &info) != 0) {
+                fprintf(stderr, "translation failed: %s\n", info.errmsg);
+                return 1;
+            }
+            warm += (int)info.input_estimate > 0;
+        }
+        printf("%s: %zu bytes in, %zu bytes out, %d translations\n", argv[1], req.len, out.len,
+               warm);
+        sl_json_free(&d);
+        sl_ap_buf_free(&req);
+        sl_ap_buf_free(&out);
+        return 0;
+    }
     build_request(&req);
     for (i = 0; i < n + 100; i++) {
         if (i == 100) {
