@@ -63,6 +63,7 @@ typedef enum sl_jtype {
 typedef struct sl_jtok {
     uint8_t type;
     uint8_t esc;    /* STR: contains a backslash escape */
+    uint8_t hi;     /* STR: contains a non-ASCII byte (UTF-8 past U+007F) */
     uint32_t start; /* STR: first byte after the quote; else first byte */
     uint32_t len;   /* STR: bytes between the quotes; else whole value */
     uint32_t next;  /* index of the token after this whole subtree */

@@ -8,6 +8,15 @@
  * grammar, escapes, control characters; UTF-8 passed through) and records
  * a flat array of tokens in document order, each knowing where its subtree
  * ends, so lookups and iteration are plain index walks.
+ *
+ * Strings are most of a request's bytes (prompts, descriptions), so their
+ * scan skips plain bytes sixteen at a time (SSE2; eight with portable
+ * word arithmetic elsewhere) and stops only at a quote, a backslash, a
+ * control character or a non-ASCII byte.  It also records whether a
+ * string holds non-ASCII bytes, so the token estimate of a plain ASCII
+ * string is its length.  tests/unit/ai_proxy/ref_scan.c keeps the
+ * byte-wise scanner this replaced; test_fastpath and fuzz_fastpath hold
+ * the two equal.
  */
 
 #include <errno.h>
@@ -16,6 +25,10 @@
 #include <string.h>
 
 #include "ai_proxy.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define SL_JSON_MAX_DEPTH 256
 
@@ -34,6 +47,7 @@ sl_json_push(sl_jdoc_t *d, sl_jtype_t type, size_t start)
     }
     d->t[d->n].type = (uint8_t)type;
     d->t[d->n].esc = 0;
+    d->t[d->n].hi = 0;
     d->t[d->n].start = (uint32_t)start;
     d->t[d->n].len = 0;
     d->t[d->n].next = d->n + 1;
@@ -95,15 +109,70 @@ sl_utf8_seq(const unsigned char *s, size_t i, size_t end)
     return n;
 }
 
-/* Scan a string starting after its opening quote; returns the offset of the
- * closing quote or (size_t)-1. */
-static size_t
-sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
+/* Offset of the first byte of s[i..len) a string scan must look at: a
+ * quote, a backslash, a control character or a non-ASCII byte; len when
+ * there is none. */
+static inline size_t
+sl_json_skip_plain(const char *s, size_t len, size_t i)
 {
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        const char *q;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
 
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* signed compare: below 0x20 is a control character or, as a
+         * negative byte, non-ASCII */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+
+        if (mask != 0) {
+            return i + (size_t)__builtin_ctz(mask);
+        }
+    }
+#else
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v, q, b;
+
+        memcpy(&v, s + i, 8);
+        q = v ^ 0x2222222222222222ull;
+        b = v ^ 0x5C5C5C5C5C5C5C5Cull;
+        /* a byte's top bit is set when it is non-ASCII, below 0x20, a
+         * quote or a backslash (false alarms only after a true one: the
+         * byte loop below finds the exact place) */
+        if (((v | ((v - 0x2020202020202020ull) & ~v) | ((q - 0x0101010101010101ull) & ~q) |
+              ((b - 0x0101010101010101ull) & ~b)) &
+             0x8080808080808080ull) != 0) {
+            break;
+        }
+    }
+#endif
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) {
+            return i;
+        }
+    }
+    return len;
+}
+
+/* Scan a string starting after its opening quote; returns the offset of the
+ * closing quote or (size_t)-1.  *esc: it holds an escape; *hi: it holds a
+ * non-ASCII byte. */
+static size_t
+sl_json_scan_str(const char *s, size_t len, size_t i, int *esc, int *hi)
+{
+    for (;;) {
+        unsigned char c;
+        size_t n;
+
+        i = sl_json_skip_plain(s, len, i);
+        if (i >= len) {
+            return (size_t)-1;
+        }
+        c = (unsigned char)s[i];
         if (c == '"') {
             return i;
         }
@@ -112,62 +181,38 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
             if (i + 1 >= len) {
                 return (size_t)-1;
             }
-            c = (unsigned char)s[i + 1];
-            if (c == 'u') {
+            switch (s[i + 1]) {
+            case 'u':
                 if (i + 5 >= len || !sl_is_hex(s[i + 2]) || !sl_is_hex(s[i + 3]) ||
                     !sl_is_hex(s[i + 4]) || !sl_is_hex(s[i + 5])) {
                     return (size_t)-1;
                 }
                 i += 6;
                 continue;
-            }
-            if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
+                i += 2;
+                continue;
+            default:
                 return (size_t)-1;
             }
-            i += 2;
-            continue;
         }
         if (c < 0x20) {
             return (size_t)-1;
         }
-        /* fast skip of plain bytes */
-        q = memchr(s + i, '"', len - i);
-        if (q == NULL) {
+        n = sl_utf8_seq((const unsigned char *)s, i, len);
+        if (n == 0) {
             return (size_t)-1;
         }
-        {
-            size_t j = i, end = (size_t)(q - s);
-
-            /* eight bytes at a time while none is a backslash, a control
-             * character or non-ASCII (the common case in prompts) */
-            for (; j + 8 <= end; j += 8) {
-                uint64_t v, bs;
-                memcpy(&v, s + j, 8);
-                bs = v ^ 0x5C5C5C5C5C5C5C5Cull;
-                if (((v | ((v - 0x2020202020202020ull) & ~v) |
-                      ((bs - 0x0101010101010101ull) & ~bs)) &
-                     0x8080808080808080ull) != 0) {
-                    break;
-                }
-            }
-            for (; j < end; j++) {
-                unsigned char x = (unsigned char)s[j];
-                if (x == '\\' || x < 0x20) {
-                    break;
-                }
-                if (x >= 0x80) {
-                    size_t n = sl_utf8_seq((const unsigned char *)s, j, end);
-
-                    if (n == 0) {
-                        return (size_t)-1;
-                    }
-                    j += n - 1;
-                }
-            }
-            i = j;
-        }
+        *hi = 1;
+        i += n;
     }
-    return (size_t)-1;
 }
 
 /* A string (key or value) starting at the quote s[*i]: its token, with *i
@@ -175,8 +220,8 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc)
 static int
 sl_json_string(sl_jdoc_t *d, const char *s, size_t len, size_t *i)
 {
-    int esc = 0, tok;
-    size_t end = sl_json_scan_str(s, len, *i + 1, &esc);
+    int esc = 0, hi = 0, tok;
+    size_t end = sl_json_scan_str(s, len, *i + 1, &esc, &hi);
 
     if (end == (size_t)-1) {
         return sl_json_fail(d, *i, "invalid string");
@@ -187,6 +232,7 @@ sl_json_string(sl_jdoc_t *d, const char *s, size_t len, size_t *i)
     }
     d->t[tok].len = (uint32_t)(end - *i - 1);
     d->t[tok].esc = (uint8_t)esc;
+    d->t[tok].hi = (uint8_t)hi;
     *i = end + 1;
     return tok;
 }
