@@ -128,6 +128,10 @@ static const sl_directive_t directives[] = {
     {"ssl_session_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(ssl_session_timeout), 60,
      86400 * 7, "86400", "SECONDS",
      "session ticket lifetime; the ticket keys, shared by all workers, rotate this often"},
+    {"ssl_stapling_file", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_stapling_file), 0, 0, NULL,
+     "FILE[,FILE]",
+     "OCSP responses (DER) stapled for clients that ask, one per ssl_cert in the same order "
+     "('-' for none); read again on reload (nginx's ssl_stapling_file)"},
     {"status_listen", 0, SL_IN_ALL, SL_ACT_SET, set_status_listen, OFF(status_listen), 0, 0, NULL,
      "ADDR:PORT",
      "status listener (Kong's status_listen): GET /status, /status/ready and /metrics, "

@@ -37,6 +37,7 @@ typedef struct sl_settings {
     char *ssl_protocols;     /* "TLSv1.2 TLSv1.3" */
     char *ssl_ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
     int ssl_session_timeout; /* seconds; session tickets' keys rotate this often */
+    char *ssl_stapling_file; /* DER OCSP responses stapled, one per ssl_cert, same order */
     char *status_listen;     /* "ADDR:PORT" of the status listener; NULL = off */
 
     /* Kong's node tracing settings, for the opentelemetry plugin */

@@ -9,6 +9,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -138,6 +139,13 @@ struct sl_stls {
     size_t nctxs; /* one per config certificate */
     sl_stls_name_t *names;
     size_t nnames;
+    /* OCSP responses to staple (ssl_stapling_file), by certificate */
+    struct sl_staple {
+        X509 *cert;
+        unsigned char *der;
+        int len;
+    } * staples;
+    size_t nstaples;
 };
 
 struct sl_stls_conn {
@@ -208,6 +216,109 @@ sni_cb(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* OCSP stapling: a client that asks (status_request) gets the response
+ * loaded for the certificate the handshake uses; OpenSSL frees the copy. */
+static int
+status_cb(SSL *ssl, void *arg)
+{
+    sl_stls_t *t = arg;
+    X509 *x = SSL_get_certificate(ssl);
+
+    for (size_t i = 0; x != NULL && i < t->nstaples; i++) {
+        if (X509_cmp(t->staples[i].cert, x) != 0)
+            continue;
+        unsigned char *copy = OPENSSL_malloc((size_t)t->staples[i].len);
+        if (copy == NULL)
+            return SSL_TLSEXT_ERR_NOACK;
+        memcpy(copy, t->staples[i].der, (size_t)t->staples[i].len);
+        if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, t->staples[i].len) != 1) {
+            OPENSSL_free(copy);
+            return SSL_TLSEXT_ERR_NOACK;
+        }
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* Check an OCSP response (DER, from `path`) for certificate x and keep it
+ * for stapling: it must be a successful response with a single response
+ * for x's serial and issuer name.  Not good (revoked, unknown) or outside
+ * its validity: warned and not stapled (a client would refuse the
+ * handshake).  0, or -1 with an error in errs. */
+static int
+staple_load(sl_stls_t *t, X509 *x, const char *path, const unsigned char *der, long len,
+            sl_errors_t *errs)
+{
+    const unsigned char *p = der;
+    OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, len);
+    OCSP_BASICRESP *bs = NULL;
+    int rc = -1, found = 0;
+
+    if (resp == NULL || p != der + len) {
+        sl_errors_add(errs, "ssl_stapling_file %s: not a DER OCSP response", path);
+        goto out;
+    }
+    if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+        (bs = OCSP_response_get1_basic(resp)) == NULL) {
+        sl_errors_add(errs, "ssl_stapling_file %s: the responder did not answer successfully (%s)",
+                      path, OCSP_response_status_str(OCSP_response_status(resp)));
+        goto out;
+    }
+    for (int i = 0; i < OCSP_resp_count(bs) && !found; i++) {
+        OCSP_SINGLERESP *sr = OCSP_resp_get0(bs, i);
+        ASN1_OCTET_STRING *namehash = NULL;
+        ASN1_OBJECT *md_oid = NULL;
+        ASN1_INTEGER *serial = NULL;
+        unsigned char h[EVP_MAX_MD_SIZE];
+        unsigned hl = 0;
+        const EVP_MD *md;
+
+        OCSP_id_get0_info(&namehash, &md_oid, NULL, &serial,
+                          (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(sr));
+        md = md_oid ? EVP_get_digestbyobj(md_oid) : NULL;
+        if (md == NULL || serial == NULL || namehash == NULL ||
+            ASN1_INTEGER_cmp(serial, X509_get0_serialNumber(x)) != 0 ||
+            X509_NAME_digest(X509_get_issuer_name(x), md, h, &hl) != 1 ||
+            (unsigned)ASN1_STRING_length(namehash) != hl ||
+            memcmp(ASN1_STRING_get0_data(namehash), h, hl) != 0)
+            continue;
+        found = 1;
+        int reason = 0;
+        ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL;
+        int st = OCSP_single_get0_status(sr, &reason, NULL, &thisupd, &nextupd);
+        if (st != V_OCSP_CERTSTATUS_GOOD) {
+            sl_log_warn("ssl_stapling_file %s: certificate status is %s, not stapled", path,
+                        OCSP_cert_status_str(st));
+            rc = 0;
+            goto out;
+        }
+        if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) {
+            ERR_clear_error();
+            sl_log_warn("ssl_stapling_file %s: the response is not valid now (expired or not "
+                        "yet valid), not stapled",
+                        path);
+            rc = 0;
+            goto out;
+        }
+    }
+    if (!found) {
+        sl_errors_add(errs, "ssl_stapling_file %s: the response is not for this certificate", path);
+        goto out;
+    }
+    t->staples = sl_xrealloc(t->staples, (t->nstaples + 1) * sizeof(*t->staples));
+    X509_up_ref(x);
+    t->staples[t->nstaples].cert = x;
+    t->staples[t->nstaples].der = sl_xmalloc((size_t)len);
+    memcpy(t->staples[t->nstaples].der, der, (size_t)len);
+    t->staples[t->nstaples++].len = (int)len;
+    rc = 0;
+out:
+    OCSP_BASICRESP_free(bs);
+    OCSP_RESPONSE_free(resp);
+    ERR_clear_error();
+    return rc;
+}
+
 static int
 proto_version(const char *name)
 {
@@ -256,6 +367,8 @@ ctx_new(const sl_settings_t *s, sl_stls_t *t, sl_errors_t *errs)
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);
+    SSL_CTX_set_tlsext_status_cb(ctx, status_cb);
+    SSL_CTX_set_tlsext_status_arg(ctx, t);
     return ctx;
 }
 
@@ -301,14 +414,15 @@ out:
 }
 
 static char *
-read_file(const char *path, sl_errors_t *errs)
+read_file_len(const char *path, size_t *lenp, sl_errors_t *errs)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     size_t len = 0, cap = 0, n;
 
     if (f == NULL) {
-        sl_errors_add(errs, "ssl_cert/ssl_cert_key: cannot open %s", path);
+        sl_errors_add(errs, "%s: cannot open %s",
+                      lenp ? "ssl_stapling_file" : "ssl_cert/ssl_cert_key", path);
         return NULL;
     }
     do {
@@ -321,7 +435,15 @@ read_file(const char *path, sl_errors_t *errs)
     } while (n > 0);
     fclose(f);
     buf[len] = '\0';
+    if (lenp)
+        *lenp = len;
     return buf;
+}
+
+static char *
+read_file(const char *path, sl_errors_t *errs)
+{
+    return read_file_len(path, NULL, errs);
 }
 
 static void
@@ -338,6 +460,11 @@ stls_free(void *p)
     for (size_t i = 0; i < t->nnames; i++)
         free(t->names[i].name);
     free(t->names);
+    for (size_t i = 0; i < t->nstaples; i++) {
+        X509_free(t->staples[i].cert);
+        free(t->staples[i].der);
+    }
+    free(t->staples);
     free(t);
 }
 
@@ -365,27 +492,47 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
         stls_free(t);
         return SL_ERROR;
     }
+    if (s->ssl_stapling_file && !s->ssl_cert)
+        sl_errors_add(errs, "ssl_stapling_file needs ssl_cert (it staples for those certificates)");
     /* settings' certificates: "a.pem,b.pem" with "a.key,b.key" */
     if (s->ssl_cert || s->ssl_cert_key) {
         char *certs =
             sl_strndup(s->ssl_cert ? s->ssl_cert : "", strlen(s->ssl_cert ? s->ssl_cert : ""));
         char *keys = sl_strndup(s->ssl_cert_key ? s->ssl_cert_key : "",
                                 strlen(s->ssl_cert_key ? s->ssl_cert_key : ""));
-        char *sc = NULL, *sk = NULL;
+        char *staples = sl_strndup(s->ssl_stapling_file ? s->ssl_stapling_file : "",
+                                   strlen(s->ssl_stapling_file ? s->ssl_stapling_file : ""));
+        char *sc = NULL, *sk = NULL, *ss = NULL;
         char *c = strtok_r(certs, ", ", &sc), *k = strtok_r(keys, ", ", &sk);
+        char *o = strtok_r(staples, ", ", &ss);
         for (; c || k; c = strtok_r(NULL, ", ", &sc), k = strtok_r(NULL, ", ", &sk)) {
             if (!c || !k) {
                 sl_errors_add(errs, "ssl_cert and ssl_cert_key must list as many files");
                 break;
             }
             char *cp = read_file(c, errs), *kp = read_file(k, errs);
-            if (cp && kp && use_pem(t->def, cp, kp, c, errs) == 0)
+            if (cp && kp && use_pem(t->def, cp, kp, c, errs) == 0) {
                 have_default = 1;
+                if (o && strcmp(o, "-") != 0) {
+                    size_t dl = 0;
+                    char *d = read_file_len(o, &dl, errs);
+                    /* the certificate just set is the context's current one */
+                    if (d)
+                        staple_load(t, SSL_CTX_get0_certificate(t->def), o,
+                                    (const unsigned char *)d, (long)dl, errs);
+                    free(d);
+                }
+            }
             free(cp);
             free(kp);
+            if (o)
+                o = strtok_r(NULL, ", ", &ss);
         }
+        if (o)
+            sl_errors_add(errs, "ssl_stapling_file lists more files than ssl_cert");
         free(certs);
         free(keys);
+        free(staples);
     }
     t->ctxs = sl_xcalloc(conf->ncerts ? conf->ncerts : 1, sizeof(SSL_CTX *));
     for (size_t i = 0; i < conf->ncerts; i++) {
