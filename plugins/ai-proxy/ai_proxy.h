@@ -395,6 +395,11 @@ typedef int (*sl_sse_event_fn)(void *ud, const char *data, size_t len);
  * pass s->max (and from then on, keeping nothing), 0 otherwise. */
 int sl_sse_feed(sl_sse_t *s, const char *p, size_t n, int eof, sl_sse_event_fn fn, void *ud);
 void sl_sse_free(sl_sse_t *s);
+/* The token array an event's JSON is parsed into: one per process, since a
+ * worker translates one event at a time, so a held stream owns none.  Valid
+ * until the next call; the parse of one event must end before another
+ * stream's begins (event callbacks do not feed other streams). */
+sl_jdoc_t *sl_sse_event_doc(void);
 
 /* ------------------------------------------------------------------------
  * anthropic_stream.c - OpenAI chunks -> Anthropic SSE events
@@ -404,7 +409,6 @@ typedef enum { SL_AP_BLK_NONE = 0, SL_AP_BLK_TEXT, SL_AP_BLK_THINKING, SL_AP_BLK
 
 typedef struct sl_ap_stream {
     sl_sse_t sse;
-    sl_jdoc_t doc;
     sl_ap_buf_t *out; /* current output (set per feed) */
     sl_ap_buf_t tmp;
     char model[128];
@@ -442,7 +446,6 @@ int sl_ap_stream_feed(sl_ap_stream_t *s, const char *p, size_t n, int eof, int t
 
 typedef struct sl_ap_watch {
     sl_sse_t sse;
-    sl_jdoc_t doc;
     sl_ap_usage_t usage;
     int64_t gen_tokens;
 } sl_ap_watch_t;

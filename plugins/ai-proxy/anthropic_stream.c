@@ -45,7 +45,6 @@ void
 sl_ap_stream_free(sl_ap_stream_t *s)
 {
     sl_sse_free(&s->sse);
-    sl_json_free(&s->doc);
     sl_ap_buf_free(&s->tmp);
 }
 
@@ -288,7 +287,7 @@ static int
 sl_ap_stream_event(void *ud, const char *data, size_t len)
 {
     sl_ap_stream_t *s = ud;
-    sl_jdoc_t *d = &s->doc;
+    sl_jdoc_t *d = sl_sse_event_doc();
     int err, ch, c, end, tok;
 
     if (s->ended) {

@@ -73,7 +73,7 @@ static int
 sl_ap_watch_event(void *ud, const char *data, size_t len)
 {
     sl_ap_watch_t *w = ud;
-    sl_jdoc_t *d = &w->doc;
+    sl_jdoc_t *d = sl_sse_event_doc();
     int ch, delta, tok, end, i;
 
     if (sl_json_parse(d, data, len) != 0 || d->t[0].type != SL_J_OBJ) {
@@ -128,7 +128,6 @@ void
 sl_ap_watch_free(sl_ap_watch_t *w)
 {
     sl_sse_free(&w->sse);
-    sl_json_free(&w->doc);
 }
 
 void

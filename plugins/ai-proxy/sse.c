@@ -124,6 +124,19 @@ sl_sse_feed(sl_sse_t *s, const char *p, size_t n, int eof, sl_sse_event_fn fn, v
     return 0;
 }
 
+sl_jdoc_t *
+sl_sse_event_doc(void)
+{
+    static sl_jdoc_t doc;
+
+    /* a pathological event (a huge tool-call chunk) does not keep its
+     * token array for the rest of the process */
+    if (doc.cap > 16384) {
+        sl_json_free(&doc);
+    }
+    return &doc;
+}
+
 void
 sl_sse_free(sl_sse_t *s)
 {
