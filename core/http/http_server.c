@@ -10,6 +10,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "base/chars.h"
 #include "base/log.h"
@@ -32,6 +35,54 @@ typedef struct sl_write {
 
 static void conn_process(sl_conn_t *c);
 static void conn_timer_start(sl_conn_t *c, int ms);
+
+/* ---- giving freed memory back (server.h) --------------------------- */
+
+#define SL_TRIM_AFTER (4u * 1024 * 1024) /* bytes freed */
+#define SL_TRIM_DELAY_MS 100
+#define SL_TRIM_EVERY_MS 1000
+
+static struct {
+    uv_timer_t timer;
+    uv_loop_t *loop; /* the timer's (a test host makes a loop per test) */
+    size_t freed;
+    uint64_t last;
+} heap_trim;
+
+static void
+heap_trim_cb(uv_timer_t *t)
+{
+    heap_trim.freed = 0;
+    heap_trim.last = uv_now(t->loop);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+    /* only when much is free: under steady load the freed bodies are
+     * reused by the next ones and need not fault in again */
+    if (mallinfo2().fordblks >= SL_TRIM_AFTER)
+        malloc_trim(64 * 1024);
+#endif
+}
+
+void
+sl_server_freed(sl_server_t *w, size_t bytes)
+{
+    uint64_t now, due;
+
+    heap_trim.freed += bytes;
+    if (heap_trim.freed < SL_TRIM_AFTER || w == NULL || w->loop == NULL)
+        return;
+    if (heap_trim.loop != w->loop) {
+        if (uv_timer_init(w->loop, &heap_trim.timer) != 0)
+            return;
+        uv_unref((uv_handle_t *)&heap_trim.timer); /* never keeps a draining worker */
+        heap_trim.loop = w->loop;
+    }
+    if (uv_is_active((uv_handle_t *)&heap_trim.timer))
+        return;
+    now = uv_now(w->loop);
+    due = heap_trim.last + SL_TRIM_EVERY_MS;
+    uv_timer_start(&heap_trim.timer, heap_trim_cb,
+                   due > now + SL_TRIM_DELAY_MS ? due - now : SL_TRIM_DELAY_MS, 0);
+}
 
 /* ---- protocol errors before/while a request is read ------------------- */
 
@@ -455,6 +506,7 @@ conn_process(sl_conn_t *c)
             /* a big request passed: don't hold its buffer for the rest of
              * a long-lived (streaming, keep-alive) connection */
             free(c->pending);
+            sl_server_freed(c->w, c->pending_cap);
             c->pending = NULL;
             c->pending_cap = 0;
         }
@@ -571,6 +623,37 @@ conn_write_now(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
     return tls_flush(c);
 }
 
+/* What a corked connection writes is gathered in one buffer of the
+ * worker's, lent from the first write to the uncork (a corked stretch is
+ * one upstream read, and reads are not nested), so a held stream owns no
+ * output buffer between its tokens.  A connection corked while another
+ * holds it gathers into a buffer of its own. */
+static struct {
+    char *buf;
+    size_t cap;
+    sl_conn_t *user;
+} cork_pool;
+
+#define SL_CORK_KEEP (256 * 1024) /* a bigger lent buffer is freed when returned */
+
+static void
+cork_return(sl_conn_t *c)
+{
+    if (!c->cork_lent)
+        return;
+    cork_pool.buf = c->cork_buf;
+    cork_pool.cap = c->cork_cap;
+    if (cork_pool.cap > SL_CORK_KEEP) {
+        free(cork_pool.buf);
+        cork_pool.buf = NULL;
+        cork_pool.cap = 0;
+    }
+    cork_pool.user = NULL;
+    c->cork_buf = NULL;
+    c->cork_cap = c->cork_len = 0;
+    c->cork_lent = 0;
+}
+
 int
 sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
@@ -580,6 +663,12 @@ sl_conn_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
         size_t total = 0;
         for (unsigned i = 0; i < n; i++)
             total += bufs[i].len;
+        if (c->cork_buf == NULL && cork_pool.user == NULL) {
+            c->cork_buf = cork_pool.buf;
+            c->cork_cap = cork_pool.cap;
+            c->cork_lent = 1;
+            cork_pool.user = c;
+        }
         if (c->cork_len + total > c->cork_cap) {
             c->cork_cap = (c->cork_len + total) * 2;
             c->cork_buf = sl_xrealloc(c->cork_buf, c->cork_cap);
@@ -617,7 +706,8 @@ sl_conn_uncork(sl_conn_t *c)
     if (c->corked == 0 || --c->corked > 0)
         return;
     if (!c->closing)
-        cork_flush(c);
+        cork_flush(c); /* what the socket does not take is copied */
+    cork_return(c);
 }
 
 /* ---- lifecycle ----------------------------------------------------- */
@@ -632,7 +722,10 @@ on_close(uv_handle_t *h)
         return;
     sl_server_t *w = c->w;
     sl_hdr_accum_free(&c->hdr);
-    free(c->cork_buf);
+    if (c->cork_lent)
+        cork_return(c);
+    else
+        free(c->cork_buf);
     free(c->url);
     free(c->pending);
     sl_stls_conn_free(c->tls);

@@ -36,8 +36,9 @@ struct sl_conn {
 
     size_t write_bytes; /* queued, not yet written */
     unsigned corked;
-    char *cork_buf;
+    char *cork_buf; /* the worker's (cork_lent) while corked, or its own */
     size_t cork_len, cork_cap;
+    int cork_lent;
     int closing;
     int in_process;
     int handles_closed;

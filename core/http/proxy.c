@@ -135,11 +135,18 @@ release_body(sl_proxy_t *p)
 
     /* not before header_filter accepted the response: a plugin may still
      * reject it and fail over (api->upstream_retry) */
-    if (r && p->written && p->headers_done && !p->discard && r->body) {
-        sl_req_body_count(r, 0, 1);
-        free(r->body);
-        r->body = NULL;
-        r->body_len = r->body_cap = 0;
+    if (r && p->written && p->headers_done && !p->discard) {
+        sl_server_freed(r->w, r->body_cap + p->head_len);
+        if (r->body) {
+            sl_req_body_count(r, 0, 1);
+            free(r->body);
+            r->body = NULL;
+            r->body_len = r->body_cap = 0;
+        }
+        /* nor the request head (no other try will write it) */
+        free(p->head);
+        p->head = NULL;
+        p->head_len = 0;
     }
 }
 static void try_connect(sl_proxy_t *p);

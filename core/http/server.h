@@ -71,4 +71,11 @@ typedef struct sl_server {
     const char *node_id;
 } sl_server_t;
 
+/* `bytes` of a request's memory (its body, a big input buffer) were freed.
+ * glibc keeps freed heap for reuse, and what a burst of requests freed
+ * around the small state of streams that stay open would count in the
+ * worker's RSS for as long as they do: after a burst (4 MiB freed), at most
+ * once a second, the free pages go back to the system (http_server.c). */
+void sl_server_freed(sl_server_t *w, size_t bytes);
+
 #endif
