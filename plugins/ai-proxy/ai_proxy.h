@@ -655,5 +655,6 @@ int sl_ap_encode_request(const sl_ap_target_t *t, const char *body, size_t len, 
 extern const sl_ap_codec_t sl_ap_codec_anthropic;
 extern const sl_ap_codec_t sl_ap_codec_gemini;  /* native_codec.c */
 extern const sl_ap_codec_t sl_ap_codec_bedrock; /* native_codec.c */
+extern const sl_ap_codec_t sl_ap_codec_cohere;  /* cohere.c: the v2 Chat API */
 
 #endif

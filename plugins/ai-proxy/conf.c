@@ -459,7 +459,7 @@ static const sl_ap_field_t sl_ap_f_options[] = {
     REC("bedrock", sl_ap_f_bedrock),
     REC("gemini", sl_ap_f_gemini),
     REC("huggingface", sl_ap_f_huggingface),
-    INERT_REC("cohere", sl_ap_f_cohere, "the cohere provider"),
+    REC("cohere", sl_ap_f_cohere),
     REC("databricks", sl_ap_f_databricks),
     END,
 };

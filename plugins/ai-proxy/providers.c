@@ -34,9 +34,10 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
         {"/v1/messages", NULL, NULL, "/"},
         SL_AP_CAP_TOP_K | SL_AP_CAP_TOOLS | SL_AP_CAP_COUNT_TOKENS, &sl_ap_codec_anthropic, NULL},
     [SL_AP_PROV_COHERE] = {
+        /* the v2 Chat API (cohere.c); Kong's driver still calls v1 */
         "cohere", SL_AP_PROV_COHERE, SL_AP_WIRE_OTHER, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
-        "https://api.cohere.com:443", {"/v1/chat", "/v1/generate", "/v1/embed", "/"},
-        SL_AP_CAP_TOP_K, NULL, "the cohere provider"},
+        "https://api.cohere.com:443", {"/v2/chat", "/v1/generate", "/v2/embed", "/"},
+        SL_AP_CAP_TOP_K | ALL_OPENAI_CAPS, &sl_ap_codec_cohere, NULL},
     [SL_AP_PROV_MISTRAL] = {
         "mistral", SL_AP_PROV_MISTRAL, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
         "https://api.mistral.ai:443",

@@ -81,6 +81,11 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         routes.push(route('bad-key', '/bad/openai', {
             provider: 'openai', fmt: 'anthropic', authv: { header_name: 'Authorization', header_value: 'Bearer sk-wrong' },
         }));
+        routes.push(route('oa-cohere', '/oa/cohere', { provider: 'cohere', fmt: 'openai', options: { top_k: 40 } }));
+        routes.push(route('an-cohere', '/an/cohere', { provider: 'cohere', fmt: 'anthropic' }));
+        routes.push(route('bad-cohere', '/bad/cohere', {
+            provider: 'cohere', fmt: 'openai', authv: { header_name: 'Authorization', header_value: 'Bearer co-wrong' },
+        }));
         routes.push(route('bad-hf', '/bad/huggingface', {
             provider: 'huggingface', fmt: 'anthropic', authv: { header_name: 'Authorization', header_value: 'Bearer hf_wrong' },
         }));
@@ -203,6 +208,111 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             /Credential was not sent/.test(e.error.error.message));
         assert.equal(mock.requests.at(-1).path, '/serving-endpoints/chat/completions');
         assert.equal(mock.requests.at(-1).headers.authorization, 'Bearer dapi-wrong');
+    });
+
+    const OTOOLS = [{ type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+
+    test('cohere: OpenAI SDK, the v2 Chat API: request fields, answer, stream with include_usage, a tool round trip', CASE, async () => {
+        const client = oa('cohere');
+        const { data, response } = await client.chat.completions.create({
+            model: 'cohere-model', max_completion_tokens: 200, top_p: 0.5, stop: 'END', user: 'u1',
+            messages: [{ role: 'developer', content: 'be brief' }, { role: 'user', content: 'Hello' }],
+        }).withResponse();
+        assert.equal(data.choices[0].message.content, mock.TEXT);
+        assert.equal(data.choices[0].finish_reason, 'stop');
+        assert.equal(data.usage.prompt_tokens, 21);
+        assert.equal(response.headers.get('x-kong-llm-model'), 'cohere/cohere-model');
+        const up = mock.requests[0];
+        assert.equal(up.path, '/v2/chat');
+        assert.equal(up.headers.authorization, `Bearer ${KEYS.cohere}`);
+        noClientKey(up);
+        assert.deepEqual(up.body, {
+            messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'Hello' }],
+            p: 0.5, stop_sequences: ['END'], model: 'cohere-model', max_tokens: 200, k: 40,
+        });
+        let rec = await lastLog();
+        assert.equal(rec.ai.proxy.meta.provider_name, 'cohere');
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 21);
+
+        const stream = await client.chat.completions.create({
+            model: 'cohere-model', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'Hello' }],
+        });
+        const chunks = [];
+        for await (const c of stream) chunks.push(c);
+        assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+        assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), mock.TEXT);
+        assert.equal(chunks.filter((c) => c.choices[0]?.finish_reason).length, 1);
+        assert.equal(chunks.at(-1).usage.prompt_tokens, 21);
+        assert.equal(mock.requests[1].body.stream, true);
+        assert.equal(mock.requests[1].body.stream_options, undefined, 'v2 has no stream_options');
+        rec = await lastLog();
+        assert.equal(rec.ai.proxy.meta.request_mode, 'stream');
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 21);
+
+        const ts = await client.chat.completions.create({
+            model: 'cohere-model', stream: true, tools: OTOOLS, tool_choice: 'required',
+            messages: [{ role: 'user', content: 'MOCK:tool_call weather?' }],
+        });
+        let args = '';
+        let id = null;
+        let name = null;
+        let finish = null;
+        for await (const c of ts) {
+            const tc = c.choices[0]?.delta?.tool_calls?.[0];
+            if (tc?.id) id = tc.id;
+            if (tc?.function?.name) name = tc.function.name;
+            args += tc?.function?.arguments ?? '';
+            finish = c.choices[0]?.finish_reason ?? finish;
+        }
+        assert.equal(mock.requests[2].body.tool_choice, 'REQUIRED');
+        assert.deepEqual(mock.requests[2].body.tools, OTOOLS);
+        assert.equal(name, 'get_weather');
+        assert.equal(id, 'get_weather_mock1');
+        assert.equal(finish, 'tool_calls');
+        assert.deepEqual(JSON.parse(args), mock.TOOL.arguments);
+        const back = await client.chat.completions.create({
+            model: 'cohere-model', tools: OTOOLS,
+            messages: [{ role: 'user', content: 'weather?' },
+                { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name, arguments: args } }] },
+                { role: 'tool', tool_call_id: id, content: '21C' }],
+        });
+        assert.match(back.choices[0].message.content, /21C/);
+        assert.deepEqual(mock.requests[3].body.messages[2], { role: 'tool', tool_call_id: id, content: '21C' });
+    });
+
+    test('cohere: Anthropic SDK through the pivot, streamed text and a tool call; Cohere\'s errors in each client\'s shape', CASE, async () => {
+        const client = an('cohere');
+        const msg = await client.messages.stream({
+            model: 'cohere-model', max_tokens: 256, system: 'be brief', messages: [{ role: 'user', content: 'Hello' }],
+        }).finalMessage();
+        assert.equal(msg.content[0].text, mock.TEXT);
+        assert.equal(msg.usage.input_tokens, 21);
+        assert.equal(mock.requests[0].path, '/v2/chat');
+        assert.equal(mock.requests[0].body.messages[0].role, 'system');
+        const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
+        const t = await client.messages.create({
+            model: 'cohere-model', max_tokens: 256, tools, tool_choice: { type: 'any' },
+            messages: [{ role: 'user', content: 'MOCK:tool_call weather?' }],
+        });
+        assert.equal(t.stop_reason, 'tool_use');
+        const tu = t.content.find((b) => b.type === 'tool_use');
+        assert.deepEqual(tu.input, mock.TOOL.arguments);
+        await client.messages.create({
+            model: 'cohere-model', max_tokens: 256, tools,
+            messages: [{ role: 'user', content: 'weather?' }, { role: 'assistant', content: t.content },
+                { role: 'user', content: [{ type: 'tool_result', tool_use_id: tu.id, content: '21C' }] }],
+        });
+        assert.ok(mock.requests[2].body.messages.some((m) => m.role === 'tool' && m.tool_call_id === tu.id));
+        await assert.rejects(oa('cohere').chat.completions.create({
+            model: 'cohere-model', messages: [{ role: 'user', content: 'MOCK:error429' }],
+        }), (e) => e instanceof OpenAI.RateLimitError && /Trial key/.test(e.message));
+        await assert.rejects(client.messages.create({
+            model: 'cohere-model', max_tokens: 10, messages: [{ role: 'user', content: 'MOCK:error429' }],
+        }), (e) => e instanceof Anthropic.RateLimitError && /Trial key/.test(e.message));
+        const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/bad/cohere`, maxRetries: 0 });
+        await assert.rejects(bad.chat.completions.create({
+            model: 'cohere-model', messages: [{ role: 'user', content: 'hi' }],
+        }), (e) => e instanceof OpenAI.AuthenticationError && /invalid api token/.test(e.message));
     });
 
     test('the Claude Code CLI against anthropic (native: its requests pass with the gateway\'s key, model and anthropic-version)', { timeout: 120000, skip: claudeSkip() }, async () => {

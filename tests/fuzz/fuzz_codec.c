@@ -1,7 +1,7 @@
 /* fuzz_codec.c - libFuzzer harness for the codecs' OpenAI client side
  * (an OpenAI chat client of a provider with another dialect): for each
  * provider whose codec has one (anthropic; gemini and bedrock through
- * Anthropic, native_openai.c) the input is used as the provider's stream
+ * Anthropic, native_openai.c; cohere's v2 Chat API) the input is used as the provider's stream
  * (split into feeds by the first byte, so byte boundaries inside events
  * get exercised), as its whole answer for decode_json, and as an OpenAI
  * chat request for from_openai. */
@@ -60,7 +60,7 @@ one_codec(const char *provider, const uint8_t *data, size_t size, size_t step, i
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const providers[] = {"anthropic", "gemini", "bedrock"};
+    static const char *const providers[] = {"anthropic", "gemini", "bedrock", "cohere"};
     size_t step;
     int include_usage;
 

@@ -10,6 +10,8 @@
  *   POST /openai/deployments/<dep>/chat/completions?api-version=...  Azure
  *        OpenAI: `api-key: <key>`, api-version required
  *   POST /v1/embeddings, /openai/deployments/<dep>/embeddings
+ *   POST /v2/chat   Cohere's v2 Chat API: `Authorization: Bearer`, unknown
+ *        fields refused (400), answers and typed SSE events in v2's shapes
  *   POST /v1/messages, /v1/messages/count_tokens   Anthropic Messages:
  *        `x-api-key`, `anthropic-version` required
  * A key names its provider (sk-<provider>-...): a wrong or missing key gets
@@ -29,6 +31,7 @@ export const KEYS = {
     cerebras: 'csk-cerebras-0123456789', ollama: 'sk-ollama-0123456789', vllm: 'sk-vllm-0123456789',
     llama2: 'sk-llama2-0123456789', dashscope: 'sk-dashscope-0123456789',
     huggingface: 'hf_mockHuggingFace0123456789', databricks: 'dapi-mock-databricks-0123456789',
+    cohere: 'co-mock-cohere-0123456789',
 };
 const KEY_OWNER = Object.fromEntries(Object.entries(KEYS).map(([p, k]) => [k, p]));
 
@@ -48,6 +51,25 @@ function lastUserText(body) {
         if (Array.isArray(c)) return c.filter((b) => b.type === 'text').map((b) => b.text).join(' ');
     }
     return '';
+}
+
+/* Cohere v2: the fields it knows (an unknown one is a 400), its roles. */
+const COHERE_FIELDS = new Set(['model', 'messages', 'tools', 'documents', 'citation_options', 'response_format', 'safety_mode', 'max_tokens', 'stop_sequences', 'temperature', 'seed', 'frequency_penalty', 'presence_penalty', 'k', 'p', 'logprobs', 'tool_choice', 'strict_tools', 'stream', 'thinking', 'priority']);
+function cohereCheck(body) {
+    for (const k of Object.keys(body)) if (!COHERE_FIELDS.has(k)) return `unknown field: parameter ${k} is not a valid field`;
+    if (!Array.isArray(body.messages) || body.messages.length === 0) return 'messages: must not be empty';
+    for (const m of body.messages) {
+        if (!['user', 'assistant', 'system', 'tool'].includes(m.role)) return `invalid role: ${m.role}`;
+        for (const k of Object.keys(m)) if (!['role', 'content', 'tool_calls', 'tool_plan', 'tool_call_id', 'citations'].includes(k)) return `unknown field: message.${k}`;
+        if (m.role === 'tool' && !m.tool_call_id) return 'tool message needs tool_call_id';
+    }
+    if (body.tool_choice !== undefined && !['REQUIRED', 'NONE'].includes(body.tool_choice)) return `invalid tool_choice ${body.tool_choice}`;
+    return null;
+}
+function cohereLastUser(body) {
+    const u = [...body.messages].reverse().find((m) => m.role === 'user');
+    if (!u) return '';
+    return typeof u.content === 'string' ? u.content : (u.content ?? []).map((c) => c.text ?? '').join(' ');
 }
 
 /* The error body each provider sends for a bad key. */
@@ -113,6 +135,19 @@ export async function startProviders() {
             if (!url.searchParams.get('api-version')) {
                 return send(res, 404, { error: { code: '404', message: 'Resource not found' } });
             }
+        } else if (p === '/v2/chat') {
+            const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+            provider = m && KEY_OWNER[m[1]] === 'cohere' ? 'cohere' : null;
+            rec.provider = provider;
+            if (!provider) return send(res, 401, { id: 'mock-401', message: 'invalid api token' });
+            if (body === null) return send(res, 400, { id: 'mock-400', message: 'invalid request: could not parse body' });
+            const bad = cohereCheck(body);
+            if (bad) return send(res, 400, { id: 'mock-400', message: `invalid request: ${bad}` });
+            const sc = queue.shift() ?? {};
+            const word = /MOCK:(\w+)/.exec(cohereLastUser(body))?.[1];
+            const type = sc.type ?? (word === 'tool_call' ? 'tool_call' : word === 'error429' ? 'error429' : 'text');
+            if (type === 'error429') return send(res, 429, { id: 'mock-429', message: 'You are using a Trial key, which is limited to 10 API calls / minute.' });
+            return answerCohere(res, body, type, body.messages.at(-1).role === 'tool' ? `The weather: ${body.messages.at(-1).content}` : TEXT);
         } else if (anthropic) {
             provider = KEY_OWNER[req.headers['x-api-key']] === 'anthropic' ? 'anthropic' : null;
             rec.provider = provider;
@@ -202,6 +237,35 @@ export async function startProviders() {
             if (body.stream_options?.include_usage) out({ choices: [], usage: ousage });
         }
         res.end('data: [DONE]\n\n');
+    }
+
+    function answerCohere(res, body, type, text) {
+        const tool = type === 'tool_call';
+        const usage = { billed_units: { input_tokens: 21, output_tokens: words(text).length }, tokens: { input_tokens: 230, output_tokens: words(text).length + 2 } };
+        const call = { id: 'get_weather_mock1', type: 'function', function: { name: TOOL.name, arguments: JSON.stringify(TOOL.arguments) } };
+        if (!body.stream) {
+            const message = tool
+                ? { role: 'assistant', tool_plan: 'I will check the weather.', tool_calls: [call] }
+                : { role: 'assistant', content: [{ type: 'text', text }] };
+            return send(res, 200, { id: 'co-mock-1', finish_reason: tool ? 'TOOL_CALL' : 'COMPLETE', message, usage });
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        const ev = (type, o) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...o })}\n\n`);
+        ev('message-start', { id: 'co-mock-1', delta: { message: { role: 'assistant', content: [], tool_plan: '', tool_calls: [], citations: [] } } });
+        if (tool) {
+            ev('tool-plan-delta', { delta: { message: { tool_plan: 'I will check the weather.' } } });
+            ev('tool-call-start', { index: 0, delta: { message: { tool_calls: { ...call, function: { name: TOOL.name, arguments: '' } } } } });
+            for (let i = 0; i < call.function.arguments.length; i += 6) {
+                ev('tool-call-delta', { index: 0, delta: { message: { tool_calls: { function: { arguments: call.function.arguments.slice(i, i + 6) } } } } });
+            }
+            ev('tool-call-end', { index: 0 });
+        } else {
+            ev('content-start', { index: 0, delta: { message: { content: { type: 'text', text: '' } } } });
+            for (const w of words(text)) ev('content-delta', { index: 0, delta: { message: { content: { text: w } } } });
+            ev('content-end', { index: 0 });
+        }
+        ev('message-end', { delta: { finish_reason: tool ? 'TOOL_CALL' : 'COMPLETE', usage } });
+        res.end();
     }
 
     async function answerAnthropic(res, body, type, usage, sc) {

@@ -454,6 +454,7 @@ test_provider_urls(void **state)
         {"dashscope", "{}", "dashscope-intl.aliyuncs.com", "/compatible-mode/v1/chat/completions"},
         /* Kong's api-inference URL with the model, then the messages API */
         {"huggingface", "{}", "api-inference.huggingface.co", "/models/m/v1/chat/completions"},
+        {"cohere", "{}", "api.cohere.com", "/v2/chat"},
         {"databricks", "{\"databricks\":{\"workspace_instance_id\":\"dbc-1a2b3c4d-5e6f\"}}",
          "dbc-1a2b3c4d-5e6f.cloud.databricks.com", "/serving-endpoints/chat/completions"},
     };
@@ -545,8 +546,9 @@ test_provider_urls(void **state)
     expect_error("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":\"openai\"}}",
                  "route_type: 'llm/v1/completions' is not supported yet by sluice with provider "
                  "openai");
-    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"cohere\"}}",
-                 "model.provider: 'cohere' is not supported yet by sluice");
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"cohere\"}}",
+                 "route_type: 'llm/v1/embeddings' is not supported yet by sluice with provider "
+                 "cohere");
 }
 
 int

@@ -1,4 +1,5 @@
-/* test_native.c - the gemini and bedrock providers: request translation,
+/* test_native.c - the gemini and bedrock providers (and the cohere codec,
+ * which shares the OpenAI-side helpers below): request translation,
  * whole answers, streamed answers (fed whole, split at every byte and one
  * byte at a time: the output must be identical and follow Anthropic's
  * grammar), AWS event-stream frames with their CRCs, SigV4. */
@@ -1016,6 +1017,135 @@ test_openai_client_streams(void **state)
     sl_ap_buf_free(&in);
 }
 
+/* --------------------------------------------------- cohere (cohere.c) */
+
+#define CO_EV(type, json) "event: " type "\ndata: {\"type\":\"" type "\"" json "}\n\n"
+
+static const char co_text[] = CO_EV(
+    "message-start", ",\"id\":\"co-1\",\"delta\":{\"message\":{\"role\":\"assistant\"}}")
+    CO_EV("content-start",
+          ",\"index\":0,\"delta\":{\"message\":{\"content\":{\"type\":\"text\",\"text\":\"\"}}}")
+        CO_EV("content-delta",
+              ",\"index\":0,\"delta\":{\"message\":{\"content\":{\"thinking\":\"Hm.\"}}}")
+            CO_EV("content-delta",
+                  ",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"Hel\"}}}")
+                CO_EV("content-delta", ",\"index\":0,\"delta\":{\"message\":{\"content\":{"
+                                       "\"text\":\"lo \\\"w\\\"\"}}}")
+                    CO_EV("content-end", ",\"index\":0")
+                        CO_EV("message-end",
+                              ",\"delta\":{\"finish_reason\":\"COMPLETE\",\"usage\":{"
+                              "\"billed_units\":{\"input_tokens\":12,\"output_tokens\":4},"
+                              "\"tokens\":{\"input_tokens\":200,\"output_tokens\":6}}}");
+
+static const char co_tools[] =
+    CO_EV("message-start", ",\"id\":\"co-2\",\"delta\":{\"message\":{\"role\":\"assistant\"}}")
+        CO_EV("tool-plan-delta", ",\"delta\":{\"message\":{\"tool_plan\":\"I will look.\"}}")
+            CO_EV("tool-call-start",
+                  ",\"index\":0,\"delta\":{\"message\":{\"tool_calls\":{\"id\":\"get_weather_x1\","
+                  "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":"
+                  "\"\"}}}}")
+                CO_EV("tool-call-delta", ",\"index\":0,\"delta\":{\"message\":{\"tool_calls\":{"
+                                         "\"function\":{\"arguments\":\"{\\\"city\\\":\"}}}}")
+                    CO_EV("tool-call-delta", ",\"index\":0,\"delta\":{\"message\":{\"tool_calls\":{"
+                                             "\"function\":{\"arguments\":\"\\\"Paris\\\"}\"}}}}")
+                        CO_EV("tool-call-end", ",\"index\":0")
+                            CO_EV("message-end",
+                                  ",\"delta\":{\"finish_reason\":\"TOOL_CALL\",\"usage\":{"
+                                  "\"billed_units\":{\"input_tokens\":30,\"output_tokens\":9}}}");
+
+static void
+test_cohere(void **state)
+{
+    const sl_ap_codec_t *k = sl_ap_provider_find("cohere")->codec;
+    sl_ap_target_t conf = conf_default();
+    sl_ap_req_info_t info;
+    sl_ap_usage_t u;
+    sl_jdoc_t d = {0};
+    sl_ap_buf_t out = {0};
+    oai_sum_t s;
+    json_object *o;
+    static const char resp[] =
+        "{\"id\":\"co-9\",\"finish_reason\":\"TOOL_CALL\",\"message\":{\"role\":\"assistant\","
+        "\"tool_plan\":\"I will look.\",\"tool_calls\":[{\"id\":\"get_weather_x1\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":"
+        "\\\"Paris\\\"}\"}}]},\"usage\":{\"billed_units\":{\"input_tokens\":30,\"output_tokens\":"
+        "9},\"tokens\":{\"input_tokens\":300,\"output_tokens\":12}}}";
+
+    (void)state;
+    conf.llm_format = SL_AP_FMT_OPENAI;
+    conf.prov = sl_ap_provider_find("cohere");
+    conf.provider = SL_AP_PROV_COHERE;
+    conf.top_k = 40;
+    o = translate(k->from_openai, &conf, oai_req, &info);
+    assert_true(info.stream);
+    assert_true(info.include_usage);
+    assert_jstr(o, "model", "m1");
+    assert_jstr(o, "messages.0.role", "system");
+    assert_jstr(o, "messages.2.role", "assistant");
+    assert_absent(o, "messages.2.content"); /* null: not sent */
+    assert_jstr(o, "messages.2.tool_calls.0.function.name", "get_weather");
+    assert_jstr(o, "messages.3.tool_call_id", "toolu_x_1_gsig_QUJD");
+    assert_jstr(o, "stop_sequences.0", "END");
+    assert_jstr(o, "tool_choice", "REQUIRED");
+    assert_jstr(o, "tools.0.function.name", "get_weather");
+    assert_int_equal(tu_int(o, "max_tokens"), 300);
+    assert_int_equal(tu_int(o, "k"), 40);
+    assert_absent(o, "stream_options");
+    assert_absent(o, "top_k");
+    json_object_put(o);
+    assert_int_equal(refused(k->from_openai, &conf,
+                             "{\"model\":\"m1\",\"n\":2,\"messages\":[{\"role\":\"user\","
+                             "\"content\":\"x\"}]}",
+                             &info),
+                     400);
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(k->decode_json(&conf, resp, sizeof(resp) - 1, &d, &out, &u), 0);
+    o = tu_parse(out.ptr, out.len);
+    assert_jstr(o, "id", "chatcmpl-co-9");
+    assert_jstr(o, "choices.0.message.reasoning_content", "I will look.");
+    assert_jstr(o, "choices.0.message.tool_calls.0.id", "get_weather_x1");
+    assert_jstr(o, "choices.0.finish_reason", "tool_calls");
+    assert_int_equal(tu_int(o, "usage.prompt_tokens"), 30); /* billed units, as Kong */
+    assert_int_equal(u.completion, 9);
+    json_object_put(o);
+    out.len = 0;
+    assert_int_equal(
+        k->decode_json(&conf, "{\"id\":\"x\",\"message\":\"invalid api token\"}", 40, &d, &out, &u),
+        -1);
+    sl_ap_buf_free(&out);
+    sl_json_free(&d);
+
+    memset(&u, 0, sizeof(u));
+    oai_stream_all_ways(k, co_text, sizeof(co_text) - 1, 1, &s, &u);
+    assert_string_equal(s.text, "Hello \"w\"");
+    assert_string_equal(s.reasoning, "Hm.");
+    assert_string_equal(s.finish, "stop");
+    assert_true(s.done);
+    assert_int_equal(s.prompt, 12);
+    assert_int_equal(u.prompt, 12);
+    assert_int_equal(u.completion, 4);
+    oai_stream_all_ways(k, co_tools, sizeof(co_tools) - 1, 0, &s, &u);
+    assert_string_equal(s.reasoning, "I will look.");
+    assert_string_equal(s.tool_id, "get_weather_x1");
+    assert_string_equal(s.args, "{\"city\":\"Paris\"}");
+    assert_string_equal(s.finish, "tool_calls");
+    assert_false(s.usage_chunk);
+    assert_true(s.done);
+    /* cut before message-end */
+    oai_stream_all_ways(k, co_text, sizeof(co_text) - 60, 0, &s, &u);
+    assert_false(s.done);
+    assert_string_equal(s.error_type, "api_error");
+    /* the model's own error */
+    {
+        static const char fx[] = CO_EV("message-start", ",\"id\":\"c\"")
+            CO_EV("message-end", ",\"delta\":{\"finish_reason\":\"ERROR\"}");
+        oai_stream_all_ways(k, fx, sizeof(fx) - 1, 0, &s, &u);
+        assert_false(s.done);
+        assert_string_equal(s.error_type, "api_error");
+    }
+}
+
 /* -------------------------------------------------------------- sigv4 */
 
 static void
@@ -1081,6 +1211,7 @@ main(void)
         cmocka_unit_test(test_openai_client_requests),
         cmocka_unit_test(test_openai_client_answers),
         cmocka_unit_test(test_openai_client_streams),
+        cmocka_unit_test(test_cohere),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
