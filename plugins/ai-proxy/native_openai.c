@@ -48,6 +48,16 @@ sl_ap_via_request(const sl_ap_codec_t *k, const sl_ap_target_t *t, const char *b
         rc = -2;
     }
     if (rc != 0) {
+        char *at = rc == -1 ? strstr(info->errmsg, "the anthropic provider") : NULL;
+
+        if (at) {
+            /* the first translator's refusal names the provider asked */
+            char tail[sizeof(info->errmsg)];
+
+            snprintf(tail, sizeof(tail), "%s", at + strlen("the anthropic provider"));
+            snprintf(at, sizeof(info->errmsg) - (size_t)(at - info->errmsg), "the %s provider%s",
+                     t->prov ? t->prov->name : "", tail);
+        }
         sl_ap_buf_free(&mid);
         return rc;
     }

@@ -820,6 +820,7 @@ test_openai_client_requests(void **state)
 
     (void)state;
     conf.llm_format = SL_AP_FMT_OPENAI;
+    conf.prov = sl_ap_provider_find("gemini");
     o = translate(gk->from_openai, &conf, oai_req, &info);
     assert_true(info.stream);
     assert_true(info.include_usage);
@@ -860,6 +861,7 @@ test_openai_client_requests(void **state)
                              "\"content\":\"x\"}]}",
                              &info),
                      400);
+    assert_string_equal(info.errmsg, "n: only one choice can come from the gemini provider");
     /* and the second's: a tool result naming no call */
     assert_int_equal(refused(gk->from_openai, &conf,
                              "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":"
