@@ -65,15 +65,16 @@ sl_sse_feed(sl_sse_t *s, const char *p, size_t n, int eof, sl_sse_event_fn fn, v
         s->skip_lf = 0;
     }
     while (i < n) {
-        const char *nl = NULL;
+        /* the line's end: LF, or a CR before it (memchr scans a word or
+         * a vector at a time; a chunk is one or two short lines) */
+        const char *nl = memchr(p + i, '\n', n - i);
+        const char *cr = memchr(p + i, '\r', (size_t)((nl ? nl : p + n) - (p + i)));
         size_t j;
 
-        for (j = i; j < n; j++) {
-            if (p[j] == '\n' || p[j] == '\r') {
-                nl = p + j;
-                break;
-            }
+        if (cr != NULL) {
+            nl = cr;
         }
+        j = nl ? (size_t)(nl - p) : n;
         if (s->max && s->line.len + (j - i) > s->max) {
             s->overflow = 1;
             sl_ap_buf_free(&s->line);
