@@ -291,6 +291,34 @@ sl_shm_set(sl_shm_zone_t *z, sl_str_t key, sl_str_t value, uint64_t ttl_ms)
     return 0;
 }
 
+/* shm_incr's work with the lock held. */
+static int
+incr_locked(shm_hdr_t *h, sl_str_t key, uint32_t hash, double delta, uint64_t ttl_ms, int64_t now,
+            double *out)
+{
+    uint32_t i = lookup(h, key, hash, now);
+    shm_slot_t *s;
+    if (i == SHM_NIL) {
+        i = insert(h, key, hash, now);
+        if (i == SHM_NIL)
+            return SL_SHM_ENOSPC;
+        s = slot_at(h, i);
+        s->type = SL_SHM_NUMBER;
+        s->expires_ms = expiry(ttl_ms, now);
+        s->num = delta;
+        s->state = SLOT_USED;
+    } else {
+        s = slot_at(h, i);
+        if (s->type != SL_SHM_NUMBER)
+            return SL_SHM_ETYPE;
+        /* A double store of 8 aligned bytes: no torn state to mark. */
+        s->num += delta;
+    }
+    if (out)
+        *out = s->num;
+    return 0;
+}
+
 int
 sl_shm_incr(sl_shm_zone_t *z, sl_str_t key, double delta, uint64_t ttl_ms, double *out)
 {
@@ -300,33 +328,37 @@ sl_shm_incr(sl_shm_zone_t *z, sl_str_t key, double delta, uint64_t ttl_ms, doubl
     uint32_t hash = hash_key(key);
     if (zone_lock(h) != 0)
         return -1;
-    int64_t now = sl_mono_ms();
-    uint32_t i = lookup(h, key, hash, now);
-    shm_slot_t *s;
-    if (i == SHM_NIL) {
-        i = insert(h, key, hash, now);
-        if (i == SHM_NIL) {
-            zone_unlock(h);
-            return SL_SHM_ENOSPC;
-        }
-        s = slot_at(h, i);
-        s->type = SL_SHM_NUMBER;
-        s->expires_ms = expiry(ttl_ms, now);
-        s->num = delta;
-        s->state = SLOT_USED;
-    } else {
-        s = slot_at(h, i);
-        if (s->type != SL_SHM_NUMBER) {
-            zone_unlock(h);
-            return SL_SHM_ETYPE;
-        }
-        /* A double store of 8 aligned bytes: no torn state to mark. */
-        s->num += delta;
-    }
-    if (out)
-        *out = s->num;
+    int rc = incr_locked(h, key, hash, delta, ttl_ms, sl_mono_ms(), out);
     zone_unlock(h);
-    return 0;
+    return rc;
+}
+
+int
+sl_shm_incr_many(sl_shm_zone_t *z, const sl_str_t *keys, const double *deltas, size_t n,
+                 uint64_t ttl_ms)
+{
+    enum { BATCH = 64 };
+    uint32_t hash[BATCH];
+    size_t failed = 0;
+
+    if (z == NULL || (n > 0 && (keys == NULL || deltas == NULL)))
+        return -1;
+    shm_hdr_t *h = z->h;
+    for (size_t at = 0; at < n; at += BATCH) {
+        size_t m = n - at < BATCH ? n - at : BATCH;
+        for (size_t i = 0; i < m; i++)
+            hash[i] = key_ok(keys[at + i]) ? hash_key(keys[at + i]) : 0;
+        if (zone_lock(h) != 0)
+            return -1;
+        int64_t now = sl_mono_ms();
+        for (size_t i = 0; i < m; i++) {
+            if (!key_ok(keys[at + i]) ||
+                incr_locked(h, keys[at + i], hash[i], deltas[at + i], ttl_ms, now, NULL) != 0)
+                failed++;
+        }
+        zone_unlock(h);
+    }
+    return failed > INT32_MAX ? INT32_MAX : (int)failed;
 }
 
 int

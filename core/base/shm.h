@@ -47,6 +47,8 @@ int sl_shm_zone_info(sl_shm_zone_t *z, sl_shm_info_t *out);
 int sl_shm_get(sl_shm_zone_t *z, sl_str_t key, char *buf, size_t cap, size_t *len, double *num);
 int sl_shm_set(sl_shm_zone_t *z, sl_str_t key, sl_str_t value, uint64_t ttl_ms);
 int sl_shm_incr(sl_shm_zone_t *z, sl_str_t key, double delta, uint64_t ttl_ms, double *out);
+int sl_shm_incr_many(sl_shm_zone_t *z, const sl_str_t *keys, const double *deltas, size_t n,
+                     uint64_t ttl_ms);
 int sl_shm_delete(sl_shm_zone_t *z, sl_str_t key);
 int sl_shm_iter(sl_shm_zone_t *z, sl_shm_iter_fn fn, void *arg);
 

@@ -844,4 +844,5 @@ const sl_api_t sl_api = {
     /* since 1.3: node settings and the request's protocol */
     .setting_get = sl_setting_text,
     .req_http_version = api_req_http_version,
+    .shm_incr_many = sl_shm_incr_many,
 };

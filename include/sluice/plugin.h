@@ -1032,6 +1032,16 @@ struct sl_api {
     /* The HTTP version of the client's request line (since 1.3): "1.0" or
      * "1.1" (static text).  Kong's ngx.req.http_version(). */
     sl_str_t (*req_http_version)(sl_req_t *r);
+
+    /* ---- since 1.3: counting several series at once ----
+     * shm_incr of deltas[i] to keys[i] for every i < n (ttl_ms for the
+     * entries it creates), under one lock: what a metrics plugin counts per
+     * request (a dozen series) takes the zone's lock once.  A key that
+     * fails (bad key, zone full, a string entry) does not stop the others.
+     * Returns how many keys failed (0: all counted), or -1 (bad zone or
+     * arrays: nothing counted).  THREADS: any thread, any process. */
+    int (*shm_incr_many)(sl_shm_t *z, const sl_str_t *keys, const double *deltas, size_t n,
+                         uint64_t ttl_ms);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

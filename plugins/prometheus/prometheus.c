@@ -176,6 +176,34 @@ prom_config_free(void *conf)
 
 /* ---- recording --------------------------------------------------------- */
 
+/* One request's increments, handed to the zone together (shm_incr_many:
+ * one lock for all of them). */
+#define PROM_BATCH_MAX 48
+
+typedef struct {
+    const sl_api_t *api;
+    prom_conf_t *c;
+    sl_str_t keys[PROM_BATCH_MAX];
+    double deltas[PROM_BATCH_MAX];
+    size_t n;
+    size_t used;
+    unsigned dropped; /* series that could not be counted */
+    char arena[PROM_BATCH_MAX * SL_SHM_KEY_MAX];
+} prom_batch_t;
+
+/* Count what the batch holds; it is empty again after. */
+static void
+flush(prom_batch_t *bt)
+{
+    int failed = bt->n ? bt->api->shm_incr_many(bt->c->zone, bt->keys, bt->deltas, bt->n, 0) : 0;
+    unsigned dropped = bt->dropped + (failed < 0 ? (unsigned)bt->n : (unsigned)failed);
+
+    if (dropped > 0) /* series dropped */
+        bt->api->shm_incr(bt->c->zone, SL_STR(PROM_ERRORS_KEY), dropped, 0, NULL);
+    bt->n = bt->used = 0;
+    bt->dropped = 0;
+}
+
 typedef struct {
     char p[SL_SHM_KEY_MAX];
     size_t len;
@@ -194,10 +222,17 @@ key_byte(prom_key_t *k, char c)
 static void
 key_label(prom_key_t *k, sl_str_t v)
 {
-    for (size_t i = 0; i < v.len; i++) {
-        char c = v.ptr[i];
-        key_byte(k, c == PROM_SEP || c == PROM_END ? ' ' : c);
-    }
+    size_t room = sizeof(k->p) - k->len, n = v.len < room ? v.len : room;
+    char *q = k->p + k->len;
+
+    if (n)
+        memcpy(q, v.ptr, n);
+    for (size_t i = 0; i < n; i++)
+        if (q[i] == PROM_SEP || q[i] == PROM_END)
+            q[i] = ' ';
+    k->len += n;
+    if (n < v.len)
+        k->overflow = 1;
     key_byte(k, PROM_SEP);
 }
 
@@ -213,38 +248,55 @@ key_start(prom_key_t *k, prom_family_id_t f, const sl_str_t *labels, size_t n)
 }
 
 static void
-add(const sl_api_t *api, prom_conf_t *c, prom_key_t *k, size_t base, char part, double v)
+add(prom_batch_t *bt, prom_key_t *k, size_t base, char part, double v)
 {
     k->len = base;
     key_byte(k, part);
-    if (k->overflow || api->shm_incr(c->zone, (sl_str_t){k->p, k->len}, v, 0, NULL) != 0)
-        api->shm_incr(c->zone, SL_STR(PROM_ERRORS_KEY), 1, 0, NULL); /* series dropped */
+    if (k->overflow) {
+        bt->dropped++;
+        return;
+    }
+    if (bt->n == PROM_BATCH_MAX || sizeof(bt->arena) - bt->used < k->len)
+        flush(bt); /* many AI namespaces */
+    char *dst = bt->arena + bt->used;
+    memcpy(dst, k->p, k->len);
+    bt->used += k->len;
+    bt->keys[bt->n] = (sl_str_t){dst, k->len};
+    bt->deltas[bt->n++] = v;
 }
 
+/* A histogram observation on a key already holding its labels (k->p[0] is
+ * set to the family here: the latency families share their labels). */
 static void
-observe(const sl_api_t *api, prom_conf_t *c, prom_family_id_t f, const sl_str_t *labels, size_t n,
-        double v)
+observe_key(prom_batch_t *bt, prom_key_t *k, prom_family_id_t f, double v)
 {
     const prom_family_t *fam = &prom_families[f];
-    prom_key_t k;
-    size_t b = 0;
+    size_t base = k->len, b = 0;
 
-    key_start(&k, f, labels, n);
-    size_t base = k.len;
+    k->p[0] = (char)f;
     while (b < fam->nbuckets && v > fam->buckets[b])
         b++;
-    add(api, c, &k, base, (char)(b + 1), 1); /* b == nbuckets: +Inf */
-    add(api, c, &k, base, PROM_PART_COUNT, 1);
-    add(api, c, &k, base, PROM_PART_SUM, v);
+    add(bt, k, base, (char)(b + 1), 1); /* b == nbuckets: +Inf */
+    add(bt, k, base, PROM_PART_COUNT, 1);
+    add(bt, k, base, PROM_PART_SUM, v);
+    k->len = base;
 }
 
 static void
-count(const sl_api_t *api, prom_conf_t *c, prom_family_id_t f, const sl_str_t *labels, size_t n,
-      double v)
+observe(prom_batch_t *bt, prom_family_id_t f, const sl_str_t *labels, size_t n, double v)
+{
+    prom_key_t k;
+
+    key_start(&k, f, labels, n);
+    observe_key(bt, &k, f, v);
+}
+
+static void
+count(prom_batch_t *bt, prom_family_id_t f, const sl_str_t *labels, size_t n, double v)
 {
     prom_key_t k;
     key_start(&k, f, labels, n);
-    add(api, c, &k, k.len, PROM_PART_VALUE, v);
+    add(bt, &k, k.len, PROM_PART_VALUE, v);
 }
 
 static sl_str_t
@@ -269,7 +321,7 @@ jnum(json_object *o, const char *a, const char *b, double dflt)
 
 /* Kong's exporter loops over every namespace under `ai` (ai.proxy, ...). */
 static void
-log_ai(const sl_api_t *api, sl_req_t *r, prom_conf_t *c)
+log_ai(const sl_api_t *api, sl_req_t *r, prom_batch_t *bt)
 {
     sl_str_t js;
     static const char *const tokens[] = {"prompt_tokens", "completion_tokens", "total_tokens"};
@@ -294,13 +346,13 @@ log_ai(const sl_api_t *api, sl_req_t *r, prom_conf_t *c)
                 jstr(o, "cache", "embeddings_model"),
                 workspace,
             };
-            count(api, c, PROM_AI_REQUESTS, l, 7, 1);
+            count(bt, PROM_AI_REQUESTS, l, 7, 1);
             double cost = jnum(o, "usage", "cost", 0);
             if (cost > 0)
-                count(api, c, PROM_AI_COST, l, 7, cost);
+                count(bt, PROM_AI_COST, l, 7, cost);
             double lat = jnum(o, "meta", "llm_latency", -1);
             if (lat >= 0)
-                observe(api, c, PROM_AI_LATENCY, l, 7, lat);
+                observe(bt, PROM_AI_LATENCY, l, 7, lat);
             for (size_t i = 0; i < 3; i++) {
                 double n = jnum(o, "usage", tokens[i], 0);
                 if (n <= 0)
@@ -308,7 +360,7 @@ log_ai(const sl_api_t *api, sl_req_t *r, prom_conf_t *c)
                 sl_str_t lt[8] = {l[0], l[1], l[2], l[3], l[4], l[5]};
                 lt[6] = (sl_str_t){tokens[i], strlen(tokens[i])};
                 lt[7] = workspace;
-                count(api, c, PROM_AI_TOKENS, lt, 8, n);
+                count(bt, PROM_AI_TOKENS, lt, 8, n);
             }
         }
     }
@@ -320,10 +372,15 @@ prom_log(const sl_api_t *api, sl_req_t *r, void *conf)
 {
     prom_conf_t *c = conf;
     sl_req_stats_t st;
+    prom_batch_t bt;
     char code[16];
 
     if (c == NULL || api->req_stats(r, &st) != 0 || st.route_id.len == 0)
         return; /* Kong records only requests that matched a route */
+    bt.api = api;
+    bt.c = c;
+    bt.n = bt.used = 0;
+    bt.dropped = 0;
     sl_str_t service = st.service_name.len ? st.service_name : st.service_host;
     sl_str_t route = st.route_name.len ? st.route_name : st.route_id;
     sl_str_t consumer = {"", 0};
@@ -335,30 +392,39 @@ prom_log(const sl_api_t *api, sl_req_t *r, void *conf)
     }
 
     if (c->status_code_metrics) {
-        int n = snprintf(code, sizeof(code), "%d", st.status);
+        size_t n = 0;
+        unsigned v = st.status > 0 && st.status < 1000 ? (unsigned)st.status : 0;
+        if (v >= 100)
+            code[n++] = (char)('0' + v / 100);
+        if (v >= 10)
+            code[n++] = (char)('0' + v / 10 % 10);
+        code[n++] = (char)('0' + v % 10);
         sl_str_t source =
             api->resp_source(r) == SL_SOURCE_UPSTREAM ? SL_STR("service") : SL_STR("kong");
-        sl_str_t l[6] = {service, route, {code, (size_t)n}, source, workspace, consumer};
-        count(api, c, PROM_HTTP_REQUESTS, l, 6, 1);
+        sl_str_t l[6] = {service, route, {code, n}, source, workspace, consumer};
+        count(&bt, PROM_HTTP_REQUESTS, l, 6, 1);
     }
     if (c->latency_metrics) {
         sl_str_t l[3] = {service, route, workspace};
+        prom_key_t k;
+        key_start(&k, PROM_KONG_LATENCY, l, 3); /* the three families' labels */
         if (st.latency_kong_ms >= 0)
-            observe(api, c, PROM_KONG_LATENCY, l, 3, (double)st.latency_kong_ms);
+            observe_key(&bt, &k, PROM_KONG_LATENCY, (double)st.latency_kong_ms);
         if (st.latency_proxy_ms >= 0)
-            observe(api, c, PROM_UPSTREAM_LATENCY, l, 3, (double)st.latency_proxy_ms);
-        observe(api, c, PROM_REQUEST_LATENCY, l, 3, (double)st.latency_request_ms);
+            observe_key(&bt, &k, PROM_UPSTREAM_LATENCY, (double)st.latency_proxy_ms);
+        observe_key(&bt, &k, PROM_REQUEST_LATENCY, (double)st.latency_request_ms);
     }
     if (c->bandwidth_metrics) {
         sl_str_t l[5] = {service, route, SL_STR("ingress"), workspace, consumer};
         if (st.request_size > 0)
-            count(api, c, PROM_BANDWIDTH, l, 5, (double)st.request_size);
+            count(&bt, PROM_BANDWIDTH, l, 5, (double)st.request_size);
         l[2] = SL_STR("egress");
         if (st.response_size > 0)
-            count(api, c, PROM_BANDWIDTH, l, 5, (double)st.response_size);
+            count(&bt, PROM_BANDWIDTH, l, 5, (double)st.response_size);
     }
     if (c->ai_metrics)
-        log_ai(api, r, c);
+        log_ai(api, r, &bt);
+    flush(&bt);
 }
 
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {

@@ -119,6 +119,8 @@ static const member_t api_members[] = {
     /* since 1.3: node settings and the request's protocol */
     API(setting_get, 3),
     API(req_http_version, 3),
+    /* since 1.3: counting several series at once */
+    API(shm_incr_many, 3),
 };
 
 static const member_t desc_members[] = {

@@ -80,6 +80,47 @@ test_dict(void **state)
     sl_shm_zone_release(z);
 }
 
+/* Several counters under one lock: each counted as shm_incr would, a bad
+ * key or a string entry failing alone, more keys than one batch. */
+static void
+test_incr_many(void **state)
+{
+    sl_shm_zone_t *z = zone("many", 256 * 1024, 16);
+    char big[SL_SHM_KEY_MAX + 1], names[100][8];
+    sl_str_t keys[100];
+    double deltas[100], num = 0;
+
+    (void)state;
+    memset(big, 'k', sizeof(big));
+    assert_int_equal(sl_shm_set(z, SL_STR("s"), SL_STR("text"), 0), 0);
+    sl_str_t some[] = {SL_STR("a"), SL_STR("b"), SL_STR("a"), SL_STR("s"), {big, sizeof(big)}};
+    double d[] = {1, 2.5, 3, 1, 1};
+    assert_int_equal(sl_shm_incr_many(z, some, d, 5, 0), 2); /* "s" and the long key */
+    assert_int_equal(sl_shm_get(z, SL_STR("a"), NULL, 0, NULL, &num), SL_SHM_NUMBER);
+    assert_true(num == 4);
+    assert_int_equal(sl_shm_get(z, SL_STR("b"), NULL, 0, NULL, &num), SL_SHM_NUMBER);
+    assert_true(num == 2.5);
+    assert_int_equal(sl_shm_incr_many(z, some, d, 0, 0), 0);
+    assert_int_equal(sl_shm_incr_many(NULL, some, d, 1, 0), -1);
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof(names[i]), "k%d", i);
+        keys[i] = (sl_str_t){names[i], strlen(names[i])};
+        deltas[i] = i;
+    }
+    assert_int_equal(sl_shm_incr_many(z, keys, deltas, 100, 0), 0);
+    assert_int_equal(sl_shm_incr_many(z, keys, deltas, 100, 0), 0);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(sl_shm_get(z, keys[i], NULL, 0, NULL, &num), SL_SHM_NUMBER);
+        assert_true(num == 2.0 * i);
+    }
+    /* ttl for the entries it creates */
+    assert_int_equal(sl_shm_incr_many(z, (sl_str_t[]){SL_STR("w")}, (double[]){1}, 1, 20), 0);
+    nap_ms(40);
+    assert_int_equal(sl_shm_get(z, SL_STR("w"), NULL, 0, NULL, &num), SL_SHM_NOT_FOUND);
+    assert_int_equal(sl_shm_check(z), 0);
+    sl_shm_zone_release(z);
+}
+
 static void
 test_registry(void **state)
 {
@@ -300,9 +341,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dict),          cmocka_unit_test(test_registry),
-        cmocka_unit_test(test_two_processes), cmocka_unit_test(test_killed_holding_lock),
-        cmocka_unit_test(test_full),          cmocka_unit_test(test_iter),
+        cmocka_unit_test(test_dict),
+        cmocka_unit_test(test_incr_many),
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_two_processes),
+        cmocka_unit_test(test_killed_holding_lock),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_iter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
