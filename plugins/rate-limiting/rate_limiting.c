@@ -12,6 +12,7 @@
  *                   total back (rl_redis.c). */
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ typedef struct rl_ctx {
     int n; /* limited periods */
     rl_period_t period[RL_NPERIODS];
     char key[RL_NPERIODS][300];
+    size_t key_len[RL_NPERIODS];
     int64_t ttl_s[RL_NPERIODS];
     int64_t start_ms[RL_NPERIODS];
     int64_t now_ms;
@@ -77,32 +79,36 @@ decide(rl_ctx_t *x, const int64_t *after)
     return x->denied;
 }
 
+static const sl_str_t limit_names[RL_NPERIODS] = {
+    {"X-RateLimit-Limit-Second", 24}, {"X-RateLimit-Limit-Minute", 24},
+    {"X-RateLimit-Limit-Hour", 22},   {"X-RateLimit-Limit-Day", 21},
+    {"X-RateLimit-Limit-Month", 23},  {"X-RateLimit-Limit-Year", 22}};
+static const sl_str_t remaining_names[RL_NPERIODS] = {
+    {"X-RateLimit-Remaining-Second", 28}, {"X-RateLimit-Remaining-Minute", 28},
+    {"X-RateLimit-Remaining-Hour", 26},   {"X-RateLimit-Remaining-Day", 25},
+    {"X-RateLimit-Remaining-Month", 27},  {"X-RateLimit-Remaining-Year", 26}};
+
 static void
-set_int_header(const sl_api_t *api, sl_req_t *r, const char *name, int64_t v)
+set_int_header(const sl_api_t *api, sl_req_t *r, sl_str_t name, int64_t v)
 {
     char num[24];
-    int n = snprintf(num, sizeof(num), "%lld", (long long)v);
-    api->resp_header_set(r, rl_str(name), (sl_str_t){num, (size_t)n});
+    api->resp_header_set(r, name, (sl_str_t){num, rl_int(num, v)});
 }
 
 static void
 apply_headers(const sl_api_t *api, sl_req_t *r, const rl_ctx_t *x)
 {
-    char name[64];
-
     if (!x->headers)
         return;
     for (int i = 0; i < x->n; i++) {
-        snprintf(name, sizeof(name), "X-RateLimit-Limit-%s", rl_period_header[x->period[i]]);
-        set_int_header(api, r, name, x->limit[i]);
-        snprintf(name, sizeof(name), "X-RateLimit-Remaining-%s", rl_period_header[x->period[i]]);
-        set_int_header(api, r, name, x->remaining[i]);
+        set_int_header(api, r, limit_names[x->period[i]], x->limit[i]);
+        set_int_header(api, r, remaining_names[x->period[i]], x->remaining[i]);
     }
-    set_int_header(api, r, "RateLimit-Limit", x->rl_limit);
-    set_int_header(api, r, "RateLimit-Remaining", x->rl_remaining);
-    set_int_header(api, r, "RateLimit-Reset", x->rl_reset);
+    set_int_header(api, r, SL_STR("RateLimit-Limit"), x->rl_limit);
+    set_int_header(api, r, SL_STR("RateLimit-Remaining"), x->rl_remaining);
+    set_int_header(api, r, SL_STR("RateLimit-Reset"), x->rl_reset);
     if (x->denied)
-        set_int_header(api, r, "Retry-After", x->rl_reset);
+        set_int_header(api, r, SL_STR("Retry-After"), x->rl_reset);
 }
 
 /* Kong's kong.response.error body. */
@@ -134,7 +140,7 @@ count_local(const sl_api_t *api, rl_ctx_t *x, int64_t *after)
 
     for (i = 0; i < x->n; i++) {
         double v;
-        sl_str_t k = {x->key[i], strlen(x->key[i])};
+        sl_str_t k = {x->key[i], x->key_len[i]};
         if (api->shm_incr(c->zone, k, 1, (uint64_t)x->ttl_s[i] * 1000, &v) != 0)
             goto fail;
         after[i] = (int64_t)v;
@@ -142,7 +148,7 @@ count_local(const sl_api_t *api, rl_ctx_t *x, int64_t *after)
     return 0;
 fail:
     while (i-- > 0)
-        api->shm_incr(c->zone, (sl_str_t){x->key[i], strlen(x->key[i])}, -1, 0, NULL);
+        api->shm_incr(c->zone, (sl_str_t){x->key[i], x->key_len[i]}, -1, 0, NULL);
     return -1;
 }
 
@@ -150,7 +156,7 @@ static void
 uncount_local(const sl_api_t *api, rl_ctx_t *x)
 {
     for (int i = 0; i < x->n; i++)
-        api->shm_incr(x->conf->zone, (sl_str_t){x->key[i], strlen(x->key[i])}, -1, 0, NULL);
+        api->shm_incr(x->conf->zone, (sl_str_t){x->key[i], x->key_len[i]}, -1, 0, NULL);
 }
 
 /* Batched Redis: usage = the cluster total last read + what this node
@@ -233,7 +239,8 @@ rl_access(const sl_api_t *api, sl_req_t *r, void *conf)
     sl_str_t route_id = {NULL, 0}, service_id = {NULL, 0};
     sl_str_t id = sl_quota_identifier(api, r, c->limit_by, c->s->header_name, c->s->path);
 
-    memset(x, 0, sizeof(*x));
+    memset(x, 0, offsetof(rl_ctx_t, key)); /* the keys are written as needed */
+    memset(&x->key_len, 0, sizeof(*x) - offsetof(rl_ctx_t, key_len));
     x->conf = c;
     x->r = r;
     x->api = api;
@@ -246,11 +253,13 @@ rl_access(const sl_api_t *api, sl_req_t *r, void *conf)
         x->period[i] = (rl_period_t)p;
         x->start_ms[i] = rl_window_start((rl_period_t)p, x->now_ms);
         x->ttl_s[i] = rl_period_seconds[p];
-        if (rl_key(x->key[i], sizeof(x->key[i]), route_id, service_id, id, x->start_ms[i],
-                   (rl_period_t)p) < 0) {
+        int kl = rl_key(x->key[i], sizeof(x->key[i]), route_id, service_id, id, x->start_ms[i],
+                        (rl_period_t)p);
+        if (kl < 0) {
             api->log(r, SL_LOG_WARN, "identifier too long to count; request not limited");
             return SL_STATUS_CONTINUE;
         }
+        x->key_len[i] = (size_t)kl;
         x->n++;
     }
     api->ctx_set(r, x);

@@ -82,6 +82,9 @@ int64_t rl_window_start(rl_period_t p, int64_t now_ms);
 int rl_key(char *buf, size_t cap, sl_str_t route_id, sl_str_t service_id, sl_str_t identifier,
            int64_t window_start_ms, rl_period_t p);
 
+/* v in decimal (no NUL); returns the length. */
+size_t rl_int(char out[24], int64_t v);
+
 static inline sl_str_t
 rl_str(const char *s)
 {
