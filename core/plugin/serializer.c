@@ -167,15 +167,21 @@ sl_serialize_stats(sl_req_t *r, sl_req_stats_t *out)
     return 0;
 }
 
+/* One tokener for every value (the loop thread only): a new one is a
+ * calloc of its whole parse stack, most of what setting a value cost. */
+static json_tokener *set_tok;
+
 int
 sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
 {
-    json_tokener *tok = json_tokener_new_ex(64);
+    json_tokener *tok;
     json_object *val;
     char part[256];
 
-    if (tok == NULL)
+    if (set_tok == NULL && (set_tok = json_tokener_new_ex(64)) == NULL)
         return SL_ERROR;
+    tok = set_tok;
+    json_tokener_reset(tok);
     val = json_tokener_parse_ex(tok, json.ptr, (int)json.len);
     size_t end = json_tokener_get_parse_end(tok);
     if (val == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
@@ -192,11 +198,9 @@ sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
                 ok = 0;
         if (!ok) {
             json_object_put(val);
-            json_tokener_free(tok);
             return SL_ERROR;
         }
     }
-    json_tokener_free(tok);
     if (r->ser == NULL)
         r->ser = json_object_new_object();
     json_object *node = r->ser;
