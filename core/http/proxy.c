@@ -590,7 +590,9 @@ on_h_complete(llhttp_t *ps)
         r->resp_headers.n = 0;
         p->head_deadline = 0; /* the final head gets its own read_timeout */
         head_wait(p);
-        return 0;
+        /* RFC 9112 6.3: a 1xx ends at its empty line whatever its framing
+         * headers say; llhttp skips a body on its own only after a 100 */
+        return 1;
     }
     r->status = status;
     r->upstream_status = status;

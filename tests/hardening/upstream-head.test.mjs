@@ -27,6 +27,9 @@ const ANSWERS = {
     s102: ['HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal'],
     s103: ['HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal'],
     s100: ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal'],
+    /* RFC 9112 6.3: a 1xx has no body whatever its framing headers say */
+    s103te: ['HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal'],
+    s103cl: ['HTTP/1.1 103 Early Hints\r\nContent-Length: 4\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal'],
     s150: ['HTTP/1.1 150 Whatever\r\nX-A: 1\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nfinal'],
     manyinterim: [`${'HTTP/1.1 102 Processing\r\n\r\n'.repeat(200)}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal`],
     manyheaders: [`HTTP/1.1 200 OK\r\n${Array.from({ length: 20000 }, (_, i) => `X-H${i}: v\r\n`).join('')}Content-Length: 2\r\n\r\nok`],
@@ -118,7 +121,7 @@ test('101 without an upgrade asked for is a 502; other 1xx are interim, the fina
     const r101 = await twoOnOne('s101');
     assert.equal(r101.statuses[0], 502, r101.text.slice(0, 200));
     assert.ok(!r101.text.includes('raw bytes'));
-    for (const [w, final] of [['s100', 200], ['s102', 200], ['s103', 200], ['s150', 201]]) {
+    for (const [w, final] of [['s100', 200], ['s102', 200], ['s103', 200], ['s103te', 200], ['s103cl', 200], ['s150', 201]]) {
         const r = await twoOnOne(w);
         const finals = r.statuses.filter((s) => s >= 200);
         assert.deepEqual(finals, [final, 200], `${w}: ${r.text.slice(0, 300)}`);
