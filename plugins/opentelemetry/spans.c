@@ -97,20 +97,10 @@ static char *
 cstr(attrs_t *a, const char *p, size_t n)
 {
     const unsigned char *u = (const unsigned char *)p;
-    size_t o = 0, cap = n > MAX_STR ? MAX_STR : n, i = 0;
+    size_t o = 0, cap = n > MAX_STR ? MAX_STR : n;
     char *s = a->api->palloc(a->r, cap + 1);
 
-    /* ASCII (nearly every value), eight bytes at a time */
-    while (i + 8 <= cap) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        if (w & 0x8080808080808080ull)
-            break;
-        memcpy(s + i, &w, 8);
-        i += 8;
-    }
-    o = i;
-    while (i < n) {
+    for (size_t i = 0; i < n;) {
         size_t k = utf8_seq(u + i, n - i);
         if (k == 0) {
             if (o + 1 > cap)
@@ -183,242 +173,6 @@ attrs_init(attrs_t *a, const sl_api_t *api, sl_req_t *r)
     a->n = 0;
 }
 
-/* ---- the Span message by hand ----
- * protobuf-c's generic packer walks its field descriptors twice per span
- * (size, then bytes): most of what a request's spans cost.  The spans made
- * here use a few field kinds only, so they are written directly, with the
- * same bytes protobuf-c writes (fields in number order, proto3 defaults
- * left out, oneof members always written).  Anything else (events, links,
- * other value kinds) goes to protobuf-c. */
-
-static size_t
-pb_vlen(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *
-pb_v(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-static uint8_t *
-pb_fixed(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        *p++ = (uint8_t)(v >> (8 * i));
-    return p;
-}
-
-/* A length-delimited field with a one-byte tag: its whole size. */
-static size_t
-pb_ld_size(size_t len)
-{
-    return 1 + pb_vlen(len) + len;
-}
-
-static uint8_t *
-pb_ld(uint8_t *p, uint8_t tag, const void *d, size_t len)
-{
-    *p++ = tag;
-    p = pb_v(p, len);
-    if (len)
-        memcpy(p, d, len);
-    return p + len;
-}
-
-static size_t
-pb_slen(const char *s)
-{
-    return s ? strlen(s) : 0;
-}
-
-/* AnyValue's size; -1 for a kind this writer does not do. */
-static long
-pb_any_size(const pb_any_t *v)
-{
-    size_t n = 0;
-
-    switch (v->value_case) {
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE__NOT_SET:
-        return 0;
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_STRING_VALUE:
-        return (long)pb_ld_size(pb_slen(v->string_value));
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_BOOL_VALUE:
-        return 2;
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_INT_VALUE:
-        return (long)(1 + pb_vlen((uint64_t)v->int_value));
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
-        return 9;
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_ARRAY_VALUE:
-        if (v->array_value == NULL)
-            return -1;
-        for (size_t i = 0; i < v->array_value->n_values; i++) {
-            const pb_any_t *e = v->array_value->values[i];
-            long k = e ? pb_any_size(e) : -1;
-            if (k < 0)
-                return -1;
-            n += pb_ld_size((size_t)k);
-        }
-        return (long)pb_ld_size(n);
-    default:
-        return -1;
-    }
-}
-
-static uint8_t *
-pb_any(uint8_t *p, const pb_any_t *v)
-{
-    switch (v->value_case) {
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_STRING_VALUE:
-        return pb_ld(p, 0x0a, v->string_value, pb_slen(v->string_value));
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_BOOL_VALUE:
-        *p++ = 0x10;
-        *p++ = v->bool_value ? 1 : 0;
-        return p;
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_INT_VALUE:
-        *p++ = 0x18;
-        return pb_v(p, (uint64_t)v->int_value);
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_DOUBLE_VALUE: {
-        uint64_t bits;
-        memcpy(&bits, &v->double_value, 8);
-        *p++ = 0x21;
-        return pb_fixed(p, bits, 8);
-    }
-    case OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_ARRAY_VALUE: {
-        size_t n = 0;
-        for (size_t i = 0; i < v->array_value->n_values; i++)
-            n += pb_ld_size((size_t)pb_any_size(v->array_value->values[i]));
-        *p++ = 0x2a;
-        p = pb_v(p, n);
-        for (size_t i = 0; i < v->array_value->n_values; i++) {
-            *p++ = 0x0a;
-            p = pb_v(p, (size_t)pb_any_size(v->array_value->values[i]));
-            p = pb_any(p, v->array_value->values[i]);
-        }
-        return p;
-    }
-    default:
-        return p;
-    }
-}
-
-/* KeyValue's size; -1 when not for this writer. */
-static long
-pb_kv_size(const pb_kv_t *kv)
-{
-    size_t k = pb_slen(kv->key), n = k ? pb_ld_size(k) : 0;
-    if (kv->value != NULL) {
-        long v = pb_any_size(kv->value);
-        if (v < 0)
-            return -1;
-        n += pb_ld_size((size_t)v);
-    }
-    return (long)n;
-}
-
-/* The span's size, or 0 when it has what this writer does not do. */
-static size_t
-pb_span_size(const pb_span_t *s)
-{
-    size_t n = 0;
-
-    if (s->dropped_attributes_count || s->n_events || s->dropped_events_count || s->n_links ||
-        s->dropped_links_count)
-        return 0;
-    n += s->trace_id.len ? pb_ld_size(s->trace_id.len) : 0;
-    n += s->span_id.len ? pb_ld_size(s->span_id.len) : 0;
-    n += pb_slen(s->trace_state) ? pb_ld_size(pb_slen(s->trace_state)) : 0;
-    n += s->parent_span_id.len ? pb_ld_size(s->parent_span_id.len) : 0;
-    n += pb_slen(s->name) ? pb_ld_size(pb_slen(s->name)) : 0;
-    n += s->kind ? 1 + pb_vlen((uint64_t)s->kind) : 0;
-    n += s->start_time_unix_nano ? 9 : 0;
-    n += s->end_time_unix_nano ? 9 : 0;
-    for (size_t i = 0; i < s->n_attributes; i++) {
-        long k = s->attributes[i] ? pb_kv_size(s->attributes[i]) : -1;
-        if (k < 0)
-            return 0;
-        n += pb_ld_size((size_t)k);
-    }
-    if (s->status) {
-        size_t m = pb_slen(s->status->message);
-        size_t st = (m ? pb_ld_size(m) : 0) +
-                    (s->status->code ? 1 + pb_vlen((uint64_t)s->status->code) : 0);
-        n += pb_ld_size(st);
-    }
-    n += s->flags ? 2 + 4 : 0;
-    return n;
-}
-
-static void
-pb_span(uint8_t *p, const pb_span_t *s)
-{
-    if (s->trace_id.len)
-        p = pb_ld(p, 0x0a, s->trace_id.data, s->trace_id.len);
-    if (s->span_id.len)
-        p = pb_ld(p, 0x12, s->span_id.data, s->span_id.len);
-    if (pb_slen(s->trace_state))
-        p = pb_ld(p, 0x1a, s->trace_state, strlen(s->trace_state));
-    if (s->parent_span_id.len)
-        p = pb_ld(p, 0x22, s->parent_span_id.data, s->parent_span_id.len);
-    if (pb_slen(s->name))
-        p = pb_ld(p, 0x2a, s->name, strlen(s->name));
-    if (s->kind) {
-        *p++ = 0x30;
-        p = pb_v(p, (uint64_t)s->kind);
-    }
-    if (s->start_time_unix_nano) {
-        *p++ = 0x39;
-        p = pb_fixed(p, s->start_time_unix_nano, 8);
-    }
-    if (s->end_time_unix_nano) {
-        *p++ = 0x41;
-        p = pb_fixed(p, s->end_time_unix_nano, 8);
-    }
-    for (size_t i = 0; i < s->n_attributes; i++) {
-        const pb_kv_t *kv = s->attributes[i];
-        size_t k = pb_slen(kv->key);
-        *p++ = 0x4a;
-        p = pb_v(p, (size_t)pb_kv_size(kv));
-        if (k)
-            p = pb_ld(p, 0x0a, kv->key, k);
-        if (kv->value) {
-            *p++ = 0x12;
-            p = pb_v(p, (size_t)pb_any_size(kv->value));
-            p = pb_any(p, kv->value);
-        }
-    }
-    if (s->status) {
-        size_t m = pb_slen(s->status->message);
-        size_t st = (m ? pb_ld_size(m) : 0) +
-                    (s->status->code ? 1 + pb_vlen((uint64_t)s->status->code) : 0);
-        *p++ = 0x7a;
-        p = pb_v(p, st);
-        if (m)
-            p = pb_ld(p, 0x12, s->status->message, m);
-        if (s->status->code) {
-            *p++ = 0x18;
-            p = pb_v(p, (uint64_t)s->status->code);
-        }
-    }
-    if (s->flags) {
-        *p++ = 0x85; /* field 16, fixed32 */
-        *p++ = 0x01;
-        p = pb_fixed(p, s->flags, 4);
-    }
-}
-
 /* Encode and queue one span. */
 static void
 emit(otel_conf_t *c, pb_span_t *s, attrs_t *a, const otel_req_t *q)
@@ -429,19 +183,11 @@ emit(otel_conf_t *c, pb_span_t *s, attrs_t *a, const otel_req_t *q)
     s->trace_id = (ProtobufCBinaryData){16, (uint8_t *)q->trace_id};
     s->n_attributes = a->n;
     s->attributes = a->p;
-    len = pb_span_size(s);
-    if (len > 0) {
-        buf = malloc(len);
-        if (buf == NULL)
-            return;
-        pb_span(buf, s);
-    } else {
-        len = opentelemetry__proto__trace__v1__span__get_packed_size(s);
-        buf = malloc(len ? len : 1);
-        if (buf == NULL)
-            return;
-        opentelemetry__proto__trace__v1__span__pack(s, buf);
-    }
+    len = opentelemetry__proto__trace__v1__span__get_packed_size(s);
+    buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return;
+    opentelemetry__proto__trace__v1__span__pack(s, buf);
     otel_exporter_push(c, buf, len);
 }
 
