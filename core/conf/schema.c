@@ -60,6 +60,28 @@ value_size(const sl_field_t *f)
     }
 }
 
+/* A double that is an integer an int64_t holds exactly (|d| < 2^63). */
+static int
+whole(double d)
+{
+    return isfinite(d) && d == floor(d) && d > -9223372036854775808.0 && d < 9223372036854775808.0;
+}
+
+/* SL_FIELD_MARK_UNSET: what an unset field of f's type holds. */
+static void
+mark_unset(const sl_field_t *f, char *dst)
+{
+    if (f->type == SL_FIELD_BOOLEAN) {
+        *(int *)dst = -1;
+    } else if (f->type == SL_FIELD_INTEGER) {
+        int64_t i = INT64_MIN;
+        memcpy(dst, &i, sizeof(i));
+    } else if (f->type == SL_FIELD_NUMBER) {
+        double d = NAN;
+        memcpy(dst, &d, sizeof(d));
+    }
+}
+
 static char *
 json_text(json_object *v)
 {
@@ -152,15 +174,21 @@ fill_value(walk_t *w, const sl_field_t *f, json_object *v, const char *path, cha
         else
             *(int *)dst = json_object_get_boolean(v);
         return;
-    case SL_FIELD_INTEGER:
-        if (!json_object_is_type(v, json_type_int)) {
-            fail(w, path, "expected an integer");
+    case SL_FIELD_INTEGER: {
+        int64_t i;
+
+        if (json_object_is_type(v, json_type_int)) {
+            i = json_object_get_int64(v);
+        } else if (json_object_is_type(v, json_type_double) && whole(json_object_get_double(v))) {
+            i = (int64_t)json_object_get_double(v); /* Kong: 8192.0 is an integer */
         } else {
-            int64_t i = json_object_get_int64(v);
-            if (check_range(w, f, (double)i, path) == 0)
-                memcpy(dst, &i, sizeof(i));
+            fail(w, path, "expected an integer");
+            return;
         }
+        if (check_range(w, f, (double)i, path) == 0)
+            memcpy(dst, &i, sizeof(i));
         return;
+    }
     case SL_FIELD_NUMBER:
         if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
             fail(w, path, "expected a number");
@@ -279,6 +307,8 @@ fill_record(walk_t *w, const sl_schema_t *s, json_object *o, const char *path, c
         if (v == NULL) {
             if (f->flags & SL_FIELD_REQUIRED) {
                 fail(w, fp, "required field missing");
+            } else if (f->flags & SL_FIELD_MARK_UNSET) {
+                mark_unset(f, dst + f->offset);
             } else if (f->type == SL_FIELD_RECORD && f->record) {
                 /* an absent record still gets its fields' defaults */
                 json_object *empty = json_object_new_object();

@@ -13,8 +13,7 @@
 
 #include "base/common.h"
 
-typedef void (*sl_schema_err_fn)(void *ud, const char *path, const char *msg);
-
+/* sl_schema_err_fn: see sluice/plugin.h (since 1.4). */
 /* Check `json` (len bytes, need not be NUL-terminated) against `s`.  On
  * success returns 0 with *block a calloc'd block of s->size bytes filled as
  * plugin.h describes, after s->check (called with api/cx) accepted it.

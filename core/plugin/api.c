@@ -738,6 +738,24 @@ api_conf_schema_parse(sl_conf_ctx_t *cx, const sl_schema_t *schema, const char *
     return sl_schema_parse(schema, json, len, schema_err, cx, &sl_api, cx, block);
 }
 
+/* ---- since 1.4 ---- */
+
+static int
+api_conf_schema_check(const sl_schema_t *schema, const char *json, size_t len, sl_schema_err_fn err,
+                      void *ud, void **block)
+{
+    sl_schema_t s;
+
+    if (block == NULL)
+        return -1;
+    *block = NULL;
+    if (schema == NULL || json == NULL || err == NULL)
+        return -1;
+    s = *schema;
+    s.check = NULL; /* it reports through a cx; there is none here */
+    return sl_schema_parse(&s, json, len, err, ud, &sl_api, NULL, block);
+}
+
 /* ---- since 1.3 ---- */
 
 static sl_str_t
@@ -845,4 +863,6 @@ const sl_api_t sl_api = {
     .setting_get = sl_setting_text,
     .req_http_version = api_req_http_version,
     .shm_incr_many = sl_shm_incr_many,
+    /* since 1.4: checking a part of a config */
+    .conf_schema_check = api_conf_schema_check,
 };

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define SL_PLUGIN_ABI_MAJOR 1
-#define SL_PLUGIN_ABI_MINOR 3
+#define SL_PLUGIN_ABI_MINOR 4
 
 /* First fields of every descriptor: SL_PLUGIN_ABI, name, version, ... */
 #define SL_PLUGIN_ABI SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR
@@ -252,6 +252,12 @@ typedef enum sl_field_type {
 /* Field flags. */
 #define SL_FIELD_REQUIRED 0x1u /* absent/null without default: "required field missing" */
 #define SL_FIELD_RANGE 0x2u    /* INTEGER/NUMBER: min <= v <= max; STRING/ARRAY/MAP: length */
+/* since 1.4: a BOOLEAN, INTEGER or NUMBER left unset (absent or null, no
+ * default) is stored as a marker no value can take - BOOLEAN -1, INTEGER
+ * INT64_MIN, NUMBER NAN - instead of 0, for Kong's optional fields where 0
+ * is a value (a temperature of 0 is not "no temperature").  Hosts before
+ * 1.4 leave 0: a plugin using it checks api->abi_minor >= 4. */
+#define SL_FIELD_MARK_UNSET 0x4u
 
 typedef struct sl_conf_array {
     void *items; /* n elements back to back (malloc'd; NULL when n == 0) */
@@ -265,6 +271,11 @@ typedef struct sl_conf_pair {
 
 typedef struct sl_schema sl_schema_t;
 typedef struct sl_field sl_field_t;
+
+/* since 1.4: where conf_schema_check reports a problem: `path` relative to
+ * the checked object ("" for the object itself), `msg` Kong's wording.
+ * Both borrowed for the call. */
+typedef void (*sl_schema_err_fn)(void *ud, const char *path, const char *msg);
 
 struct sl_field {
     const char *name; /* JSON key; ignored for array elements */
@@ -1042,6 +1053,21 @@ struct sl_api {
      * arrays: nothing counted).  THREADS: any thread, any process. */
     int (*shm_incr_many)(sl_shm_t *z, const sl_str_t *keys, const double *deltas, size_t n,
                          uint64_t ttl_ms);
+
+    /* ---- since 1.4: checking a part of a config ----
+     * conf_schema_parse's checker with the errors handed to the caller:
+     * every problem goes to err(ud, path, msg), `path` relative to `json`.
+     * For a plugin that checks a part of its config on its own (one of
+     * several targets, the values of a map): it puts its prefix before the
+     * path ("targets[2]." + "model.name") and passes it on to conf_error,
+     * or collects it in a unit test.  schema->check is not called (it
+     * reports through a cx): check rules across fields after it.  0 and
+     * *block filled as conf_schema_parse fills it (free it with
+     * conf_schema_free), or -1 and *block = NULL.  THREADS: any thread, at
+     * config time (it allocates and stops the process when out of memory,
+     * as the config loader does). */
+    int (*conf_schema_check)(const sl_schema_t *schema, const char *json, size_t len,
+                             sl_schema_err_fn err, void *ud, void **block);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -121,6 +121,8 @@ static const member_t api_members[] = {
     API(req_http_version, 3),
     /* since 1.3: counting several series at once */
     API(shm_incr_many, 3),
+    /* since 1.4: checking a part of a config */
+    API(conf_schema_check, 4),
 };
 
 static const member_t desc_members[] = {

@@ -3,6 +3,7 @@
  * records, maps, string checks, the cross-field check, and every error with
  * its Kong-style path; the filled block is released without leaks. */
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -329,6 +330,73 @@ test_cross_check(void **state)
     sl_schema_free(&conf_schema, c);
 }
 
+/* SL_FIELD_MARK_UNSET (since 1.4): an unset optional field is told from
+ * 0; an integer written as a whole double (8192.0) is an integer. */
+typedef struct opt {
+    int flag;
+    int64_t count;
+    double temp;
+} opt_t;
+
+static const sl_field_t opt_fields[] = {
+    {.name = "flag", .type = SL_FIELD_BOOLEAN, .flags = SL_FIELD_MARK_UNSET, .offset = 0},
+    {.name = "count",
+     .type = SL_FIELD_INTEGER,
+     .flags = SL_FIELD_MARK_UNSET | SL_FIELD_RANGE,
+     .offset = offsetof(opt_t, count),
+     .min = 0,
+     .max = 10000},
+    {.name = "temp",
+     .type = SL_FIELD_NUMBER,
+     .flags = SL_FIELD_MARK_UNSET,
+     .offset = offsetof(opt_t, temp)},
+    {.type = SL_FIELD_END},
+};
+static const sl_schema_t opt_schema = {sizeof(opt_t), opt_fields, NULL};
+
+static opt_t *
+parse_opt(const char *json)
+{
+    void *block = NULL;
+
+    errbuf[0] = '\0';
+    sl_schema_parse(&opt_schema, json, strlen(json), collect, NULL, &test_api, NULL, &block);
+    return block;
+}
+
+static void
+test_mark_unset(void **state)
+{
+    opt_t *o;
+
+    (void)state;
+    o = parse_opt("{\"temp\": null}");
+    assert_non_null(o);
+    assert_int_equal(o->flag, -1);
+    assert_true(o->count == INT64_MIN);
+    assert_true(isnan(o->temp));
+    sl_schema_free(&opt_schema, o);
+
+    o = parse_opt("{\"flag\": false, \"count\": 0, \"temp\": 0}");
+    assert_non_null(o);
+    assert_int_equal(o->flag, 0);
+    assert_true(o->count == 0);
+    assert_true(o->temp == 0.0);
+    sl_schema_free(&opt_schema, o);
+
+    o = parse_opt("{\"count\": 8192.0}");
+    assert_non_null(o);
+    assert_true(o->count == 8192);
+    sl_schema_free(&opt_schema, o);
+
+    assert_null(parse_opt("{\"count\": 2.5}"));
+    assert_string_equal(errbuf, "count: expected an integer\n");
+    assert_null(parse_opt("{\"count\": 1e300}"));
+    assert_string_equal(errbuf, "count: expected an integer\n");
+    assert_null(parse_opt("{\"count\": 10001.0}"));
+    assert_string_equal(errbuf, "count: value should be between 0 and 10000\n");
+}
+
 int
 main(void)
 {
@@ -336,6 +404,7 @@ main(void)
         cmocka_unit_test(test_defaults_and_values),
         cmocka_unit_test(test_errors_with_paths),
         cmocka_unit_test(test_cross_check),
+        cmocka_unit_test(test_mark_unset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
