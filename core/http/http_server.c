@@ -1,7 +1,10 @@
 /* http_server.c - client connections.
  *
- * Every byte read goes through conn_process(), which runs llhttp over the
- * connection's pending buffer.  The parser pauses at the end of each
+ * Every byte read goes through conn_process(), which runs llhttp over it
+ * where it lies (the read buffer) when nothing is waiting before it, else
+ * over the connection's pending buffer; only bytes the parser left (a
+ * pipelined request, input of a paused connection) are copied into
+ * pending.  Callbacks copy what they keep.  The parser pauses at the end of each
  * message; the request is then handed to request.c and parsing resumes only
  * when that request has been answered and logged (sl_conn_request_done), so
  * pipelined requests are served strictly in order.  Callbacks from llhttp
@@ -33,7 +36,7 @@ typedef struct sl_write {
     char data[];
 } sl_write_t;
 
-static void conn_process(sl_conn_t *c);
+static void conn_process(sl_conn_t *c, const char *in, size_t in_len);
 static void conn_timer_start(sl_conn_t *c, int ms);
 
 /* ---- giving freed memory back (server.h) --------------------------- */
@@ -451,6 +454,9 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             sl_conn_close(c);
             return;
         }
+    } else if (c->pending_len == 0 && !c->paused && !c->in_process) {
+        conn_process(c, buf->base, (size_t)nread); /* parsed where it lies */
+        return;
     } else {
         pending_append(c, buf->base, (size_t)nread);
     }
@@ -458,21 +464,25 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s); /* back-pressure on a pipelining client */
         c->reading = 0;
     }
-    conn_process(c);
+    conn_process(c, NULL, 0);
 }
 
 /* sl_req_body_done() can answer synchronously, and sl_conn_request_done()
  * then asks to process the next pipelined request: the loop below picks it
- * up instead of recursing (c->in_process). */
+ * up instead of recursing (c->in_process).  `in` (in_len bytes) is a read
+ * to parse where it lies, given only while c->pending is empty: what the
+ * parser leaves of it goes to c->pending, the rest is never copied (a 50 KB
+ * body is copied once, into the request, instead of twice). */
 static void
-conn_process(sl_conn_t *c)
+conn_process(sl_conn_t *c, const char *in, size_t in_len)
 {
     if (c->in_process)
         return;
     c->in_process = 1;
-    while (!c->closing && !c->paused && c->pending_len > 0) {
-        char *data = c->pending;
-        size_t len = c->pending_len;
+    while (!c->closing && !c->paused && (in_len > 0 || c->pending_len > 0)) {
+        int direct = in_len > 0; /* c->pending is empty */
+        const char *data = direct ? in : c->pending;
+        size_t len = direct ? in_len : c->pending_len;
         llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
         size_t used = len;
 
@@ -483,6 +493,7 @@ conn_process(sl_conn_t *c)
         if (err != HPE_OK && err != HPE_PAUSED) {
             const char *reason = llhttp_get_error_reason(&c->parser);
             c->pending_len = 0;
+            in_len = 0;
             if (c->req && c->req->body_refused == 503)
                 conn_fail_hdr(c, 503, "Service unavailable", SL_STR("Retry-After"), SL_STR("1"));
             else if ((err == HPE_USER && reason && strcmp(reason, "body too large") == 0) ||
@@ -500,8 +511,14 @@ conn_process(sl_conn_t *c)
             }
             break;
         }
-        memmove(c->pending, c->pending + used, len - used);
-        c->pending_len = len - used;
+        if (direct) {
+            in_len = 0;
+            if (used < len)
+                pending_append(c, data + used, len - used);
+        } else {
+            memmove(c->pending, c->pending + used, len - used);
+            c->pending_len = len - used;
+        }
         if (c->pending_len == 0 && c->pending_cap > SL_PENDING_KEEP) {
             /* a big request passed: don't hold its buffer for the rest of
              * a long-lived (streaming, keep-alive) connection */
@@ -870,7 +887,7 @@ sl_conn_request_done(sl_conn_t *c)
         c->reading = 1;
     }
     if (c->pending_len)
-        conn_process(c);
+        conn_process(c, NULL, 0);
 }
 
 /* llhttp's callbacks for a client request. */
