@@ -127,7 +127,12 @@ static const sl_directive_t directives[] = {
      "or ChaCha20-Poly1305; TLS 1.3 suites are OpenSSL's)"},
     {"ssl_session_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(ssl_session_timeout), 60,
      86400 * 7, "86400", "SECONDS",
-     "session ticket lifetime; the ticket keys, shared by all workers, rotate this often"},
+     "session lifetime announced to clients; the ticket keys rotate this often unless "
+     "ssl_session_ticket_rotation says otherwise"},
+    {"ssl_session_ticket_rotation", 0, SL_IN_ALL, SL_ACT_SET, set_int,
+     OFF(ssl_session_ticket_rotation), 0, 86400 * 7, "0", "SECONDS",
+     "how often the session ticket keys (shared by all workers) rotate; a ticket resumes for "
+     "one to two periods (0: every ssl_session_timeout)"},
     {"ssl_stapling_file", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_stapling_file), 0, 0, NULL,
      "FILE[,FILE]",
      "OCSP responses (DER) stapled for clients that ask, one per ssl_cert in the same order "

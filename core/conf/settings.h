@@ -32,13 +32,14 @@ typedef struct sl_settings {
     int upstream_keepalive_idle_timeout; /* seconds (Kong's unit); 0 = never closed */
 
     /* client-side TLS (listeners with "ssl"); lists are comma-separated */
-    char *ssl_cert;          /* PEM files: the default certificate(s), e.g. RSA,ECDSA */
-    char *ssl_cert_key;      /* their keys, same order */
-    char *ssl_protocols;     /* "TLSv1.2 TLSv1.3" */
-    char *ssl_ciphers;       /* TLS 1.2 cipher list (OpenSSL syntax) */
-    int ssl_session_timeout; /* seconds; session tickets' keys rotate this often */
-    char *ssl_stapling_file; /* DER OCSP responses stapled, one per ssl_cert, same order */
-    char *status_listen;     /* "ADDR:PORT" of the status listener; NULL = off */
+    char *ssl_cert;                  /* PEM files: the default certificate(s), e.g. RSA,ECDSA */
+    char *ssl_cert_key;              /* their keys, same order */
+    char *ssl_protocols;             /* "TLSv1.2 TLSv1.3" */
+    char *ssl_ciphers;               /* TLS 1.2 cipher list (OpenSSL syntax) */
+    int ssl_session_timeout;         /* seconds; session lifetime */
+    int ssl_session_ticket_rotation; /* seconds; 0 = ssl_session_timeout */
+    char *ssl_stapling_file;         /* DER OCSP responses stapled, one per ssl_cert, same order */
+    char *status_listen;             /* "ADDR:PORT" of the status listener; NULL = off */
 
     /* Kong's node tracing settings, for the opentelemetry plugin */
     char *tracing_instrumentations; /* "off", "all" or a comma-separated list */

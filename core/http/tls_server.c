@@ -28,7 +28,7 @@
 #define SL_TICKET_SLOTS 3
 
 typedef struct sl_ticket_key {
-    unsigned char name[16];
+    unsigned char name[16]; /* the key's number (8 bytes, big-endian), then 8 random bytes */
     unsigned char aes[32];
     unsigned char hmac[32];
 } sl_ticket_key_t;
@@ -38,16 +38,32 @@ typedef struct sl_ticket_key {
  * moves `current`: readers never see the key they use change. */
 typedef struct sl_ticket_keys {
     _Atomic unsigned current; /* slot index */
-    uint64_t rotated_at;      /* CLOCK_MONOTONIC seconds (master only) */
+    uint64_t rotated_at;      /* CLOCK_MONOTONIC ms (master only) */
+    uint64_t made;            /* keys made so far: the next key's number (master only) */
     sl_ticket_key_t slot[SL_TICKET_SLOTS];
 } sl_ticket_keys_t;
 
 static sl_ticket_keys_t *ticket_keys;
 
 static int
-key_fill(sl_ticket_key_t *k)
+key_fill(sl_ticket_key_t *k, uint64_t number)
 {
-    return RAND_bytes((unsigned char *)k, sizeof(*k)) == 1 ? 0 : -1;
+    if (RAND_bytes((unsigned char *)k, sizeof(*k)) != 1)
+        return -1;
+    for (int i = 0; i < 8; i++)
+        k->name[i] = (unsigned char)(number >> (56 - 8 * i));
+    return 0;
+}
+
+/* The number a key name carries (key_fill). */
+static uint64_t
+key_number(const unsigned char *name)
+{
+    uint64_t n = 0;
+
+    for (int i = 0; i < 8; i++)
+        n = n << 8 | name[i];
+    return n;
 }
 
 int
@@ -60,11 +76,16 @@ sl_stls_keys_init(void)
     if (m == MAP_FAILED)
         return -1;
     ticket_keys = m;
-    for (unsigned i = 0; i < SL_TICKET_SLOTS; i++)
-        if (key_fill(&ticket_keys->slot[i]) < 0)
+    /* slot 0 is current (key 0); slots 1 and 2 are filled at the first two
+     * rotations, so no ticket names a key that was never current */
+    if (key_fill(&ticket_keys->slot[0], 0) < 0)
+        return -1;
+    for (unsigned i = 1; i < SL_TICKET_SLOTS; i++)
+        if (RAND_bytes((unsigned char *)&ticket_keys->slot[i], sizeof(sl_ticket_key_t)) != 1)
             return -1;
+    ticket_keys->made = 1;
     atomic_store(&ticket_keys->current, 0);
-    ticket_keys->rotated_at = (uint64_t)(sl_mono_ms() / 1000);
+    ticket_keys->rotated_at = (uint64_t)sl_mono_ms();
     return 0;
 }
 
@@ -72,20 +93,22 @@ void
 sl_stls_keys_tick(unsigned period_s)
 {
     if (ticket_keys == NULL || period_s == 0 ||
-        (uint64_t)(sl_mono_ms() / 1000) - ticket_keys->rotated_at < period_s)
+        (uint64_t)sl_mono_ms() - ticket_keys->rotated_at < (uint64_t)period_s * 1000)
         return;
     unsigned cur = atomic_load(&ticket_keys->current);
     unsigned next = (cur + 1) % SL_TICKET_SLOTS; /* the oldest: neither current nor previous */
-    if (key_fill(&ticket_keys->slot[next]) < 0)
+    if (key_fill(&ticket_keys->slot[next], ticket_keys->made) < 0)
         return;
     atomic_store(&ticket_keys->current, next);
-    ticket_keys->rotated_at = (uint64_t)(sl_mono_ms() / 1000);
-    sl_log_info("TLS session ticket keys rotated");
+    ticket_keys->rotated_at = (uint64_t)sl_mono_ms();
+    sl_log_info("TLS session ticket keys rotated (key %llu is current)",
+                (unsigned long long)ticket_keys->made++);
 }
 
 /* OpenSSL's ticket callback: enc = 1 picks the current key, enc = 0 finds
  * the key named in the ticket among current and previous (2 = renew the
- * ticket under the current key). */
+ * ticket under the current key).  Each decryption is logged at debug level
+ * with the key numbers, which tells why a client did not resume. */
 static int
 ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx,
           int enc)
@@ -108,14 +131,18 @@ ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx
             return -1;
     } else {
         unsigned prev = (cur + SL_TICKET_SLOTS - 1) % SL_TICKET_SLOTS;
+        unsigned long long tn = key_number(name), cn = key_number(ticket_keys->slot[cur].name);
         if (memcmp(name, ticket_keys->slot[cur].name, 16) == 0) {
             k = &ticket_keys->slot[cur];
         } else if (memcmp(name, ticket_keys->slot[prev].name, 16) == 0) {
             k = &ticket_keys->slot[prev];
             renew = 1;
-        } else {
-            return 0; /* unknown key: full handshake */
         }
+        sl_log_debug("TLS session ticket of key %llu, current key %llu: %s", tn, cn,
+                     k == NULL ? "unknown or retired key, full handshake"
+                               : (renew ? "resumed, ticket renewed" : "resumed"));
+        if (k == NULL)
+            return 0;
         if (EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
             return -1;
     }
@@ -630,6 +657,8 @@ sl_stls_conn_read(sl_stls_conn_t *tc, char *buf, size_t cap)
             return -1;
         }
         tc->established = 1;
+        sl_log_debug("TLS handshake done: %s, %s", SSL_get_version(tc->ssl),
+                     SSL_session_reused(tc->ssl) ? "resumed" : "full");
     }
     n = SSL_read(tc->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
     if (n > 0)

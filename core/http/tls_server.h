@@ -13,8 +13,8 @@
  *    http/1.1, no renegotiation, no compression.
  *  - Session tickets: keys live in a shared anonymous mapping made by the
  *    master before any worker is forked, so a ticket from one worker resumes
- *    on any other; the master rotates them every ssl_session_timeout (the
- *    previous key still decrypts). */
+ *    on any other; the master rotates them every ssl_session_ticket_rotation
+ *    (default: ssl_session_timeout); the previous key still decrypts. */
 
 #ifndef SL_TLS_SERVER_H
 #define SL_TLS_SERVER_H

@@ -471,7 +471,9 @@ sl_master_run(sl_settings_t *s, sl_plugin_registry_t *reg, sl_conf_t *conf)
             ts.tv_nsec = 0;
         }
         int sig = sigtimedwait(&set, &si, &ts);
-        sl_stls_keys_tick((unsigned)s->ssl_session_timeout);
+        sl_stls_keys_tick((unsigned)(s->ssl_session_ticket_rotation > 0
+                                         ? s->ssl_session_ticket_rotation
+                                         : s->ssl_session_timeout));
         switch (sig) {
         case SIGCHLD:
             break; /* reaped below */

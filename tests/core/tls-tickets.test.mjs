@@ -1,0 +1,127 @@
+// tls-tickets.test.mjs - session ticket key rotation, in seconds thanks to
+// ssl_session_ticket_rotation: a ticket resumes on every worker before the
+// rotation and after one (renewed under the new key), and once its key is
+// two rotations old the server refuses it and a full handshake happens.
+// `openssl s_client -sess_out/-sess_in` is the client; the gateway's debug
+// log says, for each connection, which worker took it and which key the
+// ticket names against the current one, so every observation is placed in
+// its rotation period exactly, whatever the machine's load (no timing
+// assumption: a period the test happened to miss is waited out again).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+
+import { startSluice, freePort, tmpDir, waitFor, sleep } from './helpers.mjs';
+import { makePki } from './tls-certs.mjs';
+
+const ROTATION_S = 2;
+let gw, pki, dir, tlsPort;
+
+before(async () => {
+    dir = tmpDir('sluice-tickets-');
+    pki = makePki(path.join(dir, 'pki'), [{ name: 'a', cn: 'localhost', san: 'DNS:localhost,IP:127.0.0.1' }]);
+    tlsPort = await freePort();
+    gw = await startSluice('_format_version: "3.0"\nservices: []\n', {
+        workers: 2,
+        args: ['-l', `127.0.0.1:${tlsPort} ssl`, '--ssl-cert', pki.a.cert, '--ssl-cert-key', pki.a.key,
+            '--ssl-session-ticket-rotation', String(ROTATION_S), '--log-level', 'debug'],
+    });
+});
+
+after(async () => {
+    await gw?.stop();
+});
+
+function run(cmd, args, input = '') {
+    return new Promise((resolve) => {
+        const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        p.stdout.on('data', (d) => { out += d; });
+        p.stderr.on('data', (d) => { out += d; });
+        const t = setTimeout(() => p.kill('SIGKILL'), 15000);
+        p.on('close', (code) => { clearTimeout(t); resolve({ code, out }); });
+        p.stdin.end(input);
+    });
+}
+
+// a request read to the end, so TLS 1.3's ticket (sent after the handshake) arrives
+const GET_CLOSE = 'GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+
+// One connection, alone: what the client saw and what the gateway logged
+// for it (connections are sequential, so the log lines between its start
+// and its "handshake done" line are its own).
+async function connect(v, sessArgs) {
+    const from = gw.stderr.length;
+    const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${tlsPort}`, '-servername', 'localhost',
+        '-CAfile', pki.ca, `-tls${v}`, '-ign_eof', ...sessArgs], GET_CLOSE);
+    assert.match(r.out, /Verify return code: 0 \(ok\)/, r.out.slice(0, 800));
+    const done = /\[debug\] (worker \d+): TLS handshake done: \S+, (full|resumed)/;
+    assert.ok(await waitFor(() => done.test(gw.stderr.slice(from)), 10000), gw.stderr.slice(from));
+    const log = gw.stderr.slice(from);
+    const d = done.exec(log);
+    const t = /TLS session ticket of key (\d+), current key (\d+): (.*)/.exec(log);
+    return {
+        reused: /^Reused, /m.test(r.out),
+        worker: d[1],
+        serverResumed: d[2] === 'resumed',
+        key: t ? Number(t[1]) : null,
+        current: t ? Number(t[2]) : null,
+    };
+}
+
+// Resume one ticket until the gateway refuses it; every attempt is checked
+// against the key ages: 0 or 1 rotation old resumes, 2 or more does not.
+async function ticketLife(v) {
+    const sess = path.join(dir, `sess-${v}.pem`);
+    const issued = await connect(v, ['-sess_out', sess]);
+    assert.equal(issued.reused, false, 'the first connection is a full handshake');
+    const seen = [];
+    for (let i = 0; i < 400; i++) {
+        const c = await connect(v, ['-sess_in', sess]);
+        assert.notEqual(c.key, null, `TLSv${v}: the client sent its ticket`);
+        assert.equal(c.reused, c.serverResumed, 'client and gateway agree');
+        const age = c.current - c.key;
+        seen.push({ age, reused: c.reused, worker: c.worker });
+        if (age <= 1)
+            assert.equal(c.reused, true, `TLSv${v}: a ticket ${age} rotation(s) old resumes`);
+        else
+            assert.equal(c.reused, false, `TLSv${v}: a ticket ${age} rotations old is refused`);
+        if (!c.reused)
+            return { issuedBy: issued.worker, seen };
+        await sleep(150);
+    }
+    assert.fail(`TLSv${v}: the ticket was never refused: ${JSON.stringify(seen)}`);
+}
+
+test('ticket keys rotate every ssl_session_ticket_rotation seconds, shared by the workers', { timeout: 120000 }, async () => {
+    for (const v of ['1_3', '1_2']) {
+        // a slow moment may skip the whole "one rotation old" period; take
+        // another ticket then (three tries)
+        let life;
+        for (let tries = 0; tries < 3; tries++) {
+            life = await ticketLife(v);
+            if (life.seen.some((s) => s.age === 0) && life.seen.some((s) => s.age === 1))
+                break;
+        }
+        const ages = life.seen.map((s) => s.age);
+        assert.ok(ages.includes(0), `TLSv${v}: resumed before a rotation: ${JSON.stringify(life.seen)}`);
+        assert.ok(ages.includes(1), `TLSv${v}: resumed after one rotation: ${JSON.stringify(life.seen)}`);
+        assert.ok(ages.at(-1) >= 2, `TLSv${v}: refused when two rotations old`);
+        // the workers share the listening socket: over this many connections
+        // the one that did not issue the ticket resumed some
+        assert.ok(life.seen.some((s) => s.reused && s.worker !== life.issuedBy),
+            `TLSv${v}: resumed across workers: issued by ${life.issuedBy}, ${JSON.stringify(life.seen)}`);
+    }
+    assert.match(gw.stderr, /TLS session ticket keys rotated \(key \d+ is current\)/);
+});
+
+test('a ticket taken after rotations resumes on the current key', { timeout: 30000 }, async () => {
+    const sess = path.join(dir, 'sess-late.pem');
+    const first = await connect('1_3', ['-sess_out', sess]);
+    assert.equal(first.reused, false);
+    const again = await connect('1_3', ['-sess_in', sess]);
+    assert.ok(again.key >= 2, `issued under a rotated key: ${JSON.stringify(again)}`);
+    assert.ok(again.current - again.key <= 1 ? again.reused : !again.reused, JSON.stringify(again));
+});
