@@ -68,6 +68,7 @@ static const char *set_status_listen(sl_settings_t *s, const sl_directive_t *d, 
 static const char *set_instrumentations(sl_settings_t *s, const sl_directive_t *d, const char *v,
                                         int append);
 static const char *set_rate(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
+static const char *set_flag(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
 
 #define OFF(f) offsetof(sl_settings_t, f)
 
@@ -137,6 +138,19 @@ static const sl_directive_t directives[] = {
      "FILE[,FILE]",
      "OCSP responses (DER) stapled for clients that ask, one per ssl_cert in the same order "
      "('-' for none); read again on reload (nginx's ssl_stapling_file)"},
+    {"ssl_stapling", 0, SL_IN_ALL, SL_ACT_SET, set_flag, OFF(ssl_stapling), 0, 1, "off", "on|off",
+     "fetch OCSP responses for the certificates and staple them for clients that ask "
+     "(nginx's ssl_stapling): the responder named in each certificate, asked by one worker "
+     "in the background and shared by all; the issuer must follow the certificate in its "
+     "PEM file. A certificate with an ssl_stapling_file entry uses the file"},
+    {"ssl_stapling_responder", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_stapling_responder), 0, 0,
+     NULL, "URL",
+     "OCSP responder asked instead of the one the certificates name (nginx's "
+     "ssl_stapling_responder)"},
+    {"ssl_stapling_refresh", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(ssl_stapling_refresh), 1,
+     86400 * 7, "3600", "SECONDS",
+     "a fetched OCSP response is fetched again after this long, or halfway to its nextUpdate "
+     "if sooner; a failed fetch is retried after this long (at most 300 s)"},
     {"status_listen", 0, SL_IN_ALL, SL_ACT_SET, set_status_listen, OFF(status_listen), 0, 0, NULL,
      "ADDR:PORT",
      "status listener (Kong's status_listen): GET /status, /status/ready and /metrics, "
@@ -332,6 +346,25 @@ set_int(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
         return range_text(d);
     *(int *)field(s, d) = (int)n;
     return NULL;
+}
+
+/* on/off, as Kong and nginx write flags. */
+static const struct {
+    const char *word;
+    int value;
+} flag_words[] = {{"on", 1}, {"off", 0}, {"true", 1}, {"false", 0}};
+
+static const char *
+set_flag(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    (void)append;
+    for (size_t i = 0; i < sl_nelems(flag_words); i++) {
+        if (strcasecmp(v, flag_words[i].word) == 0) {
+            *(int *)field(s, d) = flag_words[i].value;
+            return NULL;
+        }
+    }
+    return "on or off";
 }
 
 static const char *

@@ -39,6 +39,9 @@ typedef struct sl_settings {
     int ssl_session_timeout;         /* seconds; session lifetime */
     int ssl_session_ticket_rotation; /* seconds; 0 = ssl_session_timeout */
     char *ssl_stapling_file;         /* DER OCSP responses stapled, one per ssl_cert, same order */
+    int ssl_stapling;                /* 1 = fetch OCSP responses (ssl_stapling on) */
+    char *ssl_stapling_responder;    /* URL replacing the certificates' own; NULL = theirs */
+    int ssl_stapling_refresh;        /* seconds between fetches (at most) */
     char *status_listen;             /* "ADDR:PORT" of the status listener; NULL = off */
 
     /* Kong's node tracing settings, for the opentelemetry plugin */

@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "base/time.h"
+#include "http/ocsp.h"
 #include "http/tls_server.h"
 
 /* ---- session ticket keys, shared by every worker ------------------------ */
@@ -173,6 +174,8 @@ struct sl_stls {
         int len;
     } * staples;
     size_t nstaples;
+    sl_ocsp_t *ocsp;       /* responses fetched by the workers (ssl_stapling on); NULL = off */
+    const char *responder; /* ssl_stapling_responder, while building */
 };
 
 struct sl_stls_conn {
@@ -264,7 +267,7 @@ status_cb(SSL *ssl, void *arg)
         }
         return SSL_TLSEXT_ERR_OK;
     }
-    return SSL_TLSEXT_ERR_NOACK;
+    return sl_ocsp_staple(t->ocsp, x, ssl) ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
 }
 
 /* Check an OCSP response (DER, from `path`) for certificate x and keep it
@@ -473,6 +476,19 @@ read_file(const char *path, sl_errors_t *errs)
     return read_file_len(path, NULL, errs);
 }
 
+/* ssl_stapling: fetch for the certificate ctx has just been given (its
+ * current one), the issuer looked for in its chain. */
+static void
+ocsp_add(sl_stls_t *t, SSL_CTX *ctx)
+{
+    STACK_OF(X509) *chain = NULL;
+
+    if (t->ocsp == NULL)
+        return;
+    SSL_CTX_get0_chain_certs(ctx, &chain);
+    sl_ocsp_add(t->ocsp, SSL_CTX_get0_certificate(ctx), chain, t->responder);
+}
+
 static void
 stls_free(void *p)
 {
@@ -492,6 +508,7 @@ stls_free(void *p)
         free(t->staples[i].der);
     }
     free(t->staples);
+    sl_ocsp_free(t->ocsp);
     free(t);
 }
 
@@ -519,6 +536,11 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
         stls_free(t);
         return SL_ERROR;
     }
+    t->responder = s->ssl_stapling_responder;
+    if (s->ssl_stapling)
+        t->ocsp = sl_ocsp_new((unsigned)s->ssl_stapling_refresh);
+    else if (s->ssl_stapling_responder)
+        sl_errors_add(errs, "ssl_stapling_responder needs ssl_stapling on");
     if (s->ssl_stapling_file && !s->ssl_cert)
         sl_errors_add(errs, "ssl_stapling_file needs ssl_cert (it staples for those certificates)");
     /* settings' certificates: "a.pem,b.pem" with "a.key,b.key" */
@@ -548,6 +570,8 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
                         staple_load(t, SSL_CTX_get0_certificate(t->def), o,
                                     (const unsigned char *)d, (long)dl, errs);
                     free(d);
+                } else {
+                    ocsp_add(t, t->def);
                 }
             }
             free(cp);
@@ -568,9 +592,10 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
         if (ctx == NULL)
             break;
         t->ctxs[t->nctxs++] = ctx;
-        use_pem(ctx, ce->cert, ce->key, ce->id, errs);
-        if (ce->cert_alt)
-            use_pem(ctx, ce->cert_alt, ce->key_alt, ce->id, errs);
+        if (use_pem(ctx, ce->cert, ce->key, ce->id, errs) == 0)
+            ocsp_add(t, ctx);
+        if (ce->cert_alt && use_pem(ctx, ce->cert_alt, ce->key_alt, ce->id, errs) == 0)
+            ocsp_add(t, ctx);
         if (!have_default) { /* no settings certificate: the first one is the default */
             use_pem(t->def, ce->cert, ce->key, ce->id, errs);
             if (ce->cert_alt)
@@ -591,13 +616,22 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
     if (!have_default && errs->n == n0)
         sl_errors_add(errs, "a listener has 'ssl' but there is no certificate: set ssl_cert and "
                             "ssl_cert_key, or add certificates to the declarative config");
+    if (t->ocsp && errs->n == n0)
+        sl_ocsp_seal(t->ocsp, errs);
     if (errs->n > n0) {
         stls_free(t);
         return SL_ERROR;
     }
+    t->responder = NULL;
     conf->tls_server = t;
     conf->tls_server_free = stls_free;
     return SL_OK;
+}
+
+const sl_ocsp_t *
+sl_stls_ocsp(const sl_stls_t *t)
+{
+    return t ? t->ocsp : NULL;
 }
 
 /* ---- connections --------------------------------------------------------- */

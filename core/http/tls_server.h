@@ -26,6 +26,7 @@
 #include "base/errors.h"
 #include "conf/config.h"
 #include "conf/settings.h"
+#include "http/ocsp.h"
 
 typedef struct sl_stls sl_stls_t;
 typedef struct sl_stls_conn sl_stls_conn_t;
@@ -38,6 +39,9 @@ void sl_stls_keys_tick(unsigned period_s);
 /* Build the contexts of a generation into conf->tls_server when a listener
  * has "ssl" (errors into errs: unreadable files, no certificate at all). */
 int sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs);
+/* The generation's fetched OCSP responses (ssl_stapling), for the workers'
+ * fetchers; NULL when off. */
+const sl_ocsp_t *sl_stls_ocsp(const sl_stls_t *t);
 
 /* A connection; NULL on OOM.  Free with sl_stls_conn_free(). */
 sl_stls_conn_t *sl_stls_conn_new(sl_stls_t *t);

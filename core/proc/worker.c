@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "http/http_server.h"
+#include "http/tls_server.h"
 #include "plugin/host.h"
 #include "plugin/phase.h"
 #include "plugin/status.h"
@@ -76,6 +77,7 @@ start_drain(sl_worker_t *w)
         return;
     w->srv.draining = 1;
     sl_balancers_stop(w->srv.balancers); /* the next generation checks now */
+    sl_ocsp_fetcher_stop(w->ocsp);       /* and fetches */
     for (size_t i = 0; i < w->nlisteners; i++)
         uv_close((uv_handle_t *)&w->listeners[i], NULL);
     w->nlisteners = 0;
@@ -179,6 +181,7 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     }
     sl_host_set_uppool(w.srv.uppool);                     /* api->callout */
     w.srv.balancers = sl_balancers_new(w.srv.loop, conf); /* Kong's upstreams, active checks */
+    w.ocsp = sl_ocsp_fetcher_start(w.srv.loop, sl_stls_ocsp(conf->tls_server)); /* ssl_stapling */
 
     uv_signal_t *sigs[] = {&w.sig_term, &w.sig_int, &w.sig_quit, &w.sig_usr1, &w.sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP};
@@ -230,11 +233,13 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     /* Close everything and let the close callbacks run, so leak checkers
      * see a clean exit. */
     sl_balancers_stop(w.srv.balancers);
+    sl_ocsp_fetcher_stop(w.ocsp);
     sl_uppool_free(w.srv.uppool);
     uv_walk(w.srv.loop, close_walk, NULL);
     uv_run(w.srv.loop, UV_RUN_DEFAULT);
     uv_loop_close(w.srv.loop);
     sl_balancers_free(w.srv.balancers);
+    sl_ocsp_fetcher_free(w.ocsp);
     free(w.listeners);
     free(tls_flags);
     sl_log_debug("worker %d exits after %llu request(s)", id, (unsigned long long)w.srv.nrequests);

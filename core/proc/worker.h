@@ -8,6 +8,7 @@
 
 #include "conf/config.h"
 #include "conf/settings.h"
+#include "http/ocsp.h"
 #include "http/server.h"
 
 typedef struct sl_worker {
@@ -17,6 +18,7 @@ typedef struct sl_worker {
     int *listen_fds;
     uv_signal_t sig_term, sig_int, sig_quit, sig_usr1, sig_hup;
     uv_timer_t drain_timer;
+    sl_ocsp_fetcher_t *ocsp; /* ssl_stapling: this worker's share of the fetching */
 } sl_worker_t;
 
 /* What the master shares with every worker besides the configuration. */

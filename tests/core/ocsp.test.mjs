@@ -11,10 +11,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 
 import { startSluice, runSluice, freePort, tmpDir, waitFor, PLUGINS_DIR } from './helpers.mjs';
-import { makePki } from './tls-certs.mjs';
+import { makePki, indexLine } from './tls-certs.mjs';
 
 let pki, dir, responder, respPort, gw, tlsPort;
 let respLog = () => '';
@@ -29,16 +29,6 @@ function run(cmd, args, input = '') {
         p.on('close', (code) => { clearTimeout(t); resolve({ code, out: out + err }); });
         p.stdin.end(input);
     });
-}
-
-// One line of the CA's index (openssl ca's format): status, expiry, serial, subject.
-function indexLine(cert, status = 'V') {
-    const serial = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-serial']).toString().trim().split('=')[1];
-    const subj = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-subject', '-nameopt', 'compat'])
-        .toString().trim().replace(/^subject=/, '');
-    const exp = new Date(Date.now() + 2 * 86400e3).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
-    const rev = status === 'R' ? exp.replace(/^\d\d/, (y) => String(Number(y) - 1).padStart(2, '0')) : '';
-    return `${status}\t${exp}\t${rev}\t${serial}\tunknown\t${subj}\n`;
 }
 
 // Ask the responder for cert's status; the DER response lands in `out`.
