@@ -1,7 +1,8 @@
 // ocsp-fetch.test.mjs - OCSP stapling fetched by the gateway (ssl_stapling
 // on): `openssl ocsp` is the CA's responder on a loopback port.  The
 // responder named in the certificate (AIA) is asked once for the whole node
-// (two workers) and every worker staples the answer; with
+// (two workers) and every worker staples the answer, and once more by the
+// new workers after a reload; with
 // ssl_stapling_responder and a responder that is down, the failure is
 // logged once, nothing is stapled, and the response appears once the
 // responder is up; a later refresh that says "revoked" stops the stapling;
@@ -109,6 +110,15 @@ test('the certificate\'s responder is asked once for the node, every worker stap
     assert.equal(workers.size, 2, 'both workers stapled');
     assert.equal(resp.requests(), 1, `one request for the whole node:\n${resp.log()}`);
     assert.doesNotMatch(gw.stderr, /ssl_stapling: .*not stapled/);
+
+    // a reload: the new generation's workers fetch for themselves, once
+    const old = gw.workers();
+    await gw.reload();
+    assert.ok(await waitFor(() => gw.workers().length === 2 && gw.workers().every((p) => !old.includes(p)), 15000),
+        'new workers after the reload');
+    assert.ok(await waitFor(async () => stapled(await status(port)), 20000, 200), gw.stderr);
+    assert.ok(await waitFor(() => resp.requests() >= 2, 10000), resp.log());
+    assert.equal(resp.requests(), 2, `one more request for the new generation:\n${resp.log()}`);
 });
 
 test('ssl_stapling_responder: down -> logged once, no staple; up -> stapled; revoked on a refresh -> unstapled', { timeout: 60000 }, async () => {
