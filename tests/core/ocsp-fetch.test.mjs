@@ -15,9 +15,9 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 
 import { startSluice, runSluice, freePort, tmpDir, waitFor, sleep, PLUGINS_DIR } from './helpers.mjs';
-import { makePki, indexLine } from './tls-certs.mjs';
+import { makePki, indexLine, pemYaml } from './tls-certs.mjs';
 
-let pki, dir, cadir, aiaPort;
+let pki, dir, cadir, aiaPort, aiaResponder;
 const responders = [];
 const gws = [];
 
@@ -83,6 +83,7 @@ before(async () => {
     ]);
     fs.writeFileSync(path.join(cadir, 'index.txt'), indexLine(pki.a.cert) + indexLine(pki.n.cert));
     fs.writeFileSync(path.join(cadir, 'index.txt.attr'), 'unique_subject = no\n');
+    aiaResponder = await startResponder(aiaPort);
 });
 
 after(async () => {
@@ -93,7 +94,7 @@ after(async () => {
 });
 
 test('the certificate\'s responder is asked once for the node, every worker staples the answer', { timeout: 60000 }, async () => {
-    const resp = await startResponder(aiaPort);
+    const resp = aiaResponder;
     const { gw, port } = await gateway(pki.a.chain, pki.a.key, []);
     assert.ok(await waitFor(async () => stapled(await status(port)), 20000, 200),
         `never stapled:\n${gw.stderr}\nresponder:\n${resp.log()}`);
@@ -119,6 +120,19 @@ test('the certificate\'s responder is asked once for the node, every worker stap
     assert.ok(await waitFor(async () => stapled(await status(port)), 20000, 200), gw.stderr);
     assert.ok(await waitFor(() => resp.requests() >= 2, 10000), resp.log());
     assert.equal(resp.requests(), 2, `one more request for the new generation:\n${resp.log()}`);
+});
+
+test('a certificate of the declarative config is stapled too', { timeout: 60000 }, async () => {
+    const port = await freePort();
+    const chainPem = fs.readFileSync(pki.a.chain, 'utf8');
+    const gw = await startSluice(`_format_version: "3.0"
+certificates:
+- id: 7d2c3a10-5b7e-4c41-9a55-0c7c1b0f2e01
+  cert: ${pemYaml(chainPem, 4)}  key: ${pemYaml(pki.a.keyPem, 4)}  snis: [localhost]
+services: []
+`, { workers: 1, args: ['-l', `127.0.0.1:${port} ssl`, '--ssl-stapling', 'on'] });
+    gws.push(gw);
+    assert.ok(await waitFor(async () => stapled(await status(port)), 20000, 200), gw.stderr);
 });
 
 test('ssl_stapling_responder: down -> logged once, no staple; up -> stapled; revoked on a refresh -> unstapled', { timeout: 60000 }, async () => {
