@@ -174,8 +174,7 @@ struct sl_stls {
         int len;
     } * staples;
     size_t nstaples;
-    sl_ocsp_t *ocsp;       /* responses fetched by the workers (ssl_stapling on); NULL = off */
-    const char *responder; /* ssl_stapling_responder, while building */
+    sl_ocsp_t *ocsp; /* responses fetched by the workers (ssl_stapling on); NULL = off */
 };
 
 struct sl_stls_conn {
@@ -479,14 +478,14 @@ read_file(const char *path, sl_errors_t *errs)
 /* ssl_stapling: fetch for the certificate ctx has just been given (its
  * current one), the issuer looked for in its chain. */
 static void
-ocsp_add(sl_stls_t *t, SSL_CTX *ctx)
+ocsp_add(sl_stls_t *t, SSL_CTX *ctx, const sl_settings_t *s)
 {
     STACK_OF(X509) *chain = NULL;
 
     if (t->ocsp == NULL)
         return;
     SSL_CTX_get0_chain_certs(ctx, &chain);
-    sl_ocsp_add(t->ocsp, SSL_CTX_get0_certificate(ctx), chain, t->responder);
+    sl_ocsp_add(t->ocsp, SSL_CTX_get0_certificate(ctx), chain, s->ssl_stapling_responder);
 }
 
 static void
@@ -536,7 +535,6 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
         stls_free(t);
         return SL_ERROR;
     }
-    t->responder = s->ssl_stapling_responder;
     if (s->ssl_stapling)
         t->ocsp = sl_ocsp_new((unsigned)s->ssl_stapling_refresh);
     else if (s->ssl_stapling_responder)
@@ -571,7 +569,7 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
                                     (const unsigned char *)d, (long)dl, errs);
                     free(d);
                 } else {
-                    ocsp_add(t, t->def);
+                    ocsp_add(t, t->def, s);
                 }
             }
             free(cp);
@@ -593,9 +591,9 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
             break;
         t->ctxs[t->nctxs++] = ctx;
         if (use_pem(ctx, ce->cert, ce->key, ce->id, errs) == 0)
-            ocsp_add(t, ctx);
+            ocsp_add(t, ctx, s);
         if (ce->cert_alt && use_pem(ctx, ce->cert_alt, ce->key_alt, ce->id, errs) == 0)
-            ocsp_add(t, ctx);
+            ocsp_add(t, ctx, s);
         if (!have_default) { /* no settings certificate: the first one is the default */
             use_pem(t->def, ce->cert, ce->key, ce->id, errs);
             if (ce->cert_alt)
@@ -622,7 +620,6 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
         stls_free(t);
         return SL_ERROR;
     }
-    t->responder = NULL;
     conf->tls_server = t;
     conf->tls_server_free = stls_free;
     return SL_OK;
