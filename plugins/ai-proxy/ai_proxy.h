@@ -63,11 +63,19 @@ typedef enum sl_jtype {
 typedef struct sl_jtok {
     uint8_t type;
     uint8_t esc;    /* STR: contains a backslash escape */
-    uint8_t hi;     /* STR: contains a non-ASCII byte (UTF-8 past U+007F) */
+    uint16_t hi;    /* STR: 0 when every byte is ASCII; else see SL_JSON_HI */
     uint32_t start; /* STR: first byte after the quote; else first byte */
     uint32_t len;   /* STR: bytes between the quotes; else whole value */
     uint32_t next;  /* index of the token after this whole subtree */
 } sl_jtok_t;
+
+/* A string with non-ASCII bytes (UTF-8 past U+007F) has hi = its token
+ * estimate (sl_ap_text_tokens) minus its length's, (len + 3) / 4, plus
+ * SL_JSON_HI_BIAS: the scanner counts its multi-byte characters while it
+ * validates them, so the estimate need not read the string again.  The
+ * difference is -1 or more; SL_JSON_HI_FAR: too large to keep, count it. */
+#define SL_JSON_HI_BIAS 2
+#define SL_JSON_HI_FAR 0xFFFF
 
 typedef struct sl_jdoc {
     const char *src;
@@ -313,6 +321,8 @@ int sl_ap_count_tokens(const sl_ap_conf_t *conf, const char *body, size_t len, s
 int64_t sl_ap_estimate_tokens(const sl_jdoc_t *doc);
 /* Token estimate for text: ASCII bytes / 4 + one per non-ASCII character. */
 int64_t sl_ap_text_tokens(const char *p, size_t n);
+/* The same for string token `tok` of doc, from what the scanner recorded. */
+int64_t sl_ap_str_tokens(const sl_jdoc_t *doc, int tok);
 
 /* ------------------------------------------------------------------------
  * Usage collected from the response (stats.c formats it)

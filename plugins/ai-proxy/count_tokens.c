@@ -79,14 +79,18 @@ sl_ap_text_tokens(const char *p, size_t n)
     return (int64_t)((ascii + 3) / 4) + other;
 }
 
-/* A string token's estimate: the scanner knows whether it holds non-ASCII
- * bytes; without, it is (bytes + 3) / 4 (what sl_ap_text_tokens counts). */
-static int64_t
+/* A string token's estimate, what sl_ap_text_tokens counts over its bytes:
+ * (bytes + 3) / 4 plus what the scanner found its non-ASCII characters add
+ * (SL_JSON_HI). */
+int64_t
 sl_ap_str_tokens(const sl_jdoc_t *d, int tok)
 {
     const sl_jtok_t *t = &d->t[tok];
 
-    return t->hi ? sl_ap_text_tokens(d->src + t->start, t->len) : (int64_t)((t->len + 3) / 4);
+    if (t->hi == SL_JSON_HI_FAR) {
+        return sl_ap_text_tokens(d->src + t->start, t->len);
+    }
+    return (int64_t)((t->len + 3) / 4) + (t->hi ? (int64_t)t->hi - SL_JSON_HI_BIAS : 0);
 }
 
 /* Is object key `k` the literal (n bytes)?  The length first: most keys

@@ -12,9 +12,9 @@
  * Strings are most of a request's bytes (prompts, descriptions), so their
  * scan skips plain bytes sixteen at a time (SSE2; eight with portable
  * word arithmetic elsewhere) and stops only at a quote, a backslash, a
- * control character or a non-ASCII byte.  It also records whether a
- * string holds non-ASCII bytes, so the token estimate of a plain ASCII
- * string is its length.  tests/unit/ai_proxy/ref_scan.c keeps the
+ * control character or a non-ASCII byte.  It also records what a
+ * string's non-ASCII characters add to its token estimate (SL_JSON_HI), so
+ * the estimate reads no string again.  tests/unit/ai_proxy/ref_scan.c keeps the
  * byte-wise scanner this replaced; test_fastpath and fuzz_fastpath hold
  * the two equal.
  */
@@ -159,10 +159,10 @@ sl_json_skip_plain(const char *s, size_t len, size_t i)
 }
 
 /* Scan a string starting after its opening quote; returns the offset of the
- * closing quote or (size_t)-1.  *esc: it holds an escape; *hi: it holds a
- * non-ASCII byte. */
+ * closing quote or (size_t)-1.  *esc: it holds an escape; *hib, *hic: its
+ * bytes and characters past U+007F (added to). */
 static size_t
-sl_json_scan_str(const char *s, size_t len, size_t i, int *esc, int *hi)
+sl_json_scan_str(const char *s, size_t len, size_t i, int *esc, size_t *hib, size_t *hic)
 {
     for (;;) {
         unsigned char c;
@@ -210,7 +210,8 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc, int *hi)
         if (n == 0) {
             return (size_t)-1;
         }
-        *hi = 1;
+        *hib += n;
+        *hic += 1;
         i += n;
     }
 }
@@ -220,8 +221,9 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc, int *hi)
 static int
 sl_json_string(sl_jdoc_t *d, const char *s, size_t len, size_t *i)
 {
-    int esc = 0, hi = 0, tok;
-    size_t end = sl_json_scan_str(s, len, *i + 1, &esc, &hi);
+    int esc = 0, tok;
+    size_t hib = 0, hic = 0;
+    size_t end = sl_json_scan_str(s, len, *i + 1, &esc, &hib, &hic);
 
     if (end == (size_t)-1) {
         return sl_json_fail(d, *i, "invalid string");
@@ -232,7 +234,14 @@ sl_json_string(sl_jdoc_t *d, const char *s, size_t len, size_t *i)
     }
     d->t[tok].len = (uint32_t)(end - *i - 1);
     d->t[tok].esc = (uint8_t)esc;
-    d->t[tok].hi = (uint8_t)hi;
+    if (hic > 0) {
+        size_t n = end - *i - 1;
+        /* (ASCII bytes + 3) / 4 + characters, against (bytes + 3) / 4 */
+        int64_t diff = (int64_t)((n - hib + 3) / 4 + hic) - (int64_t)((n + 3) / 4);
+
+        d->t[tok].hi = diff + SL_JSON_HI_BIAS < SL_JSON_HI_FAR ? (uint16_t)(diff + SL_JSON_HI_BIAS)
+                                                               : (uint16_t)SL_JSON_HI_FAR;
+    }
     *i = end + 1;
     return tok;
 }

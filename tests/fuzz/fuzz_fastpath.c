@@ -78,7 +78,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                   "a token");
             for (k = 0; x->type == SL_J_STR && k < x->len; k++)
                 hi |= data[x->start + k] >= 0x80;
-            check(x->hi == hi, "a string's non-ASCII flag");
+            check((x->hi != 0) == hi, "a string's non-ASCII flag");
+            if (x->type == SL_J_STR)
+                check(sl_ap_str_tokens(&a, (int)i) == sl_ap_text_tokens(src + x->start, x->len),
+                      "a string's estimate");
         }
         if (a.t[0].type == SL_J_OBJ)
             check(sl_ap_estimate_tokens(&a) == sl_ref_estimate_tokens(&b), "prompt estimate");

@@ -59,6 +59,8 @@ same_translation(const char *src, size_t len, const char *what)
     sl_json_free(&db);
 }
 
+static int64_t bytewise_tokens(const unsigned char *p, size_t n);
+
 static void
 same_docs(const char *src, size_t len, const char *what)
 {
@@ -86,7 +88,12 @@ same_docs(const char *src, size_t len, const char *what)
             for (k = 0; x->type == SL_J_STR && k < x->len; k++) {
                 hi |= (unsigned char)src[x->start + k] >= 0x80;
             }
-            assert_int_equal(x->hi, hi);
+            assert_int_equal(x->hi != 0, hi);
+            if (x->type == SL_J_STR) {
+                /* what the scanner recorded gives the string's estimate */
+                assert_int_equal(sl_ap_str_tokens(&a, (int)i),
+                                 bytewise_tokens((const unsigned char *)src + x->start, x->len));
+            }
         }
         if (a.t[0].type == SL_J_OBJ) {
             assert_int_equal(sl_ap_estimate_tokens(&a), sl_ref_estimate_tokens(&b));
@@ -292,6 +299,34 @@ test_text_tokens(void **state)
                      bytewise_tokens(buf, sizeof(buf)));
 }
 
+/* Long strings of multi-byte characters: the estimate's difference the
+ * scanner keeps (SL_JSON_HI) up to its limit and past it (then counted). */
+static void
+test_long_strings(void **state)
+{
+    static const char *const chars[] = {"\xc3\xa9", "\xe2\x80\x94", "\xf0\x9f\x98\x80"};
+    /* two-byte characters add half a token each: the limit is ~131,000 */
+    static const size_t counts[] = {1, 2, 3, 5, 131063, 131064, 131065, 131066, 131067, 140000};
+    size_t c, k, j;
+
+    (void)state;
+    for (c = 0; c < sizeof(chars) / sizeof(chars[0]); c++) {
+        for (k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+            size_t cl = strlen(chars[c]), n = counts[k], len = 0;
+            char *doc = malloc(n * cl + 64);
+
+            assert_non_null(doc);
+            len += (size_t)sprintf(doc, "{\"system\":\"ab");
+            for (j = 0; j < n; j++, len += cl) {
+                memcpy(doc + len, chars[c], cl);
+            }
+            len += (size_t)sprintf(doc + len, "x\",\"messages\":[]}");
+            same_docs(doc, len, "long string");
+            free(doc);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -307,6 +342,7 @@ main(void)
         cmocka_unit_test(test_fixtures_and_corpus),
         cmocka_unit_test(test_generated_strings),
         cmocka_unit_test(test_text_tokens),
+        cmocka_unit_test(test_long_strings),
     };
 
     rc = cmocka_run_group_tests(tests, NULL, NULL);
