@@ -411,6 +411,13 @@ sl_aa_parse_target(sl_aa_cp_t *cp, json_object *root, json_object *t, int i, sl_
     if (rc != 0) {
         return rc;
     }
+    if (out->ap->t.token) {
+        /* a try picked in the balancer phase cannot wait for a token */
+        sl_aa_fwd(cp, "auth",
+                  "OAuth token credentials (gcp_use_service_account, azure_use_managed_identity) "
+                  "are not supported yet by sluice in ai-proxy-advanced targets");
+        return -1;
+    }
     snprintf(out->label, sizeof(out->label), "%s/%s", out->ap->t.provider_name,
              out->ap->t.model_name ? out->ap->t.model_name : "(request model)");
     return 0;

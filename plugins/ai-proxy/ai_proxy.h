@@ -223,6 +223,14 @@ typedef struct sl_ap_target {
      * aws_region, else AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
      * AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION at load time) */
     char *aws_access_key_id, *aws_secret_access_key, *aws_session_token, *aws_region;
+
+    /* gemini on Vertex AI (options.gemini.api_endpoint, project_id,
+     * location_id): "/v1/projects/<p>/locations/<l>/publishers/google/
+     * models/", the model and operation follow; NULL for the Gemini API */
+    char *vertex_prefix;
+    /* an OAuth token source (Vertex AI service account, Azure Entra ID):
+     * token.h; NULL when the credential is a configured key */
+    struct sl_ap_token_src *token;
 } sl_ap_target_t;
 
 /* The plugin's config: the settings of the route, then its one target. */

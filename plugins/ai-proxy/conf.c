@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "ai_proxy.h"
+#include "token.h"
 
 typedef struct sl_ap_cp {
     sl_ap_conf_err_fn err;
@@ -382,11 +383,11 @@ static const sl_ap_field_t sl_ap_f_auth[] = {
     USED("param_value", STR),
     USED("param_location", STR),
     USED("allow_override", BOOL),
-    INERT("azure_use_managed_identity", BOOL, "false", "Azure managed identity"),
+    USED("azure_use_managed_identity", BOOL),
     ANY("azure_client_id", STR),
     ANY("azure_client_secret", STR),
     ANY("azure_tenant_id", STR),
-    INERT("gcp_use_service_account", BOOL, "false", "GCP service-account auth"),
+    USED("gcp_use_service_account", BOOL),
     ANY("gcp_service_account_json", STR),
     ANY("gcp_metadata_url", STR),
     ANY("gcp_oauth_token_url", STR),
@@ -879,12 +880,106 @@ sl_ap_bedrock_creds(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *auth, json_o
     c->aws_region = strdup(rg);
 }
 
+/* Kong's cloud identities (auth.gcp_use_service_account for gemini,
+ * auth.azure_use_managed_identity for azure): an OAuth token source
+ * (token.h), fetched per worker at request time. */
+static void
+sl_ap_cloud_auth(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *auth, int prov)
+{
+    char why[256];
+    const char *sa;
+
+    why[0] = '\0';
+    if (sl_ap_bool(cp, auth, "gcp_use_service_account", "auth.gcp_use_service_account", 0)) {
+        if (prov != SL_AP_PROV_GEMINI) {
+            sl_ap_cp_err(cp, "auth.gcp_use_service_account", "only the gemini provider uses it");
+            return;
+        }
+        if (sl_ap_str(cp, auth, "gcp_metadata_url", "auth.gcp_metadata_url")) {
+            sl_ap_cp_err(cp, "auth.gcp_metadata_url",
+                         "the metadata server is not supported yet by sluice: set "
+                         "gcp_service_account_json (or GCP_SERVICE_ACCOUNT)");
+            return;
+        }
+        sa =
+            sl_ap_str_ref(cp, auth, "gcp_service_account_json", "auth.gcp_service_account_json", 1);
+        if (sa == NULL) {
+            sa = getenv("GCP_SERVICE_ACCOUNT"); /* as Kong */
+        }
+        if (sa == NULL || sa[0] == '\0') {
+            sl_ap_cp_err(cp, "auth.gcp_service_account_json",
+                         "gcp_use_service_account needs a service account key here or in "
+                         "GCP_SERVICE_ACCOUNT");
+        } else if ((c->token = sl_ap_token_gcp(
+                        sa, sl_ap_str(cp, auth, "gcp_oauth_token_url", "auth.gcp_oauth_token_url"),
+                        why, sizeof(why))) == NULL) {
+            sl_ap_cp_err(cp, "auth.gcp_service_account_json", "%s", why);
+        }
+    }
+    if (sl_ap_bool(cp, auth, "azure_use_managed_identity", "auth.azure_use_managed_identity", 0)) {
+        if (prov != SL_AP_PROV_AZURE) {
+            sl_ap_cp_err(cp, "auth.azure_use_managed_identity", "only the azure provider uses it");
+        } else if ((c->token = sl_ap_token_azure(
+                        sl_ap_str(cp, auth, "azure_tenant_id", "auth.azure_tenant_id"),
+                        sl_ap_str(cp, auth, "azure_client_id", "auth.azure_client_id"),
+                        sl_ap_str_ref(cp, auth, "azure_client_secret", "auth.azure_client_secret",
+                                      1),
+                        why, sizeof(why))) == NULL) {
+            sl_ap_cp_err(cp, "auth", "%s", why);
+        }
+    }
+}
+
+/* Gemini on Vertex AI (Kong's options.gemini, all three or none): the
+ * models path prefix, and the default base URL https://<api_endpoint>
+ * (returned, owned; NULL for the Gemini API). */
+static char *
+sl_ap_vertex(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *opts)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
+    json_object *g = opts ? sl_ap_record(cp, opts, "gemini", "model.options.gemini") : NULL;
+    const char *ep = sl_ap_str(cp, g, "api_endpoint", "model.options.gemini.api_endpoint");
+    const char *pr = sl_ap_str(cp, g, "project_id", "model.options.gemini.project_id");
+    const char *lo = sl_ap_str(cp, g, "location_id", "model.options.gemini.location_id");
+    sl_ap_buf_t b = {0};
+
+    if (ep == NULL && pr == NULL && lo == NULL) {
+        return NULL;
+    }
+    if (ep == NULL || pr == NULL || lo == NULL) {
+        sl_ap_cp_err(cp, "model.options.gemini",
+                     "all or none of these fields must be set: 'api_endpoint', 'project_id', "
+                     "'location_id'");
+        return NULL;
+    }
+    if (strspn(pr, ok) != strlen(pr) || strspn(lo, ok) != strlen(lo) || !pr[0] || !lo[0]) {
+        sl_ap_cp_err(cp, "model.options.gemini",
+                     "project_id and location_id: letters, digits, -_.");
+        return NULL;
+    }
+    if (!ep[0] || strpbrk(ep, "/?#@ \r\n")) {
+        sl_ap_cp_err(cp, "model.options.gemini.api_endpoint", "expected a host name, got '%s'", ep);
+        return NULL;
+    }
+    sl_ap_buf_addf(&b, "/v1/projects/%s/locations/%s/publishers/google/models/", pr, lo);
+    c->vertex_prefix = b.oom ? NULL : b.ptr;
+    b = (sl_ap_buf_t){0};
+    sl_ap_buf_addf(&b, "https://%s", ep);
+    if (c->vertex_prefix == NULL || b.oom) {
+        sl_ap_cp_err(cp, "model.options.gemini", "out of memory");
+        sl_ap_buf_free(&b);
+        return NULL;
+    }
+    return b.ptr;
+}
+
 /* One target from `root` (route_type, auth, model, logging). */
 static void
 sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
 {
     json_object *auth, *model, *opts, *logging, *ds;
     const char *s, *hn, *hv, *pn, *pv, *pl, *url, *upath, *ai = NULL, *ad = NULL, *dbw = NULL;
+    char *vbase = NULL;
     const sl_ap_provider_t *prov = NULL;
     const char *why;
 
@@ -1088,16 +1183,10 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
                      "provider");
     }
     if (prov && prov->id == SL_AP_PROV_GEMINI) {
-        json_object *g = opts ? sl_ap_record(cp, opts, "gemini", "model.options.gemini") : NULL;
-
-        if (sl_ap_str(cp, g, "api_endpoint", "model.options.gemini.api_endpoint") &&
-            sl_ap_str(cp, g, "project_id", "model.options.gemini.project_id") &&
-            sl_ap_str(cp, g, "location_id", "model.options.gemini.location_id")) {
-            /* Kong's Vertex AI mode: it needs a service account's OAuth token */
-            sl_ap_cp_err(cp, "model.options.gemini",
-                         "Vertex AI (api_endpoint, project_id, location_id) is not supported yet "
-                         "by sluice: use the Gemini API with a key");
-        }
+        vbase = sl_ap_vertex(cp, c, opts);
+    }
+    if (prov) {
+        sl_ap_cloud_auth(cp, c, auth, prov->id);
     }
     if (prov && (why = sl_ap_provider_refusal(prov, c->llm_format, c->route_type)) != NULL) {
         if (strcmp(why, "llm_format") == 0) {
@@ -1127,6 +1216,10 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
                          "invalid URL (expected http(s)://host[:port][/path])");
         }
         c->up_path_fixed = c->up_path != NULL;
+    } else if (vbase) {
+        if (sl_ap_parse_url(c, vbase) != 0) {
+            sl_ap_cp_err(cp, "model.options.gemini.api_endpoint", "invalid host %s", vbase + 8);
+        }
     } else if (prov && prov->base_url == NULL) {
         sl_ap_cp_err(cp, "model.options.upstream_url",
                      "must set %s for self-hosted providers/models", "model.options.upstream_url");
@@ -1138,6 +1231,7 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
         }
         free(base);
     }
+    free(vbase);
     if (upath) {
         free(c->up_path);
         c->up_path = strdup(upath);
@@ -1335,6 +1429,8 @@ sl_ap_target_free(sl_ap_target_t *c)
     free(c->aws_secret_access_key);
     free(c->aws_session_token);
     free(c->aws_region);
+    free(c->vertex_prefix);
+    sl_ap_token_free(c->token);
     memset(c, 0, sizeof(*c));
 }
 

@@ -594,11 +594,17 @@ sl_ap_gemini_request(const sl_ap_target_t *conf, const char *body, size_t len, s
 void
 sl_ap_gemini_path(sl_ap_buf_t *out, sl_str_t model, int stream)
 {
+    sl_ap_gemini_path_at(out, "/v1beta/models/", model, stream);
+}
+
+void
+sl_ap_gemini_path_at(sl_ap_buf_t *out, const char *prefix, sl_str_t model, int stream)
+{
     if (model.len > 7 && memcmp(model.ptr, "models/", 7) == 0) {
         model.ptr += 7;
         model.len -= 7;
     }
-    SL_AP_BUF_LIT(out, "/v1beta/models/");
+    sl_ap_buf_adds(out, prefix);
     sl_ap_uri_encode(out, model.ptr, model.len);
     sl_ap_buf_adds(out, stream ? ":streamGenerateContent" : ":generateContent");
 }

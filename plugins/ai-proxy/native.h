@@ -77,6 +77,9 @@ void sl_ap_gemini_tool_id(sl_ap_buf_t *out, const sl_jdoc_t *d, int part, int ca
 /* The upstream path of a model's operation: base "/v1beta/models/%s" style
  * or NULL for Gemini's own; stream picks streamGenerateContent. */
 void sl_ap_gemini_path(sl_ap_buf_t *out, sl_str_t model, int stream);
+/* The same under another models prefix (Vertex AI's
+ * "/v1/projects/<p>/locations/<l>/publishers/google/models/"). */
+void sl_ap_gemini_path_at(sl_ap_buf_t *out, const char *prefix, sl_str_t model, int stream);
 /* upstream_url's path names one operation: its streaming twin. */
 void sl_ap_gemini_stream_path(sl_ap_buf_t *out, sl_str_t path);
 

@@ -7,7 +7,9 @@
  * :streamGenerateContent?alt=sse; the key as Kong sends it (auth.header_*
  * x-goog-api-key, or auth.param_* key=... in the query).  Google refuses
  * unknown query parameters, so the client's query (Claude Code's
- * ?beta=true) is not forwarded.
+ * ?beta=true) is not forwarded.  On Vertex AI the models path is
+ * /v1/projects/<p>/locations/<l>/publishers/google/models/ (the OAuth
+ * token is set in access: token.c).
  * Bedrock: POST /model/<model id, percent-encoded>/converse (or
  * /converse-stream); the client's query dropped as Kong does; signed with
  * the configured (or AWS_*) credentials for service "bedrock".
@@ -69,7 +71,11 @@ sl_ap_gemini_prepare(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
     int rc;
 
     (void)body;
-    sl_ap_path_for(&path, t, info, sl_ap_gemini_path, sl_ap_gemini_stream_path);
+    if (t->vertex_prefix && !t->up_path_fixed) {
+        sl_ap_gemini_path_at(&path, t->vertex_prefix, info->model, info->stream);
+    } else {
+        sl_ap_path_for(&path, t, info, sl_ap_gemini_path, sl_ap_gemini_stream_path);
+    }
     if (t->up_query && t->up_query[0]) {
         sl_ap_buf_adds(&q, t->up_query);
     }

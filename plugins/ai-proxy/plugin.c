@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ai_proxy.h"
+#include "token.h"
 
 /* Upper bounds for bodies kept whole in memory. */
 #define SL_AP_MAX_BUFFERED (64u * 1024 * 1024) /* non-streaming answer */
@@ -313,7 +314,7 @@ sl_ap_set_auth(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
         api->req_header_set(r, SL_STR("anthropic-version"),
                             (sl_str_t){t->anthropic_version, strlen(t->anthropic_version)});
     }
-    if (t->header_name == NULL && t->param_name == NULL) {
+    if (t->header_name == NULL && t->param_name == NULL && t->token == NULL) {
         return; /* no gateway credentials: the client's go through */
     }
     keep_client = t->allow_override && t->header_name && api->req_header_get(r, name, &v);
@@ -335,6 +336,38 @@ sl_ap_set_auth(const sl_api_t *api, sl_req_t *r, const sl_ap_target_t *t)
     }
     if (t->header_name && !keep_client) {
         api->req_header_set(r, name, (sl_str_t){t->header_value, strlen(t->header_value)});
+    }
+}
+
+/* The wait for an OAuth token ended (token.c): go on, or tell the client
+ * why the provider cannot be called. */
+static void
+sl_ap_token_done(const sl_api_t *api, sl_req_t *r, void *arg, const char *err)
+{
+    if (err == NULL) {
+        api->resume(r, SL_STATUS_CONTINUE);
+    } else {
+        api->resume(r, sl_ap_respond_error(api, r, arg, 502, err));
+    }
+}
+
+/* The target's credentials; a token source may make the request wait. */
+static sl_status_t
+sl_ap_auth(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c)
+{
+    char err[320];
+
+    sl_ap_set_auth(api, r, c->t);
+    if (c->t->token == NULL) {
+        return SL_STATUS_CONTINUE;
+    }
+    switch (sl_ap_token_apply(api, r, c->t->token, sl_ap_token_done, c, err, sizeof(err))) {
+    case 0:
+        return SL_STATUS_CONTINUE;
+    case 1:
+        return SL_STATUS_PENDING;
+    default:
+        return sl_ap_respond_error(api, r, c, 502, err);
     }
 }
 
@@ -368,8 +401,7 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
         if (sl_ap_set_upstream(api, r, c->t) != 0) {
             return SL_STATUS_ERROR;
         }
-        sl_ap_set_auth(api, r, c->t);
-        return SL_STATUS_CONTINUE;
+        return sl_ap_auth(api, r, c);
     }
     if (c->t->llm_format == SL_AP_FMT_ANTHROPIC) {
         if (sl_ap_ends_with(path, "/v1/messages/count_tokens")) {
@@ -399,16 +431,14 @@ sl_ap_access(const sl_api_t *api, sl_req_t *r, void *conf_)
         if (sl_ap_set_upstream_at(api, r, c->t, "/count_tokens") != 0) {
             return SL_STATUS_ERROR;
         }
-        sl_ap_set_auth(api, r, c->t);
-        return SL_STATUS_CONTINUE;
+        return sl_ap_auth(api, r, c);
     }
     if (sl_ap_set_upstream(api, r, c->t) != 0) {
         return SL_STATUS_ERROR;
     }
-    sl_ap_set_auth(api, r, c->t);
     /* anthropic-version / anthropic-beta stay: the provider ignores them,
      * and Kong's log shows the client's request headers with them */
-    return SL_STATUS_CONTINUE;
+    return sl_ap_auth(api, r, c);
 }
 
 /* ------------------------------------------------------------------ body */

@@ -22,6 +22,12 @@
  *   alternate starting with user, toolConfig present when the history has
  *   tool blocks, no unknown fields: 400 ValidationException).
  *
+ * Vertex AI (the same generateContent under
+ *   /v1/projects/<p>/locations/<l>/publishers/google/models/<model>:<op>):
+ *   an OAuth access token from the mock token endpoint (tests/mock/
+ *   oauth.mjs, served here too), unexpired; otherwise Google's 401
+ *   UNAUTHENTICATED.
+ *
  * Answers: MOCK:tool_call in the last user text -> a get_weather call;
  * a function/tool result last -> a text naming it; MOCK:error429 -> the
  * provider's 429; MOCK:stream_error -> an error inside the stream;
@@ -30,6 +36,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import zlib from 'node:zlib';
+import { createOAuth } from './oauth.mjs';
 
 export const GEMINI_KEY = 'AIzaSy-mock-gemini-key-0123456789';
 export const AWS = { accessKeyId: 'AKIAMOCKBEDROCK0001', secretAccessKey: 'mock/secret+Key0123456789abcdefghij', region: 'us-east-1' };
@@ -75,7 +82,9 @@ function gUsage(body) {
 }
 
 function handleGemini(req, res, url, raw, mock) {
-    const m = url.pathname.match(/^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/);
+    /* Gemini API, or Vertex AI's publisher model path (m[1..2]: project, location) */
+    const v = url.pathname.match(/^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)$/);
+    const m = v ? [v[0], v[3], v[4]] : url.pathname.match(/^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/);
     if (!m) return gError(res, 404, 'NOT_FOUND', `Method not found: ${url.pathname}`);
     for (const k of url.searchParams.keys()) {
         if (k !== 'key' && k !== 'alt') {
@@ -83,17 +92,25 @@ function handleGemini(req, res, url, raw, mock) {
         }
     }
     const key = req.headers['x-goog-api-key'] ?? url.searchParams.get('key');
-    if (!key) {
+    if (v) {
+        /* Vertex AI: an OAuth access token, never a key */
+        if (key || !mock.oauth.tokenValid(req.headers.authorization)) {
+            mock.refused.push({ path: url.pathname, authorization: req.headers.authorization });
+            return gError(res, 401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.', {
+                details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'ACCESS_TOKEN_TYPE_UNSUPPORTED', metadata: { service: 'aiplatform.googleapis.com', method: 'google.cloud.aiplatform.v1.PredictionService.GenerateContent' } }],
+            });
+        }
+    } else if (!key) {
         return gError(res, 403, 'PERMISSION_DENIED', 'Method doesn\'t allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.');
     }
-    if (key !== GEMINI_KEY) {
+    if (!v && key !== GEMINI_KEY) {
         return gError(res, 400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', {
             details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com', metadata: { service: 'generativelanguage.googleapis.com' } }],
         });
     }
     let body;
     try { body = JSON.parse(raw); } catch { return gError(res, 400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.'); }
-    mock.requests.push({ provider: 'gemini', path: url.pathname, query: url.search, headers: req.headers, body, model: decodeURIComponent(m[1]) });
+    mock.requests.push({ provider: v ? 'vertex' : 'gemini', path: url.pathname, query: url.search, headers: req.headers, body, model: decodeURIComponent(m[1]) });
     for (const k of Object.keys(body)) {
         if (!G_FIELDS.has(k)) return gError(res, 400, 'INVALID_ARGUMENT', `Invalid JSON payload received. Unknown name "${k}": Cannot find field.`);
     }
@@ -301,7 +318,7 @@ function handleBedrock(req, res, url, rawPath, rawQuery, raw, mock) {
 }
 
 export async function startNativeMock() {
-    const mock = { requests: [], signedCalls: false, TEXT };
+    const mock = { requests: [], refused: [], signedCalls: false, TEXT, oauth: createOAuth() };
     const server = http.createServer((req, res) => {
         const chunks = [];
         req.on('data', (d) => chunks.push(d));
@@ -311,8 +328,9 @@ export async function startNativeMock() {
             const rawPath = q < 0 ? req.url : req.url.slice(0, q);
             const rawQuery = q < 0 ? '' : req.url.slice(q + 1);
             const url = new URL(req.url, 'http://mock');
+            if (mock.oauth.handle(req, res, url, raw.toString())) return;
             if (req.method !== 'POST') { res.writeHead(405); return res.end(); }
-            if (rawPath.startsWith('/v1beta/')) return handleGemini(req, res, url, raw.toString(), mock);
+            if (rawPath.startsWith('/v1beta/') || rawPath.startsWith('/v1/projects/')) return handleGemini(req, res, url, raw.toString(), mock);
             if (rawPath.startsWith('/model/')) return handleBedrock(req, res, url, rawPath, rawQuery, raw, mock);
             res.writeHead(404); res.end();
         });
@@ -320,7 +338,8 @@ export async function startNativeMock() {
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     mock.port = server.address().port;
     mock.base = `http://127.0.0.1:${mock.port}`;
-    mock.reset = () => { mock.requests.length = 0; mock.signedCalls = false; };
+    mock.oauth.base = mock.base;
+    mock.reset = () => { mock.requests.length = 0; mock.refused.length = 0; mock.signedCalls = false; mock.oauth.reset(); };
     mock.stop = () => new Promise((r) => server.close(r));
     return mock;
 }

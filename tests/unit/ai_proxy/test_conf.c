@@ -2,6 +2,7 @@
  * config, and errors named with their field path. */
 
 #include "test_util.h"
+#include "token.h"
 
 typedef struct {
     char text[2048];
@@ -113,6 +114,96 @@ test_defaults_and_urls(void **state)
     sl_ap_conf_free(c);
 }
 
+static void expect_error(const char *json, const char *want);
+
+#define LIT(s) s, sizeof(s) - 1
+#define AZ_BASE                                                                                    \
+    "\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"azure\",\"options\":{"               \
+    "\"azure_instance\":\"i\",\"azure_deployment_id\":\"d\"}}"
+
+/* Azure Entra ID (token_azure.c): client credentials, or the managed
+ * identity; and what token.c reads from a token endpoint's answer */
+static void
+test_token_sources(void **state)
+{
+    errs_t e;
+    sl_ap_conf_t *c = NULL;
+    sl_ap_buf_t b = {0};
+    int64_t ttl = 0;
+    char err[256];
+
+    (void)state;
+    unsetenv("AZURE_AUTHORITY_HOST");
+    unsetenv("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+    assert_int_equal(parse("{" AZ_BASE ",\"auth\":{\"azure_use_managed_identity\":true,"
+                           "\"azure_tenant_id\":\"t 1\",\"azure_client_id\":\"c\","
+                           "\"azure_client_secret\":\"s\"}}",
+                           &c, &e),
+                     0);
+    assert_non_null(c->t.token);
+    assert_string_equal(c->t.token->url,
+                        "https://login.microsoftonline.com/t%201/oauth2/v2.0/token");
+    assert_string_equal(c->t.token->method, "POST");
+    assert_int_equal(c->t.token->kind->request(c->t.token, 0, &b), 0);
+    assert_string_equal(b.ptr, "grant_type=client_credentials&client_id=c&client_secret=s&scope="
+                               "https%3A%2F%2Fcognitiveservices.azure.com%2F.default");
+    sl_ap_buf_free(&b);
+    sl_ap_conf_free(c);
+    setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:1/", 1);
+    assert_int_equal(parse("{" AZ_BASE ",\"auth\":{\"azure_use_managed_identity\":true,"
+                           "\"azure_client_id\":\"u\"}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.token->url,
+                        "http://127.0.0.1:1/metadata/identity/oauth2/token?api-version=2018-02-"
+                        "01&resource=https%3A%2F%2Fcognitiveservices.azure.com&client_id=u");
+    assert_string_equal(c->t.token->method, "GET");
+    assert_string_equal(c->t.token->hdr_name, "metadata");
+    sl_ap_conf_free(c);
+    unsetenv("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+    expect_error("{" AZ_BASE ",\"auth\":{\"azure_use_managed_identity\":true,"
+                 "\"azure_client_secret\":\"s\"}}",
+                 "azure_client_secret needs azure_tenant_id and azure_client_id");
+
+    /* token endpoint answers */
+    assert_int_equal(sl_ap_token_parse(LIT("{\"access_token\":\"ya29.a\\/b\",\"expires_in\":3599,"
+                                           "\"token_type\":\"Bearer\"}"),
+                                       &b, &ttl, err, sizeof(err)),
+                     0);
+    assert_string_equal(b.ptr, "ya29.a/b");
+    assert_int_equal(ttl, 3599);
+    sl_ap_buf_free(&b);
+    assert_int_equal(sl_ap_token_parse(LIT("{\"access_token\":\"x\",\"expires_in\":\"86399\"}"), &b,
+                                       &ttl, err, sizeof(err)),
+                     0);
+    assert_int_equal(ttl, 86399);
+    sl_ap_buf_free(&b);
+    assert_int_equal(sl_ap_token_parse(LIT("{\"error\":\"invalid_grant\",\"error_description\":"
+                                           "\"Invalid JWT Signature.\"}"),
+                                       &b, &ttl, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "the token endpoint sent no access_token: invalid_grant: Invalid JWT "
+                             "Signature.");
+    sl_ap_buf_free(&b);
+    assert_int_equal(
+        sl_ap_token_parse(LIT("{\"access_token\":\"a b\"}"), &b, &ttl, err, sizeof(err)), -1);
+    sl_ap_buf_free(&b);
+    assert_int_equal(sl_ap_token_parse(LIT("{\"access_token\":\"a\",\"expires_in\":-5}"), &b, &ttl,
+                                       err, sizeof(err)),
+                     -1);
+    sl_ap_buf_free(&b);
+    assert_int_equal(sl_ap_token_parse(LIT("[1]"), &b, &ttl, err, sizeof(err)), -1);
+    sl_ap_buf_free(&b);
+    /* base64url without padding, every tail length */
+    sl_ap_b64url(&b, (const unsigned char *)"\xfb\xff", 2);
+    sl_ap_buf_addc(&b, '.');
+    sl_ap_b64url(&b, (const unsigned char *)"abc", 3);
+    sl_ap_buf_addc(&b, '.');
+    sl_ap_b64url(&b, (const unsigned char *)"a", 1);
+    assert_string_equal(b.ptr, "-_8.YWJj.YQ");
+    sl_ap_buf_free(&b);
+}
+
 static void
 expect_error(const char *json, const char *want)
 {
@@ -146,13 +237,43 @@ test_native_providers(void **state)
                      0);
     assert_string_equal(c->t.up_host, "generativelanguage.googleapis.com");
     sl_ap_conf_free(c);
+    /* Vertex AI: Kong's https://<api_endpoint> and the publisher model path */
+    assert_int_equal(
+        parse("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\","
+              "\"auth\":{\"header_name\":\"authorization\",\"header_value\":\"Bearer "
+              "t\"},\"model\":{\"provider\":\"gemini\",\"options\":{\"gemini\":{"
+              "\"api_endpoint\":\"europe-west4-aiplatform.googleapis.com\",\"project_id\":"
+              "\"my-proj\",\"location_id\":\"europe-west4\"}}}}",
+              &c, &e),
+        0);
+    assert_string_equal(c->t.up_scheme, "https");
+    assert_string_equal(c->t.up_host, "europe-west4-aiplatform.googleapis.com");
+    assert_int_equal(c->t.up_port, 443);
+    assert_string_equal(c->t.vertex_prefix,
+                        "/v1/projects/my-proj/locations/europe-west4/publishers/google/models/");
+    assert_null(c->t.token);
+    sl_ap_conf_free(c);
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\",\"model\":{"
+                 "\"provider\":\"gemini\",\"options\":{\"gemini\":{\"api_endpoint\":\"x/y\","
+                 "\"project_id\":\"p\",\"location_id\":\"l\"}}}}",
+                 "model.options.gemini.api_endpoint: expected a host name");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\",\"model\":{"
                  "\"provider\":\"gemini\",\"options\":{\"gemini\":{\"api_endpoint\":\"x\","
-                 "\"project_id\":\"p\",\"location_id\":\"l\"}}}}",
-                 "Vertex AI");
+                 "\"project_id\":\"p/../q\",\"location_id\":\"l\"}}}}",
+                 "project_id and location_id: letters, digits");
+    unsetenv("GCP_SERVICE_ACCOUNT");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\",\"auth\":{"
                  "\"gcp_use_service_account\":true},\"model\":{\"provider\":\"gemini\"}}",
-                 "auth.gcp_use_service_account");
+                 "auth.gcp_service_account_json: gcp_use_service_account needs a service account "
+                 "key here or in GCP_SERVICE_ACCOUNT");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\",\"auth\":{"
+                 "\"gcp_use_service_account\":true,\"gcp_service_account_json\":\"{\\\"type\\\":"
+                 "\\\"authorized_user\\\"}\"},\"model\":{\"provider\":\"gemini\"}}",
+                 "type 'authorized_user' is not a service account key");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\",\"auth\":{"
+                 "\"gcp_use_service_account\":true,\"gcp_metadata_url\":\"http://m\"},"
+                 "\"model\":{\"provider\":\"gemini\"}}",
+                 "auth.gcp_metadata_url: the metadata server is not supported yet");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"llm_format\":\"anthropic\",\"model\":{"
                  "\"provider\":\"bedrock\",\"options\":{\"bedrock\":{\"aws_region\":"
                  "\"us-east-1\"}}}}",
@@ -331,7 +452,9 @@ test_fidelity_errors(void **state)
                  "\"options\":{\"cohere\":{\"embedding_input_type\":\"search_query\"}}}}",
                  "model.options.cohere.embedding_input_type: not supported yet");
     expect_error("{" BASE ",\"auth\":{\"gcp_use_service_account\":true}}",
-                 "auth.gcp_use_service_account: not supported yet");
+                 "auth.gcp_use_service_account: only the gemini provider uses it");
+    expect_error("{" BASE ",\"auth\":{\"azure_use_managed_identity\":true}}",
+                 "auth.azure_use_managed_identity: only the azure provider uses it");
     expect_error("{" BASE ",\"auth\":{\"gcp_metadata_url\":5}}",
                  "auth.gcp_metadata_url: expected a string");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
@@ -559,6 +682,7 @@ main(void)
         cmocka_unit_test(test_errors),          cmocka_unit_test(test_kong_defaults),
         cmocka_unit_test(test_fidelity_errors), cmocka_unit_test(test_target_parse),
         cmocka_unit_test(test_provider_urls),   cmocka_unit_test(test_native_providers),
+        cmocka_unit_test(test_token_sources),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
