@@ -41,9 +41,14 @@ static void conn_timer_start(sl_conn_t *c, int ms);
 
 /* ---- giving freed memory back (server.h) --------------------------- */
 
-#define SL_TRIM_AFTER (4u * 1024 * 1024) /* bytes freed */
+/* A trim is due once this much was freed since the last one (one big
+ * request body): the last requests of a burst arm it too, so what a burst
+ * leaves behind goes back within a second of its end, not only when a
+ * later burst frees enough. */
+#define SL_TRIM_AFTER (64u * 1024)
 #define SL_TRIM_DELAY_MS 100
 #define SL_TRIM_EVERY_MS 1000
+#define SL_TRIM_PAD (64u * 1024) /* free space kept at the heap's top */
 
 static struct {
     uv_timer_t timer;
@@ -57,11 +62,10 @@ heap_trim_cb(uv_timer_t *t)
 {
     heap_trim.freed = 0;
     heap_trim.last = uv_now(t->loop);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-    /* only when much is free: under steady load the freed bodies are
-     * reused by the next ones and need not fault in again */
-    if (mallinfo2().fordblks >= SL_TRIM_AFTER)
-        malloc_trim(64 * 1024);
+#if defined(__GLIBC__)
+    /* every free page of the heap, not only its top (madvise); under
+     * steady load this runs at most once a second */
+    malloc_trim(SL_TRIM_PAD);
 #endif
 }
 

@@ -100,7 +100,9 @@ body_cleanup(void *arg)
 sl_req_t *
 sl_req_new(sl_conn_t *c)
 {
-    sl_pool_t *pool = sl_pool_create(8192);
+    /* 4 KiB: what a proxied request with a dozen headers uses; more takes
+     * another block, so a held stream keeps only what it used */
+    sl_pool_t *pool = sl_pool_create(4096);
     sl_req_t *r = sl_pcalloc(pool, sizeof(*r));
     uint64_t a = rng_next(), b = rng_next();
 
@@ -623,7 +625,7 @@ write_head(sl_req_t *r)
 {
     sl_conn_t *c = r->conn;
     size_t cap = 256, len = 0;
-    char *buf;
+    char local[2048], *buf = local; /* the client queue copies it */
     int n;
 
     if (r->status == 204 || r->status == 304 || r->status < 200 || SL_STR_EQ(r->method, "HEAD"))
@@ -644,7 +646,8 @@ write_head(sl_req_t *r)
 
     for (size_t i = 0; i < r->resp_headers.n; i++)
         cap += r->resp_headers.items[i].name.len + r->resp_headers.items[i].value.len + 4;
-    buf = sl_palloc(r->pool, cap);
+    if (cap > sizeof(local))
+        buf = sl_xmalloc(cap);
     n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", r->status, status_text(r->status));
     len = (size_t)n;
     for (size_t i = 0; i < r->resp_headers.n; i++) {
@@ -660,8 +663,11 @@ write_head(sl_req_t *r)
     }
     r->head_sent = 1;
     r->state = SL_REQ_RESPONDING;
-    if (c == NULL)
+    if (c == NULL) {
+        if (buf != local)
+            free(buf);
         return;
+    }
     static const char te[] = "Transfer-Encoding: chunked\r\n";
     static const char cl[] = "Connection: close\r\n";
     static const char ka[] = "Connection: keep-alive\r\n";
@@ -678,6 +684,8 @@ write_head(sl_req_t *r)
     for (unsigned i = 0; i < nb; i++)
         r->resp_bytes += b[i].len;
     sl_conn_write(c, b, nb);
+    if (buf != local)
+        free(buf);
 }
 
 void

@@ -74,8 +74,9 @@ typedef struct sl_server {
 /* `bytes` of a request's memory (its body, a big input buffer) were freed.
  * glibc keeps freed heap for reuse, and what a burst of requests freed
  * around the small state of streams that stay open would count in the
- * worker's RSS for as long as they do: after a burst (4 MiB freed), at most
- * once a second, the free pages go back to the system (http_server.c). */
+ * worker's RSS for as long as they do: 100 ms after 64 KiB were freed, and
+ * then at most once a second, the free pages go back to the system
+ * (http_server.c), so a burst's pages are back within a second of its end. */
 void sl_server_freed(sl_server_t *w, size_t bytes);
 
 #endif
