@@ -396,6 +396,8 @@ const char *sl_ap_stop_reason(const char *fr, size_t n);
 typedef struct sl_sse {
     sl_ap_buf_t line; /* an incomplete line carried over */
     sl_ap_buf_t data; /* data of the event being assembled */
+    const char *view; /* or its one line, in the bytes being fed */
+    size_t view_len;
     int have_data;
     int skip_lf;  /* last byte was CR */
     size_t max;   /* largest line or event kept (bytes); 0 = no bound */

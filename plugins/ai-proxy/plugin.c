@@ -66,7 +66,6 @@ typedef struct sl_ap_ctx {
     char model[128];     /* request model, as sent upstream */
     int web_search;      /* answer with the web_search server-tool blocks */
     int upstream_stream; /* a non-streaming client, a streamed upstream */
-    char search_query[512];
     int64_t input_estimate;
     int64_t t_start, t_first, t_last_out;
     sl_ap_stream_t st;
@@ -81,6 +80,62 @@ typedef struct sl_ap_ctx {
     int overflow_told;   /* the stream's event bound was hit and logged */
     int stats_published; /* ai.proxy.usage/meta set (at eof, or in log) */
 } sl_ap_ctx_t;
+
+/* The worker's output buffers.  A body_filter's output (c->out, or c->pivot
+ * passed on as it is) is read before the filter chain for that chunk
+ * returns: the core copies it into the client's queue.  A worker filters one
+ * chunk at a time, so the request being filtered borrows the worker's two
+ * buffers and the next request to filter takes them back: a held stream
+ * keeps no output buffer between its chunks. */
+typedef struct sl_ap_lend {
+    sl_ap_buf_t spare;   /* while no request holds it */
+    sl_ap_buf_t *holder; /* the ctx member holding it */
+} sl_ap_lend_t;
+
+#define SL_AP_LEND_KEEP (64u * 1024) /* a bigger buffer is freed, not kept */
+
+static sl_ap_lend_t sl_ap_lend_out, sl_ap_lend_pivot;
+
+static void
+sl_ap_lend_back(sl_ap_lend_t *l)
+{
+    sl_ap_buf_t *b = l->holder;
+
+    if (b == NULL) {
+        return;
+    }
+    l->holder = NULL;
+    if (b->cap > SL_AP_LEND_KEEP || b->oom) {
+        sl_ap_buf_free(b);
+        return;
+    }
+    l->spare = *b;
+    l->spare.len = 0;
+    *b = (sl_ap_buf_t){0};
+}
+
+static void
+sl_ap_lend(sl_ap_lend_t *l, sl_ap_buf_t *b)
+{
+    if (l->holder == b) {
+        return;
+    }
+    sl_ap_lend_back(l);
+    sl_ap_buf_free(b);
+    *b = l->spare;
+    l->spare = (sl_ap_buf_t){0};
+    l->holder = b;
+}
+
+/* b is freed with its request: back to the worker if it holds the loan */
+static void
+sl_ap_lend_free(sl_ap_lend_t *l, sl_ap_buf_t *b)
+{
+    if (l->holder == b) {
+        sl_ap_lend_back(l);
+    }
+    sl_ap_buf_free(b);
+}
 
 static void
 sl_ap_ctx_free(void *arg)
@@ -99,12 +154,12 @@ sl_ap_ctx_free(void *arg)
         }
         free(c->adec);
     }
-    sl_ap_buf_free(&c->pivot);
+    sl_ap_lend_free(&sl_ap_lend_pivot, &c->pivot);
     sl_ap_stream_free(&c->st);
     sl_ap_watch_free(&c->watch);
     sl_json_free(&c->doc);
     sl_ap_buf_free(&c->acc);
-    sl_ap_buf_free(&c->out);
+    sl_ap_lend_free(&sl_ap_lend_out, &c->out);
     sl_ap_buf_free(&c->req_payload);
     sl_ap_buf_free(&c->resp_payload);
     free(c);
@@ -555,7 +610,6 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     c->input_estimate = info.input_estimate;
     c->web_search = info.web_search;
     c->upstream_stream = info.upstream_stream;
-    memcpy(c->search_query, info.search_query, sizeof(c->search_query));
     c->info = info;
     c->info.model = (sl_str_t){c->model, strlen(c->model)}; /* the body goes away */
     if (c->t->log_payloads) {
@@ -867,7 +921,7 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
         }
         c->resp = SL_AP_RESP_STREAM;
         sl_ap_stream_init(&c->st, (sl_str_t){c->model, strlen(c->model)}, c->input_estimate);
-        c->st.search_query = c->web_search ? c->search_query : NULL;
+        c->st.search_query = c->web_search ? c->info.search_query : NULL;
         c->st.sse.max = (size_t)conf->max_stream_event_size;
         {
             sl_str_t id = api->req_id(r);
@@ -927,10 +981,12 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
     }
     rerr = eof ? api->req_error(r) : SL_REQERR_NONE;
     truncated = rerr != SL_REQERR_NONE && rerr != SL_REQERR_CLIENT_ABORT;
+    sl_ap_lend(&sl_ap_lend_out, &c->out);
     c->out.len = 0;
 
     if (c->dec != NULL) {
         /* the provider's stream -> OpenAI chunks, then as below */
+        sl_ap_lend(&sl_ap_lend_pivot, &c->pivot);
         c->pivot.len = 0;
         if (c->codec->stream_feed(c->dec, chunk->ptr, chunk->len, eof, &c->pivot, &c->dusage) ==
                 -2 ||
@@ -1015,8 +1071,8 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
             }
             if (rc != 0 ||
                 sl_ap_anthropic_response_search(p, n, (sl_str_t){c->model, strlen(c->model)},
-                                                c->web_search ? c->search_query : NULL, &c->doc,
-                                                &c->out, &c->usage) != 0) {
+                                                c->web_search ? c->info.search_query : NULL,
+                                                &c->doc, &c->out, &c->usage) != 0) {
                 c->out.len = 0;
                 sl_ap_anthropic_error_msg(&c->out, 502,
                                           "upstream returned an invalid chat completion");

@@ -336,6 +336,36 @@ test_sse_parser(void **state)
     }
 }
 
+/* A held stream keeps no parser buffer between events: a whole event is
+ * read in place; one cut after its data line is copied (the caller's bytes
+ * go away) and still dispatched whole, and the copy is released with it. */
+static void
+test_sse_buffers_released(void **state)
+{
+    sl_sse_t s = {0};
+    sl_ap_buf_t b = {0};
+    char piece[32];
+
+    (void)state;
+    assert_int_equal(sl_sse_feed(&s, "data: one\n\n", 11, 0, sse_collect, &b), 0);
+    assert_int_equal(s.data.cap, 0);
+    assert_int_equal(s.line.cap, 0);
+    memcpy(piece, "data: two\n", 10);
+    assert_int_equal(sl_sse_feed(&s, piece, 10, 0, sse_collect, &b), 0);
+    memset(piece, 'X', sizeof(piece)); /* the caller reuses its buffer */
+    assert_true(s.data.cap > 0);
+    assert_int_equal(sl_sse_feed(&s, "data: 2b\n\ndata: thr", 19, 0, sse_collect, &b), 0);
+    assert_int_equal(s.data.cap, 0);
+    assert_true(s.line.cap > 0); /* "data: thr" waits for its end */
+    assert_int_equal(sl_sse_feed(&s, "ee\n\n", 4, 0, sse_collect, &b), 0);
+    assert_int_equal(s.line.cap, 0);
+    assert_int_equal(s.data.cap, 0);
+    assert_non_null(b.ptr);
+    assert_string_equal(b.ptr, "one|two\n2b|three|");
+    sl_sse_free(&s);
+    sl_ap_buf_free(&b);
+}
+
 /* A web_search answer: server_tool_use and web_search_tool_result blocks,
  * whole, at index 0 and 1, then the text at 2. */
 static void
@@ -372,6 +402,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_web_search_stream),
+        cmocka_unit_test(test_sse_buffers_released),
         cmocka_unit_test(test_thinking),
         cmocka_unit_test(test_parallel_tools),
         cmocka_unit_test(test_finish_on_text_no_usage_no_done),
