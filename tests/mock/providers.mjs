@@ -8,7 +8,9 @@
  *        <model URL>/v1/chat/completions; databricks'
  *        /serving-endpoints/chat/completions): `Authorization: Bearer <key>`
  *   POST /openai/deployments/<dep>/chat/completions?api-version=...  Azure
- *        OpenAI: `api-key: <key>`, api-version required
+ *        OpenAI: `api-key: <key>`, or `Authorization: Bearer <Entra ID
+ *        token>` issued by the mock token endpoints (tests/mock/oauth.mjs,
+ *        served here too) and unexpired; api-version required
  *   POST /v1/embeddings, /openai/deployments/<dep>/embeddings
  *   POST /v2/chat   Cohere's v2 Chat API: `Authorization: Bearer`, unknown
  *        fields refused (400), answers and typed SSE events in v2's shapes
@@ -23,6 +25,7 @@
  * magic word in the last user text (MOCK:tool_call, MOCK:error429), else
  * a text. Every request is recorded (mock.requests).
  */
+import { createOAuth } from './oauth.mjs';
 import http from 'node:http';
 
 export const KEYS = {
@@ -101,6 +104,7 @@ function rateError(provider) {
 export async function startProviders() {
     const requests = [];
     const queue = [];
+    const oauth = createOAuth(); /* Entra ID's token endpoint and IMDS, for azure */
     const server = http.createServer((req, res) => {
         const chunks = [];
         req.on('data', (c) => chunks.push(c));
@@ -109,6 +113,7 @@ export async function startProviders() {
             let body = null;
             try { body = raw ? JSON.parse(raw) : null; } catch { body = null; }
             const url = new URL(req.url, 'http://mock');
+            if (oauth.handle(req, res, url, raw)) return;
             const rec = { method: req.method, path: url.pathname, query: url.search, headers: req.headers, raw, body };
             requests.push(rec);
             handle(req, res, url, body, rec).catch((e) => {
@@ -129,8 +134,11 @@ export async function startProviders() {
         const anthropic = p === '/v1/messages' || p === '/v1/messages/count_tokens';
         let provider;
         if (azure) {
-            provider = KEY_OWNER[req.headers['api-key']] === 'azure' ? 'azure' : null;
+            /* a key, or an Entra ID access token (Bearer) */
+            const entra = req.headers['api-key'] === undefined && req.headers.authorization !== undefined;
+            provider = KEY_OWNER[req.headers['api-key']] === 'azure' || (entra && oauth.tokenValid(req.headers.authorization)) ? 'azure' : null;
             rec.provider = provider;
+            if (!provider && entra) return send(res, 401, { error: { code: '401', message: 'Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.' } });
             if (!provider) return send(res, ...authError('azure'));
             if (!url.searchParams.get('api-version')) {
                 return send(res, 404, { error: { code: '404', message: 'Resource not found' } });
@@ -304,12 +312,14 @@ export async function startProviders() {
 
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     const port = server.address().port;
+    oauth.base = `http://127.0.0.1:${port}`;
     return {
+        oauth,
         port,
         base: `http://127.0.0.1:${port}`,
         requests,
         next: (sc) => queue.push(sc),
-        reset: () => { requests.length = 0; queue.length = 0; },
+        reset: () => { requests.length = 0; queue.length = 0; oauth.reset(); },
         stop: () => new Promise((r) => server.close(r)),
         TEXT, TOOL,
     };
