@@ -149,6 +149,9 @@ struct sl_req {
     uint64_t start_mono_ns;
     sl_req_error_t err;
     json_object *ser; /* serialize values tree */
+    /* string values set since the tree was last read (set_serialize_string),
+     * in order; put into `ser` by the next reader (plugin/serializer.c) */
+    struct sl_ser_pending *ser_pending, **ser_pending_tail;
 };
 
 sl_req_t *sl_req_new(sl_conn_t *c);

@@ -475,6 +475,12 @@ api_set_serialize_value(sl_req_t *r, const char *key, sl_str_t json)
 }
 
 static int
+api_set_serialize_string(sl_req_t *r, const char *key, sl_str_t value)
+{
+    return sl_serialize_set_string(r, key, value);
+}
+
+static int
 api_serialize_value_get(sl_req_t *r, const char *key, sl_str_t *json)
 {
     return sl_serialize_get(r, key, json);
@@ -865,4 +871,5 @@ const sl_api_t sl_api = {
     .shm_incr_many = sl_shm_incr_many,
     /* since 1.4: checking a part of a config */
     .conf_schema_check = api_conf_schema_check,
+    .set_serialize_string = api_set_serialize_string,
 };

@@ -171,36 +171,13 @@ sl_serialize_stats(sl_req_t *r, sl_req_stats_t *out)
  * calloc of its whole parse stack, most of what setting a value cost. */
 static json_tokener *set_tok;
 
-int
-sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
+/* Put val (owned) at the dotted key of r->ser.  SL_ERROR (val freed) for
+ * an empty or too long segment. */
+static int
+place(sl_req_t *r, const char *key, json_object *val)
 {
-    json_tokener *tok;
-    json_object *val;
     char part[256];
 
-    if (set_tok == NULL && (set_tok = json_tokener_new_ex(64)) == NULL)
-        return SL_ERROR;
-    tok = set_tok;
-    json_tokener_reset(tok);
-    val = json_tokener_parse_ex(tok, json.ptr, (int)json.len);
-    size_t end = json_tokener_get_parse_end(tok);
-    if (val == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
-        /* A scalar that ends the text ("1.5", "true", "null") only
-         * completes at end of input: give json-c one. */
-        val = json_tokener_parse_ex(tok, "", 1);
-        end = json.len;
-    }
-    if (json_tokener_get_error(tok) != json_tokener_success || end != json.len) {
-        /* allow trailing whitespace */
-        int ok = json_tokener_get_error(tok) == json_tokener_success;
-        for (size_t i = end; ok && i < json.len; i++)
-            if (!isspace((unsigned char)json.ptr[i]))
-                ok = 0;
-        if (!ok) {
-            json_object_put(val);
-            return SL_ERROR;
-        }
-    }
     if (r->ser == NULL)
         r->ser = json_object_new_object();
     json_object *node = r->ser;
@@ -229,12 +206,93 @@ sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
     }
 }
 
+/* A string value waiting to be put into the tree: set_serialize_string
+ * only copies (most records are never read back or written), the first
+ * reader of the tree builds it. */
+struct sl_ser_pending {
+    struct sl_ser_pending *next;
+    const char *key; /* pool copy */
+    sl_str_t value;  /* pool copy */
+};
+
+static void
+flush_pending(sl_req_t *r)
+{
+    for (struct sl_ser_pending *q = r->ser_pending; q != NULL; q = q->next)
+        place(r, q->key, json_object_new_string_len(q->value.ptr, (int)q->value.len));
+    r->ser_pending = NULL;
+    r->ser_pending_tail = NULL;
+}
+
+int
+sl_serialize_set_string(sl_req_t *r, const char *key, sl_str_t value)
+{
+    size_t klen = key ? strlen(key) : 0, seg = 0;
+    struct sl_ser_pending *q;
+
+    if (klen == 0 || (value.ptr == NULL && value.len > 0) || value.len > INT32_MAX)
+        return SL_ERROR;
+    for (size_t i = 0; i <= klen; i++) { /* the segments place() accepts */
+        if (i == klen || key[i] == '.') {
+            if (seg == 0 || seg >= 256)
+                return SL_ERROR;
+            seg = 0;
+        } else
+            seg++;
+    }
+    q = sl_palloc(r->pool, sizeof(*q));
+    q->next = NULL;
+    q->key = sl_pstrndup(r->pool, key, klen);
+    q->value = (sl_str_t){value.len ? sl_pstrndup(r->pool, value.ptr, value.len) : "", value.len};
+    if (r->ser_pending_tail == NULL)
+        r->ser_pending = q;
+    else
+        *r->ser_pending_tail = q;
+    r->ser_pending_tail = &q->next;
+    return SL_OK;
+}
+
+int
+sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
+{
+    json_tokener *tok;
+    json_object *val;
+
+    flush_pending(r); /* in the order they were set */
+    if (set_tok == NULL && (set_tok = json_tokener_new_ex(64)) == NULL)
+        return SL_ERROR;
+    tok = set_tok;
+    json_tokener_reset(tok);
+    val = json_tokener_parse_ex(tok, json.ptr, (int)json.len);
+    size_t end = json_tokener_get_parse_end(tok);
+    if (val == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
+        /* A scalar that ends the text ("1.5", "true", "null") only
+         * completes at end of input: give json-c one. */
+        val = json_tokener_parse_ex(tok, "", 1);
+        end = json.len;
+    }
+    if (json_tokener_get_error(tok) != json_tokener_success || end != json.len) {
+        /* allow trailing whitespace */
+        int ok = json_tokener_get_error(tok) == json_tokener_success;
+        for (size_t i = end; ok && i < json.len; i++)
+            if (!isspace((unsigned char)json.ptr[i]))
+                ok = 0;
+        if (!ok) {
+            json_object_put(val);
+            return SL_ERROR;
+        }
+    }
+    return place(r, key, val);
+}
+
 int
 sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json)
 {
-    json_object *node = r->ser;
+    json_object *node;
     char part[256];
 
+    flush_pending(r);
+    node = r->ser;
     for (const char *p = key; node != NULL;) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
@@ -591,6 +649,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
 
     int merge_values = 0;
 
+    flush_pending(r);
     if (r->ser) {
         json_object_object_foreach(r->ser, k, v)
         {

@@ -8,6 +8,10 @@
 
 /* Attach a JSON value at a dotted key.  SL_OK / SL_ERROR (invalid JSON). */
 int sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json);
+/* Attach a string (any bytes, copied; escaped when written) at a dotted
+ * key without parsing JSON; the tree is built from it when first read.
+ * SL_OK / SL_ERROR (bad key). */
+int sl_serialize_set_string(sl_req_t *r, const char *key, sl_str_t value);
 /* The value at a dotted key as compact JSON (request pool): 1 found, 0 not. */
 int sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json);
 

@@ -1068,6 +1068,16 @@ struct sl_api {
      * as the config loader does). */
     int (*conf_schema_check)(const sl_schema_t *schema, const char *json, size_t len,
                              sl_schema_err_fn err, void *ud, void **block);
+
+    /* ---- since 1.4: a string into the log record ----
+     * set_serialize_value for a string: `value` (any bytes, copied; the
+     * record escapes them) at the dotted key (the same rules), with no JSON
+     * to parse.  The record's tree is built from it only when read
+     * (log_serialize, serialize_value_get), so a value set on every request
+     * (opentelemetry's trace_id.w3c) costs a copy.  Values keep the order
+     * of their calls, set_serialize_value's included.  0, or -1 for an
+     * invalid key.  The loop thread, during the request's callbacks. */
+    int (*set_serialize_string)(sl_req_t *r, const char *key, sl_str_t value);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

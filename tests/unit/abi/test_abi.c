@@ -123,6 +123,8 @@ static const member_t api_members[] = {
     API(shm_incr_many, 3),
     /* since 1.4: checking a part of a config */
     API(conf_schema_check, 4),
+    /* since 1.4: a string into the log record */
+    API(set_serialize_string, 4),
 };
 
 static const member_t desc_members[] = {

@@ -330,6 +330,28 @@ test_same_record(void **state)
     assert_int_equal(sl_serialize_set(r, "bad", SL_STR("{nope")), SL_ERROR);
     assert_same(r, redact);
 
+    /* string values: copied, placed in call order with the JSON ones */
+    char id[] = "0af7651916cd43dd8448eb211c80319c";
+    assert_int_equal(sl_serialize_set_string(r, "trace_id.w3c", SL_STR(id)), SL_OK);
+    id[0] = 'X'; /* the caller's buffer is not kept */
+    assert_int_equal(sl_serialize_set_string(r, "trace_id.b3", SL_STR("q\"\n\x01")), SL_OK);
+    assert_int_equal(sl_serialize_set_string(r, "later", SL_STR("one")), SL_OK);
+    assert_int_equal(sl_serialize_set(r, "later", SL_STR("2")), SL_OK); /* set after: wins */
+    assert_int_equal(sl_serialize_set_string(r, "a..b", SL_STR("x")), SL_ERROR);
+    assert_int_equal(sl_serialize_set_string(r, "", SL_STR("x")), SL_ERROR);
+    assert_int_equal(sl_serialize_set_string(r, "x.", SL_STR("x")), SL_ERROR);
+    sl_str_t got;
+    assert_int_equal(sl_serialize_get(r, "trace_id.w3c", &got), 1);
+    assert_string_equal(got.ptr, "\"0af7651916cd43dd8448eb211c80319c\"");
+    assert_int_equal(sl_serialize_get(r, "later", &got), 1);
+    assert_string_equal(got.ptr, "2");
+    assert_int_equal(sl_serialize_set_string(r, "late", SL_STR("")), SL_OK);
+    assert_same(r, redact); /* the record reads the pending one too */
+    assert_int_equal(sl_serialize_get(r, "trace_id.b3", &got), 1);
+    assert_string_equal(got.ptr, "\"q\\\"\\n\\u0001\"");
+    assert_int_equal(sl_serialize_get(r, "late", &got), 1);
+    assert_string_equal(got.ptr, "\"\"");
+
     /* a value inside one of the record's own objects: merged into it */
     assert_int_equal(sl_serialize_set(r, "request.extra", SL_STR("\"x\"")), SL_OK);
     assert_same(r, redact);
