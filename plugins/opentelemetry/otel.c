@@ -63,39 +63,38 @@ req_ctx(const sl_api_t *api, sl_req_t *r, const otel_conf_t *c, int *created)
     return q;
 }
 
+/* Kong's `trace_id` log value, {"w3c":"<trace id>","b3":...}: one string
+ * per format, set without building JSON (ABI 1.4). */
+static const char *const log_keys[OTEL_FMT_MAX] = {
+    [OTEL_FMT_W3C] = "trace_id.w3c",
+    [OTEL_FMT_B3] = "trace_id.b3",
+    [OTEL_FMT_JAEGER] = "trace_id.jaeger",
+    [OTEL_FMT_OT] = "trace_id.ot",
+};
+
 /* Inject the context with `span` as the upstream's parent, in every
  * format of `inject`; log_value: also Kong's `trace_id` log value. */
 static void
 inject_all(const sl_api_t *api, sl_req_t *r, const otel_conf_t *c, otel_req_t *q,
            const uint8_t span[8], int log_value)
 {
-    char json[256];
-    size_t jn = 0;
     unsigned seen = 0;
     char hex[32];
 
-    otel_hex(q->trace_id, 16, hex);
+    if (log_value)
+        otel_hex(q->trace_id, 16, hex);
     for (size_t i = 0; i < c->n_inject; i++) {
         otel_fmt_t f = c->inject[i];
         if (f == OTEL_FMT_PRESERVE)
             f = q->from != OTEL_FMT_NONE ? q->from : c->default_format;
         if (otel_inject(api, r, f, q->trace_id, span, q->root_id, q->sampled, 0) != 0)
             continue;
-        /* Kong's log value: {"w3c":"<trace id>", "b3": ...} */
         if (f == OTEL_FMT_B3_SINGLE)
             f = OTEL_FMT_B3;
-        if (seen & (1u << f))
+        if (!log_value || (seen & (1u << f)) || f >= OTEL_FMT_MAX || log_keys[f] == NULL)
             continue;
         seen |= 1u << f;
-        const char *name = otel_fmt_name(f);
-        int n =
-            snprintf(json + jn, sizeof(json) - jn, "%s\"%s\":\"%.32s\"", jn ? "," : "{", name, hex);
-        if (n > 0 && (size_t)n < sizeof(json) - jn)
-            jn += (size_t)n;
-    }
-    if (log_value && jn > 0 && jn + 1 < sizeof(json)) {
-        json[jn++] = '}';
-        api->set_serialize_value(r, "trace_id", (sl_str_t){json, jn});
+        api->set_serialize_string(r, log_keys[f], (sl_str_t){hex, 32});
     }
 }
 

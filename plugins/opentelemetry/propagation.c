@@ -254,21 +254,35 @@ set(const sl_api_t *api, sl_req_t *r, const char *name, const char *v, size_t n)
     return api->req_header_set(r, (sl_str_t){name, strlen(name)}, (sl_str_t){v, n});
 }
 
+/* Header values are built with memcpy: a traceparent per request (and
+ * per retry) is on the hot path. */
+static size_t
+put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return n;
+}
+
 int
 otel_inject(const sl_api_t *api, sl_req_t *r, otel_fmt_t f, const uint8_t trace_id[16],
             const uint8_t span_id[8], const uint8_t *parent, int sampled, int debug)
 {
     char t[32], s[16], p[16], buf[128];
-    int n, rc = 0;
+    size_t n = 0;
+    int rc = 0;
 
     otel_hex(trace_id, 16, t);
     otel_hex(span_id, 8, s);
     if (parent != NULL)
         otel_hex(parent, 8, p);
     switch (f) {
-    case OTEL_FMT_W3C:
-        n = snprintf(buf, sizeof(buf), "00-%.32s-%.16s-%s", t, s, sampled ? "01" : "00");
-        return set(api, r, "traceparent", buf, (size_t)n);
+    case OTEL_FMT_W3C: /* 00-<trace>-<span>-<flags> */
+        n += put(buf + n, "00-", 3);
+        n += put(buf + n, t, 32);
+        buf[n++] = '-';
+        n += put(buf + n, s, 16);
+        n += put(buf + n, sampled ? "-01" : "-00", 3);
+        return set(api, r, "traceparent", buf, n);
     case OTEL_FMT_B3:
         rc |= set(api, r, "x-b3-traceid", t, 32);
         rc |= set(api, r, "x-b3-spanid", s, 16);
@@ -279,17 +293,25 @@ otel_inject(const sl_api_t *api, sl_req_t *r, otel_fmt_t f, const uint8_t trace_
         else
             rc |= set(api, r, "x-b3-sampled", sampled ? "1" : "0", 1);
         return rc;
-    case OTEL_FMT_B3_SINGLE:
-        n = snprintf(buf, sizeof(buf), "%.32s-%.16s-%s%s%.*s", t, s,
-                     debug     ? "d"
-                     : sampled ? "1"
-                               : "0",
-                     parent ? "-" : "", parent ? 16 : 0, p);
-        return set(api, r, "b3", buf, (size_t)n);
-    case OTEL_FMT_JAEGER:
-        n = snprintf(buf, sizeof(buf), "%.32s:%.16s:%.*s:%s", t, s, parent ? 16 : 1,
-                     parent ? p : "0", sampled ? "01" : "00");
-        return set(api, r, "uber-trace-id", buf, (size_t)n);
+    case OTEL_FMT_B3_SINGLE: /* <trace>-<span>-<d|1|0>[-<parent>] */
+        n += put(buf + n, t, 32);
+        buf[n++] = '-';
+        n += put(buf + n, s, 16);
+        buf[n++] = '-';
+        buf[n++] = debug ? 'd' : sampled ? '1' : '0';
+        if (parent != NULL) {
+            buf[n++] = '-';
+            n += put(buf + n, p, 16);
+        }
+        return set(api, r, "b3", buf, n);
+    case OTEL_FMT_JAEGER: /* <trace>:<span>:<parent|0>:<flags> */
+        n += put(buf + n, t, 32);
+        buf[n++] = ':';
+        n += put(buf + n, s, 16);
+        buf[n++] = ':';
+        n += parent != NULL ? put(buf + n, p, 16) : put(buf + n, "0", 1);
+        n += put(buf + n, sampled ? ":01" : ":00", 3);
+        return set(api, r, "uber-trace-id", buf, n);
     case OTEL_FMT_OT:
         rc |= set(api, r, "ot-tracer-traceid", t, 32);
         rc |= set(api, r, "ot-tracer-spanid", s, 16);
