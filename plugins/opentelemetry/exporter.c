@@ -1,10 +1,13 @@
 /* exporter.c - the per-worker span queue of one plugin instance and its
  * export to traces_endpoint, Kong's queue semantics on the worker loop:
  *
- *   - the log phase pushes encoded spans into a ring of queue.max_entries
- *     (and queue.max_bytes when set); a full queue drops the span, counts
- *     it and says so in the error log at most once per 10 s: requests never
- *     wait for the collector and memory stays bounded;
+ *   - the log phase encodes spans straight into the queue: one byte
+ *     buffer per exporter (spans end to end, no allocation per span) and
+ *     a ring of queue.max_entries (offset, length) items (and
+ *     queue.max_bytes when set); a full queue drops the span before it is
+ *     encoded, counts it and says so in the error log at most once per
+ *     10 s: requests never wait for the collector and memory stays
+ *     bounded;
  *   - a batch (up to queue.max_batch_size spans) leaves when that many
  *     wait (at the next loop turn, api->post), or once the oldest has
  *     waited queue.max_coalescing_delay, as one ExportTraceServiceRequest
@@ -39,7 +42,7 @@ typedef Opentelemetry__Proto__Trace__V1__KeyValue pb_kv_t;
 typedef Opentelemetry__Proto__Trace__V1__AnyValue pb_any_t;
 
 typedef struct otel_item {
-    uint8_t *p;
+    size_t off; /* in the exporter's span buffer */
     size_t len;
 } otel_item_t;
 
@@ -62,6 +65,9 @@ struct otel_exporter {
     otel_conf_t *c;
     otel_item_t *ring;
     size_t cap, head, n, bytes;
+    uint8_t *buf; /* the queued spans, end to end (ring order) */
+    size_t buf_used, buf_cap;
+    size_t reserved;   /* room handed out by otel_exporter_reserve */
     int64_t oldest_us; /* when the oldest queued span was queued */
     sl_worker_timer_t *tick;
     int posted; /* a flush is posted (api->post) */
@@ -245,6 +251,26 @@ attempt(otel_batch_t *b)
     }
 }
 
+/* The spans left in the queue move to the start of the buffer (usually
+ * none are left: a batch takes them all). */
+static void
+buf_compact(otel_exporter_t *ex)
+{
+    size_t from;
+
+    if (ex->n == 0) {
+        ex->buf_used = 0;
+        return;
+    }
+    from = ex->ring[ex->head].off;
+    if (from == 0)
+        return;
+    memmove(ex->buf, ex->buf + from, ex->buf_used - from);
+    ex->buf_used -= from;
+    for (size_t i = 0; i < ex->n; i++)
+        ex->ring[(ex->head + i) % ex->cap].off -= from;
+}
+
 /* Take up to max_batch_size spans off the queue into one request body. */
 static int
 batch_build(otel_exporter_t *ex, otel_batch_t *b)
@@ -267,7 +293,7 @@ batch_build(otel_exporter_t *ex, otel_batch_t *b)
         return -1;
     for (size_t i = 0; i < k; i++) {
         otel_item_t *it = &ex->ring[(ex->head + i) % ex->cap];
-        spans[i] = (ProtobufCBinaryData){it->len, it->p};
+        spans[i] = (ProtobufCBinaryData){it->len, ex->buf + it->off};
     }
     ss.scope = &ex->scope;
     ss.n_spans = k;
@@ -288,13 +314,11 @@ batch_build(otel_exporter_t *ex, otel_batch_t *b)
     b->len = len;
     b->nspans = k;
     for (size_t i = 0; i < k; i++) {
-        otel_item_t *it = &ex->ring[ex->head];
-        ex->bytes -= it->len;
-        free(it->p);
-        it->p = NULL;
+        ex->bytes -= ex->ring[ex->head].len;
         ex->head = (ex->head + 1) % ex->cap;
     }
     ex->n -= k;
+    buf_compact(ex);
     free(spans);
     return 0;
 }
@@ -363,26 +387,54 @@ slot_free(const otel_exporter_t *ex)
     return 0;
 }
 
+uint8_t *
+otel_exporter_reserve(otel_conf_t *c, size_t bound)
+{
+    otel_exporter_t *ex = c->ex;
+
+    if (ex == NULL)
+        return NULL;
+    if (ex->n == ex->cap) {
+        count(ex, OTEL_K_DROPPED_FULL, 1);
+        trouble(ex, OTEL_TROUBLE_FULL, 1);
+        return NULL;
+    }
+    if (ex->buf_cap - ex->buf_used < bound) {
+        size_t cap = ex->buf_cap ? ex->buf_cap : 65536;
+        while (cap - ex->buf_used < bound)
+            cap *= 2;
+        uint8_t *p = realloc(ex->buf, cap);
+        if (p == NULL) {
+            count(ex, OTEL_K_DROPPED_FULL, 1);
+            trouble(ex, OTEL_TROUBLE_FULL, 1);
+            return NULL;
+        }
+        ex->buf = p;
+        ex->buf_cap = cap;
+    }
+    ex->reserved = bound;
+    return ex->buf + ex->buf_used;
+}
+
 void
-otel_exporter_push(otel_conf_t *c, uint8_t *span, size_t len)
+otel_exporter_commit(otel_conf_t *c, size_t len)
 {
     otel_exporter_t *ex = c->ex;
     const otel_queue_conf_t *q;
 
-    if (ex == NULL) {
-        free(span);
+    if (ex == NULL || ex->reserved == 0 || len > ex->reserved)
         return;
-    }
+    ex->reserved = 0;
     q = &c->s->queue;
-    if (ex->n == ex->cap || (q->max_bytes > 0 && ex->bytes + len > (uint64_t)q->max_bytes)) {
-        free(span);
+    if (q->max_bytes > 0 && ex->bytes + len > (uint64_t)q->max_bytes) {
         count(ex, OTEL_K_DROPPED_FULL, 1);
         trouble(ex, OTEL_TROUBLE_FULL, 1);
         return;
     }
     if (ex->n == 0)
         ex->oldest_us = ex->api->now_us();
-    ex->ring[(ex->head + ex->n) % ex->cap] = (otel_item_t){span, len};
+    ex->ring[(ex->head + ex->n) % ex->cap] = (otel_item_t){ex->buf_used, len};
+    ex->buf_used += len;
     ex->n++;
     ex->bytes += len;
     /* a full batch (or no coalescing at all) leaves at the next loop turn;
@@ -457,8 +509,7 @@ otel_exporter_start(const sl_api_t *api, otel_conf_t *c)
 static void
 exporter_free(otel_exporter_t *ex)
 {
-    for (size_t i = 0; i < ex->n; i++)
-        free(ex->ring[(ex->head + i) % ex->cap].p);
+    free(ex->buf);
     free(ex->ring);
     free(ex->res_kv);
     free(ex->res_av);

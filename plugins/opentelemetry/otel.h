@@ -204,8 +204,13 @@ void otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_re
 
 int otel_exporter_start(const sl_api_t *api, otel_conf_t *c);
 void otel_exporter_stop(const sl_api_t *api, otel_conf_t *c);
-/* Take ownership of one encoded span (malloc'd); dropped when full. */
-void otel_exporter_push(otel_conf_t *c, uint8_t *span, size_t len);
+/* Room at the end of the queue to encode one span of at most `bound`
+ * bytes into, or NULL: the queue is full (the span is counted as dropped)
+ * or there is no exporter.  Valid until the next call. */
+uint8_t *otel_exporter_reserve(otel_conf_t *c, size_t bound);
+/* Queue the span written into the reserved room (len <= bound); dropped
+ * and counted past queue.max_bytes. */
+void otel_exporter_commit(otel_conf_t *c, size_t len);
 /* GET /metrics: sluice_opentelemetry_* counters */
 void otel_metrics(const sl_api_t *api, void *arg, sl_write_fn write, void *w);
 

@@ -39,7 +39,16 @@ typedef struct attrs {
     pb_array_t arr;
     pb_any_t arr_v[OTEL_MAX_FINISH];
     pb_any_t *arr_p[OTEL_MAX_FINISH];
+    size_t bound; /* the encoded attributes' size at most (see emit) */
 } attrs_t;
+
+/* What one attribute adds to its span at most, beyond its key and string
+ * bytes: four tags and four length prefixes (KeyValue in Span, key,
+ * AnyValue, its value) and a 10-byte varint or 8-byte double. */
+#define ATTR_OVERHEAD 64
+/* A span's own fields at most, beyond name, trace_state, status message
+ * and attributes: ids, flags, kind, times, status code. */
+#define SPAN_OVERHEAD 320
 
 static pb_any_t *
 attr(attrs_t *a, const char *key)
@@ -56,6 +65,7 @@ attr(attrs_t *a, const char *key)
     kv->key = (char *)key;
     kv->value = v;
     a->p[a->n++] = kv;
+    a->bound += ATTR_OVERHEAD + strlen(key);
     return v;
 }
 
@@ -90,17 +100,38 @@ utf8_seq(const unsigned char *p, size_t n)
     return len;
 }
 
+/* Bytes at the start of p[0..n) below 0x80, eight at a time. */
+static size_t
+ascii_prefix(const char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+        i += 8;
+    }
+    while (i < n && (unsigned char)p[i] < 0x80)
+        i++;
+    return i;
+}
+
 /* A protobuf string: NUL-terminated, valid UTF-8 (a collector refuses the
  * whole batch otherwise: invalid bytes become '?'), at most MAX_STR bytes
- * (cut on a character boundary). */
+ * (cut on a character boundary); its bytes count in the span's bound. */
 static char *
 cstr(attrs_t *a, const char *p, size_t n)
 {
     const unsigned char *u = (const unsigned char *)p;
-    size_t o = 0, cap = n > MAX_STR ? MAX_STR : n;
+    size_t o, cap = n > MAX_STR ? MAX_STR : n;
     char *s = a->api->palloc(a->r, cap + 1);
 
-    for (size_t i = 0; i < n;) {
+    a->bound += cap;
+    o = ascii_prefix(p, cap); /* ASCII is valid UTF-8 as it is */
+    memcpy(s, p, o);
+    for (size_t i = o; i < n;) {
         size_t k = utf8_seq(u + i, n - i);
         if (k == 0) {
             if (o + 1 > cap)
@@ -171,24 +202,39 @@ attrs_init(attrs_t *a, const sl_api_t *api, sl_req_t *r)
     a->api = api;
     a->r = r;
     a->n = 0;
+    a->bound = 0;
 }
 
-/* Encode and queue one span. */
+/* Encode one span with protobuf-c straight into the exporter's queue.
+ * The room asked for is an upper bound of the encoded size, added up while
+ * the span was built (strings are copied, so their lengths are known):
+ * protobuf-c then packs in one walk, without the walk that computes the
+ * exact size first. */
 static void
 emit(otel_conf_t *c, pb_span_t *s, attrs_t *a, const otel_req_t *q)
 {
-    uint8_t *buf;
-    size_t len;
+    size_t bound = SPAN_OVERHEAD + a->bound + strlen(s->name);
+    uint8_t *out;
 
+    if (s->trace_state != NULL)
+        bound += strlen(s->trace_state);
+    if (s->status != NULL && s->status->message != NULL)
+        bound += strlen(s->status->message);
+    out = otel_exporter_reserve(c, bound);
+    if (out == NULL)
+        return;
     s->trace_id = (ProtobufCBinaryData){16, (uint8_t *)q->trace_id};
     s->n_attributes = a->n;
     s->attributes = a->p;
-    len = opentelemetry__proto__trace__v1__span__get_packed_size(s);
-    buf = malloc(len ? len : 1);
-    if (buf == NULL)
-        return;
-    opentelemetry__proto__trace__v1__span__pack(s, buf);
-    otel_exporter_push(c, buf, len);
+    otel_exporter_commit(c, opentelemetry__proto__trace__v1__span__pack(s, out));
+}
+
+static char *
+put(char *o, sl_str_t s)
+{
+    if (s.len)
+        memcpy(o, s.ptr, s.len);
+    return o + s.len;
 }
 
 static uint64_t
@@ -388,6 +434,7 @@ gen_ai_span(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q, int
                     OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_STRING_VALUE;
                 a.arr_v[i].string_value = q->finish[i];
                 a.arr_p[i] = &a.arr_v[i];
+                a.bound += ATTR_OVERHEAD + strlen(q->finish[i]);
             }
             a.arr.n_values = (size_t)q->n_finish;
             a.arr.values = a.arr_p;
@@ -464,9 +511,18 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
     attrs_init(&a, api, r);
     attr_str(&a, "http.method", method);
     ulen = scheme.len + 3 + host.len + path.len + (query.len ? 1 + query.len : 0);
-    u = api->palloc(r, ulen + 1);
-    snprintf(u, ulen + 1, "%.*s://%.*s%.*s%s%.*s", (int)scheme.len, scheme.ptr, (int)host.len,
-             host.ptr, (int)path.len, path.ptr, query.len ? "?" : "", (int)query.len, query.ptr);
+    u = api->palloc(r, ulen);
+    {
+        char *o = u;
+        o = put(o, scheme);
+        o = put(o, SL_STR("://"));
+        o = put(o, host);
+        o = put(o, path);
+        if (query.len) {
+            *o++ = '?';
+            o = put(o, query);
+        }
+    }
     attr_str(&a, "http.url", (sl_str_t){u, ulen});
     attr_str(&a, "http.host", host);
     attr_str(&a, "http.scheme", scheme);
