@@ -127,21 +127,26 @@ sl_ap_count(const sl_jdoc_t *d, int tok, int depth)
         }
         return sum;
     case SL_J_OBJ: {
-        int t = sl_json_get_t(d, tok, "type", SL_J_STR);
+        int t = -1; /* the first "type" member's value */
 
-        if (sl_json_str_eq(d, t, "image")) {
-            return SL_AP_IMAGE_TOKENS;
-        }
-        if (sl_json_str_eq(d, t, "redacted_thinking")) {
-            return 0;
-        }
+        /* one walk: the members are counted while the block's type is
+         * looked for (an image or redacted thinking replaces the sum) */
         end = SL_JSON_END(d, tok);
         for (i = tok + 1; i < end; i = SL_JSON_NEXT_MEMBER(d, i)) {
+            if (t < 0 && sl_ap_key_is(d, i, "type", 4)) {
+                t = i + 1;
+            }
             if (sl_ap_key_is(d, i, "signature", 9) || sl_ap_key_is(d, i, "cache_control", 13)) {
                 continue;
             }
             sum += sl_ap_str_tokens(d, i);
             sum += sl_ap_count(d, i + 1, depth + 1);
+        }
+        if (sl_json_str_eq(d, t, "image")) {
+            return SL_AP_IMAGE_TOKENS;
+        }
+        if (sl_json_str_eq(d, t, "redacted_thinking")) {
+            return 0;
         }
         return sum;
     }

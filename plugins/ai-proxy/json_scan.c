@@ -496,7 +496,12 @@ sl_json_get(const sl_jdoc_t *d, int obj, const char *key)
     kl = strlen(key);
     end = SL_JSON_END(d, obj);
     for (k = obj + 1; k < end; k = SL_JSON_NEXT_MEMBER(d, k)) {
-        if (sl_json_tok_eq(d, k, key, kl)) {
+        const sl_jtok_t *t = &d->t[k];
+
+        /* a key without escapes (nearly all) is compared here: length,
+         * then bytes, without a call per member */
+        if (!t->esc ? t->len == kl && memcmp(d->src + t->start, key, kl) == 0
+                    : sl_json_tok_eq(d, k, key, kl)) {
             return k + 1;
         }
     }

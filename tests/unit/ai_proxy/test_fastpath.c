@@ -327,6 +327,40 @@ test_long_strings(void **state)
     }
 }
 
+/* Blocks the estimate treats apart (images, redacted thinking, signatures,
+ * cache_control), with "type" anywhere among the members, twice, escaped,
+ * or not a string: same estimate as the reference. */
+static void
+test_block_kinds(void **state)
+{
+    static const char *const docs[] = {
+        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":"
+        "{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},"
+        "{\"type\":\"text\",\"text\":\"what is it?\"}]}]}",
+        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"source\":{\"data\":\"AAAA\"},"
+        "\"type\":\"image\"}]}]}",
+        "{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"redacted_thinking\","
+        "\"data\":\"xyzzy\"},{\"type\":\"thinking\",\"thinking\":\"hm\",\"signature\":\"s1g\"}]}]}",
+        "{\"messages\":[{\"content\":[{\"data\":\"q\",\"type\":\"redacted_thinking\"}]}]}",
+        "{\"messages\":[{\"content\":[{\"type\":\"text\",\"type\":\"image\",\"text\":\"a\"}]}]}",
+        "{\"messages\":[{\"content\":[{\"type\":1,\"type\":\"image\",\"text\":\"a\"}]}]}",
+        "{\"messages\":[{\"content\":[{\"t\\u0079pe\":\"image\",\"text\":\"abc\"}]}]}",
+        "{\"messages\":[{\"content\":[{\"type\":\"im\\u0061ge\",\"text\":\"abc\"}]}]}",
+        "{\"messages\":[{\"content\":[{\"typ\":\"image\",\"types\":\"image\"}]}]}",
+        "{\"system\":[{\"type\":\"text\",\"text\":\"be brief\",\"cache_control\":"
+        "{\"type\":\"ephemeral\"}}],\"tools\":[{\"name\":\"Read\",\"input_schema\":"
+        "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"}}}}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi \xe2\x80\x94 there\"}]}",
+        "{\"messages\":[{\"content\":[{\"type\":\"image\"},{\"type\":{\"type\":\"image\"}}]}]}",
+    };
+    size_t k;
+
+    (void)state;
+    for (k = 0; k < sizeof(docs) / sizeof(docs[0]); k++) {
+        same_docs(docs[k], strlen(docs[k]), "block kinds");
+    }
+}
+
 int
 main(void)
 {
@@ -339,10 +373,9 @@ main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixtures_and_corpus),
-        cmocka_unit_test(test_generated_strings),
-        cmocka_unit_test(test_text_tokens),
-        cmocka_unit_test(test_long_strings),
+        cmocka_unit_test(test_fixtures_and_corpus), cmocka_unit_test(test_generated_strings),
+        cmocka_unit_test(test_text_tokens),         cmocka_unit_test(test_long_strings),
+        cmocka_unit_test(test_block_kinds),
     };
 
     rc = cmocka_run_group_tests(tests, NULL, NULL);
