@@ -1,6 +1,7 @@
 /* headers.c - ordered header list (see headers.h). */
 
 #include <ctype.h>
+#include <string.h>
 
 #include "http/headers.h"
 
@@ -56,6 +57,59 @@ sl_headers_set(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
         }
     }
     sl_headers_add(h, p, name, value);
+}
+
+/* One pass for n names: the old fields of those names go, the new ones are
+ * appended, their bytes copied into one pool block (a plugin setting half a
+ * dozen X-RateLimit-* headers walked the list and allocated twice per
+ * header). */
+void
+sl_headers_set_many(sl_headers_t *h, sl_pool_t *p, const sl_str_t *names, const sl_str_t *values,
+                    size_t n)
+{
+    size_t bytes = 0, j = 0, base;
+    char *buf;
+
+    for (size_t k = 0; k < n; k++)
+        bytes += names[k].len + values[k].len + 2;
+    for (size_t i = 0; i < h->n; i++) {
+        size_t k = 0;
+        while (k < n && !sl_str_caseeq(h->items[i].name, names[k]))
+            k++;
+        if (k == n)
+            h->items[j++] = h->items[i];
+    }
+    h->n = j;
+    if (h->n + n > h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        while (cap < h->n + n)
+            cap *= 2;
+        sl_header_t *a = sl_palloc(p, cap * sizeof(*a));
+        if (h->n)
+            memcpy(a, h->items, h->n * sizeof(*a));
+        h->items = a; /* the old array stays in the pool: freed with it */
+        h->cap = cap;
+    }
+    buf = sl_palloc(p, bytes ? bytes : 1);
+    base = h->n;
+    for (size_t k = 0; k < n; k++) {
+        sl_header_t *f = NULL;
+        for (size_t e = base; e < h->n && f == NULL; e++) /* named twice: the later wins */
+            if (sl_str_caseeq(h->items[e].name, names[k]))
+                f = &h->items[e];
+        if (f == NULL) {
+            f = &h->items[h->n++];
+            memcpy(buf, names[k].ptr, names[k].len);
+            buf[names[k].len] = '\0';
+            f->name = (sl_str_t){buf, names[k].len};
+            buf += names[k].len + 1;
+        }
+        if (values[k].len)
+            memcpy(buf, values[k].ptr, values[k].len);
+        buf[values[k].len] = '\0';
+        f->value = (sl_str_t){buf, values[k].len};
+        buf += values[k].len + 1;
+    }
 }
 
 const sl_header_t *

@@ -340,6 +340,18 @@ api_resp_header_set(sl_req_t *r, sl_str_t n, sl_str_t v)
     sl_headers_set(&r->resp_headers, r->pool, n, v);
     return 0;
 }
+/* since 1.4: all or nothing, one pass over the response's fields. */
+static int
+api_resp_headers_set(sl_req_t *r, const sl_str_t *names, const sl_str_t *values, size_t n)
+{
+    if (r->head_sent || (n && (names == NULL || values == NULL)))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!valid_name(names[i]) || !valid_value(values[i]))
+            return -1;
+    sl_headers_set_many(&r->resp_headers, r->pool, names, values, n);
+    return 0;
+}
 static int
 api_resp_header_add(sl_req_t *r, sl_str_t n, sl_str_t v)
 {
@@ -872,4 +884,5 @@ const sl_api_t sl_api = {
     /* since 1.4: checking a part of a config */
     .conf_schema_check = api_conf_schema_check,
     .set_serialize_string = api_set_serialize_string,
+    .resp_headers_set = api_resp_headers_set,
 };

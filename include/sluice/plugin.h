@@ -1078,6 +1078,16 @@ struct sl_api {
      * of their calls, set_serialize_value's included.  0, or -1 for an
      * invalid key.  The loop thread, during the request's callbacks. */
     int (*set_serialize_string)(sl_req_t *r, const char *key, sl_str_t value);
+
+    /* ---- since 1.4: several response headers at once ----
+     * resp_header_set(names[i], values[i]) for every i < n, checked first
+     * and done in one pass over the response's fields: fields already
+     * there with one of the names are removed and the new ones appended in
+     * order (a name given twice: the later value).  For a plugin that sets
+     * a handful per request (rate-limiting's X-RateLimit-*).  Both arrays
+     * and their bytes copied.  0, or -1 with nothing set (head sent, a bad
+     * name or value).  THREADS: the request's worker loop. */
+    int (*resp_headers_set)(sl_req_t *r, const sl_str_t *names, const sl_str_t *values, size_t n);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

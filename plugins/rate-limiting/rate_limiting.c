@@ -88,27 +88,35 @@ static const sl_str_t remaining_names[RL_NPERIODS] = {
     {"X-RateLimit-Remaining-Hour", 26},   {"X-RateLimit-Remaining-Day", 25},
     {"X-RateLimit-Remaining-Month", 27},  {"X-RateLimit-Remaining-Year", 26}};
 
-static void
-set_int_header(const sl_api_t *api, sl_req_t *r, sl_str_t name, int64_t v)
-{
-    char num[24];
-    api->resp_header_set(r, name, (sl_str_t){num, rl_int(num, v)});
-}
-
+/* Every header in one host call (resp_headers_set: one pass over the
+ * response's fields, one copy): at most 2 per period + 4. */
 static void
 apply_headers(const sl_api_t *api, sl_req_t *r, const rl_ctx_t *x)
 {
+    sl_str_t names[2 * RL_NPERIODS + 4], values[2 * RL_NPERIODS + 4];
+    char num[2 * RL_NPERIODS + 4][24];
+    size_t n = 0;
+
     if (!x->headers)
         return;
+#define RL_HDR(nm, v)                                                                              \
+    do {                                                                                           \
+        names[n] = (nm);                                                                           \
+        values[n] = (sl_str_t){num[n], rl_int(num[n], (v))};                                       \
+        n++;                                                                                       \
+    } while (0)
     for (int i = 0; i < x->n; i++) {
-        set_int_header(api, r, limit_names[x->period[i]], x->limit[i]);
-        set_int_header(api, r, remaining_names[x->period[i]], x->remaining[i]);
+        RL_HDR(limit_names[x->period[i]], x->limit[i]);
+        RL_HDR(remaining_names[x->period[i]], x->remaining[i]);
     }
-    set_int_header(api, r, SL_STR("RateLimit-Limit"), x->rl_limit);
-    set_int_header(api, r, SL_STR("RateLimit-Remaining"), x->rl_remaining);
-    set_int_header(api, r, SL_STR("RateLimit-Reset"), x->rl_reset);
+    RL_HDR(SL_STR("RateLimit-Limit"), x->rl_limit);
+    RL_HDR(SL_STR("RateLimit-Remaining"), x->rl_remaining);
+    RL_HDR(SL_STR("RateLimit-Reset"), x->rl_reset);
     if (x->denied)
-        set_int_header(api, r, SL_STR("Retry-After"), x->rl_reset);
+        RL_HDR(SL_STR("Retry-After"), x->rl_reset);
+#undef RL_HDR
+    if (api->resp_headers_set(r, names, values, n) != 0)
+        api->log(r, SL_LOG_WARN, "could not set the rate-limit headers");
 }
 
 /* Kong's kong.response.error body. */

@@ -42,16 +42,29 @@ rl_window_start(rl_period_t p, int64_t now_ms)
     }
 }
 
-/* Decimal digits of v at the end of a 24-byte buffer; returns the start. */
+/* Decimal digits of v at the end of a 24-byte buffer, two at a time;
+ * returns the start. */
 static char *
 rl_itoa(char *end, int64_t v)
 {
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930"
+                                   "31323334353637383940414243444546474849505152535455565758596061"
+                                   "62636465666768697071727374757677787980818283848586878889909192"
+                                   "93949596979899";
     uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
 
-    do {
-        *--end = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--end = pairs[d + 1];
+        *--end = pairs[d];
+    }
+    if (u >= 10) {
+        *--end = pairs[u * 2 + 1];
+        *--end = pairs[u * 2];
+    } else {
+        *--end = (char)('0' + u);
+    }
     if (v < 0)
         *--end = '-';
     return end;

@@ -125,6 +125,8 @@ static const member_t api_members[] = {
     API(conf_schema_check, 4),
     /* since 1.4: a string into the log record */
     API(set_serialize_string, 4),
+    /* since 1.4: several response headers at once */
+    API(resp_headers_set, 4),
 };
 
 static const member_t desc_members[] = {

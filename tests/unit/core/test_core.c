@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "base/chars.h"
 #include "base/log.h"
 #include "base/pool.h"
 #include "conf/settings.h"
@@ -74,6 +75,54 @@ test_headers(void **state)
     assert_false(sl_headers_has_token(&h, SL_STR("connection"), SL_STR("keep")));
     assert_true(sl_header_is_hop_by_hop(SL_STR("Transfer-Encoding")));
     assert_false(sl_header_is_hop_by_hop(SL_STR("Content-Length")));
+    sl_pool_destroy(p);
+}
+
+/* The tchar table against RFC 9110's definition, every byte. */
+static void
+test_tchar(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        int want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+        assert_int_equal(sl_is_tchar((unsigned char)c), want);
+    }
+}
+
+static void
+test_headers_set_many(void **state)
+{
+    sl_pool_t *p = sl_pool_create(1024);
+    sl_headers_t h = {0};
+    char v[4] = "1";
+    const sl_str_t names[] = {SL_STR("X-A"), SL_STR("x-b"), SL_STR("X-C"), SL_STR("X-A")};
+    const sl_str_t values[] = {SL_STR("a1"), {v, 1}, SL_STR(""), SL_STR("a2")};
+
+    (void)state;
+    sl_headers_add(&h, p, SL_STR("Server"), SL_STR("up"));
+    sl_headers_add(&h, p, SL_STR("X-B"), SL_STR("old"));
+    sl_headers_add(&h, p, SL_STR("Date"), SL_STR("d"));
+    sl_headers_add(&h, p, SL_STR("x-b"), SL_STR("old2"));
+    sl_headers_set_many(&h, p, names, values, 4);
+    v[0] = '9'; /* copied */
+    assert_int_equal(h.n, 5);
+    assert_true(SL_STR_EQ(h.items[0].name, "Server"));
+    assert_true(SL_STR_EQ(h.items[1].name, "Date"));
+    assert_true(SL_STR_EQ(h.items[2].name, "X-A"));
+    assert_true(SL_STR_EQ(h.items[2].value, "a2")); /* the later wins */
+    assert_true(SL_STR_EQ(h.items[3].name, "x-b"));
+    assert_true(SL_STR_EQ(h.items[3].value, "1"));
+    assert_int_equal(h.items[3].value.ptr[1], '\0');
+    assert_true(SL_STR_EQ(h.items[4].name, "X-C"));
+    assert_int_equal(h.items[4].value.len, 0);
+    for (int i = 0; i < 40; i++) /* growth past the array */
+        sl_headers_add(&h, p, SL_STR("X-N"), SL_STR("v"));
+    sl_headers_set_many(&h, p, names, values, 4);
+    assert_int_equal(h.n, 45);
+    sl_headers_set_many(&h, p, names, values, 0);
+    assert_int_equal(h.n, 45);
+    assert_true(SL_STR_EQ(sl_headers_get(&h, SL_STR("x-a"))->value, "a2"));
     sl_pool_destroy(p);
 }
 
@@ -176,6 +225,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_headers_set_many),
+        cmocka_unit_test(test_tchar),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_settings_file),
     };

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -45,12 +46,53 @@ test_keys(void **state)
     assert_int_equal(rl_key(buf, 40, none, svc, ip, 1, RL_MINUTE), -1); /* never truncated */
 }
 
+/* rl_int writes what printf's %lld writes, edges included. */
+static void
+test_int(void **state)
+{
+    const int64_t v[] = {0,
+                         1,
+                         9,
+                         10,
+                         11,
+                         99,
+                         100,
+                         101,
+                         999,
+                         1000,
+                         65535,
+                         -1,
+                         -9,
+                         -10,
+                         -100,
+                         1764700000000LL,
+                         INT64_MAX,
+                         INT64_MIN,
+                         INT64_MIN + 1};
+    char out[24], want[32];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        size_t n = rl_int(out, v[i]);
+        int w = snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+        assert_int_equal(n, (size_t)w);
+        assert_memory_equal(out, want, n);
+    }
+    for (int64_t x = 1; x < INT64_MAX / 7; x = x * 7 + 3) {
+        size_t n = rl_int(out, x);
+        int w = snprintf(want, sizeof(want), "%lld", (long long)x);
+        assert_int_equal(n, (size_t)w);
+        assert_memory_equal(out, want, n);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
