@@ -23,6 +23,7 @@
  * back; the request path never waits for Redis. */
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,37 +184,51 @@ count_of(const airl_conf_t *c, const char *key)
     return t + p;
 }
 
+/* The headers gathered, then set in one host call (resp_headers_set). */
+#define AIRL_MAX_HDRS (4 * AIRL_MAX_LIMITS + 3)
+typedef struct airl_hdrs {
+    sl_str_t name[AIRL_MAX_HDRS], value[AIRL_MAX_HDRS];
+    char text[AIRL_MAX_HDRS][112]; /* name (< 80), then the value after it */
+    size_t n;
+} airl_hdrs_t;
+
 static void
-set_num(const sl_api_t *api, sl_req_t *r, const char *name, double v)
+add_num(airl_hdrs_t *h, double v, const char *fmt, ...)
 {
-    char num[32];
-    int n = snprintf(num, sizeof(num), "%.0f", v < 0 ? 0 : floor(v));
-    api->resp_header_set(r, str_of(name), (sl_str_t){num, (size_t)n});
+    char *t = h->text[h->n];
+    va_list ap;
+    int nl, vl;
+
+    va_start(ap, fmt);
+    nl = vsnprintf(t, 80, fmt, ap);
+    va_end(ap);
+    if (nl <= 0 || nl >= 80)
+        return;
+    vl = snprintf(t + nl, 32, "%.0f", v < 0 ? 0 : floor(v));
+    if (vl <= 0 || vl >= 32)
+        return;
+    h->name[h->n] = (sl_str_t){t, (size_t)nl};
+    h->value[h->n] = (sl_str_t){t + nl, (size_t)vl};
+    h->n++;
 }
 
 static void
 apply_headers(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl_ctx_t *x)
 {
-    char name[128];
+    airl_hdrs_t hs, *h = &hs;
     int64_t reset = 0;
 
     if (c->s->hide_client_headers)
         return;
+    h->n = 0;
     for (int i = 0; i < x->n; i++) {
         const airl_limit_t *l = &x->lim[i];
-        snprintf(name, sizeof(name), "X-AI-RateLimit-Limit-%lld-%s", (long long)l->window_s,
-                 l->label);
-        set_num(api, r, name, l->limit);
-        snprintf(name, sizeof(name), "X-AI-RateLimit-Remaining-%lld-%s", (long long)l->window_s,
-                 l->label);
-        set_num(api, r, name, l->limit - l->usage);
+        long long w = (long long)l->window_s;
+        add_num(h, l->limit, "X-AI-RateLimit-Limit-%lld-%s", w, l->label);
+        add_num(h, l->limit - l->usage, "X-AI-RateLimit-Remaining-%lld-%s", w, l->label);
         if (x->denied && l->over) {
-            snprintf(name, sizeof(name), "X-AI-RateLimit-Reset-%lld-%s", (long long)l->window_s,
-                     l->label);
-            set_num(api, r, name, (double)l->reset_s);
-            snprintf(name, sizeof(name), "X-AI-RateLimit-Retry-After-%lld-%s",
-                     (long long)l->window_s, l->label);
-            set_num(api, r, name, (double)l->reset_s);
+            add_num(h, (double)l->reset_s, "X-AI-RateLimit-Reset-%lld-%s", w, l->label);
+            add_num(h, (double)l->reset_s, "X-AI-RateLimit-Retry-After-%lld-%s", w, l->label);
             if (l->reset_s > reset)
                 reset = l->reset_s;
         }
@@ -222,10 +237,12 @@ apply_headers(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl
         double jitter = c->s->retry_after_jitter_max > 0
                             ? floor((double)rand() / RAND_MAX * c->s->retry_after_jitter_max)
                             : 0;
-        set_num(api, r, "X-AI-RateLimit-Reset", (double)reset);
-        set_num(api, r, "X-AI-RateLimit-Retry-After", (double)reset + jitter);
-        set_num(api, r, "Retry-After", (double)reset + jitter);
+        add_num(h, (double)reset, "X-AI-RateLimit-Reset");
+        add_num(h, (double)reset + jitter, "X-AI-RateLimit-Retry-After");
+        add_num(h, (double)reset + jitter, "Retry-After");
     }
+    if (api->resp_headers_set(r, h->name, h->value, h->n) != 0)
+        api->log(r, SL_LOG_WARN, "could not set the AI rate-limit headers");
 }
 
 static sl_status_t
