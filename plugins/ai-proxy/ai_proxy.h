@@ -670,6 +670,12 @@ const sl_ap_codec_t *sl_ap_target_codec(const sl_ap_target_t *t);
 int sl_ap_encode_request(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc_t *doc,
                          sl_ap_buf_t *out, sl_ap_req_info_t *info);
 
+/* native_codec.c: sign r for Bedrock (SigV4 over method, the path and
+ * query as sent, content_type when not empty, body); the client's
+ * credential headers replaced by the signature.  0 or -1. */
+int sl_ap_bedrock_sign(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r, sl_str_t method,
+                       sl_str_t path, sl_str_t query, sl_str_t content_type, sl_str_t body);
+
 /* Codecs of providers whose wire is not OpenAI chat (each in its own
  * file; a row points at its codec). */
 extern const sl_ap_codec_t sl_ap_codec_anthropic;

@@ -98,14 +98,14 @@ sl_ap_gemini_prepare(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
 
 /* --------------------------------------------------------------- bedrock */
 
-static int
-sl_ap_bedrock_prepare(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
-                      const sl_ap_req_info_t *info, sl_str_t body)
+int
+sl_ap_bedrock_sign(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r, sl_str_t method,
+                   sl_str_t path, sl_str_t query, sl_str_t content_type, sl_str_t body)
 {
     static const char *const creds[] = {
         "authorization",        "x-api-key",  "anthropic-api-key",   "api-key", "x-goog-api-key",
         "x-amz-security-token", "x-amz-date", "x-amz-content-sha256"};
-    sl_ap_buf_t path = {0}, q = {0}, host = {0}, auth = {0};
+    sl_ap_buf_t host = {0}, auth = {0};
     sl_ap_sigv4_t sig;
     char date[17];
     int rc = -1, def;
@@ -113,13 +113,6 @@ sl_ap_bedrock_prepare(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
 
     if (t->aws_access_key_id == NULL || t->aws_secret_access_key == NULL || t->aws_region == NULL) {
         return -1; /* refused at load time */
-    }
-    sl_ap_path_for(&path, t, info, sl_ap_bedrock_path, sl_ap_bedrock_stream_path);
-    if (t->up_query && t->up_query[0]) {
-        sl_ap_buf_adds(&q, t->up_query);
-    }
-    if (sl_ap_set_path_query(api, r, &path, &q) != 0) {
-        goto done;
     }
     /* the Host header as the core sends it: with the port unless it is
      * the scheme's default */
@@ -135,11 +128,11 @@ sl_ap_bedrock_prepare(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
     sig.session_token = t->aws_session_token;
     sig.region = t->aws_region;
     sig.service = "bedrock";
-    sig.method = (sl_str_t)SL_STR("POST");
+    sig.method = method;
     sig.host = (sl_str_t){host.ptr, host.len};
-    sig.path = (sl_str_t){path.ptr, path.len};
-    sig.query = (sl_str_t){q.ptr, q.len};
-    sig.content_type = (sl_str_t)SL_STR("application/json");
+    sig.path = path;
+    sig.query = query;
+    sig.content_type = content_type;
     sig.body = body;
     sig.now = api->now_us() / 1000000;
     if (host.oom || sl_ap_sigv4_sign(&sig, &auth, date) != 0) {
@@ -158,10 +151,29 @@ sl_ap_bedrock_prepare(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
     }
     rc = 0;
 done:
-    sl_ap_buf_free(&path);
-    sl_ap_buf_free(&q);
     sl_ap_buf_free(&host);
     sl_ap_buf_free(&auth);
+    return rc;
+}
+
+static int
+sl_ap_bedrock_prepare(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
+                      const sl_ap_req_info_t *info, sl_str_t body)
+{
+    sl_ap_buf_t path = {0}, q = {0};
+    int rc = -1;
+
+    sl_ap_path_for(&path, t, info, sl_ap_bedrock_path, sl_ap_bedrock_stream_path);
+    if (t->up_query && t->up_query[0]) {
+        sl_ap_buf_adds(&q, t->up_query);
+    }
+    if (sl_ap_set_path_query(api, r, &path, &q) == 0) {
+        rc = sl_ap_bedrock_sign(t, api, r, (sl_str_t)SL_STR("POST"), (sl_str_t){path.ptr, path.len},
+                                (sl_str_t){q.ptr, q.len}, (sl_str_t)SL_STR("application/json"),
+                                body);
+    }
+    sl_ap_buf_free(&path);
+    sl_ap_buf_free(&q);
     return rc;
 }
 

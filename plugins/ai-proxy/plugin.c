@@ -527,6 +527,17 @@ sl_ap_body_preserve(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c, sl_str_t b
                       body.len < SL_AP_MAX_PAYLOAD ? body.len : SL_AP_MAX_PAYLOAD);
     }
     api->req_header_remove(r, SL_STR("accept-encoding"));
+    if (c->t->prov->auth == SL_AP_AUTH_SIGV4) {
+        /* Bedrock: the client's method, path, query and body, signed */
+        sl_str_t scheme, host, path, query, ct = {NULL, 0};
+        int port;
+
+        api->req_header_get(r, SL_STR("content-type"), &ct);
+        if (api->upstream_get(r, &scheme, &host, &port, &path, &query) != 0 ||
+            sl_ap_bedrock_sign(c->t, api, r, api->req_method(r), path, query, ct, body) != 0) {
+            return SL_STATUS_ERROR;
+        }
+    }
     c->translated = 1;
     c->t_start = api->now_us();
     return SL_STATUS_CONTINUE;

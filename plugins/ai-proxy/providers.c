@@ -134,7 +134,8 @@ sl_ap_provider_refusal(const sl_ap_provider_t *p, sl_ap_format_t fmt, sl_ap_rout
     }
     if (rt == SL_AP_ROUTE_PRESERVE) {
         /* the client's body as it is, with the configured credential; a
-         * provider that signs the body (SigV4) needs its codec's prepare */
+         * provider that signs the body (SigV4) needs its codec's prepare
+         * (bedrock: sl_ap_bedrock_sign over the client's request) */
         return p->auth == SL_AP_AUTH_SIGV4 && (p->codec == NULL || p->codec->prepare == NULL)
                    ? "route_type"
                    : NULL;

@@ -18,13 +18,13 @@ import { startNativeMock, GEMINI_KEY, AWS, TEXT } from '../mock/native.mjs';
 const CASE = { timeout: 30000 };
 const BEDROCK_MODEL = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
 
-function route(name, p, provider, model, { auth = {}, options = {}, format = 'anthropic' } = {}) {
+function route(name, p, provider, model, { auth = {}, options = {}, format = 'anthropic', routeType = 'llm/v1/chat' } = {}) {
     return {
         name, paths: [p],
         plugins: [{
             name: 'ai-proxy',
             config: {
-                route_type: 'llm/v1/chat', llm_format: format,
+                route_type: routeType, llm_format: format,
                 logging: { log_statistics: true }, auth,
                 model: { provider, name: model, options: { upstream_url: 'MOCK', ...options } },
             },
@@ -55,6 +55,9 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
             route('ogem', '/ogem', 'gemini', 'gemini-2.5-flash', { format: 'openai', auth: { header_name: 'x-goog-api-key', header_value: GEMINI_KEY } }),
             route('ogembad', '/ogembad', 'gemini', 'gemini-2.5-flash', { format: 'openai', auth: { header_name: 'x-goog-api-key', header_value: 'AIza-wrong' } }),
             route('obr', '/obr', 'bedrock', BEDROCK_MODEL, { format: 'openai', auth: awsAuth, options: { bedrock: { aws_region: AWS.region } } }),
+            /* preserve: the client's own path and body, the gateway's credential */
+            { ...route('pgem', '/v1beta', 'gemini', 'gemini-2.5-flash', { routeType: 'preserve', auth: { header_name: 'x-goog-api-key', header_value: GEMINI_KEY } }), paths: ['/v1beta'] },
+            { ...route('pbr', '/model', 'bedrock', BEDROCK_MODEL, { routeType: 'preserve', auth: awsAuth, options: { bedrock: { aws_region: AWS.region } } }), paths: ['/model'] },
             route('obrbad', '/obrbad', 'bedrock', BEDROCK_MODEL, { format: 'openai', auth: { ...awsAuth, aws_secret_access_key: 'not-the-secret' }, options: { bedrock: { aws_region: AWS.region } } }),
         ];
         const config = JSON.stringify({
@@ -78,6 +81,23 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
         const recs = readLog(logPath);
         return recs[recs.length - 1];
     };
+    test('preserve: gemini with its key, bedrock signed with SigV4 over the client\'s own path, query and body', CASE, async () => {
+        const post = (p, body) => fetch(`${gw.base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}`, 'x-api-key': CLIENT_KEY }, body: JSON.stringify(body) });
+        const g = await post('/v1beta/models/gemini-2.5-flash:generateContent', { contents: [{ role: 'user', parts: [{ text: 'Hello' }] }] });
+        assert.equal(g.status, 200);
+        assert.equal((await g.json()).candidates[0].content.parts.at(-1).text, TEXT);
+        assert.equal(mock.requests[0].path, '/v1beta/models/gemini-2.5-flash:generateContent');
+        const b = await post(`/model/${encodeURIComponent(BEDROCK_MODEL)}/converse`, { messages: [{ role: 'user', content: [{ text: 'Hello' }] }] });
+        const bj = await b.json();
+        assert.equal(b.status, 200, JSON.stringify(bj));
+        assert.equal(bj.output.message.content[0].text, TEXT);
+        assert.equal(mock.requests[1].provider, 'bedrock');
+        for (const up of mock.requests) assert.ok(!JSON.stringify(up.headers).includes(CLIENT_KEY), 'the client key reached the provider');
+        /* a query the client sends is signed too */
+        const bq = await post(`/model/${encodeURIComponent(BEDROCK_MODEL)}/converse?b=2&a=1`, { messages: [{ role: 'user', content: [{ text: 'Hello' }] }] });
+        assert.equal(bq.status, 200, await bq.text());
+    });
+
     const noClientKey = (up) => assert.ok(!JSON.stringify(up.headers).includes(CLIENT_KEY), 'the client key reached the provider');
 
     for (const [p, label] of [['/gem', 'key header'], ['/gemq', 'key query parameter']]) {
