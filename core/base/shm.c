@@ -56,13 +56,32 @@ struct sl_shm {
 
 static sl_shm_zone_t *zones; /* creation order */
 
+/* Eight bytes at a time (FNV-1a's step on 64-bit words, each followed by
+ * a shift to bring high bits down), then murmur3's finaliser: a metrics
+ * plugin hashes a dozen 40-byte keys per request, byte-wise FNV-1a was a
+ * third of its cost. */
 static uint32_t
 hash_key(sl_str_t k)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < k.len; i++)
-        h = (h ^ (unsigned char)k.ptr[i]) * 16777619u;
-    return h;
+    uint64_t h = 0xcbf29ce484222325ull ^ k.len, w;
+    size_t i = 0;
+
+    for (; i + 8 <= k.len; i += 8) {
+        memcpy(&w, k.ptr + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    if (i < k.len) {
+        w = 0;
+        memcpy(&w, k.ptr + i, k.len - i);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 static shm_slot_t *
