@@ -212,18 +212,18 @@ put_series(out_t *o, const prom_family_t *fam, const char *suffix, const char *k
 }
 
 /* One histogram's lines from its run of keys [from, to) (same labels):
- * cumulative buckets, +Inf, then _count and _sum. */
+ * cumulative buckets, +Inf, then _count (the +Inf bucket: the buckets
+ * are stored non-cumulative, so their total is the count; no series of
+ * its own to increment per observation) and _sum. */
 static void
 put_histogram(out_t *o, const prom_family_t *fam, const series_t *s, size_t from, size_t to)
 {
-    double per[32] = {0}, count = 0, sum = 0;
+    double per[32] = {0}, sum = 0;
     char le[32];
 
     for (size_t i = from; i < to; i++) {
         unsigned char part = (unsigned char)s[i].key[s[i].klen - 1];
-        if (part == PROM_PART_COUNT)
-            count = s[i].v;
-        else if (part == PROM_PART_SUM)
+        if (part == PROM_PART_SUM)
             sum = s[i].v;
         else if (part >= 1 && part <= fam->nbuckets + 1)
             per[part - 1] = s[i].v;
@@ -238,7 +238,7 @@ put_histogram(out_t *o, const prom_family_t *fam, const series_t *s, size_t from
             snprintf(le, sizeof(le), "+Inf");
         put_series(o, fam, "_bucket", s[from].key, plen, le, cum);
     }
-    put_series(o, fam, "_count", s[from].key, plen, NULL, count);
+    put_series(o, fam, "_count", s[from].key, plen, NULL, cum);
     put_series(o, fam, "_sum", s[from].key, plen, NULL, sum);
 }
 

@@ -277,8 +277,7 @@ observe_key(prom_batch_t *bt, prom_key_t *k, prom_family_id_t f, double v)
     while (b < fam->nbuckets && v > fam->buckets[b])
         b++;
     add(bt, k, base, (char)(b + 1), 1); /* b == nbuckets: +Inf */
-    add(bt, k, base, PROM_PART_COUNT, 1);
-    add(bt, k, base, PROM_PART_SUM, v);
+    add(bt, k, base, PROM_PART_SUM, v); /* _count is the buckets' total */
     k->len = base;
 }
 

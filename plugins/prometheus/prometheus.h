@@ -7,9 +7,10 @@
  * restarts and reloads.  A series key is compact binary, not the text Kong
  * stores: [family id][label value 0x1f]...[0x1e][part], where part is
  * PROM_PART_VALUE for counters, or for histograms the bucket index + 1
- * (bucket counts are stored non-cumulative and summed on output), then
- * PROM_PART_COUNT and PROM_PART_SUM.  Sorting keys bytewise groups every
- * family and orders histogram lines as the exposition format wants. */
+ * (bucket counts are stored non-cumulative and summed on output; their
+ * total is the _count line) and PROM_PART_SUM.  PROM_PART_COUNT is no
+ * longer written (a zone kept from an older worker may hold it: ignored).  Sorting keys bytewise
+ * groups every family and orders histogram lines as the exposition format wants. */
 
 #ifndef SL_PROMETHEUS_H
 #define SL_PROMETHEUS_H
