@@ -27,6 +27,7 @@
 #include "base/errors.h"
 #include "conf/config.h"
 #include "conf/router.h"
+#include "plugin/host.h"
 
 #define MB_BATCHES 7
 
@@ -433,6 +434,7 @@ main(int argc, char **argv)
     c.settings.on_header_value = noop_data;
     c.settings.on_body = noop_data;
 
+    sl_ap_conf_host(&sl_api);
     if (sl_ap_conf_parse(AI_PROXY_CONF, sizeof(AI_PROXY_CONF) - 1, &c.conf, conf_err, NULL) != 0) {
         fprintf(stderr, "sl-bench-micro: ai-proxy config rejected\n");
         return 1;

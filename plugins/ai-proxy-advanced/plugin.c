@@ -398,7 +398,10 @@ sl_aa_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, siz
 {
     sl_aa_ud_t ud = {api, cx};
     sl_aa_conf_t *c = NULL;
-    int rc = sl_aa_conf_parse(json, len, &c, sl_aa_conf_err, &ud);
+    int rc;
+
+    sl_ap_conf_host(api); /* each target is checked as an ai-proxy config */
+    rc = sl_aa_conf_parse(json, len, &c, sl_aa_conf_err, &ud);
 
     if (rc == -2) {
         api->conf_error(cx, "", "out of memory");

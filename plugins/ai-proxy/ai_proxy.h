@@ -246,6 +246,12 @@ typedef struct sl_ap_conf {
  * function forwarding to api->conf_error. */
 typedef void (*sl_ap_conf_err_fn)(void *ud, const char *field, const char *msg);
 
+/* The host whose schema checker (api->conf_schema_check, ABI 1.4) checks
+ * the config against conf_schema.c's tables: set once before parsing (the
+ * plugin's config_parse; unit tests pass a table of their own).  Without
+ * one, or with an older host, every parse fails saying so. */
+void sl_ap_conf_host(const sl_api_t *api);
+
 int sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_err_fn err,
                      void *ud);
 void sl_ap_conf_free(sl_ap_conf_t *c);

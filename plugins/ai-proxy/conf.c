@@ -1,17 +1,18 @@
-/* conf.c - Kong's ai-proxy configuration schema.
+/* conf.c - ai-proxy's configuration: Kong's ai-proxy config, checked by
+ * the host against conf_schema.c's tables, turned into an sl_ap_target_t.
  *
- * Field names, defaults and ranges follow Kong 3.14 so that a decK file
- * written for Kong, or dumped by its Admin API with every default filled
- * in, loads unchanged.  The schema is a table (sl_ap_f_top below): keys
- * Kong knows but sluice does not implement (other providers' options,
- * cloud auth) are accepted at their default and refused with "not
- * supported yet" otherwise; keys Kong does not know are refused, naming the
- * field path.  JSON null means "not set".  Vault references ({vault://env/
- * NAME}) are resolved in Kong's referenceable fields.  Not a hot path:
- * json-c.
+ * The host (api->conf_schema_check) checks types, defaults, ranges, one-of
+ * lists and unknown keys and fills conf_schema.h's structs; this file adds
+ * what a table cannot say: vault references ({vault://env/NAME}) in Kong's
+ * referenceable fields, each provider's required options and refusals, the
+ * Kong fields sluice does not use yet (refused away from their default),
+ * and the upstream URL from upstream_url or the provider row's template.
+ * Errors carry Kong's field path; the host adds file, line and
+ * "plugins[N].config.".  Not a hot path.
  */
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "ai_proxy.h"
+#include "conf_schema.h"
 #include "token.h"
 
 typedef struct sl_ap_cp {
@@ -53,37 +55,6 @@ sl_ap_cp_err(sl_ap_cp_t *cp, const char *field, const char *fmt, ...)
         cp->err(cp->ud, field, msg);
     }
     cp->nerr++;
-}
-
-static int
-sl_ap_in(const char *key, const char *const *list)
-{
-    for (; *list; list++) {
-        if (strcmp(key, *list) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Is `v` unset (absent or null)? */
-#define UNSET(v) ((v) == NULL || json_object_get_type(v) == json_type_null)
-
-/* Check an object's keys: known ones, and Kong's unsupported ones (must be
- * null/false/empty). */
-static json_object *
-sl_ap_record(sl_ap_cp_t *cp, json_object *parent, const char *key, const char *field)
-{
-    json_object *v = NULL;
-
-    if (!json_object_object_get_ex(parent, key, &v) || UNSET(v)) {
-        return NULL;
-    }
-    if (json_object_get_type(v) != json_type_object) {
-        sl_ap_cp_err(cp, field, "expected a record");
-        return NULL;
-    }
-    return v;
 }
 
 /* A Kong vault reference, {vault://env/NAME} or {vault://env/NAME/KEY}
@@ -156,88 +127,6 @@ sl_ap_vault(sl_ap_cp_t *cp, const char *field, const char *ref)
         return NULL;
     }
     return val;
-}
-
-/* String field: NULL when unset; error when not a string.  `ref`: Kong
- * marks the field referenceable (a vault reference is resolved); in any
- * other field a reference is refused rather than used as text. */
-static const char *
-sl_ap_str_ref(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field, int ref)
-{
-    json_object *v = NULL;
-    const char *s;
-
-    if (o == NULL || !json_object_object_get_ex(o, key, &v) || UNSET(v)) {
-        return NULL;
-    }
-    if (json_object_get_type(v) != json_type_string) {
-        sl_ap_cp_err(cp, field, "expected a string");
-        return NULL;
-    }
-    if (json_object_get_string_len(v) == 0) {
-        sl_ap_cp_err(cp, field, "length must be at least 1");
-        return NULL;
-    }
-    s = json_object_get_string(v);
-    if (strncmp(s, "{vault://", 9) == 0) {
-        if (!ref) {
-            sl_ap_cp_err(cp, field,
-                         "vault references are resolved only in auth.header_name, "
-                         "header_value, param_name and param_value (Kong's referenceable "
-                         "fields)");
-            return NULL;
-        }
-        return sl_ap_vault(cp, field, s);
-    }
-    return s;
-}
-
-#define sl_ap_str(cp, o, key, field) sl_ap_str_ref(cp, o, key, field, 0)
-
-static int
-sl_ap_bool(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field, int def)
-{
-    json_object *v = NULL;
-
-    if (o == NULL || !json_object_object_get_ex(o, key, &v) || UNSET(v)) {
-        return def;
-    }
-    if (json_object_get_type(v) != json_type_boolean) {
-        sl_ap_cp_err(cp, field, "expected a boolean");
-        return def;
-    }
-    return json_object_get_boolean(v);
-}
-
-/* Number field in [lo, hi]; `def` when unset.  integer: must be whole. */
-static double
-sl_ap_num(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field, double def, double lo,
-          double hi, int integer)
-{
-    json_object *v = NULL;
-    double d;
-
-    if (o == NULL || !json_object_object_get_ex(o, key, &v) || UNSET(v)) {
-        return def;
-    }
-    if (json_object_get_type(v) != json_type_int && json_object_get_type(v) != json_type_double) {
-        sl_ap_cp_err(cp, field, integer ? "expected an integer" : "expected a number");
-        return def;
-    }
-    d = json_object_get_double(v);
-    if (integer && d != (double)(int64_t)d) {
-        sl_ap_cp_err(cp, field, "expected an integer");
-        return def;
-    }
-    if (d < lo || d > hi) {
-        if (hi >= 1e300) {
-            sl_ap_cp_err(cp, field, "value must be at least %g", lo);
-        } else {
-            sl_ap_cp_err(cp, field, "value should be between %g and %g", lo, hi);
-        }
-        return def;
-    }
-    return d;
 }
 
 static char *
@@ -315,416 +204,6 @@ sl_ap_parse_url(sl_ap_target_t *c, const char *url)
         c->up_query = sl_ap_dup(q + 1, strcspn(q + 1, "#"));
     }
     return 0;
-}
-
-/* ------------------------------------------------------------- the schema
- *
- * Every field of Kong 3.14's ai-proxy config (its published plugin schema;
- * the open-source 3.9 schema.lua / llm/schemas/init.lua for what it has),
- * so that a config dumped by Kong's Admin API or decK, which fills in every
- * default, loads unchanged.  Each field is one of:
- *   USED     implemented: type and range checked where it is read below
- *   DEFAULT  not used by sluice (it configures a provider, a cloud identity
- *            or a route type sluice does not have): accepted when null or
- *            equal to Kong's default, refused with a message otherwise
- *   ANY      not used and harmless whatever its value (its only effect is
- *            behind another field that must stay at its default)
- * Keys not in the table are refused, naming the field path. */
-
-typedef enum {
-    SL_AP_T_STR,
-    SL_AP_T_BOOL,
-    SL_AP_T_INT,
-    SL_AP_T_NUM,
-    SL_AP_T_REC,
-    SL_AP_T_ARR,
-    SL_AP_T_OBJ
-} sl_ap_ftype_t;
-typedef enum { SL_AP_U_USED, SL_AP_U_DEFAULT, SL_AP_U_ANY } sl_ap_fuse_t;
-
-typedef struct sl_ap_field {
-    const char *name;
-    uint8_t type;                  /* sl_ap_ftype_t */
-    uint8_t use;                   /* sl_ap_fuse_t */
-    const char *def;               /* DEFAULT: Kong's default as JSON text, NULL = none */
-    const char *why;               /* DEFAULT: what it is for (the refusal says so) */
-    const struct sl_ap_field *sub; /* REC: its fields, NULL-name terminated */
-} sl_ap_field_t;
-
-#define USED(n, t)                                                                                 \
-    {                                                                                              \
-        n, SL_AP_T_##t, SL_AP_U_USED, NULL, NULL, NULL                                             \
-    }
-#define REC(n, sub)                                                                                \
-    {                                                                                              \
-        n, SL_AP_T_REC, SL_AP_U_USED, NULL, NULL, sub                                              \
-    }
-#define INERT(n, t, def, why)                                                                      \
-    {                                                                                              \
-        n, SL_AP_T_##t, SL_AP_U_DEFAULT, def, why, NULL                                            \
-    }
-#define INERT_REC(n, sub, why)                                                                     \
-    {                                                                                              \
-        n, SL_AP_T_REC, SL_AP_U_DEFAULT, NULL, why, sub                                            \
-    }
-#define ANY(n, t)                                                                                  \
-    {                                                                                              \
-        n, SL_AP_T_##t, SL_AP_U_ANY, NULL, NULL, NULL                                              \
-    }
-#define END                                                                                        \
-    {                                                                                              \
-        NULL, 0, 0, NULL, NULL, NULL                                                               \
-    }
-
-static const sl_ap_field_t sl_ap_f_auth[] = {
-    USED("header_name", STR),
-    USED("header_value", STR),
-    USED("param_name", STR),
-    USED("param_value", STR),
-    USED("param_location", STR),
-    USED("allow_override", BOOL),
-    USED("azure_use_managed_identity", BOOL),
-    ANY("azure_client_id", STR),
-    ANY("azure_client_secret", STR),
-    ANY("azure_tenant_id", STR),
-    USED("gcp_use_service_account", BOOL),
-    ANY("gcp_service_account_json", STR),
-    ANY("gcp_metadata_url", STR),
-    ANY("gcp_oauth_token_url", STR),
-    USED("aws_access_key_id", STR),
-    USED("aws_secret_access_key", STR),
-    END,
-};
-
-static const sl_ap_field_t sl_ap_f_bedrock[] = {
-    ANY("aws_region", STR),
-    ANY("aws_assume_role_arn", STR),
-    ANY("aws_role_session_name", STR),
-    ANY("aws_sts_endpoint_url", STR),
-    ANY("batch_bucket_prefix", STR),
-    ANY("batch_role_arn", STR),
-    INERT("embeddings_normalize", BOOL, "false", "bedrock embeddings"),
-    ANY("performance_config_latency", STR),
-    ANY("video_output_s3_uri", STR),
-    END,
-};
-static const sl_ap_field_t sl_ap_f_gemini[] = {
-    ANY("api_endpoint", STR),
-    ANY("project_id", STR),
-    ANY("location_id", STR),
-    ANY("endpoint_id", STR),
-    END,
-};
-static const sl_ap_field_t sl_ap_f_huggingface[] = {
-    ANY("use_cache", BOOL),
-    ANY("wait_for_model", BOOL),
-    END,
-};
-static const sl_ap_field_t sl_ap_f_cohere[] = {
-    INERT("embedding_input_type", STR, "\"classification\"", "cohere embeddings"),
-    ANY("wait_for_model", BOOL),
-    END,
-};
-static const sl_ap_field_t sl_ap_f_databricks[] = {
-    ANY("workspace_instance_id", STR),
-    END,
-};
-/* dashscope: Kong's `international` plus sluice extensions (docs/ai-proxy.md) */
-static const sl_ap_field_t sl_ap_f_dashscope[] = {
-    USED("international", BOOL), USED("api", STR),    USED("web_search", BOOL),
-    USED("search_options", OBJ), USED("models", OBJ), END,
-};
-
-static const sl_ap_field_t sl_ap_f_options[] = {
-    USED("max_tokens", INT),
-    USED("temperature", NUM),
-    USED("top_p", NUM),
-    USED("top_k", INT),
-    USED("input_cost", NUM),
-    USED("output_cost", NUM),
-    USED("cache_read_cost", NUM),
-    USED("cache_write_cost", NUM),
-    INERT("cache_write_cost_list", ARR, "[]", "per-TTL cache pricing (1h TTL)"),
-    INERT("context_window_factor", ARR, "[]", "context-window pricing tiers"),
-    INERT("service_tier_factor", ARR, "[]", "service-tier pricing"),
-    USED("upstream_url", STR),
-    USED("upstream_path", STR),
-    REC("dashscope", sl_ap_f_dashscope),
-    USED("anthropic_version", STR),
-    USED("azure_instance", STR),
-    USED("azure_api_version", STR),
-    USED("azure_deployment_id", STR),
-    USED("llama2_format", STR),
-    USED("mistral_format", STR),
-    INERT("embeddings_dimensions", INT, NULL, "llm/v1/embeddings"),
-    REC("bedrock", sl_ap_f_bedrock),
-    REC("gemini", sl_ap_f_gemini),
-    REC("huggingface", sl_ap_f_huggingface),
-    REC("cohere", sl_ap_f_cohere),
-    REC("databricks", sl_ap_f_databricks),
-    END,
-};
-
-static const sl_ap_field_t sl_ap_f_model[] = {
-    USED("provider", STR),
-    USED("name", STR),
-    USED("model_alias", STR),
-    REC("options", sl_ap_f_options),
-    END,
-};
-static const sl_ap_field_t sl_ap_f_logging[] = {
-    USED("log_statistics", BOOL),
-    USED("log_payloads", BOOL),
-    END,
-};
-/* The members a target is made of (sl_ap_target_parse checks them). */
-static const sl_ap_field_t sl_ap_f_target[] = {
-    USED("route_type", STR),
-    REC("auth", sl_ap_f_auth),
-    REC("model", sl_ap_f_model),
-    REC("logging", sl_ap_f_logging),
-    END,
-};
-static const sl_ap_field_t sl_ap_f_top[] = {
-    /* the target's members: checked and read by sl_ap_target_parse */
-    USED("route_type", STR),
-    USED("auth", OBJ),
-    USED("model", OBJ),
-    USED("logging", OBJ),
-    USED("llm_format", STR),
-    USED("response_streaming", STR),
-    USED("max_request_body_size", INT),
-    USED("max_stream_event_size", INT), /* sluice's own */
-    USED("model_name_header", BOOL),
-    USED("genai_category", STR),
-    END,
-};
-
-/* Does `v` have the JSON type of `t` (null always does: "not set")? */
-static int
-sl_ap_type_ok(json_object *v, int t)
-{
-    enum json_type jt = json_object_get_type(v);
-
-    switch (t) {
-    case SL_AP_T_STR:
-        return jt == json_type_string;
-    case SL_AP_T_BOOL:
-        return jt == json_type_boolean;
-    case SL_AP_T_INT:
-        return jt == json_type_int;
-    case SL_AP_T_NUM:
-        return jt == json_type_int || jt == json_type_double;
-    case SL_AP_T_ARR:
-        return jt == json_type_array;
-    default:
-        return jt == json_type_object;
-    }
-}
-
-/* Is `v` null or Kong's default `def` (JSON text)? */
-static int
-sl_ap_is_default(json_object *v, const char *def)
-{
-    json_object *d;
-    int eq;
-
-    if (UNSET(v)) {
-        return 1;
-    }
-    if (def == NULL) {
-        return 0;
-    }
-    d = json_tokener_parse(def);
-    eq = d != NULL && json_object_equal(v, d);
-    json_object_put(d);
-    return eq;
-}
-
-static void sl_ap_schema_check(sl_ap_cp_t *cp, const char *path, json_object *o,
-                               const sl_ap_field_t *fields, const char *inert_why);
-
-/* One field's value against its table row. */
-static void
-sl_ap_field_check(sl_ap_cp_t *cp, const char *field, json_object *v, const sl_ap_field_t *f,
-                  const char *inert_why)
-{
-    static const char *const tname[] = {"a string", "a boolean", "an integer", "a number",
-                                        "a record", "an array",  "an object"};
-    int use = inert_why && f->use == SL_AP_U_USED ? SL_AP_U_DEFAULT : f->use;
-    const char *why = f->why ? f->why : inert_why;
-
-    if (UNSET(v)) {
-        return;
-    }
-    if (!sl_ap_type_ok(v, f->type)) {
-        if (f->use != SL_AP_U_USED) { /* USED fields are reported where read */
-            sl_ap_cp_err(cp, field, "expected %s", tname[f->type]);
-        }
-        return;
-    }
-    if (f->type == SL_AP_T_REC) {
-        sl_ap_schema_check(cp, field, v, f->sub, use == SL_AP_U_DEFAULT ? why : NULL);
-        return;
-    }
-    if (use == SL_AP_U_DEFAULT && !sl_ap_is_default(v, f->def)) {
-        sl_ap_cp_err(cp, field, "not supported yet by sluice (used by %s); leave it unset%s%s", why,
-                     f->def ? " or at Kong's default " : "", f->def ? f->def : "");
-    }
-}
-
-/* Check an object's members against a field table: unknown keys, the types
- * of unused fields, unused fields set away from their default. */
-static void
-sl_ap_schema_check(sl_ap_cp_t *cp, const char *path, json_object *o, const sl_ap_field_t *fields,
-                   const char *inert_why)
-{
-    char field[160];
-    const sl_ap_field_t *f;
-
-    json_object_object_foreach(o, key, val)
-    {
-        snprintf(field, sizeof(field), "%s%s%s", path, *path ? "." : "", key);
-        for (f = fields; f->name && strcmp(f->name, key) != 0; f++) {
-        }
-        if (f->name == NULL) {
-            sl_ap_cp_err(cp, field, "unknown field");
-            continue;
-        }
-        sl_ap_field_check(cp, field, val, f, inert_why);
-    }
-}
-
-/* Kong's one_of lists, for "not supported yet" vs "expected one of". */
-static const char *const sl_ap_route_types_later[] = {"llm/v1/completions",
-                                                      "llm/v1/embeddings",
-                                                      "llm/v1/responses",
-                                                      "llm/v1/assistants",
-                                                      "llm/v1/files",
-                                                      "llm/v1/batches",
-                                                      "preserve",
-                                                      "image/v1/images/generations",
-                                                      "image/v1/images/edits",
-                                                      "audio/v1/audio/speech",
-                                                      "audio/v1/audio/transcriptions",
-                                                      "audio/v1/audio/translations",
-                                                      "realtime/v1/realtime",
-                                                      "video/v1/videos/generations",
-                                                      NULL};
-static const char *const sl_ap_genai_later[] = {"text/embeddings",  "image/generation",
-                                                "audio/speech",     "audio/transcription",
-                                                "video/generation", NULL};
-/* A per-1M-token price: Kong's schema says gt = 0, so 0 is an error. */
-static double
-sl_ap_cost(sl_ap_cp_t *cp, json_object *opts, const char *key)
-{
-    char field[64];
-    json_object *v = NULL;
-
-    snprintf(field, sizeof(field), "model.options.%s", key);
-    if (opts && json_object_object_get_ex(opts, key, &v) && !UNSET(v) &&
-        (json_object_get_type(v) == json_type_int || json_object_get_type(v) == json_type_double) &&
-        json_object_get_double(v) <= 0) {
-        sl_ap_cp_err(cp, field, "value must be greater than 0");
-        return -1;
-    }
-    return sl_ap_num(cp, opts, key, field, -1, 0, 1e308, 0);
-}
-
-/* model.options.dashscope.models.<name>: {max_output_tokens, thinking
- * (no|stream|yes), json_schema, cache, search}, each overriding the
- * built-in row (or the defaults of an unknown model). */
-static void
-sl_ap_model_override(sl_ap_cp_t *cp, const char *name, json_object *o, sl_ap_model_t *m)
-{
-    static const char *const keys[] = {
-        "max_output_tokens", "thinking", "json_schema", "cache", "search", NULL};
-    char field[160], base[128];
-    const char *s;
-
-    if (name == NULL) {
-        return;
-    }
-    sl_ap_model_facts(NULL, name, strlen(name), m);
-    snprintf(m->name, sizeof(m->name), "%s", name);
-    m->known = 1;
-    snprintf(base, sizeof(base), "model.options.dashscope.models.%.60s", name);
-    if (strlen(name) >= sizeof(m->name)) {
-        sl_ap_cp_err(cp, base, "model name too long");
-        return;
-    }
-    if (json_object_get_type(o) != json_type_object) {
-        sl_ap_cp_err(cp, base, "expected a record");
-        return;
-    }
-    json_object_object_foreach(o, k, v)
-    {
-        (void)v;
-        if (!sl_ap_in(k, keys)) {
-            snprintf(field, sizeof(field), "%s.%s", base, k);
-            sl_ap_cp_err(cp, field, "unknown field");
-        }
-    }
-#define F(k) (snprintf(field, sizeof(field), "%s.%s", base, k), field)
-    m->max_output = (int64_t)sl_ap_num(cp, o, "max_output_tokens", F("max_output_tokens"),
-                                       (double)m->max_output, 0, 2147483647.0, 1);
-    s = sl_ap_str(cp, o, "thinking", F("thinking"));
-    if (s) {
-        if (strcmp(s, "no") == 0) {
-            m->thinking = SL_AP_THINK_NO;
-        } else if (strcmp(s, "stream") == 0) {
-            m->thinking = SL_AP_THINK_STREAM;
-        } else if (strcmp(s, "yes") == 0) {
-            m->thinking = SL_AP_THINK_YES;
-        } else {
-            sl_ap_cp_err(cp, field, "expected one of: no, stream, yes");
-        }
-    }
-    m->json_schema = (uint8_t)sl_ap_bool(cp, o, "json_schema", F("json_schema"), m->json_schema);
-    m->cache = (uint8_t)sl_ap_bool(cp, o, "cache", F("cache"), m->cache);
-    m->search = (uint8_t)sl_ap_bool(cp, o, "search", F("search"), m->search);
-#undef F
-}
-
-/* The sluice extensions under model.options.dashscope. */
-static void
-sl_ap_dashscope_ext(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *ds)
-{
-    json_object *so = NULL, *models = NULL;
-    const char *s = sl_ap_str(cp, ds, "api", "model.options.dashscope.api");
-    size_t n;
-
-    if (s == NULL || strcmp(s, "openai") == 0) {
-        c->api = SL_AP_API_OPENAI;
-    } else if (strcmp(s, "anthropic") == 0) {
-        c->api = SL_AP_API_ANTHROPIC;
-    } else {
-        sl_ap_cp_err(cp, "model.options.dashscope.api", "expected one of: openai, anthropic");
-    }
-    c->web_search = sl_ap_bool(cp, ds, "web_search", "model.options.dashscope.web_search", 0);
-    if (ds && json_object_object_get_ex(ds, "search_options", &so) && !UNSET(so)) {
-        if (json_object_get_type(so) != json_type_object) {
-            sl_ap_cp_err(cp, "model.options.dashscope.search_options", "expected a record");
-        } else {
-            c->search_options = strdup(json_object_to_json_string_ext(so, JSON_C_TO_STRING_PLAIN));
-        }
-    }
-    if (ds && json_object_object_get_ex(ds, "models", &models) && !UNSET(models)) {
-        if (json_object_get_type(models) != json_type_object) {
-            sl_ap_cp_err(cp, "model.options.dashscope.models", "expected a record");
-            return;
-        }
-        n = (size_t)json_object_object_length(models);
-        c->models = calloc(n ? n : 1, sizeof(*c->models));
-        if (c->models == NULL) {
-            sl_ap_cp_err(cp, "model.options.dashscope.models", "out of memory");
-            return;
-        }
-        json_object_object_foreach(models, name, o)
-        {
-            sl_ap_model_override(cp, name, o, &c->models[c->nmodels++]);
-        }
-    }
 }
 
 /* Hugging Face, as Kong's driver: chat goes to <base>/v1/chat/completions
@@ -820,34 +299,205 @@ sl_ap_expand(sl_ap_cp_t *cp, const char *tpl, const char *azure_instance, const 
     return b.ptr;
 }
 
-/* An option that must be one of a list; NULL when unset. */
-static const char *
-sl_ap_enum(sl_ap_cp_t *cp, json_object *o, const char *key, const char *field,
-           const char *const *allowed, const char *expected)
-{
-    const char *s = sl_ap_str(cp, o, key, field);
+/* ------------------------------------------------------ the host's checker
+ *
+ * The host checks the JSON against conf_schema.c's tables and fills the
+ * raw structs (api->conf_schema_check, ABI 1.4); its errors come back here
+ * to be put under the caller's prefix ("targets[1].") and counted. */
 
-    if (s && !sl_ap_in(s, allowed)) {
-        sl_ap_cp_err(cp, field, "expected one of: %s", expected);
-        return NULL;
+static const sl_api_t *sl_ap_api;
+
+void
+sl_ap_conf_host(const sl_api_t *api)
+{
+    sl_ap_api = api;
+}
+
+typedef struct sl_ap_sub {
+    sl_ap_cp_t *cp;
+    const char *base; /* put before the checker's paths, "" for none */
+} sl_ap_sub_t;
+
+static void
+sl_ap_schema_err(void *ud, const char *path, const char *msg)
+{
+    sl_ap_sub_t *s = ud;
+    char field[320];
+
+    snprintf(field, sizeof(field), "%s%s%s", s->base, s->base[0] && path[0] ? "." : "", path);
+    sl_ap_cp_err(s->cp, field, "%s", msg);
+}
+
+/* Check `json` against `schema` into *block (errors under `base`); 0 or -1. */
+static int
+sl_ap_check(sl_ap_cp_t *cp, const sl_schema_t *schema, const char *base, const char *json,
+            size_t len, void **block)
+{
+    sl_ap_sub_t s = {cp, base};
+
+    *block = NULL;
+    if (sl_ap_api == NULL || sl_ap_api->abi_minor < 4 || sl_ap_api->conf_schema_check == NULL) {
+        sl_ap_cp_err(cp, "", "ai-proxy needs a sluice host with plugin ABI 1.4");
+        return -1;
+    }
+    return sl_ap_api->conf_schema_check(schema, json, len, sl_ap_schema_err, &s, block);
+}
+
+static void
+sl_ap_uncheck(const sl_schema_t *schema, void *block)
+{
+    if (block != NULL) {
+        sl_ap_api->conf_schema_free(schema, block);
+    }
+}
+
+/* ------------------------------------------------- rules beyond the tables */
+
+/* A field Kong has and sluice does not use, set away from Kong's default. */
+static void
+sl_ap_unused(sl_ap_cp_t *cp, const char *field, int set, const char *why, const char *def)
+{
+    if (set) {
+        sl_ap_cp_err(cp, field, "not supported yet by sluice (used by %s); leave it unset%s%s", why,
+                     def ? " or at Kong's default " : "", def ? def : "");
+    }
+}
+
+static void
+sl_ap_unused_fields(sl_ap_cp_t *cp, const sl_ap_raw_target_t *r)
+{
+    const sl_ap_raw_options_t *o = &r->model.options;
+    const char *eit = o->cohere.embedding_input_type;
+
+    sl_ap_unused(cp, "model.options.cache_write_cost_list", o->cache_write_cost_list.n > 0,
+                 "per-TTL cache pricing (1h TTL)", "[]");
+    sl_ap_unused(cp, "model.options.context_window_factor", o->context_window_factor.n > 0,
+                 "context-window pricing tiers", "[]");
+    sl_ap_unused(cp, "model.options.service_tier_factor", o->service_tier_factor.n > 0,
+                 "service-tier pricing", "[]");
+    sl_ap_unused(cp, "model.options.embeddings_dimensions", o->embeddings_dimensions != INT64_MIN,
+                 "llm/v1/embeddings", NULL);
+    sl_ap_unused(cp, "model.options.bedrock.embeddings_normalize", o->bedrock.embeddings_normalize,
+                 "bedrock embeddings", "false");
+    sl_ap_unused(cp, "model.options.cohere.embedding_input_type",
+                 eit != NULL && strcmp(eit, "classification") != 0, "cohere embeddings",
+                 "\"classification\"");
+}
+
+/* A referenceable field (auth.*): its vault reference resolved; NULL unset. */
+static const char *
+sl_ap_ref(sl_ap_cp_t *cp, const char *field, const char *s)
+{
+    if (s != NULL && strncmp(s, "{vault://", 9) == 0) {
+        return sl_ap_vault(cp, field, s);
     }
     return s;
+}
+
+/* An optional number: the config's value, or `unset` (-1) when not set. */
+static int64_t
+sl_ap_int(int64_t v)
+{
+    return v == INT64_MIN ? -1 : v;
+}
+
+static double
+sl_ap_real(double v)
+{
+    return isnan(v) ? -1 : v;
+}
+
+/* A per-1M-token price: Kong's schema says gt = 0, so 0 is an error. */
+static double
+sl_ap_cost(sl_ap_cp_t *cp, const char *key, double v)
+{
+    char field[64];
+
+    if (!isnan(v) && v <= 0) {
+        snprintf(field, sizeof(field), "model.options.%s", key);
+        sl_ap_cp_err(cp, field, "value must be greater than 0");
+        return -1;
+    }
+    return sl_ap_real(v);
+}
+
+/* model.options.dashscope.models.<name>: {max_output_tokens, thinking
+ * (no|stream|yes), json_schema, cache, search}, each overriding the
+ * built-in row (or the defaults of an unknown model). */
+static void
+sl_ap_model_override(sl_ap_cp_t *cp, const sl_conf_pair_t *p, sl_ap_model_t *m)
+{
+    static const char *const think[] = {"no", "stream", "yes", NULL};
+    char base[128];
+    sl_ap_raw_dsmodel_t *o;
+
+    sl_ap_model_facts(NULL, p->key, strlen(p->key), m);
+    snprintf(m->name, sizeof(m->name), "%s", p->key);
+    m->known = 1;
+    snprintf(base, sizeof(base), "model.options.dashscope.models.%.60s", p->key);
+    if (sl_ap_check(cp, &sl_ap_dsmodel_schema, base, p->json, strlen(p->json), (void **)&o) != 0) {
+        return;
+    }
+    if (o->max_output_tokens != INT64_MIN) {
+        m->max_output = o->max_output_tokens;
+    }
+    for (int i = 0; o->thinking && think[i]; i++) {
+        if (strcmp(o->thinking, think[i]) == 0) {
+            m->thinking = (uint8_t)i; /* sl_ap_think_t, in this order */
+        }
+    }
+    if (o->json_schema >= 0) {
+        m->json_schema = (uint8_t)o->json_schema;
+    }
+    if (o->cache >= 0) {
+        m->cache = (uint8_t)o->cache;
+    }
+    if (o->search >= 0) {
+        m->search = (uint8_t)o->search;
+    }
+    sl_ap_uncheck(&sl_ap_dsmodel_schema, o);
+}
+
+/* The sluice extensions under model.options.dashscope. */
+static void
+sl_ap_dashscope_ext(sl_ap_cp_t *cp, sl_ap_target_t *c, const sl_ap_raw_dashscope_t *ds)
+{
+    const sl_conf_pair_t *pairs = ds->models.items;
+
+    c->international = ds->international;
+    c->api = ds->api && strcmp(ds->api, "anthropic") == 0 ? SL_AP_API_ANTHROPIC : SL_AP_API_OPENAI;
+    c->web_search = ds->web_search;
+    if (ds->search_options != NULL) {
+        if (ds->search_options[0] != '{') {
+            sl_ap_cp_err(cp, "model.options.dashscope.search_options", "expected a record");
+        } else {
+            c->search_options = strdup(ds->search_options);
+        }
+    }
+    if (ds->models.n > 0) {
+        c->models = calloc(ds->models.n, sizeof(*c->models));
+        if (c->models == NULL) {
+            sl_ap_cp_err(cp, "model.options.dashscope.models", "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < ds->models.n; i++) {
+            sl_ap_model_override(cp, &pairs[i], &c->models[c->nmodels++]);
+        }
+    }
 }
 
 /* Bedrock's SigV4 credentials and region: Kong's auth.aws_access_key_id /
  * aws_secret_access_key and options.bedrock.aws_region, else the AWS_*
  * variables of the environment (as Kong's AWS SDK reads them). */
 static void
-sl_ap_bedrock_creds(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *auth, json_object *opts)
+sl_ap_bedrock_creds(sl_ap_cp_t *cp, sl_ap_target_t *c, const sl_ap_raw_target_t *r)
 {
-    json_object *b = opts ? sl_ap_record(cp, opts, "bedrock", "model.options.bedrock") : NULL;
-    const char *ak = sl_ap_str_ref(cp, auth, "aws_access_key_id", "auth.aws_access_key_id", 1);
-    const char *sk =
-        sl_ap_str_ref(cp, auth, "aws_secret_access_key", "auth.aws_secret_access_key", 1);
-    const char *rg = sl_ap_str(cp, b, "aws_region", "model.options.bedrock.aws_region");
+    const char *ak = sl_ap_ref(cp, "auth.aws_access_key_id", r->auth.aws_access_key_id);
+    const char *sk = sl_ap_ref(cp, "auth.aws_secret_access_key", r->auth.aws_secret_access_key);
+    const char *rg = r->model.options.bedrock.aws_region;
     const char *tk = NULL;
 
-    if (sl_ap_str(cp, b, "aws_assume_role_arn", "model.options.bedrock.aws_assume_role_arn")) {
+    if (r->model.options.bedrock.aws_assume_role_arn) {
         sl_ap_cp_err(cp, "model.options.bedrock.aws_assume_role_arn",
                      "assuming a role is not supported yet by sluice");
     }
@@ -884,25 +534,24 @@ sl_ap_bedrock_creds(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *auth, json_o
  * auth.azure_use_managed_identity for azure): an OAuth token source
  * (token.h), fetched per worker at request time. */
 static void
-sl_ap_cloud_auth(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *auth, int prov)
+sl_ap_cloud_auth(sl_ap_cp_t *cp, sl_ap_target_t *c, const sl_ap_raw_auth_t *a, int prov)
 {
     char why[256];
     const char *sa;
 
     why[0] = '\0';
-    if (sl_ap_bool(cp, auth, "gcp_use_service_account", "auth.gcp_use_service_account", 0)) {
+    if (a->gcp_use_service_account) {
         if (prov != SL_AP_PROV_GEMINI) {
             sl_ap_cp_err(cp, "auth.gcp_use_service_account", "only the gemini provider uses it");
             return;
         }
-        if (sl_ap_str(cp, auth, "gcp_metadata_url", "auth.gcp_metadata_url")) {
+        if (a->gcp_metadata_url) {
             sl_ap_cp_err(cp, "auth.gcp_metadata_url",
                          "the metadata server is not supported yet by sluice: set "
                          "gcp_service_account_json (or GCP_SERVICE_ACCOUNT)");
             return;
         }
-        sa =
-            sl_ap_str_ref(cp, auth, "gcp_service_account_json", "auth.gcp_service_account_json", 1);
+        sa = sl_ap_ref(cp, "auth.gcp_service_account_json", a->gcp_service_account_json);
         if (sa == NULL) {
             sa = getenv("GCP_SERVICE_ACCOUNT"); /* as Kong */
         }
@@ -910,21 +559,18 @@ sl_ap_cloud_auth(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *auth, int prov)
             sl_ap_cp_err(cp, "auth.gcp_service_account_json",
                          "gcp_use_service_account needs a service account key here or in "
                          "GCP_SERVICE_ACCOUNT");
-        } else if ((c->token = sl_ap_token_gcp(
-                        sa, sl_ap_str(cp, auth, "gcp_oauth_token_url", "auth.gcp_oauth_token_url"),
-                        why, sizeof(why))) == NULL) {
+        } else if ((c->token = sl_ap_token_gcp(sa, a->gcp_oauth_token_url, why, sizeof(why))) ==
+                   NULL) {
             sl_ap_cp_err(cp, "auth.gcp_service_account_json", "%s", why);
         }
     }
-    if (sl_ap_bool(cp, auth, "azure_use_managed_identity", "auth.azure_use_managed_identity", 0)) {
+    if (a->azure_use_managed_identity) {
         if (prov != SL_AP_PROV_AZURE) {
             sl_ap_cp_err(cp, "auth.azure_use_managed_identity", "only the azure provider uses it");
         } else if ((c->token = sl_ap_token_azure(
-                        sl_ap_str(cp, auth, "azure_tenant_id", "auth.azure_tenant_id"),
-                        sl_ap_str(cp, auth, "azure_client_id", "auth.azure_client_id"),
-                        sl_ap_str_ref(cp, auth, "azure_client_secret", "auth.azure_client_secret",
-                                      1),
-                        why, sizeof(why))) == NULL) {
+                        a->azure_tenant_id, a->azure_client_id,
+                        sl_ap_ref(cp, "auth.azure_client_secret", a->azure_client_secret), why,
+                        sizeof(why))) == NULL) {
             sl_ap_cp_err(cp, "auth", "%s", why);
         }
     }
@@ -934,13 +580,10 @@ sl_ap_cloud_auth(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *auth, int prov)
  * models path prefix, and the default base URL https://<api_endpoint>
  * (returned, owned; NULL for the Gemini API). */
 static char *
-sl_ap_vertex(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *opts)
+sl_ap_vertex(sl_ap_cp_t *cp, sl_ap_target_t *c, const sl_ap_raw_gemini_t *g)
 {
     static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
-    json_object *g = opts ? sl_ap_record(cp, opts, "gemini", "model.options.gemini") : NULL;
-    const char *ep = sl_ap_str(cp, g, "api_endpoint", "model.options.gemini.api_endpoint");
-    const char *pr = sl_ap_str(cp, g, "project_id", "model.options.gemini.project_id");
-    const char *lo = sl_ap_str(cp, g, "location_id", "model.options.gemini.location_id");
+    const char *ep = g->api_endpoint, *pr = g->project_id, *lo = g->location_id;
     sl_ap_buf_t b = {0};
 
     if (ep == NULL && pr == NULL && lo == NULL) {
@@ -973,64 +616,43 @@ sl_ap_vertex(sl_ap_cp_t *cp, sl_ap_target_t *c, json_object *opts)
     return b.ptr;
 }
 
-/* One target from `root` (route_type, auth, model, logging). */
+/* route_type as the table checked it: served, or not yet. */
 static void
-sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
+sl_ap_route_type(sl_ap_cp_t *cp, const char *s, sl_ap_target_t *c)
 {
-    json_object *auth, *model, *opts, *logging, *ds;
-    const char *s, *hn, *hv, *pn, *pv, *pl, *url, *upath, *ai = NULL, *ad = NULL, *dbw = NULL;
-    char *vbase = NULL;
-    const sl_ap_provider_t *prov = NULL;
-    const char *why;
+    static const struct {
+        const char *name;
+        sl_ap_route_t rt;
+    } served[] = {{"llm/v1/chat", SL_AP_ROUTE_CHAT},
+                  {"llm/v1/completions", SL_AP_ROUTE_COMPLETIONS},
+                  {"llm/v1/embeddings", SL_AP_ROUTE_EMBEDDINGS},
+                  {"preserve", SL_AP_ROUTE_PRESERVE}};
 
-    c->max_tokens = -1;
-    c->temperature = c->top_p = -1;
-    c->top_k = -1;
-    c->input_cost = c->output_cost = -1;
-    for (const sl_ap_field_t *f = sl_ap_f_target; f->name; f++) {
-        json_object *v = NULL;
-
-        if (json_object_object_get_ex(root, f->name, &v) && f->type == SL_AP_T_REC) {
-            sl_ap_field_check(cp, f->name, v, f, NULL);
+    for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+        if (strcmp(s, served[i].name) == 0) {
+            c->route_type = served[i].rt;
+            return;
         }
     }
+    sl_ap_cp_err(cp, "route_type", "'%s' is not supported yet (llm/v1/chat)", s);
+}
 
-    s = sl_ap_str(cp, root, "route_type", "route_type");
-    if (s == NULL) {
-        if (cp->nerr == 0) {
-            sl_ap_cp_err(cp, "route_type", "required field missing");
-        }
-    } else if (strcmp(s, "llm/v1/chat") == 0) {
-        c->route_type = SL_AP_ROUTE_CHAT;
-    } else if (strcmp(s, "llm/v1/completions") == 0) {
-        c->route_type = SL_AP_ROUTE_COMPLETIONS;
-    } else if (strcmp(s, "llm/v1/embeddings") == 0) {
-        c->route_type = SL_AP_ROUTE_EMBEDDINGS;
-    } else if (strcmp(s, "preserve") == 0) {
-        c->route_type = SL_AP_ROUTE_PRESERVE;
-    } else if (sl_ap_in(s, sl_ap_route_types_later)) {
-        sl_ap_cp_err(cp, "route_type", "'%s' is not supported yet (llm/v1/chat)", s);
-    } else {
-        sl_ap_cp_err(cp, "route_type",
-                     "expected one of: llm/v1/chat, llm/v1/completions, "
-                     "llm/v1/embeddings, preserve, ... (got '%s')",
-                     s);
-    }
+/* auth: the header or the parameter carrying the provider's key. */
+static void
+sl_ap_auth(sl_ap_cp_t *cp, const sl_ap_raw_auth_t *a, sl_ap_target_t *c)
+{
+    const char *hn = sl_ap_ref(cp, "auth.header_name", a->header_name);
+    const char *hv = sl_ap_ref(cp, "auth.header_value", a->header_value);
+    const char *pn = sl_ap_ref(cp, "auth.param_name", a->param_name);
+    const char *pv = sl_ap_ref(cp, "auth.param_value", a->param_value);
+    const char *pl = a->param_location;
 
-    /* auth */
-    auth = sl_ap_record(cp, root, "auth", "auth");
-    hn = sl_ap_str_ref(cp, auth, "header_name", "auth.header_name", 1);
-    hv = sl_ap_str_ref(cp, auth, "header_value", "auth.header_value", 1);
-    pn = sl_ap_str_ref(cp, auth, "param_name", "auth.param_name", 1);
-    pv = sl_ap_str_ref(cp, auth, "param_value", "auth.param_value", 1);
-    pl = sl_ap_str(cp, auth, "param_location", "auth.param_location");
-    c->allow_override = sl_ap_bool(cp, auth, "allow_override", "auth.allow_override", 0);
-    if ((hn == NULL) != (hv == NULL)) {
+    c->allow_override = a->allow_override;
+    if ((a->header_name == NULL) != (a->header_value == NULL)) {
         sl_ap_cp_err(cp, "auth",
                      "all or none of these fields must be set: 'header_name', 'header_value'");
-    } else if (hn) {
-        const char *q;
-        for (q = hn; *q; q++) {
+    } else if (hn && hv) {
+        for (const char *q = hn; *q; q++) {
             if (!isalnum((unsigned char)*q) && !strchr("!#$%&'*+-.^_`|~", *q)) {
                 sl_ap_cp_err(cp, "auth.header_name", "invalid header name");
                 break;
@@ -1042,130 +664,64 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
         c->header_name = strdup(hn);
         c->header_value = strdup(hv);
     }
-    if (pl && strcmp(pl, "query") != 0 && strcmp(pl, "body") != 0) {
-        sl_ap_cp_err(cp, "auth.param_location", "expected one of: query, body");
-    }
-    if ((pn == NULL) != (pv == NULL) || (pn == NULL) != (pl == NULL)) {
+    if ((a->param_name == NULL) != (a->param_value == NULL) ||
+        (a->param_name == NULL) != (pl == NULL)) {
         sl_ap_cp_err(cp, "auth",
                      "all or none of these fields must be set: 'param_name', "
                      "'param_value', 'param_location'");
-    } else if (pn) {
+    } else if (pn && pv) {
         c->param_name = strdup(pn);
         c->param_value = strdup(pv);
         c->param_location = strcmp(pl, "body") == 0 ? SL_AP_PARAM_BODY : SL_AP_PARAM_QUERY;
     }
+}
 
-    /* model */
-    model = sl_ap_record(cp, root, "model", "model");
-    if (model == NULL) {
-        sl_ap_cp_err(cp, "model", "required field missing");
-    } else {
-        s = sl_ap_str(cp, model, "provider", "model.provider");
-        if (s == NULL) {
-            sl_ap_cp_err(cp, "model.provider", "required field missing");
-        } else if ((prov = sl_ap_provider_find(s)) == NULL) {
-            sl_ap_cp_err(cp, "model.provider",
-                         "expected one of: openai, azure, anthropic, cohere, mistral, llama2, "
-                         "gemini, bedrock, huggingface, dashscope, databricks, xai, cerebras, "
-                         "deepseek, ollama, vllm");
-        } else if (prov->not_yet) {
-            sl_ap_cp_err(cp, "model.provider", "'%s' is not supported yet by sluice", s);
-            prov = NULL;
-        }
-        s = sl_ap_str(cp, model, "name", "model.name");
-        if (s) {
-            c->model_name = strdup(s);
-        }
-        s = sl_ap_str(cp, model, "model_alias", "model.model_alias");
-        if (s) {
-            c->model_alias = strdup(s);
-        }
+/* A provider's required option: "must set X for P provider". */
+static void
+sl_ap_need(sl_ap_cp_t *cp, const char *v, const char *field, const char *prov)
+{
+    if (v == NULL) {
+        sl_ap_cp_err(cp, field, "must set %s for %s provider", field, prov);
     }
-    c->prov = prov ? prov : sl_ap_provider_get(SL_AP_PROV_OPENAI);
-    c->provider = c->prov->id;
-    c->provider_name = strdup(c->prov->name);
+}
 
-    opts = model ? sl_ap_record(cp, model, "options", "model.options") : NULL;
-    c->max_tokens = (int64_t)sl_ap_num(cp, opts, "max_tokens", "model.options.max_tokens", -1, 1,
-                                       2147483647.0, 1);
-    c->temperature = sl_ap_num(cp, opts, "temperature", "model.options.temperature", -1, 0, 5, 0);
-    c->top_p = sl_ap_num(cp, opts, "top_p", "model.options.top_p", -1, 0, 1, 0);
-    c->top_k = (int64_t)sl_ap_num(cp, opts, "top_k", "model.options.top_k", -1, 0, 500, 1);
-    /* Kong: gt = 0 for every cost (0 is refused, not "free") */
-    c->input_cost = sl_ap_cost(cp, opts, "input_cost");
-    c->output_cost = sl_ap_cost(cp, opts, "output_cost");
-    c->cache_read_cost = sl_ap_cost(cp, opts, "cache_read_cost");
-    c->cache_write_cost = sl_ap_cost(cp, opts, "cache_write_cost");
-    ds = opts ? sl_ap_record(cp, opts, "dashscope", "model.options.dashscope") : NULL;
-    c->international =
-        sl_ap_bool(cp, ds, "international", "model.options.dashscope.international", 1);
-    sl_ap_dashscope_ext(cp, c, ds);
+/* Kong's entity checks of the provider's own options; the databricks
+ * workspace (NULL when absent or refused). */
+static const char *
+sl_ap_provider_rules(sl_ap_cp_t *cp, const sl_ap_provider_t *prov, const sl_ap_raw_target_t *r,
+                     sl_ap_target_t *c)
+{
+    const sl_ap_raw_options_t *o = &r->model.options;
+    const char *dbw = NULL;
 
-    /* the provider's own options, and Kong's entity checks on them */
-    s = sl_ap_str(cp, opts, "anthropic_version", "model.options.anthropic_version");
-    if (s) {
-        if (strpbrk(s, "\r\n")) {
-            sl_ap_cp_err(cp, "model.options.anthropic_version", "must not contain line breaks");
-        } else {
-            c->anthropic_version = strdup(s);
+    switch (prov->id) {
+    case SL_AP_PROV_MISTRAL:
+        sl_ap_need(cp, o->mistral_format, "model.options.mistral_format", "mistral");
+        if (o->mistral_format && strcmp(o->mistral_format, "openai") != 0) {
+            sl_ap_cp_err(cp, "model.options.mistral_format",
+                         "'%s' is not supported yet by sluice (openai)", o->mistral_format);
         }
-    }
-    ai = sl_ap_str(cp, opts, "azure_instance", "model.options.azure_instance");
-    ad = sl_ap_str(cp, opts, "azure_deployment_id", "model.options.azure_deployment_id");
-    s = sl_ap_str(cp, opts, "azure_api_version", "model.options.azure_api_version");
-    c->azure_api_version = strdup(s ? s : "2023-05-15");
-    {
-        static const char *const mf[] = {"openai", "ollama", NULL};
-        static const char *const lf[] = {"raw", "openai", "ollama", NULL};
-        const char *m = sl_ap_enum(cp, opts, "mistral_format", "model.options.mistral_format", mf,
-                                   "openai, ollama");
-        const char *l = sl_ap_enum(cp, opts, "llama2_format", "model.options.llama2_format", lf,
-                                   "raw, openai, ollama");
-
-        if (prov && prov->id == SL_AP_PROV_MISTRAL) {
-            if (m == NULL) {
-                sl_ap_cp_err(cp, "model.options.mistral_format", "must set %s for mistral provider",
-                             "model.options.mistral_format");
-            } else if (strcmp(m, "openai") != 0) {
-                sl_ap_cp_err(cp, "model.options.mistral_format",
-                             "'%s' is not supported yet by sluice (openai)", m);
-            }
+        break;
+    case SL_AP_PROV_LLAMA2:
+        sl_ap_need(cp, o->llama2_format, "model.options.llama2_format", "llama2");
+        if (o->llama2_format && strcmp(o->llama2_format, "openai") != 0) {
+            sl_ap_cp_err(cp, "model.options.llama2_format",
+                         "'%s' is not supported yet by sluice (openai)", o->llama2_format);
         }
-        if (prov && prov->id == SL_AP_PROV_LLAMA2) {
-            if (l == NULL) {
-                sl_ap_cp_err(cp, "model.options.llama2_format", "must set %s for llama2 provider",
-                             "model.options.llama2_format");
-            } else if (strcmp(l, "openai") != 0) {
-                sl_ap_cp_err(cp, "model.options.llama2_format",
-                             "'%s' is not supported yet by sluice (openai)", l);
-            }
-        }
-    }
-    if (prov && prov->id == SL_AP_PROV_ANTHROPIC && c->anthropic_version == NULL) {
-        sl_ap_cp_err(cp, "model.options.anthropic_version", "must set %s for anthropic provider",
-                     "model.options.anthropic_version");
-    }
-    if (prov && prov->id == SL_AP_PROV_AZURE) {
-        if (ai == NULL) {
-            sl_ap_cp_err(cp, "model.options.azure_instance", "must set %s for azure provider",
-                         "model.options.azure_instance");
-        }
-        if (ad == NULL) {
-            sl_ap_cp_err(cp, "model.options.azure_deployment_id", "must set %s for azure provider",
-                         "model.options.azure_deployment_id");
-        }
-    }
-    if (prov && prov->id == SL_AP_PROV_BEDROCK) {
-        sl_ap_bedrock_creds(cp, c, auth, opts);
-    }
-    if (prov && prov->id == SL_AP_PROV_DATABRICKS) {
-        json_object *db =
-            opts ? sl_ap_record(cp, opts, "databricks", "model.options.databricks") : NULL;
-
-        dbw = sl_ap_str(cp, db, "workspace_instance_id",
-                        "model.options.databricks.workspace_instance_id");
-        if (dbw == NULL &&
-            sl_ap_str(cp, opts, "upstream_url", "model.options.upstream_url") == NULL) {
+        break;
+    case SL_AP_PROV_ANTHROPIC:
+        sl_ap_need(cp, c->anthropic_version, "model.options.anthropic_version", "anthropic");
+        break;
+    case SL_AP_PROV_AZURE:
+        sl_ap_need(cp, o->azure_instance, "model.options.azure_instance", "azure");
+        sl_ap_need(cp, o->azure_deployment_id, "model.options.azure_deployment_id", "azure");
+        break;
+    case SL_AP_PROV_BEDROCK:
+        sl_ap_bedrock_creds(cp, c, r);
+        break;
+    case SL_AP_PROV_DATABRICKS:
+        dbw = o->databricks.workspace_instance_id;
+        if (dbw == NULL && o->upstream_url == NULL) {
             sl_ap_cp_err(cp, "model.options.databricks.workspace_instance_id",
                          "must set %s (or model.options.upstream_url) for databricks provider",
                          "model.options.databricks.workspace_instance_id");
@@ -1174,38 +730,53 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
                          "expected a host name label, got '%s'", dbw);
             dbw = NULL;
         }
-    }
-    if (prov && prov->id == SL_AP_PROV_HUGGINGFACE && c->model_name == NULL &&
-        sl_ap_str(cp, opts, "upstream_url", "model.options.upstream_url") == NULL) {
-        /* Kong puts the model in the URL (api-inference.huggingface.co/models/<name>) */
-        sl_ap_cp_err(cp, "model.name",
-                     "must set model.name (or model.options.upstream_url) for huggingface "
-                     "provider");
-    }
-    if (prov && prov->id == SL_AP_PROV_GEMINI) {
-        vbase = sl_ap_vertex(cp, c, opts);
-    }
-    if (prov) {
-        sl_ap_cloud_auth(cp, c, auth, prov->id);
-    }
-    if (prov && (why = sl_ap_provider_refusal(prov, c->llm_format, c->route_type)) != NULL) {
-        if (strcmp(why, "llm_format") == 0) {
-            sl_ap_cp_err(cp, why, "'%s' is not supported yet by sluice with provider %s",
-                         c->llm_format == SL_AP_FMT_ANTHROPIC ? "anthropic" : "openai", prov->name);
-        } else if (c->route_type == SL_AP_ROUTE_EMBEDDINGS && prov->path[c->route_type] &&
-                   prov->wire == SL_AP_WIRE_OPENAI) {
-            sl_ap_cp_err(cp, "llm_format",
-                         "'anthropic' has no embeddings API: llm/v1/embeddings needs llm_format "
-                         "openai");
-        } else {
-            sl_ap_cp_err(cp, "route_type", "'%s' is not supported yet by sluice with provider %s",
-                         sl_ap_route_name(c->route_type), prov->name);
+        break;
+    case SL_AP_PROV_HUGGINGFACE:
+        if (c->model_name == NULL && o->upstream_url == NULL) {
+            /* Kong puts the model in the URL (api-inference.huggingface.co/models/<name>) */
+            sl_ap_cp_err(cp, "model.name",
+                         "must set model.name (or model.options.upstream_url) for huggingface "
+                         "provider");
         }
+        break;
+    default:
+        break;
     }
+    return dbw;
+}
 
-    /* URL: upstream_url, else the row's template for the route type */
-    url = sl_ap_str(cp, opts, "upstream_url", "model.options.upstream_url");
-    upath = sl_ap_str(cp, opts, "upstream_path", "model.options.upstream_path");
+/* The provider's refusal of this client format / route type, if any. */
+static void
+sl_ap_refusal(sl_ap_cp_t *cp, const sl_ap_provider_t *prov, const sl_ap_target_t *c)
+{
+    const char *why = sl_ap_provider_refusal(prov, c->llm_format, c->route_type);
+
+    if (why == NULL) {
+        return;
+    }
+    if (strcmp(why, "llm_format") == 0) {
+        sl_ap_cp_err(cp, why, "'%s' is not supported yet by sluice with provider %s",
+                     c->llm_format == SL_AP_FMT_ANTHROPIC ? "anthropic" : "openai", prov->name);
+    } else if (c->route_type == SL_AP_ROUTE_EMBEDDINGS && prov->path[c->route_type] &&
+               prov->wire == SL_AP_WIRE_OPENAI) {
+        sl_ap_cp_err(cp, "llm_format",
+                     "'anthropic' has no embeddings API: llm/v1/embeddings needs llm_format "
+                     "openai");
+    } else {
+        sl_ap_cp_err(cp, "route_type", "'%s' is not supported yet by sluice with provider %s",
+                     sl_ap_route_name(c->route_type), prov->name);
+    }
+}
+
+/* The upstream URL: upstream_url, else the provider row's template for the
+ * route type; upstream_path replaces the path. */
+static void
+sl_ap_upstream(sl_ap_cp_t *cp, const sl_ap_provider_t *prov, const sl_ap_raw_options_t *o,
+               const char *dbw, const char *vbase, sl_ap_target_t *c)
+{
+    const char *url = o->upstream_url, *upath = o->upstream_path;
+    const char *ai = o->azure_instance, *ad = o->azure_deployment_id;
+
     if (upath && upath[0] != '/') {
         sl_ap_cp_err(cp, "model.options.upstream_path", "should start with: /");
         upath = NULL;
@@ -1231,7 +802,6 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
         }
         free(base);
     }
-    free(vbase);
     if (upath) {
         free(c->up_path);
         c->up_path = strdup(upath);
@@ -1252,6 +822,63 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
     if (c->up_path == NULL) {
         c->up_path = strdup("/");
     }
+}
+
+/* One target from its checked config (route_type, auth, model, logging). */
+static void
+sl_ap_target_build(sl_ap_cp_t *cp, const sl_ap_raw_target_t *r, sl_ap_target_t *c)
+{
+    const sl_ap_raw_options_t *o = &r->model.options;
+    const sl_ap_provider_t *prov = sl_ap_provider_find(r->model.provider);
+    const char *dbw = NULL;
+    char *vbase = NULL;
+
+    sl_ap_unused_fields(cp, r);
+    sl_ap_route_type(cp, r->route_type, c);
+    sl_ap_auth(cp, &r->auth, c);
+
+    /* model */
+    if (prov == NULL) { /* the table's one_of and providers.c disagree */
+        sl_ap_cp_err(cp, "model.provider", "'%s' is not known to sluice", r->model.provider);
+    } else if (prov->not_yet) {
+        sl_ap_cp_err(cp, "model.provider", "'%s' is not supported yet by sluice",
+                     r->model.provider);
+        prov = NULL;
+    }
+    c->model_name = r->model.name ? strdup(r->model.name) : NULL;
+    c->model_alias = r->model.model_alias ? strdup(r->model.model_alias) : NULL;
+    c->prov = prov ? prov : sl_ap_provider_get(SL_AP_PROV_OPENAI);
+    c->provider = c->prov->id;
+    c->provider_name = strdup(c->prov->name);
+
+    /* model.options */
+    c->max_tokens = sl_ap_int(o->max_tokens);
+    c->temperature = sl_ap_real(o->temperature);
+    c->top_p = sl_ap_real(o->top_p);
+    c->top_k = sl_ap_int(o->top_k);
+    c->input_cost = sl_ap_cost(cp, "input_cost", o->input_cost);
+    c->output_cost = sl_ap_cost(cp, "output_cost", o->output_cost);
+    c->cache_read_cost = sl_ap_cost(cp, "cache_read_cost", o->cache_read_cost);
+    c->cache_write_cost = sl_ap_cost(cp, "cache_write_cost", o->cache_write_cost);
+    sl_ap_dashscope_ext(cp, c, &o->dashscope);
+    if (o->anthropic_version) {
+        if (strpbrk(o->anthropic_version, "\r\n")) {
+            sl_ap_cp_err(cp, "model.options.anthropic_version", "must not contain line breaks");
+        } else {
+            c->anthropic_version = strdup(o->anthropic_version);
+        }
+    }
+    c->azure_api_version = strdup(o->azure_api_version ? o->azure_api_version : "2023-05-15");
+    if (prov) {
+        dbw = sl_ap_provider_rules(cp, prov, r, c);
+        if (prov->id == SL_AP_PROV_GEMINI) {
+            vbase = sl_ap_vertex(cp, c, &o->gemini);
+        }
+        sl_ap_cloud_auth(cp, c, &r->auth, prov->id);
+        sl_ap_refusal(cp, prov, c);
+    }
+    sl_ap_upstream(cp, prov, o, dbw, vbase, c);
+    free(vbase);
     if (c->model_name && c->provider_name) {
         size_t n = strlen(c->provider_name) + strlen(c->model_name) + 2;
         c->model_header = malloc(n);
@@ -1260,10 +887,8 @@ sl_ap_target_read(sl_ap_cp_t *cp, json_object *root, sl_ap_target_t *c)
         }
     }
 
-    /* logging */
-    logging = sl_ap_record(cp, root, "logging", "logging");
-    c->log_statistics = sl_ap_bool(cp, logging, "log_statistics", "logging.log_statistics", 0);
-    c->log_payloads = sl_ap_bool(cp, logging, "log_payloads", "logging.log_payloads", 0);
+    c->log_statistics = r->logging.log_statistics;
+    c->log_payloads = r->logging.log_payloads;
 }
 
 /* OOM check after a successful read. */
@@ -1274,23 +899,52 @@ sl_ap_target_ok(const sl_ap_target_t *c)
            (c->model_name == NULL || c->model_header);
 }
 
-static json_object *
-sl_ap_parse_json(sl_ap_cp_t *cp, const char *json, size_t len)
+/* After a build: 0, -1 (errors reported) or -2 (out of memory). */
+static int
+sl_ap_cp_done(sl_ap_cp_t *cp, const sl_ap_target_t *t)
 {
+    while (cp->nkeep > 0) {
+        free(cp->keep[--cp->nkeep]);
+    }
+    if (cp->nerr > 0) {
+        return -1;
+    }
+    return sl_ap_target_ok(t) ? 0 : -2;
+}
+
+/* Only the target's members of an object holding others too (an
+ * ai-proxy-advanced target's weight, description, ...), as JSON text
+ * (malloc'd), or NULL (reported). */
+static char *
+sl_ap_target_members(sl_ap_cp_t *cp, const char *json, size_t len)
+{
+    static const char *const keys[] = {"route_type", "auth", "model", "logging", NULL};
     json_tokener *tok = json_tokener_new();
-    json_object *root;
+    json_object *root, *sub, *v;
+    char *text = NULL;
 
     if (tok == NULL) {
         return NULL;
     }
     root = json_tokener_parse_ex(tok, json, (int)len);
     json_tokener_free(tok);
-    if (root == NULL || json_object_get_type(root) != json_type_object) {
-        sl_ap_cp_err(cp, "", "config must be a JSON object");
+    if (root == NULL || !json_object_is_type(root, json_type_object)) {
+        sl_ap_cp_err(cp, "", "expected a record");
         json_object_put(root);
         return NULL;
     }
-    return root;
+    sub = json_object_new_object();
+    for (int i = 0; sub && keys[i]; i++) {
+        if (json_object_object_get_ex(root, keys[i], &v)) {
+            json_object_object_add(sub, keys[i], json_object_get(v));
+        }
+    }
+    if (sub) {
+        text = strdup(json_object_to_json_string_ext(sub, JSON_C_TO_STRING_PLAIN));
+    }
+    json_object_put(sub);
+    json_object_put(root);
+    return text;
 }
 
 int
@@ -1299,26 +953,24 @@ sl_ap_target_parse(const char *json, size_t len, const char *prefix, sl_ap_forma
                    void *ud)
 {
     sl_ap_cp_t cp = {err, ud, 0, prefix, {NULL}, 0};
-    json_object *root = sl_ap_parse_json(&cp, json, len);
-    int rc = 0;
+    sl_ap_raw_target_t *r;
+    char *text;
+    int rc;
 
     memset(t, 0, sizeof(*t));
-    if (root == NULL) {
+    if ((text = sl_ap_target_members(&cp, json, len)) == NULL) {
+        return cp.nerr ? -1 : -2;
+    }
+    rc = sl_ap_check(&cp, &sl_ap_target_schema, "", text, strlen(text), (void **)&r);
+    free(text);
+    if (rc != 0) {
         return -1;
     }
     t->llm_format = llm_format;
     t->response_streaming = response_streaming;
-    sl_ap_target_read(&cp, root, t);
-    json_object_put(root);
-    while (cp.nkeep > 0) {
-        free(cp.keep[--cp.nkeep]);
-    }
-    if (cp.nerr > 0) {
-        rc = -1;
-    } else if (!sl_ap_target_ok(t)) {
-        rc = -2;
-    }
-    if (rc != 0) {
+    sl_ap_target_build(&cp, r, t);
+    sl_ap_uncheck(&sl_ap_target_schema, r);
+    if ((rc = sl_ap_cp_done(&cp, t)) != 0) {
         sl_ap_target_free(t);
     }
     return rc;
@@ -1327,77 +979,44 @@ sl_ap_target_parse(const char *json, size_t len, const char *prefix, sl_ap_forma
 int
 sl_ap_conf_parse(const char *json, size_t len, sl_ap_conf_t **out, sl_ap_conf_err_fn err, void *ud)
 {
+    static const char *const fmts[] = {"openai", "anthropic", NULL}; /* sl_ap_format_t order */
+    static const char *const streams[] = {"allow", "deny", "always", NULL};
     sl_ap_cp_t cp = {err, ud, 0, "", {NULL}, 0};
-    json_object *root;
+    sl_ap_raw_t *r;
     sl_ap_conf_t *c;
-    const char *s;
+    int rc, i;
 
     *out = NULL;
-    root = sl_ap_parse_json(&cp, json, len);
-    if (root == NULL) {
+    if (sl_ap_check(&cp, &sl_ap_schema, "", json, len, (void **)&r) != 0) {
         return -1;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        json_object_put(root);
+        sl_ap_uncheck(&sl_ap_schema, r);
         return -2;
     }
-
-    sl_ap_schema_check(&cp, "", root, sl_ap_f_top, NULL);
-
-    s = sl_ap_str(&cp, root, "llm_format", "llm_format");
-    if (s == NULL || strcmp(s, "openai") == 0) {
-        c->t.llm_format = SL_AP_FMT_OPENAI;
-    } else if (strcmp(s, "anthropic") == 0) {
-        c->t.llm_format = SL_AP_FMT_ANTHROPIC;
-    } else if (strcmp(s, "bedrock") == 0 || strcmp(s, "gemini") == 0 || strcmp(s, "cohere") == 0 ||
-               strcmp(s, "huggingface") == 0) {
-        sl_ap_cp_err(&cp, "llm_format", "'%s' is not supported yet (openai, anthropic)", s);
-    } else {
-        sl_ap_cp_err(&cp, "llm_format",
-                     "expected one of: openai, anthropic, bedrock, gemini, cohere, huggingface");
+    for (i = 0; fmts[i] && strcmp(fmts[i], r->llm_format) != 0; i++) {
     }
-
-    s = sl_ap_str(&cp, root, "response_streaming", "response_streaming");
-    if (s == NULL || strcmp(s, "allow") == 0) {
-        c->t.response_streaming = SL_AP_STREAM_ALLOW;
-    } else if (strcmp(s, "deny") == 0) {
-        c->t.response_streaming = SL_AP_STREAM_DENY;
-    } else if (strcmp(s, "always") == 0) {
-        c->t.response_streaming = SL_AP_STREAM_ALWAYS;
-    } else {
-        sl_ap_cp_err(&cp, "response_streaming", "expected one of: allow, deny, always");
+    if (fmts[i] == NULL) {
+        sl_ap_cp_err(&cp, "llm_format", "'%s' is not supported yet (openai, anthropic)",
+                     r->llm_format);
     }
-    c->max_request_body_size = (int64_t)sl_ap_num(
-        &cp, root, "max_request_body_size", "max_request_body_size", 1048576, 0, 2147483647.0, 1);
-    /* sluice's own: bounds what one upstream SSE event may hold in memory */
-    c->max_stream_event_size = (int64_t)sl_ap_num(
-        &cp, root, "max_stream_event_size", "max_stream_event_size", 1048576, 0, 2147483647.0, 1);
-    c->model_name_header = sl_ap_bool(&cp, root, "model_name_header", "model_name_header", 1);
-    s = sl_ap_str(&cp, root, "genai_category", "genai_category");
-    if (s && strcmp(s, "text/generation") != 0) {
-        if (sl_ap_in(s, sl_ap_genai_later)) {
-            sl_ap_cp_err(&cp, "genai_category", "'%s' is not supported yet (text/generation)", s);
-        } else {
-            sl_ap_cp_err(&cp, "genai_category",
-                         "expected one of: text/generation, text/embeddings, image/generation, "
-                         "audio/speech, audio/transcription, video/generation");
-        }
+    c->t.llm_format = fmts[i] ? (sl_ap_format_t)i : SL_AP_FMT_OPENAI;
+    for (i = 0; streams[i] && strcmp(streams[i], r->response_streaming) != 0; i++) {
     }
-
-    sl_ap_target_read(&cp, root, &c->t);
-
-    json_object_put(root);
-    while (cp.nkeep > 0) {
-        free(cp.keep[--cp.nkeep]);
+    c->t.response_streaming = (sl_ap_streaming_t)i; /* one_of: always found */
+    c->max_request_body_size = r->max_request_body_size;
+    c->max_stream_event_size = r->max_stream_event_size;
+    c->model_name_header = r->model_name_header;
+    if (r->genai_category && strcmp(r->genai_category, "text/generation") != 0) {
+        sl_ap_cp_err(&cp, "genai_category", "'%s' is not supported yet (text/generation)",
+                     r->genai_category);
     }
-    if (cp.nerr > 0) {
+    sl_ap_target_build(&cp, &r->t, &c->t);
+    sl_ap_uncheck(&sl_ap_schema, r);
+    if ((rc = sl_ap_cp_done(&cp, &c->t)) != 0) {
         sl_ap_conf_free(c);
-        return -1;
-    }
-    if (!sl_ap_target_ok(&c->t)) {
-        sl_ap_conf_free(c);
-        return -2;
+        return rc;
     }
     *out = c;
     return 0;

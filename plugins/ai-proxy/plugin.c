@@ -222,7 +222,10 @@ sl_ap_config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, siz
 {
     sl_ap_conf_ud_t ud = {api, cx};
     sl_ap_conf_t *c = NULL;
-    int rc = sl_ap_conf_parse(json, len, &c, sl_ap_conf_err, &ud);
+    int rc;
+
+    sl_ap_conf_host(api);
+    rc = sl_ap_conf_parse(json, len, &c, sl_ap_conf_err, &ud);
 
     if (rc == -2) {
         api->conf_error(cx, "", "out of memory");

@@ -57,6 +57,61 @@ services:
         fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    /* ai-proxy's config goes through the host's schema checker: every
+     * error, with file, line and Kong's path; ai-proxy-advanced's targets
+     * under their own index */
+    test('a wrong ai-proxy config is refused with file:line and Kong paths', { timeout: 15000 }, () => {
+        const dir = tmpDir();
+        const f = path.join(dir, 'kong.yaml');
+        fs.writeFileSync(f, `_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:9/x
+  routes:
+  - name: r
+    paths: ["/a"]
+  - name: r2
+    paths: ["/b"]
+    plugins:
+    - name: ai-proxy-advanced
+      config:
+        targets:
+        - route_type: llm/v1/chat
+          model: { provider: dashscope, name: a }
+        - route_type: llm/v1/chat
+          model:
+            provider: openai
+            name: b
+            options: { top_p: 1.5 }
+plugins:
+- name: ai-proxy
+  route: r
+  config:
+    route_type: llm/v1/chat
+    colour: red
+    model:
+      provider: dashscope
+      options:
+        max_tokens: 0
+        temperature: hot
+    logging:
+      log_statistics: maybe
+    response_streaming: sometimes
+`);
+        const r = runSluice(['-t', '-d', f, '--plugins-dir', PLUGINS_DIR]);
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        const out = r.stdout + r.stderr;
+        for (const want of [
+            /kong\.yaml:26: plugins\[0\]\.config\.colour: unknown field$/m,
+            /kong\.yaml:30: plugins\[0\]\.config\.model\.options\.max_tokens: value should be between 1 and 2147483647$/m,
+            /kong\.yaml:31: plugins\[0\]\.config\.model\.options\.temperature: expected a number$/m,
+            /kong\.yaml:33: plugins\[0\]\.config\.logging\.log_statistics: expected a boolean$/m,
+            /kong\.yaml:34: plugins\[0\]\.config\.response_streaming: expected one of: allow, deny, always$/m,
+            /kong\.yaml:\d+: services\[0\]\.routes\[1\]\.plugins\[0\]\.config\.targets\[1\]\.model\.options\.top_p: value should be between 0 and 1$/m,
+        ]) assert.match(out, want);
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
     test('the test-time copy (upstream_url + log path) is valid too', { timeout: 15000 }, () => {
         const dir = tmpDir();
         const f = path.join(dir, 'kong.yaml');

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ai_proxy.h"
+#include "schema_host.h"
 
 static void
 conf_err(void *ud, const char *field, const char *msg)
@@ -52,6 +53,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sl_ap_req_info_t info;
     int64_t tokens;
 
+    sl_ap_conf_host(sl_ap_test_host());
     if (conf == NULL && sl_ap_conf_parse(cj, sizeof(cj) - 1, &conf, conf_err, NULL) != 0)
         abort();
     memset(&doc, 0, sizeof(doc));

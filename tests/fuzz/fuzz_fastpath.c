@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ref_scan.h"
+#include "schema_host.h"
 
 static void
 conf_err(void *ud, const char *field, const char *msg)
@@ -59,6 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t k, ascii = 0;
     int64_t other = 0;
 
+    sl_ap_conf_host(sl_ap_test_host());
     if (conf == NULL && sl_ap_conf_parse(cj, sizeof(cj) - 1, &conf, conf_err, NULL) != 0)
         abort();
 

@@ -377,7 +377,8 @@ test_errors(void **state)
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"databricks\","
                  "\"options\":{\"databricks\":{\"workspace_instance_id\":\"a/b\"}}}}",
                  "expected a host name label");
-    expect_error("[]", "config must be a JSON object");
+    expect_error("[]",
+                 ": expected a record"); /* Kong's wording for a config that is not an object */
 }
 
 /* The how-to's plugin as Kong 3.14's Admin API dumps it: every field, with
@@ -674,6 +675,89 @@ test_provider_urls(void **state)
                  "cohere");
 }
 
+/* The host's schema checker (ABI 1.4) behind ai-proxy's config: its
+ * wording and Kong-style paths for each kind of error, and 0 told from
+ * unset where 0 is a value. */
+static void
+test_schema_errors(void **state)
+{
+    errs_t e;
+    sl_ap_conf_t *c = NULL;
+
+    (void)state;
+    /* wrong type, at every depth */
+    expect_error("{" BASE ",\"model_name_header\":\"yes\"}",
+                 "model_name_header: expected a boolean");
+    expect_error("{" BASE ",\"logging\":{\"log_payloads\":1}}",
+                 "logging.log_payloads: expected a boolean");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"options\":{\"temperature\":\"hot\"}}}",
+                 "model.options.temperature: expected a number");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":\"qwen\"}", "model: expected a record");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"options\":{\"max_tokens\":1.5}}}",
+                 "model.options.max_tokens: expected an integer");
+    /* unknown field, nested */
+    expect_error("{" BASE ",\"auth\":{\"header_nme\":\"x\"}}", "auth.header_nme: unknown field");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"options\":{\"dashscope\":{\"models\":{\"qwen-max\":{\"colour\":1}}}}}}",
+                 "model.options.dashscope.models.qwen-max.colour: unknown field");
+    /* out of range, with Kong's numbers (not %g's 2.14748e+09) */
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"options\":{\"max_tokens\":0}}}",
+                 "model.options.max_tokens: value should be between 1 and 2147483647");
+    expect_error("{" BASE ",\"max_stream_event_size\":-5}",
+                 "max_stream_event_size: value should be between 0 and 2147483647");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                 "\"name\":\"\"}}",
+                 "model.name: length must be at least 1");
+    /* one-of */
+    expect_error("{" BASE ",\"response_streaming\":\"sometimes\"}",
+                 "response_streaming: expected one of: allow, deny, always");
+    expect_error("{" BASE ",\"model\":{\"provider\":\"dashscope\",\"options\":{\"dashscope\":"
+                 "{\"api\":\"grpc\"}}}}",
+                 "model.options.dashscope.api: expected one of: openai, anthropic");
+    expect_error("{" BASE ",\"model\":{\"provider\":\"mistral\",\"options\":{"
+                 "\"mistral_format\":\"raw\"}}}",
+                 "model.options.mistral_format: expected one of: openai, ollama");
+    /* every error is reported, not only the first */
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(
+        parse("{\"route_type\":7,\"bogus\":1,\"model\":{\"provider\":\"acme\"}}", &c, &e), -1);
+    assert_non_null(strstr(e.text, "route_type: expected a string"));
+    assert_non_null(strstr(e.text, "bogus: unknown field"));
+    assert_non_null(strstr(e.text, "model.provider: expected one of: openai, azure"));
+
+    /* 0 is a value, unset is unset; a whole double is an integer */
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                           "\"options\":{\"temperature\":0,\"top_k\":0,\"max_tokens\":8192.0}}}",
+                           &c, &e),
+                     0);
+    assert_true(c->t.temperature == 0.0);
+    assert_int_equal(c->t.top_k, 0);
+    assert_int_equal(c->t.max_tokens, 8192);
+    assert_true(c->t.top_p < 0);
+    sl_ap_conf_free(c);
+
+    /* a dashscope.models value keeps the built-in row where it is unset */
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
+                           "\"options\":{\"dashscope\":{\"models\":{\"my-qwen\":"
+                           "{\"max_output_tokens\":1000,\"thinking\":\"yes\",\"cache\":true}}}}}}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c->t.nmodels, 1);
+    assert_string_equal(c->t.models[0].name, "my-qwen");
+    assert_int_equal(c->t.models[0].max_output, 1000);
+    assert_int_equal(c->t.models[0].thinking, SL_AP_THINK_YES);
+    assert_int_equal(c->t.models[0].cache, 1);
+    sl_ap_conf_free(c);
+
+    /* without a 1.4 host the plugin says what it needs */
+    sl_ap_conf_host(NULL);
+    expect_error("{" BASE "}", "ai-proxy needs a sluice host with plugin ABI 1.4");
+    sl_ap_conf_host(sl_ap_test_host());
+}
+
 int
 main(void)
 {
@@ -682,8 +766,9 @@ main(void)
         cmocka_unit_test(test_errors),          cmocka_unit_test(test_kong_defaults),
         cmocka_unit_test(test_fidelity_errors), cmocka_unit_test(test_target_parse),
         cmocka_unit_test(test_provider_urls),   cmocka_unit_test(test_native_providers),
-        cmocka_unit_test(test_token_sources),
+        cmocka_unit_test(test_token_sources),   cmocka_unit_test(test_schema_errors),
     };
 
+    sl_ap_conf_host(sl_ap_test_host()); /* the host's schema checker */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -369,6 +369,7 @@ main(void)
                              "\"options\":{\"max_tokens\":8192,\"temperature\":1.0}}}";
     int rc;
 
+    sl_ap_conf_host(sl_ap_test_host()); /* the host's schema checker */
     if (sl_ap_conf_parse(cj, sizeof(cj) - 1, &conf, NULL, NULL) != 0) {
         return 1;
     }

@@ -388,6 +388,8 @@ api_init(void)
     api.abi_minor = SL_PLUGIN_ABI_MINOR;
     api.size = sizeof(api);
     api.conf_error = f_conf_error;
+    api.conf_schema_check = sl_ap_test_host()->conf_schema_check;
+    api.conf_schema_free = sl_ap_test_host()->conf_schema_free;
     api.log = f_log;
     api.palloc = f_palloc;
     api.cleanup_add = f_cleanup_add;

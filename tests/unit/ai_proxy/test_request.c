@@ -903,5 +903,6 @@ main(void)
         cmocka_unit_test(test_scrub),
     };
 
+    sl_ap_conf_host(sl_ap_test_host()); /* the host's schema checker */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

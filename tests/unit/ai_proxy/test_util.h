@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "ai_proxy.h"
+#include "schema_host.h"
 
 static inline json_object *
 tu_parse(const char *s, size_t n)

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "aa.h"
+#include "schema_host.h"
 
 typedef struct {
     char text[4096];
@@ -643,5 +644,6 @@ main(void)
         cmocka_unit_test(test_scenarios),
     };
 
+    sl_ap_conf_host(sl_ap_test_host()); /* the host's schema checker */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
