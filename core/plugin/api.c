@@ -267,6 +267,20 @@ api_req_body_set(sl_req_t *r, const char *data, size_t len)
 }
 
 static int
+api_req_body_take(sl_req_t *r, char *data, size_t len)
+{
+    /* where req_body_set works, without its copy */
+    if ((r->phase != SL_PHASE_BODY && r->phase != SL_PHASE_BALANCER) || r->stream_body ||
+        !req_writable(r) || data == NULL)
+        return -1;
+    free(r->body);
+    r->body = data;
+    r->body_len = r->body_cap = len;
+    sl_req_body_count(r, len, 1); /* counted, never refused: the old one is gone */
+    return 0;
+}
+
+static int
 api_req_body_limit(sl_req_t *r, uint64_t max)
 {
     if (r->body_complete || r->stream_body)
@@ -885,4 +899,5 @@ const sl_api_t sl_api = {
     .conf_schema_check = api_conf_schema_check,
     .set_serialize_string = api_set_serialize_string,
     .resp_headers_set = api_resp_headers_set,
+    .req_body_take = api_req_body_take,
 };

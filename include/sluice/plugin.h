@@ -1088,6 +1088,16 @@ struct sl_api {
      * and their bytes copied.  0, or -1 with nothing set (head sent, a bad
      * name or value).  THREADS: the request's worker loop. */
     int (*resp_headers_set)(sl_req_t *r, const sl_str_t *names, const sl_str_t *values, size_t n);
+
+    /* ---- since 1.4: a new request body handed over, not copied ----
+     * req_body_set without the copy, for a plugin that wrote the whole new
+     * body itself (ai-proxy's translation: 50 KB per Claude Code turn).
+     * OWNERSHIP: `data` (len bytes) must come from malloc or realloc; on 0
+     * the host owns it and frees it with free() when it releases the body
+     * (the plugin may read it until the body phase ends).  On -1 (where
+     * req_body_set fails, or data NULL) nothing changed and the plugin
+     * still owns it.  THREADS: the request's worker loop. */
+    int (*req_body_take)(sl_req_t *r, char *data, size_t len);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -630,9 +630,30 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
         sl_ap_buf_add(&c->req_payload, body.ptr,
                       body.len < SL_AP_MAX_PAYLOAD ? body.len : SL_AP_MAX_PAYLOAD);
     }
-    rc = api->req_body_set(r, out.ptr, out.len);
-    if (rc == 0 && c->t->prov->codec && c->t->prov->codec->prepare) {
-        rc = c->t->prov->codec->prepare(c->t, api, r, &info, (sl_str_t){out.ptr, out.len});
+    if (out.ptr != NULL && out.cap > out.len + out.len / 8) {
+        char *fit = realloc(out.ptr, out.len + 1); /* in place: no copy */
+
+        if (fit != NULL) {
+            out.ptr = fit;
+            out.cap = out.len + 1;
+        }
+    }
+    if (api->size >= offsetof(sl_api_t, req_body_take) + sizeof(api->req_body_take) &&
+        api->req_body_take != NULL && out.ptr != NULL &&
+        api->req_body_take(r, out.ptr, out.len) == 0) {
+        /* the host owns the translation now: no 50 KB copy */
+        sl_str_t taken = {out.ptr, out.len};
+
+        out = (sl_ap_buf_t){0};
+        rc = 0;
+        if (c->t->prov->codec && c->t->prov->codec->prepare) {
+            rc = c->t->prov->codec->prepare(c->t, api, r, &info, taken);
+        }
+    } else {
+        rc = api->req_body_set(r, out.ptr, out.len);
+        if (rc == 0 && c->t->prov->codec && c->t->prov->codec->prepare) {
+            rc = c->t->prov->codec->prepare(c->t, api, r, &info, (sl_str_t){out.ptr, out.len});
+        }
     }
     sl_ap_buf_free(&out);
     /* the request's token array (one token per JSON value: ~100 KiB for a

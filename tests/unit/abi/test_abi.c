@@ -127,6 +127,8 @@ static const member_t api_members[] = {
     API(set_serialize_string, 4),
     /* since 1.4: several response headers at once */
     API(resp_headers_set, 4),
+    /* since 1.4: a new request body handed over */
+    API(req_body_take, 4),
 };
 
 static const member_t desc_members[] = {
