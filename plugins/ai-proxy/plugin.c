@@ -592,6 +592,12 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
     if (c->t->route_type == SL_AP_ROUTE_PRESERVE) {
         return sl_ap_body_preserve(api, r, c, body);
     }
+    /* The translation is about as long as the request: room for it up
+     * front, rather than doubling from 256 bytes and copying on the way
+     * (~100 KB copied for a 49 KB turn); the spare is given back below. */
+    if (sl_ap_buf_reserve(&out, body.len + body.len / 8 + 256) != 0) {
+        return SL_STATUS_ERROR;
+    }
     if (c->endpoint == SL_AP_EP_COUNT_FWD || c->t->route_type == SL_AP_ROUTE_EMBEDDINGS) {
         /* only the model (and a body credential for embeddings) is the
          * gateway's: count_tokens and embeddings take no sampling options
