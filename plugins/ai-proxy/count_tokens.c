@@ -82,28 +82,65 @@ sl_ap_text_tokens(const char *p, size_t n)
 /* A string token's estimate, what sl_ap_text_tokens counts over its bytes:
  * (bytes + 3) / 4 plus what the scanner found its non-ASCII characters add
  * (SL_JSON_HI). */
-int64_t
-sl_ap_str_tokens(const sl_jdoc_t *d, int tok)
+static inline int64_t
+sl_ap_tok_tokens(const sl_jdoc_t *d, const sl_jtok_t *t)
 {
-    const sl_jtok_t *t = &d->t[tok];
-
     if (t->hi == SL_JSON_HI_FAR) {
         return sl_ap_text_tokens(d->src + t->start, t->len);
     }
     return (int64_t)((t->len + 3) / 4) + (t->hi ? (int64_t)t->hi - SL_JSON_HI_BIAS : 0);
 }
 
-/* Is object key `k` the literal (n bytes)?  The length first: most keys
- * are not the two skipped below. */
-static int
-sl_ap_key_is(const sl_jdoc_t *d, int k, const char *lit, size_t n)
+int64_t
+sl_ap_str_tokens(const sl_jdoc_t *d, int tok)
+{
+    return sl_ap_tok_tokens(d, &d->t[tok]);
+}
+
+/* What the estimate does with a member named by key token `k`. */
+enum { SL_AP_KEY_OTHER, SL_AP_KEY_TYPE, SL_AP_KEY_SKIP };
+
+static const struct {
+    const char *name;
+    size_t len;
+    int kind;
+} sl_ap_keys[] = {
+    {"type", 4, SL_AP_KEY_TYPE},
+    {"signature", 9, SL_AP_KEY_SKIP},     /* never sent upstream */
+    {"cache_control", 13, SL_AP_KEY_SKIP} /* a marker, not prompt text */
+};
+
+static inline int
+sl_ap_key_kind(const sl_jdoc_t *d, int k)
 {
     const sl_jtok_t *t = &d->t[k];
+    size_t j;
 
-    if (!t->esc) {
-        return t->len == n && memcmp(d->src + t->start, lit, n) == 0;
+    /* the length first: most keys are none of these */
+    for (j = 0; j < sizeof(sl_ap_keys) / sizeof(sl_ap_keys[0]); j++) {
+        if (t->esc ? sl_json_str_eq(d, k, sl_ap_keys[j].name)
+                   : t->len == sl_ap_keys[j].len &&
+                         memcmp(d->src + t->start, sl_ap_keys[j].name, sl_ap_keys[j].len) == 0) {
+            return sl_ap_keys[j].kind;
+        }
     }
-    return sl_json_str_eq(d, k, lit);
+    return SL_AP_KEY_OTHER;
+}
+
+/* Is token `tok` (or -1) the string lit (n bytes)? */
+static inline int
+sl_ap_str_is(const sl_jdoc_t *d, int tok, const char *lit, size_t n)
+{
+    const sl_jtok_t *t;
+
+    if (tok < 0) {
+        return 0;
+    }
+    t = &d->t[tok];
+    if (t->type != SL_J_STR || t->esc) {
+        return sl_json_str_eq(d, tok, lit);
+    }
+    return t->len == n && memcmp(d->src + t->start, lit, n) == 0;
 }
 
 static int64_t
@@ -117,7 +154,7 @@ sl_ap_count(const sl_jdoc_t *d, int tok, int depth)
     }
     switch (d->t[tok].type) {
     case SL_J_STR:
-        return sl_ap_str_tokens(d, tok);
+        return sl_ap_tok_tokens(d, &d->t[tok]);
     case SL_J_NUM:
         return 1;
     case SL_J_ARR:
@@ -133,19 +170,24 @@ sl_ap_count(const sl_jdoc_t *d, int tok, int depth)
          * looked for (an image or redacted thinking replaces the sum) */
         end = SL_JSON_END(d, tok);
         for (i = tok + 1; i < end; i = SL_JSON_NEXT_MEMBER(d, i)) {
-            if (t < 0 && sl_ap_key_is(d, i, "type", 4)) {
+            const sl_jtok_t *v = &d->t[i + 1];
+            int kind = sl_ap_key_kind(d, i);
+
+            if (kind == SL_AP_KEY_TYPE && t < 0) {
                 t = i + 1;
-            }
-            if (sl_ap_key_is(d, i, "signature", 9) || sl_ap_key_is(d, i, "cache_control", 13)) {
+            } else if (kind == SL_AP_KEY_SKIP) {
                 continue;
             }
-            sum += sl_ap_str_tokens(d, i);
-            sum += sl_ap_count(d, i + 1, depth + 1);
+            sum += sl_ap_tok_tokens(d, &d->t[i]);
+            /* a string value here, without the call (which counts
+             * nothing past depth 64) */
+            sum += v->type == SL_J_STR && depth < 64 ? sl_ap_tok_tokens(d, v)
+                                                     : sl_ap_count(d, i + 1, depth + 1);
         }
-        if (sl_json_str_eq(d, t, "image")) {
+        if (sl_ap_str_is(d, t, "image", 5)) {
             return SL_AP_IMAGE_TOKENS;
         }
-        if (sl_json_str_eq(d, t, "redacted_thinking")) {
+        if (sl_ap_str_is(d, t, "redacted_thinking", 17)) {
             return 0;
         }
         return sum;

@@ -361,6 +361,41 @@ test_block_kinds(void **state)
     }
 }
 
+/* Nesting around the estimate's depth limit (64): a string member at
+ * every depth from 58 to 70, in objects and arrays, and keys as long as
+ * the skipped ones but not them: same estimate as the reference. */
+static void
+test_deep_nesting(void **state)
+{
+    static const char *const keys[] = {"\"a\"", "\"signaturx\"", "\"cache_controm\"",
+                                       "\"signature\"", "\"typ\\u0065\""};
+    char doc[4096];
+    size_t k;
+    int depth, j, arr;
+
+    (void)state;
+    for (arr = 0; arr < 2; arr++) {
+        for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+            for (depth = 58; depth <= 70; depth++) {
+                size_t n = 0;
+
+                n += (size_t)snprintf(doc + n, sizeof(doc) - n,
+                                      "{\"messages\":[{\"role\":\"user\",\"content\":");
+                for (j = 0; j < depth; j++) {
+                    n += (size_t)snprintf(doc + n, sizeof(doc) - n, arr ? "[" : "{%s:", keys[k]);
+                }
+                n += (size_t)snprintf(doc + n, sizeof(doc) - n, "\"some text \xe2\x80\x94 here\"");
+                for (j = 0; j < depth; j++) {
+                    n += (size_t)snprintf(doc + n, sizeof(doc) - n, arr ? ",7]" : ",\"b\":\"xy\"}");
+                }
+                n += (size_t)snprintf(doc + n, sizeof(doc) - n, "}]}");
+                assert_true(n < sizeof(doc));
+                same_docs(doc, n, "deep nesting");
+            }
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -376,7 +411,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_and_corpus), cmocka_unit_test(test_generated_strings),
         cmocka_unit_test(test_text_tokens),         cmocka_unit_test(test_long_strings),
-        cmocka_unit_test(test_block_kinds),
+        cmocka_unit_test(test_block_kinds),         cmocka_unit_test(test_deep_nesting),
     };
 
     rc = cmocka_run_group_tests(tests, NULL, NULL);
