@@ -25,8 +25,9 @@ static const char *
 sl_ap_plain(const char *s, size_t n)
 {
     if (n >= 9 && memcmp(s, "{vault://", 9) == 0)
-        return "vault references are resolved only in auth.header_name, header_value, "
-               "param_name and param_value (Kong's referenceable fields)";
+        return "vault references are resolved only in auth's referenceable fields "
+               "(header_name, header_value, param_name, param_value, azure_client_secret, "
+               "gcp_service_account_json, aws_access_key_id, aws_secret_access_key)";
     return NULL;
 }
 

@@ -468,7 +468,9 @@ test_fidelity_errors(void **state)
                  "vault");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
                  "\"name\":\"{vault://env/model}\"}}",
-                 "model.name: vault references are resolved only in");
+                 "model.name: vault references are resolved only in auth's referenceable fields "
+                 "(header_name, header_value, param_name, param_value, azure_client_secret, "
+                 "gcp_service_account_json, aws_access_key_id, aws_secret_access_key)");
     setenv("SL_TEST_VAULT_JSON", "{\"key\":\"k-123\"}", 1);
     assert_int_equal(parse("{" BASE ",\"auth\":{\"param_name\":\"{vault://env/sl-test-vault-json/"
                            "key}\",\"param_value\":\"v\",\"param_location\":\"query\"}}",
