@@ -22,10 +22,12 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <arpa/inet.h>
 #include <llhttp.h>
 
+#include "base/fmt.h"
 #include "base/log.h"
 #include "base/strbuf.h"
 #include "http/balance.h"
@@ -44,6 +46,17 @@ typedef struct sl_bodyq {
 } sl_bodyq_t;
 
 #define SL_BODYQ_HIGH (1024 * 1024) /* pause the client above this */
+
+/* src into dst[cap], cut to fit, NUL-terminated (snprintf "%s" costs a
+ * few hundred instructions per request). */
+static void
+copy_cstr(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
 
 struct sl_proxy {
     sl_req_t *r;
@@ -248,10 +261,10 @@ try_mark(sl_req_t *r, sl_try_failure_t f, int status)
     t->failed = 1;
     if (f == SL_TRY_STATUS) {
         t->code = status;
-        snprintf(t->state, sizeof(t->state), "%s", "next");
+        copy_cstr(t->state, sizeof(t->state), "next");
     } else {
         t->code = f == SL_TRY_CONNECT_TIMEOUT || f == SL_TRY_TIMEOUT ? 504 : 502;
-        snprintf(t->state, sizeof(t->state), "%s", "failed");
+        copy_cstr(t->state, sizeof(t->state), "failed");
     }
 }
 
@@ -951,7 +964,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
         int timeout = status == UV_ETIMEDOUT;
         t->failed = 1;
         t->code = timeout ? 504 : 502;
-        snprintf(t->state, sizeof(t->state), "%s", "failed");
+        copy_cstr(t->state, sizeof(t->state), "failed");
         sl_balancer_report(&p->pick, timeout ? SL_BAL_TIMEOUT : SL_BAL_TCP, 0);
         sl_log_warn("connecting to upstream %s:%d failed (try %d): %s, request %s", p->host,
                     p->port, p->tries, errmsg ? errmsg : uv_strerror(status), r->id);
@@ -968,7 +981,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     p->got_bytes = 0;
     p->wrote = 0;
     p->reused = sl_upconn_reused(c);
-    snprintf(t->ip, sizeof(t->ip), "%s", sl_upconn_peer_ip(c));
+    copy_cstr(t->ip, sizeof(t->ip), sl_upconn_peer_ip(c));
     t->port = sl_upconn_peer_port(c);
     if (!r->times[SL_TIME_UPSTREAM_CONNECTED] || sl_upconn_reused(c))
         sl_req_mark(r, SL_TIME_UPSTREAM_CONNECTED);
@@ -1057,7 +1070,7 @@ try_connect(sl_proxy_t *p)
        * address replaces these once connected */
         unsigned char addr[16];
         if (inet_pton(strchr(p->host, ':') ? AF_INET6 : AF_INET, p->host, addr) == 1)
-            snprintf(try->ip, sizeof(try->ip), "%s", p->host);
+            copy_cstr(try->ip, sizeof(try->ip), p->host);
         try->port = p->port;
     }
     p->tries++;
@@ -1083,8 +1096,7 @@ build_head(sl_proxy_t *p)
     sl_conn_t *c = r->conn;
     sl_strbuf_t b = {0};
     const sl_header_t *xff = NULL, *via = NULL;
-    char num[16];
-    int n;
+    char num[SL_FMT_DEC_MAX + 1];
 
     SL_STRBUF_STR(&b, r->method);
     SL_STRBUF_LIT(&b, " ");
@@ -1110,8 +1122,8 @@ build_head(sl_proxy_t *p)
         else
             SL_STRBUF_STR(&b, r->up_host);
         if (!default_port(p, p->port)) {
-            n = snprintf(num, sizeof(num), ":%d", p->port);
-            sl_strbuf_add(&b, num, (size_t)n);
+            num[0] = ':';
+            sl_strbuf_add(&b, num, 1 + sl_fmt_i64(num + 1, p->port));
         }
     }
     SL_STRBUF_LIT(&b, "\r\n");
@@ -1151,9 +1163,8 @@ build_head(sl_proxy_t *p)
     else
         SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
     SL_STRBUF_STR(&b, r->host);
-    n = snprintf(num, sizeof(num), "%d", sl_conn_server_port(c));
     SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Port: ");
-    sl_strbuf_add(&b, num, (size_t)n);
+    sl_strbuf_add(&b, num, sl_fmt_i64(num, sl_conn_server_port(c)));
     SL_STRBUF_LIT(&b, "\r\nX-Forwarded-Path: ");
     SL_STRBUF_STR(&b, r->raw_path);
     SL_STRBUF_LIT(&b, "\r\nX-Real-IP: ");
@@ -1169,17 +1180,16 @@ build_head(sl_proxy_t *p)
         if (r->req_chunked) {
             SL_STRBUF_LIT(&b, "Transfer-Encoding: chunked\r\n");
         } else {
-            char cl[40];
-            n = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n",
-                         (unsigned long long)r->req_content_length);
-            sl_strbuf_add(&b, cl, (size_t)n);
+            SL_STRBUF_LIT(&b, "Content-Length: ");
+            sl_strbuf_add(&b, num, sl_fmt_u64(num, r->req_content_length));
+            SL_STRBUF_LIT(&b, "\r\n");
         }
     } else if (r->body_len || !SL_STR_EQ(r->method, "GET")) {
         if (r->body_len || SL_STR_EQ(r->method, "POST") || SL_STR_EQ(r->method, "PUT") ||
             SL_STR_EQ(r->method, "PATCH")) {
-            char cl[40];
-            n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", r->body_len);
-            sl_strbuf_add(&b, cl, (size_t)n);
+            SL_STRBUF_LIT(&b, "Content-Length: ");
+            sl_strbuf_add(&b, num, sl_fmt_u64(num, r->body_len));
+            SL_STRBUF_LIT(&b, "\r\n");
         }
     }
     SL_STRBUF_LIT(&b, "\r\n");

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <sys/time.h>
 
+#include "base/fmt.h"
 #include "base/log.h"
 #include "base/strbuf.h"
 #include "base/uri.h"
@@ -113,7 +114,9 @@ sl_req_new(sl_conn_t *c)
     r->phase = SL_PHASE_MAX;
     memcpy(r->client_ip, c->client_ip, sizeof(r->client_ip));
     r->server_port = c->server_port;
-    snprintf(r->id, sizeof(r->id), "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+    sl_fmt_hex16(r->id, a);
+    sl_fmt_hex16(r->id + 16, b);
+    r->id[32] = '\0';
     r->times[SL_TIME_START] = sl_now_us();
     r->start_mono_ns = uv_hrtime();
     r->status = 0;
@@ -587,32 +590,51 @@ status_text(int s)
     }
 }
 
+/* "HTTP/1.1 <status> <text>\r\n" at out (SL_STATUS_LINE_MAX bytes at
+ * most); returns its length. */
+#define SL_STATUS_LINE_MAX 96
+static size_t
+status_line(char *out, int status)
+{
+    const char *text = status_text(status);
+    size_t n = sizeof("HTTP/1.1 ") - 1, tl = strlen(text);
+
+    memcpy(out, "HTTP/1.1 ", n);
+    n += sl_fmt_i64(out + n, status);
+    out[n++] = ' ';
+    memcpy(out + n, text, tl);
+    n += tl;
+    out[n++] = '\r';
+    out[n++] = '\n';
+    return n;
+}
+
 /* Decide framing, add the gateway's own headers, run header_filter. */
 static void
 prepare_head(sl_req_t *r)
 {
-    char buf[32];
-    int n;
+    char buf[SL_FMT_DEC_MAX + 1];
+    size_t n;
 
     sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Request-Id"), (sl_str_t){r->id, 32});
     if (r->source == SL_SOURCE_UPSTREAM) {
         sl_headers_add(&r->resp_headers, r->pool, SL_STR("Via"), SL_STR("1.1 sluice/" SL_VERSION));
         int64_t up = r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_SENT];
         int64_t px = r->times[SL_TIME_UPSTREAM_START] - r->times[SL_TIME_START];
-        n = snprintf(buf, sizeof(buf), "%lld", (long long)(up > 0 ? up / 1000 : 0));
+        n = sl_fmt_i64(buf, up > 0 ? up / 1000 : 0);
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Upstream-Latency"),
-                       (sl_str_t){buf, (size_t)n});
-        n = snprintf(buf, sizeof(buf), "%lld", (long long)(px > 0 ? px / 1000 : 0));
+                       (sl_str_t){buf, n});
+        n = sl_fmt_i64(buf, px > 0 ? px / 1000 : 0);
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Proxy-Latency"),
-                       (sl_str_t){buf, (size_t)n});
+                       (sl_str_t){buf, n});
     } else {
         if (!sl_headers_get(&r->resp_headers, SL_STR("server")))
             sl_headers_add(&r->resp_headers, r->pool, SL_STR("Server"),
                            SL_STR("sluice/" SL_VERSION));
         int64_t lat = (int64_t)((uv_hrtime() - r->start_mono_ns) / 1000000);
-        n = snprintf(buf, sizeof(buf), "%lld", (long long)lat);
+        n = sl_fmt_i64(buf, lat);
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Response-Latency"),
-                       (sl_str_t){buf, (size_t)n});
+                       (sl_str_t){buf, n});
     }
     if (r->chain && r->chain->n) {
         if (r->w->phases->run(r, SL_PHASE_HEADER_FILTER) == SL_STATUS_ERROR && !r->err)
@@ -626,7 +648,6 @@ write_head(sl_req_t *r)
     sl_conn_t *c = r->conn;
     size_t cap = 256, len = 0;
     char local[2048], *buf = local; /* the client queue copies it */
-    int n;
 
     if (r->status == 204 || r->status == 304 || r->status < 200 || SL_STR_EQ(r->method, "HEAD"))
         r->no_body = 1;
@@ -648,8 +669,7 @@ write_head(sl_req_t *r)
         cap += r->resp_headers.items[i].name.len + r->resp_headers.items[i].value.len + 4;
     if (cap > sizeof(local))
         buf = sl_xmalloc(cap);
-    n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", r->status, status_text(r->status));
-    len = (size_t)n;
+    len = status_line(buf, r->status);
     for (size_t i = 0; i < r->resp_headers.n; i++) {
         const sl_header_t *h = &r->resp_headers.items[i];
         memcpy(buf + len, h->name.ptr, h->name.len);
@@ -696,12 +716,14 @@ sl_req_write_body(sl_req_t *r, const char *data, size_t len)
     if (len == 0 || r->no_body || c == NULL)
         return;
     if (r->chunked) {
-        char hdr[24];
-        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+        char hdr[SL_FMT_HEX_MAX + 2];
+        size_t n = sl_fmt_hex(hdr, len);
+        hdr[n++] = '\r';
+        hdr[n++] = '\n';
         uv_buf_t b[3] = {uv_buf_init(hdr, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
                          uv_buf_init("\r\n", 2)};
         sl_conn_write(c, b, 3);
-        r->resp_bytes += (size_t)n + len + 2;
+        r->resp_bytes += n + len + 2;
     } else {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
         sl_conn_write(c, &b, 1);
@@ -877,13 +899,13 @@ void
 sl_req_resp_interim(sl_req_t *r, int status)
 {
     sl_strbuf_t b = {0};
-    char line[32];
-    int n;
+    char line[SL_STATUS_LINE_MAX];
+    size_t n;
 
     if (status == 100 || r->conn == NULL || r->http_minor == 0 || r->hold_head || r->head_sent)
         return;
-    n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, status_text(status));
-    sl_strbuf_add(&b, line, (size_t)n);
+    n = status_line(line, status);
+    sl_strbuf_add(&b, line, n);
     for (size_t i = 0; i < r->resp_headers.n; i++) {
         SL_STRBUF_STR(&b, r->resp_headers.items[i].name);
         SL_STRBUF_LIT(&b, ": ");
