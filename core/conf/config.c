@@ -761,7 +761,6 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plug
             route_entity(conf->routes[nr++], json_object_array_get_idx(rts, i));
         sl_router_build(conf, errs);
         sl_conf_chains_build(conf); /* after the router ordered the routes */
-        sl_conf_keyauth_index(conf);
         /* every log record carries route and service: serialize them once */
         for (size_t i = 0; i < conf->nroutes; i++)
             conf->routes[i]->entity_json = entity_text(conf->routes[i]->entity);

@@ -123,13 +123,15 @@ struct sl_consumer {
                            with this consumer's plugins; NULL otherwise */
 };
 
-/* A key-auth credential (keyauth_credentials).  The key is kept only as its
- * SHA-256: look-ups hash the presented key and compare digests in constant
- * time (conf/consumers.c). */
+/* A key-auth credential (keyauth_credentials).  Look-ups find it by a keyed
+ * hash of the key and compare the key itself in constant time
+ * (conf/consumers.c).  The key never goes into messages or log records. */
 struct sl_credential {
     char id[37];
     sl_consumer_t *consumer;
-    unsigned char digest[32];
+    uint64_t tag; /* SipHash-2-4 of the key under the generation's secret */
+    char *key;    /* malloc'd, wiped when freed */
+    size_t keylen;
 };
 
 /* A TLS certificate (Kong's `certificates`): PEM text, checked at load. */
@@ -268,13 +270,15 @@ typedef struct sl_conf {
     size_t nzones;
     sl_credential_t **keyauth; /* keyauth_credentials */
     size_t nkeyauth;
-    sl_credential_t **keyauth_index; /* open addressing by digest; size keyauth_mask + 1 */
+    sl_credential_t **keyauth_index; /* open addressing by tag; size keyauth_mask + 1 */
     size_t keyauth_mask;
-    size_t nconsumer_plugins; /* plugin instances scoped to a consumer */
-    sl_chain_t global_chain;  /* global plugins only (no route matched) */
-    json_object *root;        /* parsed document (after env substitution) */
-    void *router;             /* router's private index (router.c) */
-    sl_certificate_t **certs; /* certificates, configuration order */
+    struct evp_mac_ctx_st *keyauth_mac; /* SipHash-2-4 (conf/consumers.c) */
+    unsigned char keyauth_secret[16];   /* its key, random per generation */
+    size_t nconsumer_plugins;           /* plugin instances scoped to a consumer */
+    sl_chain_t global_chain;            /* global plugins only (no route matched) */
+    json_object *root;                  /* parsed document (after env substitution) */
+    void *router;                       /* router's private index (router.c) */
+    sl_certificate_t **certs;           /* certificates, configuration order */
     size_t ncerts;
     sl_sni_t *snis;
     size_t nsnis;
@@ -329,8 +333,8 @@ const sl_upstream_conf_t *sl_conf_upstream_find(const sl_conf_t *conf, sl_str_t 
 
 /* A consumer by id or username; NULL if none. */
 const sl_consumer_t *sl_conf_consumer_find(const sl_conf_t *conf, sl_str_t id_or_username);
-/* The keyauth credential whose key is `key` (hash, then constant-time
- * digest comparison); NULL if none. */
+/* The keyauth credential whose key is `key` (keyed hash, then a
+ * constant-time comparison of the key); NULL if none. */
 const sl_credential_t *sl_conf_keyauth_find(const sl_conf_t *conf, sl_str_t key);
 /* The chain for route `r` once `c` is known: c's own chain when plugins are
  * scoped to it, else NULL (the route's chain stands). */

@@ -91,10 +91,10 @@ void sl_conf_parse_url(sl_loader_t *L, const char *p, const char *url, sl_servic
 const char *sl_conf_ref_key(sl_loader_t *L, json_object *v, const char *p);
 
 /* conf/consumers.c: consumers (with nested keyauth_credentials and
- * plugins) and top-level keyauth_credentials; then the key index. */
+ * plugins) and top-level keyauth_credentials, each key indexed as it is
+ * added (a duplicate is reported there). */
 void sl_conf_load_consumer(sl_loader_t *L, json_object *o, const char *path);
 void sl_conf_load_keyauth(sl_loader_t *L, json_object *o, const char *path);
-void sl_conf_keyauth_index(sl_conf_t *conf);
 /* A consumer reference: "name-or-id", {id: x} or {username: x}; NULL if
  * malformed (reported) or not found (reported). */
 sl_consumer_t *sl_conf_consumer_ref(sl_loader_t *L, json_object *v, const char *p);

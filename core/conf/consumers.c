@@ -6,12 +6,21 @@
  *                keyauth_credentials: [{key, id, tags}], plugins: [...]}]
  *   keyauth_credentials: [{key, id, tags, consumer: <username or id>}]
  * username and custom_id are unique, at least one is required; a key is
- * unique across all consumers.  Keys are never written in messages, and
- * only their SHA-256 is kept. */
+ * unique across all consumers.  Keys are never written in messages.
+ *
+ * The key index: open addressing on a SipHash-2-4 tag of the key, keyed
+ * with a secret drawn for each configuration generation, and the key itself
+ * compared with CRYPTO_memcmp.  Without the secret nobody can tell where a
+ * key lands, so neither the probe's length nor its timing says anything
+ * about the stored keys, and the comparison that decides is the key's own,
+ * in constant time.  One SipHash of a 30-byte key is a fraction of the
+ * SHA-256 that was hashed here before. */
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -90,14 +99,109 @@ unique(sl_loader_t *L, const char *path, const char *field, const char *val, siz
     }
 }
 
+/* ---- the key index ---- */
+
+#define TAG_SIZE 8 /* SipHash-2-4's 64-bit output */
+
+/* The generation's SipHash context and its random secret. */
+static int
+mac_new(sl_conf_t *conf)
+{
+    size_t size = TAG_SIZE;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_END};
+    EVP_MAC *mac;
+
+    if (RAND_bytes(conf->keyauth_secret, sizeof(conf->keyauth_secret)) != 1 ||
+        (mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL)) == NULL)
+        return -1;
+    conf->keyauth_mac = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+    if (conf->keyauth_mac == NULL || EVP_MAC_init(conf->keyauth_mac, conf->keyauth_secret,
+                                                  sizeof(conf->keyauth_secret), params) != 1)
+        return -1;
+    return 0;
+}
+
+/* The tag of a key.  The secret is set again on every call: re-initialising
+ * with a NULL key is not reliable across OpenSSL 3.0 releases. */
+static int
+key_tag(const sl_conf_t *conf, const char *p, size_t n, uint64_t *tag)
+{
+    unsigned char out[TAG_SIZE];
+    size_t outl = 0;
+
+    if (EVP_MAC_init(conf->keyauth_mac, conf->keyauth_secret, sizeof(conf->keyauth_secret), NULL) !=
+            1 ||
+        EVP_MAC_update(conf->keyauth_mac, (const unsigned char *)p, n) != 1 ||
+        EVP_MAC_final(conf->keyauth_mac, out, &outl, sizeof(out)) != 1 || outl != sizeof(out))
+        return -1;
+    memcpy(tag, out, sizeof(out));
+    return 0;
+}
+
+static int
+same_key(const sl_credential_t *c, uint64_t tag, const char *p, size_t n)
+{
+    return c->tag == tag && c->keylen == n && CRYPTO_memcmp(c->key, p, n) == 0;
+}
+
+static void
+index_put(sl_credential_t **idx, size_t mask, sl_credential_t *cr)
+{
+    size_t s = (size_t)cr->tag & mask;
+
+    while (idx[s])
+        s = (s + 1) & mask;
+    idx[s] = cr;
+}
+
+/* Room for one more credential at most half full: double and re-place. */
+static void
+index_grow(sl_conf_t *conf)
+{
+    size_t size = conf->keyauth_index ? (conf->keyauth_mask + 1) * 2 : 8;
+    sl_credential_t **idx;
+
+    if (conf->keyauth_index && (conf->nkeyauth + 1) * 2 <= conf->keyauth_mask + 1)
+        return;
+    idx = sl_xcalloc(size, sizeof(*idx));
+    for (size_t i = 0; i < conf->nkeyauth; i++)
+        index_put(idx, size - 1, conf->keyauth[i]);
+    free(conf->keyauth_index);
+    conf->keyauth_index = idx;
+    conf->keyauth_mask = size - 1;
+}
+
+/* The credential holding this key (tag already computed); NULL if none. */
+static sl_credential_t *
+index_find(const sl_conf_t *conf, uint64_t tag, const char *p, size_t n)
+{
+    for (size_t s = (size_t)tag & conf->keyauth_mask; conf->keyauth_index[s];
+         s = (s + 1) & conf->keyauth_mask)
+        if (same_key(conf->keyauth_index[s], tag, p, n))
+            return conf->keyauth_index[s];
+    return NULL;
+}
+
+static void
+credential_free(sl_credential_t *cr)
+{
+    if (cr->key) {
+        OPENSSL_cleanse(cr->key, cr->keylen);
+        free(cr->key);
+    }
+    free(cr);
+}
+
 static void
 add_credential(sl_loader_t *L, json_object *o, const char *path, sl_consumer_t *c)
 {
     sl_conf_t *conf = L->conf;
-    sl_credential_t *cr;
+    sl_credential_t *cr, *dup;
     const char *key = NULL;
     json_object *v;
     char p[SL_PATH_MAX], idkey[128];
+    size_t keylen;
     int r;
 
     sl_conf_get_strs(L, o, path, "tags", &v);
@@ -117,15 +221,26 @@ add_credential(sl_loader_t *L, json_object *o, const char *path, sl_consumer_t *
         sl_conf_kpath(p, path, "ttl");
         sl_conf_err(L, p, "ttl is not supported by sluice (declarative keys do not expire)");
     }
+    if (conf->keyauth_mac == NULL && mac_new(conf) != 0) {
+        sl_conf_err(L, p, "cannot key the credential index (OpenSSL's SipHash or random bytes)");
+        return;
+    }
+    keylen = strlen(key);
     cr = sl_xcalloc(1, sizeof(*cr));
     cr->consumer = c;
-    SHA256((const unsigned char *)key, strlen(key), cr->digest);
-    for (size_t i = 0; i < conf->nkeyauth; i++) {
-        if (CRYPTO_memcmp(conf->keyauth[i]->digest, cr->digest, sizeof(cr->digest)) == 0) {
-            sl_conf_kpath(p, path, "key");
-            sl_conf_err(L, p, "duplicate key: the same key is given at %s", L->cred_paths[i]);
-            break;
-        }
+    cr->key = sl_strndup(key, keylen);
+    cr->keylen = keylen;
+    if (key_tag(conf, key, keylen, &cr->tag) != 0) {
+        sl_conf_err(L, p, "cannot hash the key (OpenSSL's SipHash failed)");
+        credential_free(cr);
+        return;
+    }
+    index_grow(conf);
+    if ((dup = index_find(conf, cr->tag, key, keylen)) != NULL) {
+        size_t i = 0;
+        while (conf->keyauth[i] != dup)
+            i++;
+        sl_conf_err(L, p, "duplicate key: the same key is given at %s", L->cred_paths[i]);
     }
     /* a generated id must not reveal the key: name it by consumer and place */
     snprintf(idkey, sizeof(idkey), "%s|%zu", c->id, conf->nkeyauth);
@@ -142,6 +257,8 @@ add_credential(sl_loader_t *L, json_object *o, const char *path, sl_consumer_t *
     L->cred_paths = sl_xrealloc(L->cred_paths, (conf->nkeyauth + 1) * sizeof(char *));
     L->cred_paths[conf->nkeyauth] = sl_strndup(path, strlen(path));
     conf->keyauth[conf->nkeyauth++] = cr;
+    if (dup == NULL) /* a duplicate fails the load: the first one stays found */
+        index_put(conf->keyauth_index, conf->keyauth_mask, cr);
 }
 
 void
@@ -236,73 +353,15 @@ sl_conf_load_consumer(sl_loader_t *L, json_object *o, const char *path)
         sl_conf_pending_add(L, v, path, NULL, NULL, c, 0);
 }
 
-/* ---- the key index: open addressing on the digest's first 8 bytes ---- */
-
-static size_t
-slot_of(const unsigned char d[32], size_t mask)
-{
-    uint64_t h;
-
-    memcpy(&h, d, sizeof(h));
-    return (size_t)h & mask;
-}
-
-void
-sl_conf_keyauth_index(sl_conf_t *conf)
-{
-    size_t size = 8;
-
-    if (conf->nkeyauth == 0)
-        return;
-    while (size < conf->nkeyauth * 2)
-        size *= 2;
-    conf->keyauth_index = sl_xcalloc(size, sizeof(*conf->keyauth_index));
-    conf->keyauth_mask = size - 1;
-    for (size_t i = 0; i < conf->nkeyauth; i++) {
-        size_t s = slot_of(conf->keyauth[i]->digest, conf->keyauth_mask);
-        while (conf->keyauth_index[s])
-            s = (s + 1) & conf->keyauth_mask;
-        conf->keyauth_index[s] = conf->keyauth[i];
-    }
-}
-
-/* SHA-256 on the request path: OpenSSL 3's one-shot SHA256() fetches the
- * algorithm (locks, allocations) on every call; a fetched EVP_MD and one
- * context per process (look-ups run on the worker's loop thread) leave the
- * hashing itself.  Falls back to SHA256() if either cannot be had. */
-static int
-digest(const char *p, size_t n, unsigned char out[32])
-{
-    static EVP_MD *md;
-    static EVP_MD_CTX *ctx;
-    unsigned int len = 0;
-
-    if (md == NULL)
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (ctx == NULL)
-        ctx = EVP_MD_CTX_new();
-    if (md == NULL || ctx == NULL || EVP_DigestInit_ex2(ctx, md, NULL) != 1 ||
-        EVP_DigestUpdate(ctx, p, n) != 1 || EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != 32)
-        return SHA256((const unsigned char *)p, n, out) != NULL ? 0 : -1;
-    return 0;
-}
-
 const sl_credential_t *
 sl_conf_keyauth_find(const sl_conf_t *conf, sl_str_t key)
 {
-    unsigned char d[32];
-    size_t s;
+    uint64_t tag;
 
-    if (conf == NULL || conf->keyauth_index == NULL || key.len == 0)
+    if (conf == NULL || conf->keyauth_index == NULL || key.len == 0 ||
+        key_tag(conf, key.ptr, key.len, &tag) != 0)
         return NULL;
-    if (digest(key.ptr, key.len, d) != 0)
-        return NULL;
-    for (s = slot_of(d, conf->keyauth_mask); conf->keyauth_index[s];
-         s = (s + 1) & conf->keyauth_mask) {
-        if (CRYPTO_memcmp(conf->keyauth_index[s]->digest, d, sizeof(d)) == 0)
-            return conf->keyauth_index[s];
-    }
-    return NULL;
+    return index_find(conf, tag, key.ptr, key.len);
 }
 
 void
@@ -321,8 +380,10 @@ sl_conf_consumers_free(sl_conf_t *conf)
         free(c);
     }
     for (size_t i = 0; i < conf->nkeyauth; i++)
-        free(conf->keyauth[i]);
+        credential_free(conf->keyauth[i]);
     free(conf->keyauth);
     free(conf->keyauth_index);
+    EVP_MAC_CTX_free(conf->keyauth_mac);
+    OPENSSL_cleanse(conf->keyauth_secret, sizeof(conf->keyauth_secret));
     free(conf->consumers);
 }

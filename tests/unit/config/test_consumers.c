@@ -135,7 +135,21 @@ test_many_keys(void **state)
         assert_ptr_equal(sl_conf_keyauth_find(conf, sl_str_c(key))->consumer, conf->consumers[i]);
     }
     assert_null(sl_conf_keyauth_find(conf, SL_STR("k-300")));
+    assert_null(sl_conf_keyauth_find(conf, SL_STR("k-2999"))); /* k-299 and one more byte */
+    assert_null(sl_conf_keyauth_find(conf, SL_STR("k-29\0"))); /* a NUL is a byte too */
+    assert_null(sl_conf_keyauth_find(conf, SL_STR("K-1")));    /* keys are case-sensitive */
+    assert_null(sl_conf_keyauth_find(conf, SL_STR("j-1")));    /* same length, first byte */
     sl_conf_free(conf);
+
+    /* the index grew to 512 slots: a duplicate is still found, naming the first */
+    p = yaml + strlen(yaml);
+    p += sprintf(p, "- username: again\n  keyauth_credentials: [{key: k-257}]\n");
+    assert_null(sl_fake_load(yaml, &errs));
+    assert_int_equal(errs.n, 1);
+    assert_string_equal(errs.msgs[0], "kong.yaml:604: consumers[300].keyauth_credentials[0].key: "
+                                      "duplicate key: the same key is given at "
+                                      "consumers[257].keyauth_credentials[0]");
+    sl_errors_free(&errs);
     free(yaml);
 }
 
