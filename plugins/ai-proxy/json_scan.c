@@ -162,7 +162,7 @@ sl_json_skip_plain(const char *s, size_t len, size_t i)
 /* Scan a string starting after its opening quote; returns the offset of the
  * closing quote or (size_t)-1.  *esc: it holds an escape; *hib, *hic: its
  * bytes and characters past U+007F (added to). */
-static size_t
+static inline __attribute__((always_inline)) size_t
 sl_json_scan_str(const char *s, size_t len, size_t i, int *esc, size_t *hib, size_t *hic)
 {
     for (;;) {
@@ -219,7 +219,7 @@ sl_json_scan_str(const char *s, size_t len, size_t i, int *esc, size_t *hib, siz
 
 /* A string (key or value) starting at the quote s[*i]: its token, with *i
  * moved past the closing quote; < 0 on error (as sl_json_fail / push). */
-static int
+static inline __attribute__((always_inline)) int
 sl_json_string(sl_jdoc_t *d, const char *s, size_t len, size_t *i)
 {
     int esc = 0, tok;
