@@ -13,6 +13,7 @@
 
 #include "base/common.h"
 #include "base/log.h"
+#include "conf/resolver.h"
 #include "conf/settings.h"
 #include "sl_build_config.h"
 
@@ -69,6 +70,8 @@ static const char *set_instrumentations(sl_settings_t *s, const sl_directive_t *
                                         int append);
 static const char *set_rate(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
 static const char *set_flag(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
+static const char *set_resolver(sl_settings_t *s, const sl_directive_t *d, const char *v,
+                                int append);
 
 #define OFF(f) offsetof(sl_settings_t, f)
 
@@ -116,6 +119,21 @@ static const sl_directive_t directives[] = {
      OFF(upstream_keepalive_idle_timeout), 0, 86400, "60", "SECONDS",
      "idle upstream connections are closed after this (Kong's setting; 0: never): keep it "
      "below the provider's own idle timeout so the gateway closes first"},
+    {"dns_resolver", 0, SL_IN_ALL, SL_ACT_SET, set_resolver, OFF(dns_resolver), 0, 0, NULL,
+     "IP[:PORT],...",
+     "name servers for upstream host names (Kong's setting; default: those of "
+     "/etc/resolv.conf); the hosts file is read first"},
+    {"dns_valid_ttl", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(dns_valid_ttl), 0, 86400 * 365, "0",
+     "SECONDS", "cache time of every DNS answer (Kong's setting; 0: each record's own TTL)"},
+    {"dns_stale_ttl", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(dns_stale_ttl), 0, 86400 * 365, "3600",
+     "SECONDS",
+     "how long an expired DNS answer is still used while a new one is fetched in the "
+     "background (Kong's setting)"},
+    {"dns_not_found_ttl", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(dns_not_found_ttl), 0, 86400 * 365,
+     "30", "SECONDS",
+     "cache time of a name that does not exist or has no address (Kong's setting)"},
+    {"dns_error_ttl", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(dns_error_ttl), 0, 86400 * 365, "1",
+     "SECONDS", "cache time of other DNS failures: timeouts, server failures (Kong's setting)"},
     {"ssl_cert", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_cert), 0, 0, NULL, "FILE[,FILE]",
      "PEM certificate(s) of listeners with 'ssl' when no SNI picks one from the declarative "
      "config's certificates (several: one per key type, e.g. RSA and ECDSA)"},
@@ -197,6 +215,14 @@ set_str(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
     free(*dst);
     *dst = sl_strndup(v, strlen(v));
     return NULL;
+}
+
+static const char *
+set_resolver(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    const char *bad = sl_conf_resolver_check(v);
+
+    return bad != NULL ? bad : set_str(s, d, v, append);
 }
 
 static const char *
@@ -491,7 +517,7 @@ sl_settings_free(sl_settings_t *s)
     free(s->listen);
     for (size_t i = 0; i < SL_NDIRECTIVES; i++)
         if (directives[i].set == set_str || directives[i].set == set_status_listen ||
-            directives[i].set == set_instrumentations)
+            directives[i].set == set_instrumentations || directives[i].set == set_resolver)
             free(*(char **)field(s, &directives[i]));
     if (s->text) {
         if (published == s)

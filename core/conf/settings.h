@@ -30,6 +30,11 @@ typedef struct sl_settings {
     int max_connections;                 /* per worker; 503 beyond */
     int upstream_keepalive;              /* idle upstream connections per host */
     int upstream_keepalive_idle_timeout; /* seconds (Kong's unit); 0 = never closed */
+    char *dns_resolver;                  /* "ip[:port],..."; NULL = /etc/resolv.conf's */
+    int dns_valid_ttl;                   /* seconds; 0 = the records' TTL */
+    int dns_stale_ttl;                   /* seconds an expired answer is used while refreshed */
+    int dns_not_found_ttl;               /* seconds "no such name" is cached */
+    int dns_error_ttl;                   /* seconds other DNS failures are cached */
 
     /* client-side TLS (listeners with "ssl"); lists are comma-separated */
     char *ssl_cert;                  /* PEM files: the default certificate(s), e.g. RSA,ECDSA */

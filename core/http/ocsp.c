@@ -539,9 +539,9 @@ on_tick(uv_timer_t *t)
 }
 
 sl_ocsp_fetcher_t *
-sl_ocsp_fetcher_start(uv_loop_t *loop, const sl_ocsp_t *o)
+sl_ocsp_fetcher_start(uv_loop_t *loop, const sl_ocsp_t *o, sl_dns_t *dns)
 {
-    sl_uppool_options_t po = {.keepalive_max_idle = 0, .dns_ttl_ms = 30000};
+    sl_uppool_options_t po = {.keepalive_max_idle = 0, .dns = dns};
     sl_ocsp_fetcher_t *f;
 
     if (o == NULL || o->n == 0 || o->sh == NULL)

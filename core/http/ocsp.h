@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "base/errors.h"
+#include "upstream/dns.h"
 
 typedef struct sl_ocsp sl_ocsp_t;
 typedef struct sl_ocsp_fetcher sl_ocsp_fetcher_t;
@@ -47,7 +48,7 @@ void sl_ocsp_free(sl_ocsp_t *o);
 int sl_ocsp_staple(const sl_ocsp_t *o, X509 *x, SSL *ssl);
 
 /* Worker: take part in fetching (NULL when o has no certificate). */
-sl_ocsp_fetcher_t *sl_ocsp_fetcher_start(uv_loop_t *loop, const sl_ocsp_t *o);
+sl_ocsp_fetcher_t *sl_ocsp_fetcher_start(uv_loop_t *loop, const sl_ocsp_t *o, sl_dns_t *dns);
 /* Stop ticking and abandon fetches in flight (a draining worker). */
 void sl_ocsp_fetcher_stop(sl_ocsp_fetcher_t *f);
 /* After stop and after the loop ran the closes. */

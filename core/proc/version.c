@@ -1,6 +1,7 @@
 /* version.c - `sluice -V`: the version, the plugin ABI, and each library's
  * version at build time and, where the library can tell, at run time. */
 
+#include <ares.h>
 #include <json-c/json_c_version.h>
 #include <llhttp.h>
 #include <openssl/crypto.h>
@@ -34,12 +35,19 @@ yaml_running(void)
     return yaml_get_version_string();
 }
 
+static const char *
+cares_running(void)
+{
+    return ares_version(NULL);
+}
+
 static const sl_lib_version_t libs[] = {
     {"libuv", SL_STRX(UV_VERSION_MAJOR) "." SL_STRX(UV_VERSION_MINOR) "." SL_STRX(UV_VERSION_PATCH),
      uv_version_string},
     {"json-c", JSON_C_VERSION, json_c_version},
     {"OpenSSL", OPENSSL_VERSION_TEXT, openssl_running},
     {"libyaml", SL_BUILD_YAML_VERSION, yaml_running},
+    {"c-ares", ARES_VERSION_STR, cares_running},
     {"llhttp",
      SL_STRX(LLHTTP_VERSION_MAJOR) "." SL_STRX(LLHTTP_VERSION_MINOR) "." SL_STRX(
          LLHTTP_VERSION_PATCH) " (compiled in)",

@@ -141,8 +141,13 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
                               .keepalive_timeout_ms =
                                   s->upstream_keepalive_idle_timeout > 0
                                       ? (unsigned)s->upstream_keepalive_idle_timeout * 1000u
-                                      : SL_UP_KEEPALIVE_FOREVER,
-                              .dns_ttl_ms = 30000};
+                                      : SL_UP_KEEPALIVE_FOREVER};
+    sl_dns_options_t dopts = {.resolver = s->dns_resolver,
+                              .valid_ttl_s = (unsigned)s->dns_valid_ttl,
+                              .stale_ttl_s = (unsigned)s->dns_stale_ttl,
+                              .not_found_ttl_s = (unsigned)s->dns_not_found_ttl,
+                              .error_ttl_s = (unsigned)s->dns_error_ttl};
+    char dns_err[256];
 
     /* Die with the master: no orphaned workers. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -168,6 +173,13 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     sl_status_init(&w.srv);
     sl_log_set_process("worker", id);
 
+    /* One resolver and DNS cache for the worker's pools (dns_* settings). */
+    w.dns = sl_dns_new(w.srv.loop, &dopts, dns_err, sizeof(dns_err));
+    if (w.dns == NULL) {
+        sl_log_error("%s", dns_err);
+        return 1;
+    }
+    po.dns = w.dns;
     w.srv.uppool = sl_uppool_new(w.srv.loop, &po);
     if (w.srv.uppool == NULL) {
         sl_log_error("cannot create the upstream pool");
@@ -179,9 +191,10 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
         sl_log_error("cannot set up the plugin host");
         return 1;
     }
-    sl_host_set_uppool(w.srv.uppool);                     /* api->callout */
-    w.srv.balancers = sl_balancers_new(w.srv.loop, conf); /* Kong's upstreams, active checks */
-    w.ocsp = sl_ocsp_fetcher_start(w.srv.loop, sl_stls_ocsp(conf->tls_server)); /* ssl_stapling */
+    sl_host_set_uppool(w.srv.uppool);                            /* api->callout */
+    w.srv.balancers = sl_balancers_new(w.srv.loop, conf, w.dns); /* upstreams, active checks */
+    w.ocsp =
+        sl_ocsp_fetcher_start(w.srv.loop, sl_stls_ocsp(conf->tls_server), w.dns); /* stapling */
 
     uv_signal_t *sigs[] = {&w.sig_term, &w.sig_int, &w.sig_quit, &w.sig_usr1, &w.sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP};
@@ -235,6 +248,7 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     sl_balancers_stop(w.srv.balancers);
     sl_ocsp_fetcher_stop(w.ocsp);
     sl_uppool_free(w.srv.uppool);
+    sl_dns_free(w.dns); /* after every pool that used it */
     uv_walk(w.srv.loop, close_walk, NULL);
     uv_run(w.srv.loop, UV_RUN_DEFAULT);
     uv_loop_close(w.srv.loop);

@@ -19,6 +19,7 @@ typedef struct sl_worker {
     uv_signal_t sig_term, sig_int, sig_quit, sig_usr1, sig_hup;
     uv_timer_t drain_timer;
     sl_ocsp_fetcher_t *ocsp; /* ssl_stapling: this worker's share of the fetching */
+    sl_dns_t *dns;           /* resolver and DNS cache of all the worker's pools */
 } sl_worker_t;
 
 /* What the master shares with every worker besides the configuration. */

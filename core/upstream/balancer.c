@@ -633,10 +633,10 @@ on_tick(uv_timer_t *tm)
 /* ---- the worker's set ---- */
 
 sl_balancers_t *
-sl_balancers_new(uv_loop_t *loop, const sl_conf_t *conf)
+sl_balancers_new(uv_loop_t *loop, const sl_conf_t *conf, sl_dns_t *dns)
 {
     sl_balancers_t *bs;
-    sl_uppool_options_t po = {.keepalive_max_idle = 0, .dns_ttl_ms = 30000};
+    sl_uppool_options_t po = {.keepalive_max_idle = 0, .dns = dns};
 
     if (conf == NULL || conf->nupstreams == 0)
         return NULL;

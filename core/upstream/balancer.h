@@ -34,9 +34,10 @@ typedef enum {
     SL_BAL_TIMEOUT, /* it timed out */
 } sl_bal_report_t;
 
-/* The worker's balancers for conf (active checks start on loop).  NULL
- * when conf has no upstreams. */
-sl_balancers_t *sl_balancers_new(uv_loop_t *loop, const sl_conf_t *conf);
+/* The worker's balancers for conf (active checks start on loop; probes
+ * resolve names with dns, the worker's resolver, freed after the
+ * balancers are stopped).  NULL when conf has no upstreams. */
+sl_balancers_t *sl_balancers_new(uv_loop_t *loop, const sl_conf_t *conf, sl_dns_t *dns);
 /* Stop the active checks (a draining worker). */
 void sl_balancers_stop(sl_balancers_t *bs);
 /* After the loop ran the closes of sl_balancers_stop. */

@@ -1,23 +1,18 @@
-/* dns.c - asynchronous host name resolution with a small cache.
- *
- * getaddrinfo blocks, so it runs in libuv's thread pool (uv_getaddrinfo);
- * everything else here runs on the worker's loop.  Upstreams are few and
- * looked up over and over, so a short positive cache (default 30 s) saves a
- * thread-pool round trip per request, and a very short negative cache
- * (default 1 s) keeps a storm of requests to a dead name from queueing a
- * storm of lookups.  Lookups of one name in flight at the same time share
- * one getaddrinfo call. */
+/* dns.c - asynchronous host name resolution with Kong's DNS cache
+ * (dns.h).  The queries themselves are dns_ares.c's; this file keeps the
+ * answers (positive ones for their TTL, then stale while a background
+ * query refreshes them; failures for dns_not_found_ttl / dns_error_ttl)
+ * and lets lookups of one name in flight at once share one query. */
 
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/log.h"
 #include "upstream/dns.h"
+#include "upstream/dns_ares.h"
 
-#define SL_DNS_DEFAULT_TTL_MS 30000
-#define SL_DNS_DEFAULT_NEG_TTL_MS 1000
 #define SL_DNS_MAX_ENTRIES 512
-#define SL_DNS_MAX_ADDRS 16
+#define SL_DNS_MAX_ADDRS SL_ARES_MAX_ADDRS
 
 typedef struct sl_dns_entry sl_dns_entry_t;
 typedef struct sl_dns_lookup sl_dns_lookup_t;
@@ -26,50 +21,58 @@ typedef struct sl_dns_lookup sl_dns_lookup_t;
 struct sl_dns_entry {
     sl_dns_entry_t *next;
     char *host;
-    uint64_t expires; /* uv_now() ms */
-    int status;       /* 0 or UV_EAI_* */
+    uint64_t expires;     /* uv_now() ms: fresh until then */
+    uint64_t stale_until; /* positive answers: still used (and refreshed) until then */
+    int status;           /* 0 or UV_EAI_* */
+    char errmsg[200];     /* status < 0 */
     size_t naddrs;
     struct sockaddr_storage addrs[SL_DNS_MAX_ADDRS];
 };
 
-/* One getaddrinfo call in flight and everyone waiting for it. */
+/* One query in flight and everyone waiting for it (nobody: a refresh). */
 struct sl_dns_lookup {
-    uv_getaddrinfo_t gai;
     sl_dns_t *dns; /* NULL once the resolver is gone */
     sl_dns_lookup_t *next;
     sl_dns_lookup_t **pprev;
-    char *host;
     sl_dns_req_t *waiters;
+    char host[];
 };
 
 struct sl_dns_req {
     sl_dns_req_t *next;
     sl_dns_req_t **pprev;
-    sl_dns_lookup_t *lookup;
     sl_dns_cb cb;
     void *arg;
 };
 
 struct sl_dns {
     uv_loop_t *loop;
-    unsigned ttl_ms;
-    unsigned neg_ttl_ms;
+    sl_ares_t *ares;
+    sl_dns_options_t opts;
     sl_dns_entry_t *cache; /* newest first */
     size_t ncache;
     sl_dns_lookup_t *lookups;
-    sl_dns_lookup_t *delivering; /* lookup whose waiters are being called */
+    sl_dns_lookup_t *starting;  /* the query being started by sl_dns_resolve */
+    sl_dns_entry_t *sync_entry; /* its answer when c-ares gave it at once */
 };
 
-static void dns_gai_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *res);
+static void dns_answer_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
+                          unsigned ttl_s, const char *errmsg);
 
 sl_dns_t *
-sl_dns_new(uv_loop_t *loop, unsigned ttl_ms, unsigned neg_ttl_ms)
+sl_dns_new(uv_loop_t *loop, const sl_dns_options_t *opts, char *err, size_t errlen)
 {
+    static const sl_dns_options_t defaults = SL_DNS_OPTIONS_DEFAULT;
     sl_dns_t *d = sl_xcalloc(1, sizeof(*d));
 
     d->loop = loop;
-    d->ttl_ms = ttl_ms ? ttl_ms : SL_DNS_DEFAULT_TTL_MS;
-    d->neg_ttl_ms = neg_ttl_ms ? neg_ttl_ms : SL_DNS_DEFAULT_NEG_TTL_MS;
+    d->opts = opts ? *opts : defaults;
+    d->ares = sl_ares_new(loop, d->opts.resolver, err, errlen);
+    if (d->ares == NULL) {
+        free(d);
+        return NULL;
+    }
+    d->opts.resolver = NULL; /* not kept: the channel has it */
     return d;
 }
 
@@ -85,33 +88,33 @@ dns_free_waiters(sl_dns_lookup_t *lk)
     lk->waiters = NULL;
 }
 
+static void
+dns_entry_free(sl_dns_entry_t *e)
+{
+    free(e->host);
+    free(e);
+}
+
 void
 sl_dns_free(sl_dns_t *d)
 {
     sl_dns_entry_t *e, *enext;
-    sl_dns_lookup_t *lk, *lnext;
+    sl_dns_lookup_t *lk;
 
     if (d == NULL)
         return;
     for (e = d->cache; e != NULL; e = enext) {
         enext = e->next;
-        free(e->host);
-        free(e);
+        dns_entry_free(e);
     }
-    /* Lookups still in the thread pool cannot be taken back; cancel what
-     * has not started and let dns_gai_cb free the rest on the loop. */
-    for (lk = d->lookups; lk != NULL; lk = lnext) {
-        lnext = lk->next;
+    /* Detach the lookups; freeing the channel answers each with
+     * UV_ECANCELED and dns_answer_cb frees it. */
+    for (lk = d->lookups; lk != NULL; lk = lk->next) {
         lk->dns = NULL;
-        lk->next = NULL;
         lk->pprev = NULL;
         dns_free_waiters(lk);
-        uv_cancel((uv_req_t *)&lk->gai);
     }
-    if (d->delivering != NULL) {
-        d->delivering->dns = NULL;
-        dns_free_waiters(d->delivering);
-    }
+    sl_ares_free(d->ares);
     free(d);
 }
 
@@ -152,12 +155,8 @@ dns_is_invalid_tld(const char *host)
     return len > 8 && strncasecmp(host + len - 8, ".invalid", 8) == 0;
 }
 
-static void
-dns_errmsg(char *buf, size_t size, const char *host, int status)
-{
-    snprintf(buf, size, "could not resolve host \"%s\": %s", host, uv_strerror(status));
-}
-
+/* The cached answer for host that may still be used (fresh, or positive
+ * and within its stale time), dropping unusable entries on the way. */
 static sl_dns_entry_t *
 dns_cache_find(sl_dns_t *d, const char *host)
 {
@@ -165,11 +164,10 @@ dns_cache_find(sl_dns_t *d, const char *host)
     uint64_t now = uv_now(d->loop);
 
     for (pp = &d->cache; (e = *pp) != NULL;) {
-        if (e->expires <= now) { /* drop stale entries on the way */
+        if (e->expires <= now && (e->status != 0 || e->stale_until <= now)) {
             *pp = e->next;
             d->ncache--;
-            free(e->host);
-            free(e);
+            dns_entry_free(e);
             continue;
         }
         if (strcasecmp(e->host, host) == 0)
@@ -179,21 +177,22 @@ dns_cache_find(sl_dns_t *d, const char *host)
     return NULL;
 }
 
+/* Store an answer for host, replacing an older one; evict the oldest entry
+ * when full (the list is newest first, so that is the tail). */
 static sl_dns_entry_t *
-dns_cache_store(sl_dns_t *d, const char *host, int status, const struct addrinfo *res)
+dns_cache_store(sl_dns_t *d, const char *host, int status, const struct sockaddr_storage *addrs,
+                size_t n, unsigned ttl_s, const char *errmsg)
 {
     sl_dns_entry_t **pp, *e;
-    const struct addrinfo *ai;
+    uint64_t now = uv_now(d->loop);
+    unsigned keep_s;
 
-    /* Replace an older answer for the same name; evict the oldest entry
-     * when full (the list is newest first, so that is the tail). */
     for (pp = &d->cache; (e = *pp) != NULL;) {
         if (strcasecmp(e->host, host) == 0 ||
             (d->ncache >= SL_DNS_MAX_ENTRIES && e->next == NULL)) {
             *pp = e->next;
             d->ncache--;
-            free(e->host);
-            free(e);
+            dns_entry_free(e);
             continue;
         }
         pp = &e->next;
@@ -202,17 +201,17 @@ dns_cache_store(sl_dns_t *d, const char *host, int status, const struct addrinfo
     e = sl_xcalloc(1, sizeof(*e));
     e->host = sl_strndup(host, strlen(host));
     e->status = status;
-    for (ai = res; status == 0 && ai != NULL && e->naddrs < SL_DNS_MAX_ADDRS; ai = ai->ai_next) {
-        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-            ai->ai_addrlen > sizeof(struct sockaddr_storage))
-            continue;
-        memcpy(&e->addrs[e->naddrs], ai->ai_addr, ai->ai_addrlen);
-        ((struct sockaddr_in *)&e->addrs[e->naddrs])->sin_port = 0;
-        e->naddrs++;
+    if (status == 0) {
+        e->naddrs = n < SL_DNS_MAX_ADDRS ? n : SL_DNS_MAX_ADDRS;
+        memcpy(e->addrs, addrs, e->naddrs * sizeof(*addrs));
+        keep_s = d->opts.valid_ttl_s > 0 ? d->opts.valid_ttl_s : ttl_s;
+        e->expires = now + (uint64_t)keep_s * 1000;
+        e->stale_until = e->expires + (uint64_t)d->opts.stale_ttl_s * 1000;
+    } else {
+        snprintf(e->errmsg, sizeof(e->errmsg), "%s", errmsg ? errmsg : uv_strerror(status));
+        keep_s = status == UV_EAI_NONAME ? d->opts.not_found_ttl_s : d->opts.error_ttl_s;
+        e->expires = now + (uint64_t)keep_s * 1000;
     }
-    if (e->status == 0 && e->naddrs == 0)
-        e->status = UV_EAI_NODATA;
-    e->expires = uv_now(d->loop) + (e->status == 0 ? d->ttl_ms : d->neg_ttl_ms);
     e->next = d->cache;
     d->cache = e;
     d->ncache++;
@@ -220,28 +219,55 @@ dns_cache_store(sl_dns_t *d, const char *host, int status, const struct addrinfo
 }
 
 static void
-dns_deliver_entry(const sl_dns_entry_t *e, const char *host, sl_dns_cb cb, void *arg)
+dns_deliver_entry(const sl_dns_entry_t *e, sl_dns_cb cb, void *arg)
 {
-    char msg[320];
-
-    if (e->status == 0) {
+    if (e->status == 0)
         cb(arg, 0, e->addrs, e->naddrs, NULL);
-    } else {
-        dns_errmsg(msg, sizeof(msg), host, e->status);
-        cb(arg, e->status, NULL, 0, msg);
-    }
+    else
+        cb(arg, e->status, NULL, 0, e->errmsg);
+}
+
+static sl_dns_lookup_t *
+dns_lookup_find(sl_dns_t *d, const char *host)
+{
+    for (sl_dns_lookup_t *lk = d->lookups; lk != NULL; lk = lk->next)
+        if (strcasecmp(lk->host, host) == 0)
+            return lk;
+    return NULL;
+}
+
+/* Start a query for host.  Returns the lookup, or NULL when c-ares
+ * answered at once (the answer is then in d->sync_entry). */
+static sl_dns_lookup_t *
+dns_lookup_start(sl_dns_t *d, const char *host)
+{
+    size_t len = strlen(host);
+    sl_dns_lookup_t *lk = sl_xcalloc(1, sizeof(*lk) + len + 1);
+
+    memcpy(lk->host, host, len + 1);
+    lk->dns = d;
+    d->starting = lk;
+    d->sync_entry = NULL;
+    sl_ares_addrinfo(d->ares, lk->host, dns_answer_cb, lk);
+    d->starting = NULL;
+    if (d->sync_entry != NULL)
+        return NULL; /* lk already freed */
+    lk->next = d->lookups;
+    if (lk->next != NULL)
+        lk->next->pprev = &lk->next;
+    lk->pprev = &d->lookups;
+    d->lookups = lk;
+    return lk;
 }
 
 int
 sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_req_t **req)
 {
     struct sockaddr_storage ss;
-    struct addrinfo hints;
-    sl_dns_entry_t *e;
+    sl_dns_entry_t *e, copy;
     sl_dns_lookup_t *lk;
     sl_dns_req_t *w;
     char msg[320];
-    int rc;
 
     *req = NULL;
     if (host == NULL || host[0] == '\0')
@@ -252,43 +278,36 @@ sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_re
         return 0;
     }
     if (dns_is_invalid_tld(host)) {
-        dns_errmsg(msg, sizeof(msg), host, UV_EAI_NONAME);
+        snprintf(msg, sizeof(msg), "could not resolve host \"%s\": %s", host,
+                 uv_strerror(UV_EAI_NONAME));
         cb(arg, UV_EAI_NONAME, NULL, 0, msg);
         return 0;
     }
     e = dns_cache_find(d, host);
     if (e != NULL) {
-        dns_deliver_entry(e, host, cb, arg);
+        /* Stale: answer with it now and refresh it in the background
+         * (Kong's dns_stale_ttl), once. */
+        if (e->expires <= uv_now(d->loop) && dns_lookup_find(d, host) == NULL) {
+            copy = *e;
+            if (dns_lookup_start(d, host) == NULL)
+                e = d->sync_entry;
+            else
+                e = &copy;
+        }
+        dns_deliver_entry(e, cb, arg);
         return 0;
     }
 
-    for (lk = d->lookups; lk != NULL; lk = lk->next)
-        if (strcasecmp(lk->host, host) == 0)
-            break;
-
+    lk = dns_lookup_find(d, host);
     if (lk == NULL) {
-        lk = sl_xcalloc(1, sizeof(*lk));
-        lk->dns = d;
-        lk->host = sl_strndup(host, strlen(host));
-        memset(&hints, 0, sizeof(hints));
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_protocol = IPPROTO_TCP;
-        rc = uv_getaddrinfo(d->loop, &lk->gai, dns_gai_cb, lk->host, NULL, &hints);
-        if (rc < 0) {
-            free(lk->host);
-            free(lk);
-            return rc;
+        lk = dns_lookup_start(d, host);
+        if (lk == NULL) {
+            dns_deliver_entry(d->sync_entry, cb, arg);
+            return 0;
         }
-        lk->next = d->lookups;
-        if (lk->next != NULL)
-            lk->next->pprev = &lk->next;
-        lk->pprev = &d->lookups;
-        d->lookups = lk;
     }
 
     w = sl_xcalloc(1, sizeof(*w));
-    w->lookup = lk;
     w->cb = cb;
     w->arg = arg;
     w->next = lk->waiters;
@@ -309,21 +328,21 @@ sl_dns_cancel(sl_dns_req_t *w)
     if (w->next != NULL)
         w->next->pprev = w->pprev;
     free(w);
-    /* The getaddrinfo call itself goes on: its answer still fills the
-     * cache, which the next request for this name will want. */
+    /* The query itself goes on: its answer still fills the cache, which
+     * the next request for this name will want. */
 }
 
 static void
-dns_gai_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
+dns_answer_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n, unsigned ttl_s,
+              const char *errmsg)
 {
-    sl_dns_lookup_t *lk = (sl_dns_lookup_t *)gai; /* gai is the first member */
+    sl_dns_lookup_t *lk = arg;
     sl_dns_t *d = lk->dns;
-    sl_dns_entry_t *e;
+    sl_dns_entry_t *e, copy;
     sl_dns_req_t *w;
 
-    if (d == NULL) { /* resolver freed meanwhile */
-        uv_freeaddrinfo(res);
-        free(lk->host);
+    if (d == NULL || status == UV_ECANCELED) { /* resolver freed meanwhile */
+        dns_free_waiters(lk);
         free(lk);
         return;
     }
@@ -331,30 +350,33 @@ dns_gai_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
         *lk->pprev = lk->next;
         if (lk->next != NULL)
             lk->next->pprev = lk->pprev;
-        lk->next = NULL;
-        lk->pprev = NULL;
     }
 
-    e = dns_cache_store(d, lk->host, status, res);
-    uv_freeaddrinfo(res);
-
-    /* A callback may cancel other waiters, start new lookups or even free
-     * the resolver (which then empties our waiter list), so take one
-     * waiter at a time and copy the entry we deliver from. */
-    {
-        sl_dns_entry_t copy = *e;
-
-        d->delivering = lk;
-        while ((w = lk->waiters) != NULL) {
-            lk->waiters = w->next;
-            if (w->next != NULL)
-                w->next->pprev = &lk->waiters;
-            dns_deliver_entry(&copy, lk->host, w->cb, w->arg);
-            free(w);
-        }
-        if (lk->dns != NULL)
-            lk->dns->delivering = NULL;
+    /* A failure that is not "no such name" keeps a stale answer in use
+     * (Kong serves stale data while the servers fail). */
+    e = status < 0 && status != UV_EAI_NONAME ? dns_cache_find(d, lk->host) : NULL;
+    if (e != NULL && e->status == 0) {
+        sl_log_warn("dns: %s; using the previous answer", errmsg ? errmsg : "failed");
+        e->expires = uv_now(d->loop) + (uint64_t)d->opts.error_ttl_s * 1000; /* asked again then */
+        if (e->expires > e->stale_until)
+            e->expires = e->stale_until;
+    } else
+        e = dns_cache_store(d, lk->host, status, addrs, n, ttl_s, errmsg);
+    if (d->starting == lk) { /* answered inside dns_lookup_start */
+        d->sync_entry = e;
+        free(lk);
+        return;
     }
-    free(lk->host);
+
+    /* A callback may cancel other waiters or start new lookups, so take
+     * one waiter at a time and deliver from a copy of the entry. */
+    copy = *e;
+    while ((w = lk->waiters) != NULL) {
+        lk->waiters = w->next;
+        if (w->next != NULL)
+            w->next->pprev = &lk->waiters;
+        dns_deliver_entry(&copy, w->cb, w->arg);
+        free(w);
+    }
     free(lk);
 }

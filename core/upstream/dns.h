@@ -1,10 +1,15 @@
-/* dns.h - asynchronous host name resolution with a small cache.
+/* dns.h - asynchronous host name resolution with Kong's DNS cache.
  *
- * One resolver per worker (owned by the upstream pool).  Lookups go through
- * uv_getaddrinfo (libuv's thread pool), concurrent lookups of the same name
- * share one getaddrinfo call, answers are cached for `ttl_ms` and failures
- * for `neg_ttl_ms`.  IP literals never reach getaddrinfo, and names under
- * ".invalid" fail at once (RFC 6761 6.4). */
+ * One resolver per worker, shared by its connection pools.  Names are
+ * looked up with c-ares on the worker's loop (dns_ares.c: the hosts file,
+ * then the DNS servers of `resolver` or /etc/resolv.conf); concurrent
+ * lookups of one name share one query.  An answer is cached for its
+ * records' TTL (or dns_valid_ttl), then served stale for up to
+ * dns_stale_ttl while a new query runs in the background; a name that does
+ * not exist is cached for dns_not_found_ttl, other failures for
+ * dns_error_ttl (Kong's node settings, docs/upstream.md "DNS").  IP
+ * literals never reach a server, and names under ".invalid" fail at once
+ * (RFC 6761 6.4). */
 
 #ifndef SL_DNS_H
 #define SL_DNS_H
@@ -17,25 +22,42 @@
 typedef struct sl_dns sl_dns_t;
 typedef struct sl_dns_req sl_dns_req_t; /* a lookup in progress */
 
-/* status 0: `addrs` holds n >= 1 addresses (port 0) in getaddrinfo's order;
+typedef struct sl_dns_options {
+    const char *resolver;     /* "ip[:port],..."; NULL or "" = /etc/resolv.conf's servers */
+    unsigned valid_ttl_s;     /* > 0: every answer's TTL; 0: the records' own */
+    unsigned stale_ttl_s;     /* an expired answer is still used this long while refreshed */
+    unsigned not_found_ttl_s; /* cache time of "no such name" / "no address" */
+    unsigned error_ttl_s;     /* cache time of other failures (timeouts, server failures) */
+} sl_dns_options_t;
+
+/* Kong's defaults (dns_stale_ttl 3600, dns_not_found_ttl 30, dns_error_ttl 1). */
+#define SL_DNS_OPTIONS_DEFAULT                                                                     \
+    {                                                                                              \
+        .resolver = NULL, .valid_ttl_s = 0, .stale_ttl_s = 3600, .not_found_ttl_s = 30,            \
+        .error_ttl_s = 1                                                                           \
+    }
+
+/* status 0: `addrs` holds n >= 1 addresses (port 0), IPv4 first;
  * status < 0 (UV_EAI_*): `errmsg` says why, addrs is NULL.
- * OWNERSHIP: addrs and errmsg are borrowed, valid during the call only. */
+ * OWNERSHIP: addrs and errmsg are borrowed, valid during the call only.
+ * A callback must not free the resolver. */
 typedef void (*sl_dns_cb)(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
                           const char *errmsg);
 
-/* ttl_ms / neg_ttl_ms of 0 mean the defaults (30 s / 1 s).  Free with
+/* A resolver on loop (opts NULL: Kong's defaults).  NULL with a message in
+ * err when opts->resolver is not a list of ip[:port].  Free with
  * sl_dns_free(). */
-sl_dns_t *sl_dns_new(uv_loop_t *loop, unsigned ttl_ms, unsigned neg_ttl_ms);
+sl_dns_t *sl_dns_new(uv_loop_t *loop, const sl_dns_options_t *opts, char *err, size_t errlen);
 
 /* Forget the cache and abandon every lookup in progress (their callbacks
- * are not called).  getaddrinfo calls still running in the thread pool
- * finish on their own and free themselves on the loop. */
+ * are not called).  Run the loop afterwards so handle closes complete. */
 void sl_dns_free(sl_dns_t *d);
 
-/* Resolve `host`.  When the answer is already known (IP literal, fresh
- * cache entry, ".invalid"), *req is set to NULL and cb runs before this
- * returns; otherwise *req is a handle for sl_dns_cancel() valid until cb
- * runs.  Returns 0, or < 0 when the lookup could not start (cb not called). */
+/* Resolve `host`.  When the answer is already known (IP literal, cached,
+ * ".invalid", or an answer c-ares gave at once), *req is set to NULL and
+ * cb runs before this returns; otherwise *req is a handle for
+ * sl_dns_cancel() valid until cb runs.  Returns 0, or < 0 when the lookup
+ * could not start (cb not called). */
 int sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_req_t **req);
 
 /* Abandon a lookup: its callback will not run.  NULL is allowed. */

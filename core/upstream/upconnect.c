@@ -294,7 +294,8 @@ sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t, sl_upconnec
     /* A cached or literal address answers synchronously, and the first
      * connect() starts from here; failures are deferred (see sl_upconnect_fail). */
     uc->resolving = 1;
-    rc = sl_dns_resolve(pool->dns, uc->host, uc_dns_cb, uc, &uc->dns);
+    rc = pool->dns != NULL ? sl_dns_resolve(pool->dns, uc->host, uc_dns_cb, uc, &uc->dns)
+                           : UV_EAI_FAIL;
     if (rc < 0) {
         uc->cb = NULL;
         uc_finish(uc);

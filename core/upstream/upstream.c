@@ -14,6 +14,7 @@
  *    the peer closed it (or talks out of turn), so it is closed before
  *    anyone can be handed a dead socket. */
 
+#include "base/log.h"
 #include "upstream/upstream_int.h"
 
 /* ---- completed writes: callbacks from the loop, never from inside
@@ -83,7 +84,15 @@ sl_uppool_new(uv_loop_t *loop, const sl_uppool_options_t *opts)
      * the other fields take their default when 0. */
     if (pool->opts.keepalive_timeout_ms == 0)
         pool->opts.keepalive_timeout_ms = SL_UP_DEFAULT_KEEPALIVE_MS;
-    pool->dns = sl_dns_new(loop, pool->opts.dns_ttl_ms, 0);
+    if (pool->opts.dns == NULL) {
+        char err[200];
+        pool->dns = sl_dns_new(loop, NULL, err, sizeof(err));
+        pool->own_dns = 1;
+        if (pool->dns == NULL)
+            sl_log_error("upstream pool: %s", err); /* connects to names then fail */
+    } else {
+        pool->dns = pool->opts.dns;
+    }
     pool->tls = sl_tls_ctx_new();
     pool->done_idle = sl_xmalloc(sizeof(*pool->done_idle));
     uv_idle_init(loop, pool->done_idle);
@@ -119,7 +128,8 @@ sl_uppool_free(sl_uppool_t *pool)
         free(k->host);
         free(k);
     }
-    sl_dns_free(pool->dns);
+    if (pool->own_dns)
+        sl_dns_free(pool->dns);
     sl_tls_ctx_free(pool->tls);
     /* a buffer lent out right now (the pool freed from inside a read
      * callback) becomes its borrower's own */

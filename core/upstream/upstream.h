@@ -12,6 +12,7 @@
 #define SL_UPSTREAM_H
 
 #include "base/common.h"
+#include "upstream/dns.h"
 #include <uv.h>
 
 #define SL_UPERR_TLS (-20001) /* TLS handshake / verification failed */
@@ -33,7 +34,8 @@ typedef struct sl_upstream_target {
 typedef struct sl_uppool_options {
     unsigned keepalive_max_idle;   /* idle connections kept per pool key (default 64) */
     unsigned keepalive_timeout_ms; /* idle close (default 60000; SL_UP_KEEPALIVE_FOREVER) */
-    unsigned dns_ttl_ms;           /* DNS cache lifetime (default 30000) */
+    sl_dns_t *dns;                 /* the worker's resolver, shared (the caller frees it after
+                                      the pool); NULL = the pool's own with Kong's defaults */
 } sl_uppool_options_t;             /* opts NULL = all defaults; keepalive_max_idle 0 = no pooling;
                                      other fields 0 = their default */
 

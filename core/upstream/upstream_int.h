@@ -111,6 +111,7 @@ struct sl_uppool {
     uv_loop_t *loop;
     sl_uppool_options_t opts;
     sl_dns_t *dns;
+    int own_dns; /* dns is the pool's (else the worker's, freed by it) */
     sl_tls_ctx_t *tls;
     sl_upconn_t *idle; /* most recently released first */
     sl_upkey_t *keys;

@@ -48,7 +48,7 @@ test_round_robin(void **state)
                         "  - {target: 10.0.0.1:80, weight: 300}\n"
                         "  - {target: 10.0.0.2:80, weight: 100}\n"
                         "  - {target: 10.0.0.3:80, weight: 0}\n");
-    sl_balancers_t *bs = sl_balancers_new(uv_default_loop(), c);
+    sl_balancers_t *bs = sl_balancers_new(uv_default_loop(), c, NULL);
     const sl_upstream_conf_t *u = sl_conf_upstream_find(c, SL_STR("U"));
     sl_bal_pick_t pk;
     int n[3] = {0};
@@ -96,7 +96,7 @@ test_consistent_hashing(void **state)
              "- name: u\n"
              "  hash_on: ip\n"
              "  targets: [{target: 10.0.0.1}, {target: 10.0.0.2}, {target: 10.0.0.3}]\n");
-    sl_balancers_t *bs = sl_balancers_new(uv_default_loop(), c);
+    sl_balancers_t *bs = sl_balancers_new(uv_default_loop(), c, NULL);
     const sl_upstream_conf_t *u = c->upstreams[0];
     sl_bal_pick_t pk;
     int seen[3] = {0};
@@ -134,7 +134,7 @@ test_least_connections_latency_threshold(void **state)
                         "- name: half\n"
                         "  healthchecks: {threshold: 50, passive: {unhealthy: {timeouts: 1}}}\n"
                         "  targets: [{target: 10.0.0.1}, {target: 10.0.0.2}]\n");
-    sl_balancers_t *bs = sl_balancers_new(uv_default_loop(), c);
+    sl_balancers_t *bs = sl_balancers_new(uv_default_loop(), c, NULL);
     sl_bal_pick_t pk[6];
     int n[2] = {0};
 

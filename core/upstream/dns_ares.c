@@ -1,0 +1,323 @@
+/* dns_ares.c - c-ares driven on a libuv loop (dns_ares.h).
+ *
+ * c-ares tells us which sockets to watch (sock_state_cb); each gets a
+ * uv_poll_t, and one uv_timer_t runs ares_process_fd when c-ares' next
+ * retransmission is due.  The hosts file is read first (Kong: hosts-file
+ * entries never expire), then DNS (ARES_OPT_LOOKUPS "b"). */
+
+#include <ares.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "upstream/dns_ares.h"
+
+/* Kong's TTL for hosts-file entries: ten years. */
+#define SL_ARES_HOSTS_TTL_S (10u * 365u * 24u * 3600u)
+
+typedef struct sl_ares_sock sl_ares_sock_t;
+
+/* One socket of the channel being watched. */
+struct sl_ares_sock {
+    uv_poll_t poll;
+    sl_ares_t *a;
+    sl_ares_sock_t *next;
+    ares_socket_t fd;
+};
+
+struct sl_ares {
+    uv_loop_t *loop;
+    ares_channel channel;
+    uv_timer_t *timer; /* freed by its close callback */
+    sl_ares_sock_t *socks;
+};
+
+/* One lookup in flight. */
+typedef struct sl_ares_q {
+    sl_ares_t *a;
+    sl_ares_addr_cb cb;
+    void *arg;
+    char host[];
+} sl_ares_q_t;
+
+/* c-ares status -> the libuv code the upstream layer reports. */
+static const struct {
+    int ares;
+    int uv;
+} status_map[] = {
+    {ARES_ENOTFOUND, UV_EAI_NONAME},   {ARES_ENODATA, UV_EAI_NONAME},
+    {ARES_ENONAME, UV_EAI_NONAME},     {ARES_ETIMEOUT, UV_EAI_AGAIN},
+    {ARES_ESERVFAIL, UV_EAI_AGAIN},    {ARES_ECONNREFUSED, UV_EAI_AGAIN},
+    {ARES_EREFUSED, UV_EAI_AGAIN},     {ARES_ENOMEM, UV_EAI_MEMORY},
+    {ARES_EDESTRUCTION, UV_ECANCELED}, {ARES_ECANCELLED, UV_ECANCELED},
+    {ARES_EBADNAME, UV_EAI_NONAME},
+};
+
+static int
+map_status(int status)
+{
+    for (size_t i = 0; i < sizeof(status_map) / sizeof(status_map[0]); i++)
+        if (status_map[i].ares == status)
+            return status_map[i].uv;
+    return UV_EAI_FAIL;
+}
+
+/* ---- the channel's sockets and timer ---- */
+
+static void ares_schedule(sl_ares_t *a);
+
+static void
+sock_close_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void
+sock_poll_cb(uv_poll_t *p, int status, int events)
+{
+    sl_ares_sock_t *s = p->data;
+    sl_ares_t *a = s->a;
+    ares_socket_t rfd = ARES_SOCKET_BAD, wfd = ARES_SOCKET_BAD;
+
+    /* An error on the socket: let c-ares read and write it to find out. */
+    if (status < 0 || (events & UV_READABLE))
+        rfd = s->fd;
+    if (status < 0 || (events & UV_WRITABLE))
+        wfd = s->fd;
+    ares_process_fd(a->channel, rfd, wfd); /* may close s (sock_state_cb) */
+    ares_schedule(a);
+}
+
+static void
+sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
+{
+    sl_ares_t *a = data;
+    sl_ares_sock_t **pp, *s;
+
+    for (pp = &a->socks; (s = *pp) != NULL; pp = &s->next)
+        if (s->fd == fd)
+            break;
+    if (!readable && !writable) {
+        if (s != NULL) {
+            *pp = s->next;
+            uv_close((uv_handle_t *)&s->poll, sock_close_cb);
+        }
+        return;
+    }
+    if (s == NULL) {
+        s = sl_xcalloc(1, sizeof(*s));
+        s->a = a;
+        s->fd = fd;
+        if (uv_poll_init_socket(a->loop, &s->poll, fd) < 0) {
+            free(s); /* the query times out through the timer */
+            return;
+        }
+        s->poll.data = s;
+        uv_unref((uv_handle_t *)&s->poll); /* a draining worker does not wait for DNS */
+        s->next = a->socks;
+        a->socks = s;
+    }
+    uv_poll_start(&s->poll, (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0),
+                  sock_poll_cb);
+}
+
+static void
+timer_cb(uv_timer_t *t)
+{
+    sl_ares_t *a = t->data;
+
+    ares_process_fd(a->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* timeouts */
+    ares_schedule(a);
+}
+
+/* Arm the timer for c-ares' next timeout, or stop it when nothing waits. */
+static void
+ares_schedule(sl_ares_t *a)
+{
+    struct timeval tv, *next;
+    uint64_t ms;
+
+    next = ares_timeout(a->channel, NULL, &tv);
+    if (next == NULL) {
+        uv_timer_stop(a->timer);
+        return;
+    }
+    ms = (uint64_t)next->tv_sec * 1000 + (uint64_t)(next->tv_usec + 999) / 1000;
+    uv_timer_start(a->timer, timer_cb, ms, 0);
+}
+
+/* ---- the channel ---- */
+
+sl_ares_t *
+sl_ares_new(uv_loop_t *loop, const char *resolver, char *err, size_t errlen)
+{
+    static int lib_ready;
+    struct ares_options o;
+    sl_ares_t *a;
+    int rc;
+
+    if (!lib_ready) {
+        rc = ares_library_init(ARES_LIB_INIT_ALL);
+        if (rc != ARES_SUCCESS) {
+            snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
+            return NULL;
+        }
+        lib_ready = 1;
+    }
+    a = sl_xcalloc(1, sizeof(*a));
+    a->loop = loop;
+    memset(&o, 0, sizeof(o));
+    o.sock_state_cb = sock_state_cb;
+    o.sock_state_cb_data = a;
+    o.lookups = (char *)"b"; /* DNS only: the hosts file is read here, first */
+    rc = ares_init_options(&a->channel, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
+    if (rc != ARES_SUCCESS) {
+        snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
+        free(a);
+        return NULL;
+    }
+    if (resolver != NULL && resolver[0] != '\0') {
+        rc = ares_set_servers_ports_csv(a->channel, resolver);
+        if (rc != ARES_SUCCESS) {
+            snprintf(err, errlen, "dns_resolver \"%s\": %s", resolver, ares_strerror(rc));
+            ares_destroy(a->channel);
+            free(a);
+            return NULL;
+        }
+    }
+    a->timer = sl_xmalloc(sizeof(*a->timer));
+    uv_timer_init(loop, a->timer);
+    a->timer->data = a;
+    uv_unref((uv_handle_t *)a->timer); /* lookups never keep a stopping loop alive */
+    return a;
+}
+
+static void
+timer_close_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+void
+sl_ares_free(sl_ares_t *a)
+{
+    if (a == NULL)
+        return;
+    ares_destroy(a->channel); /* callbacks run with ARES_EDESTRUCTION; sockets closed */
+    while (a->socks != NULL) {
+        sl_ares_sock_t *s = a->socks;
+        a->socks = s->next;
+        uv_close((uv_handle_t *)&s->poll, sock_close_cb);
+    }
+    uv_close((uv_handle_t *)a->timer, timer_close_cb);
+    free(a);
+}
+
+/* ---- lookups ---- */
+
+static void
+deliver_error(sl_ares_q_t *q, int status)
+{
+    char msg[320];
+    int uvs = map_status(status);
+
+    snprintf(msg, sizeof(msg), "could not resolve host \"%s\": %s", q->host, ares_strerror(status));
+    q->cb(q->arg, uvs, NULL, 0, 0, msg);
+}
+
+/* Append a's addresses of one family; returns the new count. */
+static size_t
+collect(const struct ares_addrinfo *res, int family, struct sockaddr_storage *out, size_t n,
+        unsigned *ttl)
+{
+    for (const struct ares_addrinfo_node *ai = res->nodes; ai != NULL && n < SL_ARES_MAX_ADDRS;
+         ai = ai->ai_next) {
+        if (ai->ai_family != family || ai->ai_addrlen > sizeof(out[0]))
+            continue;
+        memset(&out[n], 0, sizeof(out[n]));
+        memcpy(&out[n], ai->ai_addr, ai->ai_addrlen);
+        ((struct sockaddr_in *)&out[n])->sin_port = 0; /* same offset in sockaddr_in6 */
+        if (ai->ai_ttl >= 0 && (unsigned)ai->ai_ttl < *ttl)
+            *ttl = (unsigned)ai->ai_ttl;
+        n++;
+    }
+    return n;
+}
+
+static void
+addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+{
+    sl_ares_q_t *q = arg;
+    struct sockaddr_storage addrs[SL_ARES_MAX_ADDRS];
+    unsigned ttl = UINT32_MAX;
+    size_t n = 0;
+
+    if (status == ARES_SUCCESS && res != NULL) {
+        n = collect(res, AF_INET, addrs, 0, &ttl); /* Kong asks A before AAAA */
+        n = collect(res, AF_INET6, addrs, n, &ttl);
+    }
+    if (res != NULL)
+        ares_freeaddrinfo(res);
+    if (status == ARES_SUCCESS && n == 0)
+        status = ARES_ENODATA;
+    if (status != ARES_SUCCESS)
+        deliver_error(q, status);
+    else
+        q->cb(q->arg, 0, addrs, n, ttl, NULL);
+    free(q);
+}
+
+/* The hosts file's addresses for host: 1 and cb called if it has any. */
+static int
+hosts_lookup(sl_ares_q_t *q)
+{
+    static const int families[] = {AF_INET, AF_INET6};
+    struct sockaddr_storage addrs[SL_ARES_MAX_ADDRS];
+    struct hostent *he;
+    size_t n = 0;
+
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        if (ares_gethostbyname_file(q->a->channel, q->host, families[f], &he) != ARES_SUCCESS)
+            continue;
+        for (char **p = he->h_addr_list; *p != NULL && n < SL_ARES_MAX_ADDRS; p++, n++) {
+            memset(&addrs[n], 0, sizeof(addrs[n]));
+            if (he->h_addrtype == AF_INET) {
+                struct sockaddr_in *s4 = (struct sockaddr_in *)&addrs[n];
+                s4->sin_family = AF_INET;
+                memcpy(&s4->sin_addr, *p, sizeof(s4->sin_addr));
+            } else {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&addrs[n];
+                s6->sin6_family = AF_INET6;
+                memcpy(&s6->sin6_addr, *p, sizeof(s6->sin6_addr));
+            }
+        }
+        ares_free_hostent(he);
+    }
+    if (n == 0)
+        return 0;
+    q->cb(q->arg, 0, addrs, n, SL_ARES_HOSTS_TTL_S, NULL);
+    return 1;
+}
+
+void
+sl_ares_addrinfo(sl_ares_t *a, const char *host, sl_ares_addr_cb cb, void *arg)
+{
+    struct ares_addrinfo_hints hints;
+    size_t len = strlen(host);
+    sl_ares_q_t *q = sl_xmalloc(sizeof(*q) + len + 1);
+
+    q->a = a;
+    q->cb = cb;
+    q->arg = arg;
+    memcpy(q->host, host, len + 1);
+    if (hosts_lookup(q)) {
+        free(q);
+        return;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    ares_getaddrinfo(a->channel, host, NULL, &hints, addrinfo_cb, q);
+    ares_schedule(a);
+}
