@@ -135,28 +135,44 @@ sl_ap_stream_open(sl_ap_stream_t *s, int kind)
     }
 }
 
+/* One content_block_delta event; runs once per token, so it is written with
+ * one reservation and plain copies (printf's parsing of a format was a
+ * sixth of the chunk's cost, a reservation per piece another tenth). */
 static void
-sl_ap_stream_delta(sl_ap_stream_t *s, const char *type, const char *field, sl_str_t esc)
+sl_ap_stream_delta(sl_ap_stream_t *s, sl_str_t type, sl_str_t field, sl_str_t esc)
 {
-    char num[24];
+    static const char pre[] = "event: content_block_delta\n"
+                              "data: {\"type\":\"content_block_delta\",\"index\":";
+    static const char mid[] = ",\"delta\":{\"type\":\"";
+    char num[12];
     int i = (int)sizeof(num);
     unsigned v = (unsigned)s->blk_index;
+    size_t need;
+    char *o;
 
-    /* the index by hand: this runs once per token, printf's parsing of
-     * the format was a sixth of the chunk's cost */
     do {
         num[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v && i > 0);
-    EV(s, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":");
-    sl_ap_buf_add(s->out, num + i, sizeof(num) - (size_t)i);
-    EV(s, ",\"delta\":{\"type\":\"");
-    sl_ap_buf_adds(s->out, type);
-    EV(s, "\",\"");
-    sl_ap_buf_adds(s->out, field);
-    EV(s, "\":\"");
-    sl_ap_buf_add(s->out, esc.ptr, esc.len);
-    EV(s, "\"}}\n\n");
+    need = sizeof(pre) - 1 + (sizeof(num) - (size_t)i) + sizeof(mid) - 1 + type.len + 3 +
+           field.len + 3 + esc.len + 5;
+    if (sl_ap_buf_reserve(s->out, need) != 0) {
+        return;
+    }
+    o = s->out->ptr + s->out->len;
+#define PUT(p, n) (memcpy(o, (p), (n)), o += (n))
+    PUT(pre, sizeof(pre) - 1);
+    PUT(num + i, sizeof(num) - (size_t)i);
+    PUT(mid, sizeof(mid) - 1);
+    PUT(type.ptr, type.len);
+    PUT("\",\"", 3);
+    PUT(field.ptr, field.len);
+    PUT("\":\"", 3);
+    PUT(esc.ptr, esc.len);
+    PUT("\"}}\n\n", 5);
+#undef PUT
+    s->out->len += need;
+    s->out->ptr[s->out->len] = '\0';
     s->gen_tokens += sl_ap_text_tokens(esc.ptr, esc.len);
 }
 
@@ -215,7 +231,8 @@ sl_ap_stream_tool(sl_ap_stream_t *s, const sl_jdoc_t *d, int tc)
         return; /* fragment of an already closed call */
     }
     if (args >= 0 && d->t[args].len > 0) {
-        sl_ap_stream_delta(s, "input_json_delta", "partial_json", sl_json_sv(d, args));
+        sl_ap_stream_delta(s, (sl_str_t)SL_STR("input_json_delta"),
+                           (sl_str_t)SL_STR("partial_json"), sl_json_sv(d, args));
     }
 }
 
@@ -296,6 +313,59 @@ sl_ap_stream_set_id(sl_ap_stream_t *s, sl_str_t id)
     }
 }
 
+/* Several members of one object read in one walk over its keys: vals[i] is
+ * the value of m[i].key when of type m[i].type (0: any), as sl_json_get_t
+ * gives it (the key's first occurrence), else -1.  A chunk's top has five
+ * members worth reading; a lookup each walked its keys five times per
+ * token.  A key written with escapes (no provider sends one) sends every
+ * lookup of the object through sl_json_get, which compares unescaped text. */
+typedef struct {
+    const char *key;
+    size_t len;
+    int type; /* sl_jtype_t, 0: any */
+} sl_ap_member_t;
+
+#define SL_AP_MEMBER(lit, type)                                                                    \
+    {                                                                                              \
+        lit, sizeof(lit) - 1, type                                                                 \
+    }
+
+static void
+sl_ap_members(const sl_jdoc_t *d, int obj, const sl_ap_member_t *m, int n, int *vals)
+{
+    unsigned seen = 0, all = (1u << n) - 1;
+    int i, k, end;
+
+    for (i = 0; i < n; i++) {
+        vals[i] = -1;
+    }
+    if (obj < 0 || d->t[obj].type != SL_J_OBJ) {
+        return;
+    }
+    end = SL_JSON_END(d, obj);
+    for (k = obj + 1; k < end && seen != all; k = SL_JSON_NEXT_MEMBER(d, k)) {
+        const sl_jtok_t *t = &d->t[k];
+
+        if (t->esc) {
+            for (i = 0; i < n; i++) {
+                int v = sl_json_get(d, obj, m[i].key);
+                vals[i] = v >= 0 && (m[i].type == 0 || d->t[v].type == m[i].type) ? v : -1;
+            }
+            return;
+        }
+        for (i = 0; i < n; i++) {
+            if (!(seen & (1u << i)) && t->len == m[i].len &&
+                memcmp(d->src + t->start, m[i].key, m[i].len) == 0) {
+                seen |= 1u << i;
+                if (m[i].type == 0 || d->t[k + 1].type == m[i].type) {
+                    vals[i] = k + 1;
+                }
+                break;
+            }
+        }
+    }
+}
+
 static int
 sl_ap_stream_event(void *ud, const char *data, size_t len)
 {
@@ -330,7 +400,24 @@ sl_ap_stream_event(void *ud, const char *data, size_t len)
                            (sl_str_t)SL_STR("upstream sent an invalid stream chunk"));
         return 0;
     }
-    err = sl_json_get(d, 0, "error");
+    static const sl_ap_member_t top[] = {
+        SL_AP_MEMBER("error", 0),          SL_AP_MEMBER("id", SL_J_STR),
+        SL_AP_MEMBER("model", SL_J_STR),   SL_AP_MEMBER("usage", SL_J_OBJ),
+        SL_AP_MEMBER("choices", SL_J_ARR),
+    };
+    static const sl_ap_member_t choice[] = {
+        SL_AP_MEMBER("delta", SL_J_OBJ),
+        SL_AP_MEMBER("finish_reason", SL_J_STR),
+    };
+    static const sl_ap_member_t delta[] = {
+        SL_AP_MEMBER("reasoning_content", SL_J_STR),
+        SL_AP_MEMBER("content", SL_J_STR),
+        SL_AP_MEMBER("tool_calls", SL_J_ARR),
+    };
+    int v[5], cv[2], dv[3];
+
+    sl_ap_members(d, 0, top, 5, v);
+    err = v[0];
     if (err >= 0 && d->t[err].type != SL_J_NULL) {
         int m = sl_json_get_t(d, err, "message", SL_J_STR);
         int code = sl_json_get_t(d, err, "code", SL_J_STR);
@@ -348,43 +435,45 @@ sl_ap_stream_event(void *ud, const char *data, size_t len)
         return 0;
     }
     if (!s->started) {
-        tok = sl_json_get_t(d, 0, "id", SL_J_STR);
-        if (tok >= 0) {
-            sl_ap_stream_set_id(s, sl_json_sv(d, tok));
+        if (v[1] >= 0) {
+            sl_ap_stream_set_id(s, sl_json_sv(d, v[1]));
         }
         sl_ap_stream_start(s);
     }
-    tok = sl_json_get_t(d, 0, "model", SL_J_STR);
+    tok = v[2];
     if (tok >= 0 && s->usage.response_model[0] == '\0' &&
         d->t[tok].len < sizeof(s->usage.response_model)) {
         memcpy(s->usage.response_model, d->src + d->t[tok].start, d->t[tok].len);
         s->usage.response_model[d->t[tok].len] = '\0';
     }
-    tok = sl_json_get_t(d, 0, "usage", SL_J_OBJ);
-    if (tok >= 0) {
-        sl_ap_usage_from_json(d, tok, &s->usage);
+    if (v[3] >= 0) {
+        sl_ap_usage_from_json(d, v[3], &s->usage);
     }
-    ch = sl_json_get_t(d, 0, "choices", SL_J_ARR);
+    ch = v[4];
     if (ch < 0 || SL_JSON_END(d, ch) == ch + 1) {
         return 0;
     }
     c = ch + 1; /* choice 0 */
     if (d->t[c].type == SL_J_OBJ) {
-        int delta = sl_json_get_t(d, c, "delta", SL_J_OBJ);
-        int fr = sl_json_get_t(d, c, "finish_reason", SL_J_STR);
+        int fr;
 
-        if (delta >= 0) {
-            tok = sl_json_get_t(d, delta, "reasoning_content", SL_J_STR);
+        sl_ap_members(d, c, choice, 2, cv);
+        fr = cv[1];
+        if (cv[0] >= 0) {
+            sl_ap_members(d, cv[0], delta, 3, dv);
+            tok = dv[0];
             if (tok >= 0 && d->t[tok].len > 0) {
                 sl_ap_stream_open(s, SL_AP_BLK_THINKING);
-                sl_ap_stream_delta(s, "thinking_delta", "thinking", sl_json_sv(d, tok));
+                sl_ap_stream_delta(s, (sl_str_t)SL_STR("thinking_delta"),
+                                   (sl_str_t)SL_STR("thinking"), sl_json_sv(d, tok));
             }
-            tok = sl_json_get_t(d, delta, "content", SL_J_STR);
+            tok = dv[1];
             if (tok >= 0 && d->t[tok].len > 0) {
                 sl_ap_stream_open(s, SL_AP_BLK_TEXT);
-                sl_ap_stream_delta(s, "text_delta", "text", sl_json_sv(d, tok));
+                sl_ap_stream_delta(s, (sl_str_t)SL_STR("text_delta"), (sl_str_t)SL_STR("text"),
+                                   sl_json_sv(d, tok));
             }
-            tok = sl_json_get_t(d, delta, "tool_calls", SL_J_ARR);
+            tok = dv[2];
             if (tok >= 0) {
                 end = SL_JSON_END(d, tok);
                 for (c = tok + 1; c < end; c = SL_JSON_NEXT(d, c)) {
