@@ -320,7 +320,9 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
     for (;;) {
         unsigned char c;
 
-        while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
+        /* one comparison for the usual byte above the space */
+        while (i < len && (unsigned char)s[i] <= ' ' &&
+               (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
             i++;
         }
         if (i >= len) {
@@ -366,6 +368,11 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
             tok = sl_json_string(d, s, len, &i);
             if (tok < 0) {
                 return tok;
+            }
+            if (i < len && s[i] == ':') { /* the usual case, without a turn */
+                i++;
+                want = 0;
+                continue;
             }
             want = 2;
             continue;
@@ -438,7 +445,7 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
             }
             return 0;
         }
-        continue;
+        goto next;
 
     close : {
         sl_jtok_t *top = &d->t[stack[--depth]];
@@ -457,6 +464,12 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
             return 0;
         }
     }
+    next:
+        /* the usual ',' straight after a value, without a turn */
+        if (i < len && s[i] == ',') {
+            i++;
+            want = d->t[stack[depth - 1]].type == SL_J_OBJ ? 4 : 0;
+        }
     }
 }
 
