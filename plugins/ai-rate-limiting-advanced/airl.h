@@ -58,7 +58,7 @@ typedef struct airl_provider {
 
 /* config.redis: the fields sluice uses, then Kong EE's others (JSON text,
  * NULL when unset), each checked to be unset. */
-#define AIRL_REDIS_EXTRA 9
+#define AIRL_REDIS_EXTRA 7
 typedef struct airl_redis {
     rl_redis_conf_t base;
     char *extra[AIRL_REDIS_EXTRA];

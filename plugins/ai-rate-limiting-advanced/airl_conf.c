@@ -1,7 +1,7 @@
 /* airl_conf.c - ai-rate-limiting-advanced's config: Kong 3.14's public
  * schema (AiRateLimitingAdvanced.json) as a field table, with both the
  * llm_providers[] form and 3.14's policies[] form; what sluice cannot honour
- * (the cluster strategy, Lua count functions, Redis Sentinel/Cluster,
+ * (the cluster strategy, Lua count functions, Redis cloud authentication,
  * consumer groups, stored policy entities) is refused with a message, never
  * silently ignored. */
 
@@ -117,9 +117,9 @@ static const sl_schema_t provider_schema = {.size = sizeof(airl_provider_t),
                                             .fields = provider_fields};
 static const sl_field_t provider_elem = {.type = SL_FIELD_RECORD, .record = &provider_schema};
 
-/* config.redis: Kong EE's shared Redis record, Sentinel included.  The
- * Cluster and cloud-auth members are accepted when unset (decK dumps list
- * them as null or []) and refused when set. */
+/* config.redis: Kong EE's shared Redis record, Sentinel and Cluster
+ * included.  The cloud-auth member is accepted when unset (decK dumps list
+ * it as null or {}) and refused when set. */
 static const sl_field_t redis_fields[] = {
     RL_REDIS_FIELDS(offsetof(airl_redis_t, base), "true"),
     {.name = "connect_timeout", .type = SL_FIELD_JSON, .offset = X(0)},
@@ -128,20 +128,17 @@ static const sl_field_t redis_fields[] = {
     {.name = "keepalive_pool_size", .type = SL_FIELD_JSON, .offset = X(3)},
     {.name = "keepalive_backlog", .type = SL_FIELD_JSON, .offset = X(4)},
     {.name = "connection_is_proxied", .type = SL_FIELD_JSON, .offset = X(5)},
-    {.name = "cluster_max_redirections", .type = SL_FIELD_JSON, .offset = X(6)},
-    {.name = "cluster_nodes", .type = SL_FIELD_JSON, .offset = X(7)},
-    {.name = "cloud_authentication", .type = SL_FIELD_JSON, .offset = X(8)},
+    {.name = "cloud_authentication", .type = SL_FIELD_JSON, .offset = X(6)},
     RL_REDIS_SENTINEL_FIELDS(offsetof(airl_redis_t, base)),
+    RL_REDIS_CLUSTER_FIELDS(offsetof(airl_redis_t, base)),
     {.type = SL_FIELD_END},
 };
 static const char *const redis_extra_names[AIRL_REDIS_EXTRA] = {
-    "connect_timeout",          "read_timeout",      "send_timeout",
-    "keepalive_pool_size",      "keepalive_backlog", "connection_is_proxied",
-    "cluster_max_redirections", "cluster_nodes",     "cloud_authentication"};
-/* The first seven are tuning sluice takes from redis.timeout and its own
- * pool (cluster_max_redirections has a default decK dumps); the rest
- * select a topology sluice does not speak. */
-#define AIRL_REDIS_TUNING 7
+    "connect_timeout",   "read_timeout",          "send_timeout",        "keepalive_pool_size",
+    "keepalive_backlog", "connection_is_proxied", "cloud_authentication"};
+/* The first six are tuning sluice takes from redis.timeout and its own
+ * pool; the last is an authentication sluice does not speak. */
+#define AIRL_REDIS_TUNING 6
 
 static const sl_schema_t redis_schema = {.size = sizeof(airl_redis_t), .fields = redis_fields};
 
@@ -374,17 +371,18 @@ check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
         if (v != NULL && strcmp(v, "null") != 0 && strcmp(v, "[]") != 0 && strcmp(v, "{}") != 0) {
             snprintf(path, sizeof(path), "redis.%s", redis_extra_names[i]);
             api->conf_error(cx, path,
-                            "Redis Cluster and cloud authentication are not supported: use a "
-                            "single Redis (host, port) or Redis Sentinel (sentinel_master, "
-                            "sentinel_role, sentinel_nodes)");
+                            "cloud authentication is not supported: use username and "
+                            "password");
             bad = 1;
         }
     }
-    if (rl_redis_check_sentinel(api, cx, &s->redis.base, "redis") != 0)
+    if (rl_redis_check_sentinel(api, cx, &s->redis.base, "redis") != 0 ||
+        rl_redis_check_cluster(api, cx, &s->redis.base, "redis") != 0)
         bad = 1;
     if (strcmp(s->strategy, "redis") == 0 && s->redis.base.host == NULL &&
-        s->redis.base.sentinel_master == NULL) {
-        api->conf_error(cx, "redis.host", "required field missing (or use sentinel_master)");
+        s->redis.base.sentinel_master == NULL && s->redis.base.cluster_nodes.n == 0) {
+        api->conf_error(cx, "redis.host",
+                        "required field missing (or use sentinel_master or cluster_nodes)");
         bad = 1;
     }
     if (s->redis.base.ssl) {

@@ -19,6 +19,8 @@ static const char *const policy_values[] = {"local", "cluster", "redis", NULL};
 
 static const sl_field_t redis_fields[] = {
     RL_REDIS_FIELDS(0, "false"),
+    /* Kong EE's Redis Cluster fields (its open-source schema has none) */
+    RL_REDIS_CLUSTER_FIELDS(0),
     {.type = SL_FIELD_END},
 };
 
@@ -158,10 +160,12 @@ rl_check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
         s->redis.database = s->redis_database;
     s->redis.ssl |= s->redis_ssl;
     s->redis.ssl_verify |= s->redis_ssl_verify;
-    if (strcmp(s->policy, "redis") == 0 && s->redis.host == NULL) {
-        api->conf_error(cx, "redis.host", "required field missing");
+    if (strcmp(s->policy, "redis") == 0 && s->redis.host == NULL && s->redis.cluster_nodes.n == 0) {
+        api->conf_error(cx, "redis.host", "required field missing (or use cluster_nodes)");
         bad = 1;
     }
+    if (rl_redis_check_cluster(api, cx, &s->redis, "redis") != 0)
+        bad = 1;
     if (s->redis.ssl) {
         api->conf_error(cx, "redis.ssl", RL_REDIS_NO_TLS);
         bad = 1;

@@ -18,7 +18,12 @@
  * when the connection to the master fails, times out or is answered with an
  * error (a demoted master answers writes with READONLY), so counting moves
  * to the new master after a failover.  Meanwhile requests count locally,
- * as when Redis is down. */
+ * as when Redis is down.
+ *
+ * Redis Cluster (redis.cluster_nodes): the same commands, each sent to its
+ * key's master by redis_cluster.c instead of over the one connection here;
+ * a request whose counts are not all answered within redis.timeout goes on
+ * with local counts (late answers are then ignored). */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +34,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "redis_cluster.h"
 #include "redis_store.h"
 
 #define RL_REDIS_BACKOFF_MS 1000 /* after a failure, Redis is not tried for this long */
@@ -50,6 +56,7 @@ typedef struct rl_op {
     rl_redis_done_fn done; /* NULL once forgotten */
     void *arg;
     int n, replies, failed;
+    int linked; /* in rd->ops (until answered, or timed out in a cluster) */
     int64_t counts[RL_REDIS_MAX_KEYS];
     int64_t deadline_ms;
 } rl_op_t;
@@ -68,6 +75,7 @@ struct rl_redis {
     double sync_rate;          /* seconds between flushes (batched counting) */
     uv_loop_t *loop;
     redisAsyncContext *ac;
+    rl_cluster_t *cluster; /* redis.cluster_nodes set: routes every command */
     int connected;
     int64_t down_until_ms;
     int64_t last_warn_ms;
@@ -180,7 +188,12 @@ warn(rl_redis_t *rd, const char *what, const char *detail)
     rd->failures++;
     if (t - rd->last_warn_ms < RL_REDIS_WARN_MS)
         return;
-    if (rd->rc->sentinel_master && (what[0] == '[' || rd->master_host[0] == '\0'))
+    if (rd->cluster)
+        rd->api->log(NULL, SL_LOG_WARN,
+                     "Redis Cluster %s: %s (%lu failure(s) in the last interval); counting "
+                     "locally meanwhile",
+                     what, detail ? detail : "", rd->failures);
+    else if (rd->rc->sentinel_master && (what[0] == '[' || rd->master_host[0] == '\0'))
         rd->api->log(NULL, SL_LOG_WARN,
                      "Redis Sentinel master '%s' %s: %s (%lu failure(s) in the last interval); "
                      "counting locally meanwhile",
@@ -196,8 +209,23 @@ warn(rl_redis_t *rd, const char *what, const char *detail)
 }
 
 static void
+op_link(rl_redis_t *rd, rl_op_t *op)
+{
+    op->prev = rd->ops_tail;
+    if (rd->ops_tail)
+        rd->ops_tail->next = op;
+    else
+        rd->ops = op;
+    rd->ops_tail = op;
+    op->linked = 1;
+}
+
+static void
 op_unlink(rl_redis_t *rd, rl_op_t *op)
 {
+    if (!op->linked)
+        return;
+    op->linked = 0;
     if (op->prev)
         op->prev->next = op->next;
     else
@@ -218,6 +246,19 @@ op_finish(rl_op_t *op)
     if (op->done)
         op->done(op->arg, op->failed ? -1 : 0, op->counts);
     free(op);
+}
+
+/* Cluster: the request goes on with local counts now; the op is freed
+ * when its last answer (or failure) comes. */
+static void
+op_expire(rl_op_t *op)
+{
+    rl_redis_done_fn done = op->done;
+
+    op_unlink(op->rd, op);
+    op->done = NULL;
+    if (done)
+        done(op->arg, -1, op->counts);
 }
 
 /* Drop the connection: every command in flight fails (hiredis calls their
@@ -247,8 +288,13 @@ on_timer(uv_timer_t *t)
     int64_t next = INT64_MAX;
 
     rd->timer_on = 0;
-    if (rd->ops && rd->ops->deadline_ms <= now_ms(rd))
+    if (rd->cluster) {
+        /* redis_cluster.c drops a silent master; the requests don't wait */
+        while (rd->ops && rd->ops->deadline_ms <= now_ms(rd))
+            op_expire(rd->ops);
+    } else if (rd->ops && rd->ops->deadline_ms <= now_ms(rd)) {
         drop(rd, "timed out", "no answer within redis.timeout");
+    }
     if (rd->sc && rd->sc_deadline_ms <= now_ms(rd))
         sentinel_fail(rd, "[sentinel timed out", "no answer within redis.timeout");
     if (rd->ops)
@@ -557,13 +603,23 @@ on_incr_reply(redisAsyncContext *ac, void *reply, void *privdata)
         op_finish(op);
 }
 
+/* Send one command: to the key's master in a cluster, else over rd->ac. */
+static int
+send_cmd(rl_redis_t *rd, const char *key, int argc, const char **argv, redisCallbackFn *cb,
+         void *priv)
+{
+    if (rd->cluster)
+        return rl_cluster_send(rd->cluster, key, argc, argv, cb, priv);
+    return redisAsyncCommandArgv(rd->ac, cb, priv, argc, argv, NULL) == REDIS_OK ? 0 : -1;
+}
+
 int
 rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int n,
               rl_redis_done_fn done, void *arg)
 {
     rl_op_t *op;
 
-    if (n <= 0 || n > RL_REDIS_MAX_KEYS || ensure_connected(rd) != 0)
+    if (n <= 0 || n > RL_REDIS_MAX_KEYS || (rd->cluster == NULL && ensure_connected(rd) != 0))
         return -1;
     op = calloc(1, sizeof(*op));
     if (op == NULL)
@@ -573,24 +629,25 @@ rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int
     op->arg = arg;
     op->n = n;
     op->deadline_ms = now_ms(rd) + rd->rc->timeout;
-    op->prev = rd->ops_tail;
-    if (rd->ops_tail)
-        rd->ops_tail->next = op;
-    else
-        rd->ops = op;
-    rd->ops_tail = op;
+    op_link(rd, op);
     for (int i = 0; i < n; i++) {
         char ttl[24];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_s[i]);
         const char *argv[] = {"EVAL", incr_script, "1", keys[i], ttl};
-        if (redisAsyncCommandArgv(rd->ac, on_incr_reply, op, 5, argv, NULL) != REDIS_OK) {
-            /* Commands already queued will be answered (or fail with the
+        if (send_cmd(rd, keys[i], 5, argv, on_incr_reply, op) != 0) {
+            if (i == 0) { /* nothing sent: the caller counts locally at once */
+                op_unlink(rd, op);
+                free(op);
+                return -1;
+            }
+            /* Commands already sent will be answered (or fail with the
              * connection); count the rest as failed answers. */
             op->failed = 1;
             op->replies += n - i;
             if (op->replies == op->n)
                 op_finish(op);
-            drop(rd, "refused a command", rd->ac ? rd->ac->errstr : "");
+            if (rd->cluster == NULL)
+                drop(rd, "refused a command", rd->ac ? rd->ac->errstr : "");
             return 0;
         }
     }
@@ -697,7 +754,7 @@ flush(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
 
     (void)api;
     (void)t;
-    if (rd->nowed == 0 || ensure_connected(rd) != 0)
+    if (rd->nowed == 0 || (rd->cluster == NULL && ensure_connected(rd) != 0))
         return;
     for (size_t b = 0; b < RL_FLUSH_BUCKETS; b++) {
         for (rl_owed_t *o = rd->owed[b]; o; o = o->next) {
@@ -714,8 +771,10 @@ flush(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
             snprintf(d, sizeof(d), "%lld", (long long)o->delta);
             snprintf(ttl, sizeof(ttl), "%lld", (long long)o->ttl_s);
             const char *argv[] = {"EVAL", incrby_script, "1", o->key, d, ttl};
-            if (redisAsyncCommandArgv(rd->ac, on_flush_reply, f, 6, argv, NULL) != REDIS_OK) {
+            if (send_cmd(rd, o->key, 6, argv, on_flush_reply, f) != 0) {
                 free(f);
+                if (rd->cluster)
+                    continue; /* no route for this one now: owed until the next flush */
                 drop(rd, "refused a command", "");
                 return;
             }
@@ -723,20 +782,16 @@ flush(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
             sent++;
         }
     }
-    if (sent) {
+    if (sent && rd->cluster == NULL) {
         /* A flush is guarded by the same timeout as requests: an op with no
-         * callback, so a silent Redis is dropped and retried. */
+         * callback, so a silent Redis is dropped and retried (a cluster
+         * drops a silent master itself). */
         rl_op_t *op = calloc(1, sizeof(*op));
         if (op != NULL) {
             op->rd = rd;
             op->n = 1;
             op->deadline_ms = now_ms(rd) + rd->rc->timeout;
-            op->prev = rd->ops_tail;
-            if (rd->ops_tail)
-                rd->ops_tail->next = op;
-            else
-                rd->ops = op;
-            rd->ops_tail = op;
+            op_link(rd, op);
             if (redisAsyncCommand(rd->ac, on_incr_reply, op, "PING") != REDIS_OK) {
                 op_unlink(rd, op);
                 free(op);
@@ -800,6 +855,13 @@ rl_redis_new(const sl_api_t *api, const rl_redis_conf_t *rc, sl_shm_t *zone, dou
     rd->zone = zone;
     rd->sync_rate = sync_rate;
     rd->loop = loop;
+    if (rc->cluster_nodes.n > 0) {
+        rd->cluster = rl_cluster_new(api, rc, loop);
+        if (rd->cluster == NULL) {
+            free(rd);
+            return NULL;
+        }
+    }
     uv_timer_init(loop, &rd->timer);
     rd->timer.data = rd;
     return rd;
@@ -819,6 +881,8 @@ rl_redis_free(rl_redis_t *rd)
     if (rd->flush_timer)
         rd->api->worker_timer_stop(rd->flush_timer);
     sentinel_close(rd);
+    rl_cluster_free(rd->cluster); /* fails what is in flight: callbacks see NULL */
+    rd->cluster = NULL;
     if (rd->ac) {
         redisAsyncContext *ac = rd->ac;
         rd->ac = NULL;

@@ -36,7 +36,40 @@ typedef struct rl_redis_conf {
     sl_conf_array_t sentinel_nodes; /* rl_sentinel_node_t */
     char *sentinel_username;
     char *sentinel_password;
+    /* Redis Cluster (Kong EE's cluster_nodes, cluster_max_redirections,
+     * RL_REDIS_CLUSTER_FIELDS): counts go to the master owning each key's
+     * slot, learnt with CLUSTER SLOTS from these nodes (redis_cluster.c);
+     * host and port are then unused. */
+    sl_conf_array_t cluster_nodes; /* rl_cluster_node_t; empty: no cluster */
+    int64_t cluster_max_redirections;
 } rl_redis_conf_t;
+
+typedef struct rl_cluster_node {
+    char *ip; /* Kong's name for it: a host name is accepted too */
+    int64_t port;
+} rl_cluster_node_t;
+
+/* cluster_nodes' element (a record of ip, port). */
+extern const sl_field_t rl_cluster_node_elem;
+
+/* The Cluster fields of rl_redis_conf_t for a plugin's redis record, as
+ * RL_REDIS_FIELDS (Kong EE's defaults). */
+#define RL_REDIS_CLUSTER_FIELDS(base)                                                              \
+    {.name = "cluster_nodes",                                                                      \
+     .type = SL_FIELD_ARRAY,                                                                       \
+     .offset = (base) + offsetof(rl_redis_conf_t, cluster_nodes),                                  \
+     .elements = &rl_cluster_node_elem},                                                           \
+    {                                                                                              \
+        .name = "cluster_max_redirections", .type = SL_FIELD_INTEGER, .flags = SL_FIELD_RANGE,     \
+        .offset = (base) + offsetof(rl_redis_conf_t, cluster_max_redirections), .def = "5",        \
+        .min = 0, .max = 100                                                                       \
+    }
+
+/* config_parse: the Cluster fields' rules (each node an address; not with
+ * Sentinel; database 0, the only one a cluster has); errors reported under
+ * `prefix`.  0 or -1. */
+int rl_redis_check_cluster(const sl_api_t *api, sl_conf_ctx_t *cx, const rl_redis_conf_t *rc,
+                           const char *prefix);
 
 typedef struct rl_sentinel_node {
     char *host;

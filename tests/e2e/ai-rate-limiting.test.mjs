@@ -4,12 +4,13 @@
  * (RateLimitError in the SDK) with Kong's X-AI-RateLimit-* headers; counts
  * are exact across two workers; streams are charged too; per-consumer
  * quotas with key-auth; two gateways sharing one quota through a real
- * redis-server (the overshoot measured); config errors. */
+ * redis-server (the overshoot measured), Redis Sentinel, and a Redis Cluster
+ * of three masters; config errors. */
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMock, startGateway, howtoConfig, runSluice, tmpDir, sleep, CLIENT_KEY } from './harness.mjs';
-import { startRedis, startSentinel } from './redis.mjs';
+import { startRedis, startRedisCluster, startSentinel } from './redis.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -287,7 +288,12 @@ policies:
         await check('strategy: redis\nredis: {host: 127.0.0.1, sentinel_master: m}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.sentinel_role: required with sentinel_master/);
         await check('strategy: redis\nredis: {sentinel_master: m, sentinel_role: master}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.sentinel_nodes: required with sentinel_master/);
         await check('strategy: redis\nredis: {sentinel_master: m, sentinel_role: slave, sentinel_nodes: [{host: 127.0.0.1, port: 26379}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.sentinel_role: 'slave' is not supported: sluice counts with writes/);
-        await check('strategy: redis\nredis: {host: 127.0.0.1, cluster_nodes: [{ip: 127.0.0.1, port: 7000}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cluster_nodes: Redis Cluster .* not supported/);
+        await check('strategy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1, port: 7000}], sentinel_master: m, sentinel_role: master, sentinel_nodes: [{host: 127.0.0.1, port: 26379}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cluster_nodes: Redis Cluster and Redis Sentinel exclude each other/);
+        await check('strategy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1, port: 7000}], database: 2}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.database: a Redis Cluster has only database 0/);
+        await check('strategy: redis\nredis: {cluster_nodes: [{ip: "", port: 7000}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cluster_nodes\[0\]: expected an ip/);
+        await check('strategy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1, port: 70000}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cluster_nodes\[0\]\.port/);
+        await check('strategy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1}], cluster_max_redirections: -1}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cluster_max_redirections/);
+        await check('strategy: redis\nredis: {host: 127.0.0.1, cloud_authentication: {auth_provider: aws}}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cloud_authentication: cloud authentication is not supported/);
         await check('strategy: redis\nredis: {host: 127.0.0.1, ssl: true}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.ssl: TLS to Redis is not supported: the hiredis this sluice is built with \(Debian's 0\.14\) has no TLS/);
         await check('policies: [{match: [{type: consumer_group, key: name, values: [g]}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\].*consumer groups are not supported/);
         await check('policies: [{id: 3c1d7a56-6b7b-4a36-8d4d-2b4c3a1e9f00}]', /config\.policies\[0\]\.id.*inline/);
@@ -386,6 +392,59 @@ llm_providers:
             await sentinel.stop();
             await replica.stop();
             await master.stop();
+        }
+    });
+
+    test('Redis Cluster: two gateways share one token quota through three masters; a master killed degrades to local counts', async (t) => {
+        const cluster = await startRedisCluster(3);
+        let a, b;
+        try {
+            const cfg = config(mock, airl(`identifier: ip
+window_type: fixed
+strategy: redis
+sync_rate: 0.1
+redis:
+  cluster_nodes: [{ip: 127.0.0.1, port: ${cluster.nodes[2].port}}]
+  cluster_max_redirections: 3
+  timeout: 500
+llm_providers:
+- {name: dashscope, limit: [200], window_size: [3600]}`));
+            a = await startGateway({ config: cfg, workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key } });
+            b = await startGateway({ config: cfg, workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key } });
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 2 }, count: 1000 });
+            const counter = () => {
+                for (const x of cluster.nodes) {
+                    const k = x.cli('KEYS', 'ai-ratelimit:*').split('\n').filter(Boolean);
+                    if (k.length) return { node: x, key: k[0], tokens: Number(x.cli('GET', k[0])) };
+                }
+                return null;
+            };
+            // 10 tokens per answer, limit 200: the gateways take turns until
+            // both refuse (each alone would let 200 tokens through: 400)
+            for (let i = 0; i < 100; i++) {
+                const st = [await post(a), await post(b)];
+                if (st.every((x) => x === 429)) break;
+                await sleep(30);
+            }
+            await sleep(400); // the last charges flushed
+            const c = counter();
+            assert.ok(c, 'the counter is in the cluster');
+            assert.equal(cluster.ownerOf(cluster.slotOf(c.key)), c.node, 'on the master serving its slot');
+            t.diagnostic(`limit 200 tokens, 10 per answer, two gateways alternating every ~30 ms, sync_rate 0.1: ${c.tokens} tokens charged`);
+            assert.ok(c.tokens >= 200 && c.tokens < 400, `one quota for both gateways: ${c.tokens} tokens`);
+            assert.equal(await post(a), 429);
+            assert.equal(await post(b), 429);
+            // its master dies: the charges stay local, requests are answered
+            await c.node.stop();
+            const t0 = Date.now();
+            for (let i = 0; i < 5; i++) assert.notEqual(await post(a), 500);
+            assert.ok(Date.now() - t0 < 5000, 'no request waits for a dead master');
+            await waitUntil(() => /Redis Cluster .*counting locally/.test(a.stderr), 'warned', 5000);
+        } finally {
+            await a?.stop();
+            await b?.stop();
+            await cluster.stop();
         }
     });
 

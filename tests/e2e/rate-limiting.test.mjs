@@ -1,14 +1,15 @@
 // rate-limiting.test.mjs - Kong's rate-limiting plugin against the real
 // binary: exact counts across two workers (local policy, shared memory),
 // two gateways sharing one real redis-server (synchronous and batched),
-// Redis killed and restarted mid-run, config errors.
+// Redis killed and restarted mid-run, a Redis Cluster of three masters
+// (a slot moved under load, a master killed), config errors.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { request, runSluice, simpleConfig, startSluice, tmpDir, waitFor } from '../core/helpers.mjs';
 import { startUpstream } from '../core/upstream.mjs';
-import { startRedis } from './redis.mjs';
+import { startRedis, startRedisCluster } from './redis.mjs';
 
 let up;
 before(async () => { up = await startUpstream(); });
@@ -162,6 +163,9 @@ describe('rate-limiting, config errors', () => {
         await check('policy: redis\nminute: 1', /config\.redis\.host.*required/);
         await check('policy: redis\nredis: {host: 127.0.0.1, ssl: true}\nminute: 1', /config\.redis\.ssl: TLS to Redis is not supported: the hiredis this sluice is built with \(Debian's 0\.14\) has no TLS/);
         await check('policy: redis\nredis_host: 127.0.0.1\nredis_ssl: true\nminute: 1', /config\.redis\.ssl: TLS to Redis is not supported/);
+        await check('policy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1, port: 0}]}\nminute: 1', /config\.redis\.cluster_nodes\[0\]: expected an ip \(or host name\) and a port/);
+        await check('policy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1}], database: 1}\nminute: 1', /config\.redis\.database: a Redis Cluster has only database 0/);
+        await check('policy: redis\nredis: {cluster_nodes: {ip: 127.0.0.1}}\nminute: 1', /config\.redis\.cluster_nodes/);
         await check('limit_by: nobody\nminute: 1', /config\.limit_by/);
         await check('limit_by: ip', /at least one of/);
     });
@@ -239,6 +243,86 @@ describe('rate-limiting, redis policy (real redis-server)', () => {
                 assert.ok(passed >= 40 && passed <= 50, `passed ${passed}`);
                 const key = redis.cli('KEYS', 'ratelimit:*');
                 assert.equal(Number(redis.cli('GET', key)), passed, 'Redis holds every allowed request');
+            });
+        } finally { await a.stop(); await b.stop(); }
+    });
+});
+
+describe('rate-limiting, redis policy on a Redis Cluster (three real masters)', { timeout: 120000 }, () => {
+    let cluster;
+    before(async () => { cluster = await startRedisCluster(3); });
+    after(async () => { await cluster?.stop(); });
+
+    const E = '00000000-0000-0000-0000-000000000000';
+    const keyOf = (user) => `ratelimit:${E}:${E}:${user}:${Math.floor(Date.now() / 3600000) * 3600000}:hour`;
+    const get = (user) => {
+        const key = keyOf(user), owner = cluster.ownerOf(cluster.slotOf(key));
+        const v = owner?.cli('GET', key);
+        return v ? Number(v) : 0;
+    };
+    const as = (user) => ({ 'x-user': user });
+
+    test('two gateways share one limit through the cluster; counting follows a slot moved (ASK, then MOVED); a master killed degrades to local counts', async () => {
+        const conf = rl(`hour: 30\nlimit_by: header\nheader_name: x-user\npolicy: redis\nredis:
+  timeout: 500
+  cluster_nodes:
+  - {ip: 127.0.0.1, port: ${cluster.nodes[1].port}}
+  - {ip: 127.0.0.1, port: ${cluster.nodes[0].port}}`);
+        const a = await startSluice(simpleConfig(up.port, { plugins: conf }), { workers: 1 });
+        const b = await startSluice(simpleConfig(up.port, { plugins: conf }), { workers: 1 });
+        try {
+            await inOneWindow(3600, async () => {
+                for (const x of cluster.nodes) x.cli('FLUSHALL');
+                // each worker has its slot map once its counts reach the cluster
+                for (const g of [a, b]) {
+                    const ok = await waitFor(async () => {
+                        assert.equal((await request(g.port, { path: '/p/x', headers: as(`warm${g.port}`) })).status, 200);
+                        return get(`warm${g.port}`) > 0;
+                    }, 10000, 50);
+                    assert.ok(ok, 'counts reach the cluster');
+                }
+                const user = 'u1', key = keyOf(user), slot = cluster.slotOf(key);
+                const from = cluster.ownerOf(slot), to = cluster.nodes.find((x) => x !== from);
+                let rs = (await Promise.all([burst(a.port, 10, { headers: as(user) }), burst(b.port, 10, { headers: as(user) })])).flat();
+                assert.ok(rs.every((r) => r.status === 200), rs.map((r) => r.status).join());
+                assert.equal(from.cli('GET', key), '20', 'both gateways count on the slot\'s master');
+
+                // the key moves to another master; the old one answers ASK
+                assert.equal(cluster.migrateKeys(slot, from, to), 1);
+                assert.match(from.cli('GET', key), /ASK \d+ 127\.0\.0\.1:\d+/);
+                rs = (await Promise.all([burst(a.port, 4, { headers: as(user) }), burst(b.port, 4, { headers: as(user) })])).flat();
+                assert.ok(rs.every((r) => r.status === 200), rs.map((r) => r.status).join());
+                assert.equal(cluster.getAsking(to, key), '28', 'counted where ASK points');
+
+                // the slot is the new master's; the old one answers MOVED
+                cluster.assignSlot(slot, to);
+                assert.match(from.cli('GET', key), /MOVED \d+ 127\.0\.0\.1:\d+/);
+                rs = (await Promise.all([burst(a.port, 6, { headers: as(user) }), burst(b.port, 6, { headers: as(user) })])).flat();
+                assert.equal(rs.filter((r) => r.status === 200).length, 2, 'the limit of 30 holds across the move');
+                assert.equal(rs.filter((r) => r.status === 429).length, 10);
+                assert.equal(to.cli('GET', key), '40', 'Kong counts refused requests in Redis too');
+                assert.ok(!/Redis Cluster.*counting locally/.test(a.stderr + b.stderr), 'no request fell back to local counts');
+
+                // the master now serving the slot dies (no replica to promote):
+                // those counts go local, at once, never a 500; warned once
+                await to.stop();
+                const t0 = Date.now();
+                rs = (await Promise.all([burst(a.port, 10, { headers: as('u9') }), burst(b.port, 10, { headers: as(user) })])).flat();
+                assert.ok(rs.slice(0, 10).every((r) => r.status === 200 || r.status === 429) && rs.every((r) => r.status !== 500), rs.map((r) => r.status).join());
+                assert.ok(rs.slice(10).every((r) => r.status === 200), `local counts on b: ${rs.slice(10).map((r) => r.status).join()}`);
+                assert.ok(Date.now() - t0 < 3000, 'no request waits for a dead master');
+                const ok = await waitFor(() => /Redis Cluster node 127\.0\.0\.1:\d+ .*counting locally/.test(b.stderr), 3000);
+                assert.ok(ok, `warned: ${b.stderr.slice(-500)}`);
+                const warnings = b.stderr.match(/Redis Cluster.*counting locally/g) ?? [];
+                assert.ok(warnings.length <= 2, `warned ${warnings.length} times`);
+                // a key whose master lives still counts in the cluster
+                let other = 'v0';
+                for (let i = 1; cluster.ownerOf(cluster.slotOf(keyOf(other))) === to || cluster.ownerOf(cluster.slotOf(keyOf(other))) === null; i++) other = `v${i}`;
+                const counted = await waitFor(async () => {
+                    await request(b.port, { path: '/p/x', headers: as(other) });
+                    return get(other) > 0;
+                }, 5000, 100);
+                assert.ok(counted, 'the live masters still count');
             });
         } finally { await a.stop(); await b.stop(); }
     });

@@ -21,7 +21,11 @@ export async function startRedis(port, extraArgs = []) {
     return {
         port, proc: p,
         cli: (...args) => spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout.trim(),
-        stop: () => new Promise((res) => { p.once('exit', res); p.kill('SIGKILL'); }),
+        stop: () => new Promise((res) => {
+            if (p.exitCode !== null || p.signalCode !== null) return res(); // already stopped
+            p.once('exit', res);
+            p.kill('SIGKILL');
+        }),
     };
 }
 
@@ -48,5 +52,66 @@ export async function startSentinel(masterPort, name = 'mymaster') {
         get log() { return out; },
         masterPort: () => Number(cli('SENTINEL', 'get-master-addr-by-name', name).split('\n')[1]),
         stop: () => new Promise((res) => { p.once('exit', res); p.kill('SIGKILL'); }),
+    };
+}
+
+/* A Redis Cluster of n masters (no replicas), each a redis-server
+ * --cluster-enabled on free loopback ports (client port and cluster bus
+ * port both chosen free), joined with redis-cli --cluster create, waited on
+ * until every node reports cluster_state:ok. */
+export async function startRedisCluster(n = 3) {
+    const nodes = [];
+    try {
+        for (let i = 0; i < n; i++) {
+            const bus = await freePort();
+            const dir = tmpDir('sluice-rcluster-');
+            nodes.push(await startRedis(undefined, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
+                '--cluster-config-file', path.join(dir, 'nodes.conf'), '--cluster-node-timeout', '1000']));
+        }
+        const r = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((x) => `127.0.0.1:${x.port}`),
+                                          '--cluster-yes'], { encoding: 'utf8', timeout: 30000 });
+        assert.equal(r.status, 0, `redis-cli --cluster create: ${r.stdout}${r.stderr}`);
+        const ok = await waitFor(() => nodes.every((x) => /cluster_state:ok/.test(x.cli('CLUSTER', 'INFO'))), 20000, 100);
+        assert.ok(ok, 'the cluster did not become ready');
+    } catch (e) {
+        await Promise.all(nodes.map((x) => x.stop()));
+        throw e;
+    }
+    const id = (x) => x.cli('CLUSTER', 'MYID');
+    return {
+        nodes,
+        slotOf: (key) => Number(nodes[0].cli('CLUSTER', 'KEYSLOT', key)),
+        // the master serving a slot, as the first live node's CLUSTER NODES says
+        ownerOf(slot) {
+            const live = nodes.find((x) => x.proc.exitCode === null && x.proc.signalCode === null);
+            for (const l of live.cli('CLUSTER', 'NODES').split('\n')) {
+                const f = l.split(' '); // id ip:port@bus flags master ping pong epoch link slots...
+                if (!f[2]?.split(',').includes('master')) continue;
+                const port = Number(f[1].split('@')[0].split(':').pop());
+                for (const range of f.slice(8).filter((r) => !r.startsWith('['))) {
+                    const [lo, hi = lo] = range.split('-').map(Number);
+                    if (slot >= lo && slot <= hi) return nodes.find((y) => y.port === port);
+                }
+            }
+            return null;
+        },
+        // Move one slot from one master to another as redis-cli --cluster
+        // reshard does, in two halves so a test can act in between: the
+        // keys migrated (their old master now answers ASK), then the slot
+        // given to its new master on every node (MOVED).
+        migrateKeys(slot, from, to) {
+            assert.equal(to.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', id(from)), 'OK');
+            assert.equal(from.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', id(to)), 'OK');
+            const keys = from.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '1000').split('\n').filter(Boolean);
+            for (const k of keys) assert.equal(from.cli('MIGRATE', '127.0.0.1', String(to.port), k, '0', '5000'), 'OK');
+            return keys.length;
+        },
+        // GET on a node importing the key's slot (ASKING first, one connection)
+        getAsking: (x, key) => spawnSync('redis-cli', ['-p', String(x.port)], { input: `ASKING\nGET ${key}\n`, encoding: 'utf8' })
+            .stdout.trim().split('\n').pop(),
+        assignSlot(slot, to) {
+            for (const x of [to, ...nodes.filter((y) => y !== to)]) assert.equal(x.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', id(to)), 'OK');
+        },
+        stop: () => Promise.all(nodes.map((x) => x.stop())),
     };
 }
