@@ -110,6 +110,19 @@ static const struct {
     {"cache_control", 13, SL_AP_KEY_SKIP} /* a marker, not prompt text */
 };
 
+/* The table's lengths as a bit set (folded at compile time). */
+static inline uint32_t
+sl_ap_key_lens(void)
+{
+    uint32_t m = 0;
+    size_t j;
+
+    for (j = 0; j < sizeof(sl_ap_keys) / sizeof(sl_ap_keys[0]); j++) {
+        m |= sl_ap_keys[j].len < 32 ? 1u << sl_ap_keys[j].len : 0;
+    }
+    return m;
+}
+
 static inline int
 sl_ap_key_kind(const sl_jdoc_t *d, int k)
 {
@@ -117,6 +130,9 @@ sl_ap_key_kind(const sl_jdoc_t *d, int k)
     size_t j;
 
     /* the length first: most keys are none of these */
+    if (!t->esc && t->len < 32 && !(sl_ap_key_lens() >> t->len & 1)) {
+        return SL_AP_KEY_OTHER;
+    }
     for (j = 0; j < sizeof(sl_ap_keys) / sizeof(sl_ap_keys[0]); j++) {
         if (t->esc ? sl_json_str_eq(d, k, sl_ap_keys[j].name)
                    : t->len == sl_ap_keys[j].len &&
