@@ -209,10 +209,17 @@ typedef struct sl_target_conf {
     char id[37];
     char *host; /* name or IP literal (no brackets) */
     int port;
-    int weight;   /* 0 = disabled */
-    char *target; /* "host:port" ("[v6]:port"), as Kong logs it */
-    size_t slot;  /* index in the shared health table (conf->health) */
+    int weight;       /* 0 = disabled */
+    char *target;     /* "host:port" ("[v6]:port"), as Kong logs it */
+    size_t slot;      /* index in the shared health table (conf->health) */
+    int named;        /* host is a name: one balancer entry per address it resolves to */
+    size_t addr_slot; /* named: first of SL_TARGET_ADDR_SLOTS slots, one per address */
 } sl_target_conf_t;
+
+/* Health slots reserved per host-name target, one per DNS address (the
+ * shared table is sized when the configuration loads; an answer with more
+ * addresses shares the target's own slot for the rest). */
+#define SL_TARGET_ADDR_SLOTS 8
 
 typedef struct sl_upstream_conf {
     char id[37];
@@ -248,6 +255,7 @@ typedef struct sl_target_health {
     _Atomic uint64_t state;
     _Atomic int64_t next_check_ms; /* active checks: when this target is due (ms, monotonic) */
     _Atomic uint64_t probes;       /* active probes sent (all workers) */
+    _Atomic uint64_t addr;         /* address slots: 0 free, else the address's tag (claimed) */
     char key[120];                 /* "upstream-name|host:port": carried over on reload */
 } sl_target_health_t;
 

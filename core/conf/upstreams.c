@@ -717,7 +717,11 @@ sl_conf_upstreams_finish(sl_loader_t *L)
     health_map_t *m;
 
     for (size_t i = 0; i < conf->nupstreams; i++)
-        n += conf->upstreams[i]->ntargets;
+        for (size_t t = 0; t < conf->upstreams[i]->ntargets; t++) {
+            sl_target_conf_t *tc = &conf->upstreams[i]->targets[t];
+            tc->named = !is_ip(tc->host);
+            n += 1 + (tc->named ? SL_TARGET_ADDR_SLOTS : 0);
+        }
     if (n == 0 || L->nerr)
         return;
     m = sl_xcalloc(1, sizeof(*m));
@@ -746,6 +750,16 @@ sl_conf_upstreams_finish(sl_loader_t *L)
                     atomic_store(&h->state, atomic_load(&o->state));
                     atomic_store(&h->next_check_ms, atomic_load(&o->next_check_ms));
                     break;
+                }
+            }
+            if (u->targets[t].named) { /* address slots: claimed by the workers (balancer.c) */
+                u->targets[t].addr_slot = k + 1;
+                for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++) {
+                    sl_target_health_t *ah = &m->slots[++k];
+                    atomic_init(&ah->state, 0);
+                    atomic_init(&ah->next_check_ms, 0);
+                    atomic_init(&ah->probes, 0);
+                    atomic_init(&ah->addr, 0);
                 }
             }
         }

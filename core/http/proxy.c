@@ -64,7 +64,8 @@ struct sl_proxy {
     sl_upconnect_t *pending;
     uv_timer_t timer;
     llhttp_t parser;
-    char *host; /* NUL-terminated target host */
+    char *host;              /* NUL-terminated target host */
+    const char *target_host; /* the upstream target's host (Host header, TLS name); NULL: host */
     int port;
     /* Kong's upstreams: the service's host names one, each try gets a
      * target (upstream/balancer.h) */
@@ -1035,7 +1036,10 @@ pick_target(sl_proxy_t *p)
     }
     tc = &p->ups->targets[t];
     free(p->host);
-    p->host = sl_strndup(tc->host, strlen(tc->host));
+    /* one of the target's addresses (Kong's balancer entry), or its host */
+    p->host = p->pick.ip[0] ? sl_strndup(p->pick.ip, strlen(p->pick.ip))
+                            : sl_strndup(tc->host, strlen(tc->host));
+    p->target_host = tc->host;
     p->port = tc->port;
     if (!p->head_written) { /* the Host header names the target */
         free(p->head);
@@ -1060,6 +1064,7 @@ try_connect(sl_proxy_t *p)
     sl_upstream_target_t t = {
         .tls = p->tls,
         .host = p->host,
+        .tls_name = p->target_host && strcmp(p->target_host, p->host) != 0 ? p->target_host : NULL,
         .port = p->port,
         .tls_verify = r->service ? r->service->tls_verify != 0 : 1,
         .connect_timeout_ms = svc_timeout(r, SL_TIMEOUT_CONNECT),
@@ -1108,17 +1113,18 @@ build_head(sl_proxy_t *p)
     r->upstream_uri = sl_pstrndup(r->pool, b.p + r->method.len + 1, b.len - r->method.len - 1);
     SL_STRBUF_LIT(&b, " HTTP/1.1\r\nHost: ");
     const sl_header_t *host = sl_headers_get(&r->headers, SL_STR("host"));
+    const char *th = p->target_host ? p->target_host : p->host;
     if (r->route && r->route->preserve_host && host) {
         SL_STRBUF_STR(&b, host->value);
     } else {
         if (p->ups && p->ups->host_header)
             sl_strbuf_add(&b, p->ups->host_header, strlen(p->ups->host_header));
-        else if (p->ups && strchr(p->host, ':')) { /* an IPv6 target */
+        else if (p->ups && strchr(th, ':')) { /* an IPv6 target */
             SL_STRBUF_LIT(&b, "[");
-            sl_strbuf_add(&b, p->host, strlen(p->host));
+            sl_strbuf_add(&b, th, strlen(th));
             SL_STRBUF_LIT(&b, "]");
         } else if (p->ups)
-            sl_strbuf_add(&b, p->host, strlen(p->host));
+            sl_strbuf_add(&b, th, strlen(th));
         else
             SL_STRBUF_STR(&b, r->up_host);
         if (!default_port(p, p->port)) {
@@ -1270,6 +1276,7 @@ next_try(sl_proxy_t *p, sl_try_failure_t f, int status, int may_have_reached, in
     p->tls = SL_STR_EQ(r->up_scheme, "https");
     free(p->host);
     p->host = sl_strndup(r->up_host.ptr, r->up_host.len);
+    p->target_host = NULL;
     p->port = r->up_port;
     free(p->head);
     p->head = NULL; /* try_connect builds it, for the target it picks */
@@ -1286,6 +1293,7 @@ sl_proxy_start(sl_req_t *r)
     r->proxy = p;
     p->tls = SL_STR_EQ(r->up_scheme, "https");
     p->host = sl_strndup(r->up_host.ptr, r->up_host.len);
+    p->target_host = NULL;
     p->port = r->up_port;
     uv_timer_init(r->w->loop, &p->timer);
     p->timer.data = p;

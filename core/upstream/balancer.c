@@ -7,33 +7,18 @@
 
 #include "base/log.h"
 #include "base/time.h"
-#include "upstream/balancer.h"
+#include "upstream/balancer_int.h"
 
 #define SL_CH_SERVER_POINTS 160 /* Kong: points per target when weights are equal */
 #define SL_CH_MIN_POINTS 1000
 #define SL_EWMA_DECAY_S 10.0 /* Kong's latency algorithm */
 
-typedef struct sl_probe sl_probe_t;
-
-struct sl_balancer {
-    sl_balancers_t *bs;
-    const sl_upstream_conf_t *u;
-    sl_target_health_t *health; /* u's first slot in conf->health */
-    int64_t *cw;                /* round-robin: smooth weighted current weights */
-    int *conns;                 /* least-connections: this worker's open tries */
-    double *ewma, *ewma_at;     /* latency: seconds, and when last updated */
-    int32_t *continuum;         /* consistent-hashing: target per point, -1 none */
-    uint32_t npoints;
-    unsigned rr_start; /* rotates ties */
-    uv_timer_t *timer; /* active checks */
-    int inflight;      /* probes of this worker */
-    double tick_s;
-};
-
 struct sl_probe {
     sl_probe_t *next, **prev;
     sl_balancer_t *b;
-    size_t t;
+    sl_target_health_t *h; /* the entry's health slot */
+    size_t t;              /* its target */
+    char where[80];        /* "target (address)" for the log */
     sl_upconnect_t *pending;
     sl_upconn_t *c;
     uv_timer_t *timer;
@@ -41,16 +26,6 @@ struct sl_probe {
     size_t req_len;
     char line[64];
     size_t got;
-};
-
-struct sl_balancers {
-    uv_loop_t *loop;
-    const sl_conf_t *conf;
-    sl_balancer_t *b; /* one per upstream, conf->upstreams order */
-    size_t n;
-    sl_uppool_t *probe_pool; /* no keep-alive: every probe is a new connection */
-    sl_probe_t *probes;
-    int stopped;
 };
 
 /* ---- xxHash32 ---- */
@@ -109,10 +84,16 @@ sl_xxh32(const void *data, size_t len)
 /* ---- shared health ---- */
 
 static int
-available(const sl_balancer_t *b, size_t t)
+available(const sl_balancer_t *b, size_t e)
 {
-    return b->u->targets[t].weight > 0 &&
-           !(atomic_load_explicit(&b->health[t].state, memory_order_relaxed) & SL_HEALTH_UNHEALTHY);
+    return b->u->targets[b->e[e].t].weight > 0 &&
+           !(atomic_load_explicit(&b->e[e].h->state, memory_order_relaxed) & SL_HEALTH_UNHEALTHY);
+}
+
+static int
+weight(const sl_balancer_t *b, size_t e)
+{
+    return b->u->targets[b->e[e].t].weight;
 }
 
 /* One report into a target's packed state: a success (counter shift
@@ -121,9 +102,9 @@ available(const sl_balancer_t *b, size_t t)
  * zeroes every counter.  limit 0: that counter is off (Kong).  One CAS,
  * so workers reporting at once are all counted. */
 static void
-health_report(sl_balancer_t *b, size_t t, int shift, int limit, const char *why)
+health_report(sl_balancer_t *b, sl_target_health_t *h, const char *where, int shift, int limit,
+              const char *why)
 {
-    sl_target_health_t *h = &b->health[t];
     uint64_t old, nw;
     int success = shift == SL_HEALTH_CTR_SUCCESS, flipped;
 
@@ -150,8 +131,8 @@ health_report(sl_balancer_t *b, size_t t, int shift, int limit, const char *why)
         }
     } while (!atomic_compare_exchange_weak(&h->state, &old, nw));
     if (flipped)
-        sl_log_warn("[healthchecks] upstream %s: target %s is now %s (%s)", b->u->name,
-                    b->u->targets[t].target, success ? "healthy" : "unhealthy", why);
+        sl_log_warn("[healthchecks] upstream %s: target %s is now %s (%s)", b->u->name, where,
+                    success ? "healthy" : "unhealthy", why);
 }
 
 /* Kong's balancer health: more than `threshold` % of the weight available
@@ -161,10 +142,10 @@ balancer_healthy(const sl_balancer_t *b)
 {
     int64_t total = 0, avail = 0;
 
-    for (size_t t = 0; t < b->u->ntargets; t++) {
-        total += b->u->targets[t].weight;
-        if (available(b, t))
-            avail += b->u->targets[t].weight;
+    for (size_t e = 0; e < b->ne; e++) {
+        total += weight(b, e);
+        if (available(b, e))
+            avail += weight(b, e);
     }
     return total > 0 && (double)avail * 100.0 / (double)total > b->u->threshold;
 }
@@ -172,63 +153,82 @@ balancer_healthy(const sl_balancer_t *b)
 int
 sl_balancer_target_health(const sl_conf_t *conf, const sl_upstream_conf_t *u, size_t t)
 {
+    const sl_target_conf_t *tc = &u->targets[t];
+    int claimed = 0;
+
     if (!u->active_on && !u->passive_on)
         return -1;
-    return !(atomic_load(&conf->health[u->targets[t].slot].state) & SL_HEALTH_UNHEALTHY);
+    /* a named target is healthy while one of its addresses is */
+    for (size_t a = 0; tc->named && a < SL_TARGET_ADDR_SLOTS; a++) {
+        const sl_target_health_t *h = &conf->health[tc->addr_slot + a];
+        if (atomic_load(&h->addr) == 0)
+            continue;
+        claimed = 1;
+        if (!(atomic_load(&h->state) & SL_HEALTH_UNHEALTHY))
+            return 1;
+    }
+    if (claimed)
+        return 0;
+    return !(atomic_load(&conf->health[tc->slot].state) & SL_HEALTH_UNHEALTHY);
 }
 
 uint64_t
 sl_balancer_target_probes(const sl_conf_t *conf, const sl_upstream_conf_t *u, size_t t)
 {
-    return atomic_load(&conf->health[u->targets[t].slot].probes);
+    const sl_target_conf_t *tc = &u->targets[t];
+    uint64_t n = atomic_load(&conf->health[tc->slot].probes);
+
+    for (size_t a = 0; tc->named && a < SL_TARGET_ADDR_SLOTS; a++)
+        n += atomic_load(&conf->health[tc->addr_slot + a].probes);
+    return n;
 }
 
 /* ---- consistent hashing (Kong's continuum, same points) ---- */
 
-static void
-continuum_build(sl_balancer_t *b)
+void
+sl_bal_continuum_build(sl_balancer_t *b)
 {
-    const sl_upstream_conf_t *u = b->u;
-    size_t n = u->ntargets, *order = sl_xcalloc(n ? n : 1, sizeof(size_t));
+    size_t n = b->ne, *order = sl_xcalloc(n ? n : 1, sizeof(size_t));
     int64_t total = 0;
 
-    b->npoints = u->slots >= SL_CH_MIN_POINTS ? (uint32_t)u->slots : SL_CH_MIN_POINTS;
-    b->continuum = sl_xmalloc(b->npoints * sizeof(int32_t));
+    b->npoints = b->u->slots >= SL_CH_MIN_POINTS ? (uint32_t)b->u->slots : SL_CH_MIN_POINTS;
+    if (b->continuum == NULL)
+        b->continuum = sl_xmalloc(b->npoints * sizeof(int32_t));
     for (uint32_t i = 0; i < b->npoints; i++)
         b->continuum[i] = -1;
-    for (size_t t = 0; t < n; t++) {
-        order[t] = t;
-        total += u->targets[t].weight;
+    for (size_t e = 0; e < n; e++) {
+        order[e] = e;
+        total += weight(b, e);
     }
-    /* Kong adds targets sorted by name then port, so that collisions
+    /* Kong adds addresses sorted by name then port, so that collisions
      * always resolve the same way */
     for (size_t i = 1; i < n; i++)
         for (size_t j = i; j > 0; j--) {
-            const sl_target_conf_t *a = &u->targets[order[j - 1]], *c = &u->targets[order[j]];
-            int cmp = strcmp(a->host, c->host);
-            if (cmp < 0 || (cmp == 0 && a->port <= c->port))
+            const sl_bal_entry_t *a = &b->e[order[j - 1]], *c = &b->e[order[j]];
+            int cmp = strcmp(sl_bal_entry_host(b, a), sl_bal_entry_host(b, c));
+            if (cmp < 0 || (cmp == 0 && b->u->targets[a->t].port <= b->u->targets[c->t].port))
                 break;
             size_t tmp = order[j];
             order[j] = order[j - 1];
             order[j - 1] = tmp;
         }
     for (size_t k = 0; k < n && total > 0; k++) {
-        const sl_target_conf_t *tc = &u->targets[order[k]];
-        long entries =
-            (long)floor((double)tc->weight / (double)total * (double)n * SL_CH_SERVER_POINTS);
-        if (tc->weight > 0 && entries == 0)
+        const sl_bal_entry_t *en = &b->e[order[k]];
+        int w = weight(b, order[k]), port = b->u->targets[en->t].port;
+        long entries = (long)floor((double)w / (double)total * (double)n * SL_CH_SERVER_POINTS);
+        if (w > 0 && entries == 0)
             entries = 1;
         for (long i = 1; i <= entries; i++) {
             char name[300];
             /* Kong's key is ip .. ":" .. (":" .. port) .. " " .. i */
-            int len = snprintf(name, sizeof(name), "%s::%d %ld", tc->host, tc->port, i);
+            int len = snprintf(name, sizeof(name), "%s::%d %ld", sl_bal_entry_host(b, en), port, i);
             uint32_t idx = sl_xxh32(name, (size_t)len) % b->npoints;
             if (b->continuum[idx] < 0)
                 b->continuum[idx] = (int32_t)order[k];
             else
                 entries++;
             if (i > (long)b->npoints)
-                break; /* more targets than points: Kong stops too */
+                break; /* more addresses than points: Kong stops too */
         }
     }
     free(order);
@@ -249,16 +249,16 @@ pick_rr(sl_bal_pick_t *pk, int skip_tried)
     int64_t total = 0;
     int best = -1;
 
-    for (size_t t = 0; t < b->u->ntargets; t++) {
-        if (!available(b, t) || (skip_tried && tried(pk, t)))
+    for (size_t e = 0; e < b->ne; e++) {
+        if (!available(b, e) || (skip_tried && tried(pk, e)))
             continue;
-        b->cw[t] += b->u->targets[t].weight;
-        total += b->u->targets[t].weight;
-        if (best < 0 || b->cw[t] > b->cw[best])
-            best = (int)t;
+        b->e[e].cw += weight(b, e);
+        total += weight(b, e);
+        if (best < 0 || b->e[e].cw > b->e[best].cw)
+            best = (int)e;
     }
     if (best >= 0)
-        b->cw[best] -= total;
+        b->e[best].cw -= total;
     return best;
 }
 
@@ -283,7 +283,7 @@ static int
 pick_lc(sl_bal_pick_t *pk, int skip_tried)
 {
     sl_balancer_t *b = pk->b;
-    size_t n = b->u->ntargets;
+    size_t n = b->ne;
     int best = -1;
     double bs = 0;
 
@@ -291,7 +291,7 @@ pick_lc(sl_bal_pick_t *pk, int skip_tried)
         size_t t = (b->rr_start + k) % n;
         if (!available(b, t) || (skip_tried && tried(pk, t)))
             continue;
-        double s = (double)(b->conns[t] + 1) / b->u->targets[t].weight;
+        double s = (double)(b->e[t].conns + 1) / weight(b, t);
         if (best < 0 || s < bs) {
             best = (int)t;
             bs = s;
@@ -304,8 +304,8 @@ pick_lc(sl_bal_pick_t *pk, int skip_tried)
 static double
 ewma_now(const sl_balancer_t *b, size_t t, double now)
 {
-    double td = now - b->ewma_at[t];
-    return b->ewma[t] * exp(-(td > 0 ? td : 0) / SL_EWMA_DECAY_S);
+    double td = now - b->e[t].ewma_at;
+    return b->e[t].ewma * exp(-(td > 0 ? td : 0) / SL_EWMA_DECAY_S);
 }
 
 static int
@@ -313,14 +313,14 @@ pick_latency(sl_bal_pick_t *pk, int skip_tried)
 {
     sl_balancer_t *b = pk->b;
     double now = (double)sl_mono_ms() / 1000.0, bs = 0;
-    size_t n = b->u->ntargets;
+    size_t n = b->ne;
     int best = -1;
 
     for (size_t k = 0; k < n; k++) {
         size_t t = (b->rr_start + k) % n;
         if (!available(b, t) || (skip_tried && tried(pk, t)))
             continue;
-        double s = ewma_now(b, t, now) / b->u->targets[t].weight;
+        double s = ewma_now(b, t, now) / weight(b, t);
         if (best < 0 || s < bs) {
             best = (int)t;
             bs = s;
@@ -335,55 +335,84 @@ sl_balancer_begin(sl_balancers_t *bs, const sl_upstream_conf_t *u, sl_bal_pick_t
                   const char *value, size_t len)
 {
     memset(pk, 0, sizeof(*pk));
-    pk->target = -1;
+    pk->target = pk->entry = -1;
     if (bs == NULL || u->idx >= bs->n || bs->b[u->idx].u != u)
         return -1;
     pk->u = u;
     pk->b = &bs->b[u->idx];
+    pk->gen = pk->b->gen;
     if (u->algorithm == SL_LB_CONSISTENT_HASHING)
         pk->hash = sl_xxh32(value ? value : "", value ? len : 0);
     return 0;
+}
+
+/* The entry of pk's last pick in the current entries (found again by
+ * target and address when they were replaced since), NULL if gone. */
+static sl_bal_entry_t *
+pick_entry(sl_balancer_t *b, const sl_bal_pick_t *pk)
+{
+    if (pk->entry < 0)
+        return NULL;
+    if (pk->gen == b->gen)
+        return &b->e[pk->entry];
+    for (size_t e = 0; e < b->ne; e++)
+        if ((int)b->e[e].t == pk->target && strcmp(b->e[e].ip, pk->ip) == 0)
+            return &b->e[e];
+    return NULL;
 }
 
 int
 sl_balancer_next(sl_bal_pick_t *pk)
 {
     sl_balancer_t *b = pk->b;
-    int t = -1;
+    int e = -1;
 
     if (b == NULL)
         return -1;
-    if (pk->counted && pk->target >= 0) {
-        b->conns[pk->target]--;
+    if (pk->counted) {
+        sl_bal_entry_t *last = pick_entry(b, pk);
+        if (last != NULL)
+            last->conns--;
         pk->counted = 0;
     }
+    if (pk->gen != b->gen) { /* the addresses changed since the last try */
+        memset(pk->tried, 0, sizeof(pk->tried));
+        pk->gen = b->gen;
+    }
+    pk->entry = pk->target = -1;
     if (!balancer_healthy(b))
-        return pk->target = -1;
+        return -1;
     switch (b->u->algorithm) {
     case SL_LB_CONSISTENT_HASHING:
-        t = pick_ch(pk);
+        e = pick_ch(pk);
         break;
     case SL_LB_ROUND_ROBIN:
-        /* a retry goes to a target not tried yet, while there is one */
-        if ((t = pick_rr(pk, 1)) < 0)
-            t = pick_rr(pk, 0);
+        /* a retry goes to an address not tried yet, while there is one */
+        if ((e = pick_rr(pk, 1)) < 0)
+            e = pick_rr(pk, 0);
         break;
     case SL_LB_LEAST_CONNECTIONS:
-        if ((t = pick_lc(pk, 1)) < 0)
-            t = pick_lc(pk, 0);
-        if (t >= 0) {
-            b->conns[t]++;
+        if ((e = pick_lc(pk, 1)) < 0)
+            e = pick_lc(pk, 0);
+        if (e >= 0) {
+            b->e[e].conns++;
             pk->counted = 1;
         }
         break;
     case SL_LB_LATENCY:
-        if ((t = pick_latency(pk, 1)) < 0)
-            t = pick_latency(pk, 0);
+        if ((e = pick_latency(pk, 1)) < 0)
+            e = pick_latency(pk, 0);
         break;
     }
-    if (t >= 0 && t < 256)
-        pk->tried[t / 64] |= (uint64_t)1 << (t % 64);
-    return pk->target = t;
+    if (e < 0)
+        return -1;
+    if (e < 256)
+        pk->tried[e / 64] |= (uint64_t)1 << (e % 64);
+    pk->entry = e;
+    pk->target = (int)b->e[e].t;
+    pk->h = b->e[e].h;
+    memcpy(pk->ip, b->e[e].ip, sizeof(pk->ip));
+    return pk->target;
 }
 
 void
@@ -391,25 +420,29 @@ sl_balancer_report(sl_bal_pick_t *pk, sl_bal_report_t kind, int status)
 {
     sl_balancer_t *b = pk->b;
     const sl_hc_passive_t *ps;
-    size_t t;
+    char where[200];
 
-    if (b == NULL || pk->target < 0)
+    if (b == NULL || pk->entry < 0)
         return;
-    t = (size_t)pk->target;
     ps = &b->u->passive;
+    snprintf(where, sizeof(where), "%s%s%s%s", b->u->targets[pk->target].target,
+             pk->ip[0] ? " (address " : "", pk->ip, pk->ip[0] ? ")" : "");
     switch (kind) {
     case SL_BAL_TCP:
-        health_report(b, t, SL_HEALTH_CTR_TCP, ps->unhealthy_tcp_failures, "passive: tcp failures");
+        health_report(b, pk->h, where, SL_HEALTH_CTR_TCP, ps->unhealthy_tcp_failures,
+                      "passive: tcp failures");
         break;
     case SL_BAL_TIMEOUT:
-        health_report(b, t, SL_HEALTH_CTR_TIMEOUT, ps->unhealthy_timeouts, "passive: timeouts");
+        health_report(b, pk->h, where, SL_HEALTH_CTR_TIMEOUT, ps->unhealthy_timeouts,
+                      "passive: timeouts");
         break;
     case SL_BAL_HTTP:
         if (sl_status_set_has(&ps->unhealthy_statuses, status))
-            health_report(b, t, SL_HEALTH_CTR_HTTP, ps->unhealthy_http_failures,
+            health_report(b, pk->h, where, SL_HEALTH_CTR_HTTP, ps->unhealthy_http_failures,
                           "passive: http failures");
         else if (sl_status_set_has(&ps->healthy_statuses, status))
-            health_report(b, t, SL_HEALTH_CTR_SUCCESS, ps->healthy_successes, "passive: successes");
+            health_report(b, pk->h, where, SL_HEALTH_CTR_SUCCESS, ps->healthy_successes,
+                          "passive: successes");
         break;
     }
 }
@@ -418,18 +451,21 @@ void
 sl_balancer_done(sl_bal_pick_t *pk, int64_t rtt_us)
 {
     sl_balancer_t *b = pk->b;
+    sl_bal_entry_t *e;
 
-    if (b == NULL || pk->target < 0)
+    if (b == NULL || (e = pick_entry(b, pk)) == NULL) {
+        pk->b = NULL;
         return;
+    }
     if (pk->counted) {
-        b->conns[pk->target]--;
+        e->conns--;
         pk->counted = 0;
     }
     if (b->u->algorithm == SL_LB_LATENCY && rtt_us >= 0) {
-        double now = (double)sl_mono_ms() / 1000.0, td = now - b->ewma_at[pk->target];
+        double now = (double)sl_mono_ms() / 1000.0, td = now - e->ewma_at;
         double w = exp(-(td > 0 ? td : 0) / SL_EWMA_DECAY_S);
-        b->ewma[pk->target] = b->ewma[pk->target] * w + (double)rtt_us / 1e6 * (1.0 - w);
-        b->ewma_at[pk->target] = now;
+        e->ewma = e->ewma * w + (double)rtt_us / 1e6 * (1.0 - w);
+        e->ewma_at = now;
     }
     pk->b = NULL;
 }
@@ -444,7 +480,7 @@ probe_end(sl_probe_t *pr, int shift, int limit, const char *why)
     sl_balancer_t *b = pr->b;
 
     if (shift >= 0)
-        health_report(b, pr->t, shift, limit, why);
+        health_report(b, pr->h, pr->where, shift, limit, why);
     if (pr->pending)
         sl_upconnect_cancel(pr->pending);
     if (pr->c)
@@ -552,10 +588,11 @@ probe_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
 }
 
 static void
-probe_start(sl_balancer_t *b, size_t t)
+probe_start(sl_balancer_t *b, size_t e)
 {
     const sl_hc_active_t *a = &b->u->active;
-    const sl_target_conf_t *tc = &b->u->targets[t];
+    const sl_bal_entry_t *en = &b->e[e];
+    const sl_target_conf_t *tc = &b->u->targets[en->t];
     sl_probe_t *pr = sl_xcalloc(1, sizeof(*pr));
     int tls = a->type == SL_HC_HTTPS;
     uint64_t timeout_ms = (uint64_t)(a->timeout * 1000.0);
@@ -564,7 +601,11 @@ probe_start(sl_balancer_t *b, size_t t)
     if (timeout_ms == 0)
         timeout_ms = 1;
     pr->b = b;
-    pr->t = t;
+    pr->t = en->t;
+    pr->h = en->h;
+    snprintf(pr->where, sizeof(pr->where), "%s%s%s%s", tc->target,
+             en->ip[0] && tc->named ? " (address " : "", tc->named ? en->ip : "",
+             en->ip[0] && tc->named ? ")" : "");
     pr->timer = sl_xmalloc(sizeof(*pr->timer));
     uv_timer_init(b->bs->loop, pr->timer);
     pr->timer->data = pr;
@@ -585,11 +626,12 @@ probe_start(sl_balancer_t *b, size_t t)
         pr->next->prev = &pr->next;
     b->bs->probes = pr;
     b->inflight++;
-    atomic_fetch_add(&b->health[t].probes, 1);
+    atomic_fetch_add(&en->h->probes, 1);
     uv_timer_start(pr->timer, probe_timeout, timeout_ms, 0);
     sl_upstream_target_t ut = {
         .tls = tls,
-        .host = tc->host,
+        .host = sl_bal_entry_host(b, en),
+        .tls_name = tc->named && en->ip[0] ? tc->host : NULL,
         .port = tc->port,
         .tls_verify = a->https_verify_certificate,
         .connect_timeout_ms = (int)timeout_ms,
@@ -610,13 +652,13 @@ on_tick(uv_timer_t *tm)
     const sl_upstream_conf_t *u = b->u;
     int64_t now = sl_mono_ms();
 
-    for (size_t t = 0; t < u->ntargets && !b->bs->stopped; t++) {
-        sl_target_health_t *h = &b->health[t];
+    for (size_t t = 0; t < b->ne && !b->bs->stopped; t++) {
+        sl_target_health_t *h = b->e[t].h;
         int healthy = !(atomic_load(&h->state) & SL_HEALTH_UNHEALTHY);
         double iv = healthy ? u->active.healthy_interval : u->active.unhealthy_interval;
         int64_t due = atomic_load(&h->next_check_ms), next;
 
-        if (u->targets[t].weight == 0 || iv <= 0)
+        if (weight(b, t) == 0 || iv <= 0)
             continue;
         next = now + (int64_t)(iv * 1000.0);
         if (due == 0) { /* first sight: the first check is one interval away */
@@ -643,22 +685,18 @@ sl_balancers_new(uv_loop_t *loop, const sl_conf_t *conf, sl_dns_t *dns)
     bs = sl_xcalloc(1, sizeof(*bs));
     bs->loop = loop;
     bs->conf = conf;
+    bs->dns = dns;
     bs->n = conf->nupstreams;
     bs->b = sl_xcalloc(bs->n, sizeof(*bs->b));
     for (size_t i = 0; i < bs->n; i++) {
         sl_balancer_t *b = &bs->b[i];
         const sl_upstream_conf_t *u = conf->upstreams[i];
-        size_t n = u->ntargets ? u->ntargets : 1;
         b->bs = bs;
         b->u = u;
-        b->health = u->ntargets ? &conf->health[u->targets[0].slot] : NULL;
-        b->cw = sl_xcalloc(n, sizeof(*b->cw));
-        b->conns = sl_xcalloc(n, sizeof(*b->conns));
-        b->ewma = sl_xcalloc(n, sizeof(*b->ewma));
-        b->ewma_at = sl_xcalloc(n, sizeof(*b->ewma_at));
         b->rr_start = (unsigned)getpid();
-        if (u->algorithm == SL_LB_CONSISTENT_HASHING)
-            continuum_build(b);
+        sl_bal_entries_init(b); /* may rebuild the continuum (a cached answer) */
+        if (u->algorithm == SL_LB_CONSISTENT_HASHING && b->continuum == NULL)
+            sl_bal_continuum_build(b);
         if (u->active_on && u->ntargets) {
             double lo = 0;
             if (u->active.healthy_interval > 0)
@@ -694,6 +732,7 @@ sl_balancers_stop(sl_balancers_t *bs)
         return;
     bs->stopped = 1;
     for (size_t i = 0; i < bs->n; i++) {
+        sl_bal_entries_stop(&bs->b[i]);
         if (bs->b[i].timer) {
             uv_timer_stop(bs->b[i].timer);
             uv_close((uv_handle_t *)bs->b[i].timer, timer_free_cb);
@@ -715,10 +754,7 @@ sl_balancers_free(sl_balancers_t *bs)
         return;
     sl_balancers_stop(bs);
     for (size_t i = 0; i < bs->n; i++) {
-        free(bs->b[i].cw);
-        free(bs->b[i].conns);
-        free(bs->b[i].ewma);
-        free(bs->b[i].ewma_at);
+        sl_bal_entries_free(&bs->b[i]);
         free(bs->b[i].continuum);
     }
     free(bs->b);

@@ -22,10 +22,14 @@ typedef struct sl_balancer sl_balancer_t;
 typedef struct sl_bal_pick {
     const sl_upstream_conf_t *u;
     sl_balancer_t *b;
-    int target;        /* the last target picked, -1 none */
-    int counted;       /* least-connections: the pick holds a connection count */
-    uint32_t hash;     /* consistent-hashing: the request's point on the continuum */
-    uint64_t tried[4]; /* targets already tried (the first 256) */
+    int entry;                  /* the last entry (address) picked, -1 none */
+    int target;                 /* its target, index into u->targets */
+    unsigned gen;               /* the balancer's entries when picked */
+    struct sl_target_health *h; /* the entry's health slot */
+    char ip[46];                /* its address; "" = the target's name, not resolved */
+    int counted;                /* least-connections: the pick holds a connection count */
+    uint32_t hash;              /* consistent-hashing: the request's point on the continuum */
+    uint64_t tried[4];          /* entries already tried (the first 256) */
 } sl_bal_pick_t;
 
 typedef enum {
@@ -48,8 +52,9 @@ void sl_balancers_free(sl_balancers_t *bs);
  * balancer for u. */
 int sl_balancer_begin(sl_balancers_t *bs, const sl_upstream_conf_t *u, sl_bal_pick_t *pk,
                       const char *value, size_t len);
-/* The target for the next try (index into u->targets), or -1 when no
- * target is available: Kong's 503 "failure to get a peer from the
+/* The target for the next try (index into u->targets; pk->ip is the
+ * address to connect to, "" for the target's own host), or -1 when no
+ * address is available: Kong's 503 "failure to get a peer from the
  * ring-balancer". */
 int sl_balancer_next(sl_bal_pick_t *pk);
 /* What the try at pk->target came to (passive health checks). */

@@ -13,6 +13,7 @@ uc_close_cb(uv_handle_t *h)
     sl_upconnect_t *uc = h->data;
 
     free(uc->host);
+    free(uc->tls_name);
     free(uc);
 }
 
@@ -148,7 +149,8 @@ conn_connect_cb(uv_connect_t *req, int status)
         return;
     }
     c->state = C_HANDSHAKE;
-    c->tls = sl_tls_new(uc->pool->tls, c->host, c->port, c->verify, err, sizeof(err));
+    c->tls = sl_tls_new(uc->pool->tls, c->tls_name ? c->tls_name : c->host, c->port, c->verify, err,
+                        sizeof(err));
     if (c->tls == NULL) {
         snprintf(msg, sizeof(msg), "TLS setup for %s failed: %s",
                  uc_where(uc, c, where, sizeof(where)), err);
@@ -283,6 +285,7 @@ sl_upconnect_start(sl_uppool_t *pool, const sl_upstream_target_t *t, sl_upconnec
     uc->cb = cb;
     uc->arg = arg;
     uc->host = sl_strndup(t->host, strlen(t->host));
+    uc->tls_name = t->tls_name ? sl_strndup(t->tls_name, strlen(t->tls_name)) : NULL;
     uc->port = t->port;
     uc->tls_on = t->tls ? 1 : 0;
     uc->verify = t->tls_verify ? 1 : 0;

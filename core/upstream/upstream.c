@@ -164,6 +164,7 @@ conn_close_cb(uv_handle_t *h)
     free(c->rbuf);
     free(c->pbuf);
     free(c->host);
+    free(c->tls_name);
     free(c);
 }
 
@@ -253,6 +254,7 @@ sl_upc_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
     c->verify = uc->verify;
     c->port = uc->port;
     c->host = sl_strndup(uc->host, strlen(uc->host));
+    c->tls_name = uc->tls_name ? sl_strndup(uc->tls_name, strlen(uc->tls_name)) : NULL;
     c->key = pool_key(pool, c);
     c->state = C_CONNECTING;
     uv_tcp_nodelay(&c->tcp, 1); /* requests are small and latency matters */
@@ -465,7 +467,9 @@ sl_uppool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
         next = c->next;
         if (c->tls_on != (t->tls ? 1 : 0) || c->port != t->port ||
             (c->tls_on && c->verify != (t->tls_verify ? 1 : 0)) ||
-            strcasecmp(c->host, t->host) != 0)
+            strcasecmp(c->host, t->host) != 0 ||
+            (c->tls_on && strcasecmp(c->tls_name ? c->tls_name : c->host,
+                                     t->tls_name ? t->tls_name : t->host) != 0))
             continue;
         if (now - c->idle_since >= SL_UP_PROBE_AFTER_MS && !conn_socket_fresh(c)) {
             sl_upc_close(c);

@@ -29,6 +29,8 @@ typedef struct sl_upstream_target {
     int port;
     int tls_verify; /* 1 = verify peer (default), 0 = don't */
     int connect_timeout_ms;
+    const char *tls_name; /* SNI and the name verified, when host is one of its addresses;
+                             NULL = host */
 } sl_upstream_target_t;
 
 typedef struct sl_uppool_options {

@@ -52,6 +52,7 @@ struct sl_upconn {
     int verify;
     int port;
     char *host;
+    char *tls_name; /* SNI and verified name when not host; NULL = host */
     sl_tls_t *tls;
 
     int state;
@@ -91,6 +92,7 @@ struct sl_upconnect {
     sl_upconnect_cb cb;
     void *arg;
     char *host;
+    char *tls_name; /* NULL = host */
     int port;
     int tls_on;
     int verify;

@@ -16,20 +16,25 @@ import { startDnsServer } from './dns-server.mjs';
 const closers = [];
 after(async () => { for (const c of closers) await c(); });
 
-// An HTTP server on ip:port answering its name.  It closes every
-// connection: pooled upstream connections are keyed by host name, so a
-// kept one would hide which address a new connection goes to.
-function named(name, ip, port = 0) {
+// An HTTP server on ip:port answering its name; `hosts` collects the Host
+// headers it saw.  It closes every connection: pooled upstream connections
+// are keyed by host name, so a kept one would hide which address a new
+// connection goes to.
+function named(name, ip, port = 0, hosts = []) {
     const server = http.createServer((req, res) => {
+        hosts.push(req.headers.host);
         res.writeHead(200, { 'x-target': name, connection: 'close' });
         res.end(name);
     });
+    const close = () => new Promise((r) => {
+        if (!server.listening) return r();
+        server.closeAllConnections();
+        server.close(() => r());
+    });
+    closers.push(close);
     return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, ip, () => {
-            closers.push(() => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }));
-            resolve(server.address().port);
-        });
+        server.listen(port, ip, () => resolve({ port: server.address().port, close }));
     });
 }
 
@@ -48,7 +53,7 @@ services:
 test('a host name is resolved through dns_resolver and cached for its TTL', async () => {
     const dns = await startDnsServer({ 'cached.test': { A: [{ address: '127.0.0.1', ttl: 3600 }] } });
     closers.push(() => dns.close());
-    const port = await named('a', '127.0.0.1');
+    const { port } = await named('a', '127.0.0.1');
     const g = await startSluice(config('cached.test', port),
                                 { workers: 1, args: ['--dns-resolver', `127.0.0.1:${dns.port}`] });
     try {
@@ -65,7 +70,7 @@ test('a host name is resolved through dns_resolver and cached for its TTL', asyn
 
 test('a changed record is followed after its TTL; a stale answer outlives the server', async () => {
     const dns = await startDnsServer({ 'moving.test': { A: [{ address: '127.0.0.1', ttl: 1 }] } });
-    const port = await named('a', '127.0.0.1');
+    const { port } = await named('a', '127.0.0.1');
     await named('b', '127.0.0.2', port);
     const g = await startSluice(config('moving.test', port),
                                 { workers: 1, args: ['--dns-resolver', `127.0.0.1:${dns.port}`] });
@@ -119,4 +124,65 @@ test('a dns_resolver that is not a list of ip[:port] is refused', async () => {
     }
     const ok = await runSluice(['--dns-resolver', '127.0.0.1:5353,[::1]:53,::1', '-h']);
     assert.equal(ok.code, 0);
+});
+
+function upstreamConfig(target, healthchecks = '') {
+    return `_format_version: "3.0"
+services:
+- name: svc
+  host: pool.internal
+  retries: 2
+  connect_timeout: 2000
+  routes: [{name: r, paths: ["/"]}]
+upstreams:
+- name: pool.internal
+${healthchecks}
+  targets:
+  - {target: "${target}", weight: 100}
+`;
+}
+
+test('a host-name target is one balancer entry per address, re-resolved, health per address', async () => {
+    const dns = await startDnsServer({ 'pool.test': { A: [{ address: '127.0.0.1', ttl: 1 }] } });
+    closers.push(() => dns.close());
+    const hostsA = [], hostsB = [];
+    const a = await named('a', '127.0.0.1', 0, hostsA);
+    const b = await named('b', '127.0.0.2', a.port, hostsB);
+    const hc = '  healthchecks: {passive: {unhealthy: {tcp_failures: 1}}}';
+    const g = await startSluice(upstreamConfig(`pool.test:${a.port}`, hc),
+                                { workers: 1, args: ['--dns-resolver', `127.0.0.1:${dns.port}`] });
+    try {
+        // The record gains an address: after its TTL the target has two
+        // entries, each with the target's weight (round-robin alternates).
+        dns.set('pool.test', { A: [{ address: '127.0.0.1', ttl: 3600 }, { address: '127.0.0.2', ttl: 3600 }] });
+        const two = new RegExp(`target pool\\.test:${a.port} now has 2 addresses`);
+        assert.ok(await waitFor(async () => {
+            await request(g.port, { path: '/x' }); // finds the answer stale, starts the refresh
+            return two.test(g.stderr);
+        }, 15000, 200), g.stderr);
+        const seen = { a: 0, b: 0 };
+        for (let i = 0; i < 20; i++) {
+            const r = await request(g.port, { path: '/x' });
+            assert.equal(r.status, 200);
+            seen[r.text]++;
+        }
+        assert.deepEqual(seen, { a: 10, b: 10 });
+        // Each address is sent the target's name as Host.
+        assert.equal(hostsB.at(-1), `pool.test:${a.port}`);
+        assert.equal(hostsA.at(-1), `pool.test:${a.port}`);
+
+        // One address stops listening: its first refused connection marks
+        // that address (not the target) unhealthy and the try goes to the
+        // other address; every request is answered by it afterwards.
+        await b.close();
+        for (let i = 0; i < 10; i++) {
+            const r = await request(g.port, { path: '/x' });
+            assert.equal(r.status, 200);
+            assert.equal(r.text, 'a');
+        }
+        assert.match(g.stderr, new RegExp(`target pool\\.test:${a.port} \\(address 127\\.0\\.0\\.2\\) is now unhealthy`));
+        assert.doesNotMatch(g.stderr, /address 127\.0\.0\.1\) is now unhealthy/);
+    } finally {
+        await g.stop();
+    }
 });

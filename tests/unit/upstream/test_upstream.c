@@ -51,7 +51,7 @@ teardown(void **state)
 static sl_upstream_target_t
 target(const char *host, int port)
 {
-    sl_upstream_target_t t = {0, host, port, 1, 2000};
+    sl_upstream_target_t t = {0, host, port, 1, 2000, NULL};
     return t;
 }
 

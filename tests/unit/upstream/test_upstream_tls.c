@@ -65,7 +65,7 @@ teardown(void **state)
 static sl_upstream_target_t
 tls_target(const char *host, int port, int verify)
 {
-    sl_upstream_target_t t = {1, host, port, verify, 3000};
+    sl_upstream_target_t t = {1, host, port, verify, 3000, NULL};
     return t;
 }
 
