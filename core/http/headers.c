@@ -62,10 +62,11 @@ sl_headers_set(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
 /* One pass for n names: the old fields of those names go, the new ones are
  * appended, their bytes copied into one pool block (a plugin setting half a
  * dozen X-RateLimit-* headers walked the list and allocated twice per
- * header). */
+ * header).  With `null_removes`, a value whose ptr is NULL only removes its
+ * name (given twice, the later entry wins either way). */
 void
 sl_headers_set_many(sl_headers_t *h, sl_pool_t *p, const sl_str_t *names, const sl_str_t *values,
-                    size_t n)
+                    size_t n, int null_removes)
 {
     size_t bytes = 0, j = 0, base;
     char *buf;
@@ -97,6 +98,13 @@ sl_headers_set_many(sl_headers_t *h, sl_pool_t *p, const sl_str_t *names, const 
         for (size_t e = base; e < h->n && f == NULL; e++) /* named twice: the later wins */
             if (sl_str_caseeq(h->items[e].name, names[k]))
                 f = &h->items[e];
+        if (null_removes && values[k].ptr == NULL) {
+            if (f != NULL) { /* set earlier in this call: gone again */
+                memmove(f, f + 1, (size_t)(&h->items[h->n] - (f + 1)) * sizeof(*f));
+                h->n--;
+            }
+            continue;
+        }
         if (f == NULL) {
             f = &h->items[h->n++];
             memcpy(buf, names[k].ptr, names[k].len);

@@ -22,9 +22,10 @@ void sl_headers_add(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value
 void sl_headers_set(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value);
 /* sl_headers_set for names[i] = values[i], i < n, in one pass: existing
  * fields of those names are removed and the new ones appended in order (a
- * name given twice: the later value). */
+ * name given twice: the later value).  With null_removes, values[i].ptr ==
+ * NULL removes the name only. */
 void sl_headers_set_many(sl_headers_t *h, sl_pool_t *p, const sl_str_t *names,
-                         const sl_str_t *values, size_t n);
+                         const sl_str_t *values, size_t n, int null_removes);
 int sl_headers_remove(sl_headers_t *h, sl_str_t name); /* count removed */
 /* First value; NULL if absent. */
 const sl_header_t *sl_headers_get(const sl_headers_t *h, sl_str_t name);

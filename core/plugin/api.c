@@ -237,6 +237,17 @@ api_req_header_remove(sl_req_t *r, sl_str_t n)
     return 0;
 }
 static int
+api_req_headers_set(sl_req_t *r, const sl_str_t *names, const sl_str_t *values, size_t n)
+{
+    if ((n && (names == NULL || values == NULL)) || !req_writable(r))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!valid_name(names[i]) || !valid_value(values[i]))
+            return -1;
+    sl_headers_set_many(&r->headers, r->pool, names, values, n, 1);
+    return 0;
+}
+static int
 api_req_header_iter(sl_req_t *r, size_t *c, sl_str_t *n, sl_str_t *v)
 {
     return hiter(&r->headers, c, n, v);
@@ -363,7 +374,7 @@ api_resp_headers_set(sl_req_t *r, const sl_str_t *names, const sl_str_t *values,
     for (size_t i = 0; i < n; i++)
         if (!valid_name(names[i]) || !valid_value(values[i]))
             return -1;
-    sl_headers_set_many(&r->resp_headers, r->pool, names, values, n);
+    sl_headers_set_many(&r->resp_headers, r->pool, names, values, n, 0);
     return 0;
 }
 static int
@@ -900,4 +911,6 @@ const sl_api_t sl_api = {
     .set_serialize_string = api_set_serialize_string,
     .resp_headers_set = api_resp_headers_set,
     .req_body_take = api_req_body_take,
+    /* since 1.5 */
+    .req_headers_set = api_req_headers_set,
 };

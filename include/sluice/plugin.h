@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define SL_PLUGIN_ABI_MAJOR 1
-#define SL_PLUGIN_ABI_MINOR 4
+#define SL_PLUGIN_ABI_MINOR 5
 
 /* First fields of every descriptor: SL_PLUGIN_ABI, name, version, ... */
 #define SL_PLUGIN_ABI SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR
@@ -1098,6 +1098,19 @@ struct sl_api {
      * req_body_set fails, or data NULL) nothing changed and the plugin
      * still owns it.  THREADS: the request's worker loop. */
     int (*req_body_take)(sl_req_t *r, char *data, size_t len);
+
+    /* ---- since 1.5: several request headers at once ----
+     * req_header_set(names[i], values[i]) for every i < n, and
+     * req_header_remove(names[i]) where values[i].ptr is NULL, checked
+     * first and done in one pass over the request's fields: fields already
+     * there with one of the names are removed and the new ones appended in
+     * order (a name given twice: the later entry).  For an auth plugin
+     * that sets the consumer's headers on every request (key-auth's
+     * X-Consumer-*, a custom id that may be absent).  Both arrays and
+     * their bytes copied.  0, or -1 with nothing changed (where
+     * req_header_set fails, a bad name or value).  THREADS: the request's
+     * worker loop. */
+    int (*req_headers_set)(sl_req_t *r, const sl_str_t *names, const sl_str_t *values, size_t n);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

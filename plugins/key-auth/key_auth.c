@@ -65,36 +65,28 @@ fail(const sl_api_t *api, sl_req_t *r, int status, const char *msg, const ka_con
     return SL_STATUS_RESPOND;
 }
 
-static void
-set_or_clear(const sl_api_t *api, sl_req_t *r, sl_str_t name, sl_str_t value)
-{
-    if (value.ptr != NULL && value.len > 0)
-        api->req_header_set(r, name, value);
-    else
-        api->req_header_remove(r, name);
-}
-
-/* Kong's set_consumer: authenticate, then the upstream headers. */
+/* Kong's set_consumer: authenticate, then the upstream headers, all in
+ * one call (a NULL value removes what the client may have sent). */
 static int
 set_consumer(const sl_api_t *api, sl_req_t *r, const sl_consumer_t *who,
              const sl_credential_t *cred)
 {
-    sl_str_t id = {NULL, 0}, user = {NULL, 0}, custom = {NULL, 0}, cid = {NULL, 0};
+    enum { ID, CUSTOM, USER, CRED, ANON, NHDR };
+    static const sl_str_t names[NHDR] = {H_CONSUMER_ID, H_CONSUMER_CUSTOM_ID, H_CONSUMER_USERNAME,
+                                         H_CREDENTIAL, H_ANONYMOUS};
+    sl_str_t v[NHDR] = {{NULL, 0}};
 
     if (api->consumer_set(r, who, cred) != 0)
         return -1;
-    api->consumer_info(who, &id, &user, &custom);
+    api->consumer_info(who, &v[ID], &v[USER], &v[CUSTOM]);
     if (cred)
-        api->credential_info(cred, &cid, NULL);
-    set_or_clear(api, r, H_CONSUMER_ID, id);
-    set_or_clear(api, r, H_CONSUMER_CUSTOM_ID, custom);
-    set_or_clear(api, r, H_CONSUMER_USERNAME, user);
-    set_or_clear(api, r, H_CREDENTIAL, cid);
-    if (cred)
-        api->req_header_remove(r, H_ANONYMOUS);
+        api->credential_info(cred, &v[CRED], NULL);
     else
-        api->req_header_set(r, H_ANONYMOUS, (sl_str_t)LIT("true"));
-    return 0;
+        v[ANON] = (sl_str_t)LIT("true");
+    for (int i = 0; i < ANON; i++)
+        if (v[i].len == 0) /* absent: cleared, as Kong's clear_header */
+            v[i].ptr = NULL;
+    return api->req_headers_set(r, names, v, NHDR);
 }
 
 /* ---- finding the key ---- */

@@ -129,6 +129,8 @@ static const member_t api_members[] = {
     API(resp_headers_set, 4),
     /* since 1.4: a new request body handed over */
     API(req_body_take, 4),
+    /* since 1.5: several request headers at once */
+    API(req_headers_set, 5),
 };
 
 static const member_t desc_members[] = {

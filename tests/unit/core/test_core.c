@@ -104,7 +104,7 @@ test_headers_set_many(void **state)
     sl_headers_add(&h, p, SL_STR("X-B"), SL_STR("old"));
     sl_headers_add(&h, p, SL_STR("Date"), SL_STR("d"));
     sl_headers_add(&h, p, SL_STR("x-b"), SL_STR("old2"));
-    sl_headers_set_many(&h, p, names, values, 4);
+    sl_headers_set_many(&h, p, names, values, 4, 0);
     v[0] = '9'; /* copied */
     assert_int_equal(h.n, 5);
     assert_true(SL_STR_EQ(h.items[0].name, "Server"));
@@ -118,11 +118,30 @@ test_headers_set_many(void **state)
     assert_int_equal(h.items[4].value.len, 0);
     for (int i = 0; i < 40; i++) /* growth past the array */
         sl_headers_add(&h, p, SL_STR("X-N"), SL_STR("v"));
-    sl_headers_set_many(&h, p, names, values, 4);
+    sl_headers_set_many(&h, p, names, values, 4, 0);
     assert_int_equal(h.n, 45);
-    sl_headers_set_many(&h, p, names, values, 0);
+    sl_headers_set_many(&h, p, names, values, 0, 0);
     assert_int_equal(h.n, 45);
     assert_true(SL_STR_EQ(sl_headers_get(&h, SL_STR("x-a"))->value, "a2"));
+    {
+        /* null_removes: a NULL value removes (an empty one still sets); a
+         * name set then removed in the same call is gone; the later wins */
+        const sl_str_t rn[] = {SL_STR("x-a"), SL_STR("X-C"), SL_STR("X-D"),
+                               SL_STR("X-D"), SL_STR("X-E"), SL_STR("X-B")};
+        const sl_str_t rv[] = {{NULL, 0}, SL_STR(""), SL_STR("d"),
+                               {NULL, 0}, {NULL, 0},  SL_STR("b")};
+        sl_headers_set_many(&h, p, rn, rv, 6, 1);
+        assert_null(sl_headers_get(&h, SL_STR("X-A")));
+        assert_null(sl_headers_get(&h, SL_STR("X-D")));
+        assert_null(sl_headers_get(&h, SL_STR("X-E")));
+        assert_int_equal(sl_headers_get(&h, SL_STR("X-C"))->value.len, 0);
+        assert_true(SL_STR_EQ(h.items[h.n - 1].name, "X-B"));
+        assert_true(SL_STR_EQ(h.items[h.n - 1].value, "b"));
+        assert_int_equal(h.n, 44); /* 40 X-N, Server, Date, X-C, X-B */
+        /* without null_removes a NULL, 0 value sets an empty field */
+        sl_headers_set_many(&h, p, rn + 4, rv + 4, 1, 0);
+        assert_int_equal(sl_headers_get(&h, SL_STR("x-e"))->value.len, 0);
+    }
     sl_pool_destroy(p);
 }
 
