@@ -230,19 +230,22 @@ policies:
             const as = (headers = {}) => new Anthropic({ apiKey: CLIENT_KEY, defaultHeaders: headers, baseURL: `${gw.base}/anything`, maxRetries: 0 });
             const words = (n) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
             const calls = async () => (await mock.chatRequests()).length;
-            const refused = async (p, label) => {
+            // each call is started only after the provider's count is read:
+            // started earlier, its answer could come before a handler is
+            // attached (an unhandled rejection) or its call be counted in n0
+            const refused = async (start, label) => {
                 const n0 = await calls();
                 let err;
-                try { await p; } catch (e) { err = e; }
+                try { await start(); } catch (e) { err = e; }
                 assert.ok(err instanceof Anthropic.RateLimitError, `expected RateLimitError, got ${err}`);
                 assert.match(err.error.error.message, new RegExp(`exceeded for provider\\(s\\): ${label}$`));
                 assert.ok(Number(err.headers.get('retry-after')) >= 1);
                 assert.equal(await calls(), n0, 'the provider was not called');
                 return err;
             };
-            const passed = async (p) => {
+            const passed = async (start) => {
                 const n0 = await calls();
-                const r = await p.withResponse();
+                const r = await start().withResponse();
                 assert.equal(await calls(), n0 + 1, 'the provider was called');
                 return r;
             };
@@ -250,25 +253,25 @@ policies:
             await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 4 }, count: 100 });
             const client = as();
             // nothing used yet, 50 left: 51 words alone are too many, refused before the provider
-            const e1 = await refused(ask(client, words(51)), 'policy-3');
+            const e1 = await refused(() => ask(client, words(51)), 'policy-3');
             assert.equal(e1.headers.get('x-ai-ratelimit-remaining-3600-policy-3'), '50');
             assert.ok(e1.headers.get('x-ai-ratelimit-retry-after-3600-policy-3'));
             // the system prompt counts too (Kong counts the converted system message)
-            await refused(ask(client, words(30), { system: words(21) }), 'policy-3');
+            await refused(() => ask(client, words(30), { system: words(21) }), 'policy-3');
             // 50 words fit exactly; the answer is charged 12 tokens (not the estimate)
-            const ok = await passed(ask(client, words(50)));
+            const ok = await passed(() => ask(client, words(50)));
             assert.equal(ok.response.headers.get('x-ai-ratelimit-remaining-3600-policy-3'), '50');
             // 38 left: 22 words pass, but streamed Kong counts them x1.8 (40)
-            await refused(ask(client, words(22), { stream: true }), 'policy-3');
-            await passed(ask(client, words(22)));
+            await refused(() => ask(client, words(22), { stream: true }), 'policy-3');
+            await passed(() => ask(client, words(22)));
             // 26 left
-            await refused(ask(client, words(27)), 'policy-3');
-            await passed(ask(client, words(26)));
+            await refused(() => ask(client, words(27)), 'policy-3');
+            await passed(() => ask(client, words(26)));
             // completion_tokens limits are not estimated: a long prompt goes through
-            await passed(ask(as({ 'x-completion': '1' }), words(300)));
+            await passed(() => ask(as({ 'x-completion': '1' }), words(300)));
             // cost: 0.0005 at 10 per million prompt tokens = 50 tokens' worth
-            await refused(ask(as({ 'x-cost': '1' }), words(51)), 'policy-2');
-            await passed(ask(as({ 'x-cost': '1' }), words(49)));
+            await refused(() => ask(as({ 'x-cost': '1' }), words(51)), 'policy-2');
+            await passed(() => ask(as({ 'x-cost': '1' }), words(49)));
         } finally { await gw.stop(); }
     });
 
