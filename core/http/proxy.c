@@ -1133,12 +1133,15 @@ build_head(sl_proxy_t *p)
         }
     }
     SL_STRBUF_LIT(&b, "\r\n");
+    /* the fields a Connection header names are hop-by-hop too: looked up
+     * per field only when there is one (else a walk of the list per field) */
+    const int conn_tokens = sl_headers_get(&r->headers, SL_STR("connection")) != NULL;
     for (size_t i = 0; i < r->headers.n; i++) {
         const sl_header_t *h = &r->headers.items[i];
         if (sl_header_is_hop_by_hop(h->name) || sl_str_caseeq(h->name, SL_STR("host")) ||
             sl_str_caseeq(h->name, SL_STR("content-length")) ||
             sl_str_caseeq(h->name, SL_STR("expect")) ||
-            sl_headers_has_token(&r->headers, SL_STR("connection"), h->name))
+            (conn_tokens && sl_headers_has_token(&r->headers, SL_STR("connection"), h->name)))
             continue;
         if (sl_str_caseeq(h->name, SL_STR("x-forwarded-for"))) {
             xff = h;

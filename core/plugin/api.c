@@ -172,13 +172,26 @@ valid_name(sl_str_t n)
     return 1;
 }
 
-/* No CR, LF or NUL: what would split a header line or the request. */
+/* No CR, LF or NUL: what would split a header line or the request.  Eight
+ * bytes at a time: (x - 0x01..) & ~x & 0x80.. is non-zero exactly when a
+ * byte of x is zero, and x ^ 0x0d.. is zero where x had a CR. */
 static int
 valid_value(sl_str_t v)
 {
+    const uint64_t ones = 0x0101010101010101ull, highs = ones << 7;
+    size_t i = 0;
+
     if (v.len && v.ptr == NULL)
         return 0;
-    for (size_t i = 0; i < v.len; i++)
+    for (; i + 8 <= v.len; i += 8) {
+        uint64_t x, cr, lf;
+        memcpy(&x, v.ptr + i, 8);
+        cr = x ^ (ones * '\r');
+        lf = x ^ (ones * '\n');
+        if ((((x - ones) & ~x) | ((cr - ones) & ~cr) | ((lf - ones) & ~lf)) & highs)
+            return 0;
+    }
+    for (; i < v.len; i++)
         if (v.ptr[i] == '\r' || v.ptr[i] == '\n' || v.ptr[i] == '\0')
             return 0;
     return 1;

@@ -51,6 +51,20 @@ access_phase(const sl_api_t *api, sl_req_t *r, void *conf)
     rec(s, api->upstream_set(r, SL_STR("http"), SL_STR("h"), 80, SL_STR("/a"), SL_STR("q\n")), 0);
     rec(s, api->req_body_set(r, "early", 5), 0); /* body not complete yet */
     rec(s, api->respond(r, 200, SL_STR("text/plain\r\nX: y"), SL_STR("")), 0);
+    { /* since 1.5: several at once; values checked eight bytes at a time */
+        const sl_str_t ok_n[] = {SL_STR("X-Long"), SL_STR("X-Gone")};
+        const sl_str_t ok_v[] = {SL_STR("0123456789abcdef-long-ok"), {NULL, 0}};
+        const sl_str_t many[] = {SL_STR("X-Many")}, bad_n[] = {SL_STR("X-Many"), SL_STR("X Bad")};
+        const sl_str_t cr[] = {SL_STR("01234567\r\nX: y")}, lf[] = {SL_STR("0123456789abcde\n")};
+        const sl_str_t nul[] = {{"0123456789\0bcdef0", 17}}, fine[] = {SL_STR("ok"), SL_STR("ok")};
+
+        rec(s, api->req_headers_set(r, ok_n, ok_v, 2), 1);
+        rec(s, api->req_headers_set(r, many, cr, 1), 0);    /* CR in the first word */
+        rec(s, api->req_headers_set(r, many, lf, 1), 0);    /* LF, last byte of the second */
+        rec(s, api->req_headers_set(r, many, nul, 1), 0);   /* NUL inside the second */
+        rec(s, api->req_headers_set(r, bad_n, fine, 2), 0); /* nothing set: X-Many stays out */
+        rec(s, api->req_headers_set(r, NULL, NULL, 1), 0);
+    }
     return SL_STATUS_CONTINUE;
 }
 
@@ -82,6 +96,10 @@ header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
     rec(late, api->upstream_set(r, SL_STR("http"), SL_STR("h"), 80, SL_STR("/"), SL_STR("")), 0);
     rec(late, api->pend(r, 0, NULL, NULL), 0);
     rec(late, api->resume(r, SL_STATUS_CONTINUE), 0);
+    rec(late,
+        api->req_headers_set(r, (const sl_str_t[]){SL_STR("X-Late")},
+                             (const sl_str_t[]){SL_STR("v")}, 1),
+        0);
     rec(late, api->resp_header_set(r, SL_STR("X-Late-Ok"), SL_STR("1")), 1);
     api->resp_header_set(r, SL_STR("X-Guard-Access"), (sl_str_t){x->access, strlen(x->access)});
     api->resp_header_set(r, SL_STR("X-Guard-Body"), (sl_str_t){x->body, strlen(x->body)});
