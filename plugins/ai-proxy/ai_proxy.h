@@ -663,6 +663,11 @@ const char *sl_ap_route_name(sl_ap_route_t rt);
  * "llm_format", "model.provider"). */
 const char *sl_ap_provider_refusal(const sl_ap_provider_t *p, sl_ap_format_t fmt, sl_ap_route_t rt);
 
+/* Why provider `p` refuses llm/v1/completions (it has no such operation,
+ * or Kong's driver speaks one sluice does not): a sentence for the config
+ * error. */
+const char *sl_ap_completions_refusal(const sl_ap_provider_t *p);
+
 /* The dialect a target speaks upstream (DashScope's Anthropic endpoint is
  * Anthropic), whether the client's format is that dialect (then the body
  * is passed member by member and the answer untouched), and the codec to

@@ -754,14 +754,17 @@ sl_ap_refusal(sl_ap_cp_t *cp, const sl_ap_provider_t *prov, const sl_ap_target_t
     if (why == NULL) {
         return;
     }
-    if (strcmp(why, "llm_format") == 0) {
+    if (strcmp(why, "llm_format") == 0 &&
+        (c->route_type == SL_AP_ROUTE_EMBEDDINGS || c->route_type == SL_AP_ROUTE_COMPLETIONS)) {
+        sl_ap_cp_err(cp, why, "'anthropic' has no %s API: %s needs llm_format openai",
+                     c->route_type == SL_AP_ROUTE_EMBEDDINGS ? "embeddings" : "completions",
+                     sl_ap_route_name(c->route_type));
+    } else if (strcmp(why, "llm_format") == 0) {
         sl_ap_cp_err(cp, why, "'%s' is not supported yet by sluice with provider %s",
                      c->llm_format == SL_AP_FMT_ANTHROPIC ? "anthropic" : "openai", prov->name);
-    } else if (c->route_type == SL_AP_ROUTE_EMBEDDINGS && prov->path[c->route_type] &&
-               prov->wire == SL_AP_WIRE_OPENAI) {
-        sl_ap_cp_err(cp, "llm_format",
-                     "'anthropic' has no embeddings API: llm/v1/embeddings needs llm_format "
-                     "openai");
+    } else if (c->route_type == SL_AP_ROUTE_COMPLETIONS && prov->path[c->route_type] == NULL) {
+        sl_ap_cp_err(cp, "route_type", "'llm/v1/completions' with provider %s: %s", prov->name,
+                     sl_ap_completions_refusal(prov));
     } else {
         sl_ap_cp_err(cp, "route_type", "'%s' is not supported yet by sluice with provider %s",
                      sl_ap_route_name(c->route_type), prov->name);

@@ -1,8 +1,8 @@
 /* openai_request.c - llm_format openai: the client already speaks OpenAI
- * chat, so the body is copied member by member, with Kong's rules applied:
- * the configured model (a different client model is refused), config
- * options overriding the client's max_tokens/temperature/top_p/top_k, the
- * body auth parameter, and response_streaming deny/always.
+ * (chat, completions or embeddings), so the body is copied member by member, with Kong's rules
+ * applied: the configured model (a different client model is refused), config options overriding
+ * the client's max_tokens/temperature/top_p/top_k, the body auth parameter, and response_streaming
+ * deny/always.
  */
 
 #include <stdio.h>
@@ -59,8 +59,21 @@ sl_ap_openai_request(const sl_ap_target_t *conf, const char *body, size_t len, s
     if (sl_ap_policy_dups(conf, d, info) != 0) {
         return -1;
     }
-    msgs = conf->route_type == SL_AP_ROUTE_EMBEDDINGS ? sl_json_get(d, 0, "input")
-                                                      : sl_json_get_t(d, 0, "messages", SL_J_ARR);
+    switch (conf->route_type) {
+    case SL_AP_ROUTE_EMBEDDINGS:
+        msgs = sl_json_get(d, 0, "input");
+        break;
+    case SL_AP_ROUTE_COMPLETIONS:
+        /* a string, or an array of strings or of token arrays */
+        msgs = sl_json_get(d, 0, "prompt");
+        if (msgs >= 0 && d->t[msgs].type != SL_J_STR && d->t[msgs].type != SL_J_ARR) {
+            msgs = -1;
+        }
+        break;
+    default:
+        msgs = sl_json_get_t(d, 0, "messages", SL_J_ARR);
+        break;
+    }
     if (msgs < 0) {
         snprintf(info->errmsg, sizeof(info->errmsg), "request body doesn't contain valid prompts");
         return -1;

@@ -92,6 +92,10 @@ sl_ap_watch_event(void *ud, const char *data, size_t len)
     if (ch < 0 || SL_JSON_END(d, ch) == ch + 1) {
         return 0;
     }
+    tok = sl_json_get_t(d, ch + 1, "text", SL_J_STR); /* a completions chunk */
+    if (tok >= 0) {
+        w->gen_tokens += sl_ap_text_tokens(d->src + d->t[tok].start, d->t[tok].len);
+    }
     delta = sl_json_get_t(d, ch + 1, "delta", SL_J_OBJ);
     tok = sl_json_get_t(d, delta, "content", SL_J_STR);
     if (tok >= 0) {
@@ -143,7 +147,8 @@ sl_ap_usage_from_body(const char *body, size_t len, sl_jdoc_t *d, sl_ap_usage_t 
     ch = sl_json_get_t(d, 0, "choices", SL_J_ARR);
     if (ch >= 0 && SL_JSON_END(d, ch) > ch + 1) {
         msg = sl_json_get_t(d, ch + 1, "message", SL_J_OBJ);
-        tok = sl_json_get_t(d, msg, "content", SL_J_STR);
+        tok = msg >= 0 ? sl_json_get_t(d, msg, "content", SL_J_STR)
+                       : sl_json_get_t(d, ch + 1, "text", SL_J_STR); /* completions */
         if (tok >= 0) {
             u->out_chars_tokens += sl_ap_text_tokens(d->src + d->t[tok].start, d->t[tok].len);
         }

@@ -36,7 +36,7 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
     [SL_AP_PROV_COHERE] = {
         /* the v2 Chat API (cohere.c); Kong's driver still calls v1 */
         "cohere", SL_AP_PROV_COHERE, SL_AP_WIRE_OTHER, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
-        "https://api.cohere.com:443", {"/v2/chat", "/v1/generate", "/v2/embed", "/"},
+        "https://api.cohere.com:443", {"/v2/chat", NULL, "/v2/embed", "/"},
         SL_AP_CAP_TOP_K | ALL_OPENAI_CAPS, &sl_ap_codec_cohere, NULL},
     [SL_AP_PROV_MISTRAL] = {
         "mistral", SL_AP_PROV_MISTRAL, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
@@ -45,7 +45,7 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
         SL_AP_CAP_TOOL_REQUIRED | SL_AP_CAP_TOOLS, NULL, NULL},
     [SL_AP_PROV_LLAMA2] = {
         "llama2", SL_AP_PROV_LLAMA2, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_OPTIONAL,
-        NULL, {"/v1/chat/completions", NULL, NULL, "/"},
+        NULL, {"/v1/chat/completions", "/v1/completions", NULL, "/"},
         ALL_OPENAI_CAPS | SL_AP_CAP_NEEDS_URL, NULL, NULL},
     [SL_AP_PROV_GEMINI] = {
         "gemini", SL_AP_PROV_GEMINI, SL_AP_WIRE_GEMINI, SL_AP_FRAME_SSE, SL_AP_AUTH_GOOG,
@@ -63,7 +63,7 @@ static const sl_ap_provider_t sl_ap_providers[SL_AP_PROV_N] = {
          * model's URL ({model} filled at load time, conf.c) */
         "huggingface", SL_AP_PROV_HUGGINGFACE, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE,
         SL_AP_AUTH_BEARER, "https://api-inference.huggingface.co:443",
-        {"/models/{model}/v1/chat/completions", "/models/{model}", NULL, "/"},
+        {"/models/{model}/v1/chat/completions", NULL, NULL, "/"},
         ALL_OPENAI_CAPS, NULL, NULL},
     [SL_AP_PROV_DASHSCOPE] = {
         "dashscope", SL_AP_PROV_DASHSCOPE, SL_AP_WIRE_OPENAI, SL_AP_FRAME_SSE, SL_AP_AUTH_BEARER,
@@ -126,6 +126,31 @@ sl_ap_route_name(sl_ap_route_t rt)
     return (unsigned)rt < SL_AP_ROUTE_N ? names[rt] : "?";
 }
 
+/* Why llm/v1/completions is refused for a provider without it: what
+ * Kong's driver does with the route type, in a few words. */
+/* clang-format off */
+static const char *const sl_ap_no_completions[SL_AP_PROV_N] = {
+    [SL_AP_PROV_ANTHROPIC] = "Kong sends it to Anthropic's legacy Text Completions API "
+                             "(/v1/complete), which sluice does not speak; use llm/v1/chat",
+    [SL_AP_PROV_COHERE] = "Kong sends it to Cohere's retired Generate API (/v1/generate); "
+                          "use llm/v1/chat",
+    [SL_AP_PROV_HUGGINGFACE] = "Kong sends it as a text-generation task ({inputs, parameters}), "
+                               "which sluice does not speak yet; use llm/v1/chat",
+    [SL_AP_PROV_MISTRAL] = "Mistral's API has no completions endpoint (Kong's driver has "
+                           "none either); use llm/v1/chat",
+};
+/* clang-format on */
+
+const char *
+sl_ap_completions_refusal(const sl_ap_provider_t *p)
+{
+    const char *why = (unsigned)p->id < SL_AP_PROV_N ? sl_ap_no_completions[p->id] : NULL;
+
+    return why ? why
+               : "the provider has no completions operation (Kong's driver has none "
+                 "either); use llm/v1/chat";
+}
+
 const char *
 sl_ap_provider_refusal(const sl_ap_provider_t *p, sl_ap_format_t fmt, sl_ap_route_t rt)
 {
@@ -140,12 +165,16 @@ sl_ap_provider_refusal(const sl_ap_provider_t *p, sl_ap_format_t fmt, sl_ap_rout
                    ? "route_type"
                    : NULL;
     }
-    if (p->path[rt] == NULL || rt == SL_AP_ROUTE_COMPLETIONS) {
+    if (p->path[rt] == NULL) {
         return "route_type";
     }
-    if (rt == SL_AP_ROUTE_EMBEDDINGS) {
-        /* OpenAI's embeddings body, to an OpenAI-compatible provider */
-        return fmt == SL_AP_FMT_OPENAI && p->wire == SL_AP_WIRE_OPENAI ? NULL : "route_type";
+    if (rt == SL_AP_ROUTE_EMBEDDINGS || rt == SL_AP_ROUTE_COMPLETIONS) {
+        /* OpenAI's embeddings or completions body, to an OpenAI-compatible
+         * provider that has the operation (the row's path) */
+        if (p->wire != SL_AP_WIRE_OPENAI) {
+            return "route_type";
+        }
+        return fmt == SL_AP_FMT_OPENAI ? NULL : "llm_format";
     }
     if (p->wire == SL_AP_WIRE_OPENAI) {
         return NULL; /* the pivot: both client formats */

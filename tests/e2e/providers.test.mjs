@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY, runClaude, claudeSkip, show } from './harness.mjs';
+import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY, runClaude, claudeSkip, show, logMark, waitLog } from './harness.mjs';
 import { startProviders, KEYS } from '../mock/providers.mjs';
 
 const CASE = { timeout: 30000 };
@@ -100,6 +100,14 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         routes.push(route('emb-az', '/emb/azure', {
             provider: 'azure', fmt: 'openai', model: 'text-embedding-3-small', routeType: 'llm/v1/embeddings',
             options: { azure_instance: 'myinst', azure_deployment_id: 'emb-dep' },
+        }));
+        routes.push(route('cmp', '/cmp/openai', {
+            provider: 'openai', fmt: 'openai', model: 'gpt-3.5-turbo-instruct', routeType: 'llm/v1/completions',
+            options: { max_tokens: 64 },
+        }));
+        routes.push(route('cmp-az', '/cmp/azure', {
+            provider: 'azure', fmt: 'openai', model: 'gpt-35-instruct', routeType: 'llm/v1/completions',
+            options: { azure_instance: 'myinst', azure_deployment_id: 'instruct-dep' },
         }));
         const config = JSON.stringify({
             _format_version: '3.0',
@@ -428,6 +436,63 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         assert.match(mock.requests[1].query, /api-version=2023-05-15/);
         const rec = await lastLog();
         assert.equal(rec.ai.proxy.usage.prompt_tokens, 4);
+    });
+
+    test('completions: OpenAI SDK to OpenAI and Azure, streamed and not, usage in the log', CASE, async () => {
+        const mark = logMark(logPath);
+        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/openai/v1`, maxRetries: 0 });
+        const one = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Say hello', max_tokens: 5, temperature: 0.2 });
+        assert.equal(one.object, 'text_completion');
+        assert.equal(one.choices[0].text, mock.TEXT);
+        let up = mock.requests[0];
+        assert.equal(up.path, '/v1/completions');
+        assert.equal(up.headers.authorization, `Bearer ${KEYS.openai}`);
+        noClientKey(up);
+        assert.equal(up.body.prompt, 'Say hello');
+        assert.equal(up.body.max_tokens, 64, "the gateway's max_tokens wins, as Kong");
+        assert.equal(up.body.temperature, 0.2);
+
+        const chunks = [];
+        for await (const c of await client.completions.create({
+            model: 'gpt-3.5-turbo-instruct', prompt: ['Say', 'hello'], stream: true, stream_options: { include_usage: true },
+        })) chunks.push(c);
+        assert.equal(chunks.map((c) => c.choices[0]?.text ?? '').join(''), mock.TEXT);
+        assert.deepEqual(chunks.at(-1).choices, []);
+        assert.equal(chunks.at(-1).usage.completion_tokens, mock.TEXT.split(' ').length);
+        assert.deepEqual(mock.requests[1].body.prompt, ['Say', 'hello']);
+
+        const az = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/azure`, maxRetries: 0 });
+        const a = await az.completions.create({ model: 'gpt-35-instruct', prompt: 'Say hello' });
+        assert.equal(a.choices[0].text, mock.TEXT);
+        up = mock.requests[2];
+        assert.equal(up.path, '/openai/deployments/instruct-dep/completions');
+        assert.match(up.query, /api-version=2023-05-15/);
+        assert.equal(up.headers['api-key'], KEYS.azure);
+
+        const recs = (await waitLog(logPath, mark + 3)).slice(mark);
+        assert.equal(recs.length, 3);
+        for (const [i, rec] of recs.entries()) {
+            assert.equal(rec.ai.proxy.usage.prompt_tokens, 5, `record ${i}`);
+            assert.equal(rec.ai.proxy.usage.completion_tokens, mock.TEXT.split(' ').length, `record ${i}`);
+            assert.equal(rec.ai.proxy.usage.total_tokens, 5 + mock.TEXT.split(' ').length, `record ${i}`);
+        }
+        assert.equal(recs[0].ai.proxy.meta.request_model, 'gpt-3.5-turbo-instruct');
+        assert.equal(recs[0].ai.proxy.meta.response_model, 'gpt-3.5-turbo-instruct');
+        assert.equal(recs[1].ai.proxy.meta.request_mode, 'stream');
+        assert.equal(recs[2].ai.proxy.meta.provider_name, 'azure');
+    });
+
+    test('completions: no prompt is refused by the gateway; the provider\'s 429 reaches the client as sent', CASE, async () => {
+        const r = await fetch(`${gw.base}/cmp/openai/v1/completions`, {
+            method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
+            body: JSON.stringify({ model: 'gpt-3.5-turbo-instruct', messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        assert.equal(r.status, 400);
+        assert.match((await r.json()).error.message, /request body doesn't contain valid prompts/);
+        assert.equal(mock.requests.length, 0);
+        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/openai/v1`, maxRetries: 0 });
+        await assert.rejects(client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'MOCK:error429' }),
+            (e) => e.status === 429 && e.code === 'rate_limit_exceeded');
     });
 
     test('OpenAI SDK -> anthropic: the request as Anthropic Messages, the answer as a chat completion', CASE, async () => {

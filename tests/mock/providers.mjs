@@ -12,6 +12,9 @@
  *        token>` issued by the mock token endpoints (tests/mock/oauth.mjs,
  *        served here too) and unexpired; api-version required
  *   POST /v1/embeddings, /openai/deployments/<dep>/embeddings
+ *   POST /v1/completions, /openai/deployments/<dep>/completions   OpenAI's
+ *        legacy Completions API: `prompt` required, text_completion answers
+ *        and chunks (the usage chunk only for include_usage)
  *   POST /v2/chat   Cohere's v2 Chat API: `Authorization: Bearer`, unknown
  *        fields refused (400), answers and typed SSE events in v2's shapes
  *   POST /v1/messages, /v1/messages/count_tokens   Anthropic Messages:
@@ -130,7 +133,7 @@ export async function startProviders() {
 
     async function handle(req, res, url, body, rec) {
         const p = url.pathname;
-        const azure = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(p);
+        const azure = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|completions|embeddings)$/.exec(p);
         const anthropic = p === '/v1/messages' || p === '/v1/messages/count_tokens';
         let provider;
         if (azure) {
@@ -163,7 +166,7 @@ export async function startProviders() {
             if (!req.headers['anthropic-version']) {
                 return send(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'anthropic-version: header is required' } });
             }
-        } else if (/\/(chat\/completions|embeddings)$/.test(p)) {
+        } else if (/\/(chat\/completions|completions|embeddings)$/.test(p)) {
             const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
             provider = m ? KEY_OWNER[m[1]] : null;
             rec.provider = provider;
@@ -181,12 +184,14 @@ export async function startProviders() {
             return send(res, 400, { error: { message: 'mock: POST a JSON body' } });
         }
         const sc = queue.shift() ?? {};
-        const word = /MOCK:(\w+)/.exec(anthropic ? lastUserText(body) : lastUserText(body))?.[1];
+        const legacy = /\/completions$/.test(p) && !/\/chat\/completions$/.test(p);
+        const word = /MOCK:(\w+)/.exec(legacy ? String(body.prompt ?? '') : lastUserText(body))?.[1];
         const type = sc.type ?? (word === 'tool_call' ? 'tool_call' : word === 'error429' ? 'error429' : 'text');
         rec.answerType = type;
         if (type === 'error429') return send(res, ...rateError(provider));
         if (type === 'error') return send(res, sc.status ?? 400, sc.body ?? { error: { message: 'bad' } });
         if (p.endsWith('/embeddings')) return embeddings(res, body, provider);
+        if (legacy) return answerCompletion(res, body, sc);
         if (p === '/v1/messages/count_tokens') {
             return send(res, 200, { input_tokens: 7 + JSON.stringify(body.messages ?? []).length % 50 });
         }
@@ -203,6 +208,29 @@ export async function startProviders() {
             data: inputs.map((_, i) => ({ object: 'embedding', index: i, embedding: [0.1 * (i + 1), -0.2, 0.3] })),
             model: body.model ?? provider, usage: { prompt_tokens: 4 * inputs.length, total_tokens: 4 * inputs.length },
         });
+    }
+
+    /* OpenAI's legacy Completions API: choices[].text, object
+     * text_completion, the same usage rules as chat. */
+    function answerCompletion(res, body, sc) {
+        if (body.prompt === undefined) {
+            return send(res, 400, { error: { message: "Missing required parameter: 'prompt'.", type: 'invalid_request_error', param: 'prompt', code: 'missing_required_parameter' } });
+        }
+        if (body.messages !== undefined) {
+            return send(res, 400, { error: { message: 'Unrecognized request argument supplied: messages', type: 'invalid_request_error', param: null, code: null } });
+        }
+        const text = sc.text ?? TEXT;
+        const usage = { prompt_tokens: 5, completion_tokens: words(text).length, total_tokens: 5 + words(text).length };
+        const base = { id: 'cmpl-mock1', object: 'text_completion', created: 1700000000, model: body.model ?? 'unknown' };
+        if (!body.stream) {
+            return send(res, 200, { ...base, choices: [{ text, index: 0, logprobs: null, finish_reason: 'stop' }], usage });
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        const out = (o) => res.write(`data: ${JSON.stringify({ ...base, ...o })}\n\n`);
+        for (const w of words(text)) out({ choices: [{ text: w, index: 0, logprobs: null, finish_reason: null }] });
+        out({ choices: [{ text: '', index: 0, logprobs: null, finish_reason: 'stop' }] });
+        if (body.stream_options?.include_usage) out({ choices: [], usage });
+        res.end('data: [DONE]\n\n');
     }
 
     async function answerOpenAI(res, body, type, usage, provider, sc) {

@@ -669,9 +669,46 @@ test_provider_urls(void **state)
     expect_error("{\"route_type\":\"llm/v1/embeddings\",\"llm_format\":\"anthropic\","
                  "\"model\":{\"provider\":\"openai\"}}",
                  "llm_format: 'anthropic' has no embeddings API");
-    expect_error("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":\"openai\"}}",
-                 "route_type: 'llm/v1/completions' is not supported yet by sluice with provider "
-                 "openai");
+    /* llm/v1/completions: Kong's path where the provider has one (openai,
+     * azure, an OpenAI-compatible llama2 server); refused with the reason
+     * elsewhere */
+    assert_int_equal(
+        parse("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":\"openai\"}}", &c,
+              &e),
+        0);
+    assert_string_equal(c->t.up_path, "/v1/completions");
+    sl_ap_conf_free(c);
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":"
+                           "\"azure\",\"options\":{\"azure_instance\":\"i\",\"azure_"
+                           "deployment_id\":\"d\"}}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.up_path, "/openai/deployments/d/completions");
+    sl_ap_conf_free(c);
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":"
+                           "\"llama2\",\"options\":{\"llama2_format\":\"openai\",\"upstream_"
+                           "url\":\"http://127.0.0.1:8000\"}}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.up_path, "/v1/completions");
+    sl_ap_conf_free(c);
+    expect_error("{\"route_type\":\"llm/v1/completions\",\"llm_format\":\"anthropic\","
+                 "\"model\":{\"provider\":\"openai\"}}",
+                 "llm_format: 'anthropic' has no completions API: llm/v1/completions needs "
+                 "llm_format openai");
+    expect_error("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":"
+                 "\"anthropic\",\"options\":{\"anthropic_version\":\"2023-06-01\"}}}",
+                 "route_type: 'llm/v1/completions' with provider anthropic: Kong sends it to "
+                 "Anthropic's legacy Text Completions API");
+    expect_error("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":\"cohere\"}}",
+                 "with provider cohere: Kong sends it to Cohere's retired Generate API");
+    expect_error("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":"
+                 "\"gemini\",\"name\":\"g\"}}",
+                 "route_type: 'llm/v1/completions' with provider gemini: the provider has no "
+                 "completions operation");
+    expect_error("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":"
+                 "\"mistral\",\"options\":{\"mistral_format\":\"openai\"}}}",
+                 "with provider mistral: Mistral's API has no completions endpoint");
     expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"cohere\"}}",
                  "route_type: 'llm/v1/embeddings' is not supported yet by sluice with provider "
                  "cohere");
