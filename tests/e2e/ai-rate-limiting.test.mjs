@@ -305,6 +305,13 @@ policies:
         await check('policies: [{match: [{type: consumer, key: email}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\]\.key.*id, username, custom_id/);
         await check('policies: [{limits: [{limit: 1, window_size: 60, tokens_count_strategy: words}]}]', /config\.policies\[0\]\.limits\[0\]\.tokens_count_strategy/);
         await check('policies: [{limits: [{limit: 1, window_size: 60}]}]\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /mutually exclusive/);
+        // Kong EE's default (127.0.0.1) fills a sentinel or cluster node's omitted address
+        for (const redis of ['{sentinel_master: m, sentinel_role: master, sentinel_nodes: [{port: 26379}]}', '{cluster_nodes: [{port: 7000}]}']) {
+            const f = path.join(tmpDir('sluice-airl-'), 'kong.yaml');
+            fs.writeFileSync(f, config(mock, airl(`strategy: redis\nredis: ${redis}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]`)));
+            const r = await runSluice(['-t', '-d', f], { env: { DECK_DASHSCOPE_API_KEY: 'x' } });
+            assert.equal(r.code, 0, `${redis}: ${r.stderr}`);
+        }
     });
 });
 
