@@ -1037,10 +1037,10 @@ pick_target(sl_proxy_t *p)
     tc = &p->ups->targets[t];
     free(p->host);
     /* one of the target's addresses (Kong's balancer entry), or its host */
-    p->host = p->pick.ip[0] ? sl_strndup(p->pick.ip, strlen(p->pick.ip))
-                            : sl_strndup(tc->host, strlen(tc->host));
+    p->host = p->pick.host[0] ? sl_strndup(p->pick.host, strlen(p->pick.host))
+                              : sl_strndup(tc->host, strlen(tc->host));
     p->target_host = tc->host;
-    p->port = tc->port;
+    p->port = p->pick.port;
     if (!p->head_written) { /* the Host header names the target */
         free(p->head);
         build_head(p);

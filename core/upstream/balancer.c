@@ -18,7 +18,7 @@ struct sl_probe {
     sl_balancer_t *b;
     sl_target_health_t *h; /* the entry's health slot */
     size_t t;              /* its target */
-    char where[80];        /* "target (address)" for the log */
+    char where[200];       /* "target (address ip:port)" for the log */
     sl_upconnect_t *pending;
     sl_upconn_t *c;
     uv_timer_t *timer;
@@ -86,14 +86,14 @@ sl_xxh32(const void *data, size_t len)
 static int
 available(const sl_balancer_t *b, size_t e)
 {
-    return b->u->targets[b->e[e].t].weight > 0 &&
+    return b->e[e].weight > 0 &&
            !(atomic_load_explicit(&b->e[e].h->state, memory_order_relaxed) & SL_HEALTH_UNHEALTHY);
 }
 
 static int
 weight(const sl_balancer_t *b, size_t e)
 {
-    return b->u->targets[b->e[e].t].weight;
+    return b->e[e].weight;
 }
 
 /* One report into a target's packed state: a success (counter shift
@@ -206,7 +206,7 @@ sl_bal_continuum_build(sl_balancer_t *b)
         for (size_t j = i; j > 0; j--) {
             const sl_bal_entry_t *a = &b->e[order[j - 1]], *c = &b->e[order[j]];
             int cmp = strcmp(sl_bal_entry_host(b, a), sl_bal_entry_host(b, c));
-            if (cmp < 0 || (cmp == 0 && b->u->targets[a->t].port <= b->u->targets[c->t].port))
+            if (cmp < 0 || (cmp == 0 && a->port <= c->port))
                 break;
             size_t tmp = order[j];
             order[j] = order[j - 1];
@@ -214,7 +214,7 @@ sl_bal_continuum_build(sl_balancer_t *b)
         }
     for (size_t k = 0; k < n && total > 0; k++) {
         const sl_bal_entry_t *en = &b->e[order[k]];
-        int w = weight(b, order[k]), port = b->u->targets[en->t].port;
+        int w = weight(b, order[k]), port = en->port;
         long entries = (long)floor((double)w / (double)total * (double)n * SL_CH_SERVER_POINTS);
         if (w > 0 && entries == 0)
             entries = 1;
@@ -356,7 +356,8 @@ pick_entry(sl_balancer_t *b, const sl_bal_pick_t *pk)
     if (pk->gen == b->gen)
         return &b->e[pk->entry];
     for (size_t e = 0; e < b->ne; e++)
-        if ((int)b->e[e].t == pk->target && strcmp(b->e[e].ip, pk->ip) == 0)
+        if ((int)b->e[e].t == pk->target && b->e[e].port == pk->port &&
+            strcmp(b->e[e].host, pk->host) == 0)
             return &b->e[e];
     return NULL;
 }
@@ -411,7 +412,8 @@ sl_balancer_next(sl_bal_pick_t *pk)
     pk->entry = e;
     pk->target = (int)b->e[e].t;
     pk->h = b->e[e].h;
-    memcpy(pk->ip, b->e[e].ip, sizeof(pk->ip));
+    pk->port = b->e[e].port;
+    memcpy(pk->host, b->e[e].host, sizeof(pk->host));
     return pk->target;
 }
 
@@ -425,8 +427,11 @@ sl_balancer_report(sl_bal_pick_t *pk, sl_bal_report_t kind, int status)
     if (b == NULL || pk->entry < 0)
         return;
     ps = &b->u->passive;
-    snprintf(where, sizeof(where), "%s%s%s%s", b->u->targets[pk->target].target,
-             pk->ip[0] ? " (address " : "", pk->ip, pk->ip[0] ? ")" : "");
+    if (pk->host[0] && b->u->targets[pk->target].named)
+        snprintf(where, sizeof(where), "%s (address %.100s:%d)", b->u->targets[pk->target].target,
+                 pk->host, pk->port);
+    else
+        snprintf(where, sizeof(where), "%s", b->u->targets[pk->target].target);
     switch (kind) {
     case SL_BAL_TCP:
         health_report(b, pk->h, where, SL_HEALTH_CTR_TCP, ps->unhealthy_tcp_failures,
@@ -603,9 +608,11 @@ probe_start(sl_balancer_t *b, size_t e)
     pr->b = b;
     pr->t = en->t;
     pr->h = en->h;
-    snprintf(pr->where, sizeof(pr->where), "%s%s%s%s", tc->target,
-             en->ip[0] && tc->named ? " (address " : "", tc->named ? en->ip : "",
-             en->ip[0] && tc->named ? ")" : "");
+    if (en->host[0] && tc->named)
+        snprintf(pr->where, sizeof(pr->where), "%s (address %.100s:%d)", tc->target, en->host,
+                 en->port);
+    else
+        snprintf(pr->where, sizeof(pr->where), "%s", tc->target);
     pr->timer = sl_xmalloc(sizeof(*pr->timer));
     uv_timer_init(b->bs->loop, pr->timer);
     pr->timer->data = pr;
@@ -631,8 +638,8 @@ probe_start(sl_balancer_t *b, size_t e)
     sl_upstream_target_t ut = {
         .tls = tls,
         .host = sl_bal_entry_host(b, en),
-        .tls_name = tc->named && en->ip[0] ? tc->host : NULL,
-        .port = tc->port,
+        .tls_name = tc->named && en->host[0] ? tc->host : NULL,
+        .port = en->port,
         .tls_verify = a->https_verify_certificate,
         .connect_timeout_ms = (int)timeout_ms,
     };

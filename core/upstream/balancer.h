@@ -26,7 +26,8 @@ typedef struct sl_bal_pick {
     int target;                 /* its target, index into u->targets */
     unsigned gen;               /* the balancer's entries when picked */
     struct sl_target_health *h; /* the entry's health slot */
-    char ip[46];                /* its address; "" = the target's name, not resolved */
+    char host[256];             /* its address (or SRV target); "" = the target's own host */
+    int port;                   /* the port to connect to */
     int counted;                /* least-connections: the pick holds a connection count */
     uint32_t hash;              /* consistent-hashing: the request's point on the continuum */
     uint64_t tried[4];          /* entries already tried (the first 256) */

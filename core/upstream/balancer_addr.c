@@ -27,17 +27,26 @@ struct sl_bal_dns {
     sl_balancer_t *b;
     size_t t;
     sl_dns_req_t *req; /* a lookup in flight */
+    int last_a;        /* Kong's dns_order LAST: the A lookup answered last, ask it first */
     int full_logged;   /* "more addresses than slots" said once */
 };
 
-/* The slot of address ip of target tc: the one already claimed for it, else
- * a free one claimed now; the target's own slot when all are taken. */
+/* One address (or SRV target) of a target, as the DNS answered. */
+typedef struct addr {
+    char host[256];
+    int port, weight;
+} addr_t;
+
+/* The slot of address a of target d->t: the one already claimed for it,
+ * else a free one claimed now; the target's own slot when all are taken. */
 static sl_target_health_t *
-addr_slot(sl_balancer_t *b, sl_bal_dns_t *d, const char *ip)
+addr_slot(sl_balancer_t *b, sl_bal_dns_t *d, const addr_t *ad)
 {
     const sl_target_conf_t *tc = &b->u->targets[d->t];
     sl_target_health_t *s = &b->bs->conf->health[tc->addr_slot];
-    uint64_t tag = ((uint64_t)sl_xxh32(ip, strlen(ip)) << 1) | 1; /* never 0 */
+    char key[300];
+    int len = snprintf(key, sizeof(key), "%s:%d", ad->host, ad->port);
+    uint64_t tag = ((uint64_t)sl_xxh32(key, (size_t)len) << 1) | 1; /* never 0 */
 
     for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++)
         if (atomic_load(&s[a].addr) == tag)
@@ -57,24 +66,41 @@ addr_slot(sl_balancer_t *b, sl_bal_dns_t *d, const char *ip)
 }
 
 static void
-entry_set(sl_balancer_t *b, sl_bal_entry_t *e, size_t t, const char *ip, sl_target_health_t *h)
+entry_set(sl_bal_entry_t *e, size_t t, const char *host, int port, int weight,
+          sl_target_health_t *h)
 {
     memset(e, 0, sizeof(*e));
     e->t = t;
-    snprintf(e->ip, sizeof(e->ip), "%s", ip);
+    snprintf(e->host, sizeof(e->host), "%s", host);
+    e->port = port;
+    e->weight = weight;
     e->h = h;
 }
 
-/* Replace target t's entries with the n addresses ips (state of addresses
- * that stay is kept). */
-static void
-entries_replace(sl_balancer_t *b, sl_bal_dns_t *d, char (*ips)[46], size_t n)
+static int
+same_addr(const sl_bal_entry_t *e, const addr_t *a)
 {
-    size_t keep = 0, k = 0;
+    return e->port == a->port && e->weight == a->weight && strcmp(e->host, a->host) == 0;
+}
+
+/* Replace target d->t's entries with the n addresses ads, unless they are
+ * the same already (state of addresses that stay is kept).  1 if replaced. */
+static int
+entries_replace(sl_balancer_t *b, sl_bal_dns_t *d, const addr_t *ads, size_t n)
+{
+    size_t keep = 0, k = 0, same = 0, cur = 0;
     sl_bal_entry_t *ne;
 
-    for (size_t i = 0; i < b->ne; i++)
-        keep += b->e[i].t != d->t;
+    for (size_t i = 0; i < b->ne; i++) {
+        if (b->e[i].t != d->t) {
+            keep++;
+            continue;
+        }
+        same += cur < n && same_addr(&b->e[i], &ads[cur]);
+        cur++;
+    }
+    if (cur == n && same == n)
+        return 0;
     ne = sl_xcalloc(keep + n, sizeof(*ne));
     for (size_t t = 0; t < b->u->ntargets; t++) {
         if (t != d->t) {
@@ -84,9 +110,9 @@ entries_replace(sl_balancer_t *b, sl_bal_dns_t *d, char (*ips)[46], size_t n)
             continue;
         }
         for (size_t a = 0; a < n; a++, k++) {
-            entry_set(b, &ne[k], t, ips[a], addr_slot(b, d, ips[a]));
+            entry_set(&ne[k], t, ads[a].host, ads[a].port, ads[a].weight, addr_slot(b, d, &ads[a]));
             for (size_t i = 0; i < b->ne; i++) /* an address that stays keeps its state */
-                if (b->e[i].t == t && strcmp(b->e[i].ip, ips[a]) == 0)
+                if (b->e[i].t == t && same_addr(&b->e[i], &ads[a]))
                     ne[k] = b->e[i];
         }
     }
@@ -96,6 +122,7 @@ entries_replace(sl_balancer_t *b, sl_bal_dns_t *d, char (*ips)[46], size_t n)
     b->gen++;
     if (b->u->algorithm == SL_LB_CONSISTENT_HASHING)
         sl_bal_continuum_build(b);
+    return 1;
 }
 
 static void
@@ -107,35 +134,83 @@ addr_text(const struct sockaddr_storage *ss, char *out, size_t size)
         uv_ip4_name((const struct sockaddr_in *)ss, out, size);
 }
 
+static void lookup(sl_bal_dns_t *d, int srv);
+
 static void
-dns_answer(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
-           const char *errmsg)
+answer_a(void *arg, int status, const struct sockaddr_storage *addrs, size_t n, const char *errmsg)
 {
     sl_bal_dns_t *d = arg;
     sl_balancer_t *b = d->b;
-    char ips[SL_BAL_MAX_ADDRS][46];
-    size_t same = 0, cur = 0;
+    const sl_target_conf_t *tc = &b->u->targets[d->t];
+    addr_t ads[SL_BAL_MAX_ADDRS] = {0};
 
     d->req = NULL;
-    if (status < 0) { /* keep what we have (Kong: the previous addresses until a new answer) */
+    if (status < 0) {
+        if (d->last_a) { /* Kong's order: LAST (A), then SRV */
+            d->last_a = 0;
+            lookup(d, 1);
+            return;
+        }
+        /* keep what we have (Kong: the previous addresses until a new answer) */
         sl_log_debug("upstream %s: %s", b->u->name, errmsg ? errmsg : "DNS lookup failed");
         return;
     }
+    d->last_a = 1;
     if (n > SL_BAL_MAX_ADDRS)
         n = SL_BAL_MAX_ADDRS;
-    for (size_t a = 0; a < n; a++)
-        addr_text(&addrs[a], ips[a], sizeof(ips[a]));
-    for (size_t i = 0; i < b->ne; i++) {
-        if (b->e[i].t != d->t)
-            continue;
-        same += cur < n && strcmp(b->e[i].ip, ips[cur]) == 0;
-        cur++;
+    for (size_t a = 0; a < n; a++) {
+        addr_text(&addrs[a], ads[a].host, sizeof(ads[a].host));
+        ads[a].port = tc->port;
+        ads[a].weight = tc->weight;
     }
-    if (cur == n && same == n)
+    if (entries_replace(b, d, ads, n))
+        sl_log_info("upstream %s: target %s now has %zu address%s", b->u->name, tc->target, n,
+                    n == 1 ? "" : "es");
+}
+
+/* SRV records: one entry per record of the best priority, with its port
+ * and weight (0 counts as 1, as Kong); the record's target is resolved
+ * when connecting.  No SRV records: the A/AAAA records. */
+static void
+answer_srv(void *arg, int status, const sl_srv_rec_t *recs, size_t n, const char *errmsg)
+{
+    sl_bal_dns_t *d = arg;
+    sl_balancer_t *b = d->b;
+    const sl_target_conf_t *tc = &b->u->targets[d->t];
+    addr_t ads[SL_BAL_MAX_ADDRS] = {0};
+    size_t k = 0;
+
+    d->req = NULL;
+    if (status < 0) {
+        if (!d->last_a)
+            lookup(d, 0);
         return;
-    entries_replace(b, d, ips, n);
-    sl_log_info("upstream %s: target %s now has %zu address%s", b->u->name,
-                b->u->targets[d->t].target, n, n == 1 ? "" : "es");
+    }
+    d->last_a = 0;
+    for (size_t i = 0; i < n && k < SL_BAL_MAX_ADDRS && recs[i].priority == recs[0].priority;
+         i++, k++) {
+        snprintf(ads[k].host, sizeof(ads[k].host), "%s", recs[i].target);
+        ads[k].port = recs[i].port ? recs[i].port : tc->port;
+        ads[k].weight = tc->weight == 0 ? 0 : recs[i].weight ? recs[i].weight : 1;
+    }
+    if (entries_replace(b, d, ads, k))
+        sl_log_info("upstream %s: target %s now has %zu SRV record%s", b->u->name, tc->target, k,
+                    k == 1 ? "" : "s");
+}
+
+/* Ask the DNS cache for target d->t: its SRV records or its addresses. */
+static void
+lookup(sl_bal_dns_t *d, int srv)
+{
+    sl_balancer_t *b = d->b;
+    const char *name = b->u->targets[d->t].host;
+    sl_dns_req_t *req = NULL;
+    int rc;
+
+    rc = srv ? sl_dns_resolve_srv(b->bs->dns, name, answer_srv, d, &req)
+             : sl_dns_resolve(b->bs->dns, name, answer_a, d, &req);
+    if (rc == 0 && req != NULL)
+        d->req = req; /* NULL when answered already */
 }
 
 static void
@@ -143,11 +218,9 @@ resolve_all(sl_balancer_t *b)
 {
     for (size_t t = 0; t < b->u->ntargets; t++) {
         sl_bal_dns_t *d = &b->dns[t];
-        sl_dns_req_t *req = NULL;
         if (!b->u->targets[t].named || d->req != NULL || b->bs->dns == NULL)
             continue;
-        if (sl_dns_resolve(b->bs->dns, b->u->targets[t].host, dns_answer, d, &req) == 0)
-            d->req = req; /* NULL when answered already */
+        lookup(d, !d->last_a); /* Kong's dns_order LAST,SRV,A */
     }
 }
 
@@ -167,8 +240,8 @@ sl_bal_entries_init(sl_balancer_t *b)
     b->ne = u->ntargets;
     b->dns = sl_xcalloc(u->ntargets ? u->ntargets : 1, sizeof(*b->dns));
     for (size_t t = 0; t < u->ntargets; t++) {
-        entry_set(b, &b->e[t], t, u->targets[t].named ? "" : u->targets[t].host,
-                  &b->bs->conf->health[u->targets[t].slot]);
+        entry_set(&b->e[t], t, u->targets[t].named ? "" : u->targets[t].host, u->targets[t].port,
+                  u->targets[t].weight, &b->bs->conf->health[u->targets[t].slot]);
         b->dns[t].b = b;
         b->dns[t].t = t;
         named |= u->targets[t].named;

@@ -10,7 +10,10 @@
 /* One balancer entry: an address of a target (Kong's "address"). */
 typedef struct sl_bal_entry {
     size_t t;              /* its target, index into u->targets */
-    char ip[46];           /* the address; "" = a named target not resolved yet */
+    char host[256];        /* an IP address, or an SRV record's target name; "" = a named
+                              target not resolved yet (its own host) */
+    int port;              /* the target's, or the SRV record's */
+    int weight;            /* the target's, or the SRV record's (0 counts as 1, as Kong) */
     sl_target_health_t *h; /* its health slot, shared by the node's workers */
     int64_t cw;            /* round-robin: smooth weighted current weight */
     int conns;             /* least-connections: this worker's open tries */
@@ -52,7 +55,7 @@ struct sl_balancers {
 static inline const char *
 sl_bal_entry_host(const sl_balancer_t *b, const sl_bal_entry_t *e)
 {
-    return e->ip[0] ? e->ip : b->u->targets[e->t].host;
+    return e->host[0] ? e->host : b->u->targets[e->t].host;
 }
 
 /* balancer_addr.c: the first entries (IP targets, named ones unresolved)

@@ -17,10 +17,16 @@
 typedef struct sl_dns_entry sl_dns_entry_t;
 typedef struct sl_dns_lookup sl_dns_lookup_t;
 
+/* What is looked up. */
+enum { SL_DNS_ADDR, SL_DNS_SRV };
+
 /* One cached answer, positive or negative. */
 struct sl_dns_entry {
     sl_dns_entry_t *next;
     char *host;
+    int kind;          /* SL_DNS_ADDR or SL_DNS_SRV */
+    sl_srv_rec_t *srv; /* SRV: nsrv records (malloc'd) */
+    size_t nsrv;
     uint64_t expires;     /* uv_now() ms: fresh until then */
     uint64_t stale_until; /* positive answers: still used (and refreshed) until then */
     int status;           /* 0 or UV_EAI_* */
@@ -32,6 +38,7 @@ struct sl_dns_entry {
 /* One query in flight and everyone waiting for it (nobody: a refresh). */
 struct sl_dns_lookup {
     sl_dns_t *dns; /* NULL once the resolver is gone */
+    int kind;
     sl_dns_lookup_t *next;
     sl_dns_lookup_t **pprev;
     sl_dns_req_t *waiters;
@@ -42,6 +49,7 @@ struct sl_dns_req {
     sl_dns_req_t *next;
     sl_dns_req_t **pprev;
     sl_dns_cb cb;
+    sl_dns_srv_cb srv_cb; /* SRV lookups */
     void *arg;
 };
 
@@ -58,6 +66,8 @@ struct sl_dns {
 
 static void dns_answer_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
                           unsigned ttl_s, const char *errmsg);
+static void dns_srv_answer_cb(void *arg, int status, const sl_srv_rec_t *recs, size_t n,
+                              unsigned ttl_s, const char *errmsg);
 
 sl_dns_t *
 sl_dns_new(uv_loop_t *loop, const sl_dns_options_t *opts, char *err, size_t errlen)
@@ -91,6 +101,7 @@ dns_free_waiters(sl_dns_lookup_t *lk)
 static void
 dns_entry_free(sl_dns_entry_t *e)
 {
+    free(e->srv);
     free(e->host);
     free(e);
 }
@@ -158,7 +169,7 @@ dns_is_invalid_tld(const char *host)
 /* The cached answer for host that may still be used (fresh, or positive
  * and within its stale time), dropping unusable entries on the way. */
 static sl_dns_entry_t *
-dns_cache_find(sl_dns_t *d, const char *host)
+dns_cache_find(sl_dns_t *d, int kind, const char *host)
 {
     sl_dns_entry_t **pp, *e;
     uint64_t now = uv_now(d->loop);
@@ -170,7 +181,7 @@ dns_cache_find(sl_dns_t *d, const char *host)
             dns_entry_free(e);
             continue;
         }
-        if (strcasecmp(e->host, host) == 0)
+        if (e->kind == kind && strcasecmp(e->host, host) == 0)
             return e;
         pp = &e->next;
     }
@@ -180,15 +191,16 @@ dns_cache_find(sl_dns_t *d, const char *host)
 /* Store an answer for host, replacing an older one; evict the oldest entry
  * when full (the list is newest first, so that is the tail). */
 static sl_dns_entry_t *
-dns_cache_store(sl_dns_t *d, const char *host, int status, const struct sockaddr_storage *addrs,
-                size_t n, unsigned ttl_s, const char *errmsg)
+dns_cache_store(sl_dns_t *d, int kind, const char *host, int status,
+                const struct sockaddr_storage *addrs, const sl_srv_rec_t *srv, size_t n,
+                unsigned ttl_s, const char *errmsg)
 {
     sl_dns_entry_t **pp, *e;
     uint64_t now = uv_now(d->loop);
     unsigned keep_s;
 
     for (pp = &d->cache; (e = *pp) != NULL;) {
-        if (strcasecmp(e->host, host) == 0 ||
+        if ((e->kind == kind && strcasecmp(e->host, host) == 0) ||
             (d->ncache >= SL_DNS_MAX_ENTRIES && e->next == NULL)) {
             *pp = e->next;
             d->ncache--;
@@ -200,10 +212,17 @@ dns_cache_store(sl_dns_t *d, const char *host, int status, const struct sockaddr
 
     e = sl_xcalloc(1, sizeof(*e));
     e->host = sl_strndup(host, strlen(host));
+    e->kind = kind;
     e->status = status;
     if (status == 0) {
-        e->naddrs = n < SL_DNS_MAX_ADDRS ? n : SL_DNS_MAX_ADDRS;
-        memcpy(e->addrs, addrs, e->naddrs * sizeof(*addrs));
+        if (kind == SL_DNS_SRV) {
+            e->nsrv = n;
+            e->srv = sl_xmalloc(n * sizeof(*srv));
+            memcpy(e->srv, srv, n * sizeof(*srv));
+        } else {
+            e->naddrs = n < SL_DNS_MAX_ADDRS ? n : SL_DNS_MAX_ADDRS;
+            memcpy(e->addrs, addrs, e->naddrs * sizeof(*addrs));
+        }
         keep_s = d->opts.valid_ttl_s > 0 ? d->opts.valid_ttl_s : ttl_s;
         e->expires = now + (uint64_t)keep_s * 1000;
         e->stale_until = e->expires + (uint64_t)d->opts.stale_ttl_s * 1000;
@@ -219,19 +238,22 @@ dns_cache_store(sl_dns_t *d, const char *host, int status, const struct sockaddr
 }
 
 static void
-dns_deliver_entry(const sl_dns_entry_t *e, sl_dns_cb cb, void *arg)
+dns_deliver_entry(const sl_dns_entry_t *e, sl_dns_cb cb, sl_dns_srv_cb srv_cb, void *arg)
 {
-    if (e->status == 0)
+    if (e->kind == SL_DNS_SRV)
+        srv_cb(arg, e->status, e->status == 0 ? e->srv : NULL, e->nsrv,
+               e->status == 0 ? NULL : e->errmsg);
+    else if (e->status == 0)
         cb(arg, 0, e->addrs, e->naddrs, NULL);
     else
         cb(arg, e->status, NULL, 0, e->errmsg);
 }
 
 static sl_dns_lookup_t *
-dns_lookup_find(sl_dns_t *d, const char *host)
+dns_lookup_find(sl_dns_t *d, int kind, const char *host)
 {
     for (sl_dns_lookup_t *lk = d->lookups; lk != NULL; lk = lk->next)
-        if (strcasecmp(lk->host, host) == 0)
+        if (lk->kind == kind && strcasecmp(lk->host, host) == 0)
             return lk;
     return NULL;
 }
@@ -239,16 +261,20 @@ dns_lookup_find(sl_dns_t *d, const char *host)
 /* Start a query for host.  Returns the lookup, or NULL when c-ares
  * answered at once (the answer is then in d->sync_entry). */
 static sl_dns_lookup_t *
-dns_lookup_start(sl_dns_t *d, const char *host)
+dns_lookup_start(sl_dns_t *d, int kind, const char *host)
 {
     size_t len = strlen(host);
     sl_dns_lookup_t *lk = sl_xcalloc(1, sizeof(*lk) + len + 1);
 
     memcpy(lk->host, host, len + 1);
     lk->dns = d;
+    lk->kind = kind;
     d->starting = lk;
     d->sync_entry = NULL;
-    sl_ares_addrinfo(d->ares, lk->host, dns_answer_cb, lk);
+    if (kind == SL_DNS_SRV)
+        sl_ares_srv(d->ares, lk->host, dns_srv_answer_cb, lk);
+    else
+        sl_ares_addrinfo(d->ares, lk->host, dns_answer_cb, lk);
     d->starting = NULL;
     if (d->sync_entry != NULL)
         return NULL; /* lk already freed */
@@ -260,8 +286,10 @@ dns_lookup_start(sl_dns_t *d, const char *host)
     return lk;
 }
 
-int
-sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_req_t **req)
+/* The cache, then one query per name in flight; see sl_dns_resolve. */
+static int
+dns_resolve(sl_dns_t *d, int kind, const char *host, sl_dns_cb cb, sl_dns_srv_cb srv_cb, void *arg,
+            sl_dns_req_t **req)
 {
     struct sockaddr_storage ss;
     sl_dns_entry_t *e, copy;
@@ -273,42 +301,46 @@ sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_re
     if (host == NULL || host[0] == '\0')
         return UV_EINVAL;
 
-    if (sl_dns_parse_ip(host, &ss)) {
+    if (kind == SL_DNS_ADDR && sl_dns_parse_ip(host, &ss)) {
         cb(arg, 0, &ss, 1, NULL);
         return 0;
     }
     if (dns_is_invalid_tld(host)) {
         snprintf(msg, sizeof(msg), "could not resolve host \"%s\": %s", host,
                  uv_strerror(UV_EAI_NONAME));
-        cb(arg, UV_EAI_NONAME, NULL, 0, msg);
+        if (kind == SL_DNS_SRV)
+            srv_cb(arg, UV_EAI_NONAME, NULL, 0, msg);
+        else
+            cb(arg, UV_EAI_NONAME, NULL, 0, msg);
         return 0;
     }
-    e = dns_cache_find(d, host);
+    e = dns_cache_find(d, kind, host);
     if (e != NULL) {
         /* Stale: answer with it now and refresh it in the background
          * (Kong's dns_stale_ttl), once. */
-        if (e->expires <= uv_now(d->loop) && dns_lookup_find(d, host) == NULL) {
+        if (e->expires <= uv_now(d->loop) && dns_lookup_find(d, kind, host) == NULL) {
             copy = *e;
-            if (dns_lookup_start(d, host) == NULL)
+            if (dns_lookup_start(d, kind, host) == NULL)
                 e = d->sync_entry;
             else
                 e = &copy;
         }
-        dns_deliver_entry(e, cb, arg);
+        dns_deliver_entry(e, cb, srv_cb, arg);
         return 0;
     }
 
-    lk = dns_lookup_find(d, host);
+    lk = dns_lookup_find(d, kind, host);
     if (lk == NULL) {
-        lk = dns_lookup_start(d, host);
+        lk = dns_lookup_start(d, kind, host);
         if (lk == NULL) {
-            dns_deliver_entry(d->sync_entry, cb, arg);
+            dns_deliver_entry(d->sync_entry, cb, srv_cb, arg);
             return 0;
         }
     }
 
     w = sl_xcalloc(1, sizeof(*w));
     w->cb = cb;
+    w->srv_cb = srv_cb;
     w->arg = arg;
     w->next = lk->waiters;
     if (w->next != NULL)
@@ -317,6 +349,18 @@ sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_re
     lk->waiters = w;
     *req = w;
     return 0;
+}
+
+int
+sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_req_t **req)
+{
+    return dns_resolve(d, SL_DNS_ADDR, host, cb, NULL, arg, req);
+}
+
+int
+sl_dns_resolve_srv(sl_dns_t *d, const char *name, sl_dns_srv_cb cb, void *arg, sl_dns_req_t **req)
+{
+    return dns_resolve(d, SL_DNS_SRV, name, NULL, cb, arg, req);
 }
 
 void
@@ -332,11 +376,12 @@ sl_dns_cancel(sl_dns_req_t *w)
      * the next request for this name will want. */
 }
 
+/* A lookup's answer (addrs for addresses, srv for SRV): into the cache
+ * and to everyone waiting. */
 static void
-dns_answer_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n, unsigned ttl_s,
-              const char *errmsg)
+dns_answer(sl_dns_lookup_t *lk, int status, const struct sockaddr_storage *addrs,
+           const sl_srv_rec_t *srv, size_t n, unsigned ttl_s, const char *errmsg)
 {
-    sl_dns_lookup_t *lk = arg;
     sl_dns_t *d = lk->dns;
     sl_dns_entry_t *e, copy;
     sl_dns_req_t *w;
@@ -354,14 +399,14 @@ dns_answer_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_
 
     /* A failure that is not "no such name" keeps a stale answer in use
      * (Kong serves stale data while the servers fail). */
-    e = status < 0 && status != UV_EAI_NONAME ? dns_cache_find(d, lk->host) : NULL;
+    e = status < 0 && status != UV_EAI_NONAME ? dns_cache_find(d, lk->kind, lk->host) : NULL;
     if (e != NULL && e->status == 0) {
         sl_log_warn("dns: %s; using the previous answer", errmsg ? errmsg : "failed");
         e->expires = uv_now(d->loop) + (uint64_t)d->opts.error_ttl_s * 1000; /* asked again then */
         if (e->expires > e->stale_until)
             e->expires = e->stale_until;
     } else
-        e = dns_cache_store(d, lk->host, status, addrs, n, ttl_s, errmsg);
+        e = dns_cache_store(d, lk->kind, lk->host, status, addrs, srv, n, ttl_s, errmsg);
     if (d->starting == lk) { /* answered inside dns_lookup_start */
         d->sync_entry = e;
         free(lk);
@@ -371,12 +416,31 @@ dns_answer_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_
     /* A callback may cancel other waiters or start new lookups, so take
      * one waiter at a time and deliver from a copy of the entry. */
     copy = *e;
+    if (copy.srv != NULL) { /* the cached entry may be evicted meanwhile */
+        copy.srv = sl_xmalloc(copy.nsrv * sizeof(*copy.srv));
+        memcpy(copy.srv, e->srv, copy.nsrv * sizeof(*copy.srv));
+    }
     while ((w = lk->waiters) != NULL) {
         lk->waiters = w->next;
         if (w->next != NULL)
             w->next->pprev = &lk->waiters;
-        dns_deliver_entry(&copy, w->cb, w->arg);
+        dns_deliver_entry(&copy, w->cb, w->srv_cb, w->arg);
         free(w);
     }
+    free(copy.srv);
     free(lk);
+}
+
+static void
+dns_answer_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n, unsigned ttl_s,
+              const char *errmsg)
+{
+    dns_answer(arg, status, addrs, NULL, n, ttl_s, errmsg);
+}
+
+static void
+dns_srv_answer_cb(void *arg, int status, const sl_srv_rec_t *recs, size_t n, unsigned ttl_s,
+                  const char *errmsg)
+{
+    dns_answer(arg, status, NULL, recs, n, ttl_s, errmsg);
 }

@@ -44,6 +44,17 @@ typedef struct sl_dns_options {
 typedef void (*sl_dns_cb)(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
                           const char *errmsg);
 
+/* One SRV record (RFC 2782). */
+typedef struct sl_srv_rec {
+    char target[256]; /* a host name (or IP literal) */
+    int port, weight, priority;
+} sl_srv_rec_t;
+
+/* An SRV lookup's answer: status 0 with n >= 1 records sorted by priority
+ * (then target, port), or < 0 with errmsg; same ownership as sl_dns_cb. */
+typedef void (*sl_dns_srv_cb)(void *arg, int status, const sl_srv_rec_t *recs, size_t n,
+                              const char *errmsg);
+
 /* A resolver on loop (opts NULL: Kong's defaults).  NULL with a message in
  * err when opts->resolver is not a list of ip[:port].  Free with
  * sl_dns_free(). */
@@ -59,6 +70,11 @@ void sl_dns_free(sl_dns_t *d);
  * sl_dns_cancel() valid until cb runs.  Returns 0, or < 0 when the lookup
  * could not start (cb not called). */
 int sl_dns_resolve(sl_dns_t *d, const char *host, sl_dns_cb cb, void *arg, sl_dns_req_t **req);
+
+/* The SRV records of name, cached like addresses (sl_dns_resolve's
+ * rules; no literals). */
+int sl_dns_resolve_srv(sl_dns_t *d, const char *name, sl_dns_srv_cb cb, void *arg,
+                       sl_dns_req_t **req);
 
 /* Abandon a lookup: its callback will not run.  NULL is allowed. */
 void sl_dns_cancel(sl_dns_req_t *req);

@@ -6,6 +6,7 @@
  * entries never expire), then DNS (ARES_OPT_LOOKUPS "b"). */
 
 #include <ares.h>
+#include <arpa/nameser.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct sl_ares {
 typedef struct sl_ares_q {
     sl_ares_t *a;
     sl_ares_addr_cb cb;
+    sl_ares_srv_cb srv_cb; /* SRV lookups */
     void *arg;
     char host[];
 } sl_ares_q_t;
@@ -221,8 +223,12 @@ deliver_error(sl_ares_q_t *q, int status)
     char msg[320];
     int uvs = map_status(status);
 
-    snprintf(msg, sizeof(msg), "could not resolve host \"%s\": %s", q->host, ares_strerror(status));
-    q->cb(q->arg, uvs, NULL, 0, 0, msg);
+    snprintf(msg, sizeof(msg), "could not resolve %shost \"%s\": %s", q->srv_cb ? "SRV of " : "",
+             q->host, ares_strerror(status));
+    if (q->srv_cb)
+        q->srv_cb(q->arg, uvs, NULL, 0, 0, msg);
+    else
+        q->cb(q->arg, uvs, NULL, 0, 0, msg);
 }
 
 /* Append a's addresses of one family; returns the new count. */
@@ -304,7 +310,7 @@ sl_ares_addrinfo(sl_ares_t *a, const char *host, sl_ares_addr_cb cb, void *arg)
 {
     struct ares_addrinfo_hints hints;
     size_t len = strlen(host);
-    sl_ares_q_t *q = sl_xmalloc(sizeof(*q) + len + 1);
+    sl_ares_q_t *q = sl_xcalloc(1, sizeof(*q) + len + 1);
 
     q->a = a;
     q->cb = cb;
@@ -319,5 +325,101 @@ sl_ares_addrinfo(sl_ares_t *a, const char *host, sl_ares_addr_cb cb, void *arg)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
     ares_getaddrinfo(a->channel, host, NULL, &hints, addrinfo_cb, q);
+    ares_schedule(a);
+}
+
+/* ---- SRV ---- */
+
+/* The smallest TTL of the answer's SRV records (0 when unreadable). */
+static unsigned
+srv_min_ttl(const unsigned char *abuf, int alen)
+{
+    const unsigned char *p = abuf + 12, *end = abuf + alen;
+    unsigned ttl = UINT32_MAX;
+    int qd, an;
+    char *name;
+    long len;
+
+    if (alen < 12)
+        return 0;
+    qd = abuf[4] << 8 | abuf[5];
+    an = abuf[6] << 8 | abuf[7];
+    for (int i = 0; i < qd + an; i++) {
+        if (p >= end || ares_expand_name(p, abuf, alen, &name, &len) != ARES_SUCCESS)
+            break;
+        ares_free_string(name);
+        p += len;
+        if (i < qd) {
+            p += 4; /* type, class */
+            continue;
+        }
+        if (end - p < 10)
+            break;
+        unsigned type = (unsigned)(p[0] << 8 | p[1]);
+        unsigned t = (unsigned)p[4] << 24 | (unsigned)p[5] << 16 | (unsigned)p[6] << 8 | p[7];
+        p += 10 + (p[8] << 8 | p[9]);
+        if (type == T_SRV && t < ttl)
+            ttl = t;
+    }
+    return ttl == UINT32_MAX ? 0 : ttl;
+}
+
+static int
+srv_cmp(const void *x, const void *y)
+{
+    const sl_srv_rec_t *a = x, *b = y;
+    int c;
+
+    if (a->priority != b->priority)
+        return a->priority - b->priority;
+    if ((c = strcmp(a->target, b->target)) != 0)
+        return c;
+    return a->port - b->port;
+}
+
+static void
+srv_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    sl_ares_q_t *q = arg;
+    struct ares_srv_reply *reply = NULL;
+    sl_srv_rec_t recs[SL_ARES_MAX_SRV];
+    size_t n = 0;
+
+    if (status == ARES_SUCCESS)
+        status = ares_parse_srv_reply(abuf, alen, &reply);
+    for (struct ares_srv_reply *r = reply; r != NULL && n < SL_ARES_MAX_SRV; r = r->next) {
+        /* RFC 2782: a target of "." means the service is not offered */
+        if (r->host == NULL || r->host[0] == '\0' || strcmp(r->host, ".") == 0)
+            continue;
+        snprintf(recs[n].target, sizeof(recs[n].target), "%s", r->host);
+        recs[n].port = r->port;
+        recs[n].weight = r->weight;
+        recs[n].priority = r->priority;
+        n++;
+    }
+    if (reply != NULL)
+        ares_free_data(reply);
+    if (status == ARES_SUCCESS && n == 0)
+        status = ARES_ENODATA;
+    if (status != ARES_SUCCESS) {
+        deliver_error(q, status);
+    } else {
+        qsort(recs, n, sizeof(recs[0]), srv_cmp);
+        q->srv_cb(q->arg, 0, recs, n, srv_min_ttl(abuf, alen), NULL);
+    }
+    free(q);
+}
+
+void
+sl_ares_srv(sl_ares_t *a, const char *name, sl_ares_srv_cb cb, void *arg)
+{
+    size_t len = strlen(name);
+    sl_ares_q_t *q = sl_xcalloc(1, sizeof(*q) + len + 1);
+
+    q->a = a;
+    q->srv_cb = cb;
+    q->arg = arg;
+    memcpy(q->host, name, len + 1);
+    ares_search(a->channel, name, C_IN, T_SRV, srv_cb, q);
     ares_schedule(a);
 }

@@ -13,8 +13,10 @@
 #include <uv.h>
 
 #include "base/common.h"
+#include "upstream/dns.h"
 
 #define SL_ARES_MAX_ADDRS 16
+#define SL_ARES_MAX_SRV 16
 
 typedef struct sl_ares sl_ares_t;
 
@@ -27,6 +29,12 @@ typedef struct sl_ares sl_ares_t;
  * OWNERSHIP: addrs and errmsg are borrowed, valid during the call only. */
 typedef void (*sl_ares_addr_cb)(void *arg, int status, const struct sockaddr_storage *addrs,
                                 size_t n, unsigned ttl_s, const char *errmsg);
+
+/* An SRV lookup's answer, as sl_ares_addr_cb: status 0 with n >= 1
+ * records (sorted by priority, then target and port) and their smallest
+ * TTL, or < 0 with errmsg. */
+typedef void (*sl_ares_srv_cb)(void *arg, int status, const sl_srv_rec_t *recs, size_t n,
+                               unsigned ttl_s, const char *errmsg);
 
 /* A channel on loop.  Returns NULL with a message in err when c-ares
  * refuses `resolver` (settings.c checked its syntax) or cannot start.  Free with
@@ -42,5 +50,9 @@ void sl_ares_free(sl_ares_t *a);
  * cb runs exactly once, possibly before this returns (c-ares answers some
  * failures at once). */
 void sl_ares_addrinfo(sl_ares_t *a, const char *host, sl_ares_addr_cb cb, void *arg);
+
+/* Look up the SRV records of name (resolv.conf's search list applies).
+ * cb runs exactly once, possibly before this returns. */
+void sl_ares_srv(sl_ares_t *a, const char *name, sl_ares_srv_cb cb, void *arg);
 
 #endif

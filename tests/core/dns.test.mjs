@@ -180,8 +180,38 @@ test('a host-name target is one balancer entry per address, re-resolved, health 
             assert.equal(r.status, 200);
             assert.equal(r.text, 'a');
         }
-        assert.match(g.stderr, new RegExp(`target pool\\.test:${a.port} \\(address 127\\.0\\.0\\.2\\) is now unhealthy`));
-        assert.doesNotMatch(g.stderr, /address 127\.0\.0\.1\) is now unhealthy/);
+        assert.match(g.stderr, new RegExp(`target pool\\.test:${a.port} \\(address 127\\.0\\.0\\.2:${a.port}\\) is now unhealthy`));
+        assert.doesNotMatch(g.stderr, /address 127\.0\.0\.1:\d+\) is now unhealthy/);
+    } finally {
+        await g.stop();
+    }
+});
+
+test('a target with SRV records: one entry per record of the best priority, its port and weight', async () => {
+    const a = await named('a', '127.0.0.1');
+    const b = await named('b', '127.0.0.1');
+    const c = await named('c', '127.0.0.1');
+    const dns = await startDnsServer({
+        'llm.test': { SRV: [{ target: 'a.llm.test', port: a.port, weight: 30, priority: 10, ttl: 3600 },
+                            { target: 'b.llm.test', port: b.port, weight: 10, priority: 10, ttl: 3600 },
+                            { target: 'c.llm.test', port: c.port, weight: 50, priority: 20, ttl: 3600 }] },
+        'a.llm.test': { A: [{ address: '127.0.0.1', ttl: 3600 }] },
+        'b.llm.test': { A: [{ address: '127.0.0.1', ttl: 3600 }] },
+        'c.llm.test': { A: [{ address: '127.0.0.1', ttl: 3600 }] },
+    });
+    closers.push(() => dns.close());
+    const g = await startSluice(upstreamConfig('llm.test:9'),
+                                { workers: 1, args: ['--dns-resolver', `127.0.0.1:${dns.port}`] });
+    try {
+        assert.ok(await waitFor(() => /target llm\.test:9 now has 2 SRV records/.test(g.stderr), 10000), g.stderr);
+        const seen = { a: 0, b: 0, c: 0 };
+        for (let i = 0; i < 40; i++) {
+            const r = await request(g.port, { path: '/x' });
+            assert.equal(r.status, 200);
+            seen[r.text]++;
+        }
+        assert.deepEqual(seen, { a: 30, b: 10, c: 0 }); // 30:10 weights, priority 20 unused
+        assert.ok(dns.count('llm.test', 'SRV') >= 1);
     } finally {
         await g.stop();
     }
