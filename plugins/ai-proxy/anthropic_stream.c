@@ -345,6 +345,7 @@ sl_ap_members(const sl_jdoc_t *d, int obj, const sl_ap_member_t *m, int n, int *
     end = SL_JSON_END(d, obj);
     for (k = obj + 1; k < end && seen != all; k = SL_JSON_NEXT_MEMBER(d, k)) {
         const sl_jtok_t *t = &d->t[k];
+        const char *key = d->src + t->start;
 
         if (t->esc) {
             for (i = 0; i < n; i++) {
@@ -354,8 +355,8 @@ sl_ap_members(const sl_jdoc_t *d, int obj, const sl_ap_member_t *m, int n, int *
             return;
         }
         for (i = 0; i < n; i++) {
-            if (!(seen & (1u << i)) && t->len == m[i].len &&
-                memcmp(d->src + t->start, m[i].key, m[i].len) == 0) {
+            if (t->len == m[i].len && key[0] == m[i].key[0] && !(seen & (1u << i)) &&
+                memcmp(key, m[i].key, m[i].len) == 0) {
                 seen |= 1u << i;
                 if (m[i].type == 0 || d->t[k + 1].type == m[i].type) {
                     vals[i] = k + 1;

@@ -136,6 +136,44 @@ feed_all_ways(const char *in, size_t n, int truncated, sl_ap_buf_t *whole, sl_ap
 
 /* ---- tests ---- */
 
+/* A chunk's members are read in one walk (anthropic_stream.c
+ * sl_ap_members) with sl_json_get_t's rules: a key written with escapes
+ * means the same key, the first occurrence of a repeated key counts, and a
+ * first occurrence of the wrong type hides a later one. */
+static const char fx_keys_escaped[] =
+    "data: {\"ch\\u006fices\":[{\"d\\u0065lta\":{\"con\\u0074ent\":\"Hi\"},"
+    "\"finish_reason\":null,\"index\":0}],\"\\u0069d\":\"chatcmpl-esc\"}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"content\":\"!\"},\"finish_\\u0072eason\":\"stop\","
+    "\"index\":0}],\"id\":\"chatcmpl-esc\"}\n\n" DONE;
+static const char fx_keys_repeated[] =
+    "data: {\"choices\":[{\"delta\":{\"content\":\"A\",\"content\":\"B\"},"
+    "\"finish_reason\":null,\"index\":0}],\"id\":\"chatcmpl-1\",\"id\":\"chatcmpl-2\"}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"content\":1,\"content\":\"C\"},"
+    "\"finish_reason\":\"stop\",\"index\":0}]}\n\n" DONE;
+
+static void
+test_member_rules(void **state)
+{
+    sl_ap_buf_t out = {0};
+    grammar_t g;
+
+    (void)state;
+    feed_all_ways(fx_keys_escaped, sizeof(fx_keys_escaped) - 1, 0, &out, NULL);
+    check_grammar(out.ptr, out.len, &g);
+    assert_string_equal(g.summary, "start ping [text + + ] delta:end_turn:7/2 stop");
+    assert_string_equal(g.content[0], "Hi!");
+    assert_jstr(g.start, "message.id", "msg_esc");
+    grammar_free(&g);
+
+    out.len = 0;
+    feed_all_ways(fx_keys_repeated, sizeof(fx_keys_repeated) - 1, 0, &out, NULL);
+    check_grammar(out.ptr, out.len, &g);
+    assert_string_equal(g.content[0], "A");
+    assert_jstr(g.start, "message.id", "msg_1");
+    grammar_free(&g);
+    sl_ap_buf_free(&out);
+}
+
 static void
 test_text(void **state)
 {
@@ -401,6 +439,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_member_rules),
         cmocka_unit_test(test_web_search_stream),
         cmocka_unit_test(test_sse_buffers_released),
         cmocka_unit_test(test_thinking),
