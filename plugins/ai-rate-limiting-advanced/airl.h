@@ -58,9 +58,12 @@ typedef struct airl_provider {
 
 /* config.redis: the fields sluice uses, then Kong EE's others (JSON text,
  * NULL when unset), each checked to be unset. */
-#define AIRL_REDIS_EXTRA 7
+#define AIRL_REDIS_EXTRA 4
 typedef struct airl_redis {
     rl_redis_conf_t base;
+    /* Kong EE's split timeouts (ms; 0 unset): sluice's one timeout is the
+     * longest of those set, else base.timeout */
+    int64_t connect_timeout, read_timeout, send_timeout;
     char *extra[AIRL_REDIS_EXTRA];
 } airl_redis_t;
 

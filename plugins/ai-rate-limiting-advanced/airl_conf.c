@@ -117,28 +117,34 @@ static const sl_schema_t provider_schema = {.size = sizeof(airl_provider_t),
                                             .fields = provider_fields};
 static const sl_field_t provider_elem = {.type = SL_FIELD_RECORD, .record = &provider_schema};
 
+/* Kong EE's connect/read/send timeouts, ms */
+#define TIMEOUT(f)                                                                                 \
+    {                                                                                              \
+        .name = #f, .type = SL_FIELD_INTEGER, .flags = SL_FIELD_RANGE,                             \
+        .offset = offsetof(airl_redis_t, f), .min = 0, .max = 2147483646                           \
+    }
+
 /* config.redis: Kong EE's shared Redis record, Sentinel and Cluster
  * included.  The cloud-auth member is accepted when unset (decK dumps list
  * it as null or {}) and refused when set. */
 static const sl_field_t redis_fields[] = {
     RL_REDIS_FIELDS(offsetof(airl_redis_t, base), "true"),
-    {.name = "connect_timeout", .type = SL_FIELD_JSON, .offset = X(0)},
-    {.name = "read_timeout", .type = SL_FIELD_JSON, .offset = X(1)},
-    {.name = "send_timeout", .type = SL_FIELD_JSON, .offset = X(2)},
-    {.name = "keepalive_pool_size", .type = SL_FIELD_JSON, .offset = X(3)},
-    {.name = "keepalive_backlog", .type = SL_FIELD_JSON, .offset = X(4)},
-    {.name = "connection_is_proxied", .type = SL_FIELD_JSON, .offset = X(5)},
-    {.name = "cloud_authentication", .type = SL_FIELD_JSON, .offset = X(6)},
+    TIMEOUT(connect_timeout),
+    TIMEOUT(read_timeout),
+    TIMEOUT(send_timeout),
+    {.name = "keepalive_pool_size", .type = SL_FIELD_JSON, .offset = X(0)},
+    {.name = "keepalive_backlog", .type = SL_FIELD_JSON, .offset = X(1)},
+    {.name = "connection_is_proxied", .type = SL_FIELD_JSON, .offset = X(2)},
+    {.name = "cloud_authentication", .type = SL_FIELD_JSON, .offset = X(3)},
     RL_REDIS_SENTINEL_FIELDS(offsetof(airl_redis_t, base)),
     RL_REDIS_CLUSTER_FIELDS(offsetof(airl_redis_t, base)),
     {.type = SL_FIELD_END},
 };
 static const char *const redis_extra_names[AIRL_REDIS_EXTRA] = {
-    "connect_timeout",   "read_timeout",          "send_timeout",        "keepalive_pool_size",
-    "keepalive_backlog", "connection_is_proxied", "cloud_authentication"};
-/* The first six are tuning sluice takes from redis.timeout and its own
- * pool; the last is an authentication sluice does not speak. */
-#define AIRL_REDIS_TUNING 6
+    "keepalive_pool_size", "keepalive_backlog", "connection_is_proxied", "cloud_authentication"};
+/* The first three are tuning sluice takes from its own pool; the last is
+ * an authentication sluice does not speak. */
+#define AIRL_REDIS_TUNING 3
 
 static const sl_schema_t redis_schema = {.size = sizeof(airl_redis_t), .fields = redis_fields};
 
@@ -385,6 +391,14 @@ check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
                         "required field missing (or use sentinel_master or cluster_nodes)");
         bad = 1;
     }
+    /* one timeout guards connecting, sending and reading: the longest */
+    int64_t t = s->redis.connect_timeout;
+    if (s->redis.read_timeout > t)
+        t = s->redis.read_timeout;
+    if (s->redis.send_timeout > t)
+        t = s->redis.send_timeout;
+    if (t > 0)
+        s->redis.base.timeout = t;
     if (s->redis.base.ssl) {
         api->conf_error(cx, "redis.ssl", RL_REDIS_NO_TLS);
         bad = 1;

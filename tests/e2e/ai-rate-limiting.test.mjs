@@ -405,6 +405,34 @@ llm_providers:
         }
     });
 
+    test('Kong EE\'s split timeouts: the longest of connect/read/send_timeout replaces redis.timeout', async () => {
+        const stalled = await startRedis();
+        let gw;
+        try {
+            gw = await startGateway({
+                config: config(mock, airl(`identifier: ip
+strategy: redis
+sync_rate: 0.1
+redis: {host: 127.0.0.1, port: ${stalled.port}, connect_timeout: 100, send_timeout: 100, read_timeout: 600000}
+llm_providers:
+- {name: dashscope, limit: [1000000], window_size: [3600]}`)),
+                workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key },
+            });
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 2 }, count: 100 });
+            stalled.proc.kill('SIGSTOP'); // connections are accepted, nothing is answered
+            assert.equal(await post(gw), 200);
+            // with redis.timeout's 2000 ms the silent Redis would be dropped
+            // (and warned about) about 2 s after the first flush
+            await sleep(3500);
+            assert.ok(!/timed out/.test(gw.stderr), gw.stderr.slice(-400));
+        } finally {
+            stalled.proc.kill('SIGCONT');
+            await gw?.stop();
+            await stalled.stop();
+        }
+    });
+
     test('Redis Cluster: two gateways share one token quota through three masters; a master killed degrades to local counts', async (t) => {
         const cluster = await startRedisCluster(3);
         let a, b;
