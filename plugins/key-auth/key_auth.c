@@ -336,14 +336,16 @@ authenticate(const sl_api_t *api, sl_req_t *r, int found, sl_str_t key)
 
 /* After a failure: the anonymous consumer (logical OR), or the 401. */
 static sl_status_t
-failed(const sl_api_t *api, sl_req_t *r, const ka_conf_t *c, const char *msg)
+failed(const sl_api_t *api, sl_req_t *r, ka_conf_t *c, const char *msg)
 {
     const sl_consumer_t *anon;
     char text[320];
 
     if (c->anonymous == NULL)
         return fail(api, r, 401, msg, c);
-    anon = api->consumer_find(r, (sl_str_t){c->anonymous, strlen(c->anonymous)});
+    if (c->anon == NULL) /* the configuration, so the consumers, never change in a worker */
+        c->anon = api->consumer_find(r, (sl_str_t){c->anonymous, strlen(c->anonymous)});
+    anon = c->anon;
     if (anon == NULL) {
         snprintf(text, sizeof(text), "anonymous consumer %.200s is configured but doesn't exist",
                  c->anonymous);
@@ -358,7 +360,7 @@ failed(const sl_api_t *api, sl_req_t *r, const ka_conf_t *c, const char *msg)
 static sl_status_t
 ka_access(const sl_api_t *api, sl_req_t *r, void *conf)
 {
-    const ka_conf_t *c = conf;
+    ka_conf_t *c = conf; /* a worker's own copy (anon is cached in it) */
     sl_str_t key = {NULL, 0};
     const char *msg;
     int found;
@@ -381,7 +383,7 @@ ka_access(const sl_api_t *api, sl_req_t *r, void *conf)
 static sl_status_t
 ka_body(const sl_api_t *api, sl_req_t *r, void *conf)
 {
-    const ka_conf_t *c = conf;
+    ka_conf_t *c = conf;
     sl_str_t key = {NULL, 0};
     const char *msg;
     int found;

@@ -23,6 +23,9 @@ typedef struct ka_conf {
     char *realm;    /* NULL if not set */
     char *www_auth; /* derived: Key realm="<realm>" or Key */
     size_t www_auth_len;
+    /* per worker (each has its own copy of the conf): the anonymous
+     * consumer once found, so a failure does not scan the consumers */
+    const sl_consumer_t *anon;
 } ka_conf_t;
 
 extern const sl_schema_t ka_schema;
