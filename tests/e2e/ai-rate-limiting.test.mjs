@@ -449,6 +449,8 @@ llm_providers:
 - {name: dashscope, limit: [200], window_size: [3600]}`));
             a = await startGateway({ config: cfg, workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key } });
             b = await startGateway({ config: cfg, workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key } });
+            const toHour = 3600000 - Date.now() % 3600000; // one window for the whole run
+            if (toHour < 60000) await sleep(toHour + 100);
             await mock.reset();
             await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 2 }, count: 1000 });
             const counter = () => {
