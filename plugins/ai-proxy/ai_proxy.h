@@ -481,6 +481,20 @@ void sl_ap_watch_free(sl_ap_watch_t *w);
 /* Non-streaming OpenAI body -> usage (and model). */
 void sl_ap_usage_from_body(const char *body, size_t len, sl_jdoc_t *doc, sl_ap_usage_t *u);
 
+/* native_usage.c: statistics from a preserved gemini or bedrock answer
+ * (passed untouched).  A whole JSON body (an object, or Gemini's streamed
+ * JSON array) -> usage and model; `wire` is the provider's sl_ap_wire_t. */
+void sl_ap_native_usage_body(int wire, const char *body, size_t len, sl_jdoc_t *doc,
+                             sl_ap_usage_t *u);
+/* A streamed answer (Gemini's SSE, Bedrock's event-stream) read piece by
+ * piece.  new: NULL for another wire or out of memory; events larger than
+ * max_event (0: no bound) are not read.  feed: 0, or -2 on OOM. */
+typedef struct sl_ap_nwatch sl_ap_nwatch_t;
+sl_ap_nwatch_t *sl_ap_nwatch_new(int wire, size_t max_event);
+int sl_ap_nwatch_feed(sl_ap_nwatch_t *w, const char *p, size_t n, int eof);
+const sl_ap_usage_t *sl_ap_nwatch_usage(const sl_ap_nwatch_t *w);
+void sl_ap_nwatch_free(sl_ap_nwatch_t *w);
+
 /* ------------------------------------------------------------------------
  * stats.c - ai.proxy.usage / ai.proxy.meta values
  * ------------------------------------------------------------------------ */

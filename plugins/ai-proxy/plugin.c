@@ -43,7 +43,8 @@ typedef enum {
     SL_AP_RESP_OAI_ERROR, /* openai client: a provider error in OpenAI's shape */
     SL_AP_RESP_SCRUB,     /* a passed-through error body, held to scrub the key */
     SL_AP_RESP_ASTREAM,   /* anthropic client: the codec's stream straight to Anthropic */
-    SL_AP_RESP_AJSON      /* anthropic client: the codec's answer straight to Anthropic */
+    SL_AP_RESP_AJSON,     /* anthropic client: the codec's answer straight to Anthropic */
+    SL_AP_RESP_NWATCH     /* preserve: a gemini / bedrock stream, read for usage */
 } sl_ap_resp_t;
 
 typedef struct sl_ap_ctx {
@@ -56,6 +57,7 @@ typedef struct sl_ap_ctx {
     sl_ap_req_info_t info;      /* what the encoder said about the request */
     sl_ap_buf_t pivot;          /* decoded stream piece (OpenAI chunks) */
     void *adec;                 /* codec stream state straight to Anthropic (astream_*) */
+    sl_ap_nwatch_t *nwatch;     /* preserve: a native stream read for usage */
     int endpoint;
     int responded;  /* we called api->respond */
     int translated; /* the request went upstream translated */
@@ -157,6 +159,7 @@ sl_ap_ctx_free(void *arg)
     sl_ap_lend_free(&sl_ap_lend_pivot, &c->pivot);
     sl_ap_stream_free(&c->st);
     sl_ap_watch_free(&c->watch);
+    sl_ap_nwatch_free(c->nwatch);
     sl_json_free(&c->doc);
     sl_ap_buf_free(&c->acc);
     sl_ap_lend_free(&sl_ap_lend_out, &c->out);
@@ -681,6 +684,42 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
 
 /* --------------------------------------------------------- header_filter */
 
+/* preserve to gemini or bedrock: the stream is named by the path, not the
+ * body, so the answer's content type says whether it streams (Gemini's
+ * SSE, Bedrock's event-stream: read by a native watcher). */
+static int
+sl_ap_native_stream(const sl_api_t *api, sl_req_t *r, sl_ap_ctx_t *c)
+{
+    static const char *const types[] = {"text/event-stream", "application/vnd.amazon.eventstream"};
+    int wire = sl_ap_target_wire(c->t);
+    sl_str_t ct;
+    size_t i;
+
+    sl_ap_nwatch_free(c->nwatch); /* an earlier try's (ai-proxy-advanced) */
+    c->nwatch = NULL;
+    if (c->t->route_type != SL_AP_ROUTE_PRESERVE ||
+        (wire != SL_AP_WIRE_GEMINI && wire != SL_AP_WIRE_BEDROCK) ||
+        api->resp_header_get(r, SL_STR("content-type"), &ct) != 1) {
+        return 0;
+    }
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t n = strlen(types[i]);
+
+        if (ct.len >= n && strncasecmp(ct.ptr, types[i], n) == 0) {
+            c->nwatch = sl_ap_nwatch_new(wire, (size_t)c->conf->max_stream_event_size);
+            if (c->nwatch == NULL) {
+                return -1;
+            }
+            c->stream = 1;
+            c->resp = SL_AP_RESP_NWATCH;
+            return 0;
+        }
+    }
+    c->stream = 0;
+    c->resp = SL_AP_RESP_COPY;
+    return 0;
+}
+
 static void
 sl_ap_ping(const sl_api_t *api, sl_req_t *r, void *arg)
 {
@@ -888,6 +927,9 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
         if (status == 200 && api->resp_source(r) == SL_SOURCE_UPSTREAM && c->translated) {
             c->resp = c->stream ? SL_AP_RESP_WATCH : SL_AP_RESP_COPY;
             c->watch.sse.max = (size_t)conf->max_stream_event_size;
+            if (sl_ap_native_stream(api, r, c) != 0) {
+                return SL_STATUS_ERROR;
+            }
             sl_ap_model_header(api, r, conf, c);
         }
         sl_ap_scrub_error(api, r, c, status);
@@ -1046,10 +1088,25 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
         }
         return SL_STATUS_CONTINUE;
 
+    case SL_AP_RESP_NWATCH:
+        if (sl_ap_nwatch_feed(c->nwatch, chunk->ptr, chunk->len, eof) == -2) {
+            return SL_STATUS_ERROR;
+        }
+        if (c->t->log_payloads && c->resp_payload.len + chunk->len <= SL_AP_MAX_PAYLOAD) {
+            sl_ap_buf_add(&c->resp_payload, chunk->ptr, chunk->len);
+        }
+        return SL_STATUS_CONTINUE;
+
     case SL_AP_RESP_COPY:
         sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
         if (eof && !c->acc_overflow) {
-            sl_ap_usage_from_body(c->acc.ptr, c->acc.len, &c->doc, &c->usage);
+            int wire = sl_ap_target_wire(c->t);
+
+            if (wire == SL_AP_WIRE_GEMINI || wire == SL_AP_WIRE_BEDROCK) {
+                sl_ap_native_usage_body(wire, c->acc.ptr, c->acc.len, &c->doc, &c->usage);
+            } else {
+                sl_ap_usage_from_body(c->acc.ptr, c->acc.len, &c->doc, &c->usage);
+            }
             if (c->t->log_payloads) {
                 sl_ap_buf_add(&c->resp_payload, c->acc.ptr,
                               c->acc.len < SL_AP_MAX_PAYLOAD ? c->acc.len : SL_AP_MAX_PAYLOAD);
@@ -1267,9 +1324,10 @@ sl_ap_publish_stats(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, 
     c->stats_published = 1;
     if (c->t->log_statistics && c->resp_status < 400 && c->resp != SL_AP_RESP_ERROR &&
         c->resp != SL_AP_RESP_OAI_ERROR) {
-        u = c->resp == SL_AP_RESP_STREAM  ? c->st.usage
-            : c->resp == SL_AP_RESP_WATCH ? c->watch.usage
-                                          : c->usage;
+        u = c->resp == SL_AP_RESP_STREAM   ? c->st.usage
+            : c->resp == SL_AP_RESP_WATCH  ? c->watch.usage
+            : c->resp == SL_AP_RESP_NWATCH ? *sl_ap_nwatch_usage(c->nwatch)
+                                           : c->usage;
         if (c->dec && c->resp == SL_AP_RESP_WATCH && c->dusage.have) {
             /* the provider's own counts (the pivot carries a usage chunk
              * only when the client asked for one) */

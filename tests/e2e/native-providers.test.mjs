@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY, runClaude, claudeSkip, show } from './harness.mjs';
+import { startGateway, tmpDir, waitLog, CLIENT_KEY, runClaude, claudeSkip, show } from './harness.mjs';
 import { startNativeMock, GEMINI_KEY, AWS, TEXT } from '../mock/native.mjs';
 
 const CASE = { timeout: 30000 };
@@ -73,25 +73,54 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
     });
     beforeEach(() => mock.reset());
 
-    const an = (p) => new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${p}`, maxRetries: 0 });
-    const oa = (p) => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${p}`, maxRetries: 0 });
+    /* every request to the gateway before the Claude Code cases goes
+     * through gwFetch (one log record each, in order): the record of the
+     * latest is the sent-th, waited for rather than slept for */
+    let sent = 0;
+    const gwFetch = (...a) => { sent++; return fetch(...a); };
+    const an = (p) => new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${p}`, maxRetries: 0, fetch: gwFetch });
+    const oa = (p) => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${p}`, maxRetries: 0, fetch: gwFetch });
     const OTOOLS = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: TOOLS[0].input_schema } }];
     const lastLog = async () => {
-        await sleep(150);
-        const recs = readLog(logPath);
-        return recs[recs.length - 1];
+        const recs = await waitLog(logPath, sent, 10000);
+        assert.ok(recs.length >= sent, `log records: ${recs.length} of ${sent}`);
+        return recs[sent - 1];
     };
     test('preserve: gemini with its key, bedrock signed with SigV4 over the client\'s own path, query and body', CASE, async () => {
-        const post = (p, body) => fetch(`${gw.base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}`, 'x-api-key': CLIENT_KEY }, body: JSON.stringify(body) });
+        const post = (p, body) => gwFetch(`${gw.base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}`, 'x-api-key': CLIENT_KEY }, body: JSON.stringify(body) });
         const g = await post('/v1beta/models/gemini-2.5-flash:generateContent', { contents: [{ role: 'user', parts: [{ text: 'Hello' }] }] });
         assert.equal(g.status, 200);
         assert.equal((await g.json()).candidates[0].content.parts.at(-1).text, TEXT);
         assert.equal(mock.requests[0].path, '/v1beta/models/gemini-2.5-flash:generateContent');
+        let rec = await lastLog(); /* statistics read from the answer as it passed */
+        assert.equal(rec.ai.proxy.usage.completion_tokens, 10);
+        assert.equal(rec.ai.proxy.usage.prompt_tokens_details.cached_tokens, 100);
+        assert.equal(rec.ai.proxy.meta.response_model, 'gemini-2.5-flash');
+        assert.equal(rec.ai.proxy.meta.request_mode, 'oneshot');
+        const gs = await post('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse', { contents: [{ role: 'user', parts: [{ text: 'Hello' }] }] });
+        assert.equal(gs.status, 200);
+        assert.match(gs.headers.get('content-type'), /text\/event-stream/);
+        assert.match(await gs.text(), /usageMetadata/);
+        rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.completion_tokens, 10, 'the last usageMetadata of the stream');
+        assert.equal(rec.ai.proxy.meta.request_mode, 'stream');
         const b = await post(`/model/${encodeURIComponent(BEDROCK_MODEL)}/converse`, { messages: [{ role: 'user', content: [{ text: 'Hello' }] }] });
         const bj = await b.json();
         assert.equal(b.status, 200, JSON.stringify(bj));
         assert.equal(bj.output.message.content[0].text, TEXT);
-        assert.equal(mock.requests[1].provider, 'bedrock');
+        assert.equal(mock.requests[2].provider, 'bedrock');
+        rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 120);
+        assert.equal(rec.ai.proxy.usage.completion_tokens, 9);
+        assert.equal(rec.ai.proxy.usage.prompt_tokens_details.cached_tokens, 100);
+        const bs = await post(`/model/${encodeURIComponent(BEDROCK_MODEL)}/converse-stream`, { messages: [{ role: 'user', content: [{ text: 'Hello' }] }] });
+        assert.equal(bs.status, 200);
+        assert.match(bs.headers.get('content-type'), /application\/vnd\.amazon\.eventstream/);
+        assert.ok((await bs.arrayBuffer()).byteLength > 0);
+        rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 120, 'the metadata frame of the event-stream');
+        assert.equal(rec.ai.proxy.usage.completion_tokens, 9);
+        assert.equal(rec.ai.proxy.meta.request_mode, 'stream');
         for (const up of mock.requests) assert.ok(!JSON.stringify(up.headers).includes(CLIENT_KEY), 'the client key reached the provider');
         /* a query the client sends is signed too */
         const bq = await post(`/model/${encodeURIComponent(BEDROCK_MODEL)}/converse?b=2&a=1`, { messages: [{ role: 'user', content: [{ text: 'Hello' }] }] });

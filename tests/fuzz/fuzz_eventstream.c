@@ -1,5 +1,5 @@
 /* fuzz_eventstream.c - libFuzzer harness for ai-proxy's AWS event-stream
- * frame decoder and the Bedrock ConverseStream translator.  Raw input is
+ * frame decoder, the Bedrock ConverseStream translator and its usage reader.  Raw input is
  * mostly refused by the CRC checks, so half the runs re-frame the input
  * with valid CRCs first (the JSON and header parsing behind the checks get
  * exercised too).  The first byte picks the feed size and the mode. */
@@ -59,6 +59,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     sl_ap_bstream_feed(&s, NULL, 0, 1, step & 1, &out);
     sl_ap_bstream_free(&s);
+    {
+        /* a preserved ConverseStream read for its statistics */
+        sl_ap_nwatch_t *w = sl_ap_nwatch_new(SL_AP_WIRE_BEDROCK, 1u << 16);
+
+        for (size_t off = 0; w && off < n; off += step)
+            sl_ap_nwatch_feed(w, in + off, n - off < step ? n - off : step, 0);
+        sl_ap_nwatch_free(w);
+    }
     sl_ap_buf_free(&out);
     sl_ap_buf_free(&framed);
     return 0;

@@ -1,6 +1,7 @@
 /* fuzz_gemini.c - libFuzzer harness for ai-proxy's Gemini stream decoder
- * (streamGenerateContent SSE -> Anthropic events) and its whole-answer
- * decoder.  The first input byte picks how the rest is split into feeds. */
+ * (streamGenerateContent SSE -> Anthropic events), its whole-answer
+ * decoder and the usage reader of a preserved answer.  The first input
+ * byte picks how the rest is split into feeds. */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +42,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sl_ap_gemini_response((const char *)data, size, (sl_str_t){"g", 1}, (sl_str_t){"r1", 2}, &d,
                           &out, &u);
     sl_json_free(&d);
+    /* a preserved answer read for its statistics: whole, and streamed */
+    memset(&u, 0, sizeof(u));
+    sl_ap_native_usage_body(SL_AP_WIRE_GEMINI, (const char *)data, size, &d, &u);
+    sl_json_free(&d);
+    {
+        sl_ap_nwatch_t *w = sl_ap_nwatch_new(SL_AP_WIRE_GEMINI, 1u << 16);
+
+        for (size_t off = 0; w && off < size; off += step) {
+            sl_ap_nwatch_feed(w, (const char *)data + off, size - off < step ? size - off : step,
+                              0);
+        }
+        if (w)
+            sl_ap_nwatch_feed(w, NULL, 0, 1);
+        sl_ap_nwatch_free(w);
+    }
     sl_ap_buf_free(&out);
     return 0;
 }
