@@ -267,7 +267,10 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
             ],
         }, 1);
         try {
-            await A.scenario({ type: 'text', first_token_delay_ms: 150, count: 1000 });
+            /* A's delay is far above what a loaded machine adds to B: the
+             * latency EWMA moves slowly (10 s decay), so one slow first
+             * sample of B above A's used to keep traffic on A for the run */
+            await A.scenario({ type: 'text', first_token_delay_ms: 1000, count: 1000 });
             for (let i = 0; i < 40; i++) assert.equal((await ask(gw, { model: 'm', stream: true })).status, 200);
             const a = await count(A), b = await count(B);
             assert.ok(b >= 34 && a >= 1, `fast target B ${b}, slow A ${a}`);
