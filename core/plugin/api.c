@@ -537,6 +537,20 @@ api_serialize_value_get(sl_req_t *r, const char *key, sl_str_t *json)
 }
 
 static int
+api_serialize_value_typed(sl_req_t *r, const char *key, sl_value_t *out)
+{
+    if (out == NULL)
+        return 0;
+    return sl_serialize_get_typed(r, key, out);
+}
+
+static int
+api_serialize_value_keys(sl_req_t *r, const char *key, sl_str_t *names, size_t cap)
+{
+    return sl_serialize_keys(r, key, names, cap);
+}
+
+static int
 api_chain_plugin_config(sl_req_t *r, const char *name, sl_str_t *json)
 {
     const sl_chain_t *ch = r ? r->chain : NULL;
@@ -926,4 +940,7 @@ const sl_api_t sl_api = {
     .req_body_take = api_req_body_take,
     /* since 1.5 */
     .req_headers_set = api_req_headers_set,
+    /* since 1.5: log record values without JSON text */
+    .serialize_value_typed = api_serialize_value_typed,
+    .serialize_value_keys = api_serialize_value_keys,
 };

@@ -285,8 +285,10 @@ sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json)
     return place(r, key, val);
 }
 
-int
-sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json)
+/* The value at the dotted key: 1 and *out (NULL for a JSON null), or 0
+ * when absent. */
+static int
+lookup(sl_req_t *r, const char *key, json_object **out)
 {
     json_object *node;
     char part[256];
@@ -303,16 +305,90 @@ sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json)
         if (!json_object_object_get_ex(node, part, &node))
             return 0;
         if (dot == NULL) {
-            size_t len;
-            const char *txt = json_object_to_json_string_length(node, JSON_C_TO_STRING_PLAIN, &len);
-            char *copy = sl_palloc(r->pool, len + 1);
-            memcpy(copy, txt, len + 1);
-            *json = (sl_str_t){copy, len};
+            *out = node;
             return 1;
         }
         p = dot + 1;
     }
     return 0;
+}
+
+int
+sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json)
+{
+    json_object *node;
+    size_t len;
+
+    if (key == NULL || !lookup(r, key, &node))
+        return 0;
+    const char *txt = json_object_to_json_string_length(node, JSON_C_TO_STRING_PLAIN, &len);
+    char *copy = sl_palloc(r->pool, len + 1);
+    memcpy(copy, txt, len + 1);
+    *json = (sl_str_t){copy, len};
+    return 1;
+}
+
+int
+sl_serialize_get_typed(sl_req_t *r, const char *key, sl_value_t *out)
+{
+    json_object *node;
+
+    *out = (sl_value_t){SL_VALUE_NULL, 0, 0, {"", 0}, 0};
+    if (key == NULL || !lookup(r, key, &node))
+        return 0;
+    switch (json_object_get_type(node)) {
+    case json_type_null:
+        break;
+    case json_type_boolean:
+        out->type = SL_VALUE_BOOL;
+        out->i = json_object_get_boolean(node) ? 1 : 0;
+        out->d = (double)out->i;
+        break;
+    case json_type_int:
+        out->type = SL_VALUE_INT;
+        out->i = json_object_get_int64(node);
+        out->d = json_object_get_double(node);
+        break;
+    case json_type_double:
+        out->type = SL_VALUE_DOUBLE;
+        out->d = json_object_get_double(node);
+        out->i = json_object_get_int64(node); /* truncated, clamped by json-c */
+        break;
+    case json_type_string:
+        out->type = SL_VALUE_STRING;
+        out->s = (sl_str_t){json_object_get_string(node), (size_t)json_object_get_string_len(node)};
+        out->n = out->s.len;
+        break;
+    case json_type_object:
+        out->type = SL_VALUE_OBJECT;
+        out->n = (size_t)json_object_object_length(node);
+        break;
+    case json_type_array:
+        out->type = SL_VALUE_ARRAY;
+        out->n = json_object_array_length(node);
+        break;
+    }
+    return 1;
+}
+
+int
+sl_serialize_keys(sl_req_t *r, const char *key, sl_str_t *names, size_t cap)
+{
+    json_object *node;
+    size_t i = 0;
+
+    if (key == NULL || !lookup(r, key, &node))
+        return 0;
+    if (!json_object_is_type(node, json_type_object))
+        return -1;
+    json_object_object_foreach(node, k, v)
+    {
+        (void)v;
+        if (i < cap && names != NULL)
+            names[i] = (sl_str_t){k, strlen(k)};
+        i++;
+    }
+    return i > INT32_MAX ? INT32_MAX : (int)i;
 }
 
 /* ---- the record, written straight into one buffer ---- */

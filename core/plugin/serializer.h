@@ -14,6 +14,10 @@ int sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json);
 int sl_serialize_set_string(sl_req_t *r, const char *key, sl_str_t value);
 /* The value at a dotted key as compact JSON (request pool): 1 found, 0 not. */
 int sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json);
+/* api->serialize_value_typed and serialize_value_keys (ABI 1.5): the
+ * value itself, borrowed from the tree; see plugin.h. */
+int sl_serialize_get_typed(sl_req_t *r, const char *key, sl_value_t *out);
+int sl_serialize_keys(sl_req_t *r, const char *key, sl_str_t *names, size_t cap);
 
 /* Build the record (compact JSON, pool memory).  `redact`: NULL-terminated
  * extra request header names to write as "REDACTED".  The one writer of the

@@ -348,6 +348,30 @@ typedef struct sl_req_stats {
     sl_str_t service_id, service_name, service_host;
 } sl_req_stats_t;
 
+/* since 1.5: one value of a request's log record as what it is
+ * (api->serialize_value_typed), with no JSON text written or parsed. */
+typedef enum sl_value_type {
+    SL_VALUE_NULL = 0,
+    SL_VALUE_BOOL,
+    SL_VALUE_INT,
+    SL_VALUE_DOUBLE,
+    SL_VALUE_STRING,
+    SL_VALUE_OBJECT,
+    SL_VALUE_ARRAY
+} sl_value_type_t;
+
+/* OWNERSHIP: `s` is borrowed from the record, valid until the request's
+ * next set_serialize_value or set_serialize_string call (a value set again
+ * replaces the old one) or the end of the request; copy it to keep it.
+ * This struct never grows. */
+typedef struct sl_value {
+    sl_value_type_t type;
+    int64_t i;  /* BOOL: 0 or 1; INT; DOUBLE: truncated (clamped); else 0 */
+    double d;   /* BOOL, INT, DOUBLE as a number; else 0 */
+    sl_str_t s; /* STRING: its bytes (NUL-terminated); else {"", 0} */
+    size_t n;   /* OBJECT: members; ARRAY: elements; STRING: bytes; else 0 */
+} sl_value_t;
+
 /* since 1.2: a target's health (api->upstream_health), Kong's
  * kong_upstream_target_health states. */
 typedef enum sl_target_state {
@@ -1111,6 +1135,21 @@ struct sl_api {
      * req_header_set fails, a bad name or value).  THREADS: the request's
      * worker loop. */
     int (*req_headers_set)(sl_req_t *r, const sl_str_t *names, const sl_str_t *values, size_t n);
+
+    /* ---- since 1.5: log record values without JSON text ----
+     * serialize_value_typed: serialize_value_get for a reader that wants
+     * the value itself (a token count, a model name): the value at the
+     * dotted key into *out (sl_value_t), nothing written or parsed.  1, or
+     * 0 when absent (out->type NULL).  A metrics or tracing plugin reads
+     * ai-proxy's ai.proxy.usage.prompt_tokens this way on every request.
+     * serialize_value_keys: the member names of the object at the dotted
+     * key, in order: returns how many it has (the first `cap` of them in
+     * names[], borrowed like sl_value_t's `s`), 0 when absent or empty,
+     * -1 when the value there is not an object.  For a reader that walks
+     * a namespace (Kong's prometheus: every `ai.<plugin>`).  THREADS: the
+     * request's worker loop. */
+    int (*serialize_value_typed)(sl_req_t *r, const char *key, sl_value_t *out);
+    int (*serialize_value_keys)(sl_req_t *r, const char *key, sl_str_t *names, size_t cap);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -131,6 +131,9 @@ static const member_t api_members[] = {
     API(req_body_take, 4),
     /* since 1.5: several request headers at once */
     API(req_headers_set, 5),
+    /* since 1.5: log record values without JSON text */
+    API(serialize_value_typed, 5),
+    API(serialize_value_keys, 5),
 };
 
 static const member_t desc_members[] = {
@@ -223,6 +226,13 @@ main(void)
            sizeof(sl_field_t) != 10 * sizeof(void *) + 2 * sizeof(double);
     bad |= offsetof(sl_schema_t, fields) != sizeof(size_t) ||
            offsetof(sl_schema_t, check) != sizeof(size_t) + sizeof(void *);
+    /* since 1.5: a typed log record value */
+    bad |= SL_VALUE_NULL != 0 || SL_VALUE_BOOL != 1 || SL_VALUE_INT != 2 || SL_VALUE_DOUBLE != 3 ||
+           SL_VALUE_STRING != 4 || SL_VALUE_OBJECT != 5 || SL_VALUE_ARRAY != 6;
+    bad |= offsetof(sl_value_t, type) != 0 || offsetof(sl_value_t, i) != 8 ||
+           offsetof(sl_value_t, d) != 16 || offsetof(sl_value_t, s) != 24 ||
+           offsetof(sl_value_t, n) != 24 + sizeof(sl_str_t) ||
+           sizeof(sl_value_t) != 24 + sizeof(sl_str_t) + sizeof(size_t);
     if (!bad)
         printf("ABI %d.%d layout as published\n", SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR);
     return bad ? 1 : 0;

@@ -568,12 +568,92 @@ test_same_bytes(void **state)
     sl_pool_destroy(pool);
 }
 
+/* ABI 1.5: serialize_value_typed and serialize_value_keys read the values
+ * plugins set (ai-proxy's statistics) as they are, pending strings too. */
+static void
+test_typed(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(4096);
+    sl_req_t *r = make_request(pool);
+    sl_value_t v;
+    sl_str_t names[4];
+
+    (void)state;
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage", &v), 0); /* no tree yet */
+    assert_int_equal(v.type, SL_VALUE_NULL);
+    assert_int_equal(sl_serialize_set(r, "ai.proxy.usage",
+                                      SL_STR("{\"prompt_tokens\":39,\"cost\":0.25,\"big\":1e300,"
+                                             "\"on\":true,\"none\":null,\"d\":{},\"l\":[1,2]}")),
+                     SL_OK);
+    assert_int_equal(
+        sl_serialize_set_string(r, "ai.proxy.meta.provider_name", SL_STR("dash\"scope")), SL_OK);
+    assert_int_equal(sl_serialize_set_string(r, "ai.other.x", SL_STR("")), SL_OK);
+
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage.prompt_tokens", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_INT);
+    assert_int_equal(v.i, 39);
+    assert_true(v.d == 39.0);
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage.cost", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_DOUBLE);
+    assert_true(v.d == 0.25);
+    assert_int_equal(v.i, 0);
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage.big", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_DOUBLE);
+    assert_true(v.i == INT64_MAX); /* clamped, never undefined */
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage.on", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_BOOL);
+    assert_int_equal(v.i, 1);
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage.none", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_NULL);
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage.d", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_OBJECT);
+    assert_int_equal(v.n, 0);
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage.l", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_ARRAY);
+    assert_int_equal(v.n, 2);
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_OBJECT);
+    assert_int_equal(v.n, 7);
+    /* a pending string, read without ever writing JSON */
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.meta.provider_name", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_STRING);
+    assert_int_equal(v.n, 10);
+    assert_memory_equal(v.s.ptr, "dash\"scope", 11); /* NUL-terminated */
+    assert_int_equal(sl_serialize_get_typed(r, "ai.other.x", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_STRING);
+    assert_int_equal(v.s.len, 0);
+    /* absent, through a scalar, bad keys */
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage.missing", &v), 0);
+    assert_int_equal(v.type, SL_VALUE_NULL);
+    assert_int_equal(sl_serialize_get_typed(r, "ai.proxy.usage.prompt_tokens.x", &v), 0);
+    assert_int_equal(sl_serialize_get_typed(r, "ai..proxy", &v), 0);
+    assert_int_equal(sl_serialize_get_typed(r, "", &v), 0);
+    assert_int_equal(sl_serialize_get_typed(r, NULL, &v), 0);
+
+    /* member names, in order; cap below the count */
+    assert_int_equal(sl_serialize_keys(r, "ai", names, 4), 2);
+    assert_true(SL_STR_EQ(names[0], "proxy"));
+    assert_true(SL_STR_EQ(names[1], "other"));
+    assert_int_equal(sl_serialize_keys(r, "ai.proxy.usage", names, 2), 7);
+    assert_true(SL_STR_EQ(names[0], "prompt_tokens"));
+    assert_true(SL_STR_EQ(names[1], "cost"));
+    assert_int_equal(sl_serialize_keys(r, "ai.proxy.usage", NULL, 0), 7);
+    assert_int_equal(sl_serialize_keys(r, "ai.proxy.usage.d", names, 4), 0);
+    assert_int_equal(sl_serialize_keys(r, "ai.proxy.usage.l", names, 4), -1);
+    assert_int_equal(sl_serialize_keys(r, "ai.proxy.usage.prompt_tokens", names, 4), -1);
+    assert_int_equal(sl_serialize_keys(r, "nothing", names, 4), 0);
+
+    json_object_put(r->ser);
+    sl_pool_destroy(pool);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_record),
         cmocka_unit_test(test_same_bytes),
+        cmocka_unit_test(test_typed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
