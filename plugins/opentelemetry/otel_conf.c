@@ -442,8 +442,9 @@ otel_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t
     int bad = 0;
 
     *conf = NULL;
-    if (api->abi_minor < 1 || api->size < offsetof(sl_api_t, req_stats) + sizeof(void *)) {
-        api->conf_error(cx, "", "opentelemetry needs a sluice host with plugin ABI 1.1");
+    if (api->abi_minor < 5 ||
+        api->size < offsetof(sl_api_t, serialize_value_keys) + sizeof(void *)) {
+        api->conf_error(cx, "", "opentelemetry needs a sluice host with plugin ABI 1.5");
         return -1;
     }
     conf_api = api;

@@ -412,6 +412,13 @@ void
 otel_scan_finish(otel_req_t *q, const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        if (!q->capture && q->match_stop == 0 && q->match_finish == 0) {
+            /* no pattern begun: both begin only at a quote */
+            const char *quote = memchr(p + i, '"', n - i);
+            if (quote == NULL)
+                return;
+            i = (size_t)(quote - p);
+        }
         char c = p[i];
         if (q->capture) {
             /* a reason is a short token (end_turn, tool_use, stop,

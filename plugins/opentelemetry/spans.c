@@ -273,16 +273,6 @@ parse(sl_str_t j)
     return o;
 }
 
-static json_object *
-serialized(const sl_api_t *api, sl_req_t *r, const char *key)
-{
-    sl_str_t j;
-
-    if (api->serialize_value_get(r, key, &j) != 1)
-        return NULL;
-    return parse(j);
-}
-
 /* ---- ai-proxy's config, parsed once per configuration ---- */
 
 typedef struct ai_conf {
@@ -351,23 +341,24 @@ ai_conf(const sl_api_t *api, sl_req_t *r)
     return &ai_cache;
 }
 
+/* ai-proxy's statistics (ai.proxy.meta / ai.proxy.usage) as they are in
+ * the log record, read without JSON text (ABI 1.5). */
 static const char *
-jstr(json_object *o, const char *key)
+stat_str(const sl_api_t *api, sl_req_t *r, const char *key)
 {
-    json_object *v;
-    if (o != NULL && json_object_object_get_ex(o, key, &v) &&
-        json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
+    sl_value_t v;
+    if (api->serialize_value_typed(r, key, &v) == 1 && v.type == SL_VALUE_STRING)
+        return v.s.ptr;
     return NULL;
 }
 
 static int
-jint(json_object *o, const char *key, int64_t *out)
+stat_int(const sl_api_t *api, sl_req_t *r, const char *key, int64_t *out)
 {
-    json_object *v;
-    if (o != NULL && json_object_object_get_ex(o, key, &v) &&
-        (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))) {
-        *out = json_object_get_int64(v);
+    sl_value_t v;
+    if (api->serialize_value_typed(r, key, &v) == 1 &&
+        (v.type == SL_VALUE_INT || v.type == SL_VALUE_DOUBLE)) {
+        *out = v.i;
         return 1;
     }
     return 0;
@@ -382,30 +373,24 @@ gen_ai_span(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q, int
     attrs_t a;
     uint8_t id[8];
     const ai_conf_t *ac = ai_conf(api, r);
-    json_object *meta = serialized(api, r, "ai.proxy.meta");
-    json_object *usage = serialized(api, r, "ai.proxy.usage");
-    json_object *details;
-    const char *provider, *v;
+    const char *provider = stat_str(api, r, "ai.proxy.meta.provider_name"), *v;
     int64_t n;
     char code[16];
 
-    if (ac == NULL && meta == NULL) {
-        json_object_put(usage);
+    if (ac == NULL && provider == NULL)
         return;
-    }
     attrs_init(&a, api, r);
     otel_random_bytes(id, 8);
     attr_cstr(&a, "gen_ai.operation.name", ac ? ac->operation : "chat");
-    provider = jstr(meta, "provider_name");
     if (provider != NULL) {
         attr_cstr(&a, "gen_ai.provider.name", provider_semconv(provider));
         attr_cstr(&a, "gen_ai.system", provider); /* deprecated name, still read by many */
     }
-    if ((v = jstr(meta, "request_model")) != NULL)
+    if ((v = stat_str(api, r, "ai.proxy.meta.request_model")) != NULL)
         attr_cstr(&a, "gen_ai.request.model", v);
-    if ((v = jstr(meta, "response_model")) != NULL)
+    if ((v = stat_str(api, r, "ai.proxy.meta.response_model")) != NULL)
         attr_cstr(&a, "gen_ai.response.model", v);
-    if ((v = jstr(meta, "request_mode")) != NULL && strcmp(v, "stream") == 0)
+    if ((v = stat_str(api, r, "ai.proxy.meta.request_mode")) != NULL && strcmp(v, "stream") == 0)
         attr_bool(&a, "gen_ai.request.stream", 1);
     if (ac != NULL && ac->have_max_tokens)
         attr_int(&a, "gen_ai.request.max_tokens", ac->max_tokens);
@@ -415,14 +400,13 @@ gen_ai_span(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q, int
         attr_double(&a, "gen_ai.request.top_p", ac->top_p);
     if (ac != NULL && ac->have_top_k)
         attr_double(&a, "gen_ai.request.top_k", (double)ac->top_k);
-    if (jint(usage, "prompt_tokens", &n))
+    if (stat_int(api, r, "ai.proxy.usage.prompt_tokens", &n))
         attr_int(&a, "gen_ai.usage.input_tokens", n);
-    if (jint(usage, "completion_tokens", &n))
+    if (stat_int(api, r, "ai.proxy.usage.completion_tokens", &n))
         attr_int(&a, "gen_ai.usage.output_tokens", n);
-    if (usage != NULL && json_object_object_get_ex(usage, "prompt_tokens_details", &details) &&
-        jint(details, "cached_tokens", &n) && n > 0)
+    if (stat_int(api, r, "ai.proxy.usage.prompt_tokens_details.cached_tokens", &n) && n > 0)
         attr_int(&a, "gen_ai.usage.cache_read.input_tokens", n);
-    if (jint(usage, "time_to_first_token", &n))
+    if (stat_int(api, r, "ai.proxy.usage.time_to_first_token", &n))
         attr_double(&a, "gen_ai.response.time_to_first_chunk", (double)n / 1000.0);
     if (q->n_finish > 0) {
         pb_any_t *av = attr(&a, "gen_ai.response.finish_reasons");
@@ -456,8 +440,6 @@ gen_ai_span(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q, int
     s.start_time_unix_nano = ns(start);
     s.end_time_unix_nano = ns(end);
     emit(c, &s, &a, q);
-    json_object_put(meta);
-    json_object_put(usage);
 }
 
 static const char *
