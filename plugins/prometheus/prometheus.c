@@ -298,72 +298,92 @@ count(prom_batch_t *bt, prom_family_id_t f, const sl_str_t *labels, size_t n, do
     add(bt, &k, k.len, PROM_PART_VALUE, v);
 }
 
-static sl_str_t
-jstr(json_object *o, const char *a, const char *b)
+/* A path under one `ai.<namespace>.` (ai-proxy's statistics), read as
+ * the value itself, no JSON text (ABI 1.5). */
+typedef struct {
+    char key[320];
+    size_t base; /* "ai.<namespace>." */
+} ai_path_t;
+
+static int
+ai_value(const sl_api_t *api, sl_req_t *r, ai_path_t *p, const char *sub, sl_value_t *v)
 {
-    json_object *x = NULL, *y = NULL;
-    if (!json_object_object_get_ex(o, a, &x) || !json_object_object_get_ex(x, b, &y) ||
-        !json_object_is_type(y, json_type_string))
-        return (sl_str_t){"", 0};
-    return (sl_str_t){json_object_get_string(y), (size_t)json_object_get_string_len(y)};
+    size_t n = strlen(sub);
+
+    if (p->base + n >= sizeof(p->key))
+        return 0;
+    memcpy(p->key + p->base, sub, n + 1);
+    return api->serialize_value_typed(r, p->key, v);
+}
+
+static sl_str_t
+ai_str(const sl_api_t *api, sl_req_t *r, ai_path_t *p, const char *sub)
+{
+    sl_value_t v;
+    if (ai_value(api, r, p, sub, &v) == 1 && v.type == SL_VALUE_STRING)
+        return v.s;
+    return (sl_str_t){"", 0};
 }
 
 static double
-jnum(json_object *o, const char *a, const char *b, double dflt)
+ai_num(const sl_api_t *api, sl_req_t *r, ai_path_t *p, const char *sub, double dflt)
 {
-    json_object *x = NULL, *y = NULL;
-    if (!json_object_object_get_ex(o, a, &x) || !json_object_object_get_ex(x, b, &y) ||
-        !(json_object_is_type(y, json_type_int) || json_object_is_type(y, json_type_double)))
-        return dflt;
-    return json_object_get_double(y);
+    sl_value_t v;
+    if (ai_value(api, r, p, sub, &v) == 1 && (v.type == SL_VALUE_INT || v.type == SL_VALUE_DOUBLE))
+        return v.d;
+    return dflt;
 }
+
+#define AI_MAX_NS 8
 
 /* Kong's exporter loops over every namespace under `ai` (ai.proxy, ...). */
 static void
 log_ai(const sl_api_t *api, sl_req_t *r, prom_batch_t *bt)
 {
-    sl_str_t js;
     static const char *const tokens[] = {"prompt_tokens", "completion_tokens", "total_tokens"};
+    static const char *const usage_tokens[] = {"usage.prompt_tokens", "usage.completion_tokens",
+                                               "usage.total_tokens"};
+    sl_str_t ns[AI_MAX_NS];
+    int nns = api->serialize_value_keys(r, "ai", ns, AI_MAX_NS);
+    ai_path_t p;
+    sl_value_t v;
 
-    if (api->serialize_value_get(r, "ai", &js) != 1)
-        return;
-    json_object *ai = json_tokener_parse(js.ptr);
-    if (ai == NULL)
-        return;
-    if (json_object_is_type(ai, json_type_object)) {
-        json_object_object_foreach(ai, ns, o)
-        {
-            (void)ns;
-            if (!json_object_is_type(o, json_type_object))
+    for (int i = 0; i < nns && i < AI_MAX_NS; i++) {
+        if (ns[i].len == 0 || ns[i].len > 255 || memchr(ns[i].ptr, '.', ns[i].len) != NULL)
+            continue; /* not a name a dotted key reaches */
+        memcpy(p.key, "ai.", 3);
+        memcpy(p.key + 3, ns[i].ptr, ns[i].len);
+        p.base = 3 + ns[i].len;
+        p.key[p.base] = '\0';
+        if (api->serialize_value_typed(r, p.key, &v) != 1 || v.type != SL_VALUE_OBJECT)
+            continue;
+        p.key[p.base++] = '.';
+        sl_str_t l[8] = {
+            ai_str(api, r, &p, "meta.provider_name"),
+            ai_str(api, r, &p, "meta.request_model"),
+            ai_str(api, r, &p, "cache.cache_status"),
+            ai_str(api, r, &p, "cache.vector_db"),
+            ai_str(api, r, &p, "cache.embeddings_provider"),
+            ai_str(api, r, &p, "cache.embeddings_model"),
+            workspace,
+        };
+        count(bt, PROM_AI_REQUESTS, l, 7, 1);
+        double cost = ai_num(api, r, &p, "usage.cost", 0);
+        if (cost > 0)
+            count(bt, PROM_AI_COST, l, 7, cost);
+        double lat = ai_num(api, r, &p, "meta.llm_latency", -1);
+        if (lat >= 0)
+            observe(bt, PROM_AI_LATENCY, l, 7, lat);
+        for (size_t t = 0; t < 3; t++) {
+            double n = ai_num(api, r, &p, usage_tokens[t], 0);
+            if (n <= 0)
                 continue;
-            sl_str_t l[8] = {
-                jstr(o, "meta", "provider_name"),
-                jstr(o, "meta", "request_model"),
-                jstr(o, "cache", "cache_status"),
-                jstr(o, "cache", "vector_db"),
-                jstr(o, "cache", "embeddings_provider"),
-                jstr(o, "cache", "embeddings_model"),
-                workspace,
-            };
-            count(bt, PROM_AI_REQUESTS, l, 7, 1);
-            double cost = jnum(o, "usage", "cost", 0);
-            if (cost > 0)
-                count(bt, PROM_AI_COST, l, 7, cost);
-            double lat = jnum(o, "meta", "llm_latency", -1);
-            if (lat >= 0)
-                observe(bt, PROM_AI_LATENCY, l, 7, lat);
-            for (size_t i = 0; i < 3; i++) {
-                double n = jnum(o, "usage", tokens[i], 0);
-                if (n <= 0)
-                    continue;
-                sl_str_t lt[8] = {l[0], l[1], l[2], l[3], l[4], l[5]};
-                lt[6] = (sl_str_t){tokens[i], strlen(tokens[i])};
-                lt[7] = workspace;
-                count(bt, PROM_AI_TOKENS, lt, 8, n);
-            }
+            sl_str_t lt[8] = {l[0], l[1], l[2], l[3], l[4], l[5]};
+            lt[6] = (sl_str_t){tokens[t], strlen(tokens[t])};
+            lt[7] = workspace;
+            count(bt, PROM_AI_TOKENS, lt, 8, n);
         }
     }
-    json_object_put(ai);
 }
 
 static void
