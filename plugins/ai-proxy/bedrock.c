@@ -323,42 +323,19 @@ sl_ap_b_message(sl_ap_br_t *b, int m, int mi, int role)
     return 0;
 }
 
+/* One system text (validated by the walker), with its cache point when
+ * its block is marked. */
 static int
-sl_ap_b_system_value(void *arg, int v, const char *where, int *k)
+sl_ap_b_system_text(void *arg, int text, int blk, int *k)
 {
     sl_ap_br_t *b = arg;
     sl_ap_nat_t *n = &b->n;
-    const sl_jdoc_t *d = n->d;
-    int blk, end;
 
-    if (d->t[v].type == SL_J_STR) {
-        if (d->t[v].len > 0) {
-            sl_ap_buf_adds((n)->out, (*k)++ ? ",{\"text\":" : ",\"system\":[{\"text\":");
-            sl_ap_nat_raw(n, v);
-            OUT(n, "}");
-        }
-        return 0;
-    }
-    if (d->t[v].type != SL_J_ARR) {
-        return 0;
-    }
-    end = SL_JSON_END(d, v);
-    for (blk = v + 1; blk < end; blk = SL_JSON_NEXT(d, blk)) {
-        int text = sl_json_get_t(d, blk, "text", SL_J_STR);
-
-        if (!sl_json_str_eq(d, sl_ap_b_block_type(d, blk), "text") || text < 0) {
-            return sl_ap_nat_fail(n, 400, "%s: only text blocks are allowed in system content",
-                                  where);
-        }
-        if (d->t[text].len == 0) {
-            continue;
-        }
-        sl_ap_buf_adds((n)->out, (*k)++ ? ",{\"text\":" : ",\"system\":[{\"text\":");
-        sl_ap_nat_raw(n, text);
-        OUT(n, "}");
-        if (b->caching && sl_ap_b_marked(d, blk)) {
-            OUT(n, ",{\"cachePoint\":{\"type\":\"default\"}}");
-        }
+    sl_ap_buf_adds(n->out, (*k)++ ? ",{\"text\":" : ",\"system\":[{\"text\":");
+    sl_ap_nat_raw(n, text);
+    OUT(n, "}");
+    if (blk >= 0 && b->caching && sl_ap_b_marked(n->d, blk)) {
+        OUT(n, ",{\"cachePoint\":{\"type\":\"default\"}}");
     }
     return 0;
 }
@@ -369,7 +346,7 @@ sl_ap_b_system(sl_ap_br_t *b)
     sl_ap_nat_t *n = &b->n;
     int k = 0;
 
-    if (sl_ap_nat_each_system(n, sl_ap_b_system_value, b, &k) != 0) {
+    if (sl_ap_nat_each_system(n, sl_ap_b_system_text, b, &k) != 0) {
         return -1;
     }
     if (k) {

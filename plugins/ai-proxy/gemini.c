@@ -125,48 +125,21 @@ sl_ap_g_media(sl_ap_nat_t *n, int blk, const char *where, int *np)
                           where);
 }
 
-/* systemInstruction: `system`, then every role:system message's text. */
+/* systemInstruction: `system`, then every role:system message's text
+ * (validated by the walker), one part each. */
 static int
-sl_ap_g_system_value(void *arg, int v, const char *where, int *np)
+sl_ap_g_system_text(void *arg, int text, int blk, int *np)
 {
     sl_ap_nat_t *n = arg;
-    const sl_jdoc_t *d = n->d;
-    int b, end;
 
-    if (d->t[v].type == SL_J_STR) {
-        if (d->t[v].len > 0) {
-            if (*np == 0) {
-                OUT(n, ",\"systemInstruction\":{\"parts\":[");
-            }
-            sl_ap_g_sep(n, np);
-            OUT(n, "{\"text\":");
-            sl_ap_nat_raw(n, v);
-            OUT(n, "}");
-        }
-        return 0;
+    (void)blk;
+    if (*np == 0) {
+        OUT(n, ",\"systemInstruction\":{\"parts\":[");
     }
-    if (d->t[v].type != SL_J_ARR) {
-        return 0;
-    }
-    end = SL_JSON_END(d, v);
-    for (b = v + 1; b < end; b = SL_JSON_NEXT(d, b)) {
-        int text = sl_json_get_t(d, b, "text", SL_J_STR);
-
-        if (!sl_json_str_eq(d, sl_ap_g_block_type(d, b), "text") || text < 0) {
-            return sl_ap_nat_fail(n, 400, "%s: only text blocks are allowed in system content",
-                                  where);
-        }
-        if (d->t[text].len == 0) {
-            continue;
-        }
-        if (*np == 0) {
-            OUT(n, ",\"systemInstruction\":{\"parts\":[");
-        }
-        sl_ap_g_sep(n, np);
-        OUT(n, "{\"text\":");
-        sl_ap_nat_raw(n, text);
-        OUT(n, "}");
-    }
+    sl_ap_g_sep(n, np);
+    OUT(n, "{\"text\":");
+    sl_ap_nat_raw(n, text);
+    OUT(n, "}");
     return 0;
 }
 
@@ -175,7 +148,7 @@ sl_ap_g_system(sl_ap_nat_t *n)
 {
     int np = 0;
 
-    if (sl_ap_nat_each_system(n, sl_ap_g_system_value, n, &np) != 0) {
+    if (sl_ap_nat_each_system(n, sl_ap_g_system_text, n, &np) != 0) {
         return -1;
     }
     if (np) {

@@ -68,6 +68,40 @@ sl_ap_uri_encode(sl_ap_buf_t *out, const char *p, size_t len)
     }
 }
 
+/* One system value: a string, or an array of text blocks (anything else
+ * in the array is refused once here, for every codec); each non-empty
+ * text goes to fn. */
+static int
+sl_ap_nat_system_value(sl_ap_nat_t *n, int v, const char *where, sl_ap_nat_system_fn fn, void *arg,
+                       int *count)
+{
+    const sl_jdoc_t *d = n->d;
+    int b, end;
+
+    if (v < 0) {
+        return 0;
+    }
+    if (d->t[v].type == SL_J_STR) {
+        return d->t[v].len > 0 ? fn(arg, v, -1, count) : 0;
+    }
+    if (d->t[v].type != SL_J_ARR) {
+        return 0;
+    }
+    end = SL_JSON_END(d, v);
+    for (b = v + 1; b < end; b = SL_JSON_NEXT(d, b)) {
+        int text = d->t[b].type == SL_J_OBJ ? sl_json_get_t(d, b, "text", SL_J_STR) : -1;
+
+        if (text < 0 || !sl_json_str_eq(d, sl_json_get_t(d, b, "type", SL_J_STR), "text")) {
+            return sl_ap_nat_fail(n, 400, "%s: only text blocks are allowed in system content",
+                                  where);
+        }
+        if (d->t[text].len > 0 && fn(arg, text, b, count) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int
 sl_ap_nat_each_system(sl_ap_nat_t *n, sl_ap_nat_system_fn fn, void *arg, int *count)
 {
@@ -75,7 +109,7 @@ sl_ap_nat_each_system(sl_ap_nat_t *n, sl_ap_nat_system_fn fn, void *arg, int *co
     int m, end = SL_JSON_END(d, n->msgs), mi = 0;
     char where[48];
 
-    if (n->system >= 0 && fn(arg, n->system, "system", count) != 0) {
+    if (n->system >= 0 && sl_ap_nat_system_value(n, n->system, "system", fn, arg, count) != 0) {
         return -1;
     }
     for (m = n->msgs + 1; m < end; m = SL_JSON_NEXT(d, m), mi++) {
@@ -83,7 +117,7 @@ sl_ap_nat_each_system(sl_ap_nat_t *n, sl_ap_nat_system_fn fn, void *arg, int *co
             continue;
         }
         snprintf(where, sizeof(where), "messages.%d.content", mi);
-        if (fn(arg, sl_json_get(d, m, "content"), where, count) != 0) {
+        if (sl_ap_nat_system_value(n, sl_json_get(d, m, "content"), where, fn, arg, count) != 0) {
             return -1;
         }
     }

@@ -41,9 +41,12 @@ int sl_ap_nat_begin(sl_ap_nat_t *n, const sl_ap_target_t *conf, const char *body
  * before index `before`, or -1. */
 int sl_ap_nat_tool_name(const sl_ap_nat_t *n, int before, int id_tok);
 /* Every system text in order: the top-level `system`, then each
- * role:"system" message's content; fn(arg, value token, error path, count)
- * writes one.  -1 as soon as fn fails, else 0. */
-typedef int (*sl_ap_nat_system_fn)(void *arg, int v, const char *where, int *count);
+ * role:"system" message's content, a string or text blocks (any other
+ * block is refused here: 400 "only text blocks are allowed in system
+ * content"); empty texts are skipped.  fn(arg, text string token, its
+ * block token or -1 for a plain string, count) writes one.  -1 as soon as
+ * a value is refused or fn fails, else 0. */
+typedef int (*sl_ap_nat_system_fn)(void *arg, int text, int blk, int *count);
 int sl_ap_nat_each_system(sl_ap_nat_t *n, sl_ap_nat_system_fn fn, void *arg, int *count);
 /* Write the escaped inside of a span (verbatim). */
 void sl_ap_nat_sv(sl_ap_nat_t *n, int tok);

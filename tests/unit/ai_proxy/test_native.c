@@ -484,6 +484,31 @@ test_bedrock_request(void **state)
                              &info),
                      400);
     assert_non_null(strstr(info.errmsg, "base64"));
+    /* the system walker (native.c) refuses a non-text block once for both
+     * codecs, naming where it is */
+    {
+        static const struct {
+            const char *body, *where;
+        } bad[] = {
+            {"{\"model\":\"m\",\"system\":[{\"type\":\"text\",\"text\":\"ok\"},{\"type\":"
+             "\"image\",\"source\":{}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+             "system: only text blocks"},
+            {"{\"model\":\"m\",\"system\":[\"bare\"],\"messages\":[{\"role\":\"user\","
+             "\"content\":\"x\"}]}",
+             "system: only text blocks"},
+            {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":"
+             "\"system\",\"content\":[{\"type\":\"text\"}]}]}",
+             "messages.1.content: only text blocks"},
+        };
+        static const req_fn fns[] = {sl_ap_gemini_request, sl_ap_bedrock_request};
+
+        for (size_t f = 0; f < 2; f++) {
+            for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(refused(fns[f], &conf, bad[i].body, &info), 400);
+                assert_non_null(strstr(info.errmsg, bad[i].where));
+            }
+        }
+    }
     assert_int_equal(refused(sl_ap_bedrock_request, &conf,
                              "{\"model\":\"m\",\"output_config\":{\"format\":{\"type\":"
                              "\"json_schema\",\"schema\":{}}},\"messages\":[{\"role\":\"user\","
