@@ -42,6 +42,20 @@ void sl_ap_buf_add_qstr(sl_ap_buf_t *b, const char *p, size_t n);
 /* `"" lit` makes anything but a string literal a compile error */
 #define SL_AP_BUF_LIT(b, lit) sl_ap_buf_add((b), "" lit, sizeof(lit) - 1)
 
+/* An OpenAI chat-completion chunk, as the codecs that decode a provider's
+ * stream into OpenAI's write it: the head "data: {id, object, created,
+ * model, choices:[" alone (for a caller's own choices), or a whole chunk
+ * whose one choice has the delta <delta_open><str><delta_close> (str: NULL
+ * or escaped JSON text) and finish_reason fin (NULL: null). */
+typedef struct sl_ap_oai_head {
+    const char *id;
+    long long created;
+    const char *model;
+} sl_ap_oai_head_t;
+void sl_ap_oai_chunk_head(sl_ap_buf_t *b, const sl_ap_oai_head_t *h);
+void sl_ap_oai_chunk(sl_ap_buf_t *b, const sl_ap_oai_head_t *h, const char *delta_open,
+                     const sl_str_t *str, const char *delta_close, const char *fin);
+
 /* ------------------------------------------------------------------------
  * json_scan.c - validating in-place JSON tokenizer
  *

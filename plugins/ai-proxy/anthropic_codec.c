@@ -685,12 +685,7 @@ sl_ac_stream_init(void *st_, const sl_ap_target_t *t, const sl_ap_req_info_t *in
 static void
 sl_ac_chunk_head(sl_ac_stream_t *s)
 {
-    SL_AP_BUF_LIT(s->out, "data: {\"id\":\"");
-    sl_ap_buf_adds(s->out, s->id);
-    sl_ap_buf_addf(
-        s->out, "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":", s->created);
-    sl_ap_buf_add_qstr(s->out, s->model, strlen(s->model));
-    SL_AP_BUF_LIT(s->out, ",\"choices\":[");
+    sl_ap_oai_chunk_head(s->out, &(sl_ap_oai_head_t){s->id, s->created, s->model});
 }
 
 /* A chunk whose delta is `delta` (JSON object text) with finish `fin`. */
@@ -698,22 +693,8 @@ static void
 sl_ac_delta(sl_ac_stream_t *s, const char *delta_open, const sl_str_t *str, const char *delta_close,
             const char *fin)
 {
-    sl_ac_chunk_head(s);
-    SL_AP_BUF_LIT(s->out, "{\"index\":0,\"delta\":");
-    sl_ap_buf_adds(s->out, delta_open);
-    if (str) {
-        sl_ap_buf_add(s->out, str->ptr, str->len);
-    }
-    sl_ap_buf_adds(s->out, delta_close);
-    SL_AP_BUF_LIT(s->out, ",\"logprobs\":null,\"finish_reason\":");
-    if (fin) {
-        sl_ap_buf_addc(s->out, '"');
-        sl_ap_buf_adds(s->out, fin);
-        sl_ap_buf_addc(s->out, '"');
-    } else {
-        SL_AP_BUF_LIT(s->out, "null");
-    }
-    SL_AP_BUF_LIT(s->out, "}]}\n\n");
+    sl_ap_oai_chunk(s->out, &(sl_ap_oai_head_t){s->id, s->created, s->model}, delta_open, str,
+                    delta_close, fin);
 }
 
 static void

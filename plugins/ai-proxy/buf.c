@@ -1,4 +1,5 @@
-/* buf.c - growing output buffer with JSON string escaping.
+/* buf.c - growing output buffer with JSON string escaping, and the
+ * OpenAI chat-chunk writer the stream decoders share.
  *
  * Every translator writes into one of these.  Appends never fail loudly:
  * an allocation failure sets the sticky `oom` flag and later appends are
@@ -166,4 +167,37 @@ sl_ap_buf_add_qstr(sl_ap_buf_t *b, const char *p, size_t n)
     sl_ap_buf_addc(b, '"');
     sl_ap_buf_add_esc(b, p, n);
     sl_ap_buf_addc(b, '"');
+}
+
+void
+sl_ap_oai_chunk_head(sl_ap_buf_t *b, const sl_ap_oai_head_t *h)
+{
+    SL_AP_BUF_LIT(b, "data: {\"id\":\"");
+    sl_ap_buf_adds(b, h->id);
+    sl_ap_buf_addf(
+        b, "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":", h->created);
+    sl_ap_buf_add_qstr(b, h->model, strlen(h->model));
+    SL_AP_BUF_LIT(b, ",\"choices\":[");
+}
+
+void
+sl_ap_oai_chunk(sl_ap_buf_t *b, const sl_ap_oai_head_t *h, const char *delta_open,
+                const sl_str_t *str, const char *delta_close, const char *fin)
+{
+    sl_ap_oai_chunk_head(b, h);
+    SL_AP_BUF_LIT(b, "{\"index\":0,\"delta\":");
+    sl_ap_buf_adds(b, delta_open);
+    if (str) {
+        sl_ap_buf_add(b, str->ptr, str->len);
+    }
+    sl_ap_buf_adds(b, delta_close);
+    SL_AP_BUF_LIT(b, ",\"logprobs\":null,\"finish_reason\":");
+    if (fin) {
+        sl_ap_buf_addc(b, '"');
+        sl_ap_buf_adds(b, fin);
+        sl_ap_buf_addc(b, '"');
+    } else {
+        SL_AP_BUF_LIT(b, "null");
+    }
+    SL_AP_BUF_LIT(b, "}]}\n\n");
 }

@@ -391,26 +391,7 @@ sl_co_stream_init(void *st_, const sl_ap_target_t *t, const sl_ap_req_info_t *in
 static void
 sl_co_chunk(sl_co_stream_t *s, const char *d1, const sl_str_t *str, const char *d2, const char *fin)
 {
-    SL_AP_BUF_LIT(s->out, "data: {\"id\":\"");
-    sl_ap_buf_adds(s->out, s->id);
-    sl_ap_buf_addf(
-        s->out, "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":", s->created);
-    sl_ap_buf_add_qstr(s->out, s->model, strlen(s->model));
-    SL_AP_BUF_LIT(s->out, ",\"choices\":[{\"index\":0,\"delta\":");
-    sl_ap_buf_adds(s->out, d1);
-    if (str) {
-        sl_ap_buf_add(s->out, str->ptr, str->len);
-    }
-    sl_ap_buf_adds(s->out, d2);
-    SL_AP_BUF_LIT(s->out, ",\"logprobs\":null,\"finish_reason\":");
-    if (fin) {
-        sl_ap_buf_addc(s->out, '"');
-        sl_ap_buf_adds(s->out, fin);
-        sl_ap_buf_addc(s->out, '"');
-    } else {
-        SL_AP_BUF_LIT(s->out, "null");
-    }
-    SL_AP_BUF_LIT(s->out, "}]}\n\n");
+    sl_ap_oai_chunk(s->out, &(sl_ap_oai_head_t){s->id, s->created, s->model}, d1, str, d2, fin);
 }
 
 static void
