@@ -631,28 +631,24 @@ airl_header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
 }
 
 /* What this response costs under each tokens_count_strategy, from
- * ai-proxy's ai.proxy.usage (Kong's field names). */
+ * ai-proxy's ai.proxy.usage (Kong's field names), each number read as a
+ * value (ABI 1.5): no JSON text written or parsed per request. */
 static int
 charges(const sl_api_t *api, sl_req_t *r, double amount[4])
 {
-    sl_str_t js;
-    json_object *u, *v;
+    static const char *const field[] = {"ai.proxy.usage.total_tokens",
+                                        "ai.proxy.usage.prompt_tokens",
+                                        "ai.proxy.usage.completion_tokens", "ai.proxy.usage.cost"};
+    sl_value_t v;
     int any = 0;
-    static const char *const field[] = {"total_tokens", "prompt_tokens", "completion_tokens",
-                                        "cost"};
 
-    if (!api->serialize_value_get(r, "ai.proxy.usage", &js))
-        return 0;
-    u = json_tokener_parse(js.ptr);
     for (int i = 0; i < 4; i++) {
         amount[i] = 0;
-        if (json_object_object_get_ex(u, field[i], &v))
-            amount[i] = json_object_get_double(v);
-        if (amount[i] < 0)
-            amount[i] = 0;
+        if (api->serialize_value_typed(r, field[i], &v) == 1 &&
+            (v.type == SL_VALUE_INT || v.type == SL_VALUE_DOUBLE) && v.d > 0)
+            amount[i] = v.d;
         any |= amount[i] > 0;
     }
-    json_object_put(u);
     return any;
 }
 
