@@ -9,6 +9,7 @@
  * configuration order breaks ties.  Matching walks the sorted array and
  * takes the first entry whose fields all match; it allocates nothing. */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,11 +32,130 @@ typedef struct sl_router {
 
 /* ---- regex translation (PCRE-isms Kong configs use -> POSIX ERE) ---- */
 
+/* glibc's regcomp copies a repeated item once per count ({n}, and + as
+ * "xx*"), so nested counts multiply: "((a{255}){255}){255}" or thirty
+ * stacked '+' ask for gigabytes at config load (found by fuzz_config).
+ * A path regex may expand to this many items; real ones use tens. */
+#define SL_REGEX_MAX_EXPANSION 10000
+
+/* Length of an ERE interval "{n}", "{n,}" or "{n,m}" at s, 0 if s is not
+ * one; *factor gets how many copies of the item it asks for. */
+static size_t
+interval_len(const char *s, uint64_t *factor)
+{
+    const char *p = s + 1;
+    uint64_t n = 0, m = 0;
+    int has_m = 0, comma = 0;
+
+    if (*s != '{' || *p < '0' || *p > '9')
+        return 0;
+    while (*p >= '0' && *p <= '9')
+        n = n < 100000 ? n * 10 + (uint64_t)(*p++ - '0') : (p++, n);
+    if (*p == ',') {
+        comma = 1;
+        for (p++; *p >= '0' && *p <= '9'; has_m = 1)
+            m = m < 100000 ? m * 10 + (uint64_t)(*p++ - '0') : (p++, m);
+    }
+    if (*p != '}')
+        return 0;
+    *factor = has_m ? (m > n ? m : n) : comma ? n + 1 : n;
+    if (*factor == 0)
+        *factor = 1;
+    return (size_t)(p + 1 - s);
+}
+
+static uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
+
+static uint64_t
+sat_mul(uint64_t a, uint64_t b)
+{
+    return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+/* How many items regcomp will build for the translated ERE `re`: items
+ * add up in a sequence, the longest alternative counts for a group, and a
+ * repetition multiplies its item.  Saturates rather than overflows. */
+static uint64_t
+regex_expansion(const char *re)
+{
+    enum { DEPTH = 64 };
+    struct {
+        uint64_t seq, alt, last;
+    } st[DEPTH] = {{0, 0, 0}};
+    int d = 0;
+
+    for (const char *c = re; *c; c++) {
+        uint64_t item = 1, f;
+        size_t il;
+        switch (*c) {
+        case '\\':
+            if (c[1])
+                c++;
+            break;
+        case '[': /* a bracket expression is one item; ']' first is literal */
+            c++;
+            if (*c == '^')
+                c++;
+            if (*c == ']')
+                c++;
+            while (*c && *c != ']')
+                c++;
+            if (!*c)
+                return UINT64_MAX; /* regcomp refuses it anyway */
+            break;
+        case '(':
+            if (++d >= DEPTH)
+                return UINT64_MAX;
+            st[d].seq = st[d].alt = st[d].last = 0;
+            continue;
+        case ')':
+            if (d == 0)
+                return UINT64_MAX;
+            item = sat_add(st[d].seq > st[d].alt ? st[d].seq : st[d].alt, 1);
+            d--;
+            break;
+        case '|':
+            if (st[d].seq > st[d].alt)
+                st[d].alt = st[d].seq;
+            st[d].seq = st[d].last = 0;
+            continue;
+        case '*':
+        case '?':
+            continue; /* one copy, optional or looped */
+        case '+':     /* regcomp makes x+ into xx* */
+            st[d].seq = sat_add(st[d].seq, st[d].last);
+            st[d].last = sat_mul(st[d].last, 2);
+            continue;
+        case '{':
+            if ((il = interval_len(c, &f)) != 0) {
+                st[d].seq = sat_add(st[d].seq, sat_mul(st[d].last, f - 1));
+                st[d].last = sat_mul(st[d].last, f);
+                c += il - 1;
+                continue;
+            }
+            break;
+        default:
+            break;
+        }
+        st[d].seq = sat_add(st[d].seq, item);
+        st[d].last = item;
+    }
+    return st[0].seq > st[0].alt ? st[0].seq : st[0].alt;
+}
+
 static int
 translate_regex(const char *src, char *out, size_t outlen, char *err, size_t errlen)
 {
     size_t o = 0;
     int in_br = 0;
+    /* what the previous item was: 0 other, 1 a quantifier, 2 a quantifier
+     * and its PCRE lazy '?' (dropped: whether an anchored path matches
+     * does not depend on greed) */
+    int quant = 0;
 
 #define EMIT(s)                                                                                    \
     do {                                                                                           \
@@ -48,6 +168,8 @@ translate_regex(const char *src, char *out, size_t outlen, char *err, size_t err
     EMIT("^(");
     for (const char *c = src; *c; c++) {
         char one[2] = {*c, 0};
+        if (!in_br && *c != '*' && *c != '+' && *c != '?' && *c != '{')
+            quant = 0;
         if (*c == '\\' && c[1]) {
             char n = *++c;
             if (in_br) {
@@ -90,6 +212,41 @@ translate_regex(const char *src, char *out, size_t outlen, char *err, size_t err
             }
             continue;
         }
+        if (*c == '*' || *c == '+' || *c == '?') {
+            if (quant == 1 && *c == '?') {
+                quant = 2;
+                continue;
+            }
+            if (quant != 0) {
+                snprintf(err, errlen, "invalid regex: '~%s' (%s)", src,
+                         quant == 1 && *c == '+' ? "possessive quantifiers are not supported"
+                                                 : "a quantifier after a quantifier");
+                return SL_ERROR;
+            }
+            quant = 1;
+            EMIT(one);
+            continue;
+        }
+        if (*c == '{') {
+            uint64_t f;
+            size_t il = interval_len(c, &f);
+            if (il != 0) {
+                char iv[32];
+                if (quant != 0 || il >= sizeof(iv)) {
+                    snprintf(err, errlen, "invalid regex: '~%s' (%s)", src,
+                             quant != 0 ? "repeat count after a quantifier"
+                                        : "repeat count too large");
+                    return SL_ERROR;
+                }
+                memcpy(iv, c, il);
+                iv[il] = '\0';
+                EMIT(iv);
+                c += il - 1;
+                quant = 1;
+                continue;
+            }
+        }
+        quant = 0;
         if (c[0] == '(' && c[1] == '?') {
             const char *q = c + 2;
             if (*q == 'P')
@@ -136,6 +293,13 @@ sl_router_compile_path(sl_route_path_t *rp, const char *src, char *err, size_t e
     }
     if (translate_regex(src + 1, ere, sizeof(ere), err, errlen) != SL_OK)
         return SL_ERROR;
+    if (regex_expansion(ere) > SL_REGEX_MAX_EXPANSION) {
+        snprintf(err, errlen,
+                 "invalid regex: '%s' (repetitions expand it to more than %d items; nest fewer "
+                 "or smaller repeat counts)",
+                 src, SL_REGEX_MAX_EXPANSION);
+        return SL_ERROR;
+    }
     if ((rc = regcomp(&rp->re, ere, REG_EXTENDED)) != 0) {
         char msg[200];
         regerror(rc, &rp->re, msg, sizeof(msg));

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -189,6 +190,54 @@ test_match_then_join(void **state)
     sl_conf_free(conf);
 }
 
+/* Path regexes regcomp would blow up on (fuzz_config: thirty stacked '+'
+ * took 2 GB) are refused at load with the reason; ordinary ones, PCRE's
+ * lazy '?' and a large single count still compile and match as before. */
+static void
+test_regex_bounds(void **state)
+{
+    static const struct {
+        const char *re, *err; /* err: NULL = compiles */
+        const char *path;     /* with err NULL: a path it must match */
+    } rows[] = {
+        {"~/b/(x|y)+", NULL, "/b/xyx"},
+        {"~/b/(x|y)+?/c", NULL, "/b/xy/c"},
+        {"~/b/[a-z]*?/c", NULL, "/b/abc/c"},
+        {"~/a{1000}", NULL, NULL},
+        {"~/v1/[0-9a-f]{8}-[0-9a-f]{4}/(?<id>\\d+)$", NULL, "/v1/0123abcd-ef01/42"},
+        {"~/[+*?]+x", NULL, "/+*x"},
+        {"~/b/(x|y)++", "possessive quantifiers are not supported", NULL},
+        {"~/b/(x|y)++++++++++++++++++++++++++++++", "possessive quantifiers are not supported",
+         NULL},
+        {"~/b/x+??", "a quantifier after a quantifier", NULL},
+        {"~/b/x*+", "possessive quantifiers are not supported", NULL},
+        {"~/x{2}{3}", "repeat count after a quantifier", NULL},
+        {"~/((a{255}){255}){255}", "repetitions expand it to more than 10000 items", NULL},
+        {"~/((((a{10}){10}){10}){10})", "repetitions expand it to more than 10000 items", NULL},
+        {"~/(a{5000}|b)+", "repetitions expand it to more than 10000 items", NULL},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        sl_route_path_t rp;
+        char err[512] = "";
+        int rc = sl_router_compile_path(&rp, rows[i].re, err, sizeof(err));
+        if (rows[i].err == NULL) {
+            if (rc != SL_OK)
+                fail_msg("%s: %s", rows[i].re, err);
+            if (rows[i].path != NULL && regexec(&rp.re, rows[i].path, 0, NULL, 0) != 0)
+                fail_msg("%s does not match %s", rows[i].re, rows[i].path);
+            sl_router_path_free(&rp);
+        } else {
+            if (rc == SL_OK) {
+                sl_router_path_free(&rp);
+                fail_msg("%s: compiled", rows[i].re);
+            }
+            if (strstr(err, rows[i].err) == NULL)
+                fail_msg("%s: '%s' lacks '%s'", rows[i].re, err, rows[i].err);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -196,6 +245,7 @@ main(void)
         cmocka_unit_test(test_upstream_path_table),
         cmocka_unit_test(test_matching_order),
         cmocka_unit_test(test_match_then_join),
+        cmocka_unit_test(test_regex_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
