@@ -20,54 +20,120 @@
 #include "otel.h"
 #include "otlp.pb-c.h"
 
-typedef Opentelemetry__Proto__Trace__V1__Span pb_span_t;
-typedef Opentelemetry__Proto__Trace__V1__KeyValue pb_kv_t;
-typedef Opentelemetry__Proto__Trace__V1__AnyValue pb_any_t;
-typedef Opentelemetry__Proto__Trace__V1__ArrayValue pb_array_t;
-typedef Opentelemetry__Proto__Trace__V1__Status pb_status_t;
+typedef Opentelemetry__Proto__Trace__V1__SpanOut pb_span_t;
+typedef Opentelemetry__Proto__Trace__V1__KeyValueOut pb_kv_t;
+typedef Opentelemetry__Proto__Trace__V1__AnyValueOut pb_any_t;
+typedef Opentelemetry__Proto__Trace__V1__ArrayValueOut pb_array_t;
+typedef Opentelemetry__Proto__Trace__V1__StatusOut pb_status_t;
 
 #define MAX_ATTRS 32
 #define MAX_STR 2048 /* longer attribute values are cut (a long URL) */
 
+/* The attributes sluice writes, one slot each (a key written by two spans
+ * with different values, net.peer.ip, has two). */
+typedef enum attr_id {
+    A_HTTP_METHOD,
+    A_HTTP_URL,
+    A_HTTP_HOST,
+    A_HTTP_SCHEME,
+    A_HTTP_FLAVOR,
+    A_HTTP_CLIENT_IP,
+    A_NET_PEER_IP,
+    A_REQUEST_ID,
+    A_HTTP_STATUS,
+    A_TRY_COUNT,
+    A_TRY_PEER_IP,
+    A_TRY_PEER_NAME,
+    A_TRY_PEER_PORT,
+    A_TRY_STATUS,
+    A_GENAI_OPERATION,
+    A_GENAI_PROVIDER,
+    A_GENAI_SYSTEM,
+    A_GENAI_REQ_MODEL,
+    A_GENAI_RESP_MODEL,
+    A_GENAI_STREAM,
+    A_GENAI_MAX_TOKENS,
+    A_GENAI_TEMPERATURE,
+    A_GENAI_TOP_P,
+    A_GENAI_TOP_K,
+    A_GENAI_INPUT_TOKENS,
+    A_GENAI_OUTPUT_TOKENS,
+    A_GENAI_CACHE_READ,
+    A_GENAI_TTFC,
+    A_GENAI_FINISH,
+    A_ERROR_TYPE,
+    A_MAX
+} attr_id_t;
+
+static const sl_str_t attr_key[A_MAX] = {
+    [A_HTTP_METHOD] = SL_STR("http.method"),
+    [A_HTTP_URL] = SL_STR("http.url"),
+    [A_HTTP_HOST] = SL_STR("http.host"),
+    [A_HTTP_SCHEME] = SL_STR("http.scheme"),
+    [A_HTTP_FLAVOR] = SL_STR("http.flavor"),
+    [A_HTTP_CLIENT_IP] = SL_STR("http.client_ip"),
+    [A_NET_PEER_IP] = SL_STR("net.peer.ip"),
+    [A_REQUEST_ID] = SL_STR("kong.request.id"),
+    [A_HTTP_STATUS] = SL_STR("http.status_code"),
+    [A_TRY_COUNT] = SL_STR("try_count"),
+    [A_TRY_PEER_IP] = SL_STR("net.peer.ip"),
+    [A_TRY_PEER_NAME] = SL_STR("net.peer.name"),
+    [A_TRY_PEER_PORT] = SL_STR("net.peer.port"),
+    [A_TRY_STATUS] = SL_STR("http.status_code"),
+    [A_GENAI_OPERATION] = SL_STR("gen_ai.operation.name"),
+    [A_GENAI_PROVIDER] = SL_STR("gen_ai.provider.name"),
+    [A_GENAI_SYSTEM] = SL_STR("gen_ai.system"), /* deprecated name, still read by many */
+    [A_GENAI_REQ_MODEL] = SL_STR("gen_ai.request.model"),
+    [A_GENAI_RESP_MODEL] = SL_STR("gen_ai.response.model"),
+    [A_GENAI_STREAM] = SL_STR("gen_ai.request.stream"),
+    [A_GENAI_MAX_TOKENS] = SL_STR("gen_ai.request.max_tokens"),
+    [A_GENAI_TEMPERATURE] = SL_STR("gen_ai.request.temperature"),
+    [A_GENAI_TOP_P] = SL_STR("gen_ai.request.top_p"),
+    [A_GENAI_TOP_K] = SL_STR("gen_ai.request.top_k"),
+    [A_GENAI_INPUT_TOKENS] = SL_STR("gen_ai.usage.input_tokens"),
+    [A_GENAI_OUTPUT_TOKENS] = SL_STR("gen_ai.usage.output_tokens"),
+    [A_GENAI_CACHE_READ] = SL_STR("gen_ai.usage.cache_read.input_tokens"),
+    [A_GENAI_TTFC] = SL_STR("gen_ai.response.time_to_first_chunk"),
+    [A_GENAI_FINISH] = SL_STR("gen_ai.response.finish_reasons"),
+    [A_ERROR_TYPE] = SL_STR("error.type"),
+};
+
+/* The last encoding of each attribute, per worker: most attributes repeat
+ * from one request to the next (the method, host, scheme, flavor, client
+ * address, upstream, status, model, ...), and protobuf-c's generic packer
+ * costs a few hundred instructions per KeyValue; a value equal to the last
+ * one reuses its bytes.  Only values of at most MEMO_VAL bytes are kept. */
+#define MEMO_VAL 128
+#define MEMO_ENC 256
+
+typedef struct attr_memo {
+    int type; /* an AnyValueOut value case; 0: empty */
+    size_t vlen;
+    char v[MEMO_VAL]; /* STRING: the value's bytes as given; INT, DOUBLE, BOOL: its 8 bytes */
+    size_t len;
+    uint8_t enc[MEMO_ENC]; /* the KeyValue */
+} attr_memo_t;
+
+static attr_memo_t memo[A_MAX]; /* per worker: used on its loop only */
+
 typedef struct attrs {
     const sl_api_t *api;
     sl_req_t *r;
-    pb_kv_t kv[MAX_ATTRS];
-    pb_any_t av[MAX_ATTRS];
-    pb_kv_t *p[MAX_ATTRS];
+    ProtobufCBinaryData enc[MAX_ATTRS]; /* each attribute's KeyValue */
     size_t n;
-    pb_array_t arr;
-    pb_any_t arr_v[OTEL_MAX_FINISH];
-    pb_any_t *arr_p[OTEL_MAX_FINISH];
-    size_t bound; /* the encoded attributes' size at most (see emit) */
+    size_t bytes; /* their sizes, summed */
 } attrs_t;
 
-/* What one attribute adds to its span at most, beyond its key and string
- * bytes: four tags and four length prefixes (KeyValue in Span, key,
- * AnyValue, its value) and a 10-byte varint or 8-byte double. */
-#define ATTR_OVERHEAD 64
 /* A span's own fields at most, beyond name, trace_state, status message
  * and attributes: ids, flags, kind, times, status code. */
 #define SPAN_OVERHEAD 320
-
-static pb_any_t *
-attr(attrs_t *a, const char *key)
-{
-    pb_kv_t *kv;
-    pb_any_t *v;
-
-    if (a->n == MAX_ATTRS)
-        return NULL;
-    kv = &a->kv[a->n];
-    v = &a->av[a->n];
-    opentelemetry__proto__trace__v1__key_value__init(kv);
-    opentelemetry__proto__trace__v1__any_value__init(v);
-    kv->key = (char *)key;
-    kv->value = v;
-    a->p[a->n++] = kv;
-    a->bound += ATTR_OVERHEAD + strlen(key);
-    return v;
-}
+/* What an attribute adds to its span beyond its encoding: a tag and a
+ * length prefix. */
+#define ATTR_OVERHEAD 8
+/* A KeyValue's encoding beyond its key and string bytes: two tags and two
+ * length prefixes (key, AnyValue), the value's tag, its length or a
+ * 10-byte varint or an 8-byte double. */
+#define KV_OVERHEAD 32
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0. */
 static size_t
@@ -118,18 +184,23 @@ ascii_prefix(const char *p, size_t n)
     return i;
 }
 
-/* A protobuf string: NUL-terminated, valid UTF-8 (a collector refuses the
- * whole batch otherwise: invalid bytes become '?'), at most MAX_STR bytes
- * (cut on a character boundary); its bytes count in the span's bound. */
-static char *
-cstr(attrs_t *a, const char *p, size_t n)
+/* A protobuf string: valid UTF-8 (a collector refuses the whole batch
+ * otherwise: invalid bytes become '?'), at most MAX_STR bytes (cut on a
+ * character boundary).  ASCII within the limit is used where it is (it
+ * lives until the span is encoded); anything else is copied. */
+static ProtobufCBinaryData
+pstr(const sl_api_t *api, sl_req_t *r, const char *p, size_t n)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t o, cap = n > MAX_STR ? MAX_STR : n;
-    char *s = a->api->palloc(a->r, cap + 1);
+    char *s;
 
-    a->bound += cap;
-    o = ascii_prefix(p, cap); /* ASCII is valid UTF-8 as it is */
+    if (n == 0)
+        return (ProtobufCBinaryData){0, NULL};
+    o = ascii_prefix(p, cap);
+    if (o == n)
+        return (ProtobufCBinaryData){n, (uint8_t *)p};
+    s = api->palloc(r, cap);
     memcpy(s, p, o);
     for (size_t i = o; i < n;) {
         size_t k = utf8_seq(u + i, n - i);
@@ -146,54 +217,110 @@ cstr(attrs_t *a, const char *p, size_t n)
         o += k;
         i += k;
     }
-    s[o] = '\0';
-    return s;
+    return (ProtobufCBinaryData){o, (uint8_t *)s};
 }
 
+/* Add attribute `id` with value `v`: its KeyValue as last time when the
+ * value is the same (vbytes, vlen: what identifies it), else encoded now
+ * (size: the value's bytes in the encoding at most) and kept for next time
+ * when small enough. */
 static void
-attr_str(attrs_t *a, const char *key, sl_str_t s)
+attr_add(attrs_t *a, attr_id_t id, pb_any_t *v, const void *vbytes, size_t vlen, size_t size)
 {
-    pb_any_t *v = attr(a, key);
-    if (v == NULL)
+    attr_memo_t *m = &memo[id];
+    pb_kv_t kv = OPENTELEMETRY__PROTO__TRACE__V1__KEY_VALUE_OUT__INIT;
+    size_t bound = attr_key[id].len + size + KV_OVERHEAD, len;
+    int keep = vlen <= MEMO_VAL && bound <= MEMO_ENC;
+    uint8_t *out;
+
+    if (a->n == MAX_ATTRS)
         return;
-    v->value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_STRING_VALUE;
-    v->string_value = cstr(a, s.ptr ? s.ptr : "", s.len);
-}
-
-static void
-attr_cstr(attrs_t *a, const char *key, const char *s)
-{
-    attr_str(a, key, (sl_str_t){s, strlen(s)});
-}
-
-static void
-attr_int(attrs_t *a, const char *key, int64_t i)
-{
-    pb_any_t *v = attr(a, key);
-    if (v == NULL)
+    if (m->type == (int)v->value_case && m->vlen == vlen && memcmp(m->v, vbytes, vlen) == 0) {
+        a->enc[a->n++] = (ProtobufCBinaryData){m->len, m->enc};
+        a->bytes += m->len;
         return;
-    v->value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_INT_VALUE;
-    v->int_value = i;
+    }
+    out = keep ? m->enc : a->api->palloc(a->r, bound);
+    if (v->value_case == OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_STRING_VALUE)
+        v->string_value = pstr(a->api, a->r, vbytes, vlen);
+    kv.key = (ProtobufCBinaryData){attr_key[id].len, (uint8_t *)attr_key[id].ptr};
+    kv.value = v;
+    len = opentelemetry__proto__trace__v1__key_value_out__pack(&kv, out);
+    m->type = 0; /* m->enc was overwritten, or the value is not kept */
+    if (keep) {
+        m->type = (int)v->value_case;
+        m->vlen = vlen;
+        memcpy(m->v, vbytes, vlen);
+        m->len = len;
+    }
+    a->enc[a->n++] = (ProtobufCBinaryData){len, out};
+    a->bytes += len;
 }
 
 static void
-attr_double(attrs_t *a, const char *key, double d)
+attr_str(attrs_t *a, attr_id_t id, sl_str_t s)
 {
-    pb_any_t *v = attr(a, key);
-    if (v == NULL)
-        return;
-    v->value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
-    v->double_value = d;
+    pb_any_t v = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__INIT;
+    v.value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_STRING_VALUE;
+    attr_add(a, id, &v, s.ptr ? s.ptr : "", s.len, s.len);
 }
 
 static void
-attr_bool(attrs_t *a, const char *key, int b)
+attr_cstr(attrs_t *a, attr_id_t id, const char *s)
 {
-    pb_any_t *v = attr(a, key);
-    if (v == NULL)
-        return;
-    v->value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_BOOL_VALUE;
-    v->bool_value = b != 0;
+    attr_str(a, id, (sl_str_t){s, strlen(s)});
+}
+
+static void
+attr_int(attrs_t *a, attr_id_t id, int64_t i)
+{
+    pb_any_t v = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__INIT;
+    v.value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_INT_VALUE;
+    v.int_value = i;
+    attr_add(a, id, &v, &i, sizeof(i), 0);
+}
+
+static void
+attr_double(attrs_t *a, attr_id_t id, double d)
+{
+    pb_any_t v = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__INIT;
+    v.value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_DOUBLE_VALUE;
+    v.double_value = d;
+    attr_add(a, id, &v, &d, sizeof(d), 0);
+}
+
+static void
+attr_bool(attrs_t *a, attr_id_t id, int b)
+{
+    pb_any_t v = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__INIT;
+    int64_t k = b != 0;
+    v.value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_BOOL_VALUE;
+    v.bool_value = b != 0;
+    attr_add(a, id, &v, &k, sizeof(k), 0);
+}
+
+/* An array of strings (NUL-terminated, valid UTF-8), never kept. */
+static void
+attr_str_array(attrs_t *a, attr_id_t id, char (*strs)[32], int n)
+{
+    pb_any_t v = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__INIT;
+    pb_array_t arr = OPENTELEMETRY__PROTO__TRACE__V1__ARRAY_VALUE_OUT__INIT;
+    pb_any_t item[OTEL_MAX_FINISH], *items[OTEL_MAX_FINISH];
+    size_t size = 0;
+
+    for (int i = 0; i < n && i < OTEL_MAX_FINISH; i++) {
+        size_t len = strnlen(strs[i], sizeof(strs[i]));
+        opentelemetry__proto__trace__v1__any_value_out__init(&item[i]);
+        item[i].value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_STRING_VALUE;
+        item[i].string_value = (ProtobufCBinaryData){len, (uint8_t *)strs[i]};
+        items[i] = &item[i];
+        size += len + KV_OVERHEAD;
+        arr.n_values++;
+    }
+    arr.values = items;
+    v.value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_ARRAY_VALUE;
+    v.array_value = &arr;
+    attr_add(a, id, &v, NULL, MEMO_VAL + 1, size); /* too long to keep: never compared */
 }
 
 static void
@@ -202,31 +329,27 @@ attrs_init(attrs_t *a, const sl_api_t *api, sl_req_t *r)
     a->api = api;
     a->r = r;
     a->n = 0;
-    a->bound = 0;
+    a->bytes = 0;
 }
 
 /* Encode one span with protobuf-c straight into the exporter's queue.
- * The room asked for is an upper bound of the encoded size, added up while
- * the span was built (strings are copied, so their lengths are known):
- * protobuf-c then packs in one walk, without the walk that computes the
- * exact size first. */
+ * The room asked for is an upper bound of the encoded size (the
+ * attributes are already encoded, the other lengths known): protobuf-c
+ * then packs in one walk, without the walk that computes the exact size
+ * first. */
 static void
 emit(otel_conf_t *c, pb_span_t *s, attrs_t *a, const otel_req_t *q)
 {
-    size_t bound = SPAN_OVERHEAD + a->bound + strlen(s->name);
-    uint8_t *out;
+    size_t bound = SPAN_OVERHEAD + a->bytes + a->n * ATTR_OVERHEAD + s->name.len +
+                   s->trace_state.len + (s->status != NULL ? s->status->message.len : 0);
+    uint8_t *out = otel_exporter_reserve(c, bound);
 
-    if (s->trace_state != NULL)
-        bound += strlen(s->trace_state);
-    if (s->status != NULL && s->status->message != NULL)
-        bound += strlen(s->status->message);
-    out = otel_exporter_reserve(c, bound);
     if (out == NULL)
         return;
     s->trace_id = (ProtobufCBinaryData){16, (uint8_t *)q->trace_id};
     s->n_attributes = a->n;
-    s->attributes = a->p;
-    otel_exporter_commit(c, opentelemetry__proto__trace__v1__span__pack(s, out));
+    s->attributes = a->enc;
+    otel_exporter_commit(c, opentelemetry__proto__trace__v1__span_out__pack(s, out));
 }
 
 static char *
@@ -368,8 +491,8 @@ static void
 gen_ai_span(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q, int64_t start,
             int64_t end, int status)
 {
-    pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
-    pb_status_t st = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
+    pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_OUT__INIT;
+    pb_status_t st = OPENTELEMETRY__PROTO__TRACE__V1__STATUS_OUT__INIT;
     attrs_t a;
     uint8_t id[8];
     const ai_conf_t *ac = ai_conf(api, r);
@@ -381,61 +504,45 @@ gen_ai_span(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q, int
         return;
     attrs_init(&a, api, r);
     otel_random_bytes(id, 8);
-    attr_cstr(&a, "gen_ai.operation.name", ac ? ac->operation : "chat");
+    attr_cstr(&a, A_GENAI_OPERATION, ac ? ac->operation : "chat");
     if (provider != NULL) {
-        attr_cstr(&a, "gen_ai.provider.name", provider_semconv(provider));
-        attr_cstr(&a, "gen_ai.system", provider); /* deprecated name, still read by many */
+        attr_cstr(&a, A_GENAI_PROVIDER, provider_semconv(provider));
+        attr_cstr(&a, A_GENAI_SYSTEM, provider);
     }
     if ((v = stat_str(api, r, "ai.proxy.meta.request_model")) != NULL)
-        attr_cstr(&a, "gen_ai.request.model", v);
+        attr_cstr(&a, A_GENAI_REQ_MODEL, v);
     if ((v = stat_str(api, r, "ai.proxy.meta.response_model")) != NULL)
-        attr_cstr(&a, "gen_ai.response.model", v);
+        attr_cstr(&a, A_GENAI_RESP_MODEL, v);
     if ((v = stat_str(api, r, "ai.proxy.meta.request_mode")) != NULL && strcmp(v, "stream") == 0)
-        attr_bool(&a, "gen_ai.request.stream", 1);
+        attr_bool(&a, A_GENAI_STREAM, 1);
     if (ac != NULL && ac->have_max_tokens)
-        attr_int(&a, "gen_ai.request.max_tokens", ac->max_tokens);
+        attr_int(&a, A_GENAI_MAX_TOKENS, ac->max_tokens);
     if (ac != NULL && ac->have_temperature)
-        attr_double(&a, "gen_ai.request.temperature", ac->temperature);
+        attr_double(&a, A_GENAI_TEMPERATURE, ac->temperature);
     if (ac != NULL && ac->have_top_p)
-        attr_double(&a, "gen_ai.request.top_p", ac->top_p);
+        attr_double(&a, A_GENAI_TOP_P, ac->top_p);
     if (ac != NULL && ac->have_top_k)
-        attr_double(&a, "gen_ai.request.top_k", (double)ac->top_k);
+        attr_double(&a, A_GENAI_TOP_K, (double)ac->top_k);
     if (stat_int(api, r, "ai.proxy.usage.prompt_tokens", &n))
-        attr_int(&a, "gen_ai.usage.input_tokens", n);
+        attr_int(&a, A_GENAI_INPUT_TOKENS, n);
     if (stat_int(api, r, "ai.proxy.usage.completion_tokens", &n))
-        attr_int(&a, "gen_ai.usage.output_tokens", n);
+        attr_int(&a, A_GENAI_OUTPUT_TOKENS, n);
     if (stat_int(api, r, "ai.proxy.usage.prompt_tokens_details.cached_tokens", &n) && n > 0)
-        attr_int(&a, "gen_ai.usage.cache_read.input_tokens", n);
+        attr_int(&a, A_GENAI_CACHE_READ, n);
     if (stat_int(api, r, "ai.proxy.usage.time_to_first_token", &n))
-        attr_double(&a, "gen_ai.response.time_to_first_chunk", (double)n / 1000.0);
-    if (q->n_finish > 0) {
-        pb_any_t *av = attr(&a, "gen_ai.response.finish_reasons");
-        if (av != NULL) {
-            opentelemetry__proto__trace__v1__array_value__init(&a.arr);
-            for (int i = 0; i < q->n_finish; i++) {
-                opentelemetry__proto__trace__v1__any_value__init(&a.arr_v[i]);
-                a.arr_v[i].value_case =
-                    OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_STRING_VALUE;
-                a.arr_v[i].string_value = q->finish[i];
-                a.arr_p[i] = &a.arr_v[i];
-                a.bound += ATTR_OVERHEAD + strlen(q->finish[i]);
-            }
-            a.arr.n_values = (size_t)q->n_finish;
-            a.arr.values = a.arr_p;
-            av->value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
-            av->array_value = &a.arr;
-        }
-    }
+        attr_double(&a, A_GENAI_TTFC, (double)n / 1000.0);
+    if (q->n_finish > 0)
+        attr_str_array(&a, A_GENAI_FINISH, q->finish, q->n_finish);
     if (status >= 400) {
         snprintf(code, sizeof(code), "%d", status);
-        attr_cstr(&a, "error.type", code);
+        attr_cstr(&a, A_ERROR_TYPE, code);
         st.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
         s.status = &st;
     }
     s.span_id = (ProtobufCBinaryData){8, id};
     s.parent_span_id = (ProtobufCBinaryData){8, q->root_id};
     s.flags = 0x100 | (q->sampled ? 1u : 0u);
-    s.name = (char *)"kong.gen_ai";
+    s.name = (ProtobufCBinaryData){11, (uint8_t *)"kong.gen_ai"};
     s.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
     s.start_time_unix_nano = ns(start);
     s.end_time_unix_nano = ns(end);
@@ -468,8 +575,8 @@ try_failure_name(int f)
 void
 otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q)
 {
-    pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
-    pb_status_t st = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
+    pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_OUT__INIT;
+    pb_status_t st = OPENTELEMETRY__PROTO__TRACE__V1__STATUS_OUT__INIT;
     attrs_t a;
     sl_str_t scheme = api->req_scheme(r), host = api->req_host(r), path = api->req_path(r);
     sl_str_t query = api->req_query(r), method = api->req_method(r);
@@ -491,7 +598,7 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
 
     /* kong: the request */
     attrs_init(&a, api, r);
-    attr_str(&a, "http.method", method);
+    attr_str(&a, A_HTTP_METHOD, method);
     ulen = scheme.len + 3 + host.len + path.len + (query.len ? 1 + query.len : 0);
     u = api->palloc(r, ulen);
     {
@@ -505,15 +612,15 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
             o = put(o, query);
         }
     }
-    attr_str(&a, "http.url", (sl_str_t){u, ulen});
-    attr_str(&a, "http.host", host);
-    attr_str(&a, "http.scheme", scheme);
-    attr_str(&a, "http.flavor", api->req_http_version(r));
-    attr_str(&a, "http.client_ip", api->client_ip(r));
-    attr_str(&a, "net.peer.ip", api->client_ip(r));
-    attr_str(&a, "kong.request.id", api->req_id(r));
+    attr_str(&a, A_HTTP_URL, (sl_str_t){u, ulen});
+    attr_str(&a, A_HTTP_HOST, host);
+    attr_str(&a, A_HTTP_SCHEME, scheme);
+    attr_str(&a, A_HTTP_FLAVOR, api->req_http_version(r));
+    attr_str(&a, A_HTTP_CLIENT_IP, api->client_ip(r));
+    attr_str(&a, A_NET_PEER_IP, api->client_ip(r));
+    attr_str(&a, A_REQUEST_ID, api->req_id(r));
     if (status > 0)
-        attr_int(&a, "http.status_code", status);
+        attr_int(&a, A_HTTP_STATUS, status);
     if (status >= 500 || (err != SL_REQERR_NONE && err != SL_REQERR_CLIENT_ABORT)) {
         st.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
         s.status = &st;
@@ -522,10 +629,10 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
     if (q->have_parent)
         s.parent_span_id = (ProtobufCBinaryData){8, q->parent_id};
     if (q->tracestate.len)
-        s.trace_state = cstr(&a, q->tracestate.ptr, q->tracestate.len);
+        s.trace_state = pstr(api, r, q->tracestate.ptr, q->tracestate.len);
     /* W3C flags, and "is the parent remote" known (and set when it is) */
     s.flags = 0x100 | (q->have_parent ? 0x200u : 0u) | (q->sampled ? 1u : 0u);
-    s.name = (char *)"kong";
+    s.name = (ProtobufCBinaryData){4, (uint8_t *)"kong"};
     s.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER;
     s.start_time_unix_nano = ns(t_start);
     s.end_time_unix_nano = ns(t_end);
@@ -541,8 +648,8 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
     int n = !otel_node.balancer ? 0 : q->ntries > 0 ? q->ntries : 1;
     for (int i = 0; i < n; i++) {
         const otel_try_t *y = q->ntries > 0 ? &q->tries[i] : NULL;
-        pb_span_t b = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
-        pb_status_t bst = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
+        pb_span_t b = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_OUT__INIT;
+        pb_status_t bst = OPENTELEMETRY__PROTO__TRACE__V1__STATUS_OUT__INIT;
         int last = i == n - 1;
         int64_t b_start = y && i > 0 ? y->start_us : u_start;
         int64_t b_end = y && !last && y->end_us ? y->end_us : u_end;
@@ -551,31 +658,34 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
         if (b_end < b_start)
             b_end = b_start;
         attrs_init(&a, api, r);
-        attr_int(&a, "try_count", i + 1);
+        attr_int(&a, A_TRY_COUNT, i + 1);
         if (y && y->ip[0])
-            attr_cstr(&a, "net.peer.ip", y->ip);
+            attr_cstr(&a, A_TRY_PEER_IP, y->ip);
         if (last &&
             api->upstream_get(r, &up_scheme, &up_host, &up_port, &up_path, &up_query) == 0) {
-            attr_str(&a, "net.peer.name", up_host);
-            attr_int(&a, "net.peer.port", up_port);
+            attr_str(&a, A_TRY_PEER_NAME, up_host);
+            attr_int(&a, A_TRY_PEER_PORT, up_port);
         }
         if (failed) {
             if (y->failure == SL_TRY_STATUS && y->status > 0)
-                attr_int(&a, "http.status_code", y->status);
+                attr_int(&a, A_TRY_STATUS, y->status);
             bst.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-            bst.message = (char *)try_failure_name(y->failure);
+            {
+                const char *m = try_failure_name(y->failure);
+                bst.message = (ProtobufCBinaryData){strlen(m), (uint8_t *)m};
+            }
             b.status = &bst;
         } else if (last &&
                    (err == SL_REQERR_UPSTREAM_CONNECT || err == SL_REQERR_UPSTREAM_TIMEOUT ||
                     err == SL_REQERR_UPSTREAM_RESET || err == SL_REQERR_UPSTREAM_PROTOCOL)) {
-            attr_int(&a, "http.status_code", status);
+            attr_int(&a, A_TRY_STATUS, status);
             bst.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
             b.status = &bst;
         }
         b.span_id = (ProtobufCBinaryData){8, (uint8_t *)(y ? y->span_id : q->balancer_id)};
         b.parent_span_id = (ProtobufCBinaryData){8, q->root_id};
         b.flags = 0x100 | (q->sampled ? 1u : 0u);
-        b.name = (char *)"kong.balancer";
+        b.name = (ProtobufCBinaryData){13, (uint8_t *)"kong.balancer"};
         b.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
         b.start_time_unix_nano = ns(b_start);
         b.end_time_unix_nano = ns(b_end);
