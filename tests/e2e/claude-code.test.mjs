@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
     startHowtoStack, runClaude, claudeSkip, claudeRequired, logMark, newLogRecords, show, tmpDir, CLIENT_KEY,
-    startMock, startGateway, howtoConfig, readLog, sleep,
+    startMock, startGateway, howtoConfig, readLog, sleep, freePort, startProcess, ROOT,
 } from './harness.mjs';
 import { checkUpstreamRequest, checkChatLogRecord, checkNoKeys, pairRecordsWithAnswers, UPSTREAM_URI } from './checks.mjs';
 
@@ -420,5 +420,94 @@ services:
         up = await mock.chatRequests();
         assert.ok(up.some((q) => q.body.model === TARGETS.opus), show(up.map((q) => q.body.model)));
         assert.ok(up.every((q) => Object.values(TARGETS).includes(q.body.model)), show(up.map((q) => q.body.model)));
+    });
+});
+
+/* README.md's "Metrics" section, as written: its prometheus plugin block
+ * added to the how-to config, the status listener as its command line sets
+ * it, a Claude Code session, the README's `curl .../metrics | grep`, and a
+ * real Prometheus scraping the README's target answering the README's
+ * query with the session's tokens per model (the file-log records' usage,
+ * the numbers Kong's exporter reads). */
+describe('README "Metrics": a Claude Code session scraped by Prometheus', { skip, timeout: 300000 }, () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const at = readme.indexOf('\n## Metrics\n');
+    const section = readme.slice(at, readme.indexOf('\n## ', at + 1));
+    let mock, gw, prom, logPath, statusPort;
+    after(async () => {
+        await prom?.stop();
+        await gw?.stop();
+        await mock?.stop();
+    });
+
+    test('the README\'s config, listener, scrape target and query give the session\'s tokens per model', CASE, async () => {
+        claudeRequired();
+        assert.ok(at >= 0, 'README.md has a "## Metrics" section');
+        const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+        assert.match(yaml, /^plugins:\n- name: prometheus\n/, 'the README shows a prometheus plugin block');
+        const sh = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+        const listen = /SLUICE_STATUS_LISTEN=(\d+) sluice -d kong\.yaml/.exec(sh);
+        const curl = /curl -s 127\.0\.0\.1:(\d+)\/metrics \| grep (\w+)/.exec(sh);
+        const target = /static_configs: \[\{targets: \['127\.0\.0\.1:(\d+)'\]\}\]/.exec(section);
+        const query = /`(sum by \(ai_model, token_type\) \([^`]*\))`/.exec(section)?.[1];
+        assert.ok(listen && curl && target && query, 'the README shows the listener, the curl, the target and the query');
+        assert.ok(listen[1] === curl[1] && curl[1] === target[1], 'one status port throughout');
+
+        // the README's block, as one more entry of the how-to config's plugins list
+        const extra = `\n${yaml.replace(/^plugins:\n/, '').split('\n').filter(Boolean).map((l) => `  ${l}`).join('\n')}\n`;
+        mock = await startMock();
+        logPath = path.join(tmpDir('sluice-readme-metrics-'), 'claude.json');
+        statusPort = await freePort(); // the README's 8100 may be taken here
+        gw = await startGateway({
+            config: howtoConfig({ upstreamUrl: mock.url, logPath, extra }), workers: 2,
+            env: { DECK_DASHSCOPE_API_KEY: mock.key, SLUICE_STATUS_LISTEN: String(statusPort) },
+        });
+
+        await mock.scenario({ type: 'text', text: 'Prometheus scrapes the status listener.', token_delay_ms: 2 });
+        const r = await runClaude({ baseUrl: `${gw.base}/anything`, prompt: 'How does Prometheus get the metrics?' });
+        assert.equal(r.code, 0, show({ stdout: r.stdout, stderr: r.stderr }));
+        assert.equal(r.json.is_error, false, show(r.json));
+        const up = await mock.chatRequests();
+        assert.ok(up.length >= 1);
+        const recs = (await newLogRecords(logPath, 0, up.length)).filter((x) => x.ai?.proxy?.usage);
+        assert.equal(recs.length, up.length, show(recs.map((x) => x.request.uri)));
+        const want = {};
+        for (const x of recs) {
+            for (const t of ['prompt_tokens', 'completion_tokens', 'total_tokens']) {
+                const k = `${x.ai.proxy.meta.request_model}/${t}`;
+                want[k] = (want[k] ?? 0) + x.ai.proxy.usage[t];
+            }
+        }
+        assert.ok(want['qwen-plus/total_tokens'] > 0, show(want));
+
+        // curl -s 127.0.0.1:PORT/metrics | grep kong_ai_llm_tokens_total
+        const text = await fetch(`http://127.0.0.1:${statusPort}/metrics`).then((x) => x.text());
+        const lines = text.split('\n').filter((l) => l.includes(curl[2]) && !l.startsWith('#'));
+        const shown = /^# (kong_ai_llm_tokens_total\{[^}]*\}) \d+$/m.exec(sh)?.[1];
+        assert.ok(shown, 'the README shows a kong_ai_llm_tokens_total line');
+        const line = lines.find((l) => l.startsWith(`${shown} `));
+        assert.ok(line, `the README's series ${shown} is not in:\n${lines.join('\n')}`);
+        assert.equal(Number(line.slice(shown.length + 1)), want['qwen-plus/prompt_tokens']);
+
+        // Prometheus with the README's target (this run's port) and query
+        const pdir = tmpDir('sluice-readme-prometheus-');
+        const pport = await freePort();
+        fs.writeFileSync(path.join(pdir, 'prometheus.yml'),
+            'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sluice\n' +
+            `    static_configs: [{targets: ['127.0.0.1:${statusPort}']}]\n`);
+        prom = startProcess('prometheus', [
+            `--config.file=${path.join(pdir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(pdir, 'data')}`,
+            `--web.listen-address=127.0.0.1:${pport}`, '--log.level=warn',
+        ]);
+        let got = {};
+        for (const t0 = Date.now(); Date.now() - t0 < 60000; await sleep(250)) {
+            try {
+                const res = await fetch(`http://127.0.0.1:${pport}/api/v1/query?query=${encodeURIComponent(query)}`)
+                    .then((x) => x.json());
+                got = Object.fromEntries(res.data.result.map((s) => [`${s.metric.ai_model}/${s.metric.token_type}`, Number(s.value[1])]));
+                if (JSON.stringify(Object.entries(got).sort()) === JSON.stringify(Object.entries(want).sort())) break;
+            } catch { /* not up yet */ }
+        }
+        assert.deepEqual(got, want, `prometheus stderr:\n${prom.stderr}`);
     });
 });
