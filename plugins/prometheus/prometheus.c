@@ -225,11 +225,12 @@ key_label(prom_key_t *k, sl_str_t v)
     size_t room = sizeof(k->p) - k->len, n = v.len < room ? v.len : room;
     char *q = k->p + k->len;
 
-    if (n)
-        memcpy(q, v.ptr, n);
-    for (size_t i = 0; i < n; i++)
-        if (q[i] == PROM_SEP || q[i] == PROM_END)
-            q[i] = ' ';
+    /* copied and cleaned in one pass (label values are short: no memcpy
+     * call), the separators becoming spaces without a branch */
+    for (size_t i = 0; i < n; i++) {
+        char c = v.ptr[i];
+        q[i] = c == PROM_SEP || c == PROM_END ? ' ' : c;
+    }
     k->len += n;
     if (n < v.len)
         k->overflow = 1;
