@@ -245,6 +245,14 @@ typedef struct sl_ap_target {
     /* an OAuth token source (Vertex AI service account, Azure Entra ID):
      * token.h; NULL when the credential is a configured key */
     struct sl_ap_token_src *token;
+
+    /* llm/v1/embeddings (embeddings.c): options.embeddings_dimensions (-1
+     * unset), options.bedrock.embeddings_normalize (Titan v2), options.
+     * cohere.embedding_input_type (Cohere and Cohere on Bedrock; a static
+     * string, Kong's default "classification") */
+    int64_t embed_dims;
+    int embed_normalize;
+    const char *embed_input_type;
 } sl_ap_target_t;
 
 /* The plugin's config: the settings of the route, then its one target. */
@@ -299,6 +307,9 @@ typedef struct sl_ap_req_info {
     int web_search;         /* web_search server tool -> enable_search */
     char search_query[512]; /* its query (escaped JSON string content) */
     int include_usage;      /* an OpenAI client asked stream_options.include_usage */
+    int embed;              /* embeddings: the provider's dialect (sl_ap_embed_t) */
+    int embed_base64;       /* embeddings: encoding_format base64 asked */
+    int embed_n;            /* embeddings: number of inputs */
 } sl_ap_req_info_t;
 
 /* cache_marks.c: the cache_control markers carried to DashScope. */
@@ -714,6 +725,38 @@ int sl_ap_encode_request(const sl_ap_target_t *t, const char *body, size_t len, 
  * credential headers replaced by the signature.  0 or -1. */
 int sl_ap_bedrock_sign(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r, sl_str_t method,
                        sl_str_t path, sl_str_t query, sl_str_t content_type, sl_str_t body);
+
+/* embeddings.c: llm/v1/embeddings to providers whose embeddings API is not
+ * OpenAI's.  An OpenAI embeddings request (after the gateway's policy:
+ * model, body credential) is written in the provider's dialect, and its
+ * answer read back into OpenAI's list (float arrays, or base64 float32
+ * when the client asked encoding_format base64) with usage. */
+typedef enum {
+    SL_AP_EMBED_NONE = 0,
+    SL_AP_EMBED_GEMINI,         /* batchEmbedContents */
+    SL_AP_EMBED_VERTEX,         /* Vertex AI :predict */
+    SL_AP_EMBED_TITAN,          /* Bedrock InvokeModel, amazon.titan-embed-* */
+    SL_AP_EMBED_BEDROCK_COHERE, /* Bedrock InvokeModel, cohere.embed-* */
+    SL_AP_EMBED_COHERE          /* Cohere's v2 embed */
+} sl_ap_embed_t;
+
+/* The dialect for target t and model (NULL/empty: any model of t's
+ * provider would do, answer whether the provider has embeddings at all);
+ * SL_AP_EMBED_NONE when sluice cannot send that model's embeddings. */
+sl_ap_embed_t sl_ap_embed_dialect(const sl_ap_target_t *t, const char *model, size_t len);
+/* The client's OpenAI embeddings body -> the provider's (the contract of
+ * sl_ap_anthropic_request; info->embed* set for the answer). */
+int sl_ap_embed_request(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc_t *doc,
+                        sl_ap_buf_t *out, sl_ap_req_info_t *info);
+/* The operation's path for gemini, Vertex AI and bedrock (the model in
+ * it), appended to out. */
+void sl_ap_embed_path(sl_ap_buf_t *out, const sl_ap_target_t *t, const sl_ap_req_info_t *info);
+/* The provider's answer -> OpenAI's embeddings list appended to out; usage
+ * into u (header_tokens: Bedrock's x-amzn-bedrock-input-token-count, -1
+ * without).  -1: not an answer of that dialect, or not one vector per
+ * input. */
+int sl_ap_embed_response(const sl_ap_req_info_t *info, int64_t header_tokens, const char *body,
+                         size_t len, sl_jdoc_t *doc, sl_ap_buf_t *out, sl_ap_usage_t *u);
 
 /* Codecs of providers whose wire is not OpenAI chat (each in its own
  * file; a row points at its codec). */

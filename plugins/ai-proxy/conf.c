@@ -367,7 +367,6 @@ static void
 sl_ap_unused_fields(sl_ap_cp_t *cp, const sl_ap_raw_target_t *r)
 {
     const sl_ap_raw_options_t *o = &r->model.options;
-    const char *eit = o->cohere.embedding_input_type;
 
     sl_ap_unused(cp, "model.options.cache_write_cost_list", o->cache_write_cost_list.n > 0,
                  "per-TTL cache pricing (1h TTL)", "[]");
@@ -375,13 +374,44 @@ sl_ap_unused_fields(sl_ap_cp_t *cp, const sl_ap_raw_target_t *r)
                  "context-window pricing tiers", "[]");
     sl_ap_unused(cp, "model.options.service_tier_factor", o->service_tier_factor.n > 0,
                  "service-tier pricing", "[]");
-    sl_ap_unused(cp, "model.options.embeddings_dimensions", o->embeddings_dimensions != INT64_MIN,
+}
+
+/* The embeddings options (embeddings.c): each where it is used, refused
+ * elsewhere; the input type one of Kong's. */
+static void
+sl_ap_embed_options(sl_ap_cp_t *cp, const sl_ap_raw_options_t *o, sl_ap_target_t *c)
+{
+    static const char *const types[] = {"search_document", "search_query", "classification",
+                                        "clustering", "image"};
+    const char *eit = o->cohere.embedding_input_type;
+    int emb = c->route_type == SL_AP_ROUTE_EMBEDDINGS;
+    size_t i;
+
+    c->embed_dims = o->embeddings_dimensions == INT64_MIN ? -1 : o->embeddings_dimensions;
+    c->embed_normalize = o->bedrock.embeddings_normalize;
+    sl_ap_unused(cp, "model.options.embeddings_dimensions", c->embed_dims > 0 && !emb,
                  "llm/v1/embeddings", NULL);
-    sl_ap_unused(cp, "model.options.bedrock.embeddings_normalize", o->bedrock.embeddings_normalize,
-                 "bedrock embeddings", "false");
-    sl_ap_unused(cp, "model.options.cohere.embedding_input_type",
-                 eit != NULL && strcmp(eit, "classification") != 0, "cohere embeddings",
-                 "\"classification\"");
+    sl_ap_unused(cp, "model.options.bedrock.embeddings_normalize",
+                 c->embed_normalize && !(emb && c->provider == SL_AP_PROV_BEDROCK),
+                 "llm/v1/embeddings with bedrock", "false");
+    if (eit == NULL) {
+        return;
+    }
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (strcmp(eit, types[i]) == 0) {
+            c->embed_input_type = types[i];
+        }
+    }
+    if (c->embed_input_type == NULL) {
+        sl_ap_cp_err(cp, "model.options.cohere.embedding_input_type",
+                     "expected one of: search_document, search_query, classification, "
+                     "clustering, image");
+    }
+    sl_ap_unused(
+        cp, "model.options.cohere.embedding_input_type",
+        strcmp(eit, "classification") != 0 &&
+            !(emb && (c->provider == SL_AP_PROV_COHERE || c->provider == SL_AP_PROV_BEDROCK)),
+        "llm/v1/embeddings with cohere or bedrock", "\"classification\"");
 }
 
 /* A referenceable field (auth.*): its vault reference resolved; NULL unset. */
@@ -752,6 +782,14 @@ sl_ap_refusal(sl_ap_cp_t *cp, const sl_ap_provider_t *prov, const sl_ap_target_t
     const char *why = sl_ap_provider_refusal(prov, c->llm_format, c->route_type);
 
     if (why == NULL) {
+        if (c->route_type == SL_AP_ROUTE_EMBEDDINGS && c->model_name &&
+            prov->wire != SL_AP_WIRE_OPENAI &&
+            sl_ap_embed_dialect(c, c->model_name, strlen(c->model_name)) == SL_AP_EMBED_NONE) {
+            sl_ap_cp_err(cp, "model.name",
+                         "'%s' is not an embedding model sluice can call on %s "
+                         "(amazon.titan-embed-*, cohere.embed-*)",
+                         c->model_name, prov->name);
+        }
         return;
     }
     if (strcmp(why, "llm_format") == 0 &&
@@ -879,6 +917,7 @@ sl_ap_target_build(sl_ap_cp_t *cp, const sl_ap_raw_target_t *r, sl_ap_target_t *
         }
         sl_ap_cloud_auth(cp, c, &r->auth, prov->id);
         sl_ap_refusal(cp, prov, c);
+        sl_ap_embed_options(cp, o, c);
     }
     sl_ap_upstream(cp, prov, o, dbw, vbase, c);
     free(vbase);

@@ -71,7 +71,9 @@ sl_ap_gemini_prepare(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
     int rc;
 
     (void)body;
-    if (t->vertex_prefix && !t->up_path_fixed) {
+    if (t->route_type == SL_AP_ROUTE_EMBEDDINGS) {
+        sl_ap_embed_path(&path, t, info); /* :batchEmbedContents, Vertex's :predict */
+    } else if (t->vertex_prefix && !t->up_path_fixed) {
         sl_ap_gemini_path_at(&path, t->vertex_prefix, info->model, info->stream);
     } else {
         sl_ap_path_for(&path, t, info, sl_ap_gemini_path, sl_ap_gemini_stream_path);
@@ -163,7 +165,11 @@ sl_ap_bedrock_prepare(const sl_ap_target_t *t, const sl_api_t *api, sl_req_t *r,
     sl_ap_buf_t path = {0}, q = {0};
     int rc = -1;
 
-    sl_ap_path_for(&path, t, info, sl_ap_bedrock_path, sl_ap_bedrock_stream_path);
+    if (t->route_type == SL_AP_ROUTE_EMBEDDINGS) {
+        sl_ap_embed_path(&path, t, info); /* InvokeModel */
+    } else {
+        sl_ap_path_for(&path, t, info, sl_ap_bedrock_path, sl_ap_bedrock_stream_path);
+    }
     if (t->up_query && t->up_query[0]) {
         sl_ap_buf_adds(&q, t->up_query);
     }

@@ -119,7 +119,8 @@ sl_ap_openai_request(const sl_ap_target_t *conf, const char *body, size_t len, s
             (conf->top_p >= 0 && sl_json_str_eq(d, k, "top_p")) ||
             (conf->top_k >= 0 && sl_json_str_eq(d, k, "top_k")) ||
             (conf->response_streaming == SL_AP_STREAM_ALWAYS && sl_json_str_eq(d, k, "stream")) ||
-            (conf->param_location == SL_AP_PARAM_BODY && sl_ap_key_is(d, k, conf->param_name))) {
+            (conf->param_location == SL_AP_PARAM_BODY && sl_ap_key_is(d, k, conf->param_name)) ||
+            (conf->embed_dims > 0 && sl_json_str_eq(d, k, "dimensions"))) {
             continue;
         }
         if (n++) {
@@ -150,6 +151,10 @@ sl_ap_openai_request(const sl_ap_target_t *conf, const char *body, size_t len, s
     }
     if (conf->response_streaming == SL_AP_STREAM_ALWAYS) {
         SL_AP_BUF_LIT(out, ",\"stream\":true");
+    }
+    if (conf->embed_dims > 0) {
+        /* options.embeddings_dimensions (only set for llm/v1/embeddings) */
+        sl_ap_buf_addf(out, ",\"dimensions\":%lld", (long long)conf->embed_dims);
     }
     if (conf->param_location == SL_AP_PARAM_BODY && conf->param_name) {
         int own = sl_json_get(d, 0, conf->param_name);

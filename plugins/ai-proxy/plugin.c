@@ -44,7 +44,8 @@ typedef enum {
     SL_AP_RESP_SCRUB,     /* a passed-through error body, held to scrub the key */
     SL_AP_RESP_ASTREAM,   /* anthropic client: the codec's stream straight to Anthropic */
     SL_AP_RESP_AJSON,     /* anthropic client: the codec's answer straight to Anthropic */
-    SL_AP_RESP_NWATCH     /* preserve: a gemini / bedrock stream, read for usage */
+    SL_AP_RESP_NWATCH,    /* preserve: a gemini / bedrock stream, read for usage */
+    SL_AP_RESP_EMBED      /* embeddings from gemini / bedrock / cohere, into OpenAI's */
 } sl_ap_resp_t;
 
 typedef struct sl_ap_ctx {
@@ -79,8 +80,9 @@ typedef struct sl_ap_ctx {
     sl_ap_buf_t req_payload;
     sl_ap_buf_t resp_payload;
     int acc_overflow;
-    int overflow_told;   /* the stream's event bound was hit and logged */
-    int stats_published; /* ai.proxy.usage/meta set (at eof, or in log) */
+    int overflow_told;    /* the stream's event bound was hit and logged */
+    int stats_published;  /* ai.proxy.usage/meta set (at eof, or in log) */
+    int64_t embed_tokens; /* x-amzn-bedrock-input-token-count, -1 without */
 } sl_ap_ctx_t;
 
 /* The worker's output buffers.  A body_filter's output (c->out, or c->pivot
@@ -613,7 +615,9 @@ sl_ap_body(const sl_api_t *api, sl_req_t *r, void *conf_)
         if (c->endpoint == SL_AP_EP_COUNT_FWD) {
             tt.param_location = SL_AP_PARAM_NONE;
         }
-        rc = sl_ap_openai_request(&tt, body.ptr, body.len, &c->doc, &out, &info);
+        rc = c->endpoint != SL_AP_EP_COUNT_FWD && sl_ap_target_wire(c->t) != SL_AP_WIRE_OPENAI
+                 ? sl_ap_embed_request(&tt, body.ptr, body.len, &c->doc, &out, &info)
+                 : sl_ap_openai_request(&tt, body.ptr, body.len, &c->doc, &out, &info);
     } else {
         rc = sl_ap_encode_request(c->t, body.ptr, body.len, &c->doc, &out, &info);
     }
@@ -937,6 +941,34 @@ sl_ap_header_filter(const sl_api_t *api, sl_req_t *r, void *conf_)
     }
     c->codec = sl_ap_target_codec(c->t);
 
+    if (c->t->route_type == SL_AP_ROUTE_EMBEDDINGS) {
+        /* gemini, bedrock, cohere: their embeddings into OpenAI's list,
+         * their errors in OpenAI's shape */
+        if (api->resp_source(r) == SL_SOURCE_GATEWAY || !c->translated) {
+            sl_ap_scrub_error(api, r, c, status);
+            return SL_STATUS_CONTINUE;
+        }
+        api->resp_header_remove(r, SL_STR("content-length"));
+        if (status >= 400 || c->resp_gzip) {
+            c->resp = SL_AP_RESP_OAI_ERROR;
+            sl_ap_error_head(api, r, c, status);
+            return SL_STATUS_CONTINUE;
+        }
+        c->embed_tokens = -1;
+        if (api->resp_header_get(r, SL_STR("x-amzn-bedrock-input-token-count"), &v) == 1) {
+            char num[24];
+
+            snprintf(num, sizeof(num), "%.*s", (int)(v.len < 23 ? v.len : 23), v.ptr);
+            c->embed_tokens = strtoll(num, NULL, 10);
+        }
+        c->resp = SL_AP_RESP_EMBED;
+        sl_ap_json_head(api, r);
+        if (status == 200) {
+            sl_ap_model_header(api, r, conf, c);
+        }
+        return SL_STATUS_CONTINUE;
+    }
+
     if (c->t->llm_format == SL_AP_FMT_OPENAI) {
         /* an OpenAI client, a provider of another dialect: its answers
          * decoded into OpenAI's (the pivot), its errors in OpenAI's shape;
@@ -1241,6 +1273,34 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
                 SL_AP_BUF_LIT(&c->out, "{\"error\":{\"message\":\"upstream returned an "
                                        "invalid answer\",\"type\":\"api_error\",\"param\":"
                                        "null,\"code\":null}}");
+                sl_ap_fail_status(api, r, c, 502);
+            }
+        }
+        break;
+
+    case SL_AP_RESP_EMBED:
+        sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
+        if (!eof) {
+            chunk->len = 0;
+            return SL_STATUS_CONTINUE;
+        }
+        if (truncated || c->acc_overflow) {
+            int st = rerr == SL_REQERR_UPSTREAM_TIMEOUT ? 504 : 502;
+
+            sl_ap_openai_error(st, "", 0, &c->doc, &c->out);
+            sl_ap_fail_status(api, r, c, st);
+        } else {
+            int rc = sl_ap_embed_response(&c->info, c->embed_tokens, c->acc.ptr, c->acc.len,
+                                          &c->doc, &c->out, &c->usage);
+
+            if (rc == -2 || c->out.oom) {
+                return SL_STATUS_ERROR;
+            }
+            if (rc != 0) {
+                c->out.len = 0;
+                SL_AP_BUF_LIT(&c->out, "{\"error\":{\"message\":\"upstream returned an "
+                                       "invalid embeddings answer\",\"type\":\"api_error\","
+                                       "\"param\":null,\"code\":null}}");
                 sl_ap_fail_status(api, r, c, 502);
             }
         }

@@ -170,8 +170,13 @@ sl_ap_provider_refusal(const sl_ap_provider_t *p, sl_ap_format_t fmt, sl_ap_rout
     }
     if (rt == SL_AP_ROUTE_EMBEDDINGS || rt == SL_AP_ROUTE_COMPLETIONS) {
         /* OpenAI's embeddings or completions body, to an OpenAI-compatible
-         * provider that has the operation (the row's path) */
-        if (p->wire != SL_AP_WIRE_OPENAI) {
+         * provider that has the operation (the row's path), or embeddings
+         * to one whose dialect embeddings.c writes */
+        sl_ap_target_t probe = {.provider = p->id};
+
+        if (p->wire != SL_AP_WIRE_OPENAI &&
+            (rt != SL_AP_ROUTE_EMBEDDINGS ||
+             sl_ap_embed_dialect(&probe, NULL, 0) == SL_AP_EMBED_NONE)) {
             return "route_type";
         }
         return fmt == SL_AP_FMT_OPENAI ? NULL : "llm_format";

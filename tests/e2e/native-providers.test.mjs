@@ -13,7 +13,7 @@ import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startGateway, tmpDir, waitLog, CLIENT_KEY, runClaude, claudeSkip, show } from './harness.mjs';
-import { startNativeMock, GEMINI_KEY, AWS, TEXT } from '../mock/native.mjs';
+import { startNativeMock, GEMINI_KEY, AWS, TEXT, embedVector } from '../mock/native.mjs';
 
 const CASE = { timeout: 30000 };
 const BEDROCK_MODEL = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
@@ -59,6 +59,12 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
             { ...route('pgem', '/v1beta', 'gemini', 'gemini-2.5-flash', { routeType: 'preserve', auth: { header_name: 'x-goog-api-key', header_value: GEMINI_KEY } }), paths: ['/v1beta'] },
             { ...route('pbr', '/model', 'bedrock', BEDROCK_MODEL, { routeType: 'preserve', auth: awsAuth, options: { bedrock: { aws_region: AWS.region } } }), paths: ['/model'] },
             route('obrbad', '/obrbad', 'bedrock', BEDROCK_MODEL, { format: 'openai', auth: { ...awsAuth, aws_secret_access_key: 'not-the-secret' }, options: { bedrock: { aws_region: AWS.region } } }),
+            /* llm/v1/embeddings: Gemini's batchEmbedContents, Bedrock's InvokeModel */
+            route('egem', '/egem', 'gemini', 'gemini-embedding-001', { format: 'openai', routeType: 'llm/v1/embeddings', auth: { param_name: 'key', param_value: GEMINI_KEY, param_location: 'query' } }),
+            route('egembad', '/egembad', 'gemini', 'gemini-embedding-001', { format: 'openai', routeType: 'llm/v1/embeddings', auth: { header_name: 'x-goog-api-key', header_value: 'AIza-wrong' } }),
+            route('etitan', '/etitan', 'bedrock', 'amazon.titan-embed-text-v2:0', { format: 'openai', routeType: 'llm/v1/embeddings', auth: awsAuth, options: { bedrock: { aws_region: AWS.region, embeddings_normalize: true } } }),
+            route('etitanbad', '/etitanbad', 'bedrock', 'amazon.titan-embed-text-v2:0', { format: 'openai', routeType: 'llm/v1/embeddings', auth: { ...awsAuth, aws_secret_access_key: 'not-the-secret' }, options: { bedrock: { aws_region: AWS.region } } }),
+            route('ecohere', '/ecohere', 'bedrock', 'cohere.embed-english-v3', { format: 'openai', routeType: 'llm/v1/embeddings', auth: awsAuth, options: { bedrock: { aws_region: AWS.region }, cohere: { embedding_input_type: 'search_document' } } }),
         ];
         const config = JSON.stringify({
             _format_version: '3.0',
@@ -125,6 +131,70 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
         /* a query the client sends is signed too */
         const bq = await post(`/model/${encodeURIComponent(BEDROCK_MODEL)}/converse?b=2&a=1`, { messages: [{ role: 'user', content: [{ text: 'Hello' }] }] });
         assert.equal(bq.status, 200, await bq.text());
+    });
+
+    test('embeddings: the OpenAI SDK to gemini (batchEmbedContents) and bedrock (InvokeModel: Titan, Cohere Embed), base64 and float, usage, errors', CASE, async () => {
+        const f32 = (v) => v.map(Math.fround);
+        /* gemini: the SDK's default encoding_format base64 (float32s) */
+        const g = await oa('/egem').embeddings.create({ model: 'gemini-embedding-001', input: ['hello', 'a longer text'] });
+        assert.equal(g.data.length, 2);
+        assert.deepEqual(Array.from(g.data[0].embedding), f32(embedVector('hello')));
+        assert.deepEqual(Array.from(g.data[1].embedding), f32(embedVector('a longer text')));
+        assert.equal(g.model, 'gemini-embedding-001');
+        let up = mock.requests[0];
+        assert.equal(up.path, '/v1beta/models/gemini-embedding-001:batchEmbedContents');
+        assert.match(up.query, /key=/);
+        assert.equal(up.headers.authorization, undefined, 'the client key reached the provider');
+        assert.equal(up.body.requests[1].content.parts[0].text, 'a longer text');
+        assert.ok(g.usage.prompt_tokens > 0, 'Gemini reports no count: the estimate');
+        let rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, g.usage.prompt_tokens);
+        assert.equal(rec.ai.proxy.usage.completion_tokens, 0);
+        assert.equal(rec.ai.proxy.meta.provider_name, 'gemini');
+        assert.equal(rec.ai.proxy.meta.request_model, 'gemini-embedding-001');
+        const gf = await oa('/egem').embeddings.create({ model: 'gemini-embedding-001', input: 'hello', encoding_format: 'float', dimensions: 4 });
+        assert.deepEqual(gf.data[0].embedding, embedVector('hello', 4));
+        assert.equal(mock.requests[1].body.requests[0].outputDimensionality, 4);
+        /* errors in OpenAI's shape, with the provider's status and message */
+        await assert.rejects(oa('/egembad').embeddings.create({ model: 'gemini-embedding-001', input: 'hi' }),
+            (e) => e instanceof OpenAI.BadRequestError && /API key not valid/.test(e.message));
+        await assert.rejects(oa('/egem').embeddings.create({ model: 'gemini-embedding-001', input: 'MOCK:error429' }),
+            (e) => e instanceof OpenAI.RateLimitError);
+        const n = mock.requests.length;
+        await assert.rejects(oa('/egem').embeddings.create({ model: 'gemini-embedding-001', input: [[1, 2, 3]] }),
+            (e) => e.status === 400 && /token arrays cannot be sent/.test(e.message));
+        assert.equal(mock.requests.length, n, 'a refused request reached the provider');
+
+        /* bedrock Titan v2: one input, signed (the mock recomputes SigV4) */
+        mock.reset();
+        const t = await oa('/etitan').embeddings.create({ model: 'amazon.titan-embed-text-v2:0', input: 'hello world', dimensions: 256 });
+        assert.equal(t.data[0].embedding.length, 256);
+        assert.deepEqual(Array.from(t.data[0].embedding), f32(embedVector('hello world', 256)));
+        up = mock.requests[0];
+        assert.equal(up.path, '/model/amazon.titan-embed-text-v2%3A0/invoke');
+        assert.equal(up.sigError, undefined);
+        assert.deepEqual(up.body, { inputText: 'hello world', dimensions: 256, normalize: true });
+        assert.equal(t.usage.prompt_tokens, 3, 'inputTextTokenCount');
+        rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 3);
+        assert.equal(rec.ai.proxy.meta.provider_name, 'bedrock');
+        await assert.rejects(oa('/etitan').embeddings.create({ model: 'amazon.titan-embed-text-v2:0', input: ['a', 'b'] }),
+            (e) => e.status === 400 && /Titan embedding models take one input per request/.test(e.message));
+        await assert.rejects(oa('/etitanbad').embeddings.create({ model: 'amazon.titan-embed-text-v2:0', input: 'hi' }),
+            (e) => e instanceof OpenAI.PermissionDeniedError && /signature we calculated does not match/.test(e.message));
+        /* bedrock Cohere Embed: a batch, Kong's input type, the count from the header */
+        mock.reset();
+        const c = await oa('/ecohere').embeddings.create({ model: 'cohere.embed-english-v3', input: ['first text', 'second'], encoding_format: 'float' });
+        assert.deepEqual(c.data.map((d) => d.embedding), [embedVector('first text'), embedVector('second')]);
+        assert.deepEqual(c.data.map((d) => d.index), [0, 1]);
+        up = mock.requests[0];
+        assert.equal(up.path, '/model/cohere.embed-english-v3/invoke');
+        assert.deepEqual(up.body, { texts: ['first text', 'second'], input_type: 'search_document' });
+        assert.equal(c.usage.prompt_tokens, 5, 'x-amzn-bedrock-input-token-count');
+        rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 5);
+        assert.equal(rec.ai.proxy.usage.total_tokens, 5);
+        for (const r of mock.requests) noClientKey(r);
     });
 
     const noClientKey = (up) => assert.ok(!JSON.stringify(up.headers).includes(CLIENT_KEY), 'the client key reached the provider');

@@ -101,6 +101,14 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             provider: 'azure', fmt: 'openai', model: 'text-embedding-3-small', routeType: 'llm/v1/embeddings',
             options: { azure_instance: 'myinst', azure_deployment_id: 'emb-dep' },
         }));
+        routes.push(route('emb-co', '/emb/cohere', {
+            provider: 'cohere', fmt: 'openai', model: 'embed-v4.0', routeType: 'llm/v1/embeddings',
+            options: { embeddings_dimensions: 3, cohere: { embedding_input_type: 'search_query' } },
+        }));
+        routes.push(route('emb-co-bad', '/emb/cohere-bad', {
+            provider: 'cohere', fmt: 'openai', model: 'embed-v4.0', routeType: 'llm/v1/embeddings',
+            authv: { header_name: 'Authorization', header_value: 'Bearer co-wrong' },
+        }));
         routes.push(route('cmp', '/cmp/openai', {
             provider: 'openai', fmt: 'openai', model: 'gpt-3.5-turbo-instruct', routeType: 'llm/v1/completions',
             options: { max_tokens: 64 },
@@ -436,6 +444,29 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         assert.match(mock.requests[1].query, /api-version=2023-05-15/);
         const rec = await lastLog();
         assert.equal(rec.ai.proxy.usage.prompt_tokens, 4);
+    });
+
+    test('embeddings: OpenAI SDK to cohere\'s v2 Embed (input type and dimensions from the config, billed units, errors)', CASE, async () => {
+        const mark = logMark(logPath);
+        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/cohere`, maxRetries: 0 });
+        const e = await client.embeddings.create({ model: 'embed-v4.0', input: ['hello', 'world!'], encoding_format: 'float' });
+        const up = mock.requests[0];
+        assert.equal(up.path, '/v2/embed');
+        assert.equal(up.headers.authorization, `Bearer ${KEYS.cohere}`);
+        assert.deepEqual(up.body, { model: 'embed-v4.0', texts: ['hello', 'world!'], input_type: 'search_query', embedding_types: ['float'], output_dimension: 3 });
+        assert.deepEqual(e.data.map((d) => d.embedding), [[0.1, 0.2, 0.3], [0.3, 0.4, -0.4]]);
+        assert.equal(e.usage.prompt_tokens, 4, 'billed_units.input_tokens');
+        /* the OpenAI SDK's default: base64 float32s */
+        const b = await client.embeddings.create({ model: 'embed-v4.0', input: 'hello' });
+        assert.deepEqual(Array.from(b.data[0].embedding), [0.1, 0.2, 0.3].map(Math.fround));
+        await assert.rejects(client.embeddings.create({ model: 'embed-v4.0', input: 'MOCK:error429' }), (err) => err instanceof OpenAI.RateLimitError && /Trial key/.test(err.message));
+        const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/cohere-bad`, maxRetries: 0 });
+        await assert.rejects(bad.embeddings.create({ model: 'embed-v4.0', input: 'hi' }), (err) => err instanceof OpenAI.AuthenticationError && /invalid api token/.test(err.message));
+        const recs = await waitLog(logPath, mark + 4, 10000);
+        assert.equal(recs[mark].ai.proxy.usage.prompt_tokens, 4);
+        assert.equal(recs[mark].ai.proxy.usage.completion_tokens, 0);
+        assert.equal(recs[mark].ai.proxy.meta.provider_name, 'cohere');
+        assert.equal(recs[mark].ai.proxy.meta.response_model, 'embed-v4.0');
     });
 
     test('completions: OpenAI SDK to OpenAI and Azure, streamed and not, usage in the log', CASE, async () => {

@@ -14,23 +14,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY, runSluice, freePort } from './harness.mjs';
-import { startNativeMock, TEXT } from '../mock/native.mjs';
+import { startGateway, tmpDir, readLog, waitLog, sleep, CLIENT_KEY, runSluice, freePort } from './harness.mjs';
+import { startNativeMock, TEXT, embedVector } from '../mock/native.mjs';
 import { GCP_EMAIL, GCP_SHORT_EMAIL } from '../mock/oauth.mjs';
 
 const CASE = { timeout: 60000 };
 const VERTEX = { api_endpoint: 'us-central1-aiplatform.googleapis.com', project_id: 'mock-project', location_id: 'us-central1' };
 const VPATH = '/v1/projects/mock-project/locations/us-central1/publishers/google/models/gemini-2.5-flash';
 
-function route(name, auth, { format = 'anthropic', options = {} } = {}) {
+function route(name, auth, { format = 'anthropic', options = {}, routeType = 'llm/v1/chat', model = 'gemini-2.5-flash' } = {}) {
     return {
         name, paths: [`/${name}`],
         plugins: [{
             name: 'ai-proxy',
             config: {
-                route_type: 'llm/v1/chat', llm_format: format,
+                route_type: routeType, llm_format: format,
                 logging: { log_statistics: true }, auth,
-                model: { provider: 'gemini', name: 'gemini-2.5-flash', options: { upstream_url: 'MOCK', gemini: VERTEX, ...options } },
+                model: { provider: 'gemini', name: model, options: { upstream_url: 'MOCK', gemini: VERTEX, ...options } },
             },
         }],
     };
@@ -61,6 +61,7 @@ describe('gemini on Vertex AI with a service account', { timeout: 240000 }, () =
             route('flaky', sa(GCP_EMAIL)),
             route('forged', sa(GCP_EMAIL, { forged: true })),
             route('envsa', { gcp_use_service_account: true }),
+            route('evx', sa(GCP_EMAIL), { format: 'openai', routeType: 'llm/v1/embeddings', model: 'gemini-embedding-001' }),
         ];
         gw = await startGateway({
             workers: 1, config: configOf(mock, routes, logPath),
@@ -76,6 +77,12 @@ describe('gemini on Vertex AI with a service account', { timeout: 240000 }, () =
     const an = (p) => new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/${p}`, maxRetries: 0 });
     const oa = (p) => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/${p}`, maxRetries: 0 });
     const ask = (p, content = 'Hello') => an(p).messages.create({ model: 'gemini-2.5-flash', max_tokens: 64, messages: [{ role: 'user', content }] });
+    /* the one record a request made after mark, waited for */
+    const waitRecordsAfter = async (mark) => {
+        const recs = await waitLog(logPath, mark + 1, 10000);
+        assert.ok(recs.length > mark, 'no log record');
+        return recs.slice(mark);
+    };
     const granted = () => mock.oauth.grants.filter((g) => g.granted);
 
     test('Anthropic SDK: Kong\'s Vertex URL, a signed JWT for one token, used for every request, stream included', CASE, async () => {
@@ -121,6 +128,22 @@ describe('gemini on Vertex AI with a service account', { timeout: 240000 }, () =
         assert.deepEqual(mock.requests.map((q) => q.path), [`${VPATH}:generateContent`, `${VPATH}:streamGenerateContent`]);
         /* a target of its own: its own token source, one fetch */
         assert.equal(granted().length, 1);
+    });
+
+    test('embeddings: the OpenAI SDK to Vertex AI\'s predict with the account\'s token, the counts Vertex reports', CASE, async () => {
+        const mark = readLog(logPath).length;
+        const e = await oa('evx').embeddings.create({ model: 'gemini-embedding-001', input: ['hello', 'a longer text'], dimensions: 3 });
+        assert.deepEqual(e.data.map((d) => Array.from(d.embedding)), [embedVector('hello', 3), embedVector('a longer text', 3)].map((v) => v.map(Math.fround)));
+        const up = mock.requests[0];
+        assert.equal(up.provider, 'vertex');
+        assert.equal(up.path, '/v1/projects/mock-project/locations/us-central1/publishers/google/models/gemini-embedding-001:predict');
+        assert.deepEqual(up.body, { instances: [{ content: 'hello' }, { content: 'a longer text' }], parameters: { outputDimensionality: 3 } });
+        assert.match(up.headers.authorization, /^Bearer ya29\.mock-/);
+        assert.equal(mock.refused.length, 0);
+        assert.equal(e.usage.prompt_tokens, 2 + 4, 'the sum of statistics.token_count');
+        const recs = await waitRecordsAfter(mark);
+        assert.equal(recs.at(-1).ai.proxy.usage.prompt_tokens, 6);
+        assert.equal(recs.at(-1).ai.proxy.meta.provider_name, 'gemini');
     });
 
     test('a token is fetched again before it expires, in the background; never used expired', CASE, async () => {

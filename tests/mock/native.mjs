@@ -28,6 +28,17 @@
  *   oauth.mjs, served here too), unexpired; otherwise Google's 401
  *   UNAUTHENTICATED.
  *
+ * Embeddings (what llm/v1/embeddings sends; vectors from embedVector()):
+ *   Gemini POST /v1beta/models/<model>:batchEmbedContents (each request's
+ *   model must be models/<model of the URL>; unknown fields refused);
+ *   Vertex POST .../models/<model>:predict (instances[].content,
+ *   parameters.outputDimensionality; statistics.token_count per input);
+ *   Bedrock POST /model/<id>/invoke, signed: Titan's {inputText,
+ *   dimensions, normalize} -> {embedding, inputTextTokenCount}, Cohere
+ *   Embed's {texts, input_type, ...} -> {embeddings, id, response_type,
+ *   texts}; both with x-amzn-bedrock-input-token-count, AWS's
+ *   ValidationException for an extraneous or missing key.
+ *
  * Answers: MOCK:tool_call in the last user text -> a get_weather call;
  * a function/tool result last -> a text naming it; MOCK:error429 -> the
  * provider's 429; MOCK:stream_error -> an error inside the stream;
@@ -44,6 +55,12 @@ export const TEXT = 'Hello from the mock provider.';
 export const THOUGHT_SIG = 'c2lnbmF0dXJlLW9mLWEtdGhvdWdodA==';
 
 const words = (t) => t.match(/\S+\s*/g) ?? [t];
+
+/* A deterministic embedding of text: dims numbers (8 unless asked). */
+export function embedVector(text, dims = 8) {
+    return Array.from({ length: dims }, (_, i) => Number(((((text.length * 7 + i * 13) % 97) / 97) - 0.5).toFixed(6)));
+}
+const embTokens = (text) => Math.max(1, Math.ceil(text.length / 4));
 
 /* --------------------------------------------------------------- gemini */
 
@@ -81,10 +98,50 @@ function gUsage(body) {
     return { promptTokenCount: prompt + 100, candidatesTokenCount: 7, totalTokenCount: prompt + 107 + 3, cachedContentTokenCount: 100, thoughtsTokenCount: 3 };
 }
 
+/* batchEmbedContents (Gemini API) or :predict (Vertex AI); auth checked */
+function geminiEmbed(res, url, body, vertex, model, mock) {
+    const dimsOk = (d) => d === undefined || (Number.isInteger(d) && d > 0 && d <= 3072);
+    if (vertex) {
+        for (const k of Object.keys(body)) if (k !== 'instances' && k !== 'parameters') return gError(res, 400, 'INVALID_ARGUMENT', `Invalid JSON payload received. Unknown name "${k}": Cannot find field.`);
+        if (!Array.isArray(body.instances) || body.instances.length === 0) return gError(res, 400, 'INVALID_ARGUMENT', 'List of found errors:\t1.Field: instances; Message: Required field is not set.');
+        const dims = body.parameters?.outputDimensionality;
+        if (!dimsOk(dims)) return gError(res, 400, 'INVALID_ARGUMENT', `outputDimensionality must be between 1 and 3072, got ${dims}`);
+        if (body.instances.some((i) => typeof i.content !== 'string')) return gError(res, 400, 'INVALID_ARGUMENT', 'Invalid instance: content must be a string.');
+        res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
+        return res.end(JSON.stringify({
+            predictions: body.instances.map((i) => ({ embeddings: { statistics: { truncated: false, token_count: embTokens(i.content) }, values: embedVector(i.content, dims) } })),
+            metadata: { billableCharacterCount: body.instances.reduce((n, i) => n + i.content.length, 0) },
+        }));
+    }
+    for (const k of Object.keys(body)) if (k !== 'requests') return gError(res, 400, 'INVALID_ARGUMENT', `Invalid JSON payload received. Unknown name "${k}": Cannot find field.`);
+    if (!Array.isArray(body.requests) || body.requests.length === 0 || body.requests.length > 100) return gError(res, 400, 'INVALID_ARGUMENT', '* BatchEmbedContentsRequest.requests: at least 1 and at most 100 requests.');
+    const texts = [];
+    for (const [i, r] of body.requests.entries()) {
+        for (const k of Object.keys(r)) {
+            if (!['model', 'content', 'taskType', 'title', 'outputDimensionality'].includes(k)) return gError(res, 400, 'INVALID_ARGUMENT', `Invalid JSON payload received. Unknown name "${k}" at 'requests[${i}]': Cannot find field.`);
+        }
+        if (r.model !== `models/${model}`) return gError(res, 400, 'INVALID_ARGUMENT', `* BatchEmbedContentsRequest.requests[${i}].model: Model names must match; expected models/${model}, got ${r.model}.`);
+        const parts = r.content?.parts;
+        if (!Array.isArray(parts) || parts.length === 0 || parts.some((p) => typeof p.text !== 'string')) return gError(res, 400, 'INVALID_ARGUMENT', `* BatchEmbedContentsRequest.requests[${i}].content: content must have text parts.`);
+        if (!dimsOk(r.outputDimensionality)) return gError(res, 400, 'INVALID_ARGUMENT', `* BatchEmbedContentsRequest.requests[${i}].output_dimensionality: must be between 1 and 3072.`);
+        texts.push([parts.map((p) => p.text).join(''), r.outputDimensionality]);
+    }
+    if (texts.some(([t]) => t.includes('MOCK:error429'))) return gError(res, 429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted (e.g. check quota).');
+    res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
+    res.end(JSON.stringify({ embeddings: texts.map(([t, d]) => ({ values: embedVector(t, d) })) }));
+}
+
 function handleGemini(req, res, url, raw, mock) {
+    const e = url.pathname.match(/^(?:\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google|\/v1beta)\/models\/([^/:]+):(batchEmbedContents|predict)$/);
+    if (e) {
+        const vertex = url.pathname.startsWith('/v1/projects/');
+        if (vertex && e[2] !== 'predict') return gError(res, 404, 'NOT_FOUND', `Method not found: ${url.pathname}`);
+        if (!vertex && e[2] !== 'batchEmbedContents') return gError(res, 404, 'NOT_FOUND', `Method not found: ${url.pathname}`);
+    }
     /* Gemini API, or Vertex AI's publisher model path (m[1..2]: project, location) */
-    const v = url.pathname.match(/^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)$/);
-    const m = v ? [v[0], v[3], v[4]] : url.pathname.match(/^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/);
+    const v = e ? null : url.pathname.match(/^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)$/);
+    const m = e ? [e[0], e[1], e[2]] : v ? [v[0], v[3], v[4]] : url.pathname.match(/^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/);
+    const isVertex = url.pathname.startsWith('/v1/projects/');
     if (!m) return gError(res, 404, 'NOT_FOUND', `Method not found: ${url.pathname}`);
     for (const k of url.searchParams.keys()) {
         if (k !== 'key' && k !== 'alt') {
@@ -92,7 +149,7 @@ function handleGemini(req, res, url, raw, mock) {
         }
     }
     const key = req.headers['x-goog-api-key'] ?? url.searchParams.get('key');
-    if (v) {
+    if (isVertex) {
         /* Vertex AI: an OAuth access token, never a key */
         if (key || !mock.oauth.tokenValid(req.headers.authorization)) {
             mock.refused.push({ path: url.pathname, authorization: req.headers.authorization });
@@ -103,14 +160,15 @@ function handleGemini(req, res, url, raw, mock) {
     } else if (!key) {
         return gError(res, 403, 'PERMISSION_DENIED', 'Method doesn\'t allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.');
     }
-    if (!v && key !== GEMINI_KEY) {
+    if (!isVertex && key !== GEMINI_KEY) {
         return gError(res, 400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', {
             details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com', metadata: { service: 'generativelanguage.googleapis.com' } }],
         });
     }
     let body;
     try { body = JSON.parse(raw); } catch { return gError(res, 400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.'); }
-    mock.requests.push({ provider: v ? 'vertex' : 'gemini', path: url.pathname, query: url.search, headers: req.headers, body, model: decodeURIComponent(m[1]) });
+    mock.requests.push({ provider: isVertex ? 'vertex' : 'gemini', path: url.pathname, query: url.search, headers: req.headers, body, model: decodeURIComponent(m[1]) });
+    if (e) return geminiEmbed(res, url, body, isVertex, decodeURIComponent(m[1]), mock);
     for (const k of Object.keys(body)) {
         if (!G_FIELDS.has(k)) return gError(res, 400, 'INVALID_ARGUMENT', `Invalid JSON payload received. Unknown name "${k}": Cannot find field.`);
     }
@@ -273,8 +331,36 @@ function bedrockAnswer(body) {
     return { blocks, stop: 'end_turn', text };
 }
 
+/* InvokeModel for the embedding models (Titan, Cohere Embed) */
+function bedrockInvoke(res, model, body) {
+    const extraneous = (allowed) => Object.keys(body).find((k) => !allowed.includes(k));
+    let out;
+    let tokens;
+    if (model.includes('amazon.titan-embed')) {
+        const v2 = model.includes('titan-embed-text-v2');
+        const bad = extraneous(v2 ? ['inputText', 'dimensions', 'normalize', 'embeddingTypes'] : ['inputText']);
+        if (bad) return awsError(res, 400, 'ValidationException', `Malformed input request: extraneous key [${bad}] is not permitted, please reformat your input and try again.`);
+        if (typeof body.inputText !== 'string') return awsError(res, 400, 'ValidationException', 'Malformed input request: #: required key [inputText] not found, please reformat your input and try again.');
+        if (body.dimensions !== undefined && ![256, 512, 1024].includes(body.dimensions)) return awsError(res, 400, 'ValidationException', `Malformed input request: #/dimensions: ${body.dimensions} is not a valid enum value, please reformat your input and try again.`);
+        tokens = embTokens(body.inputText);
+        out = { embedding: embedVector(body.inputText, body.dimensions), inputTextTokenCount: tokens };
+        if (v2) out.embeddingsByType = { float: out.embedding };
+    } else if (model.includes('cohere.embed')) {
+        const bad = extraneous(['texts', 'images', 'input_type', 'truncate', 'embedding_types', 'output_dimension', 'max_tokens']);
+        if (bad) return awsError(res, 400, 'ValidationException', `Malformed input request: extraneous key [${bad}] is not permitted, please reformat your input and try again.`);
+        if (typeof body.input_type !== 'string') return awsError(res, 400, 'ValidationException', 'Malformed input request: #: required key [input_type] not found, please reformat your input and try again.');
+        if (!Array.isArray(body.texts) || body.texts.length === 0 || body.texts.length > 96) return awsError(res, 400, 'ValidationException', 'Malformed input request: #/texts: expected between 1 and 96 items, please reformat your input and try again.');
+        tokens = body.texts.reduce((n, t) => n + embTokens(t), 0);
+        out = { embeddings: body.texts.map((t) => embedVector(t, body.output_dimension)), id: crypto.randomUUID(), response_type: 'embeddings_floats', texts: body.texts };
+    } else {
+        return awsError(res, 400, 'ValidationException', 'The provided model identifier is invalid.');
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'x-amzn-requestid': crypto.randomUUID(), 'x-amzn-bedrock-input-token-count': String(tokens), 'x-amzn-bedrock-invocation-latency': '42' });
+    res.end(JSON.stringify(out));
+}
+
 function handleBedrock(req, res, url, rawPath, rawQuery, raw, mock) {
-    const m = rawPath.match(/^\/model\/([^/]+)\/(converse|converse-stream)$/);
+    const m = rawPath.match(/^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/);
     if (!m) return awsError(res, 404, 'UnknownOperationException', 'Unknown operation');
     const bad = sigv4Check(req, rawPath, rawQuery, raw);
     mock.requests.push({ provider: 'bedrock', path: rawPath, query: rawQuery, headers: req.headers, model: decodeURIComponent(m[1]), sigError: bad?.[1] });
@@ -282,6 +368,7 @@ function handleBedrock(req, res, url, rawPath, rawQuery, raw, mock) {
     let body;
     try { body = JSON.parse(raw); } catch { return awsError(res, 400, 'ValidationException', 'Malformed input request, please reformat your input and try again.'); }
     mock.requests.at(-1).body = body;
+    if (m[2] === 'invoke') return bedrockInvoke(res, decodeURIComponent(m[1]), body);
     const v = converseCheck(body);
     if (v) return awsError(res, 400, 'ValidationException', v);
     const ans = bedrockAnswer(body);

@@ -15,6 +15,8 @@
  *   POST /v1/completions, /openai/deployments/<dep>/completions   OpenAI's
  *        legacy Completions API: `prompt` required, text_completion answers
  *        and chunks (the usage chunk only for include_usage)
+ *   POST /v2/embed  Cohere's v2 Embed API: `Authorization: Bearer`, input_type
+ *        required, unknown fields refused; embeddings by type, billed units
  *   POST /v2/chat   Cohere's v2 Chat API: `Authorization: Bearer`, unknown
  *        fields refused (400), answers and typed SSE events in v2's shapes
  *   POST /v1/messages, /v1/messages/count_tokens   Anthropic Messages:
@@ -159,6 +161,27 @@ export async function startProviders() {
             const type = sc.type ?? (word === 'tool_call' ? 'tool_call' : word === 'error429' ? 'error429' : 'text');
             if (type === 'error429') return send(res, 429, { id: 'mock-429', message: 'You are using a Trial key, which is limited to 10 API calls / minute.' });
             return answerCohere(res, body, type, body.messages.at(-1).role === 'tool' ? `The weather: ${body.messages.at(-1).content}` : TEXT);
+        } else if (p === '/v2/embed') {
+            /* Cohere's v2 Embed: model, texts, input_type (v3+ models), embedding_types */
+            const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+            rec.provider = m && KEY_OWNER[m[1]] === 'cohere' ? 'cohere' : null;
+            if (!rec.provider) return send(res, 401, { id: 'mock-401', message: 'invalid api token' });
+            if (body === null) return send(res, 400, { id: 'mock-400', message: 'invalid request: could not parse body' });
+            const known = ['model', 'texts', 'images', 'inputs', 'input_type', 'embedding_types', 'output_dimension', 'max_tokens', 'truncate'];
+            const unknown = Object.keys(body).find((k) => !known.includes(k));
+            if (unknown) return send(res, 400, { id: 'mock-400', message: `invalid request: unknown field: parameter ${unknown} is not a valid field` });
+            if (typeof body.model !== 'string') return send(res, 400, { id: 'mock-400', message: 'invalid request: model must be specified' });
+            if (!body.input_type) return send(res, 400, { id: 'mock-400', message: 'invalid request: valid input_type must be provided with the provided model' });
+            if (!Array.isArray(body.texts) || body.texts.length === 0 || body.texts.length > 96) return send(res, 400, { id: 'mock-400', message: 'invalid request: texts must be an array of 1 to 96 strings' });
+            if (body.texts.some((t) => t.includes('MOCK:error429'))) return send(res, 429, { id: 'mock-429', message: 'You are using a Trial key, which is limited to 10 API calls / minute.' });
+            const types = body.embedding_types ?? ['float'];
+            const vec = (t, i) => Array.from({ length: body.output_dimension ?? 4 }, (_, k) => Number((((t.length + i + k) % 9) / 10 - 0.4).toFixed(3)));
+            const tokens = body.texts.reduce((n, t) => n + Math.max(1, Math.ceil(t.length / 4)), 0);
+            return send(res, 200, {
+                id: 'mock-embed-1', texts: body.texts, response_type: 'embeddings_by_type',
+                embeddings: Object.fromEntries(types.map((ty) => [ty, body.texts.map(vec)])),
+                meta: { api_version: { version: '2' }, billed_units: { input_tokens: tokens } },
+            });
         } else if (anthropic) {
             provider = KEY_OWNER[req.headers['x-api-key']] === 'anthropic' ? 'anthropic' : null;
             rec.provider = provider;

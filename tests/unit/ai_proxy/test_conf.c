@@ -709,9 +709,52 @@ test_provider_urls(void **state)
     expect_error("{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":"
                  "\"mistral\",\"options\":{\"mistral_format\":\"openai\"}}}",
                  "with provider mistral: Mistral's API has no completions endpoint");
-    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"cohere\"}}",
+    /* embeddings to providers whose API is not OpenAI's (embeddings.c) */
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":"
+                           "\"cohere\",\"options\":{\"embeddings_dimensions\":256,\"cohere\":{"
+                           "\"embedding_input_type\":\"search_query\"}}}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.up_path, "/v2/embed");
+    assert_int_equal(c->t.embed_dims, 256);
+    assert_string_equal(c->t.embed_input_type, "search_query");
+    sl_ap_conf_free(c);
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/embeddings\",\"auth\":{\"aws_access_key_"
+                           "id\":\"AK\",\"aws_secret_access_key\":\"SK\"},\"model\":{\"provider\":"
+                           "\"bedrock\",\"name\":\"amazon.titan-embed-text-v2:0\",\"options\":{"
+                           "\"bedrock\":{\"aws_region\":\"eu-west-1\",\"embeddings_normalize\":"
+                           "true}}}}",
+                           &c, &e),
+                     0);
+    assert_int_equal(c->t.embed_normalize, 1);
+    assert_int_equal(c->t.embed_dims, -1);
+    sl_ap_conf_free(c);
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/embeddings\",\"auth\":{\"header_name\":"
+                           "\"x-goog-api-key\",\"header_value\":\"k\"},\"model\":{\"provider\":"
+                           "\"gemini\",\"name\":\"gemini-embedding-001\"}}",
+                           &c, &e),
+                     0);
+    sl_ap_conf_free(c);
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"auth\":{\"aws_access_key_id\":"
+                 "\"AK\",\"aws_secret_access_key\":\"SK\"},\"model\":{\"provider\":"
+                 "\"bedrock\",\"name\":\"anthropic.claude-3-haiku-20240307-v1:0\",\"options\":"
+                 "{\"bedrock\":{\"aws_region\":\"eu-west-1\"}}}}",
+                 "model.name: 'anthropic.claude-3-haiku-20240307-v1:0' is not an embedding model "
+                 "sluice can call on bedrock (amazon.titan-embed-*, cohere.embed-*)");
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"llm_format\":\"anthropic\","
+                 "\"model\":{\"provider\":\"cohere\"}}",
+                 "llm_format: 'anthropic' has no embeddings API");
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"cohere\","
+                 "\"options\":{\"cohere\":{\"embedding_input_type\":\"poetry\"}}}}",
+                 "model.options.cohere.embedding_input_type: expected one of: search_document");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"cohere\","
+                 "\"options\":{\"embeddings_dimensions\":8}}}",
+                 "model.options.embeddings_dimensions: not supported yet by sluice (used by "
+                 "llm/v1/embeddings)");
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":"
+                 "\"anthropic\",\"options\":{\"anthropic_version\":\"2023-06-01\"}}}",
                  "route_type: 'llm/v1/embeddings' is not supported yet by sluice with provider "
-                 "cohere");
+                 "anthropic");
 }
 
 /* The host's schema checker (ABI 1.4) behind ai-proxy's config: its
