@@ -803,6 +803,23 @@ sl_ap_refusal(sl_ap_cp_t *cp, const sl_ap_provider_t *prov, const sl_ap_target_t
     } else if (c->route_type == SL_AP_ROUTE_COMPLETIONS && prov->path[c->route_type] == NULL) {
         sl_ap_cp_err(cp, "route_type", "'llm/v1/completions' with provider %s: %s", prov->name,
                      sl_ap_completions_refusal(prov));
+    } else if (c->route_type == SL_AP_ROUTE_EMBEDDINGS) {
+        /* which providers do serve it, from the table itself */
+        char with[256] = "";
+        size_t n = 0;
+
+        for (int i = 0; i < SL_AP_PROV_N; i++) {
+            const sl_ap_provider_t *p = sl_ap_provider_get((sl_ap_provider_id_t)i);
+
+            if (sl_ap_provider_refusal(p, SL_AP_FMT_OPENAI, SL_AP_ROUTE_EMBEDDINGS) == NULL &&
+                n < sizeof(with)) {
+                n += (size_t)snprintf(with + n, sizeof(with) - n, "%s%s", n ? ", " : "", p->name);
+            }
+        }
+        sl_ap_cp_err(cp, "route_type",
+                     "'llm/v1/embeddings' is not supported by sluice with provider %s (it sends "
+                     "embeddings to %s)",
+                     prov->name, with);
     } else {
         sl_ap_cp_err(cp, "route_type", "'%s' is not supported yet by sluice with provider %s",
                      sl_ap_route_name(c->route_type), prov->name);

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startGateway, tmpDir, readLog, sleep, CLIENT_KEY, runClaude, claudeSkip, show, logMark, waitLog } from './harness.mjs';
+import { startGateway, tmpDir, readLog, CLIENT_KEY, runClaude, claudeSkip, show, logMark, waitLog, waitRecord } from './harness.mjs';
 import { startProviders, KEYS } from '../mock/providers.mjs';
 
 const CASE = { timeout: 30000 };
@@ -130,17 +130,27 @@ describe('providers through sluice', { timeout: 300000 }, () => {
     });
     beforeEach(() => mock.reset());
 
+    /* every request to the gateway carries x-test-seq (gwFetch, the SDK
+     * clients' fetch): lastLog waits for the record of the latest one
+     * rather than sleeping and hoping it was written */
+    let seq = 0;
+    const gwFetch = (url, init = {}) => {
+        const headers = new Headers(init.headers);
+        headers.set('x-test-seq', String(++seq));
+        return fetch(url, { ...init, headers });
+    };
     const lastLog = async () => {
-        await sleep(150);
-        const recs = readLog(logPath);
-        return recs[recs.length - 1];
+        const want = String(seq);
+        const rec = await waitRecord(logPath, (r) => r.request?.headers?.['x-test-seq'] === want, 10000);
+        assert.ok(rec, `no log record for request ${want}`);
+        return rec;
     };
     const noClientKey = (rec) => {
         const h = JSON.stringify(rec.headers);
         assert.ok(!h.includes(CLIENT_KEY), 'the client key reached the provider');
     };
-    const oa = (p) => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/oa/${p}/v1`, maxRetries: 0 });
-    const an = (p, prefix = '/an') => new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${prefix}/${p}`, maxRetries: 0 });
+    const oa = (p) => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/oa/${p}/v1`, maxRetries: 0, fetch: gwFetch });
+    const an = (p, prefix = '/an') => new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}${prefix}/${p}`, maxRetries: 0, fetch: gwFetch });
 
     for (const [p, [chatPath]] of Object.entries(OPENAI_FAMILY)) {
         test(`${p}: OpenAI SDK, non-streamed and streamed with include_usage`, CASE, async () => {
@@ -174,6 +184,21 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             rec = await lastLog();
             assert.equal(rec.ai.proxy.meta.request_mode, 'stream');
             assert.equal(rec.ai.proxy.usage.completion_tokens, usage.completion_tokens);
+
+            /* tools: the provider's call reaches the client, the result goes back */
+            const otools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+            const ask = [{ role: 'user', content: 'MOCK:tool_call weather?' }];
+            const tc = await client.chat.completions.create({ model: `${p}-model`, tools: otools, messages: ask });
+            assert.equal(tc.choices[0].finish_reason, 'tool_calls');
+            const call = tc.choices[0].message.tool_calls[0];
+            assert.equal(call.function.name, mock.TOOL.name);
+            assert.deepEqual(JSON.parse(call.function.arguments), mock.TOOL.arguments);
+            assert.equal(mock.requests.at(-1).body.tools[0].function.name, 'get_weather');
+            await client.chat.completions.create({
+                model: `${p}-model`, tools: otools,
+                messages: [...ask, tc.choices[0].message, { role: 'tool', tool_call_id: call.id, content: '21C' }],
+            });
+            assert.ok(mock.requests.at(-1).body.messages.some((m) => m.role === 'tool' && m.tool_call_id === call.id && m.content === '21C'));
         });
 
         test(`${p}: Anthropic SDK, streamed text and a tool call`, CASE, async () => {
@@ -183,6 +208,11 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             }).finalMessage();
             assert.equal(msg.content[0].text, mock.TEXT);
             assert.equal(msg.usage.output_tokens, mock.requests[0].usage.output);
+            const srec = await lastLog();
+            assert.equal(srec.ai.proxy.meta.provider_name, p);
+            assert.equal(srec.ai.proxy.meta.request_mode, 'stream');
+            assert.equal(srec.ai.proxy.usage.prompt_tokens, 21);
+            assert.equal(srec.ai.proxy.usage.completion_tokens, mock.requests[0].usage.output);
             const up = mock.requests[0];
             assert.equal(up.path, chatPath);
             assert.equal(up.body.stream, true);
@@ -305,6 +335,11 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         assert.equal(msg.usage.input_tokens, 21);
         assert.equal(mock.requests[0].path, '/v2/chat');
         assert.equal(mock.requests[0].body.messages[0].role, 'system');
+        const rec = await lastLog();
+        assert.equal(rec.ai.proxy.meta.provider_name, 'cohere');
+        assert.equal(rec.ai.proxy.meta.request_mode, 'stream');
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 21);
+        assert.equal(rec.ai.proxy.usage.completion_tokens, msg.usage.output_tokens);
         const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
         const t = await client.messages.create({
             model: 'cohere-model', max_tokens: 256, tools, tool_choice: { type: 'any' },
@@ -325,7 +360,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         await assert.rejects(client.messages.create({
             model: 'cohere-model', max_tokens: 10, messages: [{ role: 'user', content: 'MOCK:error429' }],
         }), (e) => e instanceof Anthropic.RateLimitError && /Trial key/.test(e.message));
-        const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/bad/cohere`, maxRetries: 0 });
+        const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/bad/cohere`, maxRetries: 0, fetch: gwFetch });
         await assert.rejects(bad.chat.completions.create({
             model: 'cohere-model', messages: [{ role: 'user', content: 'hi' }],
         }), (e) => e instanceof OpenAI.AuthenticationError && /invalid api token/.test(e.message));
@@ -349,6 +384,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             assert.equal(up.headers['anthropic-version'], '2023-06-01');
             noClientKey(up);
         }
+        await waitRecord(logPath, (x) => x.route?.name === 'an-anthropic' && x.ai?.proxy, 10000);
         const recs = readLog(logPath).filter((x) => x.route?.name === 'an-anthropic' && x.ai?.proxy);
         assert.ok(recs.length >= 1);
         assert.equal(recs.at(-1).ai.proxy.meta.provider_name, 'anthropic');
@@ -361,7 +397,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         }), (e) => e.status === 401 && e.error?.type === 'error' && e.error.error.type === 'authentication_error' &&
             /Incorrect API key/.test(e.error.error.message));
         // Azure's own error body reaches an OpenAI client as Azure sent it (Kong)
-        const r = await fetch(`${gw.base}/bad/azure/chat/completions`, {
+        const r = await gwFetch(`${gw.base}/bad/azure/chat/completions`, {
             method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
             body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
         });
@@ -419,7 +455,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
 
     test('preserve: the client\'s path and body pass untouched with the gateway key', CASE, async () => {
         const body = JSON.stringify({ model: 'whatever-model', messages: [{ role: 'user', content: 'hi' }], extra_field: 1 });
-        const r = await fetch(`${gw.base}/pres/v1/chat/completions?x=1`, {
+        const r = await gwFetch(`${gw.base}/pres/v1/chat/completions?x=1`, {
             method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` }, body,
         });
         assert.equal(r.status, 200);
@@ -433,12 +469,12 @@ describe('providers through sluice', { timeout: 300000 }, () => {
     });
 
     test('embeddings: OpenAI and Azure', CASE, async () => {
-        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/openai/v1`, maxRetries: 0 });
+        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/openai/v1`, maxRetries: 0, fetch: gwFetch });
         const e = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] });
         assert.equal(e.data.length, 2);
         assert.equal(mock.requests[0].path, '/v1/embeddings');
         assert.equal(mock.requests[0].body.model, 'text-embedding-3-small');
-        const az = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/azure`, maxRetries: 0 });
+        const az = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/azure`, maxRetries: 0, fetch: gwFetch });
         await az.embeddings.create({ model: 'text-embedding-3-small', input: 'a' });
         assert.equal(mock.requests[1].path, '/openai/deployments/emb-dep/embeddings');
         assert.match(mock.requests[1].query, /api-version=2023-05-15/);
@@ -448,7 +484,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
 
     test('embeddings: OpenAI SDK to cohere\'s v2 Embed (input type and dimensions from the config, billed units, errors)', CASE, async () => {
         const mark = logMark(logPath);
-        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/cohere`, maxRetries: 0 });
+        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/cohere`, maxRetries: 0, fetch: gwFetch });
         const e = await client.embeddings.create({ model: 'embed-v4.0', input: ['hello', 'world!'], encoding_format: 'float' });
         const up = mock.requests[0];
         assert.equal(up.path, '/v2/embed');
@@ -460,7 +496,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         const b = await client.embeddings.create({ model: 'embed-v4.0', input: 'hello' });
         assert.deepEqual(Array.from(b.data[0].embedding), [0.1, 0.2, 0.3].map(Math.fround));
         await assert.rejects(client.embeddings.create({ model: 'embed-v4.0', input: 'MOCK:error429' }), (err) => err instanceof OpenAI.RateLimitError && /Trial key/.test(err.message));
-        const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/cohere-bad`, maxRetries: 0 });
+        const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/cohere-bad`, maxRetries: 0, fetch: gwFetch });
         await assert.rejects(bad.embeddings.create({ model: 'embed-v4.0', input: 'hi' }), (err) => err instanceof OpenAI.AuthenticationError && /invalid api token/.test(err.message));
         const recs = await waitLog(logPath, mark + 4, 10000);
         assert.equal(recs[mark].ai.proxy.usage.prompt_tokens, 4);
@@ -471,7 +507,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
 
     test('completions: OpenAI SDK to OpenAI and Azure, streamed and not, usage in the log', CASE, async () => {
         const mark = logMark(logPath);
-        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/openai/v1`, maxRetries: 0 });
+        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/openai/v1`, maxRetries: 0, fetch: gwFetch });
         const one = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Say hello', max_tokens: 5, temperature: 0.2 });
         assert.equal(one.object, 'text_completion');
         assert.equal(one.choices[0].text, mock.TEXT);
@@ -492,7 +528,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         assert.equal(chunks.at(-1).usage.completion_tokens, mock.TEXT.split(' ').length);
         assert.deepEqual(mock.requests[1].body.prompt, ['Say', 'hello']);
 
-        const az = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/azure`, maxRetries: 0 });
+        const az = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/azure`, maxRetries: 0, fetch: gwFetch });
         const a = await az.completions.create({ model: 'gpt-35-instruct', prompt: 'Say hello' });
         assert.equal(a.choices[0].text, mock.TEXT);
         up = mock.requests[2];
@@ -514,14 +550,14 @@ describe('providers through sluice', { timeout: 300000 }, () => {
     });
 
     test('completions: no prompt is refused by the gateway; the provider\'s 429 reaches the client as sent', CASE, async () => {
-        const r = await fetch(`${gw.base}/cmp/openai/v1/completions`, {
+        const r = await gwFetch(`${gw.base}/cmp/openai/v1/completions`, {
             method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
             body: JSON.stringify({ model: 'gpt-3.5-turbo-instruct', messages: [{ role: 'user', content: 'hi' }] }),
         });
         assert.equal(r.status, 400);
         assert.match((await r.json()).error.message, /request body doesn't contain valid prompts/);
         assert.equal(mock.requests.length, 0);
-        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/openai/v1`, maxRetries: 0 });
+        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/openai/v1`, maxRetries: 0, fetch: gwFetch });
         await assert.rejects(client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'MOCK:error429' }),
             (e) => e.status === 429 && e.code === 'rate_limit_exceeded');
     });
@@ -642,11 +678,11 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hi' }],
         }), (e) => e instanceof OpenAI.RateLimitError && e.error?.type === 'rate_limit_error' &&
             /per-minute rate limit/.test(e.message));
-        const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/bad/anthropic`, maxRetries: 0 });
+        const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/bad/anthropic`, maxRetries: 0, fetch: gwFetch });
         await assert.rejects(bad.chat.completions.create({
             model: 'claude-sonnet-4-5', stream: true, messages: [{ role: 'user', content: 'hi' }],
         }), (e) => e instanceof OpenAI.AuthenticationError && /invalid x-api-key/.test(e.message));
-        const r = await fetch(`${gw.base}/oa/anthropic/chat/completions`, {
+        const r = await gwFetch(`${gw.base}/oa/anthropic/chat/completions`, {
             method: 'POST', headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ model: 'claude-sonnet-4-5', n: 2, messages: [{ role: 'user', content: 'hi' }] }),
         });

@@ -604,6 +604,32 @@ test_provider_urls(void **state)
         assert_string_equal(c->t.prov->name, rows[i].provider);
         sl_ap_conf_free(c);
     }
+    /* embeddings: each OpenAI-compatible row's default path */
+    {
+        static const struct {
+            const char *provider, *options, *host, *path;
+        } emb[] = {
+            {"openai", "{}", "api.openai.com", "/v1/embeddings"},
+            {"mistral", "{\"mistral_format\":\"openai\"}", "api.mistral.ai", "/v1/embeddings"},
+            {"dashscope", "{}", "dashscope-intl.aliyuncs.com", "/compatible-mode/v1/embeddings"},
+            {"databricks", "{\"databricks\":{\"workspace_instance_id\":\"dbc-1\"}}",
+             "dbc-1.cloud.databricks.com", "/serving-endpoints/embeddings"},
+            {"ollama", "{\"upstream_url\":\"https://gpu:443\"}", "gpu", "/v1/embeddings"},
+        };
+
+        for (size_t i = 0; i < sizeof(emb) / sizeof(emb[0]); i++) {
+            snprintf(json, sizeof(json),
+                     "{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"%s\","
+                     "\"name\":\"m\",\"options\":%s}}",
+                     emb[i].provider, emb[i].options);
+            if (parse(json, &c, &e) != 0) {
+                fail_msg("%s: %s", emb[i].provider, e.text);
+            }
+            assert_string_equal(c->t.up_host, emb[i].host);
+            assert_string_equal(c->t.up_path, emb[i].path);
+            sl_ap_conf_free(c);
+        }
+    }
     /* huggingface with upstream_url: Kong appends /v1/chat/completions to it
      * (the router's OpenAI path, or a TGI endpoint's) */
     assert_int_equal(parse("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":"
@@ -663,9 +689,36 @@ test_provider_urls(void **state)
                  "model.options.upstream_url: must set model.options.upstream_url for self-hosted");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"ollama\"}}",
                  "model.options.upstream_url: must set");
-    expect_error(
-        "{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"xai\"}}",
-        "route_type: 'llm/v1/embeddings' is not supported yet by sluice with provider xai");
+    /* every provider without embeddings (or completions) is refused,
+     * naming the route type and the provider */
+    {
+        static const char *const no_emb[] = {"anthropic", "llama2",   "huggingface", "xai",
+                                             "cerebras",  "deepseek", "vllm"};
+        static const char *const no_cmp[] = {
+            "anthropic",  "cohere", "mistral",  "gemini",   "bedrock", "huggingface", "dashscope",
+            "databricks", "xai",    "cerebras", "deepseek", "ollama",  "vllm"};
+        char json[320], want[200];
+
+        for (size_t i = 0; i < sizeof(no_emb) / sizeof(no_emb[0]); i++) {
+            snprintf(json, sizeof(json),
+                     "{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"%s\"}}",
+                     no_emb[i]);
+            snprintf(want, sizeof(want),
+                     "route_type: 'llm/v1/embeddings' is not supported by sluice with provider %s "
+                     "(it sends embeddings to openai, azure, cohere, mistral, gemini, bedrock, "
+                     "dashscope, databricks, ollama)",
+                     no_emb[i]);
+            expect_error(json, want);
+        }
+        for (size_t i = 0; i < sizeof(no_cmp) / sizeof(no_cmp[0]); i++) {
+            snprintf(json, sizeof(json),
+                     "{\"route_type\":\"llm/v1/completions\",\"model\":{\"provider\":\"%s\"}}",
+                     no_cmp[i]);
+            snprintf(want, sizeof(want),
+                     "route_type: 'llm/v1/completions' with provider %s: ", no_cmp[i]);
+            expect_error(json, want);
+        }
+    }
     expect_error("{\"route_type\":\"llm/v1/embeddings\",\"llm_format\":\"anthropic\","
                  "\"model\":{\"provider\":\"openai\"}}",
                  "llm_format: 'anthropic' has no embeddings API");
@@ -751,10 +804,6 @@ test_provider_urls(void **state)
                  "\"options\":{\"embeddings_dimensions\":8}}}",
                  "model.options.embeddings_dimensions: not supported yet by sluice (used by "
                  "llm/v1/embeddings)");
-    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":"
-                 "\"anthropic\",\"options\":{\"anthropic_version\":\"2023-06-01\"}}}",
-                 "route_type: 'llm/v1/embeddings' is not supported yet by sluice with provider "
-                 "anthropic");
 }
 
 /* The host's schema checker (ABI 1.4) behind ai-proxy's config: its
