@@ -23,7 +23,7 @@
  * back; the request path never waits for Redis. */
 
 #include <math.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,26 +141,67 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
     return ri;
 }
 
+/* v in decimal at the end of out[0..24): returns where it starts. */
+static char *
+dec(char out[24], int64_t v)
+{
+    char *p = out + 24;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
+/* The pieces end to end into buf (NUL-terminated): their length, or -1
+ * when they do not fit (never truncated). */
+static int
+join(char *buf, size_t cap, const sl_str_t *parts, size_t n)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len >= cap - o)
+            return -1;
+        if (parts[i].len)
+            memcpy(buf + o, parts[i].ptr, parts[i].len);
+        o += parts[i].len;
+    }
+    buf[o] = '\0';
+    return (int)o;
+}
+
 /* ai-ratelimit:<namespace>:<identifier>:<provider or policy>:<window>:<start>;
  * an identifier over 128 bytes (a long header value) is replaced by its
- * 64-bit FNV-1a hash so that every key fits. */
+ * 64-bit FNV-1a hash so that every key fits.  Written piece by piece (two
+ * keys per limit per request: snprintf was most of the access phase). */
 static int
 make_key(char *buf, size_t cap, sl_str_t ns, sl_str_t id, const char *label, int64_t window_s,
          int64_t start_s)
 {
-    char hashed[24];
-    int n;
+    char hashed[24], w[24], st[24], *wp = dec(w, window_s), *sp = dec(st, start_s);
 
     if (id.len > 128) {
         uint64_t h = 1469598103934665603ull;
         for (size_t i = 0; i < id.len; i++)
             h = (h ^ (unsigned char)id.ptr[i]) * 1099511628211ull;
-        n = snprintf(hashed, sizeof(hashed), "#%016llx", (unsigned long long)h);
+        int n = snprintf(hashed, sizeof(hashed), "#%016llx", (unsigned long long)h);
         id = (sl_str_t){hashed, (size_t)n};
     }
-    n = snprintf(buf, cap, "ai-ratelimit:%.*s:%.*s:%s:%lld:%lld", (int)ns.len, ns.ptr, (int)id.len,
-                 id.ptr, label, (long long)window_s, (long long)start_s);
-    return n > 0 && (size_t)n < cap ? n : -1;
+    const sl_str_t parts[] = {SL_STR("ai-ratelimit:"),
+                              ns,
+                              SL_STR(":"),
+                              id,
+                              SL_STR(":"),
+                              str_of(label),
+                              SL_STR(":"),
+                              {wp, (size_t)(w + 24 - wp)},
+                              SL_STR(":"),
+                              {sp, (size_t)(st + 24 - sp)}};
+    return join(buf, cap, parts, sizeof(parts) / sizeof(parts[0]));
 }
 
 /* Tokens (or cost) counted in a window: the node's own count, plus, with
@@ -192,19 +233,31 @@ typedef struct airl_hdrs {
     size_t n;
 } airl_hdrs_t;
 
+/* One header: name `prefix` (then "-<window>-<label>" when label is not
+ * NULL), value floor(v) (0 when negative), without printf (two headers on
+ * every answer). */
 static void
-add_num(airl_hdrs_t *h, double v, const char *fmt, ...)
+add_num(airl_hdrs_t *h, double v, const char *prefix, int64_t window_s, const char *label)
 {
-    char *t = h->text[h->n];
-    va_list ap;
+    char *t = h->text[h->n], w[24], *wp = dec(w, window_s), num[24], *np;
     int nl, vl;
 
-    va_start(ap, fmt);
-    nl = vsnprintf(t, 80, fmt, ap);
-    va_end(ap);
-    if (nl <= 0 || nl >= 80)
+    if (label != NULL) {
+        const sl_str_t parts[] = {
+            str_of(prefix), SL_STR("-"), {wp, (size_t)(w + 24 - wp)}, SL_STR("-"), str_of(label)};
+        nl = join(t, 80, parts, sizeof(parts) / sizeof(parts[0]));
+    } else {
+        nl = join(t, 80, (sl_str_t[]){str_of(prefix)}, 1);
+    }
+    if (nl <= 0)
         return;
-    vl = snprintf(t + nl, 32, "%.0f", v < 0 ? 0 : floor(v));
+    v = v < 0 ? 0 : floor(v);
+    if (v < 9e18) {
+        np = dec(num, (int64_t)v);
+        vl = join(t + nl, 32, (sl_str_t[]){{np, (size_t)(num + 24 - np)}}, 1);
+    } else {
+        vl = snprintf(t + nl, 32, "%.0f", v);
+    }
     if (vl <= 0 || vl >= 32)
         return;
     h->name[h->n] = (sl_str_t){t, (size_t)nl};
@@ -223,12 +276,12 @@ apply_headers(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl
     h->n = 0;
     for (int i = 0; i < x->n; i++) {
         const airl_limit_t *l = &x->lim[i];
-        long long w = (long long)l->window_s;
-        add_num(h, l->limit, "X-AI-RateLimit-Limit-%lld-%s", w, l->label);
-        add_num(h, l->limit - l->usage, "X-AI-RateLimit-Remaining-%lld-%s", w, l->label);
+        int64_t w = l->window_s;
+        add_num(h, l->limit, "X-AI-RateLimit-Limit", w, l->label);
+        add_num(h, l->limit - l->usage, "X-AI-RateLimit-Remaining", w, l->label);
         if (x->denied && l->over) {
-            add_num(h, (double)l->reset_s, "X-AI-RateLimit-Reset-%lld-%s", w, l->label);
-            add_num(h, (double)l->reset_s, "X-AI-RateLimit-Retry-After-%lld-%s", w, l->label);
+            add_num(h, (double)l->reset_s, "X-AI-RateLimit-Reset", w, l->label);
+            add_num(h, (double)l->reset_s, "X-AI-RateLimit-Retry-After", w, l->label);
             if (l->reset_s > reset)
                 reset = l->reset_s;
         }
@@ -237,9 +290,9 @@ apply_headers(const sl_api_t *api, sl_req_t *r, const airl_conf_t *c, const airl
         double jitter = c->s->retry_after_jitter_max > 0
                             ? floor((double)rand() / RAND_MAX * c->s->retry_after_jitter_max)
                             : 0;
-        add_num(h, (double)reset, "X-AI-RateLimit-Reset");
-        add_num(h, (double)reset + jitter, "X-AI-RateLimit-Retry-After");
-        add_num(h, (double)reset + jitter, "Retry-After");
+        add_num(h, (double)reset, "X-AI-RateLimit-Reset", 0, NULL);
+        add_num(h, (double)reset + jitter, "X-AI-RateLimit-Retry-After", 0, NULL);
+        add_num(h, (double)reset + jitter, "Retry-After", 0, NULL);
     }
     if (api->resp_headers_set(r, h->name, h->value, h->n) != 0)
         api->log(r, SL_LOG_WARN, "could not set the AI rate-limit headers");
@@ -294,7 +347,8 @@ add_limit(const airl_conf_t *c, airl_ctx_t *x, sl_str_t ns, sl_str_t id, const c
     if (x->n >= AIRL_MAX_LIMITS)
         return;
     l = &x->lim[x->n];
-    snprintf(l->label, sizeof(l->label), "%s", label);
+    memset(l, 0, offsetof(airl_limit_t, key));
+    memcpy(l->label, label, strnlen(label, sizeof(l->label) - 1)); /* NUL: the memset */
     l->count = count;
     l->window_s = w;
     l->limit = limit;
@@ -321,7 +375,10 @@ new_ctx(const sl_api_t *api, sl_req_t *r, const airl_route_info_t *ri)
 {
     airl_ctx_t *x = api->palloc(r, sizeof(*x));
 
-    memset(x, 0, sizeof(*x));
+    /* the limits are filled by add_limit as they are added (~6 KB not
+     * cleared per request) */
+    x->n = 0;
+    x->denied = 0;
     x->route = ri;
     api->ctx_set(r, x);
     return x;
@@ -630,21 +687,25 @@ airl_header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
     return SL_STATUS_CONTINUE;
 }
 
-/* What this response costs under each tokens_count_strategy, from
- * ai-proxy's ai.proxy.usage (Kong's field names), each number read as a
- * value (ABI 1.5): no JSON text written or parsed per request. */
+/* What this response costs under the tokens_count_strategy values in
+ * `need` (a bit per airl_count_t), from ai-proxy's ai.proxy.usage (Kong's
+ * field names), each number read as a value (ABI 1.5): no JSON text
+ * written or parsed, and only the fields a limit counts. */
 static int
-charges(const sl_api_t *api, sl_req_t *r, double amount[4])
+charges(const sl_api_t *api, sl_req_t *r, unsigned need, double amount[4])
 {
-    static const char *const field[] = {"ai.proxy.usage.total_tokens",
-                                        "ai.proxy.usage.prompt_tokens",
-                                        "ai.proxy.usage.completion_tokens", "ai.proxy.usage.cost"};
+    static const char *const field[] = {
+        [AIRL_TOTAL] = "ai.proxy.usage.total_tokens",
+        [AIRL_PROMPT] = "ai.proxy.usage.prompt_tokens",
+        [AIRL_COMPLETION] = "ai.proxy.usage.completion_tokens",
+        [AIRL_COST] = "ai.proxy.usage.cost",
+    };
     sl_value_t v;
     int any = 0;
 
     for (int i = 0; i < 4; i++) {
         amount[i] = 0;
-        if (api->serialize_value_typed(r, field[i], &v) == 1 &&
+        if ((need & 1u << i) && api->serialize_value_typed(r, field[i], &v) == 1 &&
             (v.type == SL_VALUE_INT || v.type == SL_VALUE_DOUBLE) && v.d > 0)
             amount[i] = v.d;
         any |= amount[i] > 0;
@@ -658,8 +719,13 @@ airl_log(const sl_api_t *api, sl_req_t *r, void *conf)
     airl_conf_t *c = conf;
     airl_ctx_t *x = api->ctx_get(r);
     double amount[4];
+    unsigned need = 0;
 
-    if (x == NULL || x->denied || x->n == 0 || !charges(api, r, amount))
+    if (x == NULL || x->denied || x->n == 0)
+        return;
+    for (int i = 0; i < x->n; i++)
+        need |= 1u << x->lim[i].count;
+    if (!charges(api, r, need, amount))
         return;
     for (int i = 0; i < x->n; i++) {
         const airl_limit_t *l = &x->lim[i];
