@@ -62,6 +62,8 @@ describe('gemini on Vertex AI with a service account', { timeout: 240000 }, () =
             route('forged', sa(GCP_EMAIL, { forged: true })),
             route('envsa', { gcp_use_service_account: true }),
             route('evx', sa(GCP_EMAIL), { format: 'openai', routeType: 'llm/v1/embeddings', model: 'gemini-embedding-001' }),
+            /* preserve: the client's own Vertex path and body, the account's token */
+            { ...route('pvx', sa(GCP_EMAIL), { routeType: 'preserve' }), paths: ['/v1/projects'] },
         ];
         gw = await startGateway({
             workers: 1, config: configOf(mock, routes, logPath),
@@ -144,6 +146,25 @@ describe('gemini on Vertex AI with a service account', { timeout: 240000 }, () =
         const recs = await waitRecordsAfter(mark);
         assert.equal(recs.at(-1).ai.proxy.usage.prompt_tokens, 6);
         assert.equal(recs.at(-1).ai.proxy.meta.provider_name, 'gemini');
+    });
+
+    test('preserve: the client\'s Vertex path and body with the account\'s token, statistics from the answer', CASE, async () => {
+        const mark = readLog(logPath).length;
+        const r = await fetch(`${gw.base}${VPATH}:generateContent`, {
+            method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
+            body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Hello' }] }] }),
+        });
+        const body = await r.json();
+        assert.equal(r.status, 200, JSON.stringify(body));
+        assert.equal(body.candidates[0].content.parts.at(-1).text, TEXT);
+        const up = mock.requests[0];
+        assert.equal(up.provider, 'vertex');
+        assert.equal(up.path, `${VPATH}:generateContent`);
+        assert.match(up.headers.authorization, /^Bearer ya29\.mock-/);
+        assert.equal(mock.refused.length, 0);
+        const recs = await waitRecordsAfter(mark);
+        assert.equal(recs.at(-1).ai.proxy.usage.completion_tokens, 10);
+        assert.equal(recs.at(-1).ai.proxy.usage.prompt_tokens_details.cached_tokens, 100);
     });
 
     test('a token is fetched again before it expires, in the background; never used expired', CASE, async () => {
