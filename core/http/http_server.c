@@ -18,6 +18,7 @@
 #endif
 
 #include "base/chars.h"
+#include "base/lazytimer.h"
 #include "base/log.h"
 #include "http/http_server.h"
 #include "http/proxy.h"
@@ -364,7 +365,7 @@ on_message_complete(llhttp_t *p)
 {
     sl_conn_t *c = p->data;
 
-    uv_timer_stop(&c->timer);
+    sl_lazy_timer_stop(&c->timer_due);
     c->paused = 1;
     return HPE_PAUSED;
 }
@@ -547,6 +548,8 @@ on_timer(uv_timer_t *t)
 {
     sl_conn_t *c = t->data;
 
+    if (sl_lazy_timer_early(t, &c->timer_due))
+        return;
     if (c->req != NULL &&
         (c->req->state == SL_REQ_READING || (c->req->stream_body && !c->req->body_complete))) {
         c->pending_len = 0;
@@ -561,7 +564,7 @@ static void
 conn_timer_start(sl_conn_t *c, int ms)
 {
     if (ms > 0)
-        uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
+        sl_lazy_timer_start(&c->timer, &c->timer_due, on_timer, (uint64_t)ms);
 }
 
 /* ---- writing ------------------------------------------------------- */
@@ -924,6 +927,7 @@ sl_http_on_connection(uv_stream_t *server, int status)
     }
     uv_timer_init(w->loop, &c->timer);
     c->timer.data = c;
+    c->timer_due = SL_LAZY_TIMER_OFF;
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;

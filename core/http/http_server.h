@@ -18,7 +18,8 @@ struct sl_conn {
     sl_server_t *w;
     sl_conn_t *prev, *next; /* worker's list */
     llhttp_t parser;
-    uv_timer_t timer; /* header / body / keep-alive timeout */
+    uv_timer_t timer;   /* header / body / keep-alive timeout */
+    uint64_t timer_due; /* its deadline (base/lazytimer.h) */
     char client_ip[46];
     int client_port;
     int server_port;

@@ -28,6 +28,7 @@
 #include <llhttp.h>
 
 #include "base/fmt.h"
+#include "base/lazytimer.h"
 #include "base/log.h"
 #include "base/strbuf.h"
 #include "http/balance.h"
@@ -63,6 +64,7 @@ struct sl_proxy {
     sl_upconn_t *c;
     sl_upconnect_t *pending;
     uv_timer_t timer;
+    uint64_t timer_due; /* its deadline (base/lazytimer.h) */
     llhttp_t parser;
     char *host;              /* NUL-terminated target host */
     const char *target_host; /* the upstream target's host (Host header, TLS name); NULL: host */
@@ -320,7 +322,7 @@ try_reset(sl_proxy_t *p)
 {
     sl_req_t *r = p->r;
 
-    uv_timer_stop(&p->timer);
+    sl_lazy_timer_stop(&p->timer_due);
     p->got_bytes = p->wrote = p->written = 0;
     p->headers_done = p->complete = p->paused = p->reading = 0;
     p->discard = p->ninterim = p->up_err = p->reused = 0;
@@ -403,7 +405,6 @@ proxy_close(sl_proxy_t *p, int reuse)
         p->r->proxy = NULL;
         p->r = NULL;
     }
-    uv_timer_stop(&p->timer);
     uv_close((uv_handle_t *)&p->timer, proxy_free_cb);
 }
 
@@ -458,6 +459,8 @@ on_timeout(uv_timer_t *t)
 {
     sl_proxy_t *p = t->data;
 
+    if (sl_lazy_timer_early(t, &p->timer_due))
+        return;
     if (p->r)
         sl_log_warn("upstream timed out (%s:%d) while %s, request %s", p->host, p->port,
                     p->headers_done ? "reading the response body" : "waiting for the response",
@@ -473,7 +476,7 @@ static void
 timer_arm(sl_proxy_t *p, int ms)
 {
     if (ms > 0)
-        uv_timer_start(&p->timer, on_timeout, (uint64_t)ms, 0);
+        sl_lazy_timer_start(&p->timer, &p->timer_due, on_timeout, (uint64_t)ms);
 }
 
 /* The response head is bounded as a whole by read_timeout (nginx and Kong
@@ -857,7 +860,7 @@ stream_flush(sl_proxy_t *p)
             if (p->head_deadline)
                 timer_arm(p, head_left(p));
             else
-                uv_timer_stop(&p->timer);
+                sl_lazy_timer_stop(&p->timer_due);
         }
         return;
     }
@@ -1079,7 +1082,7 @@ try_connect(sl_proxy_t *p)
         try->port = p->port;
     }
     p->tries++;
-    uv_timer_stop(&p->timer);
+    sl_lazy_timer_stop(&p->timer_due);
     if (sl_upconnect_start(r->w->uppool, &t, on_connected, p, &p->pending) < 0) {
         p->pending = NULL;
         bad_gateway(p, SL_REQERR_UPSTREAM_CONNECT);
@@ -1300,6 +1303,7 @@ sl_proxy_start(sl_req_t *r)
     p->port = r->up_port;
     uv_timer_init(r->w->loop, &p->timer);
     p->timer.data = p;
+    p->timer_due = SL_LAZY_TIMER_OFF;
     sl_req_mark(r, SL_TIME_UPSTREAM_START);
     next_try(p, SL_TRY_FIRST, 0, 0, 0);
 }
