@@ -672,6 +672,38 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         assert.deepEqual(sent[3], { role: 'user', content: 'thanks' });
     });
 
+    test('thinking: an Anthropic client\'s thinking passes to anthropic and back with its signature; an OpenAI client gets it as reasoning_content, streamed and not', CASE, async () => {
+        const thinking = { type: 'enabled', budget_tokens: 1024 };
+        const one = await an('anthropic').messages.create({
+            model: 'claude-sonnet-4-5', max_tokens: 2048, thinking, messages: [{ role: 'user', content: 'Hello' }],
+        });
+        assert.deepEqual(one.content[0], { type: 'thinking', thinking: 'Thinking it over.', signature: 'ErUBCkYIBxgCIkB-mock-signature' });
+        assert.deepEqual(mock.requests[0].body.thinking, thinking);
+        const st = await an('anthropic').messages.stream({
+            model: 'claude-sonnet-4-5', max_tokens: 2048, thinking, messages: [{ role: 'user', content: 'Hello' }],
+        }).finalMessage();
+        assert.equal(st.content[0].type, 'thinking');
+        assert.equal(st.content[0].thinking, 'Thinking it over.');
+        assert.equal(st.content[0].signature, 'ErUBCkYIBxgCIkB-mock-signature');
+        assert.equal(st.content[1].text, mock.TEXT);
+
+        const client = oa('anthropic');
+        mock.next({ thinking: 'Let me think this through.' });
+        const r = await client.chat.completions.create({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'Hello' }] });
+        assert.equal(r.choices[0].message.reasoning_content, 'Let me think this through.');
+        assert.equal(r.choices[0].message.content, mock.TEXT);
+        mock.next({ thinking: 'Let me think this through.' });
+        const stream = await client.chat.completions.create({ model: 'claude-sonnet-4-5', stream: true, messages: [{ role: 'user', content: 'Hello' }] });
+        let reasoning = '';
+        let text = '';
+        for await (const c of stream) {
+            reasoning += c.choices[0]?.delta?.reasoning_content ?? '';
+            text += c.choices[0]?.delta?.content ?? '';
+        }
+        assert.equal(reasoning, 'Let me think this through.');
+        assert.equal(text, mock.TEXT);
+    });
+
     test('OpenAI SDK -> anthropic: Anthropic errors in OpenAI\'s shape and status', CASE, async () => {
         mock.next({ type: 'error429' });
         await assert.rejects(oa('anthropic').chat.completions.create({

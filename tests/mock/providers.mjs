@@ -333,6 +333,11 @@ export async function startProviders() {
         const content = tool
             ? [{ type: 'text', text: 'Checking.' }, { type: 'tool_use', id: 'toolu_mock1', name: TOOL.name, input: TOOL.arguments }]
             : [{ type: 'text', text: sc.text ?? TEXT }];
+        /* extended thinking: asked for by the request (or scripted), a
+         * signed thinking block first */
+        if (body.thinking?.type === 'enabled' || sc.thinking) {
+            content.unshift({ type: 'thinking', thinking: sc.thinking ?? 'Thinking it over.', signature: 'ErUBCkYIBxgCIkB-mock-signature' });
+        }
         const au = { input_tokens: usage.input, output_tokens: usage.output, cache_creation_input_tokens: 0, cache_read_input_tokens: usage.cacheRead };
         if (!body.stream) {
             return send(res, 200, {
@@ -348,6 +353,10 @@ export async function startProviders() {
             if (b.type === 'text') {
                 ev('content_block_start', { index: i, content_block: { type: 'text', text: '' } });
                 for (const w of words(b.text)) ev('content_block_delta', { index: i, delta: { type: 'text_delta', text: w } });
+            } else if (b.type === 'thinking') {
+                ev('content_block_start', { index: i, content_block: { type: 'thinking', thinking: '', signature: '' } });
+                for (const w of words(b.thinking)) ev('content_block_delta', { index: i, delta: { type: 'thinking_delta', thinking: w } });
+                ev('content_block_delta', { index: i, delta: { type: 'signature_delta', signature: b.signature } });
             } else {
                 ev('content_block_start', { index: i, content_block: { type: 'tool_use', id: b.id, name: b.name, input: {} } });
                 const args = JSON.stringify(b.input);
