@@ -101,6 +101,12 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             provider: 'azure', fmt: 'openai', model: 'text-embedding-3-small', routeType: 'llm/v1/embeddings',
             options: { azure_instance: 'myinst', azure_deployment_id: 'emb-dep' },
         }));
+        for (const p of ['mistral', 'dashscope', 'databricks', 'ollama']) {
+            routes.push(route(`emb-${p}`, `/emb/${p}`, {
+                provider: p, fmt: 'openai', model: `${p}-embed`, routeType: 'llm/v1/embeddings',
+                options: { ...OPENAI_FAMILY[p]?.[1], ...(p === 'mistral' ? { embeddings_dimensions: 256 } : {}) },
+            }));
+        }
         routes.push(route('emb-co', '/emb/cohere', {
             provider: 'cohere', fmt: 'openai', model: 'embed-v4.0', routeType: 'llm/v1/embeddings',
             options: { embeddings_dimensions: 3, cohere: { embedding_input_type: 'search_query' } },
@@ -480,6 +486,26 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         assert.match(mock.requests[1].query, /api-version=2023-05-15/);
         const rec = await lastLog();
         assert.equal(rec.ai.proxy.usage.prompt_tokens, 4);
+    });
+
+    test('embeddings: OpenAI SDK to mistral, dashscope, databricks, ollama (each one\'s path and key; embeddings_dimensions)', CASE, async () => {
+        const paths = { mistral: '/v1/embeddings', dashscope: '/compatible-mode/v1/embeddings', databricks: '/serving-endpoints/embeddings', ollama: '/v1/embeddings' };
+        for (const [p, want] of Object.entries(paths)) {
+            mock.reset();
+            const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/emb/${p}`, maxRetries: 0, fetch: gwFetch });
+            const e = await client.embeddings.create({ model: `${p}-embed`, input: ['a', 'b'], encoding_format: 'float', dimensions: 64 });
+            assert.equal(e.data.length, 2, p);
+            const up = mock.requests[0];
+            assert.equal(up.path, want, p);
+            assert.equal(up.provider, p);
+            assert.equal(up.headers.authorization, `Bearer ${KEYS[p]}`);
+            noClientKey(up);
+            assert.equal(up.body.model, `${p}-embed`);
+            assert.equal(up.body.dimensions, p === 'mistral' ? 256 : 64, 'options.embeddings_dimensions replaces the client\'s');
+            const rec = await lastLog();
+            assert.equal(rec.ai.proxy.meta.provider_name, p);
+            assert.equal(rec.ai.proxy.usage.prompt_tokens, 8);
+        }
     });
 
     test('embeddings: OpenAI SDK to cohere\'s v2 Embed (input type and dimensions from the config, billed units, errors)', CASE, async () => {
