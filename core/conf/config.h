@@ -216,10 +216,13 @@ typedef struct sl_target_conf {
     size_t addr_slot; /* named: first of SL_TARGET_ADDR_SLOTS slots, one per address */
 } sl_target_conf_t;
 
-/* Health slots reserved per host-name target, one per DNS address (the
- * shared table is sized when the configuration loads; an answer with more
- * addresses shares the target's own slot for the rest). */
-#define SL_TARGET_ADDR_SLOTS 8
+/* Health slots reserved per host-name target, one per DNS address: as many
+ * as the DNS layer keeps per answer (SL_ARES_MAX_ADDRS), so every address
+ * of one answer has its own.  The shared table is sized when the
+ * configuration loads; a slot no worker has used for
+ * SL_TARGET_ADDR_IDLE_MS goes to a new address (docs/upstream.md). */
+#define SL_TARGET_ADDR_SLOTS 16
+#define SL_TARGET_ADDR_IDLE_MS 60000
 
 typedef struct sl_upstream_conf {
     char id[37];
@@ -256,6 +259,7 @@ typedef struct sl_target_health {
     _Atomic int64_t next_check_ms; /* active checks: when this target is due (ms, monotonic) */
     _Atomic uint64_t probes;       /* active probes sent (all workers) */
     _Atomic uint64_t addr;         /* address slots: 0 free, else the address's tag (claimed) */
+    _Atomic int64_t seen_ms;       /* address slots: when a worker last had the address */
     char key[120];                 /* "upstream-name|host:port": carried over on reload */
 } sl_target_health_t;
 

@@ -709,6 +709,30 @@ map_unref(health_map_t *m)
     free(m);
 }
 
+/* The previous table's slot with key (a target still configured), NULL
+ * if none.  A named target's address slots follow its slot. */
+static const sl_target_health_t *
+old_slot(const char *key)
+{
+    for (size_t j = 0; last_map && j < last_map->n; j++)
+        if (!strcasecmp(last_map->slots[j].key, key))
+            return &last_map->slots[j];
+    return NULL;
+}
+
+/* An address slot of the new table: the previous generation's claim and
+ * health for the same target's address when there was one (o), so an
+ * address still resolved keeps its health over a reload. */
+static void
+addr_slot_init(sl_target_health_t *ah, const sl_target_health_t *o)
+{
+    atomic_init(&ah->state, o ? atomic_load(&o->state) : 0);
+    atomic_init(&ah->next_check_ms, o ? atomic_load(&o->next_check_ms) : 0);
+    atomic_init(&ah->probes, 0);
+    atomic_init(&ah->addr, o ? atomic_load(&o->addr) : 0);
+    atomic_init(&ah->seen_ms, o ? atomic_load(&o->seen_ms) : 0);
+}
+
 void
 sl_conf_upstreams_finish(sl_loader_t *L)
 {
@@ -744,23 +768,15 @@ sl_conf_upstreams_finish(sl_loader_t *L)
             atomic_init(&h->state, 0);
             atomic_init(&h->next_check_ms, 0);
             atomic_init(&h->probes, 0);
-            for (size_t j = 0; last_map && j < last_map->n; j++) {
-                sl_target_health_t *o = &last_map->slots[j];
-                if (!strcasecmp(o->key, h->key)) {
-                    atomic_store(&h->state, atomic_load(&o->state));
-                    atomic_store(&h->next_check_ms, atomic_load(&o->next_check_ms));
-                    break;
-                }
+            const sl_target_health_t *o = old_slot(h->key);
+            if (o != NULL) {
+                atomic_store(&h->state, atomic_load(&o->state));
+                atomic_store(&h->next_check_ms, atomic_load(&o->next_check_ms));
             }
             if (u->targets[t].named) { /* address slots: claimed by the workers (balancer.c) */
                 u->targets[t].addr_slot = k + 1;
-                for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++) {
-                    sl_target_health_t *ah = &m->slots[++k];
-                    atomic_init(&ah->state, 0);
-                    atomic_init(&ah->next_check_ms, 0);
-                    atomic_init(&ah->probes, 0);
-                    atomic_init(&ah->addr, 0);
-                }
+                for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++)
+                    addr_slot_init(&m->slots[++k], o != NULL ? &o[1 + a] : NULL);
             }
         }
     }

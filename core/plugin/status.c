@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "base/pool.h"
 #include "base/shm.h"
 #include "base/strbuf.h"
@@ -59,6 +61,24 @@ sl_status_node(sl_node_status_t *out)
     return 0;
 }
 
+/* api->upstream_health's call for one address of a target. */
+typedef struct health_call {
+    sl_upstream_health_fn fn;
+    void *arg;
+    sl_str_t upstream, target;
+} health_call_t;
+
+static void
+health_address(void *arg, const sl_bal_addr_status_t *a)
+{
+    const health_call_t *c = arg;
+    char addr[300];
+    int n = snprintf(addr, sizeof(addr), "%s:%d", a->ip, a->port);
+
+    c->fn(c->arg, c->upstream, c->target, (sl_str_t){addr, (size_t)n},
+          (sl_target_state_t)a->health);
+}
+
 int
 sl_status_upstream_health(sl_upstream_health_fn fn, void *arg)
 {
@@ -71,8 +91,10 @@ sl_status_upstream_health(sl_upstream_health_fn fn, void *arg)
     for (size_t i = 0; i < conf->nupstreams; i++) {
         const sl_upstream_conf_t *u = conf->upstreams[i];
         for (size_t t = 0; t < u->ntargets; t++, n++) {
-            sl_str_t name = sl_str_c(u->name), target = sl_str_c(u->targets[t].target);
-            fn(arg, name, target, target, (sl_target_state_t)sl_balancer_target_health(conf, u, t));
+            health_call_t c = {fn, arg, sl_str_c(u->name), sl_str_c(u->targets[t].target)};
+            if (sl_balancer_target_status(srv->balancers, conf, u, t, health_address, &c, NULL) ==
+                SL_BAL_DNS_ERROR) /* Kong: one series with an empty address */
+                fn(arg, c.upstream, c.target, SL_STR(""), SL_TARGET_DNS_ERROR);
         }
     }
     return n;
@@ -162,15 +184,45 @@ status_json(sl_req_t *r)
     respond(r, 200, "application/json; charset=utf-8", &b);
 }
 
+static const char *const health_names[] = {"HEALTHCHECKS_OFF", "UNHEALTHY", "HEALTHY", "DNS_ERROR"};
+
+/* One address of a target: Kong's data.addresses[] entry, and the
+ * weight sums of its data.weight. */
+typedef struct addr_acc {
+    json_object *list;
+    int total, unavailable;
+} addr_acc_t;
+
+static void
+add_address(void *arg, const sl_bal_addr_status_t *a)
+{
+    addr_acc_t *acc = arg;
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "ip", json_object_new_string(a->ip));
+    json_object_object_add(o, "port", json_object_new_int(a->port));
+    json_object_object_add(o, "weight", json_object_new_int(a->weight));
+    json_object_object_add(o, "health", json_object_new_string(health_names[a->health + 1]));
+    json_object_array_add(acc->list, o);
+    acc->total += a->weight;
+    if (a->health == 0)
+        acc->unavailable += a->weight;
+}
+
 /* Kong's Admin API GET /upstreams/{name or id}/health (read-only, served
- * here): every target with its health as the node sees it. */
+ * here): every target with its health and, in data, its addresses as the
+ * answering worker's balancer has them (a host-name target: one per DNS
+ * address, DNS_ERROR when its lookups fail), their health as the node's
+ * workers share it. */
 static void
 upstream_health(sl_req_t *r, sl_str_t key)
 {
     const sl_conf_t *conf = srv->conf;
     const sl_upstream_conf_t *u = NULL;
+    json_object *root, *data;
     sl_strbuf_t b = {0};
-    static const char *const names[] = {"HEALTHCHECKS_OFF", "UNHEALTHY", "HEALTHY"};
+    size_t len;
+    const char *text;
 
     for (size_t i = 0; i < conf->nupstreams && u == NULL; i++) {
         const sl_upstream_conf_t *x = conf->upstreams[i];
@@ -182,19 +234,44 @@ upstream_health(sl_req_t *r, sl_str_t key)
         message(r, 404, "Not found");
         return;
     }
-    addf(&b, "{\"node_id\":\"%s\",\"total\":%zu,\"next\":null,\"data\":[",
-         srv->node_id ? srv->node_id : "", u->ntargets);
+    root = json_object_new_object();
+    data = json_object_new_array();
+    json_object_object_add(root, "node_id",
+                           json_object_new_string(srv->node_id ? srv->node_id : ""));
+    json_object_object_add(root, "total", json_object_new_int64((int64_t)u->ntargets));
+    json_object_object_add(root, "next", NULL);
+    json_object_object_add(root, "data", data);
     for (size_t t = 0; t < u->ntargets; t++) {
         const sl_target_conf_t *tc = &u->targets[t];
-        const char *h = names[sl_balancer_target_health(conf, u, t) + 1];
-        addf(&b,
-             "%s{\"id\":\"%s\",\"target\":\"%s\",\"weight\":%d,\"upstream\":{\"id\":\"%s\"},"
-             "\"health\":\"%s\",\"data\":{\"addresses\":[{\"ip\":\"%s\",\"port\":%d,"
-             "\"weight\":%d,\"health\":\"%s\"}]}}",
-             t ? "," : "", tc->id, tc->target, tc->weight, u->id, h, tc->host, tc->port, tc->weight,
-             h);
+        json_object *o = json_object_new_object(), *up = json_object_new_object();
+        json_object *d = json_object_new_object(), *w = json_object_new_object();
+        addr_acc_t acc = {json_object_new_array(), 0, 0};
+        const char *dns = "unknown";
+        int h = sl_balancer_target_status(srv->balancers, conf, u, t, add_address, &acc, &dns);
+
+        json_object_object_add(o, "id", json_object_new_string(tc->id));
+        json_object_object_add(o, "target", json_object_new_string(tc->target));
+        json_object_object_add(o, "weight", json_object_new_int(tc->weight));
+        json_object_object_add(up, "id", json_object_new_string(u->id));
+        json_object_object_add(o, "upstream", up);
+        json_object_object_add(o, "health", json_object_new_string(health_names[h + 1]));
+        json_object_object_add(d, "host", json_object_new_string(tc->host));
+        json_object_object_add(d, "port", json_object_new_int(tc->port));
+        json_object_object_add(d, "dns", json_object_new_string(dns));
+        json_object_object_add(d, "nodeWeight", json_object_new_int(tc->weight));
+        json_object_object_add(w, "total", json_object_new_int(acc.total));
+        json_object_object_add(w, "unavailable", json_object_new_int(acc.unavailable));
+        json_object_object_add(w, "available", json_object_new_int(acc.total - acc.unavailable));
+        json_object_object_add(d, "weight", w);
+        json_object_object_add(d, "addresses", acc.list);
+        json_object_object_add(o, "data", d);
+        json_object_array_add(data, o);
     }
-    SL_STRBUF_LIT(&b, "]}\n");
+    text = json_object_to_json_string_length(
+        root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    sl_strbuf_add(&b, text, len);
+    SL_STRBUF_LIT(&b, "\n");
+    json_object_put(root);
     respond(r, 200, "application/json; charset=utf-8", &b);
 }
 

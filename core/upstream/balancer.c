@@ -172,6 +172,49 @@ sl_balancer_target_health(const sl_conf_t *conf, const sl_upstream_conf_t *u, si
     return !(atomic_load(&conf->health[tc->slot].state) & SL_HEALTH_UNHEALTHY);
 }
 
+int
+sl_balancer_target_status(const sl_balancers_t *bs, const sl_conf_t *conf,
+                          const sl_upstream_conf_t *u, size_t t, sl_bal_addr_fn fn, void *arg,
+                          const char **dns)
+{
+    const sl_target_conf_t *tc = &u->targets[t];
+    const sl_balancer_t *b;
+    int off = (!u->active_on && !u->passive_on) || tc->weight == 0, any = 0, sick = 0, err;
+    size_t n = 0;
+    const char *src;
+
+    if (bs == NULL || u->idx >= bs->n || bs->b[u->idx].u != u) {
+        int h = sl_balancer_target_health(conf, u, t);
+        sl_bal_addr_status_t a = {tc->host, tc->port, tc->weight, off ? -1 : h};
+        if (fn)
+            fn(arg, &a);
+        if (dns)
+            *dns = "unknown";
+        return a.health;
+    }
+    b = &bs->b[u->idx];
+    src = sl_bal_dns_source(b, t, &err);
+    if (dns)
+        *dns = src;
+    for (size_t e = 0; e < b->ne; e++) {
+        const sl_bal_entry_t *en = &b->e[e];
+        if (en->t != t)
+            continue;
+        int healthy =
+            !(atomic_load_explicit(&en->h->state, memory_order_relaxed) & SL_HEALTH_UNHEALTHY);
+        sl_bal_addr_status_t a = {sl_bal_entry_host(b, en), en->port, en->weight,
+                                  off ? -1 : healthy};
+        any |= a.health == 1;
+        sick |= a.health == 0;
+        n++;
+        if (fn)
+            fn(arg, &a);
+    }
+    if (n == 0) /* only a failed lookup leaves a target without entries */
+        return err ? SL_BAL_DNS_ERROR : -1;
+    return any ? 1 : sick ? 0 : -1;
+}
+
 uint64_t
 sl_balancer_target_probes(const sl_conf_t *conf, const sl_upstream_conf_t *u, size_t t)
 {

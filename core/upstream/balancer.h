@@ -67,6 +67,30 @@ void sl_balancer_done(sl_bal_pick_t *pk, int64_t rtt_us);
 /* A target's health as the node sees it: 1 healthy, 0 unhealthy, -1 health
  * checks off for its upstream (Kong's "HEALTHCHECKS_OFF"). */
 int sl_balancer_target_health(const sl_conf_t *conf, const sl_upstream_conf_t *u, size_t t);
+/* One address of a target as a worker's balancer has it (Kong's
+ * getTargetStatus addresses). */
+typedef struct sl_bal_addr_status {
+    const char *ip; /* an address, an SRV record's target, or the target's host while unresolved */
+    int port;
+    int weight;
+    int health; /* 1 healthy, 0 unhealthy, -1 no health checks (or weight 0): HEALTHCHECKS_OFF */
+} sl_bal_addr_status_t;
+
+typedef void (*sl_bal_addr_fn)(void *arg, const sl_bal_addr_status_t *a);
+
+#define SL_BAL_DNS_ERROR 2 /* a named target whose lookups fail: no address */
+
+/* Target t of u as this worker's balancer has it: fn (may be NULL) for
+ * each of its addresses, in balancer order.  Returns the target's health
+ * as Kong's Admin API derives it: 1 HEALTHY (an address is), 0 UNHEALTHY
+ * (none is and one is unhealthy), -1 HEALTHCHECKS_OFF, SL_BAL_DNS_ERROR (no
+ * address: the last lookup failed).  *dns (may be NULL) gets the last
+ * answer's record type ("A", "AAAA", "SRV"), the lookup's error, or
+ * "unknown" before the first.  Without a balancer for u (bs NULL): the
+ * node's view, the target's own host as its one address. */
+int sl_balancer_target_status(const sl_balancers_t *bs, const sl_conf_t *conf,
+                              const sl_upstream_conf_t *u, size_t t, sl_bal_addr_fn fn, void *arg,
+                              const char **dns);
 /* Active probes sent to a target by every worker of the node (tests). */
 uint64_t sl_balancer_target_probes(const sl_conf_t *conf, const sl_upstream_conf_t *u, size_t t);
 

@@ -12,23 +12,33 @@
  * Health is per address: each named target has SL_TARGET_ADDR_SLOTS slots
  * in the shared table, claimed by the first worker that sees an address
  * (compare-and-swap of the address's tag), so all workers report into the
- * same slot for the same address. */
+ * same slot for the same address.  Every worker touches the slots of the
+ * addresses it has once a second; a slot untouched for
+ * SL_TARGET_ADDR_IDLE_MS (an address no worker resolves any more) is
+ * taken by the next new address.
+ *
+ * A lookup that fails with nothing usable in the cache (no stale answer
+ * either) leaves the target without entries, as Kong's balancer does: its
+ * DNS_ERROR state, asked again every second. */
 
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/time.h"
 #include "upstream/balancer_int.h"
 
 #define SL_BAL_DNS_TICK_MS 1000
-#define SL_BAL_MAX_ADDRS 16 /* dns.c answers with at most this many */
+#define SL_BAL_MAX_ADDRS SL_TARGET_ADDR_SLOTS /* dns.c answers with at most this many */
 
 struct sl_bal_dns {
     sl_balancer_t *b;
     size_t t;
     sl_dns_req_t *req; /* a lookup in flight */
     int last_a;        /* Kong's dns_order LAST: the A lookup answered last, ask it first */
-    int full_logged;   /* "more addresses than slots" said once */
+    int full_logged;   /* "every slot is taken" said once */
+    int error;         /* the last lookup failed: no entries (DNS_ERROR) */
+    char source[160];  /* "A", "AAAA", "SRV" or the error; "" before the first answer */
 };
 
 /* One address (or SRV target) of a target, as the DNS answered. */
@@ -37,32 +47,80 @@ typedef struct addr {
     int port, weight;
 } addr_t;
 
-/* The slot of address a of target d->t: the one already claimed for it,
- * else a free one claimed now; the target's own slot when all are taken. */
+static void
+slot_reset(sl_target_health_t *h, int64_t now)
+{
+    atomic_store(&h->state, 0);
+    atomic_store(&h->next_check_ms, 0);
+    atomic_store(&h->seen_ms, now);
+}
+
+/* The slot of address host:port of target d->t: the one already claimed
+ * for it, else a free one, else one no worker used for
+ * SL_TARGET_ADDR_IDLE_MS; the target's own slot when all are in use
+ * (*tag 0 then). */
 static sl_target_health_t *
-addr_slot(sl_balancer_t *b, sl_bal_dns_t *d, const addr_t *ad)
+addr_slot(sl_balancer_t *b, sl_bal_dns_t *d, const char *host, int port, uint64_t *tag)
 {
     const sl_target_conf_t *tc = &b->u->targets[d->t];
     sl_target_health_t *s = &b->bs->conf->health[tc->addr_slot];
+    int64_t now = sl_mono_ms();
     char key[300];
-    int len = snprintf(key, sizeof(key), "%s:%d", ad->host, ad->port);
-    uint64_t tag = ((uint64_t)sl_xxh32(key, (size_t)len) << 1) | 1; /* never 0 */
+    int len = snprintf(key, sizeof(key), "%s:%d", host, port);
+    uint64_t want = ((uint64_t)sl_xxh32(key, (size_t)len) << 1) | 1; /* never 0 */
 
+    *tag = want;
     for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++)
-        if (atomic_load(&s[a].addr) == tag)
+        if (atomic_load(&s[a].addr) == want) {
+            atomic_store(&s[a].seen_ms, now);
             return &s[a];
+        }
     for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++) {
         uint64_t cur = 0;
-        if (atomic_compare_exchange_strong(&s[a].addr, &cur, tag) || cur == tag)
+        if (atomic_compare_exchange_strong(&s[a].addr, &cur, want)) {
+            slot_reset(&s[a], now);
+            return &s[a];
+        }
+        if (cur == want)
             return &s[a];
     }
+    for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++) {
+        uint64_t cur = atomic_load(&s[a].addr);
+        int64_t seen = atomic_load(&s[a].seen_ms);
+        /* seen 0: claimed a moment ago, not touched yet */
+        if (seen != 0 && now - seen > SL_TARGET_ADDR_IDLE_MS &&
+            atomic_compare_exchange_strong(&s[a].addr, &cur, want)) {
+            slot_reset(&s[a], now);
+            return &s[a];
+        }
+    }
     if (!d->full_logged) {
-        sl_log_warn("upstream %s: target %s has more than %d addresses; the others share "
-                    "the target's health",
-                    b->u->name, tc->target, SL_TARGET_ADDR_SLOTS);
+        sl_log_warn("upstream %s: target %s: all %d address health slots are in use; "
+                    "address %s shares the target's health until one is free",
+                    b->u->name, tc->target, SL_TARGET_ADDR_SLOTS, key);
         d->full_logged = 1;
     }
+    *tag = 0;
     return &b->bs->conf->health[tc->slot];
+}
+
+/* Once a second: mark the slots of this worker's addresses as used, and
+ * claim again a slot another address took meanwhile (this worker's loop
+ * was held longer than SL_TARGET_ADDR_IDLE_MS) or one that is free now. */
+static void
+slots_touch(sl_balancer_t *b)
+{
+    int64_t now = sl_mono_ms();
+
+    for (size_t i = 0; i < b->ne; i++) {
+        sl_bal_entry_t *e = &b->e[i];
+        if (!e->host[0] || !b->u->targets[e->t].named)
+            continue;
+        if (e->tag != 0 && atomic_load(&e->h->addr) == e->tag)
+            atomic_store(&e->h->seen_ms, now);
+        else
+            e->h = addr_slot(b, &b->dns[e->t], e->host, e->port, &e->tag);
+    }
 }
 
 static void
@@ -75,6 +133,14 @@ entry_set(sl_bal_entry_t *e, size_t t, const char *host, int port, int weight,
     e->port = port;
     e->weight = weight;
     e->h = h;
+}
+
+/* An entry for address ad of named target d->t, with its health slot. */
+static void
+entry_addr(sl_balancer_t *b, sl_bal_dns_t *d, sl_bal_entry_t *e, const addr_t *ad)
+{
+    entry_set(e, d->t, ad->host, ad->port, ad->weight, NULL);
+    e->h = addr_slot(b, d, ad->host, ad->port, &e->tag);
 }
 
 static int
@@ -101,7 +167,7 @@ entries_replace(sl_balancer_t *b, sl_bal_dns_t *d, const addr_t *ads, size_t n)
     }
     if (cur == n && same == n)
         return 0;
-    ne = sl_xcalloc(keep + n, sizeof(*ne));
+    ne = sl_xcalloc(keep + n ? keep + n : 1, sizeof(*ne));
     for (size_t t = 0; t < b->u->ntargets; t++) {
         if (t != d->t) {
             for (size_t i = 0; i < b->ne; i++)
@@ -110,10 +176,13 @@ entries_replace(sl_balancer_t *b, sl_bal_dns_t *d, const addr_t *ads, size_t n)
             continue;
         }
         for (size_t a = 0; a < n; a++, k++) {
-            entry_set(&ne[k], t, ads[a].host, ads[a].port, ads[a].weight, addr_slot(b, d, &ads[a]));
-            for (size_t i = 0; i < b->ne; i++) /* an address that stays keeps its state */
-                if (b->e[i].t == t && same_addr(&b->e[i], &ads[a]))
-                    ne[k] = b->e[i];
+            size_t i = 0;
+            while (i < b->ne && !(b->e[i].t == t && same_addr(&b->e[i], &ads[a])))
+                i++;
+            if (i < b->ne)
+                ne[k] = b->e[i]; /* an address that stays keeps its state and slot */
+            else
+                entry_addr(b, d, &ne[k], &ads[a]);
         }
     }
     free(b->e);
@@ -136,6 +205,22 @@ addr_text(const struct sockaddr_storage *ss, char *out, size_t size)
 
 static void lookup(sl_bal_dns_t *d, int srv);
 
+/* Neither SRV nor A/AAAA gave anything usable (the cache serves a stale
+ * answer while it has one, so this is after dns_stale_ttl): the target
+ * has no entries until a lookup succeeds (Kong's DNS_ERROR). */
+static void
+dns_failed(sl_bal_dns_t *d, const char *errmsg)
+{
+    sl_balancer_t *b = d->b;
+
+    snprintf(d->source, sizeof(d->source), "%s", errmsg ? errmsg : "DNS lookup failed");
+    if (!d->error)
+        sl_log_warn("upstream %s: target %s has no address (DNS_ERROR): %s", b->u->name,
+                    b->u->targets[d->t].target, d->source);
+    d->error = 1;
+    entries_replace(b, d, NULL, 0);
+}
+
 static void
 answer_a(void *arg, int status, const struct sockaddr_storage *addrs, size_t n, const char *errmsg)
 {
@@ -151,11 +236,12 @@ answer_a(void *arg, int status, const struct sockaddr_storage *addrs, size_t n, 
             lookup(d, 1);
             return;
         }
-        /* keep what we have (Kong: the previous addresses until a new answer) */
-        sl_log_debug("upstream %s: %s", b->u->name, errmsg ? errmsg : "DNS lookup failed");
+        dns_failed(d, errmsg);
         return;
     }
     d->last_a = 1;
+    d->error = 0;
+    snprintf(d->source, sizeof(d->source), "%s", addrs[0].ss_family == AF_INET6 ? "AAAA" : "A");
     if (n > SL_BAL_MAX_ADDRS)
         n = SL_BAL_MAX_ADDRS;
     for (size_t a = 0; a < n; a++) {
@@ -187,6 +273,8 @@ answer_srv(void *arg, int status, const sl_srv_rec_t *recs, size_t n, const char
         return;
     }
     d->last_a = 0;
+    d->error = 0;
+    snprintf(d->source, sizeof(d->source), "SRV");
     for (size_t i = 0; i < n && k < SL_BAL_MAX_ADDRS && recs[i].priority == recs[0].priority;
          i++, k++) {
         snprintf(ads[k].host, sizeof(ads[k].host), "%s", recs[i].target);
@@ -227,7 +315,20 @@ resolve_all(sl_balancer_t *b)
 static void
 dns_tick(uv_timer_t *tm)
 {
+    slots_touch(tm->data);
     resolve_all(tm->data);
+}
+
+const char *
+sl_bal_dns_source(const sl_balancer_t *b, size_t t, int *error)
+{
+    const sl_target_conf_t *tc = &b->u->targets[t];
+
+    *error = 0;
+    if (!tc->named)
+        return strchr(tc->host, ':') ? "AAAA" : "A"; /* an IP literal: Kong's own record */
+    *error = b->dns[t].error;
+    return b->dns[t].source[0] ? b->dns[t].source : "unknown";
 }
 
 void

@@ -15,6 +15,7 @@ typedef struct sl_bal_entry {
     int port;              /* the target's, or the SRV record's */
     int weight;            /* the target's, or the SRV record's (0 counts as 1, as Kong) */
     sl_target_health_t *h; /* its health slot, shared by the node's workers */
+    uint64_t tag;          /* the address's tag in h->addr (0: the target's own slot) */
     int64_t cw;            /* round-robin: smooth weighted current weight */
     int conns;             /* least-connections: this worker's open tries */
     double ewma, ewma_at;  /* latency: seconds, and when last updated */
@@ -61,6 +62,10 @@ sl_bal_entry_host(const sl_balancer_t *b, const sl_bal_entry_t *e)
 /* balancer_addr.c: the first entries (IP targets, named ones unresolved)
  * and their resolution; stop cancels the lookups, free releases. */
 void sl_bal_entries_init(sl_balancer_t *b);
+/* Target t's last DNS answer: "A", "AAAA", "SRV", the lookup's error
+ * message, or "unknown" before the first; *error is set when the last
+ * lookup failed (the target has no entries then: Kong's DNS_ERROR). */
+const char *sl_bal_dns_source(const sl_balancer_t *b, size_t t, int *error);
 void sl_bal_entries_stop(sl_balancer_t *b);
 void sl_bal_entries_free(sl_balancer_t *b);
 

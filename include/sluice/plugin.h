@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define SL_PLUGIN_ABI_MAJOR 1
-#define SL_PLUGIN_ABI_MINOR 5
+#define SL_PLUGIN_ABI_MINOR 6
 
 /* First fields of every descriptor: SL_PLUGIN_ABI, name, version, ... */
 #define SL_PLUGIN_ABI SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR
@@ -378,10 +378,13 @@ typedef enum sl_target_state {
     SL_TARGET_HEALTHCHECKS_OFF = -1, /* its upstream has no health checks */
     SL_TARGET_UNHEALTHY = 0,
     SL_TARGET_HEALTHY = 1,
+    SL_TARGET_DNS_ERROR = 2, /* since 1.6: its host name does not resolve (no address) */
 } sl_target_state_t;
 
-/* since 1.2: one target of one upstream: names as configured ("host:port"
- * for target and address), valid during the call. */
+/* since 1.2: one address of one target of one upstream: the upstream's
+ * name, the target as configured ("host:port") and the address ("ip:port";
+ * since 1.6 each address of a host-name target, "" with
+ * SL_TARGET_DNS_ERROR), valid during the call. */
 typedef void (*sl_upstream_health_fn)(void *arg, sl_str_t upstream, sl_str_t target,
                                       sl_str_t address, sl_target_state_t state);
 
@@ -1046,6 +1049,10 @@ struct sl_api {
      * Call fn for every target of every upstream of the configuration this
      * worker serves, in configuration order, with its health as the node's
      * workers share it (what Kong's kong_upstream_target_health shows).
+     * Since 1.6 fn runs once per address of a target: a host-name target
+     * once per address it resolves to in this worker's balancer, or once
+     * with address "" and SL_TARGET_DNS_ERROR when it resolves to none (a
+     * plugin built before 1.6 sees that value as unknown).
      * Worker processes only (-1 elsewhere); returns the number of targets. */
     int (*upstream_health)(sl_upstream_health_fn fn, void *arg);
 

@@ -242,16 +242,21 @@ put_histogram(out_t *o, const prom_family_t *fam, const series_t *s, size_t from
     put_series(o, fam, "_sum", s[from].key, plen, NULL, sum);
 }
 
-/* Kong's four series per target, in its (sorted) order: dns_error with an
- * empty address, then healthchecks_off, healthy, unhealthy; the current
- * state is 1. */
+/* Kong's four series per address of a target, in its (sorted) order:
+ * dns_error, healthchecks_off, healthy, unhealthy; the current state is 1
+ * and all four carry the address (Kong: "" for a target whose name does
+ * not resolve, its one series being dns_error).  A state this build does
+ * not know counts as unhealthy. */
 static void
 target_health(void *arg, sl_str_t upstream, sl_str_t target, sl_str_t address,
               sl_target_state_t state)
 {
     out_t *o = arg;
     static const char *const states[] = {"dns_error", "healthchecks_off", "healthy", "unhealthy"};
-    int cur = state == SL_TARGET_HEALTHCHECKS_OFF ? 1 : state == SL_TARGET_HEALTHY ? 2 : 3;
+    int cur = state == SL_TARGET_DNS_ERROR          ? 0
+              : state == SL_TARGET_HEALTHCHECKS_OFF ? 1
+              : state == SL_TARGET_HEALTHY          ? 2
+                                                    : 3;
 
     for (int i = 0; i < 4; i++) {
         PUT_LIT(o, "kong_upstream_target_health{upstream=\"");
@@ -259,8 +264,7 @@ target_health(void *arg, sl_str_t upstream, sl_str_t target, sl_str_t address,
         PUT_LIT(o, "\",target=\"");
         put_label_value(o, target.ptr, target.len);
         PUT_LIT(o, "\",address=\"");
-        if (i > 0)
-            put_label_value(o, address.ptr, address.len);
+        put_label_value(o, address.ptr, address.len);
         putf(o, "\",state=\"%s\",subsystem=\"http\"} %d\n", states[i], i == cur);
     }
 }

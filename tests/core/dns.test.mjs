@@ -10,7 +10,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 
-import { startSluice, runSluice, request, waitFor } from './helpers.mjs';
+import { startSluice, runSluice, request, waitFor, freePort } from './helpers.mjs';
 import { startDnsServer } from './dns-server.mjs';
 
 const closers = [];
@@ -212,6 +212,144 @@ test('a target with SRV records: one entry per record of the best priority, its 
         }
         assert.deepEqual(seen, { a: 30, b: 10, c: 0 }); // 30:10 weights, priority 20 unused
         assert.ok(dns.count('llm.test', 'SRV') >= 1);
+    } finally {
+        await g.stop();
+    }
+});
+
+// The status listener's GET /upstreams/{name}/health and prometheus's
+// kong_upstream_target_health, each address of the target on its own.
+function healthView(statusPort) {
+    const health = async () => (await request(statusPort, { path: '/upstreams/pool.internal/health' })).json();
+    const gauge = async () => {
+        const text = (await request(statusPort, { path: '/metrics' })).text;
+        const m = {};
+        for (const [, target, address, state, v] of text.matchAll(
+            /^kong_upstream_target_health\{upstream="pool\.internal",target="([^"]+)",address="([^"]*)",state="(\w+)",subsystem="http"\} (\d)$/gm))
+            if (v === '1') m[`${target}@${address}`] = state;
+        return m;
+    };
+    return { health, gauge };
+}
+
+const withPrometheus = '\nplugins:\n- name: prometheus\n  config: {upstream_health_metrics: true}\n';
+
+test('each address on the status listener and in prometheus; a name that stops resolving is DNS_ERROR', async () => {
+    const dns = await startDnsServer({ 'pool.test': { A: [{ address: '127.0.0.1', ttl: 1 }, { address: '127.0.0.2', ttl: 1 }] } });
+    closers.push(() => dns.close());
+    const a = await named('a', '127.0.0.1');
+    const b = await named('b', '127.0.0.2', a.port);
+    const statusPort = await freePort();
+    const { health, gauge } = healthView(statusPort);
+    const hc = '  healthchecks: {passive: {unhealthy: {tcp_failures: 1}}}';
+    const g = await startSluice(upstreamConfig(`pool.test:${a.port}`, hc) + withPrometheus, {
+        workers: 1, env: { SLUICE_STATUS_LISTEN: String(statusPort) },
+        args: ['--dns-resolver', `127.0.0.1:${dns.port}`, '--dns-stale-ttl', '0', '--dns-not-found-ttl', '1'],
+    });
+    const t = `pool.test:${a.port}`;
+    const addrs = async () => (await health()).data[0].data.addresses.map((x) => `${x.ip}:${x.port}=${x.health}`);
+    try {
+        assert.ok(await waitFor(async () => (await addrs()).length === 2, 10000), JSON.stringify(await health()));
+        let h = (await health()).data[0];
+        assert.equal(h.health, 'HEALTHY');
+        assert.equal(h.data.dns, 'A');
+        assert.deepEqual(h.data.weight, { total: 200, unavailable: 0, available: 200 });
+        assert.deepEqual(await addrs(), [`127.0.0.1:${a.port}=HEALTHY`, `127.0.0.2:${a.port}=HEALTHY`]);
+        assert.deepEqual(await gauge(), { [`${t}@127.0.0.1:${a.port}`]: 'healthy', [`${t}@127.0.0.2:${a.port}`]: 'healthy' });
+
+        // One address refuses: it alone turns UNHEALTHY; the target stays
+        // HEALTHY while the other address is.
+        await b.close();
+        assert.ok(await waitFor(async () => {
+            await request(g.port, { path: '/x' });
+            return (await addrs()).includes(`127.0.0.2:${a.port}=UNHEALTHY`);
+        }, 10000), JSON.stringify(await health()));
+        h = (await health()).data[0];
+        assert.equal(h.health, 'HEALTHY');
+        assert.deepEqual(h.data.weight, { total: 200, unavailable: 100, available: 100 });
+        assert.deepEqual(await gauge(), { [`${t}@127.0.0.1:${a.port}`]: 'healthy', [`${t}@127.0.0.2:${a.port}`]: 'unhealthy' });
+
+        // The name goes away (NXDOMAIN, no stale answer allowed): no
+        // address left, Kong's DNS_ERROR, and no peer for a request.
+        dns.remove('pool.test');
+        assert.ok(await waitFor(async () => (await health()).data[0].health === 'DNS_ERROR', 10000), JSON.stringify(await health()));
+        h = (await health()).data[0];
+        assert.deepEqual(h.data.addresses, []);
+        assert.match(h.data.dns, /could not resolve host "pool\.test"/);
+        assert.deepEqual(await gauge(), { [`${t}@`]: 'dns_error' });
+        assert.match(g.stderr, new RegExp(`target ${t} has no address \\(DNS_ERROR\\)`));
+        const r = await request(g.port, { path: '/x' });
+        assert.equal(r.status, 503);
+        assert.equal(r.json().message, 'failure to get a peer from the ring-balancer');
+
+        // It resolves again: the address comes back with its health.
+        dns.set('pool.test', { A: [{ address: '127.0.0.1', ttl: 3600 }] });
+        assert.ok(await waitFor(async () => (await health()).data[0].health === 'HEALTHY', 10000), JSON.stringify(await health()));
+        assert.deepEqual(await addrs(), [`127.0.0.1:${a.port}=HEALTHY`]);
+        assert.equal((await request(g.port, { path: '/x' })).text, 'a');
+    } finally {
+        await g.stop();
+    }
+});
+
+test('an address keeps its health over a reload while it is still resolved', async () => {
+    const dns = await startDnsServer({ 'pool.test': { A: [{ address: '127.0.0.1', ttl: 3600 }, { address: '127.0.0.2', ttl: 3600 }] } });
+    closers.push(() => dns.close());
+    const a = await named('a', '127.0.0.1');
+    const b = await named('b', '127.0.0.2', a.port);
+    const statusPort = await freePort();
+    const { health } = healthView(statusPort);
+    const hc = '  healthchecks: {passive: {unhealthy: {tcp_failures: 1}}}';
+    const g = await startSluice(upstreamConfig(`pool.test:${a.port}`, hc), {
+        workers: 1, env: { SLUICE_STATUS_LISTEN: String(statusPort) },
+        args: ['--dns-resolver', `127.0.0.1:${dns.port}`],
+    });
+    const addrs = async () => (await health()).data[0].data.addresses.map((x) => `${x.ip}=${x.health}`);
+    try {
+        assert.ok(await waitFor(async () => (await addrs()).length === 2, 10000));
+        await b.close();
+        assert.ok(await waitFor(async () => {
+            await request(g.port, { path: '/x' });
+            return (await addrs()).includes('127.0.0.2=UNHEALTHY');
+        }, 10000));
+        const hash = (await request(statusPort, { path: '/status' })).json().configuration_hash;
+        await g.reload(upstreamConfig(`pool.test:${a.port}`, hc).replace('retries: 2', 'retries: 3'));
+        // the new generation's worker answers once it resolved the name
+        assert.ok(await waitFor(async () => {
+            const s = (await request(statusPort, { path: '/status' })).json();
+            return s.configuration_hash !== hash && (await addrs()).length === 2;
+        }, 10000), g.stderr);
+        assert.deepEqual((await addrs()).sort(), ['127.0.0.1=HEALTHY', '127.0.0.2=UNHEALTHY']);
+        for (let i = 0; i < 4; i++)
+            assert.equal((await request(g.port, { path: '/x' })).text, 'a');
+        assert.doesNotMatch(g.stderr, /address 127\.0\.0\.2:\d+\) is now unhealthy[^]*address 127\.0\.0\.2:\d+\) is now unhealthy/);
+    } finally {
+        await g.stop();
+    }
+});
+
+test('a name with more addresses than the DNS layer keeps: 16 entries, each with its own health', async () => {
+    const many = Array.from({ length: 20 }, (_, i) => ({ address: `127.0.1.${i + 1}`, ttl: 3600 }));
+    const dns = await startDnsServer({ 'pool.test': { A: many } });
+    closers.push(() => dns.close());
+    const statusPort = await freePort();
+    const { health } = healthView(statusPort);
+    const g = await startSluice(upstreamConfig('pool.test:9', '  healthchecks: {passive: {unhealthy: {tcp_failures: 1}}}'), {
+        workers: 1, env: { SLUICE_STATUS_LISTEN: String(statusPort) },
+        args: ['--dns-resolver', `127.0.0.1:${dns.port}`],
+    });
+    try {
+        assert.ok(await waitFor(() => /target pool\.test:9 now has 16 addresses/.test(g.stderr), 10000), g.stderr);
+        // nothing listens on port 9: each try marks its own address down
+        // (startSluice's readiness request may have taken some already)
+        const downs = async () => (await health()).data[0].data.addresses.filter((x) => x.health === 'UNHEALTHY').length;
+        const before = await downs();
+        assert.equal((await request(g.port, { path: '/x' })).status, 502);
+        const h = (await health()).data[0].data.addresses;
+        assert.equal(h.length, 16);
+        assert.equal(new Set(h.map((x) => x.ip)).size, 16);
+        assert.equal(await downs(), before + 3, g.stderr); // 1 + retries 2, one address each
+        assert.doesNotMatch(g.stderr, /health slots are in use/);
     } finally {
         await g.stop();
     }

@@ -181,6 +181,12 @@ main(void)
            offsetof(sl_plugin_t, priority) != 8 + 2 * sizeof(void *);
     if (bad)
         fprintf(stderr, "the head of sl_api_t or sl_plugin_t moved\n");
+    /* published enum values (sl_target_state_t: 1.2, DNS_ERROR 1.6) */
+    if (SL_TARGET_HEALTHCHECKS_OFF != -1 || SL_TARGET_UNHEALTHY != 0 || SL_TARGET_HEALTHY != 1 ||
+        SL_TARGET_DNS_ERROR != 2) {
+        fprintf(stderr, "sl_target_state_t values moved\n");
+        bad = 1;
+    }
 
     bad |= check("sl_api_t", api_members, sizeof(api_members) / sizeof(api_members[0]), api_first,
                  &end);
