@@ -61,14 +61,19 @@ otel_parse_span_id(sl_str_t v, uint8_t out[8])
     return v.len == 16 && hex_id(v.ptr, v.len, out, 8);
 }
 
+/* Every byte's two hex digits, "00" to "ff", end to end: one two-byte copy
+ * per byte (ids are written several times per request). */
+#define HEX_ROW(h)                                                                                 \
+    h "0" h "1" h "2" h "3" h "4" h "5" h "6" h "7" h "8" h "9" h "a" h "b" h "c" h "d" h "e" h "f"
+static const char hex_pairs[] = HEX_ROW("0") HEX_ROW("1") HEX_ROW("2") HEX_ROW("3") HEX_ROW("4")
+    HEX_ROW("5") HEX_ROW("6") HEX_ROW("7") HEX_ROW("8") HEX_ROW("9") HEX_ROW("a") HEX_ROW("b")
+        HEX_ROW("c") HEX_ROW("d") HEX_ROW("e") HEX_ROW("f");
+
 void
 otel_hex(const uint8_t *p, size_t n, char *out)
 {
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + 2 * i, hex_pairs + 2 * p[i], 2);
 }
 
 /* W3C trace-context: version 00 is exactly 55 characters; a later version
@@ -273,8 +278,8 @@ otel_inject(const sl_api_t *api, sl_req_t *r, otel_fmt_t f, const uint8_t trace_
 
     otel_hex(trace_id, 16, t);
     otel_hex(span_id, 8, s);
-    if (parent != NULL)
-        otel_hex(parent, 8, p);
+    if (parent != NULL && (f == OTEL_FMT_B3 || f == OTEL_FMT_B3_SINGLE || f == OTEL_FMT_JAEGER))
+        otel_hex(parent, 8, p); /* the formats that carry it */
     switch (f) {
     case OTEL_FMT_W3C: /* 00-<trace>-<span>-<flags> */
         n += put(buf + n, "00-", 3);
@@ -365,14 +370,13 @@ otel_random_bytes(uint8_t *p, size_t n)
     if ((rs[0] | rs[1] | rs[2] | rs[3]) == 0)
         otel_random_seed();
     for (;;) {
-        int nonzero = 0;
+        uint64_t nonzero = 0;
         for (size_t i = 0; i < n; i += 8) {
             uint64_t v = next64();
             size_t k = n - i < 8 ? n - i : 8;
             memcpy(p + i, &v, k);
+            nonzero |= k == 8 ? v : v & ((1ull << (8 * k)) - 1);
         }
-        for (size_t i = 0; i < n; i++)
-            nonzero |= p[i];
         if (nonzero)
             return; /* an all-zero id is invalid */
     }
