@@ -196,7 +196,7 @@ pstr(const sl_api_t *api, sl_req_t *r, const char *p, size_t n)
     char *s;
 
     if (n == 0)
-        return (ProtobufCBinaryData){0, NULL};
+        return (ProtobufCBinaryData){0, (uint8_t *)""};
     o = ascii_prefix(p, cap);
     if (o == n)
         return (ProtobufCBinaryData){n, (uint8_t *)p};
