@@ -2,6 +2,7 @@
  * worker that cannot allocate a few bytes cannot do anything useful; the
  * master respawns it. */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,6 +40,19 @@ sl_xrealloc(void *p, size_t n)
     if (q == NULL)
         oom(n);
     return q;
+}
+
+void *
+sl_xgrow(void *p, size_t n, size_t size)
+{
+    size_t cap;
+
+    if (p != NULL && (n < 8 || (n & (n - 1)) != 0))
+        return p; /* room left: the capacity is the next power of two */
+    cap = n < 8 ? 8 : n * 2;
+    if (size != 0 && cap > SIZE_MAX / size)
+        oom(SIZE_MAX);
+    return sl_xrealloc(p, cap * size);
 }
 
 char *

@@ -44,5 +44,10 @@ char *sl_strndup(const char *p, size_t len);
 void *sl_xmalloc(size_t n);
 void *sl_xcalloc(size_t n, size_t sz);
 void *sl_xrealloc(void *p, size_t n);
+/* Room for item `n` (0-based) of an array of `size`-byte items that only
+ * this function grows: its capacity is implied by the count (at least 8,
+ * doubled when n reaches a power of two), so appending n items copies
+ * O(n) bytes in all, not O(n^2) as growing by one does. */
+void *sl_xgrow(void *p, size_t n, size_t size);
 
 #endif

@@ -55,7 +55,7 @@ sl_conf_pending_add(sl_loader_t *L, json_object *arr, const char *base, sl_route
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         char ip[SL_PATH_MAX];
         sl_conf_pathf(ip, "%s[%zu]", p, i);
-        pp->items = sl_xrealloc(pp->items, (pp->n + 1) * sizeof(*pp->items));
+        pp->items = sl_xgrow(pp->items, pp->n, sizeof(*pp->items));
         pp->items[pp->n++] = (sl_pending_plugin_t){
             json_object_array_get_idx(arr, i), sl_strndup(ip, strlen(ip)), r, s, c, top};
     }
@@ -606,8 +606,8 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
         snprintf(key, sizeof(key), "%s|%s|%s", name, route ? route->id : "", svc ? svc->id : "");
     }
     sl_conf_entity_id(L, o, path, "plugin", key, inst->id);
-    conf->plugins = sl_xrealloc(conf->plugins, (conf->nplugins + 1) * sizeof(inst));
-    L->inst_paths = sl_xrealloc(L->inst_paths, (conf->nplugins + 1) * sizeof(char *));
+    conf->plugins = sl_xgrow(conf->plugins, conf->nplugins, sizeof(inst));
+    L->inst_paths = sl_xgrow(L->inst_paths, conf->nplugins, sizeof(char *));
     L->inst_paths[conf->nplugins] = sl_strndup(path, strlen(path));
     conf->plugins[conf->nplugins++] = inst;
 

@@ -16,6 +16,7 @@
 #include "base/common.h"
 #include "base/errors.h"
 #include "base/shm.h"
+#include "conf/keyed_index.h"
 #include "conf/plugin_loader.h"
 
 typedef struct sl_service sl_service_t;
@@ -114,6 +115,7 @@ struct sl_route {
  * (api->consumer_set).  Plugins may be scoped to it. */
 struct sl_consumer {
     char id[37];
+    size_t idx;          /* position in conf->consumers */
     char *username;      /* NULL if not set */
     char *custom_id;     /* NULL if not set */
     json_object *entity; /* id, username, custom_id, tags (log records) */
@@ -129,8 +131,8 @@ struct sl_consumer {
 struct sl_credential {
     char id[37];
     sl_consumer_t *consumer;
-    uint64_t tag; /* SipHash-2-4 of the key under the generation's secret */
-    char *key;    /* malloc'd, wiped when freed */
+    size_t idx; /* position in conf->keyauth */
+    char *key;  /* malloc'd, wiped when freed */
     size_t keylen;
 };
 
@@ -282,15 +284,17 @@ typedef struct sl_conf {
     size_t nzones;
     sl_credential_t **keyauth; /* keyauth_credentials */
     size_t nkeyauth;
-    sl_credential_t **keyauth_index; /* open addressing by tag; size keyauth_mask + 1 */
-    size_t keyauth_mask;
-    struct evp_mac_ctx_st *keyauth_mac; /* SipHash-2-4 (conf/consumers.c) */
-    unsigned char keyauth_secret[16];   /* its key, random per generation */
-    size_t nconsumer_plugins;           /* plugin instances scoped to a consumer */
-    sl_chain_t global_chain;            /* global plugins only (no route matched) */
-    json_object *root;                  /* parsed document (after env substitution) */
-    void *router;                       /* router's private index (router.c) */
-    sl_certificate_t **certs;           /* certificates, configuration order */
+    sl_khash_t khash;                /* keys the five indexes below */
+    sl_kindex_t keyauth_keys;        /* credentials by key */
+    sl_kindex_t keyauth_ids;         /* credentials by id */
+    sl_kindex_t consumer_ids;        /* consumers by id (lowercase) */
+    sl_kindex_t consumer_names;      /* consumers by username */
+    sl_kindex_t consumer_custom_ids; /* consumers by custom_id */
+    size_t nconsumer_plugins;        /* plugin instances scoped to a consumer */
+    sl_chain_t global_chain;         /* global plugins only (no route matched) */
+    json_object *root;               /* parsed document (after env substitution) */
+    void *router;                    /* router's private index (router.c) */
+    sl_certificate_t **certs;        /* certificates, configuration order */
     size_t ncerts;
     sl_sni_t *snis;
     size_t nsnis;

@@ -8,38 +8,110 @@
  * username and custom_id are unique, at least one is required; a key is
  * unique across all consumers.  Keys are never written in messages.
  *
- * The key index: open addressing on a SipHash-2-4 tag of the key, keyed
- * with a secret drawn for each configuration generation, and the key itself
- * compared with CRYPTO_memcmp.  Without the secret nobody can tell where a
- * key lands, so neither the probe's length nor its timing says anything
- * about the stored keys, and the comparison that decides is the key's own,
- * in constant time.  One SipHash of a 30-byte key is a fraction of the
- * SHA-256 that was hashed here before. */
+ * Consumers are indexed by id, username and custom_id, credentials by key
+ * and id (conf/keyed_index.h: a SipHash-2-4 tag under a secret drawn for
+ * each configuration generation), so loading n of them and each look-up
+ * cost no scan.  Without the secret nobody can tell where a key lands, so
+ * neither the probe's length nor its timing says anything about the stored
+ * keys, and the comparison that decides is the key's own, with
+ * CRYPTO_memcmp, in constant time. */
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
-#include <openssl/rand.h>
-#include <stdio.h>
 #include <stdlib.h>
 
+#include "base/fmt.h"
 #include "conf/config_check.h"
 
 static const char *const consumer_keys[] = {
     "id", "username", "custom_id", "name", "tags", "keyauth_credentials", "plugins", NULL};
 static const char *const cred_keys[] = {"id", "key", "tags", "consumer", "ttl", NULL};
 
-static sl_consumer_t *
-find(const sl_conf_t *conf, const char *p, size_t n)
+/* ---- the indexes (conf/keyed_index.h), one hash per generation ---- */
+
+/* The tag of a name at load (the entity at `path`, its `field`): the
+ * generation's hash is set up on first use. */
+static int
+load_tag(sl_loader_t *L, const char *path, const char *field, const char *p, size_t n,
+         uint64_t *tag)
 {
-    for (size_t i = 0; i < conf->nconsumers; i++) {
-        sl_consumer_t *c = conf->consumers[i];
-        if ((strlen(c->id) == n && strncasecmp(c->id, p, n) == 0) ||
-            (c->username && strlen(c->username) == n && memcmp(c->username, p, n) == 0))
+    char kp[SL_PATH_MAX];
+
+    if (sl_khash_init(&L->conf->khash) == 0 && sl_khash(&L->conf->khash, p, n, tag) == 0)
+        return 0;
+    sl_conf_kpath(kp, path, field);
+    sl_conf_err(L, kp, "cannot index it (OpenSSL's SipHash or random bytes failed)");
+    return -1;
+}
+
+/* Entity ids are kept in lowercase; an id asked for in any case is looked
+ * up in lowercase.  Returns 0 when p cannot be an id. */
+static int
+id_lower(const char *p, size_t n, char out[36])
+{
+    if (n != 36)
+        return 0;
+    for (size_t i = 0; i < 36; i++)
+        out[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
+    return 1;
+}
+
+/* The consumer with this id (lowercase, 36 bytes) under its tag. */
+static sl_consumer_t *
+id_lookup(const sl_conf_t *conf, uint64_t tag, const char *id)
+{
+    size_t cur = SL_KINDEX_START;
+    sl_consumer_t *c;
+
+    while ((c = sl_kindex_next(&conf->consumer_ids, tag, &cur)) != NULL)
+        if (memcmp(c->id, id, 36) == 0)
+            return c;
+    return NULL;
+}
+
+/* The consumer whose username (custom_id: 0) is the n bytes at p. */
+static sl_consumer_t *
+name_lookup(const sl_conf_t *conf, int username, uint64_t tag, const char *p, size_t n)
+{
+    const sl_kindex_t *ix = username ? &conf->consumer_names : &conf->consumer_custom_ids;
+    size_t cur = SL_KINDEX_START;
+    sl_consumer_t *c;
+
+    while ((c = sl_kindex_next(ix, tag, &cur)) != NULL) {
+        const char *v = username ? c->username : c->custom_id;
+        if (strlen(v) == n && memcmp(v, p, n) == 0)
             return c;
     }
     return NULL;
+}
+
+static sl_consumer_t *
+by_id(const sl_conf_t *conf, const char *p, size_t n)
+{
+    char low[36];
+    uint64_t tag;
+
+    if (!id_lower(p, n, low) || sl_khash(&conf->khash, low, sizeof(low), &tag) != 0)
+        return NULL;
+    return id_lookup(conf, tag, low);
+}
+
+static sl_consumer_t *
+by_name(const sl_conf_t *conf, int username, const char *p, size_t n)
+{
+    uint64_t tag;
+
+    if (sl_khash(&conf->khash, p, n, &tag) != 0)
+        return NULL;
+    return name_lookup(conf, username, tag, p, n);
+}
+
+/* Kong's "id or username": an id first, then a username. */
+static sl_consumer_t *
+find(const sl_conf_t *conf, const char *p, size_t n)
+{
+    sl_consumer_t *c = by_id(conf, p, n);
+
+    return c ? c : by_name(conf, 1, p, n);
 }
 
 const sl_consumer_t *
@@ -81,107 +153,50 @@ sl_conf_consumer_ref(sl_loader_t *L, json_object *v, const char *p)
     return c;
 }
 
-/* The value of `key` must be unique among consumers: report the first clash. */
+/* Index the consumer's username (custom_id: 0), which must be unique among
+ * consumers: report a clash, keep the first one found. */
 static void
-unique(sl_loader_t *L, const char *path, const char *field, const char *val, size_t self)
+index_name(sl_loader_t *L, const char *path, int username, sl_consumer_t *c)
 {
+    const char *field = username ? "username" : "custom_id";
+    const char *val = username ? c->username : c->custom_id;
+    size_t n = strlen(val);
+    sl_consumer_t *o;
+    uint64_t tag;
     char p[SL_PATH_MAX];
 
-    for (size_t i = 0; i < self; i++) {
-        sl_consumer_t *o = L->conf->consumers[i];
-        const char *ov = !strcmp(field, "username") ? o->username : o->custom_id;
-        if (ov && !strcmp(ov, val)) {
-            sl_conf_kpath(p, path, field);
-            sl_conf_err(L, p, "duplicate consumer %s '%s' (also %s)", field, val,
-                        L->consumer_paths[i]);
-            return;
-        }
+    if (load_tag(L, path, field, val, n, &tag) != 0)
+        return;
+    if ((o = name_lookup(L->conf, username, tag, val, n)) == NULL) {
+        sl_kindex_add(username ? &L->conf->consumer_names : &L->conf->consumer_custom_ids, tag, c);
+        return;
+    }
+    sl_conf_kpath(p, path, field);
+    sl_conf_err(L, p, "duplicate consumer %s '%s' (also %s)", field, val,
+                L->consumer_paths[o->idx]);
+}
+
+/* Index the consumer's id; an id given twice is an error (generated ones
+ * may coincide, as before: the first one stays found). */
+static void
+index_id(sl_loader_t *L, json_object *o, const char *path, sl_consumer_t *c)
+{
+    sl_consumer_t *other;
+    uint64_t tag;
+    char p[SL_PATH_MAX];
+
+    if (load_tag(L, path, "id", c->id, 36, &tag) != 0)
+        return;
+    if ((other = id_lookup(L->conf, tag, c->id)) == NULL) {
+        sl_kindex_add(&L->conf->consumer_ids, tag, c);
+    } else if (sl_conf_field(o, "id")) {
+        sl_conf_kpath(p, path, "id");
+        sl_conf_err(L, p, "duplicate consumer id '%s' (also %s)", c->id,
+                    L->consumer_paths[other->idx]);
     }
 }
 
-/* ---- the key index ---- */
-
-#define TAG_SIZE 8 /* SipHash-2-4's 64-bit output */
-
-/* The generation's SipHash context and its random secret. */
-static int
-mac_new(sl_conf_t *conf)
-{
-    size_t size = TAG_SIZE;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_END};
-    EVP_MAC *mac;
-
-    if (RAND_bytes(conf->keyauth_secret, sizeof(conf->keyauth_secret)) != 1 ||
-        (mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL)) == NULL)
-        return -1;
-    conf->keyauth_mac = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);
-    if (conf->keyauth_mac == NULL || EVP_MAC_init(conf->keyauth_mac, conf->keyauth_secret,
-                                                  sizeof(conf->keyauth_secret), params) != 1)
-        return -1;
-    return 0;
-}
-
-/* The tag of a key.  The secret is set again on every call: re-initialising
- * with a NULL key is not reliable across OpenSSL 3.0 releases. */
-static int
-key_tag(const sl_conf_t *conf, const char *p, size_t n, uint64_t *tag)
-{
-    unsigned char out[TAG_SIZE];
-    size_t outl = 0;
-
-    if (EVP_MAC_init(conf->keyauth_mac, conf->keyauth_secret, sizeof(conf->keyauth_secret), NULL) !=
-            1 ||
-        EVP_MAC_update(conf->keyauth_mac, (const unsigned char *)p, n) != 1 ||
-        EVP_MAC_final(conf->keyauth_mac, out, &outl, sizeof(out)) != 1 || outl != sizeof(out))
-        return -1;
-    memcpy(tag, out, sizeof(out));
-    return 0;
-}
-
-static int
-same_key(const sl_credential_t *c, uint64_t tag, const char *p, size_t n)
-{
-    return c->tag == tag && c->keylen == n && CRYPTO_memcmp(c->key, p, n) == 0;
-}
-
-static void
-index_put(sl_credential_t **idx, size_t mask, sl_credential_t *cr)
-{
-    size_t s = (size_t)cr->tag & mask;
-
-    while (idx[s])
-        s = (s + 1) & mask;
-    idx[s] = cr;
-}
-
-/* Room for one more credential at most half full: double and re-place. */
-static void
-index_grow(sl_conf_t *conf)
-{
-    size_t size = conf->keyauth_index ? (conf->keyauth_mask + 1) * 2 : 8;
-    sl_credential_t **idx;
-
-    if (conf->keyauth_index && (conf->nkeyauth + 1) * 2 <= conf->keyauth_mask + 1)
-        return;
-    idx = sl_xcalloc(size, sizeof(*idx));
-    for (size_t i = 0; i < conf->nkeyauth; i++)
-        index_put(idx, size - 1, conf->keyauth[i]);
-    free(conf->keyauth_index);
-    conf->keyauth_index = idx;
-    conf->keyauth_mask = size - 1;
-}
-
-/* The credential holding this key (tag already computed); NULL if none. */
-static sl_credential_t *
-index_find(const sl_conf_t *conf, uint64_t tag, const char *p, size_t n)
-{
-    for (size_t s = (size_t)tag & conf->keyauth_mask; conf->keyauth_index[s];
-         s = (s + 1) & conf->keyauth_mask)
-        if (same_key(conf->keyauth_index[s], tag, p, n))
-            return conf->keyauth_index[s];
-    return NULL;
-}
+/* ---- credentials ---- */
 
 static void
 credential_free(sl_credential_t *cr)
@@ -193,14 +208,42 @@ credential_free(sl_credential_t *cr)
     free(cr);
 }
 
+/* The credential holding this key (tag already computed); NULL if none.
+ * The key itself decides, compared in constant time. */
+static sl_credential_t *
+key_find(const sl_conf_t *conf, uint64_t tag, const char *p, size_t n)
+{
+    size_t cur = SL_KINDEX_START;
+    sl_credential_t *cr;
+
+    while ((cr = sl_kindex_next(&conf->keyauth_keys, tag, &cur)) != NULL)
+        if (cr->keylen == n && CRYPTO_memcmp(cr->key, p, n) == 0)
+            return cr;
+    return NULL;
+}
+
+/* The credential whose id is `id` (lowercase, 36 bytes), or NULL. */
+static sl_credential_t *
+cred_by_id(const sl_conf_t *conf, const char *id, uint64_t tag)
+{
+    size_t cur = SL_KINDEX_START;
+    sl_credential_t *cr;
+
+    while ((cr = sl_kindex_next(&conf->keyauth_ids, tag, &cur)) != NULL)
+        if (memcmp(cr->id, id, 36) == 0)
+            return cr;
+    return NULL;
+}
+
 static void
 add_credential(sl_loader_t *L, json_object *o, const char *path, sl_consumer_t *c)
 {
     sl_conf_t *conf = L->conf;
-    sl_credential_t *cr, *dup;
+    sl_credential_t *cr, *dup, *other;
     const char *key = NULL;
     json_object *v;
-    char p[SL_PATH_MAX], idkey[128];
+    char p[SL_PATH_MAX], tp[SL_PATH_MAX], idkey[37 + SL_FMT_DEC_MAX + 1];
+    uint64_t tag, idtag;
     size_t keylen;
     int r;
 
@@ -218,47 +261,39 @@ add_credential(sl_loader_t *L, json_object *o, const char *path, sl_consumer_t *
         return;
     }
     if ((v = sl_conf_field(o, "ttl")) != NULL) {
-        sl_conf_kpath(p, path, "ttl");
-        sl_conf_err(L, p, "ttl is not supported by sluice (declarative keys do not expire)");
-    }
-    if (conf->keyauth_mac == NULL && mac_new(conf) != 0) {
-        sl_conf_err(L, p, "cannot key the credential index (OpenSSL's SipHash or random bytes)");
-        return;
+        sl_conf_kpath(tp, path, "ttl");
+        sl_conf_err(L, tp, "ttl is not supported by sluice (declarative keys do not expire)");
     }
     keylen = strlen(key);
+    if (load_tag(L, path, "key", key, keylen, &tag) != 0)
+        return;
     cr = sl_xcalloc(1, sizeof(*cr));
     cr->consumer = c;
     cr->key = sl_strndup(key, keylen);
     cr->keylen = keylen;
-    if (key_tag(conf, key, keylen, &cr->tag) != 0) {
-        sl_conf_err(L, p, "cannot hash the key (OpenSSL's SipHash failed)");
-        credential_free(cr);
-        return;
-    }
-    index_grow(conf);
-    if ((dup = index_find(conf, cr->tag, key, keylen)) != NULL) {
-        size_t i = 0;
-        while (conf->keyauth[i] != dup)
-            i++;
-        sl_conf_err(L, p, "duplicate key: the same key is given at %s", L->cred_paths[i]);
-    }
+    cr->idx = conf->nkeyauth;
+    if ((dup = key_find(conf, tag, key, keylen)) != NULL)
+        sl_conf_err(L, p, "duplicate key: the same key is given at %s", L->cred_paths[dup->idx]);
     /* a generated id must not reveal the key: name it by consumer and place */
-    snprintf(idkey, sizeof(idkey), "%s|%zu", c->id, conf->nkeyauth);
+    memcpy(idkey, c->id, 36);
+    idkey[36] = '|';
+    idkey[37 + sl_fmt_u64(idkey + 37, conf->nkeyauth)] = '\0';
     sl_conf_entity_id(L, o, path, "keyauth_credential", idkey, cr->id);
-    for (size_t i = 0; i < conf->nkeyauth; i++) {
-        if (!strcmp(conf->keyauth[i]->id, cr->id) && sl_conf_field(o, "id")) {
+    if (load_tag(L, path, "id", cr->id, 36, &idtag) == 0) {
+        if ((other = cred_by_id(conf, cr->id, idtag)) == NULL) {
+            sl_kindex_add(&conf->keyauth_ids, idtag, cr);
+        } else if (sl_conf_field(o, "id")) {
             sl_conf_kpath(p, path, "id");
             sl_conf_err(L, p, "duplicate keyauth_credential id '%s' (also %s)", cr->id,
-                        L->cred_paths[i]);
-            break;
+                        L->cred_paths[other->idx]);
         }
     }
-    conf->keyauth = sl_xrealloc(conf->keyauth, (conf->nkeyauth + 1) * sizeof(cr));
-    L->cred_paths = sl_xrealloc(L->cred_paths, (conf->nkeyauth + 1) * sizeof(char *));
+    conf->keyauth = sl_xgrow(conf->keyauth, conf->nkeyauth, sizeof(cr));
+    L->cred_paths = sl_xgrow(L->cred_paths, conf->nkeyauth, sizeof(char *));
     L->cred_paths[conf->nkeyauth] = sl_strndup(path, strlen(path));
     conf->keyauth[conf->nkeyauth++] = cr;
     if (dup == NULL) /* a duplicate fails the load: the first one stays found */
-        index_put(conf->keyauth_index, conf->keyauth_mask, cr);
+        sl_kindex_add(&conf->keyauth_keys, tag, cr);
 }
 
 void
@@ -304,20 +339,16 @@ sl_conf_load_consumer(sl_loader_t *L, json_object *o, const char *path)
     if (cid && *cid)
         c->custom_id = sl_strndup(cid, strlen(cid));
     sl_conf_entity_id(L, o, path, "consumer", u ? u : cid ? cid : path, c->id);
-    conf->consumers = sl_xrealloc(conf->consumers, (conf->nconsumers + 1) * sizeof(c));
-    L->consumer_paths = sl_xrealloc(L->consumer_paths, (conf->nconsumers + 1) * sizeof(char *));
+    c->idx = conf->nconsumers;
+    conf->consumers = sl_xgrow(conf->consumers, conf->nconsumers, sizeof(c));
+    L->consumer_paths = sl_xgrow(L->consumer_paths, conf->nconsumers, sizeof(char *));
     L->consumer_paths[conf->nconsumers] = sl_strndup(path, strlen(path));
     conf->consumers[conf->nconsumers++] = c;
+    index_id(L, o, path, c);
     if (c->username)
-        unique(L, path, "username", c->username, conf->nconsumers - 1);
+        index_name(L, path, 1, c);
     if (c->custom_id)
-        unique(L, path, "custom_id", c->custom_id, conf->nconsumers - 1);
-    for (size_t i = 0; i + 1 < conf->nconsumers; i++) {
-        if (!strcmp(conf->consumers[i]->id, c->id) && sl_conf_field(o, "id")) {
-            sl_conf_kpath(p, path, "id");
-            sl_conf_err(L, p, "duplicate consumer id '%s' (also %s)", c->id, L->consumer_paths[i]);
-        }
-    }
+        index_name(L, path, 0, c);
 
     /* the entity as Kong logs it: the given fields, nested lists left out */
     c->entity = json_object_new_object();
@@ -358,10 +389,10 @@ sl_conf_keyauth_find(const sl_conf_t *conf, sl_str_t key)
 {
     uint64_t tag;
 
-    if (conf == NULL || conf->keyauth_index == NULL || key.len == 0 ||
-        key_tag(conf, key.ptr, key.len, &tag) != 0)
+    if (conf == NULL || conf->keyauth_keys.n == 0 || key.len == 0 ||
+        sl_khash(&conf->khash, key.ptr, key.len, &tag) != 0)
         return NULL;
-    return index_find(conf, tag, key.ptr, key.len);
+    return key_find(conf, tag, key.ptr, key.len);
 }
 
 void
@@ -382,8 +413,11 @@ sl_conf_consumers_free(sl_conf_t *conf)
     for (size_t i = 0; i < conf->nkeyauth; i++)
         credential_free(conf->keyauth[i]);
     free(conf->keyauth);
-    free(conf->keyauth_index);
-    EVP_MAC_CTX_free(conf->keyauth_mac);
-    OPENSSL_cleanse(conf->keyauth_secret, sizeof(conf->keyauth_secret));
+    sl_kindex_free(&conf->keyauth_keys);
+    sl_kindex_free(&conf->keyauth_ids);
+    sl_kindex_free(&conf->consumer_ids);
+    sl_kindex_free(&conf->consumer_names);
+    sl_kindex_free(&conf->consumer_custom_ids);
+    sl_khash_free(&conf->khash);
     free(conf->consumers);
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -224,6 +226,147 @@ test_errors(void **state)
                       NULL});
 }
 
+/* Duplicate ids and custom_ids are found through the indexes, ids in any
+ * case; a generated id never clashes with a given one by accident. */
+static void
+test_duplicate_ids(void **state)
+{
+    (void)state;
+    expect_errors("_format_version: \"3.0\"\n"
+                  "consumers:\n"
+                  "- username: a\n"                                /* 3 */
+                  "  custom_id: team\n"                            /* 4 */
+                  "  id: 0a4f6e3c-1b2d-4c5e-8f90-123456789abc\n"   /* 5 */
+                  "  keyauth_credentials:\n"                       /* 6 */
+                  "  - key: k1\n"                                  /* 7 */
+                  "    id: 11111111-2222-4333-8444-555555555555\n" /* 8 */
+                  "- username: b\n"                                /* 9 */
+                  "  custom_id: team\n"                            /* 10 */
+                  "  id: 0A4F6E3C-1B2D-4C5E-8F90-123456789ABC\n"   /* 11 */
+                  "keyauth_credentials:\n"                         /* 12 */
+                  "- key: k2\n"                                    /* 13 */
+                  "  consumer: {id: 0A4F6E3C-1B2D-4C5E-8F90-123456789ABC}\n"
+                  "  id: 11111111-2222-4333-8444-555555555555\n", /* 15 */
+                  (const char *const[]){
+                      "kong.yaml:10: consumers[1].custom_id: duplicate consumer custom_id 'team' "
+                      "(also consumers[0])",
+                      "kong.yaml:11: consumers[1].id: duplicate consumer id "
+                      "'0a4f6e3c-1b2d-4c5e-8f90-123456789abc' (also consumers[0])",
+                      "kong.yaml:15: keyauth_credentials[0].id: duplicate keyauth_credential id "
+                      "'11111111-2222-4333-8444-555555555555' (also "
+                      "consumers[0].keyauth_credentials[0])",
+                      NULL});
+}
+
+/* A consumer's explicit id in test_scale: i in the first and last groups. */
+static void
+scale_id(char out[37], int i, int upper)
+{
+    snprintf(out, 37, upper ? "%08X-AAAA-4BBB-8CCC-%012X" : "%08x-aaaa-4bbb-8ccc-%012x", i, i);
+}
+
+/* 100,000 consumers and as many keys, nested and top-level, referenced by
+ * username and by id: each look-up is an index probe, so the load is
+ * linear (~1-2 s here; it was quadratic: 20,000 took 15-20 s, 100,000
+ * would take minutes and hit the test's timeout) and every look-up finds
+ * the right entity. */
+#define SCALE_N 100000
+static void
+test_scale(void **state)
+{
+    size_t cap = (size_t)SCALE_N * 160, len = 0;
+    char *doc = malloc(cap), name[64], id[37];
+    sl_errors_t errs = {0};
+    sl_conf_t *conf;
+    struct timespec t0, t1;
+
+    (void)state;
+    assert_non_null(doc);
+    len += (size_t)snprintf(doc + len, cap - len, "{\"_format_version\":\"3.0\",\"consumers\":[");
+    for (int i = 0; i < SCALE_N; i++) {
+        len += (size_t)snprintf(doc + len, cap - len,
+                                "%s{\"username\":\"user-%d\",\"custom_id\":\"c-%d\"", i ? "," : "",
+                                i, i);
+        if (i % 3 == 2) {
+            scale_id(id, i, 0);
+            len += (size_t)snprintf(doc + len, cap - len, ",\"id\":\"%s\"", id);
+        }
+        if (i % 2 == 0)
+            len += (size_t)snprintf(doc + len, cap - len,
+                                    ",\"keyauth_credentials\":[{\"key\":\"key-%d-nested\"}]", i);
+        len += (size_t)snprintf(doc + len, cap - len, "}");
+    }
+    len += (size_t)snprintf(doc + len, cap - len, "],\"keyauth_credentials\":[");
+    for (int i = 1; i < SCALE_N; i += 2) {
+        if (i % 3 == 2) { /* by id, in upper case */
+            scale_id(id, i, 1);
+            len += (size_t)snprintf(doc + len, cap - len,
+                                    "%s{\"key\":\"key-%d-top\",\"consumer\":{\"id\":\"%s\"}}",
+                                    i > 1 ? "," : "", i, id);
+        } else {
+            len += (size_t)snprintf(doc + len, cap - len,
+                                    "%s{\"key\":\"key-%d-top\",\"consumer\":\"user-%d\"}",
+                                    i > 1 ? "," : "", i, i);
+        }
+    }
+    len += (size_t)snprintf(doc + len, cap - len, "]}");
+    assert_true(len < cap);
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    conf = sl_fake_load(doc, &errs);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    sl_fake_dump_errors(&errs);
+    assert_non_null(conf);
+    fprintf(stderr, "%d consumers, %zu keys: loaded in %.2f s CPU\n", SCALE_N, conf->nkeyauth,
+            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    assert_int_equal(conf->nconsumers, SCALE_N);
+    assert_int_equal(conf->nkeyauth, SCALE_N);
+
+    for (int i = 0; i < SCALE_N; i++) {
+        const sl_consumer_t *c = conf->consumers[i];
+        const sl_credential_t *cr;
+
+        snprintf(name, sizeof(name), "user-%d", i);
+        assert_ptr_equal(by_user(conf, name), c);
+        assert_ptr_equal(sl_conf_consumer_find(conf, sl_str_c(c->id)), c);
+        snprintf(name, sizeof(name), "key-%d-%s", i, i % 2 ? "top" : "nested");
+        cr = sl_conf_keyauth_find(conf, sl_str_c(name));
+        assert_non_null(cr);
+        assert_ptr_equal(cr->consumer, c);
+        if (i % 3 == 2) {
+            scale_id(id, i, 1);
+            assert_ptr_equal(sl_conf_consumer_find(conf, sl_str_c(id)), c);
+            scale_id(id, i, 0);
+            assert_string_equal(c->id, id);
+        }
+    }
+    assert_null(by_user(conf, "user-100000"));
+    assert_null(by_user(conf, "c-7")); /* custom_id is not a look-up key */
+    assert_null(sl_conf_keyauth_find(conf, SL_STR("key-1-nested")));
+    assert_null(sl_conf_keyauth_find(conf, SL_STR("key-0-top")));
+    scale_id(id, SCALE_N + 2, 0);
+    assert_null(sl_conf_consumer_find(conf, sl_str_c(id)));
+    sl_conf_free(conf);
+
+    /* a clash found far from the first one names it */
+    len = (size_t)snprintf(doc, cap, "{\"_format_version\":\"3.0\",\"consumers\":[");
+    for (int i = 0; i < SCALE_N / 10; i++)
+        len +=
+            (size_t)snprintf(doc + len, cap - len,
+                             "%s{\"username\":\"u%d\",\"keyauth_credentials\":[{\"key\":\"k%d\"}]}",
+                             i ? "," : "", i, i == SCALE_N / 10 - 1 ? 4 : i);
+    len += (size_t)snprintf(doc + len, cap - len, "]}");
+    assert_true(len < cap);
+    assert_null(sl_fake_load(doc, &errs));
+    assert_true(sl_fake_has_error(&errs, "kong.yaml:1: consumers[9999].keyauth_credentials[0].key: "
+                                         "duplicate key: the same key is given at "
+                                         "consumers[4].keyauth_credentials[0]"));
+    assert_int_equal(errs.n, 1);
+    sl_errors_free(&errs);
+    free(doc);
+    assert_int_equal(sl_fake_live_confs, 0);
+}
+
 #define CHAIN_IS(ch, i, nm, frag)                                                                  \
     do {                                                                                           \
         assert_string_equal((ch)->items[i]->plugin->desc->name, nm);                               \
@@ -318,6 +461,8 @@ main(void)
         cmocka_unit_test(test_forms_and_lookups),
         cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_duplicate_ids),
+        cmocka_unit_test(test_scale),
         cmocka_unit_test(test_scoped_chains),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
