@@ -78,9 +78,15 @@ export async function startRedisCluster(n = 3) {
         throw e;
     }
     const id = (x) => x.cli('CLUSTER', 'MYID');
+    // any node that still runs (a test may have stopped nodes[0])
+    const live = () => nodes.find((x) => x.proc.exitCode === null && x.proc.signalCode === null);
     return {
         nodes,
-        slotOf: (key) => Number(nodes[0].cli('CLUSTER', 'KEYSLOT', key)),
+        slotOf(key) {
+            const slot = Number(live().cli('CLUSTER', 'KEYSLOT', key));
+            assert.ok(Number.isInteger(slot) && slot >= 0 && slot < 16384, `CLUSTER KEYSLOT ${key}: ${slot}`);
+            return slot;
+        },
         // the master serving a slot, as the first live node's CLUSTER NODES says
         ownerOf(slot) {
             const live = nodes.find((x) => x.proc.exitCode === null && x.proc.signalCode === null);
