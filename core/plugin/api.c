@@ -531,6 +531,12 @@ api_set_serialize_string(sl_req_t *r, const char *key, sl_str_t value)
 }
 
 static int
+api_set_serialize_typed(sl_req_t *r, const char *key, const sl_value_t *v)
+{
+    return sl_serialize_set_typed(r, key, v);
+}
+
+static int
 api_serialize_value_get(sl_req_t *r, const char *key, sl_str_t *json)
 {
     return sl_serialize_get(r, key, json);
@@ -943,4 +949,6 @@ const sl_api_t sl_api = {
     /* since 1.5: log record values without JSON text */
     .serialize_value_typed = api_serialize_value_typed,
     .serialize_value_keys = api_serialize_value_keys,
+    /* since 1.6: log record values set without JSON text */
+    .set_serialize_typed = api_set_serialize_typed,
 };

@@ -5,6 +5,7 @@
  * value plugins set with set_serialize_value merged in at its dotted key. */
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -206,50 +207,114 @@ place(sl_req_t *r, const char *key, json_object *val)
     }
 }
 
-/* A string value waiting to be put into the tree: set_serialize_string
- * only copies (most records are never read back or written), the first
- * reader of the tree builds it. */
+/* A value waiting to be put into the tree: set_serialize_string and
+ * set_serialize_typed only copy (most records are never read back or
+ * written), the first reader of the tree builds it. */
 struct sl_ser_pending {
     struct sl_ser_pending *next;
     const char *key; /* pool copy */
-    sl_str_t value;  /* pool copy */
+    sl_value_type_t type;
+    int64_t i;  /* BOOL, INT */
+    double d;   /* DOUBLE */
+    sl_str_t s; /* STRING: pool copy */
 };
+
+/* A DOUBLE as Kong's cjson writes numbers (14 significant digits), the
+ * text kept for the record and the value for typed readers. */
+static json_object *
+pending_double(double d)
+{
+    char t[32];
+
+    snprintf(t, sizeof(t), "%.14g", d);
+    return json_object_new_double_s(d, t);
+}
+
+static json_object *
+pending_value(const struct sl_ser_pending *q)
+{
+    switch (q->type) {
+    case SL_VALUE_BOOL:
+        return json_object_new_boolean(q->i != 0);
+    case SL_VALUE_INT:
+        return json_object_new_int64(q->i);
+    case SL_VALUE_DOUBLE:
+        return pending_double(q->d);
+    case SL_VALUE_STRING:
+        return json_object_new_string_len(q->s.ptr, (int)q->s.len);
+    case SL_VALUE_OBJECT:
+        return json_object_new_object();
+    case SL_VALUE_ARRAY:
+        return json_object_new_array();
+    case SL_VALUE_NULL:
+        break;
+    }
+    return NULL; /* a JSON null */
+}
 
 static void
 flush_pending(sl_req_t *r)
 {
     for (struct sl_ser_pending *q = r->ser_pending; q != NULL; q = q->next)
-        place(r, q->key, json_object_new_string_len(q->value.ptr, (int)q->value.len));
+        place(r, q->key, pending_value(q));
     r->ser_pending = NULL;
     r->ser_pending_tail = NULL;
 }
 
-int
-sl_serialize_set_string(sl_req_t *r, const char *key, sl_str_t value)
+/* Is key a dotted key place() accepts (no empty or over-long segment)? */
+static int
+key_ok(const char *key, size_t klen)
 {
-    size_t klen = key ? strlen(key) : 0, seg = 0;
-    struct sl_ser_pending *q;
+    size_t seg = 0;
 
-    if (klen == 0 || (value.ptr == NULL && value.len > 0) || value.len > INT32_MAX)
-        return SL_ERROR;
-    for (size_t i = 0; i <= klen; i++) { /* the segments place() accepts */
+    if (klen == 0)
+        return 0;
+    for (size_t i = 0; i <= klen; i++) {
         if (i == klen || key[i] == '.') {
             if (seg == 0 || seg >= 256)
-                return SL_ERROR;
+                return 0;
             seg = 0;
         } else
             seg++;
     }
+    return 1;
+}
+
+int
+sl_serialize_set_typed(sl_req_t *r, const char *key, const sl_value_t *v)
+{
+    size_t klen = key ? strlen(key) : 0;
+    struct sl_ser_pending *q;
+
+    if (v == NULL || !key_ok(key, klen) || (unsigned)v->type > SL_VALUE_ARRAY)
+        return SL_ERROR;
+    if (v->type == SL_VALUE_DOUBLE && !isfinite(v->d))
+        return SL_ERROR; /* JSON has no NaN or infinity */
+    if (v->type == SL_VALUE_STRING && ((v->s.ptr == NULL && v->s.len > 0) || v->s.len > INT32_MAX))
+        return SL_ERROR;
     q = sl_palloc(r->pool, sizeof(*q));
     q->next = NULL;
     q->key = sl_pstrndup(r->pool, key, klen);
-    q->value = (sl_str_t){value.len ? sl_pstrndup(r->pool, value.ptr, value.len) : "", value.len};
+    q->type = v->type;
+    q->i = v->i;
+    q->d = v->d;
+    q->s = (sl_str_t){"", 0};
+    if (v->type == SL_VALUE_STRING && v->s.len)
+        q->s = (sl_str_t){sl_pstrndup(r->pool, v->s.ptr, v->s.len), v->s.len};
     if (r->ser_pending_tail == NULL)
         r->ser_pending = q;
     else
         *r->ser_pending_tail = q;
     r->ser_pending_tail = &q->next;
     return SL_OK;
+}
+
+int
+sl_serialize_set_string(sl_req_t *r, const char *key, sl_str_t value)
+{
+    sl_value_t v = {SL_VALUE_STRING, 0, 0, value, value.len};
+
+    return sl_serialize_set_typed(r, key, &v);
 }
 
 int

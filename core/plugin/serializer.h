@@ -12,6 +12,11 @@ int sl_serialize_set(sl_req_t *r, const char *key, sl_str_t json);
  * key without parsing JSON; the tree is built from it when first read.
  * SL_OK / SL_ERROR (bad key). */
 int sl_serialize_set_string(sl_req_t *r, const char *key, sl_str_t value);
+/* api->set_serialize_typed (ABI 1.6): *v at a dotted key, copied like a
+ * string and built into the tree when first read (a DOUBLE written with 14
+ * significant digits).  SL_OK / SL_ERROR (bad key, type, NaN or
+ * infinity). */
+int sl_serialize_set_typed(sl_req_t *r, const char *key, const sl_value_t *v);
 /* The value at a dotted key as compact JSON (request pool): 1 found, 0 not. */
 int sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json);
 /* api->serialize_value_typed and serialize_value_keys (ABI 1.5): the

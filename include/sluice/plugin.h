@@ -361,8 +361,9 @@ typedef enum sl_value_type {
 } sl_value_type_t;
 
 /* OWNERSHIP: `s` is borrowed from the record, valid until the request's
- * next set_serialize_value or set_serialize_string call (a value set again
- * replaces the old one) or the end of the request; copy it to keep it.
+ * next set_serialize_value, set_serialize_string or (since 1.6)
+ * set_serialize_typed call (a value set again replaces the old one) or the
+ * end of the request; copy it to keep it.
  * This struct never grows. */
 typedef struct sl_value {
     sl_value_type_t type;
@@ -1157,6 +1158,26 @@ struct sl_api {
      * request's worker loop. */
     int (*serialize_value_typed)(sl_req_t *r, const char *key, sl_value_t *out);
     int (*serialize_value_keys)(sl_req_t *r, const char *key, sl_str_t *names, size_t cap);
+
+    /* ---- since 1.6: log record values set without JSON text ----
+     * set_serialize_value for a value the plugin holds as what it is (a
+     * token count, a cost, a model name): *v at the dotted key, by
+     * v->type: NULL; BOOL (i != 0); INT (i); DOUBLE (d, written in the
+     * record with 14 significant digits as Kong's cjson writes numbers:
+     * 0.25, 2, 1e+20; read back typed it is d itself); STRING (s: any
+     * bytes, copied, escaped when written; n is ignored); OBJECT and
+     * ARRAY: an empty one (set members at longer keys).  Like
+     * set_serialize_string it only copies: the record's tree is built
+     * when something reads it, so a plugin that publishes a dozen
+     * statistics per request (ai-proxy's ai.proxy.usage and
+     * ai.proxy.meta) costs a dozen small copies when nothing logs.
+     * Values keep the order of their calls, the other setters' included;
+     * setting a key again replaces its value (an OBJECT set at
+     * "ai.proxy.usage" replaces the whole object).  0, or -1 with nothing
+     * set (v NULL, an empty or over-long key segment, an unknown type, a
+     * NaN or infinite DOUBLE, a NULL string with a length).  THREADS: the
+     * request's worker loop. */
+    int (*set_serialize_typed)(sl_req_t *r, const char *key, const sl_value_t *v);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -534,8 +534,22 @@ typedef struct sl_ap_stats_in {
     sl_str_t plugin_id, provider_name, request_model;
 } sl_ap_stats_in_t;
 
-void sl_ap_stats_usage(const sl_ap_stats_in_t *in, sl_ap_buf_t *out);
-void sl_ap_stats_meta(const sl_ap_stats_in_t *in, sl_ap_buf_t *out);
+/* One published value: its dotted key and value for
+ * api->set_serialize_typed, or, when json.ptr is set, JSON text for
+ * set_serialize_value (the provider's completion_tokens_details object). */
+typedef struct sl_ap_stat {
+    const char *key;
+    sl_value_t v;
+    sl_str_t json;
+} sl_ap_stat_t;
+
+#define SL_AP_STATS_MAX 17
+
+/* ai.proxy.usage and ai.proxy.meta as values, in Kong's order (each object
+ * before its members), into out[SL_AP_STATS_MAX]; returns how many.  The
+ * strings borrow from `in` (and its usage), or from `model`, which holds
+ * the response model decoded when it had an escape. */
+size_t sl_ap_stats(const sl_ap_stats_in_t *in, sl_ap_buf_t *model, sl_ap_stat_t *out);
 
 /* ------------------------------------------------------------------------
  * providers.c - the provider table and the codec seam (docs/providers.md)

@@ -1368,15 +1368,19 @@ sl_ap_log_string(const sl_api_t *api, sl_req_t *r, const char *key, const sl_ap_
  * complete (body_filter at eof), so that plugins running after ai-proxy's
  * body filter but before its log phase (a token quota charging usage in its
  * own log phase, a metrics exporter) can read them with
- * api->serialize_value_get; the log phase publishes them for a request whose
- * body filters never saw eof. */
+ * api->serialize_value_typed or _get; the log phase publishes them for a
+ * request whose body filters never saw eof.  Values, not JSON text
+ * (api->set_serialize_typed, ABI 1.6): the host builds them into the
+ * record only when something reads it. */
 static void
 sl_ap_publish_stats(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, sl_ap_ctx_t *c)
 {
     sl_ap_stats_in_t in;
+    sl_ap_stat_t stats[SL_AP_STATS_MAX];
     sl_ap_usage_t u;
-    sl_ap_buf_t b = {0};
+    sl_ap_buf_t b = {0}; /* the response model, decoded when it had an escape */
     int64_t end, first;
+    size_t n;
 
     if (c->stats_published) {
         return;
@@ -1428,14 +1432,13 @@ sl_ap_publish_stats(const sl_api_t *api, sl_req_t *r, const sl_ap_conf_t *conf, 
         in.plugin_id = api->plugin_id(r);
         in.provider_name = (sl_str_t){c->t->provider_name, strlen(c->t->provider_name)};
         in.request_model = (sl_str_t){c->model, strlen(c->model)};
-        sl_ap_stats_usage(&in, &b);
-        if (!b.oom) {
-            api->set_serialize_value(r, "ai.proxy.usage", (sl_str_t){b.ptr, b.len});
-        }
-        b.len = 0;
-        sl_ap_stats_meta(&in, &b);
-        if (!b.oom) {
-            api->set_serialize_value(r, "ai.proxy.meta", (sl_str_t){b.ptr, b.len});
+        n = sl_ap_stats(&in, &b, stats);
+        for (size_t i = 0; i < n; i++) {
+            if (stats[i].json.ptr) {
+                api->set_serialize_value(r, stats[i].key, stats[i].json);
+            } else {
+                api->set_serialize_typed(r, stats[i].key, &stats[i].v);
+            }
         }
         sl_ap_buf_free(&b);
     }

@@ -134,6 +134,8 @@ static const member_t api_members[] = {
     /* since 1.5: log record values without JSON text */
     API(serialize_value_typed, 5),
     API(serialize_value_keys, 5),
+    /* since 1.6: log record values set without JSON text */
+    API(set_serialize_typed, 6),
 };
 
 static const member_t desc_members[] = {

@@ -4,6 +4,8 @@
  * request/response translation through the phases, local answers, error
  * translation, keep-alive pings and the log values. */
 
+#include <math.h>
+
 #include "test_util.h"
 
 extern const sl_plugin_t sluice_plugin;
@@ -35,9 +37,8 @@ static struct fake {
     int ncleanups;
     void *allocs[64];
     int nallocs;
-    char ser_key[4][64];
-    sl_ap_buf_t ser_val[4];
-    int nser;
+    json_object *rec; /* the log values set, placed as the host does */
+    int nser;         /* set_serialize_* calls */
     sl_timer_fn timer_fn;
     void *timer_arg;
     int64_t now;
@@ -360,10 +361,22 @@ f_set_ser(sl_req_t *r, const char *key, sl_str_t json)
 
     (void)r;
     j = tu_parse(json.ptr, json.len); /* must be valid JSON */
-    json_object_put(j);
-    snprintf(F.ser_key[F.nser], 64, "%s", key);
-    F.ser_val[F.nser].len = 0;
-    sl_ap_buf_add(&F.ser_val[F.nser], json.ptr, json.len);
+    if (F.rec == NULL) {
+        F.rec = json_object_new_object();
+    }
+    tu_place(F.rec, key, j);
+    F.nser++;
+    return 0;
+}
+static int
+f_set_typed(sl_req_t *r, const char *key, const sl_value_t *v)
+{
+    (void)r;
+    assert_true(v->type != SL_VALUE_DOUBLE || isfinite(v->d));
+    if (F.rec == NULL) {
+        F.rec = json_object_new_object();
+    }
+    tu_place(F.rec, key, tu_value(v));
     F.nser++;
     return 0;
 }
@@ -421,6 +434,7 @@ api_init(void)
     api.req_time = f_req_time;
     api.now_us = f_now_us;
     api.set_serialize_value = f_set_ser;
+    api.set_serialize_typed = f_set_typed;
     api.timer_start = f_timer_start;
 }
 
@@ -437,9 +451,7 @@ req_reset(const char *method, const char *path, const char *query, const char *b
     }
     sl_ap_buf_free(&F.body);
     sl_ap_buf_free(&F.written);
-    for (i = 0; i < 4; i++) {
-        sl_ap_buf_free(&F.ser_val[i]);
-    }
+    json_object_put(F.rec);
     memset(&F, 0, sizeof(F));
     F.method = method;
     F.path = path;
@@ -583,25 +595,29 @@ test_stream_flow(void **state)
     assert_non_null(strstr(out.ptr, "event: message_stop"));
 
     sluice_plugin.log(&api, NULL, conf);
-    assert_int_equal(F.nser, 4);
-    assert_string_equal(F.ser_key[0], "ai.proxy.usage");
-    j = tu_parse(F.ser_val[0].ptr, F.ser_val[0].len);
+    /* usage, meta, then the payloads, and nothing else */
+    assert_int_equal(json_object_object_length(F.rec), 1);
+    assert_int_equal(json_object_object_length(tu_get(F.rec, "ai")), 1);
+    assert_int_equal(json_object_object_length(tu_get(F.rec, "ai.proxy")), 3);
+    assert_int_equal(strncmp(tu_text(F.rec, "ai.proxy"), "{\"usage\":{", 10), 0);
+    j = json_object_get(tu_get(F.rec, "ai.proxy.usage"));
+    assert_int_equal(json_object_object_length(j), 8);
     assert_int_equal(tu_int(j, "prompt_tokens"), 20);
     assert_int_equal(tu_int(j, "completion_tokens"), 10);
     assert_int_equal(tu_int(j, "total_tokens"), 30);
     assert_true(json_object_is_type(tu_get(j, "time_per_token"), json_type_double) ||
                 json_object_is_type(tu_get(j, "time_per_token"), json_type_int));
     json_object_put(j);
-    assert_string_equal(F.ser_key[1], "ai.proxy.meta");
-    j = tu_parse(F.ser_val[1].ptr, F.ser_val[1].len);
+    j = json_object_get(tu_get(F.rec, "ai.proxy.meta"));
+    assert_int_equal(json_object_object_length(j), 6);
     assert_jstr(j, "request_mode", "stream");
     assert_jstr(j, "plugin_id", "11111111-2222-3333-4444-555555555555");
     assert_jstr(j, "provider_name", "dashscope");
     assert_jstr(j, "request_model", "qwen-plus");
     assert_true(tu_int(j, "llm_latency") >= 11000);
     json_object_put(j);
-    assert_string_equal(F.ser_key[2], "ai.proxy.payload.request");
-    assert_string_equal(F.ser_key[3], "ai.proxy.payload.response");
+    assert_non_null(tu_str(F.rec, "ai.proxy.payload.request"));
+    assert_non_null(tu_str(F.rec, "ai.proxy.payload.response"));
     sl_ap_buf_free(&out);
     req_reset(NULL, NULL, NULL, NULL);
     sluice_plugin.config_free(conf);
@@ -727,9 +743,7 @@ test_errors_and_oneshot(void **state)
     assert_int_equal(tu_int(j, "usage.output_tokens"), 12);
     json_object_put(j);
     sluice_plugin.log(&api, NULL, conf);
-    j = tu_parse(F.ser_val[1].ptr, F.ser_val[1].len);
-    assert_jstr(j, "request_mode", "oneshot");
-    json_object_put(j);
+    assert_jstr(F.rec, "ai.proxy.meta.request_mode", "oneshot");
     sl_ap_buf_free(&out);
     req_reset(NULL, NULL, NULL, NULL);
     sluice_plugin.config_free(conf);
@@ -744,7 +758,6 @@ test_openai_format_flow(void **state)
         "\"options\":{\"upstream_url\":\"http://127.0.0.1:9/v1/chat/completions?api-version=1\"}},"
         "\"logging\":{\"log_statistics\":true}}");
     sl_ap_buf_t out = {0};
-    json_object *j;
     static const char *const pieces[] = {
         "data: "
         "{\"choices\":[{\"delta\":{\"content\":\"abcd\"},\"index\":0}],\"model\":\"gpt-x-1\"}\n\n",
@@ -771,12 +784,8 @@ test_openai_format_flow(void **state)
     filter(conf, pieces, 2, &out);
     assert_int_equal(out.len, strlen(pieces[0]) + strlen(pieces[1])); /* untouched */
     sluice_plugin.log(&api, NULL, conf);
-    j = tu_parse(F.ser_val[0].ptr, F.ser_val[0].len);
-    assert_int_equal(tu_int(j, "total_tokens"), 4);
-    json_object_put(j);
-    j = tu_parse(F.ser_val[1].ptr, F.ser_val[1].len);
-    assert_jstr(j, "response_model", "gpt-x-1");
-    json_object_put(j);
+    assert_int_equal(tu_int(F.rec, "ai.proxy.usage.total_tokens"), 4);
+    assert_jstr(F.rec, "ai.proxy.meta.response_model", "gpt-x-1");
     sl_ap_buf_free(&out);
     req_reset(NULL, NULL, NULL, NULL);
     sluice_plugin.config_free(conf);

@@ -205,12 +205,27 @@ test_errors(void **state)
     json_object_put(j);
 }
 
+/* ai-proxy's statistics, placed as the host places them, written as the
+ * record writes them: the text Kong's ai-proxy logs. */
+static json_object *
+stats_record(const sl_ap_stats_in_t *in)
+{
+    sl_ap_stat_t s[SL_AP_STATS_MAX];
+    sl_ap_buf_t model = {0};
+    size_t n = sl_ap_stats(in, &model, s);
+    json_object *j;
+
+    assert_true(n <= SL_AP_STATS_MAX);
+    j = tu_stats_record(s, n);
+    sl_ap_buf_free(&model); /* strings copied into the tree */
+    return j;
+}
+
 static void
 test_stats(void **state)
 {
     sl_ap_usage_t u;
     sl_ap_stats_in_t in;
-    sl_ap_buf_t b = {0};
     json_object *j;
 
     (void)state;
@@ -227,34 +242,44 @@ test_stats(void **state)
     in.plugin_id = (sl_str_t)SL_STR("63199335-aaaa");
     in.provider_name = (sl_str_t)SL_STR("dashscope");
     in.request_model = (sl_str_t)SL_STR("qwen-plus");
-    sl_ap_stats_usage(&in, &b);
+    j = stats_record(&in);
     assert_string_equal(
-        b.ptr, "{\"prompt_tokens\":13486,\"completion_tokens\":493,\"total_tokens\":13979,"
-               "\"cost\":0,\"time_per_token\":34.539553752535,\"time_to_first_token\":17027,"
-               "\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{}}");
-    b.len = 0;
-    sl_ap_stats_meta(&in, &b);
-    assert_string_equal(b.ptr, "{\"plugin_id\":\"63199335-aaaa\",\"provider_name\":\"dashscope\","
-                               "\"request_model\":\"qwen-plus\",\"response_model\":\"qwen-plus\","
-                               "\"request_mode\":\"oneshot\",\"llm_latency\":17028}");
-    /* cost with both prices; stream mode; response model from upstream */
+        tu_text(j, "ai.proxy.usage"),
+        "{\"prompt_tokens\":13486,\"completion_tokens\":493,\"total_tokens\":13979,"
+        "\"cost\":0,\"time_per_token\":34.539553752535,\"time_to_first_token\":17027,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{}}");
+    assert_string_equal(tu_text(j, "ai.proxy.meta"),
+                        "{\"plugin_id\":\"63199335-aaaa\",\"provider_name\":\"dashscope\","
+                        "\"request_model\":\"qwen-plus\",\"response_model\":\"qwen-plus\","
+                        "\"request_mode\":\"oneshot\",\"llm_latency\":17028}");
+    /* usage first, then meta, nothing else */
+    assert_int_equal(json_object_object_length(j), 1);
+    assert_int_equal(json_object_object_length(tu_get(j, "ai")), 1);
+    assert_int_equal(json_object_object_length(tu_get(j, "ai.proxy")), 2);
+    assert_int_equal(strncmp(tu_text(j, "ai.proxy"), "{\"usage\":{", 10), 0);
+    json_object_put(j);
+    /* cost with both prices; stream mode; response model from upstream
+     * (kept JSON-escaped, written decoded); the provider's own
+     * completion_tokens_details */
     in.input_cost = 0.4;
     in.output_cost = 1.2;
     in.stream = 1;
     snprintf(u.response_model, sizeof(u.response_model), "qwen-plus-latest");
-    b.len = 0;
-    sl_ap_stats_usage(&in, &b);
-    j = tu_parse(b.ptr, b.len);
-    assert_true(json_object_get_double(tu_get(j, "cost")) > 0.0059 &&
-                json_object_get_double(tu_get(j, "cost")) < 0.0060);
+    snprintf(u.completion_details, sizeof(u.completion_details), "{\"reasoning_tokens\":12}");
+    j = stats_record(&in);
+    assert_true(json_object_get_double(tu_get(j, "ai.proxy.usage.cost")) > 0.0059 &&
+                json_object_get_double(tu_get(j, "ai.proxy.usage.cost")) < 0.0060);
+    assert_string_equal(tu_text(j, "ai.proxy.usage.cost"), "0.005986");
+    assert_string_equal(tu_text(j, "ai.proxy.usage.completion_tokens_details"),
+                        "{\"reasoning_tokens\":12}");
+    assert_jstr(j, "ai.proxy.meta.request_mode", "stream");
+    assert_jstr(j, "ai.proxy.meta.response_model", "qwen-plus-latest");
     json_object_put(j);
-    b.len = 0;
-    sl_ap_stats_meta(&in, &b);
-    j = tu_parse(b.ptr, b.len);
-    assert_jstr(j, "request_mode", "stream");
-    assert_jstr(j, "response_model", "qwen-plus-latest");
+    snprintf(u.response_model, sizeof(u.response_model), "qwen\\/plus \\u00e9\\\"x");
+    j = stats_record(&in);
+    assert_jstr(j, "ai.proxy.meta.response_model", "qwen/plus \xc3\xa9\"x");
+    assert_string_equal(tu_text(j, "ai.proxy.meta.response_model"), "\"qwen/plus \xc3\xa9\\\"x\"");
     json_object_put(j);
-    sl_ap_buf_free(&b);
 }
 
 /* DashScope's explicit cache usage -> Anthropic's three input counts, and
@@ -264,7 +289,6 @@ test_cache_usage(void **state)
 {
     sl_ap_usage_t u;
     sl_ap_stats_in_t in;
-    sl_ap_buf_t b = {0};
     json_object *j;
 
     (void)state;
@@ -290,19 +314,15 @@ test_cache_usage(void **state)
     in.cache_read_cost = 0.1;
     in.cache_write_cost = 1.25;
     in.plugin_id = in.provider_name = in.request_model = (sl_str_t)SL_STR("x");
-    sl_ap_stats_usage(&in, &b);
-    j = tu_parse(b.ptr, b.len);
+    j = stats_record(&in);
     /* (500 * 1 + 9000 * 0.1 + 2500 * 1.25 + 10 * 2) / 1e6 */
-    assert_true(fabs(json_object_get_double(tu_get(j, "cost")) - 0.004545) < 1e-12);
-    assert_int_equal(tu_int(j, "prompt_tokens_details.cached_tokens"), 9000);
+    assert_true(fabs(json_object_get_double(tu_get(j, "ai.proxy.usage.cost")) - 0.004545) < 1e-12);
+    assert_int_equal(tu_int(j, "ai.proxy.usage.prompt_tokens_details.cached_tokens"), 9000);
     json_object_put(j);
     in.cache_read_cost = in.cache_write_cost = -1; /* unset: input_cost for all */
-    b.len = 0;
-    sl_ap_stats_usage(&in, &b);
-    j = tu_parse(b.ptr, b.len);
-    assert_true(fabs(json_object_get_double(tu_get(j, "cost")) - 0.01202) < 1e-12);
+    j = stats_record(&in);
+    assert_true(fabs(json_object_get_double(tu_get(j, "ai.proxy.usage.cost")) - 0.01202) < 1e-12);
     json_object_put(j);
-    sl_ap_buf_free(&b);
 }
 
 static void

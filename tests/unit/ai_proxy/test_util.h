@@ -88,4 +88,77 @@ tu_int(json_object *o, const char *path)
 
 #define assert_absent(o, path) assert_null(tu_get((o), (path)))
 
+/* Put val at the dotted key of the object root (objects created on the
+ * way, a key set again replaced in place): what the host does with a log
+ * value (core/plugin/serializer.c). */
+static inline void
+tu_place(json_object *root, const char *key, json_object *val)
+{
+    char buf[256], *save = NULL, *part, *next;
+    json_object *node = root, *child;
+
+    snprintf(buf, sizeof(buf), "%s", key);
+    for (part = strtok_r(buf, ".", &save); part; part = next) {
+        next = strtok_r(NULL, ".", &save);
+        if (next == NULL) {
+            json_object_object_add(node, part, val);
+            return;
+        }
+        if (!json_object_object_get_ex(node, part, &child) ||
+            !json_object_is_type(child, json_type_object)) {
+            child = json_object_new_object();
+            json_object_object_add(node, part, child);
+        }
+        node = child;
+    }
+}
+
+/* A typed log value as the host's record holds it (ABI 1.6: a DOUBLE
+ * written with 14 significant digits). */
+static inline json_object *
+tu_value(const sl_value_t *v)
+{
+    char t[32];
+
+    switch (v->type) {
+    case SL_VALUE_BOOL:
+        return json_object_new_boolean(v->i != 0);
+    case SL_VALUE_INT:
+        return json_object_new_int64(v->i);
+    case SL_VALUE_DOUBLE:
+        snprintf(t, sizeof(t), "%.14g", v->d);
+        return json_object_new_double_s(v->d, t);
+    case SL_VALUE_STRING:
+        return json_object_new_string_len(v->s.ptr, (int)v->s.len);
+    case SL_VALUE_OBJECT:
+        return json_object_new_object();
+    case SL_VALUE_ARRAY:
+        return json_object_new_array();
+    default:
+        return NULL;
+    }
+}
+
+/* ai-proxy's published statistics (sl_ap_stats) placed as the host would
+ * place them: the record's values, {"ai":{"proxy":{...}}}. */
+static inline json_object *
+tu_stats_record(const sl_ap_stat_t *s, size_t n)
+{
+    json_object *root = json_object_new_object();
+
+    for (size_t i = 0; i < n; i++) {
+        tu_place(root, s[i].key,
+                 s[i].json.ptr ? tu_parse(s[i].json.ptr, s[i].json.len) : tu_value(&s[i].v));
+    }
+    return root;
+}
+
+/* The value at path as the record writes it (compact JSON). */
+static inline const char *
+tu_text(json_object *o, const char *path)
+{
+    return json_object_to_json_string_ext(tu_get(o, path),
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
 #endif

@@ -647,6 +647,117 @@ test_typed(void **state)
     sl_pool_destroy(pool);
 }
 
+/* ABI 1.6: set_serialize_typed.  ai-proxy's statistics set as values
+ * must write the record byte for byte as the JSON text it set before
+ * (doubles with 14 significant digits, a whole one as an integer). */
+static sl_value_t
+tv(sl_value_type_t type, int64_t i, double d, const char *s)
+{
+    sl_value_t v = {type, i, d, {s ? s : "", s ? strlen(s) : 0}, 0};
+    return v;
+}
+
+static void
+set_t(sl_req_t *r, const char *key, sl_value_t v)
+{
+    assert_int_equal(sl_serialize_set_typed(r, key, &v), SL_OK);
+}
+
+static void
+test_set_typed(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(4096);
+    sl_req_t *r1 = make_request(pool), *r2 = make_request(pool);
+    sl_str_t a, b;
+    sl_value_t v;
+    double tpt = 17028.0 / 493.0;
+
+    (void)state;
+    /* before: JSON text, as ai-proxy's stats.c wrote it */
+    assert_int_equal(
+        sl_serialize_set(
+            r1, "ai.proxy.usage",
+            SL_STR(
+                "{\"prompt_tokens\":13486,\"completion_tokens\":493,\"total_tokens\":13979,"
+                "\"cost\":0,\"time_per_token\":34.539553752535,\"time_to_first_token\":17027,"
+                "\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{},"
+                "\"big\":1e+20,\"small\":0.005986,\"neg\":-2.5,\"whole\":2}")),
+        SL_OK);
+    assert_int_equal(sl_serialize_set(r1, "ai.proxy.meta",
+                                      SL_STR("{\"model\":\"q\\\"w\\u0001/\xc3\xa9\",\"on\":true,"
+                                             "\"none\":null,\"list\":[]}")),
+                     SL_OK);
+    /* now: values */
+    set_t(r2, "ai.proxy.usage", tv(SL_VALUE_OBJECT, 0, 0, NULL));
+    set_t(r2, "ai.proxy.usage.prompt_tokens", tv(SL_VALUE_INT, 13486, 0, NULL));
+    set_t(r2, "ai.proxy.usage.completion_tokens", tv(SL_VALUE_INT, 493, 0, NULL));
+    set_t(r2, "ai.proxy.usage.total_tokens", tv(SL_VALUE_INT, 13979, 0, NULL));
+    set_t(r2, "ai.proxy.usage.cost", tv(SL_VALUE_DOUBLE, 0, 0.0, NULL));
+    set_t(r2, "ai.proxy.usage.time_per_token", tv(SL_VALUE_DOUBLE, 0, tpt, NULL));
+    set_t(r2, "ai.proxy.usage.time_to_first_token", tv(SL_VALUE_INT, 17027, 0, NULL));
+    set_t(r2, "ai.proxy.usage.prompt_tokens_details", tv(SL_VALUE_OBJECT, 0, 0, NULL));
+    set_t(r2, "ai.proxy.usage.prompt_tokens_details.cached_tokens", tv(SL_VALUE_INT, 0, 0, NULL));
+    set_t(r2, "ai.proxy.usage.completion_tokens_details", tv(SL_VALUE_OBJECT, 0, 0, NULL));
+    set_t(r2, "ai.proxy.usage.big", tv(SL_VALUE_DOUBLE, 0, 1e20, NULL));
+    set_t(r2, "ai.proxy.usage.small",
+          tv(SL_VALUE_DOUBLE, 0, (13486 * 0.4 + 493 * 1.2) / 1e6, NULL));
+    set_t(r2, "ai.proxy.usage.neg", tv(SL_VALUE_DOUBLE, 0, -2.5, NULL));
+    set_t(r2, "ai.proxy.usage.whole", tv(SL_VALUE_DOUBLE, 0, 2.0, NULL));
+    set_t(r2, "ai.proxy.meta.model", tv(SL_VALUE_STRING, 0, 0, "q\"w\x01/\xc3\xa9"));
+    set_t(r2, "ai.proxy.meta.on", tv(SL_VALUE_BOOL, 7, 0, NULL));
+    set_t(r2, "ai.proxy.meta.none", tv(SL_VALUE_NULL, 0, 0, NULL));
+    set_t(r2, "ai.proxy.meta.list", tv(SL_VALUE_ARRAY, 0, 0, NULL));
+    assert_int_equal(sl_serialize(r1, NULL, &a), SL_OK);
+    assert_int_equal(sl_serialize(r2, NULL, &b), SL_OK);
+    if (a.len != b.len || memcmp(a.ptr, b.ptr, a.len) != 0)
+        fail_msg("typed values changed the record:\ntext   %.*s\ntyped  %.*s", (int)a.len, a.ptr,
+                 (int)b.len, b.ptr);
+    assert_non_null(strstr(b.ptr, "\"time_per_token\":34.539553752535,"));
+
+    /* read back typed: the double itself, not its 14 digits */
+    assert_int_equal(sl_serialize_get_typed(r2, "ai.proxy.usage.time_per_token", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_DOUBLE);
+    assert_true(v.d == tpt);
+    assert_int_equal(v.i, 34);
+    assert_int_equal(sl_serialize_get_typed(r2, "ai.proxy.meta.model", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_STRING);
+    assert_int_equal(v.n, 7);
+    assert_int_equal(sl_serialize_get(r2, "ai.proxy.usage.whole", &a), 1);
+    assert_string_equal(a.ptr, "2");
+
+    /* an OBJECT set again replaces the whole object; order with the JSON
+     * setter kept */
+    set_t(r2, "ai.proxy.usage", tv(SL_VALUE_OBJECT, 0, 0, NULL));
+    set_t(r2, "ai.proxy.usage.prompt_tokens", tv(SL_VALUE_INT, -1, 0, NULL));
+    assert_int_equal(sl_serialize_set(r2, "ai.proxy.usage.x", SL_STR("[1]")), SL_OK);
+    set_t(r2, "ai.proxy.usage.y", tv(SL_VALUE_STRING, 0, 0, ""));
+    assert_int_equal(sl_serialize_get(r2, "ai.proxy.usage", &a), 1);
+    assert_string_equal(a.ptr, "{\"prompt_tokens\":-1,\"x\":[1],\"y\":\"\"}");
+
+    /* refused, nothing set */
+    v = tv(SL_VALUE_DOUBLE, 0, 0.0 / 0.0, NULL);
+    assert_int_equal(sl_serialize_set_typed(r2, "n.nan", &v), SL_ERROR);
+    v = tv(SL_VALUE_DOUBLE, 0, 1.0 / 0.0, NULL);
+    assert_int_equal(sl_serialize_set_typed(r2, "n.inf", &v), SL_ERROR);
+    v = tv((sl_value_type_t)7, 0, 0, NULL);
+    assert_int_equal(sl_serialize_set_typed(r2, "n.type", &v), SL_ERROR);
+    v = tv((sl_value_type_t)-1, 0, 0, NULL);
+    assert_int_equal(sl_serialize_set_typed(r2, "n.type", &v), SL_ERROR);
+    v = tv(SL_VALUE_STRING, 0, 0, NULL);
+    v.s = (sl_str_t){NULL, 3};
+    assert_int_equal(sl_serialize_set_typed(r2, "n.str", &v), SL_ERROR);
+    v = tv(SL_VALUE_INT, 1, 0, NULL);
+    assert_int_equal(sl_serialize_set_typed(r2, "n..x", &v), SL_ERROR);
+    assert_int_equal(sl_serialize_set_typed(r2, "", &v), SL_ERROR);
+    assert_int_equal(sl_serialize_set_typed(r2, NULL, &v), SL_ERROR);
+    assert_int_equal(sl_serialize_set_typed(r2, "n.null", NULL), SL_ERROR);
+    assert_int_equal(sl_serialize_get_typed(r2, "n", &v), 0);
+
+    json_object_put(r1->ser);
+    json_object_put(r2->ser);
+    sl_pool_destroy(pool);
+}
+
 int
 main(void)
 {
@@ -654,6 +765,7 @@ main(void)
         cmocka_unit_test(test_same_record),
         cmocka_unit_test(test_same_bytes),
         cmocka_unit_test(test_typed),
+        cmocka_unit_test(test_set_typed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
