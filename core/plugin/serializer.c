@@ -261,23 +261,26 @@ flush_pending(sl_req_t *r)
     r->ser_pending_tail = NULL;
 }
 
-/* Is key a dotted key place() accepts (no empty or over-long segment)? */
+/* Is key[0..klen) a dotted key place() accepts (no empty or over-long
+ * segment)?  A segment at a time (memchr), not a test per byte: a
+ * plugin that publishes a dozen values per request checks a dozen keys. */
 static int
 key_ok(const char *key, size_t klen)
 {
-    size_t seg = 0;
+    const char *p = key, *end = key + klen;
 
     if (klen == 0)
         return 0;
-    for (size_t i = 0; i <= klen; i++) {
-        if (i == klen || key[i] == '.') {
-            if (seg == 0 || seg >= 256)
-                return 0;
-            seg = 0;
-        } else
-            seg++;
+    for (;;) {
+        const char *dot = memchr(p, '.', (size_t)(end - p));
+        size_t seg = (size_t)((dot ? dot : end) - p);
+
+        if (seg == 0 || seg >= 256)
+            return 0;
+        if (dot == NULL)
+            return 1;
+        p = dot + 1;
     }
-    return 1;
 }
 
 int
