@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "conf/resolver.h"
@@ -81,4 +83,59 @@ sl_conf_resolver_check(const char *resolver)
             return NULL;
         p = comma + 1;
     }
+}
+
+/* dns_order's entries. */
+enum { ORD_LAST, ORD_SRV, ORD_A, ORD_AAAA, ORD_CNAME };
+static const struct {
+    const char *name;
+    int kind;
+} order_names[] = {
+    {"LAST", ORD_LAST}, {"SRV", ORD_SRV}, {"A", ORD_A}, {"AAAA", ORD_AAAA}, {"CNAME", ORD_CNAME},
+};
+
+const char *
+sl_conf_dns_order_parse(const char *text, sl_dns_order_t *out)
+{
+    static const char *const expected =
+        "a comma-separated list of LAST, SRV, A, AAAA and CNAME (Kong's record types), "
+        "with A or AAAA among them";
+    const char *p = text;
+    int nfam = 0, seen = 0;
+
+    memset(out, 0, sizeof(*out));
+    while (p != NULL && *p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p), k;
+        while (len > 0 && *p == ' ')
+            p++, len--;
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        for (k = 0; k < sizeof(order_names) / sizeof(order_names[0]); k++)
+            if (strlen(order_names[k].name) == len && !strncasecmp(order_names[k].name, p, len))
+                break;
+        if (k == sizeof(order_names) / sizeof(order_names[0]) || (seen & (1 << k)))
+            return expected; /* unknown or repeated */
+        seen |= 1 << k;
+        switch (order_names[k].kind) {
+        case ORD_LAST:
+            out->last = 1;
+            break;
+        case ORD_SRV:
+            out->srv = nfam ? 2 : 1;
+            break;
+        case ORD_A:
+            out->family[nfam++] = AF_INET;
+            break;
+        case ORD_AAAA:
+            out->family[nfam++] = AF_INET6;
+            break;
+        default: /* CNAME: c-ares follows CNAMEs itself */
+            break;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    if (nfam == 0) /* SRV targets and service hosts are resolved to addresses */
+        return expected;
+    return NULL;
 }

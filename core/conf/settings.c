@@ -72,6 +72,10 @@ static const char *set_rate(sl_settings_t *s, const sl_directive_t *d, const cha
 static const char *set_flag(sl_settings_t *s, const sl_directive_t *d, const char *v, int append);
 static const char *set_resolver(sl_settings_t *s, const sl_directive_t *d, const char *v,
                                 int append);
+static const char *set_hostsfile(sl_settings_t *s, const sl_directive_t *d, const char *v,
+                                 int append);
+static const char *set_dns_order(sl_settings_t *s, const sl_directive_t *d, const char *v,
+                                 int append);
 
 #define OFF(f) offsetof(sl_settings_t, f)
 
@@ -134,6 +138,17 @@ static const sl_directive_t directives[] = {
      "cache time of a name that does not exist or has no address (Kong's setting)"},
     {"dns_error_ttl", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(dns_error_ttl), 0, 86400 * 365, "1",
      "SECONDS", "cache time of other DNS failures: timeouts, server failures (Kong's setting)"},
+    {"dns_hostsfile", 0, SL_IN_ALL, SL_ACT_SET, set_hostsfile, OFF(dns_hostsfile), 0, 0,
+     "/etc/hosts", "FILE",
+     "the hosts file, read before DNS; its entries never expire (Kong's setting)"},
+    {"dns_order", 0, SL_IN_ALL, SL_ACT_SET, set_dns_order, OFF(dns_order), 0, 0,
+     SL_DNS_ORDER_DEFAULT, "TYPE,...",
+     "record types asked for upstream names, in order: LAST (the type that answered last "
+     "first), SRV (upstream targets), A, AAAA, CNAME (Kong's setting; its default has no AAAA)"},
+    {"dns_cache_size", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(dns_cache_size), 16, 1000000, "10000",
+     "N",
+     "DNS answers cached per worker, one per name (and one per SRV name); the least recently "
+     "stored goes first (Kong's setting)"},
     {"ssl_cert", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_cert), 0, 0, NULL, "FILE[,FILE]",
      "PEM certificate(s) of listeners with 'ssl' when no SNI picks one from the declarative "
      "config's certificates (several: one per key type, e.g. RSA and ECDSA)"},
@@ -223,6 +238,21 @@ set_resolver(sl_settings_t *s, const sl_directive_t *d, const char *v, int appen
     const char *bad = sl_conf_resolver_check(v);
 
     return bad != NULL ? bad : set_str(s, d, v, append);
+}
+
+static const char *
+set_hostsfile(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    if (access(v, R_OK) != 0)
+        return "a readable file (the file does not exist or cannot be read)";
+    return set_str(s, d, v, append);
+}
+
+static const char *
+set_dns_order(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
+{
+    (void)append;
+    return sl_conf_dns_order_parse(v, field(s, d));
 }
 
 static const char *
@@ -472,11 +502,37 @@ text_set(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
     s->text[k] = t;
 }
 
+/* Kong's settings whose default is NONE (unset): NONE as a value is the
+ * default here too. */
+static const char *const kong_none[] = {"dns_resolver", "dns_valid_ttl"};
+
+static int
+none_means_default(const sl_directive_t *d, const char *v)
+{
+    if (strcmp(v, "NONE") != 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(kong_none) / sizeof(kong_none[0]); i++)
+        if (strcmp(kong_none[i], d->name) == 0)
+            return 1;
+    return 0;
+}
+
 /* Every source sets through here: the setter, then the text. */
 static const char *
 apply(sl_settings_t *s, const sl_directive_t *d, const char *v, int append)
 {
-    const char *err = d->set(s, d, v, append);
+    const char *err;
+
+    if (none_means_default(d, v)) {
+        if (d->def != NULL)
+            return apply(s, d, d->def, 0);
+        free(*(char **)field(s, d)); /* a text setting without default: unset */
+        *(char **)field(s, d) = NULL;
+        free(s->text[d - directives]);
+        s->text[d - directives] = NULL;
+        return NULL;
+    }
+    err = d->set(s, d, v, append);
 
     if (err == NULL)
         text_set(s, d, v, append);
@@ -517,7 +573,8 @@ sl_settings_free(sl_settings_t *s)
     free(s->listen);
     for (size_t i = 0; i < SL_NDIRECTIVES; i++)
         if (directives[i].set == set_str || directives[i].set == set_status_listen ||
-            directives[i].set == set_instrumentations || directives[i].set == set_resolver)
+            directives[i].set == set_instrumentations || directives[i].set == set_resolver ||
+            directives[i].set == set_hostsfile)
             free(*(char **)field(s, &directives[i]));
     if (s->text) {
         if (published == s)

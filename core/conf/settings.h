@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "conf/resolver.h"
+
 typedef struct sl_settings {
     char *declarative_config;
     char **listen;
@@ -35,6 +37,9 @@ typedef struct sl_settings {
     int dns_stale_ttl;                   /* seconds an expired answer is used while refreshed */
     int dns_not_found_ttl;               /* seconds "no such name" is cached */
     int dns_error_ttl;                   /* seconds other DNS failures are cached */
+    char *dns_hostsfile;                 /* the hosts file read before DNS */
+    sl_dns_order_t dns_order;            /* record types asked, in order */
+    int dns_cache_size;                  /* names (and SRV names) cached per worker */
 
     /* client-side TLS (listeners with "ssl"); lists are comma-separated */
     char *ssl_cert;                  /* PEM files: the default certificate(s), e.g. RSA,ECDSA */

@@ -146,7 +146,10 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
                               .valid_ttl_s = (unsigned)s->dns_valid_ttl,
                               .stale_ttl_s = (unsigned)s->dns_stale_ttl,
                               .not_found_ttl_s = (unsigned)s->dns_not_found_ttl,
-                              .error_ttl_s = (unsigned)s->dns_error_ttl};
+                              .error_ttl_s = (unsigned)s->dns_error_ttl,
+                              .hostsfile = s->dns_hostsfile,
+                              .order = s->dns_order,
+                              .cache_size = (unsigned)s->dns_cache_size};
     char dns_err[256];
 
     /* Die with the master: no orphaned workers. */

@@ -35,7 +35,8 @@ struct sl_bal_dns {
     sl_balancer_t *b;
     size_t t;
     sl_dns_req_t *req; /* a lookup in flight */
-    int last_a;        /* Kong's dns_order LAST: the A lookup answered last, ask it first */
+    int first_srv;     /* dns_order: SRV is asked first (LAST: it answered last) */
+    int asked;         /* this round: 1 addresses asked, 2 SRV asked */
     int full_logged;   /* "every slot is taken" said once */
     int error;         /* the last lookup failed: no entries (DNS_ERROR) */
     char source[160];  /* "A", "AAAA", "SRV" or the error; "" before the first answer */
@@ -204,6 +205,36 @@ addr_text(const struct sockaddr_storage *ss, char *out, size_t size)
 }
 
 static void lookup(sl_bal_dns_t *d, int srv);
+static void dns_failed(sl_bal_dns_t *d, const char *errmsg);
+
+/* A lookup of this round failed: dns_order's other kind when it is asked
+ * and was not yet, else the target has no address. */
+static void
+next_or_fail(sl_bal_dns_t *d, const char *errmsg)
+{
+    int srv_on = sl_dns_order(d->b->bs->dns)->srv != 0;
+
+    if (!(d->asked & 1)) {
+        lookup(d, 0);
+        return;
+    }
+    if (srv_on && !(d->asked & 2)) {
+        lookup(d, 1);
+        return;
+    }
+    d->asked = 0;
+    dns_failed(d, errmsg);
+}
+
+/* A lookup answered: with LAST in dns_order, its kind is asked first from
+ * now on. */
+static void
+answered(sl_bal_dns_t *d, int srv)
+{
+    d->asked = 0;
+    if (sl_dns_order(d->b->bs->dns)->last)
+        d->first_srv = srv;
+}
 
 /* Neither SRV nor A/AAAA gave anything usable (the cache serves a stale
  * answer while it has one, so this is after dns_stale_ttl): the target
@@ -231,15 +262,10 @@ answer_a(void *arg, int status, const struct sockaddr_storage *addrs, size_t n, 
 
     d->req = NULL;
     if (status < 0) {
-        if (d->last_a) { /* Kong's order: LAST (A), then SRV */
-            d->last_a = 0;
-            lookup(d, 1);
-            return;
-        }
-        dns_failed(d, errmsg);
+        next_or_fail(d, errmsg);
         return;
     }
-    d->last_a = 1;
+    answered(d, 0);
     d->error = 0;
     snprintf(d->source, sizeof(d->source), "%s", addrs[0].ss_family == AF_INET6 ? "AAAA" : "A");
     if (n > SL_BAL_MAX_ADDRS)
@@ -268,11 +294,10 @@ answer_srv(void *arg, int status, const sl_srv_rec_t *recs, size_t n, const char
 
     d->req = NULL;
     if (status < 0) {
-        if (!d->last_a)
-            lookup(d, 0);
+        next_or_fail(d, errmsg);
         return;
     }
-    d->last_a = 0;
+    answered(d, 1);
     d->error = 0;
     snprintf(d->source, sizeof(d->source), "SRV");
     for (size_t i = 0; i < n && k < SL_BAL_MAX_ADDRS && recs[i].priority == recs[0].priority;
@@ -295,6 +320,7 @@ lookup(sl_bal_dns_t *d, int srv)
     sl_dns_req_t *req = NULL;
     int rc;
 
+    d->asked |= srv ? 2 : 1;
     rc = srv ? sl_dns_resolve_srv(b->bs->dns, name, answer_srv, d, &req)
              : sl_dns_resolve(b->bs->dns, name, answer_a, d, &req);
     if (rc == 0 && req != NULL)
@@ -308,7 +334,8 @@ resolve_all(sl_balancer_t *b)
         sl_bal_dns_t *d = &b->dns[t];
         if (!b->u->targets[t].named || d->req != NULL || b->bs->dns == NULL)
             continue;
-        lookup(d, !d->last_a); /* Kong's dns_order LAST,SRV,A */
+        d->asked = 0;
+        lookup(d, d->first_srv); /* dns_order: SRV first or the addresses first */
     }
 }
 
@@ -345,6 +372,7 @@ sl_bal_entries_init(sl_balancer_t *b)
                   u->targets[t].weight, &b->bs->conf->health[u->targets[t].slot]);
         b->dns[t].b = b;
         b->dns[t].t = t;
+        b->dns[t].first_srv = b->bs->dns != NULL && sl_dns_order(b->bs->dns)->srv == 1;
         named |= u->targets[t].named;
     }
     if (!named || b->bs->dns == NULL)

@@ -11,7 +11,7 @@
 #include "upstream/dns.h"
 #include "upstream/dns_ares.h"
 
-#define SL_DNS_MAX_ENTRIES 512
+#define SL_DNS_CACHE_SIZE 10000 /* Kong's dns_cache_size */
 #define SL_DNS_MAX_ADDRS SL_ARES_MAX_ADDRS
 
 typedef struct sl_dns_entry sl_dns_entry_t;
@@ -77,13 +77,25 @@ sl_dns_new(uv_loop_t *loop, const sl_dns_options_t *opts, char *err, size_t errl
 
     d->loop = loop;
     d->opts = opts ? *opts : defaults;
-    d->ares = sl_ares_new(loop, d->opts.resolver, err, errlen);
+    if (d->opts.order.family[0] == 0) /* Kong's LAST,SRV,A then AAAA */
+        d->opts.order = (sl_dns_order_t){{AF_INET, AF_INET6}, 1, 1};
+    if (d->opts.cache_size == 0)
+        d->opts.cache_size = SL_DNS_CACHE_SIZE;
+    d->ares =
+        sl_ares_new(loop, d->opts.resolver, d->opts.hostsfile, d->opts.order.family, err, errlen);
     if (d->ares == NULL) {
         free(d);
         return NULL;
     }
-    d->opts.resolver = NULL; /* not kept: the channel has it */
+    d->opts.resolver = NULL; /* not kept: the channel has them */
+    d->opts.hostsfile = NULL;
     return d;
+}
+
+const sl_dns_order_t *
+sl_dns_order(const sl_dns_t *d)
+{
+    return &d->opts.order;
 }
 
 static void
@@ -201,7 +213,7 @@ dns_cache_store(sl_dns_t *d, int kind, const char *host, int status,
 
     for (pp = &d->cache; (e = *pp) != NULL;) {
         if ((e->kind == kind && strcasecmp(e->host, host) == 0) ||
-            (d->ncache >= SL_DNS_MAX_ENTRIES && e->next == NULL)) {
+            (d->ncache >= d->opts.cache_size && e->next == NULL)) {
             *pp = e->next;
             d->ncache--;
             dns_entry_free(e);

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "base/common.h"
+#include "conf/resolver.h"
 
 typedef struct sl_dns sl_dns_t;
 typedef struct sl_dns_req sl_dns_req_t; /* a lookup in progress */
@@ -28,6 +29,9 @@ typedef struct sl_dns_options {
     unsigned stale_ttl_s;     /* an expired answer is still used this long while refreshed */
     unsigned not_found_ttl_s; /* cache time of "no such name" / "no address" */
     unsigned error_ttl_s;     /* cache time of other failures (timeouts, server failures) */
+    const char *hostsfile;    /* read before DNS; NULL = /etc/hosts */
+    sl_dns_order_t order;     /* dns_order; all zero = Kong's LAST,SRV then A before AAAA */
+    unsigned cache_size;      /* answers cached (one per name and kind); 0 = 10000 */
 } sl_dns_options_t;
 
 /* Kong's defaults (dns_stale_ttl 3600, dns_not_found_ttl 30, dns_error_ttl 1). */
@@ -36,6 +40,9 @@ typedef struct sl_dns_options {
         .resolver = NULL, .valid_ttl_s = 0, .stale_ttl_s = 3600, .not_found_ttl_s = 30,            \
         .error_ttl_s = 1                                                                           \
     }
+
+/* The record types asked for upstream targets (dns_order). */
+const sl_dns_order_t *sl_dns_order(const sl_dns_t *d);
 
 /* status 0: `addrs` holds n >= 1 addresses (port 0), IPv4 first;
  * status < 0 (UV_EAI_*): `errmsg` says why, addrs is NULL.

@@ -2,8 +2,9 @@
  *
  * c-ares tells us which sockets to watch (sock_state_cb); each gets a
  * uv_poll_t, and one uv_timer_t runs ares_process_fd when c-ares' next
- * retransmission is due.  The hosts file is read first (Kong: hosts-file
- * entries never expire), then DNS (ARES_OPT_LOOKUPS "b"). */
+ * retransmission is due.  The hosts file (dns_hostsfile) is read first
+ * through a second channel that only reads it (Kong: hosts-file entries
+ * never expire), then DNS (ARES_OPT_LOOKUPS "b"). */
 
 #include <ares.h>
 #include <arpa/nameser.h>
@@ -29,7 +30,9 @@ struct sl_ares_sock {
 struct sl_ares {
     uv_loop_t *loop;
     ares_channel channel;
-    uv_timer_t *timer; /* freed by its close callback */
+    ares_channel hosts; /* lookups "f": the hosts file only, answered at once */
+    int family[2];      /* dns_order's A/AAAA order; 0 = not asked */
+    uv_timer_t *timer;  /* freed by its close callback */
     sl_ares_sock_t *socks;
 };
 
@@ -151,7 +154,8 @@ ares_schedule(sl_ares_t *a)
 /* ---- the channel ---- */
 
 sl_ares_t *
-sl_ares_new(uv_loop_t *loop, const char *resolver, char *err, size_t errlen)
+sl_ares_new(uv_loop_t *loop, const char *resolver, const char *hostsfile, const int family[2],
+            char *err, size_t errlen)
 {
     static int lib_ready;
     struct ares_options o;
@@ -178,11 +182,26 @@ sl_ares_new(uv_loop_t *loop, const char *resolver, char *err, size_t errlen)
         free(a);
         return NULL;
     }
+    memset(&o, 0, sizeof(o));
+    o.lookups = (char *)"f";
+    if (hostsfile != NULL && setenv("CARES_HOSTS", hostsfile, 1) != 0)
+        rc = ARES_ENOMEM;
+    else
+        rc = ares_init_options(&a->hosts, &o, ARES_OPT_LOOKUPS);
+    if (rc != ARES_SUCCESS) {
+        snprintf(err, errlen, "c-ares: %s", ares_strerror(rc));
+        ares_destroy(a->channel);
+        free(a);
+        return NULL;
+    }
+    a->family[0] = family ? family[0] : AF_INET;
+    a->family[1] = family ? family[1] : AF_INET6;
     if (resolver != NULL && resolver[0] != '\0') {
         rc = ares_set_servers_ports_csv(a->channel, resolver);
         if (rc != ARES_SUCCESS) {
             snprintf(err, errlen, "dns_resolver \"%s\": %s", resolver, ares_strerror(rc));
             ares_destroy(a->channel);
+            ares_destroy(a->hosts);
             free(a);
             return NULL;
         }
@@ -206,6 +225,7 @@ sl_ares_free(sl_ares_t *a)
     if (a == NULL)
         return;
     ares_destroy(a->channel); /* callbacks run with ARES_EDESTRUCTION; sockets closed */
+    ares_destroy(a->hosts);
     while (a->socks != NULL) {
         sl_ares_sock_t *s = a->socks;
         a->socks = s->next;
@@ -258,10 +278,9 @@ addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinfo *res)
     unsigned ttl = UINT32_MAX;
     size_t n = 0;
 
-    if (status == ARES_SUCCESS && res != NULL) {
-        n = collect(res, AF_INET, addrs, 0, &ttl); /* Kong asks A before AAAA */
-        n = collect(res, AF_INET6, addrs, n, &ttl);
-    }
+    if (status == ARES_SUCCESS && res != NULL) /* dns_order's A / AAAA order */
+        for (int f = 0; f < 2 && q->a->family[f]; f++)
+            n = collect(res, q->a->family[f], addrs, n, &ttl);
     if (res != NULL)
         ares_freeaddrinfo(res);
     if (status == ARES_SUCCESS && n == 0)
@@ -273,35 +292,53 @@ addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinfo *res)
     free(q);
 }
 
-/* The hosts file's addresses for host: 1 and cb called if it has any. */
+/* The hints of an address lookup: dns_order's families. */
+static void
+hints_set(const sl_ares_t *a, struct ares_addrinfo_hints *h, int flags)
+{
+    memset(h, 0, sizeof(*h));
+    h->ai_family = a->family[1] ? AF_UNSPEC : a->family[0];
+    h->ai_socktype = SOCK_STREAM;
+    h->ai_protocol = IPPROTO_TCP;
+    h->ai_flags = flags;
+}
+
+/* The hosts channel answers before ares_getaddrinfo returns (a file
+ * lookup); its addresses, in the family order. */
+typedef struct hosts_ans {
+    const sl_ares_t *a;
+    struct sockaddr_storage *addrs;
+    size_t n;
+} hosts_ans_t;
+
+static void
+hosts_cb(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+{
+    hosts_ans_t *h = arg;
+    unsigned ttl = UINT32_MAX;
+
+    (void)timeouts;
+    if (status == ARES_SUCCESS && res != NULL)
+        for (int f = 0; f < 2 && h->a->family[f]; f++)
+            h->n = collect(res, h->a->family[f], h->addrs, h->n, &ttl);
+    if (res != NULL)
+        ares_freeaddrinfo(res);
+}
+
+/* The hosts file's addresses for host (dns_hostsfile, through CARES_HOSTS):
+ * 1 and cb called if it has any. */
 static int
 hosts_lookup(sl_ares_q_t *q)
 {
-    static const int families[] = {AF_INET, AF_INET6};
     struct sockaddr_storage addrs[SL_ARES_MAX_ADDRS];
-    struct hostent *he;
-    size_t n = 0;
+    struct ares_addrinfo_hints hints;
+    hosts_ans_t h = {q->a, addrs, 0};
 
-    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
-        if (ares_gethostbyname_file(q->a->channel, q->host, families[f], &he) != ARES_SUCCESS)
-            continue;
-        for (char **p = he->h_addr_list; *p != NULL && n < SL_ARES_MAX_ADDRS; p++, n++) {
-            memset(&addrs[n], 0, sizeof(addrs[n]));
-            if (he->h_addrtype == AF_INET) {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)&addrs[n];
-                s4->sin_family = AF_INET;
-                memcpy(&s4->sin_addr, *p, sizeof(s4->sin_addr));
-            } else {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&addrs[n];
-                s6->sin6_family = AF_INET6;
-                memcpy(&s6->sin6_addr, *p, sizeof(s6->sin6_addr));
-            }
-        }
-        ares_free_hostent(he);
-    }
-    if (n == 0)
+    hints_set(q->a, &hints, ARES_AI_ENVHOSTS);
+    ares_getaddrinfo(q->a->hosts, q->host, NULL, &hints, hosts_cb, &h);
+    if (h.n == 0)
         return 0;
-    q->cb(q->arg, 0, addrs, n, SL_ARES_HOSTS_TTL_S, NULL);
+    q->cb(q->arg, 0, addrs, h.n, SL_ARES_HOSTS_TTL_S, NULL);
     return 1;
 }
 
@@ -320,10 +357,7 @@ sl_ares_addrinfo(sl_ares_t *a, const char *host, sl_ares_addr_cb cb, void *arg)
         free(q);
         return;
     }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
+    hints_set(a, &hints, 0);
     ares_getaddrinfo(a->channel, host, NULL, &hints, addrinfo_cb, q);
     ares_schedule(a);
 }

@@ -24,7 +24,8 @@ typedef struct sl_ares sl_ares_t;
  * before IPv6, and the smallest TTL of the records in seconds; status < 0
  * (UV_EAI_NONAME for a name that does not exist or has no address,
  * UV_EAI_AGAIN for a timeout or a server failure, UV_EAI_FAIL otherwise):
- * n is 0 and `errmsg` says why.  Also called with UV_ECANCELED when the
+ * n is 0 and `errmsg` says why.  Addresses come in the channel's family
+ * order (IPv4 first by default).  Also called with UV_ECANCELED when the
  * channel is freed before the answer came.
  * OWNERSHIP: addrs and errmsg are borrowed, valid during the call only. */
 typedef void (*sl_ares_addr_cb)(void *arg, int status, const struct sockaddr_storage *addrs,
@@ -36,10 +37,14 @@ typedef void (*sl_ares_addr_cb)(void *arg, int status, const struct sockaddr_sto
 typedef void (*sl_ares_srv_cb)(void *arg, int status, const sl_srv_rec_t *recs, size_t n,
                                unsigned ttl_s, const char *errmsg);
 
-/* A channel on loop.  Returns NULL with a message in err when c-ares
- * refuses `resolver` (settings.c checked its syntax) or cannot start.  Free with
- * sl_ares_free(). */
-sl_ares_t *sl_ares_new(uv_loop_t *loop, const char *resolver, char *err, size_t errlen);
+/* A channel on loop.  `hostsfile` (NULL: /etc/hosts) is read before DNS
+ * (c-ares 1.18 takes its path from CARES_HOSTS, set here for the process);
+ * `family` lists AF_INET / AF_INET6 in the order addresses are asked and
+ * returned (0 ends it; NULL: both, IPv4 first).  Returns NULL with a
+ * message in err when c-ares refuses `resolver` (settings.c checked its
+ * syntax) or cannot start.  Free with sl_ares_free(). */
+sl_ares_t *sl_ares_new(uv_loop_t *loop, const char *resolver, const char *hostsfile,
+                       const int family[2], char *err, size_t errlen);
 
 /* Cancel every lookup (their callbacks run with UV_ECANCELED, before this
  * returns) and close the channel's handles; run the loop afterwards so the

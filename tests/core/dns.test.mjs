@@ -8,9 +8,11 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 
-import { startSluice, runSluice, request, waitFor, freePort } from './helpers.mjs';
+import { startSluice, runSluice, request, waitFor, freePort, tmpDir } from './helpers.mjs';
 import { startDnsServer } from './dns-server.mjs';
 
 const closers = [];
@@ -275,7 +277,7 @@ test('each address on the status listener and in prometheus; a name that stops r
         assert.ok(await waitFor(async () => (await health()).data[0].health === 'DNS_ERROR', 10000), JSON.stringify(await health()));
         h = (await health()).data[0];
         assert.deepEqual(h.data.addresses, []);
-        assert.match(h.data.dns, /could not resolve host "pool\.test"/);
+        assert.match(h.data.dns, /could not resolve (SRV of )?host "pool\.test"/);
         assert.deepEqual(await gauge(), { [`${t}@`]: 'dns_error' });
         assert.match(g.stderr, new RegExp(`target ${t} has no address \\(DNS_ERROR\\)`));
         const r = await request(g.port, { path: '/x' });
@@ -352,5 +354,58 @@ test('a name with more addresses than the DNS layer keeps: 16 entries, each with
         assert.doesNotMatch(g.stderr, /health slots are in use/);
     } finally {
         await g.stop();
+    }
+});
+
+test('dns_hostsfile, dns_order, dns_cache_size and NONE in the settings file; bad values refused with file:line', async () => {
+    const dir = tmpDir();
+    const hosts = path.join(dir, 'hosts');
+    fs.writeFileSync(hosts, '127.0.0.1 fromhosts.test\n');
+    const settings = path.join(dir, 'sluice.conf');
+    const bad = [
+        ['dns_order = LAST,SRV,MX', /sluice\.conf:2: dns_order: invalid value 'LAST,SRV,MX' \(expected a comma-separated list of LAST, SRV, A, AAAA and CNAME/],
+        ['dns_order = SRV,CNAME', /sluice\.conf:2: dns_order: invalid value 'SRV,CNAME' \(expected .*with A or AAAA among them/],
+        ['dns_order = A,A', /sluice\.conf:2: dns_order: invalid value 'A,A'/],
+        [`dns_hostsfile = ${path.join(dir, 'nope')}`, /sluice\.conf:2: dns_hostsfile: invalid value .*the file does not exist/],
+        ['dns_cache_size = 0', /sluice\.conf:2: dns_cache_size: invalid value '0'/],
+        ['dns_stale_ttl = NONE', /sluice\.conf:2: dns_stale_ttl: invalid value 'NONE'/],
+    ];
+    for (const [line, re] of bad) {
+        fs.writeFileSync(settings, `log_level = info\n${line}\n`);
+        const r = await runSluice(['-t', '-d', '/dev/null', '-c', settings]);
+        assert.equal(r.code, 1, line);
+        assert.match(r.stderr, re, line);
+    }
+    // Kong's NONE (its default for dns_resolver and dns_valid_ttl) is the default here
+    const kong = path.join(dir, 'kong.yaml');
+    fs.writeFileSync(kong, '_format_version: "3.0"\n');
+    fs.writeFileSync(settings, 'dns_resolver = NONE\ndns_valid_ttl = NONE\ndns_order = last,a,srv,cname\n');
+    const ok = await runSluice(['-t', '-d', kong, '-c', settings]);
+    assert.equal(ok.code, 0, ok.stderr);
+
+    // The hosts file named by dns_hostsfile answers first; dns_order
+    // without SRV never asks for SRV records (A only: no AAAA either).
+    const dns = await startDnsServer({ 'pool.test': { A: [{ address: '127.0.0.1', ttl: 3600 }] } });
+    closers.push(() => dns.close());
+    const { port } = await named('a', '127.0.0.1');
+    fs.writeFileSync(settings, `dns_hostsfile = ${hosts}\ndns_order = A\ndns_cache_size = 16\ndns_resolver = 127.0.0.1:${dns.port}\n`);
+    const g = await startSluice(config('fromhosts.test', port), { workers: 1, args: ['-c', settings] });
+    try {
+        const r = await request(g.port, { path: '/x' });
+        assert.equal(r.status, 200);
+        assert.equal(r.text, 'a');
+        assert.equal(dns.count('fromhosts.test'), 0, JSON.stringify(dns.queries));
+    } finally {
+        await g.stop();
+    }
+    const g2 = await startSluice(upstreamConfig(`pool.test:${port}`), { workers: 1, args: ['-c', settings] });
+    try {
+        assert.ok(await waitFor(() => /target pool\.test:\d+ now has 1 address/.test(g2.stderr), 10000), g2.stderr);
+        assert.equal((await request(g2.port, { path: '/x' })).text, 'a');
+        assert.equal(dns.count('pool.test', 'SRV'), 0, JSON.stringify(dns.queries));
+        assert.equal(dns.count('pool.test', 'AAAA'), 0, JSON.stringify(dns.queries));
+        assert.ok(dns.count('pool.test', 'A') >= 1);
+    } finally {
+        await g2.stop();
     }
 });
