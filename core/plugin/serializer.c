@@ -213,6 +213,7 @@ place(sl_req_t *r, const char *key, json_object *val)
 struct sl_ser_pending {
     struct sl_ser_pending *next;
     const char *key; /* pool copy */
+    size_t klen;
     sl_value_type_t type;
     int64_t i;  /* BOOL, INT */
     double d;   /* DOUBLE */
@@ -298,6 +299,7 @@ sl_serialize_set_typed(sl_req_t *r, const char *key, const sl_value_t *v)
     q = sl_palloc(r->pool, sizeof(*q));
     q->next = NULL;
     q->key = sl_pstrndup(r->pool, key, klen);
+    q->klen = klen;
     q->type = v->type;
     q->i = v->i;
     q->d = v->d;
@@ -396,13 +398,74 @@ sl_serialize_get(sl_req_t *r, const char *key, sl_str_t *json)
     return 1;
 }
 
+/* Is a (alen) a proper ancestor of b (blen) in the dotted key tree? */
+static int
+key_under(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen < blen && b[alen] == '.' && memcmp(a, b, alen) == 0;
+}
+
+/* The scalar a typed reader asks for, straight from the pending values
+ * when that is where it is: the newest value set at exactly `key` with no
+ * later one above it (which would replace it) or below it (which would
+ * make it an object).  NULL when only the tree can tell.  Reading one
+ * value then costs a walk of the pending list, not the whole tree built
+ * (ai-rate-limiting-advanced reads four numbers of ai-proxy's seventeen). */
+static const struct sl_ser_pending *
+pending_scalar(const sl_req_t *r, const char *key)
+{
+    const struct sl_ser_pending *hit = NULL;
+    size_t klen = strlen(key);
+
+    for (const struct sl_ser_pending *q = r->ser_pending; q != NULL; q = q->next) {
+        if (q->klen == klen && memcmp(q->key, key, klen) == 0)
+            hit = q;
+        else if (hit != NULL &&
+                 (key_under(q->key, q->klen, key, klen) || key_under(key, klen, q->key, q->klen)))
+            hit = NULL;
+    }
+    if (hit == NULL || hit->type == SL_VALUE_OBJECT || hit->type == SL_VALUE_ARRAY)
+        return NULL;
+    return hit;
+}
+
 int
 sl_serialize_get_typed(sl_req_t *r, const char *key, sl_value_t *out)
 {
     json_object *node;
+    const struct sl_ser_pending *q;
 
     *out = (sl_value_t){SL_VALUE_NULL, 0, 0, {"", 0}, 0};
-    if (key == NULL || !lookup(r, key, &node))
+    if (key == NULL)
+        return 0;
+    if (r->ser_pending != NULL && (q = pending_scalar(r, key)) != NULL) {
+        /* the same answers as from the tree below */
+        out->type = q->type;
+        switch (q->type) {
+        case SL_VALUE_BOOL:
+            out->i = q->i != 0;
+            out->d = (double)out->i;
+            break;
+        case SL_VALUE_INT:
+            out->i = q->i;
+            out->d = (double)q->i;
+            break;
+        case SL_VALUE_DOUBLE: /* json-c's int64 of a double: truncated, clamped */
+            out->d = q->d;
+            out->i = q->d >= 9223372036854775807.0    ? INT64_MAX
+                     : q->d <= -9223372036854775808.0 ? INT64_MIN
+                                                      : (int64_t)q->d;
+            break;
+        case SL_VALUE_STRING:
+            out->s = q->s;
+            out->n = q->s.len;
+            break;
+        default: /* NULL */
+            break;
+        }
+        return 1;
+    }
+    if (!lookup(r, key, &node))
         return 0;
     switch (json_object_get_type(node)) {
     case json_type_null:

@@ -753,8 +753,49 @@ test_set_typed(void **state)
     assert_int_equal(sl_serialize_set_typed(r2, "n.null", NULL), SL_ERROR);
     assert_int_equal(sl_serialize_get_typed(r2, "n", &v), 0);
 
+    /* typed reads of values still pending: answered without building the
+     * tree, the same as from it; a later value above or below the key
+     * sends the read to the tree */
+    sl_req_t *r3 = make_request(pool), *r4 = make_request(pool);
+    static const char *const keys[] = {"u.i", "u.d", "u.big", "u.s", "u.e", "u.b", "u.n"};
+    for (int k = 0; k < 2; k++) {
+        sl_req_t *r = k ? r4 : r3;
+        set_t(r, "u", tv(SL_VALUE_OBJECT, 0, 0, NULL));
+        set_t(r, "u.i", tv(SL_VALUE_INT, 5, 0, NULL));
+        set_t(r, "u.i", tv(SL_VALUE_INT, -13486, 0, NULL));
+        set_t(r, "u.d", tv(SL_VALUE_DOUBLE, 0, -34.75, NULL));
+        set_t(r, "u.big", tv(SL_VALUE_DOUBLE, 0, 1e20, NULL));
+        set_t(r, "u.s", tv(SL_VALUE_STRING, 0, 0, "qw\xc3\xa9"));
+        set_t(r, "u.e", tv(SL_VALUE_STRING, 0, 0, ""));
+        set_t(r, "u.b", tv(SL_VALUE_BOOL, 7, 0, NULL));
+        set_t(r, "u.n", tv(SL_VALUE_NULL, 0, 0, NULL));
+    }
+    assert_int_equal(sl_serialize(r4, NULL, &a), SL_OK); /* r4: from the tree */
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        sl_value_t p, t;
+        assert_int_equal(sl_serialize_get_typed(r3, keys[k], &p), 1);
+        assert_int_equal(sl_serialize_get_typed(r4, keys[k], &t), 1);
+        assert_int_equal(p.type, t.type);
+        assert_true(p.i == t.i && p.d == t.d && p.n == t.n && p.s.len == t.s.len);
+        assert_memory_equal(p.s.ptr, t.s.ptr, p.s.len);
+    }
+    assert_null(r3->ser); /* no tree was built for those */
+    assert_int_equal(sl_serialize_get_typed(r3, "u.big", &v), 1);
+    assert_true(v.i == INT64_MAX);
+    set_t(r3, "u.i.x", tv(SL_VALUE_INT, 1, 0, NULL)); /* u.i becomes an object */
+    assert_int_equal(sl_serialize_get_typed(r3, "u.i", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_OBJECT);
+    set_t(r3, "u", tv(SL_VALUE_OBJECT, 0, 0, NULL)); /* u replaced: u.d is gone */
+    assert_int_equal(sl_serialize_get_typed(r3, "u.d", &v), 0);
+    set_t(r3, "u.d", tv(SL_VALUE_INT, 2, 0, NULL)); /* and set again, newest wins */
+    assert_int_equal(sl_serialize_get_typed(r3, "u.d", &v), 1);
+    assert_int_equal(v.type, SL_VALUE_INT);
+    assert_int_equal(v.i, 2);
+
     json_object_put(r1->ser);
     json_object_put(r2->ser);
+    json_object_put(r3->ser);
+    json_object_put(r4->ser);
     sl_pool_destroy(pool);
 }
 
