@@ -1252,6 +1252,7 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
         break;
 
     case SL_AP_RESP_DJSON:
+    case SL_AP_RESP_EMBED: /* a whole native answer, decoded into OpenAI's shape */
         sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
         if (!eof) {
             chunk->len = 0;
@@ -1263,44 +1264,26 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
             sl_ap_openai_error(st, "", 0, &c->doc, &c->out);
             sl_ap_fail_status(api, r, c, st);
         } else {
-            int rc =
-                c->codec->decode_json(c->t, c->acc.ptr, c->acc.len, &c->doc, &c->out, &c->usage);
-            if (c->out.oom) {
-                return SL_STATUS_ERROR;
-            }
-            if (rc != 0) {
-                c->out.len = 0;
-                SL_AP_BUF_LIT(&c->out, "{\"error\":{\"message\":\"upstream returned an "
-                                       "invalid answer\",\"type\":\"api_error\",\"param\":"
-                                       "null,\"code\":null}}");
-                sl_ap_fail_status(api, r, c, 502);
-            }
-        }
-        break;
-
-    case SL_AP_RESP_EMBED:
-        sl_ap_acc(c, chunk, SL_AP_MAX_BUFFERED);
-        if (!eof) {
-            chunk->len = 0;
-            return SL_STATUS_CONTINUE;
-        }
-        if (truncated || c->acc_overflow) {
-            int st = rerr == SL_REQERR_UPSTREAM_TIMEOUT ? 504 : 502;
-
-            sl_ap_openai_error(st, "", 0, &c->doc, &c->out);
-            sl_ap_fail_status(api, r, c, st);
-        } else {
-            int rc = sl_ap_embed_response(&c->info, c->embed_tokens, c->acc.ptr, c->acc.len,
-                                          &c->doc, &c->out, &c->usage);
+            int embed = c->resp == SL_AP_RESP_EMBED;
+            int rc = embed ? sl_ap_embed_response(&c->info, c->embed_tokens, c->acc.ptr, c->acc.len,
+                                                  &c->doc, &c->out, &c->usage)
+                           : c->codec->decode_json(c->t, c->acc.ptr, c->acc.len, &c->doc, &c->out,
+                                                   &c->usage);
 
             if (rc == -2 || c->out.oom) {
                 return SL_STATUS_ERROR;
             }
             if (rc != 0) {
                 c->out.len = 0;
-                SL_AP_BUF_LIT(&c->out, "{\"error\":{\"message\":\"upstream returned an "
-                                       "invalid embeddings answer\",\"type\":\"api_error\","
-                                       "\"param\":null,\"code\":null}}");
+                if (embed) {
+                    SL_AP_BUF_LIT(&c->out, "{\"error\":{\"message\":\"upstream returned an "
+                                           "invalid embeddings answer\",\"type\":\"api_error\","
+                                           "\"param\":null,\"code\":null}}");
+                } else {
+                    SL_AP_BUF_LIT(&c->out, "{\"error\":{\"message\":\"upstream returned an "
+                                           "invalid answer\",\"type\":\"api_error\",\"param\":"
+                                           "null,\"code\":null}}");
+                }
                 sl_ap_fail_status(api, r, c, 502);
             }
         }
