@@ -39,7 +39,7 @@ load_tag(sl_loader_t *L, const char *path, const char *field, const char *p, siz
     if (sl_khash_init(&L->conf->khash) == 0 && sl_khash(&L->conf->khash, p, n, tag) == 0)
         return 0;
     sl_conf_kpath(kp, path, field);
-    sl_conf_err(L, kp, "cannot index it (OpenSSL's SipHash or random bytes failed)");
+    sl_conf_err(L, kp, "cannot index it (libsodium failed to start)");
     return -1;
 }
 

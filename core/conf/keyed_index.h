@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 typedef struct sl_khash {
-    struct evp_mac_ctx_st *mac; /* OpenSSL's SIPHASH; NULL until sl_khash_init */
-    unsigned char secret[16];   /* random, per generation */
+    int ready;                /* 0 until sl_khash_init */
+    unsigned char secret[16]; /* random, per generation */
 } sl_khash_t;
 
 typedef struct sl_kslot {
@@ -32,12 +32,12 @@ typedef struct sl_kindex {
     size_t n;
 } sl_kindex_t;
 
-/* Draw the secret and set up the MAC (once; later calls do nothing).
- * -1 when OpenSSL has no SipHash or no random bytes. */
+/* Draw the secret (once; later calls do nothing).  -1 when libsodium
+ * cannot start. */
 int sl_khash_init(sl_khash_t *h);
 /* The tag of n bytes at p; -1 if the hash failed or was never set up. */
 int sl_khash(const sl_khash_t *h, const void *p, size_t n, uint64_t *tag);
-/* Free the MAC and wipe the secret. */
+/* Wipe the secret. */
 void sl_khash_free(sl_khash_t *h);
 
 /* Add an item under its tag (several items may share a tag). */
