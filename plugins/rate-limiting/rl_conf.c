@@ -200,6 +200,15 @@ rl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t l
     for (int i = 0; limit_by_values[i]; i++)
         if (strcmp(c->s->limit_by, limit_by_values[i]) == 0)
             c->limit_by = (sl_quota_by_t)i;
+    for (int p = 0; p < RL_NPERIODS; p++) {
+        double v = c->s->limit[p];
+        if (v <= 0)
+            continue;
+        /* whole requests; past 2^62 no count can reach it anyway */
+        c->limit[p] = v < 4.6e18 ? (int64_t)v : (int64_t)4.6e18;
+        c->limit_len[p] = sl_dec(c->limit_txt[p], c->limit[p]);
+        c->period[c->nperiods++] = (rl_period_t)p;
+    }
     c->policy = strcmp(c->s->policy, "redis") == 0 ? RL_POLICY_REDIS : RL_POLICY_LOCAL;
     c->error_code = (int)c->s->error_code;
     snprintf(c->redis_key, sizeof(c->redis_key), "%s:%lld;%lld",

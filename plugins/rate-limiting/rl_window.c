@@ -42,67 +42,73 @@ rl_window_start(rl_period_t p, int64_t now_ms)
     }
 }
 
-/* Decimal digits of v at the end of a 24-byte buffer, two at a time;
- * returns the start. */
-static char *
-rl_itoa(char *end, int64_t v)
+int64_t
+rl_window_end(rl_period_t p, int64_t start_ms)
 {
-    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930"
-                                   "31323334353637383940414243444546474849505152535455565758596061"
-                                   "62636465666768697071727374757677787980818283848586878889909192"
-                                   "93949596979899";
-    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+    time_t t = (time_t)(start_ms / 1000);
+    struct tm tm;
 
-    while (u >= 100) {
-        unsigned d = (unsigned)(u % 100) * 2;
-        u /= 100;
-        *--end = pairs[d + 1];
-        *--end = pairs[d];
+    if (p != RL_MONTH && p != RL_YEAR)
+        return start_ms + rl_period_seconds[p] * 1000;
+    gmtime_r(&t, &tm);
+    if (p == RL_YEAR)
+        tm.tm_year++;
+    else
+        tm.tm_mon++; /* timegm carries December into the next year */
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+static const sl_str_t empty_uuid = {RL_EMPTY_UUID, sizeof(RL_EMPTY_UUID) - 1};
+
+/* The pieces end to end at out + o: the new length, or 0 when they would
+ * not fit in cap with a NUL after them. */
+static size_t
+put(char *out, size_t cap, size_t o, const sl_str_t *parts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len >= cap - o)
+            return 0;
+        if (parts[i].len)
+            memcpy(out + o, parts[i].ptr, parts[i].len);
+        o += parts[i].len;
     }
-    if (u >= 10) {
-        *--end = pairs[u * 2 + 1];
-        *--end = pairs[u * 2];
-    } else {
-        *--end = (char)('0' + u);
-    }
-    if (v < 0)
-        *--end = '-';
-    return end;
+    return o;
 }
 
 size_t
-rl_int(char out[24], int64_t v)
+rl_key_head(char *out, size_t cap, sl_str_t route_id, sl_str_t service_id)
 {
-    char t[24], *p = rl_itoa(t + sizeof(t), v);
-    size_t n = (size_t)(t + sizeof(t) - p);
+    const sl_str_t parts[] = {{"ratelimit:", 10},
+                              route_id.len ? route_id : empty_uuid,
+                              {":", 1},
+                              service_id.len ? service_id : empty_uuid,
+                              {":", 1}};
 
-    memcpy(out, p, n);
-    return n;
+    return put(out, cap, 0, parts, sizeof(parts) / sizeof(parts[0]));
 }
 
-/* Written piece by piece (it was one snprintf: most of what a request's
- * counting cost). */
+size_t
+rl_key_tail(char out[RL_KEY_TAIL_MAX], int64_t window_start_ms, rl_period_t p)
+{
+    size_t n = 0, pl = strlen(rl_period_name[p]);
+
+    out[n++] = ':';
+    n += sl_dec(out + n, window_start_ms);
+    out[n++] = ':';
+    memcpy(out + n, rl_period_name[p], pl);
+    return n + pl;
+}
+
 int
 rl_key(char *buf, size_t cap, sl_str_t route_id, sl_str_t service_id, sl_str_t identifier,
        int64_t window_start_ms, rl_period_t p)
 {
-    char num[24];
-    size_t nn = rl_int(num, window_start_ms), pl = strlen(rl_period_name[p]), o = 0;
+    char tail[RL_KEY_TAIL_MAX];
+    size_t o = rl_key_head(buf, cap, route_id, service_id);
+    const sl_str_t rest[] = {identifier, {tail, rl_key_tail(tail, window_start_ms, p)}};
 
-    if (route_id.len == 0)
-        route_id = (sl_str_t){RL_EMPTY_UUID, sizeof(RL_EMPTY_UUID) - 1};
-    if (service_id.len == 0)
-        service_id = (sl_str_t){RL_EMPTY_UUID, sizeof(RL_EMPTY_UUID) - 1};
-    const sl_str_t parts[] = {
-        {"ratelimit:", 10}, route_id, {":", 1},  service_id, {":", 1},
-        identifier,         {":", 1}, {num, nn}, {":", 1},   {rl_period_name[p], pl}};
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-        if (parts[i].len >= cap - o)
-            return -1; /* never truncated (room for the NUL too) */
-        if (parts[i].len)
-            memcpy(buf + o, parts[i].ptr, parts[i].len);
-        o += parts[i].len;
-    }
+    if (o == 0 || (o = put(buf, cap, o, rest, 2)) == 0)
+        return -1; /* never truncated (room for the NUL too) */
     buf[o] = '\0';
     return (int)o;
 }
