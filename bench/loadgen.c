@@ -15,6 +15,12 @@
  *             same host, same CLOCK_MONOTONIC) and inter-token gaps.
  *   -k        hold: open -c streams, report "ready N" on stderr once every
  *             stream delivered a token, keep them open -d seconds.
+ *   -P US     closed loop: connection i sends its first request at
+ *             t0 + i * US / CONNS instead of all at once.  Streams started
+ *             together stay in phase (each token of every stream is written
+ *             in the same burst), so a token's latency would be the queue
+ *             behind the burst, not its own delivery; independent clients
+ *             are not in phase, and -P US = one token interval spreads them.
  *
  * Plain epoll + timerfd rather than libuv: libuv timers have millisecond
  * granularity, too coarse for a schedule of one request every 100 us.
@@ -136,6 +142,7 @@ typedef struct conn {
     int tokens; /* tokens seen in the current response */
     uint64_t last_tok_ns;
     int counted_ready;
+    int started; /* -P: the first request went out */
     struct conn *next_idle;
 } conn_t;
 
@@ -145,6 +152,7 @@ static struct {
     size_t req_len;
     int conns;
     double duration, warmup, rate;
+    uint64_t spread_ns; /* -P */
     int stream, hold;
     int ep, tfd;
     uint64_t t0, t_measure, t_end;
@@ -447,6 +455,37 @@ arm(uint64_t when)
     timerfd_settime(g.tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/* -P: when connection c sends its first request. */
+static uint64_t
+first_due(const conn_t *c)
+{
+    return g.t0 + (uint64_t)(c - g.cs) * g.spread_ns / (uint64_t)g.conns;
+}
+
+/* -P: send the first request of every connected connection that is due;
+ * arm the timer for the next one not yet due. */
+static void
+start_due(void)
+{
+    uint64_t next = 0;
+
+    for (int i = 0; i < g.conns; i++) {
+        conn_t *c = &g.cs[i];
+
+        if (c->started)
+            continue;
+        if (first_due(c) > g.now) {
+            if (next == 0 || first_due(c) < next)
+                next = first_due(c);
+        } else if (c->state == C_IDLE) {
+            c->started = 1;
+            conn_send(c, g.now);
+        }
+    }
+    if (next != 0)
+        arm(next);
+}
+
 static void
 on_tick(void)
 {
@@ -457,6 +496,10 @@ on_tick(void)
         /* spurious: the clock decides */
     }
     g.now = now_ns();
+    if (g.rate <= 0) {
+        start_due();
+        return;
+    }
     while (due_at(g.issued) <= g.now && due_at(g.issued) < g.t_end) {
         if (g.q_len == g.q_cap) {
             g.dropped++; /* hopelessly behind: count, not queue */
@@ -546,7 +589,8 @@ usage(void)
             "                        [-m METHOD] [-b BODYFILE] [-H 'Name: value']... URL\n"
             "  -R RATE  open-loop requests/s (0: closed loop, each connection back to back)\n"
             "  -S       streaming: report ttft / token latency / gaps from @<ns> tokens\n"
-            "  -k       hold -c streams open; print 'ready N' on stderr when all started\n");
+            "  -k       hold -c streams open; print 'ready N' on stderr when all started\n"
+            "  -P US    closed loop: spread the connections' first requests over US\n");
 }
 
 int
@@ -562,7 +606,7 @@ main(int argc, char **argv)
     g.conns = 10;
     g.duration = 5;
     g.warmup = 0.5;
-    while ((opt = getopt(argc, argv, "R:c:d:w:Skm:b:H:h")) != -1) {
+    while ((opt = getopt(argc, argv, "R:c:d:w:SkP:m:b:H:h")) != -1) {
         switch (opt) {
         case 'R':
             g.rate = atof(optarg);
@@ -579,6 +623,15 @@ main(int argc, char **argv)
         case 'S':
             g.stream = 1;
             break;
+        case 'P': {
+            double us = atof(optarg);
+            if (!(us >= 0 && us <= 60e6)) {
+                fprintf(stderr, "sl-bench-loadgen: -P takes 0 to 60000000 microseconds\n");
+                return 2;
+            }
+            g.spread_ns = (uint64_t)(us * 1000);
+            break;
+        }
         case 'k':
             g.hold = 1;
             g.stream = 1;
@@ -637,7 +690,7 @@ main(int argc, char **argv)
                 g.conn_errors++;
         opened = g.conns;
     }
-    if (g.rate > 0)
+    if (g.rate > 0 || (g.spread_ns > 0 && !g.hold))
         arm(g.t0);
 
     for (;;) {
@@ -697,7 +750,10 @@ main(int argc, char **argv)
                         conn_send(c, q_pop());
                     else
                         make_idle(c);
+                } else if (g.spread_ns > 0 && !c->started && first_due(c) > g.now) {
+                    c->state = C_IDLE; /* start_due sends it */
                 } else {
+                    c->started = 1;
                     conn_send(c, g.now);
                 }
                 continue;
