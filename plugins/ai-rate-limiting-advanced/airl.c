@@ -30,6 +30,7 @@
 
 #include <json-c/json.h>
 
+#include "../shared/decimal.h"
 #include "../shared/identifier.h"
 #include "../shared/json_escape.h"
 #include "airl.h"
@@ -141,21 +142,6 @@ route_info(const sl_api_t *api, sl_req_t *r, airl_conf_t *c)
     return ri;
 }
 
-/* v in decimal at the end of out[0..24): returns where it starts. */
-static char *
-dec(char out[24], int64_t v)
-{
-    char *p = out + 24;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-    do
-        *--p = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (v < 0)
-        *--p = '-';
-    return p;
-}
-
 /* The pieces end to end into buf (NUL-terminated): their length, or -1
  * when they do not fit (never truncated). */
 static int
@@ -182,7 +168,8 @@ static int
 make_key(char *buf, size_t cap, sl_str_t ns, sl_str_t id, const char *label, int64_t window_s,
          int64_t start_s)
 {
-    char hashed[24], w[24], st[24], *wp = dec(w, window_s), *sp = dec(st, start_s);
+    char hashed[24], w[SL_DEC_MAX], st[SL_DEC_MAX];
+    size_t wl = sl_dec(w, window_s), stl = sl_dec(st, start_s);
 
     if (id.len > 128) {
         uint64_t h = 1469598103934665603ull;
@@ -191,16 +178,9 @@ make_key(char *buf, size_t cap, sl_str_t ns, sl_str_t id, const char *label, int
         int n = snprintf(hashed, sizeof(hashed), "#%016llx", (unsigned long long)h);
         id = (sl_str_t){hashed, (size_t)n};
     }
-    const sl_str_t parts[] = {SL_STR("ai-ratelimit:"),
-                              ns,
-                              SL_STR(":"),
-                              id,
-                              SL_STR(":"),
-                              str_of(label),
-                              SL_STR(":"),
-                              {wp, (size_t)(w + 24 - wp)},
-                              SL_STR(":"),
-                              {sp, (size_t)(st + 24 - sp)}};
+    const sl_str_t parts[] = {
+        SL_STR("ai-ratelimit:"), ns,          SL_STR(":"), id,          SL_STR(":"),
+        str_of(label),           SL_STR(":"), {w, wl},     SL_STR(":"), {st, stl}};
     return join(buf, cap, parts, sizeof(parts) / sizeof(parts[0]));
 }
 
@@ -239,12 +219,12 @@ typedef struct airl_hdrs {
 static void
 add_num(airl_hdrs_t *h, double v, const char *prefix, int64_t window_s, const char *label)
 {
-    char *t = h->text[h->n], w[24], *wp = dec(w, window_s), num[24], *np;
+    char *t = h->text[h->n], w[SL_DEC_MAX];
+    size_t wl = sl_dec(w, window_s);
     int nl, vl;
 
     if (label != NULL) {
-        const sl_str_t parts[] = {
-            str_of(prefix), SL_STR("-"), {wp, (size_t)(w + 24 - wp)}, SL_STR("-"), str_of(label)};
+        const sl_str_t parts[] = {str_of(prefix), SL_STR("-"), {w, wl}, SL_STR("-"), str_of(label)};
         nl = join(t, 80, parts, sizeof(parts) / sizeof(parts[0]));
     } else {
         nl = join(t, 80, (sl_str_t[]){str_of(prefix)}, 1);
@@ -252,12 +232,10 @@ add_num(airl_hdrs_t *h, double v, const char *prefix, int64_t window_s, const ch
     if (nl <= 0)
         return;
     v = v < 0 ? 0 : floor(v);
-    if (v < 9e18) {
-        np = dec(num, (int64_t)v);
-        vl = join(t + nl, 32, (sl_str_t[]){{np, (size_t)(num + 24 - np)}}, 1);
-    } else {
+    if (v < 9e18) /* room for SL_DEC_MAX after the name (< 80) */
+        vl = (int)sl_dec(t + nl, (int64_t)v);
+    else
         vl = snprintf(t + nl, 32, "%.0f", v);
-    }
     if (vl <= 0 || vl >= 32)
         return;
     h->name[h->n] = (sl_str_t){t, (size_t)nl};
