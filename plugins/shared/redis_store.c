@@ -20,11 +20,20 @@
  * to the new master after a failover.  Meanwhile requests count locally,
  * as when Redis is down.
  *
+ * A host name (redis.host, or the master a sentinel names) is resolved on
+ * the loop (uv_getaddrinfo, an IPv4 address preferred, as hiredis tries
+ * them) before hiredis connects to the address: hiredis would resolve it
+ * with a blocking getaddrinfo inside redisAsyncConnect.  The address is
+ * kept for the connection's life and resolved again after a failure;
+ * meanwhile requests count locally.
+ *
  * Redis Cluster (redis.cluster_nodes): the same commands, each sent to its
  * key's master by redis_cluster.c instead of over the one connection here;
  * a request whose counts are not all answered within redis.timeout goes on
  * with local counts (late answers are then ignored). */
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +102,9 @@ struct rl_redis {
     size_t next_node;     /* the sentinel to ask next */
     char master_host[64]; /* the master's address, "" until known */
     int master_port;
+    /* the target's name resolved on the loop */
+    uv_getaddrinfo_t *gai;       /* in flight; its data is NULL once rd is gone */
+    char addr[INET6_ADDRSTRLEN]; /* the numeric address, "" until resolved */
 };
 
 const char *const rl_sentinel_roles[] = {"any", "master", "slave", NULL};
@@ -271,6 +283,7 @@ drop(rl_redis_t *rd, const char *why, const char *detail)
     warn(rd, why, detail);
     rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
     rd->master_host[0] = '\0'; /* Sentinel: ask again, there may have been a failover */
+    rd->addr[0] = '\0';        /* a name: resolved again */
     if (ac == NULL)
         return;
     rd->ac = NULL;
@@ -322,6 +335,7 @@ on_connect(const redisAsyncContext *ac, int status)
         warn(rd, "connection failed", ac->errstr);
         rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
         rd->master_host[0] = '\0';
+        rd->addr[0] = '\0';
         return;
     }
     rd->connected = 1;
@@ -341,6 +355,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
         rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
     }
     rd->master_host[0] = '\0';
+    rd->addr[0] = '\0';
 }
 
 /* AUTH / SELECT answers: an error means every later command is wrong. */
@@ -513,11 +528,70 @@ sentinel_ask(rl_redis_t *rd)
     }
 }
 
+/* ---- the target's host name, resolved on the loop ---- */
+
+static int
+is_address(const char *host)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+static void
+on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    rl_redis_t *rd = req->data;
+    const struct addrinfo *pick = NULL;
+
+    free(req);
+    if (rd == NULL) { /* freed meanwhile */
+        uv_freeaddrinfo(res);
+        return;
+    }
+    rd->gai = NULL;
+    for (const struct addrinfo *a = res; a != NULL && status == 0; a = a->ai_next)
+        if (pick == NULL || (a->ai_family == AF_INET && pick->ai_family != AF_INET))
+            pick = a;
+    if (pick == NULL ||
+        uv_ip_name(pick->ai_addr, rd->addr, sizeof(rd->addr)) != 0) { /* no address */
+        rd->addr[0] = '\0';
+        rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
+        rd->master_host[0] = '\0';
+        warn(rd, "could not be resolved", status ? uv_strerror(status) : "no address");
+    }
+    uv_freeaddrinfo(res);
+    if (rd->addr[0] != '\0')
+        ensure_connected(rd); /* connect now, before the next request */
+}
+
+/* Start resolving the target's name (once at a time); 0 when started. */
+static int
+resolve(rl_redis_t *rd, const char *host)
+{
+    const struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    uv_getaddrinfo_t *req;
+
+    if (rd->gai != NULL)
+        return 0;
+    req = malloc(sizeof(*req));
+    if (req == NULL)
+        return -1;
+    req->data = rd;
+    if (uv_getaddrinfo(rd->loop, req, on_resolved, host, NULL, &hints) != 0) {
+        free(req);
+        return -1;
+    }
+    rd->gai = req;
+    return 0;
+}
+
 static int
 ensure_connected(rl_redis_t *rd)
 {
     const rl_redis_conf_t *rc = rd->rc;
     redisAsyncContext *ac;
+    const char *host;
 
     if (rd->ac != NULL)
         return 0;
@@ -529,7 +603,16 @@ ensure_connected(rl_redis_t *rd)
         sentinel_ask(rd); /* connects when the answer comes */
         return -1;
     }
-    ac = redisAsyncConnect(target_host(rd), (int)target_port(rd));
+    host = target_host(rd);
+    if (!is_address(host)) {
+        if (rd->addr[0] == '\0') {
+            if (resolve(rd, host) != 0)
+                warn(rd, "could not be resolved", "out of memory");
+            return -1; /* this request counts locally */
+        }
+        host = rd->addr;
+    }
+    ac = redisAsyncConnect(host, (int)target_port(rd));
     if (ac == NULL)
         return -1;
     if (ac->err) {
@@ -537,6 +620,7 @@ ensure_connected(rl_redis_t *rd)
         redisAsyncFree(ac);
         rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
         rd->master_host[0] = '\0';
+        rd->addr[0] = '\0';
         return -1;
     }
     ac->data = rd;
@@ -864,6 +948,9 @@ rl_redis_new(const sl_api_t *api, const rl_redis_conf_t *rc, sl_shm_t *zone, dou
     }
     uv_timer_init(loop, &rd->timer);
     rd->timer.data = rd;
+    if (rd->cluster == NULL && rc->sentinel_master == NULL && rc->host != NULL &&
+        !is_address(rc->host))
+        resolve(rd, rc->host); /* known before the first request, most often */
     return rd;
 }
 
@@ -881,6 +968,10 @@ rl_redis_free(rl_redis_t *rd)
     if (rd->flush_timer)
         rd->api->worker_timer_stop(rd->flush_timer);
     sentinel_close(rd);
+    if (rd->gai != NULL) { /* its callback comes later (cancelled) and frees it */
+        rd->gai->data = NULL;
+        uv_cancel((uv_req_t *)rd->gai);
+    }
     rl_cluster_free(rd->cluster); /* fails what is in flight: callbacks see NULL */
     rd->cluster = NULL;
     if (rd->ac) {

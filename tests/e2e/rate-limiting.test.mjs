@@ -198,6 +198,35 @@ describe('rate-limiting, redis policy (real redis-server)', () => {
         } finally { await a.stop(); await b.stop(); }
     });
 
+    test('a host name is resolved on the worker loop before connecting: localhost counts in Redis; a name that does not resolve counts locally, warned', async () => {
+        const cfg = simpleConfig(up.port, { plugins: redisConf().replace('hour: 10', 'hour: 1000').replace('host: 127.0.0.1', 'host: localhost') });
+        const g = await startSluice(cfg, { workers: 1 });
+        try {
+            await inOneWindow(3600, async () => {
+                redis.cli('FLUSHALL');
+                // the name may still be resolving for the first request (counted locally)
+                const up1 = await waitFor(async () => {
+                    await request(g.port, { path: '/p/x' });
+                    return redis.cli('KEYS', 'ratelimit:*') !== '';
+                }, 10000, 100);
+                assert.ok(up1, 'counted in Redis through localhost');
+                redis.cli('FLUSHALL');
+                const rs = await burst(g.port, 5, { parallel: false });
+                assert.ok(rs.every((r) => r.status === 200));
+                const keys = redis.cli('KEYS', 'ratelimit:*').split('\n');
+                assert.equal(keys.length, 1);
+                assert.equal(redis.cli('GET', keys[0]), '5');
+            });
+        } finally { await g.stop(); }
+        const bad = simpleConfig(up.port, { plugins: redisConf().replace('host: 127.0.0.1', 'host: no-such-host.invalid') });
+        const h = await startSluice(bad, { workers: 1 });
+        try {
+            const rs = await burst(h.port, 5, { parallel: false });
+            assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200, 200]);
+            assert.ok(await waitFor(() => /Redis no-such-host\.invalid:\d+ could not be resolved: .*counting locally/.test(h.stderr), 10000), h.stderr);
+        } finally { await h.stop(); }
+    });
+
     test('Redis killed mid-run: requests keep flowing on local counts, warned once; counting resumes after restart', async () => {
         const cfg = simpleConfig(up.port, { plugins: redisConf().replace('hour: 10', 'hour: 1000') });
         const g = await startSluice(cfg, { workers: 1 });
