@@ -16,15 +16,54 @@
 static inline size_t
 sl_fmt_u64(char *out, uint64_t v)
 {
-    char tmp[SL_FMT_DEC_MAX];
-    size_t n = 0;
+    /* "00" .. "99": two digits per division (a 13-digit time in ms takes
+     * seven, not thirteen) */
+    static const char pairs[201] = "00010203040506070809"
+                                   "10111213141516171819"
+                                   "20212223242526272829"
+                                   "30313233343536373839"
+                                   "40414243444546474849"
+                                   "50515253545556575859"
+                                   "60616263646566676869"
+                                   "70717273747576777879"
+                                   "80818283848586878889"
+                                   "90919293949596979899";
+    static const uint64_t p10[20] = {1ull,
+                                     10ull,
+                                     100ull,
+                                     1000ull,
+                                     10000ull,
+                                     100000ull,
+                                     1000000ull,
+                                     10000000ull,
+                                     100000000ull,
+                                     1000000000ull,
+                                     10000000000ull,
+                                     100000000000ull,
+                                     1000000000000ull,
+                                     10000000000000ull,
+                                     100000000000000ull,
+                                     1000000000000000ull,
+                                     10000000000000000ull,
+                                     100000000000000000ull,
+                                     1000000000000000000ull,
+                                     10000000000000000000ull};
+    /* digits: log10 from the bit length (1233 / 4096 ~ log10(2)), then one
+     * comparison; v | 1 has as many digits as v, and one for 0 */
+    unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
+    size_t t = (bits * 1233u) >> 12, n = t + ((v | 1) >= p10[t]), i;
 
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
+    for (i = n; v >= 100; v /= 100) {
+        const char *d = pairs + (v % 100) * 2;
+        out[--i] = d[1];
+        out[--i] = d[0];
+    }
+    if (v >= 10) {
+        out[1] = pairs[v * 2 + 1];
+        out[0] = pairs[v * 2];
+    } else {
+        out[0] = (char)('0' + v);
+    }
     return n;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "base/chars.h"
+#include "base/fmt.h"
 #include "base/strbuf.h"
 #include "http/http_server.h"
 #include "plugin/serializer.h"
@@ -539,76 +540,99 @@ sb_word_special(uint64_t w)
     return ((lt | zq | zb) & SB_HIGHS) != 0;
 }
 
-/* Bytes at the start of s[0..n) that need no escaping. */
-static size_t
-sb_clean_prefix(const char *s, size_t n)
-{
-    size_t i = 0;
+/* Bytes a JSON string must escape: below 0x20, '"' and '\\'. */
+static const unsigned char sb_special[256] = {1, 1, 1, 1, 1, 1, 1, 1, 1,         1,         1, 1,
+                                              1, 1, 1, 1, 1, 1, 1, 1, 1,         1,         1, 1,
+                                              1, 1, 1, 1, 1, 1, 1, 1, ['"'] = 1, ['\\'] = 1};
 
-    while (i + 8 <= n) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (sb_word_special(w))
-            break;
-        i += 8;
-    }
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == '"' || c == '\\')
-            break;
-        i++;
-    }
-    return i;
-}
-
-/* A JSON string, escaped as json-c does (no escaping of '/'). */
-static void
-sb_str(sl_strbuf_t *b, const char *s, size_t n)
+/* c (one that needs it) at o, escaped as json-c does; returns the end.
+ * Out of line: the common path (nothing to escape) stays small. */
+static __attribute__((noinline)) char *
+sb_escape(char *o, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
 
-    sl_strbuf_need(b, n * 6 + 2);
-    char *o = b->p + b->len;
-    *o++ = '"';
-    for (size_t i = 0; i < n;) {
-        size_t k = sb_clean_prefix(s + i, n - i);
-        memcpy(o, s + i, k);
-        o += k;
-        i += k;
-        if (i == n)
-            break;
-        unsigned char c = (unsigned char)s[i++];
+    *o++ = '\\';
+    switch (c) {
+    case '"':
+        *o++ = '"';
+        break;
+    case '\\':
         *o++ = '\\';
-        switch (c) {
-        case '"':
-            *o++ = '"';
-            break;
-        case '\\':
-            *o++ = '\\';
-            break;
-        case '\b':
-            *o++ = 'b';
-            break;
-        case '\f':
-            *o++ = 'f';
-            break;
-        case '\n':
-            *o++ = 'n';
-            break;
-        case '\r':
-            *o++ = 'r';
-            break;
-        case '\t':
-            *o++ = 't';
-            break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
+        break;
+    case '\b':
+        *o++ = 'b';
+        break;
+    case '\f':
+        *o++ = 'f';
+        break;
+    case '\n':
+        *o++ = 'n';
+        break;
+    case '\r':
+        *o++ = 'r';
+        break;
+    case '\t':
+        *o++ = 't';
+        break;
+    default:
+        *o++ = 'u';
+        *o++ = '0';
+        *o++ = '0';
+        *o++ = hex[c >> 4];
+        *o++ = hex[c & 15];
+    }
+    return o;
+}
+
+/* c at o, escaped when it must be; returns the end. */
+static inline char *
+sb_byte(char *o, unsigned char c)
+{
+    if (sb_special[c])
+        return sb_escape(o, c);
+    *o++ = (char)c;
+    return o;
+}
+
+/* A JSON string, escaped as json-c does (no escaping of '/'): eight bytes
+ * at a time while none needs escaping (nearly always), copied as they are
+ * tested; a word with one goes byte by byte. */
+static void
+sb_str(sl_strbuf_t *b, const char *s, size_t n)
+{
+    size_t i = 0;
+
+    sl_strbuf_need(b, n * 6 + 2);
+    char *o = b->p + b->len, *o0;
+    *o++ = '"';
+    o0 = o;
+    while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (!sb_word_special(w)) {
+            memcpy(o, &w, 8);
+            o += 8;
+            i += 8;
+            continue;
+        }
+        for (size_t e = i + 8; i < e; i++)
+            o = sb_byte(o, (unsigned char)s[i]);
+    }
+    if (i < n && i >= 8 && (size_t)(o - o0) == i) {
+        /* 1-7 bytes left and nothing escaped so far (out = in): test the
+         * string's last eight bytes as one word and copy them over the
+         * same bytes already out */
+        uint64_t w;
+        memcpy(&w, s + n - 8, 8);
+        if (!sb_word_special(w)) {
+            memcpy(o0 + n - 8, &w, 8);
+            o = o0 + n;
+            i = n;
         }
     }
+    for (; i < n; i++)
+        o = sb_byte(o, (unsigned char)s[i]);
     *o++ = '"';
     b->len = (size_t)(o - b->p);
 }
@@ -622,25 +646,36 @@ sb_cstr(sl_strbuf_t *b, const char *s)
 static void
 sb_int(sl_strbuf_t *b, int64_t v)
 {
-    char t[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
-
-    do {
-        t[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        t[n++] = '-';
-    sl_strbuf_need(b, n);
-    while (n)
-        b->p[b->len++] = t[--n];
+    sl_strbuf_need(b, SL_FMT_DEC_MAX + 1);
+    b->len += sl_fmt_i64(b->p + b->len, v);
 }
 
 /* Header names in the record are lower-cased and cut at this many bytes. */
 #define SL_RECORD_HEADER_NAME_MAX 255
 /* request.url ("http://host:port/uri") is cut at this many bytes. */
 #define SL_RECORD_URL_MAX 2047
+
+/* Lower-case n bytes of s into out as tolower() does in the C locale
+ * (ASCII letters only), eight at a time: a byte is a capital when its low
+ * seven bits are in 'A'..'Z' and its high bit is clear. */
+static void
+lower_ascii(char *out, const char *s, size_t n)
+{
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, h, upper;
+        memcpy(&w, s + i, 8);
+        h = w & (SB_ONES * 0x7f);
+        upper = (h + SB_ONES * (0x80 - 'A')) & ~(h + SB_ONES * (0x7f - 'Z')) & ~w & SB_HIGHS;
+        w |= upper >> 2; /* + 0x20 */
+        memcpy(out + i, &w, 8);
+    }
+    for (; i < n; i++) {
+        char c = s[i];
+        out[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+    }
+}
 
 /* Does a header name, lower-cased and cut at SL_RECORD_HEADER_NAME_MAX bytes,
  * equal name[0..n)? */
@@ -660,7 +695,8 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
     char small[64], name[SL_RECORD_HEADER_NAME_MAX + 1];
     char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
 
-    memset(done, 0, h->n <= sizeof(small) ? sizeof(small) : 0);
+    if (done == small)
+        memset(done, 0, h->n);
     SL_STRBUF_LIT(b, "{");
     int first = 1;
     for (size_t i = 0; i < h->n; i++) {
@@ -668,19 +704,16 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
             continue;
         size_t n =
             h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len : sizeof(name) - 1;
-        for (size_t k = 0; k < n; k++) {
-            char c = h->items[i].name.ptr[k];
-            name[k] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c; /* as tolower() in C */
-        }
+        lower_ascii(name, h->items[i].name.ptr, n);
         name[n] = '\0';
         int red = always_redact && ((n == 13 && memcmp(name, "authorization", 13) == 0) ||
                                     (n == 19 && memcmp(name, "proxy-authorization", 19) == 0));
         for (const char *const *rp = redact; !red && rp && *rp; rp++)
             if (strlen(*rp) == n && strcasecmp(name, *rp) == 0)
                 red = 1;
-        size_t count = 0;
-        for (size_t j = i; j < h->n; j++)
-            if (same_name(h->items[j].name, name, n))
+        size_t count = 1; /* this one, and the same name further on */
+        for (size_t j = i + 1; j < h->n; j++)
+            if (!done[j] && same_name(h->items[j].name, name, n))
                 count++;
         if (!first)
             SL_STRBUF_LIT(b, ",");
@@ -689,9 +722,8 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
         SL_STRBUF_LIT(b, ":");
         if (count > 1)
             SL_STRBUF_LIT(b, "[");
-        size_t k = 0;
-        for (size_t j = i; j < h->n; j++) {
-            if (!same_name(h->items[j].name, name, n))
+        for (size_t j = i, k = 0; k < count; j++) {
+            if (j > i && (done[j] || !same_name(h->items[j].name, name, n)))
                 continue;
             done[j] = 1;
             if (k++)
@@ -781,7 +813,18 @@ utf8_fix(sl_strbuf_t *b)
     size_t i = 0, n = b->len, bad = 0, l;
 
     while (i < n) {
-        if (i + 8 <= n) { /* ASCII eight bytes at a time */
+        if (i + 32 <= n) { /* ASCII 32 bytes at a time */
+            uint64_t w0, w1, w2, w3;
+            memcpy(&w0, p + i, 8);
+            memcpy(&w1, p + i + 8, 8);
+            memcpy(&w2, p + i + 16, 8);
+            memcpy(&w3, p + i + 24, 8);
+            if (((w0 | w1 | w2 | w3) & SB_HIGHS) == 0) {
+                i += 32;
+                continue;
+            }
+        }
+        if (i + 8 <= n) { /* then eight */
             uint64_t w;
             memcpy(&w, p + i, 8);
             if ((w & SB_HIGHS) == 0) {
@@ -852,7 +895,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
 {
     sl_strbuf_t b = record_buf;
     int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
-    char port[16];
+    char port[1 + SL_FMT_DEC_MAX + 1] = ":";
 
     int merge_values = 0;
 
@@ -876,8 +919,8 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     {
         char u[SL_RECORD_URL_MAX];
         size_t un = 0;
-        int pn = snprintf(port, sizeof(port), ":%d", r->server_port);
-        const sl_str_t parts[] = {{"http://", 7}, r->host, {port, (size_t)pn}, r->uri};
+        size_t pn = 1 + sl_fmt_i64(port + 1, r->server_port);
+        const sl_str_t parts[] = {{"http://", 7}, r->host, {port, pn}, r->uri};
         for (size_t i = 0; i < sl_nelems(parts) && un < sizeof(u); i++) {
             size_t k = parts[i].len < sizeof(u) - un ? parts[i].len : sizeof(u) - un;
             if (k)

@@ -568,6 +568,67 @@ test_same_bytes(void **state)
     sl_pool_destroy(pool);
 }
 
+/* Header lists the writer takes apart word by word (names lower-cased
+ * eight bytes at a time, strings tested eight at a time, their last bytes
+ * as one overlapping word): pseudo-random names and values of every length
+ * up to 40 from an alphabet of capitals, the bytes that must be escaped,
+ * and UTF-8 whose lead byte's low seven bits are a capital (0xC3 & 0x7f is
+ * 'C', which must stay 0xC3), with names repeated out of order, against
+ * the oracle. */
+static void
+test_headers_spread(void **state)
+{
+    static const char *const alpha[] = {"A",  "z",  "Q",    "-",        "\"",
+                                        "\\", "\n", "\x01", "\xc3\x89", "7"};
+    static const char *const names[] = {"X-A",
+                                        "x-a",
+                                        "Content-TYPE",
+                                        "X-LONG-NAME-OVER-EIGHT",
+                                        "x-long-name-over-eight",
+                                        "\xc3\x89T\xc3\x89",
+                                        "X-\xc3\x89T\xc3\x89-LONGER-\xc3\x89",
+                                        "AZaz@[`{"};
+    const char *redact[] = {"CONTENT-type", NULL};
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+
+    (void)state;
+    for (int round = 0; round < 300; round++) {
+        sl_pool_t *pool = sl_pool_create(4096);
+        sl_req_t *r = make_plain_request(pool);
+        int nh = (int)(x % 9);
+
+        for (int h = 0; h < nh; h++) {
+            char *v = sl_palloc(pool, 41 * 2), *nm = sl_palloc(pool, 2 * 41);
+            size_t vn = 0, nn = 0, want;
+
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            if (x % 3 == 0) { /* a listed name, maybe repeated */
+                const char *c = names[(x >> 8) % (sizeof(names) / sizeof(names[0]))];
+                nn = strlen(c);
+                memcpy(nm, c, nn);
+            } else { /* a random one */
+                for (want = (x >> 8) % 40 + 1; nn < want;) {
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    /* A, z, Q, '-' or a two-byte character */
+                    const char *c = alpha[(x >> 4) % 5 == 4 ? 8 : (x >> 4) % 4];
+                    memcpy(nm + nn, c, strlen(c));
+                    nn += strlen(c);
+                }
+            }
+            for (want = (x >> 20) % 41; vn < want;) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                const char *c = alpha[x % (sizeof(alpha) / sizeof(alpha[0]))];
+                memcpy(v + vn, c, strlen(c));
+                vn += strlen(c);
+            }
+            sl_headers_add(h % 2 ? &r->client_headers : &r->resp_headers, pool, (sl_str_t){nm, nn},
+                           (sl_str_t){v, vn});
+        }
+        assert_same(r, redact);
+        sl_pool_destroy(pool);
+    }
+}
+
 /* ABI 1.5: serialize_value_typed and serialize_value_keys read the values
  * plugins set (ai-proxy's statistics) as they are, pending strings too. */
 static void
@@ -803,9 +864,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_record),
-        cmocka_unit_test(test_same_bytes),
-        cmocka_unit_test(test_typed),
+        cmocka_unit_test(test_same_record),    cmocka_unit_test(test_same_bytes),
+        cmocka_unit_test(test_headers_spread), cmocka_unit_test(test_typed),
         cmocka_unit_test(test_set_typed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
