@@ -163,6 +163,10 @@ static const sl_directive_t directives[] = {
      86400 * 7, "86400", "SECONDS",
      "session lifetime announced to clients; the ticket keys rotate this often unless "
      "ssl_session_ticket_rotation says otherwise"},
+    {"ssl_session_tickets", 0, SL_IN_ALL, SL_ACT_SET, set_flag, OFF(ssl_session_tickets), 0, 1,
+     "on", "on|off",
+     "session resumption with tickets (Kong's setting); off: every connection is a full "
+     "handshake"},
     {"ssl_session_ticket_rotation", 0, SL_IN_ALL, SL_ACT_SET, set_int,
      OFF(ssl_session_ticket_rotation), 0, 86400 * 7, "0", "SECONDS",
      "how often the session ticket keys (shared by all workers) rotate; a ticket resumes for "

@@ -48,6 +48,7 @@ typedef struct sl_settings {
     char *ssl_ciphers;               /* TLS 1.2 cipher list (OpenSSL syntax) */
     int ssl_session_timeout;         /* seconds; session lifetime */
     int ssl_session_ticket_rotation; /* seconds; 0 = ssl_session_timeout */
+    int ssl_session_tickets;         /* 0 = no tickets, no resumption (Kong's setting) */
     char *ssl_stapling_file;         /* DER OCSP responses stapled, one per ssl_cert, same order */
     int ssl_stapling;                /* 1 = fetch OCSP responses (ssl_stapling on) */
     char *ssl_stapling_responder;    /* URL replacing the certificates' own; NULL = theirs */

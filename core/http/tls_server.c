@@ -108,8 +108,12 @@ sl_stls_keys_tick(unsigned period_s)
 
 /* OpenSSL's ticket callback: enc = 1 picks the current key, enc = 0 finds
  * the key named in the ticket among current and previous (2 = renew the
- * ticket under the current key).  Each decryption is logged at debug level
- * with the key numbers, which tells why a client did not resume. */
+ * ticket under the current key).  A TLS 1.3 resumption always gets a fresh
+ * ticket: clients use a TLS 1.3 ticket once (RFC 8446 C.4; OpenSSL's
+ * client does), so without one every other connection of a client would
+ * be a full handshake; OpenSSL's own ticket keys (nginx's default) renew
+ * the same way.  Each decryption is logged at debug level with the key
+ * numbers, which tells why a client did not resume. */
 static int
 ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx,
           int enc)
@@ -119,7 +123,6 @@ ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx
     unsigned cur;
     int renew = 0;
 
-    (void)ssl;
     if (ticket_keys == NULL)
         return -1;
     cur = atomic_load(&ticket_keys->current);
@@ -139,6 +142,8 @@ ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx
             k = &ticket_keys->slot[prev];
             renew = 1;
         }
+        if (k != NULL && SSL_version(ssl) == TLS1_3_VERSION)
+            renew = 1;
         sl_log_debug("TLS session ticket of key %llu, current key %llu: %s", tn, cn,
                      k == NULL ? "unknown or retired key, full handshake"
                                : (renew ? "resumed, ticket renewed" : "resumed"));
@@ -391,8 +396,13 @@ ctx_new(const sl_settings_t *s, sl_stls_t *t, sl_errors_t *errs)
      * cache would not */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_timeout(ctx, s->ssl_session_timeout > 0 ? s->ssl_session_timeout : 86400);
-    SSL_CTX_set_num_tickets(ctx, 1);
-    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+    if (s->ssl_session_tickets) {
+        SSL_CTX_set_num_tickets(ctx, 1);
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+    } else {
+        SSL_CTX_set_num_tickets(ctx, 0);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    }
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);

@@ -7,10 +7,14 @@
 // ticket names against the current one, so every observation is placed in
 // its rotation period exactly, whatever the machine's load (no timing
 // assumption: a period the test happened to miss is waited out again).
+// Also: a TLS 1.3 resumption brings a fresh ticket (clients use one once),
+// and ssl_session_tickets off gives none.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
 import { spawn } from 'node:child_process';
 
 import { startSluice, freePort, tmpDir, waitFor, sleep } from './helpers.mjs';
@@ -150,4 +154,58 @@ test('a ticket taken after rotations resumes on the current key', { timeout: 300
     const again = await connect('1_3', ['-sess_in', sess]);
     assert.ok(again.key >= 2, `issued under a rotated key: ${JSON.stringify(again)}`);
     assert.ok(again.current - again.key <= 1 ? again.reused : !again.reused, JSON.stringify(again));
+});
+
+// One TLS 1.3 connection to `port` offering `session` (a ticket from an
+// earlier one): whether it resumed, and the tickets the gateway sent on it.
+function tls13(port, session) {
+    return new Promise((resolve, reject) => {
+        const tickets = [];
+        let reused = null, text = '';
+        const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: [fs.readFileSync(pki.ca)], session,
+                                minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }, () => {
+            reused = s.isSessionReused();
+            s.write(GET_CLOSE);
+        });
+        s.on('session', (t) => tickets.push(t));
+        s.on('data', (d) => { text += d; });
+        s.on('error', reject);
+        s.on('close', () => resolve({ reused, tickets, text }));
+    });
+}
+
+// A client uses a TLS 1.3 ticket once (RFC 8446 C.4; OpenSSL's and node's
+// clients do), so each resumption must bring a fresh ticket, or every other
+// connection of a client is a full handshake.
+test('TLS 1.3: every resumption gets a fresh ticket, so a client resumes on each connection', { timeout: 20000 }, async () => {
+    const first = await tls13(tlsPort, undefined);
+    assert.equal(first.reused, false);
+    assert.match(first.text, /^HTTP\/1\.1 /);
+    assert.equal(first.tickets.length, 1, 'one ticket after a full handshake');
+    let ticket = first.tickets[0];
+    for (let i = 2; i <= 5; i++) {
+        const r = await tls13(tlsPort, ticket);
+        assert.equal(r.reused, true, `connection ${i} resumed with the ticket of the one before`);
+        assert.match(r.text, /^HTTP\/1\.1 /);
+        assert.equal(r.tickets.length, 1, `connection ${i}: a fresh ticket after the resumption`);
+        assert.notDeepEqual(r.tickets[0], ticket, `connection ${i}: a new ticket, not the one just used`);
+        ticket = r.tickets[0];
+    }
+});
+
+test('ssl_session_tickets off: no ticket is sent', { timeout: 20000 }, async () => {
+    const port = await freePort();
+    const off = await startSluice('_format_version: "3.0"\nservices: []\n', {
+        workers: 1,
+        args: ['-l', `127.0.0.1:${port} ssl`, '--ssl-cert', pki.a.cert, '--ssl-cert-key', pki.a.key,
+            '--ssl-session-tickets', 'off'],
+    });
+    try {
+        const r = await tls13(port, undefined);
+        assert.match(r.text, /^HTTP\/1\.1 /);
+        assert.equal(r.reused, false);
+        assert.equal(r.tickets.length, 0, 'no ticket');
+    } finally {
+        await off.stop();
+    }
 });
