@@ -5,6 +5,7 @@
  * consumer groups, stored policy entities) is refused with a message, never
  * silently ignored. */
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,8 +143,9 @@ static const sl_field_t redis_fields[] = {
 };
 static const char *const redis_extra_names[AIRL_REDIS_EXTRA] = {
     "keepalive_pool_size", "keepalive_backlog", "connection_is_proxied", "cloud_authentication"};
-/* The first three are tuning sluice takes from its own pool; the last is
- * an authentication sluice does not speak. */
+/* The keepalive pair bounds the batches in flight (keepalive());
+ * connection_is_proxied changes nothing here; the last is an
+ * authentication sluice does not speak. */
 #define AIRL_REDIS_TUNING 3
 
 static const sl_schema_t redis_schema = {.size = sizeof(airl_redis_t), .fields = redis_fields};
@@ -301,6 +303,44 @@ check_policies(const sl_api_t *api, sl_conf_ctx_t *cx, airl_block_t *s)
     return bad;
 }
 
+/* One of Kong EE's keepalive integers (JSON text, NULL or null when
+ * unset): 0 with *v set (def when unset), -1 reported. */
+static int
+keepalive_int(const sl_api_t *api, sl_conf_ctx_t *cx, const char *name, const char *json,
+              long long min, long long def, long long *v)
+{
+    char path[48], *end;
+
+    *v = def;
+    if (json == NULL || strcmp(json, "null") == 0)
+        return 0;
+    errno = 0;
+    *v = strtoll(json, &end, 10);
+    if (errno != 0 || end == json || *end != '\0' || *v < min || *v > 2147483646) {
+        snprintf(path, sizeof(path), "redis.%s", name);
+        api->conf_error(cx, path, "value should be between %lld and 2147483646", min);
+        return -1;
+    }
+    return 0;
+}
+
+/* Kong EE's keepalive_pool_size (default 256) and keepalive_backlog
+ * (unset by default): with a backlog, lua-resty's pool lets pool_size
+ * connections be in use and backlog more wait.  Commands are pipelined
+ * here, so one connection does what that pool does: the two bound the
+ * batches in flight instead (rl_redis_conf_t.max_in_flight). */
+static int
+keepalive(const sl_api_t *api, sl_conf_ctx_t *cx, airl_redis_t *r)
+{
+    long long size, backlog;
+
+    if (keepalive_int(api, cx, "keepalive_pool_size", r->extra[0], 1, 256, &size) != 0 ||
+        keepalive_int(api, cx, "keepalive_backlog", r->extra[1], 0, -1, &backlog) != 0)
+        return -1;
+    r->base.max_in_flight = backlog >= 0 ? size + backlog : 0;
+    return 0;
+}
+
 static int
 check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
 {
@@ -391,6 +431,8 @@ check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
                         "required field missing (or use sentinel_master or cluster_nodes)");
         bad = 1;
     }
+    if (keepalive(api, cx, &s->redis) != 0)
+        bad = 1;
     /* one timeout guards connecting, sending and reading: the longest */
     int64_t t = s->redis.connect_timeout;
     if (s->redis.read_timeout > t)

@@ -20,6 +20,11 @@
  * to the new master after a failover.  Meanwhile requests count locally,
  * as when Redis is down.
  *
+ * The connection is closed after RL_REDIS_IDLE_MS with nothing sent or
+ * awaited (Kong's keepalive) and opened again by the next command; with
+ * Kong EE's keepalive_backlog set, at most keepalive_pool_size + backlog
+ * batches are in flight (rl_redis_conf_t.max_in_flight).
+ *
  * A host name (redis.host, or the master a sentinel names) is resolved on
  * the loop (uv_getaddrinfo, an IPv4 address preferred, as hiredis tries
  * them) before hiredis connects to the address: hiredis would resolve it
@@ -91,7 +96,9 @@ struct rl_redis {
     unsigned long failures; /* since the last warning */
     rl_op_t *ops;           /* in flight, oldest first */
     rl_op_t *ops_tail;
-    uv_timer_t timer; /* timeouts */
+    int64_t nops;         /* of them: bounded by rc->max_in_flight */
+    int64_t last_used_ms; /* the last command sent: idle after RL_REDIS_IDLE_MS */
+    uv_timer_t timer;     /* timeouts */
     int timer_on;
     sl_worker_timer_t *flush_timer;
     rl_owed_t *owed[RL_FLUSH_BUCKETS];
@@ -230,6 +237,8 @@ op_link(rl_redis_t *rd, rl_op_t *op)
         rd->ops = op;
     rd->ops_tail = op;
     op->linked = 1;
+    rd->nops++;
+    rd->last_used_ms = now_ms(rd);
 }
 
 static void
@@ -238,6 +247,7 @@ op_unlink(rl_redis_t *rd, rl_op_t *op)
     if (!op->linked)
         return;
     op->linked = 0;
+    rd->nops--;
     if (op->prev)
         op->prev->next = op->next;
     else
@@ -294,6 +304,19 @@ drop(rl_redis_t *rd, const char *why, const char *detail)
 
 static void sentinel_fail(rl_redis_t *rd, const char *what, const char *detail);
 
+/* Nothing in flight for RL_REDIS_IDLE_MS: the connection is let go quietly
+ * (QUIT's effect: hiredis closes once nothing is pending). */
+static void
+close_idle(rl_redis_t *rd)
+{
+    redisAsyncContext *ac = rd->ac;
+
+    rd->ac = NULL;
+    rd->connected = 0;
+    ac->data = NULL;
+    redisAsyncDisconnect(ac);
+}
+
 static void
 on_timer(uv_timer_t *t)
 {
@@ -310,6 +333,12 @@ on_timer(uv_timer_t *t)
     }
     if (rd->sc && rd->sc_deadline_ms <= now_ms(rd))
         sentinel_fail(rd, "[sentinel timed out", "no answer within redis.timeout");
+    if (rd->ac != NULL && rd->ops == NULL) { /* idle: closed when kept long enough */
+        if (now_ms(rd) - rd->last_used_ms >= RL_REDIS_IDLE_MS)
+            close_idle(rd);
+        else
+            next = rd->last_used_ms + RL_REDIS_IDLE_MS;
+    }
     if (rd->ops)
         next = rd->ops->deadline_ms;
     if (rd->sc && rd->sc_deadline_ms < next)
@@ -405,6 +434,7 @@ sentinel_fail(rl_redis_t *rd, const char *what, const char *detail)
 }
 
 static int ensure_connected(rl_redis_t *rd);
+static void arm_timer(rl_redis_t *rd);
 
 static void
 on_sentinel_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -643,6 +673,8 @@ ensure_connected(rl_redis_t *rd)
     if (rc->database != 0)
         redisAsyncCommand(ac, on_setup_reply, "SELECT failed", "SELECT %lld",
                           (long long)rc->database);
+    rd->last_used_ms = now_ms(rd);
+    arm_timer(rd); /* the idle check, when nothing else arms it */
     return 0;
 }
 
@@ -697,13 +729,25 @@ send_cmd(rl_redis_t *rd, const char *key, int argc, const char **argv, redisCall
     return redisAsyncCommandArgv(rd->ac, cb, priv, argc, argv, NULL) == REDIS_OK ? 0 : -1;
 }
 
+/* keepalive_pool_size + keepalive_backlog batches in flight already: the
+ * next one does not wait (warned once per interval). */
+static int
+full(rl_redis_t *rd)
+{
+    if (rd->rc->max_in_flight <= 0 || rd->nops < rd->rc->max_in_flight)
+        return 0;
+    warn(rd, "is busy", "keepalive_pool_size + keepalive_backlog requests already wait on it");
+    return 1;
+}
+
 int
 rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int n,
               rl_redis_done_fn done, void *arg)
 {
     rl_op_t *op;
 
-    if (n <= 0 || n > RL_REDIS_MAX_KEYS || (rd->cluster == NULL && ensure_connected(rd) != 0))
+    if (n <= 0 || n > RL_REDIS_MAX_KEYS || full(rd) ||
+        (rd->cluster == NULL && ensure_connected(rd) != 0))
         return -1;
     op = calloc(1, sizeof(*op));
     if (op == NULL)
@@ -846,6 +890,8 @@ flush(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
             rl_flush_t *f;
             if (o->in_flight || o->delta == 0)
                 continue;
+            if (sent == 0 && full(rd))
+                return; /* a batch to send, and no room for it: the next flush */
             f = malloc(sizeof(*f));
             if (f == NULL)
                 return;

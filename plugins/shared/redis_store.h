@@ -42,7 +42,17 @@ typedef struct rl_redis_conf {
      * host and port are then unused. */
     sl_conf_array_t cluster_nodes; /* rl_cluster_node_t; empty: no cluster */
     int64_t cluster_max_redirections;
+    /* Kong EE's keepalive_pool_size + keepalive_backlog when the backlog is
+     * set (ai-rate-limiting-advanced; rate-limiting's schema has neither):
+     * at most this many batches of commands in flight per worker, a
+     * request beyond it counting locally at once, as Kong's connect fails
+     * when its pool and backlog are full.  0: no bound. */
+    int64_t max_in_flight;
 } rl_redis_conf_t;
+
+/* An idle connection (nothing sent, nothing awaited) is closed after this
+ * long, as Kong's set_keepalive(10000) does; the next command reopens it. */
+#define RL_REDIS_IDLE_MS 10000
 
 typedef struct rl_cluster_node {
     char *ip; /* Kong's name for it: a host name is accepted too */

@@ -297,6 +297,9 @@ policies:
         await check('strategy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1, port: 70000}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cluster_nodes\[0\]\.port/);
         await check('strategy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1}], cluster_max_redirections: -1}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cluster_max_redirections/);
         await check('strategy: redis\nredis: {host: 127.0.0.1, cloud_authentication: {auth_provider: aws}}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.cloud_authentication: cloud authentication is not supported/);
+        await check('strategy: redis\nredis: {host: 127.0.0.1, keepalive_pool_size: 0}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.keepalive_pool_size: value should be between 1 and 2147483646/);
+        await check('strategy: redis\nredis: {host: 127.0.0.1, keepalive_backlog: -1}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.keepalive_backlog: value should be between 0 and 2147483646/);
+        await check('strategy: redis\nredis: {host: 127.0.0.1, keepalive_backlog: many}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.keepalive_backlog: value should be between 0 and 2147483646/);
         await check('strategy: redis\nredis: {host: 127.0.0.1, ssl: true}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.ssl: TLS to Redis is not supported: the hiredis this sluice is built with \(Debian's 0\.14\) has no TLS/);
         await check('policies: [{match: [{type: consumer_group, key: name, values: [g]}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\].*consumer groups are not supported/);
         await check('policies: [{id: 3c1d7a56-6b7b-4a36-8d4d-2b4c3a1e9f00}]', /config\.policies\[0\]\.id.*inline/);
@@ -429,6 +432,44 @@ llm_providers:
         } finally {
             stalled.proc.kill('SIGCONT');
             await gw?.stop();
+            await stalled.stop();
+        }
+    });
+
+    test('keepalive_pool_size + keepalive_backlog bound the batches waiting on Redis; unset, none is held back', async () => {
+        const stalled = await startRedis();
+        const gws = [];
+        try {
+            for (const extra of ['keepalive_pool_size: 1, keepalive_backlog: 0', 'keepalive_pool_size: 1']) {
+                gws.push(await startGateway({
+                    config: config(mock, airl(`identifier: header
+header_name: x-team
+strategy: redis
+sync_rate: 0.1
+redis: {host: 127.0.0.1, port: ${stalled.port}, read_timeout: 600000, ${extra}}
+llm_providers:
+- {name: dashscope, limit: [1000000], window_size: [3600]}`)),
+                    workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key },
+                }));
+            }
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 2 }, count: 100 });
+            stalled.proc.kill('SIGSTOP'); // connections are accepted, nothing is answered
+            const send = (gw, team) => fetch(`${gw.base}/anything/v1/messages`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': CLIENT_KEY, 'x-team': team },
+                body: JSON.stringify({ model: 'qwen-plus', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+            }).then(async (r) => { await r.arrayBuffer(); return r.status; });
+            // team a's batch is sent and never answered; team b's then finds no room
+            for (const gw of gws) assert.equal(await send(gw, 'a'), 200);
+            await sleep(400); // a flush or more
+            for (const gw of gws) assert.equal(await send(gw, 'b'), 200);
+            await waitUntil(() => /Redis 127\.0\.0\.1:\d+ is busy: keepalive_pool_size \+ keepalive_backlog/.test(gws[0].stderr), 'the bounded gateway holds team b back', 10000);
+            await sleep(400);
+            assert.doesNotMatch(gws[1].stderr, /is busy/, 'without a backlog nothing is held back');
+        } finally {
+            stalled.proc.kill('SIGCONT');
+            for (const gw of gws) await gw.stop();
             await stalled.stop();
         }
     });

@@ -227,6 +227,32 @@ describe('rate-limiting, redis policy (real redis-server)', () => {
         } finally { await h.stop(); }
     });
 
+    test('one pipelined connection per worker, closed after 10 s idle (Kong\'s keepalive) and reopened by the next request', async () => {
+        const cfg = simpleConfig(up.port, { plugins: redisConf().replace('hour: 10', 'hour: 1000') });
+        // connections other than redis-cli's own
+        const clients = () => Number(/connected_clients:(\d+)/.exec(redis.cli('INFO', 'clients'))[1]) - 1;
+        assert.ok(await waitFor(() => clients() === 0, 10000), 'earlier gateways gone');
+        const g = await startSluice(cfg, { workers: 1 });
+        try {
+            await inOneWindow(3600, async () => {
+                redis.cli('FLUSHALL');
+                const rs = await burst(g.port, 20);
+                assert.ok(rs.every((r) => r.status === 200));
+                const idleFrom = Date.now();
+                assert.equal(clients(), 1, '20 concurrent requests share one connection');
+                const key = redis.cli('KEYS', 'ratelimit:*');
+                assert.equal(redis.cli('GET', key), '20');
+                assert.ok(await waitFor(() => clients() === 0, 20000, 200), 'closed when idle');
+                assert.ok(Date.now() - idleFrom >= 9500, `closed after ${Date.now() - idleFrom} ms idle`);
+                assert.doesNotMatch(g.stderr, /Redis .*(lost|failed)/, 'an idle close is not a failure');
+                const r = await request(g.port, { path: '/p/x' });
+                assert.equal(r.status, 200);
+                assert.equal(redis.cli('GET', key), '21', 'the next request reconnects and counts');
+                assert.equal(clients(), 1);
+            });
+        } finally { await g.stop(); }
+    });
+
     test('Redis killed mid-run: requests keep flowing on local counts, warned once; counting resumes after restart', async () => {
         const cfg = simpleConfig(up.port, { plugins: redisConf().replace('hour: 10', 'hour: 1000') });
         const g = await startSluice(cfg, { workers: 1 });
