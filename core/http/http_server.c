@@ -4,13 +4,16 @@
  * where it lies (the read buffer) when nothing is waiting before it, else
  * over the connection's pending buffer; only bytes the parser left (a
  * pipelined request, input of a paused connection) are copied into
- * pending.  Callbacks copy what they keep.  The parser pauses at the end of each
- * message; the request is then handed to request.c and parsing resumes only
- * when that request has been answered and logged (sl_conn_request_done), so
- * pipelined requests are served strictly in order.  Callbacks from llhttp
- * never write to the socket themselves: what they decide is acted upon after
- * llhttp_execute() returns, which keeps the code free of re-entrancy. */
+ * pending.  Callbacks copy what they keep, except a large body that arrived
+ * whole in one read: its request takes the read buffer (on_body).  The
+ * parser pauses at the end of each message; the request is then handed to
+ * request.c and parsing resumes only when that request has been answered
+ * and logged (sl_conn_request_done), so pipelined requests are served
+ * strictly in order.  Callbacks from llhttp never write to the socket
+ * themselves: what they decide is acted upon after llhttp_execute()
+ * returns, which keeps the code free of re-entrancy. */
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__GLIBC__)
@@ -24,11 +27,15 @@
 #include "http/proxy.h"
 
 #define SL_READ_BUF (64 * 1024)
+#define SL_LEND_MIN (16 * 1024)     /* a body this large takes the read buffer it is in */
 #define SL_PENDING_MAX (64 * 1024)  /* pipelined bytes buffered per conn */
 #define SL_PENDING_KEEP (16 * 1024) /* input buffer kept between requests */
 #define SL_LINGER_MS 5000           /* flushing and lingering before a close */
 
-static char sl_read_buf[SL_READ_BUF]; /* one loop per process */
+/* One loop per process, one read buffer: allocated when a read needs it,
+ * after a request took the last one (on_body lends a whole large body's
+ * buffer to its request instead of copying the body out of it). */
+static char *sl_read_buf;
 
 typedef struct sl_write {
     uv_write_t req;
@@ -339,6 +346,19 @@ on_body(llhttp_t *p, const char *at, size_t len)
     }
     if (r->discard_body)
         return 0;
+    /* The whole declared body, large, in one read parsed where it lies (see
+     * conn_process): the request takes that read buffer, counted whole in
+     * max_body_memory, instead of a copy of its bytes. */
+    if (r->body == NULL && len >= SL_LEND_MIN && len == r->req_content_length && !r->req_chunked &&
+        sl_read_buf != NULL && (uintptr_t)at >= (uintptr_t)sl_read_buf &&
+        (uintptr_t)at + len <= (uintptr_t)sl_read_buf + SL_READ_BUF &&
+        sl_req_body_count(r, SL_READ_BUF, 0) == 0) {
+        r->body_buf = sl_read_buf;
+        r->body = (char *)at;
+        r->body_len = r->body_cap = len;
+        sl_read_buf = NULL;
+        return 0;
+    }
     if (r->body_len + len > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 16384;
         while (cap < r->body_len + len)
@@ -352,7 +372,15 @@ on_body(llhttp_t *p, const char *at, size_t len)
             llhttp_set_error_reason(p, "no memory for the body");
             return HPE_USER;
         }
-        r->body = sl_xrealloc(r->body, cap);
+        if (r->body_buf != NULL) { /* more than declared (llhttp stops there): copied out */
+            char *nb = sl_xmalloc(cap);
+            memcpy(nb, r->body, r->body_len);
+            free(r->body_buf);
+            r->body_buf = NULL;
+            r->body = nb;
+        } else {
+            r->body = sl_xrealloc(r->body, cap);
+        }
         r->body_cap = cap;
     }
     memcpy(r->body + r->body_len, at, len);
@@ -375,8 +403,10 @@ on_message_complete(llhttp_t *p)
 static void
 on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
+    if (sl_read_buf == NULL)
+        sl_read_buf = sl_xmalloc(SL_READ_BUF);
     buf->base = sl_read_buf;
-    buf->len = sizeof(sl_read_buf);
+    buf->len = SL_READ_BUF;
 }
 
 static void
@@ -477,7 +507,9 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
  * up instead of recursing (c->in_process).  `in` (in_len bytes) is a read
  * to parse where it lies, given only while c->pending is empty: what the
  * parser leaves of it goes to c->pending, the rest is never copied (a 50 KB
- * body is copied once, into the request, instead of twice). */
+ * body is copied once, into the request, instead of twice; not at all when
+ * the request takes the read buffer, see on_body: `in` then belongs to the
+ * request, which lives at least until sl_req_body_done() below). */
 static void
 conn_process(sl_conn_t *c, const char *in, size_t in_len)
 {

@@ -155,9 +155,7 @@ release_body(sl_proxy_t *p)
         sl_server_freed(r->w, r->body_cap + p->head_len);
         if (r->body) {
             sl_req_body_count(r, 0, 1);
-            free(r->body);
-            r->body = NULL;
-            r->body_len = r->body_cap = 0;
+            sl_req_body_free(r);
         }
         /* nor the request head (no other try will write it) */
         free(p->head);

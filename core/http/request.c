@@ -87,12 +87,20 @@ sl_req_body_count(sl_req_t *r, size_t bytes, int force)
     return 0;
 }
 
+void
+sl_req_body_free(sl_req_t *r)
+{
+    free(r->body_buf ? r->body_buf : r->body);
+    r->body = r->body_buf = NULL;
+    r->body_len = r->body_cap = 0;
+}
+
 static void
 body_cleanup(void *arg)
 {
     sl_req_t *r = arg;
     sl_req_body_count(r, 0, 1);
-    free(r->body);
+    sl_req_body_free(r);
     free(r->held);
     if (r->ser)
         json_object_put(r->ser);

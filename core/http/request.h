@@ -89,6 +89,8 @@ struct sl_req {
     sl_headers_t client_headers; /* as received (for the log record) */
     char *body;                  /* malloc'd, freed by a pool cleanup */
     size_t body_len, body_cap;
+    char *body_buf;      /* a read buffer lent to the request: r->body points into it, and
+                          * it is what is freed (NULL: r->body is its own block) */
     size_t body_counted; /* bytes of body counted in max_body_memory */
     int body_refused;    /* 503: no room in max_body_memory (http_server.c) */
     int discard_body;
@@ -162,6 +164,11 @@ void sl_req_free(sl_req_t *r);
  * would cross max_body_memory is refused (-1, nothing counted) unless
  * `force` (a plugin's replacement body); shrinking always succeeds. */
 int sl_req_body_count(sl_req_t *r, size_t bytes, int force);
+
+/* Free the request's body (its own block or the read buffer lent to it,
+ * r->body_buf) and leave it empty; the count in max_body_memory is the
+ * caller's to move. */
+void sl_req_body_free(sl_req_t *r);
 
 /* Parsing milestones (http_server.c). */
 void sl_req_headers_done(sl_req_t *r);

@@ -283,7 +283,7 @@ api_req_body_set(sl_req_t *r, const char *data, size_t len)
     char *nb = sl_xmalloc(len ? len : 1);
     if (len)
         memcpy(nb, data, len);
-    free(r->body);
+    sl_req_body_free(r);
     r->body = nb;
     r->body_len = r->body_cap = len;
     sl_req_body_count(r, len, 1); /* counted, never refused: the old one is gone */
@@ -297,7 +297,7 @@ api_req_body_take(sl_req_t *r, char *data, size_t len)
     if ((r->phase != SL_PHASE_BODY && r->phase != SL_PHASE_BALANCER) || r->stream_body ||
         !req_writable(r) || data == NULL)
         return -1;
-    free(r->body);
+    sl_req_body_free(r);
     r->body = data;
     r->body_len = r->body_cap = len;
     sl_req_body_count(r, len, 1); /* counted, never refused: the old one is gone */
