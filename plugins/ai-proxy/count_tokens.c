@@ -97,7 +97,8 @@ sl_ap_str_tokens(const sl_jdoc_t *d, int tok)
     return sl_ap_tok_tokens(d, &d->t[tok]);
 }
 
-/* What the estimate does with a member named by key token `k`. */
+/* What the estimate does with a member named by key token `k`.  The names'
+ * lengths differ from each other and are at least 4 (sl_ap_key_kind). */
 enum { SL_AP_KEY_OTHER, SL_AP_KEY_TYPE, SL_AP_KEY_SKIP };
 
 static const struct {
@@ -129,14 +130,26 @@ sl_ap_key_kind(const sl_jdoc_t *d, int k)
     const sl_jtok_t *t = &d->t[k];
     size_t j;
 
-    /* the length first: most keys are none of these */
-    if (!t->esc && t->len < 32 && !(sl_ap_key_lens() >> t->len & 1)) {
-        return SL_AP_KEY_OTHER;
+    if (!t->esc) {
+        const char *p = d->src + t->start;
+        uint32_t a, b;
+
+        /* the length first: most keys are none of these; then the entry of
+         * that length (the table's lengths differ, and are 4 or more), its
+         * first four bytes as one word, then the rest */
+        if (t->len >= 32 || !(sl_ap_key_lens() >> t->len & 1)) {
+            return SL_AP_KEY_OTHER;
+        }
+        for (j = 0; sl_ap_keys[j].len != t->len; j++) {
+        }
+        memcpy(&a, p, 4);
+        memcpy(&b, sl_ap_keys[j].name, 4);
+        return a == b && (t->len == 4 || memcmp(p + 4, sl_ap_keys[j].name + 4, t->len - 4) == 0)
+                   ? sl_ap_keys[j].kind
+                   : SL_AP_KEY_OTHER;
     }
     for (j = 0; j < sizeof(sl_ap_keys) / sizeof(sl_ap_keys[0]); j++) {
-        if (t->esc ? sl_json_str_eq(d, k, sl_ap_keys[j].name)
-                   : t->len == sl_ap_keys[j].len &&
-                         memcmp(d->src + t->start, sl_ap_keys[j].name, sl_ap_keys[j].len) == 0) {
+        if (sl_json_str_eq(d, k, sl_ap_keys[j].name)) {
             return sl_ap_keys[j].kind;
         }
     }

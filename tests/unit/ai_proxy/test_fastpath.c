@@ -352,6 +352,12 @@ test_block_kinds(void **state)
         "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"}}}}],"
         "\"messages\":[{\"role\":\"user\",\"content\":\"hi \xe2\x80\x94 there\"}]}",
         "{\"messages\":[{\"content\":[{\"type\":\"image\"},{\"type\":{\"type\":\"image\"}}]}]}",
+        /* keys of a skipped name's length that share its first four bytes,
+         * or its last ones, and are not it; an escaped skipped name */
+        "{\"messages\":[{\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\","
+        "\"signaturz\":\"counted\",\"xignature\":\"counted\",\"sign\":\"c\","
+        "\"cache_controx\":{\"a\":\"counted\"},\"xache_control\":\"counted\","
+        "\"tyqe\":\"image\",\"\\u0073ignature\":\"skipped\"}]}]}",
     };
     size_t k;
 
