@@ -407,16 +407,15 @@ key_under(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 /* The scalar a typed reader asks for, straight from the pending values
- * when that is where it is: the newest value set at exactly `key` with no
+ * when that is where it is (tree or not): the newest value set at exactly `key` with no
  * later one above it (which would replace it) or below it (which would
  * make it an object).  NULL when only the tree can tell.  Reading one
  * value then costs a walk of the pending list, not the whole tree built
  * (ai-rate-limiting-advanced reads four numbers of ai-proxy's seventeen). */
 static const struct sl_ser_pending *
-pending_scalar(const sl_req_t *r, const char *key)
+pending_scalar(const sl_req_t *r, const char *key, size_t klen)
 {
     const struct sl_ser_pending *hit = NULL;
-    size_t klen = strlen(key);
 
     for (const struct sl_ser_pending *q = r->ser_pending; q != NULL; q = q->next) {
         if (q->klen == klen && memcmp(q->key, key, klen) == 0)
@@ -430,41 +429,123 @@ pending_scalar(const sl_req_t *r, const char *key)
     return hit;
 }
 
+/* What a dotted key holds once the pending values are placed, worked out
+ * from the pending list alone: right when they are all there is (no tree
+ * built yet, r->ser NULL), as in the log phase of a request whose plugins
+ * only set typed values (ai-proxy's statistics).  place()'s rules, value
+ * by value: one set at the key replaces what was there (an OBJECT starts
+ * empty); one set above it replaces the branch, so the key is gone; one
+ * set below it makes the key an object if it was not (a new, empty one)
+ * and adds the member named by the next segment, in the order members
+ * first appeared (json-c keeps a replaced member's place). */
+typedef enum { AT_ABSENT, AT_VALUE, AT_OBJECT, AT_UNKNOWN } pending_at_t;
+
+#define PENDING_MAX_MEMBERS 64 /* more: ask the tree */
+
+typedef struct {
+    const struct sl_ser_pending *value;  /* AT_VALUE */
+    size_t n;                            /* AT_OBJECT: its members */
+    sl_str_t names[PENDING_MAX_MEMBERS]; /* their names (in the pending keys) */
+} pending_node_t;
+
+static pending_at_t
+pending_at(const sl_req_t *r, const char *key, size_t klen, pending_node_t *o)
+{
+    pending_at_t at = AT_ABSENT;
+
+    o->value = NULL;
+    o->n = 0;
+    for (const struct sl_ser_pending *q = r->ser_pending; q != NULL; q = q->next) {
+        if (q->klen == klen && memcmp(q->key, key, klen) == 0) {
+            at = q->type == SL_VALUE_OBJECT ? AT_OBJECT : AT_VALUE;
+            o->value = q;
+            o->n = 0;
+        } else if (key_under(q->key, q->klen, key, klen)) {
+            at = AT_ABSENT;
+        } else if (key_under(key, klen, q->key, q->klen)) {
+            const char *m = q->key + klen + 1, *end = q->key + q->klen;
+            const char *dot = memchr(m, '.', (size_t)(end - m));
+            size_t mlen = (size_t)((dot ? dot : end) - m), i;
+
+            if (at != AT_OBJECT) {
+                at = AT_OBJECT;
+                o->n = 0;
+            }
+            for (i = 0; i < o->n; i++)
+                if (o->names[i].len == mlen && memcmp(o->names[i].ptr, m, mlen) == 0)
+                    break;
+            if (i == o->n) {
+                if (o->n == PENDING_MAX_MEMBERS)
+                    return AT_UNKNOWN;
+                o->names[o->n++] = (sl_str_t){m, mlen};
+            }
+        }
+    }
+    return at;
+}
+
+/* A pending scalar as typed readers see it (the same answers as from the
+ * tree). */
+static void
+pending_typed(const struct sl_ser_pending *q, sl_value_t *out)
+{
+    out->type = q->type;
+    switch (q->type) {
+    case SL_VALUE_BOOL:
+        out->i = q->i != 0;
+        out->d = (double)out->i;
+        break;
+    case SL_VALUE_INT:
+        out->i = q->i;
+        out->d = (double)q->i;
+        break;
+    case SL_VALUE_DOUBLE: /* json-c's int64 of a double: truncated, clamped */
+        out->d = q->d;
+        out->i = q->d >= 9223372036854775807.0    ? INT64_MAX
+                 : q->d <= -9223372036854775808.0 ? INT64_MIN
+                                                  : (int64_t)q->d;
+        break;
+    case SL_VALUE_STRING:
+        out->s = q->s;
+        out->n = q->s.len;
+        break;
+    default: /* NULL; an ARRAY set as a value is empty */
+        break;
+    }
+}
+
 int
 sl_serialize_get_typed(sl_req_t *r, const char *key, sl_value_t *out)
 {
     json_object *node;
     const struct sl_ser_pending *q;
+    pending_node_t at;
+    size_t klen;
 
     *out = (sl_value_t){SL_VALUE_NULL, 0, 0, {"", 0}, 0};
     if (key == NULL)
         return 0;
-    if (r->ser_pending != NULL && (q = pending_scalar(r, key)) != NULL) {
-        /* the same answers as from the tree below */
-        out->type = q->type;
-        switch (q->type) {
-        case SL_VALUE_BOOL:
-            out->i = q->i != 0;
-            out->d = (double)out->i;
-            break;
-        case SL_VALUE_INT:
-            out->i = q->i;
-            out->d = (double)q->i;
-            break;
-        case SL_VALUE_DOUBLE: /* json-c's int64 of a double: truncated, clamped */
-            out->d = q->d;
-            out->i = q->d >= 9223372036854775807.0    ? INT64_MAX
-                     : q->d <= -9223372036854775808.0 ? INT64_MIN
-                                                      : (int64_t)q->d;
-            break;
-        case SL_VALUE_STRING:
-            out->s = q->s;
-            out->n = q->s.len;
-            break;
-        default: /* NULL */
+    klen = strlen(key);
+    if (r->ser_pending != NULL && (q = pending_scalar(r, key, klen)) != NULL) {
+        pending_typed(q, out); /* the common case, and the quicker walk */
+        return 1;
+    }
+    if (!key_ok(key, klen))
+        return 0; /* no value has such a key */
+    if (r->ser == NULL) {
+        switch (pending_at(r, key, klen, &at)) {
+        case AT_ABSENT:
+            return 0;
+        case AT_VALUE:
+            pending_typed(at.value, out);
+            return 1;
+        case AT_OBJECT:
+            out->type = SL_VALUE_OBJECT;
+            out->n = at.n;
+            return 1;
+        case AT_UNKNOWN:
             break;
         }
-        return 1;
     }
     if (!lookup(r, key, &node))
         return 0;
@@ -507,9 +588,27 @@ int
 sl_serialize_keys(sl_req_t *r, const char *key, sl_str_t *names, size_t cap)
 {
     json_object *node;
-    size_t i = 0;
+    pending_node_t at;
+    size_t i = 0, klen;
 
-    if (key == NULL || !lookup(r, key, &node))
+    if (key == NULL || !key_ok(key, klen = strlen(key)))
+        return 0;
+    if (r->ser == NULL) {
+        switch (pending_at(r, key, klen, &at)) {
+        case AT_ABSENT:
+            return 0;
+        case AT_VALUE:
+            return -1;
+        case AT_OBJECT: /* names as the tree's: NUL-terminated, in the pool */
+            for (i = 0; i < at.n && i < cap && names != NULL; i++)
+                names[i] = (sl_str_t){sl_pstrndup(r->pool, at.names[i].ptr, at.names[i].len),
+                                      at.names[i].len};
+            return (int)at.n;
+        case AT_UNKNOWN:
+            break;
+        }
+    }
+    if (!lookup(r, key, &node))
         return 0;
     if (!json_object_is_type(node, json_type_object))
         return -1;

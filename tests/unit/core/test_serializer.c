@@ -860,13 +860,77 @@ test_set_typed(void **state)
     sl_pool_destroy(pool);
 }
 
+/* Typed reads and member lists answered from the pending values alone (no
+ * tree yet) give what the tree gives: pseudo-random sequences of typed
+ * values over a small family of keys (objects replaced from above, made
+ * from below, members set again, arrays and nulls in the way), every key
+ * of the family and some absent ones read from a request that never
+ * builds its tree and from a copy that has built it. */
+static void
+test_pending_reads(void **state)
+{
+    static const char *const family[] = {
+        "a",     "a.b", "a.c", "a.b.x",    "a.b.y",          "a.c.x",
+        "b",     "b.a", "ai",  "ai.proxy", "ai.proxy.usage", "ai.proxy.usage.n",
+        "ai.x.y"};
+    static const char *const absent[] = {"a.b.x.q", "d", "a.z", "ai.proxy.usage.n.m", "b.b"};
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    const size_t nf = sizeof(family) / sizeof(family[0]);
+
+    (void)state;
+    for (int round = 0; round < 400; round++) {
+        sl_pool_t *pool = sl_pool_create(4096);
+        sl_req_t *p = make_request(pool), *t = make_request(pool);
+        int nset = 1 + (int)(x % 12);
+
+        for (int k = 0; k < nset; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            const char *key = family[(x >> 3) % nf];
+            sl_value_t v = tv((sl_value_type_t)((x >> 9) % 7), (int64_t)(x >> 40) - 4096,
+                              (double)(x >> 44) / 8.0, (x >> 12) % 2 ? "s\"v" : "");
+            set_t(p, key, v);
+            set_t(t, key, v);
+        }
+        sl_str_t tmp;
+        sl_serialize_get(t, "zz", &tmp); /* t builds its tree */
+        for (size_t k = 0; k < nf + sizeof(absent) / sizeof(absent[0]); k++) {
+            const char *key = k < nf ? family[k] : absent[k - nf];
+            sl_value_t a, b;
+            static const size_t caps[] = {0, 1, 4}; /* member names asked for */
+            sl_str_t na[4], nb[4];
+            int ra = sl_serialize_get_typed(p, key, &a), rb = sl_serialize_get_typed(t, key, &b);
+
+            if (ra != rb || a.type != b.type || a.i != b.i || a.d != b.d || a.n != b.n ||
+                a.s.len != b.s.len || memcmp(a.s.ptr, b.s.ptr, a.s.len) != 0)
+                fail_msg("round %d, %s: pending %d/%d/%zu, tree %d/%d/%zu", round, key, ra,
+                         (int)a.type, a.n, rb, (int)b.type, b.n);
+            for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+                size_t cap = caps[c];
+                ra = sl_serialize_keys(p, key, na, cap);
+                rb = sl_serialize_keys(t, key, nb, cap);
+                assert_int_equal(ra, rb);
+                for (int i = 0; i < ra && i < (int)cap; i++) {
+                    assert_int_equal(na[i].len, nb[i].len);
+                    assert_memory_equal(na[i].ptr, nb[i].ptr, na[i].len);
+                    assert_int_equal(na[i].ptr[na[i].len], '\0');
+                }
+            }
+        }
+        assert_null(p->ser);                                  /* answered without the tree */
+        assert_int_equal(sl_serialize(p, NULL, &tmp), SL_OK); /* and the record is whole */
+        json_object_put(p->ser);
+        json_object_put(t->ser);
+        sl_pool_destroy(pool);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_record),    cmocka_unit_test(test_same_bytes),
         cmocka_unit_test(test_headers_spread), cmocka_unit_test(test_typed),
-        cmocka_unit_test(test_set_typed),
+        cmocka_unit_test(test_set_typed),      cmocka_unit_test(test_pending_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
