@@ -379,6 +379,17 @@ proxy_free_cb(uv_handle_t *h)
     free(p);
 }
 
+/* A try that ends before it connected names its target by address too
+ * (Kong's tries) when the host is one; a connected try has the peer's. */
+static void
+try_name_target(const sl_proxy_t *p, sl_try_t *t)
+{
+    unsigned char addr[16];
+
+    if (p->host != NULL && inet_pton(strchr(p->host, ':') ? AF_INET6 : AF_INET, p->host, addr) == 1)
+        copy_cstr(t->ip, sizeof(t->ip), p->host);
+}
+
 /* Detach from the request and release everything. */
 static void
 proxy_close(sl_proxy_t *p, int reuse)
@@ -392,6 +403,8 @@ proxy_close(sl_proxy_t *p, int reuse)
     if (p->pending) {
         sl_upconnect_cancel(p->pending);
         p->pending = NULL;
+        if (p->r != NULL && p->r->ntries > 0)
+            try_name_target(p, &p->r->tries[p->r->ntries - 1]);
     }
     if (p->c) {
         sl_upconn_release(p->c, reuse);
@@ -964,6 +977,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     t->latency_us = sl_now_us() - t->start_us;
     if (status < 0) {
         int timeout = status == UV_ETIMEDOUT;
+        try_name_target(p, t);
         t->failed = 1;
         t->code = timeout ? 504 : 502;
         copy_cstr(t->state, sizeof(t->state), "failed");
@@ -1072,17 +1086,12 @@ try_connect(sl_proxy_t *p)
     };
     sl_try_t *try = sl_req_add_try(r);
     try->start_us = sl_now_us();
-    { /* a failed try names its target too (Kong's tries); the peer's
-       * address replaces these once connected */
-        unsigned char addr[16];
-        if (inet_pton(strchr(p->host, ':') ? AF_INET6 : AF_INET, p->host, addr) == 1)
-            copy_cstr(try->ip, sizeof(try->ip), p->host);
-        try->port = p->port;
-    }
+    try->port = p->port;
     p->tries++;
     sl_lazy_timer_stop(&p->timer_due);
     if (sl_upconnect_start(r->w->uppool, &t, on_connected, p, &p->pending) < 0) {
         p->pending = NULL;
+        try_name_target(p, try);
         bad_gateway(p, SL_REQERR_UPSTREAM_CONNECT);
     }
 }

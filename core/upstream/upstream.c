@@ -14,6 +14,7 @@
  *    the peer closed it (or talks out of turn), so it is closed before
  *    anyone can be handed a dead socket. */
 
+#include "base/lazytimer.h"
 #include "base/log.h"
 #include "upstream/upstream_int.h"
 
@@ -247,6 +248,7 @@ sl_upc_new(sl_uppool_t *pool, const sl_upconnect_t *uc)
         return NULL;
     }
     c->timer.data = c;
+    c->idle_due = SL_LAZY_TIMER_OFF;
     c->open_handles = 2;
     c->connect_req.data = c;
     c->pool = pool;
@@ -405,7 +407,24 @@ conn_tls_quiet(sl_upconn_t *c)
 static void
 conn_idle_timer_cb(uv_timer_t *t)
 {
-    sl_upc_close(t->data);
+    sl_upconn_t *c = t->data;
+
+    if (sl_lazy_timer_early(t, &c->idle_due))
+        return;
+    sl_upc_close(c);
+}
+
+/* Stop what the timer is armed for.  The idle timeout is lazy (a taken
+ * connection only forgets its deadline, and goes back to idle without
+ * touching libuv's timer heap while the old firing is still ahead); a
+ * deferred delivery is stopped for real. */
+static void
+conn_timer_cancel(sl_upconn_t *c)
+{
+    if (c->timer.timer_cb == conn_idle_timer_cb)
+        sl_lazy_timer_stop(&c->idle_due);
+    else
+        uv_timer_stop(&c->timer);
 }
 
 /* Data or EOF on an idle connection: the peer closed it or broke the
@@ -446,12 +465,13 @@ conn_to_idle(sl_upconn_t *c)
     free(c->pbuf);
     c->rbuf = c->pbuf = NULL;
     c->idle_since = uv_now(pool->loop);
-    if (sl_upc_uv_read(c, 1) < 0 ||
-        (pool->opts.keepalive_timeout_ms != SL_UP_KEEPALIVE_FOREVER &&
-         uv_timer_start(&c->timer, conn_idle_timer_cb, pool->opts.keepalive_timeout_ms, 0) < 0)) {
+    if (sl_upc_uv_read(c, 1) < 0) {
         sl_upc_close(c);
         return;
     }
+    if (pool->opts.keepalive_timeout_ms != SL_UP_KEEPALIVE_FOREVER)
+        sl_lazy_timer_start(&c->timer, &c->idle_due, conn_idle_timer_cb,
+                            pool->opts.keepalive_timeout_ms);
     SL_LIST_INSERT(pool->idle, c);
     c->key->nidle++;
 }
@@ -479,7 +499,7 @@ sl_uppool_take_idle(sl_uppool_t *pool, const sl_upstream_target_t *t)
         c->key->nidle--;
         /* libuv keeps reading: conn_on_read stashes anything that arrives
          * before the user's read_start */
-        uv_timer_stop(&c->timer);
+        conn_timer_cancel(c);
         c->state = C_ACTIVE;
         c->reused = 1;
         SL_LIST_INSERT(pool->busy, c);
@@ -656,7 +676,7 @@ sl_upconn_read_stop(sl_upconn_t *c)
         return UV_EINVAL;
     c->reading = 0;
     if (c->state == C_ACTIVE) {
-        uv_timer_stop(&c->timer);
+        conn_timer_cancel(c);
         return sl_upc_uv_read(c, 0);
     }
     return 0;
@@ -758,7 +778,7 @@ sl_upconn_release(sl_upconn_t *c, int reuse)
     c->reading = 0;
     c->read_cb = NULL;
     c->read_arg = NULL;
-    uv_timer_stop(&c->timer);
+    conn_timer_cancel(c);
     if (reuse && !c->net_eof && c->stash_len == 0 && conn_poolable(c))
         conn_to_idle(c);
     else

@@ -66,6 +66,7 @@ struct sl_upconn {
     unsigned uv_reading : 1; /* libuv read started on tcp */
     sl_upkey_t *key;
     uint64_t idle_since; /* uv_now() when it went idle */
+    uint64_t idle_due;   /* the idle timeout's deadline (base/lazytimer.h) */
     char *stash;         /* bytes that came while not reading */
     size_t stash_len;
     int read_err;

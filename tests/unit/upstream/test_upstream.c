@@ -231,6 +231,48 @@ test_idle_timeout_and_limit(void **state)
     test_client_reset(&c);
 }
 
+/* The idle timeout is lazy (a taken connection leaves its timer armed):
+ * the old firing must neither close a connection that is busy nor one that
+ * went idle again since; the timeout counts from the last release. */
+static void
+test_idle_timeout_counts_from_last_release(void **state)
+{
+    fixture_t *f = *state;
+    sl_uppool_options_t o = {.keepalive_max_idle = 4, .keepalive_timeout_ms = 400};
+    sl_uppool_t *pool = sl_uppool_new(&f->loop, &o);
+    sl_upstream_target_t t = target("127.0.0.1", f->srv.port);
+    test_client_t a = {0}, b = {0}, c = {0};
+    uint64_t t0, t1;
+
+    connect_ok(f, pool, &t, &a);
+    echo_roundtrip(f, &a, "first");
+    t0 = uv_hrtime();
+    sl_upconn_release(a.c, 1);
+    test_run_for(&f->loop, 200);
+    connect_ok(f, pool, &t, &b); /* taken before its deadline */
+    assert_int_equal(sl_upconn_reused(b.c), 1);
+    while ((uv_hrtime() - t0) / 1000000u < 700) /* past the first deadline, busy */
+        test_run_for(&f->loop, 20);
+    assert_int_equal(f->srv.peer_closed, 0);
+    echo_roundtrip(f, &b, "busy");
+    sl_upconn_release(b.c, 1);
+    test_run_for(&f->loop, 200);
+    connect_ok(f, pool, &t, &c); /* idle again, then taken again */
+    assert_int_equal(sl_upconn_reused(c.c), 1);
+    t1 = uv_hrtime();
+    sl_upconn_release(c.c, 1);
+    while (f->srv.peer_closed < 1 && (uv_hrtime() - t1) / 1000000u < 3000)
+        test_run_for(&f->loop, 5);
+    assert_int_equal(f->srv.peer_closed, 1);
+    assert_true((uv_hrtime() - t1) / 1000000u >= 350); /* from the last release */
+    assert_int_equal(f->srv.accepted, 1);
+
+    sl_uppool_free(pool);
+    test_client_reset(&a);
+    test_client_reset(&b);
+    test_client_reset(&c);
+}
+
 static void
 test_pooling_off(void **state)
 {
@@ -568,6 +610,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_server_closed_idle_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unread_data_not_pooled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout_and_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout_counts_from_last_release, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pooling_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
