@@ -100,6 +100,8 @@ test_escape(void **state)
         {"/a b/c d", "/a%20b/c%20d"},
         {"/a\xf0\x9f\x98\x80", "/a%F0%9F%98%80"},
         {"/endel\xc3\xb8st", "/endel%C3%B8st"},
+        /* every other printable ASCII character, a control and DEL */
+        {" \"<>\\^`{|}\x01\x7f", "%20%22%3C%3E%5C%5E%60%7B%7C%7D%01%7F"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char out[512];
