@@ -292,16 +292,46 @@ sl_json_scan_num(const char *s, size_t len, size_t i)
     return i;
 }
 
+/* Whitespace between tokens (RFC 8259's four); one comparison for the
+ * usual byte above the space. */
+#define SL_JSON_WS(s, len, i)                                                                      \
+    while ((i) < (len) && (unsigned char)(s)[i] <= ' ' &&                                          \
+           ((s)[i] == ' ' || (s)[i] == '\t' || (s)[i] == '\n' || (s)[i] == '\r')) {                \
+        (i)++;                                                                                     \
+    }
+
+/* The document's single value is complete at i: only whitespace may
+ * follow. */
+static int
+sl_json_end(sl_jdoc_t *d, const char *s, size_t len, size_t i)
+{
+    SL_JSON_WS(s, len, i);
+    if (i != len) {
+        return sl_json_fail(d, i, "unexpected data after the JSON value");
+    }
+    return 0;
+}
+
+/* The grammar's states are labels, and each token jumps to the state that
+ * must follow it (after a key and its ':' straight to a value, after a
+ * value and its ',' straight to the next key or value), so no state is
+ * tested again at every token:
+ *   value      a value must come
+ *   arr_first  a value or ']' (just after '[')
+ *   obj_first  a key or '}' (just after '{')
+ *   key        a key (after ',' in an object)
+ *   colon      the ':' after a key, when whitespace came first
+ *   after      ',' or the container's closing bracket (after a value)
+ * Errors and their offsets are those of the loop this replaced
+ * (tests/unit/ai_proxy/ref_scan.c). */
 int
 sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
 {
     uint32_t stack[SL_JSON_MAX_DEPTH];
     int depth = 0;
     size_t i = 0;
-    /* what may come next: 0 value, 1 key or '}', 2 ':' , 3 ',' or close,
-     * 4 key (after ','), 5 value or ']' */
-    int want = 0;
     int tok;
+    unsigned char c;
 
     d->src = s;
     d->n = 0;
@@ -317,160 +347,159 @@ sl_json_parse(sl_jdoc_t *d, const char *s, size_t len)
         return -2;
     }
 
-    for (;;) {
-        unsigned char c;
-
-        /* one comparison for the usual byte above the space */
-        while (i < len && (unsigned char)s[i] <= ' ' &&
-               (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
-            i++;
+value:
+    SL_JSON_WS(s, len, i);
+    if (i >= len) {
+        goto eof;
+    }
+    c = (unsigned char)s[i];
+value_c:
+    switch (c) {
+    case '{':
+    case '[':
+        if (depth == SL_JSON_MAX_DEPTH) {
+            return sl_json_fail(d, i, "JSON nested too deeply");
         }
-        if (i >= len) {
-            if (depth == 0 && d->n > 0 && want == 3) {
-                return 0;
-            }
-            return sl_json_fail(d, i, "unexpected end of JSON input");
+        tok = sl_json_push(d, c == '{' ? SL_J_OBJ : SL_J_ARR, i);
+        if (tok < 0) {
+            return tok;
         }
-        c = (unsigned char)s[i];
-
-        if (depth == 0 && d->n > 0) {
-            return sl_json_fail(d, i, "unexpected data after the JSON value");
-        }
-
-        if (want == 2) {
-            if (c != ':') {
-                return sl_json_fail(d, i, "expected ':' after an object key");
-            }
-            i++;
-            want = 0;
-            continue;
-        }
-        if (want == 3) {
-            sl_jtok_t *top = &d->t[stack[depth - 1]];
-
-            if (c == ',') {
-                i++;
-                want = top->type == SL_J_OBJ ? 4 : 0;
-                continue;
-            }
-            if ((c == '}' && top->type == SL_J_OBJ) || (c == ']' && top->type == SL_J_ARR)) {
-                goto close;
-            }
-            return sl_json_fail(d, i, "expected ',' or a closing bracket");
-        }
-        if (want == 1 || want == 4) {
-            if (c == '}' && want == 1) {
-                goto close;
-            }
-            if (c != '"') {
-                return sl_json_fail(d, i, "expected a string key");
-            }
-            tok = sl_json_string(d, s, len, &i);
-            if (tok < 0) {
-                return tok;
-            }
-            if (i < len && s[i] == ':') { /* the usual case, without a turn */
-                i++;
-                want = 0;
-                continue;
-            }
-            want = 2;
-            continue;
-        }
-        if (want == 5 && c == ']') {
-            goto close;
-        }
-
-        /* a value */
-        switch (c) {
-        case '{':
-        case '[':
-            if (depth == SL_JSON_MAX_DEPTH) {
-                return sl_json_fail(d, i, "JSON nested too deeply");
-            }
-            tok = sl_json_push(d, c == '{' ? SL_J_OBJ : SL_J_ARR, i);
-            if (tok < 0) {
-                return tok;
-            }
-            stack[depth++] = (uint32_t)tok;
-            i++;
-            want = c == '{' ? 1 : 5;
-            continue;
-        case '"':
-            tok = sl_json_string(d, s, len, &i);
-            if (tok < 0) {
-                return tok;
-            }
-            break;
-        case 't':
-        case 'f':
-        case 'n': {
-            const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-            size_t ln = strlen(lit);
-
-            if (len - i < ln || memcmp(s + i, lit, ln) != 0) {
-                return sl_json_fail(d, i, "invalid literal");
-            }
-            tok = sl_json_push(d, c == 't' ? SL_J_TRUE : c == 'f' ? SL_J_FALSE : SL_J_NULL, i);
-            if (tok < 0) {
-                return tok;
-            }
-            d->t[tok].len = (uint32_t)ln;
-            i += ln;
-            break;
-        }
-        default: {
-            size_t end = sl_json_scan_num(s, len, i);
-
-            if (end == (size_t)-1) {
-                return sl_json_fail(d, i, "unexpected character");
-            }
-            tok = sl_json_push(d, SL_J_NUM, i);
-            if (tok < 0) {
-                return tok;
-            }
-            d->t[tok].len = (uint32_t)(end - i);
-            i = end;
-            break;
-        }
-        }
-        want = 3;
-        if (depth == 0) {
-            /* top-level scalar: only trailing whitespace may follow */
-            while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
-                i++;
-            }
-            if (i != len) {
-                return sl_json_fail(d, i, "unexpected data after the JSON value");
-            }
-            return 0;
-        }
-        goto next;
-
-    close : {
-        sl_jtok_t *top = &d->t[stack[--depth]];
-
-        top->len = (uint32_t)(i + 1 - top->start);
-        top->next = d->n;
+        stack[depth++] = (uint32_t)tok;
         i++;
-        want = 3;
-        if (depth == 0) {
-            while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
-                i++;
-            }
-            if (i != len) {
-                return sl_json_fail(d, i, "unexpected data after the JSON value");
-            }
-            return 0;
+        if (c == '[') {
+            goto arr_first;
         }
-    }
-    next:
-        /* the usual ',' straight after a value, without a turn */
-        if (i < len && s[i] == ',') {
-            i++;
-            want = d->t[stack[depth - 1]].type == SL_J_OBJ ? 4 : 0;
+        goto obj_first;
+    case '"':
+        tok = sl_json_string(d, s, len, &i);
+        if (tok < 0) {
+            return tok;
         }
+        break;
+    case 't':
+    case 'f':
+    case 'n': {
+        const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        size_t ln = strlen(lit);
+
+        if (len - i < ln || memcmp(s + i, lit, ln) != 0) {
+            return sl_json_fail(d, i, "invalid literal");
+        }
+        tok = sl_json_push(d, c == 't' ? SL_J_TRUE : c == 'f' ? SL_J_FALSE : SL_J_NULL, i);
+        if (tok < 0) {
+            return tok;
+        }
+        d->t[tok].len = (uint32_t)ln;
+        i += ln;
+        break;
     }
+    default: {
+        size_t end = sl_json_scan_num(s, len, i);
+
+        if (end == (size_t)-1) {
+            return sl_json_fail(d, i, "unexpected character");
+        }
+        tok = sl_json_push(d, SL_J_NUM, i);
+        if (tok < 0) {
+            return tok;
+        }
+        d->t[tok].len = (uint32_t)(end - i);
+        i = end;
+        break;
+    }
+    }
+    if (depth == 0) {
+        return sl_json_end(d, s, len, i); /* a top-level scalar */
+    }
+    goto after;
+
+arr_first:
+    SL_JSON_WS(s, len, i);
+    if (i >= len) {
+        goto eof;
+    }
+    c = (unsigned char)s[i];
+    if (c == ']') {
+        goto close;
+    }
+    goto value_c;
+
+obj_first:
+    SL_JSON_WS(s, len, i);
+    if (i >= len) {
+        goto eof;
+    }
+    if (s[i] == '}') {
+        goto close;
+    }
+    goto key_c;
+
+key:
+    SL_JSON_WS(s, len, i);
+    if (i >= len) {
+        goto eof;
+    }
+key_c:
+    if (s[i] != '"') {
+        return sl_json_fail(d, i, "expected a string key");
+    }
+    tok = sl_json_string(d, s, len, &i);
+    if (tok < 0) {
+        return tok;
+    }
+    if (i < len && s[i] == ':') { /* the usual case */
+        i++;
+        goto value;
+    }
+    SL_JSON_WS(s, len, i);
+    if (i >= len) {
+        goto eof;
+    }
+    if (s[i] != ':') {
+        return sl_json_fail(d, i, "expected ':' after an object key");
+    }
+    i++;
+    goto value;
+
+close : {
+    sl_jtok_t *top = &d->t[stack[--depth]];
+
+    top->len = (uint32_t)(i + 1 - top->start);
+    top->next = d->n;
+    i++;
+    if (depth == 0) {
+        return sl_json_end(d, s, len, i);
+    }
+}
+after:
+    /* the usual ',' straight after a value, then a key or a value */
+    if (i < len && s[i] == ',') {
+        i++;
+        if (d->t[stack[depth - 1]].type == SL_J_OBJ) {
+            goto key;
+        }
+        goto value;
+    }
+    SL_JSON_WS(s, len, i);
+    if (i >= len) {
+        goto eof;
+    }
+    c = (unsigned char)s[i];
+    if (c == ',') {
+        i++;
+        if (d->t[stack[depth - 1]].type == SL_J_OBJ) {
+            goto key;
+        }
+        goto value;
+    }
+    if ((c == '}' && d->t[stack[depth - 1]].type == SL_J_OBJ) ||
+        (c == ']' && d->t[stack[depth - 1]].type == SL_J_ARR)) {
+        goto close;
+    }
+    return sl_json_fail(d, i, "expected ',' or a closing bracket");
+
+eof:
+    return sl_json_fail(d, i, "unexpected end of JSON input");
 }
 
 void
