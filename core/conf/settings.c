@@ -149,6 +149,9 @@ static const sl_directive_t directives[] = {
      "N",
      "DNS answers cached per worker, one per name (and one per SRV name); the least recently "
      "stored goes first (Kong's setting)"},
+    {"dns_no_sync", 0, SL_IN_ALL, SL_ACT_SET, set_flag, OFF(dns_no_sync), 0, 1, "off", "on|off",
+     "on: every request that misses the DNS cache sends its own query (Kong's setting); off: "
+     "lookups of one name in flight at once share one query"},
     {"ssl_cert", 0, SL_IN_ALL, SL_ACT_SET, set_str, OFF(ssl_cert), 0, 0, NULL, "FILE[,FILE]",
      "PEM certificate(s) of listeners with 'ssl' when no SNI picks one from the declarative "
      "config's certificates (several: one per key type, e.g. RSA and ECDSA)"},

@@ -40,6 +40,7 @@ typedef struct sl_settings {
     char *dns_hostsfile;                 /* the hosts file read before DNS */
     sl_dns_order_t dns_order;            /* record types asked, in order */
     int dns_cache_size;                  /* names (and SRV names) cached per worker */
+    int dns_no_sync;                     /* 1 = no shared query per name on a miss */
 
     /* client-side TLS (listeners with "ssl"); lists are comma-separated */
     char *ssl_cert;                  /* PEM files: the default certificate(s), e.g. RSA,ECDSA */

@@ -149,7 +149,8 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
                               .error_ttl_s = (unsigned)s->dns_error_ttl,
                               .hostsfile = s->dns_hostsfile,
                               .order = s->dns_order,
-                              .cache_size = (unsigned)s->dns_cache_size};
+                              .cache_size = (unsigned)s->dns_cache_size,
+                              .no_sync = s->dns_no_sync != 0};
     char dns_err[256];
 
     /* Die with the master: no orphaned workers. */

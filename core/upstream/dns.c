@@ -2,7 +2,9 @@
  * (dns.h).  The queries themselves are dns_ares.c's; this file keeps the
  * answers (positive ones for their TTL, then stale while a background
  * query refreshes them; failures for dns_not_found_ttl / dns_error_ttl)
- * and lets lookups of one name in flight at once share one query. */
+ * and lets lookups of one name in flight at once share one query (unless
+ * dns_no_sync).  The cache is a hash table by kind and name (case
+ * folded), with the entries also in store order for eviction. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,9 @@ enum { SL_DNS_ADDR, SL_DNS_SRV };
 
 /* One cached answer, positive or negative. */
 struct sl_dns_entry {
-    sl_dns_entry_t *next;
+    sl_dns_entry_t *chain;         /* the next one in its hash bucket */
+    sl_dns_entry_t *newer, *older; /* store order: d->newest .. d->oldest */
+    uint32_t hash;
     char *host;
     int kind;          /* SL_DNS_ADDR or SL_DNS_SRV */
     sl_srv_rec_t *srv; /* SRV: nsrv records (malloc'd) */
@@ -57,7 +61,9 @@ struct sl_dns {
     uv_loop_t *loop;
     sl_ares_t *ares;
     sl_dns_options_t opts;
-    sl_dns_entry_t *cache; /* newest first */
+    sl_dns_entry_t **buckets; /* nbuckets (a power of two), chained */
+    size_t nbuckets;
+    sl_dns_entry_t *newest, *oldest;
     size_t ncache;
     sl_dns_lookup_t *lookups;
     sl_dns_lookup_t *starting;  /* the query being started by sl_dns_resolve */
@@ -126,10 +132,11 @@ sl_dns_free(sl_dns_t *d)
 
     if (d == NULL)
         return;
-    for (e = d->cache; e != NULL; e = enext) {
-        enext = e->next;
+    for (e = d->newest; e != NULL; e = enext) {
+        enext = e->older;
         dns_entry_free(e);
     }
+    free(d->buckets);
     /* Detach the lookups; freeing the channel answers each with
      * UV_ECANCELED and dns_answer_cb frees it. */
     for (lk = d->lookups; lk != NULL; lk = lk->next) {
@@ -178,51 +185,114 @@ dns_is_invalid_tld(const char *host)
     return len > 8 && strncasecmp(host + len - 8, ".invalid", 8) == 0;
 }
 
-/* The cached answer for host that may still be used (fresh, or positive
- * and within its stale time), dropping unusable entries on the way. */
-static sl_dns_entry_t *
-dns_cache_find(sl_dns_t *d, int kind, const char *host)
+/* FNV-1a of the kind and the case-folded name. */
+static uint32_t
+dns_hash(int kind, const char *host)
 {
-    sl_dns_entry_t **pp, *e;
-    uint64_t now = uv_now(d->loop);
+    uint32_t h = 2166136261u ^ (uint32_t)kind;
 
-    for (pp = &d->cache; (e = *pp) != NULL;) {
-        if (e->expires <= now && (e->status != 0 || e->stale_until <= now)) {
-            *pp = e->next;
-            d->ncache--;
-            dns_entry_free(e);
-            continue;
-        }
-        if (e->kind == kind && strcasecmp(e->host, host) == 0)
-            return e;
-        pp = &e->next;
+    for (const unsigned char *p = (const unsigned char *)host; *p; p++) {
+        h ^= (uint32_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        h *= 16777619u;
     }
+    return h;
+}
+
+/* The bucket slot that points at e (e is in the table). */
+static sl_dns_entry_t **
+dns_bucket_slot(sl_dns_t *d, const sl_dns_entry_t *e)
+{
+    sl_dns_entry_t **pp = &d->buckets[e->hash & (d->nbuckets - 1)];
+
+    while (*pp != e)
+        pp = &(*pp)->chain;
+    return pp;
+}
+
+/* Take e out of the table and the store order, and free it. */
+static void
+dns_cache_drop(sl_dns_t *d, sl_dns_entry_t *e)
+{
+    sl_dns_entry_t **pp = dns_bucket_slot(d, e);
+
+    *pp = e->chain;
+    if (e->newer != NULL)
+        e->newer->older = e->older;
+    else
+        d->newest = e->older;
+    if (e->older != NULL)
+        e->older->newer = e->newer;
+    else
+        d->oldest = e->newer;
+    d->ncache--;
+    dns_entry_free(e);
+}
+
+/* Twice the buckets when the entries outnumber them (load factor <= 1). */
+static void
+dns_cache_grow(sl_dns_t *d)
+{
+    size_t nb = d->nbuckets ? d->nbuckets * 2 : 64;
+    sl_dns_entry_t **b = sl_xcalloc(nb, sizeof(*b));
+
+    for (sl_dns_entry_t *e = d->newest; e != NULL; e = e->older) {
+        sl_dns_entry_t **slot = &b[e->hash & (nb - 1)];
+        e->chain = *slot;
+        *slot = e;
+    }
+    free(d->buckets);
+    d->buckets = b;
+    d->nbuckets = nb;
+}
+
+/* The entry for kind and host, usable or not. */
+static sl_dns_entry_t *
+dns_cache_get(sl_dns_t *d, int kind, const char *host, uint32_t hash)
+{
+    if (d->nbuckets == 0)
+        return NULL;
+    for (sl_dns_entry_t *e = d->buckets[hash & (d->nbuckets - 1)]; e != NULL; e = e->chain)
+        if (e->hash == hash && e->kind == kind && strcasecmp(e->host, host) == 0)
+            return e;
     return NULL;
 }
 
-/* Store an answer for host, replacing an older one; evict the oldest entry
- * when full (the list is newest first, so that is the tail). */
+/* The cached answer for host that may still be used (fresh, or positive
+ * and within its stale time); an unusable one is dropped. */
+static sl_dns_entry_t *
+dns_cache_find(sl_dns_t *d, int kind, const char *host)
+{
+    sl_dns_entry_t *e = dns_cache_get(d, kind, host, dns_hash(kind, host));
+    uint64_t now = uv_now(d->loop);
+
+    if (e != NULL && e->expires <= now && (e->status != 0 || e->stale_until <= now)) {
+        dns_cache_drop(d, e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Store an answer for host, replacing an older one; evict the least
+ * recently stored entry when full. */
 static sl_dns_entry_t *
 dns_cache_store(sl_dns_t *d, int kind, const char *host, int status,
                 const struct sockaddr_storage *addrs, const sl_srv_rec_t *srv, size_t n,
                 unsigned ttl_s, const char *errmsg)
 {
-    sl_dns_entry_t **pp, *e;
+    uint32_t hash = dns_hash(kind, host);
+    sl_dns_entry_t *e = dns_cache_get(d, kind, host, hash), **slot;
     uint64_t now = uv_now(d->loop);
     unsigned keep_s;
 
-    for (pp = &d->cache; (e = *pp) != NULL;) {
-        if ((e->kind == kind && strcasecmp(e->host, host) == 0) ||
-            (d->ncache >= d->opts.cache_size && e->next == NULL)) {
-            *pp = e->next;
-            d->ncache--;
-            dns_entry_free(e);
-            continue;
-        }
-        pp = &e->next;
-    }
+    if (e != NULL)
+        dns_cache_drop(d, e);
+    while (d->ncache >= d->opts.cache_size && d->oldest != NULL)
+        dns_cache_drop(d, d->oldest);
+    if (d->ncache + 1 > d->nbuckets)
+        dns_cache_grow(d);
 
     e = sl_xcalloc(1, sizeof(*e));
+    e->hash = hash;
     e->host = sl_strndup(host, strlen(host));
     e->kind = kind;
     e->status = status;
@@ -243,8 +313,15 @@ dns_cache_store(sl_dns_t *d, int kind, const char *host, int status,
         keep_s = status == UV_EAI_NONAME ? d->opts.not_found_ttl_s : d->opts.error_ttl_s;
         e->expires = now + (uint64_t)keep_s * 1000;
     }
-    e->next = d->cache;
-    d->cache = e;
+    slot = &d->buckets[hash & (d->nbuckets - 1)];
+    e->chain = *slot;
+    *slot = e;
+    e->older = d->newest;
+    if (d->newest != NULL)
+        d->newest->newer = e;
+    else
+        d->oldest = e;
+    d->newest = e;
     d->ncache++;
     return e;
 }
@@ -341,7 +418,8 @@ dns_resolve(sl_dns_t *d, int kind, const char *host, sl_dns_cb cb, sl_dns_srv_cb
         return 0;
     }
 
-    lk = dns_lookup_find(d, kind, host);
+    /* dns_no_sync: this request's own query, as Kong's individualQuery */
+    lk = d->opts.no_sync ? NULL : dns_lookup_find(d, kind, host);
     if (lk == NULL) {
         lk = dns_lookup_start(d, kind, host);
         if (lk == NULL) {

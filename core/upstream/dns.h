@@ -3,13 +3,13 @@
  * One resolver per worker, shared by its connection pools.  Names are
  * looked up with c-ares on the worker's loop (dns_ares.c: the hosts file,
  * then the DNS servers of `resolver` or /etc/resolv.conf); concurrent
- * lookups of one name share one query.  An answer is cached for its
- * records' TTL (or dns_valid_ttl), then served stale for up to
- * dns_stale_ttl while a new query runs in the background; a name that does
- * not exist is cached for dns_not_found_ttl, other failures for
- * dns_error_ttl (Kong's node settings, docs/upstream.md "DNS").  IP
- * literals never reach a server, and names under ".invalid" fail at once
- * (RFC 6761 6.4). */
+ * lookups of one name share one query unless opts->no_sync (Kong's
+ * dns_no_sync).  An answer is cached for its records' TTL (or
+ * dns_valid_ttl), then served stale for up to dns_stale_ttl while one new
+ * query runs in the background; a name that does not exist is cached for
+ * dns_not_found_ttl, other failures for dns_error_ttl (Kong's node
+ * settings, docs/upstream.md "DNS").  IP literals never reach a server,
+ * and names under ".invalid" fail at once (RFC 6761 6.4). */
 
 #ifndef SL_DNS_H
 #define SL_DNS_H
@@ -32,6 +32,7 @@ typedef struct sl_dns_options {
     const char *hostsfile;    /* read before DNS; NULL = /etc/hosts */
     sl_dns_order_t order;     /* dns_order; all zero = Kong's LAST,SRV then A before AAAA */
     unsigned cache_size;      /* answers cached (one per name and kind); 0 = 10000 */
+    int no_sync;              /* dns_no_sync: a cache miss sends its own query, not sharing */
 } sl_dns_options_t;
 
 /* Kong's defaults (dns_stale_ttl 3600, dns_not_found_ttl 30, dns_error_ttl 1). */

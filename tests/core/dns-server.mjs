@@ -1,6 +1,7 @@
 // dns-server.mjs - a DNS server on a loopback UDP port for the tests: the
 // real wire format (RFC 1035; SRV per RFC 2782), records the test sets and
-// changes while it runs, and a count of the queries it answered.  A name
+// changes while it runs, a count of the queries it answered, and answers
+// held back until the test releases them.  A name
 // with records answers NOERROR (an empty answer when it has none of the
 // asked type), any other name NXDOMAIN.  UDP only: answers stay small.
 
@@ -60,11 +61,11 @@ function parseQuery(msg) {
 // records: { 'api.test': { A: [{address, ttl}], AAAA: [...], SRV: [{target, port, weight, priority, ttl}] } }
 export async function startDnsServer(records = {}) {
     const sock = dgram.createSocket('udp4');
-    const state = { records, queries: [] };
+    const state = { records, queries: [], held: new Map() };
     sock.on('message', (msg, rinfo) => {
         const q = parseQuery(msg);
         if (q === null) return;
-        state.queries.push({ name: q.name, type: Object.keys(TYPES).find((k) => TYPES[k] === q.type) ?? q.type });
+        state.queries.push({ name: q.name, type: Object.keys(TYPES).find((k) => TYPES[k] === q.type) ?? q.type, id: q.id });
         const entry = state.records[q.name];
         const kind = Object.keys(TYPES).find((k) => TYPES[k] === q.type);
         const answers = entry && kind ? (entry[kind] ?? []) : [];
@@ -84,15 +85,22 @@ export async function startDnsServer(records = {}) {
             rr.writeUInt16BE(d.length, 10);
             parts.push(rr, d);
         }
-        sock.send(Buffer.concat(parts), rinfo.port, rinfo.address);
+        const reply = () => sock.send(Buffer.concat(parts), rinfo.port, rinfo.address);
+        if (state.held.has(q.name)) state.held.get(q.name).push(reply);
+        else reply();
     });
     await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
     return {
         port: sock.address().port,
         get queries() { return state.queries; },
         count(name, type) { return state.queries.filter((q) => q.name === name && (!type || q.type === type)).length; },
+        // distinct queries (a resend after a timeout keeps its id)
+        countIds(name, type) { return new Set(state.queries.filter((q) => q.name === name && (!type || q.type === type)).map((q) => q.id)).size; },
         set(name, recs) { state.records[name] = recs; },
         remove(name) { delete state.records[name]; },
+        // hold(name): answers to name wait until release(name) sends them
+        hold(name) { state.held.set(name, []); },
+        release(name) { const q = state.held.get(name) ?? []; state.held.delete(name); for (const r of q) r(); },
         close() { return new Promise((resolve) => sock.close(resolve)); },
     };
 }

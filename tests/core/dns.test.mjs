@@ -98,6 +98,38 @@ test('a changed record is followed after its TTL; a stale answer outlives the se
     }
 });
 
+// Kong's dns_no_sync: off (the default) makes requests that miss the
+// cache together share one query; on sends one per request.  The server
+// holds its answers until all five requests are in flight (the status
+// listener's connections_writing), so every one of them missed the cache.
+test('dns_no_sync: concurrent misses share one query; on, each request asks its own', async () => {
+    const { port } = await named('a', '127.0.0.1');
+    for (const noSync of ['off', 'on']) {
+        const name = `sync-${noSync}.test`;
+        const dns = await startDnsServer({ [name]: { A: [{ address: '127.0.0.1', ttl: 3600 }] } });
+        closers.push(() => dns.close());
+        dns.hold(name);
+        const statusPort = await freePort();
+        const g = await startSluice(config(name, port).replace('paths: ["/"]', 'paths: ["/x"]'), {
+            workers: 1,
+            args: ['--dns-resolver', `127.0.0.1:${dns.port}`, '--dns-no-sync', noSync,
+                '--status-listen', `127.0.0.1:${statusPort}`],
+        });
+        try {
+            const reqs = Array.from({ length: 5 }, () => request(g.port, { path: '/x', timeoutMs: 30000 }));
+            const inFlight = async () => JSON.parse((await request(statusPort, { path: '/status' })).text).server.connections_writing;
+            assert.ok(await waitFor(async () => await inFlight() >= 5, 10000), 'five requests waiting for the name');
+            assert.ok(await waitFor(() => dns.countIds(name, 'A') >= (noSync === 'on' ? 5 : 1), 10000), JSON.stringify(dns.queries));
+            dns.release(name);
+            for (const r of await Promise.all(reqs))
+                assert.equal(r.status, 200);
+            assert.equal(dns.countIds(name, 'A'), noSync === 'on' ? 5 : 1, `dns_no_sync ${noSync}: ${JSON.stringify(dns.queries)}`);
+        } finally {
+            await g.stop();
+        }
+    }
+});
+
 test('an unknown name is a 502 naming the host; retried no more', async () => {
     const dns = await startDnsServer({});
     closers.push(() => dns.close());

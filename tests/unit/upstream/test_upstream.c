@@ -514,6 +514,74 @@ test_dns_cache_and_literals(void **state)
     sl_dns_free(d);
 }
 
+/* The first IPv4 address of an answer, host order (0: none). */
+static void
+dns_first_cb(void *arg, int status, const struct sockaddr_storage *addrs, size_t n,
+             const char *errmsg)
+{
+    uint32_t *first = arg;
+
+    (void)errmsg;
+    *first = status == 0 && n > 0 && addrs[0].ss_family == AF_INET
+                 ? ntohl(((const struct sockaddr_in *)&addrs[0])->sin_addr.s_addr)
+                 : 0;
+}
+
+static void
+hosts_write(const char *path, int third)
+{
+    FILE *fp = fopen(path, "w");
+
+    assert_non_null(fp);
+    for (int i = 0; i < 40; i++)
+        fprintf(fp, "10.0.%d.%d n%d.test\n", third, i + 1, i);
+    fclose(fp);
+}
+
+/* The cache is a hash table by name (case folded): with dns_cache_size 16
+ * and 40 names stored, the 16 stored last answer from the cache (the hosts
+ * file changed meanwhile, and is read again on a miss), the 24 before them
+ * were evicted, least recently stored first. */
+static void
+test_dns_cache_eviction(void **state)
+{
+    fixture_t *f = *state;
+    char err[200], path[] = "/tmp/sluice-test-hosts-XXXXXX", name[32];
+    sl_dns_options_t o = SL_DNS_OPTIONS_DEFAULT;
+    sl_dns_req_t *req;
+    uint32_t got;
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    close(fd);
+    hosts_write(path, 0);
+    o.hostsfile = path;
+    o.cache_size = 16;
+    sl_dns_t *d = sl_dns_new(&f->loop, &o, err, sizeof(err));
+    assert_non_null(d);
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "n%d.test", i);
+        got = 1;
+        assert_int_equal(sl_dns_resolve(d, name, dns_first_cb, &got, &req), 0);
+        assert_null(req);
+        assert_int_equal(got, 0x0a000000u | (uint32_t)(i + 1));
+    }
+    hosts_write(path, 1);
+    for (int i = 39; i >= 0; i--) { /* cached ones first: a miss stores and evicts */
+        snprintf(name, sizeof(name), "N%d.Test", i);
+        got = 1;
+        assert_int_equal(sl_dns_resolve(d, name, dns_first_cb, &got, &req), 0);
+        assert_null(req);
+        if (i >= 24)
+            assert_int_equal(got, 0x0a000000u | (uint32_t)(i + 1)); /* cached */
+        else
+            assert_int_equal(got, 0x0a000100u | (uint32_t)(i + 1)); /* evicted, read again */
+    }
+    sl_dns_free(d);
+    unlink(path);
+    unsetenv("CARES_HOSTS"); /* dns_hostsfile goes to c-ares through it: back to /etc/hosts */
+}
+
 static void
 test_dns_invalid_fails(void **state)
 {
@@ -621,6 +689,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_peer_eof_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_cache_and_literals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_invalid_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_cache_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_by_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_during_handshake, setup, teardown),
