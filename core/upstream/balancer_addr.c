@@ -56,45 +56,56 @@ slot_reset(sl_target_health_t *h, int64_t now)
     atomic_store(&h->seen_ms, now);
 }
 
-/* The slot of address host:port of target d->t: the one already claimed
- * for it, else a free one, else one no worker used for
- * SL_TARGET_ADDR_IDLE_MS; the target's own slot when all are in use
- * (*tag 0 then). */
+/* The slot among slots[0..n) for the address tagged `want` at time `now`
+ * (sl_mono_ms): the one already claimed for it, else a free one, else one
+ * no worker has marked for more than SL_TARGET_ADDR_IDLE_MS; a slot taken
+ * is reset (healthy, never checked, seen now).  -1 when every slot is in
+ * use.  The time is a parameter so that tests can move it. */
+int
+sl_bal_addr_claim(sl_target_health_t *slots, size_t n, uint64_t want, int64_t now)
+{
+    for (size_t a = 0; a < n; a++)
+        if (atomic_load(&slots[a].addr) == want) {
+            atomic_store(&slots[a].seen_ms, now);
+            return (int)a;
+        }
+    for (size_t a = 0; a < n; a++) {
+        uint64_t cur = 0;
+        if (atomic_compare_exchange_strong(&slots[a].addr, &cur, want)) {
+            slot_reset(&slots[a], now);
+            return (int)a;
+        }
+        if (cur == want)
+            return (int)a;
+    }
+    for (size_t a = 0; a < n; a++) {
+        uint64_t cur = atomic_load(&slots[a].addr);
+        int64_t seen = atomic_load(&slots[a].seen_ms);
+        /* seen 0: claimed a moment ago, not marked yet */
+        if (seen != 0 && now - seen > SL_TARGET_ADDR_IDLE_MS &&
+            atomic_compare_exchange_strong(&slots[a].addr, &cur, want)) {
+            slot_reset(&slots[a], now);
+            return (int)a;
+        }
+    }
+    return -1;
+}
+
+/* The slot of address host:port of target d->t (sl_bal_addr_claim); the
+ * target's own slot when all are in use (*tag 0 then). */
 static sl_target_health_t *
 addr_slot(sl_balancer_t *b, sl_bal_dns_t *d, const char *host, int port, uint64_t *tag)
 {
     const sl_target_conf_t *tc = &b->u->targets[d->t];
     sl_target_health_t *s = &b->bs->conf->health[tc->addr_slot];
-    int64_t now = sl_mono_ms();
     char key[300];
     int len = snprintf(key, sizeof(key), "%s:%d", host, port);
     uint64_t want = ((uint64_t)sl_xxh32(key, (size_t)len) << 1) | 1; /* never 0 */
+    int a = sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, want, sl_mono_ms());
 
     *tag = want;
-    for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++)
-        if (atomic_load(&s[a].addr) == want) {
-            atomic_store(&s[a].seen_ms, now);
-            return &s[a];
-        }
-    for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++) {
-        uint64_t cur = 0;
-        if (atomic_compare_exchange_strong(&s[a].addr, &cur, want)) {
-            slot_reset(&s[a], now);
-            return &s[a];
-        }
-        if (cur == want)
-            return &s[a];
-    }
-    for (size_t a = 0; a < SL_TARGET_ADDR_SLOTS; a++) {
-        uint64_t cur = atomic_load(&s[a].addr);
-        int64_t seen = atomic_load(&s[a].seen_ms);
-        /* seen 0: claimed a moment ago, not touched yet */
-        if (seen != 0 && now - seen > SL_TARGET_ADDR_IDLE_MS &&
-            atomic_compare_exchange_strong(&s[a].addr, &cur, want)) {
-            slot_reset(&s[a], now);
-            return &s[a];
-        }
-    }
+    if (a >= 0)
+        return &s[a];
     if (!d->full_logged) {
         sl_log_warn("upstream %s: target %s: all %d address health slots are in use; "
                     "address %s shares the target's health until one is free",

@@ -72,4 +72,10 @@ void sl_bal_entries_free(sl_balancer_t *b);
 /* balancer.c: rebuild the consistent-hashing continuum after e changed. */
 void sl_bal_continuum_build(sl_balancer_t *b);
 
+/* The address slot for the address tagged `want` (never 0) among a named
+ * target's slots at time `now` (ms, monotonic): its own, a free one, or
+ * one unmarked for more than SL_TARGET_ADDR_IDLE_MS; -1 if all are in use
+ * (balancer_addr.c). */
+int sl_bal_addr_claim(sl_target_health_t *slots, size_t n, uint64_t want, int64_t now);
+
 #endif

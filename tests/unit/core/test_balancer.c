@@ -1,7 +1,9 @@
 /* test_balancer.c - Kong's balancer (upstream/balancer.c) on a loaded
  * configuration: xxHash32 vectors, weighted round-robin proportions, a
  * retry avoiding the target just tried, consistent hashing stickiness,
- * passive health flipping a target and the all-down answer. */
+ * passive health flipping a target and the all-down answer, and the
+ * 60 s reuse rule of the per-address health slots (with its clock set by
+ * the test). */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "upstream/balancer.h"
+#include "upstream/balancer_int.h"
 
 static sl_conf_t *
 load(const char *yaml)
@@ -177,6 +180,50 @@ test_least_connections_latency_threshold(void **state)
     sl_conf_free(c);
 }
 
+/* Address health slots (docs/upstream.md, "How many addresses"): 16 per
+ * named target; a slot unmarked for more than 60 s goes to a new address,
+ * reset.  The clock is the test's: no sleeping. */
+static void
+test_addr_slot_reuse(void **state)
+{
+    sl_target_health_t s[SL_TARGET_ADDR_SLOTS];
+    const int64_t t0 = 1000000;
+    const uint64_t a17 = 17u << 1 | 1, a18 = 18u << 1 | 1;
+
+    (void)state;
+    memset(s, 0, sizeof(s));
+    for (uint64_t i = 0; i < SL_TARGET_ADDR_SLOTS; i++)
+        assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, i << 1 | 1, t0), (int)i);
+    /* full: a 17th address gets none; a known one gets its own again */
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, a17, t0 + 30000), -1);
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, 3u << 1 | 1, t0 + 30000), 3);
+    /* every address but the last is still resolved (marked) at 59 s */
+    for (uint64_t i = 0; i + 1 < SL_TARGET_ADDR_SLOTS; i++)
+        assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, i << 1 | 1, t0 + 59000),
+                         (int)i);
+    atomic_store(&s[15].state, 7); /* the old address's health, to be reset */
+    atomic_store(&s[15].next_check_ms, t0 + 5);
+    /* 60 s unmarked is not yet more than 60 s */
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, a17, t0 + 60000), -1);
+    /* one millisecond later the unmarked slot goes to the new address, reset */
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, a17, t0 + 60001), 15);
+    assert_int_equal(atomic_load(&s[15].addr), a17);
+    assert_int_equal(atomic_load(&s[15].state), 0);
+    assert_int_equal(atomic_load(&s[15].next_check_ms), 0);
+    assert_int_equal(atomic_load(&s[15].seen_ms), t0 + 60001);
+    /* the others were marked at 59 s: not free for another address yet */
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, a18, t0 + 60001), -1);
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, a18, t0 + 119000), -1);
+    /* past 60 s after their last mark the first of them is taken; the
+     * address claimed at 60.001 s keeps its slot */
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, a18, t0 + 119001), 0);
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, a17, t0 + 119001), 15);
+    /* a slot given back (tag 0) is taken before any idle one */
+    atomic_store(&s[9].addr, 0);
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, 3u << 1 | 1, t0 + 500000), 3);
+    assert_int_equal(sl_bal_addr_claim(s, SL_TARGET_ADDR_SLOTS, 40u << 1 | 1, t0 + 500000), 9);
+}
+
 int
 main(void)
 {
@@ -185,6 +232,7 @@ main(void)
         cmocka_unit_test(test_round_robin),
         cmocka_unit_test(test_consistent_hashing),
         cmocka_unit_test(test_least_connections_latency_threshold),
+        cmocka_unit_test(test_addr_slot_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
