@@ -81,13 +81,12 @@ inject_all(const sl_api_t *api, sl_req_t *r, const otel_conf_t *c, otel_req_t *q
     unsigned seen = 0;
     char hex[32];
 
-    if (log_value)
-        otel_hex(q->trace_id, 16, hex);
+    otel_hex(q->trace_id, 16, hex); /* once, for every format and the log */
     for (size_t i = 0; i < c->n_inject; i++) {
         otel_fmt_t f = c->inject[i];
         if (f == OTEL_FMT_PRESERVE)
             f = q->from != OTEL_FMT_NONE ? q->from : c->default_format;
-        if (otel_inject(api, r, f, q->trace_id, span, q->root_id, q->sampled, 0) != 0)
+        if (otel_inject(api, r, f, hex, span, q->root_id, q->sampled, 0) != 0)
             continue;
         if (f == OTEL_FMT_B3_SINGLE)
             f = OTEL_FMT_B3;

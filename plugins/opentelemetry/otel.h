@@ -143,10 +143,11 @@ int otel_parse_uber_trace_id(sl_str_t v, otel_tctx_t *out);
 int otel_parse_trace_id(sl_str_t v, uint8_t out[16]);
 int otel_parse_span_id(sl_str_t v, uint8_t out[8]);
 
-/* Set the headers of format f upstream: trace id, our span as parent of
+/* Set the headers of format f upstream: the trace id (as its 32 hex
+ * digits, written once per request by the caller), our span as parent of
  * the upstream's, `parent` (the client's span, may be NULL) as b3/jaeger's
  * parent id.  0 or -1. */
-int otel_inject(const sl_api_t *api, sl_req_t *r, otel_fmt_t f, const uint8_t trace_id[16],
+int otel_inject(const sl_api_t *api, sl_req_t *r, otel_fmt_t f, const char trace_hex[32],
                 const uint8_t span_id[8], const uint8_t *parent, int sampled, int debug);
 
 void otel_hex(const uint8_t *p, size_t n, char *out); /* 2n chars, no NUL */

@@ -269,14 +269,13 @@ put(char *o, const char *s, size_t n)
 }
 
 int
-otel_inject(const sl_api_t *api, sl_req_t *r, otel_fmt_t f, const uint8_t trace_id[16],
+otel_inject(const sl_api_t *api, sl_req_t *r, otel_fmt_t f, const char t[32],
             const uint8_t span_id[8], const uint8_t *parent, int sampled, int debug)
 {
-    char t[32], s[16], p[16], buf[128];
+    char s[16], p[16], buf[128];
     size_t n = 0;
     int rc = 0;
 
-    otel_hex(trace_id, 16, t);
     otel_hex(span_id, 8, s);
     if (parent != NULL && (f == OTEL_FMT_B3 || f == OTEL_FMT_B3_SINGLE || f == OTEL_FMT_JAEGER))
         otel_hex(parent, 8, p); /* the formats that carry it */
