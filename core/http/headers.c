@@ -1,21 +1,35 @@
 /* headers.c - ordered header list (see headers.h). */
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http/headers.h"
 
+/* Room for `more` fields (the array doubles; the old one stays in the
+ * pool, freed with it). */
+static void
+reserve(sl_headers_t *h, sl_pool_t *p, size_t more)
+{
+    size_t cap;
+    sl_header_t *a;
+
+    if (h->n + more <= h->cap)
+        return;
+    cap = h->cap ? h->cap * 2 : 16;
+    while (cap < h->n + more)
+        cap *= 2;
+    a = sl_palloc(p, cap * sizeof(*a));
+    if (h->n)
+        memcpy(a, h->items, h->n * sizeof(*a));
+    h->items = a;
+    h->cap = cap;
+}
+
 void
 sl_headers_add(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
 {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 16;
-        sl_header_t *n = sl_palloc(p, cap * sizeof(*n));
-        if (h->n)
-            memcpy(n, h->items, h->n * sizeof(*n));
-        h->items = n; /* old array stays in the pool: freed with it */
-        h->cap = cap;
-    }
+    reserve(h, p, 1);
     h->items[h->n].name.ptr = sl_pstrndup(p, name.ptr, name.len);
     h->items[h->n].name.len = name.len;
     h->items[h->n].value.ptr = sl_pstrndup(p, value.ptr, value.len);
@@ -81,16 +95,7 @@ sl_headers_set_many(sl_headers_t *h, sl_pool_t *p, const sl_str_t *names, const 
             h->items[j++] = h->items[i];
     }
     h->n = j;
-    if (h->n + n > h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 16;
-        while (cap < h->n + n)
-            cap *= 2;
-        sl_header_t *a = sl_palloc(p, cap * sizeof(*a));
-        if (h->n)
-            memcpy(a, h->items, h->n * sizeof(*a));
-        h->items = a; /* the old array stays in the pool: freed with it */
-        h->cap = cap;
-    }
+    reserve(h, p, n);
     buf = sl_palloc(p, bytes ? bytes : 1);
     base = h->n;
     for (size_t k = 0; k < n; k++) {
@@ -117,6 +122,125 @@ sl_headers_set_many(sl_headers_t *h, sl_pool_t *p, const sl_str_t *names, const 
         buf[values[k].len] = '\0';
         f->value = (sl_str_t){buf, values[k].len};
         buf += values[k].len + 1;
+    }
+}
+
+/* ---- prepared blocks ---- */
+
+struct sl_header_block {
+    uint64_t lens;    /* bit (len % 64) set for every name's length */
+    size_t nnames;    /* distinct names (any case): removed wherever they are */
+    sl_str_t *names;  /* into ntext */
+    size_t nadd;      /* fields appended, in order */
+    sl_header_t *add; /* into text */
+    char *text, *ntext;
+    size_t bytes; /* of text: every added name and value, NUL-terminated */
+};
+
+static size_t
+find_name(const sl_str_t *list, size_t n, sl_str_t name)
+{
+    size_t k = 0;
+
+    while (k < n && !sl_str_caseeq(list[k], name))
+        k++;
+    return k;
+}
+
+static char *
+put_str(char *buf, sl_str_t s, sl_str_t *out)
+{
+    if (s.len)
+        memcpy(buf, s.ptr, s.len);
+    buf[s.len] = '\0';
+    *out = (sl_str_t){buf, s.len};
+    return buf + s.len + 1;
+}
+
+sl_header_block_t *
+sl_header_block_new(const sl_str_t *names, const sl_str_t *values, size_t n)
+{
+    sl_header_block_t *b = sl_xcalloc(1, sizeof(*b));
+    size_t cap = n ? n : 1, nbytes = 0, *vi = sl_xcalloc(cap, sizeof(*vi));
+    sl_str_t *an = sl_xcalloc(cap, sizeof(*an)); /* the fields to add, by name */
+    char *t;
+
+    b->names = sl_xcalloc(cap, sizeof(*b->names));
+    b->add = sl_xcalloc(cap, sizeof(*b->add));
+    /* sl_headers_set_many's rules on an empty list: a name given again
+     * takes the later value in the earlier place, a NULL value drops it */
+    for (size_t k = 0; k < n; k++) {
+        size_t e = find_name(an, b->nadd, names[k]);
+        if (find_name(b->names, b->nnames, names[k]) == b->nnames) {
+            b->names[b->nnames++] = names[k];
+            nbytes += names[k].len + 1;
+            b->lens |= 1ull << (names[k].len % 64);
+        }
+        if (values[k].ptr == NULL) {
+            if (e < b->nadd) {
+                memmove(an + e, an + e + 1, (b->nadd - e - 1) * sizeof(*an));
+                memmove(vi + e, vi + e + 1, (b->nadd - e - 1) * sizeof(*vi));
+                b->nadd--;
+            }
+            continue;
+        }
+        if (e == b->nadd)
+            an[b->nadd++] = names[k];
+        vi[e] = k;
+    }
+    for (size_t e = 0; e < b->nadd; e++)
+        b->bytes += an[e].len + values[vi[e]].len + 2;
+    b->text = t = sl_xmalloc(b->bytes ? b->bytes : 1);
+    for (size_t e = 0; e < b->nadd; e++) {
+        t = put_str(t, an[e], &b->add[e].name);
+        t = put_str(t, values[vi[e]], &b->add[e].value);
+    }
+    b->ntext = t = sl_xmalloc(nbytes ? nbytes : 1);
+    for (size_t k = 0; k < b->nnames; k++)
+        t = put_str(t, b->names[k], &b->names[k]);
+    free(an);
+    free(vi);
+    return b;
+}
+
+void
+sl_header_block_free(sl_header_block_t *b)
+{
+    if (b == NULL)
+        return;
+    free(b->names);
+    free(b->add);
+    free(b->text);
+    free(b->ntext);
+    free(b);
+}
+
+void
+sl_headers_apply(sl_headers_t *h, sl_pool_t *p, const sl_header_block_t *b)
+{
+    size_t j = 0;
+    char *buf;
+
+    for (size_t i = 0; i < h->n; i++) {
+        sl_str_t nm = h->items[i].name;
+        /* a length none of the names has cannot match: no compare */
+        if ((b->lens >> (nm.len % 64) & 1) && find_name(b->names, b->nnames, nm) < b->nnames)
+            continue;
+        if (j != i)
+            h->items[j] = h->items[i];
+        j++;
+    }
+    h->n = j;
+    if (b->nadd == 0)
+        return;
+    reserve(h, p, b->nadd);
+    buf = sl_palloc(p, b->bytes);
+    memcpy(buf, b->text, b->bytes);
+    for (size_t e = 0; e < b->nadd; e++) {
+        const sl_header_t *f = &b->add[e];
+        sl_header_t *o = &h->items[h->n++];
+        o->name = (sl_str_t){buf + (f->name.ptr - b->text), f->name.len};
+        o->value = (sl_str_t){buf + (f->value.ptr - b->text), f->value.len};
     }
 }
 

@@ -260,6 +260,25 @@ api_req_headers_set(sl_req_t *r, const sl_str_t *names, const sl_str_t *values, 
     sl_headers_set_many(&r->headers, r->pool, names, values, n, 1);
     return 0;
 }
+/* since 1.7: checked once here, then applied without the checks */
+static sl_header_block_t *
+api_header_block_new(const sl_str_t *names, const sl_str_t *values, size_t n)
+{
+    if (n && (names == NULL || values == NULL))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!valid_name(names[i]) || !valid_value(values[i]))
+            return NULL;
+    return sl_header_block_new(names, values, n);
+}
+static int
+api_req_headers_apply(sl_req_t *r, const sl_header_block_t *b)
+{
+    if (b == NULL || !req_writable(r))
+        return -1;
+    sl_headers_apply(&r->headers, r->pool, b);
+    return 0;
+}
 static int
 api_req_header_iter(sl_req_t *r, size_t *c, sl_str_t *n, sl_str_t *v)
 {
@@ -951,4 +970,8 @@ const sl_api_t sl_api = {
     .serialize_value_keys = api_serialize_value_keys,
     /* since 1.6: log record values set without JSON text */
     .set_serialize_typed = api_set_serialize_typed,
+    /* since 1.7: request headers prepared once */
+    .header_block_new = api_header_block_new,
+    .header_block_free = sl_header_block_free,
+    .req_headers_apply = api_req_headers_apply,
 };

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define SL_PLUGIN_ABI_MAJOR 1
-#define SL_PLUGIN_ABI_MINOR 6
+#define SL_PLUGIN_ABI_MINOR 7
 
 /* First fields of every descriptor: SL_PLUGIN_ABI, name, version, ... */
 #define SL_PLUGIN_ABI SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR
@@ -112,6 +112,10 @@ typedef struct sl_shm sl_shm_t;
 /* since 1.1 */
 typedef struct sl_worker_timer sl_worker_timer_t;
 typedef struct sl_callout sl_callout_t;
+/* since 1.7: request header fields checked once, applied to many requests
+ * (api->header_block_new).  OWNERSHIP: the plugin's, from header_block_new
+ * to header_block_free. */
+typedef struct sl_header_block sl_header_block_t;
 
 /* Identity handles (since 1.1).  OWNERSHIP: the host owns them; they belong
  * to the configuration generation the request runs under and stay valid
@@ -1178,6 +1182,29 @@ struct sl_api {
      * NaN or infinite DOUBLE, a NULL string with a length).  THREADS: the
      * request's worker loop. */
     int (*set_serialize_typed)(sl_req_t *r, const char *key, const sl_value_t *v);
+
+    /* ---- since 1.7: request headers prepared once ----
+     * header_block_new: what req_headers_set(r, names, values, n) would
+     * do (values[i].ptr NULL: remove names[i]), with every name and value
+     * checked now, once, and the outcome kept in a block: the distinct
+     * names to remove and the fields to append, their bytes copied.  NULL
+     * for a bad name or value (the checks of req_header_set), or names or
+     * values NULL with n > 0.  For headers that are the same on many
+     * requests: an auth plugin's consumer headers, built per credential
+     * the first time it is seen.
+     * req_headers_apply: req_headers_set with the block's fields, without
+     * checking them again (one pass over the request's fields that
+     * compares only names of a block name's length; the block's bytes
+     * copied into the request in one piece).  0, or -1 with nothing
+     * changed where req_header_set fails, or b NULL.
+     * header_block_free(b): NULL is allowed.
+     * OWNERSHIP: the block is the plugin's; requests keep copies, so it
+     * may be freed while requests it was applied to still run.  THREADS:
+     * new and free on any thread (config_parse, init_worker, a phase);
+     * apply on the request's worker loop. */
+    sl_header_block_t *(*header_block_new)(const sl_str_t *names, const sl_str_t *values, size_t n);
+    void (*header_block_free)(sl_header_block_t *b);
+    int (*req_headers_apply)(sl_req_t *r, const sl_header_block_t *b);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

@@ -28,11 +28,6 @@
         (s), sizeof(s) - 1                                                                         \
     }
 
-static const sl_str_t H_CONSUMER_ID = LIT("X-Consumer-ID");
-static const sl_str_t H_CONSUMER_CUSTOM_ID = LIT("X-Consumer-Custom-ID");
-static const sl_str_t H_CONSUMER_USERNAME = LIT("X-Consumer-Username");
-static const sl_str_t H_CREDENTIAL = LIT("X-Credential-Identifier");
-static const sl_str_t H_ANONYMOUS = LIT("X-Anonymous-Consumer");
 static const sl_str_t KIND = LIT("keyauth");
 static const sl_str_t JSON_TYPE = LIT("application/json; charset=utf-8");
 
@@ -65,28 +60,15 @@ fail(const sl_api_t *api, sl_req_t *r, int status, const char *msg, const ka_con
     return SL_STATUS_RESPOND;
 }
 
-/* Kong's set_consumer: authenticate, then the upstream headers, all in
- * one call (a NULL value removes what the client may have sent). */
+/* Kong's set_consumer: authenticate, then the upstream headers
+ * (ka_headers.c). */
 static int
-set_consumer(const sl_api_t *api, sl_req_t *r, const sl_consumer_t *who,
+set_consumer(const sl_api_t *api, sl_req_t *r, ka_conf_t *c, const sl_consumer_t *who,
              const sl_credential_t *cred)
 {
-    enum { ID, CUSTOM, USER, CRED, ANON, NHDR };
-    static const sl_str_t names[NHDR] = {H_CONSUMER_ID, H_CONSUMER_CUSTOM_ID, H_CONSUMER_USERNAME,
-                                         H_CREDENTIAL, H_ANONYMOUS};
-    sl_str_t v[NHDR] = {{NULL, 0}};
-
     if (api->consumer_set(r, who, cred) != 0)
         return -1;
-    api->consumer_info(who, &v[ID], &v[USER], &v[CUSTOM]);
-    if (cred)
-        api->credential_info(cred, &v[CRED], NULL);
-    else
-        v[ANON] = (sl_str_t)LIT("true");
-    for (int i = 0; i < ANON; i++)
-        if (v[i].len == 0) /* absent: cleared, as Kong's clear_header */
-            v[i].ptr = NULL;
-    return api->req_headers_set(r, names, v, NHDR);
+    return ka_headers_set(api, r, c, who, cred);
 }
 
 /* ---- finding the key ---- */
@@ -317,7 +299,7 @@ find_body_key(const sl_api_t *api, sl_req_t *r, const ka_conf_t *c, sl_str_t *ke
 /* Kong's do_authentication once the key search ended: NULL on success,
  * else the 401 message. */
 static const char *
-authenticate(const sl_api_t *api, sl_req_t *r, int found, sl_str_t key)
+authenticate(const sl_api_t *api, sl_req_t *r, ka_conf_t *c, int found, sl_str_t key)
 {
     const sl_credential_t *cred;
     const sl_consumer_t *who = NULL;
@@ -329,7 +311,7 @@ authenticate(const sl_api_t *api, sl_req_t *r, int found, sl_str_t key)
     cred = api->credential_find(r, KIND, key);
     if (cred == NULL || api->credential_info(cred, NULL, &who) != 0 || who == NULL)
         return ERR_INVALID;
-    if (set_consumer(api, r, who, cred) != 0)
+    if (set_consumer(api, r, c, who, cred) != 0)
         return ERR_INVALID;
     return NULL;
 }
@@ -352,7 +334,7 @@ failed(const sl_api_t *api, sl_req_t *r, ka_conf_t *c, const char *msg)
         api->log(r, SL_LOG_ERROR, "%s", text);
         return fail(api, r, 500, text, NULL);
     }
-    if (set_consumer(api, r, anon, NULL) != 0)
+    if (set_consumer(api, r, c, anon, NULL) != 0)
         return SL_STATUS_ERROR;
     return SL_STATUS_CONTINUE;
 }
@@ -375,7 +357,7 @@ ka_access(const sl_api_t *api, sl_req_t *r, void *conf)
         api->ctx_set(r, &body_pending); /* decided in the body phase */
         return SL_STATUS_CONTINUE;
     }
-    if ((msg = authenticate(api, r, found, key)) == NULL)
+    if ((msg = authenticate(api, r, c, found, key)) == NULL)
         return SL_STATUS_CONTINUE;
     return failed(api, r, c, msg);
 }
@@ -392,18 +374,25 @@ ka_body(const sl_api_t *api, sl_req_t *r, void *conf)
         return SL_STATUS_CONTINUE;
     api->ctx_set(r, NULL);
     found = find_body_key(api, r, c, &key);
-    if ((msg = authenticate(api, r, found, key)) == NULL)
+    if ((msg = authenticate(api, r, c, found, key)) == NULL)
         return SL_STATUS_CONTINUE;
     return failed(api, r, c, msg);
 }
 
+/* The prepared headers go with the worker (requests keep copies). */
+static void
+ka_exit_worker(const sl_api_t *api, void *conf)
+{
+    ka_headers_free(api, conf);
+}
+
 SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
-    SL_PLUGIN_ABI, "key-auth",   "1.0.0", 1250, /* Kong's PRIORITY */
-    ka_conf_parse, ka_conf_free, NULL,          /* init_worker */
-    NULL,                                       /* exit_worker */
-    ka_access,     ka_body,      NULL,          /* header_filter */
-    NULL,                                       /* body_filter */
-    NULL,                                       /* log */
-    NULL,                                       /* balancer */
+    SL_PLUGIN_ABI,  "key-auth",   "1.0.0", 1250, /* Kong's PRIORITY */
+    ka_conf_parse,  ka_conf_free, NULL,          /* init_worker */
+    ka_exit_worker,                              /* exit_worker */
+    ka_access,      ka_body,      NULL,          /* header_filter */
+    NULL,                                        /* body_filter */
+    NULL,                                        /* log */
+    NULL,                                        /* balancer */
     {NULL},
 };

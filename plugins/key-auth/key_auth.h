@@ -4,6 +4,8 @@
  * key_auth.c       the descriptor and the access/body phases (Kong's
  *                  handler.lua: find the key, authenticate, set headers)
  * key_auth_conf.c  the config schema (Kong's schema.lua) and its checks
+ * ka_headers.c     the consumer headers forwarded upstream, prepared once
+ *                  per credential per worker
  */
 
 #ifndef SL_KEY_AUTH_H
@@ -26,6 +28,10 @@ typedef struct ka_conf {
     /* per worker (each has its own copy of the conf): the anonymous
      * consumer once found, so a failure does not scan the consumers */
     const sl_consumer_t *anon;
+    /* per worker: the consumer headers prepared per credential and for the
+     * anonymous consumer (ka_headers.c) */
+    struct ka_blocks *blocks;
+    sl_header_block_t *anon_block;
 } ka_conf_t;
 
 extern const sl_schema_t ka_schema;
@@ -33,5 +39,13 @@ extern const sl_schema_t ka_schema;
 int ka_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len,
                   void **conf);
 void ka_conf_free(void *conf);
+
+/* Kong's set_consumer headers for `who`, authenticated by `cred` (NULL:
+ * as the anonymous consumer): api->req_headers_apply of the credential's
+ * prepared block, or req_headers_set where none can be kept.  0 or -1. */
+int ka_headers_set(const sl_api_t *api, sl_req_t *r, ka_conf_t *c, const sl_consumer_t *who,
+                   const sl_credential_t *cred);
+/* Free the prepared blocks (config_free, exit_worker). */
+void ka_headers_free(const sl_api_t *api, ka_conf_t *c);
 
 #endif

@@ -105,5 +105,6 @@ ka_conf_free(void *conf)
     if (c == NULL)
         return;
     free(c->www_auth);
+    ka_headers_free(ka_api, c);
     ka_api->conf_schema_free(&ka_schema, c);
 }

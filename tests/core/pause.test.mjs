@@ -130,17 +130,20 @@ test('a pause that outlives its timeout answers 504 and says which plugin', { ti
 });
 
 test('the host refuses what would split the upstream request or come too late', { timeout: 10000 }, async () => {
-    const r = await request(gw.port, { path: '/guard', method: 'POST', body: 'original', headers: { 'X-Gone': '1' } });
+    const r = await request(gw.port, { path: '/guard', method: 'POST', body: 'original', headers: { 'X-Gone': '1', 'X-Gone-Too': '1' } });
     assert.equal(r.status, 200);
-    // then req_headers_set (1.5): one accepted, five refused
-    assert.equal(r.headers['x-guard-access'], '+' + '-'.repeat(14) + '+' + '-'.repeat(5));
+    // then req_headers_set (1.5): one accepted, five refused; then header
+    // blocks (1.7): three refused, a NULL one refused, one applied
+    assert.equal(r.headers['x-guard-access'], '+' + '-'.repeat(14) + '+' + '-'.repeat(5) + '----+');
     assert.equal(r.headers['x-guard-body'], '++');
-    assert.equal(r.headers['x-guard-late'], '-------+');
+    assert.equal(r.headers['x-guard-late'], '--------+');
     const j = r.json();
     assert.equal(j.headers['x-ok'], 'fine');
     assert.equal(j.headers['x-val'], undefined);
     assert.equal(j.headers['x-long'], '0123456789abcdef-long-ok');
     assert.equal(j.headers['x-gone'], undefined); // a NULL value removes
+    assert.equal(j.headers['x-block'], 'b1'); // the block was freed after it was applied
+    assert.equal(j.headers['x-gone-too'], undefined);
     assert.equal(j.headers['x-many'], undefined); // refused calls set nothing
     assert.equal(j.body, 'replaced');
 });

@@ -14,6 +14,8 @@ config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t le
 
 typedef struct ctx {
     char access[32], body[32];
+    const sl_api_t *api;
+    sl_header_block_t *block; /* applied too late, in header_filter; freed after log */
 } ctx_t;
 
 /* want: 0 = must be refused, 1 = must be accepted */
@@ -23,6 +25,13 @@ rec(char *s, int rc, int want)
     size_t n = strlen(s);
     s[n] = want ? (rc == 0 ? '+' : 'x') : (rc == -1 ? '-' : 'X');
     s[n + 1] = '\0';
+}
+
+static void
+free_block(void *arg)
+{
+    ctx_t *x = arg;
+    x->api->header_block_free(x->block);
 }
 
 static sl_status_t
@@ -65,6 +74,22 @@ access_phase(const sl_api_t *api, sl_req_t *r, void *conf)
         rec(s, api->req_headers_set(r, bad_n, fine, 2), 0); /* nothing set: X-Many stays out */
         rec(s, api->req_headers_set(r, NULL, NULL, 1), 0);
     }
+    { /* since 1.7: a block is checked when made; applied, the request keeps
+       * a copy (freed at once here, the fields must still go upstream) */
+        const sl_str_t bn[] = {SL_STR("X-Block"), SL_STR("X-Gone-Too")}, cr[] = {SL_STR("a\rb")};
+        const sl_str_t bv[] = {SL_STR("b1"), {NULL, 0}}, bad_n[] = {SL_STR("X Block")};
+        sl_header_block_t *b = api->header_block_new(bn, bv, 2);
+
+        rec(s, api->header_block_new(bn, cr, 1) ? 0 : -1, 0);
+        rec(s, api->header_block_new(bad_n, bv, 1) ? 0 : -1, 0);
+        rec(s, api->header_block_new(NULL, NULL, 1) ? 0 : -1, 0);
+        rec(s, api->req_headers_apply(r, NULL), 0);
+        rec(s, api->req_headers_apply(r, b), 1);
+        api->header_block_free(b);
+        x->api = api;
+        x->block = api->header_block_new(bn, bv, 1);
+        api->cleanup_add(r, free_block, x);
+    }
     return SL_STATUS_CONTINUE;
 }
 
@@ -100,6 +125,7 @@ header_filter(const sl_api_t *api, sl_req_t *r, void *conf)
         api->req_headers_set(r, (const sl_str_t[]){SL_STR("X-Late")},
                              (const sl_str_t[]){SL_STR("v")}, 1),
         0);
+    rec(late, api->req_headers_apply(r, x->block), 0);
     rec(late, api->resp_header_set(r, SL_STR("X-Late-Ok"), SL_STR("1")), 1);
     api->resp_header_set(r, SL_STR("X-Guard-Access"), (sl_str_t){x->access, strlen(x->access)});
     api->resp_header_set(r, SL_STR("X-Guard-Body"), (sl_str_t){x->body, strlen(x->body)});

@@ -136,6 +136,10 @@ static const member_t api_members[] = {
     API(serialize_value_keys, 5),
     /* since 1.6: log record values set without JSON text */
     API(set_serialize_typed, 6),
+    /* since 1.7: request headers prepared once */
+    API(header_block_new, 7),
+    API(header_block_free, 7),
+    API(req_headers_apply, 7),
 };
 
 static const member_t desc_members[] = {

@@ -1,6 +1,7 @@
 /* test_core.c - unit tests for the small core utilities: pool, headers,
  * settings parsing. */
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -145,6 +147,95 @@ test_headers_set_many(void **state)
     sl_pool_destroy(p);
 }
 
+/* A prepared block (ABI 1.7) does what sl_headers_set_many(.., 1) does
+ * with the same names and values: compared on random lists and calls
+ * (names from a small set in random case, some values NULL, names given
+ * twice), field by field, and the block's text is copied, not borrowed. */
+static void
+fill(sl_headers_t *h, sl_pool_t *p, unsigned *seed, const sl_str_t *pool_names, size_t npn)
+{
+    size_t n = (size_t)(rand_r(seed) % 24);
+
+    for (size_t i = 0; i < n; i++)
+        sl_headers_add(h, p, pool_names[rand_r(seed) % npn], SL_STR("v"));
+}
+
+static sl_str_t
+cased(sl_pool_t *p, sl_str_t s, unsigned *seed)
+{
+    char *o = sl_palloc(p, s.len + 1);
+
+    for (size_t i = 0; i < s.len; i++)
+        o[i] = rand_r(seed) % 2 ? (char)toupper((unsigned char)s.ptr[i])
+                                : (char)tolower((unsigned char)s.ptr[i]);
+    return (sl_str_t){o, s.len};
+}
+
+static void
+test_header_block(void **state)
+{
+    /* two names of one length (the length filter lets both through) */
+    const sl_str_t pn[] = {SL_STR("X-Consumer-ID"), SL_STR("X-Consumer-Id"),
+                           SL_STR("Host"),          SL_STR("X-Credential-Identifier"),
+                           SL_STR("apikey"),        SL_STR("X-Anonymous-Consumer"),
+                           SL_STR("X-A"),           SL_STR("X-B")};
+    const sl_str_t pv[] = {SL_STR("uuid-1"), SL_STR(""), SL_STR("user"), SL_STR("true")};
+    unsigned seed = 12345;
+
+    (void)state;
+    for (int round = 0; round < 2000; round++) {
+        sl_pool_t *p = sl_pool_create(1024);
+        sl_headers_t a = {0}, b = {0};
+        size_t n = (size_t)(rand_r(&seed) % 7);
+        sl_str_t names[6], values[6];
+        sl_header_block_t *blk;
+        unsigned s2 = seed;
+
+        fill(&a, p, &seed, pn, sl_nelems(pn));
+        fill(&b, p, &s2, pn, sl_nelems(pn)); /* the same list */
+        for (size_t k = 0; k < n; k++) {
+            names[k] = cased(p, pn[rand_r(&seed) % sl_nelems(pn)], &seed);
+            values[k] = rand_r(&seed) % 3 ? pv[rand_r(&seed) % sl_nelems(pv)] : (sl_str_t){NULL, 0};
+        }
+        sl_headers_set_many(&a, p, names, values, n, 1);
+        blk = sl_header_block_new(names, values, n);
+        sl_headers_apply(&b, p, blk);
+        sl_header_block_free(blk); /* b keeps its own copy */
+        assert_int_equal(a.n, b.n);
+        for (size_t i = 0; i < a.n; i++) {
+            assert_true(a.items[i].name.len == b.items[i].name.len &&
+                        memcmp(a.items[i].name.ptr, b.items[i].name.ptr, a.items[i].name.len) == 0);
+            assert_true(a.items[i].value.len == b.items[i].value.len &&
+                        memcmp(a.items[i].value.ptr, b.items[i].value.ptr, a.items[i].value.len) ==
+                            0);
+            assert_int_equal(b.items[i].name.ptr[b.items[i].name.len], '\0');
+            assert_int_equal(b.items[i].value.ptr[b.items[i].value.len], '\0');
+        }
+        sl_pool_destroy(p);
+    }
+    {
+        /* one block, many lists: applied again it changes nothing more */
+        sl_pool_t *p = sl_pool_create(1024);
+        sl_headers_t h = {0};
+        const sl_str_t nm[] = {SL_STR("X-A"), SL_STR("X-B")}, v[] = {SL_STR("1"), {NULL, 0}};
+        sl_header_block_t *blk = sl_header_block_new(nm, v, 2);
+
+        sl_headers_add(&h, p, SL_STR("x-b"), SL_STR("client"));
+        sl_headers_add(&h, p, SL_STR("x-a"), SL_STR("client"));
+        sl_headers_apply(&h, p, blk);
+        sl_headers_apply(&h, p, blk);
+        assert_int_equal(h.n, 1);
+        assert_true(SL_STR_EQ(h.items[0].name, "X-A") && SL_STR_EQ(h.items[0].value, "1"));
+        sl_header_block_free(blk);
+        blk = sl_header_block_new(NULL, NULL, 0); /* empty: changes nothing */
+        sl_headers_apply(&h, p, blk);
+        assert_int_equal(h.n, 1);
+        sl_header_block_free(blk);
+        sl_header_block_free(NULL);
+        sl_pool_destroy(p);
+    }
+}
+
 static void
 test_settings(void **state)
 {
@@ -245,6 +336,7 @@ main(void)
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_headers_set_many),
+        cmocka_unit_test(test_header_block),
         cmocka_unit_test(test_tchar),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_settings_file),
