@@ -79,6 +79,7 @@ typedef struct rl_owed {
     struct rl_owed *next;
     int64_t delta, ttl_s;
     int in_flight; /* delta sent, reply awaited */
+    size_t klen;
     char key[];
 } rl_owed_t;
 
@@ -793,13 +794,24 @@ rl_redis_forget(rl_redis_t *rd, void *arg)
 
 /* --- batched counting (sync_rate > 0) --- */
 
+/* The owed table's bucket: FNV-1a's step on 8-byte words (a key is ~110
+ * bytes, hashed on every request with sync_rate > 0), then a fold. */
 static unsigned
-hash(const char *s)
+hash(const char *s, size_t n)
 {
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+    uint64_t h = 0xcbf29ce484222325ull ^ n, w;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s + i, n - i);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 32;
+    return (unsigned)(h ^ (h >> 17));
 }
 
 typedef struct rl_flush {
@@ -808,38 +820,49 @@ typedef struct rl_flush {
     int64_t sent;
 } rl_flush_t;
 
-static void
-zone_set_total(rl_redis_t *rd, const char *key, int64_t total, int64_t ttl_s)
+/* "<c>:" + key into out[SL_SHM_KEY_MAX]: the zone's key, or len 0 when it
+ * would be too long. */
+static sl_str_t
+zone_key(char *out, char c, const char *key, size_t kl)
 {
-    char tk[300];
-    double cur = 0;
-    int n = snprintf(tk, sizeof(tk), "t:%s", key);
-    sl_str_t k = {tk, (size_t)n};
+    if (kl + 2 > SL_SHM_KEY_MAX)
+        return (sl_str_t){out, 0};
+    out[0] = c;
+    out[1] = ':';
+    memcpy(out + 2, key, kl);
+    return (sl_str_t){out, kl + 2};
+}
 
-    if (n <= 0 || (size_t)n >= sizeof(tk))
+static void
+zone_set_total(rl_redis_t *rd, const rl_owed_t *o, int64_t total)
+{
+    char tk[SL_SHM_KEY_MAX];
+    double cur = 0;
+    sl_str_t k = zone_key(tk, 't', o->key, o->klen);
+
+    if (k.len == 0)
         return;
     /* Numbers can only be added to: move the stored total to the new one
      * (two workers' answers may interleave; either is a recent total). */
     if (rd->api->shm_get(rd->zone, k, NULL, 0, NULL, &cur) != SL_SHM_NUMBER)
         cur = 0;
-    rd->api->shm_incr(rd->zone, k, (double)total - cur, (uint64_t)ttl_s * 1000, NULL);
+    rd->api->shm_incr(rd->zone, k, (double)total - cur, (uint64_t)o->ttl_s * 1000, NULL);
 }
 
 static void
-zone_add_pending(rl_redis_t *rd, const char *key, int64_t delta, int64_t ttl_s)
+zone_add_pending(rl_redis_t *rd, const char *key, size_t kl, int64_t delta, int64_t ttl_s)
 {
-    char pk[300];
-    int n = snprintf(pk, sizeof(pk), "p:%s", key);
+    char pk[SL_SHM_KEY_MAX];
+    sl_str_t k = zone_key(pk, 'p', key, kl);
 
-    if (n > 0 && (size_t)n < sizeof(pk))
-        rd->api->shm_incr(rd->zone, (sl_str_t){pk, (size_t)n}, (double)delta,
-                          (uint64_t)ttl_s * 1000, NULL);
+    if (k.len != 0)
+        rd->api->shm_incr(rd->zone, k, (double)delta, (uint64_t)ttl_s * 1000, NULL);
 }
 
 static void
 owed_remove(rl_redis_t *rd, rl_owed_t *o)
 {
-    rl_owed_t **pp = &rd->owed[hash(o->key) % RL_FLUSH_BUCKETS];
+    rl_owed_t **pp = &rd->owed[hash(o->key, o->klen) % RL_FLUSH_BUCKETS];
 
     for (; *pp; pp = &(*pp)->next) {
         if (*pp == o) {
@@ -863,8 +886,8 @@ on_flush_reply(redisAsyncContext *ac, void *reply, void *privdata)
     o->in_flight = 0;
     if (rp != NULL && rp->type == REDIS_REPLY_INTEGER) {
         /* Redis has them now: they leave this node's pending count. */
-        zone_add_pending(rd, o->key, -f->sent, o->ttl_s);
-        zone_set_total(rd, o->key, rp->integer, o->ttl_s);
+        zone_add_pending(rd, o->key, o->klen, -f->sent, o->ttl_s);
+        zone_set_total(rd, o, rp->integer);
         o->delta -= f->sent;
         if (o->delta == 0)
             owed_remove(rd, o);
@@ -934,24 +957,25 @@ flush(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
 int
 rl_redis_add(rl_redis_t *rd, const char *key, int64_t ttl_s, int64_t delta)
 {
-    unsigned b = hash(key) % RL_FLUSH_BUCKETS;
+    size_t kl = strlen(key);
+    unsigned b = hash(key, kl) % RL_FLUSH_BUCKETS;
     rl_owed_t *o;
 
-    zone_add_pending(rd, key, delta, ttl_s);
+    zone_add_pending(rd, key, kl, delta, ttl_s);
     for (o = rd->owed[b]; o; o = o->next)
-        if (strcmp(o->key, key) == 0)
+        if (o->klen == kl && memcmp(o->key, key, kl) == 0)
             break;
     if (o == NULL) {
-        size_t kl = strlen(key);
         if (rd->nowed >= RL_FLUSH_MAX) {
             warn(rd, "is behind", "too many counters owed; dropping");
-            zone_add_pending(rd, key, -delta, ttl_s);
+            zone_add_pending(rd, key, kl, -delta, ttl_s);
             return -1;
         }
         o = calloc(1, sizeof(*o) + kl + 1);
         if (o == NULL)
             return -1;
         memcpy(o->key, key, kl + 1);
+        o->klen = kl;
         o->ttl_s = ttl_s;
         o->next = rd->owed[b];
         rd->owed[b] = o;
