@@ -280,14 +280,24 @@ sl_headers_has_token(const sl_headers_t *h, sl_str_t name, sl_str_t token)
 int
 sl_header_is_hop_by_hop(sl_str_t name)
 {
-    /* lengths known here: a strlen per entry cost ~200 instructions on
-     * every header forwarded */
-    static const sl_str_t hop[] = {SL_STR("connection"),       SL_STR("keep-alive"),
-                                   SL_STR("proxy-connection"), SL_STR("te"),
-                                   SL_STR("trailer"),          SL_STR("transfer-encoding"),
-                                   SL_STR("upgrade"),          SL_STR("proxy-authenticate")};
-    for (size_t i = 0; i < sl_nelems(hop); i++)
-        if (sl_str_caseeq(name, hop[i]))
-            return 1;
-    return 0;
+    /* by length first: every field is asked, and most have a length no
+     * hop-by-hop name has (a compare per table entry cost ~40 instructions
+     * on each field forwarded) */
+    switch (name.len) {
+    case 2:
+        return sl_str_caseeq(name, SL_STR("te"));
+    case 7:
+        return sl_str_caseeq(name, SL_STR("trailer")) || sl_str_caseeq(name, SL_STR("upgrade"));
+    case 10:
+        return sl_str_caseeq(name, SL_STR("connection")) ||
+               sl_str_caseeq(name, SL_STR("keep-alive"));
+    case 16:
+        return sl_str_caseeq(name, SL_STR("proxy-connection"));
+    case 17:
+        return sl_str_caseeq(name, SL_STR("transfer-encoding"));
+    case 18:
+        return sl_str_caseeq(name, SL_STR("proxy-authenticate"));
+    default:
+        return 0;
+    }
 }

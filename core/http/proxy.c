@@ -1157,7 +1157,9 @@ build_head(sl_proxy_t *p)
             xff = h;
             continue;
         }
-        if (h->name.len > 12 && strncasecmp(h->name.ptr, "x-forwarded-", 12) == 0)
+        /* (two bytes first: an auth plugin's X-Consumer-* are not) */
+        if (h->name.len > 12 && (h->name.ptr[2] | 0x20) == 'f' && h->name.ptr[1] == '-' &&
+            strncasecmp(h->name.ptr, "x-forwarded-", 12) == 0)
             continue; /* replaced below (untrusted client) */
         if (sl_str_caseeq(h->name, SL_STR("x-real-ip")))
             continue;

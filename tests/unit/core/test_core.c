@@ -77,6 +77,33 @@ test_headers(void **state)
     assert_false(sl_headers_has_token(&h, SL_STR("connection"), SL_STR("keep")));
     assert_true(sl_header_is_hop_by_hop(SL_STR("Transfer-Encoding")));
     assert_false(sl_header_is_hop_by_hop(SL_STR("Content-Length")));
+    {
+        /* RFC 9110 section 7.6.1's list plus proxy-connection and
+         * proxy-authenticate, any case; others of the same lengths are not */
+        static const char *const hop[] = {"connection", "keep-alive",        "proxy-connection",
+                                          "te",         "trailer",           "transfer-encoding",
+                                          "upgrade",    "proxy-authenticate"};
+        static const char *const not_hop[] = {"tE-x",
+                                              "trailers",
+                                              "upgrades",
+                                              "connectiom",
+                                              "keep-alivE-",
+                                              "x-consumer-id",
+                                              "Proxy-Authorization",
+                                              "ta",
+                                              "",
+                                              "content-length"};
+        char up[32];
+        for (size_t i = 0; i < sl_nelems(hop); i++) {
+            size_t n = strlen(hop[i]);
+            for (size_t k = 0; k < n; k++)
+                up[k] = (char)toupper((unsigned char)hop[i][k]);
+            assert_true(sl_header_is_hop_by_hop((sl_str_t){hop[i], n}));
+            assert_true(sl_header_is_hop_by_hop((sl_str_t){up, n}));
+        }
+        for (size_t i = 0; i < sl_nelems(not_hop); i++)
+            assert_false(sl_header_is_hop_by_hop((sl_str_t){not_hop[i], strlen(not_hop[i])}));
+    }
     sl_pool_destroy(p);
 }
 
