@@ -80,8 +80,8 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
     s->tls_verify = -1;
     s->tls_verify_depth = -1;
     s->enabled = 1;
-    conf->services = sl_xrealloc(conf->services, (conf->nservices + 1) * sizeof(s));
-    L->svc_paths = sl_xrealloc(L->svc_paths, (conf->nservices + 1) * sizeof(char *));
+    conf->services = sl_xgrow(conf->services, conf->nservices, sizeof(s));
+    L->svc_paths = sl_xgrow(L->svc_paths, conf->nservices, sizeof(char *));
     L->svc_paths[conf->nservices] = sl_strndup(path, strlen(path));
     conf->services[conf->nservices++] = s;
 
@@ -386,8 +386,8 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
     r->strip_path = 1;
     r->request_buffering = 1;
     r->service = svc;
-    conf->routes = sl_xrealloc(conf->routes, (conf->nroutes + 1) * sizeof(r));
-    L->route_paths = sl_xrealloc(L->route_paths, (conf->nroutes + 1) * sizeof(char *));
+    conf->routes = sl_xgrow(conf->routes, conf->nroutes, sizeof(r));
+    L->route_paths = sl_xgrow(L->route_paths, conf->nroutes, sizeof(char *));
     L->route_paths[conf->nroutes] = sl_strndup(path, strlen(path));
     conf->routes[conf->nroutes++] = r;
 

@@ -462,7 +462,7 @@ add_target(sl_loader_t *L, sl_upstream_conf_t *u, json_object *o, const char *pa
     }
     snprintf(key, sizeof(key), "%s|%s", u->id, t.target);
     sl_conf_entity_id(L, o, path, "target", key, t.id);
-    u->targets = sl_xrealloc(u->targets, (u->ntargets + 1) * sizeof(*u->targets));
+    u->targets = sl_xgrow(u->targets, u->ntargets, sizeof(*u->targets));
     u->targets[u->ntargets++] = t;
 }
 
@@ -485,8 +485,8 @@ sl_conf_load_upstream(sl_loader_t *L, json_object *o, const char *path)
     u = sl_xcalloc(1, sizeof(*u));
     u->slots = 10000;
     u->idx = conf->nupstreams;
-    conf->upstreams = sl_xrealloc(conf->upstreams, (conf->nupstreams + 1) * sizeof(u));
-    L->upstream_paths = sl_xrealloc(L->upstream_paths, (conf->nupstreams + 1) * sizeof(char *));
+    conf->upstreams = sl_xgrow(conf->upstreams, conf->nupstreams, sizeof(u));
+    L->upstream_paths = sl_xgrow(L->upstream_paths, conf->nupstreams, sizeof(char *));
     L->upstream_paths[conf->nupstreams] = sl_strndup(path, strlen(path));
     conf->upstreams[conf->nupstreams++] = u;
 
