@@ -522,6 +522,19 @@ static const char *const plugin_keys[] = {"name",          "config", "enabled", 
                                           "instance_name", "route",  "service", "consumer",
                                           "protocols",     "tags",   NULL};
 
+/* The index tag of a plugin instance's scope: its four pointers mixed
+ * (they are the loader's own, not chosen by the config's author). */
+static uint64_t
+scope_tag(const void *plugin, const void *route, const void *svc, const void *consumer)
+{
+    const void *part[] = {plugin, route, svc, consumer};
+    uint64_t h = 0;
+
+    for (size_t i = 0; i < sl_nelems(part); i++)
+        h = (h ^ (uint64_t)(uintptr_t)part[i]) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+}
+
 static void
 load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
 {
@@ -535,6 +548,7 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     sl_plugin_inst_t *inst;
     char p[SL_PATH_MAX], key[256];
     int enabled = 1, r;
+    uint64_t tag;
 
     if (sl_conf_check_record(L, o, path, plugin_keys) < 0)
         return;
@@ -576,10 +590,12 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
                     L->reg && L->reg->dir ? L->reg->dir : "(none)");
         return;
     }
-    for (size_t i = 0; i < conf->nplugins; i++) {
-        sl_plugin_inst_t *o2 = conf->plugins[i];
+    tag = scope_tag(lp, route, svc, consumer);
+    for (size_t cur = SL_KINDEX_START, i;
+         (i = (size_t)(uintptr_t)sl_kindex_next(&L->scopes, tag, &cur)) != 0;) {
+        sl_plugin_inst_t *o2 = conf->plugins[--i];
         if (o2->route == route && o2->service == svc && o2->consumer == consumer &&
-            !strcmp(o2->plugin->desc->name, name)) {
+            o2->plugin == lp) {
             sl_conf_err(L, p, "plugin '%s' is configured more than once for the same %s (also %s)",
                         name,
                         route      ? "route"
@@ -610,6 +626,7 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
     L->inst_paths = sl_xgrow(L->inst_paths, conf->nplugins, sizeof(char *));
     L->inst_paths[conf->nplugins] = sl_strndup(path, strlen(path));
     conf->plugins[conf->nplugins++] = inst;
+    sl_kindex_add(&L->scopes, tag, (void *)(uintptr_t)conf->nplugins);
 
     v = sl_conf_field(o, "config");
     sl_conf_kpath(p, path, "config");
@@ -787,6 +804,7 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plug
     free(L.svc_paths);
     free(L.route_paths);
     free(L.inst_paths);
+    sl_kindex_free(&L.scopes);
     if (errs->n > n0) {
         sl_conf_free(conf);
         return NULL;

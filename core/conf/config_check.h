@@ -44,6 +44,9 @@ typedef struct sl_loader {
     char **cred_paths;     /* per keyauth credential */
     char **upstream_paths; /* per upstream */
     sl_pending_t *pending; /* plugins, loaded last */
+    /* plugin instances by scope (plugin, route, service, consumer): the
+     * item is the instance's index + 1 */
+    sl_kindex_t scopes;
 } sl_loader_t;
 
 /* The context handed to config_parse: where the plugin's `config` is. */
