@@ -544,6 +544,16 @@ sl_router_match_req(const sl_conf_t *conf, const sl_router_req_t *q, sl_route_ma
 
 /* ---- Kong's get_upstream_uri_v0 ---- */
 
+/* The path as up to three pieces joined in order (no copy). */
+static void
+parts3(sl_str_t out[3], const char *a, size_t al, const char *b, size_t bl, const char *c,
+       size_t cl)
+{
+    out[0] = (sl_str_t){a, al};
+    out[1] = (sl_str_t){b, bl};
+    out[2] = (sl_str_t){c, cl};
+}
+
 static char *
 cat3(const char *a, size_t al, const char *b, size_t bl, const char *c, size_t cl)
 {
@@ -556,8 +566,8 @@ cat3(const char *a, size_t al, const char *b, size_t bl, const char *c, size_t c
     return p;
 }
 
-char *
-sl_router_upstream_path(const sl_route_match_t *m, sl_str_t req)
+void
+sl_router_upstream_parts(const sl_route_match_t *m, sl_str_t req, sl_str_t out[3])
 {
     const sl_service_t *s = m->route->service;
     const char *base = s && s->path ? s->path : "/";
@@ -585,23 +595,43 @@ sl_router_upstream_path(const sl_route_match_t *m, sl_str_t req)
         if (base[bl - 1] == '/') {
             if (pl == 0) {
                 if (bl == 1)
-                    return cat3("/", 1, "", 0, "", 0);
-                return cat3(base, req_slash ? bl : bl - 1, "", 0, "", 0);
+                    parts3(out, "/", 1, "", 0, "", 0);
+                else
+                    parts3(out, base, req_slash ? bl : bl - 1, "", 0, "", 0);
+            } else if (post[0] == '/') {
+                parts3(out, base, bl - 1, post, pl, "", 0);
+            } else {
+                parts3(out, base, bl, post, pl, "", 0);
             }
-            if (post[0] == '/')
-                return cat3(base, bl - 1, post, pl, "", 0);
-            return cat3(base, bl, post, pl, "", 0);
+            return;
         }
         if (pl == 0)
-            return cat3(base, bl, "/", req.len > 1 && req_slash ? 1 : 0, "", 0);
-        if (post[0] == '/')
-            return cat3(base, bl, post, pl, "", 0);
-        return cat3(base, bl, "/", 1, post, pl);
+            parts3(out, base, bl, "/", req.len > 1 && req_slash ? 1 : 0, "", 0);
+        else if (post[0] == '/')
+            parts3(out, base, bl, post, pl, "", 0);
+        else
+            parts3(out, base, bl, "/", 1, post, pl);
+        return;
     }
-    if (base[bl - 1] == '/')
-        return req.ptr[0] == '/' ? cat3(base, bl, req.ptr + 1, req.len - 1, "", 0)
-                                 : cat3(base, bl, req.ptr, req.len, "", 0);
-    if (req.len == 1 && req.ptr[0] == '/')
-        return cat3(base, bl, "", 0, "", 0);
-    return cat3(base, bl, req.ptr, req.len, "", 0);
+    if (base[bl - 1] == '/') {
+        if (req.ptr[0] == '/')
+            parts3(out, base, bl, req.ptr + 1, req.len - 1, "", 0);
+        else
+            parts3(out, base, bl, req.ptr, req.len, "", 0);
+        return;
+    }
+    if (req.len == 1 && req.ptr[0] == '/') {
+        parts3(out, base, bl, "", 0, "", 0);
+        return;
+    }
+    parts3(out, base, bl, req.ptr, req.len, "", 0);
+}
+
+char *
+sl_router_upstream_path(const sl_route_match_t *m, sl_str_t req)
+{
+    sl_str_t p[3];
+
+    sl_router_upstream_parts(m, req, p);
+    return cat3(p[0].ptr, p[0].len, p[1].ptr, p[1].len, p[2].ptr, p[2].len);
 }

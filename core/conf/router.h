@@ -47,4 +47,9 @@ int sl_router_match_req(const sl_conf_t *conf, const sl_router_req_t *q, sl_rout
  * the request path.  Returns a malloc'd NUL-terminated path WITHOUT query. */
 char *sl_router_upstream_path(const sl_route_match_t *m, sl_str_t req_path);
 
+/* The same path as up to three pieces to be joined in order (unused ones
+ * empty), pointing into the service's path, req_path and constants: no
+ * copy, for a caller that writes the path somewhere itself. */
+void sl_router_upstream_parts(const sl_route_match_t *m, sl_str_t req_path, sl_str_t out[3]);
+
 #endif

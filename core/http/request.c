@@ -237,20 +237,24 @@ static void
 set_default_upstream(sl_req_t *r)
 {
     const sl_service_t *s = r->service;
-    char *up = sl_router_upstream_path(&r->match, r->path);
-    size_t ul = strlen(up), el = sl_uri_escaped_len(up, ul);
-    char *esc = sl_palloc(r->pool, el + 1);
+    sl_str_t up[3];
+    size_t el = 0, o = 0;
+    char *esc;
 
     /* Kong forwards escape(upstream_uri): what normalisation decoded
      * beyond the unreserved characters is encoded again. */
-    sl_uri_escape(esc, up, ul);
+    sl_router_upstream_parts(&r->match, r->path, up);
+    for (int i = 0; i < 3; i++)
+        el += sl_uri_escaped_len(up[i].ptr, up[i].len);
+    esc = sl_palloc(r->pool, el + 1);
+    for (int i = 0; i < 3; i++)
+        o += sl_uri_escape(esc + o, up[i].ptr, up[i].len);
     esc[el] = '\0';
     r->up_scheme = sl_str_c(s->protocol);
     r->up_host = sl_str_c(s->host);
     r->up_port = s->port;
     r->up_path.ptr = esc;
     r->up_path.len = el;
-    free(up);
     r->up_query = r->query;
     r->up_has_query = r->has_query;
     r->retries = s->retries;
