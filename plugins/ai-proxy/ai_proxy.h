@@ -341,6 +341,11 @@ int sl_ap_policy_dups(const sl_ap_target_t *conf, const sl_jdoc_t *d, sl_ap_req_
 int sl_ap_openai_request(const sl_ap_target_t *conf, const char *body, size_t len, sl_jdoc_t *doc,
                          sl_ap_buf_t *out, sl_ap_req_info_t *info);
 
+/* reasoning.c: an OpenAI request's `reasoning_effort` (token tok, -1 when
+ * absent) as a thinking budget: *budget -1 when absent, 0 for "none", else
+ * the tokens; -1 (info: 400) for a value OpenAI does not know. */
+int sl_ap_reasoning_budget(const sl_jdoc_t *d, int tok, int64_t *budget, sl_ap_req_info_t *info);
+
 /* scrub.c: the target's credential (auth.header_value without its scheme
  * word, auth.param_value; 8 bytes or more) replaced by "[REDACTED]". */
 #define SL_AP_MAX_SECRETS 2

@@ -24,8 +24,13 @@
  *   max_tokens / max_completion_tokens (required by Anthropic: 4096 when
  *   neither is set nor configured), temperature, top_p, stop -> stop_sequences,
  *   user -> metadata.user_id, stream.
+ *   reasoning_effort -> thinking {type: enabled, budget_tokens} (reasoning.c;
+ *   "none": no thinking); max_tokens counts the thinking, as OpenAI's counts
+ *   reasoning: the default becomes 4096 + the budget, a smaller max_tokens
+ *   lowers the budget to max_tokens - 1 (under 1024, Anthropic's least: 400);
+ *   not asked in a tool-use turn (sl_ac_tool_turn).
  * Dropped (no Anthropic equivalent): frequency/presence penalties, seed,
- * logit_bias, logprobs, service_tier, store, reasoning_effort, modalities.
+ * logit_bias, logprobs, service_tier, store, modalities.
  * Refused with 400: n > 1, response_format json_schema / json_object.
  */
 
@@ -37,6 +42,7 @@
 #include "ai_proxy.h"
 
 #define SL_AC_DEFAULT_MAX_TOKENS 4096
+#define SL_AC_MIN_BUDGET 1024 /* Anthropic's smallest budget_tokens */
 
 static int
 sl_ac_fail(sl_ap_req_info_t *info, int status, const char *msg)
@@ -202,6 +208,28 @@ sl_ac_is_system(const sl_jdoc_t *d, int m)
     int role = sl_json_get_t(d, m, "role", SL_J_STR);
 
     return sl_json_str_eq(d, role, "system") || sl_json_str_eq(d, role, "developer");
+}
+
+/* 1 when the conversation ends in a tool-use turn: its last message that is
+ * not a tool result is an assistant message with tool_calls.  Anthropic
+ * wants such a turn's signed thinking block back when thinking is on, and
+ * an OpenAI client cannot send one, so no thinking is asked there. */
+static int
+sl_ac_tool_turn(const sl_jdoc_t *d, int msgs)
+{
+    int last = -1;
+
+    for (int m = msgs + 1; m < SL_JSON_END(d, msgs); m = SL_JSON_NEXT(d, m)) {
+        if (d->t[m].type == SL_J_OBJ &&
+            !sl_json_str_eq(d, sl_json_get_t(d, m, "role", SL_J_STR), "tool")) {
+            last = m;
+        }
+    }
+    if (last < 0 || !sl_json_str_eq(d, sl_json_get_t(d, last, "role", SL_J_STR), "assistant")) {
+        return 0;
+    }
+    last = sl_json_get_t(d, last, "tool_calls", SL_J_ARR);
+    return last >= 0 && SL_JSON_END(d, last) > last + 1;
 }
 
 static int
@@ -373,7 +401,7 @@ sl_ac_from_openai(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc
                   sl_ap_buf_t *out, sl_ap_req_info_t *info)
 {
     int rc, msgs, model, tok, so, n = 0;
-    int64_t v;
+    int64_t v, budget;
 
     info->status = 400;
     rc = sl_json_parse(d, body, len);
@@ -447,14 +475,30 @@ sl_ac_from_openai(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc
     if (sl_ac_messages(d, msgs, out, info) != 0) {
         return out->oom ? -2 : -1;
     }
+    if (sl_ap_reasoning_budget(d, sl_json_get(d, 0, "reasoning_effort"), &budget, info) != 0) {
+        return -1;
+    }
+    if (budget > 0 && sl_ac_tool_turn(d, msgs)) {
+        budget = -1;
+    }
     /* max_tokens: Anthropic requires it */
     if (t->max_tokens >= 0) {
         v = t->max_tokens;
     } else if (sl_json_int(d, sl_json_get(d, 0, "max_completion_tokens"), &v) != 0 &&
                sl_json_int(d, sl_json_get(d, 0, "max_tokens"), &v) != 0) {
-        v = SL_AC_DEFAULT_MAX_TOKENS;
+        v = SL_AC_DEFAULT_MAX_TOKENS + (budget > 0 ? budget : 0);
     }
     sl_ap_buf_addf(out, ",\"max_tokens\":%lld", (long long)v);
+    if (budget > 0) {
+        budget = budget < v ? budget : v - 1;
+        if (budget < SL_AC_MIN_BUDGET) {
+            return sl_ac_fail(info, 400,
+                              "reasoning_effort: max_tokens must be above 1024 to leave room for "
+                              "thinking");
+        }
+        sl_ap_buf_addf(out, ",\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":%lld}",
+                       (long long)budget);
+    }
     if (t->temperature >= 0) {
         sl_ap_buf_addf(out, ",\"temperature\":%.15g", t->temperature);
     } else if ((tok = sl_json_get_t(d, 0, "temperature", SL_J_NUM)) >= 0) {

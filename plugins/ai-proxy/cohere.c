@@ -20,8 +20,10 @@
  *   presence_penalty as they are; response_format json_object /
  *   json_schema -> {type: json_object[, json_schema]}
  *   stream_options      read (include_usage), not sent
+ *   reasoning_effort    thinking {type: enabled, token_budget} (reasoning.c);
+ *                       "none": {type: disabled}
  *   dropped             user, logit_bias, logprobs, parallel_tool_calls,
- *                       store, service_tier, reasoning_effort, metadata, ...
+ *                       store, service_tier, metadata, ...
  *   refused (400)       n > 1
  * Answer: message.content text parts joined -> content, thinking parts ->
  * reasoning_content, tool_plan -> reasoning_content (the model's plan
@@ -118,7 +120,7 @@ sl_co_from_openai(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc
 {
     sl_ap_buf_t mid = {0};
     int rc, k, n = 0, have_max = 0;
-    int64_t v;
+    int64_t v, budget;
 
     rc = sl_ap_openai_request(t, body, len, d, &mid, info);
     if (rc == 0 && mid.oom) {
@@ -136,6 +138,10 @@ sl_co_from_openai(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc
     if (k >= 0 && sl_json_int(d, k, &v) == 0 && v > 1) {
         sl_ap_buf_free(&mid);
         return sl_co_fail(info, "n: only one choice can come from the cohere provider");
+    }
+    if (sl_ap_reasoning_budget(d, sl_json_get(d, 0, "reasoning_effort"), &budget, info) != 0) {
+        sl_ap_buf_free(&mid);
+        return -1;
     }
     have_max = sl_json_get_t(d, 0, "max_tokens", SL_J_NUM) >= 0;
     sl_ap_buf_addc(out, '{');
@@ -210,6 +216,13 @@ sl_co_from_openai(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc
             info->include_usage = iu >= 0 && d->t[iu].type == SL_J_TRUE;
         }
         /* everything else has no v2 equivalent: dropped */
+    }
+    if (budget == 0) {
+        sl_co_key(out, &n, "thinking");
+        SL_AP_BUF_LIT(out, "{\"type\":\"disabled\"}");
+    } else if (budget > 0) {
+        sl_co_key(out, &n, "thinking");
+        sl_ap_buf_addf(out, "{\"type\":\"enabled\",\"token_budget\":%lld}", (long long)budget);
     }
     sl_ap_buf_addc(out, '}');
     sl_ap_buf_free(&mid);

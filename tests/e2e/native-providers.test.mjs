@@ -395,6 +395,60 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
             }
         });
 
+        test(`${provider}: OpenAI SDK, reasoning_effort asks for thinking, which comes back as reasoning_content, streamed and not`, CASE, async () => {
+            const client = oa(p);
+            const asked = (up) => (provider === 'gemini' ? up.body.generationConfig.thinkingConfig : up.body.additionalModelRequestFields?.thinking);
+            const maxTokens = (up) => (provider === 'gemini' ? up.body.generationConfig.maxOutputTokens : up.body.inferenceConfig.maxTokens);
+            const budget = (n) => (provider === 'gemini' ? { includeThoughts: true, thinkingBudget: n } : { type: 'enabled', budget_tokens: n });
+            const r = await client.chat.completions.create({ model, reasoning_effort: 'medium', messages: [{ role: 'user', content: 'Hello' }] });
+            assert.equal(r.choices[0].message.reasoning_content, 'Thinking it over.');
+            assert.equal(r.choices[0].message.content, TEXT);
+            assert.deepEqual(asked(mock.requests[0]), budget(2048));
+            assert.equal(maxTokens(mock.requests[0]), 4096 + 2048, 'the default max_tokens leaves room for the budget');
+            if (provider === 'bedrock') assert.equal(mock.requests[0].sigError, undefined);
+            const rec = await lastLog();
+            if (provider === 'gemini') assert.equal(rec.ai.proxy.usage.completion_tokens_details.reasoning_tokens, 3, "Gemini's thoughtsTokenCount");
+
+            /* streamed, with a max_tokens below the budget: the budget shrinks to fit */
+            const stream = await client.chat.completions.create({
+                model, stream: true, max_tokens: 1500, reasoning_effort: 'high', messages: [{ role: 'user', content: 'Hello' }],
+            });
+            let reasoning = '';
+            let text = '';
+            for await (const c of stream) {
+                reasoning += c.choices[0]?.delta?.reasoning_content ?? '';
+                text += c.choices[0]?.delta?.content ?? '';
+            }
+            assert.equal(reasoning, 'Thinking it over.');
+            assert.equal(text, TEXT);
+            assert.deepEqual(asked(mock.requests[1]), budget(1499));
+            assert.equal(maxTokens(mock.requests[1]), 1500);
+
+            /* none: no thinking asked, none answered */
+            const off = await client.chat.completions.create({ model, reasoning_effort: 'none', messages: [{ role: 'user', content: 'Hello' }] });
+            assert.equal(off.choices[0].message.reasoning_content, undefined);
+            assert.equal(asked(mock.requests[2]), undefined);
+
+            /* a tool-result turn: not asked (Claude wants the signed thinking back, which OpenAI's format cannot carry) */
+            const first = await client.chat.completions.create({ model, tools: OTOOLS, reasoning_effort: 'low', messages: [{ role: 'user', content: 'Weather in Paris? MOCK:tool_call' }] });
+            const call = first.choices[0].message.tool_calls[0];
+            assert.equal(first.choices[0].message.reasoning_content, 'Thinking it over.');
+            const second = await client.chat.completions.create({
+                model, tools: OTOOLS, reasoning_effort: 'low',
+                messages: [{ role: 'user', content: 'Weather in Paris? MOCK:tool_call' }, first.choices[0].message, { role: 'tool', tool_call_id: call.id, content: '18C, sunny' }],
+            });
+            assert.match(second.choices[0].message.content, /18C, sunny/);
+            assert.equal(asked(mock.requests[4]), undefined);
+
+            /* refused before the provider: an unknown effort, no room for a budget */
+            const n = mock.requests.length;
+            await assert.rejects(client.chat.completions.create({ model, reasoning_effort: 'extreme', messages: [{ role: 'user', content: 'Hello' }] }),
+                (e) => e instanceof OpenAI.BadRequestError && /reasoning_effort: must be one of/.test(e.message));
+            await assert.rejects(client.chat.completions.create({ model, max_tokens: 800, reasoning_effort: 'low', messages: [{ role: 'user', content: 'Hello' }] }),
+                (e) => e instanceof OpenAI.BadRequestError && /max_tokens must be above 1024/.test(e.message));
+            assert.equal(mock.requests.length, n, 'a refused request reached the provider');
+        });
+
         test(`${provider}: OpenAI SDK, a streamed tool call and the tool result going back`, CASE, async () => {
             const client = oa(p);
             const messages = [{ role: 'user', content: 'Weather in Paris? MOCK:tool_call' }];

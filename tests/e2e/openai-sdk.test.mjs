@@ -60,6 +60,25 @@ describe('OpenAI SDK through sluice (llm_format openai)', { timeout: 300000 }, (
         checkChatLogRecord(rec, up.answer, { mode: 'stream', userAgent: /^OpenAI\//, upstreamUri: PATH });
     });
 
+    test('thinking passes untouched: enable_thinking and thinking_budget reach DashScope, reasoning_content streams back', CASE, async () => {
+        const stream = await client.chat.completions.create({
+            model: 'qwen-plus', stream: true, enable_thinking: true, thinking_budget: 512,
+            messages: [{ role: 'user', content: 'Hello' }],
+        });
+        let reasoning = '';
+        let text = '';
+        for await (const c of stream) {
+            reasoning += c.choices[0]?.delta?.reasoning_content ?? '';
+            text += c.choices[0]?.delta?.content ?? '';
+        }
+        const [up] = await st.mock.chatRequests();
+        assert.equal(up.body.enable_thinking, true);
+        assert.equal(up.body.thinking_budget, 512);
+        assert.ok(up.answer.reasoning, 'the mock thought');
+        assert.equal(reasoning, up.answer.reasoning);
+        assert.equal(text, up.answer.text);
+    });
+
     test('the SDK\'s stream helper accumulates parallel tool calls', CASE, async () => {
         const final = await client.chat.completions.stream({
             model: 'qwen-plus', messages: [{ role: 'user', content: 'Weather? MOCK:parallel_tools' }],

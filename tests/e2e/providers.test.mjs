@@ -248,6 +248,78 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         });
     }
 
+    for (const p of Object.keys(OPENAI_FAMILY)) {
+        test(`${p}: thinking passes untouched: reasoning_effort up, reasoning_content back (OpenAI SDK, streamed and not); an Anthropic client gets a thinking block`, CASE, async () => {
+            const client = oa(p);
+            const model = `${p}-model`;
+            const r = await client.chat.completions.create({ model, reasoning_effort: 'high', messages: [{ role: 'user', content: 'Hello' }] });
+            assert.equal(mock.requests[0].body.reasoning_effort, 'high');
+            assert.equal(r.choices[0].message.reasoning_content, 'Reasoning at high effort.');
+            assert.equal(r.choices[0].message.content, mock.TEXT);
+            const stream = await client.chat.completions.create({ model, stream: true, reasoning_effort: 'low', messages: [{ role: 'user', content: 'Hello' }] });
+            let reasoning = '';
+            let text = '';
+            for await (const c of stream) {
+                reasoning += c.choices[0]?.delta?.reasoning_content ?? '';
+                text += c.choices[0]?.delta?.content ?? '';
+            }
+            assert.equal(mock.requests[1].body.reasoning_effort, 'low');
+            assert.equal(reasoning, 'Reasoning at low effort.');
+            assert.equal(text, mock.TEXT);
+            /* Anthropic client: the provider's reasoning_content is a thinking block, streamed and not */
+            mock.next({ reasoning: 'Thinking it over.' });
+            const m = await an(p).messages.create({ model, max_tokens: 256, messages: [{ role: 'user', content: 'Hello' }] });
+            assert.equal(m.content[0].type, 'thinking');
+            assert.equal(m.content[0].thinking, 'Thinking it over.');
+            assert.equal(m.content.at(-1).text, mock.TEXT);
+            mock.next({ reasoning: 'Thinking it over.' });
+            const st = await an(p).messages.stream({ model, max_tokens: 256, messages: [{ role: 'user', content: 'Hello' }] }).finalMessage();
+            assert.equal(st.content[0].type, 'thinking');
+            assert.equal(st.content[0].thinking, 'Thinking it over.');
+            assert.equal(st.content.at(-1).text, mock.TEXT);
+            const rec = await lastLog();
+            assert.equal(rec.ai.proxy.meta.provider_name, p);
+        });
+    }
+
+    test('cohere: thinking: reasoning_effort asks for it, thinking parts come back as reasoning_content (OpenAI SDK, streamed and not); an Anthropic client gets a thinking block', CASE, async () => {
+        const client = oa('cohere');
+        const r = await client.chat.completions.create({ model: 'cohere-model', reasoning_effort: 'medium', messages: [{ role: 'user', content: 'Hello' }] });
+        assert.deepEqual(mock.requests[0].body.thinking, { type: 'enabled', token_budget: 2048 });
+        assert.equal(mock.requests[0].body.reasoning_effort, undefined);
+        assert.equal(r.choices[0].message.reasoning_content, 'Thinking it over.');
+        assert.equal(r.choices[0].message.content, mock.TEXT);
+        const stream = await client.chat.completions.create({ model: 'cohere-model', stream: true, reasoning_effort: 'low', messages: [{ role: 'user', content: 'Hello' }] });
+        let reasoning = '';
+        let text = '';
+        for await (const c of stream) {
+            reasoning += c.choices[0]?.delta?.reasoning_content ?? '';
+            text += c.choices[0]?.delta?.content ?? '';
+        }
+        assert.deepEqual(mock.requests[1].body.thinking, { type: 'enabled', token_budget: 1024 });
+        assert.equal(reasoning, 'Thinking it over.');
+        assert.equal(text, mock.TEXT);
+        mock.next({ thinking: true }); /* a reasoning model that thinks unless told not to */
+        const off = await client.chat.completions.create({ model: 'cohere-model', reasoning_effort: 'none', messages: [{ role: 'user', content: 'Hello' }] });
+        assert.deepEqual(mock.requests[2].body.thinking, { type: 'disabled' });
+        assert.equal(off.choices[0].message.reasoning_content, undefined);
+        const n = mock.requests.length;
+        await assert.rejects(client.chat.completions.create({ model: 'cohere-model', reasoning_effort: 'extreme', messages: [{ role: 'user', content: 'Hello' }] }),
+            (e) => e instanceof OpenAI.BadRequestError && /reasoning_effort: must be one of/.test(e.message));
+        assert.equal(mock.requests.length, n, 'a refused request reached the provider');
+        /* Anthropic client through the pivot: the thinking parts become a thinking block */
+        mock.next({ thinking: true });
+        const m = await an('cohere').messages.create({ model: 'cohere-model', max_tokens: 256, messages: [{ role: 'user', content: 'Hello' }] });
+        assert.equal(m.content[0].type, 'thinking');
+        assert.equal(m.content[0].thinking, 'Thinking it over.');
+        assert.equal(m.content.at(-1).text, mock.TEXT);
+        mock.next({ thinking: true });
+        const st = await an('cohere').messages.stream({ model: 'cohere-model', max_tokens: 256, messages: [{ role: 'user', content: 'Hello' }] }).finalMessage();
+        assert.equal(st.content[0].type, 'thinking');
+        assert.equal(st.content[0].thinking, 'Thinking it over.');
+        assert.equal(st.content.at(-1).text, mock.TEXT);
+    });
+
     test('huggingface, databricks: a wrong key is the provider\'s own 401 in Anthropic\'s shape', CASE, async () => {
         await assert.rejects(an('huggingface', '/bad').messages.create({
             model: 'huggingface-model', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }],
@@ -728,6 +800,11 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         }
         assert.equal(reasoning, 'Let me think this through.');
         assert.equal(text, mock.TEXT);
+        /* reasoning_effort asks Anthropic for thinking: a budget, max_tokens with room for it */
+        const re = await client.chat.completions.create({ model: 'claude-sonnet-4-5', reasoning_effort: 'low', messages: [{ role: 'user', content: 'Hello' }] });
+        assert.deepEqual(mock.requests.at(-1).body.thinking, { type: 'enabled', budget_tokens: 1024 });
+        assert.equal(mock.requests.at(-1).body.max_tokens, 4096 + 1024);
+        assert.equal(re.choices[0].message.reasoning_content, 'Thinking it over.');
     });
 
     test('OpenAI SDK -> anthropic: Anthropic errors in OpenAI\'s shape and status', CASE, async () => {

@@ -308,6 +308,12 @@ function converseCheck(body) {
         }
     }
     if (tools && !body.toolConfig) return 'The toolConfig field must be defined when using toolUse and toolResult content blocks.';
+    /* Claude's extended thinking: a budget of 1024 or more, below max_tokens */
+    const th = body.additionalModelRequestFields?.thinking;
+    if (th?.type === 'enabled') {
+        if (!(th.budget_tokens >= 1024)) return 'The model returned the following errors: thinking.enabled.budget_tokens: Input should be greater than or equal to 1024';
+        if (!(body.inferenceConfig?.maxTokens > th.budget_tokens)) return 'The model returned the following errors: `max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size';
+    }
     return null;
 }
 

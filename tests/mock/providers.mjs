@@ -160,7 +160,13 @@ export async function startProviders() {
             const word = /MOCK:(\w+)/.exec(cohereLastUser(body))?.[1];
             const type = sc.type ?? (word === 'tool_call' ? 'tool_call' : word === 'error429' ? 'error429' : 'text');
             if (type === 'error429') return send(res, 429, { id: 'mock-429', message: 'You are using a Trial key, which is limited to 10 API calls / minute.' });
-            return answerCohere(res, body, type, body.messages.at(-1).role === 'tool' ? `The weather: ${body.messages.at(-1).content}` : TEXT);
+            const th = body.thinking;
+            if (th !== undefined && !(['enabled', 'disabled'].includes(th.type) && Object.keys(th).every((k) => ['type', 'token_budget'].includes(k)) && (th.token_budget === undefined || Number.isInteger(th.token_budget)))) {
+                return send(res, 400, { id: 'mock-400', message: 'invalid request: thinking: type must be enabled or disabled, token_budget an integer' });
+            }
+            /* a reasoning model thinks when asked, or (scripted) by default */
+            const think = th?.type === 'enabled' || (sc.thinking === true && th?.type !== 'disabled');
+            return answerCohere(res, body, type, body.messages.at(-1).role === 'tool' ? `The weather: ${body.messages.at(-1).content}` : TEXT, think);
         } else if (p === '/v2/embed') {
             /* Cohere's v2 Embed: model, texts, input_type (v3+ models), embedding_types */
             const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
@@ -263,10 +269,14 @@ export async function startProviders() {
             ...(usage.cacheRead ? { prompt_tokens_details: { cached_tokens: usage.cacheRead } } : {}),
         };
         const tool = type === 'tool_call';
+        /* a reasoning model (DeepSeek, xAI, vLLM, ...): reasoning_content
+         * first, when the request asks (reasoning_effort) or the script says */
+        const reasoning = sc.reasoning ?? (body.reasoning_effort ? `Reasoning at ${body.reasoning_effort} effort.` : null);
         if (!body.stream) {
             const message = tool
                 ? { role: 'assistant', content: null, tool_calls: [{ id: TOOL.id, type: 'function', function: { name: TOOL.name, arguments: JSON.stringify(TOOL.arguments) } }] }
                 : { role: 'assistant', content: sc.text ?? TEXT };
+            if (reasoning) message.reasoning_content = reasoning;
             return send(res, 200, {
                 id: 'chatcmpl-mock1', object: 'chat.completion', created: 1700000000, model,
                 choices: [{ index: 0, message, finish_reason: tool ? 'tool_calls' : 'stop' }], usage: ousage,
@@ -277,6 +287,9 @@ export async function startProviders() {
         const out = (o) => res.write(`data: ${JSON.stringify({ ...base, ...o })}\n\n`);
         const mistral = provider === 'mistral';
         out({ choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+        for (const w of reasoning ? words(reasoning) : []) {
+            out({ choices: [{ index: 0, delta: { reasoning_content: w }, finish_reason: null }] });
+        }
         if (tool) {
             const args = JSON.stringify(TOOL.arguments);
             out({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: TOOL.id, type: 'function', function: { name: TOOL.name, arguments: '' } }] }, finish_reason: null }] });
@@ -298,14 +311,15 @@ export async function startProviders() {
         res.end('data: [DONE]\n\n');
     }
 
-    function answerCohere(res, body, type, text) {
+    function answerCohere(res, body, type, text, think) {
+        const thought = 'Thinking it over.';
         const tool = type === 'tool_call';
         const usage = { billed_units: { input_tokens: 21, output_tokens: words(text).length }, tokens: { input_tokens: 230, output_tokens: words(text).length + 2 } };
         const call = { id: 'get_weather_mock1', type: 'function', function: { name: TOOL.name, arguments: JSON.stringify(TOOL.arguments) } };
         if (!body.stream) {
             const message = tool
                 ? { role: 'assistant', tool_plan: 'I will check the weather.', tool_calls: [call] }
-                : { role: 'assistant', content: [{ type: 'text', text }] };
+                : { role: 'assistant', content: [...(think ? [{ type: 'thinking', thinking: thought }] : []), { type: 'text', text }] };
             return send(res, 200, { id: 'co-mock-1', finish_reason: tool ? 'TOOL_CALL' : 'COMPLETE', message, usage });
         }
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -319,9 +333,15 @@ export async function startProviders() {
             }
             ev('tool-call-end', { index: 0 });
         } else {
-            ev('content-start', { index: 0, delta: { message: { content: { type: 'text', text: '' } } } });
-            for (const w of words(text)) ev('content-delta', { index: 0, delta: { message: { content: { text: w } } } });
-            ev('content-end', { index: 0 });
+            let i = 0;
+            if (think) {
+                ev('content-start', { index: i, delta: { message: { content: { type: 'thinking', thinking: '' } } } });
+                for (const w of words(thought)) ev('content-delta', { index: i, delta: { message: { content: { thinking: w } } } });
+                ev('content-end', { index: i++ });
+            }
+            ev('content-start', { index: i, delta: { message: { content: { type: 'text', text: '' } } } });
+            for (const w of words(text)) ev('content-delta', { index: i, delta: { message: { content: { text: w } } } });
+            ev('content-end', { index: i });
         }
         ev('message-end', { delta: { finish_reason: tool ? 'TOOL_CALL' : 'COMPLETE', usage } });
         res.end();
