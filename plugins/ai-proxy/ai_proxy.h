@@ -34,6 +34,11 @@ void sl_ap_buf_add(sl_ap_buf_t *b, const char *p, size_t n);
 void sl_ap_buf_adds(sl_ap_buf_t *b, const char *s);
 void sl_ap_buf_addc(sl_ap_buf_t *b, char c);
 void sl_ap_buf_addf(sl_ap_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append v in decimal. */
+void sl_ap_buf_add_i64(sl_ap_buf_t *b, int64_t v);
+/* Append v as printf's "%.15g" writes it (an integral value below 1e15,
+ * the usual temperature or max_tokens, without printf). */
+void sl_ap_buf_add_g15(sl_ap_buf_t *b, double v);
 /* Append bytes escaped as the inside of a JSON string (no quotes). */
 void sl_ap_buf_add_esc(sl_ap_buf_t *b, const char *p, size_t n);
 /* Append a quoted JSON string. */

@@ -924,10 +924,15 @@ sl_ap_tx_check_types(sl_ap_tx_t *tx)
 static void
 sl_ap_tx_number(sl_ap_tx_t *tx, const char *key, int have_conf, double conf_v, int req_tok)
 {
+    if (!have_conf && (req_tok < 0 || tx->d->t[req_tok].type != SL_J_NUM)) {
+        return;
+    }
+    sl_ap_buf_addc(tx->out, ',');
+    sl_ap_buf_add_qstr(tx->out, key, strlen(key));
+    sl_ap_buf_addc(tx->out, ':');
     if (have_conf) {
-        sl_ap_buf_addf(tx->out, ",\"%s\":%.15g", key, conf_v);
-    } else if (req_tok >= 0 && tx->d->t[req_tok].type == SL_J_NUM) {
-        sl_ap_buf_addf(tx->out, ",\"%s\":", key);
+        sl_ap_buf_add_g15(tx->out, conf_v);
+    } else {
         sl_ap_tx_raw(tx, req_tok);
     }
 }

@@ -249,12 +249,15 @@ sl_ap_anthropic_response_search(const char *body, size_t len, sl_str_t model,
     }
     SL_AP_BUF_LIT(out, "],\"stop_reason\":\"");
     sl_ap_buf_add(out, sr.ptr, sr.len);
-    sl_ap_buf_addf(out,
-                   "\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":%lld,"
-                   "\"cache_creation_input_tokens\":%lld,\"cache_read_input_tokens\":%lld,"
-                   "\"output_tokens\":%lld}}",
-                   (long long)in_tokens, (long long)u->created, (long long)u->cached,
-                   (long long)u->completion);
+    SL_AP_BUF_LIT(out, "\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":");
+    sl_ap_buf_add_i64(out, in_tokens);
+    SL_AP_BUF_LIT(out, ",\"cache_creation_input_tokens\":");
+    sl_ap_buf_add_i64(out, u->created);
+    SL_AP_BUF_LIT(out, ",\"cache_read_input_tokens\":");
+    sl_ap_buf_add_i64(out, u->cached);
+    SL_AP_BUF_LIT(out, ",\"output_tokens\":");
+    sl_ap_buf_add_i64(out, u->completion);
+    SL_AP_BUF_LIT(out, "}}");
     return out->oom ? -2 : 0;
 }
 

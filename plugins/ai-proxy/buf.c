@@ -7,7 +7,9 @@
  * call.
  */
 
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +103,36 @@ sl_ap_buf_addf(sl_ap_buf_t *b, const char *fmt, ...)
         va_end(ap);
     }
     b->len += (size_t)n;
+}
+
+void
+sl_ap_buf_add_i64(sl_ap_buf_t *b, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    /* the magnitude as unsigned: INT64_MIN has no positive int64 */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        tmp[--i] = '-';
+    }
+    sl_ap_buf_add(b, tmp + i, sizeof(tmp) - i);
+}
+
+void
+sl_ap_buf_add_g15(sl_ap_buf_t *b, double v)
+{
+    /* "%.15g" writes an integral value whose exponent is below the
+     * precision (|v| < 1e15) as that integer; -0 keeps its sign */
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v && !(v == 0 && signbit(v))) {
+        sl_ap_buf_add_i64(b, (int64_t)v);
+        return;
+    }
+    sl_ap_buf_addf(b, "%.15g", v);
 }
 
 void

@@ -877,6 +877,62 @@ test_claude_code_fixtures(void **state)
     }
 }
 
+/* The number writers against printf: "%.15g" (config options written into
+ * the request) and "%lld" (the usage counts of an answer), on the values
+ * the fast paths take and on their edges, where printf takes over. */
+static void
+test_number_writers(void **state)
+{
+    static const double g[] = {0.0,
+                               -0.0,
+                               1.0,
+                               -1.0,
+                               8192.0,
+                               0.5,
+                               0.7,
+                               1e-5,
+                               1e14,
+                               -1e14,
+                               999999999999999.0,
+                               1e15,
+                               -1e15,
+                               1e16,
+                               2e300,
+                               1.5e15,
+                               123456789012.0,
+                               0.1,
+                               1e308,
+                               -7.25,
+                               4097.0,
+                               1e-300,
+                               9007199254740992.0,
+                               -999999999999999.0};
+    static const int64_t n[] = {0,   1,    -1,        9,         10,        99,
+                                100, 8192, 123456789, INT64_MAX, INT64_MIN, -9223372036854775807LL};
+    char want[64];
+    size_t k;
+
+    (void)state;
+    for (k = 0; k < sizeof(g) / sizeof(g[0]); k++) {
+        sl_ap_buf_t b = {0};
+
+        sl_ap_buf_add_g15(&b, g[k]);
+        snprintf(want, sizeof(want), "%.15g", g[k]);
+        assert_non_null(b.ptr);
+        assert_string_equal(b.ptr, want);
+        sl_ap_buf_free(&b);
+    }
+    for (k = 0; k < sizeof(n) / sizeof(n[0]); k++) {
+        sl_ap_buf_t b = {0};
+
+        sl_ap_buf_add_i64(&b, n[k]);
+        snprintf(want, sizeof(want), "%lld", (long long)n[k]);
+        assert_non_null(b.ptr);
+        assert_string_equal(b.ptr, want);
+        sl_ap_buf_free(&b);
+    }
+}
+
 int
 main(void)
 {
@@ -901,6 +957,7 @@ main(void)
         cmocka_unit_test(test_openai_format),
         cmocka_unit_test(test_count_tokens),
         cmocka_unit_test(test_scrub),
+        cmocka_unit_test(test_number_writers),
     };
 
     sl_ap_conf_host(sl_ap_test_host()); /* the host's schema checker */
