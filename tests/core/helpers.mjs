@@ -178,6 +178,11 @@ export async function startSluice(config, opts = {}) {
     }, 8000, 30);
     if (!ok || g.exit)
         throw new Error(`sluice did not start (exit ${JSON.stringify(g.exit)}):\n${g.stderr}`);
+    // One worker answering does not mean all are forked yet (under a sanitizer
+    // the master's fork loop can lag behind the first worker's readiness): tests
+    // that count or kill workers need every one of them.
+    const want = opts.workers ?? 2;
+    await waitFor(() => g.exit || g.workers().length >= want, 10000, 10);
     return g;
 }
 
