@@ -1,5 +1,7 @@
 /* pool.c - per-request memory pool.  Small allocations are carved from
- * blocks; big ones get their own block.  Nothing is freed individually. */
+ * blocks; big ones get their own block.  Nothing is freed individually.
+ * The pool and its first block are one allocation (one malloc and one
+ * free per request for a request that fits its first block). */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,9 +29,12 @@ struct sl_pool {
     sl_pool_cleanup_t *cleanups;
     size_t block_size;
     size_t total;
+    sl_pool_block_t *first; /* allocated with the pool: not freed on its own */
 };
 
-#define BLOCK_HDR ((sizeof(sl_pool_block_t) + SL_POOL_ALIGN - 1) & ~(size_t)(SL_POOL_ALIGN - 1))
+#define SL_POOL_ROUND(n) (((n) + SL_POOL_ALIGN - 1) & ~(size_t)(SL_POOL_ALIGN - 1))
+#define BLOCK_HDR SL_POOL_ROUND(sizeof(sl_pool_block_t))
+#define POOL_HDR SL_POOL_ROUND(sizeof(sl_pool_t))
 
 static sl_pool_block_t *
 block_new(size_t size)
@@ -44,9 +49,17 @@ block_new(size_t size)
 sl_pool_t *
 sl_pool_create(size_t block_size)
 {
-    sl_pool_t *p = sl_xcalloc(1, sizeof(*p));
-    p->block_size = block_size ? block_size : 4096;
-    p->blocks = block_new(p->block_size);
+    size_t size = block_size ? block_size : 4096;
+    sl_pool_t *p = sl_xmalloc(POOL_HDR + BLOCK_HDR + size);
+    sl_pool_block_t *b = (sl_pool_block_t *)((char *)p + POOL_HDR);
+
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    p->blocks = p->first = b;
+    p->cleanups = NULL;
+    p->block_size = size;
+    p->total = 0;
     return p;
 }
 
@@ -64,7 +77,8 @@ sl_pool_destroy(sl_pool_t *p)
     }
     for (b = p->blocks; b; b = bn) {
         bn = b->next;
-        free(b);
+        if (b != p->first)
+            free(b);
     }
     free(p);
 }
