@@ -22,6 +22,44 @@
  * sl_upconn_write (the contract), without uv_write's POLLOUT round trip,
  * which costs an epoll_ctl per request ---- */
 
+#define SL_UPWRITE_KEEP 16 /* write records kept per pool */
+
+/* A write record for c, every field set (a kept one when there is one). */
+static sl_upwrite_t *
+upwrite_new(sl_upconn_t *c, sl_upconn_write_cb cb, void *arg, int user)
+{
+    sl_uppool_t *pool = c->pool;
+    sl_upwrite_t *w;
+
+    if (pool != NULL && pool->wfree != NULL) {
+        w = pool->wfree;
+        pool->wfree = w->dnext;
+        pool->nwfree--;
+    } else {
+        w = sl_xmalloc(sizeof(*w));
+    }
+    w->c = c;
+    w->cb = cb;
+    w->arg = arg;
+    w->owned = NULL;
+    w->user = user;
+    w->dnext = NULL;
+    return w;
+}
+
+/* w is done: kept for the next write by pool (NULL: freed). */
+static void
+upwrite_free(sl_uppool_t *pool, sl_upwrite_t *w)
+{
+    if (pool == NULL || pool->nwfree >= SL_UPWRITE_KEEP) {
+        free(w);
+        return;
+    }
+    w->dnext = pool->wfree;
+    pool->wfree = w;
+    pool->nwfree++;
+}
+
 static void
 done_run(uv_idle_t *h)
 {
@@ -37,7 +75,7 @@ done_run(uv_idle_t *h)
             if (w->cb != NULL && !w->c->closing)
                 w->cb(w->arg, 0);
         }
-        free(w);
+        upwrite_free(pool, w);
     }
 }
 
@@ -123,6 +161,12 @@ sl_uppool_free(sl_uppool_t *pool)
             w->c->user_writes--;
         free(w);
     }
+    for (sl_upwrite_t *w = pool->wfree, *n; w != NULL; w = n) {
+        n = w->dnext;
+        free(w);
+    }
+    pool->wfree = NULL;
+    pool->nwfree = 0;
     uv_close((uv_handle_t *)pool->done_idle, (uv_close_cb)free);
     for (sl_upkey_t *k = pool->keys, *n; k != NULL; k = n) {
         n = k->next;
@@ -330,7 +374,9 @@ conn_write_cb(uv_write_t *req, int status)
         c->broken = 1;
     if (w->user && w->cb != NULL && !c->closing)
         w->cb(w->arg, status);
-    free(w);
+    /* a closing connection's pool may be gone (sl_uppool_free closes the
+     * idle ones and leaves their cancelled writes to come back here) */
+    upwrite_free(c->closing ? NULL : c->pool, w);
 }
 
 /* Send whatever ciphertext OpenSSL produced on its own (handshake
@@ -348,14 +394,13 @@ sl_upc_flush_tls(sl_upconn_t *c)
     out = sl_tls_out_take(c->tls, &len);
     if (out == NULL)
         return;
-    w = sl_xcalloc(1, sizeof(*w));
-    w->c = c;
+    w = upwrite_new(c, NULL, NULL, 0);
     w->owned = out;
     b = uv_buf_init(out, (unsigned)len);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) < 0) {
         c->broken = 1;
         free(out);
-        free(w);
+        upwrite_free(c->pool, w);
     }
 }
 
@@ -699,17 +744,13 @@ sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs, sl_upconn_
     if (c->broken)
         return UV_EPIPE;
 
-    w = sl_xcalloc(1, sizeof(*w));
-    w->c = c;
-    w->cb = cb;
-    w->arg = arg;
-    w->user = 1;
+    w = upwrite_new(c, cb, arg, 1);
 
     if (c->tls != NULL) {
         /* Encrypt now into a buffer we own; the caller's bytes are no
          * longer needed once this returns, but the contract stays simple. */
         if (sl_tls_write(c->tls, bufs, nbufs) < 0) {
-            free(w);
+            upwrite_free(c->pool, w);
             c->broken = 1;
             return SL_UPERR_TLS;
         }
@@ -733,7 +774,7 @@ sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs, sl_upconn_
             return 0;
         }
         if (nw < 0 && nw != UV_EAGAIN) {
-            free(w);
+            upwrite_free(c->pool, w);
             c->broken = 1;
             return nw;
         }
@@ -759,7 +800,7 @@ sl_upconn_write(sl_upconn_t *c, const uv_buf_t *bufs, unsigned nbufs, sl_upconn_
     }
     if (rc < 0) {
         free(w->owned);
-        free(w);
+        upwrite_free(c->pool, w);
         c->broken = 1;
         return rc;
     }

@@ -127,6 +127,10 @@ struct sl_uppool {
     /* read buffers lent to one connection at a time (see sl_upconn_t) */
     char *rbuf, *pbuf;
     sl_upconn_t *rbuf_user, *pbuf_user;
+    /* finished write records kept for the next writes (one per proxied
+     * request otherwise costs a calloc and a free) */
+    struct sl_upwrite *wfree;
+    unsigned nwfree;
 };
 
 typedef struct sl_upwrite {
