@@ -13,6 +13,7 @@
 #include "base/fmt.h"
 #include "base/strbuf.h"
 #include "http/http_server.h"
+#include "plugin/ser_internal.h"
 #include "plugin/serializer.h"
 
 /* The log record's "error" field, by sl_req_error_t. */
@@ -207,19 +208,6 @@ place(sl_req_t *r, const char *key, json_object *val)
         p = dot + 1;
     }
 }
-
-/* A value waiting to be put into the tree: set_serialize_string and
- * set_serialize_typed only copy (most records are never read back or
- * written), the first reader of the tree builds it. */
-struct sl_ser_pending {
-    struct sl_ser_pending *next;
-    const char *key; /* pool copy */
-    size_t klen;
-    sl_value_type_t type;
-    int64_t i;  /* BOOL, INT */
-    double d;   /* DOUBLE */
-    sl_str_t s; /* STRING: pool copy */
-};
 
 /* A DOUBLE as Kong's cjson writes numbers (14 significant digits), the
  * text kept for the record and the value for typed readers. */
@@ -697,8 +685,8 @@ sb_byte(char *o, unsigned char c)
 /* A JSON string, escaped as json-c does (no escaping of '/'): eight bytes
  * at a time while none needs escaping (nearly always), copied as they are
  * tested; a word with one goes byte by byte. */
-static void
-sb_str(sl_strbuf_t *b, const char *s, size_t n)
+void
+sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
 {
     size_t i = 0;
 
@@ -739,11 +727,11 @@ sb_str(sl_strbuf_t *b, const char *s, size_t n)
 static void
 sb_cstr(sl_strbuf_t *b, const char *s)
 {
-    sb_str(b, s ? s : "", s ? strlen(s) : 0);
+    sl_ser_json_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
-static void
-sb_int(sl_strbuf_t *b, int64_t v)
+void
+sl_ser_json_int(sl_strbuf_t *b, int64_t v)
 {
     sl_strbuf_need(b, SL_FMT_DEC_MAX + 1);
     b->len += sl_fmt_i64(b->p + b->len, v);
@@ -817,7 +805,7 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
         if (!first)
             SL_STRBUF_LIT(b, ",");
         first = 0;
-        sb_str(b, name, n);
+        sl_ser_json_str(b, name, n);
         SL_STRBUF_LIT(b, ":");
         if (count > 1)
             SL_STRBUF_LIT(b, "[");
@@ -830,7 +818,7 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
             if (red)
                 SL_STRBUF_LIT(b, "\"REDACTED\"");
             else
-                sb_str(b, h->items[j].value.ptr, h->items[j].value.len);
+                sl_ser_json_str(b, h->items[j].value.ptr, h->items[j].value.len);
         }
         if (count > 1)
             SL_STRBUF_LIT(b, "]");
@@ -869,6 +857,21 @@ static const char *const record_keys[] = {
     "authenticated_entity",
     NULL,
 };
+
+/* Does the values tree set a member of the record's own (which then
+ * merge into it)? */
+static int
+has_record_key(json_object *ser)
+{
+    json_object_object_foreach(ser, k, v)
+    {
+        (void)v;
+        for (const char *const *rk = record_keys; *rk; rk++)
+            if (strcmp(k, *rk) == 0)
+                return 1;
+    }
+    return 0;
+}
 
 /* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no
  * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
@@ -996,24 +999,20 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
     char port[1 + SL_FMT_DEC_MAX + 1] = ":";
 
-    int merge_values = 0;
+    /* No tree built (nobody read the values back): they are written from
+     * the pending list (record_values.c) unless they must merge */
+    int direct = r->ser == NULL, merge_values = 0;
 
-    flush_pending(r);
-    if (r->ser) {
-        json_object_object_foreach(r->ser, k, v)
-        {
-            (void)v;
-            for (const char *const *rk = record_keys; *rk; rk++)
-                if (strcmp(k, *rk) == 0)
-                    merge_values = 1;
-        }
+    if (!direct) {
+        flush_pending(r);
+        merge_values = has_record_key(r->ser);
     }
     b.len = 0;
     sl_strbuf_need(&b, 2048);
     SL_STRBUF_LIT(&b, "{\"request\":{\"id\":");
-    sb_str(&b, r->id, 32);
+    sl_ser_json_str(&b, r->id, 32);
     SL_STRBUF_LIT(&b, ",\"uri\":");
-    sb_str(&b, r->uri.ptr, r->uri.len);
+    sl_ser_json_str(&b, r->uri.ptr, r->uri.len);
     /* url: http://host:port/uri, built as the reference does (and cut) */
     {
         char u[SL_RECORD_URL_MAX];
@@ -1027,7 +1026,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
             un += k;
         }
         SL_STRBUF_LIT(&b, ",\"url\":");
-        sb_str(&b, u, un);
+        sl_ser_json_str(&b, u, un);
     }
     SL_STRBUF_LIT(&b, ",\"querystring\":");
     if (r->query.len)
@@ -1035,11 +1034,11 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     else
         SL_STRBUF_LIT(&b, "{}");
     SL_STRBUF_LIT(&b, ",\"method\":");
-    sb_str(&b, r->method.ptr, r->method.len);
+    sl_ser_json_str(&b, r->method.ptr, r->method.len);
     SL_STRBUF_LIT(&b, ",\"headers\":");
     sb_headers(&b, &r->client_headers, redact, 1);
     SL_STRBUF_LIT(&b, ",\"size\":");
-    sb_int(&b, (int64_t)r->req_size);
+    sl_ser_json_int(&b, (int64_t)r->req_size);
     SL_STRBUF_LIT(&b, "}");
 
     if (r->upstream_uri) {
@@ -1056,49 +1055,49 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
             if (!r->tries[i].failed)
                 continue;
             sl_strbuf_add(&b, sep, strlen(sep));
-            sb_int(&b, r->tries[i].code);
+            sl_ser_json_int(&b, r->tries[i].code);
             sep = ", ";
         }
         if (r->upstream_status && !r->tries[r->ntries - 1].failed) {
             sl_strbuf_add(&b, sep, strlen(sep));
-            sb_int(&b, r->upstream_status);
+            sl_ser_json_int(&b, r->upstream_status);
         }
     } else if (r->upstream_status) {
-        sb_int(&b, r->upstream_status);
+        sl_ser_json_int(&b, r->upstream_status);
     }
     SL_STRBUF_LIT(&b, "\",\"response\":{\"status\":");
-    sb_int(&b, r->status);
+    sl_ser_json_int(&b, r->status);
     SL_STRBUF_LIT(&b, ",\"headers\":");
     sb_headers(&b, &r->resp_headers, NULL, 0);
     SL_STRBUF_LIT(&b, ",\"size\":");
-    sb_int(&b, (int64_t)r->resp_bytes);
+    sl_ser_json_int(&b, (int64_t)r->resp_bytes);
 
     sl_latencies_t lat = latencies(r, end);
     SL_STRBUF_LIT(&b, "},\"latencies\":{\"kong\":");
-    sb_int(&b, lat.kong);
+    sl_ser_json_int(&b, lat.kong);
     SL_STRBUF_LIT(&b, ",\"proxy\":");
-    sb_int(&b, lat.proxy);
+    sl_ser_json_int(&b, lat.proxy);
     SL_STRBUF_LIT(&b, ",\"request\":");
-    sb_int(&b, lat.request);
+    sl_ser_json_int(&b, lat.request);
     SL_STRBUF_LIT(&b, ",\"receive\":");
-    sb_int(&b, lat.receive);
+    sl_ser_json_int(&b, lat.receive);
     SL_STRBUF_LIT(&b, "},\"tries\":[");
     for (int i = 0; i < r->ntries; i++) {
         if (i)
             SL_STRBUF_LIT(&b, ",");
         SL_STRBUF_LIT(&b, "{\"balancer_start\":");
-        sb_int(&b, ms(r->tries[i].start_us));
+        sl_ser_json_int(&b, ms(r->tries[i].start_us));
         SL_STRBUF_LIT(&b, ",\"ip\":");
         sb_cstr(&b, r->tries[i].ip);
         SL_STRBUF_LIT(&b, ",\"port\":");
-        sb_int(&b, r->tries[i].port);
+        sl_ser_json_int(&b, r->tries[i].port);
         SL_STRBUF_LIT(&b, ",\"balancer_latency\":");
-        sb_int(&b, ms(r->tries[i].latency_us));
+        sl_ser_json_int(&b, ms(r->tries[i].latency_us));
         if (r->tries[i].failed) {
             SL_STRBUF_LIT(&b, ",\"state\":");
             sb_cstr(&b, r->tries[i].state);
             SL_STRBUF_LIT(&b, ",\"code\":");
-            sb_int(&b, r->tries[i].code);
+            sl_ser_json_int(&b, r->tries[i].code);
         }
         SL_STRBUF_LIT(&b, "}");
     }
@@ -1126,7 +1125,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     SL_STRBUF_LIT(&b, ",\"client_ip\":");
     sb_cstr(&b, r->client_ip);
     SL_STRBUF_LIT(&b, ",\"started_at\":");
-    sb_int(&b, ms(r->times[SL_TIME_START]));
+    sl_ser_json_int(&b, ms(r->times[SL_TIME_START]));
     if (r->source == SL_SOURCE_UPSTREAM && r->upstream_status)
         SL_STRBUF_LIT(&b, ",\"source\":\"upstream\"");
     else
@@ -1134,6 +1133,11 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     if (r->err != SL_REQERR_NONE && (size_t)r->err < sl_nelems(reqerr_names)) {
         SL_STRBUF_LIT(&b, ",\"error\":");
         sb_cstr(&b, reqerr_names[r->err]);
+    }
+    if (direct && r->ser_pending != NULL &&
+        sl_ser_write_pending(&b, r->ser_pending, record_keys) != SL_OK) {
+        flush_pending(r); /* into the record's objects, or too many: the tree */
+        merge_values = has_record_key(r->ser);
     }
     if (r->ser && !merge_values) {
         json_object_object_foreach(r->ser, k, v)

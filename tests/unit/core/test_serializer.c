@@ -870,9 +870,9 @@ static void
 test_pending_reads(void **state)
 {
     static const char *const family[] = {
-        "a",     "a.b", "a.c", "a.b.x",    "a.b.y",          "a.c.x",
-        "b",     "b.a", "ai",  "ai.proxy", "ai.proxy.usage", "ai.proxy.usage.n",
-        "ai.x.y"};
+        "a",      "a.b",         "a.c",   "a.b.x",    "a.b.y",          "a.c.x",
+        "b",      "b.a",         "ai",    "ai.proxy", "ai.proxy.usage", "ai.proxy.usage.n",
+        "ai.x.y", "latencies.x", "source"};
     static const char *const absent[] = {"a.b.x.q", "d", "a.z", "ai.proxy.usage.n.m", "b.b"};
     uint64_t x = 0x9e3779b97f4a7c15ULL;
     const size_t nf = sizeof(family) / sizeof(family[0]);
@@ -916,12 +916,52 @@ test_pending_reads(void **state)
                 }
             }
         }
-        assert_null(p->ser);                                  /* answered without the tree */
-        assert_int_equal(sl_serialize(p, NULL, &tmp), SL_OK); /* and the record is whole */
+        assert_null(p->ser); /* answered without the tree */
+        /* the record written from the pending values (no tree) is the
+         * tree's, byte for byte; one naming a record key merges */
+        sl_str_t rp, rt;
+        assert_int_equal(sl_serialize(p, NULL, &rp), SL_OK);
+        assert_int_equal(sl_serialize(t, NULL, &rt), SL_OK);
+        if (rp.len != rt.len || memcmp(rp.ptr, rt.ptr, rp.len) != 0)
+            fail_msg("round %d: records differ:\npending %.*s\ntree    %.*s", round, (int)rp.len,
+                     rp.ptr, (int)rt.len, rt.ptr);
         json_object_put(p->ser);
         json_object_put(t->ser);
         sl_pool_destroy(pool);
     }
+}
+
+/* More values than the pending writer's nodes: the record falls back to
+ * the tree and is still the tree's; the values stay readable after it. */
+static void
+test_pending_many(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(4096);
+    sl_req_t *p = make_request(pool), *t = make_request(pool);
+    sl_str_t rp, rt, tmp;
+    sl_value_t v;
+    char key[32];
+
+    (void)state;
+    for (int k = 0; k < 300; k++) {
+        snprintf(key, sizeof(key), "m.k%d", k % 150);
+        set_t(p, key, tv(SL_VALUE_INT, k, 0, NULL));
+        set_t(t, key, tv(SL_VALUE_INT, k, 0, NULL));
+    }
+    set_t(p, "d", tv(SL_VALUE_DOUBLE, 0, -0.0, NULL));
+    set_t(t, "d", tv(SL_VALUE_DOUBLE, 0, -0.0, NULL));
+    sl_serialize_get(t, "zz", &tmp); /* t builds its tree */
+    assert_int_equal(sl_serialize(p, NULL, &rp), SL_OK);
+    assert_int_equal(sl_serialize(t, NULL, &rt), SL_OK);
+    assert_int_equal(rp.len, rt.len);
+    assert_memory_equal(rp.ptr, rt.ptr, rp.len);
+    assert_non_null(strstr(rp.ptr, "\"k149\":299}"));
+    assert_non_null(strstr(rp.ptr, "\"d\":-0}"));
+    assert_int_equal(sl_serialize_get_typed(p, "m.k3", &v), 1);
+    assert_int_equal(v.i, 153);
+    json_object_put(p->ser);
+    json_object_put(t->ser);
+    sl_pool_destroy(pool);
 }
 
 int
@@ -931,6 +971,7 @@ main(void)
         cmocka_unit_test(test_same_record),    cmocka_unit_test(test_same_bytes),
         cmocka_unit_test(test_headers_spread), cmocka_unit_test(test_typed),
         cmocka_unit_test(test_set_typed),      cmocka_unit_test(test_pending_reads),
+        cmocka_unit_test(test_pending_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,171 @@
+/* record_values.c - the values plugins set (api->set_serialize_typed and
+ * _string, kept pending by serializer.c) written straight into the log
+ * record, with no json-c tree built, serialized and freed per request.
+ *
+ * The pending list is replayed by place()'s rules into a small tree of
+ * nodes on the stack: a value set at a key replaces what was there and
+ * keeps its place among its siblings (json-c's object_add), a value set
+ * below a non-object makes it a new empty object, an OBJECT value starts
+ * empty.  Then the tree is written in member order.  tests/unit/core/
+ * test_serializer.c compares the result with the tree's, byte for byte,
+ * over random sequences. */
+
+#include <math.h>
+#include <stdio.h>
+
+#include "plugin/ser_internal.h"
+
+#define RV_MAX_NODES 128 /* more: the caller builds the json-c tree */
+#define RV_NONE (-1)
+
+typedef struct {
+    const char *name; /* a segment of a pending key */
+    size_t nlen;
+    const struct sl_ser_pending *v; /* the value; NULL: an object */
+    int first, last, next;          /* children (objects), sibling */
+} rv_node_t;
+
+typedef struct {
+    rv_node_t n[RV_MAX_NODES];
+    int used;
+} rv_tree_t;
+
+static int
+rv_child(rv_tree_t *t, int parent, const char *name, size_t nlen)
+{
+    for (int c = t->n[parent].first; c != RV_NONE; c = t->n[c].next)
+        if (t->n[c].nlen == nlen && memcmp(t->n[c].name, name, nlen) == 0)
+            return c;
+    if (t->used == RV_MAX_NODES)
+        return RV_NONE;
+    int c = t->used++;
+    t->n[c] = (rv_node_t){name, nlen, NULL, RV_NONE, RV_NONE, RV_NONE};
+    if (t->n[parent].last == RV_NONE)
+        t->n[parent].first = c;
+    else
+        t->n[t->n[parent].last].next = c;
+    t->n[parent].last = c;
+    return c;
+}
+
+/* Make node c an empty object (children dropped, place kept). */
+static void
+rv_empty_object(rv_node_t *c)
+{
+    c->v = NULL;
+    c->first = c->last = RV_NONE;
+}
+
+static int
+rv_is_object(const rv_node_t *c)
+{
+    return c->v == NULL || c->v->type == SL_VALUE_OBJECT;
+}
+
+/* place() for one pending value.  SL_OK, or SL_DECLINED out of nodes. */
+static int
+rv_place(rv_tree_t *t, const struct sl_ser_pending *q)
+{
+    const char *p = q->key, *end = q->key + q->klen;
+    int node = 0;
+
+    for (;;) {
+        const char *dot = memchr(p, '.', (size_t)(end - p));
+        size_t n = (size_t)((dot ? dot : end) - p);
+        int c = rv_child(t, node, p, n);
+
+        if (c == RV_NONE)
+            return SL_DECLINED;
+        if (dot == NULL) {
+            rv_empty_object(&t->n[c]);
+            if (q->type != SL_VALUE_OBJECT)
+                t->n[c].v = q;
+            return SL_OK;
+        }
+        if (!rv_is_object(&t->n[c]))
+            rv_empty_object(&t->n[c]);
+        node = c;
+        p = dot + 1;
+    }
+}
+
+void
+sl_ser_json_double(sl_strbuf_t *b, double d)
+{
+    char t[32];
+    int n;
+
+    /* a whole number below 1e14 is its integer under %.14g ("-0" aside) */
+    if (d == floor(d) && fabs(d) < 1e14 && !(d == 0 && signbit(d))) {
+        sl_ser_json_int(b, (int64_t)d);
+        return;
+    }
+    n = snprintf(t, sizeof(t), "%.14g", d);
+    if (n > 0)
+        sl_strbuf_add(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
+}
+
+static void
+rv_write(sl_strbuf_t *b, const rv_tree_t *t, int node)
+{
+    const rv_node_t *x = &t->n[node];
+
+    if (x->v == NULL || x->v->type == SL_VALUE_OBJECT) {
+        SL_STRBUF_LIT(b, "{");
+        for (int c = x->first; c != RV_NONE; c = t->n[c].next) {
+            if (c != x->first)
+                SL_STRBUF_LIT(b, ",");
+            sl_ser_json_str(b, t->n[c].name, t->n[c].nlen);
+            SL_STRBUF_LIT(b, ":");
+            rv_write(b, t, c);
+        }
+        SL_STRBUF_LIT(b, "}");
+        return;
+    }
+    switch (x->v->type) {
+    case SL_VALUE_BOOL:
+        if (x->v->i != 0)
+            SL_STRBUF_LIT(b, "true");
+        else
+            SL_STRBUF_LIT(b, "false");
+        break;
+    case SL_VALUE_INT:
+        sl_ser_json_int(b, x->v->i);
+        break;
+    case SL_VALUE_DOUBLE:
+        sl_ser_json_double(b, x->v->d);
+        break;
+    case SL_VALUE_STRING:
+        sl_ser_json_str(b, x->v->s.ptr, x->v->s.len);
+        break;
+    case SL_VALUE_ARRAY: /* set as a value: empty */
+        SL_STRBUF_LIT(b, "[]");
+        break;
+    default: /* SL_VALUE_NULL */
+        SL_STRBUF_LIT(b, "null");
+        break;
+    }
+}
+
+int
+sl_ser_write_pending(sl_strbuf_t *b, const struct sl_ser_pending *head, const char *const *reserved)
+{
+    rv_tree_t t;
+
+    t.used = 1;
+    t.n[0] = (rv_node_t){"", 0, NULL, RV_NONE, RV_NONE, RV_NONE};
+    for (const struct sl_ser_pending *q = head; q != NULL; q = q->next)
+        if (rv_place(&t, q) != SL_OK)
+            return SL_DECLINED;
+    for (int c = t.n[0].first; c != RV_NONE; c = t.n[c].next)
+        for (const char *const *k = reserved; *k != NULL; k++)
+            if (strlen(*k) == t.n[c].nlen && memcmp(*k, t.n[c].name, t.n[c].nlen) == 0)
+                return SL_DECLINED;
+    for (int c = t.n[0].first; c != RV_NONE; c = t.n[c].next) {
+        SL_STRBUF_LIT(b, ",");
+        sl_ser_json_str(b, t.n[c].name, t.n[c].nlen);
+        SL_STRBUF_LIT(b, ":");
+        rv_write(b, &t, c);
+    }
+    return SL_OK;
+}
