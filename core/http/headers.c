@@ -29,11 +29,18 @@ reserve(sl_headers_t *h, sl_pool_t *p, size_t more)
 void
 sl_headers_add(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
 {
+    char *t = sl_palloc(p, name.len + value.len + 2); /* both, NUL-terminated */
+
     reserve(h, p, 1);
-    h->items[h->n].name.ptr = sl_pstrndup(p, name.ptr, name.len);
-    h->items[h->n].name.len = name.len;
-    h->items[h->n].value.ptr = sl_pstrndup(p, value.ptr, value.len);
-    h->items[h->n].value.len = value.len;
+    if (name.len)
+        memcpy(t, name.ptr, name.len);
+    t[name.len] = '\0';
+    h->items[h->n].name = (sl_str_t){t, name.len};
+    t += name.len + 1;
+    if (value.len)
+        memcpy(t, value.ptr, value.len);
+    t[value.len] = '\0';
+    h->items[h->n].value = (sl_str_t){t, value.len};
     h->n++;
 }
 

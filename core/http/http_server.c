@@ -227,7 +227,7 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
     /* Count each header line's ": " and CRLF too, so that max_header_size
      * bounds the bytes on the wire: thousands of tiny headers must not pass
      * a limit meant for the head as a whole. */
-    if (c->hdr.len == 0 && head_grow(c, 4))
+    if (sl_hdr_accum_empty(&c->hdr) && head_grow(c, 4))
         return HPE_USER;
     if (head_grow(c, len))
         return HPE_USER;
@@ -522,6 +522,8 @@ conn_process(sl_conn_t *c, const char *in, size_t in_len)
         size_t len = direct ? in_len : c->pending_len;
         llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
         size_t used = len;
+
+        sl_hdr_accum_settle(&c->hdr); /* data moves or goes */
 
         if (err == HPE_PAUSED) {
             used = (size_t)(llhttp_get_error_pos(&c->parser) - data);

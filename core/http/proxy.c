@@ -567,7 +567,7 @@ on_h_field(llhttp_t *ps, const char *at, size_t len)
     sl_proxy_t *p = ps->data;
     if (p->hdr.in_value)
         header_flush(p);
-    if (p->hdr.len == 0) { /* a new line */
+    if (sl_hdr_accum_empty(&p->hdr)) { /* a new line */
         if (++p->hdr_lines > SL_UPSTREAM_HEADER_LINES_MAX) {
             llhttp_set_error_reason(ps, "too many response headers");
             return HPE_USER;
@@ -728,6 +728,7 @@ on_up_read(void *arg, const char *data, ssize_t n)
     if (cc)
         sl_conn_cork(cc);
     llhttp_errno_t err = llhttp_execute(&p->parser, data, (size_t)n);
+    sl_hdr_accum_settle(&p->hdr); /* the read buffer goes back */
     if (p->r == NULL) {
         if (cc)
             sl_conn_uncork(cc);

@@ -269,6 +269,7 @@ on_read(void *arg, const char *data, ssize_t n)
     }
     co->got_bytes = 1;
     llhttp_errno_t e = llhttp_execute(&co->parser, data, (size_t)n);
+    sl_hdr_accum_settle(&co->hdr); /* data is the read buffer */
     if (e == HPE_PAUSED && co->complete) {
         int reuse =
             llhttp_should_keep_alive(&co->parser) && llhttp_get_error_pos(&co->parser) == data + n;

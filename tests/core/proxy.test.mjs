@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 
 import { startUpstream, nowMs } from './upstream.mjs';
 import { startSluice, request, RawClient, get, sleep, percentile, freePort } from './helpers.mjs';
@@ -155,6 +156,62 @@ test('keep-alive: several requests on one connection', { timeout: 10000 }, async
     }
     agent.destroy();
     assert.equal(seen.size, 1, 'one client socket reused');
+});
+
+// Header fields usually arrive whole in one read and are taken from the
+// read buffer without a copy; one cut by the end of a read is copied and
+// completed by the next read.  Both heads here come one byte per write.
+test('request and response heads cut at every byte: every field arrives whole', { timeout: 20000 }, async () => {
+    const pause = () => new Promise((r) => setTimeout(r, 2));
+    const seen = [];
+    const raw = net.createServer((s) => {
+        s.setNoDelay(true);
+        let head = '';
+        s.on('data', async (d) => {
+            head += d.toString('latin1');
+            if (!head.includes('\r\n\r\n')) return;
+            seen.push(head);
+            const resp = 'HTTP/1.1 200 OK\r\nX-Split-Field: value one\r\nX-Spaces:   two words \t \r\n' +
+                'Content-Length: 2\r\n\r\nok';
+            for (const ch of resp) {
+                s.write(ch);
+                await pause();
+            }
+        });
+    });
+    await new Promise((r) => raw.listen(0, '127.0.0.1', r));
+    const g = await startSluice(`_format_version: "3.0"
+services:
+- name: raw
+  url: http://127.0.0.1:${raw.address().port}/r
+  routes:
+  - name: raw
+    paths: [/raw]
+`, { workers: 1 });
+    try {
+        const c = await RawClient.open(g.port);
+        c.sock.setNoDelay(true);
+        const req = 'GET /raw/x HTTP/1.1\r\nHost: cut.example\r\nX-Long-Field-Name: a value  \r\n' +
+            'X-Second: 2\r\n\r\n';
+        for (const ch of req) {
+            c.write(ch);
+            await pause();
+        }
+        const r = await c.next();
+        c.destroy();
+        assert.equal(r.status, 200);
+        assert.equal(r.text, 'ok');
+        assert.equal(r.headers['x-split-field'], 'value one');
+        assert.equal(r.headers['x-spaces'], 'two words');
+        assert.equal(seen.length, 1);
+        assert.match(seen[0], /^GET \/r\/x HTTP\/1\.1\r\n/);
+        assert.match(seen[0], /\r\nX-Long-Field-Name: a value\r\n/);
+        assert.match(seen[0], /\r\nX-Second: 2\r\n/);
+        assert.match(seen[0], /\r\nX-Forwarded-Host: cut\.example\r\n/);
+    } finally {
+        await g.stop();
+        raw.close();
+    }
 });
 
 test('pipelining: 3 requests in one write, answered in order', { timeout: 10000 }, async () => {
