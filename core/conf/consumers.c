@@ -13,12 +13,13 @@
  * each configuration generation), so loading n of them and each look-up
  * cost no scan.  Without the secret nobody can tell where a key lands, so
  * neither the probe's length nor its timing says anything about the stored
- * keys, and the comparison that decides is the key's own, with
- * CRYPTO_memcmp, in constant time. */
+ * keys, and the comparison that decides is the key's own, in constant
+ * time (sl_ct_equal, base/ct.h). */
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
 
+#include "base/ct.h"
 #include "base/fmt.h"
 #include "conf/config_check.h"
 
@@ -209,7 +210,7 @@ credential_free(sl_credential_t *cr)
 }
 
 /* The credential holding this key (tag already computed); NULL if none.
- * The key itself decides, compared in constant time. */
+ * The key itself decides, compared in constant time (base/ct.h). */
 static sl_credential_t *
 key_find(const sl_conf_t *conf, uint64_t tag, const char *p, size_t n)
 {
@@ -217,7 +218,7 @@ key_find(const sl_conf_t *conf, uint64_t tag, const char *p, size_t n)
     sl_credential_t *cr;
 
     while ((cr = sl_kindex_next(&conf->keyauth_keys, tag, &cur)) != NULL)
-        if (cr->keylen == n && CRYPTO_memcmp(cr->key, p, n) == 0)
+        if (cr->keylen == n && sl_ct_equal(cr->key, p, n))
             return cr;
     return NULL;
 }
