@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/utf8.h"
 #include "conf/config_check.h"
 #include "conf/router.h"
 
@@ -735,7 +736,7 @@ entity_text(json_object *e)
     if (e == NULL)
         return NULL;
     t = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    return sl_strndup(t, strlen(t));
+    return sl_utf8_json_dup(t); /* the log record copies it without a check */
 }
 
 sl_conf_t *

@@ -21,6 +21,7 @@
 
 #include "base/ct.h"
 #include "base/fmt.h"
+#include "base/utf8.h"
 #include "conf/config_check.h"
 
 static const char *const consumer_keys[] = {
@@ -363,7 +364,7 @@ sl_conf_load_consumer(sl_loader_t *L, json_object *o, const char *path)
     {
         const char *t = json_object_to_json_string_ext(
             c->entity, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        c->entity_json = sl_strndup(t, strlen(t));
+        c->entity_json = sl_utf8_json_dup(t); /* copied into log records unchecked */
     }
 
     if ((v = sl_conf_field(o, "keyauth_credentials")) != NULL) {

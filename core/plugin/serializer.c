@@ -12,6 +12,7 @@
 #include "base/chars.h"
 #include "base/fmt.h"
 #include "base/strbuf.h"
+#include "base/utf8.h"
 #include "http/http_server.h"
 #include "plugin/ser_internal.h"
 #include "plugin/serializer.h"
@@ -873,91 +874,40 @@ has_record_key(json_object *ser)
     return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len, i;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
-        (c == 0xF4 && s[1] > 0x8F))
-        return 0;
-    return len;
-}
-
 /* The record is JSON in valid UTF-8 whatever bytes the client sent (header
  * values, path, query, a URL or header name cut inside a character): each
  * byte of an invalid sequence is written as \ufffd, as Go's encoding/json
  * does (Kong's cjson copies the bytes, and its line is not valid UTF-8).
  * Bytes >= 0x80 only occur inside the record's strings, so the escape is
- * always in a string.  Valid records (nearly all) are not copied. */
+ * always in a string.  The bytes written since *from are checked here; the
+ * entities' JSON (route, service, consumer), made valid when the
+ * configuration was loaded, is appended after a check and skipped by the
+ * next one (sequences never span the ASCII bytes around it). */
 static void
-utf8_fix(sl_strbuf_t *b)
+utf8_check(const sl_strbuf_t *b, size_t *from, size_t *bad)
 {
-    const unsigned char *p = (const unsigned char *)b->p;
-    size_t i = 0, n = b->len, bad = 0, l;
+    *bad += sl_utf8_bad_bytes(b->p + *from, b->len - *from);
+    *from = b->len;
+}
 
-    while (i < n) {
-        if (i + 32 <= n) { /* ASCII 32 bytes at a time */
-            uint64_t w0, w1, w2, w3;
-            memcpy(&w0, p + i, 8);
-            memcpy(&w1, p + i + 8, 8);
-            memcpy(&w2, p + i + 16, 8);
-            memcpy(&w3, p + i + 24, 8);
-            if (((w0 | w1 | w2 | w3) & SB_HIGHS) == 0) {
-                i += 32;
-                continue;
-            }
-        }
-        if (i + 8 <= n) { /* then eight */
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if ((w & SB_HIGHS) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        l = utf8_len(p + i, n - i);
-        if (l == 0) {
-            bad++;
-            l = 1;
-        }
-        i += l;
-    }
+/* A fragment known to be valid UTF-8, appended outside the check. */
+static void
+add_valid(sl_strbuf_t *b, const char *s, size_t *from, size_t *bad)
+{
+    utf8_check(b, from, bad);
+    sl_strbuf_add(b, s, strlen(s));
+    *from = b->len;
+}
+
+/* Valid records (nearly all) are not copied. */
+static void
+utf8_fix(sl_strbuf_t *b, size_t bad)
+{
+    sl_strbuf_t o = {0};
+
     if (bad == 0)
         return;
-    sl_strbuf_t o = {0};
-    sl_strbuf_need(&o, n + bad * 5 + 1);
-    for (i = 0; i < n; i += l) {
-        l = p[i] < 0x80 ? 1 : utf8_len(p + i, n - i);
-        if (l == 0) {
-            SL_STRBUF_LIT(&o, "\\ufffd");
-            l = 1;
-        } else {
-            sl_strbuf_add(&o, (const char *)p + i, l);
-        }
-    }
+    sl_utf8_fix_json(&o, b->p, b->len, bad);
     free(b->p);
     *b = o; /* the bigger buffer is the one reused */
 }
@@ -1002,6 +952,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     /* No tree built (nobody read the values back): they are written from
      * the pending list (record_values.c) unless they must merge */
     int direct = r->ser == NULL, merge_values = 0;
+    size_t checked = 0, bad = 0; /* UTF-8: bytes checked, bad bytes among them */
 
     if (!direct) {
         flush_pending(r);
@@ -1104,11 +1055,11 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     SL_STRBUF_LIT(&b, "]");
     if (r->route && r->route->entity_json) {
         SL_STRBUF_LIT(&b, ",\"route\":");
-        sl_strbuf_add(&b, r->route->entity_json, strlen(r->route->entity_json));
+        add_valid(&b, r->route->entity_json, &checked, &bad);
     }
     if (r->service && r->service->entity_json) {
         SL_STRBUF_LIT(&b, ",\"service\":");
-        sl_strbuf_add(&b, r->service->entity_json, strlen(r->service->entity_json));
+        add_valid(&b, r->service->entity_json, &checked, &bad);
     }
     /* Kong: the credential used and the consumer, in authenticated requests */
     if (r->credential) {
@@ -1120,7 +1071,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     }
     if (r->consumer && r->consumer->entity_json) {
         SL_STRBUF_LIT(&b, ",\"consumer\":");
-        sl_strbuf_add(&b, r->consumer->entity_json, strlen(r->consumer->entity_json));
+        add_valid(&b, r->consumer->entity_json, &checked, &bad);
     }
     SL_STRBUF_LIT(&b, ",\"client_ip\":");
     sb_cstr(&b, r->client_ip);
@@ -1152,7 +1103,8 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
         }
     }
     SL_STRBUF_LIT(&b, "}");
-    utf8_fix(&b);
+    utf8_check(&b, &checked, &bad);
+    utf8_fix(&b, bad);
     int rc = SL_OK;
     if (merge_values) {
         rc = merge_into_record(r, &b, out);

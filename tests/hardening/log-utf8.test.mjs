@@ -11,7 +11,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { startStack, rawExchange, waitFor } from './lib.mjs';
+import { startStack, startUpstream, rawExchange, waitFor, tmpDir } from './lib.mjs';
+import { startGateway } from '../e2e/harness.mjs';
+import path from 'node:path';
 
 let st;
 before(async () => { st = await startStack({ workers: 1 }); });
@@ -79,4 +81,39 @@ test('records stay valid UTF-8 JSON with invalid UTF-8 in headers, path and quer
     assert.equal(q.request.querystring.ok, '€');
     assert.equal(q.request.querystring.cut, '\ufffd\ufffd');
     console.log(`# log-utf8: ${recs.length} records (statuses ${statuses.join(',')}), all valid UTF-8 JSON`);
+});
+
+/* The route's, service's and consumer's JSON is copied into every record
+ * unchecked: it is made valid UTF-8 when the configuration is loaded.  A
+ * JSON configuration (which libyaml refuses when it holds bytes that are
+ * not UTF-8, and json-c then reads as they are) puts such bytes in a tag. */
+test('entities with invalid UTF-8 in the configuration are logged as valid UTF-8', async () => {
+    const up = await startUpstream();
+    const logPath = path.join(tmpDir('sluice-hard-'), 'entity.log');
+    const config = Buffer.concat([
+        Buffer.from(`{"_format_version":"3.0","services":[{"name":"s","url":"http://127.0.0.1:${up.port}","tags":["svc-`),
+        Buffer.from([0xff]), Buffer.from('-\u00e9"],"routes":[{"name":"r","paths":["/t"],"tags":["a'),
+        Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('b","ok-\u20ac"],'),
+        Buffer.from(`"plugins":[{"name":"file-log","config":{"path":"${logPath}"}}]}]}]}`),
+    ]);
+    const gw = await startGateway({ config, workers: 1 });
+    try {
+        for (let i = 0; i < 2; i++) {
+            const res = await rawExchange(gw.port, 'GET /t/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+            assert.equal(res.status, 200);
+        }
+        const recs = await waitFor(() => {
+            const r = strictRecords(logPath);
+            return r.length >= 2 ? r : null;
+        }, 5000);
+        assert.ok(recs, 'two records');
+        assert.deepEqual(recs.filter((r) => r.bad).map((r) => r.bad), []);
+        for (const r of recs) {
+            assert.deepEqual(r.route.tags, ['a\ufffd\ufffd\ufffdb', 'ok-\u20ac']);
+            assert.deepEqual(r.service.tags, ['svc-\ufffd-\u00e9']);
+        }
+    } finally {
+        await gw.stop();
+        await up.close();
+    }
 });
