@@ -421,6 +421,11 @@ otel_scan_finish(otel_req_t *q, const char *p, size_t n)
             if (quote == NULL)
                 return;
             i = (size_t)(quote - p);
+            /* both patterns go on with 's' or 'f': any other next byte
+             * ends the match here, as the matchers would (a quote starts
+             * again at the next turn's memchr) */
+            if (i + 1 < n && p[i + 1] != 's' && p[i + 1] != 'f')
+                continue;
         }
         char c = p[i];
         if (q->capture) {

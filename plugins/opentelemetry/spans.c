@@ -20,7 +20,8 @@
 #include "otel.h"
 #include "otlp.pb-c.h"
 
-typedef Opentelemetry__Proto__Trace__V1__SpanOut pb_span_t;
+typedef Opentelemetry__Proto__Trace__V1__SpanHead pb_span_t;
+typedef Opentelemetry__Proto__Trace__V1__SpanTail pb_tail_t;
 typedef Opentelemetry__Proto__Trace__V1__KeyValueOut pb_kv_t;
 typedef Opentelemetry__Proto__Trace__V1__AnyValueOut pb_any_t;
 typedef Opentelemetry__Proto__Trace__V1__ArrayValueOut pb_array_t;
@@ -98,6 +99,16 @@ static const sl_str_t attr_key[A_MAX] = {
     [A_ERROR_TYPE] = SL_STR("error.type"),
 };
 
+/* The attributes whose values change with every request (the URL, the
+ * request id, the client's address, token counts, ...) go in a span's
+ * head; the others usually repeat and go in its tail, which is encoded
+ * once and reused while they do (see span_tail). */
+static const unsigned char attr_per_request[A_MAX] = {
+    [A_HTTP_URL] = 1,         [A_HTTP_CLIENT_IP] = 1,     [A_NET_PEER_IP] = 1,
+    [A_REQUEST_ID] = 1,       [A_GENAI_INPUT_TOKENS] = 1, [A_GENAI_OUTPUT_TOKENS] = 1,
+    [A_GENAI_CACHE_READ] = 1, [A_GENAI_TTFC] = 1,         [A_GENAI_FINISH] = 1,
+};
+
 /* The last encoding of each attribute, per worker: most attributes repeat
  * from one request to the next (the method, host, scheme, flavor, client
  * address, upstream, status, model, ...), and protobuf-c's generic packer
@@ -112,16 +123,22 @@ typedef struct attr_memo {
     char v[MEMO_VAL]; /* STRING: the value's bytes as given; INT, DOUBLE, BOOL: its 8 bytes */
     size_t len;
     uint8_t enc[MEMO_ENC]; /* the KeyValue */
+    uint64_t gen;          /* this encoding's number: a tail knows its own */
 } attr_memo_t;
 
 static attr_memo_t memo[A_MAX]; /* per worker: used on its loop only */
+static uint64_t memo_gen;       /* encodings kept so far (never 0 for one kept) */
 
 typedef struct attrs {
     const sl_api_t *api;
     sl_req_t *r;
-    ProtobufCBinaryData enc[MAX_ATTRS]; /* each attribute's KeyValue */
+    ProtobufCBinaryData enc[MAX_ATTRS]; /* the head's attributes: each one's KeyValue */
     size_t n;
-    size_t bytes; /* their sizes, summed */
+    size_t bytes;                        /* their sizes, summed */
+    ProtobufCBinaryData tenc[MAX_ATTRS]; /* the tail's: KeyValues kept in memo[] */
+    uint64_t tkey[MAX_ATTRS];            /* each one's memo generation */
+    size_t nt;
+    size_t tbytes;
 } attrs_t;
 
 /* A span's own fields at most, beyond name, trace_state, status message
@@ -220,6 +237,21 @@ pstr(const sl_api_t *api, sl_req_t *r, const char *p, size_t n)
     return (ProtobufCBinaryData){o, (uint8_t *)s};
 }
 
+/* One encoded attribute into the span: its tail when the value usually
+ * repeats and the bytes are memo[id]'s, else its head. */
+static void
+attr_put(attrs_t *a, attr_id_t id, uint8_t *enc, size_t len, int kept)
+{
+    if (kept && !attr_per_request[id]) {
+        a->tenc[a->nt] = (ProtobufCBinaryData){len, enc};
+        a->tkey[a->nt++] = memo[id].gen;
+        a->tbytes += len;
+        return;
+    }
+    a->enc[a->n++] = (ProtobufCBinaryData){len, enc};
+    a->bytes += len;
+}
+
 /* Add attribute `id` with value `v`: its KeyValue as last time when the
  * value is the same (vbytes, vlen: what identifies it), else encoded now
  * (size: the value's bytes in the encoding at most) and kept for next time
@@ -233,11 +265,10 @@ attr_add(attrs_t *a, attr_id_t id, pb_any_t *v, const void *vbytes, size_t vlen,
     int keep = vlen <= MEMO_VAL && bound <= MEMO_ENC;
     uint8_t *out;
 
-    if (a->n == MAX_ATTRS)
+    if (a->n + a->nt == MAX_ATTRS)
         return;
     if (m->type == (int)v->value_case && m->vlen == vlen && memcmp(m->v, vbytes, vlen) == 0) {
-        a->enc[a->n++] = (ProtobufCBinaryData){m->len, m->enc};
-        a->bytes += m->len;
+        attr_put(a, id, m->enc, m->len, 1);
         return;
     }
     out = keep ? m->enc : a->api->palloc(a->r, bound);
@@ -252,9 +283,9 @@ attr_add(attrs_t *a, attr_id_t id, pb_any_t *v, const void *vbytes, size_t vlen,
         m->vlen = vlen;
         memcpy(m->v, vbytes, vlen);
         m->len = len;
+        m->gen = ++memo_gen;
     }
-    a->enc[a->n++] = (ProtobufCBinaryData){len, out};
-    a->bytes += len;
+    attr_put(a, id, out, len, keep);
 }
 
 static void
@@ -330,26 +361,89 @@ attrs_init(attrs_t *a, const sl_api_t *api, sl_req_t *r)
     a->r = r;
     a->n = 0;
     a->bytes = 0;
+    a->nt = 0;
+    a->tbytes = 0;
 }
 
-/* Encode one span with protobuf-c straight into the exporter's queue.
- * The room asked for is an upper bound of the encoded size (the
- * attributes are already encoded, the other lengths known): protobuf-c
- * then packs in one walk, without the walk that computes the exact size
- * first. */
-static void
-emit(otel_conf_t *c, pb_span_t *s, attrs_t *a, const otel_req_t *q)
+/* The spans a request makes, each with its name and kind (in its tail). */
+typedef enum span_slot { SPAN_ROOT, SPAN_BALANCER, SPAN_GEN_AI, SPAN_SLOTS } span_slot_t;
+
+static const struct {
+    sl_str_t name;
+    int kind;
+} span_names[SPAN_SLOTS] = {
+    [SPAN_ROOT] = {SL_STR("kong"),
+                   OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER},
+    [SPAN_BALANCER] = {SL_STR("kong.balancer"),
+                       OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT},
+    [SPAN_GEN_AI] = {SL_STR("kong.gen_ai"),
+                     OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT},
+};
+
+/* The last tail of each span, per worker: its attributes (id and memo
+ * generation each) and its encoding.  A span whose tail attributes are
+ * the same encodings (the same generations) copies it. */
+#define TAIL_MAX 1024
+
+typedef struct span_tail {
+    size_t nt;                /* 0 with len 0: nothing kept */
+    uint64_t tkey[MAX_ATTRS]; /* its attributes' memo generations */
+    size_t len;
+    uint8_t enc[TAIL_MAX];
+} span_tail_t;
+
+static span_tail_t tails[SPAN_SLOTS]; /* per worker: used on its loop only */
+
+/* The span's tail (name, kind, the attributes that usually repeat),
+ * encoded with protobuf-c, or as last time. */
+static sl_str_t
+span_tail(attrs_t *a, span_slot_t slot)
 {
-    size_t bound = SPAN_OVERHEAD + a->bytes + a->n * ATTR_OVERHEAD + s->name.len +
-                   s->trace_state.len + (s->status != NULL ? s->status->message.len : 0);
+    span_tail_t *t = &tails[slot];
+    pb_tail_t tail = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_TAIL__INIT;
+    size_t bound = span_names[slot].name.len + 16 + a->tbytes + a->nt * ATTR_OVERHEAD, len;
+    uint8_t *out;
+
+    if (t->len > 0 && t->nt == a->nt && memcmp(t->tkey, a->tkey, a->nt * sizeof(a->tkey[0])) == 0)
+        return (sl_str_t){(const char *)t->enc, t->len};
+    tail.name =
+        (ProtobufCBinaryData){span_names[slot].name.len, (uint8_t *)span_names[slot].name.ptr};
+    tail.kind = span_names[slot].kind;
+    tail.n_attributes = a->nt;
+    tail.attributes = a->tenc;
+    out = bound <= TAIL_MAX ? t->enc : a->api->palloc(a->r, bound);
+    len = opentelemetry__proto__trace__v1__span_tail__pack(&tail, out);
+    t->len = 0;
+    if (out == t->enc) {
+        t->nt = a->nt;
+        memcpy(t->tkey, a->tkey, a->nt * sizeof(a->tkey[0]));
+        t->len = len;
+    }
+    return (sl_str_t){(const char *)out, len};
+}
+
+/* Encode one span straight into the exporter's queue: its head packed by
+ * protobuf-c, then its tail.  The room asked for is an upper bound of the
+ * encoded size (the attributes are already encoded, the other lengths
+ * known): protobuf-c then packs in one walk, without the walk that
+ * computes the exact size first. */
+static void
+emit(otel_conf_t *c, span_slot_t slot, pb_span_t *s, attrs_t *a, const otel_req_t *q)
+{
+    sl_str_t tail = span_tail(a, slot);
+    size_t bound = SPAN_OVERHEAD + a->bytes + a->n * ATTR_OVERHEAD + s->trace_state.len +
+                   (s->status != NULL ? s->status->message.len : 0) + tail.len;
     uint8_t *out = otel_exporter_reserve(c, bound);
+    size_t len;
 
     if (out == NULL)
         return;
     s->trace_id = (ProtobufCBinaryData){16, (uint8_t *)q->trace_id};
     s->n_attributes = a->n;
     s->attributes = a->enc;
-    otel_exporter_commit(c, opentelemetry__proto__trace__v1__span_out__pack(s, out));
+    len = opentelemetry__proto__trace__v1__span_head__pack(s, out);
+    memcpy(out + len, tail.ptr, tail.len);
+    otel_exporter_commit(c, len + tail.len);
 }
 
 static char *
@@ -491,7 +585,7 @@ static void
 gen_ai_span(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q, int64_t start,
             int64_t end, int status)
 {
-    pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_OUT__INIT;
+    pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_HEAD__INIT;
     pb_status_t st = OPENTELEMETRY__PROTO__TRACE__V1__STATUS_OUT__INIT;
     attrs_t a;
     uint8_t id[8];
@@ -542,11 +636,9 @@ gen_ai_span(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q, int
     s.span_id = (ProtobufCBinaryData){8, id};
     s.parent_span_id = (ProtobufCBinaryData){8, q->root_id};
     s.flags = 0x100 | (q->sampled ? 1u : 0u);
-    s.name = (ProtobufCBinaryData){11, (uint8_t *)"kong.gen_ai"};
-    s.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
     s.start_time_unix_nano = ns(start);
     s.end_time_unix_nano = ns(end);
-    emit(c, &s, &a, q);
+    emit(c, SPAN_GEN_AI, &s, &a, q);
 }
 
 static const char *
@@ -575,7 +667,7 @@ try_failure_name(int f)
 void
 otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *q)
 {
-    pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_OUT__INIT;
+    pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_HEAD__INIT;
     pb_status_t st = OPENTELEMETRY__PROTO__TRACE__V1__STATUS_OUT__INIT;
     attrs_t a;
     sl_str_t scheme = api->req_scheme(r), host = api->req_host(r), path = api->req_path(r);
@@ -632,11 +724,9 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
         s.trace_state = pstr(api, r, q->tracestate.ptr, q->tracestate.len);
     /* W3C flags, and "is the parent remote" known (and set when it is) */
     s.flags = 0x100 | (q->have_parent ? 0x200u : 0u) | (q->sampled ? 1u : 0u);
-    s.name = (ProtobufCBinaryData){4, (uint8_t *)"kong"};
-    s.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER;
     s.start_time_unix_nano = ns(t_start);
     s.end_time_unix_nano = ns(t_end);
-    emit(c, &s, &a, q);
+    emit(c, SPAN_ROOT, &s, &a, q);
 
     if (u_start == 0)
         return; /* the upstream was never contacted */
@@ -648,7 +738,7 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
     int n = !otel_node.balancer ? 0 : q->ntries > 0 ? q->ntries : 1;
     for (int i = 0; i < n; i++) {
         const otel_try_t *y = q->ntries > 0 ? &q->tries[i] : NULL;
-        pb_span_t b = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_OUT__INIT;
+        pb_span_t b = OPENTELEMETRY__PROTO__TRACE__V1__SPAN_HEAD__INIT;
         pb_status_t bst = OPENTELEMETRY__PROTO__TRACE__V1__STATUS_OUT__INIT;
         int last = i == n - 1;
         int64_t b_start = y && i > 0 ? y->start_us : u_start;
@@ -685,11 +775,9 @@ otel_spans_record(const sl_api_t *api, sl_req_t *r, otel_conf_t *c, otel_req_t *
         b.span_id = (ProtobufCBinaryData){8, (uint8_t *)(y ? y->span_id : q->balancer_id)};
         b.parent_span_id = (ProtobufCBinaryData){8, q->root_id};
         b.flags = 0x100 | (q->sampled ? 1u : 0u);
-        b.name = (ProtobufCBinaryData){13, (uint8_t *)"kong.balancer"};
-        b.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
         b.start_time_unix_nano = ns(b_start);
         b.end_time_unix_nano = ns(b_end);
-        emit(c, &b, &a, q);
+        emit(c, SPAN_BALANCER, &b, &a, q);
     }
 
     if (q->ai)

@@ -30,7 +30,8 @@ async function startEcho() {
         req.resume();
         req.on('end', () => {
             seen.push({ url: req.url, headers: req.headers });
-            res.writeHead(200, { 'content-type': 'text/plain' });
+            const st = /[?&]status=(\d{3})/.exec(req.url); // ?status=NNN: answer that
+            res.writeHead(st ? Number(st[1]) : 200, { 'content-type': 'text/plain' });
             res.end('ok');
         });
     });
@@ -430,6 +431,36 @@ test('spans are batched: one POST carries many', async () => {
     assert.ok(posts.length < n, `${posts.length} POSTs for ${2 * n} spans: ${sizes}`);
     assert.ok(Math.max(...sizes) <= 20, 'max_batch_size respected');
     assert.ok(Math.max(...sizes) > 2, `batches: ${sizes}`);
+});
+
+test('values that repeat are encoded once and reused, never stale: each span keeps its own request\'s', async () => {
+    // a worker keeps the last encoding of each attribute and of each span's
+    // name, kind and repeating attributes; alternating values must each
+    // reach their own span
+    const cases = [];
+    for (let i = 0; i < 12; i++) {
+        const c = { method: ['GET', 'POST', 'DELETE'][i % 3], host: i % 2 ? 'a.example' : 'b.example',
+            status: [200, 404, 201, 200][i % 4], path: `/plain/alt${i}` };
+        const res = await req(gw.port, { method: c.method, path: `${c.path}?status=${c.status}`, headers: { host: c.host } });
+        assert.equal(res.status, c.status);
+        cases.push({ ...c, tid: res.headers['x-trace-id'] });
+    }
+    for (const c of cases) {
+        const spans = await waitSpans((s) => s.traceId === c.tid, `spans of ${c.path}`);
+        const end = Date.now() + 5000;
+        while (col.spans().filter(byTrace(c.tid)).length < 2 && Date.now() < end) await sleep(50);
+        const root = col.spans().find((s) => s.traceId === c.tid && s.name === 'kong');
+        const bal = col.spans().find((s) => s.traceId === c.tid && s.name === 'kong.balancer');
+        assert.ok(root && bal, `${c.path}: ${spans.map((s) => s.name)}`);
+        assert.equal(root.kind, 2);
+        assert.equal(bal.kind, 3);
+        assert.equal(root.attributes['http.method'], c.method, c.path);
+        assert.equal(root.attributes['http.host'], c.host, c.path);
+        assert.equal(root.attributes['http.status_code'], c.status, c.path);
+        assert.equal(root.attributes['http.url'], `http://${c.host}${c.path}?status=${c.status}`);
+        assert.equal(bal.attributes.try_count, 1);
+        assert.equal(bal.parentSpanId, root.spanId);
+    }
 });
 
 async function metrics() {
