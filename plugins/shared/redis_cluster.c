@@ -19,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include "redis_cluster.h"
 #include "redis_slot.h"
+#include "redis_uv.h"
 
 #define RL_CLUSTER_MAX_NODES 64    /* addresses known at once (bounded memory) */
 #define RL_NO_NODE 0xff            /* slot map: master not known */
@@ -268,7 +268,7 @@ node_connect(rl_cnode_t *n)
         return -1;
     }
     ac->data = n;
-    if (redisLibuvAttach(ac, cl->loop) != REDIS_OK) {
+    if (rl_uv_attach(ac, cl->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         return -1;
     }

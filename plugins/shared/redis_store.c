@@ -1,8 +1,8 @@
 /* redis_store.c - the Redis counter store of the rate-limiting plugins: one hiredis async
- * connection per instance per worker, driven by the worker's libuv loop (hiredis's libuv adapter),
- * commands pipelined, a timeout of our own (hiredis 0.14's async API has none), and a back-off
- * while Redis is unreachable so that requests fall back to local counts at once instead of waiting
- * on it.
+ * connection per instance per worker, driven by the worker's libuv loop (redis_uv.c: one write per
+ * loop turn), commands pipelined, a timeout of our own (hiredis 0.14's async API has none), and a
+ * back-off while Redis is unreachable so that requests fall back to local counts at once instead of
+ * waiting on it.
  *
  * Synchronous counting (sync_rate -1): one EVAL per limited period, all in
  * one pipeline, per request: INCR, and EXPIRE when the key is new (Kong's
@@ -44,12 +44,12 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include "redis_cluster.h"
 #include "redis_store.h"
+#include "redis_uv.h"
 
 #define RL_REDIS_BACKOFF_MS 1000 /* after a failure, Redis is not tried for this long */
 #define RL_REDIS_WARN_MS 10000   /* one warning per interval while it fails */
@@ -536,7 +536,7 @@ sentinel_ask(rl_redis_t *rd)
         return;
     }
     sc->data = rd;
-    if (redisLibuvAttach(sc, rd->loop) != REDIS_OK) {
+    if (rl_uv_attach(sc, rd->loop) != REDIS_OK) {
         redisAsyncFree(sc);
         return;
     }
@@ -655,7 +655,7 @@ ensure_connected(rl_redis_t *rd)
         return -1;
     }
     ac->data = rd;
-    if (redisLibuvAttach(ac, rd->loop) != REDIS_OK) {
+    if (rl_uv_attach(ac, rd->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         return -1;
     }
