@@ -6,7 +6,8 @@
  *
  * Synchronous counting (sync_rate -1): one EVAL per limited period, all in
  * one pipeline, per request: INCR, and EXPIRE when the key is new (Kong's
- * script).  Batched counting (sync_rate > 0): requests only touch shared
+ * script), each key's command formatted by hiredis once and kept
+ * (redis_cmdcache.c).  Batched counting (sync_rate > 0): requests only touch shared
  * memory; each worker keeps the increments it owes Redis in a small table
  * and flushes them every sync_rate seconds with INCRBY, reading back the
  * cluster's total into the zone ("t:" + key) for every worker of the node.
@@ -47,7 +48,10 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "decimal.h"
+#include "key_hash.h"
 #include "redis_cluster.h"
+#include "redis_cmdcache.h"
 #include "redis_store.h"
 #include "redis_uv.h"
 
@@ -55,10 +59,8 @@
 #define RL_REDIS_WARN_MS 10000   /* one warning per interval while it fails */
 #define RL_FLUSH_BUCKETS 256
 #define RL_FLUSH_MAX 65536 /* owed keys kept while Redis is away; then dropped */
+#define RL_SPARE_OPS 128   /* finished ops kept for reuse */
 
-static const char incr_script[] = "local v = redis.call('incr', KEYS[1]) "
-                                  "if v == 1 then redis.call('expire', KEYS[1], ARGV[1]) end "
-                                  "return v";
 static const char incrby_script[] = "local v = redis.call('incrby', KEYS[1], ARGV[1]) "
                                     "if v == tonumber(ARGV[1]) then "
                                     "redis.call('expire', KEYS[1], ARGV[2]) end "
@@ -97,6 +99,9 @@ struct rl_redis {
     unsigned long failures; /* since the last warning */
     rl_op_t *ops;           /* in flight, oldest first */
     rl_op_t *ops_tail;
+    rl_op_t *spare; /* finished, for the next requests (through next) */
+    int nspare;
+    rl_cmdcache_t *cmds;  /* sync_rate -1: each key's command, formatted once */
     int64_t nops;         /* of them: bounded by rc->max_in_flight */
     int64_t last_used_ms; /* the last command sent: idle after RL_REDIS_IDLE_MS */
     uv_timer_t timer;     /* timeouts */
@@ -260,6 +265,32 @@ op_unlink(rl_redis_t *rd, rl_op_t *op)
     op->next = op->prev = NULL;
 }
 
+/* A zeroed op: a spare one, or a new one (NULL when out of memory). */
+static rl_op_t *
+op_new(rl_redis_t *rd)
+{
+    rl_op_t *op = rd->spare;
+
+    if (op == NULL)
+        return calloc(1, sizeof(*op));
+    rd->spare = op->next;
+    rd->nspare--;
+    memset(op, 0, sizeof(*op));
+    return op;
+}
+
+static void
+op_free(rl_redis_t *rd, rl_op_t *op)
+{
+    if (rd->nspare >= RL_SPARE_OPS) {
+        free(op);
+        return;
+    }
+    op->next = rd->spare;
+    rd->spare = op;
+    rd->nspare++;
+}
+
 static void
 op_finish(rl_op_t *op)
 {
@@ -268,7 +299,7 @@ op_finish(rl_op_t *op)
     op_unlink(rd, op);
     if (op->done)
         op->done(op->arg, op->failed ? -1 : 0, op->counts);
-    free(op);
+    op_free(rd, op);
 }
 
 /* Cluster: the request goes on with local counts now; the op is freed
@@ -741,6 +772,29 @@ full(rl_redis_t *rd)
     return 1;
 }
 
+/* One key's INCR script: to its master in a cluster; else over rd->ac as
+ * hiredis formatted it for this key before (rd->cmds). */
+static int
+send_incr(rl_redis_t *rd, const char *key, int64_t ttl_s, rl_op_t *op)
+{
+    const char *cmd;
+    int len;
+
+    if (rd->cluster) {
+        char ttl[SL_DEC_MAX + 1];
+        ttl[sl_dec(ttl, ttl_s)] = '\0';
+        const char *argv[] = {"EVAL", rl_incr_script, "1", key, ttl};
+        return rl_cluster_send(rd->cluster, key, 5, argv, on_incr_reply, op);
+    }
+    if (rd->cmds == NULL && (rd->cmds = rl_cmdcache_new()) == NULL)
+        return -1;
+    len = rl_cmdcache_incr(rd->cmds, key, strlen(key), ttl_s, &cmd);
+    if (len < 0)
+        return -1;
+    return redisAsyncFormattedCommand(rd->ac, on_incr_reply, op, cmd, (size_t)len) == REDIS_OK ? 0
+                                                                                               : -1;
+}
+
 int
 rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int n,
               rl_redis_done_fn done, void *arg)
@@ -750,7 +804,7 @@ rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int
     if (n <= 0 || n > RL_REDIS_MAX_KEYS || full(rd) ||
         (rd->cluster == NULL && ensure_connected(rd) != 0))
         return -1;
-    op = calloc(1, sizeof(*op));
+    op = op_new(rd);
     if (op == NULL)
         return -1;
     op->rd = rd;
@@ -760,13 +814,10 @@ rl_redis_incr(rl_redis_t *rd, const char *const *keys, const int64_t *ttl_s, int
     op->deadline_ms = now_ms(rd) + rd->rc->timeout;
     op_link(rd, op);
     for (int i = 0; i < n; i++) {
-        char ttl[24];
-        snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_s[i]);
-        const char *argv[] = {"EVAL", incr_script, "1", keys[i], ttl};
-        if (send_cmd(rd, keys[i], 5, argv, on_incr_reply, op) != 0) {
+        if (send_incr(rd, keys[i], ttl_s[i], op) != 0) {
             if (i == 0) { /* nothing sent: the caller counts locally at once */
                 op_unlink(rd, op);
-                free(op);
+                op_free(rd, op);
                 return -1;
             }
             /* Commands already sent will be answered (or fail with the
@@ -793,26 +844,6 @@ rl_redis_forget(rl_redis_t *rd, void *arg)
 }
 
 /* --- batched counting (sync_rate > 0) --- */
-
-/* The owed table's bucket: FNV-1a's step on 8-byte words (a key is ~110
- * bytes, hashed on every request with sync_rate > 0), then a fold. */
-static unsigned
-hash(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull ^ n, w;
-    size_t i = 0;
-
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0x100000001b3ull;
-        h ^= h >> 29;
-    }
-    w = 0;
-    memcpy(&w, s + i, n - i);
-    h = (h ^ w) * 0x100000001b3ull;
-    h ^= h >> 32;
-    return (unsigned)(h ^ (h >> 17));
-}
 
 typedef struct rl_flush {
     rl_redis_t *rd;
@@ -862,7 +893,7 @@ zone_add_pending(rl_redis_t *rd, const char *key, size_t kl, int64_t delta, int6
 static void
 owed_remove(rl_redis_t *rd, rl_owed_t *o)
 {
-    rl_owed_t **pp = &rd->owed[hash(o->key, o->klen) % RL_FLUSH_BUCKETS];
+    rl_owed_t **pp = &rd->owed[rl_key_hash(o->key, o->klen) % RL_FLUSH_BUCKETS];
 
     for (; *pp; pp = &(*pp)->next) {
         if (*pp == o) {
@@ -939,7 +970,7 @@ flush(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
         /* A flush is guarded by the same timeout as requests: an op with no
          * callback, so a silent Redis is dropped and retried (a cluster
          * drops a silent master itself). */
-        rl_op_t *op = calloc(1, sizeof(*op));
+        rl_op_t *op = op_new(rd);
         if (op != NULL) {
             op->rd = rd;
             op->n = 1;
@@ -947,7 +978,7 @@ flush(const sl_api_t *api, sl_worker_timer_t *t, void *arg)
             op_link(rd, op);
             if (redisAsyncCommand(rd->ac, on_incr_reply, op, "PING") != REDIS_OK) {
                 op_unlink(rd, op);
-                free(op);
+                op_free(rd, op);
             }
             arm_timer(rd);
         }
@@ -958,7 +989,7 @@ int
 rl_redis_add(rl_redis_t *rd, const char *key, int64_t ttl_s, int64_t delta)
 {
     size_t kl = strlen(key);
-    unsigned b = hash(key, kl) % RL_FLUSH_BUCKETS;
+    unsigned b = rl_key_hash(key, kl) % RL_FLUSH_BUCKETS;
     rl_owed_t *o;
 
     zone_add_pending(rd, key, kl, delta, ttl_s);
@@ -1055,6 +1086,12 @@ rl_redis_free(rl_redis_t *rd)
         op->done = NULL;
         op_finish(op);
     }
+    while (rd->spare) {
+        rl_op_t *op = rd->spare;
+        rd->spare = op->next;
+        free(op);
+    }
+    rl_cmdcache_free(rd->cmds);
     for (size_t b = 0; b < RL_FLUSH_BUCKETS; b++) {
         while (rd->owed[b]) {
             rl_owed_t *o = rd->owed[b];
