@@ -829,10 +829,111 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
         free(done);
 }
 
-static void
-sb_query(sl_strbuf_t *b, sl_str_t q)
+/* Arguments the querystring writer decodes on the stack; more go through
+ * json-c. */
+#define QS_MAX_ARGS 32
+
+typedef struct {
+    sl_str_t k, v; /* decoded, in the pool */
+    int flag;      /* no '=': true */
+    int done;      /* written with an earlier one of the same key */
+} qs_arg_t;
+
+static int
+qs_same(sl_str_t x, sl_str_t y)
 {
-    /* rare enough and small: reuse the json-c builder for repeated keys */
+    return x.len == y.len && memcmp(x.ptr, y.ptr, x.len) == 0;
+}
+
+/* Percent-decode s[0..n) into o ('+' is a space); returns the length. */
+static size_t
+qs_decode(char *o, const char *s, size_t n)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int h, l;
+        if (s[i] == '+')
+            o[j++] = ' ';
+        else if (s[i] == '%' && i + 2 < n && (h = sl_hexval((unsigned char)s[i + 1])) >= 0 &&
+                 (l = sl_hexval((unsigned char)s[i + 2])) >= 0) {
+            o[j++] = (char)(h * 16 + l);
+            i += 2;
+        } else
+            o[j++] = s[i];
+    }
+    return j;
+}
+
+/* The querystring object as query_json() builds it, written straight: each
+ * argument decoded, a repeated key an array of its values in order at the
+ * key's first place.  SL_DECLINED, nothing written, for more than
+ * QS_MAX_ARGS arguments or a key holding a NUL (json-c's keys end there). */
+static int
+sb_query_direct(sl_strbuf_t *b, sl_pool_t *pool, sl_str_t q)
+{
+    qs_arg_t a[QS_MAX_ARGS];
+    size_t n = 0;
+    char *buf = sl_palloc(pool, q.len + 1), *o = buf;
+    const char *p = q.ptr, *e = q.ptr + q.len;
+
+    while (p && p < e) {
+        const char *amp = memchr(p, '&', (size_t)(e - p));
+        const char *end = amp ? amp : e;
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (end > p) {
+            if (n == QS_MAX_ARGS)
+                return SL_DECLINED;
+            a[n].k = (sl_str_t){o, qs_decode(o, p, (size_t)((eq ? eq : end) - p))};
+            o += a[n].k.len;
+            if (memchr(a[n].k.ptr, '\0', a[n].k.len) != NULL)
+                return SL_DECLINED;
+            a[n].flag = eq == NULL;
+            a[n].v = (sl_str_t){o, eq ? qs_decode(o, eq + 1, (size_t)(end - eq - 1)) : 0};
+            o += a[n].v.len;
+            a[n].done = 0;
+            n++;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    SL_STRBUF_LIT(b, "{");
+    for (size_t i = 0; i < n; i++) {
+        size_t count = 1;
+        if (a[i].done)
+            continue;
+        for (size_t j = i + 1; j < n; j++)
+            if (qs_same(a[j].k, a[i].k))
+                count++;
+        if (i > 0)
+            SL_STRBUF_LIT(b, ",");
+        sl_ser_json_str(b, a[i].k.ptr, a[i].k.len);
+        SL_STRBUF_LIT(b, ":");
+        if (count > 1)
+            SL_STRBUF_LIT(b, "[");
+        for (size_t j = i, k = 0; k < count; j++) {
+            if (j > i && !qs_same(a[j].k, a[i].k))
+                continue;
+            a[j].done = 1;
+            if (k++)
+                SL_STRBUF_LIT(b, ",");
+            if (a[j].flag)
+                SL_STRBUF_LIT(b, "true");
+            else
+                sl_ser_json_str(b, a[j].v.ptr, a[j].v.len);
+        }
+        if (count > 1)
+            SL_STRBUF_LIT(b, "]");
+    }
+    SL_STRBUF_LIT(b, "}");
+    return SL_OK;
+}
+
+static void
+sb_query(sl_strbuf_t *b, sl_pool_t *pool, sl_str_t q)
+{
+    if (sb_query_direct(b, pool, q) == SL_OK)
+        return;
+    /* many arguments, or a NUL in a key: the json-c builder */
     json_object *o = query_json(q);
     size_t n;
     const char *t = json_object_to_json_string_length(
@@ -981,7 +1082,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     }
     SL_STRBUF_LIT(&b, ",\"querystring\":");
     if (r->query.len)
-        sb_query(&b, r->query);
+        sb_query(&b, r->pool, r->query);
     else
         SL_STRBUF_LIT(&b, "{}");
     SL_STRBUF_LIT(&b, ",\"method\":");
