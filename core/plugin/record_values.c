@@ -25,9 +25,18 @@ typedef struct {
     int first, last, next;          /* children (objects), sibling */
 } rv_node_t;
 
+#define RV_CHAIN 16 /* levels of the previous key remembered */
+
 typedef struct {
     rv_node_t n[RV_MAX_NODES];
     int used;
+    /* The previous key's path: node of each segment and where the segment
+     * ends in the key.  The next key starts below the deepest segment the
+     * two share (ai-proxy sets ai.proxy.usage.* one after the other). */
+    const struct sl_ser_pending *prev;
+    int chain[RV_CHAIN];
+    size_t chain_end[RV_CHAIN];
+    int depth;
 } rv_tree_t;
 
 static int
@@ -62,20 +71,54 @@ rv_is_object(const rv_node_t *c)
     return c->v == NULL || c->v->type == SL_VALUE_OBJECT;
 }
 
+/* How many segments of the previous key q's path goes through (as
+ * ancestors of its last segment): their nodes are the same. */
+static int
+rv_shared(const rv_tree_t *t, const struct sl_ser_pending *q)
+{
+    const struct sl_ser_pending *pv = t->prev;
+    size_t m = 0, lim;
+    int d = 0;
+
+    if (pv == NULL)
+        return 0;
+    lim = pv->klen < q->klen ? pv->klen : q->klen;
+    while (m < lim && pv->key[m] == q->key[m])
+        m++;
+    /* segment d is shared when the keys agree up to its end and q goes on
+     * below it */
+    while (d < t->depth && t->chain_end[d] <= m && t->chain_end[d] < q->klen &&
+           q->key[t->chain_end[d]] == '.')
+        d++;
+    return d;
+}
+
 /* place() for one pending value.  SL_OK, or SL_DECLINED out of nodes. */
 static int
 rv_place(rv_tree_t *t, const struct sl_ser_pending *q)
 {
     const char *p = q->key, *end = q->key + q->klen;
-    int node = 0;
+    int node = 0, depth = rv_shared(t, q);
 
-    for (;;) {
+    if (depth > 0) {
+        node = t->chain[depth - 1];
+        p = q->key + t->chain_end[depth - 1] + 1;
+        if (!rv_is_object(&t->n[node]))
+            rv_empty_object(&t->n[node]);
+    }
+    t->prev = q;
+    for (;; depth++) {
         const char *dot = memchr(p, '.', (size_t)(end - p));
         size_t n = (size_t)((dot ? dot : end) - p);
         int c = rv_child(t, node, p, n);
 
         if (c == RV_NONE)
             return SL_DECLINED;
+        if (depth < RV_CHAIN) {
+            t->chain[depth] = c;
+            t->chain_end[depth] = (size_t)(p + n - q->key);
+            t->depth = depth + 1;
+        }
         if (dot == NULL) {
             rv_empty_object(&t->n[c]);
             if (q->type != SL_VALUE_OBJECT)
@@ -153,6 +196,8 @@ sl_ser_write_pending(sl_strbuf_t *b, const struct sl_ser_pending *head, const ch
     rv_tree_t t;
 
     t.used = 1;
+    t.prev = NULL;
+    t.depth = 0;
     t.n[0] = (rv_node_t){"", 0, NULL, RV_NONE, RV_NONE, RV_NONE};
     for (const struct sl_ser_pending *q = head; q != NULL; q = q->next)
         if (rv_place(&t, q) != SL_OK)
