@@ -35,6 +35,7 @@ req_ctx(const sl_api_t *api, sl_req_t *r, const otel_conf_t *c, int *created)
         return q;
     q = api->palloc(r, sizeof(*q));
     memset(q, 0, sizeof(*q));
+    q->tries = &q->try1;
     if (otel_extract(api, r, c->extract, c->n_extract, &t)) {
         memcpy(q->trace_id, t.trace_id, 16);
         memcpy(q->parent_id, t.span_id, 8);
@@ -137,6 +138,11 @@ otel_balancer(const sl_api_t *api, sl_req_t *r, void *conf, const sl_try_info_t 
         y->status = t->status;
         snprintf(y->ip, sizeof(y->ip), "%.*s", (int)(t->ip.len < 47 ? t->ip.len : 47),
                  t->ip.ptr ? t->ip.ptr : "");
+    }
+    if (q->ntries == 1) { /* a second try: room for all (the request keeps it small) */
+        otel_try_t *all = api->palloc(r, OTEL_MAX_TRIES * sizeof(*all));
+        all[0] = q->try1;
+        q->tries = all;
     }
     if (q->ntries < OTEL_MAX_TRIES)
         q->ntries++;

@@ -177,9 +177,11 @@ typedef struct otel_req {
     int sampled;
     sl_str_t tracestate;
     otel_fmt_t from; /* the format the context came in, or NONE */
-    otel_try_t tries[OTEL_MAX_TRIES];
-    int ntries; /* 0: no balancer phase (one span from the request's times) */
-    int ai;     /* ai-proxy runs for this request */
+    otel_try_t
+        *tries;      /* try1, or OTEL_MAX_TRIES from the request's pool once a second try starts */
+    otel_try_t try1; /* the usual case: one try */
+    int ntries;      /* 0: no balancer phase (one span from the request's times) */
+    int ai;          /* ai-proxy runs for this request */
     /* finish reasons seen in the client-format answer */
     char finish[OTEL_MAX_FINISH][32];
     int n_finish;

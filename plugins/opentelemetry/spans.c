@@ -252,10 +252,32 @@ attr_put(attrs_t *a, attr_id_t id, uint8_t *enc, size_t len, int kept)
     a->bytes += len;
 }
 
-/* Add attribute `id` with value `v`: its KeyValue as last time when the
- * value is the same (vbytes, vlen: what identifies it), else encoded now
- * (size: the value's bytes in the encoding at most) and kept for next time
- * when small enough. */
+/* Attribute `id` as last time when its value (type; vbytes, vlen: what
+ * identifies it) is the same: 1, its KeyValue added; 0: encode it (most
+ * values repeat, so this runs before anything is built for protobuf-c). */
+static int
+attr_reuse(attrs_t *a, attr_id_t id, int type, const void *vbytes, size_t vlen)
+{
+    const attr_memo_t *m = &memo[id];
+
+    if (m->type != type || m->vlen != vlen || a->n + a->nt == MAX_ATTRS)
+        return a->n + a->nt == MAX_ATTRS;
+    if (vlen == 8) { /* numbers: one word */
+        uint64_t x, y;
+        memcpy(&x, m->v, 8);
+        memcpy(&y, vbytes, 8);
+        if (x != y)
+            return 0;
+    } else if (memcmp(m->v, vbytes, vlen) != 0) {
+        return 0;
+    }
+    attr_put(a, id, (uint8_t *)m->enc, m->len, 1);
+    return 1;
+}
+
+/* Add attribute `id` with value `v` (vbytes, vlen: what identifies it),
+ * encoded now (size: the value's bytes in the encoding at most) and kept
+ * for next time when small enough. */
 static void
 attr_add(attrs_t *a, attr_id_t id, pb_any_t *v, const void *vbytes, size_t vlen, size_t size)
 {
@@ -267,10 +289,6 @@ attr_add(attrs_t *a, attr_id_t id, pb_any_t *v, const void *vbytes, size_t vlen,
 
     if (a->n + a->nt == MAX_ATTRS)
         return;
-    if (m->type == (int)v->value_case && m->vlen == vlen && memcmp(m->v, vbytes, vlen) == 0) {
-        attr_put(a, id, m->enc, m->len, 1);
-        return;
-    }
     out = keep ? m->enc : a->api->palloc(a->r, bound);
     if (v->value_case == OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_STRING_VALUE)
         v->string_value = pstr(a->api, a->r, vbytes, vlen);
@@ -292,8 +310,13 @@ static void
 attr_str(attrs_t *a, attr_id_t id, sl_str_t s)
 {
     pb_any_t v = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__INIT;
+    const char *p = s.ptr ? s.ptr : "";
+
+    if (attr_reuse(a, id, OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_STRING_VALUE, p,
+                   s.len))
+        return;
     v.value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_STRING_VALUE;
-    attr_add(a, id, &v, s.ptr ? s.ptr : "", s.len, s.len);
+    attr_add(a, id, &v, p, s.len, s.len);
 }
 
 static void
@@ -306,6 +329,10 @@ static void
 attr_int(attrs_t *a, attr_id_t id, int64_t i)
 {
     pb_any_t v = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__INIT;
+
+    if (attr_reuse(a, id, OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_INT_VALUE, &i,
+                   sizeof(i)))
+        return;
     v.value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_INT_VALUE;
     v.int_value = i;
     attr_add(a, id, &v, &i, sizeof(i), 0);
@@ -315,6 +342,10 @@ static void
 attr_double(attrs_t *a, attr_id_t id, double d)
 {
     pb_any_t v = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__INIT;
+
+    if (attr_reuse(a, id, OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_DOUBLE_VALUE, &d,
+                   sizeof(d)))
+        return;
     v.value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_DOUBLE_VALUE;
     v.double_value = d;
     attr_add(a, id, &v, &d, sizeof(d), 0);
@@ -325,6 +356,10 @@ attr_bool(attrs_t *a, attr_id_t id, int b)
 {
     pb_any_t v = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__INIT;
     int64_t k = b != 0;
+
+    if (attr_reuse(a, id, OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_BOOL_VALUE, &k,
+                   sizeof(k)))
+        return;
     v.value_case = OPENTELEMETRY__PROTO__TRACE__V1__ANY_VALUE_OUT__VALUE_BOOL_VALUE;
     v.bool_value = b != 0;
     attr_add(a, id, &v, &k, sizeof(k), 0);
