@@ -83,6 +83,12 @@ rv_shared(const rv_tree_t *t, const struct sl_ser_pending *q)
     if (pv == NULL)
         return 0;
     lim = pv->klen < q->klen ? pv->klen : q->klen;
+    for (uint64_t a, b; m + 8 <= lim; m += 8) { /* eight bytes at a time */
+        memcpy(&a, pv->key + m, 8);
+        memcpy(&b, q->key + m, 8);
+        if (a != b)
+            break;
+    }
     while (m < lim && pv->key[m] == q->key[m])
         m++;
     /* segment d is shared when the keys agree up to its end and q goes on

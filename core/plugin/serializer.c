@@ -797,7 +797,8 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
         int red = always_redact && ((n == 13 && memcmp(name, "authorization", 13) == 0) ||
                                     (n == 19 && memcmp(name, "proxy-authorization", 19) == 0));
         for (const char *const *rp = redact; !red && rp && *rp; rp++)
-            if (strlen(*rp) == n && strcasecmp(name, *rp) == 0)
+            if (tolower((unsigned char)(*rp)[0]) == (unsigned char)name[0] && strlen(*rp) == n &&
+                strcasecmp(name, *rp) == 0)
                 red = 1;
         size_t count = 1; /* this one, and the same name further on */
         for (size_t j = i + 1; j < h->n; j++)
