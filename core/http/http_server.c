@@ -160,6 +160,7 @@ on_message_begin(llhttp_t *p)
     sl_conn_t *c = p->data;
 
     c->url_len = 0;
+    c->msg_open = 1;
     sl_hdr_accum_reset(&c->hdr);
     c->head_bytes = 0;
     c->req = sl_req_new(c);
@@ -394,6 +395,7 @@ on_message_complete(llhttp_t *p)
     sl_conn_t *c = p->data;
 
     sl_lazy_timer_stop(&c->timer_due);
+    c->msg_open = 0;
     c->paused = 1;
     return HPE_PAUSED;
 }
@@ -838,6 +840,32 @@ on_linger_timeout(uv_timer_t *t)
     }
 }
 
+/* What is left to send before the close: the corked bytes and, over TLS,
+ * close_notify, encrypted together so they leave in one write. */
+static void
+close_flush(sl_conn_t *c)
+{
+    if (c->tls == NULL || c->write_failed || !sl_stls_conn_established(c->tls)) {
+        cork_flush(c);
+        return;
+    }
+    if (c->cork_len) {
+        uv_buf_t b = uv_buf_init(c->cork_buf, (unsigned)c->cork_len);
+        if (sl_stls_conn_write(c->tls, &b, 1) < 0)
+            c->write_failed = 1;
+        c->cork_len = 0;
+    }
+    sl_stls_conn_shutdown(c->tls); /* close_notify */
+    if (tls_flush(c) < 0)
+        c->write_failed = 1;
+}
+
+/* Closing: what is queued is flushed first (uv_close would cancel it).
+ * Then, as nginx decides whether to linger: a connection whose last
+ * request was read whole with nothing after it (c->input_done) is closed
+ * at once, the kernel sending what it holds and then a FIN; any other one
+ * (an early answer to a request still being sent, pipelined input, an
+ * error, a timeout) lingers (on_linger_read). */
 void
 sl_conn_close(sl_conn_t *c)
 {
@@ -853,23 +881,16 @@ sl_conn_close(sl_conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
-    cork_flush(c); /* what was corked goes before the close */
+    close_flush(c);
     c->corked = 0;
-    if (c->tls != NULL && !c->write_failed && sl_stls_conn_established(c->tls)) {
-        sl_stls_conn_shutdown(c->tls); /* close_notify */
-        tls_flush(c);
-    }
-    if (!c->write_failed && (c->write_bytes > 0 || !c->peer_closed)) {
-        /* Flush queued response bytes before closing (uv_close would cancel
-         * them), then linger while the client may still be sending.
-         * Bounded by the linger timeout. */
+    int linger = !c->peer_closed && !c->input_done;
+    if (!c->write_failed && (c->write_bytes > 0 || linger)) {
         uv_shutdown_t *sd = sl_xmalloc(sizeof(*sd));
         sd->data = c;
         if (uv_shutdown(sd, (uv_stream_t *)&c->tcp, on_shutdown) == 0) {
             uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = 0;
-            if (!c->peer_closed &&
-                uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) == 0)
+            if (linger && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) == 0)
                 c->lingering = 1;
             uv_timer_start(&c->timer, on_linger_timeout, SL_LINGER_MS, 0);
             return;
@@ -917,8 +938,10 @@ sl_conn_request_done(sl_conn_t *c)
     if (c->closing)
         return;
     if (c->want_close || c->w->draining) {
-        sl_conn_close(c); /* pending writes still complete: uv_close
-                             cancels them, so flush first */
+        /* nginx's test for lingering: the request was read to its end
+         * and nothing of the client's is waiting behind it */
+        c->input_done = !c->msg_open && c->pending_len == 0 && !sl_stls_conn_has_input(c->tls);
+        sl_conn_close(c);
         return;
     }
     c->paused = 0;

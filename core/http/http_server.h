@@ -33,7 +33,8 @@ struct sl_conn {
     /* bytes read but not parsed yet (pipelined requests) */
     char *pending;
     size_t pending_len, pending_cap;
-    int paused; /* parser paused after a message */
+    int paused;   /* parser paused after a message */
+    int msg_open; /* a request's message begun and not parsed to its end */
 
     size_t write_bytes; /* queued, not yet written */
     unsigned corked;
@@ -46,6 +47,7 @@ struct sl_conn {
     int write_failed;
     int peer_closed; /* read EOF or an error: nothing left to drain */
     int lingering;   /* closing: output shut down, input read and dropped */
+    int input_done;  /* closing after a request read whole, nothing after it: no lingering */
     int reading;
     int want_close; /* close after the current response */
     unsigned nreqs;

@@ -759,6 +759,12 @@ sl_stls_conn_established(const sl_stls_conn_t *tc)
     return tc != NULL && tc->established;
 }
 
+int
+sl_stls_conn_has_input(const sl_stls_conn_t *tc)
+{
+    return tc != NULL && (BIO_ctrl_pending(tc->rbio) > 0 || SSL_pending(tc->ssl) > 0);
+}
+
 const char *
 sl_stls_conn_sni(const sl_stls_conn_t *tc)
 {

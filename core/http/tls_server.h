@@ -63,6 +63,9 @@ void sl_stls_conn_out_done(sl_stls_conn_t *tc);
 void sl_stls_conn_shutdown(sl_stls_conn_t *tc);
 
 int sl_stls_conn_established(const sl_stls_conn_t *tc);
+/* Whether the client sent bytes not read out yet (a record or part of one;
+ * 0 for NULL). */
+int sl_stls_conn_has_input(const sl_stls_conn_t *tc);
 /* The server name the client asked for (NULL if none). */
 const char *sl_stls_conn_sni(const sl_stls_conn_t *tc);
 

@@ -1,0 +1,140 @@
+// conn-close.test.mjs - how the gateway ends a "Connection: close"
+// exchange, by nginx's rule for lingering: a request read to its end with
+// nothing of the client's after it is closed as soon as the answer is
+// written, plain and TLS: when the client sees the end of the answer the
+// gateway's socket is already closed (the kernel lists it without an
+// owner, inode 0 in /proc/net/tcp), not held until the client's FIN.  A
+// large answer the client reads late still arrives whole.  A request
+// followed by more input (pipelined) lingers instead: the socket stays
+// open, the gateway reads and drops what the client still sends, so the
+// client reads the whole answer and no reset comes.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+import fs from 'node:fs';
+
+import { startUpstream } from './upstream.mjs';
+import { startSluice, freePort, tmpDir, simpleConfig, sleep, waitFor } from './helpers.mjs';
+import { makePki } from './tls-certs.mjs';
+
+let up, gw, pki, tlsPort;
+
+before(async () => {
+    const dir = tmpDir('sluice-close-');
+    pki = makePki(path.join(dir, 'pki'), [{ name: 'a', cn: 'localhost', san: 'DNS:localhost,IP:127.0.0.1' }]);
+    up = await startUpstream();
+    tlsPort = await freePort();
+    gw = await startSluice(simpleConfig(up.port), {
+        workers: 1,
+        args: ['-l', `127.0.0.1:${tlsPort} ssl`, '--ssl-cert', pki.a.cert, '--ssl-cert-key', pki.a.key],
+    });
+});
+
+after(async () => {
+    await gw?.stop();
+    await up?.close();
+});
+
+const req = (p) => `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+
+// Open a connection (plain or TLS) that stays half-open after the peer's
+// end, send `data`, and collect: resolves { sock, text } at the peer's end.
+// `pauseMs`: read nothing for that long first (the answer backs up in the
+// gateway's write queue).
+async function exchange({ secure = false, data, pauseMs = 0 }) {
+    const sock = secure
+        ? tls.connect({ host: '127.0.0.1', port: tlsPort, servername: 'localhost', ca: [fs.readFileSync(pki.ca)],
+                        allowHalfOpen: true })
+        : net.connect({ host: '127.0.0.1', port: gw.port, allowHalfOpen: true });
+    sock.errors = [];
+    sock.on('error', (e) => sock.errors.push(e));
+    await new Promise((resolve, reject) => {
+        sock.once(secure ? 'secureConnect' : 'connect', resolve);
+        sock.once('error', reject);
+    });
+    const parts = [];
+    const ended = new Promise((resolve) => sock.on('end', resolve));
+    if (pauseMs) sock.pause();
+    sock.on('data', (d) => parts.push(d));
+    sock.write(data);
+    if (pauseMs) {
+        await sleep(pauseMs);
+        sock.resume();
+    }
+    await ended;
+    return { sock, text: Buffer.concat(parts).toString('latin1') };
+}
+
+function body(text) {
+    return text.slice(text.indexOf('\r\n\r\n') + 4);
+}
+
+// The gateway's end of the client's connection in /proc/net/tcp: its
+// inode, 0 once the gateway closed it (an orphan the kernel finishes
+// alone); undefined when the kernel no longer lists it.
+function gatewayInode(port, clientPort) {
+    const hex = (n) => n.toString(16).toUpperCase().padStart(4, '0');
+    for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length > 9 && f[1].endsWith(`:${hex(port)}`) && f[2].endsWith(`:${hex(clientPort)}`))
+            return Number(f[9]);
+    }
+    return undefined;
+}
+
+function closedByGateway(port, sock) {
+    const inode = gatewayInode(port, sock.localPort);
+    return inode === 0 || inode === undefined;
+}
+
+test('a request read whole: closed at once after the answer, without waiting for the client (plain)', async () => {
+    const { sock, text } = await exchange({ data: req('/p/hello') });
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /\r\nconnection: close\r\n/i);
+    assert.equal(JSON.parse(body(text)).url, '/base/hello');
+    assert.ok(closedByGateway(gw.port, sock), 'the gateway still holds the connection after answering (lingering)');
+    sock.destroy();
+});
+
+test('over TLS: answer and close_notify, then the socket is closed', async () => {
+    const { sock, text } = await exchange({ secure: true, data: req('/p/tls') });
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.equal(JSON.parse(body(text)).url, '/base/tls');
+    assert.ok(closedByGateway(tlsPort, sock), 'the gateway still holds the TLS connection after answering');
+    sock.destroy();
+});
+
+test('a 6 MB answer the client reads late arrives whole before the close', async () => {
+    const size = 6 * 1024 * 1024;
+    for (const secure of [false, true]) {
+        const { sock, text } = await exchange({ secure, data: req(`/p/_/big?size=${size}`), pauseMs: 300 });
+        assert.match(text, /^HTTP\/1\.1 200 /, `secure=${secure}`);
+        const b = body(text);
+        assert.equal(b.length, size, `secure=${secure}: ${b.length} bytes of ${size}`);
+        assert.equal(b.slice(size - 3), 'abcdefghijklmnopqrstuvwxyz'.repeat(Math.ceil(size / 26)).slice(size - 3, size));
+        assert.ok(await waitFor(() => closedByGateway(secure ? tlsPort : gw.port, sock), 10000),
+                  `secure=${secure}: the connection is not closed`);
+        sock.destroy();
+    }
+});
+
+test('input after the request (pipelined): the gateway lingers, the client keeps sending and reads it all', async () => {
+    // The second request is never served (the first said close); what the
+    // client sends after the answer is read and dropped, not reset.
+    for (const secure of [false, true]) {
+        const { sock, text } = await exchange({ secure, data: req('/p/first') + 'GET /p/second HTTP/1.1\r\nHost: x\r\n\r\n' });
+        assert.match(text, /^HTTP\/1\.1 200 /, `secure=${secure}`);
+        assert.equal(JSON.parse(body(text)).url, '/base/first');
+        assert.ok(gatewayInode(secure ? tlsPort : gw.port, sock.localPort) > 0, `secure=${secure}: not lingering`);
+        sock.write('x'.repeat(64 * 1024));
+        const closed = await new Promise((resolve) => {
+            sock.on('close', resolve);
+            sock.end();
+        });
+        assert.equal(closed, false, `secure=${secure}: closed with an error`);
+        assert.deepEqual(sock.errors.map((e) => e.code), [], `secure=${secure}`);
+    }
+});
