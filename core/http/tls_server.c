@@ -1,163 +1,22 @@
 /* tls_server.c - TLS towards clients over memory BIOs (tls_server.h). */
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <time.h>
 
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "base/log.h"
-#include "base/time.h"
 #include "http/ocsp.h"
 #include "http/tls_server.h"
-
-/* ---- session ticket keys, shared by every worker ------------------------ */
 
 /* Mozilla's "intermediate" TLS 1.2 list (forward secrecy, AEAD only). */
 #define SL_TLS12_CIPHERS                                                                           \
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-
-#define SL_TICKET_SLOTS 3
-
-typedef struct sl_ticket_key {
-    unsigned char name[16]; /* the key's number (8 bytes, big-endian), then 8 random bytes */
-    unsigned char aes[32];
-    unsigned char hmac[32];
-} sl_ticket_key_t;
-
-/* In a MAP_SHARED mapping: the master writes, workers read.  The master
- * only ever rewrites the slot that is neither current nor previous, then
- * moves `current`: readers never see the key they use change. */
-typedef struct sl_ticket_keys {
-    _Atomic unsigned current; /* slot index */
-    uint64_t rotated_at;      /* CLOCK_MONOTONIC ms (master only) */
-    uint64_t made;            /* keys made so far: the next key's number (master only) */
-    sl_ticket_key_t slot[SL_TICKET_SLOTS];
-} sl_ticket_keys_t;
-
-static sl_ticket_keys_t *ticket_keys;
-
-static int
-key_fill(sl_ticket_key_t *k, uint64_t number)
-{
-    if (RAND_bytes((unsigned char *)k, sizeof(*k)) != 1)
-        return -1;
-    for (int i = 0; i < 8; i++)
-        k->name[i] = (unsigned char)(number >> (56 - 8 * i));
-    return 0;
-}
-
-/* The number a key name carries (key_fill). */
-static uint64_t
-key_number(const unsigned char *name)
-{
-    uint64_t n = 0;
-
-    for (int i = 0; i < 8; i++)
-        n = n << 8 | name[i];
-    return n;
-}
-
-int
-sl_stls_keys_init(void)
-{
-    if (ticket_keys != NULL)
-        return 0;
-    void *m = mmap(NULL, sizeof(sl_ticket_keys_t), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return -1;
-    ticket_keys = m;
-    /* slot 0 is current (key 0); slots 1 and 2 are filled at the first two
-     * rotations, so no ticket names a key that was never current */
-    if (key_fill(&ticket_keys->slot[0], 0) < 0)
-        return -1;
-    for (unsigned i = 1; i < SL_TICKET_SLOTS; i++)
-        if (RAND_bytes((unsigned char *)&ticket_keys->slot[i], sizeof(sl_ticket_key_t)) != 1)
-            return -1;
-    ticket_keys->made = 1;
-    atomic_store(&ticket_keys->current, 0);
-    ticket_keys->rotated_at = (uint64_t)sl_mono_ms();
-    return 0;
-}
-
-void
-sl_stls_keys_tick(unsigned period_s)
-{
-    if (ticket_keys == NULL || period_s == 0 ||
-        (uint64_t)sl_mono_ms() - ticket_keys->rotated_at < (uint64_t)period_s * 1000)
-        return;
-    unsigned cur = atomic_load(&ticket_keys->current);
-    unsigned next = (cur + 1) % SL_TICKET_SLOTS; /* the oldest: neither current nor previous */
-    if (key_fill(&ticket_keys->slot[next], ticket_keys->made) < 0)
-        return;
-    atomic_store(&ticket_keys->current, next);
-    ticket_keys->rotated_at = (uint64_t)sl_mono_ms();
-    sl_log_info("TLS session ticket keys rotated (key %llu is current)",
-                (unsigned long long)ticket_keys->made++);
-}
-
-/* OpenSSL's ticket callback: enc = 1 picks the current key, enc = 0 finds
- * the key named in the ticket among current and previous (2 = renew the
- * ticket under the current key).  A TLS 1.3 resumption always gets a fresh
- * ticket: clients use a TLS 1.3 ticket once (RFC 8446 C.4; OpenSSL's
- * client does), so without one every other connection of a client would
- * be a full handshake; OpenSSL's own ticket keys (nginx's default) renew
- * the same way.  Each decryption is logged at debug level with the key
- * numbers, which tells why a client did not resume. */
-static int
-ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx,
-          int enc)
-{
-    OSSL_PARAM params[2];
-    const sl_ticket_key_t *k = NULL;
-    unsigned cur;
-    int renew = 0;
-
-    if (ticket_keys == NULL)
-        return -1;
-    cur = atomic_load(&ticket_keys->current);
-    if (enc) {
-        k = &ticket_keys->slot[cur];
-        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
-            return -1;
-        memcpy(name, k->name, 16);
-        if (EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
-            return -1;
-    } else {
-        unsigned prev = (cur + SL_TICKET_SLOTS - 1) % SL_TICKET_SLOTS;
-        unsigned long long tn = key_number(name), cn = key_number(ticket_keys->slot[cur].name);
-        if (memcmp(name, ticket_keys->slot[cur].name, 16) == 0) {
-            k = &ticket_keys->slot[cur];
-        } else if (memcmp(name, ticket_keys->slot[prev].name, 16) == 0) {
-            k = &ticket_keys->slot[prev];
-            renew = 1;
-        }
-        if (k != NULL && SSL_version(ssl) == TLS1_3_VERSION)
-            renew = 1;
-        sl_log_debug("TLS session ticket of key %llu, current key %llu: %s", tn, cn,
-                     k == NULL ? "unknown or retired key, full handshake"
-                               : (renew ? "resumed, ticket renewed" : "resumed"));
-        if (k == NULL)
-            return 0;
-        if (EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
-            return -1;
-    }
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), params) != 1)
-        return -1;
-    return enc ? 1 : (renew ? 2 : 1);
-}
 
 /* ---- contexts ------------------------------------------------------------ */
 
@@ -398,7 +257,7 @@ ctx_new(const sl_settings_t *s, sl_stls_t *t, sl_errors_t *errs)
     SSL_CTX_set_timeout(ctx, s->ssl_session_timeout > 0 ? s->ssl_session_timeout : 86400);
     if (s->ssl_session_tickets) {
         SSL_CTX_set_num_tickets(ctx, 1);
-        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, sl_stls_ticket_cb);
     } else {
         SSL_CTX_set_num_tickets(ctx, 0);
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);

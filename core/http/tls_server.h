@@ -11,10 +11,7 @@
  *    "example.*" (Kong's order); else the default (settings, or the first
  *    certificate).  TLS 1.2/1.3 (ssl_protocols), ssl_ciphers, ALPN
  *    http/1.1, no renegotiation, no compression.
- *  - Session tickets: keys live in a shared anonymous mapping made by the
- *    master before any worker is forked, so a ticket from one worker resumes
- *    on any other; the master rotates them every ssl_session_ticket_rotation
- *    (default: ssl_session_timeout); the previous key still decrypts. */
+ *  - Session tickets: keys shared by every worker (http/tls_tickets.c). */
 
 #ifndef SL_TLS_SERVER_H
 #define SL_TLS_SERVER_H
@@ -27,14 +24,10 @@
 #include "conf/config.h"
 #include "conf/settings.h"
 #include "http/ocsp.h"
+#include "http/tls_tickets.h"
 
 typedef struct sl_stls sl_stls_t;
 typedef struct sl_stls_conn sl_stls_conn_t;
-
-/* Master, once, before forking: the shared ticket keys.  0 or -1. */
-int sl_stls_keys_init(void);
-/* Master, from its loop: rotate when `period_s` has passed. */
-void sl_stls_keys_tick(unsigned period_s);
 
 /* Build the contexts of a generation into conf->tls_server when a listener
  * has "ssl" (errors into errs: unreadable files, no certificate at all). */
