@@ -184,6 +184,12 @@ sl_ares_new(uv_loop_t *loop, const char *resolver, const char *hostsfile, const 
     }
     memset(&o, 0, sizeof(o));
     o.lookups = (char *)"f";
+    /* The file reaches c-ares through its CARES_HOSTS variable (read per
+     * lookup with ARES_AI_ENVHOSTS), a process-wide setting: the
+     * per-channel ARES_OPT_HOSTS_FILE came with c-ares 1.19.0 and Debian
+     * bookworm has 1.18.1.  Harmless as used: one dns_hostsfile per node,
+     * so every channel of a process sets the same value, and the worker
+     * makes its resolver before it starts any thread. */
     if (hostsfile != NULL && setenv("CARES_HOSTS", hostsfile, 1) != 0)
         rc = ARES_ENOMEM;
     else
