@@ -15,6 +15,7 @@
 #include "conf/plugin_loader.h"
 #include "conf/settings.h"
 #include "http/http_server.h"
+#include "http/proxy.h"
 #include "http/request.h"
 #include "http/server.h"
 #include "plugin/host.h"
@@ -171,6 +172,7 @@ slt_host_free(slt_host_t *h)
         return;
     each_plugin(h, 0);
     sl_host_shutdown();
+    sl_proxy_keep_free(&h->srv);
     sl_uppool_free(h->srv.uppool);
     uv_walk(&h->loop, close_walk, NULL);
     uv_run(&h->loop, UV_RUN_DEFAULT);

@@ -20,6 +20,7 @@
  *     is told whether the request may have reached the upstream and
  *     decides. */
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,13 +61,12 @@ copy_cstr(char *dst, size_t cap, const char *src)
 }
 
 struct sl_proxy {
+    /* ---- one request's: zeroed when a kept proxy is taken again ---- */
     sl_req_t *r;
     sl_upconn_t *c;
     sl_upconnect_t *pending;
-    uv_timer_t timer;
-    uint64_t timer_due; /* its deadline (base/lazytimer.h) */
+    uint64_t timer_due; /* the timer's deadline (base/lazytimer.h) */
     llhttp_t parser;
-    char *host;              /* NUL-terminated target host */
     const char *target_host; /* the upstream target's host (Host header, TLS name); NULL: host */
     int port;
     /* Kong's upstreams: the service's host names one, each try gets a
@@ -85,8 +85,7 @@ struct sl_proxy {
     int complete;
     int paused;
     int reading;
-    sl_hdr_accum_t hdr; /* response header being parsed */
-    size_t hdr_bytes;   /* of this response head (interim ones apart) */
+    size_t hdr_bytes; /* of this response head (interim ones apart) */
     size_t hdr_lines;
     int ninterim; /* 1xx responses seen */
     /* streamed request body (r->stream_body) */
@@ -111,7 +110,25 @@ struct sl_proxy {
 
     /* loop time the response head must be in by (0: not running) */
     uint64_t head_deadline;
+
+    /* ---- kept from request to request (proxy_take) ---- */
+    sl_server_t *w;
+    sl_proxy_t *next_kept; /* w->proxy_kept or w->proxy_retired */
+    uv_timer_t timer;      /* open while kept; unreferenced, maybe still armed */
+    char *host;            /* NUL-terminated target host (proxy_host) */
+    size_t host_cap;
+    sl_hdr_accum_t hdr; /* response header being parsed */
 };
+
+/* Up to this many finished exchanges are kept per worker for the next
+ * requests, with their timer handle open and their host and header
+ * buffers: a request then allocates no proxy, no timer handle and no
+ * buffers, and its timeouts find the timer already armed (a lazy timer,
+ * base/lazytimer.h).  A finished proxy is retired first and taken again
+ * only from the loop's check phase on (proxy_check_cb): code that ended
+ * an exchange may still read it until the callback it runs in returns. */
+#define SL_PROXY_KEEP 32
+#define SL_PROXY_HDR_KEEP 4096 /* a bigger header buffer is not kept */
 
 /* The service's timeout of one kind, Kong's default without a service. */
 typedef enum { SL_TIMEOUT_CONNECT, SL_TIMEOUT_READ, SL_TIMEOUT_WRITE } sl_timeout_kind_t;
@@ -362,21 +379,125 @@ try_failed(sl_proxy_t *p, sl_try_failure_t f, int status)
 
 /* ---- teardown ------------------------------------------------------- */
 
+/* What one request's exchange holds beyond the proxy itself. */
+static void
+proxy_clear(sl_proxy_t *p)
+{
+    bodyq_free(&p->bq_head);
+    p->bq_tail = NULL;
+    free(p->inflight);
+    p->inflight = NULL;
+    bodyq_free(&p->sent);
+    bodyq_free(&p->resend);
+    free(p->head);
+    p->head = NULL;
+}
+
 static void
 proxy_free_cb(uv_handle_t *h)
 {
     sl_proxy_t *p = h->data;
-    for (sl_bodyq_t *q = p->bq_head, *n; q; q = n) {
-        n = q->next;
-        free(q);
-    }
-    free(p->inflight);
-    bodyq_free(&p->sent);
-    bodyq_free(&p->resend);
+
+    proxy_clear(p);
     sl_hdr_accum_free(&p->hdr);
     free(p->host);
-    free(p->head);
     free(p);
+}
+
+/* The target host of this try, kept NUL-terminated in the proxy's buffer. */
+static void
+proxy_host(sl_proxy_t *p, const char *host, size_t len)
+{
+    if (len + 1 > p->host_cap) {
+        p->host_cap = len + 1 < 64 ? 64 : len + 1;
+        free(p->host);
+        p->host = sl_xmalloc(p->host_cap);
+    }
+    memcpy(p->host, host, len);
+    p->host[len] = '\0';
+}
+
+/* The loop's check phase: no callback that ended an exchange is running
+ * any more, so the retired proxies may serve new requests. */
+static void
+proxy_check_cb(uv_check_t *h)
+{
+    sl_server_t *w = h->data;
+
+    while (w->proxy_retired != NULL) {
+        sl_proxy_t *p = w->proxy_retired;
+        w->proxy_retired = p->next_kept;
+        p->next_kept = w->proxy_kept;
+        w->proxy_kept = p;
+    }
+    uv_check_stop(h);
+}
+
+/* A proxy for r: a kept one, or a new one with its timer. */
+static sl_proxy_t *
+proxy_take(sl_req_t *r)
+{
+    sl_server_t *w = r->w;
+    sl_proxy_t *p = w->proxy_kept;
+
+    if (p != NULL) {
+        w->proxy_kept = p->next_kept;
+        w->nproxy_kept--;
+        memset(p, 0, offsetof(sl_proxy_t, w));
+        p->next_kept = NULL;
+        uv_ref((uv_handle_t *)&p->timer);
+    } else {
+        p = sl_xcalloc(1, sizeof(*p));
+        p->w = w;
+        uv_timer_init(w->loop, &p->timer);
+        p->timer.data = p;
+    }
+    p->timer_due = SL_LAZY_TIMER_OFF;
+    return p;
+}
+
+/* The exchange is over: keep the proxy for a later request, or close it. */
+static void
+proxy_retire(sl_proxy_t *p)
+{
+    sl_server_t *w = p->w;
+
+    proxy_clear(p);
+    sl_lazy_timer_stop(&p->timer_due); /* an armed firing does nothing */
+    if (w->nproxy_kept >= SL_PROXY_KEEP || p->hdr.cap > SL_PROXY_HDR_KEEP) {
+        uv_close((uv_handle_t *)&p->timer, proxy_free_cb);
+        return;
+    }
+    if (!w->proxy_check_on) {
+        uv_check_init(w->loop, &w->proxy_check);
+        uv_unref((uv_handle_t *)&w->proxy_check);
+        w->proxy_check.data = w;
+        w->proxy_check_on = 1;
+    }
+    sl_hdr_accum_reset(&p->hdr);
+    uv_unref((uv_handle_t *)&p->timer); /* a kept proxy keeps no loop alive */
+    p->next_kept = w->proxy_retired;
+    w->proxy_retired = p;
+    w->nproxy_kept++; /* counted from the retirement on */
+    uv_check_start(&w->proxy_check, proxy_check_cb);
+}
+
+void
+sl_proxy_keep_free(sl_server_t *w)
+{
+    sl_proxy_t *lists[2] = {w->proxy_kept, w->proxy_retired};
+
+    for (int i = 0; i < 2; i++) {
+        for (sl_proxy_t *p = lists[i], *n; p != NULL; p = n) {
+            n = p->next_kept;
+            uv_close((uv_handle_t *)&p->timer, proxy_free_cb);
+        }
+    }
+    w->proxy_kept = w->proxy_retired = NULL;
+    w->nproxy_kept = 0;
+    if (w->proxy_check_on && !uv_is_closing((uv_handle_t *)&w->proxy_check))
+        uv_close((uv_handle_t *)&w->proxy_check, NULL);
+    w->proxy_check_on = 0;
 }
 
 /* A try that ends before it connected names its target by address too
@@ -416,7 +537,7 @@ proxy_close(sl_proxy_t *p, int reuse)
         p->r->proxy = NULL;
         p->r = NULL;
     }
-    uv_close((uv_handle_t *)&p->timer, proxy_free_cb);
+    proxy_retire(p);
 }
 
 void
@@ -1051,10 +1172,11 @@ pick_target(sl_proxy_t *p)
         return -1;
     }
     tc = &p->ups->targets[t];
-    free(p->host);
     /* one of the target's addresses (Kong's balancer entry), or its host */
-    p->host = p->pick.host[0] ? sl_strndup(p->pick.host, strlen(p->pick.host))
-                              : sl_strndup(tc->host, strlen(tc->host));
+    if (p->pick.host[0])
+        proxy_host(p, p->pick.host, strlen(p->pick.host));
+    else
+        proxy_host(p, tc->host, strlen(tc->host));
     p->target_host = tc->host;
     p->port = p->pick.port;
     if (!p->head_written) { /* the Host header names the target */
@@ -1290,8 +1412,7 @@ next_try(sl_proxy_t *p, sl_try_failure_t f, int status, int may_have_reached, in
     r->resp_headers.n = 0;
     /* the target as the balancer phase left it */
     p->tls = SL_STR_EQ(r->up_scheme, "https");
-    free(p->host);
-    p->host = sl_strndup(r->up_host.ptr, r->up_host.len);
+    proxy_host(p, r->up_host.ptr, r->up_host.len);
     p->target_host = NULL;
     p->port = r->up_port;
     free(p->head);
@@ -1303,17 +1424,14 @@ next_try(sl_proxy_t *p, sl_try_failure_t f, int status, int may_have_reached, in
 void
 sl_proxy_start(sl_req_t *r)
 {
-    sl_proxy_t *p = sl_xcalloc(1, sizeof(*p));
+    sl_proxy_t *p = proxy_take(r);
 
     p->r = r;
     r->proxy = p;
     p->tls = SL_STR_EQ(r->up_scheme, "https");
-    p->host = sl_strndup(r->up_host.ptr, r->up_host.len);
+    proxy_host(p, r->up_host.ptr, r->up_host.len);
     p->target_host = NULL;
     p->port = r->up_port;
-    uv_timer_init(r->w->loop, &p->timer);
-    p->timer.data = p;
-    p->timer_due = SL_LAZY_TIMER_OFF;
     sl_req_mark(r, SL_TIME_UPSTREAM_START);
     next_try(p, SL_TRY_FIRST, 0, 0, 0);
 }

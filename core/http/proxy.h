@@ -26,5 +26,9 @@ int sl_proxy_head_written(const sl_proxy_t *p);
 /* Flow control from the client side. */
 void sl_proxy_pause(sl_proxy_t *p);
 void sl_proxy_resume(sl_proxy_t *p);
+/* Close the proxies w keeps for later requests (server.h), before the
+ * owner closes the loop's handles; their memory goes in the close
+ * callbacks. */
+void sl_proxy_keep_free(sl_server_t *w);
 
 #endif

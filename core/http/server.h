@@ -69,6 +69,14 @@ typedef struct sl_server {
                                  process's body_bytes_own only */
     int64_t body_bytes_own;   /* without counters (test host, no shared memory) */
     const char *node_id;
+
+    /* http/proxy.c's finished upstream exchanges kept for the next
+     * requests (retired ones become kept in the loop's check phase); the
+     * owner calls sl_proxy_keep_free() before closing the loop's handles */
+    struct sl_proxy *proxy_kept, *proxy_retired;
+    unsigned nproxy_kept; /* both lists */
+    uv_check_t proxy_check;
+    int proxy_check_on; /* proxy_check initialised */
 } sl_server_t;
 
 /* `bytes` of a request's memory (its body, a big input buffer) were freed.

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "http/http_server.h"
+#include "http/proxy.h"
 #include "http/tls_server.h"
 #include "plugin/host.h"
 #include "plugin/phase.h"
@@ -251,6 +252,7 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
      * see a clean exit. */
     sl_balancers_stop(w.srv.balancers);
     sl_ocsp_fetcher_stop(w.ocsp);
+    sl_proxy_keep_free(&w.srv);
     sl_uppool_free(w.srv.uppool);
     sl_dns_free(w.dns); /* after every pool that used it */
     uv_walk(w.srv.loop, close_walk, NULL);
