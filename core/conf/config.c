@@ -62,6 +62,18 @@ sl_conf_pending_add(sl_loader_t *L, json_object *arr, const char *base, sl_route
     }
 }
 
+static const char *
+service_name(const sl_conf_t *conf, size_t i)
+{
+    return conf->services[i]->name;
+}
+
+static const char *
+service_id(const sl_conf_t *conf, size_t i)
+{
+    return conf->services[i]->id;
+}
+
 static void
 load_service(sl_loader_t *L, json_object *o, const char *path)
 {
@@ -71,6 +83,7 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
     json_object *v;
     char p[SL_PATH_MAX];
     int has_parts = 0;
+    size_t i;
 
     if (sl_conf_check_record(L, o, path, service_keys) < 0)
         return;
@@ -86,21 +99,20 @@ load_service(sl_loader_t *L, json_object *o, const char *path)
     L->svc_paths[conf->nservices] = sl_strndup(path, strlen(path));
     conf->services[conf->nservices++] = s;
 
+    L->svc_names.name_of = service_name;
+    L->svc_ids.name_of = service_id;
     if (sl_conf_check_name(L, o, path, &name) > 0) {
         s->name = sl_strndup(name, strlen(name));
-        for (size_t i = 0; i + 1 < conf->nservices; i++) {
-            if (conf->services[i]->name && !strcmp(conf->services[i]->name, name)) {
-                sl_conf_kpath(p, path, "name");
-                sl_conf_err(L, p, "duplicate service name '%s' (also %s)", name, L->svc_paths[i]);
-            }
+        if ((i = sl_names_claim(&L->svc_names, conf, name, conf->nservices - 1)) != 0) {
+            sl_conf_kpath(p, path, "name");
+            sl_conf_err(L, p, "duplicate service name '%s' (also %s)", name, L->svc_paths[i - 1]);
         }
     }
     sl_conf_entity_id(L, o, path, "service", s->name ? s->name : path, s->id);
-    for (size_t i = 0; i + 1 < conf->nservices; i++) {
-        if (!strcmp(conf->services[i]->id, s->id) && sl_conf_field(o, "id")) {
-            sl_conf_kpath(p, path, "id");
-            sl_conf_err(L, p, "duplicate service id '%s' (also %s)", s->id, L->svc_paths[i]);
-        }
+    if ((i = sl_names_claim(&L->svc_ids, conf, s->id, conf->nservices - 1)) != 0 &&
+        sl_conf_field(o, "id")) {
+        sl_conf_kpath(p, path, "id");
+        sl_conf_err(L, p, "duplicate service id '%s' (also %s)", s->id, L->svc_paths[i - 1]);
     }
 
     for (const char *const *k = (const char *const[]){"protocol", "host", "port", "path", NULL}; *k;
@@ -221,26 +233,43 @@ static const char *const route_keys[] = {"name",
                                          "plugins",
                                          NULL};
 
-static sl_service_t *
-find_service(sl_conf_t *conf, const char *key)
+/* The first of entity numbers + 1 a and b that is set (0: neither). */
+static size_t
+first_of(size_t a, size_t b)
 {
-    for (size_t i = 0; i < conf->nservices; i++) {
-        sl_service_t *s = conf->services[i];
-        if (!strcmp(s->id, key) || (s->name && !strcmp(s->name, key)))
-            return s;
-    }
-    return NULL;
+    return a && (b == 0 || a < b) ? a : b;
 }
 
-static sl_route_t *
-find_route(sl_conf_t *conf, const char *key)
+/* The first service whose id or name is key; NULL if none. */
+static sl_service_t *
+find_service(sl_loader_t *L, const char *key)
 {
-    for (size_t i = 0; i < conf->nroutes; i++) {
-        sl_route_t *r = conf->routes[i];
-        if (!strcmp(r->id, key) || (r->name && !strcmp(r->name, key)))
-            return r;
-    }
-    return NULL;
+    size_t i = first_of(sl_names_find(&L->svc_ids, L->conf, key),
+                        sl_names_find(&L->svc_names, L->conf, key));
+
+    return i ? L->conf->services[i - 1] : NULL;
+}
+
+/* The first route whose id or name is key; NULL if none. */
+static sl_route_t *
+find_route(sl_loader_t *L, const char *key)
+{
+    size_t i = first_of(sl_names_find(&L->route_ids, L->conf, key),
+                        sl_names_find(&L->route_names, L->conf, key));
+
+    return i ? L->conf->routes[i - 1] : NULL;
+}
+
+static const char *
+route_name(const sl_conf_t *conf, size_t i)
+{
+    return conf->routes[i]->name;
+}
+
+static const char *
+route_id(const sl_conf_t *conf, size_t i)
+{
+    return conf->routes[i]->id;
 }
 
 static char *
@@ -380,6 +409,7 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
     json_object *v;
     char p[SL_PATH_MAX];
     int i;
+    size_t had;
 
     if (sl_conf_check_record(L, o, path, route_keys) < 0)
         return;
@@ -392,28 +422,27 @@ load_route(sl_loader_t *L, json_object *o, const char *path, sl_service_t *svc, 
     L->route_paths[conf->nroutes] = sl_strndup(path, strlen(path));
     conf->routes[conf->nroutes++] = r;
 
+    L->route_names.name_of = route_name;
+    L->route_ids.name_of = route_id;
     if (sl_conf_check_name(L, o, path, &name) > 0) {
         r->name = sl_strndup(name, strlen(name));
-        for (size_t k = 0; k + 1 < conf->nroutes; k++) {
-            if (conf->routes[k]->name && !strcmp(conf->routes[k]->name, name)) {
-                sl_conf_kpath(p, path, "name");
-                sl_conf_err(L, p, "duplicate route name '%s' (also %s)", name, L->route_paths[k]);
-            }
+        if ((had = sl_names_claim(&L->route_names, conf, name, conf->nroutes - 1)) != 0) {
+            sl_conf_kpath(p, path, "name");
+            sl_conf_err(L, p, "duplicate route name '%s' (also %s)", name, L->route_paths[had - 1]);
         }
     }
     sl_conf_entity_id(L, o, path, "route", r->name ? r->name : path, r->id);
-    for (size_t k = 0; k + 1 < conf->nroutes; k++) {
-        if (!strcmp(conf->routes[k]->id, r->id) && sl_conf_field(o, "id")) {
-            sl_conf_kpath(p, path, "id");
-            sl_conf_err(L, p, "duplicate route id '%s' (also %s)", r->id, L->route_paths[k]);
-        }
+    if ((had = sl_names_claim(&L->route_ids, conf, r->id, conf->nroutes - 1)) != 0 &&
+        sl_conf_field(o, "id")) {
+        sl_conf_kpath(p, path, "id");
+        sl_conf_err(L, p, "duplicate route id '%s' (also %s)", r->id, L->route_paths[had - 1]);
     }
     if ((v = sl_conf_field(o, "service")) != NULL) {
         sl_conf_kpath(p, path, "service");
         if (!top) {
             sl_conf_err(L, p, "cannot be set on a route nested under a service");
         } else if ((str = sl_conf_ref_key(L, v, p)) != NULL) {
-            if ((r->service = find_service(conf, str)) == NULL)
+            if ((r->service = find_service(L, str)) == NULL)
                 sl_conf_err(L, p, "service '%s' not found", str);
         }
     }
@@ -569,9 +598,9 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
         if (!pp->top) {
             sl_conf_err(L, p, "cannot be set on a nested plugin");
         } else if ((str = sl_conf_ref_key(L, v, p)) != NULL) {
-            if (**k == 'r' && (route = find_route(conf, str)) == NULL)
+            if (**k == 'r' && (route = find_route(L, str)) == NULL)
                 sl_conf_err(L, p, "route '%s' not found", str);
-            else if (**k == 's' && (svc = find_service(conf, str)) == NULL)
+            else if (**k == 's' && (svc = find_service(L, str)) == NULL)
                 sl_conf_err(L, p, "service '%s' not found", str);
         }
     }
@@ -806,6 +835,12 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plug
     free(L.route_paths);
     free(L.inst_paths);
     sl_kindex_free(&L.scopes);
+    sl_names_free(&L.svc_names);
+    sl_names_free(&L.svc_ids);
+    sl_names_free(&L.route_names);
+    sl_names_free(&L.route_ids);
+    sl_names_free(&L.upstream_names);
+    sl_names_free(&L.upstream_ids);
     if (errs->n > n0) {
         sl_conf_free(conf);
         return NULL;

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 
 #include "conf/config.h"
+#include "conf/name_index.h"
 #include "conf/yaml_json.h"
 
 #define SL_PATH_MAX 512
@@ -47,6 +48,9 @@ typedef struct sl_loader {
     /* plugin instances by scope (plugin, route, service, consumer): the
      * item is the instance's index + 1 */
     sl_kindex_t scopes;
+    /* services, routes and upstreams by name and by id, for the duplicate
+     * checks and the references (conf/name_index.h) */
+    sl_name_index_t svc_names, svc_ids, route_names, route_ids, upstream_names, upstream_ids;
 } sl_loader_t;
 
 /* The context handed to config_parse: where the plugin's `config` is. */

@@ -23,6 +23,7 @@ typedef struct sl_rt_entry {
     int regex_priority;
     size_t plen;  /* prefix length (0 for regex) */
     size_t order; /* configuration order */
+    size_t ridx;  /* the route's place in conf->routes while building */
 } sl_rt_entry_t;
 
 typedef struct sl_router {
@@ -376,6 +377,7 @@ sl_router_build(sl_conf_t *conf, sl_errors_t *errs)
             e->regex_priority = r->regex_priority;
             e->plen = e->path && !e->path->is_regex ? e->path->len : 0;
             e->order = rt->n;
+            e->ridx = i;
         }
     }
     if (rt->n > 0)
@@ -386,11 +388,10 @@ sl_router_build(sl_conf_t *conf, sl_errors_t *errs)
     sorted = sl_xcalloc(conf->nroutes, sizeof(*sorted));
     seen = sl_xcalloc(conf->nroutes, 1);
     for (size_t i = 0; i < rt->n; i++) {
-        for (size_t j = 0; j < conf->nroutes; j++) {
-            if (conf->routes[j] == rt->entries[i].route && !seen[j]) {
-                seen[j] = 1;
-                sorted[k++] = conf->routes[j];
-            }
+        size_t j = rt->entries[i].ridx;
+        if (!seen[j]) {
+            seen[j] = 1;
+            sorted[k++] = conf->routes[j];
         }
     }
     for (size_t j = 0; j < conf->nroutes; j++)

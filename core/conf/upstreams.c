@@ -468,6 +468,28 @@ add_target(sl_loader_t *L, sl_upstream_conf_t *u, json_object *o, const char *pa
 
 /* ---- upstreams ---- */
 
+static const char *
+upstream_name(const sl_conf_t *conf, size_t i)
+{
+    return conf->upstreams[i]->name;
+}
+
+static const char *
+upstream_id(const sl_conf_t *conf, size_t i)
+{
+    return conf->upstreams[i]->id;
+}
+
+/* Upstream names compare without case (Kong's hostnames); ids too, as a
+ * target's reference did. */
+static void
+upstream_index_init(sl_loader_t *L)
+{
+    L->upstream_names.name_of = upstream_name;
+    L->upstream_ids.name_of = upstream_id;
+    L->upstream_names.fold = L->upstream_ids.fold = 1;
+}
+
 void
 sl_conf_load_upstream(sl_loader_t *L, json_object *o, const char *path)
 {
@@ -477,11 +499,13 @@ sl_conf_load_upstream(sl_loader_t *L, json_object *o, const char *path)
     char p[SL_PATH_MAX];
     json_object *v;
     int alg = -1, hon = -1, hfb = -1, b;
+    size_t had;
     static const char *const algs[] = {"round-robin", "consistent-hashing", "least-connections",
                                        "latency", NULL};
 
     if (sl_conf_check_record(L, o, path, upstream_keys) < 0)
         return;
+    upstream_index_init(L);
     u = sl_xcalloc(1, sizeof(*u));
     u->slots = 10000;
     u->idx = conf->nupstreams;
@@ -500,19 +524,18 @@ sl_conf_load_upstream(sl_loader_t *L, json_object *o, const char *path)
             sl_conf_err(L, p, "Invalid name ('%s'); must be a valid hostname", s);
         else
             u->name = sl_strndup(s, strlen(s));
-        for (size_t i = 0; u->name && i + 1 < conf->nupstreams; i++)
-            if (conf->upstreams[i]->name && !strcasecmp(conf->upstreams[i]->name, u->name))
-                sl_conf_err(L, p, "duplicate upstream name '%s' (also %s)", u->name,
-                            L->upstream_paths[i]);
+        if (u->name && (had = sl_names_claim(&L->upstream_names, conf, u->name, u->idx)) != 0)
+            sl_conf_err(L, p, "duplicate upstream name '%s' (also %s)", u->name,
+                        L->upstream_paths[had - 1]);
     } else if (sl_conf_field(o, "name") == NULL) {
         sl_conf_err(L, p, "required field missing");
     }
     sl_conf_entity_id(L, o, path, "upstream", u->name ? u->name : path, u->id);
-    for (size_t i = 0; i + 1 < conf->nupstreams; i++) {
-        if (!strcmp(conf->upstreams[i]->id, u->id) && sl_conf_field(o, "id")) {
-            sl_conf_kpath(p, path, "id");
-            sl_conf_err(L, p, "duplicate upstream id '%s' (also %s)", u->id, L->upstream_paths[i]);
-        }
+    if ((had = sl_names_claim(&L->upstream_ids, conf, u->id, u->idx)) != 0 &&
+        sl_conf_field(o, "id")) {
+        sl_conf_kpath(p, path, "id");
+        sl_conf_err(L, p, "duplicate upstream id '%s' (also %s)", u->id,
+                    L->upstream_paths[had - 1]);
     }
 
     get_enum(L, o, path, "algorithm", algs, &alg);
@@ -665,6 +688,7 @@ sl_conf_load_target(sl_loader_t *L, json_object *o, const char *path)
 {
     sl_conf_t *conf = L->conf;
     json_object *ref;
+    size_t i, had;
     const char *key;
     char p[SL_PATH_MAX];
 
@@ -677,14 +701,15 @@ sl_conf_load_target(sl_loader_t *L, json_object *o, const char *path)
     }
     if ((key = sl_conf_ref_key(L, ref, p)) == NULL)
         return;
-    for (size_t i = 0; i < conf->nupstreams; i++) {
-        sl_upstream_conf_t *u = conf->upstreams[i];
-        if ((u->name && !strcasecmp(u->name, key)) || !strcasecmp(u->id, key)) {
-            add_target(L, u, o, path);
-            return;
-        }
-    }
-    sl_conf_err(L, p, "upstream '%s' not found", key);
+    /* the first upstream whose name or id is key, in any case */
+    i = sl_names_find(&L->upstream_names, conf, key);
+    had = sl_names_find(&L->upstream_ids, conf, key);
+    if (had && (i == 0 || had < i))
+        i = had;
+    if (i != 0)
+        add_target(L, conf->upstreams[i - 1], o, path);
+    else
+        sl_conf_err(L, p, "upstream '%s' not found", key);
 }
 
 /* ---- the shared health table ---- */
