@@ -173,15 +173,28 @@ form_without(const sl_api_t *api, sl_req_t *r, sl_str_t form, const char *name, 
     return (sl_str_t){o, k};
 }
 
+/* Whether header name h (h.len == lower.len) is `lower` in any case. */
 static int
-header_find(const sl_api_t *api, sl_req_t *r, const char *name, size_t nlen, sl_str_t *value)
+name_is(sl_str_t h, sl_str_t lower)
+{
+    for (size_t i = 0; i < lower.len; i++) {
+        unsigned char ch = (unsigned char)h.ptr[i];
+        if ((ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch) != (unsigned char)lower.ptr[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Fields named `lower` (any case); *value = the first one's value. */
+static int
+header_find(const sl_api_t *api, sl_req_t *r, sl_str_t lower, sl_str_t *value)
 {
     size_t cur = 0;
     sl_str_t hn, hv;
     int n = 0;
 
     while (api->req_header_iter(r, &cur, &hn, &hv)) {
-        if (hn.len == nlen && strncasecmp(hn.ptr, name, nlen) == 0 && n++ == 0)
+        if (hn.len == lower.len && name_is(hn, lower) && n++ == 0)
             *value = hv;
     }
     return n;
@@ -209,11 +222,11 @@ find_key(const sl_api_t *api, sl_req_t *r, const ka_conf_t *c, sl_str_t *key)
     sl_str_t query = c->key_in_query ? api->req_query(r) : (sl_str_t){NULL, 0};
 
     for (size_t i = 0; i < c->key_names.n; i++) {
-        size_t nlen = strlen(names[i]);
+        size_t nlen = c->lower[i].len;
         int n = 0, in_query = 0;
 
         if (c->key_in_header)
-            n = header_find(api, r, names[i], nlen, key);
+            n = header_find(api, r, c->lower[i], key);
         if (n == 0 && query.len) {
             n = form_find(api, r, query, names[i], nlen, key);
             in_query = 1;
@@ -370,7 +383,7 @@ ka_body(const sl_api_t *api, sl_req_t *r, void *conf)
     const char *msg;
     int found;
 
-    if (api->ctx_get(r) != &body_pending)
+    if (!c->key_in_body || api->ctx_get(r) != &body_pending)
         return SL_STATUS_CONTINUE;
     api->ctx_set(r, NULL);
     found = find_body_key(api, r, c, &key);

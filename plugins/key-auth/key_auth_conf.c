@@ -67,6 +67,31 @@ const sl_schema_t ka_schema = {.size = sizeof(ka_conf_t), .fields = fields};
 
 static const sl_api_t *ka_api; /* for config_free, which gets no api */
 
+/* c->lower: each key name's length and lowercase bytes (one block), so
+ * the header search compares without strlen or strncasecmp. */
+static int
+lower_names(ka_conf_t *c)
+{
+    const char *const *names = c->key_names.items;
+    size_t bytes = c->key_names.n * sizeof(sl_str_t);
+    char *t;
+
+    for (size_t i = 0; i < c->key_names.n; i++)
+        bytes += strlen(names[i]) + 1;
+    if ((c->lower = malloc(bytes)) == NULL)
+        return -1;
+    t = (char *)(c->lower + c->key_names.n);
+    for (size_t i = 0; i < c->key_names.n; i++) {
+        size_t n = strlen(names[i]);
+        for (size_t k = 0; k <= n; k++)
+            t[k] =
+                (char)(names[i][k] >= 'A' && names[i][k] <= 'Z' ? names[i][k] | 0x20 : names[i][k]);
+        c->lower[i] = (sl_str_t){t, n};
+        t += n + 1;
+    }
+    return 0;
+}
+
 int
 ka_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t len, void **conf)
 {
@@ -93,6 +118,11 @@ ka_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t l
     else
         memcpy(c->www_auth, "Key", sizeof("Key"));
     c->www_auth_len = strlen(c->www_auth);
+    if (lower_names(c) != 0) {
+        api->conf_error(cx, "", "out of memory");
+        ka_conf_free(c);
+        return -1;
+    }
     *conf = c;
     return 0;
 }
@@ -105,6 +135,7 @@ ka_conf_free(void *conf)
     if (c == NULL)
         return;
     free(c->www_auth);
+    free(c->lower);
     ka_headers_free(ka_api, c);
     ka_api->conf_schema_free(&ka_schema, c);
 }
