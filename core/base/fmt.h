@@ -97,8 +97,10 @@ sl_fmt_hex16(char *out, uint64_t v)
 {
     static const char digits[] = "0123456789abcdef";
 
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = digits[v & 15];
+    for (int i = 14; i >= 0; i -= 2, v >>= 8) { /* a byte per step */
+        out[i] = digits[(v >> 4) & 15];
+        out[i + 1] = digits[v & 15];
+    }
 }
 
 #endif

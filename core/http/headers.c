@@ -62,6 +62,33 @@ sl_headers_remove(sl_headers_t *h, sl_str_t name)
 }
 
 void
+sl_headers_add_ref(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
+{
+    reserve(h, p, 1);
+    h->items[h->n].name = name;
+    h->items[h->n].value = value;
+    h->n++;
+}
+
+void
+sl_headers_set_ref(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (sl_str_caseeq(h->items[i].name, name)) {
+            /* the first in place (keeps order), the others dropped */
+            size_t j = i + 1;
+            h->items[i].value = value;
+            for (size_t k = i + 1; k < h->n; k++)
+                if (!sl_str_caseeq(h->items[k].name, name))
+                    h->items[j++] = h->items[k];
+            h->n = j;
+            return;
+        }
+    }
+    sl_headers_add_ref(h, p, name, value);
+}
+
+void
 sl_headers_set(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value)
 {
     for (size_t i = 0; i < h->n; i++) {

@@ -27,6 +27,10 @@ void sl_headers_set(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value
 void sl_headers_set_many(sl_headers_t *h, sl_pool_t *p, const sl_str_t *names,
                          const sl_str_t *values, size_t n, int null_removes);
 int sl_headers_remove(sl_headers_t *h, sl_str_t name); /* count removed */
+/* sl_headers_add and sl_headers_set without copies: name and value are
+ * stored as given and must live as long as p (literals, strings in p). */
+void sl_headers_add_ref(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value);
+void sl_headers_set_ref(sl_headers_t *h, sl_pool_t *p, sl_str_t name, sl_str_t value);
 
 /* What sl_headers_set_many(names, values, n, null_removes = 1) does,
  * worked out once: the distinct names to remove and the fields to append,

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <sys/time.h>
 
+#include "base/chars.h"
 #include "base/fmt.h"
 #include "base/log.h"
 #include "base/strbuf.h"
@@ -170,17 +171,14 @@ req_malformed(sl_req_t *r)
     r->responded = SL_ANSWER_BAD_REQUEST;
 }
 
-/* RFC 9112 3.2 / RFC 3986 3.2.2: one Host, uri-host [":" port] with a
- * port in 0-65535; IP literals in brackets.  No path, userinfo or spaces. */
+/* RFC 9112 3.2 / RFC 3986 3.2.2: uri-host [":" port] with a port in
+ * 0-65535; IP literals in brackets.  No path, userinfo or spaces. */
 static int
-host_valid(const sl_req_t *r, sl_str_t v)
+host_valid(sl_str_t v)
 {
-    size_t i = 0, nhost = 0;
+    size_t i = 0;
     unsigned long port = 0;
 
-    for (size_t k = 0; k < r->headers.n; k++)
-        if (sl_str_caseeq(r->headers.items[k].name, SL_STR("host")) && ++nhost > 1)
-            return 0;
     if (v.len && v.ptr[0] == '[') {
         while (i < v.len && v.ptr[i] != ']') {
             unsigned char ch = (unsigned char)v.ptr[i++];
@@ -191,8 +189,7 @@ host_valid(const sl_req_t *r, sl_str_t v)
             return 0; /* no ']' */
     } else {
         for (; i < v.len && v.ptr[i] != ':'; i++) {
-            unsigned char ch = (unsigned char)v.ptr[i];
-            if (!isalnum(ch) && !strchr("-._~%!$&'()*+,;=", ch))
+            if (!sl_is_host_char((unsigned char)v.ptr[i]))
                 return 0;
         }
     }
@@ -210,6 +207,19 @@ host_valid(const sl_req_t *r, sl_str_t v)
     return 1;
 }
 
+/* No '%', no '.' and no "//" in path: normalising leaves it as it is
+ * (one pass; paths are short). */
+static int
+path_plain(sl_str_t path)
+{
+    for (size_t i = 0; i < path.len; i++) {
+        char ch = path.ptr[i];
+        if (ch == '%' || ch == '.' || (ch == '/' && i + 1 < path.len && path.ptr[i + 1] == '/'))
+            return 0;
+    }
+    return 1;
+}
+
 /* Kong matches and forwards the normalised path (kong/router/utils.lua
  * strip_uri_args -> normalize(uri, true)).  r->path becomes a pool copy;
  * the raw one stays for X-Forwarded-Path and the log.  SL_ERROR: bad
@@ -221,8 +231,7 @@ normalise_path(sl_req_t *r)
     ssize_t n;
 
     r->raw_path = r->path;
-    if (memchr(r->path.ptr, '%', r->path.len) == NULL &&
-        memchr(r->path.ptr, '.', r->path.len) == NULL && !memmem(r->path.ptr, r->path.len, "//", 2))
+    if (path_plain(r->path))
         return SL_OK; /* nothing to do: the common case allocates nothing */
     p = sl_pstrndup(r->pool, r->path.ptr, r->path.len);
     if ((n = sl_uri_normalize(p, r->path.len)) < 0)
@@ -294,9 +303,20 @@ sl_req_headers_done(sl_req_t *r)
         r->query.ptr = q + 1;
         r->query.len = r->uri.len - r->path.len - 1;
     }
-    h = sl_headers_get(&r->headers, SL_STR("host"));
-    if (h && !host_valid(r, h->value)) {
-        req_malformed(r); /* RFC 9112 3.2: two Hosts or an invalid one */
+    /* the Host field, and whether there is a second one */
+    h = NULL;
+    for (size_t k = 0; k < r->headers.n; k++) {
+        const sl_header_t *f = &r->headers.items[k];
+        if (f->name.len == 4 && sl_str_caseeq(f->name, SL_STR("host"))) {
+            if (h != NULL) {
+                req_malformed(r); /* RFC 9112 3.2: two Hosts */
+                return;
+            }
+            h = f;
+        }
+    }
+    if (h && !host_valid(h->value)) {
+        req_malformed(r); /* RFC 9112 3.2: an invalid Host */
         return;
     }
     if (h) {
@@ -628,17 +648,24 @@ prepare_head(sl_req_t *r)
     char buf[SL_FMT_DEC_MAX + 1];
     size_t n;
 
-    sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Request-Id"), (sl_str_t){r->id, 32});
+    /* the names are literals and the values live in the pool (r->id is in
+     * r): stored without copies */
+    sl_headers_set_ref(&r->resp_headers, r->pool, SL_STR("X-Kong-Request-Id"),
+                       (sl_str_t){r->id, 32});
     if (r->source == SL_SOURCE_UPSTREAM) {
-        sl_headers_add(&r->resp_headers, r->pool, SL_STR("Via"), SL_STR("1.1 sluice/" SL_VERSION));
+        sl_headers_t *h = &r->resp_headers;
+        char *lat = sl_palloc(r->pool, 2 * (SL_FMT_DEC_MAX + 1));
         int64_t up = r->times[SL_TIME_UPSTREAM_FIRST_BYTE] - r->times[SL_TIME_UPSTREAM_SENT];
         int64_t px = r->times[SL_TIME_UPSTREAM_START] - r->times[SL_TIME_START];
-        n = sl_fmt_i64(buf, up > 0 ? up / 1000 : 0);
-        sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Upstream-Latency"),
-                       (sl_str_t){buf, n});
-        n = sl_fmt_i64(buf, px > 0 ? px / 1000 : 0);
-        sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Proxy-Latency"),
-                       (sl_str_t){buf, n});
+
+        sl_headers_add_ref(h, r->pool, SL_STR("Via"), SL_STR("1.1 sluice/" SL_VERSION));
+        n = sl_fmt_i64(lat, up > 0 ? up / 1000 : 0);
+        lat[n] = '\0'; /* as a copied value would be */
+        sl_headers_set_ref(h, r->pool, SL_STR("X-Kong-Upstream-Latency"), (sl_str_t){lat, n});
+        lat += SL_FMT_DEC_MAX + 1;
+        n = sl_fmt_i64(lat, px > 0 ? px / 1000 : 0);
+        lat[n] = '\0';
+        sl_headers_set_ref(h, r->pool, SL_STR("X-Kong-Proxy-Latency"), (sl_str_t){lat, n});
     } else {
         if (!sl_headers_get(&r->resp_headers, SL_STR("server")))
             sl_headers_add(&r->resp_headers, r->pool, SL_STR("Server"),
@@ -663,10 +690,24 @@ write_head(sl_req_t *r)
 
     if (r->status == 204 || r->status == 304 || r->status < 200 || SL_STR_EQ(r->method, "HEAD"))
         r->no_body = 1;
-    sl_headers_remove(&r->resp_headers, SL_STR("connection"));
-    sl_headers_remove(&r->resp_headers, SL_STR("transfer-encoding"));
+    /* one pass: the framing headers the gateway writes itself go, a
+     * Content-Length is noticed, the head's size is counted */
+    sl_headers_t *hs = &r->resp_headers;
+    int has_length = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < hs->n; i++) {
+        sl_str_t name = hs->items[i].name;
+        if ((name.len == 10 && sl_str_caseeq(name, SL_STR("connection"))) ||
+            (name.len == 17 && sl_str_caseeq(name, SL_STR("transfer-encoding"))))
+            continue;
+        if (name.len == 14 && sl_str_caseeq(name, SL_STR("content-length")))
+            has_length = 1;
+        cap += name.len + hs->items[i].value.len + 4;
+        hs->items[j++] = hs->items[i];
+    }
+    hs->n = j;
     r->chunked = 0;
-    if (!r->no_body && !sl_headers_get(&r->resp_headers, SL_STR("content-length"))) {
+    if (!r->no_body && !has_length) {
         if (r->http_major == 1 && r->http_minor >= 1)
             r->chunked = 1;
         else
@@ -677,8 +718,6 @@ write_head(sl_req_t *r)
     if (c && r->close_after)
         c->want_close = 1;
 
-    for (size_t i = 0; i < r->resp_headers.n; i++)
-        cap += r->resp_headers.items[i].name.len + r->resp_headers.items[i].value.len + 4;
     if (cap > sizeof(local))
         buf = sl_xmalloc(cap);
     len = status_line(buf, r->status);
