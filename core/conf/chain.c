@@ -79,10 +79,19 @@ sl_conf_chain_build(sl_conf_t *conf, sl_chain_t *ch, const sl_route_t *r, const 
     free(best);
     if (ch->n > 0)
         qsort(ch->items, ch->n, sizeof(*ch->items), chain_cmp);
-    ch->has_body = ch->has_body_filter = 0;
+    sl_conf_chain_flags(ch);
+}
+
+void
+sl_conf_chain_flags(sl_chain_t *ch)
+{
+    ch->has_body = ch->has_body_filter = ch->has_header_filter = ch->has_balancer = 0;
     for (size_t i = 0; i < ch->n; i++) {
-        ch->has_body |= ch->items[i]->plugin->desc->body != NULL;
-        ch->has_body_filter |= ch->items[i]->plugin->desc->body_filter != NULL;
+        const sl_plugin_t *d = ch->items[i]->plugin->desc;
+        ch->has_body |= d->body != NULL;
+        ch->has_body_filter |= d->body_filter != NULL;
+        ch->has_header_filter |= d->header_filter != NULL;
+        ch->has_balancer |= d->abi_minor >= 2 && d->balancer != NULL;
     }
 }
 

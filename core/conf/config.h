@@ -42,6 +42,8 @@ typedef struct sl_chain {
     size_t n;
     unsigned has_body; /* some item has a body callback */
     unsigned has_body_filter;
+    unsigned has_header_filter; /* the phase runs only when set */
+    unsigned has_balancer;      /* a balancer callback (ABI 1.2) */
 } sl_chain_t;
 
 /* A service's defaults, as Kong's. */
@@ -354,6 +356,8 @@ const sl_consumer_t *sl_conf_consumer_find(const sl_conf_t *conf, sl_str_t id_or
 const sl_credential_t *sl_conf_keyauth_find(const sl_conf_t *conf, sl_str_t key);
 /* The chain for route `r` once `c` is known: c's own chain when plugins are
  * scoped to it, else NULL (the route's chain stands). */
+/* Set a chain's has_* flags from its items' callbacks. */
+void sl_conf_chain_flags(sl_chain_t *ch);
 const sl_chain_t *sl_conf_consumer_chain(const sl_consumer_t *c, const sl_route_t *r);
 /* Chain order: <0 when a runs before b (priority desc, then name reverse
  * alphabetical), 0 for the same plugin. */

@@ -1391,7 +1391,7 @@ next_try(sl_proxy_t *p, sl_try_failure_t f, int status, int may_have_reached, in
             ti.ip = sl_str_c(prev->ip);
         ti.port = prev->port;
     }
-    if (r->w->phases->balancer)
+    if (r->w->phases->balancer && r->chain && r->chain->has_balancer)
         st = r->w->phases->balancer(r, &ti, &ran);
     if (f == SL_TRY_FIRST)
         p->balanced = ran > 0;

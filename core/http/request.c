@@ -675,7 +675,7 @@ prepare_head(sl_req_t *r)
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Response-Latency"),
                        (sl_str_t){buf, n});
     }
-    if (r->chain && r->chain->n) {
+    if (r->chain && r->chain->has_header_filter) {
         if (r->w->phases->run(r, SL_PHASE_HEADER_FILTER) == SL_STATUS_ERROR && !r->err)
             r->err = SL_REQERR_PLUGIN;
     }

@@ -778,10 +778,7 @@ chain_switch(sl_req_t *r, const sl_chain_t *target)
     for (size_t i = 0; i < target->n; i++)
         if (sl_conf_chain_order(target->items[i], me) > 0)
             ch->items[ch->n++] = target->items[i];
-    for (size_t i = 0; i < ch->n; i++) {
-        ch->has_body |= ch->items[i]->plugin->desc->body != NULL;
-        ch->has_body_filter |= ch->items[i]->plugin->desc->body_filter != NULL;
-    }
+    sl_conf_chain_flags(ch);
     /* contexts: the kept plugins keep theirs; later ones have not run yet */
     ctx = sl_pcalloc(r->pool, (ch->n ? ch->n : 1) * sizeof(void *));
     if (r->plugin_ctx)
