@@ -462,7 +462,13 @@ tls_input(sl_conn_t *c, const char *data, size_t len)
             break;
         c->pending_len += (size_t)n;
     }
-    if (tls_flush(c) < 0 || n < 0) {
+    /* A TLS 1.3 ticket produced with a request's bytes (the client's
+     * Finished and its request in one read) waits for the answer, which
+     * the client waits for anyway, and leaves with it in one write: one
+     * write and one wakeup of the client fewer.  Without a request the
+     * ticket goes at once, for a client that only connects. */
+    int hold = n >= 0 && c->pending_len > 0 && sl_stls_conn_post_handshake(c->tls);
+    if ((!hold && tls_flush(c) < 0) || n < 0) {
         if (n < 0 && n != UV_EOF && !sl_stls_conn_established(c->tls))
             sl_log_debug("TLS handshake from %s failed", c->client_ip);
         return -1;

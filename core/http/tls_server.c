@@ -619,6 +619,12 @@ sl_stls_conn_established(const sl_stls_conn_t *tc)
 }
 
 int
+sl_stls_conn_post_handshake(const sl_stls_conn_t *tc)
+{
+    return tc != NULL && tc->established && SSL_version(tc->ssl) == TLS1_3_VERSION;
+}
+
+int
 sl_stls_conn_has_input(const sl_stls_conn_t *tc)
 {
     return tc != NULL && (BIO_ctrl_pending(tc->rbio) > 0 || SSL_pending(tc->ssl) > 0);

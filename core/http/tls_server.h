@@ -56,6 +56,10 @@ void sl_stls_conn_out_done(sl_stls_conn_t *tc);
 void sl_stls_conn_shutdown(sl_stls_conn_t *tc);
 
 int sl_stls_conn_established(const sl_stls_conn_t *tc);
+/* Whether the handshake is done at TLS 1.3: what OpenSSL writes from now
+ * on unasked (tickets, a KeyUpdate answer) is post-handshake and may wait
+ * for the next application data (RFC 8446 4.6). */
+int sl_stls_conn_post_handshake(const sl_stls_conn_t *tc);
 /* Whether the client sent bytes not read out yet (a record or part of one;
  * 0 for NULL). */
 int sl_stls_conn_has_input(const sl_stls_conn_t *tc);
