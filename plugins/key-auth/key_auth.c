@@ -17,6 +17,7 @@
  * access); multipart bodies are not searched. */
 
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -173,28 +174,39 @@ form_without(const sl_api_t *api, sl_req_t *r, sl_str_t form, const char *name, 
     return (sl_str_t){o, k};
 }
 
-/* Whether header name h (h.len == lower.len) is `lower` in any case. */
+/* Whether header name h (h.len == folded.len) is the key name whose
+ * bytes with 0x20 set are `folded`, in any case.  Setting 0x20 on both
+ * sides is exact here: a key name is [A-Za-z0-9_-], and the only other
+ * bytes that become one of those are controls and DEL, which a header
+ * name (an RFC 9110 token, checked by the parser and by the host's
+ * setters) never has.  Eight bytes at a time, then byte by byte. */
 static int
-name_is(sl_str_t h, sl_str_t lower)
+name_is(sl_str_t h, sl_str_t folded)
 {
-    for (size_t i = 0; i < lower.len; i++) {
-        unsigned char ch = (unsigned char)h.ptr[i];
-        if ((ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch) != (unsigned char)lower.ptr[i])
-            return 0;
+    const uint64_t bits = 0x2020202020202020ull;
+    uint64_t acc = 0, x, y;
+    size_t i = 0;
+
+    for (; i + 8 <= folded.len; i += 8) {
+        memcpy(&x, h.ptr + i, 8);
+        memcpy(&y, folded.ptr + i, 8);
+        acc |= (x | bits) ^ y;
     }
-    return 1;
+    for (; i < folded.len; i++)
+        acc |= (uint64_t)(((unsigned char)h.ptr[i] | 0x20) ^ (unsigned char)folded.ptr[i]);
+    return acc == 0;
 }
 
-/* Fields named `lower` (any case); *value = the first one's value. */
+/* Fields named like `folded` (any case); *value = the first one's value. */
 static int
-header_find(const sl_api_t *api, sl_req_t *r, sl_str_t lower, sl_str_t *value)
+header_find(const sl_api_t *api, sl_req_t *r, sl_str_t folded, sl_str_t *value)
 {
     size_t cur = 0;
     sl_str_t hn, hv;
     int n = 0;
 
     while (api->req_header_iter(r, &cur, &hn, &hv)) {
-        if (hn.len == lower.len && name_is(hn, lower) && n++ == 0)
+        if (hn.len == folded.len && name_is(hn, folded) && n++ == 0)
             *value = hv;
     }
     return n;
@@ -222,11 +234,11 @@ find_key(const sl_api_t *api, sl_req_t *r, const ka_conf_t *c, sl_str_t *key)
     sl_str_t query = c->key_in_query ? api->req_query(r) : (sl_str_t){NULL, 0};
 
     for (size_t i = 0; i < c->key_names.n; i++) {
-        size_t nlen = c->lower[i].len;
+        size_t nlen = c->folded[i].len;
         int n = 0, in_query = 0;
 
         if (c->key_in_header)
-            n = header_find(api, r, c->lower[i], key);
+            n = header_find(api, r, c->folded[i], key);
         if (n == 0 && query.len) {
             n = form_find(api, r, query, names[i], nlen, key);
             in_query = 1;

@@ -25,7 +25,7 @@ typedef struct ka_conf {
     char *realm;    /* NULL if not set */
     char *www_auth; /* derived: Key realm="<realm>" or Key */
     size_t www_auth_len;
-    sl_str_t *lower; /* derived: key_names in lowercase, with their lengths */
+    sl_str_t *folded; /* derived: key_names with 0x20 set in every byte (key_auth.c) */
     /* per worker (each has its own copy of the conf): the anonymous
      * consumer once found, so a failure does not scan the consumers */
     const sl_consumer_t *anon;

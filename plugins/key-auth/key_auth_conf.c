@@ -67,10 +67,11 @@ const sl_schema_t ka_schema = {.size = sizeof(ka_conf_t), .fields = fields};
 
 static const sl_api_t *ka_api; /* for config_free, which gets no api */
 
-/* c->lower: each key name's length and lowercase bytes (one block), so
- * the header search compares without strlen or strncasecmp. */
+/* c->folded: each key name's length and its bytes with 0x20 set (one
+ * block), so the header search compares eight bytes at a time without
+ * strlen or strncasecmp (key_auth.c, name_is). */
 static int
-lower_names(ka_conf_t *c)
+fold_names(ka_conf_t *c)
 {
     const char *const *names = c->key_names.items;
     size_t bytes = c->key_names.n * sizeof(sl_str_t);
@@ -78,15 +79,15 @@ lower_names(ka_conf_t *c)
 
     for (size_t i = 0; i < c->key_names.n; i++)
         bytes += strlen(names[i]) + 1;
-    if ((c->lower = malloc(bytes)) == NULL)
+    if ((c->folded = malloc(bytes)) == NULL)
         return -1;
-    t = (char *)(c->lower + c->key_names.n);
+    t = (char *)(c->folded + c->key_names.n);
     for (size_t i = 0; i < c->key_names.n; i++) {
         size_t n = strlen(names[i]);
-        for (size_t k = 0; k <= n; k++)
-            t[k] =
-                (char)(names[i][k] >= 'A' && names[i][k] <= 'Z' ? names[i][k] | 0x20 : names[i][k]);
-        c->lower[i] = (sl_str_t){t, n};
+        for (size_t k = 0; k < n; k++)
+            t[k] = (char)(names[i][k] | 0x20);
+        t[n] = '\0';
+        c->folded[i] = (sl_str_t){t, n};
         t += n + 1;
     }
     return 0;
@@ -118,7 +119,7 @@ ka_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t l
     else
         memcpy(c->www_auth, "Key", sizeof("Key"));
     c->www_auth_len = strlen(c->www_auth);
-    if (lower_names(c) != 0) {
+    if (fold_names(c) != 0) {
         api->conf_error(cx, "", "out of memory");
         ka_conf_free(c);
         return -1;
@@ -135,7 +136,7 @@ ka_conf_free(void *conf)
     if (c == NULL)
         return;
     free(c->www_auth);
-    free(c->lower);
+    free(c->folded);
     ka_headers_free(ka_api, c);
     ka_api->conf_schema_free(&ka_schema, c);
 }

@@ -53,6 +53,11 @@ services:
     plugins:
     - name: key-auth
       config: {key_in_body: true, key_in_header: false, key_in_query: false, hide_credentials: true}
+  - name: long-name
+    paths: [/long]
+    plugins:
+    - name: key-auth
+      config: {key_names: [X-Long_Key-Name-123], key_in_query: false}
   - name: open
     paths: [/open]
   - name: paused
@@ -154,6 +159,18 @@ test('key in the query (percent-encoded), hidden upstream with hide_credentials;
     assert.equal(hdr.status, 200);
     assert.equal(hdr.json().headers['x-api-key'], undefined);
     assert.equal(hdr.json().headers['x-consumer-username'], 'bob');
+});
+
+test('a key name of more than eight bytes with an underscore: any case, and nothing else', async () => {
+    for (const name of ['X-Long_Key-Name-123', 'x-long_key-name-123', 'X-LONG_KEY-NAME-123']) {
+        const res = await get('/long', { [name]: 'bob-key' });
+        assert.equal(res.status, 200, `${name}: ${res.text}`);
+        assert.equal(res.json().headers['x-consumer-username'], 'bob');
+    }
+    /* '-' for '_', one byte off in the first eight or in the tail */
+    for (const name of ['X-Long-Key-Name-123', 'X-Long_Key-Name-124', 'Y-Long_Key-Name-123',
+                        'X-Long_Kez-Name-123'])
+        kongError(await get('/long', { [name]: 'bob-key' }), 401, 'No API key found in request');
 });
 
 test('a name given twice: 401 "Duplicate API key found"', async () => {
