@@ -251,8 +251,11 @@ attempt(otel_batch_t *b)
     }
 }
 
-/* The spans left in the queue move to the start of the buffer (usually
- * none are left: a batch takes them all). */
+/* The spans left in the queue move to the start of the buffer once the
+ * room the batches freed before them is at least what they take: each
+ * queued byte is moved at most about once, however long a slow collector
+ * keeps the queue long (moving them after every batch cost the whole
+ * queue per batch). */
 static void
 buf_compact(otel_exporter_t *ex)
 {
@@ -263,7 +266,7 @@ buf_compact(otel_exporter_t *ex)
         return;
     }
     from = ex->ring[ex->head].off;
-    if (from == 0)
+    if (from == 0 || from < ex->buf_used - from)
         return;
     memmove(ex->buf, ex->buf + from, ex->buf_used - from);
     ex->buf_used -= from;
@@ -318,7 +321,8 @@ batch_build(otel_exporter_t *ex, otel_batch_t *b)
         ex->head = (ex->head + 1) % ex->cap;
     }
     ex->n -= k;
-    buf_compact(ex);
+    if (ex->n == 0)
+        ex->buf_used = 0; /* the rest moves when room is needed (buf_compact) */
     free(spans);
     return 0;
 }
@@ -399,6 +403,8 @@ otel_exporter_reserve(otel_conf_t *c, size_t bound)
         trouble(ex, OTEL_TROUBLE_FULL, 1);
         return NULL;
     }
+    if (ex->buf_cap - ex->buf_used < bound)
+        buf_compact(ex);
     if (ex->buf_cap - ex->buf_used < bound) {
         size_t cap = ex->buf_cap ? ex->buf_cap : 65536;
         while (cap - ex->buf_used < bound)

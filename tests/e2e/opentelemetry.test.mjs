@@ -475,6 +475,65 @@ async function metrics() {
     return m;
 }
 
+test('a slow collector: batches leave from the front of the queue while new spans come in at its end, and every span leaves intact', async () => {
+    // each answer waits 20 ms, one batch of 5 is in flight at a time and
+    // the queue holds 30 spans (~800 bytes each with their long URL), so
+    // while 300 requests come in the spans pile up to the end of the
+    // queue's buffer with room freed at its front: the waiting spans move
+    // there, again and again (the rest is dropped, counted)
+    const col3 = await startCollector();
+    col3.st.delayMs = 20;
+    const cfg = `_format_version: "3.0"
+services:
+  - name: plain
+    url: http://127.0.0.1:${up.port}/echo
+    routes:
+      - name: plain
+        paths: ["/plain"]
+plugins:
+  - name: opentelemetry
+    config:
+      traces_endpoint: "${col3.url}"
+      queue:
+        max_batch_size: 5
+        max_coalescing_delay: 0.01
+        max_entries: 30
+`;
+    const gw3 = await startGateway({ config: cfg, workers: 1 });
+    try {
+        const pad = 'p'.repeat(500);
+        const n = 300;
+        for (let i = 0; i < n; i++) await req(gw3.port, { path: `/plain/slow${i}/${pad}` });
+        await sleep(1000); // what is queued leaves
+        const bad = col3.st.posts.filter((p) => p.error);
+        assert.equal(bad.length, 0, `undecodable batches: ${bad.map((p) => p.error)}`);
+        const spans = col3.spans();
+        const roots = spans.filter((s) => s.name === 'kong');
+        assert.ok(roots.length >= 60, `root spans exported: ${roots.length}`);
+        const ours = new Set(Array.from({ length: n }, (_, i) => `http://127.0.0.1/plain/slow${i}/${pad}`));
+        const seen = new Set();
+        for (const r of roots) {
+            const u = r.attributes['http.url'];
+            assert.ok(ours.has(u), `an intact URL: ${String(u).slice(0, 80)}`);
+            assert.ok(!seen.has(u), `exported once: ${u.slice(0, 40)}`);
+            seen.add(u);
+            assert.equal(r.attributes['http.method'], 'GET');
+        }
+        const byTraceId = new Map(roots.map((s) => [s.traceId, s]));
+        const bals = spans.filter((s) => s.name === 'kong.balancer');
+        assert.ok(bals.length >= 60, `balancer spans exported: ${bals.length}`);
+        for (const b of bals) {
+            const r = byTraceId.get(b.traceId);
+            if (r) assert.equal(b.parentSpanId, r.spanId, 'a balancer span under its own root');
+            assert.equal(b.attributes.try_count, 1);
+        }
+        assert.ok(Math.max(...col3.st.posts.map((p) => p.decoded.resources[0].scopes[0].spans.length)) <= 5);
+    } finally {
+        await gw3.stop();
+        await col3.stop();
+    }
+});
+
 test('a collector that fails, then stalls: requests stay fast, drops are counted, export recovers', async () => {
     // a second gateway with a small queue and short retries
     const col2 = await startCollector();

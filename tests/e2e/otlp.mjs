@@ -128,7 +128,7 @@ export function decodeTraces(buf) {
 // mode: 'ok' (200 + empty ExportTraceServiceResponse), 'fail' (503),
 // 'stall' (never answers), 'bad' (400).
 export async function startCollector() {
-    const st = { mode: 'ok', posts: [], stalled: [] };
+    const st = { mode: 'ok', posts: [], stalled: [], delayMs: 0 };
     const server = http.createServer((req, res) => {
         const chunks = [];
         req.on('data', (d) => chunks.push(d));
@@ -140,8 +140,9 @@ export async function startCollector() {
             if (st.mode === 'stall') { st.stalled.push(res); return; }
             if (st.mode === 'fail') { res.writeHead(503, { 'content-type': 'application/json' }); res.end('{"code":14,"message":"unavailable"}'); return; }
             if (st.mode === 'bad') { res.writeHead(400); res.end(); return; }
-            res.writeHead(200, { 'content-type': 'application/x-protobuf' });
-            res.end();
+            const ok = () => { res.writeHead(200, { 'content-type': 'application/x-protobuf' }); res.end(); };
+            if (st.delayMs > 0) setTimeout(ok, st.delayMs); // a slow collector: the queue grows meanwhile
+            else ok();
         });
     });
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
