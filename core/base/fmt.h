@@ -103,4 +103,11 @@ sl_fmt_hex16(char *out, uint64_t v)
     }
 }
 
+/* d as snprintf("%.14g") writes it, at out (SL_FMT_G14_MAX bytes), for
+ * finite values from 1e-4 to below 1e14 whose 14th digit is not near a
+ * rounding tie; returns the bytes written, or 0 when the caller must use
+ * snprintf (0, -0, other magnitudes, near-ties).  base/fmt_g14.c */
+#define SL_FMT_G14_MAX 24
+size_t sl_fmt_g14(char *out, double d);
+
 #endif

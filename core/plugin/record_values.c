@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "base/fmt.h"
 #include "plugin/ser_internal.h"
 
 #define RV_MAX_NODES 128 /* more: the caller builds the json-c tree */
@@ -149,7 +150,9 @@ sl_ser_json_double(sl_strbuf_t *b, double d)
         sl_ser_json_int(b, (int64_t)d);
         return;
     }
-    n = snprintf(t, sizeof(t), "%.14g", d);
+    n = (int)sl_fmt_g14(t, d);
+    if (n == 0)
+        n = snprintf(t, sizeof(t), "%.14g", d); /* near a tie, or an exponent */
     if (n > 0)
         sl_strbuf_add(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
 }

@@ -217,7 +217,12 @@ pending_double(double d)
 {
     char t[32];
 
-    snprintf(t, sizeof(t), "%.14g", d);
+    size_t n = sl_fmt_g14(t, d);
+
+    if (n == 0)
+        snprintf(t, sizeof(t), "%.14g", d);
+    else
+        t[n] = '\0';
     return json_object_new_double_s(d, t);
 }
 

@@ -88,12 +88,87 @@ test_spread(void **state)
     }
 }
 
+/* sl_fmt_g14 writes what snprintf("%.14g") writes whenever it answers,
+ * and answers for nearly every value it takes. */
+static int
+g14_one(double d)
+{
+    char got[SL_FMT_G14_MAX], want[40];
+    size_t n = sl_fmt_g14(got, d);
+
+    if (n == 0)
+        return 0;
+    snprintf(want, sizeof(want), "%.14g", d);
+    if (n != strlen(want) || memcmp(got, want, n) != 0)
+        fail_msg("%.17g: got %.*s, snprintf %s", d, (int)n, got, want);
+    return 1;
+}
+
+static void
+test_g14(void **state)
+{
+    static const double edges[] = {1e-4,
+                                   1e-4 * (1 - 1e-16),
+                                   0.00012345678901234,
+                                   0.5,
+                                   1,
+                                   1.5,
+                                   9.99999999999995,
+                                   9.999999999999949,
+                                   10,
+                                   34.539553752535,
+                                   17028.0 / 493.0,
+                                   0.1,
+                                   0.2 + 0.1,
+                                   2.0 / 3,
+                                   99999999999999.4,
+                                   99999999999999.6,
+                                   99999999999999.99,
+                                   1e13,
+                                   1e13 + 0.5,
+                                   12345678.9,
+                                   0.000999999999999995,
+                                   123456789012.345};
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    int answered = 0, total = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        g14_one(edges[i]);
+        g14_one(-edges[i]);
+    }
+    assert_int_equal(sl_fmt_g14((char[SL_FMT_G14_MAX]){0}, 0.0), 0);
+    assert_int_equal(sl_fmt_g14((char[SL_FMT_G14_MAX]){0}, 1e14), 0);
+    assert_int_equal(sl_fmt_g14((char[SL_FMT_G14_MAX]){0}, 9e-5), 0);
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* a mantissa of 1-17 digits over every exponent the fast path takes */
+        double mant = (double)(x >> (11 + (i % 50)));
+        static const double scale[] = {1e-22, 1e-20, 1e-18, 1e-15, 1e-12, 1e-9, 1e-6,
+                                       1e-3,  1,     1e3,   1e6,   1e9,   1e12};
+        double d = mant * scale[(x >> 3) % (sizeof(scale) / sizeof(scale[0]))];
+        if (d >= 1e-4 && d < 1e14) {
+            total++;
+            answered += g14_one(i % 2 ? -d : d);
+        }
+        /* latencies over token counts, ai-proxy's time_per_token */
+        total++;
+        answered += g14_one((double)(x % 100000) / (double)(1 + (x >> 20) % 5000));
+    }
+    /* near-ties go to snprintf: about one value in ten */
+    if (answered < total * 85 / 100)
+        fail_msg("answered %d of %d", answered, total);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_spread),
+        cmocka_unit_test(test_g14),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
