@@ -253,11 +253,23 @@ set_default_upstream(sl_req_t *r)
     /* Kong forwards escape(upstream_uri): what normalisation decoded
      * beyond the unreserved characters is encoded again. */
     sl_router_upstream_parts(&r->match, r->path, up);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         el += sl_uri_escaped_len(up[i].ptr, up[i].len);
+        o += up[i].len;
+    }
     esc = sl_palloc(r->pool, el + 1);
-    for (int i = 0; i < 3; i++)
-        o += sl_uri_escape(esc + o, up[i].ptr, up[i].len);
+    if (el == o) { /* nothing to escape (the usual path): the pieces copied */
+        o = 0;
+        for (int i = 0; i < 3; i++) {
+            if (up[i].len)
+                memcpy(esc + o, up[i].ptr, up[i].len);
+            o += up[i].len;
+        }
+    } else {
+        o = 0;
+        for (int i = 0; i < 3; i++)
+            o += sl_uri_escape(esc + o, up[i].ptr, up[i].len);
+    }
     esc[el] = '\0';
     r->up_scheme = sl_str_c(s->protocol);
     r->up_host = sl_str_c(s->host);
