@@ -515,6 +515,11 @@ int sl_ap_watch_feed(sl_ap_watch_t *w, const char *p, size_t n, int eof);
 void sl_ap_watch_free(sl_ap_watch_t *w);
 /* Non-streaming OpenAI body -> usage (and model). */
 void sl_ap_usage_from_body(const char *body, size_t len, sl_jdoc_t *doc, sl_ap_usage_t *u);
+/* cohere.c: an object holding Cohere's billed_units (else tokens) ->
+ * usage; a whole preserved answer (chat's usage, embed's meta) -> usage.
+ * The watcher reads a Cohere stream's message-end itself. */
+void sl_ap_cohere_usage(const sl_jdoc_t *d, int obj, sl_ap_usage_t *u);
+void sl_ap_cohere_usage_body(const char *body, size_t len, sl_jdoc_t *doc, sl_ap_usage_t *u);
 
 /* native_usage.c: statistics from a preserved gemini or bedrock answer
  * (passed untouched).  A whole JSON body (an object, or Gemini's streamed

@@ -247,8 +247,8 @@ sl_co_finish(const sl_jdoc_t *d, int fr)
 }
 
 /* usage.billed_units (Kong reads these), else usage.tokens. */
-static void
-sl_co_usage(const sl_jdoc_t *d, int usage, sl_ap_usage_t *u)
+void
+sl_ap_cohere_usage(const sl_jdoc_t *d, int usage, sl_ap_usage_t *u)
 {
     int src = sl_json_get_t(d, usage, "billed_units", SL_J_OBJ);
     int64_t in = 0, outt = 0;
@@ -276,6 +276,20 @@ sl_co_usage(const sl_jdoc_t *d, int usage, sl_ap_usage_t *u)
     sl_json_int(d, sl_json_get(d, usage, "cached_tokens"), &u->cached);
 }
 
+/* A preserved answer, passed untouched: chat's usage, or (embed, v1
+ * chat) meta's billed_units / tokens. */
+void
+sl_ap_cohere_usage_body(const char *body, size_t len, sl_jdoc_t *d, sl_ap_usage_t *u)
+{
+    int usage;
+
+    if (sl_json_parse(d, body, len) != 0 || d->t[0].type != SL_J_OBJ) {
+        return;
+    }
+    usage = sl_json_get_t(d, 0, "usage", SL_J_OBJ);
+    sl_ap_cohere_usage(d, usage >= 0 ? usage : sl_json_get_t(d, 0, "meta", SL_J_OBJ), u);
+}
+
 static void
 sl_co_usage_json(sl_ap_buf_t *out, const sl_ap_usage_t *u)
 {
@@ -298,7 +312,7 @@ sl_co_decode_json(const sl_ap_target_t *t, const char *body, size_t len, sl_jdoc
         return -1;
     }
     content = sl_json_get_t(d, msg, "content", SL_J_ARR);
-    sl_co_usage(d, sl_json_get_t(d, 0, "usage", SL_J_OBJ), u);
+    sl_ap_cohere_usage(d, sl_json_get_t(d, 0, "usage", SL_J_OBJ), u);
     snprintf(u->response_model, sizeof(u->response_model), "%s", model);
     SL_AP_BUF_LIT(out, "{\"id\":\"chatcmpl-");
     if ((tok = sl_json_get_t(d, 0, "id", SL_J_STR)) >= 0) {
@@ -523,7 +537,7 @@ sl_co_event(void *ud, const char *data, size_t len)
     } else if (sl_json_str_eq(d, type, "message-end")) {
         int fr = sl_json_get_t(d, delta, "finish_reason", SL_J_STR);
 
-        sl_co_usage(d, sl_json_get_t(d, delta, "usage", SL_J_OBJ), &s->usage);
+        sl_ap_cohere_usage(d, sl_json_get_t(d, delta, "usage", SL_J_OBJ), &s->usage);
         if (sl_json_str_eq(d, fr, "ERROR") || sl_json_str_eq(d, fr, "TIMEOUT")) {
             sl_co_error(s, "\"the model stopped with an error\"");
             return -1;

@@ -22,7 +22,8 @@ sl_ap_copy_model(const sl_jdoc_t *d, sl_ap_usage_t *u)
 /* An Anthropic stream (the anthropic provider, DashScope's Anthropic
  * endpoint): usage from message_start's message, then message_delta's
  * cumulative counts, which may leave out the input counts (Anthropic's
- * own API sends only output_tokens there): those are kept. */
+ * own API sends only output_tokens there): those are kept.  A Cohere
+ * stream (typed events too, on a preserve route): message-end's usage. */
 static int
 sl_ap_watch_anthropic(sl_ap_watch_t *w, const sl_jdoc_t *d, int type)
 {
@@ -52,6 +53,11 @@ sl_ap_watch_anthropic(sl_ap_watch_t *w, const sl_jdoc_t *d, int type)
             w->usage.created = prev.created;
             w->usage.total = w->usage.prompt + w->usage.completion;
         }
+    } else if (sl_json_str_eq(d, type, "message-end")) {
+        /* Cohere's stream (preserve): the counts in delta.usage */
+        sl_ap_cohere_usage(
+            d, sl_json_get_t(d, sl_json_get_t(d, 0, "delta", SL_J_OBJ), "usage", SL_J_OBJ),
+            &w->usage);
     } else if (sl_json_str_eq(d, type, "content_block_delta")) {
         int delta = sl_json_get_t(d, 0, "delta", SL_J_OBJ);
 

@@ -1136,6 +1136,8 @@ sl_ap_body_filter_chunk(const sl_api_t *api, sl_req_t *r, void *conf_, sl_str_t 
 
             if (wire == SL_AP_WIRE_GEMINI || wire == SL_AP_WIRE_BEDROCK) {
                 sl_ap_native_usage_body(wire, c->acc.ptr, c->acc.len, &c->doc, &c->usage);
+            } else if (c->t->provider == SL_AP_PROV_COHERE) {
+                sl_ap_cohere_usage_body(c->acc.ptr, c->acc.len, &c->doc, &c->usage);
             } else {
                 sl_ap_usage_from_body(c->acc.ptr, c->acc.len, &c->doc, &c->usage);
             }

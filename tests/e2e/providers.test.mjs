@@ -106,6 +106,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         routes.push(route('pres-azure', '/openai/deployments', { provider: 'azure', fmt: 'openai', routeType: 'preserve', options: OPENAI_FAMILY.azure[1] }));
         routes.push(route('pres-anthropic', '/v1/messages', { provider: 'anthropic', fmt: 'anthropic', routeType: 'preserve', options: { anthropic_version: '2023-06-01' } }));
         routes.push(route('pres-cohere', '/v2/chat', { provider: 'cohere', fmt: 'openai', routeType: 'preserve' }));
+        routes.push(route('pres-cohere-embed', '/v2/embed', { provider: 'cohere', fmt: 'openai', routeType: 'preserve' }));
         routes.push(route('emb', '/emb/openai', { provider: 'openai', fmt: 'openai', model: 'text-embedding-3-small', routeType: 'llm/v1/embeddings' }));
         routes.push(route('emb-az', '/emb/azure', {
             provider: 'azure', fmt: 'openai', model: 'text-embedding-3-small', routeType: 'llm/v1/embeddings',
@@ -128,6 +129,16 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         routes.push(route('cmp', '/cmp/openai', {
             provider: 'openai', fmt: 'openai', model: 'gpt-3.5-turbo-instruct', routeType: 'llm/v1/completions',
             options: { max_tokens: 64 },
+        }));
+        /* llama2 (llama2_format openai): the self-hosted server's
+         * /v1/completions, or upstream_url's own path */
+        routes.push(route('cmp-llama2', '/cmp/llama2', {
+            provider: 'llama2', fmt: 'openai', model: 'llama-2-7b', routeType: 'llm/v1/completions',
+            options: { llama2_format: 'openai', max_tokens: 32 },
+        }));
+        routes.push(route('cmp-llama2-url', '/cmp/llama2-url', {
+            provider: 'llama2', fmt: 'openai', model: 'llama-2-7b', routeType: 'llm/v1/completions',
+            options: { llama2_format: 'openai', upstream_url: `${mock.base}/llama/v1/completions` },
         }));
         routes.push(route('cmp-az', '/cmp/azure', {
             provider: 'azure', fmt: 'openai', model: 'gpt-35-instruct', routeType: 'llm/v1/completions',
@@ -526,6 +537,36 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         assert.deepEqual(t.content[1].input, mock.TOOL.arguments);
     });
 
+    test('anthropic native: a tool round trip, streamed tool_use then the tool_result turn, passed as sent', CASE, async () => {
+        const client = an('anthropic');
+        const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
+        const first = [{ role: 'user', content: 'MOCK:tool_call weather in Paris?' }];
+        const msg = await client.messages.stream({ model: 'claude-team', max_tokens: 100, tools, tool_choice: { type: 'any' }, messages: first }).finalMessage();
+        assert.equal(msg.stop_reason, 'tool_use');
+        const use = msg.content.find((b) => b.type === 'tool_use');
+        assert.equal(use.id, 'toolu_mock1');
+        assert.equal(use.name, 'get_weather');
+        assert.deepEqual(use.input, mock.TOOL.arguments, 'the streamed input_json_delta pieces, untouched');
+        assert.deepEqual(mock.requests[0].body.tools, tools, 'tools as sent');
+        assert.deepEqual(mock.requests[0].body.tool_choice, { type: 'any' });
+
+        const second = [...first, { role: 'assistant', content: msg.content },
+            { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '21C' }] }];
+        const back = await client.messages.create({ model: 'claude-team', max_tokens: 100, tools, messages: second });
+        assert.equal(back.stop_reason, 'end_turn');
+        assert.equal(back.content[0].text, 'The weather: 21C', "the provider read the tool's result");
+        const up = mock.requests[1];
+        assert.deepEqual(up.body.messages, second, 'the tool_use and tool_result turns as sent');
+        assert.equal(up.body.model, 'claude-sonnet-4-5');
+        assert.equal(up.headers['x-api-key'], KEYS.anthropic);
+        noClientKey(up);
+        const rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 21);
+        /* a result whose tool_use is not in the turn before: Anthropic's 400, as sent */
+        await assert.rejects(client.messages.create({ model: 'claude-team', max_tokens: 100, tools, messages: [first[0], second[2]] }),
+            (e) => e.status === 400 && e.error.error.type === 'invalid_request_error' && /tool_use_id/.test(e.error.error.message));
+    });
+
     test('anthropic native: count_tokens forwarded with the provider key, errors as Anthropic sent them', CASE, async () => {
         const client = an('anthropic');
         const n = await client.messages.countTokens({ model: 'claude-team', messages: [{ role: 'user', content: 'count me' }] });
@@ -581,9 +622,29 @@ describe('providers through sluice', { timeout: 300000 }, () => {
             const rec = await lastLog();
             assert.equal(rec.ai.proxy.meta.provider_name, p);
             assert.equal(rec.ai.proxy.meta.request_model, obj.model, `${p}: the client's model`);
-            /* Cohere's v2 answer (usage.billed_units) is not read in preserve yet: docs/providers.md says so */
-            if (p !== 'cohere') assert.equal(rec.ai.proxy.usage?.prompt_tokens, 21, `${p}: usage from the answer`);
+            /* Cohere: usage.billed_units (21), not usage.tokens (230) */
+            assert.equal(rec.ai.proxy.usage?.prompt_tokens, 21, `${p}: usage from the answer`);
         }
+    });
+
+    test('preserve: cohere\'s billed units read from a streamed chat (message-end) and from embed (meta)', CASE, async () => {
+        const stream = { model: 'command-a-03-2025', messages: [{ role: 'user', content: 'hi' }], stream: true };
+        const r = await gwFetch(`${gw.base}/v2/chat`, { method: 'POST', body: JSON.stringify(stream), headers: { 'content-type': 'application/json' } });
+        const text = await r.text();
+        assert.equal(r.status, 200, text);
+        assert.match(text, /event: message-end/, 'the stream passes untouched');
+        let rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 21, 'billed_units.input_tokens, not tokens (230)');
+        assert.equal(rec.ai.proxy.usage.completion_tokens, mock.TEXT.split(' ').length);
+        assert.equal(rec.ai.proxy.meta.request_mode, 'stream');
+        const emb = { model: 'embed-v4.0', texts: ['hello', 'world!'], input_type: 'search_query' };
+        const e = await gwFetch(`${gw.base}/v2/embed`, { method: 'POST', body: JSON.stringify(emb), headers: { 'content-type': 'application/json' } });
+        const ej = await e.json();
+        assert.equal(e.status, 200, JSON.stringify(ej));
+        assert.equal(ej.meta.billed_units.input_tokens, 4, 'the answer untouched');
+        assert.equal(mock.requests.at(-1).headers.authorization, `Bearer ${KEYS.cohere}`);
+        rec = await lastLog();
+        assert.equal(rec.ai.proxy.usage.prompt_tokens, 4, 'meta.billed_units.input_tokens');
     });
 
     test('embeddings: OpenAI and Azure', CASE, async () => {
@@ -685,6 +746,47 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         assert.equal(recs[0].ai.proxy.meta.response_model, 'gpt-3.5-turbo-instruct');
         assert.equal(recs[1].ai.proxy.meta.request_mode, 'stream');
         assert.equal(recs[2].ai.proxy.meta.provider_name, 'azure');
+    });
+
+    test('completions: OpenAI SDK to llama2 (llama2_format openai), streamed and not, upstream_url\'s path, usage in the log', CASE, async () => {
+        const mark = logMark(logPath);
+        const client = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/llama2/v1`, maxRetries: 0, fetch: gwFetch });
+        const one = await client.completions.create({ model: 'llama-2-7b', prompt: 'Say hello', max_tokens: 5 });
+        assert.equal(one.object, 'text_completion');
+        assert.equal(one.choices[0].text, mock.TEXT);
+        let up = mock.requests[0];
+        assert.equal(up.path, '/v1/completions');
+        assert.equal(up.provider, 'llama2');
+        assert.equal(up.headers.authorization, `Bearer ${KEYS.llama2}`);
+        noClientKey(up);
+        assert.equal(up.body.model, 'llama-2-7b');
+        assert.equal(up.body.prompt, 'Say hello');
+        assert.equal(up.body.max_tokens, 32, "the gateway's max_tokens wins, as Kong");
+
+        const chunks = [];
+        for await (const c of await client.completions.create({
+            model: 'llama-2-7b', prompt: 'Say hello', stream: true, stream_options: { include_usage: true },
+        })) chunks.push(c);
+        assert.equal(chunks.map((c) => c.choices[0]?.text ?? '').join(''), mock.TEXT);
+        assert.equal(chunks.at(-1).usage.prompt_tokens, 5);
+        assert.equal(mock.requests[1].body.stream, true);
+
+        const url = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/cmp/llama2-url/v1`, maxRetries: 0, fetch: gwFetch });
+        const u = await url.completions.create({ model: 'llama-2-7b', prompt: 'Say hello' });
+        assert.equal(u.choices[0].text, mock.TEXT);
+        up = mock.requests[2];
+        assert.equal(up.path, '/llama/v1/completions', "upstream_url's path");
+        assert.equal(up.headers.authorization, `Bearer ${KEYS.llama2}`);
+
+        const recs = (await waitLog(logPath, mark + 3)).slice(mark);
+        assert.equal(recs.length, 3);
+        for (const [i, rec] of recs.entries()) {
+            assert.equal(rec.ai.proxy.meta.provider_name, 'llama2', `record ${i}`);
+            assert.equal(rec.ai.proxy.usage.prompt_tokens, 5, `record ${i}`);
+            assert.equal(rec.ai.proxy.usage.completion_tokens, mock.TEXT.split(' ').length, `record ${i}`);
+        }
+        assert.equal(recs[1].ai.proxy.meta.request_mode, 'stream');
+        assert.equal(recs[2].upstream_uri, '/llama/v1/completions');
     });
 
     test('completions: no prompt is refused by the gateway; the provider\'s 429 reaches the client as sent', CASE, async () => {

@@ -80,6 +80,33 @@ function cohereLastUser(body) {
     return typeof u.content === 'string' ? u.content : (u.content ?? []).map((c) => c.text ?? '').join(' ');
 }
 
+/* Anthropic's rule for tool results: each tool_result names a tool_use of
+ * the assistant message right before it (its 400 text otherwise). */
+function anthropicToolOrphan(body) {
+    const msgs = body?.messages ?? [];
+    for (let i = 0; i < msgs.length; i++) {
+        if (msgs[i].role !== 'user' || !Array.isArray(msgs[i].content)) continue;
+        const prev = i > 0 && msgs[i - 1].role === 'assistant' && Array.isArray(msgs[i - 1].content) ? msgs[i - 1].content : [];
+        const ids = new Set(prev.filter((b) => b.type === 'tool_use').map((b) => b.id));
+        for (const [k, b] of msgs[i].content.entries()) {
+            if (b.type === 'tool_result' && !ids.has(b.tool_use_id)) {
+                return `messages.${i}.content.${k}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${b.tool_use_id}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`;
+            }
+        }
+    }
+    return null;
+}
+
+/* The text of the tool results of the last message, when it carries any. */
+function anthropicToolResult(body) {
+    const last = body?.messages?.at(-1);
+    if (last?.role !== 'user' || !Array.isArray(last.content)) return null;
+    const res = last.content.filter((b) => b.type === 'tool_result');
+    if (res.length === 0) return null;
+    const text = (c) => (typeof c === 'string' ? c : (c ?? []).map((x) => x.text ?? '').join(''));
+    return `The weather: ${res.map((b) => text(b.content)).join(', ')}`;
+}
+
 /* The error body each provider sends for a bad key. */
 function authError(provider) {
     switch (provider) {
@@ -195,6 +222,8 @@ export async function startProviders() {
             if (!req.headers['anthropic-version']) {
                 return send(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'anthropic-version: header is required' } });
             }
+            const orphan = anthropicToolOrphan(body);
+            if (orphan) return send(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: orphan } });
         } else if (/\/(chat\/completions|completions|embeddings)$/.test(p)) {
             const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
             provider = m ? KEY_OWNER[m[1]] : null;
@@ -352,7 +381,7 @@ export async function startProviders() {
         const tool = type === 'tool_call';
         const content = tool
             ? [{ type: 'text', text: 'Checking.' }, { type: 'tool_use', id: 'toolu_mock1', name: TOOL.name, input: TOOL.arguments }]
-            : [{ type: 'text', text: sc.text ?? TEXT }];
+            : [{ type: 'text', text: sc.text ?? anthropicToolResult(body) ?? TEXT }];
         /* extended thinking: asked for by the request (or scripted), a
          * signed thinking block first */
         if (body.thinking?.type === 'enabled' || sc.thinking) {
