@@ -179,22 +179,41 @@ form_without(const sl_api_t *api, sl_req_t *r, sl_str_t form, const char *name, 
  * sides is exact here: a key name is [A-Za-z0-9_-], and the only other
  * bytes that become one of those are controls and DEL, which a header
  * name (an RFC 9110 token, checked by the parser and by the host's
- * setters) never has.  Eight bytes at a time, then byte by byte. */
+ * setters) never has.  Eight bytes at a time (the last eight overlapping
+ * when the length is not a multiple), four for a name of 4-7 bytes (first
+ * and last four), byte by byte below that. */
 static int
 name_is(sl_str_t h, sl_str_t folded)
 {
-    const uint64_t bits = 0x2020202020202020ull;
-    uint64_t acc = 0, x, y;
-    size_t i = 0;
+    const size_t n = folded.len;
+    uint64_t x, y;
+    uint32_t u, v;
 
-    for (; i + 8 <= folded.len; i += 8) {
-        memcpy(&x, h.ptr + i, 8);
-        memcpy(&y, folded.ptr + i, 8);
-        acc |= (x | bits) ^ y;
+    if (n >= 8) {
+        for (size_t i = 0;; i += 8) {
+            if (i + 8 > n)
+                i = n - 8;
+            memcpy(&x, h.ptr + i, 8);
+            memcpy(&y, folded.ptr + i, 8);
+            if ((x | 0x2020202020202020ull) != y)
+                return 0;
+            if (i + 8 == n)
+                return 1;
+        }
     }
-    for (; i < folded.len; i++)
-        acc |= (uint64_t)(((unsigned char)h.ptr[i] | 0x20) ^ (unsigned char)folded.ptr[i]);
-    return acc == 0;
+    if (n >= 4) {
+        memcpy(&u, h.ptr, 4);
+        memcpy(&v, folded.ptr, 4);
+        if ((u | 0x20202020u) != v)
+            return 0;
+        memcpy(&u, h.ptr + n - 4, 4);
+        memcpy(&v, folded.ptr + n - 4, 4);
+        return (u | 0x20202020u) == v;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)h.ptr[i] | 0x20) != (unsigned char)folded.ptr[i])
+            return 0;
+    return 1;
 }
 
 /* Fields named like `folded` (any case); *value = the first one's value. */

@@ -58,6 +58,11 @@ services:
     plugins:
     - name: key-auth
       config: {key_names: [X-Long_Key-Name-123], key_in_query: false}
+  - name: short-names
+    paths: [/short]
+    plugins:
+    - name: key-auth
+      config: {key_names: [k_1, Key_5, kEy-Six7], key_in_query: false}
   - name: open
     paths: [/open]
   - name: paused
@@ -171,6 +176,16 @@ test('a key name of more than eight bytes with an underscore: any case, and noth
     for (const name of ['X-Long-Key-Name-123', 'X-Long_Key-Name-124', 'Y-Long_Key-Name-123',
                         'X-Long_Kez-Name-123'])
         kongError(await get('/long', { [name]: 'bob-key' }), 401, 'No API key found in request');
+});
+
+test('key names of 3, 5 and 8 bytes: any case, and nothing else', async () => {
+    for (const name of ['K_1', 'kEY_5', 'KEY-SIX7', 'key-six7']) {
+        const res = await get('/short', { [name]: 'bob-key' });
+        assert.equal(res.status, 200, `${name}: ${res.text}`);
+        assert.equal(res.json().headers['x-consumer-username'], 'bob');
+    }
+    for (const name of ['k-1', 'k_2', 'key-5', 'Kez_5', 'key_6', 'key-six8', 'keY_six7'])
+        kongError(await get('/short', { [name]: 'bob-key' }), 401, 'No API key found in request');
 });
 
 test('a name given twice: 401 "Duplicate API key found"', async () => {
