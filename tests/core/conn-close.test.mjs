@@ -1,9 +1,9 @@
 // conn-close.test.mjs - how the gateway ends a "Connection: close"
 // exchange, by nginx's rule for lingering: a request read to its end with
 // nothing of the client's after it is closed as soon as the answer is
-// written, plain and TLS: when the client sees the end of the answer the
-// gateway's socket is already closed (the kernel lists it without an
-// owner, inode 0 in /proc/net/tcp), not held until the client's FIN.  A
+// written, plain and TLS: when the gateway's FIN reaches the client its
+// socket is already closed (the kernel lists it without an owner, inode 0
+// in /proc/net/tcp), not held until the client's FIN.  A
 // large answer the client reads late still arrives whole.  A request
 // followed by more input (pipelined) lingers instead: the socket stays
 // open, the gateway reads and drops what the client still sends, so the
@@ -72,22 +72,35 @@ function body(text) {
     return text.slice(text.indexOf('\r\n\r\n') + 4);
 }
 
-// The gateway's end of the client's connection in /proc/net/tcp: its
-// inode, 0 once the gateway closed it (an orphan the kernel finishes
-// alone); undefined when the kernel no longer lists it.
-function gatewayInode(port, clientPort) {
+// A connection's line in /proc/net/tcp, by its local and remote ports:
+// { state, inode }; inode 0 once its process closed it (an orphan the
+// kernel finishes alone).  undefined when the kernel no longer lists it.
+function tcpEntry(localPort, remotePort) {
     const hex = (n) => n.toString(16).toUpperCase().padStart(4, '0');
     for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
         const f = line.trim().split(/\s+/);
-        if (f.length > 9 && f[1].endsWith(`:${hex(port)}`) && f[2].endsWith(`:${hex(clientPort)}`))
-            return Number(f[9]);
+        if (f.length > 9 && f[1].endsWith(`:${hex(localPort)}`) && f[2].endsWith(`:${hex(remotePort)}`))
+            return { state: parseInt(f[3], 16), inode: Number(f[9]) };
     }
     return undefined;
 }
 
+const CLOSE_WAIT = 0x08;
+
+// Whether the gateway had closed its socket when its FIN came.  Over TLS
+// the client's 'end' may come with close_notify, before the FIN: wait for
+// the FIN itself (the client's side in CLOSE_WAIT).  A gateway that
+// closes sends its FIN with the close; one that lingers sends it with a
+// shutdown and keeps the socket.
+async function closedWithFin(port, sock) {
+    await waitFor(() => tcpEntry(sock.localPort, port)?.state === CLOSE_WAIT, 10000);
+    const gwSide = tcpEntry(port, sock.localPort);
+    return gwSide === undefined || gwSide.inode === 0;
+}
+
 function closedByGateway(port, sock) {
-    const inode = gatewayInode(port, sock.localPort);
-    return inode === 0 || inode === undefined;
+    const gwSide = tcpEntry(port, sock.localPort);
+    return gwSide === undefined || gwSide.inode === 0;
 }
 
 test('a request read whole: closed at once after the answer, without waiting for the client (plain)', async () => {
@@ -95,7 +108,7 @@ test('a request read whole: closed at once after the answer, without waiting for
     assert.match(text, /^HTTP\/1\.1 200 /);
     assert.match(text, /\r\nconnection: close\r\n/i);
     assert.equal(JSON.parse(body(text)).url, '/base/hello');
-    assert.ok(closedByGateway(gw.port, sock), 'the gateway still holds the connection after answering (lingering)');
+    assert.ok(await closedWithFin(gw.port, sock), 'the gateway still holds the connection after answering (lingering)');
     sock.destroy();
 });
 
@@ -103,7 +116,7 @@ test('over TLS: answer and close_notify, then the socket is closed', async () =>
     const { sock, text } = await exchange({ secure: true, data: req('/p/tls') });
     assert.match(text, /^HTTP\/1\.1 200 /);
     assert.equal(JSON.parse(body(text)).url, '/base/tls');
-    assert.ok(closedByGateway(tlsPort, sock), 'the gateway still holds the TLS connection after answering');
+    assert.ok(await closedWithFin(tlsPort, sock), 'the gateway still holds the TLS connection after answering');
     sock.destroy();
 });
 
@@ -128,7 +141,8 @@ test('input after the request (pipelined): the gateway lingers, the client keeps
         const { sock, text } = await exchange({ secure, data: req('/p/first') + 'GET /p/second HTTP/1.1\r\nHost: x\r\n\r\n' });
         assert.match(text, /^HTTP\/1\.1 200 /, `secure=${secure}`);
         assert.equal(JSON.parse(body(text)).url, '/base/first');
-        assert.ok(gatewayInode(secure ? tlsPort : gw.port, sock.localPort) > 0, `secure=${secure}: not lingering`);
+        const gwSide = tcpEntry(secure ? tlsPort : gw.port, sock.localPort);
+        assert.ok(gwSide && gwSide.inode > 0, `secure=${secure}: not lingering`);
         sock.write('x'.repeat(64 * 1024));
         const closed = await new Promise((resolve) => {
             sock.on('close', resolve);
