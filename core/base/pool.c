@@ -111,12 +111,14 @@ sl_pool_destroy(sl_pool_t *p)
         if (b != p->first)
             free(b);
     }
+#if SL_POOL_KEEP > 0 /* under ASan nkept < 0 fails -Werror=type-limits */
     if (nkept < SL_POOL_KEEP) {
         p->next_kept = kept;
         kept = p;
         nkept++;
         return;
     }
+#endif
     free(p);
 }
 
