@@ -50,8 +50,8 @@ typedef struct otel_exporter otel_exporter_t;
 
 typedef struct otel_batch {
     otel_exporter_t *ex;
-    uint8_t *body;
-    size_t len;
+    uint8_t *body; /* kept from batch to batch (grown when a batch needs more) */
+    size_t len, cap;
     size_t nspans;
     int64_t first_us; /* first attempt */
     double delay_s;   /* next retry's wait */
@@ -146,11 +146,12 @@ report_due(otel_exporter_t *ex, int64_t now)
 static void send_batches(otel_exporter_t *ex);
 static void attempt(otel_batch_t *b);
 
+/* The batch is done; its buffer stays for the next one: a batch of 200
+ * spans is tens of KiB, and taking it from malloc and giving it back every
+ * time cost the worker page faults when the heap shrank and grew again. */
 static void
 batch_free(otel_batch_t *b)
 {
-    free(b->body);
-    b->body = NULL;
     b->busy = 0;
 }
 
@@ -308,10 +309,14 @@ batch_build(otel_exporter_t *ex, otel_batch_t *b)
     req.resource_spans = &rsp;
     len = opentelemetry__proto__trace__v1__export_trace_service_request_encoded__get_packed_size(
         &req);
-    b->body = malloc(len ? len : 1);
-    if (b->body == NULL) {
-        free(spans);
-        return -1;
+    if (len > b->cap || b->body == NULL) {
+        uint8_t *nb = realloc(b->body, len ? len : 1);
+        if (nb == NULL) {
+            free(spans);
+            return -1;
+        }
+        b->body = nb;
+        b->cap = len ? len : 1;
     }
     opentelemetry__proto__trace__v1__export_trace_service_request_encoded__pack(&req, b->body);
     b->len = len;
@@ -515,6 +520,8 @@ otel_exporter_start(const sl_api_t *api, otel_conf_t *c)
 static void
 exporter_free(otel_exporter_t *ex)
 {
+    for (int i = 0; i < OTEL_MAX_INFLIGHT; i++)
+        free(ex->b[i].body);
     free(ex->buf);
     free(ex->ring);
     free(ex->res_kv);
