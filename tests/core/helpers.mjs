@@ -123,7 +123,9 @@ export function runSluice(args, { env = {}, timeoutMs = 10000, cwd } = {}) {
 }
 
 // Start a gateway with `config` (YAML text).  Options: workers, env,
-// pluginsDirs (array), args (extra), bin (another sluice binary), dir.  Resolves once it answers HTTP.
+// pluginsDirs (array), args (extra), bin (another sluice binary), dir,
+// startMs (how long to wait for the port and the first answer, 8000; more
+// for a config that takes long to load).  Resolves once it answers HTTP.
 export async function startSluice(config, opts = {}) {
     const dir = opts.dir ?? tmpDir();
     const cfg = path.join(dir, 'kong.yaml');
@@ -165,7 +167,7 @@ export async function startSluice(config, opts = {}) {
         return g.exit;
     };
     if (port === 0) {
-        g.port = await waitFor(() => g.exit ? -1 : boundPort(g.stderr), 8000, 10);
+        g.port = await waitFor(() => g.exit ? -1 : boundPort(g.stderr), opts.startMs ?? 8000, 10);
         if (!g.port || g.port < 0)
             throw new Error(`sluice did not report its port (exit ${JSON.stringify(g.exit)}):\n${g.stderr}`);
     }
@@ -175,7 +177,7 @@ export async function startSluice(config, opts = {}) {
             await request(g.port, { path: '/__sluice_ready__', timeoutMs: 500 });
             return true;
         } catch { return false; }
-    }, 8000, 30);
+    }, opts.startMs ?? 8000, 30);
     if (!ok || g.exit)
         throw new Error(`sluice did not start (exit ${JSON.stringify(g.exit)}):\n${g.stderr}`);
     // One worker answering does not mean all are forked yet (under a sanitizer

@@ -37,7 +37,8 @@ function config(upPort) {
 let up, gw;
 before(async () => {
     up = await startUpstream();
-    gw = await startSluice(config(up.port), { workers: 1 });
+    // 16,400 consumers take a few seconds to load, more under a sanitizer
+    gw = await startSluice(config(up.port), { workers: 1, startMs: 120000 });
 });
 after(async () => {
     await gw?.stop();
