@@ -254,10 +254,12 @@ typedef struct sl_ap_target {
     /* llm/v1/embeddings (embeddings.c): options.embeddings_dimensions (-1
      * unset), options.bedrock.embeddings_normalize (Titan v2), options.
      * cohere.embedding_input_type (Cohere and Cohere on Bedrock; a static
-     * string, Kong's default "classification") */
+     * string, Kong's default "classification"), options.gemini.
+     * embedding_input_type as Google spells the task type ("" unset) */
     int64_t embed_dims;
     int embed_normalize;
     const char *embed_input_type;
+    char embed_task_type[24];
 } sl_ap_target_t;
 
 /* The plugin's config: the settings of the route, then its one target. */

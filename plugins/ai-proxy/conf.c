@@ -376,6 +376,29 @@ sl_ap_unused_fields(sl_ap_cp_t *cp, const sl_ap_raw_target_t *r)
                  "service-tier pricing", "[]");
 }
 
+/* options.gemini.embedding_input_type (the schema checked its value):
+ * Google's TaskType, upper-cased; only for gemini's embeddings. */
+static void
+sl_ap_gemini_task(sl_ap_cp_t *cp, const sl_ap_raw_options_t *o, sl_ap_target_t *c)
+{
+    const char *v = o->gemini.embedding_input_type;
+    size_t i;
+
+    if (v == NULL) {
+        return;
+    }
+    if (c->route_type != SL_AP_ROUTE_EMBEDDINGS || c->provider != SL_AP_PROV_GEMINI) {
+        sl_ap_cp_err(cp, "model.options.gemini.embedding_input_type",
+                     "applies only to route_type llm/v1/embeddings with provider gemini; leave "
+                     "it unset");
+        return;
+    }
+    for (i = 0; v[i] && i + 1 < sizeof(c->embed_task_type); i++) {
+        c->embed_task_type[i] = (char)toupper((unsigned char)v[i]);
+    }
+    c->embed_task_type[i] = '\0';
+}
+
 /* The embeddings options (embeddings.c): each where it is used, refused
  * elsewhere; the input type one of Kong's. */
 static void
@@ -387,6 +410,7 @@ sl_ap_embed_options(sl_ap_cp_t *cp, const sl_ap_raw_options_t *o, sl_ap_target_t
     int emb = c->route_type == SL_AP_ROUTE_EMBEDDINGS;
     size_t i;
 
+    sl_ap_gemini_task(cp, o, c);
     c->embed_dims = o->embeddings_dimensions == INT64_MIN ? -1 : o->embeddings_dimensions;
     c->embed_normalize = o->bedrock.embeddings_normalize;
     sl_ap_unused(cp, "model.options.embeddings_dimensions", c->embed_dims > 0 && !emb,

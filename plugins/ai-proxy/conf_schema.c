@@ -148,11 +148,19 @@ static const sl_field_t sl_ap_f_bedrock[] = {
 static const sl_schema_t sl_ap_bedrock_schema = {sizeof(sl_ap_raw_bedrock_t), sl_ap_f_bedrock,
                                                  NULL};
 
+/* Gemini's and Vertex AI's embedding task types (taskType / task_type),
+ * named after Kong's cohere.embedding_input_type */
+const char *const sl_ap_gemini_task_types[] = {
+    "retrieval_query",   "retrieval_document",   "semantic_similarity",
+    "classification",    "clustering",           "question_answering",
+    "fact_verification", "code_retrieval_query", NULL};
+
 static const sl_field_t sl_ap_f_gemini[] = {
     STR(api_endpoint, sl_ap_raw_gemini_t),
     STR(project_id, sl_ap_raw_gemini_t),
     STR(location_id, sl_ap_raw_gemini_t),
     ANYSTR(endpoint_id, sl_ap_raw_gemini_t),
+    ONE_OF(embedding_input_type, sl_ap_raw_gemini_t, sl_ap_gemini_task_types, NULL),
     END,
 };
 static const sl_schema_t sl_ap_gemini_schema = {sizeof(sl_ap_raw_gemini_t), sl_ap_f_gemini, NULL};

@@ -39,6 +39,7 @@ typedef struct sl_ap_raw_bedrock {
 
 typedef struct sl_ap_raw_gemini {
     char *api_endpoint, *project_id, *location_id, *endpoint_id;
+    char *embedding_input_type; /* one of sl_ap_gemini_task_types */
 } sl_ap_raw_gemini_t;
 
 typedef struct sl_ap_raw_huggingface {
@@ -112,6 +113,9 @@ typedef struct sl_ap_raw {
 extern const sl_schema_t sl_ap_schema;         /* sl_ap_raw_t */
 extern const sl_schema_t sl_ap_target_schema;  /* sl_ap_raw_target_t */
 extern const sl_schema_t sl_ap_dsmodel_schema; /* sl_ap_raw_dsmodel_t */
+/* options.gemini.embedding_input_type's values: Google's TaskType names in
+ * lower case (NULL-terminated) */
+extern const char *const sl_ap_gemini_task_types[];
 
 /* Kong's route_type values sluice does not serve yet (NULL-terminated). */
 extern const char *const sl_ap_route_types_later[];

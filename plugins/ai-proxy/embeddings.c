@@ -90,7 +90,7 @@ sl_ap_emb_each(const sl_ap_emb_req_t *e, const char *pre, const char *post)
 static void
 sl_ap_emb_gemini(const sl_ap_emb_req_t *e)
 {
-    sl_ap_buf_t pre = {0};
+    sl_ap_buf_t pre = {0}, post = {0};
     sl_str_t m = e->model;
 
     if (m.len > 7 && memcmp(m.ptr, "models/", 7) == 0) {
@@ -101,25 +101,34 @@ sl_ap_emb_gemini(const sl_ap_emb_req_t *e)
     SL_AP_BUF_LIT(&pre, "{\"model\":\"models/");
     sl_ap_buf_add(&pre, m.ptr, m.len);
     SL_AP_BUF_LIT(&pre, "\",\"content\":{\"parts\":[{\"text\":");
-    SL_AP_BUF_LIT(e->out, "{\"requests\":[");
+    SL_AP_BUF_LIT(&post, "}]}");
+    if (e->t->embed_task_type[0]) {
+        sl_ap_buf_addf(&post, ",\"taskType\":\"%s\"", e->t->embed_task_type);
+    }
     if (e->dims >= 0) {
-        char post[64];
-
-        snprintf(post, sizeof(post), "}]},\"outputDimensionality\":%lld}", (long long)e->dims);
-        sl_ap_emb_each(e, pre.oom ? "" : pre.ptr, post);
-    } else {
-        sl_ap_emb_each(e, pre.oom ? "" : pre.ptr, "}]}}");
+        sl_ap_buf_addf(&post, ",\"outputDimensionality\":%lld", (long long)e->dims);
+    }
+    sl_ap_buf_addc(&post, '}');
+    SL_AP_BUF_LIT(e->out, "{\"requests\":[");
+    if (!pre.oom && !post.oom) {
+        sl_ap_emb_each(e, pre.ptr, post.ptr);
     }
     SL_AP_BUF_LIT(e->out, "]}");
-    e->out->oom |= pre.oom;
+    e->out->oom |= pre.oom | post.oom;
     sl_ap_buf_free(&pre);
+    sl_ap_buf_free(&post);
 }
 
 static void
 sl_ap_emb_vertex(const sl_ap_emb_req_t *e)
 {
+    char post[48];
+
+    /* Vertex AI's text embedding instance: content, task_type */
+    snprintf(post, sizeof(post), e->t->embed_task_type[0] ? ",\"task_type\":\"%s\"}" : "}",
+             e->t->embed_task_type);
     SL_AP_BUF_LIT(e->out, "{\"instances\":[");
-    sl_ap_emb_each(e, "{\"content\":", "}");
+    sl_ap_emb_each(e, "{\"content\":", post);
     SL_AP_BUF_LIT(e->out, "]");
     if (e->dims >= 0) {
         sl_ap_buf_addf(e->out, ",\"parameters\":{\"outputDimensionality\":%lld}",

@@ -61,6 +61,7 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
             route('obrbad', '/obrbad', 'bedrock', BEDROCK_MODEL, { format: 'openai', auth: { ...awsAuth, aws_secret_access_key: 'not-the-secret' }, options: { bedrock: { aws_region: AWS.region } } }),
             /* llm/v1/embeddings: Gemini's batchEmbedContents, Bedrock's InvokeModel */
             route('egem', '/egem', 'gemini', 'gemini-embedding-001', { format: 'openai', routeType: 'llm/v1/embeddings', auth: { param_name: 'key', param_value: GEMINI_KEY, param_location: 'query' } }),
+            route('egemtask', '/egemtask', 'gemini', 'gemini-embedding-001', { format: 'openai', routeType: 'llm/v1/embeddings', auth: { header_name: 'x-goog-api-key', header_value: GEMINI_KEY }, options: { gemini: { embedding_input_type: 'retrieval_document' } } }),
             route('egembad', '/egembad', 'gemini', 'gemini-embedding-001', { format: 'openai', routeType: 'llm/v1/embeddings', auth: { header_name: 'x-goog-api-key', header_value: 'AIza-wrong' } }),
             route('etitan', '/etitan', 'bedrock', 'amazon.titan-embed-text-v2:0', { format: 'openai', routeType: 'llm/v1/embeddings', auth: awsAuth, options: { bedrock: { aws_region: AWS.region, embeddings_normalize: true } } }),
             route('etitanbad', '/etitanbad', 'bedrock', 'amazon.titan-embed-text-v2:0', { format: 'openai', routeType: 'llm/v1/embeddings', auth: { ...awsAuth, aws_secret_access_key: 'not-the-secret' }, options: { bedrock: { aws_region: AWS.region } } }),
@@ -131,6 +132,16 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
         /* a query the client sends is signed too */
         const bq = await post(`/model/${encodeURIComponent(BEDROCK_MODEL)}/converse?b=2&a=1`, { messages: [{ role: 'user', content: [{ text: 'Hello' }] }] });
         assert.equal(bq.status, 200, await bq.text());
+    });
+
+    test('embeddings: gemini\'s taskType from options.gemini.embedding_input_type, on every request of the batch; none without it', CASE, async () => {
+        const e = await oa('/egemtask').embeddings.create({ model: 'gemini-embedding-001', input: ['doc one', 'doc two'], encoding_format: 'float' });
+        assert.deepEqual(e.data.map((d) => d.embedding), [embedVector('doc one'), embedVector('doc two')]);
+        const up = mock.requests[0];
+        assert.equal(up.headers['x-goog-api-key'], GEMINI_KEY);
+        assert.deepEqual(up.body.requests.map((r) => r.taskType), ['RETRIEVAL_DOCUMENT', 'RETRIEVAL_DOCUMENT']);
+        await oa('/egem').embeddings.create({ model: 'gemini-embedding-001', input: 'doc', encoding_format: 'float' });
+        assert.equal(mock.requests[1].body.requests[0].taskType, undefined, 'no task type unless configured');
     });
 
     test('embeddings: the OpenAI SDK to gemini (batchEmbedContents) and bedrock (InvokeModel: Titan, Cohere Embed), base64 and float, usage, errors', CASE, async () => {

@@ -62,6 +62,7 @@ describe('gemini on Vertex AI with a service account', { timeout: 240000 }, () =
             route('forged', sa(GCP_EMAIL, { forged: true })),
             route('envsa', { gcp_use_service_account: true }),
             route('evx', sa(GCP_EMAIL), { format: 'openai', routeType: 'llm/v1/embeddings', model: 'gemini-embedding-001' }),
+            route('evxtask', sa(GCP_EMAIL), { format: 'openai', routeType: 'llm/v1/embeddings', model: 'gemini-embedding-001', options: { gemini: { ...VERTEX, embedding_input_type: 'question_answering' } } }),
             /* preserve: the client's own Vertex path and body, the account's token */
             { ...route('pvx', sa(GCP_EMAIL), { routeType: 'preserve' }), paths: ['/v1/projects'] },
         ];
@@ -146,6 +147,10 @@ describe('gemini on Vertex AI with a service account', { timeout: 240000 }, () =
         const recs = await waitRecordsAfter(mark);
         assert.equal(recs.at(-1).ai.proxy.usage.prompt_tokens, 6);
         assert.equal(recs.at(-1).ai.proxy.meta.provider_name, 'gemini');
+        /* options.gemini.embedding_input_type: each instance's task_type */
+        mock.reset();
+        await oa('evxtask').embeddings.create({ model: 'gemini-embedding-001', input: ['hello', 'world'] });
+        assert.deepEqual(mock.requests[0].body.instances, [{ content: 'hello', task_type: 'QUESTION_ANSWERING' }, { content: 'world', task_type: 'QUESTION_ANSWERING' }]);
     });
 
     test('preserve: the client\'s Vertex path and body with the account\'s token, statistics from the answer', CASE, async () => {

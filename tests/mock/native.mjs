@@ -98,6 +98,9 @@ function gUsage(body) {
     return { promptTokenCount: prompt + 100, candidatesTokenCount: 7, totalTokenCount: prompt + 107 + 3, cachedContentTokenCount: 100, thoughtsTokenCount: 3 };
 }
 
+/* Google's TaskType values (the Gemini API's taskType, Vertex AI's task_type) */
+const TASK_TYPES = ['TASK_TYPE_UNSPECIFIED', 'RETRIEVAL_QUERY', 'RETRIEVAL_DOCUMENT', 'SEMANTIC_SIMILARITY', 'CLASSIFICATION', 'CLUSTERING', 'QUESTION_ANSWERING', 'FACT_VERIFICATION', 'CODE_RETRIEVAL_QUERY'];
+
 /* batchEmbedContents (Gemini API) or :predict (Vertex AI); auth checked */
 function geminiEmbed(res, url, body, vertex, model, mock) {
     const dimsOk = (d) => d === undefined || (Number.isInteger(d) && d > 0 && d <= 3072);
@@ -107,6 +110,11 @@ function geminiEmbed(res, url, body, vertex, model, mock) {
         const dims = body.parameters?.outputDimensionality;
         if (!dimsOk(dims)) return gError(res, 400, 'INVALID_ARGUMENT', `outputDimensionality must be between 1 and 3072, got ${dims}`);
         if (body.instances.some((i) => typeof i.content !== 'string')) return gError(res, 400, 'INVALID_ARGUMENT', 'Invalid instance: content must be a string.');
+        for (const i of body.instances) {
+            const extra = Object.keys(i).find((k) => !['content', 'task_type', 'title'].includes(k));
+            if (extra) return gError(res, 400, 'INVALID_ARGUMENT', `Invalid instance: unknown field ${extra}.`);
+            if (i.task_type !== undefined && !TASK_TYPES.includes(i.task_type)) return gError(res, 400, 'INVALID_ARGUMENT', `Unsupported task type: ${i.task_type}.`);
+        }
         res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
         return res.end(JSON.stringify({
             predictions: body.instances.map((i) => ({ embeddings: { statistics: { truncated: false, token_count: embTokens(i.content) }, values: embedVector(i.content, dims) } })),
@@ -123,6 +131,7 @@ function geminiEmbed(res, url, body, vertex, model, mock) {
         if (r.model !== `models/${model}`) return gError(res, 400, 'INVALID_ARGUMENT', `* BatchEmbedContentsRequest.requests[${i}].model: Model names must match; expected models/${model}, got ${r.model}.`);
         const parts = r.content?.parts;
         if (!Array.isArray(parts) || parts.length === 0 || parts.some((p) => typeof p.text !== 'string')) return gError(res, 400, 'INVALID_ARGUMENT', `* BatchEmbedContentsRequest.requests[${i}].content: content must have text parts.`);
+        if (r.taskType !== undefined && !TASK_TYPES.includes(r.taskType)) return gError(res, 400, 'INVALID_ARGUMENT', `Invalid value at 'requests[${i}].task_type' (type.googleapis.com/google.ai.generativelanguage.v1beta.TaskType), "${r.taskType}"`);
         if (!dimsOk(r.outputDimensionality)) return gError(res, 400, 'INVALID_ARGUMENT', `* BatchEmbedContentsRequest.requests[${i}].output_dimensionality: must be between 1 and 3072.`);
         texts.push([parts.map((p) => p.text).join(''), r.outputDimensionality]);
     }

@@ -787,7 +787,30 @@ test_provider_urls(void **state)
                            "\"gemini\",\"name\":\"gemini-embedding-001\"}}",
                            &c, &e),
                      0);
+    assert_string_equal(c->t.embed_task_type, "");
     sl_ap_conf_free(c);
+    /* options.gemini.embedding_input_type: Google's task type, checked by
+     * the schema, only where it is used */
+    assert_int_equal(parse("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":"
+                           "\"gemini\",\"name\":\"gemini-embedding-001\",\"options\":{"
+                           "\"gemini\":{\"embedding_input_type\":\"code_retrieval_query\"}}}}",
+                           &c, &e),
+                     0);
+    assert_string_equal(c->t.embed_task_type, "CODE_RETRIEVAL_QUERY");
+    sl_ap_conf_free(c);
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"gemini\","
+                 "\"name\":\"g\",\"options\":{\"gemini\":{\"embedding_input_type\":"
+                 "\"search_query\"}}}}",
+                 "model.options.gemini.embedding_input_type: expected one of: retrieval_query");
+    expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"gemini\","
+                 "\"name\":\"g\",\"options\":{\"gemini\":{\"embedding_input_type\":"
+                 "\"clustering\"}}}}",
+                 "model.options.gemini.embedding_input_type: applies only to route_type "
+                 "llm/v1/embeddings with provider gemini");
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"cohere\","
+                 "\"options\":{\"gemini\":{\"embedding_input_type\":\"clustering\"}}}}",
+                 "model.options.gemini.embedding_input_type: applies only to route_type "
+                 "llm/v1/embeddings with provider gemini");
     expect_error("{\"route_type\":\"llm/v1/embeddings\",\"auth\":{\"aws_access_key_id\":"
                  "\"AK\",\"aws_secret_access_key\":\"SK\"},\"model\":{\"provider\":"
                  "\"bedrock\",\"name\":\"anthropic.claude-3-haiku-20240307-v1:0\",\"options\":"

@@ -92,6 +92,15 @@ test_requests(void **state)
                    "\"parts\":[{\"text\":\"x\"}]},\"outputDimensionality\":8}]}",
                    0, &info);
     assert_int_equal(info.embed_base64, 1);
+    /* options.gemini.embedding_input_type: taskType on every request */
+    snprintf(t.embed_task_type, sizeof(t.embed_task_type), "RETRIEVAL_QUERY");
+    expect_request(&t, "{\"input\":[\"x\",\"y\"]}",
+                   "{\"requests\":[{\"model\":\"models/gemini-embedding-001\",\"content\":{"
+                   "\"parts\":[{\"text\":\"x\"}]},\"taskType\":\"RETRIEVAL_QUERY\"},{\"model\":"
+                   "\"models/gemini-embedding-001\",\"content\":{\"parts\":[{\"text\":\"y\"}]},"
+                   "\"taskType\":\"RETRIEVAL_QUERY\"}]}",
+                   0, &info);
+    t.embed_task_type[0] = '\0';
 
     /* Vertex AI: predict, the config's dimensions winning */
     t.vertex_prefix = "/v1/projects/p/locations/l/publishers/google/models/";
@@ -105,6 +114,13 @@ test_requests(void **state)
     assert_string_equal(path.ptr, "/v1/projects/p/locations/l/publishers/google/models/"
                                   "gemini-embedding-001:predict");
     path.len = 0;
+    snprintf(t.embed_task_type, sizeof(t.embed_task_type), "CLUSTERING");
+    expect_request(
+        &t, "{\"input\":[\"a\",\"b\"]}",
+        "{\"instances\":[{\"content\":\"a\",\"task_type\":\"CLUSTERING\"},{\"content\":"
+        "\"b\",\"task_type\":\"CLUSTERING\"}],\"parameters\":{\"outputDimensionality\":3}}",
+        0, &info);
+    t.embed_task_type[0] = '\0';
 
     /* bedrock: Titan (one input, normalize for v2) and Cohere Embed */
     t = target(SL_AP_PROV_BEDROCK, "amazon.titan-embed-text-v2:0");
