@@ -47,24 +47,51 @@ add_multi(json_object *obj, const char *key, json_object *val)
     json_object_object_add(obj, key, arr);
 }
 
-static char *
-url_decode(const char *s, size_t n, size_t *outlen)
+/* Percent-decode s[0..n) into o ('+' is a space); returns the length. */
+static size_t
+qs_decode(char *o, const char *s, size_t n)
 {
-    char *o = sl_xmalloc(n + 1);
     size_t j = 0;
+
     for (size_t i = 0; i < n; i++) {
+        int h, l;
         if (s[i] == '+')
             o[j++] = ' ';
-        else if (s[i] == '%' && i + 2 < n && sl_hexval((unsigned char)s[i + 1]) >= 0 &&
-                 sl_hexval((unsigned char)s[i + 2]) >= 0) {
-            o[j++] = (char)(sl_hexval((unsigned char)s[i + 1]) * 16 +
-                            sl_hexval((unsigned char)s[i + 2]));
+        else if (s[i] == '%' && i + 2 < n && (h = sl_hexval((unsigned char)s[i + 1])) >= 0 &&
+                 (l = sl_hexval((unsigned char)s[i + 2])) >= 0) {
+            o[j++] = (char)(h * 16 + l);
             i += 2;
         } else
             o[j++] = s[i];
     }
-    o[j] = '\0';
-    *outlen = j;
+    return j;
+}
+
+/* The next non-empty argument of a query string from *pp on (e its end):
+ * the argument [*arg, *end) and its '=' (NULL: none); 0 when none is left. */
+static int
+qs_next(const char **pp, const char *e, const char **arg, const char **eq, const char **end)
+{
+    while (*pp != NULL && *pp < e) {
+        const char *p = *pp, *amp = memchr(p, '&', (size_t)(e - p));
+        *end = amp ? amp : e;
+        *pp = amp ? amp + 1 : NULL;
+        if (*end > p) {
+            *arg = p;
+            *eq = memchr(p, '=', (size_t)(*end - p));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static char *
+url_decode(const char *s, size_t n, size_t *outlen)
+{
+    char *o = sl_xmalloc(n + 1);
+
+    *outlen = qs_decode(o, s, n);
+    o[*outlen] = '\0';
     return o;
 }
 
@@ -72,27 +99,21 @@ static json_object *
 query_json(sl_str_t q)
 {
     json_object *o = json_object_new_object();
-    const char *p = q.ptr, *e = q.ptr + q.len;
+    const char *p = q.ptr, *e = q.ptr + q.len, *arg, *eq, *end;
 
-    while (p && p < e) {
-        const char *amp = memchr(p, '&', (size_t)(e - p));
-        const char *end = amp ? amp : e;
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        if (end > p) {
-            size_t kl, vl;
-            char *k = url_decode(p, (size_t)((eq ? eq : end) - p), &kl);
-            json_object *v;
-            if (eq) {
-                char *vs = url_decode(eq + 1, (size_t)(end - eq - 1), &vl);
-                v = json_object_new_string_len(vs, (int)vl);
-                free(vs);
-            } else {
-                v = json_object_new_boolean(1);
-            }
-            add_multi(o, k, v);
-            free(k);
+    while (qs_next(&p, e, &arg, &eq, &end)) {
+        size_t kl, vl;
+        char *k = url_decode(arg, (size_t)((eq ? eq : end) - arg), &kl);
+        json_object *v;
+        if (eq) {
+            char *vs = url_decode(eq + 1, (size_t)(end - eq - 1), &vl);
+            v = json_object_new_string_len(vs, (int)vl);
+            free(vs);
+        } else {
+            v = json_object_new_boolean(1);
         }
-        p = amp ? amp + 1 : NULL;
+        add_multi(o, k, v);
+        free(k);
     }
     return o;
 }
@@ -851,26 +872,6 @@ qs_same(sl_str_t x, sl_str_t y)
     return x.len == y.len && memcmp(x.ptr, y.ptr, x.len) == 0;
 }
 
-/* Percent-decode s[0..n) into o ('+' is a space); returns the length. */
-static size_t
-qs_decode(char *o, const char *s, size_t n)
-{
-    size_t j = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (s[i] == '+')
-            o[j++] = ' ';
-        else if (s[i] == '%' && i + 2 < n && (h = sl_hexval((unsigned char)s[i + 1])) >= 0 &&
-                 (l = sl_hexval((unsigned char)s[i + 2])) >= 0) {
-            o[j++] = (char)(h * 16 + l);
-            i += 2;
-        } else
-            o[j++] = s[i];
-    }
-    return j;
-}
-
 /* The querystring object as query_json() builds it, written straight: each
  * argument decoded, a repeated key an array of its values in order at the
  * key's first place.  SL_DECLINED, nothing written, for more than
@@ -881,26 +882,20 @@ sb_query_direct(sl_strbuf_t *b, sl_pool_t *pool, sl_str_t q)
     qs_arg_t a[QS_MAX_ARGS];
     size_t n = 0;
     char *buf = sl_palloc(pool, q.len + 1), *o = buf;
-    const char *p = q.ptr, *e = q.ptr + q.len;
+    const char *p = q.ptr, *e = q.ptr + q.len, *arg, *eq, *end;
 
-    while (p && p < e) {
-        const char *amp = memchr(p, '&', (size_t)(e - p));
-        const char *end = amp ? amp : e;
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        if (end > p) {
-            if (n == QS_MAX_ARGS)
-                return SL_DECLINED;
-            a[n].k = (sl_str_t){o, qs_decode(o, p, (size_t)((eq ? eq : end) - p))};
-            o += a[n].k.len;
-            if (memchr(a[n].k.ptr, '\0', a[n].k.len) != NULL)
-                return SL_DECLINED;
-            a[n].flag = eq == NULL;
-            a[n].v = (sl_str_t){o, eq ? qs_decode(o, eq + 1, (size_t)(end - eq - 1)) : 0};
-            o += a[n].v.len;
-            a[n].done = 0;
-            n++;
-        }
-        p = amp ? amp + 1 : NULL;
+    while (qs_next(&p, e, &arg, &eq, &end)) {
+        if (n == QS_MAX_ARGS)
+            return SL_DECLINED;
+        a[n].k = (sl_str_t){o, qs_decode(o, arg, (size_t)((eq ? eq : end) - arg))};
+        o += a[n].k.len;
+        if (memchr(a[n].k.ptr, '\0', a[n].k.len) != NULL)
+            return SL_DECLINED;
+        a[n].flag = eq == NULL;
+        a[n].v = (sl_str_t){o, eq ? qs_decode(o, eq + 1, (size_t)(end - eq - 1)) : 0};
+        o += a[n].v.len;
+        a[n].done = 0;
+        n++;
     }
     SL_STRBUF_LIT(b, "{");
     for (size_t i = 0; i < n; i++) {
