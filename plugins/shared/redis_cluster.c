@@ -24,6 +24,7 @@
 
 #include "redis_cluster.h"
 #include "redis_slot.h"
+#include "redis_tls.h"
 #include "redis_uv.h"
 
 #define RL_CLUSTER_MAX_NODES 64    /* addresses known at once (bounded memory) */
@@ -41,6 +42,7 @@ typedef struct rl_cnode {
     char host[64];
     int port;
     redisAsyncContext *ac;
+    rl_tls_t *tls;         /* redis.ssl: ac's TLS bridge, until it closes */
     unsigned inflight;     /* commands awaiting an answer */
     int64_t progress_ms;   /* the last answer, or when inflight left 0 */
     int64_t down_until_ms; /* not tried again before */
@@ -73,6 +75,8 @@ struct rl_cluster {
     size_t next_ask; /* whom CLUSTER SLOTS is asked of next */
     int64_t last_warn_ms;
     unsigned long failures; /* since the last warning */
+    SSL_CTX *tls;           /* redis.ssl, else NULL */
+    char tls_why[200];      /* why a node's TLS failed, for its disconnect callback; "" */
     rl_cnode_t node[RL_CLUSTER_MAX_NODES];
     uint8_t slot[RL_CLUSTER_SLOTS]; /* node index, or RL_NO_NODE */
 };
@@ -177,6 +181,7 @@ node_get(rl_cluster_t *cl, const char *host, int port)
         return -1;
     }
     rl_cnode_t *n = &cl->node[free_at];
+    rl_tls_forget(n->tls);
     memset(n, 0, sizeof(*n));
     n->cl = cl;
     n->used = 1;
@@ -218,7 +223,8 @@ on_node_connect(const redisAsyncContext *ac, int status)
     if (n == NULL || status == REDIS_OK)
         return;
     n->ac = NULL; /* hiredis frees the context after this callback */
-    node_failed(n, "connection failed", ac->errstr);
+    node_failed(n, "connection failed", n->cl->tls_why[0] ? n->cl->tls_why : ac->errstr);
+    n->cl->tls_why[0] = '\0';
 }
 
 static void
@@ -230,7 +236,8 @@ on_node_disconnect(const redisAsyncContext *ac, int status)
         return;
     n->ac = NULL;
     if (status != REDIS_OK)
-        node_failed(n, "connection lost", ac->errstr);
+        node_failed(n, "connection lost", n->cl->tls_why[0] ? n->cl->tls_why : ac->errstr);
+    n->cl->tls_why[0] = '\0';
 }
 
 static void
@@ -268,6 +275,18 @@ node_connect(rl_cnode_t *n)
         return -1;
     }
     ac->data = n;
+    if (cl->tls != NULL) {
+        const char *name = rc->server_name ? rc->server_name : n->host;
+        rl_tls_forget(n->tls); /* the last connection's, closing */
+        n->tls = NULL;
+        if (rl_tls_wrap(ac, cl->loop, cl->tls, name, rc->ssl_verify, &n->tls, cl->tls_why,
+                        sizeof(cl->tls_why)) != 0) {
+            node_failed(n, "connection failed", cl->tls_why);
+            cl->tls_why[0] = '\0';
+            redisAsyncFree(ac);
+            return -1;
+        }
+    }
     if (rl_uv_attach(ac, cl->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         return -1;
@@ -559,7 +578,7 @@ rl_cluster_send(rl_cluster_t *cl, const char *key, int argc, const char **argv, 
 /* ---- lifecycle ---- */
 
 rl_cluster_t *
-rl_cluster_new(const sl_api_t *api, const rl_redis_conf_t *rc, void *loop)
+rl_cluster_new(const sl_api_t *api, const rl_redis_conf_t *rc, void *loop, SSL_CTX *tls)
 {
     rl_cluster_t *cl = calloc(1, sizeof(*cl));
 
@@ -570,6 +589,7 @@ rl_cluster_new(const sl_api_t *api, const rl_redis_conf_t *rc, void *loop)
     cl->api = api;
     cl->rc = rc;
     cl->loop = loop;
+    cl->tls = tls;
     memset(cl->slot, RL_NO_NODE, sizeof(cl->slot));
     uv_timer_init(cl->loop, &cl->timer);
     cl->timer.data = cl;
@@ -589,8 +609,10 @@ rl_cluster_free(rl_cluster_t *cl)
     if (cl == NULL)
         return;
     cl->closing = 1;
-    for (int i = 0; i < RL_CLUSTER_MAX_NODES; i++)
+    for (int i = 0; i < RL_CLUSTER_MAX_NODES; i++) {
         node_close(&cl->node[i]);
+        rl_tls_close(cl->node[i].tls);
+    }
     uv_timer_stop(&cl->timer);
     uv_close((uv_handle_t *)&cl->timer, timer_closed);
 }

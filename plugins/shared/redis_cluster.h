@@ -9,14 +9,17 @@
 #include <stddef.h>
 
 #include <hiredis/async.h>
+#include <openssl/ssl.h>
 
 #include "redis_store.h"
 
 typedef struct rl_cluster rl_cluster_t;
 
-/* Routing for rc->cluster_nodes on loop; rc must outlive it.  NULL when out
- * of memory (logged).  Freed with rl_cluster_free. */
-rl_cluster_t *rl_cluster_new(const sl_api_t *api, const rl_redis_conf_t *rc, void *loop);
+/* Routing for rc->cluster_nodes on loop; rc must outlive it, and tls (the
+ * TLS context of redis.ssl, else NULL) too.  NULL when out of memory
+ * (logged).  Freed with rl_cluster_free. */
+rl_cluster_t *rl_cluster_new(const sl_api_t *api, const rl_redis_conf_t *rc, void *loop,
+                             SSL_CTX *tls);
 /* Closes every connection: commands in flight are answered with a NULL
  * reply first (their callbacks run inside this call). */
 void rl_cluster_free(rl_cluster_t *cl);

@@ -53,6 +53,7 @@
 #include "redis_cluster.h"
 #include "redis_cmdcache.h"
 #include "redis_store.h"
+#include "redis_tls.h"
 #include "redis_uv.h"
 
 #define RL_REDIS_BACKOFF_MS 1000 /* after a failure, Redis is not tried for this long */
@@ -118,6 +119,10 @@ struct rl_redis {
     /* the target's name resolved on the loop */
     uv_getaddrinfo_t *gai;       /* in flight; its data is NULL once rd is gone */
     char addr[INET6_ADDRSTRLEN]; /* the numeric address, "" until resolved */
+    /* redis.ssl: the connection's TLS bridge (redis_tls.c) */
+    SSL_CTX *tls_ctx;
+    rl_tls_t *tls;     /* the current connection's; NULL once it closed */
+    char tls_why[200]; /* why it failed, for the disconnect callback; "" */
 };
 
 const char *const rl_sentinel_roles[] = {"any", "master", "slave", NULL};
@@ -231,6 +236,16 @@ warn(rl_redis_t *rd, const char *what, const char *detail)
                      target_host(rd), target_port(rd), what, detail ? detail : "", rd->failures);
     rd->last_warn_ms = t;
     rd->failures = 0;
+}
+
+/* hiredis's words for a failure, unless the TLS bridge knows better (it
+ * closed the stream hiredis then found closed). */
+static const char *
+fail_detail(rl_redis_t *rd, const redisAsyncContext *ac)
+{
+    if (rd->tls_why[0] == '\0')
+        return ac->errstr;
+    return rd->tls_why;
 }
 
 static void
@@ -393,7 +408,8 @@ on_connect(const redisAsyncContext *ac, int status)
         /* hiredis frees the context after this callback. */
         rd->ac = NULL;
         rd->connected = 0;
-        warn(rd, "connection failed", ac->errstr);
+        warn(rd, "connection failed", fail_detail(rd, ac));
+        rd->tls_why[0] = '\0';
         rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
         rd->master_host[0] = '\0';
         rd->addr[0] = '\0';
@@ -412,9 +428,10 @@ on_disconnect(const redisAsyncContext *ac, int status)
     rd->ac = NULL;
     rd->connected = 0;
     if (status != REDIS_OK) {
-        warn(rd, "connection lost", ac->errstr);
+        warn(rd, "connection lost", fail_detail(rd, ac));
         rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
     }
+    rd->tls_why[0] = '\0';
     rd->master_host[0] = '\0';
     rd->addr[0] = '\0';
 }
@@ -686,6 +703,19 @@ ensure_connected(rl_redis_t *rd)
         return -1;
     }
     ac->data = rd;
+    if (rd->tls_ctx != NULL) {
+        const char *name = rc->server_name ? rc->server_name : target_host(rd);
+        rl_tls_forget(rd->tls); /* the last connection's, closing */
+        rd->tls = NULL;
+        if (rl_tls_wrap(ac, rd->loop, rd->tls_ctx, name, rc->ssl_verify, &rd->tls, rd->tls_why,
+                        sizeof(rd->tls_why)) != 0) {
+            warn(rd, "connection failed", rd->tls_why);
+            rd->tls_why[0] = '\0';
+            redisAsyncFree(ac);
+            rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
+            return -1;
+        }
+    }
     if (rl_uv_attach(ac, rd->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         return -1;
@@ -1040,9 +1070,19 @@ rl_redis_new(const sl_api_t *api, const rl_redis_conf_t *rc, sl_shm_t *zone, dou
     rd->zone = zone;
     rd->sync_rate = sync_rate;
     rd->loop = loop;
+    if (rc->ssl) {
+        char err[160];
+        rd->tls_ctx = rl_tls_ctx_new(rc->ssl_verify, err, sizeof(err));
+        if (rd->tls_ctx == NULL) {
+            api->log(NULL, SL_LOG_ERROR, "cannot set up TLS to Redis (%s): counting locally", err);
+            free(rd);
+            return NULL;
+        }
+    }
     if (rc->cluster_nodes.n > 0) {
-        rd->cluster = rl_cluster_new(api, rc, loop);
+        rd->cluster = rl_cluster_new(api, rc, loop, rd->tls_ctx);
         if (rd->cluster == NULL) {
+            SSL_CTX_free(rd->tls_ctx);
             free(rd);
             return NULL;
         }
@@ -1081,6 +1121,8 @@ rl_redis_free(rl_redis_t *rd)
         ac->data = NULL;
         redisAsyncFree(ac); /* fails what is in flight: callbacks see NULL */
     }
+    rl_tls_close(rd->tls);
+    SSL_CTX_free(rd->tls_ctx); /* kept by a bridge still closing */
     while (rd->ops) {
         rl_op_t *op = rd->ops;
         op->done = NULL;

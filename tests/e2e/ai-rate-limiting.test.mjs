@@ -10,7 +10,8 @@ import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMock, startGateway, howtoConfig, runSluice, tmpDir, sleep, CLIENT_KEY } from './harness.mjs';
-import { startRedis, startRedisCluster, startSentinel } from './redis.mjs';
+import { makePki } from '../core/tls-certs.mjs';
+import { startRedis, startRedisCluster, startRedisTls, startSentinel } from './redis.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -300,7 +301,7 @@ policies:
         await check('strategy: redis\nredis: {host: 127.0.0.1, keepalive_pool_size: 0}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.keepalive_pool_size: value should be between 1 and 2147483646/);
         await check('strategy: redis\nredis: {host: 127.0.0.1, keepalive_backlog: -1}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.keepalive_backlog: value should be between 0 and 2147483646/);
         await check('strategy: redis\nredis: {host: 127.0.0.1, keepalive_backlog: many}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.keepalive_backlog: value should be between 0 and 2147483646/);
-        await check('strategy: redis\nredis: {host: 127.0.0.1, ssl: true}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.ssl: TLS to Redis is not supported: the hiredis this sluice is built with \(Debian's 0\.14\) has no TLS/);
+        await check('strategy: redis\nredis: {ssl: true, sentinel_master: m, sentinel_role: master, sentinel_nodes: [{host: 127.0.0.1, port: 26379}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.ssl: TLS to Redis is not supported with sentinel_master yet/);
         await check('policies: [{match: [{type: consumer_group, key: name, values: [g]}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\].*consumer groups are not supported/);
         await check('policies: [{id: 3c1d7a56-6b7b-4a36-8d4d-2b4c3a1e9f00}]', /config\.policies\[0\]\.id.*inline/);
         await check('policies: [{match: [{type: header}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\]\.key.*required/);
@@ -405,6 +406,34 @@ llm_providers:
             await sentinel.stop();
             await replica.stop();
             await master.stop();
+        }
+    });
+
+    test('redis.ssl: counts in a redis-server that speaks only TLS, the certificate verified (Kong EE\'s ssl_verify default: true)', async () => {
+        const pki = makePki(tmpDir('sluice-airl-pki-'), [{ name: 'redis', cn: 'redis.test', san: 'DNS:redis.test' }]);
+        const tls = await startRedisTls({ cert: pki.redis.cert, key: pki.redis.key, ca: pki.ca });
+        let gw;
+        try {
+            gw = await startGateway({
+                config: config(mock, airl(`identifier: ip
+window_type: fixed
+strategy: redis
+sync_rate: 0.1
+redis: {host: 127.0.0.1, port: ${tls.port}, timeout: 1000, ssl: true, server_name: redis.test}
+llm_providers:
+- {name: dashscope, limit: [1000000], window_size: [3600]}`)),
+                workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key, SSL_CERT_FILE: pki.ca },
+            });
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 2 }, count: 1000 });
+            for (let i = 0; i < 3; i++) assert.equal(await post(gw), 200);
+            const total = () => tls.cli('KEYS', 'ai-ratelimit:*').split('\n').filter(Boolean)
+                .reduce((n, k) => n + Number(tls.cli('GET', k)), 0);
+            await waitUntil(() => total() === 30, 'three answers of 10 tokens counted in Redis over TLS', 10000);
+            assert.doesNotMatch(gw.stderr, /Redis .*counting locally/);
+        } finally {
+            await gw?.stop();
+            await tls.stop();
         }
     });
 

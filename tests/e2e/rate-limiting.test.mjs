@@ -161,8 +161,6 @@ describe('rate-limiting, config errors', () => {
         await check('limit_by: header\nminute: 1', /config\.header_name.*required/);
         await check('limit_by: header\nheader_name: "x:team"\nminute: 1', /config\.header_name.*bad header name/);
         await check('policy: redis\nminute: 1', /config\.redis\.host.*required/);
-        await check('policy: redis\nredis: {host: 127.0.0.1, ssl: true}\nminute: 1', /config\.redis\.ssl: TLS to Redis is not supported: the hiredis this sluice is built with \(Debian's 0\.14\) has no TLS/);
-        await check('policy: redis\nredis_host: 127.0.0.1\nredis_ssl: true\nminute: 1', /config\.redis\.ssl: TLS to Redis is not supported/);
         await check('policy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1, port: 0}]}\nminute: 1', /config\.redis\.cluster_nodes\[0\]: expected an ip \(or host name\) and a port/);
         await check('policy: redis\nredis: {cluster_nodes: [{ip: 127.0.0.1}], database: 1}\nminute: 1', /config\.redis\.database: a Redis Cluster has only database 0/);
         await check('policy: redis\nredis: {cluster_nodes: {ip: 127.0.0.1}}\nminute: 1', /config\.redis\.cluster_nodes/);

@@ -121,3 +121,29 @@ export async function startRedisCluster(n = 3) {
         stop: () => Promise.all(nodes.map((x) => x.stop())),
     };
 }
+
+/* A redis-server speaking only TLS (--port 0, --tls-port on a free loopback
+ * port) with the certificate and key given, clients not asked for one;
+ * cli() talks TLS, trusting the CA file given. */
+export async function startRedisTls({ cert, key, ca }) {
+    const port = await freePort();
+    const dir = tmpDir('sluice-redis-tls-');
+    const p = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1',
+                                     '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', ca,
+                                     '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', dir],
+                    { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    const ok = await waitFor(() => /Ready to accept connections/.test(out), 5000);
+    assert.ok(ok, `redis-server --tls-port did not start: ${out}`);
+    return {
+        port, proc: p,
+        cli: (...args) => spawnSync('redis-cli', ['--tls', '--cacert', ca, '-p', String(port), ...args],
+                                    { encoding: 'utf8' }).stdout.trim(),
+        stop: () => new Promise((res) => {
+            if (p.exitCode !== null || p.signalCode !== null) return res();
+            p.once('exit', res);
+            p.kill('SIGKILL');
+        }),
+    };
+}
