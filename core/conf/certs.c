@@ -67,6 +67,14 @@ sni_valid(const char *n)
     return 1;
 }
 
+static const char *
+sni_name(const sl_conf_t *conf, size_t i)
+{
+    return conf->snis[i].name;
+}
+
+/* One probe per name: a configuration with many certificates loads in
+ * time linear in its names (docs/tls.md). */
 static void
 sni_add(sl_loader_t *L, const char *path, const char *name, sl_certificate_t *cert)
 {
@@ -76,13 +84,13 @@ sni_add(sl_loader_t *L, const char *path, const char *name, sl_certificate_t *ce
         sl_conf_err(L, path, "invalid SNI '%s'", name);
         return;
     }
-    for (size_t i = 0; i < conf->nsnis; i++) {
-        if (strcasecmp(conf->snis[i].name, name) == 0) {
-            sl_conf_err(L, path, "duplicate SNI '%s'", name);
-            return;
-        }
+    L->sni_names.name_of = sni_name;
+    L->sni_names.fold = 1;
+    if (sl_names_claim(&L->sni_names, conf, name, conf->nsnis) != 0) {
+        sl_conf_err(L, path, "duplicate SNI '%s'", name);
+        return;
     }
-    conf->snis = sl_xrealloc(conf->snis, (conf->nsnis + 1) * sizeof(*conf->snis));
+    conf->snis = sl_xgrow(conf->snis, conf->nsnis, sizeof(*conf->snis));
     conf->snis[conf->nsnis].name = sl_strndup(name, strlen(name));
     for (char *c = conf->snis[conf->nsnis].name; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
@@ -133,8 +141,11 @@ sl_conf_load_certificate(sl_loader_t *L, json_object *o, const char *path)
         c->cert_alt = sl_strndup(cert_alt, strlen(cert_alt));
         c->key_alt = sl_strndup(key_alt, strlen(key_alt));
     }
-    conf->certs = sl_xrealloc(conf->certs, (conf->ncerts + 1) * sizeof(*conf->certs));
+    c->idx = conf->ncerts;
+    conf->certs = sl_xgrow(conf->certs, conf->ncerts, sizeof(c));
     conf->certs[conf->ncerts++] = c;
+    sl_kindex_add(&L->cert_ids, sl_names_tag(c->id, strlen(c->id), 1),
+                  (void *)(uintptr_t)conf->ncerts);
     if (sl_conf_get_strs(L, o, path, "snis", &v) > 0) {
         for (size_t i = 0; i < json_object_array_length(v); i++) {
             sl_conf_pathf(p, "%s.snis[%zu]", path, i);
@@ -167,9 +178,11 @@ sl_conf_load_sni(sl_loader_t *L, json_object *o, const char *path)
     }
     if ((ref = sl_conf_ref_key(L, v, p)) == NULL)
         return;
-    for (size_t i = 0; i < L->conf->ncerts; i++)
-        if (strcasecmp(L->conf->certs[i]->id, ref) == 0)
-            cert = L->conf->certs[i];
+    uint64_t tag = sl_names_tag(ref, strlen(ref), 1);
+    size_t cur = SL_KINDEX_START, i;
+    while ((i = (size_t)(uintptr_t)sl_kindex_next(&L->cert_ids, tag, &cur)) != 0)
+        if (strcasecmp(L->conf->certs[i - 1]->id, ref) == 0 && (cert == NULL || cert->idx < i - 1))
+            cert = L->conf->certs[i - 1];
     if (cert == NULL) {
         sl_conf_err(L, p, "certificate '%s' not found", ref);
         return;

@@ -839,8 +839,12 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plug
     sl_names_free(&L.svc_ids);
     sl_names_free(&L.route_names);
     sl_names_free(&L.route_ids);
+    conf->upstream_names = L.upstream_names.ix; /* per request (sl_conf_upstream_find) */
+    L.upstream_names.ix = (sl_kindex_t){0};
     sl_names_free(&L.upstream_names);
     sl_names_free(&L.upstream_ids);
+    sl_names_free(&L.sni_names);
+    sl_kindex_free(&L.cert_ids);
     if (errs->n > n0) {
         sl_conf_free(conf);
         return NULL;

@@ -143,6 +143,7 @@ typedef struct sl_certificate {
     char id[37];
     char *cert, *key;         /* PEM */
     char *cert_alt, *key_alt; /* a second key type (RSA + ECDSA); NULL if none */
+    size_t idx;               /* position in conf->certs */
 } sl_certificate_t;
 
 /* A server name (Kong's `snis`, top-level or nested in a certificate):
@@ -231,6 +232,7 @@ typedef struct sl_target_conf {
 typedef struct sl_upstream_conf {
     char id[37];
     char *name; /* a host name; a service whose host is this name is balanced */
+    size_t name_len;
     sl_lb_algorithm_t algorithm;
     sl_hash_on_t hash_on, hash_fallback;
     char *hash_on_header, *hash_fallback_header; /* lowercase */
@@ -309,6 +311,7 @@ typedef struct sl_conf {
     char hash[33];                  /* MD5 of the config text (Kong's configuration_hash) */
     sl_upstream_conf_t **upstreams; /* configuration order */
     size_t nupstreams;
+    sl_kindex_t upstream_names; /* by name: number + 1 (conf/name_index.c's tag) */
     sl_target_health_t *health; /* MAP_SHARED: one slot per target, all upstreams */
     size_t nhealth;
     void *health_map; /* the mapping's reference (conf/upstreams.c) */

@@ -51,6 +51,10 @@ typedef struct sl_loader {
     /* services, routes and upstreams by name and by id, for the duplicate
      * checks and the references (conf/name_index.h) */
     sl_name_index_t svc_names, svc_ids, route_names, route_ids, upstream_names, upstream_ids;
+    /* server names (the duplicate check) and certificates by id (every
+     * one, a later one with the same id wins: conf/certs.c) */
+    sl_name_index_t sni_names;
+    sl_kindex_t cert_ids;
 } sl_loader_t;
 
 /* The context handed to config_parse: where the plugin's `config` is. */

@@ -2,22 +2,29 @@
 
 #include "conf/name_index.h"
 
+#include <string.h>
 #include <strings.h>
 
 /* FNV-1a over the name's bytes (ASCII-folded when fold), then mixed so
  * the low bits the index uses depend on every byte. */
-static uint64_t
-tag_of(const char *s, int fold)
+uint64_t
+sl_names_tag(const char *p, size_t n, int fold)
 {
     uint64_t h = 0xcbf29ce484222325ull;
 
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (const char *e = p + n; p < e; p++) {
+        unsigned char c = (unsigned char)*p;
         if (fold && c >= 'A' && c <= 'Z')
             c = (unsigned char)(c | 0x20);
         h = (h ^ c) * 0x100000001b3ull;
     }
     return h ^ (h >> 32);
+}
+
+static uint64_t
+tag_of(const char *s, int fold)
+{
+    return sl_names_tag(s, strlen(s), fold);
 }
 
 static size_t

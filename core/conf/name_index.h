@@ -26,6 +26,9 @@ typedef struct sl_name_index {
     int fold; /* names compare without case (upstream names) */
 } sl_name_index_t;
 
+/* The tag an index keeps for the n bytes at p (folded as `fold` says):
+ * what a look-up by a name that is not NUL-terminated probes with. */
+uint64_t sl_names_tag(const char *p, size_t n, int fold);
 /* The number + 1 of the entity named `name`, or 0. */
 size_t sl_names_find(const sl_name_index_t *ni, const sl_conf_t *conf, const char *name);
 /* Give `name` to entity i: 0, or (nothing changed) the number + 1 of the

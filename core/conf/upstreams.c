@@ -523,7 +523,7 @@ sl_conf_load_upstream(sl_loader_t *L, json_object *o, const char *path)
         else if (!hostname_ok(s))
             sl_conf_err(L, p, "Invalid name ('%s'); must be a valid hostname", s);
         else
-            u->name = sl_strndup(s, strlen(s));
+            u->name = sl_strndup(s, u->name_len = strlen(s));
         if (u->name && (had = sl_names_claim(&L->upstream_names, conf, u->name, u->idx)) != 0)
             sl_conf_err(L, p, "duplicate upstream name '%s' (also %s)", u->name,
                         L->upstream_paths[had - 1]);
@@ -813,12 +813,19 @@ sl_conf_upstreams_finish(sl_loader_t *L)
     last_map = m;
 }
 
+/* Every request asks with its upstream host: one probe of the names the
+ * load indexed (kept with the configuration), not a walk over them. */
 const sl_upstream_conf_t *
 sl_conf_upstream_find(const sl_conf_t *conf, sl_str_t host)
 {
-    for (size_t i = 0; conf && i < conf->nupstreams; i++) {
-        const sl_upstream_conf_t *u = conf->upstreams[i];
-        if (u->name && strlen(u->name) == host.len && !strncasecmp(u->name, host.ptr, host.len))
+    size_t cur = SL_KINDEX_START, i;
+
+    if (conf == NULL || conf->upstream_names.n == 0)
+        return NULL;
+    uint64_t tag = sl_names_tag(host.ptr, host.len, 1);
+    while ((i = (size_t)(uintptr_t)sl_kindex_next(&conf->upstream_names, tag, &cur)) != 0) {
+        const sl_upstream_conf_t *u = conf->upstreams[i - 1];
+        if (u->name_len == host.len && !strncasecmp(u->name, host.ptr, host.len))
             return u;
     }
     return NULL;
@@ -850,5 +857,6 @@ sl_conf_upstreams_free(sl_conf_t *conf)
         free(u);
     }
     free(conf->upstreams);
+    sl_kindex_free(&conf->upstream_names);
     map_unref(conf->health_map);
 }

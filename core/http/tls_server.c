@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -10,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "base/log.h"
+#include "conf/name_index.h"
 #include "http/ocsp.h"
 #include "http/tls_server.h"
 
@@ -31,6 +33,9 @@ struct sl_stls {
     size_t nctxs; /* one per config certificate */
     sl_stls_name_t *names;
     size_t nnames;
+    /* names by kind (exact, "*.x", "x.*"), under the tag of the part a
+     * host must equal: the name, ".x", "x." (items: index + 1) */
+    sl_kindex_t by_kind[3];
     /* OCSP responses to staple (ssl_stapling_file), by certificate */
     struct sl_staple {
         X509 *cert;
@@ -62,37 +67,51 @@ alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsign
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* "*.example.com" matches one more label on the left; "example.*" any
- * last label. */
+/* A name's kind: 0 exact, 1 "*.example.com" (one more label on the
+ * left), 2 "example.*" (any last label); and the part of it a host must
+ * equal (without case): the name, ".example.com", "example.". */
 static int
-name_match(const char *pat, const char *host)
+name_kind(const char *n, size_t len, const char **key, size_t *klen)
 {
-    size_t pl = strlen(pat), hl = strlen(host);
-
-    if (pat[0] == '*' && pat[1] == '.') {
-        const char *dot = strchr(host, '.');
-        return dot != NULL && dot != host && strcasecmp(dot, pat + 1) == 0;
+    if (n[0] == '*') {
+        *key = n + 1, *klen = len - 1;
+        return 1;
     }
-    if (pl >= 2 && pat[pl - 1] == '*' && pat[pl - 2] == '.') {
-        return hl > pl - 1 && strncasecmp(host, pat, pl - 1) == 0 &&
-               strchr(host + pl - 1, '.') == NULL;
-    }
-    return strcasecmp(pat, host) == 0;
+    *key = n;
+    *klen = len && n[len - 1] == '*' ? len - 1 : len;
+    return len && n[len - 1] == '*' ? 2 : 0;
 }
 
 static SSL_CTX *
-pick(const sl_stls_t *t, const char *host)
+probe(const sl_stls_t *t, int kind, const char *key, size_t klen)
 {
-    /* exact, then leading wildcard, then trailing wildcard (Kong's order) */
-    for (int pass = 0; pass < 3; pass++) {
-        for (size_t i = 0; i < t->nnames; i++) {
-            const char *n = t->names[i].name;
-            int kind = n[0] == '*' ? 1 : (n[strlen(n) - 1] == '*' ? 2 : 0);
-            if (kind == pass && name_match(n, host))
-                return t->names[i].ctx;
-        }
+    size_t cur = SL_KINDEX_START, i;
+    uint64_t tag = sl_names_tag(key, klen, 1);
+
+    while ((i = (size_t)(uintptr_t)sl_kindex_next(&t->by_kind[kind], tag, &cur)) != 0) {
+        const char *k;
+        size_t kl;
+        name_kind(t->names[i - 1].name, strlen(t->names[i - 1].name), &k, &kl);
+        if (kl == klen && strncasecmp(k, key, klen) == 0)
+            return t->names[i - 1].ctx;
     }
     return NULL;
+}
+
+/* Kong's order: exact, then leading wildcard, then trailing; one probe
+ * each (a handshake's cost does not grow with the number of names). */
+static SSL_CTX *
+pick(const sl_stls_t *t, const char *host)
+{
+    size_t hl = strlen(host);
+    const char *dot = strchr(host, '.'), *last = strrchr(host, '.');
+    SSL_CTX *ctx = probe(t, 0, host, hl);
+
+    if (ctx == NULL && dot != NULL && dot != host)
+        ctx = probe(t, 1, dot, hl - (size_t)(dot - host));
+    if (ctx == NULL && last != NULL && last[1] != '\0')
+        ctx = probe(t, 2, host, (size_t)(last + 1 - host));
+    return ctx;
 }
 
 static int
@@ -371,6 +390,8 @@ stls_free(void *p)
     for (size_t i = 0; i < t->nnames; i++)
         free(t->names[i].name);
     free(t->names);
+    for (int k = 0; k < 3; k++)
+        sl_kindex_free(&t->by_kind[k]);
     for (size_t i = 0; i < t->nstaples; i++) {
         X509_free(t->staples[i].cert);
         free(t->staples[i].der);
@@ -472,13 +493,14 @@ sl_stls_build(const sl_settings_t *s, sl_conf_t *conf, sl_errors_t *errs)
     }
     t->names = sl_xcalloc(conf->nsnis ? conf->nsnis : 1, sizeof(*t->names));
     for (size_t i = 0; i < conf->nsnis; i++) {
-        for (size_t k = 0; k < conf->ncerts && k < t->nctxs; k++) {
-            if (conf->certs[k] == conf->snis[i].cert) {
-                t->names[t->nnames].name =
-                    sl_strndup(conf->snis[i].name, strlen(conf->snis[i].name));
-                t->names[t->nnames++].ctx = t->ctxs[k];
-            }
-        }
+        size_t k = conf->snis[i].cert->idx, len = strlen(conf->snis[i].name), klen;
+        const char *key;
+        if (k >= t->nctxs)
+            continue;
+        t->names[t->nnames].name = sl_strndup(conf->snis[i].name, len);
+        t->names[t->nnames++].ctx = t->ctxs[k];
+        int kind = name_kind(conf->snis[i].name, len, &key, &klen);
+        sl_kindex_add(&t->by_kind[kind], sl_names_tag(key, klen, 1), (void *)(uintptr_t)t->nnames);
     }
     if (!have_default && errs->n == n0)
         sl_errors_add(errs, "a listener has 'ssl' but there is no certificate: set ssl_cert and "

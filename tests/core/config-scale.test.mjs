@@ -8,7 +8,9 @@
 // and 20,000 took 59 s), linear takes a few seconds.  The bound (60 s of
 // the child's CPU time, not wall time) is far from both, and the
 // duplicates planted at the end must still be reported with file:line and
-// key path.
+// key path.  The same for server names: 30,000 nested in 10 certificates
+// and 10,000 top-level ones naming their certificate by id (the duplicate
+// SNI check and the certificate reference scanned what was loaded before).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { SLUICE_BIN, PLUGINS_DIR, tmpDir, assertNoSanitizerReport } from './helpers.mjs';
+import { makePki, pemYaml } from './tls-certs.mjs';
 
 const NSVC = 60000, NTOP = 30000, NUP = 2000, NPLUG = 2000;
 const CPU_BOUND_S = 60;
@@ -66,6 +69,13 @@ function checkConfig(file) {
 
 const seconds = (m, s) => Number(m) * 60 + Number(s);
 
+// The child's user + system CPU from `times`' last line.
+function cpuUsed(stderr) {
+    const cpu = [...stderr.matchAll(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/g)].at(-1);
+    assert.ok(cpu, `no CPU times in: ${stderr.slice(-400)}`);
+    return seconds(cpu[1], cpu[2]) + seconds(cpu[3], cpu[4]);
+}
+
 test('60,000 services, 90,000 routes, 2,000 upstreams: linear load, duplicates still found', async (t) => {
     const dir = tmpDir();
     const file = path.join(dir, 'big.yaml');
@@ -78,9 +88,7 @@ test('60,000 services, 90,000 routes, 2,000 upstreams: linear load, duplicates s
     assert.notEqual(res.code, 0, 'the planted duplicates fail the load');
 
     // `times`: the shell's line, then its children's "XmY.YYYs XmY.YYYs"
-    const cpu = [...res.stderr.matchAll(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/g)].at(-1);
-    assert.ok(cpu, `no CPU times in: ${res.stderr.slice(-400)}`);
-    const used = seconds(cpu[1], cpu[2]) + seconds(cpu[3], cpu[4]);
+    const used = cpuUsed(res.stderr);
     assert.ok(used < CPU_BOUND_S, `loading took ${used} s of CPU (bound ${CPU_BOUND_S} s)`);
     t.diagnostic(`loading took ${used.toFixed(1)} s of CPU`);
 
@@ -90,6 +98,46 @@ test('60,000 services, 90,000 routes, 2,000 upstreams: linear load, duplicates s
         `${file}:${line.routeName}: routes[${NTOP}].name: duplicate route name 'top-0' (also routes[0])`,
         `${file}:${line.missing}: routes[${NTOP + 1}].service: service 'svc-does-not-exist' not found`,
         `${file}:${line.upName}: upstreams[${NUP}].name: duplicate upstream name 'UP-3.example' (also upstreams[3])`,
+    ]);
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const NCERT = 10, NNESTED = 30000, NSNI = 10000;
+
+test('40,000 server names over 10 certificates: linear load, duplicates and missing certificates still found', async (t) => {
+    const dir = tmpDir();
+    const pki = makePki(path.join(dir, 'pki'), [{ name: 'a', cn: 'localhost', san: 'DNS:localhost' }]);
+    const L = ['_format_version: "3.0"', 'certificates:'];
+    const line = {};
+    const id = (c) => `00000000-0000-4000-8000-${String(c).padStart(12, '0')}`;
+    for (let c = 0; c < NCERT; c++) {
+        L.push(`- id: ${id(c)}`, `  cert: ${pemYaml(pki.a.certPem, 4)}  key: ${pemYaml(pki.a.keyPem, 4).trimEnd()}`, '  snis:');
+        for (let i = 0; i < NNESTED / NCERT; i++)
+            L.push(`  - h${c}-${i}.example.test`);
+    }
+    L.push('snis:');
+    for (let i = 0; i < NSNI; i++)
+        L.push(`- name: t-${i}.example.test`, `  certificate: { id: ${id(i % NCERT)} }`);
+    // the line L's last entry ends on (the PEM entries span several)
+    const lineNow = () => L.join('\n').split('\n').length;
+    L.push('- name: H3-7.Example.Test'); // server names compare without case
+    line.dup = lineNow();
+    L.push(`  certificate: { id: ${id(1)} }`);
+    L.push('- name: lost.example.test', `  certificate: { id: ${id(NCERT)} }`);
+    line.missing = lineNow();
+    const file = path.join(dir, 'snis.yaml');
+    fs.writeFileSync(file, L.join('\n') + '\n');
+
+    const res = await checkConfig(file);
+    assertNoSanitizerReport(res.stderr);
+    assert.notEqual(res.code, 0, 'the planted errors fail the load');
+    const used = cpuUsed(res.stderr);
+    assert.ok(used < CPU_BOUND_S, `loading took ${used} s of CPU (bound ${CPU_BOUND_S} s)`);
+    t.diagnostic(`loading took ${used.toFixed(1)} s of CPU`);
+    const errors = (res.stdout + res.stderr).split('\n').filter((l) => l.startsWith(file));
+    assert.deepEqual(errors, [
+        `${file}:${line.dup}: snis[${NSNI}].name: duplicate SNI 'H3-7.Example.Test'`,
+        `${file}:${line.missing}: snis[${NSNI + 1}].certificate: certificate '${id(NCERT)}' not found`,
     ]);
     fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -31,6 +31,8 @@ certificates:
 snis:
 - name: api.other.test
   certificate: { id: 2b1e3c36-3f0b-4c8e-9d59-5f1d1f0e0b02 }
+- name: "trail.*"
+  certificate: { id: 2b1e3c36-3f0b-4c8e-9d59-5f1d1f0e0b02 }
 services:
 - name: svc
   url: http://127.0.0.1:${up.port}/base
@@ -132,9 +134,14 @@ test('curl over TLS with the test CA; X-Forwarded-Proto says https (http on the 
     assert.equal(p.json().headers['x-forwarded-proto'], 'http');
 });
 
-test('SNI picks the certificate: exact (snis entity), wildcard (certificate.snis), default (settings)', { timeout: 15000 }, async () => {
+test('SNI picks the certificate: exact (snis entity), wildcards (certificate.snis, snis entity), default (settings)', { timeout: 15000 }, async () => {
     for (const [host, cn] of [['a.example.test', 'wild.example.test'], ['api.other.test', 'api.other.test'],
-                              ['localhost', 'localhost'], ['unknown.test', 'localhost']]) {
+                              ['localhost', 'localhost'], ['unknown.test', 'localhost'],
+                              ['A.Example.TEST', 'wild.example.test'], ['API.other.test', 'api.other.test'],
+                              ['trail.anything', 'api.other.test'], ['TRAIL.x', 'api.other.test'],
+                              // one label only on either side of a wildcard
+                              ['a.b.example.test', 'localhost'], ['x.trail.anything', 'localhost'],
+                              ['trail.a.b', 'localhost'], ['example.test', 'localhost']]) {
         const out = await sclient(['-servername', host], '');
         assert.match(out, new RegExp(`subject=CN\\s*=\\s*${cn.replace(/\./g, '\\.')}`), `${host}: ${out.slice(0, 800)}`);
     }

@@ -1,15 +1,15 @@
 /* test_balancer.c - Kong's balancer (upstream/balancer.c) on a loaded
- * configuration: xxHash32 vectors, weighted round-robin proportions, a
- * retry avoiding the target just tried, consistent hashing stickiness,
- * passive health flipping a target and the all-down answer, and the
- * 60 s reuse rule of the per-address health slots (with its clock set by
- * the test). */
+ * configuration: the upstream a host names among 3,000, xxHash32 vectors, weighted round-robin
+ * proportions, a retry avoiding the target just tried, consistent hashing stickiness, passive
+ * health flipping a target and the all-down answer, and the 60 s reuse rule of the per-address
+ * health slots (with its clock set by the test). */
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -38,6 +38,39 @@ test_xxh32(void **state)
     assert_int_equal(sl_xxh32("a", 1), 0x550D7456u);
     assert_int_equal(sl_xxh32("abc", 3), 0x32D153FFu);
     assert_int_equal(sl_xxh32("Nobody inspects the spammish repetition", 39), 0xE2293B2Fu);
+}
+
+/* The upstream a host names: one probe of the index the load kept, any
+ * case, the host read by its length (not NUL-terminated), 3,000 names. */
+static void
+test_upstream_find(void **state)
+{
+    char *yaml = NULL, host[64];
+    size_t len = 0;
+    FILE *f = open_memstream(&yaml, &len);
+
+    (void)state;
+    fputs("_format_version: '3.0'\nupstreams:\n", f);
+    for (int i = 0; i < 3000; i++)
+        fprintf(f, "- name: up-%d.example\n", i);
+    fclose(f);
+    sl_conf_t *c = load(yaml);
+    for (int i = 0; i < 3000; i++) {
+        int n = snprintf(host, sizeof(host), "UP-%d.Example:tail", i);
+        const sl_upstream_conf_t *u = sl_conf_upstream_find(c, (sl_str_t){host, (size_t)n - 5});
+        assert_non_null(u);
+        assert_int_equal(u->idx, i);
+    }
+    assert_null(sl_conf_upstream_find(c, SL_STR("up-3000.example")));
+    assert_null(sl_conf_upstream_find(c, SL_STR("up-1.exampl")));
+    assert_null(sl_conf_upstream_find(c, SL_STR("up-1.example.")));
+    assert_null(sl_conf_upstream_find(c, SL_STR("")));
+    assert_null(sl_conf_upstream_find(NULL, SL_STR("up-1.example")));
+    sl_conf_free(c);
+    free(yaml);
+    c = load("_format_version: '3.0'\n");
+    assert_null(sl_conf_upstream_find(c, SL_STR("up-1.example")));
+    sl_conf_free(c);
 }
 
 static void
@@ -229,6 +262,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xxh32),
+        cmocka_unit_test(test_upstream_find),
         cmocka_unit_test(test_round_robin),
         cmocka_unit_test(test_consistent_hashing),
         cmocka_unit_test(test_least_connections_latency_threshold),
