@@ -55,7 +55,8 @@ typedef struct rl_ccmd {
     void *priv;
     int slot; /* -1: for this node, not routed (CLUSTER SLOTS) */
     int redirects;
-    int argc;
+    int argc; /* 0: the command is already formatted, fmtlen bytes in buf */
+    size_t fmtlen;
     const char *argv[RL_CMD_MAX_ARGS];
     size_t argvlen[RL_CMD_MAX_ARGS];
     char buf[]; /* the arguments' bytes */
@@ -362,6 +363,25 @@ cmd_new(rl_cluster_t *cl, int slot, int argc, const char **argv, redisCallbackFn
     return c;
 }
 
+/* A command hiredis formatted already (kept for a redirect). */
+static rl_ccmd_t *
+cmd_new_formatted(rl_cluster_t *cl, int slot, const char *cmd, size_t len, redisCallbackFn *cb,
+                  void *priv)
+{
+    rl_ccmd_t *c = malloc(sizeof(*c) + len);
+
+    if (c == NULL)
+        return NULL;
+    memset(c, 0, sizeof(*c));
+    c->cl = cl;
+    c->cb = cb;
+    c->priv = priv;
+    c->slot = slot;
+    c->fmtlen = len;
+    memcpy(c->buf, cmd, len);
+    return c;
+}
+
 static void on_cmd_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
 static int
@@ -371,7 +391,9 @@ node_send(rl_cnode_t *n, rl_ccmd_t *c)
 
     if (node_connect(n) != 0)
         return -1;
-    if (redisAsyncCommandArgv(n->ac, on_cmd_reply, c, c->argc, c->argv, c->argvlen) != REDIS_OK)
+    if ((c->argc == 0 ? redisAsyncFormattedCommand(n->ac, on_cmd_reply, c, c->buf, c->fmtlen)
+                      : redisAsyncCommandArgv(n->ac, on_cmd_reply, c, c->argc, c->argv,
+                                              c->argvlen)) != REDIS_OK)
         return -1;
     c->node = n;
     if (n->inflight++ == 0)
@@ -548,12 +570,11 @@ refresh(rl_cluster_t *cl)
     warn(cl, NULL, "unreachable", "no node of cluster_nodes answers");
 }
 
-int
-rl_cluster_send(rl_cluster_t *cl, const char *key, int argc, const char **argv, redisCallbackFn *cb,
-                void *priv)
+/* The key's slot when its master is known, else -1 (the map asked for). */
+static int
+route(rl_cluster_t *cl, const char *key)
 {
     unsigned slot;
-    rl_ccmd_t *c;
 
     if (cl->closing)
         return -1;
@@ -565,7 +586,13 @@ rl_cluster_send(rl_cluster_t *cl, const char *key, int argc, const char **argv, 
         cl->failures++;
         return -1;
     }
-    c = cmd_new(cl, (int)slot, argc, argv, cb, priv);
+    return (int)slot;
+}
+
+/* Send c (NULL: out of memory) to its slot's master; freed on failure. */
+static int
+send_new(rl_cluster_t *cl, int slot, rl_ccmd_t *c)
+{
     if (c == NULL)
         return -1;
     if (node_send(&cl->node[cl->slot[slot]], c) != 0) {
@@ -573,6 +600,32 @@ rl_cluster_send(rl_cluster_t *cl, const char *key, int argc, const char **argv, 
         return -1;
     }
     return 0;
+}
+
+int
+rl_cluster_send(rl_cluster_t *cl, const char *key, int argc, const char **argv, redisCallbackFn *cb,
+                void *priv)
+{
+    int slot = route(cl, key);
+    rl_ccmd_t *c;
+
+    if (slot < 0)
+        return -1;
+    c = cmd_new(cl, slot, argc, argv, cb, priv);
+    return send_new(cl, slot, c);
+}
+
+int
+rl_cluster_send_formatted(rl_cluster_t *cl, const char *key, const char *cmd, size_t len,
+                          redisCallbackFn *cb, void *priv)
+{
+    int slot = route(cl, key);
+    rl_ccmd_t *c;
+
+    if (slot < 0)
+        return -1;
+    c = cmd_new_formatted(cl, slot, cmd, len, cb, priv);
+    return send_new(cl, slot, c);
 }
 
 /* ---- lifecycle ---- */

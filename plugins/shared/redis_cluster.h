@@ -34,5 +34,9 @@ void rl_cluster_free(rl_cluster_t *cl);
  * out of memory.  Failures are logged once per interval. */
 int rl_cluster_send(rl_cluster_t *cl, const char *key, int argc, const char **argv,
                     redisCallbackFn *cb, void *priv);
+/* rl_cluster_send with a command hiredis formatted already (len bytes at
+ * cmd, copied: the caller's text may change after the call). */
+int rl_cluster_send_formatted(rl_cluster_t *cl, const char *key, const char *cmd, size_t len,
+                              redisCallbackFn *cb, void *priv);
 
 #endif

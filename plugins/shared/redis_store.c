@@ -802,25 +802,21 @@ full(rl_redis_t *rd)
     return 1;
 }
 
-/* One key's INCR script: to its master in a cluster; else over rd->ac as
- * hiredis formatted it for this key before (rd->cmds). */
+/* One key's INCR script as hiredis formatted it for this key before
+ * (rd->cmds): to its master in a cluster, else over rd->ac. */
 static int
 send_incr(rl_redis_t *rd, const char *key, int64_t ttl_s, rl_op_t *op)
 {
     const char *cmd;
     int len;
 
-    if (rd->cluster) {
-        char ttl[SL_DEC_MAX + 1];
-        ttl[sl_dec(ttl, ttl_s)] = '\0';
-        const char *argv[] = {"EVAL", rl_incr_script, "1", key, ttl};
-        return rl_cluster_send(rd->cluster, key, 5, argv, on_incr_reply, op);
-    }
     if (rd->cmds == NULL && (rd->cmds = rl_cmdcache_new()) == NULL)
         return -1;
     len = rl_cmdcache_incr(rd->cmds, key, strlen(key), ttl_s, &cmd);
     if (len < 0)
         return -1;
+    if (rd->cluster)
+        return rl_cluster_send_formatted(rd->cluster, key, cmd, (size_t)len, on_incr_reply, op);
     return redisAsyncFormattedCommand(rd->ac, on_incr_reply, op, cmd, (size_t)len) == REDIS_OK ? 0
                                                                                                : -1;
 }
