@@ -3,7 +3,8 @@
 // gateways share one limit with the certificate verified (server_name,
 // the CA from SSL_CERT_FILE); a certificate from another CA, or one that
 // does not name server_name, is refused and logged once per interval while
-// requests flow on local counts; ssl_verify false takes any certificate.
+// requests flow on local counts; ssl_verify false takes any certificate;
+// a Redis Cluster whose nodes speak only TLS.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { request, simpleConfig, startSluice, tmpDir, waitFor } from '../core/helpers.mjs';
 import { makePki } from '../core/tls-certs.mjs';
 import { startUpstream } from '../core/upstream.mjs';
-import { startRedisTls } from './redis.mjs';
+import { startRedisClusterTls, startRedisTls } from './redis.mjs';
 
 let up, redis, pki, otherCa;
 before(async () => {
@@ -116,5 +117,32 @@ describe('rate-limiting, redis policy over TLS (real redis-server --tls-port)', 
             assert.equal(clients(), 1, 'the next request reconnects');
             assert.doesNotMatch(g.stderr, /Redis .*(lost|failed)/, 'an idle close is not a failure');
         } finally { await g.stop(); }
+    });
+
+    test('a Redis Cluster speaking only TLS: two gateways share one limit through its masters, certificates verified', { timeout: 120000 }, async () => {
+        const cluster = await startRedisClusterTls({ cert: pki.redis.cert, key: pki.redis.key, ca: pki.ca });
+        const nodes = cluster.nodes.map((x) => `{ip: 127.0.0.1, port: ${x.port}}`).join(', ');
+        const cfg = simpleConfig(up.port, {
+            plugins: 'plugins:\n- name: rate-limiting\n  config:\n    hour: 10\n    limit_by: ip\n    policy: redis\n' +
+                `    redis: {cluster_nodes: [${nodes}], timeout: 1000, ssl: true, ssl_verify: true, server_name: redis.test}\n`,
+        });
+        const env = { SSL_CERT_FILE: pki.ca };
+        const a = await startSluice(cfg, { workers: 2, env }), b = await startSluice(cfg, { workers: 2, env });
+        try {
+            // the slot map is asked for when a worker starts: wait until counting reaches the cluster
+            const total = () => cluster.nodes.reduce((n, x) => n + x.cli('KEYS', 'ratelimit:*').split('\n').filter(Boolean)
+                .reduce((m, k) => m + Number(x.cli('GET', k)), 0), 0);
+            assert.ok(await waitFor(async () => {
+                for (const x of cluster.nodes) x.cli('FLUSHALL');
+                await Promise.all([request(a.port, { path: '/p/x' }), request(b.port, { path: '/p/x' })]);
+                return total() === 2;
+            }, 20000, 300), `counting did not reach the TLS cluster:\n${a.stderr}${b.stderr}`);
+            await inOneHour(async () => {
+                for (const x of cluster.nodes) x.cli('FLUSHALL');
+                const rs = (await Promise.all([burst(a.port, 12), burst(b.port, 12)])).flat();
+                assert.equal(rs.filter((r) => r.status === 200).length, 10, 'the limit is shared');
+                assert.equal(total(), 24, 'every request counted in the cluster');
+            });
+        } finally { await a.stop(); await b.stop(); await cluster.stop(); }
     });
 });

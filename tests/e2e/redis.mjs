@@ -124,13 +124,15 @@ export async function startRedisCluster(n = 3) {
 
 /* A redis-server speaking only TLS (--port 0, --tls-port on a free loopback
  * port) with the certificate and key given, clients not asked for one;
- * cli() talks TLS, trusting the CA file given. */
-export async function startRedisTls({ cert, key, ca }) {
+ * cli() talks TLS, trusting the CA file given.  extraArgs: more options
+ * (a cluster node's). */
+export async function startRedisTls({ cert, key, ca }, extraArgs = []) {
     const port = await freePort();
     const dir = tmpDir('sluice-redis-tls-');
     const p = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1',
                                      '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', ca,
-                                     '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', dir],
+                                     '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', dir,
+                                     ...extraArgs],
                     { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d) => { out += d; });
@@ -146,4 +148,28 @@ export async function startRedisTls({ cert, key, ca }) {
             p.kill('SIGKILL');
         }),
     };
+}
+
+/* A Redis Cluster of n masters speaking only TLS, the cluster bus too
+ * (tls-cluster: CLUSTER SLOTS then names the TLS ports), made as
+ * startRedisCluster does. */
+export async function startRedisClusterTls(tls, n = 3) {
+    const nodes = [];
+    try {
+        for (let i = 0; i < n; i++) {
+            const bus = await freePort();
+            const dir = tmpDir('sluice-rcluster-tls-');
+            nodes.push(await startRedisTls(tls, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--tls-cluster', 'yes',
+                '--cluster-config-file', path.join(dir, 'nodes.conf'), '--cluster-node-timeout', '1000']));
+        }
+        const r = spawnSync('redis-cli', ['--tls', '--cacert', tls.ca, '--cluster', 'create', ...nodes.map((x) => `127.0.0.1:${x.port}`),
+                                          '--cluster-yes'], { encoding: 'utf8', timeout: 30000 });
+        assert.equal(r.status, 0, `redis-cli --cluster create: ${r.stdout}${r.stderr}`);
+        const ok = await waitFor(() => nodes.every((x) => /cluster_state:ok/.test(x.cli('CLUSTER', 'INFO'))), 20000, 100);
+        assert.ok(ok, 'the TLS cluster did not become ready');
+    } catch (e) {
+        await Promise.all(nodes.map((x) => x.stop()));
+        throw e;
+    }
+    return { nodes, stop: () => Promise.all(nodes.map((x) => x.stop())) };
 }
