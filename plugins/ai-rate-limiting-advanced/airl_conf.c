@@ -441,10 +441,6 @@ check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
         t = s->redis.send_timeout;
     if (t > 0)
         s->redis.base.timeout = t;
-    if (s->redis.base.ssl && s->redis.base.sentinel_master != NULL) {
-        api->conf_error(cx, "redis.ssl", RL_REDIS_NO_SENTINEL_TLS);
-        bad = 1;
-    }
     return bad ? -1 : 0;
 }
 

@@ -166,10 +166,6 @@ rl_check(const sl_api_t *api, sl_conf_ctx_t *cx, void *block)
     }
     if (rl_redis_check_cluster(api, cx, &s->redis, "redis") != 0)
         bad = 1;
-    if (s->redis.ssl && s->redis.sentinel_master != NULL) {
-        api->conf_error(cx, "redis.ssl", RL_REDIS_NO_SENTINEL_TLS);
-        bad = 1;
-    }
     return bad ? -1 : 0;
 }
 

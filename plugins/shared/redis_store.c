@@ -123,6 +123,8 @@ struct rl_redis {
     SSL_CTX *tls_ctx;
     rl_tls_t *tls;     /* the current connection's; NULL once it closed */
     char tls_why[200]; /* why it failed, for the disconnect callback; "" */
+    rl_tls_t *stls;    /* the sentinel connection's (sc) */
+    char stls_why[200];
 };
 
 const char *const rl_sentinel_roles[] = {"any", "master", "slave", NULL};
@@ -517,7 +519,8 @@ on_sentinel_reply(redisAsyncContext *ac, void *reply, void *privdata)
     ac->data = NULL;
     redisAsyncDisconnect(ac);
     sentinel_fail(rd, "[sentinel could not name the master",
-                  rp == NULL                      ? "no answer"
+                  rp == NULL && rd->stls_why[0]   ? rd->stls_why
+                  : rp == NULL                    ? "no answer"
                   : rp->type == REDIS_REPLY_ERROR ? rp->str
                   : rp->type == REDIS_REPLY_NIL   ? "unknown master name"
                                                   : "unexpected answer");
@@ -531,7 +534,8 @@ on_sentinel_connect(const redisAsyncContext *ac, int status)
     if (rd == NULL || rd->sc != ac || status == REDIS_OK)
         return;
     rd->sc = NULL; /* hiredis frees the context after this callback */
-    sentinel_fail(rd, "[sentinel unreachable", ac->errstr);
+    sentinel_fail(rd, "[sentinel unreachable", rd->stls_why[0] ? rd->stls_why : ac->errstr);
+    rd->stls_why[0] = '\0';
 }
 
 static void
@@ -584,6 +588,22 @@ sentinel_ask(rl_redis_t *rd)
         return;
     }
     sc->data = rd;
+    rd->stls_why[0] = '\0';
+    if (rd->tls_ctx != NULL) {
+        rl_tls_forget(rd->stls); /* the last question's, closing */
+        rd->stls = NULL;
+        if (rl_tls_wrap(sc, rd->loop, rd->tls_ctx, rc->server_name ? rc->server_name : n->host,
+                        rc->ssl_verify, &rd->stls, rd->stls_why, sizeof(rd->stls_why)) != 0) {
+            char d[300];
+            snprintf(d, sizeof(d), "%s:%lld: %s", n->host, (long long)n->port, rd->stls_why);
+            rd->stls_why[0] = '\0';
+            redisAsyncFree(sc);
+            rd->next_node++;
+            rd->down_until_ms = now_ms(rd) + RL_REDIS_BACKOFF_MS;
+            warn(rd, "[sentinel unreachable", d);
+            return;
+        }
+    }
     if (rl_uv_attach(sc, rd->loop) != REDIS_OK) {
         redisAsyncFree(sc);
         return;
@@ -1118,6 +1138,7 @@ rl_redis_free(rl_redis_t *rd)
         redisAsyncFree(ac); /* fails what is in flight: callbacks see NULL */
     }
     rl_tls_close(rd->tls);
+    rl_tls_close(rd->stls);
     SSL_CTX_free(rd->tls_ctx); /* kept by a bridge still closing */
     while (rd->ops) {
         rl_op_t *op = rd->ops;

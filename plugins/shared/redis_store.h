@@ -120,12 +120,6 @@ extern const char *const rl_sentinel_roles[];
 int rl_redis_check_sentinel(const sl_api_t *api, sl_conf_ctx_t *cx, const rl_redis_conf_t *rc,
                             const char *prefix);
 
-/* The refusal of redis.ssl with Sentinel, one text for every plugin: the
- * sentinels' connections have no TLS bridge (redis_tls.c) yet. */
-#define RL_REDIS_NO_SENTINEL_TLS                                                                   \
-    "TLS to Redis is not supported with sentinel_master yet (it is with host and port, and with "  \
-    "cluster_nodes)"
-
 /* The schema fields of rl_redis_conf_t (Kong's shared Redis record), for a
  * plugin's field table: `base` is where the rl_redis_conf_t sits in the
  * block the table fills, `ssl_verify_def` the plugin's default ("false" in

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMock, startGateway, howtoConfig, runSluice, tmpDir, sleep, CLIENT_KEY } from './harness.mjs';
 import { makePki } from '../core/tls-certs.mjs';
-import { startRedis, startRedisCluster, startRedisTls, startSentinel } from './redis.mjs';
+import { startRedis, startRedisCluster, startRedisTls, startSentinel, startSentinelTls } from './redis.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -301,7 +301,6 @@ policies:
         await check('strategy: redis\nredis: {host: 127.0.0.1, keepalive_pool_size: 0}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.keepalive_pool_size: value should be between 1 and 2147483646/);
         await check('strategy: redis\nredis: {host: 127.0.0.1, keepalive_backlog: -1}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.keepalive_backlog: value should be between 0 and 2147483646/);
         await check('strategy: redis\nredis: {host: 127.0.0.1, keepalive_backlog: many}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.keepalive_backlog: value should be between 0 and 2147483646/);
-        await check('strategy: redis\nredis: {ssl: true, sentinel_master: m, sentinel_role: master, sentinel_nodes: [{host: 127.0.0.1, port: 26379}]}\nllm_providers: [{name: dashscope, limit: [1], window_size: [60]}]', /redis\.ssl: TLS to Redis is not supported with sentinel_master yet/);
         await check('policies: [{match: [{type: consumer_group, key: name, values: [g]}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\].*consumer groups are not supported/);
         await check('policies: [{id: 3c1d7a56-6b7b-4a36-8d4d-2b4c3a1e9f00}]', /config\.policies\[0\]\.id.*inline/);
         await check('policies: [{match: [{type: header}], limits: [{limit: 1, window_size: 60}]}]', /config\.policies\[0\]\.match\[0\]\.key.*required/);
@@ -434,6 +433,51 @@ llm_providers:
         } finally {
             await gw?.stop();
             await tls.stop();
+        }
+    });
+
+    test('redis.ssl with Sentinel: the sentinel is asked over TLS, and the counts reach the master it names over TLS', async () => {
+        const pki = makePki(tmpDir('sluice-airl-pki-'), [{ name: 'redis', cn: 'redis.test', san: 'DNS:redis.test' }]);
+        const tlsConf = { cert: pki.redis.cert, key: pki.redis.key, ca: pki.ca };
+        const master = await startRedisTls(tlsConf);
+        const sentinel = await startSentinelTls(tlsConf, master.port);
+        let gw;
+        try {
+            gw = await startGateway({
+                config: config(mock, airl(`identifier: ip
+window_type: fixed
+strategy: redis
+sync_rate: 0.1
+redis:
+  sentinel_master: mymaster
+  sentinel_role: master
+  sentinel_nodes: [{host: 127.0.0.1, port: ${sentinel.port}}]
+  timeout: 1000
+  ssl: true
+  server_name: redis.test
+llm_providers:
+- {name: dashscope, limit: [1000000], window_size: [3600]}`)),
+                workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key, SSL_CERT_FILE: pki.ca },
+            });
+            await mock.reset();
+            await mock.scenario({ usage: { prompt_tokens: 8, completion_tokens: 2 }, count: 1000 });
+            const total = () => master.cli('KEYS', 'ai-ratelimit:*').split('\n').filter(Boolean)
+                .reduce((n, k) => n + Number(master.cli('GET', k)), 0);
+            await waitUntil(async () => { assert.equal(await post(gw), 200); return total() > 0; }, 'counts on the master', 20000);
+            await waitUntil(() => gw.stderr.includes(`Redis Sentinel: master 'mymaster' is at 127.0.0.1:${master.port}`), 'the address logged', 5000);
+            await gw.stop();
+            // the sentinel's certificate from a CA the gateway does not trust: requests flow, the reason is logged
+            gw = await startGateway({
+                config: fs.readFileSync(gw.cfgPath, 'utf8'), workers: 1,
+                env: { DECK_DASHSCOPE_API_KEY: mock.key, SSL_CERT_FILE: makePki(tmpDir('sluice-airl-pki-'), []).ca },
+            });
+            for (let i = 0; i < 3; i++) assert.equal(await post(gw), 200);
+            await waitUntil(() => /Redis Sentinel master 'mymaster' sentinel (unreachable|could not name the master): 127\.0\.0\.1:\d+: TLS handshake failed: certificate refused/.test(gw.stderr),
+                            'the refused certificate logged', 10000);
+        } finally {
+            await gw?.stop();
+            await sentinel.stop();
+            await master.stop();
         }
     });
 

@@ -173,3 +173,27 @@ export async function startRedisClusterTls(tls, n = 3) {
     }
     return { nodes, stop: () => Promise.all(nodes.map((x) => x.stop())) };
 }
+
+/* A Redis Sentinel speaking only TLS, to its clients and to the master it
+ * watches (tls-replication), on masterPort as `name`; cli() talks TLS. */
+export async function startSentinelTls({ cert, key, ca }, masterPort, name = 'mymaster') {
+    const port = await freePort();
+    const dir = tmpDir('sluice-sentinel-tls-');
+    const conf = path.join(dir, 'sentinel.conf');
+    fs.writeFileSync(conf, [
+        'port 0', `tls-port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+        `tls-cert-file ${cert}`, `tls-key-file ${key}`, `tls-ca-cert-file ${ca}`, 'tls-auth-clients no', 'tls-replication yes',
+        `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`,
+        `sentinel down-after-milliseconds ${name} 1000`, '',
+    ].join('\n'));
+    const p = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    const ok = await waitFor(() => /\+monitor master/.test(out), 5000);
+    assert.ok(ok, `redis-server --sentinel (TLS) did not start: ${out}`);
+    return {
+        port, proc: p,
+        cli: (...args) => spawnSync('redis-cli', ['--tls', '--cacert', ca, '-p', String(port), ...args], { encoding: 'utf8' }).stdout.trim(),
+        stop: () => new Promise((res) => { if (p.exitCode !== null || p.signalCode !== null) return res(); p.once('exit', res); p.kill('SIGKILL'); }),
+    };
+}
