@@ -192,16 +192,19 @@ count_of(const airl_conf_t *c, const char *key)
     const sl_api_t *api = c->api;
     char k[310];
     double v = 0, t = 0, p = 0;
-    int n;
+    size_t n = strnlen(key, sizeof(k) - 2);
 
     if (!c->strategy_redis) {
-        api->shm_get(c->zone, str_of(key), NULL, 0, NULL, &v);
+        api->shm_get(c->zone, (sl_str_t){key, n}, NULL, 0, NULL, &v);
         return v;
     }
-    n = snprintf(k, sizeof(k), "t:%s", key);
-    api->shm_get(c->zone, (sl_str_t){k, (size_t)n}, NULL, 0, NULL, &t);
+    /* "t:" + key, then "p:" + key (no snprintf: twice per limit per request) */
+    k[0] = 't';
+    k[1] = ':';
+    memcpy(k + 2, key, n);
+    api->shm_get(c->zone, (sl_str_t){k, n + 2}, NULL, 0, NULL, &t);
     k[0] = 'p';
-    api->shm_get(c->zone, (sl_str_t){k, (size_t)n}, NULL, 0, NULL, &p);
+    api->shm_get(c->zone, (sl_str_t){k, n + 2}, NULL, 0, NULL, &p);
     return t + p;
 }
 
