@@ -29,7 +29,7 @@
 typedef struct sl_ocsp_shared {
     _Atomic int64_t next_fetch_ms; /* CLOCK_MONOTONIC; 0 = at once */
     _Atomic unsigned seq;
-    _Atomic int failing; /* the failure was logged */
+    _Atomic int failing; /* the kind of failure logged last, 0 none */
     int64_t valid_until; /* wall clock, s: the response's nextUpdate; 0 = none */
     unsigned len;        /* 0 = nothing to staple */
     unsigned char der[SL_OCSP_DER_MAX];
@@ -277,19 +277,33 @@ fetch_release(sl_ocsp_fetch_t *fe)
     uv_close((uv_handle_t *)&fe->timer, fetch_close_cb);
 }
 
+/* The CA's verdict on a certificate (it unstaples at once). */
+static const char why_revoked[] = "the certificate is revoked";
+static const char why_unknown[] = "the certificate is unknown to the responder";
+
+enum { SL_OCSP_FAIL_FETCH = 1, SL_OCSP_FAIL_VERDICT = 2 };
+
 /* End a fetch: `why` NULL on success (the response is stored), else the
- * failure, logged if it is the first since the last success. */
+ * failure, logged if it is the first since the last success or of another
+ * kind than the one logged: a revocation that follows a responder outage
+ * is logged too. */
 static void
 fetch_end(sl_ocsp_fetch_t *fe, const char *why, int64_t next_in_ms)
 {
     const sl_ocsp_cert_t *c = &fe->f->o->c[fe->i];
     sl_ocsp_shared_t *sh = &fe->f->o->sh[fe->i];
+    int kind = 0;
+    if (why == why_revoked || why == why_unknown)
+        kind = SL_OCSP_FAIL_VERDICT;
+    else if (why != NULL)
+        kind = SL_OCSP_FAIL_FETCH;
+    int was = atomic_exchange(&sh->failing, kind);
 
-    if (why != NULL && atomic_exchange(&sh->failing, 1) == 0)
+    if (kind != 0 && was != kind)
         sl_log_warn("ssl_stapling: certificate %s: responder %s: %s; not stapled until a fetch "
                     "succeeds (a previous good response, until its nextUpdate)",
                     c->name, c->url, why);
-    else if (why == NULL && atomic_exchange(&sh->failing, 0) == 1)
+    else if (kind == 0 && was != 0)
         sl_log_info("ssl_stapling: certificate %s: responder %s answers again", c->name, c->url);
     else if (why == NULL)
         sl_log_debug("ssl_stapling: certificate %s: response fetched from %s", c->name, c->url);
@@ -345,8 +359,7 @@ accept_response(sl_ocsp_fetch_t *fe, OCSP_RESPONSE *resp, int64_t *next_ms)
         goto out;
     }
     if (status != V_OCSP_CERTSTATUS_GOOD) {
-        why = status == V_OCSP_CERTSTATUS_REVOKED ? "the certificate is revoked"
-                                                  : "the certificate is unknown to the responder";
+        why = status == V_OCSP_CERTSTATUS_REVOKED ? why_revoked : why_unknown;
         /* the CA's word: an older "good" must not be stapled any more */
         shared_store(&fe->f->o->sh[fe->i], NULL, 0, 0);
         goto out;

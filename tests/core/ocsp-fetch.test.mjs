@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 
-import { startSluice, runSluice, freePort, tmpDir, waitFor, sleep, PLUGINS_DIR } from './helpers.mjs';
+import { startSluice, runSluice, freePort, tmpDir, waitFor, sleep, PLUGINS_DIR, slow } from './helpers.mjs';
 import { makePki, indexLine, pemYaml } from './tls-certs.mjs';
 
 let pki, dir, cadir, aiaPort, aiaResponder;
@@ -32,7 +32,7 @@ async function startResponder(port) {
     p.on('exit', (c, sig) => { log += `[exit ${c} ${sig}]`; });
     const r = { proc: p, log: () => log, requests: () => (log.match(/OCSP Request Data:/g) ?? []).length };
     responders.push(r);
-    assert.ok(await waitFor(() => /ACCEPT/.test(log) || /exit/.test(log), 10000), log);
+    assert.ok(await waitFor(() => /ACCEPT/.test(log) || /exit/.test(log), slow(10000)), log);
     assert.match(log, /ACCEPT/, `the responder did not start: ${log}`);
     return r;
 }
@@ -93,10 +93,10 @@ after(async () => {
         await stopResponder(r);
 });
 
-test('the certificate\'s responder is asked once for the node, every worker staples the answer', { timeout: 60000 }, async () => {
+test('the certificate\'s responder is asked once for the node, every worker staples the answer', { timeout: slow(60000) }, async () => {
     const resp = aiaResponder;
     const { gw, port } = await gateway(pki.a.chain, pki.a.key, []);
-    assert.ok(await waitFor(async () => stapled(await status(port)), 20000, 200),
+    assert.ok(await waitFor(async () => stapled(await status(port)), slow(20000), 200),
         `never stapled:\n${gw.stderr}\nresponder:\n${resp.log()}`);
     // both workers staple: connections until each has taken some
     const from = gw.stderr.length;
@@ -115,14 +115,14 @@ test('the certificate\'s responder is asked once for the node, every worker stap
     // a reload: the new generation's workers fetch for themselves, once
     const old = gw.workers();
     await gw.reload();
-    assert.ok(await waitFor(() => gw.workers().length === 2 && gw.workers().every((p) => !old.includes(p)), 15000),
+    assert.ok(await waitFor(() => gw.workers().length === 2 && gw.workers().every((p) => !old.includes(p)), slow(15000)),
         'new workers after the reload');
-    assert.ok(await waitFor(async () => stapled(await status(port)), 20000, 200), gw.stderr);
-    assert.ok(await waitFor(() => resp.requests() >= 2, 10000), resp.log());
+    assert.ok(await waitFor(async () => stapled(await status(port)), slow(20000), 200), gw.stderr);
+    assert.ok(await waitFor(() => resp.requests() >= 2, slow(10000)), resp.log());
     assert.equal(resp.requests(), 2, `one more request for the new generation:\n${resp.log()}`);
 });
 
-test('a certificate of the declarative config is stapled too', { timeout: 60000 }, async () => {
+test('a certificate of the declarative config is stapled too', { timeout: slow(60000) }, async () => {
     const port = await freePort();
     const chainPem = fs.readFileSync(pki.a.chain, 'utf8');
     const gw = await startSluice(`_format_version: "3.0"
@@ -132,31 +132,34 @@ certificates:
 services: []
 `, { workers: 1, args: ['-l', `127.0.0.1:${port} ssl`, '--ssl-stapling', 'on'] });
     gws.push(gw);
-    assert.ok(await waitFor(async () => stapled(await status(port)), 20000, 200), gw.stderr);
+    assert.ok(await waitFor(async () => stapled(await status(port)), slow(20000), 200), gw.stderr);
 });
 
-test('ssl_stapling_responder: down -> logged once, no staple; up -> stapled; revoked on a refresh -> unstapled', { timeout: 60000 }, async () => {
+test('ssl_stapling_responder: down -> logged once, no staple; up -> stapled; revoked on a refresh -> unstapled', { timeout: slow(60000) }, async () => {
     const rport = await freePort();
     const { gw, port } = await gateway(pki.n.chain, pki.n.key,
         ['--ssl-stapling-responder', `http://127.0.0.1:${rport}/`, '--ssl-stapling-refresh', '1'], 1);
     const warned = /\[warn\] .*ssl_stapling: certificate .*responder http:\/\/127\.0\.0\.1:\d+\/: .*; not stapled until/;
-    assert.ok(await waitFor(() => warned.test(gw.stderr), 15000), gw.stderr);
+    assert.ok(await waitFor(() => warned.test(gw.stderr), slow(15000)), gw.stderr);
     let out = await status(port);
     assert.match(out, /OCSP response: no response sent/, out);
     await sleep(2500); // a few retries (every second) fail meanwhile, silently
     assert.equal(gw.stderr.split('\n').filter((l) => warned.test(l)).length, 1, `the failure is logged once:\n${gw.stderr}`);
 
     let resp = await startResponder(rport);
-    assert.ok(await waitFor(async () => stapled(await status(port)), 20000, 200), `${gw.stderr}\n${resp.log()}`);
-    assert.match(gw.stderr, /ssl_stapling: certificate .* answers again/);
+    assert.ok(await waitFor(async () => stapled(await status(port)), slow(20000), 200), `${gw.stderr}\n${resp.log()}`);
+    // stored for the workers first, logged after: the line may come later
+    assert.ok(await waitFor(() => /ssl_stapling: certificate .* answers again/.test(gw.stderr)), gw.stderr);
 
     // the CA revokes it: the next refresh is refused and the staple goes
     fs.writeFileSync(path.join(cadir, 'index.txt'), indexLine(pki.a.cert) + indexLine(pki.n.cert, 'R'));
     await stopResponder(resp);
     resp = await startResponder(rport);
-    assert.ok(await waitFor(async () => /OCSP response: no response sent/.test(await status(port)), 20000, 200),
+    assert.ok(await waitFor(async () => /OCSP response: no response sent/.test(await status(port)), slow(20000), 200),
         gw.stderr);
-    assert.match(gw.stderr, /the certificate is revoked; not stapled until a fetch succeeds/);
+    // logged even when a refresh failed while the responder restarted
+    assert.ok(await waitFor(() => /the certificate is revoked; not stapled until a fetch succeeds/.test(gw.stderr)),
+        gw.stderr);
     fs.writeFileSync(path.join(cadir, 'index.txt'), indexLine(pki.a.cert) + indexLine(pki.n.cert));
 });
 
