@@ -13,7 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
-import { startSluice, request, waitFor, freePort, tmpDir, sleep } from './helpers.mjs';
+import { startSluice, request, waitFor, freePort, tmpDir, sleep, slow } from './helpers.mjs';
 
 /* ---- mock providers ------------------------------------------------------ */
 
@@ -153,14 +153,14 @@ async function record(id) {
         const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l);
         rec = lines.map((l) => JSON.parse(l)).find((x) => x.request.headers['x-test-id'] === id);
         return rec !== undefined;
-    }, 5000);
+    }, slow(10000));
     assert.ok(rec, `log record of ${id}`);
     return rec;
 }
 
 /* ---- tests ------------------------------------------------------------------ */
 
-test('a refused connection fails over to the next target; both tries are in the record', { timeout: 10000 }, async () => {
+test('a refused connection fails over to the next target; both tries are in the record', { timeout: slow(10000) }, async () => {
     B.mode = 'ok';
     const r = await send('refused');
     assert.equal(r.status, 200, r.text);
@@ -183,7 +183,7 @@ test('a refused connection fails over to the next target; both tries are in the 
     assert.equal(rec.upstream_status, '502, 200', "nginx's $upstream_status, as Kong logs it");
 });
 
-test('a 429 is rejected before anything reaches the client; the next target gets the body the balancer set', { timeout: 10000 }, async () => {
+test('a 429 is rejected before anything reaches the client; the next target gets the body the balancer set', { timeout: slow(10000) }, async () => {
     A.mode = 429;
     B.mode = 'ok';
     const r = await send('status');
@@ -208,7 +208,7 @@ test('a 429 is rejected before anything reaches the client; the next target gets
     assert.equal(rec.upstream_status, '429, 200');
 });
 
-test('a rejected answer that was read whole keeps its keep-alive connection', { timeout: 10000 }, async () => {
+test('a rejected answer that was read whole keeps its keep-alive connection', { timeout: slow(10000) }, async () => {
     A.mode = 429;
     B.mode = 'ok';
     const r1 = await send('status');
@@ -220,16 +220,16 @@ test('a rejected answer that was read whole keeps its keep-alive connection', { 
     assert.equal(s1.closed, false);
 });
 
-test('a rejected answer whose body is still coming is not drained: its connection is closed', { timeout: 10000 }, async () => {
+test('a rejected answer whose body is still coming is not drained: its connection is closed', { timeout: slow(10000) }, async () => {
     A.mode = '503-slow';
     B.mode = 'ok';
     const r = await send('status');
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers['x-served-by'], 'B');
-    assert.ok(await waitFor(() => A.of(r.id)[0].closed, 3000), 'the gateway closed it');
+    assert.ok(await waitFor(() => A.of(r.id)[0].closed, slow(10000)), 'the gateway closed it');
 });
 
-test('a streaming request fails over before the first byte (503 on A, SSE from B)', { timeout: 10000 }, async () => {
+test('a streaming request fails over before the first byte (503 on A, SSE from B)', { timeout: slow(10000) }, async () => {
     A.mode = 503;
     B.mode = 'sse';
     const r = await send('stream', { body: '{"model":"m","stream":true}' });
@@ -240,7 +240,7 @@ test('a streaming request fails over before the first byte (503 on A, SSE from B
     assert.equal(B.count(r.id), 1);
 });
 
-test('after the first byte went to the client nothing is retried', { timeout: 10000 }, async () => {
+test('after the first byte went to the client nothing is retried', { timeout: slow(10000) }, async () => {
     A.mode = 'sse-break';
     B.mode = 'sse';
     let text = '';
@@ -261,7 +261,7 @@ test('after the first byte went to the client nothing is retried', { timeout: 10
     assert.equal(rec.tries.length, 1);
 });
 
-test('read timeout with non_idempotent: the plugin is told the request may have arrived, and goes on', { timeout: 10000 }, async () => {
+test('read timeout with non_idempotent: the plugin is told the request may have arrived, and goes on', { timeout: slow(10000) }, async () => {
     A.mode = 'hang';
     B.mode = 'ok';
     const r = await send('timeout-ni');
@@ -272,7 +272,7 @@ test('read timeout with non_idempotent: the plugin is told the request may have 
     assert.deepEqual([rec.tries[0].state, rec.tries[0].code], ['failed', 504]);
 });
 
-test('read timeout without non_idempotent: the plugin gives up, 504, the next target is never asked', { timeout: 10000 }, async () => {
+test('read timeout without non_idempotent: the plugin gives up, 504, the next target is never asked', { timeout: slow(10000) }, async () => {
     A.mode = 'hang';
     B.mode = 'ok';
     const r = await send('timeout');
@@ -283,7 +283,7 @@ test('read timeout without non_idempotent: the plugin gives up, 504, the next ta
     assert.equal(triesLines(r.id).length, 2, 'the balancer was asked, and said no');
 });
 
-test('the retry budget (upstream_retries_set 1): the third target is never tried, the last 429 goes through', { timeout: 10000 }, async () => {
+test('the retry budget (upstream_retries_set 1): the third target is never tried, the last 429 goes through', { timeout: slow(10000) }, async () => {
     A.mode = 429;
     B.mode = 429;
     C.mode = 'ok';
@@ -300,7 +300,7 @@ test('the retry budget (upstream_retries_set 1): the third target is never tried
     assert.equal(rec.tries.length, 2);
 });
 
-test('the balancer gives up with its own answer when no target is left', { timeout: 10000 }, async () => {
+test('the balancer gives up with its own answer when no target is left', { timeout: slow(10000) }, async () => {
     const r = await send('giveup');
     assert.equal(r.status, 503, r.text);
     assert.equal(r.json().message, 'no target left');
@@ -312,7 +312,7 @@ test('the balancer gives up with its own answer when no target is left', { timeo
     assert.equal(rec.source, 'kong');
 });
 
-test('a client that goes away during the second try frees it; the gateway goes on', { timeout: 10000 }, async () => {
+test('a client that goes away during the second try frees it; the gateway goes on', { timeout: slow(10000) }, async () => {
     A.mode = 503;
     B.mode = 'hang';
     const id = `b${++seq}`;
@@ -321,9 +321,9 @@ test('a client that goes away during the second try frees it; the gateway goes o
     const body = '{"model":"m"}';
     sock.write(`POST /stream/v1/chat HTTP/1.1\r\nHost: x\r\nX-Test-Id: ${id}\r\n` +
                `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-    assert.ok(await waitFor(() => B.count(id) === 1, 3000), 'the second try reached B');
+    assert.ok(await waitFor(() => B.count(id) === 1, slow(10000)), 'the second try reached B');
     sock.destroy();
-    assert.ok(await waitFor(() => B.of(id)[0].closed, 3000), 'the gateway dropped the upstream connection');
+    assert.ok(await waitFor(() => B.of(id)[0].closed, slow(10000)), 'the gateway dropped the upstream connection');
     const rec = await record(id);
     assert.equal(rec.response.status, 499);
     assert.equal(rec.tries.length, 2);
@@ -332,7 +332,7 @@ test('a client that goes away during the second try frees it; the gateway goes o
     assert.equal(r.status, 200);
 });
 
-test("a plugin that points a try at a Kong upstream's name: the core picks the target, the next try the next one", { timeout: 10000 }, async () => {
+test("a plugin that points a try at a Kong upstream's name: the core picks the target, the next try the next one", { timeout: slow(10000) }, async () => {
     B.mode = 'ok';
     const rs = [await send('pool'), await send('pool')];   // round-robin: one of them starts on the dead target
     for (const r of rs) {

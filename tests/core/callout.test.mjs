@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { startUpstream } from './upstream.mjs';
-import { startSluice, request, waitFor, tmpDir, freePort } from './helpers.mjs';
+import { startSluice, request, waitFor, tmpDir, freePort, slow } from './helpers.mjs';
 
 let up, gw, file;
 
@@ -50,7 +50,7 @@ after(async () => {
 
 const via = async (route, p) => (await request(gw.port, { path: `/${route}`, headers: p ? { 'x-callout-path': p } : {} })).json().headers;
 
-test('a paused access phase resumes with the callout answer', { timeout: 10000 }, async () => {
+test('a paused access phase resumes with the callout answer', { timeout: slow(10000) }, async () => {
     const h = await via('co', '/check?x=1');
     assert.equal(h['x-callout-status'], '200');
     assert.match(h['x-callout-type'], /application\/json/);
@@ -65,7 +65,7 @@ test('a paused access phase resumes with the callout answer', { timeout: 10000 }
         assert.equal((await via('co', `/n${i}`))['x-callout-status'], '200');
 });
 
-test('callout failures come back as error codes', { timeout: 10000 }, async () => {
+test('callout failures come back as error codes', { timeout: slow(10000) }, async () => {
     assert.equal((await via('cofast', '/_/stall?ms=3000'))['x-callout-err'], 'timed out');
     assert.equal((await via('codead'))['x-callout-err'], 'connect failed');
     assert.equal((await via('cosmall', '/_/big?size=5000'))['x-callout-err'], 'response body too large');
@@ -74,7 +74,7 @@ test('callout failures come back as error codes', { timeout: 10000 }, async () =
     assert.equal((await via('co', '/a b'))['x-callout-err'], 'refused'); // space in the URL
 });
 
-test('a cancelled callout never calls back', { timeout: 10000 }, async () => {
+test('a cancelled callout never calls back', { timeout: slow(10000) }, async () => {
     const h = await via('cocancel');
     assert.equal(h['x-callout-err'], 'cancelled');
     // the upstream answers after 300 ms; wait for a later request to pass that mark
@@ -82,6 +82,6 @@ test('a cancelled callout never calls back', { timeout: 10000 }, async () => {
     assert.ok(!lines().includes('late callback'), lines());
 });
 
-test('a worker-level callout from a worker timer', { timeout: 10000 }, async () => {
+test('a worker-level callout from a worker timer', { timeout: slow(10000) }, async () => {
     assert.ok(await waitFor(() => lines().includes('worker 204 r=null')), lines());
 });

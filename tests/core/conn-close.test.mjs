@@ -17,7 +17,7 @@ import tls from 'node:tls';
 import fs from 'node:fs';
 
 import { startUpstream } from './upstream.mjs';
-import { startSluice, freePort, tmpDir, simpleConfig, sleep, waitFor } from './helpers.mjs';
+import { startSluice, freePort, tmpDir, simpleConfig, sleep, waitFor, slow } from './helpers.mjs';
 import { makePki } from './tls-certs.mjs';
 
 let up, gw, pki, tlsPort;
@@ -93,7 +93,7 @@ const CLOSE_WAIT = 0x08;
 // closes sends its FIN with the close; one that lingers sends it with a
 // shutdown and keeps the socket.
 async function closedWithFin(port, sock) {
-    await waitFor(() => tcpEntry(sock.localPort, port)?.state === CLOSE_WAIT, 10000);
+    await waitFor(() => tcpEntry(sock.localPort, port)?.state === CLOSE_WAIT, slow(10000));
     const gwSide = tcpEntry(port, sock.localPort);
     return gwSide === undefined || gwSide.inode === 0;
 }
@@ -128,7 +128,7 @@ test('a 6 MB answer the client reads late arrives whole before the close', async
         const b = body(text);
         assert.equal(b.length, size, `secure=${secure}: ${b.length} bytes of ${size}`);
         assert.equal(b.slice(size - 3), 'abcdefghijklmnopqrstuvwxyz'.repeat(Math.ceil(size / 26)).slice(size - 3, size));
-        assert.ok(await waitFor(() => closedByGateway(secure ? tlsPort : gw.port, sock), 10000),
+        assert.ok(await waitFor(() => closedByGateway(secure ? tlsPort : gw.port, sock), slow(10000)),
                   `secure=${secure}: the connection is not closed`);
         sock.destroy();
     }

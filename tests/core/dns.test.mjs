@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 
-import { startSluice, runSluice, request, waitFor, freePort, tmpDir } from './helpers.mjs';
+import { startSluice, runSluice, request, waitFor, freePort, tmpDir, slow } from './helpers.mjs';
 import { startDnsServer } from './dns-server.mjs';
 
 const closers = [];
@@ -118,8 +118,8 @@ test('dns_no_sync: concurrent misses share one query; on, each request asks its 
         try {
             const reqs = Array.from({ length: 5 }, () => request(g.port, { path: '/x', timeoutMs: 30000 }));
             const inFlight = async () => JSON.parse((await request(statusPort, { path: '/status' })).text).server.connections_writing;
-            assert.ok(await waitFor(async () => await inFlight() >= 5, 10000), 'five requests waiting for the name');
-            assert.ok(await waitFor(() => dns.countIds(name, 'A') >= (noSync === 'on' ? 5 : 1), 10000), JSON.stringify(dns.queries));
+            assert.ok(await waitFor(async () => await inFlight() >= 5, slow(10000)), 'five requests waiting for the name');
+            assert.ok(await waitFor(() => dns.countIds(name, 'A') >= (noSync === 'on' ? 5 : 1), slow(10000)), JSON.stringify(dns.queries));
             dns.release(name);
             for (const r of await Promise.all(reqs))
                 assert.equal(r.status, 200);
@@ -138,7 +138,7 @@ test('an unknown name is a 502 naming the host; retried no more', async () => {
     try {
         const r = await request(g.port, { path: '/x' });
         assert.equal(r.status, 502);
-        await waitFor(() => /could not resolve host "nowhere\.test"/.test(g.stderr), 5000);
+        await waitFor(() => /could not resolve host "nowhere\.test"/.test(g.stderr), slow(10000));
         assert.match(g.stderr, /could not resolve host "nowhere\.test"/);
         assert.ok(dns.count('nowhere.test', 'A') >= 1);
         // dns_not_found_ttl (30 s): the second request asks nobody.
@@ -193,7 +193,7 @@ test('a host-name target is one balancer entry per address, re-resolved, health 
         assert.ok(await waitFor(async () => {
             await request(g.port, { path: '/x' }); // finds the answer stale, starts the refresh
             return two.test(g.stderr);
-        }, 15000, 200), g.stderr);
+        }, slow(15000), 200), g.stderr);
         const seen = { a: 0, b: 0 };
         for (let i = 0; i < 20; i++) {
             const r = await request(g.port, { path: '/x' });
@@ -237,7 +237,7 @@ test('a target with SRV records: one entry per record of the best priority, its 
     const g = await startSluice(upstreamConfig('llm.test:9'),
                                 { workers: 1, args: ['--dns-resolver', `127.0.0.1:${dns.port}`] });
     try {
-        assert.ok(await waitFor(() => /target llm\.test:9 now has 2 SRV records/.test(g.stderr), 10000), g.stderr);
+        assert.ok(await waitFor(() => /target llm\.test:9 now has 2 SRV records/.test(g.stderr), slow(10000)), g.stderr);
         const seen = { a: 0, b: 0, c: 0 };
         for (let i = 0; i < 40; i++) {
             const r = await request(g.port, { path: '/x' });
@@ -283,7 +283,7 @@ test('each address on the status listener and in prometheus; a name that stops r
     const t = `pool.test:${a.port}`;
     const addrs = async () => (await health()).data[0].data.addresses.map((x) => `${x.ip}:${x.port}=${x.health}`);
     try {
-        assert.ok(await waitFor(async () => (await addrs()).length === 2, 10000), JSON.stringify(await health()));
+        assert.ok(await waitFor(async () => (await addrs()).length === 2, slow(10000)), JSON.stringify(await health()));
         let h = (await health()).data[0];
         assert.equal(h.health, 'HEALTHY');
         assert.equal(h.data.dns, 'A');
@@ -297,7 +297,7 @@ test('each address on the status listener and in prometheus; a name that stops r
         assert.ok(await waitFor(async () => {
             await request(g.port, { path: '/x' });
             return (await addrs()).includes(`127.0.0.2:${a.port}=UNHEALTHY`);
-        }, 10000), JSON.stringify(await health()));
+        }, slow(10000)), JSON.stringify(await health()));
         h = (await health()).data[0];
         assert.equal(h.health, 'HEALTHY');
         assert.deepEqual(h.data.weight, { total: 200, unavailable: 100, available: 100 });
@@ -306,7 +306,7 @@ test('each address on the status listener and in prometheus; a name that stops r
         // The name goes away (NXDOMAIN, no stale answer allowed): no
         // address left, Kong's DNS_ERROR, and no peer for a request.
         dns.remove('pool.test');
-        assert.ok(await waitFor(async () => (await health()).data[0].health === 'DNS_ERROR', 10000), JSON.stringify(await health()));
+        assert.ok(await waitFor(async () => (await health()).data[0].health === 'DNS_ERROR', slow(10000)), JSON.stringify(await health()));
         h = (await health()).data[0];
         assert.deepEqual(h.data.addresses, []);
         assert.match(h.data.dns, /could not resolve (SRV of )?host "pool\.test"/);
@@ -318,7 +318,7 @@ test('each address on the status listener and in prometheus; a name that stops r
 
         // It resolves again: the address comes back with its health.
         dns.set('pool.test', { A: [{ address: '127.0.0.1', ttl: 3600 }] });
-        assert.ok(await waitFor(async () => (await health()).data[0].health === 'HEALTHY', 10000), JSON.stringify(await health()));
+        assert.ok(await waitFor(async () => (await health()).data[0].health === 'HEALTHY', slow(10000)), JSON.stringify(await health()));
         assert.deepEqual(await addrs(), [`127.0.0.1:${a.port}=HEALTHY`]);
         assert.equal((await request(g.port, { path: '/x' })).text, 'a');
     } finally {
@@ -340,19 +340,19 @@ test('an address keeps its health over a reload while it is still resolved', asy
     });
     const addrs = async () => (await health()).data[0].data.addresses.map((x) => `${x.ip}=${x.health}`);
     try {
-        assert.ok(await waitFor(async () => (await addrs()).length === 2, 10000));
+        assert.ok(await waitFor(async () => (await addrs()).length === 2, slow(10000)));
         await b.close();
         assert.ok(await waitFor(async () => {
             await request(g.port, { path: '/x' });
             return (await addrs()).includes('127.0.0.2=UNHEALTHY');
-        }, 10000));
+        }, slow(10000)));
         const hash = (await request(statusPort, { path: '/status' })).json().configuration_hash;
         await g.reload(upstreamConfig(`pool.test:${a.port}`, hc).replace('retries: 2', 'retries: 3'));
         // the new generation's worker answers once it resolved the name
         assert.ok(await waitFor(async () => {
             const s = (await request(statusPort, { path: '/status' })).json();
             return s.configuration_hash !== hash && (await addrs()).length === 2;
-        }, 10000), g.stderr);
+        }, slow(10000)), g.stderr);
         assert.deepEqual((await addrs()).sort(), ['127.0.0.1=HEALTHY', '127.0.0.2=UNHEALTHY']);
         for (let i = 0; i < 4; i++)
             assert.equal((await request(g.port, { path: '/x' })).text, 'a');
@@ -373,7 +373,7 @@ test('a name with more addresses than the DNS layer keeps: 16 entries, each with
         args: ['--dns-resolver', `127.0.0.1:${dns.port}`],
     });
     try {
-        assert.ok(await waitFor(() => /target pool\.test:9 now has 16 addresses/.test(g.stderr), 10000), g.stderr);
+        assert.ok(await waitFor(() => /target pool\.test:9 now has 16 addresses/.test(g.stderr), slow(10000)), g.stderr);
         // nothing listens on port 9: each try marks its own address down
         // (startSluice's readiness request may have taken some already)
         const downs = async () => (await health()).data[0].data.addresses.filter((x) => x.health === 'UNHEALTHY').length;
@@ -432,7 +432,7 @@ test('dns_hostsfile, dns_order, dns_cache_size and NONE in the settings file; ba
     }
     const g2 = await startSluice(upstreamConfig(`pool.test:${port}`), { workers: 1, args: ['-c', settings] });
     try {
-        assert.ok(await waitFor(() => /target pool\.test:\d+ now has 1 address/.test(g2.stderr), 10000), g2.stderr);
+        assert.ok(await waitFor(() => /target pool\.test:\d+ now has 1 address/.test(g2.stderr), slow(10000)), g2.stderr);
         assert.equal((await request(g2.port, { path: '/x' })).text, 'a');
         assert.equal(dns.count('pool.test', 'SRV'), 0, JSON.stringify(dns.queries));
         assert.equal(dns.count('pool.test', 'AAAA'), 0, JSON.stringify(dns.queries));

@@ -24,6 +24,16 @@ export const TEST_PLUGINS_DIR = abs(process.env.SLUICE_TEST_PLUGINS_DIR ?? 'buil
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A sanitizer build (ASan+UBSan, tests/run's second pass) runs ~3x slower:
+// a bound on how long the gateway may take is multiplied by SLOW.  Bounds
+// are also set for a loaded CI machine: generous enough that only a wrong
+// behaviour (a timer that never fires, a back-off, a hang) can exceed them.
+export const SANITIZED = (() => {
+    try { return fs.readFileSync(SLUICE_BIN).includes('__asan_init'); } catch { return false; }
+})();
+export const SLOW = SANITIZED ? 3 : 1;
+export const slow = (ms) => ms * SLOW;
+
 export function tmpDir(prefix = 'sluice-e2e-') {
     return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -82,7 +92,7 @@ export function alive(pid) {
     }
 }
 
-export async function waitFor(pred, timeoutMs = 5000, stepMs = 20) {
+export async function waitFor(pred, timeoutMs = slow(5000), stepMs = 20) {
     const end = Date.now() + timeoutMs;
     for (;;) {
         const v = await pred();
@@ -317,7 +327,7 @@ export class RawClient {
         return { status, reason: m[2], headers, rawHeaders, body, text: body.toString('utf8') };
     }
 
-    async next({ timeoutMs = 5000, noBody = false } = {}) {
+    async next({ timeoutMs = slow(10000), noBody = false } = {}) {
         const end = Date.now() + timeoutMs;
         for (;;) {
             const r = this.#parse(noBody);
@@ -328,7 +338,7 @@ export class RawClient {
     }
 
     // Resolves true when the peer closes within timeoutMs.
-    async waitClosed(timeoutMs = 3000) {
+    async waitClosed(timeoutMs = slow(10000)) {
         const end = Date.now() + timeoutMs;
         while (!this.closed && Date.now() < end) {
             try { await this.#more(Math.max(1, end - Date.now())); } catch { break; }

@@ -17,7 +17,7 @@ import path from 'node:path';
 import http from 'node:http';
 
 import { startUpstream } from './upstream.mjs';
-import { startSluice, runSluice, request, tmpDir, SLUICE_BIN, REPO } from './helpers.mjs';
+import { startSluice, runSluice, request, tmpDir, SLUICE_BIN, REPO, slow } from './helpers.mjs';
 
 const BUILD_DIR = path.resolve(REPO, process.env.SLUICE_BUILD_DIR ??
                                path.dirname(path.dirname(SLUICE_BIN)));
@@ -89,7 +89,7 @@ SL_PLUGIN_EXPORT const sl_plugin_t sluice_plugin = {
 };
 `;
 
-test('the install has the binary, header, pkg-config file and bundled plugins', { timeout: 30000 }, () => {
+test('the install has the binary, header, pkg-config file and bundled plugins', { timeout: slow(30000) }, () => {
     assert.ok(fs.existsSync(bin), `${bin} installed`);
     assert.ok(fs.existsSync(path.join(prefix, 'include', 'sluice', 'plugin.h')), 'plugin.h installed');
     assert.ok(fs.existsSync(path.join(pcDir, 'sluice.pc')), 'sluice.pc installed');
@@ -103,7 +103,7 @@ test('the install has the binary, header, pkg-config file and bundled plugins', 
     assert.ok(cflags.some((f) => f.startsWith('-I') && f.includes(root)), `cflags ${cflags}`);
 });
 
-test('an out-of-tree plugin built with plain cc works on its route only', { timeout: 60000 }, async () => {
+test('an out-of-tree plugin built with plain cc works on its route only', { timeout: slow(60000) }, async () => {
     const work = path.join(root, 'oot');
     const plugins = path.join(root, 'my-plugins');
     fs.mkdirSync(work, { recursive: true });

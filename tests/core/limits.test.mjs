@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startUpstream } from './upstream.mjs';
-import { startSluice, request, RawClient, get, sleep, simpleConfig } from './helpers.mjs';
+import { startSluice, request, RawClient, get, sleep, simpleConfig, slow } from './helpers.mjs';
 
 let up, gw;
 
@@ -33,14 +33,14 @@ function assertJsonError(r, status) {
     assert.equal(typeof JSON.parse(r.text).message, 'string');
 }
 
-test('requests within the limits pass', { timeout: 5000 }, async () => {
+test('requests within the limits pass', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { method: 'POST', path: '/p/ok', body: 'x'.repeat(1024),
                                        headers: { 'X-Big': 'h'.repeat(2000) } });
     assert.equal(r.status, 200);
     assert.equal(r.json().bodyLength, 1024);
 });
 
-test('431 for oversized headers', { timeout: 5000 }, async () => {
+test('431 for oversized headers', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     c.write(get(gw.port, '/p/x', { 'X-Huge': 'h'.repeat(8000) }));
     const r = await c.next();
@@ -49,7 +49,7 @@ test('431 for oversized headers', { timeout: 5000 }, async () => {
     assert.equal(up.requests.filter((q) => q.headers['x-huge']).length, 0);
 });
 
-test('413 for an oversized body (Content-Length and chunked)', { timeout: 5000 }, async () => {
+test('413 for an oversized body (Content-Length and chunked)', { timeout: slow(10000) }, async () => {
     let c = await RawClient.open(gw.port);
     c.write(`POST /p/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n` + 'b'.repeat(2048));
     let r = await c.next();
@@ -64,26 +64,26 @@ test('413 for an oversized body (Content-Length and chunked)', { timeout: 5000 }
     c.destroy();
 });
 
-test('408 when headers arrive too slowly', { timeout: 5000 }, async () => {
+test('408 when headers arrive too slowly', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     const t0 = Date.now();
     c.write('GET /p/slow HTTP/1.1\r\nHost: x\r\n');   // never finished
-    const r = await c.next({ timeoutMs: 3000 });
+    const r = await c.next({ timeoutMs: slow(8000) });
     const took = Date.now() - t0;
     assertJsonError(r, 408);
     assert.ok(took >= 400 && took < 2500, `took ${took} ms`);
     assert.ok(await c.waitClosed(), 'connection closed');
 });
 
-test('408 when the body arrives too slowly', { timeout: 5000 }, async () => {
+test('408 when the body arrives too slowly', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     c.write('POST /p/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc');
-    const r = await c.next({ timeoutMs: 3000 });
+    const r = await c.next({ timeoutMs: slow(8000) });
     assertJsonError(r, 408);
     assert.ok(await c.waitClosed(), 'connection closed');
 });
 
-test('malformed requests get 400 and the connection closes', { timeout: 10000 }, async () => {
+test('malformed requests get 400 and the connection closes', { timeout: slow(10000) }, async () => {
     const bad = [
         'GARBAGE\r\n\r\n',
         'GET /p HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n',
@@ -95,7 +95,7 @@ test('malformed requests get 400 and the connection closes', { timeout: 10000 },
     for (const b of bad) {
         const c = await RawClient.open(gw.port);
         c.write(b);
-        const r = await c.next({ timeoutMs: 3000 });
+        const r = await c.next({ timeoutMs: slow(8000) });
         assertJsonError(r, 400);
         assert.ok(await c.waitClosed(), `connection closed after ${JSON.stringify(b)}`);
     }
@@ -108,7 +108,7 @@ test('malformed requests get 400 and the connection closes', { timeout: 10000 },
     assert.equal(up.requests.filter((q) => q.url === '/base/after').length, 0);
 });
 
-test('garbage never kills a worker', { timeout: 10000 }, async () => {
+test('garbage never kills a worker', { timeout: slow(10000) }, async () => {
     const before = gw.workers();
     for (let i = 0; i < 20; i++) {
         const c = await RawClient.open(gw.port);

@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 import { startUpstream } from './upstream.mjs';
-import { startSluice, simpleConfig, tmpDir, waitFor, SLUICE_BIN } from './helpers.mjs';
+import { startSluice, simpleConfig, tmpDir, waitFor, SLUICE_BIN, slow } from './helpers.mjs';
 
 const built = spawnSync(SLUICE_BIN, ['-V'], { encoding: 'utf8' }).stdout ?? '';
 const python = spawnSync('python3', ['-c', 'pass']).status === 0;
@@ -44,7 +44,7 @@ before(async () => {
             buf = buf.slice(i + 1);
         }
     });
-    assert.ok(await waitFor(() => messages.includes('bound'), 5000), 'notify listener');
+    assert.ok(await waitFor(() => messages.includes('bound'), slow(30000)), 'notify listener (python3 starting)');
 });
 
 after(async () => {
@@ -54,7 +54,7 @@ after(async () => {
 
 const seen = (re, from = 0) => messages.slice(from).findIndex((m) => re.test(m));
 
-test('READY, RELOADING/READY on reload, STOPPING on stop', { skip, timeout: 30000 }, async () => {
+test('READY, RELOADING/READY on reload, STOPPING on stop', { skip, timeout: slow(30000) }, async () => {
     const config = simpleConfig(up.port);
     const g = await startSluice(config, { workers: 1, env: { NOTIFY_SOCKET: sock } });
     try {

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 
-import { startSluice, runSluice, freePort, tmpDir, waitFor, PLUGINS_DIR } from './helpers.mjs';
+import { startSluice, runSluice, freePort, tmpDir, waitFor, PLUGINS_DIR, slow } from './helpers.mjs';
 import { makePki, indexLine } from './tls-certs.mjs';
 
 let pki, dir, responder, respPort, gw, tlsPort;
@@ -135,5 +135,5 @@ test('a reload reads the file again: a revoked certificate\'s response is not st
         gw.stderr.slice(before));
     // the new generation's worker answers without a staple
     assert.ok(await waitFor(async () => /OCSP response: no response sent/.test(
-        await sclient(['-tls1_3', '-status', '-sigalgs', 'rsa_pss_rsae_sha256'])), 10000, 200));
+        await sclient(['-tls1_3', '-status', '-sigalgs', 'rsa_pss_rsae_sha256'])), slow(10000), 200));
 });

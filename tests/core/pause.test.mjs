@@ -12,7 +12,7 @@ import path from 'node:path';
 import http from 'node:http';
 
 import { startUpstream } from './upstream.mjs';
-import { startSluice, request, waitFor, tmpDir, RawClient } from './helpers.mjs';
+import { startSluice, request, waitFor, tmpDir, RawClient, slow } from './helpers.mjs';
 
 let up, gw, file;
 
@@ -53,7 +53,7 @@ after(async () => {
     await up?.close();
 });
 
-test('a paused access phase resumes and the request is proxied', { timeout: 10000 }, async () => {
+test('a paused access phase resumes and the request is proxied', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/pa/x' });
     assert.equal(r.status, 200);
     assert.equal(r.json().headers['x-paused'], 'access');
@@ -64,7 +64,7 @@ test('a paused access phase resumes and the request is proxied', { timeout: 1000
     assert.equal(p.json().bodyLength, body.length);
 });
 
-test('a paused body phase resumes with the body intact', { timeout: 10000 }, async () => {
+test('a paused body phase resumes with the body intact', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/pb', method: 'POST', body: 'hello' });
     assert.equal(r.status, 200);
     const j = r.json();
@@ -72,7 +72,7 @@ test('a paused body phase resumes with the body intact', { timeout: 10000 }, asy
     assert.equal(j.headers['x-paused'], 'body');
 });
 
-test('resume with respond or error, and from inside the handler', { timeout: 10000 }, async () => {
+test('resume with respond or error, and from inside the handler', { timeout: slow(10000) }, async () => {
     const a = await request(gw.port, { path: '/pr' });
     assert.equal(a.status, 202);
     assert.equal(a.text, 'access');
@@ -87,7 +87,7 @@ test('resume with respond or error, and from inside the handler', { timeout: 100
     assert.equal(q.json().headers['x-paused'], 'access');
 });
 
-test('keep-alive connections carry paused requests one after another', { timeout: 10000 }, async () => {
+test('keep-alive connections carry paused requests one after another', { timeout: slow(10000) }, async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const ports = new Set();
     for (let i = 0; i < 5; i++) {
@@ -99,7 +99,7 @@ test('keep-alive connections carry paused requests one after another', { timeout
     assert.equal(ports.size, 1);
 });
 
-test('a client that disconnects mid-pause cancels it: plugin told once, log runs', { timeout: 10000 }, async () => {
+test('a client that disconnects mid-pause cancels it: plugin told once, log runs', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     c.write('GET /never HTTP/1.1\r\nHost: x\r\n\r\n');
     let id;
@@ -108,9 +108,9 @@ test('a client that disconnects mid-pause cancels it: plugin told once, log runs
         const l = all.find((x) => x.startsWith('pend ') && !all.some((y) => y.startsWith(`log ${x.slice(5)} `)));
         if (l) id = l.slice(5);
         return !!l;
-    }, 5000), 'the request paused');
+    }, slow(10000)), 'the request paused');
     c.destroy();
-    assert.ok(await waitFor(() => lines().includes(`log ${id} 1`), 5000), lines().join('\n'));
+    assert.ok(await waitFor(() => lines().includes(`log ${id} 1`), slow(10000)), lines().join('\n'));
     const mine = lines().filter((l) => l.includes(id));
     assert.deepEqual(mine, [`pend ${id}`, `cancel ${id} 1`, `log ${id} 1`]); // 1 = CLIENT_ABORT
     // the worker is fine
@@ -118,7 +118,7 @@ test('a client that disconnects mid-pause cancels it: plugin told once, log runs
     assert.equal(r.status, 200);
 });
 
-test('a pause that outlives its timeout answers 504 and says which plugin', { timeout: 10000 }, async () => {
+test('a pause that outlives its timeout answers 504 and says which plugin', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/slow', method: 'POST', body: 'x' });
     assert.equal(r.status, 504);
     assert.match(r.json().message, /did not finish in time/);
@@ -129,7 +129,7 @@ test('a pause that outlives its timeout answers 504 and says which plugin', { ti
     assert.deepEqual(lines().filter((l) => l.includes(id)), [`pend ${id}`, `cancel ${id} 7`, `log ${id} 7`]);
 });
 
-test('the host refuses what would split the upstream request or come too late', { timeout: 10000 }, async () => {
+test('the host refuses what would split the upstream request or come too late', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/guard', method: 'POST', body: 'original', headers: { 'X-Gone': '1', 'X-Gone-Too': '1' } });
     assert.equal(r.status, 200);
     // then req_headers_set (1.5): one accepted, five refused; then header

@@ -13,7 +13,7 @@ import http from 'node:http';
 import { startUpstream, nowMs } from './upstream.mjs';
 import {
     startSluice, runSluice, request, sleep, waitFor, tmpDir, freePort,
-    PLUGINS_DIR, TEST_PLUGINS_DIR,
+    PLUGINS_DIR, TEST_PLUGINS_DIR, slow,
 } from './helpers.mjs';
 
 let up, gw, dir, traceFile, logFile, deadPort;
@@ -119,7 +119,7 @@ const traceLines = (id) => (fs.existsSync(traceFile) ? fs.readFileSync(traceFile
 const loggerRecords = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '')
     .split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l));
 
-const loggerFor = (id) => waitFor(() => loggerRecords().find((r) => r.id === id), 3000);
+const loggerFor = (id) => waitFor(() => loggerRecords().find((r) => r.id === id), slow(10000));
 
 const headerValues = (raw, name) => {
     const out = [];
@@ -128,7 +128,7 @@ const headerValues = (raw, name) => {
     return out;
 };
 
-test('phases run in priority order, ties reverse alphabetical', { timeout: 10000 }, async () => {
+test('phases run in priority order, ties reverse alphabetical', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { method: 'POST', path: '/order/x', body: 'body!' });
     assert.equal(r.status, 200);
     const id = r.headers['x-kong-request-id'];
@@ -147,7 +147,7 @@ test('phases run in priority order, ties reverse alphabetical', { timeout: 10000
     const lines = await waitFor(() => {
         const l = traceLines(id);
         return l.filter((x) => x.includes(' summary ')).length === 4 ? l : null;
-    }, 3000);
+    }, slow(10000));
     assert.ok(lines, 'log phase ran for all four');
     const phases = ['access', 'body', 'header_filter', 'body_filter_eof', 'log'];
     const expected = [];
@@ -158,7 +158,7 @@ test('phases run in priority order, ties reverse alphabetical', { timeout: 10000
     }
 });
 
-test('precedence: route > service > global; disabled falls back', { timeout: 10000 }, async () => {
+test('precedence: route > service > global; disabled falls back', { timeout: slow(10000) }, async () => {
     const tag = async (p) => {
         const r = await request(gw.port, { path: p });
         return [r.status, headerValues(r.rawHeaders, 'x-trace').filter((v) => v.startsWith('t-trace-hi/'))];
@@ -171,7 +171,7 @@ test('precedence: route > service > global; disabled falls back', { timeout: 100
     assert.deepEqual(await tag('/nowhere'), [404, ['t-trace-hi/global:header_filter']]);
 });
 
-test('short-circuit in access: 403 JSON, upstream untouched, filters and log still run', { timeout: 10000 }, async () => {
+test('short-circuit in access: 403 JSON, upstream untouched, filters and log still run', { timeout: slow(10000) }, async () => {
     const n = up.requests.length;
     const r = await request(gw.port, { path: '/deny/x' });
     assert.equal(r.status, 403);
@@ -193,21 +193,21 @@ test('short-circuit in access: 403 JSON, upstream untouched, filters and log sti
     assert.equal(rec.err, 0);
 });
 
-test('SL_STATUS_ERROR in access: 500 JSON, logged with the plugin name', { timeout: 10000 }, async () => {
+test('SL_STATUS_ERROR in access: 500 JSON, logged with the plugin name', { timeout: slow(10000) }, async () => {
     const n = up.requests.length;
     const r = await request(gw.port, { path: '/err/x' });
     assert.equal(r.status, 500);
     assert.match(r.headers['content-type'], /application\/json/);
     assert.equal(typeof r.json().message, 'string');
     assert.equal(up.requests.length, n);
-    await waitFor(() => /\[t-error\]/.test(gw.stderr), 2000);
+    await waitFor(() => /\[t-error\]/.test(gw.stderr), slow(10000));
     assert.match(gw.stderr, /\[t-error\]/);
     const rec = await loggerFor(r.headers['x-kong-request-id']);
     assert.equal(rec.status, 500);
     assert.equal(rec.err, 6, 'SL_REQERR_PLUGIN');
 });
 
-test('header_filter edits status and headers', { timeout: 10000 }, async () => {
+test('header_filter edits status and headers', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/hdr/_/headers' });
     assert.equal(r.status, 299);
     assert.equal(r.headers['x-edited'], 'yes');
@@ -217,7 +217,7 @@ test('header_filter edits status and headers', { timeout: 10000 }, async () => {
     assert.equal(r.text, 'headers');
 });
 
-test('body_filter rewrites a streamed response chunk by chunk', { timeout: 15000 }, async () => {
+test('body_filter rewrites a streamed response chunk by chunk', { timeout: slow(15000) }, async () => {
     const n = 8, interval = 150;
     const events = await new Promise((resolve, reject) => {
         const got = [];
@@ -253,7 +253,7 @@ test('body_filter rewrites a streamed response chunk by chunk', { timeout: 15000
     assert.match(r.text, /"URL":"\/BASE\/PLAIN\?Q=ABC"/);
 });
 
-test('serialize values reach the log record; invalid JSON is refused', { timeout: 10000 }, async () => {
+test('serialize values reach the log record; invalid JSON is refused', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/ser/x',
                                        headers: { 'X-Secret': 's3cret', Authorization: 'Bearer t' } });
     assert.equal(r.status, 200);
@@ -268,7 +268,7 @@ test('serialize values reach the log record; invalid JSON is refused', { timeout
     assert.equal(rec.record.response.status, 200);
 });
 
-test('log phase runs for client aborts mid-stream and upstream failures', { timeout: 15000 }, async () => {
+test('log phase runs for client aborts mid-stream and upstream failures', { timeout: slow(15000) }, async () => {
     // client abort in the middle of an SSE stream
     const id = await new Promise((resolve, reject) => {
         const req = http.get({ host: '127.0.0.1', port: gw.port, path: '/log/_/sse?n=100&interval=50',
@@ -289,13 +289,13 @@ test('log phase runs for client aborts mid-stream and upstream failures', { time
     assert.ok(rec, 'log phase ran after the client aborted');
     assert.equal(rec.err, 1, 'SL_REQERR_CLIENT_ABORT');
     assert.equal(rec.status, 200);
-    const lines = await waitFor(() => traceLines(id).find((l) => l.includes('summary')), 2000);
+    const lines = await waitFor(() => traceLines(id).find((l) => l.includes('summary')), slow(10000));
     assert.match(lines, /err=1 .*seen=access,body,header_filter,body_filter_eof,log/);
 
     // client gone while the upstream has not answered yet
     const n = up.requests.length;
     await assert.rejects(request(gw.port, { path: '/log/_/stall?ms=1500', timeoutMs: 300 }));
-    let lr = await waitFor(() => loggerRecords().find((x) => x.path === '/log/_/stall'), 3000);
+    let lr = await waitFor(() => loggerRecords().find((x) => x.path === '/log/_/stall'), slow(10000));
     assert.ok(lr, 'log phase ran after the client left before the upstream answered');
     assert.equal(lr.err, 1, 'SL_REQERR_CLIENT_ABORT');
     assert.equal(lr.status, 499);
@@ -317,12 +317,12 @@ test('log phase runs for client aborts mid-stream and upstream failures', { time
 
     // upstream reset mid-body: the client gets a truncated response
     await assert.rejects(request(gw.port, { path: '/log/_/reset-body' }));
-    lr = await waitFor(() => loggerRecords().find((x) => x.path === '/log/_/reset-body'), 3000);
+    lr = await waitFor(() => loggerRecords().find((x) => x.path === '/log/_/reset-body'), slow(10000));
     assert.ok(lr, 'log phase ran after the upstream reset');
     assert.equal(lr.err, 4, 'SL_REQERR_UPSTREAM_RESET');
 });
 
-test('config_parse errors surface in -t with file:line and nested paths', { timeout: 10000 }, async () => {
+test('config_parse errors surface in -t with file:line and nested paths', { timeout: slow(10000) }, async () => {
     const d = tmpDir();
     const cfg = path.join(d, 'conferr.yaml');
     fs.writeFileSync(cfg, `_format_version: "3.0"
@@ -349,7 +349,7 @@ plugins:
     assert.match(ok.stdout, /configuration ok/);
 });
 
-test('plugins with a wrong ABI major, a newer minor or no name are refused with clear errors', { timeout: 10000 }, async () => {
+test('plugins with a wrong ABI major, a newer minor or no name are refused with clear errors', { timeout: slow(10000) }, async () => {
     const refused = path.join(TEST_PLUGINS_DIR, 'refused');
     const d = tmpDir();
     const cfg = path.join(d, 'empty.yaml');
@@ -370,7 +370,7 @@ test('plugins with a wrong ABI major, a newer minor or no name are refused with 
     assert.match(s.stderr, /t-bad-abi\.so: built for plugin ABI/);
 });
 
-test('duplicate plugin names and missing plugins are errors', { timeout: 10000 }, async () => {
+test('duplicate plugin names and missing plugins are errors', { timeout: slow(10000) }, async () => {
     const d = tmpDir();
     const cfg = path.join(d, 'c.yaml');
     fs.writeFileSync(cfg, '_format_version: "3.0"\n');
@@ -384,7 +384,7 @@ test('duplicate plugin names and missing plugins are errors', { timeout: 10000 }
     assert.ok(miss.stderr.includes(TEST_PLUGINS_DIR), 'names the plugins directory');
 });
 
-test('bundled plugins load next to the test plugins', { timeout: 10000 }, async () => {
+test('bundled plugins load next to the test plugins', { timeout: slow(10000) }, async () => {
     const d = tmpDir();
     const cfg = path.join(d, 'c.yaml');
     fs.writeFileSync(cfg, '_format_version: "3.0"\n');
@@ -392,7 +392,7 @@ test('bundled plugins load next to the test plugins', { timeout: 10000 }, async 
     assert.equal(r.code, 0, r.stderr);
 });
 
-test('every try is in the log record, however many retries', { timeout: 10000 }, async () => {
+test('every try is in the log record, however many retries', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/dead-many/x' });
     assert.equal(r.status, 502);
     const lr = await loggerFor(r.headers['x-kong-request-id']);
@@ -403,7 +403,7 @@ test('every try is in the log record, however many retries', { timeout: 10000 },
     }
 });
 
-test('every loader refusal: no descriptor symbol, no config_parse, not a loadable object', { timeout: 10000 }, async () => {
+test('every loader refusal: no descriptor symbol, no config_parse, not a loadable object', { timeout: slow(10000) }, async () => {
     // (wrong major, newer minor, no name and duplicates: the tests above)
     const refused = path.join(TEST_PLUGINS_DIR, 'refused');
     const d = tmpDir();

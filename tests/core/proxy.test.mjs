@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 
 import { startUpstream, nowMs } from './upstream.mjs';
-import { startSluice, request, RawClient, get, sleep, percentile, freePort } from './helpers.mjs';
+import { startSluice, request, RawClient, get, sleep, percentile, freePort, slow } from './helpers.mjs';
 
 let up, gw, deadPort;
 
@@ -60,7 +60,7 @@ after(async () => {
     await up?.close();
 });
 
-test('plain proxying: method, path joining, query, X-Forwarded-*, Host', { timeout: 10000 }, async () => {
+test('plain proxying: method, path joining, query, X-Forwarded-*, Host', { timeout: slow(10000) }, async () => {
     let r = await request(gw.port, {
         method: 'PUT', path: '/p/x/y?a=1&b=%20two', body: 'hello',
         headers: { 'X-Custom': 'v1', 'X-Forwarded-For': '10.0.0.1', 'Host': 'client.example:1234' },
@@ -104,7 +104,7 @@ test('plain proxying: method, path joining, query, X-Forwarded-*, Host', { timeo
     assert.equal(r.status, 404);
 });
 
-test('hop-by-hop request headers are not forwarded', { timeout: 10000 }, async () => {
+test('hop-by-hop request headers are not forwarded', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     c.write(`GET /p/hop HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n` +
             `Keep-Alive: timeout=5\r\nTE: trailers\r\nX-End: 2\r\n\r\n`);
@@ -117,14 +117,14 @@ test('hop-by-hop request headers are not forwarded', { timeout: 10000 }, async (
     assert.equal(e.headers['x-end'], '2');
 });
 
-test('404 when no route matches, with a JSON body', { timeout: 5000 }, async () => {
+test('404 when no route matches, with a JSON body', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/nothing/here' });
     assert.equal(r.status, 404);
     assert.match(r.headers['content-type'], /application\/json/);
     assert.equal(r.json().message, 'no Route matched with those values');
 });
 
-test('a route with protocols [https] on a plain listener: Kong\'s 426, or its redirect', { timeout: 5000 }, async () => {
+test('a route with protocols [https] on a plain listener: Kong\'s 426, or its redirect', { timeout: slow(10000) }, async () => {
     let r = await request(gw.port, { path: '/secure/x?a=1', headers: { Host: 'api.example' } });
     assert.equal(r.status, 426);
     assert.equal(r.json().message, 'Please use HTTPS protocol');
@@ -134,7 +134,7 @@ test('a route with protocols [https] on a plain listener: Kong\'s 426, or its re
     assert.equal(r.headers.location, 'https://api.example/moved/x?a=1');
 });
 
-test('keep-alive: several requests on one connection', { timeout: 10000 }, async () => {
+test('keep-alive: several requests on one connection', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     const ports = new Set();
     for (let i = 0; i < 5; i++) {
@@ -161,7 +161,7 @@ test('keep-alive: several requests on one connection', { timeout: 10000 }, async
 // Header fields usually arrive whole in one read and are taken from the
 // read buffer without a copy; one cut by the end of a read is copied and
 // completed by the next read.  Both heads here come one byte per write.
-test('request and response heads cut at every byte: every field arrives whole', { timeout: 20000 }, async () => {
+test('request and response heads cut at every byte: every field arrives whole', { timeout: slow(20000) }, async () => {
     const pause = () => new Promise((r) => setTimeout(r, 2));
     const seen = [];
     const raw = net.createServer((s) => {
@@ -214,7 +214,7 @@ services:
     }
 });
 
-test('pipelining: 3 requests in one write, answered in order', { timeout: 10000 }, async () => {
+test('pipelining: 3 requests in one write, answered in order', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     // The slow one first: answers must still come back in request order.
     c.write(get(gw.port, '/p/_/stall?ms=200') + get(gw.port, '/p/second') +
@@ -228,7 +228,7 @@ test('pipelining: 3 requests in one write, answered in order', { timeout: 10000 
     assert.equal(e.body, 'three');
 });
 
-test('chunked request bodies are forwarded whole', { timeout: 10000 }, async () => {
+test('chunked request bodies are forwarded whole', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     c.write('POST /p/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
     c.write('5\r\nhello\r\n');
@@ -242,13 +242,13 @@ test('chunked request bodies are forwarded whole', { timeout: 10000 }, async () 
     assert.equal(e.headers['content-length'], '12');
 });
 
-test('chunked upstream responses pass through', { timeout: 10000 }, async () => {
+test('chunked upstream responses pass through', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/p/_/chunked?n=5&size=7&interval=10' });
     assert.equal(r.status, 200);
     assert.equal(r.text, '0000000111111122222223333333' + '4444444');
 });
 
-test('a 10 MB body round trip', { timeout: 30000 }, async () => {
+test('a 10 MB body round trip', { timeout: slow(30000) }, async () => {
     /* on a service with the default read_timeout: /p's 500 ms (for the 504
      * test) is shorter than a loaded machine may take to echo 10 MB */
     const body = crypto.randomBytes(10 * 1024 * 1024);
@@ -263,7 +263,7 @@ test('a 10 MB body round trip', { timeout: 30000 }, async () => {
     assert.equal(big.body[10 * 1024 * 1024 - 1], 97 + ((10 * 1024 * 1024 - 1) % 26));
 });
 
-test('large bodies read whole in one read reach the upstream intact, concurrently and pipelined', { timeout: 20000 }, async () => {
+test('large bodies read whole in one read reach the upstream intact, concurrently and pipelined', { timeout: slow(20000) }, async () => {
     /* A body of 16 KiB or more that arrives whole with its head is not
      * copied: its request takes the read buffer (http_server.c on_body).
      * Eight connections send at once, so while one request waits for its
@@ -319,7 +319,7 @@ function readSse(port, path) {
     });
 }
 
-test('SSE streams chunk by chunk; pass-through delay measured', { timeout: 20000 }, async (t) => {
+test('SSE streams chunk by chunk; pass-through delay measured', { timeout: slow(20000) }, async (t) => {
     // 200 ms apart: an event may take up to 100 ms on a loaded machine (the
     // test's own loop sends and receives), while a proxy that buffers holds
     // an event for at least the next interval.
@@ -345,7 +345,7 @@ test('SSE streams chunk by chunk; pass-through delay measured', { timeout: 20000
     if (process.env.SLUICE_E2E_REPORT) console.log(msg);
 });
 
-test('upstream read timeout -> 504 JSON', { timeout: 10000 }, async () => {
+test('upstream read timeout -> 504 JSON', { timeout: slow(10000) }, async () => {
     const t0 = Date.now();
     const r = await request(gw.port, { path: '/p/_/stall' });
     const took = Date.now() - t0;
@@ -355,24 +355,24 @@ test('upstream read timeout -> 504 JSON', { timeout: 10000 }, async () => {
     assert.ok(took >= 450 && took < 4000, `took ${took} ms`);
 });
 
-test('upstream connection refused -> 502 JSON', { timeout: 10000 }, async () => {
+test('upstream connection refused -> 502 JSON', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/dead/x' });
     assert.equal(r.status, 502);
     assert.match(r.headers['content-type'], /application\/json/);
     assert.ok(r.json().message);
 });
 
-test('upstream reset mid-headers -> 502', { timeout: 10000 }, async () => {
+test('upstream reset mid-headers -> 502', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/p/_/reset-headers' });
     assert.equal(r.status, 502);
 });
 
-test('upstream garbage -> 502', { timeout: 10000 }, async () => {
+test('upstream garbage -> 502', { timeout: slow(10000) }, async () => {
     const r = await request(gw.port, { path: '/p/_/garbage' });
     assert.equal(r.status, 502);
 });
 
-test('upstream reset mid-body -> client sees a truncated response', { timeout: 10000 }, async () => {
+test('upstream reset mid-body -> client sees a truncated response', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     c.write(get(gw.port, '/p/_/reset-body'));
     await assert.rejects(c.next({ timeoutMs: 5000 }), (err) => {
@@ -385,7 +385,7 @@ test('upstream reset mid-body -> client sees a truncated response', { timeout: 1
     assert.ok(c.closed, 'connection closed after the truncated body');
 });
 
-test('upstream closes after headers -> truncated, connection closed', { timeout: 10000 }, async () => {
+test('upstream closes after headers -> truncated, connection closed', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     c.write(get(gw.port, '/p/_/close-after-headers'));
     await assert.rejects(c.next({ timeoutMs: 5000 }), /closed/);
@@ -394,7 +394,7 @@ test('upstream closes after headers -> truncated, connection closed', { timeout:
     assert.equal(r.status, 200);
 });
 
-test('upstream status codes and empty bodies pass through', { timeout: 10000 }, async () => {
+test('upstream status codes and empty bodies pass through', { timeout: slow(10000) }, async () => {
     let r = await request(gw.port, { path: '/p/_/status?code=204' });
     assert.equal(r.status, 204);
     assert.equal(r.body.length, 0);
@@ -414,7 +414,7 @@ test('upstream status codes and empty bodies pass through', { timeout: 10000 }, 
     c.destroy();
 });
 
-test('Expect: 100-continue gets an interim 100 before the body is sent', { timeout: 10000 }, async () => {
+test('Expect: 100-continue gets an interim 100 before the body is sent', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     c.write('POST /p/expect HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
     const cont = await c.next({ noBody: true });
@@ -428,7 +428,7 @@ test('Expect: 100-continue gets an interim 100 before the body is sent', { timeo
     assert.equal(e.headers.expect, undefined);
 });
 
-test('HTTP/1.0 client: answered, then the connection closes', { timeout: 10000 }, async () => {
+test('HTTP/1.0 client: answered, then the connection closes', { timeout: slow(10000) }, async () => {
     const c = await RawClient.open(gw.port);
     c.write('GET /p/old HTTP/1.0\r\n\r\n');
     const r = await c.next();

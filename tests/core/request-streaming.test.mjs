@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
 
-import { startSluice, sleep, waitFor } from './helpers.mjs';
+import { startSluice, sleep, waitFor, slow } from './helpers.mjs';
 
 // An upstream that notes when the first body byte of each request arrived
 // and answers with what it received.
@@ -162,6 +162,6 @@ test('request bodies: streamed with request_buffering false, buffered by default
     const ok = await waitFor(async () => {
         const r = await twoPartUpload(g.port, '/s/after', 'a', 'b', 10);
         return r.status === 200;
-    }, 3000);
+    }, slow(10000));
     assert.ok(ok);
 });

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startUpstream } from './upstream.mjs';
-import { startSluice, request, waitFor, alive, simpleConfig } from './helpers.mjs';
+import { startSluice, request, waitFor, alive, simpleConfig, slow } from './helpers.mjs';
 
 let up;
 
@@ -36,11 +36,11 @@ async function newGeneration(g, old) {
     const ok = await waitFor(() => {
         const w = g.workers();
         return w.length === 2 && old.every((p) => !w.includes(p) && !alive(p));
-    }, 8000, 20);
+    }, slow(10000), 20);
     assert.ok(ok, `workers replaced: was ${old}, now ${g.workers()}`);
 }
 
-test('a zone counts across workers, survives a worker kill and a reload', { timeout: 30000 }, async () => {
+test('a zone counts across workers, survives a worker kill and a reload', { timeout: slow(30000) }, async () => {
     const g = await startSluice(config(), { workers: 2 });
     try {
         await traffic(g, 40);
@@ -52,7 +52,7 @@ test('a zone counts across workers, survives a worker kill and a reload', { time
         const respawned = await waitFor(() => {
             const w = g.workers();
             return w.length === 2 && !w.includes(victim);
-        }, 5000, 10);
+        }, slow(10000), 10);
         assert.ok(respawned);
         await traffic(g, 20);
         assert.equal(await count(g), 60);
@@ -79,7 +79,7 @@ test('a zone counts across workers, survives a worker kill and a reload', { time
     }
 });
 
-test('a zone that does not fit is a config error', { timeout: 10000 }, async () => {
+test('a zone that does not fit is a config error', { timeout: slow(10000) }, async () => {
     const { runSluice, tmpDir, PLUGINS_DIR, TEST_PLUGINS_DIR } = await import('./helpers.mjs');
     const fs = await import('node:fs');
     const dir = tmpDir();

@@ -11,7 +11,7 @@ import http from 'node:http';
 import { startUpstream } from './upstream.mjs';
 import {
     startSluice, runSluice, request, RawClient, get, waitFor, alive, tmpDir,
-    simpleConfig, PLUGINS_DIR, TEST_PLUGINS_DIR,
+    simpleConfig, PLUGINS_DIR, TEST_PLUGINS_DIR, slow,
 } from './helpers.mjs';
 
 let up;
@@ -21,7 +21,7 @@ after(async () => { await up?.close(); });
 
 const pluginsArg = [PLUGINS_DIR, TEST_PLUGINS_DIR].join(':');
 
-test('-t: a valid config prints "configuration ok" and exits 0', { timeout: 10000 }, async () => {
+test('-t: a valid config prints "configuration ok" and exits 0', { timeout: slow(10000) }, async () => {
     const dir = tmpDir();
     const cfg = path.join(dir, 'ok.yaml');
     fs.writeFileSync(cfg, simpleConfig(up.port));
@@ -30,7 +30,7 @@ test('-t: a valid config prints "configuration ok" and exits 0', { timeout: 1000
     assert.match(r.stdout, /configuration ok/);
 });
 
-test('-t: every error with file:line: path: message, exit 1', { timeout: 10000 }, async () => {
+test('-t: every error with file:line: path: message, exit 1', { timeout: slow(10000) }, async () => {
     const dir = tmpDir();
     const cfg = path.join(dir, 'bad.yaml');
     fs.writeFileSync(cfg, `_format_version: "3.0"
@@ -54,7 +54,7 @@ plugins:
     assert.match(out, /plugins\[0\]\.name: .*no-such-plugin/);
 });
 
-test('SIGHUP reload under traffic: change applies, zero failed requests', { timeout: 60000 }, async () => {
+test('SIGHUP reload under traffic: change applies, zero failed requests', { timeout: slow(60000) }, async () => {
     const cfgA = simpleConfig(up.port);
     const cfgB = simpleConfig(up.port, {
         routes: '  - name: r1\n    paths: [/p]\n  - name: r2\n    paths: [/q]\n',
@@ -81,13 +81,13 @@ test('SIGHUP reload under traffic: change applies, zero failed requests', { time
         };
         const stream = request(g.port, { path: '/p/_/sse?n=15&interval=100', timeoutMs: 10000 });
         const loops = [loop(), loop(), loop(), loop()];
-        assert.ok(await waitFor(() => ok >= 10, 15000, 10), 'traffic flows before the reload');
+        assert.ok(await waitFor(() => ok >= 10, slow(15000), 10), 'traffic flows before the reload');
         await g.reload(cfgB);
         const applied = await waitFor(async () =>
             (await request(g.port, { path: '/q/x' })).status === 200, 15000, 50);
         assert.ok(applied, 'new route served after SIGHUP');
         const okAtReload = ok;
-        assert.ok(await waitFor(() => ok >= okAtReload + 10, 15000, 10), 'traffic flows after it');
+        assert.ok(await waitFor(() => ok >= okAtReload + 10, slow(15000), 10), 'traffic flows after it');
         stop = true;
         await Promise.all(loops);
         const s = await stream;
@@ -99,7 +99,7 @@ test('SIGHUP reload under traffic: change applies, zero failed requests', { time
         assert.ok(ok >= 20, `enough traffic: ${ok}`);
 
         // old workers are gone, new ones serve
-        await waitFor(() => oldWorkers.every((p) => !alive(p)), 5000);
+        await waitFor(() => oldWorkers.every((p) => !alive(p)), slow(10000));
         for (const p of oldWorkers) assert.ok(!alive(p), `old worker ${p} exited`);
         const newWorkers = g.workers();
         assert.equal(newWorkers.length, 2);
@@ -107,7 +107,7 @@ test('SIGHUP reload under traffic: change applies, zero failed requests', { time
         // A bad config on reload: errors logged, old config keeps serving.
         const before = g.stderr.length;
         await g.reload(cfgB.replace('paths: [/q]', 'paths: [/q]\n    bogus_key: 1'));
-        await waitFor(() => /reload failed/.test(g.stderr.slice(before)), 5000);
+        await waitFor(() => /reload failed/.test(g.stderr.slice(before)), slow(10000));
         const log = g.stderr.slice(before);
         assert.match(log, /bogus_key/);
         assert.match(log, /reload failed/);
@@ -118,31 +118,31 @@ test('SIGHUP reload under traffic: change applies, zero failed requests', { time
     }
 });
 
-test('SIGTERM drains: in-flight request completes, exit 0, pid file removed', { timeout: 20000 }, async () => {
+test('SIGTERM drains: in-flight request completes, exit 0, pid file removed', { timeout: slow(20000) }, async () => {
     const g = await startSluice(simpleConfig(up.port), { workers: 2 });
     assert.ok(fs.existsSync(g.pidFile));
     assert.equal(Number(fs.readFileSync(g.pidFile, 'utf8').trim()), g.pid);
-    const slow = request(g.port, { path: '/p/_/stall?ms=1000&t=drain', timeoutMs: 8000 });
+    const stalled = request(g.port, { path: '/p/_/stall?ms=1000&t=drain', timeoutMs: 8000 });
     // an idle keep-alive connection must not hold the drain up
     const idle = await RawClient.open(g.port);
     idle.write(get(g.port, '/p/idle'));
     assert.equal((await idle.next()).status, 200);
     // the slow request is in flight once the upstream holds it
-    assert.ok(await waitFor(() => up.requests.some((q) => q.url.endsWith('t=drain')), 5000, 10));
+    assert.ok(await waitFor(() => up.requests.some((q) => q.url.endsWith('t=drain')), slow(10000), 10));
     const t0 = Date.now();
     g.proc.kill('SIGTERM');
-    const r = await slow;
+    const r = await stalled;
     assert.equal(r.status, 200);
     assert.equal(r.text, 'stalled 1000');
-    assert.ok(await idle.waitClosed(3000), 'idle keep-alive connection closed');
+    assert.ok(await idle.waitClosed(), 'idle keep-alive connection closed');
     const e = await g.exited;
     assert.deepEqual(e, { code: 0, signal: null });
-    assert.ok(Date.now() - t0 < 5000);
+    assert.ok(Date.now() - t0 < slow(10000), `drained in ${Date.now() - t0} ms`);
     assert.ok(!fs.existsSync(g.pidFile), 'pid file removed');
     for (const p of g.workers()) assert.fail(`worker ${p} survived`);
 });
 
-test('kill -9 of a worker: respawned within ~1 s, requests keep succeeding', { timeout: 20000 }, async () => {
+test('kill -9 of a worker: respawned at once, requests keep succeeding', { timeout: slow(20000) }, async () => {
     const g = await startSluice(simpleConfig(up.port), { workers: 2 });
     try {
         const before = g.workers();
@@ -153,10 +153,13 @@ test('kill -9 of a worker: respawned within ~1 s, requests keep succeeding', { t
         const respawned = await waitFor(() => {
             const w = g.workers();
             return w.length === 2 && !w.includes(victim) ? w : null;
-        }, 3000, 10);
+        }, slow(10000), 10);
         const took = Date.now() - t0;
         assert.ok(respawned, `no new worker: ${g.workers()}`);
-        assert.ok(took < 1500, `respawn took ${took} ms`);
+        // the first crash is respawned at once (a back-off is logged); the
+        // bound is the test's own polling of /proc on a loaded machine
+        assert.doesNotMatch(g.stderr, /crash-looping/);
+        assert.ok(took < slow(3000), `respawn took ${took} ms`);
         assert.ok(respawned.includes(before[1]), 'the other worker was not touched');
         for (let i = 0; i < 30; i++) {
             const r = await request(g.port, { path: `/p/after-kill/${i}` });
@@ -169,16 +172,16 @@ test('kill -9 of a worker: respawned within ~1 s, requests keep succeeding', { t
     }
 });
 
-test('SIGUSR1 kills nothing', { timeout: 10000 }, async () => {
+test('SIGUSR1 kills nothing', { timeout: slow(10000) }, async () => {
     const g = await startSluice(simpleConfig(up.port), { workers: 2 });
     try {
         const before = g.workers();
         // each worker logs the reopen: wait for both, twice
         const reopened = () => (g.stderr.match(/worker \d+: log files reopen/g) ?? []).length;
         g.proc.kill('SIGUSR1');
-        assert.ok(await waitFor(() => reopened() === 2, 5000, 10), g.stderr);
+        assert.ok(await waitFor(() => reopened() === 2, slow(10000), 10), g.stderr);
         g.proc.kill('SIGUSR1');
-        assert.ok(await waitFor(() => reopened() === 4, 5000, 10), g.stderr);
+        assert.ok(await waitFor(() => reopened() === 4, slow(10000), 10), g.stderr);
         assert.ok(alive(g.pid));
         assert.deepEqual(g.workers(), before);
         assert.equal((await request(g.port, { path: '/p/usr1' })).status, 200);
@@ -188,7 +191,7 @@ test('SIGUSR1 kills nothing', { timeout: 10000 }, async () => {
     }
 });
 
-test('an in-flight keep-alive client survives a reload without errors', { timeout: 20000 }, async () => {
+test('an in-flight keep-alive client survives a reload without errors', { timeout: slow(20000) }, async () => {
     // A keep-alive client that is mid-request when SIGHUP arrives gets its
     // answer; its next request may need a new connection (the old worker
     // closes it after the response, with Connection: close).
@@ -196,12 +199,12 @@ test('an in-flight keep-alive client survives a reload without errors', { timeou
     try {
         const c = await RawClient.open(g.port);
         c.write(get(g.port, '/p/_/stall?ms=600&t=reload-ka'));
-        assert.ok(await waitFor(() => up.requests.some((q) => q.url.endsWith('t=reload-ka')), 5000, 10));
+        assert.ok(await waitFor(() => up.requests.some((q) => q.url.endsWith('t=reload-ka')), slow(10000), 10));
         await g.reload();
-        const r = await c.next({ timeoutMs: 5000 });
+        const r = await c.next();
         assert.equal(r.status, 200);
         assert.equal(r.headers.connection, 'close');
-        assert.ok(await c.waitClosed(2000));
+        assert.ok(await c.waitClosed());
         const agent = new http.Agent({ keepAlive: true });
         assert.equal((await request(g.port, { path: '/p/next', agent })).status, 200);
         agent.destroy();

@@ -17,7 +17,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { spawn } from 'node:child_process';
 
-import { startSluice, freePort, tmpDir, waitFor, sleep } from './helpers.mjs';
+import { startSluice, freePort, tmpDir, waitFor, sleep, slow } from './helpers.mjs';
 import { makePki } from './tls-certs.mjs';
 
 const ROTATION_S = 2;
@@ -62,7 +62,7 @@ async function connect(v, sessArgs) {
         '-CAfile', pki.ca, `-tls${v}`, '-ign_eof', ...sessArgs], GET_CLOSE);
     assert.match(r.out, /Verify return code: 0 \(ok\)/, r.out.slice(0, 800));
     const done = /\[debug\] (worker \d+): TLS handshake done: \S+, (full|resumed)/;
-    assert.ok(await waitFor(() => done.test(gw.stderr.slice(from)), 10000), gw.stderr.slice(from));
+    assert.ok(await waitFor(() => done.test(gw.stderr.slice(from)), slow(10000)), gw.stderr.slice(from));
     const log = gw.stderr.slice(from);
     const d = done.exec(log);
     const t = /TLS session ticket of key (\d+), current key (\d+): (.*)/.exec(log);
@@ -128,7 +128,7 @@ async function resumesOnOtherWorker(v) {
     assert.equal(c.reused, true, `TLSv${v}: a ticket issued by ${issued.worker} resumes on ${c.worker}`);
 }
 
-test('ticket keys rotate every ssl_session_ticket_rotation seconds, shared by the workers', { timeout: 120000 }, async () => {
+test('ticket keys rotate every ssl_session_ticket_rotation seconds, shared by the workers', { timeout: slow(120000) }, async () => {
     for (const v of ['1_3', '1_2']) {
         // a slow moment may skip the whole "one rotation old" period; take
         // another ticket then (three tries)
@@ -147,7 +147,7 @@ test('ticket keys rotate every ssl_session_ticket_rotation seconds, shared by th
     assert.match(gw.stderr, /TLS session ticket keys rotated \(key \d+ is current\)/);
 });
 
-test('a ticket taken after rotations resumes on the current key', { timeout: 30000 }, async () => {
+test('a ticket taken after rotations resumes on the current key', { timeout: slow(30000) }, async () => {
     const sess = path.join(dir, 'sess-late.pem');
     const first = await connect('1_3', ['-sess_out', sess]);
     assert.equal(first.reused, false);
@@ -177,7 +177,7 @@ function tls13(port, session) {
 // A client uses a TLS 1.3 ticket once (RFC 8446 C.4; OpenSSL's and node's
 // clients do), so each resumption must bring a fresh ticket, or every other
 // connection of a client is a full handshake.
-test('TLS 1.3: every resumption gets a fresh ticket, so a client resumes on each connection', { timeout: 20000 }, async () => {
+test('TLS 1.3: every resumption gets a fresh ticket, so a client resumes on each connection', { timeout: slow(20000) }, async () => {
     const first = await tls13(tlsPort, undefined);
     assert.equal(first.reused, false);
     assert.match(first.text, /^HTTP\/1\.1 /);
@@ -193,7 +193,7 @@ test('TLS 1.3: every resumption gets a fresh ticket, so a client resumes on each
     }
 });
 
-test('ssl_session_tickets off: no ticket is sent', { timeout: 20000 }, async () => {
+test('ssl_session_tickets off: no ticket is sent', { timeout: slow(20000) }, async () => {
     const port = await freePort();
     const off = await startSluice('_format_version: "3.0"\nservices: []\n', {
         workers: 1,

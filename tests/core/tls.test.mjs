@@ -14,7 +14,7 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 
 import { startUpstream } from './upstream.mjs';
-import { startSluice, request, freePort, tmpDir, waitFor, SLUICE_BIN } from './helpers.mjs';
+import { startSluice, request, freePort, tmpDir, waitFor, SLUICE_BIN, slow } from './helpers.mjs';
 import { makePki, pemYaml } from './tls-certs.mjs';
 
 let up, gw, pki, tlsPort, dir;
@@ -123,7 +123,7 @@ function hget(p, { servername = 'localhost', headers = {}, agent = false } = {})
     });
 }
 
-test('curl over TLS with the test CA; X-Forwarded-Proto says https (http on the plain listener)', { timeout: 15000 }, async () => {
+test('curl over TLS with the test CA; X-Forwarded-Proto says https (http on the plain listener)', { timeout: slow(15000) }, async () => {
     const r = await curl([`https://localhost:${tlsPort}/any/hello?x=1`]);
     assert.equal(r.code, 0, r.err);
     const e = JSON.parse(r.out);
@@ -134,7 +134,7 @@ test('curl over TLS with the test CA; X-Forwarded-Proto says https (http on the 
     assert.equal(p.json().headers['x-forwarded-proto'], 'http');
 });
 
-test('SNI picks the certificate: exact (snis entity), wildcards (certificate.snis, snis entity), default (settings)', { timeout: 15000 }, async () => {
+test('SNI picks the certificate: exact (snis entity), wildcards (certificate.snis, snis entity), default (settings)', { timeout: slow(15000) }, async () => {
     for (const [host, cn] of [['a.example.test', 'wild.example.test'], ['api.other.test', 'api.other.test'],
                               ['localhost', 'localhost'], ['unknown.test', 'localhost'],
                               ['A.Example.TEST', 'wild.example.test'], ['API.other.test', 'api.other.test'],
@@ -152,7 +152,7 @@ test('SNI picks the certificate: exact (snis entity), wildcards (certificate.sni
     }
 });
 
-test('TLS 1.2 and 1.3 only; ALPN http/1.1', { timeout: 15000 }, async () => {
+test('TLS 1.2 and 1.3 only; ALPN http/1.1', { timeout: slow(15000) }, async () => {
     let out = await sclient(['-tls1_1', '-servername', 'localhost']);
     assert.match(out, /Cipher is \(NONE\)/, out.slice(0, 800));   // no session: TLS 1.1 refused
     assert.match(out, /alert protocol version|no protocols available|unsupported protocol|wrong version/i, out.slice(0, 800));
@@ -174,7 +174,7 @@ async function resumeCheck(v, sess, n) {
     return reused;
 }
 
-test('session resumption with tickets, across the 2 workers and across a reload (new workers)', { timeout: 40000 }, async () => {
+test('session resumption with tickets, across the 2 workers and across a reload (new workers)', { timeout: slow(40000) }, async () => {
     for (const v of ['1_2', '1_3']) {
         const sess = path.join(dir, `sess-${v}.pem`);
         const out = await sclient([`-tls${v}`, '-servername', 'localhost', '-sess_out', sess, '-ign_eof'], GET_CLOSE);
@@ -186,12 +186,12 @@ test('session resumption with tickets, across the 2 workers and across a reload 
     const before = gw.workers();
     const sess = path.join(dir, 'sess-1_2.pem');
     await gw.reload();
-    assert.ok(await waitFor(() => gw.workers().length === 2 && gw.workers().every((p) => !before.includes(p)), 10000),
+    assert.ok(await waitFor(() => gw.workers().length === 2 && gw.workers().every((p) => !before.includes(p)), slow(10000)),
               'new workers after the reload');
     assert.deepEqual(await resumeCheck('1_2', sess, 3), [true, true, true], 'resumed on a new generation of workers');
 });
 
-test("route protocols as Kong: https-only gets 426 or the route's redirect on plain HTTP; http-only is not routed over TLS", { timeout: 15000 }, async () => {
+test("route protocols as Kong: https-only gets 426 or the route's redirect on plain HTTP; http-only is not routed over TLS", { timeout: slow(15000) }, async () => {
     let r = await request(gw.port, { path: '/secure/x' });
     assert.equal(r.status, 426);
     assert.match(r.text, /Please use HTTPS protocol/);
@@ -204,7 +204,7 @@ test("route protocols as Kong: https-only gets 426 or the route's redirect on pl
     assert.equal((await hget('/plain-only/x')).status, 404);
 });
 
-test('route snis and headers matching as Kong', { timeout: 15000 }, async () => {
+test('route snis and headers matching as Kong', { timeout: slow(15000) }, async () => {
     assert.equal((await hget('/sni/x', { servername: 'api.other.test' })).status, 200);
     assert.equal((await hget('/sni/x', { servername: 'localhost' })).status, 404);
     assert.equal((await request(gw.port, { path: '/sni/x' })).status, 404);
@@ -216,20 +216,20 @@ test('route snis and headers matching as Kong', { timeout: 15000 }, async () => 
     assert.equal(r.json().url, '/two/x');
 });
 
-test('a reload swaps certificates; a TLS request in flight across it is not dropped', { timeout: 30000 }, async () => {
+test('a reload swaps certificates; a TLS request in flight across it is not dropped', { timeout: slow(30000) }, async () => {
     const before = gw.workers();
-    const slow = hget('/any/_/stall?ms=1500', { servername: 'a.example.test' });
+    const stalled = hget('/any/_/stall?ms=1500', { servername: 'a.example.test' });
     await new Promise((r) => setTimeout(r, 300));   // the request is at the upstream now
     await gw.reload(config({ swap: true }));     // *.example.test now served with c's certificate
-    assert.ok(await waitFor(() => gw.workers().every((p) => !before.includes(p)) && gw.workers().length === 2, 10000));
-    const r = await slow;
+    assert.ok(await waitFor(() => gw.workers().every((p) => !before.includes(p)) && gw.workers().length === 2, slow(10000)));
+    const r = await stalled;
     assert.equal(r.status, 200, 'the old worker finished the TLS request');
     const out = await sclient(['-servername', 'a.example.test']);
     assert.match(out, /subject=CN\s*=\s*api\.other\.test/, 'new connections get the new certificate');
     await gw.reload(config());
 });
 
-test('sluice -t refuses a bad certificate and an ssl listener without any', { timeout: 15000 }, async () => {
+test('sluice -t refuses a bad certificate and an ssl listener without any', { timeout: slow(15000) }, async () => {
     const bad = config().replace(/cert: \|\n {4}-----BEGIN CERTIFICATE-----\n {4}[A-Za-z0-9+/]{10}/, 'cert: |\n    -----BEGIN CERTIFICATE-----\n    AAAAAAAAAA');
     const f = path.join(dir, 'bad.yaml');
     fs.writeFileSync(f, bad);

@@ -15,9 +15,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMock, startGateway, runSluice, tmpDir, waitLog, sleep, CLIENT_KEY, PLUGINS_DIR } from './harness.mjs';
+import { startMock, startGateway, runSluice, tmpDir, waitLog, sleep, CLIENT_KEY, PLUGINS_DIR, slow } from './harness.mjs';
 
-const CASE = { timeout: 60000 };
+const CASE = { timeout: slow(60000) };
 const ABI_MINOR = Number((/plugin ABI 1\.(\d+)/.exec(runSluice(['-V']).stdout) || [0, 0])[1]);
 const FAILOVER = ABI_MINOR >= 2;
 
@@ -76,7 +76,7 @@ async function ask(gw, { model = 'claude-sonnet-4-5', headers = {}, stream = fal
 
 const count = async (m) => (await m.chatRequests()).length;
 
-describe('ai-proxy-advanced', { timeout: 600000 }, () => {
+describe('ai-proxy-advanced', { timeout: slow(600000) }, () => {
     let A, B, C, dir;
     before(async () => {
         [A, B, C] = await Promise.all([startMock(), startMock(), startMock()]);
@@ -199,8 +199,11 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
     });
 
     test('circuit breaker: max_fails opens it, the failing target is skipped, half-open after fail_timeout', CASE, async () => {
+        /* long enough that the requests between two half-open probes all
+         * fit in it on a loaded machine (1.5 s did not: a probe came early) */
+        const failTimeout = slow(4000);
         const gw = await gateway({
-            balancer: '{algorithm: priority, max_fails: 2, fail_timeout: 1500, retries: 0, failover_criteria: [error, timeout, http_500]}',
+            balancer: `{algorithm: priority, max_fails: 2, fail_timeout: ${failTimeout}, retries: 0, failover_criteria: [error, timeout, http_500]}`,
             targets: [
                 target(A, { name: 'qwen-max', alias: 'm', weight: 100 }),
                 target(B, { name: 'qwen-plus', alias: 'm', weight: 10 }),
@@ -216,7 +219,7 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
             assert.equal(await count(A), 2, 'the open target was not skipped');
             assert.equal(await count(B), 8);
             /* half-open: one probe reaches A after fail_timeout; it fails: open again */
-            await sleep(1700);
+            await sleep(failTimeout + 200);
             const probe = await Promise.all(Array.from({ length: 4 }, () => ask(gw, { model: 'm' })));
             assert.equal(await count(A), 3, 'exactly one probe in the half-open state');
             assert.equal(probe.filter((r) => r.status === 500).length, 1);
@@ -224,7 +227,7 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
             assert.equal(await count(A), 3);
             /* A recovers: the next probe succeeds and A takes the traffic again */
             await A.reset();
-            await sleep(1700);
+            await sleep(failTimeout + 200);
             const rs = [];
             for (let i = 0; i < 5; i++) rs.push(await ask(gw, { model: 'm' }));
             assert.ok(rs.every((r) => r.status === 200));
@@ -375,12 +378,15 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
                 ],
             }, 1);
             try {
-                await A.scenario({ type: 'text', first_token_delay_ms: 1500, count: 1 });
+                /* B's answer proves the failover; the bound, below A's
+                 * delay, that it came at the 400 ms read timeout and did not
+                 * wait for A, whatever a loaded machine adds to B's time */
+                await A.scenario({ type: 'text', first_token_delay_ms: 8000, count: 1 });
                 const t0 = Date.now();
                 const r = await ask(gw, { model: 'slow', stream: true });
                 assert.equal(r.status, 200, r.text);
                 assert.equal(r.model, 'dashscope/qwen-plus');
-                assert.ok(Date.now() - t0 < 1400, `answered after ${Date.now() - t0} ms`);
+                assert.ok(Date.now() - t0 < 7000, `answered after ${Date.now() - t0} ms`);
                 /* the delay one refused connection adds: interleaved, medians of 21 each */
                 const times = { direct: [], dead: [] };
                 for (let i = 0; i < 23; i++) {
@@ -393,7 +399,7 @@ describe('ai-proxy-advanced', { timeout: 600000 }, () => {
                 const med = (a) => a.sort((x, y) => x - y)[a.length >> 1];
                 const direct = med(times.direct), failover = med(times.dead);
                 t.diagnostic(`one refused try adds ${(failover - direct).toFixed(2)} ms (median ${failover.toFixed(2)} vs ${direct.toFixed(2)} ms)`);
-                assert.ok(failover - direct < 50, `failover over a refused connection added ${failover - direct} ms`);
+                assert.ok(failover - direct < slow(50), `failover over a refused connection added ${failover - direct} ms`);
             } finally { await gw.stop(); }
         });
 

@@ -9,7 +9,7 @@
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMock, startGateway, howtoConfig, runSluice, tmpDir, sleep, CLIENT_KEY } from './harness.mjs';
+import { startMock, startGateway, howtoConfig, runSluice, tmpDir, sleep, CLIENT_KEY, slow } from './harness.mjs';
 import { makePki } from '../core/tls-certs.mjs';
 import { startRedis, startRedisCluster, startRedisTls, startSentinel, startSentinelTls } from './redis.mjs';
 import fs from 'node:fs';
@@ -36,7 +36,7 @@ const ask = (client, text = 'hi', extra = {}) => client.messages.create({
 
 /* This SDK sends its key as Authorization: Bearer; key-auth reads the
  * x-api-key header here (Claude Code's), so the clients set it too. */
-describe('ai-rate-limiting-advanced', { timeout: 120000 }, () => {
+describe('ai-rate-limiting-advanced', { timeout: slow(120000) }, () => {
     let mock;
     before(async () => { mock = await startMock(); });
     after(async () => { await mock?.stop(); });
@@ -318,6 +318,15 @@ policies:
     });
 });
 
+/* Connections accepted on `port` (a stopped Redis: the kernel still
+ * accepts) with bytes the server has not read: batches sent to it. */
+function unreadConnections(port) {
+    const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+    return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+        .filter((f) => f.length > 9 && f[1].endsWith(hex) && f[3] === '01' && parseInt(f[4].split(':')[1], 16) > 0)
+        .length;
+}
+
 async function waitUntil(pred, what, timeoutMs) {
     const end = Date.now() + timeoutMs;
     while (!(await pred())) {
@@ -337,7 +346,7 @@ async function post(gw) {
     return r.status;
 }
 
-describe('ai-rate-limiting-advanced, strategy redis (real redis-server)', { timeout: 120000 }, () => {
+describe('ai-rate-limiting-advanced, strategy redis (real redis-server)', { timeout: slow(120000) }, () => {
     let mock, redis;
     before(async () => { mock = await startMock(); redis = await startRedis(); });
     after(async () => { await mock?.stop(); await redis?.stop(); });
@@ -418,7 +427,7 @@ llm_providers:
 window_type: fixed
 strategy: redis
 sync_rate: 0.1
-redis: {host: 127.0.0.1, port: ${tls.port}, timeout: 1000, ssl: true, server_name: redis.test}
+redis: {host: 127.0.0.1, port: ${tls.port}, timeout: ${slow(5000)}, ssl: true, server_name: redis.test}
 llm_providers:
 - {name: dashscope, limit: [1000000], window_size: [3600]}`)),
                 workers: 1, env: { DECK_DASHSCOPE_API_KEY: mock.key, SSL_CERT_FILE: pki.ca },
@@ -428,7 +437,7 @@ llm_providers:
             for (let i = 0; i < 3; i++) assert.equal(await post(gw), 200);
             const total = () => tls.cli('KEYS', 'ai-ratelimit:*').split('\n').filter(Boolean)
                 .reduce((n, k) => n + Number(tls.cli('GET', k)), 0);
-            await waitUntil(() => total() === 30, 'three answers of 10 tokens counted in Redis over TLS', 10000);
+            await waitUntil(() => total() === 30, 'three answers of 10 tokens counted in Redis over TLS', slow(10000));
             assert.doesNotMatch(gw.stderr, /Redis .*counting locally/);
         } finally {
             await gw?.stop();
@@ -535,7 +544,9 @@ llm_providers:
             }).then(async (r) => { await r.arrayBuffer(); return r.status; });
             // team a's batch is sent and never answered; team b's then finds no room
             for (const gw of gws) assert.equal(await send(gw, 'a'), 200);
-            await sleep(400); // a flush or more
+            // each gateway's flush of team a has reached the stopped Redis
+            // (a fixed wait missed the flush on a loaded machine)
+            await waitUntil(() => unreadConnections(stalled.port) >= gws.length, 'team a\'s batches sent', slow(10000));
             for (const gw of gws) assert.equal(await send(gw, 'b'), 200);
             await waitUntil(() => /Redis 127\.0\.0\.1:\d+ is busy: keepalive_pool_size \+ keepalive_backlog/.test(gws[0].stderr), 'the bounded gateway holds team b back', 10000);
             await sleep(400);
@@ -581,8 +592,16 @@ llm_providers:
                 if (st.every((x) => x === 429)) break;
                 await sleep(30);
             }
-            await sleep(400); // the last charges flushed
-            const c = counter();
+            // the last charges flushed: the counter reaches the limit and
+            // stays (a fixed 400 ms missed a flush on a loaded machine)
+            let c = null;
+            await waitUntil(async () => {
+                const c1 = counter();
+                if (!c1 || c1.tokens < 200) return false;
+                await sleep(500);
+                c = counter();
+                return c.tokens === c1.tokens;
+            }, `the counter reaches the limit of 200: ${JSON.stringify(counter()?.tokens)}`, slow(15000));
             assert.ok(c, 'the counter is in the cluster');
             assert.equal(cluster.ownerOf(cluster.slotOf(c.key)), c.node, 'on the master serving its slot');
             t.diagnostic(`limit 200 tokens, 10 per answer, two gateways alternating every ~30 ms, sync_rate 0.1: ${c.tokens} tokens charged`);
@@ -620,20 +639,23 @@ llm_providers:
                     const secs = (Math.max(da.last, db.last) - t0) / 1000;
                     if (Math.floor(Date.now() / 3600000) !== hour && attempt < 2) continue; // crossed a window
                     const tokens = (pa + pb) * 10;
-                    await sleep(syncRate * 1000 + 300); // the last charges flushed
+                    // the last charges flushed (a fixed wait missed one on a loaded machine)
                     const keys = redis.cli('KEYS', 'ai-ratelimit:*').split('\n').filter(Boolean);
                     assert.equal(keys.length, 1, `one shared counter: ${keys}`);
                     assert.match(keys[0], /^ai-ratelimit:[0-9a-f-]{36}:127\.0\.0\.1:dashscope:3600:\d+$/);
-                    assert.equal(Number(redis.cli('GET', keys[0])), tokens, 'Redis holds every charged token');
+                    const inRedis = () => Number(redis.cli('GET', keys[0]));
+                    await waitUntil(() => inRedis() >= tokens, `Redis holds every charged token (${inRedis()} of ${tokens})`, slow(10000));
+                    assert.equal(inRedis(), tokens, 'Redis holds every charged token');
                     const rate = tokens / secs;
                     t.diagnostic(`limit ${limit} tokens, 10 per answer, two gateways x 2 workers, one request at a time per gateway every ~10 ms ` +
                         `(${rate.toFixed(0)} tokens/s together), sync_rate ${syncRate}: ${pa}+${pb} answers = ${tokens} tokens, ` +
                         `overshoot ${tokens - limit} tokens (${((tokens - limit) / limit * 100).toFixed(0)} %)`);
                     // each gateway lets through what the other charged during
-                    // one flush interval (plus timer slack), and the request
-                    // that crosses; without sharing it would be 2 x limit.
+                    // one flush interval (plus timer slack: a loaded machine's
+                    // timers are late), and the request that crosses; without
+                    // sharing it would be 2 x limit.
                     assert.ok(tokens >= limit, `at least the limit: ${tokens}`);
-                    assert.ok(tokens <= limit + rate * (syncRate + 0.1) + 40, `overshoot bounded: ${tokens}`);
+                    assert.ok(tokens <= limit + rate * (syncRate + slow(0.4)) + 40, `overshoot bounded: ${tokens}`);
                     assert.ok(tokens < 2 * limit, `the gateways share the quota: ${tokens}`);
                     assert.ok(pa > 0 && pb > 0, 'both gateways served');
                     break;

@@ -5,10 +5,10 @@
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { startHowtoStack, logMark, newLogRecords, show, CLIENT_KEY } from './harness.mjs';
+import { startHowtoStack, logMark, newLogRecords, show, CLIENT_KEY, slow } from './harness.mjs';
 import { checkUpstreamRequest, checkChatLogRecord, pairRecordsWithAnswers } from './checks.mjs';
 
-const CASE = { timeout: 30000 };
+const CASE = { timeout: slow(30000) };
 const UA = /.+/;
 const WEATHER = {
     name: 'get_weather',
@@ -20,7 +20,7 @@ const WEATHER = {
     },
 };
 
-describe('Anthropic SDK through sluice', { timeout: 300000 }, () => {
+describe('Anthropic SDK through sluice', { timeout: slow(300000) }, () => {
     let st;
     let client;
     let mark = 0;

@@ -10,11 +10,11 @@ import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startGateway, CLIENT_KEY } from './harness.mjs';
+import { startGateway, CLIENT_KEY, slow } from './harness.mjs';
 import { startProviders } from '../mock/providers.mjs';
 import { AZ } from '../mock/oauth.mjs';
 
-const CASE = { timeout: 30000 };
+const CASE = { timeout: slow(30000) };
 const TEXT = 'Hello from the mock provider.'; /* tests/mock/providers.mjs */
 const OPTS = { azure_instance: 'myinst', azure_deployment_id: 'gpt4o-dep', azure_api_version: '2024-10-21', upstream_url: 'MOCK' };
 
@@ -25,7 +25,7 @@ function route(name, auth, fmt = 'openai') {
     };
 }
 
-describe('azure with Entra ID tokens', { timeout: 120000 }, () => {
+describe('azure with Entra ID tokens', { timeout: slow(120000) }, () => {
     let mock;
     let gw;
     before(async () => {

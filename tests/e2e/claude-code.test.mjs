@@ -10,12 +10,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
     startHowtoStack, runClaude, claudeSkip, claudeRequired, logMark, newLogRecords, show, tmpDir, CLIENT_KEY,
-    startMock, startGateway, howtoConfig, readLog, sleep, freePort, startProcess, ROOT,
+    startMock, startGateway, howtoConfig, readLog, waitLog, sleep, freePort, startProcess, ROOT, slow,
 } from './harness.mjs';
 import { checkUpstreamRequest, checkChatLogRecord, checkNoKeys, pairRecordsWithAnswers, UPSTREAM_URI } from './checks.mjs';
 
 const skip = claudeSkip();
-const CASE = { timeout: 120000 };
+const CASE = { timeout: slow(120000) };
 
 describe('Claude Code CLI through sluice with the how-to config', { skip, timeout: 900000 }, () => {
     let st;
@@ -237,7 +237,7 @@ describe('Claude Code CLI through sluice with the how-to config', { skip, timeou
         checkChatLogRecord(recs[0], up[0].answer, { mode: 'stream' });
     });
 
-    test('the gateway stops cleanly on SIGTERM (exit 0, no sanitizer report)', { timeout: 30000 }, async () => {
+    test('the gateway stops cleanly on SIGTERM (exit 0, no sanitizer report)', { timeout: slow(30000) }, async () => {
         const s = await st.gw.stop();
         assert.equal(s.code, 0, `sluice exited ${s.code ?? s.signal}\n${st.gw.stderr.slice(-4000)}`);
         assert.ok(!/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(st.gw.stderr), st.gw.stderr.slice(-4000));
@@ -281,7 +281,13 @@ ${cfg.slice(i)}`;
     }
 
     test('a long Retry-After: the CLI shows the rate_limit_error at once and does not retry', CASE, async () => {
-        const { gw, logPath, base } = await quotaGateway(3600);
+        /* a day's fixed window (an hour's ended during a loaded run: the
+         * CLI got a short Retry-After, waited and was answered); not within
+         * 3 minutes of its end, the CLI takes seconds to start */
+        const day = 86400;
+        const toEnd = day * 1000 - Date.now() % (day * 1000);
+        if (toEnd < 180000) await sleep(toEnd + 100);
+        const { gw, logPath, base } = await quotaGateway(day);
         try {
             await mock.reset();
             await mock.scenario({ usage: { prompt_tokens: 20, completion_tokens: 5 }, count: 10 });
@@ -292,6 +298,8 @@ ${cfg.slice(i)}`;
             assert.equal(r.json?.is_error, true, why);
             /* what the user reads */
             assert.match(r.json.result, /429.*AI token rate limit exceeded for provider\(s\): dashscope/, why);
+            // file-log writes after the answer: the spend's record and the 429's
+            await waitLog(logPath, 2, slow(10000));
             await sleep(300);
             const refused = readLog(logPath).filter((x) => x.response.status === 429);
             assert.equal(refused.length, 1, 'one attempt, no hammering');
@@ -314,6 +322,7 @@ ${cfg.slice(i)}`;
             const why = show({ code: r.code, stdout: r.stdout, stderr: r.stderr, log: readLog(logPath) }, 6000);
             assert.equal(r.code, 0, why);
             assert.equal(r.json.result, 'Hello from mock DashScope.', why);
+            await waitLog(logPath, 3, slow(10000));
             await sleep(300);
             const recs = readLog(logPath).slice(1).sort((a, b) => a.started_at - b.started_at);
             assert.deepEqual(recs.map((x) => x.response.status), [429, 200], why);

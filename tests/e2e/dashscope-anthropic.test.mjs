@@ -7,9 +7,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startMock, startGateway, tmpDir, waitLog, show, CLIENT_KEY } from './harness.mjs';
+import { startMock, startGateway, tmpDir, waitLog, show, CLIENT_KEY, slow } from './harness.mjs';
 
-describe('DashScope\'s Anthropic-compatible endpoint (api: anthropic)', { timeout: 60000 }, () => {
+describe('DashScope\'s Anthropic-compatible endpoint (api: anthropic)', { timeout: slow(60000) }, () => {
     let mock;
     let gw;
     let logPath;

@@ -45,8 +45,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /* A loopback port nobody listens on right now. */
 // One port helper for every suite (tests/core/helpers.mjs).
-export { freePort, boundPort } from '../core/helpers.mjs';
-import { boundPort } from '../core/helpers.mjs';
+export { freePort, boundPort, SANITIZED, SLOW, slow } from '../core/helpers.mjs';
+import { boundPort, slow } from '../core/helpers.mjs';
 
 function canConnect(port, host = '127.0.0.1') {
     return new Promise((resolve) => {
@@ -117,7 +117,7 @@ export async function startMock({ key = MOCK_KEY, maxTokensCap = 8192 } = {}) {
         const m = /listening (\d+)/.exec(child.stdout);
         if (m) port = Number(m[1]);
         return port > 0;
-    }, 'mock DashScope', 10000, child);
+    }, 'mock DashScope', 30000, child);
     const base = `http://127.0.0.1:${port}`;
     const ctl = async (method, p, body) => {
         const r = await fetch(base + p, {
@@ -224,8 +224,8 @@ export async function startGateway({ config, workers = 2, env = {}, args = [] })
         '--plugins-dir', PLUGINS_DIR, '--pid', pidFile, ...args,
     ], { env });
     let port = null;
-    await waitFor(() => (port = boundPort(child.stderr)) !== null, 'sluice reports its port', 15000, child);
-    await waitFor(() => canConnect(port), `sluice on port ${port}`, 15000, child);
+    await waitFor(() => (port = boundPort(child.stderr)) !== null, 'sluice reports its port', slow(20000), child);
+    await waitFor(() => canConnect(port), `sluice on port ${port}`, slow(20000), child);
     return {
         port, dir, cfgPath, pidFile, child,
         base: `http://127.0.0.1:${port}`,
@@ -253,7 +253,7 @@ export function readLog(file) {
 }
 
 /* file-log writes in the log phase, after the response: wait for n records. */
-export async function waitLog(file, n, timeoutMs = 5000) {
+export async function waitLog(file, n, timeoutMs = slow(10000)) {
     const t0 = Date.now();
     let recs = readLog(file);
     while (recs.length < n && Date.now() - t0 < timeoutMs) {
@@ -265,7 +265,7 @@ export async function waitLog(file, n, timeoutMs = 5000) {
 
 /* The first record that satisfies pred, waiting for it to be written
  * (other requests' records may already be in the file). */
-export async function waitRecord(file, pred, timeoutMs = 5000) {
+export async function waitRecord(file, pred, timeoutMs = slow(10000)) {
     const t0 = Date.now();
     for (;;) {
         const rec = readLog(file).find(pred);

@@ -4,12 +4,12 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runSluice, ROOT, PLUGINS_DIR, howtoConfig, tmpDir } from './harness.mjs';
+import { runSluice, ROOT, PLUGINS_DIR, howtoConfig, tmpDir, slow } from './harness.mjs';
 
 const CFG = path.join(ROOT, 'etc/kong.yaml');
 
-describe('the how-to configuration', { timeout: 60000 }, () => {
-    test('etc/kong.yaml has the how-to\'s shape', { timeout: 5000 }, () => {
+describe('the how-to configuration', { timeout: slow(60000) }, () => {
+    test('etc/kong.yaml has the how-to\'s shape', { timeout: slow(10000) }, () => {
         const y = fs.readFileSync(CFG, 'utf8');
         for (const s of ['_format_version: "3.0"', 'name: example-service', 'url: http://httpbin.konghq.com/anything',
             'name: example-route', '"/anything"', 'name: ai-proxy', 'llm_format: anthropic', 'route_type: llm/v1/chat',
@@ -20,13 +20,13 @@ describe('the how-to configuration', { timeout: 60000 }, () => {
         }
     });
 
-    test('sluice -t accepts it unchanged', { timeout: 15000 }, () => {
+    test('sluice -t accepts it unchanged', { timeout: slow(15000) }, () => {
         const r = runSluice(['-t', '-d', CFG, '--plugins-dir', PLUGINS_DIR], { env: { DECK_DASHSCOPE_API_KEY: 'sk-anything' } });
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.match(r.stdout + r.stderr, /configuration ok/);
     });
 
-    test('without DECK_DASHSCOPE_API_KEY it fails naming the variable', { timeout: 15000 }, () => {
+    test('without DECK_DASHSCOPE_API_KEY it fails naming the variable', { timeout: slow(15000) }, () => {
         const r = runSluice(['-t', '-d', CFG, '--plugins-dir', PLUGINS_DIR], { env: { DECK_DASHSCOPE_API_KEY: undefined } });
         assert.equal(r.code, 1, r.stdout + r.stderr);
         assert.match(r.stdout + r.stderr, /DECK_DASHSCOPE_API_KEY/);
@@ -34,7 +34,7 @@ describe('the how-to configuration', { timeout: 60000 }, () => {
 
     /* the how-to's ai-proxy as Kong 3.14's Admin API / decK dump it: every
      * field, defaults filled in, the key as an env vault reference */
-    test('a Kong 3.14 dump with every default filled in loads', { timeout: 15000 }, () => {
+    test('a Kong 3.14 dump with every default filled in loads', { timeout: slow(15000) }, () => {
         const dir = tmpDir();
         const f = path.join(dir, 'kong.yaml');
         const conf = fs.readFileSync(path.join(ROOT, 'tests/fixtures/kong/ai-proxy-3.14-defaults.json'), 'utf8');
@@ -60,7 +60,7 @@ services:
     /* ai-proxy's config goes through the host's schema checker: every
      * error, with file, line and Kong's path; ai-proxy-advanced's targets
      * under their own index */
-    test('a wrong ai-proxy config is refused with file:line and Kong paths', { timeout: 15000 }, () => {
+    test('a wrong ai-proxy config is refused with file:line and Kong paths', { timeout: slow(15000) }, () => {
         const dir = tmpDir();
         const f = path.join(dir, 'kong.yaml');
         fs.writeFileSync(f, `_format_version: "3.0"
@@ -112,7 +112,7 @@ plugins:
         fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    test('the test-time copy (upstream_url + log path) is valid too', { timeout: 15000 }, () => {
+    test('the test-time copy (upstream_url + log path) is valid too', { timeout: slow(15000) }, () => {
         const dir = tmpDir();
         const f = path.join(dir, 'kong.yaml');
         fs.writeFileSync(f, howtoConfig({ upstreamUrl: 'http://127.0.0.1:9/compatible-mode/v1/chat/completions', logPath: path.join(dir, 'l.json') }));

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import {
     startMock, startGateway, howtoConfig, tmpDir, runClaude, claudeSkip, logMark,
-    newLogRecords, show, MOCK_KEY,
+    newLogRecords, show, MOCK_KEY, slow,
 } from './harness.mjs';
 import { checkUpstreamRequest, checkNoKeys } from './checks.mjs';
 import path from 'node:path';
@@ -19,7 +19,7 @@ import path from 'node:path';
 const ALICE_KEY = 'sk-ant-alice-0123456789';
 const BOB_KEY = 'sk-ant-bob-9876543210';
 const WRONG_KEY = 'sk-ant-nobody-000';
-const CASE = { timeout: 120000 };
+const CASE = { timeout: slow(120000) };
 
 /* appended to the how-to's top-level plugins list, then consumers */
 const extra = (mockUrl) => `
@@ -50,7 +50,7 @@ consumers:
             options: {max_tokens: 8192, temperature: 1.0, upstream_url: "${mockUrl}"}
 `;
 
-describe('key-auth with consumers in front of the how-to', { timeout: 600000 }, () => {
+describe('key-auth with consumers in front of the how-to', { timeout: slow(600000) }, () => {
     let mock;
     let gw;
     let logPath;

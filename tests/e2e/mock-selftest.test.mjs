@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import path from 'node:path';
 import {
-    startMock, startProcess, runClaude, claudeSkip, show, ROOT, MOCK_KEY, CLIENT_KEY,
+    startMock, startProcess, runClaude, claudeSkip, show, ROOT, MOCK_KEY, CLIENT_KEY, slow,
 } from './harness.mjs';
 
-describe('mock DashScope self-test', { timeout: 60000 }, () => {
+describe('mock DashScope self-test', { timeout: slow(60000) }, () => {
     let mock;
     let client;
     before(async () => {
@@ -19,7 +19,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
     });
     after(async () => { await mock?.stop(); });
 
-    test('non-streaming answer with usage and DashScope headers', { timeout: 10000 }, async () => {
+    test('non-streaming answer with usage and DashScope headers', { timeout: slow(10000) }, async () => {
         await mock.reset();
         const { data, response } = await client.chat.completions
             .create({ model: 'qwen-plus', messages: [{ role: 'user', content: 'hi' }] })
@@ -41,7 +41,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
         assert.deepEqual(rec.answer.usage, data.usage);
     });
 
-    test('streaming: role chunk first, usage chunk only with include_usage, [DONE]', { timeout: 10000 }, async () => {
+    test('streaming: role chunk first, usage chunk only with include_usage, [DONE]', { timeout: slow(10000) }, async () => {
         await mock.reset();
         const chunks = [];
         const s = await client.chat.completions.create({
@@ -66,7 +66,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
         assert.ok(chunks2.every((c) => c.usage === null), 'no usage without include_usage');
     });
 
-    test('raw SSE framing is exactly DashScope\'s', { timeout: 10000 }, async () => {
+    test('raw SSE framing is exactly DashScope\'s', { timeout: slow(10000) }, async () => {
         const r = await fetch(mock.url, {
             method: 'POST',
             headers: { authorization: `Bearer ${MOCK_KEY}`, 'content-type': 'application/json' },
@@ -79,7 +79,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
         for (const ev of body.split('\n\n').filter(Boolean)) assert.match(ev, /^data: /);
     });
 
-    test('tool calls: argument fragments split across chunks, id "" on continuations, parallel', { timeout: 10000 }, async () => {
+    test('tool calls: argument fragments split across chunks, id "" on continuations, parallel', { timeout: slow(10000) }, async () => {
         await mock.reset();
         const chunks = [];
         const s = await client.chat.completions.create({
@@ -111,7 +111,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
         assert.equal(final.choices[0].message.tool_calls.length, 2);
     });
 
-    test('thinking: reasoning_content before content', { timeout: 10000 }, async () => {
+    test('thinking: reasoning_content before content', { timeout: slow(10000) }, async () => {
         const chunks = [];
         const s = await client.chat.completions.create({
             model: 'qwen-plus', stream: true, enable_thinking: true, messages: [{ role: 'user', content: 'MOCK:thinking' }],
@@ -126,7 +126,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
         assert.ok(lastReasoning < firstText);
     });
 
-    test('errors: 401 exact body, 400 on max_tokens over the cap, thinking without stream', { timeout: 10000 }, async () => {
+    test('errors: 401 exact body, 400 on max_tokens over the cap, thinking without stream', { timeout: slow(10000) }, async () => {
         const bad = new OpenAI({ apiKey: CLIENT_KEY, baseURL: mock.baseUrl, maxRetries: 0 });
         await assert.rejects(bad.chat.completions.create({ model: 'qwen-plus', messages: [{ role: 'user', content: 'x' }] }),
             (e) => e.status === 401 && e.code === 'invalid_api_key' && /Incorrect API key provided/.test(e.message));
@@ -141,7 +141,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
         }), (e) => e.status === 400 && /must be a response to a preceding message/.test(e.message));
     });
 
-    test('scenario queue: error for the next K requests only, then normal', { timeout: 10000 }, async () => {
+    test('scenario queue: error for the next K requests only, then normal', { timeout: slow(10000) }, async () => {
         await mock.reset();
         await mock.scenario({ type: 'error', status: 429, count: 2 });
         const msgs = [{ role: 'user', content: 'x' }];
@@ -158,7 +158,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
         assert.deepEqual(second.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10, prompt_tokens_details: { cached_tokens: 2 } });
     });
 
-    test('slow first token and inter-token delay', { timeout: 10000 }, async () => {
+    test('slow first token and inter-token delay', { timeout: slow(10000) }, async () => {
         await mock.scenario({ type: 'text', text: 'a b c d', first_token_delay_ms: 300, token_delay_ms: 50 });
         const t0 = Date.now();
         const s = await client.chat.completions.create({ model: 'qwen-plus', stream: true, messages: [{ role: 'user', content: 'x' }] });
@@ -169,7 +169,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
         assert.ok(total >= first + 150, `total ${total} ms`);
     });
 
-    test('faults: mid-stream reset, in-stream error, invalid JSON, garbage HTTP', { timeout: 15000 }, async () => {
+    test('faults: mid-stream reset, in-stream error, invalid JSON, garbage HTTP', { timeout: slow(15000) }, async () => {
         const msgs = [{ role: 'user', content: 'x' }];
         await mock.scenario({ type: 'reset', reset_after: 3 });
         await assert.rejects((async () => {
@@ -196,7 +196,7 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
         assert.equal(after.choices[0].message.content, 'Hello from mock DashScope.');
     });
 
-    test('records unknown (non-DashScope) top-level fields', { timeout: 10000 }, async () => {
+    test('records unknown (non-DashScope) top-level fields', { timeout: slow(10000) }, async () => {
         await mock.reset();
         await client.chat.completions.create({
             model: 'qwen-plus', messages: [{ role: 'user', content: 'x' }], system: 'leaked', thinking: { type: 'adaptive' },
@@ -206,18 +206,20 @@ describe('mock DashScope self-test', { timeout: 60000 }, () => {
     });
 });
 
-describe('Claude Code CLI against the Anthropic recorder (no gateway)', { timeout: 120000 }, () => {
+describe('Claude Code CLI against the Anthropic recorder (no gateway)', { timeout: slow(120000) }, () => {
     let rec;
     let port;
     before(async () => {
         rec = startProcess(process.execPath, [path.join(ROOT, 'tests/mock/anthropic-recorder.mjs'), '--port', '0']);
-        for (let i = 0; i < 200 && !/listening (\d+)/.test(rec.stdout); i++) await new Promise((r) => setTimeout(r, 25));
+        /* a node process starting: seconds on a loaded machine */
+        for (const end = Date.now() + 30000; Date.now() < end && !/listening (\d+)/.test(rec.stdout);)
+            await new Promise((r) => setTimeout(r, 25));
         port = Number(/listening (\d+)/.exec(rec.stdout)[1]);
     });
     after(async () => { await rec?.stop(); });
 
     test('the pinned CLI runs offline, sends what the fixtures describe and completes a tool round trip',
-        { skip: claudeSkip(), timeout: 60000 }, async () => {
+        { skip: claudeSkip(), timeout: slow(60000) }, async () => {
             const r = await runClaude({
                 baseUrl: `http://127.0.0.1:${port}/anything`, prompt: 'TOOLTEST run the marker', args: ['--allowedTools', 'Bash'],
             });

@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { startGateway, tmpDir, waitLog, CLIENT_KEY, runClaude, claudeSkip, show } from './harness.mjs';
+import { startGateway, tmpDir, waitLog, CLIENT_KEY, runClaude, claudeSkip, show, slow } from './harness.mjs';
 import { startNativeMock, GEMINI_KEY, AWS, TEXT, embedVector } from '../mock/native.mjs';
 
-const CASE = { timeout: 30000 };
+const CASE = { timeout: slow(30000) };
 const BEDROCK_MODEL = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
 
 function route(name, p, provider, model, { auth = {}, options = {}, format = 'anthropic', routeType = 'llm/v1/chat' } = {}) {
@@ -37,7 +37,7 @@ const TOOLS = [{
     input_schema: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string' } }, required: ['city'], additionalProperties: false, $schema: 'http://json-schema.org/draft-07/schema#' },
 }];
 
-describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
+describe('gemini and bedrock through sluice', { timeout: slow(120000) }, () => {
     let mock;
     let gw;
     let logPath;
@@ -527,7 +527,7 @@ describe('gemini and bedrock through sluice', { timeout: 120000 }, () => {
     });
 
     for (const [p, model, provider] of [['/gem', 'gemini-2.5-flash', 'gemini'], ['/br', BEDROCK_MODEL, 'bedrock']]) {
-        test(`the Claude Code CLI against ${provider}`, { timeout: 120000, skip: claudeSkip() }, async () => {
+        test(`the Claude Code CLI against ${provider}`, { timeout: slow(120000), skip: claudeSkip() }, async () => {
             const r = await runClaude({ baseUrl: `${gw.base}${p}`, model, prompt: 'Say hello.', timeoutMs: 90000 });
             assert.equal(r.code, 0, show(r));
             assert.equal(r.json?.is_error, false, show(r));

@@ -5,13 +5,13 @@
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startHowtoStack, logMark, newLogRecords, show, CLIENT_KEY } from './harness.mjs';
+import { startHowtoStack, logMark, newLogRecords, show, CLIENT_KEY, slow } from './harness.mjs';
 import { checkUpstreamRequest, checkChatLogRecord } from './checks.mjs';
 
-const CASE = { timeout: 30000 };
+const CASE = { timeout: slow(30000) };
 const PATH = '/compatible-mode/v1/chat/completions';
 
-describe('OpenAI SDK through sluice (llm_format openai)', { timeout: 300000 }, () => {
+describe('OpenAI SDK through sluice (llm_format openai)', { timeout: slow(300000) }, () => {
     let st;
     let client;
     let mark = 0;

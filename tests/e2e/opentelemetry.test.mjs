@@ -17,7 +17,7 @@ import http from 'node:http';
 import path from 'node:path';
 
 import {
-    ROOT, PLUGINS_DIR, startMock, startGateway, runSluice, tmpDir, freePort, waitRecord, readLog, sleep,
+    ROOT, PLUGINS_DIR, startMock, startGateway, runSluice, tmpDir, freePort, waitRecord, readLog, sleep, slow,
 } from './harness.mjs';
 import { startCollector } from './otlp.mjs';
 
@@ -154,7 +154,7 @@ function req(port, { method = 'GET', path: p = '/', body, headers = {} } = {}) {
     });
 }
 
-async function waitSpans(pred, what, timeoutMs = 5000) {
+async function waitSpans(pred, what, timeoutMs = slow(10000)) {
     const end = Date.now() + timeoutMs;
     for (;;) {
         const s = col.spans().filter(pred);
@@ -226,7 +226,7 @@ test('a client traceparent: the trace continues upstream under sluice\'s client 
     assert.equal(up.seen[0].headers.tracestate, 'vendor=abc');
 
     const spans = await waitSpans((s) => s.traceId === traceId && s.name === 'kong.balancer', 'balancer');
-    await sleep(300);
+    await waitSpans((s) => s.traceId === traceId && s.name === 'kong', 'root');
     const all = col.spans().filter(byTrace(traceId));
     const root = all.find((s) => s.name === 'kong');
     const bal = spans[0];
@@ -334,7 +334,10 @@ test('a failed try and its retry: one kong.balancer span each, the upstream sees
         const res = await req(gw.port, { path: `/flaky/t${i}`, headers: { traceparent: `00-${tid}-0102030405060708-01` } });
         assert.equal(res.status, 200);
     }
-    await sleep(600);
+    for (const tid of ids) {
+        await waitSpans((s) => s.traceId === tid && s.name === 'kong', `root of ${tid}`);
+        await waitSpans((s) => s.traceId === tid && s.name === 'kong.balancer', `balancer of ${tid}`);
+    }
     let found = 0;
     for (const tid of ids) {
         const bal = col.spans().filter((s) => s.traceId === tid && s.name === 'kong.balancer')
@@ -391,7 +394,8 @@ test('a Claude Code request through ai-proxy: the kong.gen_ai span carries the G
     assert.match(up0.headers.traceparent, /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
 
     const gen = (await waitSpans((s) => s.traceId === '0af7651916cd43dd8448eb211c80319c' && s.name === 'kong.gen_ai', 'kong.gen_ai'))[0];
-    await sleep(300);
+    for (const name of ['kong', 'kong.balancer'])
+        await waitSpans((s) => s.traceId === '0af7651916cd43dd8448eb211c80319c' && s.name === name, name);
     const all = col.spans().filter(byTrace('0af7651916cd43dd8448eb211c80319c'));
     const root = all.find((s) => s.name === 'kong');
     const bal = all.find((s) => s.name === 'kong.balancer');
@@ -543,14 +547,16 @@ plugins:
 });
 
 test('a collector that fails, then stalls: requests stay fast, drops are counted, export recovers', async () => {
-    // a second gateway with a small queue and short retries
+    // a second gateway with a small queue and short retries; a stalled
+    // collector holds its one batch for the whole stalled burst however slow
+    // the machine (read_timeout), so the queue fills and drops
     const col2 = await startCollector();
     const sp = await freePort();
     const small = `
       traces_endpoint: "${col2.url}"
       connect_timeout: 200
       send_timeout: 200
-      read_timeout: 200
+      read_timeout: ${slow(20000)}
       queue:
         max_batch_size: 10
         max_coalescing_delay: 0.05
@@ -570,6 +576,7 @@ plugins:
     config:${small}
 `;
     const gw2 = await startGateway({ config: cfg, workers: 1, env: { SLUICE_STATUS_LISTEN: String(sp) } });
+    const started = Date.now();
     const m2 = async () => {
         const r = await req(sp, { path: '/metrics' });
         const m = {};
@@ -592,8 +599,13 @@ plugins:
 
         col2.mode = 'fail';
         const pFail = await burst(100, 'fail');
-        await sleep(1500); // past max_retry_time: the batches in flight are given up
-        let m = await m2();
+        // past max_retry_time (0.5 s) the batches in flight are given up
+        let m = {};
+        for (const end = Date.now() + slow(15000); Date.now() < end; await sleep(100)) {
+            m = await m2();
+            if (m['sluice_opentelemetry_export_errors_total'] > 0 &&
+                m['sluice_opentelemetry_spans_dropped_total{reason="export_failed"}'] > 0) break;
+        }
         assert.ok(m['sluice_opentelemetry_export_errors_total'] > 0, JSON.stringify(m));
         assert.ok(m['sluice_opentelemetry_spans_dropped_total{reason="export_failed"}'] > 0, JSON.stringify(m));
         assert.ok(m['sluice_opentelemetry_spans_dropped_total{reason="queue_full"}'] > 0, JSON.stringify(m));
@@ -603,25 +615,28 @@ plugins:
         m = await m2();
         const dropped = m['sluice_opentelemetry_spans_dropped_total{reason="queue_full"}'];
         assert.ok(dropped >= 60, `queue bounded at max_entries: ${JSON.stringify(m)}`);
-        // the proxy did not wait for the collector
-        assert.ok(pFail < Math.max(50, base * 5), `p99 with a failing collector ${pFail.toFixed(1)} ms (base ${base.toFixed(1)})`);
-        assert.ok(pStall < Math.max(50, base * 5), `p99 with a stalled collector ${pStall.toFixed(1)} ms (base ${base.toFixed(1)})`);
+        // the proxy did not wait for the collector (retries take 0.5 s, a
+        // stalled answer seconds; a loaded machine adds tens of ms)
+        assert.ok(pFail < Math.max(slow(200), base * 5), `p99 with a failing collector ${pFail.toFixed(1)} ms (base ${base.toFixed(1)})`);
+        assert.ok(pStall < Math.max(slow(500), base * 5), `p99 with a stalled collector ${pStall.toFixed(1)} ms (base ${base.toFixed(1)})`);
         const stalledPosts = col2.st.posts.filter((p) => p.mode === 'stall').length;
         assert.ok(stalledPosts <= 10, `one batch at a time while stalled: ${stalledPosts} POSTs`);
         assert.match(gw2.stderr, /exporting to http.*dropped with the queue full/);
 
-        col2.mode = 'ok';
-        await sleep(800); // the stalled attempt times out and is retried or dropped
+        col2.mode = 'ok'; // the stalled answer is cut: retried or dropped
         col2.clear();
         await burst(5, 'back');
-        const end = Date.now() + 5000;
+        const end = Date.now() + slow(10000);
         while (!col2.spans().some((s) => /\/plain\/back4/.test(s.attributes['http.url'] ?? '')) && Date.now() < end) await sleep(50);
         assert.ok(col2.spans().some((s) => /\/plain\/back4/.test(s.attributes['http.url'] ?? '')),
             `export recovered: ${JSON.stringify(await m2())} posts ${JSON.stringify(col2.st.posts.map((p) => [p.mode, p.decoded?.resources[0].scopes[0].spans.length, p.error]))}\n${gw2.stderr}`);
         const after = await m2();
         assert.ok(after['sluice_opentelemetry_spans_exported_total'] > m['sluice_opentelemetry_spans_exported_total']);
         const lines = gw2.stderr.split('\n').filter((l) => /exporting to http.*dropped/.test(l));
-        assert.ok(lines.length <= 4, `drop log is rate-limited: ${lines.length} lines`);
+        // each kind of trouble said at once, then one line per 10 s at most
+        // (a loaded machine makes the test last longer)
+        const most = 3 + Math.ceil((Date.now() - started) / 10000);
+        assert.ok(lines.length <= most, `drop log is rate-limited: ${lines.length} lines (at most ${most})`);
     } finally {
         await gw2.stop();
         await col2.stop();

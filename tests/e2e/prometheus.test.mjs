@@ -15,7 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 
 import {
-    startMock, howtoConfig, startGateway, tmpDir, freePort, waitLog, startProcess, sleep,
+    startMock, howtoConfig, startGateway, tmpDir, freePort, waitLog, startProcess, sleep, slow,
 } from './harness.mjs';
 
 let mock, gw, logPath, statusPort;
@@ -103,7 +103,7 @@ test('status listener: /status, /status/ready, /metrics; not on the proxy port',
     assert.equal((await req(statusPort, { path: '/anything/v1/messages' })).status, 404);
 });
 
-test('a known mix of requests over two workers: exact values; promtool; a real Prometheus', { timeout: 60000 }, async () => {
+test('a known mix of requests over two workers: exact values; promtool; a real Prometheus', { timeout: slow(60000) }, async () => {
     const N_CHAT = 6, N_STREAM = 3, N_BAD = 2;
     const before = (await fetch(`http://127.0.0.1:${statusPort}/status`).then((r) => r.json())).server;
     for (let i = 0; i < N_CHAT; i++) {
@@ -128,7 +128,7 @@ test('a known mix of requests over two workers: exact values; promtool; a real P
     // The log also holds earlier tests' unrouted requests, and two workers
     // append in any order: wait for this test's routed records themselves.
     let routed = [];
-    for (const t0 = Date.now(); Date.now() - t0 < 5000; await sleep(25)) {
+    for (const t0 = Date.now(); Date.now() - t0 < slow(10000); await sleep(25)) {
         routed = (await waitLog(logPath, 0)).filter((r) => r.route);
         if (routed.length >= N_CHAT + N_STREAM + N_BAD) break;
     }
@@ -192,7 +192,7 @@ test('a known mix of requests over two workers: exact values; promtool; a real P
     try {
         const api = `http://127.0.0.1:${pport}/api/v1`;
         let up = null, value = null;
-        for (let t0 = Date.now(); Date.now() - t0 < 30000 && (up !== 'up' || value !== want);) {
+        for (let t0 = Date.now(); Date.now() - t0 < 60000 && (up !== 'up' || value !== want);) {
             await sleep(200);
             try {
                 const targets = await fetch(`${api}/targets`).then((r) => r.json());
@@ -225,16 +225,15 @@ test('connections_reading: a request whose head is still arriving, as nginx coun
     sock.on('data', (d) => { answer += d; });
     sock.write('GET /anything/slow-head HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Part: 1\r\n');
     let s;
-    for (let i = 0; i < 100; i++) {
+    for (const end = Date.now() + slow(10000); Date.now() < end; await sleep(20)) {
         s = await status();
         if (s.connections_reading >= 1) break;
-        await sleep(20);
     }
     assert.equal(s.connections_reading, 1, JSON.stringify(s));
     assert.equal(await gauge('reading'), 1);
     assert.equal(s.connections_active, s.connections_reading + s.connections_writing + s.connections_waiting);
     sock.write('\r\n');
-    for (let i = 0; i < 100 && !/\r\n\r\n/.test(answer); i++) await sleep(20);
+    for (const end = Date.now() + slow(10000); Date.now() < end && !/\r\n\r\n/.test(answer);) await sleep(20);
     assert.match(answer, /^HTTP\/1\.1 \d{3}/);
     s = await status();
     assert.equal(s.connections_reading, 0, JSON.stringify(s));

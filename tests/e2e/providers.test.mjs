@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startGateway, tmpDir, readLog, CLIENT_KEY, runClaude, claudeSkip, show, logMark, waitLog, waitRecord } from './harness.mjs';
+import { startGateway, tmpDir, readLog, CLIENT_KEY, runClaude, claudeSkip, show, logMark, waitLog, waitRecord, slow } from './harness.mjs';
 import { startProviders, KEYS } from '../mock/providers.mjs';
 
-const CASE = { timeout: 30000 };
+const CASE = { timeout: slow(30000) };
 
 /* provider -> [its default chat path, extra model.options] */
 const OPENAI_FAMILY = {
@@ -56,7 +56,7 @@ function route(name, p, { provider, fmt, model = `${provider}-model`, alias, opt
     };
 }
 
-describe('providers through sluice', { timeout: 300000 }, () => {
+describe('providers through sluice', { timeout: slow(300000) }, () => {
     let mock;
     let gw;
     let logPath;
@@ -465,7 +465,7 @@ describe('providers through sluice', { timeout: 300000 }, () => {
         }), (e) => e instanceof OpenAI.AuthenticationError && /invalid api token/.test(e.message));
     });
 
-    test('the Claude Code CLI against anthropic (native: its requests pass with the gateway\'s key, model and anthropic-version)', { timeout: 120000, skip: claudeSkip() }, async () => {
+    test('the Claude Code CLI against anthropic (native: its requests pass with the gateway\'s key, model and anthropic-version)', { timeout: slow(120000), skip: claudeSkip() }, async () => {
         const r = await runClaude({ baseUrl: `${gw.base}/an/anthropic`, model: 'claude-sonnet-4-5', prompt: 'Say hello.', timeoutMs: 90000 });
         assert.equal(r.code, 0, show(r));
         assert.equal(r.json?.is_error, false, show(r));

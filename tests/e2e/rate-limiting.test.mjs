@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { request, runSluice, simpleConfig, startSluice, tmpDir, waitFor } from '../core/helpers.mjs';
+import { request, runSluice, simpleConfig, slow, startSluice, tmpDir, waitFor } from '../core/helpers.mjs';
 import { startUpstream } from '../core/upstream.mjs';
 import { startRedis, startRedisCluster } from './redis.mjs';
 
@@ -94,7 +94,7 @@ describe('rate-limiting, local policy', () => {
                 assert.ok(a.every((r) => r.status === 200));
                 const before = g.workers();
                 await g.reload(cfg);
-                await waitFor(() => g.workers().every((p) => !before.includes(p)), 5000);
+                await waitFor(() => g.workers().every((p) => !before.includes(p)), slow(10000));
                 const b = await burst(g.port, 2, { parallel: false });
                 assert.deepEqual(b.map((r) => r.status), [200, 429]);
             });
@@ -221,7 +221,7 @@ describe('rate-limiting, redis policy (real redis-server)', () => {
         try {
             const rs = await burst(h.port, 5, { parallel: false });
             assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200, 200]);
-            assert.ok(await waitFor(() => /Redis no-such-host\.invalid:\d+ could not be resolved: .*counting locally/.test(h.stderr), 10000), h.stderr);
+            assert.ok(await waitFor(() => /Redis no-such-host\.invalid:\d+ could not be resolved: .*counting locally/.test(h.stderr), slow(10000)), h.stderr);
         } finally { await h.stop(); }
     });
 
@@ -229,7 +229,7 @@ describe('rate-limiting, redis policy (real redis-server)', () => {
         const cfg = simpleConfig(up.port, { plugins: redisConf().replace('hour: 10', 'hour: 1000') });
         // connections other than redis-cli's own
         const clients = () => Number(/connected_clients:(\d+)/.exec(redis.cli('INFO', 'clients'))[1]) - 1;
-        assert.ok(await waitFor(() => clients() === 0, 10000), 'earlier gateways gone');
+        assert.ok(await waitFor(() => clients() === 0, slow(10000)), 'earlier gateways gone');
         const g = await startSluice(cfg, { workers: 1 });
         try {
             await inOneWindow(3600, async () => {
@@ -240,7 +240,7 @@ describe('rate-limiting, redis policy (real redis-server)', () => {
                 assert.equal(clients(), 1, '20 concurrent requests share one connection');
                 const key = redis.cli('KEYS', 'ratelimit:*');
                 assert.equal(redis.cli('GET', key), '20');
-                assert.ok(await waitFor(() => clients() === 0, 20000, 200), 'closed when idle');
+                assert.ok(await waitFor(() => clients() === 0, slow(20000), 200), 'closed when idle');
                 assert.ok(Date.now() - idleFrom >= 9500, `closed after ${Date.now() - idleFrom} ms idle`);
                 assert.doesNotMatch(g.stderr, /Redis .*(lost|failed)/, 'an idle close is not a failure');
                 const r = await request(g.port, { path: '/p/x' });
@@ -271,7 +271,7 @@ describe('rate-limiting, redis policy (real redis-server)', () => {
             const resumed = await waitFor(async () => {
                 await request(g.port, { path: '/p/x' });
                 return redis.cli('KEYS', 'ratelimit:*') !== '';
-            }, 5000, 200);
+            }, slow(10000), 200);
             assert.ok(resumed, 'counting resumed in Redis');
         } finally { await g.stop(); }
     });
@@ -284,10 +284,16 @@ describe('rate-limiting, redis policy (real redis-server)', () => {
             await inOneWindow(3600, async () => {
                 redis.cli('FLUSHALL');
                 let passed = 0;
+                const inRedis = () => Number(redis.cli('GET', redis.cli('KEYS', 'ratelimit:*')) || 0);
                 for (let round = 0; round < 6; round++) {
                     const rs = (await Promise.all([burst(a.port, 10), burst(b.port, 10)])).flat();
                     passed += rs.filter((r) => r.status === 200).length;
-                    await new Promise((r) => setTimeout(r, 250)); // > sync_rate: flushed
+                    // both nodes flushed (a fixed 250 ms was short on a
+                    // loaded machine), then a sync period or two more for
+                    // each to read the other's count
+                    assert.ok(await waitFor(() => inRedis() >= passed, slow(10000), 20),
+                        `round ${round}: Redis has ${inRedis()} of ${passed}`);
+                    await new Promise((r) => setTimeout(r, 250));
                 }
                 // 120 offered, limit 40: each node sees the other's count a
                 // flush later, so the overshoot is at most one round of the
@@ -301,7 +307,7 @@ describe('rate-limiting, redis policy (real redis-server)', () => {
     });
 });
 
-describe('rate-limiting, redis policy on a Redis Cluster (three real masters)', { timeout: 120000 }, () => {
+describe('rate-limiting, redis policy on a Redis Cluster (three real masters)', { timeout: slow(120000) }, () => {
     let cluster;
     before(async () => { cluster = await startRedisCluster(3); });
     after(async () => { await cluster?.stop(); });
@@ -368,7 +374,7 @@ describe('rate-limiting, redis policy on a Redis Cluster (three real masters)', 
                 assert.ok(rs.slice(0, 10).every((r) => r.status === 200 || r.status === 429) && rs.every((r) => r.status !== 500), rs.map((r) => r.status).join());
                 assert.ok(rs.slice(10).every((r) => r.status === 200), `local counts on b: ${rs.slice(10).map((r) => r.status).join()}`);
                 assert.ok(Date.now() - t0 < 3000, 'no request waits for a dead master');
-                const ok = await waitFor(() => /Redis Cluster node 127\.0\.0\.1:\d+ .*counting locally/.test(b.stderr), 3000);
+                const ok = await waitFor(() => /Redis Cluster node 127\.0\.0\.1:\d+ .*counting locally/.test(b.stderr), slow(10000));
                 assert.ok(ok, `warned: ${b.stderr.slice(-500)}`);
                 const warnings = b.stderr.match(/Redis Cluster.*counting locally/g) ?? [];
                 assert.ok(warnings.length <= 2, `warned ${warnings.length} times`);
@@ -382,7 +388,7 @@ describe('rate-limiting, redis policy on a Redis Cluster (three real masters)', 
                 const counted = await waitFor(async () => {
                     await request(b.port, { path: '/p/x', headers: as(other) });
                     return get(other) > 0;
-                }, 5000, 100);
+                }, slow(10000), 100);
                 assert.ok(counted, 'the live masters still count');
             });
         } finally { await a.stop(); await b.stop(); }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { request, simpleConfig, startSluice, tmpDir, waitFor } from '../core/helpers.mjs';
+import { request, simpleConfig, slow, startSluice, tmpDir, waitFor } from '../core/helpers.mjs';
 import { makePki } from '../core/tls-certs.mjs';
 import { startUpstream } from '../core/upstream.mjs';
 import { startRedisClusterTls, startRedisTls } from './redis.mjs';
@@ -27,7 +27,9 @@ after(async () => { await up?.close(); await redis?.stop(); });
 
 const conf = (limit, redisExtra) => simpleConfig(up.port, {
     plugins: `plugins:\n- name: rate-limiting\n  config:\n    hour: ${limit}\n    limit_by: ip\n    policy: redis\n` +
-        `    redis:\n      host: 127.0.0.1\n      port: ${redis.port}\n      timeout: 1000\n      ssl: true\n` +
+        // a Redis answer may take seconds on a loaded machine (the ASan build
+        // under CI load): past the timeout the count would go local
+        `    redis:\n      host: 127.0.0.1\n      port: ${redis.port}\n      timeout: ${slow(5000)}\n      ssl: true\n` +
         redisExtra.split('\n').filter(Boolean).map((l) => `      ${l}\n`).join(''),
 });
 
@@ -57,7 +59,7 @@ async function refused(cfg, env, reason) {
             assert.deepEqual(rs.map((r) => r.status), Array(10).fill(200), 'fault tolerant: no request refused or failed');
             await new Promise((r) => setTimeout(r, 1100));
         }
-        assert.ok(await waitFor(() => reason.test(g.stderr), 10000), g.stderr);
+        assert.ok(await waitFor(() => reason.test(g.stderr), slow(10000)), g.stderr);
         const n = (g.stderr.match(/Redis 127\.0\.0\.1:\d+ .*counting locally/g) ?? []).length;
         assert.ok(n >= 1 && n <= 1 + Math.floor((Date.now() - t0) / 10000), `warned ${n} times:\n${g.stderr}`);
         assert.match(g.stderr, /\(\d+ failure\(s\) in the last interval\)/);
@@ -100,7 +102,7 @@ describe('rate-limiting, redis policy over TLS (real redis-server --tls-port)', 
     test('ssl_verify false (rate-limiting\'s default) takes a certificate from any CA; the idle close ends the TLS connection', async () => {
         // connections other than redis-cli's own
         const clients = () => Number(/connected_clients:(\d+)/.exec(redis.cli('INFO', 'clients'))[1]) - 1;
-        assert.ok(await waitFor(() => clients() === 0, 10000), 'earlier gateways gone');
+        assert.ok(await waitFor(() => clients() === 0, slow(10000)), 'earlier gateways gone');
         const g = await startSluice(conf(1000, ''), { workers: 1, env: { SSL_CERT_FILE: otherCa } });
         try {
             await inOneHour(async () => {
@@ -111,7 +113,7 @@ describe('rate-limiting, redis policy over TLS (real redis-server --tls-port)', 
             });
             assert.equal(clients(), 1);
             // hiredis closes its end after 10 s idle: the bridge closes the TLS connection
-            assert.ok(await waitFor(() => clients() === 0, 25000, 200), 'closed when idle');
+            assert.ok(await waitFor(() => clients() === 0, slow(25000), 200), 'closed when idle');
             const r = await request(g.port, { path: '/p/x' });
             assert.equal(r.status, 200);
             assert.equal(clients(), 1, 'the next request reconnects');
@@ -119,12 +121,12 @@ describe('rate-limiting, redis policy over TLS (real redis-server --tls-port)', 
         } finally { await g.stop(); }
     });
 
-    test('a Redis Cluster speaking only TLS: two gateways share one limit through its masters, certificates verified', { timeout: 120000 }, async () => {
+    test('a Redis Cluster speaking only TLS: two gateways share one limit through its masters, certificates verified', { timeout: slow(120000) }, async () => {
         const cluster = await startRedisClusterTls({ cert: pki.redis.cert, key: pki.redis.key, ca: pki.ca });
         const nodes = cluster.nodes.map((x) => `{ip: 127.0.0.1, port: ${x.port}}`).join(', ');
         const cfg = simpleConfig(up.port, {
             plugins: 'plugins:\n- name: rate-limiting\n  config:\n    hour: 10\n    limit_by: ip\n    policy: redis\n' +
-                `    redis: {cluster_nodes: [${nodes}], timeout: 1000, ssl: true, ssl_verify: true, server_name: redis.test}\n`,
+                `    redis: {cluster_nodes: [${nodes}], timeout: ${slow(5000)}, ssl: true, ssl_verify: true, server_name: redis.test}\n`,
         });
         const env = { SSL_CERT_FILE: pki.ca };
         const a = await startSluice(cfg, { workers: 2, env }), b = await startSluice(cfg, { workers: 2, env });
@@ -136,7 +138,7 @@ describe('rate-limiting, redis policy over TLS (real redis-server --tls-port)', 
                 for (const x of cluster.nodes) x.cli('FLUSHALL');
                 await Promise.all([request(a.port, { path: '/p/x' }), request(b.port, { path: '/p/x' })]);
                 return total() === 2;
-            }, 20000, 300), `counting did not reach the TLS cluster:\n${a.stderr}${b.stderr}`);
+            }, slow(20000), 300), `counting did not reach the TLS cluster:\n${a.stderr}${b.stderr}`);
             await inOneHour(async () => {
                 for (const x of cluster.nodes) x.cli('FLUSHALL');
                 const rs = (await Promise.all([burst(a.port, 12), burst(b.port, 12)])).flat();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 
 import {
-    startMock, startGateway, howtoConfig, runClaude, claudeAvailable, freePort, tmpDir, show, ROOT, CLIENT_KEY,
+    startMock, startGateway, howtoConfig, runClaude, claudeAvailable, freePort, tmpDir, show, ROOT, CLIENT_KEY, slow,
 } from './harness.mjs';
 import { makePki } from '../core/tls-certs.mjs';
 
@@ -43,7 +43,7 @@ function runNode(code, env) {
     });
 }
 
-test('curl: the how-to route over https with the test CA', { timeout: 20000 }, async () => {
+test('curl: the how-to route over https with the test CA', { timeout: slow(20000) }, async () => {
     const r = await new Promise((resolve) => {
         const p = spawn('curl', ['-sS', '--cacert', pki.ca, `https://localhost:${tlsPort}/anything/v1/messages`,
                                  '-H', 'content-type: application/json', '-H', 'anthropic-version: 2023-06-01',
@@ -58,7 +58,7 @@ test('curl: the how-to route over https with the test CA', { timeout: 20000 }, a
     assert.equal(JSON.parse(r.out).type, 'message', r.out);
 });
 
-test('the Anthropic SDK over https (NODE_EXTRA_CA_CERTS)', { timeout: 30000 }, async () => {
+test('the Anthropic SDK over https (NODE_EXTRA_CA_CERTS)', { timeout: slow(30000) }, async () => {
     const r = await runNode(`
         import Anthropic from '@anthropic-ai/sdk';
         const c = new Anthropic({ baseURL: 'https://localhost:${tlsPort}/anything', apiKey: '${CLIENT_KEY}', maxRetries: 0 });
@@ -75,7 +75,7 @@ test('the Anthropic SDK over https (NODE_EXTRA_CA_CERTS)', { timeout: 30000 }, a
 });
 
 describe('the Claude Code CLI over https', { skip: !claudeAvailable() && 'Claude Code CLI not installed' }, () => {
-    test('claude -p through https://localhost:PORT/anything with NODE_EXTRA_CA_CERTS', { timeout: 120000 }, async () => {
+    test('claude -p through https://localhost:PORT/anything with NODE_EXTRA_CA_CERTS', { timeout: slow(120000) }, async () => {
         const text = 'Answered over TLS by the mock.';
         await mock.scenario({ type: 'text', text });
         const r = await runClaude({ baseUrl: `https://localhost:${tlsPort}/anything`, prompt: 'hello over tls',

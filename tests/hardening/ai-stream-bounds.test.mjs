@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 
-import { startStack, postMessages, readLog, waitFor } from './lib.mjs';
+import { startStack, postMessages, readLog, waitFor, slow } from './lib.mjs';
 
 let st, raw, workers0;
 const BIG = 16 * 1024 * 1024;
@@ -121,7 +121,7 @@ function events(text) {
 
 async function recordFor(path) {
     let rec;
-    await waitFor(() => (rec = readLog(st.logPath).findLast((x) => x.request?.uri === path)), 5000);
+    await waitFor(() => (rec = readLog(st.logPath).findLast((x) => x.request?.uri === path)), slow(10000));
     return rec;
 }
 
@@ -146,7 +146,7 @@ for (const mode of ['bigline', 'bigjson']) {
         assert.equal(rec.ai?.proxy?.stream_error ?? rec['ai.proxy.stream_error'] ?? rec.ai?.['proxy']?.['stream_error'],
             'event_too_large', JSON.stringify(rec).slice(0, 400));
         /* the warning crosses a pipe: it may arrive after the response */
-        assert.ok(await waitFor(() => /max_stream_event_size/.test(st.gw.stderr), 5000), 'no warning logged');
+        assert.ok(await waitFor(() => /max_stream_event_size/.test(st.gw.stderr), slow(10000)), 'no warning logged');
     });
 }
 

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startStack, postMessages, anthropicErrorProblem, readLog, waitFor } from './lib.mjs';
+import { startStack, postMessages, anthropicErrorProblem, readLog, waitFor, slow } from './lib.mjs';
 
 let st, workers0;
 let cases = 0;
@@ -37,7 +37,7 @@ async function expectError(name, body, { status = 400, type = 'invalid_request_e
     return r;
 }
 
-test('malformed JSON bodies', { timeout: 30000 }, async () => {
+test('malformed JSON bodies', { timeout: slow(30000) }, async () => {
     await expectError('empty body', '');
     await expectError('truncated', '{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"');
     await expectError('truncated string', '{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi');
@@ -52,7 +52,7 @@ test('malformed JSON bodies', { timeout: 30000 }, async () => {
     await expectError('NUL byte', `{"model":"m\u0000","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`.replace('\\u0000', '\x00'));
 });
 
-test('depth bombs and huge input', { timeout: 30000 }, async () => {
+test('depth bombs and huge input', { timeout: slow(30000) }, async () => {
     const d = 100000;
     await expectError('100k nested arrays', `{"model":"m","max_tokens":5,"messages":${'['.repeat(d)}${']'.repeat(d)}}`);
     await expectError('100k nested objects', `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"metadata":${'{"a":'.repeat(d)}1${'}'.repeat(d)}}`);
@@ -99,7 +99,7 @@ const BAD_MESSAGES = [
         [{ role: 'user', content: [{ type: 'image', source: 42 }] }],
 ];
 
-test('wrong types for every top-level field', { timeout: 60000 }, async () => {
+test('wrong types for every top-level field', { timeout: slow(60000) }, async () => {
     const failures = [];
     const check = (name, body) => expectError(name, body).catch((e) => failures.push(e.message.split('\n')[0]));
     for (const [field, values] of Object.entries(WRONG)) {
@@ -109,7 +109,7 @@ test('wrong types for every top-level field', { timeout: 60000 }, async () => {
     assert.deepEqual(failures, []);
 });
 
-test('count_tokens refuses what /v1/messages refuses, with the same Anthropic 400s', { timeout: 60000 }, async () => {
+test('count_tokens refuses what /v1/messages refuses, with the same Anthropic 400s', { timeout: slow(60000) }, async () => {
     const path = '/ai/v1/messages/count_tokens';
     const cbase = { model: 'qwen-plus', messages: [{ role: 'user', content: 'hello' }] };
     const cfield = (k, v) => JSON.stringify({ ...cbase, [k]: v });
@@ -139,7 +139,7 @@ test('count_tokens refuses what /v1/messages refuses, with the same Anthropic 40
     assert.deepEqual(failures, []);
 });
 
-test('invalid UTF-8, empty messages, 1,000 tools, unknown block type', { timeout: 30000 }, async () => {
+test('invalid UTF-8, empty messages, 1,000 tools, unknown block type', { timeout: slow(30000) }, async () => {
     const good = Buffer.from(JSON.stringify(base));
     const i = good.indexOf('hello');
     for (const bad of [[0xff, 0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0x80]]) {
@@ -157,13 +157,13 @@ test('invalid UTF-8, empty messages, 1,000 tools, unknown block type', { timeout
     await expectError('unknown block, streaming', withField('messages', [{ role: 'user', content: [{ type: 'hologram' }] }]), { stream: true });
 });
 
-test('none of it reached the upstream; every case was logged; workers alive', { timeout: 15000 }, async () => {
+test('none of it reached the upstream; every case was logged; workers alive', { timeout: slow(15000) }, async () => {
     const chats = await st.mock.chatRequests();
     assert.equal(chats.length, 0, `upstream calls: ${JSON.stringify(chats.map((c) => c.body).slice(0, 2)).slice(0, 500)}`);
     const recs = await waitFor(() => {
         const l = readLog(st.logPath);
         return l.length >= cases ? l : null;
-    }, 5000);
+    }, slow(10000));
     assert.ok(recs, `log has ${readLog(st.logPath).length} records for ${cases} requests`);
     for (const r of recs) {
         assert.ok([400, 413].includes(r.response.status), `logged ${r.response.status}`);

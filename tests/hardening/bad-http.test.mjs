@@ -7,10 +7,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-    startStack, rawExchange, loadLoop, sleep, waitFor, readLog, bodyOf,
+    startStack, rawExchange, loadLoop, sleep, waitFor, readLog, bodyOf, slow,
 } from './lib.mjs';
 
-const HEADER_TIMEOUT = 1000;
+/* 2 s: the 408 after an idle start must come well before 1.9 header
+ * timeouts (the bug it catches) even when a loaded machine makes it late */
+const HEADER_TIMEOUT = 2000;
 const BODY_TIMEOUT = 1000;
 let st, loop, workers0;
 export const tried = { cases: 0 };
@@ -44,7 +46,7 @@ const smuggledSeen = () => st.up.requests.filter((q) => q.url.includes('smuggled
  * closed, nothing smuggled to the upstream. */
 async function refused(name, data, { statuses = [400], allowClose = false, opts = {} } = {}) {
     tried.cases++;
-    const r = await rawExchange(st.port, data, { timeoutMs: 4000, ...opts });
+    const r = await rawExchange(st.port, data, { timeoutMs: slow(6000), ...opts });
     if (r.status === 0 && allowClose) {
         assert.ok(r.closed, `${name}: neither answered nor closed`);
     } else {
@@ -57,7 +59,7 @@ async function refused(name, data, { statuses = [400], allowClose = false, opts 
     return r;
 }
 
-test('request smuggling: CL+TE, TE variants, duplicate Content-Length', { timeout: 30000 }, async () => {
+test('request smuggling: CL+TE, TE variants, duplicate Content-Length', { timeout: slow(30000) }, async () => {
     const smug = `GET /plain/smuggled HTTP/1.1\r\n${H}\r\n`;
     await refused('CL then TE', `POST /plain/a HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smug}`);
     await refused('TE then CL', `POST /plain/a HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n${smug}`);
@@ -73,7 +75,7 @@ test('request smuggling: CL+TE, TE variants, duplicate Content-Length', { timeou
     await refused('obs-fold of Transfer-Encoding', `POST /plain/a HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n chunked\r\n\r\n0\r\n\r\n${smug}`);
 });
 
-test('obs-fold and bare LF: refused, or forwarded with no line break smuggled', { timeout: 20000 }, async () => {
+test('obs-fold and bare LF: refused, or forwarded with no line break smuggled', { timeout: slow(20000) }, async () => {
     for (const [name, data] of [
         ['obs-fold', `GET /plain/fold HTTP/1.1\r\n${H}X-Folded: a\r\n b\r\n\r\n`],
         ['obs-fold tab', `GET /plain/fold HTTP/1.1\r\n${H}X-Folded: a\r\n\tInjected: yes\r\n\r\n`],
@@ -83,7 +85,10 @@ test('obs-fold and bare LF: refused, or forwarded with no line break smuggled', 
     ]) {
         tried.cases++;
         const n0 = st.up.requests.length;
-        const r = await rawExchange(st.port, data, { timeoutMs: 1000 });
+        /* a 200's connection stays open: done at its head (the upstream
+         * has the request by then); a 400 is followed by the close */
+        const r = await rawExchange(st.port, data, { timeoutMs: slow(5000),
+            doneWhen: (t) => /^HTTP\/1\.1 200 [^]*\r\n\r\n/.test(t) });
         if (r.status === 200) {
             const seen = st.up.requests.slice(n0).filter((q) => !q.url.includes('/loop'));
             assert.equal(seen.length, 1, `${name}: forwarded ${seen.length} requests`);
@@ -100,7 +105,7 @@ test('obs-fold and bare LF: refused, or forwarded with no line break smuggled', 
     }
 });
 
-test('invalid chunk sizes and bad Content-Length values', { timeout: 20000 }, async () => {
+test('invalid chunk sizes and bad Content-Length values', { timeout: slow(20000) }, async () => {
     const te = `POST /plain/c HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n`;
     await refused('chunk size not hex', `${te}zz\r\nhello\r\n0\r\n\r\n`);
     await refused('chunk size overflow', `${te}ffffffffffffffffffffffff\r\nhello\r\n0\r\n\r\n`);
@@ -115,13 +120,14 @@ test('invalid chunk sizes and bad Content-Length values', { timeout: 20000 }, as
     await refused('Content-Length overflow', `POST /plain/c HTTP/1.1\r\n${H}Content-Length: 999999999999999999999999\r\n\r\nhello`);
     /* A Content-Length over max_body_size is refused at once, before the
      * body: no reason to wait for (or make the client send) 1 TB. */
-    const t0 = Date.now();
+    /* (a gateway waiting for the body would answer 408 at the body
+     * timeout: the status says it, not a time bound a loaded machine can
+     * break) */
     await refused('Content-Length over the limit', `POST /plain/c HTTP/1.1\r\n${H}Content-Length: 1000000000000\r\n\r\n`,
         { statuses: [413] });
-    assert.ok(Date.now() - t0 < BODY_TIMEOUT - 200, `413 came after ${Date.now() - t0} ms: it waited for the body`);
 });
 
-test('oversized URI, headers, body; NUL bytes in headers', { timeout: 20000 }, async () => {
+test('oversized URI, headers, body; NUL bytes in headers', { timeout: slow(20000) }, async () => {
     await refused('URI 20k', `GET /plain/${'u'.repeat(20000)} HTTP/1.1\r\n${H}\r\n`, { statuses: [414, 431] });
     await refused('one huge header', `GET /plain/h HTTP/1.1\r\n${H}X-Big: ${'h'.repeat(10000)}\r\n\r\n`, { statuses: [431] });
     let many = '';
@@ -139,29 +145,29 @@ test('oversized URI, headers, body; NUL bytes in headers', { timeout: 20000 }, a
     await refused('bad HTTP version', `GET /plain/n HTTP/9.9\r\n${H}\r\n`, { statuses: [400, 505] });
 });
 
-test('pipelined garbage after a valid request: the valid one answered, then 400 and close', { timeout: 10000 }, async () => {
+test('pipelined garbage after a valid request: the valid one answered, then 400 and close', { timeout: slow(10000) }, async () => {
     for (const junk of ['GARBAGE\x00\x01\r\n\r\n', '\r\n\r\nGET\r\n', 'POST /plain/x HTTP/1.1\r\nContent-Length: zz\r\n\r\n']) {
         tried.cases++;
-        const r = await rawExchange(st.port, `GET /plain/first HTTP/1.1\r\n${H}\r\n${junk}`, { timeoutMs: 3000 });
+        const r = await rawExchange(st.port, `GET /plain/first HTTP/1.1\r\n${H}\r\n${junk}`, { timeoutMs: slow(6000) });
         assert.equal(r.statuses[0], 200, `first answered: ${JSON.stringify(r.text.slice(0, 300))}`);
         assert.ok(r.statuses.length === 1 || r.statuses[1] === 400, `then 400: ${r.statuses}`);
         assert.ok(r.closed, 'closed after the garbage');
     }
 });
 
-test('slowloris: one header byte per 100 ms gets 408 within the header timeout', { timeout: 10000 }, async () => {
+test('slowloris: one header byte per 100 ms gets 408 within the header timeout', { timeout: slow(10000) }, async () => {
     tried.cases++;
     const req = `GET /plain/slow HTTP/1.1\r\n${H}X-Slow: ${'s'.repeat(200)}\r\n\r\n`;
     const chunks = [];
     for (const ch of req) chunks.push(ch, { delay: 100 });
-    const r = await rawExchange(st.port, chunks, { timeoutMs: 5000 });
+    const r = await rawExchange(st.port, chunks, { timeoutMs: slow(10000) });
     assert.equal(r.status, 408, JSON.stringify(r.text.slice(0, 200)));
-    assert.ok(r.ms >= HEADER_TIMEOUT - 100 && r.ms < HEADER_TIMEOUT + 600, `408 after ${r.ms} ms`);
+    assert.ok(r.ms >= HEADER_TIMEOUT - 100 && r.ms < HEADER_TIMEOUT + slow(1500), `408 after ${r.ms} ms`);
     assert.ok(r.closed);
     assert.equal(st.up.requests.filter((q) => q.url.includes('/slow')).length, 0);
 });
 
-test('slowloris after an idle start: the first head is bounded from the accept, as nginx does', { timeout: 15000 }, async () => {
+test('slowloris after an idle start: the first head is bounded from the accept, as nginx does', { timeout: slow(15000) }, async () => {
     /* nothing for 0.9 of the header timeout, then a byte every 100 ms: the
      * head's clock started at the accept, so the 408 comes at one header
      * timeout, not at the first byte plus another one */
@@ -169,38 +175,39 @@ test('slowloris after an idle start: the first head is bounded from the accept, 
     const req = `GET /plain/slow HTTP/1.1\r\n${H}X-Slow: ${'s'.repeat(200)}\r\n\r\n`;
     const chunks = [{ delay: HEADER_TIMEOUT * 0.9 }];
     for (const ch of req) chunks.push(ch, { delay: 100 });
-    const r = await rawExchange(st.port, chunks, { timeoutMs: 5000 });
+    const r = await rawExchange(st.port, chunks, { timeoutMs: slow(10000) });
     assert.equal(r.status, 408, JSON.stringify(r.text.slice(0, 200)));
-    assert.ok(r.ms < HEADER_TIMEOUT + 600, `408 after ${r.ms} ms`);
+    /* from the first byte it would be 1.9 header timeouts */
+    assert.ok(r.ms < HEADER_TIMEOUT * 1.75, `408 after ${r.ms} ms`);
     assert.ok(r.closed);
     /* a later request on a kept-alive connection: its head's clock starts
      * with its first byte (the keep-alive timeout ran before) */
     tried.cases++;
     const ka = [`GET /plain/first HTTP/1.1\r\n${H}\r\n`, { delay: HEADER_TIMEOUT * 0.9 }];
     for (const ch of req) ka.push(ch, { delay: 100 });
-    const r2 = await rawExchange(st.port, ka, { timeoutMs: 6000 });
+    const r2 = await rawExchange(st.port, ka, { timeoutMs: slow(12000) });
     assert.deepEqual(r2.statuses, [200, 408], JSON.stringify(r2.text.slice(0, 300)));
     assert.ok(r2.ms >= HEADER_TIMEOUT * 0.9 + HEADER_TIMEOUT - 100, `408 after ${r2.ms} ms`);
     assert.ok(r2.closed);
     assert.equal(st.up.requests.filter((q) => q.url.includes('/slow')).length, 0);
 });
 
-test('slow body: a trickle that stops gets 408 one body timeout later', { timeout: 10000 }, async () => {
+test('slow body: a trickle that stops gets 408 one body timeout later', { timeout: slow(10000) }, async () => {
     tried.cases++;
     const chunks = [`POST /plain/slowbody HTTP/1.1\r\n${H}Content-Length: 100\r\n\r\n`];
     for (let i = 0; i < 5; i++) chunks.push('x', { delay: 100 });
-    const r = await rawExchange(st.port, chunks, { timeoutMs: 5000 });
+    const r = await rawExchange(st.port, chunks, { timeoutMs: slow(10000) });
     assert.equal(r.status, 408, JSON.stringify(r.text.slice(0, 200)));
-    assert.ok(r.ms < 500 + BODY_TIMEOUT + 600, `408 after ${r.ms} ms`);
+    assert.ok(r.ms < 500 + BODY_TIMEOUT + slow(1500), `408 after ${r.ms} ms`);
     assert.ok(r.closed);
     tried.cases++;
     /* a client that sends nothing at all after connecting */
-    const idle = await rawExchange(st.port, [], { timeoutMs: 5000 });
-    assert.ok(idle.closed && idle.ms < HEADER_TIMEOUT + 600, `idle connection closed after ${idle.ms} ms`);
+    const idle = await rawExchange(st.port, [], { timeoutMs: slow(10000) });
+    assert.ok(idle.closed && idle.ms < HEADER_TIMEOUT + slow(1500), `idle connection closed after ${idle.ms} ms`);
     assert.ok(idle.status === 0 || idle.status === 408, `idle: ${idle.status}`);
 });
 
-test('abrupt closes at every stage leave the worker and the others alone', { timeout: 20000 }, async () => {
+test('abrupt closes at every stage leave the worker and the others alone', { timeout: slow(20000) }, async () => {
     const mark = readLog(st.logPath).length;
     const stages = [
         ['mid-request-line', ['GET /plain/ab'], 50],
@@ -226,12 +233,12 @@ test('abrupt closes at every stage leave the worker and the others alone', { tim
     const recs = await waitFor(() => {
         const l = readLog(st.logPath).slice(mark).filter((x) => x.error === 'client_abort');
         return l.length >= 3 ? l : null;
-    }, 5000);
+    }, slow(10000));
     assert.ok(recs, `client aborts logged: ${JSON.stringify(readLog(st.logPath).slice(mark).map((x) => [x.request.uri, x.response.status, x.error]))}`);
     for (const rec of recs) assert.equal(rec.response.status >= 200, true);
 });
 
-test('the parallel keep-alive client saw no failure and no worker crashed', { timeout: 10000 }, async () => {
+test('the parallel keep-alive client saw no failure and no worker crashed', { timeout: slow(10000) }, async () => {
     await sleep(200);
     const s = await loop.stop();
     loop = null;

@@ -14,7 +14,7 @@ import tls from 'node:tls';
 import { spawn } from 'node:child_process';
 
 import { startUpstream } from '../core/upstream.mjs';
-import { startSluice, freePort, tmpDir, waitFor } from '../core/helpers.mjs';
+import { startSluice, freePort, tmpDir, waitFor, slow } from '../core/helpers.mjs';
 import { makePki } from '../core/tls-certs.mjs';
 
 let up, gw, pki, ca, port, workers, hello;
@@ -56,8 +56,9 @@ function captureClientHello() {
     });
 }
 
-/* Write chunks (with a pause between), then resolve what came back and
- * whether the gateway closed within timeoutMs. */
+/* Write chunks (with a pause between: gapMs, or gapMs(i) for the i-th, 0
+ * for the next loop turn), then resolve what came back and whether the
+ * gateway closed within timeoutMs. */
 function raw(chunks, { gapMs = 0, timeoutMs = 5000, untilData = false } = {}) {
     return new Promise((resolve) => {
         const s = net.connect(port, '127.0.0.1');
@@ -69,10 +70,12 @@ function raw(chunks, { gapMs = 0, timeoutMs = 5000, untilData = false } = {}) {
         s.on('error', () => finish(true));
         setTimeout(() => finish(false), timeoutMs);
         s.on('connect', async () => {
-            for (const c of chunks) {
+            for (const [i, c] of chunks.entries()) {
                 if (s.destroyed) return;
                 s.write(c);
-                if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+                const gap = typeof gapMs === 'function' ? gapMs(i) : gapMs;
+                if (gap) await new Promise((r) => setTimeout(r, gap));
+                else if (typeof gapMs === 'function') await new Promise((r) => setImmediate(r));
             }
         });
     });
@@ -87,7 +90,7 @@ function hget(p) {
     });
 }
 
-test('garbage, plaintext HTTP and a wrong record type are closed', { timeout: 20000 }, async () => {
+test('garbage, plaintext HTTP and a wrong record type are closed', { timeout: slow(20000) }, async () => {
     for (const [what, bytes] of [
         ['random bytes', crypto.randomBytes(4096)],
         ['plaintext HTTP', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')],
@@ -102,10 +105,10 @@ test('garbage, plaintext HTTP and a wrong record type are closed', { timeout: 20
     assert.equal(await hget('/ok'), 200);
 });
 
-test('truncated ClientHellos are closed (or time out), never answered with data', { timeout: 30000 }, async () => {
+test('truncated ClientHellos are closed (or time out), never answered with data', { timeout: slow(30000) }, async () => {
     // the gateway waits for the rest until client_header_timeout (3 s), then closes
     const cuts = [1, 5, 6, 40, hello.length - 1];
-    const rs = await Promise.all(cuts.map((n) => raw([hello.subarray(0, n)], { timeoutMs: 4500 })));
+    const rs = await Promise.all(cuts.map((n) => raw([hello.subarray(0, n)], { timeoutMs: slow(10000) })));
     rs.forEach((r, i) => assert.ok(r.closed, `cut at ${cuts[i]} of ${hello.length}: closed`));
     // a ClientHello whose inner length lies
     const liar = Buffer.from(hello);
@@ -114,13 +117,17 @@ test('truncated ClientHellos are closed (or time out), never answered with data'
     assert.equal(await hget('/ok'), 200);
 });
 
-test('a ClientHello dribbled one byte at a time still gets a ServerHello', { timeout: 20000 }, async () => {
+test('a ClientHello dribbled one byte at a time still gets a ServerHello', { timeout: slow(20000) }, async () => {
+    /* a pause after each byte of the record header and the handshake's
+     * start, then one write per loop turn: the whole dribble must fit in
+     * the 3 s header timeout on a loaded machine, where a 1 ms timer takes
+     * several (a pause after each of its ~370 bytes took over 3 s) */
     const chunks = [...hello].map((b) => Buffer.from([b]));
-    const r = await raw(chunks, { gapMs: 1, timeoutMs: 15000, untilData: true });
+    const r = await raw(chunks, { gapMs: (i) => (i < 64 ? 1 : 0), timeoutMs: slow(15000), untilData: true });
     assert.equal(r.got[0], 0x16, 'a handshake record came back');
 });
 
-test('TLS 1.2 renegotiation is refused without harm', { timeout: 20000 }, async () => {
+test('TLS 1.2 renegotiation is refused without harm', { timeout: slow(20000) }, async () => {
     const out = await new Promise((resolve) => {
         const p = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-CAfile', pki.ca,
                                     '-servername', 'localhost']);
@@ -136,7 +143,7 @@ test('TLS 1.2 renegotiation is refused without harm', { timeout: 20000 }, async 
     assert.equal(await hget('/ok'), 200);
 });
 
-test('200 stalled handshakes do not hold up a normal TLS client', { timeout: 30000 }, async () => {
+test('200 stalled handshakes do not hold up a normal TLS client', { timeout: slow(30000) }, async () => {
     const socks = [];
     for (let i = 0; i < 200; i++) {
         const s = net.connect(port, '127.0.0.1');
@@ -148,10 +155,10 @@ test('200 stalled handshakes do not hold up a normal TLS client', { timeout: 300
     for (let i = 0; i < 5; i++) assert.equal(await hget(`/ok${i}`), 200);
     const ms = Date.now() - t0;
     for (const s of socks) s.destroy();
-    assert.ok(ms < 5000, `5 requests took ${ms} ms beside 200 stalled handshakes`);
+    assert.ok(ms < slow(5000), `5 requests took ${ms} ms beside 200 stalled handshakes`);
 });
 
-test('no worker crashed', { timeout: 10000 }, async () => {
+test('no worker crashed', { timeout: slow(10000) }, async () => {
     assert.deepEqual(gw.workers(), workers, 'same worker pids as at the start');
     assert.ok(!/signal|crash|respawn/i.test(gw.stderr), gw.stderr.slice(-2000));
     assert.equal(await hget('/end'), 200);

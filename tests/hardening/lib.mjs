@@ -11,10 +11,10 @@ import net from 'node:net';
 import path from 'node:path';
 
 import {
-    startGateway, startMock, tmpDir, sleep, readLog, waitLog, MOCK_KEY,
+    startGateway, startMock, tmpDir, sleep, readLog, waitLog, MOCK_KEY, SANITIZED, SLOW, slow,
 } from '../e2e/harness.mjs';
 
-export { sleep, readLog, waitLog, MOCK_KEY, tmpDir };
+export { sleep, readLog, waitLog, MOCK_KEY, tmpDir, SANITIZED, SLOW, slow };
 
 /* ---- /proc ------------------------------------------------------------ */
 
@@ -53,7 +53,7 @@ export function rssKb(pid) {
     }
 }
 
-export async function waitFor(pred, timeoutMs = 5000, stepMs = 10) {
+export async function waitFor(pred, timeoutMs = slow(5000), stepMs = 10) {
     const end = Date.now() + timeoutMs;
     for (;;) {
         const v = await pred();
@@ -225,9 +225,9 @@ export async function startStack({ workers = 2, env = {}, readTimeout, extraAi, 
 /* ---- raw sockets ------------------------------------------------------ */
 
 /* Send `chunks` (strings/Buffers, or {delay} entries) on a fresh socket and
- * collect what comes back until the peer closes or timeoutMs passes.
- * Resolves {status, head, text, closed, ms}. */
-export function rawExchange(port, chunks, { timeoutMs = 3000, endAfterWrite = false } = {}) {
+ * collect what comes back until the peer closes, doneWhen(text so far)
+ * holds, or timeoutMs passes.  Resolves {status, head, text, closed, ms}. */
+export function rawExchange(port, chunks, { timeoutMs = 3000, endAfterWrite = false, doneWhen = null } = {}) {
     return new Promise((resolve) => {
         const t0 = Date.now();
         const s = net.connect(port, '127.0.0.1');
@@ -245,7 +245,10 @@ export function rawExchange(port, chunks, { timeoutMs = 3000, endAfterWrite = fa
                 statuses: [...text.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((x) => Number(x[1])) });
         };
         const timer = setTimeout(() => finish(false), timeoutMs);
-        s.on('data', (d) => got.push(d));
+        s.on('data', (d) => {
+            got.push(d);
+            if (doneWhen && doneWhen(Buffer.concat(got).toString('latin1'))) finish(false);
+        });
         s.on('close', () => finish(true));
         s.on('error', () => finish(true));
         s.on('connect', async () => {

@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { startStack, startUpstream, rawExchange, waitFor, tmpDir } from './lib.mjs';
+import { startStack, startUpstream, rawExchange, waitFor, tmpDir, slow } from './lib.mjs';
 import { startGateway } from '../e2e/harness.mjs';
 import path from 'node:path';
 
@@ -71,12 +71,12 @@ test('records stay valid UTF-8 JSON with invalid UTF-8 in headers, path and quer
             Buffer.from('\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}')]),
     ];
     const statuses = [];
-    for (const c of cases) statuses.push((await rawExchange(st.port, c, { timeoutMs: 3000 })).status);
+    for (const c of cases) statuses.push((await rawExchange(st.port, c, { timeoutMs: slow(8000) })).status);
     const logged = statuses.filter((s) => s !== 0 && s !== 400).length;
     const recs = await waitFor(() => {
         const r = strictRecords(st.logPath);
         return r.length >= logged ? r : null;
-    }, 5000);
+    }, slow(10000));
     assert.ok(recs, `log has ${strictRecords(st.logPath).length} records, ${logged} expected (statuses ${statuses})`);
     assert.deepEqual(recs.filter((r) => r.bad).map((r) => r.bad), []);
     /* the bytes became U+FFFD, valid text stayed as it was */
@@ -113,7 +113,7 @@ test('entities with invalid UTF-8 in the configuration are logged as valid UTF-8
         const recs = await waitFor(() => {
             const r = strictRecords(logPath);
             return r.length >= 2 ? r : null;
-        }, 5000);
+        }, slow(10000));
         assert.ok(recs, 'two records');
         assert.deepEqual(recs.filter((r) => r.bad).map((r) => r.bad), []);
         for (const r of recs) {

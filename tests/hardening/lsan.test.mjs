@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import {
     findAsanBuild, hardeningConfig, startUpstream, httpRequest, postMessages, rawExchange, sleep, waitFor,
-    childPids, readLog,
+    childPids, readLog, slow,
 } from './lib.mjs';
 import { startMock, startProcess, freePort, tmpDir, ROOT } from '../e2e/harness.mjs';
 import fs from 'node:fs';
@@ -48,7 +48,7 @@ test('no LeakSanitizer / AddressSanitizer / UBSan report after e2e flows and a g
             },
         });
         try {
-            assert.ok(await waitFor(() => canConnect(port), 20000, 50), `ASan sluice did not start:\n${gw.stderr}`);
+            assert.ok(await waitFor(() => canConnect(port), slow(20000), 50), `ASan sluice did not start:\n${gw.stderr}`);
             const msg = (extra = {}) => JSON.stringify({ model: 'qwen-plus', max_tokens: 64,
                 messages: [{ role: 'user', content: 'hello' }], ...extra });
             let n = 0;
@@ -82,7 +82,7 @@ test('no LeakSanitizer / AddressSanitizer / UBSan report after e2e flows and a g
                     await waitFor(() => {
                         const now = childPids(gw.proc.pid);
                         return now.length === 2 && !now.some((p) => before.includes(p));
-                    }, 10000, 50);
+                    }, slow(10000), 50);
                 }
             }
             await sleep(300);
@@ -103,7 +103,7 @@ test('no LeakSanitizer / AddressSanitizer / UBSan report after e2e flows and a g
     });
 
 test('an empty plugins directory: no UBSan report (a NULL list reached qsort)',
-    { timeout: 30000, skip: asan ? false : 'no sanitizer build found (set SLUICE_ASAN_BIN)' }, async () => {
+    { timeout: slow(30000), skip: asan ? false : 'no sanitizer build found (set SLUICE_ASAN_BIN)' }, async () => {
         const { spawnSync } = await import('node:child_process');
         const dir = tmpDir('sluice-noplugins-');
         const empty = path.join(dir, 'plugins');

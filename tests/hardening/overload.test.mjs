@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 
 import {
-    startStack, loadLoop, httpRequest, rawExchange, rssKb, sleep, waitFor,
+    startStack, loadLoop, httpRequest, rawExchange, rssKb, sleep, waitFor, slow,
 } from './lib.mjs';
 import { SLUICE_BIN } from '../e2e/harness.mjs';
 
@@ -54,7 +54,7 @@ function getOn(s, path) {
     });
 }
 
-test('max_connections: the N+1th connection gets 503 with Retry-After', { timeout: 20000 }, async () => {
+test('max_connections: the N+1th connection gets 503 with Retry-After', { timeout: slow(20000) }, async () => {
     const N = 8;
     const st = await startStack({ workers: 1, env: { SLUICE_MAX_CONNECTIONS: String(N) } });
     const held = [];
@@ -65,7 +65,7 @@ test('max_connections: the N+1th connection gets 503 with Retry-After', { timeou
             assert.equal(await getOn(s, `/plain/held${i}`), 200, `connection ${i + 1} of ${N} served`);
         }
         for (let k = 0; k < 3; k++) {
-            const r = await rawExchange(st.port, `GET /plain/over HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 3000 });
+            const r = await rawExchange(st.port, `GET /plain/over HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: slow(8000) });
             assert.equal(r.status, 503, `N+1th: ${JSON.stringify(r.text.slice(0, 200))}`);
             assert.match(r.text, /\r\nRetry-After: \d+\r\n/i);
             assert.ok(r.closed, '503 connection closed');
@@ -76,7 +76,7 @@ test('max_connections: the N+1th connection gets 503 with Retry-After', { timeou
         assert.equal(await getOn(held[0], '/plain/still'), 200);
         /* a freed slot is usable again */
         held.pop().destroy();
-        const ok = await waitFor(async () => (await httpRequest(st.port, { path: '/plain/after' }).catch(() => ({}))).status === 200, 3000, 50);
+        const ok = await waitFor(async () => (await httpRequest(st.port, { path: '/plain/after' }).catch(() => ({}))).status === 200, slow(10000), 50);
         assert.ok(ok, 'a connection is served once a slot is free');
     } finally {
         for (const s of held) s.destroy();

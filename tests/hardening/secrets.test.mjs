@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 
-import { startStack, httpRequest, rawExchange, readLog, waitFor } from './lib.mjs';
+import { startStack, httpRequest, rawExchange, readLog, waitFor, slow } from './lib.mjs';
 import { startMock } from '../e2e/harness.mjs';
 
 const CLIENT = {
@@ -26,7 +26,7 @@ const CLIENT = {
     amz: 'IQoJb3JpZ2luX2VjEJr-CLIENT-amz-8888hhhh',
 };
 
-test('no client or provider key in stderr or file-log; the provider key goes only to the provider', { timeout: 60000 }, async () => {
+test('no client or provider key in stderr or file-log; the provider key goes only to the provider', { timeout: slow(60000) }, async () => {
     const other = await startMock({ key: 'sk-other-mock-key' });
     const st = await startStack({
         workers: 2,
@@ -90,7 +90,7 @@ test('no client or provider key in stderr or file-log; the provider key goes onl
             n++;
             await rawExchange(st.port, bad, { timeoutMs: 300 });
         }
-        await waitFor(() => readLog(st.logPath).length >= n - 3, 5000);
+        await waitFor(() => readLog(st.logPath).length >= n - 3, slow(10000));
     } finally {
         await st.gw.stop();
     }
@@ -177,7 +177,7 @@ function startEchoProvider() {
         port: server.address().port, close: () => new Promise((r) => server.close(r)) })));
 }
 
-test('a provider echoing its key in headers and error bodies: scrubbed before the client and the log', { timeout: 60000 }, async () => {
+test('a provider echoing its key in headers and error bodies: scrubbed before the client and the log', { timeout: slow(60000) }, async () => {
     const echo = await startEchoProvider();
     const modes = {
         translate: 'llm_format: anthropic',
@@ -237,7 +237,7 @@ test('a provider echoing its key in headers and error bodies: scrubbed before th
                 }
             }
         }
-        await waitFor(() => readLog(st.logPath).length >= n, 5000);
+        await waitFor(() => readLog(st.logPath).length >= n, slow(10000));
     } finally {
         await st.gw.stop();
         await st.mock.stop();

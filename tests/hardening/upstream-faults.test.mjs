@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 
 import {
-    startStack, postMessages, anthropicErrorProblem, readLog, waitFor, sleep,
+    startStack, postMessages, anthropicErrorProblem, readLog, waitFor, sleep, slow,
 } from './lib.mjs';
 import { freePort } from '../e2e/harness.mjs';
 
@@ -114,7 +114,7 @@ async function lastRecord(mark, path) {
     const recs = await waitFor(() => {
         const l = readLog(st.logPath).slice(mark).filter((r) => r.request.uri.startsWith(path));
         return l.length ? l : null;
-    }, 5000);
+    }, slow(10000));
     assert.ok(recs, `no log record for ${path}`);
     return recs[recs.length - 1];
 }
@@ -151,7 +151,7 @@ async function expectStreamError(name, path, { logError } = {}) {
     return { r, rec };
 }
 
-test('connection refused, DNS failure, TLS handshake failure -> 502-class Anthropic errors', { timeout: 30000 }, async () => {
+test('connection refused, DNS failure, TLS handshake failure -> 502-class Anthropic errors', { timeout: slow(30000) }, async () => {
     for (const stream of [false, true]) {
         await expectFault(`refused stream=${stream}`, '/refused', { statuses: [502, 503], errType: 'api_error', logError: 'upstream_connect', stream });
         await expectFault(`dns stream=${stream}`, '/dns', { statuses: [502, 503], errType: 'api_error', stream });
@@ -159,7 +159,7 @@ test('connection refused, DNS failure, TLS handshake failure -> 502-class Anthro
     }
 });
 
-test('reset mid-headers, garbage HTTP, bad status line, close mid-body -> 502', { timeout: 30000 }, async () => {
+test('reset mid-headers, garbage HTTP, bad status line, close mid-body -> 502', { timeout: slow(30000) }, async () => {
     for (const mode of ['reset-headers', 'garbage', 'bad-status']) {
         rawState.mode = mode;
         for (const stream of [false, true]) {
@@ -172,7 +172,7 @@ test('reset mid-headers, garbage HTTP, bad status line, close mid-body -> 502', 
     await expectFault('mock garbage', '/ai', { status: 502, errType: 'api_error' });
 });
 
-test('reset and invalid SSE mid-stream -> event: error in the stream', { timeout: 30000 }, async () => {
+test('reset and invalid SSE mid-stream -> event: error in the stream', { timeout: slow(30000) }, async () => {
     rawState.mode = 'sse-reset';
     await expectStreamError('raw SSE reset', '/raw', { logError: 'upstream_reset' });
     rawState.mode = 'sse-garbage';
@@ -185,7 +185,7 @@ test('reset and invalid SSE mid-stream -> event: error in the stream', { timeout
     await expectStreamError('mock in-stream error object', '/ai');
 });
 
-test('a reset before any response byte -> 502, and a POST is never sent twice', { timeout: 20000 }, async () => {
+test('a reset before any response byte -> 502, and a POST is never sent twice', { timeout: slow(20000) }, async () => {
     rawState.mode = 'reset-no-answer';
     for (const stream of [false, true]) {
         const { rec } = await expectFault(`reset, no answer, stream=${stream}`, '/raw', { status: 502, errType: 'api_error', stream });
@@ -218,7 +218,7 @@ test('invalid JSON body / close mid-body (non-streaming) -> 502', {
     await expectFault('close mid-body', '/raw', { status: 502, errType: 'api_error' });
 });
 
-test('429, 500, 503 from the provider keep their status as Anthropic errors', { timeout: 20000 }, async () => {
+test('429, 500, 503 from the provider keep their status as Anthropic errors', { timeout: slow(20000) }, async () => {
     for (const [status, type] of [[429, 'rate_limit_error'], [500, 'api_error'], [503, null], [400, 'invalid_request_error']]) {
         for (const stream of [false, true]) {
             await st.mock.scenario({ type: 'error', status, retry_after: 7 });
@@ -229,7 +229,7 @@ test('429, 500, 503 from the provider keep their status as Anthropic errors', { 
     }
 });
 
-test('a stalled provider: read_timeout gives 504 (or event: error once streaming)', { timeout: 20000 }, async () => {
+test('a stalled provider: read_timeout gives 504 (or event: error once streaming)', { timeout: slow(20000) }, async () => {
     await st.mock.scenario({ type: 'text', first_token_delay_ms: READ_TIMEOUT * 3 });
     const t0 = Date.now();
     await expectFault('stall before headers', '/ai', { status: 504, errType: 'api_error', logError: 'upstream_timeout' });
@@ -244,7 +244,7 @@ test('a stalled provider: read_timeout gives 504 (or event: error once streaming
     await expectStreamError('stall mid-stream', '/ai', { logError: 'upstream_timeout' });
 });
 
-test('after every fault the gateway still serves and no worker died', { timeout: 10000 }, async () => {
+test('after every fault the gateway still serves and no worker died', { timeout: slow(10000) }, async () => {
     await sleep(100);
     for (const stream of [false, true]) {
         const r = await postMessages(st.port, body(stream));

@@ -12,7 +12,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import { startStack, rawExchange, readLog, waitFor } from './lib.mjs';
+import { startStack, rawExchange, readLog, waitFor, slow } from './lib.mjs';
 
 const READ_TIMEOUT = 1000;
 let st, raw, workers0;
@@ -102,7 +102,7 @@ async function twoOnOne(what) {
     const r = await rawExchange(st.port, [
         `GET /r/${what} HTTP/1.1\r\nHost: x\r\n\r\n`,
         'GET /plain/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-    ], { timeoutMs: 5000 });
+    ], { timeoutMs: slow(10000) });
     return r;
 }
 
