@@ -320,10 +320,10 @@ function readSse(port, path) {
 }
 
 test('SSE streams chunk by chunk; pass-through delay measured', { timeout: slow(20000) }, async (t) => {
-    // 200 ms apart: an event may take up to 100 ms on a loaded machine (the
-    // test's own loop sends and receives), while a proxy that buffers holds
-    // an event for at least the next interval.
-    const n = 10, interval = 200;
+    // 200 ms apart (600 under ASan): an event may take up to 100 ms on a
+    // loaded machine (the test's own loop sends and receives), while a proxy
+    // that buffers holds an event for at least the next interval.
+    const n = 10, interval = slow(200);
     const direct = await readSse(up.port, `/base/_/sse?n=${n}&interval=${interval}`);
     const via = await readSse(gw.port, `/p/_/sse?n=${n}&interval=${interval}`);
     assert.equal(via.events.length, n);
