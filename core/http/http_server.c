@@ -49,30 +49,53 @@ static void conn_timer_start(sl_conn_t *c, int ms);
 
 /* ---- giving freed memory back (server.h) --------------------------- */
 
-/* A trim is due once this much was freed since the last one (one big
- * request body): the last requests of a burst arm it too, so what a burst
- * leaves behind goes back within a second of its end, not only when a
- * later burst frees enough. */
+/* A trim is considered once this much was freed since the last one (one
+ * big request body) and no such free came for SL_TRIM_QUIET_MS (the burst
+ * that freed it is over), and it runs only when the heap holds at least
+ * SL_TRIM_MIN_FREE of free memory.  A burst of held streams leaves tens of
+ * MiB free, which goes back within a fraction of a second of its end; what
+ * steady load frees (lane 3: ~1 MiB, twenty 49 KB stream starts) is taken
+ * again by the next requests, and trimming it only held the loop (five
+ * madvise calls, 0.5-2 ms) and cost ~190 page faults after it, every
+ * second. */
 #define SL_TRIM_AFTER (64u * 1024)
-#define SL_TRIM_DELAY_MS 100
+#define SL_TRIM_QUIET_MS 100
 #define SL_TRIM_EVERY_MS 1000
+#define SL_TRIM_MAX_WAIT_MS 10000 /* frees that never stop: looked at anyway */
+#define SL_TRIM_MIN_FREE (4u * 1024 * 1024)
 #define SL_TRIM_PAD (64u * 1024) /* free space kept at the heap's top */
 
 static struct {
     uv_timer_t timer;
-    uv_loop_t *loop; /* the timer's (a test host makes a loop per test) */
-    size_t freed;
-    uint64_t last;
+    uv_loop_t *loop;    /* the timer's (a test host makes a loop per test) */
+    size_t freed;       /* since the last look */
+    uint64_t last;      /* when the last trim ran */
+    uint64_t last_free; /* when the last big free came */
+    uint64_t armed;     /* when the timer was started by a free */
 } heap_trim;
 
 static void
 heap_trim_cb(uv_timer_t *t)
 {
+    uint64_t now = uv_now(t->loop), quiet = now - heap_trim.last_free;
+
+    if ((quiet < SL_TRIM_QUIET_MS && now - heap_trim.armed < SL_TRIM_MAX_WAIT_MS) ||
+        now - heap_trim.last < SL_TRIM_EVERY_MS) {
+        uint64_t wait = SL_TRIM_QUIET_MS - (quiet < SL_TRIM_QUIET_MS ? quiet : 0);
+        if (now - heap_trim.last < SL_TRIM_EVERY_MS &&
+            heap_trim.last + SL_TRIM_EVERY_MS - now > wait)
+            wait = heap_trim.last + SL_TRIM_EVERY_MS - now;
+        uv_timer_start(t, heap_trim_cb, wait, 0);
+        return;
+    }
     heap_trim.freed = 0;
-    heap_trim.last = uv_now(t->loop);
 #if defined(__GLIBC__)
-    /* every free page of the heap, not only its top (madvise); under
-     * steady load this runs at most once a second */
+    /* the free chunks of every arena are counted, not touched (a walk of
+     * the bins, microseconds); below the bound they stay for reuse */
+    if (mallinfo2().fordblks < SL_TRIM_MIN_FREE)
+        return;
+    heap_trim.last = now;
+    /* every free page of the heap, not only its top (madvise) */
     malloc_trim(SL_TRIM_PAD);
 #endif
 }
@@ -80,10 +103,11 @@ heap_trim_cb(uv_timer_t *t)
 void
 sl_server_freed(sl_server_t *w, size_t bytes)
 {
-    uint64_t now, due;
-
+    if (w == NULL || w->loop == NULL)
+        return;
     heap_trim.freed += bytes;
-    if (heap_trim.freed < SL_TRIM_AFTER || w == NULL || w->loop == NULL)
+    heap_trim.last_free = uv_now(w->loop);
+    if (heap_trim.freed < SL_TRIM_AFTER)
         return;
     if (heap_trim.loop != w->loop) {
         if (uv_timer_init(w->loop, &heap_trim.timer) != 0)
@@ -93,10 +117,8 @@ sl_server_freed(sl_server_t *w, size_t bytes)
     }
     if (uv_is_active((uv_handle_t *)&heap_trim.timer))
         return;
-    now = uv_now(w->loop);
-    due = heap_trim.last + SL_TRIM_EVERY_MS;
-    uv_timer_start(&heap_trim.timer, heap_trim_cb,
-                   due > now + SL_TRIM_DELAY_MS ? due - now : SL_TRIM_DELAY_MS, 0);
+    heap_trim.armed = heap_trim.last_free;
+    uv_timer_start(&heap_trim.timer, heap_trim_cb, SL_TRIM_QUIET_MS, 0);
 }
 
 /* ---- protocol errors before/while a request is read ------------------- */

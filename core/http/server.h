@@ -82,9 +82,10 @@ typedef struct sl_server {
 /* `bytes` of a request's memory (its body, a big input buffer) were freed.
  * glibc keeps freed heap for reuse, and what a burst of requests freed
  * around the small state of streams that stay open would count in the
- * worker's RSS for as long as they do: 100 ms after 64 KiB were freed, and
- * then at most once a second, the free pages go back to the system
- * (http_server.c), so a burst's pages are back within a second of its end. */
+ * worker's RSS for as long as they do: once 64 KiB were freed and no such
+ * free came for 100 ms (the burst is over), the free pages go back to the
+ * system when the heap holds 4 MiB or more of them (http_server.c), at most
+ * once a second; less stays for the next requests to reuse. */
 void sl_server_freed(sl_server_t *w, size_t bytes);
 
 #endif
