@@ -1037,12 +1037,14 @@ sl_http_on_connection(uv_stream_t *server, int status)
             c->client_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         }
     }
+    size_t li = w->listeners != NULL ? (size_t)((uv_tcp_t *)server - w->listeners) : SIZE_MAX;
     sl = sizeof(ss);
-    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
+    if (li <= w->nlisteners && w->listener_port != NULL && w->listener_port[li] != 0)
+        c->server_port = w->listener_port[li]; /* the listener's (worker.c) */
+    else if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
         c->server_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                         : ((struct sockaddr_in *)&ss)->sin_port);
 
-    size_t li = w->listeners != NULL ? (size_t)((uv_tcp_t *)server - w->listeners) : SIZE_MAX;
     if (li < w->nlisteners && w->listener_tls != NULL && w->listener_tls[li]) {
         if ((c->tls = sl_stls_conn_new(w->conf->tls_server)) == NULL) {
             sl_conn_close(c);

@@ -51,6 +51,8 @@ typedef struct sl_server {
     uint64_t nrequests;
     uv_tcp_t *listeners; /* the worker's; listener_tls[i] = 1 for "ssl" */
     const unsigned char *listener_tls;
+    /* each listener's port, read once (0: ask the connection) */
+    const unsigned short *listener_port;
     size_t nlisteners;
     /* Called when a connection closes (the owner's drain bookkeeping). */
     void (*conn_closed)(struct sl_server *s);

@@ -226,8 +226,10 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
         if (sl_listen_spec(s->listen[i], addr, sizeof(addr), &flags, err, sizeof(err)) == 0)
             tls_flags[i] = (flags & SL_LISTEN_SSL) != 0;
     }
+    unsigned short *ports = sl_xcalloc(nfds + 1, sizeof(*ports));
     w.srv.listeners = w.listeners;
     w.srv.listener_tls = tls_flags;
+    w.srv.listener_port = ports;
     w.srv.nlisteners = nfds;
     for (size_t i = 0; i < nfds + (status_fd >= 0); i++) {
         int rc, fd = i < nfds ? fds[i] : status_fd;
@@ -240,6 +242,13 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
             sl_log_error("cannot listen on inherited socket %d: %s", fd, uv_strerror(rc));
             return 1;
         }
+        /* an accepted connection's port is its listener's: read it once
+         * here, not with a getsockname() per connection */
+        struct sockaddr_storage ss;
+        int sl = sizeof(ss);
+        if (uv_tcp_getsockname(&w.listeners[i], (struct sockaddr *)&ss, &sl) == 0)
+            ports[i] = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                      : ((struct sockaddr_in *)&ss)->sin_port);
         w.nlisteners++;
     }
     sl_log_debug("worker %d started (pid %d)", id, (int)getpid());
@@ -262,6 +271,7 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     sl_ocsp_fetcher_free(w.ocsp);
     free(w.listeners);
     free(tls_flags);
+    free(ports);
     sl_log_debug("worker %d exits after %llu request(s)", id, (unsigned long long)w.srv.nrequests);
 #if defined(__SANITIZE_ADDRESS__)
     /* A worker leaves through _exit() (a forked child must not run the
