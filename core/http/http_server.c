@@ -30,7 +30,8 @@
 #define SL_LEND_MIN (16 * 1024)     /* a body this large takes the read buffer it is in */
 #define SL_PENDING_MAX (64 * 1024)  /* pipelined bytes buffered per conn */
 #define SL_PENDING_KEEP (16 * 1024) /* input buffer kept between requests */
-#define SL_LINGER_MS 5000           /* flushing and lingering before a close */
+#define SL_LINGER_MS 5000           /* lingering after the last byte is written */
+#define SL_FLUSH_IDLE_MS 60000      /* closing: a client that takes nothing this long */
 
 /* One loop per process, one read buffer: allocated when a read needs it,
  * after a request took the last one (on_body lends a whole large body's
@@ -46,6 +47,7 @@ typedef struct sl_write {
 
 static void conn_process(sl_conn_t *c, const char *in, size_t in_len);
 static void conn_timer_start(sl_conn_t *c, int ms);
+static void on_linger_timeout(uv_timer_t *t);
 
 /* ---- giving freed memory back (server.h) --------------------------- */
 
@@ -648,6 +650,14 @@ on_write(uv_write_t *wr, int status)
         sl_conn_close(c);
         return;
     }
+    if (c->closing) {
+        /* flushing before the close: the client takes bytes, so give it
+         * more time; the linger bound counts from the last byte written */
+        if (!uv_is_closing((uv_handle_t *)&c->timer))
+            uv_timer_start(&c->timer, on_linger_timeout,
+                           c->write_bytes > 0 ? SL_FLUSH_IDLE_MS : SL_LINGER_MS, 0);
+        return;
+    }
     if (c->req != NULL && c->write_bytes < SL_CONN_HIGH_WATER / 2)
         sl_req_on_drain(c->req);
 }
@@ -920,7 +930,11 @@ sl_conn_close(sl_conn_t *c)
             c->reading = 0;
             if (linger && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) == 0)
                 c->lingering = 1;
-            uv_timer_start(&c->timer, on_linger_timeout, SL_LINGER_MS, 0);
+            /* what is queued may take a slow client long to read: only a
+             * client that takes nothing for SL_FLUSH_IDLE_MS (nginx's
+             * send_timeout) is cut; after the last byte, SL_LINGER_MS */
+            uv_timer_start(&c->timer, on_linger_timeout,
+                           c->write_bytes > 0 ? SL_FLUSH_IDLE_MS : SL_LINGER_MS, 0);
             return;
         }
         free(sd);

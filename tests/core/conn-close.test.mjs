@@ -4,7 +4,8 @@
 // written, plain and TLS: when the gateway's FIN reaches the client its
 // socket is already closed (the kernel lists it without an owner, inode 0
 // in /proc/net/tcp), not held until the client's FIN.  A
-// large answer the client reads late still arrives whole.  A request
+// large answer the client reads late, or slowly for far longer than the
+// 5 s linger bound, still arrives whole.  A request
 // followed by more input (pipelined) lingers instead: the socket stays
 // open, the gateway reads and drops what the client still sends, so the
 // client reads the whole answer and no reset comes.
@@ -15,12 +16,14 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import fs from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 
 import { startUpstream } from './upstream.mjs';
 import { startSluice, freePort, tmpDir, simpleConfig, sleep, waitFor, slow } from './helpers.mjs';
 import { makePki } from './tls-certs.mjs';
 
 let up, gw, pki, tlsPort;
+const python = spawnSync('python3', ['-c', 'pass']).status === 0;
 
 before(async () => {
     const dir = tmpDir('sluice-close-');
@@ -132,6 +135,51 @@ test('a 6 MB answer the client reads late arrives whole before the close', async
                   `secure=${secure}: the connection is not closed`);
         sock.destroy();
     }
+});
+
+// A slow reader: python3 (node cannot make a socket's receive buffer
+// small), 4 KiB receive buffer, 4 KiB every 50 ms (~80 KB/s at most);
+// prints the answer's body length when the gateway ends the connection.
+const slowReader = `
+import socket, ssl, sys, time
+port, path, secure, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3] == '1', sys.argv[4]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(('127.0.0.1', port))
+if secure:
+    s = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname='localhost')
+s.sendall(('GET %s HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' % path).encode())
+data = b''
+while True:
+    try:
+        d = s.recv(4096)
+    except (ssl.SSLError, OSError):
+        break
+    if not d:
+        break
+    data += d
+    time.sleep(0.05)
+print(len(data) - data.find(b'\\r\\n\\r\\n') - 4)
+`;
+
+test('a slow client reading a large answer for much longer than 5 s gets all of it', { skip: !python && 'python3 is not installed', timeout: 300000 }, async () => {
+    // 3 MB: more than the gateway's socket and write queue hold, so the
+    // gateway reads the upstream's last byte and closes while up to ~1 MB
+    // is still queued, which this client needs well over 5 s to take.  The
+    // close used to give the flush 5 s in all and cut the rest; the 5 s
+    // now count from the last byte written.
+    const size = 3000000;
+    const run = (secure) => new Promise((resolve) => {
+        const p = spawn('python3', ['-c', slowReader, String(secure ? tlsPort : gw.port), `/p/_/big?size=${size}`,
+                                    secure ? '1' : '0', pki.ca]);
+        let out = '';
+        p.stdout.on('data', (d) => { out += d; });
+        p.stderr.on('data', (d) => { out += d; });
+        p.on('close', () => resolve(out.trim()));
+    });
+    const [plain, secure] = await Promise.all([run(false), run(true)]);
+    assert.equal(plain, String(size), `plain: ${plain}`);
+    assert.equal(secure, String(size), `TLS: ${secure}`);
 });
 
 test('input after the request (pipelined): the gateway lingers, the client keeps sending and reads it all', async () => {
