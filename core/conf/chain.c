@@ -88,10 +88,13 @@ sl_conf_chain_flags(sl_chain_t *ch)
     ch->has_body = ch->has_body_filter = ch->has_header_filter = ch->has_balancer = 0;
     for (size_t i = 0; i < ch->n; i++) {
         const sl_plugin_t *d = ch->items[i]->plugin->desc;
-        ch->has_body |= d->body != NULL;
-        ch->has_body_filter |= d->body_filter != NULL;
-        ch->has_header_filter |= d->header_filter != NULL;
-        ch->has_balancer |= d->abi_minor >= 2 && d->balancer != NULL;
+        unsigned skip = ch->items[i]->skip; /* ABI 1.8: phases the instance said it never needs */
+        ch->has_body |= d->body != NULL && !(skip & SL_PLUGIN_PHASE_BODY);
+        ch->has_body_filter |= d->body_filter != NULL && !(skip & SL_PLUGIN_PHASE_BODY_FILTER);
+        ch->has_header_filter |=
+            d->header_filter != NULL && !(skip & SL_PLUGIN_PHASE_HEADER_FILTER);
+        ch->has_balancer |=
+            d->abi_minor >= 2 && d->balancer != NULL && !(skip & SL_PLUGIN_PHASE_BALANCER);
     }
 }
 

@@ -668,7 +668,7 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
         const char *js = v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
                                                                    JSON_C_TO_STRING_NOSLASHESCAPE)
                            : "{}";
-        sl_conf_ctx_t cx = {L, p, 0};
+        sl_conf_ctx_t cx = {L, p, 0, 0};
         void *pc = NULL;
         int rc = lp->desc->config_parse(L->api, &cx, js, strlen(js), &pc);
 
@@ -680,6 +680,7 @@ load_plugin(sl_loader_t *L, const sl_pending_plugin_t *pp)
             pc = NULL;
         }
         inst->conf = pc;
+        inst->skip = cx.skip;
         inst->conf_json = sl_strndup(js, strlen(js));
     }
 }

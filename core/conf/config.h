@@ -33,6 +33,7 @@ typedef struct sl_plugin_inst {
     sl_route_t *route; /* scope: NULL/NULL/NULL = global */
     sl_service_t *service;
     sl_consumer_t *consumer;
+    unsigned skip; /* SL_PLUGIN_PHASE_* bits config_parse said it never needs (ABI 1.8) */
 } sl_plugin_inst_t;
 
 /* A chain: instances ordered by priority (desc), ties by name (reverse
@@ -338,6 +339,9 @@ void sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ..
 /* The host's api->shm_zone: a shared-memory zone for the configuration
  * being loaded (a reference the configuration keeps until sl_conf_free). */
 sl_shm_t *sl_conf_ctx_shm_zone(sl_conf_ctx_t *cx, const char *name, size_t size, size_t value_max);
+
+/* The host's api->conf_phases_skip. */
+int sl_conf_ctx_phases_skip(sl_conf_ctx_t *cx, unsigned phases);
 
 /* The host's api->metrics_register. */
 int sl_conf_ctx_metrics_register(sl_conf_ctx_t *cx, sl_metrics_fn fn, void *arg);

@@ -57,6 +57,19 @@ sl_conf_ctx_error(sl_conf_ctx_t *cx, const char *field, const char *fmt, ...)
     cx->nerr++;
 }
 
+int
+sl_conf_ctx_phases_skip(sl_conf_ctx_t *cx, unsigned phases)
+{
+    const unsigned all = SL_PLUGIN_PHASE_ACCESS | SL_PLUGIN_PHASE_BODY |
+                         SL_PLUGIN_PHASE_HEADER_FILTER | SL_PLUGIN_PHASE_BODY_FILTER |
+                         SL_PLUGIN_PHASE_LOG | SL_PLUGIN_PHASE_BALANCER;
+
+    if (cx == NULL || (phases & ~all) != 0)
+        return -1;
+    cx->skip |= phases;
+    return 0;
+}
+
 sl_shm_t *
 sl_conf_ctx_shm_zone(sl_conf_ctx_t *cx, const char *name, size_t size, size_t value_max)
 {

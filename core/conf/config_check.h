@@ -62,6 +62,7 @@ struct sl_conf_ctx {
     sl_loader_t *L;
     const char *path; /* "services[0].plugins[1].config" */
     int nerr;
+    unsigned skip; /* api->conf_phases_skip (ABI 1.8) */
 };
 
 void sl_conf_err(sl_loader_t *L, const char *path, const char *fmt, ...)

@@ -971,4 +971,6 @@ const sl_api_t sl_api = {
     .header_block_new = api_header_block_new,
     .header_block_free = sl_header_block_free,
     .req_headers_apply = api_req_headers_apply,
+    /* since 1.8: phases an instance does not need */
+    .conf_phases_skip = sl_conf_ctx_phases_skip,
 };

@@ -12,6 +12,15 @@ static const char *const phase_names[] = {"access",      "body", "header_filter"
 
 static void timers_stop(sl_req_t *r);
 
+/* The ABI's phase bits (1.8) are the host's phase numbers' */
+_Static_assert(SL_PLUGIN_PHASE_ACCESS == 1u << SL_PHASE_ACCESS &&
+                   SL_PLUGIN_PHASE_BODY == 1u << SL_PHASE_BODY &&
+                   SL_PLUGIN_PHASE_HEADER_FILTER == 1u << SL_PHASE_HEADER_FILTER &&
+                   SL_PLUGIN_PHASE_BODY_FILTER == 1u << SL_PHASE_BODY_FILTER &&
+                   SL_PLUGIN_PHASE_LOG == 1u << SL_PHASE_LOG &&
+                   SL_PLUGIN_PHASE_BALANCER == 1u << SL_PHASE_BALANCER,
+               "SL_PLUGIN_PHASE_* follow sl_phase_t");
+
 sl_status_t
 sl_phase_run(sl_req_t *r, sl_phase_t phase)
 {
@@ -41,7 +50,7 @@ sl_phase_run_from(sl_req_t *r, sl_phase_t phase, size_t from)
         default:
             return SL_STATUS_ERROR;
         }
-        if (fn == NULL)
+        if (fn == NULL || (pi->skip & (1u << phase)))
             continue;
         r->cur = (int)i;
         r->phase = phase;
@@ -84,7 +93,7 @@ sl_phase_body_filter(sl_req_t *r, sl_str_t in, int eof, sl_str_t *out)
 
     for (size_t i = 0; ch && i < ch->n; i++) {
         const sl_plugin_inst_t *pi = ch->items[i];
-        if (pi->plugin->desc->body_filter == NULL)
+        if (pi->plugin->desc->body_filter == NULL || (pi->skip & SL_PLUGIN_PHASE_BODY_FILTER))
             continue;
         r->cur = (int)i;
         sl_status_t st = pi->plugin->desc->body_filter(&sl_api, r, pi->conf, &chunk, eof);
@@ -109,7 +118,7 @@ sl_phase_balancer(sl_req_t *r, const sl_try_info_t *t, int *ran)
         const sl_plugin_inst_t *pi = r->chain->items[i];
         const sl_plugin_t *d = pi->plugin->desc;
 
-        if (d->abi_minor < 2 || d->balancer == NULL)
+        if (d->abi_minor < 2 || d->balancer == NULL || (pi->skip & SL_PLUGIN_PHASE_BALANCER))
             continue;
         (*ran)++;
         r->cur = (int)i;
@@ -163,7 +172,7 @@ sl_phase_log(sl_req_t *r)
     timers_stop(r);
     for (size_t i = 0; ch && i < ch->n; i++) {
         const sl_plugin_inst_t *pi = ch->items[i];
-        if (pi->plugin->desc->log == NULL)
+        if (pi->plugin->desc->log == NULL || (pi->skip & SL_PLUGIN_PHASE_LOG))
             continue;
         r->cur = (int)i;
         pi->plugin->desc->log(&sl_api, r, pi->conf);

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define SL_PLUGIN_ABI_MAJOR 1
-#define SL_PLUGIN_ABI_MINOR 7
+#define SL_PLUGIN_ABI_MINOR 8
 
 /* First fields of every descriptor: SL_PLUGIN_ABI, name, version, ... */
 #define SL_PLUGIN_ABI SL_PLUGIN_ABI_MAJOR, SL_PLUGIN_ABI_MINOR
@@ -440,6 +440,14 @@ typedef struct sl_try_info {
 /* ------------------------------------------------------------------------
  * The plugin descriptor.
  * ------------------------------------------------------------------------ */
+
+/* since 1.8: the request phases, as bits (api->conf_phases_skip). */
+#define SL_PLUGIN_PHASE_ACCESS (1u << 0)
+#define SL_PLUGIN_PHASE_BODY (1u << 1)
+#define SL_PLUGIN_PHASE_HEADER_FILTER (1u << 2)
+#define SL_PLUGIN_PHASE_BODY_FILTER (1u << 3)
+#define SL_PLUGIN_PHASE_LOG (1u << 4)
+#define SL_PLUGIN_PHASE_BALANCER (1u << 5)
 
 /* Members without a "since" note are since 1.0. */
 typedef struct sl_plugin {
@@ -1205,6 +1213,21 @@ struct sl_api {
     sl_header_block_t *(*header_block_new)(const sl_str_t *names, const sl_str_t *values, size_t n);
     void (*header_block_free)(sl_header_block_t *b);
     int (*req_headers_apply)(sl_req_t *r, const sl_header_block_t *b);
+
+    /* ---- since 1.8: phases an instance does not need ----
+     * config_parse only: the instance being parsed never needs the
+     * callbacks of `phases` (SL_PLUGIN_PHASE_* bits), so the host never
+     * calls them for it.  For a callback only some configurations use:
+     * key-auth's body callback matters only with key_in_body.  A body
+     * callback the instance skips does not make the host buffer request
+     * bodies: a route with request_buffering false whose instances all
+     * skip (or have no) body callback streams its body to the upstream.
+     * Calls add up (a phase skipped stays skipped for the instance).  0,
+     * or -1 with nothing changed for a bit that names no phase or a NULL
+     * cx.  A plugin checks api->abi_minor >= 8 first: an older host calls
+     * every callback the descriptor has, as it always did, so skipping is
+     * only ever a saving, never what makes the plugin correct. */
+    int (*conf_phases_skip)(sl_conf_ctx_t *cx, unsigned phases);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

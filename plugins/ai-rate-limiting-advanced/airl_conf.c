@@ -475,6 +475,10 @@ airl_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t
         for (size_t j = 0; j < p->match.n; j++)
             c->need_model |= ((const airl_match_t *)p->match.items)[j].kind == AIRL_MATCH_MODEL;
     }
+    /* the body callback picks policies[]: without them the host need not
+     * call it (ABI 1.8) */
+    if (!c->policies && api->abi_minor >= 8 && api->conf_phases_skip != NULL)
+        api->conf_phases_skip(cx, SL_PLUGIN_PHASE_BODY);
     c->zone = api->shm_zone(cx, "ai-rate-limiting-advanced", 12u * 1024 * 1024, 0);
     return c->zone ? 0 : -1;
 }

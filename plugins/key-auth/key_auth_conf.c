@@ -124,6 +124,10 @@ ka_conf_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t l
         ka_conf_free(c);
         return -1;
     }
+    /* the body callback looks only for key_in_body's key: without it the
+     * host need not buffer the body for this instance (ABI 1.8) */
+    if (!c->key_in_body && api->abi_minor >= 8 && api->conf_phases_skip != NULL)
+        api->conf_phases_skip(cx, SL_PLUGIN_PHASE_BODY);
     *conf = c;
     return 0;
 }

@@ -41,6 +41,11 @@ services:
     paths: [/order]
     plugins:
 ${trace('t-trace-hi', 'hi')}${trace('t-trace-lo', 'lo')}${trace('t-trace-tie-a', 'a')}${trace('t-trace-tie-b', 'b')}
+  - name: skip
+    paths: [/skip]
+    plugins:
+${trace('t-trace-hi', 'full')}    - name: t-trace-lo
+      config: {tag: skip, skip: "body,header_filter,log", file: ${JSON.stringify(traceFile)}}
   - name: svc-level
     paths: [/svc]
   - name: disabled
@@ -347,6 +352,36 @@ plugins:
     const ok = await runSluice(['-t', '-d', cfg, '--plugins-dir', TEST_PLUGINS_DIR]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /configuration ok/);
+});
+
+test('ABI 1.8: an instance that said it does not need some phases is not called for them, the others are', { timeout: slow(10000) }, async () => {
+    const r = await request(gw.port, { method: 'POST', path: '/skip/x', body: 'body!' });
+    assert.equal(r.status, 200);
+    const id = r.headers['x-kong-request-id'];
+    const e = r.json();
+    assert.deepEqual(headerValues(e.rawHeaders, 'x-trace'),
+                     ['t-trace-hi/full:access', 't-trace-lo/skip:access', 't-trace-hi/full:body']);
+    assert.equal(e.body, 'body!');
+    assert.deepEqual(headerValues(r.rawHeaders, 'x-trace'), ['t-trace-hi/full:header_filter']);
+    const lines = await waitFor(() => {
+        const l = traceLines(id);
+        return l.some((x) => x.startsWith('t-trace-hi/full summary')) ? l : null;
+    }, slow(5000));
+    assert.ok(lines, 'the log phase ran for the instance that needs it');
+    assert.deepEqual(lines.filter((l) => !l.includes(' summary ')), [
+        't-trace-hi/full access', 't-trace-lo/skip access', 't-trace-hi/full body',
+        't-trace-hi/full header_filter', 't-trace-hi/full body_filter_eof',
+        't-trace-lo/skip body_filter_eof', 't-trace-hi/full log']);
+    await sleep(200);
+    assert.ok(!traceLines(id).some((l) => l.startsWith('t-trace-lo/skip summary')), 'no log phase for the other');
+
+    // bits that name no phase are refused (the plugin reports it)
+    const d = tmpDir();
+    const cfg = path.join(d, 'skip.yaml');
+    fs.writeFileSync(cfg, `_format_version: "3.0"\nplugins:\n- name: t-trace-lo\n  config: {skip_bits: 64}\n`);
+    const bad = await runSluice(['-t', '-d', cfg, '--plugins-dir', TEST_PLUGINS_DIR]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout + bad.stderr, /plugins\[0\]\.config\.skip: conf_phases_skip refused 0x40/);
 });
 
 test('plugins with a wrong ABI major, a newer minor or no name are refused with clear errors', { timeout: slow(10000) }, async () => {

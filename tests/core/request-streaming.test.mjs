@@ -1,6 +1,7 @@
 // request-streaming.test.mjs - request bodies: buffered by default (Kong's
 // request_buffering: true), streamed to the upstream as they arrive on a
-// route with request_buffering: false.
+// route with request_buffering: false, also behind key-auth without
+// key_in_body (its instance skips the body phase, ABI 1.8).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -164,4 +165,98 @@ test('request bodies: streamed with request_buffering false, buffered by default
         return r.status === 200;
     }, slow(10000));
     assert.ok(ok);
+});
+
+// key-auth (ABI 1.8): without key_in_body its instance tells the host it
+// never needs the body phase, so a request_buffering: false route streams
+// the body; with key_in_body the body is buffered and the key read from it.
+function keyAuthConfig(upPort) {
+    return `_format_version: "3.0"
+services:
+- name: svc
+  url: http://127.0.0.1:${upPort}/base
+  routes:
+  - name: ka-streamed
+    paths: [/ka-s]
+    request_buffering: false
+    plugins:
+    - name: key-auth
+  - name: ka-body
+    paths: [/ka-b]
+    request_buffering: false
+    plugins:
+    - name: key-auth
+      config: {key_in_body: true}
+consumers:
+- username: alice
+  keyauth_credentials:
+  - key: alice-key-1
+`;
+}
+
+// A chunked upload in two parts; `between` runs after the first part was
+// written and before the second is sent.
+function uploadWith(port, path, headers, first, second, between) {
+    return new Promise((resolve, reject) => {
+        let secondAt = 0;
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, agent: false,
+                                   headers: { 'transfer-encoding': 'chunked', ...headers } }, (res) => {
+            const parts = [];
+            res.on('data', (d) => parts.push(d));
+            res.on('end', () => resolve({ status: res.statusCode, secondAt,
+                                          body: Buffer.concat(parts).toString() }));
+        });
+        req.on('error', reject);
+        req.write(first, () => {
+            between().then(() => { secondAt = Date.now(); req.end(second); }, reject);
+        });
+    });
+}
+
+test('key-auth without key_in_body streams the body (request_buffering false); with it the key is read from the buffered body', async (t) => {
+    const up = await startRecorder();
+    const g = await startSluice(keyAuthConfig(up.port), { workers: 1 });
+    t.after(async () => { await g.stop(); up.server.close(); });
+
+    await t.test('no key_in_body: the upstream has the first bytes before the client sends the rest', async () => {
+        const a = Buffer.alloc(256 * 1024, 'a'), b = Buffer.alloc(256 * 1024, 'b');
+        const n0 = up.seen.length;
+        const res = await uploadWith(g.port, '/ka-s/up', { apikey: 'alice-key-1' }, a, b, async () => {
+            // buffered, nothing would reach the upstream before the second part: this times out
+            const arrived = await waitFor(() => up.seen.length > n0 && up.seen.at(-1).bytes > 0, slow(10000));
+            assert.ok(arrived, 'the upstream saw the first part while the client held the rest back');
+        });
+        assert.equal(res.status, 200);
+        const j = JSON.parse(res.body);
+        assert.equal(j.bytes, a.length + b.length);
+        assert.equal(j.sha256, crypto.createHash('sha256').update(a).update(b).digest('hex'));
+        assert.equal(j.te, 'chunked', 'streamed: chunked framing kept towards the upstream');
+        assert.equal(up.seen.at(-1).headers['x-consumer-username'], 'alice');
+    });
+
+    await t.test('no key_in_body: a request without a key is still refused, nothing goes upstream', async () => {
+        const n0 = up.seen.length;
+        const res = await uploadWith(g.port, '/ka-s/up', {}, 'x'.repeat(100), 'y'.repeat(100), async () => {});
+        assert.equal(res.status, 401);
+        assert.match(res.body, /No API key found in request/);
+        assert.equal(up.seen.length, n0);
+    });
+
+    await t.test('key_in_body: the key is found in the body, which is buffered whole', async () => {
+        const first = 'apikey=alice-key-1&x=' + 'a'.repeat(1000), second = 'b'.repeat(1000);
+        const res = await uploadWith(g.port, '/ka-b/up', { 'content-type': 'application/x-www-form-urlencoded' },
+                                     first, second, () => sleep(300));
+        assert.equal(res.status, 200);
+        const j = JSON.parse(res.body);
+        assert.equal(j.bytes, first.length + second.length);
+        assert.equal(j.cl, String(first.length + second.length), 'buffered: sent with a Content-Length');
+        const rec = up.seen.at(-1);
+        assert.ok(rec.firstByteAt >= res.secondAt, 'nothing went upstream before the body ended');
+        assert.equal(rec.headers['x-consumer-username'], 'alice');
+
+        const bad = await uploadWith(g.port, '/ka-b/up', { 'content-type': 'application/x-www-form-urlencoded' },
+                                     'apikey=wrong&x=1', '&y=2', async () => {});
+        assert.equal(bad.status, 401);
+        assert.match(bad.body, /Unauthorized/);
+    });
 });

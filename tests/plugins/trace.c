@@ -12,7 +12,11 @@
  *                   config.file, when set (the log phase writes there too,
  *                   with the body_filter call count and the request error)
  *   serialize       trace.<tag> = "<phases seen>" (set in header_filter and
- *                   in the log phase) */
+ *                   in the log phase)
+ *
+ * config.skip ("body,log", ABI 1.8): phases this instance tells the host
+ * it never needs (api->conf_phases_skip); config.skip_bits: raw bits
+ * handed over as they are (a refusal is a config error). */
 
 #include "tp_util.h"
 
@@ -45,6 +49,35 @@ config_parse(const sl_api_t *api, sl_conf_ctx_t *cx, const char *json, size_t le
     c = calloc(1, sizeof(*c));
     c->tag = tp_str(o, "tag");
     c->file = tp_str(o, "file");
+    {
+        static const char *const names[] = {"access",      "body", "header_filter",
+                                            "body_filter", "log",  "balancer"};
+        char *skip = tp_str(o, "skip"), *save = NULL;
+        json_object *bits;
+        unsigned mask = 0;
+        int bad = 0;
+        for (char *t = skip ? strtok_r(skip, ",", &save) : NULL; t;
+             t = strtok_r(NULL, ",", &save)) {
+            unsigned k = 0;
+            while (k < 6 && strcmp(t, names[k]) != 0)
+                k++;
+            if (k == 6)
+                api->conf_error(cx, "skip", "no phase '%s'", t), bad = 1;
+            mask |= 1u << k;
+        }
+        free(skip);
+        if (json_object_object_get_ex(o, "skip_bits", &bits))
+            mask = (unsigned)json_object_get_int64(bits);
+        if (!bad && mask && api->conf_phases_skip(cx, mask) != 0)
+            api->conf_error(cx, "skip", "conf_phases_skip refused %#x", mask), bad = 1;
+        if (bad) {
+            json_object_put(o);
+            free(c->tag);
+            free(c->file);
+            free(c);
+            return -1;
+        }
+    }
     if (c->tag == NULL)
         c->tag = strdup("-");
     json_object_put(o);

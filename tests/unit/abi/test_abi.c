@@ -140,6 +140,8 @@ static const member_t api_members[] = {
     API(header_block_new, 7),
     API(header_block_free, 7),
     API(req_headers_apply, 7),
+    /* since 1.8: phases an instance does not need */
+    API(conf_phases_skip, 8),
 };
 
 static const member_t desc_members[] = {
@@ -214,6 +216,10 @@ main(void)
     bad |= SL_STATUS_CONTINUE != 0 || SL_STATUS_RESPOND != 1 || SL_STATUS_ERROR != 2 ||
            SL_STATUS_PENDING != 3;
     bad |= SL_REQERR_PLUGIN != 6 || SL_REQERR_PENDING_TIMEOUT != 7 || SL_TIME_MAX != 8;
+    /* since 1.8: the phase bits plugins compile in */
+    bad |= SL_PLUGIN_PHASE_ACCESS != 1 || SL_PLUGIN_PHASE_BODY != 2 ||
+           SL_PLUGIN_PHASE_HEADER_FILTER != 4 || SL_PLUGIN_PHASE_BODY_FILTER != 8 ||
+           SL_PLUGIN_PHASE_LOG != 16 || SL_PLUGIN_PHASE_BALANCER != 32;
     /* since 1.2: balancer took the first reserved slot, the descriptor
      * keeps its 1.0 size; the try description plugins read */
     bad |= sizeof(sl_plugin_t) !=
