@@ -376,6 +376,17 @@ sl_ap_unused_fields(sl_ap_cp_t *cp, const sl_ap_raw_target_t *r)
                  "service-tier pricing", "[]");
 }
 
+/* An option set where it does nothing (Kong accepts it and ignores it):
+ * refused, naming where it applies. */
+static void
+sl_ap_misplaced(sl_ap_cp_t *cp, const char *field, int set, const char *where, const char *def)
+{
+    if (set) {
+        sl_ap_cp_err(cp, field, "applies only to route_type %s; leave it unset%s%s", where,
+                     def ? " or at Kong's default " : "", def ? def : "");
+    }
+}
+
 /* options.gemini.embedding_input_type (the schema checked its value):
  * Google's TaskType, upper-cased; only for gemini's embeddings. */
 static void
@@ -413,11 +424,11 @@ sl_ap_embed_options(sl_ap_cp_t *cp, const sl_ap_raw_options_t *o, sl_ap_target_t
     sl_ap_gemini_task(cp, o, c);
     c->embed_dims = o->embeddings_dimensions == INT64_MIN ? -1 : o->embeddings_dimensions;
     c->embed_normalize = o->bedrock.embeddings_normalize;
-    sl_ap_unused(cp, "model.options.embeddings_dimensions", c->embed_dims > 0 && !emb,
-                 "llm/v1/embeddings", NULL);
-    sl_ap_unused(cp, "model.options.bedrock.embeddings_normalize",
-                 c->embed_normalize && !(emb && c->provider == SL_AP_PROV_BEDROCK),
-                 "llm/v1/embeddings with bedrock", "false");
+    sl_ap_misplaced(cp, "model.options.embeddings_dimensions", c->embed_dims > 0 && !emb,
+                    "llm/v1/embeddings", NULL);
+    sl_ap_misplaced(cp, "model.options.bedrock.embeddings_normalize",
+                    c->embed_normalize && !(emb && c->provider == SL_AP_PROV_BEDROCK),
+                    "llm/v1/embeddings with provider bedrock", "false");
     if (eit == NULL) {
         return;
     }
@@ -431,11 +442,11 @@ sl_ap_embed_options(sl_ap_cp_t *cp, const sl_ap_raw_options_t *o, sl_ap_target_t
                      "expected one of: search_document, search_query, classification, "
                      "clustering, image");
     }
-    sl_ap_unused(
+    sl_ap_misplaced(
         cp, "model.options.cohere.embedding_input_type",
         strcmp(eit, "classification") != 0 &&
             !(emb && (c->provider == SL_AP_PROV_COHERE || c->provider == SL_AP_PROV_BEDROCK)),
-        "llm/v1/embeddings with cohere or bedrock", "\"classification\"");
+        "llm/v1/embeddings with provider cohere or bedrock", "\"classification\"");
 }
 
 /* A referenceable field (auth.*): its vault reference resolved; NULL unset. */

@@ -448,10 +448,23 @@ test_fidelity_errors(void **state)
                  "model.options.azure_api_version: expected a string");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
                  "\"options\":{\"bedrock\":{\"embeddings_normalize\":true}}}}",
-                 "model.options.bedrock.embeddings_normalize: not supported yet");
+                 "model.options.bedrock.embeddings_normalize: applies only to route_type "
+                 "llm/v1/embeddings with provider bedrock; leave it unset or at Kong's default "
+                 "false");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"dashscope\","
                  "\"options\":{\"cohere\":{\"embedding_input_type\":\"search_query\"}}}}",
-                 "model.options.cohere.embedding_input_type: not supported yet");
+                 "model.options.cohere.embedding_input_type: applies only to route_type "
+                 "llm/v1/embeddings with provider cohere or bedrock; leave it unset or at Kong's "
+                 "default \"classification\"");
+    /* the right route type with the wrong provider: the same message */
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"cohere\","
+                 "\"options\":{\"bedrock\":{\"embeddings_normalize\":true}}}}",
+                 "model.options.bedrock.embeddings_normalize: applies only to route_type "
+                 "llm/v1/embeddings with provider bedrock");
+    expect_error("{\"route_type\":\"llm/v1/embeddings\",\"model\":{\"provider\":\"mistral\","
+                 "\"options\":{\"cohere\":{\"embedding_input_type\":\"search_query\"}}}}",
+                 "model.options.cohere.embedding_input_type: applies only to route_type "
+                 "llm/v1/embeddings with provider cohere or bedrock");
     expect_error("{" BASE ",\"auth\":{\"gcp_use_service_account\":true}}",
                  "auth.gcp_use_service_account: only the gemini provider uses it");
     expect_error("{" BASE ",\"auth\":{\"azure_use_managed_identity\":true}}",
@@ -825,8 +838,8 @@ test_provider_urls(void **state)
                  "model.options.cohere.embedding_input_type: expected one of: search_document");
     expect_error("{\"route_type\":\"llm/v1/chat\",\"model\":{\"provider\":\"cohere\","
                  "\"options\":{\"embeddings_dimensions\":8}}}",
-                 "model.options.embeddings_dimensions: not supported yet by sluice (used by "
-                 "llm/v1/embeddings)");
+                 "model.options.embeddings_dimensions: applies only to route_type "
+                 "llm/v1/embeddings; leave it unset");
 }
 
 /* The host's schema checker (ABI 1.4) behind ai-proxy's config: its
