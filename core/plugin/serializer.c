@@ -712,10 +712,17 @@ sb_byte(char *o, unsigned char c)
 /* A JSON string, escaped as json-c does (no escaping of '/'): eight bytes
  * at a time while none needs escaping (nearly always), copied as they are
  * tested; a word with one goes byte by byte. */
+/* Every byte sl_ser_json_str copied since sl_serialize began, OR-ed
+ * together (and SB_HIGHS when text came from elsewhere): the record needs
+ * its UTF-8 check only when some byte had its high bit set.  The loop
+ * thread only, as record_buf. */
+static uint64_t sb_seen;
+
 void
 sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
 {
     size_t i = 0;
+    uint64_t seen = 0;
 
     sl_strbuf_need(b, n * 6 + 2);
     char *o = b->p + b->len, *o0;
@@ -724,6 +731,7 @@ sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
     while (i + 8 <= n) {
         uint64_t w;
         memcpy(&w, s + i, 8);
+        seen |= w;
         if (!sb_word_special(w)) {
             memcpy(o, &w, 8);
             o += 8;
@@ -739,16 +747,20 @@ sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
          * same bytes already out */
         uint64_t w;
         memcpy(&w, s + n - 8, 8);
+        seen |= w;
         if (!sb_word_special(w)) {
             memcpy(o0 + n - 8, &w, 8);
             o = o0 + n;
             i = n;
         }
     }
-    for (; i < n; i++)
+    for (; i < n; i++) {
+        seen |= (unsigned char)s[i];
         o = sb_byte(o, (unsigned char)s[i]);
+    }
     *o++ = '"';
     b->len = (size_t)(o - b->p);
+    sb_seen |= seen;
 }
 
 static void
@@ -940,6 +952,7 @@ sb_query(sl_strbuf_t *b, sl_pool_t *pool, sl_str_t q)
     const char *t = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     sl_strbuf_add(b, t, n);
+    sb_seen |= SB_HIGHS; /* json-c copies bytes >= 0x80 as they are */
     json_object_put(o);
 }
 
@@ -981,24 +994,22 @@ has_record_key(json_object *ser)
  * byte of an invalid sequence is written as \ufffd, as Go's encoding/json
  * does (Kong's cjson copies the bytes, and its line is not valid UTF-8).
  * Bytes >= 0x80 only occur inside the record's strings, so the escape is
- * always in a string.  The bytes written since *from are checked here; the
- * entities' JSON (route, service, consumer), made valid when the
- * configuration was loaded, is appended after a check and skipped by the
- * next one (sequences never span the ASCII bytes around it). */
-static void
-utf8_check(const sl_strbuf_t *b, size_t *from, size_t *bad)
+ * always in a string.  The record is checked only when a byte with its high
+ * bit set went in (sb_seen): the entities' JSON (route, service, consumer)
+ * was made valid when the configuration was loaded, so it adds nothing to
+ * the count (sequences never span the ASCII bytes around it) and need not
+ * be seen; the record's other text is ASCII (names, numbers). */
+static size_t
+utf8_bad(const sl_strbuf_t *b)
 {
-    *bad += sl_utf8_bad_bytes(b->p + *from, b->len - *from);
-    *from = b->len;
+    return (sb_seen & SB_HIGHS) != 0 ? sl_utf8_bad_bytes(b->p, b->len) : 0;
 }
 
-/* A fragment known to be valid UTF-8, appended outside the check. */
+/* A fragment known to be valid UTF-8. */
 static void
-add_valid(sl_strbuf_t *b, const char *s, size_t *from, size_t *bad)
+add_valid(sl_strbuf_t *b, const char *s)
 {
-    utf8_check(b, from, bad);
     sl_strbuf_add(b, s, strlen(s));
-    *from = b->len;
 }
 
 /* Valid records (nearly all) are not copied. */
@@ -1054,13 +1065,13 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     /* No tree built (nobody read the values back): they are written from
      * the pending list (record_values.c) unless they must merge */
     int direct = r->ser == NULL, merge_values = 0;
-    size_t checked = 0, bad = 0; /* UTF-8: bytes checked, bad bytes among them */
 
     if (!direct) {
         flush_pending(r);
         merge_values = has_record_key(r->ser);
     }
     b.len = 0;
+    sb_seen = 0;
     sl_strbuf_need(&b, 2048);
     SL_STRBUF_LIT(&b, "{\"request\":{\"id\":");
     sl_ser_json_str(&b, r->id, 32);
@@ -1157,11 +1168,11 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     SL_STRBUF_LIT(&b, "]");
     if (r->route && r->route->entity_json) {
         SL_STRBUF_LIT(&b, ",\"route\":");
-        add_valid(&b, r->route->entity_json, &checked, &bad);
+        add_valid(&b, r->route->entity_json);
     }
     if (r->service && r->service->entity_json) {
         SL_STRBUF_LIT(&b, ",\"service\":");
-        add_valid(&b, r->service->entity_json, &checked, &bad);
+        add_valid(&b, r->service->entity_json);
     }
     /* Kong: the credential used and the consumer, in authenticated requests */
     if (r->credential) {
@@ -1173,7 +1184,7 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     }
     if (r->consumer && r->consumer->entity_json) {
         SL_STRBUF_LIT(&b, ",\"consumer\":");
-        add_valid(&b, r->consumer->entity_json, &checked, &bad);
+        add_valid(&b, r->consumer->entity_json);
     }
     SL_STRBUF_LIT(&b, ",\"client_ip\":");
     sb_cstr(&b, r->client_ip);
@@ -1202,11 +1213,11 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
             sb_cstr(&b, k);
             SL_STRBUF_LIT(&b, ":");
             sl_strbuf_add(&b, t, n);
+            sb_seen |= SB_HIGHS;
         }
     }
     SL_STRBUF_LIT(&b, "}");
-    utf8_check(&b, &checked, &bad);
-    utf8_fix(&b, bad);
+    utf8_fix(&b, utf8_bad(&b));
     int rc = SL_OK;
     if (merge_values) {
         rc = merge_into_record(r, &b, out);
