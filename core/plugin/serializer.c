@@ -781,35 +781,84 @@ sl_ser_json_int(sl_strbuf_t *b, int64_t v)
 /* request.url ("http://host:port/uri") is cut at this many bytes. */
 #define SL_RECORD_URL_MAX 2047
 
-/* Lower-case n bytes of s into out as tolower() does in the C locale
- * (ASCII letters only), eight at a time: a byte is a capital when its low
- * seven bits are in 'A'..'Z' and its high bit is clear. */
-static void
-lower_ascii(char *out, const char *s, size_t n)
+/* A byte lower-cased as tolower() does in the C locale. */
+static inline unsigned char
+sb_lc(unsigned char c)
 {
-    size_t i = 0;
-
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w, h, upper;
-        memcpy(&w, s + i, 8);
-        h = w & (SB_ONES * 0x7f);
-        upper = (h + SB_ONES * (0x80 - 'A')) & ~(h + SB_ONES * (0x7f - 'Z')) & ~w & SB_HIGHS;
-        w |= upper >> 2; /* + 0x20 */
-        memcpy(out + i, &w, 8);
-    }
-    for (; i < n; i++) {
-        char c = s[i];
-        out[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
-    }
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
 }
 
-/* Does a header name, lower-cased and cut at SL_RECORD_HEADER_NAME_MAX bytes,
- * equal name[0..n)? */
+/* w with its ASCII capitals lower-cased, eight bytes at once: a byte is a
+ * capital when its low seven bits are in 'A'..'Z' and its high bit is
+ * clear. */
+static inline uint64_t
+sb_lower_word(uint64_t w)
+{
+    uint64_t h = w & (SB_ONES * 0x7f);
+    uint64_t upper = (h + SB_ONES * (0x80 - 'A')) & ~(h + SB_ONES * (0x7f - 'Z')) & ~w & SB_HIGHS;
+    return w | upper >> 2; /* + 0x20 */
+}
+
+/* Does a header name, cut at SL_RECORD_HEADER_NAME_MAX bytes, equal
+ * name[0..n) but for the case of ASCII letters? */
 static int
 same_name(sl_str_t hn, const char *name, size_t n)
 {
     size_t l = hn.len < SL_RECORD_HEADER_NAME_MAX ? hn.len : SL_RECORD_HEADER_NAME_MAX;
     return l == n && strncasecmp(hn.ptr, name, n) == 0;
+}
+
+/* s[0..n), lower-cased, as a JSON string followed by ':'.  Header names
+ * are tokens (nothing to escape), so they are lower-cased and copied
+ * straight into the buffer eight bytes at a time; a name with a byte to
+ * escape (a plugin may set any name) is lower-cased aside and escaped. */
+static void
+sb_name_key(sl_strbuf_t *b, const char *s, size_t n)
+{
+    char name[SL_RECORD_HEADER_NAME_MAX];
+    size_t i = 0;
+
+    sl_strbuf_need(b, n + 3 + 8);
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        w = sb_lower_word(w);
+        if (sb_word_special(w) || (w & SB_HIGHS) != 0)
+            goto aside;
+        memcpy(o + i, &w, 8);
+    }
+    for (; i < n; i++) {
+        unsigned char c = sb_lc((unsigned char)s[i]);
+        if (sb_special[c] || c >= 0x80)
+            goto aside;
+        o[i] = (char)c;
+    }
+    o[n] = '"';
+    o[n + 1] = ':';
+    b->len += n + 3;
+    return;
+aside:
+    for (i = 0; i < n; i++)
+        name[i] = (char)sb_lc((unsigned char)s[i]);
+    sl_ser_json_str(b, name, n);
+    SL_STRBUF_LIT(b, ":");
+}
+
+/* Is a header name (cut at n bytes) one to write as "REDACTED"? */
+static int
+sb_redacted(const char *s, size_t n, const char *const *redact, int always_redact)
+{
+    unsigned char c0 = n > 0 ? sb_lc((unsigned char)s[0]) : 0;
+
+    if (always_redact && ((n == 13 && c0 == 'a' && strncasecmp(s, "authorization", 13) == 0) ||
+                          (n == 19 && c0 == 'p' && strncasecmp(s, "proxy-authorization", 19) == 0)))
+        return 1;
+    for (const char *const *rp = redact; rp && *rp; rp++)
+        if (sb_lc((unsigned char)(*rp)[0]) == c0 && strlen(*rp) == n && strncasecmp(s, *rp, n) == 0)
+            return 1;
+    return 0;
 }
 
 /* "name": value-or-array for a header list (names lower-cased, repeated
@@ -818,7 +867,7 @@ same_name(sl_str_t hn, const char *name, size_t n)
 static void
 sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int always_redact)
 {
-    char small[64], name[SL_RECORD_HEADER_NAME_MAX + 1];
+    char small[64];
     char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
 
     if (done == small)
@@ -828,16 +877,10 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
     for (size_t i = 0; i < h->n; i++) {
         if (done[i])
             continue;
-        size_t n =
-            h->items[i].name.len < sizeof(name) - 1 ? h->items[i].name.len : sizeof(name) - 1;
-        lower_ascii(name, h->items[i].name.ptr, n);
-        name[n] = '\0';
-        int red = always_redact && ((n == 13 && memcmp(name, "authorization", 13) == 0) ||
-                                    (n == 19 && memcmp(name, "proxy-authorization", 19) == 0));
-        for (const char *const *rp = redact; !red && rp && *rp; rp++)
-            if (tolower((unsigned char)(*rp)[0]) == (unsigned char)name[0] && strlen(*rp) == n &&
-                strcasecmp(name, *rp) == 0)
-                red = 1;
+        const char *name = h->items[i].name.ptr;
+        size_t n = h->items[i].name.len < SL_RECORD_HEADER_NAME_MAX ? h->items[i].name.len
+                                                                    : SL_RECORD_HEADER_NAME_MAX;
+        int red = sb_redacted(name, n, redact, always_redact);
         size_t count = 1; /* this one, and the same name further on */
         for (size_t j = i + 1; j < h->n; j++)
             if (!done[j] && same_name(h->items[j].name, name, n))
@@ -845,8 +888,7 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
         if (!first)
             SL_STRBUF_LIT(b, ",");
         first = 0;
-        sl_ser_json_str(b, name, n);
-        SL_STRBUF_LIT(b, ":");
+        sb_name_key(b, name, n);
         if (count > 1)
             SL_STRBUF_LIT(b, "[");
         for (size_t j = i, k = 0; k < count; j++) {
