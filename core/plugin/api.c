@@ -598,6 +598,12 @@ api_log_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     return sl_serialize(r, redact, out);
 }
 
+static int
+api_log_record(sl_req_t *r, const char *const *redact, sl_str_t *out)
+{
+    return sl_serialize_borrow(r, redact, out);
+}
+
 static void
 timer_cb(uv_timer_t *h)
 {
@@ -973,4 +979,6 @@ const sl_api_t sl_api = {
     .req_headers_apply = api_req_headers_apply,
     /* since 1.8: phases an instance does not need */
     .conf_phases_skip = sl_conf_ctx_phases_skip,
+    /* since 1.8: the log record without its copy */
+    .log_record = api_log_record,
 };

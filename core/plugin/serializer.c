@@ -1094,11 +1094,13 @@ merge_into_record(sl_req_t *r, sl_strbuf_t *b, sl_str_t *out)
 
 /* The record is written into one buffer kept from request to request (the
  * log phase runs on the worker's loop thread only), then copied into the
- * request's pool. */
+ * request's pool, or lent as it is (sl_serialize_borrow). */
 static sl_strbuf_t record_buf;
 
-int
-sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
+/* Write the record into record_buf; *out is there, or in the pool when
+ * the values had to merge into the record's own objects. */
+static int
+serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
 {
     sl_strbuf_t b = record_buf;
     int64_t end = r->times[SL_TIME_RESPONSE_END] ? r->times[SL_TIME_RESPONSE_END] : sl_now_us();
@@ -1264,13 +1266,38 @@ sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     if (merge_values) {
         rc = merge_into_record(r, &b, out);
     } else {
-        out->ptr = sl_pstrndup(r->pool, b.p, b.len);
+        out->ptr = b.p;
         out->len = b.len;
-    }
-    if (b.cap > 256 * 1024) { /* a huge record (big headers): do not keep its buffer */
-        free(b.p);
-        b = (sl_strbuf_t){0};
     }
     record_buf = b;
     return rc;
+}
+
+/* A huge record's buffer (big headers) is not kept for the next one; a
+ * lent one goes at the next call. */
+static void
+trim_record_buf(void)
+{
+    if (record_buf.cap > 256 * 1024) {
+        free(record_buf.p);
+        record_buf = (sl_strbuf_t){0};
+    }
+}
+
+int
+sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
+{
+    trim_record_buf();
+    int rc = serialize(r, redact, out);
+    if (rc == SL_OK && out->ptr == record_buf.p)
+        out->ptr = sl_pstrndup(r->pool, out->ptr, out->len);
+    trim_record_buf();
+    return rc;
+}
+
+int
+sl_serialize_borrow(sl_req_t *r, const char *const *redact, sl_str_t *out)
+{
+    trim_record_buf();
+    return serialize(r, redact, out);
 }

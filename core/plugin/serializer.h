@@ -29,6 +29,9 @@ int sl_serialize_keys(sl_req_t *r, const char *key, sl_str_t *names, size_t cap)
  * record; tests/unit/core/test_serializer.c holds it equal to an
  * independent json-c oracle. */
 int sl_serialize(sl_req_t *r, const char *const *redact, sl_str_t *out);
+/* The same record left in the loop thread's record buffer (api->log_record,
+ * ABI 1.8): valid until the next sl_serialize or sl_serialize_borrow. */
+int sl_serialize_borrow(sl_req_t *r, const char *const *redact, sl_str_t *out);
 
 /* api->req_stats: the record's sizes, latencies and names. */
 int sl_serialize_stats(sl_req_t *r, sl_req_stats_t *out);

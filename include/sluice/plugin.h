@@ -1228,6 +1228,18 @@ struct sl_api {
      * every callback the descriptor has, as it always did, so skipping is
      * only ever a saving, never what makes the plugin correct. */
     int (*conf_phases_skip)(sl_conf_ctx_t *cx, unsigned phases);
+
+    /* ---- since 1.8: the log record without its copy ----
+     * log_record: log_serialize's record, the same bytes, left in a buffer
+     * of the worker's loop thread instead of copied into the request pool:
+     * `*out` stays valid until the next log_record or log_serialize call on
+     * that thread, so the plugin copies what it keeps before its log
+     * callback returns (file-log copies it into its writer's queue).  The
+     * copy it saves is a pool block of its own on most requests.  0, or -1
+     * as log_serialize.  THREADS: the request's worker loop (the log
+     * phase).  A plugin checks api->abi_minor >= 8 first and calls
+     * log_serialize on an older host. */
+    int (*log_record)(sl_req_t *r, const char *const *redact, sl_str_t *out);
 };
 
 /* Convenience for plugins: compare an sl_str_t with a C literal. */

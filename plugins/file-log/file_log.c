@@ -1,10 +1,11 @@
 /* file_log.c - the file-log plugin: one Kong-compatible JSON line per request.
  *
  * The log phase adds the configured custom fields as serialize values, asks
- * the host for Kong's basic serializer record (api->log_serialize) and hands
- * the line to this worker's writer thread for the path (file_log_writer.c),
- * so the event loop never waits for the disk.  Built against the public
- * plugin ABI and json-c only. */
+ * the host for Kong's basic serializer record (api->log_record, which lends
+ * the host's buffer, or api->log_serialize before ABI 1.8) and hands the
+ * line to this worker's writer thread for the path (file_log_writer.c),
+ * which copies it into its queue, so the event loop never waits for the
+ * disk.  Built against the public plugin ABI and json-c only. */
 
 #include <stdint.h>
 #include <string.h>
@@ -64,8 +65,9 @@ fl_log(const sl_api_t *api, sl_req_t *r, void *conf)
         if (api->set_serialize_value(r, f->key, v) != 0)
             api->log(r, SL_LOG_WARN, "custom field \"%s\" was not accepted", f->key);
     }
-    if (api->log_serialize(r, c->redact_api_keys ? fl_redact_api_keys : fl_redact_none, &out) !=
-        0) {
+    int (*record)(sl_req_t *, const char *const *, sl_str_t *) =
+        api->abi_minor >= 8 && api->log_record != NULL ? api->log_record : api->log_serialize;
+    if (record(r, c->redact_api_keys ? fl_redact_api_keys : fl_redact_none, &out) != 0) {
         api->log(r, SL_LOG_ERROR, "cannot serialize the log record");
         return;
     }

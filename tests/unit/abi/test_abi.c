@@ -142,6 +142,8 @@ static const member_t api_members[] = {
     API(req_headers_apply, 7),
     /* since 1.8: phases an instance does not need */
     API(conf_phases_skip, 8),
+    /* since 1.8: the log record without its copy */
+    API(log_record, 8),
 };
 
 static const member_t desc_members[] = {
