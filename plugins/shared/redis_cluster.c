@@ -332,6 +332,22 @@ on_timer(uv_timer_t *t)
 
 /* ---- commands ---- */
 
+/* A zeroed command with room for `extra` bytes of text after it. */
+static rl_ccmd_t *
+cmd_alloc(rl_cluster_t *cl, int slot, size_t extra, redisCallbackFn *cb, void *priv)
+{
+    rl_ccmd_t *c = malloc(sizeof(*c) + extra);
+
+    if (c == NULL)
+        return NULL;
+    memset(c, 0, sizeof(*c));
+    c->cl = cl;
+    c->cb = cb;
+    c->priv = priv;
+    c->slot = slot;
+    return c;
+}
+
 static rl_ccmd_t *
 cmd_new(rl_cluster_t *cl, int slot, int argc, const char **argv, redisCallbackFn *cb, void *priv)
 {
@@ -343,14 +359,9 @@ cmd_new(rl_cluster_t *cl, int slot, int argc, const char **argv, redisCallbackFn
         return NULL;
     for (int i = 0; i < argc; i++)
         total += strlen(argv[i]);
-    c = malloc(sizeof(*c) + total);
+    c = cmd_alloc(cl, slot, total, cb, priv);
     if (c == NULL)
         return NULL;
-    memset(c, 0, sizeof(*c));
-    c->cl = cl;
-    c->cb = cb;
-    c->priv = priv;
-    c->slot = slot;
     c->argc = argc;
     p = c->buf;
     for (int i = 0; i < argc; i++) {
@@ -368,15 +379,10 @@ static rl_ccmd_t *
 cmd_new_formatted(rl_cluster_t *cl, int slot, const char *cmd, size_t len, redisCallbackFn *cb,
                   void *priv)
 {
-    rl_ccmd_t *c = malloc(sizeof(*c) + len);
+    rl_ccmd_t *c = cmd_alloc(cl, slot, len, cb, priv);
 
     if (c == NULL)
         return NULL;
-    memset(c, 0, sizeof(*c));
-    c->cl = cl;
-    c->cb = cb;
-    c->priv = priv;
-    c->slot = slot;
     c->fmtlen = len;
     memcpy(c->buf, cmd, len);
     return c;
