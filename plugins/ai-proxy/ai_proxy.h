@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sluice/plugin.h"
 
@@ -109,14 +110,27 @@ typedef struct sl_jdoc {
  * Reuses d's token array.  0, -1 (d->err, d->err_off), -2. */
 int sl_json_parse(sl_jdoc_t *d, const char *src, size_t len);
 void sl_json_free(sl_jdoc_t *d);
-/* Member of object token `obj` named `key` (compared after unescaping; the
- * first of duplicates); -1. */
-int sl_json_get(const sl_jdoc_t *d, int obj, const char *key);
+/* Member of object token `obj` named key[0..kl) (compared after
+ * unescaping; the first of duplicates); -1. */
+int sl_json_getn(const sl_jdoc_t *d, int obj, const char *key, size_t kl);
+/* The same for a NUL-terminated key: inline, so a literal's length is
+ * folded at compile time (a translation makes ~200 lookups). */
+static inline int
+sl_json_get(const sl_jdoc_t *d, int obj, const char *key)
+{
+    return sl_json_getn(d, obj, key, strlen(key));
+}
 /* The first of `keys` (NULL-terminated) that object `obj` holds twice or
  * more (after unescaping), or NULL. */
 const char *sl_json_dup_key(const sl_jdoc_t *d, int obj, const char *const *keys);
 /* Typed variant: -1 unless the member exists with that type. */
-int sl_json_get_t(const sl_jdoc_t *d, int obj, const char *key, sl_jtype_t type);
+static inline int
+sl_json_get_t(const sl_jdoc_t *d, int obj, const char *key, sl_jtype_t type)
+{
+    int v = sl_json_getn(d, obj, key, strlen(key));
+
+    return v >= 0 && d->t[v].type == type ? v : -1;
+}
 /* String token equal to lit after unescaping. */
 int sl_json_str_eq(const sl_jdoc_t *d, int tok, const char *lit);
 /* Whole-value span of any token (a STR includes its quotes). */

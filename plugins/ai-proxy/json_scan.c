@@ -534,22 +534,21 @@ sl_json_tok_eq(const sl_jdoc_t *d, int tok, const char *lit, size_t n)
 }
 
 int
-sl_json_get(const sl_jdoc_t *d, int obj, const char *key)
+sl_json_getn(const sl_jdoc_t *d, int obj, const char *key, size_t kl)
 {
-    size_t kl;
     int k, end;
 
     if (obj < 0 || d->t[obj].type != SL_J_OBJ) {
         return -1;
     }
-    kl = strlen(key);
     end = SL_JSON_END(d, obj);
     for (k = obj + 1; k < end; k = SL_JSON_NEXT_MEMBER(d, k)) {
         const sl_jtok_t *t = &d->t[k];
 
         /* a key without escapes (nearly all) is compared here: length,
-         * then bytes, without a call per member */
-        if (!t->esc ? t->len == kl && memcmp(d->src + t->start, key, kl) == 0
+         * first byte, then the rest, without a call per member */
+        if (!t->esc ? t->len == kl && (kl == 0 || (d->src[t->start] == key[0] &&
+                                                   memcmp(d->src + t->start, key, kl) == 0))
                     : sl_json_tok_eq(d, k, key, kl)) {
             return k + 1;
         }
@@ -577,14 +576,6 @@ sl_json_dup_key(const sl_jdoc_t *d, int obj, const char *const *keys)
         }
     }
     return NULL;
-}
-
-int
-sl_json_get_t(const sl_jdoc_t *d, int obj, const char *key, sl_jtype_t type)
-{
-    int v = sl_json_get(d, obj, key);
-
-    return v >= 0 && d->t[v].type == type ? v : -1;
 }
 
 int
