@@ -810,10 +810,16 @@ sl_conf_load_buffer(const char *name, const char *buf, size_t len, const sl_plug
         sl_router_build(conf, errs);
         sl_conf_chains_build(conf); /* after the router ordered the routes */
         /* every log record carries route and service: serialize them once */
-        for (size_t i = 0; i < conf->nroutes; i++)
-            conf->routes[i]->entity_json = entity_text(conf->routes[i]->entity);
-        for (size_t i = 0; i < conf->nservices; i++)
-            conf->services[i]->entity_json = entity_text(conf->services[i]->entity);
+        for (size_t i = 0; i < conf->nroutes; i++) {
+            sl_route_t *rt = conf->routes[i];
+            rt->entity_json = entity_text(rt->entity);
+            rt->entity_json_len = rt->entity_json ? strlen(rt->entity_json) : 0;
+        }
+        for (size_t i = 0; i < conf->nservices; i++) {
+            sl_service_t *sv = conf->services[i];
+            sv->entity_json = entity_text(sv->entity);
+            sv->entity_json_len = sv->entity_json ? strlen(sv->entity_json) : 0;
+        }
     }
 
     sl_yaml_lines_free(lines);

@@ -66,7 +66,8 @@ struct sl_service {
     int enabled;          /* 0: its routes are not routed (Kong) */
     json_object *entity;  /* the entity as Kong would log it */
     char *entity_json;    /* entity as compact JSON (log records) */
-    sl_chain_t chain;     /* service + global plugins (no route) */
+    size_t entity_json_len;
+    sl_chain_t chain; /* service + global plugins (no route) */
 };
 
 typedef struct sl_route_path {
@@ -110,8 +111,9 @@ struct sl_route {
     sl_service_t *service; /* may be NULL */
     json_object *entity;
     char *entity_json; /* entity as compact JSON (log records) */
-    sl_chain_t chain;  /* effective plugins for this route */
-    size_t idx;        /* position in conf->routes (after the router sorted) */
+    size_t entity_json_len;
+    sl_chain_t chain; /* effective plugins for this route */
+    size_t idx;       /* position in conf->routes (after the router sorted) */
 };
 
 /* A consumer (Kong's entity): who a request is, once an auth plugin said so
@@ -123,6 +125,7 @@ struct sl_consumer {
     char *custom_id;     /* NULL if not set */
     json_object *entity; /* id, username, custom_id, tags (log records) */
     char *entity_json;
+    size_t entity_json_len;
     size_t nplugins;    /* plugin instances scoped to this consumer */
     sl_chain_t *chains; /* nplugins > 0: per route (route->idx), the chain
                            with this consumer's plugins; NULL otherwise */

@@ -365,6 +365,7 @@ sl_conf_load_consumer(sl_loader_t *L, json_object *o, const char *path)
         const char *t = json_object_to_json_string_ext(
             c->entity, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         c->entity_json = sl_utf8_json_dup(t); /* copied into log records unchecked */
+        c->entity_json_len = c->entity_json ? strlen(c->entity_json) : 0;
     }
 
     if ((v = sl_conf_field(o, "keyauth_credentials")) != NULL) {

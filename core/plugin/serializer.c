@@ -699,6 +699,53 @@ sb_escape(char *o, unsigned char c)
     return o;
 }
 
+static inline uint64_t
+sb_load8(const char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w;
+}
+
+/* A string of 1-7 bytes as one word made of its bytes only (the first and
+ * last four, two or one, overlapping), so that the word tests above say
+ * what they say of the string; sb_store_short writes it back. */
+static inline uint64_t
+sb_load_short(const char *s, size_t n)
+{
+    if (n >= 4) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        return a | (uint64_t)z << 32;
+    }
+    if (n >= 2) {
+        uint16_t a, z;
+        memcpy(&a, s, 2);
+        memcpy(&z, s + n - 2, 2);
+        uint64_t x = a | (uint64_t)z << 16;
+        return x | x << 32;
+    }
+    return (unsigned char)s[0] * SB_ONES;
+}
+
+/* The n bytes (1-7) sb_load_short(s, n) made w of, at o. */
+static inline void
+sb_store_short(char *o, uint64_t w, size_t n)
+{
+    if (n >= 4) {
+        uint32_t a = (uint32_t)w, z = (uint32_t)(w >> 32);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &z, 4);
+    } else if (n >= 2) {
+        uint16_t a = (uint16_t)w, z = (uint16_t)(w >> 16);
+        memcpy(o, &a, 2);
+        memcpy(o + n - 2, &z, 2);
+    } else {
+        o[0] = (char)w;
+    }
+}
+
 /* c at o, escaped when it must be; returns the end. */
 static inline char *
 sb_byte(char *o, unsigned char c)
@@ -751,6 +798,15 @@ sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
         if (!sb_word_special(w)) {
             memcpy(o0 + n - 8, &w, 8);
             o = o0 + n;
+            i = n;
+        }
+    } else if (n > 0 && n < 8) {
+        /* a short string (a method, a status, a small number's text) */
+        uint64_t w = sb_load_short(s, n);
+        seen |= w;
+        if (!sb_word_special(w)) {
+            sb_store_short(o, w, n);
+            o += n;
             i = n;
         }
     }
@@ -829,11 +885,16 @@ sb_name_key(sl_strbuf_t *b, const char *s, size_t n)
             goto aside;
         memcpy(o + i, &w, 8);
     }
-    for (; i < n; i++) {
-        unsigned char c = sb_lc((unsigned char)s[i]);
-        if (sb_special[c] || c >= 0x80)
+    if (i < n) {
+        /* the last 1-7 bytes: the name's last eight as one word (over
+         * bytes already out), or a short name's bytes as one word */
+        uint64_t w = sb_lower_word(n >= 8 ? sb_load8(s + n - 8) : sb_load_short(s, n));
+        if (sb_word_special(w) || (w & SB_HIGHS) != 0)
             goto aside;
-        o[i] = (char)c;
+        if (n >= 8)
+            memcpy(o + n - 8, &w, 8);
+        else
+            sb_store_short(o, w, n);
     }
     o[n] = '"';
     o[n + 1] = ':';
@@ -861,6 +922,34 @@ sb_redacted(const char *s, size_t n, const char *const *redact, int always_redac
     return 0;
 }
 
+/* Can no two names of the list be the same but for case?  A name's bit
+ * (from its length, cut as written, and its first and last bytes,
+ * lower-cased) is one of 64: equal names share one, so no bit seen twice
+ * means no repeated name (and the writer below needs no pairwise search);
+ * a shared bit only sends the list the long way. */
+static int
+sb_names_distinct(const sl_headers_t *h)
+{
+    uint64_t seen = 0;
+
+    if (h->n > 64)
+        return 0;
+    for (size_t i = 0; i < h->n; i++) {
+        const char *s = h->items[i].name.ptr;
+        size_t n = h->items[i].name.len < SL_RECORD_HEADER_NAME_MAX ? h->items[i].name.len
+                                                                    : SL_RECORD_HEADER_NAME_MAX;
+        unsigned k = n == 0 ? 0
+                            : (unsigned)(n + sb_lc((unsigned char)s[0]) * 7u +
+                                         sb_lc((unsigned char)s[n - 1]) * 3u) &
+                                  63u;
+        uint64_t bit = 1ull << k;
+        if (seen & bit)
+            return 0;
+        seen |= bit;
+    }
+    return 1;
+}
+
 /* "name": value-or-array for a header list (names lower-cased, repeated
  * names as arrays in order; authorization and proxy-authorization, when
  * always_redact, and the names in redact written as "REDACTED"). */
@@ -868,6 +957,24 @@ static void
 sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int always_redact)
 {
     char small[64];
+
+    if (sb_names_distinct(h)) { /* nearly always: each name once */
+        SL_STRBUF_LIT(b, "{");
+        for (size_t i = 0; i < h->n; i++) {
+            const char *name = h->items[i].name.ptr;
+            size_t n = h->items[i].name.len < SL_RECORD_HEADER_NAME_MAX ? h->items[i].name.len
+                                                                        : SL_RECORD_HEADER_NAME_MAX;
+            if (i)
+                SL_STRBUF_LIT(b, ",");
+            sb_name_key(b, name, n);
+            if (sb_redacted(name, n, redact, always_redact))
+                SL_STRBUF_LIT(b, "\"REDACTED\"");
+            else
+                sl_ser_json_str(b, h->items[i].value.ptr, h->items[i].value.len);
+        }
+        SL_STRBUF_LIT(b, "}");
+        return;
+    }
     char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
 
     if (done == small)
@@ -1049,9 +1156,9 @@ utf8_bad(const sl_strbuf_t *b)
 
 /* A fragment known to be valid UTF-8. */
 static void
-add_valid(sl_strbuf_t *b, const char *s)
+add_valid(sl_strbuf_t *b, const char *s, size_t n)
 {
-    sl_strbuf_add(b, s, strlen(s));
+    sl_strbuf_add(b, s, n);
 }
 
 /* Valid records (nearly all) are not copied. */
@@ -1212,11 +1319,11 @@ serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     SL_STRBUF_LIT(&b, "]");
     if (r->route && r->route->entity_json) {
         SL_STRBUF_LIT(&b, ",\"route\":");
-        add_valid(&b, r->route->entity_json);
+        add_valid(&b, r->route->entity_json, r->route->entity_json_len);
     }
     if (r->service && r->service->entity_json) {
         SL_STRBUF_LIT(&b, ",\"service\":");
-        add_valid(&b, r->service->entity_json);
+        add_valid(&b, r->service->entity_json, r->service->entity_json_len);
     }
     /* Kong: the credential used and the consumer, in authenticated requests */
     if (r->credential) {
@@ -1228,7 +1335,7 @@ serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     }
     if (r->consumer && r->consumer->entity_json) {
         SL_STRBUF_LIT(&b, ",\"consumer\":");
-        add_valid(&b, r->consumer->entity_json);
+        add_valid(&b, r->consumer->entity_json, r->consumer->entity_json_len);
     }
     SL_STRBUF_LIT(&b, ",\"client_ip\":");
     sb_cstr(&b, r->client_ip);

@@ -397,6 +397,7 @@ test_same_record(void **state)
         c.entity = json_tokener_parse(
             "{\"id\":\"11111111-1111-4111-8111-111111111111\",\"username\":\"alice\"}");
         c.entity_json = (char *)json_object_to_json_string_ext(c.entity, JSON_C_TO_STRING_PLAIN);
+        c.entity_json_len = strlen(c.entity_json);
         g->consumer = &c;
         g->credential = &cred;
         assert_same(g, NULL);
