@@ -276,7 +276,7 @@ ctx_new(const sl_settings_t *s, sl_stls_t *t, sl_errors_t *errs)
     SSL_CTX_set_timeout(ctx, s->ssl_session_timeout > 0 ? s->ssl_session_timeout : 86400);
     if (s->ssl_session_tickets) {
         SSL_CTX_set_num_tickets(ctx, 1);
-        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, sl_stls_ticket_cb);
+        sl_stls_tickets_on(ctx);
     } else {
         SSL_CTX_set_num_tickets(ctx, 0);
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);

@@ -1,14 +1,20 @@
 /* tls_tickets.c - TLS session ticket keys shared by every worker, their
  * rotation, and OpenSSL's ticket callback (tls_tickets.h). */
 
+/* The HMAC_CTX form of the ticket callback (deprecated in OpenSSL 3.0, not
+ * removed) lets a handshake copy an HMAC context keyed once per ticket key;
+ * the EVP_MAC form must key its context (and look the digest up by name)
+ * on every ticket, and libssl fetches the MAC by name for it first. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "base/log.h"
@@ -37,9 +43,18 @@ typedef struct sl_ticket_keys {
 
 static sl_ticket_keys_t *ticket_keys;
 
-/* Fetched once, in the master (workers inherit it): EVP_aes_256_cbc()
+/* Fetched once, in the master (workers inherit them): EVP_aes_256_cbc()
  * would make every cipher init look AES-256-CBC up by name again. */
 static EVP_CIPHER *ticket_aes;
+static EVP_MD *ticket_sha256;
+
+/* Per process: each slot's HMAC key set up once (inner and outer pads
+ * hashed) for the key named `name`; a handshake copies it.  A slot the
+ * master has refilled since has another name and is keyed again. */
+static struct {
+    unsigned char name[16];
+    HMAC_CTX *h;
+} keyed[SL_TICKET_SLOTS];
 
 /* Random IVs for new tickets, drawn SL_TICKET_IV_BATCH at a time: one RNG
  * call (and its fork check, a getpid system call) per 64 tickets instead
@@ -98,7 +113,8 @@ sl_stls_keys_init(void)
     if (ticket_keys != NULL)
         return 0;
     if (ticket_aes == NULL) {
-        if ((ticket_aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL)
+        if ((ticket_aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL ||
+            (ticket_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
             return -1;
         if (pthread_atfork(NULL, NULL, iv_pool_drop) != 0)
             return -1;
@@ -137,6 +153,25 @@ sl_stls_keys_tick(unsigned period_s)
                 (unsigned long long)ticket_keys->made++);
 }
 
+/* The keyed HMAC context of slot i, keyed now if its key is new to this
+ * process; NULL on error. */
+static HMAC_CTX *
+keyed_hmac(unsigned i)
+{
+    const sl_ticket_key_t *k = &ticket_keys->slot[i];
+
+    if (keyed[i].h != NULL && memcmp(keyed[i].name, k->name, 16) == 0)
+        return keyed[i].h;
+    if (keyed[i].h == NULL && (keyed[i].h = HMAC_CTX_new()) == NULL)
+        return NULL;
+    if (HMAC_Init_ex(keyed[i].h, k->hmac, sizeof(k->hmac), ticket_sha256, NULL) != 1) {
+        memset(keyed[i].name, 0, 16); /* never matches a key: keyed again next time */
+        return NULL;
+    }
+    memcpy(keyed[i].name, k->name, 16);
+    return keyed[i].h;
+}
+
 /* enc = 1 picks the current key, enc = 0 finds the key named in the
  * ticket among current and previous (2 = renew the ticket under the
  * current key).  A TLS 1.3 resumption always gets a fresh ticket: clients
@@ -145,20 +180,20 @@ sl_stls_keys_tick(unsigned period_s)
  * handshake; OpenSSL's own ticket keys (nginx's default) renew the same
  * way.  Each decryption is logged at debug level with the key numbers,
  * which tells why a client did not resume. */
-int
-sl_stls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx,
-                  EVP_MAC_CTX *hctx, int enc)
+static int
+ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx, HMAC_CTX *hctx,
+          int enc)
 {
-    OSSL_PARAM params[2];
     const sl_ticket_key_t *k = NULL;
-    unsigned cur;
+    HMAC_CTX *h;
+    unsigned cur, i = 0;
     int renew = 0;
 
     if (ticket_keys == NULL || ticket_aes == NULL)
         return -1;
     cur = atomic_load(&ticket_keys->current);
     if (enc) {
-        k = &ticket_keys->slot[cur];
+        k = &ticket_keys->slot[i = cur];
         if (iv_next(iv) < 0)
             return -1;
         memcpy(name, k->name, 16);
@@ -167,9 +202,9 @@ sl_stls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_C
     } else {
         unsigned prev = (cur + SL_TICKET_SLOTS - 1) % SL_TICKET_SLOTS;
         if (memcmp(name, ticket_keys->slot[cur].name, 16) == 0) {
-            k = &ticket_keys->slot[cur];
+            k = &ticket_keys->slot[i = cur];
         } else if (memcmp(name, ticket_keys->slot[prev].name, 16) == 0) {
-            k = &ticket_keys->slot[prev];
+            k = &ticket_keys->slot[i = prev];
             renew = 1;
         }
         if (k != NULL && SSL_version(ssl) == TLS1_3_VERSION)
@@ -184,9 +219,13 @@ sl_stls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_C
         if (EVP_DecryptInit_ex2(ectx, ticket_aes, k->aes, iv, NULL) != 1)
             return -1;
     }
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), params) != 1)
+    if ((h = keyed_hmac(i)) == NULL || HMAC_CTX_copy(hctx, h) != 1)
         return -1;
     return enc ? 1 : (renew ? 2 : 1);
+}
+
+void
+sl_stls_tickets_on(SSL_CTX *ctx)
+{
+    SSL_CTX_set_tlsext_ticket_key_cb(ctx, ticket_cb);
 }

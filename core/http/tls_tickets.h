@@ -10,7 +10,6 @@
 #ifndef SL_TLS_TICKETS_H
 #define SL_TLS_TICKETS_H
 
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 /* Master, once, before forking: the shared ticket keys and the cipher the
@@ -18,11 +17,10 @@
 int sl_stls_keys_init(void);
 /* Master, from its loop: rotate when `period_s` has passed. */
 void sl_stls_keys_tick(unsigned period_s);
-/* For SSL_CTX_set_tlsext_ticket_key_evp_cb: seal a new ticket with the
- * current key (enc = 1), or find the key of a ticket a client offers
- * (enc = 0).  Returns as OpenSSL expects: -1 error, 0 unknown key (full
- * handshake), 1 resumed, 2 resumed and renew the ticket. */
-int sl_stls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ectx,
-                      EVP_MAC_CTX *hctx, int enc);
+/* Session tickets of ctx sealed and opened with the shared keys: a new
+ * ticket under the current key; a ticket of the current or previous key
+ * resumes (and a TLS 1.3 one, or one of the previous key, is renewed);
+ * any other is a full handshake. */
+void sl_stls_tickets_on(SSL_CTX *ctx);
 
 #endif
