@@ -517,8 +517,9 @@ proxy_close(sl_proxy_t *p, int reuse)
 {
     if (p->pick.b) { /* the request's last try is over */
         sl_req_t *r = p->r;
-        int64_t rtt =
-            r && r->ntries && p->complete ? sl_now_us() - r->tries[r->ntries - 1].start_us : -1;
+        int64_t rtt = r && r->ntries && p->complete
+                          ? sl_turn_now_us() - r->tries[r->ntries - 1].start_us
+                          : -1;
         sl_balancer_done(&p->pick, rtt);
     }
     if (p->pending) {
@@ -1096,7 +1097,7 @@ on_connected(void *arg, sl_upconn_t *c, int status, const char *errmsg)
     sl_try_t *t = &r->tries[r->ntries - 1]; /* try_connect added it */
 
     p->pending = NULL;
-    t->latency_us = sl_now_us() - t->start_us;
+    t->latency_us = sl_turn_now_us() - t->start_us;
     if (status < 0) {
         int timeout = status == UV_ETIMEDOUT;
         try_name_target(p, t);
@@ -1208,7 +1209,7 @@ try_connect(sl_proxy_t *p)
         .connect_timeout_ms = svc_timeout(r, SL_TIMEOUT_CONNECT),
     };
     sl_try_t *try = sl_req_add_try(r);
-    try->start_us = sl_now_us();
+    try->start_us = sl_turn_now_us();
     try->port = p->port;
     p->tries++;
     sl_lazy_timer_stop(&p->timer_due);

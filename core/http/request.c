@@ -44,8 +44,10 @@ rng_next(void)
 void
 sl_req_mark(sl_req_t *r, sl_time_point_t t)
 {
-    /* Wall clock at start plus monotonic elapsed: immune to clock steps. */
-    r->times[t] = r->times[SL_TIME_START] + (int64_t)((uv_hrtime() - r->start_mono_ns) / 1000);
+    /* Wall clock at start plus monotonic elapsed: immune to clock steps.
+     * The loop turn's reading, as nginx's cached time. */
+    r->times[t] =
+        r->times[SL_TIME_START] + (int64_t)((sl_turn_mono_ns() - r->start_mono_ns) / 1000);
 }
 
 sl_try_t *
@@ -126,8 +128,8 @@ sl_req_new(sl_conn_t *c)
     sl_fmt_hex16(r->id, a);
     sl_fmt_hex16(r->id + 16, b);
     r->id[32] = '\0';
-    r->times[SL_TIME_START] = sl_now_us();
-    r->start_mono_ns = uv_hrtime();
+    r->times[SL_TIME_START] = sl_turn_now_us();
+    r->start_mono_ns = sl_turn_mono_ns();
     r->status = 0;
     r->retries = SL_SERVICE_DEFAULT_RETRIES;
     sl_pool_cleanup_add(pool, body_cleanup, r);
@@ -682,7 +684,7 @@ prepare_head(sl_req_t *r)
         if (!sl_headers_get(&r->resp_headers, SL_STR("server")))
             sl_headers_add(&r->resp_headers, r->pool, SL_STR("Server"),
                            SL_STR("sluice/" SL_VERSION));
-        int64_t lat = (int64_t)((uv_hrtime() - r->start_mono_ns) / 1000000);
+        int64_t lat = (int64_t)((sl_turn_mono_ns() - r->start_mono_ns) / 1000000);
         n = sl_fmt_i64(buf, lat);
         sl_headers_set(&r->resp_headers, r->pool, SL_STR("X-Kong-Response-Latency"),
                        (sl_str_t){buf, n});

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/time.h"
 #include "http/http_server.h"
 #include "http/proxy.h"
 #include "http/tls_server.h"
@@ -39,6 +40,22 @@ each_plugin(sl_worker_t *w, int init)
         }
         sl_api_plugin_name = NULL;
     }
+}
+
+/* Before the loop polls and after its I/O callbacks: the next time point
+ * reads the clock again. */
+static void
+on_turn_prepare(uv_prepare_t *h)
+{
+    (void)h;
+    sl_turn_clock_tick();
+}
+
+static void
+on_turn_check(uv_check_t *h)
+{
+    (void)h;
+    sl_turn_clock_tick();
 }
 
 static void
@@ -252,6 +269,15 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
         w.nlisteners++;
     }
     sl_log_debug("worker %d started (pid %d)", id, (int)getpid());
+
+    /* A request's time points read the clock once per loop turn. */
+    sl_turn_clock_on();
+    uv_prepare_init(w.srv.loop, &w.turn_prepare);
+    uv_check_init(w.srv.loop, &w.turn_check);
+    uv_unref((uv_handle_t *)&w.turn_prepare);
+    uv_unref((uv_handle_t *)&w.turn_check);
+    uv_prepare_start(&w.turn_prepare, on_turn_prepare);
+    uv_check_start(&w.turn_check, on_turn_check);
 
     uv_run(w.srv.loop, UV_RUN_DEFAULT);
 

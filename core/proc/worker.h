@@ -18,6 +18,8 @@ typedef struct sl_worker {
     int *listen_fds;
     uv_signal_t sig_term, sig_int, sig_quit, sig_usr1, sig_hup;
     uv_timer_t drain_timer;
+    uv_prepare_t turn_prepare; /* loop turn edges: base/time.h's turn clock */
+    uv_check_t turn_check;
     sl_ocsp_fetcher_t *ocsp; /* ssl_stapling: this worker's share of the fetching */
     sl_dns_t *dns;           /* resolver and DNS cache of all the worker's pools */
 } sl_worker_t;
