@@ -110,6 +110,10 @@ typedef struct sl_jdoc {
  * Reuses d's token array.  0, -1 (d->err, d->err_off), -2. */
 int sl_json_parse(sl_jdoc_t *d, const char *src, size_t len);
 void sl_json_free(sl_jdoc_t *d);
+/* Whether the string scan may use AVX2 where the CPU has it (the default,
+ * set when the plugin is loaded); returns whether it does.  Tests turn it
+ * off to hold the SSE2 path to the same results. */
+int sl_json_wide(int on);
 /* Member of object token `obj` named key[0..kl) (compared after
  * unescaping; the first of duplicates); -1. */
 int sl_json_getn(const sl_jdoc_t *d, int obj, const char *key, size_t kl);

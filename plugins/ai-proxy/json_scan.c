@@ -110,17 +110,102 @@ sl_utf8_seq(const unsigned char *s, size_t i, size_t end)
     return n;
 }
 
-/* Offset of the first byte of s[i..len) a string scan must look at: a
- * quote, a backslash, a control character or a non-ASCII byte; len when
- * there is none. */
-static inline size_t
-sl_json_skip_plain(const char *s, size_t len, size_t i)
-{
 #if defined(__SSE2__)
+/* The rest of a string that did not end in its first sixteen bytes, from
+ * i: sixteen bytes at a time; the last few byte by byte. */
+static size_t
+sl_json_skip_sse2(const char *s, size_t len, size_t i)
+{
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
     const __m128i space = _mm_set1_epi8(0x20);
 
     for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+
+        if (mask != 0) {
+            return i + (size_t)__builtin_ctz(mask);
+        }
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) {
+            return i;
+        }
+    }
+    return len;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define SL_JSON_HAVE_AVX2 1
+
+/* The same thirty-two bytes at a time, on a CPU with AVX2 (chosen when the
+ * plugin is loaded): a Claude Code request's prompt and tool descriptions
+ * are long strings, and this halves the passes over them. */
+__attribute__((target("avx2"))) static size_t
+sl_json_skip_avx2(const char *s, size_t len, size_t i)
+{
+    const __m256i quote = _mm256_set1_epi8('"'), bslash = _mm256_set1_epi8('\\');
+    const __m256i space = _mm256_set1_epi8(0x20);
+
+    for (; i + 32 <= len; i += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
+        /* space > v, signed: a control character or a non-ASCII byte */
+        __m256i m = _mm256_or_si256(
+            _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bslash)),
+            _mm256_cmpgt_epi8(space, v));
+        unsigned mask = (unsigned)_mm256_movemask_epi8(m);
+
+        if (mask != 0) {
+            return i + (size_t)__builtin_ctz(mask);
+        }
+    }
+    return sl_json_skip_sse2(s, len, i);
+}
+#endif
+
+static size_t (*sl_json_skip_rest)(const char *, size_t, size_t) = sl_json_skip_sse2;
+
+__attribute__((constructor)) static void
+sl_json_simd_init(void)
+{
+    sl_json_wide(1);
+}
+#endif
+
+int
+sl_json_wide(int on)
+{
+#if defined(SL_JSON_HAVE_AVX2)
+    __builtin_cpu_init();
+    if (on && __builtin_cpu_supports("avx2")) {
+        sl_json_skip_rest = sl_json_skip_avx2;
+        return 1;
+    }
+#endif
+#if defined(__SSE2__)
+    sl_json_skip_rest = sl_json_skip_sse2;
+#endif
+    (void)on;
+    return 0;
+}
+
+/* Offset of the first byte of s[i..len) a string scan must look at: a
+ * quote, a backslash, a control character or a non-ASCII byte; len when
+ * there is none.  Most strings (keys, names, short values) end within
+ * sixteen bytes: that block is looked at here, inline; a longer string's
+ * rest through sl_json_skip_rest. */
+static inline size_t
+sl_json_skip_plain(const char *s, size_t len, size_t i)
+{
+#if defined(__SSE2__)
+    if (i + 16 <= len) {
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+        const __m128i space = _mm_set1_epi8(0x20);
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
         /* signed compare: below 0x20 is a control character or, as a
          * negative byte, non-ASCII */
@@ -131,6 +216,7 @@ sl_json_skip_plain(const char *s, size_t len, size_t i)
         if (mask != 0) {
             return i + (size_t)__builtin_ctz(mask);
         }
+        return sl_json_skip_rest(s, len, i + 16);
     }
 #else
     for (; i + 8 <= len; i += 8) {

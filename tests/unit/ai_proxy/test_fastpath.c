@@ -420,7 +420,12 @@ main(void)
         cmocka_unit_test(test_block_kinds),         cmocka_unit_test(test_deep_nesting),
     };
 
+    /* the string scan's SSE2 path, then the AVX2 one where the CPU has it */
+    sl_json_wide(0);
     rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (sl_json_wide(1)) {
+        rc |= cmocka_run_group_tests(tests, NULL, NULL);
+    }
     sl_ap_conf_free(conf);
     return rc;
 }
