@@ -219,6 +219,45 @@ test_fixtures_and_corpus(void **state)
     assert_true(each_file(getenv("SL_FUZZ_CORPUS"), "", variants_of) >= 1);
 }
 
+/* Literals whole, cut short, misspelt in each byte: same tokens, errors and
+ * offsets as the reference. */
+static void
+test_literals(void **state)
+{
+    static const char *const docs[] = {
+        "[true,false,null]",
+        "{\"a\":true,\"b\":false,\"c\":null}",
+        "true",
+        "false",
+        "null",
+        "[truE]",
+        "[tRue]",
+        "[fAlse]",
+        "[falsE]",
+        "[nulL]",
+        "[nUll]",
+        "[truex]",
+        "[falsex]",
+        "[nullx]",
+        "[t]",
+        "[f]",
+        "[n]",
+        "[fals]",
+        "[alse]",
+        "{\"a\":nul}",
+    };
+    size_t i, k;
+
+    (void)state;
+    for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        size_t n = strlen(docs[i]);
+
+        for (k = 0; k <= n; k++) {
+            same_docs(docs[i], k, docs[i]); /* every prefix */
+        }
+    }
+}
+
 /* Generated strings: every kind of byte the scanner stops at, at every
  * offset of a block, in strings long enough for the wide paths. */
 static void
@@ -415,9 +454,13 @@ main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixtures_and_corpus), cmocka_unit_test(test_generated_strings),
-        cmocka_unit_test(test_text_tokens),         cmocka_unit_test(test_long_strings),
-        cmocka_unit_test(test_block_kinds),         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_fixtures_and_corpus),
+        cmocka_unit_test(test_generated_strings),
+        cmocka_unit_test(test_text_tokens),
+        cmocka_unit_test(test_long_strings),
+        cmocka_unit_test(test_block_kinds),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_literals),
     };
 
     /* the string scan's SSE2 path, then the AVX2 one where the CPU has it */
