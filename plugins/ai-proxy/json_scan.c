@@ -663,6 +663,13 @@ sl_json_dup_key(const sl_jdoc_t *d, int obj, const char *const *keys)
 
         seen = 0;
         for (k = obj + 1; k < end; k = SL_JSON_NEXT_MEMBER(d, k)) {
+            const sl_jtok_t *t = &d->t[k];
+
+            /* as in sl_json_getn: an unescaped key of another length or
+             * first byte is told apart without a call */
+            if (!t->esc && (t->len != kl || (kl > 0 && d->src[t->start] != (*keys)[0]))) {
+                continue;
+            }
             if (sl_json_tok_eq(d, k, *keys, kl) && seen++) {
                 return *keys;
             }
