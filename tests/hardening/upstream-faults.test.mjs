@@ -109,14 +109,17 @@ const body = (stream, extra = {}) => JSON.stringify({
     model: 'qwen-plus', max_tokens: 64, stream, messages: [{ role: 'user', content: 'hello' }], ...extra,
 });
 
-/* The record file-log wrote for the request just made on `path`. */
-async function lastRecord(mark, path) {
-    const recs = await waitFor(() => {
-        const l = readLog(st.logPath).slice(mark).filter((r) => r.request.uri.startsWith(path));
-        return l.length ? l : null;
-    }, slow(10000));
-    assert.ok(recs, `no log record for ${path}`);
-    return recs[recs.length - 1];
+/* The record file-log wrote for the request just made on `path`: the one
+ * with the answer's X-Kong-Request-Id.  The writer thread batches records
+ * (up to 10 ms), so the previous test's record for the same path may land
+ * after `mark` was read; matching the id never takes that one. */
+async function lastRecord(mark, path, r) {
+    const id = r.headers['x-kong-request-id'];
+    assert.match(id ?? '', /^[0-9a-f]{32}$/, `${path}: X-Kong-Request-Id ${id}`);
+    const rec = await waitFor(() => readLog(st.logPath).slice(mark)
+        .find((x) => x.request.uri.startsWith(path) && x.request.id === id) ?? null, slow(10000));
+    assert.ok(rec, `no log record for ${path} with request id ${id}`);
+    return rec;
 }
 
 /* A non-streaming fault: an Anthropic error with `status`, logged. */
@@ -128,7 +131,7 @@ async function expectFault(name, path, { status, statuses, errType, logError, up
     assert.ok(want.includes(r.status), `${name}: status ${r.status}, want ${want}: ${r.text.slice(0, 300)}`);
     assert.match(r.headers['content-type'] ?? '', /application\/json/, `${name}: content-type`);
     assert.equal(anthropicErrorProblem(r.text, errType), '', `${name}: ${r.text.slice(0, 300)}`);
-    const rec = await lastRecord(mark, path);
+    const rec = await lastRecord(mark, path, r);
     assert.equal(rec.response.status, r.status, `${name}: logged status`);
     if (logError) assert.equal(rec.error, logError, `${name}: log error field: ${JSON.stringify(rec).slice(0, 600)}`);
     if (upstreamStatus !== undefined) assert.equal(rec.upstream_status, upstreamStatus, `${name}: upstream_status`);
@@ -146,7 +149,7 @@ async function expectStreamError(name, path, { logError } = {}) {
     assert.ok(m, `${name}: no event: error in ${JSON.stringify(r.text.slice(-600))}`);
     assert.equal(anthropicErrorProblem(m[1]), '', `${name}: ${m[1]}`);
     assert.doesNotMatch(r.text.slice(r.text.indexOf('event: error')), /event: message_stop/, `${name}: message_stop after the error`);
-    const rec = await lastRecord(mark, path);
+    const rec = await lastRecord(mark, path, r);
     if (logError) assert.equal(rec.error, logError, `${name}: log error: ${JSON.stringify(rec).slice(0, 600)}`);
     return { r, rec };
 }
