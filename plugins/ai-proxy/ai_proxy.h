@@ -131,7 +131,7 @@ const char *sl_json_dup_key(const sl_jdoc_t *d, int obj, const char *const *keys
 static inline int
 sl_json_get_t(const sl_jdoc_t *d, int obj, const char *key, sl_jtype_t type)
 {
-    int v = sl_json_getn(d, obj, key, strlen(key));
+    int v = sl_json_get(d, obj, key);
 
     return v >= 0 && d->t[v].type == type ? v : -1;
 }

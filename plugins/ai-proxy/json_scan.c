@@ -110,25 +110,11 @@ sl_utf8_seq(const unsigned char *s, size_t i, size_t end)
     return n;
 }
 
-#if defined(__SSE2__)
-/* The rest of a string that did not end in its first sixteen bytes, from
- * i: sixteen bytes at a time; the last few byte by byte. */
-static size_t
-sl_json_skip_sse2(const char *s, size_t len, size_t i)
+/* The byte-by-byte form of the string scans below: the first of s[i..len)
+ * that is a quote, a backslash, a control character or non-ASCII; len. */
+static inline size_t
+sl_json_skip_bytes(const char *s, size_t len, size_t i)
 {
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
-
-    for (; i + 16 <= len; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                 _mm_cmplt_epi8(v, space));
-        unsigned mask = (unsigned)_mm_movemask_epi8(m);
-
-        if (mask != 0) {
-            return i + (size_t)__builtin_ctz(mask);
-        }
-    }
     for (; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
 
@@ -137,6 +123,37 @@ sl_json_skip_sse2(const char *s, size_t len, size_t i)
         }
     }
     return len;
+}
+
+#if defined(__SSE2__)
+/* Bit k set when p[k] (of sixteen) is a quote, a backslash, a control
+ * character or non-ASCII (the signed compare: below 0x20 is a control
+ * character or, as a negative byte, non-ASCII). */
+static inline unsigned
+sl_json_special16(const char *p)
+{
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                             _mm_cmplt_epi8(v, space));
+
+    return (unsigned)_mm_movemask_epi8(m);
+}
+
+/* The rest of a string that did not end in its first sixteen bytes, from
+ * i: sixteen bytes at a time; the last few byte by byte. */
+static size_t
+sl_json_skip_sse2(const char *s, size_t len, size_t i)
+{
+    for (; i + 16 <= len; i += 16) {
+        unsigned mask = sl_json_special16(s + i);
+
+        if (mask != 0) {
+            return i + (size_t)__builtin_ctz(mask);
+        }
+    }
+    return sl_json_skip_bytes(s, len, i);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -204,14 +221,7 @@ sl_json_skip_plain(const char *s, size_t len, size_t i)
 {
 #if defined(__SSE2__)
     if (i + 16 <= len) {
-        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-        const __m128i space = _mm_set1_epi8(0x20);
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        /* signed compare: below 0x20 is a control character or, as a
-         * negative byte, non-ASCII */
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                 _mm_cmplt_epi8(v, space));
-        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        unsigned mask = sl_json_special16(s + i);
 
         if (mask != 0) {
             return i + (size_t)__builtin_ctz(mask);
@@ -235,14 +245,7 @@ sl_json_skip_plain(const char *s, size_t len, size_t i)
         }
     }
 #endif
-    for (; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) {
-            return i;
-        }
-    }
-    return len;
+    return sl_json_skip_bytes(s, len, i);
 }
 
 /* Scan a string starting after its opening quote; returns the offset of the
