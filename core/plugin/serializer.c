@@ -855,13 +855,20 @@ sb_lower_word(uint64_t w)
     return w | upper >> 2; /* + 0x20 */
 }
 
+/* A header name's length as the record writes it (cut to
+ * SL_RECORD_HEADER_NAME_MAX bytes). */
+static inline size_t
+sb_name_len(sl_str_t hn)
+{
+    return hn.len < SL_RECORD_HEADER_NAME_MAX ? hn.len : SL_RECORD_HEADER_NAME_MAX;
+}
+
 /* Does a header name, cut at SL_RECORD_HEADER_NAME_MAX bytes, equal
  * name[0..n) but for the case of ASCII letters? */
 static int
 same_name(sl_str_t hn, const char *name, size_t n)
 {
-    size_t l = hn.len < SL_RECORD_HEADER_NAME_MAX ? hn.len : SL_RECORD_HEADER_NAME_MAX;
-    return l == n && strncasecmp(hn.ptr, name, n) == 0;
+    return sb_name_len(hn) == n && strncasecmp(hn.ptr, name, n) == 0;
 }
 
 /* s[0..n), lower-cased, as a JSON string followed by ':'.  Header names
@@ -922,6 +929,16 @@ sb_redacted(const char *s, size_t n, const char *const *redact, int always_redac
     return 0;
 }
 
+/* A header's value: "REDACTED", or the value as a JSON string. */
+static inline void
+sb_header_value(sl_strbuf_t *b, sl_str_t v, int redacted)
+{
+    if (redacted)
+        SL_STRBUF_LIT(b, "\"REDACTED\"");
+    else
+        sl_ser_json_str(b, v.ptr, v.len);
+}
+
 /* Can no two names of the list be the same but for case?  A name's bit
  * (from its length, cut as written, and its first and last bytes,
  * lower-cased) is one of 64: equal names share one, so no bit seen twice
@@ -936,8 +953,7 @@ sb_names_distinct(const sl_headers_t *h)
         return 0;
     for (size_t i = 0; i < h->n; i++) {
         const char *s = h->items[i].name.ptr;
-        size_t n = h->items[i].name.len < SL_RECORD_HEADER_NAME_MAX ? h->items[i].name.len
-                                                                    : SL_RECORD_HEADER_NAME_MAX;
+        size_t n = sb_name_len(h->items[i].name);
         unsigned k = n == 0 ? 0
                             : (unsigned)(n + sb_lc((unsigned char)s[0]) * 7u +
                                          sb_lc((unsigned char)s[n - 1]) * 3u) &
@@ -962,15 +978,11 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
         SL_STRBUF_LIT(b, "{");
         for (size_t i = 0; i < h->n; i++) {
             const char *name = h->items[i].name.ptr;
-            size_t n = h->items[i].name.len < SL_RECORD_HEADER_NAME_MAX ? h->items[i].name.len
-                                                                        : SL_RECORD_HEADER_NAME_MAX;
+            size_t n = sb_name_len(h->items[i].name);
             if (i)
                 SL_STRBUF_LIT(b, ",");
             sb_name_key(b, name, n);
-            if (sb_redacted(name, n, redact, always_redact))
-                SL_STRBUF_LIT(b, "\"REDACTED\"");
-            else
-                sl_ser_json_str(b, h->items[i].value.ptr, h->items[i].value.len);
+            sb_header_value(b, h->items[i].value, sb_redacted(name, n, redact, always_redact));
         }
         SL_STRBUF_LIT(b, "}");
         return;
@@ -985,8 +997,7 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
         if (done[i])
             continue;
         const char *name = h->items[i].name.ptr;
-        size_t n = h->items[i].name.len < SL_RECORD_HEADER_NAME_MAX ? h->items[i].name.len
-                                                                    : SL_RECORD_HEADER_NAME_MAX;
+        size_t n = sb_name_len(h->items[i].name);
         int red = sb_redacted(name, n, redact, always_redact);
         size_t count = 1; /* this one, and the same name further on */
         for (size_t j = i + 1; j < h->n; j++)
@@ -1004,10 +1015,7 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
             done[j] = 1;
             if (k++)
                 SL_STRBUF_LIT(b, ",");
-            if (red)
-                SL_STRBUF_LIT(b, "\"REDACTED\"");
-            else
-                sl_ser_json_str(b, h->items[j].value.ptr, h->items[j].value.len);
+            sb_header_value(b, h->items[j].value, red);
         }
         if (count > 1)
             SL_STRBUF_LIT(b, "]");
