@@ -21,6 +21,10 @@
  *             in the same burst), so a token's latency would be the queue
  *             behind the burst, not its own delivery; independent clients
  *             are not in phase, and -P US = one token interval spreads them.
+ *   -T US     with -S: also report the token latency of tokens the upstream
+ *             wrote within US after a request was sent (on any connection:
+ *             a stream start the gateway is busy with) apart from the rest,
+ *             to tell the cost of stream starts from a token's own path.
  *
  * Plain epoll + timerfd rather than libuv: libuv timers have millisecond
  * granularity, too coarse for a schedule of one request every 100 us.
@@ -165,6 +169,10 @@ static struct {
     uint64_t issued;
     /* results */
     hist_t lat, ttft, toklat, gap;
+    /* -T: recent send times (a ring) and the token latency split */
+    uint64_t near_ns, sends[64];
+    unsigned nsends;
+    hist_t tok_near, tok_far;
     uint64_t done, done_measured, errors, non2xx, conn_errors, dropped;
     int ready, ready_reported;
 } g;
@@ -311,6 +319,7 @@ conn_send(conn_t *c, uint64_t intended)
     c->state = C_BUSY;
     c->intended_ns = intended;
     c->sent_ns = now_ns();
+    g.sends[g.nsends++ % 64] = c->sent_ns;
     c->woff = 0;
     c->status = 0;
     c->tokens = 0;
@@ -329,6 +338,20 @@ on_headers_complete(llhttp_t *p)
     return 0;
 }
 
+/* Was the token written at ts within -T of the latest send before it? */
+static int
+near_start(uint64_t ts)
+{
+    unsigned n = g.nsends < 64 ? g.nsends : 64;
+
+    for (unsigned i = 1; i <= n; i++) {
+        uint64_t s = g.sends[(g.nsends - i) % 64];
+        if (s <= ts)
+            return ts - s < g.near_ns;
+    }
+    return 0;
+}
+
 static void
 token_seen(conn_t *c, uint64_t ts)
 {
@@ -344,8 +367,11 @@ token_seen(conn_t *c, uint64_t ts)
     } else if (measured) {
         h_add(&g.gap, g.now - c->last_tok_ns);
     }
-    if (measured && g.now >= ts)
+    if (measured && g.now >= ts) {
         h_add(&g.toklat, g.now - ts);
+        if (g.near_ns > 0)
+            h_add(near_start(ts) ? &g.tok_near : &g.tok_far, g.now - ts);
+    }
     c->tokens++;
     c->last_tok_ns = g.now;
 }
@@ -590,7 +616,8 @@ usage(void)
             "  -R RATE  open-loop requests/s (0: closed loop, each connection back to back)\n"
             "  -S       streaming: report ttft / token latency / gaps from @<ns> tokens\n"
             "  -k       hold -c streams open; print 'ready N' on stderr when all started\n"
-            "  -P US    closed loop: spread the connections' first requests over US\n");
+            "  -P US    closed loop: spread the connections' first requests over US\n"
+            "  -T US    with -S: token latency apart for tokens written within US of a send\n");
 }
 
 int
@@ -606,7 +633,7 @@ main(int argc, char **argv)
     g.conns = 10;
     g.duration = 5;
     g.warmup = 0.5;
-    while ((opt = getopt(argc, argv, "R:c:d:w:SkP:m:b:H:h")) != -1) {
+    while ((opt = getopt(argc, argv, "R:c:d:w:SkP:T:m:b:H:h")) != -1) {
         switch (opt) {
         case 'R':
             g.rate = atof(optarg);
@@ -622,6 +649,9 @@ main(int argc, char **argv)
             break;
         case 'S':
             g.stream = 1;
+            break;
+        case 'T':
+            g.near_ns = (uint64_t)(atof(optarg) * 1000);
             break;
         case 'P': {
             double us = atof(optarg);
@@ -788,6 +818,10 @@ main(int argc, char **argv)
             h_json("ttft_us", &g.ttft, 0);
             h_json("token_latency_us", &g.toklat, 0);
             h_json("gap_us", &g.gap, 0);
+            if (g.near_ns > 0) {
+                h_json("token_latency_near_start_us", &g.tok_near, 0);
+                h_json("token_latency_other_us", &g.tok_far, 0);
+            }
         }
         h_json("latency_us", &g.lat, 1);
         printf("}\n");
