@@ -1,10 +1,12 @@
 /* ser_internal.h - what the serializer's files share (plugin/ only): the
  * pending values plugins set (serializer.c keeps them, record_values.c
- * writes them) and the record's JSON string and number writers. */
+ * writes them) and the record's JSON string, name and number writers
+ * (record_text.c). */
 
 #ifndef SL_SER_INTERNAL_H
 #define SL_SER_INTERNAL_H
 
+#include "base/fmt.h"
 #include "base/strbuf.h"
 #include "http/request.h"
 
@@ -22,10 +24,29 @@ struct sl_ser_pending {
     sl_str_t s; /* STRING: pool copy */
 };
 
+/* Header names in the record are lower-cased and cut at this many bytes. */
+#define SL_RECORD_HEADER_NAME_MAX 255
+
+/* Every byte the text writers copied since sl_serialize began, OR-ed
+ * together (SL_SER_HIGHS when text came from elsewhere): the record needs
+ * its UTF-8 check only when some byte had its high bit set.  The loop
+ * thread only, as the record's buffer (record_text.c). */
+#define SL_SER_HIGHS 0x8080808080808080ull
+extern uint64_t sl_ser_seen;
+
 /* s[0..n) as a JSON string, escaped as json-c does (no escaping of '/'). */
 void sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n);
+/* A header name s[0..n) as the record's key: cut to
+ * SL_RECORD_HEADER_NAME_MAX bytes, lower-cased, a JSON string, then ':'. */
+void sl_ser_json_name(sl_strbuf_t *b, const char *s, size_t n);
+
 /* v in decimal. */
-void sl_ser_json_int(sl_strbuf_t *b, int64_t v);
+static inline void
+sl_ser_json_int(sl_strbuf_t *b, int64_t v)
+{
+    sl_strbuf_need(b, SL_FMT_DEC_MAX + 1);
+    b->len += sl_fmt_i64(b->p + b->len, v);
+}
 /* d as Kong's cjson writes numbers and the tree holds them: "%.14g". */
 void sl_ser_json_double(sl_strbuf_t *b, double d);
 

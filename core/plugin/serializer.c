@@ -639,201 +639,12 @@ sl_serialize_keys(sl_req_t *r, const char *key, sl_str_t *names, size_t cap)
 
 /* ---- the record, written straight into one buffer ---- */
 
-/* Eight bytes at a time: does w hold a byte a JSON string must escape
- * (below 0x20, '"', '\\')?  Exact as a yes/no (the classic zero-byte
- * tests), whatever the other bytes are. */
-#define SB_ONES 0x0101010101010101ull
-#define SB_HIGHS 0x8080808080808080ull
-
-static inline int
-sb_word_special(uint64_t w)
-{
-    uint64_t q = w ^ (SB_ONES * '"'), bs = w ^ (SB_ONES * '\\');
-    uint64_t lt = (w - SB_ONES * 0x20) & ~w;
-    uint64_t zq = (q - SB_ONES) & ~q, zb = (bs - SB_ONES) & ~bs;
-    return ((lt | zq | zb) & SB_HIGHS) != 0;
-}
-
-/* Bytes a JSON string must escape: below 0x20, '"' and '\\'. */
-static const unsigned char sb_special[256] = {1, 1, 1, 1, 1, 1, 1, 1, 1,         1,         1, 1,
-                                              1, 1, 1, 1, 1, 1, 1, 1, 1,         1,         1, 1,
-                                              1, 1, 1, 1, 1, 1, 1, 1, ['"'] = 1, ['\\'] = 1};
-
-/* c (one that needs it) at o, escaped as json-c does; returns the end.
- * Out of line: the common path (nothing to escape) stays small. */
-static __attribute__((noinline)) char *
-sb_escape(char *o, unsigned char c)
-{
-    static const char hex[] = "0123456789abcdef";
-
-    *o++ = '\\';
-    switch (c) {
-    case '"':
-        *o++ = '"';
-        break;
-    case '\\':
-        *o++ = '\\';
-        break;
-    case '\b':
-        *o++ = 'b';
-        break;
-    case '\f':
-        *o++ = 'f';
-        break;
-    case '\n':
-        *o++ = 'n';
-        break;
-    case '\r':
-        *o++ = 'r';
-        break;
-    case '\t':
-        *o++ = 't';
-        break;
-    default:
-        *o++ = 'u';
-        *o++ = '0';
-        *o++ = '0';
-        *o++ = hex[c >> 4];
-        *o++ = hex[c & 15];
-    }
-    return o;
-}
-
-static inline uint64_t
-sb_load8(const char *s)
-{
-    uint64_t w;
-    memcpy(&w, s, 8);
-    return w;
-}
-
-/* A string of 1-7 bytes as one word made of its bytes only (the first and
- * last four, two or one, overlapping), so that the word tests above say
- * what they say of the string; sb_store_short writes it back. */
-static inline uint64_t
-sb_load_short(const char *s, size_t n)
-{
-    if (n >= 4) {
-        uint32_t a, z;
-        memcpy(&a, s, 4);
-        memcpy(&z, s + n - 4, 4);
-        return a | (uint64_t)z << 32;
-    }
-    if (n >= 2) {
-        uint16_t a, z;
-        memcpy(&a, s, 2);
-        memcpy(&z, s + n - 2, 2);
-        uint64_t x = a | (uint64_t)z << 16;
-        return x | x << 32;
-    }
-    return (unsigned char)s[0] * SB_ONES;
-}
-
-/* The n bytes (1-7) sb_load_short(s, n) made w of, at o. */
-static inline void
-sb_store_short(char *o, uint64_t w, size_t n)
-{
-    if (n >= 4) {
-        uint32_t a = (uint32_t)w, z = (uint32_t)(w >> 32);
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &z, 4);
-    } else if (n >= 2) {
-        uint16_t a = (uint16_t)w, z = (uint16_t)(w >> 16);
-        memcpy(o, &a, 2);
-        memcpy(o + n - 2, &z, 2);
-    } else {
-        o[0] = (char)w;
-    }
-}
-
-/* c at o, escaped when it must be; returns the end. */
-static inline char *
-sb_byte(char *o, unsigned char c)
-{
-    if (sb_special[c])
-        return sb_escape(o, c);
-    *o++ = (char)c;
-    return o;
-}
-
-/* A JSON string, escaped as json-c does (no escaping of '/'): eight bytes
- * at a time while none needs escaping (nearly always), copied as they are
- * tested; a word with one goes byte by byte. */
-/* Every byte sl_ser_json_str copied since sl_serialize began, OR-ed
- * together (and SB_HIGHS when text came from elsewhere): the record needs
- * its UTF-8 check only when some byte had its high bit set.  The loop
- * thread only, as record_buf. */
-static uint64_t sb_seen;
-
-void
-sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
-{
-    size_t i = 0;
-    uint64_t seen = 0;
-
-    sl_strbuf_need(b, n * 6 + 2);
-    char *o = b->p + b->len, *o0;
-    *o++ = '"';
-    o0 = o;
-    while (i + 8 <= n) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        seen |= w;
-        if (!sb_word_special(w)) {
-            memcpy(o, &w, 8);
-            o += 8;
-            i += 8;
-            continue;
-        }
-        for (size_t e = i + 8; i < e; i++)
-            o = sb_byte(o, (unsigned char)s[i]);
-    }
-    if (i < n && i >= 8 && (size_t)(o - o0) == i) {
-        /* 1-7 bytes left and nothing escaped so far (out = in): test the
-         * string's last eight bytes as one word and copy them over the
-         * same bytes already out */
-        uint64_t w;
-        memcpy(&w, s + n - 8, 8);
-        seen |= w;
-        if (!sb_word_special(w)) {
-            memcpy(o0 + n - 8, &w, 8);
-            o = o0 + n;
-            i = n;
-        }
-    } else if (n > 0 && n < 8) {
-        /* a short string (a method, a status, a small number's text) */
-        uint64_t w = sb_load_short(s, n);
-        seen |= w;
-        if (!sb_word_special(w)) {
-            sb_store_short(o, w, n);
-            o += n;
-            i = n;
-        }
-    }
-    for (; i < n; i++) {
-        seen |= (unsigned char)s[i];
-        o = sb_byte(o, (unsigned char)s[i]);
-    }
-    *o++ = '"';
-    b->len = (size_t)(o - b->p);
-    sb_seen |= seen;
-}
-
 static void
 sb_cstr(sl_strbuf_t *b, const char *s)
 {
     sl_ser_json_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
-void
-sl_ser_json_int(sl_strbuf_t *b, int64_t v)
-{
-    sl_strbuf_need(b, SL_FMT_DEC_MAX + 1);
-    b->len += sl_fmt_i64(b->p + b->len, v);
-}
-
-/* Header names in the record are lower-cased and cut at this many bytes. */
-#define SL_RECORD_HEADER_NAME_MAX 255
 /* request.url ("http://host:port/uri") is cut at this many bytes. */
 #define SL_RECORD_URL_MAX 2047
 
@@ -842,17 +653,6 @@ static inline unsigned char
 sb_lc(unsigned char c)
 {
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-/* w with its ASCII capitals lower-cased, eight bytes at once: a byte is a
- * capital when its low seven bits are in 'A'..'Z' and its high bit is
- * clear. */
-static inline uint64_t
-sb_lower_word(uint64_t w)
-{
-    uint64_t h = w & (SB_ONES * 0x7f);
-    uint64_t upper = (h + SB_ONES * (0x80 - 'A')) & ~(h + SB_ONES * (0x7f - 'Z')) & ~w & SB_HIGHS;
-    return w | upper >> 2; /* + 0x20 */
 }
 
 /* A header name's length as the record writes it (cut to
@@ -869,49 +669,6 @@ static int
 same_name(sl_str_t hn, const char *name, size_t n)
 {
     return sb_name_len(hn) == n && strncasecmp(hn.ptr, name, n) == 0;
-}
-
-/* s[0..n), lower-cased, as a JSON string followed by ':'.  Header names
- * are tokens (nothing to escape), so they are lower-cased and copied
- * straight into the buffer eight bytes at a time; a name with a byte to
- * escape (a plugin may set any name) is lower-cased aside and escaped. */
-static void
-sb_name_key(sl_strbuf_t *b, const char *s, size_t n)
-{
-    char name[SL_RECORD_HEADER_NAME_MAX];
-    size_t i = 0;
-
-    sl_strbuf_need(b, n + 3 + 8);
-    char *o = b->p + b->len;
-    *o++ = '"';
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        w = sb_lower_word(w);
-        if (sb_word_special(w) || (w & SB_HIGHS) != 0)
-            goto aside;
-        memcpy(o + i, &w, 8);
-    }
-    if (i < n) {
-        /* the last 1-7 bytes: the name's last eight as one word (over
-         * bytes already out), or a short name's bytes as one word */
-        uint64_t w = sb_lower_word(n >= 8 ? sb_load8(s + n - 8) : sb_load_short(s, n));
-        if (sb_word_special(w) || (w & SB_HIGHS) != 0)
-            goto aside;
-        if (n >= 8)
-            memcpy(o + n - 8, &w, 8);
-        else
-            sb_store_short(o, w, n);
-    }
-    o[n] = '"';
-    o[n + 1] = ':';
-    b->len += n + 3;
-    return;
-aside:
-    for (i = 0; i < n; i++)
-        name[i] = (char)sb_lc((unsigned char)s[i]);
-    sl_ser_json_str(b, name, n);
-    SL_STRBUF_LIT(b, ":");
 }
 
 /* Is a header name (cut at n bytes) one to write as "REDACTED"? */
@@ -981,7 +738,7 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
             size_t n = sb_name_len(h->items[i].name);
             if (i)
                 SL_STRBUF_LIT(b, ",");
-            sb_name_key(b, name, n);
+            sl_ser_json_name(b, name, n);
             sb_header_value(b, h->items[i].value, sb_redacted(name, n, redact, always_redact));
         }
         SL_STRBUF_LIT(b, "}");
@@ -1006,7 +763,7 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
         if (!first)
             SL_STRBUF_LIT(b, ",");
         first = 0;
-        sb_name_key(b, name, n);
+        sl_ser_json_name(b, name, n);
         if (count > 1)
             SL_STRBUF_LIT(b, "[");
         for (size_t j = i, k = 0; k < count; j++) {
@@ -1109,7 +866,7 @@ sb_query(sl_strbuf_t *b, sl_pool_t *pool, sl_str_t q)
     const char *t = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     sl_strbuf_add(b, t, n);
-    sb_seen |= SB_HIGHS; /* json-c copies bytes >= 0x80 as they are */
+    sl_ser_seen |= SL_SER_HIGHS; /* json-c copies bytes >= 0x80 as they are */
     json_object_put(o);
 }
 
@@ -1152,14 +909,14 @@ has_record_key(json_object *ser)
  * does (Kong's cjson copies the bytes, and its line is not valid UTF-8).
  * Bytes >= 0x80 only occur inside the record's strings, so the escape is
  * always in a string.  The record is checked only when a byte with its high
- * bit set went in (sb_seen): the entities' JSON (route, service, consumer)
+ * bit set went in (sl_ser_seen): the entities' JSON (route, service, consumer)
  * was made valid when the configuration was loaded, so it adds nothing to
  * the count (sequences never span the ASCII bytes around it) and need not
  * be seen; the record's other text is ASCII (names, numbers). */
 static size_t
 utf8_bad(const sl_strbuf_t *b)
 {
-    return (sb_seen & SB_HIGHS) != 0 ? sl_utf8_bad_bytes(b->p, b->len) : 0;
+    return (sl_ser_seen & SL_SER_HIGHS) != 0 ? sl_utf8_bad_bytes(b->p, b->len) : 0;
 }
 
 /* A fragment known to be valid UTF-8. */
@@ -1230,7 +987,7 @@ serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
         merge_values = has_record_key(r->ser);
     }
     b.len = 0;
-    sb_seen = 0;
+    sl_ser_seen = 0;
     sl_strbuf_need(&b, 2048);
     SL_STRBUF_LIT(&b, "{\"request\":{\"id\":");
     sl_ser_json_str(&b, r->id, 32);
@@ -1372,7 +1129,7 @@ serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
             sb_cstr(&b, k);
             SL_STRBUF_LIT(&b, ":");
             sl_strbuf_add(&b, t, n);
-            sb_seen |= SB_HIGHS;
+            sl_ser_seen |= SL_SER_HIGHS;
         }
     }
     SL_STRBUF_LIT(&b, "}");
