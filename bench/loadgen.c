@@ -22,9 +22,10 @@
  *             behind the burst, not its own delivery; independent clients
  *             are not in phase, and -P US = one token interval spreads them.
  *   -T US     with -S: also report the token latency of tokens the upstream
- *             wrote within US after a request was sent (on any connection:
- *             a stream start the gateway is busy with) apart from the rest,
- *             to tell the cost of stream starts from a token's own path.
+ *             wrote within US of a request's send, before or after it (on any
+ *             connection: a stream end and the next start the gateway is busy
+ *             with) apart from the rest, to tell the cost of stream starts
+ *             and ends from a token's own path.
  *
  * Plain epoll + timerfd rather than libuv: libuv timers have millisecond
  * granularity, too coarse for a schedule of one request every 100 us.
@@ -338,7 +339,10 @@ on_headers_complete(llhttp_t *p)
     return 0;
 }
 
-/* Was the token written at ts within -T of the latest send before it? */
+/* Was the token written at ts within -T of a send, before or after it?  A
+ * gateway does a stream's end just before the client sends the next request
+ * on that connection (it gets the end, then sends) and the next stream's
+ * start just after. */
 static int
 near_start(uint64_t ts)
 {
@@ -346,8 +350,8 @@ near_start(uint64_t ts)
 
     for (unsigned i = 1; i <= n; i++) {
         uint64_t s = g.sends[(g.nsends - i) % 64];
-        if (s <= ts)
-            return ts - s < g.near_ns;
+        if ((s <= ts ? ts - s : s - ts) < g.near_ns)
+            return 1;
     }
     return 0;
 }
