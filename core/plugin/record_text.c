@@ -185,19 +185,19 @@ rt_store_mid(char *o, __m128i v, size_t n)
 
 #endif
 
-/* The record's text was written with room for this many bytes past a
- * string's end: the block loops store whole blocks. */
+/* Room the writers below need past a string's end: the block loops store
+ * whole blocks. */
 #define RT_SLACK 16
 
-void
-sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
+/* s[0..n) escaped for a JSON string (no quotes) at o, which has room for
+ * n * 6 + RT_SLACK bytes; returns the end.  The bytes' high bits go into
+ * *seen. */
+static inline __attribute__((always_inline)) char *
+rt_str_body(char *o, const char *s, size_t n, uint64_t *seen)
 {
     size_t i = 0;
-    uint64_t seen = 0;
+    char *o0 = o;
 
-    sl_strbuf_need(b, n * 6 + 2 + RT_SLACK);
-    char *o0 = b->p + b->len + 1, *o = o0;
-    o0[-1] = '"';
 #if defined(__SSE2__)
     if (n >= 16) {
         __m128i acc = _mm_setzero_si128();
@@ -229,12 +229,12 @@ sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
             }
         }
         if (_mm_movemask_epi8(acc) != 0)
-            seen = SL_SER_HIGHS;
+            *seen |= SL_SER_HIGHS;
     } else if (n >= 8) {
         __m128i v = rt_load_mid(s, n);
         if (rt_special16(v) == 0) {
             if (_mm_movemask_epi8(v) != 0)
-                seen = SL_SER_HIGHS;
+                *seen |= SL_SER_HIGHS;
             rt_store_mid(o, v, n);
             o += n;
             i = n;
@@ -243,14 +243,14 @@ sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
 #else
     while (i + 8 <= n) {
         uint64_t w = rt_load8(s + i);
-        seen |= w;
+        *seen |= w;
         if (!rt_word_special(w)) {
             memcpy(o, &w, 8);
             o += 8;
             i += 8;
             continue;
         }
-        o = rt_bytes(o, s, i, i + 8, &seen);
+        o = rt_bytes(o, s, i, i + 8, seen);
         i += 8;
     }
     if (i < n && i >= 8 && (size_t)(o - o0) == i) {
@@ -259,7 +259,7 @@ sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
          * same bytes already out */
         uint64_t w = rt_load8(s + n - 8);
         if (!rt_word_special(w)) {
-            seen |= w;
+            *seen |= w;
             memcpy(o0 + n - 8, &w, 8);
             o = o0 + n;
             i = n;
@@ -270,22 +270,39 @@ sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
         /* a short string (a method, a status, a small number's text) */
         uint64_t w = rt_load_short(s, n);
         if (!rt_word_special(w)) {
-            seen |= w;
+            *seen |= w;
             rt_store_short(o, w, n);
             o += n;
             i = n;
         }
     }
-    o = rt_bytes(o, s, i, n, &seen);
-    *o++ = '"';
-    b->len = (size_t)(o - b->p);
-    sl_ser_seen |= seen;
+    if (i < n)
+        o = rt_bytes(o, s, i, n, seen);
+    return o;
 }
 
-/* A name with a byte to escape or >= 0x80 (a plugin may set any name):
- * lower-cased aside, then escaped. */
-static void
-rt_name_aside(sl_strbuf_t *b, const char *s, size_t n)
+/* s[0..n) as a JSON string at o, which has room for n * 6 + 2 + RT_SLACK
+ * bytes; returns the end. */
+static inline __attribute__((always_inline)) char *
+rt_str(char *o, const char *s, size_t n, uint64_t *seen)
+{
+    *o = '"';
+    o = rt_str_body(o + 1, s, n, seen);
+    *o = '"';
+    return o + 1;
+}
+
+void
+sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n)
+{
+    sl_strbuf_need(b, n * 6 + 2 + RT_SLACK);
+    b->len = (size_t)(rt_str(b->p + b->len, s, n, &sl_ser_seen) - b->p);
+}
+
+/* A header name with a byte to escape or >= 0x80 (a plugin may set any
+ * name) at o: lower-cased aside, then escaped, then ':'; returns the end. */
+static __attribute__((noinline)) char *
+rt_name_aside(char *o, const char *s, size_t n)
 {
     char name[SL_RECORD_HEADER_NAME_MAX];
 
@@ -293,66 +310,93 @@ rt_name_aside(sl_strbuf_t *b, const char *s, size_t n)
         unsigned char c = (unsigned char)s[i];
         name[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
     }
-    sl_ser_json_str(b, name, n);
-    SL_STRBUF_LIT(b, ":");
+    o = rt_str(o, name, n, &sl_ser_seen);
+    *o++ = ':';
+    return o;
 }
 
-void
-sl_ser_json_name(sl_strbuf_t *b, const char *s, size_t n)
+/* A header name s[0..n) (n <= SL_RECORD_HEADER_NAME_MAX) lower-cased as a
+ * JSON string and ':' at o, which has room for n * 6 + 3 + RT_SLACK bytes;
+ * returns the end. */
+static inline __attribute__((always_inline)) char *
+rt_name(char *o, const char *s, size_t n)
 {
     size_t i = 0;
+    char *q = o + 1;
 
-    if (n > SL_RECORD_HEADER_NAME_MAX)
-        n = SL_RECORD_HEADER_NAME_MAX;
-    sl_strbuf_need(b, n + 3 + RT_SLACK);
-    char *o = b->p + b->len + 1;
-    o[-1] = '"';
 #if defined(__SSE2__)
     if (n >= 16) {
         for (; i + 16 <= n; i += 16) {
             __m128i v = rt_lower16(_mm_loadu_si128((const __m128i *)(const void *)(s + i)));
             if ((rt_special16(v) | (unsigned)_mm_movemask_epi8(v)) != 0)
-                goto aside;
-            _mm_storeu_si128((__m128i *)(void *)(o + i), v);
+                return rt_name_aside(o, s, n);
+            _mm_storeu_si128((__m128i *)(void *)(q + i), v);
         }
         if (i < n) {
             __m128i v = rt_lower16(_mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)));
             if ((rt_special16(v) | (unsigned)_mm_movemask_epi8(v)) != 0)
-                goto aside;
-            _mm_storeu_si128((__m128i *)(void *)(o + n - 16), v);
+                return rt_name_aside(o, s, n);
+            _mm_storeu_si128((__m128i *)(void *)(q + n - 16), v);
         }
     } else if (n >= 8) {
         __m128i v = rt_lower16(rt_load_mid(s, n));
         if ((rt_special16(v) | (unsigned)_mm_movemask_epi8(v)) != 0)
-            goto aside;
-        rt_store_mid(o, v, n);
+            return rt_name_aside(o, s, n);
+        rt_store_mid(q, v, n);
     }
 #else
     for (; i + 8 <= n; i += 8) {
         uint64_t w = rt_lower_word(rt_load8(s + i));
         if (rt_word_special(w) || (w & SL_SER_HIGHS) != 0)
-            goto aside;
-        memcpy(o + i, &w, 8);
+            return rt_name_aside(o, s, n);
+        memcpy(q + i, &w, 8);
     }
     if (i < n && n >= 8) {
         /* the last 1-7 bytes: the name's last eight as one word, over
          * bytes already out */
         uint64_t w = rt_lower_word(rt_load8(s + n - 8));
         if (rt_word_special(w) || (w & SL_SER_HIGHS) != 0)
-            goto aside;
-        memcpy(o + n - 8, &w, 8);
+            return rt_name_aside(o, s, n);
+        memcpy(q + n - 8, &w, 8);
     }
 #endif
     if (n > 0 && n < 8) {
         uint64_t w = rt_lower_word(rt_load_short(s, n));
         if (rt_word_special(w) || (w & SL_SER_HIGHS) != 0)
-            goto aside;
-        rt_store_short(o, w, n);
+            return rt_name_aside(o, s, n);
+        rt_store_short(q, w, n);
     }
-    o[n] = '"';
-    o[n + 1] = ':';
-    b->len += n + 3;
-    return;
-aside:
-    rt_name_aside(b, s, n);
+    o[0] = '"';
+    q[n] = '"';
+    q[n + 1] = ':';
+    return q + n + 2;
+}
+
+void
+sl_ser_json_name(sl_strbuf_t *b, const char *s, size_t n)
+{
+    if (n > SL_RECORD_HEADER_NAME_MAX)
+        n = SL_RECORD_HEADER_NAME_MAX;
+    sl_strbuf_need(b, n * 6 + 3 + RT_SLACK);
+    b->len = (size_t)(rt_name(b->p + b->len, s, n) - b->p);
+}
+
+void
+sl_ser_json_header(sl_strbuf_t *b, int comma, sl_str_t name, const sl_str_t *value)
+{
+    size_t n = name.len < SL_RECORD_HEADER_NAME_MAX ? name.len : SL_RECORD_HEADER_NAME_MAX;
+    size_t vn = value != NULL ? value->len : 0;
+
+    /* ',', the name escaped at worst, the value or "REDACTED" */
+    sl_strbuf_need(b, 1 + n * 6 + 3 + vn * 6 + 2 + 10 + RT_SLACK);
+    char *o = b->p + b->len;
+    *o = ',';
+    o = rt_name(o + (comma != 0), name.ptr, n);
+    if (value != NULL) {
+        o = rt_str(o, value->ptr, vn, &sl_ser_seen);
+    } else {
+        memcpy(o, "\"REDACTED\"", 10);
+        o += 10;
+    }
+    b->len = (size_t)(o - b->p);
 }

@@ -39,9 +39,14 @@ void sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n);
 /* A header name s[0..n) as the record's key: cut to
  * SL_RECORD_HEADER_NAME_MAX bytes, lower-cased, a JSON string, then ':'. */
 void sl_ser_json_name(sl_strbuf_t *b, const char *s, size_t n);
+/* One header as a member of the record's headers object: a ',' first
+ * unless comma is 0, the name as sl_ser_json_name writes it, then the value
+ * as a JSON string, or "REDACTED" when value is NULL; one call and one
+ * check of room for the three. */
+void sl_ser_json_header(sl_strbuf_t *b, int comma, sl_str_t name, const sl_str_t *value);
 
 /* v in decimal. */
-static inline void
+static inline __attribute__((always_inline)) void
 sl_ser_json_int(sl_strbuf_t *b, int64_t v)
 {
     sl_strbuf_need(b, SL_FMT_DEC_MAX + 1);

@@ -696,31 +696,19 @@ sb_header_value(sl_strbuf_t *b, sl_str_t v, int redacted)
         sl_ser_json_str(b, v.ptr, v.len);
 }
 
-/* Can no two names of the list be the same but for case?  A name's bit
- * (from its length, cut as written, and its first and last bytes,
- * lower-cased) is one of 64: equal names share one, so no bit seen twice
- * means no repeated name (and the writer below needs no pairwise search);
- * a shared bit only sends the list the long way. */
-static int
-sb_names_distinct(const sl_headers_t *h)
+/* A header name's bit, one of 64, from its length (cut as written) and
+ * its first and last bytes with bit 0x20 set (the same for a capital and
+ * its small letter): names equal but for case share one, so no bit seen
+ * twice in a list means no repeated name. */
+static inline uint64_t
+sb_name_bit(sl_str_t name)
 {
-    uint64_t seen = 0;
+    size_t n = sb_name_len(name);
+    const unsigned char *s = (const unsigned char *)name.ptr;
 
-    if (h->n > 64)
-        return 0;
-    for (size_t i = 0; i < h->n; i++) {
-        const char *s = h->items[i].name.ptr;
-        size_t n = sb_name_len(h->items[i].name);
-        unsigned k = n == 0 ? 0
-                            : (unsigned)(n + sb_lc((unsigned char)s[0]) * 7u +
-                                         sb_lc((unsigned char)s[n - 1]) * 3u) &
-                                  63u;
-        uint64_t bit = 1ull << k;
-        if (seen & bit)
-            return 0;
-        seen |= bit;
-    }
-    return 1;
+    if (n == 0)
+        return 1;
+    return 1ull << ((n + (s[0] | 0x20u) * 7u + (s[n - 1] | 0x20u) * 3u) & 63u);
 }
 
 /* "name": value-or-array for a header list (names lower-cased, repeated
@@ -731,18 +719,31 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
 {
     char small[64];
 
-    if (sb_names_distinct(h)) { /* nearly always: each name once */
+    if (h->n <= 64) {
+        /* Nearly always each name once: written as they come, no pairwise
+         * search, unless two names share a bit (then undone, and written
+         * the long way below).  A response's headers are never redacted. */
+        int may_redact = always_redact || (redact != NULL && redact[0] != NULL);
+        size_t start = b->len;
+        uint64_t seen = 0;
+        size_t i;
+
         SL_STRBUF_LIT(b, "{");
-        for (size_t i = 0; i < h->n; i++) {
-            const char *name = h->items[i].name.ptr;
-            size_t n = sb_name_len(h->items[i].name);
-            if (i)
-                SL_STRBUF_LIT(b, ",");
-            sl_ser_json_name(b, name, n);
-            sb_header_value(b, h->items[i].value, sb_redacted(name, n, redact, always_redact));
+        for (i = 0; i < h->n; i++) {
+            const sl_header_t *hd = &h->items[i];
+            uint64_t bit = sb_name_bit(hd->name);
+            if (seen & bit)
+                break;
+            seen |= bit;
+            int red = may_redact &&
+                      sb_redacted(hd->name.ptr, sb_name_len(hd->name), redact, always_redact);
+            sl_ser_json_header(b, i > 0, hd->name, red ? NULL : &hd->value);
         }
-        SL_STRBUF_LIT(b, "}");
-        return;
+        if (i == h->n) {
+            SL_STRBUF_LIT(b, "}");
+            return;
+        }
+        b->len = start;
     }
     char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
 
@@ -780,6 +781,54 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
     SL_STRBUF_LIT(b, "}");
     if (done != small)
         free(done);
+}
+
+/* The record's runs of names and numbers between its strings are
+ * written through a cursor after one check of room: sb_run makes room for
+ * SB_RUN_ROOM bytes, more than any run writes (at most ~100 bytes of
+ * names and five numbers of at most 24 bytes each), sb_run_end takes the
+ * length back. */
+#define SB_RUN_ROOM 256
+
+static inline char *
+sb_run(sl_strbuf_t *b)
+{
+    sl_strbuf_need(b, SB_RUN_ROOM);
+    return b->p + b->len;
+}
+
+static inline void
+sb_run_end(sl_strbuf_t *b, char *o)
+{
+    b->len = (size_t)(o - b->p);
+}
+
+#define SB_PUT(o, lit) ((o) = (char *)memcpy((o), "" lit, sizeof(lit) - 1) + sizeof(lit) - 1)
+
+static inline char *
+sb_put_int(char *o, int64_t v)
+{
+    return o + sl_fmt_i64(o, v);
+}
+
+/* A time in ms since the epoch (24 bytes of room): the last one's text is
+ * kept, and most records' times repeat it (started_at and the first try's
+ * balancer_start, and every record of the same millisecond).  The loop
+ * thread only, as record_buf. */
+static char *
+sb_put_ms(char *o, int64_t us)
+{
+    static int64_t last = -1;
+    static char text[SL_FMT_DEC_MAX + 4];
+    static size_t len;
+    int64_t v = ms(us);
+
+    if (v != last) {
+        len = sl_fmt_i64(text, v);
+        last = v;
+    }
+    memcpy(o, text, sizeof(text)); /* all of it: one fixed-size copy */
+    return o + len;
 }
 
 /* Arguments the querystring writer decodes on the stack; more go through
@@ -1017,9 +1066,11 @@ serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     sl_ser_json_str(&b, r->method.ptr, r->method.len);
     SL_STRBUF_LIT(&b, ",\"headers\":");
     sb_headers(&b, &r->client_headers, redact, 1);
-    SL_STRBUF_LIT(&b, ",\"size\":");
-    sl_ser_json_int(&b, (int64_t)r->req_size);
-    SL_STRBUF_LIT(&b, "}");
+    char *o = sb_run(&b);
+    SB_PUT(o, ",\"size\":");
+    o = sb_put_int(o, (int64_t)r->req_size);
+    SB_PUT(o, "}");
+    sb_run_end(&b, o);
 
     if (r->upstream_uri) {
         SL_STRBUF_LIT(&b, ",\"upstream_uri\":");
@@ -1045,41 +1096,51 @@ serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     } else if (r->upstream_status) {
         sl_ser_json_int(&b, r->upstream_status);
     }
-    SL_STRBUF_LIT(&b, "\",\"response\":{\"status\":");
-    sl_ser_json_int(&b, r->status);
-    SL_STRBUF_LIT(&b, ",\"headers\":");
+    o = sb_run(&b);
+    SB_PUT(o, "\",\"response\":{\"status\":");
+    o = sb_put_int(o, r->status);
+    SB_PUT(o, ",\"headers\":");
+    sb_run_end(&b, o);
     sb_headers(&b, &r->resp_headers, NULL, 0);
-    SL_STRBUF_LIT(&b, ",\"size\":");
-    sl_ser_json_int(&b, (int64_t)r->resp_bytes);
 
     sl_latencies_t lat = latencies(r, end);
-    SL_STRBUF_LIT(&b, "},\"latencies\":{\"kong\":");
-    sl_ser_json_int(&b, lat.kong);
-    SL_STRBUF_LIT(&b, ",\"proxy\":");
-    sl_ser_json_int(&b, lat.proxy);
-    SL_STRBUF_LIT(&b, ",\"request\":");
-    sl_ser_json_int(&b, lat.request);
-    SL_STRBUF_LIT(&b, ",\"receive\":");
-    sl_ser_json_int(&b, lat.receive);
-    SL_STRBUF_LIT(&b, "},\"tries\":[");
+    o = sb_run(&b);
+    SB_PUT(o, ",\"size\":");
+    o = sb_put_int(o, (int64_t)r->resp_bytes);
+    SB_PUT(o, "},\"latencies\":{\"kong\":");
+    o = sb_put_int(o, lat.kong);
+    SB_PUT(o, ",\"proxy\":");
+    o = sb_put_int(o, lat.proxy);
+    SB_PUT(o, ",\"request\":");
+    o = sb_put_int(o, lat.request);
+    SB_PUT(o, ",\"receive\":");
+    o = sb_put_int(o, lat.receive);
+    SB_PUT(o, "},\"tries\":[");
+    sb_run_end(&b, o);
     for (int i = 0; i < r->ntries; i++) {
+        o = sb_run(&b);
         if (i)
-            SL_STRBUF_LIT(&b, ",");
-        SL_STRBUF_LIT(&b, "{\"balancer_start\":");
-        sl_ser_json_int(&b, ms(r->tries[i].start_us));
-        SL_STRBUF_LIT(&b, ",\"ip\":");
+            SB_PUT(o, ",");
+        SB_PUT(o, "{\"balancer_start\":");
+        o = sb_put_ms(o, r->tries[i].start_us);
+        SB_PUT(o, ",\"ip\":");
+        sb_run_end(&b, o);
         sb_cstr(&b, r->tries[i].ip);
-        SL_STRBUF_LIT(&b, ",\"port\":");
-        sl_ser_json_int(&b, r->tries[i].port);
-        SL_STRBUF_LIT(&b, ",\"balancer_latency\":");
-        sl_ser_json_int(&b, ms(r->tries[i].latency_us));
+        o = sb_run(&b);
+        SB_PUT(o, ",\"port\":");
+        o = sb_put_int(o, r->tries[i].port);
+        SB_PUT(o, ",\"balancer_latency\":");
+        o = sb_put_int(o, ms(r->tries[i].latency_us));
         if (r->tries[i].failed) {
-            SL_STRBUF_LIT(&b, ",\"state\":");
+            SB_PUT(o, ",\"state\":");
+            sb_run_end(&b, o);
             sb_cstr(&b, r->tries[i].state);
-            SL_STRBUF_LIT(&b, ",\"code\":");
-            sl_ser_json_int(&b, r->tries[i].code);
+            o = sb_run(&b);
+            SB_PUT(o, ",\"code\":");
+            o = sb_put_int(o, r->tries[i].code);
         }
-        SL_STRBUF_LIT(&b, "}");
+        SB_PUT(o, "}");
+        sb_run_end(&b, o);
     }
     SL_STRBUF_LIT(&b, "]");
     if (r->route && r->route->entity_json) {
@@ -1104,12 +1165,14 @@ serialize(sl_req_t *r, const char *const *redact, sl_str_t *out)
     }
     SL_STRBUF_LIT(&b, ",\"client_ip\":");
     sb_cstr(&b, r->client_ip);
-    SL_STRBUF_LIT(&b, ",\"started_at\":");
-    sl_ser_json_int(&b, ms(r->times[SL_TIME_START]));
+    o = sb_run(&b);
+    SB_PUT(o, ",\"started_at\":");
+    o = sb_put_ms(o, r->times[SL_TIME_START]);
     if (r->source == SL_SOURCE_UPSTREAM && r->upstream_status)
-        SL_STRBUF_LIT(&b, ",\"source\":\"upstream\"");
+        SB_PUT(o, ",\"source\":\"upstream\"");
     else
-        SL_STRBUF_LIT(&b, ",\"source\":\"kong\"");
+        SB_PUT(o, ",\"source\":\"kong\"");
+    sb_run_end(&b, o);
     if (r->err != SL_REQERR_NONE && (size_t)r->err < sl_nelems(reqerr_names)) {
         SL_STRBUF_LIT(&b, ",\"error\":");
         sb_cstr(&b, reqerr_names[r->err]);
