@@ -381,22 +381,63 @@ sl_ser_json_name(sl_strbuf_t *b, const char *s, size_t n)
     b->len = (size_t)(rt_name(b->p + b->len, s, n) - b->p);
 }
 
-void
-sl_ser_json_header(sl_strbuf_t *b, int comma, sl_str_t name, const sl_str_t *value)
+/* A byte lower-cased as tolower() does in the C locale. */
+static inline unsigned char
+rt_lc(unsigned char c)
 {
-    size_t n = name.len < SL_RECORD_HEADER_NAME_MAX ? name.len : SL_RECORD_HEADER_NAME_MAX;
-    size_t vn = value != NULL ? value->len : 0;
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
 
-    /* ',', the name escaped at worst, the value or "REDACTED" */
-    sl_strbuf_need(b, 1 + n * 6 + 3 + vn * 6 + 2 + 10 + RT_SLACK);
-    char *o = b->p + b->len;
-    *o = ',';
-    o = rt_name(o + (comma != 0), name.ptr, n);
-    if (value != NULL) {
-        o = rt_str(o, value->ptr, vn, &sl_ser_seen);
-    } else {
-        memcpy(o, "\"REDACTED\"", 10);
-        o += 10;
+int
+sl_ser_redacted(const char *s, size_t n, const char *const *redact, int always_redact)
+{
+    unsigned char c0 = n > 0 ? rt_lc((unsigned char)s[0]) : 0;
+
+    if (always_redact && ((n == 13 && c0 == 'a' && strncasecmp(s, "authorization", 13) == 0) ||
+                          (n == 19 && c0 == 'p' && strncasecmp(s, "proxy-authorization", 19) == 0)))
+        return 1;
+    for (const char *const *rp = redact; rp && *rp; rp++)
+        if (rt_lc((unsigned char)(*rp)[0]) == c0 && strlen(*rp) == n && strncasecmp(s, *rp, n) == 0)
+            return 1;
+    return 0;
+}
+
+int
+sl_ser_json_headers_once(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact,
+                         int always_redact)
+{
+    /* a response's headers are never redacted */
+    int may_redact = always_redact || (redact != NULL && redact[0] != NULL);
+    size_t room = 2 + RT_SLACK;
+    uint64_t seen = 0;
+
+    for (size_t i = 0; i < h->n; i++) {
+        size_t n = h->items[i].name.len;
+        /* ',', the name escaped at worst, the value or "REDACTED" */
+        room += 1 + (n < SL_RECORD_HEADER_NAME_MAX ? n : SL_RECORD_HEADER_NAME_MAX) * 6 + 3 +
+                h->items[i].value.len * 6 + 2 + 10;
     }
+    sl_strbuf_need(b, room);
+    char *o = b->p + b->len;
+    *o++ = '{';
+    for (size_t i = 0; i < h->n; i++) {
+        const sl_header_t *hd = &h->items[i];
+        uint64_t bit = sl_ser_name_bit(hd->name);
+        size_t n =
+            hd->name.len < SL_RECORD_HEADER_NAME_MAX ? hd->name.len : SL_RECORD_HEADER_NAME_MAX;
+        if (seen & bit)
+            return SL_DECLINED; /* b->len not moved: nothing written */
+        seen |= bit;
+        *o = ',';
+        o = rt_name(o + (i > 0), hd->name.ptr, n);
+        if (may_redact && sl_ser_redacted(hd->name.ptr, n, redact, always_redact)) {
+            memcpy(o, "\"REDACTED\"", 10);
+            o += 10;
+        } else {
+            o = rt_str(o, hd->value.ptr, hd->value.len, &sl_ser_seen);
+        }
+    }
+    *o++ = '}';
     b->len = (size_t)(o - b->p);
+    return SL_OK;
 }

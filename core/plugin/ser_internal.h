@@ -39,11 +39,33 @@ void sl_ser_json_str(sl_strbuf_t *b, const char *s, size_t n);
 /* A header name s[0..n) as the record's key: cut to
  * SL_RECORD_HEADER_NAME_MAX bytes, lower-cased, a JSON string, then ':'. */
 void sl_ser_json_name(sl_strbuf_t *b, const char *s, size_t n);
-/* One header as a member of the record's headers object: a ',' first
- * unless comma is 0, the name as sl_ser_json_name writes it, then the value
- * as a JSON string, or "REDACTED" when value is NULL; one call and one
- * check of room for the three. */
-void sl_ser_json_header(sl_strbuf_t *b, int comma, sl_str_t name, const sl_str_t *value);
+/* A header name's bit, one of 64, from its length (cut as written) and
+ * its first and last bytes with bit 0x20 set (the same for a capital and
+ * its small letter): names equal but for case share one, so no bit seen
+ * twice in a list means no repeated name. */
+static inline uint64_t
+sl_ser_name_bit(sl_str_t name)
+{
+    size_t n = name.len < SL_RECORD_HEADER_NAME_MAX ? name.len : SL_RECORD_HEADER_NAME_MAX;
+    const unsigned char *s = (const unsigned char *)name.ptr;
+
+    if (n == 0)
+        return 1;
+    return 1ull << ((n + (s[0] | 0x20u) * 7u + (s[n - 1] | 0x20u) * 3u) & 63u);
+}
+
+/* Is a header name (cut at n bytes) one to write as "REDACTED"?  When
+ * always_redact, authorization and proxy-authorization; and the names in
+ * redact (NULL-terminated), case aside. */
+int sl_ser_redacted(const char *s, size_t n, const char *const *redact, int always_redact);
+
+/* A header list as the record's object of it, `{"name":"value",...}`
+ * (names lower-cased, values redacted as sl_ser_redacted says), with one
+ * check of room for the whole list: SL_OK; SL_DECLINED, nothing written,
+ * when two names share a bit (sl_ser_name_bit: maybe a repeated name,
+ * which the caller writes as an array). */
+int sl_ser_json_headers_once(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact,
+                             int always_redact);
 
 /* v in decimal. */
 static inline __attribute__((always_inline)) void

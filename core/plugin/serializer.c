@@ -648,13 +648,6 @@ sb_cstr(sl_strbuf_t *b, const char *s)
 /* request.url ("http://host:port/uri") is cut at this many bytes. */
 #define SL_RECORD_URL_MAX 2047
 
-/* A byte lower-cased as tolower() does in the C locale. */
-static inline unsigned char
-sb_lc(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
 /* A header name's length as the record writes it (cut to
  * SL_RECORD_HEADER_NAME_MAX bytes). */
 static inline size_t
@@ -671,21 +664,6 @@ same_name(sl_str_t hn, const char *name, size_t n)
     return sb_name_len(hn) == n && strncasecmp(hn.ptr, name, n) == 0;
 }
 
-/* Is a header name (cut at n bytes) one to write as "REDACTED"? */
-static int
-sb_redacted(const char *s, size_t n, const char *const *redact, int always_redact)
-{
-    unsigned char c0 = n > 0 ? sb_lc((unsigned char)s[0]) : 0;
-
-    if (always_redact && ((n == 13 && c0 == 'a' && strncasecmp(s, "authorization", 13) == 0) ||
-                          (n == 19 && c0 == 'p' && strncasecmp(s, "proxy-authorization", 19) == 0)))
-        return 1;
-    for (const char *const *rp = redact; rp && *rp; rp++)
-        if (sb_lc((unsigned char)(*rp)[0]) == c0 && strlen(*rp) == n && strncasecmp(s, *rp, n) == 0)
-            return 1;
-    return 0;
-}
-
 /* A header's value: "REDACTED", or the value as a JSON string. */
 static inline void
 sb_header_value(sl_strbuf_t *b, sl_str_t v, int redacted)
@@ -696,21 +674,6 @@ sb_header_value(sl_strbuf_t *b, sl_str_t v, int redacted)
         sl_ser_json_str(b, v.ptr, v.len);
 }
 
-/* A header name's bit, one of 64, from its length (cut as written) and
- * its first and last bytes with bit 0x20 set (the same for a capital and
- * its small letter): names equal but for case share one, so no bit seen
- * twice in a list means no repeated name. */
-static inline uint64_t
-sb_name_bit(sl_str_t name)
-{
-    size_t n = sb_name_len(name);
-    const unsigned char *s = (const unsigned char *)name.ptr;
-
-    if (n == 0)
-        return 1;
-    return 1ull << ((n + (s[0] | 0x20u) * 7u + (s[n - 1] | 0x20u) * 3u) & 63u);
-}
-
 /* "name": value-or-array for a header list (names lower-cased, repeated
  * names as arrays in order; authorization and proxy-authorization, when
  * always_redact, and the names in redact written as "REDACTED"). */
@@ -719,32 +682,9 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
 {
     char small[64];
 
-    if (h->n <= 64) {
-        /* Nearly always each name once: written as they come, no pairwise
-         * search, unless two names share a bit (then undone, and written
-         * the long way below).  A response's headers are never redacted. */
-        int may_redact = always_redact || (redact != NULL && redact[0] != NULL);
-        size_t start = b->len;
-        uint64_t seen = 0;
-        size_t i;
-
-        SL_STRBUF_LIT(b, "{");
-        for (i = 0; i < h->n; i++) {
-            const sl_header_t *hd = &h->items[i];
-            uint64_t bit = sb_name_bit(hd->name);
-            if (seen & bit)
-                break;
-            seen |= bit;
-            int red = may_redact &&
-                      sb_redacted(hd->name.ptr, sb_name_len(hd->name), redact, always_redact);
-            sl_ser_json_header(b, i > 0, hd->name, red ? NULL : &hd->value);
-        }
-        if (i == h->n) {
-            SL_STRBUF_LIT(b, "}");
-            return;
-        }
-        b->len = start;
-    }
+    /* nearly always each name once: no pairwise search */
+    if (h->n <= 64 && sl_ser_json_headers_once(b, h, redact, always_redact) == SL_OK)
+        return;
     char *done = h->n <= sizeof(small) ? small : sl_xcalloc(h->n, 1);
 
     if (done == small)
@@ -756,7 +696,7 @@ sb_headers(sl_strbuf_t *b, const sl_headers_t *h, const char *const *redact, int
             continue;
         const char *name = h->items[i].name.ptr;
         size_t n = sb_name_len(h->items[i].name);
-        int red = sb_redacted(name, n, redact, always_redact);
+        int red = sl_ser_redacted(name, n, redact, always_redact);
         size_t count = 1; /* this one, and the same name further on */
         for (size_t j = i + 1; j < h->n; j++)
             if (!done[j] && same_name(h->items[j].name, name, n))
