@@ -112,21 +112,21 @@ describe('ai-proxy-advanced', { timeout: slow(600000) }, () => {
             const client = new Anthropic({ apiKey: CLIENT_KEY, baseURL: `${gw.base}/anything`, maxRetries: 0 });
             const { data: msg, response } = await client.messages.create({
                 model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'Hello' }],
-            }).withResponse();
+            }, { headers: { 'x-seq': '0' } }).withResponse();
             assert.equal(msg.type, 'message');
             assert.equal(response.headers.get('x-kong-llm-model'), 'dashscope/qwen3-coder-plus');
             /* the provider is called with the target's name, not the alias */
             const [sent] = await A.chatRequests();
             assert.equal(sent.body.model, 'qwen3-coder-plus');
 
-            let r = await ask(gw, { model: 'claude-haiku-4-5-20251001' });
+            let r = await ask(gw, { model: 'claude-haiku-4-5-20251001', headers: { 'x-seq': '1' } });
             assert.equal(r.status, 200, r.text);
             assert.equal(r.model, 'openai/qwen-flash');
-            r = await ask(gw, { model: 'opus' });
+            r = await ask(gw, { model: 'opus', headers: { 'x-seq': '2' } });
             assert.equal(r.model, 'dashscope/qwen3-max');
-            r = await ask(gw, { model: 'qwen-flash' }); /* a target's name */
+            r = await ask(gw, { model: 'qwen-flash', headers: { 'x-seq': '3' } }); /* a target's name */
             assert.equal(r.model, 'openai/qwen-flash');
-            r = await ask(gw, { model: 'dashscope,qwen3-max' }); /* claude-code-router's form */
+            r = await ask(gw, { model: 'dashscope,qwen3-max', headers: { 'x-seq': '4' } }); /* claude-code-router's form */
             assert.equal(r.model, 'dashscope/qwen3-max');
             r = await ask(gw, { model: 'gpt-4o' });
             assert.equal(r.status, 400);
@@ -151,7 +151,12 @@ describe('ai-proxy-advanced', { timeout: slow(600000) }, () => {
             assert.equal(await count(B), 2);
             assert.equal(await count(C), 2);
             /* file-log: ai.proxy.meta names the target that answered */
-            const recs = await waitLog(gw.logPath, 9);
+            /* eight requests, two workers: a record is written after its
+             * answer, so the next request's worker may write first; the
+             * x-seq header each request carries puts them back in order */
+            const recs = (await waitLog(gw.logPath, 8))
+                .sort((x, y) => Number(x.request.headers['x-seq'] ?? 99) - Number(y.request.headers['x-seq'] ?? 99));
+            assert.equal(recs.length, 8);
             const meta = recs.filter((x) => x.ai).map((x) => `${x.ai.proxy.meta.provider_name}/${x.ai.proxy.meta.request_model}`);
             assert.deepEqual(meta, ['dashscope/qwen3-coder-plus', 'openai/qwen-flash', 'dashscope/qwen3-max',
                 'openai/qwen-flash', 'dashscope/qwen3-max']);
