@@ -28,6 +28,7 @@ static _Thread_local struct {
     int have_wall, have_mono; /* read in this turn */
     int64_t wall_us;
     uint64_t mono_ns;
+    uint64_t io; /* sl_turn_io */
 } turn;
 
 void
@@ -63,4 +64,16 @@ sl_turn_mono_ns(void)
         turn.have_mono = turn.on;
     }
     return turn.mono_ns;
+}
+
+void
+sl_turn_io(void)
+{
+    turn.io++;
+}
+
+uint64_t
+sl_turn_io_count(void)
+{
+    return turn.io;
 }

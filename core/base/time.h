@@ -26,4 +26,10 @@ void sl_turn_clock_tick(void);
 int64_t sl_turn_now_us(void);   /* wall clock, microseconds since the epoch */
 uint64_t sl_turn_mono_ns(void); /* CLOCK_MONOTONIC, nanoseconds */
 
+/* Reads that brought bytes on this thread's loop: the read callbacks count
+ * them (sl_turn_io), the worker's busy poll asks whether a turn had any
+ * (sl_turn_io_count's value moved). */
+void sl_turn_io(void);
+uint64_t sl_turn_io_count(void);
+
 #endif

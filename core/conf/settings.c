@@ -113,6 +113,10 @@ static const sl_directive_t directives[] = {
      SL_MS_DAY, "60000", "MS", "time between two reads of the request body (408)"},
     {"keepalive_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(keepalive_timeout_ms), 1,
      SL_MS_DAY, "60000", "MS", "idle keep-alive client connections are closed after this"},
+    {"busy_poll", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(busy_poll_us), 0, 100000, "0", "US",
+     "after a loop turn that read bytes, a worker polls for this long without sleeping before it "
+     "waits (as HAProxy's busy-polling, but only while traffic flows): the next read is not "
+     "held up by waking an idle CPU, at the cost of a busy core (0: off)"},
     {"graceful_timeout", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(graceful_timeout_ms), 0, SL_MS_DAY,
      "30000", "MS", "how long a stop or reload waits for requests in flight"},
     {"max_connections", 0, SL_IN_ALL, SL_ACT_SET, set_int, OFF(max_connections), 1, 10000000,

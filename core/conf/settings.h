@@ -28,6 +28,7 @@ typedef struct sl_settings {
     int client_header_timeout_ms;        /* 408 */
     int client_body_timeout_ms;          /* 408 */
     int keepalive_timeout_ms;            /* idle keep-alive connection */
+    int busy_poll_us;                    /* worker loop spins this long after I/O, 0 = off */
     int graceful_timeout_ms;             /* SIGTERM / reload drain deadline */
     int max_connections;                 /* per worker; 503 beyond */
     int upstream_keepalive;              /* idle upstream connections per host */

@@ -23,6 +23,7 @@
 #include "base/chars.h"
 #include "base/lazytimer.h"
 #include "base/log.h"
+#include "base/time.h"
 #include "http/http_server.h"
 #include "http/proxy.h"
 
@@ -514,6 +515,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         sl_conn_close(c);
         return;
     }
+    sl_turn_io();
     if (c->tls != NULL) {
         if (tls_input(c, buf->base, (size_t)nread) < 0) {
             if (c->req != NULL)

@@ -51,11 +51,31 @@ on_turn_prepare(uv_prepare_t *h)
     sl_turn_clock_tick();
 }
 
+/* busy_poll: while the spin handle is active libuv polls with a zero
+ * timeout; it stays active until busy_poll has passed without a read. */
+static void
+on_spin(uv_idle_t *h)
+{
+    (void)h;
+}
+
 static void
 on_turn_check(uv_check_t *h)
 {
-    (void)h;
+    sl_worker_t *w = h->data;
+
     sl_turn_clock_tick();
+    if (w->spin_ns == 0)
+        return;
+    uint64_t io = sl_turn_io_count(), now = uv_hrtime();
+    if (io != w->spin_io) {
+        w->spin_io = io;
+        w->spin_until = now + w->spin_ns;
+        if (!uv_is_active((uv_handle_t *)&w->spin))
+            uv_idle_start(&w->spin, on_spin);
+    } else if (now >= w->spin_until && uv_is_active((uv_handle_t *)&w->spin)) {
+        uv_idle_stop(&w->spin);
+    }
 }
 
 static void
@@ -276,8 +296,13 @@ sl_worker_run(int id, const sl_settings_t *s, sl_conf_t *conf, const int *fds, s
     uv_check_init(w.srv.loop, &w.turn_check);
     uv_unref((uv_handle_t *)&w.turn_prepare);
     uv_unref((uv_handle_t *)&w.turn_check);
+    w.turn_check.data = &w;
     uv_prepare_start(&w.turn_prepare, on_turn_prepare);
     uv_check_start(&w.turn_check, on_turn_check);
+    /* busy_poll: unreferenced, so that it never keeps a stopping loop */
+    w.spin_ns = (uint64_t)s->busy_poll_us * 1000u;
+    uv_idle_init(w.srv.loop, &w.spin);
+    uv_unref((uv_handle_t *)&w.spin);
 
     uv_run(w.srv.loop, UV_RUN_DEFAULT);
 

@@ -20,6 +20,10 @@ typedef struct sl_worker {
     uv_timer_t drain_timer;
     uv_prepare_t turn_prepare; /* loop turn edges: base/time.h's turn clock */
     uv_check_t turn_check;
+    uv_idle_t spin;          /* busy_poll: active, the loop polls without waiting */
+    uint64_t spin_ns;        /* busy_poll in ns, 0 = off */
+    uint64_t spin_io;        /* sl_turn_io_count at the last turn that read */
+    uint64_t spin_until;     /* uv_hrtime after which the loop may wait again */
     sl_ocsp_fetcher_t *ocsp; /* ssl_stapling: this worker's share of the fetching */
     sl_dns_t *dns;           /* resolver and DNS cache of all the worker's pools */
 } sl_worker_t;

@@ -16,6 +16,7 @@
 
 #include "base/lazytimer.h"
 #include "base/log.h"
+#include "base/time.h"
 #include "upstream/upstream_int.h"
 
 /* ---- completed writes: callbacks from the loop, never from inside
@@ -612,6 +613,7 @@ conn_on_read_data(sl_upconn_t *c, ssize_t nread, const uv_buf_t *buf)
 {
     if (c->closing || nread == 0)
         return;
+    sl_turn_io();
 
     switch (c->state) {
     case C_IDLE:
