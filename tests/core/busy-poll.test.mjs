@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 
 import { startUpstream } from './upstream.mjs';
-import { startSluice, runSluice, simpleConfig, sleep, tmpDir, PLUGINS_DIR } from './helpers.mjs';
+import { startSluice, runSluice, request, simpleConfig, sleep, tmpDir, PLUGINS_DIR } from './helpers.mjs';
 
 let up;
 before(async () => { up = await startUpstream(); });
@@ -17,7 +17,8 @@ after(async () => { await up?.close(); });
 
 // utime + stime of a process, in ms (clock ticks of 10 ms).
 function cpuMs(pid) {
-    const rest = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(rest[11]) + Number(rest[12])) * 10;
 }
 
@@ -28,12 +29,7 @@ async function trickle(gw, ms, gapMs) {
     const [worker] = gw.workers();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const statuses = [];
-    const get = () => new Promise((resolve, reject) => {
-        http.get({ port: gw.port, path: '/p/x', agent }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode));
-        }).on('error', reject);
-    });
+    const get = async () => (await request(gw.port, { path: '/p/x', agent })).status;
     statuses.push(await get()); /* the connection is open before the clock starts */
     const c0 = cpuMs(worker), t0 = Date.now();
     while (Date.now() - t0 < ms) {
